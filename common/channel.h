@@ -1,0 +1,31 @@
+// Client channels to Rapport services.
+//
+// `address` is a gRPC target. A comma-separated list of host:port pairs, with
+// or without the "ipv4:" scheme ("ipv4:127.0.0.1:50054,127.0.0.1:50064"), is
+// balanced round-robin over all of them, which is how a caller spreads load
+// over several replicas without a load balancer in between.
+//
+//   RAPPORT_ASSIGN_OR_RETURN(auto channel, MakeChannel("localhost:50054", {}));
+//   auto stub = rapport::scoring::v1::ScoringService::NewStub(channel);
+#ifndef RAPPORT_COMMON_CHANNEL_H_
+#define RAPPORT_COMMON_CHANNEL_H_
+
+#include <grpcpp/channel.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/tls.h"
+
+namespace rapport {
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& address,
+                                                           const TlsOptions& tls);
+
+// The target string MakeChannel dials for `address` (exposed for tests).
+std::string ChannelTarget(const std::string& address);
+
+}  // namespace rapport
+
+#endif  // RAPPORT_COMMON_CHANNEL_H_

@@ -1,0 +1,102 @@
+#include "common/mysql/migrations.h"
+
+#include <cppconn/prepared_statement.h>
+#include <cppconn/resultset.h>
+#include <cppconn/statement.h>
+
+#include <map>
+#include <memory>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/validation.h"
+
+namespace rapport {
+namespace {
+
+// A stable digest of a migration's text, to notice edited files.
+std::string Checksum(const std::string& text) { return Fingerprint(text); }
+
+}  // namespace
+
+std::vector<std::string> SplitSqlStatements(const std::string& sql) {
+  std::vector<std::string> out;
+  std::string current;
+  for (absl::string_view line : absl::StrSplit(sql, '\n')) {
+    absl::string_view trimmed = absl::StripAsciiWhitespace(line);
+    if (trimmed.empty() || absl::StartsWith(trimmed, "--")) continue;
+    absl::StrAppend(&current, line, "\n");
+    if (absl::EndsWith(trimmed, ";")) {
+      current.erase(current.find_last_of(';'));
+      out.push_back(std::move(current));
+      current.clear();
+    }
+  }
+  if (!absl::StripAsciiWhitespace(current).empty()) out.push_back(std::move(current));
+  return out;
+}
+
+absl::StatusOr<int> ApplyMigrations(MysqlPool& pool, const std::vector<Migration>& migrations) {
+  return pool.Run([&](sql::Connection& c) -> absl::StatusOr<int> {
+    std::unique_ptr<sql::Statement> s(c.createStatement());
+    {
+      std::unique_ptr<sql::ResultSet> rs(
+          s->executeQuery("SELECT GET_LOCK(CONCAT('rapport.migrate.', DATABASE()), 120)"));
+      if (!rs->next() || rs->getInt(1) != 1) {
+        return absl::UnavailableError("timed out waiting for the migration lock");
+      }
+    }
+    struct Unlock {
+      sql::Statement* s;
+      ~Unlock() {
+        try {
+          s->execute("DO RELEASE_LOCK(CONCAT('rapport.migrate.', DATABASE()))");
+        } catch (const sql::SQLException&) {
+          // The lock goes with the connection anyway.
+        }
+      }
+    } unlock{s.get()};
+
+    s->execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INT NOT NULL PRIMARY KEY,"
+        " name VARCHAR(200) NOT NULL,"
+        " checksum CHAR(16) NOT NULL,"
+        " applied_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)"
+        ") ENGINE=InnoDB");
+    std::map<int, std::string> applied;
+    {
+      std::unique_ptr<sql::ResultSet> rs(
+          s->executeQuery("SELECT version, checksum FROM schema_migrations"));
+      while (rs->next()) applied[rs->getInt(1)] = rs->getString(2);
+    }
+    int count = 0;
+    for (const Migration& m : migrations) {
+      const std::string sum = Checksum(m.sql);
+      auto it = applied.find(m.version);
+      if (it != applied.end()) {
+        if (it->second != sum) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "migration ", m.version, "_", m.name,
+              " was changed after it was applied; add a new migration instead"));
+        }
+        continue;
+      }
+      for (const std::string& statement : SplitSqlStatements(m.sql)) {
+        s->execute(statement);
+      }
+      std::unique_ptr<sql::PreparedStatement> insert(c.prepareStatement(
+          "INSERT INTO schema_migrations (version, name, checksum) VALUES (?, ?, ?)"));
+      insert->setInt(1, m.version);
+      insert->setString(2, m.name);
+      insert->setString(3, sum);
+      insert->execute();
+      ++count;
+    }
+    return count;
+  });
+}
+
+}  // namespace rapport

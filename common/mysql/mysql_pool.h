@@ -1,0 +1,191 @@
+// A bounded pool of MySQL Connector/C++ connections that survives the database
+// going away and coming back.
+//
+// This is the one place where the connector's exceptions are caught: code that
+// talks to the database runs inside Run() or Transaction(), which turn every
+// sql::SQLException into an absl::Status (see SqlErrorToStatus). A connection
+// that saw a client/server-gone error is thrown away, so the next call makes a
+// fresh one; nothing needs restarting when the server is back.
+//
+//   RAPPORT_ASSIGN_OR_RETURN(auto pool, MysqlPool::Create(options));
+//   absl::StatusOr<int64_t> n = pool->Run([&](sql::Connection& c) -> absl::StatusOr<int64_t> {
+//     std::unique_ptr<sql::PreparedStatement> s(c.prepareStatement("SELECT COUNT(*) FROM t"));
+//     std::unique_ptr<sql::ResultSet> rs(s->executeQuery());
+//     rs->next();
+//     return rs->getInt64(1);
+//   });
+#ifndef RAPPORT_COMMON_MYSQL_MYSQL_POOL_H_
+#define RAPPORT_COMMON_MYSQL_MYSQL_POOL_H_
+
+#include <cppconn/connection.h>
+#include <cppconn/exception.h>
+
+#include <exception>
+#include <functional>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace sql {
+class Driver;
+}
+
+namespace rapport {
+
+// Where the database is and how to reach it.
+struct MysqlOptions {
+  std::string host = "127.0.0.1";
+  int port = 3306;
+  std::string socket;  // when set, used instead of host and port
+  std::string user = "root";
+  std::string password;
+  std::string database;
+  int pool_size = 16;
+  absl::Duration connect_timeout = absl::Seconds(3);
+  absl::Duration io_timeout = absl::Seconds(30);
+  // How long a caller waits for a free connection before UNAVAILABLE.
+  absl::Duration acquire_timeout = absl::Seconds(5);
+
+  // Parses "mysql://user:password@host:port/database" or
+  // "mysql://user:password@unix(/path/to/socket)/database". User and password
+  // are percent-decoded. Errors name the URI's part that is wrong.
+  static absl::StatusOr<MysqlOptions> FromUri(const std::string& uri);
+  // The URI without the password, for logs.
+  std::string Redacted() const;
+};
+
+// Maps a connector exception to a status: 1062 duplicate key is ALREADY_EXISTS,
+// 1205 lock wait and 1213 deadlock are ABORTED (retry the transaction), a lost or
+// unreachable server is UNAVAILABLE, anything else INTERNAL with the SQLSTATE.
+absl::Status SqlErrorToStatus(const sql::SQLException& e);
+
+// True when the error means the connection can no longer be used.
+bool IsConnectionLost(const sql::SQLException& e);
+
+// True for a status from SqlErrorToStatus that a new attempt of the whole
+// transaction may cure (deadlock, lock wait timeout).
+bool IsRetryableTransactionError(const absl::Status& status);
+
+class MysqlPool {
+ public:
+  // Makes a pool; connects lazily, so the database may still be down.
+  static absl::StatusOr<std::unique_ptr<MysqlPool>> Create(MysqlOptions options);
+  ~MysqlPool();
+
+  MysqlPool(const MysqlPool&) = delete;
+  MysqlPool& operator=(const MysqlPool&) = delete;
+
+  // Runs fn(connection) in autocommit mode. fn returns absl::Status or
+  // absl::StatusOr<T>; connector exceptions thrown inside become a status.
+  template <typename Fn>
+  auto Run(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&>;
+
+  // Runs fn(connection) inside a transaction: commits when fn returns OK, rolls
+  // back otherwise. A deadlock or lock wait timeout (ABORTED) retries fn up to
+  // three times, so fn must not have effects outside the database.
+  template <typename Fn>
+  auto Transaction(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&>;
+
+  // One round trip to the server: OK, or UNAVAILABLE when it cannot be reached.
+  absl::Status Ping();
+
+  const MysqlOptions& options() const { return options_; }
+
+ private:
+  struct Idle {
+    std::unique_ptr<sql::Connection> connection;
+    absl::Time returned;
+  };
+  class Lease;
+
+  MysqlPool(MysqlOptions options, sql::Driver* driver);
+  absl::StatusOr<std::unique_ptr<sql::Connection>> Connect();
+  absl::StatusOr<std::unique_ptr<sql::Connection>> Acquire();
+  void Release(std::unique_ptr<sql::Connection> connection, bool broken);
+
+  template <typename Result>
+  static Result FromException(const sql::SQLException& e) {
+    return SqlErrorToStatus(e);
+  }
+
+  const MysqlOptions options_;
+  sql::Driver* const driver_;
+  absl::Mutex mu_;
+  std::vector<Idle> idle_ ABSL_GUARDED_BY(mu_);
+  int open_ ABSL_GUARDED_BY(mu_) = 0;  // leased plus idle plus being opened
+};
+
+// Holds a connection for the duration of one call and gives it back.
+class MysqlPool::Lease {
+ public:
+  Lease(MysqlPool* pool, std::unique_ptr<sql::Connection> connection)
+      : pool_(pool), connection_(std::move(connection)) {}
+  ~Lease() { pool_->Release(std::move(connection_), broken_); }
+  sql::Connection& connection() { return *connection_; }
+  void MarkBroken() { broken_ = true; }
+
+ private:
+  MysqlPool* pool_;
+  std::unique_ptr<sql::Connection> connection_;
+  bool broken_ = false;
+};
+
+template <typename Fn>
+auto MysqlPool::Run(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&> {
+  using Result = std::invoke_result_t<Fn, sql::Connection&>;
+  absl::StatusOr<std::unique_ptr<sql::Connection>> acquired = Acquire();
+  if (!acquired.ok()) return Result(acquired.status());
+  Lease lease(this, *std::move(acquired));
+  try {
+    return fn(lease.connection());
+  } catch (const sql::SQLException& e) {
+    if (IsConnectionLost(e) || lease.connection().isClosed()) lease.MarkBroken();
+    return FromException<Result>(e);
+  } catch (const std::exception& e) {
+    lease.MarkBroken();
+    return Result(absl::InternalError(e.what()));
+  }
+}
+
+template <typename Fn>
+auto MysqlPool::Transaction(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&> {
+  using Result = std::invoke_result_t<Fn, sql::Connection&>;
+  for (int attempt = 1;; ++attempt) {
+    Result result = Run([&](sql::Connection& c) -> Result {
+      c.setAutoCommit(false);
+      struct Restore {
+        sql::Connection& c;
+        bool done = false;
+        ~Restore() {
+          try {
+            if (!done) c.rollback();
+            c.setAutoCommit(true);
+          } catch (const sql::SQLException&) {
+            // The connection is gone; Run() already marked it broken.
+          }
+        }
+      } restore{c};
+      Result r = fn(c);
+      if (r.ok()) c.commit();
+      restore.done = r.ok();
+      return r;
+    });
+    if (result.ok() || attempt >= 3) return result;
+    if constexpr (std::is_same_v<Result, absl::Status>) {
+      if (!IsRetryableTransactionError(result)) return result;
+    } else {
+      if (!IsRetryableTransactionError(result.status())) return result;
+    }
+  }
+}
+
+}  // namespace rapport
+
+#endif  // RAPPORT_COMMON_MYSQL_MYSQL_POOL_H_

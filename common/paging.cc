@@ -1,0 +1,38 @@
+#include "common/paging.h"
+
+#include <algorithm>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/status.h"
+#include "common/validation.h"
+
+namespace rapport {
+absl::StatusOr<int> PageSize(int requested) {
+  if (requested < 0) return InvalidField("page_size", "must not be negative");
+  if (requested == 0) return kDefaultPageSize;
+  return std::min(requested, kMaxPageSize);
+}
+
+std::string EncodePageToken(absl::string_view last_key, absl::string_view filter) {
+  return absl::WebSafeBase64Escape(absl::StrCat("1|", Fingerprint(filter), "|", last_key));
+}
+
+absl::StatusOr<std::string> DecodePageToken(absl::string_view token, absl::string_view filter) {
+  if (token.empty()) return std::string();
+  std::string raw;
+  if (!absl::WebSafeBase64Unescape(token, &raw)) {
+    return InvalidField("page_token", "is not a token this service issued");
+  }
+  std::vector<std::string> parts = absl::StrSplit(raw, absl::MaxSplits('|', 2));
+  if (parts.size() != 3 || parts[0] != "1") {
+    return InvalidField("page_token", "is not a token this service issued");
+  }
+  if (parts[1] != Fingerprint(filter)) {
+    return InvalidField("page_token", "was issued for a request with other filters");
+  }
+  return parts[2];
+}
+
+}  // namespace rapport

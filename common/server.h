@@ -1,0 +1,89 @@
+// Runs a gRPC server the way every Rapport service does.
+//
+// A Server serves the given services plus the standard health service and
+// server reflection, logs one structured line per request, and shuts down
+// gracefully (in-flight calls get `shutdown_grace` to finish). An optional
+// readiness probe (for example a database ping) is polled every second: while
+// it fails, health answers NOT_SERVING for the whole server and each service.
+//
+//   int main(int argc, char** argv) {
+//     rapport::BlockTerminationSignals();  // first, before any thread starts
+//     ...
+//     auto server = rapport::Server::Start(options, {&service}, [&] { return pool->Ping(); });
+//     if (!server.ok()) { ...; return 1; }
+//     rapport::WaitForTerminationSignal();
+//     (*server)->Shutdown();
+//   }
+#ifndef RAPPORT_COMMON_SERVER_H_
+#define RAPPORT_COMMON_SERVER_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "common/tls.h"
+
+namespace rapport {
+
+struct ServerOptions {
+  std::string service_name;              // for logs, e.g. "customer"
+  std::string listen = "0.0.0.0:50051";  // host:port; port 0 picks a free one
+  int max_threads = 64;                  // bound on threads serving calls
+  absl::Duration shutdown_grace = absl::Seconds(10);
+  bool log_requests = true;
+  std::string port_file;  // when set, the chosen port is written there once serving
+  TlsOptions tls;         // empty: plaintext
+  // Full names of the services, e.g. "rapport.customer.v1.CustomerService",
+  // that health reports on besides the whole server ("").
+  std::vector<std::string> health_service_names;
+
+  // Checks the values; the error names the setting.
+  absl::Status Validate() const;
+};
+
+class Server {
+ public:
+  using Probe = std::function<absl::Status()>;
+
+  // Binds, starts serving, and starts polling `probe` (may be empty).
+  static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options,
+                                                       std::vector<grpc::Service*> services,
+                                                       Probe probe = nullptr);
+  ~Server();
+
+  // The port the server listens on (useful with port 0).
+  int port() const { return port_; }
+  // Stops accepting calls, lets running ones finish within the grace period.
+  void Shutdown();
+
+ private:
+  Server() = default;
+  void PollHealth();
+
+  ServerOptions options_;
+  std::unique_ptr<grpc::Server> server_;
+  Probe probe_;
+  int port_ = 0;
+  absl::Notification stopping_;
+  std::thread health_thread_;
+  bool shut_down_ = false;
+};
+
+// Blocks SIGTERM and SIGINT in the calling thread and every thread it starts
+// later; call first thing in main().
+void BlockTerminationSignals();
+
+// Waits until SIGTERM or SIGINT arrives; returns the signal number.
+int WaitForTerminationSignal();
+
+}  // namespace rapport
+
+#endif  // RAPPORT_COMMON_SERVER_H_

@@ -1,0 +1,49 @@
+// Status helpers shared by every service and client.
+//
+// Inside Rapport, errors are absl::Status. Bad input carries the fields it is
+// about as a google.rpc.BadRequest payload, so that the one conversion at the
+// gRPC edge can put them in the status details, where any gRPC client reads them.
+//
+//   if (name.empty()) return rapport::InvalidField("customer.display_name", "is required");
+//   ...
+//   return rapport::ToGrpcStatus(status);          // in a service adapter
+//   absl::Status s = rapport::FromGrpcStatus(rpc);  // in a client
+#ifndef RAPPORT_COMMON_STATUS_H_
+#define RAPPORT_COMMON_STATUS_H_
+
+#include <string>
+#include <vector>
+
+#include <grpcpp/support/status.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace rapport {
+
+// One field of a request that is wrong, and why.
+struct FieldViolation {
+  std::string field;        // e.g. "purchase.amount" or "row 12: amount"
+  std::string description;  // e.g. "must be a decimal number"
+};
+
+// INVALID_ARGUMENT naming one field: the message reads "<field>: <description>".
+absl::Status InvalidField(absl::string_view field, absl::string_view description);
+
+// INVALID_ARGUMENT naming several fields; the message lists them all.
+absl::Status InvalidFields(const std::vector<FieldViolation>& violations);
+
+// The field violations a status carries (empty when it carries none).
+std::vector<FieldViolation> FieldViolations(const absl::Status& status);
+
+// The one conversion from absl::Status to grpc::Status, for servers. Field
+// violations travel as google.rpc.BadRequest inside a google.rpc.Status.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// The one conversion from grpc::Status to absl::Status, for clients. Field
+// violations in the details come back as the payload InvalidFields sets.
+absl::Status FromGrpcStatus(const grpc::Status& status);
+
+}  // namespace rapport
+
+#endif  // RAPPORT_COMMON_STATUS_H_

@@ -1,0 +1,38 @@
+// TLS settings for servers and clients.
+//
+// Empty options mean plaintext (for loopback and development). With a
+// certificate and key a server speaks TLS; adding a CA makes it require and
+// verify client certificates (mutual TLS, for traffic inside the cluster).
+#ifndef RAPPORT_COMMON_TLS_H_
+#define RAPPORT_COMMON_TLS_H_
+
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/security/server_credentials.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace rapport {
+
+struct TlsOptions {
+  std::string cert_file;  // PEM certificate chain of this party
+  std::string key_file;   // PEM private key of this party
+  std::string ca_file;    // PEM roots that the peer's certificate must chain to
+
+  bool enabled() const { return !cert_file.empty() || !ca_file.empty(); }
+};
+
+// Server credentials: insecure when TLS is off, else TLS (mutual when ca_file is set).
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
+    const TlsOptions& tls);
+
+// Channel credentials: insecure when TLS is off, else TLS verifying the server
+// with ca_file and presenting cert/key when given.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
+    const TlsOptions& tls);
+
+}  // namespace rapport
+
+#endif  // RAPPORT_COMMON_TLS_H_

@@ -1,0 +1,82 @@
+# Private MariaDB servers for deploy/local and tests/run: each lives in a
+# directory of its own (data, socket, pid, log) and listens on loopback only.
+# Source this file; functions return non-zero with a message on failure.
+
+# mariadb_free_port: prints a loopback TCP port nobody listens on (from $1, default 20000-).
+mariadb_free_port() {
+  local start=${1:-0} port tries=0
+  while ((tries++ < 200)); do
+    if ((start > 0)); then port=$((start + tries - 1)); else port=$((20000 + RANDOM % 30000)); fi
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
+  done
+  echo "no free port found" >&2
+  return 1
+}
+
+# mariadb_start DIR PORT: creates DIR/data on first use, starts the server, waits until it answers.
+mariadb_start() {
+  local dir=$1 port=$2
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  if [[ -f $dir/mariadb.pid ]] && kill -0 "$(cat "$dir/mariadb.pid")" 2>/dev/null; then
+    return 0  # already running
+  fi
+  local user_args=()
+  ((EUID == 0)) && user_args=(--user=root)
+  if [[ ! -d $dir/data/mysql ]]; then
+    mariadb-install-db --datadir="$dir/data" --auth-root-authentication-method=socket \
+      --skip-test-db "${user_args[@]}" >"$dir/install.log" 2>&1 || {
+      echo "mariadb-install-db failed, see $dir/install.log" >&2
+      return 1
+    }
+  fi
+  # Unix sockets are limited to 107 bytes of path: keep the socket short.
+  local socket=$dir/mariadb.sock
+  if ((${#socket} > 100)); then
+    socket=$(mktemp -u /tmp/rapport-mariadb.XXXXXX).sock
+  fi
+  echo "$socket" >"$dir/socket-path"
+  echo "$port" >"$dir/port"
+  mariadbd --no-defaults --datadir="$dir/data" --socket="$socket" --port="$port" \
+    --bind-address=127.0.0.1 --pid-file="$dir/mariadb.pid" --log-error="$dir/mariadb.log" \
+    --skip-name-resolve --innodb-buffer-pool-size="${RAPPORT_DB_BUFFER_POOL:-512M}" \
+    --innodb-flush-log-at-trx-commit=2 --max-connections=500 \
+    --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
+    "${user_args[@]}" >/dev/null 2>&1 &
+  local i
+  for ((i = 0; i < 300; i++)); do
+    if mariadb-admin --no-defaults --socket="$socket" -u"$(id -un)" ping >/dev/null 2>&1; then
+      return 0
+    fi
+    if ((i > 20)) && ! kill -0 $! 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  echo "MariaDB did not start on port $port; see $dir/mariadb.log:" >&2
+  tail -n 20 "$dir/mariadb.log" >&2 || true
+  return 1
+}
+
+# mariadb_sql DIR SQL...: runs statements as the OS user (the server's admin) over the socket.
+mariadb_sql() {
+  local dir=$1
+  shift
+  mariadb --no-defaults --socket="$(cat "$dir/socket-path")" -u"$(id -un)" -e "$*"
+}
+
+# mariadb_stop DIR: stops the server cleanly (waits for it to exit).
+mariadb_stop() {
+  local dir=$1 pid
+  [[ -f $dir/mariadb.pid ]] || return 0
+  pid=$(cat "$dir/mariadb.pid")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    local i
+    for ((i = 0; i < 600; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+  fi
+  rm -f "$dir/mariadb.pid"
+  return 0
+}

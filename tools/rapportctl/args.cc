@@ -1,0 +1,67 @@
+#include "tools/rapportctl/args.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace rapport::ctl {
+
+absl::StatusOr<Args> Args::Parse(int argc, char** argv, const std::set<std::string>& switches) {
+  Args args;
+  bool only_positional = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string word = argv[i];
+    if (only_positional || !absl::StartsWith(word, "--") || word == "-") {
+      args.positional_.push_back(word);
+      continue;
+    }
+    if (word == "--") {
+      only_positional = true;
+      continue;
+    }
+    std::string name = word.substr(2);
+    std::optional<std::string> value;
+    if (size_t eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    }
+    if (switches.count(name) > 0) {
+      if (value.has_value() && *value != "true" && *value != "false") {
+        return absl::InvalidArgumentError(absl::StrCat("--", name, " takes no value"));
+      }
+      args.flags_[name].push_back(value.value_or("true"));
+      continue;
+    }
+    if (!value.has_value()) {
+      if (i + 1 >= argc) return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
+      value = argv[++i];
+    }
+    args.flags_[name].push_back(*value);
+  }
+  return args;
+}
+
+std::optional<std::string> Args::Get(const std::string& name) const {
+  auto it = flags_.find(name);
+  if (it == flags_.end()) return std::nullopt;
+  return it->second.back();
+}
+
+std::string Args::GetOr(const std::string& name, const std::string& fallback) const {
+  return Get(name).value_or(fallback);
+}
+
+std::vector<std::string> Args::GetAll(const std::string& name) const {
+  auto it = flags_.find(name);
+  return it == flags_.end() ? std::vector<std::string>{} : it->second;
+}
+
+absl::Status Args::CheckKnown(const std::set<std::string>& known) const {
+  for (const auto& [name, values] : flags_) {
+    if (known.count(name) == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace rapport::ctl

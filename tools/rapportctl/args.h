@@ -1,0 +1,41 @@
+// Command-line arguments of rapportctl: positional words and --flags, in any order.
+//
+//   rapportctl customers create --display-name "Ada" --email ada@example.com
+//
+// Flags take `--name value` or `--name=value`; a flag declared as a switch
+// takes no value. A flag may repeat (--external-id a:1 --external-id b:2).
+#ifndef RAPPORT_TOOLS_RAPPORTCTL_ARGS_H_
+#define RAPPORT_TOOLS_RAPPORTCTL_ARGS_H_
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace rapport::ctl {
+
+class Args {
+ public:
+  // Parses argv[1..]; `switches` are the flags that take no value.
+  static absl::StatusOr<Args> Parse(int argc, char** argv, const std::set<std::string>& switches);
+
+  const std::vector<std::string>& positional() const { return positional_; }
+  // The last value of a flag, if given.
+  std::optional<std::string> Get(const std::string& name) const;
+  std::string GetOr(const std::string& name, const std::string& fallback) const;
+  std::vector<std::string> GetAll(const std::string& name) const;
+  bool Has(const std::string& name) const { return flags_.count(name) > 0; }
+  // Flags given but not in `known`: a usage error naming the first one.
+  absl::Status CheckKnown(const std::set<std::string>& known) const;
+
+ private:
+  std::vector<std::string> positional_;
+  std::map<std::string, std::vector<std::string>> flags_;
+};
+
+}  // namespace rapport::ctl
+
+#endif  // RAPPORT_TOOLS_RAPPORTCTL_ARGS_H_

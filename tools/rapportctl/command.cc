@@ -1,0 +1,61 @@
+#include "tools/rapportctl/command.h"
+
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "common/channel.h"
+#include "common/status.h"
+
+namespace rapport::ctl {
+namespace {
+
+std::string FlagOrEnv(const Args& args, const char* flag, const char* env) {
+  if (std::optional<std::string> v = args.Get(flag)) return *v;
+  const char* e = std::getenv(env);
+  return e == nullptr ? "" : e;
+}
+
+}  // namespace
+
+const std::set<std::string>& GlobalFlags() {
+  static const auto* const kFlags = new std::set<std::string>{
+      "addr", "output", "timeout", "tls-ca", "tls-cert", "tls-key", "help"};
+  return *kFlags;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> Context::Channel(const char* env,
+                                                                const char* fallback) const {
+  std::string address = FlagOrEnv(args, "addr", env);
+  if (address.empty()) address = fallback;
+  TlsOptions tls{FlagOrEnv(args, "tls-cert", "RAPPORT_TLS_CERT"),
+                 FlagOrEnv(args, "tls-key", "RAPPORT_TLS_KEY"),
+                 FlagOrEnv(args, "tls-ca", "RAPPORT_TLS_CA")};
+  return MakeChannel(address, tls);
+}
+
+std::unique_ptr<grpc::ClientContext> Context::NewCall() const {
+  auto call = std::make_unique<grpc::ClientContext>();
+  call->set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
+  return call;
+}
+
+int ReportError(const absl::Status& status) {
+  std::cerr << "rapportctl: " << absl::StatusCodeToString(status.code()) << ": "
+            << status.message() << "\n";
+  std::vector<FieldViolation> violations = FieldViolations(status);
+  if (violations.size() > 1) {
+    for (const FieldViolation& v : violations) {
+      std::cerr << "  - " << v.field << ": " << v.description << "\n";
+    }
+  }
+  return kExitFailed;
+}
+
+int UsageError(const std::string& message, const std::string& usage) {
+  std::cerr << "rapportctl: " << message << "\n";
+  std::cerr << "Run 'rapportctl help' for usage.\n";
+  (void)usage;
+  return kExitUsage;
+}
+
+}  // namespace rapport::ctl

@@ -1,0 +1,53 @@
+// What every rapportctl command gets: its arguments, the output format, and
+// a way to reach a service. Commands return an exit code:
+// 0 done, 1 the call failed, 2 bad usage, 3 not serving (health).
+#ifndef RAPPORT_TOOLS_RAPPORTCTL_COMMAND_H_
+#define RAPPORT_TOOLS_RAPPORTCTL_COMMAND_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <iostream>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "tools/rapportctl/args.h"
+#include "tools/rapportctl/output.h"
+
+namespace rapport::ctl {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitNotServing = 3;
+
+// Flags that every command accepts.
+const std::set<std::string>& GlobalFlags();
+
+struct Context {
+  Args args;
+  Format format = Format::kTable;
+  absl::Duration timeout = absl::Seconds(30);
+
+  // The channel to a service: --addr, else the environment variable `env`,
+  // else `fallback` (e.g. "localhost:50051").
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel(const char* env,
+                                                         const char* fallback) const;
+  // A client context with the --timeout deadline.
+  std::unique_ptr<grpc::ClientContext> NewCall() const;
+};
+
+// Prints "rapportctl: CODE: message" and each field violation; returns kExitFailed
+// (kExitUsage for a usage error made before any call).
+int ReportError(const absl::Status& status);
+int UsageError(const std::string& message, const std::string& usage);
+
+int RunCustomers(Context& ctx);
+int RunPurchases(Context& ctx);
+int RunHealth(Context& ctx);
+
+}  // namespace rapport::ctl
+
+#endif  // RAPPORT_TOOLS_RAPPORTCTL_COMMAND_H_

@@ -1,0 +1,381 @@
+// rapportctl customers ... and purchases ...
+#include <iostream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "common/base/decimal.h"
+#include "common/base/timestamp.h"
+#include "common/proto_convert.h"
+#include "common/status.h"
+#include "rapport/customer/v1/customer_service.grpc.pb.h"
+#include "tools/rapportctl/command.h"
+
+namespace rapport::ctl {
+namespace {
+
+namespace v1 = ::rapport::customer::v1;
+using Stub = v1::CustomerService::Stub;
+
+constexpr char kEnv[] = "RAPPORT_CUSTOMER_ADDR";
+constexpr char kDefaultAddr[] = "localhost:50051";
+
+std::string FormatTime(const google::protobuf::Timestamp& t) {
+  return FormatRfc3339Micros(t.seconds() * 1'000'000 + t.nanos() / 1000);
+}
+
+std::string FormatMoney(const google::type::Money& m) {
+  absl::StatusOr<Decimal> d = Decimal::FromUnitsNanos(m.units(), m.nanos());
+  return d.ok() ? d->ToString() : "?";
+}
+
+std::string JoinExternalIds(const v1::Customer& c) {
+  std::string out;
+  for (const v1::ExternalId& e : c.external_ids()) {
+    absl::StrAppend(&out, out.empty() ? "" : " ", e.source(), ":", e.id());
+  }
+  return out;
+}
+
+Table CustomerTable() {
+  return Table({"id", "display_name", "email", "phone", "external_ids", "create_time", "etag"});
+}
+
+void AddCustomer(Table& t, const v1::Customer& c) {
+  t.AddRow({c.id(), c.display_name(), c.email(), c.phone(), JoinExternalIds(c),
+            FormatTime(c.create_time()), c.etag()});
+}
+
+Table PurchaseTable() {
+  return Table({"id", "customer_id", "purchase_time", "amount", "currency", "description"});
+}
+
+void AddPurchase(Table& t, const v1::Purchase& p) {
+  t.AddRow({p.id(), p.customer_id(), FormatTime(p.purchase_time()), FormatMoney(p.amount()),
+            p.amount().currency_code(), p.description()});
+}
+
+// Prints one customer-bearing response in the chosen format.
+template <typename Response>
+int PrintCustomer(const Context& ctx, const Response& response) {
+  if (ctx.format == Format::kJson) {
+    PrintJson(response.customer(), std::cout);
+  } else {
+    Table t = CustomerTable();
+    AddCustomer(t, response.customer());
+    t.Print(ctx.format, std::cout);
+  }
+  return kExitOk;
+}
+
+// Fills customer fields from flags; returns the update-mask paths it set.
+absl::StatusOr<std::vector<std::string>> CustomerFromFlags(const Args& args, v1::Customer* c) {
+  std::vector<std::string> paths;
+  if (auto v = args.Get("display-name")) {
+    c->set_display_name(*v);
+    paths.push_back("display_name");
+  }
+  if (auto v = args.Get("email")) {
+    c->set_email(*v);
+    paths.push_back("email");
+  }
+  if (auto v = args.Get("phone")) {
+    c->set_phone(*v);
+    paths.push_back("phone");
+  }
+  if (args.Has("external-id")) {
+    for (const std::string& e : args.GetAll("external-id")) {
+      std::pair<std::string, std::string> parts = absl::StrSplit(e, absl::MaxSplits(':', 1));
+      if (parts.first.empty() || parts.second.empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--external-id: want SOURCE:ID, not \"", e, "\""));
+      }
+      v1::ExternalId* out = c->add_external_ids();
+      out->set_source(parts.first);
+      out->set_id(parts.second);
+    }
+    paths.push_back("external_ids");
+  }
+  if (args.Has("attribute")) {
+    for (const std::string& a : args.GetAll("attribute")) {
+      std::pair<std::string, std::string> parts = absl::StrSplit(a, absl::MaxSplits('=', 1));
+      if (a.find('=') == std::string::npos) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--attribute: want KEY=VALUE, not \"", a, "\""));
+      }
+      (*c->mutable_attributes())[parts.first] = parts.second;
+    }
+    paths.push_back("attributes");
+  }
+  return paths;
+}
+
+absl::StatusOr<int> ParsePageSize(const Args& args) {
+  int size = 0;
+  if (auto v = args.Get("page-size")) {
+    if (!absl::SimpleAtoi(*v, &size) || size < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("--page-size: want a number, not \"", *v, "\""));
+    }
+  }
+  return size;
+}
+
+absl::StatusOr<google::protobuf::Timestamp> ParseTimeFlag(const std::string& flag,
+                                                          const std::string& value) {
+  absl::StatusOr<int64_t> micros = ParseRfc3339Micros(value);
+  if (!micros.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", micros.status().message()));
+  }
+  return ToTimestamp(*micros);
+}
+
+int OneId(const Context& ctx, const char* usage, std::string* id) {
+  if (ctx.args.positional().size() != 3) {
+    return UsageError(absl::StrCat("want: ", usage), "");
+  }
+  *id = ctx.args.positional()[2];
+  return kExitOk;
+}
+
+absl::Status CheckFlags(const Args& args, std::set<std::string> known) {
+  known.insert(GlobalFlags().begin(), GlobalFlags().end());
+  return args.CheckKnown(known);
+}
+
+int Create(Context& ctx, Stub& stub) {
+  if (absl::Status s = CheckFlags(ctx.args, {"display-name", "email", "phone", "external-id",
+                                             "attribute", "request-id"});
+      !s.ok()) {
+    return UsageError(std::string(s.message()), "");
+  }
+  v1::CreateCustomerRequest request;
+  if (auto paths = CustomerFromFlags(ctx.args, request.mutable_customer()); !paths.ok()) {
+    return UsageError(std::string(paths.status().message()), "");
+  }
+  request.set_request_id(ctx.args.GetOr("request-id", ""));
+  v1::CreateCustomerResponse response;
+  grpc::Status s = stub.CreateCustomer(ctx.NewCall().get(), request, &response);
+  if (!s.ok()) return ReportError(FromGrpcStatus(s));
+  return PrintCustomer(ctx, response);
+}
+
+int Get(Context& ctx, Stub& stub) {
+  v1::GetCustomerRequest request;
+  std::string id;
+  if (int rc = OneId(ctx, "rapportctl customers get ID", &id); rc != kExitOk) return rc;
+  if (absl::Status s = CheckFlags(ctx.args, {}); !s.ok()) return UsageError(std::string(s.message()), "");
+  request.set_id(id);
+  v1::GetCustomerResponse response;
+  grpc::Status s = stub.GetCustomer(ctx.NewCall().get(), request, &response);
+  if (!s.ok()) return ReportError(FromGrpcStatus(s));
+  return PrintCustomer(ctx, response);
+}
+
+int List(Context& ctx, Stub& stub) {
+  if (absl::Status s = CheckFlags(ctx.args, {"page-size", "page-token", "all"}); !s.ok()) {
+    return UsageError(std::string(s.message()), "");
+  }
+  absl::StatusOr<int> size = ParsePageSize(ctx.args);
+  if (!size.ok()) return UsageError(std::string(size.status().message()), "");
+  v1::ListCustomersRequest request;
+  request.set_page_size(*size);
+  request.set_page_token(ctx.args.GetOr("page-token", ""));
+  v1::ListCustomersResponse all;
+  for (;;) {
+    v1::ListCustomersResponse response;
+    grpc::Status s = stub.ListCustomers(ctx.NewCall().get(), request, &response);
+    if (!s.ok()) return ReportError(FromGrpcStatus(s));
+    all.mutable_customers()->MergeFrom(response.customers());
+    all.set_next_page_token(response.next_page_token());
+    if (!ctx.args.Has("all") || response.next_page_token().empty()) break;
+    request.set_page_token(response.next_page_token());
+  }
+  if (ctx.format == Format::kJson) {
+    PrintJson(all, std::cout);
+    return kExitOk;
+  }
+  Table t = CustomerTable();
+  for (const v1::Customer& c : all.customers()) AddCustomer(t, c);
+  t.Print(ctx.format, std::cout);
+  if (!all.next_page_token().empty() && ctx.format == Format::kTable) {
+    std::cerr << "more: --page-token " << all.next_page_token() << " (or --all)\n";
+  }
+  return kExitOk;
+}
+
+int Update(Context& ctx, Stub& stub) {
+  std::string id;
+  if (int rc = OneId(ctx, "rapportctl customers update ID [--display-name N] ...", &id);
+      rc != kExitOk) {
+    return rc;
+  }
+  if (absl::Status s = CheckFlags(ctx.args, {"display-name", "email", "phone", "external-id",
+                                             "attribute", "etag"});
+      !s.ok()) {
+    return UsageError(std::string(s.message()), "");
+  }
+  v1::UpdateCustomerRequest request;
+  request.mutable_customer()->set_id(id);
+  request.mutable_customer()->set_etag(ctx.args.GetOr("etag", ""));
+  absl::StatusOr<std::vector<std::string>> paths =
+      CustomerFromFlags(ctx.args, request.mutable_customer());
+  if (!paths.ok()) return UsageError(std::string(paths.status().message()), "");
+  if (paths->empty()) return UsageError("nothing to update: give at least one field flag", "");
+  for (const std::string& p : *paths) request.mutable_update_mask()->add_paths(p);
+  v1::UpdateCustomerResponse response;
+  grpc::Status s = stub.UpdateCustomer(ctx.NewCall().get(), request, &response);
+  if (!s.ok()) return ReportError(FromGrpcStatus(s));
+  return PrintCustomer(ctx, response);
+}
+
+int Delete(Context& ctx, Stub& stub) {
+  std::string id;
+  if (int rc = OneId(ctx, "rapportctl customers delete ID [--etag E] [--force]", &id);
+      rc != kExitOk) {
+    return rc;
+  }
+  if (absl::Status s = CheckFlags(ctx.args, {"etag", "force"}); !s.ok()) {
+    return UsageError(std::string(s.message()), "");
+  }
+  v1::DeleteCustomerRequest request;
+  request.set_id(id);
+  request.set_etag(ctx.args.GetOr("etag", ""));
+  request.set_force(ctx.args.Has("force"));
+  v1::DeleteCustomerResponse response;
+  grpc::Status s = stub.DeleteCustomer(ctx.NewCall().get(), request, &response);
+  if (!s.ok()) return ReportError(FromGrpcStatus(s));
+  if (ctx.format == Format::kTable) std::cout << "deleted customer " << id << "\n";
+  if (ctx.format == Format::kJson) std::cout << "{\"deleted\": \"" << id << "\"}\n";
+  if (ctx.format == Format::kCsv) std::cout << "deleted\n" << id << "\n";
+  return kExitOk;
+}
+
+int RecordPurchase(Context& ctx, Stub& stub) {
+  if (absl::Status s = CheckFlags(ctx.args, {"customer", "amount", "currency", "time",
+                                             "description", "request-id"});
+      !s.ok()) {
+    return UsageError(std::string(s.message()), "");
+  }
+  v1::RecordPurchaseRequest request;
+  std::optional<std::string> customer = ctx.args.Get("customer");
+  std::optional<std::string> amount_text = ctx.args.Get("amount");
+  if (!customer || !amount_text) {
+    return UsageError("want: rapportctl purchases record --customer ID --amount DECIMAL", "");
+  }
+  request.set_customer_id(*customer);
+  absl::StatusOr<Decimal> amount = Decimal::Parse(*amount_text);
+  if (!amount.ok()) return UsageError(absl::StrCat("--amount: ", amount.status().message()), "");
+  absl::StatusOr<google::type::Money> money =
+      ToMoney(*amount, ctx.args.GetOr("currency", ""), "amount");
+  if (!money.ok()) return UsageError(absl::StrCat("--amount: ", money.status().message()), "");
+  v1::Purchase* purchase = request.mutable_purchase();
+  *purchase->mutable_amount() = *money;
+  if (auto t = ctx.args.Get("time")) {
+    absl::StatusOr<google::protobuf::Timestamp> ts = ParseTimeFlag("time", *t);
+    if (!ts.ok()) return UsageError(std::string(ts.status().message()), "");
+    *purchase->mutable_purchase_time() = *ts;
+  } else {
+    *purchase->mutable_purchase_time() = ToTimestamp(absl::ToUnixMicros(absl::Now()));
+  }
+  purchase->set_description(ctx.args.GetOr("description", ""));
+  request.set_request_id(ctx.args.GetOr("request-id", ""));
+  v1::RecordPurchaseResponse response;
+  grpc::Status s = stub.RecordPurchase(ctx.NewCall().get(), request, &response);
+  if (!s.ok()) return ReportError(FromGrpcStatus(s));
+  if (ctx.format == Format::kJson) {
+    PrintJson(response.purchase(), std::cout);
+  } else {
+    Table t = PurchaseTable();
+    AddPurchase(t, response.purchase());
+    t.Print(ctx.format, std::cout);
+  }
+  return kExitOk;
+}
+
+int ListPurchases(Context& ctx, Stub& stub) {
+  if (absl::Status s = CheckFlags(ctx.args, {"customer", "start", "end", "page-size",
+                                             "page-token", "all"});
+      !s.ok()) {
+    return UsageError(std::string(s.message()), "");
+  }
+  std::optional<std::string> customer = ctx.args.Get("customer");
+  if (!customer) return UsageError("want: rapportctl purchases list --customer ID", "");
+  absl::StatusOr<int> size = ParsePageSize(ctx.args);
+  if (!size.ok()) return UsageError(std::string(size.status().message()), "");
+  v1::ListPurchasesRequest request;
+  request.set_customer_id(*customer);
+  request.set_page_size(*size);
+  request.set_page_token(ctx.args.GetOr("page-token", ""));
+  for (const char* flag : {"start", "end"}) {
+    if (auto t = ctx.args.Get(flag)) {
+      absl::StatusOr<google::protobuf::Timestamp> ts = ParseTimeFlag(flag, *t);
+      if (!ts.ok()) return UsageError(std::string(ts.status().message()), "");
+      *(std::string(flag) == "start" ? request.mutable_start_time() : request.mutable_end_time()) =
+          *ts;
+    }
+  }
+  v1::ListPurchasesResponse all;
+  for (;;) {
+    v1::ListPurchasesResponse response;
+    grpc::Status s = stub.ListPurchases(ctx.NewCall().get(), request, &response);
+    if (!s.ok()) return ReportError(FromGrpcStatus(s));
+    all.mutable_purchases()->MergeFrom(response.purchases());
+    all.set_next_page_token(response.next_page_token());
+    if (!ctx.args.Has("all") || response.next_page_token().empty()) break;
+    request.set_page_token(response.next_page_token());
+  }
+  if (ctx.format == Format::kJson) {
+    PrintJson(all, std::cout);
+    return kExitOk;
+  }
+  Table t = PurchaseTable();
+  for (const v1::Purchase& p : all.purchases()) AddPurchase(t, p);
+  t.Print(ctx.format, std::cout);
+  if (!all.next_page_token().empty() && ctx.format == Format::kTable) {
+    std::cerr << "more: --page-token " << all.next_page_token() << " (or --all)\n";
+  }
+  return kExitOk;
+}
+
+std::unique_ptr<Stub> Connect(const Context& ctx, int* rc) {
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = ctx.Channel(kEnv, kDefaultAddr);
+  if (!channel.ok()) {
+    *rc = UsageError(std::string(channel.status().message()), "");
+    return nullptr;
+  }
+  return v1::CustomerService::NewStub(*channel);
+}
+
+}  // namespace
+
+int RunCustomers(Context& ctx) {
+  const auto& words = ctx.args.positional();
+  if (words.size() < 2) return UsageError("want: rapportctl customers create|get|list|update|delete", "");
+  int rc = kExitOk;
+  std::unique_ptr<Stub> stub = Connect(ctx, &rc);
+  if (stub == nullptr) return rc;
+  const std::string& verb = words[1];
+  if (verb != "get" && verb != "update" && verb != "delete" && words.size() > 2) {
+    return UsageError(absl::StrCat("unexpected argument \"", words[2], "\""), "");
+  }
+  if (verb == "create") return Create(ctx, *stub);
+  if (verb == "get") return Get(ctx, *stub);
+  if (verb == "list") return List(ctx, *stub);
+  if (verb == "update") return Update(ctx, *stub);
+  if (verb == "delete") return Delete(ctx, *stub);
+  return UsageError(absl::StrCat("unknown customers command \"", verb, "\""), "");
+}
+
+int RunPurchases(Context& ctx) {
+  const auto& words = ctx.args.positional();
+  if (words.size() != 2) return UsageError("want: rapportctl purchases record|list ...", "");
+  int rc = kExitOk;
+  std::unique_ptr<Stub> stub = Connect(ctx, &rc);
+  if (stub == nullptr) return rc;
+  if (words[1] == "record") return RecordPurchase(ctx, *stub);
+  if (words[1] == "list") return ListPurchases(ctx, *stub);
+  return UsageError(absl::StrCat("unknown purchases command \"", words[1], "\""), "");
+}
+
+}  // namespace rapport::ctl

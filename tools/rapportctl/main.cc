@@ -1,0 +1,72 @@
+// rapportctl: the command-line client for people. See `rapportctl help`.
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/channel.h"
+#include "common/status.h"
+#include "tools/rapportctl/command.h"
+
+namespace rapport::ctl {
+namespace {
+
+constexpr char kUsage[] = R"(rapportctl: the command-line client of Rapport.
+
+Usage: rapportctl [global flags] <command> [arguments and flags]
+
+Commands:
+  customers create --display-name NAME [--email E] [--phone +E164] [--external-id SOURCE:ID]...
+                   [--attribute KEY=VALUE]... [--request-id R]
+  customers get ID
+  customers list [--page-size N] [--page-token T] [--all]
+  customers update ID [--display-name N] [--email E] [--phone P] [--external-id S:I]...
+                   [--attribute K=V]... [--etag E]
+  customers delete ID [--etag E] [--force]
+  purchases record --customer ID --amount DECIMAL [--time RFC3339] [--description D]
+                   [--request-id R]
+  purchases list --customer ID [--start RFC3339] [--end RFC3339] [--page-size N] [--all]
+  health [--service NAME] [--wait DURATION]
+
+Global flags:
+  --addr HOST:PORT     the service (default: $RAPPORT_CUSTOMER_ADDR or localhost:50051
+                       for customers and purchases); a comma-separated list of
+                       addresses is balanced round-robin
+  --output FORMAT      table (default), json or csv
+  --timeout DURATION   deadline of each call (default 30s)
+  --tls-ca FILE, --tls-cert FILE, --tls-key FILE   TLS to the service
+                       (also $RAPPORT_TLS_CA, $RAPPORT_TLS_CERT, $RAPPORT_TLS_KEY)
+
+Exit status: 0 done, 1 the call failed, 2 bad usage, 3 not serving.
+)";
+
+int Main(int argc, char** argv) {
+  std::set<std::string> switches = {"all", "force", "help"};
+  absl::StatusOr<Args> args = Args::Parse(argc, argv, switches);
+  if (!args.ok()) return UsageError(std::string(args.status().message()), kUsage);
+  Context ctx{*std::move(args)};
+  if (ctx.args.Has("help") || ctx.args.positional().empty() ||
+      ctx.args.positional()[0] == "help") {
+    std::cout << kUsage;
+    return ctx.args.positional().empty() && !ctx.args.Has("help") ? kExitUsage : kExitOk;
+  }
+  absl::StatusOr<Format> format = ParseFormat(ctx.args.GetOr("output", "table"));
+  if (!format.ok()) return UsageError(std::string(format.status().message()), kUsage);
+  ctx.format = *format;
+  if (std::optional<std::string> timeout = ctx.args.Get("timeout")) {
+    if (!absl::ParseDuration(*timeout, &ctx.timeout) || ctx.timeout <= absl::ZeroDuration()) {
+      return UsageError(absl::StrCat("--timeout: want a duration such as 30s, not \"", *timeout,
+                                     "\""),
+                        kUsage);
+    }
+  }
+  const std::string& command = ctx.args.positional()[0];
+  if (command == "customers") return RunCustomers(ctx);
+  if (command == "purchases") return RunPurchases(ctx);
+  if (command == "health") return RunHealth(ctx);
+  return UsageError(absl::StrCat("unknown command \"", command, "\""), kUsage);
+}
+
+}  // namespace
+}  // namespace rapport::ctl
+
+int main(int argc, char** argv) { return rapport::ctl::Main(argc, argv); }
