@@ -1,0 +1,567 @@
+#include "services/scoring/engine/facts.h"
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/base/status_macros.h"
+#include "common/base/timestamp.h"
+
+namespace rapport::scoring {
+namespace {
+
+// Inputs are bounded so that sums of up to kMaxInputs of them fit in Int128.
+constexpr Int128 kMaxInputNanos =
+    static_cast<Int128>(Decimal::kMaxParsedUnits) * Decimal::kNanosPerUnit;
+constexpr int64_t kMaxInputs = 100'000'000'000;
+// Below this many rows a batch is aggregated on the calling thread only.
+constexpr size_t kParallelThreshold = 1 << 16;
+
+inline uint64_t Mix(uint64_t a, uint64_t b) {
+  const UInt128 p = static_cast<UInt128>(a) * b;
+  return static_cast<uint64_t>(p) ^ static_cast<uint64_t>(p >> 64);
+}
+
+// A fast 64-bit hash of short byte strings (multiply-fold mixing).
+inline uint64_t HashBytes(const char* p, size_t n) {
+  uint64_t h = 0x9E3779B97F4A7C15ull ^ (n * 0xC2B2AE3D27D4EB4Full);
+  while (n >= 8) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    h = Mix(h ^ v, 0xA0761D6478BD642Full);
+    p += 8;
+    n -= 8;
+  }
+  uint64_t v = 0;
+  if (n > 0) std::memcpy(&v, p, n);
+  h = Mix(h ^ v ^ 0x589965CC75374CC3ull, 0xE7037ED1A0B428DBull);
+  return Mix(h, 0x8EBC6AF09C88C6E3ull) ^ h;
+}
+
+// Big-endian first 8 bytes, zero padded: orders like the bytes.
+inline uint64_t Prefix(absl::string_view s) {
+  unsigned char b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  std::memcpy(b, s.data(), std::min<size_t>(8, s.size()));
+  uint64_t v = 0;
+  for (unsigned char c : b) v = (v << 8) | c;
+  return v;
+}
+
+bool InWindow(int64_t t, const FactsOptions& o) {
+  if (t > o.as_of_micros) return false;
+  if (!o.window_days) return true;
+  // as_of - window < t, computed without overflow for sane inputs.
+  const Int128 lower = static_cast<Int128>(o.as_of_micros) -
+                       static_cast<Int128>(*o.window_days) * kMicrosPerDay;
+  return static_cast<Int128>(t) > lower;
+}
+
+bool InputInRange(Decimal d) {
+  return d.raw_nanos() < kMaxInputNanos && d.raw_nanos() > -kMaxInputNanos;
+}
+
+// One entity's running facts and its id (inline up to 12 bytes).
+struct Entry {
+  Int128 monetary;
+  Int128 cost;
+  int64_t last;
+  int64_t frequency;
+  uint32_t len;
+  char key[12];  // the id, or bytes 4..11 hold a pointer to it
+
+  absl::string_view id() const {
+    if (len <= 12) return absl::string_view(key, len);
+    const char* p;
+    std::memcpy(&p, key + 4, sizeof(p));
+    return absl::string_view(p, len);
+  }
+};
+static_assert(sizeof(Entry) == 64);
+
+// Open-addressing id -> entry table for one hash partition.
+class Partition {
+ public:
+  Partition() : slots_(1024, 0), mask_(1023) {}
+
+  size_t size() const { return entries_.size(); }
+  const Entry& entry(uint32_t i) const { return entries_[i]; }
+  Entry& entry(uint32_t i) { return entries_[i]; }
+
+  void PrefetchSlot(uint64_t hash) const {
+    __builtin_prefetch(&slots_[hash & mask_]);
+  }
+  // Prefetches the entry that a lookup will probably compare against.
+  void PrefetchCandidate(uint64_t hash) const {
+    const uint64_t tag = hash >> 32;
+    for (uint64_t pos = hash & mask_;; pos = (pos + 1) & mask_) {
+      const uint64_t s = slots_[pos];
+      if (s == 0) return;
+      if ((s >> 32) == tag) {
+        __builtin_prefetch(&entries_[static_cast<uint32_t>(s) - 1]);
+        return;
+      }
+    }
+  }
+
+  uint32_t FindOrInsert(absl::string_view id, uint64_t hash) {
+    const uint64_t tag = hash >> 32;
+    for (uint64_t pos = hash & mask_;; pos = (pos + 1) & mask_) {
+      const uint64_t s = slots_[pos];
+      if (s == 0) {
+        if ((entries_.size() + 1) * 2 > slots_.size()) {
+          Grow();
+          return FindOrInsert(id, hash);
+        }
+        const uint32_t index = static_cast<uint32_t>(entries_.size());
+        entries_.push_back(NewEntry(id));
+        slots_[pos] = (tag << 32) | (index + 1);
+        return index;
+      }
+      if ((s >> 32) == tag) {
+        const uint32_t index = static_cast<uint32_t>(s) - 1;
+        if (entries_[index].id() == id) return index;
+      }
+    }
+  }
+
+ private:
+  Entry NewEntry(absl::string_view id) {
+    Entry e{};
+    e.last = FactsTable::kNoEvent;
+    e.len = static_cast<uint32_t>(id.size());
+    if (id.size() <= 12) {
+      std::memcpy(e.key, id.data(), id.size());
+    } else {
+      const char* p = Store(id);
+      std::memcpy(e.key + 4, &p, sizeof(p));
+    }
+    return e;
+  }
+
+  // Copies long ids into stable arena blocks.
+  const char* Store(absl::string_view id) {
+    constexpr size_t kBlock = 1 << 16;
+    if (id.size() > kBlock / 4) {
+      blocks_.push_back(std::make_unique<char[]>(id.size()));
+      std::memcpy(blocks_.back().get(), id.data(), id.size());
+      return blocks_.back().get();
+    }
+    if (block_used_ + id.size() > kBlock || current_ == nullptr) {
+      blocks_.push_back(std::make_unique<char[]>(kBlock));
+      current_ = blocks_.back().get();
+      block_used_ = 0;
+    }
+    char* p = current_ + block_used_;
+    std::memcpy(p, id.data(), id.size());
+    block_used_ += id.size();
+    return p;
+  }
+
+  void Grow() {
+    std::vector<uint64_t> bigger(slots_.size() * 2, 0);
+    const uint64_t mask = bigger.size() - 1;
+    for (uint32_t i = 0; i < entries_.size(); ++i) {
+      absl::string_view id = entries_[i].id();
+      const uint64_t h = HashBytes(id.data(), id.size());
+      uint64_t pos = h & mask;
+      while (bigger[pos] != 0) pos = (pos + 1) & mask;
+      bigger[pos] = ((h >> 32) << 32) | (i + 1);
+    }
+    slots_ = std::move(bigger);
+    mask_ = mask;
+  }
+
+  std::vector<uint64_t> slots_;  // (hash >> 32) << 32 | (index + 1); 0 empty
+  uint64_t mask_;
+  std::vector<Entry> entries_;
+  std::vector<std::unique_ptr<char[]>> blocks_;
+  char* current_ = nullptr;
+  size_t block_used_ = 0;
+};
+
+constexpr int kPartitions = 2;
+
+inline int PartitionOf(uint64_t hash) { return static_cast<int>(hash >> 63); }
+
+// Runs `work(p)` for every partition, in two threads for large batches.
+template <typename F>
+void ForEachPartition(size_t rows, F&& work) {
+  if (rows < kParallelThreshold) {
+    for (int p = 0; p < kPartitions; ++p) work(p);
+    return;
+  }
+  std::thread other([&] { work(1); });
+  work(0);
+  other.join();
+}
+
+// Aggregates rows of one partition in blocks, with prefetching: `id_of(i)`
+// returns row i's id and `apply(entry, i)` folds row i into its entry.
+template <typename IdOf, typename Apply>
+void Aggregate(Partition& part, int p, size_t n, IdOf&& id_of, Apply&& apply) {
+  constexpr size_t kBlock = 32;
+  uint64_t hashes[kBlock];
+  uint32_t rows[kBlock];
+  for (size_t start = 0; start < n; start += kBlock) {
+    const size_t stop = std::min(n, start + kBlock);
+    size_t count = 0;
+    for (size_t i = start; i < stop; ++i) {
+      absl::string_view id = id_of(i);
+      const uint64_t h = HashBytes(id.data(), id.size());
+      if (PartitionOf(h) != p) continue;
+      part.PrefetchSlot(h);
+      hashes[count] = h;
+      rows[count] = static_cast<uint32_t>(i - start);
+      ++count;
+    }
+    for (size_t j = 0; j < count; ++j) part.PrefetchCandidate(hashes[j]);
+    for (size_t j = 0; j < count; ++j) {
+      const size_t i = start + rows[j];
+      const uint32_t index = part.FindOrInsert(id_of(i), hashes[j]);
+      apply(part.entry(index), i);
+    }
+  }
+}
+
+}  // namespace
+
+absl::Status ValidateFactsOptions(const FactsOptions& options) {
+  if (options.window_days && *options.window_days < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("window_days: must be at least 1 when set, got ",
+                     *options.window_days));
+  }
+  if (options.window_days && *options.window_days > 1'000'000) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "window_days: must be at most 1000000, got ", *options.window_days));
+  }
+  return absl::OkStatus();
+}
+
+std::optional<int64_t> FactsTable::recency_days(size_t i) const {
+  if (frequency[i] == 0) return std::nullopt;
+  return FloorDays(as_of_micros - last_event_micros[i]);
+}
+
+EntityFacts FactsTable::Row(size_t i) const {
+  EntityFacts row;
+  row.entity_id = std::string(id(i));
+  row.frequency = frequency[i];
+  row.monetary = monetary[i];
+  if (frequency[i] > 0) row.last_event_micros = last_event_micros[i];
+  row.cost_to_serve = cost_to_serve[i];
+  return row;
+}
+
+void FactsTable::Append(const EntityFacts& row) {
+  if (id_offsets.empty()) id_offsets.push_back(0);
+  id_bytes.append(row.entity_id);
+  id_offsets.push_back(id_bytes.size());
+  frequency.push_back(row.frequency);
+  monetary.push_back(row.monetary);
+  last_event_micros.push_back(row.last_event_micros.value_or(kNoEvent));
+  cost_to_serve.push_back(row.cost_to_serve);
+}
+
+class FactsAccumulator::Impl {
+ public:
+  explicit Impl(const FactsOptions& o) : options_(o) {}
+
+  absl::Status CountInputs(size_t n) {
+    inputs_ += static_cast<int64_t>(n);
+    if (inputs_ > kMaxInputs) {
+      return absl::ResourceExhaustedError(
+          "more than 1e11 inputs in one accumulation");
+    }
+    return absl::OkStatus();
+  }
+
+  template <typename IdOf>
+  absl::Status AddIds(size_t n, IdOf&& id_of, absl::string_view field) {
+    RAPPORT_RETURN_IF_ERROR(status_);
+    for (size_t i = 0; i < n; ++i) {
+      if (id_of(i).empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(field, "[", i, "]: empty entity id"));
+      }
+    }
+    RAPPORT_RETURN_IF_ERROR(CountInputs(n));
+    ForEachPartition(n, [&](int p) {
+      Aggregate(parts_[p], p, n, id_of, [](Entry&, size_t) {});
+    });
+    return absl::OkStatus();
+  }
+
+  absl::Status AddEvents(absl::Span<const ActivityEvent> events) {
+    RAPPORT_RETURN_IF_ERROR(status_);
+    for (size_t i = 0; i < events.size(); ++i) {
+      if (events[i].entity_id.empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("events[", i, "].entity_id: empty"));
+      }
+      if (!InputInRange(events[i].amount)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "events[", i, "].amount: magnitude must be below 1e18"));
+      }
+    }
+    RAPPORT_RETURN_IF_ERROR(CountInputs(events.size()));
+    const FactsOptions o = options_;
+    ForEachPartition(events.size(), [&](int p) {
+      Aggregate(
+          parts_[p], p, events.size(),
+          [&](size_t i) { return events[i].entity_id; },
+          [&](Entry& e, size_t i) {
+            const ActivityEvent& ev = events[i];
+            if (!InWindow(ev.time_micros, o)) return;
+            e.frequency += 1;
+            e.monetary += ev.amount.raw_nanos();
+            e.last = std::max(e.last, ev.time_micros);
+          });
+    });
+    return absl::OkStatus();
+  }
+
+  absl::Status AddCosts(absl::Span<const CostEvent> costs) {
+    RAPPORT_RETURN_IF_ERROR(status_);
+    for (size_t i = 0; i < costs.size(); ++i) {
+      if (costs[i].entity_id.empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("costs[", i, "].entity_id: empty"));
+      }
+      if (costs[i].cost.is_negative()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("costs[", i, "].cost: must not be negative, got ",
+                         costs[i].cost.ToString()));
+      }
+      if (!InputInRange(costs[i].cost)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("costs[", i, "].cost: must be below 1e18"));
+      }
+    }
+    RAPPORT_RETURN_IF_ERROR(CountInputs(costs.size()));
+    const FactsOptions o = options_;
+    ForEachPartition(costs.size(), [&](int p) {
+      Aggregate(
+          parts_[p], p, costs.size(),
+          [&](size_t i) { return costs[i].entity_id; },
+          [&](Entry& e, size_t i) {
+            if (InWindow(costs[i].time_micros, o)) {
+              e.cost += costs[i].cost.raw_nanos();
+            }
+          });
+    });
+    return absl::OkStatus();
+  }
+
+  absl::Status AddPartialFacts(absl::Span<const PartialFacts> facts) {
+    RAPPORT_RETURN_IF_ERROR(status_);
+    for (size_t i = 0; i < facts.size(); ++i) {
+      const PartialFacts& f = facts[i];
+      auto bad = [&](absl::string_view field, absl::string_view what) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("partial_facts[", i, "].", field, ": ", what));
+      };
+      if (f.entity_id.empty()) return bad("entity_id", "empty");
+      if (f.frequency < 0 || f.frequency > kMaxInputs) {
+        return bad("frequency", "must be in 0..1e11");
+      }
+      if (f.frequency > 0 && !f.last_event_micros) {
+        return bad("last_event_micros", "required when frequency > 0");
+      }
+      if (f.frequency == 0 && f.last_event_micros) {
+        return bad("last_event_micros", "must be empty when frequency is 0");
+      }
+      if (f.frequency == 0 && !f.monetary.is_zero()) {
+        return bad("monetary", "must be 0 when frequency is 0");
+      }
+      if (f.last_event_micros && !InWindow(*f.last_event_micros, options_)) {
+        return bad("last_event_micros", "outside the window ending at as_of");
+      }
+      if (!InputInRange(f.monetary)) {
+        return bad("monetary", "magnitude must be below 1e18");
+      }
+      if (f.cost_to_serve.is_negative()) {
+        return bad("cost_to_serve", "must not be negative");
+      }
+      if (!InputInRange(f.cost_to_serve)) {
+        return bad("cost_to_serve", "must be below 1e18");
+      }
+    }
+    // A partial row may stand for many events: count it as that many inputs.
+    int64_t represented = 0;
+    for (const PartialFacts& f : facts)
+      represented += std::max<int64_t>(1, f.frequency);
+    RAPPORT_RETURN_IF_ERROR(CountInputs(static_cast<size_t>(represented)));
+    ForEachPartition(facts.size(), [&](int p) {
+      Aggregate(
+          parts_[p], p, facts.size(),
+          [&](size_t i) { return facts[i].entity_id; },
+          [&](Entry& e, size_t i) {
+            const PartialFacts& f = facts[i];
+            e.frequency += f.frequency;
+            e.monetary += f.monetary.raw_nanos();
+            e.cost += f.cost_to_serve.raw_nanos();
+            if (f.last_event_micros)
+              e.last = std::max(e.last, *f.last_event_micros);
+          });
+    });
+    return absl::OkStatus();
+  }
+
+  size_t entity_count() const { return parts_[0].size() + parts_[1].size(); }
+
+  FactsTable Finish() {
+    // Sort each partition by id bytes (in parallel), then merge.
+    struct Key {
+      uint64_t prefix;
+      uint32_t index;
+    };
+    std::vector<Key> sorted[kPartitions];
+    ForEachPartition(entity_count(), [&](int p) {
+      const Partition& part = parts_[p];
+      std::vector<Key>& keys = sorted[p];
+      keys.resize(part.size());
+      for (uint32_t i = 0; i < part.size(); ++i) {
+        keys[i] = {Prefix(part.entry(i).id()), i};
+      }
+      std::sort(keys.begin(), keys.end(), [&](const Key& a, const Key& b) {
+        if (a.prefix != b.prefix) return a.prefix < b.prefix;
+        return part.entry(a.index).id() < part.entry(b.index).id();
+      });
+    });
+    const size_t n = entity_count();
+    // Merged order: partition in the top bit, index below.
+    std::vector<uint32_t> order;
+    std::vector<uint8_t> from;
+    order.reserve(n);
+    from.reserve(n);
+    size_t i0 = 0, i1 = 0;
+    const std::vector<Key>& a = sorted[0];
+    const std::vector<Key>& b = sorted[1];
+    while (i0 < a.size() || i1 < b.size()) {
+      bool take_a;
+      if (i1 == b.size()) {
+        take_a = true;
+      } else if (i0 == a.size()) {
+        take_a = false;
+      } else if (a[i0].prefix != b[i1].prefix) {
+        take_a = a[i0].prefix < b[i1].prefix;
+      } else {
+        take_a = parts_[0].entry(a[i0].index).id() <
+                 parts_[1].entry(b[i1].index).id();
+      }
+      if (take_a) {
+        order.push_back(a[i0++].index);
+        from.push_back(0);
+      } else {
+        order.push_back(b[i1++].index);
+        from.push_back(1);
+      }
+    }
+    FactsTable table;
+    table.as_of_micros = options_.as_of_micros;
+    table.window_days = options_.window_days;
+    table.id_offsets.resize(n + 1);
+    table.frequency.resize(n);
+    table.monetary.resize(n);
+    table.last_event_micros.resize(n);
+    table.cost_to_serve.resize(n);
+    uint64_t offset = 0;
+    for (size_t i = 0; i < n; ++i) {
+      table.id_offsets[i] = offset;
+      offset += parts_[from[i]].entry(order[i]).len;
+    }
+    table.id_offsets[n] = offset;
+    table.id_bytes.resize(offset);
+    auto gather = [&](size_t begin, size_t end) {
+      for (size_t i = begin; i < end; ++i) {
+        const Entry& e = parts_[from[i]].entry(order[i]);
+        absl::string_view id = e.id();
+        std::memcpy(table.id_bytes.data() + table.id_offsets[i], id.data(),
+                    id.size());
+        table.frequency[i] = e.frequency;
+        table.monetary[i] = Decimal::FromRawNanos(e.monetary);
+        table.last_event_micros[i] =
+            e.frequency > 0 ? e.last : FactsTable::kNoEvent;
+        table.cost_to_serve[i] = Decimal::FromRawNanos(e.cost);
+      }
+    };
+    if (n < kParallelThreshold) {
+      gather(0, n);
+    } else {
+      std::thread other([&] { gather(n / 2, n); });
+      gather(0, n / 2);
+      other.join();
+    }
+    return table;
+  }
+
+  absl::Status status_;
+
+ private:
+  FactsOptions options_;
+  Partition parts_[kPartitions];
+  int64_t inputs_ = 0;
+};
+
+FactsAccumulator::FactsAccumulator(std::unique_ptr<Impl> impl)
+    : impl_(std::move(impl)) {}
+FactsAccumulator::FactsAccumulator(FactsAccumulator&&) noexcept = default;
+FactsAccumulator& FactsAccumulator::operator=(FactsAccumulator&&) noexcept =
+    default;
+FactsAccumulator::~FactsAccumulator() = default;
+
+absl::StatusOr<FactsAccumulator> FactsAccumulator::Create(
+    const FactsOptions& options) {
+  RAPPORT_RETURN_IF_ERROR(ValidateFactsOptions(options));
+  return FactsAccumulator(std::make_unique<Impl>(options));
+}
+
+absl::Status FactsAccumulator::AddKnownEntities(
+    absl::Span<const absl::string_view> ids) {
+  return impl_->AddIds(
+      ids.size(), [&](size_t i) { return ids[i]; }, "known_entity_ids");
+}
+
+absl::Status FactsAccumulator::AddKnownEntities(
+    absl::Span<const std::string> ids) {
+  return impl_->AddIds(
+      ids.size(), [&](size_t i) { return absl::string_view(ids[i]); },
+      "known_entity_ids");
+}
+
+absl::Status FactsAccumulator::AddEvents(
+    absl::Span<const ActivityEvent> events) {
+  return impl_->AddEvents(events);
+}
+
+absl::Status FactsAccumulator::AddCosts(absl::Span<const CostEvent> costs) {
+  return impl_->AddCosts(costs);
+}
+
+absl::Status FactsAccumulator::AddPartialFacts(
+    absl::Span<const PartialFacts> facts) {
+  return impl_->AddPartialFacts(facts);
+}
+
+size_t FactsAccumulator::entity_count() const { return impl_->entity_count(); }
+
+absl::StatusOr<FactsTable> FactsAccumulator::Finish() && {
+  RAPPORT_RETURN_IF_ERROR(impl_->status_);
+  return impl_->Finish();
+}
+
+absl::StatusOr<FactsTable> ComputeFacts(
+    const FactsOptions& options, absl::Span<const absl::string_view> known_ids,
+    absl::Span<const ActivityEvent> events, absl::Span<const CostEvent> costs) {
+  RAPPORT_ASSIGN_OR_RETURN(FactsAccumulator acc,
+                           FactsAccumulator::Create(options));
+  RAPPORT_RETURN_IF_ERROR(acc.AddKnownEntities(known_ids));
+  RAPPORT_RETURN_IF_ERROR(acc.AddEvents(events));
+  RAPPORT_RETURN_IF_ERROR(acc.AddCosts(costs));
+  return std::move(acc).Finish();
+}
+
+}  // namespace rapport::scoring
