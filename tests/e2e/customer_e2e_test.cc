@@ -1,0 +1,189 @@
+// The real rapport-customer binary over real gRPC, driven through rapportctl,
+// on a real MariaDB.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "tests/support/mariadb.h"
+#include "tests/support/process.h"
+
+namespace rapport {
+namespace {
+
+using testing::BinaryDir;
+using testing::Process;
+using testing::Run;
+using testing::RunResult;
+using testing::TempDir;
+using testing::TestMariaDb;
+
+std::string Ctl() { return BinaryDir() + "/tools/rapportctl/rapportctl"; }
+
+// One rapport-customer on a free port, with its log kept for failure messages.
+class CustomerServer {
+ public:
+  explicit CustomerServer(const std::string& mysql_uri) {
+    process_ = Process::Start({BinaryDir() + "/services/customer/rapport-customer",
+                               "--listen=127.0.0.1:0", "--port_file=" + dir_.File("port"),
+                               "--shutdown_grace=5s", "--db_wait=20s"},
+                              {{"RAPPORT_MYSQL_URI", mysql_uri}}, dir_.File("log"));
+    for (int i = 0; i < 400 && port_.empty(); ++i) {
+      port_ = std::string(absl::StripAsciiWhitespace(testing::ReadFile(dir_.File("port"))));
+      if (port_.empty()) absl::SleepFor(absl::Milliseconds(50));
+    }
+    EXPECT_FALSE(port_.empty()) << "server did not start:\n" << log();
+  }
+  std::string addr() const { return "127.0.0.1:" + port_; }
+  std::string log() const { return testing::ReadFile(dir_.File("log")); }
+  Process& process() { return process_; }
+
+  RunResult Ctl(std::vector<std::string> args) const {
+    args.insert(args.begin(), rapport::Ctl());
+    return Run(args, {{"RAPPORT_CUSTOMER_ADDR", addr()}});
+  }
+
+ private:
+  TempDir dir_;
+  std::string port_;
+  Process process_;
+};
+
+// The last CSV row's first field (an id) from `--output csv` output.
+std::string CsvId(const std::string& out) {
+  std::vector<std::string> lines = absl::StrSplit(out, '\n', absl::SkipEmpty());
+  if (lines.size() < 2) return "";
+  return std::vector<std::string>(absl::StrSplit(lines.back(), ','))[0];
+}
+
+TEST(CustomerE2E, CreateRecordTwoPurchasesAndListThem) {
+  CustomerServer server(TestMariaDb::Shared().CreateDatabase());
+  ASSERT_EQ(server.Ctl({"health", "--wait", "20s"}).exit_code, 0) << server.log();
+
+  RunResult created = server.Ctl({"customers", "create", "--display-name", "Ada Lovelace",
+                                  "--email", "ada@example.com", "--external-id", "crm:42",
+                                  "--output", "csv"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  const std::string id = CsvId(created.out);
+  ASSERT_EQ(id.size(), 26u) << created.out;
+
+  RunResult p1 = server.Ctl({"purchases", "record", "--customer", id, "--amount", "19.99",
+                             "--time", "2024-03-01T12:00:00Z", "--request-id", "order-1"});
+  ASSERT_EQ(p1.exit_code, 0) << p1.err;
+  RunResult p2 = server.Ctl({"purchases", "record", "--customer", id, "--amount", "-5.5",
+                             "--time", "2024-03-02T13:00:00.5+01:00", "--description", "refund"});
+  ASSERT_EQ(p2.exit_code, 0) << p2.err;
+
+  RunResult listed = server.Ctl({"purchases", "list", "--customer", id, "--output", "csv"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  std::vector<std::string> rows = absl::StrSplit(listed.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(rows.size(), 3u) << listed.out;
+  EXPECT_EQ(rows[0], "id,customer_id,purchase_time,amount,currency,description");
+  EXPECT_NE(rows[1].find(",2024-03-01T12:00:00Z,19.99,USD,"), std::string::npos) << rows[1];
+  EXPECT_NE(rows[2].find(",2024-03-02T12:00:00.500Z,-5.50,USD,refund"), std::string::npos)
+      << rows[2];
+
+  // The table view names the customer for people.
+  RunResult got = server.Ctl({"customers", "get", id});
+  ASSERT_EQ(got.exit_code, 0) << got.err;
+  EXPECT_NE(got.out.find("Ada Lovelace"), std::string::npos);
+  EXPECT_NE(got.out.find("crm:42"), std::string::npos);
+}
+
+TEST(CustomerE2E, RetriedPurchaseIsStoredOnceAndReusedIdWithOtherContentIsRefused) {
+  CustomerServer server(TestMariaDb::Shared().CreateDatabase());
+  ASSERT_EQ(server.Ctl({"health", "--wait", "20s"}).exit_code, 0) << server.log();
+  const std::string id = CsvId(
+      server.Ctl({"customers", "create", "--display-name", "Bob", "--output", "csv"}).out);
+  std::vector<std::string> record = {"purchases", "record", "--customer", id, "--amount", "10",
+                                     "--time", "2024-01-01T00:00:00Z", "--request-id", "r-1",
+                                     "--output", "csv"};
+  RunResult first = server.Ctl(record);
+  RunResult again = server.Ctl(record);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(CsvId(first.out), CsvId(again.out));
+
+  record[5] = "11";
+  RunResult other = server.Ctl(record);
+  EXPECT_EQ(other.exit_code, 1);
+  EXPECT_NE(other.err.find("INVALID_ARGUMENT: request_id"), std::string::npos) << other.err;
+
+  RunResult listed = server.Ctl({"purchases", "list", "--customer", id, "--output", "csv"});
+  EXPECT_EQ(std::vector<std::string>(absl::StrSplit(listed.out, '\n', absl::SkipEmpty())).size(),
+            2u)
+      << listed.out;
+}
+
+TEST(CustomerE2E, BadInputIsInvalidArgumentNamingTheField) {
+  CustomerServer server(TestMariaDb::Shared().CreateDatabase());
+  ASSERT_EQ(server.Ctl({"health", "--wait", "20s"}).exit_code, 0) << server.log();
+  RunResult no_name = server.Ctl({"customers", "create", "--email", "x@example.com"});
+  EXPECT_EQ(no_name.exit_code, 1);
+  EXPECT_NE(no_name.err.find("INVALID_ARGUMENT: customer.display_name: is required"),
+            std::string::npos)
+      << no_name.err;
+  RunResult bad_phone = server.Ctl({"customers", "create", "--display-name", "x", "--phone", "12"});
+  EXPECT_NE(bad_phone.err.find("customer.phone"), std::string::npos) << bad_phone.err;
+  RunResult unknown = server.Ctl({"customers", "get", "01jd8x4r2c6n7m9p0q1r2s3t4v"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("NOT_FOUND"), std::string::npos) << unknown.err;
+  // Nothing was written by the refused calls.
+  RunResult listed = server.Ctl({"customers", "list", "--output", "csv"});
+  EXPECT_EQ(listed.out, "id,display_name,email,phone,external_ids,create_time,etag\n");
+  // A bad flag value is a usage error before any call.
+  RunResult usage = server.Ctl({"purchases", "record", "--customer", "x", "--amount", "1e5"});
+  EXPECT_EQ(usage.exit_code, 2);
+  EXPECT_NE(usage.err.find("--amount"), std::string::npos) << usage.err;
+}
+
+TEST(CustomerE2E, LostDatabaseGivesUnavailableAndTheServiceRecoversByItself) {
+  std::unique_ptr<TestMariaDb> db = TestMariaDb::StartPrivate();
+  CustomerServer server(db->CreateDatabase());
+  ASSERT_EQ(server.Ctl({"health", "--wait", "20s"}).exit_code, 0) << server.log();
+  const std::string id =
+      CsvId(server.Ctl({"customers", "create", "--display-name", "Ada", "--output", "csv"}).out);
+  ASSERT_FALSE(id.empty());
+
+  db->Stop();
+  RunResult down = server.Ctl({"customers", "get", id, "--timeout", "10s"});
+  EXPECT_EQ(down.exit_code, 1);
+  EXPECT_NE(down.err.find("UNAVAILABLE"), std::string::npos) << down.err;
+  RunResult health = server.Ctl({"health"});
+  for (int i = 0; i < 50 && health.exit_code != 3; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    health = server.Ctl({"health"});
+  }
+  EXPECT_EQ(health.exit_code, 3) << health.out << health.err;
+  EXPECT_EQ(health.out, "NOT_SERVING\n");
+
+  db->Start();
+  RunResult back = server.Ctl({"health", "--wait", "20s"});
+  EXPECT_EQ(back.exit_code, 0) << back.out << back.err;
+  RunResult got = server.Ctl({"customers", "get", id});
+  EXPECT_EQ(got.exit_code, 0) << got.err;
+  EXPECT_TRUE(server.process().running());  // never restarted
+}
+
+TEST(CustomerE2E, SigtermShutsDownGracefullyWithExitZero) {
+  CustomerServer server(TestMariaDb::Shared().CreateDatabase());
+  ASSERT_EQ(server.Ctl({"health", "--wait", "20s"}).exit_code, 0) << server.log();
+  EXPECT_EQ(server.process().Stop(absl::Seconds(10)), 0);
+  EXPECT_NE(server.log().find("\"msg\":\"stopped\""), std::string::npos) << server.log();
+}
+
+TEST(CustomerE2E, BadConfigurationExitsNonZeroNamingTheSetting) {
+  RunResult r = testing::Run({BinaryDir() + "/services/customer/rapport-customer", "--listen=nonsense"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("listen"), std::string::npos) << r.err;
+  RunResult uri = testing::Run({BinaryDir() + "/services/customer/rapport-customer"},
+                      {{"RAPPORT_MYSQL_URI", "postgres://x/y"}});
+  EXPECT_NE(uri.exit_code, 0);
+  EXPECT_NE(uri.err.find("mysql_uri"), std::string::npos) << uri.err;
+}
+
+}  // namespace
+}  // namespace rapport

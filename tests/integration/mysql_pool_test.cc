@@ -1,0 +1,146 @@
+// The MySQL pool and migrations against a real MariaDB.
+#include "common/mysql/mysql_pool.h"
+
+#include <cppconn/prepared_statement.h>
+#include <cppconn/resultset.h>
+#include <cppconn/statement.h>
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "common/mysql/migrations.h"
+#include "tests/support/mariadb.h"
+
+namespace rapport {
+namespace {
+
+using testing::TestMariaDb;
+
+std::unique_ptr<MysqlPool> NewPool(const std::string& uri, int size = 4) {
+  absl::StatusOr<MysqlOptions> options = MysqlOptions::FromUri(uri);
+  EXPECT_TRUE(options.ok()) << options.status();
+  options->pool_size = size;
+  options->acquire_timeout = absl::Seconds(2);
+  options->connect_timeout = absl::Seconds(1);
+  absl::StatusOr<std::unique_ptr<MysqlPool>> pool = MysqlPool::Create(*options);
+  EXPECT_TRUE(pool.ok()) << pool.status();
+  return *std::move(pool);
+}
+
+absl::StatusOr<int64_t> Count(MysqlPool& pool, const std::string& query) {
+  return pool.Run([&](sql::Connection& c) -> absl::StatusOr<int64_t> {
+    std::unique_ptr<sql::Statement> s(c.createStatement());
+    std::unique_ptr<sql::ResultSet> rs(s->executeQuery(query));
+    rs->next();
+    return rs->getInt64(1);
+  });
+}
+
+const std::vector<Migration> kMigrations = {
+    {1, "things", "CREATE TABLE things (id INT PRIMARY KEY, name VARCHAR(10) NOT NULL);"},
+    {2, "more", "ALTER TABLE things ADD COLUMN size INT NULL;\nINSERT INTO things VALUES (1, 'a', 2);"},
+};
+
+TEST(MysqlPool, MapsDuplicateKeyAndSyntaxErrorsAndRollsBackFailedTransactions) {
+  auto pool = NewPool(TestMariaDb::Shared().CreateDatabase());
+  ASSERT_TRUE(ApplyMigrations(*pool, kMigrations).ok());
+  absl::Status dup = pool->Run([](sql::Connection& c) -> absl::Status {
+    std::unique_ptr<sql::Statement> s(c.createStatement());
+    s->execute("INSERT INTO things VALUES (1, 'again', NULL)");
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(dup.code(), absl::StatusCode::kAlreadyExists) << dup;
+  absl::Status syntax = pool->Run([](sql::Connection& c) -> absl::Status {
+    std::unique_ptr<sql::Statement> s(c.createStatement());
+    s->execute("SELEKT 1");
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(syntax.code(), absl::StatusCode::kInternal);
+  EXPECT_NE(syntax.message().find("SQLSTATE"), absl::string_view::npos);
+
+  // The first insert succeeds, the second fails: neither may remain.
+  absl::Status tx = pool->Transaction([](sql::Connection& c) -> absl::Status {
+    std::unique_ptr<sql::Statement> s(c.createStatement());
+    s->execute("INSERT INTO things VALUES (2, 'b', NULL)");
+    s->execute("INSERT INTO things VALUES (1, 'dup', NULL)");
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(tx.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(*Count(*pool, "SELECT COUNT(*) FROM things"), 1);
+
+  // A business error returned (not thrown) also rolls back.
+  absl::Status refused = pool->Transaction([](sql::Connection& c) -> absl::Status {
+    std::unique_ptr<sql::Statement> s(c.createStatement());
+    s->execute("INSERT INTO things VALUES (3, 'c', NULL)");
+    return absl::FailedPreconditionError("changed my mind");
+  });
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(*Count(*pool, "SELECT COUNT(*) FROM things"), 1);
+  // And the connection went back to autocommit.
+  ASSERT_TRUE(pool->Run([](sql::Connection& c) -> absl::Status {
+                    std::unique_ptr<sql::Statement> s(c.createStatement());
+                    s->execute("INSERT INTO things VALUES (4, 'd', NULL)");
+                    return absl::OkStatus();
+                  }).ok());
+  EXPECT_EQ(*Count(*pool, "SELECT COUNT(*) FROM things"), 2);
+}
+
+TEST(Migrations, ReplicasStartingAtOnceApplyEachMigrationOnce) {
+  const std::string uri = TestMariaDb::Shared().CreateDatabase();
+  std::vector<std::thread> replicas;
+  std::vector<absl::StatusOr<int>> results(6, 0);
+  for (int i = 0; i < 6; ++i) {
+    replicas.emplace_back([&, i] {
+      auto pool = NewPool(uri, 1);
+      results[i] = ApplyMigrations(*pool, kMigrations);
+    });
+  }
+  for (auto& t : replicas) t.join();
+  int applied = 0;
+  for (const auto& r : results) {
+    ASSERT_TRUE(r.ok()) << r.status();
+    applied += *r;
+  }
+  EXPECT_EQ(applied, 2);  // each migration applied by exactly one replica
+  auto pool = NewPool(uri);
+  EXPECT_EQ(*Count(*pool, "SELECT COUNT(*) FROM schema_migrations"), 2);
+  EXPECT_EQ(*Count(*pool, "SELECT COUNT(*) FROM things"), 1);
+  EXPECT_EQ(*ApplyMigrations(*pool, kMigrations), 0);
+}
+
+TEST(Migrations, AnEditedAppliedMigrationIsRefused) {
+  auto pool = NewPool(TestMariaDb::Shared().CreateDatabase());
+  ASSERT_TRUE(ApplyMigrations(*pool, kMigrations).ok());
+  std::vector<Migration> edited = kMigrations;
+  edited[0].sql += "\n-- edited";
+  absl::StatusOr<int> r = ApplyMigrations(*pool, edited);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(r.status().message().find("1_things"), absl::string_view::npos) << r.status();
+}
+
+TEST(MysqlPool, ExhaustedPoolAnswersUnavailableInsteadOfBlockingForever) {
+  auto pool = NewPool(TestMariaDb::Shared().CreateDatabase(), 1);
+  absl::Status inner;
+  absl::Status outer = pool->Run([&](sql::Connection&) -> absl::Status {
+    inner = pool->Ping();  // needs a second connection while the only one is held
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(outer.ok());
+  EXPECT_EQ(inner.code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(pool->Ping().ok());
+}
+
+TEST(MysqlPool, SurvivesTheDatabaseGoingAwayAndComingBack) {
+  std::unique_ptr<TestMariaDb> db = TestMariaDb::StartPrivate();
+  auto pool = NewPool(db->CreateDatabase());
+  ASSERT_TRUE(pool->Ping().ok());
+  db->Stop();
+  absl::Status down = pool->Ping();
+  EXPECT_EQ(down.code(), absl::StatusCode::kUnavailable) << down;
+  EXPECT_EQ(pool->Ping().code(), absl::StatusCode::kUnavailable);
+  db->Start();
+  EXPECT_TRUE(pool->Ping().ok());  // the same pool, no restart
+}
+
+}  // namespace
+}  // namespace rapport

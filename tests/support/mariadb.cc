@@ -1,0 +1,84 @@
+#include "tests/support/mariadb.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include <cppconn/statement.h>
+
+#include "common/mysql/mysql_pool.h"
+
+namespace rapport::testing {
+namespace {
+
+[[noreturn]] void Die(const std::string& message) {
+  std::fprintf(stderr, "test MariaDB: %s\n", message.c_str());
+  std::abort();
+}
+
+std::string Script() { return SourceDir() + "/tests/support/test-mariadb"; }
+
+}  // namespace
+
+std::string SourceDir() { return RAPPORT_SOURCE_DIR; }
+std::string BinaryDir() { return RAPPORT_BINARY_DIR; }
+
+TestMariaDb& TestMariaDb::Shared() {
+  static TestMariaDb* shared = [] {
+    const char* given = std::getenv("RAPPORT_TEST_MYSQL");
+    if (given != nullptr && *given != '\0') {
+      auto* db = new TestMariaDb();
+      db->uri_prefix_ = given;
+      return db;
+    }
+    return StartPrivate().release();
+  }();
+  return *shared;
+}
+
+std::unique_ptr<TestMariaDb> TestMariaDb::StartPrivate() {
+  std::unique_ptr<TestMariaDb> db(new TestMariaDb());
+  db->dir_ = std::make_unique<TempDir>();
+  db->Start();
+  return db;
+}
+
+void TestMariaDb::Start() {
+  if (dir_ == nullptr) Die("cannot start a server this test did not start");
+  std::vector<std::string> argv = {"/bin/bash", Script(), "start", dir_->path()};
+  if (!port_.empty()) argv.push_back(port_);
+  RunResult r = Run(argv);
+  if (r.exit_code != 0) Die(absl::StrCat("start failed: ", r.err));
+  uri_prefix_ = std::string(absl::StripAsciiWhitespace(r.out));
+  port_ = std::string(absl::StripAsciiWhitespace(ReadFile(dir_->File("port"))));
+}
+
+void TestMariaDb::Stop() {
+  if (dir_ == nullptr) Die("cannot stop a server this test did not start");
+  RunResult r = Run({"/bin/bash", Script(), "stop", dir_->path()});
+  if (r.exit_code != 0) Die(absl::StrCat("stop failed: ", r.err));
+}
+
+TestMariaDb::~TestMariaDb() {
+  if (dir_ != nullptr) Run({"/bin/bash", Script(), "stop", dir_->path()});
+}
+
+std::string TestMariaDb::CreateDatabase() {
+  static int counter = 0;
+  const std::string name = absl::StrCat("rt_", getpid(), "_", ++counter, "_", std::rand() % 100000);
+  absl::StatusOr<MysqlOptions> options = MysqlOptions::FromUri(uri_prefix_ + "/mysql");
+  if (!options.ok()) Die(std::string(options.status().message()));
+  options->pool_size = 1;
+  absl::StatusOr<std::unique_ptr<MysqlPool>> pool = MysqlPool::Create(*options);
+  if (!pool.ok()) Die(std::string(pool.status().message()));
+  absl::Status created = (*pool)->Run([&](sql::Connection& c) -> absl::Status {
+    std::unique_ptr<sql::Statement> s(c.createStatement());
+    s->execute(absl::StrCat("CREATE DATABASE ", name, " CHARACTER SET utf8mb4"));
+    return absl::OkStatus();
+  });
+  if (!created.ok()) Die(std::string(created.message()));
+  return absl::StrCat(uri_prefix_, "/", name);
+}
+
+}  // namespace rapport::testing

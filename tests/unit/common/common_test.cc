@@ -1,0 +1,148 @@
+// Paging tokens, validation, ids, database URIs, SQL splitting, channel targets.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "common/channel.h"
+#include "common/ids.h"
+#include "common/mysql/migrations.h"
+#include "common/mysql/mysql_pool.h"
+#include "common/paging.h"
+#include "common/status.h"
+#include "common/validation.h"
+
+namespace rapport {
+namespace {
+
+TEST(Paging, TokenRoundTripsTheLastKey) {
+  std::string token = EncodePageToken("01abc|with|bars", "filter-a");
+  absl::StatusOr<std::string> key = DecodePageToken(token, "filter-a");
+  ASSERT_TRUE(key.ok()) << key.status();
+  EXPECT_EQ(*key, "01abc|with|bars");
+  EXPECT_EQ(*DecodePageToken("", "anything"), "");
+}
+
+TEST(Paging, TokenForAnotherFilterIsRejectedNamingPageToken) {
+  std::string token = EncodePageToken("k", "customer=1");
+  absl::StatusOr<std::string> key = DecodePageToken(token, "customer=2");
+  ASSERT_FALSE(key.ok());
+  EXPECT_EQ(key.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(FieldViolations(key.status())[0].field, "page_token");
+  EXPECT_FALSE(DecodePageToken("not base64 !!", "f").ok());
+  EXPECT_FALSE(DecodePageToken("bm9wZQ", "f").ok());  // "nope"
+}
+
+TEST(Paging, PageSizeDefaultsCapsAndRejectsNegative) {
+  EXPECT_EQ(*PageSize(0), kDefaultPageSize);
+  EXPECT_EQ(*PageSize(7), 7);
+  EXPECT_EQ(*PageSize(1'000'000), kMaxPageSize);
+  EXPECT_EQ(PageSize(-1).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(Validation, Utf8) {
+  EXPECT_TRUE(IsValidUtf8("plain"));
+  EXPECT_TRUE(IsValidUtf8("Zo\xC3\xAB \xE2\x82\xAC \xF0\x9F\x98\x80"));
+  EXPECT_FALSE(IsValidUtf8("\xC3"));              // truncated
+  EXPECT_FALSE(IsValidUtf8("\xC0\xAF"));          // overlong
+  EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80"));      // surrogate
+  EXPECT_FALSE(IsValidUtf8("\xF4\x90\x80\x80"));  // above U+10FFFF
+}
+
+TEST(Validation, TextFieldsNameTheField) {
+  EXPECT_TRUE(CheckRequiredText("Ada", "customer.display_name", 10).ok());
+  absl::Status empty = CheckRequiredText("", "customer.display_name", 10);
+  EXPECT_EQ(FieldViolations(empty)[0].field, "customer.display_name");
+  EXPECT_FALSE(CheckOptionalText("12345678901", "f", 10).ok());
+  EXPECT_FALSE(CheckOptionalText("tab\there", "f", 100).ok());
+  EXPECT_TRUE(CheckOptionalText("", "f", 10).ok());
+}
+
+TEST(Validation, EmailIsTrimmedAndChecked) {
+  EXPECT_EQ(*NormalizeEmail("  Ada@Example.com ", "email"), "Ada@Example.com");
+  for (const char* bad : {"ada", "@example.com", "ada@", "ada@example", "a b@example.com",
+                          "ada@@example.com", "ada@example..com", "ada@.com"}) {
+    absl::StatusOr<std::string> e = NormalizeEmail(bad, "customer.email");
+    ASSERT_FALSE(e.ok()) << bad;
+    EXPECT_EQ(FieldViolations(e.status())[0].field, "customer.email") << bad;
+  }
+}
+
+TEST(Validation, PhoneIsNormalisedToE164) {
+  EXPECT_EQ(*NormalizePhone("+44 20 7946 0958", "p"), "+442079460958");
+  EXPECT_EQ(*NormalizePhone("+1 (415) 555-0100", "p"), "+14155550100");
+  for (const char* bad : {"", "0044207946", "+0123456789", "+1234567", "+1234567890123456",
+                          "+1 415 CALL NOW"}) {
+    EXPECT_FALSE(NormalizePhone(bad, "p").ok()) << bad;
+  }
+}
+
+TEST(Validation, FingerprintIsStableAndSensitive) {
+  EXPECT_EQ(Fingerprint("abc"), Fingerprint("abc"));
+  EXPECT_NE(Fingerprint("abc"), Fingerprint("abd"));
+  EXPECT_EQ(Fingerprint("").size(), 16u);
+}
+
+TEST(Ids, ShapeOrderAndInjectedSources) {
+  absl::Time now = absl::FromUnixMillis(1'700'000'000'000);
+  uint64_t counter = 0;
+  IdGenerator ids([&] { return now; }, [&] { return ++counter; });
+  std::string a = ids.Next();
+  now += absl::Milliseconds(1);
+  std::string b = ids.Next();
+  EXPECT_EQ(a.size(), 26u);
+  EXPECT_TRUE(IsValidId(a));
+  EXPECT_LT(a, b);  // later ids sort after earlier ones
+  IdGenerator again([&] { return absl::FromUnixMillis(1'700'000'000'000); },
+                    [n = uint64_t{0}]() mutable { return ++n; });
+  EXPECT_EQ(again.Next(), a);  // deterministic with injected sources
+
+  IdGenerator real;
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) seen.insert(real.Next());
+  EXPECT_EQ(seen.size(), 1000u);
+  EXPECT_FALSE(IsValidId("short"));
+  EXPECT_FALSE(IsValidId("01ARZ3NDEKTSV4RRFFQ69G5FAV"));  // upper case is not ours
+  EXPECT_FALSE(IsValidId("0123456789abcdefghjkmnpqri"));  // 'i' is not in the alphabet
+}
+
+TEST(MysqlOptions, ParsesTcpAndSocketUris) {
+  absl::StatusOr<MysqlOptions> tcp = MysqlOptions::FromUri("mysql://app:p%40ss@db.local:3307/crm");
+  ASSERT_TRUE(tcp.ok()) << tcp.status();
+  EXPECT_EQ(tcp->user, "app");
+  EXPECT_EQ(tcp->password, "p@ss");
+  EXPECT_EQ(tcp->host, "db.local");
+  EXPECT_EQ(tcp->port, 3307);
+  EXPECT_EQ(tcp->database, "crm");
+  EXPECT_EQ(tcp->Redacted(), "mysql://app@db.local:3307/crm");
+
+  absl::StatusOr<MysqlOptions> sock = MysqlOptions::FromUri("mysql://root@unix(/run/my.sock)/x");
+  ASSERT_TRUE(sock.ok()) << sock.status();
+  EXPECT_EQ(sock->socket, "/run/my.sock");
+  EXPECT_EQ(sock->database, "x");
+
+  for (const char* bad : {"postgres://a@b/c", "mysql://a@host:99999/db", "mysql://a@host:3306",
+                          "mysql://a@host:3306/", "mysql://a@unix(/x/db", "mysql://a%zz@h/db"}) {
+    EXPECT_FALSE(MysqlOptions::FromUri(bad).ok()) << bad;
+  }
+}
+
+TEST(Migrations, SplitsStatementsAtLineEndSemicolonsAndDropsComments) {
+  std::vector<std::string> statements = SplitSqlStatements(
+      "-- a comment\nCREATE TABLE a (\n  x INT -- inline stays\n);\n\nINSERT INTO a VALUES "
+      "(';');\nSELECT 1");
+  ASSERT_EQ(statements.size(), 3u);
+  EXPECT_NE(statements[0].find("CREATE TABLE a"), std::string::npos);
+  EXPECT_EQ(statements[0].find(';'), std::string::npos);
+  EXPECT_NE(statements[1].find("(';')"), std::string::npos);
+  EXPECT_NE(statements[2].find("SELECT 1"), std::string::npos);
+}
+
+TEST(Channel, AddressListsBecomeRoundRobinTargets) {
+  EXPECT_EQ(ChannelTarget("localhost:50054"), "localhost:50054");
+  EXPECT_EQ(ChannelTarget("127.0.0.1:1,127.0.0.1:2"), "ipv4:127.0.0.1:1,127.0.0.1:2");
+  EXPECT_EQ(ChannelTarget("ipv4:127.0.0.1:1,127.0.0.1:2"), "ipv4:127.0.0.1:1,127.0.0.1:2");
+  EXPECT_FALSE(MakeChannel("", {}).ok());
+}
+
+}  // namespace
+}  // namespace rapport

@@ -1,0 +1,57 @@
+#include "common/status.h"
+
+#include <gtest/gtest.h>
+
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+
+namespace rapport {
+namespace {
+
+TEST(Status, InvalidFieldNamesTheFieldInMessageAndPayload) {
+  absl::Status s = InvalidField("purchase.amount", "must be a decimal number");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "purchase.amount: must be a decimal number");
+  std::vector<FieldViolation> v = FieldViolations(s);
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].field, "purchase.amount");
+  EXPECT_EQ(v[0].description, "must be a decimal number");
+}
+
+TEST(Status, ToGrpcStatusCarriesBadRequestDetailsAnyClientCanRead) {
+  grpc::Status g = ToGrpcStatus(InvalidFields({{"a", "is required"}, {"b", "is too long"}}));
+  EXPECT_EQ(g.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  google::rpc::Status details;
+  ASSERT_TRUE(details.ParseFromString(g.error_details()));
+  EXPECT_EQ(details.code(), 3);
+  ASSERT_EQ(details.details_size(), 1);
+  google::rpc::BadRequest bad_request;
+  ASSERT_TRUE(details.details(0).UnpackTo(&bad_request));
+  ASSERT_EQ(bad_request.field_violations_size(), 2);
+  EXPECT_EQ(bad_request.field_violations(1).field(), "b");
+}
+
+TEST(Status, RoundTripKeepsCodeMessageAndViolations) {
+  absl::Status original = InvalidFields({{"x", "bad"}, {"y", "worse"}});
+  absl::Status back = FromGrpcStatus(ToGrpcStatus(original));
+  EXPECT_EQ(back.code(), original.code());
+  EXPECT_EQ(back.message(), original.message());
+  ASSERT_EQ(FieldViolations(back).size(), 2u);
+  EXPECT_EQ(FieldViolations(back)[1].field, "y");
+}
+
+TEST(Status, PlainErrorsConvertCodeAndMessageOnly) {
+  for (absl::Status s : {absl::NotFoundError("no such customer"), absl::UnavailableError("db down"),
+                         absl::AbortedError("etag"), absl::AlreadyExistsError("dup")}) {
+    grpc::Status g = ToGrpcStatus(s);
+    EXPECT_EQ(static_cast<int>(g.error_code()), static_cast<int>(s.code()));
+    EXPECT_EQ(g.error_message(), s.message());
+    EXPECT_TRUE(g.error_details().empty());
+    EXPECT_EQ(FromGrpcStatus(g), s);
+  }
+  EXPECT_TRUE(ToGrpcStatus(absl::OkStatus()).ok());
+  EXPECT_TRUE(FromGrpcStatus(grpc::Status::OK).ok());
+}
+
+}  // namespace
+}  // namespace rapport
