@@ -1,5 +1,6 @@
 #include "common/ids.h"
 
+#include "absl/numeric/int128.h"
 #include "absl/time/clock.h"
 
 namespace rapport {
@@ -25,11 +26,10 @@ std::string IdGenerator::Next() {
     lo = absl::Uniform<uint64_t>(gen_);
   }
   // 128 bits: 48 of time, 80 of randomness; 26 digits of 5 bits = 130 bits.
-  unsigned __int128 value = (static_cast<unsigned __int128>(millis) << 80) |
-                            (static_cast<unsigned __int128>(hi & 0xffff) << 64) | lo;
+  absl::uint128 value = (absl::uint128(millis) << 80) | (absl::uint128(hi & 0xffff) << 64) | lo;
   std::string id(26, '0');
   for (int i = 25; i >= 0; --i) {
-    id[i] = kAlphabet[static_cast<int>(value & 31)];
+    id[i] = kAlphabet[absl::Uint128Low64(value) & 31];
     value >>= 5;
   }
   return id;
