@@ -47,6 +47,7 @@ int UsageError(const std::string& message, const std::string& usage);
 int RunCustomers(Context& ctx);
 int RunPurchases(Context& ctx);
 int RunHealth(Context& ctx);
+int RunScoring(Context& ctx);
 
 }  // namespace rapport::ctl
 

@@ -26,10 +26,21 @@ Commands:
                    [--request-id R]
   purchases list --customer ID [--start RFC3339] [--end RFC3339] [--page-size N] [--all]
   health [--service NAME] [--wait DURATION]
+  scoring rfm --transactions T.csv [--entities E.csv] [--interactions I.csv] [--as-of RFC3339]
+              [--window-days N] [--bins K] [--out FILE]
+      T.csv: entity_id,timestamp,amount  E.csv: entity_id  I.csv: entity_id,timestamp,cost
+      (header rows required). Writes entity_id,recency_days,frequency,monetary,r,f,m,
+      segment,value,cost_to_serve,profit,tier, one row per known entity, by entity_id bytes.
+  scoring clv (--summary S.csv | --transactions T.csv --as-of RFC3339) [--unit day|week]
+              [--holdout-periods N] [--predict-periods N] [--horizon-months 12]
+              [--discount-monthly 0.01] [--out P.csv] [--model-out M.json]
+      S.csv: entity_id,frequency,recency,T[,monetary_value]. Writes entity_id,frequency,
+      recency,T,p_alive,expected_purchases,expected_avg_spend,clv; M.json: the fitted model.
 
 Global flags:
   --addr HOST:PORT     the service (default: $RAPPORT_CUSTOMER_ADDR or localhost:50051
-                       for customers and purchases); a comma-separated list of
+                       for customers and purchases, $RAPPORT_SCORING_ADDR or
+                       localhost:50054 for scoring); a comma-separated list of
                        addresses is balanced round-robin
   --output FORMAT      table (default), json or csv
   --timeout DURATION   deadline of each call (default 30s)
@@ -63,6 +74,7 @@ int Main(int argc, char** argv) {
   if (command == "customers") return RunCustomers(ctx);
   if (command == "purchases") return RunPurchases(ctx);
   if (command == "health") return RunHealth(ctx);
+  if (command == "scoring") return RunScoring(ctx);
   return UsageError(absl::StrCat("unknown command \"", command, "\""), kUsage);
 }
 

@@ -1,0 +1,532 @@
+#include "services/scoring/scoring_logic.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "absl/strings/str_cat.h"
+#include "common/base/status_macros.h"
+#include "common/proto_convert.h"
+#include "common/status.h"
+
+namespace rapport::scoring {
+namespace {
+
+// Re-labels an engine error (which names a list and row inside one batch) with
+// the batch number, keeping it INVALID_ARGUMENT with a field violation.
+absl::Status InBatch(const absl::Status& status, int64_t batch) {
+  if (status.ok() || !absl::IsInvalidArgument(status)) return status;
+  std::vector<FieldViolation> violations = FieldViolations(status);
+  if (violations.empty()) {
+    return InvalidField(absl::StrCat("batch ", batch), status.message());
+  }
+  for (FieldViolation& v : violations) v.field = absl::StrCat("batch ", batch, ": ", v.field);
+  return InvalidFields(violations);
+}
+
+// An engine error without a field violation, turned into one naming `field`.
+absl::Status Named(const absl::Status& status, absl::string_view field) {
+  if (status.ok() || !FieldViolations(status).empty()) return status;
+  if (!absl::IsInvalidArgument(status)) return status;
+  return InvalidField(field, status.message());
+}
+
+google::type::Money Money(const Decimal& d) {
+  // Sums of bounded inputs fit int64 units in practice; saturate loudly otherwise.
+  absl::StatusOr<google::type::Money> m = ToMoney(d, "", "money");
+  return m.ok() ? *m : google::type::Money();
+}
+
+v1::Tier ToProtoTier(Tier tier) {
+  switch (tier) {
+    case Tier::kLead:
+      return v1::TIER_LEAD;
+    case Tier::kIron:
+      return v1::TIER_IRON;
+    case Tier::kGold:
+      return v1::TIER_GOLD;
+    case Tier::kPlatinum:
+      return v1::TIER_PLATINUM;
+  }
+  return v1::TIER_UNSPECIFIED;
+}
+
+v1::ContactPolicy ToProtoPolicy(Tier tier, const ContactPolicy& policy) {
+  v1::ContactPolicy out;
+  out.set_tier(ToProtoTier(tier));
+  for (Channel c : policy.channels) {
+    out.add_channels(static_cast<v1::Channel>(static_cast<int>(c) + 1));
+  }
+  out.set_service_level(policy.service_level);
+  *out.mutable_cost_ceiling() = Money(policy.cost_ceiling);
+  return out;
+}
+
+absl::StatusOr<ScoringOptions> OptionsFrom(int32_t bins, const v1::ValueWeights& weights) {
+  ScoringOptions options;
+  options.bins = bins == 0 ? 5 : bins;
+  if (options.bins < 2 || options.bins > 10) {
+    return InvalidField("config.bins", absl::StrCat("must be 2..10, not ", bins));
+  }
+  if (weights.r() != 0 || weights.f() != 0 || weights.m() != 0) {
+    options.weights = {weights.r(), weights.f(), weights.m()};
+  }
+  RAPPORT_RETURN_IF_ERROR(Named(ValidateScoringOptions(options), "config.weights"));
+  return options;
+}
+
+absl::StatusOr<int> BatchSize(int32_t requested, absl::string_view field) {
+  if (requested < 0) return InvalidField(field, "must not be negative");
+  if (requested == 0) return kDefaultResponseBatch;
+  return std::min(requested, kMaxResponseBatch);
+}
+
+absl::StatusOr<TimeUnit> UnitFrom(v1::TimeUnit unit, absl::string_view field) {
+  switch (unit) {
+    case v1::TIME_UNIT_UNSPECIFIED:
+    case v1::TIME_UNIT_DAY:
+      return TimeUnit::kDay;
+    case v1::TIME_UNIT_WEEK:
+      return TimeUnit::kWeek;
+    default:
+      return InvalidField(field, "must be TIME_UNIT_DAY or TIME_UNIT_WEEK");
+  }
+}
+
+v1::EntityScore ScoreProto(absl::string_view id, std::optional<int64_t> recency_days,
+                           int64_t frequency, const Decimal& monetary, int r, int f, int m,
+                           absl::string_view segment, const Decimal& value,
+                           const Decimal& cost_to_serve, Tier tier) {
+  v1::EntityScore s;
+  s.set_entity_id(std::string(id));
+  if (recency_days.has_value()) s.set_recency_days(*recency_days);
+  s.set_frequency(frequency);
+  *s.mutable_monetary() = Money(monetary);
+  s.set_r(r);
+  s.set_f(f);
+  s.set_m(m);
+  s.set_segment(std::string(segment));
+  s.set_value_hundredths(static_cast<int32_t>(value.raw_nanos() / 10'000'000));
+  *s.mutable_cost_to_serve() = Money(cost_to_serve);
+  *s.mutable_profit() = Money(monetary - cost_to_serve);
+  s.set_tier(ToProtoTier(tier));
+  return s;
+}
+
+}  // namespace
+
+// --- ScorePopulation -------------------------------------------------------
+
+PopulationRun::PopulationRun(FactsAccumulator accumulator, ScoringOptions options,
+                             int response_batch_size)
+    : accumulator_(std::move(accumulator)),
+      options_(std::move(options)),
+      response_batch_size_(response_batch_size) {}
+
+absl::StatusOr<std::unique_ptr<PopulationRun>> PopulationRun::Start(
+    const v1::ScoringConfig& config, absl::Time now) {
+  FactsOptions facts;
+  facts.as_of_micros = absl::ToUnixMicros(now);
+  if (config.has_as_of()) {
+    RAPPORT_ASSIGN_OR_RETURN(facts.as_of_micros, FromTimestamp(config.as_of(), "config.as_of"));
+  }
+  if (config.window_days() < 0) {
+    return InvalidField("config.window_days", "must be at least 1 day (0: no window)");
+  }
+  if (config.window_days() > 0) facts.window_days = config.window_days();
+  RAPPORT_ASSIGN_OR_RETURN(ScoringOptions options, OptionsFrom(config.bins(), config.weights()));
+  RAPPORT_ASSIGN_OR_RETURN(int batch,
+                           BatchSize(config.response_batch_size(), "config.response_batch_size"));
+  absl::StatusOr<FactsAccumulator> accumulator = FactsAccumulator::Create(facts);
+  if (!accumulator.ok()) return Named(accumulator.status(), "config");
+  return std::unique_ptr<PopulationRun>(
+      new PopulationRun(*std::move(accumulator), std::move(options), batch));
+}
+
+absl::Status PopulationRun::Add(const v1::ScorePopulationRequest& batch) {
+  const int64_t index = ++batches_;
+  if (!accumulator_.has_value()) return absl::FailedPreconditionError("the run is finished");
+  if (batch.entity_ids_size() > 0) {
+    std::vector<absl::string_view> ids(batch.entity_ids().begin(), batch.entity_ids().end());
+    RAPPORT_RETURN_IF_ERROR(InBatch(accumulator_->AddKnownEntities(ids), index));
+  }
+  if (batch.events_size() > 0) {
+    std::vector<ActivityEvent> events(batch.events_size());
+    for (int i = 0; i < batch.events_size(); ++i) {
+      const v1::ActivityEvent& e = batch.events(i);
+      const std::string field = absl::StrCat("events[", i, "]");
+      events[i].entity_id = e.entity_id();
+      if (!e.has_time()) return InBatch(InvalidField(field + ".time", "is required"), index);
+      if (!e.has_amount()) return InBatch(InvalidField(field + ".amount", "is required"), index);
+      absl::StatusOr<int64_t> t = FromTimestamp(e.time(), field + ".time");
+      if (!t.ok()) return InBatch(t.status(), index);
+      absl::StatusOr<Decimal> amount = FromMoney(e.amount(), field + ".amount");
+      if (!amount.ok()) return InBatch(amount.status(), index);
+      events[i].time_micros = *t;
+      events[i].amount = *amount;
+    }
+    RAPPORT_RETURN_IF_ERROR(InBatch(accumulator_->AddEvents(events), index));
+  }
+  if (batch.costs_size() > 0) {
+    std::vector<CostEvent> costs(batch.costs_size());
+    for (int i = 0; i < batch.costs_size(); ++i) {
+      const v1::InteractionCost& c = batch.costs(i);
+      const std::string field = absl::StrCat("costs[", i, "]");
+      costs[i].entity_id = c.entity_id();
+      if (!c.has_time()) return InBatch(InvalidField(field + ".time", "is required"), index);
+      if (!c.has_cost()) return InBatch(InvalidField(field + ".cost", "is required"), index);
+      absl::StatusOr<int64_t> t = FromTimestamp(c.time(), field + ".time");
+      if (!t.ok()) return InBatch(t.status(), index);
+      absl::StatusOr<Decimal> cost = FromMoney(c.cost(), field + ".cost");
+      if (!cost.ok()) return InBatch(cost.status(), index);
+      costs[i].time_micros = *t;
+      costs[i].cost = *cost;
+    }
+    RAPPORT_RETURN_IF_ERROR(InBatch(accumulator_->AddCosts(costs), index));
+  }
+  if (batch.facts_size() > 0) {
+    std::vector<PartialFacts> facts(batch.facts_size());
+    for (int i = 0; i < batch.facts_size(); ++i) {
+      const v1::EntityFacts& f = batch.facts(i);
+      const std::string field = absl::StrCat("facts[", i, "]");
+      facts[i].entity_id = f.entity_id();
+      facts[i].frequency = f.frequency();
+      absl::StatusOr<Decimal> monetary = FromMoney(f.monetary(), field + ".monetary");
+      if (!monetary.ok()) return InBatch(monetary.status(), index);
+      absl::StatusOr<Decimal> cost = FromMoney(f.cost_to_serve(), field + ".cost_to_serve");
+      if (!cost.ok()) return InBatch(cost.status(), index);
+      facts[i].monetary = *monetary;
+      facts[i].cost_to_serve = *cost;
+      if (f.has_last_event_time()) {
+        absl::StatusOr<int64_t> t = FromTimestamp(f.last_event_time(), field + ".last_event_time");
+        if (!t.ok()) return InBatch(t.status(), index);
+        facts[i].last_event_micros = *t;
+      }
+    }
+    RAPPORT_RETURN_IF_ERROR(InBatch(accumulator_->AddPartialFacts(facts), index));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PopulationRun::Finish() {
+  if (!accumulator_.has_value()) return absl::FailedPreconditionError("the run is finished");
+  FactsAccumulator accumulator = *std::move(accumulator_);
+  accumulator_.reset();
+  RAPPORT_ASSIGN_OR_RETURN(facts_, std::move(accumulator).Finish());
+  RAPPORT_ASSIGN_OR_RETURN(scores_, ScorePopulation(facts_, options_));
+  return absl::OkStatus();
+}
+
+absl::Status PopulationRun::FillScores(
+    size_t begin, size_t end, google::protobuf::RepeatedPtrField<v1::EntityScore>* out) const {
+  out->Reserve(static_cast<int>(end - begin));
+  for (size_t i = begin; i < end; ++i) {
+    *out->Add() = ScoreProto(facts_.id(i), facts_.recency_days(i), facts_.frequency[i],
+                             facts_.monetary[i], scores_.r[i], scores_.f[i], scores_.m[i],
+                             scores_.segment_name(i), scores_.value(i), facts_.cost_to_serve[i],
+                             scores_.tier[i]);
+  }
+  return absl::OkStatus();
+}
+
+v1::ScoreModel PopulationRun::model() const {
+  const ScoreModel& m = scores_.model;
+  v1::ScoreModel out;
+  out.set_bins(m.bins);
+  *out.mutable_as_of() = ToTimestamp(m.as_of_micros);
+  out.set_window_days(facts_.window_days.has_value() ? static_cast<int32_t>(*facts_.window_days)
+                                                     : 0);
+  out.set_scored_population(m.scored_population);
+  for (int64_t v : m.recency_thresholds) out.add_recency_thresholds(v);
+  for (int64_t v : m.frequency_thresholds) out.add_frequency_thresholds(v);
+  for (const Decimal& v : m.monetary_thresholds) *out.add_monetary_thresholds() = Money(v);
+  out.set_profitable_population(m.profitable_population);
+  if (m.gold_above.has_value()) *out.mutable_gold_above() = Money(*m.gold_above);
+  if (m.platinum_above.has_value()) *out.mutable_platinum_above() = Money(*m.platinum_above);
+  out.mutable_weights()->set_r(options_.weights.r);
+  out.mutable_weights()->set_f(options_.weights.f);
+  out.mutable_weights()->set_m(options_.weights.m);
+  for (Tier t : {Tier::kLead, Tier::kIron, Tier::kGold, Tier::kPlatinum}) {
+    *out.add_contact_policies() = ToProtoPolicy(t, options_.tier_policies.For(t));
+  }
+  return out;
+}
+
+// --- ScoreEntity -----------------------------------------------------------
+
+absl::StatusOr<v1::ScoreEntityResponse> ScoreOne(const v1::ScoreEntityRequest& request) {
+  if (!request.has_model()) return InvalidField("model", "is required");
+  if (!request.has_facts()) return InvalidField("facts", "is required");
+  const v1::ScoreModel& in = request.model();
+  RAPPORT_ASSIGN_OR_RETURN(ScoringOptions options, OptionsFrom(in.bins(), in.weights()));
+  ScoreModel model;
+  model.bins = options.bins;
+  RAPPORT_ASSIGN_OR_RETURN(model.as_of_micros, FromTimestamp(in.as_of(), "model.as_of"));
+  model.scored_population = in.scored_population();
+  model.recency_thresholds.assign(in.recency_thresholds().begin(), in.recency_thresholds().end());
+  model.frequency_thresholds.assign(in.frequency_thresholds().begin(),
+                                    in.frequency_thresholds().end());
+  for (int i = 0; i < in.monetary_thresholds_size(); ++i) {
+    RAPPORT_ASSIGN_OR_RETURN(
+        Decimal d, FromMoney(in.monetary_thresholds(i), absl::StrCat("model.monetary_thresholds[", i, "]")));
+    model.monetary_thresholds.push_back(d);
+  }
+  const size_t cuts = static_cast<size_t>(model.bins - 1);
+  if (model.scored_population > 0 &&
+      (model.recency_thresholds.size() != cuts || model.frequency_thresholds.size() != cuts ||
+       model.monetary_thresholds.size() != cuts)) {
+    return InvalidField("model", absl::StrCat("needs ", cuts, " thresholds per metric for ",
+                                              model.bins, " bins"));
+  }
+  model.profitable_population = in.profitable_population();
+  if (in.has_gold_above()) {
+    RAPPORT_ASSIGN_OR_RETURN(model.gold_above, FromMoney(in.gold_above(), "model.gold_above"));
+  }
+  if (in.has_platinum_above()) {
+    RAPPORT_ASSIGN_OR_RETURN(model.platinum_above,
+                             FromMoney(in.platinum_above(), "model.platinum_above"));
+  }
+  const v1::EntityFacts& f = request.facts();
+  EntityFacts facts;
+  facts.entity_id = f.entity_id();
+  facts.frequency = f.frequency();
+  RAPPORT_ASSIGN_OR_RETURN(facts.monetary, FromMoney(f.monetary(), "facts.monetary"));
+  RAPPORT_ASSIGN_OR_RETURN(facts.cost_to_serve, FromMoney(f.cost_to_serve(), "facts.cost_to_serve"));
+  if (f.has_last_event_time()) {
+    RAPPORT_ASSIGN_OR_RETURN(facts.last_event_micros,
+                             FromTimestamp(f.last_event_time(), "facts.last_event_time"));
+  }
+  int64_t as_of = model.as_of_micros;
+  if (request.has_as_of()) {
+    RAPPORT_ASSIGN_OR_RETURN(as_of, FromTimestamp(request.as_of(), "as_of"));
+  }
+  absl::StatusOr<EntityScore> score = ScoreEntity(model, facts, as_of, options);
+  if (!score.ok()) return Named(score.status(), "facts");
+  v1::ScoreEntityResponse response;
+  *response.mutable_score() =
+      ScoreProto(facts.entity_id, score->recency_days, facts.frequency, facts.monetary, score->r,
+                 score->f, score->m, score->segment, score->value, facts.cost_to_serve, score->tier);
+  *response.mutable_contact_policy() =
+      ToProtoPolicy(score->tier, options.tier_policies.For(score->tier));
+  return response;
+}
+
+// --- CLV inputs ------------------------------------------------------------
+
+absl::Status ClvInput::AddSummaries(
+    const google::protobuf::RepeatedPtrField<v1::CustomerSummary>& rows, int64_t batch) {
+  std::vector<CustomerSummary> added;
+  added.reserve(rows.size());
+  for (const v1::CustomerSummary& r : rows) {
+    added.push_back({r.frequency(), r.recency(), r.age(), r.monetary_value()});
+  }
+  absl::Status valid = ValidateSummaries(added);
+  if (!valid.ok()) return InBatch(Named(valid, "summaries"), batch);
+  for (int i = 0; i < rows.size(); ++i) {
+    if (rows[i].entity_id().empty()) {
+      return InBatch(InvalidField(absl::StrCat("summaries[", i, "].entity_id"), "is empty"), batch);
+    }
+    ids_.push_back(rows[i].entity_id());
+  }
+  rows_.insert(rows_.end(), added.begin(), added.end());
+  return absl::OkStatus();
+}
+
+absl::Status ClvInput::AddEvents(const google::protobuf::RepeatedPtrField<v1::ActivityEvent>& events,
+                                 int64_t batch) {
+  for (int i = 0; i < events.size(); ++i) {
+    const v1::ActivityEvent& e = events[i];
+    const std::string field = absl::StrCat("events[", i, "]");
+    if (e.entity_id().empty()) return InBatch(InvalidField(field + ".entity_id", "is empty"), batch);
+    if (!e.has_time()) return InBatch(InvalidField(field + ".time", "is required"), batch);
+    absl::StatusOr<int64_t> t = FromTimestamp(e.time(), field + ".time");
+    if (!t.ok()) return InBatch(t.status(), batch);
+    absl::StatusOr<Decimal> amount = FromMoney(e.amount(), field + ".amount");
+    if (!amount.ok()) return InBatch(amount.status(), batch);
+    event_ids_.append(e.entity_id());
+    event_id_ends_.push_back(event_ids_.size());
+    event_times_.push_back(*t);
+    event_amounts_.push_back(*amount);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ClvInput::Build(std::optional<int64_t> as_of_micros, absl::string_view as_of_field,
+                             TimeUnit unit) {
+  if (!event_times_.empty()) {
+    if (!as_of_micros.has_value()) {
+      return InvalidField(as_of_field, "is required when events are given");
+    }
+    std::vector<ActivityEvent> events(event_times_.size());
+    size_t begin = 0;
+    for (size_t i = 0; i < events.size(); ++i) {
+      events[i].entity_id = absl::string_view(event_ids_).substr(begin, event_id_ends_[i] - begin);
+      begin = event_id_ends_[i];
+      events[i].time_micros = event_times_[i];
+      events[i].amount = event_amounts_[i];
+    }
+    absl::StatusOr<SummaryTable> table = BuildSummaries(events, *as_of_micros, unit);
+    if (!table.ok()) return Named(table.status(), "events");
+    for (size_t i = 0; i < table->size(); ++i) {
+      ids_.emplace_back(table->id(i));
+      rows_.push_back(table->rows[i]);
+    }
+  }
+  // Sort by id bytes and refuse duplicates.
+  std::vector<size_t> order(ids_.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ids_[a] < ids_[b]; });
+  std::vector<std::string> ids(ids_.size());
+  std::vector<CustomerSummary> rows(rows_.size());
+  for (size_t i = 0; i < order.size(); ++i) {
+    ids[i] = std::move(ids_[order[i]]);
+    rows[i] = rows_[order[i]];
+    if (i > 0 && ids[i] == ids[i - 1]) {
+      return InvalidField("summaries", absl::StrCat("customer \"", ids[i], "\" is given twice"));
+    }
+  }
+  ids_ = std::move(ids);
+  rows_ = std::move(rows);
+  return absl::OkStatus();
+}
+
+// --- FitClvModel -----------------------------------------------------------
+
+absl::StatusOr<std::unique_ptr<ClvFit>> ClvFit::Start(const v1::ClvConfig& config) {
+  RAPPORT_RETURN_IF_ERROR(UnitFrom(config.unit(), "config.unit").status());
+  if (config.has_as_of()) {
+    RAPPORT_RETURN_IF_ERROR(FromTimestamp(config.as_of(), "config.as_of").status());
+  }
+  return std::unique_ptr<ClvFit>(new ClvFit(config));
+}
+
+absl::Status ClvFit::Add(const v1::FitClvModelRequest& batch) {
+  const int64_t index = ++batches_;
+  RAPPORT_RETURN_IF_ERROR(input_.AddSummaries(batch.summaries(), index));
+  return input_.AddEvents(batch.events(), index);
+}
+
+absl::StatusOr<v1::FitClvModelResponse> ClvFit::Finish() {
+  RAPPORT_ASSIGN_OR_RETURN(TimeUnit unit, UnitFrom(config_.unit(), "config.unit"));
+  std::optional<int64_t> as_of;
+  if (config_.has_as_of()) {
+    RAPPORT_ASSIGN_OR_RETURN(as_of, FromTimestamp(config_.as_of(), "config.as_of"));
+  }
+  RAPPORT_RETURN_IF_ERROR(input_.Build(as_of, "config.as_of", unit));
+  if (input_.rows().empty()) return InvalidField("summaries", "no customers were given");
+  absl::StatusOr<BgNbdFit> bg = FitBgNbd(input_.rows());
+  if (!bg.ok()) return Named(bg.status(), "summaries");
+  v1::FitClvModelResponse response;
+  v1::ClvModel* model = response.mutable_model();
+  model->set_unit(unit == TimeUnit::kWeek ? v1::TIME_UNIT_WEEK : v1::TIME_UNIT_DAY);
+  v1::BgNbdModel* b = model->mutable_bgnbd();
+  b->set_r(bg->params.r);
+  b->set_alpha(bg->params.alpha);
+  b->set_a(bg->params.a);
+  b->set_b(bg->params.b);
+  b->set_log_likelihood(bg->log_likelihood);
+  b->set_customers(bg->customers);
+  if (config_.fit_spend()) {
+    absl::StatusOr<GammaGammaFit> gg = FitGammaGamma(input_.rows());
+    if (!gg.ok()) return Named(gg.status(), "summaries.monetary_value");
+    v1::GammaGammaModel* g = model->mutable_gamma_gamma();
+    g->set_p(gg->params.p);
+    g->set_q(gg->params.q);
+    g->set_gamma(gg->params.gamma);
+    g->set_log_likelihood(gg->log_likelihood);
+    g->set_customers(gg->customers);
+  }
+  return response;
+}
+
+// --- PredictClv ------------------------------------------------------------
+
+absl::StatusOr<std::unique_ptr<ClvPrediction>> ClvPrediction::Start(
+    const v1::PredictionConfig& config) {
+  std::unique_ptr<ClvPrediction> p(new ClvPrediction());
+  p->config_ = config;
+  if (!config.has_model() || !config.model().has_bgnbd()) {
+    return InvalidField("config.model.bgnbd", "is required");
+  }
+  const v1::BgNbdModel& b = config.model().bgnbd();
+  p->bgnbd_ = {b.r(), b.alpha(), b.a(), b.b()};
+  RAPPORT_RETURN_IF_ERROR(Named(ValidateBgNbdParams(p->bgnbd_), "config.model.bgnbd"));
+  if (config.model().has_gamma_gamma()) {
+    const v1::GammaGammaModel& g = config.model().gamma_gamma();
+    p->gamma_gamma_ = {g.p(), g.q(), g.gamma()};
+    p->has_gamma_gamma_ = true;
+    RAPPORT_RETURN_IF_ERROR(
+        Named(ValidateGammaGammaParams(p->gamma_gamma_), "config.model.gamma_gamma"));
+  }
+  RAPPORT_ASSIGN_OR_RETURN(p->options_.unit, UnitFrom(config.model().unit(), "config.model.unit"));
+  p->options_.horizon_months = config.horizon_months() == 0 ? 12 : config.horizon_months();
+  p->options_.monthly_discount =
+      config.has_discount_monthly() ? config.discount_monthly() : 0.01;
+  p->options_.purchases_horizon = config.predict_periods() == 0 ? 1 : config.predict_periods();
+  if (!(config.predict_periods() >= 0)) {
+    return InvalidField("config.predict_periods", "must not be negative");
+  }
+  absl::Status valid = ValidateClvOptions(p->options_);
+  if (!valid.ok()) {
+    if (p->options_.horizon_months < 1 || p->options_.horizon_months > 120) {
+      return InvalidField("config.horizon_months", "must be 1..120");
+    }
+    if (!(p->options_.monthly_discount >= 0 && p->options_.monthly_discount < 1)) {
+      return InvalidField("config.discount_monthly", "must be in [0, 1)");
+    }
+    return Named(valid, "config");
+  }
+  RAPPORT_ASSIGN_OR_RETURN(p->response_batch_size_,
+                           BatchSize(config.response_batch_size(), "config.response_batch_size"));
+  if (config.has_as_of()) {
+    RAPPORT_RETURN_IF_ERROR(FromTimestamp(config.as_of(), "config.as_of").status());
+  }
+  return p;
+}
+
+absl::Status ClvPrediction::Add(const v1::PredictClvRequest& batch) {
+  const int64_t index = ++batches_;
+  RAPPORT_RETURN_IF_ERROR(input_.AddSummaries(batch.summaries(), index));
+  return input_.AddEvents(batch.events(), index);
+}
+
+absl::Status ClvPrediction::Finish() {
+  std::optional<int64_t> as_of;
+  if (config_.has_as_of()) {
+    RAPPORT_ASSIGN_OR_RETURN(as_of, FromTimestamp(config_.as_of(), "config.as_of"));
+  }
+  RAPPORT_RETURN_IF_ERROR(input_.Build(as_of, "config.as_of", options_.unit));
+  if (has_gamma_gamma_) {
+    RAPPORT_ASSIGN_OR_RETURN(predictions_,
+                             PredictCustomers(bgnbd_, gamma_gamma_, input_.rows(), options_));
+    return absl::OkStatus();
+  }
+  predictions_.resize(input_.rows().size());
+  for (size_t i = 0; i < predictions_.size(); ++i) {
+    const CustomerSummary& c = input_.rows()[i];
+    predictions_[i].probability_alive = ProbabilityAlive(bgnbd_, c);
+    predictions_[i].expected_purchases =
+        ConditionalExpectedPurchases(bgnbd_, options_.purchases_horizon, c);
+  }
+  return absl::OkStatus();
+}
+
+void ClvPrediction::Fill(size_t begin, size_t end,
+                         google::protobuf::RepeatedPtrField<v1::CustomerPrediction>* out) const {
+  out->Reserve(static_cast<int>(end - begin));
+  for (size_t i = begin; i < end; ++i) {
+    v1::CustomerPrediction* p = out->Add();
+    const CustomerSummary& c = input_.rows()[i];
+    p->set_entity_id(input_.ids()[i]);
+    p->set_frequency(c.x);
+    p->set_recency(c.t_x);
+    p->set_age(c.T);
+    p->set_p_alive(predictions_[i].probability_alive);
+    p->set_expected_purchases(predictions_[i].expected_purchases);
+    if (has_gamma_gamma_) {
+      p->set_expected_avg_spend(predictions_[i].expected_spend);
+      p->set_clv(predictions_[i].clv);
+    }
+  }
+}
+
+}  // namespace rapport::scoring

@@ -1,0 +1,102 @@
+#include "services/scoring/scoring_service.h"
+
+#include <algorithm>
+
+#include "common/status.h"
+#include "services/scoring/scoring_logic.h"
+
+namespace rapport::scoring {
+namespace {
+
+// Reads every message of a client stream into `run` (created from the first
+// message by `start`); the stream's end finishes the input.
+template <typename Run, typename Request, typename Reader, typename StartFn>
+absl::StatusOr<std::unique_ptr<Run>> ReadAll(Reader* reader, StartFn start) {
+  Request request;
+  if (!reader->Read(&request)) return InvalidField("config", "the stream carried no message");
+  absl::StatusOr<std::unique_ptr<Run>> run = start(request);
+  if (!run.ok()) return run.status();
+  do {
+    if (absl::Status s = (*run)->Add(request); !s.ok()) return s;
+  } while (reader->Read(&request));
+  return run;
+}
+
+}  // namespace
+
+grpc::Status ScoringServiceImpl::ScorePopulation(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<v1::ScorePopulationResponse, v1::ScorePopulationRequest>* stream) {
+  absl::StatusOr<std::unique_ptr<PopulationRun>> run =
+      ReadAll<PopulationRun, v1::ScorePopulationRequest>(
+          stream, [&](const v1::ScorePopulationRequest& first) {
+            return PopulationRun::Start(first.config(), clock_());
+          });
+  if (!run.ok()) return ToGrpcStatus(run.status());
+  if (absl::Status s = (*run)->Finish(); !s.ok()) return ToGrpcStatus(s);
+  const size_t total = (*run)->size();
+  const size_t batch = static_cast<size_t>((*run)->response_batch_size());
+  size_t begin = 0;
+  do {
+    if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+    const size_t end = std::min(total, begin + batch);
+    v1::ScorePopulationResponse response;
+    if (absl::Status s = (*run)->FillScores(begin, end, response.mutable_scores()); !s.ok()) {
+      return ToGrpcStatus(s);
+    }
+    response.set_done(static_cast<int64_t>(end));
+    response.set_total(static_cast<int64_t>(total));
+    if (end == total) *response.mutable_model() = (*run)->model();
+    if (!stream->Write(response)) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+    }
+    begin = end;
+  } while (begin < total);
+  return grpc::Status::OK;
+}
+
+grpc::Status ScoringServiceImpl::ScoreEntity(grpc::ServerContext*,
+                                             const v1::ScoreEntityRequest* request,
+                                             v1::ScoreEntityResponse* response) {
+  absl::StatusOr<v1::ScoreEntityResponse> result = ScoreOne(*request);
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = *std::move(result);
+  return grpc::Status::OK;
+}
+
+grpc::Status ScoringServiceImpl::FitClvModel(grpc::ServerContext*,
+                                             grpc::ServerReader<v1::FitClvModelRequest>* reader,
+                                             v1::FitClvModelResponse* response) {
+  absl::StatusOr<std::unique_ptr<ClvFit>> fit = ReadAll<ClvFit, v1::FitClvModelRequest>(
+      reader, [](const v1::FitClvModelRequest& first) { return ClvFit::Start(first.config()); });
+  if (!fit.ok()) return ToGrpcStatus(fit.status());
+  absl::StatusOr<v1::FitClvModelResponse> result = (*fit)->Finish();
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = *std::move(result);
+  return grpc::Status::OK;
+}
+
+grpc::Status ScoringServiceImpl::PredictClv(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<v1::PredictClvResponse, v1::PredictClvRequest>* stream) {
+  absl::StatusOr<std::unique_ptr<ClvPrediction>> run =
+      ReadAll<ClvPrediction, v1::PredictClvRequest>(
+          stream, [](const v1::PredictClvRequest& first) {
+            return ClvPrediction::Start(first.config());
+          });
+  if (!run.ok()) return ToGrpcStatus(run.status());
+  if (absl::Status s = (*run)->Finish(); !s.ok()) return ToGrpcStatus(s);
+  const size_t total = (*run)->size();
+  const size_t batch = static_cast<size_t>((*run)->response_batch_size());
+  for (size_t begin = 0; begin < total; begin += batch) {
+    if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+    v1::PredictClvResponse response;
+    (*run)->Fill(begin, std::min(total, begin + batch), response.mutable_predictions());
+    if (!stream->Write(response)) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+    }
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace rapport::scoring
