@@ -104,17 +104,22 @@ double Hyp2F1(double a, double b, double c, double z) {
 double Digamma(double x) {
   if (!(x > 0)) return kNaN;
   double result = 0.0;
-  while (x < 8.0) {
+  while (x < 10.0) {
     result -= 1.0 / x;
     x += 1.0;
   }
   const double inv = 1.0 / x, inv2 = inv * inv;
-  // Asymptotic series with Bernoulli numbers.
-  result += std::log(x) - 0.5 * inv -
-            inv2 * (1.0 / 12 -
-                    inv2 * (1.0 / 120 -
-                            inv2 * (1.0 / 252 -
-                                    inv2 * (1.0 / 240 - inv2 * (1.0 / 132)))));
+  // Asymptotic series: sum of B_2k / (2k x^2k), Bernoulli numbers B_2..B_14.
+  const double tail =
+      inv2 *
+      (1.0 / 12 -
+       inv2 *
+           (1.0 / 120 -
+            inv2 * (1.0 / 252 -
+                    inv2 * (1.0 / 240 -
+                            inv2 * (1.0 / 132 - inv2 * (691.0 / 32760 -
+                                                        inv2 * (1.0 / 12)))))));
+  result += std::log(x) - 0.5 * inv - tail;
   return result;
 }
 
