@@ -105,6 +105,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   quota.SetMaxThreads(options.max_threads);
   builder.SetResourceQuota(quota);
   builder.SetMaxReceiveMessageSize(64 << 20);
+  // Clients reconnect now and then, so replicas added by an autoscaler get
+  // their share of long-lived channels; running calls get a grace period.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, 5 * 60 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, 60 * 60 * 1000);
   for (grpc::Service* service : services) builder.RegisterService(service);
   if (options.log_requests) {
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> logs;
