@@ -40,10 +40,12 @@ inline uint64_t HashBytes(const char* p, size_t n) {
   return Mix(h, 0x8EBC6AF09C88C6E3ull) ^ h;
 }
 
-// Big-endian first 8 bytes, zero padded: orders like the bytes.
-inline uint64_t Prefix(absl::string_view s) {
+// Big-endian 8 bytes from `offset`, zero padded: orders like the bytes.
+inline uint64_t Prefix(absl::string_view s, size_t offset) {
   unsigned char b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  std::memcpy(b, s.data(), std::min<size_t>(8, s.size()));
+  if (s.size() > offset) {
+    std::memcpy(b, s.data() + offset, std::min<size_t>(8, s.size() - offset));
+  }
   uint64_t v = 0;
   for (unsigned char c : b) v = (v << 8) | c;
   return v;
@@ -185,7 +187,7 @@ constexpr int kPartitions = 2;
 
 inline int PartitionOf(uint64_t hash) { return static_cast<int>(hash >> 63); }
 
-// Runs `work(p)` for every partition, in two threads for large batches.
+// Runs `work(p)` for every partition, in two threads for large inputs.
 template <typename F>
 void ForEachPartition(size_t rows, F&& work) {
   if (rows < kParallelThreshold) {
@@ -197,32 +199,83 @@ void ForEachPartition(size_t rows, F&& work) {
   other.join();
 }
 
-// Aggregates rows of one partition in blocks, with prefetching: `id_of(i)`
-// returns row i's id and `apply(entry, i)` folds row i into its entry.
+// Folds rows of partition `p` whose hashes are known: `id_of(i)` returns row
+// i's id and `apply(entry, i)` folds row i into its entry. Three-stage
+// software pipeline over blocks of rows, so that the table slot, the id bytes
+// and the entry of a row are all in cache when the row is folded.
 template <typename IdOf, typename Apply>
-void Aggregate(Partition& part, int p, size_t n, IdOf&& id_of, Apply&& apply) {
-  constexpr size_t kBlock = 32;
-  uint64_t hashes[kBlock];
-  uint32_t rows[kBlock];
-  for (size_t start = 0; start < n; start += kBlock) {
-    const size_t stop = std::min(n, start + kBlock);
+void AggregateHashed(Partition& part, int p, size_t n, const uint64_t* hashes,
+                     IdOf&& id_of, Apply&& apply) {
+  constexpr size_t kBlock = 64;
+  struct Block {
     size_t count = 0;
-    for (size_t i = start; i < stop; ++i) {
-      absl::string_view id = id_of(i);
-      const uint64_t h = HashBytes(id.data(), id.size());
-      if (PartitionOf(h) != p) continue;
-      part.PrefetchSlot(h);
-      hashes[count] = h;
-      rows[count] = static_cast<uint32_t>(i - start);
-      ++count;
+    size_t rows[kBlock];
+  };
+  Block blocks[3];
+  const size_t num_blocks = (n + kBlock - 1) / kBlock;
+  for (size_t b = 0; b < num_blocks + 2; ++b) {
+    if (b < num_blocks) {  // stage 1: fetch slots and id bytes
+      Block& blk = blocks[b % 3];
+      blk.count = 0;
+      const size_t stop = std::min(n, (b + 1) * kBlock);
+      for (size_t i = b * kBlock; i < stop; ++i) {
+        if (PartitionOf(hashes[i]) != p) continue;
+        part.PrefetchSlot(hashes[i]);
+        __builtin_prefetch(id_of(i).data());
+        blk.rows[blk.count++] = i;
+      }
     }
-    for (size_t j = 0; j < count; ++j) part.PrefetchCandidate(hashes[j]);
-    for (size_t j = 0; j < count; ++j) {
-      const size_t i = start + rows[j];
-      const uint32_t index = part.FindOrInsert(id_of(i), hashes[j]);
-      apply(part.entry(index), i);
+    if (b >= 1 && b - 1 < num_blocks) {  // stage 2: fetch candidate entries
+      const Block& blk = blocks[(b - 1) % 3];
+      for (size_t j = 0; j < blk.count; ++j) {
+        part.PrefetchCandidate(hashes[blk.rows[j]]);
+      }
+    }
+    if (b >= 2) {  // stage 3: fold
+      const Block& blk = blocks[(b - 2) % 3];
+      for (size_t j = 0; j < blk.count; ++j) {
+        const size_t i = blk.rows[j];
+        apply(part.entry(part.FindOrInsert(id_of(i), hashes[i])), i);
+      }
     }
   }
+}
+
+// Adds n rows to both partitions. Two threads hash halves of the rows and
+// check each with `valid(i)`; if a row is invalid nothing is added and the
+// function returns false. Then each thread folds the rows of its partition.
+template <typename IdOf, typename Valid, typename Apply>
+bool Aggregate(Partition* parts, size_t n, IdOf&& id_of, Valid&& valid,
+               Apply&& apply) {
+  std::vector<uint64_t> hashes(n);
+  auto hash_range = [&](size_t begin, size_t end) {
+    constexpr size_t kAhead = 16;
+    bool ok = true;
+    for (size_t i = begin; i < end; ++i) {
+      if (i + kAhead < end) __builtin_prefetch(id_of(i + kAhead).data());
+      ok &= valid(i);
+      absl::string_view id = id_of(i);
+      hashes[i] = HashBytes(id.data(), id.size());
+    }
+    return ok;
+  };
+  if (n < kParallelThreshold) {
+    if (!hash_range(0, n)) return false;
+    for (int p = 0; p < kPartitions; ++p) {
+      AggregateHashed(parts[p], p, n, hashes.data(), id_of, apply);
+    }
+    return true;
+  }
+  bool other_ok = true;
+  std::thread other([&] { other_ok = hash_range(n / 2, n); });
+  const bool ok = hash_range(0, n / 2);
+  other.join();
+  if (!ok || !other_ok) return false;
+  std::thread second(
+      [&] { AggregateHashed(parts[1], 1, n, hashes.data(), id_of, apply); });
+  AggregateHashed(parts[0], 0, n, hashes.data(), id_of, apply);
+  second.join();
+  return true;
 }
 
 }  // namespace
@@ -269,9 +322,9 @@ class FactsAccumulator::Impl {
  public:
   explicit Impl(const FactsOptions& o) : options_(o) {}
 
-  absl::Status CountInputs(size_t n) {
-    inputs_ += static_cast<int64_t>(n);
-    if (inputs_ > kMaxInputs) {
+  // ResourceExhausted if adding n more inputs would pass the limit.
+  absl::Status CheckInputs(size_t n) const {
+    if (inputs_ + static_cast<int64_t>(n) > kMaxInputs) {
       return absl::ResourceExhaustedError(
           "more than 1e11 inputs in one accumulation");
     }
@@ -280,83 +333,99 @@ class FactsAccumulator::Impl {
 
   template <typename IdOf>
   absl::Status AddIds(size_t n, IdOf&& id_of, absl::string_view field) {
-    RAPPORT_RETURN_IF_ERROR(status_);
-    for (size_t i = 0; i < n; ++i) {
-      if (id_of(i).empty()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(field, "[", i, "]: empty entity id"));
+    RAPPORT_RETURN_IF_ERROR(CheckInputs(n));
+    const bool ok = Aggregate(
+        parts_, n, id_of, [&](size_t i) { return !id_of(i).empty(); },
+        [](Entry&, size_t) {});
+    if (!ok) {
+      for (size_t i = 0; i < n; ++i) {
+        if (id_of(i).empty()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(field, "[", i, "]: empty entity id"));
+        }
       }
     }
-    RAPPORT_RETURN_IF_ERROR(CountInputs(n));
-    ForEachPartition(n, [&](int p) {
-      Aggregate(parts_[p], p, n, id_of, [](Entry&, size_t) {});
-    });
+    inputs_ += static_cast<int64_t>(n);
+    return absl::OkStatus();
+  }
+
+  static absl::Status ValidateEvent(const ActivityEvent& e, size_t i) {
+    if (e.entity_id.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("events[", i, "].entity_id: empty"));
+    }
+    if (!InputInRange(e.amount)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("events[", i, "].amount: magnitude must be below 1e18"));
+    }
     return absl::OkStatus();
   }
 
   absl::Status AddEvents(absl::Span<const ActivityEvent> events) {
-    RAPPORT_RETURN_IF_ERROR(status_);
-    for (size_t i = 0; i < events.size(); ++i) {
-      if (events[i].entity_id.empty()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("events[", i, "].entity_id: empty"));
-      }
-      if (!InputInRange(events[i].amount)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "events[", i, "].amount: magnitude must be below 1e18"));
+    RAPPORT_RETURN_IF_ERROR(CheckInputs(events.size()));
+    const FactsOptions o = options_;
+    const bool ok = Aggregate(
+        parts_, events.size(), [&](size_t i) { return events[i].entity_id; },
+        [&](size_t i) {
+          return !events[i].entity_id.empty() && InputInRange(events[i].amount);
+        },
+        [&](Entry& e, size_t i) {
+          const ActivityEvent& ev = events[i];
+          if (!InWindow(ev.time_micros, o)) return;
+          e.frequency += 1;
+          e.monetary += ev.amount.raw_nanos();
+          e.last = std::max(e.last, ev.time_micros);
+        });
+    if (!ok) {
+      for (size_t i = 0; i < events.size(); ++i) {
+        RAPPORT_RETURN_IF_ERROR(ValidateEvent(events[i], i));
       }
     }
-    RAPPORT_RETURN_IF_ERROR(CountInputs(events.size()));
-    const FactsOptions o = options_;
-    ForEachPartition(events.size(), [&](int p) {
-      Aggregate(
-          parts_[p], p, events.size(),
-          [&](size_t i) { return events[i].entity_id; },
-          [&](Entry& e, size_t i) {
-            const ActivityEvent& ev = events[i];
-            if (!InWindow(ev.time_micros, o)) return;
-            e.frequency += 1;
-            e.monetary += ev.amount.raw_nanos();
-            e.last = std::max(e.last, ev.time_micros);
-          });
-    });
+    inputs_ += static_cast<int64_t>(events.size());
+    return absl::OkStatus();
+  }
+
+  static absl::Status ValidateCost(const CostEvent& c, size_t i) {
+    if (c.entity_id.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("costs[", i, "].entity_id: empty"));
+    }
+    if (c.cost.is_negative()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("costs[", i, "].cost: must not be negative, got ",
+                       c.cost.ToString()));
+    }
+    if (!InputInRange(c.cost)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("costs[", i, "].cost: must be below 1e18"));
+    }
     return absl::OkStatus();
   }
 
   absl::Status AddCosts(absl::Span<const CostEvent> costs) {
-    RAPPORT_RETURN_IF_ERROR(status_);
-    for (size_t i = 0; i < costs.size(); ++i) {
-      if (costs[i].entity_id.empty()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("costs[", i, "].entity_id: empty"));
-      }
-      if (costs[i].cost.is_negative()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("costs[", i, "].cost: must not be negative, got ",
-                         costs[i].cost.ToString()));
-      }
-      if (!InputInRange(costs[i].cost)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("costs[", i, "].cost: must be below 1e18"));
+    RAPPORT_RETURN_IF_ERROR(CheckInputs(costs.size()));
+    const FactsOptions o = options_;
+    const bool ok = Aggregate(
+        parts_, costs.size(), [&](size_t i) { return costs[i].entity_id; },
+        [&](size_t i) {
+          return !costs[i].entity_id.empty() && !costs[i].cost.is_negative() &&
+                 InputInRange(costs[i].cost);
+        },
+        [&](Entry& e, size_t i) {
+          if (InWindow(costs[i].time_micros, o)) {
+            e.cost += costs[i].cost.raw_nanos();
+          }
+        });
+    if (!ok) {
+      for (size_t i = 0; i < costs.size(); ++i) {
+        RAPPORT_RETURN_IF_ERROR(ValidateCost(costs[i], i));
       }
     }
-    RAPPORT_RETURN_IF_ERROR(CountInputs(costs.size()));
-    const FactsOptions o = options_;
-    ForEachPartition(costs.size(), [&](int p) {
-      Aggregate(
-          parts_[p], p, costs.size(),
-          [&](size_t i) { return costs[i].entity_id; },
-          [&](Entry& e, size_t i) {
-            if (InWindow(costs[i].time_micros, o)) {
-              e.cost += costs[i].cost.raw_nanos();
-            }
-          });
-    });
+    inputs_ += static_cast<int64_t>(costs.size());
     return absl::OkStatus();
   }
 
   absl::Status AddPartialFacts(absl::Span<const PartialFacts> facts) {
-    RAPPORT_RETURN_IF_ERROR(status_);
     for (size_t i = 0; i < facts.size(); ++i) {
       const PartialFacts& f = facts[i];
       auto bad = [&](absl::string_view field, absl::string_view what) {
@@ -393,20 +462,19 @@ class FactsAccumulator::Impl {
     int64_t represented = 0;
     for (const PartialFacts& f : facts)
       represented += std::max<int64_t>(1, f.frequency);
-    RAPPORT_RETURN_IF_ERROR(CountInputs(static_cast<size_t>(represented)));
-    ForEachPartition(facts.size(), [&](int p) {
-      Aggregate(
-          parts_[p], p, facts.size(),
-          [&](size_t i) { return facts[i].entity_id; },
-          [&](Entry& e, size_t i) {
-            const PartialFacts& f = facts[i];
-            e.frequency += f.frequency;
-            e.monetary += f.monetary.raw_nanos();
-            e.cost += f.cost_to_serve.raw_nanos();
-            if (f.last_event_micros)
-              e.last = std::max(e.last, *f.last_event_micros);
-          });
-    });
+    RAPPORT_RETURN_IF_ERROR(CheckInputs(static_cast<size_t>(represented)));
+    inputs_ += represented;
+    Aggregate(
+        parts_, facts.size(), [&](size_t i) { return facts[i].entity_id; },
+        [](size_t) { return true; },
+        [&](Entry& e, size_t i) {
+          const PartialFacts& f = facts[i];
+          e.frequency += f.frequency;
+          e.monetary += f.monetary.raw_nanos();
+          e.cost += f.cost_to_serve.raw_nanos();
+          if (f.last_event_micros)
+            e.last = std::max(e.last, *f.last_event_micros);
+        });
     return absl::OkStatus();
   }
 
@@ -414,9 +482,16 @@ class FactsAccumulator::Impl {
 
   FactsTable Finish() {
     // Sort each partition by id bytes (in parallel), then merge.
+    // The first 16 id bytes decide almost every comparison without touching
+    // the entries.
     struct Key {
-      uint64_t prefix;
+      uint64_t hi;
+      uint64_t lo;
       uint32_t index;
+      bool operator<(const Key& o) const {
+        return hi != o.hi ? hi < o.hi : lo < o.lo;
+      }
+      bool SamePrefix(const Key& o) const { return hi == o.hi && lo == o.lo; }
     };
     std::vector<Key> sorted[kPartitions];
     ForEachPartition(entity_count(), [&](int p) {
@@ -424,10 +499,11 @@ class FactsAccumulator::Impl {
       std::vector<Key>& keys = sorted[p];
       keys.resize(part.size());
       for (uint32_t i = 0; i < part.size(); ++i) {
-        keys[i] = {Prefix(part.entry(i).id()), i};
+        absl::string_view id = part.entry(i).id();
+        keys[i] = {Prefix(id, 0), Prefix(id, 8), i};
       }
       std::sort(keys.begin(), keys.end(), [&](const Key& a, const Key& b) {
-        if (a.prefix != b.prefix) return a.prefix < b.prefix;
+        if (!a.SamePrefix(b)) return a < b;
         return part.entry(a.index).id() < part.entry(b.index).id();
       });
     });
@@ -446,8 +522,8 @@ class FactsAccumulator::Impl {
         take_a = true;
       } else if (i0 == a.size()) {
         take_a = false;
-      } else if (a[i0].prefix != b[i1].prefix) {
-        take_a = a[i0].prefix < b[i1].prefix;
+      } else if (!a[i0].SamePrefix(b[i1])) {
+        take_a = a[i0] < b[i1];
       } else {
         take_a = parts_[0].entry(a[i0].index).id() <
                  parts_[1].entry(b[i1].index).id();
@@ -498,8 +574,6 @@ class FactsAccumulator::Impl {
     return table;
   }
 
-  absl::Status status_;
-
  private:
   FactsOptions options_;
   Partition parts_[kPartitions];
@@ -549,7 +623,6 @@ absl::Status FactsAccumulator::AddPartialFacts(
 size_t FactsAccumulator::entity_count() const { return impl_->entity_count(); }
 
 absl::StatusOr<FactsTable> FactsAccumulator::Finish() && {
-  RAPPORT_RETURN_IF_ERROR(impl_->status_);
   return impl_->Finish();
 }
 
