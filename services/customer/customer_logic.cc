@@ -1,12 +1,22 @@
 #include "services/customer/customer_logic.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <algorithm>
 #include <set>
 #include <utility>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/base/status_macros.h"
+#include "common/log.h"
 #include "common/paging.h"
 #include "common/proto_convert.h"
 #include "common/status.h"
@@ -23,7 +33,9 @@ absl::Status CheckRequestId(const std::string& request_id) {
 
 absl::Status CheckCustomerId(const std::string& id, absl::string_view field) {
   if (id.empty()) return InvalidField(field, "is required");
-  if (!IsValidId(id)) return InvalidField(field, absl::StrCat("\"", id, "\" is not a customer id"));
+  if (!IsValidId(id))
+    return InvalidField(field,
+                        absl::StrCat("\"", id, "\" is not a customer id"));
   return absl::OkStatus();
 }
 
@@ -42,23 +54,30 @@ std::string RequestHash(Request request) {
 
 // The fields of `in` named by `paths` (all when empty), validated and
 // normalised into `out`; errors name "customer.<field>".
-absl::Status ApplyCustomerFields(const v1::Customer& in, const std::set<std::string>& paths,
+absl::Status ApplyCustomerFields(const v1::Customer& in,
+                                 const std::set<std::string>& paths,
+                                 absl::string_view phone_region,
                                  CustomerRecord& out) {
   std::vector<FieldViolation> violations;
-  auto wants = [&](const char* path) { return paths.empty() || paths.count(path) > 0; };
+  auto wants = [&](const char* path) {
+    return paths.empty() || paths.count(path) > 0;
+  };
   auto note = [&](const absl::Status& s) {
     if (s.ok()) return;
-    for (FieldViolation& v : FieldViolations(s)) violations.push_back(std::move(v));
+    for (FieldViolation& v : FieldViolations(s))
+      violations.push_back(std::move(v));
   };
   if (wants("display_name")) {
-    absl::Status s = CheckRequiredText(in.display_name(), "customer.display_name", 256);
+    absl::Status s =
+        CheckRequiredText(in.display_name(), "customer.display_name", 256);
     note(s);
     if (s.ok()) out.display_name = in.display_name();
   }
   if (wants("email")) {
     out.email.clear();
     if (!in.email().empty()) {
-      absl::StatusOr<std::string> email = NormalizeEmail(in.email(), "customer.email");
+      absl::StatusOr<std::string> email =
+          NormalizeEmail(in.email(), "customer.email");
       note(email.status());
       if (email.ok()) out.email = *email;
     }
@@ -66,7 +85,8 @@ absl::Status ApplyCustomerFields(const v1::Customer& in, const std::set<std::str
   if (wants("phone")) {
     out.phone.clear();
     if (!in.phone().empty()) {
-      absl::StatusOr<std::string> phone = NormalizePhone(in.phone(), "customer.phone");
+      absl::StatusOr<std::string> phone =
+          NormalizePhone(in.phone(), "customer.phone", phone_region);
       note(phone.status());
       if (phone.ok()) out.phone = *phone;
     }
@@ -77,7 +97,8 @@ absl::Status ApplyCustomerFields(const v1::Customer& in, const std::set<std::str
     for (int i = 0; i < in.external_ids_size(); ++i) {
       const v1::ExternalId& e = in.external_ids(i);
       const std::string field = absl::StrCat("customer.external_ids[", i, "]");
-      absl::Status source = CheckRequiredText(e.source(), field + ".source", 64);
+      absl::Status source =
+          CheckRequiredText(e.source(), field + ".source", 64);
       absl::Status id = CheckRequiredText(e.id(), field + ".id", 256);
       note(source);
       note(id);
@@ -90,10 +111,19 @@ absl::Status ApplyCustomerFields(const v1::Customer& in, const std::set<std::str
       }
     }
   }
+  if (wants("postal_code")) {
+    absl::Status s =
+        CheckOptionalText(in.postal_code(), "customer.postal_code", 32);
+    note(s);
+    if (s.ok())
+      out.postal_code =
+          std::string(absl::StripAsciiWhitespace(in.postal_code()));
+  }
   if (wants("attributes")) {
     out.attributes.clear();
     for (const auto& [key, value] : in.attributes()) {
-      const std::string field = absl::StrCat("customer.attributes[\"", key, "\"]");
+      const std::string field =
+          absl::StrCat("customer.attributes[\"", key, "\"]");
       absl::Status k = CheckRequiredText(key, field + " key", 64);
       absl::Status v = CheckOptionalText(value, field, 1024);
       note(k);
@@ -116,11 +146,81 @@ v1::Customer ToProto(const CustomerRecord& r) {
     out->set_source(e.source);
     out->set_id(e.id);
   }
-  for (const auto& [key, value] : r.attributes) (*c.mutable_attributes())[key] = value;
+  for (const auto& [key, value] : r.attributes)
+    (*c.mutable_attributes())[key] = value;
   *c.mutable_create_time() = ToTimestamp(r.create_time_us);
   *c.mutable_update_time() = ToTimestamp(r.update_time_us);
   c.set_etag(CustomerEtag(r.version));
+  c.set_postal_code(r.postal_code);
   return c;
+}
+
+// The identities of a stored customer, as suppression hashes them.
+IdentityQuery IdentitiesOf(const CustomerRecord& r) {
+  IdentityQuery q;
+  q.email = r.email;
+  q.phone = r.phone;
+  q.external_ids = r.external_ids;
+  return q;
+}
+
+const char* ChannelName(int channel) {
+  switch (channel) {
+    case v1::CHANNEL_EMAIL:
+      return "email";
+    case v1::CHANNEL_PHONE:
+      return "phone";
+    case v1::CHANNEL_SMS:
+      return "sms";
+    case v1::CHANNEL_VISIT:
+      return "visit";
+    case v1::CHANNEL_WEB:
+      return "web";
+    case v1::CHANNEL_MAIL:
+      return "mail";
+    case v1::CHANNEL_EVENT:
+      return "event";
+    default:
+      return "unspecified";
+  }
+}
+
+v1::Interaction ToProto(const InteractionRecord& r,
+                        const std::string& currency) {
+  v1::Interaction i;
+  i.set_id(r.id);
+  i.set_customer_id(r.customer_id);
+  i.set_channel(static_cast<v1::Channel>(r.channel));
+  i.set_kind(r.kind);
+  *i.mutable_interaction_time() = ToTimestamp(r.interaction_time_us);
+  absl::StatusOr<google::type::Money> cost =
+      ToMoney(r.cost, currency, "interaction.cost");
+  if (cost.ok()) *i.mutable_cost() = *cost;
+  i.set_note(r.note);
+  return i;
+}
+
+v1::Consent ToProto(const ConsentRecord& r) {
+  v1::Consent c;
+  c.set_purpose(r.purpose);
+  c.set_channel(static_cast<v1::Channel>(r.channel));
+  c.set_granted(r.granted);
+  *c.mutable_capture_time() = ToTimestamp(r.capture_time_us);
+  c.set_source(r.source);
+  return c;
+}
+
+// The hex HMAC-SHA256 of `data` under `key`.
+std::string HmacHex(const std::string& key, const std::string& data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest,
+       &length);
+  std::string hex;
+  for (unsigned int i = 0; i < length; ++i)
+    absl::StrAppendFormat(&hex, "%02x", digest[i]);
+  return hex;
 }
 
 absl::StatusOr<v1::Purchase> ToProto(const PurchaseRecord& r) {
@@ -128,108 +228,199 @@ absl::StatusOr<v1::Purchase> ToProto(const PurchaseRecord& r) {
   p.set_id(r.id);
   p.set_customer_id(r.customer_id);
   *p.mutable_purchase_time() = ToTimestamp(r.purchase_time_us);
-  RAPPORT_ASSIGN_OR_RETURN(*p.mutable_amount(), ToMoney(r.amount, r.currency, "purchase.amount"));
+  RAPPORT_ASSIGN_OR_RETURN(*p.mutable_amount(),
+                           ToMoney(r.amount, r.currency, "purchase.amount"));
   p.set_description(r.description);
   *p.mutable_create_time() = ToTimestamp(r.create_time_us);
   return p;
 }
 
-absl::Status CheckEtag(const std::string& given, const CustomerRecord& current) {
-  if (given.empty() || given == CustomerEtag(current.version)) return absl::OkStatus();
-  return absl::AbortedError(absl::StrCat("customer ", current.id,
-                                         " was changed since etag \"", given,
-                                         "\" was read; read it again and retry"));
+absl::Status CheckEtag(const std::string& given,
+                       const CustomerRecord& current) {
+  if (given.empty() || given == CustomerEtag(current.version))
+    return absl::OkStatus();
+  return absl::AbortedError(
+      absl::StrCat("customer ", current.id, " was changed since etag \"", given,
+                   "\" was read; read it again and retry"));
 }
 
 }  // namespace
 
 std::string CustomerEtag(int64_t version) { return absl::StrCat(version); }
 
-CustomerLogic::CustomerLogic(CustomerStore* store, IdGenerator* ids, Clock clock,
-                             CustomerLogicOptions options)
-    : store_(store), ids_(ids), clock_(std::move(clock)), options_(std::move(options)) {}
+CustomerLogic::CustomerLogic(CustomerStore* store, IdGenerator* ids,
+                             Clock clock, CustomerLogicOptions options,
+                             ScoreLogic* scores)
+    : store_(store),
+      ids_(ids),
+      clock_(std::move(clock)),
+      options_(std::move(options)),
+      scores_(scores) {}
 
-int64_t CustomerLogic::NowMicros() const { return absl::ToUnixMicros(clock_()); }
+int64_t CustomerLogic::NowMicros() const {
+  return absl::ToUnixMicros(clock_());
+}
 
 absl::StatusOr<v1::Customer> CustomerLogic::CreateCustomer(
     const v1::CreateCustomerRequest& request) {
   RAPPORT_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
   if (!request.has_customer()) return InvalidField("customer", "is required");
   CustomerRecord record;
-  RAPPORT_RETURN_IF_ERROR(ApplyCustomerFields(request.customer(), {}, record));
+  RAPPORT_RETURN_IF_ERROR(ApplyCustomerFields(request.customer(), {},
+                                              options_.phone_region, record));
+  RAPPORT_RETURN_IF_ERROR(CheckNotSuppressed(IdentitiesOf(record)));
   record.id = ids_->Next();
   record.create_time_us = record.update_time_us = NowMicros();
   RAPPORT_ASSIGN_OR_RETURN(
       CustomerRecord stored,
-      store_->CreateCustomer(record, {request.request_id(), RequestHash(request)}));
+      store_->CreateCustomer(record,
+                             {request.request_id(), RequestHash(request)}));
   return ToProto(stored);
 }
 
-absl::StatusOr<v1::Customer> CustomerLogic::GetCustomer(const v1::GetCustomerRequest& request) {
+absl::StatusOr<v1::GetCustomerResponse> CustomerLogic::GetCustomer(
+    const v1::GetCustomerRequest& request) {
   RAPPORT_RETURN_IF_ERROR(CheckCustomerId(request.id(), "id"));
-  RAPPORT_ASSIGN_OR_RETURN(CustomerRecord stored, store_->GetCustomer(request.id()));
-  return ToProto(stored);
+  RAPPORT_ASSIGN_OR_RETURN(std::string id,
+                           store_->ResolveCustomerId(request.id()));
+  RAPPORT_ASSIGN_OR_RETURN(CustomerRecord stored, store_->GetCustomer(id));
+  v1::GetCustomerResponse response;
+  *response.mutable_customer() = ToProto(stored);
+  if (id != request.id()) response.set_merged_id(request.id());
+  if (scores_ != nullptr)
+    RAPPORT_RETURN_IF_ERROR(
+        scores_->AttachValues({response.mutable_customer()}));
+  return response;
 }
 
 absl::StatusOr<v1::ListCustomersResponse> CustomerLogic::ListCustomers(
     const v1::ListCustomersRequest& request) {
   RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
-  RAPPORT_ASSIGN_OR_RETURN(std::string after, DecodePageToken(request.page_token(), "customers"));
-  RAPPORT_ASSIGN_OR_RETURN(std::vector<CustomerRecord> records,
-                           store_->ListCustomers(after, size + 1));
+  CustomerFilter filter;
+  RAPPORT_RETURN_IF_ERROR(CheckOptionalText(request.segment(), "segment", 64));
+  filter.segment = request.segment();
+  if (!v1::Tier_IsValid(request.tier()))
+    return InvalidField("tier", "is not a known tier");
+  filter.tier = request.tier();
+  if (request.has_min_value_hundredths())
+    filter.min_value_hundredths = request.min_value_hundredths();
+  if (request.has_max_value_hundredths())
+    filter.max_value_hundredths = request.max_value_hundredths();
+  for (const auto& [v, field] :
+       {std::make_pair(filter.min_value_hundredths, "min_value_hundredths"),
+        std::make_pair(filter.max_value_hundredths, "max_value_hundredths")}) {
+    if (v && (*v < 0 || *v > 10000))
+      return InvalidField(field, "must be 0..10000 (0.00..100.00)");
+  }
+  if (filter.min_value_hundredths && filter.max_value_hundredths &&
+      *filter.min_value_hundredths > *filter.max_value_hundredths) {
+    return InvalidField("max_value_hundredths",
+                        "is below min_value_hundredths");
+  }
+  if (request.order_by() == "value desc") {
+    filter.by_value_desc = true;
+  } else if (!request.order_by().empty() && request.order_by() != "id") {
+    return InvalidField("order_by", "must be \"id\" or \"value desc\"");
+  }
+  const std::string fingerprint = absl::StrCat(
+      "customers|", filter.segment, "|", filter.tier, "|",
+      filter.min_value_hundredths.value_or(-1), "|",
+      filter.max_value_hundredths.value_or(-1), "|", filter.by_value_desc);
+  RAPPORT_ASSIGN_OR_RETURN(std::string token,
+                           DecodePageToken(request.page_token(), fingerprint));
+  std::optional<CustomerStore::ListCursor> after;
+  if (!token.empty()) {
+    std::pair<std::string, std::string> parts =
+        absl::StrSplit(token, absl::MaxSplits(':', 1));
+    CustomerStore::ListCursor cursor;
+    if (!absl::SimpleAtoi(parts.first, &cursor.value_hundredths)) {
+      return InvalidField("page_token", "is not a token this service issued");
+    }
+    cursor.id = parts.second;
+    after = cursor;
+  }
+  RAPPORT_ASSIGN_OR_RETURN(auto records,
+                           store_->ListCustomers(filter, after, size + 1));
   v1::ListCustomersResponse response;
   const bool more = static_cast<int>(records.size()) > size;
   if (more) records.resize(size);
-  for (const CustomerRecord& r : records) *response.add_customers() = ToProto(r);
-  if (more) response.set_next_page_token(EncodePageToken(records.back().id, "customers"));
+  std::vector<v1::Customer*> customers;
+  for (const auto& [r, value] : records) {
+    *response.add_customers() = ToProto(r);
+    customers.push_back(
+        response.mutable_customers(response.customers_size() - 1));
+  }
+  if (scores_ != nullptr)
+    RAPPORT_RETURN_IF_ERROR(scores_->AttachValues(customers));
+  if (more) {
+    response.set_next_page_token(EncodePageToken(
+        absl::StrCat(records.back().second, ":", records.back().first.id),
+        fingerprint));
+  }
   return response;
 }
 
 absl::StatusOr<v1::Customer> CustomerLogic::UpdateCustomer(
     const v1::UpdateCustomerRequest& request) {
   if (!request.has_customer()) return InvalidField("customer", "is required");
-  RAPPORT_RETURN_IF_ERROR(CheckCustomerId(request.customer().id(), "customer.id"));
+  RAPPORT_RETURN_IF_ERROR(
+      CheckCustomerId(request.customer().id(), "customer.id"));
   if (request.update_mask().paths_size() == 0) {
-    return InvalidField("update_mask", "is required: name the fields to change");
+    return InvalidField("update_mask",
+                        "is required: name the fields to change");
   }
-  static const std::set<std::string>* const kUpdatable = new std::set<std::string>{
-      "display_name", "email", "phone", "external_ids", "attributes"};
+  static const std::set<std::string>* const kUpdatable =
+      new std::set<std::string>{"display_name", "email",      "phone",
+                                "external_ids", "attributes", "postal_code"};
   std::set<std::string> paths;
   for (const std::string& path : request.update_mask().paths()) {
     if (kUpdatable->count(path) == 0) {
-      return InvalidField("update_mask",
-                          absl::StrCat("\"", path,
-                                       "\" cannot be updated; use display_name, email, phone, "
-                                       "external_ids or attributes"));
+      return InvalidField(
+          "update_mask",
+          absl::StrCat("\"", path,
+                       "\" cannot be updated; use display_name, email, phone, "
+                       "postal_code, external_ids or attributes"));
     }
     paths.insert(path);
   }
   // Validate before touching the store, so bad input never takes a lock.
   CustomerRecord scratch;
-  RAPPORT_RETURN_IF_ERROR(ApplyCustomerFields(request.customer(), paths, scratch));
+  RAPPORT_RETURN_IF_ERROR(ApplyCustomerFields(request.customer(), paths,
+                                              options_.phone_region, scratch));
+  RAPPORT_RETURN_IF_ERROR(CheckNotSuppressed(IdentitiesOf(scratch)));
   const int64_t now = NowMicros();
   RAPPORT_ASSIGN_OR_RETURN(
       CustomerRecord updated,
-      store_->UpdateCustomer(request.customer().id(), [&](CustomerRecord& current) {
-        RAPPORT_RETURN_IF_ERROR(CheckEtag(request.customer().etag(), current));
-        RAPPORT_RETURN_IF_ERROR(ApplyCustomerFields(request.customer(), paths, current));
-        current.update_time_us = std::max(now, current.update_time_us);
-        return absl::OkStatus();
-      }));
+      store_->UpdateCustomer(
+          request.customer().id(), [&](CustomerRecord& current) {
+            RAPPORT_RETURN_IF_ERROR(
+                CheckEtag(request.customer().etag(), current));
+            if (current.erased) {
+              return absl::FailedPreconditionError(
+                  absl::StrCat("customer ", current.id, " was erased"));
+            }
+            RAPPORT_RETURN_IF_ERROR(ApplyCustomerFields(
+                request.customer(), paths, options_.phone_region, current));
+            current.update_time_us = std::max(now, current.update_time_us);
+            return absl::OkStatus();
+          }));
   return ToProto(updated);
 }
 
-absl::Status CustomerLogic::DeleteCustomer(const v1::DeleteCustomerRequest& request) {
+absl::Status CustomerLogic::DeleteCustomer(
+    const v1::DeleteCustomerRequest& request) {
   RAPPORT_RETURN_IF_ERROR(CheckCustomerId(request.id(), "id"));
-  return store_->DeleteCustomer(request.id(), request.force(), [&](const CustomerRecord& current) {
-    return CheckEtag(request.etag(), current);
-  });
+  return store_->DeleteCustomer(request.id(), request.force(),
+                                [&](const CustomerRecord& current) {
+                                  return CheckEtag(request.etag(), current);
+                                });
 }
 
 absl::StatusOr<v1::Purchase> CustomerLogic::RecordPurchase(
     const v1::RecordPurchaseRequest& request) {
   RAPPORT_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
-  RAPPORT_RETURN_IF_ERROR(CheckCustomerId(request.customer_id(), "customer_id"));
+  RAPPORT_RETURN_IF_ERROR(
+      CheckCustomerId(request.customer_id(), "customer_id"));
   if (!request.has_purchase()) return InvalidField("purchase", "is required");
   const v1::Purchase& in = request.purchase();
   std::vector<FieldViolation> violations;
@@ -237,11 +428,13 @@ absl::StatusOr<v1::Purchase> CustomerLogic::RecordPurchase(
   if (!in.has_purchase_time()) {
     violations.push_back({"purchase.purchase_time", "is required"});
   } else {
-    absl::StatusOr<int64_t> t = FromTimestamp(in.purchase_time(), "purchase.purchase_time");
+    absl::StatusOr<int64_t> t =
+        FromTimestamp(in.purchase_time(), "purchase.purchase_time");
     if (t.ok()) {
       record.purchase_time_us = *t;
     } else {
-      for (FieldViolation& v : FieldViolations(t.status())) violations.push_back(v);
+      for (FieldViolation& v : FieldViolations(t.status()))
+        violations.push_back(v);
     }
   }
   if (!in.has_amount()) {
@@ -251,55 +444,74 @@ absl::StatusOr<v1::Purchase> CustomerLogic::RecordPurchase(
     if (amount.ok()) {
       record.amount = *amount;
     } else {
-      for (FieldViolation& v : FieldViolations(amount.status())) violations.push_back(v);
+      for (FieldViolation& v : FieldViolations(amount.status()))
+        violations.push_back(v);
     }
     const std::string& currency = in.amount().currency_code();
     if (!currency.empty() && currency != options_.currency) {
       violations.push_back({"purchase.amount.currency_code",
-                            absl::StrCat("is \"", currency, "\" but this deployment reports in \"",
+                            absl::StrCat("is \"", currency,
+                                         "\" but this deployment reports in \"",
                                          options_.currency, "\"")});
     }
   }
-  if (absl::Status s = CheckOptionalText(in.description(), "purchase.description", 1024);
+  if (absl::Status s =
+          CheckOptionalText(in.description(), "purchase.description", 1024);
       !s.ok()) {
     for (FieldViolation& v : FieldViolations(s)) violations.push_back(v);
   }
   if (!violations.empty()) return InvalidFields(violations);
   record.id = ids_->Next();
-  record.customer_id = request.customer_id();
+  RAPPORT_ASSIGN_OR_RETURN(record.customer_id,
+                           store_->ResolveCustomerId(request.customer_id()));
   record.currency = options_.currency;
   record.description = in.description();
   record.create_time_us = NowMicros();
   v1::RecordPurchaseRequest canonical = request;
-  canonical.mutable_purchase()->mutable_amount()->set_currency_code(options_.currency);
+  canonical.mutable_purchase()->mutable_amount()->set_currency_code(
+      options_.currency);
   RAPPORT_ASSIGN_OR_RETURN(
       PurchaseRecord stored,
-      store_->RecordPurchase(record, {request.request_id(), RequestHash(canonical)}));
+      store_->RecordPurchase(record,
+                             {request.request_id(), RequestHash(canonical)}));
+  if (scores_ != nullptr) {
+    // The purchase stands even when re-scoring fails; the next refresh catches
+    // up.
+    if (absl::Status s = scores_->Rescore(stored.customer_id); !s.ok()) {
+      LogLine("warn", "customer", "re-scoring after a purchase failed",
+              {{"customer", stored.customer_id},
+               {"error", std::string(s.message())}});
+    }
+  }
   return ToProto(stored);
 }
 
 absl::StatusOr<v1::ListPurchasesResponse> CustomerLogic::ListPurchases(
     const v1::ListPurchasesRequest& request) {
-  RAPPORT_RETURN_IF_ERROR(CheckCustomerId(request.customer_id(), "customer_id"));
+  RAPPORT_RETURN_IF_ERROR(
+      CheckCustomerId(request.customer_id(), "customer_id"));
   RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
   CustomerStore::PurchaseQuery query;
-  query.customer_id = request.customer_id();
   if (request.has_start_time()) {
     RAPPORT_ASSIGN_OR_RETURN(query.start_time_us,
                              FromTimestamp(request.start_time(), "start_time"));
   }
   if (request.has_end_time()) {
-    RAPPORT_ASSIGN_OR_RETURN(query.end_time_us, FromTimestamp(request.end_time(), "end_time"));
+    RAPPORT_ASSIGN_OR_RETURN(query.end_time_us,
+                             FromTimestamp(request.end_time(), "end_time"));
   }
-  if (query.start_time_us && query.end_time_us && *query.end_time_us < *query.start_time_us) {
+  if (query.start_time_us && query.end_time_us &&
+      *query.end_time_us < *query.start_time_us) {
     return InvalidField("end_time", "is before start_time");
   }
   const std::string filter =
-      absl::StrCat(query.customer_id, "|", query.start_time_us.value_or(-1), "|",
-                   query.end_time_us.value_or(-1));
-  RAPPORT_ASSIGN_OR_RETURN(std::string after, DecodePageToken(request.page_token(), filter));
+      absl::StrCat(request.customer_id(), "|", query.start_time_us.value_or(-1),
+                   "|", query.end_time_us.value_or(-1));
+  RAPPORT_ASSIGN_OR_RETURN(std::string after,
+                           DecodePageToken(request.page_token(), filter));
   if (!after.empty()) {
-    std::pair<std::string, std::string> parts = absl::StrSplit(after, absl::MaxSplits(':', 1));
+    std::pair<std::string, std::string> parts =
+        absl::StrSplit(after, absl::MaxSplits(':', 1));
     int64_t time_us = 0;
     if (!absl::SimpleAtoi(parts.first, &time_us)) {
       return InvalidField("page_token", "is not a token this service issued");
@@ -307,7 +519,10 @@ absl::StatusOr<v1::ListPurchasesResponse> CustomerLogic::ListPurchases(
     query.after = std::make_pair(time_us, parts.second);
   }
   query.limit = size + 1;
-  RAPPORT_ASSIGN_OR_RETURN(std::vector<PurchaseRecord> records, store_->ListPurchases(query));
+  RAPPORT_ASSIGN_OR_RETURN(query.customer_id,
+                           store_->ResolveCustomerId(request.customer_id()));
+  RAPPORT_ASSIGN_OR_RETURN(std::vector<PurchaseRecord> records,
+                           store_->ListPurchases(query));
   v1::ListPurchasesResponse response;
   const bool more = static_cast<int>(records.size()) > size;
   if (more) records.resize(size);
@@ -316,8 +531,404 @@ absl::StatusOr<v1::ListPurchasesResponse> CustomerLogic::ListPurchases(
   }
   if (more) {
     response.set_next_page_token(EncodePageToken(
-        absl::StrCat(records.back().purchase_time_us, ":", records.back().id), filter));
+        absl::StrCat(records.back().purchase_time_us, ":", records.back().id),
+        filter));
   }
+  return response;
+}
+
+// --- Identification ---
+
+absl::StatusOr<std::variant<std::string, IdentityQuery>>
+CustomerLogic::ParseCustomerRef(absl::string_view ref,
+                                absl::string_view field) const {
+  using Result = std::variant<std::string, IdentityQuery>;
+  if (ref.empty()) return InvalidField(field, "is empty");
+  IdentityQuery q;
+  if (absl::ConsumePrefix(&ref, "email:")) {
+    RAPPORT_ASSIGN_OR_RETURN(q.email, NormalizeEmail(ref, field));
+    return Result(std::move(q));
+  }
+  if (absl::ConsumePrefix(&ref, "phone:")) {
+    RAPPORT_ASSIGN_OR_RETURN(q.phone,
+                             NormalizePhone(ref, field, options_.phone_region));
+    return Result(std::move(q));
+  }
+  if (absl::ConsumePrefix(&ref, "ext:")) {
+    const size_t colon = ref.find(':');
+    if (colon == absl::string_view::npos || colon == 0 ||
+        colon + 1 == ref.size()) {
+      return InvalidField(field, "must be ext:SOURCE:ID");
+    }
+    ExternalIdRecord e{std::string(ref.substr(0, colon)),
+                       std::string(ref.substr(colon + 1))};
+    RAPPORT_RETURN_IF_ERROR(CheckRequiredText(e.source, field, 64));
+    RAPPORT_RETURN_IF_ERROR(CheckRequiredText(e.id, field, 256));
+    q.external_ids.push_back(std::move(e));
+    return Result(std::move(q));
+  }
+  if (IsValidId(ref)) return Result(std::string(ref));
+  return InvalidField(
+      field,
+      absl::StrCat("\"", ref,
+                   "\" is neither a customer id nor email:..., phone:... "
+                   "or ext:SOURCE:ID"));
+}
+
+std::vector<std::string> CustomerLogic::IdentityHashes(
+    const IdentityQuery& identities) const {
+  std::vector<std::string> out;
+  if (!identities.email.empty()) {
+    out.push_back(
+        HmacHex(options_.suppression_salt,
+                "email:" + absl::AsciiStrToLower(
+                               absl::StripAsciiWhitespace(identities.email))));
+  }
+  if (!identities.phone.empty()) {
+    out.push_back(
+        HmacHex(options_.suppression_salt, "phone:" + identities.phone));
+  }
+  for (const ExternalIdRecord& e : identities.external_ids) {
+    out.push_back(HmacHex(
+        options_.suppression_salt,
+        absl::StrCat("ext:", e.source.size(), ":", e.source, ":", e.id)));
+  }
+  return out;
+}
+
+absl::Status CustomerLogic::CheckNotSuppressed(
+    const IdentityQuery& identities) {
+  if (!options_.suppression) return absl::OkStatus();
+  std::vector<std::string> hashes = IdentityHashes(identities);
+  if (hashes.empty()) return absl::OkStatus();
+  RAPPORT_ASSIGN_OR_RETURN(std::vector<std::string> found,
+                           store_->SuppressedAmong(hashes));
+  if (found.empty()) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      "an identity given belongs to a customer who was erased and is "
+      "suppressed; it cannot be "
+      "used again");
+}
+
+absl::StatusOr<v1::IdentifyCustomerResponse> CustomerLogic::IdentifyCustomer(
+    const v1::IdentifyCustomerRequest& request) {
+  RAPPORT_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
+  // Validate the identities like a create would.
+  v1::Customer as_customer;
+  as_customer.set_email(request.email());
+  as_customer.set_phone(request.phone());
+  *as_customer.mutable_external_ids() = request.external_ids();
+  as_customer.set_display_name(request.display_name());
+  CustomerRecord record;
+  RAPPORT_RETURN_IF_ERROR(
+      ApplyCustomerFields(as_customer, {"email", "phone", "external_ids"},
+                          options_.phone_region, record));
+  if (!request.display_name().empty()) {
+    RAPPORT_RETURN_IF_ERROR(
+        CheckRequiredText(request.display_name(), "display_name", 256));
+  }
+  IdentityQuery q = IdentitiesOf(record);
+  if (q.email.empty() && q.phone.empty() && q.external_ids.empty()) {
+    return InvalidField(
+        "email", "give at least one identity: email, phone or external_ids");
+  }
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    RAPPORT_ASSIGN_OR_RETURN(std::vector<std::string> matches,
+                             store_->FindByIdentities(q));
+    if (matches.size() > 1) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the identities name ", matches.size(), " customers: ",
+          absl::StrJoin(matches, ", "), "; merge them first (MergeCustomers)"));
+    }
+    v1::IdentifyCustomerResponse response;
+    if (matches.size() == 1) {
+      RAPPORT_ASSIGN_OR_RETURN(CustomerRecord found,
+                               store_->GetCustomer(matches[0]));
+      // A retry of the request that created it gets the first answer again.
+      response.set_created(!request.request_id().empty() &&
+                           found.create_request_id == request.request_id());
+      *response.mutable_customer() = ToProto(found);
+      return response;
+    }
+    RAPPORT_RETURN_IF_ERROR(CheckNotSuppressed(q));
+    record.display_name = request.display_name();
+    if (record.display_name.empty()) {
+      record.display_name = !q.email.empty() ? q.email
+                            : !q.phone.empty()
+                                ? q.phone
+                                : absl::StrCat(q.external_ids[0].source, ":",
+                                               q.external_ids[0].id);
+    }
+    record.id = ids_->Next();
+    record.create_time_us = record.update_time_us = NowMicros();
+    absl::StatusOr<CustomerRecord> created = store_->CreateCustomer(
+        record, {request.request_id(), RequestHash(request)});
+    if (absl::IsAlreadyExists(created.status()))
+      continue;  // someone else just made it
+    if (!created.ok()) return created.status();
+    response.set_created(true);
+    *response.mutable_customer() = ToProto(*created);
+    return response;
+  }
+  return absl::AbortedError(
+      "the customer changed concurrently three times; retry");
+}
+
+absl::StatusOr<v1::FindDuplicatesResponse> CustomerLogic::FindDuplicates(
+    const v1::FindDuplicatesRequest& request) {
+  RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
+  RAPPORT_ASSIGN_OR_RETURN(std::string after,
+                           DecodePageToken(request.page_token(), "duplicates"));
+  RAPPORT_ASSIGN_OR_RETURN(std::vector<DuplicateGroupRecord> groups,
+                           store_->FindDuplicates(after, size + 1));
+  v1::FindDuplicatesResponse response;
+  const bool more = static_cast<int>(groups.size()) > size;
+  if (more) groups.resize(size);
+  for (const DuplicateGroupRecord& g : groups) {
+    v1::DuplicateGroup* out = response.add_groups();
+    out->set_reason(g.reason);
+    out->set_key(g.key);
+    for (const std::string& id : g.customer_ids) out->add_customer_ids(id);
+  }
+  if (more) {
+    response.set_next_page_token(EncodePageToken(
+        absl::StrCat(groups.back().reason, "|", groups.back().key),
+        "duplicates"));
+  }
+  return response;
+}
+
+absl::StatusOr<v1::MergeCustomersResponse> CustomerLogic::MergeCustomers(
+    const v1::MergeCustomersRequest& request, const std::string& peer) {
+  RAPPORT_RETURN_IF_ERROR(CheckCustomerId(request.primary_id(), "primary_id"));
+  if (request.duplicate_ids_size() == 0)
+    return InvalidField("duplicate_ids", "is required");
+  if (request.duplicate_ids_size() > 100)
+    return InvalidField("duplicate_ids", "at most 100");
+  std::set<std::string> seen;
+  std::vector<std::string> duplicates;
+  for (int i = 0; i < request.duplicate_ids_size(); ++i) {
+    const std::string field = absl::StrCat("duplicate_ids[", i, "]");
+    RAPPORT_RETURN_IF_ERROR(CheckCustomerId(request.duplicate_ids(i), field));
+    if (request.duplicate_ids(i) == request.primary_id()) {
+      return InvalidField(field, "is the primary itself");
+    }
+    if (!seen.insert(request.duplicate_ids(i)).second)
+      return InvalidField(field, "is listed twice");
+    duplicates.push_back(request.duplicate_ids(i));
+  }
+  RAPPORT_RETURN_IF_ERROR(CheckOptionalText(request.actor(), "actor", 256));
+  const std::string actor = request.actor().empty() ? peer : request.actor();
+  RAPPORT_ASSIGN_OR_RETURN(
+      MergeResult result,
+      store_->MergeCustomers(request.primary_id(), duplicates, actor,
+                             NowMicros(), request.dry_run()));
+  v1::MergeCustomersResponse response;
+  *response.mutable_customer() = ToProto(result.primary);
+  response.set_moved_purchases(result.moved_purchases);
+  response.set_moved_interactions(result.moved_interactions);
+  response.set_moved_consents(result.moved_consents);
+  response.set_moved_identities(result.moved_identities);
+  response.set_dry_run(request.dry_run());
+  if (!request.dry_run() && scores_ != nullptr && result.moved_purchases > 0) {
+    if (absl::Status s = scores_->Rescore(request.primary_id()); !s.ok()) {
+      LogLine("warn", "customer", "re-scoring after a merge failed",
+              {{"customer", request.primary_id()},
+               {"error", std::string(s.message())}});
+    }
+  }
+  return response;
+}
+
+absl::Status CustomerLogic::EraseCustomer(
+    const v1::EraseCustomerRequest& request) {
+  RAPPORT_RETURN_IF_ERROR(CheckCustomerId(request.id(), "id"));
+  RAPPORT_ASSIGN_OR_RETURN(CustomerRecord current,
+                           store_->GetCustomer(request.id()));
+  RAPPORT_RETURN_IF_ERROR(CheckEtag(request.etag(), current));
+  std::vector<std::string> hashes;
+  if (options_.suppression) hashes = IdentityHashes(IdentitiesOf(current));
+  return store_->EraseCustomer(
+      request.id(), hashes, NowMicros(), [&](const CustomerRecord& now) {
+        // The identities hashed above must be the ones erased.
+        if (now.version != current.version) {
+          return absl::AbortedError(
+              "the customer changed while being erased; retry");
+        }
+        return absl::OkStatus();
+      });
+}
+
+// --- Interactions and consent ---
+
+absl::StatusOr<v1::Interaction> CustomerLogic::LogInteraction(
+    const v1::LogInteractionRequest& request) {
+  RAPPORT_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
+  RAPPORT_RETURN_IF_ERROR(
+      CheckCustomerId(request.customer_id(), "customer_id"));
+  if (!request.has_interaction())
+    return InvalidField("interaction", "is required");
+  const v1::Interaction& in = request.interaction();
+  std::vector<FieldViolation> violations;
+  auto note = [&](const absl::Status& s) {
+    for (FieldViolation& v : FieldViolations(s))
+      violations.push_back(std::move(v));
+  };
+  InteractionRecord record;
+  if (in.channel() == v1::CHANNEL_UNSPECIFIED ||
+      !v1::Channel_IsValid(in.channel())) {
+    violations.push_back({"interaction.channel",
+                          "is required: email, phone, sms, visit, web, "
+                          "mail or event"});
+  }
+  record.channel = in.channel();
+  if (!in.has_interaction_time()) {
+    violations.push_back({"interaction.interaction_time", "is required"});
+  } else {
+    absl::StatusOr<int64_t> t =
+        FromTimestamp(in.interaction_time(), "interaction.interaction_time");
+    note(t.status());
+    if (t.ok()) record.interaction_time_us = *t;
+  }
+  if (!in.has_cost()) {
+    violations.push_back(
+        {"interaction.cost", "is required (0 when it cost nothing)"});
+  } else {
+    absl::StatusOr<Decimal> cost = FromMoney(in.cost(), "interaction.cost");
+    note(cost.status());
+    if (cost.ok() && cost->is_negative()) {
+      violations.push_back({"interaction.cost", "must not be negative"});
+    }
+    if (cost.ok()) record.cost = *cost;
+    if (!in.cost().currency_code().empty() &&
+        in.cost().currency_code() != options_.currency) {
+      violations.push_back({"interaction.cost.currency_code",
+                            absl::StrCat("is \"", in.cost().currency_code(),
+                                         "\" but this deployment reports in \"",
+                                         options_.currency, "\"")});
+    }
+  }
+  note(CheckOptionalText(in.kind(), "interaction.kind", 64));
+  note(CheckOptionalText(in.note(), "interaction.note", 1024));
+  if (!violations.empty()) return InvalidFields(violations);
+  record.kind = in.kind();
+  record.note = in.note();
+  RAPPORT_ASSIGN_OR_RETURN(record.customer_id,
+                           store_->ResolveCustomerId(request.customer_id()));
+  if (scores_ != nullptr && !request.force()) {
+    RAPPORT_ASSIGN_OR_RETURN(std::optional<v1::ContactPolicy> policy,
+                             scores_->ContactPolicyOf(record.customer_id));
+    if (policy.has_value() &&
+        std::find(policy->channels().begin(), policy->channels().end(),
+                  in.channel()) == policy->channels().end()) {
+      std::vector<std::string> allowed;
+      for (int c : policy->channels()) allowed.push_back(ChannelName(c));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "channel ", ChannelName(in.channel()),
+          " is not allowed for this customer's tier ",
+          v1::Tier_Name(policy->tier()).substr(5), " (allowed: ",
+          absl::StrJoin(allowed, ", "), "); set force to log it anyway"));
+    }
+  }
+  record.id = ids_->Next();
+  record.create_time_us = NowMicros();
+  v1::LogInteractionRequest canonical = request;
+  canonical.mutable_interaction()->mutable_cost()->set_currency_code(
+      options_.currency);
+  RAPPORT_ASSIGN_OR_RETURN(
+      InteractionRecord stored,
+      store_->LogInteraction(record,
+                             {request.request_id(), RequestHash(canonical)}));
+  return ToProto(stored, options_.currency);
+}
+
+absl::StatusOr<v1::ListInteractionsResponse> CustomerLogic::ListInteractions(
+    const v1::ListInteractionsRequest& request) {
+  RAPPORT_RETURN_IF_ERROR(
+      CheckCustomerId(request.customer_id(), "customer_id"));
+  RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
+  CustomerStore::InteractionQuery query;
+  const std::string filter =
+      absl::StrCat("interactions|", request.customer_id());
+  RAPPORT_ASSIGN_OR_RETURN(std::string after,
+                           DecodePageToken(request.page_token(), filter));
+  if (!after.empty()) {
+    std::pair<std::string, std::string> parts =
+        absl::StrSplit(after, absl::MaxSplits(':', 1));
+    int64_t time_us = 0;
+    if (!absl::SimpleAtoi(parts.first, &time_us)) {
+      return InvalidField("page_token", "is not a token this service issued");
+    }
+    query.after = std::make_pair(time_us, parts.second);
+  }
+  query.limit = size + 1;
+  RAPPORT_ASSIGN_OR_RETURN(query.customer_id,
+                           store_->ResolveCustomerId(request.customer_id()));
+  RAPPORT_ASSIGN_OR_RETURN(std::vector<InteractionRecord> records,
+                           store_->ListInteractions(query));
+  v1::ListInteractionsResponse response;
+  const bool more = static_cast<int>(records.size()) > size;
+  if (more) records.resize(size);
+  for (const InteractionRecord& r : records)
+    *response.add_interactions() = ToProto(r, options_.currency);
+  if (more) {
+    response.set_next_page_token(
+        EncodePageToken(absl::StrCat(records.back().interaction_time_us, ":",
+                                     records.back().id),
+                        filter));
+  }
+  return response;
+}
+
+absl::StatusOr<v1::Consent> CustomerLogic::SetConsent(
+    const v1::SetConsentRequest& request) {
+  RAPPORT_RETURN_IF_ERROR(
+      CheckCustomerId(request.customer_id(), "customer_id"));
+  if (!request.has_consent()) return InvalidField("consent", "is required");
+  const v1::Consent& in = request.consent();
+  std::vector<FieldViolation> violations;
+  auto note = [&](const absl::Status& s) {
+    for (FieldViolation& v : FieldViolations(s))
+      violations.push_back(std::move(v));
+  };
+  note(CheckRequiredText(in.purpose(), "consent.purpose", 64));
+  if (in.channel() == v1::CHANNEL_UNSPECIFIED ||
+      !v1::Channel_IsValid(in.channel())) {
+    violations.push_back({"consent.channel", "is required"});
+  }
+  ConsentRecord record{in.purpose(), in.channel(), in.granted(), 0,
+                       in.source()};
+  if (!in.has_capture_time()) {
+    violations.push_back({"consent.capture_time", "is required"});
+  } else {
+    absl::StatusOr<int64_t> t =
+        FromTimestamp(in.capture_time(), "consent.capture_time");
+    note(t.status());
+    if (t.ok()) record.capture_time_us = *t;
+  }
+  note(CheckRequiredText(in.source(), "consent.source", 128));
+  if (!violations.empty()) return InvalidFields(violations);
+  RAPPORT_ASSIGN_OR_RETURN(std::string id,
+                           store_->ResolveCustomerId(request.customer_id()));
+  RAPPORT_ASSIGN_OR_RETURN(CustomerRecord customer, store_->GetCustomer(id));
+  if (customer.erased) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("customer ", id, " was erased"));
+  }
+  RAPPORT_RETURN_IF_ERROR(store_->SetConsent(id, record));
+  return ToProto(record);
+}
+
+absl::StatusOr<v1::ListConsentsResponse> CustomerLogic::ListConsents(
+    const v1::ListConsentsRequest& request) {
+  RAPPORT_RETURN_IF_ERROR(
+      CheckCustomerId(request.customer_id(), "customer_id"));
+  RAPPORT_ASSIGN_OR_RETURN(std::string id,
+                           store_->ResolveCustomerId(request.customer_id()));
+  RAPPORT_ASSIGN_OR_RETURN(std::vector<ConsentRecord> records,
+                           store_->ListConsents(id));
+  v1::ListConsentsResponse response;
+  for (const ConsentRecord& r : records) *response.add_consents() = ToProto(r);
   return response;
 }
 

@@ -2,43 +2,88 @@
 // etags, field masks, paging. It speaks the API's messages and a
 // CustomerStore, and knows nothing of gRPC transport or SQL.
 //
-//   CustomerLogic logic(&store, &ids, [] { return absl::Now(); }, {.currency = "USD"});
-//   absl::StatusOr<v1::Customer> c = logic.CreateCustomer(request);
+//   CustomerLogic logic(&store, &ids, [] { return absl::Now(); }, {.currency =
+//   "USD"}); absl::StatusOr<v1::Customer> c = logic.CreateCustomer(request);
 #ifndef RAPPORT_SERVICES_CUSTOMER_CUSTOMER_LOGIC_H_
 #define RAPPORT_SERVICES_CUSTOMER_CUSTOMER_LOGIC_H_
 
 #include <functional>
 #include <string>
+#include <variant>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/ids.h"
 #include "rapport/customer/v1/customer_service.pb.h"
 #include "services/customer/customer_store.h"
+#include "services/customer/score_logic.h"
 
 namespace rapport::customer {
 
 namespace v1 = ::rapport::customer::v1;
 
 struct CustomerLogicOptions {
-  // ISO 4217 code of the deployment's reporting currency; every amount is in it.
+  // ISO 4217 code of the deployment's reporting currency; every amount is in
+  // it.
   std::string currency = "USD";
+  // Region (ISO 3166 alpha-2) assumed for phone numbers given without "+".
+  std::string phone_region = "US";
+  // When on, an erased customer's identities are kept as salted hashes and
+  // refused on create, identify and import.
+  bool suppression = true;
+  // The salt of those hashes; a secret of the deployment.
+  std::string suppression_salt;
 };
 
 class CustomerLogic {
  public:
   using Clock = std::function<absl::Time()>;
 
+  // `scores` may be null (no differentiation: no policy checks, no re-scoring).
   CustomerLogic(CustomerStore* store, IdGenerator* ids, Clock clock,
-                CustomerLogicOptions options);
+                CustomerLogicOptions options, ScoreLogic* scores = nullptr);
 
-  absl::StatusOr<v1::Customer> CreateCustomer(const v1::CreateCustomerRequest& request);
-  absl::StatusOr<v1::Customer> GetCustomer(const v1::GetCustomerRequest& request);
-  absl::StatusOr<v1::ListCustomersResponse> ListCustomers(const v1::ListCustomersRequest& request);
-  absl::StatusOr<v1::Customer> UpdateCustomer(const v1::UpdateCustomerRequest& request);
+  absl::StatusOr<v1::Customer> CreateCustomer(
+      const v1::CreateCustomerRequest& request);
+  absl::StatusOr<v1::GetCustomerResponse> GetCustomer(
+      const v1::GetCustomerRequest& request);
+  absl::StatusOr<v1::ListCustomersResponse> ListCustomers(
+      const v1::ListCustomersRequest& request);
+  absl::StatusOr<v1::Customer> UpdateCustomer(
+      const v1::UpdateCustomerRequest& request);
   absl::Status DeleteCustomer(const v1::DeleteCustomerRequest& request);
-  absl::StatusOr<v1::Purchase> RecordPurchase(const v1::RecordPurchaseRequest& request);
-  absl::StatusOr<v1::ListPurchasesResponse> ListPurchases(const v1::ListPurchasesRequest& request);
+  absl::StatusOr<v1::Purchase> RecordPurchase(
+      const v1::RecordPurchaseRequest& request);
+  absl::StatusOr<v1::ListPurchasesResponse> ListPurchases(
+      const v1::ListPurchasesRequest& request);
+
+  absl::StatusOr<v1::IdentifyCustomerResponse> IdentifyCustomer(
+      const v1::IdentifyCustomerRequest& request);
+  absl::StatusOr<v1::FindDuplicatesResponse> FindDuplicates(
+      const v1::FindDuplicatesRequest& request);
+  // `peer` names the caller when the request gives no actor.
+  absl::StatusOr<v1::MergeCustomersResponse> MergeCustomers(
+      const v1::MergeCustomersRequest& request, const std::string& peer);
+  absl::StatusOr<v1::Interaction> LogInteraction(
+      const v1::LogInteractionRequest& request);
+  absl::StatusOr<v1::ListInteractionsResponse> ListInteractions(
+      const v1::ListInteractionsRequest& request);
+  absl::StatusOr<v1::Consent> SetConsent(const v1::SetConsentRequest& request);
+  absl::StatusOr<v1::ListConsentsResponse> ListConsents(
+      const v1::ListConsentsRequest& request);
+  absl::Status EraseCustomer(const v1::EraseCustomerRequest& request);
+
+  // Parses a customer reference as import rows give it: a customer id, or
+  // "email:ADDRESS", "phone:NUMBER", "ext:SOURCE:ID" (normalised). Errors name
+  // `field`.
+  absl::StatusOr<std::variant<std::string, IdentityQuery>> ParseCustomerRef(
+      absl::string_view ref, absl::string_view field) const;
+  // The salted hashes of the identities, as suppression stores them.
+  std::vector<std::string> IdentityHashes(
+      const IdentityQuery& identities) const;
+  // FAILED_PRECONDITION when suppression is on and any identity is suppressed.
+  absl::Status CheckNotSuppressed(const IdentityQuery& identities);
 
  private:
   int64_t NowMicros() const;
@@ -47,6 +92,7 @@ class CustomerLogic {
   IdGenerator* ids_;
   Clock clock_;
   CustomerLogicOptions options_;
+  ScoreLogic* scores_;
 };
 
 // The etag of a stored customer version.

@@ -5,30 +5,90 @@
 
 #include "rapport/customer/v1/customer_service.grpc.pb.h"
 #include "services/customer/customer_logic.h"
+#include "services/customer/import_logic.h"
+#include "services/customer/score_logic.h"
 
 namespace rapport::customer {
 
 class CustomerServiceImpl final : public v1::CustomerService::Service {
  public:
-  explicit CustomerServiceImpl(CustomerLogic* logic) : logic_(logic) {}
+  CustomerServiceImpl(CustomerLogic* logic, ImportLogic* imports,
+                      ScoreLogic* scores)
+      : logic_(logic), imports_(imports), scores_(scores) {}
 
-  grpc::Status CreateCustomer(grpc::ServerContext*, const v1::CreateCustomerRequest* request,
+  grpc::Status CreateCustomer(grpc::ServerContext*,
+                              const v1::CreateCustomerRequest* request,
                               v1::CreateCustomerResponse* response) override;
-  grpc::Status GetCustomer(grpc::ServerContext*, const v1::GetCustomerRequest* request,
+  grpc::Status GetCustomer(grpc::ServerContext*,
+                           const v1::GetCustomerRequest* request,
                            v1::GetCustomerResponse* response) override;
-  grpc::Status ListCustomers(grpc::ServerContext*, const v1::ListCustomersRequest* request,
+  grpc::Status ListCustomers(grpc::ServerContext*,
+                             const v1::ListCustomersRequest* request,
                              v1::ListCustomersResponse* response) override;
-  grpc::Status UpdateCustomer(grpc::ServerContext*, const v1::UpdateCustomerRequest* request,
+  grpc::Status UpdateCustomer(grpc::ServerContext*,
+                              const v1::UpdateCustomerRequest* request,
                               v1::UpdateCustomerResponse* response) override;
-  grpc::Status DeleteCustomer(grpc::ServerContext*, const v1::DeleteCustomerRequest* request,
+  grpc::Status DeleteCustomer(grpc::ServerContext*,
+                              const v1::DeleteCustomerRequest* request,
                               v1::DeleteCustomerResponse* response) override;
-  grpc::Status RecordPurchase(grpc::ServerContext*, const v1::RecordPurchaseRequest* request,
+  grpc::Status RecordPurchase(grpc::ServerContext*,
+                              const v1::RecordPurchaseRequest* request,
                               v1::RecordPurchaseResponse* response) override;
-  grpc::Status ListPurchases(grpc::ServerContext*, const v1::ListPurchasesRequest* request,
+  grpc::Status ListPurchases(grpc::ServerContext*,
+                             const v1::ListPurchasesRequest* request,
                              v1::ListPurchasesResponse* response) override;
+  grpc::Status IdentifyCustomer(
+      grpc::ServerContext*, const v1::IdentifyCustomerRequest* request,
+      v1::IdentifyCustomerResponse* response) override;
+  grpc::Status FindDuplicates(grpc::ServerContext*,
+                              const v1::FindDuplicatesRequest* request,
+                              v1::FindDuplicatesResponse* response) override;
+  grpc::Status MergeCustomers(grpc::ServerContext* context,
+                              const v1::MergeCustomersRequest* request,
+                              v1::MergeCustomersResponse* response) override;
+  grpc::Status ImportPurchases(
+      grpc::ServerContext*,
+      grpc::ServerReader<v1::ImportPurchasesRequest>* reader,
+      v1::ImportPurchasesResponse* response) override;
+  grpc::Status LogInteraction(grpc::ServerContext*,
+                              const v1::LogInteractionRequest* request,
+                              v1::LogInteractionResponse* response) override;
+  grpc::Status ListInteractions(
+      grpc::ServerContext*, const v1::ListInteractionsRequest* request,
+      v1::ListInteractionsResponse* response) override;
+  grpc::Status ImportInteractions(
+      grpc::ServerContext*,
+      grpc::ServerReader<v1::ImportInteractionsRequest>* reader,
+      v1::ImportInteractionsResponse* response) override;
+  grpc::Status SetConsent(grpc::ServerContext*,
+                          const v1::SetConsentRequest* request,
+                          v1::SetConsentResponse* response) override;
+  grpc::Status ListConsents(grpc::ServerContext*,
+                            const v1::ListConsentsRequest* request,
+                            v1::ListConsentsResponse* response) override;
+  grpc::Status EraseCustomer(grpc::ServerContext*,
+                             const v1::EraseCustomerRequest* request,
+                             v1::EraseCustomerResponse* response) override;
+  grpc::Status RefreshScores(grpc::ServerContext*,
+                             const v1::RefreshScoresRequest* request,
+                             v1::RefreshScoresResponse* response) override;
+  grpc::Status GetRefreshJob(grpc::ServerContext*,
+                             const v1::GetRefreshJobRequest* request,
+                             v1::GetRefreshJobResponse* response) override;
+  grpc::Status GetCustomerValue(
+      grpc::ServerContext*, const v1::GetCustomerValueRequest* request,
+      v1::GetCustomerValueResponse* response) override;
+  grpc::Status SummarizeSegments(
+      grpc::ServerContext*, const v1::SummarizeSegmentsRequest* request,
+      v1::SummarizeSegmentsResponse* response) override;
+  grpc::Status ExportScores(
+      grpc::ServerContext* context, const v1::ExportScoresRequest* request,
+      grpc::ServerWriter<v1::ExportScoresResponse>* writer) override;
 
  private:
   CustomerLogic* logic_;
+  ImportLogic* imports_;
+  ScoreLogic* scores_;
 };
 
 }  // namespace rapport::customer

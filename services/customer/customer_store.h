@@ -21,7 +21,8 @@ namespace rapport::customer {
 struct ExternalIdRecord {
   std::string source;
   std::string id;
-  friend bool operator==(const ExternalIdRecord&, const ExternalIdRecord&) = default;
+  friend bool operator==(const ExternalIdRecord&,
+                         const ExternalIdRecord&) = default;
 };
 
 struct CustomerRecord {
@@ -29,11 +30,27 @@ struct CustomerRecord {
   std::string display_name;
   std::string email;  // as given; may be empty
   std::string phone;  // E.164; may be empty
+  std::string postal_code;
   std::vector<ExternalIdRecord> external_ids;
   std::map<std::string, std::string> attributes;
   int64_t create_time_us = 0;
   int64_t update_time_us = 0;
   int64_t version = 1;
+  bool erased = false;
+  std::string create_request_id;  // output only: the request that created it
+};
+
+// Which customers ListCustomers returns, and in what order.
+struct CustomerFilter {
+  std::string segment;  // empty: any
+  int tier = 0;         // rapport.customer.v1.Tier; 0: any
+  std::optional<int> min_value_hundredths;
+  std::optional<int> max_value_hundredths;
+  bool by_value_desc = false;  // else by id
+  bool needs_scores() const {
+    return !segment.empty() || tier != 0 || min_value_hundredths ||
+           max_value_hundredths || by_value_desc;
+  }
 };
 
 struct PurchaseRecord {
@@ -53,6 +70,46 @@ struct RequestKey {
   std::string hash;  // digest of the request's content
 };
 
+struct InteractionRecord {
+  std::string id;
+  std::string customer_id;
+  int channel = 0;  // rapport.customer.v1.Channel
+  std::string kind;
+  int64_t interaction_time_us = 0;
+  Decimal cost;
+  std::string note;
+  int64_t create_time_us = 0;
+};
+
+struct ConsentRecord {
+  std::string purpose;
+  int channel = 0;  // rapport.customer.v1.Channel
+  bool granted = false;
+  int64_t capture_time_us = 0;
+  std::string source;
+};
+
+// The identities an IdentifyCustomer call or an import row names.
+struct IdentityQuery {
+  std::string email;  // normalised; empty: none
+  std::string phone;  // E.164; empty: none
+  std::vector<ExternalIdRecord> external_ids;
+};
+
+struct MergeResult {
+  CustomerRecord primary;  // after the merge
+  int64_t moved_purchases = 0;
+  int64_t moved_interactions = 0;
+  int64_t moved_consents = 0;
+  int64_t moved_identities = 0;
+};
+
+struct DuplicateGroupRecord {
+  std::string reason;  // "email", "phone", "external_id", "name_postal_code"
+  std::string key;
+  std::vector<std::string> customer_ids;  // oldest first
+};
+
 class CustomerStore {
  public:
   virtual ~CustomerStore() = default;
@@ -60,27 +117,36 @@ class CustomerStore {
   // Inserts the customer. ALREADY_EXISTS naming the holder when an identity
   // (email, phone, external id) is taken. With a request id seen before: the
   // stored customer (same hash) or INVALID_ARGUMENT on request_id (other hash).
-  virtual absl::StatusOr<CustomerRecord> CreateCustomer(const CustomerRecord& customer,
-                                                        const RequestKey& request) = 0;
+  virtual absl::StatusOr<CustomerRecord> CreateCustomer(
+      const CustomerRecord& customer, const RequestKey& request) = 0;
   // NOT_FOUND when there is no such customer.
   virtual absl::StatusOr<CustomerRecord> GetCustomer(const std::string& id) = 0;
-  // Customers with id > after_id in id order, at most `limit`.
-  virtual absl::StatusOr<std::vector<CustomerRecord>> ListCustomers(const std::string& after_id,
-                                                                    int limit) = 0;
+  // Live (not merged) customers matching `filter`, after the cursor (the
+  // last id; with by_value_desc, also its value), at most `limit`. Returns
+  // each customer with its stored value (or -1 when unscored) for the next
+  // cursor.
+  struct ListCursor {
+    std::string id;
+    int value_hundredths = 0;
+  };
+  virtual absl::StatusOr<std::vector<std::pair<CustomerRecord, int>>>
+  ListCustomers(const CustomerFilter& filter,
+                const std::optional<ListCursor>& after, int limit) = 0;
   // Reads the customer under a row lock, applies `mutate` (which may refuse
   // with a status), bumps the version and writes it back in one transaction.
   virtual absl::StatusOr<CustomerRecord> UpdateCustomer(
-      const std::string& id, const std::function<absl::Status(CustomerRecord&)>& mutate) = 0;
+      const std::string& id,
+      const std::function<absl::Status(CustomerRecord&)>& mutate) = 0;
   // Deletes the customer; FAILED_PRECONDITION when it has purchases and !force.
   // `check` sees the current record first and may refuse (etag).
-  virtual absl::Status DeleteCustomer(const std::string& id, bool force,
-                                      const std::function<absl::Status(const CustomerRecord&)>&
-                                          check) = 0;
+  virtual absl::Status DeleteCustomer(
+      const std::string& id, bool force,
+      const std::function<absl::Status(const CustomerRecord&)>& check) = 0;
 
   // Inserts a purchase of an existing customer (NOT_FOUND otherwise);
   // idempotent by `request` like CreateCustomer.
-  virtual absl::StatusOr<PurchaseRecord> RecordPurchase(const PurchaseRecord& purchase,
-                                                        const RequestKey& request) = 0;
+  virtual absl::StatusOr<PurchaseRecord> RecordPurchase(
+      const PurchaseRecord& purchase, const RequestKey& request) = 0;
   // The customer's purchases with start <= time < end, after the (time, id)
   // cursor, oldest first, at most `limit`.
   struct PurchaseQuery {
@@ -92,6 +158,53 @@ class CustomerStore {
   };
   virtual absl::StatusOr<std::vector<PurchaseRecord>> ListPurchases(
       const PurchaseQuery& query) = 0;
+
+  // --- Identification ---
+
+  // The live customer an id names: itself, or the customer it was merged
+  // into (following merges). NOT_FOUND when neither exists.
+  virtual absl::StatusOr<std::string> ResolveCustomerId(
+      const std::string& id) = 0;
+  // Ids of the live customers holding any of the identities (sorted, unique).
+  virtual absl::StatusOr<std::vector<std::string>> FindByIdentities(
+      const IdentityQuery& query) = 0;
+  // Groups of likely duplicates after `after_key` (reason + "|" + key), at most
+  // `limit`.
+  virtual absl::StatusOr<std::vector<DuplicateGroupRecord>> FindDuplicates(
+      const std::string& after_key, int limit) = 0;
+  // Moves everything of `duplicates` to `primary` in one transaction and marks
+  // them merged; with dry_run, computes the same and rolls back.
+  virtual absl::StatusOr<MergeResult> MergeCustomers(
+      const std::string& primary, const std::vector<std::string>& duplicates,
+      const std::string& actor, int64_t now_us, bool dry_run) = 0;
+  // Removes personal data (names, identities, notes, attributes, consents),
+  // keeps purchase amounts; with `suppression_hashes`, records them so the
+  // identities cannot come back. `check` may refuse (etag).
+  virtual absl::Status EraseCustomer(
+      const std::string& id, const std::vector<std::string>& suppression_hashes,
+      int64_t now_us,
+      const std::function<absl::Status(const CustomerRecord&)>& check) = 0;
+  // The hashes among `hashes` that are suppressed.
+  virtual absl::StatusOr<std::vector<std::string>> SuppressedAmong(
+      const std::vector<std::string>& hashes) = 0;
+
+  // --- Interactions and consent ---
+
+  virtual absl::StatusOr<InteractionRecord> LogInteraction(
+      const InteractionRecord& interaction, const RequestKey& request) = 0;
+  struct InteractionQuery {
+    std::string customer_id;
+    std::optional<std::pair<int64_t, std::string>> after;
+    int limit = 50;
+  };
+  virtual absl::StatusOr<std::vector<InteractionRecord>> ListInteractions(
+      const InteractionQuery& query) = 0;
+  // Inserts or replaces the consent for (purpose, channel); NOT_FOUND for an
+  // unknown customer.
+  virtual absl::Status SetConsent(const std::string& customer_id,
+                                  const ConsentRecord& consent) = 0;
+  virtual absl::StatusOr<std::vector<ConsentRecord>> ListConsents(
+      const std::string& customer_id) = 0;
 };
 
 }  // namespace rapport::customer

@@ -3,13 +3,18 @@
 #include <cppconn/prepared_statement.h>
 #include <cppconn/resultset.h>
 
+#include <map>
 #include <memory>
+#include <set>
+#include <tuple>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/base/status_macros.h"
 #include "common/status.h"
+#include "common/validation.h"
 
 namespace rapport::customer {
 namespace {
@@ -21,7 +26,8 @@ Statement Prepare(sql::Connection& c, const char* query) {
   return Statement(c.prepareStatement(query));
 }
 
-void SetNullableString(sql::PreparedStatement& s, int index, const std::string& value) {
+void SetNullableString(sql::PreparedStatement& s, int index,
+                       const std::string& value) {
   if (value.empty()) {
     s.setNull(index, sql::DataType::VARCHAR);
   } else {
@@ -33,17 +39,22 @@ std::string EmailKey(const std::string& email) {
   return absl::AsciiStrToLower(absl::StripAsciiWhitespace(email));
 }
 
-// Reads the customer row and its identities and attributes; NOT_FOUND if absent.
-absl::StatusOr<CustomerRecord> LoadCustomer(sql::Connection& c, const std::string& id,
+// Reads the customer row and its identities and attributes; NOT_FOUND if
+// absent.
+absl::StatusOr<CustomerRecord> LoadCustomer(sql::Connection& c,
+                                            const std::string& id,
                                             bool for_update) {
-  Statement s = Prepare(c, for_update
-                               ? "SELECT id, display_name, email, phone, create_time_us, "
-                                 "update_time_us, version FROM customers WHERE id = ? FOR UPDATE"
-                               : "SELECT id, display_name, email, phone, create_time_us, "
-                                 "update_time_us, version FROM customers WHERE id = ?");
+  Statement s = Prepare(
+      c, for_update ? "SELECT id, display_name, email, phone, create_time_us, "
+                      "update_time_us, version, postal_code, erased_time_us, "
+                      "create_request_id FROM customers WHERE id = ? FOR UPDATE"
+                    : "SELECT id, display_name, email, phone, create_time_us, "
+                      "update_time_us, version, postal_code, erased_time_us, "
+                      "create_request_id FROM customers WHERE id = ?");
   s->setString(1, id);
   Rows rows(s->executeQuery());
-  if (!rows->next()) return absl::NotFoundError(absl::StrCat("customer ", id, " not found"));
+  if (!rows->next())
+    return absl::NotFoundError(absl::StrCat("customer ", id, " not found"));
   CustomerRecord r;
   r.id = rows->getString(1);
   r.display_name = rows->getString(2);
@@ -52,20 +63,26 @@ absl::StatusOr<CustomerRecord> LoadCustomer(sql::Connection& c, const std::strin
   r.create_time_us = rows->getInt64(5);
   r.update_time_us = rows->getInt64(6);
   r.version = rows->getInt64(7);
+  r.postal_code = rows->isNull(8) ? "" : std::string(rows->getString(8));
+  r.erased = !rows->isNull(9);
+  r.create_request_id =
+      rows->isNull(10) ? "" : std::string(rows->getString(10));
 
-  Statement ext = Prepare(c,
-                          "SELECT source, external_id FROM customer_external_ids "
-                          "WHERE customer_id = ? ORDER BY source, external_id");
+  Statement ext =
+      Prepare(c,
+              "SELECT source, external_id FROM customer_external_ids "
+              "WHERE customer_id = ? ORDER BY source, external_id");
   ext->setString(1, id);
   Rows ext_rows(ext->executeQuery());
   while (ext_rows->next()) {
     r.external_ids.push_back({ext_rows->getString(1), ext_rows->getString(2)});
   }
-  Statement attr =
-      Prepare(c, "SELECT name, value FROM customer_attributes WHERE customer_id = ?");
+  Statement attr = Prepare(
+      c, "SELECT name, value FROM customer_attributes WHERE customer_id = ?");
   attr->setString(1, id);
   Rows attr_rows(attr->executeQuery());
-  while (attr_rows->next()) r.attributes[attr_rows->getString(1)] = attr_rows->getString(2);
+  while (attr_rows->next())
+    r.attributes[attr_rows->getString(1)] = attr_rows->getString(2);
   return r;
 }
 
@@ -73,29 +90,37 @@ absl::StatusOr<CustomerRecord> LoadCustomer(sql::Connection& c, const std::strin
 // empty when none does (the duplicate was something else).
 std::string FindIdentityHolder(sql::Connection& c, const CustomerRecord& r) {
   if (!r.email.empty()) {
-    Statement s = Prepare(c, "SELECT id FROM customers WHERE email_key = ? AND id <> ?");
+    Statement s =
+        Prepare(c, "SELECT id FROM customers WHERE email_key = ? AND id <> ?");
     s->setString(1, EmailKey(r.email));
     s->setString(2, r.id);
     Rows rows(s->executeQuery());
-    if (rows->next()) return absl::StrCat("email is already used by customer ", std::string(rows->getString(1)));
+    if (rows->next())
+      return absl::StrCat("email is already used by customer ",
+                          std::string(rows->getString(1)));
   }
   if (!r.phone.empty()) {
-    Statement s = Prepare(c, "SELECT id FROM customers WHERE phone = ? AND id <> ?");
+    Statement s =
+        Prepare(c, "SELECT id FROM customers WHERE phone = ? AND id <> ?");
     s->setString(1, r.phone);
     s->setString(2, r.id);
     Rows rows(s->executeQuery());
-    if (rows->next()) return absl::StrCat("phone is already used by customer ", std::string(rows->getString(1)));
+    if (rows->next())
+      return absl::StrCat("phone is already used by customer ",
+                          std::string(rows->getString(1)));
   }
   for (const ExternalIdRecord& e : r.external_ids) {
-    Statement s = Prepare(c,
-                          "SELECT customer_id FROM customer_external_ids "
-                          "WHERE source = ? AND external_id = ? AND customer_id <> ?");
+    Statement s =
+        Prepare(c,
+                "SELECT customer_id FROM customer_external_ids "
+                "WHERE source = ? AND external_id = ? AND customer_id <> ?");
     s->setString(1, e.source);
     s->setString(2, e.id);
     s->setString(3, r.id);
     Rows rows(s->executeQuery());
     if (rows->next()) {
-      return absl::StrCat("external id ", e.source, ":", e.id, " is already used by customer ",
+      return absl::StrCat("external id ", e.source, ":", e.id,
+                          " is already used by customer ",
                           std::string(rows->getString(1)));
     }
   }
@@ -104,15 +129,18 @@ std::string FindIdentityHolder(sql::Connection& c, const CustomerRecord& r) {
 
 // Writes identities and attributes of r (whose row exists) from scratch.
 void WriteChildren(sql::Connection& c, const CustomerRecord& r) {
-  Statement del_ext = Prepare(c, "DELETE FROM customer_external_ids WHERE customer_id = ?");
+  Statement del_ext =
+      Prepare(c, "DELETE FROM customer_external_ids WHERE customer_id = ?");
   del_ext->setString(1, r.id);
   del_ext->executeUpdate();
-  Statement del_attr = Prepare(c, "DELETE FROM customer_attributes WHERE customer_id = ?");
+  Statement del_attr =
+      Prepare(c, "DELETE FROM customer_attributes WHERE customer_id = ?");
   del_attr->setString(1, r.id);
   del_attr->executeUpdate();
   if (!r.external_ids.empty()) {
-    Statement s = Prepare(
-        c, "INSERT INTO customer_external_ids (source, external_id, customer_id) VALUES (?, ?, ?)");
+    Statement s = Prepare(c,
+                          "INSERT INTO customer_external_ids (source, "
+                          "external_id, customer_id) VALUES (?, ?, ?)");
     for (const ExternalIdRecord& e : r.external_ids) {
       s->setString(1, e.source);
       s->setString(2, e.id);
@@ -121,8 +149,9 @@ void WriteChildren(sql::Connection& c, const CustomerRecord& r) {
     }
   }
   if (!r.attributes.empty()) {
-    Statement s =
-        Prepare(c, "INSERT INTO customer_attributes (customer_id, name, value) VALUES (?, ?, ?)");
+    Statement s = Prepare(c,
+                          "INSERT INTO customer_attributes (customer_id, name, "
+                          "value) VALUES (?, ?, ?)");
     for (const auto& [name, value] : r.attributes) {
       s->setString(1, r.id);
       s->setString(2, name);
@@ -132,11 +161,15 @@ void WriteChildren(sql::Connection& c, const CustomerRecord& r) {
   }
 }
 
-// Turns a duplicate-key error from writing r into ALREADY_EXISTS naming the holder.
-absl::Status DuplicateIdentity(MysqlPool& pool, const CustomerRecord& r, absl::Status status) {
+// Turns a duplicate-key error from writing r into ALREADY_EXISTS naming the
+// holder.
+absl::Status DuplicateIdentity(MysqlPool& pool, const CustomerRecord& r,
+                               absl::Status status) {
   if (!absl::IsAlreadyExists(status)) return status;
-  absl::StatusOr<std::string> holder = pool.Run(
-      [&](sql::Connection& c) -> absl::StatusOr<std::string> { return FindIdentityHolder(c, r); });
+  absl::StatusOr<std::string> holder =
+      pool.Run([&](sql::Connection& c) -> absl::StatusOr<std::string> {
+        return FindIdentityHolder(c, r);
+      });
   if (!holder.ok()) return holder.status();
   if (holder->empty()) return status;
   return absl::AlreadyExistsError(*holder);
@@ -144,15 +177,16 @@ absl::Status DuplicateIdentity(MysqlPool& pool, const CustomerRecord& r, absl::S
 
 // Looks up an earlier write by request id: nullopt when none, the id it made
 // when the hash matches, INVALID_ARGUMENT on request_id otherwise.
-absl::StatusOr<std::optional<std::string>> FindRequest(sql::Connection& c, const char* query,
-                                                       const RequestKey& request) {
+absl::StatusOr<std::optional<std::string>> FindRequest(
+    sql::Connection& c, const char* query, const RequestKey& request) {
   if (request.id.empty()) return std::optional<std::string>();
   Statement s = Prepare(c, query);
   s->setString(1, request.id);
   Rows rows(s->executeQuery());
   if (!rows->next()) return std::optional<std::string>();
   if (rows->getString(2) != request.hash) {
-    return InvalidField("request_id", "was already used for a request with other content");
+    return InvalidField("request_id",
+                        "was already used for a request with other content");
   }
   return std::optional<std::string>(std::string(rows->getString(1)));
 }
@@ -171,22 +205,27 @@ PurchaseRecord ReadPurchase(sql::ResultSet& rows) {
 }
 
 constexpr char kPurchaseColumns[] =
-    "id, customer_id, purchase_time_us, amount, currency, description, create_time_us";
+    "id, customer_id, purchase_time_us, amount, currency, description, "
+    "create_time_us";
 
 }  // namespace
 
-absl::StatusOr<CustomerRecord> MysqlCustomerStore::CreateCustomer(const CustomerRecord& customer,
-                                                                  const RequestKey& request) {
+absl::StatusOr<CustomerRecord> MysqlCustomerStore::CreateCustomer(
+    const CustomerRecord& customer, const RequestKey& request) {
   constexpr char kFind[] =
-      "SELECT id, create_request_hash FROM customers WHERE create_request_id = ?";
-  absl::StatusOr<CustomerRecord> created =
-      pool_->Transaction([&](sql::Connection& c) -> absl::StatusOr<CustomerRecord> {
-        RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> earlier, FindRequest(c, kFind, request));
+      "SELECT id, create_request_hash FROM customers WHERE create_request_id = "
+      "?";
+  absl::StatusOr<CustomerRecord> created = pool_->Transaction(
+      [&](sql::Connection& c) -> absl::StatusOr<CustomerRecord> {
+        RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> earlier,
+                                 FindRequest(c, kFind, request));
         if (earlier.has_value()) return LoadCustomer(c, *earlier, false);
-        Statement s = Prepare(c,
-                              "INSERT INTO customers (id, display_name, email, email_key, phone, "
-                              "create_time_us, update_time_us, version, create_request_id, "
-                              "create_request_hash) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)");
+        Statement s = Prepare(
+            c,
+            "INSERT INTO customers (id, display_name, email, email_key, phone, "
+            "create_time_us, update_time_us, version, create_request_id, "
+            "create_request_hash, postal_code, email_match_key) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)");
         s->setString(1, customer.id);
         s->setString(2, customer.display_name);
         SetNullableString(*s, 3, customer.email);
@@ -196,76 +235,128 @@ absl::StatusOr<CustomerRecord> MysqlCustomerStore::CreateCustomer(const Customer
         s->setInt64(7, customer.update_time_us);
         SetNullableString(*s, 8, request.id);
         SetNullableString(*s, 9, request.id.empty() ? "" : request.hash);
+        SetNullableString(*s, 10, customer.postal_code);
+        SetNullableString(
+            *s, 11,
+            customer.email.empty() ? "" : EmailMatchKey(customer.email));
         s->executeUpdate();
         WriteChildren(c, customer);
         CustomerRecord stored = customer;
         stored.version = 1;
+        stored.create_request_id = request.id;
         return stored;
       });
   if (absl::IsAlreadyExists(created.status()) && !request.id.empty()) {
-    // A concurrent retry of the same request may have won the race: answer as it did.
+    // A concurrent retry of the same request may have won the race: answer as
+    // it did.
     absl::StatusOr<CustomerRecord> earlier =
         pool_->Run([&](sql::Connection& c) -> absl::StatusOr<CustomerRecord> {
-          RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> id, FindRequest(c, kFind, request));
+          RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> id,
+                                   FindRequest(c, kFind, request));
           if (!id.has_value()) return absl::NotFoundError("no earlier request");
           return LoadCustomer(c, *id, false);
         });
-    if (earlier.ok() || absl::IsInvalidArgument(earlier.status())) return earlier;
+    if (earlier.ok() || absl::IsInvalidArgument(earlier.status()))
+      return earlier;
   }
-  if (!created.ok()) return DuplicateIdentity(*pool_, customer, created.status());
+  if (!created.ok())
+    return DuplicateIdentity(*pool_, customer, created.status());
   return created;
 }
 
-absl::StatusOr<CustomerRecord> MysqlCustomerStore::GetCustomer(const std::string& id) {
-  return pool_->Run(
-      [&](sql::Connection& c) -> absl::StatusOr<CustomerRecord> { return LoadCustomer(c, id, false); });
+absl::StatusOr<CustomerRecord> MysqlCustomerStore::GetCustomer(
+    const std::string& id) {
+  return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<CustomerRecord> {
+    return LoadCustomer(c, id, false);
+  });
 }
 
-absl::StatusOr<std::vector<CustomerRecord>> MysqlCustomerStore::ListCustomers(
-    const std::string& after_id, int limit) {
-  return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<std::vector<CustomerRecord>> {
-    Statement s = Prepare(c, "SELECT id FROM customers WHERE id > ? ORDER BY id LIMIT ?");
-    s->setString(1, after_id);
-    s->setInt(2, limit);
+absl::StatusOr<std::vector<std::pair<CustomerRecord, int>>>
+MysqlCustomerStore::ListCustomers(const CustomerFilter& filter,
+                                  const std::optional<ListCursor>& after,
+                                  int limit) {
+  using Result = std::vector<std::pair<CustomerRecord, int>>;
+  return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<Result> {
+    std::string query =
+        filter.needs_scores()
+            ? "SELECT c.id, s.value_hundredths FROM customers c JOIN "
+              "customer_scores s ON s.customer_id = c.id WHERE c.merged_into "
+              "IS NULL"
+            : "SELECT c.id, -1 FROM customers c WHERE c.merged_into IS NULL";
+    if (!filter.segment.empty()) query += " AND s.segment = ?";
+    if (filter.tier != 0) query += " AND s.tier = ?";
+    if (filter.min_value_hundredths) query += " AND s.value_hundredths >= ?";
+    if (filter.max_value_hundredths) query += " AND s.value_hundredths <= ?";
+    if (after) {
+      query += filter.by_value_desc ? " AND (s.value_hundredths < ? OR "
+                                      "(s.value_hundredths = ? AND c.id > ?))"
+                                    : " AND c.id > ?";
+    }
+    query += filter.by_value_desc ? " ORDER BY s.value_hundredths DESC, c.id"
+                                  : " ORDER BY c.id";
+    query += " LIMIT ?";
+    Statement s = Prepare(c, query.c_str());
+    int i = 1;
+    if (!filter.segment.empty()) s->setString(i++, filter.segment);
+    if (filter.tier != 0) s->setInt(i++, filter.tier);
+    if (filter.min_value_hundredths)
+      s->setInt(i++, *filter.min_value_hundredths);
+    if (filter.max_value_hundredths)
+      s->setInt(i++, *filter.max_value_hundredths);
+    if (after) {
+      if (filter.by_value_desc) {
+        s->setInt(i++, after->value_hundredths);
+        s->setInt(i++, after->value_hundredths);
+      }
+      s->setString(i++, after->id);
+    }
+    s->setInt(i++, limit);
     Rows rows(s->executeQuery());
-    std::vector<std::string> ids;
-    while (rows->next()) ids.push_back(std::string(rows->getString(1)));
-    std::vector<CustomerRecord> out;
+    std::vector<std::pair<std::string, int>> ids;
+    while (rows->next())
+      ids.emplace_back(std::string(rows->getString(1)), rows->getInt(2));
+    Result out;
     out.reserve(ids.size());
-    for (const std::string& id : ids) {
+    for (const auto& [id, value] : ids) {
       absl::StatusOr<CustomerRecord> r = LoadCustomer(c, id, false);
       if (absl::IsNotFound(r.status())) continue;  // deleted meanwhile
       if (!r.ok()) return r.status();
-      out.push_back(*std::move(r));
+      out.emplace_back(*std::move(r), value);
     }
     return out;
   });
 }
 
 absl::StatusOr<CustomerRecord> MysqlCustomerStore::UpdateCustomer(
-    const std::string& id, const std::function<absl::Status(CustomerRecord&)>& mutate) {
+    const std::string& id,
+    const std::function<absl::Status(CustomerRecord&)>& mutate) {
   CustomerRecord attempted;
-  absl::StatusOr<CustomerRecord> updated =
-      pool_->Transaction([&](sql::Connection& c) -> absl::StatusOr<CustomerRecord> {
+  absl::StatusOr<CustomerRecord> updated = pool_->Transaction(
+      [&](sql::Connection& c) -> absl::StatusOr<CustomerRecord> {
         RAPPORT_ASSIGN_OR_RETURN(CustomerRecord r, LoadCustomer(c, id, true));
         RAPPORT_RETURN_IF_ERROR(mutate(r));
         r.version += 1;
         attempted = r;
-        Statement s = Prepare(c,
-                              "UPDATE customers SET display_name = ?, email = ?, email_key = ?, "
-                              "phone = ?, update_time_us = ?, version = ? WHERE id = ?");
+        Statement s = Prepare(
+            c,
+            "UPDATE customers SET display_name = ?, email = ?, email_key = ?, "
+            "phone = ?, update_time_us = ?, version = ?, postal_code = ?, "
+            "email_match_key = ? WHERE id = ?");
         s->setString(1, r.display_name);
         SetNullableString(*s, 2, r.email);
         SetNullableString(*s, 3, EmailKey(r.email));
         SetNullableString(*s, 4, r.phone);
         s->setInt64(5, r.update_time_us);
         s->setInt64(6, r.version);
-        s->setString(7, r.id);
+        SetNullableString(*s, 7, r.postal_code);
+        SetNullableString(*s, 8, r.email.empty() ? "" : EmailMatchKey(r.email));
+        s->setString(9, r.id);
         s->executeUpdate();
         WriteChildren(c, r);
         return r;
       });
-  if (!updated.ok()) return DuplicateIdentity(*pool_, attempted, updated.status());
+  if (!updated.ok())
+    return DuplicateIdentity(*pool_, attempted, updated.status());
   return updated;
 }
 
@@ -275,19 +366,38 @@ absl::Status MysqlCustomerStore::DeleteCustomer(
   return pool_->Transaction([&](sql::Connection& c) -> absl::Status {
     RAPPORT_ASSIGN_OR_RETURN(CustomerRecord r, LoadCustomer(c, id, true));
     RAPPORT_RETURN_IF_ERROR(check(r));
-    Statement count = Prepare(c, "SELECT COUNT(*) FROM purchases WHERE customer_id = ?");
+    Statement count =
+        Prepare(c, "SELECT COUNT(*) FROM purchases WHERE customer_id = ?");
     count->setString(1, id);
     Rows rows(count->executeQuery());
     rows->next();
     const int64_t purchases = rows->getInt64(1);
     if (purchases > 0 && !force) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "customer ", id, " has ", purchases, " purchases; set force to delete them too"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("customer ", id, " has ", purchases,
+                       " purchases; set force to delete them too"));
     }
-    for (const char* query : {"DELETE FROM purchases WHERE customer_id = ?",
-                              "DELETE FROM customer_external_ids WHERE customer_id = ?",
-                              "DELETE FROM customer_attributes WHERE customer_id = ?",
-                              "DELETE FROM customers WHERE id = ?"}) {
+    Statement interactions =
+        Prepare(c, "SELECT COUNT(*) FROM interactions WHERE customer_id = ?");
+    interactions->setString(1, id);
+    Rows irows(interactions->executeQuery());
+    irows->next();
+    if (irows->getInt64(1) > 0 && !force) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("customer ", id, " has ", irows->getInt64(1),
+                       " interactions; set force to delete them too"));
+    }
+    for (const char* query :
+         {"DELETE FROM purchases WHERE customer_id = ?",
+          "DELETE FROM interactions WHERE customer_id = ?",
+          "DELETE FROM consents WHERE customer_id = ?",
+          "DELETE FROM customer_scores WHERE customer_id = ?",
+          "DELETE FROM customer_external_ids WHERE customer_id = ?",
+          "DELETE FROM customer_attributes WHERE customer_id = ?",
+          "DELETE FROM customer_attributes WHERE customer_id IN "
+          "(SELECT id FROM customers WHERE merged_into = ?)",
+          "DELETE FROM customers WHERE merged_into = ?",
+          "DELETE FROM customers WHERE id = ?"}) {
       Statement s = Prepare(c, query);
       s->setString(1, id);
       s->executeUpdate();
@@ -296,31 +406,39 @@ absl::Status MysqlCustomerStore::DeleteCustomer(
   });
 }
 
-absl::StatusOr<PurchaseRecord> MysqlCustomerStore::RecordPurchase(const PurchaseRecord& purchase,
-                                                                  const RequestKey& request) {
-  constexpr char kFind[] = "SELECT id, request_hash FROM purchases WHERE request_id = ?";
-  auto load = [](sql::Connection& c, const std::string& id) -> absl::StatusOr<PurchaseRecord> {
+absl::StatusOr<PurchaseRecord> MysqlCustomerStore::RecordPurchase(
+    const PurchaseRecord& purchase, const RequestKey& request) {
+  constexpr char kFind[] =
+      "SELECT id, request_hash FROM purchases WHERE request_id = ?";
+  auto load = [](sql::Connection& c,
+                 const std::string& id) -> absl::StatusOr<PurchaseRecord> {
     Statement s = Prepare(c, absl::StrCat("SELECT ", kPurchaseColumns,
-                                          " FROM purchases WHERE id = ?").c_str());
+                                          " FROM purchases WHERE id = ?")
+                                 .c_str());
     s->setString(1, id);
     Rows rows(s->executeQuery());
-    if (!rows->next()) return absl::NotFoundError(absl::StrCat("purchase ", id, " not found"));
+    if (!rows->next())
+      return absl::NotFoundError(absl::StrCat("purchase ", id, " not found"));
     return ReadPurchase(*rows);
   };
-  absl::StatusOr<PurchaseRecord> recorded =
-      pool_->Transaction([&](sql::Connection& c) -> absl::StatusOr<PurchaseRecord> {
-        RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> earlier, FindRequest(c, kFind, request));
+  absl::StatusOr<PurchaseRecord> recorded = pool_->Transaction(
+      [&](sql::Connection& c) -> absl::StatusOr<PurchaseRecord> {
+        RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> earlier,
+                                 FindRequest(c, kFind, request));
         if (earlier.has_value()) return load(c, *earlier);
-        Statement exists = Prepare(c, "SELECT 1 FROM customers WHERE id = ? LOCK IN SHARE MODE");
+        Statement exists = Prepare(
+            c, "SELECT 1 FROM customers WHERE id = ? LOCK IN SHARE MODE");
         exists->setString(1, purchase.customer_id);
         Rows rows(exists->executeQuery());
         if (!rows->next()) {
-          return absl::NotFoundError(absl::StrCat("customer ", purchase.customer_id, " not found"));
+          return absl::NotFoundError(
+              absl::StrCat("customer ", purchase.customer_id, " not found"));
         }
-        Statement s = Prepare(c,
-                              "INSERT INTO purchases (id, customer_id, purchase_time_us, amount, "
-                              "currency, description, create_time_us, request_id, request_hash) "
-                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        Statement s = Prepare(
+            c,
+            "INSERT INTO purchases (id, customer_id, purchase_time_us, amount, "
+            "currency, description, create_time_us, request_id, request_hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
         s->setString(1, purchase.id);
         s->setString(2, purchase.customer_id);
         s->setInt64(3, purchase.purchase_time_us);
@@ -334,45 +452,553 @@ absl::StatusOr<PurchaseRecord> MysqlCustomerStore::RecordPurchase(const Purchase
         return purchase;
       });
   if (absl::IsAlreadyExists(recorded.status()) && !request.id.empty()) {
-    // A concurrent retry won the race on the unique request id: answer as it did.
-    return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<PurchaseRecord> {
-      RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> id, FindRequest(c, kFind, request));
-      if (!id.has_value()) return recorded.status();
-      return load(c, *id);
-    });
+    // A concurrent retry won the race on the unique request id: answer as it
+    // did.
+    return pool_->Run(
+        [&](sql::Connection& c) -> absl::StatusOr<PurchaseRecord> {
+          RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> id,
+                                   FindRequest(c, kFind, request));
+          if (!id.has_value()) return recorded.status();
+          return load(c, *id);
+        });
   }
   return recorded;
 }
 
 absl::StatusOr<std::vector<PurchaseRecord>> MysqlCustomerStore::ListPurchases(
     const PurchaseQuery& q) {
-  return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<std::vector<PurchaseRecord>> {
-    std::string query = absl::StrCat("SELECT ", kPurchaseColumns,
-                                     " FROM purchases WHERE customer_id = ?");
-    if (q.start_time_us) query += " AND purchase_time_us >= ?";
-    if (q.end_time_us) query += " AND purchase_time_us < ?";
-    if (q.after) query += " AND (purchase_time_us, id) > (?, ?)";
-    query += " ORDER BY purchase_time_us, id LIMIT ?";
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::vector<PurchaseRecord>> {
+        std::string query =
+            absl::StrCat("SELECT ", kPurchaseColumns,
+                         " FROM purchases WHERE customer_id = ?");
+        if (q.start_time_us) query += " AND purchase_time_us >= ?";
+        if (q.end_time_us) query += " AND purchase_time_us < ?";
+        if (q.after) query += " AND (purchase_time_us, id) > (?, ?)";
+        query += " ORDER BY purchase_time_us, id LIMIT ?";
+        Statement s = Prepare(c, query.c_str());
+        int i = 1;
+        s->setString(i++, q.customer_id);
+        if (q.start_time_us) s->setInt64(i++, *q.start_time_us);
+        if (q.end_time_us) s->setInt64(i++, *q.end_time_us);
+        if (q.after) {
+          s->setInt64(i++, q.after->first);
+          s->setString(i++, q.after->second);
+        }
+        s->setInt(i++, q.limit);
+        Rows rows(s->executeQuery());
+        std::vector<PurchaseRecord> out;
+        while (rows->next()) out.push_back(ReadPurchase(*rows));
+        if (out.empty()) {
+          Statement exists = Prepare(c, "SELECT 1 FROM customers WHERE id = ?");
+          exists->setString(1, q.customer_id);
+          Rows found(exists->executeQuery());
+          if (!found->next()) {
+            return absl::NotFoundError(
+                absl::StrCat("customer ", q.customer_id, " not found"));
+          }
+        }
+        return out;
+      });
+}
+
+absl::StatusOr<std::string> MysqlCustomerStore::ResolveCustomerId(
+    const std::string& id) {
+  return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<std::string> {
+    Statement s = Prepare(c, "SELECT merged_into FROM customers WHERE id = ?");
+    std::string current = id;
+    for (int hop = 0; hop < 16; ++hop) {
+      s->setString(1, current);
+      Rows rows(s->executeQuery());
+      if (!rows->next())
+        return absl::NotFoundError(absl::StrCat("customer ", id, " not found"));
+      if (rows->isNull(1)) return current;
+      current = rows->getString(1);
+    }
+    return absl::InternalError(
+        absl::StrCat("customer ", id, ": merge chain too long"));
+  });
+}
+
+absl::StatusOr<std::vector<std::string>> MysqlCustomerStore::FindByIdentities(
+    const IdentityQuery& q) {
+  return pool_->Run([&](sql::Connection& c)
+                        -> absl::StatusOr<std::vector<std::string>> {
+    std::set<std::string> ids;
+    if (!q.email.empty()) {
+      Statement s = Prepare(c,
+                            "SELECT id FROM customers WHERE email_key = ? AND "
+                            "merged_into IS NULL");
+      s->setString(1, EmailKey(q.email));
+      Rows rows(s->executeQuery());
+      while (rows->next()) ids.insert(rows->getString(1));
+    }
+    if (!q.phone.empty()) {
+      Statement s = Prepare(
+          c,
+          "SELECT id FROM customers WHERE phone = ? AND merged_into IS NULL");
+      s->setString(1, q.phone);
+      Rows rows(s->executeQuery());
+      while (rows->next()) ids.insert(rows->getString(1));
+    }
+    if (!q.external_ids.empty()) {
+      Statement s = Prepare(c,
+                            "SELECT customer_id FROM customer_external_ids "
+                            "WHERE source = ? AND external_id = ?");
+      for (const ExternalIdRecord& e : q.external_ids) {
+        s->setString(1, e.source);
+        s->setString(2, e.id);
+        Rows rows(s->executeQuery());
+        while (rows->next()) ids.insert(rows->getString(1));
+      }
+    }
+    return std::vector<std::string>(ids.begin(), ids.end());
+  });
+}
+
+absl::StatusOr<std::vector<DuplicateGroupRecord>>
+MysqlCustomerStore::FindDuplicates(const std::string& after_key, int limit) {
+  return pool_->Run([&](sql::Connection& c)
+                        -> absl::StatusOr<std::vector<DuplicateGroupRecord>> {
+    // Each query yields (key, ids oldest first); identities that must be unique
+    // (phone, external ids) cannot form groups, so email and name + postal code
+    // do.
+    const std::pair<const char*, const char*> kQueries[] = {
+        {"email",
+         "SELECT email_match_key, GROUP_CONCAT(id ORDER BY create_time_us, id "
+         "SEPARATOR ',') "
+         "FROM customers WHERE merged_into IS NULL AND email_match_key IS NOT "
+         "NULL "
+         "GROUP BY email_match_key HAVING COUNT(*) > 1"},
+        {"name_postal_code",
+         "SELECT CONCAT(LOWER(TRIM(display_name)), '|', postal_code), "
+         "GROUP_CONCAT(id ORDER BY create_time_us, id SEPARATOR ',') "
+         "FROM customers WHERE merged_into IS NULL AND erased_time_us IS NULL "
+         "AND postal_code IS NOT NULL AND postal_code <> '' "
+         "GROUP BY LOWER(TRIM(display_name)), postal_code HAVING COUNT(*) > 1"},
+    };
+    std::vector<DuplicateGroupRecord> groups;
+    std::unique_ptr<sql::Statement> s(c.createStatement());
+    s->execute("SET SESSION group_concat_max_len = 1048576");
+    for (const auto& [reason, query] : kQueries) {
+      Rows rows(s->executeQuery(query));
+      while (rows->next()) {
+        DuplicateGroupRecord g;
+        g.reason = reason;
+        g.key = rows->getString(1);
+        g.customer_ids = absl::StrSplit(std::string(rows->getString(2)), ',');
+        if (absl::StrCat(g.reason, "|", g.key) > after_key)
+          groups.push_back(std::move(g));
+      }
+    }
+    std::sort(groups.begin(), groups.end(), [](const auto& a, const auto& b) {
+      return std::tie(a.reason, a.key) < std::tie(b.reason, b.key);
+    });
+    if (static_cast<int>(groups.size()) > limit) groups.resize(limit);
+    return groups;
+  });
+}
+
+namespace {
+
+// Runs `update` (one '?' for the duplicate id, then one for the primary, or
+// the reverse as `primary_first` says) for each duplicate; returns rows
+// changed.
+int64_t MoveRows(sql::Connection& c, const char* update,
+                 const std::string& primary,
+                 const std::vector<std::string>& duplicates) {
+  Statement s = Prepare(c, update);
+  int64_t moved = 0;
+  for (const std::string& d : duplicates) {
+    s->setString(1, primary);
+    s->setString(2, d);
+    moved += s->executeUpdate();
+  }
+  return moved;
+}
+
+}  // namespace
+
+absl::StatusOr<MergeResult> MysqlCustomerStore::MergeCustomers(
+    const std::string& primary, const std::vector<std::string>& duplicates,
+    const std::string& actor, int64_t now_us, bool dry_run) {
+  MergeResult result;
+  absl::Status done = pool_->Transaction([&](sql::Connection& c)
+                                             -> absl::Status {
+    result = MergeResult();
+    // Lock every row in id order, so concurrent merges cannot deadlock.
+    std::vector<std::string> all = duplicates;
+    all.push_back(primary);
+    std::sort(all.begin(), all.end());
+    std::map<std::string, CustomerRecord> records;
+    Statement merged =
+        Prepare(c, "SELECT merged_into FROM customers WHERE id = ?");
+    for (const std::string& id : all) {
+      RAPPORT_ASSIGN_OR_RETURN(CustomerRecord r, LoadCustomer(c, id, true));
+      merged->setString(1, id);
+      Rows rows(merged->executeQuery());
+      rows->next();
+      if (!rows->isNull(1)) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("customer ", id, " was already merged into ",
+                         std::string(rows->getString(1))));
+      }
+      if (r.erased) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("customer ", id, " was erased"));
+      }
+      records[id] = std::move(r);
+    }
+    CustomerRecord& p = records[primary];
+    // Identities: the primary keeps its own; it takes an email, phone or postal
+    // code it lacks from the first duplicate that has one. A duplicate's email
+    // and phone stop counting as identities (their unique keys are freed); the
+    // merged record keeps the text for history.
+    Statement free_keys = Prepare(c,
+                                  "UPDATE customers SET email_key = NULL, "
+                                  "phone = NULL, email_match_key = NULL "
+                                  "WHERE id = ?");
+    std::string phone_taken;
+    for (const std::string& d : duplicates) {
+      const CustomerRecord& r = records[d];
+      free_keys->setString(1, d);
+      free_keys->executeUpdate();
+      if (p.email.empty() && !r.email.empty()) {
+        p.email = r.email;
+        ++result.moved_identities;
+      }
+      if (p.phone.empty() && !r.phone.empty()) {
+        p.phone = r.phone;
+        ++result.moved_identities;
+      }
+      if (p.postal_code.empty()) p.postal_code = r.postal_code;
+      for (const auto& [key, value] : r.attributes)
+        p.attributes.emplace(key, value);
+    }
+    result.moved_identities += MoveRows(c,
+                                        "UPDATE customer_external_ids SET "
+                                        "customer_id = ? WHERE customer_id = ?",
+                                        primary, duplicates);
+    result.moved_purchases += MoveRows(
+        c, "UPDATE purchases SET customer_id = ? WHERE customer_id = ?",
+        primary, duplicates);
+    result.moved_interactions += MoveRows(
+        c, "UPDATE interactions SET customer_id = ? WHERE customer_id = ?",
+        primary, duplicates);
+    // Consents: per (purpose, channel) the most recently captured one wins.
+    Statement take_consent =
+        Prepare(c,
+                "INSERT INTO consents (customer_id, purpose, channel, granted, "
+                "capture_time_us, source) "
+                "SELECT ?, purpose, channel, granted, capture_time_us, source "
+                "FROM consents d "
+                "WHERE d.customer_id = ? ON DUPLICATE KEY UPDATE "
+                "granted = IF(VALUES(capture_time_us) > "
+                "consents.capture_time_us, VALUES(granted), "
+                "consents.granted), "
+                "source = IF(VALUES(capture_time_us) > "
+                "consents.capture_time_us, VALUES(source), "
+                "consents.source), "
+                "capture_time_us = GREATEST(consents.capture_time_us, "
+                "VALUES(capture_time_us))");
+    Statement count_consents =
+        Prepare(c, "SELECT COUNT(*) FROM consents WHERE customer_id = ?");
+    for (const std::string& d : duplicates) {
+      count_consents->setString(1, d);
+      Rows rows(count_consents->executeQuery());
+      rows->next();
+      result.moved_consents += rows->getInt64(1);
+      take_consent->setString(1, primary);
+      take_consent->setString(2, d);
+      take_consent->executeUpdate();
+    }
+    for (const char* query :
+         {"DELETE FROM consents WHERE customer_id = ?",
+          "DELETE FROM customer_attributes WHERE customer_id = ?",
+          "DELETE FROM customer_scores WHERE customer_id = ?"}) {
+      Statement s = Prepare(c, query);
+      for (const std::string& d : duplicates) {
+        s->setString(1, d);
+        s->executeUpdate();
+      }
+    }
+    Statement mark =
+        Prepare(c,
+                "UPDATE customers SET merged_into = ?, version = version + 1, "
+                "update_time_us = ? WHERE id = ?");
+    Statement audit = Prepare(
+        c,
+        "INSERT INTO customer_merges (merged_id, primary_id, actor, "
+        "merge_time_us, moved_purchases, moved_interactions, "
+        "moved_consents, moved_identities) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    for (const std::string& d : duplicates) {
+      mark->setString(1, primary);
+      mark->setInt64(2, now_us);
+      mark->setString(3, d);
+      mark->executeUpdate();
+      audit->setString(1, d);
+      audit->setString(2, primary);
+      audit->setString(3, actor);
+      audit->setInt64(4, now_us);
+      audit->setInt64(5, result.moved_purchases);
+      audit->setInt64(6, result.moved_interactions);
+      audit->setInt64(7, result.moved_consents);
+      audit->setInt64(8, result.moved_identities);
+      audit->executeUpdate();
+    }
+    // Merges that pointed at a duplicate now point at the primary.
+    MoveRows(c, "UPDATE customers SET merged_into = ? WHERE merged_into = ?",
+             primary, duplicates);
+    // The primary, with what it took over.
+    p.version += 1;
+    p.update_time_us = std::max(now_us, p.update_time_us);
+    Statement s = Prepare(
+        c,
+        "UPDATE customers SET email = ?, email_key = ?, phone = ?, "
+        "postal_code = ?, email_match_key = ?, version = ?, update_time_us = ? "
+        "WHERE id = ?");
+    SetNullableString(*s, 1, p.email);
+    SetNullableString(*s, 2, EmailKey(p.email));
+    SetNullableString(*s, 3, p.phone);
+    SetNullableString(*s, 4, p.postal_code);
+    SetNullableString(*s, 5, p.email.empty() ? "" : EmailMatchKey(p.email));
+    s->setInt64(6, p.version);
+    s->setInt64(7, p.update_time_us);
+    s->setString(8, primary);
+    s->executeUpdate();
+    Statement attr = Prepare(
+        c,
+        "INSERT IGNORE INTO customer_attributes (customer_id, name, value) "
+        "VALUES (?, ?, ?)");
+    for (const auto& [key, value] : p.attributes) {
+      attr->setString(1, primary);
+      attr->setString(2, key);
+      attr->setString(3, value);
+      attr->executeUpdate();
+    }
+    RAPPORT_ASSIGN_OR_RETURN(result.primary, LoadCustomer(c, primary, false));
+    // A dry run computes everything and then rolls it all back.
+    if (dry_run) return absl::CancelledError("dry run");
+    return absl::OkStatus();
+  });
+  if (dry_run && absl::IsCancelled(done)) return result;
+  if (!done.ok()) return done;
+  return result;
+}
+
+absl::Status MysqlCustomerStore::EraseCustomer(
+    const std::string& id, const std::vector<std::string>& suppression_hashes,
+    int64_t now_us,
+    const std::function<absl::Status(const CustomerRecord&)>& check) {
+  return pool_->Transaction([&](sql::Connection& c) -> absl::Status {
+    RAPPORT_ASSIGN_OR_RETURN(CustomerRecord r, LoadCustomer(c, id, true));
+    RAPPORT_RETURN_IF_ERROR(check(r));
+    // The customer and every record merged into it are the same person.
+    const char* kAnonymise =
+        "UPDATE customers SET display_name = '(erased)', email = NULL, "
+        "email_key = NULL, "
+        "email_match_key = NULL, phone = NULL, postal_code = NULL, "
+        "create_request_id = NULL, "
+        "erased_time_us = ?, update_time_us = ?, version = version + 1 "
+        "WHERE id = ? OR merged_into = ?";
+    Statement anonymise = Prepare(c, kAnonymise);
+    anonymise->setInt64(1, now_us);
+    anonymise->setInt64(2, now_us);
+    anonymise->setString(3, id);
+    anonymise->setString(4, id);
+    anonymise->executeUpdate();
+    for (const char* query :
+         {"DELETE FROM customer_external_ids WHERE customer_id = ?",
+          "DELETE FROM customer_attributes WHERE customer_id = ? OR "
+          "customer_id IN "
+          "(SELECT id FROM customers WHERE merged_into = ?)",
+          "DELETE FROM consents WHERE customer_id = ?",
+          "UPDATE interactions SET note = '', request_id = NULL WHERE "
+          "customer_id = ?",
+          "UPDATE purchases SET description = '', request_id = NULL WHERE "
+          "customer_id = ?"}) {
+      Statement s = Prepare(c, query);
+      s->setString(1, id);
+      if (std::string(query).find("merged_into = ?") != std::string::npos)
+        s->setString(2, id);
+      s->executeUpdate();
+    }
+    Statement suppress =
+        Prepare(c,
+                "INSERT IGNORE INTO suppressed_identities (identity_hash, "
+                "erase_time_us) VALUES (?, ?)");
+    for (const std::string& h : suppression_hashes) {
+      suppress->setString(1, h);
+      suppress->setInt64(2, now_us);
+      suppress->executeUpdate();
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<std::string>> MysqlCustomerStore::SuppressedAmong(
+    const std::vector<std::string>& hashes) {
+  if (hashes.empty()) return std::vector<std::string>();
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::vector<std::string>> {
+        std::vector<std::string> found;
+        Statement s = Prepare(c,
+                              "SELECT identity_hash FROM suppressed_identities "
+                              "WHERE identity_hash = ?");
+        for (const std::string& h : hashes) {
+          s->setString(1, h);
+          Rows rows(s->executeQuery());
+          if (rows->next()) found.push_back(h);
+        }
+        return found;
+      });
+}
+
+namespace {
+
+constexpr char kInteractionColumns[] =
+    "id, customer_id, channel, kind, interaction_time_us, cost, note, "
+    "create_time_us";
+
+InteractionRecord ReadInteraction(sql::ResultSet& rows) {
+  InteractionRecord r;
+  r.id = rows.getString(1);
+  r.customer_id = rows.getString(2);
+  r.channel = rows.getInt(3);
+  r.kind = rows.getString(4);
+  r.interaction_time_us = rows.getInt64(5);
+  r.cost = Decimal::Parse(std::string(rows.getString(6))).value_or(Decimal());
+  r.note = rows.getString(7);
+  r.create_time_us = rows.getInt64(8);
+  return r;
+}
+
+}  // namespace
+
+absl::StatusOr<InteractionRecord> MysqlCustomerStore::LogInteraction(
+    const InteractionRecord& interaction, const RequestKey& request) {
+  constexpr char kFind[] =
+      "SELECT id, request_hash FROM interactions WHERE request_id = ?";
+  auto load = [](sql::Connection& c,
+                 const std::string& id) -> absl::StatusOr<InteractionRecord> {
+    Statement s = Prepare(c, absl::StrCat("SELECT ", kInteractionColumns,
+                                          " FROM interactions WHERE id = ?")
+                                 .c_str());
+    s->setString(1, id);
+    Rows rows(s->executeQuery());
+    if (!rows->next())
+      return absl::NotFoundError(
+          absl::StrCat("interaction ", id, " not found"));
+    return ReadInteraction(*rows);
+  };
+  absl::StatusOr<InteractionRecord> logged = pool_->Transaction(
+      [&](sql::Connection& c) -> absl::StatusOr<InteractionRecord> {
+        RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> earlier,
+                                 FindRequest(c, kFind, request));
+        if (earlier.has_value()) return load(c, *earlier);
+        Statement exists = Prepare(
+            c, "SELECT 1 FROM customers WHERE id = ? LOCK IN SHARE MODE");
+        exists->setString(1, interaction.customer_id);
+        Rows rows(exists->executeQuery());
+        if (!rows->next()) {
+          return absl::NotFoundError(
+              absl::StrCat("customer ", interaction.customer_id, " not found"));
+        }
+        Statement s = Prepare(
+            c,
+            "INSERT INTO interactions (id, customer_id, channel, kind, "
+            "interaction_time_us, cost, note, create_time_us, request_id, "
+            "request_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        s->setString(1, interaction.id);
+        s->setString(2, interaction.customer_id);
+        s->setInt(3, interaction.channel);
+        s->setString(4, interaction.kind);
+        s->setInt64(5, interaction.interaction_time_us);
+        s->setString(6, interaction.cost.ToString());
+        s->setString(7, interaction.note);
+        s->setInt64(8, interaction.create_time_us);
+        SetNullableString(*s, 9, request.id);
+        SetNullableString(*s, 10, request.id.empty() ? "" : request.hash);
+        s->executeUpdate();
+        return interaction;
+      });
+  if (absl::IsAlreadyExists(logged.status()) && !request.id.empty()) {
+    return pool_->Run(
+        [&](sql::Connection& c) -> absl::StatusOr<InteractionRecord> {
+          RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> id,
+                                   FindRequest(c, kFind, request));
+          if (!id.has_value()) return logged.status();
+          return load(c, *id);
+        });
+  }
+  return logged;
+}
+
+absl::StatusOr<std::vector<InteractionRecord>>
+MysqlCustomerStore::ListInteractions(const InteractionQuery& q) {
+  return pool_->Run([&](sql::Connection& c)
+                        -> absl::StatusOr<std::vector<InteractionRecord>> {
+    std::string query =
+        absl::StrCat("SELECT ", kInteractionColumns,
+                     " FROM interactions WHERE customer_id = ?");
+    if (q.after) query += " AND (interaction_time_us, id) > (?, ?)";
+    query += " ORDER BY interaction_time_us, id LIMIT ?";
     Statement s = Prepare(c, query.c_str());
     int i = 1;
     s->setString(i++, q.customer_id);
-    if (q.start_time_us) s->setInt64(i++, *q.start_time_us);
-    if (q.end_time_us) s->setInt64(i++, *q.end_time_us);
     if (q.after) {
       s->setInt64(i++, q.after->first);
       s->setString(i++, q.after->second);
     }
     s->setInt(i++, q.limit);
     Rows rows(s->executeQuery());
-    std::vector<PurchaseRecord> out;
-    while (rows->next()) out.push_back(ReadPurchase(*rows));
-    if (out.empty()) {
-      Statement exists = Prepare(c, "SELECT 1 FROM customers WHERE id = ?");
-      exists->setString(1, q.customer_id);
-      Rows found(exists->executeQuery());
-      if (!found->next()) {
-        return absl::NotFoundError(absl::StrCat("customer ", q.customer_id, " not found"));
-      }
+    std::vector<InteractionRecord> out;
+    while (rows->next()) out.push_back(ReadInteraction(*rows));
+    return out;
+  });
+}
+
+absl::Status MysqlCustomerStore::SetConsent(const std::string& customer_id,
+                                            const ConsentRecord& consent) {
+  return pool_->Transaction([&](sql::Connection& c) -> absl::Status {
+    Statement exists =
+        Prepare(c, "SELECT 1 FROM customers WHERE id = ? LOCK IN SHARE MODE");
+    exists->setString(1, customer_id);
+    Rows rows(exists->executeQuery());
+    if (!rows->next())
+      return absl::NotFoundError(
+          absl::StrCat("customer ", customer_id, " not found"));
+    Statement s = Prepare(
+        c,
+        "INSERT INTO consents (customer_id, purpose, channel, granted, "
+        "capture_time_us, source) VALUES (?, ?, ?, ?, ?, ?) "
+        "ON DUPLICATE KEY UPDATE granted = VALUES(granted), "
+        "capture_time_us = VALUES(capture_time_us), source = VALUES(source)");
+    s->setString(1, customer_id);
+    s->setString(2, consent.purpose);
+    s->setInt(3, consent.channel);
+    s->setBoolean(4, consent.granted);
+    s->setInt64(5, consent.capture_time_us);
+    s->setString(6, consent.source);
+    s->executeUpdate();
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<ConsentRecord>> MysqlCustomerStore::ListConsents(
+    const std::string& customer_id) {
+  return pool_->Run([&](sql::Connection& c)
+                        -> absl::StatusOr<std::vector<ConsentRecord>> {
+    Statement s = Prepare(c,
+                          "SELECT purpose, channel, granted, capture_time_us, "
+                          "source FROM consents "
+                          "WHERE customer_id = ? ORDER BY purpose, channel");
+    s->setString(1, customer_id);
+    Rows rows(s->executeQuery());
+    std::vector<ConsentRecord> out;
+    while (rows->next()) {
+      out.push_back({rows->getString(1), rows->getInt(2), rows->getBoolean(3),
+                     rows->getInt64(4), rows->getString(5)});
     }
     return out;
   });

@@ -133,7 +133,8 @@ TEST(CustomerE2E, BadInputIsInvalidArgumentNamingTheField) {
   EXPECT_NE(unknown.err.find("NOT_FOUND"), std::string::npos) << unknown.err;
   // Nothing was written by the refused calls.
   RunResult listed = server.Ctl({"customers", "list", "--output", "csv"});
-  EXPECT_EQ(listed.out, "id,display_name,email,phone,external_ids,create_time,etag\n");
+  EXPECT_EQ(listed.out,
+            "id,display_name,email,phone,external_ids,create_time,etag,segment,value,tier\n");
   // A bad flag value is a usage error before any call.
   RunResult usage = server.Ctl({"purchases", "record", "--customer", "x", "--amount", "1e5"});
   EXPECT_EQ(usage.exit_code, 2);

@@ -1,14 +1,15 @@
 // MysqlCustomerStore against a real MariaDB: what is stored, what is refused,
 // what a retry returns, and that nothing half-written stays behind.
-#include "services/customer/mysql_customer_store.h"
-
+#include <cppconn/prepared_statement.h>
 #include <cppconn/resultset.h>
 #include <cppconn/statement.h>
 #include <gtest/gtest.h>
 
 #include <thread>
+#include <tuple>
 
 #include "common/ids.h"
+#include "services/customer/mysql_customer_store.h"
 #include "tests/support/mariadb.h"
 
 namespace rapport::customer {
@@ -33,8 +34,8 @@ class CustomerStoreTest : public ::testing::Test {
     return r;
   }
 
-  PurchaseRecord NewPurchase(const std::string& customer, const std::string& amount,
-                             int64_t time_us) {
+  PurchaseRecord NewPurchase(const std::string& customer,
+                             const std::string& amount, int64_t time_us) {
     PurchaseRecord p;
     p.id = ids_.Next();
     p.customer_id = customer;
@@ -48,7 +49,8 @@ class CustomerStoreTest : public ::testing::Test {
   int64_t Count(const std::string& table) {
     return *pool_->Run([&](sql::Connection& c) -> absl::StatusOr<int64_t> {
       std::unique_ptr<sql::Statement> s(c.createStatement());
-      std::unique_ptr<sql::ResultSet> rs(s->executeQuery("SELECT COUNT(*) FROM " + table));
+      std::unique_ptr<sql::ResultSet> rs(
+          s->executeQuery("SELECT COUNT(*) FROM " + table));
       rs->next();
       return rs->getInt64(1);
     });
@@ -74,10 +76,12 @@ TEST_F(CustomerStoreTest, CreateThenGetReturnsEverythingStored) {
   EXPECT_EQ(got->external_ids, r.external_ids);
   EXPECT_EQ(got->attributes, r.attributes);
   EXPECT_EQ(got->version, 1);
-  EXPECT_EQ(store_->GetCustomer(ids_.Next()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetCustomer(ids_.Next()).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
-TEST_F(CustomerStoreTest, TakenIdentitiesAreAlreadyExistsNamingTheHolderAndLeaveNothing) {
+TEST_F(CustomerStoreTest,
+       TakenIdentitiesAreAlreadyExistsNamingTheHolderAndLeaveNothing) {
   CustomerRecord first = NewCustomer("First");
   first.email = "same@example.com";
   first.phone = "+14155550100";
@@ -85,7 +89,8 @@ TEST_F(CustomerStoreTest, TakenIdentitiesAreAlreadyExistsNamingTheHolderAndLeave
   ASSERT_TRUE(store_->CreateCustomer(first, {}).ok());
 
   CustomerRecord by_email = NewCustomer("Second");
-  by_email.email = "  SAME@example.COM";  // the same address, other case and spaces
+  by_email.email =
+      "  SAME@example.COM";  // the same address, other case and spaces
   absl::Status s = store_->CreateCustomer(by_email, {}).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kAlreadyExists);
   EXPECT_NE(s.message().find(first.id), absl::string_view::npos) << s;
@@ -93,8 +98,9 @@ TEST_F(CustomerStoreTest, TakenIdentitiesAreAlreadyExistsNamingTheHolderAndLeave
 
   CustomerRecord by_phone = NewCustomer("Third");
   by_phone.phone = "+14155550100";
-  EXPECT_NE(store_->CreateCustomer(by_phone, {}).status().message().find("phone"),
-            absl::string_view::npos);
+  EXPECT_NE(
+      store_->CreateCustomer(by_phone, {}).status().message().find("phone"),
+      absl::string_view::npos);
 
   // The row insert succeeds, the external id insert fails: the row must go too.
   CustomerRecord by_ext = NewCustomer("Fourth");
@@ -106,15 +112,20 @@ TEST_F(CustomerStoreTest, TakenIdentitiesAreAlreadyExistsNamingTheHolderAndLeave
   EXPECT_EQ(Count("customer_external_ids"), 1);
 }
 
-TEST_F(CustomerStoreTest, RetriedCreateReturnsTheFirstCustomerAndOtherContentIsRefused) {
+TEST_F(CustomerStoreTest,
+       RetriedCreateReturnsTheFirstCustomerAndOtherContentIsRefused) {
   CustomerRecord r = NewCustomer("Ada");
-  absl::StatusOr<CustomerRecord> first = store_->CreateCustomer(r, {"req-1", "hash-a"});
+  absl::StatusOr<CustomerRecord> first =
+      store_->CreateCustomer(r, {"req-1", "hash-a"});
   ASSERT_TRUE(first.ok());
-  CustomerRecord retry = NewCustomer("Ada");  // a retry computes a new id: it must not be used
-  absl::StatusOr<CustomerRecord> again = store_->CreateCustomer(retry, {"req-1", "hash-a"});
+  CustomerRecord retry =
+      NewCustomer("Ada");  // a retry computes a new id: it must not be used
+  absl::StatusOr<CustomerRecord> again =
+      store_->CreateCustomer(retry, {"req-1", "hash-a"});
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->id, r.id);
-  absl::Status other = store_->CreateCustomer(NewCustomer("Bob"), {"req-1", "hash-b"}).status();
+  absl::Status other =
+      store_->CreateCustomer(NewCustomer("Bob"), {"req-1", "hash-b"}).status();
   EXPECT_EQ(other.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Count("customers"), 1);
 }
@@ -127,7 +138,8 @@ TEST_F(CustomerStoreTest, ConcurrentRetriesOfOnePurchaseStoreItOnce) {
   for (int i = 0; i < 8; ++i) {
     threads.emplace_back([&, i] {
       absl::StatusOr<PurchaseRecord> p = store_->RecordPurchase(
-          NewPurchase(c.id, "10.00", 1'700'000'000'000'000), {"purchase-1", "h"});
+          NewPurchase(c.id, "10.00", 1'700'000'000'000'000),
+          {"purchase-1", "h"});
       ids[i] = p.ok() ? p->id : std::string(p.status().message());
     });
   }
@@ -139,9 +151,13 @@ TEST_F(CustomerStoreTest, ConcurrentRetriesOfOnePurchaseStoreItOnce) {
 TEST_F(CustomerStoreTest, PurchasesKeepExactAmountsAndPageInTimeOrder) {
   CustomerRecord c = NewCustomer("Ada");
   ASSERT_TRUE(store_->CreateCustomer(c, {}).ok());
-  const std::vector<std::string> amounts = {"0.000000001", "-12.50", "99999999999.99", "0"};
+  const std::vector<std::string> amounts = {"0.000000001", "-12.50",
+                                            "99999999999.99", "0"};
   for (size_t i = 0; i < amounts.size(); ++i) {
-    ASSERT_TRUE(store_->RecordPurchase(NewPurchase(c.id, amounts[i], 1000 * (4 - i)), {}).ok());
+    ASSERT_TRUE(
+        store_
+            ->RecordPurchase(NewPurchase(c.id, amounts[i], 1000 * (4 - i)), {})
+            .ok());
   }
   CustomerStore::PurchaseQuery q;
   q.customer_id = c.id;
@@ -149,7 +165,8 @@ TEST_F(CustomerStoreTest, PurchasesKeepExactAmountsAndPageInTimeOrder) {
   absl::StatusOr<std::vector<PurchaseRecord>> page = store_->ListPurchases(q);
   ASSERT_TRUE(page.ok()) << page.status();
   ASSERT_EQ(page->size(), 3u);
-  EXPECT_EQ((*page)[0].amount.ToString(), "0.00");  // the latest recorded is the oldest
+  EXPECT_EQ((*page)[0].amount.ToString(),
+            "0.00");  // the latest recorded is the oldest
   EXPECT_EQ((*page)[1].amount.ToString(), "99999999999.99");
   EXPECT_EQ((*page)[2].amount.ToString(), "-12.50");
   q.after = std::make_pair((*page)[2].purchase_time_us, (*page)[2].id);
@@ -165,30 +182,39 @@ TEST_F(CustomerStoreTest, PurchasesKeepExactAmountsAndPageInTimeOrder) {
 
   CustomerStore::PurchaseQuery unknown;
   unknown.customer_id = ids_.Next();
-  EXPECT_EQ(store_->ListPurchases(unknown).status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(store_->RecordPurchase(NewPurchase(unknown.customer_id, "1", 1), {}).status().code(),
+  EXPECT_EQ(store_->ListPurchases(unknown).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->RecordPurchase(NewPurchase(unknown.customer_id, "1", 1), {})
+                .status()
+                .code(),
             absl::StatusCode::kNotFound);
 }
 
-TEST_F(CustomerStoreTest, UpdateRewritesIdentitiesAndAFailedMutationChangesNothing) {
+TEST_F(CustomerStoreTest,
+       UpdateRewritesIdentitiesAndAFailedMutationChangesNothing) {
   CustomerRecord c = NewCustomer("Ada");
   c.external_ids = {{"crm", "1"}};
   ASSERT_TRUE(store_->CreateCustomer(c, {}).ok());
-  absl::StatusOr<CustomerRecord> updated = store_->UpdateCustomer(c.id, [](CustomerRecord& r) {
-    r.display_name = "Ada K";
-    r.external_ids = {{"shop", "9"}};
-    return absl::OkStatus();
-  });
+  absl::StatusOr<CustomerRecord> updated =
+      store_->UpdateCustomer(c.id, [](CustomerRecord& r) {
+        r.display_name = "Ada K";
+        r.external_ids = {{"shop", "9"}};
+        return absl::OkStatus();
+      });
   ASSERT_TRUE(updated.ok()) << updated.status();
   EXPECT_EQ(updated->version, 2);
   absl::StatusOr<CustomerRecord> got = store_->GetCustomer(c.id);
   EXPECT_EQ(got->display_name, "Ada K");
   EXPECT_EQ(got->external_ids, (std::vector<ExternalIdRecord>{{"shop", "9"}}));
 
-  absl::Status refused = store_->UpdateCustomer(c.id, [](CustomerRecord& r) {
-    r.display_name = "Nope";
-    return absl::AbortedError("etag");
-  }).status();
+  absl::Status refused =
+      store_
+          ->UpdateCustomer(c.id,
+                           [](CustomerRecord& r) {
+                             r.display_name = "Nope";
+                             return absl::AbortedError("etag");
+                           })
+          .status();
   EXPECT_EQ(refused.code(), absl::StatusCode::kAborted);
   EXPECT_EQ(store_->GetCustomer(c.id)->display_name, "Ada K");
 }
@@ -208,7 +234,8 @@ TEST_F(CustomerStoreTest, DeleteNeedsForceWhenThereArePurchases) {
   EXPECT_EQ(Count("customers"), 0);
   EXPECT_EQ(Count("customer_external_ids"), 0);
   EXPECT_EQ(Count("customer_attributes"), 0);
-  EXPECT_EQ(store_->DeleteCustomer(c.id, true, accept).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->DeleteCustomer(c.id, true, accept).code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_F(CustomerStoreTest, ListCustomersIsKeysetPagedById) {
@@ -219,11 +246,254 @@ TEST_F(CustomerStoreTest, ListCustomersIsKeysetPagedById) {
     ASSERT_TRUE(store_->CreateCustomer(c, {}).ok());
   }
   std::sort(made.begin(), made.end());
-  absl::StatusOr<std::vector<CustomerRecord>> first = store_->ListCustomers("", 3);
+  auto first = store_->ListCustomers({}, std::nullopt, 3);
+  ASSERT_TRUE(first.ok()) << first.status();
   ASSERT_EQ(first->size(), 3u);
-  absl::StatusOr<std::vector<CustomerRecord>> rest = store_->ListCustomers(first->back().id, 3);
+  auto rest = store_->ListCustomers(
+      {}, CustomerStore::ListCursor{first->back().first.id, 0}, 3);
   ASSERT_EQ(rest->size(), 2u);
-  EXPECT_EQ((*rest)[1].id, made.back());
+  EXPECT_EQ((*rest)[1].first.id, made.back());
+}
+
+// Stores a value row as a refresh would (the scores side owns the writing).
+void StoreValue(MysqlPool& pool, const std::string& id,
+                const std::string& segment, int tier, int value) {
+  ASSERT_TRUE(
+      pool.Run([&](sql::Connection& c) -> absl::Status {
+            std::unique_ptr<sql::PreparedStatement> s(
+                c.prepareStatement("INSERT INTO customer_scores (customer_id, "
+                                   "model_id, frequency, monetary, "
+                                   "r, f, m, segment, value_hundredths, "
+                                   "cost_to_serve, profit, tier, "
+                                   "score_time_us) VALUES (?, 'm', 1, 1, 1, 1, "
+                                   "1, ?, ?, 0, 1, ?, 0)"));
+            s->setString(1, id);
+            s->setString(2, segment);
+            s->setInt(3, value);
+            s->setInt(4, tier);
+            s->executeUpdate();
+            return absl::OkStatus();
+          })
+          .ok());
+}
+
+TEST_F(CustomerStoreTest,
+       ListCustomersFiltersBySegmentTierValueAndOrdersByValue) {
+  std::vector<std::string> ids;
+  const std::vector<std::tuple<std::string, int, int>> values = {
+      {"Champions", 4, 9000},
+      {"Champions", 3, 8000},
+      {"At Risk", 2, 4000},
+      {"Champions", 4, 9000},
+      {"Hibernating", 1, 0}};
+  for (const auto& [segment, tier, value] : values) {
+    CustomerRecord c = NewCustomer("c");
+    ASSERT_TRUE(store_->CreateCustomer(c, {}).ok());
+    StoreValue(*pool_, c.id, segment, tier, value);
+    ids.push_back(c.id);
+  }
+  CustomerRecord unscored = NewCustomer("unscored");
+  ASSERT_TRUE(store_->CreateCustomer(unscored, {}).ok());
+
+  CustomerFilter champions;
+  champions.segment = "Champions";
+  EXPECT_EQ(store_->ListCustomers(champions, std::nullopt, 10)->size(), 3u);
+  CustomerFilter gold;
+  gold.tier = 3;
+  ASSERT_EQ(store_->ListCustomers(gold, std::nullopt, 10)->size(), 1u);
+  EXPECT_EQ(store_->ListCustomers(gold, std::nullopt, 10)->front().first.id,
+            ids[1]);
+  CustomerFilter range;
+  range.min_value_hundredths = 4000;
+  range.max_value_hundredths = 8000;
+  EXPECT_EQ(store_->ListCustomers(range, std::nullopt, 10)->size(), 2u);
+  EXPECT_EQ(store_->ListCustomers({}, std::nullopt, 10)->size(),
+            6u);  // unscored included
+
+  // By value, highest first, ties by id, paged with the (value, id) cursor.
+  CustomerFilter by_value;
+  by_value.by_value_desc = true;
+  std::vector<int> seen;
+  std::optional<CustomerStore::ListCursor> after;
+  for (int page = 0; page < 5; ++page) {
+    auto rows = store_->ListCustomers(by_value, after, 2);
+    ASSERT_TRUE(rows.ok()) << rows.status();
+    if (rows->empty()) break;
+    for (const auto& [r, v] : *rows) seen.push_back(v);
+    after =
+        CustomerStore::ListCursor{rows->back().first.id, rows->back().second};
+  }
+  EXPECT_EQ(seen, (std::vector<int>{9000, 9000, 8000, 4000, 0}));
+}
+
+InteractionRecord NewInteraction(IdGenerator& ids, const std::string& customer,
+                                 int64_t t) {
+  InteractionRecord i;
+  i.id = ids.Next();
+  i.customer_id = customer;
+  i.channel = 1;
+  i.kind = "call";
+  i.interaction_time_us = t;
+  i.cost = *Decimal::Parse("2.50");
+  i.note = "personal note";
+  return i;
+}
+
+TEST_F(CustomerStoreTest, MergeMovesEverythingInOneGoAndTheMergedIdResolves) {
+  CustomerRecord primary = NewCustomer("Ada");
+  primary.external_ids = {{"crm", "1"}};
+  CustomerRecord dup = NewCustomer("Ada L.");
+  dup.email = "ada@example.com";
+  dup.phone = "+14155550100";
+  dup.external_ids = {{"shop", "9"}};
+  dup.attributes = {{"lang", "fr"}};
+  ASSERT_TRUE(store_->CreateCustomer(primary, {}).ok());
+  ASSERT_TRUE(store_->CreateCustomer(dup, {}).ok());
+  ASSERT_TRUE(store_->RecordPurchase(NewPurchase(dup.id, "10", 1), {}).ok());
+  ASSERT_TRUE(store_->RecordPurchase(NewPurchase(dup.id, "5", 2), {}).ok());
+  ASSERT_TRUE(store_->LogInteraction(NewInteraction(ids_, dup.id, 3), {}).ok());
+  ASSERT_TRUE(
+      store_->SetConsent(dup.id, {"marketing", 1, true, 100, "web"}).ok());
+  ASSERT_TRUE(
+      store_->SetConsent(primary.id, {"marketing", 1, false, 50, "call"}).ok());
+
+  // A dry run reports the same counts and changes nothing.
+  absl::StatusOr<MergeResult> dry =
+      store_->MergeCustomers(primary.id, {dup.id}, "tester", 7, true);
+  ASSERT_TRUE(dry.ok()) << dry.status();
+  EXPECT_EQ(dry->moved_purchases, 2);
+  EXPECT_EQ(dry->primary.email, "ada@example.com");
+  EXPECT_EQ(*store_->ResolveCustomerId(dup.id), dup.id);
+  EXPECT_EQ(store_->GetCustomer(primary.id)->email, "");
+  EXPECT_EQ(Count("customer_merges"), 0);
+
+  absl::StatusOr<MergeResult> merged =
+      store_->MergeCustomers(primary.id, {dup.id}, "tester", 7, false);
+  ASSERT_TRUE(merged.ok()) << merged.status();
+  EXPECT_EQ(merged->moved_purchases, 2);
+  EXPECT_EQ(merged->moved_interactions, 1);
+  EXPECT_EQ(merged->moved_consents, 1);
+  EXPECT_EQ(merged->moved_identities, 3);  // email, phone, shop:9
+  EXPECT_EQ(*store_->ResolveCustomerId(dup.id), primary.id);
+  absl::StatusOr<CustomerRecord> p = store_->GetCustomer(primary.id);
+  EXPECT_EQ(p->email, "ada@example.com");
+  EXPECT_EQ(p->phone, "+14155550100");
+  EXPECT_EQ(p->external_ids.size(), 2u);
+  EXPECT_EQ(p->attributes.at("lang"), "fr");
+  CustomerStore::PurchaseQuery q;
+  q.customer_id = primary.id;
+  EXPECT_EQ(store_->ListPurchases(q)->size(), 2u);
+  // The newer consent (granted at 100) won over the primary's (withdrawn at
+  // 50).
+  std::vector<ConsentRecord> consents = *store_->ListConsents(primary.id);
+  ASSERT_EQ(consents.size(), 1u);
+  EXPECT_TRUE(consents[0].granted);
+  EXPECT_EQ(Count("customer_merges"), 1);
+  // The identities now name the primary only.
+  IdentityQuery by_email;
+  by_email.email = "ADA@example.com";
+  EXPECT_EQ(*store_->FindByIdentities(by_email),
+            std::vector<std::string>{primary.id});
+  // A merged customer cannot be merged again.
+  EXPECT_EQ(store_->MergeCustomers(primary.id, {dup.id}, "t", 8, false)
+                .status()
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->MergeCustomers(primary.id, {ids_.Next()}, "t", 8, false)
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(CustomerStoreTest, FindDuplicatesGroupsMatchingEmailsAndNamePostalCode) {
+  CustomerRecord a = NewCustomer("Ann Lee");
+  a.email = "a.nn+news@gmail.com";
+  a.postal_code = "12345";
+  CustomerRecord b = NewCustomer("ann lee ");
+  b.email = "ann@googlemail.com";
+  b.postal_code = "12345";
+  CustomerRecord c = NewCustomer("Someone Else");
+  c.postal_code = "12345";
+  for (CustomerRecord* r : {&a, &b, &c})
+    ASSERT_TRUE(store_->CreateCustomer(*r, {}).ok());
+  absl::StatusOr<std::vector<DuplicateGroupRecord>> groups =
+      store_->FindDuplicates("", 10);
+  ASSERT_TRUE(groups.ok()) << groups.status();
+  ASSERT_EQ(groups->size(), 2u);
+  EXPECT_EQ((*groups)[0].reason, "email");
+  EXPECT_EQ((*groups)[0].key, "ann@gmail.com");
+  EXPECT_EQ((*groups)[1].reason, "name_postal_code");
+  EXPECT_EQ((*groups)[1].customer_ids.size(), 2u);
+  EXPECT_EQ(store_->FindDuplicates("email|ann@gmail.com", 10)->size(), 1u);
+}
+
+TEST_F(CustomerStoreTest, EraseRemovesPersonalDataKeepsAmountsAndSuppresses) {
+  CustomerRecord c = NewCustomer("Ada Lovelace");
+  c.email = "ada@example.com";
+  c.phone = "+14155550100";
+  c.postal_code = "N1";
+  c.external_ids = {{"crm", "1"}};
+  c.attributes = {{"note", "likes tea"}};
+  ASSERT_TRUE(store_->CreateCustomer(c, {}).ok());
+  ASSERT_TRUE(
+      store_->RecordPurchase(NewPurchase(c.id, "12.34", 1), {"r1", "h"}).ok());
+  ASSERT_TRUE(store_->LogInteraction(NewInteraction(ids_, c.id, 2), {}).ok());
+  ASSERT_TRUE(store_->SetConsent(c.id, {"marketing", 1, true, 1, "web"}).ok());
+  auto accept = [](const CustomerRecord&) { return absl::OkStatus(); };
+  ASSERT_TRUE(
+      store_->EraseCustomer(c.id, {"hash-1", "hash-2"}, 99, accept).ok());
+
+  absl::StatusOr<CustomerRecord> erased = store_->GetCustomer(c.id);
+  ASSERT_TRUE(erased.ok());
+  EXPECT_TRUE(erased->erased);
+  EXPECT_EQ(erased->display_name, "(erased)");
+  EXPECT_EQ(erased->email, "");
+  EXPECT_EQ(erased->phone, "");
+  EXPECT_EQ(erased->postal_code, "");
+  EXPECT_TRUE(erased->external_ids.empty());
+  EXPECT_TRUE(erased->attributes.empty());
+  EXPECT_TRUE(store_->ListConsents(c.id)->empty());
+  EXPECT_EQ((*store_->ListInteractions({c.id, std::nullopt, 10}))[0].note, "");
+  EXPECT_EQ(
+      (*store_->ListInteractions({c.id, std::nullopt, 10}))[0].cost.ToString(),
+      "2.50");
+  CustomerStore::PurchaseQuery q;
+  q.customer_id = c.id;
+  EXPECT_EQ((*store_->ListPurchases(q))[0].amount.ToString(), "12.34");
+  EXPECT_EQ(*store_->SuppressedAmong({"hash-0", "hash-2"}),
+            std::vector<std::string>{"hash-2"});
+  // The identities are free again (for the suppression check to refuse them).
+  IdentityQuery q2;
+  q2.email = "ada@example.com";
+  EXPECT_TRUE(store_->FindByIdentities(q2)->empty());
+}
+
+TEST_F(CustomerStoreTest, InteractionsAreIdempotentByRequestIdAndPaged) {
+  CustomerRecord c = NewCustomer("Ada");
+  ASSERT_TRUE(store_->CreateCustomer(c, {}).ok());
+  InteractionRecord first = NewInteraction(ids_, c.id, 10);
+  absl::StatusOr<InteractionRecord> a =
+      store_->LogInteraction(first, {"i-1", "h"});
+  absl::StatusOr<InteractionRecord> b =
+      store_->LogInteraction(NewInteraction(ids_, c.id, 10), {"i-1", "h"});
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->id, b->id);
+  EXPECT_EQ(
+      store_->LogInteraction(NewInteraction(ids_, c.id, 10), {"i-1", "other"})
+          .status()
+          .code(),
+      absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(store_->LogInteraction(NewInteraction(ids_, c.id, 20), {}).ok());
+  auto page =
+      store_->ListInteractions({c.id, std::make_pair(int64_t{10}, a->id), 10});
+  ASSERT_EQ(page->size(), 1u);
+  EXPECT_EQ((*page)[0].interaction_time_us, 20);
+  EXPECT_EQ(store_->LogInteraction(NewInteraction(ids_, ids_.Next(), 1), {})
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->SetConsent(ids_.Next(), {"m", 1, true, 1, "w"}).code(),
+            absl::StatusCode::kNotFound);
 }
 
 }  // namespace

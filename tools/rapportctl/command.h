@@ -8,12 +8,14 @@
 
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "tools/rapportctl/args.h"
+#include "rapport/customer/v1/customer_service.pb.h"
 #include "tools/rapportctl/output.h"
 
 namespace rapport::ctl {
@@ -45,9 +47,22 @@ int ReportError(const absl::Status& status);
 int UsageError(const std::string& message, const std::string& usage);
 
 int RunCustomers(Context& ctx);
+// customers refresh-scores|refresh-job|value|summarize|export (customers_scores.cc).
+bool IsCustomerScoresCommand(const std::string& verb);
+int RunCustomerScores(Context& ctx);
 int RunPurchases(Context& ctx);
 int RunHealth(Context& ctx);
 int RunScoring(Context& ctx);
+// customers import purchases|interactions FILE.csv (customers_import.cc).
+int RunCustomersImport(Context& ctx);
+
+// customers identify|duplicates|merge|erase|interactions|consent; nullopt when
+// `verb` is not one of them.
+std::optional<int> RunCustomersIdentity(Context& ctx, const std::string& verb);
+
+// The customers table view, shared by the customers commands.
+Table CustomerTable();
+void AddCustomer(Table& table, const ::rapport::customer::v1::Customer& customer);
 
 }  // namespace rapport::ctl
 

@@ -1,7 +1,9 @@
 // rapportctl customers ... and purchases ...
 #include <iostream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -38,14 +40,26 @@ std::string JoinExternalIds(const v1::Customer& c) {
   return out;
 }
 
+}  // namespace
+
 Table CustomerTable() {
-  return Table({"id", "display_name", "email", "phone", "external_ids", "create_time", "etag"});
+  return Table({"id", "display_name", "email", "phone", "external_ids", "create_time", "etag",
+                "segment", "value", "tier"});
 }
 
 void AddCustomer(Table& t, const v1::Customer& c) {
+  std::string value, tier;
+  if (c.has_value()) {
+    value = absl::StrFormat("%d.%02d", c.value().value_hundredths() / 100,
+                            c.value().value_hundredths() % 100);
+    tier = absl::AsciiStrToLower(v1::Tier_Name(c.value().tier()).substr(5));
+  }
   t.AddRow({c.id(), c.display_name(), c.email(), c.phone(), JoinExternalIds(c),
-            FormatTime(c.create_time()), c.etag()});
+            FormatTime(c.create_time()), c.etag(), c.has_value() ? c.value().segment() : "", value,
+            tier});
 }
+
+namespace {
 
 Table PurchaseTable() {
   return Table({"id", "customer_id", "purchase_time", "amount", "currency", "description"});
@@ -83,6 +97,10 @@ absl::StatusOr<std::vector<std::string>> CustomerFromFlags(const Args& args, v1:
   if (auto v = args.Get("phone")) {
     c->set_phone(*v);
     paths.push_back("phone");
+  }
+  if (auto v = args.Get("postal-code")) {
+    c->set_postal_code(*v);
+    paths.push_back("postal_code");
   }
   if (args.Has("external-id")) {
     for (const std::string& e : args.GetAll("external-id")) {
@@ -145,7 +163,7 @@ absl::Status CheckFlags(const Args& args, std::set<std::string> known) {
 
 int Create(Context& ctx, Stub& stub) {
   if (absl::Status s = CheckFlags(ctx.args, {"display-name", "email", "phone", "external-id",
-                                             "attribute", "request-id"});
+                                             "attribute", "request-id", "postal-code"});
       !s.ok()) {
     return UsageError(std::string(s.message()), "");
   }
@@ -169,16 +187,49 @@ int Get(Context& ctx, Stub& stub) {
   v1::GetCustomerResponse response;
   grpc::Status s = stub.GetCustomer(ctx.NewCall().get(), request, &response);
   if (!s.ok()) return ReportError(FromGrpcStatus(s));
+  if (!response.merged_id().empty()) {
+    std::cerr << "customer " << response.merged_id() << " was merged into "
+              << response.customer().id() << "\n";
+  }
   return PrintCustomer(ctx, response);
 }
 
 int List(Context& ctx, Stub& stub) {
-  if (absl::Status s = CheckFlags(ctx.args, {"page-size", "page-token", "all"}); !s.ok()) {
+  if (absl::Status s = CheckFlags(ctx.args, {"page-size", "page-token", "all", "segment", "tier",
+                                             "min-value", "max-value", "order-by"});
+      !s.ok()) {
     return UsageError(std::string(s.message()), "");
   }
   absl::StatusOr<int> size = ParsePageSize(ctx.args);
   if (!size.ok()) return UsageError(std::string(size.status().message()), "");
   v1::ListCustomersRequest request;
+  request.set_segment(ctx.args.GetOr("segment", ""));
+  if (auto tier = ctx.args.Get("tier")) {
+    v1::Tier t;
+    std::string name = absl::AsciiStrToUpper("TIER_" + *tier);
+    if (!v1::Tier_Parse(name, &t)) {
+      return UsageError("--tier: want lead, iron, gold or platinum", "");
+    }
+    request.set_tier(t);
+  }
+  for (const char* flag : {"min-value", "max-value"}) {
+    if (auto v = ctx.args.Get(flag)) {
+      absl::StatusOr<Decimal> d = Decimal::Parse(*v);
+      if (!d.ok() || d->is_negative() || d->raw_nanos() % 10'000'000 != 0) {
+        return UsageError(absl::StrCat("--", flag, ": want a value 0.00..100.00"), "");
+      }
+      const int hundredths = static_cast<int>(d->raw_nanos() / 10'000'000);
+      if (std::string(flag) == "min-value") {
+        request.set_min_value_hundredths(hundredths);
+      } else {
+        request.set_max_value_hundredths(hundredths);
+      }
+    }
+  }
+  if (auto order = ctx.args.Get("order-by")) {
+    if (*order != "value" && *order != "id") return UsageError("--order-by: want value or id", "");
+    request.set_order_by(*order == "value" ? "value desc" : "id");
+  }
   request.set_page_size(*size);
   request.set_page_token(ctx.args.GetOr("page-token", ""));
   v1::ListCustomersResponse all;
@@ -211,7 +262,7 @@ int Update(Context& ctx, Stub& stub) {
     return rc;
   }
   if (absl::Status s = CheckFlags(ctx.args, {"display-name", "email", "phone", "external-id",
-                                             "attribute", "etag"});
+                                             "attribute", "etag", "postal-code"});
       !s.ok()) {
     return UsageError(std::string(s.message()), "");
   }
@@ -352,10 +403,14 @@ std::unique_ptr<Stub> Connect(const Context& ctx, int* rc) {
 int RunCustomers(Context& ctx) {
   const auto& words = ctx.args.positional();
   if (words.size() < 2) return UsageError("want: rapportctl customers create|get|list|update|delete", "");
+  if (IsCustomerScoresCommand(words[1])) return RunCustomerScores(ctx);
   int rc = kExitOk;
   std::unique_ptr<Stub> stub = Connect(ctx, &rc);
   if (stub == nullptr) return rc;
   const std::string& verb = words[1];
+  // Commands of other files: identification, interactions and consent.
+  if (std::optional<int> rc = RunCustomersIdentity(ctx, verb)) return *rc;
+  if (verb == "import") return RunCustomersImport(ctx);
   if (verb != "get" && verb != "update" && verb != "delete" && words.size() > 2) {
     return UsageError(absl::StrCat("unexpected argument \"", words[2], "\""), "");
   }

@@ -16,12 +16,32 @@ Usage: rapportctl [global flags] <command> [arguments and flags]
 
 Commands:
   customers create --display-name NAME [--email E] [--phone +E164] [--external-id SOURCE:ID]...
-                   [--attribute KEY=VALUE]... [--request-id R]
+                   [--postal-code P] [--attribute KEY=VALUE]... [--request-id R]
   customers get ID
-  customers list [--page-size N] [--page-token T] [--all]
   customers update ID [--display-name N] [--email E] [--phone P] [--external-id S:I]...
-                   [--attribute K=V]... [--etag E]
+                   [--postal-code P] [--attribute K=V]... [--etag E]
   customers delete ID [--etag E] [--force]
+  customers list [--segment S] [--tier lead|iron|gold|platinum] [--min-value V] [--max-value V]
+                 [--order-by value|id] [--page-size N] [--all]
+  customers identify [--email E] [--phone P] [--external-id SOURCE:ID]... [--display-name N]
+                 [--request-id R]
+  customers duplicates [--all]
+  customers merge PRIMARY DUPLICATE... [--dry-run] [--actor WHO]
+  customers erase ID [--etag E]
+  customers interactions log --customer ID --channel email|phone|sms|visit|web|mail|event
+                 --cost DECIMAL [--time RFC3339] [--kind K] [--note N] [--force] [--request-id R]
+  customers interactions list --customer ID [--all]
+  customers consent set --customer ID --purpose P --channel C (--grant|--withdraw) --source S
+                 [--time RFC3339]
+  customers consent list --customer ID
+  customers refresh-scores [--as-of RFC3339] [--window-days N] [--bins K] [--with-clv] [--no-wait]
+      scores every customer through the scoring service; follows the job with a progress bar
+  customers refresh-job ID
+  customers value ID
+  customers summarize
+  customers export scores [--key ext:SOURCE] [--out FILE.csv]
+      the stored values, in the columns of `scoring rfm`, by entity_id bytes; with --key,
+      entity_id is the external id from SOURCE (customers without one are left out)
   purchases record --customer ID --amount DECIMAL [--time RFC3339] [--description D]
                    [--request-id R]
   purchases list --customer ID [--start RFC3339] [--end RFC3339] [--page-size N] [--all]
@@ -51,7 +71,8 @@ Exit status: 0 done, 1 the call failed, 2 bad usage, 3 not serving.
 )";
 
 int Main(int argc, char** argv) {
-  std::set<std::string> switches = {"all", "force", "help"};
+  std::set<std::string> switches = {"all", "force", "help", "dry-run", "grant", "withdraw",
+                                    "no-wait", "with-clv"};
   absl::StatusOr<Args> args = Args::Parse(argc, argv, switches);
   if (!args.ok()) return UsageError(std::string(args.status().message()), kUsage);
   Context ctx{*std::move(args)};

@@ -18,6 +18,7 @@
 #include "rapport/scoring/v1/scoring_service.grpc.pb.h"
 #include "tools/rapportctl/command.h"
 #include "tools/rapportctl/csv_input.h"
+#include "tools/rapportctl/score_format.h"
 
 namespace rapport::ctl {
 namespace {
@@ -113,53 +114,6 @@ absl::Status ReadEvents(const std::string& path, Progress& progress, Send send) 
   }
   if (!batch.empty()) RAPPORT_RETURN_IF_ERROR(send(batch));
   return absl::OkStatus();
-}
-
-// Writes to path.tmp and renames on Commit, so a failed run leaves no half file.
-class OutputFile {
- public:
-  explicit OutputFile(std::string path) : path_(std::move(path)) {
-    if (!path_.empty()) file_.open(path_ + ".tmp", std::ios::binary | std::ios::trunc);
-  }
-  ~OutputFile() {
-    if (!path_.empty() && !committed_) std::remove((path_ + ".tmp").c_str());
-  }
-  bool ok() const { return path_.empty() || file_.good(); }
-  std::ostream& stream() { return path_.empty() ? std::cout : file_; }
-  absl::Status Commit() {
-    if (path_.empty()) return absl::OkStatus();
-    file_.close();
-    if (!file_ || std::rename((path_ + ".tmp").c_str(), path_.c_str()) != 0) {
-      return absl::InternalError(absl::StrCat("cannot write ", path_));
-    }
-    committed_ = true;
-    return absl::OkStatus();
-  }
-
- private:
-  std::string path_;
-  std::ofstream file_;
-  bool committed_ = false;
-};
-
-std::string MoneyText(const google::type::Money& m) {
-  absl::StatusOr<Decimal> d = Decimal::FromUnitsNanos(m.units(), m.nanos());
-  return d.ok() ? d->ToString() : "?";
-}
-
-const char* TierText(v1::Tier tier) {
-  switch (tier) {
-    case v1::TIER_LEAD:
-      return "Lead";
-    case v1::TIER_IRON:
-      return "Iron";
-    case v1::TIER_GOLD:
-      return "Gold";
-    case v1::TIER_PLATINUM:
-      return "Platinum";
-    default:
-      return "";
-  }
 }
 
 absl::StatusOr<int> IntFlag(const Args& args, const std::string& name, int fallback) {
@@ -302,25 +256,13 @@ absl::Status RunRfm(const Context& ctx, v1::ScoringService::Stub& stub, bool* us
   stream->WritesDone();
 
   CsvWriter writer(&out.stream());
-  writer.WriteRow({"entity_id", "recency_days", "frequency", "monetary", "r", "f", "m",
-                   "segment", "value", "cost_to_serve", "profit", "tier"});
+  writer.WriteRow(ScoreCsvHeader());
   v1::ScorePopulationResponse response;
   int64_t rows = 0;
-  std::vector<std::string> fields(12);
+  std::vector<std::string> fields;
   while (stream->Read(&response)) {
     for (const v1::EntityScore& s : response.scores()) {
-      fields[0] = s.entity_id();
-      fields[1] = s.has_recency_days() ? absl::StrCat(s.recency_days()) : "";
-      fields[2] = absl::StrCat(s.frequency());
-      fields[3] = MoneyText(s.monetary());
-      fields[4] = absl::StrCat(s.r());
-      fields[5] = absl::StrCat(s.f());
-      fields[6] = absl::StrCat(s.m());
-      fields[7] = s.segment();
-      fields[8] = absl::StrFormat("%d.%02d", s.value_hundredths() / 100, s.value_hundredths() % 100);
-      fields[9] = MoneyText(s.cost_to_serve());
-      fields[10] = MoneyText(s.profit());
-      fields[11] = TierText(s.tier());
+      ScoreCsvFields(s.entity_id(), s, &fields);
       writer.WriteRow(fields);
     }
     rows += response.scores_size();

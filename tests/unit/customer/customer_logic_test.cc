@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <optional>
+#include <set>
+#include <variant>
 
 #include "common/status.h"
 
@@ -13,8 +16,8 @@ namespace {
 
 class FakeStore final : public CustomerStore {
  public:
-  absl::StatusOr<CustomerRecord> CreateCustomer(const CustomerRecord& c,
-                                                const RequestKey& request) override {
+  absl::StatusOr<CustomerRecord> CreateCustomer(
+      const CustomerRecord& c, const RequestKey& request) override {
     ++writes;
     requests.push_back(request);
     customers[c.id] = c;
@@ -22,19 +25,24 @@ class FakeStore final : public CustomerStore {
   }
   absl::StatusOr<CustomerRecord> GetCustomer(const std::string& id) override {
     auto it = customers.find(id);
-    if (it == customers.end()) return absl::NotFoundError("customer " + id + " not found");
+    if (it == customers.end())
+      return absl::NotFoundError("customer " + id + " not found");
     return it->second;
   }
-  absl::StatusOr<std::vector<CustomerRecord>> ListCustomers(const std::string& after,
-                                                            int limit) override {
-    std::vector<CustomerRecord> out;
-    for (auto it = customers.upper_bound(after); it != customers.end() && limit-- > 0; ++it) {
-      out.push_back(it->second);
+  absl::StatusOr<std::vector<std::pair<CustomerRecord, int>>> ListCustomers(
+      const CustomerFilter& filter, const std::optional<ListCursor>& after,
+      int limit) override {
+    last_filter = filter;
+    std::vector<std::pair<CustomerRecord, int>> out;
+    for (auto it = customers.upper_bound(after ? after->id : "");
+         it != customers.end() && limit-- > 0; ++it) {
+      out.emplace_back(it->second, -1);
     }
     return out;
   }
   absl::StatusOr<CustomerRecord> UpdateCustomer(
-      const std::string& id, const std::function<absl::Status(CustomerRecord&)>& mutate) override {
+      const std::string& id,
+      const std::function<absl::Status(CustomerRecord&)>& mutate) override {
     auto it = customers.find(id);
     if (it == customers.end()) return absl::NotFoundError("not found");
     CustomerRecord copy = it->second;
@@ -46,7 +54,8 @@ class FakeStore final : public CustomerStore {
   }
   absl::Status DeleteCustomer(
       const std::string& id, bool force,
-      const std::function<absl::Status(const CustomerRecord&)>& check) override {
+      const std::function<absl::Status(const CustomerRecord&)>& check)
+      override {
     auto it = customers.find(id);
     if (it == customers.end()) return absl::NotFoundError("not found");
     if (absl::Status s = check(it->second); !s.ok()) return s;
@@ -54,36 +63,178 @@ class FakeStore final : public CustomerStore {
     customers.erase(it);
     return absl::OkStatus();
   }
-  absl::StatusOr<PurchaseRecord> RecordPurchase(const PurchaseRecord& p,
-                                                const RequestKey& request) override {
+  absl::StatusOr<PurchaseRecord> RecordPurchase(
+      const PurchaseRecord& p, const RequestKey& request) override {
     ++writes;
     requests.push_back(request);
     purchases.push_back(p);
     return p;
   }
-  absl::StatusOr<std::vector<PurchaseRecord>> ListPurchases(const PurchaseQuery& q) override {
+  absl::StatusOr<std::vector<PurchaseRecord>> ListPurchases(
+      const PurchaseQuery& q) override {
     last_query = q;
     std::vector<PurchaseRecord> out;
     for (const PurchaseRecord& p : purchases) {
       if (static_cast<int>(out.size()) == q.limit) break;
-      if (q.after && std::make_pair(p.purchase_time_us, p.id) <= *q.after) continue;
+      if (q.after && std::make_pair(p.purchase_time_us, p.id) <= *q.after)
+        continue;
       out.push_back(p);
     }
     return out;
   }
 
+  absl::StatusOr<std::string> ResolveCustomerId(
+      const std::string& id) override {
+    auto merged = merged_into.find(id);
+    if (merged != merged_into.end()) return merged->second;
+    if (customers.count(id) == 0)
+      return absl::NotFoundError("customer " + id + " not found");
+    return id;
+  }
+  absl::StatusOr<std::vector<std::string>> FindByIdentities(
+      const IdentityQuery& q) override {
+    last_identities = q;
+    return identity_matches;
+  }
+  absl::StatusOr<std::vector<DuplicateGroupRecord>> FindDuplicates(
+      const std::string& after, int limit) override {
+    std::vector<DuplicateGroupRecord> out;
+    for (const auto& g : duplicate_groups) {
+      if (g.reason + "|" + g.key > after &&
+          static_cast<int>(out.size()) < limit)
+        out.push_back(g);
+    }
+    return out;
+  }
+  absl::StatusOr<MergeResult> MergeCustomers(
+      const std::string& primary, const std::vector<std::string>& duplicates,
+      const std::string& actor, int64_t now_us, bool dry_run) override {
+    merge_calls.push_back({primary, duplicates, actor, dry_run});
+    MergeResult r;
+    r.primary =
+        customers.count(primary) ? customers[primary] : CustomerRecord{};
+    r.moved_purchases = 3;
+    return r;
+  }
+  absl::Status EraseCustomer(
+      const std::string& id, const std::vector<std::string>& hashes,
+      int64_t now_us,
+      const std::function<absl::Status(const CustomerRecord&)>& check)
+      override {
+    auto it = customers.find(id);
+    if (it == customers.end()) return absl::NotFoundError("not found");
+    if (absl::Status s = check(it->second); !s.ok()) return s;
+    ++writes;
+    suppressed.insert(hashes.begin(), hashes.end());
+    it->second.erased = true;
+    it->second.email.clear();
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<std::string>> SuppressedAmong(
+      const std::vector<std::string>& hashes) override {
+    std::vector<std::string> out;
+    for (const auto& h : hashes) {
+      if (suppressed.count(h)) out.push_back(h);
+    }
+    return out;
+  }
+  absl::StatusOr<InteractionRecord> LogInteraction(
+      const InteractionRecord& i, const RequestKey& request) override {
+    ++writes;
+    requests.push_back(request);
+    interactions.push_back(i);
+    return i;
+  }
+  absl::StatusOr<std::vector<InteractionRecord>> ListInteractions(
+      const InteractionQuery& q) override {
+    return interactions;
+  }
+  absl::Status SetConsent(const std::string& customer_id,
+                          const ConsentRecord& c) override {
+    ++writes;
+    consents.push_back(c);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<ConsentRecord>> ListConsents(
+      const std::string&) override {
+    return consents;
+  }
+
+  struct MergeCall {
+    std::string primary;
+    std::vector<std::string> duplicates;
+    std::string actor;
+    bool dry_run;
+  };
   int writes = 0;
   std::vector<RequestKey> requests;
+  CustomerFilter last_filter;
+  IdentityQuery last_identities;
+  std::vector<std::string> identity_matches;
+  std::vector<DuplicateGroupRecord> duplicate_groups;
+  std::vector<MergeCall> merge_calls;
+  std::set<std::string> suppressed;
+  std::map<std::string, std::string> merged_into;
+  std::vector<InteractionRecord> interactions;
+  std::vector<ConsentRecord> consents;
   std::map<std::string, CustomerRecord> customers;
   std::vector<PurchaseRecord> purchases;
   PurchaseQuery last_query;
+};
+
+// Scores as the logic sees them: a fixed policy and a record of re-scorings.
+class FakeScores final : public ScoreLogic {
+ public:
+  absl::StatusOr<v1::RefreshJob> StartRefresh(
+      const v1::RefreshScoresRequest&) override {
+    return absl::UnimplementedError("not used here");
+  }
+  absl::StatusOr<v1::RefreshJob> GetRefreshJob(
+      const v1::GetRefreshJobRequest&) override {
+    return absl::UnimplementedError("not used here");
+  }
+  absl::StatusOr<v1::CustomerValue> GetCustomerValue(
+      const v1::GetCustomerValueRequest&) override {
+    return absl::UnimplementedError("not used here");
+  }
+  absl::StatusOr<v1::SummarizeSegmentsResponse> SummarizeSegments(
+      const v1::SummarizeSegmentsRequest&) override {
+    return absl::UnimplementedError("not used here");
+  }
+  absl::Status ExportScores(
+      const v1::ExportScoresRequest&,
+      const std::function<bool(const v1::ExportScoresResponse&)>&) override {
+    return absl::UnimplementedError("not used here");
+  }
+  absl::Status Rescore(const std::string& id) override {
+    rescored.push_back(id);
+    return rescore_status;
+  }
+  absl::StatusOr<std::optional<v1::ContactPolicy>> ContactPolicyOf(
+      const std::string&) override {
+    return policy;
+  }
+  absl::Status AttachValues(std::vector<v1::Customer*> customers) override {
+    for (v1::Customer* c : customers)
+      c->mutable_value()->set_segment("Champions");
+    return absl::OkStatus();
+  }
+
+  std::vector<std::string> rescored;
+  absl::Status rescore_status;
+  std::optional<v1::ContactPolicy> policy;
 };
 
 class CustomerLogicTest : public ::testing::Test {
  protected:
   CustomerLogicTest()
       : ids_([this] { return now_; }, [this] { return ++random_; }),
-        logic_(&store_, &ids_, [this] { return now_; }, {.currency = "EUR"}) {}
+        logic_(
+            &store_, &ids_, [this] { return now_; },
+            {.currency = "EUR",
+             .phone_region = "GB",
+             .suppression_salt = "salt"},
+            &scores_) {}
 
   v1::Customer Create(const std::string& name) {
     v1::CreateCustomerRequest request;
@@ -103,6 +254,7 @@ class CustomerLogicTest : public ::testing::Test {
   absl::Time now_ = absl::FromUnixSeconds(1'700'000'000);
   uint64_t random_ = 0;
   FakeStore store_;
+  FakeScores scores_;
   IdGenerator ids_;
   CustomerLogic logic_;
 };
@@ -136,8 +288,9 @@ TEST_F(CustomerLogicTest, BadCreateNamesEveryBadFieldAndWritesNothing) {
   c->add_external_ids()->set_source("crm");  // id missing
   absl::Status s = logic_.CreateCustomer(request).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Fields(s), (std::vector<std::string>{"customer.display_name", "customer.email",
-                                                 "customer.phone", "customer.external_ids[0].id"}));
+  EXPECT_EQ(Fields(s), (std::vector<std::string>{
+                           "customer.display_name", "customer.email",
+                           "customer.phone", "customer.external_ids[0].id"}));
   EXPECT_EQ(store_.writes, 0);
 
   v1::CreateCustomerRequest missing;
@@ -182,11 +335,14 @@ TEST_F(CustomerLogicTest, RequestHashIgnoresRequestIdButNotContent) {
 
 TEST_F(CustomerLogicTest, GetRejectsMalformedIdAndReportsNotFound) {
   v1::GetCustomerRequest request;
-  EXPECT_EQ(Fields(logic_.GetCustomer(request).status()), std::vector<std::string>{"id"});
+  EXPECT_EQ(Fields(logic_.GetCustomer(request).status()),
+            std::vector<std::string>{"id"});
   request.set_id("nope");
-  EXPECT_EQ(Fields(logic_.GetCustomer(request).status()), std::vector<std::string>{"id"});
+  EXPECT_EQ(Fields(logic_.GetCustomer(request).status()),
+            std::vector<std::string>{"id"});
   request.set_id(ids_.Next());
-  EXPECT_EQ(logic_.GetCustomer(request).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(logic_.GetCustomer(request).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_F(CustomerLogicTest, UpdateChangesOnlyMaskedFieldsAndChecksEtag) {
@@ -241,7 +397,8 @@ TEST_F(CustomerLogicTest, DeleteChecksEtag) {
 
 TEST_F(CustomerLogicTest, ListCustomersPagesThroughEveryone) {
   std::vector<std::string> made;
-  for (int i = 0; i < 5; ++i) made.push_back(Create("c" + std::to_string(i)).id());
+  for (int i = 0; i < 5; ++i)
+    made.push_back(Create("c" + std::to_string(i)).id());
   v1::ListCustomersRequest request;
   request.set_page_size(2);
   std::vector<std::string> seen;
@@ -258,7 +415,8 @@ TEST_F(CustomerLogicTest, ListCustomersPagesThroughEveryone) {
             std::vector<std::string>{"page_size"});
 }
 
-v1::RecordPurchaseRequest Purchase(const std::string& customer, int64_t units, int32_t nanos) {
+v1::RecordPurchaseRequest Purchase(const std::string& customer, int64_t units,
+                                   int32_t nanos) {
   v1::RecordPurchaseRequest r;
   r.set_customer_id(customer);
   r.mutable_purchase()->mutable_purchase_time()->set_seconds(1'700'000'000);
@@ -269,7 +427,8 @@ v1::RecordPurchaseRequest Purchase(const std::string& customer, int64_t units, i
 
 TEST_F(CustomerLogicTest, RecordPurchaseKeepsExactAmountsAndRefunds) {
   v1::Customer c = Create("Ada");
-  absl::StatusOr<v1::Purchase> p = logic_.RecordPurchase(Purchase(c.id(), -12, -500'000'000));
+  absl::StatusOr<v1::Purchase> p =
+      logic_.RecordPurchase(Purchase(c.id(), -12, -500'000'000));
   ASSERT_TRUE(p.ok()) << p.status();
   EXPECT_EQ(p->amount().units(), -12);
   EXPECT_EQ(p->amount().nanos(), -500'000'000);
@@ -282,8 +441,9 @@ TEST_F(CustomerLogicTest, BadPurchaseNamesFieldsAndWritesNothing) {
   v1::RecordPurchaseRequest none;
   none.set_customer_id(ids_.Next());
   none.mutable_purchase();
-  EXPECT_EQ(Fields(logic_.RecordPurchase(none).status()),
-            (std::vector<std::string>{"purchase.purchase_time", "purchase.amount"}));
+  EXPECT_EQ(
+      Fields(logic_.RecordPurchase(none).status()),
+      (std::vector<std::string>{"purchase.purchase_time", "purchase.amount"}));
 
   v1::RecordPurchaseRequest sign = Purchase(ids_.Next(), 1, -5);
   EXPECT_EQ(Fields(logic_.RecordPurchase(sign).status()),
@@ -323,9 +483,11 @@ TEST_F(CustomerLogicTest, ListPurchasesValidatesRangeAndToken) {
   request.set_customer_id(c.id());
   request.mutable_start_time()->set_seconds(200);
   request.mutable_end_time()->set_seconds(100);
-  EXPECT_EQ(Fields(logic_.ListPurchases(request).status()), std::vector<std::string>{"end_time"});
+  EXPECT_EQ(Fields(logic_.ListPurchases(request).status()),
+            std::vector<std::string>{"end_time"});
 
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(logic_.RecordPurchase(Purchase(c.id(), i, 0)).ok());
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(logic_.RecordPurchase(Purchase(c.id(), i, 0)).ok());
   v1::ListPurchasesRequest paged;
   paged.set_customer_id(c.id());
   paged.set_page_size(2);
@@ -336,12 +498,273 @@ TEST_F(CustomerLogicTest, ListPurchasesValidatesRangeAndToken) {
   // The token belongs to this filter: with a start time it is refused.
   paged.set_page_token(first->next_page_token());
   paged.mutable_start_time()->set_seconds(1);
-  EXPECT_EQ(Fields(logic_.ListPurchases(paged).status()), std::vector<std::string>{"page_token"});
+  EXPECT_EQ(Fields(logic_.ListPurchases(paged).status()),
+            std::vector<std::string>{"page_token"});
   paged.clear_start_time();
-  absl::StatusOr<v1::ListPurchasesResponse> second = logic_.ListPurchases(paged);
+  absl::StatusOr<v1::ListPurchasesResponse> second =
+      logic_.ListPurchases(paged);
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_EQ(second->purchases_size(), 1);
   EXPECT_TRUE(second->next_page_token().empty());
+}
+
+TEST_F(CustomerLogicTest, PhonesWithoutCountryCodeUseTheConfiguredRegion) {
+  v1::CreateCustomerRequest request;
+  request.mutable_customer()->set_display_name("Ada");
+  request.mutable_customer()->set_phone(
+      "020 7946 0958");  // a London number, region GB
+  absl::StatusOr<v1::Customer> c = logic_.CreateCustomer(request);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->phone(), "+442079460958");
+  request.mutable_customer()->set_phone("12");
+  EXPECT_EQ(Fields(logic_.CreateCustomer(request).status()),
+            std::vector<std::string>{"customer.phone"});
+}
+
+TEST_F(CustomerLogicTest, GetResolvesMergedIdsAndSaysSoAndAttachesValues) {
+  v1::Customer primary = Create("Ada");
+  const std::string merged = ids_.Next();
+  store_.merged_into[merged] = primary.id();
+  v1::GetCustomerRequest request;
+  request.set_id(merged);
+  absl::StatusOr<v1::GetCustomerResponse> r = logic_.GetCustomer(request);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->customer().id(), primary.id());
+  EXPECT_EQ(r->merged_id(), merged);
+  EXPECT_EQ(r->customer().value().segment(), "Champions");
+  request.set_id(primary.id());
+  EXPECT_EQ(logic_.GetCustomer(request)->merged_id(), "");
+}
+
+TEST_F(CustomerLogicTest,
+       RecordPurchaseRescoresAndAFailedRescoreKeepsThePurchase) {
+  v1::Customer c = Create("Ada");
+  scores_.rescore_status = absl::UnavailableError("scoring down");
+  ASSERT_TRUE(logic_.RecordPurchase(Purchase(c.id(), 5, 0)).ok());
+  EXPECT_EQ(scores_.rescored, std::vector<std::string>{c.id()});
+  EXPECT_EQ(store_.purchases.size(), 1u);
+}
+
+TEST_F(CustomerLogicTest, ListCustomersValidatesFiltersAndPassesThemOn) {
+  v1::ListCustomersRequest request;
+  request.set_tier(static_cast<v1::Tier>(42));
+  EXPECT_EQ(Fields(logic_.ListCustomers(request).status()),
+            std::vector<std::string>{"tier"});
+  request.set_tier(v1::TIER_GOLD);
+  request.set_min_value_hundredths(10001);
+  EXPECT_EQ(Fields(logic_.ListCustomers(request).status()),
+            std::vector<std::string>{"min_value_hundredths"});
+  request.set_min_value_hundredths(5000);
+  request.set_max_value_hundredths(4000);
+  EXPECT_EQ(Fields(logic_.ListCustomers(request).status()),
+            std::vector<std::string>{"max_value_hundredths"});
+  request.set_max_value_hundredths(9000);
+  request.set_order_by("name");
+  EXPECT_EQ(Fields(logic_.ListCustomers(request).status()),
+            std::vector<std::string>{"order_by"});
+  request.set_order_by("value desc");
+  request.set_segment("Champions");
+  ASSERT_TRUE(logic_.ListCustomers(request).ok());
+  EXPECT_EQ(store_.last_filter.segment, "Champions");
+  EXPECT_EQ(store_.last_filter.tier, v1::TIER_GOLD);
+  EXPECT_EQ(*store_.last_filter.min_value_hundredths, 5000);
+  EXPECT_EQ(*store_.last_filter.max_value_hundredths, 9000);
+  EXPECT_TRUE(store_.last_filter.by_value_desc);
+}
+
+TEST_F(CustomerLogicTest, IdentifyFindsCreatesOrRefusesAmbiguity) {
+  v1::IdentifyCustomerRequest none;
+  EXPECT_EQ(Fields(logic_.IdentifyCustomer(none).status()),
+            std::vector<std::string>{"email"});
+
+  v1::IdentifyCustomerRequest request;
+  request.set_email(" Ada@Example.com ");
+  request.set_phone("+44 20 7946 0958");
+  request.set_request_id("id-1");
+  absl::StatusOr<v1::IdentifyCustomerResponse> created =
+      logic_.IdentifyCustomer(request);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_TRUE(created->created());
+  EXPECT_EQ(created->customer().display_name(), "Ada@Example.com");
+  EXPECT_EQ(store_.last_identities.phone, "+442079460958");
+
+  // The identities now name that customer: found, and a retry of the request
+  // says created.
+  store_.identity_matches = {created->customer().id()};
+  store_.customers[created->customer().id()].create_request_id = "id-1";
+  absl::StatusOr<v1::IdentifyCustomerResponse> again =
+      logic_.IdentifyCustomer(request);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->customer().id(), created->customer().id());
+  EXPECT_TRUE(again->created());
+  request.set_request_id("id-2");
+  EXPECT_FALSE(logic_.IdentifyCustomer(request)->created());
+
+  store_.identity_matches = {created->customer().id(),
+                             "01jd8x4r2c6n7m9p0q1r2s3t4v"};
+  absl::Status two = logic_.IdentifyCustomer(request).status();
+  EXPECT_EQ(two.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(two.message().find("01jd8x4r2c6n7m9p0q1r2s3t4v"),
+            absl::string_view::npos);
+}
+
+TEST_F(CustomerLogicTest, MergeValidatesIdsAndNamesTheActor) {
+  v1::Customer a = Create("A");
+  v1::MergeCustomersRequest request;
+  request.set_primary_id(a.id());
+  EXPECT_EQ(Fields(logic_.MergeCustomers(request, "peer").status()),
+            std::vector<std::string>{"duplicate_ids"});
+  request.add_duplicate_ids(a.id());
+  EXPECT_EQ(Fields(logic_.MergeCustomers(request, "peer").status()),
+            std::vector<std::string>{"duplicate_ids[0]"});
+  request.clear_duplicate_ids();
+  const std::string b = ids_.Next();
+  request.add_duplicate_ids(b);
+  request.add_duplicate_ids(b);
+  EXPECT_EQ(Fields(logic_.MergeCustomers(request, "peer").status()),
+            std::vector<std::string>{"duplicate_ids[1]"});
+  request.mutable_duplicate_ids()->RemoveLast();
+  request.set_dry_run(true);
+  absl::StatusOr<v1::MergeCustomersResponse> r =
+      logic_.MergeCustomers(request, "ipv4:1.2.3.4:5");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->dry_run());
+  ASSERT_EQ(store_.merge_calls.size(), 1u);
+  EXPECT_EQ(store_.merge_calls[0].actor, "ipv4:1.2.3.4:5");
+  EXPECT_TRUE(store_.merge_calls[0].dry_run);
+  EXPECT_TRUE(scores_.rescored.empty());  // a dry run changes nothing
+  request.set_dry_run(false);
+  request.set_actor("alice");
+  ASSERT_TRUE(logic_.MergeCustomers(request, "peer").ok());
+  EXPECT_EQ(store_.merge_calls[1].actor, "alice");
+  EXPECT_EQ(scores_.rescored, std::vector<std::string>{a.id()});
+}
+
+TEST_F(CustomerLogicTest, ErasedIdentitiesAreSuppressedOnCreateAndUpdate) {
+  v1::CreateCustomerRequest request;
+  request.mutable_customer()->set_display_name("Ada");
+  request.mutable_customer()->set_email("ada@example.com");
+  absl::StatusOr<v1::Customer> c = logic_.CreateCustomer(request);
+  ASSERT_TRUE(c.ok());
+  v1::EraseCustomerRequest erase;
+  erase.set_id(c->id());
+  erase.set_etag("99");
+  EXPECT_EQ(logic_.EraseCustomer(erase).code(), absl::StatusCode::kAborted);
+  erase.set_etag(c->etag());
+  ASSERT_TRUE(logic_.EraseCustomer(erase).ok());
+  EXPECT_EQ(store_.suppressed.size(), 1u);
+  // The same address, in another case, is refused.
+  request.mutable_customer()->set_email("ADA@example.com");
+  EXPECT_EQ(logic_.CreateCustomer(request).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  v1::Customer other = Create("Other");
+  v1::UpdateCustomerRequest update;
+  *update.mutable_customer() = other;
+  update.mutable_customer()->set_email("ada@example.com");
+  update.mutable_update_mask()->add_paths("email");
+  EXPECT_EQ(logic_.UpdateCustomer(update).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(CustomerLogicTest, SuppressionHashesDependOnTheSalt) {
+  IdentityQuery q;
+  q.email = "ada@example.com";
+  CustomerLogic other(&store_, &ids_, [this] { return now_; },
+                      {.suppression_salt = "other"});
+  EXPECT_NE(logic_.IdentityHashes(q), other.IdentityHashes(q));
+  EXPECT_EQ(logic_.IdentityHashes(q)[0].size(), 64u);
+}
+
+TEST_F(CustomerLogicTest, CustomerRefsAcceptIdsAndIdentities) {
+  auto id =
+      logic_.ParseCustomerRef("01jd8x4r2c6n7m9p0q1r2s3t4v", "customer_ref");
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(std::get<std::string>(*id), "01jd8x4r2c6n7m9p0q1r2s3t4v");
+  auto email =
+      logic_.ParseCustomerRef("email: Ada@Example.com", "customer_ref");
+  ASSERT_TRUE(email.ok()) << email.status();
+  EXPECT_EQ(std::get<IdentityQuery>(*email).email, "Ada@Example.com");
+  auto phone = logic_.ParseCustomerRef("phone:020 7946 0958", "customer_ref");
+  ASSERT_TRUE(phone.ok()) << phone.status();
+  EXPECT_EQ(std::get<IdentityQuery>(*phone).phone, "+442079460958");
+  auto ext = logic_.ParseCustomerRef("ext:crm:A:7", "customer_ref");
+  ASSERT_TRUE(ext.ok());
+  EXPECT_EQ(std::get<IdentityQuery>(*ext).external_ids[0].source, "crm");
+  EXPECT_EQ(std::get<IdentityQuery>(*ext).external_ids[0].id, "A:7");
+  for (const char* bad :
+       {"", "email:nope", "phone:12", "ext:crm", "ext::1", "ext:crm:", "bob"}) {
+    absl::StatusOr<std::variant<std::string, IdentityQuery>> r =
+        logic_.ParseCustomerRef(bad, "customer_ref");
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(Fields(r.status()), std::vector<std::string>{"customer_ref"})
+        << bad;
+  }
+}
+
+v1::LogInteractionRequest Interaction(const std::string& customer,
+                                      v1::Channel channel) {
+  v1::LogInteractionRequest r;
+  r.set_customer_id(customer);
+  r.mutable_interaction()->set_channel(channel);
+  r.mutable_interaction()->mutable_interaction_time()->set_seconds(
+      1'700'000'000);
+  r.mutable_interaction()->mutable_cost()->set_units(2);
+  return r;
+}
+
+TEST_F(CustomerLogicTest, InteractionsOnChannelsTheTierForbidsNeedForce) {
+  v1::Customer c = Create("Ada");
+  v1::ContactPolicy lead;
+  lead.set_tier(v1::TIER_LEAD);
+  lead.add_channels(v1::CHANNEL_EMAIL);
+  lead.add_channels(v1::CHANNEL_WEB);
+  scores_.policy = lead;
+  ASSERT_TRUE(
+      logic_.LogInteraction(Interaction(c.id(), v1::CHANNEL_EMAIL)).ok());
+  absl::Status visit =
+      logic_.LogInteraction(Interaction(c.id(), v1::CHANNEL_VISIT)).status();
+  EXPECT_EQ(visit.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(visit.message().find("visit is not allowed"),
+            absl::string_view::npos)
+      << visit;
+  EXPECT_NE(visit.message().find("LEAD"), absl::string_view::npos) << visit;
+  EXPECT_EQ(store_.interactions.size(), 1u);
+  v1::LogInteractionRequest forced = Interaction(c.id(), v1::CHANNEL_VISIT);
+  forced.set_force(true);
+  ASSERT_TRUE(logic_.LogInteraction(forced).ok());
+  EXPECT_EQ(store_.interactions.size(), 2u);
+  // Unscored customers have no policy yet: anything goes.
+  scores_.policy.reset();
+  EXPECT_TRUE(
+      logic_.LogInteraction(Interaction(c.id(), v1::CHANNEL_VISIT)).ok());
+}
+
+TEST_F(CustomerLogicTest, BadInteractionsAndConsentsNameTheirFields) {
+  v1::Customer c = Create("Ada");
+  v1::LogInteractionRequest bad;
+  bad.set_customer_id(c.id());
+  bad.mutable_interaction()->mutable_cost()->set_units(-1);
+  bad.mutable_interaction()->set_kind(std::string(65, 'k'));
+  EXPECT_EQ(Fields(logic_.LogInteraction(bad).status()),
+            (std::vector<std::string>{"interaction.channel",
+                                      "interaction.interaction_time",
+                                      "interaction.cost", "interaction.kind"}));
+  v1::SetConsentRequest consent;
+  consent.set_customer_id(c.id());
+  consent.mutable_consent();
+  EXPECT_EQ(
+      Fields(logic_.SetConsent(consent).status()),
+      (std::vector<std::string>{"consent.purpose", "consent.channel",
+                                "consent.capture_time", "consent.source"}));
+  EXPECT_EQ(store_.interactions.size(), 0u);
+  EXPECT_EQ(store_.consents.size(), 0u);
+  consent.mutable_consent()->set_purpose("marketing");
+  consent.mutable_consent()->set_channel(v1::CHANNEL_SMS);
+  consent.mutable_consent()->mutable_capture_time()->set_seconds(5);
+  consent.mutable_consent()->set_source("web");
+  consent.mutable_consent()->set_granted(true);
+  ASSERT_TRUE(logic_.SetConsent(consent).ok());
+  EXPECT_EQ(store_.consents.size(), 1u);
 }
 
 }  // namespace

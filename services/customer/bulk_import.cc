@@ -1,0 +1,657 @@
+#include "services/customer/bulk_import.h"
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/base/decimal.h"
+#include "common/base/status_macros.h"
+#include "common/base/timestamp.h"
+#include "common/status.h"
+#include "common/validation.h"
+
+namespace rapport::customer {
+namespace {
+
+using Deps = BulkImportLogic::Deps;
+
+constexpr size_t kMaxMessageBytes = 300;
+constexpr size_t kMaxDisplayNameBytes = 256;
+constexpr size_t kMaxKindBytes = 64;
+constexpr size_t kMaxNoteBytes = 1024;
+constexpr int kMaxMergeHops = 16;
+// The per-import caches start over beyond this many entries.
+constexpr size_t kMaxCacheEntries = size_t{1} << 20;
+// Separates the parts of keys and hashed content; cannot occur in a ref's parts
+// after validation (control characters are refused).
+constexpr char kSep[] = "\x1f";
+
+// Why a row is refused: the column and the reason.
+struct Reject {
+  std::string field;
+  std::string message;
+};
+
+// At most kMaxMessageBytes, not splitting a UTF-8 character.
+std::string Shorten(absl::string_view text) {
+  if (text.size() <= kMaxMessageBytes) return std::string(text);
+  size_t n = kMaxMessageBytes - 3;
+  while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
+  return absl::StrCat(text.substr(0, n), "...");
+}
+
+// The reject a status describes: its first field violation, else `field` and
+// the message.
+Reject FromStatus(const absl::Status& status, absl::string_view field) {
+  std::vector<FieldViolation> violations = FieldViolations(status);
+  if (!violations.empty())
+    return {violations[0].field, Shorten(violations[0].description)};
+  absl::string_view message = status.message();
+  const std::string prefix = absl::StrCat(field, ": ");
+  if (absl::StartsWith(message, prefix)) message.remove_prefix(prefix.size());
+  return {std::string(field), Shorten(message)};
+}
+
+// The unique form of an email, as customers.email_key holds it.
+std::string EmailKey(absl::string_view email) {
+  return absl::AsciiStrToLower(absl::StripAsciiWhitespace(email));
+}
+
+std::string IdentityKey(const Identity& identity) {
+  switch (identity.kind) {
+    case Identity::Kind::kEmail:
+      return absl::StrCat("email", kSep, identity.value);
+    case Identity::Kind::kPhone:
+      return absl::StrCat("phone", kSep, identity.value);
+    case Identity::Kind::kExternalId:
+      break;
+  }
+  return absl::StrCat("ext", kSep, identity.source, kSep, identity.value);
+}
+
+// Text that is at most `max` bytes, cut at a character boundary.
+std::string Truncate(absl::string_view text, size_t max) {
+  if (text.size() <= max) return std::string(text);
+  size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
+  return std::string(text.substr(0, n));
+}
+
+// A customer reference as parsed, shared by every row that gives the same text.
+struct Ref {
+  std::optional<Reject> error;
+  // The same for every spelling of the same customer or identity; part of the
+  // hashed content and the key of the resolution cache.
+  std::string key;
+  bool is_id = false;
+  std::string id;       // is_id: the id as given
+  Identity identity;    // !is_id: what to look up
+  IdentityQuery query;  // !is_id: for suppression hashes and the new customer
+  std::string display_name;  // !is_id: for the new customer
+};
+
+// Where a ref leads: a live customer, or why not.
+struct Resolution {
+  std::string customer_id;
+  std::optional<Reject> error;
+};
+
+// A validated row waiting for its batch to be stored.
+template <typename Record>
+struct PendingRow {
+  int64_t row = 0;
+  std::shared_ptr<const Ref> ref;
+  bool default_key = false;
+  Record record;  // the customer id, row id and create time are set when stored
+};
+
+struct PurchaseTraits {
+  using Request = v1::ImportPurchasesRequest;
+  using Row = v1::PurchaseRow;
+  using Response = v1::ImportPurchasesResponse;
+  using Record = ImportedPurchase;
+  static constexpr ImportKind kKind = ImportKind::kPurchases;
+
+  // Checks the row's own columns (not customer_ref, not request_id), fills
+  // `out` and appends the normalised content to `content`.
+  static std::optional<Reject> Validate(const Row& row,
+                                        const CustomerLogicOptions& options,
+                                        Record& out, std::string& content) {
+    if (row.timestamp().empty()) return Reject{"timestamp", "is required"};
+    absl::StatusOr<int64_t> time = ParseRfc3339Micros(row.timestamp());
+    if (!time.ok()) return FromStatus(time.status(), "timestamp");
+    if (row.amount().empty()) return Reject{"amount", "is required"};
+    absl::StatusOr<Decimal> amount = Decimal::Parse(row.amount());
+    if (!amount.ok()) return FromStatus(amount.status(), "amount");
+    if (!row.currency().empty() && row.currency() != options.currency) {
+      return Reject{"currency",
+                    Shorten(absl::StrCat("is \"", row.currency(),
+                                         "\" but this deployment reports in \"",
+                                         options.currency, "\""))};
+    }
+    PurchaseRecord& p = out.purchase;
+    p.purchase_time_us = *time;
+    p.amount = *amount;
+    p.currency = options.currency;
+    absl::StrAppend(&content, "purchase", kSep, *time, kSep, amount->ToString(),
+                    kSep, options.currency);
+    return std::nullopt;
+  }
+  static void Complete(Record& r, std::string customer_id, std::string id,
+                       int64_t now_us) {
+    r.purchase.customer_id = std::move(customer_id);
+    r.purchase.id = std::move(id);
+    r.purchase.create_time_us = now_us;
+  }
+  static absl::Status Write(ImportStore& store,
+                            const std::vector<CustomerRecord>& customers,
+                            const std::vector<Record>& rows) {
+    return store.WritePurchases(customers, rows);
+  }
+};
+
+std::optional<int> ParseChannel(absl::string_view text) {
+  static constexpr std::pair<const char*, v1::Channel> kNames[] = {
+      {"email", v1::CHANNEL_EMAIL}, {"phone", v1::CHANNEL_PHONE},
+      {"sms", v1::CHANNEL_SMS},     {"visit", v1::CHANNEL_VISIT},
+      {"web", v1::CHANNEL_WEB},     {"mail", v1::CHANNEL_MAIL},
+      {"event", v1::CHANNEL_EVENT}};
+  for (const auto& [name, channel] : kNames) {
+    if (absl::EqualsIgnoreCase(text, name)) return static_cast<int>(channel);
+  }
+  return std::nullopt;
+}
+
+struct InteractionTraits {
+  using Request = v1::ImportInteractionsRequest;
+  using Row = v1::InteractionRow;
+  using Response = v1::ImportInteractionsResponse;
+  using Record = ImportedInteraction;
+  static constexpr ImportKind kKind = ImportKind::kInteractions;
+
+  static std::optional<Reject> Validate(const Row& row,
+                                        const CustomerLogicOptions& options,
+                                        Record& out, std::string& content) {
+    if (row.timestamp().empty()) return Reject{"timestamp", "is required"};
+    absl::StatusOr<int64_t> time = ParseRfc3339Micros(row.timestamp());
+    if (!time.ok()) return FromStatus(time.status(), "timestamp");
+    if (row.channel().empty()) return Reject{"channel", "is required"};
+    std::optional<int> channel = ParseChannel(row.channel());
+    if (!channel.has_value()) {
+      return Reject{"channel", Shorten(absl::StrCat(
+                                   "is \"", row.channel(),
+                                   "\"; want email, phone, sms, visit, web, "
+                                   "mail or event"))};
+    }
+    if (row.cost().empty()) return Reject{"cost", "is required"};
+    absl::StatusOr<Decimal> cost = Decimal::Parse(row.cost());
+    if (!cost.ok()) return FromStatus(cost.status(), "cost");
+    if (cost->is_negative()) return Reject{"cost", "must be at least zero"};
+    if (absl::Status s = CheckOptionalText(row.kind(), "kind", kMaxKindBytes);
+        !s.ok()) {
+      return FromStatus(s, "kind");
+    }
+    // Notes may span lines; only their size and encoding are checked.
+    if (row.note().size() > kMaxNoteBytes) {
+      return Reject{"note",
+                    absl::StrCat("is longer than ", kMaxNoteBytes, " bytes")};
+    }
+    if (!IsValidUtf8(row.note())) return Reject{"note", "is not valid UTF-8"};
+    InteractionRecord& r = out.interaction;
+    r.interaction_time_us = *time;
+    r.channel = *channel;
+    r.cost = *cost;
+    r.kind = row.kind();
+    r.note = row.note();
+    absl::StrAppend(&content, "interaction", kSep, *time, kSep, *channel, kSep,
+                    cost->ToString(), kSep, row.kind(), kSep, row.note());
+    return std::nullopt;
+  }
+  static void Complete(Record& r, std::string customer_id, std::string id,
+                       int64_t now_us) {
+    r.interaction.customer_id = std::move(customer_id);
+    r.interaction.id = std::move(id);
+    r.interaction.create_time_us = now_us;
+  }
+  static absl::Status Write(ImportStore& store,
+                            const std::vector<CustomerRecord>& customers,
+                            const std::vector<Record>& rows) {
+    return store.WriteInteractions(customers, rows);
+  }
+};
+
+// One import call: validates rows as they come, stores them batch by batch.
+template <typename Traits>
+class Importer {
+ public:
+  using Request = typename Traits::Request;
+  using Row = typename Traits::Row;
+  using Response = typename Traits::Response;
+  using Record = typename Traits::Record;
+
+  explicit Importer(const Deps& deps) : deps_(deps) {}
+
+  absl::StatusOr<Response> Run(const std::function<bool(Request*)>& next) {
+    Request request;
+    if (!next(&request) || request.import_id().empty()) {
+      return InvalidField("import_id", "is required in the first message");
+    }
+    RAPPORT_RETURN_IF_ERROR(CheckRequiredText(
+        request.import_id(), "import_id", BulkImportLogic::kMaxImportIdBytes));
+    import_id_ = request.import_id();
+    do {
+      if (!request.import_id().empty() && request.import_id() != import_id_) {
+        return InvalidField(
+            "import_id",
+            absl::StrCat("changed within the import, from \"", import_id_,
+                         "\" to \"", Shorten(request.import_id()), "\""));
+      }
+      for (const Row& row : request.rows()) RAPPORT_RETURN_IF_ERROR(Add(row));
+      if (pending_.size() >= deps_.batch_rows) RAPPORT_RETURN_IF_ERROR(Flush());
+      request.Clear();
+    } while (next(&request));
+    RAPPORT_RETURN_IF_ERROR(Flush());
+
+    std::stable_sort(
+        rejects_.begin(), rejects_.end(),
+        [](const auto& a, const auto& b) { return a.first < b.first; });
+    Response response;
+    response.set_accepted(accepted_);
+    response.set_duplicates(duplicates_);
+    response.set_created_customers(created_);
+    for (auto& [row, reject] : rejects_) {
+      v1::RowError* error = response.add_rejected();
+      error->set_row(row);
+      error->set_field(std::move(reject.field));
+      error->set_message(std::move(reject.message));
+    }
+    return response;
+  }
+
+ private:
+  // What one attempt at storing the pending batch did.
+  struct Outcome {
+    int64_t accepted = 0;
+    int64_t duplicates = 0;
+    std::vector<std::pair<int64_t, Reject>> rejects;
+    // Refs whose customers this attempt created: ref key -> customer id.
+    absl::flat_hash_map<std::string, std::string> created;
+  };
+
+  void RejectRow(int64_t row, Reject reject) {
+    if (rejects_.size() < BulkImportLogic::kMaxListedRejects) {
+      rejects_.emplace_back(row, std::move(reject));
+    }
+  }
+
+  // Validates one row and queues it, or records why not. Fails only for
+  // errors that are not the row's fault.
+  absl::Status Add(const Row& row) {
+    if (row.row() <= 0) {
+      RejectRow(row.row(),
+                {"row", "must be the row's line number, at least 1"});
+      return absl::OkStatus();
+    }
+    if (row.customer_ref().empty()) {
+      RejectRow(row.row(), {"customer_ref", "is required"});
+      return absl::OkStatus();
+    }
+    RAPPORT_ASSIGN_OR_RETURN(std::shared_ptr<const Ref> ref,
+                             ParseRef(row.customer_ref()));
+    if (ref->error.has_value()) {
+      RejectRow(row.row(), *ref->error);
+      return absl::OkStatus();
+    }
+    PendingRow<Record> pending;
+    pending.row = row.row();
+    std::string content = absl::StrCat(ref->key, kSep);
+    if (std::optional<Reject> reject =
+            Traits::Validate(row, deps_.options, pending.record, content)) {
+      RejectRow(row.row(), *std::move(reject));
+      return absl::OkStatus();
+    }
+    if (absl::Status s = CheckOptionalText(row.request_id(), "request_id",
+                                           BulkImportLogic::kMaxRequestIdBytes);
+        !s.ok()) {
+      RejectRow(row.row(), FromStatus(s, "request_id"));
+      return absl::OkStatus();
+    }
+    pending.ref = std::move(ref);
+    pending.default_key = row.request_id().empty();
+    pending.record.request.id =
+        pending.default_key
+            ? absl::StrCat("import:", import_id_, ":", row.row())
+            : row.request_id();
+    pending.record.request.hash = Fingerprint(content);
+    pending_.push_back(std::move(pending));
+    return absl::OkStatus();
+  }
+
+  // The parsed form of a ref, from the cache or
+  // CustomerLogic::ParseCustomerRef.
+  absl::StatusOr<std::shared_ptr<const Ref>> ParseRef(const std::string& text) {
+    if (auto it = refs_.find(text); it != refs_.end()) return it->second;
+    auto ref = std::make_shared<Ref>();
+    absl::StatusOr<std::variant<std::string, IdentityQuery>> parsed =
+        deps_.customers->ParseCustomerRef(text, "customer_ref");
+    if (!parsed.ok()) {
+      if (!absl::IsInvalidArgument(parsed.status())) return parsed.status();
+      ref->error = FromStatus(parsed.status(), "customer_ref");
+    } else if (std::holds_alternative<std::string>(*parsed)) {
+      ref->is_id = true;
+      ref->id = std::get<std::string>(*parsed);
+      ref->key = absl::StrCat("id", kSep, ref->id);
+    } else {
+      IdentityQuery& query = std::get<IdentityQuery>(*parsed);
+      if (!query.email.empty()) {
+        ref->identity = {Identity::Kind::kEmail, "", EmailKey(query.email)};
+        ref->display_name = query.email;
+        query.phone.clear();
+        query.external_ids.clear();
+      } else if (!query.phone.empty()) {
+        ref->identity = {Identity::Kind::kPhone, "", query.phone};
+        ref->display_name = query.phone;
+        query.external_ids.clear();
+      } else if (!query.external_ids.empty()) {
+        const ExternalIdRecord& e = query.external_ids.front();
+        ref->identity = {Identity::Kind::kExternalId, e.source, e.id};
+        ref->display_name = absl::StrCat(e.source, ":", e.id);
+        query.external_ids.resize(1);
+      } else {
+        ref->error = Reject{"customer_ref", "names no customer"};
+      }
+      ref->display_name = Truncate(ref->display_name, kMaxDisplayNameBytes);
+      ref->key = IdentityKey(ref->identity);
+      ref->query = std::move(query);
+    }
+    refs_.emplace(text, ref);
+    return std::shared_ptr<const Ref>(std::move(ref));
+  }
+
+  // Stores the pending batch, re-running it when a concurrent writer took a
+  // unique key (an identity, a request id) first.
+  absl::Status Flush() {
+    if (pending_.empty()) return absl::OkStatus();
+    if (refs_.size() > kMaxCacheEntries) refs_.clear();
+    if (resolved_.size() > kMaxCacheEntries) resolved_.clear();
+    for (int attempt = 1;; ++attempt) {
+      absl::StatusOr<Outcome> outcome = TryFlush();
+      if (outcome.ok()) {
+        accepted_ += outcome->accepted;
+        duplicates_ += outcome->duplicates;
+        created_ += static_cast<int64_t>(outcome->created.size());
+        for (auto& [row, reject] : outcome->rejects)
+          RejectRow(row, std::move(reject));
+        for (auto& [key, id] : outcome->created)
+          resolved_[key] = Resolution{id, std::nullopt};
+        pending_.clear();
+        return absl::OkStatus();
+      }
+      if (!absl::IsAlreadyExists(outcome.status())) return outcome.status();
+      if (attempt >= BulkImportLogic::kMaxAttempts) {
+        return absl::AbortedError(absl::StrCat(
+            "import ", import_id_,
+            ": a batch collided with concurrent writers ", attempt, " times (",
+            outcome.status().message(), "); retry the import"));
+      }
+    }
+  }
+
+  // The reject of a row whose key is stored (or queued) with other content.
+  Reject KeyReused(const PendingRow<Record>& p) const {
+    if (p.default_key) {
+      return {"row",
+              absl::StrCat("row ", p.row, " of import \"", import_id_,
+                           "\" was already imported with other content")};
+    }
+    return {"request_id", "was already used for other content"};
+  }
+
+  absl::StatusOr<Outcome> TryFlush() {
+    Outcome outcome;
+    // 1. Idempotency: which keys are stored already, and with what content.
+    std::vector<std::string> keys;
+    keys.reserve(pending_.size());
+    {
+      absl::flat_hash_set<absl::string_view> seen;
+      for (const PendingRow<Record>& p : pending_) {
+        if (seen.insert(p.record.request.id).second)
+          keys.push_back(p.record.request.id);
+      }
+    }
+    RAPPORT_ASSIGN_OR_RETURN(std::vector<StoredRequest> stored,
+                             deps_.store->FindRequests(Traits::kKind, keys));
+    absl::flat_hash_map<std::string, std::string> hash_of;
+    for (StoredRequest& s : stored) hash_of[s.request_id] = std::move(s.hash);
+    std::vector<size_t> fresh_rows;
+    for (size_t i = 0; i < pending_.size(); ++i) {
+      const RequestKey& key = pending_[i].record.request;
+      auto [it, inserted] = hash_of.try_emplace(key.id, key.hash);
+      if (inserted) {
+        fresh_rows.push_back(i);
+      } else if (it->second == key.hash) {
+        ++outcome.duplicates;
+      } else {
+        outcome.rejects.emplace_back(pending_[i].row, KeyReused(pending_[i]));
+      }
+    }
+
+    // 2. Customers: resolve the refs not seen before, create unknown
+    // identities.
+    std::vector<const Ref*> unresolved;
+    {
+      absl::flat_hash_set<absl::string_view> asked;
+      for (size_t i : fresh_rows) {
+        const Ref& ref = *pending_[i].ref;
+        if (!resolved_.contains(ref.key) && asked.insert(ref.key).second) {
+          unresolved.push_back(&ref);
+        }
+      }
+    }
+    std::vector<CustomerRecord> new_customers;
+    RAPPORT_RETURN_IF_ERROR(
+        Resolve(unresolved, outcome.created, new_customers));
+
+    // 3. The rows, with their customers, in one transaction with the new
+    // customers.
+    const int64_t now_us = absl::ToUnixMicros(deps_.clock());
+    std::vector<Record> rows;
+    rows.reserve(fresh_rows.size());
+    for (size_t i : fresh_rows) {
+      const PendingRow<Record>& p = pending_[i];
+      std::string customer_id;
+      if (auto it = outcome.created.find(p.ref->key);
+          it != outcome.created.end()) {
+        customer_id = it->second;
+      } else {
+        const Resolution& resolution = resolved_.at(p.ref->key);
+        if (resolution.error.has_value()) {
+          outcome.rejects.emplace_back(p.row, *resolution.error);
+          continue;
+        }
+        customer_id = resolution.customer_id;
+      }
+      rows.push_back(p.record);
+      Traits::Complete(rows.back(), std::move(customer_id), deps_.ids->Next(),
+                       now_us);
+    }
+    RAPPORT_RETURN_IF_ERROR(Traits::Write(*deps_.store, new_customers, rows));
+    outcome.accepted = static_cast<int64_t>(rows.size());
+    return outcome;
+  }
+
+  // Resolves `refs` into resolved_ (existing customers and refusals) and
+  // `created` (ref key -> id of a customer to create, listed in `customers`).
+  absl::Status Resolve(const std::vector<const Ref*>& refs,
+                       absl::flat_hash_map<std::string, std::string>& created,
+                       std::vector<CustomerRecord>& customers) {
+    if (refs.empty()) return absl::OkStatus();
+    absl::flat_hash_map<std::string, CustomerState> states;
+    std::vector<std::string> want;
+    std::vector<Identity> identities;
+    for (const Ref* ref : refs) {
+      if (ref->is_id) {
+        want.push_back(ref->id);
+      } else {
+        identities.push_back(ref->identity);
+      }
+    }
+    absl::flat_hash_map<std::string, std::string>
+        holder_of;  // identity key -> customer id
+    if (!identities.empty()) {
+      RAPPORT_ASSIGN_OR_RETURN(std::vector<IdentityMatch> matches,
+                               deps_.store->FindIdentities(identities));
+      for (IdentityMatch& m : matches) {
+        holder_of[IdentityKey(m.identity)] = m.customer.id;
+        if (!m.customer.merged_into.empty())
+          want.push_back(m.customer.merged_into);
+        states[m.customer.id] = std::move(m.customer);
+      }
+    }
+    // Follow merges, a level per round trip.
+    absl::flat_hash_set<std::string> asked;
+    for (int hop = 0; hop <= kMaxMergeHops && !want.empty(); ++hop) {
+      std::vector<std::string> ask;
+      for (std::string& id : want) {
+        if (!states.contains(id) && asked.insert(id).second)
+          ask.push_back(std::move(id));
+      }
+      want.clear();
+      if (ask.empty()) break;
+      RAPPORT_ASSIGN_OR_RETURN(std::vector<CustomerState> found,
+                               deps_.store->GetCustomerStates(ask));
+      for (CustomerState& s : found) {
+        if (!s.merged_into.empty()) want.push_back(s.merged_into);
+        std::string id = s.id;
+        states[id] = std::move(s);
+      }
+    }
+
+    std::vector<const Ref*> unknown;
+    for (const Ref* ref : refs) {
+      if (ref->is_id) {
+        resolved_[ref->key] = Follow(states, ref->id);
+      } else if (auto it = holder_of.find(ref->key); it != holder_of.end()) {
+        resolved_[ref->key] = Follow(states, it->second);
+      } else {
+        unknown.push_back(ref);
+      }
+    }
+    if (unknown.empty()) return absl::OkStatus();
+
+    // An identity that an erase suppressed must not come back.
+    std::vector<bool> suppressed(unknown.size(), false);
+    if (deps_.options.suppression) {
+      std::vector<std::string> hashes;
+      absl::flat_hash_map<std::string, std::vector<size_t>> owners;
+      for (size_t u = 0; u < unknown.size(); ++u) {
+        for (std::string& h :
+             deps_.customers->IdentityHashes(unknown[u]->query)) {
+          owners[h].push_back(u);
+          hashes.push_back(std::move(h));
+        }
+      }
+      if (!hashes.empty()) {
+        RAPPORT_ASSIGN_OR_RETURN(std::vector<std::string> blocked,
+                                 deps_.store->SuppressedAmong(hashes));
+        for (const std::string& h : blocked) {
+          for (size_t u : owners[h]) suppressed[u] = true;
+        }
+      }
+    }
+    const int64_t now_us = absl::ToUnixMicros(deps_.clock());
+    for (size_t u = 0; u < unknown.size(); ++u) {
+      const Ref& ref = *unknown[u];
+      if (suppressed[u]) {
+        resolved_[ref.key] =
+            Resolution{"", Reject{"customer_ref",
+                                  "names an identity of an erased customer, "
+                                  "which cannot be added again"}};
+        continue;
+      }
+      CustomerRecord c;
+      c.id = deps_.ids->Next();
+      c.display_name = ref.display_name;
+      c.email = ref.query.email;
+      c.phone = ref.query.phone;
+      c.external_ids = ref.query.external_ids;
+      c.create_time_us = c.update_time_us = now_us;
+      created[ref.key] = c.id;
+      customers.push_back(std::move(c));
+    }
+    return absl::OkStatus();
+  }
+
+  // The live customer `start` leads to through merges, or why there is none.
+  static Resolution Follow(
+      const absl::flat_hash_map<std::string, CustomerState>& states,
+      const std::string& start) {
+    std::string id = start;
+    for (int hop = 0; hop <= kMaxMergeHops; ++hop) {
+      auto it = states.find(id);
+      if (it == states.end()) {
+        return {"", Reject{"customer_ref",
+                           absl::StrCat("customer ", id, " not found")}};
+      }
+      const CustomerState& s = it->second;
+      if (s.merged_into.empty()) {
+        if (s.erased)
+          return {"", Reject{"customer_ref",
+                             absl::StrCat("customer ", id, " was erased")}};
+        return {id, std::nullopt};
+      }
+      id = s.merged_into;
+    }
+    return {"",
+            Reject{"customer_ref",
+                   absl::StrCat("customer ", start, " was merged more than ",
+                                kMaxMergeHops, " times over")}};
+  }
+
+  const Deps& deps_;
+  std::string import_id_;
+  std::vector<PendingRow<Record>> pending_;
+  absl::flat_hash_map<std::string, std::shared_ptr<const Ref>>
+      refs_;                                               // by the text given
+  absl::flat_hash_map<std::string, Resolution> resolved_;  // by Ref::key
+  int64_t accepted_ = 0;
+  int64_t duplicates_ = 0;
+  int64_t created_ = 0;
+  std::vector<std::pair<int64_t, Reject>> rejects_;
+};
+
+}  // namespace
+
+BulkImportLogic::BulkImportLogic(ImportStore* store,
+                                 const CustomerLogic* customers,
+                                 IdGenerator* ids, Clock clock,
+                                 CustomerLogicOptions options,
+                                 size_t batch_rows)
+    : deps_{store,
+            customers,
+            ids,
+            std::move(clock),
+            std::move(options),
+            std::max<size_t>(batch_rows, 1)} {}
+
+absl::StatusOr<v1::ImportPurchasesResponse> BulkImportLogic::ImportPurchases(
+    const std::function<bool(v1::ImportPurchasesRequest*)>& next) {
+  return Importer<PurchaseTraits>(deps_).Run(next);
+}
+
+absl::StatusOr<v1::ImportInteractionsResponse>
+BulkImportLogic::ImportInteractions(
+    const std::function<bool(v1::ImportInteractionsRequest*)>& next) {
+  return Importer<InteractionTraits>(deps_).Run(next);
+}
+
+}  // namespace rapport::customer

@@ -1,0 +1,78 @@
+// BulkImportLogic: the rules of ImportPurchases and ImportInteractions.
+//
+// Rows arrive as raw text in batches; each is validated on its own (a bad row
+// is reported with its row number, column and reason, and never stops the good
+// ones). Good rows are gathered into batches of `batch_rows` and stored with a
+// few set-at-a-time ImportStore calls per batch:
+//
+//   1. FindRequests: which idempotency keys are stored already (duplicates, or
+//      rejects when the content differs);
+//   2. customers: refs not seen earlier in this import are resolved at once
+//      (ids through GetCustomerStates, following merges; identities through
+//      FindIdentities; unknown identities checked against suppression and
+//      created);
+//   3. WritePurchases / WriteInteractions: new customers and rows in one
+//      transaction. ALREADY_EXISTS (a concurrent import took an identity or a
+//      key first) re-runs the batch from step 1.
+//
+// A row's idempotency key is its request_id, or "import:<import_id>:<row>", so
+// a retried import stores nothing twice. The answer lists at most
+// kMaxListedRejects rejects; rows - accepted - duplicates is the full count.
+//
+//   BulkImportLogic imports(&import_store, &customer_logic, &ids,
+//                           [] { return absl::Now(); }, {.currency = "USD"});
+//   CustomerServiceImpl service(&customer_logic, &imports, nullptr);
+#ifndef RAPPORT_SERVICES_CUSTOMER_BULK_IMPORT_H_
+#define RAPPORT_SERVICES_CUSTOMER_BULK_IMPORT_H_
+
+#include <cstddef>
+#include <functional>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/ids.h"
+#include "services/customer/customer_logic.h"
+#include "services/customer/import_logic.h"
+#include "services/customer/import_store.h"
+
+namespace rapport::customer {
+
+class BulkImportLogic final : public ImportLogic {
+ public:
+  using Clock = std::function<absl::Time()>;
+
+  static constexpr size_t kDefaultBatchRows = 5000;
+  static constexpr size_t kMaxListedRejects = 10000;
+  static constexpr size_t kMaxImportIdBytes = 64;
+  static constexpr size_t kMaxRequestIdBytes = 128;
+  // How often one batch is re-run after losing a race to a concurrent writer.
+  static constexpr int kMaxAttempts = 5;
+
+  // `customers` parses refs and hashes identities; `options` gives the
+  // reporting currency and whether suppression is on. None is owned.
+  BulkImportLogic(ImportStore* store, const CustomerLogic* customers,
+                  IdGenerator* ids, Clock clock, CustomerLogicOptions options,
+                  size_t batch_rows = kDefaultBatchRows);
+
+  absl::StatusOr<v1::ImportPurchasesResponse> ImportPurchases(
+      const std::function<bool(v1::ImportPurchasesRequest*)>& next) override;
+  absl::StatusOr<v1::ImportInteractionsResponse> ImportInteractions(
+      const std::function<bool(v1::ImportInteractionsRequest*)>& next) override;
+
+  // What the importers share; public only for the implementation file.
+  struct Deps {
+    ImportStore* store;
+    const CustomerLogic* customers;
+    IdGenerator* ids;
+    Clock clock;
+    CustomerLogicOptions options;
+    size_t batch_rows;
+  };
+
+ private:
+  Deps deps_;
+};
+
+}  // namespace rapport::customer
+
+#endif  // RAPPORT_SERVICES_CUSTOMER_BULK_IMPORT_H_

@@ -1,0 +1,32 @@
+// Bulk imports of purchases and interactions (ImportPurchases,
+// ImportInteractions): every row validated on its own, rejects reported with
+// their row number and column, good rows stored in large batches, and a
+// retried import (same import id, or the same request id per row) storing
+// nothing twice. Rows name customers by id or by identity
+// ("email:...", "phone:...", "ext:SOURCE:ID"); an unknown identity creates
+// the customer.
+#ifndef RAPPORT_SERVICES_CUSTOMER_IMPORT_LOGIC_H_
+#define RAPPORT_SERVICES_CUSTOMER_IMPORT_LOGIC_H_
+
+#include <functional>
+
+#include "absl/status/statusor.h"
+#include "rapport/customer/v1/customer_service.pb.h"
+
+namespace rapport::customer {
+
+namespace v1 = ::rapport::customer::v1;
+
+class ImportLogic {
+ public:
+  virtual ~ImportLogic() = default;
+  // `next` fills the next batch and returns false at the end of the stream.
+  virtual absl::StatusOr<v1::ImportPurchasesResponse> ImportPurchases(
+      const std::function<bool(v1::ImportPurchasesRequest*)>& next) = 0;
+  virtual absl::StatusOr<v1::ImportInteractionsResponse> ImportInteractions(
+      const std::function<bool(v1::ImportInteractionsRequest*)>& next) = 0;
+};
+
+}  // namespace rapport::customer
+
+#endif  // RAPPORT_SERVICES_CUSTOMER_IMPORT_LOGIC_H_

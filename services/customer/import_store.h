@@ -1,0 +1,99 @@
+// The storage interface of bulk imports (ImportPurchases, ImportInteractions):
+// a handful of set-at-a-time calls, so that BulkImportLogic makes a few round
+// trips per batch of thousands of rows. MysqlImportStore is the real one; unit
+// tests use a fake of their own.
+//
+//   std::vector<StoredRequest> seen;
+//   RAPPORT_ASSIGN_OR_RETURN(seen, store->FindRequests(ImportKind::kPurchases,
+//   keys));
+//   ... resolve customers with GetCustomerStates / FindIdentities ...
+//   RAPPORT_RETURN_IF_ERROR(store->WritePurchases(new_customers, purchases));
+#ifndef RAPPORT_SERVICES_CUSTOMER_IMPORT_STORE_H_
+#define RAPPORT_SERVICES_CUSTOMER_IMPORT_STORE_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "services/customer/customer_store.h"
+
+namespace rapport::customer {
+
+// Which table an import writes.
+enum class ImportKind { kPurchases, kInteractions };
+
+// A customer as the import sees it when resolving a reference.
+struct CustomerState {
+  std::string id;
+  std::string merged_into;  // set when merged into another customer
+  bool erased = false;
+  friend bool operator==(const CustomerState&, const CustomerState&) = default;
+};
+
+// One identity a row names: an email (its key: lower-cased, trimmed), an
+// E.164 phone, or an external id (source and id).
+struct Identity {
+  enum class Kind { kEmail, kPhone, kExternalId };
+  Kind kind = Kind::kEmail;
+  std::string source;  // kExternalId only
+  std::string value;   // email key, phone, or external id
+  friend bool operator==(const Identity&, const Identity&) = default;
+};
+
+// A stored customer that holds an identity.
+struct IdentityMatch {
+  Identity identity;
+  CustomerState customer;
+};
+
+// The idempotency key of a stored row and the hash of its content.
+struct StoredRequest {
+  std::string request_id;
+  std::string hash;
+};
+
+// A row to insert with its idempotency key (RequestKey.id is never empty here).
+struct ImportedPurchase {
+  PurchaseRecord purchase;
+  RequestKey request;
+};
+struct ImportedInteraction {
+  InteractionRecord interaction;
+  RequestKey request;
+};
+
+class ImportStore {
+ public:
+  virtual ~ImportStore() = default;
+
+  // The customers among `ids` that exist (merged and erased ones included),
+  // in any order; unknown ids are left out.
+  virtual absl::StatusOr<std::vector<CustomerState>> GetCustomerStates(
+      const std::vector<std::string>& ids) = 0;
+  // The stored customers holding any of `identities`, in any order; an
+  // identity nobody holds is left out.
+  virtual absl::StatusOr<std::vector<IdentityMatch>> FindIdentities(
+      const std::vector<Identity>& identities) = 0;
+  // The hashes among `hashes` that an erase suppressed.
+  virtual absl::StatusOr<std::vector<std::string>> SuppressedAmong(
+      const std::vector<std::string>& hashes) = 0;
+  // The rows of `kind` already stored under any of `request_ids`.
+  virtual absl::StatusOr<std::vector<StoredRequest>> FindRequests(
+      ImportKind kind, const std::vector<std::string>& request_ids) = 0;
+
+  // Insert the new customers (with their email, phone and external ids) and
+  // the rows in one transaction: all or nothing. ALREADY_EXISTS when another
+  // writer got a unique key first (an identity, a request id): re-resolve and
+  // try again.
+  virtual absl::Status WritePurchases(
+      const std::vector<CustomerRecord>& new_customers,
+      const std::vector<ImportedPurchase>& rows) = 0;
+  virtual absl::Status WriteInteractions(
+      const std::vector<CustomerRecord>& new_customers,
+      const std::vector<ImportedInteraction>& rows) = 0;
+};
+
+}  // namespace rapport::customer
+
+#endif  // RAPPORT_SERVICES_CUSTOMER_IMPORT_STORE_H_

@@ -1,0 +1,339 @@
+#include "services/customer/mysql_import_store.h"
+
+#include <cppconn/datatype.h>
+#include <cppconn/prepared_statement.h>
+#include <cppconn/resultset.h>
+
+#include <algorithm>
+#include <memory>
+#include <utility>
+
+#include "absl/functional/function_ref.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "common/validation.h"
+
+namespace rapport::customer {
+namespace {
+
+using Statement = std::unique_ptr<sql::PreparedStatement>;
+using Rows = std::unique_ptr<sql::ResultSet>;
+
+constexpr size_t kChunk = MysqlImportStore::kRowsPerStatement;
+
+// `group` repeated n times, joined by `separator`.
+std::string Repeat(absl::string_view group, size_t n,
+                   absl::string_view separator) {
+  std::string out;
+  out.reserve((group.size() + separator.size()) * n);
+  for (size_t i = 0; i < n; ++i) {
+    if (i > 0) out.append(separator.data(), separator.size());
+    out.append(group.data(), group.size());
+  }
+  return out;
+}
+
+// Runs one statement per chunk of up to kChunk items: `query(n)` is the text
+// for n items (the full size is prepared once and reused), `bind` binds one
+// item's parameters from `index` on (advancing it), `run` executes it.
+template <typename T, typename Bind, typename Exec>
+void Chunked(sql::Connection& c, const std::vector<T>& items,
+             absl::FunctionRef<std::string(size_t)> query, Bind bind,
+             Exec run) {
+  Statement full;
+  for (size_t begin = 0; begin < items.size(); begin += kChunk) {
+    const size_t n = std::min(kChunk, items.size() - begin);
+    Statement part;
+    sql::PreparedStatement* s;
+    if (n == kChunk) {
+      if (full == nullptr) full.reset(c.prepareStatement(query(n)));
+      s = full.get();
+    } else {
+      part.reset(c.prepareStatement(query(n)));
+      s = part.get();
+    }
+    int index = 1;
+    for (size_t i = begin; i < begin + n; ++i) bind(*s, index, items[i]);
+    run(*s);
+  }
+}
+
+void Execute(sql::PreparedStatement& s) { s.executeUpdate(); }
+
+void SetNullableString(sql::PreparedStatement& s, int index,
+                       const std::string& value) {
+  if (value.empty()) {
+    s.setNull(index, sql::DataType::VARCHAR);
+  } else {
+    s.setString(index, value);
+  }
+}
+
+// The unique form of an email, as customers.email_key holds it.
+std::string EmailKey(const std::string& email) {
+  return absl::AsciiStrToLower(absl::StripAsciiWhitespace(email));
+}
+
+constexpr char kStateColumns[] =
+    "c.id, c.merged_into, c.erased_time_us IS NOT NULL";
+
+// Reads kStateColumns starting at column `first`.
+CustomerState ReadState(sql::ResultSet& rows, int first) {
+  CustomerState state;
+  state.id = rows.getString(first);
+  state.merged_into =
+      rows.isNull(first + 1) ? "" : std::string(rows.getString(first + 1));
+  state.erased = rows.getInt(first + 2) != 0;
+  return state;
+}
+
+// Inserts customers with their email, phone and external ids.
+void InsertCustomers(sql::Connection& c,
+                     const std::vector<CustomerRecord>& customers) {
+  if (customers.empty()) return;
+  Chunked(
+      c, customers,
+      [](size_t n) {
+        return absl::StrCat(
+            "INSERT INTO customers (id, display_name, email, email_key, "
+            "email_match_key, phone, "
+            "create_time_us, update_time_us, version) VALUES ",
+            Repeat("(?, ?, ?, ?, ?, ?, ?, ?, 1)", n, ", "));
+      },
+      [](sql::PreparedStatement& s, int& i, const CustomerRecord& r) {
+        s.setString(i++, r.id);
+        s.setString(i++, r.display_name);
+        SetNullableString(s, i++, r.email);
+        SetNullableString(s, i++, EmailKey(r.email));
+        SetNullableString(s, i++,
+                          r.email.empty() ? "" : EmailMatchKey(r.email));
+        SetNullableString(s, i++, r.phone);
+        s.setInt64(i++, r.create_time_us);
+        s.setInt64(i++, r.update_time_us);
+      },
+      Execute);
+  std::vector<std::pair<const ExternalIdRecord*, const std::string*>>
+      external_ids;
+  for (const CustomerRecord& r : customers) {
+    for (const ExternalIdRecord& e : r.external_ids)
+      external_ids.push_back({&e, &r.id});
+  }
+  if (external_ids.empty()) return;
+  Chunked(
+      c, external_ids,
+      [](size_t n) {
+        return absl::StrCat(
+            "INSERT INTO customer_external_ids (source, external_id, "
+            "customer_id) VALUES ",
+            Repeat("(?, ?, ?)", n, ", "));
+      },
+      [](sql::PreparedStatement& s, int& i,
+         const std::pair<const ExternalIdRecord*, const std::string*>& e) {
+        s.setString(i++, e.first->source);
+        s.setString(i++, e.first->id);
+        s.setString(i++, *e.second);
+      },
+      Execute);
+}
+
+// Looks up one kind of identity: `query(n)` selects (identity columns...,
+// kStateColumns) for n identities bound by `bind`.
+template <typename Bind>
+void LookUp(sql::Connection& c, const std::vector<Identity>& identities,
+            Identity::Kind kind, absl::FunctionRef<std::string(size_t)> query,
+            Bind bind, std::vector<IdentityMatch>& out) {
+  std::vector<Identity> of_kind;
+  for (const Identity& identity : identities) {
+    if (identity.kind == kind) of_kind.push_back(identity);
+  }
+  if (of_kind.empty()) return;
+  Chunked(c, of_kind, query, bind, [&](sql::PreparedStatement& s) {
+    Rows rows(s.executeQuery());
+    while (rows->next()) {
+      IdentityMatch match;
+      match.identity.kind = kind;
+      if (kind == Identity::Kind::kExternalId) {
+        match.identity.source = rows->getString(1);
+        match.identity.value = rows->getString(2);
+        match.customer = ReadState(*rows, 3);
+      } else {
+        match.identity.value = rows->getString(1);
+        match.customer = ReadState(*rows, 2);
+      }
+      out.push_back(std::move(match));
+    }
+  });
+}
+
+void BindValue(sql::PreparedStatement& s, int& i, const Identity& identity) {
+  s.setString(i++, identity.value);
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<CustomerState>> MysqlImportStore::GetCustomerStates(
+    const std::vector<std::string>& ids) {
+  std::vector<CustomerState> out;
+  if (ids.empty()) return out;
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::vector<CustomerState>> {
+        Chunked(
+            c, ids,
+            [](size_t n) {
+              return absl::StrCat("SELECT ", kStateColumns,
+                                  " FROM customers c WHERE c.id IN (",
+                                  Repeat("?", n, ", "), ")");
+            },
+            [](sql::PreparedStatement& s, int& i, const std::string& id) {
+              s.setString(i++, id);
+            },
+            [&](sql::PreparedStatement& s) {
+              Rows rows(s.executeQuery());
+              while (rows->next()) out.push_back(ReadState(*rows, 1));
+            });
+        return out;
+      });
+}
+
+absl::StatusOr<std::vector<IdentityMatch>> MysqlImportStore::FindIdentities(
+    const std::vector<Identity>& identities) {
+  std::vector<IdentityMatch> out;
+  if (identities.empty()) return out;
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::vector<IdentityMatch>> {
+        LookUp(
+            c, identities, Identity::Kind::kEmail,
+            [](size_t n) {
+              return absl::StrCat("SELECT c.email_key, ", kStateColumns,
+                                  " FROM customers c WHERE c.email_key IN (",
+                                  Repeat("?", n, ", "), ")");
+            },
+            BindValue, out);
+        LookUp(
+            c, identities, Identity::Kind::kPhone,
+            [](size_t n) {
+              return absl::StrCat("SELECT c.phone, ", kStateColumns,
+                                  " FROM customers c WHERE c.phone IN (",
+                                  Repeat("?", n, ", "), ")");
+            },
+            BindValue, out);
+        LookUp(
+            c, identities, Identity::Kind::kExternalId,
+            [](size_t n) {
+              return absl::StrCat(
+                  "SELECT e.source, e.external_id, ", kStateColumns,
+                  " FROM customer_external_ids e JOIN customers c"
+                  " ON c.id = e.customer_id WHERE ",
+                  Repeat("(e.source = ? AND e.external_id = ?)", n, " OR "));
+            },
+            [](sql::PreparedStatement& s, int& i, const Identity& identity) {
+              s.setString(i++, identity.source);
+              s.setString(i++, identity.value);
+            },
+            out);
+        return out;
+      });
+}
+
+absl::StatusOr<std::vector<std::string>> MysqlImportStore::SuppressedAmong(
+    const std::vector<std::string>& hashes) {
+  if (hashes.empty()) return std::vector<std::string>();
+  return customers_->SuppressedAmong(hashes);
+}
+
+absl::StatusOr<std::vector<StoredRequest>> MysqlImportStore::FindRequests(
+    ImportKind kind, const std::vector<std::string>& request_ids) {
+  std::vector<StoredRequest> out;
+  if (request_ids.empty()) return out;
+  const char* table =
+      kind == ImportKind::kPurchases ? "purchases" : "interactions";
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::vector<StoredRequest>> {
+        Chunked(
+            c, request_ids,
+            [&](size_t n) {
+              return absl::StrCat("SELECT request_id, request_hash FROM ",
+                                  table, " WHERE request_id IN (",
+                                  Repeat("?", n, ", "), ")");
+            },
+            [](sql::PreparedStatement& s, int& i, const std::string& id) {
+              s.setString(i++, id);
+            },
+            [&](sql::PreparedStatement& s) {
+              Rows rows(s.executeQuery());
+              while (rows->next()) {
+                out.push_back(
+                    {std::string(rows->getString(1)),
+                     rows->isNull(2) ? "" : std::string(rows->getString(2))});
+              }
+            });
+        return out;
+      });
+}
+
+absl::Status MysqlImportStore::WritePurchases(
+    const std::vector<CustomerRecord>& new_customers,
+    const std::vector<ImportedPurchase>& rows) {
+  if (new_customers.empty() && rows.empty()) return absl::OkStatus();
+  return pool_->Transaction([&](sql::Connection& c) -> absl::Status {
+    InsertCustomers(c, new_customers);
+    Chunked(
+        c, rows,
+        [](size_t n) {
+          return absl::StrCat(
+              "INSERT INTO purchases (id, customer_id, purchase_time_us, "
+              "amount, currency, "
+              "description, create_time_us, request_id, request_hash) VALUES ",
+              Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?)", n, ", "));
+        },
+        [](sql::PreparedStatement& s, int& i, const ImportedPurchase& row) {
+          const PurchaseRecord& p = row.purchase;
+          s.setString(i++, p.id);
+          s.setString(i++, p.customer_id);
+          s.setInt64(i++, p.purchase_time_us);
+          s.setString(i++, p.amount.ToString());
+          s.setString(i++, p.currency);
+          s.setString(i++, p.description);
+          s.setInt64(i++, p.create_time_us);
+          s.setString(i++, row.request.id);
+          s.setString(i++, row.request.hash);
+        },
+        Execute);
+    return absl::OkStatus();
+  });
+}
+
+absl::Status MysqlImportStore::WriteInteractions(
+    const std::vector<CustomerRecord>& new_customers,
+    const std::vector<ImportedInteraction>& rows) {
+  if (new_customers.empty() && rows.empty()) return absl::OkStatus();
+  return pool_->Transaction([&](sql::Connection& c) -> absl::Status {
+    InsertCustomers(c, new_customers);
+    Chunked(
+        c, rows,
+        [](size_t n) {
+          return absl::StrCat(
+              "INSERT INTO interactions (id, customer_id, channel, kind, "
+              "interaction_time_us, "
+              "cost, note, create_time_us, request_id, request_hash) VALUES ",
+              Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", n, ", "));
+        },
+        [](sql::PreparedStatement& s, int& i, const ImportedInteraction& row) {
+          const InteractionRecord& r = row.interaction;
+          s.setString(i++, r.id);
+          s.setString(i++, r.customer_id);
+          s.setInt(i++, r.channel);
+          s.setString(i++, r.kind);
+          s.setInt64(i++, r.interaction_time_us);
+          s.setString(i++, r.cost.ToString());
+          s.setString(i++, r.note);
+          s.setInt64(i++, r.create_time_us);
+          s.setString(i++, row.request.id);
+          s.setString(i++, row.request.hash);
+        },
+        Execute);
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace rapport::customer

@@ -1,0 +1,52 @@
+// ImportStore on MySQL/MariaDB through Connector/C++: multi-row INSERTs of up
+// to 1000 rows per statement (each size prepared once per batch), IN (...)
+// look-ups of up to 1000 keys, one transaction per written batch. Connector
+// exceptions never leave it: everything runs in MysqlPool::Run/Transaction.
+//
+//   MysqlCustomerStore customers(pool.get());
+//   MysqlImportStore imports(pool.get(), &customers);
+//   BulkImportLogic logic(&imports, &customer_logic, &ids, clock, options);
+#ifndef RAPPORT_SERVICES_CUSTOMER_MYSQL_IMPORT_STORE_H_
+#define RAPPORT_SERVICES_CUSTOMER_MYSQL_IMPORT_STORE_H_
+
+#include <string>
+#include <vector>
+
+#include "common/mysql/mysql_pool.h"
+#include "services/customer/customer_store.h"
+#include "services/customer/import_store.h"
+
+namespace rapport::customer {
+
+class MysqlImportStore final : public ImportStore {
+ public:
+  // Rows per multi-row INSERT and keys per IN (...) list.
+  static constexpr size_t kRowsPerStatement = 1000;
+
+  // `customers` answers SuppressedAmong; both must outlive the store.
+  MysqlImportStore(MysqlPool* pool, CustomerStore* customers)
+      : pool_(pool), customers_(customers) {}
+
+  absl::StatusOr<std::vector<CustomerState>> GetCustomerStates(
+      const std::vector<std::string>& ids) override;
+  absl::StatusOr<std::vector<IdentityMatch>> FindIdentities(
+      const std::vector<Identity>& identities) override;
+  absl::StatusOr<std::vector<std::string>> SuppressedAmong(
+      const std::vector<std::string>& hashes) override;
+  absl::StatusOr<std::vector<StoredRequest>> FindRequests(
+      ImportKind kind, const std::vector<std::string>& request_ids) override;
+  absl::Status WritePurchases(
+      const std::vector<CustomerRecord>& new_customers,
+      const std::vector<ImportedPurchase>& rows) override;
+  absl::Status WriteInteractions(
+      const std::vector<CustomerRecord>& new_customers,
+      const std::vector<ImportedInteraction>& rows) override;
+
+ private:
+  MysqlPool* pool_;
+  CustomerStore* customers_;
+};
+
+}  // namespace rapport::customer
+
+#endif  // RAPPORT_SERVICES_CUSTOMER_MYSQL_IMPORT_STORE_H_

@@ -1,0 +1,340 @@
+// Bulk imports end to end: `rapportctl customers import purchases|interactions`
+// against the real rapport-customer binary over real gRPC, on a real MariaDB.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "tests/support/mariadb.h"
+#include "tests/support/process.h"
+
+namespace rapport {
+namespace {
+
+using testing::BinaryDir;
+using testing::Process;
+using testing::Run;
+using testing::RunResult;
+using testing::TempDir;
+using testing::TestMariaDb;
+
+std::string Ctl() { return BinaryDir() + "/tools/rapportctl/rapportctl"; }
+
+// One rapport-customer on a free port, with its log kept for failure messages.
+class CustomerServer {
+ public:
+  explicit CustomerServer(const std::string& mysql_uri) {
+    process_ = Process::Start(
+        {BinaryDir() + "/services/customer/rapport-customer",
+         "--listen=127.0.0.1:0", "--port_file=" + dir_.File("port"),
+         "--shutdown_grace=5s", "--db_wait=20s", "--suppression_salt=e2e"},
+        {{"RAPPORT_MYSQL_URI", mysql_uri}}, dir_.File("log"));
+    for (int i = 0; i < 400 && port_.empty(); ++i) {
+      port_ = std::string(
+          absl::StripAsciiWhitespace(testing::ReadFile(dir_.File("port"))));
+      if (port_.empty()) absl::SleepFor(absl::Milliseconds(50));
+    }
+    EXPECT_FALSE(port_.empty()) << "server did not start:\n" << log();
+  }
+  std::string log() const { return testing::ReadFile(dir_.File("log")); }
+
+  RunResult Ctl(std::vector<std::string> args) const {
+    args.insert(args.begin(), rapport::Ctl());
+    return Run(args, {{"RAPPORT_CUSTOMER_ADDR", "127.0.0.1:" + port_}});
+  }
+  // A file in the server's scratch directory.
+  std::string Write(const std::string& name, const std::string& content) const {
+    testing::WriteFile(dir_.File(name), content);
+    return dir_.File(name);
+  }
+
+ private:
+  TempDir dir_;
+  std::string port_;
+  Process process_;
+};
+
+std::vector<std::string> Lines(const std::string& text) {
+  return absl::StrSplit(text, '\n', absl::SkipEmpty());
+}
+
+// The id in the first column of the last row of `--output csv` output.
+std::string CsvId(const std::string& out) {
+  std::vector<std::string> lines = Lines(out);
+  if (lines.size() < 2) return "";
+  return std::vector<std::string>(absl::StrSplit(lines.back(), ','))[0];
+}
+
+// The number after "NAME: " in the import summary ("accepted: 3").
+int64_t Summary(const std::string& out, const std::string& name) {
+  const size_t at = out.find(name + ": ");
+  if (at == std::string::npos) return -1;
+  int64_t n = -1;
+  absl::string_view rest = absl::string_view(out).substr(at + name.size() + 2);
+  if (!absl::SimpleAtoi(rest.substr(0, rest.find_first_of(" \n")), &n))
+    return -1;
+  return n;
+}
+
+class CustomerImportE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<CustomerServer>(
+        TestMariaDb::Shared().CreateDatabase());
+    ASSERT_EQ(server_->Ctl({"health", "--wait", "20s"}).exit_code, 0)
+        << server_->log();
+  }
+
+  std::string CreateCustomer(const std::string& name,
+                             const std::string& email = "") {
+    std::vector<std::string> args = {"customers", "create",   "--display-name",
+                                     name,        "--output", "csv"};
+    if (!email.empty()) {
+      args.push_back("--email");
+      args.push_back(email);
+    }
+    RunResult r = server_->Ctl(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return CsvId(r.out);
+  }
+
+  // The purchases of a customer as "time amount" strings, oldest first.
+  std::vector<std::string> Purchases(const std::string& customer) {
+    RunResult r =
+        server_->Ctl({"purchases", "list", "--customer", customer, "--all",
+                      "--page-size", "1000", "--output", "csv"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::vector<std::string> out;
+    std::vector<std::string> lines = Lines(r.out);
+    for (size_t i = 1; i < lines.size(); ++i) {
+      std::vector<std::string> f = absl::StrSplit(lines[i], ',');
+      out.push_back(absl::StrCat(f[2], " ", f[3]));
+    }
+    return out;
+  }
+
+  // Customer ids in id order.
+  std::vector<std::string> CustomerIds() {
+    RunResult r =
+        server_->Ctl({"customers", "list", "--all", "--output", "csv"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::vector<std::string> ids;
+    std::vector<std::string> lines = Lines(r.out);
+    for (size_t i = 1; i < lines.size(); ++i) {
+      ids.push_back(std::vector<std::string>(absl::StrSplit(lines[i], ','))[0]);
+    }
+    return ids;
+  }
+
+  // The customer holding an email, through IdentifyCustomer.
+  std::string Identify(const std::string& email) {
+    RunResult r = server_->Ctl(
+        {"customers", "identify", "--email", email, "--output", "csv"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return CsvId(r.out);
+  }
+
+  std::unique_ptr<CustomerServer> server_;
+};
+
+TEST_F(CustomerImportE2E, GoodAndBadRowsInOneFileAreStoredAndRejectedByLine) {
+  const std::string ada = CreateCustomer("Ada");
+  // Line 4 is blank (skipped by the reader), so rows after it keep their file
+  // lines.
+  const std::string file = server_->Write(
+      "p.csv",
+      absl::StrCat("customer_ref,timestamp,amount,currency,request_id\n",  // 1
+                   ada, ",2024-03-01T12:00:00Z,19.99,USD,\n",              // 2
+                   ada, ",2024-03-02T12:00:00Z,12;50,,\n",                 // 3
+                   "\n",                                                   // 4
+                   ada, ",2024-03-03,1,,\n",                               // 5
+                   ada, ",2024-03-04T12:00:00Z,5,EUR,\n",                  // 6
+                   "nobody,2024-03-05T12:00:00Z,5,,\n",                    // 7
+                   ada, ",2024-03-06T13:00:00+01:00,-5.5,,order-8\n"));    // 8
+  RunResult r = server_->Ctl({"customers", "import", "purchases", file});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_EQ(Summary(r.out, "accepted"), 2) << r.out;
+  EXPECT_EQ(Summary(r.out, "rejected"), 4) << r.out;
+  EXPECT_EQ(Summary(r.out, "rows"), 6) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.err, file + ":3: amount: ")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, file + ":5: timestamp: ")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, file + ":6: currency: ")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, file + ":7: customer_ref: ")) << r.err;
+  EXPECT_FALSE(absl::StrContains(r.err, ":2:")) << r.err;
+  EXPECT_FALSE(absl::StrContains(r.err, ":8:")) << r.err;
+  EXPECT_EQ(Purchases(ada),
+            (std::vector<std::string>{"2024-03-01T12:00:00Z 19.99",
+                                      "2024-03-06T12:00:00Z -5.50"}));
+}
+
+TEST_F(CustomerImportE2E, RetriedImportStoresNothingTwice) {
+  const std::string ada = CreateCustomer("Ada");
+  std::string content = "customer_ref,timestamp,amount\n";
+  for (int i = 0; i < 120; ++i) {
+    absl::StrAppend(&content, ada, ",2024-01-01T00:00:", i % 60 < 10 ? "0" : "",
+                    i % 60, "Z,", i, ".5\n");
+  }
+  const std::string file = server_->Write("p.csv", content);
+  RunResult first = server_->Ctl(
+      {"customers", "import", "purchases", file, "--batch-rows", "50"});
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  EXPECT_EQ(Summary(first.out, "accepted"), 120) << first.out;
+  EXPECT_TRUE(absl::StrContains(first.out, "import id: csv-")) << first.out;
+  RunResult again = server_->Ctl(
+      {"customers", "import", "purchases", file, "--batch-rows", "7"});
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_EQ(Summary(again.out, "accepted"), 0) << again.out;
+  EXPECT_EQ(Summary(again.out, "duplicates"), 120) << again.out;
+  EXPECT_EQ(Purchases(ada).size(), 120u);
+
+  // A named import id is its own import; its retry is also a no-op.
+  RunResult named = server_->Ctl(
+      {"customers", "import", "purchases", file, "--import-id", "n1"});
+  ASSERT_EQ(named.exit_code, 0) << named.err;
+  EXPECT_EQ(Summary(named.out, "accepted"), 120) << named.out;
+  RunResult named_again = server_->Ctl(
+      {"customers", "import", "purchases", file, "--import-id", "n1"});
+  EXPECT_EQ(Summary(named_again.out, "duplicates"), 120) << named_again.out;
+  EXPECT_EQ(Purchases(ada).size(), 240u);
+}
+
+TEST_F(CustomerImportE2E,
+       IdentityRefsCreateEachCustomerOnceAndMergedIdsResolve) {
+  const std::string known = CreateCustomer("Known", "known@example.com");
+  const std::string primary = CreateCustomer("Primary");
+  const std::string duplicate = CreateCustomer("Duplicate");
+  RunResult merged = server_->Ctl({"customers", "merge", primary, duplicate});
+  ASSERT_EQ(merged.exit_code, 0) << merged.err;
+  const std::string file = server_->Write(
+      "p.csv", absl::StrCat("customer_ref,timestamp,amount\n",
+                            "email:new@example.com,2024-01-01T00:00:00Z,1\n",
+                            "email:NEW@example.com,2024-01-02T00:00:00Z,2\n",
+                            "ext:crm:42,2024-01-03T00:00:00Z,3\n",
+                            "email:known@example.com,2024-01-04T00:00:00Z,4\n",
+                            "ext:crm:42,2024-01-05T00:00:00Z,5\n", duplicate,
+                            ",2024-01-06T00:00:00Z,6\n"));
+  RunResult r = server_->Ctl(
+      {"customers", "import", "purchases", file, "--batch-rows", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(Summary(r.out, "accepted"), 6) << r.out;
+  EXPECT_EQ(Summary(r.out, "created customers"), 2) << r.out;
+  const std::string created = Identify("new@example.com");
+  ASSERT_EQ(created.size(), 26u);
+  EXPECT_EQ(Purchases(created),
+            (std::vector<std::string>{"2024-01-01T00:00:00Z 1.00",
+                                      "2024-01-02T00:00:00Z 2.00"}));
+  EXPECT_EQ(Purchases(known),
+            (std::vector<std::string>{"2024-01-04T00:00:00Z 4.00"}));
+  EXPECT_EQ(Purchases(primary),
+            (std::vector<std::string>{"2024-01-06T00:00:00Z 6.00"}));
+
+  // Importing more rows for the same identities creates nobody new.
+  const std::string more = server_->Write(
+      "more.csv",
+      "customer_ref,timestamp,amount\next:crm:42,2024-02-01T00:00:00Z,7\n"
+      "email:new@example.com,2024-02-02T00:00:00Z,8\n");
+  RunResult again = server_->Ctl({"customers", "import", "purchases", more});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(Summary(again.out, "created customers"), 0) << again.out;
+  EXPECT_EQ(Purchases(created).size(), 3u);
+}
+
+TEST_F(CustomerImportE2E,
+       ConcurrentImportsOfOneFileStoreEveryRowAndCustomerOnce) {
+  std::string content = "customer_ref,timestamp,amount\n";
+  for (int i = 0; i < 300; ++i) {
+    absl::StrAppend(&content, "email:c", i % 5,
+                    "@example.com,2024-01-01T00:00:00Z,", i, "\n");
+  }
+  const std::string file = server_->Write("p.csv", content);
+  RunResult a, b;
+  std::thread ta([&] {
+    a = server_->Ctl(
+        {"customers", "import", "purchases", file, "--batch-rows", "20"});
+  });
+  std::thread tb([&] {
+    b = server_->Ctl(
+        {"customers", "import", "purchases", file, "--batch-rows", "20"});
+  });
+  ta.join();
+  tb.join();
+  ASSERT_EQ(a.exit_code, 0) << a.out << a.err;
+  ASSERT_EQ(b.exit_code, 0) << b.out << b.err;
+  EXPECT_EQ(Summary(a.out, "accepted") + Summary(b.out, "accepted"), 300)
+      << a.out << b.out;
+  EXPECT_EQ(Summary(a.out, "duplicates") + Summary(b.out, "duplicates"), 300)
+      << a.out << b.out;
+  EXPECT_EQ(
+      Summary(a.out, "created customers") + Summary(b.out, "created customers"),
+      5)
+      << a.out << b.out;
+  EXPECT_EQ(CustomerIds().size(), 5u);
+  size_t stored = 0;
+  for (const std::string& id : CustomerIds()) stored += Purchases(id).size();
+  EXPECT_EQ(stored, 300u);
+}
+
+TEST_F(CustomerImportE2E, InteractionsImportWithRejectsAndRetry) {
+  const std::string ada = CreateCustomer("Ada");
+  const std::string file =
+      server_->Write(
+          "i.csv",
+          absl::StrCat("customer_ref,timestamp,channel,cost,kind,note\n",  // 1
+                       ada,
+                       ",2024-03-01T12:00:00Z,email,0.25,newsletter,"
+                       "\"two\nlines\"\n",                         // 2-3
+                       ada, ",2024-03-02T12:00:00Z,fax,1,,\n",     // 4
+                       ada, ",2024-03-03T12:00:00Z,phone,-1,,\n",  // 5
+                       "email:ivy@example.com,2024-03-04T12:00:00Z,visit,0,,"
+                       "\n"));  // 6
+  RunResult r = server_->Ctl({"customers", "import", "interactions", file});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_EQ(Summary(r.out, "accepted"), 2) << r.out;
+  EXPECT_EQ(Summary(r.out, "created customers"), 1) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.err, file + ":4: channel: ")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, file + ":5: cost: ")) << r.err;
+
+  RunResult listed = server_->Ctl({"customers", "interactions", "list",
+                                   "--customer", ada, "--output", "json"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_TRUE(absl::StrContains(listed.out, "newsletter")) << listed.out;
+  EXPECT_TRUE(absl::StrContains(listed.out, "two\\nlines")) << listed.out;
+
+  RunResult again = server_->Ctl({"customers", "import", "interactions", file});
+  EXPECT_EQ(Summary(again.out, "accepted"), 0) << again.out;
+  EXPECT_EQ(Summary(again.out, "duplicates"), 2) << again.out;
+}
+
+TEST_F(CustomerImportE2E, BrokenFileStopsBeforeAnythingIsSent) {
+  const std::string ada = CreateCustomer("Ada");
+  const std::string no_amount = server_->Write(
+      "a.csv",
+      absl::StrCat("customer_ref,timestamp\n", ada, ",2024-01-01T00:00:00Z\n"));
+  RunResult r = server_->Ctl({"customers", "import", "purchases", no_amount});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(r.err, no_amount + ":1: ")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "amount")) << r.err;
+  // A bad record late in the file: the good rows before it are not stored
+  // either.
+  const std::string ragged = server_->Write(
+      "b.csv", absl::StrCat("customer_ref,timestamp,amount\n", ada,
+                            ",2024-01-01T00:00:00Z,1\n", ada,
+                            ",2024-01-02T00:00:00Z,2,extra\n"));
+  RunResult r2 = server_->Ctl({"customers", "import", "purchases", ragged});
+  EXPECT_EQ(r2.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(r2.err, ragged + ":3: ")) << r2.err;
+  EXPECT_TRUE(Purchases(ada).empty());
+  RunResult usage = server_->Ctl({"customers", "import", "orders", no_amount});
+  EXPECT_EQ(usage.exit_code, 2) << usage.err;
+}
+
+}  // namespace
+}  // namespace rapport

@@ -1,0 +1,397 @@
+// Differentiation end to end: the real rapport-customer and rapport-scoring on
+// a real MariaDB, driven through rapportctl. The stored values that a refresh
+// exports must equal, byte for byte, what `rapportctl scoring rfm` computes
+// from the same purchases and interaction costs written as CSV.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "common/base/decimal.h"
+#include "tests/support/mariadb.h"
+#include "tests/support/process.h"
+
+namespace rapport {
+namespace {
+
+using testing::BinaryDir;
+using testing::Process;
+using testing::Run;
+using testing::RunResult;
+using testing::TempDir;
+using testing::TestMariaDb;
+
+// A server binary on a free port, with its log kept for failure messages.
+class Server {
+ public:
+  Server(const std::string& binary, const testing::Env& env) {
+    process_ = Process::Start(
+        {binary, "--listen=127.0.0.1:0", "--port_file=" + dir_.File("port"),
+         "--shutdown_grace=5s"},
+        env, dir_.File("log"));
+    for (int i = 0; i < 400 && port_.empty(); ++i) {
+      port_ = std::string(
+          absl::StripAsciiWhitespace(testing::ReadFile(dir_.File("port"))));
+      if (port_.empty()) absl::SleepFor(absl::Milliseconds(50));
+    }
+    EXPECT_FALSE(port_.empty()) << "server did not start:\n" << log();
+  }
+  std::string addr() const { return "127.0.0.1:" + port_; }
+  std::string log() const { return testing::ReadFile(dir_.File("log")); }
+  Process& process() { return process_; }
+
+ private:
+  TempDir dir_;
+  std::string port_;
+  Process process_;
+};
+
+// rapport-scoring, and rapport-customer calling it.
+class Platform {
+ public:
+  Platform()
+      : scoring_(BinaryDir() + "/services/scoring/rapport-scoring", {}),
+        customer_(
+            BinaryDir() + "/services/customer/rapport-customer",
+            {{"RAPPORT_MYSQL_URI", TestMariaDb::Shared().CreateDatabase()},
+             {"RAPPORT_SCORING_ADDR", scoring_.addr()},
+             {"RAPPORT_DB_WAIT", "20s"}}) {}
+
+  RunResult Ctl(std::vector<std::string> args,
+                const std::string& input = "") const {
+    args.insert(args.begin(), BinaryDir() + "/tools/rapportctl/rapportctl");
+    return Run(args,
+               {{"RAPPORT_CUSTOMER_ADDR", customer_.addr()},
+                {"RAPPORT_SCORING_ADDR", scoring_.addr()}},
+               input);
+  }
+  Server& scoring() { return scoring_; }
+  Server& customer() { return customer_; }
+
+ private:
+  Server scoring_;
+  Server customer_;
+};
+
+std::vector<std::string> Lines(const std::string& text) {
+  return absl::StrSplit(text, '\n', absl::SkipEmpty());
+}
+std::vector<std::string> Fields(const std::string& line) {
+  return absl::StrSplit(line, ',');
+}
+
+// The id in `customers create --output csv` output.
+std::string CreatedId(const RunResult& r) {
+  std::vector<std::string> lines = Lines(r.out);
+  return lines.size() < 2 ? "" : Fields(lines.back())[0];
+}
+
+constexpr char kAsOf[] = "2024-06-01T00:00:00Z";
+
+struct Event {
+  std::string customer;  // a letter, mapped to the Rapport id
+  std::string time;
+  std::string amount;
+};
+
+class CustomerScoresE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(p_.Ctl({"health", "--wait", "20s"}).exit_code, 0)
+        << p_.customer().log();
+    ASSERT_EQ(p_.Ctl({"health", "--wait", "20s", "--addr", p_.scoring().addr()})
+                  .exit_code,
+              0);
+  }
+
+  // Customers a..g; all but e have an id from "shop" (in reverse order of
+  // theirs, so the two key orders differ).
+  void CreateCustomers() {
+    const std::string letters = "abcdefg";
+    for (size_t i = 0; i < letters.size(); ++i) {
+      const std::string name(1, letters[i]);
+      std::vector<std::string> args = {
+          "customers", "create", "--display-name", name, "--output", "csv"};
+      if (name != "e") {
+        args.push_back("--external-id");
+        args.push_back(absl::StrCat("shop:S-", 9 - i));
+      }
+      RunResult r = p_.Ctl(args);
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      ids_[name] = CreatedId(r);
+      ASSERT_EQ(ids_[name].size(), 26u) << r.out;
+      if (name != "e") shop_ids_[ids_[name]] = absl::StrCat("S-", 9 - i);
+    }
+  }
+
+  void Record(const std::vector<Event>& purchases,
+              const std::vector<Event>& costs) {
+    for (const Event& e : purchases) {
+      RunResult r =
+          p_.Ctl({"purchases", "record", "--customer", ids_[e.customer],
+                  "--amount", e.amount, "--time", e.time});
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      purchases_.push_back(e);
+    }
+    for (const Event& e : costs) {
+      RunResult r = p_.Ctl({"customers", "interactions", "log", "--customer",
+                            ids_[e.customer], "--channel", "email", "--cost",
+                            e.amount, "--time", e.time, "--force"});
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      costs_.push_back(e);
+    }
+  }
+
+  // `rapportctl scoring rfm` on the same data, written as CSV.
+  std::string ScoringRfm(const std::vector<std::string>& flags) {
+    std::string t = "entity_id,timestamp,amount\n", e = "entity_id\n",
+                i = "entity_id,timestamp,cost\n";
+    for (const Event& x : purchases_)
+      absl::StrAppend(&t, ids_[x.customer], ",", x.time, ",", x.amount, "\n");
+    for (const auto& [letter, id] : ids_) absl::StrAppend(&e, id, "\n");
+    for (const Event& x : costs_)
+      absl::StrAppend(&i, ids_[x.customer], ",", x.time, ",", x.amount, "\n");
+    testing::WriteFile(dir_.File("T.csv"), t);
+    testing::WriteFile(dir_.File("E.csv"), e);
+    testing::WriteFile(dir_.File("I.csv"), i);
+    std::vector<std::string> args = {"scoring",        "rfm",
+                                     "--transactions", dir_.File("T.csv"),
+                                     "--entities",     dir_.File("E.csv"),
+                                     "--interactions", dir_.File("I.csv"),
+                                     "--out",          dir_.File("rfm.csv"),
+                                     "--addr",         p_.scoring().addr()};
+    args.insert(args.end(), flags.begin(), flags.end());
+    RunResult r = p_.Ctl(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return testing::ReadFile(dir_.File("rfm.csv"));
+  }
+
+  std::string Export(const std::vector<std::string>& flags) {
+    std::vector<std::string> args = {"customers", "export", "scores", "--out",
+                                     dir_.File("export.csv")};
+    args.insert(args.end(), flags.begin(), flags.end());
+    RunResult r = p_.Ctl(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return testing::ReadFile(dir_.File("export.csv"));
+  }
+
+  Platform p_;
+  TempDir dir_;
+  std::map<std::string, std::string> ids_;       // letter -> Rapport id
+  std::map<std::string, std::string> shop_ids_;  // Rapport id -> shop id
+  std::vector<Event> purchases_;
+  std::vector<Event> costs_;
+};
+
+TEST_F(CustomerScoresE2E,
+       ExportEqualsScoringRfmOnTheSameDataAndAPurchaseRescores) {
+  CreateCustomers();
+  // Repeat buyers, a refund, a zero amount, identical rows, a purchase
+  // before the window and one after as_of; f is a Prospect, g costs money
+  // without buying (a Lead), a costs more than nothing.
+  Record({{"a", "2024-05-30T10:00:00Z", "120.50"},
+          {"a", "2024-05-01T10:00:00Z", "80"},
+          {"a", "2024-04-01T10:00:00Z", "-20.25"},
+          {"b", "2024-05-31T23:59:59.5Z", "15.005"},
+          {"b", "2024-05-31T23:59:59.5Z", "15.005"},
+          {"c", "2023-01-01T00:00:00Z", "999"},
+          {"c", "2024-02-01T00:00:00+02:00", "40"},
+          {"d", "2024-06-01T00:00:00Z", "0"},
+          {"d", "2024-06-02T00:00:00Z", "500"},
+          {"e", "2024-01-15T12:00:00Z", "60"},
+          {"e", "2023-09-15T12:00:00Z", "75.10"}},
+         {{"a", "2024-05-02T00:00:00Z", "12.5"},
+          {"g", "2024-05-20T00:00:00Z", "3.75"},
+          {"c", "2022-01-01T00:00:00Z", "1000"}});
+
+  for (const auto& [window, bins] :
+       {std::pair{"365", "4"}, std::pair{"", "5"}}) {
+    SCOPED_TRACE(absl::StrCat("window ", window, " bins ", bins));
+    std::vector<std::string> flags = {"--as-of", kAsOf, "--bins", bins};
+    if (*window != '\0') {
+      flags.push_back("--window-days");
+      flags.push_back(window);
+    }
+    const std::string want = ScoringRfm(flags);
+    ASSERT_EQ(Lines(want).size(), 8u) << want;
+
+    std::vector<std::string> refresh = {"customers", "refresh-scores",
+                                        "--output", "csv"};
+    refresh.insert(refresh.end(), flags.begin(), flags.end());
+    RunResult r = p_.Ctl(refresh);
+    ASSERT_EQ(r.exit_code, 0) << r.err << p_.customer().log();
+    EXPECT_NE(r.out.find(",SUCCEEDED,7,7,"), std::string::npos) << r.out;
+    EXPECT_EQ(Export({}), want);
+  }
+
+  // Keyed by the shop's ids: the same values, e left out, in the shop ids'
+  // order.
+  const std::string by_id = Export({});
+  std::map<std::string, std::string> expected_rows;
+  for (const std::string& line : Lines(by_id)) {
+    std::vector<std::string> f = Fields(line);
+    if (f[0] == "entity_id" || shop_ids_.count(f[0]) == 0) continue;
+    expected_rows[shop_ids_[f[0]]] = line.substr(f[0].size());
+  }
+  std::string want_by_shop = absl::StrCat(Lines(by_id)[0], "\n");
+  for (const auto& [key, rest] : expected_rows)
+    absl::StrAppend(&want_by_shop, key, rest, "\n");
+  EXPECT_EQ(Export({"--key", "ext:shop"}), want_by_shop);
+
+  // The summary agrees with the rfm output: counts, revenue, average value.
+  struct Totals {
+    int64_t count = 0;
+    Decimal revenue;
+    int64_t value = 0;
+  };
+  std::map<std::string, Totals> segments, tiers;
+  int64_t top_value = -1;
+  std::set<std::string> leads;
+  for (const std::string& line : Lines(by_id)) {
+    std::vector<std::string> f = Fields(line);
+    if (f[0] == "entity_id") continue;
+    int64_t units = 0, cents = 0;
+    ASSERT_TRUE(absl::SimpleAtoi(f[8].substr(0, f[8].find('.')), &units));
+    ASSERT_TRUE(absl::SimpleAtoi(f[8].substr(f[8].find('.') + 1), &cents));
+    const int64_t value = units * 100 + cents;
+    for (Totals* t : {&segments[f[7]], &tiers[f[11]]}) {
+      ++t->count;
+      t->revenue += *Decimal::Parse(f[3]);
+      t->value += value;
+    }
+    top_value = std::max(top_value, value);
+    if (f[11] == "Lead") leads.insert(f[0]);
+  }
+  RunResult summary = p_.Ctl({"customers", "summarize", "--output", "csv"});
+  ASSERT_EQ(summary.exit_code, 0) << summary.err;
+  std::vector<std::string> rows = Lines(summary.out);
+  ASSERT_EQ(rows.size(), 1 + segments.size() + tiers.size()) << summary.out;
+  for (size_t i = 1; i < rows.size(); ++i) {
+    std::vector<std::string> f = Fields(rows[i]);
+    const Totals& t = (f[0] == "segment" ? segments : tiers)[f[1]];
+    SCOPED_TRACE(rows[i]);
+    EXPECT_EQ(f[2], absl::StrCat(t.count));
+    EXPECT_EQ(f[3], t.revenue.ToString());
+    const int64_t average = (2 * t.value + t.count) / (2 * t.count);
+    EXPECT_EQ(f[4], absl::StrFormat("%d.%02d", average / 100, average % 100));
+  }
+
+  // Listing by tier and by value uses the stored values.
+  RunResult lead_list =
+      p_.Ctl({"customers", "list", "--tier", "lead", "--output", "csv"});
+  ASSERT_EQ(lead_list.exit_code, 0) << lead_list.err;
+  std::set<std::string> listed;
+  for (const std::string& line : Lines(lead_list.out))
+    listed.insert(Fields(line)[0]);
+  listed.erase("id");
+  EXPECT_EQ(listed, leads);
+  EXPECT_EQ(leads.count(ids_["g"]), 1u);
+  RunResult by_value =
+      p_.Ctl({"customers", "list", "--order-by", "value", "--output", "csv"});
+  ASSERT_EQ(by_value.exit_code, 0) << by_value.err;
+  ASSERT_GE(Lines(by_value.out).size(), 2u);
+  EXPECT_EQ(Fields(Lines(by_value.out)[1])[8],
+            absl::StrFormat("%d.%02d", top_value / 100, top_value % 100))
+      << by_value.out;
+
+  // The value comes with its tier's policy; a channel the policy does not
+  // allow is refused unless forced.
+  RunResult value =
+      p_.Ctl({"customers", "value", ids_["g"], "--output", "json"});
+  ASSERT_EQ(value.exit_code, 0) << value.err;
+  EXPECT_NE(value.out.find("\"TIER_LEAD\""), std::string::npos) << value.out;
+  const size_t policy = value.out.find("contact_policy");
+  ASSERT_NE(policy, std::string::npos) << value.out;
+  std::string refused_channel;
+  for (const char* c :
+       {"visit", "event", "phone", "mail", "sms", "web", "email"}) {
+    if (value.out.find(absl::StrCat("CHANNEL_", absl::AsciiStrToUpper(c)),
+                       policy) == std::string::npos) {
+      refused_channel = c;
+      break;
+    }
+  }
+  ASSERT_FALSE(refused_channel.empty()) << value.out;
+  std::vector<std::string> log = {"customers",     "interactions", "log",
+                                  "--customer",    ids_["g"],      "--channel",
+                                  refused_channel, "--cost",       "1"};
+  RunResult refused = p_.Ctl(log);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("FAILED_PRECONDITION"), std::string::npos)
+      << refused.err;
+  log.push_back("--force");
+  RunResult forced = p_.Ctl(log);
+  EXPECT_EQ(forced.exit_code, 0) << forced.err;
+
+  // A purchase after the refresh re-scores that customer (as of now, same
+  // window rule) against the stored model: the Prospect is one no more.
+  RunResult before =
+      p_.Ctl({"customers", "value", ids_["f"], "--output", "csv"});
+  ASSERT_EQ(before.exit_code, 0) << before.err;
+  EXPECT_EQ(Fields(Lines(before.out)[1])[7], "Prospect");
+  RunResult bought = p_.Ctl(
+      {"purchases", "record", "--customer", ids_["f"], "--amount", "250"});
+  ASSERT_EQ(bought.exit_code, 0) << bought.err;
+  RunResult after =
+      p_.Ctl({"customers", "value", ids_["f"], "--output", "csv"});
+  ASSERT_EQ(after.exit_code, 0) << after.err;
+  std::vector<std::string> f = Fields(Lines(after.out)[1]);
+  EXPECT_EQ(f[1], "0");  // recency_days
+  EXPECT_EQ(f[2], "1");  // frequency
+  EXPECT_EQ(f[3], "250.00");
+  EXPECT_NE(f[7], "Prospect");
+  EXPECT_NE(f[8], "0.00");
+}
+
+TEST_F(CustomerScoresE2E,
+       RefreshAgainstAStoppedScoringServiceFailsTheJobWithAReason) {
+  CreateCustomers();
+  Record({{"a", "2024-05-30T10:00:00Z", "10"}}, {});
+  RunResult unscored = p_.Ctl({"customers", "value", ids_["a"]});
+  EXPECT_EQ(unscored.exit_code, 1);
+  EXPECT_NE(unscored.err.find("FAILED_PRECONDITION"), std::string::npos)
+      << unscored.err;
+  RunResult unknown =
+      p_.Ctl({"customers", "value", "01jd8x4r2c6n7m9p0q1r2s3t4v"});
+  EXPECT_NE(unknown.err.find("NOT_FOUND"), std::string::npos) << unknown.err;
+  RunResult bad = p_.Ctl({"customers", "refresh-scores", "--bins", "11"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--bins"), std::string::npos) << bad.err;
+
+  p_.scoring().process().Stop();
+  RunResult started =
+      p_.Ctl({"customers", "refresh-scores", "--no-wait", "--output", "csv"});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  const std::string job = Fields(Lines(started.out).at(1))[0];
+  std::string state;
+  RunResult shown;
+  for (int i = 0; i < 100 && state != "FAILED"; ++i) {
+    shown = p_.Ctl({"customers", "refresh-job", job, "--output", "csv"});
+    ASSERT_EQ(shown.exit_code, 0) << shown.err;
+    state = Fields(Lines(shown.out).at(1))[1];
+    if (state == "RUNNING") absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(state, "FAILED") << shown.out;
+  EXPECT_NE(shown.out.find("UNAVAILABLE: scoring service"), std::string::npos)
+      << shown.out;
+
+  // Followed, the same failure is the command's exit status.
+  RunResult followed = p_.Ctl({"customers", "refresh-scores"});
+  EXPECT_EQ(followed.exit_code, 1);
+  EXPECT_NE(followed.err.find("failed: UNAVAILABLE"), std::string::npos)
+      << followed.err;
+  // A purchase still stands while scoring is away.
+  RunResult bought =
+      p_.Ctl({"purchases", "record", "--customer", ids_["a"], "--amount", "5"});
+  EXPECT_EQ(bought.exit_code, 0) << bought.err;
+}
+
+}  // namespace
+}  // namespace rapport

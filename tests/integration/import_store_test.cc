@@ -1,0 +1,291 @@
+// MysqlImportStore against a real MariaDB: multi-row writes across statement
+// chunks, look-ups by id, identity and request id, merged and erased states,
+// all-or-nothing batches and duplicate keys as ALREADY_EXISTS.
+#include <cppconn/prepared_statement.h>
+#include <cppconn/resultset.h>
+#include <cppconn/statement.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/ids.h"
+#include "services/customer/mysql_customer_store.h"
+#include "services/customer/mysql_import_store.h"
+#include "tests/support/mariadb.h"
+
+namespace rapport::customer {
+namespace {
+
+using ::testing::IsEmpty;
+using ::testing::UnorderedElementsAre;
+
+class ImportStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<MysqlOptions> options =
+        MysqlOptions::FromUri(testing::TestMariaDb::Shared().CreateDatabase());
+    ASSERT_TRUE(options.ok());
+    pool_ = *MysqlPool::Create(*options);
+    ASSERT_TRUE(ApplyMigrations(*pool_, CustomerMigrations()).ok());
+    customers_ = std::make_unique<MysqlCustomerStore>(pool_.get());
+    store_ = std::make_unique<MysqlImportStore>(pool_.get(), customers_.get());
+  }
+
+  CustomerRecord NewCustomer(std::string email = "", std::string phone = "",
+                             std::vector<ExternalIdRecord> external_ids = {}) {
+    CustomerRecord c;
+    c.id = ids_.Next();
+    c.display_name = email.empty() ? "someone" : email;
+    c.email = std::move(email);
+    c.phone = std::move(phone);
+    c.external_ids = std::move(external_ids);
+    c.create_time_us = c.update_time_us = 1'700'000'000'000'000;
+    return c;
+  }
+
+  ImportedPurchase NewPurchase(const std::string& customer,
+                               const std::string& amount,
+                               const std::string& key) {
+    ImportedPurchase p;
+    p.purchase.id = ids_.Next();
+    p.purchase.customer_id = customer;
+    p.purchase.purchase_time_us = 1'709'294'400'000'000;
+    p.purchase.amount = *Decimal::Parse(amount);
+    p.purchase.currency = "USD";
+    p.purchase.create_time_us = 1'700'000'000'000'000;
+    p.request = {key, absl::StrCat("hash-", key).substr(0, 16)};
+    return p;
+  }
+
+  int64_t Count(const std::string& query) {
+    return *pool_->Run([&](sql::Connection& c) -> absl::StatusOr<int64_t> {
+      std::unique_ptr<sql::Statement> s(c.createStatement());
+      std::unique_ptr<sql::ResultSet> rs(s->executeQuery(query));
+      rs->next();
+      return rs->getInt64(1);
+    });
+  }
+
+  void Exec(const std::string& statement) {
+    ASSERT_TRUE(pool_
+                    ->Run([&](sql::Connection& c) -> absl::Status {
+                      std::unique_ptr<sql::Statement> s(c.createStatement());
+                      s->execute(statement);
+                      return absl::OkStatus();
+                    })
+                    .ok());
+  }
+
+  IdGenerator ids_;
+  std::unique_ptr<MysqlPool> pool_;
+  std::unique_ptr<MysqlCustomerStore> customers_;
+  std::unique_ptr<MysqlImportStore> store_;
+};
+
+TEST_F(ImportStoreTest,
+       WritesCustomersAndRowsAcrossStatementChunksAndFindsThemBack) {
+  CustomerRecord ann =
+      NewCustomer("Ann@Example.com", "", {{"crm", "42"}, {"shop", "a-1"}});
+  CustomerRecord bob = NewCustomer("", "+14155550100");
+  std::vector<ImportedPurchase> rows;
+  std::vector<std::string> keys;
+  for (int i = 0; i < 2500; ++i) {
+    keys.push_back(absl::StrCat("import:imp:", i + 2));
+    rows.push_back(NewPurchase(i % 2 == 0 ? ann.id : bob.id,
+                               absl::StrCat(i, ".125"), keys.back()));
+  }
+  ASSERT_TRUE(store_->WritePurchases({ann, bob}, rows).ok());
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM purchases"), 2500);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM customers"), 2);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM customer_external_ids"), 2);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM purchases WHERE amount = 2499.125 AND "
+                  "currency = 'USD' "
+                  "AND purchase_time_us = 1709294400000000"),
+            1);
+  EXPECT_EQ(
+      Count(
+          "SELECT COUNT(*) FROM customers WHERE email_key = 'ann@example.com' "
+          "AND email = 'Ann@Example.com'"),
+      1);
+
+  // The importer's rows read back like any other purchase.
+  CustomerStore::PurchaseQuery query;
+  query.customer_id = bob.id;
+  query.limit = 5;
+  absl::StatusOr<std::vector<PurchaseRecord>> listed =
+      customers_->ListPurchases(query);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 5u);
+  EXPECT_EQ((*listed)[0].customer_id, bob.id);
+
+  keys.push_back("never-stored");
+  absl::StatusOr<std::vector<StoredRequest>> found =
+      store_->FindRequests(ImportKind::kPurchases, keys);
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->size(), 2500u);
+  auto it = std::find_if(
+      found->begin(), found->end(),
+      [](const StoredRequest& r) { return r.request_id == "import:imp:7"; });
+  ASSERT_NE(it, found->end());
+  EXPECT_EQ(it->hash, absl::StrCat("hash-import:imp:7").substr(0, 16));
+  absl::StatusOr<std::vector<StoredRequest>> none =
+      store_->FindRequests(ImportKind::kInteractions, keys);
+  ASSERT_TRUE(none.ok());
+  EXPECT_THAT(*none, IsEmpty());
+
+  absl::StatusOr<std::vector<IdentityMatch>> matches = store_->FindIdentities(
+      {{Identity::Kind::kEmail, "", "ann@example.com"},
+       {Identity::Kind::kPhone, "", "+14155550100"},
+       {Identity::Kind::kExternalId, "shop", "a-1"},
+       {Identity::Kind::kExternalId, "shop", "42"},
+       {Identity::Kind::kEmail, "", "nobody@example.com"}});
+  ASSERT_TRUE(matches.ok()) << matches.status();
+  std::vector<std::pair<std::string, std::string>> holders;
+  for (const IdentityMatch& m : *matches)
+    holders.emplace_back(m.identity.value, m.customer.id);
+  EXPECT_THAT(holders, UnorderedElementsAre(
+                           std::pair{std::string("ann@example.com"), ann.id},
+                           std::pair{std::string("+14155550100"), bob.id},
+                           std::pair{std::string("a-1"), ann.id}));
+}
+
+TEST_F(ImportStoreTest, StatesShowMergesAndErasures) {
+  CustomerRecord primary = NewCustomer();
+  CustomerRecord merged = NewCustomer();
+  CustomerRecord erased = NewCustomer("gone@example.com");
+  ASSERT_TRUE(store_->WritePurchases({primary, merged, erased}, {}).ok());
+  Exec(absl::StrCat("UPDATE customers SET merged_into = '", primary.id,
+                    "' WHERE id = '", merged.id, "'"));
+  Exec(absl::StrCat("UPDATE customers SET erased_time_us = 1 WHERE id = '",
+                    erased.id, "'"));
+  absl::StatusOr<std::vector<CustomerState>> states = store_->GetCustomerStates(
+      {primary.id, merged.id, erased.id, ids_.Next()});
+  ASSERT_TRUE(states.ok()) << states.status();
+  EXPECT_THAT(*states,
+              UnorderedElementsAre(CustomerState{primary.id, "", false},
+                                   CustomerState{merged.id, primary.id, false},
+                                   CustomerState{erased.id, "", true}));
+  absl::StatusOr<std::vector<IdentityMatch>> matches = store_->FindIdentities(
+      {{Identity::Kind::kEmail, "", "gone@example.com"}});
+  ASSERT_TRUE(matches.ok());
+  ASSERT_EQ(matches->size(), 1u);
+  EXPECT_TRUE((*matches)[0].customer.erased);
+}
+
+TEST_F(ImportStoreTest, DuplicateKeyOrIdentityIsAlreadyExistsAndWritesNothing) {
+  CustomerRecord ann = NewCustomer("ann@example.com");
+  ASSERT_TRUE(
+      store_->WritePurchases({ann}, {NewPurchase(ann.id, "1", "k-1")}).ok());
+
+  // A batch of 1500 rows whose last key is taken: none of it stays.
+  CustomerRecord bob = NewCustomer("bob@example.com");
+  std::vector<ImportedPurchase> rows;
+  for (int i = 0; i < 1499; ++i)
+    rows.push_back(NewPurchase(bob.id, "2", absl::StrCat("b-", i)));
+  rows.push_back(NewPurchase(bob.id, "2", "k-1"));
+  absl::Status taken_key = store_->WritePurchases({bob}, rows);
+  EXPECT_TRUE(absl::IsAlreadyExists(taken_key)) << taken_key;
+  // An identity someone holds already (another spelling of the same email).
+  CustomerRecord ann_again = NewCustomer("ANN@example.com");
+  absl::Status taken_email = store_->WritePurchases(
+      {ann_again}, {NewPurchase(ann_again.id, "3", "k-3")});
+  EXPECT_TRUE(absl::IsAlreadyExists(taken_email)) << taken_email;
+  CustomerRecord crm = NewCustomer("", "", {{"crm", "1"}});
+  ASSERT_TRUE(store_->WritePurchases({crm}, {}).ok());
+  CustomerRecord crm_again = NewCustomer("", "", {{"crm", "1"}});
+  EXPECT_TRUE(absl::IsAlreadyExists(store_->WritePurchases({crm_again}, {})));
+
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM purchases"), 1);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM customers"), 2);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM customer_external_ids"), 1);
+}
+
+TEST_F(ImportStoreTest, InteractionsAreWrittenAndFoundByRequestId) {
+  CustomerRecord ann = NewCustomer();
+  std::vector<ImportedInteraction> rows;
+  for (int i = 0; i < 1001; ++i) {
+    ImportedInteraction r;
+    r.interaction.id = ids_.Next();
+    r.interaction.customer_id = ann.id;
+    r.interaction.channel = 3;
+    r.interaction.kind = "newsletter";
+    r.interaction.interaction_time_us = 1'709'294'400'000'000 + i;
+    r.interaction.cost = *Decimal::Parse("0.000000001");
+    r.interaction.note = "line one\nline two ü";
+    r.interaction.create_time_us = 1;
+    r.request = {absl::StrCat("import:int:", i), "0123456789abcdef"};
+    rows.push_back(r);
+  }
+  ASSERT_TRUE(store_->WriteInteractions({ann}, rows).ok());
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM interactions WHERE channel = 3 AND "
+                  "kind = 'newsletter' "
+                  "AND cost = 0.000000001 AND note = 'line one\\nline two ü'"),
+            1001);
+  absl::StatusOr<std::vector<StoredRequest>> found = store_->FindRequests(
+      ImportKind::kInteractions, {"import:int:1000", "import:int:1001"});
+  ASSERT_TRUE(found.ok()) << found.status();
+  ASSERT_EQ(found->size(), 1u);
+  EXPECT_EQ((*found)[0].hash, "0123456789abcdef");
+  EXPECT_TRUE(absl::IsAlreadyExists(store_->WriteInteractions({}, {rows[5]})));
+}
+
+TEST_F(ImportStoreTest, SuppressedAmongAsksTheCustomerStore) {
+  const std::string hash(64, 'a');
+  Exec(
+      absl::StrCat("INSERT INTO suppressed_identities (identity_hash, "
+                   "erase_time_us) VALUES ('",
+                   hash, "', 1)"));
+  absl::StatusOr<std::vector<std::string>> found =
+      store_->SuppressedAmong({hash, std::string(64, 'b')});
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_THAT(*found, UnorderedElementsAre(hash));
+}
+
+TEST_F(ImportStoreTest, ConcurrentWritersOfOneIdentityStoreItOnce) {
+  std::atomic<int> ok{0}, exists{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      CustomerRecord c = NewCustomer("race@example.com");
+      absl::Status s = store_->WritePurchases(
+          {c}, {NewPurchase(c.id, "1", absl::StrCat("race-", t))});
+      if (s.ok()) {
+        ++ok;
+      } else if (absl::IsAlreadyExists(s)) {
+        ++exists;
+      } else {
+        ++other;
+        ADD_FAILURE() << s;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 1);
+  EXPECT_EQ(exists.load(), 3);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM customers WHERE email_key = "
+                  "'race@example.com'"),
+            1);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM purchases"), 1);
+}
+
+TEST_F(ImportStoreTest, DatabaseDownIsUnavailable) {
+  // Nothing listens on port 1.
+  absl::StatusOr<MysqlOptions> options =
+      MysqlOptions::FromUri("mysql://u:p@127.0.0.1:1/down");
+  ASSERT_TRUE(options.ok());
+  options->connect_timeout = absl::Seconds(1);
+  std::unique_ptr<MysqlPool> pool = *MysqlPool::Create(*options);
+  MysqlImportStore store(pool.get(), customers_.get());
+  absl::StatusOr<std::vector<StoredRequest>> found =
+      store.FindRequests(ImportKind::kPurchases, {"x"});
+  EXPECT_TRUE(absl::IsUnavailable(found.status())) << found.status();
+  absl::Status written = store.WritePurchases({NewCustomer()}, {});
+  EXPECT_TRUE(absl::IsUnavailable(written)) << written;
+}
+
+}  // namespace
+}  // namespace rapport::customer

@@ -1,0 +1,597 @@
+// BulkImportLogic against an in-memory ImportStore: row validation, rejects
+// with row numbers, idempotency, customer resolution (ids, merges, identities,
+// suppression), batching and the retry after losing a race.
+#include "services/customer/bulk_import.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "common/base/status_macros.h"
+#include "common/ids.h"
+
+namespace rapport::customer {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+// An ImportStore in memory, with the unique keys of the real schema: an
+// identity belongs to one customer, a request id to one row.
+class FakeImportStore final : public ImportStore {
+ public:
+  struct Customer {
+    CustomerState state;
+    CustomerRecord record;  // identities, display name
+  };
+
+  absl::StatusOr<std::vector<CustomerState>> GetCustomerStates(
+      const std::vector<std::string>& ids) override {
+    ++state_calls;
+    if (!fail_reads.ok()) return fail_reads;
+    std::vector<CustomerState> out;
+    for (const std::string& id : ids) {
+      if (auto it = customers.find(id); it != customers.end())
+        out.push_back(it->second.state);
+    }
+    return out;
+  }
+
+  absl::StatusOr<std::vector<IdentityMatch>> FindIdentities(
+      const std::vector<Identity>& identities) override {
+    ++identity_calls;
+    if (!fail_reads.ok()) return fail_reads;
+    std::vector<IdentityMatch> out;
+    for (const Identity& identity : identities) {
+      asked_identities.push_back(identity.value);
+      if (std::string holder = Holder(identity); !holder.empty()) {
+        out.push_back({identity, customers.at(holder).state});
+      }
+    }
+    return out;
+  }
+
+  absl::StatusOr<std::vector<std::string>> SuppressedAmong(
+      const std::vector<std::string>& hashes) override {
+    ++suppression_calls;
+    std::vector<std::string> out;
+    for (const std::string& h : hashes) {
+      if (suppressed.count(h) > 0) out.push_back(h);
+    }
+    return out;
+  }
+
+  absl::StatusOr<std::vector<StoredRequest>> FindRequests(
+      ImportKind kind, const std::vector<std::string>& request_ids) override {
+    ++request_calls;
+    if (!fail_reads.ok()) return fail_reads;
+    std::vector<StoredRequest> out;
+    const auto& table =
+        kind == ImportKind::kPurchases ? purchase_keys : interaction_keys;
+    for (const std::string& id : request_ids) {
+      if (auto it = table.find(id); it != table.end())
+        out.push_back({id, it->second});
+    }
+    return out;
+  }
+
+  absl::Status WritePurchases(
+      const std::vector<CustomerRecord>& new_customers,
+      const std::vector<ImportedPurchase>& rows) override {
+    ++write_calls;
+    std::vector<RequestKey> keys;
+    for (const ImportedPurchase& r : rows) keys.push_back(r.request);
+    if (before_write) before_write(keys);
+    if (!write_error.ok()) return write_error;
+    RAPPORT_RETURN_IF_ERROR(CheckUnique(new_customers, keys, purchase_keys));
+    for (const CustomerRecord& c : new_customers) AddCustomer(c);
+    for (const ImportedPurchase& r : rows) {
+      EXPECT_TRUE(customers.count(r.purchase.customer_id))
+          << r.purchase.customer_id;
+      purchase_keys[r.request.id] = r.request.hash;
+      purchases.push_back(r);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status WriteInteractions(
+      const std::vector<CustomerRecord>& new_customers,
+      const std::vector<ImportedInteraction>& rows) override {
+    ++write_calls;
+    std::vector<RequestKey> keys;
+    for (const ImportedInteraction& r : rows) keys.push_back(r.request);
+    if (before_write) before_write(keys);
+    if (!write_error.ok()) return write_error;
+    RAPPORT_RETURN_IF_ERROR(CheckUnique(new_customers, keys, interaction_keys));
+    for (const CustomerRecord& c : new_customers) AddCustomer(c);
+    for (const ImportedInteraction& r : rows) {
+      interaction_keys[r.request.id] = r.request.hash;
+      interactions.push_back(r);
+    }
+    return absl::OkStatus();
+  }
+
+  // Adds a live customer with its identities.
+  void AddCustomer(const CustomerRecord& c) {
+    customers[c.id] = {{c.id, "", false}, c};
+  }
+
+  std::string Holder(const Identity& identity) const {
+    for (const auto& [id, c] : customers) {
+      switch (identity.kind) {
+        case Identity::Kind::kEmail:
+          if (!c.record.email.empty() &&
+              absl::AsciiStrToLower(c.record.email) == identity.value) {
+            return id;
+          }
+          break;
+        case Identity::Kind::kPhone:
+          if (!c.record.phone.empty() && c.record.phone == identity.value)
+            return id;
+          break;
+        case Identity::Kind::kExternalId:
+          for (const ExternalIdRecord& e : c.record.external_ids) {
+            if (e.source == identity.source && e.id == identity.value)
+              return id;
+          }
+          break;
+      }
+    }
+    return "";
+  }
+
+  std::map<std::string, Customer> customers;
+  std::map<std::string, std::string> purchase_keys, interaction_keys;
+  std::vector<ImportedPurchase> purchases;
+  std::vector<ImportedInteraction> interactions;
+  std::set<std::string> suppressed;
+  std::vector<std::string> asked_identities;  // values, in the order asked
+  // Runs at the start of every write, as a concurrent writer would.
+  std::function<void(const std::vector<RequestKey>&)> before_write;
+  absl::Status fail_reads;
+  absl::Status write_error;
+  int state_calls = 0, identity_calls = 0, suppression_calls = 0,
+      request_calls = 0, write_calls = 0;
+
+ private:
+  absl::Status CheckUnique(
+      const std::vector<CustomerRecord>& new_customers,
+      const std::vector<RequestKey>& keys,
+      const std::map<std::string, std::string>& table) const {
+    for (const CustomerRecord& c : new_customers) {
+      if (!c.email.empty() &&
+          !Holder({Identity::Kind::kEmail, "", absl::AsciiStrToLower(c.email)})
+               .empty()) {
+        return absl::AlreadyExistsError(
+            "Duplicate entry for key 'customers_email_key'");
+      }
+      for (const ExternalIdRecord& e : c.external_ids) {
+        if (!Holder({Identity::Kind::kExternalId, e.source, e.id}).empty()) {
+          return absl::AlreadyExistsError("Duplicate entry for key 'PRIMARY'");
+        }
+      }
+    }
+    std::set<std::string> seen;
+    for (const RequestKey& k : keys) {
+      if (table.count(k.id) > 0 || !seen.insert(k.id).second) {
+        return absl::AlreadyExistsError("Duplicate entry for key 'request_id'");
+      }
+    }
+    return absl::OkStatus();
+  }
+};
+
+class BulkImportTest : public ::testing::Test {
+ protected:
+  BulkImportTest()
+      : logic_(
+            nullptr, &ids_, [] { return absl::FromUnixSeconds(1'700'000'000); },
+            Options()),
+        imports_(
+            &store_, &logic_, &ids_,
+            [] { return absl::FromUnixSeconds(1'700'000'000); }, Options(),
+            /*batch_rows=*/3) {}
+
+  static CustomerLogicOptions Options() {
+    CustomerLogicOptions options;
+    options.currency = "EUR";
+    options.suppression = true;
+    options.suppression_salt = "salt";
+    return options;
+  }
+
+  // Streams `messages` to ImportPurchases.
+  absl::StatusOr<v1::ImportPurchasesResponse> Purchases(
+      std::vector<v1::ImportPurchasesRequest> messages) {
+    size_t i = 0;
+    return imports_.ImportPurchases([&](v1::ImportPurchasesRequest* out) {
+      if (i == messages.size()) return false;
+      *out = messages[i++];
+      return true;
+    });
+  }
+  absl::StatusOr<v1::ImportInteractionsResponse> Interactions(
+      std::vector<v1::ImportInteractionsRequest> messages) {
+    size_t i = 0;
+    return imports_.ImportInteractions([&](v1::ImportInteractionsRequest* out) {
+      if (i == messages.size()) return false;
+      *out = messages[i++];
+      return true;
+    });
+  }
+
+  static v1::PurchaseRow Row(int64_t row, std::string ref,
+                             std::string timestamp, std::string amount,
+                             std::string currency = "",
+                             std::string request_id = "") {
+    v1::PurchaseRow r;
+    r.set_row(row);
+    r.set_customer_ref(std::move(ref));
+    r.set_timestamp(std::move(timestamp));
+    r.set_amount(std::move(amount));
+    r.set_currency(std::move(currency));
+    r.set_request_id(std::move(request_id));
+    return r;
+  }
+
+  static v1::ImportPurchasesRequest Batch(std::string import_id,
+                                          std::vector<v1::PurchaseRow> rows) {
+    v1::ImportPurchasesRequest request;
+    request.set_import_id(std::move(import_id));
+    for (v1::PurchaseRow& r : rows) *request.add_rows() = std::move(r);
+    return request;
+  }
+
+  std::string NewCustomer(std::string email = "") {
+    CustomerRecord c;
+    c.id = ids_.Next();
+    c.display_name = "someone";
+    c.email = std::move(email);
+    store_.AddCustomer(c);
+    return c.id;
+  }
+
+  static std::vector<std::pair<int64_t, std::string>> Rejects(
+      const google::protobuf::RepeatedPtrField<v1::RowError>& errors) {
+    std::vector<std::pair<int64_t, std::string>> out;
+    for (const v1::RowError& e : errors) out.emplace_back(e.row(), e.field());
+    return out;
+  }
+
+  IdGenerator ids_;
+  FakeImportStore store_;
+  CustomerLogic logic_;
+  BulkImportLogic imports_;
+};
+
+TEST_F(BulkImportTest, BadRowsAreRejectedWithRowAndFieldAndGoodOnesStored) {
+  const std::string ada = NewCustomer();
+  const std::string t = "2024-03-01T12:00:00Z";
+  absl::StatusOr<v1::ImportPurchasesResponse> r = Purchases({Batch(
+      "imp-1",
+      {Row(2, ada, t, "19.99"), Row(3, ada, "2024-03-01", "1"),
+       Row(4, ada, t, "1e5"), Row(5, ada, t, "5", "USD"),
+       Row(6, "nobody", t, "1"), Row(7, ada, t, "-5.5", "EUR", "order-7"),
+       Row(8, ada, t, "1", "", std::string(129, 'x')), Row(0, ada, t, "1"),
+       Row(9, "", t, "1"), Row(10, ada, t, "")})});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->accepted(), 2);
+  EXPECT_EQ(r->duplicates(), 0);
+  EXPECT_EQ(r->created_customers(), 0);
+  EXPECT_THAT(Rejects(r->rejected()),
+              ElementsAre(std::pair<int64_t, std::string>{0, "row"},
+                          std::pair<int64_t, std::string>{3, "timestamp"},
+                          std::pair<int64_t, std::string>{4, "amount"},
+                          std::pair<int64_t, std::string>{5, "currency"},
+                          std::pair<int64_t, std::string>{6, "customer_ref"},
+                          std::pair<int64_t, std::string>{8, "request_id"},
+                          std::pair<int64_t, std::string>{9, "customer_ref"},
+                          std::pair<int64_t, std::string>{10, "amount"}));
+  EXPECT_NE(r->rejected(2).message().find("1e5"), std::string::npos)
+      << r->rejected(2).message();
+  EXPECT_NE(r->rejected(3).message().find("EUR"), std::string::npos)
+      << r->rejected(3).message();
+
+  ASSERT_EQ(store_.purchases.size(), 2u);
+  const ImportedPurchase& first = store_.purchases[0];
+  EXPECT_EQ(first.purchase.customer_id, ada);
+  EXPECT_EQ(first.purchase.purchase_time_us, 1'709'294'400'000'000);
+  EXPECT_EQ(first.purchase.amount, *Decimal::Parse("19.99"));
+  EXPECT_EQ(first.purchase.currency, "EUR");
+  EXPECT_EQ(first.purchase.create_time_us, 1'700'000'000'000'000);
+  EXPECT_TRUE(IsValidId(first.purchase.id));
+  EXPECT_EQ(first.request.id, "import:imp-1:2");
+  EXPECT_EQ(first.request.hash.size(), 16u);
+  EXPECT_EQ(store_.purchases[1].request.id, "order-7");
+  EXPECT_EQ(store_.purchases[1].purchase.amount, *Decimal::Parse("-5.5"));
+}
+
+TEST_F(BulkImportTest, RetriedImportStoresNothingTwice) {
+  const std::string ada = NewCustomer();
+  auto batch = Batch(
+      "imp-1", {Row(2, ada, "2024-01-01T00:00:00Z", "1"),
+                Row(3, ada, "2024-01-02T00:00:00Z", "2"),
+                Row(4, "email:new@example.com", "2024-01-03T00:00:00Z", "3"),
+                Row(5, ada, "2024-01-04T00:00:00Z", "4", "", "order-5")});
+  absl::StatusOr<v1::ImportPurchasesResponse> first = Purchases({batch});
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->accepted(), 4);
+  EXPECT_EQ(first->created_customers(), 1);
+  absl::StatusOr<v1::ImportPurchasesResponse> again = Purchases({batch});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->accepted(), 0);
+  EXPECT_EQ(again->duplicates(), 4);
+  EXPECT_EQ(again->created_customers(), 0);
+  EXPECT_THAT(again->rejected(), IsEmpty());
+  EXPECT_EQ(store_.purchases.size(), 4u);
+  EXPECT_EQ(store_.customers.size(), 2u);
+
+  // The same request id under another import is still the same row.
+  absl::StatusOr<v1::ImportPurchasesResponse> other = Purchases({Batch(
+      "imp-2", {Row(9, ada, "2024-01-04T00:00:00Z", "4.000", "", "order-5")})});
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_EQ(other->duplicates(), 1);
+  EXPECT_EQ(store_.purchases.size(), 4u);
+}
+
+TEST_F(BulkImportTest, KeyReusedForOtherContentIsRejected) {
+  const std::string ada = NewCustomer();
+  const std::string t = "2024-01-01T00:00:00Z";
+  ASSERT_TRUE(Purchases({Batch("imp-1", {Row(2, ada, t, "1", "", "r-1"),
+                                         Row(3, ada, t, "2")})})
+                  .ok());
+  // Same keys, other amounts: a stored one, a default one, and a repeat within
+  // one batch.
+  absl::StatusOr<v1::ImportPurchasesResponse> r = Purchases({Batch(
+      "imp-1", {Row(2, ada, t, "9", "", "r-1"), Row(3, ada, t, "9"),
+                Row(4, ada, t, "5", "", "r-2"), Row(5, ada, t, "6", "", "r-2"),
+                Row(6, ada, t, "5", "", "r-2")})});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->accepted(), 1);    // row 4
+  EXPECT_EQ(r->duplicates(), 1);  // row 6 repeats row 4
+  EXPECT_THAT(Rejects(r->rejected()),
+              ElementsAre(std::pair<int64_t, std::string>{2, "request_id"},
+                          std::pair<int64_t, std::string>{3, "row"},
+                          std::pair<int64_t, std::string>{5, "request_id"}));
+  EXPECT_EQ(r->rejected(0).message(), "was already used for other content");
+  EXPECT_EQ(store_.purchases.size(), 3u);
+}
+
+TEST_F(BulkImportTest, IdentityRefsCreateOneCustomerAcrossSpellingsAndBatches) {
+  const std::string known = NewCustomer("known@example.com");
+  const std::string t = "2024-01-01T00:00:00Z";
+  absl::StatusOr<v1::ImportPurchasesResponse> r =
+      Purchases({Batch("imp-1", {Row(2, "email:Ann@Example.com", t, "1"),
+                                 Row(3, "email:ann@example.com", t, "2"),
+                                 Row(6, "ext:crm:42", t, "5")}),
+                 Batch("", {Row(4, " email:ann@example.com", t, "3"),
+                            Row(5, "email:known@example.com", t, "4"),
+                            Row(7, "phone:+14155550100", t, "6"),
+                            Row(8, "ext:crm:42", t, "7"),
+                            Row(9, "email:Ann@example.com", t, "8")})});
+  ASSERT_TRUE(r.ok()) << r.status();
+  // Row 4's leading space makes it no ref at all.
+  EXPECT_THAT(Rejects(r->rejected()),
+              ElementsAre(std::pair<int64_t, std::string>{4, "customer_ref"}));
+  EXPECT_EQ(r->accepted(), 7);
+  EXPECT_EQ(r->created_customers(), 3);  // ann, crm:42, the phone
+  ASSERT_EQ(store_.purchases.size(), 7u);
+  std::map<std::string, std::vector<std::string>> amounts_by_customer;
+  for (const ImportedPurchase& p : store_.purchases) {
+    amounts_by_customer[p.purchase.customer_id].push_back(
+        p.purchase.amount.ToString());
+  }
+  EXPECT_EQ(amounts_by_customer[known], std::vector<std::string>{"4.00"});
+  const std::string ann =
+      store_.Holder({Identity::Kind::kEmail, "", "ann@example.com"});
+  ASSERT_FALSE(ann.empty());
+  EXPECT_EQ(amounts_by_customer[ann],
+            (std::vector<std::string>{"1.00", "2.00", "8.00"}));
+  const std::string crm =
+      store_.Holder({Identity::Kind::kExternalId, "crm", "42"});
+  ASSERT_FALSE(crm.empty());
+  EXPECT_EQ(amounts_by_customer[crm],
+            (std::vector<std::string>{"5.00", "7.00"}));
+  EXPECT_EQ(store_.customers.at(crm).record.display_name, "crm:42");
+  EXPECT_EQ(store_.customers.at(ann).record.display_name, "Ann@Example.com");
+  EXPECT_FALSE(
+      store_.Holder({Identity::Kind::kPhone, "", "+14155550100"}).empty());
+  // Each identity is looked up once per import, not once per row or batch.
+  EXPECT_EQ(store_.identity_calls, 2);
+  EXPECT_THAT(store_.asked_identities,
+              ElementsAre("ann@example.com", "42", "known@example.com",
+                          "+14155550100"));
+}
+
+TEST_F(BulkImportTest,
+       MergedIdsResolveToThePrimaryAndErasedOrUnknownAreRejected) {
+  const std::string primary = NewCustomer();
+  const std::string middle = NewCustomer();
+  const std::string merged = NewCustomer();
+  store_.customers[middle].state.merged_into = primary;
+  store_.customers[merged].state.merged_into = middle;
+  const std::string erased = NewCustomer();
+  store_.customers[erased].state.erased = true;
+  const std::string unknown = ids_.Next();
+  const std::string t = "2024-01-01T00:00:00Z";
+  absl::StatusOr<v1::ImportPurchasesResponse> r = Purchases(
+      {Batch("imp-1", {Row(2, merged, t, "1"), Row(3, erased, t, "2"),
+                       Row(4, unknown, t, "3"), Row(5, middle, t, "4")})});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->accepted(), 2);
+  EXPECT_THAT(Rejects(r->rejected()),
+              ElementsAre(std::pair<int64_t, std::string>{3, "customer_ref"},
+                          std::pair<int64_t, std::string>{4, "customer_ref"}));
+  EXPECT_EQ(r->rejected(0).message(),
+            absl::StrCat("customer ", erased, " was erased"));
+  EXPECT_EQ(r->rejected(1).message(),
+            absl::StrCat("customer ", unknown, " not found"));
+  ASSERT_EQ(store_.purchases.size(), 2u);
+  EXPECT_EQ(store_.purchases[0].purchase.customer_id, primary);
+  EXPECT_EQ(store_.purchases[1].purchase.customer_id, primary);
+}
+
+TEST_F(BulkImportTest, SuppressedIdentityCreatesNoCustomer) {
+  IdentityQuery gone;
+  gone.email = "gone@example.com";
+  for (const std::string& h : logic_.IdentityHashes(gone))
+    store_.suppressed.insert(h);
+  absl::StatusOr<v1::ImportPurchasesResponse> r = Purchases(
+      {Batch("imp-1",
+             {Row(2, "email:GONE@example.com", "2024-01-01T00:00:00Z", "1"),
+              Row(3, "email:here@example.com", "2024-01-01T00:00:00Z", "1")})});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->accepted(), 1);
+  EXPECT_EQ(r->created_customers(), 1);
+  EXPECT_THAT(Rejects(r->rejected()),
+              ElementsAre(std::pair<int64_t, std::string>{2, "customer_ref"}));
+  EXPECT_TRUE(
+      store_.Holder({Identity::Kind::kEmail, "", "gone@example.com"}).empty());
+  EXPECT_EQ(store_.customers.size(), 1u);
+}
+
+TEST_F(BulkImportTest,
+       LosingARaceReResolvesAndCountsTheOthersRowsAsDuplicates) {
+  const std::string t = "2024-01-01T00:00:00Z";
+  // Just before our first write, a concurrent import of the same file creates
+  // the customer and stores row 2 with the same content.
+  std::string theirs;
+  store_.before_write = [&](const std::vector<RequestKey>& keys) {
+    if (!theirs.empty()) return;
+    CustomerRecord c;
+    c.id = theirs = ids_.Next();
+    c.email = "race@example.com";
+    store_.AddCustomer(c);
+    ASSERT_EQ(keys[0].id, "import:imp-1:2");
+    store_.purchase_keys[keys[0].id] = keys[0].hash;
+  };
+  absl::StatusOr<v1::ImportPurchasesResponse> r =
+      Purchases({Batch("imp-1", {Row(2, "email:race@example.com", t, "1"),
+                                 Row(3, "email:race@example.com", t, "2")})});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->accepted(), 1);
+  EXPECT_EQ(r->duplicates(), 1);
+  EXPECT_EQ(r->created_customers(), 0);
+  EXPECT_THAT(r->rejected(), IsEmpty());
+  EXPECT_EQ(store_.write_calls, 2);
+  EXPECT_EQ(store_.customers.size(), 1u);
+  ASSERT_EQ(store_.purchases.size(), 1u);
+  EXPECT_EQ(store_.purchases[0].purchase.customer_id, theirs);
+  EXPECT_EQ(store_.purchases[0].request.id, "import:imp-1:3");
+}
+
+TEST_F(BulkImportTest, EndlessCollisionsGiveUpWithAborted) {
+  const std::string ada = NewCustomer();
+  store_.write_error = absl::AlreadyExistsError("Duplicate entry");
+  absl::StatusOr<v1::ImportPurchasesResponse> r =
+      Purchases({Batch("imp-1", {Row(2, ada, "2024-01-01T00:00:00Z", "1")})});
+  EXPECT_TRUE(absl::IsAborted(r.status())) << r.status();
+  EXPECT_NE(r.status().message().find("imp-1"), std::string::npos)
+      << r.status();
+  EXPECT_EQ(store_.write_calls, BulkImportLogic::kMaxAttempts);
+  EXPECT_THAT(store_.purchases, IsEmpty());
+}
+
+TEST_F(BulkImportTest, BatchesAreStoredEveryBatchRows) {
+  const std::string ada = NewCustomer();
+  std::vector<v1::PurchaseRow> rows;
+  for (int i = 0; i < 7; ++i)
+    rows.push_back(Row(i + 2, ada, "2024-01-01T00:00:00Z", "1"));
+  absl::StatusOr<v1::ImportPurchasesResponse> r = Purchases(
+      {Batch("imp-1", {rows[0], rows[1]}),
+       Batch("", {rows[2], rows[3], rows[4], rows[5]}), Batch("", {rows[6]})});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->accepted(), 7);
+  // 2 rows wait; 6 rows go; 1 row goes at the end.
+  EXPECT_EQ(store_.write_calls, 2);
+  EXPECT_EQ(store_.request_calls, 2);
+  // The customer id was looked up once for the whole import.
+  EXPECT_EQ(store_.state_calls, 1);
+}
+
+TEST_F(BulkImportTest, ImportIdIsRequiredAndFixed) {
+  auto bad = [&](std::vector<v1::ImportPurchasesRequest> messages) {
+    absl::StatusOr<v1::ImportPurchasesResponse> r =
+        Purchases(std::move(messages));
+    EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << r.status();
+    return r.ok() ? "" : std::string(r.status().message());
+  };
+  EXPECT_NE(bad({}).find("import_id"), std::string::npos);
+  EXPECT_NE(bad({Batch("", {})}).find("import_id"), std::string::npos);
+  EXPECT_NE(bad({Batch(std::string(65, 'x'), {})}).find("import_id"),
+            std::string::npos);
+  EXPECT_NE(bad({Batch("a", {}), Batch("b", {})}).find("import_id"),
+            std::string::npos);
+  EXPECT_EQ(store_.write_calls, 0);
+}
+
+TEST_F(BulkImportTest, StoreFailureFailsTheCall) {
+  store_.fail_reads = absl::UnavailableError("database gone");
+  const std::string t = "2024-01-01T00:00:00Z";
+  absl::StatusOr<v1::ImportPurchasesResponse> r =
+      Purchases({Batch("imp-1", {Row(2, ids_.Next(), t, "1")})});
+  EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
+  EXPECT_THAT(store_.purchases, IsEmpty());
+}
+
+TEST_F(BulkImportTest, InteractionRowsAreValidatedAndStored) {
+  const std::string ada = NewCustomer();
+  const std::string t = "2024-01-01T00:00:00+01:00";
+  auto row = [&](int64_t n, std::string channel, std::string cost,
+                 std::string kind = "", std::string note = "") {
+    v1::InteractionRow r;
+    r.set_row(n);
+    r.set_customer_ref(ada);
+    r.set_timestamp(t);
+    r.set_channel(std::move(channel));
+    r.set_cost(std::move(cost));
+    r.set_kind(std::move(kind));
+    r.set_note(std::move(note));
+    return r;
+  };
+  v1::ImportInteractionsRequest request;
+  request.set_import_id("int-1");
+  *request.add_rows() =
+      row(2, "email", "0.25", "newsletter", "line one\nline two");
+  *request.add_rows() = row(3, "fax", "1");
+  *request.add_rows() = row(4, "Phone", "-1");
+  *request.add_rows() = row(5, "sms", "1", std::string(65, 'k'));
+  *request.add_rows() = row(6, "sms", "1", "", std::string(1025, 'n'));
+  *request.add_rows() = row(7, "sms", "1", "", "\xff");
+  *request.add_rows() = row(8, "VISIT", "0");
+  absl::StatusOr<v1::ImportInteractionsResponse> r = Interactions({request});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->accepted(), 2);
+  EXPECT_THAT(Rejects(r->rejected()),
+              ElementsAre(std::pair<int64_t, std::string>{3, "channel"},
+                          std::pair<int64_t, std::string>{4, "cost"},
+                          std::pair<int64_t, std::string>{5, "kind"},
+                          std::pair<int64_t, std::string>{6, "note"},
+                          std::pair<int64_t, std::string>{7, "note"}));
+  ASSERT_EQ(store_.interactions.size(), 2u);
+  const ImportedInteraction& first = store_.interactions[0];
+  EXPECT_EQ(first.interaction.customer_id, ada);
+  EXPECT_EQ(first.interaction.channel, v1::CHANNEL_EMAIL);
+  EXPECT_EQ(first.interaction.cost, *Decimal::Parse("0.25"));
+  EXPECT_EQ(first.interaction.kind, "newsletter");
+  EXPECT_EQ(first.interaction.note, "line one\nline two");
+  EXPECT_EQ(first.interaction.interaction_time_us, 1'704'063'600'000'000);
+  EXPECT_EQ(first.request.id, "import:int-1:2");
+  EXPECT_EQ(store_.interactions[1].interaction.channel, v1::CHANNEL_VISIT);
+
+  absl::StatusOr<v1::ImportInteractionsResponse> again =
+      Interactions({request});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->duplicates(), 2);
+  EXPECT_EQ(store_.interactions.size(), 2u);
+}
+
+}  // namespace
+}  // namespace rapport::customer

@@ -1,0 +1,346 @@
+// rapportctl customers import purchases|interactions FILE.csv: streams a CSV
+// file to ImportPurchases / ImportInteractions in batches, with a progress bar
+// on stderr, and prints what was stored and each rejected row.
+//
+//   rapportctl customers import purchases orders.csv
+//   import id: csv-3f2a9c0d1e4b5a67
+//   rows: 3  accepted: 2  duplicates: 0  created customers: 1  rejected: 1
+//   (stderr) orders.csv:4: amount: not a decimal number: "12,50"
+//
+// The file is checked as a whole (header, quoting, field counts) before any
+// row is sent, so a broken file stores nothing. The default import id is
+// derived from the file's bytes, so running the same file again stores
+// nothing twice.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "common/base/status_macros.h"
+#include "common/status.h"
+#include "rapport/customer/v1/customer_service.grpc.pb.h"
+#include "tools/rapportctl/command.h"
+#include "tools/rapportctl/csv_input.h"
+
+namespace rapport::ctl {
+namespace {
+
+namespace v1 = ::rapport::customer::v1;
+
+constexpr char kEnv[] = "RAPPORT_CUSTOMER_ADDR";
+constexpr char kDefaultAddr[] = "localhost:50051";
+constexpr char kUsage[] =
+    "want: rapportctl customers import purchases|interactions FILE.csv "
+    "[--import-id ID] "
+    "[--batch-rows N]";
+constexpr int kDefaultBatchRows = 5000;
+constexpr int kMaxBatchRows = 100000;
+
+// The FNV-1a digest of the file's bytes as "csv-" and 16 hex digits (the same
+// digest as rapport::Fingerprint of the whole content).
+absl::StatusOr<std::string> FileImportId(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": cannot open the file"));
+  uint64_t h = 1469598103934665603ull;
+  std::vector<char> buffer(1 << 20);
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    const std::streamsize n = in.gcount();
+    for (std::streamsize i = 0; i < n; ++i) {
+      h ^= static_cast<unsigned char>(buffer[i]);
+      h *= 1099511628211ull;
+    }
+  }
+  if (in.bad())
+    return absl::DataLossError(absl::StrCat(path, ": cannot read the file"));
+  return absl::StrFormat("csv-%016x", h);
+}
+
+// The line on which the current row starts. CsvInput reports it only inside
+// its messages ("path:LINE: column: what"), so it is read back from one.
+int64_t CurrentLine(const CsvInput& in) {
+  const absl::Status located = in.Error(0, "");
+  absl::string_view rest = located.message();
+  rest.remove_prefix(std::min(rest.size(), in.path().size() + 1));
+  int64_t line = 0;
+  if (!absl::SimpleAtoi(rest.substr(0, rest.find(':')), &line)) return 0;
+  return line;
+}
+
+// What one kind of import reads and sends.
+struct PurchaseKind {
+  using Request = v1::ImportPurchasesRequest;
+  using Response = v1::ImportPurchasesResponse;
+  static constexpr const char* kName = "purchases";
+  static std::vector<Column> Columns() {
+    return {{{"customer_ref"}},
+            {{"timestamp"}},
+            {{"amount"}},
+            {{"currency"}, false},
+            {{"request_id"}, false}};
+  }
+  static void AddRow(const CsvInput& in, int64_t line, Request& request) {
+    v1::PurchaseRow* row = request.add_rows();
+    row->set_row(line);
+    row->set_customer_ref(std::string(in.Get(0)));
+    row->set_timestamp(std::string(in.Get(1)));
+    row->set_amount(std::string(in.Get(2)));
+    if (in.Has(3)) row->set_currency(std::string(in.Get(3)));
+    if (in.Has(4)) row->set_request_id(std::string(in.Get(4)));
+  }
+  static std::unique_ptr<grpc::ClientWriter<Request>> Start(
+      v1::CustomerService::Stub& stub, grpc::ClientContext* call,
+      Response* response) {
+    return stub.ImportPurchases(call, response);
+  }
+};
+
+struct InteractionKind {
+  using Request = v1::ImportInteractionsRequest;
+  using Response = v1::ImportInteractionsResponse;
+  static constexpr const char* kName = "interactions";
+  static std::vector<Column> Columns() {
+    return {{{"customer_ref"}},     {{"timestamp"}},
+            {{"channel"}},          {{"cost"}},
+            {{"kind"}, false},      {{"note"}, false},
+            {{"request_id"}, false}};
+  }
+  static void AddRow(const CsvInput& in, int64_t line, Request& request) {
+    v1::InteractionRow* row = request.add_rows();
+    row->set_row(line);
+    row->set_customer_ref(std::string(in.Get(0)));
+    row->set_timestamp(std::string(in.Get(1)));
+    row->set_channel(std::string(in.Get(2)));
+    row->set_cost(std::string(in.Get(3)));
+    if (in.Has(4)) row->set_kind(std::string(in.Get(4)));
+    if (in.Has(5)) row->set_note(std::string(in.Get(5)));
+    if (in.Has(6)) row->set_request_id(std::string(in.Get(6)));
+  }
+  static std::unique_ptr<grpc::ClientWriter<Request>> Start(
+      v1::CustomerService::Stub& stub, grpc::ClientContext* call,
+      Response* response) {
+    return stub.ImportInteractions(call, response);
+  }
+};
+
+// Progress on stderr: one line rewritten in place on a terminal (at most 5
+// times a second), else a plain line once a second. Shows rows/s and the ETA
+// from the bytes read so far.
+class ImportProgress {
+ public:
+  explicit ImportProgress(std::string what)
+      : what_(std::move(what)),
+        tty_(isatty(STDERR_FILENO) == 1),
+        start_(absl::Now()) {}
+
+  void Update(int64_t rows, int64_t bytes, int64_t size) {
+    const absl::Time now = absl::Now();
+    if (now - last_ < (tty_ ? absl::Milliseconds(200) : absl::Seconds(1)))
+      return;
+    if (!tty_ && now - start_ < absl::Seconds(1)) return;
+    last_ = now;
+    Show(rows, bytes, size, now);
+  }
+
+  // The last state, and the end of the updating line.
+  void Done(int64_t rows, int64_t size) {
+    if (!shown_) return;
+    Show(rows, size, size, absl::Now());
+    if (tty_) std::cerr << "\n";
+  }
+
+ private:
+  void Show(int64_t rows, int64_t bytes, int64_t size, absl::Time now) {
+    const double seconds = std::max(1e-3, absl::ToDoubleSeconds(now - start_));
+    const double fraction =
+        size > 0
+            ? std::clamp(static_cast<double>(bytes) / static_cast<double>(size),
+                         0.0, 1.0)
+            : 1.0;
+    std::string eta = "?";
+    if (fraction > 0) {
+      eta = absl::StrFormat("%.0fs", seconds * (1 - fraction) / fraction);
+    }
+    const std::string line = absl::StrFormat(
+        "rapportctl: importing %s: %3.0f%%, %d rows, %.0f rows/s, ETA %s",
+        what_, 100 * fraction, rows, static_cast<double>(rows) / seconds, eta);
+    if (tty_) {
+      std::cerr << "\r" << line << "\x1b[K" << std::flush;
+    } else {
+      std::cerr << line << "\n";
+    }
+    shown_ = true;
+  }
+
+  std::string what_;
+  bool tty_;
+  absl::Time start_;
+  absl::Time last_ = absl::InfinitePast();
+  bool shown_ = false;
+};
+
+// Reads the whole file once, so that a broken file stops before anything is
+// sent; returns the number of data rows.
+absl::StatusOr<int64_t> CheckFile(const std::string& path,
+                                  const std::vector<Column>& columns) {
+  RAPPORT_ASSIGN_OR_RETURN(std::unique_ptr<CsvInput> in,
+                           CsvInput::Open(path, columns));
+  for (;;) {
+    RAPPORT_ASSIGN_OR_RETURN(bool more, in->Next());
+    if (!more) return in->rows();
+  }
+}
+
+template <typename Kind>
+int Import(Context& ctx, v1::CustomerService::Stub& stub,
+           const std::string& path, const std::string& import_id,
+           int batch_rows) {
+  const std::vector<Column> columns = Kind::Columns();
+  if (absl::StatusOr<int64_t> checked = CheckFile(path, columns);
+      !checked.ok()) {
+    std::cerr << "rapportctl: " << checked.status().message() << "\n";
+    return kExitFailed;
+  }
+  absl::StatusOr<std::unique_ptr<CsvInput>> in = CsvInput::Open(path, columns);
+  if (!in.ok()) {
+    std::cerr << "rapportctl: " << in.status().message() << "\n";
+    return kExitFailed;
+  }
+  std::cerr << "rapportctl: import id: " << import_id << "\n";
+
+  auto call = std::make_unique<grpc::ClientContext>();
+  // An import may run long; --timeout overrides the default of an hour.
+  const absl::Duration timeout =
+      ctx.args.Has("timeout") ? ctx.timeout : absl::Hours(1);
+  call->set_deadline(std::chrono::system_clock::now() +
+                     absl::ToChronoMilliseconds(timeout));
+  typename Kind::Response response;
+  std::unique_ptr<grpc::ClientWriter<typename Kind::Request>> writer =
+      Kind::Start(stub, call.get(), &response);
+
+  ImportProgress progress(Kind::kName);
+  typename Kind::Request request;
+  request.set_import_id(import_id);
+  bool first = true;
+  bool sent_all = true;
+  absl::Status file_error;
+  for (;;) {
+    absl::StatusOr<bool> more = (*in)->Next();
+    if (!more.ok()) {
+      file_error = more.status();  // the file changed since it was checked
+      break;
+    }
+    if (*more) Kind::AddRow(**in, CurrentLine(**in), request);
+    if (request.rows_size() >= batch_rows ||
+        (!*more && (first || request.rows_size() > 0))) {
+      if (!writer->Write(request)) {
+        sent_all = false;  // the server ended the call; Finish() says why
+        break;
+      }
+      first = false;
+      request.Clear();
+      progress.Update((*in)->rows(), (*in)->bytes_read(), (*in)->size());
+    }
+    if (!*more) break;
+  }
+  if (!file_error.ok()) {
+    call->TryCancel();
+    writer->Finish();
+    std::cerr << "\nrapportctl: " << file_error.message() << "\n";
+    return kExitFailed;
+  }
+  if (sent_all) writer->WritesDone();
+  grpc::Status status = writer->Finish();
+  progress.Done((*in)->rows(), (*in)->size());
+  if (!status.ok()) {
+    ReportError(FromGrpcStatus(status));
+    std::cerr << "rapportctl: rows stored before the failure stay stored; run "
+                 "the same command "
+                 "again to import the rest (nothing is stored twice)\n";
+    return kExitFailed;
+  }
+
+  const int64_t rows = (*in)->rows();
+  const int64_t rejected = rows - response.accepted() - response.duplicates();
+  if (ctx.format == Format::kJson) {
+    PrintJson(response, std::cout);
+  } else {
+    std::cout << "import id: " << import_id << "\n"
+              << "rows: " << rows << "  accepted: " << response.accepted()
+              << "  duplicates: " << response.duplicates()
+              << "  created customers: " << response.created_customers()
+              << "  rejected: " << rejected << "\n";
+  }
+  for (const v1::RowError& e : response.rejected()) {
+    std::cerr << path << ":" << e.row() << ": " << e.field() << ": "
+              << e.message() << "\n";
+  }
+  if (rejected > response.rejected_size()) {
+    std::cerr << "rapportctl: and " << rejected - response.rejected_size()
+              << " more rejected rows not listed\n";
+  }
+  return rejected > 0 ? kExitFailed : kExitOk;
+}
+
+}  // namespace
+
+int RunCustomersImport(Context& ctx) {
+  const std::vector<std::string>& words = ctx.args.positional();
+  if (words.size() != 4) return UsageError(kUsage, "");
+  std::set<std::string> known = {"import-id", "batch-rows"};
+  known.insert(GlobalFlags().begin(), GlobalFlags().end());
+  if (absl::Status s = ctx.args.CheckKnown(known); !s.ok()) {
+    return UsageError(std::string(s.message()), "");
+  }
+  const std::string& kind = words[2];
+  const std::string& path = words[3];
+  if (kind != "purchases" && kind != "interactions") {
+    return UsageError(absl::StrCat("customers import: unknown kind \"", kind,
+                                   "\"; want purchases or interactions"),
+                      "");
+  }
+  int batch_rows = kDefaultBatchRows;
+  if (std::optional<std::string> v = ctx.args.Get("batch-rows")) {
+    if (!absl::SimpleAtoi(*v, &batch_rows) || batch_rows < 1 ||
+        batch_rows > kMaxBatchRows) {
+      return UsageError(absl::StrCat("--batch-rows: want a number from 1 to ",
+                                     kMaxBatchRows, ", not \"", *v, "\""),
+                        "");
+    }
+  }
+  std::string import_id = ctx.args.GetOr("import-id", "");
+  if (ctx.args.Has("import-id") &&
+      (import_id.empty() || import_id.size() > 64)) {
+    return UsageError("--import-id: want 1 to 64 bytes", "");
+  }
+  if (import_id.empty()) {
+    absl::StatusOr<std::string> derived = FileImportId(path);
+    if (!derived.ok()) {
+      std::cerr << "rapportctl: " << derived.status().message() << "\n";
+      return kExitFailed;
+    }
+    import_id = *derived;
+  }
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      ctx.Channel(kEnv, kDefaultAddr);
+  if (!channel.ok())
+    return UsageError(std::string(channel.status().message()), "");
+  std::unique_ptr<v1::CustomerService::Stub> stub =
+      v1::CustomerService::NewStub(*channel);
+  if (kind == "purchases")
+    return Import<PurchaseKind>(ctx, *stub, path, import_id, batch_rows);
+  return Import<InteractionKind>(ctx, *stub, path, import_id, batch_rows);
+}
+
+}  // namespace rapport::ctl

@@ -1,0 +1,119 @@
+// How rapportctl writes differentiation values, shared by `scoring rfm` and
+// `customers export scores` so that both print the same bytes for the same
+// values: the CSV columns, exact money, the value with two decimals, tier
+// names, and an output file that appears only when complete.
+//
+//   OutputFile out(path);                 // "" writes to stdout
+//   CsvWriter csv(&out.stream());
+//   csv.WriteRow(ScoreCsvHeader());
+//   std::vector<std::string> fields;
+//   ScoreCsvFields(score.entity_id(), score, &fields);  // scoring or customer
+//   values csv.WriteRow(fields); RAPPORT_RETURN_IF_ERROR(out.Commit());
+#ifndef RAPPORT_TOOLS_RAPPORTCTL_SCORE_FORMAT_H_
+#define RAPPORT_TOOLS_RAPPORTCTL_SCORE_FORMAT_H_
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/base/decimal.h"
+#include "google/type/money.pb.h"
+
+namespace rapport::ctl {
+
+// Exact decimal text with at least 2 places ("12.50", "-0.125"); "?" when the
+// parts disagree in sign.
+inline std::string MoneyText(const google::type::Money& m) {
+  absl::StatusOr<Decimal> d = Decimal::FromUnitsNanos(m.units(), m.nanos());
+  return d.ok() ? d->ToString() : "?";
+}
+
+// The value 0.00..100.00 from hundredths: 4250 -> "42.50".
+inline std::string ValueText(int32_t hundredths) {
+  return absl::StrFormat("%d.%02d", hundredths / 100, hundredths % 100);
+}
+
+// Tier names; the Tier enums of the scoring and customer APIs number alike.
+inline const char* TierText(int tier) {
+  switch (tier) {
+    case 1:
+      return "Lead";
+    case 2:
+      return "Iron";
+    case 3:
+      return "Gold";
+    case 4:
+      return "Platinum";
+    default:
+      return "";
+  }
+}
+
+inline const std::vector<std::string>& ScoreCsvHeader() {
+  static const auto* const kHeader = new std::vector<std::string>{
+      "entity_id", "recency_days", "frequency",     "monetary", "r",   "f", "m",
+      "segment",   "value",        "cost_to_serve", "profit",   "tier"};
+  return *kHeader;
+}
+
+// The CSV fields of one entity's values. `Score` is
+// rapport.scoring.v1.EntityScore or rapport.customer.v1.CustomerValue (same
+// field names and numbering).
+template <typename Score>
+void ScoreCsvFields(const std::string& entity_id, const Score& s,
+                    std::vector<std::string>* fields) {
+  fields->resize(12);
+  (*fields)[0] = entity_id;
+  (*fields)[1] = s.has_recency_days() ? absl::StrCat(s.recency_days()) : "";
+  (*fields)[2] = absl::StrCat(s.frequency());
+  (*fields)[3] = MoneyText(s.monetary());
+  (*fields)[4] = absl::StrCat(s.r());
+  (*fields)[5] = absl::StrCat(s.f());
+  (*fields)[6] = absl::StrCat(s.m());
+  (*fields)[7] = s.segment();
+  (*fields)[8] = ValueText(s.value_hundredths());
+  (*fields)[9] = MoneyText(s.cost_to_serve());
+  (*fields)[10] = MoneyText(s.profit());
+  (*fields)[11] = TierText(static_cast<int>(s.tier()));
+}
+
+// Writes to path.tmp and renames on Commit, so a failed run leaves no half
+// file; an empty path writes to stdout.
+class OutputFile {
+ public:
+  explicit OutputFile(std::string path) : path_(std::move(path)) {
+    if (!path_.empty())
+      file_.open(path_ + ".tmp", std::ios::binary | std::ios::trunc);
+  }
+  ~OutputFile() {
+    if (!path_.empty() && !committed_) std::remove((path_ + ".tmp").c_str());
+  }
+  OutputFile(const OutputFile&) = delete;
+  OutputFile& operator=(const OutputFile&) = delete;
+
+  bool ok() const { return path_.empty() || file_.good(); }
+  std::ostream& stream() { return path_.empty() ? std::cout : file_; }
+  absl::Status Commit() {
+    if (path_.empty()) return absl::OkStatus();
+    file_.close();
+    if (!file_ || std::rename((path_ + ".tmp").c_str(), path_.c_str()) != 0) {
+      return absl::InternalError(absl::StrCat("cannot write ", path_));
+    }
+    committed_ = true;
+    return absl::OkStatus();
+  }
+
+ private:
+  std::string path_;
+  std::ofstream file_;
+  bool committed_ = false;
+};
+
+}  // namespace rapport::ctl
+
+#endif  // RAPPORT_TOOLS_RAPPORTCTL_SCORE_FORMAT_H_
