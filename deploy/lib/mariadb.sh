@@ -40,7 +40,7 @@ mariadb_start() {
   mariadbd --no-defaults --datadir="$dir/data" --socket="$socket" --port="$port" \
     --bind-address=127.0.0.1 --pid-file="$dir/mariadb.pid" --log-error="$dir/mariadb.log" \
     --skip-name-resolve --innodb-buffer-pool-size="${RAPPORT_DB_BUFFER_POOL:-512M}" \
-    --innodb-flush-log-at-trx-commit=2 --max-connections=500 \
+    --innodb-flush-log-at-trx-commit=2 --innodb-log-file-size=256M --max-connections=500 \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
     "${user_args[@]}" >/dev/null 2>&1 &
   local i

@@ -184,7 +184,7 @@ absl::StatusOr<std::vector<PurchaseAggregate>> AggregatePurchases(
   Statement s = Prepare(
       c,
       "SELECT customer_id, COUNT(*), SUM(amount), MAX(purchase_time_us) "
-      "FROM purchases FORCE INDEX (purchases_customer_time_amount) "
+      "FROM purchases FORCE INDEX (purchases_customer_time) "
       "WHERE customer_id > ? AND customer_id <= ? "
       "AND purchase_time_us > ? AND purchase_time_us <= ? "
       "GROUP BY customer_id ORDER BY customer_id");
@@ -544,7 +544,7 @@ absl::Status MysqlScoreStore::ScanPurchaseDays(const CountWindow& window,
           Prepare(c,
                   "SELECT customer_id, purchase_time_us DIV 86400000000 - "
                   "(purchase_time_us MOD 86400000000 < 0) AS day, SUM(amount) "
-                  "FROM purchases FORCE INDEX (purchases_customer_time_amount) "
+                  "FROM purchases FORCE INDEX (purchases_customer_time) "
                   "WHERE customer_id > ? AND customer_id <= ? "
                   "AND purchase_time_us > ? AND purchase_time_us <= ? "
                   "GROUP BY customer_id, day ORDER BY customer_id, day");

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include <unistd.h>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include <cppconn/statement.h>
@@ -52,6 +54,14 @@ void TestMariaDb::Start() {
   if (r.exit_code != 0) Die(absl::StrCat("start failed: ", r.err));
   uri_prefix_ = std::string(absl::StripAsciiWhitespace(r.out));
   port_ = std::string(absl::StripAsciiWhitespace(ReadFile(dir_->File("port"))));
+  // A watchdog, detached from this process, stops the server once this test
+  // process is gone, however it ends (a crash, a kill, or a leaked Shared()).
+  const std::string server_pid =
+      std::string(absl::StripAsciiWhitespace(ReadFile(dir_->File("mariadb.pid"))));
+  Run({"/bin/bash", "-c",
+       absl::StrCat("(setsid bash -c 'while kill -0 ", getpid(), " && kill -0 ", server_pid,
+                    "; do sleep 0.5; done; kill -TERM ", server_pid,
+                    "' >/dev/null 2>&1 </dev/null &)")});
 }
 
 void TestMariaDb::Stop() {
