@@ -25,7 +25,7 @@ mariadb_start() {
   ((EUID == 0)) && user_args=(--user=root)
   if [[ ! -d $dir/data/mysql ]]; then
     mariadb-install-db --datadir="$dir/data" --auth-root-authentication-method=socket \
-      --skip-test-db "${user_args[@]}" >"$dir/install.log" 2>&1 || {
+      --skip-test-db --skip-name-resolve --force "${user_args[@]}" >"$dir/install.log" 2>&1 || {
       echo "mariadb-install-db failed, see $dir/install.log" >&2
       return 1
     }
