@@ -17,11 +17,23 @@ namespace rapport {
 namespace {
 
 const char* CodeName(grpc::StatusCode code) {
-  static const char* const kNames[] = {
-      "OK",        "CANCELLED",         "UNKNOWN",        "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+  static const char* const kNames[] = {"OK",
+                                       "CANCELLED",
+                                       "UNKNOWN",
+                                       "INVALID_ARGUMENT",
+                                       "DEADLINE_EXCEEDED",
+                                       "NOT_FOUND",
+                                       "ALREADY_EXISTS",
+                                       "PERMISSION_DENIED",
+                                       "RESOURCE_EXHAUSTED",
+                                       "FAILED_PRECONDITION",
+                                       "ABORTED",
+                                       "OUT_OF_RANGE",
+                                       "UNIMPLEMENTED",
+                                       "INTERNAL",
+                                       "UNAVAILABLE",
+                                       "DATA_LOSS",
+                                       "UNAUTHENTICATED"};
   const int i = static_cast<int>(code);
   return i >= 0 && i <= 16 ? kNames[i] : "UNKNOWN";
 }
@@ -29,17 +41,20 @@ const char* CodeName(grpc::StatusCode code) {
 // Logs one line per finished call: method, peer, status code and duration.
 class RequestLogInterceptor final : public grpc::experimental::Interceptor {
  public:
-  RequestLogInterceptor(const std::string* service, grpc::experimental::ServerRpcInfo* info)
+  RequestLogInterceptor(const std::string* service,
+                        grpc::experimental::ServerRpcInfo* info)
       : service_(service), info_(info), start_(absl::Now()) {}
 
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+  void Intercept(
+      grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(
             grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
       grpc::Status status = methods->GetSendStatus();
       LogFields fields = {
           {"method", info_->method()},
           {"code", CodeName(status.error_code())},
-          {"ms", absl::StrFormat("%.3f", absl::ToDoubleMilliseconds(absl::Now() - start_))}};
+          {"ms", absl::StrFormat("%.3f", absl::ToDoubleMilliseconds(
+                                             absl::Now() - start_))}};
       if (info_->server_context() != nullptr) {
         fields.push_back({"peer", info_->server_context()->peer()});
       }
@@ -55,9 +70,11 @@ class RequestLogInterceptor final : public grpc::experimental::Interceptor {
   absl::Time start_;
 };
 
-class RequestLogFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
+class RequestLogFactory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  explicit RequestLogFactory(std::string service) : service_(std::move(service)) {}
+  explicit RequestLogFactory(std::string service)
+      : service_(std::move(service)) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
     return new RequestLogInterceptor(&service_, info);
@@ -72,21 +89,23 @@ class RequestLogFactory final : public grpc::experimental::ServerInterceptorFact
 absl::Status ServerOptions::Validate() const {
   size_t colon = listen.rfind(':');
   int port = -1;
-  if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port) ||
-      port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("listen: want host:port with port 0..65535, got \"", listen, "\""));
+  if (colon == std::string::npos ||
+      !absl::SimpleAtoi(listen.substr(colon + 1), &port) || port < 0 ||
+      port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "listen: want host:port with port 0..65535, got \"", listen, "\""));
   }
-  if (max_threads < 2) return absl::InvalidArgumentError("max_threads: must be at least 2");
+  if (max_threads < 2)
+    return absl::InvalidArgumentError("max_threads: must be at least 2");
   if (shutdown_grace < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("shutdown_grace: must not be negative");
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options,
-                                                      std::vector<grpc::Service*> services,
-                                                      Probe probe) {
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(
+    const ServerOptions& options, std::vector<grpc::Service*> services,
+    Probe probe) {
   if (absl::Status s = options.Validate(); !s.ok()) return s;
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
       MakeServerCredentials(options.tls);
@@ -105,23 +124,30 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   quota.SetMaxThreads(options.max_threads);
   builder.SetResourceQuota(quota);
   builder.SetMaxReceiveMessageSize(64 << 20);
+  // A second server on a port in use must fail, not share the traffic.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   // Clients reconnect now and then, so replicas added by an autoscaler get
   // their share of long-lived channels; running calls get a grace period.
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, 5 * 60 * 1000);
-  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, 60 * 60 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                             60 * 60 * 1000);
   for (grpc::Service* service : services) builder.RegisterService(service);
   if (options.log_requests) {
-    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> logs;
+    std::vector<
+        std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+        logs;
     logs.push_back(std::make_unique<RequestLogFactory>(options.service_name));
     builder.experimental().SetInterceptorCreators(std::move(logs));
   }
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
-    return absl::UnavailableError(absl::StrCat("listen: cannot bind ", options.listen));
+    return absl::UnavailableError(
+        absl::StrCat("listen: cannot bind ", options.listen));
   }
 
   // Register each service by its full name, so health answers for it too.
-  grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService();
+  grpc::HealthCheckServiceInterface* health =
+      server->server_->GetHealthCheckService();
   for (const std::string& name : options.health_service_names) {
     health->SetServingStatus(name, false);
   }
@@ -131,10 +157,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     std::ofstream out(options.port_file + ".tmp");
     out << server->port_ << "\n";
     out.close();
-    std::rename((options.port_file + ".tmp").c_str(), options.port_file.c_str());
+    std::rename((options.port_file + ".tmp").c_str(),
+                options.port_file.c_str());
   }
   LogInfo(options.service_name, "serving",
-          {{"listen", options.listen}, {"port", absl::StrCat(server->port_)},
+          {{"listen", options.listen},
+           {"port", absl::StrCat(server->port_)},
            {"tls", options.tls.enabled() ? "on" : "off"}});
   return server;
 }
@@ -155,7 +183,8 @@ void Server::PollHealth() {
       if (!first || !serving) {
         LogLine(serving ? "info" : "error", options_.service_name,
                 serving ? "ready: dependencies reachable" : "not ready",
-                serving ? LogFields{} : LogFields{{"error", std::string(status.message())}});
+                serving ? LogFields{}
+                        : LogFields{{"error", std::string(status.message())}});
       }
       last = serving;
       first = false;
@@ -164,10 +193,11 @@ void Server::PollHealth() {
 }
 
 void Server::Shutdown() {
-  if (shut_down_) return;
+  if (shut_down_ || server_ == nullptr) return;
   shut_down_ = true;
   LogInfo(options_.service_name, "shutting down",
-          {{"grace_seconds", absl::StrCat(absl::ToInt64Seconds(options_.shutdown_grace))}});
+          {{"grace_seconds",
+            absl::StrCat(absl::ToInt64Seconds(options_.shutdown_grace))}});
   stopping_.Notify();
   if (health_thread_.joinable()) health_thread_.join();
   server_->GetHealthCheckService()->Shutdown();

@@ -396,6 +396,13 @@ class Importer {
         pending_.clear();
         return absl::OkStatus();
       }
+      if (absl::IsFailedPrecondition(outcome.status()) &&
+          attempt < BulkImportLogic::kMaxAttempts) {
+        // A customer changed under the batch: look every ref up again.
+        refs_.clear();
+        resolved_.clear();
+        continue;
+      }
       if (!absl::IsAlreadyExists(outcome.status())) return outcome.status();
       if (attempt >= BulkImportLogic::kMaxAttempts) {
         return absl::AbortedError(absl::StrCat(

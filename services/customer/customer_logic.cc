@@ -235,6 +235,16 @@ absl::StatusOr<v1::Purchase> ToProto(const PurchaseRecord& r) {
   return p;
 }
 
+// FAILED_PRECONDITION when `id` was merged into another customer: changes go
+// to the customer that stayed.
+absl::Status CheckNotMerged(CustomerStore& store, const std::string& id) {
+  RAPPORT_ASSIGN_OR_RETURN(std::string resolved, store.ResolveCustomerId(id));
+  if (resolved == id) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("customer ", id, " was merged into ", resolved,
+                   "; change that one instead"));
+}
+
 absl::Status CheckEtag(const std::string& given,
                        const CustomerRecord& current) {
   if (given.empty() || given == CustomerEtag(current.version))
@@ -388,6 +398,7 @@ absl::StatusOr<v1::Customer> CustomerLogic::UpdateCustomer(
   RAPPORT_RETURN_IF_ERROR(ApplyCustomerFields(request.customer(), paths,
                                               options_.phone_region, scratch));
   RAPPORT_RETURN_IF_ERROR(CheckNotSuppressed(IdentitiesOf(scratch)));
+  RAPPORT_RETURN_IF_ERROR(CheckNotMerged(*store_, request.customer().id()));
   const int64_t now = NowMicros();
   RAPPORT_ASSIGN_OR_RETURN(
       CustomerRecord updated,
@@ -410,6 +421,7 @@ absl::StatusOr<v1::Customer> CustomerLogic::UpdateCustomer(
 absl::Status CustomerLogic::DeleteCustomer(
     const v1::DeleteCustomerRequest& request) {
   RAPPORT_RETURN_IF_ERROR(CheckCustomerId(request.id(), "id"));
+  RAPPORT_RETURN_IF_ERROR(CheckNotMerged(*store_, request.id()));
   return store_->DeleteCustomer(request.id(), request.force(),
                                 [&](const CustomerRecord& current) {
                                   return CheckEtag(request.etag(), current);
@@ -743,6 +755,7 @@ absl::StatusOr<v1::MergeCustomersResponse> CustomerLogic::MergeCustomers(
 absl::Status CustomerLogic::EraseCustomer(
     const v1::EraseCustomerRequest& request) {
   RAPPORT_RETURN_IF_ERROR(CheckCustomerId(request.id(), "id"));
+  RAPPORT_RETURN_IF_ERROR(CheckNotMerged(*store_, request.id()));
   RAPPORT_ASSIGN_OR_RETURN(CustomerRecord current,
                            store_->GetCustomer(request.id()));
   RAPPORT_RETURN_IF_ERROR(CheckEtag(request.etag(), current));

@@ -204,6 +204,29 @@ PurchaseRecord ReadPurchase(sql::ResultSet& rows) {
   return p;
 }
 
+// Locks the customer row for the rest of the transaction and checks that new
+// history may be added: NOT_FOUND, FAILED_PRECONDITION when erased, ABORTED
+// when it was just merged (the caller resolves the id again and retries).
+absl::Status CheckLive(sql::Connection& c, const std::string& id) {
+  Statement s = Prepare(c,
+                        "SELECT merged_into, erased_time_us FROM customers "
+                        "WHERE id = ? LOCK IN SHARE MODE");
+  s->setString(1, id);
+  Rows rows(s->executeQuery());
+  if (!rows->next())
+    return absl::NotFoundError(absl::StrCat("customer ", id, " not found"));
+  if (!rows->isNull(1)) {
+    return absl::AbortedError(absl::StrCat("customer ", id, " was merged into ",
+                                           std::string(rows->getString(1)),
+                                           " just now; retry"));
+  }
+  if (!rows->isNull(2)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("customer ", id, " was erased"));
+  }
+  return absl::OkStatus();
+}
+
 constexpr char kPurchaseColumns[] =
     "id, customer_id, purchase_time_us, amount, currency, description, "
     "create_time_us";
@@ -426,14 +449,7 @@ absl::StatusOr<PurchaseRecord> MysqlCustomerStore::RecordPurchase(
         RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> earlier,
                                  FindRequest(c, kFind, request));
         if (earlier.has_value()) return load(c, *earlier);
-        Statement exists = Prepare(
-            c, "SELECT 1 FROM customers WHERE id = ? LOCK IN SHARE MODE");
-        exists->setString(1, purchase.customer_id);
-        Rows rows(exists->executeQuery());
-        if (!rows->next()) {
-          return absl::NotFoundError(
-              absl::StrCat("customer ", purchase.customer_id, " not found"));
-        }
+        RAPPORT_RETURN_IF_ERROR(CheckLive(c, purchase.customer_id));
         Statement s = Prepare(
             c,
             "INSERT INTO purchases (id, customer_id, purchase_time_us, amount, "
@@ -813,9 +829,9 @@ absl::Status MysqlCustomerStore::EraseCustomer(
           "customer_id IN "
           "(SELECT id FROM customers WHERE merged_into = ?)",
           "DELETE FROM consents WHERE customer_id = ?",
-          "UPDATE interactions SET note = '', request_id = NULL WHERE "
+          "UPDATE interactions SET note = '' WHERE "
           "customer_id = ?",
-          "UPDATE purchases SET description = '', request_id = NULL WHERE "
+          "UPDATE purchases SET description = '' WHERE "
           "customer_id = ?"}) {
       Statement s = Prepare(c, query);
       s->setString(1, id);
@@ -896,14 +912,7 @@ absl::StatusOr<InteractionRecord> MysqlCustomerStore::LogInteraction(
         RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> earlier,
                                  FindRequest(c, kFind, request));
         if (earlier.has_value()) return load(c, *earlier);
-        Statement exists = Prepare(
-            c, "SELECT 1 FROM customers WHERE id = ? LOCK IN SHARE MODE");
-        exists->setString(1, interaction.customer_id);
-        Rows rows(exists->executeQuery());
-        if (!rows->next()) {
-          return absl::NotFoundError(
-              absl::StrCat("customer ", interaction.customer_id, " not found"));
-        }
+        RAPPORT_RETURN_IF_ERROR(CheckLive(c, interaction.customer_id));
         Statement s = Prepare(
             c,
             "INSERT INTO interactions (id, customer_id, channel, kind, "

@@ -6,11 +6,13 @@
 
 #include <algorithm>
 #include <memory>
+#include <set>
 #include <utility>
 
 #include "absl/functional/function_ref.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/base/status_macros.h"
 #include "common/validation.h"
 
 namespace rapport::customer {
@@ -271,11 +273,53 @@ absl::StatusOr<std::vector<StoredRequest>> MysqlImportStore::FindRequests(
       });
 }
 
+// Locks the rows' existing customers for the rest of the transaction and checks
+// they can still take history: one that was merged, erased or deleted since it
+// was resolved is FAILED_PRECONDITION, and the import resolves again.
+template <typename Row, typename CustomerOf>
+absl::Status LockLiveCustomers(sql::Connection& c,
+                               const std::vector<CustomerRecord>& created,
+                               const std::vector<Row>& rows,
+                               CustomerOf customer_of) {
+  std::set<std::string> ids;
+  for (const Row& row : rows) ids.insert(customer_of(row));
+  for (const CustomerRecord& r : created) ids.erase(r.id);
+  std::vector<std::string> wanted(ids.begin(), ids.end());
+  size_t live = 0;
+  Chunked(
+      c, wanted,
+      [](size_t n) {
+        return absl::StrCat(
+            "SELECT COUNT(*) FROM customers WHERE id IN (",
+            Repeat("?", n, ", "),
+            ") AND merged_into IS NULL AND erased_time_us IS NULL "
+            "LOCK IN SHARE MODE");
+      },
+      [](sql::PreparedStatement& s, int& i, const std::string& id) {
+        s.setString(i++, id);
+      },
+      [&](sql::PreparedStatement& s) {
+        Rows count(s.executeQuery());
+        if (count->next()) live += static_cast<size_t>(count->getInt64(1));
+      });
+  if (live != wanted.size()) {
+    return absl::FailedPreconditionError(
+        "a customer of this batch was merged, erased or deleted since it was "
+        "looked up");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status MysqlImportStore::WritePurchases(
     const std::vector<CustomerRecord>& new_customers,
     const std::vector<ImportedPurchase>& rows) {
   if (new_customers.empty() && rows.empty()) return absl::OkStatus();
   return pool_->Transaction([&](sql::Connection& c) -> absl::Status {
+    RAPPORT_RETURN_IF_ERROR(
+        LockLiveCustomers(c, new_customers, rows,
+                          [](const ImportedPurchase& r) -> const std::string& {
+                            return r.purchase.customer_id;
+                          }));
     InsertCustomers(c, new_customers);
     Chunked(
         c, rows,
@@ -308,6 +352,11 @@ absl::Status MysqlImportStore::WriteInteractions(
     const std::vector<ImportedInteraction>& rows) {
   if (new_customers.empty() && rows.empty()) return absl::OkStatus();
   return pool_->Transaction([&](sql::Connection& c) -> absl::Status {
+    RAPPORT_RETURN_IF_ERROR(LockLiveCustomers(
+        c, new_customers, rows,
+        [](const ImportedInteraction& r) -> const std::string& {
+          return r.interaction.customer_id;
+        }));
     InsertCustomers(c, new_customers);
     Chunked(
         c, rows,

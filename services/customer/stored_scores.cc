@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "common/base/status_macros.h"
 #include "common/base/timestamp.h"
+#include "common/ids.h"
 #include "common/log.h"
 #include "common/proto_convert.h"
 #include "common/status.h"
@@ -298,8 +299,8 @@ absl::StatusOr<v1::RefreshJob> StoredScoreLogic::StartRefresh(
   } else {
     *filled.mutable_as_of() = ToTimestamp(now);
   }
-  if (request.window_days() < 0) {
-    bad.push_back({"window_days", "must be at least 1 (0: no window)"});
+  if (request.window_days() < 0 || request.window_days() > 100000) {
+    bad.push_back({"window_days", "must be 1..100000 days (0: no window)"});
   }
   if (request.bins() == 0) {
     filled.set_bins(5);

@@ -19,7 +19,8 @@ absl::Status InBatch(const absl::Status& status, int64_t batch) {
   if (violations.empty()) {
     return InvalidField(absl::StrCat("batch ", batch), status.message());
   }
-  for (FieldViolation& v : violations) v.field = absl::StrCat("batch ", batch, ": ", v.field);
+  for (FieldViolation& v : violations)
+    v.field = absl::StrCat("batch ", batch, ": ", v.field);
   return InvalidFields(violations);
 }
 
@@ -31,7 +32,8 @@ absl::Status Named(const absl::Status& status, absl::string_view field) {
 }
 
 google::type::Money Money(const Decimal& d) {
-  // Sums of bounded inputs fit int64 units in practice; saturate loudly otherwise.
+  // Sums of bounded inputs fit int64 units in practice; saturate loudly
+  // otherwise.
   absl::StatusOr<google::type::Money> m = ToMoney(d, "", "money");
   return m.ok() ? *m : google::type::Money();
 }
@@ -61,16 +63,19 @@ v1::ContactPolicy ToProtoPolicy(Tier tier, const ContactPolicy& policy) {
   return out;
 }
 
-absl::StatusOr<ScoringOptions> OptionsFrom(int32_t bins, const v1::ValueWeights& weights) {
+absl::StatusOr<ScoringOptions> OptionsFrom(int32_t bins,
+                                           const v1::ValueWeights& weights) {
   ScoringOptions options;
   options.bins = bins == 0 ? 5 : bins;
   if (options.bins < 2 || options.bins > 10) {
-    return InvalidField("config.bins", absl::StrCat("must be 2..10, not ", bins));
+    return InvalidField("config.bins",
+                        absl::StrCat("must be 2..10, not ", bins));
   }
   if (weights.r() != 0 || weights.f() != 0 || weights.m() != 0) {
     options.weights = {weights.r(), weights.f(), weights.m()};
   }
-  RAPPORT_RETURN_IF_ERROR(Named(ValidateScoringOptions(options), "config.weights"));
+  RAPPORT_RETURN_IF_ERROR(
+      Named(ValidateScoringOptions(options), "config.weights"));
   return options;
 }
 
@@ -92,10 +97,12 @@ absl::StatusOr<TimeUnit> UnitFrom(v1::TimeUnit unit, absl::string_view field) {
   }
 }
 
-v1::EntityScore ScoreProto(absl::string_view id, std::optional<int64_t> recency_days,
-                           int64_t frequency, const Decimal& monetary, int r, int f, int m,
-                           absl::string_view segment, const Decimal& value,
-                           const Decimal& cost_to_serve, Tier tier) {
+v1::EntityScore ScoreProto(absl::string_view id,
+                           std::optional<int64_t> recency_days,
+                           int64_t frequency, const Decimal& monetary, int r,
+                           int f, int m, absl::string_view segment,
+                           const Decimal& value, const Decimal& cost_to_serve,
+                           Tier tier) {
   v1::EntityScore s;
   s.set_entity_id(std::string(id));
   if (recency_days.has_value()) s.set_recency_days(*recency_days);
@@ -116,8 +123,8 @@ v1::EntityScore ScoreProto(absl::string_view id, std::optional<int64_t> recency_
 
 // --- ScorePopulation -------------------------------------------------------
 
-PopulationRun::PopulationRun(FactsAccumulator accumulator, ScoringOptions options,
-                             int response_batch_size)
+PopulationRun::PopulationRun(FactsAccumulator accumulator,
+                             ScoringOptions options, int response_batch_size)
     : accumulator_(std::move(accumulator)),
       options_(std::move(options)),
       response_batch_size_(response_batch_size) {}
@@ -127,16 +134,20 @@ absl::StatusOr<std::unique_ptr<PopulationRun>> PopulationRun::Start(
   FactsOptions facts;
   facts.as_of_micros = absl::ToUnixMicros(now);
   if (config.has_as_of()) {
-    RAPPORT_ASSIGN_OR_RETURN(facts.as_of_micros, FromTimestamp(config.as_of(), "config.as_of"));
+    RAPPORT_ASSIGN_OR_RETURN(facts.as_of_micros,
+                             FromTimestamp(config.as_of(), "config.as_of"));
   }
   if (config.window_days() < 0) {
-    return InvalidField("config.window_days", "must be at least 1 day (0: no window)");
+    return InvalidField("config.window_days",
+                        "must be at least 1 day (0: no window)");
   }
   if (config.window_days() > 0) facts.window_days = config.window_days();
-  RAPPORT_ASSIGN_OR_RETURN(ScoringOptions options, OptionsFrom(config.bins(), config.weights()));
-  RAPPORT_ASSIGN_OR_RETURN(int batch,
-                           BatchSize(config.response_batch_size(), "config.response_batch_size"));
-  absl::StatusOr<FactsAccumulator> accumulator = FactsAccumulator::Create(facts);
+  RAPPORT_ASSIGN_OR_RETURN(ScoringOptions options,
+                           OptionsFrom(config.bins(), config.weights()));
+  RAPPORT_ASSIGN_OR_RETURN(int batch, BatchSize(config.response_batch_size(),
+                                                "config.response_batch_size"));
+  absl::StatusOr<FactsAccumulator> accumulator =
+      FactsAccumulator::Create(facts);
   if (!accumulator.ok()) return Named(accumulator.status(), "config");
   return std::unique_ptr<PopulationRun>(
       new PopulationRun(*std::move(accumulator), std::move(options), batch));
@@ -144,10 +155,13 @@ absl::StatusOr<std::unique_ptr<PopulationRun>> PopulationRun::Start(
 
 absl::Status PopulationRun::Add(const v1::ScorePopulationRequest& batch) {
   const int64_t index = ++batches_;
-  if (!accumulator_.has_value()) return absl::FailedPreconditionError("the run is finished");
+  if (!accumulator_.has_value())
+    return absl::FailedPreconditionError("the run is finished");
   if (batch.entity_ids_size() > 0) {
-    std::vector<absl::string_view> ids(batch.entity_ids().begin(), batch.entity_ids().end());
-    RAPPORT_RETURN_IF_ERROR(InBatch(accumulator_->AddKnownEntities(ids), index));
+    std::vector<absl::string_view> ids(batch.entity_ids().begin(),
+                                       batch.entity_ids().end());
+    RAPPORT_RETURN_IF_ERROR(
+        InBatch(accumulator_->AddKnownEntities(ids), index));
   }
   if (batch.events_size() > 0) {
     std::vector<ActivityEvent> events(batch.events_size());
@@ -155,8 +169,10 @@ absl::Status PopulationRun::Add(const v1::ScorePopulationRequest& batch) {
       const v1::ActivityEvent& e = batch.events(i);
       const std::string field = absl::StrCat("events[", i, "]");
       events[i].entity_id = e.entity_id();
-      if (!e.has_time()) return InBatch(InvalidField(field + ".time", "is required"), index);
-      if (!e.has_amount()) return InBatch(InvalidField(field + ".amount", "is required"), index);
+      if (!e.has_time())
+        return InBatch(InvalidField(field + ".time", "is required"), index);
+      if (!e.has_amount())
+        return InBatch(InvalidField(field + ".amount", "is required"), index);
       absl::StatusOr<int64_t> t = FromTimestamp(e.time(), field + ".time");
       if (!t.ok()) return InBatch(t.status(), index);
       absl::StatusOr<Decimal> amount = FromMoney(e.amount(), field + ".amount");
@@ -172,8 +188,10 @@ absl::Status PopulationRun::Add(const v1::ScorePopulationRequest& batch) {
       const v1::InteractionCost& c = batch.costs(i);
       const std::string field = absl::StrCat("costs[", i, "]");
       costs[i].entity_id = c.entity_id();
-      if (!c.has_time()) return InBatch(InvalidField(field + ".time", "is required"), index);
-      if (!c.has_cost()) return InBatch(InvalidField(field + ".cost", "is required"), index);
+      if (!c.has_time())
+        return InBatch(InvalidField(field + ".time", "is required"), index);
+      if (!c.has_cost())
+        return InBatch(InvalidField(field + ".cost", "is required"), index);
       absl::StatusOr<int64_t> t = FromTimestamp(c.time(), field + ".time");
       if (!t.ok()) return InBatch(t.status(), index);
       absl::StatusOr<Decimal> cost = FromMoney(c.cost(), field + ".cost");
@@ -190,25 +208,30 @@ absl::Status PopulationRun::Add(const v1::ScorePopulationRequest& batch) {
       const std::string field = absl::StrCat("facts[", i, "]");
       facts[i].entity_id = f.entity_id();
       facts[i].frequency = f.frequency();
-      absl::StatusOr<Decimal> monetary = FromMoney(f.monetary(), field + ".monetary");
+      absl::StatusOr<Decimal> monetary =
+          FromMoney(f.monetary(), field + ".monetary");
       if (!monetary.ok()) return InBatch(monetary.status(), index);
-      absl::StatusOr<Decimal> cost = FromMoney(f.cost_to_serve(), field + ".cost_to_serve");
+      absl::StatusOr<Decimal> cost =
+          FromMoney(f.cost_to_serve(), field + ".cost_to_serve");
       if (!cost.ok()) return InBatch(cost.status(), index);
       facts[i].monetary = *monetary;
       facts[i].cost_to_serve = *cost;
       if (f.has_last_event_time()) {
-        absl::StatusOr<int64_t> t = FromTimestamp(f.last_event_time(), field + ".last_event_time");
+        absl::StatusOr<int64_t> t =
+            FromTimestamp(f.last_event_time(), field + ".last_event_time");
         if (!t.ok()) return InBatch(t.status(), index);
         facts[i].last_event_micros = *t;
       }
     }
-    RAPPORT_RETURN_IF_ERROR(InBatch(accumulator_->AddPartialFacts(facts), index));
+    RAPPORT_RETURN_IF_ERROR(
+        InBatch(accumulator_->AddPartialFacts(facts), index));
   }
   return absl::OkStatus();
 }
 
 absl::Status PopulationRun::Finish() {
-  if (!accumulator_.has_value()) return absl::FailedPreconditionError("the run is finished");
+  if (!accumulator_.has_value())
+    return absl::FailedPreconditionError("the run is finished");
   FactsAccumulator accumulator = *std::move(accumulator_);
   accumulator_.reset();
   RAPPORT_ASSIGN_OR_RETURN(facts_, std::move(accumulator).Finish());
@@ -217,13 +240,15 @@ absl::Status PopulationRun::Finish() {
 }
 
 absl::Status PopulationRun::FillScores(
-    size_t begin, size_t end, google::protobuf::RepeatedPtrField<v1::EntityScore>* out) const {
+    size_t begin, size_t end,
+    google::protobuf::RepeatedPtrField<v1::EntityScore>* out) const {
   out->Reserve(static_cast<int>(end - begin));
   for (size_t i = begin; i < end; ++i) {
-    *out->Add() = ScoreProto(facts_.id(i), facts_.recency_days(i), facts_.frequency[i],
-                             facts_.monetary[i], scores_.r[i], scores_.f[i], scores_.m[i],
-                             scores_.segment_name(i), scores_.value(i), facts_.cost_to_serve[i],
-                             scores_.tier[i]);
+    *out->Add() =
+        ScoreProto(facts_.id(i), facts_.recency_days(i), facts_.frequency[i],
+                   facts_.monetary[i], scores_.r[i], scores_.f[i], scores_.m[i],
+                   scores_.segment_name(i), scores_.value(i),
+                   facts_.cost_to_serve[i], scores_.tier[i]);
   }
   return absl::OkStatus();
 }
@@ -233,67 +258,85 @@ v1::ScoreModel PopulationRun::model() const {
   v1::ScoreModel out;
   out.set_bins(m.bins);
   *out.mutable_as_of() = ToTimestamp(m.as_of_micros);
-  out.set_window_days(facts_.window_days.has_value() ? static_cast<int32_t>(*facts_.window_days)
-                                                     : 0);
+  out.set_window_days(facts_.window_days.has_value()
+                          ? static_cast<int32_t>(*facts_.window_days)
+                          : 0);
   out.set_scored_population(m.scored_population);
   for (int64_t v : m.recency_thresholds) out.add_recency_thresholds(v);
   for (int64_t v : m.frequency_thresholds) out.add_frequency_thresholds(v);
-  for (const Decimal& v : m.monetary_thresholds) *out.add_monetary_thresholds() = Money(v);
+  for (const Decimal& v : m.monetary_thresholds)
+    *out.add_monetary_thresholds() = Money(v);
   out.set_profitable_population(m.profitable_population);
-  if (m.gold_above.has_value()) *out.mutable_gold_above() = Money(*m.gold_above);
-  if (m.platinum_above.has_value()) *out.mutable_platinum_above() = Money(*m.platinum_above);
+  if (m.gold_above.has_value())
+    *out.mutable_gold_above() = Money(*m.gold_above);
+  if (m.platinum_above.has_value())
+    *out.mutable_platinum_above() = Money(*m.platinum_above);
   out.mutable_weights()->set_r(options_.weights.r);
   out.mutable_weights()->set_f(options_.weights.f);
   out.mutable_weights()->set_m(options_.weights.m);
   for (Tier t : {Tier::kLead, Tier::kIron, Tier::kGold, Tier::kPlatinum}) {
-    *out.add_contact_policies() = ToProtoPolicy(t, options_.tier_policies.For(t));
+    *out.add_contact_policies() =
+        ToProtoPolicy(t, options_.tier_policies.For(t));
   }
   return out;
 }
 
 // --- ScoreEntity -----------------------------------------------------------
 
-absl::StatusOr<v1::ScoreEntityResponse> ScoreOne(const v1::ScoreEntityRequest& request) {
+absl::StatusOr<v1::ScoreEntityResponse> ScoreOne(
+    const v1::ScoreEntityRequest& request) {
   if (!request.has_model()) return InvalidField("model", "is required");
   if (!request.has_facts()) return InvalidField("facts", "is required");
   const v1::ScoreModel& in = request.model();
-  RAPPORT_ASSIGN_OR_RETURN(ScoringOptions options, OptionsFrom(in.bins(), in.weights()));
+  RAPPORT_ASSIGN_OR_RETURN(ScoringOptions options,
+                           OptionsFrom(in.bins(), in.weights()));
   ScoreModel model;
   model.bins = options.bins;
-  RAPPORT_ASSIGN_OR_RETURN(model.as_of_micros, FromTimestamp(in.as_of(), "model.as_of"));
+  RAPPORT_ASSIGN_OR_RETURN(model.as_of_micros,
+                           FromTimestamp(in.as_of(), "model.as_of"));
   model.scored_population = in.scored_population();
-  model.recency_thresholds.assign(in.recency_thresholds().begin(), in.recency_thresholds().end());
+  model.recency_thresholds.assign(in.recency_thresholds().begin(),
+                                  in.recency_thresholds().end());
   model.frequency_thresholds.assign(in.frequency_thresholds().begin(),
                                     in.frequency_thresholds().end());
   for (int i = 0; i < in.monetary_thresholds_size(); ++i) {
     RAPPORT_ASSIGN_OR_RETURN(
-        Decimal d, FromMoney(in.monetary_thresholds(i), absl::StrCat("model.monetary_thresholds[", i, "]")));
+        Decimal d,
+        FromMoney(in.monetary_thresholds(i),
+                  absl::StrCat("model.monetary_thresholds[", i, "]")));
     model.monetary_thresholds.push_back(d);
   }
   const size_t cuts = static_cast<size_t>(model.bins - 1);
   if (model.scored_population > 0 &&
-      (model.recency_thresholds.size() != cuts || model.frequency_thresholds.size() != cuts ||
+      (model.recency_thresholds.size() != cuts ||
+       model.frequency_thresholds.size() != cuts ||
        model.monetary_thresholds.size() != cuts)) {
-    return InvalidField("model", absl::StrCat("needs ", cuts, " thresholds per metric for ",
-                                              model.bins, " bins"));
+    return InvalidField(
+        "model", absl::StrCat("needs ", cuts, " thresholds per metric for ",
+                              model.bins, " bins"));
   }
   model.profitable_population = in.profitable_population();
   if (in.has_gold_above()) {
-    RAPPORT_ASSIGN_OR_RETURN(model.gold_above, FromMoney(in.gold_above(), "model.gold_above"));
+    RAPPORT_ASSIGN_OR_RETURN(model.gold_above,
+                             FromMoney(in.gold_above(), "model.gold_above"));
   }
   if (in.has_platinum_above()) {
-    RAPPORT_ASSIGN_OR_RETURN(model.platinum_above,
-                             FromMoney(in.platinum_above(), "model.platinum_above"));
+    RAPPORT_ASSIGN_OR_RETURN(
+        model.platinum_above,
+        FromMoney(in.platinum_above(), "model.platinum_above"));
   }
   const v1::EntityFacts& f = request.facts();
   EntityFacts facts;
   facts.entity_id = f.entity_id();
   facts.frequency = f.frequency();
-  RAPPORT_ASSIGN_OR_RETURN(facts.monetary, FromMoney(f.monetary(), "facts.monetary"));
-  RAPPORT_ASSIGN_OR_RETURN(facts.cost_to_serve, FromMoney(f.cost_to_serve(), "facts.cost_to_serve"));
+  RAPPORT_ASSIGN_OR_RETURN(facts.monetary,
+                           FromMoney(f.monetary(), "facts.monetary"));
+  RAPPORT_ASSIGN_OR_RETURN(facts.cost_to_serve,
+                           FromMoney(f.cost_to_serve(), "facts.cost_to_serve"));
   if (f.has_last_event_time()) {
-    RAPPORT_ASSIGN_OR_RETURN(facts.last_event_micros,
-                             FromTimestamp(f.last_event_time(), "facts.last_event_time"));
+    RAPPORT_ASSIGN_OR_RETURN(
+        facts.last_event_micros,
+        FromTimestamp(f.last_event_time(), "facts.last_event_time"));
   }
   int64_t as_of = model.as_of_micros;
   if (request.has_as_of()) {
@@ -303,8 +346,9 @@ absl::StatusOr<v1::ScoreEntityResponse> ScoreOne(const v1::ScoreEntityRequest& r
   if (!score.ok()) return Named(score.status(), "facts");
   v1::ScoreEntityResponse response;
   *response.mutable_score() =
-      ScoreProto(facts.entity_id, score->recency_days, facts.frequency, facts.monetary, score->r,
-                 score->f, score->m, score->segment, score->value, facts.cost_to_serve, score->tier);
+      ScoreProto(facts.entity_id, score->recency_days, facts.frequency,
+                 facts.monetary, score->r, score->f, score->m, score->segment,
+                 score->value, facts.cost_to_serve, score->tier);
   *response.mutable_contact_policy() =
       ToProtoPolicy(score->tier, options.tier_policies.For(score->tier));
   return response;
@@ -313,7 +357,8 @@ absl::StatusOr<v1::ScoreEntityResponse> ScoreOne(const v1::ScoreEntityRequest& r
 // --- CLV inputs ------------------------------------------------------------
 
 absl::Status ClvInput::AddSummaries(
-    const google::protobuf::RepeatedPtrField<v1::CustomerSummary>& rows, int64_t batch) {
+    const google::protobuf::RepeatedPtrField<v1::CustomerSummary>& rows,
+    int64_t batch) {
   std::vector<CustomerSummary> added;
   added.reserve(rows.size());
   for (const v1::CustomerSummary& r : rows) {
@@ -323,7 +368,9 @@ absl::Status ClvInput::AddSummaries(
   if (!valid.ok()) return InBatch(Named(valid, "summaries"), batch);
   for (int i = 0; i < rows.size(); ++i) {
     if (rows[i].entity_id().empty()) {
-      return InBatch(InvalidField(absl::StrCat("summaries[", i, "].entity_id"), "is empty"), batch);
+      return InBatch(InvalidField(absl::StrCat("summaries[", i, "].entity_id"),
+                                  "is empty"),
+                     batch);
     }
     ids_.push_back(rows[i].entity_id());
   }
@@ -331,13 +378,18 @@ absl::Status ClvInput::AddSummaries(
   return absl::OkStatus();
 }
 
-absl::Status ClvInput::AddEvents(const google::protobuf::RepeatedPtrField<v1::ActivityEvent>& events,
-                                 int64_t batch) {
+absl::Status ClvInput::AddEvents(
+    const google::protobuf::RepeatedPtrField<v1::ActivityEvent>& events,
+    int64_t batch) {
   for (int i = 0; i < events.size(); ++i) {
     const v1::ActivityEvent& e = events[i];
     const std::string field = absl::StrCat("events[", i, "]");
-    if (e.entity_id().empty()) return InBatch(InvalidField(field + ".entity_id", "is empty"), batch);
-    if (!e.has_time()) return InBatch(InvalidField(field + ".time", "is required"), batch);
+    if (e.entity_id().empty())
+      return InBatch(InvalidField(field + ".entity_id", "is empty"), batch);
+    if (!e.has_time())
+      return InBatch(InvalidField(field + ".time", "is required"), batch);
+    if (!e.has_amount())
+      return InBatch(InvalidField(field + ".amount", "is required"), batch);
     absl::StatusOr<int64_t> t = FromTimestamp(e.time(), field + ".time");
     if (!t.ok()) return InBatch(t.status(), batch);
     absl::StatusOr<Decimal> amount = FromMoney(e.amount(), field + ".amount");
@@ -350,8 +402,8 @@ absl::Status ClvInput::AddEvents(const google::protobuf::RepeatedPtrField<v1::Ac
   return absl::OkStatus();
 }
 
-absl::Status ClvInput::Build(std::optional<int64_t> as_of_micros, absl::string_view as_of_field,
-                             TimeUnit unit) {
+absl::Status ClvInput::Build(std::optional<int64_t> as_of_micros,
+                             absl::string_view as_of_field, TimeUnit unit) {
   if (!event_times_.empty()) {
     if (!as_of_micros.has_value()) {
       return InvalidField(as_of_field, "is required when events are given");
@@ -359,12 +411,14 @@ absl::Status ClvInput::Build(std::optional<int64_t> as_of_micros, absl::string_v
     std::vector<ActivityEvent> events(event_times_.size());
     size_t begin = 0;
     for (size_t i = 0; i < events.size(); ++i) {
-      events[i].entity_id = absl::string_view(event_ids_).substr(begin, event_id_ends_[i] - begin);
+      events[i].entity_id = absl::string_view(event_ids_)
+                                .substr(begin, event_id_ends_[i] - begin);
       begin = event_id_ends_[i];
       events[i].time_micros = event_times_[i];
       events[i].amount = event_amounts_[i];
     }
-    absl::StatusOr<SummaryTable> table = BuildSummaries(events, *as_of_micros, unit);
+    absl::StatusOr<SummaryTable> table =
+        BuildSummaries(events, *as_of_micros, unit);
     if (!table.ok()) return Named(table.status(), "events");
     for (size_t i = 0; i < table->size(); ++i) {
       ids_.emplace_back(table->id(i));
@@ -374,14 +428,16 @@ absl::Status ClvInput::Build(std::optional<int64_t> as_of_micros, absl::string_v
   // Sort by id bytes and refuse duplicates.
   std::vector<size_t> order(ids_.size());
   std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ids_[a] < ids_[b]; });
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return ids_[a] < ids_[b]; });
   std::vector<std::string> ids(ids_.size());
   std::vector<CustomerSummary> rows(rows_.size());
   for (size_t i = 0; i < order.size(); ++i) {
     ids[i] = std::move(ids_[order[i]]);
     rows[i] = rows_[order[i]];
     if (i > 0 && ids[i] == ids[i - 1]) {
-      return InvalidField("summaries", absl::StrCat("customer \"", ids[i], "\" is given twice"));
+      return InvalidField("summaries", absl::StrCat("customer \"", ids[i],
+                                                    "\" is given twice"));
     }
   }
   ids_ = std::move(ids);
@@ -391,10 +447,12 @@ absl::Status ClvInput::Build(std::optional<int64_t> as_of_micros, absl::string_v
 
 // --- FitClvModel -----------------------------------------------------------
 
-absl::StatusOr<std::unique_ptr<ClvFit>> ClvFit::Start(const v1::ClvConfig& config) {
+absl::StatusOr<std::unique_ptr<ClvFit>> ClvFit::Start(
+    const v1::ClvConfig& config) {
   RAPPORT_RETURN_IF_ERROR(UnitFrom(config.unit(), "config.unit").status());
   if (config.has_as_of()) {
-    RAPPORT_RETURN_IF_ERROR(FromTimestamp(config.as_of(), "config.as_of").status());
+    RAPPORT_RETURN_IF_ERROR(
+        FromTimestamp(config.as_of(), "config.as_of").status());
   }
   return std::unique_ptr<ClvFit>(new ClvFit(config));
 }
@@ -406,18 +464,22 @@ absl::Status ClvFit::Add(const v1::FitClvModelRequest& batch) {
 }
 
 absl::StatusOr<v1::FitClvModelResponse> ClvFit::Finish() {
-  RAPPORT_ASSIGN_OR_RETURN(TimeUnit unit, UnitFrom(config_.unit(), "config.unit"));
+  RAPPORT_ASSIGN_OR_RETURN(TimeUnit unit,
+                           UnitFrom(config_.unit(), "config.unit"));
   std::optional<int64_t> as_of;
   if (config_.has_as_of()) {
-    RAPPORT_ASSIGN_OR_RETURN(as_of, FromTimestamp(config_.as_of(), "config.as_of"));
+    RAPPORT_ASSIGN_OR_RETURN(as_of,
+                             FromTimestamp(config_.as_of(), "config.as_of"));
   }
   RAPPORT_RETURN_IF_ERROR(input_.Build(as_of, "config.as_of", unit));
-  if (input_.rows().empty()) return InvalidField("summaries", "no customers were given");
+  if (input_.rows().empty())
+    return InvalidField("summaries", "no customers were given");
   absl::StatusOr<BgNbdFit> bg = FitBgNbd(input_.rows());
   if (!bg.ok()) return Named(bg.status(), "summaries");
   v1::FitClvModelResponse response;
   v1::ClvModel* model = response.mutable_model();
-  model->set_unit(unit == TimeUnit::kWeek ? v1::TIME_UNIT_WEEK : v1::TIME_UNIT_DAY);
+  model->set_unit(unit == TimeUnit::kWeek ? v1::TIME_UNIT_WEEK
+                                          : v1::TIME_UNIT_DAY);
   v1::BgNbdModel* b = model->mutable_bgnbd();
   b->set_r(bg->params.r);
   b->set_alpha(bg->params.alpha);
@@ -449,19 +511,23 @@ absl::StatusOr<std::unique_ptr<ClvPrediction>> ClvPrediction::Start(
   }
   const v1::BgNbdModel& b = config.model().bgnbd();
   p->bgnbd_ = {b.r(), b.alpha(), b.a(), b.b()};
-  RAPPORT_RETURN_IF_ERROR(Named(ValidateBgNbdParams(p->bgnbd_), "config.model.bgnbd"));
+  RAPPORT_RETURN_IF_ERROR(
+      Named(ValidateBgNbdParams(p->bgnbd_), "config.model.bgnbd"));
   if (config.model().has_gamma_gamma()) {
     const v1::GammaGammaModel& g = config.model().gamma_gamma();
     p->gamma_gamma_ = {g.p(), g.q(), g.gamma()};
     p->has_gamma_gamma_ = true;
-    RAPPORT_RETURN_IF_ERROR(
-        Named(ValidateGammaGammaParams(p->gamma_gamma_), "config.model.gamma_gamma"));
+    RAPPORT_RETURN_IF_ERROR(Named(ValidateGammaGammaParams(p->gamma_gamma_),
+                                  "config.model.gamma_gamma"));
   }
-  RAPPORT_ASSIGN_OR_RETURN(p->options_.unit, UnitFrom(config.model().unit(), "config.model.unit"));
-  p->options_.horizon_months = config.horizon_months() == 0 ? 12 : config.horizon_months();
+  RAPPORT_ASSIGN_OR_RETURN(
+      p->options_.unit, UnitFrom(config.model().unit(), "config.model.unit"));
+  p->options_.horizon_months =
+      config.horizon_months() == 0 ? 12 : config.horizon_months();
   p->options_.monthly_discount =
       config.has_discount_monthly() ? config.discount_monthly() : 0.01;
-  p->options_.purchases_horizon = config.predict_periods() == 0 ? 1 : config.predict_periods();
+  p->options_.purchases_horizon =
+      config.predict_periods() == 0 ? 1 : config.predict_periods();
   if (!(config.predict_periods() >= 0)) {
     return InvalidField("config.predict_periods", "must not be negative");
   }
@@ -470,15 +536,18 @@ absl::StatusOr<std::unique_ptr<ClvPrediction>> ClvPrediction::Start(
     if (p->options_.horizon_months < 1 || p->options_.horizon_months > 120) {
       return InvalidField("config.horizon_months", "must be 1..120");
     }
-    if (!(p->options_.monthly_discount >= 0 && p->options_.monthly_discount < 1)) {
+    if (!(p->options_.monthly_discount >= 0 &&
+          p->options_.monthly_discount < 1)) {
       return InvalidField("config.discount_monthly", "must be in [0, 1)");
     }
     return Named(valid, "config");
   }
-  RAPPORT_ASSIGN_OR_RETURN(p->response_batch_size_,
-                           BatchSize(config.response_batch_size(), "config.response_batch_size"));
+  RAPPORT_ASSIGN_OR_RETURN(
+      p->response_batch_size_,
+      BatchSize(config.response_batch_size(), "config.response_batch_size"));
   if (config.has_as_of()) {
-    RAPPORT_RETURN_IF_ERROR(FromTimestamp(config.as_of(), "config.as_of").status());
+    RAPPORT_RETURN_IF_ERROR(
+        FromTimestamp(config.as_of(), "config.as_of").status());
   }
   return p;
 }
@@ -492,12 +561,14 @@ absl::Status ClvPrediction::Add(const v1::PredictClvRequest& batch) {
 absl::Status ClvPrediction::Finish() {
   std::optional<int64_t> as_of;
   if (config_.has_as_of()) {
-    RAPPORT_ASSIGN_OR_RETURN(as_of, FromTimestamp(config_.as_of(), "config.as_of"));
+    RAPPORT_ASSIGN_OR_RETURN(as_of,
+                             FromTimestamp(config_.as_of(), "config.as_of"));
   }
   RAPPORT_RETURN_IF_ERROR(input_.Build(as_of, "config.as_of", options_.unit));
   if (has_gamma_gamma_) {
-    RAPPORT_ASSIGN_OR_RETURN(predictions_,
-                             PredictCustomers(bgnbd_, gamma_gamma_, input_.rows(), options_));
+    RAPPORT_ASSIGN_OR_RETURN(
+        predictions_,
+        PredictCustomers(bgnbd_, gamma_gamma_, input_.rows(), options_));
     return absl::OkStatus();
   }
   predictions_.resize(input_.rows().size());
@@ -510,8 +581,9 @@ absl::Status ClvPrediction::Finish() {
   return absl::OkStatus();
 }
 
-void ClvPrediction::Fill(size_t begin, size_t end,
-                         google::protobuf::RepeatedPtrField<v1::CustomerPrediction>* out) const {
+void ClvPrediction::Fill(
+    size_t begin, size_t end,
+    google::protobuf::RepeatedPtrField<v1::CustomerPrediction>* out) const {
   out->Reserve(static_cast<int>(end - begin));
   for (size_t i = begin; i < end; ++i) {
     v1::CustomerPrediction* p = out->Add();
