@@ -4,7 +4,8 @@
 // the services and reads their peak memory; it can also target any running
 // deployment:
 //
-//   customer_bench --addr 127.0.0.1:50051 --customers 1000000 --purchases 10000000
+//   customer_bench --addr 127.0.0.1:50051 --customers 1000000 --purchases
+//   10000000
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -27,8 +28,10 @@ ABSL_FLAG(std::string, addr, "127.0.0.1:50051", "the customer service");
 ABSL_FLAG(int64_t, customers, 1'000'000, "customers to create by importing");
 ABSL_FLAG(int64_t, purchases, 10'000'000, "purchases to import");
 ABSL_FLAG(int, import_streams, 2, "concurrent import streams");
-ABSL_FLAG(int, concurrency, 32, "concurrent callers for RecordPurchase and GetCustomer");
-ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "how long each call benchmark runs");
+ABSL_FLAG(int, concurrency, 32,
+          "concurrent callers for RecordPurchase and GetCustomer");
+ABSL_FLAG(absl::Duration, duration, absl::Seconds(10),
+          "how long each call benchmark runs");
 ABSL_FLAG(bool, skip_import, false, "use the data already there");
 
 namespace rapport {
@@ -39,11 +42,13 @@ constexpr int64_t kAsOf = 1'719'792'000'000'000;  // 2024-07-01T00:00:00Z
 constexpr int kRowsPerBatch = 5000;
 
 std::unique_ptr<v1::CustomerService::Stub> NewStub() {
-  return v1::CustomerService::NewStub(*MakeChannel(absl::GetFlag(FLAGS_addr), {}));
+  return v1::CustomerService::NewStub(
+      *MakeChannel(absl::GetFlag(FLAGS_addr), {}));
 }
 
 void Die(const std::string& what, const grpc::Status& s) {
-  std::fprintf(stderr, "customer_bench: %s: %s\n", what.c_str(), s.error_message().c_str());
+  std::fprintf(stderr, "customer_bench: %s: %s\n", what.c_str(),
+               s.error_message().c_str());
   std::exit(1);
 }
 
@@ -62,7 +67,8 @@ void Import(int64_t begin, int64_t end, int stream_index) {
     v1::PurchaseRow* row = request.add_rows();
     row->set_row(i + 1);
     row->set_customer_ref(absl::StrCat("ext:bench:", i % customers));
-    const int64_t t = kAsOf - static_cast<int64_t>(rng() % (3 * 365 * 86'400ll)) * 1'000'000;
+    const int64_t t =
+        kAsOf - static_cast<int64_t>(rng() % (3 * 365 * 86'400ll)) * 1'000'000;
     row->set_timestamp(FormatRfc3339Micros(t));
     row->set_amount(absl::StrFormat("%d.%02d", rng() % 500, rng() % 100));
     if (request.rows_size() == kRowsPerBatch) {
@@ -75,7 +81,8 @@ void Import(int64_t begin, int64_t end, int stream_index) {
   grpc::Status s = writer->Finish();
   if (!s.ok()) Die("import", s);
   if (response.rejected_size() > 0) {
-    std::fprintf(stderr, "customer_bench: %d rows rejected, first: %s\n", response.rejected_size(),
+    std::fprintf(stderr, "customer_bench: %d rows rejected, first: %s\n",
+                 response.rejected_size(),
                  response.rejected(0).message().c_str());
     std::exit(1);
   }
@@ -86,7 +93,8 @@ struct Latencies {
   int64_t errors = 0;
 };
 
-// Runs `call` from many threads for the configured duration; prints rate and percentiles.
+// Runs `call` from many threads for the configured duration; prints rate and
+// percentiles.
 template <typename Call>
 void Hammer(const std::string& name, Call call) {
   const int threads = absl::GetFlag(FLAGS_concurrency);
@@ -101,7 +109,8 @@ void Hammer(const std::string& name, Call call) {
       while (absl::Now() < end) {
         const absl::Time before = absl::Now();
         const bool ok = call(*stub, rng);
-        per_thread[t].ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - before));
+        per_thread[t].ms.push_back(
+            absl::ToDoubleMilliseconds(absl::Now() - before));
         if (!ok) ++per_thread[t].errors;
       }
     });
@@ -115,10 +124,14 @@ void Hammer(const std::string& name, Call call) {
     errors += l.errors;
   }
   std::sort(all.begin(), all.end());
-  auto pct = [&](double p) { return all.empty() ? 0 : all[static_cast<size_t>(p * (all.size() - 1))]; };
-  std::printf("%-16s %10.0f calls/s  p50 %6.2f ms  p99 %6.2f ms  (%zu calls, %d callers, %lld errors)\n",
-              name.c_str(), all.size() / seconds, pct(0.50), pct(0.99), all.size(), threads,
-              static_cast<long long>(errors));
+  auto pct = [&](double p) {
+    return all.empty() ? 0 : all[static_cast<size_t>(p * (all.size() - 1))];
+  };
+  std::printf(
+      "%-16s %10.0f calls/s  p50 %6.2f ms  p99 %6.2f ms  (%zu calls, %d "
+      "callers, %lld errors)\n",
+      name.c_str(), all.size() / seconds, pct(0.50), pct(0.99), all.size(),
+      threads, static_cast<long long>(errors));
 }
 
 void Refresh(int window_days) {
@@ -141,7 +154,8 @@ void Refresh(int window_days) {
     if (!s.ok()) Die("refresh job", s);
     if (job.job().state() == v1::RefreshJob::STATE_RUNNING) continue;
     if (job.job().state() != v1::RefreshJob::STATE_SUCCEEDED) {
-      std::fprintf(stderr, "customer_bench: refresh failed: %s\n", job.job().error().c_str());
+      std::fprintf(stderr, "customer_bench: refresh failed: %s\n",
+                   job.job().error().c_str());
       std::exit(1);
     }
     std::printf("%-16s %10.2f s  (%lld customers, window %d days)\n", "refresh",
@@ -158,13 +172,17 @@ int Main() {
     const absl::Time start = absl::Now();
     std::vector<std::thread> importers;
     for (int i = 0; i < streams; ++i) {
-      importers.emplace_back(Import, purchases * i / streams, purchases * (i + 1) / streams, i);
+      importers.emplace_back(Import, purchases * i / streams,
+                             purchases * (i + 1) / streams, i);
     }
     for (auto& t : importers) t.join();
     const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-    std::printf("%-16s %10.0f rows/s  (%lld purchases, %lld customers created, %.1f s, %d streams)\n",
-                "import", purchases / seconds, static_cast<long long>(purchases),
-                static_cast<long long>(absl::GetFlag(FLAGS_customers)), seconds, streams);
+    std::printf(
+        "%-16s %10.0f rows/s  (%lld purchases, %lld customers created, %.1f s, "
+        "%d streams)\n",
+        "import", purchases / seconds, static_cast<long long>(purchases),
+        static_cast<long long>(absl::GetFlag(FLAGS_customers)), seconds,
+        streams);
   }
   // Ids of a sample of customers, for the call benchmarks.
   std::vector<std::string> ids;
@@ -185,23 +203,27 @@ int Main() {
   Refresh(0);
   Refresh(365);
   std::atomic<int64_t> next{0};
-  Hammer("RecordPurchase", [&](v1::CustomerService::Stub& stub, std::mt19937_64& rng) {
+  Hammer("RecordPurchase", [&](v1::CustomerService::Stub& stub,
+                               std::mt19937_64& rng) {
     v1::RecordPurchaseRequest request;
     request.set_customer_id(ids[rng() % ids.size()]);
     request.set_request_id(absl::StrCat("bench-record-", next++, "-", rng()));
-    *request.mutable_purchase()->mutable_purchase_time() = ToTimestamp(kAsOf - 1'000'000);
-    request.mutable_purchase()->mutable_amount()->set_units(static_cast<int64_t>(rng() % 100));
+    *request.mutable_purchase()->mutable_purchase_time() =
+        ToTimestamp(kAsOf - 1'000'000);
+    request.mutable_purchase()->mutable_amount()->set_units(
+        static_cast<int64_t>(rng() % 100));
     grpc::ClientContext context;
     v1::RecordPurchaseResponse response;
     return stub.RecordPurchase(&context, request, &response).ok();
   });
-  Hammer("GetCustomer", [&](v1::CustomerService::Stub& stub, std::mt19937_64& rng) {
-    v1::GetCustomerRequest request;
-    request.set_id(ids[rng() % ids.size()]);
-    grpc::ClientContext context;
-    v1::GetCustomerResponse response;
-    return stub.GetCustomer(&context, request, &response).ok();
-  });
+  Hammer("GetCustomer",
+         [&](v1::CustomerService::Stub& stub, std::mt19937_64& rng) {
+           v1::GetCustomerRequest request;
+           request.set_id(ids[rng() % ids.size()]);
+           grpc::ClientContext context;
+           v1::GetCustomerResponse response;
+           return stub.GetCustomer(&context, request, &response).ok();
+         });
   return 0;
 }
 

@@ -14,6 +14,7 @@
 #include "rapport/scoring/v1/scoring_service.grpc.pb.h"
 #include "tests/support/mariadb.h"
 #include "tests/support/process.h"
+#include "tests/support/server.h"
 
 namespace rapport {
 namespace {
@@ -21,25 +22,10 @@ namespace {
 namespace v1 = ::rapport::scoring::v1;
 
 // The server lives for the whole benchmark binary.
-struct Server {
-  testing::TempDir dir;
-  testing::Process process;
-  std::string addr;
-  Server() {
-    process = testing::Process::Start(
-        {testing::BinaryDir() + "/services/scoring/rapport-scoring", "--listen=127.0.0.1:0",
-         "--port_file=" + dir.File("port"), "--log_requests=false"});
-    std::string port;
-    for (int i = 0; i < 400 && port.empty(); ++i) {
-      port = std::string(absl::StripAsciiWhitespace(testing::ReadFile(dir.File("port"))));
-      absl::SleepFor(absl::Milliseconds(25));
-    }
-    addr = "127.0.0.1:" + port;
-  }
-};
-
-Server& TheServer() {
-  static Server* server = new Server();
+testing::ServerProcess& TheServer() {
+  static auto* server = new testing::ServerProcess(
+      testing::BinaryDir() + "/services/scoring/rapport-scoring", {},
+      {"--log_requests=false"});
   return *server;
 }
 
@@ -53,16 +39,18 @@ std::vector<v1::ScorePopulationRequest> Population(int64_t n) {
     if (i % kBatch == 0) {
       batches.emplace_back();
       if (i == 0) {
-        batches.back().mutable_config()->mutable_as_of()->set_seconds(as_of / 1'000'000);
+        batches.back().mutable_config()->mutable_as_of()->set_seconds(
+            as_of / 1'000'000);
       }
     }
     v1::EntityFacts* f = batches.back().add_facts();
     f->set_entity_id(absl::StrCat("customer-", i));
     f->set_frequency(1 + static_cast<int64_t>(rng() % 30));
     f->mutable_monetary()->set_units(static_cast<int64_t>(rng() % 5000));
-    f->mutable_monetary()->set_nanos(static_cast<int32_t>(rng() % 100) * 10'000'000);
-    *f->mutable_last_event_time() =
-        ToTimestamp(as_of - static_cast<int64_t>(rng() % (3 * 365)) * 86'400'000'000);
+    f->mutable_monetary()->set_nanos(static_cast<int32_t>(rng() % 100) *
+                                     10'000'000);
+    *f->mutable_last_event_time() = ToTimestamp(
+        as_of - static_cast<int64_t>(rng() % (3 * 365)) * 86'400'000'000);
   }
   return batches;
 }
@@ -70,7 +58,7 @@ std::vector<v1::ScorePopulationRequest> Population(int64_t n) {
 void BM_ScorePopulationOverLoopback(benchmark::State& state) {
   const int64_t n = state.range(0);
   std::vector<v1::ScorePopulationRequest> batches = Population(n);
-  auto stub = v1::ScoringService::NewStub(*MakeChannel(TheServer().addr, {}));
+  auto stub = v1::ScoringService::NewStub(*MakeChannel(TheServer().addr(), {}));
   for (auto _ : state) {
     grpc::ClientContext context;
     auto stream = stub->ScorePopulation(&context);
@@ -81,7 +69,8 @@ void BM_ScorePopulationOverLoopback(benchmark::State& state) {
     while (stream->Read(&response)) received += response.scores_size();
     grpc::Status status = stream->Finish();
     if (!status.ok() || received != n) {
-      state.SkipWithError(absl::StrCat("failed: ", status.error_message()).c_str());
+      state.SkipWithError(
+          absl::StrCat("failed: ", status.error_message()).c_str());
       break;
     }
   }

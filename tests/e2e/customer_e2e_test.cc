@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "tests/support/mariadb.h"
 #include "tests/support/process.h"
+#include "tests/support/server.h"
 
 namespace rapport {
 namespace {
@@ -21,35 +22,24 @@ using testing::RunResult;
 using testing::TempDir;
 using testing::TestMariaDb;
 
-std::string Ctl() { return BinaryDir() + "/tools/rapportctl/rapportctl"; }
-
-// One rapport-customer on a free port, with its log kept for failure messages.
+// One rapport-customer on a free port, driven through rapportctl.
 class CustomerServer {
  public:
-  explicit CustomerServer(const std::string& mysql_uri) {
-    process_ = Process::Start({BinaryDir() + "/services/customer/rapport-customer",
-                               "--listen=127.0.0.1:0", "--port_file=" + dir_.File("port"),
-                               "--shutdown_grace=5s", "--db_wait=20s"},
-                              {{"RAPPORT_MYSQL_URI", mysql_uri}}, dir_.File("log"));
-    for (int i = 0; i < 400 && port_.empty(); ++i) {
-      port_ = std::string(absl::StripAsciiWhitespace(testing::ReadFile(dir_.File("port"))));
-      if (port_.empty()) absl::SleepFor(absl::Milliseconds(50));
-    }
-    EXPECT_FALSE(port_.empty()) << "server did not start:\n" << log();
-  }
-  std::string addr() const { return "127.0.0.1:" + port_; }
-  std::string log() const { return testing::ReadFile(dir_.File("log")); }
-  Process& process() { return process_; }
+  explicit CustomerServer(const std::string& mysql_uri)
+      : server_(BinaryDir() + "/services/customer/rapport-customer",
+                {{"RAPPORT_MYSQL_URI", mysql_uri}},
+                {"--shutdown_grace=5s", "--db_wait=20s",
+                 "--suppression_salt=e2e"}) {}
+  std::string log() const { return server_.log(); }
+  Process& process() { return server_.process(); }
 
   RunResult Ctl(std::vector<std::string> args) const {
-    args.insert(args.begin(), rapport::Ctl());
-    return Run(args, {{"RAPPORT_CUSTOMER_ADDR", addr()}});
+    args.insert(args.begin(), testing::CtlPath());
+    return Run(args, {{"RAPPORT_CUSTOMER_ADDR", server_.addr()}});
   }
 
  private:
-  TempDir dir_;
-  std::string port_;
-  Process process_;
+  testing::ServerProcess server_;
 };
 
 // The last CSV row's first field (an id) from `--output csv` output.
@@ -61,29 +51,37 @@ std::string CsvId(const std::string& out) {
 
 TEST(CustomerE2E, CreateRecordTwoPurchasesAndListThem) {
   CustomerServer server(TestMariaDb::Shared().CreateDatabase());
-  ASSERT_EQ(server.Ctl({"health", "--wait", "20s"}).exit_code, 0) << server.log();
+  ASSERT_EQ(server.Ctl({"health", "--wait", "20s"}).exit_code, 0)
+      << server.log();
 
-  RunResult created = server.Ctl({"customers", "create", "--display-name", "Ada Lovelace",
-                                  "--email", "ada@example.com", "--external-id", "crm:42",
-                                  "--output", "csv"});
+  RunResult created = server.Ctl(
+      {"customers", "create", "--display-name", "Ada Lovelace", "--email",
+       "ada@example.com", "--external-id", "crm:42", "--output", "csv"});
   ASSERT_EQ(created.exit_code, 0) << created.err;
   const std::string id = CsvId(created.out);
   ASSERT_EQ(id.size(), 26u) << created.out;
 
-  RunResult p1 = server.Ctl({"purchases", "record", "--customer", id, "--amount", "19.99",
-                             "--time", "2024-03-01T12:00:00Z", "--request-id", "order-1"});
+  RunResult p1 =
+      server.Ctl({"purchases", "record", "--customer", id, "--amount", "19.99",
+                  "--time", "2024-03-01T12:00:00Z", "--request-id", "order-1"});
   ASSERT_EQ(p1.exit_code, 0) << p1.err;
-  RunResult p2 = server.Ctl({"purchases", "record", "--customer", id, "--amount", "-5.5",
-                             "--time", "2024-03-02T13:00:00.5+01:00", "--description", "refund"});
+  RunResult p2 = server.Ctl(
+      {"purchases", "record", "--customer", id, "--amount", "-5.5", "--time",
+       "2024-03-02T13:00:00.5+01:00", "--description", "refund"});
   ASSERT_EQ(p2.exit_code, 0) << p2.err;
 
-  RunResult listed = server.Ctl({"purchases", "list", "--customer", id, "--output", "csv"});
+  RunResult listed =
+      server.Ctl({"purchases", "list", "--customer", id, "--output", "csv"});
   ASSERT_EQ(listed.exit_code, 0) << listed.err;
-  std::vector<std::string> rows = absl::StrSplit(listed.out, '\n', absl::SkipEmpty());
+  std::vector<std::string> rows =
+      absl::StrSplit(listed.out, '\n', absl::SkipEmpty());
   ASSERT_EQ(rows.size(), 3u) << listed.out;
-  EXPECT_EQ(rows[0], "id,customer_id,purchase_time,amount,currency,description");
-  EXPECT_NE(rows[1].find(",2024-03-01T12:00:00Z,19.99,USD,"), std::string::npos) << rows[1];
-  EXPECT_NE(rows[2].find(",2024-03-02T12:00:00.500Z,-5.50,USD,refund"), std::string::npos)
+  EXPECT_EQ(rows[0],
+            "id,customer_id,purchase_time,amount,currency,description");
+  EXPECT_NE(rows[1].find(",2024-03-01T12:00:00Z,19.99,USD,"), std::string::npos)
+      << rows[1];
+  EXPECT_NE(rows[2].find(",2024-03-02T12:00:00.500Z,-5.50,USD,refund"),
+            std::string::npos)
       << rows[2];
 
   // The table view names the customer for people.
@@ -93,14 +91,20 @@ TEST(CustomerE2E, CreateRecordTwoPurchasesAndListThem) {
   EXPECT_NE(got.out.find("crm:42"), std::string::npos);
 }
 
-TEST(CustomerE2E, RetriedPurchaseIsStoredOnceAndReusedIdWithOtherContentIsRefused) {
+TEST(CustomerE2E,
+     RetriedPurchaseIsStoredOnceAndReusedIdWithOtherContentIsRefused) {
   CustomerServer server(TestMariaDb::Shared().CreateDatabase());
-  ASSERT_EQ(server.Ctl({"health", "--wait", "20s"}).exit_code, 0) << server.log();
-  const std::string id = CsvId(
-      server.Ctl({"customers", "create", "--display-name", "Bob", "--output", "csv"}).out);
-  std::vector<std::string> record = {"purchases", "record", "--customer", id, "--amount", "10",
-                                     "--time", "2024-01-01T00:00:00Z", "--request-id", "r-1",
-                                     "--output", "csv"};
+  ASSERT_EQ(server.Ctl({"health", "--wait", "20s"}).exit_code, 0)
+      << server.log();
+  const std::string id =
+      CsvId(server
+                .Ctl({"customers", "create", "--display-name", "Bob",
+                      "--output", "csv"})
+                .out);
+  std::vector<std::string> record = {
+      "purchases",    "record", "--customer", id,
+      "--amount",     "10",     "--time",     "2024-01-01T00:00:00Z",
+      "--request-id", "r-1",    "--output",   "csv"};
   RunResult first = server.Ctl(record);
   RunResult again = server.Ctl(record);
   ASSERT_EQ(first.exit_code, 0) << first.err;
@@ -110,33 +114,45 @@ TEST(CustomerE2E, RetriedPurchaseIsStoredOnceAndReusedIdWithOtherContentIsRefuse
   record[5] = "11";
   RunResult other = server.Ctl(record);
   EXPECT_EQ(other.exit_code, 1);
-  EXPECT_NE(other.err.find("INVALID_ARGUMENT: request_id"), std::string::npos) << other.err;
+  EXPECT_NE(other.err.find("INVALID_ARGUMENT: request_id"), std::string::npos)
+      << other.err;
 
-  RunResult listed = server.Ctl({"purchases", "list", "--customer", id, "--output", "csv"});
-  EXPECT_EQ(std::vector<std::string>(absl::StrSplit(listed.out, '\n', absl::SkipEmpty())).size(),
+  RunResult listed =
+      server.Ctl({"purchases", "list", "--customer", id, "--output", "csv"});
+  EXPECT_EQ(std::vector<std::string>(
+                absl::StrSplit(listed.out, '\n', absl::SkipEmpty()))
+                .size(),
             2u)
       << listed.out;
 }
 
 TEST(CustomerE2E, BadInputIsInvalidArgumentNamingTheField) {
   CustomerServer server(TestMariaDb::Shared().CreateDatabase());
-  ASSERT_EQ(server.Ctl({"health", "--wait", "20s"}).exit_code, 0) << server.log();
-  RunResult no_name = server.Ctl({"customers", "create", "--email", "x@example.com"});
+  ASSERT_EQ(server.Ctl({"health", "--wait", "20s"}).exit_code, 0)
+      << server.log();
+  RunResult no_name =
+      server.Ctl({"customers", "create", "--email", "x@example.com"});
   EXPECT_EQ(no_name.exit_code, 1);
-  EXPECT_NE(no_name.err.find("INVALID_ARGUMENT: customer.display_name: is required"),
-            std::string::npos)
+  EXPECT_NE(
+      no_name.err.find("INVALID_ARGUMENT: customer.display_name: is required"),
+      std::string::npos)
       << no_name.err;
-  RunResult bad_phone = server.Ctl({"customers", "create", "--display-name", "x", "--phone", "12"});
-  EXPECT_NE(bad_phone.err.find("customer.phone"), std::string::npos) << bad_phone.err;
-  RunResult unknown = server.Ctl({"customers", "get", "01jd8x4r2c6n7m9p0q1r2s3t4v"});
+  RunResult bad_phone = server.Ctl(
+      {"customers", "create", "--display-name", "x", "--phone", "12"});
+  EXPECT_NE(bad_phone.err.find("customer.phone"), std::string::npos)
+      << bad_phone.err;
+  RunResult unknown =
+      server.Ctl({"customers", "get", "01jd8x4r2c6n7m9p0q1r2s3t4v"});
   EXPECT_EQ(unknown.exit_code, 1);
   EXPECT_NE(unknown.err.find("NOT_FOUND"), std::string::npos) << unknown.err;
   // Nothing was written by the refused calls.
   RunResult listed = server.Ctl({"customers", "list", "--output", "csv"});
   EXPECT_EQ(listed.out,
-            "id,display_name,email,phone,external_ids,create_time,etag,segment,value,tier\n");
+            "id,display_name,email,phone,external_ids,create_time,etag,segment,"
+            "value,tier\n");
   // A bad flag value is a usage error before any call.
-  RunResult usage = server.Ctl({"purchases", "record", "--customer", "x", "--amount", "1e5"});
+  RunResult usage =
+      server.Ctl({"purchases", "record", "--customer", "x", "--amount", "1e5"});
   EXPECT_EQ(usage.exit_code, 2);
   EXPECT_NE(usage.err.find("--amount"), std::string::npos) << usage.err;
 }
@@ -144,9 +160,13 @@ TEST(CustomerE2E, BadInputIsInvalidArgumentNamingTheField) {
 TEST(CustomerE2E, LostDatabaseGivesUnavailableAndTheServiceRecoversByItself) {
   std::unique_ptr<TestMariaDb> db = TestMariaDb::StartPrivate();
   CustomerServer server(db->CreateDatabase());
-  ASSERT_EQ(server.Ctl({"health", "--wait", "20s"}).exit_code, 0) << server.log();
+  ASSERT_EQ(server.Ctl({"health", "--wait", "20s"}).exit_code, 0)
+      << server.log();
   const std::string id =
-      CsvId(server.Ctl({"customers", "create", "--display-name", "Ada", "--output", "csv"}).out);
+      CsvId(server
+                .Ctl({"customers", "create", "--display-name", "Ada",
+                      "--output", "csv"})
+                .out);
   ASSERT_FALSE(id.empty());
 
   db->Stop();
@@ -171,19 +191,29 @@ TEST(CustomerE2E, LostDatabaseGivesUnavailableAndTheServiceRecoversByItself) {
 
 TEST(CustomerE2E, SigtermShutsDownGracefullyWithExitZero) {
   CustomerServer server(TestMariaDb::Shared().CreateDatabase());
-  ASSERT_EQ(server.Ctl({"health", "--wait", "20s"}).exit_code, 0) << server.log();
+  ASSERT_EQ(server.Ctl({"health", "--wait", "20s"}).exit_code, 0)
+      << server.log();
   EXPECT_EQ(server.process().Stop(absl::Seconds(10)), 0);
-  EXPECT_NE(server.log().find("\"msg\":\"stopped\""), std::string::npos) << server.log();
+  EXPECT_NE(server.log().find("\"msg\":\"stopped\""), std::string::npos)
+      << server.log();
 }
 
 TEST(CustomerE2E, BadConfigurationExitsNonZeroNamingTheSetting) {
-  RunResult r = testing::Run({BinaryDir() + "/services/customer/rapport-customer", "--listen=nonsense"});
+  RunResult r =
+      testing::Run({BinaryDir() + "/services/customer/rapport-customer",
+                    "--listen=nonsense"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("listen"), std::string::npos) << r.err;
-  RunResult uri = testing::Run({BinaryDir() + "/services/customer/rapport-customer"},
-                      {{"RAPPORT_MYSQL_URI", "postgres://x/y"}});
+  RunResult uri =
+      testing::Run({BinaryDir() + "/services/customer/rapport-customer"},
+                   {{"RAPPORT_MYSQL_URI", "postgres://x/y"}});
   EXPECT_NE(uri.exit_code, 0);
   EXPECT_NE(uri.err.find("mysql_uri"), std::string::npos) << uri.err;
+  RunResult salt =
+      testing::Run({BinaryDir() + "/services/customer/rapport-customer"},
+                   {{"RAPPORT_MYSQL_URI", "mysql://u@127.0.0.1:1/db"}});
+  EXPECT_NE(salt.exit_code, 0);
+  EXPECT_NE(salt.err.find("suppression_salt"), std::string::npos) << salt.err;
 }
 
 }  // namespace

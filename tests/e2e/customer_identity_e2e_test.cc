@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "tests/support/mariadb.h"
 #include "tests/support/process.h"
+#include "tests/support/server.h"
 
 namespace rapport {
 namespace {
@@ -21,25 +22,14 @@ using testing::TestMariaDb;
 
 class Server {
  public:
-  Server() {
-    process_ = Process::Start(
-        {BinaryDir() + "/services/customer/rapport-customer",
-         "--listen=127.0.0.1:0", "--port_file=" + dir_.File("port"),
-         "--suppression_salt=e2e-salt", "--phone_region=GB"},
-        {{"RAPPORT_MYSQL_URI", TestMariaDb::Shared().CreateDatabase()},
-         {"RAPPORT_SCORING_ADDR", "127.0.0.1:1"}},
-        dir_.File("log"));
-    for (int i = 0; i < 400 && port_.empty(); ++i) {
-      port_ = std::string(
-          absl::StripAsciiWhitespace(testing::ReadFile(dir_.File("port"))));
-      if (port_.empty()) absl::SleepFor(absl::Milliseconds(50));
-    }
-    EXPECT_FALSE(port_.empty()) << testing::ReadFile(dir_.File("log"));
-  }
+  Server()
+      : server_(BinaryDir() + "/services/customer/rapport-customer",
+                {{"RAPPORT_MYSQL_URI", TestMariaDb::Shared().CreateDatabase()},
+                 {"RAPPORT_SCORING_ADDR", "127.0.0.1:1"}},
+                {"--suppression_salt=e2e-salt", "--phone_region=GB"}) {}
   RunResult Ctl(std::vector<std::string> args) const {
-    args.insert(args.begin(), BinaryDir() + "/tools/rapportctl/rapportctl");
-    return testing::Run(args,
-                        {{"RAPPORT_CUSTOMER_ADDR", "127.0.0.1:" + port_}});
+    args.insert(args.begin(), testing::CtlPath());
+    return testing::Run(args, {{"RAPPORT_CUSTOMER_ADDR", server_.addr()}});
   }
   // Runs a command that must succeed and returns its CSV rows (header first).
   std::vector<std::vector<std::string>> Rows(
@@ -62,9 +52,7 @@ class Server {
   }
 
  private:
-  TempDir dir_;
-  std::string port_;
-  Process process_;
+  testing::ServerProcess server_;
 };
 
 TEST(CustomerIdentityE2E,

@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "tests/support/mariadb.h"
 #include "tests/support/process.h"
+#include "tests/support/server.h"
 
 namespace rapport {
 namespace {
@@ -26,40 +27,30 @@ using testing::RunResult;
 using testing::TempDir;
 using testing::TestMariaDb;
 
-std::string Ctl() { return BinaryDir() + "/tools/rapportctl/rapportctl"; }
+std::string Ctl() { return testing::CtlPath(); }
 
-// One rapport-customer on a free port, with its log kept for failure messages.
+// One rapport-customer on a free port, driven through rapportctl.
 class CustomerServer {
  public:
-  explicit CustomerServer(const std::string& mysql_uri) {
-    process_ = Process::Start(
-        {BinaryDir() + "/services/customer/rapport-customer",
-         "--listen=127.0.0.1:0", "--port_file=" + dir_.File("port"),
-         "--shutdown_grace=5s", "--db_wait=20s", "--suppression_salt=e2e"},
-        {{"RAPPORT_MYSQL_URI", mysql_uri}}, dir_.File("log"));
-    for (int i = 0; i < 400 && port_.empty(); ++i) {
-      port_ = std::string(
-          absl::StripAsciiWhitespace(testing::ReadFile(dir_.File("port"))));
-      if (port_.empty()) absl::SleepFor(absl::Milliseconds(50));
-    }
-    EXPECT_FALSE(port_.empty()) << "server did not start:\n" << log();
-  }
-  std::string log() const { return testing::ReadFile(dir_.File("log")); }
+  explicit CustomerServer(const std::string& mysql_uri)
+      : server_(BinaryDir() + "/services/customer/rapport-customer",
+                {{"RAPPORT_MYSQL_URI", mysql_uri}},
+                {"--shutdown_grace=5s", "--db_wait=20s",
+                 "--suppression_salt=e2e"}) {}
+  std::string log() const { return server_.log(); }
 
   RunResult Ctl(std::vector<std::string> args) const {
     args.insert(args.begin(), rapport::Ctl());
-    return Run(args, {{"RAPPORT_CUSTOMER_ADDR", "127.0.0.1:" + port_}});
+    return Run(args, {{"RAPPORT_CUSTOMER_ADDR", server_.addr()}});
   }
   // A file in the server's scratch directory.
   std::string Write(const std::string& name, const std::string& content) const {
-    testing::WriteFile(dir_.File(name), content);
-    return dir_.File(name);
+    testing::WriteFile(server_.dir().File(name), content);
+    return server_.dir().File(name);
   }
 
  private:
-  TempDir dir_;
-  std::string port_;
-  Process process_;
+  testing::ServerProcess server_;
 };
 
 std::vector<std::string> Lines(const std::string& text) {
@@ -284,17 +275,16 @@ TEST_F(CustomerImportE2E,
 
 TEST_F(CustomerImportE2E, InteractionsImportWithRejectsAndRetry) {
   const std::string ada = CreateCustomer("Ada");
-  const std::string file =
-      server_->Write(
-          "i.csv",
-          absl::StrCat("customer_ref,timestamp,channel,cost,kind,note\n",  // 1
-                       ada,
-                       ",2024-03-01T12:00:00Z,email,0.25,newsletter,"
-                       "\"two\nlines\"\n",                         // 2-3
-                       ada, ",2024-03-02T12:00:00Z,fax,1,,\n",     // 4
-                       ada, ",2024-03-03T12:00:00Z,phone,-1,,\n",  // 5
-                       "email:ivy@example.com,2024-03-04T12:00:00Z,visit,0,,"
-                       "\n"));  // 6
+  const std::string file = server_->Write(
+      "i.csv",
+      absl::StrCat("customer_ref,timestamp,channel,cost,kind,note\n",  // 1
+                   ada,
+                   ",2024-03-01T12:00:00Z,email,0.25,newsletter,"
+                   "\"two\nlines\"\n",                         // 2-3
+                   ada, ",2024-03-02T12:00:00Z,fax,1,,\n",     // 4
+                   ada, ",2024-03-03T12:00:00Z,phone,-1,,\n",  // 5
+                   "email:ivy@example.com,2024-03-04T12:00:00Z,visit,0,,"
+                   "\n"));  // 6
   RunResult r = server_->Ctl({"customers", "import", "interactions", file});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_EQ(Summary(r.out, "accepted"), 2) << r.out;

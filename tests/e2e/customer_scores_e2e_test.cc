@@ -17,6 +17,7 @@
 #include "common/base/decimal.h"
 #include "tests/support/mariadb.h"
 #include "tests/support/process.h"
+#include "tests/support/server.h"
 
 namespace rapport {
 namespace {
@@ -28,41 +29,19 @@ using testing::RunResult;
 using testing::TempDir;
 using testing::TestMariaDb;
 
-// A server binary on a free port, with its log kept for failure messages.
-class Server {
- public:
-  Server(const std::string& binary, const testing::Env& env) {
-    process_ = Process::Start(
-        {binary, "--listen=127.0.0.1:0", "--port_file=" + dir_.File("port"),
-         "--shutdown_grace=5s"},
-        env, dir_.File("log"));
-    for (int i = 0; i < 400 && port_.empty(); ++i) {
-      port_ = std::string(
-          absl::StripAsciiWhitespace(testing::ReadFile(dir_.File("port"))));
-      if (port_.empty()) absl::SleepFor(absl::Milliseconds(50));
-    }
-    EXPECT_FALSE(port_.empty()) << "server did not start:\n" << log();
-  }
-  std::string addr() const { return "127.0.0.1:" + port_; }
-  std::string log() const { return testing::ReadFile(dir_.File("log")); }
-  Process& process() { return process_; }
-
- private:
-  TempDir dir_;
-  std::string port_;
-  Process process_;
-};
+using Server = testing::ServerProcess;
 
 // rapport-scoring, and rapport-customer calling it.
 class Platform {
  public:
   Platform()
-      : scoring_(BinaryDir() + "/services/scoring/rapport-scoring", {}),
+      : scoring_(BinaryDir() + "/services/scoring/rapport-scoring"),
         customer_(
             BinaryDir() + "/services/customer/rapport-customer",
             {{"RAPPORT_MYSQL_URI", TestMariaDb::Shared().CreateDatabase()},
              {"RAPPORT_SCORING_ADDR", scoring_.addr()},
-             {"RAPPORT_DB_WAIT", "20s"}}) {}
+             {"RAPPORT_DB_WAIT", "20s"},
+             {"RAPPORT_SUPPRESSION_SALT", "e2e"}}) {}
 
   RunResult Ctl(std::vector<std::string> args,
                 const std::string& input = "") const {

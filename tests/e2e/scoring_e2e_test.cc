@@ -24,6 +24,7 @@
 #include "rapport/scoring/v1/scoring_service.grpc.pb.h"
 #include "tests/support/mariadb.h"
 #include "tests/support/process.h"
+#include "tests/support/server.h"
 
 namespace rapport {
 namespace {
@@ -36,30 +37,19 @@ using testing::TempDir;
 
 class ScoringServer {
  public:
-  ScoringServer() {
-    process_ = Process::Start({BinaryDir() + "/services/scoring/rapport-scoring",
-                               "--listen=127.0.0.1:0", "--port_file=" + dir_.File("port")},
-                              {}, dir_.File("log"));
-    for (int i = 0; i < 400 && port_.empty(); ++i) {
-      port_ = std::string(absl::StripAsciiWhitespace(testing::ReadFile(dir_.File("port"))));
-      if (port_.empty()) absl::SleepFor(absl::Milliseconds(25));
-    }
-    EXPECT_FALSE(port_.empty()) << testing::ReadFile(dir_.File("log"));
-  }
-  std::string addr() const { return "127.0.0.1:" + port_; }
-  Process& process() { return process_; }
+  ScoringServer()
+      : server_(BinaryDir() + "/services/scoring/rapport-scoring") {}
+  std::string addr() const { return server_.addr(); }
   std::unique_ptr<v1::ScoringService::Stub> Stub() const {
     return v1::ScoringService::NewStub(*MakeChannel(addr(), {}));
   }
 
  private:
-  TempDir dir_;
-  std::string port_;
-  Process process_;
+  testing::ServerProcess server_;
 };
 
 RunResult Ctl(const std::string& addr, std::vector<std::string> args) {
-  args.insert(args.begin(), BinaryDir() + "/tools/rapportctl/rapportctl");
+  args.insert(args.begin(), testing::CtlPath());
   args.push_back("--addr");
   args.push_back(addr);
   return testing::Run(args);
@@ -102,15 +92,17 @@ template <typename T>
 int RankScore(const std::vector<T>& population, const T& v, int k) {
   int64_t less = 0;
   for (const T& p : population) less += p < v ? 1 : 0;
-  return 1 + static_cast<int>(k * less / static_cast<int64_t>(population.size()));
+  return 1 +
+         static_cast<int>(k * less / static_cast<int64_t>(population.size()));
 }
 
-std::vector<std::vector<std::string>> Reference(const std::vector<Row>& events,
-                                                const std::vector<Row>& costs,
-                                                const std::vector<std::string>& known,
-                                                int64_t as_of, int window_days, int k) {
+std::vector<std::vector<std::string>> Reference(
+    const std::vector<Row>& events, const std::vector<Row>& costs,
+    const std::vector<std::string>& known, int64_t as_of, int window_days,
+    int k) {
   auto counts = [&](int64_t t) {
-    return t <= as_of && (window_days == 0 || t > as_of - window_days * int64_t{86'400'000'000});
+    return t <= as_of && (window_days == 0 ||
+                          t > as_of - window_days * int64_t{86'400'000'000});
   };
   struct Facts {
     int64_t frequency = 0;
@@ -138,11 +130,12 @@ std::vector<std::vector<std::string>> Reference(const std::vector<Row>& events,
       freq.push_back(f.frequency);
       mon.push_back(f.monetary);
     }
-    if (f.monetary - f.cost >= Decimal()) profits.push_back(f.monetary - f.cost);
+    if (f.monetary - f.cost >= Decimal())
+      profits.push_back(f.monetary - f.cost);
   }
-  std::vector<std::vector<std::string>> out = {{"entity_id", "recency_days", "frequency",
-                                                "monetary", "r", "f", "m", "segment", "value",
-                                                "cost_to_serve", "profit", "tier"}};
+  std::vector<std::vector<std::string>> out = {
+      {"entity_id", "recency_days", "frequency", "monetary", "r", "f", "m",
+       "segment", "value", "cost_to_serve", "profit", "tier"}};
   for (const auto& [id, f] : facts) {
     const Decimal profit = f.monetary - f.cost;
     std::string tier = "Lead";
@@ -150,29 +143,34 @@ std::vector<std::vector<std::string>> Reference(const std::vector<Row>& events,
       int64_t less = 0;
       for (const Decimal& p : profits) less += p < profit ? 1 : 0;
       const int64_t m = static_cast<int64_t>(profits.size());
-      tier = 10 * less >= 9 * m ? "Platinum" : 10 * less >= 7 * m ? "Gold" : "Iron";
+      tier = 10 * less >= 9 * m   ? "Platinum"
+             : 10 * less >= 7 * m ? "Gold"
+                                  : "Iron";
     }
     if (f.frequency == 0) {
-      out.push_back({id, "", "0", "0.00", "0", "0", "0", "Prospect", "0.00", f.cost.ToString(),
-                     profit.ToString(), tier});
+      out.push_back({id, "", "0", "0.00", "0", "0", "0", "Prospect", "0.00",
+                     f.cost.ToString(), profit.ToString(), tier});
       continue;
     }
     const int64_t days = FloorDays(as_of - f.last);
-    const int r = RankScore(rec, -days, k), fr = RankScore(freq, f.frequency, k),
+    const int r = RankScore(rec, -days, k),
+              fr = RankScore(freq, f.frequency, k),
               m = RankScore(mon, f.monetary, k);
     const int r5 = 1 + 5 * (r - 1) / k, f5 = 1 + 5 * (fr - 1) / k;
     const int64_t sum = (r - 1) + (fr - 1) + (m - 1);
-    const int64_t cents = (20000 * sum + 3 * (k - 1)) / (6 * (k - 1));  // half up, sum >= 0
-    out.push_back({id, absl::StrCat(days), absl::StrCat(f.frequency), f.monetary.ToString(),
-                   absl::StrCat(r), absl::StrCat(fr), absl::StrCat(m), Segment(r5, f5),
-                   absl::StrFormat("%d.%02d", cents / 100, cents % 100), f.cost.ToString(),
-                   profit.ToString(), tier});
+    const int64_t cents =
+        (20000 * sum + 3 * (k - 1)) / (6 * (k - 1));  // half up, sum >= 0
+    out.push_back({id, absl::StrCat(days), absl::StrCat(f.frequency),
+                   f.monetary.ToString(), absl::StrCat(r), absl::StrCat(fr),
+                   absl::StrCat(m), Segment(r5, f5),
+                   absl::StrFormat("%d.%02d", cents / 100, cents % 100),
+                   f.cost.ToString(), profit.ToString(), tier});
   }
   return out;
 }
 
-std::string ToCsv(const std::vector<std::string>& header, const std::vector<Row>& rows,
-                  bool with_time = true) {
+std::string ToCsv(const std::vector<std::string>& header,
+                  const std::vector<Row>& rows, bool with_time = true) {
   std::ostringstream out;
   CsvWriter writer(&out);
   writer.WriteRow(header);
@@ -206,31 +204,39 @@ TEST(ScoringE2E, RfmFollowsTheSpecAndTwoReplicasGiveTheSameBytesAsOne) {
     // Days back from as_of, some exactly on the window edge, some after as_of.
     int64_t t = as_of - static_cast<int64_t>(rng() % 400) * 86'400'000'000 +
                 static_cast<int64_t>(rng() % 3) * 1'000'000;
-    if (i % 97 == 0) t = as_of - 90 * int64_t{86'400'000'000};  // exactly at the edge: out
-    if (i % 89 == 0) t = as_of + 1;                                 // after as_of: never
-    int64_t cents = static_cast<int64_t>(rng() % 20000) - 2000;     // refunds too
-    if (i % 10 == 0) cents = 1999;                                  // ties
+    if (i % 97 == 0)
+      t = as_of - 90 * int64_t{86'400'000'000};  // exactly at the edge: out
+    if (i % 89 == 0) t = as_of + 1;              // after as_of: never
+    int64_t cents = static_cast<int64_t>(rng() % 20000) - 2000;  // refunds too
+    if (i % 10 == 0) cents = 1999;                               // ties
     events.push_back({id, t, Decimal::FromCents(cents)});
   }
   for (int i = 0; i < 200; ++i) {
-    costs.push_back({ids[rng() % ids.size()], as_of - static_cast<int64_t>(rng() % 200) * 3'600'000'000,
+    costs.push_back({ids[rng() % ids.size()],
+                     as_of - static_cast<int64_t>(rng() % 200) * 3'600'000'000,
                      Decimal::FromCents(static_cast<int64_t>(rng() % 3000))});
   }
   std::vector<std::string> known = {"prospect-only", "zz-known", ids[0]};
 
   TempDir dir;
-  testing::WriteFile(dir.File("t.csv"), ToCsv({"entity_id", "timestamp", "amount"}, events));
-  testing::WriteFile(dir.File("i.csv"), ToCsv({"entity_id", "timestamp", "cost"}, costs));
+  testing::WriteFile(dir.File("t.csv"),
+                     ToCsv({"entity_id", "timestamp", "amount"}, events));
+  testing::WriteFile(dir.File("i.csv"),
+                     ToCsv({"entity_id", "timestamp", "cost"}, costs));
   std::vector<Row> known_rows;
   for (const std::string& id : known) known_rows.push_back({id, 0, Decimal()});
-  testing::WriteFile(dir.File("e.csv"), ToCsv({"entity_id"}, known_rows, false));
+  testing::WriteFile(dir.File("e.csv"),
+                     ToCsv({"entity_id"}, known_rows, false));
 
   for (int window : {0, 90}) {
     for (int k : {5, 3, 10}) {
-      std::vector<std::string> args = {
-          "scoring", "rfm", "--transactions", dir.File("t.csv"), "--entities", dir.File("e.csv"),
-          "--interactions", dir.File("i.csv"), "--as-of", "2024-06-30T12:00:00Z", "--bins",
-          absl::StrCat(k), "--out", dir.File("out.csv")};
+      std::vector<std::string> args = {"scoring",        "rfm",
+                                       "--transactions", dir.File("t.csv"),
+                                       "--entities",     dir.File("e.csv"),
+                                       "--interactions", dir.File("i.csv"),
+                                       "--as-of",        "2024-06-30T12:00:00Z",
+                                       "--bins",         absl::StrCat(k),
+                                       "--out",          dir.File("out.csv")};
       if (window > 0) {
         args.push_back("--window-days");
         args.push_back(absl::StrCat(window));
@@ -238,10 +244,12 @@ TEST(ScoringE2E, RfmFollowsTheSpecAndTwoReplicasGiveTheSameBytesAsOne) {
       RunResult single = Ctl(one.addr(), args);
       ASSERT_EQ(single.exit_code, 0) << single.err;
       const std::string single_out = testing::ReadFile(dir.File("out.csv"));
-      EXPECT_EQ(ReadCsv(single_out), Reference(events, costs, known, as_of, window, k))
+      EXPECT_EQ(ReadCsv(single_out),
+                Reference(events, costs, known, as_of, window, k))
           << "window " << window << " bins " << k;
 
-      RunResult both = Ctl(absl::StrCat("ipv4:", one.addr(), ",", two.addr()), args);
+      RunResult both =
+          Ctl(absl::StrCat("ipv4:", one.addr(), ",", two.addr()), args);
       ASSERT_EQ(both.exit_code, 0) << both.err;
       EXPECT_EQ(testing::ReadFile(dir.File("out.csv")), single_out);
     }
@@ -254,10 +262,12 @@ TEST(ScoringE2E, ABadRowStopsTheRunNamingFileLineAndFieldAndWritesNoOutput) {
   testing::WriteFile(dir.File("t.csv"),
                      "entity_id,timestamp,amount\na,2024-01-01T00:00:00Z,1.00\n"
                      "b,2024-01-02T00:00:00Z,12,50\n");
-  RunResult fields = Ctl(server.addr(), {"scoring", "rfm", "--transactions", dir.File("t.csv"),
-                                         "--out", dir.File("out.csv")});
+  RunResult fields =
+      Ctl(server.addr(), {"scoring", "rfm", "--transactions", dir.File("t.csv"),
+                          "--out", dir.File("out.csv")});
   EXPECT_EQ(fields.exit_code, 1);
-  EXPECT_NE(fields.err.find("t.csv:3: expected 3 fields"), std::string::npos) << fields.err;
+  EXPECT_NE(fields.err.find("t.csv:3: expected 3 fields"), std::string::npos)
+      << fields.err;
   EXPECT_FALSE(std::filesystem::exists(dir.File("out.csv")));
 
   const std::vector<std::pair<std::string, std::string>> cases = {
@@ -271,35 +281,46 @@ TEST(ScoringE2E, ABadRowStopsTheRunNamingFileLineAndFieldAndWritesNoOutput) {
       {",2024-01-01T00:00:00Z,1", "t.csv:2: entity_id: is empty"},
   };
   for (const auto& [row, expected] : cases) {
-    testing::WriteFile(dir.File("t.csv"), "entity_id,timestamp,amount\n" + row + "\n");
-    RunResult r = Ctl(server.addr(), {"scoring", "rfm", "--transactions", dir.File("t.csv"),
-                                      "--out", dir.File("out.csv")});
+    testing::WriteFile(dir.File("t.csv"),
+                       "entity_id,timestamp,amount\n" + row + "\n");
+    RunResult r =
+        Ctl(server.addr(), {"scoring", "rfm", "--transactions",
+                            dir.File("t.csv"), "--out", dir.File("out.csv")});
     EXPECT_EQ(r.exit_code, 1) << row;
-    EXPECT_NE(r.err.find(expected), std::string::npos) << row << " -> " << r.err;
+    EXPECT_NE(r.err.find(expected), std::string::npos)
+        << row << " -> " << r.err;
     EXPECT_FALSE(std::filesystem::exists(dir.File("out.csv"))) << row;
   }
-  testing::WriteFile(dir.File("t.csv"), "entity_id,timestamp,amount\na,2024-01-01T00:00:00Z,1\n");
-  testing::WriteFile(dir.File("i.csv"), "entity_id,timestamp,cost\na,2024-01-01T00:00:00Z,-1\n");
-  RunResult cost = Ctl(server.addr(), {"scoring", "rfm", "--transactions", dir.File("t.csv"),
-                                       "--interactions", dir.File("i.csv")});
+  testing::WriteFile(dir.File("t.csv"),
+                     "entity_id,timestamp,amount\na,2024-01-01T00:00:00Z,1\n");
+  testing::WriteFile(dir.File("i.csv"),
+                     "entity_id,timestamp,cost\na,2024-01-01T00:00:00Z,-1\n");
+  RunResult cost =
+      Ctl(server.addr(), {"scoring", "rfm", "--transactions", dir.File("t.csv"),
+                          "--interactions", dir.File("i.csv")});
   EXPECT_EQ(cost.exit_code, 1);
-  EXPECT_NE(cost.err.find("i.csv:2: cost: must not be negative"), std::string::npos) << cost.err;
+  EXPECT_NE(cost.err.find("i.csv:2: cost: must not be negative"),
+            std::string::npos)
+      << cost.err;
   testing::WriteFile(dir.File("t.csv"), "entity,timestamp,amount\n");
-  RunResult header = Ctl(server.addr(), {"scoring", "rfm", "--transactions", dir.File("t.csv")});
-  EXPECT_NE(header.err.find("no column entity_id"), std::string::npos) << header.err;
-  RunResult bins = Ctl(server.addr(), {"scoring", "rfm", "--transactions", dir.File("t.csv"),
-                                       "--bins", "1"});
+  RunResult header = Ctl(
+      server.addr(), {"scoring", "rfm", "--transactions", dir.File("t.csv")});
+  EXPECT_NE(header.err.find("no column entity_id"), std::string::npos)
+      << header.err;
+  RunResult bins = Ctl(server.addr(), {"scoring", "rfm", "--transactions",
+                                       dir.File("t.csv"), "--bins", "1"});
   EXPECT_EQ(bins.exit_code, 2);
   EXPECT_NE(bins.err.find("--bins"), std::string::npos);
 }
 
-v1::EntityFacts Facts(const std::string& id, int64_t frequency, int64_t cents, int64_t last,
-                      int64_t cost_cents) {
+v1::EntityFacts Facts(const std::string& id, int64_t frequency, int64_t cents,
+                      int64_t last, int64_t cost_cents) {
   v1::EntityFacts f;
   f.set_entity_id(id);
   f.set_frequency(frequency);
   *f.mutable_monetary() = *ToMoney(Decimal::FromCents(cents), "", "m");
-  *f.mutable_cost_to_serve() = *ToMoney(Decimal::FromCents(cost_cents), "", "c");
+  *f.mutable_cost_to_serve() =
+      *ToMoney(Decimal::FromCents(cost_cents), "", "c");
   if (frequency > 0) *f.mutable_last_event_time() = ToTimestamp(last);
   return f;
 }
@@ -318,10 +339,11 @@ TEST(ScoringE2E, ScoringOneEntityAgainstTheModelAgreesWithThePopulationRun) {
     request.mutable_config()->set_response_batch_size(37);
     for (int i = 0; i < 100; ++i) {
       const int64_t frequency = static_cast<int64_t>(rng() % 6);
-      all.push_back(Facts(absl::StrCat("e", batch * 100 + i), frequency,
-                          frequency == 0 ? 0 : static_cast<int64_t>(rng() % 50000) - 1000,
-                          as_of - static_cast<int64_t>(rng() % 300) * 86'400'000'000,
-                          static_cast<int64_t>(rng() % 4000)));
+      all.push_back(
+          Facts(absl::StrCat("e", batch * 100 + i), frequency,
+                frequency == 0 ? 0 : static_cast<int64_t>(rng() % 50000) - 1000,
+                as_of - static_cast<int64_t>(rng() % 300) * 86'400'000'000,
+                static_cast<int64_t>(rng() % 4000)));
       *request.add_facts() = all.back();
     }
     if (!stream->Write(request)) break;  // Finish tells why
@@ -333,7 +355,8 @@ TEST(ScoringE2E, ScoringOneEntityAgainstTheModelAgreesWithThePopulationRun) {
   int messages = 0;
   while (stream->Read(&response)) {
     ++messages;
-    scores.insert(scores.end(), response.scores().begin(), response.scores().end());
+    scores.insert(scores.end(), response.scores().begin(),
+                  response.scores().end());
     if (response.has_model()) model = response.model();
     EXPECT_EQ(response.total(), 400);
   }
@@ -356,7 +379,8 @@ TEST(ScoringE2E, ScoringOneEntityAgainstTheModelAgreesWithThePopulationRun) {
     EXPECT_EQ(single.score().f(), s.f()) << s.entity_id();
     EXPECT_EQ(single.score().m(), s.m()) << s.entity_id();
     EXPECT_EQ(single.score().segment(), s.segment()) << s.entity_id();
-    EXPECT_EQ(single.score().value_hundredths(), s.value_hundredths()) << s.entity_id();
+    EXPECT_EQ(single.score().value_hundredths(), s.value_hundredths())
+        << s.entity_id();
     EXPECT_EQ(single.score().tier(), s.tier()) << s.entity_id();
     EXPECT_EQ(single.contact_policy().tier(), s.tier());
   }
@@ -377,7 +401,8 @@ TEST(ScoringE2E, InvalidConfigurationIsInvalidArgumentNamingTheField) {
     while (stream->Read(&ignored)) {
     }
     absl::Status s = FromGrpcStatus(stream->Finish());
-    return FieldViolations(s).empty() ? std::string(s.message()) : FieldViolations(s)[0].field;
+    return FieldViolations(s).empty() ? std::string(s.message())
+                                      : FieldViolations(s)[0].field;
   };
   v1::ScoringConfig bins;
   bins.set_bins(11);
@@ -412,7 +437,8 @@ TEST(ScoringE2E, InvalidConfigurationIsInvalidArgumentNamingTheField) {
     while (stream->Read(&ignored)) {
     }
     absl::Status s = FromGrpcStatus(stream->Finish());
-    return FieldViolations(s).empty() ? std::string(s.message()) : FieldViolations(s)[0].field;
+    return FieldViolations(s).empty() ? std::string(s.message())
+                                      : FieldViolations(s)[0].field;
   };
   v1::PredictionConfig good;
   good.mutable_model()->mutable_bgnbd()->set_r(0.24);
@@ -430,9 +456,11 @@ TEST(ScoringE2E, InvalidConfigurationIsInvalidArgumentNamingTheField) {
 }
 
 TEST(ScoringE2E, ClvFromTheCdnowLogReproducesThePublishedFigures) {
-  const std::string data = testing::SourceDir() + "/../shared/data/cdnow/CDNOW_sample.txt";
+  const std::string data =
+      testing::SourceDir() + "/../shared/data/cdnow/CDNOW_sample.txt";
   if (!std::filesystem::exists(data)) {
-    GTEST_SKIP() << "needs ../shared/data/cdnow (the shared reference data) beside the checkout";
+    GTEST_SKIP() << "needs ../shared/data/cdnow (the shared reference data) "
+                    "beside the checkout";
   }
   // CDNOW_sample.txt: master id, sample id, YYYYMMDD, CDs, dollars.
   std::ostringstream csv;
@@ -440,28 +468,33 @@ TEST(ScoringE2E, ClvFromTheCdnowLogReproducesThePublishedFigures) {
   std::istringstream in(testing::ReadFile(data));
   std::string line;
   while (std::getline(in, line)) {
-    std::vector<std::string> f = absl::StrSplit(line, ' ', absl::SkipWhitespace());
+    std::vector<std::string> f =
+        absl::StrSplit(line, ' ', absl::SkipWhitespace());
     if (f.size() < 5) continue;
     const std::string& d = f[2];
-    csv << f[1] << "," << d.substr(0, 4) << "-" << d.substr(4, 2) << "-" << d.substr(6, 2)
-        << "T00:00:00Z," << absl::StripAsciiWhitespace(f[4]) << "\n";
+    csv << f[1] << "," << d.substr(0, 4) << "-" << d.substr(4, 2) << "-"
+        << d.substr(6, 2) << "T00:00:00Z," << absl::StripAsciiWhitespace(f[4])
+        << "\n";
   }
   TempDir dir;
   testing::WriteFile(dir.File("cdnow.csv"), csv.str());
   ScoringServer server;
-  RunResult r = Ctl(server.addr(), {"scoring", "clv", "--transactions", dir.File("cdnow.csv"),
-                                    "--as-of", "1998-06-30T00:00:00Z", "--holdout-periods", "39",
-                                    "--unit", "week", "--out", dir.File("p.csv"), "--model-out",
-                                    dir.File("m.json")});
+  RunResult r =
+      Ctl(server.addr(),
+          {"scoring", "clv", "--transactions", dir.File("cdnow.csv"), "--as-of",
+           "1998-06-30T00:00:00Z", "--holdout-periods", "39", "--unit", "week",
+           "--out", dir.File("p.csv"), "--model-out", dir.File("m.json")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::map<std::string, double> model;
-  for (absl::string_view l : absl::StrSplit(testing::ReadFile(dir.File("m.json")), '\n')) {
+  for (absl::string_view l :
+       absl::StrSplit(testing::ReadFile(dir.File("m.json")), '\n')) {
     std::vector<std::string> kv = absl::StrSplit(l, ':');
     if (kv.size() != 2) continue;
     double v = 0;
     std::string key(absl::StripAsciiWhitespace(kv[0]));
     key = key.substr(1, key.size() - 2);
-    if (absl::SimpleAtod(absl::StripSuffix(absl::StripAsciiWhitespace(kv[1]), ","), &v)) {
+    if (absl::SimpleAtod(
+            absl::StripSuffix(absl::StripAsciiWhitespace(kv[1]), ","), &v)) {
       model[key] = v;
     }
   }
@@ -478,16 +511,21 @@ TEST(ScoringE2E, ClvFromTheCdnowLogReproducesThePublishedFigures) {
   EXPECT_EQ(model["gg_customers"], 946);
   EXPECT_EQ(model["holdout_actual_purchases"], 1882);
 
-  std::vector<std::vector<std::string>> rows = ReadCsv(testing::ReadFile(dir.File("p.csv")));
+  std::vector<std::vector<std::string>> rows =
+      ReadCsv(testing::ReadFile(dir.File("p.csv")));
   ASSERT_EQ(rows.size(), 2358u);
-  EXPECT_EQ(rows[0], (std::vector<std::string>{"entity_id", "frequency", "recency", "T", "p_alive",
-                                               "expected_purchases", "expected_avg_spend", "clv"}));
-  // Customer 0001: x = 2, t_x = 30.43, T = 38.86 weeks; E[Y(39)] = 1.226; spend 24.65.
+  EXPECT_EQ(rows[0], (std::vector<std::string>{
+                         "entity_id", "frequency", "recency", "T", "p_alive",
+                         "expected_purchases", "expected_avg_spend", "clv"}));
+  // Customer 0001: x = 2, t_x = 30.43, T = 38.86 weeks; E[Y(39)] = 1.226;
+  // spend 24.65.
   EXPECT_EQ(rows[1][0], "0001");
   EXPECT_EQ(rows[1][1], "2");
   double t_x = 0, T = 0, expected = 0, spend = 0;
-  ASSERT_TRUE(absl::SimpleAtod(rows[1][2], &t_x) && absl::SimpleAtod(rows[1][3], &T) &&
-              absl::SimpleAtod(rows[1][5], &expected) && absl::SimpleAtod(rows[1][6], &spend));
+  ASSERT_TRUE(absl::SimpleAtod(rows[1][2], &t_x) &&
+              absl::SimpleAtod(rows[1][3], &T) &&
+              absl::SimpleAtod(rows[1][5], &expected) &&
+              absl::SimpleAtod(rows[1][6], &spend));
   EXPECT_NEAR(t_x, 30.43, 0.005);
   EXPECT_NEAR(T, 38.86, 0.005);
   EXPECT_NEAR(expected, 1.226, 0.001);

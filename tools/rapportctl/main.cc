@@ -34,6 +34,12 @@ Commands:
   customers consent set --customer ID --purpose P --channel C (--grant|--withdraw) --source S
                  [--time RFC3339]
   customers consent list --customer ID
+  customers import purchases FILE.csv [--import-id ID]
+      FILE.csv: customer_ref,timestamp,amount[,currency,request_id]; customer_ref is a
+      customer id, email:ADDRESS, phone:NUMBER or ext:SOURCE:ID (unknown identities create
+      the customer). Shows progress; prints every rejected row; a re-run stores nothing twice.
+  customers import interactions FILE.csv [--import-id ID]
+      FILE.csv: customer_ref,timestamp,channel,cost[,kind,note,request_id]
   customers refresh-scores [--as-of RFC3339] [--window-days N] [--bins K] [--with-clv] [--no-wait]
       scores every customer through the scoring service; follows the job with a progress bar
   customers refresh-job ID
@@ -71,24 +77,30 @@ Exit status: 0 done, 1 the call failed, 2 bad usage, 3 not serving.
 )";
 
 int Main(int argc, char** argv) {
-  std::set<std::string> switches = {"all", "force", "help", "dry-run", "grant", "withdraw",
-                                    "no-wait", "with-clv"};
+  std::set<std::string> switches = {"all",   "force",    "help",    "dry-run",
+                                    "grant", "withdraw", "no-wait", "with-clv"};
   absl::StatusOr<Args> args = Args::Parse(argc, argv, switches);
-  if (!args.ok()) return UsageError(std::string(args.status().message()), kUsage);
+  if (!args.ok())
+    return UsageError(std::string(args.status().message()), kUsage);
   Context ctx{*std::move(args)};
   if (ctx.args.Has("help") || ctx.args.positional().empty() ||
       ctx.args.positional()[0] == "help") {
     std::cout << kUsage;
-    return ctx.args.positional().empty() && !ctx.args.Has("help") ? kExitUsage : kExitOk;
+    return ctx.args.positional().empty() && !ctx.args.Has("help") ? kExitUsage
+                                                                  : kExitOk;
   }
-  absl::StatusOr<Format> format = ParseFormat(ctx.args.GetOr("output", "table"));
-  if (!format.ok()) return UsageError(std::string(format.status().message()), kUsage);
+  absl::StatusOr<Format> format =
+      ParseFormat(ctx.args.GetOr("output", "table"));
+  if (!format.ok())
+    return UsageError(std::string(format.status().message()), kUsage);
   ctx.format = *format;
   if (std::optional<std::string> timeout = ctx.args.Get("timeout")) {
-    if (!absl::ParseDuration(*timeout, &ctx.timeout) || ctx.timeout <= absl::ZeroDuration()) {
-      return UsageError(absl::StrCat("--timeout: want a duration such as 30s, not \"", *timeout,
-                                     "\""),
-                        kUsage);
+    if (!absl::ParseDuration(*timeout, &ctx.timeout) ||
+        ctx.timeout <= absl::ZeroDuration()) {
+      return UsageError(
+          absl::StrCat("--timeout: want a duration such as 30s, not \"",
+                       *timeout, "\""),
+          kUsage);
     }
   }
   const std::string& command = ctx.args.positional()[0];

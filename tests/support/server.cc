@@ -1,0 +1,27 @@
+#include "tests/support/server.h"
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "tests/support/mariadb.h"
+
+namespace rapport::testing {
+
+ServerProcess::ServerProcess(const std::string& binary, const Env& env,
+                             const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {binary, "--listen=127.0.0.1:0",
+                                   "--port_file=" + dir_.File("port")};
+  argv.insert(argv.end(), args.begin(), args.end());
+  process_ = Process::Start(argv, env, dir_.File("log"));
+  for (int i = 0; i < 400 && port_.empty() && process_.running(); ++i) {
+    port_ =
+        std::string(absl::StripAsciiWhitespace(ReadFile(dir_.File("port"))));
+    if (port_.empty()) absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_FALSE(port_.empty()) << binary << " did not start:\n" << log();
+}
+
+std::string CtlPath() { return BinaryDir() + "/tools/rapportctl/rapportctl"; }
+
+}  // namespace rapport::testing
