@@ -1,14 +1,13 @@
 #include "tests/support/mariadb.h"
 
+#include <cppconn/statement.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 
-#include <unistd.h>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include <cppconn/statement.h>
-
 #include "common/mysql/mysql_pool.h"
 
 namespace rapport::testing {
@@ -42,26 +41,28 @@ TestMariaDb& TestMariaDb::Shared() {
 std::unique_ptr<TestMariaDb> TestMariaDb::StartPrivate() {
   std::unique_ptr<TestMariaDb> db(new TestMariaDb());
   db->dir_ = std::make_unique<TempDir>();
+  // A watchdog, detached from this process, stops the server and removes its
+  // data once this test process is gone, however it ends (a crash, a kill, or
+  // a Shared() server that is never destroyed).
+  const std::string dir = db->dir_->path();
+  Run({"/bin/bash", "-c",
+       absl::StrCat(
+           "(setsid bash -c 'while kill -0 ", getpid(),
+           "; do sleep 0.5; done; bash \"$0\" stop \"$1\"; rm -rf \"$1\"' \"",
+           Script(), "\" \"", dir, "\" >/dev/null 2>&1 </dev/null &)")});
   db->Start();
   return db;
 }
 
 void TestMariaDb::Start() {
   if (dir_ == nullptr) Die("cannot start a server this test did not start");
-  std::vector<std::string> argv = {"/bin/bash", Script(), "start", dir_->path()};
+  std::vector<std::string> argv = {"/bin/bash", Script(), "start",
+                                   dir_->path()};
   if (!port_.empty()) argv.push_back(port_);
   RunResult r = Run(argv);
   if (r.exit_code != 0) Die(absl::StrCat("start failed: ", r.err));
   uri_prefix_ = std::string(absl::StripAsciiWhitespace(r.out));
   port_ = std::string(absl::StripAsciiWhitespace(ReadFile(dir_->File("port"))));
-  // A watchdog, detached from this process, stops the server once this test
-  // process is gone, however it ends (a crash, a kill, or a leaked Shared()).
-  const std::string server_pid =
-      std::string(absl::StripAsciiWhitespace(ReadFile(dir_->File("mariadb.pid"))));
-  Run({"/bin/bash", "-c",
-       absl::StrCat("(setsid bash -c 'while kill -0 ", getpid(), " && kill -0 ", server_pid,
-                    "; do sleep 0.5; done; kill -TERM ", server_pid,
-                    "' >/dev/null 2>&1 </dev/null &)")});
 }
 
 void TestMariaDb::Stop() {
@@ -76,15 +77,18 @@ TestMariaDb::~TestMariaDb() {
 
 std::string TestMariaDb::CreateDatabase() {
   static int counter = 0;
-  const std::string name = absl::StrCat("rt_", getpid(), "_", ++counter, "_", std::rand() % 100000);
-  absl::StatusOr<MysqlOptions> options = MysqlOptions::FromUri(uri_prefix_ + "/mysql");
+  const std::string name =
+      absl::StrCat("rt_", getpid(), "_", ++counter, "_", std::rand() % 100000);
+  absl::StatusOr<MysqlOptions> options =
+      MysqlOptions::FromUri(uri_prefix_ + "/mysql");
   if (!options.ok()) Die(std::string(options.status().message()));
   options->pool_size = 1;
   absl::StatusOr<std::unique_ptr<MysqlPool>> pool = MysqlPool::Create(*options);
   if (!pool.ok()) Die(std::string(pool.status().message()));
   absl::Status created = (*pool)->Run([&](sql::Connection& c) -> absl::Status {
     std::unique_ptr<sql::Statement> s(c.createStatement());
-    s->execute(absl::StrCat("CREATE DATABASE ", name, " CHARACTER SET utf8mb4"));
+    s->execute(
+        absl::StrCat("CREATE DATABASE ", name, " CHARACTER SET utf8mb4"));
     return absl::OkStatus();
   });
   if (!created.ok()) Die(std::string(created.message()));
