@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/mysql/statement_cache.h"
 
 namespace rapport {
 namespace {
@@ -18,7 +19,8 @@ namespace {
 constexpr char kRetryablePayload[] = "rapport.dev/sql-retryable";
 
 // Decodes %XX escapes, for user names and passwords in URIs.
-absl::StatusOr<std::string> PercentDecode(absl::string_view in, absl::string_view part) {
+absl::StatusOr<std::string> PercentDecode(absl::string_view in,
+                                          absl::string_view part) {
   std::string out;
   for (size_t i = 0; i < in.size(); ++i) {
     if (in[i] != '%') {
@@ -28,7 +30,8 @@ absl::StatusOr<std::string> PercentDecode(absl::string_view in, absl::string_vie
     int value = 0;
     if (i + 2 >= in.size() ||
         !absl::SimpleHexAtoi(in.substr(i + 1, 2), &value)) {
-      return absl::InvalidArgumentError(absl::StrCat("database URI: bad escape in ", part));
+      return absl::InvalidArgumentError(
+          absl::StrCat("database URI: bad escape in ", part));
     }
     out.push_back(static_cast<char>(value));
     i += 2;
@@ -49,7 +52,8 @@ absl::StatusOr<MysqlOptions> MysqlOptions::FromUri(const std::string& uri) {
     absl::string_view userinfo = rest.substr(0, at);
     rest.remove_prefix(at + 1);
     size_t colon = userinfo.find(':');
-    absl::StatusOr<std::string> user = PercentDecode(userinfo.substr(0, colon), "user");
+    absl::StatusOr<std::string> user =
+        PercentDecode(userinfo.substr(0, colon), "user");
     if (!user.ok()) return user.status();
     o.user = *user;
     if (colon != absl::string_view::npos) {
@@ -72,13 +76,15 @@ absl::StatusOr<MysqlOptions> MysqlOptions::FromUri(const std::string& uri) {
     rest.remove_prefix(slash == absl::string_view::npos ? rest.size() : slash);
     size_t colon = hostport.rfind(':');
     if (colon != absl::string_view::npos) {
-      if (!absl::SimpleAtoi(hostport.substr(colon + 1), &o.port) || o.port <= 0 ||
-          o.port > 65535) {
-        return absl::InvalidArgumentError("database URI: port must be 1..65535");
+      if (!absl::SimpleAtoi(hostport.substr(colon + 1), &o.port) ||
+          o.port <= 0 || o.port > 65535) {
+        return absl::InvalidArgumentError(
+            "database URI: port must be 1..65535");
       }
       hostport = hostport.substr(0, colon);
     }
-    if (hostport.empty()) return absl::InvalidArgumentError("database URI: host is empty");
+    if (hostport.empty())
+      return absl::InvalidArgumentError("database URI: host is empty");
     o.host = std::string(hostport);
   }
   if (!absl::ConsumePrefix(&rest, "/") || rest.empty()) {
@@ -97,7 +103,8 @@ std::string MysqlOptions::Redacted() const {
 absl::Status SqlErrorToStatus(const sql::SQLException& e) {
   const int code = e.getErrorCode();
   const std::string detail =
-      absl::StrCat("database error ", code, " (SQLSTATE ", e.getSQLStateCStr(), "): ", e.what());
+      absl::StrCat("database error ", code, " (SQLSTATE ", e.getSQLStateCStr(),
+                   "): ", e.what());
   switch (code) {
     case 1062:
       return absl::AlreadyExistsError(detail);
@@ -119,22 +126,24 @@ bool IsConnectionLost(const sql::SQLException& e) {
   // 2000..2999 are client errors: cannot connect, server gone, lost connection.
   // 1040 too many connections, 1053 server shutdown, 1927 connection killed,
   // 1045 access denied (the server is up but will not have us).
-  return (code >= 2000 && code < 3000) || code == 1040 || code == 1053 || code == 1927 ||
-         code == 1045 || code == 4031;
+  return (code >= 2000 && code < 3000) || code == 1040 || code == 1053 ||
+         code == 1927 || code == 1045 || code == 4031;
 }
 
 bool IsRetryableTransactionError(const absl::Status& status) {
   return status.GetPayload(kRetryablePayload).has_value();
 }
 
-absl::StatusOr<std::unique_ptr<MysqlPool>> MysqlPool::Create(MysqlOptions options) {
+absl::StatusOr<std::unique_ptr<MysqlPool>> MysqlPool::Create(
+    MysqlOptions options) {
   if (options.pool_size < 1) {
     return absl::InvalidArgumentError("database pool size must be at least 1");
   }
   if (options.database.empty()) {
     return absl::InvalidArgumentError("database name is empty");
   }
-  // get_driver_instance is not thread-safe the first time; Create is called at start-up.
+  // get_driver_instance is not thread-safe the first time; Create is called at
+  // start-up.
   sql::Driver* driver = sql::mysql::get_mysql_driver_instance();
   return std::unique_ptr<MysqlPool>(new MysqlPool(std::move(options), driver));
 }
@@ -144,6 +153,7 @@ MysqlPool::MysqlPool(MysqlOptions options, sql::Driver* driver)
 
 MysqlPool::~MysqlPool() {
   absl::MutexLock lock(&mu_);
+  for (Idle& idle : idle_) ForgetStatements(idle.connection.get());
   idle_.clear();
 }
 
@@ -160,21 +170,27 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Connect() {
   props["schema"] = sql::SQLString(options_.database);
   props["OPT_CONNECT_TIMEOUT"] =
       static_cast<int>(absl::ToInt64Seconds(options_.connect_timeout));
-  props["OPT_READ_TIMEOUT"] = static_cast<int>(absl::ToInt64Seconds(options_.io_timeout));
-  props["OPT_WRITE_TIMEOUT"] = static_cast<int>(absl::ToInt64Seconds(options_.io_timeout));
+  props["OPT_READ_TIMEOUT"] =
+      static_cast<int>(absl::ToInt64Seconds(options_.io_timeout));
+  props["OPT_WRITE_TIMEOUT"] =
+      static_cast<int>(absl::ToInt64Seconds(options_.io_timeout));
   props["OPT_RECONNECT"] = false;
   props["OPT_CHARSET_NAME"] = sql::SQLString("utf8mb4");
   try {
     std::unique_ptr<sql::Connection> c(driver_->connect(props));
     std::unique_ptr<sql::Statement> s(c->createStatement());
-    s->execute("SET SESSION time_zone = '+00:00', SESSION sql_mode = 'STRICT_ALL_TABLES,"
-               "NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'");
+    s->execute(
+        "SET SESSION time_zone = '+00:00', SESSION sql_mode = "
+        "'STRICT_ALL_TABLES,"
+        "NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_"
+        "SUBSTITUTION'");
     return c;
   } catch (const sql::SQLException& e) {
     absl::Status s = SqlErrorToStatus(e);
-    // Whatever goes wrong while connecting means the database is not there for us.
-    return absl::UnavailableError(
-        absl::StrCat("cannot connect to ", options_.Redacted(), ": ", s.message()));
+    // Whatever goes wrong while connecting means the database is not there for
+    // us.
+    return absl::UnavailableError(absl::StrCat(
+        "cannot connect to ", options_.Redacted(), ": ", s.message()));
   }
 }
 
@@ -186,13 +202,16 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Acquire() {
       return !idle_.empty() || open_ < options_.pool_size;
     };
     if (!mu_.AwaitWithDeadline(absl::Condition(&can_proceed), deadline)) {
-      return absl::UnavailableError("no database connection free: the pool is exhausted");
+      return absl::UnavailableError(
+          "no database connection free: the pool is exhausted");
     }
     while (!idle_.empty()) {
       Idle idle = std::move(idle_.back());
       idle_.pop_back();
-      // A connection idle for long may have been closed by the server: check it.
-      if (absl::Now() - idle.returned < absl::Seconds(10)) return std::move(idle.connection);
+      // A connection idle for long may have been closed by the server: check
+      // it.
+      if (absl::Now() - idle.returned < absl::Seconds(10))
+        return std::move(idle.connection);
       mu_.Unlock();
       bool valid = false;
       try {
@@ -201,6 +220,7 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Acquire() {
       }
       mu_.Lock();
       if (valid) return std::move(idle.connection);
+      ForgetStatements(idle.connection.get());
       --open_;
     }
     ++open_;
@@ -213,9 +233,11 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Acquire() {
   return c;
 }
 
-void MysqlPool::Release(std::unique_ptr<sql::Connection> connection, bool broken) {
+void MysqlPool::Release(std::unique_ptr<sql::Connection> connection,
+                        bool broken) {
   if (broken) {
-    // Drop every idle connection too: when one has lost the server, they all have.
+    // Drop every idle connection too: when one has lost the server, they all
+    // have.
     std::vector<Idle> dropped;
     {
       absl::MutexLock lock(&mu_);
@@ -223,7 +245,10 @@ void MysqlPool::Release(std::unique_ptr<sql::Connection> connection, bool broken
       open_ -= static_cast<int>(idle_.size());
       dropped.swap(idle_);
     }
-    return;  // connections close outside the lock
+    // Statements go before their connections, which close outside the lock.
+    ForgetStatements(connection.get());
+    for (Idle& idle : dropped) ForgetStatements(idle.connection.get());
+    return;
   }
   absl::MutexLock lock(&mu_);
   idle_.push_back({std::move(connection), absl::Now()});

@@ -13,17 +13,18 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/base/status_macros.h"
+#include "common/mysql/statement_cache.h"
 #include "common/status.h"
 #include "common/validation.h"
 
 namespace rapport::customer {
 namespace {
 
-using Statement = std::unique_ptr<sql::PreparedStatement>;
+using Statement = CachedStatement;
 using Rows = std::unique_ptr<sql::ResultSet>;
 
 Statement Prepare(sql::Connection& c, const char* query) {
-  return Statement(c.prepareStatement(query));
+  return PrepareCached(c, query);
 }
 
 void SetNullableString(sql::PreparedStatement& s, int index,

@@ -14,11 +14,12 @@
 #include "absl/synchronization/mutex.h"
 #include "common/base/status_macros.h"
 #include "common/ids.h"
+#include "common/mysql/statement_cache.h"
 
 namespace rapport::customer {
 namespace {
 
-using Statement = std::unique_ptr<sql::PreparedStatement>;
+using Statement = CachedStatement;
 using Rows = std::unique_ptr<sql::ResultSet>;
 
 // Rows per multi-row INSERT: 17 placeholders each, well under the 65535 limit.
@@ -51,7 +52,7 @@ constexpr char kJobColumns[] =
     "score_model, clv_model";
 
 Statement Prepare(sql::Connection& c, const std::string& query) {
-  return Statement(c.prepareStatement(query));
+  return PrepareCached(c, query);
 }
 
 std::string Text(const sql::SQLString& s) {
@@ -592,16 +593,17 @@ absl::Status MysqlScoreStore::AppendScores(
           "(",
           absl::StrJoin(std::vector<std::string>(kScoreColumnCount, "?"), ","),
           ")");
-      return Prepare(
-          c, absl::StrCat(
-                 "INSERT INTO ", table, " (", kScoreColumns, ") VALUES ",
-                 absl::StrJoin(std::vector<std::string>(rows, one), ",")));
+      // The staging table is new for every job: not worth caching.
+      return std::unique_ptr<sql::PreparedStatement>(
+          c.prepareStatement(absl::StrCat(
+              "INSERT INTO ", table, " (", kScoreColumns, ") VALUES ",
+              absl::StrJoin(std::vector<std::string>(rows, one), ","))));
     };
-    Statement full;
+    std::unique_ptr<sql::PreparedStatement> full;
     for (size_t begin = 0; begin < scores.size(); begin += kInsertRows) {
       const int n = static_cast<int>(
           std::min<size_t>(kInsertRows, scores.size() - begin));
-      Statement partial;
+      std::unique_ptr<sql::PreparedStatement> partial;
       sql::PreparedStatement* s = nullptr;
       if (n == kInsertRows) {
         if (!full) full = insert(n);
