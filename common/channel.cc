@@ -17,9 +17,10 @@ std::string ChannelTarget(const std::string& address) {
   return absl::StrCat("ipv4:", rest);
 }
 
-absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& address,
-                                                           const TlsOptions& tls) {
-  if (address.empty()) return absl::InvalidArgumentError("addr: the address is empty");
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
+    const std::string& address, const TlsOptions& tls) {
+  if (address.empty())
+    return absl::InvalidArgumentError("addr: the address is empty");
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
       MakeChannelCredentials(tls);
   if (!credentials.ok()) return credentials.status();

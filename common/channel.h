@@ -20,8 +20,8 @@
 
 namespace rapport {
 
-absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& address,
-                                                           const TlsOptions& tls);
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
+    const std::string& address, const TlsOptions& tls);
 
 // The target string MakeChannel dials for `address` (exposed for tests).
 std::string ChannelTarget(const std::string& address);

@@ -15,7 +15,8 @@ IdGenerator::IdGenerator(Clock clock, Random random)
     : clock_(std::move(clock)), random_(std::move(random)) {}
 
 std::string IdGenerator::Next() {
-  const uint64_t millis = static_cast<uint64_t>(absl::ToUnixMillis(clock_())) & ((1ull << 48) - 1);
+  const uint64_t millis =
+      static_cast<uint64_t>(absl::ToUnixMillis(clock_())) & ((1ull << 48) - 1);
   uint64_t hi, lo;
   if (random_) {
     hi = random_();
@@ -26,7 +27,8 @@ std::string IdGenerator::Next() {
     lo = absl::Uniform<uint64_t>(gen_);
   }
   // 128 bits: 48 of time, 80 of randomness; 26 digits of 5 bits = 130 bits.
-  absl::uint128 value = (absl::uint128(millis) << 80) | (absl::uint128(hi & 0xffff) << 64) | lo;
+  absl::uint128 value =
+      (absl::uint128(millis) << 80) | (absl::uint128(hi & 0xffff) << 64) | lo;
   std::string id(26, '0');
   for (int i = 25; i >= 0; --i) {
     id[i] = kAlphabet[absl::Uint128Low64(value) & 31];

@@ -39,8 +39,8 @@ void AppendJsonString(std::string* out, absl::string_view s) {
   out->push_back('"');
 }
 
-void LogLine(absl::string_view level, absl::string_view service, absl::string_view message,
-             const LogFields& fields) {
+void LogLine(absl::string_view level, absl::string_view service,
+             absl::string_view message, const LogFields& fields) {
   std::string line = "{\"ts\":";
   AppendJsonString(&line, absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::Now(),
                                            absl::UTCTimeZone()));

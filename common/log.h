@@ -1,5 +1,5 @@
-// Structured logs: one JSON object per line on stderr, written with one write(2)
-// so that lines from many threads never interleave.
+// Structured logs: one JSON object per line on stderr, written with one
+// write(2) so that lines from many threads never interleave.
 //
 //   rapport::LogInfo("customer", "listening", {{"address", "0.0.0.0:50051"}});
 #ifndef RAPPORT_COMMON_LOG_H_
@@ -15,9 +15,10 @@ namespace rapport {
 
 using LogFields = std::vector<std::pair<std::string, std::string>>;
 
-// Writes {"ts":..., "level":..., "service":..., "msg":..., <fields>} as one line.
-void LogLine(absl::string_view level, absl::string_view service, absl::string_view message,
-             const LogFields& fields = {});
+// Writes {"ts":..., "level":..., "service":..., "msg":..., <fields>} as one
+// line.
+void LogLine(absl::string_view level, absl::string_view service,
+             absl::string_view message, const LogFields& fields = {});
 inline void LogInfo(absl::string_view service, absl::string_view message,
                     const LogFields& fields = {}) {
   LogLine("info", service, message, fields);

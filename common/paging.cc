@@ -15,11 +15,14 @@ absl::StatusOr<int> PageSize(int requested) {
   return std::min(requested, kMaxPageSize);
 }
 
-std::string EncodePageToken(absl::string_view last_key, absl::string_view filter) {
-  return absl::WebSafeBase64Escape(absl::StrCat("1|", Fingerprint(filter), "|", last_key));
+std::string EncodePageToken(absl::string_view last_key,
+                            absl::string_view filter) {
+  return absl::WebSafeBase64Escape(
+      absl::StrCat("1|", Fingerprint(filter), "|", last_key));
 }
 
-absl::StatusOr<std::string> DecodePageToken(absl::string_view token, absl::string_view filter) {
+absl::StatusOr<std::string> DecodePageToken(absl::string_view token,
+                                            absl::string_view filter) {
   if (token.empty()) return std::string();
   std::string raw;
   if (!absl::WebSafeBase64Unescape(token, &raw)) {
@@ -30,7 +33,8 @@ absl::StatusOr<std::string> DecodePageToken(absl::string_view token, absl::strin
     return InvalidField("page_token", "is not a token this service issued");
   }
   if (parts[1] != Fingerprint(filter)) {
-    return InvalidField("page_token", "was issued for a request with other filters");
+    return InvalidField("page_token",
+                        "was issued for a request with other filters");
   }
   return parts[2];
 }

@@ -5,7 +5,8 @@
 // filter is INVALID_ARGUMENT rather than a silently wrong page.
 //
 //   RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
-//   RAPPORT_ASSIGN_OR_RETURN(std::string after, DecodePageToken(request.page_token(), filter));
+//   RAPPORT_ASSIGN_OR_RETURN(std::string after,
+//   DecodePageToken(request.page_token(), filter));
 //   ... WHERE key > after ORDER BY key LIMIT size + 1 ...
 //   response.set_next_page_token(EncodePageToken(last_key, filter));
 #ifndef RAPPORT_COMMON_PAGING_H_
@@ -21,13 +22,16 @@ namespace rapport {
 inline constexpr int kDefaultPageSize = 50;
 inline constexpr int kMaxPageSize = 1000;
 
-// 0 means the default; negative is INVALID_ARGUMENT; above the maximum is capped.
+// 0 means the default; negative is INVALID_ARGUMENT; above the maximum is
+// capped.
 absl::StatusOr<int> PageSize(int requested);
 
-std::string EncodePageToken(absl::string_view last_key, absl::string_view filter);
+std::string EncodePageToken(absl::string_view last_key,
+                            absl::string_view filter);
 
 // The last key of the previous page ("" for an empty token).
-absl::StatusOr<std::string> DecodePageToken(absl::string_view token, absl::string_view filter);
+absl::StatusOr<std::string> DecodePageToken(absl::string_view token,
+                                            absl::string_view filter);
 
 }  // namespace rapport
 

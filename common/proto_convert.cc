@@ -10,16 +10,20 @@ constexpr int64_t kMinSeconds = -62135596800;
 constexpr int64_t kMaxSeconds = 253402300799;
 }  // namespace
 
-absl::StatusOr<Decimal> FromMoney(const google::type::Money& money, absl::string_view field) {
-  absl::StatusOr<Decimal> d = Decimal::FromUnitsNanos(money.units(), money.nanos());
+absl::StatusOr<Decimal> FromMoney(const google::type::Money& money,
+                                  absl::string_view field) {
+  absl::StatusOr<Decimal> d =
+      Decimal::FromUnitsNanos(money.units(), money.nanos());
   if (!d.ok()) return InvalidField(field, d.status().message());
   return *d;
 }
 
-absl::StatusOr<google::type::Money> ToMoney(const Decimal& value, absl::string_view currency,
+absl::StatusOr<google::type::Money> ToMoney(const Decimal& value,
+                                            absl::string_view currency,
                                             absl::string_view field) {
   absl::StatusOr<int64_t> units = value.units();
-  if (!units.ok()) return InvalidField(field, "is too large for google.type.Money");
+  if (!units.ok())
+    return InvalidField(field, "is too large for google.type.Money");
   google::type::Money money;
   money.set_currency_code(std::string(currency));
   money.set_units(*units);

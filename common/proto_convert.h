@@ -1,7 +1,7 @@
 // Conversions between Rapport's exact types and their protobuf forms.
 //
-//   RAPPORT_ASSIGN_OR_RETURN(Decimal amount, FromMoney(p.amount(), "purchase.amount"));
-//   *p.mutable_amount() = ToMoney(amount, "USD");
+//   RAPPORT_ASSIGN_OR_RETURN(Decimal amount, FromMoney(p.amount(),
+//   "purchase.amount")); *p.mutable_amount() = ToMoney(amount, "USD");
 #ifndef RAPPORT_COMMON_PROTO_CONVERT_H_
 #define RAPPORT_COMMON_PROTO_CONVERT_H_
 
@@ -18,10 +18,12 @@ namespace rapport {
 
 // google.type.Money -> Decimal; INVALID_ARGUMENT naming `field` when units and
 // nanos disagree in sign or nanos is out of range.
-absl::StatusOr<Decimal> FromMoney(const google::type::Money& money, absl::string_view field);
-// Decimal -> google.type.Money; INVALID_ARGUMENT naming `field` when the value does not fit
-// (more than 9 decimals cannot happen: Decimal holds nanos).
-absl::StatusOr<google::type::Money> ToMoney(const Decimal& value, absl::string_view currency,
+absl::StatusOr<Decimal> FromMoney(const google::type::Money& money,
+                                  absl::string_view field);
+// Decimal -> google.type.Money; INVALID_ARGUMENT naming `field` when the value
+// does not fit (more than 9 decimals cannot happen: Decimal holds nanos).
+absl::StatusOr<google::type::Money> ToMoney(const Decimal& value,
+                                            absl::string_view currency,
                                             absl::string_view field);
 
 // Timestamp -> microseconds since the epoch; INVALID_ARGUMENT naming `field`

@@ -9,8 +9,8 @@
 //   int main(int argc, char** argv) {
 //     rapport::BlockTerminationSignals();  // first, before any thread starts
 //     ...
-//     auto server = rapport::Server::Start(options, {&service}, [&] { return pool->Ping(); });
-//     if (!server.ok()) { ...; return 1; }
+//     auto server = rapport::Server::Start(options, {&service}, [&] { return
+//     pool->Ping(); }); if (!server.ok()) { ...; return 1; }
 //     rapport::WaitForTerminationSignal();
 //     (*server)->Shutdown();
 //   }
@@ -39,8 +39,9 @@ struct ServerOptions {
   int max_threads = 64;                  // bound on threads serving calls
   absl::Duration shutdown_grace = absl::Seconds(10);
   bool log_requests = true;
-  std::string port_file;  // when set, the chosen port is written there once serving
-  TlsOptions tls;         // empty: plaintext
+  std::string
+      port_file;   // when set, the chosen port is written there once serving
+  TlsOptions tls;  // empty: plaintext
   // Full names of the services, e.g. "rapport.customer.v1.CustomerService",
   // that health reports on besides the whole server ("").
   std::vector<std::string> health_service_names;
@@ -54,9 +55,9 @@ class Server {
   using Probe = std::function<absl::Status()>;
 
   // Binds, starts serving, and starts polling `probe` (may be empty).
-  static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options,
-                                                       std::vector<grpc::Service*> services,
-                                                       Probe probe = nullptr);
+  static absl::StatusOr<std::unique_ptr<Server>> Start(
+      const ServerOptions& options, std::vector<grpc::Service*> services,
+      Probe probe = nullptr);
   ~Server();
 
   // The port the server listens on (useful with port 0).

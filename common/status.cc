@@ -13,7 +13,8 @@ namespace {
 
 constexpr char kBadRequestUrl[] = "type.googleapis.com/google.rpc.BadRequest";
 
-google::rpc::BadRequest ToBadRequest(const std::vector<FieldViolation>& violations) {
+google::rpc::BadRequest ToBadRequest(
+    const std::vector<FieldViolation>& violations) {
   google::rpc::BadRequest bad_request;
   for (const FieldViolation& v : violations) {
     auto* fv = bad_request.add_field_violations();
@@ -25,7 +26,8 @@ google::rpc::BadRequest ToBadRequest(const std::vector<FieldViolation>& violatio
 
 }  // namespace
 
-absl::Status InvalidField(absl::string_view field, absl::string_view description) {
+absl::Status InvalidField(absl::string_view field,
+                          absl::string_view description) {
   return InvalidFields({{std::string(field), std::string(description)}});
 }
 

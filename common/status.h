@@ -2,19 +2,21 @@
 //
 // Inside Rapport, errors are absl::Status. Bad input carries the fields it is
 // about as a google.rpc.BadRequest payload, so that the one conversion at the
-// gRPC edge can put them in the status details, where any gRPC client reads them.
+// gRPC edge can put them in the status details, where any gRPC client reads
+// them.
 //
-//   if (name.empty()) return rapport::InvalidField("customer.display_name", "is required");
+//   if (name.empty()) return rapport::InvalidField("customer.display_name", "is
+//   required");
 //   ...
 //   return rapport::ToGrpcStatus(status);          // in a service adapter
 //   absl::Status s = rapport::FromGrpcStatus(rpc);  // in a client
 #ifndef RAPPORT_COMMON_STATUS_H_
 #define RAPPORT_COMMON_STATUS_H_
 
+#include <grpcpp/support/status.h>
+
 #include <string>
 #include <vector>
-
-#include <grpcpp/support/status.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -27,8 +29,10 @@ struct FieldViolation {
   std::string description;  // e.g. "must be a decimal number"
 };
 
-// INVALID_ARGUMENT naming one field: the message reads "<field>: <description>".
-absl::Status InvalidField(absl::string_view field, absl::string_view description);
+// INVALID_ARGUMENT naming one field: the message reads "<field>:
+// <description>".
+absl::Status InvalidField(absl::string_view field,
+                          absl::string_view description);
 
 // INVALID_ARGUMENT naming several fields; the message lists them all.
 absl::Status InvalidFields(const std::vector<FieldViolation>& violations);

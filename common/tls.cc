@@ -8,10 +8,12 @@
 namespace rapport {
 namespace {
 
-absl::StatusOr<std::string> ReadPem(const std::string& path, absl::string_view setting) {
+absl::StatusOr<std::string> ReadPem(const std::string& path,
+                                    absl::string_view setting) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return absl::InvalidArgumentError(absl::StrCat(setting, ": cannot read ", path));
+    return absl::InvalidArgumentError(
+        absl::StrCat(setting, ": cannot read ", path));
   }
   std::stringstream buffer;
   buffer << in.rdbuf();
@@ -24,9 +26,11 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const TlsOptions& tls) {
   if (!tls.enabled()) return grpc::InsecureServerCredentials();
   if (tls.cert_file.empty() || tls.key_file.empty()) {
-    return absl::InvalidArgumentError("tls_cert and tls_key are both required for a TLS server");
+    return absl::InvalidArgumentError(
+        "tls_cert and tls_key are both required for a TLS server");
   }
-  grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  grpc::SslServerCredentialsOptions ssl(
+      GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
   grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
   absl::StatusOr<std::string> cert = ReadPem(tls.cert_file, "tls_cert");
   if (!cert.ok()) return cert.status();
@@ -39,13 +43,14 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     absl::StatusOr<std::string> ca = ReadPem(tls.ca_file, "tls_ca");
     if (!ca.ok()) return ca.status();
     ssl.pem_root_certs = *ca;
-    ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+    ssl.client_certificate_request =
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
   }
   return grpc::SslServerCredentials(ssl);
 }
 
-absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
-    const TlsOptions& tls) {
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>>
+MakeChannelCredentials(const TlsOptions& tls) {
   if (!tls.enabled()) return grpc::InsecureChannelCredentials();
   grpc::SslCredentialsOptions ssl;
   if (!tls.ca_file.empty()) {

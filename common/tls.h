@@ -24,14 +24,15 @@ struct TlsOptions {
   bool enabled() const { return !cert_file.empty() || !ca_file.empty(); }
 };
 
-// Server credentials: insecure when TLS is off, else TLS (mutual when ca_file is set).
+// Server credentials: insecure when TLS is off, else TLS (mutual when ca_file
+// is set).
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const TlsOptions& tls);
 
 // Channel credentials: insecure when TLS is off, else TLS verifying the server
 // with ca_file and presenting cert/key when given.
-absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
-    const TlsOptions& tls);
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>>
+MakeChannelCredentials(const TlsOptions& tls);
 
 }  // namespace rapport
 

@@ -34,18 +34,21 @@ std::vector<std::string> SplitSqlStatements(const std::string& sql) {
       current.clear();
     }
   }
-  if (!absl::StripAsciiWhitespace(current).empty()) out.push_back(std::move(current));
+  if (!absl::StripAsciiWhitespace(current).empty())
+    out.push_back(std::move(current));
   return out;
 }
 
-absl::StatusOr<int> ApplyMigrations(MysqlPool& pool, const std::vector<Migration>& migrations) {
+absl::StatusOr<int> ApplyMigrations(MysqlPool& pool,
+                                    const std::vector<Migration>& migrations) {
   return pool.Run([&](sql::Connection& c) -> absl::StatusOr<int> {
     std::unique_ptr<sql::Statement> s(c.createStatement());
     {
-      std::unique_ptr<sql::ResultSet> rs(
-          s->executeQuery("SELECT GET_LOCK(CONCAT('rapport.migrate.', DATABASE()), 120)"));
+      std::unique_ptr<sql::ResultSet> rs(s->executeQuery(
+          "SELECT GET_LOCK(CONCAT('rapport.migrate.', DATABASE()), 120)"));
       if (!rs->next() || rs->getInt(1) != 1) {
-        return absl::UnavailableError("timed out waiting for the migration lock");
+        return absl::UnavailableError(
+            "timed out waiting for the migration lock");
       }
     }
     struct Unlock {
@@ -78,17 +81,19 @@ absl::StatusOr<int> ApplyMigrations(MysqlPool& pool, const std::vector<Migration
       auto it = applied.find(m.version);
       if (it != applied.end()) {
         if (it->second != sum) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "migration ", m.version, "_", m.name,
-              " was changed after it was applied; add a new migration instead"));
+          return absl::FailedPreconditionError(
+              absl::StrCat("migration ", m.version, "_", m.name,
+                           " was changed after it was applied; add a new "
+                           "migration instead"));
         }
         continue;
       }
       for (const std::string& statement : SplitSqlStatements(m.sql)) {
         s->execute(statement);
       }
-      std::unique_ptr<sql::PreparedStatement> insert(c.prepareStatement(
-          "INSERT INTO schema_migrations (version, name, checksum) VALUES (?, ?, ?)"));
+      std::unique_ptr<sql::PreparedStatement> insert(
+          c.prepareStatement("INSERT INTO schema_migrations (version, name, "
+                             "checksum) VALUES (?, ?, ?)"));
       insert->setInt(1, m.version);
       insert->setString(2, m.name);
       insert->setString(3, sum);

@@ -26,9 +26,11 @@ struct Migration {
 };
 
 // Applies the migrations that the database lacks; returns how many it applied.
-absl::StatusOr<int> ApplyMigrations(MysqlPool& pool, const std::vector<Migration>& migrations);
+absl::StatusOr<int> ApplyMigrations(MysqlPool& pool,
+                                    const std::vector<Migration>& migrations);
 
-// Splits a migration into statements at ';' that ends a line; drops "--" comment lines.
+// Splits a migration into statements at ';' that ends a line; drops "--"
+// comment lines.
 std::vector<std::string> SplitSqlStatements(const std::string& sql);
 
 }  // namespace rapport

@@ -8,11 +8,11 @@
 // fresh one; nothing needs restarting when the server is back.
 //
 //   RAPPORT_ASSIGN_OR_RETURN(auto pool, MysqlPool::Create(options));
-//   absl::StatusOr<int64_t> n = pool->Run([&](sql::Connection& c) -> absl::StatusOr<int64_t> {
-//     std::unique_ptr<sql::PreparedStatement> s(c.prepareStatement("SELECT COUNT(*) FROM t"));
-//     std::unique_ptr<sql::ResultSet> rs(s->executeQuery());
-//     rs->next();
-//     return rs->getInt64(1);
+//   absl::StatusOr<int64_t> n = pool->Run([&](sql::Connection& c) ->
+//   absl::StatusOr<int64_t> {
+//     std::unique_ptr<sql::PreparedStatement> s(c.prepareStatement("SELECT
+//     COUNT(*) FROM t")); std::unique_ptr<sql::ResultSet>
+//     rs(s->executeQuery()); rs->next(); return rs->getInt64(1);
 //   });
 #ifndef RAPPORT_COMMON_MYSQL_MYSQL_POOL_H_
 #define RAPPORT_COMMON_MYSQL_MYSQL_POOL_H_
@@ -62,8 +62,9 @@ struct MysqlOptions {
 };
 
 // Maps a connector exception to a status: 1062 duplicate key is ALREADY_EXISTS,
-// 1205 lock wait and 1213 deadlock are ABORTED (retry the transaction), a lost or
-// unreachable server is UNAVAILABLE, anything else INTERNAL with the SQLSTATE.
+// 1205 lock wait and 1213 deadlock are ABORTED (retry the transaction), a lost
+// or unreachable server is UNAVAILABLE, anything else INTERNAL with the
+// SQLSTATE.
 absl::Status SqlErrorToStatus(const sql::SQLException& e);
 
 // True when the error means the connection can no longer be used.
@@ -76,7 +77,8 @@ bool IsRetryableTransactionError(const absl::Status& status);
 class MysqlPool {
  public:
   // Makes a pool; connects lazily, so the database may still be down.
-  static absl::StatusOr<std::unique_ptr<MysqlPool>> Create(MysqlOptions options);
+  static absl::StatusOr<std::unique_ptr<MysqlPool>> Create(
+      MysqlOptions options);
   ~MysqlPool();
 
   MysqlPool(const MysqlPool&) = delete;
@@ -146,7 +148,8 @@ auto MysqlPool::Run(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&> {
   try {
     return fn(lease.connection());
   } catch (const sql::SQLException& e) {
-    if (IsConnectionLost(e) || lease.connection().isClosed()) lease.MarkBroken();
+    if (IsConnectionLost(e) || lease.connection().isClosed())
+      lease.MarkBroken();
     return FromException<Result>(e);
   } catch (const std::exception& e) {
     lease.MarkBroken();
@@ -155,7 +158,8 @@ auto MysqlPool::Run(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&> {
 }
 
 template <typename Fn>
-auto MysqlPool::Transaction(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&> {
+auto MysqlPool::Transaction(Fn&& fn)
+    -> std::invoke_result_t<Fn, sql::Connection&> {
   using Result = std::invoke_result_t<Fn, sql::Connection&>;
   for (int attempt = 1;; ++attempt) {
     Result result = Run([&](sql::Connection& c) -> Result {

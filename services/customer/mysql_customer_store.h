@@ -2,8 +2,8 @@
 // customer service that touches the connector.
 //
 //   RAPPORT_ASSIGN_OR_RETURN(auto pool, MysqlPool::Create(options));
-//   RAPPORT_RETURN_IF_ERROR(ApplyMigrations(*pool, CustomerMigrations()).status());
-//   MysqlCustomerStore store(pool.get());
+//   RAPPORT_RETURN_IF_ERROR(ApplyMigrations(*pool,
+//   CustomerMigrations()).status()); MysqlCustomerStore store(pool.get());
 #ifndef RAPPORT_SERVICES_CUSTOMER_MYSQL_CUSTOMER_STORE_H_
 #define RAPPORT_SERVICES_CUSTOMER_MYSQL_CUSTOMER_STORE_H_
 
@@ -24,38 +24,44 @@ class MysqlCustomerStore final : public CustomerStore {
  public:
   explicit MysqlCustomerStore(MysqlPool* pool) : pool_(pool) {}
 
-  absl::StatusOr<CustomerRecord> CreateCustomer(const CustomerRecord& customer,
-                                                const RequestKey& request) override;
+  absl::StatusOr<CustomerRecord> CreateCustomer(
+      const CustomerRecord& customer, const RequestKey& request) override;
   absl::StatusOr<CustomerRecord> GetCustomer(const std::string& id) override;
   absl::StatusOr<std::vector<std::pair<CustomerRecord, int>>> ListCustomers(
-      const CustomerFilter& filter, const std::optional<ListCursor>& after, int limit) override;
+      const CustomerFilter& filter, const std::optional<ListCursor>& after,
+      int limit) override;
   absl::StatusOr<CustomerRecord> UpdateCustomer(
-      const std::string& id, const std::function<absl::Status(CustomerRecord&)>& mutate) override;
+      const std::string& id,
+      const std::function<absl::Status(CustomerRecord&)>& mutate) override;
   absl::Status DeleteCustomer(
       const std::string& id, bool force,
       const std::function<absl::Status(const CustomerRecord&)>& check) override;
-  absl::StatusOr<PurchaseRecord> RecordPurchase(const PurchaseRecord& purchase,
-                                                const RequestKey& request) override;
-  absl::StatusOr<std::vector<PurchaseRecord>> ListPurchases(const PurchaseQuery& query) override;
+  absl::StatusOr<PurchaseRecord> RecordPurchase(
+      const PurchaseRecord& purchase, const RequestKey& request) override;
+  absl::StatusOr<std::vector<PurchaseRecord>> ListPurchases(
+      const PurchaseQuery& query) override;
   absl::StatusOr<std::string> ResolveCustomerId(const std::string& id) override;
-  absl::StatusOr<std::vector<std::string>> FindByIdentities(const IdentityQuery& query) override;
-  absl::StatusOr<std::vector<DuplicateGroupRecord>> FindDuplicates(const std::string& after_key,
-                                                                   int limit) override;
-  absl::StatusOr<MergeResult> MergeCustomers(const std::string& primary,
-                                             const std::vector<std::string>& duplicates,
-                                             const std::string& actor, int64_t now_us,
-                                             bool dry_run) override;
-  absl::Status EraseCustomer(const std::string& id,
-                             const std::vector<std::string>& suppression_hashes, int64_t now_us,
-                             const std::function<absl::Status(const CustomerRecord&)>& check) override;
+  absl::StatusOr<std::vector<std::string>> FindByIdentities(
+      const IdentityQuery& query) override;
+  absl::StatusOr<std::vector<DuplicateGroupRecord>> FindDuplicates(
+      const std::string& after_key, int limit) override;
+  absl::StatusOr<MergeResult> MergeCustomers(
+      const std::string& primary, const std::vector<std::string>& duplicates,
+      const std::string& actor, int64_t now_us, bool dry_run) override;
+  absl::Status EraseCustomer(
+      const std::string& id, const std::vector<std::string>& suppression_hashes,
+      int64_t now_us,
+      const std::function<absl::Status(const CustomerRecord&)>& check) override;
   absl::StatusOr<std::vector<std::string>> SuppressedAmong(
       const std::vector<std::string>& hashes) override;
-  absl::StatusOr<InteractionRecord> LogInteraction(const InteractionRecord& interaction,
-                                                   const RequestKey& request) override;
+  absl::StatusOr<InteractionRecord> LogInteraction(
+      const InteractionRecord& interaction, const RequestKey& request) override;
   absl::StatusOr<std::vector<InteractionRecord>> ListInteractions(
       const InteractionQuery& query) override;
-  absl::Status SetConsent(const std::string& customer_id, const ConsentRecord& consent) override;
-  absl::StatusOr<std::vector<ConsentRecord>> ListConsents(const std::string& customer_id) override;
+  absl::Status SetConsent(const std::string& customer_id,
+                          const ConsentRecord& consent) override;
+  absl::StatusOr<std::vector<ConsentRecord>> ListConsents(
+      const std::string& customer_id) override;
 
  private:
   MysqlPool* pool_;

@@ -2,11 +2,11 @@
 // translation to and from the engine (services/scoring/engine). No gRPC
 // transport here: the adapter feeds batches in and writes batches out.
 //
-//   RAPPORT_ASSIGN_OR_RETURN(auto run, PopulationRun::Start(first.config(), absl::Now()));
-//   RAPPORT_RETURN_IF_ERROR(run->Add(first));   // then every further batch
-//   RAPPORT_RETURN_IF_ERROR(run->Finish());
-//   run->FillScores(0, run->size(), response.mutable_scores());
-//   *response.mutable_model() = run->model();
+//   RAPPORT_ASSIGN_OR_RETURN(auto run, PopulationRun::Start(first.config(),
+//   absl::Now())); RAPPORT_RETURN_IF_ERROR(run->Add(first));   // then every
+//   further batch RAPPORT_RETURN_IF_ERROR(run->Finish()); run->FillScores(0,
+//   run->size(), response.mutable_scores()); *response.mutable_model() =
+//   run->model();
 #ifndef RAPPORT_SERVICES_SCORING_SCORING_LOGIC_H_
 #define RAPPORT_SERVICES_SCORING_SCORING_LOGIC_H_
 
@@ -35,8 +35,8 @@ class PopulationRun {
  public:
   // Validates the config (bins 2..10, window >= 1 day, ...); `now` is the
   // default as_of.
-  static absl::StatusOr<std::unique_ptr<PopulationRun>> Start(const v1::ScoringConfig& config,
-                                                              absl::Time now);
+  static absl::StatusOr<std::unique_ptr<PopulationRun>> Start(
+      const v1::ScoringConfig& config, absl::Time now);
   // Adds one batch; errors name the batch, the list and the row.
   absl::Status Add(const v1::ScorePopulationRequest& batch);
   // Computes facts and scores; after it, size(), FillScores and model() work.
@@ -45,12 +45,14 @@ class PopulationRun {
   size_t size() const { return facts_.size(); }
   int response_batch_size() const { return response_batch_size_; }
   // Scores of entities [begin, end) in id order.
-  absl::Status FillScores(size_t begin, size_t end,
-                          google::protobuf::RepeatedPtrField<v1::EntityScore>* out) const;
+  absl::Status FillScores(
+      size_t begin, size_t end,
+      google::protobuf::RepeatedPtrField<v1::EntityScore>* out) const;
   v1::ScoreModel model() const;
 
  private:
-  PopulationRun(FactsAccumulator accumulator, ScoringOptions options, int response_batch_size);
+  PopulationRun(FactsAccumulator accumulator, ScoringOptions options,
+                int response_batch_size);
 
   std::optional<FactsAccumulator> accumulator_;
   ScoringOptions options_;
@@ -61,20 +63,24 @@ class PopulationRun {
 };
 
 // ScoreEntity: one entity against a model.
-absl::StatusOr<v1::ScoreEntityResponse> ScoreOne(const v1::ScoreEntityRequest& request);
+absl::StatusOr<v1::ScoreEntityResponse> ScoreOne(
+    const v1::ScoreEntityRequest& request);
 
 // Customers for the CLV models, gathered from many batches: summaries as
 // given, and raw events that Build() summarises (ids are copied).
 class ClvInput {
  public:
-  absl::Status AddSummaries(const google::protobuf::RepeatedPtrField<v1::CustomerSummary>& rows,
-                            int64_t batch);
-  absl::Status AddEvents(const google::protobuf::RepeatedPtrField<v1::ActivityEvent>& events,
-                         int64_t batch);
-  // Every customer, in id byte order; events need `as_of` (else INVALID_ARGUMENT
-  // naming `as_of_field`). An id given twice is INVALID_ARGUMENT.
-  absl::Status Build(std::optional<int64_t> as_of_micros, absl::string_view as_of_field,
-                     TimeUnit unit);
+  absl::Status AddSummaries(
+      const google::protobuf::RepeatedPtrField<v1::CustomerSummary>& rows,
+      int64_t batch);
+  absl::Status AddEvents(
+      const google::protobuf::RepeatedPtrField<v1::ActivityEvent>& events,
+      int64_t batch);
+  // Every customer, in id byte order; events need `as_of` (else
+  // INVALID_ARGUMENT naming `as_of_field`). An id given twice is
+  // INVALID_ARGUMENT.
+  absl::Status Build(std::optional<int64_t> as_of_micros,
+                     absl::string_view as_of_field, TimeUnit unit);
 
   const std::vector<std::string>& ids() const { return ids_; }
   const std::vector<CustomerSummary>& rows() const { return rows_; }
@@ -91,7 +97,8 @@ class ClvInput {
 // FitClvModel: BG/NBD, and Gamma-Gamma when asked.
 class ClvFit {
  public:
-  static absl::StatusOr<std::unique_ptr<ClvFit>> Start(const v1::ClvConfig& config);
+  static absl::StatusOr<std::unique_ptr<ClvFit>> Start(
+      const v1::ClvConfig& config);
   absl::Status Add(const v1::FitClvModelRequest& batch);
   absl::StatusOr<v1::FitClvModelResponse> Finish();
 
@@ -105,13 +112,15 @@ class ClvFit {
 // PredictClv: applies a fitted model to every customer.
 class ClvPrediction {
  public:
-  static absl::StatusOr<std::unique_ptr<ClvPrediction>> Start(const v1::PredictionConfig& config);
+  static absl::StatusOr<std::unique_ptr<ClvPrediction>> Start(
+      const v1::PredictionConfig& config);
   absl::Status Add(const v1::PredictClvRequest& batch);
   absl::Status Finish();
   size_t size() const { return predictions_.size(); }
   int response_batch_size() const { return response_batch_size_; }
-  void Fill(size_t begin, size_t end,
-            google::protobuf::RepeatedPtrField<v1::CustomerPrediction>* out) const;
+  void Fill(
+      size_t begin, size_t end,
+      google::protobuf::RepeatedPtrField<v1::CustomerPrediction>* out) const;
 
  private:
   ClvPrediction() = default;

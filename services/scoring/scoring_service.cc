@@ -13,7 +13,8 @@ namespace {
 template <typename Run, typename Request, typename Reader, typename StartFn>
 absl::StatusOr<std::unique_ptr<Run>> ReadAll(Reader* reader, StartFn start) {
   Request request;
-  if (!reader->Read(&request)) return InvalidField("config", "the stream carried no message");
+  if (!reader->Read(&request))
+    return InvalidField("config", "the stream carried no message");
   absl::StatusOr<std::unique_ptr<Run>> run = start(request);
   if (!run.ok()) return run.status();
   do {
@@ -26,7 +27,8 @@ absl::StatusOr<std::unique_ptr<Run>> ReadAll(Reader* reader, StartFn start) {
 
 grpc::Status ScoringServiceImpl::ScorePopulation(
     grpc::ServerContext* context,
-    grpc::ServerReaderWriter<v1::ScorePopulationResponse, v1::ScorePopulationRequest>* stream) {
+    grpc::ServerReaderWriter<v1::ScorePopulationResponse,
+                             v1::ScorePopulationRequest>* stream) {
   absl::StatusOr<std::unique_ptr<PopulationRun>> run =
       ReadAll<PopulationRun, v1::ScorePopulationRequest>(
           stream, [&](const v1::ScorePopulationRequest& first) {
@@ -38,10 +40,13 @@ grpc::Status ScoringServiceImpl::ScorePopulation(
   const size_t batch = static_cast<size_t>((*run)->response_batch_size());
   size_t begin = 0;
   do {
-    if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+    if (context->IsCancelled())
+      return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
     const size_t end = std::min(total, begin + batch);
     v1::ScorePopulationResponse response;
-    if (absl::Status s = (*run)->FillScores(begin, end, response.mutable_scores()); !s.ok()) {
+    if (absl::Status s =
+            (*run)->FillScores(begin, end, response.mutable_scores());
+        !s.ok()) {
       return ToGrpcStatus(s);
     }
     response.set_done(static_cast<int64_t>(end));
@@ -55,20 +60,23 @@ grpc::Status ScoringServiceImpl::ScorePopulation(
   return grpc::Status::OK;
 }
 
-grpc::Status ScoringServiceImpl::ScoreEntity(grpc::ServerContext*,
-                                             const v1::ScoreEntityRequest* request,
-                                             v1::ScoreEntityResponse* response) {
+grpc::Status ScoringServiceImpl::ScoreEntity(
+    grpc::ServerContext*, const v1::ScoreEntityRequest* request,
+    v1::ScoreEntityResponse* response) {
   absl::StatusOr<v1::ScoreEntityResponse> result = ScoreOne(*request);
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = *std::move(result);
   return grpc::Status::OK;
 }
 
-grpc::Status ScoringServiceImpl::FitClvModel(grpc::ServerContext*,
-                                             grpc::ServerReader<v1::FitClvModelRequest>* reader,
-                                             v1::FitClvModelResponse* response) {
-  absl::StatusOr<std::unique_ptr<ClvFit>> fit = ReadAll<ClvFit, v1::FitClvModelRequest>(
-      reader, [](const v1::FitClvModelRequest& first) { return ClvFit::Start(first.config()); });
+grpc::Status ScoringServiceImpl::FitClvModel(
+    grpc::ServerContext*, grpc::ServerReader<v1::FitClvModelRequest>* reader,
+    v1::FitClvModelResponse* response) {
+  absl::StatusOr<std::unique_ptr<ClvFit>> fit =
+      ReadAll<ClvFit, v1::FitClvModelRequest>(
+          reader, [](const v1::FitClvModelRequest& first) {
+            return ClvFit::Start(first.config());
+          });
   if (!fit.ok()) return ToGrpcStatus(fit.status());
   absl::StatusOr<v1::FitClvModelResponse> result = (*fit)->Finish();
   if (!result.ok()) return ToGrpcStatus(result.status());
@@ -78,7 +86,8 @@ grpc::Status ScoringServiceImpl::FitClvModel(grpc::ServerContext*,
 
 grpc::Status ScoringServiceImpl::PredictClv(
     grpc::ServerContext* context,
-    grpc::ServerReaderWriter<v1::PredictClvResponse, v1::PredictClvRequest>* stream) {
+    grpc::ServerReaderWriter<v1::PredictClvResponse, v1::PredictClvRequest>*
+        stream) {
   absl::StatusOr<std::unique_ptr<ClvPrediction>> run =
       ReadAll<ClvPrediction, v1::PredictClvRequest>(
           stream, [](const v1::PredictClvRequest& first) {
@@ -89,9 +98,11 @@ grpc::Status ScoringServiceImpl::PredictClv(
   const size_t total = (*run)->size();
   const size_t batch = static_cast<size_t>((*run)->response_batch_size());
   for (size_t begin = 0; begin < total; begin += batch) {
-    if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+    if (context->IsCancelled())
+      return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
     v1::PredictClvResponse response;
-    (*run)->Fill(begin, std::min(total, begin + batch), response.mutable_predictions());
+    (*run)->Fill(begin, std::min(total, begin + batch),
+                 response.mutable_predictions());
     if (!stream->Write(response)) {
       return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
     }

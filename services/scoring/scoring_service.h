@@ -19,16 +19,18 @@ class ScoringServiceImpl final : public v1::ScoringService::Service {
 
   grpc::Status ScorePopulation(
       grpc::ServerContext* context,
-      grpc::ServerReaderWriter<v1::ScorePopulationResponse, v1::ScorePopulationRequest>* stream)
-      override;
-  grpc::Status ScoreEntity(grpc::ServerContext* context, const v1::ScoreEntityRequest* request,
+      grpc::ServerReaderWriter<v1::ScorePopulationResponse,
+                               v1::ScorePopulationRequest>* stream) override;
+  grpc::Status ScoreEntity(grpc::ServerContext* context,
+                           const v1::ScoreEntityRequest* request,
                            v1::ScoreEntityResponse* response) override;
   grpc::Status FitClvModel(grpc::ServerContext* context,
                            grpc::ServerReader<v1::FitClvModelRequest>* reader,
                            v1::FitClvModelResponse* response) override;
   grpc::Status PredictClv(
       grpc::ServerContext* context,
-      grpc::ServerReaderWriter<v1::PredictClvResponse, v1::PredictClvRequest>* stream) override;
+      grpc::ServerReaderWriter<v1::PredictClvResponse, v1::PredictClvRequest>*
+          stream) override;
 
  private:
   Clock clock_;

@@ -37,8 +37,11 @@ absl::StatusOr<int64_t> Count(MysqlPool& pool, const std::string& query) {
 }
 
 const std::vector<Migration> kMigrations = {
-    {1, "things", "CREATE TABLE things (id INT PRIMARY KEY, name VARCHAR(10) NOT NULL);"},
-    {2, "more", "ALTER TABLE things ADD COLUMN size INT NULL;\nINSERT INTO things VALUES (1, 'a', 2);"},
+    {1, "things",
+     "CREATE TABLE things (id INT PRIMARY KEY, name VARCHAR(10) NOT NULL);"},
+    {2, "more",
+     "ALTER TABLE things ADD COLUMN size INT NULL;\nINSERT INTO things VALUES "
+     "(1, 'a', 2);"},
 };
 
 TEST(MysqlPool, MapsDuplicateKeyAndSyntaxErrorsAndRollsBackFailedTransactions) {
@@ -69,11 +72,12 @@ TEST(MysqlPool, MapsDuplicateKeyAndSyntaxErrorsAndRollsBackFailedTransactions) {
   EXPECT_EQ(*Count(*pool, "SELECT COUNT(*) FROM things"), 1);
 
   // A business error returned (not thrown) also rolls back.
-  absl::Status refused = pool->Transaction([](sql::Connection& c) -> absl::Status {
-    std::unique_ptr<sql::Statement> s(c.createStatement());
-    s->execute("INSERT INTO things VALUES (3, 'c', NULL)");
-    return absl::FailedPreconditionError("changed my mind");
-  });
+  absl::Status refused =
+      pool->Transaction([](sql::Connection& c) -> absl::Status {
+        std::unique_ptr<sql::Statement> s(c.createStatement());
+        s->execute("INSERT INTO things VALUES (3, 'c', NULL)");
+        return absl::FailedPreconditionError("changed my mind");
+      });
   EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(*Count(*pool, "SELECT COUNT(*) FROM things"), 1);
   // And the connection went back to autocommit.
@@ -81,7 +85,8 @@ TEST(MysqlPool, MapsDuplicateKeyAndSyntaxErrorsAndRollsBackFailedTransactions) {
                     std::unique_ptr<sql::Statement> s(c.createStatement());
                     s->execute("INSERT INTO things VALUES (4, 'd', NULL)");
                     return absl::OkStatus();
-                  }).ok());
+                  })
+                  .ok());
   EXPECT_EQ(*Count(*pool, "SELECT COUNT(*) FROM things"), 2);
 }
 
@@ -115,14 +120,16 @@ TEST(Migrations, AnEditedAppliedMigrationIsRefused) {
   edited[0].sql += "\n-- edited";
   absl::StatusOr<int> r = ApplyMigrations(*pool, edited);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(r.status().message().find("1_things"), absl::string_view::npos) << r.status();
+  EXPECT_NE(r.status().message().find("1_things"), absl::string_view::npos)
+      << r.status();
 }
 
 TEST(MysqlPool, ExhaustedPoolAnswersUnavailableInsteadOfBlockingForever) {
   auto pool = NewPool(TestMariaDb::Shared().CreateDatabase(), 1);
   absl::Status inner;
   absl::Status outer = pool->Run([&](sql::Connection&) -> absl::Status {
-    inner = pool->Ping();  // needs a second connection while the only one is held
+    inner =
+        pool->Ping();  // needs a second connection while the only one is held
     return absl::OkStatus();
   });
   EXPECT_TRUE(outer.ok());

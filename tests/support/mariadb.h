@@ -1,4 +1,5 @@
-// The MariaDB that integration and end-to-end tests talk to: real, never a mock.
+// The MariaDB that integration and end-to-end tests talk to: real, never a
+// mock.
 //
 // Shared() is the server tests/run started (its URI prefix comes in
 // RAPPORT_TEST_MYSQL); run alone, a test binary starts a private one for
@@ -26,7 +27,8 @@ class TestMariaDb {
 
   // "mysql://user:password@127.0.0.1:PORT", without a database.
   const std::string& uri_prefix() const { return uri_prefix_; }
-  // Creates an empty database and returns its full URI; aborts the test run on failure.
+  // Creates an empty database and returns its full URI; aborts the test run on
+  // failure.
   std::string CreateDatabase();
 
   // Only for private servers: stop and start again on the same port and data.
@@ -35,7 +37,8 @@ class TestMariaDb {
 
  private:
   TestMariaDb() = default;
-  std::unique_ptr<TempDir> dir_;  // null for a server this process did not start
+  std::unique_ptr<TempDir>
+      dir_;  // null for a server this process did not start
   std::string port_;
   std::string uri_prefix_;
 };

@@ -27,8 +27,8 @@ int ExitCode(int status) {
 }
 
 // fork + exec with the test as the parent that the child dies with.
-pid_t Spawn(const std::vector<std::string>& argv, const Env& env, int in_fd, int out_fd,
-            int err_fd) {
+pid_t Spawn(const std::vector<std::string>& argv, const Env& env, int in_fd,
+            int out_fd, int err_fd) {
   std::vector<std::string> env_strings;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string entry = *e;
@@ -57,7 +57,8 @@ pid_t Spawn(const std::vector<std::string>& argv, const Env& env, int in_fd, int
     dup2(out_fd, 1);
     dup2(err_fd, 2);
     execve(c_argv[0], c_argv.data(), c_env.data());
-    std::fprintf(stderr, "cannot run %s: %s\n", c_argv[0], std::strerror(errno));
+    std::fprintf(stderr, "cannot run %s: %s\n", c_argv[0],
+                 std::strerror(errno));
     _exit(127);
   }
   return pid;
@@ -67,8 +68,9 @@ pid_t Spawn(const std::vector<std::string>& argv, const Env& env, int in_fd, int
 
 Process Process::Start(const std::vector<std::string>& argv, const Env& env,
                        const std::string& log_file) {
-  int fd = log_file.empty() ? open("/dev/null", O_WRONLY)
-                            : open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  int fd = log_file.empty()
+               ? open("/dev/null", O_WRONLY)
+               : open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   int null_in = open("/dev/null", O_RDONLY);
   Process p;
   p.pid_ = Spawn(argv, env, null_in, fd, fd);
@@ -77,7 +79,8 @@ Process Process::Start(const std::vector<std::string>& argv, const Env& env,
   return p;
 }
 
-Process::Process(Process&& other) noexcept : pid_(other.pid_), status_(other.status_) {
+Process::Process(Process&& other) noexcept
+    : pid_(other.pid_), status_(other.status_) {
   other.pid_ = -1;
 }
 
@@ -129,7 +132,8 @@ int Process::Stop(absl::Duration grace) {
   return Wait();
 }
 
-RunResult Run(const std::vector<std::string>& argv, const Env& env, const std::string& input) {
+RunResult Run(const std::vector<std::string>& argv, const Env& env,
+              const std::string& input) {
   TempDir dir;
   WriteFile(dir.File("in"), input);
   int in = open(dir.File("in").c_str(), O_RDONLY);
@@ -150,7 +154,8 @@ RunResult Run(const std::vector<std::string>& argv, const Env& env, const std::s
 
 TempDir::TempDir() {
   const char* base = std::getenv("TMPDIR");
-  std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/rapport-test.XXXXXX";
+  std::string pattern =
+      std::string(base != nullptr ? base : "/tmp") + "/rapport-test.XXXXXX";
   char* made = mkdtemp(pattern.data());
   path_ = made != nullptr ? made : "";
 }

@@ -4,8 +4,8 @@
 // when the test process exits (PR_SET_PDEATHSIG), even if the test crashes,
 // so no test leaves a server behind.
 //
-//   Process server = Process::Start({binary, "--listen=127.0.0.1:0", ...}, env);
-//   RunResult r = Run({ctl, "customers", "list"}, env);
+//   Process server = Process::Start({binary, "--listen=127.0.0.1:0", ...},
+//   env); RunResult r = Run({ctl, "customers", "list"}, env);
 //   EXPECT_EQ(r.exit_code, 0) << r.err;
 #ifndef RAPPORT_TESTS_SUPPORT_PROCESS_H_
 #define RAPPORT_TESTS_SUPPORT_PROCESS_H_
@@ -26,8 +26,8 @@ class Process {
  public:
   // Starts argv[0] with argv, the parent's environment plus `env`, stdout and
   // stderr appended to `log_file` (or discarded when empty).
-  static Process Start(const std::vector<std::string>& argv, const Env& env = {},
-                       const std::string& log_file = "");
+  static Process Start(const std::vector<std::string>& argv,
+                       const Env& env = {}, const std::string& log_file = "");
   Process() = default;
   Process(Process&& other) noexcept;
   Process& operator=(Process&& other) noexcept;

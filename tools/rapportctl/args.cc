@@ -5,7 +5,8 @@
 
 namespace rapport::ctl {
 
-absl::StatusOr<Args> Args::Parse(int argc, char** argv, const std::set<std::string>& switches) {
+absl::StatusOr<Args> Args::Parse(int argc, char** argv,
+                                 const std::set<std::string>& switches) {
   Args args;
   bool only_positional = false;
   for (int i = 1; i < argc; ++i) {
@@ -26,13 +27,16 @@ absl::StatusOr<Args> Args::Parse(int argc, char** argv, const std::set<std::stri
     }
     if (switches.count(name) > 0) {
       if (value.has_value() && *value != "true" && *value != "false") {
-        return absl::InvalidArgumentError(absl::StrCat("--", name, " takes no value"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("--", name, " takes no value"));
       }
       args.flags_[name].push_back(value.value_or("true"));
       continue;
     }
     if (!value.has_value()) {
-      if (i + 1 >= argc) return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
+      if (i + 1 >= argc)
+        return absl::InvalidArgumentError(
+            absl::StrCat("--", name, " needs a value"));
       value = argv[++i];
     }
     args.flags_[name].push_back(*value);
@@ -46,7 +50,8 @@ std::optional<std::string> Args::Get(const std::string& name) const {
   return it->second.back();
 }
 
-std::string Args::GetOr(const std::string& name, const std::string& fallback) const {
+std::string Args::GetOr(const std::string& name,
+                        const std::string& fallback) const {
   return Get(name).value_or(fallback);
 }
 

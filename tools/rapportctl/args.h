@@ -1,4 +1,5 @@
-// Command-line arguments of rapportctl: positional words and --flags, in any order.
+// Command-line arguments of rapportctl: positional words and --flags, in any
+// order.
 //
 //   rapportctl customers create --display-name "Ada" --email ada@example.com
 //
@@ -20,7 +21,8 @@ namespace rapport::ctl {
 class Args {
  public:
   // Parses argv[1..]; `switches` are the flags that take no value.
-  static absl::StatusOr<Args> Parse(int argc, char** argv, const std::set<std::string>& switches);
+  static absl::StatusOr<Args> Parse(int argc, char** argv,
+                                    const std::set<std::string>& switches);
 
   const std::vector<std::string>& positional() const { return positional_; }
   // The last value of a flag, if given.

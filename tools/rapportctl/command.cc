@@ -23,8 +23,8 @@ const std::set<std::string>& GlobalFlags() {
   return *kFlags;
 }
 
-absl::StatusOr<std::shared_ptr<grpc::Channel>> Context::Channel(const char* env,
-                                                                const char* fallback) const {
+absl::StatusOr<std::shared_ptr<grpc::Channel>> Context::Channel(
+    const char* env, const char* fallback) const {
   std::string address = FlagOrEnv(args, "addr", env);
   if (address.empty()) address = fallback;
   TlsOptions tls{FlagOrEnv(args, "tls-cert", "RAPPORT_TLS_CERT"),
@@ -35,7 +35,8 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Context::Channel(const char* env,
 
 std::unique_ptr<grpc::ClientContext> Context::NewCall() const {
   auto call = std::make_unique<grpc::ClientContext>();
-  call->set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
+  call->set_deadline(std::chrono::system_clock::now() +
+                     absl::ToChronoMilliseconds(timeout));
   return call;
 }
 

@@ -14,8 +14,8 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "tools/rapportctl/args.h"
 #include "rapport/customer/v1/customer_service.pb.h"
+#include "tools/rapportctl/args.h"
 #include "tools/rapportctl/output.h"
 
 namespace rapport::ctl {
@@ -35,19 +35,20 @@ struct Context {
 
   // The channel to a service: --addr, else the environment variable `env`,
   // else `fallback` (e.g. "localhost:50051").
-  absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel(const char* env,
-                                                         const char* fallback) const;
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel(
+      const char* env, const char* fallback) const;
   // A client context with the --timeout deadline.
   std::unique_ptr<grpc::ClientContext> NewCall() const;
 };
 
-// Prints "rapportctl: CODE: message" and each field violation; returns kExitFailed
-// (kExitUsage for a usage error made before any call).
+// Prints "rapportctl: CODE: message" and each field violation; returns
+// kExitFailed (kExitUsage for a usage error made before any call).
 int ReportError(const absl::Status& status);
 int UsageError(const std::string& message, const std::string& usage);
 
 int RunCustomers(Context& ctx);
-// customers refresh-scores|refresh-job|value|summarize|export (customers_scores.cc).
+// customers refresh-scores|refresh-job|value|summarize|export
+// (customers_scores.cc).
 bool IsCustomerScoresCommand(const std::string& verb);
 int RunCustomerScores(Context& ctx);
 int RunPurchases(Context& ctx);
@@ -62,7 +63,8 @@ std::optional<int> RunCustomersIdentity(Context& ctx, const std::string& verb);
 
 // The customers table view, shared by the customers commands.
 Table CustomerTable();
-void AddCustomer(Table& table, const ::rapport::customer::v1::Customer& customer);
+void AddCustomer(Table& table,
+                 const ::rapport::customer::v1::Customer& customer);
 
 }  // namespace rapport::ctl
 

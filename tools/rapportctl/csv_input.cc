@@ -5,18 +5,24 @@
 
 namespace rapport::ctl {
 
-absl::StatusOr<std::unique_ptr<CsvInput>> CsvInput::Open(const std::string& path,
-                                                         std::vector<Column> columns) {
+absl::StatusOr<std::unique_ptr<CsvInput>> CsvInput::Open(
+    const std::string& path, std::vector<Column> columns) {
   std::unique_ptr<CsvInput> input(new CsvInput());
   input->path_ = path;
   input->in_.open(path, std::ios::binary | std::ios::ate);
-  if (!input->in_) return absl::InvalidArgumentError(absl::StrCat(path, ": cannot open the file"));
+  if (!input->in_)
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": cannot open the file"));
   input->size_ = static_cast<int64_t>(input->in_.tellg());
   input->in_.seekg(0);
   input->reader_ = std::make_unique<CsvReader>(&input->in_);
   absl::StatusOr<bool> header = input->reader_->Next();
-  if (!header.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", header.status().message()));
-  if (!*header) return absl::InvalidArgumentError(absl::StrCat(path, ": the file is empty; want a header row"));
+  if (!header.ok())
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", header.status().message()));
+  if (!*header)
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": the file is empty; want a header row"));
   input->width_ = input->reader_->field_count();
   input->columns_ = std::move(columns);
   for (const Column& c : input->columns_) {
@@ -27,17 +33,19 @@ absl::StatusOr<std::unique_ptr<CsvInput>> CsvInput::Open(const std::string& path
       }
     }
     if (found < 0 && c.required) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ":1: the header has no column ", c.names[0],
-                       c.names.size() > 1 ? absl::StrCat(" (or ", absl::StrJoin(
-                                                c.names.begin() + 1, c.names.end(), ", "), ")")
-                                          : "",
-                       "; want ",
-                       absl::StrJoin(input->columns_, ",",
-                                     [](std::string* out, const Column& col) {
-                                       absl::StrAppend(out, col.required ? "" : "[",
-                                                       col.names[0], col.required ? "" : "]");
-                                     })));
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ":1: the header has no column ", c.names[0],
+          c.names.size() > 1 ? absl::StrCat(" (or ",
+                                            absl::StrJoin(c.names.begin() + 1,
+                                                          c.names.end(), ", "),
+                                            ")")
+                             : "",
+          "; want ",
+          absl::StrJoin(
+              input->columns_, ",", [](std::string* out, const Column& col) {
+                absl::StrAppend(out, col.required ? "" : "[", col.names[0],
+                                col.required ? "" : "]");
+              })));
     }
     input->index_.push_back(found);
   }
@@ -46,20 +54,22 @@ absl::StatusOr<std::unique_ptr<CsvInput>> CsvInput::Open(const std::string& path
 
 absl::StatusOr<bool> CsvInput::Next() {
   absl::StatusOr<bool> more = reader_->Next();
-  if (!more.ok()) return absl::InvalidArgumentError(absl::StrCat(path_, ": ", more.status().message()));
+  if (!more.ok())
+    return absl::InvalidArgumentError(
+        absl::StrCat(path_, ": ", more.status().message()));
   if (!*more) return false;
   if (reader_->field_count() != width_) {
-    return absl::InvalidArgumentError(absl::StrCat(path_, ":", reader_->line(), ": expected ",
-                                                   width_, " fields like the header, got ",
-                                                   reader_->field_count()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path_, ":", reader_->line(), ": expected ", width_,
+                     " fields like the header, got ", reader_->field_count()));
   }
   ++rows_;
   return true;
 }
 
 absl::Status CsvInput::Error(size_t c, absl::string_view what) const {
-  return absl::InvalidArgumentError(
-      absl::StrCat(path_, ":", reader_->line(), ": ", columns_[c].names[0], ": ", what));
+  return absl::InvalidArgumentError(absl::StrCat(
+      path_, ":", reader_->line(), ": ", columns_[c].names[0], ": ", what));
 }
 
 }  // namespace rapport::ctl

@@ -1,8 +1,8 @@
 // Reading the CSV files rapportctl imports, with errors that name the file,
 // the line and the column: "T.csv:12: amount: not a decimal number: \"1e5\"".
 //
-//   RAPPORT_ASSIGN_OR_RETURN(auto file, CsvInput::Open(path, {{"entity_id"}, {"amount"}}));
-//   while (true) {
+//   RAPPORT_ASSIGN_OR_RETURN(auto file, CsvInput::Open(path, {{"entity_id"},
+//   {"amount"}})); while (true) {
 //     RAPPORT_ASSIGN_OR_RETURN(bool more, file->Next());
 //     if (!more) break;
 //     absl::string_view id = file->Get(0);
@@ -30,8 +30,8 @@ struct Column {
 class CsvInput {
  public:
   // Opens the file and reads its header; a missing required column is an error.
-  static absl::StatusOr<std::unique_ptr<CsvInput>> Open(const std::string& path,
-                                                        std::vector<Column> columns);
+  static absl::StatusOr<std::unique_ptr<CsvInput>> Open(
+      const std::string& path, std::vector<Column> columns);
   // Moves to the next row; false at the end.
   absl::StatusOr<bool> Next();
   // Whether optional column `c` is in the file.
@@ -41,7 +41,9 @@ class CsvInput {
   // "path:line: column: what", as INVALID_ARGUMENT.
   absl::Status Error(size_t c, absl::string_view what) const;
   int64_t rows() const { return rows_; }
-  int64_t bytes_read() { return in_.good() ? static_cast<int64_t>(in_.tellg()) : size_; }
+  int64_t bytes_read() {
+    return in_.good() ? static_cast<int64_t>(in_.tellg()) : size_;
+  }
   int64_t size() const { return size_; }
   const std::string& path() const { return path_; }
 

@@ -3,8 +3,8 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/base/decimal.h"
@@ -43,8 +43,8 @@ std::string JoinExternalIds(const v1::Customer& c) {
 }  // namespace
 
 Table CustomerTable() {
-  return Table({"id", "display_name", "email", "phone", "external_ids", "create_time", "etag",
-                "segment", "value", "tier"});
+  return Table({"id", "display_name", "email", "phone", "external_ids",
+                "create_time", "etag", "segment", "value", "tier"});
 }
 
 void AddCustomer(Table& t, const v1::Customer& c) {
@@ -55,19 +55,21 @@ void AddCustomer(Table& t, const v1::Customer& c) {
     tier = absl::AsciiStrToLower(v1::Tier_Name(c.value().tier()).substr(5));
   }
   t.AddRow({c.id(), c.display_name(), c.email(), c.phone(), JoinExternalIds(c),
-            FormatTime(c.create_time()), c.etag(), c.has_value() ? c.value().segment() : "", value,
-            tier});
+            FormatTime(c.create_time()), c.etag(),
+            c.has_value() ? c.value().segment() : "", value, tier});
 }
 
 namespace {
 
 Table PurchaseTable() {
-  return Table({"id", "customer_id", "purchase_time", "amount", "currency", "description"});
+  return Table({"id", "customer_id", "purchase_time", "amount", "currency",
+                "description"});
 }
 
 void AddPurchase(Table& t, const v1::Purchase& p) {
-  t.AddRow({p.id(), p.customer_id(), FormatTime(p.purchase_time()), FormatMoney(p.amount()),
-            p.amount().currency_code(), p.description()});
+  t.AddRow({p.id(), p.customer_id(), FormatTime(p.purchase_time()),
+            FormatMoney(p.amount()), p.amount().currency_code(),
+            p.description()});
 }
 
 // Prints one customer-bearing response in the chosen format.
@@ -84,7 +86,8 @@ int PrintCustomer(const Context& ctx, const Response& response) {
 }
 
 // Fills customer fields from flags; returns the update-mask paths it set.
-absl::StatusOr<std::vector<std::string>> CustomerFromFlags(const Args& args, v1::Customer* c) {
+absl::StatusOr<std::vector<std::string>> CustomerFromFlags(const Args& args,
+                                                           v1::Customer* c) {
   std::vector<std::string> paths;
   if (auto v = args.Get("display-name")) {
     c->set_display_name(*v);
@@ -104,7 +107,8 @@ absl::StatusOr<std::vector<std::string>> CustomerFromFlags(const Args& args, v1:
   }
   if (args.Has("external-id")) {
     for (const std::string& e : args.GetAll("external-id")) {
-      std::pair<std::string, std::string> parts = absl::StrSplit(e, absl::MaxSplits(':', 1));
+      std::pair<std::string, std::string> parts =
+          absl::StrSplit(e, absl::MaxSplits(':', 1));
       if (parts.first.empty() || parts.second.empty()) {
         return absl::InvalidArgumentError(
             absl::StrCat("--external-id: want SOURCE:ID, not \"", e, "\""));
@@ -117,7 +121,8 @@ absl::StatusOr<std::vector<std::string>> CustomerFromFlags(const Args& args, v1:
   }
   if (args.Has("attribute")) {
     for (const std::string& a : args.GetAll("attribute")) {
-      std::pair<std::string, std::string> parts = absl::StrSplit(a, absl::MaxSplits('=', 1));
+      std::pair<std::string, std::string> parts =
+          absl::StrSplit(a, absl::MaxSplits('=', 1));
       if (a.find('=') == std::string::npos) {
         return absl::InvalidArgumentError(
             absl::StrCat("--attribute: want KEY=VALUE, not \"", a, "\""));
@@ -133,17 +138,19 @@ absl::StatusOr<int> ParsePageSize(const Args& args) {
   int size = 0;
   if (auto v = args.Get("page-size")) {
     if (!absl::SimpleAtoi(*v, &size) || size < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("--page-size: want a number, not \"", *v, "\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--page-size: want a number, not \"", *v, "\""));
     }
   }
   return size;
 }
 
-absl::StatusOr<google::protobuf::Timestamp> ParseTimeFlag(const std::string& flag,
-                                                          const std::string& value) {
+absl::StatusOr<google::protobuf::Timestamp> ParseTimeFlag(
+    const std::string& flag, const std::string& value) {
   absl::StatusOr<int64_t> micros = ParseRfc3339Micros(value);
   if (!micros.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", micros.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, ": ", micros.status().message()));
   }
   return ToTimestamp(*micros);
 }
@@ -162,13 +169,15 @@ absl::Status CheckFlags(const Args& args, std::set<std::string> known) {
 }
 
 int Create(Context& ctx, Stub& stub) {
-  if (absl::Status s = CheckFlags(ctx.args, {"display-name", "email", "phone", "external-id",
-                                             "attribute", "request-id", "postal-code"});
+  if (absl::Status s =
+          CheckFlags(ctx.args, {"display-name", "email", "phone", "external-id",
+                                "attribute", "request-id", "postal-code"});
       !s.ok()) {
     return UsageError(std::string(s.message()), "");
   }
   v1::CreateCustomerRequest request;
-  if (auto paths = CustomerFromFlags(ctx.args, request.mutable_customer()); !paths.ok()) {
+  if (auto paths = CustomerFromFlags(ctx.args, request.mutable_customer());
+      !paths.ok()) {
     return UsageError(std::string(paths.status().message()), "");
   }
   request.set_request_id(ctx.args.GetOr("request-id", ""));
@@ -181,8 +190,10 @@ int Create(Context& ctx, Stub& stub) {
 int Get(Context& ctx, Stub& stub) {
   v1::GetCustomerRequest request;
   std::string id;
-  if (int rc = OneId(ctx, "rapportctl customers get ID", &id); rc != kExitOk) return rc;
-  if (absl::Status s = CheckFlags(ctx.args, {}); !s.ok()) return UsageError(std::string(s.message()), "");
+  if (int rc = OneId(ctx, "rapportctl customers get ID", &id); rc != kExitOk)
+    return rc;
+  if (absl::Status s = CheckFlags(ctx.args, {}); !s.ok())
+    return UsageError(std::string(s.message()), "");
   request.set_id(id);
   v1::GetCustomerResponse response;
   grpc::Status s = stub.GetCustomer(ctx.NewCall().get(), request, &response);
@@ -195,8 +206,9 @@ int Get(Context& ctx, Stub& stub) {
 }
 
 int List(Context& ctx, Stub& stub) {
-  if (absl::Status s = CheckFlags(ctx.args, {"page-size", "page-token", "all", "segment", "tier",
-                                             "min-value", "max-value", "order-by"});
+  if (absl::Status s =
+          CheckFlags(ctx.args, {"page-size", "page-token", "all", "segment",
+                                "tier", "min-value", "max-value", "order-by"});
       !s.ok()) {
     return UsageError(std::string(s.message()), "");
   }
@@ -216,7 +228,8 @@ int List(Context& ctx, Stub& stub) {
     if (auto v = ctx.args.Get(flag)) {
       absl::StatusOr<Decimal> d = Decimal::Parse(*v);
       if (!d.ok() || d->is_negative() || d->raw_nanos() % 10'000'000 != 0) {
-        return UsageError(absl::StrCat("--", flag, ": want a value 0.00..100.00"), "");
+        return UsageError(
+            absl::StrCat("--", flag, ": want a value 0.00..100.00"), "");
       }
       const int hundredths = static_cast<int>(d->raw_nanos() / 10'000'000);
       if (std::string(flag) == "min-value") {
@@ -227,7 +240,8 @@ int List(Context& ctx, Stub& stub) {
     }
   }
   if (auto order = ctx.args.Get("order-by")) {
-    if (*order != "value" && *order != "id") return UsageError("--order-by: want value or id", "");
+    if (*order != "value" && *order != "id")
+      return UsageError("--order-by: want value or id", "");
     request.set_order_by(*order == "value" ? "value desc" : "id");
   }
   request.set_page_size(*size);
@@ -235,7 +249,8 @@ int List(Context& ctx, Stub& stub) {
   v1::ListCustomersResponse all;
   for (;;) {
     v1::ListCustomersResponse response;
-    grpc::Status s = stub.ListCustomers(ctx.NewCall().get(), request, &response);
+    grpc::Status s =
+        stub.ListCustomers(ctx.NewCall().get(), request, &response);
     if (!s.ok()) return ReportError(FromGrpcStatus(s));
     all.mutable_customers()->MergeFrom(response.customers());
     all.set_next_page_token(response.next_page_token());
@@ -250,19 +265,22 @@ int List(Context& ctx, Stub& stub) {
   for (const v1::Customer& c : all.customers()) AddCustomer(t, c);
   t.Print(ctx.format, std::cout);
   if (!all.next_page_token().empty() && ctx.format == Format::kTable) {
-    std::cerr << "more: --page-token " << all.next_page_token() << " (or --all)\n";
+    std::cerr << "more: --page-token " << all.next_page_token()
+              << " (or --all)\n";
   }
   return kExitOk;
 }
 
 int Update(Context& ctx, Stub& stub) {
   std::string id;
-  if (int rc = OneId(ctx, "rapportctl customers update ID [--display-name N] ...", &id);
+  if (int rc = OneId(
+          ctx, "rapportctl customers update ID [--display-name N] ...", &id);
       rc != kExitOk) {
     return rc;
   }
-  if (absl::Status s = CheckFlags(ctx.args, {"display-name", "email", "phone", "external-id",
-                                             "attribute", "etag", "postal-code"});
+  if (absl::Status s =
+          CheckFlags(ctx.args, {"display-name", "email", "phone", "external-id",
+                                "attribute", "etag", "postal-code"});
       !s.ok()) {
     return UsageError(std::string(s.message()), "");
   }
@@ -272,8 +290,10 @@ int Update(Context& ctx, Stub& stub) {
   absl::StatusOr<std::vector<std::string>> paths =
       CustomerFromFlags(ctx.args, request.mutable_customer());
   if (!paths.ok()) return UsageError(std::string(paths.status().message()), "");
-  if (paths->empty()) return UsageError("nothing to update: give at least one field flag", "");
-  for (const std::string& p : *paths) request.mutable_update_mask()->add_paths(p);
+  if (paths->empty())
+    return UsageError("nothing to update: give at least one field flag", "");
+  for (const std::string& p : *paths)
+    request.mutable_update_mask()->add_paths(p);
   v1::UpdateCustomerResponse response;
   grpc::Status s = stub.UpdateCustomer(ctx.NewCall().get(), request, &response);
   if (!s.ok()) return ReportError(FromGrpcStatus(s));
@@ -282,7 +302,8 @@ int Update(Context& ctx, Stub& stub) {
 
 int Delete(Context& ctx, Stub& stub) {
   std::string id;
-  if (int rc = OneId(ctx, "rapportctl customers delete ID [--etag E] [--force]", &id);
+  if (int rc = OneId(ctx, "rapportctl customers delete ID [--etag E] [--force]",
+                     &id);
       rc != kExitOk) {
     return rc;
   }
@@ -296,15 +317,18 @@ int Delete(Context& ctx, Stub& stub) {
   v1::DeleteCustomerResponse response;
   grpc::Status s = stub.DeleteCustomer(ctx.NewCall().get(), request, &response);
   if (!s.ok()) return ReportError(FromGrpcStatus(s));
-  if (ctx.format == Format::kTable) std::cout << "deleted customer " << id << "\n";
-  if (ctx.format == Format::kJson) std::cout << "{\"deleted\": \"" << id << "\"}\n";
+  if (ctx.format == Format::kTable)
+    std::cout << "deleted customer " << id << "\n";
+  if (ctx.format == Format::kJson)
+    std::cout << "{\"deleted\": \"" << id << "\"}\n";
   if (ctx.format == Format::kCsv) std::cout << "deleted\n" << id << "\n";
   return kExitOk;
 }
 
 int RecordPurchase(Context& ctx, Stub& stub) {
-  if (absl::Status s = CheckFlags(ctx.args, {"customer", "amount", "currency", "time",
-                                             "description", "request-id"});
+  if (absl::Status s =
+          CheckFlags(ctx.args, {"customer", "amount", "currency", "time",
+                                "description", "request-id"});
       !s.ok()) {
     return UsageError(std::string(s.message()), "");
   }
@@ -312,14 +336,18 @@ int RecordPurchase(Context& ctx, Stub& stub) {
   std::optional<std::string> customer = ctx.args.Get("customer");
   std::optional<std::string> amount_text = ctx.args.Get("amount");
   if (!customer || !amount_text) {
-    return UsageError("want: rapportctl purchases record --customer ID --amount DECIMAL", "");
+    return UsageError(
+        "want: rapportctl purchases record --customer ID --amount DECIMAL", "");
   }
   request.set_customer_id(*customer);
   absl::StatusOr<Decimal> amount = Decimal::Parse(*amount_text);
-  if (!amount.ok()) return UsageError(absl::StrCat("--amount: ", amount.status().message()), "");
+  if (!amount.ok())
+    return UsageError(absl::StrCat("--amount: ", amount.status().message()),
+                      "");
   absl::StatusOr<google::type::Money> money =
       ToMoney(*amount, ctx.args.GetOr("currency", ""), "amount");
-  if (!money.ok()) return UsageError(absl::StrCat("--amount: ", money.status().message()), "");
+  if (!money.ok())
+    return UsageError(absl::StrCat("--amount: ", money.status().message()), "");
   v1::Purchase* purchase = request.mutable_purchase();
   *purchase->mutable_amount() = *money;
   if (auto t = ctx.args.Get("time")) {
@@ -327,7 +355,8 @@ int RecordPurchase(Context& ctx, Stub& stub) {
     if (!ts.ok()) return UsageError(std::string(ts.status().message()), "");
     *purchase->mutable_purchase_time() = *ts;
   } else {
-    *purchase->mutable_purchase_time() = ToTimestamp(absl::ToUnixMicros(absl::Now()));
+    *purchase->mutable_purchase_time() =
+        ToTimestamp(absl::ToUnixMicros(absl::Now()));
   }
   purchase->set_description(ctx.args.GetOr("description", ""));
   request.set_request_id(ctx.args.GetOr("request-id", ""));
@@ -345,13 +374,14 @@ int RecordPurchase(Context& ctx, Stub& stub) {
 }
 
 int ListPurchases(Context& ctx, Stub& stub) {
-  if (absl::Status s = CheckFlags(ctx.args, {"customer", "start", "end", "page-size",
-                                             "page-token", "all"});
+  if (absl::Status s = CheckFlags(ctx.args, {"customer", "start", "end",
+                                             "page-size", "page-token", "all"});
       !s.ok()) {
     return UsageError(std::string(s.message()), "");
   }
   std::optional<std::string> customer = ctx.args.Get("customer");
-  if (!customer) return UsageError("want: rapportctl purchases list --customer ID", "");
+  if (!customer)
+    return UsageError("want: rapportctl purchases list --customer ID", "");
   absl::StatusOr<int> size = ParsePageSize(ctx.args);
   if (!size.ok()) return UsageError(std::string(size.status().message()), "");
   v1::ListPurchasesRequest request;
@@ -362,14 +392,15 @@ int ListPurchases(Context& ctx, Stub& stub) {
     if (auto t = ctx.args.Get(flag)) {
       absl::StatusOr<google::protobuf::Timestamp> ts = ParseTimeFlag(flag, *t);
       if (!ts.ok()) return UsageError(std::string(ts.status().message()), "");
-      *(std::string(flag) == "start" ? request.mutable_start_time() : request.mutable_end_time()) =
-          *ts;
+      *(std::string(flag) == "start" ? request.mutable_start_time()
+                                     : request.mutable_end_time()) = *ts;
     }
   }
   v1::ListPurchasesResponse all;
   for (;;) {
     v1::ListPurchasesResponse response;
-    grpc::Status s = stub.ListPurchases(ctx.NewCall().get(), request, &response);
+    grpc::Status s =
+        stub.ListPurchases(ctx.NewCall().get(), request, &response);
     if (!s.ok()) return ReportError(FromGrpcStatus(s));
     all.mutable_purchases()->MergeFrom(response.purchases());
     all.set_next_page_token(response.next_page_token());
@@ -384,13 +415,15 @@ int ListPurchases(Context& ctx, Stub& stub) {
   for (const v1::Purchase& p : all.purchases()) AddPurchase(t, p);
   t.Print(ctx.format, std::cout);
   if (!all.next_page_token().empty() && ctx.format == Format::kTable) {
-    std::cerr << "more: --page-token " << all.next_page_token() << " (or --all)\n";
+    std::cerr << "more: --page-token " << all.next_page_token()
+              << " (or --all)\n";
   }
   return kExitOk;
 }
 
 std::unique_ptr<Stub> Connect(const Context& ctx, int* rc) {
-  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = ctx.Channel(kEnv, kDefaultAddr);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      ctx.Channel(kEnv, kDefaultAddr);
   if (!channel.ok()) {
     *rc = UsageError(std::string(channel.status().message()), "");
     return nullptr;
@@ -402,7 +435,9 @@ std::unique_ptr<Stub> Connect(const Context& ctx, int* rc) {
 
 int RunCustomers(Context& ctx) {
   const auto& words = ctx.args.positional();
-  if (words.size() < 2) return UsageError("want: rapportctl customers create|get|list|update|delete", "");
+  if (words.size() < 2)
+    return UsageError(
+        "want: rapportctl customers create|get|list|update|delete", "");
   if (IsCustomerScoresCommand(words[1])) return RunCustomerScores(ctx);
   int rc = kExitOk;
   std::unique_ptr<Stub> stub = Connect(ctx, &rc);
@@ -411,26 +446,31 @@ int RunCustomers(Context& ctx) {
   // Commands of other files: identification, interactions and consent.
   if (std::optional<int> rc = RunCustomersIdentity(ctx, verb)) return *rc;
   if (verb == "import") return RunCustomersImport(ctx);
-  if (verb != "get" && verb != "update" && verb != "delete" && words.size() > 2) {
-    return UsageError(absl::StrCat("unexpected argument \"", words[2], "\""), "");
+  if (verb != "get" && verb != "update" && verb != "delete" &&
+      words.size() > 2) {
+    return UsageError(absl::StrCat("unexpected argument \"", words[2], "\""),
+                      "");
   }
   if (verb == "create") return Create(ctx, *stub);
   if (verb == "get") return Get(ctx, *stub);
   if (verb == "list") return List(ctx, *stub);
   if (verb == "update") return Update(ctx, *stub);
   if (verb == "delete") return Delete(ctx, *stub);
-  return UsageError(absl::StrCat("unknown customers command \"", verb, "\""), "");
+  return UsageError(absl::StrCat("unknown customers command \"", verb, "\""),
+                    "");
 }
 
 int RunPurchases(Context& ctx) {
   const auto& words = ctx.args.positional();
-  if (words.size() != 2) return UsageError("want: rapportctl purchases record|list ...", "");
+  if (words.size() != 2)
+    return UsageError("want: rapportctl purchases record|list ...", "");
   int rc = kExitOk;
   std::unique_ptr<Stub> stub = Connect(ctx, &rc);
   if (stub == nullptr) return rc;
   if (words[1] == "record") return RecordPurchase(ctx, *stub);
   if (words[1] == "list") return ListPurchases(ctx, *stub);
-  return UsageError(absl::StrCat("unknown purchases command \"", words[1], "\""), "");
+  return UsageError(
+      absl::StrCat("unknown purchases command \"", words[1], "\""), "");
 }
 
 }  // namespace rapport::ctl

@@ -18,11 +18,14 @@ int RunHealth(Context& ctx) {
   }
   absl::Duration wait = absl::ZeroDuration();
   if (auto w = ctx.args.Get("wait"); w && !absl::ParseDuration(*w, &wait)) {
-    return UsageError(absl::StrCat("--wait: want a duration such as 30s, not \"", *w, "\""), "");
+    return UsageError(
+        absl::StrCat("--wait: want a duration such as 30s, not \"", *w, "\""),
+        "");
   }
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
       ctx.Channel("RAPPORT_CUSTOMER_ADDR", "localhost:50051");
-  if (!channel.ok()) return UsageError(std::string(channel.status().message()), "");
+  if (!channel.ok())
+    return UsageError(std::string(channel.status().message()), "");
   auto stub = grpc::health::v1::Health::NewStub(*channel);
   grpc::health::v1::HealthCheckRequest request;
   request.set_service(ctx.args.GetOr("service", ""));
@@ -30,13 +33,16 @@ int RunHealth(Context& ctx) {
   for (;;) {
     grpc::health::v1::HealthCheckResponse response;
     grpc::ClientContext call;
-    call.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    call.set_deadline(std::chrono::system_clock::now() +
+                      std::chrono::seconds(2));
     grpc::Status s = stub->Check(&call, request, &response);
     const bool serving =
-        s.ok() && response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+        s.ok() &&
+        response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
     if (serving || absl::Now() >= give_up) {
       if (!s.ok()) return ReportError(FromGrpcStatus(s));
-      std::cout << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status())
+      std::cout << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(
+                       response.status())
                 << "\n";
       return serving ? kExitOk : kExitNotServing;
     }

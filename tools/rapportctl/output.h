@@ -23,7 +23,8 @@ absl::StatusOr<Format> ParseFormat(const std::string& name);
 
 class Table {
  public:
-  explicit Table(std::vector<std::string> columns) : columns_(std::move(columns)) {}
+  explicit Table(std::vector<std::string> columns)
+      : columns_(std::move(columns)) {}
   void AddRow(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
   // Table: aligned columns; CSV: RFC 4180 with a header. (JSON is printed
   // from the response message itself, see PrintJson.)

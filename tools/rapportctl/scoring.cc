@@ -1,5 +1,6 @@
 // rapportctl scoring rfm|clv: differentiation values from CSV files, computed
-// by the scoring service. The file formats are a contract (see `rapportctl help`).
+// by the scoring service. The file formats are a contract (see `rapportctl
+// help`).
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -33,18 +34,23 @@ constexpr int64_t kMicrosPerDay = 86'400'000'000;
 // Progress on stderr for runs longer than a second, at most once a second.
 class Progress {
  public:
-  explicit Progress(std::string what) : what_(std::move(what)), start_(absl::Now()) {}
+  explicit Progress(std::string what)
+      : what_(std::move(what)), start_(absl::Now()) {}
   void Update(int64_t done, const char* unit) {
     const absl::Time now = absl::Now();
-    if (now - start_ < absl::Seconds(1) || now - last_ < absl::Seconds(1)) return;
+    if (now - start_ < absl::Seconds(1) || now - last_ < absl::Seconds(1))
+      return;
     last_ = now;
     shown_ = true;
-    const double rate = static_cast<double>(done) / absl::ToDoubleSeconds(now - start_);
-    std::cerr << absl::StrFormat("rapportctl: %s: %d %s (%.0f/s)\n", what_, done, unit, rate);
+    const double rate =
+        static_cast<double>(done) / absl::ToDoubleSeconds(now - start_);
+    std::cerr << absl::StrFormat("rapportctl: %s: %d %s (%.0f/s)\n", what_,
+                                 done, unit, rate);
   }
   void Done(const std::string& summary) {
     if (shown_) {
-      std::cerr << absl::StrFormat("rapportctl: %s: %s in %.1f s\n", what_, summary,
+      std::cerr << absl::StrFormat("rapportctl: %s: %s in %.1f s\n", what_,
+                                   summary,
                                    absl::ToDoubleSeconds(absl::Now() - start_));
     }
   }
@@ -60,7 +66,8 @@ std::unique_ptr<grpc::ClientContext> StreamCall(const Context& ctx) {
   auto call = std::make_unique<grpc::ClientContext>();
   absl::Duration timeout = absl::Hours(1);  // long runs; --timeout overrides
   if (ctx.args.Has("timeout")) timeout = ctx.timeout;
-  call->set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
+  call->set_deadline(std::chrono::system_clock::now() +
+                     absl::ToChronoMilliseconds(timeout));
   return call;
 }
 
@@ -81,8 +88,8 @@ absl::Status ParseId(const CsvInput& in, size_t column) {
   return absl::OkStatus();
 }
 
-absl::Status SetMoney(const Decimal& d, google::type::Money* out, const CsvInput& in,
-                      size_t column) {
+absl::Status SetMoney(const Decimal& d, google::type::Money* out,
+                      const CsvInput& in, size_t column) {
   absl::StatusOr<google::type::Money> m = ToMoney(d, "", "amount");
   if (!m.ok()) return in.Error(column, "is too large");
   *out = *m;
@@ -92,9 +99,11 @@ absl::Status SetMoney(const Decimal& d, google::type::Money* out, const CsvInput
 // Reads a transactions file (entity_id,timestamp,amount) and hands each batch
 // of events to `send`; stops at the first bad row.
 template <typename Send>
-absl::Status ReadEvents(const std::string& path, Progress& progress, Send send) {
-  RAPPORT_ASSIGN_OR_RETURN(auto in, CsvInput::Open(path, {{{"entity_id"}}, {{"timestamp"}},
-                                                          {{"amount"}}}));
+absl::Status ReadEvents(const std::string& path, Progress& progress,
+                        Send send) {
+  RAPPORT_ASSIGN_OR_RETURN(
+      auto in,
+      CsvInput::Open(path, {{{"entity_id"}}, {{"timestamp"}}, {{"amount"}}}));
   google::protobuf::RepeatedPtrField<v1::ActivityEvent> batch;
   for (;;) {
     RAPPORT_ASSIGN_OR_RETURN(bool more, in->Next());
@@ -116,22 +125,26 @@ absl::Status ReadEvents(const std::string& path, Progress& progress, Send send) 
   return absl::OkStatus();
 }
 
-absl::StatusOr<int> IntFlag(const Args& args, const std::string& name, int fallback) {
+absl::StatusOr<int> IntFlag(const Args& args, const std::string& name,
+                            int fallback) {
   std::optional<std::string> v = args.Get(name);
   if (!v) return fallback;
   int out = 0;
   if (!absl::SimpleAtoi(*v, &out)) {
-    return absl::InvalidArgumentError(absl::StrCat("--", name, ": want a whole number, not \"", *v, "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, ": want a whole number, not \"", *v, "\""));
   }
   return out;
 }
 
-absl::StatusOr<double> DoubleFlag(const Args& args, const std::string& name, double fallback) {
+absl::StatusOr<double> DoubleFlag(const Args& args, const std::string& name,
+                                  double fallback) {
   std::optional<std::string> v = args.Get(name);
   if (!v) return fallback;
   double out = 0;
   if (!absl::SimpleAtod(*v, &out)) {
-    return absl::InvalidArgumentError(absl::StrCat("--", name, ": want a number, not \"", *v, "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, ": want a number, not \"", *v, "\""));
   }
   return out;
 }
@@ -140,7 +153,9 @@ absl::StatusOr<int64_t> AsOfFlag(const Args& args) {
   std::optional<std::string> v = args.Get("as-of");
   if (!v) return absl::ToUnixMicros(absl::Now());
   absl::StatusOr<int64_t> t = ParseRfc3339Micros(*v);
-  if (!t.ok()) return absl::InvalidArgumentError(absl::StrCat("--as-of: ", t.status().message()));
+  if (!t.ok())
+    return absl::InvalidArgumentError(
+        absl::StrCat("--as-of: ", t.status().message()));
   return *t;
 }
 
@@ -157,10 +172,12 @@ int Report(const Failure& f) {
 
 // --- rfm -----------------------------------------------------------------
 
-absl::Status RunRfm(const Context& ctx, v1::ScoringService::Stub& stub, bool* usage) {
+absl::Status RunRfm(const Context& ctx, v1::ScoringService::Stub& stub,
+                    bool* usage) {
   *usage = true;
   std::optional<std::string> transactions = ctx.args.Get("transactions");
-  if (!transactions) return absl::InvalidArgumentError("--transactions FILE is required");
+  if (!transactions)
+    return absl::InvalidArgumentError("--transactions FILE is required");
   v1::ScorePopulationRequest first;
   v1::ScoringConfig* config = first.mutable_config();
   RAPPORT_ASSIGN_OR_RETURN(int64_t as_of, AsOfFlag(ctx.args));
@@ -171,12 +188,14 @@ absl::Status RunRfm(const Context& ctx, v1::ScoringService::Stub& stub, bool* us
   }
   config->set_window_days(window);
   RAPPORT_ASSIGN_OR_RETURN(int bins, IntFlag(ctx.args, "bins", 5));
-  if (bins < 2 || bins > 10) return absl::InvalidArgumentError("--bins: must be 2..10");
+  if (bins < 2 || bins > 10)
+    return absl::InvalidArgumentError("--bins: must be 2..10");
   config->set_bins(bins);
   *usage = false;
 
   OutputFile out(ctx.args.GetOr("out", ""));
-  if (!out.ok()) return absl::InvalidArgumentError("--out: cannot create the file");
+  if (!out.ok())
+    return absl::InvalidArgumentError("--out: cannot create the file");
   Progress progress("scoring rfm");
   auto call = StreamCall(ctx);
   auto stream = stub.ScorePopulation(call.get());
@@ -196,7 +215,8 @@ absl::Status RunRfm(const Context& ctx, v1::ScoringService::Stub& stub, bool* us
     return s;
   };
   if (std::optional<std::string> entities = ctx.args.Get("entities")) {
-    absl::StatusOr<std::unique_ptr<CsvInput>> in = CsvInput::Open(*entities, {{{"entity_id"}}});
+    absl::StatusOr<std::unique_ptr<CsvInput>> in =
+        CsvInput::Open(*entities, {{{"entity_id"}}});
     if (!in.ok()) return fail_stream(in.status());
     v1::ScorePopulationRequest request;
     for (;;) {
@@ -214,15 +234,16 @@ absl::Status RunRfm(const Context& ctx, v1::ScoringService::Stub& stub, bool* us
   }
   absl::Status events = ReadEvents(
       *transactions, progress,
-      [&](google::protobuf::RepeatedPtrField<v1::ActivityEvent>& batch) -> absl::Status {
+      [&](google::protobuf::RepeatedPtrField<v1::ActivityEvent>& batch)
+          -> absl::Status {
         v1::ScorePopulationRequest request;
         request.mutable_events()->Swap(&batch);
         return send(request);
       });
   if (!events.ok()) return fail_stream(events);
   if (std::optional<std::string> interactions = ctx.args.Get("interactions")) {
-    absl::StatusOr<std::unique_ptr<CsvInput>> in =
-        CsvInput::Open(*interactions, {{{"entity_id"}}, {{"timestamp"}}, {{"cost"}}});
+    absl::StatusOr<std::unique_ptr<CsvInput>> in = CsvInput::Open(
+        *interactions, {{{"entity_id"}}, {{"timestamp"}}, {{"cost"}}});
     if (!in.ok()) return fail_stream(in.status());
     v1::ScorePopulationRequest request;
     for (;;) {
@@ -235,11 +256,13 @@ absl::Status RunRfm(const Context& ctx, v1::ScoringService::Stub& stub, bool* us
       if (!t.ok()) return fail_stream(t.status());
       absl::StatusOr<Decimal> cost = ParseDecimal(row, 2);
       if (!cost.ok()) return fail_stream(cost.status());
-      if (cost->is_negative()) return fail_stream(row.Error(2, "must not be negative"));
+      if (cost->is_negative())
+        return fail_stream(row.Error(2, "must not be negative"));
       v1::InteractionCost* c = request.add_costs();
       c->set_entity_id(std::string(row.Get(0)));
       *c->mutable_time() = ToTimestamp(*t);
-      if (absl::Status s = SetMoney(*cost, c->mutable_cost(), row, 2); !s.ok()) {
+      if (absl::Status s = SetMoney(*cost, c->mutable_cost(), row, 2);
+          !s.ok()) {
         return fail_stream(s);
       }
       if (request.costs_size() == kBatchRows) {
@@ -287,21 +310,24 @@ struct ClvInputs {
 
 // Streams the customers (summaries or events) to `send`, in batches.
 template <typename Request, typename Send>
-absl::Status SendCustomers(const ClvInputs& inputs, Progress& progress, Send send) {
+absl::Status SendCustomers(const ClvInputs& inputs, Progress& progress,
+                           Send send) {
   if (inputs.transactions) {
-    return ReadEvents(*inputs.transactions, progress,
-                      [&](google::protobuf::RepeatedPtrField<v1::ActivityEvent>& batch) {
-                        Request request;
-                        request.mutable_events()->Swap(&batch);
-                        return send(request);
-                      });
+    return ReadEvents(
+        *inputs.transactions, progress,
+        [&](google::protobuf::RepeatedPtrField<v1::ActivityEvent>& batch) {
+          Request request;
+          request.mutable_events()->Swap(&batch);
+          return send(request);
+        });
   }
   RAPPORT_ASSIGN_OR_RETURN(
-      auto in, CsvInput::Open(*inputs.summary, {{{"entity_id", "ID", "id", "customer_id"}},
-                                                {{"frequency", "x"}},
-                                                {{"recency", "t_x"}},
-                                                {{"T"}},
-                                                {{"monetary_value", "zbar"}, false}}));
+      auto in, CsvInput::Open(*inputs.summary,
+                              {{{"entity_id", "ID", "id", "customer_id"}},
+                               {{"frequency", "x"}},
+                               {{"recency", "t_x"}},
+                               {{"T"}},
+                               {{"monetary_value", "zbar"}, false}}));
   Request request;
   for (;;) {
     RAPPORT_ASSIGN_OR_RETURN(bool more, in->Next());
@@ -312,7 +338,8 @@ absl::Status SendCustomers(const ClvInputs& inputs, Progress& progress, Send sen
     int64_t x = 0;
     double t_x = 0, T = 0, spend = 0;
     if (!absl::SimpleAtoi(in->Get(1), &x) || x < 0) {
-      return in->Error(1, "must be a whole number of repeat purchases, at least 0");
+      return in->Error(
+          1, "must be a whole number of repeat purchases, at least 0");
     }
     if (!absl::SimpleAtod(in->Get(2), &t_x) || !(t_x >= 0)) {
       return in->Error(2, "must be a number at least 0");
@@ -320,7 +347,8 @@ absl::Status SendCustomers(const ClvInputs& inputs, Progress& progress, Send sen
     if (!absl::SimpleAtod(in->Get(3), &T) || !(T >= t_x)) {
       return in->Error(3, "must be a number at least recency");
     }
-    if (in->Has(4) && (!absl::SimpleAtod(in->Get(4), &spend) || !(spend >= 0))) {
+    if (in->Has(4) &&
+        (!absl::SimpleAtod(in->Get(4), &spend) || !(spend >= 0))) {
       return in->Error(4, "must be a number at least 0");
     }
     s->set_frequency(x);
@@ -343,13 +371,17 @@ absl::StatusOr<bool> SummaryHasSpend(const std::string& path) {
   return in->Has(0);
 }
 
-// Repeat-purchase days in (calibration end, as_of] of customers first seen by the end.
-absl::StatusOr<int64_t> HoldoutPurchases(const std::string& path, int64_t calibration_end,
+// Repeat-purchase days in (calibration end, as_of] of customers first seen by
+// the end.
+absl::StatusOr<int64_t> HoldoutPurchases(const std::string& path,
+                                         int64_t calibration_end,
                                          int64_t as_of) {
-  RAPPORT_ASSIGN_OR_RETURN(auto in, CsvInput::Open(path, {{{"entity_id"}}, {{"timestamp"}},
-                                                          {{"amount"}}}));
+  RAPPORT_ASSIGN_OR_RETURN(
+      auto in,
+      CsvInput::Open(path, {{{"entity_id"}}, {{"timestamp"}}, {{"amount"}}}));
   auto day = [](int64_t micros) {
-    return micros >= 0 ? micros / kMicrosPerDay : -((-micros + kMicrosPerDay - 1) / kMicrosPerDay);
+    return micros >= 0 ? micros / kMicrosPerDay
+                       : -((-micros + kMicrosPerDay - 1) / kMicrosPerDay);
   };
   absl::flat_hash_set<std::string> calibrated;
   absl::flat_hash_set<std::string> holdout_days;
@@ -374,45 +406,60 @@ absl::StatusOr<int64_t> HoldoutPurchases(const std::string& path, int64_t calibr
 
 std::string Num(double v) { return absl::StrFormat("%.10g", v); }
 
-absl::Status RunClv(const Context& ctx, v1::ScoringService::Stub& stub, bool* usage) {
+absl::Status RunClv(const Context& ctx, v1::ScoringService::Stub& stub,
+                    bool* usage) {
   *usage = true;
   ClvInputs inputs;
   inputs.summary = ctx.args.Get("summary");
   inputs.transactions = ctx.args.Get("transactions");
   if (inputs.summary.has_value() == inputs.transactions.has_value()) {
-    return absl::InvalidArgumentError("give one of --summary FILE or --transactions FILE");
+    return absl::InvalidArgumentError(
+        "give one of --summary FILE or --transactions FILE");
   }
   const std::string unit_name = ctx.args.GetOr("unit", "day");
   if (unit_name != "day" && unit_name != "week") {
     return absl::InvalidArgumentError("--unit: must be day or week");
   }
   const int days_per_unit = unit_name == "week" ? 7 : 1;
-  RAPPORT_ASSIGN_OR_RETURN(int holdout, IntFlag(ctx.args, "holdout-periods", 0));
-  if (holdout < 0) return absl::InvalidArgumentError("--holdout-periods: must not be negative");
+  RAPPORT_ASSIGN_OR_RETURN(int holdout,
+                           IntFlag(ctx.args, "holdout-periods", 0));
+  if (holdout < 0)
+    return absl::InvalidArgumentError(
+        "--holdout-periods: must not be negative");
   if (holdout > 0 && !inputs.transactions) {
     return absl::InvalidArgumentError("--holdout-periods needs --transactions");
   }
-  RAPPORT_ASSIGN_OR_RETURN(double predict, DoubleFlag(ctx.args, "predict-periods",
-                                                      holdout > 0 ? holdout : 1));
-  if (!(predict >= 0)) return absl::InvalidArgumentError("--predict-periods: must not be negative");
-  RAPPORT_ASSIGN_OR_RETURN(int horizon, IntFlag(ctx.args, "horizon-months", 12));
-  if (horizon < 1 || horizon > 120) return absl::InvalidArgumentError("--horizon-months: must be 1..120");
-  RAPPORT_ASSIGN_OR_RETURN(double discount, DoubleFlag(ctx.args, "discount-monthly", 0.01));
+  RAPPORT_ASSIGN_OR_RETURN(
+      double predict,
+      DoubleFlag(ctx.args, "predict-periods", holdout > 0 ? holdout : 1));
+  if (!(predict >= 0))
+    return absl::InvalidArgumentError(
+        "--predict-periods: must not be negative");
+  RAPPORT_ASSIGN_OR_RETURN(int horizon,
+                           IntFlag(ctx.args, "horizon-months", 12));
+  if (horizon < 1 || horizon > 120)
+    return absl::InvalidArgumentError("--horizon-months: must be 1..120");
+  RAPPORT_ASSIGN_OR_RETURN(double discount,
+                           DoubleFlag(ctx.args, "discount-monthly", 0.01));
   if (!(discount >= 0 && discount < 1)) {
     return absl::InvalidArgumentError("--discount-monthly: must be in [0, 1)");
   }
   int64_t as_of = 0;
   if (inputs.transactions) {
-    if (!ctx.args.Has("as-of")) return absl::InvalidArgumentError("--transactions needs --as-of");
+    if (!ctx.args.Has("as-of"))
+      return absl::InvalidArgumentError("--transactions needs --as-of");
     RAPPORT_ASSIGN_OR_RETURN(as_of, AsOfFlag(ctx.args));
-    inputs.calibration_end = as_of - int64_t{holdout} * days_per_unit * kMicrosPerDay;
+    inputs.calibration_end =
+        as_of - int64_t{holdout} * days_per_unit * kMicrosPerDay;
     inputs.has_spend = true;
   }
   *usage = false;
   if (inputs.summary) {
-    RAPPORT_ASSIGN_OR_RETURN(inputs.has_spend, SummaryHasSpend(*inputs.summary));
+    RAPPORT_ASSIGN_OR_RETURN(inputs.has_spend,
+                             SummaryHasSpend(*inputs.summary));
   }
-  const v1::TimeUnit unit = days_per_unit == 7 ? v1::TIME_UNIT_WEEK : v1::TIME_UNIT_DAY;
+  const v1::TimeUnit unit =
+      days_per_unit == 7 ? v1::TIME_UNIT_WEEK : v1::TIME_UNIT_DAY;
 
   // 1. Fit.
   Progress progress("scoring clv");
@@ -427,7 +474,8 @@ absl::Status RunClv(const Context& ctx, v1::ScoringService::Stub& stub, bool* us
             v1::ClvConfig* config = request.mutable_config();
             config->set_unit(unit);
             config->set_fit_spend(inputs.has_spend);
-            if (inputs.transactions) *config->mutable_as_of() = ToTimestamp(inputs.calibration_end);
+            if (inputs.transactions)
+              *config->mutable_as_of() = ToTimestamp(inputs.calibration_end);
             first = false;
           }
           writer->Write(request);
@@ -446,10 +494,11 @@ absl::Status RunClv(const Context& ctx, v1::ScoringService::Stub& stub, bool* us
 
   // 2. Predict.
   OutputFile out(ctx.args.GetOr("out", ""));
-  if (!out.ok()) return absl::InvalidArgumentError("--out: cannot create the file");
+  if (!out.ok())
+    return absl::InvalidArgumentError("--out: cannot create the file");
   CsvWriter csv(&out.stream());
-  csv.WriteRow({"entity_id", "frequency", "recency", "T", "p_alive", "expected_purchases",
-                "expected_avg_spend", "clv"});
+  csv.WriteRow({"entity_id", "frequency", "recency", "T", "p_alive",
+                "expected_purchases", "expected_avg_spend", "clv"});
   double expected_total = 0;
   int64_t predicted = 0;
   {
@@ -464,7 +513,8 @@ absl::Status RunClv(const Context& ctx, v1::ScoringService::Stub& stub, bool* us
             config->set_predict_periods(predict);
             config->set_horizon_months(horizon);
             config->set_discount_monthly(discount);
-            if (inputs.transactions) *config->mutable_as_of() = ToTimestamp(inputs.calibration_end);
+            if (inputs.transactions)
+              *config->mutable_as_of() = ToTimestamp(inputs.calibration_end);
             first = false;
           }
           stream->Write(request);
@@ -480,9 +530,11 @@ absl::Status RunClv(const Context& ctx, v1::ScoringService::Stub& stub, bool* us
     const bool spend = fitted.model().has_gamma_gamma();
     while (stream->Read(&response)) {
       for (const v1::CustomerPrediction& p : response.predictions()) {
-        csv.WriteRow({p.entity_id(), absl::StrCat(p.frequency()), Num(p.recency()), Num(p.age()),
-                      Num(p.p_alive()), Num(p.expected_purchases()),
-                      spend ? Num(p.expected_avg_spend()) : "", spend ? Num(p.clv()) : ""});
+        csv.WriteRow({p.entity_id(), absl::StrCat(p.frequency()),
+                      Num(p.recency()), Num(p.age()), Num(p.p_alive()),
+                      Num(p.expected_purchases()),
+                      spend ? Num(p.expected_avg_spend()) : "",
+                      spend ? Num(p.clv()) : ""});
         expected_total += p.expected_purchases();
       }
       predicted += response.predictions_size();
@@ -495,24 +547,31 @@ absl::Status RunClv(const Context& ctx, v1::ScoringService::Stub& stub, bool* us
   // 3. The model, as JSON.
   const v1::ClvModel& m = fitted.model();
   std::string json = absl::StrCat(
-      "{\n  \"unit\": \"", unit_name, "\",\n  \"customers\": ", m.bgnbd().customers(),
-      ",\n  \"r\": ", Num(m.bgnbd().r()), ",\n  \"alpha\": ", Num(m.bgnbd().alpha()),
+      "{\n  \"unit\": \"", unit_name,
+      "\",\n  \"customers\": ", m.bgnbd().customers(),
+      ",\n  \"r\": ", Num(m.bgnbd().r()),
+      ",\n  \"alpha\": ", Num(m.bgnbd().alpha()),
       ",\n  \"a\": ", Num(m.bgnbd().a()), ",\n  \"b\": ", Num(m.bgnbd().b()),
       ",\n  \"log_likelihood\": ", Num(m.bgnbd().log_likelihood()));
   if (m.has_gamma_gamma()) {
-    absl::StrAppend(&json, ",\n  \"p\": ", Num(m.gamma_gamma().p()), ",\n  \"q\": ",
-                    Num(m.gamma_gamma().q()), ",\n  \"gamma\": ", Num(m.gamma_gamma().gamma()),
-                    ",\n  \"gg_log_likelihood\": ", Num(m.gamma_gamma().log_likelihood()),
-                    ",\n  \"gg_customers\": ", m.gamma_gamma().customers());
+    absl::StrAppend(
+        &json, ",\n  \"p\": ", Num(m.gamma_gamma().p()),
+        ",\n  \"q\": ", Num(m.gamma_gamma().q()),
+        ",\n  \"gamma\": ", Num(m.gamma_gamma().gamma()),
+        ",\n  \"gg_log_likelihood\": ", Num(m.gamma_gamma().log_likelihood()),
+        ",\n  \"gg_customers\": ", m.gamma_gamma().customers());
   }
-  absl::StrAppend(&json, ",\n  \"predict_periods\": ", Num(predict), ",\n  \"horizon_months\": ",
-                  horizon, ",\n  \"discount_monthly\": ", Num(discount),
+  absl::StrAppend(&json, ",\n  \"predict_periods\": ", Num(predict),
+                  ",\n  \"horizon_months\": ", horizon,
+                  ",\n  \"discount_monthly\": ", Num(discount),
                   ",\n  \"expected_purchases_total\": ", Num(expected_total));
   if (holdout > 0) {
-    RAPPORT_ASSIGN_OR_RETURN(int64_t actual,
-                             HoldoutPurchases(*inputs.transactions, inputs.calibration_end, as_of));
+    RAPPORT_ASSIGN_OR_RETURN(
+        int64_t actual,
+        HoldoutPurchases(*inputs.transactions, inputs.calibration_end, as_of));
     absl::StrAppend(&json, ",\n  \"holdout_periods\": ", holdout,
-                    ",\n  \"calibration_end\": \"", FormatRfc3339Micros(inputs.calibration_end),
+                    ",\n  \"calibration_end\": \"",
+                    FormatRfc3339Micros(inputs.calibration_end),
                     "\",\n  \"holdout_actual_purchases\": ", actual);
   }
   absl::StrAppend(&json, "\n}\n");
@@ -531,25 +590,31 @@ absl::Status RunClv(const Context& ctx, v1::ScoringService::Stub& stub, bool* us
 
 int RunScoring(Context& ctx) {
   const auto& words = ctx.args.positional();
-  if (words.size() != 2) return UsageError("want: rapportctl scoring rfm|clv ...", "");
+  if (words.size() != 2)
+    return UsageError("want: rapportctl scoring rfm|clv ...", "");
   std::set<std::string> known = {"out", "transactions"};
   if (words[1] == "rfm") {
     known.insert({"entities", "interactions", "as-of", "window-days", "bins"});
   } else if (words[1] == "clv") {
-    known.insert({"summary", "as-of", "unit", "holdout-periods", "predict-periods",
-                  "horizon-months", "discount-monthly", "model-out"});
+    known.insert({"summary", "as-of", "unit", "holdout-periods",
+                  "predict-periods", "horizon-months", "discount-monthly",
+                  "model-out"});
   } else {
-    return UsageError(absl::StrCat("unknown scoring command \"", words[1], "\""), "");
+    return UsageError(
+        absl::StrCat("unknown scoring command \"", words[1], "\""), "");
   }
   known.insert(GlobalFlags().begin(), GlobalFlags().end());
   if (absl::Status s = ctx.args.CheckKnown(known); !s.ok()) {
     return UsageError(std::string(s.message()), "");
   }
-  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = ctx.Channel(kEnv, kDefaultAddr);
-  if (!channel.ok()) return UsageError(std::string(channel.status().message()), "");
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      ctx.Channel(kEnv, kDefaultAddr);
+  if (!channel.ok())
+    return UsageError(std::string(channel.status().message()), "");
   auto stub = v1::ScoringService::NewStub(*channel);
   bool usage = false;
-  absl::Status s = words[1] == "rfm" ? RunRfm(ctx, *stub, &usage) : RunClv(ctx, *stub, &usage);
+  absl::Status s = words[1] == "rfm" ? RunRfm(ctx, *stub, &usage)
+                                     : RunClv(ctx, *stub, &usage);
   if (s.ok()) return kExitOk;
   return Report({s, usage});
 }

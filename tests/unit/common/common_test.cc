@@ -1,4 +1,5 @@
-// Paging tokens, validation, ids, database URIs, SQL splitting, channel targets.
+// Paging tokens, validation, ids, database URIs, SQL splitting, channel
+// targets.
 #include <gtest/gtest.h>
 
 #include <set>
@@ -59,8 +60,9 @@ TEST(Validation, TextFieldsNameTheField) {
 
 TEST(Validation, EmailIsTrimmedAndChecked) {
   EXPECT_EQ(*NormalizeEmail("  Ada@Example.com ", "email"), "Ada@Example.com");
-  for (const char* bad : {"ada", "@example.com", "ada@", "ada@example", "a b@example.com",
-                          "ada@@example.com", "ada@example..com", "ada@.com"}) {
+  for (const char* bad :
+       {"ada", "@example.com", "ada@", "ada@example", "a b@example.com",
+        "ada@@example.com", "ada@example..com", "ada@.com"}) {
     absl::StatusOr<std::string> e = NormalizeEmail(bad, "customer.email");
     ASSERT_FALSE(e.ok()) << bad;
     EXPECT_EQ(FieldViolations(e.status())[0].field, "customer.email") << bad;
@@ -70,8 +72,8 @@ TEST(Validation, EmailIsTrimmedAndChecked) {
 TEST(Validation, PhoneIsNormalisedToE164) {
   EXPECT_EQ(*NormalizePhone("+44 20 7946 0958", "p"), "+442079460958");
   EXPECT_EQ(*NormalizePhone("+1 (415) 555-0100", "p"), "+14155550100");
-  for (const char* bad : {"", "0044207946", "+0123456789", "+1234567", "+1234567890123456",
-                          "+1 415 CALL NOW"}) {
+  for (const char* bad : {"", "0044207946", "+0123456789", "+1234567",
+                          "+1234567890123456", "+1 415 CALL NOW"}) {
     EXPECT_FALSE(NormalizePhone(bad, "p").ok()) << bad;
   }
 }
@@ -101,12 +103,15 @@ TEST(Ids, ShapeOrderAndInjectedSources) {
   for (int i = 0; i < 1000; ++i) seen.insert(real.Next());
   EXPECT_EQ(seen.size(), 1000u);
   EXPECT_FALSE(IsValidId("short"));
-  EXPECT_FALSE(IsValidId("01ARZ3NDEKTSV4RRFFQ69G5FAV"));  // upper case is not ours
-  EXPECT_FALSE(IsValidId("0123456789abcdefghjkmnpqri"));  // 'i' is not in the alphabet
+  EXPECT_FALSE(
+      IsValidId("01ARZ3NDEKTSV4RRFFQ69G5FAV"));  // upper case is not ours
+  EXPECT_FALSE(
+      IsValidId("0123456789abcdefghjkmnpqri"));  // 'i' is not in the alphabet
 }
 
 TEST(MysqlOptions, ParsesTcpAndSocketUris) {
-  absl::StatusOr<MysqlOptions> tcp = MysqlOptions::FromUri("mysql://app:p%40ss@db.local:3307/crm");
+  absl::StatusOr<MysqlOptions> tcp =
+      MysqlOptions::FromUri("mysql://app:p%40ss@db.local:3307/crm");
   ASSERT_TRUE(tcp.ok()) << tcp.status();
   EXPECT_EQ(tcp->user, "app");
   EXPECT_EQ(tcp->password, "p@ss");
@@ -115,20 +120,23 @@ TEST(MysqlOptions, ParsesTcpAndSocketUris) {
   EXPECT_EQ(tcp->database, "crm");
   EXPECT_EQ(tcp->Redacted(), "mysql://app@db.local:3307/crm");
 
-  absl::StatusOr<MysqlOptions> sock = MysqlOptions::FromUri("mysql://root@unix(/run/my.sock)/x");
+  absl::StatusOr<MysqlOptions> sock =
+      MysqlOptions::FromUri("mysql://root@unix(/run/my.sock)/x");
   ASSERT_TRUE(sock.ok()) << sock.status();
   EXPECT_EQ(sock->socket, "/run/my.sock");
   EXPECT_EQ(sock->database, "x");
 
-  for (const char* bad : {"postgres://a@b/c", "mysql://a@host:99999/db", "mysql://a@host:3306",
-                          "mysql://a@host:3306/", "mysql://a@unix(/x/db", "mysql://a%zz@h/db"}) {
+  for (const char* bad :
+       {"postgres://a@b/c", "mysql://a@host:99999/db", "mysql://a@host:3306",
+        "mysql://a@host:3306/", "mysql://a@unix(/x/db", "mysql://a%zz@h/db"}) {
     EXPECT_FALSE(MysqlOptions::FromUri(bad).ok()) << bad;
   }
 }
 
 TEST(Migrations, SplitsStatementsAtLineEndSemicolonsAndDropsComments) {
   std::vector<std::string> statements = SplitSqlStatements(
-      "-- a comment\nCREATE TABLE a (\n  x INT -- inline stays\n);\n\nINSERT INTO a VALUES "
+      "-- a comment\nCREATE TABLE a (\n  x INT -- inline stays\n);\n\nINSERT "
+      "INTO a VALUES "
       "(';');\nSELECT 1");
   ASSERT_EQ(statements.size(), 3u);
   EXPECT_NE(statements[0].find("CREATE TABLE a"), std::string::npos);
@@ -139,8 +147,10 @@ TEST(Migrations, SplitsStatementsAtLineEndSemicolonsAndDropsComments) {
 
 TEST(Channel, AddressListsBecomeRoundRobinTargets) {
   EXPECT_EQ(ChannelTarget("localhost:50054"), "localhost:50054");
-  EXPECT_EQ(ChannelTarget("127.0.0.1:1,127.0.0.1:2"), "ipv4:127.0.0.1:1,127.0.0.1:2");
-  EXPECT_EQ(ChannelTarget("ipv4:127.0.0.1:1,127.0.0.1:2"), "ipv4:127.0.0.1:1,127.0.0.1:2");
+  EXPECT_EQ(ChannelTarget("127.0.0.1:1,127.0.0.1:2"),
+            "ipv4:127.0.0.1:1,127.0.0.1:2");
+  EXPECT_EQ(ChannelTarget("ipv4:127.0.0.1:1,127.0.0.1:2"),
+            "ipv4:127.0.0.1:1,127.0.0.1:2");
   EXPECT_FALSE(MakeChannel("", {}).ok());
 }
 

@@ -19,7 +19,8 @@ TEST(Status, InvalidFieldNamesTheFieldInMessageAndPayload) {
 }
 
 TEST(Status, ToGrpcStatusCarriesBadRequestDetailsAnyClientCanRead) {
-  grpc::Status g = ToGrpcStatus(InvalidFields({{"a", "is required"}, {"b", "is too long"}}));
+  grpc::Status g =
+      ToGrpcStatus(InvalidFields({{"a", "is required"}, {"b", "is too long"}}));
   EXPECT_EQ(g.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   google::rpc::Status details;
   ASSERT_TRUE(details.ParseFromString(g.error_details()));
@@ -41,8 +42,10 @@ TEST(Status, RoundTripKeepsCodeMessageAndViolations) {
 }
 
 TEST(Status, PlainErrorsConvertCodeAndMessageOnly) {
-  for (absl::Status s : {absl::NotFoundError("no such customer"), absl::UnavailableError("db down"),
-                         absl::AbortedError("etag"), absl::AlreadyExistsError("dup")}) {
+  for (absl::Status s :
+       {absl::NotFoundError("no such customer"),
+        absl::UnavailableError("db down"), absl::AbortedError("etag"),
+        absl::AlreadyExistsError("dup")}) {
     grpc::Status g = ToGrpcStatus(s);
     EXPECT_EQ(static_cast<int>(g.error_code()), static_cast<int>(s.code()));
     EXPECT_EQ(g.error_message(), s.message());
