@@ -253,6 +253,40 @@ absl::StatusOr<std::vector<std::string>> LivePage(sql::Connection& c,
 
 absl::Status MysqlScoreStore::CreateJob(const RefreshJobRecord& job) {
   return pool_->Run([&](sql::Connection& c) -> absl::Status {
+    // Replicas take a named lock in turn, so that the check for a running job
+    // and the insert of a new one cannot interleave: one refresh at a time.
+    {
+      Statement lock = Prepare(
+          c, "SELECT GET_LOCK(CONCAT('rapport.refresh.', DATABASE()), 10)");
+      Rows got(lock->executeQuery());
+      if (!got->next() || got->getInt(1) != 1) {
+        return absl::AbortedError(
+            "another replica is starting a refresh; retry");
+      }
+    }
+    struct Unlock {
+      sql::Connection& c;
+      ~Unlock() {
+        try {
+          Statement release = Prepare(
+              c, "DO RELEASE_LOCK(CONCAT('rapport.refresh.', DATABASE()))");
+          release->execute();
+        } catch (const sql::SQLException&) {
+          // The lock goes with the connection anyway.
+        }
+      }
+    } unlock{c};
+    if (job.state == JobState::kRunning) {
+      Statement running =
+          Prepare(c, "SELECT id FROM refresh_jobs WHERE state = ? LIMIT 1");
+      running->setInt(1, static_cast<int>(JobState::kRunning));
+      Rows rows(running->executeQuery());
+      if (rows->next()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("refresh job ", std::string(rows->getString(1)),
+                         " is running; follow it with GetRefreshJob"));
+      }
+    }
     Statement s =
         Prepare(c, absl::StrCat("INSERT INTO refresh_jobs (", kJobColumns,
                                 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));

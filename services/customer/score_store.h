@@ -119,6 +119,8 @@ class ScoreStore {
 
   // --- Jobs ---
 
+  // Inserts the job; a RUNNING one is refused with FAILED_PRECONDITION while
+  // another job runs (checked and inserted atomically across replicas).
   virtual absl::Status CreateJob(const RefreshJobRecord& job) = 0;
   // NOT_FOUND when there is no such job.
   virtual absl::StatusOr<RefreshJobRecord> GetJob(const std::string& id) = 0;

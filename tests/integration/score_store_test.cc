@@ -299,7 +299,14 @@ TEST_F(ScoreStoreTest, JobsRecordProgressEndOnceAndGoStaleWithoutHeartbeat) {
   RefreshJobRecord fresh = stale;
   fresh.id = ids_.Next();
   fresh.heartbeat_time_us = kAsOf + 100;
-  ASSERT_TRUE(store_->CreateJob(fresh).ok());
+  // One refresh at a time: a second running job is refused...
+  EXPECT_TRUE(absl::IsFailedPrecondition(store_->CreateJob(fresh)));
+  // ...so write the second running row directly, as for two replicas' jobs
+  // from before the check existed, to see that only the stale one fails.
+  Exec(
+      "INSERT INTO refresh_jobs (id, state, done, total, request, "
+      "create_time_us, heartbeat_time_us) VALUES (?, 1, 0, 0, '', ?, ?)",
+      {fresh.id, absl::StrCat(kAsOf), absl::StrCat(kAsOf + 100)});
   ASSERT_TRUE(store_
                   ->FailStaleJobs(kAsOf + 50, "the replica running it stopped",
                                   kAsOf + 60)
