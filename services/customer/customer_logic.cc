@@ -291,12 +291,18 @@ absl::StatusOr<v1::Customer> CustomerLogic::CreateCustomer(
 absl::StatusOr<v1::GetCustomerResponse> CustomerLogic::GetCustomer(
     const v1::GetCustomerRequest& request) {
   RAPPORT_RETURN_IF_ERROR(CheckCustomerId(request.id(), "id"));
-  RAPPORT_ASSIGN_OR_RETURN(std::string id,
-                           store_->ResolveCustomerId(request.id()));
-  RAPPORT_ASSIGN_OR_RETURN(CustomerRecord stored, store_->GetCustomer(id));
+  // One read in the usual case; a merged id is followed to the customer that
+  // stayed.
+  RAPPORT_ASSIGN_OR_RETURN(CustomerRecord stored,
+                           store_->GetCustomer(request.id()));
+  if (!stored.merged_into.empty()) {
+    RAPPORT_ASSIGN_OR_RETURN(std::string id,
+                             store_->ResolveCustomerId(request.id()));
+    RAPPORT_ASSIGN_OR_RETURN(stored, store_->GetCustomer(id));
+  }
   v1::GetCustomerResponse response;
   *response.mutable_customer() = ToProto(stored);
-  if (id != request.id()) response.set_merged_id(request.id());
+  if (stored.id != request.id()) response.set_merged_id(request.id());
   if (scores_ != nullptr)
     RAPPORT_RETURN_IF_ERROR(
         scores_->AttachValues({response.mutable_customer()}));

@@ -38,6 +38,7 @@ struct CustomerRecord {
   int64_t version = 1;
   bool erased = false;
   std::string create_request_id;  // output only: the request that created it
+  std::string merged_into;        // output only: set when merged into another
 };
 
 // Which customers ListCustomers returns, and in what order.

@@ -46,12 +46,14 @@ absl::StatusOr<CustomerRecord> LoadCustomer(sql::Connection& c,
                                             const std::string& id,
                                             bool for_update) {
   Statement s = Prepare(
-      c, for_update ? "SELECT id, display_name, email, phone, create_time_us, "
-                      "update_time_us, version, postal_code, erased_time_us, "
-                      "create_request_id FROM customers WHERE id = ? FOR UPDATE"
-                    : "SELECT id, display_name, email, phone, create_time_us, "
-                      "update_time_us, version, postal_code, erased_time_us, "
-                      "create_request_id FROM customers WHERE id = ?");
+      c, for_update
+             ? "SELECT id, display_name, email, phone, create_time_us, "
+               "update_time_us, version, postal_code, erased_time_us, "
+               "create_request_id, merged_into FROM customers WHERE id = ? "
+               "FOR UPDATE"
+             : "SELECT id, display_name, email, phone, create_time_us, "
+               "update_time_us, version, postal_code, erased_time_us, "
+               "create_request_id, merged_into FROM customers WHERE id = ?");
   s->setString(1, id);
   Rows rows(s->executeQuery());
   if (!rows->next())
@@ -68,22 +70,27 @@ absl::StatusOr<CustomerRecord> LoadCustomer(sql::Connection& c,
   r.erased = !rows->isNull(9);
   r.create_request_id =
       rows->isNull(10) ? "" : std::string(rows->getString(10));
+  r.merged_into = rows->isNull(11) ? "" : std::string(rows->getString(11));
 
-  Statement ext =
-      Prepare(c,
-              "SELECT source, external_id FROM customer_external_ids "
-              "WHERE customer_id = ? ORDER BY source, external_id");
-  ext->setString(1, id);
-  Rows ext_rows(ext->executeQuery());
-  while (ext_rows->next()) {
-    r.external_ids.push_back({ext_rows->getString(1), ext_rows->getString(2)});
+  // Identities and attributes in one round trip (kind 0: external id, 1:
+  // attribute).
+  Statement children = Prepare(c,
+                               "SELECT 0, source, external_id FROM "
+                               "customer_external_ids WHERE customer_id = ? "
+                               "UNION ALL SELECT 1, name, value COLLATE "
+                               "utf8mb4_bin FROM customer_attributes "
+                               "WHERE customer_id = ? ORDER BY 1, 2, 3");
+  children->setString(1, id);
+  children->setString(2, id);
+  Rows child_rows(children->executeQuery());
+  while (child_rows->next()) {
+    if (child_rows->getInt(1) == 0) {
+      r.external_ids.push_back(
+          {child_rows->getString(2), child_rows->getString(3)});
+    } else {
+      r.attributes[child_rows->getString(2)] = child_rows->getString(3);
+    }
   }
-  Statement attr = Prepare(
-      c, "SELECT name, value FROM customer_attributes WHERE customer_id = ?");
-  attr->setString(1, id);
-  Rows attr_rows(attr->executeQuery());
-  while (attr_rows->next())
-    r.attributes[attr_rows->getString(1)] = attr_rows->getString(2);
   return r;
 }
 

@@ -24,6 +24,12 @@ class FakeStore final : public CustomerStore {
     return c;
   }
   absl::StatusOr<CustomerRecord> GetCustomer(const std::string& id) override {
+    if (auto merged = merged_into.find(id); merged != merged_into.end()) {
+      CustomerRecord tombstone;  // what a merged record looks like
+      tombstone.id = id;
+      tombstone.merged_into = merged->second;
+      return tombstone;
+    }
     auto it = customers.find(id);
     if (it == customers.end())
       return absl::NotFoundError("customer " + id + " not found");
