@@ -245,6 +245,27 @@ absl::Status CheckNotMerged(CustomerStore& store, const std::string& id) {
                    "; change that one instead"));
 }
 
+// The (time, id) cursor of a page token from a list in time order; nullopt
+// for the first page.
+absl::StatusOr<std::optional<std::pair<int64_t, std::string>>> DecodeTimeCursor(
+    absl::string_view token, absl::string_view filter) {
+  RAPPORT_ASSIGN_OR_RETURN(std::string after, DecodePageToken(token, filter));
+  if (after.empty()) return std::nullopt;
+  std::pair<std::string, std::string> parts =
+      absl::StrSplit(after, absl::MaxSplits(':', 1));
+  int64_t time_us = 0;
+  if (!absl::SimpleAtoi(parts.first, &time_us)) {
+    return InvalidField("page_token", "is not a token this service issued");
+  }
+  return std::make_pair(time_us, parts.second);
+}
+
+// The token of the page after the item at (time_us, id).
+std::string EncodeTimeCursor(int64_t time_us, absl::string_view id,
+                             absl::string_view filter) {
+  return EncodePageToken(absl::StrCat(time_us, ":", id), filter);
+}
+
 absl::Status CheckEtag(const std::string& given,
                        const CustomerRecord& current) {
   if (given.empty() || given == CustomerEtag(current.version))
@@ -525,17 +546,8 @@ absl::StatusOr<v1::ListPurchasesResponse> CustomerLogic::ListPurchases(
   const std::string filter =
       absl::StrCat(request.customer_id(), "|", query.start_time_us.value_or(-1),
                    "|", query.end_time_us.value_or(-1));
-  RAPPORT_ASSIGN_OR_RETURN(std::string after,
-                           DecodePageToken(request.page_token(), filter));
-  if (!after.empty()) {
-    std::pair<std::string, std::string> parts =
-        absl::StrSplit(after, absl::MaxSplits(':', 1));
-    int64_t time_us = 0;
-    if (!absl::SimpleAtoi(parts.first, &time_us)) {
-      return InvalidField("page_token", "is not a token this service issued");
-    }
-    query.after = std::make_pair(time_us, parts.second);
-  }
+  RAPPORT_ASSIGN_OR_RETURN(query.after,
+                           DecodeTimeCursor(request.page_token(), filter));
   query.limit = size + 1;
   RAPPORT_ASSIGN_OR_RETURN(query.customer_id,
                            store_->ResolveCustomerId(request.customer_id()));
@@ -548,9 +560,8 @@ absl::StatusOr<v1::ListPurchasesResponse> CustomerLogic::ListPurchases(
     RAPPORT_ASSIGN_OR_RETURN(*response.add_purchases(), ToProto(r));
   }
   if (more) {
-    response.set_next_page_token(EncodePageToken(
-        absl::StrCat(records.back().purchase_time_us, ":", records.back().id),
-        filter));
+    response.set_next_page_token(EncodeTimeCursor(
+        records.back().purchase_time_us, records.back().id, filter));
   }
   return response;
 }
@@ -869,17 +880,8 @@ absl::StatusOr<v1::ListInteractionsResponse> CustomerLogic::ListInteractions(
   CustomerStore::InteractionQuery query;
   const std::string filter =
       absl::StrCat("interactions|", request.customer_id());
-  RAPPORT_ASSIGN_OR_RETURN(std::string after,
-                           DecodePageToken(request.page_token(), filter));
-  if (!after.empty()) {
-    std::pair<std::string, std::string> parts =
-        absl::StrSplit(after, absl::MaxSplits(':', 1));
-    int64_t time_us = 0;
-    if (!absl::SimpleAtoi(parts.first, &time_us)) {
-      return InvalidField("page_token", "is not a token this service issued");
-    }
-    query.after = std::make_pair(time_us, parts.second);
-  }
+  RAPPORT_ASSIGN_OR_RETURN(query.after,
+                           DecodeTimeCursor(request.page_token(), filter));
   query.limit = size + 1;
   RAPPORT_ASSIGN_OR_RETURN(query.customer_id,
                            store_->ResolveCustomerId(request.customer_id()));
@@ -891,10 +893,8 @@ absl::StatusOr<v1::ListInteractionsResponse> CustomerLogic::ListInteractions(
   for (const InteractionRecord& r : records)
     *response.add_interactions() = ToProto(r, options_.currency);
   if (more) {
-    response.set_next_page_token(
-        EncodePageToken(absl::StrCat(records.back().interaction_time_us, ":",
-                                     records.back().id),
-                        filter));
+    response.set_next_page_token(EncodeTimeCursor(
+        records.back().interaction_time_us, records.back().id, filter));
   }
   return response;
 }

@@ -95,6 +95,11 @@ TEST(CustomerIdentityE2E, DuplicatesAreFoundAndMergedWithEverythingTheyHad) {
   const std::string b =
       server.CreateId({"--display-name", "ann lee", "--email",
                        "a.nn+shop@gmail.com", "--phone", "+14155550100"});
+  // --all follows the page tokens to the end; without it one page comes back.
+  EXPECT_EQ(
+      server.Rows({"customers", "list", "--page-size", "1", "--all"}).size(),
+      3u);
+  EXPECT_EQ(server.Rows({"customers", "list", "--page-size", "1"}).size(), 2u);
   auto groups = server.Rows({"customers", "duplicates"});
   ASSERT_EQ(groups.size(), 2u);
   EXPECT_EQ(groups[1][0], "email");

@@ -41,6 +41,26 @@ struct Context {
   std::unique_ptr<grpc::ClientContext> NewCall() const;
 };
 
+// Calls a List method once, or with --all page after page, merging every
+// page's items into `all` (whose next_page_token is the last page's).
+//
+//   FetchPages(ctx, request, [&](auto* call, const auto& r, auto* out) {
+//     return stub.ListCustomers(call, r, out); }, &all);
+template <typename Request, typename Response, typename Call>
+grpc::Status FetchPages(const Context& ctx, Request request, Call call,
+                        Response* all) {
+  for (;;) {
+    Response page;
+    grpc::Status s = call(ctx.NewCall().get(), request, &page);
+    if (!s.ok()) return s;
+    const std::string next = page.next_page_token();
+    all->MergeFrom(page);  // repeated items append
+    all->set_next_page_token(next);
+    if (!ctx.args.Has("all") || next.empty()) return grpc::Status::OK;
+    request.set_page_token(next);
+  }
+}
+
 // Prints "rapportctl: CODE: message" and each field violation; returns
 // kExitFailed (kExitUsage for a usage error made before any call).
 int ReportError(const absl::Status& status);

@@ -247,15 +247,14 @@ int List(Context& ctx, Stub& stub) {
   request.set_page_size(*size);
   request.set_page_token(ctx.args.GetOr("page-token", ""));
   v1::ListCustomersResponse all;
-  for (;;) {
-    v1::ListCustomersResponse response;
-    grpc::Status s =
-        stub.ListCustomers(ctx.NewCall().get(), request, &response);
-    if (!s.ok()) return ReportError(FromGrpcStatus(s));
-    all.mutable_customers()->MergeFrom(response.customers());
-    all.set_next_page_token(response.next_page_token());
-    if (!ctx.args.Has("all") || response.next_page_token().empty()) break;
-    request.set_page_token(response.next_page_token());
+  if (grpc::Status s = FetchPages(
+          ctx, request,
+          [&](grpc::ClientContext* call, const auto& r, auto* out) {
+            return stub.ListCustomers(call, r, out);
+          },
+          &all);
+      !s.ok()) {
+    return ReportError(FromGrpcStatus(s));
   }
   if (ctx.format == Format::kJson) {
     PrintJson(all, std::cout);
@@ -397,15 +396,14 @@ int ListPurchases(Context& ctx, Stub& stub) {
     }
   }
   v1::ListPurchasesResponse all;
-  for (;;) {
-    v1::ListPurchasesResponse response;
-    grpc::Status s =
-        stub.ListPurchases(ctx.NewCall().get(), request, &response);
-    if (!s.ok()) return ReportError(FromGrpcStatus(s));
-    all.mutable_purchases()->MergeFrom(response.purchases());
-    all.set_next_page_token(response.next_page_token());
-    if (!ctx.args.Has("all") || response.next_page_token().empty()) break;
-    request.set_page_token(response.next_page_token());
+  if (grpc::Status s = FetchPages(
+          ctx, request,
+          [&](grpc::ClientContext* call, const auto& r, auto* out) {
+            return stub.ListPurchases(call, r, out);
+          },
+          &all);
+      !s.ok()) {
+    return ReportError(FromGrpcStatus(s));
   }
   if (ctx.format == Format::kJson) {
     PrintJson(all, std::cout);

@@ -121,15 +121,14 @@ int Duplicates(Context& ctx, Stub& stub) {
   v1::FindDuplicatesRequest request;
   request.set_page_token(ctx.args.GetOr("page-token", ""));
   v1::FindDuplicatesResponse all;
-  for (;;) {
-    v1::FindDuplicatesResponse response;
-    grpc::Status s =
-        stub.FindDuplicates(ctx.NewCall().get(), request, &response);
-    if (!s.ok()) return ReportError(FromGrpcStatus(s));
-    all.mutable_groups()->MergeFrom(response.groups());
-    all.set_next_page_token(response.next_page_token());
-    if (!ctx.args.Has("all") || response.next_page_token().empty()) break;
-    request.set_page_token(response.next_page_token());
+  if (grpc::Status s = FetchPages(
+          ctx, request,
+          [&](grpc::ClientContext* call, const auto& r, auto* out) {
+            return stub.FindDuplicates(call, r, out);
+          },
+          &all);
+      !s.ok()) {
+    return ReportError(FromGrpcStatus(s));
   }
   if (ctx.format == Format::kJson) {
     PrintJson(all, std::cout);
@@ -208,15 +207,14 @@ int Interactions(Context& ctx, Stub& stub) {
     request.set_customer_id(*customer);
     request.set_page_token(ctx.args.GetOr("page-token", ""));
     v1::ListInteractionsResponse all;
-    for (;;) {
-      v1::ListInteractionsResponse response;
-      grpc::Status s =
-          stub.ListInteractions(ctx.NewCall().get(), request, &response);
-      if (!s.ok()) return ReportError(FromGrpcStatus(s));
-      all.mutable_interactions()->MergeFrom(response.interactions());
-      all.set_next_page_token(response.next_page_token());
-      if (!ctx.args.Has("all") || response.next_page_token().empty()) break;
-      request.set_page_token(response.next_page_token());
+    if (grpc::Status s = FetchPages(
+            ctx, request,
+            [&](grpc::ClientContext* call, const auto& r, auto* out) {
+              return stub.ListInteractions(call, r, out);
+            },
+            &all);
+        !s.ok()) {
+      return ReportError(FromGrpcStatus(s));
     }
     if (ctx.format == Format::kJson) {
       PrintJson(all, std::cout);
