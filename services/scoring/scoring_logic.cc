@@ -283,15 +283,19 @@ v1::ScoreModel PopulationRun::model() const {
 
 // --- ScoreEntity -----------------------------------------------------------
 
-absl::StatusOr<v1::ScoreEntityResponse> ScoreOne(
-    const v1::ScoreEntityRequest& request) {
-  if (!request.has_model()) return InvalidField("model", "is required");
-  if (!request.has_facts()) return InvalidField("facts", "is required");
-  const v1::ScoreModel& in = request.model();
-  RAPPORT_ASSIGN_OR_RETURN(ScoringOptions options,
-                           OptionsFrom(in.bins(), in.weights()));
+namespace {
+
+// A model from ScorePopulation, back in the engine's terms.
+struct ParsedModel {
   ScoreModel model;
-  model.bins = options.bins;
+  ScoringOptions options;
+};
+
+absl::StatusOr<ParsedModel> ParseModel(const v1::ScoreModel& in) {
+  ParsedModel out;
+  RAPPORT_ASSIGN_OR_RETURN(out.options, OptionsFrom(in.bins(), in.weights()));
+  ScoreModel& model = out.model;
+  model.bins = out.options.bins;
   RAPPORT_ASSIGN_OR_RETURN(model.as_of_micros,
                            FromTimestamp(in.as_of(), "model.as_of"));
   model.scored_population = in.scored_population();
@@ -325,32 +329,86 @@ absl::StatusOr<v1::ScoreEntityResponse> ScoreOne(
         model.platinum_above,
         FromMoney(in.platinum_above(), "model.platinum_above"));
   }
-  const v1::EntityFacts& f = request.facts();
+  return out;
+}
+
+// Scores one entity's facts; errors name fields under `field` ("facts" or
+// "facts[3]").
+absl::StatusOr<std::pair<EntityScore, EntityFacts>> ScoreFacts(
+    const ParsedModel& parsed, const v1::EntityFacts& f, int64_t as_of,
+    absl::string_view field) {
   EntityFacts facts;
   facts.entity_id = f.entity_id();
   facts.frequency = f.frequency();
-  RAPPORT_ASSIGN_OR_RETURN(facts.monetary,
-                           FromMoney(f.monetary(), "facts.monetary"));
-  RAPPORT_ASSIGN_OR_RETURN(facts.cost_to_serve,
-                           FromMoney(f.cost_to_serve(), "facts.cost_to_serve"));
+  RAPPORT_ASSIGN_OR_RETURN(
+      facts.monetary,
+      FromMoney(f.monetary(), absl::StrCat(field, ".monetary")));
+  RAPPORT_ASSIGN_OR_RETURN(
+      facts.cost_to_serve,
+      FromMoney(f.cost_to_serve(), absl::StrCat(field, ".cost_to_serve")));
   if (f.has_last_event_time()) {
     RAPPORT_ASSIGN_OR_RETURN(
         facts.last_event_micros,
-        FromTimestamp(f.last_event_time(), "facts.last_event_time"));
+        FromTimestamp(f.last_event_time(),
+                      absl::StrCat(field, ".last_event_time")));
   }
-  int64_t as_of = model.as_of_micros;
-  if (request.has_as_of()) {
-    RAPPORT_ASSIGN_OR_RETURN(as_of, FromTimestamp(request.as_of(), "as_of"));
-  }
-  absl::StatusOr<EntityScore> score = ScoreEntity(model, facts, as_of, options);
-  if (!score.ok()) return Named(score.status(), "facts");
+  absl::StatusOr<EntityScore> score =
+      ScoreEntity(parsed.model, facts, as_of, parsed.options);
+  if (!score.ok()) return Named(score.status(), field);
+  return std::make_pair(*std::move(score), std::move(facts));
+}
+
+v1::EntityScore ToProto(const EntityScore& score, const EntityFacts& facts) {
+  return ScoreProto(facts.entity_id, score.recency_days, facts.frequency,
+                    facts.monetary, score.r, score.f, score.m, score.segment,
+                    score.value, facts.cost_to_serve, score.tier);
+}
+
+// The request's as_of, else the model's.
+absl::StatusOr<int64_t> AsOf(const ParsedModel& parsed, bool has_as_of,
+                             const google::protobuf::Timestamp& as_of) {
+  if (!has_as_of) return parsed.model.as_of_micros;
+  return FromTimestamp(as_of, "as_of");
+}
+
+}  // namespace
+
+absl::StatusOr<v1::ScoreEntityResponse> ScoreOne(
+    const v1::ScoreEntityRequest& request) {
+  if (!request.has_model()) return InvalidField("model", "is required");
+  if (!request.has_facts()) return InvalidField("facts", "is required");
+  RAPPORT_ASSIGN_OR_RETURN(ParsedModel parsed, ParseModel(request.model()));
+  RAPPORT_ASSIGN_OR_RETURN(int64_t as_of,
+                           AsOf(parsed, request.has_as_of(), request.as_of()));
+  RAPPORT_ASSIGN_OR_RETURN(auto scored,
+                           ScoreFacts(parsed, request.facts(), as_of, "facts"));
   v1::ScoreEntityResponse response;
-  *response.mutable_score() =
-      ScoreProto(facts.entity_id, score->recency_days, facts.frequency,
-                 facts.monetary, score->r, score->f, score->m, score->segment,
-                 score->value, facts.cost_to_serve, score->tier);
-  *response.mutable_contact_policy() =
-      ToProtoPolicy(score->tier, options.tier_policies.For(score->tier));
+  *response.mutable_score() = ToProto(scored.first, scored.second);
+  *response.mutable_contact_policy() = ToProtoPolicy(
+      scored.first.tier, parsed.options.tier_policies.For(scored.first.tier));
+  return response;
+}
+
+absl::StatusOr<v1::ScoreEntitiesResponse> ScoreMany(
+    const v1::ScoreEntitiesRequest& request) {
+  if (!request.has_model()) return InvalidField("model", "is required");
+  if (request.facts().empty()) return InvalidField("facts", "is required");
+  if (request.facts_size() > kMaxScoreEntities) {
+    return InvalidField("facts", absl::StrCat("has ", request.facts_size(),
+                                              " entities; at most ",
+                                              kMaxScoreEntities, " per call"));
+  }
+  RAPPORT_ASSIGN_OR_RETURN(ParsedModel parsed, ParseModel(request.model()));
+  RAPPORT_ASSIGN_OR_RETURN(int64_t as_of,
+                           AsOf(parsed, request.has_as_of(), request.as_of()));
+  v1::ScoreEntitiesResponse response;
+  response.mutable_scores()->Reserve(request.facts_size());
+  for (int i = 0; i < request.facts_size(); ++i) {
+    RAPPORT_ASSIGN_OR_RETURN(auto scored,
+                             ScoreFacts(parsed, request.facts(i), as_of,
+                                        absl::StrCat("facts[", i, "]")));
+    *response.add_scores() = ToProto(scored.first, scored.second);
+  }
   return response;
 }
 

@@ -66,6 +66,11 @@ class PopulationRun {
 absl::StatusOr<v1::ScoreEntityResponse> ScoreOne(
     const v1::ScoreEntityRequest& request);
 
+// ScoreEntities: many entities against one model, each as ScoreOne would.
+inline constexpr int kMaxScoreEntities = 10000;
+absl::StatusOr<v1::ScoreEntitiesResponse> ScoreMany(
+    const v1::ScoreEntitiesRequest& request);
+
 // Customers for the CLV models, gathered from many batches: summaries as
 // given, and raw events that Build() summarises (ids are copied).
 class ClvInput {

@@ -69,6 +69,15 @@ grpc::Status ScoringServiceImpl::ScoreEntity(
   return grpc::Status::OK;
 }
 
+grpc::Status ScoringServiceImpl::ScoreEntities(
+    grpc::ServerContext*, const v1::ScoreEntitiesRequest* request,
+    v1::ScoreEntitiesResponse* response) {
+  absl::StatusOr<v1::ScoreEntitiesResponse> result = ScoreMany(*request);
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = *std::move(result);
+  return grpc::Status::OK;
+}
+
 grpc::Status ScoringServiceImpl::FitClvModel(
     grpc::ServerContext*, grpc::ServerReader<v1::FitClvModelRequest>* reader,
     v1::FitClvModelResponse* response) {

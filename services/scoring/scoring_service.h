@@ -24,6 +24,9 @@ class ScoringServiceImpl final : public v1::ScoringService::Service {
   grpc::Status ScoreEntity(grpc::ServerContext* context,
                            const v1::ScoreEntityRequest* request,
                            v1::ScoreEntityResponse* response) override;
+  grpc::Status ScoreEntities(grpc::ServerContext* context,
+                             const v1::ScoreEntitiesRequest* request,
+                             v1::ScoreEntitiesResponse* response) override;
   grpc::Status FitClvModel(grpc::ServerContext* context,
                            grpc::ServerReader<v1::FitClvModelRequest>* reader,
                            v1::FitClvModelResponse* response) override;

@@ -384,6 +384,45 @@ TEST(ScoringE2E, ScoringOneEntityAgainstTheModelAgreesWithThePopulationRun) {
     EXPECT_EQ(single.score().tier(), s.tier()) << s.entity_id();
     EXPECT_EQ(single.contact_policy().tier(), s.tier());
   }
+
+  // ScoreEntities: the same, many at a time, in the order asked.
+  v1::ScoreEntitiesRequest many;
+  *many.mutable_model() = model;
+  for (auto it = scores.rbegin(); it != scores.rend(); ++it)
+    *many.add_facts() = by_id[it->entity_id()];
+  grpc::ClientContext call;
+  v1::ScoreEntitiesResponse batch;
+  grpc::Status scored = stub->ScoreEntities(&call, many, &batch);
+  ASSERT_TRUE(scored.ok()) << scored.error_message();
+  ASSERT_EQ(batch.scores_size(), 400);
+  for (int i = 0; i < 400; ++i) {
+    const v1::EntityScore& want = scores[399 - i];
+    EXPECT_EQ(batch.scores(i).SerializeAsString(), want.SerializeAsString())
+        << want.entity_id();
+  }
+
+  // Its bad input names the entity.
+  many.mutable_facts(7)->mutable_monetary()->set_units(5);
+  many.mutable_facts(7)->mutable_monetary()->set_nanos(-5);
+  grpc::ClientContext bad_call;
+  absl::Status bad =
+      FromGrpcStatus(stub->ScoreEntities(&bad_call, many, &batch));
+  ASSERT_FALSE(FieldViolations(bad).empty()) << bad;
+  EXPECT_EQ(FieldViolations(bad)[0].field.rfind("facts[7].monetary", 0), 0u)
+      << FieldViolations(bad)[0].field;
+  grpc::ClientContext empty_call;
+  absl::Status empty = FromGrpcStatus(
+      stub->ScoreEntities(&empty_call, v1::ScoreEntitiesRequest(), &batch));
+  ASSERT_FALSE(FieldViolations(empty).empty()) << empty;
+  EXPECT_EQ(FieldViolations(empty)[0].field, "model");
+  v1::ScoreEntitiesRequest too_many;
+  *too_many.mutable_model() = model;
+  for (int i = 0; i < 10001; ++i) *too_many.add_facts() = all[0];
+  grpc::ClientContext too_many_call;
+  absl::Status limit =
+      FromGrpcStatus(stub->ScoreEntities(&too_many_call, too_many, &batch));
+  ASSERT_FALSE(FieldViolations(limit).empty()) << limit;
+  EXPECT_EQ(FieldViolations(limit)[0].field, "facts");
 }
 
 TEST(ScoringE2E, InvalidConfigurationIsInvalidArgumentNamingTheField) {
