@@ -501,18 +501,22 @@ absl::StatusOr<v1::Purchase> CustomerLogic::RecordPurchase(
   }
   if (!violations.empty()) return InvalidFields(violations);
   record.id = ids_->Next();
-  RAPPORT_ASSIGN_OR_RETURN(record.customer_id,
-                           store_->ResolveCustomerId(request.customer_id()));
+  record.customer_id = request.customer_id();
   record.currency = options_.currency;
   record.description = in.description();
   record.create_time_us = NowMicros();
   v1::RecordPurchaseRequest canonical = request;
   canonical.mutable_purchase()->mutable_amount()->set_currency_code(
       options_.currency);
-  RAPPORT_ASSIGN_OR_RETURN(
-      PurchaseRecord stored,
-      store_->RecordPurchase(record,
-                             {request.request_id(), RequestHash(canonical)}));
+  const RequestKey key{request.request_id(), RequestHash(canonical)};
+  absl::StatusOr<PurchaseRecord> recorded = store_->RecordPurchase(record, key);
+  if (absl::IsAborted(recorded.status())) {
+    // A merged id: the purchase goes to the customer that stayed.
+    RAPPORT_ASSIGN_OR_RETURN(record.customer_id,
+                             store_->ResolveCustomerId(request.customer_id()));
+    recorded = store_->RecordPurchase(record, key);
+  }
+  RAPPORT_ASSIGN_OR_RETURN(PurchaseRecord stored, std::move(recorded));
   if (scores_ != nullptr) {
     // The purchase stands even when re-scoring fails; the next refresh catches
     // up.

@@ -144,8 +144,10 @@ class CustomerStore {
       const std::string& id, bool force,
       const std::function<absl::Status(const CustomerRecord&)>& check) = 0;
 
-  // Inserts a purchase of an existing customer (NOT_FOUND otherwise);
-  // idempotent by `request` like CreateCustomer.
+  // Inserts a purchase of a live customer: NOT_FOUND for an unknown one,
+  // FAILED_PRECONDITION for an erased one, ABORTED for one merged into another
+  // (resolve the id and call again). Idempotent by `request` like
+  // CreateCustomer: a retry answers with the purchase first recorded.
   virtual absl::StatusOr<PurchaseRecord> RecordPurchase(
       const PurchaseRecord& purchase, const RequestKey& request) = 0;
   // The customer's purchases with start <= time < end, after the (time, id)

@@ -452,29 +452,44 @@ absl::StatusOr<PurchaseRecord> MysqlCustomerStore::RecordPurchase(
       return absl::NotFoundError(absl::StrCat("purchase ", id, " not found"));
     return ReadPurchase(*rows);
   };
-  absl::StatusOr<PurchaseRecord> recorded = pool_->Transaction(
-      [&](sql::Connection& c) -> absl::StatusOr<PurchaseRecord> {
-        RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> earlier,
-                                 FindRequest(c, kFind, request));
-        if (earlier.has_value()) return load(c, *earlier);
-        RAPPORT_RETURN_IF_ERROR(CheckLive(c, purchase.customer_id));
+  // The usual case in one statement: a new request for a live customer. The
+  // INSERT ... SELECT share-locks the customer's row like CheckLive does; a
+  // retried request id fails on its unique key.
+  absl::StatusOr<bool> inserted =
+      pool_->Run([&](sql::Connection& c) -> absl::StatusOr<bool> {
         Statement s = Prepare(
             c,
             "INSERT INTO purchases (id, customer_id, purchase_time_us, amount, "
             "currency, description, create_time_us, request_id, request_hash) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            "SELECT ?, id, ?, ?, ?, ?, ?, ?, ? FROM customers WHERE id = ? AND "
+            "merged_into IS NULL AND erased_time_us IS NULL");
         s->setString(1, purchase.id);
-        s->setString(2, purchase.customer_id);
-        s->setInt64(3, purchase.purchase_time_us);
-        s->setString(4, purchase.amount.ToString());
-        s->setString(5, purchase.currency);
-        s->setString(6, purchase.description);
-        s->setInt64(7, purchase.create_time_us);
-        SetNullableString(*s, 8, request.id);
-        SetNullableString(*s, 9, request.id.empty() ? "" : request.hash);
-        s->executeUpdate();
-        return purchase;
+        s->setInt64(2, purchase.purchase_time_us);
+        s->setString(3, purchase.amount.ToString());
+        s->setString(4, purchase.currency);
+        s->setString(5, purchase.description);
+        s->setInt64(6, purchase.create_time_us);
+        SetNullableString(*s, 7, request.id);
+        SetNullableString(*s, 8, request.id.empty() ? "" : request.hash);
+        s->setString(9, purchase.customer_id);
+        return s->executeUpdate() == 1;
       });
+  if (inserted.ok() && *inserted) return purchase;
+  // Otherwise the customer is unknown, merged or erased, or this is a retry:
+  // sort it out under a transaction, retry first.
+  absl::StatusOr<PurchaseRecord> recorded =
+      inserted.ok() || absl::IsAlreadyExists(inserted.status())
+          ? pool_->Transaction(
+                [&](sql::Connection& c) -> absl::StatusOr<PurchaseRecord> {
+                  RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> earlier,
+                                           FindRequest(c, kFind, request));
+                  if (earlier.has_value()) return load(c, *earlier);
+                  RAPPORT_RETURN_IF_ERROR(CheckLive(c, purchase.customer_id));
+                  return absl::AbortedError(
+                      absl::StrCat("customer ", purchase.customer_id,
+                                   " changed just now; retry"));
+                })
+          : absl::StatusOr<PurchaseRecord>(inserted.status());
   if (absl::IsAlreadyExists(recorded.status()) && !request.id.empty()) {
     // A concurrent retry won the race on the unique request id: answer as it
     // did.

@@ -5,10 +5,12 @@
 #include <cppconn/statement.h>
 
 #include <algorithm>
+#include <bit>
 #include <memory>
 #include <sstream>
 #include <thread>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
@@ -50,6 +52,23 @@ constexpr char kJobColumns[] =
     "id, state, done, total, request, create_time_us, end_time_us, "
     "heartbeat_time_us, error, "
     "score_model, clv_model";
+
+// The latest job in a state (bound as the one parameter): for kSucceeded the
+// one that ended last, else the one created last.
+std::string LatestJobQuery(absl::string_view columns, JobState state) {
+  return absl::StrCat(
+      "SELECT ", columns, " FROM refresh_jobs WHERE state = ? ORDER BY ",
+      state == JobState::kSucceeded ? "end_time_us" : "create_time_us",
+      " DESC, id DESC LIMIT 1");
+}
+
+// "(?,...,?),(?,...)": placeholders for `rows` rows of scores.
+std::string ScoreRowPlaceholders(size_t rows) {
+  const std::string one = absl::StrCat(
+      "(", absl::StrJoin(std::vector<std::string>(kScoreColumnCount, "?"), ","),
+      ")");
+  return absl::StrJoin(std::vector<std::string>(rows, one), ",");
+}
 
 Statement Prepare(sql::Connection& c, const std::string& query) {
   return PrepareCached(c, query);
@@ -331,18 +350,25 @@ absl::StatusOr<std::optional<RefreshJobRecord>> MysqlScoreStore::LatestJob(
     JobState state) {
   return pool_->Run([&](sql::Connection& c)
                         -> absl::StatusOr<std::optional<RefreshJobRecord>> {
-    Statement s = Prepare(
-        c, absl::StrCat(
-               "SELECT ", kJobColumns,
-               " FROM refresh_jobs WHERE state = ? ORDER BY ",
-               state == JobState::kSucceeded ? "end_time_us" : "create_time_us",
-               " DESC, id DESC LIMIT 1"));
+    Statement s = Prepare(c, LatestJobQuery(kJobColumns, state));
     s->setInt(1, static_cast<int>(state));
     Rows rows(s->executeQuery());
     if (!rows->next()) return std::optional<RefreshJobRecord>();
     RAPPORT_ASSIGN_OR_RETURN(RefreshJobRecord job, ReadJob(*rows));
     return std::optional<RefreshJobRecord>(std::move(job));
   });
+}
+
+absl::StatusOr<std::optional<std::string>> MysqlScoreStore::LatestJobId(
+    JobState state) {
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::optional<std::string>> {
+        Statement s = Prepare(c, LatestJobQuery("id", state));
+        s->setInt(1, static_cast<int>(state));
+        Rows rows(s->executeQuery());
+        if (!rows->next()) return std::optional<std::string>();
+        return std::optional<std::string>(Text(rows->getString(1)));
+      });
 }
 
 absl::Status MysqlScoreStore::UpdateProgress(const std::string& id,
@@ -527,38 +553,68 @@ absl::Status MysqlScoreStore::ScanFacts(const CountWindow& window,
   return first_error;
 }
 
-absl::StatusOr<CustomerFacts> MysqlScoreStore::FactsOf(
-    const std::string& customer_id, const CountWindow& window) {
-  return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<CustomerFacts> {
-    CustomerFacts f;
-    f.customer_id = customer_id;
-    Statement s = Prepare(
-        c,
-        "SELECT COUNT(*), SUM(amount), MAX(purchase_time_us) FROM purchases "
-        "WHERE customer_id = ? AND purchase_time_us > ? "
-        "AND purchase_time_us <= ?");
-    s->setString(1, customer_id);
-    s->setInt64(2, window.after_us());
-    s->setInt64(3, window.as_of_us);
-    Rows rows(s->executeQuery());
-    rows->next();
-    f.frequency = rows->getInt64(1);
-    if (f.frequency > 0) {
-      RAPPORT_ASSIGN_OR_RETURN(f.monetary, DecimalColumn(*rows, 2));
-      f.last_event_us = rows->getInt64(3);
-    }
-    Statement k =
-        Prepare(c,
-                "SELECT SUM(cost) FROM interactions WHERE customer_id = ? "
-                "AND interaction_time_us > ? AND interaction_time_us <= ?");
-    k->setString(1, customer_id);
-    k->setInt64(2, window.after_us());
-    k->setInt64(3, window.as_of_us);
-    Rows cost(k->executeQuery());
-    cost->next();
-    RAPPORT_ASSIGN_OR_RETURN(f.cost_to_serve, DecimalColumn(*cost, 1));
-    return f;
-  });
+absl::StatusOr<std::vector<CustomerFacts>> MysqlScoreStore::FactsOf(
+    const std::vector<std::string>& customer_ids, const CountWindow& window) {
+  std::vector<CustomerFacts> out;
+  for (size_t begin = 0; begin < customer_ids.size(); begin += kInList) {
+    const size_t n = std::min<size_t>(kInList, customer_ids.size() - begin);
+    // Lists padded to a power of two (repeating the last id), so that a few
+    // statement texts serve every batch size.
+    const size_t padded = std::min<size_t>(kInList, std::bit_ceil(n));
+    auto bind_ids = [&](sql::PreparedStatement& s, int first) {
+      for (size_t i = 0; i < padded; ++i) {
+        s.setString(first + static_cast<int>(i),
+                    customer_ids[begin + std::min(i, n - 1)]);
+      }
+    };
+    const std::string in =
+        absl::StrJoin(std::vector<std::string>(padded, "?"), ",");
+    absl::Status read = pool_->Run([&](sql::Connection& c) -> absl::Status {
+      Statement s = Prepare(
+          c, absl::StrCat("SELECT c.id, COUNT(p.customer_id), SUM(p.amount), "
+                          "MAX(p.purchase_time_us) FROM customers c LEFT JOIN "
+                          "purchases p ON p.customer_id = c.id AND "
+                          "p.purchase_time_us > ? AND p.purchase_time_us <= ? "
+                          "WHERE c.merged_into IS NULL AND c.id IN (",
+                          in, ") GROUP BY c.id"));
+      s->setInt64(1, window.after_us());
+      s->setInt64(2, window.as_of_us);
+      bind_ids(*s, 3);
+      absl::flat_hash_map<std::string, size_t> index;
+      {
+        Rows rows(s->executeQuery());
+        while (rows->next()) {
+          CustomerFacts f;
+          f.customer_id = Text(rows->getString(1));
+          f.frequency = rows->getInt64(2);
+          if (f.frequency > 0) {
+            RAPPORT_ASSIGN_OR_RETURN(f.monetary, DecimalColumn(*rows, 3));
+            f.last_event_us = rows->getInt64(4);
+          }
+          index[f.customer_id] = out.size();
+          out.push_back(std::move(f));
+        }
+      }
+      Statement k = Prepare(
+          c, absl::StrCat("SELECT customer_id, SUM(cost) FROM interactions "
+                          "WHERE interaction_time_us > ? AND "
+                          "interaction_time_us <= ? AND customer_id IN (",
+                          in, ") GROUP BY customer_id"));
+      k->setInt64(1, window.after_us());
+      k->setInt64(2, window.as_of_us);
+      bind_ids(*k, 3);
+      Rows costs(k->executeQuery());
+      while (costs->next()) {
+        auto it = index.find(Text(costs->getString(1)));
+        if (it == index.end()) continue;  // merged meanwhile
+        RAPPORT_ASSIGN_OR_RETURN(out[it->second].cost_to_serve,
+                                 DecimalColumn(*costs, 2));
+      }
+      return absl::OkStatus();
+    });
+    RAPPORT_RETURN_IF_ERROR(read);
+  }
+  return out;
 }
 
 absl::Status MysqlScoreStore::ScanPurchaseDays(const CountWindow& window,
@@ -623,15 +679,10 @@ absl::Status MysqlScoreStore::AppendScores(
   if (scores.empty()) return absl::OkStatus();
   return pool_->Transaction([&](sql::Connection& c) -> absl::Status {
     auto insert = [&](int rows) {
-      std::string one = absl::StrCat(
-          "(",
-          absl::StrJoin(std::vector<std::string>(kScoreColumnCount, "?"), ","),
-          ")");
       // The staging table is new for every job: not worth caching.
-      return std::unique_ptr<sql::PreparedStatement>(
-          c.prepareStatement(absl::StrCat(
-              "INSERT INTO ", table, " (", kScoreColumns, ") VALUES ",
-              absl::StrJoin(std::vector<std::string>(rows, one), ","))));
+      return std::unique_ptr<sql::PreparedStatement>(c.prepareStatement(
+          absl::StrCat("INSERT INTO ", table, " (", kScoreColumns, ") VALUES ",
+                       ScoreRowPlaceholders(rows))));
     };
     std::unique_ptr<sql::PreparedStatement> full;
     for (size_t begin = 0; begin < scores.size(); begin += kInsertRows) {
@@ -675,31 +726,40 @@ absl::Status MysqlScoreStore::DiscardScoreSet(const std::string& job_id) {
   });
 }
 
-absl::Status MysqlScoreStore::UpsertScore(const StoredScore& score) {
-  return pool_->Run([&](sql::Connection& c) -> absl::Status {
-    Statement s = Prepare(
-        c,
-        absl::StrCat(
-            "INSERT INTO customer_scores (", kScoreColumns,
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON DUPLICATE KEY UPDATE model_id = VALUES(model_id), "
-            "recency_days = VALUES(recency_days), frequency = "
-            "VALUES(frequency), "
-            "monetary = VALUES(monetary), r = VALUES(r), f = VALUES(f), m = "
-            "VALUES(m), "
-            "segment = VALUES(segment), value_hundredths = "
-            "VALUES(value_hundredths), "
-            "cost_to_serve = VALUES(cost_to_serve), profit = VALUES(profit), "
-            "tier = VALUES(tier), p_alive = COALESCE(VALUES(p_alive), "
-            "p_alive), "
-            "expected_purchases = COALESCE(VALUES(expected_purchases), "
-            "expected_purchases), "
-            "clv = COALESCE(VALUES(clv), clv), score_time_us = "
-            "VALUES(score_time_us)"));
-    BindScore(*s, 1, score);
-    s->executeUpdate();
+absl::Status MysqlScoreStore::UpsertScores(
+    const std::vector<StoredScore>& scores) {
+  if (scores.empty()) return absl::OkStatus();
+  constexpr char kUpdate[] =
+      " ON DUPLICATE KEY UPDATE model_id = VALUES(model_id), "
+      "recency_days = VALUES(recency_days), frequency = VALUES(frequency), "
+      "monetary = VALUES(monetary), r = VALUES(r), f = VALUES(f), "
+      "m = VALUES(m), segment = VALUES(segment), "
+      "value_hundredths = VALUES(value_hundredths), "
+      "cost_to_serve = VALUES(cost_to_serve), profit = VALUES(profit), "
+      "tier = VALUES(tier), p_alive = COALESCE(VALUES(p_alive), p_alive), "
+      "expected_purchases = COALESCE(VALUES(expected_purchases), "
+      "expected_purchases), clv = COALESCE(VALUES(clv), clv), "
+      "score_time_us = VALUES(score_time_us)";
+  auto write = [&](sql::Connection& c) -> absl::Status {
+    for (size_t begin = 0; begin < scores.size(); begin += kInsertRows) {
+      const size_t n = std::min<size_t>(kInsertRows, scores.size() - begin);
+      // Padded to a power of two by repeating the last row (which updates
+      // it to the same values), so that a few statement texts serve all.
+      const size_t padded = std::min<size_t>(kInsertRows, std::bit_ceil(n));
+      Statement s = Prepare(
+          c, absl::StrCat("INSERT INTO customer_scores (", kScoreColumns,
+                          ") VALUES ", ScoreRowPlaceholders(padded), kUpdate));
+      for (size_t i = 0; i < padded; ++i)
+        BindScore(*s, 1 + static_cast<int>(i) * kScoreColumnCount,
+                  scores[begin + std::min(i, n - 1)]);
+      s->executeUpdate();
+    }
     return absl::OkStatus();
-  });
+  };
+  // One statement is atomic by itself; more need a transaction.
+  if (scores.size() <= static_cast<size_t>(kInsertRows))
+    return pool_->Run(write);
+  return pool_->Transaction(write);
 }
 
 absl::StatusOr<std::vector<StoredScore>> MysqlScoreStore::GetScores(

@@ -32,6 +32,8 @@ class MysqlScoreStore final : public ScoreStore {
   absl::StatusOr<RefreshJobRecord> GetJob(const std::string& id) override;
   absl::StatusOr<std::optional<RefreshJobRecord>> LatestJob(
       JobState state) override;
+  absl::StatusOr<std::optional<std::string>> LatestJobId(
+      JobState state) override;
   absl::Status UpdateProgress(const std::string& id, int64_t done,
                               int64_t total, int64_t now_us) override;
   absl::Status SetModels(const std::string& id, const std::string& score_model,
@@ -43,8 +45,9 @@ class MysqlScoreStore final : public ScoreStore {
   absl::StatusOr<int64_t> CountLiveCustomers() override;
   absl::Status ScanFacts(const CountWindow& window, int batch_size,
                          const Sink<CustomerFacts>& sink) override;
-  absl::StatusOr<CustomerFacts> FactsOf(const std::string& customer_id,
-                                        const CountWindow& window) override;
+  absl::StatusOr<std::vector<CustomerFacts>> FactsOf(
+      const std::vector<std::string>& customer_ids,
+      const CountWindow& window) override;
   absl::Status ScanPurchaseDays(const CountWindow& window, int batch_size,
                                 const Sink<PurchaseDay>& sink) override;
 
@@ -53,7 +56,7 @@ class MysqlScoreStore final : public ScoreStore {
                             const std::vector<StoredScore>& scores) override;
   absl::Status PublishScoreSet(const std::string& job_id) override;
   absl::Status DiscardScoreSet(const std::string& job_id) override;
-  absl::Status UpsertScore(const StoredScore& score) override;
+  absl::Status UpsertScores(const std::vector<StoredScore>& scores) override;
   absl::StatusOr<std::vector<StoredScore>> GetScores(
       const std::vector<std::string>& customer_ids) override;
   absl::StatusOr<std::string> ResolveLiveCustomer(

@@ -128,6 +128,14 @@ class ScoreStore {
   // last), if any.
   virtual absl::StatusOr<std::optional<RefreshJobRecord>> LatestJob(
       JobState state) = 0;
+  // The id of that job, without reading the rest (a store may do it faster).
+  virtual absl::StatusOr<std::optional<std::string>> LatestJobId(
+      JobState state) {
+    absl::StatusOr<std::optional<RefreshJobRecord>> job = LatestJob(state);
+    if (!job.ok()) return job.status();
+    if (!job->has_value()) return std::optional<std::string>();
+    return std::optional<std::string>((*job)->id);
+  }
   // Records progress and the heartbeat of a running job.
   virtual absl::Status UpdateProgress(const std::string& id, int64_t done,
                                       int64_t total, int64_t now_us) = 0;
@@ -155,9 +163,12 @@ class ScoreStore {
   // stops the scan and is returned.
   virtual absl::Status ScanFacts(const CountWindow& window, int batch_size,
                                  const Sink<CustomerFacts>& sink) = 0;
-  // One customer's counted facts (zero when it has none).
-  virtual absl::StatusOr<CustomerFacts> FactsOf(const std::string& customer_id,
-                                                const CountWindow& window) = 0;
+  // The counted facts of those of `customer_ids` that are live customers
+  // (zero when they have none), in any order; merged and unknown ids are left
+  // out.
+  virtual absl::StatusOr<std::vector<CustomerFacts>> FactsOf(
+      const std::vector<std::string>& customer_ids,
+      const CountWindow& window) = 0;
   // Every live customer's counted purchases summed per UTC day, by customer id
   // then day, in batches of rows of at most about `batch_size` customers.
   virtual absl::Status ScanPurchaseDays(const CountWindow& window,
@@ -174,9 +185,9 @@ class ScoreStore {
                                     const std::vector<StoredScore>& scores) = 0;
   virtual absl::Status PublishScoreSet(const std::string& job_id) = 0;
   virtual absl::Status DiscardScoreSet(const std::string& job_id) = 0;
-  // Inserts or replaces one customer's values; keeps the stored p_alive,
-  // expected purchases and CLV when `score` has none.
-  virtual absl::Status UpsertScore(const StoredScore& score) = 0;
+  // Inserts or replaces customers' values, all or none; keeps the stored
+  // p_alive, expected purchases and CLV of a score that has none.
+  virtual absl::Status UpsertScores(const std::vector<StoredScore>& scores) = 0;
   // The stored values of those of `customer_ids` that have some.
   virtual absl::StatusOr<std::vector<StoredScore>> GetScores(
       const std::vector<std::string>& customer_ids) = 0;

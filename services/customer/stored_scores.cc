@@ -216,7 +216,12 @@ StoredScoreLogic::StoredScoreLogic(ScoreStore* store,
       scoring_(std::move(scoring)),
       ids_(ids),
       clock_(std::move(clock)),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      rescores_({.max_running = options_.rescore_concurrency,
+                 .max_batch = static_cast<size_t>(options_.rescore_batch)},
+                [this](const std::vector<std::string>& ids) {
+                  return RescoreBatch(ids);
+                }) {}
 
 StoredScoreLogic::~StoredScoreLogic() {
   {
@@ -839,37 +844,97 @@ absl::Status StoredScoreLogic::ExportScores(
   }
 }
 
+namespace {
+// The most entities the scoring service takes in one ScoreEntities call.
+constexpr size_t kScoreEntitiesPerCall = 10000;
+}  // namespace
+
 absl::Status StoredScoreLogic::Rescore(const std::string& customer_id) {
   if (customer_id.empty()) return InvalidField("customer_id", "is required");
-  RAPPORT_ASSIGN_OR_RETURN(std::string id,
-                           store_->ResolveLiveCustomer(customer_id));
-  RAPPORT_ASSIGN_OR_RETURN(std::optional<RefreshJobRecord> latest,
-                           store_->LatestJob(JobState::kSucceeded));
-  if (!latest.has_value())
-    return absl::OkStatus();  // never refreshed: nothing to keep current
-  sv1::ScoreEntityRequest call_request;
-  if (!call_request.mutable_model()->ParseFromString(latest->score_model)) {
-    return absl::DataLossError(
-        absl::StrCat("the stored model of job ", latest->id, " is unreadable"));
-  }
-  v1::RefreshScoresRequest refresh;
-  refresh.ParseFromString(latest->request);
-  const int64_t now = NowMicros();
-  CountWindow window;
-  window.as_of_us = now;
-  if (refresh.window_days() > 0) window.window_days = refresh.window_days();
-  RAPPORT_ASSIGN_OR_RETURN(CustomerFacts facts, store_->FactsOf(id, window));
-  RAPPORT_RETURN_IF_ERROR(SetFacts(facts, call_request.mutable_facts()));
-  *call_request.mutable_as_of() = ToTimestamp(now);
+  return rescores_.Submit(customer_id);
+}
 
-  sv1::ScoreEntityResponse response;
-  std::unique_ptr<grpc::ClientContext> call = NewCall(options_.call_timeout);
-  grpc::Status status =
-      scoring_->ScoreEntity(call.get(), call_request, &response);
-  if (!status.ok()) return ScoringError(status, "scoring service");
-  RAPPORT_ASSIGN_OR_RETURN(StoredScore score,
-                           FromEntityScore(response.score(), latest->id, now));
-  return store_->UpsertScore(score);
+std::vector<absl::Status> StoredScoreLogic::RescoreBatch(
+    const std::vector<std::string>& ids) {
+  // An id may come more than once; each customer is scored once.
+  std::vector<std::string> unique = ids;
+  std::sort(unique.begin(), unique.end());
+  unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
+  absl::flat_hash_map<std::string, absl::Status> outcome;
+  absl::Status batch = [&]() -> absl::Status {
+    RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> latest,
+                             store_->LatestJobId(JobState::kSucceeded));
+    std::shared_ptr<const ScoreModel> model;
+    if (latest.has_value()) {
+      RAPPORT_ASSIGN_OR_RETURN(model, ModelOf(*latest));
+    }
+    const int64_t now = NowMicros();
+    CountWindow window;
+    window.as_of_us = now;
+    if (model != nullptr && model->window_days() > 0)
+      window.window_days = model->window_days();
+    RAPPORT_ASSIGN_OR_RETURN(std::vector<CustomerFacts> facts,
+                             FactsOfLive(unique, window, &outcome));
+    if (model == nullptr || facts.empty())
+      return absl::OkStatus();  // never refreshed: nothing to keep current
+    std::vector<StoredScore> scores;
+    for (size_t begin = 0; begin < facts.size();
+         begin += kScoreEntitiesPerCall) {
+      const size_t end = std::min(facts.size(), begin + kScoreEntitiesPerCall);
+      sv1::ScoreEntitiesRequest request;
+      *request.mutable_model() = *model;
+      *request.mutable_as_of() = ToTimestamp(now);
+      for (size_t i = begin; i < end; ++i)
+        RAPPORT_RETURN_IF_ERROR(SetFacts(facts[i], request.add_facts()));
+      sv1::ScoreEntitiesResponse response;
+      std::unique_ptr<grpc::ClientContext> call =
+          NewCall(options_.call_timeout);
+      grpc::Status status =
+          scoring_->ScoreEntities(call.get(), request, &response);
+      if (!status.ok()) return ScoringError(status, "scoring service");
+      for (const sv1::EntityScore& s : response.scores()) {
+        RAPPORT_ASSIGN_OR_RETURN(StoredScore score,
+                                 FromEntityScore(s, *latest, now));
+        scores.push_back(std::move(score));
+      }
+    }
+    return store_->UpsertScores(scores);
+  }();
+  std::vector<absl::Status> out;
+  out.reserve(ids.size());
+  for (const std::string& id : ids) {
+    auto it = outcome.find(id);
+    out.push_back(it != outcome.end() && !it->second.ok() ? it->second : batch);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<CustomerFacts>> StoredScoreLogic::FactsOfLive(
+    const std::vector<std::string>& ids, const CountWindow& window,
+    absl::flat_hash_map<std::string, absl::Status>* outcome) {
+  // Most ids name live customers; the others are followed through their
+  // merges one by one.
+  RAPPORT_ASSIGN_OR_RETURN(std::vector<CustomerFacts> facts,
+                           store_->FactsOf(ids, window));
+  absl::flat_hash_map<std::string, bool> found;
+  for (const CustomerFacts& f : facts) found[f.customer_id] = true;
+  std::vector<std::string> followed;
+  for (const std::string& id : ids) {
+    if (found.contains(id)) continue;
+    absl::StatusOr<std::string> live = store_->ResolveLiveCustomer(id);
+    if (!live.ok()) {
+      (*outcome)[id] = live.status();
+    } else if (!found.contains(*live)) {
+      found[*live] = true;
+      followed.push_back(*live);
+    }
+  }
+  if (!followed.empty()) {
+    RAPPORT_ASSIGN_OR_RETURN(std::vector<CustomerFacts> more,
+                             store_->FactsOf(followed, window));
+    for (CustomerFacts& f : more) facts.push_back(std::move(f));
+  }
+  return facts;
 }
 
 absl::StatusOr<std::optional<v1::ContactPolicy>>

@@ -10,7 +10,8 @@
 // runs in a background thread of this replica and keeps a heartbeat in the
 // store, so any replica can report it, and one whose heartbeat stopped is
 // reported FAILED. Between refreshes, Rescore() scores one customer against
-// the stored model of the latest succeeded job.
+// the stored model of the latest succeeded job; concurrent re-scores share
+// one facts query, one ScoreEntities call and one write (see Batcher).
 //
 //   StoredScoreLogic scores(&store, ScoringService::NewStub(channel), &ids,
 //                           [] { return absl::Now(); }, {.currency = "USD"});
@@ -32,6 +33,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/base/batcher.h"
 #include "common/ids.h"
 #include "rapport/scoring/v1/scoring_service.grpc.pb.h"
 #include "services/customer/score_logic.h"
@@ -54,6 +56,9 @@ struct StoredScoreOptions {
   // Deadline of ScoreEntity calls and of a refresh's streams.
   absl::Duration call_timeout = absl::Seconds(10);
   absl::Duration job_timeout = absl::Hours(2);
+  // Re-scores after purchases: customers per batch, batches at once.
+  int rescore_batch = 500;
+  int rescore_concurrency = 1;
   // CLV: expected purchases over this many days; CLV over this many months
   // at this monthly discount rate.
   double clv_predict_days = 365;
@@ -113,6 +118,13 @@ class StoredScoreLogic final : public ScoreLogic {
   absl::StatusOr<std::shared_ptr<const ScoreModel>> ModelOf(
       const std::string& job_id);
   absl::StatusOr<v1::CustomerValue> ToValue(const StoredScore& score);
+  // Re-scores customers against the latest model; one status per id.
+  std::vector<absl::Status> RescoreBatch(const std::vector<std::string>& ids);
+  // The facts of the live customers `ids` name, following merges; ids that
+  // name none get their error in `outcome`.
+  absl::StatusOr<std::vector<CustomerFacts>> FactsOfLive(
+      const std::vector<std::string>& ids, const CountWindow& window,
+      absl::flat_hash_map<std::string, absl::Status>* outcome);
   absl::Status FailStaleJobs();
   int64_t NowMicros() const;
 
@@ -126,6 +138,7 @@ class StoredScoreLogic final : public ScoreLogic {
   std::list<std::unique_ptr<Job>> jobs_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::shared_ptr<const ScoreModel>> models_
       ABSL_GUARDED_BY(mu_);
+  Batcher<std::string, absl::Status> rescores_;
 };
 
 }  // namespace rapport::customer

@@ -33,6 +33,7 @@ ABSL_FLAG(int, concurrency, 32,
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10),
           "how long each call benchmark runs");
 ABSL_FLAG(bool, skip_import, false, "use the data already there");
+ABSL_FLAG(bool, skip_refresh, false, "use the scores already there");
 
 namespace rapport {
 namespace {
@@ -200,14 +201,19 @@ int Main() {
       list.set_page_token(page.next_page_token());
     }
   }
-  Refresh(0);
-  Refresh(365);
+  if (!absl::GetFlag(FLAGS_skip_refresh)) {
+    Refresh(0);
+    Refresh(365);
+  }
+  // Request ids unique to this run, so that a run on data left by an earlier
+  // one records new purchases instead of answering retries.
+  const std::string run = absl::StrCat(absl::ToUnixMicros(absl::Now()));
   std::atomic<int64_t> next{0};
   Hammer("RecordPurchase", [&](v1::CustomerService::Stub& stub,
                                std::mt19937_64& rng) {
     v1::RecordPurchaseRequest request;
     request.set_customer_id(ids[rng() % ids.size()]);
-    request.set_request_id(absl::StrCat("bench-record-", next++, "-", rng()));
+    request.set_request_id(absl::StrCat("bench-", run, "-", next++));
     *request.mutable_purchase()->mutable_purchase_time() =
         ToTimestamp(kAsOf - 1'000'000);
     request.mutable_purchase()->mutable_amount()->set_units(

@@ -370,6 +370,13 @@ TEST_F(CustomerStoreTest, MergeMovesEverythingInOneGoAndTheMergedIdResolves) {
   absl::StatusOr<MergeResult> merged =
       store_->MergeCustomers(primary.id, {dup.id}, "tester", 7, false);
   ASSERT_TRUE(merged.ok()) << merged.status();
+  // A purchase for the merged id is refused as ABORTED, for the caller to
+  // resolve the id and try again; nothing is written.
+  EXPECT_EQ(store_->RecordPurchase(NewPurchase(dup.id, "1", 9), {"m1", "h"})
+                .status()
+                .code(),
+            absl::StatusCode::kAborted);
+  EXPECT_EQ(Count("purchases"), 2);
   EXPECT_EQ(merged->moved_purchases, 2);
   EXPECT_EQ(merged->moved_interactions, 1);
   EXPECT_EQ(merged->moved_consents, 1);
@@ -460,6 +467,17 @@ TEST_F(CustomerStoreTest, EraseRemovesPersonalDataKeepsAmountsAndSuppresses) {
   CustomerStore::PurchaseQuery q;
   q.customer_id = c.id;
   EXPECT_EQ((*store_->ListPurchases(q))[0].amount.ToString(), "12.34");
+  // An erased customer takes no new purchase; a retry of an earlier one still
+  // answers with it.
+  EXPECT_EQ(store_->RecordPurchase(NewPurchase(c.id, "1", 3), {"r2", "h"})
+                .status()
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+  absl::StatusOr<PurchaseRecord> retried =
+      store_->RecordPurchase(NewPurchase(c.id, "12.34", 1), {"r1", "h"});
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(retried->amount.ToString(), "12.34");
+  EXPECT_EQ(Count("purchases"), 1);
   EXPECT_EQ(*store_->SuppressedAmong({"hash-0", "hash-2"}),
             std::vector<std::string>{"hash-2"});
   // The identities are free again (for the suppression check to refuse them).

@@ -168,17 +168,26 @@ TEST_F(ScoreStoreTest, FactsFollowTheWindowRuleAndSkipMergedCustomers) {
     }
   }
 
-  // One customer's facts equal its row of the scan.
-  absl::StatusOr<CustomerFacts> one = store_->FactsOf(a, window);
-  ASSERT_TRUE(one.ok()) << one.status();
-  EXPECT_EQ(one->frequency, by_id[a].frequency);
-  EXPECT_EQ(one->monetary, by_id[a].monetary);
-  EXPECT_EQ(one->last_event_us, by_id[a].last_event_us);
-  EXPECT_EQ(one->cost_to_serve, by_id[a].cost_to_serve);
-  absl::StatusOr<CustomerFacts> none = store_->FactsOf(prospect, window);
-  ASSERT_TRUE(none.ok());
-  EXPECT_EQ(none->frequency, 0);
-  EXPECT_TRUE(none->monetary.is_zero());
+  // Facts of chosen customers equal their rows of the scan; merged and
+  // unknown ids are left out, and an id asked twice comes once.
+  absl::StatusOr<std::vector<CustomerFacts>> some = store_->FactsOf(
+      {prospect, a, merged, "01jd8x4r2c6n7m9p0q1r2s3t4v", costs_only, a},
+      window);
+  ASSERT_TRUE(some.ok()) << some.status();
+  std::map<std::string, CustomerFacts> chosen;
+  for (const CustomerFacts& f : *some) chosen[f.customer_id] = f;
+  ASSERT_EQ(some->size(), 3u);
+  ASSERT_EQ(chosen.size(), 3u);
+  for (const std::string& id : {a, prospect, costs_only}) {
+    ASSERT_EQ(chosen.count(id), 1u) << id;
+    EXPECT_EQ(chosen[id].frequency, by_id[id].frequency) << id;
+    EXPECT_EQ(chosen[id].monetary, by_id[id].monetary) << id;
+    EXPECT_EQ(chosen[id].last_event_us, by_id[id].last_event_us) << id;
+    EXPECT_EQ(chosen[id].cost_to_serve, by_id[id].cost_to_serve) << id;
+  }
+  EXPECT_EQ(chosen[prospect].frequency, 0);
+  EXPECT_TRUE(chosen[prospect].monetary.is_zero());
+  EXPECT_EQ(chosen[costs_only].cost_to_serve, D("3"));
 }
 
 TEST_F(ScoreStoreTest, PurchaseDaysSumADayAndFloorBeforeTheEpoch) {
@@ -245,18 +254,27 @@ TEST_F(ScoreStoreTest, APublishedSetReplacesTheOldOneAndADiscardedOneLeavesIt) {
   // An upsert replaces the values but keeps CLV figures it does not carry.
   StoredScore with_clv = Score(a, job2, 7100, 4, "Champions");
   with_clv.clv = 99.5;
-  ASSERT_TRUE(store_->UpsertScore(with_clv).ok());
+  ASSERT_TRUE(store_->UpsertScores({with_clv}).ok());
   StoredScore rescored = Score(a, job2, 7200, 3, "Loyal Customers");
   rescored.recency_days.reset();
-  ASSERT_TRUE(store_->UpsertScore(rescored).ok());
+  ASSERT_TRUE(store_->UpsertScores({rescored}).ok());
   StoredScore after = store_->GetScores({a})->at(0);
   EXPECT_EQ(after.value_hundredths, 7200);
   EXPECT_EQ(after.segment, "Loyal Customers");
   EXPECT_FALSE(after.recency_days.has_value());
   EXPECT_EQ(after.clv, 99.5);
-  // And a customer without stored values gets its first.
-  ASSERT_TRUE(store_->UpsertScore(Score(b, job2, 10, 1, "Hibernating")).ok());
-  EXPECT_EQ(store_->GetScores({b})->size(), 1u);
+  // Customers without stored values get their first, several at once
+  // (three rows, padded to a statement for four).
+  const std::string c = AddCustomer();
+  ASSERT_TRUE(store_
+                  ->UpsertScores({Score(b, job2, 10, 1, "Hibernating"),
+                                  Score(c, job2, 20, 2, "Hibernating"),
+                                  Score(a, job2, 7300, 4, "Champions")})
+                  .ok());
+  EXPECT_EQ(store_->GetScores({b})->at(0).value_hundredths, 10);
+  EXPECT_EQ(store_->GetScores({c})->at(0).value_hundredths, 20);
+  EXPECT_EQ(store_->GetScores({a})->at(0).value_hundredths, 7300);
+  EXPECT_EQ(store_->GetScores({a})->at(0).clv, 99.5);
 }
 
 TEST_F(ScoreStoreTest, JobsRecordProgressEndOnceAndGoStaleWithoutHeartbeat) {
@@ -275,6 +293,7 @@ TEST_F(ScoreStoreTest, JobsRecordProgressEndOnceAndGoStaleWithoutHeartbeat) {
   EXPECT_EQ(got.request, job.request);
   EXPECT_EQ((*store_->LatestJob(JobState::kRunning))->id, job.id);
   EXPECT_FALSE(store_->LatestJob(JobState::kSucceeded)->has_value());
+  EXPECT_FALSE(store_->LatestJobId(JobState::kSucceeded)->has_value());
 
   const std::string model("\x08\x05\x00\xff", 4);
   ASSERT_TRUE(store_->SetModels(job.id, model, "").ok());
@@ -289,6 +308,7 @@ TEST_F(ScoreStoreTest, JobsRecordProgressEndOnceAndGoStaleWithoutHeartbeat) {
   EXPECT_EQ(got.score_model, model);
   EXPECT_EQ(got.end_time_us, kAsOf + 2);
   EXPECT_EQ((*store_->LatestJob(JobState::kSucceeded))->id, job.id);
+  EXPECT_EQ(*store_->LatestJobId(JobState::kSucceeded), job.id);
 
   // A running job whose heartbeat stopped fails, and its staging table goes.
   RefreshJobRecord stale;

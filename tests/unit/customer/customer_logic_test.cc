@@ -71,6 +71,10 @@ class FakeStore final : public CustomerStore {
   }
   absl::StatusOr<PurchaseRecord> RecordPurchase(
       const PurchaseRecord& p, const RequestKey& request) override {
+    if (merged_into.count(p.customer_id) > 0)
+      return absl::AbortedError("customer " + p.customer_id + " was merged");
+    if (customers.count(p.customer_id) == 0)
+      return absl::NotFoundError("customer " + p.customer_id + " not found");
     ++writes;
     requests.push_back(request);
     purchases.push_back(p);
@@ -549,6 +553,21 @@ TEST_F(CustomerLogicTest,
   ASSERT_TRUE(logic_.RecordPurchase(Purchase(c.id(), 5, 0)).ok());
   EXPECT_EQ(scores_.rescored, std::vector<std::string>{c.id()});
   EXPECT_EQ(store_.purchases.size(), 1u);
+}
+
+TEST_F(CustomerLogicTest, APurchaseForAMergedIdGoesToTheCustomerThatStayed) {
+  v1::Customer primary = Create("Ada");
+  const std::string merged = ids_.Next();
+  store_.merged_into[merged] = primary.id();
+  absl::StatusOr<v1::Purchase> p =
+      logic_.RecordPurchase(Purchase(merged, 5, 0));
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->customer_id(), primary.id());
+  ASSERT_EQ(store_.purchases.size(), 1u);
+  EXPECT_EQ(store_.purchases[0].customer_id, primary.id());
+  EXPECT_EQ(scores_.rescored, std::vector<std::string>{primary.id()});
+  EXPECT_TRUE(absl::IsNotFound(
+      logic_.RecordPurchase(Purchase(ids_.Next(), 5, 0)).status()));
 }
 
 TEST_F(CustomerLogicTest, ListCustomersValidatesFiltersAndPassesThemOn) {

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -183,10 +184,16 @@ class FakeScoreStore final : public ScoreStore {
     }
     return absl::OkStatus();
   }
-  absl::StatusOr<CustomerFacts> FactsOf(const std::string& customer_id,
-                                        const CountWindow& window) override {
+  absl::StatusOr<std::vector<CustomerFacts>> FactsOf(
+      const std::vector<std::string>& ids, const CountWindow& window) override {
     absl::MutexLock l(&mu);
-    return FactsLocked(customer_id, window);
+    std::vector<CustomerFacts> out;
+    for (const std::string& id : ids) {
+      auto it = customers.find(id);
+      if (it != customers.end() && it->second)
+        out.push_back(FactsLocked(id, window));
+    }
+    return out;
   }
   absl::Status ScanPurchaseDays(const CountWindow& window, int batch_size,
                                 const Sink<PurchaseDay>& sink) override {
@@ -230,14 +237,16 @@ class FakeScoreStore final : public ScoreStore {
     staged.erase(job_id);
     return absl::OkStatus();
   }
-  absl::Status UpsertScore(const StoredScore& score) override {
+  absl::Status UpsertScores(const std::vector<StoredScore>& batch) override {
     absl::MutexLock l(&mu);
-    StoredScore& s = scores[score.customer_id];
-    StoredScore old = s;
-    s = score;
-    if (!s.clv) s.clv = old.clv;
-    if (!s.p_alive) s.p_alive = old.p_alive;
-    if (!s.expected_purchases) s.expected_purchases = old.expected_purchases;
+    for (const StoredScore& score : batch) {
+      StoredScore& s = scores[score.customer_id];
+      StoredScore old = s;
+      s = score;
+      if (!s.clv) s.clv = old.clv;
+      if (!s.p_alive) s.p_alive = old.p_alive;
+      if (!s.expected_purchases) s.expected_purchases = old.expected_purchases;
+    }
     return absl::OkStatus();
   }
   absl::StatusOr<std::vector<StoredScore>> GetScores(
@@ -611,6 +620,64 @@ TEST_F(StoredScoresTest, APurchaseRescoresTheCustomerAgainstTheStoredModel) {
   EXPECT_TRUE(scored.has_value());
   EXPECT_EQ(scored.value().customer_id(), "c01");
   EXPECT_FALSE(unknown.has_value());
+}
+
+// Re-scores from many threads at once share batches; each customer still gets
+// exactly what ScoreEntity gives for its own facts, and an unknown id in the
+// same batch gets NOT_FOUND without failing the others.
+TEST_F(StoredScoresTest, ConcurrentRescoresEachGetTheirOwnScore) {
+  AddPopulation();
+  v1::RefreshScoresRequest request;
+  *request.mutable_as_of() = ToTimestamp(kAsOf);
+  v1::RefreshJob job = Refresh(request);
+  ASSERT_EQ(job.state(), v1::RefreshJob::STATE_SUCCEEDED) << job.error();
+  now_ = kAsOf + 3 * kDay;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 12; ++i) {
+    ids.push_back(absl::StrCat("c", i < 10 ? "0" : "", i));
+    store_.AddPurchase(ids.back(), kAsOf + 2 * kDay,
+                       absl::StrCat(100 * i + 1).c_str());
+  }
+  ids.push_back("p-prospect");
+  std::vector<absl::Status> results(ids.size() + 1);
+  std::vector<std::thread> threads;
+  for (int round = 0; round < 3; ++round) {
+    for (size_t i = 0; i <= ids.size(); ++i) {
+      threads.emplace_back([&, i] {
+        results[i] = logic_->Rescore(i < ids.size() ? ids[i] : "nobody");
+      });
+    }
+    for (auto& t : threads) t.join();
+    threads.clear();
+    for (size_t i = 0; i < ids.size(); ++i)
+      EXPECT_TRUE(results[i].ok()) << ids[i] << ": " << results[i];
+    EXPECT_TRUE(absl::IsNotFound(results.back())) << results.back();
+  }
+  sv1::ScoreModel model;
+  ASSERT_TRUE(model.ParseFromString(store_.GetJob(job.id())->score_model));
+  for (const std::string& id : ids) {
+    sv1::ScoreEntityRequest direct;
+    *direct.mutable_model() = model;
+    CustomerFacts facts;
+    {
+      absl::MutexLock l(&store_.mu);
+      facts = store_.FactsLocked(id, CountWindow{now_.load(), std::nullopt});
+    }
+    direct.mutable_facts()->set_entity_id(id);
+    direct.mutable_facts()->set_frequency(facts.frequency);
+    *direct.mutable_facts()->mutable_monetary() =
+        *ToMoney(facts.monetary, "", "");
+    *direct.mutable_facts()->mutable_last_event_time() =
+        ToTimestamp(*facts.last_event_us);
+    *direct.mutable_facts()->mutable_cost_to_serve() =
+        *ToMoney(facts.cost_to_serve, "", "");
+    *direct.mutable_as_of() = ToTimestamp(now_.load());
+    absl::StatusOr<sv1::ScoreEntityResponse> want = scoring::ScoreOne(direct);
+    ASSERT_TRUE(want.ok()) << want.status();
+    absl::MutexLock l(&store_.mu);
+    ExpectSameScore(store_.scores[id], want->score());
+    EXPECT_EQ(store_.scores[id].model_id, job.id());
+  }
 }
 
 TEST_F(StoredScoresTest,
