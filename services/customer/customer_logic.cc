@@ -286,7 +286,12 @@ CustomerLogic::CustomerLogic(CustomerStore* store, IdGenerator* ids,
       ids_(ids),
       clock_(std::move(clock)),
       options_(std::move(options)),
-      scores_(scores) {}
+      scores_(scores),
+      purchases_({.max_running = options_.purchase_writers,
+                  .max_batch = static_cast<size_t>(options_.purchase_batch)},
+                 [this](const std::vector<CustomerStore::NewPurchase>& batch) {
+                   return store_->RecordPurchases(batch);
+                 }) {}
 
 int64_t CustomerLogic::NowMicros() const {
   return absl::ToUnixMicros(clock_());
@@ -509,12 +514,12 @@ absl::StatusOr<v1::Purchase> CustomerLogic::RecordPurchase(
   canonical.mutable_purchase()->mutable_amount()->set_currency_code(
       options_.currency);
   const RequestKey key{request.request_id(), RequestHash(canonical)};
-  absl::StatusOr<PurchaseRecord> recorded = store_->RecordPurchase(record, key);
+  absl::StatusOr<PurchaseRecord> recorded = purchases_.Submit({record, key});
   if (absl::IsAborted(recorded.status())) {
     // A merged id: the purchase goes to the customer that stayed.
     RAPPORT_ASSIGN_OR_RETURN(record.customer_id,
                              store_->ResolveCustomerId(request.customer_id()));
-    recorded = store_->RecordPurchase(record, key);
+    recorded = purchases_.Submit({record, key});
   }
   RAPPORT_ASSIGN_OR_RETURN(PurchaseRecord stored, std::move(recorded));
   if (scores_ != nullptr) {

@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/base/batcher.h"
 #include "common/ids.h"
 #include "rapport/customer/v1/customer_service.pb.h"
 #include "services/customer/customer_store.h"
@@ -34,6 +35,10 @@ struct CustomerLogicOptions {
   bool suppression = true;
   // The salt of those hashes; a secret of the deployment.
   std::string suppression_salt;
+  // Concurrent RecordPurchase calls share writes: purchases per write and
+  // writes at once.
+  int purchase_batch = 64;
+  int purchase_writers = 2;
 };
 
 class CustomerLogic {
@@ -93,6 +98,8 @@ class CustomerLogic {
   Clock clock_;
   CustomerLogicOptions options_;
   ScoreLogic* scores_;
+  Batcher<CustomerStore::NewPurchase, absl::StatusOr<PurchaseRecord>>
+      purchases_;
 };
 
 // The etag of a stored customer version.

@@ -148,8 +148,18 @@ class CustomerStore {
   // FAILED_PRECONDITION for an erased one, ABORTED for one merged into another
   // (resolve the id and call again). Idempotent by `request` like
   // CreateCustomer: a retry answers with the purchase first recorded.
-  virtual absl::StatusOr<PurchaseRecord> RecordPurchase(
-      const PurchaseRecord& purchase, const RequestKey& request) = 0;
+  absl::StatusOr<PurchaseRecord> RecordPurchase(const PurchaseRecord& purchase,
+                                                const RequestKey& request) {
+    return std::move(RecordPurchases({{purchase, request}}).front());
+  }
+  // Many purchases at once, each as RecordPurchase would record it on its
+  // own: one result per purchase, in order.
+  struct NewPurchase {
+    PurchaseRecord purchase;
+    RequestKey request;
+  };
+  virtual std::vector<absl::StatusOr<PurchaseRecord>> RecordPurchases(
+      const std::vector<NewPurchase>& purchases) = 0;
   // The customer's purchases with start <= time < end, after the (time, id)
   // cursor, oldest first, at most `limit`.
   struct PurchaseQuery {

@@ -3,6 +3,8 @@
 #include <cppconn/prepared_statement.h>
 #include <cppconn/resultset.h>
 
+#include <algorithm>
+#include <bit>
 #include <map>
 #include <memory>
 #include <set>
@@ -437,7 +439,7 @@ absl::Status MysqlCustomerStore::DeleteCustomer(
   });
 }
 
-absl::StatusOr<PurchaseRecord> MysqlCustomerStore::RecordPurchase(
+absl::StatusOr<PurchaseRecord> MysqlCustomerStore::RecordOnePurchase(
     const PurchaseRecord& purchase, const RequestKey& request) {
   constexpr char kFind[] =
       "SELECT id, request_hash FROM purchases WHERE request_id = ?";
@@ -502,6 +504,91 @@ absl::StatusOr<PurchaseRecord> MysqlCustomerStore::RecordPurchase(
         });
   }
   return recorded;
+}
+
+std::vector<absl::StatusOr<PurchaseRecord>> MysqlCustomerStore::RecordPurchases(
+    const std::vector<NewPurchase>& purchases) {
+  std::vector<absl::StatusOr<PurchaseRecord>> out;
+  out.reserve(purchases.size());
+  // In chunks of powers of two (a few statement texts serve every batch),
+  // each one INSERT ... SELECT of the purchases of live customers. What a
+  // chunk did not insert (customers that are not live are left out; a
+  // retried request id fails the whole chunk on its unique key) is settled
+  // one purchase at a time on the checked path.
+  for (size_t begin = 0; begin < purchases.size();) {
+    const size_t n =
+        std::bit_floor(std::min<size_t>(32, purchases.size() - begin));
+    absl::StatusOr<std::vector<bool>> inserted =
+        n == 1 ? std::vector<bool>{false}
+               : InsertLivePurchases(purchases, begin, n);
+    if (absl::IsAlreadyExists(inserted.status()))
+      inserted = std::vector<bool>(n, false);
+    for (size_t i = begin; i < begin + n; ++i) {
+      if (!inserted.ok()) {
+        out.push_back(inserted.status());
+      } else if ((*inserted)[i - begin]) {
+        out.push_back(purchases[i].purchase);
+      } else {
+        out.push_back(
+            RecordOnePurchase(purchases[i].purchase, purchases[i].request));
+      }
+    }
+    begin += n;
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<bool>> MysqlCustomerStore::InsertLivePurchases(
+    const std::vector<NewPurchase>& purchases, size_t begin, size_t n) {
+  return pool_->Run([&](sql::Connection& c)
+                        -> absl::StatusOr<std::vector<bool>> {
+    std::vector<std::string> rows(n, "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?");
+    rows[0] =
+        "SELECT ? AS id, ? AS customer_id, ? AS purchase_time_us, ? AS amount, "
+        "? AS currency, ? AS description, ? AS create_time_us, ? AS "
+        "request_id, ? AS request_hash";
+    Statement s = Prepare(
+        c, absl::StrCat(
+               "INSERT INTO purchases (id, customer_id, purchase_time_us, "
+               "amount, currency, description, create_time_us, request_id, "
+               "request_hash) SELECT t.id, c.id, t.purchase_time_us, t.amount, "
+               "t.currency, t.description, t.create_time_us, t.request_id, "
+               "t.request_hash FROM (",
+               absl::StrJoin(rows, " UNION ALL "),
+               ") t JOIN customers c ON c.id = t.customer_id WHERE "
+               "c.merged_into IS NULL AND c.erased_time_us IS NULL")
+               .c_str());
+    for (size_t k = 0; k < n; ++k) {
+      const NewPurchase& p = purchases[begin + k];
+      const int i = static_cast<int>(k) * 9;
+      s->setString(i + 1, p.purchase.id);
+      s->setString(i + 2, p.purchase.customer_id);
+      s->setInt64(i + 3, p.purchase.purchase_time_us);
+      s->setString(i + 4, p.purchase.amount.ToString());
+      s->setString(i + 5, p.purchase.currency);
+      s->setString(i + 6, p.purchase.description);
+      s->setInt64(i + 7, p.purchase.create_time_us);
+      SetNullableString(*s, i + 8, p.request.id);
+      SetNullableString(*s, i + 9, p.request.id.empty() ? "" : p.request.hash);
+    }
+    std::vector<bool> inserted(n, true);
+    if (s->executeUpdate() == static_cast<int>(n)) return inserted;
+    // Some customers were not live: which purchases went in?
+    Statement which = Prepare(
+        c,
+        absl::StrCat("SELECT id FROM purchases WHERE id IN (",
+                     absl::StrJoin(std::vector<std::string>(n, "?"), ","), ")")
+            .c_str());
+    for (size_t k = 0; k < n; ++k)
+      which->setString(static_cast<int>(k + 1),
+                       purchases[begin + k].purchase.id);
+    std::set<std::string> found;
+    Rows ids(which->executeQuery());
+    while (ids->next()) found.insert(ids->getString(1));
+    for (size_t k = 0; k < n; ++k)
+      inserted[k] = found.count(purchases[begin + k].purchase.id) > 0;
+    return inserted;
+  });
 }
 
 absl::StatusOr<std::vector<PurchaseRecord>> MysqlCustomerStore::ListPurchases(

@@ -36,8 +36,8 @@ class MysqlCustomerStore final : public CustomerStore {
   absl::Status DeleteCustomer(
       const std::string& id, bool force,
       const std::function<absl::Status(const CustomerRecord&)>& check) override;
-  absl::StatusOr<PurchaseRecord> RecordPurchase(
-      const PurchaseRecord& purchase, const RequestKey& request) override;
+  std::vector<absl::StatusOr<PurchaseRecord>> RecordPurchases(
+      const std::vector<NewPurchase>& purchases) override;
   absl::StatusOr<std::vector<PurchaseRecord>> ListPurchases(
       const PurchaseQuery& query) override;
   absl::StatusOr<std::string> ResolveCustomerId(const std::string& id) override;
@@ -64,6 +64,15 @@ class MysqlCustomerStore final : public CustomerStore {
       const std::string& customer_id) override;
 
  private:
+  // One purchase with its checks (the path of retries and of customers that
+  // are not live).
+  absl::StatusOr<PurchaseRecord> RecordOnePurchase(
+      const PurchaseRecord& purchase, const RequestKey& request);
+  // Inserts those of purchases[begin, begin + n) whose customers are live,
+  // in one statement; says which went in. ALREADY_EXISTS (nothing written)
+  // when one's request id was used before.
+  absl::StatusOr<std::vector<bool>> InsertLivePurchases(
+      const std::vector<NewPurchase>& purchases, size_t begin, size_t n);
   MysqlPool* pool_;
 };
 

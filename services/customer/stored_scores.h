@@ -58,7 +58,7 @@ struct StoredScoreOptions {
   absl::Duration job_timeout = absl::Hours(2);
   // Re-scores after purchases: customers per batch, batches at once.
   int rescore_batch = 500;
-  int rescore_concurrency = 1;
+  int rescore_concurrency = 2;
   // CLV: expected purchases over this many days; CLV over this many months
   // at this monthly discount rate.
   double clv_predict_days = 365;

@@ -148,6 +148,66 @@ TEST_F(CustomerStoreTest, ConcurrentRetriesOfOnePurchaseStoreItOnce) {
   EXPECT_EQ(Count("purchases"), 1);
 }
 
+// A batch of purchases: those of live customers go in together, every other
+// one gets exactly the answer it would get alone, nothing is stored twice.
+TEST_F(CustomerStoreTest, ABatchOfPurchasesAnswersEachAsAloneAndStoresOnce) {
+  CustomerRecord a = NewCustomer("Ada"), b = NewCustomer("Bob"),
+                 gone = NewCustomer("Gone"), dup = NewCustomer("Dup");
+  for (const CustomerRecord& c : {a, b, gone, dup})
+    ASSERT_TRUE(store_->CreateCustomer(c, {}).ok());
+  ASSERT_TRUE(store_->MergeCustomers(a.id, {dup.id}, "t", 1, false).ok());
+  auto accept = [](const CustomerRecord&) { return absl::OkStatus(); };
+  ASSERT_TRUE(store_->EraseCustomer(gone.id, {}, 2, accept).ok());
+
+  // Seven new purchases of live customers, one each for an unknown, a merged
+  // and an erased customer: a chunk of eight that goes in but for one, and a
+  // chunk of two that does not go in at all.
+  std::vector<CustomerStore::NewPurchase> batch;
+  for (int i = 0; i < 7; ++i) {
+    batch.push_back({NewPurchase(i % 2 ? a.id : b.id, absl::StrCat(i), i),
+                     {absl::StrCat("batch-", i), "h"}});
+  }
+  batch.push_back({NewPurchase(ids_.Next(), "1", 1), {}});
+  batch.push_back({NewPurchase(dup.id, "1", 1), {}});
+  batch.push_back({NewPurchase(gone.id, "1", 1), {}});
+  std::vector<absl::StatusOr<PurchaseRecord>> got =
+      store_->RecordPurchases(batch);
+  ASSERT_EQ(got.size(), 10u);
+  for (int i = 0; i < 7; ++i) {
+    ASSERT_TRUE(got[i].ok()) << i << ": " << got[i].status();
+    EXPECT_EQ(got[i]->id, batch[i].purchase.id);
+  }
+  EXPECT_EQ(got[7].status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(got[8].status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(got[9].status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Count("purchases"), 7);
+
+  // Retries of three of them in a batch with two new ones: the retries
+  // answer with the purchases first recorded, the new ones go in.
+  std::vector<CustomerStore::NewPurchase> again;
+  for (int i : {0, 3, 6}) {
+    again.push_back(
+        {NewPurchase(batch[i].purchase.customer_id, absl::StrCat(i), i),
+         batch[i].request});
+  }
+  again.push_back({NewPurchase(a.id, "9", 9), {"batch-new-1", "h"}});
+  again.push_back({NewPurchase(b.id, "9", 9), {"batch-new-2", "h"}});
+  got = store_->RecordPurchases(again);
+  ASSERT_EQ(got.size(), 5u);
+  EXPECT_EQ(got[0]->id, batch[0].purchase.id);
+  EXPECT_EQ(got[1]->id, batch[3].purchase.id);
+  EXPECT_EQ(got[2]->id, batch[6].purchase.id);
+  EXPECT_EQ(got[3]->id, again[3].purchase.id);
+  EXPECT_EQ(got[4]->id, again[4].purchase.id);
+  EXPECT_EQ(Count("purchases"), 9);
+  // The same request id twice in one batch is stored once.
+  got = store_->RecordPurchases({{NewPurchase(a.id, "5", 5), {"twice", "h"}},
+                                 {NewPurchase(a.id, "5", 5), {"twice", "h"}}});
+  ASSERT_TRUE(got[0].ok() && got[1].ok());
+  EXPECT_EQ(got[0]->id, got[1]->id);
+  EXPECT_EQ(Count("purchases"), 10);
+}
+
 TEST_F(CustomerStoreTest, PurchasesKeepExactAmountsAndPageInTimeOrder) {
   CustomerRecord c = NewCustomer("Ada");
   ASSERT_TRUE(store_->CreateCustomer(c, {}).ok());

@@ -69,16 +69,24 @@ class FakeStore final : public CustomerStore {
     customers.erase(it);
     return absl::OkStatus();
   }
-  absl::StatusOr<PurchaseRecord> RecordPurchase(
-      const PurchaseRecord& p, const RequestKey& request) override {
-    if (merged_into.count(p.customer_id) > 0)
-      return absl::AbortedError("customer " + p.customer_id + " was merged");
-    if (customers.count(p.customer_id) == 0)
-      return absl::NotFoundError("customer " + p.customer_id + " not found");
-    ++writes;
-    requests.push_back(request);
-    purchases.push_back(p);
-    return p;
+  std::vector<absl::StatusOr<PurchaseRecord>> RecordPurchases(
+      const std::vector<NewPurchase>& batch) override {
+    std::vector<absl::StatusOr<PurchaseRecord>> out;
+    for (const auto& [p, request] : batch) {
+      if (merged_into.count(p.customer_id) > 0) {
+        out.push_back(
+            absl::AbortedError("customer " + p.customer_id + " was merged"));
+      } else if (customers.count(p.customer_id) == 0) {
+        out.push_back(
+            absl::NotFoundError("customer " + p.customer_id + " not found"));
+      } else {
+        ++writes;
+        requests.push_back(request);
+        purchases.push_back(p);
+        out.push_back(p);
+      }
+    }
+    return out;
   }
   absl::StatusOr<std::vector<PurchaseRecord>> ListPurchases(
       const PurchaseQuery& q) override {
