@@ -5,8 +5,7 @@
 // their peak memory; it can also target any running deployment, and run again
 // on the data it left (--skip_import, --skip_refresh):
 //
-//   customer_bench --addr 127.0.0.1:50051 --customers 1000000 \
-//       --purchases 10000000
+//   customer_bench --addr 127.0.0.1:50051 --purchases 10000000
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
