@@ -383,8 +383,12 @@ class Importer {
     if (pending_.empty()) return absl::OkStatus();
     if (refs_.size() > kMaxCacheEntries) refs_.clear();
     if (resolved_.size() > kMaxCacheEntries) resolved_.clear();
+    // The first attempt writes without looking up the batch's keys: a
+    // retried row fails the write on its unique key, and the attempts after
+    // that look the keys up first.
+    bool check_keys = false;
     for (int attempt = 1;; ++attempt) {
-      absl::StatusOr<Outcome> outcome = TryFlush();
+      absl::StatusOr<Outcome> outcome = TryFlush(check_keys);
       if (outcome.ok()) {
         accepted_ += outcome->accepted;
         duplicates_ += outcome->duplicates;
@@ -404,6 +408,11 @@ class Importer {
         continue;
       }
       if (!absl::IsAlreadyExists(outcome.status())) return outcome.status();
+      if (!check_keys) {
+        check_keys = true;
+        --attempt;  // not a lost race
+        continue;
+      }
       if (attempt >= BulkImportLogic::kMaxAttempts) {
         return absl::AbortedError(absl::StrCat(
             "import ", import_id_,
@@ -423,20 +432,22 @@ class Importer {
     return {"request_id", "was already used for other content"};
   }
 
-  absl::StatusOr<Outcome> TryFlush() {
+  absl::StatusOr<Outcome> TryFlush(bool check_keys) {
     Outcome outcome;
-    // 1. Idempotency: which keys are stored already, and with what content.
-    std::vector<std::string> keys;
-    keys.reserve(pending_.size());
-    {
+    // 1. Idempotency: which keys are stored already (when asked to look),
+    // and with what content; a key twice in the batch is stored once.
+    std::vector<StoredRequest> stored;
+    if (check_keys) {
+      std::vector<std::string> keys;
+      keys.reserve(pending_.size());
       absl::flat_hash_set<absl::string_view> seen;
       for (const PendingRow<Record>& p : pending_) {
         if (seen.insert(p.record.request.id).second)
           keys.push_back(p.record.request.id);
       }
+      RAPPORT_ASSIGN_OR_RETURN(stored,
+                               deps_.store->FindRequests(Traits::kKind, keys));
     }
-    RAPPORT_ASSIGN_OR_RETURN(std::vector<StoredRequest> stored,
-                             deps_.store->FindRequests(Traits::kKind, keys));
     absl::flat_hash_map<std::string, std::string> hash_of;
     for (StoredRequest& s : stored) hash_of[s.request_id] = std::move(s.hash);
     std::vector<size_t> fresh_rows;

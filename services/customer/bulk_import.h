@@ -6,7 +6,8 @@
 // few set-at-a-time ImportStore calls per batch:
 //
 //   1. FindRequests: which idempotency keys are stored already (duplicates, or
-//      rejects when the content differs);
+//      rejects when the content differs); skipped on a batch's first attempt,
+//      since a stored key fails the write in step 3 anyway, which is rare;
 //   2. customers: refs not seen earlier in this import are resolved at once
 //      (ids through GetCustomerStates, following merges; identities through
 //      FindIdentities; unknown identities checked against suppression and
