@@ -5,7 +5,9 @@
 #include <cppconn/resultset.h>
 
 #include <algorithm>
+#include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -13,6 +15,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
+#include "common/mysql/statement_cache.h"
 #include "common/validation.h"
 
 namespace rapport::customer {
@@ -42,14 +45,16 @@ template <typename T, typename Bind, typename Exec>
 void Chunked(sql::Connection& c, const std::vector<T>& items,
              absl::FunctionRef<std::string(size_t)> query, Bind bind,
              Exec run) {
-  Statement full;
   for (size_t begin = 0; begin < items.size(); begin += kChunk) {
     const size_t n = std::min(kChunk, items.size() - begin);
+    // The full size is kept prepared on the connection; other sizes are
+    // prepared for this call only.
+    std::optional<CachedStatement> full;
     Statement part;
     sql::PreparedStatement* s;
     if (n == kChunk) {
-      if (full == nullptr) full.reset(c.prepareStatement(query(n)));
-      s = full.get();
+      full.emplace(PrepareCached(c, query(n)));
+      s = full->get();
     } else {
       part.reset(c.prepareStatement(query(n)));
       s = part.get();
@@ -219,20 +224,30 @@ absl::StatusOr<std::vector<IdentityMatch>> MysqlImportStore::FindIdentities(
                                   Repeat("?", n, ", "), ")");
             },
             BindValue, out);
-        LookUp(
-            c, identities, Identity::Kind::kExternalId,
-            [](size_t n) {
-              return absl::StrCat(
-                  "SELECT e.source, e.external_id, ", kStateColumns,
-                  " FROM customer_external_ids e JOIN customers c"
-                  " ON c.id = e.customer_id WHERE ",
-                  Repeat("(e.source = ? AND e.external_id = ?)", n, " OR "));
-            },
-            [](sql::PreparedStatement& s, int& i, const Identity& identity) {
-              s.setString(i++, identity.source);
-              s.setString(i++, identity.value);
-            },
-            out);
+        // External ids source by source: one key range and an IN list each.
+        std::map<std::string, std::vector<Identity>> by_source;
+        for (const Identity& identity : identities) {
+          if (identity.kind == Identity::Kind::kExternalId)
+            by_source[identity.source].push_back(identity);
+        }
+        for (const auto& [source, ids] : by_source) {
+          LookUp(
+              c, ids, Identity::Kind::kExternalId,
+              [](size_t n) {
+                return absl::StrCat(
+                    "SELECT e.source, e.external_id, ", kStateColumns,
+                    " FROM customer_external_ids e JOIN customers c"
+                    " ON c.id = e.customer_id WHERE e.source = ? AND "
+                    "e.external_id IN (",
+                    Repeat("?", n, ", "), ")");
+              },
+              [&source](sql::PreparedStatement& s, int& i,
+                        const Identity& identity) {
+                if (i == 1) s.setString(i++, source);  // the first parameter
+                s.setString(i++, identity.value);
+              },
+              out);
+        }
         return out;
       });
 }

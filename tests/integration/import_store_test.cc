@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -151,6 +152,34 @@ TEST_F(ImportStoreTest,
                            std::pair{std::string("ann@example.com"), ann.id},
                            std::pair{std::string("+14155550100"), bob.id},
                            std::pair{std::string("a-1"), ann.id}));
+}
+
+// External ids are looked up source by source, past one statement's worth:
+// the same id under two sources names two customers.
+TEST_F(ImportStoreTest, ExternalIdsOfManySourcesAndMoreThanOneStatement) {
+  std::vector<CustomerRecord> big;
+  std::vector<Identity> asked;
+  for (int i = 0; i < 1200; ++i) {
+    big.push_back(NewCustomer("", "", {{"big", absl::StrCat("n", i)}}));
+    asked.push_back({Identity::Kind::kExternalId, "big", absl::StrCat("n", i)});
+  }
+  CustomerRecord other = NewCustomer("", "", {{"other", "n5"}});
+  big.push_back(other);
+  ASSERT_TRUE(store_->WritePurchases(big, {}).ok());
+  asked.push_back({Identity::Kind::kExternalId, "other", "n5"});
+  asked.push_back({Identity::Kind::kExternalId, "other", "n6"});
+  asked.push_back({Identity::Kind::kExternalId, "none", "n7"});
+  absl::StatusOr<std::vector<IdentityMatch>> matches =
+      store_->FindIdentities(asked);
+  ASSERT_TRUE(matches.ok()) << matches.status();
+  ASSERT_EQ(matches->size(), 1201u);
+  std::map<std::pair<std::string, std::string>, std::string> holder;
+  for (const IdentityMatch& m : *matches)
+    holder[{m.identity.source, m.identity.value}] = m.customer.id;
+  EXPECT_EQ((holder[{"big", "n5"}]), big[5].id);
+  EXPECT_EQ((holder[{"big", "n1199"}]), big[1199].id);
+  EXPECT_EQ((holder[{"other", "n5"}]), other.id);
+  EXPECT_EQ(holder.count({"other", "n6"}), 0u);
 }
 
 TEST_F(ImportStoreTest, StatesShowMergesAndErasures) {
