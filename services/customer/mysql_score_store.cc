@@ -705,17 +705,43 @@ absl::Status MysqlScoreStore::AppendScores(
   });
 }
 
-absl::Status MysqlScoreStore::PublishScoreSet(const std::string& job_id) {
+absl::StatusOr<std::vector<std::string>> MysqlScoreStore::PublishScoreSet(
+    const std::string& job_id, int64_t rescored_since_us) {
   RAPPORT_ASSIGN_OR_RETURN(std::string table, StagingTable(job_id));
   const std::string old = absl::StrCat("customer_scores_old_", job_id);
-  return pool_->Run([&](sql::Connection& c) -> absl::Status {
-    Execute(c, absl::StrCat("DROP TABLE IF EXISTS ", old));
-    // One statement: readers see the old table or the new one, never neither.
-    Execute(c, absl::StrCat("RENAME TABLE customer_scores TO ", old, ", ",
-                            table, " TO customer_scores"));
-    Execute(c, absl::StrCat("DROP TABLE ", old));
-    return absl::OkStatus();
-  });
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::vector<std::string>> {
+        Execute(c, absl::StrCat("DROP TABLE IF EXISTS ", old));
+        // One statement: readers see the old table or the new one, never
+        // neither.
+        Execute(c, absl::StrCat("RENAME TABLE customer_scores TO ", old, ", ",
+                                table, " TO customer_scores"));
+        std::vector<std::string> rescored;
+        {
+          std::unique_ptr<sql::PreparedStatement> s(
+              c.prepareStatement(absl::StrCat("SELECT customer_id FROM ", old,
+                                              " WHERE score_time_us > ?")));
+          s->setInt64(1, rescored_since_us);
+          Rows rows(s->executeQuery());
+          while (rows->next()) rescored.push_back(Text(rows->getString(1)));
+        }
+        Execute(c, absl::StrCat("DROP TABLE ", old));
+        return rescored;
+      });
+}
+
+absl::StatusOr<std::vector<std::string>> MysqlScoreStore::ScoredByOtherModels(
+    const std::string& job_id) {
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::vector<std::string>> {
+        Statement s = Prepare(
+            c, "SELECT customer_id FROM customer_scores WHERE model_id <> ?");
+        s->setString(1, job_id);
+        Rows rows(s->executeQuery());
+        std::vector<std::string> out;
+        while (rows->next()) out.push_back(Text(rows->getString(1)));
+        return out;
+      });
 }
 
 absl::Status MysqlScoreStore::DiscardScoreSet(const std::string& job_id) {

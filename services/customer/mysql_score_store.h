@@ -54,7 +54,10 @@ class MysqlScoreStore final : public ScoreStore {
   absl::Status BeginScoreSet(const std::string& job_id) override;
   absl::Status AppendScores(const std::string& job_id,
                             const std::vector<StoredScore>& scores) override;
-  absl::Status PublishScoreSet(const std::string& job_id) override;
+  absl::StatusOr<std::vector<std::string>> PublishScoreSet(
+      const std::string& job_id, int64_t rescored_since_us) override;
+  absl::StatusOr<std::vector<std::string>> ScoredByOtherModels(
+      const std::string& job_id) override;
   absl::Status DiscardScoreSet(const std::string& job_id) override;
   absl::Status UpsertScores(const std::vector<StoredScore>& scores) override;
   absl::StatusOr<std::vector<StoredScore>> GetScores(

@@ -183,12 +183,20 @@ class ScoreStore {
   virtual absl::Status BeginScoreSet(const std::string& job_id) = 0;
   virtual absl::Status AppendScores(const std::string& job_id,
                                     const std::vector<StoredScore>& scores) = 0;
-  virtual absl::Status PublishScoreSet(const std::string& job_id) = 0;
+  // Publishing also says which customers of the replaced set were re-scored
+  // after `rescored_since_us` (while the refresh ran): their new values were
+  // computed before the swap and are gone with the old set.
+  virtual absl::StatusOr<std::vector<std::string>> PublishScoreSet(
+      const std::string& job_id, int64_t rescored_since_us) = 0;
   virtual absl::Status DiscardScoreSet(const std::string& job_id) = 0;
   // Inserts or replaces customers' values, all or none; keeps the stored
   // p_alive, expected purchases and CLV of a score that has none.
   virtual absl::Status UpsertScores(const std::vector<StoredScore>& scores) = 0;
   // The stored values of those of `customer_ids` that have some.
+  // The customers whose stored values came from a model other than `job_id`'s
+  // (re-scored against an older model while `job_id` was being published).
+  virtual absl::StatusOr<std::vector<std::string>> ScoredByOtherModels(
+      const std::string& job_id) = 0;
   virtual absl::StatusOr<std::vector<StoredScore>> GetScores(
       const std::vector<std::string>& customer_ids) = 0;
   // The live customer an id names (following merges); NOT_FOUND otherwise.

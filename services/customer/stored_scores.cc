@@ -193,6 +193,9 @@ struct StoredScoreLogic::Job {
   std::thread thread;
   // Seconds spent in each step, for the log line at the end.
   std::string timings;
+  // Customers re-scored while the job ran (their values went with the old
+  // set): scored again once the job has succeeded.
+  std::vector<std::string> rescored_meanwhile;
 
   absl::Mutex mu;
   grpc::ClientContext* call ABSL_GUARDED_BY(mu) = nullptr;
@@ -403,6 +406,7 @@ void StoredScoreLogic::RunJob(Job& job) {
   record.done = status.ok() ? record.total : job.done();
   record.end_time_us = NowMicros();
   absl::Status finished = store_->FinishJob(record);
+  if (status.ok() && finished.ok()) CatchUp(job);
   if (!finished.ok()) {
     LogError(kService, "cannot record the end of a refresh",
              {{"job", job.id}, {"error", std::string(finished.message())}});
@@ -418,6 +422,33 @@ void StoredScoreLogic::RunJob(Job& job) {
              {"error", record.error}});
   }
   job.finished.store(true);
+}
+
+void StoredScoreLogic::CatchUp(Job& job) {
+  // Purchases recorded while the job ran re-scored their customers against
+  // the old model, into the old set; a re-score racing the swap may have
+  // written an old-model value into the new set. Both are scored again now.
+  std::vector<std::string> ids = std::move(job.rescored_meanwhile);
+  absl::StatusOr<std::vector<std::string>> racing =
+      store_->ScoredByOtherModels(job.id);
+  absl::Status status = racing.status();
+  if (racing.ok()) ids.insert(ids.end(), racing->begin(), racing->end());
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  const size_t step = static_cast<size_t>(std::max(1, options_.rescore_batch));
+  for (size_t begin = 0; begin < ids.size(); begin += step) {
+    std::vector<std::string> batch(
+        ids.begin() + begin, ids.begin() + std::min(ids.size(), begin + step));
+    for (const absl::Status& s : RescoreBatch(batch)) {
+      if (status.ok() && !s.ok() && !absl::IsNotFound(s)) status = s;
+    }
+  }
+  if (!status.ok()) {
+    LogError(kService, "cannot re-score customers that bought during a refresh",
+             {{"job", job.id},
+              {"customers", absl::StrCat(ids.size())},
+              {"error", std::string(status.message())}});
+  }
 }
 
 absl::Status StoredScoreLogic::Refresh(Job& job) {
@@ -551,8 +582,10 @@ absl::Status StoredScoreLogic::Refresh(Job& job) {
     absl::MutexLock lock(&mu_);
     models_.erase(job.id);
   }
-  absl::Status published = store_->PublishScoreSet(job.id);
-  if (!published.ok()) return discard(published);
+  absl::StatusOr<std::vector<std::string>> published =
+      store_->PublishScoreSet(job.id, job.create_time_us);
+  if (!published.ok()) return discard(published.status());
+  job.rescored_meanwhile = *std::move(published);
   job.timings =
       absl::StrFormat("clv %.2f s, facts %.2f s, values %.2f s, publish %.2f s",
                       absl::ToDoubleSeconds(started - begun),

@@ -106,6 +106,9 @@ class StoredScoreLogic final : public ScoreLogic {
   using ScoreModel = ::rapport::scoring::v1::ScoreModel;
 
   void RunJob(Job& job);
+  // After a job succeeded: scores again the customers whose values it
+  // replaced with older facts.
+  void CatchUp(Job& job);
   absl::Status Refresh(Job& job);
   absl::Status PredictClv(Job& job, std::vector<Prediction>* predictions,
                           std::string* clv_model);

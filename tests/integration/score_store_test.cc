@@ -224,7 +224,7 @@ TEST_F(ScoreStoreTest, APublishedSetReplacesTheOldOneAndADiscardedOneLeavesIt) {
   ASSERT_TRUE(store_->AppendScores(job1, first).ok());
   // Not visible before it is published.
   EXPECT_TRUE(store_->GetScores({a, b})->empty());
-  ASSERT_TRUE(store_->PublishScoreSet(job1).ok());
+  ASSERT_TRUE(store_->PublishScoreSet(job1, kAsOf).ok());
   absl::StatusOr<std::vector<StoredScore>> got = store_->GetScores({a, b});
   ASSERT_TRUE(got.ok()) << got.status();
   ASSERT_EQ(got->size(), 2u);
@@ -236,7 +236,22 @@ TEST_F(ScoreStoreTest, APublishedSetReplacesTheOldOneAndADiscardedOneLeavesIt) {
     many.push_back(Score(ids_.Next(), job2, i % 10001, 3, "Loyal"));
   many.push_back(Score(a, job2, 7000, 4, "Champions"));
   ASSERT_TRUE(store_->AppendScores(job2, many).ok());
-  ASSERT_TRUE(store_->PublishScoreSet(job2).ok());
+  // b is re-scored (against job1's model) while job2 runs: publishing names
+  // it, as its new value goes with the old set.
+  StoredScore rescored_b = Score(b, job1, 200, 1, "Hibernating");
+  rescored_b.score_time_us = kAsOf + 5;
+  ASSERT_TRUE(store_->UpsertScores({rescored_b}).ok());
+  absl::StatusOr<std::vector<std::string>> meanwhile =
+      store_->PublishScoreSet(job2, kAsOf);
+  ASSERT_TRUE(meanwhile.ok()) << meanwhile.status();
+  EXPECT_EQ(*meanwhile, std::vector<std::string>{b});
+  EXPECT_TRUE(store_->ScoredByOtherModels(job2)->empty());
+  // One re-scored against job1's model just after the swap is found too.
+  const std::string racing = AddCustomer();
+  ASSERT_TRUE(
+      store_->UpsertScores({Score(racing, job1, 300, 2, "Hibernating")}).ok());
+  EXPECT_EQ(*store_->ScoredByOtherModels(job2),
+            std::vector<std::string>{racing});
   got = store_->GetScores({a, b});
   ASSERT_EQ(got->size(), 1u);
   EXPECT_EQ((*got)[0].model_id, job2);
@@ -357,7 +372,7 @@ TEST_F(ScoreStoreTest, SummaryAndExportCoverLiveCustomersInKeyOrder) {
                                Score(c, job, 100, 1, "Hibernating"),
                                Score(merged, job, 9999, 4, "Champions")})
           .ok());
-  ASSERT_TRUE(store_->PublishScoreSet(job).ok());
+  ASSERT_TRUE(store_->PublishScoreSet(job, kAsOf).ok());
   Exec("UPDATE customers SET merged_into = ? WHERE id = ?", {a, merged});
 
   absl::StatusOr<ScoreSummary> summary = store_->Summarize();

@@ -55,6 +55,8 @@ class FakeScoreStore final : public ScoreStore {
       ABSL_GUARDED_BY(mu);  // "source\nkey" -> id
   // When set, ScanFacts waits for it (to hold a job running).
   absl::Notification* hold_scan = nullptr;
+  // When set, runs as PublishScoreSet begins (outside the lock).
+  std::function<void()> before_publish;
 
   void AddCustomer(const std::string& id, bool live = true) {
     absl::MutexLock l(&mu);
@@ -226,11 +228,26 @@ class FakeScoreStore final : public ScoreStore {
     for (const StoredScore& s : batch) staged[job_id][s.customer_id] = s;
     return absl::OkStatus();
   }
-  absl::Status PublishScoreSet(const std::string& job_id) override {
+  absl::StatusOr<std::vector<std::string>> PublishScoreSet(
+      const std::string& job_id, int64_t rescored_since_us) override {
+    if (before_publish) before_publish();
     absl::MutexLock l(&mu);
+    std::vector<std::string> rescored;
+    for (const auto& [id, s] : scores) {
+      if (s.score_time_us > rescored_since_us) rescored.push_back(id);
+    }
     scores = std::move(staged[job_id]);
     staged.erase(job_id);
-    return absl::OkStatus();
+    return rescored;
+  }
+  absl::StatusOr<std::vector<std::string>> ScoredByOtherModels(
+      const std::string& job_id) override {
+    absl::MutexLock l(&mu);
+    std::vector<std::string> out;
+    for (const auto& [id, s] : scores) {
+      if (s.model_id != job_id) out.push_back(id);
+    }
+    return out;
   }
   absl::Status DiscardScoreSet(const std::string& job_id) override {
     absl::MutexLock l(&mu);
@@ -678,6 +695,57 @@ TEST_F(StoredScoresTest, ConcurrentRescoresEachGetTheirOwnScore) {
     ExpectSameScore(store_.scores[id], want->score());
     EXPECT_EQ(store_.scores[id].model_id, job.id());
   }
+}
+
+// A purchase recorded while a refresh runs (after its facts were read) is
+// re-scored against the old model into the old set, which the refresh then
+// replaces: once the refresh has succeeded, that customer is scored again
+// against the new model, with the purchase counted.
+TEST_F(StoredScoresTest, ACustomerRescoredDuringARefreshIsScoredAgainAfterIt) {
+  AddPopulation();
+  v1::RefreshScoresRequest request;
+  *request.mutable_as_of() = ToTimestamp(kAsOf);
+  v1::RefreshJob first = Refresh(request);
+  ASSERT_EQ(first.state(), v1::RefreshJob::STATE_SUCCEEDED) << first.error();
+
+  now_ = kAsOf + 2 * kDay;
+  store_.before_publish = [&] {
+    store_.before_publish = nullptr;
+    now_ = kAsOf + 3 * kDay;
+    store_.AddPurchase("c02", kAsOf + 2 * kDay, "900");
+    ASSERT_TRUE(logic_->Rescore("c02").ok());
+  };
+  v1::RefreshJob second = Refresh(request);
+  ASSERT_EQ(second.state(), v1::RefreshJob::STATE_SUCCEEDED) << second.error();
+
+  sv1::ScoreModel model;
+  ASSERT_TRUE(model.ParseFromString(store_.GetJob(second.id())->score_model));
+  CustomerFacts facts;
+  {
+    absl::MutexLock l(&store_.mu);
+    facts = store_.FactsLocked("c02", CountWindow{now_.load(), std::nullopt});
+  }
+  sv1::ScoreEntityRequest direct;
+  *direct.mutable_model() = model;
+  direct.mutable_facts()->set_entity_id("c02");
+  direct.mutable_facts()->set_frequency(facts.frequency);
+  *direct.mutable_facts()->mutable_monetary() =
+      *ToMoney(facts.monetary, "", "");
+  *direct.mutable_facts()->mutable_last_event_time() =
+      ToTimestamp(*facts.last_event_us);
+  *direct.mutable_facts()->mutable_cost_to_serve() =
+      *ToMoney(facts.cost_to_serve, "", "");
+  *direct.mutable_as_of() = ToTimestamp(now_.load());
+  absl::StatusOr<sv1::ScoreEntityResponse> want = scoring::ScoreOne(direct);
+  ASSERT_TRUE(want.ok()) << want.status();
+  absl::MutexLock l(&store_.mu);
+  EXPECT_EQ(store_.scores["c02"].model_id, second.id());
+  EXPECT_EQ(store_.scores["c02"].monetary, facts.monetary);
+  ExpectSameScore(store_.scores["c02"], want->score());
+  // The others keep the refresh's own values.
+  EXPECT_EQ(store_.scores["c03"].score_time_us,
+            second.create_time().seconds() * 1'000'000 +
+                second.create_time().nanos() / 1000);
 }
 
 TEST_F(StoredScoresTest,
