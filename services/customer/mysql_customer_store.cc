@@ -44,35 +44,83 @@ std::string EmailKey(const std::string& email) {
 
 // Reads the customer row and its identities and attributes; NOT_FOUND if
 // absent.
+// Reads the customer columns (kCustomerColumns order) from `first` on.
+void ReadCustomerColumns(sql::ResultSet& rows, int first, CustomerRecord& r) {
+  auto text = [&](int i) {
+    return rows.isNull(first + i) ? std::string()
+                                  : std::string(rows.getString(first + i));
+  };
+  r.id = text(0);
+  r.display_name = text(1);
+  r.email = text(2);
+  r.phone = text(3);
+  r.create_time_us = rows.getInt64(first + 4);
+  r.update_time_us = rows.getInt64(first + 5);
+  r.version = rows.getInt64(first + 6);
+  r.postal_code = text(7);
+  r.erased = !rows.isNull(first + 8);
+  r.create_request_id = text(9);
+  r.merged_into = text(10);
+}
+
+constexpr char kCustomerColumns[] =
+    "id, display_name, email, phone, create_time_us, update_time_us, version, "
+    "postal_code, erased_time_us, create_request_id, merged_into";
+
+// Adds an identity (kind 0) or attribute (kind 1) row to `r`.
+void AddChild(int kind, std::string a, std::string b, CustomerRecord& r) {
+  if (kind == 0) {
+    r.external_ids.push_back({std::move(a), std::move(b)});
+  } else {
+    r.attributes[std::move(a)] = std::move(b);
+  }
+}
+
 absl::StatusOr<CustomerRecord> LoadCustomer(sql::Connection& c,
                                             const std::string& id,
                                             bool for_update) {
-  Statement s = Prepare(
-      c, for_update
-             ? "SELECT id, display_name, email, phone, create_time_us, "
-               "update_time_us, version, postal_code, erased_time_us, "
-               "create_request_id, merged_into FROM customers WHERE id = ? "
-               "FOR UPDATE"
-             : "SELECT id, display_name, email, phone, create_time_us, "
-               "update_time_us, version, postal_code, erased_time_us, "
-               "create_request_id, merged_into FROM customers WHERE id = ?");
+  CustomerRecord r;
+  if (!for_update) {
+    // One round trip: the customer's row (kind -1), its external ids (0) and
+    // attributes (1).
+    Statement s = Prepare(
+        c,
+        "SELECT -1, NULL, NULL, id, display_name, email, phone, "
+        "create_time_us, update_time_us, version, postal_code, erased_time_us, "
+        "create_request_id, merged_into FROM customers WHERE id = ? "
+        "UNION ALL SELECT 0, source, external_id, NULL, NULL, NULL, NULL, "
+        "NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM customer_external_ids "
+        "WHERE customer_id = ? UNION ALL SELECT 1, name, value COLLATE "
+        "utf8mb4_bin, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
+        "NULL, NULL FROM customer_attributes WHERE customer_id = ? "
+        "ORDER BY 1, 2, 3");
+    s->setString(1, id);
+    s->setString(2, id);
+    s->setString(3, id);
+    Rows rows(s->executeQuery());
+    bool found = false;
+    while (rows->next()) {
+      const int kind = rows->getInt(1);
+      if (kind < 0) {
+        ReadCustomerColumns(*rows, 4, r);
+        found = true;
+      } else {
+        AddChild(kind, rows->getString(2), rows->getString(3), r);
+      }
+    }
+    if (!found)
+      return absl::NotFoundError(absl::StrCat("customer ", id, " not found"));
+    return r;
+  }
+  Statement s = Prepare(c, absl::StrCat("SELECT ", kCustomerColumns,
+                                        " FROM customers WHERE id = ? FOR "
+                                        "UPDATE")
+                               .c_str());
   s->setString(1, id);
   Rows rows(s->executeQuery());
   if (!rows->next())
     return absl::NotFoundError(absl::StrCat("customer ", id, " not found"));
-  CustomerRecord r;
-  r.id = rows->getString(1);
-  r.display_name = rows->getString(2);
-  r.email = rows->isNull(3) ? "" : std::string(rows->getString(3));
-  r.phone = rows->isNull(4) ? "" : std::string(rows->getString(4));
-  r.create_time_us = rows->getInt64(5);
-  r.update_time_us = rows->getInt64(6);
-  r.version = rows->getInt64(7);
-  r.postal_code = rows->isNull(8) ? "" : std::string(rows->getString(8));
-  r.erased = !rows->isNull(9);
-  r.create_request_id =
-      rows->isNull(10) ? "" : std::string(rows->getString(10));
-  r.merged_into = rows->isNull(11) ? "" : std::string(rows->getString(11));
+  ReadCustomerColumns(*rows, 1, r);
 
   // Identities and attributes in one round trip (kind 0: external id, 1:
   // attribute).
@@ -86,12 +134,8 @@ absl::StatusOr<CustomerRecord> LoadCustomer(sql::Connection& c,
   children->setString(2, id);
   Rows child_rows(children->executeQuery());
   while (child_rows->next()) {
-    if (child_rows->getInt(1) == 0) {
-      r.external_ids.push_back(
-          {child_rows->getString(2), child_rows->getString(3)});
-    } else {
-      r.attributes[child_rows->getString(2)] = child_rows->getString(3);
-    }
+    AddChild(child_rows->getInt(1), child_rows->getString(2),
+             child_rows->getString(3), r);
   }
   return r;
 }
