@@ -290,7 +290,7 @@ CustomerLogic::CustomerLogic(CustomerStore* store, IdGenerator* ids,
       purchases_({.max_running = options_.purchase_writers,
                   .max_batch = static_cast<size_t>(options_.purchase_batch)},
                  [this](const std::vector<CustomerStore::NewPurchase>& batch) {
-                   return store_->RecordPurchases(batch);
+                   return RecordAndRescore(batch);
                  }) {}
 
 int64_t CustomerLogic::NowMicros() const {
@@ -522,16 +522,29 @@ absl::StatusOr<v1::Purchase> CustomerLogic::RecordPurchase(
     recorded = purchases_.Submit({record, key});
   }
   RAPPORT_ASSIGN_OR_RETURN(PurchaseRecord stored, std::move(recorded));
-  if (scores_ != nullptr) {
-    // The purchase stands even when re-scoring fails; the next refresh catches
-    // up.
-    if (absl::Status s = scores_->Rescore(stored.customer_id); !s.ok()) {
-      LogLine("warn", "customer", "re-scoring after a purchase failed",
-              {{"customer", stored.customer_id},
-               {"error", std::string(s.message())}});
-    }
-  }
   return ToProto(stored);
+}
+
+std::vector<absl::StatusOr<PurchaseRecord>> CustomerLogic::RecordAndRescore(
+    const std::vector<CustomerStore::NewPurchase>& batch) {
+  std::vector<absl::StatusOr<PurchaseRecord>> recorded =
+      store_->RecordPurchases(batch);
+  if (scores_ == nullptr) return recorded;
+  std::vector<std::string> customers;
+  for (const absl::StatusOr<PurchaseRecord>& r : recorded) {
+    if (r.ok()) customers.push_back(r->customer_id);
+  }
+  if (customers.empty()) return recorded;
+  // The purchases stand even when re-scoring fails; the next refresh catches
+  // up.
+  std::vector<absl::Status> rescored = scores_->RescoreEach(customers);
+  for (size_t i = 0; i < rescored.size(); ++i) {
+    if (rescored[i].ok()) continue;
+    LogLine("warn", "customer", "re-scoring after a purchase failed",
+            {{"customer", customers[i]},
+             {"error", std::string(rescored[i].message())}});
+  }
+  return recorded;
 }
 
 absl::StatusOr<v1::ListPurchasesResponse> CustomerLogic::ListPurchases(

@@ -35,8 +35,8 @@ struct CustomerLogicOptions {
   bool suppression = true;
   // The salt of those hashes; a secret of the deployment.
   std::string suppression_salt;
-  // Concurrent RecordPurchase calls share writes: purchases per write and
-  // writes at once.
+  // Concurrent RecordPurchase calls share writes and re-scores: purchases
+  // per batch, and batches at once.
   int purchase_batch = 64;
   int purchase_writers = 2;
 };
@@ -91,6 +91,10 @@ class CustomerLogic {
   absl::Status CheckNotSuppressed(const IdentityQuery& identities);
 
  private:
+  // One batch of RecordPurchase calls: the purchases, then their customers
+  // re-scored together.
+  std::vector<absl::StatusOr<PurchaseRecord>> RecordAndRescore(
+      const std::vector<CustomerStore::NewPurchase>& batch);
   int64_t NowMicros() const;
 
   CustomerStore* store_;

@@ -39,6 +39,10 @@ class ScoreLogic {
   // values stay current between refreshes. Best effort: an error is returned
   // for the caller to log, the purchase stands.
   virtual absl::Status Rescore(const std::string& customer_id) = 0;
+  // The same for several customers at once, as one batch: one status per id,
+  // in order.
+  virtual std::vector<absl::Status> RescoreEach(
+      const std::vector<std::string>& customer_ids) = 0;
   // The contact policy of the customer's stored tier; nullopt when the
   // customer has not been scored yet.
   virtual absl::StatusOr<std::optional<v1::ContactPolicy>> ContactPolicyOf(

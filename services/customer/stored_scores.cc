@@ -223,7 +223,7 @@ StoredScoreLogic::StoredScoreLogic(ScoreStore* store,
       rescores_({.max_running = options_.rescore_concurrency,
                  .max_batch = static_cast<size_t>(options_.rescore_batch)},
                 [this](const std::vector<std::string>& ids) {
-                  return RescoreBatch(ids);
+                  return RescoreEach(ids);
                 }) {}
 
 StoredScoreLogic::~StoredScoreLogic() {
@@ -439,7 +439,7 @@ void StoredScoreLogic::CatchUp(Job& job) {
   for (size_t begin = 0; begin < ids.size(); begin += step) {
     std::vector<std::string> batch(
         ids.begin() + begin, ids.begin() + std::min(ids.size(), begin + step));
-    for (const absl::Status& s : RescoreBatch(batch)) {
+    for (const absl::Status& s : RescoreEach(batch)) {
       if (status.ok() && !s.ok() && !absl::IsNotFound(s)) status = s;
     }
   }
@@ -887,7 +887,7 @@ absl::Status StoredScoreLogic::Rescore(const std::string& customer_id) {
   return rescores_.Submit(customer_id);
 }
 
-std::vector<absl::Status> StoredScoreLogic::RescoreBatch(
+std::vector<absl::Status> StoredScoreLogic::RescoreEach(
     const std::vector<std::string>& ids) {
   // An id may come more than once; each customer is scored once.
   std::vector<std::string> unique = ids;

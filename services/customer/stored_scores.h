@@ -93,6 +93,8 @@ class StoredScoreLogic final : public ScoreLogic {
       const std::function<bool(const v1::ExportScoresResponse&)>& write)
       override;
   absl::Status Rescore(const std::string& customer_id) override;
+  std::vector<absl::Status> RescoreEach(
+      const std::vector<std::string>& customer_ids) override;
   absl::StatusOr<std::optional<v1::ContactPolicy>> ContactPolicyOf(
       const std::string& customer_id) override;
   absl::Status AttachValues(std::vector<v1::Customer*> customers) override;
@@ -121,8 +123,6 @@ class StoredScoreLogic final : public ScoreLogic {
   absl::StatusOr<std::shared_ptr<const ScoreModel>> ModelOf(
       const std::string& job_id);
   absl::StatusOr<v1::CustomerValue> ToValue(const StoredScore& score);
-  // Re-scores customers against the latest model; one status per id.
-  std::vector<absl::Status> RescoreBatch(const std::vector<std::string>& ids);
   // The facts of the live customers `ids` name, following merges; ids that
   // name none get their error in `outcome`.
   absl::StatusOr<std::vector<CustomerFacts>> FactsOfLive(

@@ -228,6 +228,12 @@ class FakeScores final : public ScoreLogic {
     rescored.push_back(id);
     return rescore_status;
   }
+  std::vector<absl::Status> RescoreEach(
+      const std::vector<std::string>& ids) override {
+    std::vector<absl::Status> out;
+    for (const std::string& id : ids) out.push_back(Rescore(id));
+    return out;
+  }
   absl::StatusOr<std::optional<v1::ContactPolicy>> ContactPolicyOf(
       const std::string&) override {
     return policy;
