@@ -61,7 +61,8 @@ class Batcher {
         Start(mine);
         continue;
       }
-      changed_.Wait(&mu_);
+      // Only this batch's callers wake when it is done or may start.
+      mine->changed.Wait(&mu_);
     }
   }
 
@@ -71,6 +72,7 @@ class Batcher {
     std::vector<Result> results;
     bool started = false;
     bool done = false;
+    absl::CondVar changed;
   };
 
   std::shared_ptr<Batch> Enqueue() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -86,6 +88,7 @@ class Batcher {
     waiting_.erase(waiting_.begin());
     if (open_ == batch) open_ = nullptr;  // later items go to a new batch
     ++running_;
+    WakeNext();
     mu_.Unlock();
     std::vector<Result> results = run_(batch->items);
     mu_.Lock();
@@ -93,13 +96,19 @@ class Batcher {
     batch->results = std::move(results);
     batch->done = true;
     --running_;
-    changed_.SignalAll();
+    batch->changed.SignalAll();
+    WakeNext();
+  }
+
+  // With a slot free, one caller of the oldest waiting batch starts it.
+  void WakeNext() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!waiting_.empty() && running_ < options_.max_running)
+      waiting_.front()->changed.Signal();
   }
 
   const BatcherOptions options_;
   const Run run_;
   absl::Mutex mu_;
-  absl::CondVar changed_;
   // Batches not yet started, oldest first; `open_` (if any) is the last one
   // and still takes items.
   std::vector<std::shared_ptr<Batch>> waiting_ ABSL_GUARDED_BY(mu_);
