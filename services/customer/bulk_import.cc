@@ -86,30 +86,43 @@ std::string Truncate(absl::string_view text, size_t max) {
   return std::string(text.substr(0, n));
 }
 
-// A customer reference as parsed, shared by every row that gives the same text.
-struct Ref {
-  std::optional<Reject> error;
-  // The same for every spelling of the same customer or identity; part of the
-  // hashed content and the key of the resolution cache.
-  std::string key;
-  bool is_id = false;
+// What a ref says beyond its key: needed only until it is resolved.
+struct RefDetails {
   std::string id;       // is_id: the id as given
   Identity identity;    // !is_id: what to look up
   IdentityQuery query;  // !is_id: for suppression hashes and the new customer
   std::string display_name;  // !is_id: for the new customer
 };
 
+// A customer reference as parsed, shared by every row that gives the same
+// text. Once its key is resolved, the cache keeps a slim copy without details
+// (an import may name millions of customers).
+struct Ref {
+  std::shared_ptr<const Reject> error;
+  // The same for every spelling of the same customer or identity; part of the
+  // hashed content and the key of the resolution cache.
+  std::string key;
+  bool is_id = false;
+  std::unique_ptr<RefDetails> details;  // null in a slim copy and on error
+};
+
 // Where a ref leads: a live customer, or why not.
 struct Resolution {
   std::string customer_id;
-  std::optional<Reject> error;
+  std::shared_ptr<const Reject> error;
 };
+
+std::shared_ptr<const Reject> RejectOf(std::string field, std::string message) {
+  return std::make_shared<const Reject>(
+      Reject{std::move(field), std::move(message)});
+}
 
 // A validated row waiting for its batch to be stored.
 template <typename Record>
 struct PendingRow {
   int64_t row = 0;
   std::shared_ptr<const Ref> ref;
+  std::string ref_text;  // as given, the key of the parse cache
   bool default_key = false;
   Record record;  // the customer id, row id and create time are set when stored
 };
@@ -307,7 +320,7 @@ class Importer {
     }
     RAPPORT_ASSIGN_OR_RETURN(std::shared_ptr<const Ref> ref,
                              ParseRef(row.customer_ref()));
-    if (ref->error.has_value()) {
+    if (ref->error != nullptr) {
       RejectRow(row.row(), *ref->error);
       return absl::OkStatus();
     }
@@ -326,6 +339,7 @@ class Importer {
       return absl::OkStatus();
     }
     pending.ref = std::move(ref);
+    pending.ref_text = row.customer_ref();
     pending.default_key = row.request_id().empty();
     pending.record.request.id =
         pending.default_key
@@ -345,33 +359,38 @@ class Importer {
         deps_.customers->ParseCustomerRef(text, "customer_ref");
     if (!parsed.ok()) {
       if (!absl::IsInvalidArgument(parsed.status())) return parsed.status();
-      ref->error = FromStatus(parsed.status(), "customer_ref");
+      ref->error = std::make_shared<const Reject>(
+          FromStatus(parsed.status(), "customer_ref"));
     } else if (std::holds_alternative<std::string>(*parsed)) {
       ref->is_id = true;
-      ref->id = std::get<std::string>(*parsed);
-      ref->key = absl::StrCat("id", kSep, ref->id);
+      ref->details = std::make_unique<RefDetails>();
+      ref->details->id = std::get<std::string>(*parsed);
+      ref->key = absl::StrCat("id", kSep, ref->details->id);
     } else {
       IdentityQuery& query = std::get<IdentityQuery>(*parsed);
+      auto details = std::make_unique<RefDetails>();
       if (!query.email.empty()) {
-        ref->identity = {Identity::Kind::kEmail, "", EmailKey(query.email)};
-        ref->display_name = query.email;
+        details->identity = {Identity::Kind::kEmail, "", EmailKey(query.email)};
+        details->display_name = query.email;
         query.phone.clear();
         query.external_ids.clear();
       } else if (!query.phone.empty()) {
-        ref->identity = {Identity::Kind::kPhone, "", query.phone};
-        ref->display_name = query.phone;
+        details->identity = {Identity::Kind::kPhone, "", query.phone};
+        details->display_name = query.phone;
         query.external_ids.clear();
       } else if (!query.external_ids.empty()) {
         const ExternalIdRecord& e = query.external_ids.front();
-        ref->identity = {Identity::Kind::kExternalId, e.source, e.id};
-        ref->display_name = absl::StrCat(e.source, ":", e.id);
+        details->identity = {Identity::Kind::kExternalId, e.source, e.id};
+        details->display_name = absl::StrCat(e.source, ":", e.id);
         query.external_ids.resize(1);
       } else {
-        ref->error = Reject{"customer_ref", "names no customer"};
+        ref->error = RejectOf("customer_ref", "names no customer");
       }
-      ref->display_name = Truncate(ref->display_name, kMaxDisplayNameBytes);
-      ref->key = IdentityKey(ref->identity);
-      ref->query = std::move(query);
+      details->display_name =
+          Truncate(details->display_name, kMaxDisplayNameBytes);
+      ref->key = IdentityKey(details->identity);
+      details->query = std::move(query);
+      ref->details = std::move(details);
     }
     refs_.emplace(text, ref);
     return std::shared_ptr<const Ref>(std::move(ref));
@@ -381,8 +400,10 @@ class Importer {
   // unique key (an identity, a request id) first.
   absl::Status Flush() {
     if (pending_.empty()) return absl::OkStatus();
-    if (refs_.size() > kMaxCacheEntries) refs_.clear();
-    if (resolved_.size() > kMaxCacheEntries) resolved_.clear();
+    if (refs_.size() > kMaxCacheEntries ||
+        resolved_.size() > kMaxCacheEntries) {
+      RAPPORT_RETURN_IF_ERROR(ForgetRefs());
+    }
     // The first attempt writes without looking up the batch's keys: a
     // retried row fails the write on its unique key, and the attempts after
     // that look the keys up first.
@@ -396,15 +417,15 @@ class Importer {
         for (auto& [row, reject] : outcome->rejects)
           RejectRow(row, std::move(reject));
         for (auto& [key, id] : outcome->created)
-          resolved_[key] = Resolution{id, std::nullopt};
+          resolved_[key] = Resolution{id, nullptr};
+        SlimResolvedRefs();
         pending_.clear();
         return absl::OkStatus();
       }
       if (absl::IsFailedPrecondition(outcome.status()) &&
           attempt < BulkImportLogic::kMaxAttempts) {
         // A customer changed under the batch: look every ref up again.
-        refs_.clear();
-        resolved_.clear();
+        RAPPORT_RETURN_IF_ERROR(ForgetRefs());
         continue;
       }
       if (!absl::IsAlreadyExists(outcome.status())) return outcome.status();
@@ -492,7 +513,7 @@ class Importer {
         customer_id = it->second;
       } else {
         const Resolution& resolution = resolved_.at(p.ref->key);
-        if (resolution.error.has_value()) {
+        if (resolution.error != nullptr) {
           outcome.rejects.emplace_back(p.row, *resolution.error);
           continue;
         }
@@ -518,9 +539,9 @@ class Importer {
     std::vector<Identity> identities;
     for (const Ref* ref : refs) {
       if (ref->is_id) {
-        want.push_back(ref->id);
+        want.push_back(ref->details->id);
       } else {
-        identities.push_back(ref->identity);
+        identities.push_back(ref->details->identity);
       }
     }
     absl::flat_hash_map<std::string, std::string>
@@ -557,7 +578,7 @@ class Importer {
     std::vector<const Ref*> unknown;
     for (const Ref* ref : refs) {
       if (ref->is_id) {
-        resolved_[ref->key] = Follow(states, ref->id);
+        resolved_[ref->key] = Follow(states, ref->details->id);
       } else if (auto it = holder_of.find(ref->key); it != holder_of.end()) {
         resolved_[ref->key] = Follow(states, it->second);
       } else {
@@ -573,7 +594,7 @@ class Importer {
       absl::flat_hash_map<std::string, std::vector<size_t>> owners;
       for (size_t u = 0; u < unknown.size(); ++u) {
         for (std::string& h :
-             deps_.customers->IdentityHashes(unknown[u]->query)) {
+             deps_.customers->IdentityHashes(unknown[u]->details->query)) {
           owners[h].push_back(u);
           hashes.push_back(std::move(h));
         }
@@ -591,17 +612,17 @@ class Importer {
       const Ref& ref = *unknown[u];
       if (suppressed[u]) {
         resolved_[ref.key] =
-            Resolution{"", Reject{"customer_ref",
-                                  "names an identity of an erased customer, "
-                                  "which cannot be added again"}};
+            Resolution{"", RejectOf("customer_ref",
+                                    "names an identity of an erased customer, "
+                                    "which cannot be added again")};
         continue;
       }
       CustomerRecord c;
       c.id = deps_.ids->Next();
-      c.display_name = ref.display_name;
-      c.email = ref.query.email;
-      c.phone = ref.query.phone;
-      c.external_ids = ref.query.external_ids;
+      c.display_name = ref.details->display_name;
+      c.email = ref.details->query.email;
+      c.phone = ref.details->query.phone;
+      c.external_ids = ref.details->query.external_ids;
       c.create_time_us = c.update_time_us = now_us;
       created[ref.key] = c.id;
       customers.push_back(std::move(c));
@@ -617,22 +638,56 @@ class Importer {
     for (int hop = 0; hop <= kMaxMergeHops; ++hop) {
       auto it = states.find(id);
       if (it == states.end()) {
-        return {"", Reject{"customer_ref",
-                           absl::StrCat("customer ", id, " not found")}};
+        return {"", RejectOf("customer_ref",
+                             absl::StrCat("customer ", id, " not found"))};
       }
       const CustomerState& s = it->second;
       if (s.merged_into.empty()) {
         if (s.erased)
-          return {"", Reject{"customer_ref",
-                             absl::StrCat("customer ", id, " was erased")}};
-        return {id, std::nullopt};
+          return {"", RejectOf("customer_ref",
+                               absl::StrCat("customer ", id, " was erased"))};
+        return {id, nullptr};
       }
       id = s.merged_into;
     }
     return {"",
-            Reject{"customer_ref",
-                   absl::StrCat("customer ", start, " was merged more than ",
-                                kMaxMergeHops, " times over")}};
+            RejectOf("customer_ref",
+                     absl::StrCat("customer ", start, " was merged more than ",
+                                  kMaxMergeHops, " times over"))};
+  }
+
+  // Empties both caches (they go together: a slim ref needs its resolution)
+  // and parses the pending rows' slim refs again.
+  absl::Status ForgetRefs() {
+    refs_.clear();
+    resolved_.clear();
+    for (PendingRow<Record>& p : pending_) {
+      if (p.ref->details == nullptr && p.ref->error == nullptr) {
+        RAPPORT_ASSIGN_OR_RETURN(p.ref, ParseRef(p.ref_text));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // Replaces, in the parse cache, the refs of the batch just stored whose
+  // customers are known by slim copies without their details.
+  void SlimResolvedRefs() {
+    absl::flat_hash_map<const Ref*, std::shared_ptr<const Ref>> slim;
+    for (const PendingRow<Record>& p : pending_) {
+      const Ref* ref = p.ref.get();
+      if (ref->details == nullptr || !resolved_.contains(ref->key)) continue;
+      auto [it, inserted] = slim.try_emplace(ref);
+      if (inserted) {
+        auto copy = std::make_shared<Ref>();
+        copy->key = ref->key;
+        copy->is_id = ref->is_id;
+        it->second = std::move(copy);
+      }
+      if (auto cached = refs_.find(p.ref_text);
+          cached != refs_.end() && cached->second.get() == ref) {
+        cached->second = it->second;
+      }
+    }
   }
 
   const Deps& deps_;

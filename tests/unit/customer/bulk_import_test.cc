@@ -501,6 +501,35 @@ TEST_F(BulkImportTest, EndlessCollisionsGiveUpWithAborted) {
   EXPECT_THAT(store_.purchases, IsEmpty());
 }
 
+// Refs already resolved are cached without their details; when a customer
+// changes under a later batch, the cache is dropped and those refs are parsed
+// and resolved again.
+TEST_F(BulkImportTest, ACustomerChangingUnderABatchResolvesCachedRefsAgain) {
+  const std::string t = "2024-01-01T00:00:00Z";
+  int writes = 0;
+  store_.before_write = [&](const std::vector<RequestKey>&) {
+    ++writes;
+    store_.write_error = writes == 2
+                             ? absl::FailedPreconditionError("customer changed")
+                             : absl::OkStatus();
+  };
+  std::vector<v1::PurchaseRow> rows;
+  for (int i = 0; i < 6; ++i)
+    rows.push_back(Row(i + 2, "email:ann@example.com", t, "1"));
+  absl::StatusOr<v1::ImportPurchasesResponse> r =
+      Purchases({Batch("imp-1", {rows[0], rows[1], rows[2]}),
+                 Batch("", {rows[3], rows[4], rows[5]})});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->accepted(), 6);
+  EXPECT_EQ(r->created_customers(), 1);
+  EXPECT_EQ(writes, 3);
+  ASSERT_EQ(store_.purchases.size(), 6u);
+  for (const ImportedPurchase& p : store_.purchases)
+    EXPECT_EQ(p.purchase.customer_id, store_.purchases[0].purchase.customer_id);
+  // Looked up for the first batch, and again after the change.
+  EXPECT_EQ(store_.identity_calls, 2);
+}
+
 TEST_F(BulkImportTest, BatchesAreStoredEveryBatchRows) {
   const std::string ada = NewCustomer();
   std::vector<v1::PurchaseRow> rows;
