@@ -44,6 +44,27 @@ class ScoreStoreTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s << " in " << query;
   }
 
+  // "name(col,col)" of each secondary index of `table`, in name order.
+  std::vector<std::string> SecondaryIndexes(const std::string& table) {
+    std::vector<std::string> out;
+    absl::Status s = pool_->Run([&](sql::Connection& c) -> absl::Status {
+      std::unique_ptr<sql::PreparedStatement> st(c.prepareStatement(
+          "SELECT INDEX_NAME, GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) "
+          "FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() "
+          "AND TABLE_NAME = ? AND INDEX_NAME <> 'PRIMARY' GROUP BY INDEX_NAME "
+          "ORDER BY INDEX_NAME"));
+      st->setString(1, table);
+      std::unique_ptr<sql::ResultSet> rows(st->executeQuery());
+      while (rows->next()) {
+        out.push_back(absl::StrCat(std::string(rows->getString(1)), "(",
+                                   std::string(rows->getString(2)), ")"));
+      }
+      return absl::OkStatus();
+    });
+    EXPECT_TRUE(s.ok()) << s;
+    return out;
+  }
+
   std::string AddCustomer() {
     const std::string id = ids_.Next();
     Exec(
@@ -216,6 +237,8 @@ TEST_F(ScoreStoreTest, PurchaseDaysSumADayAndFloorBeforeTheEpoch) {
 TEST_F(ScoreStoreTest, APublishedSetReplacesTheOldOneAndADiscardedOneLeavesIt) {
   const std::string a = AddCustomer(), b = AddCustomer();
   const std::string job1 = ids_.Next(), job2 = ids_.Next(), job3 = ids_.Next();
+  const std::vector<std::string> indexes = SecondaryIndexes("customer_scores");
+  ASSERT_EQ(indexes.size(), 3u);
   ASSERT_TRUE(store_->BeginScoreSet(job1).ok());
   std::vector<StoredScore> first = {Score(a, job1, 5000, 2, "At Risk"),
                                     Score(b, job1, 100, 1, "Hibernating")};
@@ -225,6 +248,8 @@ TEST_F(ScoreStoreTest, APublishedSetReplacesTheOldOneAndADiscardedOneLeavesIt) {
   // Not visible before it is published.
   EXPECT_TRUE(store_->GetScores({a, b})->empty());
   ASSERT_TRUE(store_->PublishScoreSet(job1, kAsOf).ok());
+  // The set was loaded without secondary indexes; published, it has them all.
+  EXPECT_EQ(SecondaryIndexes("customer_scores"), indexes);
   absl::StatusOr<std::vector<StoredScore>> got = store_->GetScores({a, b});
   ASSERT_TRUE(got.ok()) << got.status();
   ASSERT_EQ(got->size(), 2u);
