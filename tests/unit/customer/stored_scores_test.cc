@@ -427,6 +427,31 @@ class StoredScoresTest : public ::testing::Test {
     store_.AddCustomer("m-merged", /*live=*/false);
   }
 
+  // What ScoreEntity gives for the customer's facts now (no window) against
+  // the stored model of `job_id`.
+  absl::StatusOr<sv1::ScoreEntityResponse> ScoreNow(const std::string& job_id,
+                                                    const std::string& id) {
+    sv1::ScoreEntityRequest direct;
+    if (!direct.mutable_model()->ParseFromString(
+            store_.GetJob(job_id)->score_model)) {
+      return absl::DataLossError("unreadable model");
+    }
+    CustomerFacts facts;
+    {
+      absl::MutexLock l(&store_.mu);
+      facts = store_.FactsLocked(id, CountWindow{now_.load(), std::nullopt});
+    }
+    sv1::EntityFacts* f = direct.mutable_facts();
+    f->set_entity_id(id);
+    f->set_frequency(facts.frequency);
+    *f->mutable_monetary() = *ToMoney(facts.monetary, "", "");
+    if (facts.last_event_us)
+      *f->mutable_last_event_time() = ToTimestamp(*facts.last_event_us);
+    *f->mutable_cost_to_serve() = *ToMoney(facts.cost_to_serve, "", "");
+    *direct.mutable_as_of() = ToTimestamp(now_.load());
+    return scoring::ScoreOne(direct);
+  }
+
   std::atomic<int64_t> now_{kAsOf + kDay};
   FakeScoreStore store_;
   IdGenerator ids_;
@@ -670,26 +695,8 @@ TEST_F(StoredScoresTest, ConcurrentRescoresEachGetTheirOwnScore) {
       EXPECT_TRUE(results[i].ok()) << ids[i] << ": " << results[i];
     EXPECT_TRUE(absl::IsNotFound(results.back())) << results.back();
   }
-  sv1::ScoreModel model;
-  ASSERT_TRUE(model.ParseFromString(store_.GetJob(job.id())->score_model));
   for (const std::string& id : ids) {
-    sv1::ScoreEntityRequest direct;
-    *direct.mutable_model() = model;
-    CustomerFacts facts;
-    {
-      absl::MutexLock l(&store_.mu);
-      facts = store_.FactsLocked(id, CountWindow{now_.load(), std::nullopt});
-    }
-    direct.mutable_facts()->set_entity_id(id);
-    direct.mutable_facts()->set_frequency(facts.frequency);
-    *direct.mutable_facts()->mutable_monetary() =
-        *ToMoney(facts.monetary, "", "");
-    *direct.mutable_facts()->mutable_last_event_time() =
-        ToTimestamp(*facts.last_event_us);
-    *direct.mutable_facts()->mutable_cost_to_serve() =
-        *ToMoney(facts.cost_to_serve, "", "");
-    *direct.mutable_as_of() = ToTimestamp(now_.load());
-    absl::StatusOr<sv1::ScoreEntityResponse> want = scoring::ScoreOne(direct);
+    absl::StatusOr<sv1::ScoreEntityResponse> want = ScoreNow(job.id(), id);
     ASSERT_TRUE(want.ok()) << want.status();
     absl::MutexLock l(&store_.mu);
     ExpectSameScore(store_.scores[id], want->score());
@@ -718,29 +725,10 @@ TEST_F(StoredScoresTest, ACustomerRescoredDuringARefreshIsScoredAgainAfterIt) {
   v1::RefreshJob second = Refresh(request);
   ASSERT_EQ(second.state(), v1::RefreshJob::STATE_SUCCEEDED) << second.error();
 
-  sv1::ScoreModel model;
-  ASSERT_TRUE(model.ParseFromString(store_.GetJob(second.id())->score_model));
-  CustomerFacts facts;
-  {
-    absl::MutexLock l(&store_.mu);
-    facts = store_.FactsLocked("c02", CountWindow{now_.load(), std::nullopt});
-  }
-  sv1::ScoreEntityRequest direct;
-  *direct.mutable_model() = model;
-  direct.mutable_facts()->set_entity_id("c02");
-  direct.mutable_facts()->set_frequency(facts.frequency);
-  *direct.mutable_facts()->mutable_monetary() =
-      *ToMoney(facts.monetary, "", "");
-  *direct.mutable_facts()->mutable_last_event_time() =
-      ToTimestamp(*facts.last_event_us);
-  *direct.mutable_facts()->mutable_cost_to_serve() =
-      *ToMoney(facts.cost_to_serve, "", "");
-  *direct.mutable_as_of() = ToTimestamp(now_.load());
-  absl::StatusOr<sv1::ScoreEntityResponse> want = scoring::ScoreOne(direct);
+  absl::StatusOr<sv1::ScoreEntityResponse> want = ScoreNow(second.id(), "c02");
   ASSERT_TRUE(want.ok()) << want.status();
   absl::MutexLock l(&store_.mu);
   EXPECT_EQ(store_.scores["c02"].model_id, second.id());
-  EXPECT_EQ(store_.scores["c02"].monetary, facts.monetary);
   ExpectSameScore(store_.scores["c02"], want->score());
   // The others keep the refresh's own values.
   EXPECT_EQ(store_.scores["c03"].score_time_us,
