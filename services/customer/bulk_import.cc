@@ -16,6 +16,7 @@
 #include "common/base/decimal.h"
 #include "common/base/status_macros.h"
 #include "common/base/timestamp.h"
+#include "common/customer_channels.h"
 #include "common/status.h"
 #include "common/validation.h"
 
@@ -172,18 +173,6 @@ struct PurchaseTraits {
   }
 };
 
-std::optional<int> ParseChannel(absl::string_view text) {
-  static constexpr std::pair<const char*, v1::Channel> kNames[] = {
-      {"email", v1::CHANNEL_EMAIL}, {"phone", v1::CHANNEL_PHONE},
-      {"sms", v1::CHANNEL_SMS},     {"visit", v1::CHANNEL_VISIT},
-      {"web", v1::CHANNEL_WEB},     {"mail", v1::CHANNEL_MAIL},
-      {"event", v1::CHANNEL_EVENT}};
-  for (const auto& [name, channel] : kNames) {
-    if (absl::EqualsIgnoreCase(text, name)) return static_cast<int>(channel);
-  }
-  return std::nullopt;
-}
-
 struct InteractionTraits {
   using Request = v1::ImportInteractionsRequest;
   using Row = v1::InteractionRow;
@@ -198,7 +187,7 @@ struct InteractionTraits {
     absl::StatusOr<int64_t> time = ParseRfc3339Micros(row.timestamp());
     if (!time.ok()) return FromStatus(time.status(), "timestamp");
     if (row.channel().empty()) return Reject{"channel", "is required"};
-    std::optional<int> channel = ParseChannel(row.channel());
+    std::optional<v1::Channel> channel = ParseCustomerChannel(row.channel());
     if (!channel.has_value()) {
       return Reject{"channel", Shorten(absl::StrCat(
                                    "is \"", row.channel(),
@@ -225,8 +214,9 @@ struct InteractionTraits {
     r.cost = *cost;
     r.kind = row.kind();
     r.note = row.note();
-    absl::StrAppend(&content, "interaction", kSep, *time, kSep, *channel, kSep,
-                    cost->ToString(), kSep, row.kind(), kSep, row.note());
+    absl::StrAppend(&content, "interaction", kSep, *time, kSep,
+                    static_cast<int>(*channel), kSep, cost->ToString(), kSep,
+                    row.kind(), kSep, row.note());
     return std::nullopt;
   }
   static void Complete(Record& r, std::string customer_id, std::string id,

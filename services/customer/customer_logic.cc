@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/base/status_macros.h"
+#include "common/customer_channels.h"
 #include "common/log.h"
 #include "common/paging.h"
 #include "common/proto_convert.h"
@@ -162,27 +163,6 @@ IdentityQuery IdentitiesOf(const CustomerRecord& r) {
   q.phone = r.phone;
   q.external_ids = r.external_ids;
   return q;
-}
-
-const char* ChannelName(int channel) {
-  switch (channel) {
-    case v1::CHANNEL_EMAIL:
-      return "email";
-    case v1::CHANNEL_PHONE:
-      return "phone";
-    case v1::CHANNEL_SMS:
-      return "sms";
-    case v1::CHANNEL_VISIT:
-      return "visit";
-    case v1::CHANNEL_WEB:
-      return "web";
-    case v1::CHANNEL_MAIL:
-      return "mail";
-    case v1::CHANNEL_EVENT:
-      return "event";
-    default:
-      return "unspecified";
-  }
 }
 
 v1::Interaction ToProto(const InteractionRecord& r,
@@ -874,9 +854,10 @@ absl::StatusOr<v1::Interaction> CustomerLogic::LogInteraction(
         std::find(policy->channels().begin(), policy->channels().end(),
                   in.channel()) == policy->channels().end()) {
       std::vector<std::string> allowed;
-      for (int c : policy->channels()) allowed.push_back(ChannelName(c));
+      for (int c : policy->channels())
+        allowed.push_back(CustomerChannelName(c));
       return absl::FailedPreconditionError(absl::StrCat(
-          "channel ", ChannelName(in.channel()),
+          "channel ", CustomerChannelName(in.channel()),
           " is not allowed for this customer's tier ",
           v1::Tier_Name(policy->tier()).substr(5), " (allowed: ",
           absl::StrJoin(allowed, ", "), "); set force to log it anyway"));

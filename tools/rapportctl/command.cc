@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/channel.h"
 #include "common/status.h"
@@ -57,6 +58,18 @@ int UsageError(const std::string& message, const std::string& usage) {
   std::cerr << "Run 'rapportctl help' for usage.\n";
   (void)usage;
   return kExitUsage;
+}
+
+absl::StatusOr<int> IntFlag(const Args& args, const std::string& name,
+                            int fallback) {
+  std::optional<std::string> v = args.Get(name);
+  if (!v) return fallback;
+  int out = 0;
+  if (!absl::SimpleAtoi(*v, &out)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, ": want a whole number, not \"", *v, "\""));
+  }
+  return out;
 }
 
 }  // namespace rapport::ctl

@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/status.h"
 #include "rapport/customer/v1/customer_service.pb.h"
 #include "tools/rapportctl/args.h"
 #include "tools/rapportctl/output.h"
@@ -37,9 +38,24 @@ struct Context {
   // else `fallback` (e.g. "localhost:50051").
   absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel(
       const char* env, const char* fallback) const;
+  // The channel to the customer service: --addr, $RAPPORT_CUSTOMER_ADDR or
+  // localhost:50051.
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> CustomerChannel() const {
+    return Channel("RAPPORT_CUSTOMER_ADDR", "localhost:50051");
+  }
   // A client context with the --timeout deadline.
   std::unique_ptr<grpc::ClientContext> NewCall() const;
 };
+
+// Prints "rapportctl: CODE: message" and each field violation; returns
+// kExitFailed (kExitUsage for a usage error made before any call).
+int ReportError(const absl::Status& status);
+int UsageError(const std::string& message, const std::string& usage);
+
+// The whole number given as --name, else `fallback`; INVALID_ARGUMENT naming
+// the flag when it is not one.
+absl::StatusOr<int> IntFlag(const Args& args, const std::string& name,
+                            int fallback);
 
 // Calls a List method once, or with --all page after page, merging every
 // page's items into `all` (whose next_page_token is the last page's).
@@ -61,10 +77,22 @@ grpc::Status FetchPages(const Context& ctx, Request request, Call call,
   }
 }
 
-// Prints "rapportctl: CODE: message" and each field violation; returns
-// kExitFailed (kExitUsage for a usage error made before any call).
-int ReportError(const absl::Status& status);
-int UsageError(const std::string& message, const std::string& usage);
+// What every list command does first: FetchPages, an error reported, or with
+// --format json the whole response printed. The exit code when that is all;
+// nullopt when the caller goes on to print `all` as a table.
+template <typename Request, typename Response, typename Call>
+std::optional<int> FetchForListing(const Context& ctx, Request request,
+                                   Call call, Response* all) {
+  if (grpc::Status s = FetchPages(ctx, std::move(request), call, all);
+      !s.ok()) {
+    return ReportError(FromGrpcStatus(s));
+  }
+  if (ctx.format == Format::kJson) {
+    PrintJson(*all, std::cout);
+    return kExitOk;
+  }
+  return std::nullopt;
+}
 
 int RunCustomers(Context& ctx);
 // customers refresh-scores|refresh-job|value|summarize|export

@@ -20,9 +20,6 @@ namespace {
 namespace v1 = ::rapport::customer::v1;
 using Stub = v1::CustomerService::Stub;
 
-constexpr char kEnv[] = "RAPPORT_CUSTOMER_ADDR";
-constexpr char kDefaultAddr[] = "localhost:50051";
-
 std::string FormatTime(const google::protobuf::Timestamp& t) {
   return FormatRfc3339Micros(t.seconds() * 1'000'000 + t.nanos() / 1000);
 }
@@ -247,18 +244,13 @@ int List(Context& ctx, Stub& stub) {
   request.set_page_size(*size);
   request.set_page_token(ctx.args.GetOr("page-token", ""));
   v1::ListCustomersResponse all;
-  if (grpc::Status s = FetchPages(
+  if (std::optional<int> done = FetchForListing(
           ctx, request,
           [&](grpc::ClientContext* call, const auto& r, auto* out) {
             return stub.ListCustomers(call, r, out);
           },
-          &all);
-      !s.ok()) {
-    return ReportError(FromGrpcStatus(s));
-  }
-  if (ctx.format == Format::kJson) {
-    PrintJson(all, std::cout);
-    return kExitOk;
+          &all)) {
+    return *done;
   }
   Table t = CustomerTable();
   for (const v1::Customer& c : all.customers()) AddCustomer(t, c);
@@ -396,18 +388,13 @@ int ListPurchases(Context& ctx, Stub& stub) {
     }
   }
   v1::ListPurchasesResponse all;
-  if (grpc::Status s = FetchPages(
+  if (std::optional<int> done = FetchForListing(
           ctx, request,
           [&](grpc::ClientContext* call, const auto& r, auto* out) {
             return stub.ListPurchases(call, r, out);
           },
-          &all);
-      !s.ok()) {
-    return ReportError(FromGrpcStatus(s));
-  }
-  if (ctx.format == Format::kJson) {
-    PrintJson(all, std::cout);
-    return kExitOk;
+          &all)) {
+    return *done;
   }
   Table t = PurchaseTable();
   for (const v1::Purchase& p : all.purchases()) AddPurchase(t, p);
@@ -421,7 +408,7 @@ int ListPurchases(Context& ctx, Stub& stub) {
 
 std::unique_ptr<Stub> Connect(const Context& ctx, int* rc) {
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-      ctx.Channel(kEnv, kDefaultAddr);
+      ctx.CustomerChannel();
   if (!channel.ok()) {
     *rc = UsageError(std::string(channel.status().message()), "");
     return nullptr;

@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "common/base/decimal.h"
 #include "common/base/timestamp.h"
+#include "common/customer_channels.h"
 #include "common/proto_convert.h"
 #include "common/status.h"
 #include "rapport/customer/v1/customer_service.grpc.pb.h"
@@ -28,7 +29,7 @@ absl::Status Known(const Args& args, std::set<std::string> known) {
 
 std::unique_ptr<Stub> Connect(const Context& ctx, int* rc) {
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-      ctx.Channel("RAPPORT_CUSTOMER_ADDR", "localhost:50051");
+      ctx.CustomerChannel();
   if (!channel.ok()) {
     *rc = Usage(std::string(channel.status().message()));
     return nullptr;
@@ -37,19 +38,13 @@ std::unique_ptr<Stub> Connect(const Context& ctx, int* rc) {
 }
 
 absl::StatusOr<v1::Channel> ParseChannel(const std::string& name) {
-  v1::Channel c;
-  if (!v1::Channel_Parse(absl::AsciiStrToUpper("CHANNEL_" + name), &c) ||
-      c == v1::CHANNEL_UNSPECIFIED) {
+  std::optional<v1::Channel> c = ParseCustomerChannel(name);
+  if (!c.has_value()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--channel: want email, phone, sms, visit, web, mail or event, not \"",
         name, "\""));
   }
-  return c;
-}
-
-std::string ChannelText(int c) {
-  return absl::AsciiStrToLower(
-      v1::Channel_Name(static_cast<v1::Channel>(c)).substr(8));
+  return *c;
 }
 
 absl::StatusOr<google::protobuf::Timestamp> TimeFlag(const Args& args,
@@ -121,18 +116,13 @@ int Duplicates(Context& ctx, Stub& stub) {
   v1::FindDuplicatesRequest request;
   request.set_page_token(ctx.args.GetOr("page-token", ""));
   v1::FindDuplicatesResponse all;
-  if (grpc::Status s = FetchPages(
+  if (std::optional<int> done = FetchForListing(
           ctx, request,
           [&](grpc::ClientContext* call, const auto& r, auto* out) {
             return stub.FindDuplicates(call, r, out);
           },
-          &all);
-      !s.ok()) {
-    return ReportError(FromGrpcStatus(s));
-  }
-  if (ctx.format == Format::kJson) {
-    PrintJson(all, std::cout);
-    return kExitOk;
+          &all)) {
+    return *done;
   }
   Table t({"reason", "key", "customer_ids"});
   for (const v1::DuplicateGroup& g : all.groups()) {
@@ -207,18 +197,13 @@ int Interactions(Context& ctx, Stub& stub) {
     request.set_customer_id(*customer);
     request.set_page_token(ctx.args.GetOr("page-token", ""));
     v1::ListInteractionsResponse all;
-    if (grpc::Status s = FetchPages(
+    if (std::optional<int> done = FetchForListing(
             ctx, request,
             [&](grpc::ClientContext* call, const auto& r, auto* out) {
               return stub.ListInteractions(call, r, out);
             },
-            &all);
-        !s.ok()) {
-      return ReportError(FromGrpcStatus(s));
-    }
-    if (ctx.format == Format::kJson) {
-      PrintJson(all, std::cout);
-      return kExitOk;
+            &all)) {
+      return *done;
     }
     Table t({"id", "customer_id", "interaction_time", "channel", "kind", "cost",
              "note"});
@@ -226,7 +211,7 @@ int Interactions(Context& ctx, Stub& stub) {
       absl::StatusOr<Decimal> cost =
           Decimal::FromUnitsNanos(i.cost().units(), i.cost().nanos());
       t.AddRow({i.id(), i.customer_id(), TimeText(i.interaction_time()),
-                ChannelText(i.channel()), i.kind(),
+                CustomerChannelName(i.channel()), i.kind(),
                 cost.ok() ? cost->ToString() : "?", i.note()});
     }
     t.Print(ctx.format, std::cout);
@@ -266,7 +251,8 @@ int Interactions(Context& ctx, Stub& stub) {
     Table t({"id", "customer_id", "interaction_time", "channel", "cost"});
     t.AddRow({response.interaction().id(), response.interaction().customer_id(),
               TimeText(response.interaction().interaction_time()),
-              ChannelText(response.interaction().channel()), cost->ToString()});
+              CustomerChannelName(response.interaction().channel()),
+              cost->ToString()});
     t.Print(ctx.format, std::cout);
   }
   return kExitOk;
@@ -294,7 +280,7 @@ int Consent(Context& ctx, Stub& stub) {
     }
     Table t({"purpose", "channel", "granted", "capture_time", "source"});
     for (const v1::Consent& c : response.consents()) {
-      t.AddRow({c.purpose(), ChannelText(c.channel()),
+      t.AddRow({c.purpose(), CustomerChannelName(c.channel()),
                 c.granted() ? "yes" : "no", TimeText(c.capture_time()),
                 c.source()});
     }
@@ -328,7 +314,7 @@ int Consent(Context& ctx, Stub& stub) {
     PrintJson(response.consent(), std::cout);
   } else {
     std::cout << (c->granted() ? "granted " : "withdrawn ") << c->purpose()
-              << " by " << ChannelText(c->channel()) << " for customer "
+              << " by " << CustomerChannelName(c->channel()) << " for customer "
               << *customer << "\n";
   }
   return kExitOk;

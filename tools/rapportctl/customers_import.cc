@@ -36,8 +36,6 @@ namespace {
 
 namespace v1 = ::rapport::customer::v1;
 
-constexpr char kEnv[] = "RAPPORT_CUSTOMER_ADDR";
-constexpr char kDefaultAddr[] = "localhost:50051";
 constexpr char kUsage[] =
     "want: rapportctl customers import purchases|interactions FILE.csv "
     "[--import-id ID] "
@@ -333,7 +331,7 @@ int RunCustomersImport(Context& ctx) {
     import_id = *derived;
   }
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-      ctx.Channel(kEnv, kDefaultAddr);
+      ctx.CustomerChannel();
   if (!channel.ok())
     return UsageError(std::string(channel.status().message()), "");
   std::unique_ptr<v1::CustomerService::Stub> stub =

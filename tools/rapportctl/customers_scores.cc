@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "common/base/csv.h"
 #include "common/base/timestamp.h"
+#include "common/customer_channels.h"
 #include "common/proto_convert.h"
 #include "common/status.h"
 #include "rapport/customer/v1/customer_service.grpc.pb.h"
@@ -24,9 +25,6 @@ namespace {
 
 namespace v1 = ::rapport::customer::v1;
 using Stub = v1::CustomerService::Stub;
-
-constexpr char kEnv[] = "RAPPORT_CUSTOMER_ADDR";
-constexpr char kDefaultAddr[] = "localhost:50051";
 
 std::string TimeText(const google::protobuf::Timestamp& t) {
   if (t.seconds() == 0 && t.nanos() == 0) return "";
@@ -43,27 +41,6 @@ const char* StateText(v1::RefreshJob::State state) {
       return "FAILED";
     default:
       return "UNSPECIFIED";
-  }
-}
-
-const char* ChannelText(int channel) {
-  switch (channel) {
-    case v1::CHANNEL_EMAIL:
-      return "email";
-    case v1::CHANNEL_PHONE:
-      return "phone";
-    case v1::CHANNEL_SMS:
-      return "sms";
-    case v1::CHANNEL_VISIT:
-      return "visit";
-    case v1::CHANNEL_WEB:
-      return "web";
-    case v1::CHANNEL_MAIL:
-      return "mail";
-    case v1::CHANNEL_EVENT:
-      return "event";
-    default:
-      return "?";
   }
 }
 
@@ -128,18 +105,6 @@ class ProgressBar {
   absl::Time last_ = absl::InfinitePast();
   bool drawn_ = false;
 };
-
-absl::StatusOr<int> IntFlag(const Args& args, const std::string& name,
-                            int fallback) {
-  std::optional<std::string> v = args.Get(name);
-  if (!v) return fallback;
-  int out = 0;
-  if (!absl::SimpleAtoi(*v, &out)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", name, ": want a whole number, not \"", *v, "\""));
-  }
-  return out;
-}
 
 absl::Status CheckFlags(const Args& args, std::set<std::string> known) {
   known.insert(GlobalFlags().begin(), GlobalFlags().end());
@@ -247,7 +212,8 @@ int Value(Context& ctx, Stub& stub) {
   columns[0] = "customer_id";
   std::string channels;
   for (int c : v.contact_policy().channels()) {
-    absl::StrAppend(&channels, channels.empty() ? "" : " ", ChannelText(c));
+    absl::StrAppend(&channels, channels.empty() ? "" : " ",
+                    CustomerChannelName(c));
   }
   auto optional_number = [](bool has, double x) {
     return has ? absl::StrFormat("%.10g", x) : std::string();
@@ -367,7 +333,7 @@ int RunCustomerScores(Context& ctx) {
                       "");
   }
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-      ctx.Channel(kEnv, kDefaultAddr);
+      ctx.CustomerChannel();
   if (!channel.ok())
     return UsageError(std::string(channel.status().message()), "");
   std::unique_ptr<Stub> stub = v1::CustomerService::NewStub(*channel);

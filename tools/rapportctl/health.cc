@@ -23,7 +23,7 @@ int RunHealth(Context& ctx) {
         "");
   }
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-      ctx.Channel("RAPPORT_CUSTOMER_ADDR", "localhost:50051");
+      ctx.CustomerChannel();
   if (!channel.ok())
     return UsageError(std::string(channel.status().message()), "");
   auto stub = grpc::health::v1::Health::NewStub(*channel);

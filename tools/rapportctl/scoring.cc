@@ -125,18 +125,6 @@ absl::Status ReadEvents(const std::string& path, Progress& progress,
   return absl::OkStatus();
 }
 
-absl::StatusOr<int> IntFlag(const Args& args, const std::string& name,
-                            int fallback) {
-  std::optional<std::string> v = args.Get(name);
-  if (!v) return fallback;
-  int out = 0;
-  if (!absl::SimpleAtoi(*v, &out)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", name, ": want a whole number, not \"", *v, "\""));
-  }
-  return out;
-}
-
 absl::StatusOr<double> DoubleFlag(const Args& args, const std::string& name,
                                   double fallback) {
   std::optional<std::string> v = args.Get(name);

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "common/channel.h"
+#include "common/customer_channels.h"
 #include "common/ids.h"
 #include "common/mysql/migrations.h"
 #include "common/mysql/mysql_pool.h"
@@ -152,6 +153,31 @@ TEST(Channel, AddressListsBecomeRoundRobinTargets) {
   EXPECT_EQ(ChannelTarget("ipv4:127.0.0.1:1,127.0.0.1:2"),
             "ipv4:127.0.0.1:1,127.0.0.1:2");
   EXPECT_FALSE(MakeChannel("", {}).ok());
+}
+
+}  // namespace
+}  // namespace rapport
+
+namespace rapport {
+namespace {
+
+TEST(CustomerChannelsTest, NamesAndParsesEveryChannelBothWays) {
+  namespace v1 = ::rapport::customer::v1;
+  EXPECT_EQ(CustomerChannelName(v1::CHANNEL_EMAIL), "email");
+  EXPECT_EQ(CustomerChannelName(v1::CHANNEL_EVENT), "event");
+  for (int c = v1::Channel_MIN + 1; c <= v1::Channel_MAX; ++c) {
+    if (!v1::Channel_IsValid(c)) continue;
+    std::optional<v1::Channel> back =
+        ParseCustomerChannel(CustomerChannelName(c));
+    ASSERT_TRUE(back.has_value()) << c;
+    EXPECT_EQ(*back, c);
+  }
+  EXPECT_EQ(ParseCustomerChannel("SmS"), v1::CHANNEL_SMS);
+  EXPECT_FALSE(ParseCustomerChannel("unspecified").has_value());
+  EXPECT_FALSE(ParseCustomerChannel("fax").has_value());
+  EXPECT_FALSE(ParseCustomerChannel("").has_value());
+  EXPECT_EQ(CustomerChannelName(0), "unspecified");
+  EXPECT_EQ(CustomerChannelName(999), "unspecified");
 }
 
 }  // namespace
