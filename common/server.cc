@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
 
@@ -107,6 +108,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     const ServerOptions& options, std::vector<grpc::Service*> services,
     Probe probe) {
   if (absl::Status s = options.Validate(); !s.ok()) return s;
+  // Debian builds Abseil without NDEBUG, which leaves Mutex deadlock detection
+  // on: every lock, gRPC's included, then updates one process-wide lock graph
+  // under a global spin lock. Unit tests keep it; a server turns it off.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
       MakeServerCredentials(options.tls);
   if (!credentials.ok()) return credentials.status();
