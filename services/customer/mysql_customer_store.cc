@@ -554,14 +554,12 @@ std::vector<absl::StatusOr<PurchaseRecord>> MysqlCustomerStore::RecordPurchases(
     const std::vector<NewPurchase>& purchases) {
   std::vector<absl::StatusOr<PurchaseRecord>> out;
   out.reserve(purchases.size());
-  // In chunks of powers of two (a few statement texts serve every batch),
-  // each one INSERT ... SELECT of the purchases of live customers. What a
-  // chunk did not insert (customers that are not live are left out; a
-  // retried request id fails the whole chunk on its unique key) is settled
-  // one purchase at a time on the checked path.
+  // In chunks of up to 32, each one INSERT ... SELECT of the purchases of
+  // live customers. What a chunk did not insert (customers that are not live
+  // are left out; a retried request id fails the whole chunk on its unique
+  // key) is settled one purchase at a time on the checked path.
   for (size_t begin = 0; begin < purchases.size();) {
-    const size_t n =
-        std::bit_floor(std::min<size_t>(32, purchases.size() - begin));
+    const size_t n = std::min<size_t>(32, purchases.size() - begin);
     absl::StatusOr<std::vector<bool>> inserted =
         n == 1 ? std::vector<bool>{false}
                : InsertLivePurchases(purchases, begin, n);
@@ -586,7 +584,10 @@ absl::StatusOr<std::vector<bool>> MysqlCustomerStore::InsertLivePurchases(
     const std::vector<NewPurchase>& purchases, size_t begin, size_t n) {
   return pool_->Run([&](sql::Connection& c)
                         -> absl::StatusOr<std::vector<bool>> {
-    std::vector<std::string> rows(n, "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?");
+    // Rows padded to a power of two, so that a few statement texts serve every
+    // chunk: a padding row names no customer (empty id) and joins nothing.
+    const size_t slots = std::bit_ceil(n);
+    std::vector<std::string> rows(slots, "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?");
     rows[0] =
         "SELECT ? AS id, ? AS customer_id, ? AS purchase_time_us, ? AS amount, "
         "? AS currency, ? AS description, ? AS create_time_us, ? AS "
@@ -602,8 +603,9 @@ absl::StatusOr<std::vector<bool>> MysqlCustomerStore::InsertLivePurchases(
                ") t JOIN customers c ON c.id = t.customer_id WHERE "
                "c.merged_into IS NULL AND c.erased_time_us IS NULL")
                .c_str());
-    for (size_t k = 0; k < n; ++k) {
-      const NewPurchase& p = purchases[begin + k];
+    static const NewPurchase* const kPadding = new NewPurchase();
+    for (size_t k = 0; k < slots; ++k) {
+      const NewPurchase& p = k < n ? purchases[begin + k] : *kPadding;
       const int i = static_cast<int>(k) * 9;
       s->setString(i + 1, p.purchase.id);
       s->setString(i + 2, p.purchase.customer_id);

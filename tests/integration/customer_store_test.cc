@@ -160,8 +160,8 @@ TEST_F(CustomerStoreTest, ABatchOfPurchasesAnswersEachAsAloneAndStoresOnce) {
   ASSERT_TRUE(store_->EraseCustomer(gone.id, {}, 2, accept).ok());
 
   // Seven new purchases of live customers, one each for an unknown, a merged
-  // and an erased customer: a chunk of eight that goes in but for one, and a
-  // chunk of two that does not go in at all.
+  // and an erased customer: one chunk of ten (padded to sixteen rows) where
+  // the seven go in and the other three, nor any padding, do not.
   std::vector<CustomerStore::NewPurchase> batch;
   for (int i = 0; i < 7; ++i) {
     batch.push_back({NewPurchase(i % 2 ? a.id : b.id, absl::StrCat(i), i),
