@@ -10,6 +10,7 @@
 #include <set>
 #include <tuple>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -76,42 +77,71 @@ void AddChild(int kind, std::string a, std::string b, CustomerRecord& r) {
   }
 }
 
-absl::StatusOr<CustomerRecord> LoadCustomer(sql::Connection& c,
-                                            const std::string& id,
-                                            bool for_update) {
-  CustomerRecord r;
-  if (!for_update) {
-    // One round trip: the customer's row (kind -1), its external ids (0) and
-    // attributes (1).
+// Customers read together: at most this many ids per statement.
+constexpr size_t kLoadChunk = 256;
+
+// Reads the rows of the given customers with their identities and attributes,
+// by id; absent ids are left out. One round trip per kLoadChunk ids: each
+// customer's row (kind -1), external ids (0) and attributes (1), their owner's
+// id in column 4. Id lists are padded to a power of two (repeating the last
+// id) so that a few statement texts serve every count.
+absl::flat_hash_map<std::string, CustomerRecord> LoadCustomers(
+    sql::Connection& c, const std::vector<std::string>& ids) {
+  absl::flat_hash_map<std::string, CustomerRecord> out;
+  for (size_t begin = 0; begin < ids.size(); begin += kLoadChunk) {
+    const size_t n = std::min(kLoadChunk, ids.size() - begin);
+    const size_t slots = std::bit_ceil(n);
+    const std::string in =
+        absl::StrJoin(std::vector<std::string>(slots, "?"), ",");
     Statement s = Prepare(
-        c,
-        "SELECT -1, NULL, NULL, id, display_name, email, phone, "
-        "create_time_us, update_time_us, version, postal_code, erased_time_us, "
-        "create_request_id, merged_into FROM customers WHERE id = ? "
-        "UNION ALL SELECT 0, source, external_id, NULL, NULL, NULL, NULL, "
-        "NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM customer_external_ids "
-        "WHERE customer_id = ? UNION ALL SELECT 1, name, value COLLATE "
-        "utf8mb4_bin, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
-        "NULL, NULL FROM customer_attributes WHERE customer_id = ? "
-        "ORDER BY 1, 2, 3");
-    s->setString(1, id);
-    s->setString(2, id);
-    s->setString(3, id);
+        c, absl::StrCat(
+               "SELECT -1, NULL, NULL, ", kCustomerColumns,
+               " FROM customers WHERE id IN (", in,
+               ") UNION ALL SELECT 0, source, external_id, customer_id, NULL, "
+               "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM "
+               "customer_external_ids WHERE customer_id IN (",
+               in,
+               ") UNION ALL SELECT 1, name, value COLLATE utf8mb4_bin, "
+               "customer_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
+               "NULL, NULL FROM customer_attributes WHERE customer_id IN (",
+               in, ") ORDER BY 4, 1, 2, 3")
+               .c_str());
+    for (int part = 0; part < 3; ++part) {
+      for (size_t i = 0; i < slots; ++i) {
+        s->setString(static_cast<int>(part * slots + i + 1),
+                     ids[begin + std::min(i, n - 1)]);
+      }
+    }
     Rows rows(s->executeQuery());
-    bool found = false;
     while (rows->next()) {
+      CustomerRecord& r = out[std::string(rows->getString(4))];
       const int kind = rows->getInt(1);
       if (kind < 0) {
         ReadCustomerColumns(*rows, 4, r);
-        found = true;
       } else {
         AddChild(kind, rows->getString(2), rows->getString(3), r);
       }
     }
-    if (!found)
-      return absl::NotFoundError(absl::StrCat("customer ", id, " not found"));
-    return r;
   }
+  // One statement reads one snapshot, so identities and attributes come with
+  // their customer's row; any without one (a broken foreign key) are left out.
+  absl::erase_if(out,
+                 [](const auto& entry) { return entry.second.id.empty(); });
+  return out;
+}
+
+absl::StatusOr<CustomerRecord> LoadCustomer(sql::Connection& c,
+                                            const std::string& id,
+                                            bool for_update) {
+  if (!for_update) {
+    absl::flat_hash_map<std::string, CustomerRecord> found =
+        LoadCustomers(c, {id});
+    auto it = found.find(id);
+    if (it == found.end())
+      return absl::NotFoundError(absl::StrCat("customer ", id, " not found"));
+    return std::move(it->second);
+  }
+  CustomerRecord r;
   Statement s = Prepare(c, absl::StrCat("SELECT ", kCustomerColumns,
                                         " FROM customers WHERE id = ? FOR "
                                         "UPDATE")
@@ -388,17 +418,23 @@ MysqlCustomerStore::ListCustomers(const CustomerFilter& filter,
       s->setString(i++, after->id);
     }
     s->setInt(i++, limit);
-    Rows rows(s->executeQuery());
-    std::vector<std::pair<std::string, int>> ids;
-    while (rows->next())
-      ids.emplace_back(std::string(rows->getString(1)), rows->getInt(2));
+    std::vector<std::string> ids;
+    std::vector<int> values;
+    {
+      Rows rows(s->executeQuery());
+      while (rows->next()) {
+        ids.emplace_back(rows->getString(1));
+        values.push_back(rows->getInt(2));
+      }
+    }
+    absl::flat_hash_map<std::string, CustomerRecord> loaded =
+        LoadCustomers(c, ids);
     Result out;
     out.reserve(ids.size());
-    for (const auto& [id, value] : ids) {
-      absl::StatusOr<CustomerRecord> r = LoadCustomer(c, id, false);
-      if (absl::IsNotFound(r.status())) continue;  // deleted meanwhile
-      if (!r.ok()) return r.status();
-      out.emplace_back(*std::move(r), value);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      auto it = loaded.find(ids[i]);
+      if (it == loaded.end()) continue;  // deleted meanwhile
+      out.emplace_back(std::move(it->second), values[i]);
     }
     return out;
   });

@@ -301,7 +301,13 @@ TEST_F(CustomerStoreTest, DeleteNeedsForceWhenThereArePurchases) {
 TEST_F(CustomerStoreTest, ListCustomersIsKeysetPagedById) {
   std::vector<std::string> made;
   for (int i = 0; i < 5; ++i) {
-    CustomerRecord c = NewCustomer("c");
+    CustomerRecord c = NewCustomer(absl::StrCat("c", i));
+    // Each with its own identities and attributes (none for the first).
+    for (int k = 0; k < i; ++k) {
+      c.external_ids.push_back(
+          {absl::StrCat("src", k), absl::StrCat(i, "-", k)});
+      c.attributes[absl::StrCat("a", k)] = absl::StrCat("v", i, k);
+    }
     made.push_back(c.id);
     ASSERT_TRUE(store_->CreateCustomer(c, {}).ok());
   }
@@ -313,6 +319,21 @@ TEST_F(CustomerStoreTest, ListCustomersIsKeysetPagedById) {
       {}, CustomerStore::ListCursor{first->back().first.id, 0}, 3);
   ASSERT_EQ(rest->size(), 2u);
   EXPECT_EQ((*rest)[1].first.id, made.back());
+  // A page holds each customer whole, as GetCustomer reads it.
+  for (const auto* page : {&*first, &*rest}) {
+    for (const auto& [listed, value] : *page) {
+      absl::StatusOr<CustomerRecord> got = store_->GetCustomer(listed.id);
+      ASSERT_TRUE(got.ok()) << got.status();
+      EXPECT_EQ(listed.display_name, got->display_name);
+      EXPECT_TRUE(listed.external_ids == got->external_ids);
+      // Customer ci's identities are (srck, "i-k"): none of another's.
+      for (const ExternalIdRecord& e : listed.external_ids)
+        EXPECT_EQ(e.id.substr(0, 1), listed.display_name.substr(1, 1));
+      EXPECT_EQ(listed.attributes, got->attributes);
+      EXPECT_EQ(listed.attributes.size(), listed.external_ids.size());
+      EXPECT_EQ(value, -1);  // not scored
+    }
+  }
 }
 
 // Stores a value row as a refresh would (the scores side owns the writing).
