@@ -38,7 +38,7 @@ ABSL_FLAG(absl::Duration, duration, absl::Seconds(10),
 ABSL_FLAG(bool, skip_import, false, "use the data already there");
 ABSL_FLAG(std::vector<std::string>, calls,
           (std::vector<std::string>{"RecordPurchase", "GetCustomer", "floor"}),
-          "which call benchmarks to run");
+          "which call benchmarks to run (empty: none)");
 ABSL_FLAG(bool, skip_refresh, false, "use the scores already there");
 
 namespace rapport {
@@ -227,6 +227,16 @@ void Refresh(int window_days) {
 }
 
 int Main() {
+  // A misspelt call name would otherwise run nothing, silently.
+  for (const std::string& name : absl::GetFlag(FLAGS_calls)) {
+    if (name != "RecordPurchase" && name != "GetCustomer" && name != "floor") {
+      std::fprintf(stderr,
+                   "customer_bench: --calls: unknown call \"%s\" (want "
+                   "RecordPurchase, GetCustomer, floor)\n",
+                   name.c_str());
+      return 2;
+    }
+  }
   const int64_t purchases = absl::GetFlag(FLAGS_purchases);
   if (!absl::GetFlag(FLAGS_skip_import)) {
     const int streams = absl::GetFlag(FLAGS_import_streams);
