@@ -7,6 +7,7 @@
 #include <set>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -15,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/notification.h"
 #include "common/base/status_macros.h"
 #include "common/customer_channels.h"
 #include "common/log.h"
@@ -271,7 +273,13 @@ CustomerLogic::CustomerLogic(CustomerStore* store, IdGenerator* ids,
                   .max_batch = static_cast<size_t>(options_.purchase_batch)},
                  [this](const std::vector<CustomerStore::NewPurchase>& batch) {
                    return RecordAndRescore(batch);
-                 }) {}
+                 }),
+      reads_({.workers = options_.readers,
+              .max_batch = static_cast<size_t>(options_.read_batch),
+              .busy_batch = static_cast<size_t>(options_.read_busy_batch)},
+             [this](const std::vector<std::string>& ids) {
+               return ReadCustomers(ids);
+             }) {}
 
 int64_t CustomerLogic::NowMicros() const {
   return absl::ToUnixMicros(clock_());
@@ -296,23 +304,67 @@ absl::StatusOr<v1::Customer> CustomerLogic::CreateCustomer(
 
 absl::StatusOr<v1::GetCustomerResponse> CustomerLogic::GetCustomer(
     const v1::GetCustomerRequest& request) {
-  RAPPORT_RETURN_IF_ERROR(CheckCustomerId(request.id(), "id"));
-  // One read in the usual case; a merged id is followed to the customer that
-  // stayed.
-  RAPPORT_ASSIGN_OR_RETURN(CustomerRecord stored,
-                           store_->GetCustomer(request.id()));
-  if (!stored.merged_into.empty()) {
-    RAPPORT_ASSIGN_OR_RETURN(std::string id,
-                             store_->ResolveCustomerId(request.id()));
-    RAPPORT_ASSIGN_OR_RETURN(stored, store_->GetCustomer(id));
+  absl::StatusOr<v1::GetCustomerResponse> out;
+  absl::Notification answered;
+  GetCustomer(request, [&](absl::StatusOr<v1::GetCustomerResponse> r) {
+    out = std::move(r);
+    answered.Notify();
+  });
+  answered.WaitForNotification();
+  return out;
+}
+
+void CustomerLogic::GetCustomer(const v1::GetCustomerRequest& request,
+                                GetCustomerDone done) {
+  if (absl::Status s = CheckCustomerId(request.id(), "id"); !s.ok()) {
+    std::move(done)(s);
+    return;
   }
-  v1::GetCustomerResponse response;
-  *response.mutable_customer() = ToProto(stored);
-  if (stored.id != request.id()) response.set_merged_id(request.id());
-  if (scores_ != nullptr)
-    RAPPORT_RETURN_IF_ERROR(
-        scores_->AttachValues({response.mutable_customer()}));
-  return response;
+  reads_.Submit(request.id(), std::move(done));
+}
+
+std::vector<absl::StatusOr<v1::GetCustomerResponse>>
+CustomerLogic::ReadCustomers(const std::vector<std::string>& ids) {
+  using Result = absl::StatusOr<v1::GetCustomerResponse>;
+  absl::StatusOr<std::vector<CustomerRecord>> stored =
+      store_->GetCustomers(ids);
+  if (!stored.ok()) return std::vector<Result>(ids.size(), stored.status());
+  absl::flat_hash_map<std::string, CustomerRecord> by_id;
+  for (CustomerRecord& r : *stored) by_id.emplace(r.id, std::move(r));
+
+  std::vector<Result> out;
+  out.reserve(ids.size());
+  for (const std::string& id : ids) {
+    auto it = by_id.find(id);
+    if (it == by_id.end()) {
+      out.push_back(
+          absl::NotFoundError(absl::StrCat("customer ", id, " not found")));
+      continue;
+    }
+    // A merged id (rare) is followed to the customer that stayed.
+    absl::StatusOr<CustomerRecord> live = it->second;
+    if (!live->merged_into.empty()) {
+      absl::StatusOr<std::string> resolved = store_->ResolveCustomerId(id);
+      live = resolved.ok() ? store_->GetCustomer(*resolved)
+                           : absl::StatusOr<CustomerRecord>(resolved.status());
+    }
+    if (!live.ok()) {
+      out.push_back(live.status());
+      continue;
+    }
+    v1::GetCustomerResponse response;
+    *response.mutable_customer() = ToProto(*live);
+    if (live->id != id) response.set_merged_id(id);
+    out.push_back(std::move(response));
+  }
+  if (scores_ == nullptr) return out;
+  std::vector<v1::Customer*> answered;
+  for (Result& r : out) {
+    if (r.ok()) answered.push_back(r->mutable_customer());
+  }
+  if (absl::Status s = scores_->AttachValues(answered); !s.ok())
+    return std::vector<Result>(ids.size(), s);
+  return out;
 }
 
 absl::StatusOr<v1::ListCustomersResponse> CustomerLogic::ListCustomers(

@@ -12,8 +12,10 @@
 #include <variant>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/base/async_batcher.h"
 #include "common/base/batcher.h"
 #include "common/ids.h"
 #include "rapport/customer/v1/customer_service.pb.h"
@@ -39,6 +41,11 @@ struct CustomerLogicOptions {
   // per batch, and batches at once.
   int purchase_batch = 64;
   int purchase_writers = 2;
+  // Concurrent GetCustomer calls share reads: customers per read, and reader
+  // threads.
+  int read_batch = 64;
+  int readers = 2;
+  int read_busy_batch = 16;
 };
 
 class CustomerLogic {
@@ -53,6 +60,11 @@ class CustomerLogic {
       const v1::CreateCustomerRequest& request);
   absl::StatusOr<v1::GetCustomerResponse> GetCustomer(
       const v1::GetCustomerRequest& request);
+  // The same without waiting: `done` gets the answer, on this thread for a
+  // malformed request, else on a reader thread once the read is done.
+  using GetCustomerDone =
+      absl::AnyInvocable<void(absl::StatusOr<v1::GetCustomerResponse>) &&>;
+  void GetCustomer(const v1::GetCustomerRequest& request, GetCustomerDone done);
   absl::StatusOr<v1::ListCustomersResponse> ListCustomers(
       const v1::ListCustomersRequest& request);
   absl::StatusOr<v1::Customer> UpdateCustomer(
@@ -95,6 +107,10 @@ class CustomerLogic {
   // re-scored together.
   std::vector<absl::StatusOr<PurchaseRecord>> RecordAndRescore(
       const std::vector<CustomerStore::NewPurchase>& batch);
+  // One batch of GetCustomer calls: their customers and stored values read
+  // together, one answer per id.
+  std::vector<absl::StatusOr<v1::GetCustomerResponse>> ReadCustomers(
+      const std::vector<std::string>& ids);
   int64_t NowMicros() const;
 
   CustomerStore* store_;
@@ -104,6 +120,8 @@ class CustomerLogic {
   ScoreLogic* scores_;
   Batcher<CustomerStore::NewPurchase, absl::StatusOr<PurchaseRecord>>
       purchases_;
+  // Last: its reader threads stop before anything they use goes.
+  AsyncBatcher<std::string, absl::StatusOr<v1::GetCustomerResponse>> reads_;
 };
 
 // The etag of a stored customer version.

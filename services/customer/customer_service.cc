@@ -23,11 +23,17 @@ grpc::Status CustomerServiceImpl::CreateCustomer(
   });
 }
 
-grpc::Status CustomerServiceImpl::GetCustomer(
-    grpc::ServerContext*, const v1::GetCustomerRequest* request,
+grpc::ServerUnaryReactor* CustomerServiceImpl::GetCustomer(
+    grpc::CallbackServerContext* context, const v1::GetCustomerRequest* request,
     v1::GetCustomerResponse* response) {
-  return Reply(logic_->GetCustomer(*request),
-               [&](v1::GetCustomerResponse r) { *response = std::move(r); });
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  logic_->GetCustomer(
+      *request, [reactor, response](absl::StatusOr<v1::GetCustomerResponse> r) {
+        reactor->Finish(Reply(std::move(r), [&](v1::GetCustomerResponse got) {
+          *response = std::move(got);
+        }));
+      });
+  return reactor;
 }
 
 grpc::Status CustomerServiceImpl::ListCustomers(

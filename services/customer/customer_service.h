@@ -10,7 +10,12 @@
 
 namespace rapport::customer {
 
-class CustomerServiceImpl final : public v1::CustomerService::Service {
+// GetCustomer, the hottest read, is served through gRPC's callback API: the
+// handler queues the id for CustomerLogic's reader threads and returns, and a
+// reader finishes the call, so no serving thread waits per call in flight.
+class CustomerServiceImpl final
+    : public v1::CustomerService::WithCallbackMethod_GetCustomer<
+          v1::CustomerService::Service> {
  public:
   CustomerServiceImpl(CustomerLogic* logic, ImportLogic* imports,
                       ScoreLogic* scores)
@@ -19,9 +24,10 @@ class CustomerServiceImpl final : public v1::CustomerService::Service {
   grpc::Status CreateCustomer(grpc::ServerContext*,
                               const v1::CreateCustomerRequest* request,
                               v1::CreateCustomerResponse* response) override;
-  grpc::Status GetCustomer(grpc::ServerContext*,
-                           const v1::GetCustomerRequest* request,
-                           v1::GetCustomerResponse* response) override;
+  grpc::ServerUnaryReactor* GetCustomer(
+      grpc::CallbackServerContext* context,
+      const v1::GetCustomerRequest* request,
+      v1::GetCustomerResponse* response) override;
   grpc::Status ListCustomers(grpc::ServerContext*,
                              const v1::ListCustomersRequest* request,
                              v1::ListCustomersResponse* response) override;

@@ -122,6 +122,10 @@ class CustomerStore {
       const CustomerRecord& customer, const RequestKey& request) = 0;
   // NOT_FOUND when there is no such customer.
   virtual absl::StatusOr<CustomerRecord> GetCustomer(const std::string& id) = 0;
+  // The stored records (merged ones included, as GetCustomer gives them) of
+  // those of `ids` that exist, in any order; absent ids are left out.
+  virtual absl::StatusOr<std::vector<CustomerRecord>> GetCustomers(
+      const std::vector<std::string>& ids) = 0;
   // Live (not merged) customers matching `filter`, after the cursor (the
   // last id; with by_value_desc, also its value), at most `limit`. Returns
   // each customer with its stored value (or -1 when unscored) for the next

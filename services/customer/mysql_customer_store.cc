@@ -83,8 +83,9 @@ constexpr size_t kLoadChunk = 256;
 // Reads the rows of the given customers with their identities and attributes,
 // by id; absent ids are left out. One round trip per kLoadChunk ids: each
 // customer's row (kind -1), external ids (0) and attributes (1), their owner's
-// id in column 4. Id lists are padded to a power of two (repeating the last
-// id) so that a few statement texts serve every count.
+// id in column 4 (rows of one customer come in any order). Id lists are padded
+// to a power of two (repeating the last id) so that a few statement texts serve
+// every count.
 absl::flat_hash_map<std::string, CustomerRecord> LoadCustomers(
     sql::Connection& c, const std::vector<std::string>& ids) {
   absl::flat_hash_map<std::string, CustomerRecord> out;
@@ -104,7 +105,7 @@ absl::flat_hash_map<std::string, CustomerRecord> LoadCustomers(
                ") UNION ALL SELECT 1, name, value COLLATE utf8mb4_bin, "
                "customer_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
                "NULL, NULL FROM customer_attributes WHERE customer_id IN (",
-               in, ") ORDER BY 4, 1, 2, 3")
+               in, ")")
                .c_str());
     for (int part = 0; part < 3; ++part) {
       for (size_t i = 0; i < slots; ++i) {
@@ -127,6 +128,14 @@ absl::flat_hash_map<std::string, CustomerRecord> LoadCustomers(
   // their customer's row; any without one (a broken foreign key) are left out.
   absl::erase_if(out,
                  [](const auto& entry) { return entry.second.id.empty(); });
+  // Sorted here rather than by the statement (a sort in MariaDB cost a fifth
+  // of its time): by source, then id, bytewise as their binary collation.
+  for (auto& [id, r] : out) {
+    std::sort(r.external_ids.begin(), r.external_ids.end(),
+              [](const ExternalIdRecord& a, const ExternalIdRecord& b) {
+                return std::tie(a.source, a.id) < std::tie(b.source, b.id);
+              });
+  }
   return out;
 }
 
@@ -375,6 +384,19 @@ absl::StatusOr<CustomerRecord> MysqlCustomerStore::GetCustomer(
     const std::string& id) {
   return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<CustomerRecord> {
     return LoadCustomer(c, id, false);
+  });
+}
+
+absl::StatusOr<std::vector<CustomerRecord>> MysqlCustomerStore::GetCustomers(
+    const std::vector<std::string>& ids) {
+  using Result = std::vector<CustomerRecord>;
+  return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<Result> {
+    absl::flat_hash_map<std::string, CustomerRecord> loaded =
+        LoadCustomers(c, ids);
+    Result out;
+    out.reserve(loaded.size());
+    for (auto& [id, record] : loaded) out.push_back(std::move(record));
+    return out;
   });
 }
 

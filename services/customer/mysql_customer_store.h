@@ -27,6 +27,8 @@ class MysqlCustomerStore final : public CustomerStore {
   absl::StatusOr<CustomerRecord> CreateCustomer(
       const CustomerRecord& customer, const RequestKey& request) override;
   absl::StatusOr<CustomerRecord> GetCustomer(const std::string& id) override;
+  absl::StatusOr<std::vector<CustomerRecord>> GetCustomers(
+      const std::vector<std::string>& ids) override;
   absl::StatusOr<std::vector<std::pair<CustomerRecord, int>>> ListCustomers(
       const CustomerFilter& filter, const std::optional<ListCursor>& after,
       int limit) override;

@@ -5,6 +5,7 @@
 #include <cppconn/statement.h>
 #include <gtest/gtest.h>
 
+#include <set>
 #include <thread>
 #include <tuple>
 
@@ -418,6 +419,48 @@ InteractionRecord NewInteraction(IdGenerator& ids, const std::string& customer,
   i.cost = *Decimal::Parse("2.50");
   i.note = "personal note";
   return i;
+}
+
+// More customers than one statement reads (256), ids repeated and unknown:
+// each known customer comes back once, whole, exactly as GetCustomer reads it
+// (external ids sorted by source and id, whatever order they were given in).
+TEST_F(CustomerStoreTest, GetCustomersReadsManyAsGetCustomerReadsEach) {
+  std::vector<std::string> asked;
+  std::set<std::string> made;
+  for (int i = 0; i < 300; ++i) {
+    CustomerRecord c = NewCustomer(absl::StrCat("c", i));
+    if (i % 3 == 0) {
+      c.external_ids = {{"zeta", absl::StrCat(i)},
+                        {"alpha", absl::StrCat("b", i)},
+                        {"alpha", absl::StrCat("a", i)}};
+      c.attributes = {{"k", absl::StrCat("v", i)}};
+    }
+    ASSERT_TRUE(store_->CreateCustomer(c, {}).ok());
+    made.insert(c.id);
+    asked.push_back(c.id);
+    if (i % 50 == 0) asked.push_back(c.id);         // asked twice
+    if (i % 70 == 0) asked.push_back(ids_.Next());  // unknown
+  }
+  absl::StatusOr<std::vector<CustomerRecord>> got = store_->GetCustomers(asked);
+  ASSERT_TRUE(got.ok()) << got.status();
+  std::set<std::string> seen;
+  for (const CustomerRecord& r : *got) {
+    EXPECT_TRUE(seen.insert(r.id).second) << r.id << " came twice";
+    absl::StatusOr<CustomerRecord> one = store_->GetCustomer(r.id);
+    ASSERT_TRUE(one.ok()) << one.status();
+    EXPECT_EQ(r.display_name, one->display_name);
+    EXPECT_EQ(r.version, one->version);
+    EXPECT_TRUE(r.external_ids == one->external_ids) << r.id;
+    EXPECT_EQ(r.attributes, one->attributes);
+    if (!r.external_ids.empty()) {
+      ASSERT_EQ(r.external_ids.size(), 3u);
+      EXPECT_EQ(r.external_ids[0].source, "alpha");
+      EXPECT_EQ(r.external_ids[0].id.substr(0, 1), "a");
+      EXPECT_EQ(r.external_ids[2].source, "zeta");
+    }
+  }
+  EXPECT_EQ(seen, made);
+  EXPECT_TRUE(store_->GetCustomers({ids_.Next()})->empty());
 }
 
 TEST_F(CustomerStoreTest, MergeMovesEverythingInOneGoAndTheMergedIdResolves) {

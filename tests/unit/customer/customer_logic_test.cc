@@ -4,11 +4,15 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <map>
 #include <optional>
 #include <set>
+#include <thread>
 #include <variant>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "common/status.h"
 
 namespace rapport::customer {
@@ -34,6 +38,16 @@ class FakeStore final : public CustomerStore {
     if (it == customers.end())
       return absl::NotFoundError("customer " + id + " not found");
     return it->second;
+  }
+  absl::StatusOr<std::vector<CustomerRecord>> GetCustomers(
+      const std::vector<std::string>& ids) override {
+    if (!read_error.ok()) return read_error;
+    std::vector<CustomerRecord> out;
+    for (const std::string& id : ids) {
+      if (absl::StatusOr<CustomerRecord> c = GetCustomer(id); c.ok())
+        out.push_back(*std::move(c));
+    }
+    return out;
   }
   absl::StatusOr<std::vector<std::pair<CustomerRecord, int>>> ListCustomers(
       const CustomerFilter& filter, const std::optional<ListCursor>& after,
@@ -185,6 +199,7 @@ class FakeStore final : public CustomerStore {
     bool dry_run;
   };
   int writes = 0;
+  absl::Status read_error;
   std::vector<RequestKey> requests;
   CustomerFilter last_filter;
   IdentityQuery last_identities;
@@ -558,6 +573,57 @@ TEST_F(CustomerLogicTest, GetResolvesMergedIdsAndSaysSoAndAttachesValues) {
   EXPECT_EQ(r->customer().value().segment(), "Champions");
   request.set_id(primary.id());
   EXPECT_EQ(logic_.GetCustomer(request)->merged_id(), "");
+}
+
+// Calls that arrive together share one read; each still gets its own answer:
+// its customer, the customer it was merged into, or NOT_FOUND.
+TEST_F(CustomerLogicTest, ConcurrentGetsEachGetTheirOwnAnswer) {
+  std::vector<std::string> live;
+  for (int i = 0; i < 20; ++i)
+    live.push_back(Create(absl::StrCat("Customer ", i)).id());
+  const std::string merged = ids_.Next();
+  store_.merged_into[merged] = live[3];
+  const std::string missing = ids_.Next();
+
+  constexpr int kThreads = 8, kCalls = 200;
+  std::atomic<int> wrong = 0;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kCalls; ++i) {
+        v1::GetCustomerRequest request;
+        const int pick = (t * kCalls + i) % (live.size() + 2);
+        request.set_id(pick < static_cast<int>(live.size())    ? live[pick]
+                       : pick == static_cast<int>(live.size()) ? merged
+                                                               : missing);
+        absl::StatusOr<v1::GetCustomerResponse> r = logic_.GetCustomer(request);
+        const bool right =
+            request.id() == missing
+                ? absl::IsNotFound(r.status()) &&
+                      absl::StrContains(r.status().message(), missing)
+            : request.id() == merged
+                ? r.ok() && r->customer().id() == live[3] &&
+                      r->merged_id() == merged
+                : r.ok() && r->customer().id() == request.id() &&
+                      r->merged_id().empty() &&
+                      r->customer().value().segment() == "Champions";
+        if (!right) ++wrong;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+TEST_F(CustomerLogicTest, GetPassesOnAFailedRead) {
+  v1::Customer c = Create("Ada");
+  store_.read_error = absl::UnavailableError("database down");
+  v1::GetCustomerRequest request;
+  request.set_id(c.id());
+  EXPECT_EQ(logic_.GetCustomer(request).status().code(),
+            absl::StatusCode::kUnavailable);
+  store_.read_error = absl::OkStatus();
+  EXPECT_TRUE(logic_.GetCustomer(request).ok());
 }
 
 TEST_F(CustomerLogicTest,
