@@ -257,6 +257,12 @@ absl::Status CheckEtag(const std::string& given,
                    "\" was read; read it again and retry"));
 }
 
+absl::StatusOr<v1::Purchase> PurchaseProto(
+    absl::StatusOr<PurchaseRecord> stored) {
+  if (!stored.ok()) return stored.status();
+  return ToProto(*stored);
+}
+
 }  // namespace
 
 std::string CustomerEtag(int64_t version) { return absl::StrCat(version); }
@@ -269,11 +275,13 @@ CustomerLogic::CustomerLogic(CustomerStore* store, IdGenerator* ids,
       clock_(std::move(clock)),
       options_(std::move(options)),
       scores_(scores),
-      purchases_({.max_running = options_.purchase_writers,
-                  .max_batch = static_cast<size_t>(options_.purchase_batch)},
-                 [this](const std::vector<CustomerStore::NewPurchase>& batch) {
-                   return RecordAndRescore(batch);
-                 }),
+      purchases_(
+          {.workers = options_.purchase_writers,
+           .max_batch = static_cast<size_t>(options_.purchase_batch),
+           .busy_batch = static_cast<size_t>(options_.purchase_busy_batch)},
+          [this](const std::vector<CustomerStore::NewPurchase>& batch) {
+            return RecordAndRescore(batch);
+          }),
       reads_({.workers = options_.readers,
               .max_batch = static_cast<size_t>(options_.read_batch),
               .busy_batch = static_cast<size_t>(options_.read_busy_batch)},
@@ -494,6 +502,48 @@ absl::Status CustomerLogic::DeleteCustomer(
 
 absl::StatusOr<v1::Purchase> CustomerLogic::RecordPurchase(
     const v1::RecordPurchaseRequest& request) {
+  absl::StatusOr<v1::Purchase> out;
+  absl::Notification answered;
+  RecordPurchase(request, [&](absl::StatusOr<v1::Purchase> r) {
+    out = std::move(r);
+    answered.Notify();
+  });
+  answered.WaitForNotification();
+  return out;
+}
+
+void CustomerLogic::RecordPurchase(const v1::RecordPurchaseRequest& request,
+                                   RecordPurchaseDone done) {
+  absl::StatusOr<CustomerStore::NewPurchase> purchase = NewPurchaseOf(request);
+  if (!purchase.ok()) {
+    std::move(done)(purchase.status());
+    return;
+  }
+  purchases_.Submit(
+      *purchase, [this, retry = *purchase, done = std::move(done)](
+                     absl::StatusOr<PurchaseRecord> r) mutable {
+        if (absl::IsAborted(r.status())) {
+          // A merged id: the purchase goes to the customer that stayed.
+          absl::StatusOr<std::string> id =
+              store_->ResolveCustomerId(retry.purchase.customer_id);
+          if (!id.ok()) {
+            std::move(done)(id.status());
+            return;
+          }
+          retry.purchase.customer_id = *std::move(id);
+          purchases_.Submit(std::move(retry),
+                            [done = std::move(done)](
+                                absl::StatusOr<PurchaseRecord> again) mutable {
+                              std::move(done)(PurchaseProto(std::move(again)));
+                            });
+          return;
+        }
+        std::move(done)(PurchaseProto(std::move(r)));
+      });
+}
+
+absl::StatusOr<CustomerStore::NewPurchase> CustomerLogic::NewPurchaseOf(
+    const v1::RecordPurchaseRequest& request) {
   RAPPORT_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
   RAPPORT_RETURN_IF_ERROR(
       CheckCustomerId(request.customer_id(), "customer_id"));
@@ -545,16 +595,8 @@ absl::StatusOr<v1::Purchase> CustomerLogic::RecordPurchase(
   v1::RecordPurchaseRequest canonical = request;
   canonical.mutable_purchase()->mutable_amount()->set_currency_code(
       options_.currency);
-  const RequestKey key{request.request_id(), RequestHash(canonical)};
-  absl::StatusOr<PurchaseRecord> recorded = purchases_.Submit({record, key});
-  if (absl::IsAborted(recorded.status())) {
-    // A merged id: the purchase goes to the customer that stayed.
-    RAPPORT_ASSIGN_OR_RETURN(record.customer_id,
-                             store_->ResolveCustomerId(request.customer_id()));
-    recorded = purchases_.Submit({record, key});
-  }
-  RAPPORT_ASSIGN_OR_RETURN(PurchaseRecord stored, std::move(recorded));
-  return ToProto(stored);
+  return CustomerStore::NewPurchase{
+      std::move(record), {request.request_id(), RequestHash(canonical)}};
 }
 
 std::vector<absl::StatusOr<PurchaseRecord>> CustomerLogic::RecordAndRescore(

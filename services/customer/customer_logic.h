@@ -16,7 +16,6 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/base/async_batcher.h"
-#include "common/base/batcher.h"
 #include "common/ids.h"
 #include "rapport/customer/v1/customer_service.pb.h"
 #include "services/customer/customer_store.h"
@@ -38,9 +37,11 @@ struct CustomerLogicOptions {
   // The salt of those hashes; a secret of the deployment.
   std::string suppression_salt;
   // Concurrent RecordPurchase calls share writes and re-scores: purchases
-  // per batch, and batches at once.
+  // per batch, writer threads, and the purchases that must wait before a
+  // second batch starts beside a running one.
   int purchase_batch = 64;
   int purchase_writers = 2;
+  int purchase_busy_batch = 16;
   // Concurrent GetCustomer calls share reads: customers per read, and reader
   // threads.
   int read_batch = 64;
@@ -72,6 +73,13 @@ class CustomerLogic {
   absl::Status DeleteCustomer(const v1::DeleteCustomerRequest& request);
   absl::StatusOr<v1::Purchase> RecordPurchase(
       const v1::RecordPurchaseRequest& request);
+  // The same without waiting: `done` gets the answer, on this thread for a
+  // malformed request, else on a writer thread once the purchase is stored
+  // and its customer re-scored.
+  using RecordPurchaseDone =
+      absl::AnyInvocable<void(absl::StatusOr<v1::Purchase>) &&>;
+  void RecordPurchase(const v1::RecordPurchaseRequest& request,
+                      RecordPurchaseDone done);
   absl::StatusOr<v1::ListPurchasesResponse> ListPurchases(
       const v1::ListPurchasesRequest& request);
 
@@ -103,6 +111,9 @@ class CustomerLogic {
   absl::Status CheckNotSuppressed(const IdentityQuery& identities);
 
  private:
+  // The purchase a request asks to record, checked; errors name the field.
+  absl::StatusOr<CustomerStore::NewPurchase> NewPurchaseOf(
+      const v1::RecordPurchaseRequest& request);
   // One batch of RecordPurchase calls: the purchases, then their customers
   // re-scored together.
   std::vector<absl::StatusOr<PurchaseRecord>> RecordAndRescore(
@@ -118,9 +129,9 @@ class CustomerLogic {
   Clock clock_;
   CustomerLogicOptions options_;
   ScoreLogic* scores_;
-  Batcher<CustomerStore::NewPurchase, absl::StatusOr<PurchaseRecord>>
+  // Last: their threads stop before anything they use goes.
+  AsyncBatcher<CustomerStore::NewPurchase, absl::StatusOr<PurchaseRecord>>
       purchases_;
-  // Last: its reader threads stop before anything they use goes.
   AsyncBatcher<std::string, absl::StatusOr<v1::GetCustomerResponse>> reads_;
 };
 

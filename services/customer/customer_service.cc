@@ -57,12 +57,18 @@ grpc::Status CustomerServiceImpl::DeleteCustomer(
   return ToGrpcStatus(logic_->DeleteCustomer(*request));
 }
 
-grpc::Status CustomerServiceImpl::RecordPurchase(
-    grpc::ServerContext*, const v1::RecordPurchaseRequest* request,
+grpc::ServerUnaryReactor* CustomerServiceImpl::RecordPurchase(
+    grpc::CallbackServerContext* context,
+    const v1::RecordPurchaseRequest* request,
     v1::RecordPurchaseResponse* response) {
-  return Reply(logic_->RecordPurchase(*request), [&](v1::Purchase p) {
-    *response->mutable_purchase() = std::move(p);
-  });
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  logic_->RecordPurchase(
+      *request, [reactor, response](absl::StatusOr<v1::Purchase> r) {
+        reactor->Finish(Reply(std::move(r), [&](v1::Purchase p) {
+          *response->mutable_purchase() = std::move(p);
+        }));
+      });
+  return reactor;
 }
 
 grpc::Status CustomerServiceImpl::ListPurchases(

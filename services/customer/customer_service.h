@@ -10,12 +10,14 @@
 
 namespace rapport::customer {
 
-// GetCustomer, the hottest read, is served through gRPC's callback API: the
-// handler queues the id for CustomerLogic's reader threads and returns, and a
-// reader finishes the call, so no serving thread waits per call in flight.
+// GetCustomer and RecordPurchase, the hottest calls, are served through
+// gRPC's callback API: the handler queues the request for CustomerLogic's
+// reader or writer threads and returns, and that thread finishes the call, so
+// no serving thread waits per call in flight.
 class CustomerServiceImpl final
     : public v1::CustomerService::WithCallbackMethod_GetCustomer<
-          v1::CustomerService::Service> {
+          v1::CustomerService::WithCallbackMethod_RecordPurchase<
+              v1::CustomerService::Service>> {
  public:
   CustomerServiceImpl(CustomerLogic* logic, ImportLogic* imports,
                       ScoreLogic* scores)
@@ -37,9 +39,10 @@ class CustomerServiceImpl final
   grpc::Status DeleteCustomer(grpc::ServerContext*,
                               const v1::DeleteCustomerRequest* request,
                               v1::DeleteCustomerResponse* response) override;
-  grpc::Status RecordPurchase(grpc::ServerContext*,
-                              const v1::RecordPurchaseRequest* request,
-                              v1::RecordPurchaseResponse* response) override;
+  grpc::ServerUnaryReactor* RecordPurchase(
+      grpc::CallbackServerContext* context,
+      const v1::RecordPurchaseRequest* request,
+      v1::RecordPurchaseResponse* response) override;
   grpc::Status ListPurchases(grpc::ServerContext*,
                              const v1::ListPurchasesRequest* request,
                              v1::ListPurchasesResponse* response) override;
