@@ -257,6 +257,19 @@ absl::Status CheckEtag(const std::string& given,
                    "\" was read; read it again and retry"));
 }
 
+// Starts an asynchronous call with a callback and waits for its answer.
+template <typename T, typename Start>
+absl::StatusOr<T> Await(Start start) {
+  absl::StatusOr<T> out;
+  absl::Notification answered;
+  start([&](absl::StatusOr<T> r) {
+    out = std::move(r);
+    answered.Notify();
+  });
+  answered.WaitForNotification();
+  return out;
+}
+
 absl::StatusOr<v1::Purchase> PurchaseProto(
     absl::StatusOr<PurchaseRecord> stored) {
   if (!stored.ok()) return stored.status();
@@ -312,14 +325,8 @@ absl::StatusOr<v1::Customer> CustomerLogic::CreateCustomer(
 
 absl::StatusOr<v1::GetCustomerResponse> CustomerLogic::GetCustomer(
     const v1::GetCustomerRequest& request) {
-  absl::StatusOr<v1::GetCustomerResponse> out;
-  absl::Notification answered;
-  GetCustomer(request, [&](absl::StatusOr<v1::GetCustomerResponse> r) {
-    out = std::move(r);
-    answered.Notify();
-  });
-  answered.WaitForNotification();
-  return out;
+  return Await<v1::GetCustomerResponse>(
+      [&](auto done) { GetCustomer(request, std::move(done)); });
 }
 
 void CustomerLogic::GetCustomer(const v1::GetCustomerRequest& request,
@@ -502,14 +509,8 @@ absl::Status CustomerLogic::DeleteCustomer(
 
 absl::StatusOr<v1::Purchase> CustomerLogic::RecordPurchase(
     const v1::RecordPurchaseRequest& request) {
-  absl::StatusOr<v1::Purchase> out;
-  absl::Notification answered;
-  RecordPurchase(request, [&](absl::StatusOr<v1::Purchase> r) {
-    out = std::move(r);
-    answered.Notify();
-  });
-  answered.WaitForNotification();
-  return out;
+  return Await<v1::Purchase>(
+      [&](auto done) { RecordPurchase(request, std::move(done)); });
 }
 
 void CustomerLogic::RecordPurchase(const v1::RecordPurchaseRequest& request,
