@@ -89,7 +89,8 @@ class AsyncBatcher {
                              absl::Condition(this, &AsyncBatcher::MayStart));
         if (queue_.empty()) return;  // stopping, and nothing left to run
         ++running_;
-        const size_t n = std::min(queue_.size(), options_.max_batch);
+        const size_t n =
+            std::min(queue_.size(), std::max<size_t>(1, options_.max_batch));
         for (size_t i = 0; i < n; ++i) {
           items.push_back(std::move(queue_.front().item));
           dones.push_back(std::move(queue_.front().done));

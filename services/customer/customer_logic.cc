@@ -377,8 +377,16 @@ CustomerLogic::ReadCustomers(const std::vector<std::string>& ids) {
   for (Result& r : out) {
     if (r.ok()) answered.push_back(r->mutable_customer());
   }
-  if (absl::Status s = scores_->AttachValues(answered); !s.ok())
-    return std::vector<Result>(ids.size(), s);
+  if (scores_->AttachValues(answered).ok()) return out;
+  // One customer's stored value failing must not fail the others' calls: try
+  // each alone, and only the failing ones answer with the error.
+  for (Result& r : out) {
+    if (!r.ok()) continue;
+    if (absl::Status s = scores_->AttachValues({r->mutable_customer()});
+        !s.ok()) {
+      r = s;
+    }
+  }
   return out;
 }
 

@@ -390,9 +390,14 @@ absl::StatusOr<CustomerRecord> MysqlCustomerStore::GetCustomer(
 absl::StatusOr<std::vector<CustomerRecord>> MysqlCustomerStore::GetCustomers(
     const std::vector<std::string>& ids) {
   using Result = std::vector<CustomerRecord>;
+  // Each id once: one repeated in two statements would get its identities
+  // twice.
+  std::vector<std::string> unique = ids;
+  std::sort(unique.begin(), unique.end());
+  unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
   return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<Result> {
     absl::flat_hash_map<std::string, CustomerRecord> loaded =
-        LoadCustomers(c, ids);
+        LoadCustomers(c, unique);
     Result out;
     out.reserve(loaded.size());
     for (auto& [id, record] : loaded) out.push_back(std::move(record));

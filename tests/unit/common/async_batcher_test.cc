@@ -59,6 +59,7 @@ TEST(AsyncBatcherTest, ASecondBatchWaitsForBusyBatchItems) {
   absl::Notification first_started, release, second_ran;
   absl::Mutex mu;
   std::vector<std::vector<int>> batches;
+  std::string first;  // outlives the batcher, whose worker writes it
   AsyncBatcher<int, std::string> batcher(
       {.workers = 2, .max_batch = 10, .busy_batch = 3},
       [&](const std::vector<int>& items) {
@@ -74,7 +75,6 @@ TEST(AsyncBatcherTest, ASecondBatchWaitsForBusyBatchItems) {
         }
         return Describe(items);
       });
-  std::string first;
   batcher.Submit(1, [&](std::string r) { first = std::move(r); });
   first_started.WaitForNotification();
   batcher.Submit(2, [](std::string) {});

@@ -13,6 +13,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "common/status.h"
 
 namespace rapport::customer {
@@ -254,10 +256,14 @@ class FakeScores final : public ScoreLogic {
     return policy;
   }
   absl::Status AttachValues(std::vector<v1::Customer*> customers) override {
-    for (v1::Customer* c : customers)
+    for (v1::Customer* c : customers) {
+      if (c->id() == unreadable_value)
+        return absl::DataLossError("stored value of " + c->id() + " is bad");
       c->mutable_value()->set_segment("Champions");
+    }
     return absl::OkStatus();
   }
+  std::string unreadable_value;  // AttachValues fails when this one is asked
 
   std::vector<std::string> rescored;
   absl::Status rescore_status;
@@ -613,6 +619,38 @@ TEST_F(CustomerLogicTest, ConcurrentGetsEachGetTheirOwnAnswer) {
   }
   for (std::thread& t : threads) t.join();
   EXPECT_EQ(wrong.load(), 0);
+}
+
+// Calls read together: the one customer whose stored value cannot be read
+// fails alone, the others still get theirs.
+TEST_F(CustomerLogicTest, OneUnreadableValueFailsOnlyItsOwnGet) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 16; ++i)
+    ids.push_back(Create(absl::StrCat("Customer ", i)).id());
+  scores_.unreadable_value = ids[5];
+  absl::Mutex mu;
+  std::map<std::string, absl::StatusOr<v1::GetCustomerResponse>> got;
+  absl::Notification all;
+  for (const std::string& id : ids) {
+    v1::GetCustomerRequest request;
+    request.set_id(id);
+    logic_.GetCustomer(request,
+                       [&, id](absl::StatusOr<v1::GetCustomerResponse> r) {
+                         absl::MutexLock lock(&mu);
+                         got.emplace(id, std::move(r));
+                         if (got.size() == ids.size()) all.Notify();
+                       });
+  }
+  all.WaitForNotification();
+  absl::MutexLock lock(&mu);
+  for (const std::string& id : ids) {
+    if (id == ids[5]) {
+      EXPECT_EQ(got.at(id).status().code(), absl::StatusCode::kDataLoss);
+    } else {
+      ASSERT_TRUE(got.at(id).ok()) << got.at(id).status();
+      EXPECT_EQ(got.at(id)->customer().value().segment(), "Champions");
+    }
+  }
 }
 
 TEST_F(CustomerLogicTest, GetPassesOnAFailedRead) {
