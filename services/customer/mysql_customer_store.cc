@@ -1076,14 +1076,24 @@ absl::StatusOr<std::vector<std::string>> MysqlCustomerStore::SuppressedAmong(
   if (hashes.empty()) return std::vector<std::string>();
   return pool_->Run(
       [&](sql::Connection& c) -> absl::StatusOr<std::vector<std::string>> {
+        // kLoadChunk hashes per statement, padded like LoadCustomers' ids.
         std::vector<std::string> found;
-        Statement s = Prepare(c,
-                              "SELECT identity_hash FROM suppressed_identities "
-                              "WHERE identity_hash = ?");
-        for (const std::string& h : hashes) {
-          s->setString(1, h);
+        for (size_t begin = 0; begin < hashes.size(); begin += kLoadChunk) {
+          const size_t n = std::min(kLoadChunk, hashes.size() - begin);
+          const size_t slots = std::bit_ceil(n);
+          Statement s = Prepare(
+              c,
+              absl::StrCat(
+                  "SELECT identity_hash FROM suppressed_identities WHERE "
+                  "identity_hash IN (",
+                  absl::StrJoin(std::vector<std::string>(slots, "?"), ","), ")")
+                  .c_str());
+          for (size_t i = 0; i < slots; ++i) {
+            s->setString(static_cast<int>(i + 1),
+                         hashes[begin + std::min(i, n - 1)]);
+          }
           Rows rows(s->executeQuery());
-          if (rows->next()) found.push_back(h);
+          while (rows->next()) found.push_back(rows->getString(1));
         }
         return found;
       });

@@ -606,6 +606,19 @@ TEST_F(CustomerStoreTest, EraseRemovesPersonalDataKeepsAmountsAndSuppresses) {
   EXPECT_EQ(Count("purchases"), 1);
   EXPECT_EQ(*store_->SuppressedAmong({"hash-0", "hash-2"}),
             std::vector<std::string>{"hash-2"});
+  // Many hashes at once (more than one statement's worth): the suppressed
+  // ones are found wherever they stand, and nothing else is.
+  std::vector<std::string> many;
+  for (int i = 0; i < 600; ++i) many.push_back(absl::StrCat("other-", i));
+  many[0] = "hash-1";
+  many[255] = "hash-2";
+  many[256] = "hash-2";
+  many[599] = "hash-1";
+  absl::StatusOr<std::vector<std::string>> among =
+      store_->SuppressedAmong(many);
+  ASSERT_TRUE(among.ok()) << among.status();
+  EXPECT_EQ(std::set<std::string>(among->begin(), among->end()),
+            (std::set<std::string>{"hash-1", "hash-2"}));
   // The identities are free again (for the suppression check to refuse them).
   IdentityQuery q2;
   q2.email = "ada@example.com";
