@@ -59,9 +59,12 @@ void Die(const std::string& what, const grpc::Status& s) {
   std::exit(1);
 }
 
-// Imports purchases [begin, end) of the synthetic population; customer of
-// purchase i is i % customers, so the first `customers` purchases create them.
-void Import(int64_t begin, int64_t end, int stream_index) {
+// Imports every `streams`-th purchase of the synthetic population, from
+// `stream_index` on. The customer of purchase i is i % customers, so the first
+// `customers` purchases create them, and when `streams` divides `customers`
+// each stream carries its own customers (as the files of two source systems
+// would) instead of two streams racing to create the same ones.
+void Import(int stream_index, int streams) {
   auto stub = NewStub();
   grpc::ClientContext context;
   v1::ImportPurchasesResponse response;
@@ -70,7 +73,8 @@ void Import(int64_t begin, int64_t end, int stream_index) {
   const int64_t customers = absl::GetFlag(FLAGS_customers);
   v1::ImportPurchasesRequest request;
   request.set_import_id(absl::StrCat("bench-", stream_index));
-  for (int64_t i = begin; i < end; ++i) {
+  const int64_t purchases = absl::GetFlag(FLAGS_purchases);
+  for (int64_t i = stream_index; i < purchases; i += streams) {
     v1::PurchaseRow* row = request.add_rows();
     row->set_row(i + 1);
     row->set_customer_ref(absl::StrCat("ext:bench:", i % customers));
@@ -243,8 +247,7 @@ int Main() {
     const absl::Time start = absl::Now();
     std::vector<std::thread> importers;
     for (int i = 0; i < streams; ++i) {
-      importers.emplace_back(Import, purchases * i / streams,
-                             purchases * (i + 1) / streams, i);
+      importers.emplace_back(Import, i, streams);
     }
     for (auto& t : importers) t.join();
     const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
