@@ -168,8 +168,9 @@ struct PurchaseTraits {
   }
   static absl::Status Write(ImportStore& store,
                             const std::vector<CustomerRecord>& customers,
-                            const std::vector<Record>& rows) {
-    return store.WritePurchases(customers, rows);
+                            const std::vector<Record>& rows,
+                            int64_t changes_seen) {
+    return store.WritePurchases(customers, rows, changes_seen);
   }
 };
 
@@ -227,8 +228,9 @@ struct InteractionTraits {
   }
   static absl::Status Write(ImportStore& store,
                             const std::vector<CustomerRecord>& customers,
-                            const std::vector<Record>& rows) {
-    return store.WriteInteractions(customers, rows);
+                            const std::vector<Record>& rows,
+                            int64_t changes_seen) {
+    return store.WriteInteractions(customers, rows, changes_seen);
   }
 };
 
@@ -251,6 +253,7 @@ class Importer {
     RAPPORT_RETURN_IF_ERROR(CheckRequiredText(
         request.import_id(), "import_id", BulkImportLogic::kMaxImportIdBytes));
     import_id_ = request.import_id();
+    RAPPORT_ASSIGN_OR_RETURN(changes_seen_, deps_.store->CustomerChanges());
     do {
       if (!request.import_id().empty() && request.import_id() != import_id_) {
         return InvalidField(
@@ -513,7 +516,8 @@ class Importer {
       Traits::Complete(rows.back(), std::move(customer_id), deps_.ids->Next(),
                        now_us);
     }
-    RAPPORT_RETURN_IF_ERROR(Traits::Write(*deps_.store, new_customers, rows));
+    RAPPORT_RETURN_IF_ERROR(
+        Traits::Write(*deps_.store, new_customers, rows, changes_seen_));
     outcome.accepted = static_cast<int64_t>(rows.size());
     return outcome;
   }
@@ -651,6 +655,7 @@ class Importer {
   absl::Status ForgetRefs() {
     refs_.clear();
     resolved_.clear();
+    RAPPORT_ASSIGN_OR_RETURN(changes_seen_, deps_.store->CustomerChanges());
     for (PendingRow<Record>& p : pending_) {
       if (p.ref->details == nullptr && p.ref->error == nullptr) {
         RAPPORT_ASSIGN_OR_RETURN(p.ref, ParseRef(p.ref_text));
@@ -686,6 +691,8 @@ class Importer {
   absl::flat_hash_map<std::string, std::shared_ptr<const Ref>>
       refs_;                                               // by the text given
   absl::flat_hash_map<std::string, Resolution> resolved_;  // by Ref::key
+  // The store's CustomerChanges() before anything in resolved_ was looked up.
+  int64_t changes_seen_ = 0;
   int64_t accepted_ = 0;
   int64_t duplicates_ = 0;
   int64_t created_ = 0;

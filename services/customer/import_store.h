@@ -3,11 +3,10 @@
 // trips per batch of thousands of rows. MysqlImportStore is the real one; unit
 // tests use a fake of their own.
 //
-//   std::vector<StoredRequest> seen;
-//   RAPPORT_ASSIGN_OR_RETURN(seen, store->FindRequests(ImportKind::kPurchases,
-//   keys));
+//   RAPPORT_ASSIGN_OR_RETURN(int64_t changes, store->CustomerChanges());
 //   ... resolve customers with GetCustomerStates / FindIdentities ...
-//   RAPPORT_RETURN_IF_ERROR(store->WritePurchases(new_customers, purchases));
+//   absl::Status s = store->WritePurchases(new_customers, purchases, changes);
+//   ... on ALREADY_EXISTS, FindRequests tells which keys are already stored ...
 #ifndef RAPPORT_SERVICES_CUSTOMER_IMPORT_STORE_H_
 #define RAPPORT_SERVICES_CUSTOMER_IMPORT_STORE_H_
 
@@ -82,16 +81,24 @@ class ImportStore {
   virtual absl::StatusOr<std::vector<StoredRequest>> FindRequests(
       ImportKind kind, const std::vector<std::string>& request_ids) = 0;
 
+  // How many merges, erasures and deletions of customers there have been. A
+  // customer seen live after this was read is live for as long as it stays
+  // the same.
+  virtual absl::StatusOr<int64_t> CustomerChanges() = 0;
+
   // Insert the new customers (with their email, phone and external ids) and
   // the rows in one transaction: all or nothing. ALREADY_EXISTS when another
   // writer got a unique key first (an identity, a request id): re-resolve and
-  // try again.
+  // try again. The rows' existing customers were resolved after
+  // CustomerChanges() answered `changes_seen`: if it still does, they are
+  // live; else each is checked, and FAILED_PRECONDITION when one was merged,
+  // erased or deleted since (re-resolve and try again).
   virtual absl::Status WritePurchases(
       const std::vector<CustomerRecord>& new_customers,
-      const std::vector<ImportedPurchase>& rows) = 0;
+      const std::vector<ImportedPurchase>& rows, int64_t changes_seen) = 0;
   virtual absl::Status WriteInteractions(
       const std::vector<CustomerRecord>& new_customers,
-      const std::vector<ImportedInteraction>& rows) = 0;
+      const std::vector<ImportedInteraction>& rows, int64_t changes_seen) = 0;
 };
 
 }  // namespace rapport::customer

@@ -500,10 +500,25 @@ absl::StatusOr<CustomerRecord> MysqlCustomerStore::UpdateCustomer(
   return updated;
 }
 
+namespace {
+
+// Counts a merge, erasure or deletion in customer_changes (see
+// ImportStore::CustomerChanges). The transaction's first statement, so that
+// it waits for imports that are writing (they hold the row shared) before it
+// locks anything they might need.
+void CountCustomerChange(sql::Connection& c) {
+  Statement s = Prepare(
+      c, "UPDATE customer_changes SET changes = changes + 1 WHERE id = 1");
+  s->executeUpdate();
+}
+
+}  // namespace
+
 absl::Status MysqlCustomerStore::DeleteCustomer(
     const std::string& id, bool force,
     const std::function<absl::Status(const CustomerRecord&)>& check) {
   return pool_->Transaction([&](sql::Connection& c) -> absl::Status {
+    CountCustomerChange(c);
     RAPPORT_ASSIGN_OR_RETURN(CustomerRecord r, LoadCustomer(c, id, true));
     RAPPORT_RETURN_IF_ERROR(check(r));
     Statement count =
@@ -861,6 +876,7 @@ absl::StatusOr<MergeResult> MysqlCustomerStore::MergeCustomers(
   absl::Status done = pool_->Transaction([&](sql::Connection& c)
                                              -> absl::Status {
     result = MergeResult();
+    CountCustomerChange(c);
     // Lock every row in id order, so concurrent merges cannot deadlock.
     std::vector<std::string> all = duplicates;
     all.push_back(primary);
@@ -1026,6 +1042,7 @@ absl::Status MysqlCustomerStore::EraseCustomer(
     int64_t now_us,
     const std::function<absl::Status(const CustomerRecord&)>& check) {
   return pool_->Transaction([&](sql::Connection& c) -> absl::Status {
+    CountCustomerChange(c);
     RAPPORT_ASSIGN_OR_RETURN(CustomerRecord r, LoadCustomer(c, id, true));
     RAPPORT_RETURN_IF_ERROR(check(r));
     // The customer and every record merged into it are the same person.

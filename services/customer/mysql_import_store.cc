@@ -288,14 +288,32 @@ absl::StatusOr<std::vector<StoredRequest>> MysqlImportStore::FindRequests(
       });
 }
 
-// Locks the rows' existing customers for the rest of the transaction and checks
-// they can still take history: one that was merged, erased or deleted since it
-// was resolved is FAILED_PRECONDITION, and the import resolves again.
+// The count of customer_changes; with `share`, locked for the rest of the
+// transaction (so that no merge, erasure or deletion commits before it).
+absl::StatusOr<int64_t> ReadChanges(sql::Connection& c, bool share) {
+  CachedStatement s = PrepareCached(
+      c, share ? "SELECT changes FROM customer_changes WHERE id = 1 LOCK IN "
+                 "SHARE MODE"
+               : "SELECT changes FROM customer_changes WHERE id = 1");
+  Rows rows(s->executeQuery());
+  if (!rows->next()) {
+    return absl::InternalError("customer_changes has no row; is it migrated?");
+  }
+  return rows->getInt64(1);
+}
+
+// Makes sure the rows' existing customers can still take history until the
+// transaction ends. When no merge, erasure or deletion happened since they
+// were resolved (the change count is still `changes_seen`), its shared lock
+// is enough; else each customer is locked and checked, and one that changed
+// is FAILED_PRECONDITION (the import resolves again).
 template <typename Row, typename CustomerOf>
 absl::Status LockLiveCustomers(sql::Connection& c,
                                const std::vector<CustomerRecord>& created,
                                const std::vector<Row>& rows,
-                               CustomerOf customer_of) {
+                               CustomerOf customer_of, int64_t changes_seen) {
+  RAPPORT_ASSIGN_OR_RETURN(int64_t changes, ReadChanges(c, /*share=*/true));
+  if (changes == changes_seen) return absl::OkStatus();
   std::set<std::string> ids;
   for (const Row& row : rows) ids.insert(customer_of(row));
   for (const CustomerRecord& r : created) ids.erase(r.id);
@@ -325,16 +343,23 @@ absl::Status LockLiveCustomers(sql::Connection& c,
   return absl::OkStatus();
 }
 
+absl::StatusOr<int64_t> MysqlImportStore::CustomerChanges() {
+  return pool_->Run([](sql::Connection& c) -> absl::StatusOr<int64_t> {
+    return ReadChanges(c, /*share=*/false);
+  });
+}
+
 absl::Status MysqlImportStore::WritePurchases(
     const std::vector<CustomerRecord>& new_customers,
-    const std::vector<ImportedPurchase>& rows) {
+    const std::vector<ImportedPurchase>& rows, int64_t changes_seen) {
   if (new_customers.empty() && rows.empty()) return absl::OkStatus();
   return pool_->Transaction([&](sql::Connection& c) -> absl::Status {
-    RAPPORT_RETURN_IF_ERROR(
-        LockLiveCustomers(c, new_customers, rows,
-                          [](const ImportedPurchase& r) -> const std::string& {
-                            return r.purchase.customer_id;
-                          }));
+    RAPPORT_RETURN_IF_ERROR(LockLiveCustomers(
+        c, new_customers, rows,
+        [](const ImportedPurchase& r) -> const std::string& {
+          return r.purchase.customer_id;
+        },
+        changes_seen));
     InsertCustomers(c, new_customers);
     Chunked(
         c, rows,
@@ -364,14 +389,15 @@ absl::Status MysqlImportStore::WritePurchases(
 
 absl::Status MysqlImportStore::WriteInteractions(
     const std::vector<CustomerRecord>& new_customers,
-    const std::vector<ImportedInteraction>& rows) {
+    const std::vector<ImportedInteraction>& rows, int64_t changes_seen) {
   if (new_customers.empty() && rows.empty()) return absl::OkStatus();
   return pool_->Transaction([&](sql::Connection& c) -> absl::Status {
     RAPPORT_RETURN_IF_ERROR(LockLiveCustomers(
         c, new_customers, rows,
         [](const ImportedInteraction& r) -> const std::string& {
           return r.interaction.customer_id;
-        }));
+        },
+        changes_seen));
     InsertCustomers(c, new_customers);
     Chunked(
         c, rows,

@@ -35,12 +35,14 @@ class MysqlImportStore final : public ImportStore {
       const std::vector<std::string>& hashes) override;
   absl::StatusOr<std::vector<StoredRequest>> FindRequests(
       ImportKind kind, const std::vector<std::string>& request_ids) override;
-  absl::Status WritePurchases(
-      const std::vector<CustomerRecord>& new_customers,
-      const std::vector<ImportedPurchase>& rows) override;
+  absl::StatusOr<int64_t> CustomerChanges() override;
+  absl::Status WritePurchases(const std::vector<CustomerRecord>& new_customers,
+                              const std::vector<ImportedPurchase>& rows,
+                              int64_t changes_seen) override;
   absl::Status WriteInteractions(
       const std::vector<CustomerRecord>& new_customers,
-      const std::vector<ImportedInteraction>& rows) override;
+      const std::vector<ImportedInteraction>& rows,
+      int64_t changes_seen) override;
 
  private:
   MysqlPool* pool_;

@@ -71,6 +71,13 @@ class ImportStoreTest : public ::testing::Test {
     });
   }
 
+  // What the store's CustomerChanges() answers now.
+  int64_t Changes() {
+    absl::StatusOr<int64_t> changes = store_->CustomerChanges();
+    EXPECT_TRUE(changes.ok()) << changes.status();
+    return changes.value_or(-1);
+  }
+
   void Exec(const std::string& statement) {
     ASSERT_TRUE(pool_
                     ->Run([&](sql::Connection& c) -> absl::Status {
@@ -99,7 +106,7 @@ TEST_F(ImportStoreTest,
     rows.push_back(NewPurchase(i % 2 == 0 ? ann.id : bob.id,
                                absl::StrCat(i, ".125"), keys.back()));
   }
-  ASSERT_TRUE(store_->WritePurchases({ann, bob}, rows).ok());
+  ASSERT_TRUE(store_->WritePurchases({ann, bob}, rows, Changes()).ok());
   EXPECT_EQ(Count("SELECT COUNT(*) FROM purchases"), 2500);
   EXPECT_EQ(Count("SELECT COUNT(*) FROM customers"), 2);
   EXPECT_EQ(Count("SELECT COUNT(*) FROM customer_external_ids"), 2);
@@ -165,7 +172,7 @@ TEST_F(ImportStoreTest, ExternalIdsOfManySourcesAndMoreThanOneStatement) {
   }
   CustomerRecord other = NewCustomer("", "", {{"other", "n5"}});
   big.push_back(other);
-  ASSERT_TRUE(store_->WritePurchases(big, {}).ok());
+  ASSERT_TRUE(store_->WritePurchases(big, {}, Changes()).ok());
   asked.push_back({Identity::Kind::kExternalId, "other", "n5"});
   asked.push_back({Identity::Kind::kExternalId, "other", "n6"});
   asked.push_back({Identity::Kind::kExternalId, "none", "n7"});
@@ -186,7 +193,8 @@ TEST_F(ImportStoreTest, StatesShowMergesAndErasures) {
   CustomerRecord primary = NewCustomer();
   CustomerRecord merged = NewCustomer();
   CustomerRecord erased = NewCustomer("gone@example.com");
-  ASSERT_TRUE(store_->WritePurchases({primary, merged, erased}, {}).ok());
+  ASSERT_TRUE(
+      store_->WritePurchases({primary, merged, erased}, {}, Changes()).ok());
   Exec(absl::StrCat("UPDATE customers SET merged_into = '", primary.id,
                     "' WHERE id = '", merged.id, "'"));
   Exec(absl::StrCat("UPDATE customers SET erased_time_us = 1 WHERE id = '",
@@ -205,10 +213,73 @@ TEST_F(ImportStoreTest, StatesShowMergesAndErasures) {
   EXPECT_TRUE((*matches)[0].customer.erased);
 }
 
+TEST_F(ImportStoreTest, MergesErasuresAndDeletionsAreCountedAndCheckedOnWrite) {
+  CustomerRecord primary = NewCustomer(), merged = NewCustomer(),
+                 erased = NewCustomer(), deleted = NewCustomer(),
+                 kept = NewCustomer();
+  ASSERT_TRUE(
+      store_->WritePurchases({primary, merged, erased, deleted, kept}, {}, 0)
+          .ok());
+  const auto accept = [](const CustomerRecord&) { return absl::OkStatus(); };
+  const int64_t before = Changes();
+  ASSERT_TRUE(customers_
+                  ->MergeCustomers(primary.id, {merged.id}, "test", 1,
+                                   /*dry_run=*/true)
+                  .ok());
+  EXPECT_EQ(Changes(), before);  // a dry run changes nothing
+  ASSERT_TRUE(
+      customers_->MergeCustomers(primary.id, {merged.id}, "test", 1, false)
+          .ok());
+  EXPECT_EQ(Changes(), before + 1);
+  ASSERT_TRUE(customers_->EraseCustomer(erased.id, {}, 2, accept).ok());
+  EXPECT_EQ(Changes(), before + 2);
+  ASSERT_TRUE(customers_->DeleteCustomer(deleted.id, true, accept).ok());
+  EXPECT_EQ(Changes(), before + 3);
+
+  // Resolved before those changes: each customer is checked, and a batch with
+  // one that can no longer take history writes nothing, not even its new
+  // customers.
+  for (const CustomerRecord* gone : {&merged, &erased, &deleted}) {
+    CustomerRecord fresh = NewCustomer();
+    absl::Status s = store_->WritePurchases(
+        {fresh},
+        {NewPurchase(kept.id, "1", absl::StrCat("k-", gone->id)),
+         NewPurchase(gone->id, "2", absl::StrCat("g-", gone->id))},
+        before);
+    EXPECT_TRUE(absl::IsFailedPrecondition(s)) << s;
+    EXPECT_EQ(Count(absl::StrCat("SELECT COUNT(*) FROM customers WHERE id = '",
+                                 fresh.id, "'")),
+              0);
+  }
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM purchases"), 0);
+  // The same stale count with only live customers passes the check.
+  ASSERT_TRUE(
+      store_->WritePurchases({}, {NewPurchase(kept.id, "3", "k-live")}, before)
+          .ok());
+  // Interactions are checked the same way.
+  ImportedInteraction note;
+  note.interaction.id = ids_.Next();
+  note.interaction.customer_id = merged.id;
+  note.interaction.channel = 1;
+  note.interaction.interaction_time_us = 1'709'294'400'000'000;
+  note.interaction.create_time_us = 1'709'294'400'000'000;
+  note.request = {"i-1", "hash-i-1"};
+  EXPECT_TRUE(absl::IsFailedPrecondition(
+      store_->WriteInteractions({}, {note}, before)));
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM interactions"), 0);
+  // With the current count, a live customer's row goes in.
+  note.interaction.customer_id = kept.id;
+  EXPECT_TRUE(store_->WriteInteractions({}, {note}, Changes()).ok());
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM purchases"), 1);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM interactions"), 1);
+}
+
 TEST_F(ImportStoreTest, DuplicateKeyOrIdentityIsAlreadyExistsAndWritesNothing) {
   CustomerRecord ann = NewCustomer("ann@example.com");
   ASSERT_TRUE(
-      store_->WritePurchases({ann}, {NewPurchase(ann.id, "1", "k-1")}).ok());
+      store_
+          ->WritePurchases({ann}, {NewPurchase(ann.id, "1", "k-1")}, Changes())
+          .ok());
 
   // A batch of 1500 rows whose last key is taken: none of it stays.
   CustomerRecord bob = NewCustomer("bob@example.com");
@@ -216,17 +287,18 @@ TEST_F(ImportStoreTest, DuplicateKeyOrIdentityIsAlreadyExistsAndWritesNothing) {
   for (int i = 0; i < 1499; ++i)
     rows.push_back(NewPurchase(bob.id, "2", absl::StrCat("b-", i)));
   rows.push_back(NewPurchase(bob.id, "2", "k-1"));
-  absl::Status taken_key = store_->WritePurchases({bob}, rows);
+  absl::Status taken_key = store_->WritePurchases({bob}, rows, Changes());
   EXPECT_TRUE(absl::IsAlreadyExists(taken_key)) << taken_key;
   // An identity someone holds already (another spelling of the same email).
   CustomerRecord ann_again = NewCustomer("ANN@example.com");
   absl::Status taken_email = store_->WritePurchases(
-      {ann_again}, {NewPurchase(ann_again.id, "3", "k-3")});
+      {ann_again}, {NewPurchase(ann_again.id, "3", "k-3")}, Changes());
   EXPECT_TRUE(absl::IsAlreadyExists(taken_email)) << taken_email;
   CustomerRecord crm = NewCustomer("", "", {{"crm", "1"}});
-  ASSERT_TRUE(store_->WritePurchases({crm}, {}).ok());
+  ASSERT_TRUE(store_->WritePurchases({crm}, {}, Changes()).ok());
   CustomerRecord crm_again = NewCustomer("", "", {{"crm", "1"}});
-  EXPECT_TRUE(absl::IsAlreadyExists(store_->WritePurchases({crm_again}, {})));
+  EXPECT_TRUE(absl::IsAlreadyExists(
+      store_->WritePurchases({crm_again}, {}, Changes())));
 
   EXPECT_EQ(Count("SELECT COUNT(*) FROM purchases"), 1);
   EXPECT_EQ(Count("SELECT COUNT(*) FROM customers"), 2);
@@ -249,7 +321,7 @@ TEST_F(ImportStoreTest, InteractionsAreWrittenAndFoundByRequestId) {
     r.request = {absl::StrCat("import:int:", i), "0123456789abcdef"};
     rows.push_back(r);
   }
-  ASSERT_TRUE(store_->WriteInteractions({ann}, rows).ok());
+  ASSERT_TRUE(store_->WriteInteractions({ann}, rows, Changes()).ok());
   EXPECT_EQ(Count("SELECT COUNT(*) FROM interactions WHERE channel = 3 AND "
                   "kind = 'newsletter' "
                   "AND cost = 0.000000001 AND note = 'line one\\nline two ü'"),
@@ -259,7 +331,8 @@ TEST_F(ImportStoreTest, InteractionsAreWrittenAndFoundByRequestId) {
   ASSERT_TRUE(found.ok()) << found.status();
   ASSERT_EQ(found->size(), 1u);
   EXPECT_EQ((*found)[0].hash, "0123456789abcdef");
-  EXPECT_TRUE(absl::IsAlreadyExists(store_->WriteInteractions({}, {rows[5]})));
+  EXPECT_TRUE(absl::IsAlreadyExists(
+      store_->WriteInteractions({}, {rows[5]}, Changes())));
 }
 
 TEST_F(ImportStoreTest, SuppressedAmongAsksTheCustomerStore) {
@@ -281,7 +354,7 @@ TEST_F(ImportStoreTest, ConcurrentWritersOfOneIdentityStoreItOnce) {
     threads.emplace_back([&, t] {
       CustomerRecord c = NewCustomer("race@example.com");
       absl::Status s = store_->WritePurchases(
-          {c}, {NewPurchase(c.id, "1", absl::StrCat("race-", t))});
+          {c}, {NewPurchase(c.id, "1", absl::StrCat("race-", t))}, Changes());
       if (s.ok()) {
         ++ok;
       } else if (absl::IsAlreadyExists(s)) {
@@ -312,8 +385,9 @@ TEST_F(ImportStoreTest, DatabaseDownIsUnavailable) {
   absl::StatusOr<std::vector<StoredRequest>> found =
       store.FindRequests(ImportKind::kPurchases, {"x"});
   EXPECT_TRUE(absl::IsUnavailable(found.status())) << found.status();
-  absl::Status written = store.WritePurchases({NewCustomer()}, {});
+  absl::Status written = store.WritePurchases({NewCustomer()}, {}, 0);
   EXPECT_TRUE(absl::IsUnavailable(written)) << written;
+  EXPECT_TRUE(absl::IsUnavailable(store.CustomerChanges().status()));
 }
 
 }  // namespace

@@ -82,10 +82,17 @@ class FakeImportStore final : public ImportStore {
     return out;
   }
 
-  absl::Status WritePurchases(
-      const std::vector<CustomerRecord>& new_customers,
-      const std::vector<ImportedPurchase>& rows) override {
+  absl::StatusOr<int64_t> CustomerChanges() override {
+    ++changes_calls;
+    if (!fail_changes.ok()) return fail_changes;
+    return changes;
+  }
+
+  absl::Status WritePurchases(const std::vector<CustomerRecord>& new_customers,
+                              const std::vector<ImportedPurchase>& rows,
+                              int64_t changes_seen) override {
     ++write_calls;
+    written_changes.push_back(changes_seen);
     std::vector<RequestKey> keys;
     for (const ImportedPurchase& r : rows) keys.push_back(r.request);
     if (before_write) before_write(keys);
@@ -103,8 +110,10 @@ class FakeImportStore final : public ImportStore {
 
   absl::Status WriteInteractions(
       const std::vector<CustomerRecord>& new_customers,
-      const std::vector<ImportedInteraction>& rows) override {
+      const std::vector<ImportedInteraction>& rows,
+      int64_t changes_seen) override {
     ++write_calls;
+    written_changes.push_back(changes_seen);
     std::vector<RequestKey> keys;
     for (const ImportedInteraction& r : rows) keys.push_back(r.request);
     if (before_write) before_write(keys);
@@ -156,9 +165,12 @@ class FakeImportStore final : public ImportStore {
   // Runs at the start of every write, as a concurrent writer would.
   std::function<void(const std::vector<RequestKey>&)> before_write;
   absl::Status fail_reads;
+  absl::Status fail_changes;
   absl::Status write_error;
+  int64_t changes = 0;                   // what CustomerChanges() answers
+  std::vector<int64_t> written_changes;  // the changes_seen of each write
   int state_calls = 0, identity_calls = 0, suppression_calls = 0,
-      request_calls = 0, write_calls = 0;
+      request_calls = 0, write_calls = 0, changes_calls = 0;
 
  private:
   absl::Status CheckUnique(
@@ -512,7 +524,9 @@ TEST_F(BulkImportTest, ACustomerChangingUnderABatchResolvesCachedRefsAgain) {
     store_.write_error = writes == 2
                              ? absl::FailedPreconditionError("customer changed")
                              : absl::OkStatus();
+    if (writes == 2) store_.changes = 8;  // the merge that changed it
   };
+  store_.changes = 7;
   std::vector<v1::PurchaseRow> rows;
   for (int i = 0; i < 6; ++i)
     rows.push_back(Row(i + 2, "email:ann@example.com", t, "1"));
@@ -528,6 +542,20 @@ TEST_F(BulkImportTest, ACustomerChangingUnderABatchResolvesCachedRefsAgain) {
     EXPECT_EQ(p.purchase.customer_id, store_.purchases[0].purchase.customer_id);
   // Looked up for the first batch, and again after the change.
   EXPECT_EQ(store_.identity_calls, 2);
+  // Each write says how many changes there had been before its customers
+  // were looked up: the count is read again when the cache is dropped.
+  EXPECT_THAT(store_.written_changes, ElementsAre(7, 7, 8));
+  EXPECT_EQ(store_.changes_calls, 2);
+}
+
+TEST_F(BulkImportTest, AnUnreadableChangeCountStopsTheImportBeforeWriting) {
+  const std::string ada = NewCustomer();
+  store_.fail_changes = absl::UnavailableError("database down");
+  absl::StatusOr<v1::ImportPurchasesResponse> r =
+      Purchases({Batch("imp-1", {Row(2, ada, "2024-01-01T00:00:00Z", "1")})});
+  EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
+  EXPECT_EQ(store_.write_calls, 0);
+  EXPECT_THAT(store_.purchases, IsEmpty());
 }
 
 TEST_F(BulkImportTest, BatchesAreStoredEveryBatchRows) {
