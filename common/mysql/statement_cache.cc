@@ -27,7 +27,8 @@ Registry& TheRegistry() {
 
 }  // namespace
 
-CachedStatement PrepareCached(sql::Connection& c, const std::string& query) {
+CachedStatement PrepareCached(sql::Connection& c, const std::string& query,
+                              Parameters parameters) {
   Registry& registry = TheRegistry();
   Statements* statements;
   {
@@ -39,7 +40,7 @@ CachedStatement PrepareCached(sql::Connection& c, const std::string& query) {
   // Only the thread holding the connection touches its statements.
   auto it = statements->find(query);
   if (it != statements->end()) {
-    it->second->clearParameters();
+    if (parameters == Parameters::kCleared) it->second->clearParameters();
     return CachedStatement(it->second.get(), nullptr);
   }
   std::unique_ptr<sql::PreparedStatement> s(c.prepareStatement(query));

@@ -39,9 +39,20 @@ class CachedStatement {
   std::unique_ptr<sql::PreparedStatement> owned_;
 };
 
-// The statement for `query` on `c`, parameters cleared. May throw
-// sql::SQLException like prepareStatement (call it inside MysqlPool::Run).
-CachedStatement PrepareCached(sql::Connection& c, const std::string& query);
+// What a cached statement's parameters hold when it is handed out again.
+enum class Parameters {
+  // None set: executing before setting them all throws.
+  kCleared,
+  // The last call's values, for a statement of hundreds of parameters whose
+  // caller sets every one: Connector/C++ clears them one at a time through a
+  // std::map, which costs more than binding them anew.
+  kKept,
+};
+
+// The statement for `query` on `c`. May throw sql::SQLException like
+// prepareStatement (call it inside MysqlPool::Run).
+CachedStatement PrepareCached(sql::Connection& c, const std::string& query,
+                              Parameters parameters = Parameters::kCleared);
 
 // Deletes the statements of `c`; call before closing it.
 void ForgetStatements(sql::Connection* c);

@@ -94,19 +94,20 @@ absl::flat_hash_map<std::string, CustomerRecord> LoadCustomers(
     const size_t slots = std::bit_ceil(n);
     const std::string in =
         absl::StrJoin(std::vector<std::string>(slots, "?"), ",");
-    Statement s = Prepare(
-        c, absl::StrCat(
-               "SELECT -1, NULL, NULL, ", kCustomerColumns,
-               " FROM customers WHERE id IN (", in,
-               ") UNION ALL SELECT 0, source, external_id, customer_id, NULL, "
-               "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM "
-               "customer_external_ids WHERE customer_id IN (",
-               in,
-               ") UNION ALL SELECT 1, name, value COLLATE utf8mb4_bin, "
-               "customer_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
-               "NULL, NULL FROM customer_attributes WHERE customer_id IN (",
-               in, ")")
-               .c_str());
+    Statement s = PrepareCached(
+        c,
+        absl::StrCat(
+            "SELECT -1, NULL, NULL, ", kCustomerColumns,
+            " FROM customers WHERE id IN (", in,
+            ") UNION ALL SELECT 0, source, external_id, customer_id, NULL, "
+            "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM "
+            "customer_external_ids WHERE customer_id IN (",
+            in,
+            ") UNION ALL SELECT 1, name, value COLLATE utf8mb4_bin, "
+            "customer_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
+            "NULL, NULL FROM customer_attributes WHERE customer_id IN (",
+            in, ")"),
+        Parameters::kKept);
     for (int part = 0; part < 3; ++part) {
       for (size_t i = 0; i < slots; ++i) {
         s->setString(static_cast<int>(part * slots + i + 1),
@@ -670,17 +671,18 @@ absl::StatusOr<std::vector<bool>> MysqlCustomerStore::InsertLivePurchases(
         "SELECT ? AS id, ? AS customer_id, ? AS purchase_time_us, ? AS amount, "
         "? AS currency, ? AS description, ? AS create_time_us, ? AS "
         "request_id, ? AS request_hash";
-    Statement s = Prepare(
-        c, absl::StrCat(
-               "INSERT INTO purchases (id, customer_id, purchase_time_us, "
-               "amount, currency, description, create_time_us, request_id, "
-               "request_hash) SELECT t.id, c.id, t.purchase_time_us, t.amount, "
-               "t.currency, t.description, t.create_time_us, t.request_id, "
-               "t.request_hash FROM (",
-               absl::StrJoin(rows, " UNION ALL "),
-               ") t JOIN customers c ON c.id = t.customer_id WHERE "
-               "c.merged_into IS NULL AND c.erased_time_us IS NULL")
-               .c_str());
+    Statement s = PrepareCached(
+        c,
+        absl::StrCat(
+            "INSERT INTO purchases (id, customer_id, purchase_time_us, "
+            "amount, currency, description, create_time_us, request_id, "
+            "request_hash) SELECT t.id, c.id, t.purchase_time_us, t.amount, "
+            "t.currency, t.description, t.create_time_us, t.request_id, "
+            "t.request_hash FROM (",
+            absl::StrJoin(rows, " UNION ALL "),
+            ") t JOIN customers c ON c.id = t.customer_id WHERE "
+            "c.merged_into IS NULL AND c.erased_time_us IS NULL"),
+        Parameters::kKept);
     static const NewPurchase* const kPadding = new NewPurchase();
     for (size_t k = 0; k < slots; ++k) {
       const NewPurchase& p = k < n ? purchases[begin + k] : *kPadding;
@@ -1098,13 +1100,14 @@ absl::StatusOr<std::vector<std::string>> MysqlCustomerStore::SuppressedAmong(
         for (size_t begin = 0; begin < hashes.size(); begin += kLoadChunk) {
           const size_t n = std::min(kLoadChunk, hashes.size() - begin);
           const size_t slots = std::bit_ceil(n);
-          Statement s = Prepare(
+          Statement s = PrepareCached(
               c,
               absl::StrCat(
                   "SELECT identity_hash FROM suppressed_identities WHERE "
                   "identity_hash IN (",
-                  absl::StrJoin(std::vector<std::string>(slots, "?"), ","), ")")
-                  .c_str());
+                  absl::StrJoin(std::vector<std::string>(slots, "?"), ","),
+                  ")"),
+              Parameters::kKept);
           for (size_t i = 0; i < slots; ++i) {
             s->setString(static_cast<int>(i + 1),
                          hashes[begin + std::min(i, n - 1)]);

@@ -40,7 +40,8 @@ std::string Repeat(absl::string_view group, size_t n,
 
 // Runs one statement per chunk of up to kChunk items: `query(n)` is the text
 // for n items (the full size is prepared once and reused), `bind` binds one
-// item's parameters from `index` on (advancing it), `run` executes it.
+// item's parameters from `index` on (advancing it; it must set every one),
+// `run` executes it.
 template <typename T, typename Bind, typename Exec>
 void Chunked(sql::Connection& c, const std::vector<T>& items,
              absl::FunctionRef<std::string(size_t)> query, Bind bind,
@@ -53,7 +54,7 @@ void Chunked(sql::Connection& c, const std::vector<T>& items,
     Statement part;
     sql::PreparedStatement* s;
     if (n == kChunk) {
-      full.emplace(PrepareCached(c, query(n)));
+      full.emplace(PrepareCached(c, query(n), Parameters::kKept));
       s = full->get();
     } else {
       part.reset(c.prepareStatement(query(n)));

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "common/mysql/migrations.h"
+#include "common/mysql/statement_cache.h"
 #include "tests/support/mariadb.h"
 
 namespace rapport {
@@ -88,6 +89,39 @@ TEST(MysqlPool, MapsDuplicateKeyAndSyntaxErrorsAndRollsBackFailedTransactions) {
                   })
                   .ok());
   EXPECT_EQ(*Count(*pool, "SELECT COUNT(*) FROM things"), 2);
+}
+
+TEST(StatementCache, HandsOutOneStatementPerTextClearedOrAsLeft) {
+  auto pool = NewPool(TestMariaDb::Shared().CreateDatabase(), 1);
+  absl::Status checked = pool->Run([](sql::Connection& c) -> absl::Status {
+    const std::string query = "SELECT ? + ?";
+    CachedStatement first = PrepareCached(c, query);
+    first->setInt(1, 40);
+    first->setInt(2, 2);
+    {
+      std::unique_ptr<sql::ResultSet> rows(first->executeQuery());
+      EXPECT_TRUE(rows->next());
+      EXPECT_EQ(rows->getInt(1), 42);
+    }
+    // The same text on the same connection: the same statement, and by
+    // default nothing set.
+    CachedStatement again = PrepareCached(c, query);
+    EXPECT_EQ(again.get(), first.get());
+    again->setInt(1, 1);
+    EXPECT_THROW(std::unique_ptr<sql::ResultSet>(again->executeQuery()),
+                 sql::SQLException);
+    // Kept: the values set last stay until replaced.
+    again->setInt(2, 5);
+    { std::unique_ptr<sql::ResultSet> rows(again->executeQuery()); }
+    CachedStatement kept = PrepareCached(c, query, Parameters::kKept);
+    EXPECT_EQ(kept.get(), first.get());
+    kept->setInt(1, 10);
+    std::unique_ptr<sql::ResultSet> rows(kept->executeQuery());
+    EXPECT_TRUE(rows->next());
+    EXPECT_EQ(rows->getInt(1), 15);
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(checked.ok()) << checked;
 }
 
 TEST(Migrations, ReplicasStartingAtOnceApplyEachMigrationOnce) {
