@@ -28,7 +28,7 @@ Registry& TheRegistry() {
 }  // namespace
 
 CachedStatement PrepareCached(sql::Connection& c, const std::string& query,
-                              Parameters parameters) {
+                              StatementParameters parameters) {
   Registry& registry = TheRegistry();
   Statements* statements;
   {
@@ -40,7 +40,8 @@ CachedStatement PrepareCached(sql::Connection& c, const std::string& query,
   // Only the thread holding the connection touches its statements.
   auto it = statements->find(query);
   if (it != statements->end()) {
-    if (parameters == Parameters::kCleared) it->second->clearParameters();
+    if (parameters == StatementParameters::kCleared)
+      it->second->clearParameters();
     return CachedStatement(it->second.get(), nullptr);
   }
   std::unique_ptr<sql::PreparedStatement> s(c.prepareStatement(query));

@@ -40,7 +40,7 @@ class CachedStatement {
 };
 
 // What a cached statement's parameters hold when it is handed out again.
-enum class Parameters {
+enum class StatementParameters {
   // None set: executing before setting them all throws.
   kCleared,
   // The last call's values, for a statement of hundreds of parameters whose
@@ -51,8 +51,9 @@ enum class Parameters {
 
 // The statement for `query` on `c`. May throw sql::SQLException like
 // prepareStatement (call it inside MysqlPool::Run).
-CachedStatement PrepareCached(sql::Connection& c, const std::string& query,
-                              Parameters parameters = Parameters::kCleared);
+CachedStatement PrepareCached(
+    sql::Connection& c, const std::string& query,
+    StatementParameters parameters = StatementParameters::kCleared);
 
 // Deletes the statements of `c`; call before closing it.
 void ForgetStatements(sql::Connection* c);

@@ -201,7 +201,7 @@ class CustomerStore {
       const std::string& id, const std::vector<std::string>& suppression_hashes,
       int64_t now_us,
       const std::function<absl::Status(const CustomerRecord&)>& check) = 0;
-  // The hashes among `hashes` that are suppressed.
+  // The hashes among `hashes` that are suppressed, each once, as given.
   virtual absl::StatusOr<std::vector<std::string>> SuppressedAmong(
       const std::vector<std::string>& hashes) = 0;
 

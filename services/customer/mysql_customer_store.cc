@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -112,7 +113,7 @@ absl::flat_hash_map<std::string, CustomerRecord> LoadCustomers(
             "NULL, NULL FROM customer_attributes FORCE INDEX (PRIMARY) WHERE "
             "customer_id IN (",
             in, ")"),
-        Parameters::kKept);
+        StatementParameters::kKept);
     for (int part = 0; part < 3; ++part) {
       for (size_t i = 0; i < slots; ++i) {
         s->setString(static_cast<int>(part * slots + i + 1),
@@ -330,6 +331,20 @@ constexpr char kPurchaseColumns[] =
     "id, customer_id, purchase_time_us, amount, currency, description, "
     "create_time_us";
 
+// Counts a merge, erasure or deletion in customer_changes (see
+// ImportStore::CustomerChanges). The transaction's first statement, so that
+// it waits for imports that are writing (they hold the row shared) before it
+// locks anything they might need. Merges (dry runs too), erasures and
+// deletions therefore run one at a time, each after the import batches being
+// written (tens of milliseconds); they are rare next to imports. Replicas of
+// a version before this count do not bump it: roll out with imports or
+// merges paused.
+void CountCustomerChange(sql::Connection& c) {
+  Statement s = Prepare(
+      c, "UPDATE customer_changes SET changes = changes + 1 WHERE id = 1");
+  s->executeUpdate();
+}
+
 }  // namespace
 
 absl::StatusOr<CustomerRecord> MysqlCustomerStore::CreateCustomer(
@@ -506,20 +521,6 @@ absl::StatusOr<CustomerRecord> MysqlCustomerStore::UpdateCustomer(
   return updated;
 }
 
-namespace {
-
-// Counts a merge, erasure or deletion in customer_changes (see
-// ImportStore::CustomerChanges). The transaction's first statement, so that
-// it waits for imports that are writing (they hold the row shared) before it
-// locks anything they might need.
-void CountCustomerChange(sql::Connection& c) {
-  Statement s = Prepare(
-      c, "UPDATE customer_changes SET changes = changes + 1 WHERE id = 1");
-  s->executeUpdate();
-}
-
-}  // namespace
-
 absl::Status MysqlCustomerStore::DeleteCustomer(
     const std::string& id, bool force,
     const std::function<absl::Status(const CustomerRecord&)>& check) {
@@ -687,7 +688,7 @@ absl::StatusOr<std::vector<bool>> MysqlCustomerStore::InsertLivePurchases(
             absl::StrJoin(rows, " UNION ALL "),
             ") t JOIN customers c ON c.id = t.customer_id WHERE "
             "c.merged_into IS NULL AND c.erased_time_us IS NULL"),
-        Parameters::kKept);
+        StatementParameters::kKept);
     static const NewPurchase* const kPadding = new NewPurchase();
     for (size_t k = 0; k < slots; ++k) {
       const NewPurchase& p = k < n ? purchases[begin + k] : *kPadding;
@@ -1098,30 +1099,37 @@ absl::Status MysqlCustomerStore::EraseCustomer(
 absl::StatusOr<std::vector<std::string>> MysqlCustomerStore::SuppressedAmong(
     const std::vector<std::string>& hashes) {
   if (hashes.empty()) return std::vector<std::string>();
-  return pool_->Run(
-      [&](sql::Connection& c) -> absl::StatusOr<std::vector<std::string>> {
-        // kLoadChunk hashes per statement, padded like LoadCustomers' ids.
-        std::vector<std::string> found;
-        for (size_t begin = 0; begin < hashes.size(); begin += kLoadChunk) {
-          const size_t n = std::min(kLoadChunk, hashes.size() - begin);
-          const size_t slots = std::bit_ceil(n);
-          Statement s = PrepareCached(
-              c,
-              absl::StrCat(
-                  "SELECT identity_hash FROM suppressed_identities WHERE "
-                  "identity_hash IN (",
-                  absl::StrJoin(std::vector<std::string>(slots, "?"), ","),
-                  ")"),
-              Parameters::kKept);
-          for (size_t i = 0; i < slots; ++i) {
-            s->setString(static_cast<int>(i + 1),
-                         hashes[begin + std::min(i, n - 1)]);
-          }
-          Rows rows(s->executeQuery());
-          while (rows->next()) found.push_back(rows->getString(1));
-        }
-        return found;
-      });
+  return pool_->Run([&](sql::Connection& c)
+                        -> absl::StatusOr<std::vector<std::string>> {
+    // kLoadChunk hashes per statement, padded like LoadCustomers' ids.
+    absl::flat_hash_set<std::string> found;
+    for (size_t begin = 0; begin < hashes.size(); begin += kLoadChunk) {
+      const size_t n = std::min(kLoadChunk, hashes.size() - begin);
+      const size_t slots = std::bit_ceil(n);
+      Statement s = PrepareCached(
+          c,
+          absl::StrCat("SELECT identity_hash FROM suppressed_identities WHERE "
+                       "identity_hash IN (",
+                       absl::StrJoin(std::vector<std::string>(slots, "?"), ","),
+                       ")"),
+          StatementParameters::kKept);
+      for (size_t i = 0; i < slots; ++i) {
+        s->setString(static_cast<int>(i + 1),
+                     hashes[begin + std::min(i, n - 1)]);
+      }
+      Rows rows(s->executeQuery());
+      while (rows->next()) {
+        found.insert(absl::AsciiStrToLower(rows->getString(1).asStdString()));
+      }
+    }
+    // The hashes as asked, each once (the column compares them without
+    // case).
+    std::vector<std::string> out;
+    for (const std::string& h : hashes) {
+      if (found.erase(absl::AsciiStrToLower(h)) > 0) out.push_back(h);
+    }
+    return out;
+  });
 }
 
 namespace {

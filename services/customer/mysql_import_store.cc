@@ -54,7 +54,7 @@ void Chunked(sql::Connection& c, const std::vector<T>& items,
     Statement part;
     sql::PreparedStatement* s;
     if (n == kChunk) {
-      full.emplace(PrepareCached(c, query(n), Parameters::kKept));
+      full.emplace(PrepareCached(c, query(n), StatementParameters::kKept));
       s = full->get();
     } else {
       part.reset(c.prepareStatement(query(n)));
@@ -289,6 +289,8 @@ absl::StatusOr<std::vector<StoredRequest>> MysqlImportStore::FindRequests(
       });
 }
 
+namespace {
+
 // The count of customer_changes; with `share`, locked for the rest of the
 // transaction (so that no merge, erasure or deletion commits before it).
 absl::StatusOr<int64_t> ReadChanges(sql::Connection& c, bool share) {
@@ -343,6 +345,8 @@ absl::Status LockLiveCustomers(sql::Connection& c,
   }
   return absl::OkStatus();
 }
+
+}  // namespace
 
 absl::StatusOr<int64_t> MysqlImportStore::CustomerChanges() {
   return pool_->Run([](sql::Connection& c) -> absl::StatusOr<int64_t> {

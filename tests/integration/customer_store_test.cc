@@ -607,7 +607,7 @@ TEST_F(CustomerStoreTest, EraseRemovesPersonalDataKeepsAmountsAndSuppresses) {
   EXPECT_EQ(*store_->SuppressedAmong({"hash-0", "hash-2"}),
             std::vector<std::string>{"hash-2"});
   // Many hashes at once (more than one statement's worth): the suppressed
-  // ones are found wherever they stand, and nothing else is.
+  // ones are found wherever they stand, each once, and nothing else is.
   std::vector<std::string> many;
   for (int i = 0; i < 600; ++i) many.push_back(absl::StrCat("other-", i));
   many[0] = "hash-1";
@@ -617,8 +617,16 @@ TEST_F(CustomerStoreTest, EraseRemovesPersonalDataKeepsAmountsAndSuppresses) {
   absl::StatusOr<std::vector<std::string>> among =
       store_->SuppressedAmong(many);
   ASSERT_TRUE(among.ok()) << among.status();
-  EXPECT_EQ(std::set<std::string>(among->begin(), among->end()),
-            (std::set<std::string>{"hash-1", "hash-2"}));
+  EXPECT_EQ(*among, (std::vector<std::string>{"hash-1", "hash-2"}));
+  // The statements keep their last parameters between calls: a shorter call
+  // padded to the same size must not see the earlier call's hashes.
+  std::vector<std::string> first(100), second(70);
+  for (int i = 0; i < 100; ++i) first[i] = absl::StrCat("first-", i);
+  for (int i = 0; i < 70; ++i) second[i] = absl::StrCat("second-", i);
+  first[90] = "hash-1";
+  EXPECT_EQ(*store_->SuppressedAmong(first),
+            std::vector<std::string>{"hash-1"});
+  EXPECT_TRUE(store_->SuppressedAmong(second)->empty());
   // The identities are free again (for the suppression check to refuse them).
   IdentityQuery q2;
   q2.email = "ada@example.com";

@@ -113,7 +113,7 @@ TEST(StatementCache, HandsOutOneStatementPerTextClearedOrAsLeft) {
     // Kept: the values set last stay until replaced.
     again->setInt(2, 5);
     { std::unique_ptr<sql::ResultSet> rows(again->executeQuery()); }
-    CachedStatement kept = PrepareCached(c, query, Parameters::kKept);
+    CachedStatement kept = PrepareCached(c, query, StatementParameters::kKept);
     EXPECT_EQ(kept.get(), first.get());
     kept->setInt(1, 10);
     std::unique_ptr<sql::ResultSet> rows(kept->executeQuery());
