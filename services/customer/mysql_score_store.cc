@@ -74,6 +74,11 @@ Statement Prepare(sql::Connection& c, const std::string& query) {
   return PrepareCached(c, query);
 }
 
+// For the statements of many parameters whose callers set every one.
+Statement PrepareKept(sql::Connection& c, const std::string& query) {
+  return PrepareCached(c, query, StatementParameters::kKept);
+}
+
 std::string Text(const sql::SQLString& s) {
   return std::string(s.asStdString());
 }
@@ -570,7 +575,7 @@ absl::StatusOr<std::vector<CustomerFacts>> MysqlScoreStore::FactsOf(
     const std::string in =
         absl::StrJoin(std::vector<std::string>(padded, "?"), ",");
     absl::Status read = pool_->Run([&](sql::Connection& c) -> absl::Status {
-      Statement s = Prepare(
+      Statement s = PrepareKept(
           c, absl::StrCat("SELECT c.id, COUNT(p.customer_id), SUM(p.amount), "
                           "MAX(p.purchase_time_us) FROM customers c LEFT JOIN "
                           "purchases p ON p.customer_id = c.id AND "
@@ -595,7 +600,7 @@ absl::StatusOr<std::vector<CustomerFacts>> MysqlScoreStore::FactsOf(
           out.push_back(std::move(f));
         }
       }
-      Statement k = Prepare(
+      Statement k = PrepareKept(
           c, absl::StrCat("SELECT customer_id, SUM(cost) FROM interactions "
                           "WHERE interaction_time_us > ? AND "
                           "interaction_time_us <= ? AND customer_id IN (",
@@ -821,7 +826,7 @@ absl::Status MysqlScoreStore::UpsertScores(
       // Padded to a power of two by repeating the last row (which updates
       // it to the same values), so that a few statement texts serve all.
       const size_t padded = std::min<size_t>(kInsertRows, std::bit_ceil(n));
-      Statement s = Prepare(
+      Statement s = PrepareKept(
           c, absl::StrCat("INSERT INTO customer_scores (", kScoreColumns,
                           ") VALUES ", ScoreRowPlaceholders(padded), kUpdate));
       for (size_t i = 0; i < padded; ++i)
@@ -843,7 +848,7 @@ absl::StatusOr<std::vector<StoredScore>> MysqlScoreStore::GetScores(
   for (size_t begin = 0; begin < customer_ids.size(); begin += kInList) {
     const size_t n = std::min<size_t>(kInList, customer_ids.size() - begin);
     absl::Status read = pool_->Run([&](sql::Connection& c) -> absl::Status {
-      Statement s = Prepare(
+      Statement s = PrepareKept(
           c, absl::StrCat("SELECT ", kScoreColumns,
                           " FROM customer_scores WHERE customer_id IN (",
                           absl::StrJoin(std::vector<std::string>(n, "?"), ","),
