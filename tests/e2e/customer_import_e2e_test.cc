@@ -197,6 +197,43 @@ TEST_F(CustomerImportE2E, RetriedImportStoresNothingTwice) {
   EXPECT_EQ(Purchases(ada).size(), 240u);
 }
 
+// Rows go out on several calls under the one import id, each customer's rows
+// on one call: the counts, the rejects by line and the retry come out as with
+// one call, whatever the number of calls.
+TEST_F(CustomerImportE2E, ManyCallsStoreAsOneAndRetryWithAnyNumber) {
+  std::string content = "customer_ref,timestamp,amount\n";
+  for (int i = 0; i < 300; ++i) {
+    absl::StrAppend(&content, "ext:shop:", i % 40, ",2024-01-01T00:00:0",
+                    i % 10, "Z,", i % 97 == 5 ? "bad" : absl::StrCat(i), "\n");
+  }
+  const std::string file = server_->Write("p.csv", content);
+  RunResult first = server_->Ctl({"customers", "import", "purchases", file,
+                                  "--batch-rows", "9", "--streams", "5"});
+  EXPECT_EQ(first.exit_code, 1) << first.out << first.err;
+  EXPECT_EQ(Summary(first.out, "rows"), 300) << first.out;
+  EXPECT_EQ(Summary(first.out, "accepted"), 296) << first.out;
+  EXPECT_EQ(Summary(first.out, "created customers"), 40) << first.out;
+  EXPECT_EQ(Summary(first.out, "rejected"), 4) << first.out;
+  // Rows 5, 102, 199 and 296 (file lines 7, 104, 201, 298), listed in order.
+  const size_t a = first.err.find(file + ":7: amount: ");
+  const size_t b = first.err.find(file + ":104: amount: ");
+  const size_t c = first.err.find(file + ":298: amount: ");
+  ASSERT_NE(a, std::string::npos) << first.err;
+  ASSERT_NE(b, std::string::npos) << first.err;
+  ASSERT_NE(c, std::string::npos) << first.err;
+  EXPECT_LT(a, b);
+  EXPECT_LT(b, c);
+  RunResult again = server_->Ctl(
+      {"customers", "import", "purchases", file, "--streams", "1"});
+  EXPECT_EQ(Summary(again.out, "accepted"), 0) << again.out;
+  EXPECT_EQ(Summary(again.out, "duplicates"), 296) << again.out;
+  EXPECT_EQ(Summary(again.out, "created customers"), 0) << again.out;
+  RunResult bad = server_->Ctl(
+      {"customers", "import", "purchases", file, "--streams", "0"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_TRUE(absl::StrContains(bad.err, "--streams")) << bad.err;
+}
+
 TEST_F(CustomerImportE2E,
        IdentityRefsCreateEachCustomerOnceAndMergedIdsResolve) {
   const std::string known = CreateCustomer("Known", "known@example.com");

@@ -10,20 +10,28 @@
 // The file is checked as a whole (header, quoting, field counts) before any
 // row is sent, so a broken file stores nothing. The default import id is
 // derived from the file's bytes, so running the same file again stores
-// nothing twice.
+// nothing twice. Rows go out on --streams concurrent calls under the one
+// import id (a row's key is the import id and its line, whichever call
+// carries it), each customer reference always on the same call, so that two
+// calls never race to create one customer.
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <deque>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/hash/hash.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/base/status_macros.h"
 #include "common/status.h"
@@ -39,9 +47,13 @@ namespace v1 = ::rapport::customer::v1;
 constexpr char kUsage[] =
     "want: rapportctl customers import purchases|interactions FILE.csv "
     "[--import-id ID] "
-    "[--batch-rows N]";
+    "[--batch-rows N] [--streams N]";
 constexpr int kDefaultBatchRows = 5000;
 constexpr int kMaxBatchRows = 100000;
+constexpr int kDefaultStreams = 2;
+constexpr int kMaxStreams = 16;
+// Messages a call may have queued before the file reader waits for it.
+constexpr size_t kQueuedMessages = 2;
 
 // The FNV-1a digest of the file's bytes as "csv-" and 16 hex digits (the same
 // digest as rapport::Fingerprint of the whole content).
@@ -188,6 +200,127 @@ class ImportProgress {
   bool shown_ = false;
 };
 
+// One of the import's calls: the reader queues its messages, and a thread of
+// its own writes them, so that a call waiting for the server to store a batch
+// holds up neither the reader nor the other calls.
+template <typename Kind>
+class ImportCall {
+ public:
+  using Request = typename Kind::Request;
+
+  ImportCall(v1::CustomerService::Stub& stub, absl::Duration timeout,
+             const std::string& import_id) {
+    context_.set_deadline(std::chrono::system_clock::now() +
+                          absl::ToChronoMilliseconds(timeout));
+    writer_ = Kind::Start(stub, &context_, &response_);
+    next_.set_import_id(import_id);
+    sender_ = std::thread([this] { Send(); });
+  }
+  ~ImportCall() {
+    Close();
+    if (sender_.joinable()) sender_.join();
+  }
+
+  // The message being filled.
+  Request& next() { return next_; }
+
+  // Queues the message being filled, waiting while kQueuedMessages wait
+  // already. False once the server has ended the call.
+  bool Queue() {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(this, &ImportCall::HasRoom));
+    if (ended_) return false;
+    queue_.push_back(std::move(next_));
+    next_ = Request();
+    next_.set_import_id(queue_.back().import_id());
+    return true;
+  }
+
+  // Sends what is queued and the message being filled (every call sends at
+  // least one message, the one that names the import), then waits for the
+  // answer.
+  grpc::Status Finish() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!ended_ &&
+          (next_.rows_size() > 0 || (!sent_any_ && queue_.empty()))) {
+        queue_.push_back(std::move(next_));
+        sent_any_ = true;
+      }
+    }
+    Close();
+    sender_.join();
+    return writer_->Finish();
+  }
+
+  void Cancel() { context_.TryCancel(); }
+  const typename Kind::Response& response() const { return response_; }
+
+ private:
+  bool HasRoom() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return ended_ || queue_.size() < kQueuedMessages;
+  }
+  bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !queue_.empty() || closed_;
+  }
+
+  void Close() {
+    absl::MutexLock lock(&mu_);
+    closed_ = true;
+  }
+
+  void Send() {
+    for (;;) {
+      Request request;
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(this, &ImportCall::HasWork));
+        if (queue_.empty()) break;  // closed, and all sent
+        request = std::move(queue_.front());
+        queue_.pop_front();
+        sent_any_ = true;
+      }
+      if (!writer_->Write(request)) {
+        absl::MutexLock lock(&mu_);
+        ended_ = true;  // the server ended the call; Finish() says why
+        queue_.clear();
+        return;
+      }
+    }
+    writer_->WritesDone();
+  }
+
+  grpc::ClientContext context_;
+  typename Kind::Response response_;
+  std::unique_ptr<grpc::ClientWriter<Request>> writer_;
+  Request next_;  // the reader's
+  absl::Mutex mu_;
+  std::deque<Request> queue_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
+  bool sent_any_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread sender_;
+};
+
+// The answers of the calls as one: counts added up, rejects by line.
+template <typename Response>
+Response Combine(const std::vector<const Response*>& parts) {
+  Response all;
+  for (const Response* part : parts) {
+    all.set_accepted(all.accepted() + part->accepted());
+    all.set_duplicates(all.duplicates() + part->duplicates());
+    all.set_created_customers(all.created_customers() +
+                              part->created_customers());
+    for (const v1::RowError& e : part->rejected()) *all.add_rejected() = e;
+  }
+  std::stable_sort(all.mutable_rejected()->begin(),
+                   all.mutable_rejected()->end(),
+                   [](const v1::RowError& a, const v1::RowError& b) {
+                     return a.row() < b.row();
+                   });
+  return all;
+}
+
 // Reads the whole file once, so that a broken file stops before anything is
 // sent; returns the number of data rows.
 absl::StatusOr<int64_t> CheckFile(const std::string& path,
@@ -203,7 +336,7 @@ absl::StatusOr<int64_t> CheckFile(const std::string& path,
 template <typename Kind>
 int Import(Context& ctx, v1::CustomerService::Stub& stub,
            const std::string& path, const std::string& import_id,
-           int batch_rows) {
+           int batch_rows, int streams) {
   const std::vector<Column> columns = Kind::Columns();
   if (absl::StatusOr<int64_t> checked = CheckFile(path, columns);
       !checked.ok()) {
@@ -217,21 +350,17 @@ int Import(Context& ctx, v1::CustomerService::Stub& stub,
   }
   std::cerr << "rapportctl: import id: " << import_id << "\n";
 
-  auto call = std::make_unique<grpc::ClientContext>();
   // An import may run long; --timeout overrides the default of an hour.
   const absl::Duration timeout =
       ctx.args.Has("timeout") ? ctx.timeout : absl::Hours(1);
-  call->set_deadline(std::chrono::system_clock::now() +
-                     absl::ToChronoMilliseconds(timeout));
-  typename Kind::Response response;
-  std::unique_ptr<grpc::ClientWriter<typename Kind::Request>> writer =
-      Kind::Start(stub, call.get(), &response);
+  std::vector<std::unique_ptr<ImportCall<Kind>>> calls;
+  for (int i = 0; i < streams; ++i) {
+    calls.push_back(
+        std::make_unique<ImportCall<Kind>>(stub, timeout, import_id));
+  }
 
   ImportProgress progress(Kind::kName);
-  typename Kind::Request request;
-  request.set_import_id(import_id);
-  bool first = true;
-  bool sent_all = true;
+  const absl::Hash<absl::string_view> hash;
   absl::Status file_error;
   for (;;) {
     absl::StatusOr<bool> more = (*in)->Next();
@@ -239,27 +368,25 @@ int Import(Context& ctx, v1::CustomerService::Stub& stub,
       file_error = more.status();  // the file changed since it was checked
       break;
     }
-    if (*more) Kind::AddRow(**in, CurrentLine(**in), request);
-    if (request.rows_size() >= batch_rows ||
-        (!*more && (first || request.rows_size() > 0))) {
-      if (!writer->Write(request)) {
-        sent_all = false;  // the server ended the call; Finish() says why
-        break;
-      }
-      first = false;
-      request.Clear();
+    if (!*more) break;
+    ImportCall<Kind>& call = *calls[hash((*in)->Get(0)) % calls.size()];
+    Kind::AddRow(**in, CurrentLine(**in), call.next());
+    if (call.next().rows_size() >= batch_rows) {
+      if (!call.Queue()) break;  // the server ended it; Finish() says why
       progress.Update((*in)->rows(), (*in)->bytes_read(), (*in)->size());
     }
-    if (!*more) break;
   }
   if (!file_error.ok()) {
-    call->TryCancel();
-    writer->Finish();
+    for (auto& call : calls) call->Cancel();
+    for (auto& call : calls) call->Finish();
     std::cerr << "\nrapportctl: " << file_error.message() << "\n";
     return kExitFailed;
   }
-  if (sent_all) writer->WritesDone();
-  grpc::Status status = writer->Finish();
+  grpc::Status status;
+  for (auto& call : calls) {
+    grpc::Status s = call->Finish();
+    if (status.ok() && !s.ok()) status = s;
+  }
   progress.Done((*in)->rows(), (*in)->size());
   if (!status.ok()) {
     ReportError(FromGrpcStatus(status));
@@ -268,6 +395,9 @@ int Import(Context& ctx, v1::CustomerService::Stub& stub,
                  "again to import the rest (nothing is stored twice)\n";
     return kExitFailed;
   }
+  std::vector<const typename Kind::Response*> parts;
+  for (auto& call : calls) parts.push_back(&call->response());
+  const typename Kind::Response response = Combine(parts);
 
   const int64_t rows = (*in)->rows();
   const int64_t rejected = rows - response.accepted() - response.duplicates();
@@ -296,7 +426,7 @@ int Import(Context& ctx, v1::CustomerService::Stub& stub,
 int RunCustomersImport(Context& ctx) {
   const std::vector<std::string>& words = ctx.args.positional();
   if (words.size() != 4) return UsageError(kUsage, "");
-  std::set<std::string> known = {"import-id", "batch-rows"};
+  std::set<std::string> known = {"import-id", "batch-rows", "streams"};
   known.insert(GlobalFlags().begin(), GlobalFlags().end());
   if (absl::Status s = ctx.args.CheckKnown(known); !s.ok()) {
     return UsageError(std::string(s.message()), "");
@@ -314,6 +444,15 @@ int RunCustomersImport(Context& ctx) {
         batch_rows > kMaxBatchRows) {
       return UsageError(absl::StrCat("--batch-rows: want a number from 1 to ",
                                      kMaxBatchRows, ", not \"", *v, "\""),
+                        "");
+    }
+  }
+  int streams = kDefaultStreams;
+  if (std::optional<std::string> v = ctx.args.Get("streams")) {
+    if (!absl::SimpleAtoi(*v, &streams) || streams < 1 ||
+        streams > kMaxStreams) {
+      return UsageError(absl::StrCat("--streams: want a number from 1 to ",
+                                     kMaxStreams, ", not \"", *v, "\""),
                         "");
     }
   }
@@ -337,8 +476,10 @@ int RunCustomersImport(Context& ctx) {
   std::unique_ptr<v1::CustomerService::Stub> stub =
       v1::CustomerService::NewStub(*channel);
   if (kind == "purchases")
-    return Import<PurchaseKind>(ctx, *stub, path, import_id, batch_rows);
-  return Import<InteractionKind>(ctx, *stub, path, import_id, batch_rows);
+    return Import<PurchaseKind>(ctx, *stub, path, import_id, batch_rows,
+                                streams);
+  return Import<InteractionKind>(ctx, *stub, path, import_id, batch_rows,
+                                 streams);
 }
 
 }  // namespace rapport::ctl

@@ -34,11 +34,12 @@ Commands:
   customers consent set --customer ID --purpose P --channel C (--grant|--withdraw) --source S
                  [--time RFC3339]
   customers consent list --customer ID
-  customers import purchases FILE.csv [--import-id ID]
+  customers import purchases FILE.csv [--import-id ID] [--batch-rows N] [--streams N]
       FILE.csv: customer_ref,timestamp,amount[,currency,request_id]; customer_ref is a
       customer id, email:ADDRESS, phone:NUMBER or ext:SOURCE:ID (unknown identities create
       the customer). Shows progress; prints every rejected row; a re-run stores nothing twice.
-  customers import interactions FILE.csv [--import-id ID]
+      Sends on --streams concurrent calls (default 2), each customer's rows on one.
+  customers import interactions FILE.csv [--import-id ID] [--batch-rows N] [--streams N]
       FILE.csv: customer_ref,timestamp,channel,cost[,kind,note,request_id]
   customers refresh-scores [--as-of RFC3339] [--window-days N] [--bins K] [--with-clv] [--no-wait]
       scores every customer through the scoring service; follows the job with a progress bar
