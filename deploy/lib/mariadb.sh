@@ -23,10 +23,15 @@ mariadb_start() {
   fi
   local user_args=()
   ((EUID == 0)) && user_args=(--user=root)
+  # A temporary directory of its own: servers bootstrapping at the same time
+  # in the shared /tmp collide on their temporary tables' file names.
+  mkdir -p "$dir/tmp"
   if [[ ! -d $dir/data/mysql ]]; then
-    mariadb-install-db --datadir="$dir/data" --auth-root-authentication-method=socket \
+    mariadb-install-db --datadir="$dir/data" --tmpdir="$dir/tmp" \
+      --auth-root-authentication-method=socket \
       --skip-test-db --skip-name-resolve --force "${user_args[@]}" >"$dir/install.log" 2>&1 || {
-      echo "mariadb-install-db failed, see $dir/install.log" >&2
+      echo "mariadb-install-db failed, see $dir/install.log:" >&2
+      grep -i -m 5 "error" "$dir/install.log" >&2 || true
       return 1
     }
   fi
@@ -37,7 +42,8 @@ mariadb_start() {
   fi
   echo "$socket" >"$dir/socket-path"
   echo "$port" >"$dir/port"
-  mariadbd --no-defaults --datadir="$dir/data" --socket="$socket" --port="$port" \
+  mariadbd --no-defaults --datadir="$dir/data" --tmpdir="$dir/tmp" --socket="$socket" \
+    --port="$port" \
     --bind-address=127.0.0.1 --pid-file="$dir/mariadb.pid" --log-error="$dir/mariadb.log" \
     --skip-name-resolve --innodb-buffer-pool-size="${RAPPORT_DB_BUFFER_POOL:-512M}" \
     --innodb-flush-log-at-trx-commit=2 --innodb-log-file-size=256M --max-connections=500 \
