@@ -81,6 +81,23 @@ void AddChild(int kind, std::string a, std::string b, CustomerRecord& r) {
 // Customers read together: at most this many ids per statement.
 constexpr size_t kLoadChunk = 256;
 
+// "?,?,...,?": n placeholders.
+std::string Placeholders(size_t n) {
+  return absl::StrJoin(std::vector<std::string>(n, "?"), ",");
+}
+
+// Binds values[begin, begin + n) to `slots` parameters from `first`, the last
+// value repeated in the slots past n (lists padded to a power of two, so that
+// a few statement texts serve every count).
+void BindPadded(sql::PreparedStatement& s, int first,
+                const std::vector<std::string>& values, size_t begin, size_t n,
+                size_t slots) {
+  for (size_t i = 0; i < slots; ++i) {
+    s.setString(first + static_cast<int>(i),
+                values[begin + std::min(i, n - 1)]);
+  }
+}
+
 // Reads the rows of the given customers with their identities and attributes,
 // by id; absent ids are left out. One round trip per kLoadChunk ids: each
 // customer's row (kind -1), external ids (0) and attributes (1), their owner's
@@ -95,8 +112,7 @@ absl::flat_hash_map<std::string, CustomerRecord> LoadCustomers(
   for (size_t begin = 0; begin < ids.size(); begin += kLoadChunk) {
     const size_t n = std::min(kLoadChunk, ids.size() - begin);
     const size_t slots = std::bit_ceil(n);
-    const std::string in =
-        absl::StrJoin(std::vector<std::string>(slots, "?"), ",");
+    const std::string in = Placeholders(slots);
     Statement s = PrepareCached(
         c,
         absl::StrCat(
@@ -115,10 +131,7 @@ absl::flat_hash_map<std::string, CustomerRecord> LoadCustomers(
             in, ")"),
         StatementParameters::kKept);
     for (int part = 0; part < 3; ++part) {
-      for (size_t i = 0; i < slots; ++i) {
-        s->setString(static_cast<int>(part * slots + i + 1),
-                     ids[begin + std::min(i, n - 1)]);
-      }
+      BindPadded(*s, static_cast<int>(part * slots + 1), ids, begin, n, slots);
     }
     Rows rows(s->executeQuery());
     while (rows->next()) {
@@ -706,11 +719,10 @@ absl::StatusOr<std::vector<bool>> MysqlCustomerStore::InsertLivePurchases(
     std::vector<bool> inserted(n, true);
     if (s->executeUpdate() == static_cast<int>(n)) return inserted;
     // Some customers were not live: which purchases went in?
-    Statement which = Prepare(
-        c,
-        absl::StrCat("SELECT id FROM purchases WHERE id IN (",
-                     absl::StrJoin(std::vector<std::string>(n, "?"), ","), ")")
-            .c_str());
+    Statement which =
+        Prepare(c, absl::StrCat("SELECT id FROM purchases WHERE id IN (",
+                                Placeholders(n), ")")
+                       .c_str());
     for (size_t k = 0; k < n; ++k)
       which->setString(static_cast<int>(k + 1),
                        purchases[begin + k].purchase.id);
@@ -1101,7 +1113,7 @@ absl::StatusOr<std::vector<std::string>> MysqlCustomerStore::SuppressedAmong(
   if (hashes.empty()) return std::vector<std::string>();
   return pool_->Run([&](sql::Connection& c)
                         -> absl::StatusOr<std::vector<std::string>> {
-    // kLoadChunk hashes per statement, padded like LoadCustomers' ids.
+    // kLoadChunk hashes per statement.
     absl::flat_hash_set<std::string> found;
     for (size_t begin = 0; begin < hashes.size(); begin += kLoadChunk) {
       const size_t n = std::min(kLoadChunk, hashes.size() - begin);
@@ -1110,13 +1122,9 @@ absl::StatusOr<std::vector<std::string>> MysqlCustomerStore::SuppressedAmong(
           c,
           absl::StrCat("SELECT identity_hash FROM suppressed_identities WHERE "
                        "identity_hash IN (",
-                       absl::StrJoin(std::vector<std::string>(slots, "?"), ","),
-                       ")"),
+                       Placeholders(slots), ")"),
           StatementParameters::kKept);
-      for (size_t i = 0; i < slots; ++i) {
-        s->setString(static_cast<int>(i + 1),
-                     hashes[begin + std::min(i, n - 1)]);
-      }
+      BindPadded(*s, 1, hashes, begin, n, slots);
       Rows rows(s->executeQuery());
       while (rows->next()) {
         found.insert(absl::AsciiStrToLower(rows->getString(1).asStdString()));

@@ -231,6 +231,7 @@ class ImportCall {
     mu_.Await(absl::Condition(this, &ImportCall::HasRoom));
     if (ended_) return false;
     queue_.push_back(std::move(next_));
+    queued_any_ = true;
     next_ = Request();
     next_.set_import_id(queue_.back().import_id());
     return true;
@@ -242,10 +243,8 @@ class ImportCall {
   grpc::Status Finish() {
     {
       absl::MutexLock lock(&mu_);
-      if (!ended_ &&
-          (next_.rows_size() > 0 || (!sent_any_ && queue_.empty()))) {
+      if (!ended_ && (next_.rows_size() > 0 || !queued_any_)) {
         queue_.push_back(std::move(next_));
-        sent_any_ = true;
       }
     }
     Close();
@@ -278,7 +277,6 @@ class ImportCall {
         if (queue_.empty()) break;  // closed, and all sent
         request = std::move(queue_.front());
         queue_.pop_front();
-        sent_any_ = true;
       }
       if (!writer_->Write(request)) {
         absl::MutexLock lock(&mu_);
@@ -298,7 +296,7 @@ class ImportCall {
   std::deque<Request> queue_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   bool ended_ ABSL_GUARDED_BY(mu_) = false;
-  bool sent_any_ ABSL_GUARDED_BY(mu_) = false;
+  bool queued_any_ ABSL_GUARDED_BY(mu_) = false;
   std::thread sender_;
 };
 
@@ -319,6 +317,17 @@ Response Combine(const std::vector<const Response*>& parts) {
                      return a.row() < b.row();
                    });
   return all;
+}
+
+// --name as a whole number from 1 to `max`, else `fallback`.
+absl::StatusOr<int> CountFlag(const Args& args, const std::string& name,
+                              int fallback, int max) {
+  RAPPORT_ASSIGN_OR_RETURN(int n, IntFlag(args, name, fallback));
+  if (n < 1 || n > max) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", name, ": want a number from 1 to ", max, ", not ", n));
+  }
+  return n;
 }
 
 // Reads the whole file once, so that a broken file stops before anything is
@@ -438,23 +447,15 @@ int RunCustomersImport(Context& ctx) {
                                    "\"; want purchases or interactions"),
                       "");
   }
-  int batch_rows = kDefaultBatchRows;
-  if (std::optional<std::string> v = ctx.args.Get("batch-rows")) {
-    if (!absl::SimpleAtoi(*v, &batch_rows) || batch_rows < 1 ||
-        batch_rows > kMaxBatchRows) {
-      return UsageError(absl::StrCat("--batch-rows: want a number from 1 to ",
-                                     kMaxBatchRows, ", not \"", *v, "\""),
-                        "");
-    }
+  absl::StatusOr<int> batch_rows =
+      CountFlag(ctx.args, "batch-rows", kDefaultBatchRows, kMaxBatchRows);
+  if (!batch_rows.ok()) {
+    return UsageError(std::string(batch_rows.status().message()), "");
   }
-  int streams = kDefaultStreams;
-  if (std::optional<std::string> v = ctx.args.Get("streams")) {
-    if (!absl::SimpleAtoi(*v, &streams) || streams < 1 ||
-        streams > kMaxStreams) {
-      return UsageError(absl::StrCat("--streams: want a number from 1 to ",
-                                     kMaxStreams, ", not \"", *v, "\""),
-                        "");
-    }
+  absl::StatusOr<int> streams =
+      CountFlag(ctx.args, "streams", kDefaultStreams, kMaxStreams);
+  if (!streams.ok()) {
+    return UsageError(std::string(streams.status().message()), "");
   }
   std::string import_id = ctx.args.GetOr("import-id", "");
   if (ctx.args.Has("import-id") &&
@@ -476,10 +477,10 @@ int RunCustomersImport(Context& ctx) {
   std::unique_ptr<v1::CustomerService::Stub> stub =
       v1::CustomerService::NewStub(*channel);
   if (kind == "purchases")
-    return Import<PurchaseKind>(ctx, *stub, path, import_id, batch_rows,
-                                streams);
-  return Import<InteractionKind>(ctx, *stub, path, import_id, batch_rows,
-                                 streams);
+    return Import<PurchaseKind>(ctx, *stub, path, import_id, *batch_rows,
+                                *streams);
+  return Import<InteractionKind>(ctx, *stub, path, import_id, *batch_rows,
+                                 *streams);
 }
 
 }  // namespace rapport::ctl
