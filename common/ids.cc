@@ -1,11 +1,24 @@
 #include "common/ids.h"
 
+#include <openssl/sha.h>
+
 #include "absl/numeric/int128.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
 namespace rapport {
 namespace {
 constexpr char kAlphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
+
+// The low 5 * `digits` bits of `value` as base32 digits.
+std::string Digits(absl::uint128 value, int digits) {
+  std::string out(static_cast<size_t>(digits), '0');
+  for (int i = digits - 1; i >= 0; --i) {
+    out[static_cast<size_t>(i)] = kAlphabet[absl::Uint128Low64(value) & 31];
+    value >>= 5;
+  }
+  return out;
+}
 }  // namespace
 
 IdGenerator::IdGenerator()
@@ -27,14 +40,25 @@ std::string IdGenerator::Next() {
     lo = absl::Uniform<uint64_t>(gen_);
   }
   // 128 bits: 48 of time, 80 of randomness; 26 digits of 5 bits = 130 bits.
-  absl::uint128 value =
-      (absl::uint128(millis) << 80) | (absl::uint128(hi & 0xffff) << 64) | lo;
-  std::string id(26, '0');
-  for (int i = 25; i >= 0; --i) {
-    id[i] = kAlphabet[absl::Uint128Low64(value) & 31];
-    value >>= 5;
-  }
-  return id;
+  return Digits(
+      (absl::uint128(millis) << 80) | (absl::uint128(hi & 0xffff) << 64) | lo,
+      26);
+}
+
+std::string RowId(absl::string_view prefix, int64_t row) {
+  return absl::StrCat(prefix, Digits(static_cast<uint64_t>(row), 10));
+}
+
+std::string KeyedId(absl::string_view scope, absl::string_view key) {
+  // The separator cannot occur in a scope.
+  const std::string text = absl::StrCat(scope, "\x1f", key);
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(),
+         digest);
+  // The first 16 bytes, read big-endian: the same id on every machine.
+  absl::uint128 value = 0;
+  for (int i = 0; i < 16; ++i) value = (value << 8) | digest[i];
+  return Digits(value, 26);
 }
 
 bool IsValidId(absl::string_view s) {

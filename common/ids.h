@@ -7,9 +7,16 @@
 //   std::string id = ids.Next();         // "01jd8x4r2c6n7m9p0q1r2s3t4v"
 //
 // Tests inject the clock and the random source to get fixed ids.
+//
+// Ids can also be derived, so that a retried write makes the same id and
+// fails on the primary key instead of needing an index of its own:
+//
+//   std::string a = RowId(ids.Next().substr(0, kRowIdPrefixSize), 42);
+//   std::string b = KeyedId("purchase", request_id);  // same key, same id
 #ifndef RAPPORT_COMMON_IDS_H_
 #define RAPPORT_COMMON_IDS_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -42,6 +49,17 @@ class IdGenerator {
 
 // True when s has the shape of an id from IdGenerator.
 bool IsValidId(absl::string_view s);
+
+// The first kRowIdPrefixSize characters of a new id (its time and 32 random
+// bits) name a numbered set of rows; RowId appends row `row`, which must be
+// in [0, kMaxRowIdRow]. Ids of one prefix sort by row.
+inline constexpr size_t kRowIdPrefixSize = 16;
+inline constexpr int64_t kMaxRowIdRow = (int64_t{1} << 50) - 1;
+std::string RowId(absl::string_view prefix, int64_t row);
+
+// The id that `key` names within `scope`: 128 bits of SHA-256 of both, in
+// the shape of IdGenerator's ids (but with no time order).
+std::string KeyedId(absl::string_view scope, absl::string_view key);
 
 }  // namespace rapport
 

@@ -123,9 +123,10 @@ template <typename Record>
 struct PendingRow {
   int64_t row = 0;
   std::shared_ptr<const Ref> ref;
-  std::string ref_text;  // as given, the key of the parse cache
-  bool default_key = false;
-  Record record;  // the customer id, row id and create time are set when stored
+  std::string ref_text;      // as given, the key of the parse cache
+  bool default_key = false;  // known by its row number (no request id)
+  std::string id;            // made from the row's idempotency key
+  Record record;  // the customer id, id and create time are set when stored
 };
 
 struct PurchaseTraits {
@@ -134,6 +135,7 @@ struct PurchaseTraits {
   using Response = v1::ImportPurchasesResponse;
   using Record = ImportedPurchase;
   static constexpr ImportKind kKind = ImportKind::kPurchases;
+  static constexpr const char* kRequestScope = kPurchaseRequestScope;
 
   // Checks the row's own columns (not customer_ref, not request_id), fills
   // `out` and appends the normalised content to `content`.
@@ -180,6 +182,7 @@ struct InteractionTraits {
   using Response = v1::ImportInteractionsResponse;
   using Record = ImportedInteraction;
   static constexpr ImportKind kKind = ImportKind::kInteractions;
+  static constexpr const char* kRequestScope = kInteractionRequestScope;
 
   static std::optional<Reject> Validate(const Row& row,
                                         const CustomerLogicOptions& options,
@@ -253,6 +256,7 @@ class Importer {
     RAPPORT_RETURN_IF_ERROR(CheckRequiredText(
         request.import_id(), "import_id", BulkImportLogic::kMaxImportIdBytes));
     import_id_ = request.import_id();
+    RAPPORT_RETURN_IF_ERROR(LoadPrefix());
     RAPPORT_ASSIGN_OR_RETURN(changes_seen_, deps_.store->CustomerChanges());
     do {
       if (!request.import_id().empty() && request.import_id() != import_id_) {
@@ -293,6 +297,24 @@ class Importer {
     absl::flat_hash_map<std::string, std::string> created;
   };
 
+  // Sets prefix_ to the import's id prefix, stored by the first call of the
+  // import (a retry gets the same one, so its rows get the same ids).
+  absl::Status LoadPrefix() {
+    for (int attempt = 1;; ++attempt) {
+      absl::StatusOr<std::string> prefix = deps_.store->ImportPrefix(
+          Traits::kKind, import_id_,
+          deps_.ids->Next().substr(0, kRowIdPrefixSize));
+      if (prefix.ok()) {
+        prefix_ = *std::move(prefix);
+        return absl::OkStatus();
+      }
+      if (!absl::IsAlreadyExists(prefix.status()) ||
+          attempt >= BulkImportLogic::kMaxAttempts) {
+        return prefix.status();
+      }
+    }
+  }
+
   void RejectRow(int64_t row, Reject reject) {
     if (rejects_.size() < BulkImportLogic::kMaxListedRejects) {
       rejects_.emplace_back(row, std::move(reject));
@@ -302,9 +324,11 @@ class Importer {
   // Validates one row and queues it, or records why not. Fails only for
   // errors that are not the row's fault.
   absl::Status Add(const Row& row) {
-    if (row.row() <= 0) {
-      RejectRow(row.row(),
-                {"row", "must be the row's line number, at least 1"});
+    if (row.row() <= 0 || row.row() > kMaxRowIdRow) {
+      RejectRow(
+          row.row(),
+          {"row", absl::StrCat("must be the row's line number, from 1 to ",
+                               kMaxRowIdRow)});
       return absl::OkStatus();
     }
     if (row.customer_ref().empty()) {
@@ -334,10 +358,10 @@ class Importer {
     pending.ref = std::move(ref);
     pending.ref_text = row.customer_ref();
     pending.default_key = row.request_id().empty();
-    pending.record.request.id =
-        pending.default_key
-            ? absl::StrCat("import:", import_id_, ":", row.row())
-            : row.request_id();
+    pending.id = pending.default_key
+                     ? RowId(prefix_, row.row())
+                     : KeyedId(Traits::kRequestScope, row.request_id());
+    pending.record.request.id = row.request_id();
     pending.record.request.hash = Fingerprint(content);
     pending_.push_back(std::move(pending));
     return absl::OkStatus();
@@ -448,29 +472,28 @@ class Importer {
 
   absl::StatusOr<Outcome> TryFlush(bool check_keys) {
     Outcome outcome;
-    // 1. Idempotency: which keys are stored already (when asked to look),
-    // and with what content; a key twice in the batch is stored once.
-    std::vector<StoredRequest> stored;
+    // 1. Idempotency: which row ids are stored already (when asked to look),
+    // and with what content; an id twice in the batch is stored once.
+    std::vector<StoredRow> stored;
     if (check_keys) {
-      std::vector<std::string> keys;
-      keys.reserve(pending_.size());
+      std::vector<std::string> ids;
+      ids.reserve(pending_.size());
       absl::flat_hash_set<absl::string_view> seen;
       for (const PendingRow<Record>& p : pending_) {
-        if (seen.insert(p.record.request.id).second)
-          keys.push_back(p.record.request.id);
+        if (seen.insert(p.id).second) ids.push_back(p.id);
       }
       RAPPORT_ASSIGN_OR_RETURN(stored,
-                               deps_.store->FindRequests(Traits::kKind, keys));
+                               deps_.store->FindRows(Traits::kKind, ids));
     }
     absl::flat_hash_map<std::string, std::string> hash_of;
-    for (StoredRequest& s : stored) hash_of[s.request_id] = std::move(s.hash);
+    for (StoredRow& s : stored) hash_of[s.id] = std::move(s.hash);
     std::vector<size_t> fresh_rows;
     for (size_t i = 0; i < pending_.size(); ++i) {
-      const RequestKey& key = pending_[i].record.request;
-      auto [it, inserted] = hash_of.try_emplace(key.id, key.hash);
+      const std::string& hash = pending_[i].record.request.hash;
+      auto [it, inserted] = hash_of.try_emplace(pending_[i].id, hash);
       if (inserted) {
         fresh_rows.push_back(i);
-      } else if (it->second == key.hash) {
+      } else if (it->second == hash) {
         ++outcome.duplicates;
       } else {
         outcome.rejects.emplace_back(pending_[i].row, KeyReused(pending_[i]));
@@ -513,8 +536,7 @@ class Importer {
         customer_id = resolution.customer_id;
       }
       rows.push_back(p.record);
-      Traits::Complete(rows.back(), std::move(customer_id), deps_.ids->Next(),
-                       now_us);
+      Traits::Complete(rows.back(), std::move(customer_id), p.id, now_us);
     }
     RAPPORT_RETURN_IF_ERROR(
         Traits::Write(*deps_.store, new_customers, rows, changes_seen_));
@@ -687,6 +709,7 @@ class Importer {
 
   const Deps& deps_;
   std::string import_id_;
+  std::string prefix_;  // the ids of rows known by number start with it
   std::vector<PendingRow<Record>> pending_;
   absl::flat_hash_map<std::string, std::shared_ptr<const Ref>>
       refs_;                                               // by the text given

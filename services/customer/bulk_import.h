@@ -5,19 +5,22 @@
 // ones). Good rows are gathered into batches of `batch_rows` and stored with a
 // few set-at-a-time ImportStore calls per batch:
 //
-//   1. FindRequests: which idempotency keys are stored already (duplicates, or
-//      rejects when the content differs); skipped on a batch's first attempt,
-//      since a stored key fails the write in step 3 anyway, which is rare;
+//   1. FindRows: which rows are stored already (duplicates, or rejects when
+//      the content differs); skipped on a batch's first attempt, since a
+//      stored row fails the write in step 3 anyway, which is rare;
 //   2. customers: refs not seen earlier in this import are resolved at once
 //      (ids through GetCustomerStates, following merges; identities through
 //      FindIdentities; unknown identities checked against suppression and
 //      created);
 //   3. WritePurchases / WriteInteractions: new customers and rows in one
 //      transaction. ALREADY_EXISTS (a concurrent import took an identity or a
-//      key first) re-runs the batch from step 1.
+//      row id first) re-runs the batch from step 1.
 //
-// A row's idempotency key is its request_id, or "import:<import_id>:<row>", so
-// a retried import stores nothing twice. The answer lists at most
+// A row's idempotency key is its request_id, or else its import and row
+// number, and its id is made from that key (KeyedId of the request id, or
+// RowId of the import's prefix and the row; ImportStore::ImportPrefix keeps a
+// prefix per import id), so a retried import makes the same ids and stores
+// nothing twice. The answer lists at most
 // kMaxListedRejects rejects; rows - accepted - duplicates is the full count.
 //
 //   BulkImportLogic imports(&import_store, &customer_logic, &ids,

@@ -596,7 +596,9 @@ absl::StatusOr<CustomerStore::NewPurchase> CustomerLogic::NewPurchaseOf(
     for (FieldViolation& v : FieldViolations(s)) violations.push_back(v);
   }
   if (!violations.empty()) return InvalidFields(violations);
-  record.id = ids_->Next();
+  record.id = request.request_id().empty()
+                  ? ids_->Next()
+                  : KeyedId(kPurchaseRequestScope, request.request_id());
   record.customer_id = request.customer_id();
   record.currency = options_.currency;
   record.description = in.description();
@@ -966,7 +968,9 @@ absl::StatusOr<v1::Interaction> CustomerLogic::LogInteraction(
           absl::StrJoin(allowed, ", "), "); set force to log it anyway"));
     }
   }
-  record.id = ids_->Next();
+  record.id = request.request_id().empty()
+                  ? ids_->Next()
+                  : KeyedId(kInteractionRequestScope, request.request_id());
   record.create_time_us = NowMicros();
   v1::LogInteractionRequest canonical = request;
   canonical.mutable_interaction()->mutable_cost()->set_currency_code(

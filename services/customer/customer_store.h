@@ -71,6 +71,12 @@ struct RequestKey {
   std::string hash;  // digest of the request's content
 };
 
+// A purchase or interaction written under a request id has the id
+// KeyedId(scope, request id), so that a retry makes the same id and the
+// primary key finds (and refuses) it: no index of request ids is kept.
+inline constexpr char kPurchaseRequestScope[] = "purchase";
+inline constexpr char kInteractionRequestScope[] = "interaction";
+
 struct InteractionRecord {
   std::string id;
   std::string customer_id;
@@ -151,7 +157,8 @@ class CustomerStore {
   // Inserts a purchase of a live customer: NOT_FOUND for an unknown one,
   // FAILED_PRECONDITION for an erased one, ABORTED for one merged into another
   // (resolve the id and call again). Idempotent by `request` like
-  // CreateCustomer: a retry answers with the purchase first recorded.
+  // CreateCustomer: a retry answers with the purchase first recorded. With a
+  // request id, the purchase's id must be KeyedId(kPurchaseRequestScope, it).
   absl::StatusOr<PurchaseRecord> RecordPurchase(const PurchaseRecord& purchase,
                                                 const RequestKey& request) {
     return std::move(RecordPurchases({{purchase, request}}).front());
@@ -207,6 +214,8 @@ class CustomerStore {
 
   // --- Interactions and consent ---
 
+  // Idempotent by `request` like RecordPurchase (the interaction's id is
+  // KeyedId(kInteractionRequestScope, request id) when it has one).
   virtual absl::StatusOr<InteractionRecord> LogInteraction(
       const InteractionRecord& interaction, const RequestKey& request) = 0;
   struct InteractionQuery {

@@ -3,10 +3,12 @@
 // trips per batch of thousands of rows. MysqlImportStore is the real one; unit
 // tests use a fake of their own.
 //
+//   RAPPORT_ASSIGN_OR_RETURN(std::string prefix,
+//       store->ImportPrefix(ImportKind::kPurchases, import_id, candidate));
 //   RAPPORT_ASSIGN_OR_RETURN(int64_t changes, store->CustomerChanges());
 //   ... resolve customers with GetCustomerStates / FindIdentities ...
 //   absl::Status s = store->WritePurchases(new_customers, purchases, changes);
-//   ... on ALREADY_EXISTS, FindRequests tells which keys are already stored ...
+//   ... on ALREADY_EXISTS, FindRows tells which row ids are already stored ...
 #ifndef RAPPORT_SERVICES_CUSTOMER_IMPORT_STORE_H_
 #define RAPPORT_SERVICES_CUSTOMER_IMPORT_STORE_H_
 
@@ -46,13 +48,15 @@ struct IdentityMatch {
   CustomerState customer;
 };
 
-// The idempotency key of a stored row and the hash of its content.
-struct StoredRequest {
-  std::string request_id;
+// A stored row's id and the hash of its content.
+struct StoredRow {
+  std::string id;
   std::string hash;
 };
 
-// A row to insert with its idempotency key (RequestKey.id is never empty here).
+// A row to insert. Its id is made from its idempotency key: KeyedId of the
+// request id when the row has one (RequestKey.id), else RowId of the import's
+// prefix and the row number. RequestKey.hash is always set.
 struct ImportedPurchase {
   PurchaseRecord purchase;
   RequestKey request;
@@ -77,9 +81,16 @@ class ImportStore {
   // The hashes among `hashes` that an erase suppressed.
   virtual absl::StatusOr<std::vector<std::string>> SuppressedAmong(
       const std::vector<std::string>& hashes) = 0;
-  // The rows of `kind` already stored under any of `request_ids`.
-  virtual absl::StatusOr<std::vector<StoredRequest>> FindRequests(
-      ImportKind kind, const std::vector<std::string>& request_ids) = 0;
+  // The rows of `kind` already stored under any of `ids`.
+  virtual absl::StatusOr<std::vector<StoredRow>> FindRows(
+      ImportKind kind, const std::vector<std::string>& ids) = 0;
+
+  // The id prefix (kRowIdPrefixSize characters) of the import of `kind`
+  // named `import_id`: the one stored, else `candidate`, stored now.
+  // ALREADY_EXISTS when `candidate` is another import's (try another).
+  virtual absl::StatusOr<std::string> ImportPrefix(
+      ImportKind kind, const std::string& import_id,
+      const std::string& candidate) = 0;
 
   // How many merges, erasures and deletions of customers there have been. A
   // customer seen live after this was read is live for as long as it stays
@@ -88,7 +99,7 @@ class ImportStore {
 
   // Insert the new customers (with their email, phone and external ids) and
   // the rows in one transaction: all or nothing. ALREADY_EXISTS when another
-  // writer got a unique key first (an identity, a request id): re-resolve and
+  // writer got a unique key first (an identity, a row id): re-resolve and
   // try again. The rows' existing customers were resolved after
   // CustomerChanges() answered `changes_seen`: if it still does, they are
   // live; else each is checked, and FAILED_PRECONDITION when one was merged,

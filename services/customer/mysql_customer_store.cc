@@ -288,13 +288,15 @@ absl::Status DuplicateIdentity(MysqlPool& pool, const CustomerRecord& r,
   return absl::AlreadyExistsError(*holder);
 }
 
-// Looks up an earlier write by request id: nullopt when none, the id it made
-// when the hash matches, INVALID_ARGUMENT on request_id otherwise.
+// Looks up an earlier write of `request` by `key` (what `query` takes: the
+// request id, or the id made from it): nullopt when none, the id it made when
+// the hash matches, INVALID_ARGUMENT on request_id otherwise.
 absl::StatusOr<std::optional<std::string>> FindRequest(
-    sql::Connection& c, const char* query, const RequestKey& request) {
+    sql::Connection& c, const char* query, const std::string& key,
+    const RequestKey& request) {
   if (request.id.empty()) return std::optional<std::string>();
   Statement s = Prepare(c, query);
-  s->setString(1, request.id);
+  s->setString(1, key);
   Rows rows(s->executeQuery());
   if (!rows->next()) return std::optional<std::string>();
   if (rows->getString(2) != request.hash) {
@@ -368,7 +370,7 @@ absl::StatusOr<CustomerRecord> MysqlCustomerStore::CreateCustomer(
   absl::StatusOr<CustomerRecord> created = pool_->Transaction(
       [&](sql::Connection& c) -> absl::StatusOr<CustomerRecord> {
         RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> earlier,
-                                 FindRequest(c, kFind, request));
+                                 FindRequest(c, kFind, request.id, request));
         if (earlier.has_value()) return LoadCustomer(c, *earlier, false);
         Statement s = Prepare(
             c,
@@ -402,7 +404,7 @@ absl::StatusOr<CustomerRecord> MysqlCustomerStore::CreateCustomer(
     absl::StatusOr<CustomerRecord> earlier =
         pool_->Run([&](sql::Connection& c) -> absl::StatusOr<CustomerRecord> {
           RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> id,
-                                   FindRequest(c, kFind, request));
+                                   FindRequest(c, kFind, request.id, request));
           if (!id.has_value()) return absl::NotFoundError("no earlier request");
           return LoadCustomer(c, *id, false);
         });
@@ -584,7 +586,7 @@ absl::Status MysqlCustomerStore::DeleteCustomer(
 absl::StatusOr<PurchaseRecord> MysqlCustomerStore::RecordOnePurchase(
     const PurchaseRecord& purchase, const RequestKey& request) {
   constexpr char kFind[] =
-      "SELECT id, request_hash FROM purchases WHERE request_id = ?";
+      "SELECT id, request_hash FROM purchases WHERE id = ?";
   auto load = [](sql::Connection& c,
                  const std::string& id) -> absl::StatusOr<PurchaseRecord> {
     Statement s = Prepare(c, absl::StrCat("SELECT ", kPurchaseColumns,
@@ -625,8 +627,9 @@ absl::StatusOr<PurchaseRecord> MysqlCustomerStore::RecordOnePurchase(
       inserted.ok() || absl::IsAlreadyExists(inserted.status())
           ? pool_->Transaction(
                 [&](sql::Connection& c) -> absl::StatusOr<PurchaseRecord> {
-                  RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> earlier,
-                                           FindRequest(c, kFind, request));
+                  RAPPORT_ASSIGN_OR_RETURN(
+                      std::optional<std::string> earlier,
+                      FindRequest(c, kFind, purchase.id, request));
                   if (earlier.has_value()) return load(c, *earlier);
                   RAPPORT_RETURN_IF_ERROR(CheckLive(c, purchase.customer_id));
                   return absl::AbortedError(
@@ -640,7 +643,7 @@ absl::StatusOr<PurchaseRecord> MysqlCustomerStore::RecordOnePurchase(
     return pool_->Run(
         [&](sql::Connection& c) -> absl::StatusOr<PurchaseRecord> {
           RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> id,
-                                   FindRequest(c, kFind, request));
+                                   FindRequest(c, kFind, purchase.id, request));
           if (!id.has_value()) return recorded.status();
           return load(c, *id);
         });
@@ -1164,7 +1167,7 @@ InteractionRecord ReadInteraction(sql::ResultSet& rows) {
 absl::StatusOr<InteractionRecord> MysqlCustomerStore::LogInteraction(
     const InteractionRecord& interaction, const RequestKey& request) {
   constexpr char kFind[] =
-      "SELECT id, request_hash FROM interactions WHERE request_id = ?";
+      "SELECT id, request_hash FROM interactions WHERE id = ?";
   auto load = [](sql::Connection& c,
                  const std::string& id) -> absl::StatusOr<InteractionRecord> {
     Statement s = Prepare(c, absl::StrCat("SELECT ", kInteractionColumns,
@@ -1179,8 +1182,9 @@ absl::StatusOr<InteractionRecord> MysqlCustomerStore::LogInteraction(
   };
   absl::StatusOr<InteractionRecord> logged = pool_->Transaction(
       [&](sql::Connection& c) -> absl::StatusOr<InteractionRecord> {
-        RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> earlier,
-                                 FindRequest(c, kFind, request));
+        RAPPORT_ASSIGN_OR_RETURN(
+            std::optional<std::string> earlier,
+            FindRequest(c, kFind, interaction.id, request));
         if (earlier.has_value()) return load(c, *earlier);
         RAPPORT_RETURN_IF_ERROR(CheckLive(c, interaction.customer_id));
         Statement s = Prepare(
@@ -1204,8 +1208,9 @@ absl::StatusOr<InteractionRecord> MysqlCustomerStore::LogInteraction(
   if (absl::IsAlreadyExists(logged.status()) && !request.id.empty()) {
     return pool_->Run(
         [&](sql::Connection& c) -> absl::StatusOr<InteractionRecord> {
-          RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> id,
-                                   FindRequest(c, kFind, request));
+          RAPPORT_ASSIGN_OR_RETURN(
+              std::optional<std::string> id,
+              FindRequest(c, kFind, interaction.id, request));
           if (!id.has_value()) return logged.status();
           return load(c, *id);
         });

@@ -14,6 +14,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/base/status_macros.h"
 #include "common/mysql/statement_cache.h"
 #include "common/validation.h"
@@ -259,20 +260,19 @@ absl::StatusOr<std::vector<std::string>> MysqlImportStore::SuppressedAmong(
   return customers_->SuppressedAmong(hashes);
 }
 
-absl::StatusOr<std::vector<StoredRequest>> MysqlImportStore::FindRequests(
-    ImportKind kind, const std::vector<std::string>& request_ids) {
-  std::vector<StoredRequest> out;
-  if (request_ids.empty()) return out;
+absl::StatusOr<std::vector<StoredRow>> MysqlImportStore::FindRows(
+    ImportKind kind, const std::vector<std::string>& ids) {
+  std::vector<StoredRow> out;
+  if (ids.empty()) return out;
   const char* table =
       kind == ImportKind::kPurchases ? "purchases" : "interactions";
   return pool_->Run(
-      [&](sql::Connection& c) -> absl::StatusOr<std::vector<StoredRequest>> {
+      [&](sql::Connection& c) -> absl::StatusOr<std::vector<StoredRow>> {
         Chunked(
-            c, request_ids,
+            c, ids,
             [&](size_t n) {
-              return absl::StrCat("SELECT request_id, request_hash FROM ",
-                                  table, " WHERE request_id IN (",
-                                  Repeat("?", n, ", "), ")");
+              return absl::StrCat("SELECT id, request_hash FROM ", table,
+                                  " WHERE id IN (", Repeat("?", n, ", "), ")");
             },
             [](sql::PreparedStatement& s, int& i, const std::string& id) {
               s.setString(i++, id);
@@ -287,6 +287,34 @@ absl::StatusOr<std::vector<StoredRequest>> MysqlImportStore::FindRequests(
             });
         return out;
       });
+}
+
+absl::StatusOr<std::string> MysqlImportStore::ImportPrefix(
+    ImportKind kind, const std::string& import_id,
+    const std::string& candidate) {
+  const int kind_number = kind == ImportKind::kPurchases ? 1 : 2;
+  return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<std::string> {
+    // A no-op when the import is known or the candidate taken; the read
+    // after it tells which.
+    Statement insert(c.prepareStatement(
+        "INSERT INTO imports (kind, import_id, id_prefix, create_time_us) "
+        "VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE kind = kind"));
+    insert->setInt(1, kind_number);
+    insert->setString(2, import_id);
+    insert->setString(3, candidate);
+    insert->setInt64(4, absl::ToUnixMicros(absl::Now()));
+    insert->executeUpdate();
+    Statement read(c.prepareStatement(
+        "SELECT id_prefix FROM imports WHERE kind = ? AND import_id = ?"));
+    read->setInt(1, kind_number);
+    read->setString(2, import_id);
+    Rows rows(read->executeQuery());
+    if (!rows->next()) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("id prefix ", candidate, " is another import's"));
+    }
+    return std::string(rows->getString(1));
+  });
 }
 
 namespace {
@@ -384,7 +412,7 @@ absl::Status MysqlImportStore::WritePurchases(
           s.setString(i++, p.currency);
           s.setString(i++, p.description);
           s.setInt64(i++, p.create_time_us);
-          s.setString(i++, row.request.id);
+          SetNullableString(s, i++, row.request.id);
           s.setString(i++, row.request.hash);
         },
         Execute);
@@ -423,7 +451,7 @@ absl::Status MysqlImportStore::WriteInteractions(
           s.setString(i++, r.cost.ToString());
           s.setString(i++, r.note);
           s.setInt64(i++, r.create_time_us);
-          s.setString(i++, row.request.id);
+          SetNullableString(s, i++, row.request.id);
           s.setString(i++, row.request.hash);
         },
         Execute);

@@ -33,8 +33,11 @@ class MysqlImportStore final : public ImportStore {
       const std::vector<Identity>& identities) override;
   absl::StatusOr<std::vector<std::string>> SuppressedAmong(
       const std::vector<std::string>& hashes) override;
-  absl::StatusOr<std::vector<StoredRequest>> FindRequests(
-      ImportKind kind, const std::vector<std::string>& request_ids) override;
+  absl::StatusOr<std::vector<StoredRow>> FindRows(
+      ImportKind kind, const std::vector<std::string>& ids) override;
+  absl::StatusOr<std::string> ImportPrefix(
+      ImportKind kind, const std::string& import_id,
+      const std::string& candidate) override;
   absl::StatusOr<int64_t> CustomerChanges() override;
   absl::Status WritePurchases(const std::vector<CustomerRecord>& new_customers,
                               const std::vector<ImportedPurchase>& rows,

@@ -49,6 +49,20 @@ class CustomerStoreTest : public ::testing::Test {
     return p;
   }
 
+  // `p` recorded under `request_id`, with the id the logic gives it.
+  static CustomerStore::NewPurchase Keyed(PurchaseRecord p,
+                                          const std::string& request_id) {
+    p.id = KeyedId(kPurchaseRequestScope, request_id);
+    return {std::move(p), {request_id, "h"}};
+  }
+
+  // RecordPurchase of `p` under `request_id`, as the logic would call it.
+  absl::StatusOr<PurchaseRecord> RecordKeyed(PurchaseRecord p,
+                                             const std::string& request_id) {
+    CustomerStore::NewPurchase keyed = Keyed(std::move(p), request_id);
+    return store_->RecordPurchase(keyed.purchase, keyed.request);
+  }
+
   int64_t Count(const std::string& table) {
     return *pool_->Run([&](sql::Connection& c) -> absl::StatusOr<int64_t> {
       std::unique_ptr<sql::Statement> s(c.createStatement());
@@ -140,9 +154,10 @@ TEST_F(CustomerStoreTest, ConcurrentRetriesOfOnePurchaseStoreItOnce) {
   std::vector<std::string> ids(8);
   for (int i = 0; i < 8; ++i) {
     threads.emplace_back([&, i] {
-      absl::StatusOr<PurchaseRecord> p = store_->RecordPurchase(
-          NewPurchase(c.id, "10.00", 1'700'000'000'000'000),
-          {"purchase-1", "h"});
+      CustomerStore::NewPurchase p0 = Keyed(
+          NewPurchase(c.id, "10.00", 1'700'000'000'000'000), "purchase-1");
+      absl::StatusOr<PurchaseRecord> p =
+          store_->RecordPurchase(p0.purchase, p0.request);
       ids[i] = p.ok() ? p->id : std::string(p.status().message());
     });
   }
@@ -167,8 +182,8 @@ TEST_F(CustomerStoreTest, ABatchOfPurchasesAnswersEachAsAloneAndStoresOnce) {
   // the seven go in and the other three, nor any padding, do not.
   std::vector<CustomerStore::NewPurchase> batch;
   for (int i = 0; i < 7; ++i) {
-    batch.push_back({NewPurchase(i % 2 ? a.id : b.id, absl::StrCat(i), i),
-                     {absl::StrCat("batch-", i), "h"}});
+    batch.push_back(Keyed(NewPurchase(i % 2 ? a.id : b.id, absl::StrCat(i), i),
+                          absl::StrCat("batch-", i)));
   }
   batch.push_back({NewPurchase(ids_.Next(), "1", 1), {}});
   batch.push_back({NewPurchase(dup.id, "1", 1), {}});
@@ -190,11 +205,11 @@ TEST_F(CustomerStoreTest, ABatchOfPurchasesAnswersEachAsAloneAndStoresOnce) {
   std::vector<CustomerStore::NewPurchase> again;
   for (int i : {0, 3, 6}) {
     again.push_back(
-        {NewPurchase(batch[i].purchase.customer_id, absl::StrCat(i), i),
-         batch[i].request});
+        Keyed(NewPurchase(batch[i].purchase.customer_id, absl::StrCat(i), i),
+              batch[i].request.id));
   }
-  again.push_back({NewPurchase(a.id, "9", 9), {"batch-new-1", "h"}});
-  again.push_back({NewPurchase(b.id, "9", 9), {"batch-new-2", "h"}});
+  again.push_back(Keyed(NewPurchase(a.id, "9", 9), "batch-new-1"));
+  again.push_back(Keyed(NewPurchase(b.id, "9", 9), "batch-new-2"));
   got = store_->RecordPurchases(again);
   ASSERT_EQ(got.size(), 5u);
   EXPECT_EQ(got[0]->id, batch[0].purchase.id);
@@ -204,8 +219,8 @@ TEST_F(CustomerStoreTest, ABatchOfPurchasesAnswersEachAsAloneAndStoresOnce) {
   EXPECT_EQ(got[4]->id, again[4].purchase.id);
   EXPECT_EQ(Count("purchases"), 9);
   // The same request id twice in one batch is stored once.
-  got = store_->RecordPurchases({{NewPurchase(a.id, "5", 5), {"twice", "h"}},
-                                 {NewPurchase(a.id, "5", 5), {"twice", "h"}}});
+  got = store_->RecordPurchases({Keyed(NewPurchase(a.id, "5", 5), "twice"),
+                                 Keyed(NewPurchase(a.id, "5", 5), "twice")});
   ASSERT_TRUE(got[0].ok() && got[1].ok());
   EXPECT_EQ(got[0]->id, got[1]->id);
   EXPECT_EQ(Count("purchases"), 10);
@@ -498,9 +513,7 @@ TEST_F(CustomerStoreTest, MergeMovesEverythingInOneGoAndTheMergedIdResolves) {
   ASSERT_TRUE(merged.ok()) << merged.status();
   // A purchase for the merged id is refused as ABORTED, for the caller to
   // resolve the id and try again; nothing is written.
-  EXPECT_EQ(store_->RecordPurchase(NewPurchase(dup.id, "1", 9), {"m1", "h"})
-                .status()
-                .code(),
+  EXPECT_EQ(RecordKeyed(NewPurchase(dup.id, "1", 9), "m1").status().code(),
             absl::StatusCode::kAborted);
   EXPECT_EQ(Count("purchases"), 2);
   EXPECT_EQ(merged->moved_purchases, 2);
@@ -568,8 +581,7 @@ TEST_F(CustomerStoreTest, EraseRemovesPersonalDataKeepsAmountsAndSuppresses) {
   c.external_ids = {{"crm", "1"}};
   c.attributes = {{"note", "likes tea"}};
   ASSERT_TRUE(store_->CreateCustomer(c, {}).ok());
-  ASSERT_TRUE(
-      store_->RecordPurchase(NewPurchase(c.id, "12.34", 1), {"r1", "h"}).ok());
+  ASSERT_TRUE(RecordKeyed(NewPurchase(c.id, "12.34", 1), "r1").ok());
   ASSERT_TRUE(store_->LogInteraction(NewInteraction(ids_, c.id, 2), {}).ok());
   ASSERT_TRUE(store_->SetConsent(c.id, {"marketing", 1, true, 1, "web"}).ok());
   auto accept = [](const CustomerRecord&) { return absl::OkStatus(); };
@@ -595,12 +607,10 @@ TEST_F(CustomerStoreTest, EraseRemovesPersonalDataKeepsAmountsAndSuppresses) {
   EXPECT_EQ((*store_->ListPurchases(q))[0].amount.ToString(), "12.34");
   // An erased customer takes no new purchase; a retry of an earlier one still
   // answers with it.
-  EXPECT_EQ(store_->RecordPurchase(NewPurchase(c.id, "1", 3), {"r2", "h"})
-                .status()
-                .code(),
+  EXPECT_EQ(RecordKeyed(NewPurchase(c.id, "1", 3), "r2").status().code(),
             absl::StatusCode::kFailedPrecondition);
   absl::StatusOr<PurchaseRecord> retried =
-      store_->RecordPurchase(NewPurchase(c.id, "12.34", 1), {"r1", "h"});
+      RecordKeyed(NewPurchase(c.id, "12.34", 1), "r1");
   ASSERT_TRUE(retried.ok()) << retried.status();
   EXPECT_EQ(retried->amount.ToString(), "12.34");
   EXPECT_EQ(Count("purchases"), 1);
@@ -636,18 +646,17 @@ TEST_F(CustomerStoreTest, EraseRemovesPersonalDataKeepsAmountsAndSuppresses) {
 TEST_F(CustomerStoreTest, InteractionsAreIdempotentByRequestIdAndPaged) {
   CustomerRecord c = NewCustomer("Ada");
   ASSERT_TRUE(store_->CreateCustomer(c, {}).ok());
+  // Under a request id, the logic makes the interaction's id from it.
   InteractionRecord first = NewInteraction(ids_, c.id, 10);
+  first.id = KeyedId(kInteractionRequestScope, "i-1");
   absl::StatusOr<InteractionRecord> a =
       store_->LogInteraction(first, {"i-1", "h"});
   absl::StatusOr<InteractionRecord> b =
-      store_->LogInteraction(NewInteraction(ids_, c.id, 10), {"i-1", "h"});
+      store_->LogInteraction(first, {"i-1", "h"});
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(a->id, b->id);
-  EXPECT_EQ(
-      store_->LogInteraction(NewInteraction(ids_, c.id, 10), {"i-1", "other"})
-          .status()
-          .code(),
-      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->LogInteraction(first, {"i-1", "other"}).status().code(),
+            absl::StatusCode::kInvalidArgument);
   ASSERT_TRUE(store_->LogInteraction(NewInteraction(ids_, c.id, 20), {}).ok());
   auto page =
       store_->ListInteractions({c.id, std::make_pair(int64_t{10}, a->id), 10});

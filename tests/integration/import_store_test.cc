@@ -52,7 +52,7 @@ class ImportStoreTest : public ::testing::Test {
                                const std::string& amount,
                                const std::string& key) {
     ImportedPurchase p;
-    p.purchase.id = ids_.Next();
+    p.purchase.id = KeyedId(kPurchaseRequestScope, key);
     p.purchase.customer_id = customer;
     p.purchase.purchase_time_us = 1'709'294'400'000'000;
     p.purchase.amount = *Decimal::Parse(amount);
@@ -130,18 +130,20 @@ TEST_F(ImportStoreTest,
   ASSERT_EQ(listed->size(), 5u);
   EXPECT_EQ((*listed)[0].customer_id, bob.id);
 
-  keys.push_back("never-stored");
-  absl::StatusOr<std::vector<StoredRequest>> found =
-      store_->FindRequests(ImportKind::kPurchases, keys);
+  std::vector<std::string> ids;
+  for (const ImportedPurchase& p : rows) ids.push_back(p.purchase.id);
+  ids.push_back(ids_.Next());  // never stored
+  absl::StatusOr<std::vector<StoredRow>> found =
+      store_->FindRows(ImportKind::kPurchases, ids);
   ASSERT_TRUE(found.ok()) << found.status();
   EXPECT_EQ(found->size(), 2500u);
-  auto it = std::find_if(
-      found->begin(), found->end(),
-      [](const StoredRequest& r) { return r.request_id == "import:imp:7"; });
+  auto it = std::find_if(found->begin(), found->end(), [&](const StoredRow& r) {
+    return r.id == rows[5].purchase.id;
+  });
   ASSERT_NE(it, found->end());
   EXPECT_EQ(it->hash, absl::StrCat("hash-import:imp:7").substr(0, 16));
-  absl::StatusOr<std::vector<StoredRequest>> none =
-      store_->FindRequests(ImportKind::kInteractions, keys);
+  absl::StatusOr<std::vector<StoredRow>> none =
+      store_->FindRows(ImportKind::kInteractions, ids);
   ASSERT_TRUE(none.ok());
   EXPECT_THAT(*none, IsEmpty());
 
@@ -309,7 +311,7 @@ TEST_F(ImportStoreTest, DuplicateKeyOrIdentityIsAlreadyExistsAndWritesNothing) {
   EXPECT_EQ(Count("SELECT COUNT(*) FROM customer_external_ids"), 1);
 }
 
-TEST_F(ImportStoreTest, InteractionsAreWrittenAndFoundByRequestId) {
+TEST_F(ImportStoreTest, InteractionsAreWrittenAndFoundById) {
   CustomerRecord ann = NewCustomer();
   std::vector<ImportedInteraction> rows;
   for (int i = 0; i < 1001; ++i) {
@@ -330,13 +332,51 @@ TEST_F(ImportStoreTest, InteractionsAreWrittenAndFoundByRequestId) {
                   "kind = 'newsletter' "
                   "AND cost = 0.000000001 AND note = 'line one\\nline two ü'"),
             1001);
-  absl::StatusOr<std::vector<StoredRequest>> found = store_->FindRequests(
-      ImportKind::kInteractions, {"import:int:1000", "import:int:1001"});
+  absl::StatusOr<std::vector<StoredRow>> found = store_->FindRows(
+      ImportKind::kInteractions, {rows[1000].interaction.id, ids_.Next()});
   ASSERT_TRUE(found.ok()) << found.status();
   ASSERT_EQ(found->size(), 1u);
   EXPECT_EQ((*found)[0].hash, "0123456789abcdef");
   EXPECT_TRUE(absl::IsAlreadyExists(
       store_->WriteInteractions({}, {rows[5]}, Changes())));
+}
+
+TEST_F(ImportStoreTest, AnImportKeepsItsFirstIdPrefixAndNoTwoImportsShareOne) {
+  const std::string a = ids_.Next().substr(0, kRowIdPrefixSize);
+  const std::string b = ids_.Next().substr(0, kRowIdPrefixSize);
+  const std::string c = ids_.Next().substr(0, kRowIdPrefixSize);
+  auto prefix = [&](ImportKind kind, const std::string& import_id,
+                    const std::string& candidate) {
+    absl::StatusOr<std::string> p =
+        store_->ImportPrefix(kind, import_id, candidate);
+    return p.ok() ? *p : p.status().ToString();
+  };
+  EXPECT_EQ(prefix(ImportKind::kPurchases, "imp-1", a), a);
+  // A retry (or a second call) of the import keeps the first prefix.
+  EXPECT_EQ(prefix(ImportKind::kPurchases, "imp-1", b), a);
+  // The same import id for interactions is another import.
+  EXPECT_EQ(prefix(ImportKind::kInteractions, "imp-1", b), b);
+  // A prefix another import holds is refused, and nothing is stored.
+  absl::StatusOr<std::string> taken =
+      store_->ImportPrefix(ImportKind::kPurchases, "imp-2", a);
+  EXPECT_TRUE(absl::IsAlreadyExists(taken.status())) << taken.status();
+  EXPECT_EQ(prefix(ImportKind::kPurchases, "imp-2", c), c);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM imports"), 3);
+
+  // Rows named by the prefix and their number: a retried row fails on the
+  // primary key, another row of the same import goes in.
+  CustomerRecord ann = NewCustomer();
+  ImportedPurchase row = NewPurchase(ann.id, "1", "");
+  row.purchase.id = RowId(a, 7);
+  row.request.id.clear();
+  ASSERT_TRUE(store_->WritePurchases({ann}, {row}, Changes()).ok());
+  EXPECT_TRUE(
+      absl::IsAlreadyExists(store_->WritePurchases({}, {row}, Changes())));
+  row.purchase.id = RowId(a, 8);
+  EXPECT_TRUE(store_->WritePurchases({}, {row}, Changes()).ok());
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM purchases WHERE request_id IS NULL "
+                  "AND request_hash = 'hash-'"),
+            2);
 }
 
 TEST_F(ImportStoreTest, SuppressedAmongAsksTheCustomerStore) {
@@ -386,12 +426,15 @@ TEST_F(ImportStoreTest, DatabaseDownIsUnavailable) {
   options->connect_timeout = absl::Seconds(1);
   std::unique_ptr<MysqlPool> pool = *MysqlPool::Create(*options);
   MysqlImportStore store(pool.get(), customers_.get());
-  absl::StatusOr<std::vector<StoredRequest>> found =
-      store.FindRequests(ImportKind::kPurchases, {"x"});
+  absl::StatusOr<std::vector<StoredRow>> found =
+      store.FindRows(ImportKind::kPurchases, {"x"});
   EXPECT_TRUE(absl::IsUnavailable(found.status())) << found.status();
   absl::Status written = store.WritePurchases({NewCustomer()}, {}, 0);
   EXPECT_TRUE(absl::IsUnavailable(written)) << written;
   EXPECT_TRUE(absl::IsUnavailable(store.CustomerChanges().status()));
+  EXPECT_TRUE(absl::IsUnavailable(
+      store.ImportPrefix(ImportKind::kPurchases, "imp", "0123456789abcdef")
+          .status()));
 }
 
 }  // namespace

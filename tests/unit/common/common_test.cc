@@ -110,6 +110,36 @@ TEST(Ids, ShapeOrderAndInjectedSources) {
       IsValidId("0123456789abcdefghjkmnpqri"));  // 'i' is not in the alphabet
 }
 
+TEST(Ids, RowIdsSortByRowUnderTheirPrefix) {
+  IdGenerator ids;
+  const std::string prefix = ids.Next().substr(0, kRowIdPrefixSize);
+  const std::string first = RowId(prefix, 1), second = RowId(prefix, 2),
+                    last = RowId(prefix, kMaxRowIdRow);
+  for (const std::string& id : {first, second, last}) {
+    EXPECT_TRUE(IsValidId(id)) << id;
+    EXPECT_EQ(id.substr(0, kRowIdPrefixSize), prefix);
+  }
+  EXPECT_LT(first, second);
+  EXPECT_LT(second, last);
+  EXPECT_EQ(RowId(prefix, 0).substr(kRowIdPrefixSize), "0000000000");
+  EXPECT_EQ(last.substr(kRowIdPrefixSize), "zzzzzzzzzz");
+  EXPECT_EQ(RowId(prefix, 33).substr(kRowIdPrefixSize), "0000000011");
+}
+
+TEST(Ids, KeyedIdsAreStableAndDifferByScopeAndKey) {
+  const std::string a = KeyedId("purchase", "order-1");
+  EXPECT_TRUE(IsValidId(a)) << a;
+  EXPECT_EQ(a, KeyedId("purchase", "order-1"));
+  EXPECT_NE(a, KeyedId("interaction", "order-1"));
+  EXPECT_NE(a, KeyedId("purchase", "order-2"));
+  // The scope and key are kept apart: moving a character across is another
+  // id.
+  EXPECT_NE(KeyedId("ab", "c"), KeyedId("a", "bc"));
+  // The first 128 bits of SHA-256("purchase\x1forder-1") (557ebe01...) in
+  // base32, as `printf 'purchase\037order-1' | sha256sum` gives them.
+  EXPECT_EQ(a, "2nftz029q4hb5880vcetdd2mdc");
+}
+
 TEST(MysqlOptions, ParsesTcpAndSocketUris) {
   absl::StatusOr<MysqlOptions> tcp =
       MysqlOptions::FromUri("mysql://app:p%40ss@db.local:3307/crm");

@@ -24,7 +24,8 @@ using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
 // An ImportStore in memory, with the unique keys of the real schema: an
-// identity belongs to one customer, a request id to one row.
+// identity belongs to one customer, a row id to one row, an id prefix to one
+// import.
 class FakeImportStore final : public ImportStore {
  public:
   struct Customer {
@@ -69,18 +70,38 @@ class FakeImportStore final : public ImportStore {
     return out;
   }
 
-  absl::StatusOr<std::vector<StoredRequest>> FindRequests(
-      ImportKind kind, const std::vector<std::string>& request_ids) override {
+  absl::StatusOr<std::vector<StoredRow>> FindRows(
+      ImportKind kind, const std::vector<std::string>& ids) override {
     ++request_calls;
     if (!fail_reads.ok()) return fail_reads;
-    std::vector<StoredRequest> out;
+    std::vector<StoredRow> out;
     const auto& table =
         kind == ImportKind::kPurchases ? purchase_keys : interaction_keys;
-    for (const std::string& id : request_ids) {
+    for (const std::string& id : ids) {
       if (auto it = table.find(id); it != table.end())
         out.push_back({id, it->second});
     }
     return out;
+  }
+
+  absl::StatusOr<std::string> ImportPrefix(
+      ImportKind kind, const std::string& import_id,
+      const std::string& candidate) override {
+    candidates.push_back(candidate);
+    EXPECT_EQ(candidate.size(), kRowIdPrefixSize);
+    if (!fail_prefix.ok()) return fail_prefix;
+    auto [it, inserted] = prefixes.try_emplace({kind, import_id}, candidate);
+    if (inserted && taken_prefixes > 0) {
+      --taken_prefixes;
+      prefixes.erase(it);
+      return absl::AlreadyExistsError("prefix taken");
+    }
+    return it->second;
+  }
+  // The id of row `row` of import `import_id` (which must have started).
+  std::string RowIdOf(const std::string& import_id, int64_t row,
+                      ImportKind kind = ImportKind::kPurchases) const {
+    return RowId(prefixes.at({kind, import_id}), row);
   }
 
   absl::StatusOr<int64_t> CustomerChanges() override {
@@ -95,8 +116,9 @@ class FakeImportStore final : public ImportStore {
                               int64_t changes_seen) override {
     ++write_calls;
     written_changes.push_back(changes_seen);
-    std::vector<RequestKey> keys;
-    for (const ImportedPurchase& r : rows) keys.push_back(r.request);
+    std::vector<StoredRow> keys;
+    for (const ImportedPurchase& r : rows)
+      keys.push_back({r.purchase.id, r.request.hash});
     if (before_write) before_write(keys);
     if (!write_error.ok()) return write_error;
     RAPPORT_RETURN_IF_ERROR(CheckUnique(new_customers, keys, purchase_keys));
@@ -104,7 +126,7 @@ class FakeImportStore final : public ImportStore {
     for (const ImportedPurchase& r : rows) {
       EXPECT_TRUE(customers.count(r.purchase.customer_id))
           << r.purchase.customer_id;
-      purchase_keys[r.request.id] = r.request.hash;
+      purchase_keys[r.purchase.id] = r.request.hash;
       purchases.push_back(r);
     }
     return absl::OkStatus();
@@ -116,14 +138,15 @@ class FakeImportStore final : public ImportStore {
       int64_t changes_seen) override {
     ++write_calls;
     written_changes.push_back(changes_seen);
-    std::vector<RequestKey> keys;
-    for (const ImportedInteraction& r : rows) keys.push_back(r.request);
+    std::vector<StoredRow> keys;
+    for (const ImportedInteraction& r : rows)
+      keys.push_back({r.interaction.id, r.request.hash});
     if (before_write) before_write(keys);
     if (!write_error.ok()) return write_error;
     RAPPORT_RETURN_IF_ERROR(CheckUnique(new_customers, keys, interaction_keys));
     for (const CustomerRecord& c : new_customers) AddCustomer(c);
     for (const ImportedInteraction& r : rows) {
-      interaction_keys[r.request.id] = r.request.hash;
+      interaction_keys[r.interaction.id] = r.request.hash;
       interactions.push_back(r);
     }
     return absl::OkStatus();
@@ -159,13 +182,17 @@ class FakeImportStore final : public ImportStore {
   }
 
   std::map<std::string, Customer> customers;
-  std::map<std::string, std::string> purchase_keys, interaction_keys;
+  std::map<std::string, std::string> purchase_keys, interaction_keys;  // by id
+  std::map<std::pair<ImportKind, std::string>, std::string> prefixes;
+  std::vector<std::string> candidates;  // as ImportPrefix was given them
+  int taken_prefixes = 0;  // how many candidates to refuse as taken
+  absl::Status fail_prefix;
   std::vector<ImportedPurchase> purchases;
   std::vector<ImportedInteraction> interactions;
   std::set<std::string> suppressed;
   std::vector<std::string> asked_identities;  // values, in the order asked
   // Runs at the start of every write, as a concurrent writer would.
-  std::function<void(const std::vector<RequestKey>&)> before_write;
+  std::function<void(const std::vector<StoredRow>&)> before_write;
   absl::Status fail_reads;
   absl::Status fail_changes;
   absl::Status write_error;
@@ -178,7 +205,7 @@ class FakeImportStore final : public ImportStore {
  private:
   absl::Status CheckUnique(
       const std::vector<CustomerRecord>& new_customers,
-      const std::vector<RequestKey>& keys,
+      const std::vector<StoredRow>& keys,
       const std::map<std::string, std::string>& table) const {
     for (const CustomerRecord& c : new_customers) {
       if (!c.email.empty() &&
@@ -194,9 +221,9 @@ class FakeImportStore final : public ImportStore {
       }
     }
     std::set<std::string> seen;
-    for (const RequestKey& k : keys) {
+    for (const StoredRow& k : keys) {
       if (table.count(k.id) > 0 || !seen.insert(k.id).second) {
-        return absl::AlreadyExistsError("Duplicate entry for key 'request_id'");
+        return absl::AlreadyExistsError("Duplicate entry for key 'PRIMARY'");
       }
     }
     return absl::OkStatus();
@@ -321,10 +348,15 @@ TEST_F(BulkImportTest, BadRowsAreRejectedWithRowAndFieldAndGoodOnesStored) {
   EXPECT_EQ(first.purchase.amount, *Decimal::Parse("19.99"));
   EXPECT_EQ(first.purchase.currency, "EUR");
   EXPECT_EQ(first.purchase.create_time_us, 1'700'000'000'000'000);
+  // Ids come from the rows' keys: the import's prefix and the row number, or
+  // the request id.
   EXPECT_TRUE(IsValidId(first.purchase.id));
-  EXPECT_EQ(first.request.id, "import:imp-1:2");
+  EXPECT_EQ(first.purchase.id, store_.RowIdOf("imp-1", 2));
+  EXPECT_EQ(first.request.id, "");
   EXPECT_EQ(first.request.hash.size(), 16u);
   EXPECT_EQ(store_.purchases[1].request.id, "order-7");
+  EXPECT_EQ(store_.purchases[1].purchase.id,
+            KeyedId(kPurchaseRequestScope, "order-7"));
   EXPECT_EQ(store_.purchases[1].purchase.amount, *Decimal::Parse("-5.5"));
 }
 
@@ -478,13 +510,13 @@ TEST_F(BulkImportTest,
   // Just before our first write, a concurrent import of the same file creates
   // the customer and stores row 2 with the same content.
   std::string theirs;
-  store_.before_write = [&](const std::vector<RequestKey>& keys) {
+  store_.before_write = [&](const std::vector<StoredRow>& keys) {
     if (!theirs.empty()) return;
     CustomerRecord c;
     c.id = theirs = ids_.Next();
     c.email = "race@example.com";
     store_.AddCustomer(c);
-    ASSERT_EQ(keys[0].id, "import:imp-1:2");
+    ASSERT_EQ(keys[0].id, store_.RowIdOf("imp-1", 2));
     store_.purchase_keys[keys[0].id] = keys[0].hash;
   };
   absl::StatusOr<v1::ImportPurchasesResponse> r =
@@ -499,7 +531,7 @@ TEST_F(BulkImportTest,
   EXPECT_EQ(store_.customers.size(), 1u);
   ASSERT_EQ(store_.purchases.size(), 1u);
   EXPECT_EQ(store_.purchases[0].purchase.customer_id, theirs);
-  EXPECT_EQ(store_.purchases[0].request.id, "import:imp-1:3");
+  EXPECT_EQ(store_.purchases[0].purchase.id, store_.RowIdOf("imp-1", 3));
 }
 
 TEST_F(BulkImportTest, EndlessCollisionsGiveUpWithAborted) {
@@ -522,7 +554,7 @@ TEST_F(BulkImportTest, EndlessCollisionsGiveUpWithAborted) {
 TEST_F(BulkImportTest, ACustomerChangingUnderABatchResolvesCachedRefsAgain) {
   const std::string t = "2024-01-01T00:00:00Z";
   int writes = 0;
-  store_.before_write = [&](const std::vector<RequestKey>&) {
+  store_.before_write = [&](const std::vector<StoredRow>&) {
     ++writes;
     store_.write_error = writes == 2
                              ? absl::FailedPreconditionError("customer changed")
@@ -606,6 +638,62 @@ TEST_F(BulkImportTest, StoreFailureFailsTheCall) {
   EXPECT_THAT(store_.purchases, IsEmpty());
 }
 
+TEST_F(BulkImportTest, ATakenIdPrefixIsReplacedAndARetryKeepsTheFirst) {
+  const std::string ada = NewCustomer();
+  const std::string t = "2024-01-01T00:00:00Z";
+  store_.taken_prefixes = 1;  // the first candidate is another import's
+  auto batch = Batch("imp-1", {Row(2, ada, t, "1"), Row(3, ada, t, "2")});
+  absl::StatusOr<v1::ImportPurchasesResponse> r = Purchases({batch});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->accepted(), 2);
+  ASSERT_EQ(store_.candidates.size(), 2u);
+  EXPECT_NE(store_.candidates[0], store_.candidates[1]);
+  ASSERT_EQ(store_.purchases.size(), 2u);
+  EXPECT_EQ(store_.purchases[0].purchase.id, RowId(store_.candidates[1], 2));
+  EXPECT_EQ(store_.purchases[1].purchase.id, RowId(store_.candidates[1], 3));
+
+  // The retry offers a new candidate, gets the stored prefix, and so makes
+  // the same ids.
+  absl::StatusOr<v1::ImportPurchasesResponse> again = Purchases({batch});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->duplicates(), 2);
+  EXPECT_EQ(store_.candidates.size(), 3u);
+  EXPECT_EQ(store_.purchases.size(), 2u);
+}
+
+TEST_F(BulkImportTest, AnImportWithoutItsPrefixStoresNothing) {
+  store_.fail_prefix = absl::UnavailableError("database gone");
+  absl::StatusOr<v1::ImportPurchasesResponse> r = Purchases(
+      {Batch("imp-1", {Row(2, NewCustomer(), "2024-01-01T00:00:00Z", "1")})});
+  EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
+  EXPECT_EQ(store_.write_calls, 0);
+  // Prefixes that are always taken give up after a few candidates.
+  store_.fail_prefix = absl::OkStatus();
+  store_.taken_prefixes = 1000;
+  store_.candidates.clear();
+  r = Purchases(
+      {Batch("imp-1", {Row(2, NewCustomer(), "2024-01-01T00:00:00Z", "1")})});
+  EXPECT_TRUE(absl::IsAlreadyExists(r.status())) << r.status();
+  EXPECT_EQ(store_.candidates.size(),
+            static_cast<size_t>(BulkImportLogic::kMaxAttempts));
+  EXPECT_EQ(store_.write_calls, 0);
+}
+
+TEST_F(BulkImportTest, RowNumbersBeyondWhatAnIdHoldsAreRejected) {
+  const std::string ada = NewCustomer();
+  const std::string t = "2024-01-01T00:00:00Z";
+  absl::StatusOr<v1::ImportPurchasesResponse> r =
+      Purchases({Batch("imp-1", {Row(kMaxRowIdRow, ada, t, "1"),
+                                 Row(kMaxRowIdRow + 1, ada, t, "1")})});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->accepted(), 1);
+  EXPECT_THAT(
+      Rejects(r->rejected()),
+      ElementsAre(std::pair<int64_t, std::string>{kMaxRowIdRow + 1, "row"}));
+  ASSERT_EQ(store_.purchases.size(), 1u);
+  EXPECT_TRUE(IsValidId(store_.purchases[0].purchase.id));
+}
+
 TEST_F(BulkImportTest, InteractionRowsAreValidatedAndStored) {
   const std::string ada = NewCustomer();
   const std::string t = "2024-01-01T00:00:00+01:00";
@@ -648,7 +736,8 @@ TEST_F(BulkImportTest, InteractionRowsAreValidatedAndStored) {
   EXPECT_EQ(first.interaction.kind, "newsletter");
   EXPECT_EQ(first.interaction.note, "line one\nline two");
   EXPECT_EQ(first.interaction.interaction_time_us, 1'704'063'600'000'000);
-  EXPECT_EQ(first.request.id, "import:int-1:2");
+  EXPECT_EQ(first.interaction.id,
+            store_.RowIdOf("int-1", 2, ImportKind::kInteractions));
   EXPECT_EQ(store_.interactions[1].interaction.channel, v1::CHANNEL_VISIT);
 
   absl::StatusOr<v1::ImportInteractionsResponse> again =

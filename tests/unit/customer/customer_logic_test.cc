@@ -882,6 +882,25 @@ TEST_F(CustomerLogicTest, InteractionsOnChannelsTheTierForbidsNeedForce) {
       logic_.LogInteraction(Interaction(c.id(), v1::CHANNEL_VISIT)).ok());
 }
 
+TEST_F(CustomerLogicTest, WritesUnderARequestIdGetTheIdMadeFromIt) {
+  v1::Customer c = Create("Ada");
+  v1::RecordPurchaseRequest keyed = Purchase(c.id(), 3, 0);
+  keyed.set_request_id("order-1");
+  ASSERT_TRUE(logic_.RecordPurchase(keyed).ok());
+  ASSERT_TRUE(logic_.RecordPurchase(Purchase(c.id(), 3, 0)).ok());
+  ASSERT_EQ(store_.purchases.size(), 2u);
+  EXPECT_EQ(store_.purchases[0].id, KeyedId(kPurchaseRequestScope, "order-1"));
+  EXPECT_TRUE(IsValidId(store_.purchases[1].id));
+  EXPECT_NE(store_.purchases[1].id, store_.purchases[0].id);
+
+  v1::LogInteractionRequest note = Interaction(c.id(), v1::CHANNEL_EMAIL);
+  note.set_request_id("order-1");
+  ASSERT_TRUE(logic_.LogInteraction(note).ok());
+  ASSERT_EQ(store_.interactions.size(), 1u);
+  EXPECT_EQ(store_.interactions[0].id,
+            KeyedId(kInteractionRequestScope, "order-1"));
+}
+
 TEST_F(CustomerLogicTest, BadInteractionsAndConsentsNameTheirFields) {
   v1::Customer c = Create("Ada");
   v1::LogInteractionRequest bad;
