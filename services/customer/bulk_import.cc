@@ -123,9 +123,10 @@ template <typename Record>
 struct PendingRow {
   int64_t row = 0;
   std::shared_ptr<const Ref> ref;
-  std::string ref_text;      // as given, the key of the parse cache
-  bool default_key = false;  // known by its row number (no request id)
-  std::string id;            // made from the row's idempotency key
+  std::string ref_text;  // as given, the key of the parse cache
+  // Made from the row's idempotency key: its request id (record.request.id)
+  // or, when it has none, its import and row number.
+  std::string id;
   Record record;  // the customer id, id and create time are set when stored
 };
 
@@ -357,8 +358,7 @@ class Importer {
     }
     pending.ref = std::move(ref);
     pending.ref_text = row.customer_ref();
-    pending.default_key = row.request_id().empty();
-    pending.id = pending.default_key
+    pending.id = row.request_id().empty()
                      ? RowId(prefix_, row.row())
                      : KeyedId(Traits::kRequestScope, row.request_id());
     pending.record.request.id = row.request_id();
@@ -462,7 +462,7 @@ class Importer {
 
   // The reject of a row whose key is stored (or queued) with other content.
   Reject KeyReused(const PendingRow<Record>& p) const {
-    if (p.default_key) {
+    if (p.record.request.id.empty()) {
       return {"row",
               absl::StrCat("row ", p.row, " of import \"", import_id_,
                            "\" was already imported with other content")};

@@ -20,8 +20,8 @@
 // number, and its id is made from that key (KeyedId of the request id, or
 // RowId of the import's prefix and the row; ImportStore::ImportPrefix keeps a
 // prefix per import id), so a retried import makes the same ids and stores
-// nothing twice. The answer lists at most
-// kMaxListedRejects rejects; rows - accepted - duplicates is the full count.
+// nothing twice. The answer lists at most kMaxListedRejects rejects;
+// rows - accepted - duplicates is the full count.
 //
 //   BulkImportLogic imports(&import_store, &customer_logic, &ids,
 //                           [] { return absl::Now(); }, {.currency = "USD"});
