@@ -781,8 +781,12 @@ absl::StatusOr<v1::IdentifyCustomerResponse> CustomerLogic::IdentifyCustomer(
       RAPPORT_ASSIGN_OR_RETURN(CustomerRecord found,
                                store_->GetCustomer(matches[0]));
       // A retry of the request that created it gets the first answer again.
-      response.set_created(!request.request_id().empty() &&
-                           found.create_request_id == request.request_id());
+      if (!request.request_id().empty()) {
+        RAPPORT_ASSIGN_OR_RETURN(
+            std::optional<std::string> creator,
+            store_->CustomerCreatedBy(request.request_id()));
+        response.set_created(creator == found.id);
+      }
       *response.mutable_customer() = ToProto(found);
       return response;
     }

@@ -37,8 +37,7 @@ struct CustomerRecord {
   int64_t update_time_us = 0;
   int64_t version = 1;
   bool erased = false;
-  std::string create_request_id;  // output only: the request that created it
-  std::string merged_into;        // output only: set when merged into another
+  std::string merged_into;  // output only: set when merged into another
 };
 
 // Which customers ListCustomers returns, and in what order.
@@ -126,6 +125,10 @@ class CustomerStore {
   // stored customer (same hash) or INVALID_ARGUMENT on request_id (other hash).
   virtual absl::StatusOr<CustomerRecord> CreateCustomer(
       const CustomerRecord& customer, const RequestKey& request) = 0;
+  // The id of the customer that CreateCustomer stored under `request_id`, if
+  // any. Erasing or deleting that customer forgets the request.
+  virtual absl::StatusOr<std::optional<std::string>> CustomerCreatedBy(
+      const std::string& request_id) = 0;
   // NOT_FOUND when there is no such customer.
   virtual absl::StatusOr<CustomerRecord> GetCustomer(const std::string& id) = 0;
   // The stored records (merged ones included, as GetCustomer gives them) of

@@ -61,13 +61,12 @@ void ReadCustomerColumns(sql::ResultSet& rows, int first, CustomerRecord& r) {
   r.version = rows.getInt64(first + 6);
   r.postal_code = text(7);
   r.erased = !rows.isNull(first + 8);
-  r.create_request_id = text(9);
-  r.merged_into = text(10);
+  r.merged_into = text(9);
 }
 
 constexpr char kCustomerColumns[] =
     "id, display_name, email, phone, create_time_us, update_time_us, version, "
-    "postal_code, erased_time_us, create_request_id, merged_into";
+    "postal_code, erased_time_us, merged_into";
 
 // Adds an identity (kind 0) or attribute (kind 1) row to `r`.
 void AddChild(int kind, std::string a, std::string b, CustomerRecord& r) {
@@ -119,14 +118,14 @@ absl::flat_hash_map<std::string, CustomerRecord> LoadCustomers(
             "SELECT -1, NULL, NULL, ", kCustomerColumns,
             " FROM customers FORCE INDEX (PRIMARY) WHERE id IN (", in,
             ") UNION ALL SELECT 0, source, external_id, customer_id, NULL, "
-            "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM "
+            "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM "
             "customer_external_ids FORCE INDEX "
             "(customer_external_ids_customer) "
             "WHERE customer_id IN (",
             in,
             ") UNION ALL SELECT 1, name, value COLLATE utf8mb4_bin, "
             "customer_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
-            "NULL, NULL FROM customer_attributes FORCE INDEX (PRIMARY) WHERE "
+            "NULL FROM customer_attributes FORCE INDEX (PRIMARY) WHERE "
             "customer_id IN (",
             in, ")"),
         StatementParameters::kKept);
@@ -365,8 +364,8 @@ void CountCustomerChange(sql::Connection& c) {
 absl::StatusOr<CustomerRecord> MysqlCustomerStore::CreateCustomer(
     const CustomerRecord& customer, const RequestKey& request) {
   constexpr char kFind[] =
-      "SELECT id, create_request_hash FROM customers WHERE create_request_id = "
-      "?";
+      "SELECT customer_id, request_hash FROM customer_create_requests WHERE "
+      "request_id = ?";
   absl::StatusOr<CustomerRecord> created = pool_->Transaction(
       [&](sql::Connection& c) -> absl::StatusOr<CustomerRecord> {
         RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> earlier,
@@ -375,9 +374,8 @@ absl::StatusOr<CustomerRecord> MysqlCustomerStore::CreateCustomer(
         Statement s = Prepare(
             c,
             "INSERT INTO customers (id, display_name, email, email_key, phone, "
-            "create_time_us, update_time_us, version, create_request_id, "
-            "create_request_hash, postal_code, email_match_key) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)");
+            "create_time_us, update_time_us, version, postal_code, "
+            "email_match_key) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)");
         s->setString(1, customer.id);
         s->setString(2, customer.display_name);
         SetNullableString(*s, 3, customer.email);
@@ -385,17 +383,23 @@ absl::StatusOr<CustomerRecord> MysqlCustomerStore::CreateCustomer(
         SetNullableString(*s, 5, customer.phone);
         s->setInt64(6, customer.create_time_us);
         s->setInt64(7, customer.update_time_us);
-        SetNullableString(*s, 8, request.id);
-        SetNullableString(*s, 9, request.id.empty() ? "" : request.hash);
-        SetNullableString(*s, 10, customer.postal_code);
+        SetNullableString(*s, 8, customer.postal_code);
         SetNullableString(
-            *s, 11,
-            customer.email.empty() ? "" : EmailMatchKey(customer.email));
+            *s, 9, customer.email.empty() ? "" : EmailMatchKey(customer.email));
         s->executeUpdate();
         WriteChildren(c, customer);
+        if (!request.id.empty()) {
+          Statement r = Prepare(
+              c,
+              "INSERT INTO customer_create_requests (request_id, request_hash, "
+              "customer_id) VALUES (?, ?, ?)");
+          r->setString(1, request.id);
+          r->setString(2, request.hash);
+          r->setString(3, customer.id);
+          r->executeUpdate();
+        }
         CustomerRecord stored = customer;
         stored.version = 1;
-        stored.create_request_id = request.id;
         return stored;
       });
   if (absl::IsAlreadyExists(created.status()) && !request.id.empty()) {
@@ -414,6 +418,20 @@ absl::StatusOr<CustomerRecord> MysqlCustomerStore::CreateCustomer(
   if (!created.ok())
     return DuplicateIdentity(*pool_, customer, created.status());
   return created;
+}
+
+absl::StatusOr<std::optional<std::string>>
+MysqlCustomerStore::CustomerCreatedBy(const std::string& request_id) {
+  using Result = std::optional<std::string>;
+  return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<Result> {
+    Statement s = Prepare(c,
+                          "SELECT customer_id FROM customer_create_requests "
+                          "WHERE request_id = ?");
+    s->setString(1, request_id);
+    Rows rows(s->executeQuery());
+    if (!rows->next()) return Result();
+    return Result(std::string(rows->getString(1)));
+  });
 }
 
 absl::StatusOr<CustomerRecord> MysqlCustomerStore::GetCustomer(
@@ -572,6 +590,9 @@ absl::Status MysqlCustomerStore::DeleteCustomer(
           "DELETE FROM customer_external_ids WHERE customer_id = ?",
           "DELETE FROM customer_attributes WHERE customer_id = ?",
           "DELETE FROM customer_attributes WHERE customer_id IN "
+          "(SELECT id FROM customers WHERE merged_into = ?)",
+          "DELETE FROM customer_create_requests WHERE customer_id = ?",
+          "DELETE FROM customer_create_requests WHERE customer_id IN "
           "(SELECT id FROM customers WHERE merged_into = ?)",
           "DELETE FROM customers WHERE merged_into = ?",
           "DELETE FROM customers WHERE id = ?"}) {
@@ -1073,7 +1094,6 @@ absl::Status MysqlCustomerStore::EraseCustomer(
         "UPDATE customers SET display_name = '(erased)', email = NULL, "
         "email_key = NULL, "
         "email_match_key = NULL, phone = NULL, postal_code = NULL, "
-        "create_request_id = NULL, "
         "erased_time_us = ?, update_time_us = ?, version = version + 1 "
         "WHERE id = ? OR merged_into = ?";
     Statement anonymise = Prepare(c, kAnonymise);
@@ -1088,6 +1108,8 @@ absl::Status MysqlCustomerStore::EraseCustomer(
           "customer_id IN "
           "(SELECT id FROM customers WHERE merged_into = ?)",
           "DELETE FROM consents WHERE customer_id = ?",
+          "DELETE FROM customer_create_requests WHERE customer_id = ? OR "
+          "customer_id IN (SELECT id FROM customers WHERE merged_into = ?)",
           "UPDATE interactions SET note = '' WHERE "
           "customer_id = ?",
           "UPDATE purchases SET description = '' WHERE "

@@ -26,6 +26,8 @@ class MysqlCustomerStore final : public CustomerStore {
 
   absl::StatusOr<CustomerRecord> CreateCustomer(
       const CustomerRecord& customer, const RequestKey& request) override;
+  absl::StatusOr<std::optional<std::string>> CustomerCreatedBy(
+      const std::string& request_id) override;
   absl::StatusOr<CustomerRecord> GetCustomer(const std::string& id) override;
   absl::StatusOr<std::vector<CustomerRecord>> GetCustomers(
       const std::vector<std::string>& ids) override;

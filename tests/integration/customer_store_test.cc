@@ -145,6 +145,12 @@ TEST_F(CustomerStoreTest,
       store_->CreateCustomer(NewCustomer("Bob"), {"req-1", "hash-b"}).status();
   EXPECT_EQ(other.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Count("customers"), 1);
+  EXPECT_EQ(*store_->CustomerCreatedBy("req-1"), r.id);
+  EXPECT_EQ(*store_->CustomerCreatedBy("req-2"), std::nullopt);
+  // A customer created without a request id leaves no request behind.
+  ASSERT_TRUE(store_->CreateCustomer(NewCustomer("Cy"), {}).ok());
+  EXPECT_EQ(Count("customers"), 2);
+  EXPECT_EQ(Count("customer_create_requests"), 1);
 }
 
 TEST_F(CustomerStoreTest, ConcurrentRetriesOfOnePurchaseStoreItOnce) {
@@ -297,11 +303,59 @@ TEST_F(CustomerStoreTest,
   EXPECT_EQ(store_->GetCustomer(c.id)->display_name, "Ada K");
 }
 
+// Migration 0008 moves create request ids out of customers: a database from
+// before it keeps recognizing the requests that created its customers.
+TEST_F(CustomerStoreTest, UpgradeTo0008KeepsTheRequestsThatCreatedCustomers) {
+  absl::StatusOr<MysqlOptions> options =
+      MysqlOptions::FromUri(testing::TestMariaDb::Shared().CreateDatabase());
+  ASSERT_TRUE(options.ok());
+  std::unique_ptr<MysqlPool> pool = *MysqlPool::Create(*options);
+  std::vector<Migration> before;
+  for (const Migration& m : CustomerMigrations()) {
+    if (m.version < 8) before.push_back(m);
+  }
+  ASSERT_TRUE(ApplyMigrations(*pool, before).ok());
+  const std::string with = ids_.Next(), without = ids_.Next();
+  ASSERT_TRUE(pool->Run([&](sql::Connection& c) -> absl::Status {
+                    std::unique_ptr<sql::Statement> s(c.createStatement());
+                    s->execute(absl::StrCat(
+                        "INSERT INTO customers (id, display_name, "
+                        "create_time_us, update_time_us, create_request_id, "
+                        "create_request_hash) VALUES ('",
+                        with, "', 'A', 1, 1, 'req-old', 'hash-old'), ('",
+                        without, "', 'B', 1, 1, NULL, NULL)"));
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  absl::StatusOr<int> applied = ApplyMigrations(*pool, CustomerMigrations());
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(*applied,
+            static_cast<int>(CustomerMigrations().size() - before.size()));
+  MysqlCustomerStore store(pool.get());
+  EXPECT_EQ(*store.CustomerCreatedBy("req-old"), with);
+  // A retry of the old request answers with its customer; other content is
+  // refused as before.
+  CustomerRecord retry = NewCustomer("A");
+  absl::StatusOr<CustomerRecord> again =
+      store.CreateCustomer(retry, {"req-old", "hash-old"});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->id, with);
+  EXPECT_EQ(store.CreateCustomer(NewCustomer("C"), {"req-old", "other"})
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store.GetCustomer(without)->display_name, "B");
+}
+
 TEST_F(CustomerStoreTest, DeleteNeedsForceWhenThereArePurchases) {
   CustomerRecord c = NewCustomer("Ada");
   c.external_ids = {{"crm", "1"}};
   c.attributes = {{"k", "v"}};
-  ASSERT_TRUE(store_->CreateCustomer(c, {}).ok());
+  ASSERT_TRUE(store_->CreateCustomer(c, {"req-c", "h"}).ok());
+  // A duplicate merged into it goes with it, with the request that made it.
+  CustomerRecord dup = NewCustomer("Ada L.");
+  ASSERT_TRUE(store_->CreateCustomer(dup, {"req-dup", "h"}).ok());
+  ASSERT_TRUE(store_->MergeCustomers(c.id, {dup.id}, "t", 1, false).ok());
   ASSERT_TRUE(store_->RecordPurchase(NewPurchase(c.id, "5", 1), {}).ok());
   auto accept = [](const CustomerRecord&) { return absl::OkStatus(); };
   EXPECT_EQ(store_->DeleteCustomer(c.id, false, accept).code(),
@@ -312,6 +366,7 @@ TEST_F(CustomerStoreTest, DeleteNeedsForceWhenThereArePurchases) {
   EXPECT_EQ(Count("customers"), 0);
   EXPECT_EQ(Count("customer_external_ids"), 0);
   EXPECT_EQ(Count("customer_attributes"), 0);
+  EXPECT_EQ(Count("customer_create_requests"), 0);
   EXPECT_EQ(store_->DeleteCustomer(c.id, true, accept).code(),
             absl::StatusCode::kNotFound);
 }
@@ -580,7 +635,15 @@ TEST_F(CustomerStoreTest, EraseRemovesPersonalDataKeepsAmountsAndSuppresses) {
   c.postal_code = "N1";
   c.external_ids = {{"crm", "1"}};
   c.attributes = {{"note", "likes tea"}};
-  ASSERT_TRUE(store_->CreateCustomer(c, {}).ok());
+  ASSERT_TRUE(store_->CreateCustomer(c, {"req-ada", "h"}).ok());
+  // The same person under a second record, merged into the first: the
+  // erasure covers it too.
+  CustomerRecord dup = NewCustomer("A. Lovelace");
+  ASSERT_TRUE(store_->CreateCustomer(dup, {"req-dup", "h"}).ok());
+  ASSERT_TRUE(store_->MergeCustomers(c.id, {dup.id}, "t", 1, false).ok());
+  // Someone else's request is not touched.
+  CustomerRecord other = NewCustomer("Other");
+  ASSERT_TRUE(store_->CreateCustomer(other, {"req-other", "h"}).ok());
   ASSERT_TRUE(RecordKeyed(NewPurchase(c.id, "12.34", 1), "r1").ok());
   ASSERT_TRUE(store_->LogInteraction(NewInteraction(ids_, c.id, 2), {}).ok());
   ASSERT_TRUE(store_->SetConsent(c.id, {"marketing", 1, true, 1, "web"}).ok());
@@ -597,6 +660,10 @@ TEST_F(CustomerStoreTest, EraseRemovesPersonalDataKeepsAmountsAndSuppresses) {
   EXPECT_EQ(erased->postal_code, "");
   EXPECT_TRUE(erased->external_ids.empty());
   EXPECT_TRUE(erased->attributes.empty());
+  // The request ids that created the person's records are forgotten.
+  EXPECT_EQ(*store_->CustomerCreatedBy("req-ada"), std::nullopt);
+  EXPECT_EQ(*store_->CustomerCreatedBy("req-dup"), std::nullopt);
+  EXPECT_EQ(*store_->CustomerCreatedBy("req-other"), other.id);
   EXPECT_TRUE(store_->ListConsents(c.id)->empty());
   EXPECT_EQ((*store_->ListInteractions({c.id, std::nullopt, 10}))[0].note, "");
   EXPECT_EQ(

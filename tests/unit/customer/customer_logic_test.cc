@@ -26,8 +26,15 @@ class FakeStore final : public CustomerStore {
       const CustomerRecord& c, const RequestKey& request) override {
     ++writes;
     requests.push_back(request);
+    if (!request.id.empty()) created_by[request.id] = c.id;
     customers[c.id] = c;
     return c;
+  }
+  absl::StatusOr<std::optional<std::string>> CustomerCreatedBy(
+      const std::string& request_id) override {
+    auto it = created_by.find(request_id);
+    if (it == created_by.end()) return std::nullopt;
+    return it->second;
   }
   absl::StatusOr<CustomerRecord> GetCustomer(const std::string& id) override {
     if (auto merged = merged_into.find(id); merged != merged_into.end()) {
@@ -203,6 +210,7 @@ class FakeStore final : public CustomerStore {
   int writes = 0;
   absl::Status read_error;
   std::vector<RequestKey> requests;
+  std::map<std::string, std::string> created_by;  // request id -> customer
   CustomerFilter last_filter;
   IdentityQuery last_identities;
   std::vector<std::string> identity_matches;
@@ -733,14 +741,18 @@ TEST_F(CustomerLogicTest, IdentifyFindsCreatesOrRefusesAmbiguity) {
 
   // The identities now name that customer: found, and a retry of the request
   // says created.
+  EXPECT_EQ(store_.created_by["id-1"], created->customer().id());
   store_.identity_matches = {created->customer().id()};
-  store_.customers[created->customer().id()].create_request_id = "id-1";
   absl::StatusOr<v1::IdentifyCustomerResponse> again =
       logic_.IdentifyCustomer(request);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->customer().id(), created->customer().id());
   EXPECT_TRUE(again->created());
   request.set_request_id("id-2");
+  EXPECT_FALSE(logic_.IdentifyCustomer(request)->created());
+  // A request that created someone else is not this customer's creation.
+  store_.created_by["id-3"] = "01jd8x4r2c6n7m9p0q1r2s3t4v";
+  request.set_request_id("id-3");
   EXPECT_FALSE(logic_.IdentifyCustomer(request)->created());
 
   store_.identity_matches = {created->customer().id(),
