@@ -95,9 +95,16 @@ struct RefDetails {
   std::string display_name;  // !is_id: for the new customer
 };
 
+// Where a ref leads: a live customer, or why not.
+struct Resolution {
+  std::string customer_id;
+  std::shared_ptr<const Reject> error;
+};
+
 // A customer reference as parsed, shared by every row that gives the same
 // text. Once its key is resolved, the cache keeps a slim copy without details
-// (an import may name millions of customers).
+// (an import may name millions of customers) that carries its resolution, so
+// that a row naming a known customer costs one lookup, by its text.
 struct Ref {
   std::shared_ptr<const Reject> error;
   // The same for every spelling of the same customer or identity; part of the
@@ -105,12 +112,9 @@ struct Ref {
   std::string key;
   bool is_id = false;
   std::unique_ptr<RefDetails> details;  // null in a slim copy and on error
-};
+  Resolution resolution;                // in a slim copy only
 
-// Where a ref leads: a live customer, or why not.
-struct Resolution {
-  std::string customer_id;
-  std::shared_ptr<const Reject> error;
+  bool slim() const { return details == nullptr && error == nullptr; }
 };
 
 std::shared_ptr<const Reject> RejectOf(std::string field, std::string message) {
@@ -507,7 +511,8 @@ class Importer {
       absl::flat_hash_set<absl::string_view> asked;
       for (size_t i : fresh_rows) {
         const Ref& ref = *pending_[i].ref;
-        if (!resolved_.contains(ref.key) && asked.insert(ref.key).second) {
+        if (!ref.slim() && !resolved_.contains(ref.key) &&
+            asked.insert(ref.key).second) {
           unresolved.push_back(&ref);
         }
       }
@@ -524,11 +529,13 @@ class Importer {
     for (size_t i : fresh_rows) {
       const PendingRow<Record>& p = pending_[i];
       std::string customer_id;
-      if (auto it = outcome.created.find(p.ref->key);
+      if (auto it = p.ref->slim() ? outcome.created.end()
+                                  : outcome.created.find(p.ref->key);
           it != outcome.created.end()) {
         customer_id = it->second;
       } else {
-        const Resolution& resolution = resolved_.at(p.ref->key);
+        const Resolution& resolution =
+            p.ref->slim() ? p.ref->resolution : resolved_.at(p.ref->key);
         if (resolution.error != nullptr) {
           outcome.rejects.emplace_back(p.row, *resolution.error);
           continue;
@@ -679,7 +686,7 @@ class Importer {
     resolved_.clear();
     RAPPORT_ASSIGN_OR_RETURN(changes_seen_, deps_.store->CustomerChanges());
     for (PendingRow<Record>& p : pending_) {
-      if (p.ref->details == nullptr && p.ref->error == nullptr) {
+      if (p.ref->slim()) {
         RAPPORT_ASSIGN_OR_RETURN(p.ref, ParseRef(p.ref_text));
       }
     }
@@ -692,12 +699,15 @@ class Importer {
     absl::flat_hash_map<const Ref*, std::shared_ptr<const Ref>> slim;
     for (const PendingRow<Record>& p : pending_) {
       const Ref* ref = p.ref.get();
-      if (ref->details == nullptr || !resolved_.contains(ref->key)) continue;
+      if (ref->details == nullptr) continue;
+      auto resolution = resolved_.find(ref->key);
+      if (resolution == resolved_.end()) continue;
       auto [it, inserted] = slim.try_emplace(ref);
       if (inserted) {
         auto copy = std::make_shared<Ref>();
         copy->key = ref->key;
         copy->is_id = ref->is_id;
+        copy->resolution = resolution->second;
         it->second = std::move(copy);
       }
       if (auto cached = refs_.find(p.ref_text);

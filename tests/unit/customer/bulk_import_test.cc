@@ -360,6 +360,39 @@ TEST_F(BulkImportTest, BadRowsAreRejectedWithRowAndFieldAndGoodOnesStored) {
   EXPECT_EQ(store_.purchases[1].purchase.amount, *Decimal::Parse("-5.5"));
 }
 
+// After its first batch, a ref is answered from the cache, refusals included:
+// every later row naming it gets the same customer or the same reject.
+TEST_F(BulkImportTest, ResolvedRefsKeepTheirAnswerInLaterBatches) {
+  const std::string ada = NewCustomer();
+  const std::string gone = NewCustomer();
+  store_.customers[gone].state.erased = true;
+  const std::string nobody = ids_.Next();
+  const std::string t = "2024-01-01T00:00:00Z";
+  std::vector<v1::ImportPurchasesRequest> messages;
+  for (int b = 0; b < 3; ++b) {
+    messages.push_back(
+        Batch(b == 0 ? "imp-1" : "",
+              {Row(10 * b + 1, ada, t, "1"), Row(10 * b + 2, gone, t, "1"),
+               Row(10 * b + 3, nobody, t, "1")}));
+  }
+  absl::StatusOr<v1::ImportPurchasesResponse> r = Purchases(messages);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->accepted(), 3);
+  ASSERT_EQ(r->rejected_size(), 6);
+  for (int b = 0; b < 3; ++b) {
+    EXPECT_EQ(r->rejected(2 * b).row(), 10 * b + 2);
+    EXPECT_NE(r->rejected(2 * b).message().find("erased"), std::string::npos);
+    EXPECT_EQ(r->rejected(2 * b + 1).row(), 10 * b + 3);
+    EXPECT_NE(r->rejected(2 * b + 1).message().find("not found"),
+              std::string::npos);
+  }
+  ASSERT_EQ(store_.purchases.size(), 3u);
+  for (const ImportedPurchase& p : store_.purchases)
+    EXPECT_EQ(p.purchase.customer_id, ada);
+  EXPECT_EQ(store_.state_calls, 1);
+  EXPECT_EQ(store_.write_calls, 3);
+}
+
 TEST_F(BulkImportTest, RetriedImportStoresNothingTwice) {
   const std::string ada = NewCustomer();
   auto batch = Batch(
