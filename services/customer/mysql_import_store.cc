@@ -319,6 +319,13 @@ absl::StatusOr<std::string> MysqlImportStore::ImportPrefix(
 
 namespace {
 
+// Whether any of `rows` has a request id of its own.
+template <typename Row>
+bool AnyRequestId(const std::vector<Row>& rows) {
+  return std::any_of(rows.begin(), rows.end(),
+                     [](const Row& r) { return !r.request.id.empty(); });
+}
+
 // The count of customer_changes; with `share`, locked for the rest of the
 // transaction (so that no merge, erasure or deletion commits before it).
 absl::StatusOr<int64_t> ReadChanges(sql::Connection& c, bool share) {
@@ -394,26 +401,37 @@ absl::Status MysqlImportStore::WritePurchases(
         },
         changes_seen));
     InsertCustomers(c, new_customers);
+    // Columns that no row sets are left to their defaults ('' and NULL): an
+    // import's rows have no description, and most have no request id.
+    const bool described =
+        std::any_of(rows.begin(), rows.end(), [](const ImportedPurchase& r) {
+          return !r.purchase.description.empty();
+        });
+    const bool keyed = AnyRequestId(rows);
     Chunked(
         c, rows,
-        [](size_t n) {
+        [&](size_t n) {
           return absl::StrCat(
               "INSERT INTO purchases (id, customer_id, purchase_time_us, "
-              "amount, currency, "
-              "description, create_time_us, request_id, request_hash) VALUES ",
-              Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?)", n, ", "));
+              "amount, currency, create_time_us, request_hash",
+              described ? ", description" : "", keyed ? ", request_id" : "",
+              ") VALUES ",
+              Repeat(
+                  absl::StrCat("(?, ?, ?, ?, ?, ?, ?", described ? ", ?" : "",
+                               keyed ? ", ?" : "", ")"),
+                  n, ", "));
         },
-        [](sql::PreparedStatement& s, int& i, const ImportedPurchase& row) {
+        [&](sql::PreparedStatement& s, int& i, const ImportedPurchase& row) {
           const PurchaseRecord& p = row.purchase;
           s.setString(i++, p.id);
           s.setString(i++, p.customer_id);
           s.setInt64(i++, p.purchase_time_us);
           s.setString(i++, p.amount.ToString());
           s.setString(i++, p.currency);
-          s.setString(i++, p.description);
           s.setInt64(i++, p.create_time_us);
-          SetNullableString(s, i++, row.request.id);
           s.setString(i++, row.request.hash);
+          if (described) s.setString(i++, p.description);
+          if (keyed) SetNullableString(s, i++, row.request.id);
         },
         Execute);
     return absl::OkStatus();
@@ -432,16 +450,19 @@ absl::Status MysqlImportStore::WriteInteractions(
         },
         changes_seen));
     InsertCustomers(c, new_customers);
+    const bool keyed = AnyRequestId(rows);  // else request_id is left NULL
     Chunked(
         c, rows,
-        [](size_t n) {
+        [&](size_t n) {
           return absl::StrCat(
               "INSERT INTO interactions (id, customer_id, channel, kind, "
-              "interaction_time_us, "
-              "cost, note, create_time_us, request_id, request_hash) VALUES ",
-              Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", n, ", "));
+              "interaction_time_us, cost, note, create_time_us, request_hash",
+              keyed ? ", request_id" : "", ") VALUES ",
+              Repeat(keyed ? "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                           : "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     n, ", "));
         },
-        [](sql::PreparedStatement& s, int& i, const ImportedInteraction& row) {
+        [&](sql::PreparedStatement& s, int& i, const ImportedInteraction& row) {
           const InteractionRecord& r = row.interaction;
           s.setString(i++, r.id);
           s.setString(i++, r.customer_id);
@@ -451,8 +472,8 @@ absl::Status MysqlImportStore::WriteInteractions(
           s.setString(i++, r.cost.ToString());
           s.setString(i++, r.note);
           s.setInt64(i++, r.create_time_us);
-          SetNullableString(s, i++, row.request.id);
           s.setString(i++, row.request.hash);
+          if (keyed) SetNullableString(s, i++, row.request.id);
         },
         Execute);
     return absl::OkStatus();

@@ -341,6 +341,48 @@ TEST_F(ImportStoreTest, InteractionsAreWrittenAndFoundById) {
       store_->WriteInteractions({}, {rows[5]}, Changes())));
 }
 
+// A batch without request ids (or descriptions) is written without those
+// columns; a batch where some rows have them writes each row's own.
+TEST_F(ImportStoreTest, OptionalColumnsAreWrittenWhenAnyRowOfTheBatchHasThem) {
+  CustomerRecord ann = NewCustomer();
+  ImportedPurchase plain = NewPurchase(ann.id, "1", "");
+  plain.purchase.id = ids_.Next();
+  ASSERT_TRUE(store_->WritePurchases({ann}, {plain}, Changes()).ok());
+  ImportedPurchase keyed = NewPurchase(ann.id, "2", "order-2");
+  ImportedPurchase unkeyed = NewPurchase(ann.id, "3", "");
+  unkeyed.purchase.id = ids_.Next();
+  unkeyed.purchase.description = "gift";
+  ASSERT_TRUE(store_->WritePurchases({}, {keyed, unkeyed}, Changes()).ok());
+  auto purchase = [&](const ImportedPurchase& p, const std::string& where) {
+    return Count(absl::StrCat("SELECT COUNT(*) FROM purchases WHERE id = '",
+                              p.purchase.id, "' AND ", where));
+  };
+  EXPECT_EQ(purchase(plain, "request_id IS NULL AND description = ''"), 1);
+  EXPECT_EQ(purchase(keyed, "request_id = 'order-2' AND description = ''"), 1);
+  EXPECT_EQ(purchase(unkeyed, "request_id IS NULL AND description = 'gift'"),
+            1);
+
+  ImportedInteraction call;
+  call.interaction.id = ids_.Next();
+  call.interaction.customer_id = ann.id;
+  call.interaction.channel = 2;
+  call.interaction.cost = *Decimal::Parse("1");
+  call.request = {"", "0123456789abcdef"};
+  ImportedInteraction keyed_call = call;
+  keyed_call.interaction.id = ids_.Next();
+  keyed_call.request.id = "call-2";
+  ASSERT_TRUE(store_->WriteInteractions({}, {call}, Changes()).ok());
+  call.interaction.id = ids_.Next();
+  ASSERT_TRUE(
+      store_->WriteInteractions({}, {call, keyed_call}, Changes()).ok());
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM interactions WHERE request_id IS NULL"),
+            2);
+  EXPECT_EQ(Count(absl::StrCat("SELECT COUNT(*) FROM interactions WHERE id = '",
+                               keyed_call.interaction.id,
+                               "' AND request_id = 'call-2'")),
+            1);
+}
+
 TEST_F(ImportStoreTest, AnImportKeepsItsFirstIdPrefixAndNoTwoImportsShareOne) {
   const std::string a = ids_.Next().substr(0, kRowIdPrefixSize);
   const std::string b = ids_.Next().substr(0, kRowIdPrefixSize);
