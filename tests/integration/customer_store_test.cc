@@ -153,6 +153,25 @@ TEST_F(CustomerStoreTest,
   EXPECT_EQ(Count("customer_create_requests"), 1);
 }
 
+// Retries of one creation racing each other, for a customer without any
+// identity (no unique index of customers tells them apart): one is stored,
+// and every retry answers with it.
+TEST_F(CustomerStoreTest, ConcurrentRetriesOfOneCreationStoreItOnce) {
+  std::vector<std::thread> threads;
+  std::vector<std::string> ids(8);
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      absl::StatusOr<CustomerRecord> c =
+          store_->CreateCustomer(NewCustomer("Ada"), {"create-1", "h"});
+      ids[i] = c.ok() ? c->id : std::string(c.status().message());
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const std::string& id : ids) EXPECT_EQ(id, ids[0]);
+  EXPECT_EQ(Count("customers"), 1);
+  EXPECT_EQ(*store_->CustomerCreatedBy("create-1"), ids[0]);
+}
+
 TEST_F(CustomerStoreTest, ConcurrentRetriesOfOnePurchaseStoreItOnce) {
   CustomerRecord c = NewCustomer("Ada");
   ASSERT_TRUE(store_->CreateCustomer(c, {}).ok());
