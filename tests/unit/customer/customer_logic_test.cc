@@ -32,6 +32,7 @@ class FakeStore final : public CustomerStore {
   }
   absl::StatusOr<std::optional<std::string>> CustomerCreatedBy(
       const std::string& request_id) override {
+    if (!read_error.ok()) return read_error;
     auto it = created_by.find(request_id);
     if (it == created_by.end()) return std::nullopt;
     return it->second;
@@ -754,6 +755,11 @@ TEST_F(CustomerLogicTest, IdentifyFindsCreatesOrRefusesAmbiguity) {
   store_.created_by["id-3"] = "01jd8x4r2c6n7m9p0q1r2s3t4v";
   request.set_request_id("id-3");
   EXPECT_FALSE(logic_.IdentifyCustomer(request)->created());
+  // Without an answer on who created it, there is no answer at all.
+  store_.read_error = absl::UnavailableError("database down");
+  EXPECT_EQ(logic_.IdentifyCustomer(request).status().code(),
+            absl::StatusCode::kUnavailable);
+  store_.read_error = absl::OkStatus();
 
   store_.identity_matches = {created->customer().id(),
                              "01jd8x4r2c6n7m9p0q1r2s3t4v"};
