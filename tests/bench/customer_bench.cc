@@ -199,11 +199,12 @@ void Hammer(const std::string& name, StartCall start,
       concurrency, static_cast<long long>(errors));
 }
 
-void Refresh(int window_days) {
+void Refresh(int window_days, bool with_clv = false) {
   auto stub = NewStub();
   v1::RefreshScoresRequest request;
   *request.mutable_as_of() = ToTimestamp(kAsOf);
   request.set_window_days(window_days);
+  request.set_with_clv(with_clv);
   v1::RefreshScoresResponse started;
   const absl::Time start = absl::Now();
   grpc::ClientContext context;
@@ -223,7 +224,8 @@ void Refresh(int window_days) {
                    job.job().error().c_str());
       std::exit(1);
     }
-    std::printf("%-16s %10.2f s  (%lld customers, window %d days)\n", "refresh",
+    std::printf("%-16s %10.2f s  (%lld customers, window %d days)\n",
+                with_clv ? "refresh with clv" : "refresh",
                 absl::ToDoubleSeconds(absl::Now() - start),
                 static_cast<long long>(job.job().total()), window_days);
     return;
@@ -277,6 +279,7 @@ int Main() {
   if (!absl::GetFlag(FLAGS_skip_refresh)) {
     Refresh(0);
     Refresh(365);
+    Refresh(0, /*with_clv=*/true);
   }
   // Request ids unique to this run, so that a run on data left by an earlier
   // one records new purchases instead of answering retries.
