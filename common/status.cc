@@ -88,4 +88,13 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
   return absl::Status(code, status.error_message());
 }
 
+absl::Status Prefixed(const absl::Status& status, absl::string_view what) {
+  if (status.ok()) return status;
+  absl::Status out(status.code(), absl::StrCat(what, ": ", status.message()));
+  status.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
+    out.SetPayload(url, payload);
+  });
+  return out;
+}
+
 }  // namespace rapport

@@ -40,6 +40,10 @@ absl::Status InvalidFields(const std::vector<FieldViolation>& violations);
 // The field violations a status carries (empty when it carries none).
 std::vector<FieldViolation> FieldViolations(const absl::Status& status);
 
+// The same status with its message prefixed by "<what>: ", payloads (field
+// violations) kept: for saying where an error came from.
+absl::Status Prefixed(const absl::Status& status, absl::string_view what);
+
 // The one conversion from absl::Status to grpc::Status, for servers. Field
 // violations travel as google.rpc.BadRequest inside a google.rpc.Status.
 grpc::Status ToGrpcStatus(const absl::Status& status);

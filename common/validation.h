@@ -25,27 +25,6 @@ absl::Status CheckRequiredText(absl::string_view value, absl::string_view field,
 absl::Status CheckOptionalText(absl::string_view value, absl::string_view field,
                                size_t max_bytes);
 
-// An email address of the plain form local@domain.tld, returned trimmed.
-absl::StatusOr<std::string> NormalizeEmail(absl::string_view email,
-                                           absl::string_view field);
-
-// A phone number, normalised to E.164 ("+14155550100") with libphonenumber.
-// A number without "+" is read as a national number of `region` (ISO 3166
-// alpha-2, e.g. "US" or "GB"). Spaces, dashes, dots and parentheses are
-// allowed; letters are not; a number that is not valid for its country is
-// INVALID_ARGUMENT naming `field`.
-absl::StatusOr<std::string> NormalizePhone(absl::string_view phone,
-                                           absl::string_view field,
-                                           absl::string_view region = "US");
-
-// True when libphonenumber knows `region` (used to validate configuration).
-bool IsKnownPhoneRegion(absl::string_view region);
-
-// The key under which two emails are likely the same person: lower case, the
-// "+tag" of the local part dropped, and for Gmail addresses the dots too
-// ("A.da+news@GMAIL.com" and "ada@gmail.com" share "ada@gmail.com").
-std::string EmailMatchKey(absl::string_view email);
-
 // A stable 64-bit digest (FNV-1a) as 16 hex digits, for request hashes and
 // checksums; not for security.
 std::string Fingerprint(absl::string_view data);

@@ -13,10 +13,10 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/api_names.h"
 #include "common/base/decimal.h"
 #include "common/base/status_macros.h"
 #include "common/base/timestamp.h"
-#include "common/customer_channels.h"
 #include "common/status.h"
 #include "common/validation.h"
 
@@ -196,7 +196,7 @@ struct InteractionTraits {
     absl::StatusOr<int64_t> time = ParseRfc3339Micros(row.timestamp());
     if (!time.ok()) return FromStatus(time.status(), "timestamp");
     if (row.channel().empty()) return Reject{"channel", "is required"};
-    std::optional<v1::Channel> channel = ParseCustomerChannel(row.channel());
+    std::optional<cv1::Channel> channel = ParseChannel(row.channel());
     if (!channel.has_value()) {
       return Reject{"channel", Shorten(absl::StrCat(
                                    "is \"", row.channel(),

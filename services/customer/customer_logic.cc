@@ -17,8 +17,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
+#include "common/api_names.h"
 #include "common/base/status_macros.h"
-#include "common/customer_channels.h"
+#include "common/identity.h"
 #include "common/log.h"
 #include "common/paging.h"
 #include "common/proto_convert.h"
@@ -172,7 +173,7 @@ v1::Interaction ToProto(const InteractionRecord& r,
   v1::Interaction i;
   i.set_id(r.id);
   i.set_customer_id(r.customer_id);
-  i.set_channel(static_cast<v1::Channel>(r.channel));
+  i.set_channel(static_cast<cv1::Channel>(r.channel));
   i.set_kind(r.kind);
   *i.mutable_interaction_time() = ToTimestamp(r.interaction_time_us);
   absl::StatusOr<google::type::Money> cost =
@@ -185,7 +186,7 @@ v1::Interaction ToProto(const InteractionRecord& r,
 v1::Consent ToProto(const ConsentRecord& r) {
   v1::Consent c;
   c.set_purpose(r.purpose);
-  c.set_channel(static_cast<v1::Channel>(r.channel));
+  c.set_channel(static_cast<cv1::Channel>(r.channel));
   c.set_granted(r.granted);
   *c.mutable_capture_time() = ToTimestamp(r.capture_time_us);
   c.set_source(r.source);
@@ -282,12 +283,12 @@ std::string CustomerEtag(int64_t version) { return absl::StrCat(version); }
 
 CustomerLogic::CustomerLogic(CustomerStore* store, IdGenerator* ids,
                              Clock clock, CustomerLogicOptions options,
-                             ScoreLogic* scores)
+                             differentiation::ValueKeeper* values)
     : store_(store),
       ids_(ids),
       clock_(std::move(clock)),
       options_(std::move(options)),
-      scores_(scores),
+      values_(values),
       purchases_(
           {.workers = options_.purchase_writers,
            .max_batch = static_cast<size_t>(options_.purchase_batch),
@@ -304,6 +305,19 @@ CustomerLogic::CustomerLogic(CustomerStore* store, IdGenerator* ids,
 
 int64_t CustomerLogic::NowMicros() const {
   return absl::ToUnixMicros(clock_());
+}
+
+absl::Status CustomerLogic::AttachValues(
+    const std::vector<v1::Customer*>& customers) {
+  std::vector<std::string> ids;
+  ids.reserve(customers.size());
+  for (const v1::Customer* c : customers) ids.push_back(c->id());
+  RAPPORT_ASSIGN_OR_RETURN(auto values, values_->ValuesOf(ids));
+  for (v1::Customer* c : customers) {
+    auto it = values.find(c->id());
+    if (it != values.end()) *c->mutable_value() = it->second;  // ids repeat
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::Customer> CustomerLogic::CreateCustomer(
@@ -372,18 +386,17 @@ CustomerLogic::ReadCustomers(const std::vector<std::string>& ids) {
     if (live->id != id) response.set_merged_id(id);
     out.push_back(std::move(response));
   }
-  if (scores_ == nullptr) return out;
+  if (values_ == nullptr) return out;
   std::vector<v1::Customer*> answered;
   for (Result& r : out) {
     if (r.ok()) answered.push_back(r->mutable_customer());
   }
-  if (scores_->AttachValues(answered).ok()) return out;
+  if (AttachValues(answered).ok()) return out;
   // One customer's stored value failing must not fail the others' calls: try
   // each alone, and only the failing ones answer with the error.
   for (Result& r : out) {
     if (!r.ok()) continue;
-    if (absl::Status s = scores_->AttachValues({r->mutable_customer()});
-        !s.ok()) {
+    if (absl::Status s = AttachValues({r->mutable_customer()}); !s.ok()) {
       r = s;
     }
   }
@@ -396,7 +409,7 @@ absl::StatusOr<v1::ListCustomersResponse> CustomerLogic::ListCustomers(
   CustomerFilter filter;
   RAPPORT_RETURN_IF_ERROR(CheckOptionalText(request.segment(), "segment", 64));
   filter.segment = request.segment();
-  if (!v1::Tier_IsValid(request.tier()))
+  if (!cv1::Tier_IsValid(request.tier()))
     return InvalidField("tier", "is not a known tier");
   filter.tier = request.tier();
   if (request.has_min_value_hundredths())
@@ -447,8 +460,7 @@ absl::StatusOr<v1::ListCustomersResponse> CustomerLogic::ListCustomers(
     customers.push_back(
         response.mutable_customers(response.customers_size() - 1));
   }
-  if (scores_ != nullptr)
-    RAPPORT_RETURN_IF_ERROR(scores_->AttachValues(customers));
+  if (values_ != nullptr) RAPPORT_RETURN_IF_ERROR(AttachValues(customers));
   if (more) {
     response.set_next_page_token(EncodePageToken(
         absl::StrCat(records.back().second, ":", records.back().first.id),
@@ -614,7 +626,7 @@ std::vector<absl::StatusOr<PurchaseRecord>> CustomerLogic::RecordAndRescore(
     const std::vector<CustomerStore::NewPurchase>& batch) {
   std::vector<absl::StatusOr<PurchaseRecord>> recorded =
       store_->RecordPurchases(batch);
-  if (scores_ == nullptr) return recorded;
+  if (values_ == nullptr) return recorded;
   std::vector<std::string> customers;
   for (const absl::StatusOr<PurchaseRecord>& r : recorded) {
     if (r.ok()) customers.push_back(r->customer_id);
@@ -622,7 +634,7 @@ std::vector<absl::StatusOr<PurchaseRecord>> CustomerLogic::RecordAndRescore(
   if (customers.empty()) return recorded;
   // The purchases stand even when re-scoring fails; the next refresh catches
   // up.
-  std::vector<absl::Status> rescored = scores_->RescoreEach(customers);
+  std::vector<absl::Status> rescored = values_->RescoreEach(customers);
   for (size_t i = 0; i < rescored.size(); ++i) {
     if (rescored[i].ok()) continue;
     LogLine("warn", "customer", "re-scoring after a purchase failed",
@@ -870,8 +882,8 @@ absl::StatusOr<v1::MergeCustomersResponse> CustomerLogic::MergeCustomers(
   response.set_moved_consents(result.moved_consents);
   response.set_moved_identities(result.moved_identities);
   response.set_dry_run(request.dry_run());
-  if (!request.dry_run() && scores_ != nullptr && result.moved_purchases > 0) {
-    if (absl::Status s = scores_->Rescore(request.primary_id()); !s.ok()) {
+  if (!request.dry_run() && values_ != nullptr && result.moved_purchases > 0) {
+    if (absl::Status s = values_->Rescore(request.primary_id()); !s.ok()) {
       LogLine("warn", "customer", "re-scoring after a merge failed",
               {{"customer", request.primary_id()},
                {"error", std::string(s.message())}});
@@ -916,8 +928,8 @@ absl::StatusOr<v1::Interaction> CustomerLogic::LogInteraction(
       violations.push_back(std::move(v));
   };
   InteractionRecord record;
-  if (in.channel() == v1::CHANNEL_UNSPECIFIED ||
-      !v1::Channel_IsValid(in.channel())) {
+  if (in.channel() == cv1::CHANNEL_UNSPECIFIED ||
+      !cv1::Channel_IsValid(in.channel())) {
     violations.push_back({"interaction.channel",
                           "is required: email, phone, sms, visit, web, "
                           "mail or event"});
@@ -956,19 +968,18 @@ absl::StatusOr<v1::Interaction> CustomerLogic::LogInteraction(
   record.note = in.note();
   RAPPORT_ASSIGN_OR_RETURN(record.customer_id,
                            store_->ResolveCustomerId(request.customer_id()));
-  if (scores_ != nullptr && !request.force()) {
-    RAPPORT_ASSIGN_OR_RETURN(std::optional<v1::ContactPolicy> policy,
-                             scores_->ContactPolicyOf(record.customer_id));
+  if (values_ != nullptr && !request.force()) {
+    RAPPORT_ASSIGN_OR_RETURN(std::optional<cv1::ContactPolicy> policy,
+                             values_->ContactPolicyOf(record.customer_id));
     if (policy.has_value() &&
         std::find(policy->channels().begin(), policy->channels().end(),
                   in.channel()) == policy->channels().end()) {
       std::vector<std::string> allowed;
-      for (int c : policy->channels())
-        allowed.push_back(CustomerChannelName(c));
+      for (int c : policy->channels()) allowed.push_back(ChannelName(c));
       return absl::FailedPreconditionError(absl::StrCat(
-          "channel ", CustomerChannelName(in.channel()),
+          "channel ", ChannelName(in.channel()),
           " is not allowed for this customer's tier ",
-          v1::Tier_Name(policy->tier()).substr(5), " (allowed: ",
+          cv1::Tier_Name(policy->tier()).substr(5), " (allowed: ",
           absl::StrJoin(allowed, ", "), "); set force to log it anyway"));
     }
   }
@@ -1025,8 +1036,8 @@ absl::StatusOr<v1::Consent> CustomerLogic::SetConsent(
       violations.push_back(std::move(v));
   };
   note(CheckRequiredText(in.purpose(), "consent.purpose", 64));
-  if (in.channel() == v1::CHANNEL_UNSPECIFIED ||
-      !v1::Channel_IsValid(in.channel())) {
+  if (in.channel() == cv1::CHANNEL_UNSPECIFIED ||
+      !cv1::Channel_IsValid(in.channel())) {
     violations.push_back({"consent.channel", "is required"});
   }
   ConsentRecord record{in.purpose(), in.channel(), in.granted(), 0,

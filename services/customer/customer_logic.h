@@ -16,14 +16,15 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/base/async_batcher.h"
+#include "common/differentiation/differentiation.h"
 #include "common/ids.h"
 #include "rapport/customer/v1/customer_service.pb.h"
 #include "services/customer/customer_store.h"
-#include "services/customer/score_logic.h"
 
 namespace rapport::customer {
 
 namespace v1 = ::rapport::customer::v1;
+namespace cv1 = ::rapport::common::v1;
 
 struct CustomerLogicOptions {
   // ISO 4217 code of the deployment's reporting currency; every amount is in
@@ -53,9 +54,11 @@ class CustomerLogic {
  public:
   using Clock = std::function<absl::Time()>;
 
-  // `scores` may be null (no differentiation: no policy checks, no re-scoring).
+  // `values` may be null (no differentiation: no policy checks, no
+  // re-scoring, no stored values with customers).
   CustomerLogic(CustomerStore* store, IdGenerator* ids, Clock clock,
-                CustomerLogicOptions options, ScoreLogic* scores = nullptr);
+                CustomerLogicOptions options,
+                differentiation::ValueKeeper* values = nullptr);
 
   absl::StatusOr<v1::Customer> CreateCustomer(
       const v1::CreateCustomerRequest& request);
@@ -122,13 +125,15 @@ class CustomerLogic {
   // together, one answer per id.
   std::vector<absl::StatusOr<v1::GetCustomerResponse>> ReadCustomers(
       const std::vector<std::string>& ids);
+  // Fills `value` of each customer that has stored values.
+  absl::Status AttachValues(const std::vector<v1::Customer*>& customers);
   int64_t NowMicros() const;
 
   CustomerStore* store_;
   IdGenerator* ids_;
   Clock clock_;
   CustomerLogicOptions options_;
-  ScoreLogic* scores_;
+  differentiation::ValueKeeper* values_;
   // Last: their threads stop before anything they use goes.
   AsyncBatcher<CustomerStore::NewPurchase, absl::StatusOr<PurchaseRecord>>
       purchases_;

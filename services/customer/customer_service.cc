@@ -1,19 +1,10 @@
 #include "services/customer/customer_service.h"
 
+#include "common/differentiation/rpcs.h"
+#include "common/reply.h"
 #include "common/status.h"
 
 namespace rapport::customer {
-namespace {
-
-// Stores a successful result through `set`, and converts the status either way.
-template <typename T, typename Set>
-grpc::Status Reply(absl::StatusOr<T> result, Set set) {
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  set(*std::move(result));
-  return grpc::Status::OK;
-}
-
-}  // namespace
 
 grpc::Status CustomerServiceImpl::CreateCustomer(
     grpc::ServerContext*, const v1::CreateCustomerRequest* request,
@@ -160,45 +151,38 @@ grpc::Status CustomerServiceImpl::EraseCustomer(
   return ToGrpcStatus(logic_->EraseCustomer(*request));
 }
 
+// Differentiation: the shared kit's RPCs.
+
 grpc::Status CustomerServiceImpl::RefreshScores(
     grpc::ServerContext*, const v1::RefreshScoresRequest* request,
     v1::RefreshScoresResponse* response) {
-  return Reply(scores_->StartRefresh(*request), [&](v1::RefreshJob j) {
-    *response->mutable_job() = std::move(j);
-  });
+  return differentiation::rpcs::RefreshScores(*values_, *request, response);
 }
 
 grpc::Status CustomerServiceImpl::GetRefreshJob(
     grpc::ServerContext*, const v1::GetRefreshJobRequest* request,
     v1::GetRefreshJobResponse* response) {
-  return Reply(scores_->GetRefreshJob(*request), [&](v1::RefreshJob j) {
-    *response->mutable_job() = std::move(j);
-  });
+  return differentiation::rpcs::GetRefreshJob(*values_, request->id(),
+                                              response);
 }
 
 grpc::Status CustomerServiceImpl::GetCustomerValue(
     grpc::ServerContext*, const v1::GetCustomerValueRequest* request,
     v1::GetCustomerValueResponse* response) {
-  return Reply(scores_->GetCustomerValue(*request), [&](v1::CustomerValue v) {
-    *response->mutable_value() = std::move(v);
-  });
+  return differentiation::rpcs::GetValue(*values_, request->id(), response);
 }
 
 grpc::Status CustomerServiceImpl::SummarizeSegments(
-    grpc::ServerContext*, const v1::SummarizeSegmentsRequest* request,
+    grpc::ServerContext*, const v1::SummarizeSegmentsRequest*,
     v1::SummarizeSegmentsResponse* response) {
-  return Reply(
-      scores_->SummarizeSegments(*request),
-      [&](v1::SummarizeSegmentsResponse r) { *response = std::move(r); });
+  return differentiation::rpcs::SummarizeSegments(*values_, response);
 }
 
 grpc::Status CustomerServiceImpl::ExportScores(
     grpc::ServerContext* context, const v1::ExportScoresRequest* request,
     grpc::ServerWriter<v1::ExportScoresResponse>* writer) {
-  return ToGrpcStatus(scores_->ExportScores(
-      *request, [&](const v1::ExportScoresResponse& batch) {
-        return !context->IsCancelled() && writer->Write(batch);
-      }));
+  return differentiation::rpcs::ExportScores(
+      *values_, request->external_id_source(), context, writer);
 }
 
 }  // namespace rapport::customer

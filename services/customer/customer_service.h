@@ -3,10 +3,10 @@
 #ifndef RAPPORT_SERVICES_CUSTOMER_CUSTOMER_SERVICE_H_
 #define RAPPORT_SERVICES_CUSTOMER_CUSTOMER_SERVICE_H_
 
+#include "common/differentiation/differentiation.h"
 #include "rapport/customer/v1/customer_service.grpc.pb.h"
 #include "services/customer/customer_logic.h"
 #include "services/customer/import_logic.h"
-#include "services/customer/score_logic.h"
 
 namespace rapport::customer {
 
@@ -20,8 +20,8 @@ class CustomerServiceImpl final
               v1::CustomerService::Service>> {
  public:
   CustomerServiceImpl(CustomerLogic* logic, ImportLogic* imports,
-                      ScoreLogic* scores)
-      : logic_(logic), imports_(imports), scores_(scores) {}
+                      differentiation::Differentiation* values)
+      : logic_(logic), imports_(imports), values_(values) {}
 
   grpc::Status CreateCustomer(grpc::ServerContext*,
                               const v1::CreateCustomerRequest* request,
@@ -97,7 +97,7 @@ class CustomerServiceImpl final
  private:
   CustomerLogic* logic_;
   ImportLogic* imports_;
-  ScoreLogic* scores_;
+  differentiation::Differentiation* values_;
 };
 
 }  // namespace rapport::customer

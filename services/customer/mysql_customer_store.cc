@@ -17,6 +17,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/base/status_macros.h"
+#include "common/identity.h"
+#include "common/mysql/sql.h"
 #include "common/mysql/statement_cache.h"
 #include "common/status.h"
 #include "common/validation.h"
@@ -25,19 +27,9 @@ namespace rapport::customer {
 namespace {
 
 using Statement = CachedStatement;
-using Rows = std::unique_ptr<sql::ResultSet>;
 
 Statement Prepare(sql::Connection& c, const char* query) {
   return PrepareCached(c, query);
-}
-
-void SetNullableString(sql::PreparedStatement& s, int index,
-                       const std::string& value) {
-  if (value.empty()) {
-    s.setNull(index, sql::DataType::VARCHAR);
-  } else {
-    s.setString(index, value);
-  }
 }
 
 std::string EmailKey(const std::string& email) {
@@ -79,23 +71,6 @@ void AddChild(int kind, std::string a, std::string b, CustomerRecord& r) {
 
 // Customers read together: at most this many ids per statement.
 constexpr size_t kLoadChunk = 256;
-
-// "?,?,...,?": n placeholders.
-std::string Placeholders(size_t n) {
-  return absl::StrJoin(std::vector<std::string>(n, "?"), ",");
-}
-
-// Binds values[begin, begin + n) to `slots` parameters from `first`, the last
-// value repeated in the slots past n (lists padded to a power of two, so that
-// a few statement texts serve every count).
-void BindPadded(sql::PreparedStatement& s, int first,
-                const std::vector<std::string>& values, size_t begin, size_t n,
-                size_t slots) {
-  for (size_t i = 0; i < slots; ++i) {
-    s.setString(first + static_cast<int>(i),
-                values[begin + std::min(i, n - 1)]);
-  }
-}
 
 // Reads the rows of the given customers with their identities and attributes,
 // by id; absent ids are left out. One round trip per kLoadChunk ids: each

@@ -16,6 +16,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/base/status_macros.h"
+#include "common/identity.h"
+#include "common/mysql/sql.h"
 #include "common/mysql/statement_cache.h"
 #include "common/validation.h"
 
@@ -23,21 +25,8 @@ namespace rapport::customer {
 namespace {
 
 using Statement = std::unique_ptr<sql::PreparedStatement>;
-using Rows = std::unique_ptr<sql::ResultSet>;
 
 constexpr size_t kChunk = MysqlImportStore::kRowsPerStatement;
-
-// `group` repeated n times, joined by `separator`.
-std::string Repeat(absl::string_view group, size_t n,
-                   absl::string_view separator) {
-  std::string out;
-  out.reserve((group.size() + separator.size()) * n);
-  for (size_t i = 0; i < n; ++i) {
-    if (i > 0) out.append(separator.data(), separator.size());
-    out.append(group.data(), group.size());
-  }
-  return out;
-}
 
 // Runs one statement per chunk of up to kChunk items: `query(n)` is the text
 // for n items (the full size is prepared once and reused), `bind` binds one
@@ -68,15 +57,6 @@ void Chunked(sql::Connection& c, const std::vector<T>& items,
 }
 
 void Execute(sql::PreparedStatement& s) { s.executeUpdate(); }
-
-void SetNullableString(sql::PreparedStatement& s, int index,
-                       const std::string& value) {
-  if (value.empty()) {
-    s.setNull(index, sql::DataType::VARCHAR);
-  } else {
-    s.setString(index, value);
-  }
-}
 
 // The unique form of an email, as customers.email_key holds it.
 std::string EmailKey(const std::string& email) {

@@ -38,26 +38,46 @@ google::type::Money Money(const Decimal& d) {
   return m.ok() ? *m : google::type::Money();
 }
 
-v1::Tier ToProtoTier(Tier tier) {
+// The engine's tiers and channels in the shared API's terms. The engine is
+// a library without protobuf; these are the one place the two meet.
+cv1::Tier ToProtoTier(Tier tier) {
   switch (tier) {
     case Tier::kLead:
-      return v1::TIER_LEAD;
+      return cv1::TIER_LEAD;
     case Tier::kIron:
-      return v1::TIER_IRON;
+      return cv1::TIER_IRON;
     case Tier::kGold:
-      return v1::TIER_GOLD;
+      return cv1::TIER_GOLD;
     case Tier::kPlatinum:
-      return v1::TIER_PLATINUM;
+      return cv1::TIER_PLATINUM;
   }
-  return v1::TIER_UNSPECIFIED;
+  return cv1::TIER_UNSPECIFIED;
 }
 
-v1::ContactPolicy ToProtoPolicy(Tier tier, const ContactPolicy& policy) {
-  v1::ContactPolicy out;
-  out.set_tier(ToProtoTier(tier));
-  for (Channel c : policy.channels) {
-    out.add_channels(static_cast<v1::Channel>(static_cast<int>(c) + 1));
+cv1::Channel ToProtoChannel(Channel channel) {
+  switch (channel) {
+    case Channel::kEmail:
+      return cv1::CHANNEL_EMAIL;
+    case Channel::kPhone:
+      return cv1::CHANNEL_PHONE;
+    case Channel::kSms:
+      return cv1::CHANNEL_SMS;
+    case Channel::kVisit:
+      return cv1::CHANNEL_VISIT;
+    case Channel::kWeb:
+      return cv1::CHANNEL_WEB;
+    case Channel::kMail:
+      return cv1::CHANNEL_MAIL;
+    case Channel::kEvent:
+      return cv1::CHANNEL_EVENT;
   }
+  return cv1::CHANNEL_UNSPECIFIED;
+}
+
+cv1::ContactPolicy ToProtoPolicy(Tier tier, const ContactPolicy& policy) {
+  cv1::ContactPolicy out;
+  out.set_tier(ToProtoTier(tier));
+  for (Channel c : policy.channels) out.add_channels(ToProtoChannel(c));
   out.set_service_level(policy.service_level);
   *out.mutable_cost_ceiling() = Money(policy.cost_ceiling);
   return out;
@@ -521,6 +541,47 @@ absl::Status ClvFit::Add(const v1::FitClvModelRequest& batch) {
   return input_.AddEvents(batch.events(), index);
 }
 
+namespace {
+
+// How FitModels treats Gamma-Gamma.
+enum class Spend { kNone, kRequired, kIfPossible };
+
+// BG/NBD on `rows`, and Gamma-Gamma as `spend` says: kIfPossible leaves it
+// out when the repeat buyers do not allow a fit. Errors name `field`.
+absl::StatusOr<v1::ClvModel> FitModels(const std::vector<CustomerSummary>& rows,
+                                       TimeUnit unit, Spend spend,
+                                       absl::string_view field) {
+  if (rows.empty()) return InvalidField(field, "no customers were given");
+  absl::StatusOr<BgNbdFit> bg = FitBgNbd(rows);
+  if (!bg.ok()) return Named(bg.status(), field);
+  v1::ClvModel model;
+  model.set_unit(unit == TimeUnit::kWeek ? v1::TIME_UNIT_WEEK
+                                         : v1::TIME_UNIT_DAY);
+  v1::BgNbdModel* b = model.mutable_bgnbd();
+  b->set_r(bg->params.r);
+  b->set_alpha(bg->params.alpha);
+  b->set_a(bg->params.a);
+  b->set_b(bg->params.b);
+  b->set_log_likelihood(bg->log_likelihood);
+  b->set_customers(bg->customers);
+  if (spend == Spend::kNone) return model;
+  absl::StatusOr<GammaGammaFit> gg = FitGammaGamma(rows);
+  if (!gg.ok()) {
+    if (spend == Spend::kIfPossible && absl::IsInvalidArgument(gg.status()))
+      return model;
+    return Named(gg.status(), absl::StrCat(field, ".monetary_value"));
+  }
+  v1::GammaGammaModel* g = model.mutable_gamma_gamma();
+  g->set_p(gg->params.p);
+  g->set_q(gg->params.q);
+  g->set_gamma(gg->params.gamma);
+  g->set_log_likelihood(gg->log_likelihood);
+  g->set_customers(gg->customers);
+  return model;
+}
+
+}  // namespace
+
 absl::StatusOr<v1::FitClvModelResponse> ClvFit::Finish() {
   RAPPORT_ASSIGN_OR_RETURN(TimeUnit unit,
                            UnitFrom(config_.unit(), "config.unit"));
@@ -530,31 +591,12 @@ absl::StatusOr<v1::FitClvModelResponse> ClvFit::Finish() {
                              FromTimestamp(config_.as_of(), "config.as_of"));
   }
   RAPPORT_RETURN_IF_ERROR(input_.Build(as_of, "config.as_of", unit));
-  if (input_.rows().empty())
-    return InvalidField("summaries", "no customers were given");
-  absl::StatusOr<BgNbdFit> bg = FitBgNbd(input_.rows());
-  if (!bg.ok()) return Named(bg.status(), "summaries");
   v1::FitClvModelResponse response;
-  v1::ClvModel* model = response.mutable_model();
-  model->set_unit(unit == TimeUnit::kWeek ? v1::TIME_UNIT_WEEK
-                                          : v1::TIME_UNIT_DAY);
-  v1::BgNbdModel* b = model->mutable_bgnbd();
-  b->set_r(bg->params.r);
-  b->set_alpha(bg->params.alpha);
-  b->set_a(bg->params.a);
-  b->set_b(bg->params.b);
-  b->set_log_likelihood(bg->log_likelihood);
-  b->set_customers(bg->customers);
-  if (config_.fit_spend()) {
-    absl::StatusOr<GammaGammaFit> gg = FitGammaGamma(input_.rows());
-    if (!gg.ok()) return Named(gg.status(), "summaries.monetary_value");
-    v1::GammaGammaModel* g = model->mutable_gamma_gamma();
-    g->set_p(gg->params.p);
-    g->set_q(gg->params.q);
-    g->set_gamma(gg->params.gamma);
-    g->set_log_likelihood(gg->log_likelihood);
-    g->set_customers(gg->customers);
-  }
+  RAPPORT_ASSIGN_OR_RETURN(
+      *response.mutable_model(),
+      FitModels(input_.rows(), unit,
+                config_.fit_spend() ? Spend::kRequired : Spend::kNone,
+                "summaries"));
   return response;
 }
 
@@ -564,22 +606,21 @@ absl::StatusOr<std::unique_ptr<ClvPrediction>> ClvPrediction::Start(
     const v1::PredictionConfig& config) {
   std::unique_ptr<ClvPrediction> p(new ClvPrediction());
   p->config_ = config;
-  if (!config.has_model() || !config.model().has_bgnbd()) {
-    return InvalidField("config.model.bgnbd", "is required");
+  if (config.has_fit()) {
+    if (config.has_model()) {
+      return InvalidField("config.model",
+                          "must be absent when config.fit is given");
+    }
+    RAPPORT_ASSIGN_OR_RETURN(p->options_.unit,
+                             UnitFrom(config.fit().unit(), "config.fit.unit"));
+  } else {
+    if (!config.has_model() || !config.model().has_bgnbd()) {
+      return InvalidField("config.model.bgnbd", "is required");
+    }
+    RAPPORT_RETURN_IF_ERROR(p->UseModel(config.model()));
+    RAPPORT_ASSIGN_OR_RETURN(
+        p->options_.unit, UnitFrom(config.model().unit(), "config.model.unit"));
   }
-  const v1::BgNbdModel& b = config.model().bgnbd();
-  p->bgnbd_ = {b.r(), b.alpha(), b.a(), b.b()};
-  RAPPORT_RETURN_IF_ERROR(
-      Named(ValidateBgNbdParams(p->bgnbd_), "config.model.bgnbd"));
-  if (config.model().has_gamma_gamma()) {
-    const v1::GammaGammaModel& g = config.model().gamma_gamma();
-    p->gamma_gamma_ = {g.p(), g.q(), g.gamma()};
-    p->has_gamma_gamma_ = true;
-    RAPPORT_RETURN_IF_ERROR(Named(ValidateGammaGammaParams(p->gamma_gamma_),
-                                  "config.model.gamma_gamma"));
-  }
-  RAPPORT_ASSIGN_OR_RETURN(
-      p->options_.unit, UnitFrom(config.model().unit(), "config.model.unit"));
   p->options_.horizon_months =
       config.horizon_months() == 0 ? 12 : config.horizon_months();
   p->options_.monthly_discount =
@@ -610,6 +651,22 @@ absl::StatusOr<std::unique_ptr<ClvPrediction>> ClvPrediction::Start(
   return p;
 }
 
+absl::Status ClvPrediction::UseModel(const v1::ClvModel& model) {
+  const v1::BgNbdModel& b = model.bgnbd();
+  bgnbd_ = {b.r(), b.alpha(), b.a(), b.b()};
+  RAPPORT_RETURN_IF_ERROR(
+      Named(ValidateBgNbdParams(bgnbd_), "config.model.bgnbd"));
+  has_gamma_gamma_ = model.has_gamma_gamma();
+  if (has_gamma_gamma_) {
+    const v1::GammaGammaModel& g = model.gamma_gamma();
+    gamma_gamma_ = {g.p(), g.q(), g.gamma()};
+    RAPPORT_RETURN_IF_ERROR(Named(ValidateGammaGammaParams(gamma_gamma_),
+                                  "config.model.gamma_gamma"));
+  }
+  model_ = model;
+  return absl::OkStatus();
+}
+
 absl::Status ClvPrediction::Add(const v1::PredictClvRequest& batch) {
   const int64_t index = ++batches_;
   RAPPORT_RETURN_IF_ERROR(input_.AddSummaries(batch.summaries(), index));
@@ -623,6 +680,14 @@ absl::Status ClvPrediction::Finish() {
                              FromTimestamp(config_.as_of(), "config.as_of"));
   }
   RAPPORT_RETURN_IF_ERROR(input_.Build(as_of, "config.as_of", options_.unit));
+  if (config_.has_fit()) {
+    RAPPORT_ASSIGN_OR_RETURN(
+        v1::ClvModel fitted,
+        FitModels(input_.rows(), options_.unit,
+                  config_.fit().fit_spend() ? Spend::kIfPossible : Spend::kNone,
+                  "events"));
+    RAPPORT_RETURN_IF_ERROR(UseModel(fitted));
+  }
   if (has_gamma_gamma_) {
     RAPPORT_ASSIGN_OR_RETURN(
         predictions_,

@@ -26,6 +26,7 @@
 namespace rapport::scoring {
 
 namespace v1 = ::rapport::scoring::v1;
+namespace cv1 = ::rapport::common::v1;
 
 inline constexpr int kDefaultResponseBatch = 10000;
 inline constexpr int kMaxResponseBatch = 100000;
@@ -114,7 +115,8 @@ class ClvFit {
   ClvInput input_;
 };
 
-// PredictClv: applies a fitted model to every customer.
+// PredictClv: applies a fitted model to every customer, or with config.fit
+// fits one on the same customers first.
 class ClvPrediction {
  public:
   static absl::StatusOr<std::unique_ptr<ClvPrediction>> Start(
@@ -126,10 +128,16 @@ class ClvPrediction {
   void Fill(
       size_t begin, size_t end,
       google::protobuf::RepeatedPtrField<v1::CustomerPrediction>* out) const;
+  // The model applied (after Finish: the fitted one, with config.fit).
+  const v1::ClvModel& model() const { return model_; }
+  bool fitted() const { return config_.has_fit(); }
 
  private:
   ClvPrediction() = default;
+  // Validates and takes the parameters of `model`.
+  absl::Status UseModel(const v1::ClvModel& model);
   v1::PredictionConfig config_;
+  v1::ClvModel model_;
   BgNbdParams bgnbd_;
   GammaGammaParams gamma_gamma_;
   bool has_gamma_gamma_ = false;

@@ -110,8 +110,10 @@ grpc::Status ScoringServiceImpl::PredictClv(
     if (context->IsCancelled())
       return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
     v1::PredictClvResponse response;
-    (*run)->Fill(begin, std::min(total, begin + batch),
-                 response.mutable_predictions());
+    const size_t end = std::min(total, begin + batch);
+    (*run)->Fill(begin, end, response.mutable_predictions());
+    if (end == total && (*run)->fitted())
+      *response.mutable_model() = (*run)->model();
     if (!stream->Write(response)) {
       return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
     }

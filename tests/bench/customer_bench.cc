@@ -45,6 +45,7 @@ namespace rapport {
 namespace {
 
 namespace v1 = ::rapport::customer::v1;
+namespace cv1 = ::rapport::common::v1;
 constexpr int64_t kAsOf = 1'719'792'000'000'000;  // 2024-07-01T00:00:00Z
 constexpr int kRowsPerBatch = 5000;
 
@@ -218,8 +219,8 @@ void Refresh(int window_days, bool with_clv = false) {
     v1::GetRefreshJobResponse job;
     s = stub->GetRefreshJob(&poll, get, &job);
     if (!s.ok()) Die("refresh job", s);
-    if (job.job().state() == v1::RefreshJob::STATE_RUNNING) continue;
-    if (job.job().state() != v1::RefreshJob::STATE_SUCCEEDED) {
+    if (job.job().state() == cv1::RefreshJob::STATE_RUNNING) continue;
+    if (job.job().state() != cv1::RefreshJob::STATE_SUCCEEDED) {
       std::fprintf(stderr, "customer_bench: refresh failed: %s\n",
                    job.job().error().c_str());
       std::exit(1);

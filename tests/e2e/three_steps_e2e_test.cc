@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "tests/support/mariadb.h"
+#include "tests/support/platform.h"
 #include "tests/support/process.h"
 #include "tests/support/server.h"
 
@@ -27,30 +28,18 @@ constexpr char kAsOf[] = "2024-07-01T00:00:00Z";
 
 class ThreeStepsE2E : public ::testing::Test {
  protected:
-  ThreeStepsE2E()
-      : scoring_(BinaryDir() + "/services/scoring/rapport-scoring"),
-        customer_(
-            BinaryDir() + "/services/customer/rapport-customer",
-            {{"RAPPORT_MYSQL_URI", TestMariaDb::Shared().CreateDatabase()},
-             {"RAPPORT_SCORING_ADDR", scoring_.addr()}},
-            {"--suppression_salt=e2e"}) {}
-
   RunResult Ctl(std::vector<std::string> args) const {
-    args.insert(args.begin(), testing::CtlPath());
-    return testing::Run(args, {{"RAPPORT_CUSTOMER_ADDR", customer_.addr()},
-                               {"RAPPORT_SCORING_ADDR", scoring_.addr()}});
+    return platform_.Ctl(std::move(args));
   }
   std::string File(const std::string& name, const std::string& content) const {
-    testing::WriteFile(customer_.dir().File(name), content);
-    return customer_.dir().File(name);
+    return platform_.File(name, content);
   }
 
-  ServerProcess scoring_;
-  ServerProcess customer_;
+  testing::Platform platform_;
 };
 
 TEST_F(ThreeStepsE2E, ImportIdentifyMergeRefreshAndExportEqualsScoringRfm) {
-  ASSERT_EQ(Ctl({"health", "--wait", "20s"}).exit_code, 0) << customer_.log();
+  ASSERT_EQ(Ctl({"health", "--wait", "20s"}).exit_code, 0) << platform_.logs();
   std::mt19937_64 rng(4);
   // Customers crm:0..59 buy; crm:60..64 only cost money (Prospects with costs);
   // "dup" is customer crm:7 again under another identity, merged later.
@@ -119,10 +108,9 @@ TEST_F(ThreeStepsE2E, ImportIdentifyMergeRefreshAndExportEqualsScoringRfm) {
       << costs.err;
   EXPECT_NE(costs.err.find("i.csv:83: cost"), std::string::npos) << costs.err;
   // A retry of the same files stores nothing twice.
-  EXPECT_EQ(
-      Ctl({"customers", "import", "purchases", customer_.dir().File("p.csv")})
-          .exit_code,
-      1);
+  EXPECT_EQ(Ctl({"customers", "import", "purchases", platform_.Path("p.csv")})
+                .exit_code,
+            1);
 
   // The customer known as crm:c7 gets the email that the duplicate's purchases
   // used (in another form), so the two are found as likely duplicates and
@@ -162,19 +150,18 @@ TEST_F(ThreeStepsE2E, ImportIdentifyMergeRefreshAndExportEqualsScoringRfm) {
   // Step 2: differentiate, through the scoring service.
   RunResult refreshed = Ctl({"customers", "refresh-scores", "--as-of", kAsOf,
                              "--window-days", "200", "--bins", "5"});
-  ASSERT_EQ(refreshed.exit_code, 0) << refreshed.err << customer_.log();
+  ASSERT_EQ(refreshed.exit_code, 0) << refreshed.err << platform_.logs();
   RunResult exported = Ctl({"customers", "export", "scores", "--key", "ext:crm",
-                            "--out", customer_.dir().File("export.csv")});
+                            "--out", platform_.Path("export.csv")});
   ASSERT_EQ(exported.exit_code, 0) << exported.err;
   RunResult reference =
       Ctl({"scoring", "rfm", "--transactions", File("T.csv", t_csv),
            "--entities", File("E.csv", e_csv), "--interactions",
            File("I.csv", i_csv), "--as-of", kAsOf, "--window-days", "200",
-           "--bins", "5", "--out", customer_.dir().File("rfm.csv")});
+           "--bins", "5", "--out", platform_.Path("rfm.csv")});
   ASSERT_EQ(reference.exit_code, 0) << reference.err;
-  const std::string expected =
-      testing::ReadFile(customer_.dir().File("rfm.csv"));
-  EXPECT_EQ(testing::ReadFile(customer_.dir().File("export.csv")), expected);
+  const std::string expected = testing::ReadFile(platform_.Path("rfm.csv"));
+  EXPECT_EQ(testing::ReadFile(platform_.Path("export.csv")), expected);
   EXPECT_EQ(std::count(expected.begin(), expected.end(), '\n'),
             66);  // header + 65
 

@@ -18,6 +18,7 @@ namespace rapport::ctl {
 namespace {
 
 namespace v1 = ::rapport::customer::v1;
+namespace cv1 = ::rapport::common::v1;
 using Stub = v1::CustomerService::Stub;
 
 std::string FormatTime(const google::protobuf::Timestamp& t) {
@@ -49,7 +50,7 @@ void AddCustomer(Table& t, const v1::Customer& c) {
   if (c.has_value()) {
     value = absl::StrFormat("%d.%02d", c.value().value_hundredths() / 100,
                             c.value().value_hundredths() % 100);
-    tier = absl::AsciiStrToLower(v1::Tier_Name(c.value().tier()).substr(5));
+    tier = absl::AsciiStrToLower(cv1::Tier_Name(c.value().tier()).substr(5));
   }
   t.AddRow({c.id(), c.display_name(), c.email(), c.phone(), JoinExternalIds(c),
             FormatTime(c.create_time()), c.etag(),
@@ -214,9 +215,9 @@ int List(Context& ctx, Stub& stub) {
   v1::ListCustomersRequest request;
   request.set_segment(ctx.args.GetOr("segment", ""));
   if (auto tier = ctx.args.Get("tier")) {
-    v1::Tier t;
+    cv1::Tier t;
     std::string name = absl::AsciiStrToUpper("TIER_" + *tier);
-    if (!v1::Tier_Parse(name, &t)) {
+    if (!cv1::Tier_Parse(name, &t)) {
       return UsageError("--tier: want lead, iron, gold or platinum", "");
     }
     request.set_tier(t);

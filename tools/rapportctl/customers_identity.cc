@@ -6,9 +6,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/api_names.h"
 #include "common/base/decimal.h"
 #include "common/base/timestamp.h"
-#include "common/customer_channels.h"
 #include "common/proto_convert.h"
 #include "common/status.h"
 #include "rapport/customer/v1/customer_service.grpc.pb.h"
@@ -18,6 +18,7 @@ namespace rapport::ctl {
 namespace {
 
 namespace v1 = ::rapport::customer::v1;
+namespace cv1 = ::rapport::common::v1;
 using Stub = v1::CustomerService::Stub;
 
 int Usage(const std::string& message) { return UsageError(message, ""); }
@@ -37,8 +38,8 @@ std::unique_ptr<Stub> Connect(const Context& ctx, int* rc) {
   return v1::CustomerService::NewStub(*channel);
 }
 
-absl::StatusOr<v1::Channel> ParseChannel(const std::string& name) {
-  std::optional<v1::Channel> c = ParseCustomerChannel(name);
+absl::StatusOr<cv1::Channel> ChannelFlag(const std::string& name) {
+  std::optional<cv1::Channel> c = rapport::ParseChannel(name);
   if (!c.has_value()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--channel: want email, phone, sms, visit, web, mail or event, not \"",
@@ -211,7 +212,7 @@ int Interactions(Context& ctx, Stub& stub) {
       absl::StatusOr<Decimal> cost =
           Decimal::FromUnitsNanos(i.cost().units(), i.cost().nanos());
       t.AddRow({i.id(), i.customer_id(), TimeText(i.interaction_time()),
-                CustomerChannelName(i.channel()), i.kind(),
+                ChannelName(i.channel()), i.kind(),
                 cost.ok() ? cost->ToString() : "?", i.note()});
     }
     t.Print(ctx.format, std::cout);
@@ -227,8 +228,8 @@ int Interactions(Context& ctx, Stub& stub) {
   request.set_force(ctx.args.Has("force"));
   request.set_request_id(ctx.args.GetOr("request-id", ""));
   v1::Interaction* i = request.mutable_interaction();
-  absl::StatusOr<v1::Channel> channel =
-      ParseChannel(ctx.args.GetOr("channel", ""));
+  absl::StatusOr<cv1::Channel> channel =
+      ChannelFlag(ctx.args.GetOr("channel", ""));
   if (!channel.ok()) return Usage(std::string(channel.status().message()));
   i->set_channel(*channel);
   absl::StatusOr<Decimal> cost = Decimal::Parse(ctx.args.GetOr("cost", "0"));
@@ -251,8 +252,7 @@ int Interactions(Context& ctx, Stub& stub) {
     Table t({"id", "customer_id", "interaction_time", "channel", "cost"});
     t.AddRow({response.interaction().id(), response.interaction().customer_id(),
               TimeText(response.interaction().interaction_time()),
-              CustomerChannelName(response.interaction().channel()),
-              cost->ToString()});
+              ChannelName(response.interaction().channel()), cost->ToString()});
     t.Print(ctx.format, std::cout);
   }
   return kExitOk;
@@ -280,7 +280,7 @@ int Consent(Context& ctx, Stub& stub) {
     }
     Table t({"purpose", "channel", "granted", "capture_time", "source"});
     for (const v1::Consent& c : response.consents()) {
-      t.AddRow({c.purpose(), CustomerChannelName(c.channel()),
+      t.AddRow({c.purpose(), ChannelName(c.channel()),
                 c.granted() ? "yes" : "no", TimeText(c.capture_time()),
                 c.source()});
     }
@@ -298,8 +298,8 @@ int Consent(Context& ctx, Stub& stub) {
   request.set_customer_id(*customer);
   v1::Consent* c = request.mutable_consent();
   c->set_purpose(ctx.args.GetOr("purpose", ""));
-  absl::StatusOr<v1::Channel> channel =
-      ParseChannel(ctx.args.GetOr("channel", ""));
+  absl::StatusOr<cv1::Channel> channel =
+      ChannelFlag(ctx.args.GetOr("channel", ""));
   if (!channel.ok()) return Usage(std::string(channel.status().message()));
   c->set_channel(*channel);
   c->set_granted(ctx.args.Has("grant"));
@@ -314,7 +314,7 @@ int Consent(Context& ctx, Stub& stub) {
     PrintJson(response.consent(), std::cout);
   } else {
     std::cout << (c->granted() ? "granted " : "withdrawn ") << c->purpose()
-              << " by " << CustomerChannelName(c->channel()) << " for customer "
+              << " by " << ChannelName(c->channel()) << " for customer "
               << *customer << "\n";
   }
   return kExitOk;

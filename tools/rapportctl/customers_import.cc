@@ -43,6 +43,7 @@ namespace rapport::ctl {
 namespace {
 
 namespace v1 = ::rapport::customer::v1;
+namespace cv1 = ::rapport::common::v1;
 
 constexpr char kUsage[] =
     "want: rapportctl customers import purchases|interactions FILE.csv "

@@ -11,9 +11,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "common/api_names.h"
 #include "common/base/csv.h"
 #include "common/base/timestamp.h"
-#include "common/customer_channels.h"
 #include "common/proto_convert.h"
 #include "common/status.h"
 #include "rapport/customer/v1/customer_service.grpc.pb.h"
@@ -24,6 +24,7 @@ namespace rapport::ctl {
 namespace {
 
 namespace v1 = ::rapport::customer::v1;
+namespace cv1 = ::rapport::common::v1;
 using Stub = v1::CustomerService::Stub;
 
 std::string TimeText(const google::protobuf::Timestamp& t) {
@@ -31,13 +32,13 @@ std::string TimeText(const google::protobuf::Timestamp& t) {
   return FormatRfc3339Micros(t.seconds() * 1'000'000 + t.nanos() / 1000);
 }
 
-const char* StateText(v1::RefreshJob::State state) {
+const char* StateText(cv1::RefreshJob::State state) {
   switch (state) {
-    case v1::RefreshJob::STATE_RUNNING:
+    case cv1::RefreshJob::STATE_RUNNING:
       return "RUNNING";
-    case v1::RefreshJob::STATE_SUCCEEDED:
+    case cv1::RefreshJob::STATE_SUCCEEDED:
       return "SUCCEEDED";
-    case v1::RefreshJob::STATE_FAILED:
+    case cv1::RefreshJob::STATE_FAILED:
       return "FAILED";
     default:
       return "UNSPECIFIED";
@@ -50,7 +51,7 @@ std::string Percent(int64_t done, int64_t total) {
       "%.0f%%", 100.0 * static_cast<double>(done) / static_cast<double>(total));
 }
 
-int PrintJob(const Context& ctx, const v1::RefreshJob& job) {
+int PrintJob(const Context& ctx, const cv1::RefreshJob& job) {
   if (ctx.format == Format::kJson) {
     PrintJson(job, std::cout);
     return kExitOk;
@@ -69,7 +70,7 @@ class ProgressBar {
  public:
   ProgressBar() : tty_(isatty(STDERR_FILENO) == 1), start_(absl::Now()) {}
 
-  void Show(const v1::RefreshJob& job) {
+  void Show(const cv1::RefreshJob& job) {
     const absl::Time now = absl::Now();
     const double seconds = absl::ToDoubleSeconds(now - start_);
     if (tty_) {
@@ -112,11 +113,11 @@ absl::Status CheckFlags(const Args& args, std::set<std::string> known) {
 }
 
 // Polls the job until it ends; the exit code says how it ended.
-int Follow(const Context& ctx, Stub& stub, v1::RefreshJob job) {
+int Follow(const Context& ctx, Stub& stub, cv1::RefreshJob job) {
   ProgressBar bar;
   v1::GetRefreshJobRequest request;
   request.set_id(job.id());
-  while (job.state() == v1::RefreshJob::STATE_RUNNING) {
+  while (job.state() == cv1::RefreshJob::STATE_RUNNING) {
     bar.Show(job);
     absl::SleepFor(absl::Milliseconds(250));
     v1::GetRefreshJobResponse response;
@@ -131,7 +132,7 @@ int Follow(const Context& ctx, Stub& stub, v1::RefreshJob job) {
   bar.Show(job);
   bar.End();
   PrintJob(ctx, job);
-  if (job.state() != v1::RefreshJob::STATE_SUCCEEDED) {
+  if (job.state() != cv1::RefreshJob::STATE_SUCCEEDED) {
     std::cerr << "rapportctl: refresh " << job.id()
               << " failed: " << job.error() << "\n";
     return kExitFailed;
@@ -201,19 +202,18 @@ int Value(Context& ctx, Stub& stub) {
   grpc::Status s =
       stub.GetCustomerValue(ctx.NewCall().get(), request, &response);
   if (!s.ok()) return ReportError(FromGrpcStatus(s));
-  const v1::CustomerValue& v = response.value();
+  const cv1::EntityValue& v = response.value();
   if (ctx.format == Format::kJson) {
     PrintJson(v, std::cout);
     return kExitOk;
   }
   std::vector<std::string> fields;
-  ScoreCsvFields(v.customer_id(), v, &fields);
+  ScoreCsvFields(v.entity_id(), v, &fields);
   std::vector<std::string> columns = ScoreCsvHeader();
   columns[0] = "customer_id";
   std::string channels;
   for (int c : v.contact_policy().channels()) {
-    absl::StrAppend(&channels, channels.empty() ? "" : " ",
-                    CustomerChannelName(c));
+    absl::StrAppend(&channels, channels.empty() ? "" : " ", ChannelName(c));
   }
   auto optional_number = [](bool has, double x) {
     return has ? absl::StrFormat("%.10g", x) : std::string();
@@ -255,9 +255,9 @@ int Summarize(Context& ctx, Stub& stub) {
   Table t({"group", "name", "customers", "revenue", "average_value"});
   for (const auto& [group, rows] : {std::pair{"segment", &response.segments()},
                                     std::pair{"tier", &response.tiers()}}) {
-    for (const v1::GroupSummary& g : *rows) {
-      t.AddRow({group, g.name(), absl::StrCat(g.customers()),
-                MoneyText(g.revenue()),
+    for (const cv1::GroupSummary& g : *rows) {
+      t.AddRow({group, g.name(), absl::StrCat(g.entities()),
+                MoneyText(g.monetary()),
                 ValueText(g.average_value_hundredths())});
     }
   }
@@ -302,8 +302,8 @@ int ExportScores(Context& ctx, Stub& stub) {
   std::vector<std::string> fields;
   int64_t rows = 0;
   while (reader->Read(&response)) {
-    for (const v1::CustomerValue& v : response.values()) {
-      ScoreCsvFields(v.customer_id(), v, &fields);
+    for (const cv1::EntityValue& v : response.values()) {
+      ScoreCsvFields(v.entity_id(), v, &fields);
       csv.WriteRow(fields);
     }
     rows += response.values_size();

@@ -21,6 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/api_names.h"
 #include "common/base/decimal.h"
 #include "google/type/money.pb.h"
 
@@ -38,22 +39,6 @@ inline std::string ValueText(int32_t hundredths) {
   return absl::StrFormat("%d.%02d", hundredths / 100, hundredths % 100);
 }
 
-// Tier names; the Tier enums of the scoring and customer APIs number alike.
-inline const char* TierText(int tier) {
-  switch (tier) {
-    case 1:
-      return "Lead";
-    case 2:
-      return "Iron";
-    case 3:
-      return "Gold";
-    case 4:
-      return "Platinum";
-    default:
-      return "";
-  }
-}
-
 inline const std::vector<std::string>& ScoreCsvHeader() {
   static const auto* const kHeader = new std::vector<std::string>{
       "entity_id", "recency_days", "frequency",     "monetary", "r",   "f", "m",
@@ -62,8 +47,8 @@ inline const std::vector<std::string>& ScoreCsvHeader() {
 }
 
 // The CSV fields of one entity's values. `Score` is
-// rapport.scoring.v1.EntityScore or rapport.customer.v1.CustomerValue (same
-// field names and numbering).
+// rapport.scoring.v1.EntityScore or rapport.common.v1.EntityValue (same field
+// names).
 template <typename Score>
 void ScoreCsvFields(const std::string& entity_id, const Score& s,
                     std::vector<std::string>* fields) {
@@ -79,7 +64,7 @@ void ScoreCsvFields(const std::string& entity_id, const Score& s,
   (*fields)[8] = ValueText(s.value_hundredths());
   (*fields)[9] = MoneyText(s.cost_to_serve());
   (*fields)[10] = MoneyText(s.profit());
-  (*fields)[11] = TierText(static_cast<int>(s.tier()));
+  (*fields)[11] = TierName(s.tier());
 }
 
 // Writes to path.tmp and renames on Commit, so a failed run leaves no half

@@ -4,8 +4,9 @@
 
 #include <set>
 
+#include "common/api_names.h"
 #include "common/channel.h"
-#include "common/customer_channels.h"
+#include "common/identity.h"
 #include "common/ids.h"
 #include "common/mysql/migrations.h"
 #include "common/mysql/mysql_pool.h"
@@ -191,23 +192,36 @@ TEST(Channel, AddressListsBecomeRoundRobinTargets) {
 namespace rapport {
 namespace {
 
-TEST(CustomerChannelsTest, NamesAndParsesEveryChannelBothWays) {
-  namespace v1 = ::rapport::customer::v1;
-  EXPECT_EQ(CustomerChannelName(v1::CHANNEL_EMAIL), "email");
-  EXPECT_EQ(CustomerChannelName(v1::CHANNEL_EVENT), "event");
-  for (int c = v1::Channel_MIN + 1; c <= v1::Channel_MAX; ++c) {
-    if (!v1::Channel_IsValid(c)) continue;
-    std::optional<v1::Channel> back =
-        ParseCustomerChannel(CustomerChannelName(c));
+namespace cv1 = ::rapport::common::v1;
+
+TEST(ApiNames, NamesAndParsesEveryChannelBothWays) {
+  EXPECT_EQ(ChannelName(cv1::CHANNEL_EMAIL), "email");
+  EXPECT_EQ(ChannelName(cv1::CHANNEL_EVENT), "event");
+  for (int c = cv1::Channel_MIN + 1; c <= cv1::Channel_MAX; ++c) {
+    if (!cv1::Channel_IsValid(c)) continue;
+    std::optional<cv1::Channel> back = ParseChannel(ChannelName(c));
     ASSERT_TRUE(back.has_value()) << c;
     EXPECT_EQ(*back, c);
   }
-  EXPECT_EQ(ParseCustomerChannel("SmS"), v1::CHANNEL_SMS);
-  EXPECT_FALSE(ParseCustomerChannel("unspecified").has_value());
-  EXPECT_FALSE(ParseCustomerChannel("fax").has_value());
-  EXPECT_FALSE(ParseCustomerChannel("").has_value());
-  EXPECT_EQ(CustomerChannelName(0), "unspecified");
-  EXPECT_EQ(CustomerChannelName(999), "unspecified");
+  EXPECT_EQ(ParseChannel("SmS"), cv1::CHANNEL_SMS);
+  EXPECT_FALSE(ParseChannel("unspecified").has_value());
+  EXPECT_FALSE(ParseChannel("fax").has_value());
+  EXPECT_FALSE(ParseChannel("").has_value());
+  EXPECT_EQ(ChannelName(0), "unspecified");
+  EXPECT_EQ(ChannelName(999), "unspecified");
+}
+
+TEST(ApiNames, TiersReadAsSCORINGmdWritesThem) {
+  EXPECT_EQ(TierName(cv1::TIER_LEAD), "Lead");
+  EXPECT_EQ(TierName(cv1::TIER_IRON), "Iron");
+  EXPECT_EQ(TierName(cv1::TIER_GOLD), "Gold");
+  EXPECT_EQ(TierName(cv1::TIER_PLATINUM), "Platinum");
+  EXPECT_EQ(TierName(cv1::TIER_UNSPECIFIED), "");
+  EXPECT_EQ(TierName(42), "");
+  EXPECT_EQ(ParseTier("platinum"), cv1::TIER_PLATINUM);
+  EXPECT_EQ(ParseTier("Gold"), cv1::TIER_GOLD);
+  EXPECT_FALSE(ParseTier("unspecified").has_value());
+  EXPECT_FALSE(ParseTier("bronze").has_value());
 }
 
 }  // namespace

@@ -764,14 +764,14 @@ TEST_F(BulkImportTest, InteractionRowsAreValidatedAndStored) {
   ASSERT_EQ(store_.interactions.size(), 2u);
   const ImportedInteraction& first = store_.interactions[0];
   EXPECT_EQ(first.interaction.customer_id, ada);
-  EXPECT_EQ(first.interaction.channel, v1::CHANNEL_EMAIL);
+  EXPECT_EQ(first.interaction.channel, cv1::CHANNEL_EMAIL);
   EXPECT_EQ(first.interaction.cost, *Decimal::Parse("0.25"));
   EXPECT_EQ(first.interaction.kind, "newsletter");
   EXPECT_EQ(first.interaction.note, "line one\nline two");
   EXPECT_EQ(first.interaction.interaction_time_us, 1'704'063'600'000'000);
   EXPECT_EQ(first.interaction.id,
             store_.RowIdOf("int-1", 2, ImportKind::kInteractions));
-  EXPECT_EQ(store_.interactions[1].interaction.channel, v1::CHANNEL_VISIT);
+  EXPECT_EQ(store_.interactions[1].interaction.channel, cv1::CHANNEL_VISIT);
 
   absl::StatusOr<v1::ImportInteractionsResponse> again =
       Interactions({request});

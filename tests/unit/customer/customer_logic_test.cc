@@ -226,30 +226,10 @@ class FakeStore final : public CustomerStore {
   PurchaseQuery last_query;
 };
 
-// Scores as the logic sees them: a fixed policy and a record of re-scorings.
-class FakeScores final : public ScoreLogic {
+// Differentiation as the logic sees it: a fixed policy, stored values, and a
+// record of re-scorings.
+class FakeScores final : public differentiation::ValueKeeper {
  public:
-  absl::StatusOr<v1::RefreshJob> StartRefresh(
-      const v1::RefreshScoresRequest&) override {
-    return absl::UnimplementedError("not used here");
-  }
-  absl::StatusOr<v1::RefreshJob> GetRefreshJob(
-      const v1::GetRefreshJobRequest&) override {
-    return absl::UnimplementedError("not used here");
-  }
-  absl::StatusOr<v1::CustomerValue> GetCustomerValue(
-      const v1::GetCustomerValueRequest&) override {
-    return absl::UnimplementedError("not used here");
-  }
-  absl::StatusOr<v1::SummarizeSegmentsResponse> SummarizeSegments(
-      const v1::SummarizeSegmentsRequest&) override {
-    return absl::UnimplementedError("not used here");
-  }
-  absl::Status ExportScores(
-      const v1::ExportScoresRequest&,
-      const std::function<bool(const v1::ExportScoresResponse&)>&) override {
-    return absl::UnimplementedError("not used here");
-  }
   absl::Status Rescore(const std::string& id) override {
     rescored.push_back(id);
     return rescore_status;
@@ -260,23 +240,25 @@ class FakeScores final : public ScoreLogic {
     for (const std::string& id : ids) out.push_back(Rescore(id));
     return out;
   }
-  absl::StatusOr<std::optional<v1::ContactPolicy>> ContactPolicyOf(
+  absl::StatusOr<std::optional<cv1::ContactPolicy>> ContactPolicyOf(
       const std::string&) override {
     return policy;
   }
-  absl::Status AttachValues(std::vector<v1::Customer*> customers) override {
-    for (v1::Customer* c : customers) {
-      if (c->id() == unreadable_value)
-        return absl::DataLossError("stored value of " + c->id() + " is bad");
-      c->mutable_value()->set_segment("Champions");
+  absl::StatusOr<absl::flat_hash_map<std::string, cv1::EntityValue>> ValuesOf(
+      const std::vector<std::string>& ids) override {
+    absl::flat_hash_map<std::string, cv1::EntityValue> out;
+    for (const std::string& id : ids) {
+      if (id == unreadable_value)
+        return absl::DataLossError("stored value of " + id + " is bad");
+      out[id].set_segment("Champions");
     }
-    return absl::OkStatus();
+    return out;
   }
-  std::string unreadable_value;  // AttachValues fails when this one is asked
+  std::string unreadable_value;  // ValuesOf fails when this one is asked
 
   std::vector<std::string> rescored;
   absl::Status rescore_status;
-  std::optional<v1::ContactPolicy> policy;
+  std::optional<cv1::ContactPolicy> policy;
 };
 
 class CustomerLogicTest : public ::testing::Test {
@@ -699,10 +681,10 @@ TEST_F(CustomerLogicTest, APurchaseForAMergedIdGoesToTheCustomerThatStayed) {
 
 TEST_F(CustomerLogicTest, ListCustomersValidatesFiltersAndPassesThemOn) {
   v1::ListCustomersRequest request;
-  request.set_tier(static_cast<v1::Tier>(42));
+  request.set_tier(static_cast<cv1::Tier>(42));
   EXPECT_EQ(Fields(logic_.ListCustomers(request).status()),
             std::vector<std::string>{"tier"});
-  request.set_tier(v1::TIER_GOLD);
+  request.set_tier(cv1::TIER_GOLD);
   request.set_min_value_hundredths(10001);
   EXPECT_EQ(Fields(logic_.ListCustomers(request).status()),
             std::vector<std::string>{"min_value_hundredths"});
@@ -718,7 +700,7 @@ TEST_F(CustomerLogicTest, ListCustomersValidatesFiltersAndPassesThemOn) {
   request.set_segment("Champions");
   ASSERT_TRUE(logic_.ListCustomers(request).ok());
   EXPECT_EQ(store_.last_filter.segment, "Champions");
-  EXPECT_EQ(store_.last_filter.tier, v1::TIER_GOLD);
+  EXPECT_EQ(store_.last_filter.tier, cv1::TIER_GOLD);
   EXPECT_EQ(*store_.last_filter.min_value_hundredths, 5000);
   EXPECT_EQ(*store_.last_filter.max_value_hundredths, 9000);
   EXPECT_TRUE(store_.last_filter.by_value_desc);
@@ -863,7 +845,7 @@ TEST_F(CustomerLogicTest, CustomerRefsAcceptIdsAndIdentities) {
 }
 
 v1::LogInteractionRequest Interaction(const std::string& customer,
-                                      v1::Channel channel) {
+                                      cv1::Channel channel) {
   v1::LogInteractionRequest r;
   r.set_customer_id(customer);
   r.mutable_interaction()->set_channel(channel);
@@ -875,29 +857,29 @@ v1::LogInteractionRequest Interaction(const std::string& customer,
 
 TEST_F(CustomerLogicTest, InteractionsOnChannelsTheTierForbidsNeedForce) {
   v1::Customer c = Create("Ada");
-  v1::ContactPolicy lead;
-  lead.set_tier(v1::TIER_LEAD);
-  lead.add_channels(v1::CHANNEL_EMAIL);
-  lead.add_channels(v1::CHANNEL_WEB);
+  cv1::ContactPolicy lead;
+  lead.set_tier(cv1::TIER_LEAD);
+  lead.add_channels(cv1::CHANNEL_EMAIL);
+  lead.add_channels(cv1::CHANNEL_WEB);
   scores_.policy = lead;
   ASSERT_TRUE(
-      logic_.LogInteraction(Interaction(c.id(), v1::CHANNEL_EMAIL)).ok());
+      logic_.LogInteraction(Interaction(c.id(), cv1::CHANNEL_EMAIL)).ok());
   absl::Status visit =
-      logic_.LogInteraction(Interaction(c.id(), v1::CHANNEL_VISIT)).status();
+      logic_.LogInteraction(Interaction(c.id(), cv1::CHANNEL_VISIT)).status();
   EXPECT_EQ(visit.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(visit.message().find("visit is not allowed"),
             absl::string_view::npos)
       << visit;
   EXPECT_NE(visit.message().find("LEAD"), absl::string_view::npos) << visit;
   EXPECT_EQ(store_.interactions.size(), 1u);
-  v1::LogInteractionRequest forced = Interaction(c.id(), v1::CHANNEL_VISIT);
+  v1::LogInteractionRequest forced = Interaction(c.id(), cv1::CHANNEL_VISIT);
   forced.set_force(true);
   ASSERT_TRUE(logic_.LogInteraction(forced).ok());
   EXPECT_EQ(store_.interactions.size(), 2u);
   // Unscored customers have no policy yet: anything goes.
   scores_.policy.reset();
   EXPECT_TRUE(
-      logic_.LogInteraction(Interaction(c.id(), v1::CHANNEL_VISIT)).ok());
+      logic_.LogInteraction(Interaction(c.id(), cv1::CHANNEL_VISIT)).ok());
 }
 
 TEST_F(CustomerLogicTest, WritesUnderARequestIdGetTheIdMadeFromIt) {
@@ -911,7 +893,7 @@ TEST_F(CustomerLogicTest, WritesUnderARequestIdGetTheIdMadeFromIt) {
   EXPECT_TRUE(IsValidId(store_.purchases[1].id));
   EXPECT_NE(store_.purchases[1].id, store_.purchases[0].id);
 
-  v1::LogInteractionRequest note = Interaction(c.id(), v1::CHANNEL_EMAIL);
+  v1::LogInteractionRequest note = Interaction(c.id(), cv1::CHANNEL_EMAIL);
   note.set_request_id("order-1");
   ASSERT_TRUE(logic_.LogInteraction(note).ok());
   ASSERT_EQ(store_.interactions.size(), 1u);
@@ -939,7 +921,7 @@ TEST_F(CustomerLogicTest, BadInteractionsAndConsentsNameTheirFields) {
   EXPECT_EQ(store_.interactions.size(), 0u);
   EXPECT_EQ(store_.consents.size(), 0u);
   consent.mutable_consent()->set_purpose("marketing");
-  consent.mutable_consent()->set_channel(v1::CHANNEL_SMS);
+  consent.mutable_consent()->set_channel(cv1::CHANNEL_SMS);
   consent.mutable_consent()->mutable_capture_time()->set_seconds(5);
   consent.mutable_consent()->set_source("web");
   consent.mutable_consent()->set_granted(true);

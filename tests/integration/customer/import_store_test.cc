@@ -14,8 +14,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
+#include "services/customer/customer_values.h"
 #include "services/customer/mysql_customer_store.h"
 #include "services/customer/mysql_import_store.h"
+#include "tests/support/database.h"
 #include "tests/support/mariadb.h"
 
 namespace rapport::customer {
@@ -27,13 +29,10 @@ using ::testing::UnorderedElementsAre;
 class ImportStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    absl::StatusOr<MysqlOptions> options =
-        MysqlOptions::FromUri(testing::TestMariaDb::Shared().CreateDatabase());
-    ASSERT_TRUE(options.ok());
-    pool_ = *MysqlPool::Create(*options);
-    ASSERT_TRUE(ApplyMigrations(*pool_, CustomerMigrations()).ok());
-    customers_ = std::make_unique<MysqlCustomerStore>(pool_.get());
-    store_ = std::make_unique<MysqlImportStore>(pool_.get(), customers_.get());
+    db_ = std::make_unique<testing::MigratedDatabase>(CustomerSchema());
+    pool_ = &db_->pool();
+    customers_ = std::make_unique<MysqlCustomerStore>(pool_);
+    store_ = std::make_unique<MysqlImportStore>(pool_, customers_.get());
   }
 
   CustomerRecord NewCustomer(std::string email = "", std::string phone = "",
@@ -89,7 +88,8 @@ class ImportStoreTest : public ::testing::Test {
   }
 
   IdGenerator ids_;
-  std::unique_ptr<MysqlPool> pool_;
+  std::unique_ptr<testing::MigratedDatabase> db_;
+  MysqlPool* pool_ = nullptr;
   std::unique_ptr<MysqlCustomerStore> customers_;
   std::unique_ptr<MysqlImportStore> store_;
 };

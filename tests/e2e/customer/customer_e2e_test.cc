@@ -9,6 +9,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "tests/support/mariadb.h"
+#include "tests/support/platform.h"
 #include "tests/support/process.h"
 #include "tests/support/server.h"
 
@@ -16,38 +17,22 @@ namespace rapport {
 namespace {
 
 using testing::BinaryDir;
+using testing::CsvId;
 using testing::Process;
 using testing::Run;
 using testing::RunResult;
 using testing::TempDir;
 using testing::TestMariaDb;
 
-// One rapport-customer on a free port, driven through rapportctl.
-class CustomerServer {
+// One rapport-customer (no scoring service) on a database, driven through
+// rapportctl.
+class CustomerServer : public testing::Platform {
  public:
   explicit CustomerServer(const std::string& mysql_uri)
-      : server_(BinaryDir() + "/services/customer/rapport-customer",
-                {{"RAPPORT_MYSQL_URI", mysql_uri}},
-                {"--shutdown_grace=5s", "--db_wait=20s",
-                 "--suppression_salt=e2e"}) {}
-  std::string log() const { return server_.log(); }
-  Process& process() { return server_.process(); }
-
-  RunResult Ctl(std::vector<std::string> args) const {
-    args.insert(args.begin(), testing::CtlPath());
-    return Run(args, {{"RAPPORT_CUSTOMER_ADDR", server_.addr()}});
-  }
-
- private:
-  testing::ServerProcess server_;
+      : Platform({.scoring = false, .customer_database = mysql_uri}) {}
+  std::string log() const { return logs(); }
+  Process& process() { return customer().process(); }
 };
-
-// The last CSV row's first field (an id) from `--output csv` output.
-std::string CsvId(const std::string& out) {
-  std::vector<std::string> lines = absl::StrSplit(out, '\n', absl::SkipEmpty());
-  if (lines.size() < 2) return "";
-  return std::vector<std::string>(absl::StrSplit(lines.back(), ','))[0];
-}
 
 TEST(CustomerE2E, CreateRecordTwoPurchasesAndListThem) {
   CustomerServer server(TestMariaDb::Shared().CreateDatabase());

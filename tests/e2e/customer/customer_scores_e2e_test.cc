@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "common/base/decimal.h"
 #include "tests/support/mariadb.h"
+#include "tests/support/platform.h"
 #include "tests/support/process.h"
 #include "tests/support/server.h"
 
@@ -23,6 +24,7 @@ namespace rapport {
 namespace {
 
 using testing::BinaryDir;
+using testing::Lines;
 using testing::Process;
 using testing::Run;
 using testing::RunResult;
@@ -31,45 +33,10 @@ using testing::TestMariaDb;
 
 using Server = testing::ServerProcess;
 
-// rapport-scoring, and rapport-customer calling it.
-class Platform {
- public:
-  Platform()
-      : scoring_(BinaryDir() + "/services/scoring/rapport-scoring"),
-        customer_(
-            BinaryDir() + "/services/customer/rapport-customer",
-            {{"RAPPORT_MYSQL_URI", TestMariaDb::Shared().CreateDatabase()},
-             {"RAPPORT_SCORING_ADDR", scoring_.addr()},
-             {"RAPPORT_DB_WAIT", "20s"},
-             {"RAPPORT_SUPPRESSION_SALT", "e2e"}}) {}
+using testing::Platform;
 
-  RunResult Ctl(std::vector<std::string> args,
-                const std::string& input = "") const {
-    args.insert(args.begin(), BinaryDir() + "/tools/rapportctl/rapportctl");
-    return Run(args,
-               {{"RAPPORT_CUSTOMER_ADDR", customer_.addr()},
-                {"RAPPORT_SCORING_ADDR", scoring_.addr()}},
-               input);
-  }
-  Server& scoring() { return scoring_; }
-  Server& customer() { return customer_; }
-
- private:
-  Server scoring_;
-  Server customer_;
-};
-
-std::vector<std::string> Lines(const std::string& text) {
-  return absl::StrSplit(text, '\n', absl::SkipEmpty());
-}
 std::vector<std::string> Fields(const std::string& line) {
   return absl::StrSplit(line, ',');
-}
-
-// The id in `customers create --output csv` output.
-std::string CreatedId(const RunResult& r) {
-  std::vector<std::string> lines = Lines(r.out);
-  return lines.size() < 2 ? "" : Fields(lines.back())[0];
 }
 
 constexpr char kAsOf[] = "2024-06-01T00:00:00Z";
@@ -104,7 +71,7 @@ class CustomerScoresE2E : public ::testing::Test {
       }
       RunResult r = p_.Ctl(args);
       ASSERT_EQ(r.exit_code, 0) << r.err;
-      ids_[name] = CreatedId(r);
+      ids_[name] = testing::CsvId(r.out);
       ASSERT_EQ(ids_[name].size(), 26u) << r.out;
       if (name != "e") shop_ids_[ids_[name]] = absl::StrCat("S-", 9 - i);
     }

@@ -1,9 +1,10 @@
-// StoredScoreLogic on a fake ScoreStore and the real scoring service,
-// in-process on a loopback port: a refresh stores exactly what the scoring
-// service computes from the raw events, a purchase re-scores one customer
-// against the stored model, policies come with the values, and failures end
-// jobs with a reason.
-#include "services/customer/stored_scores.h"
+// Differentiation on a fake counterpart and value store and the real scoring
+// service, in-process on a loopback port, reached through GrpcScoringClient:
+// a refresh stores exactly what the scoring service computes from the raw
+// events, activity re-scores one entity against the stored model, policies
+// come with the values, failures end jobs with a reason, and a refresh
+// stopped at any step is finished or undone by recovery.
+#include "common/differentiation/differentiation.h"
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -18,12 +19,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/base/status_macros.h"
+#include "common/differentiation/scoring_client.h"
 #include "common/proto_convert.h"
 #include "common/status.h"
 #include "services/scoring/scoring_logic.h"
 #include "services/scoring/scoring_service.h"
 
-namespace rapport::customer {
+namespace rapport::differentiation {
 namespace {
 
 namespace sv1 = ::rapport::scoring::v1;
@@ -33,34 +35,41 @@ constexpr int64_t kAsOf = 1'700'000'000'000'000;
 
 Decimal D(const char* text) { return *Decimal::Parse(text); }
 
-// Raw purchases and costs in memory; facts computed the way SQL would.
-class FakeScoreStore final : public ScoreStore {
+// Raw events and costs in memory, facts computed the way SQL would; jobs and
+// value sets kept the way MysqlValueStore keeps them.
+class FakeStore final : public Counterpart, public ValueStore {
  public:
   struct Event {
-    std::string customer_id;
+    std::string entity_id;
     int64_t time_us;
     Decimal amount;
   };
 
   // --- test data ---
   absl::Mutex mu;
-  std::map<std::string, bool> customers ABSL_GUARDED_BY(mu);  // id -> live
+  std::map<std::string, bool> entities ABSL_GUARDED_BY(mu);  // id -> live
   std::vector<Event> purchases ABSL_GUARDED_BY(mu);
   std::vector<Event> costs ABSL_GUARDED_BY(mu);
   std::map<std::string, RefreshJobRecord> jobs ABSL_GUARDED_BY(mu);
-  std::map<std::string, StoredScore> scores ABSL_GUARDED_BY(mu);
-  std::map<std::string, std::map<std::string, StoredScore>> staged
+  std::map<std::string, StoredValue> scores ABSL_GUARDED_BY(mu);
+  std::string live_job ABSL_GUARDED_BY(mu);  // whose set `scores` is
+  std::map<std::string, std::map<std::string, StoredValue>> staged
+      ABSL_GUARDED_BY(mu);
+  std::map<std::string, std::map<std::string, StoredValue>> replaced
       ABSL_GUARDED_BY(mu);
   std::map<std::string, std::string> external
       ABSL_GUARDED_BY(mu);  // "source\nkey" -> id
   // When set, ScanFacts waits for it (to hold a job running).
   absl::Notification* hold_scan = nullptr;
-  // When set, runs as PublishScoreSet begins (outside the lock).
+  // When set, runs as PublishValueSet begins (outside the lock).
   std::function<void()> before_publish;
+  // When set, PublishValueSet publishes and then answers this error (the
+  // answer of a swap that happened was lost).
+  absl::Status publish_answer;
 
   void AddCustomer(const std::string& id, bool live = true) {
     absl::MutexLock l(&mu);
-    customers[id] = live;
+    entities[id] = live;
   }
   void AddPurchase(const std::string& id, int64_t t, const char* amount) {
     absl::MutexLock l(&mu);
@@ -71,9 +80,14 @@ class FakeScoreStore final : public ScoreStore {
     costs.push_back({id, t, D(cost)});
   }
 
-  // --- ScoreStore ---
+  // --- ValueStore: jobs ---
   absl::Status CreateJob(const RefreshJobRecord& job) override {
     absl::MutexLock l(&mu);
+    for (const auto& [id, j] : jobs) {
+      if (j.state == JobState::kRunning && job.state == JobState::kRunning)
+        return absl::FailedPreconditionError("refresh job " + id +
+                                             " is running");
+    }
     jobs[job.id] = job;
     return absl::OkStatus();
   }
@@ -100,6 +114,24 @@ class FakeScoreStore final : public ScoreStore {
     }
     return best;
   }
+  absl::StatusOr<std::vector<RefreshJobRecord>> EndStaleJobs(
+      int64_t stale_before_us, const std::string& error,
+      int64_t now_us) override {
+    absl::MutexLock l(&mu);
+    std::vector<RefreshJobRecord> ended;
+    for (auto& [id, j] : jobs) {
+      if (j.state != JobState::kRunning ||
+          j.heartbeat_time_us >= stale_before_us)
+        continue;
+      const bool published = live_job == id;
+      j.state = published ? JobState::kSucceeded : JobState::kFailed;
+      j.error = published ? "" : error;
+      if (published) j.done = j.total;
+      j.end_time_us = now_us;
+      ended.push_back(j);
+    }
+    return ended;
+  }
   absl::Status UpdateProgress(const std::string& id, int64_t done,
                               int64_t total, int64_t now_us) override {
     absl::MutexLock l(&mu);
@@ -113,6 +145,8 @@ class FakeScoreStore final : public ScoreStore {
   absl::Status SetModels(const std::string& id, const std::string& score_model,
                          const std::string& clv_model) override {
     absl::MutexLock l(&mu);
+    if (jobs[id].state != JobState::kRunning)
+      return absl::FailedPreconditionError("not running");
     jobs[id].score_model = score_model;
     jobs[id].clv_model = clv_model;
     return absl::OkStatus();
@@ -129,118 +163,66 @@ class FakeScoreStore final : public ScoreStore {
     j.end_time_us = job.end_time_us;
     return absl::OkStatus();
   }
-  absl::Status FailStaleJobs(int64_t stale_before_us, const std::string& error,
-                             int64_t now_us) override {
-    absl::MutexLock l(&mu);
-    for (auto& [id, j] : jobs) {
-      if (j.state == JobState::kRunning &&
-          j.heartbeat_time_us < stale_before_us) {
-        j.state = JobState::kFailed;
-        j.error = error;
-        j.end_time_us = now_us;
-        staged.erase(id);
-      }
-    }
-    return absl::OkStatus();
-  }
-  absl::StatusOr<int64_t> CountLiveCustomers() override {
-    absl::MutexLock l(&mu);
-    return static_cast<int64_t>(
-        std::count_if(customers.begin(), customers.end(),
-                      [](const auto& c) { return c.second; }));
-  }
-  static bool Counts(const CountWindow& w, int64_t t) {
-    return t > w.after_us() && t <= w.as_of_us;
-  }
-  CustomerFacts FactsLocked(const std::string& id, const CountWindow& w)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    CustomerFacts f;
-    f.customer_id = id;
-    for (const Event& e : purchases) {
-      if (e.customer_id != id || !Counts(w, e.time_us)) continue;
-      ++f.frequency;
-      f.monetary += e.amount;
-      f.last_event_us =
-          std::max(f.last_event_us.value_or(INT64_MIN), e.time_us);
-    }
-    for (const Event& e : costs) {
-      if (e.customer_id == id && Counts(w, e.time_us))
-        f.cost_to_serve += e.amount;
-    }
-    return f;
-  }
-  absl::Status ScanFacts(const CountWindow& window, int batch_size,
-                         const Sink<CustomerFacts>& sink) override {
-    if (hold_scan != nullptr) hold_scan->WaitForNotification();
-    std::vector<CustomerFacts> all;
-    {
-      absl::MutexLock l(&mu);
-      for (const auto& [id, live] : customers) {
-        if (live) all.push_back(FactsLocked(id, window));
-      }
-    }
-    for (size_t i = 0; i < all.size(); i += batch_size) {
-      std::vector<CustomerFacts> batch(
-          all.begin() + i, all.begin() + std::min(all.size(), i + batch_size));
-      RAPPORT_RETURN_IF_ERROR(sink(batch));
-    }
-    return absl::OkStatus();
-  }
-  absl::StatusOr<std::vector<CustomerFacts>> FactsOf(
-      const std::vector<std::string>& ids, const CountWindow& window) override {
-    absl::MutexLock l(&mu);
-    std::vector<CustomerFacts> out;
-    for (const std::string& id : ids) {
-      auto it = customers.find(id);
-      if (it != customers.end() && it->second)
-        out.push_back(FactsLocked(id, window));
-    }
-    return out;
-  }
-  absl::Status ScanPurchaseDays(const CountWindow& window, int batch_size,
-                                const Sink<PurchaseDay>& sink) override {
-    std::map<std::pair<std::string, int64_t>, Decimal> days;
-    {
-      absl::MutexLock l(&mu);
-      for (const Event& e : purchases) {
-        if (customers[e.customer_id] && Counts(window, e.time_us)) {
-          days[{e.customer_id, FloorDays(e.time_us)}] += e.amount;
-        }
-      }
-    }
-    std::vector<PurchaseDay> batch;
-    for (const auto& [key, amount] : days)
-      batch.push_back({key.first, key.second, amount});
-    return batch.empty() ? absl::OkStatus() : sink(batch);
-  }
-  static int64_t FloorDays(int64_t t) {
-    return t >= 0 ? t / kDay : -((-t + kDay - 1) / kDay);
-  }
 
-  absl::Status BeginScoreSet(const std::string& job_id) override {
+  // --- ValueStore: sets ---
+  absl::Status BeginValueSet(const std::string& job_id) override {
     absl::MutexLock l(&mu);
     staged[job_id].clear();
     return absl::OkStatus();
   }
-  absl::Status AppendScores(const std::string& job_id,
-                            const std::vector<StoredScore>& batch) override {
+  absl::Status AppendValues(const std::string& job_id,
+                            const std::vector<StoredValue>& batch) override {
     absl::MutexLock l(&mu);
-    for (const StoredScore& s : batch) staged[job_id][s.customer_id] = s;
+    for (const StoredValue& s : batch) staged[job_id][s.entity_id] = s;
     return absl::OkStatus();
   }
-  absl::StatusOr<std::vector<std::string>> PublishScoreSet(
-      const std::string& job_id, int64_t rescored_since_us) override {
+  absl::Status PublishValueSet(const std::string& job_id) override {
     if (before_publish) before_publish();
     absl::MutexLock l(&mu);
-    std::vector<std::string> rescored;
-    for (const auto& [id, s] : scores) {
-      if (s.score_time_us > rescored_since_us) rescored.push_back(id);
-    }
+    if (jobs[job_id].state != JobState::kRunning)
+      return absl::FailedPreconditionError("no longer running");
+    replaced[job_id] = std::move(scores);
     scores = std::move(staged[job_id]);
     staged.erase(job_id);
-    return rescored;
+    live_job = job_id;
+    return publish_answer;
   }
-  absl::StatusOr<std::vector<std::string>> ScoredByOtherModels(
+  absl::StatusOr<std::vector<std::string>> RescoredInReplacedSet(
+      const std::string& job_id, int64_t since_us) override {
+    absl::MutexLock l(&mu);
+    std::vector<std::string> out;
+    for (const auto& [id, s] : replaced[job_id]) {
+      if (s.score_time_us > since_us) out.push_back(id);
+    }
+    return out;
+  }
+  absl::Status DropReplacedSet(const std::string& job_id) override {
+    absl::MutexLock l(&mu);
+    replaced.erase(job_id);
+    return absl::OkStatus();
+  }
+  absl::Status DiscardValueSet(const std::string& job_id) override {
+    absl::MutexLock l(&mu);
+    staged.erase(job_id);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::optional<std::string>> LiveSetJob() override {
+    absl::MutexLock l(&mu);
+    if (live_job.empty()) return std::optional<std::string>();
+    return std::optional<std::string>(live_job);
+  }
+  absl::StatusOr<std::vector<LeftoverSet>> LeftoverSets() override {
+    absl::MutexLock l(&mu);
+    std::vector<LeftoverSet> out;
+    for (const auto& [id, set] : staged)
+      out.push_back({id, LeftoverSet::Kind::kStaged});
+    for (const auto& [id, set] : replaced)
+      out.push_back({id, LeftoverSet::Kind::kReplaced});
+    return out;
+  }
+
+  // --- ValueStore: live values ---
+  absl::StatusOr<std::vector<std::string>> ValuedByOtherModels(
       const std::string& job_id) override {
     absl::MutexLock l(&mu);
     std::vector<std::string> out;
@@ -249,16 +231,11 @@ class FakeScoreStore final : public ScoreStore {
     }
     return out;
   }
-  absl::Status DiscardScoreSet(const std::string& job_id) override {
+  absl::Status UpsertValues(const std::vector<StoredValue>& batch) override {
     absl::MutexLock l(&mu);
-    staged.erase(job_id);
-    return absl::OkStatus();
-  }
-  absl::Status UpsertScores(const std::vector<StoredScore>& batch) override {
-    absl::MutexLock l(&mu);
-    for (const StoredScore& score : batch) {
-      StoredScore& s = scores[score.customer_id];
-      StoredScore old = s;
+    for (const StoredValue& score : batch) {
+      StoredValue& s = scores[score.entity_id];
+      StoredValue old = s;
       s = score;
       if (!s.clv) s.clv = old.clv;
       if (!s.p_alive) s.p_alive = old.p_alive;
@@ -266,47 +243,41 @@ class FakeScoreStore final : public ScoreStore {
     }
     return absl::OkStatus();
   }
-  absl::StatusOr<std::vector<StoredScore>> GetScores(
+  absl::StatusOr<std::vector<StoredValue>> GetValues(
       const std::vector<std::string>& ids) override {
     absl::MutexLock l(&mu);
-    std::vector<StoredScore> out;
+    std::vector<StoredValue> out;
     for (const std::string& id : ids) {
       if (auto it = scores.find(id); it != scores.end())
         out.push_back(it->second);
     }
     return out;
   }
-  absl::StatusOr<std::string> ResolveLiveCustomer(
-      const std::string& id) override {
-    absl::MutexLock l(&mu);
-    auto it = customers.find(id);
-    if (it == customers.end() || !it->second)
-      return absl::NotFoundError("no such customer");
-    return id;
-  }
-  absl::StatusOr<ScoreSummary> Summarize() override {
+  absl::StatusOr<ValueTotals> Summarize() override {
     absl::MutexLock l(&mu);
     std::map<std::string, GroupTotals> segments;
     std::map<int, GroupTotals> tiers;
+    ValueTotals out;
     for (const auto& [id, s] : scores) {
-      for (GroupTotals* g : {&segments[s.segment], &tiers[s.tier]}) {
+      for (GroupTotals* g : {&segments[s.segment], &tiers[s.tier], &out.all}) {
         g->segment = s.segment;
         g->tier = s.tier;
-        ++g->customers;
-        g->revenue += s.monetary;
+        ++g->entities;
+        g->monetary += s.monetary;
+        g->cost_to_serve += s.cost_to_serve;
+        g->profit += s.profit;
         g->value_hundredths_sum += s.value_hundredths;
       }
     }
-    ScoreSummary out;
     for (auto& [k, g] : segments) out.segments.push_back(g);
     for (auto& [k, g] : tiers) out.tiers.push_back(g);
     return out;
   }
-  absl::StatusOr<std::vector<StoredScore>> ExportPage(
+  absl::StatusOr<std::vector<StoredValue>> ExportPage(
       const std::string& source, const std::string& after_key,
       int limit) override {
     absl::MutexLock l(&mu);
-    std::vector<StoredScore> out;
+    std::vector<StoredValue> out;
     if (source.empty()) {
       for (auto it = scores.upper_bound(after_key);
            it != scores.end() && out.size() < size_t(limit); ++it) {
@@ -321,13 +292,95 @@ class FakeScoreStore final : public ScoreStore {
       auto s = scores.find(it->second);
       if (s == scores.end()) continue;
       out.push_back(s->second);
-      out.back().customer_id = it->first.substr(source.size() + 1);
+      out.back().entity_id = it->first.substr(source.size() + 1);
     }
     return out;
   }
+
+  // --- Counterpart ---
+  absl::StatusOr<int64_t> CountEntities() override {
+    absl::MutexLock l(&mu);
+    return static_cast<int64_t>(
+        std::count_if(entities.begin(), entities.end(),
+                      [](const auto& c) { return c.second; }));
+  }
+  static bool Counts(const CountWindow& w, int64_t t) {
+    return t > w.after_us() && t <= w.as_of_us;
+  }
+  EntityFacts FactsLocked(const std::string& id, const CountWindow& w)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    EntityFacts f;
+    f.entity_id = id;
+    for (const Event& e : purchases) {
+      if (e.entity_id != id || !Counts(w, e.time_us)) continue;
+      ++f.frequency;
+      f.monetary += e.amount;
+      f.last_event_us =
+          std::max(f.last_event_us.value_or(INT64_MIN), e.time_us);
+    }
+    for (const Event& e : costs) {
+      if (e.entity_id == id && Counts(w, e.time_us))
+        f.cost_to_serve += e.amount;
+    }
+    return f;
+  }
+  absl::Status ScanFacts(const CountWindow& window, int batch_size,
+                         const Sink<EntityFacts>& sink) override {
+    if (hold_scan != nullptr) hold_scan->WaitForNotification();
+    std::vector<EntityFacts> all;
+    {
+      absl::MutexLock l(&mu);
+      for (const auto& [id, live] : entities) {
+        if (live) all.push_back(FactsLocked(id, window));
+      }
+    }
+    for (size_t i = 0; i < all.size(); i += batch_size) {
+      std::vector<EntityFacts> batch(
+          all.begin() + i, all.begin() + std::min(all.size(), i + batch_size));
+      RAPPORT_RETURN_IF_ERROR(sink(batch));
+    }
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<EntityFacts>> FactsOf(
+      const std::vector<std::string>& ids, const CountWindow& window) override {
+    absl::MutexLock l(&mu);
+    std::vector<EntityFacts> out;
+    for (const std::string& id : ids) {
+      auto it = entities.find(id);
+      if (it != entities.end() && it->second)
+        out.push_back(FactsLocked(id, window));
+    }
+    return out;
+  }
+  absl::Status ScanEventDays(const CountWindow& window, int batch_size,
+                             const Sink<EventDay>& sink) override {
+    std::map<std::pair<std::string, int64_t>, Decimal> days;
+    {
+      absl::MutexLock l(&mu);
+      for (const Event& e : purchases) {
+        if (entities[e.entity_id] && Counts(window, e.time_us)) {
+          days[{e.entity_id, FloorDays(e.time_us)}] += e.amount;
+        }
+      }
+    }
+    std::vector<EventDay> batch;
+    for (const auto& [key, amount] : days)
+      batch.push_back({key.first, key.second, amount});
+    return batch.empty() ? absl::OkStatus() : sink(batch);
+  }
+  static int64_t FloorDays(int64_t t) {
+    return t >= 0 ? t / kDay : -((-t + kDay - 1) / kDay);
+  }
+  absl::StatusOr<std::string> ResolveEntity(const std::string& id) override {
+    absl::MutexLock l(&mu);
+    auto it = entities.find(id);
+    if (it == entities.end() || !it->second)
+      return absl::NotFoundError("no such customer");
+    return id;
+  }
 };
 
-class StoredScoresTest : public ::testing::Test {
+class DifferentiationTest : public ::testing::Test {
  protected:
   void SetUp() override {
     scoring_ = std::make_unique<scoring::ScoringServiceImpl>(
@@ -345,31 +398,29 @@ class StoredScoresTest : public ::testing::Test {
     server_->Shutdown();
   }
 
-  std::unique_ptr<StoredScoreLogic> NewLogic(const std::string& address) {
-    StoredScoreOptions options;
+  std::unique_ptr<Differentiation> NewLogic(const std::string& address) {
+    DifferentiationOptions options;
     options.batch_size = 3;  // several batches with a handful of customers
     options.export_batch_size = 2;
     options.heartbeat = absl::Milliseconds(20);
-    options.call_timeout = absl::Seconds(5);
-    return std::make_unique<StoredScoreLogic>(
-        &store_,
-        sv1::ScoringService::NewStub(
-            grpc::CreateChannel(address, grpc::InsecureChannelCredentials())),
-        &ids_, [this] { return absl::FromUnixMicros(now_.load()); }, options);
+    options.recover_every = absl::ZeroDuration();
+    client_ = *GrpcScoringClient::Create(address, {},
+                                         {.call_timeout = absl::Seconds(5)});
+    return std::make_unique<Differentiation>(
+        &store_, &store_, client_.get(), &ids_,
+        [this] { return absl::FromUnixMicros(now_.load()); }, options);
   }
 
   // Starts a refresh and waits for it to end.
-  v1::RefreshJob Refresh(v1::RefreshScoresRequest request) {
-    absl::StatusOr<v1::RefreshJob> started = logic_->StartRefresh(request);
+  cv1::RefreshJob Refresh(cv1::RefreshSettings request) {
+    absl::StatusOr<cv1::RefreshJob> started = logic_->StartRefresh(request);
     EXPECT_TRUE(started.ok()) << started.status();
     if (!started.ok()) return {};
-    EXPECT_EQ(started->state(), v1::RefreshJob::STATE_RUNNING);
+    EXPECT_EQ(started->state(), cv1::RefreshJob::STATE_RUNNING);
     logic_->WaitForJobs();
-    v1::GetRefreshJobRequest get;
-    get.set_id(started->id());
-    absl::StatusOr<v1::RefreshJob> job = logic_->GetRefreshJob(get);
+    absl::StatusOr<cv1::RefreshJob> job = logic_->GetRefreshJob(started->id());
     EXPECT_TRUE(job.ok()) << job.status();
-    return job.ok() ? *job : v1::RefreshJob();
+    return job.ok() ? *job : cv1::RefreshJob();
   }
 
   // The scoring service's own answer from the raw events and costs.
@@ -380,18 +431,18 @@ class StoredScoresTest : public ::testing::Test {
     request.mutable_config()->set_window_days(window_days);
     request.mutable_config()->set_bins(bins);
     absl::MutexLock l(&store_.mu);
-    for (const auto& [id, live] : store_.customers) {
+    for (const auto& [id, live] : store_.entities) {
       if (live) request.add_entity_ids(id);
     }
     for (const auto& e : store_.purchases) {
       sv1::ActivityEvent* a = request.add_events();
-      a->set_entity_id(e.customer_id);
+      a->set_entity_id(e.entity_id);
       *a->mutable_time() = ToTimestamp(e.time_us);
       *a->mutable_amount() = *ToMoney(e.amount, "", "");
     }
     for (const auto& e : store_.costs) {
       sv1::InteractionCost* c = request.add_costs();
-      c->set_entity_id(e.customer_id);
+      c->set_entity_id(e.entity_id);
       *c->mutable_time() = ToTimestamp(e.time_us);
       *c->mutable_cost() = *ToMoney(e.amount, "", "");
     }
@@ -436,7 +487,7 @@ class StoredScoresTest : public ::testing::Test {
             store_.GetJob(job_id)->score_model)) {
       return absl::DataLossError("unreadable model");
     }
-    CustomerFacts facts;
+    EntityFacts facts;
     {
       absl::MutexLock l(&store_.mu);
       facts = store_.FactsLocked(id, CountWindow{now_.load(), std::nullopt});
@@ -453,15 +504,16 @@ class StoredScoresTest : public ::testing::Test {
   }
 
   std::atomic<int64_t> now_{kAsOf + kDay};
-  FakeScoreStore store_;
+  FakeStore store_;
   IdGenerator ids_;
   std::unique_ptr<scoring::ScoringServiceImpl> scoring_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
-  std::unique_ptr<StoredScoreLogic> logic_;
+  std::unique_ptr<GrpcScoringClient> client_;
+  std::unique_ptr<Differentiation> logic_;
 };
 
-void ExpectSameScore(const StoredScore& got, const sv1::EntityScore& want) {
+void ExpectSameScore(const StoredValue& got, const sv1::EntityScore& want) {
   SCOPED_TRACE(want.entity_id());
   EXPECT_EQ(got.recency_days.has_value(), want.has_recency_days());
   if (want.has_recency_days()) {
@@ -479,16 +531,16 @@ void ExpectSameScore(const StoredScore& got, const sv1::EntityScore& want) {
   EXPECT_EQ(got.tier, static_cast<int>(want.tier()));
 }
 
-TEST_F(StoredScoresTest,
+TEST_F(DifferentiationTest,
        RefreshStoresExactlyWhatTheScoringServiceComputesFromRawEvents) {
   AddPopulation();
   for (const auto& [window, bins] : {std::pair{0, 5}, std::pair{60, 3}}) {
-    v1::RefreshScoresRequest request;
+    cv1::RefreshSettings request;
     *request.mutable_as_of() = ToTimestamp(kAsOf);
     request.set_window_days(window);
     request.set_bins(bins);
-    v1::RefreshJob job = Refresh(request);
-    ASSERT_EQ(job.state(), v1::RefreshJob::STATE_SUCCEEDED) << job.error();
+    cv1::RefreshJob job = Refresh(request);
+    ASSERT_EQ(job.state(), cv1::RefreshJob::STATE_SUCCEEDED) << job.error();
     EXPECT_EQ(job.done(), 14);
     EXPECT_EQ(job.total(), 14);
 
@@ -503,7 +555,7 @@ TEST_F(StoredScoresTest,
       EXPECT_EQ(store_.scores[id].model_id, job.id());
       EXPECT_FALSE(store_.scores[id].clv.has_value());
     }
-    EXPECT_EQ(store_.scores["p-lead"].tier, v1::TIER_LEAD);
+    EXPECT_EQ(store_.scores["p-lead"].tier, cv1::TIER_LEAD);
     EXPECT_EQ(store_.scores["p-prospect"].segment, "Prospect");
     // The model that produced the values is stored with the job.
     sv1::ScoreModel model;
@@ -513,7 +565,7 @@ TEST_F(StoredScoresTest,
   }
 }
 
-TEST_F(StoredScoresTest, RefreshWithClvStoresPredictionsForBuyers) {
+TEST_F(DifferentiationTest, RefreshWithClvStoresPredictionsForBuyers) {
   AddPopulation();
   // Enough buyers for the models to fit, simulated the way BG/NBD sees them:
   // each buys at its own rate and may drop out after any purchase.
@@ -538,11 +590,11 @@ TEST_F(StoredScoresTest, RefreshWithClvStoresPredictionsForBuyers) {
       if (day < 0) break;
     }
   }
-  v1::RefreshScoresRequest request;
+  cv1::RefreshSettings request;
   *request.mutable_as_of() = ToTimestamp(kAsOf);
   request.set_with_clv(true);
-  v1::RefreshJob job = Refresh(request);
-  ASSERT_EQ(job.state(), v1::RefreshJob::STATE_SUCCEEDED) << job.error();
+  cv1::RefreshJob job = Refresh(request);
+  ASSERT_EQ(job.state(), cv1::RefreshJob::STATE_SUCCEEDED) << job.error();
   absl::MutexLock l(&store_.mu);
   EXPECT_FALSE(store_.jobs[job.id()].clv_model.empty());
   for (const auto& [id, s] : store_.scores) {
@@ -568,8 +620,8 @@ TEST_F(StoredScoresTest, RefreshWithClvStoresPredictionsForBuyers) {
   EXPECT_GT(with_clv, 250);
 }
 
-TEST_F(StoredScoresTest, BadRequestsNameTheField) {
-  v1::RefreshScoresRequest request;
+TEST_F(DifferentiationTest, BadRequestsNameTheField) {
+  cv1::RefreshSettings request;
   request.set_bins(11);
   request.set_window_days(-1);
   absl::Status s = logic_->StartRefresh(request).status();
@@ -582,29 +634,27 @@ TEST_F(StoredScoresTest, BadRequestsNameTheField) {
   EXPECT_EQ(FieldViolations(logic_->StartRefresh(request).status()).at(0).field,
             "bins");
 
-  v1::GetRefreshJobRequest get;
-  get.set_id("01jd8x4r2c6n7m9p0q1r2s3t4v");
-  EXPECT_TRUE(absl::IsNotFound(logic_->GetRefreshJob(get).status()));
-  v1::GetCustomerValueRequest value;
-  value.set_id("nobody");
-  EXPECT_TRUE(absl::IsNotFound(logic_->GetCustomerValue(value).status()));
+  EXPECT_TRUE(absl::IsNotFound(
+      logic_->GetRefreshJob("01jd8x4r2c6n7m9p0q1r2s3t4v").status()));
+  EXPECT_EQ(FieldViolations(logic_->GetRefreshJob("").status()).at(0).field,
+            "id");
+  EXPECT_TRUE(absl::IsNotFound(logic_->GetValue("nobody").status()));
+  EXPECT_EQ(FieldViolations(logic_->GetValue("").status()).at(0).field, "id");
   EXPECT_TRUE(absl::IsNotFound(logic_->Rescore("nobody")));
-  v1::ExportScoresRequest export_request;
-  export_request.set_external_id_source(std::string(65, 's'));
   EXPECT_TRUE(absl::IsInvalidArgument(
-      logic_->ExportScores(export_request, [](const auto&) { return true; })));
+      logic_->Export(std::string(65, 's'), [](const auto&) { return true; })));
 }
 
-TEST_F(StoredScoresTest, APurchaseRescoresTheCustomerAgainstTheStoredModel) {
+TEST_F(DifferentiationTest, APurchaseRescoresTheCustomerAgainstTheStoredModel) {
   AddPopulation();
   // Before any refresh there is nothing to keep current, and no policy.
   EXPECT_TRUE(logic_->Rescore("p-prospect").ok());
   EXPECT_FALSE(logic_->ContactPolicyOf("p-prospect")->has_value());
-  v1::RefreshScoresRequest request;
+  cv1::RefreshSettings request;
   *request.mutable_as_of() = ToTimestamp(kAsOf);
   request.set_window_days(365);
-  v1::RefreshJob job = Refresh(request);
-  ASSERT_EQ(job.state(), v1::RefreshJob::STATE_SUCCEEDED) << job.error();
+  cv1::RefreshJob job = Refresh(request);
+  ASSERT_EQ(job.state(), cv1::RefreshJob::STATE_SUCCEEDED) << job.error();
 
   // The prospect buys a lot: scored now (as_of = the clock) against the
   // stored thresholds, as ScoreEntity does.
@@ -623,9 +673,7 @@ TEST_F(StoredScoresTest, APurchaseRescoresTheCustomerAgainstTheStoredModel) {
   absl::StatusOr<sv1::ScoreEntityResponse> want = scoring::ScoreOne(direct);
   ASSERT_TRUE(want.ok()) << want.status();
 
-  v1::GetCustomerValueRequest get;
-  get.set_id("p-prospect");
-  absl::StatusOr<v1::CustomerValue> value = logic_->GetCustomerValue(get);
+  absl::StatusOr<cv1::EntityValue> value = logic_->GetValue("p-prospect");
   ASSERT_TRUE(value.ok()) << value.status();
   EXPECT_EQ(value->recency_days(), 1);
   EXPECT_EQ(value->frequency(), 1);
@@ -648,31 +696,30 @@ TEST_F(StoredScoresTest, APurchaseRescoresTheCustomerAgainstTheStoredModel) {
   }
   EXPECT_EQ(value->contact_policy().service_level(),
             want->contact_policy().service_level());
-  absl::StatusOr<std::optional<v1::ContactPolicy>> policy =
+  absl::StatusOr<std::optional<cv1::ContactPolicy>> policy =
       logic_->ContactPolicyOf("p-prospect");
   ASSERT_TRUE(policy.ok() && policy->has_value());
   EXPECT_EQ((*policy)->SerializeAsString(),
             value->contact_policy().SerializeAsString());
 
-  // AttachValues fills only the customers that have values.
-  v1::Customer scored, unknown;
-  scored.set_id("c01");
-  unknown.set_id("zz");
-  ASSERT_TRUE(logic_->AttachValues({&scored, &unknown}).ok());
-  EXPECT_TRUE(scored.has_value());
-  EXPECT_EQ(scored.value().customer_id(), "c01");
-  EXPECT_FALSE(unknown.has_value());
+  // ValuesOf answers only for the entities that have values.
+  absl::StatusOr<absl::flat_hash_map<std::string, cv1::EntityValue>> values =
+      logic_->ValuesOf({"c01", "zz"});
+  ASSERT_TRUE(values.ok()) << values.status();
+  ASSERT_EQ(values->size(), 1u);
+  EXPECT_EQ(values->at("c01").entity_id(), "c01");
+  EXPECT_EQ(values->at("c01").model_id(), job.id());
 }
 
 // Re-scores from many threads at once share batches; each customer still gets
 // exactly what ScoreEntity gives for its own facts, and an unknown id in the
 // same batch gets NOT_FOUND without failing the others.
-TEST_F(StoredScoresTest, ConcurrentRescoresEachGetTheirOwnScore) {
+TEST_F(DifferentiationTest, ConcurrentRescoresEachGetTheirOwnScore) {
   AddPopulation();
-  v1::RefreshScoresRequest request;
+  cv1::RefreshSettings request;
   *request.mutable_as_of() = ToTimestamp(kAsOf);
-  v1::RefreshJob job = Refresh(request);
-  ASSERT_EQ(job.state(), v1::RefreshJob::STATE_SUCCEEDED) << job.error();
+  cv1::RefreshJob job = Refresh(request);
+  ASSERT_EQ(job.state(), cv1::RefreshJob::STATE_SUCCEEDED) << job.error();
   now_ = kAsOf + 3 * kDay;
   std::vector<std::string> ids;
   for (int i = 0; i < 12; ++i) {
@@ -708,12 +755,13 @@ TEST_F(StoredScoresTest, ConcurrentRescoresEachGetTheirOwnScore) {
 // re-scored against the old model into the old set, which the refresh then
 // replaces: once the refresh has succeeded, that customer is scored again
 // against the new model, with the purchase counted.
-TEST_F(StoredScoresTest, ACustomerRescoredDuringARefreshIsScoredAgainAfterIt) {
+TEST_F(DifferentiationTest,
+       ACustomerRescoredDuringARefreshIsScoredAgainAfterIt) {
   AddPopulation();
-  v1::RefreshScoresRequest request;
+  cv1::RefreshSettings request;
   *request.mutable_as_of() = ToTimestamp(kAsOf);
-  v1::RefreshJob first = Refresh(request);
-  ASSERT_EQ(first.state(), v1::RefreshJob::STATE_SUCCEEDED) << first.error();
+  cv1::RefreshJob first = Refresh(request);
+  ASSERT_EQ(first.state(), cv1::RefreshJob::STATE_SUCCEEDED) << first.error();
 
   now_ = kAsOf + 2 * kDay;
   store_.before_publish = [&] {
@@ -722,8 +770,8 @@ TEST_F(StoredScoresTest, ACustomerRescoredDuringARefreshIsScoredAgainAfterIt) {
     store_.AddPurchase("c02", kAsOf + 2 * kDay, "900");
     ASSERT_TRUE(logic_->Rescore("c02").ok());
   };
-  v1::RefreshJob second = Refresh(request);
-  ASSERT_EQ(second.state(), v1::RefreshJob::STATE_SUCCEEDED) << second.error();
+  cv1::RefreshJob second = Refresh(request);
+  ASSERT_EQ(second.state(), cv1::RefreshJob::STATE_SUCCEEDED) << second.error();
 
   absl::StatusOr<sv1::ScoreEntityResponse> want = ScoreNow(second.id(), "c02");
   ASSERT_TRUE(want.ok()) << want.status();
@@ -736,7 +784,7 @@ TEST_F(StoredScoresTest, ACustomerRescoredDuringARefreshIsScoredAgainAfterIt) {
                 second.create_time().nanos() / 1000);
 }
 
-TEST_F(StoredScoresTest,
+TEST_F(DifferentiationTest,
        SummaryAveragesRoundHalfAwayFromZeroAndExportIsInKeyOrder) {
   const std::string job = "01jd8x4r2c6n7m9p0q1r2s3t4v";
   {
@@ -744,8 +792,8 @@ TEST_F(StoredScoresTest,
     const int values[] = {3, 4, 1000, 2001, 10};
     const char* ids[] = {"e", "b", "d", "a", "c"};
     for (int i = 0; i < 5; ++i) {
-      StoredScore& s = store_.scores[ids[i]];
-      s.customer_id = ids[i];
+      StoredValue& s = store_.scores[ids[i]];
+      s.entity_id = ids[i];
       s.model_id = job;
       s.segment = i < 2 ? "At Risk" : "Champions";
       s.tier = i < 2 ? 2 : 4;
@@ -755,64 +803,68 @@ TEST_F(StoredScoresTest,
     store_.external["shop\nk2"] = "e";
     store_.external["shop\nk1"] = "d";
   }
-  absl::StatusOr<v1::SummarizeSegmentsResponse> summary =
-      logic_->SummarizeSegments(v1::SummarizeSegmentsRequest());
+  absl::StatusOr<Differentiation::Summary> summary = logic_->Summarize();
   ASSERT_TRUE(summary.ok()) << summary.status();
-  ASSERT_EQ(summary->segments_size(), 2);
-  EXPECT_EQ(summary->segments(0).name(), "At Risk");
-  EXPECT_EQ(summary->segments(0).customers(), 2);
-  EXPECT_EQ(summary->segments(0).average_value_hundredths(), 4);  // 3.5 -> 4
-  EXPECT_EQ(summary->segments(0).revenue().units(), 2);
-  EXPECT_EQ(summary->segments(0).revenue().nanos(), 10'000'000);
-  EXPECT_EQ(summary->segments(1).average_value_hundredths(),
+  ASSERT_EQ(summary->segments.size(), 2u);
+  EXPECT_EQ(summary->segments[0].name(), "At Risk");
+  EXPECT_EQ(summary->segments[0].entities(), 2);
+  EXPECT_EQ(summary->segments[0].average_value_hundredths(), 4);  // 3.5 -> 4
+  EXPECT_EQ(summary->segments[0].monetary().units(), 2);
+  EXPECT_EQ(summary->segments[0].monetary().nanos(), 10'000'000);
+  EXPECT_EQ(summary->segments[1].average_value_hundredths(),
             1004);  // 1003.667 -> 1004
-  ASSERT_EQ(summary->tiers_size(), 2);
-  EXPECT_EQ(summary->tiers(0).name(), "Iron");
-  EXPECT_EQ(summary->tiers(1).name(), "Platinum");
+  ASSERT_EQ(summary->tiers.size(), 2u);
+  EXPECT_EQ(summary->tiers[0].name(), "Iron");
+  EXPECT_EQ(summary->tiers[1].name(), "Platinum");
+  // All values together, and every live entity, scored or not.
+  EXPECT_EQ(summary->total.entities(), 5);
+  EXPECT_EQ(summary->total.value_hundredths_sum(), 3018);
+  EXPECT_EQ(summary->total.average_value_hundredths(), 604);  // 603.6 -> 604
+  EXPECT_EQ(summary->entities, 0);  // the fake has values but no entities
 
   std::vector<std::string> keys;
   int batches = 0;
-  ASSERT_TRUE(logic_
-                  ->ExportScores(v1::ExportScoresRequest(),
-                                 [&](const v1::ExportScoresResponse& r) {
-                                   ++batches;
-                                   for (const auto& v : r.values())
-                                     keys.push_back(v.customer_id());
-                                   return true;
-                                 })
-                  .ok());
+  ASSERT_TRUE(
+      logic_
+          ->Export("",
+                   [&](google::protobuf::RepeatedPtrField<cv1::EntityValue>&
+                           values) {
+                     ++batches;
+                     for (const auto& v : values) keys.push_back(v.entity_id());
+                     return true;
+                   })
+          .ok());
   EXPECT_EQ(keys, (std::vector<std::string>{"a", "b", "c", "d", "e"}));
   EXPECT_EQ(batches, 3);
   keys.clear();
-  v1::ExportScoresRequest by_shop;
-  by_shop.set_external_id_source("shop");
-  ASSERT_TRUE(logic_
-                  ->ExportScores(by_shop,
-                                 [&](const v1::ExportScoresResponse& r) {
-                                   for (const auto& v : r.values()) {
-                                     keys.push_back(
-                                         absl::StrCat(v.customer_id(), "=",
-                                                      v.value_hundredths()));
-                                   }
-                                   return true;
-                                 })
-                  .ok());
+  ASSERT_TRUE(
+      logic_
+          ->Export("shop",
+                   [&](google::protobuf::RepeatedPtrField<cv1::EntityValue>&
+                           values) {
+                     for (const auto& v : values) {
+                       keys.push_back(absl::StrCat(v.entity_id(), "=",
+                                                   v.value_hundredths()));
+                     }
+                     return true;
+                   })
+          .ok());
   EXPECT_EQ(keys, (std::vector<std::string>{"k1=1000", "k2=3"}));
   // A client that goes away stops the export.
-  EXPECT_TRUE(absl::IsCancelled(logic_->ExportScores(
-      v1::ExportScoresRequest(), [](const auto&) { return false; })));
+  EXPECT_TRUE(
+      absl::IsCancelled(logic_->Export("", [](const auto&) { return false; })));
 }
 
-TEST_F(StoredScoresTest,
+TEST_F(DifferentiationTest,
        UnreachableScoringFailsTheJobWithAReasonAndSyncCallsAreUnavailable) {
   AddPopulation();
-  v1::RefreshScoresRequest request;
+  cv1::RefreshSettings request;
   *request.mutable_as_of() = ToTimestamp(kAsOf);
-  ASSERT_EQ(Refresh(request).state(), v1::RefreshJob::STATE_SUCCEEDED);
+  ASSERT_EQ(Refresh(request).state(), cv1::RefreshJob::STATE_SUCCEEDED);
 
   server_->Shutdown();
-  v1::RefreshJob failed = Refresh(request);
-  EXPECT_EQ(failed.state(), v1::RefreshJob::STATE_FAILED);
+  cv1::RefreshJob failed = Refresh(request);
+  EXPECT_EQ(failed.state(), cv1::RefreshJob::STATE_FAILED);
   EXPECT_NE(failed.error().find("UNAVAILABLE"), std::string::npos)
       << failed.error();
   EXPECT_NE(failed.error().find("scoring service"), std::string::npos)
@@ -828,15 +880,15 @@ TEST_F(StoredScoresTest,
   EXPECT_TRUE(absl::IsUnavailable(rescore)) << rescore;
 }
 
-TEST_F(StoredScoresTest, OneJobAtATimeAndAStoppedReplicasJobIsReportedFailed) {
+TEST_F(DifferentiationTest,
+       OneJobAtATimeAndAStoppedReplicasJobIsReportedFailed) {
   AddPopulation();
   absl::Notification release;
   store_.hold_scan = &release;
-  absl::StatusOr<v1::RefreshJob> running =
-      logic_->StartRefresh(v1::RefreshScoresRequest());
+  absl::StatusOr<cv1::RefreshJob> running =
+      logic_->StartRefresh(cv1::RefreshSettings());
   ASSERT_TRUE(running.ok()) << running.status();
-  absl::Status second =
-      logic_->StartRefresh(v1::RefreshScoresRequest()).status();
+  absl::Status second = logic_->StartRefresh(cv1::RefreshSettings()).status();
   EXPECT_TRUE(absl::IsFailedPrecondition(second)) << second;
   EXPECT_NE(second.message().find(running->id()), std::string::npos);
   release.Notify();
@@ -848,15 +900,92 @@ TEST_F(StoredScoresTest, OneJobAtATimeAndAStoppedReplicasJobIsReportedFailed) {
   orphan.id = ids_.Next();
   orphan.create_time_us = orphan.heartbeat_time_us = now_.load() - 31'000'000;
   ASSERT_TRUE(store_.CreateJob(orphan).ok());
-  v1::GetRefreshJobRequest get;
-  get.set_id(orphan.id);
-  absl::StatusOr<v1::RefreshJob> job = logic_->GetRefreshJob(get);
+  absl::StatusOr<cv1::RefreshJob> job = logic_->GetRefreshJob(orphan.id);
   ASSERT_TRUE(job.ok()) << job.status();
-  EXPECT_EQ(job->state(), v1::RefreshJob::STATE_FAILED);
+  EXPECT_EQ(job->state(), cv1::RefreshJob::STATE_FAILED);
   EXPECT_EQ(job->error(), "the replica running it stopped");
   // And it no longer blocks a new refresh.
-  EXPECT_TRUE(logic_->StartRefresh(v1::RefreshScoresRequest()).ok());
+  EXPECT_TRUE(logic_->StartRefresh(cv1::RefreshSettings()).ok());
+}
+
+// The swap happened but its answer was lost (the connection broke just
+// after): the job still ends SUCCEEDED, since its values are the live ones.
+TEST_F(DifferentiationTest, APublicationWhoseAnswerWasLostStillSucceeds) {
+  AddPopulation();
+  store_.publish_answer = absl::UnavailableError("lost connection");
+  cv1::RefreshSettings request;
+  *request.mutable_as_of() = ToTimestamp(kAsOf);
+  cv1::RefreshJob job = Refresh(request);
+  EXPECT_EQ(job.state(), cv1::RefreshJob::STATE_SUCCEEDED) << job.error();
+  absl::MutexLock l(&store_.mu);
+  EXPECT_EQ(store_.live_job, job.id());
+  EXPECT_EQ(store_.scores["c01"].model_id, job.id());
+  EXPECT_TRUE(store_.replaced.empty());  // caught up and dropped
+}
+
+// A replica stopped at a step: another replica's recovery ends its job and
+// cleans up as the step requires, whoever asks first (a GetRefreshJob that
+// finds the job stale).
+TEST_F(DifferentiationTest, RecoveryFinishesOrUndoesAStoppedRefreshByItsStep) {
+  AddPopulation();
+  cv1::RefreshSettings request;
+  *request.mutable_as_of() = ToTimestamp(kAsOf);
+  const cv1::RefreshJob first = Refresh(request);
+  ASSERT_EQ(first.state(), cv1::RefreshJob::STATE_SUCCEEDED);
+  for (const RefreshStep stop :
+       {RefreshStep::kValuesStaged, RefreshStep::kPublished}) {
+    SCOPED_TRACE(static_cast<int>(stop));
+    // The stopped replica: its clock stands still (so does its heartbeat),
+    // and its job thread waits at the step until the test ends.
+    absl::Notification release;
+    DifferentiationOptions options;
+    options.heartbeat = absl::Milliseconds(20);
+    options.recover_every = absl::ZeroDuration();
+    options.at_step = [&](RefreshStep step) {
+      if (step == stop) release.WaitForNotification();
+    };
+    const int64_t frozen = now_.load();
+    Differentiation stopped(
+        &store_, &store_, client_.get(), &ids_,
+        [frozen] { return absl::FromUnixMicros(frozen); }, options);
+    absl::StatusOr<cv1::RefreshJob> job = stopped.StartRefresh(request);
+    ASSERT_TRUE(job.ok()) << job.status();
+    for (int i = 0; i < 500; ++i) {  // until it reaches the step
+      {
+        absl::MutexLock l(&store_.mu);
+        if (stop == RefreshStep::kPublished
+                ? store_.live_job == job->id()
+                : store_.staged.count(job->id()) > 0 &&
+                      store_.staged[job->id()].size() == 14)
+          break;
+      }
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    // Another replica, 31 s later.
+    now_ = frozen + 31'000'000;
+    absl::StatusOr<cv1::RefreshJob> seen = logic_->GetRefreshJob(job->id());
+    ASSERT_TRUE(seen.ok()) << seen.status();
+    const bool published = stop == RefreshStep::kPublished;
+    EXPECT_EQ(seen->state(), published ? cv1::RefreshJob::STATE_SUCCEEDED
+                                       : cv1::RefreshJob::STATE_FAILED);
+    {
+      absl::MutexLock l(&store_.mu);
+      EXPECT_TRUE(store_.staged.empty());
+      EXPECT_TRUE(store_.replaced.empty());
+      EXPECT_EQ(store_.live_job, published ? job->id() : first.id());
+      EXPECT_EQ(store_.scores["c01"].model_id, store_.live_job);
+    }
+    EXPECT_EQ(*store_.LatestJobId(JobState::kSucceeded),
+              published ? job->id() : first.id());
+    release.Notify();
+    stopped.WaitForJobs();
+    // The stopped job's late steps change nothing: it is no longer running.
+    absl::MutexLock l(&store_.mu);
+    EXPECT_EQ(store_.jobs[job->id()].state,
+              published ? JobState::kSucceeded : JobState::kFailed);
+    EXPECT_EQ(store_.live_job, published ? job->id() : first.id());
+  }
 }
 
 }  // namespace
-}  // namespace rapport::customer
+}  // namespace rapport::differentiation

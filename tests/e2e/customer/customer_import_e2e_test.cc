@@ -14,6 +14,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "tests/support/mariadb.h"
+#include "tests/support/platform.h"
 #include "tests/support/process.h"
 #include "tests/support/server.h"
 
@@ -21,48 +22,26 @@ namespace rapport {
 namespace {
 
 using testing::BinaryDir;
+using testing::CsvId;
+using testing::Lines;
 using testing::Process;
 using testing::Run;
 using testing::RunResult;
 using testing::TempDir;
 using testing::TestMariaDb;
 
-std::string Ctl() { return testing::CtlPath(); }
-
-// One rapport-customer on a free port, driven through rapportctl.
-class CustomerServer {
+// One rapport-customer (no scoring service) on a database, driven through
+// rapportctl.
+class CustomerServer : public testing::Platform {
  public:
   explicit CustomerServer(const std::string& mysql_uri)
-      : server_(BinaryDir() + "/services/customer/rapport-customer",
-                {{"RAPPORT_MYSQL_URI", mysql_uri}},
-                {"--shutdown_grace=5s", "--db_wait=20s",
-                 "--suppression_salt=e2e"}) {}
-  std::string log() const { return server_.log(); }
-
-  RunResult Ctl(std::vector<std::string> args) const {
-    args.insert(args.begin(), rapport::Ctl());
-    return Run(args, {{"RAPPORT_CUSTOMER_ADDR", server_.addr()}});
-  }
-  // A file in the server's scratch directory.
+      : Platform({.scoring = false, .customer_database = mysql_uri}) {}
+  std::string log() const { return logs(); }
+  // A file in the platform's scratch directory.
   std::string Write(const std::string& name, const std::string& content) const {
-    testing::WriteFile(server_.dir().File(name), content);
-    return server_.dir().File(name);
+    return File(name, content);
   }
-
- private:
-  testing::ServerProcess server_;
 };
-
-std::vector<std::string> Lines(const std::string& text) {
-  return absl::StrSplit(text, '\n', absl::SkipEmpty());
-}
-
-// The id in the first column of the last row of `--output csv` output.
-std::string CsvId(const std::string& out) {
-  std::vector<std::string> lines = Lines(out);
-  if (lines.size() < 2) return "";
-  return std::vector<std::string>(absl::StrSplit(lines.back(), ','))[0];
-}
 
 // The number after "NAME: " in the import summary ("accepted: 3").
 int64_t Summary(const std::string& out, const std::string& name) {

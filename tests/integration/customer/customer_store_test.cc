@@ -12,7 +12,9 @@
 #include <tuple>
 
 #include "common/ids.h"
+#include "services/customer/customer_values.h"
 #include "services/customer/mysql_customer_store.h"
+#include "tests/support/database.h"
 #include "tests/support/mariadb.h"
 
 namespace rapport::customer {
@@ -21,12 +23,9 @@ namespace {
 class CustomerStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    absl::StatusOr<MysqlOptions> options =
-        MysqlOptions::FromUri(testing::TestMariaDb::Shared().CreateDatabase());
-    ASSERT_TRUE(options.ok());
-    pool_ = *MysqlPool::Create(*options);
-    ASSERT_TRUE(ApplyMigrations(*pool_, CustomerMigrations()).ok());
-    store_ = std::make_unique<MysqlCustomerStore>(pool_.get());
+    db_ = std::make_unique<testing::MigratedDatabase>(CustomerSchema());
+    pool_ = &db_->pool();
+    store_ = std::make_unique<MysqlCustomerStore>(pool_);
   }
 
   CustomerRecord NewCustomer(const std::string& name) {
@@ -74,7 +73,8 @@ class CustomerStoreTest : public ::testing::Test {
   }
 
   IdGenerator ids_;
-  std::unique_ptr<MysqlPool> pool_;
+  std::unique_ptr<testing::MigratedDatabase> db_;
+  MysqlPool* pool_ = nullptr;
   std::unique_ptr<MysqlCustomerStore> store_;
 };
 

@@ -8,6 +8,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "tests/support/mariadb.h"
+#include "tests/support/platform.h"
 #include "tests/support/process.h"
 #include "tests/support/server.h"
 
@@ -20,39 +21,23 @@ using testing::RunResult;
 using testing::TempDir;
 using testing::TestMariaDb;
 
-class Server {
+// rapport-customer (no scoring service) with British phone numbers.
+class Server : public testing::Platform {
  public:
   Server()
-      : server_(BinaryDir() + "/services/customer/rapport-customer",
-                {{"RAPPORT_MYSQL_URI", TestMariaDb::Shared().CreateDatabase()},
-                 {"RAPPORT_SCORING_ADDR", "127.0.0.1:1"}},
-                {"--suppression_salt=e2e-salt", "--phone_region=GB"}) {}
-  RunResult Ctl(std::vector<std::string> args) const {
-    args.insert(args.begin(), testing::CtlPath());
-    return testing::Run(args, {{"RAPPORT_CUSTOMER_ADDR", server_.addr()}});
-  }
+      : Platform({.scoring = false,
+                  .customer_args = {"--suppression_salt=e2e-salt",
+                                    "--phone_region=GB"}}) {}
   // Runs a command that must succeed and returns its CSV rows (header first).
   std::vector<std::vector<std::string>> Rows(
       std::vector<std::string> args) const {
-    args.push_back("--output");
-    args.push_back("csv");
-    RunResult r = Ctl(args);
-    EXPECT_EQ(r.exit_code, 0) << absl::StrJoin(args, " ") << "\n" << r.err;
-    std::vector<std::vector<std::string>> rows;
-    for (absl::string_view line :
-         absl::StrSplit(r.out, '\n', absl::SkipEmpty())) {
-      rows.push_back(absl::StrSplit(line, ','));
-    }
-    return rows;
+    return CsvCtl(std::move(args));
   }
   std::string CreateId(std::vector<std::string> args) const {
     args.insert(args.begin(), {"customers", "create"});
     auto rows = Rows(args);
     return rows.size() == 2 ? rows[1][0] : "";
   }
-
- private:
-  testing::ServerProcess server_;
 };
 
 TEST(CustomerIdentityE2E,

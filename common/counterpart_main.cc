@@ -1,0 +1,76 @@
+#include "common/counterpart_main.h"
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/log.h"
+
+ABSL_FLAG(std::string, mysql_uri, "",
+          "the database: mysql://user:password@host:port/database or "
+          "mysql://user:password@unix(/path/to/socket)/database; default "
+          "mysql://rapport@127.0.0.1:3306/<the service's database>");
+ABSL_FLAG(int, db_pool_size, 16, "most connections to the database");
+ABSL_FLAG(absl::Duration, db_wait, absl::Seconds(60),
+          "how long to wait at start-up for the database");
+ABSL_FLAG(std::string, scoring_addr, "localhost:50054",
+          "the scoring service: host:port, or a comma-separated list balanced "
+          "round-robin");
+ABSL_FLAG(std::string, currency, "USD",
+          "ISO 4217 code of the reporting currency");
+
+namespace rapport {
+
+absl::StatusOr<CounterpartOptions> ReadCounterpartFlags(
+    const ServiceDefaults& defaults) {
+  CounterpartOptions out;
+  std::string uri = absl::GetFlag(FLAGS_mysql_uri);
+  if (uri.empty())
+    uri = absl::StrCat("mysql://rapport@127.0.0.1:3306/", defaults.database);
+  absl::StatusOr<MysqlOptions> db = MysqlOptions::FromUri(uri);
+  if (!db.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("mysql_uri: ", db.status().message()));
+  }
+  out.database = *std::move(db);
+  out.database.pool_size = absl::GetFlag(FLAGS_db_pool_size);
+  if (out.database.pool_size < 1) {
+    return absl::InvalidArgumentError("db_pool_size: must be at least 1");
+  }
+  out.db_wait = absl::GetFlag(FLAGS_db_wait);
+  out.scoring_addr = absl::GetFlag(FLAGS_scoring_addr);
+  if (out.scoring_addr.empty()) {
+    return absl::InvalidArgumentError("scoring_addr: is required");
+  }
+  out.currency = absl::GetFlag(FLAGS_currency);
+  if (out.currency.size() != 3) {
+    return absl::InvalidArgumentError(
+        "currency: must be a 3-letter ISO 4217 code");
+  }
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<MysqlPool>> OpenDatabase(
+    const ServiceDefaults& defaults, const CounterpartOptions& options,
+    const std::vector<Migration>& migrations) {
+  absl::StatusOr<std::unique_ptr<MysqlPool>> pool =
+      MysqlPool::Create(options.database);
+  if (!pool.ok()) return pool.status();
+  const absl::Time give_up = absl::Now() + options.db_wait;
+  for (;;) {
+    absl::StatusOr<int> applied = ApplyMigrations(**pool, migrations);
+    if (applied.ok()) {
+      LogInfo(defaults.name, "schema up to date",
+              {{"database", options.database.Redacted()},
+               {"applied", absl::StrCat(*applied)}});
+      return pool;
+    }
+    if (!absl::IsUnavailable(applied.status()) || absl::Now() > give_up) {
+      return applied.status();
+    }
+    LogInfo(defaults.name, "waiting for the database",
+            {{"error", std::string(applied.status().message())}});
+    absl::SleepFor(absl::Seconds(1));
+  }
+}
+
+}  // namespace rapport

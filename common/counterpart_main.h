@@ -1,0 +1,51 @@
+// What the main() of every counterpart service (customer, partner, financial
+// community) reads besides the server flags (service_main.h): its database,
+// the scoring service and the reporting currency; and opening the database
+// with its migrations applied, waiting while it is still starting.
+//
+//   absl::StatusOr<rapport::CounterpartOptions> options =
+//       rapport::ReadCounterpartFlags(defaults);
+//   if (!options.ok()) return rapport::FailToStart(defaults, options.status());
+//   absl::StatusOr<std::unique_ptr<rapport::MysqlPool>> pool =
+//       rapport::OpenDatabase(defaults, *options, migrations);
+#ifndef RAPPORT_COMMON_COUNTERPART_MAIN_H_
+#define RAPPORT_COMMON_COUNTERPART_MAIN_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/mysql/migrations.h"
+#include "common/mysql/mysql_pool.h"
+#include "common/service_main.h"
+
+namespace rapport {
+
+struct CounterpartOptions {
+  MysqlOptions database;
+  // How long to wait at start-up for the database.
+  absl::Duration db_wait = absl::Seconds(60);
+  // The scoring service: host:port, or a comma-separated list balanced
+  // round-robin.
+  std::string scoring_addr;
+  // ISO 4217 code of the reporting currency.
+  std::string currency = "USD";
+};
+
+// The flags' values, checked; errors name the flag. --mysql_uri defaults to
+// mysql://rapport@127.0.0.1:3306/<defaults.database>.
+absl::StatusOr<CounterpartOptions> ReadCounterpartFlags(
+    const ServiceDefaults& defaults);
+
+// A pool on the database with `migrations` applied. While the database is
+// unreachable (it may still be starting), retries once a second for
+// options.db_wait, then gives up with its error.
+absl::StatusOr<std::unique_ptr<MysqlPool>> OpenDatabase(
+    const ServiceDefaults& defaults, const CounterpartOptions& options,
+    const std::vector<Migration>& migrations);
+
+}  // namespace rapport
+
+#endif  // RAPPORT_COMMON_COUNTERPART_MAIN_H_

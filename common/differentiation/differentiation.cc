@@ -1,0 +1,293 @@
+// Differentiation's stored values: reading them with their contact policy,
+// summaries, exports, and re-scoring single entities against the stored
+// model (the refresh jobs are in refresh_job.cc).
+#include "common/differentiation/differentiation.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/api_names.h"
+#include "common/base/status_macros.h"
+#include "common/differentiation/score_messages.h"
+#include "common/proto_convert.h"
+#include "common/status.h"
+
+namespace rapport::differentiation {
+namespace {
+
+namespace sv1 = ::rapport::scoring::v1;
+
+constexpr int kMaxSourceBytes = 64;
+// The most entities the scoring service takes in one ScoreEntities call.
+constexpr size_t kScoreEntitiesPerCall = 10000;
+
+// Average of `count` values summing to `sum`, rounded half away from zero.
+int32_t RoundedAverage(int64_t sum, int64_t count) {
+  if (count <= 0) return 0;
+  const int64_t magnitude = (2 * (sum < 0 ? -sum : sum) + count) / (2 * count);
+  return static_cast<int32_t>(sum < 0 ? -magnitude : magnitude);
+}
+
+absl::StatusOr<cv1::GroupSummary> ToGroup(const GroupTotals& g,
+                                          std::string name,
+                                          const std::string& currency) {
+  cv1::GroupSummary out;
+  out.set_name(std::move(name));
+  out.set_entities(g.entities);
+  RAPPORT_ASSIGN_OR_RETURN(*out.mutable_monetary(),
+                           ToMoney(g.monetary, currency, "monetary"));
+  RAPPORT_ASSIGN_OR_RETURN(*out.mutable_cost_to_serve(),
+                           ToMoney(g.cost_to_serve, currency, "cost_to_serve"));
+  RAPPORT_ASSIGN_OR_RETURN(*out.mutable_profit(),
+                           ToMoney(g.profit, currency, "profit"));
+  out.set_value_hundredths_sum(g.value_hundredths_sum);
+  out.set_average_value_hundredths(
+      RoundedAverage(g.value_hundredths_sum, g.entities));
+  return out;
+}
+
+absl::StatusOr<std::optional<cv1::ContactPolicy>> PolicyFor(
+    const sv1::ScoreModel* model, int tier, const std::string& currency) {
+  if (model == nullptr) return std::optional<cv1::ContactPolicy>();
+  for (const cv1::ContactPolicy& p : model->contact_policies()) {
+    if (p.tier() != tier) continue;
+    cv1::ContactPolicy out = p;
+    RAPPORT_ASSIGN_OR_RETURN(Decimal ceiling,
+                             FromMoney(p.cost_ceiling(), "cost_ceiling"));
+    RAPPORT_ASSIGN_OR_RETURN(*out.mutable_cost_ceiling(),
+                             ToMoney(ceiling, currency, "cost_ceiling"));
+    return std::optional<cv1::ContactPolicy>(std::move(out));
+  }
+  return std::optional<cv1::ContactPolicy>();
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const Differentiation::ScoreModel>>
+Differentiation::ModelOf(const std::string& job_id) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = models_.find(job_id);
+    if (it != models_.end()) return it->second;
+  }
+  absl::StatusOr<RefreshJobRecord> job = store_->GetJob(job_id);
+  if (absl::IsNotFound(job.status()))
+    return std::shared_ptr<const ScoreModel>();
+  if (!job.ok()) return job.status();
+  if (job->score_model.empty()) return std::shared_ptr<const ScoreModel>();
+  auto model = std::make_shared<ScoreModel>();
+  if (!model->ParseFromString(job->score_model)) {
+    return absl::DataLossError(
+        absl::StrCat("the stored model of job ", job_id, " is unreadable"));
+  }
+  absl::MutexLock lock(&mu_);
+  if (models_.size() >= 64)
+    models_.clear();  // models are small; a few jobs are in use
+  models_[job_id] = model;
+  return std::shared_ptr<const ScoreModel>(std::move(model));
+}
+
+absl::StatusOr<cv1::EntityValue> Differentiation::ToValue(
+    const StoredValue& s) {
+  const std::string& currency = options_.currency;
+  cv1::EntityValue v;
+  v.set_entity_id(s.entity_id);
+  if (s.recency_days.has_value()) v.set_recency_days(*s.recency_days);
+  v.set_frequency(s.frequency);
+  RAPPORT_ASSIGN_OR_RETURN(*v.mutable_monetary(),
+                           ToMoney(s.monetary, currency, "monetary"));
+  v.set_r(s.r);
+  v.set_f(s.f);
+  v.set_m(s.m);
+  v.set_segment(s.segment);
+  v.set_value_hundredths(s.value_hundredths);
+  RAPPORT_ASSIGN_OR_RETURN(*v.mutable_cost_to_serve(),
+                           ToMoney(s.cost_to_serve, currency, "cost_to_serve"));
+  RAPPORT_ASSIGN_OR_RETURN(*v.mutable_profit(),
+                           ToMoney(s.profit, currency, "profit"));
+  v.set_tier(cv1::Tier_IsValid(s.tier) ? static_cast<cv1::Tier>(s.tier)
+                                       : cv1::TIER_UNSPECIFIED);
+  RAPPORT_ASSIGN_OR_RETURN(std::shared_ptr<const ScoreModel> model,
+                           ModelOf(s.model_id));
+  RAPPORT_ASSIGN_OR_RETURN(std::optional<cv1::ContactPolicy> policy,
+                           PolicyFor(model.get(), s.tier, currency));
+  if (policy.has_value()) *v.mutable_contact_policy() = *std::move(policy);
+  if (s.p_alive.has_value()) v.set_p_alive(*s.p_alive);
+  if (s.expected_purchases.has_value())
+    v.set_expected_purchases(*s.expected_purchases);
+  if (s.clv.has_value()) v.set_clv(*s.clv);
+  v.set_model_id(s.model_id);
+  *v.mutable_score_time() = ToTimestamp(s.score_time_us);
+  return v;
+}
+
+absl::StatusOr<cv1::EntityValue> Differentiation::GetValue(
+    const std::string& id) {
+  if (id.empty()) return InvalidField("id", "is required");
+  RAPPORT_ASSIGN_OR_RETURN(std::string live, counterpart_->ResolveEntity(id));
+  RAPPORT_ASSIGN_OR_RETURN(std::vector<StoredValue> values,
+                           store_->GetValues({live}));
+  if (values.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(options_.entity, " ", live,
+                     " has no stored values yet; refresh the scores first"));
+  }
+  return ToValue(values.front());
+}
+
+absl::StatusOr<Differentiation::Summary> Differentiation::Summarize() {
+  RAPPORT_ASSIGN_OR_RETURN(ValueTotals totals, store_->Summarize());
+  RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> latest,
+                           store_->LatestJobId(JobState::kSucceeded));
+  Summary out;
+  RAPPORT_ASSIGN_OR_RETURN(out.entities, counterpart_->CountEntities());
+  for (const GroupTotals& g : totals.segments) {
+    RAPPORT_ASSIGN_OR_RETURN(cv1::GroupSummary group,
+                             ToGroup(g, g.segment, options_.currency));
+    out.segments.push_back(std::move(group));
+  }
+  for (const GroupTotals& g : totals.tiers) {
+    RAPPORT_ASSIGN_OR_RETURN(
+        cv1::GroupSummary group,
+        ToGroup(g, TierName(static_cast<cv1::Tier>(g.tier)),
+                options_.currency));
+    out.tiers.push_back(std::move(group));
+  }
+  RAPPORT_ASSIGN_OR_RETURN(out.total,
+                           ToGroup(totals.all, "", options_.currency));
+  if (latest.has_value()) out.model_id = *latest;
+  return out;
+}
+
+absl::Status Differentiation::Export(const std::string& source,
+                                     const ExportWriter& write) {
+  if (source.size() > kMaxSourceBytes) {
+    return InvalidField("external_id_source", "must be at most 64 bytes");
+  }
+  std::string after;
+  for (;;) {
+    RAPPORT_ASSIGN_OR_RETURN(
+        std::vector<StoredValue> page,
+        store_->ExportPage(source, after, options_.export_batch_size));
+    if (page.empty()) return absl::OkStatus();
+    google::protobuf::RepeatedPtrField<cv1::EntityValue> values;
+    values.Reserve(static_cast<int>(page.size()));
+    for (const StoredValue& s : page) {
+      RAPPORT_ASSIGN_OR_RETURN(*values.Add(), ToValue(s));
+    }
+    if (!write(values)) return absl::CancelledError("the client went away");
+    if (static_cast<int>(page.size()) < options_.export_batch_size)
+      return absl::OkStatus();
+    after = page.back().entity_id;
+  }
+}
+
+absl::Status Differentiation::Rescore(const std::string& id) {
+  if (id.empty()) return InvalidField("id", "is required");
+  return rescores_.Submit(id);
+}
+
+std::vector<absl::Status> Differentiation::RescoreEach(
+    const std::vector<std::string>& ids) {
+  // An id may come more than once; each entity is scored once.
+  std::vector<std::string> unique = ids;
+  std::sort(unique.begin(), unique.end());
+  unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
+  absl::flat_hash_map<std::string, absl::Status> outcome;
+  absl::Status batch = [&]() -> absl::Status {
+    RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> latest,
+                             store_->LatestJobId(JobState::kSucceeded));
+    std::shared_ptr<const ScoreModel> model;
+    if (latest.has_value()) {
+      RAPPORT_ASSIGN_OR_RETURN(model, ModelOf(*latest));
+    }
+    const int64_t now = NowMicros();
+    CountWindow window;
+    window.as_of_us = now;
+    if (model != nullptr && model->window_days() > 0)
+      window.window_days = model->window_days();
+    RAPPORT_ASSIGN_OR_RETURN(std::vector<EntityFacts> facts,
+                             FactsOfLive(unique, window, &outcome));
+    if (model == nullptr || facts.empty())
+      return absl::OkStatus();  // never refreshed: nothing to keep current
+    std::vector<StoredValue> values;
+    for (size_t begin = 0; begin < facts.size();
+         begin += kScoreEntitiesPerCall) {
+      const size_t end = std::min(facts.size(), begin + kScoreEntitiesPerCall);
+      sv1::ScoreEntitiesRequest request;
+      *request.mutable_model() = *model;
+      *request.mutable_as_of() = ToTimestamp(now);
+      for (size_t i = begin; i < end; ++i)
+        RAPPORT_RETURN_IF_ERROR(SetFacts(facts[i], request.add_facts()));
+      RAPPORT_ASSIGN_OR_RETURN(sv1::ScoreEntitiesResponse response,
+                               scoring_->ScoreEntities(request));
+      for (const sv1::EntityScore& s : response.scores()) {
+        RAPPORT_ASSIGN_OR_RETURN(StoredValue value,
+                                 FromEntityScore(s, *latest, now));
+        values.push_back(std::move(value));
+      }
+    }
+    return store_->UpsertValues(values);
+  }();
+  std::vector<absl::Status> out;
+  out.reserve(ids.size());
+  for (const std::string& id : ids) {
+    auto it = outcome.find(id);
+    out.push_back(it != outcome.end() && !it->second.ok() ? it->second : batch);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<EntityFacts>> Differentiation::FactsOfLive(
+    const std::vector<std::string>& ids, const CountWindow& window,
+    absl::flat_hash_map<std::string, absl::Status>* outcome) {
+  // Most ids name live entities; the others are followed through their
+  // merges one by one.
+  RAPPORT_ASSIGN_OR_RETURN(std::vector<EntityFacts> facts,
+                           counterpart_->FactsOf(ids, window));
+  absl::flat_hash_map<std::string, bool> found;
+  for (const EntityFacts& f : facts) found[f.entity_id] = true;
+  std::vector<std::string> followed;
+  for (const std::string& id : ids) {
+    if (found.contains(id)) continue;
+    absl::StatusOr<std::string> live = counterpart_->ResolveEntity(id);
+    if (!live.ok()) {
+      (*outcome)[id] = live.status();
+    } else if (!found.contains(*live)) {
+      found[*live] = true;
+      followed.push_back(*live);
+    }
+  }
+  if (!followed.empty()) {
+    RAPPORT_ASSIGN_OR_RETURN(std::vector<EntityFacts> more,
+                             counterpart_->FactsOf(followed, window));
+    for (EntityFacts& f : more) facts.push_back(std::move(f));
+  }
+  return facts;
+}
+
+absl::StatusOr<std::optional<cv1::ContactPolicy>>
+Differentiation::ContactPolicyOf(const std::string& id) {
+  RAPPORT_ASSIGN_OR_RETURN(std::vector<StoredValue> values,
+                           store_->GetValues({id}));
+  if (values.empty()) return std::optional<cv1::ContactPolicy>();
+  RAPPORT_ASSIGN_OR_RETURN(std::shared_ptr<const ScoreModel> model,
+                           ModelOf(values.front().model_id));
+  return PolicyFor(model.get(), values.front().tier, options_.currency);
+}
+
+absl::StatusOr<absl::flat_hash_map<std::string, cv1::EntityValue>>
+Differentiation::ValuesOf(const std::vector<std::string>& ids) {
+  absl::flat_hash_map<std::string, cv1::EntityValue> out;
+  if (ids.empty()) return out;
+  RAPPORT_ASSIGN_OR_RETURN(std::vector<StoredValue> values,
+                           store_->GetValues(ids));
+  for (const StoredValue& s : values) {
+    RAPPORT_ASSIGN_OR_RETURN(cv1::EntityValue v, ToValue(s));
+    out.emplace(s.entity_id, std::move(v));
+  }
+  return out;
+}
+
+}  // namespace rapport::differentiation

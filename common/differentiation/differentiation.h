@@ -1,0 +1,223 @@
+// Differentiation: the step of relationship marketing that values every
+// entity of a counterpart (customer, partner, member of the financial
+// community), written once for all of them on three interfaces: the
+// counterpart's facts (Counterpart), where values are kept (ValueStore), and
+// the scoring service (ScoringClient).
+//
+// A refresh job streams every live entity's counted facts (never raw events)
+// to ScorePopulation in batches, writes the scores that come back into a new
+// set of stored values and publishes it at once, with the model that produced
+// it; with CLV it first ships each entity's event days once to PredictClv,
+// which fits BG/NBD and Gamma-Gamma and predicts P(alive), expected events
+// over the next `clv_predict_days` days and CLV over `clv_horizon_months`
+// months. The job runs in a background thread of this replica and keeps a
+// heartbeat in the store, so any replica can report it. Whatever step a
+// replica dies at, Recover() (at start-up, every `recover_every`, and when a
+// job is found stale) leaves live values, models and job states that agree,
+// and no leftover sets. Between refreshes, Rescore() scores one entity
+// against the stored model of the latest succeeded job; concurrent re-scores
+// share one facts query, one ScoreEntities call and one write (see Batcher).
+//
+//   Differentiation values(&facts, &store, scoring.get(), &ids,
+//                          [] { return absl::Now(); }, {.entity = "partner"});
+//   values.Recover().IgnoreError();  // logged; retried in the background
+//   RAPPORT_ASSIGN_OR_RETURN(cv1::RefreshJob job,
+//   values.StartRefresh(settings));
+//   ... values.GetRefreshJob(job.id()) until job.state() != STATE_RUNNING
+#ifndef RAPPORT_COMMON_DIFFERENTIATION_DIFFERENTIATION_H_
+#define RAPPORT_COMMON_DIFFERENTIATION_DIFFERENTIATION_H_
+
+#include <atomic>
+#include <functional>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "common/base/batcher.h"
+#include "common/differentiation/counterpart.h"
+#include "common/differentiation/scoring_client.h"
+#include "common/differentiation/value_store.h"
+#include "common/ids.h"
+#include "google/protobuf/repeated_ptr_field.h"
+#include "rapport/common/v1/differentiation.pb.h"
+
+namespace rapport::differentiation {
+
+namespace cv1 = ::rapport::common::v1;
+
+// The steps of a refresh, in order; DifferentiationOptions::at_step sees each
+// as it is reached (for tests that stop a refresh there).
+enum class RefreshStep {
+  kStarted,       // the job is recorded, nothing else done
+  kValuesStaged,  // every value is in the job's staged set
+  kModelsStored,  // the job's models are stored with it
+  kPublished,     // the staged set is live; the job still runs
+  kFinished,      // the job is SUCCEEDED; catch-up not done yet
+  kCaughtUp,      // values re-scored meanwhile are current; replaced set kept
+};
+
+struct DifferentiationOptions {
+  // What the entities are called in messages: "customer", "partner".
+  std::string entity = "customer";
+  // ISO 4217 code of the reporting currency, put on every Money.
+  std::string currency = "USD";
+  // Entities per facts message and per write; exported values per message.
+  int batch_size = 10000;
+  int export_batch_size = 2000;
+  // Threads (connections) that write a refresh's values at once.
+  int write_threads = 2;
+  // How often a running job records progress, and how old its heartbeat may
+  // get before the job counts as stopped.
+  absl::Duration heartbeat = absl::Seconds(1);
+  absl::Duration stale_after = absl::Seconds(30);
+  // How often Recover() runs in the background; zero: only when called and
+  // when a stale job is seen.
+  absl::Duration recover_every = absl::Seconds(30);
+  // Re-scores after activity: entities per batch, batches at once.
+  int rescore_batch = 500;
+  int rescore_concurrency = 2;
+  // CLV: expected events over this many days; CLV over this many months at
+  // this monthly discount rate.
+  double clv_predict_days = 365;
+  int clv_horizon_months = 12;
+  double clv_discount_monthly = 0.01;
+  // For tests: called as a refresh reaches each step, on the job's thread.
+  std::function<void(RefreshStep)> at_step;
+};
+
+// What a counterpart's own logic asks of differentiation: keep values current
+// after activity, the contact policy of an entity's tier, and the stored
+// values to show with entities. Differentiation implements it; unit tests of
+// a service's logic use a fake.
+class ValueKeeper {
+ public:
+  virtual ~ValueKeeper() = default;
+  // Scores the entity again against the stored model, so values stay current
+  // between refreshes. Best effort: an error is returned for the caller to
+  // log, the activity stands.
+  virtual absl::Status Rescore(const std::string& id) = 0;
+  // The same for several entities at once, as one batch: one status per id,
+  // in order.
+  virtual std::vector<absl::Status> RescoreEach(
+      const std::vector<std::string>& ids) = 0;
+  // The contact policy of the entity's stored tier; nullopt when the entity
+  // has not been scored yet.
+  virtual absl::StatusOr<std::optional<cv1::ContactPolicy>> ContactPolicyOf(
+      const std::string& id) = 0;
+  // The stored values of those of `ids` that have some, by id.
+  virtual absl::StatusOr<absl::flat_hash_map<std::string, cv1::EntityValue>>
+  ValuesOf(const std::vector<std::string>& ids) = 0;
+};
+
+class Differentiation final : public ValueKeeper {
+ public:
+  using Clock = std::function<absl::Time()>;
+  using ExportWriter = std::function<bool(
+      google::protobuf::RepeatedPtrField<cv1::EntityValue>&)>;
+
+  Differentiation(Counterpart* counterpart, ValueStore* store,
+                  ScoringClient* scoring, IdGenerator* ids, Clock clock,
+                  DifferentiationOptions options = {});
+  // Cancels the jobs running here (they end FAILED) and waits for them.
+  ~Differentiation() override;
+
+  Differentiation(const Differentiation&) = delete;
+  Differentiation& operator=(const Differentiation&) = delete;
+
+  // Starts a refresh job (it runs in the background of this replica) and
+  // returns it at once; FAILED_PRECONDITION while another job runs.
+  absl::StatusOr<cv1::RefreshJob> StartRefresh(
+      const cv1::RefreshSettings& settings);
+  absl::StatusOr<cv1::RefreshJob> GetRefreshJob(const std::string& id);
+  // The entity's stored values (following merges); FAILED_PRECONDITION when
+  // it has none yet.
+  absl::StatusOr<cv1::EntityValue> GetValue(const std::string& id);
+  // Totals per segment, per tier and of all live entities' values; `entities`
+  // gets the number of live entities, `model_id` the latest succeeded job.
+  struct Summary {
+    std::vector<cv1::GroupSummary> segments;
+    std::vector<cv1::GroupSummary> tiers;
+    cv1::GroupSummary total;
+    int64_t entities = 0;
+    std::string model_id;
+  };
+  absl::StatusOr<Summary> Summarize();
+  // Every live entity's values keyed by its id, or by its external id from
+  // `external_id_source`, in key byte order, in batches through `write`
+  // (false: the client went away).
+  absl::Status Export(const std::string& external_id_source,
+                      const ExportWriter& write);
+
+  absl::Status Rescore(const std::string& id) override;
+  std::vector<absl::Status> RescoreEach(
+      const std::vector<std::string>& ids) override;
+  absl::StatusOr<std::optional<cv1::ContactPolicy>> ContactPolicyOf(
+      const std::string& id) override;
+  absl::StatusOr<absl::flat_hash_map<std::string, cv1::EntityValue>> ValuesOf(
+      const std::vector<std::string>& ids) override;
+
+  // Finishes what stopped refreshes left: a job whose replica stopped ends
+  // SUCCEEDED when its values were published, else FAILED; staged sets of
+  // jobs that no longer run are dropped; a replaced set is used to catch up
+  // the entities re-scored into it, then dropped. Safe to run on several
+  // replicas at once.
+  absl::Status Recover();
+
+  // Blocks until every job started by this object has ended (for tests).
+  void WaitForJobs();
+
+ private:
+  struct Job;
+  struct Prediction;
+  using ScoreModel = ::rapport::scoring::v1::ScoreModel;
+
+  void RunJob(Job& job);
+  absl::Status Refresh(Job& job);
+  absl::Status PredictClv(Job& job, std::vector<Prediction>* predictions,
+                          std::string* clv_model);
+  // After `job_id`'s set was published: scores again the entities whose
+  // values it replaced with older facts, then drops the replaced set.
+  absl::Status CatchUp(const std::string& job_id, int64_t create_time_us,
+                       std::vector<std::string> rescored_meanwhile);
+  void Reached(RefreshStep step) const;
+
+  // The stored model of a job, cached; null when the job stored none.
+  absl::StatusOr<std::shared_ptr<const ScoreModel>> ModelOf(
+      const std::string& job_id);
+  absl::StatusOr<cv1::EntityValue> ToValue(const StoredValue& value);
+  // The facts of the live entities `ids` name, following merges; ids that
+  // name none get their error in `outcome`.
+  absl::StatusOr<std::vector<EntityFacts>> FactsOfLive(
+      const std::vector<std::string>& ids, const CountWindow& window,
+      absl::flat_hash_map<std::string, absl::Status>* outcome);
+  int64_t NowMicros() const;
+  void RecoverInBackground();
+
+  Counterpart* const counterpart_;
+  ValueStore* const store_;
+  ScoringClient* const scoring_;
+  IdGenerator* const ids_;
+  const Clock clock_;
+  const DifferentiationOptions options_;
+
+  absl::Mutex mu_;
+  std::list<std::unique_ptr<Job>> jobs_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::shared_ptr<const ScoreModel>> models_
+      ABSL_GUARDED_BY(mu_);
+  Batcher<std::string, absl::Status> rescores_;
+  absl::Notification stopping_;
+  std::thread recoverer_;
+};
+
+}  // namespace rapport::differentiation
+
+#endif  // RAPPORT_COMMON_DIFFERENTIATION_DIFFERENTIATION_H_

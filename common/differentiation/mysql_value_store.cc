@@ -1,0 +1,873 @@
+#include "common/differentiation/mysql_value_store.h"
+
+#include <cppconn/prepared_statement.h>
+#include <cppconn/resultset.h>
+
+#include <algorithm>
+#include <memory>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "common/base/status_macros.h"
+#include "common/ids.h"
+#include "common/mysql/sql.h"
+#include "common/mysql/statement_cache.h"
+
+namespace rapport {
+// Generated from migrations/ by rapport_embed_migrations.
+const std::vector<Migration>& ValueTableMigrationTemplates();
+}  // namespace rapport
+
+namespace rapport::differentiation {
+namespace {
+
+using Statement = CachedStatement;
+
+// Rows per multi-row INSERT: 17 placeholders each, well under the 65535 limit.
+constexpr int kInsertRows = 1000;
+// Ids per IN (...) list.
+constexpr size_t kInList = 1000;
+// error is VARCHAR(2048).
+constexpr size_t kMaxErrorBytes = 2000;
+// How long a replica waits for another to finish publishing or starting.
+constexpr int kLockSeconds = 10;
+// The live table's comment: this prefix, then the job id.
+constexpr absl::string_view kLiveComment = "rapport refresh job ";
+
+constexpr int kValueColumnCount = 17;
+constexpr char kJobColumns[] =
+    "id, state, done, total, request, create_time_us, end_time_us, "
+    "heartbeat_time_us, error, score_model, clv_model";
+
+bool IsIdentifier(absl::string_view name) {
+  if (name.empty() || name.size() > 48) return false;
+  for (char ch : name) {
+    if (!absl::ascii_islower(ch) && !absl::ascii_isdigit(ch) && ch != '_')
+      return false;
+  }
+  return !absl::ascii_isdigit(name[0]);
+}
+
+Statement Prepare(sql::Connection& c, const std::string& query) {
+  return PrepareCached(c, query);
+}
+
+// For the statements of many parameters whose callers set every one.
+Statement PrepareKept(sql::Connection& c, const std::string& query) {
+  return PrepareCached(c, query, StatementParameters::kKept);
+}
+
+// Binds a value's 17 columns (the Queries::columns order) from `first`.
+void BindValue(sql::PreparedStatement& s, int first, const StoredValue& v) {
+  int i = first;
+  s.setString(i++, v.entity_id);
+  s.setString(i++, v.model_id);
+  SetOptionalInt64(s, i++, v.recency_days);
+  s.setInt64(i++, v.frequency);
+  s.setString(i++, v.monetary.ToString());
+  s.setInt(i++, v.r);
+  s.setInt(i++, v.f);
+  s.setInt(i++, v.m);
+  s.setString(i++, v.segment);
+  s.setInt(i++, v.value_hundredths);
+  s.setString(i++, v.cost_to_serve.ToString());
+  s.setString(i++, v.profit.ToString());
+  s.setInt(i++, v.tier);
+  SetOptionalDouble(s, i++, v.p_alive);
+  SetOptionalDouble(s, i++, v.expected_purchases);
+  SetOptionalDouble(s, i++, v.clv);
+  s.setInt64(i++, v.score_time_us);
+}
+
+// Reads the 17 columns (the Queries::columns order) from `first`.
+absl::StatusOr<StoredValue> ReadValue(sql::ResultSet& rows, int first) {
+  StoredValue v;
+  int i = first;
+  v.entity_id = Text(rows.getString(i++));
+  v.model_id = Text(rows.getString(i++));
+  if (!rows.isNull(i)) v.recency_days = rows.getInt64(i);
+  ++i;
+  v.frequency = rows.getInt64(i++);
+  RAPPORT_ASSIGN_OR_RETURN(v.monetary, DecimalColumn(rows, i++));
+  v.r = rows.getInt(i++);
+  v.f = rows.getInt(i++);
+  v.m = rows.getInt(i++);
+  v.segment = Text(rows.getString(i++));
+  v.value_hundredths = rows.getInt(i++);
+  RAPPORT_ASSIGN_OR_RETURN(v.cost_to_serve, DecimalColumn(rows, i++));
+  RAPPORT_ASSIGN_OR_RETURN(v.profit, DecimalColumn(rows, i++));
+  v.tier = rows.getInt(i++);
+  v.p_alive = OptionalDouble(rows, i++);
+  v.expected_purchases = OptionalDouble(rows, i++);
+  v.clv = OptionalDouble(rows, i++);
+  v.score_time_us = rows.getInt64(i++);
+  return v;
+}
+
+RefreshJobRecord ReadJob(sql::ResultSet& rows) {
+  RefreshJobRecord j;
+  j.id = Text(rows.getString(1));
+  j.state = static_cast<JobState>(rows.getInt(2));
+  j.done = rows.getInt64(3);
+  j.total = rows.getInt64(4);
+  j.request = Text(rows.getString(5));
+  j.create_time_us = rows.getInt64(6);
+  if (!rows.isNull(7)) j.end_time_us = rows.getInt64(7);
+  j.heartbeat_time_us = rows.getInt64(8);
+  j.error = Text(rows.getString(9));
+  j.score_model = TextOrEmpty(rows, 10);
+  j.clv_model = TextOrEmpty(rows, 11);
+  return j;
+}
+
+std::string Truncated(const std::string& text) {
+  if (text.size() <= kMaxErrorBytes) return text;
+  size_t n = kMaxErrorBytes;
+  while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80)
+    --n;  // UTF-8 boundary
+  return text.substr(0, n);
+}
+
+// A server-wide named lock (GET_LOCK), held by this connection until the
+// object goes; ABORTED when another holder keeps it past kLockSeconds.
+class NamedLock {
+ public:
+  static absl::StatusOr<std::unique_ptr<NamedLock>> Take(
+      sql::Connection& c, const std::string& name) {
+    Statement lock = Prepare(c, "SELECT GET_LOCK(?, ?)");
+    lock->setString(1, name);
+    lock->setInt(2, kLockSeconds);
+    Rows got(lock->executeQuery());
+    if (!got->next() || got->getInt(1) != 1) {
+      return absl::AbortedError(
+          "another replica is starting or publishing a refresh; retry");
+    }
+    return std::unique_ptr<NamedLock>(new NamedLock(c, name));
+  }
+  ~NamedLock() {
+    try {
+      Statement release = Prepare(c_, "DO RELEASE_LOCK(?)");
+      release->setString(1, name_);
+      release->execute();
+    } catch (const sql::SQLException&) {
+      // The lock goes with the connection anyway.
+    }
+  }
+
+ private:
+  NamedLock(sql::Connection& c, std::string name)
+      : c_(c), name_(std::move(name)) {}
+  sql::Connection& c_;
+  std::string name_;
+};
+
+// The job id a set's table name ends with, after `prefix`; "" when it does
+// not name one of ours.
+std::string JobIdOf(absl::string_view table, absl::string_view prefix) {
+  if (!absl::StartsWith(table, prefix)) return "";
+  absl::string_view id = table.substr(prefix.size());
+  return IsValidId(id) ? std::string(id) : "";
+}
+
+// "foo\_bar": a name as a LIKE pattern that matches only itself.
+std::string LikeLiteral(absl::string_view name) {
+  return absl::StrReplaceAll(name,
+                             {{"\\", "\\\\"}, {"_", "\\_"}, {"%", "\\%"}});
+}
+
+// The secondary indexes of `table` as ALTER TABLE clauses, one per index:
+// "ADD KEY name (a, b)" when `add`, else "DROP KEY name".
+std::vector<std::string> SecondaryIndexClauses(sql::Connection& c,
+                                               const std::string& table,
+                                               bool add) {
+  Statement s = Prepare(
+      c,
+      "SELECT INDEX_NAME, NON_UNIQUE, COLUMN_NAME FROM "
+      "information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND "
+      "TABLE_NAME = ? AND INDEX_NAME <> 'PRIMARY' "
+      "ORDER BY INDEX_NAME, SEQ_IN_INDEX");
+  s->setString(1, table);
+  Rows rows(s->executeQuery());
+  std::vector<std::string> clauses;
+  std::string name, columns;
+  bool unique = false;
+  auto flush = [&] {
+    if (name.empty()) return;
+    clauses.push_back(add ? absl::StrCat("ADD ", unique ? "UNIQUE " : "",
+                                         "KEY `", name, "` (", columns, ")")
+                          : absl::StrCat("DROP KEY `", name, "`"));
+  };
+  while (rows->next()) {
+    std::string index = Text(rows->getString(1));
+    if (index != name) {
+      flush();
+      name = index;
+      unique = rows->getInt(2) == 0;
+      columns.clear();
+    }
+    absl::StrAppend(&columns, columns.empty() ? "" : ", ", "`",
+                    Text(rows->getString(3)), "`");
+  }
+  flush();
+  return clauses;
+}
+
+}  // namespace
+
+absl::Status ValueTables::Validate() const {
+  for (const auto& [name, value] :
+       {std::pair<const char*, const std::string*>{"values", &values},
+        {"entity_column", &entity_column},
+        {"jobs", &jobs},
+        {"entities", &entities}}) {
+    if (!IsIdentifier(*value)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "value tables: ", name, " \"", *value,
+          "\" is not a lower-case SQL identifier of at most 48 bytes"));
+    }
+  }
+  if (!external_ids.empty() && !IsIdentifier(external_ids)) {
+    return absl::InvalidArgumentError(
+        "value tables: external_ids is not a lower-case SQL identifier");
+  }
+  return absl::OkStatus();
+}
+
+std::vector<Migration> ValueTableMigrations(const ValueTables& tables) {
+  std::vector<Migration> out;
+  for (const Migration& m : ValueTableMigrationTemplates()) {
+    out.push_back(
+        {m.version, m.name,
+         absl::StrReplaceAll(m.sql, {{"{jobs}", tables.jobs},
+                                     {"{values}", tables.values},
+                                     {"{entity_id}", tables.entity_column}})});
+  }
+  return out;
+}
+
+struct MysqlValueStore::Queries {
+  explicit Queries(const ValueTables& t) {
+    const std::string& e = t.entity_column;
+    columns = absl::StrCat(
+        e,
+        ", model_id, recency_days, frequency, monetary, r, f, m, segment, "
+        "value_hundredths, cost_to_serve, profit, tier, p_alive, "
+        "expected_purchases, clv, score_time_us");
+    std::string columns_of_s;
+    for (absl::string_view c : absl::StrSplit(columns, ", ")) {
+      absl::StrAppend(&columns_of_s, columns_of_s.empty() ? "" : ", ", "s.", c);
+    }
+    const std::string live =
+        t.live_condition.empty() ? "TRUE" : t.live_condition;
+    create_job = absl::StrCat("INSERT INTO ", t.jobs, " (", kJobColumns,
+                              ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    running_job =
+        absl::StrCat("SELECT id FROM ", t.jobs, " WHERE state = 1 LIMIT 1");
+    get_job =
+        absl::StrCat("SELECT ", kJobColumns, " FROM ", t.jobs, " WHERE id = ?");
+    for (const bool id_only : {false, true}) {
+      for (const JobState state :
+           {JobState::kRunning, JobState::kSucceeded, JobState::kFailed}) {
+        latest_job[id_only][static_cast<int>(state)] = absl::StrCat(
+            "SELECT ", id_only ? "id" : kJobColumns, " FROM ", t.jobs,
+            " WHERE state = ? ORDER BY ",
+            state == JobState::kSucceeded ? "end_time_us" : "create_time_us",
+            " DESC, id DESC LIMIT 1");
+      }
+    }
+    stale_jobs = absl::StrCat("SELECT ", kJobColumns, " FROM ", t.jobs,
+                              " WHERE state = 1 AND heartbeat_time_us < ?");
+    end_stale_job =
+        absl::StrCat("UPDATE ", t.jobs,
+                     " SET state = ?, error = ?, done = ?, end_time_us = ?, "
+                     "heartbeat_time_us = ? WHERE id = ? AND state = 1 AND "
+                     "heartbeat_time_us < ?");
+    job_running = absl::StrCat("SELECT state FROM ", t.jobs, " WHERE id = ?");
+    update_progress =
+        absl::StrCat("UPDATE ", t.jobs,
+                     " SET done = ?, total = ?, heartbeat_time_us = ? "
+                     "WHERE id = ? AND state = 1");
+    set_models = absl::StrCat("UPDATE ", t.jobs,
+                              " SET score_model = ?, clv_model = ? "
+                              "WHERE id = ? AND state = 1");
+    finish_job = absl::StrCat(
+        "UPDATE ", t.jobs,
+        " SET state = ?, error = ?, done = ?, total = ?, end_time_us = ?, "
+        "heartbeat_time_us = ? WHERE id = ? AND state = 1");
+    upsert_suffix =
+        " ON DUPLICATE KEY UPDATE model_id = VALUES(model_id), "
+        "recency_days = VALUES(recency_days), frequency = VALUES(frequency), "
+        "monetary = VALUES(monetary), r = VALUES(r), f = VALUES(f), "
+        "m = VALUES(m), segment = VALUES(segment), "
+        "value_hundredths = VALUES(value_hundredths), "
+        "cost_to_serve = VALUES(cost_to_serve), profit = VALUES(profit), "
+        "tier = VALUES(tier), p_alive = COALESCE(VALUES(p_alive), p_alive), "
+        "expected_purchases = COALESCE(VALUES(expected_purchases), "
+        "expected_purchases), clv = COALESCE(VALUES(clv), clv), "
+        "score_time_us = VALUES(score_time_us)";
+    other_models =
+        absl::StrCat("SELECT ", e, " FROM ", t.values, " WHERE model_id <> ?");
+    get_values_prefix = absl::StrCat("SELECT ", columns, " FROM ", t.values,
+                                     " WHERE ", e, " IN (");
+    for (const bool by_tier : {false, true}) {
+      const char* key = by_tier ? "s.tier" : "s.segment";
+      summarize[by_tier] =
+          absl::StrCat("SELECT ", key,
+                       ", COUNT(*), SUM(s.monetary), SUM(s.value_hundredths), "
+                       "SUM(s.cost_to_serve), SUM(s.profit) FROM ",
+                       t.values, " s JOIN ", t.entities, " c ON c.id = s.", e,
+                       " WHERE ", live, " GROUP BY ", key, " ORDER BY ", key);
+    }
+    export_by_id =
+        absl::StrCat("SELECT ", columns_of_s, " FROM ", t.values, " s JOIN ",
+                     t.entities, " c ON c.id = s.", e, " WHERE s.", e,
+                     " > ? AND ", live, " ORDER BY s.", e, " LIMIT ?");
+    if (!t.external_ids.empty()) {
+      export_by_external_id =
+          absl::StrCat("SELECT x.external_id, ", columns_of_s, " FROM ",
+                       t.external_ids, " x JOIN ", t.values, " s ON s.", e,
+                       " = x.", e, " JOIN ", t.entities, " c ON c.id = x.", e,
+                       " WHERE x.source = ? AND x.external_id > ? AND ", live,
+                       " ORDER BY x.external_id LIMIT ?");
+    }
+    live_set =
+        "SELECT TABLE_COMMENT FROM information_schema.TABLES "
+        "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?";
+    staging_prefix = absl::StrCat(t.values, "_staging_");
+    replaced_prefix = absl::StrCat(t.values, "_old_");
+    leftovers = absl::StrCat(
+        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE "
+        "TABLE_SCHEMA = DATABASE() AND (TABLE_NAME LIKE '",
+        LikeLiteral(staging_prefix), "%' OR TABLE_NAME LIKE '",
+        LikeLiteral(replaced_prefix), "%')");
+  }
+
+  std::string columns;
+  std::string create_job, running_job, get_job, latest_job[2][4], stale_jobs,
+      end_stale_job, job_running, update_progress, set_models, finish_job;
+  std::string upsert_suffix, other_models, get_values_prefix, summarize[2],
+      export_by_id, export_by_external_id;
+  std::string live_set, staging_prefix, replaced_prefix, leftovers;
+};
+
+MysqlValueStore::MysqlValueStore(MysqlPool* pool, ValueTables tables)
+    : pool_(pool),
+      tables_(std::move(tables)),
+      q_(std::make_shared<Queries>(tables_)) {}
+
+absl::StatusOr<std::string> MysqlValueStore::StagingTable(
+    const std::string& job_id) const {
+  // Job ids are ours (26 lower-case base32 characters), checked before they
+  // become part of a name.
+  if (!IsValidId(job_id))
+    return absl::InvalidArgumentError(absl::StrCat("bad job id ", job_id));
+  return absl::StrCat(q_->staging_prefix, job_id);
+}
+
+absl::StatusOr<std::string> MysqlValueStore::ReplacedTable(
+    const std::string& job_id) const {
+  if (!IsValidId(job_id))
+    return absl::InvalidArgumentError(absl::StrCat("bad job id ", job_id));
+  return absl::StrCat(q_->replaced_prefix, job_id);
+}
+
+namespace {
+
+// The named lock that serialises starting, publishing and ending refreshes
+// of one database's `jobs` table across replicas.
+absl::StatusOr<std::unique_ptr<NamedLock>> RefreshLock(
+    sql::Connection& c, const ValueTables& tables) {
+  std::string database;
+  {
+    Statement s = Prepare(c, "SELECT DATABASE()");
+    Rows rows(s->executeQuery());
+    if (rows->next()) database = TextOrEmpty(*rows, 1);
+  }
+  return NamedLock::Take(
+      c, absl::StrCat("rapport.refresh.", database, ".", tables.jobs));
+}
+
+absl::StatusOr<std::optional<std::string>> ReadLiveSetJob(
+    sql::Connection& c, const std::string& query, const std::string& table) {
+  Statement s = Prepare(c, query);
+  s->setString(1, table);
+  Rows rows(s->executeQuery());
+  if (!rows->next()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("table ", table, " is missing; migrations not applied?"));
+  }
+  const std::string comment = TextOrEmpty(*rows, 1);
+  if (!absl::StartsWith(comment, kLiveComment))
+    return std::optional<std::string>();
+  return std::optional<std::string>(comment.substr(kLiveComment.size()));
+}
+
+}  // namespace
+
+// --- Jobs --------------------------------------------------------------------
+
+absl::Status MysqlValueStore::CreateJob(const RefreshJobRecord& job) {
+  return pool_->Run([&](sql::Connection& c) -> absl::Status {
+    // The check for a running job and the insert of a new one cannot
+    // interleave across replicas: one refresh at a time.
+    RAPPORT_ASSIGN_OR_RETURN(std::unique_ptr<NamedLock> lock,
+                             RefreshLock(c, tables_));
+    if (job.state == JobState::kRunning) {
+      Statement running = Prepare(c, q_->running_job);
+      Rows rows(running->executeQuery());
+      if (rows->next()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("refresh job ", Text(rows->getString(1)),
+                         " is running; follow it with GetRefreshJob"));
+      }
+    }
+    Statement s = Prepare(c, q_->create_job);
+    std::istringstream request(job.request);
+    std::istringstream score(job.score_model);
+    std::istringstream clv(job.clv_model);
+    s->setString(1, job.id);
+    s->setInt(2, static_cast<int>(job.state));
+    s->setInt64(3, job.done);
+    s->setInt64(4, job.total);
+    s->setBlob(5, &request);
+    s->setInt64(6, job.create_time_us);
+    SetOptionalInt64(*s, 7, job.end_time_us);
+    s->setInt64(8, job.heartbeat_time_us);
+    s->setString(9, Truncated(job.error));
+    if (job.score_model.empty()) {
+      s->setNull(10, sql::DataType::LONGVARBINARY);
+    } else {
+      s->setBlob(10, &score);
+    }
+    if (job.clv_model.empty()) {
+      s->setNull(11, sql::DataType::LONGVARBINARY);
+    } else {
+      s->setBlob(11, &clv);
+    }
+    s->executeUpdate();
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<RefreshJobRecord> MysqlValueStore::GetJob(
+    const std::string& id) {
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<RefreshJobRecord> {
+        Statement s = Prepare(c, q_->get_job);
+        s->setString(1, id);
+        Rows rows(s->executeQuery());
+        if (!rows->next())
+          return absl::NotFoundError(
+              absl::StrCat("refresh job ", id, " not found"));
+        return ReadJob(*rows);
+      });
+}
+
+absl::StatusOr<std::optional<RefreshJobRecord>> MysqlValueStore::LatestJob(
+    JobState state) {
+  return pool_->Run([&](sql::Connection& c)
+                        -> absl::StatusOr<std::optional<RefreshJobRecord>> {
+    Statement s = Prepare(c, q_->latest_job[0][static_cast<int>(state)]);
+    s->setInt(1, static_cast<int>(state));
+    Rows rows(s->executeQuery());
+    if (!rows->next()) return std::optional<RefreshJobRecord>();
+    return std::optional<RefreshJobRecord>(ReadJob(*rows));
+  });
+}
+
+absl::StatusOr<std::optional<std::string>> MysqlValueStore::LatestJobId(
+    JobState state) {
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::optional<std::string>> {
+        Statement s = Prepare(c, q_->latest_job[1][static_cast<int>(state)]);
+        s->setInt(1, static_cast<int>(state));
+        Rows rows(s->executeQuery());
+        if (!rows->next()) return std::optional<std::string>();
+        return std::optional<std::string>(Text(rows->getString(1)));
+      });
+}
+
+absl::StatusOr<std::vector<RefreshJobRecord>> MysqlValueStore::EndStaleJobs(
+    int64_t stale_before_us, const std::string& error, int64_t now_us) {
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::vector<RefreshJobRecord>> {
+        // Under the refresh lock, so that no job's set goes live between the
+        // look at the live set and the end of the job.
+        RAPPORT_ASSIGN_OR_RETURN(std::unique_ptr<NamedLock> lock,
+                                 RefreshLock(c, tables_));
+        std::vector<RefreshJobRecord> jobs;
+        {
+          Statement s = Prepare(c, q_->stale_jobs);
+          s->setInt64(1, stale_before_us);
+          Rows rows(s->executeQuery());
+          while (rows->next()) jobs.push_back(ReadJob(*rows));
+        }
+        if (jobs.empty()) return jobs;
+        RAPPORT_ASSIGN_OR_RETURN(
+            std::optional<std::string> live,
+            ReadLiveSetJob(c, q_->live_set, tables_.values));
+        // Only those still stale: a replica that was slow, not stopped, may
+        // have sent its heartbeat meanwhile.
+        Statement u = Prepare(c, q_->end_stale_job);
+        std::vector<RefreshJobRecord> ended;
+        for (RefreshJobRecord& job : jobs) {
+          const bool published = live == job.id;
+          job.state = published ? JobState::kSucceeded : JobState::kFailed;
+          job.error = published ? "" : Truncated(error);
+          if (published) job.done = job.total;
+          job.end_time_us = now_us;
+          job.heartbeat_time_us = now_us;
+          u->setInt(1, static_cast<int>(job.state));
+          u->setString(2, job.error);
+          u->setInt64(3, job.done);
+          u->setInt64(4, now_us);
+          u->setInt64(5, now_us);
+          u->setString(6, job.id);
+          u->setInt64(7, stale_before_us);
+          if (u->executeUpdate() > 0) ended.push_back(std::move(job));
+        }
+        return ended;
+      });
+}
+
+absl::Status MysqlValueStore::UpdateProgress(const std::string& id,
+                                             int64_t done, int64_t total,
+                                             int64_t now_us) {
+  return pool_->Run([&](sql::Connection& c) -> absl::Status {
+    Statement s = Prepare(c, q_->update_progress);
+    s->setInt64(1, done);
+    s->setInt64(2, total);
+    s->setInt64(3, now_us);
+    s->setString(4, id);
+    s->executeUpdate();
+    return absl::OkStatus();
+  });
+}
+
+absl::Status MysqlValueStore::SetModels(const std::string& id,
+                                        const std::string& score_model,
+                                        const std::string& clv_model) {
+  return pool_->Run([&](sql::Connection& c) -> absl::Status {
+    Statement s = Prepare(c, q_->set_models);
+    std::istringstream score(score_model);
+    std::istringstream clv(clv_model);
+    s->setBlob(1, &score);
+    if (clv_model.empty()) {
+      s->setNull(2, sql::DataType::LONGVARBINARY);
+    } else {
+      s->setBlob(2, &clv);
+    }
+    s->setString(3, id);
+    if (s->executeUpdate() == 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("refresh job ", id, " is not running"));
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status MysqlValueStore::FinishJob(const RefreshJobRecord& job) {
+  return pool_->Run([&](sql::Connection& c) -> absl::Status {
+    Statement s = Prepare(c, q_->finish_job);
+    const int64_t end = job.end_time_us.value_or(job.heartbeat_time_us);
+    s->setInt(1, static_cast<int>(job.state));
+    s->setString(2, Truncated(job.error));
+    s->setInt64(3, job.done);
+    s->setInt64(4, job.total);
+    s->setInt64(5, end);
+    s->setInt64(6, end);
+    s->setString(7, job.id);
+    if (s->executeUpdate() == 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("refresh job ", job.id, " is no longer running"));
+    }
+    return absl::OkStatus();
+  });
+}
+
+// --- Value sets --------------------------------------------------------------
+
+absl::Status MysqlValueStore::BeginValueSet(const std::string& job_id) {
+  RAPPORT_ASSIGN_OR_RETURN(std::string table, StagingTable(job_id));
+  return pool_->Run([&](sql::Connection& c) -> absl::Status {
+    Execute(c, absl::StrCat("DROP TABLE IF EXISTS ", table));
+    Execute(c, absl::StrCat("CREATE TABLE ", table, " LIKE ", tables_.values));
+    // Named after its job (the name moves with the table when it goes live),
+    // and loaded without its secondary indexes, which PublishValueSet builds
+    // in one sorted pass: faster than keeping them up to date row by row.
+    std::vector<std::string> clauses =
+        SecondaryIndexClauses(c, tables_.values, false);
+    clauses.push_back(absl::StrCat("COMMENT = '", kLiveComment, job_id, "'"));
+    Execute(c, absl::StrCat("ALTER TABLE ", table, " ",
+                            absl::StrJoin(clauses, ", ")));
+    return absl::OkStatus();
+  });
+}
+
+absl::Status MysqlValueStore::AppendValues(
+    const std::string& job_id, const std::vector<StoredValue>& values) {
+  RAPPORT_ASSIGN_OR_RETURN(std::string table, StagingTable(job_id));
+  if (values.empty()) return absl::OkStatus();
+  return pool_->Transaction([&](sql::Connection& c) -> absl::Status {
+    auto insert = [&](int rows) {
+      // The staging table is new for every job: not worth caching.
+      return std::unique_ptr<sql::PreparedStatement>(c.prepareStatement(
+          absl::StrCat("INSERT INTO ", table, " (", q_->columns, ") VALUES ",
+                       RowPlaceholders(rows, kValueColumnCount))));
+    };
+    std::unique_ptr<sql::PreparedStatement> full;
+    for (size_t begin = 0; begin < values.size(); begin += kInsertRows) {
+      const int n = static_cast<int>(
+          std::min<size_t>(kInsertRows, values.size() - begin));
+      std::unique_ptr<sql::PreparedStatement> partial;
+      sql::PreparedStatement* s = nullptr;
+      if (n == kInsertRows) {
+        if (!full) full = insert(n);
+        s = full.get();
+      } else {
+        partial = insert(n);
+        s = partial.get();
+      }
+      for (int i = 0; i < n; ++i)
+        BindValue(*s, 1 + i * kValueColumnCount, values[begin + i]);
+      s->executeUpdate();
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status MysqlValueStore::PublishValueSet(const std::string& job_id) {
+  RAPPORT_ASSIGN_OR_RETURN(std::string table, StagingTable(job_id));
+  RAPPORT_ASSIGN_OR_RETURN(std::string old, ReplacedTable(job_id));
+  return pool_->Run([&](sql::Connection& c) -> absl::Status {
+    std::vector<std::string> add =
+        SecondaryIndexClauses(c, tables_.values, true);
+    if (!add.empty()) {
+      Execute(c, absl::StrCat("ALTER TABLE ", table, " ",
+                              absl::StrJoin(add, ", ")));
+    }
+    RAPPORT_ASSIGN_OR_RETURN(std::unique_ptr<NamedLock> lock,
+                             RefreshLock(c, tables_));
+    {
+      Statement s = Prepare(c, q_->job_running);
+      s->setString(1, job_id);
+      Rows rows(s->executeQuery());
+      if (!rows->next() ||
+          rows->getInt(1) != static_cast<int>(JobState::kRunning)) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("refresh job ", job_id, " is no longer running"));
+      }
+    }
+    Execute(c, absl::StrCat("DROP TABLE IF EXISTS ", old));
+    // One statement: readers see the old table or the new one, never
+    // neither.
+    Execute(c, absl::StrCat("RENAME TABLE ", tables_.values, " TO ", old, ", ",
+                            table, " TO ", tables_.values));
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<std::string>> MysqlValueStore::RescoredInReplacedSet(
+    const std::string& job_id, int64_t since_us) {
+  RAPPORT_ASSIGN_OR_RETURN(std::string old, ReplacedTable(job_id));
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::vector<std::string>> {
+        std::vector<std::string> out;
+        {
+          Statement exists = Prepare(c, q_->live_set);
+          exists->setString(1, old);
+          Rows rows(exists->executeQuery());
+          if (!rows->next()) return out;  // dropped already
+        }
+        std::unique_ptr<sql::PreparedStatement> s(c.prepareStatement(
+            absl::StrCat("SELECT ", tables_.entity_column, " FROM ", old,
+                         " WHERE score_time_us > ?")));
+        s->setInt64(1, since_us);
+        Rows rows(s->executeQuery());
+        while (rows->next()) out.push_back(Text(rows->getString(1)));
+        return out;
+      });
+}
+
+absl::Status MysqlValueStore::DropReplacedSet(const std::string& job_id) {
+  RAPPORT_ASSIGN_OR_RETURN(std::string old, ReplacedTable(job_id));
+  return pool_->Run([&](sql::Connection& c) -> absl::Status {
+    Execute(c, absl::StrCat("DROP TABLE IF EXISTS ", old));
+    return absl::OkStatus();
+  });
+}
+
+absl::Status MysqlValueStore::DiscardValueSet(const std::string& job_id) {
+  RAPPORT_ASSIGN_OR_RETURN(std::string table, StagingTable(job_id));
+  return pool_->Run([&](sql::Connection& c) -> absl::Status {
+    Execute(c, absl::StrCat("DROP TABLE IF EXISTS ", table));
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::optional<std::string>> MysqlValueStore::LiveSetJob() {
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::optional<std::string>> {
+        return ReadLiveSetJob(c, q_->live_set, tables_.values);
+      });
+}
+
+absl::StatusOr<std::vector<LeftoverSet>> MysqlValueStore::LeftoverSets() {
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::vector<LeftoverSet>> {
+        Statement s = Prepare(c, q_->leftovers);
+        Rows rows(s->executeQuery());
+        std::vector<LeftoverSet> out;
+        while (rows->next()) {
+          const std::string table = Text(rows->getString(1));
+          if (std::string id = JobIdOf(table, q_->staging_prefix);
+              !id.empty()) {
+            out.push_back({id, LeftoverSet::Kind::kStaged});
+          } else if (std::string id = JobIdOf(table, q_->replaced_prefix);
+                     !id.empty()) {
+            out.push_back({id, LeftoverSet::Kind::kReplaced});
+          }
+        }
+        return out;
+      });
+}
+
+// --- Live values -------------------------------------------------------------
+
+absl::Status MysqlValueStore::UpsertValues(
+    const std::vector<StoredValue>& values) {
+  if (values.empty()) return absl::OkStatus();
+  auto write = [&](sql::Connection& c) -> absl::Status {
+    for (size_t begin = 0; begin < values.size(); begin += kInsertRows) {
+      const size_t n = std::min<size_t>(kInsertRows, values.size() - begin);
+      // Padded to a power of two by repeating the last row (which updates
+      // it to the same values), so that a few statement texts serve all.
+      const size_t padded = PaddedCount(n, kInsertRows);
+      Statement s = PrepareKept(
+          c,
+          absl::StrCat("INSERT INTO ", tables_.values, " (", q_->columns,
+                       ") VALUES ", RowPlaceholders(padded, kValueColumnCount),
+                       q_->upsert_suffix));
+      for (size_t i = 0; i < padded; ++i)
+        BindValue(*s, 1 + static_cast<int>(i) * kValueColumnCount,
+                  values[begin + std::min(i, n - 1)]);
+      s->executeUpdate();
+    }
+    return absl::OkStatus();
+  };
+  // One statement is atomic by itself; more need a transaction.
+  if (values.size() <= static_cast<size_t>(kInsertRows))
+    return pool_->Run(write);
+  return pool_->Transaction(write);
+}
+
+absl::StatusOr<std::vector<std::string>> MysqlValueStore::ValuedByOtherModels(
+    const std::string& job_id) {
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::vector<std::string>> {
+        Statement s = Prepare(c, q_->other_models);
+        s->setString(1, job_id);
+        Rows rows(s->executeQuery());
+        std::vector<std::string> out;
+        while (rows->next()) out.push_back(Text(rows->getString(1)));
+        return out;
+      });
+}
+
+absl::StatusOr<std::vector<StoredValue>> MysqlValueStore::GetValues(
+    const std::vector<std::string>& ids) {
+  std::vector<StoredValue> out;
+  for (size_t begin = 0; begin < ids.size(); begin += kInList) {
+    const size_t n = std::min(kInList, ids.size() - begin);
+    absl::Status read = pool_->Run([&](sql::Connection& c) -> absl::Status {
+      Statement s = PrepareKept(
+          c, absl::StrCat(q_->get_values_prefix, Placeholders(n), ")"));
+      for (size_t i = 0; i < n; ++i)
+        s->setString(static_cast<int>(i + 1), ids[begin + i]);
+      Rows rows(s->executeQuery());
+      while (rows->next()) {
+        RAPPORT_ASSIGN_OR_RETURN(StoredValue v, ReadValue(*rows, 1));
+        out.push_back(std::move(v));
+      }
+      return absl::OkStatus();
+    });
+    RAPPORT_RETURN_IF_ERROR(read);
+  }
+  return out;
+}
+
+absl::StatusOr<ValueTotals> MysqlValueStore::Summarize() {
+  return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<ValueTotals> {
+    ValueTotals out;
+    for (const bool by_tier : {false, true}) {
+      Statement s = Prepare(c, q_->summarize[by_tier]);
+      Rows rows(s->executeQuery());
+      while (rows->next()) {
+        GroupTotals g;
+        if (by_tier) {
+          g.tier = rows->getInt(1);
+        } else {
+          g.segment = Text(rows->getString(1));
+        }
+        g.entities = rows->getInt64(2);
+        RAPPORT_ASSIGN_OR_RETURN(g.monetary, DecimalColumn(*rows, 3));
+        g.value_hundredths_sum = rows->getInt64(4);
+        RAPPORT_ASSIGN_OR_RETURN(g.cost_to_serve, DecimalColumn(*rows, 5));
+        RAPPORT_ASSIGN_OR_RETURN(g.profit, DecimalColumn(*rows, 6));
+        if (by_tier) {
+          // Every value has one tier: the tiers add up to all.
+          out.all.entities += g.entities;
+          out.all.monetary += g.monetary;
+          out.all.cost_to_serve += g.cost_to_serve;
+          out.all.profit += g.profit;
+          out.all.value_hundredths_sum += g.value_hundredths_sum;
+        }
+        (by_tier ? out.tiers : out.segments).push_back(std::move(g));
+      }
+    }
+    return out;
+  });
+}
+
+absl::StatusOr<std::vector<StoredValue>> MysqlValueStore::ExportPage(
+    const std::string& source, const std::string& after_key, int limit) {
+  if (!source.empty() && q_->export_by_external_id.empty()) {
+    return absl::InvalidArgumentError(
+        "external_id_source: these entities have no external ids");
+  }
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::vector<StoredValue>> {
+        std::vector<StoredValue> out;
+        if (source.empty()) {
+          Statement s = Prepare(c, q_->export_by_id);
+          s->setString(1, after_key);
+          s->setInt(2, limit);
+          Rows rows(s->executeQuery());
+          out.reserve(rows->rowsCount());
+          while (rows->next()) {
+            RAPPORT_ASSIGN_OR_RETURN(StoredValue v, ReadValue(*rows, 1));
+            out.push_back(std::move(v));
+          }
+          return out;
+        }
+        Statement s = Prepare(c, q_->export_by_external_id);
+        s->setString(1, source);
+        s->setString(2, after_key);
+        s->setInt(3, limit);
+        Rows rows(s->executeQuery());
+        out.reserve(rows->rowsCount());
+        while (rows->next()) {
+          RAPPORT_ASSIGN_OR_RETURN(StoredValue v, ReadValue(*rows, 2));
+          v.entity_id = Text(rows->getString(1));
+          out.push_back(std::move(v));
+        }
+        return out;
+      });
+}
+
+}  // namespace rapport::differentiation

@@ -1,0 +1,107 @@
+// ValueStore on MySQL/MariaDB through Connector/C++, for any counterpart:
+// ValueTables names its tables.
+//
+// A refresh writes its values into a staging table (`<values>_staging_<job>`,
+// loaded without its secondary indexes, which are built in one sorted pass
+// before the swap) with multi-row prepared INSERTs, and publishes it with one
+// atomic RENAME TABLE, so readers see either the old or the new set, never a
+// mix; the old set stays as `<values>_old_<job>` until the job has caught up.
+// The live table's comment names the job that published it: it moves with
+// the rename, so what is live is never in doubt after a crash. Publishing and
+// ending stale jobs take one named lock, so they cannot interleave.
+//
+//   MysqlValueStore store(pool.get(), CustomerValueTables());
+//   RAPPORT_ASSIGN_OR_RETURN(ValueTotals totals, store.Summarize());
+#ifndef RAPPORT_COMMON_DIFFERENTIATION_MYSQL_VALUE_STORE_H_
+#define RAPPORT_COMMON_DIFFERENTIATION_MYSQL_VALUE_STORE_H_
+
+#include <string>
+#include <vector>
+
+#include "common/differentiation/value_store.h"
+#include "common/mysql/migrations.h"
+#include "common/mysql/mysql_pool.h"
+
+namespace rapport::differentiation {
+
+// The names a counterpart service gives its differentiation tables, and where
+// its entities are.
+struct ValueTables {
+  // The live values: one row per entity, keyed by `entity_column`.
+  std::string values;         // e.g. "customer_scores"
+  std::string entity_column;  // e.g. "customer_id"
+  // Refresh jobs.
+  std::string jobs = "refresh_jobs";
+  // The counterpart's entities (primary key `id`), so that summaries and
+  // exports cover live entities only: `live_condition` is SQL over the
+  // entities table aliased `c` (empty: every entity is live).
+  std::string entities;        // e.g. "customers"
+  std::string live_condition;  // e.g. "c.merged_into IS NULL"
+  // External ids (`entity_column`, source, external_id), for exports keyed by
+  // them; empty when the counterpart has none.
+  std::string external_ids;  // e.g. "customer_external_ids"
+
+  // INVALID_ARGUMENT unless every name is a plain SQL identifier.
+  absl::Status Validate() const;
+};
+
+// The schema of the jobs and values tables for `tables`, as migrations
+// numbered from 1001 (after a service's own 0001..0999), to apply with the
+// service's: ApplyMigrations(pool, With(ServiceMigrations(), ...)).
+std::vector<Migration> ValueTableMigrations(const ValueTables& tables);
+
+class MysqlValueStore final : public ValueStore {
+ public:
+  MysqlValueStore(MysqlPool* pool, ValueTables tables);
+
+  absl::Status CreateJob(const RefreshJobRecord& job) override;
+  absl::StatusOr<RefreshJobRecord> GetJob(const std::string& id) override;
+  absl::StatusOr<std::optional<RefreshJobRecord>> LatestJob(
+      JobState state) override;
+  absl::StatusOr<std::optional<std::string>> LatestJobId(
+      JobState state) override;
+  absl::StatusOr<std::vector<RefreshJobRecord>> EndStaleJobs(
+      int64_t stale_before_us, const std::string& error,
+      int64_t now_us) override;
+  absl::Status UpdateProgress(const std::string& id, int64_t done,
+                              int64_t total, int64_t now_us) override;
+  absl::Status SetModels(const std::string& id, const std::string& score_model,
+                         const std::string& clv_model) override;
+  absl::Status FinishJob(const RefreshJobRecord& job) override;
+
+  absl::Status BeginValueSet(const std::string& job_id) override;
+  absl::Status AppendValues(const std::string& job_id,
+                            const std::vector<StoredValue>& values) override;
+  absl::Status PublishValueSet(const std::string& job_id) override;
+  absl::StatusOr<std::vector<std::string>> RescoredInReplacedSet(
+      const std::string& job_id, int64_t since_us) override;
+  absl::Status DropReplacedSet(const std::string& job_id) override;
+  absl::Status DiscardValueSet(const std::string& job_id) override;
+  absl::StatusOr<std::optional<std::string>> LiveSetJob() override;
+  absl::StatusOr<std::vector<LeftoverSet>> LeftoverSets() override;
+
+  absl::Status UpsertValues(const std::vector<StoredValue>& values) override;
+  absl::StatusOr<std::vector<std::string>> ValuedByOtherModels(
+      const std::string& job_id) override;
+  absl::StatusOr<std::vector<StoredValue>> GetValues(
+      const std::vector<std::string>& ids) override;
+  absl::StatusOr<ValueTotals> Summarize() override;
+  absl::StatusOr<std::vector<StoredValue>> ExportPage(
+      const std::string& source, const std::string& after_key,
+      int limit) override;
+
+ private:
+  // The statement texts, made once from the table names.
+  struct Queries;
+
+  absl::StatusOr<std::string> StagingTable(const std::string& job_id) const;
+  absl::StatusOr<std::string> ReplacedTable(const std::string& job_id) const;
+
+  MysqlPool* const pool_;
+  const ValueTables tables_;
+  std::shared_ptr<const Queries> q_;
+};
+
+}  // namespace rapport::differentiation
+
+#endif  // RAPPORT_COMMON_DIFFERENTIATION_MYSQL_VALUE_STORE_H_

@@ -1,0 +1,629 @@
+// Differentiation's refresh jobs: starting one, running it in the
+// background, its CLV step, the catch-up after it, and the recovery of what
+// a stopped replica left (see differentiation.h).
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/base/status_macros.h"
+#include "common/base/timestamp.h"
+#include "common/differentiation/differentiation.h"
+#include "common/differentiation/score_messages.h"
+#include "common/log.h"
+#include "common/proto_convert.h"
+#include "common/status.h"
+
+namespace rapport::differentiation {
+namespace {
+
+namespace sv1 = ::rapport::scoring::v1;
+
+constexpr char kStaleError[] = "the replica running it stopped";
+
+// A model's output, or nothing when it is not a number (a degenerate fit).
+std::optional<double> Finite(double x) {
+  if (!std::isfinite(x)) return std::nullopt;
+  return x;
+}
+
+cv1::RefreshJob ToJob(const RefreshJobRecord& r) {
+  cv1::RefreshJob job;
+  job.set_id(r.id);
+  job.set_state(static_cast<cv1::RefreshJob::State>(static_cast<int>(r.state)));
+  job.set_done(r.done);
+  job.set_total(r.total);
+  *job.mutable_create_time() = ToTimestamp(r.create_time_us);
+  if (r.end_time_us.has_value())
+    *job.mutable_end_time() = ToTimestamp(*r.end_time_us);
+  job.set_error(r.error);
+  job.mutable_request()->ParseFromString(r.request);
+  return job;
+}
+
+// Appends batches of values to a job's set on several threads at once (each
+// its own connection), with at most `threads` batches waiting.
+//
+//   ParallelAppender out(store, job_id, 2, &stored);
+//   RAPPORT_RETURN_IF_ERROR(out.Push(std::move(batch)));  // the first error
+//   RAPPORT_RETURN_IF_ERROR(out.Finish());                // so far
+class ParallelAppender {
+ public:
+  ParallelAppender(ValueStore* store, std::string job_id, int threads,
+                   std::atomic<int64_t>* stored)
+      : store_(store),
+        job_id_(std::move(job_id)),
+        limit_(std::max(1, threads)),
+        stored_(stored) {
+    for (int i = 0; i < limit_; ++i) threads_.emplace_back([this] { Loop(); });
+  }
+  ~ParallelAppender() { Finish().IgnoreError(); }
+
+  absl::Status Push(std::vector<StoredValue> batch) {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(this, &ParallelAppender::HasRoom));
+    if (!error_.ok()) return error_;
+    queue_.push_back(std::move(batch));
+    return absl::OkStatus();
+  }
+
+  absl::Status Finish() {
+    {
+      absl::MutexLock lock(&mu_);
+      closed_ = true;
+    }
+    for (std::thread& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+    absl::MutexLock lock(&mu_);
+    return error_;
+  }
+
+ private:
+  bool HasRoom() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !error_.ok() || static_cast<int>(queue_.size()) < limit_;
+  }
+  bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return closed_ || !queue_.empty();
+  }
+
+  void Loop() {
+    for (;;) {
+      std::vector<StoredValue> batch;
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(this, &ParallelAppender::HasWork));
+        if (queue_.empty()) return;  // closed
+        batch = std::move(queue_.front());
+        queue_.pop_front();
+        if (!error_.ok()) continue;  // drain
+      }
+      absl::Status s = store_->AppendValues(job_id_, batch);
+      *stored_ += static_cast<int64_t>(batch.size());
+      if (!s.ok()) {
+        absl::MutexLock lock(&mu_);
+        if (error_.ok()) error_ = s;
+      }
+    }
+  }
+
+  ValueStore* const store_;
+  const std::string job_id_;
+  const int limit_;
+  std::atomic<int64_t>* const stored_;
+  absl::Mutex mu_;
+  std::deque<std::vector<StoredValue>> queue_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status error_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace
+
+// A refresh job running in this replica.
+struct Differentiation::Job {
+  // Progress is counted in phases (event days shipped for the CLV models,
+  // facts sent, values stored), each up to `total` entities; `done` is their
+  // mean, so that the bar moves through the whole job.
+  int64_t done() const {
+    int64_t sum = 0;
+    for (const std::atomic<int64_t>& p : phase) sum += p.load();
+    return std::min<int64_t>(total.load(), sum / phases);
+  }
+
+  std::string id;
+  cv1::RefreshSettings settings;  // as_of and bins filled in
+  int64_t create_time_us = 0;
+  int phases = 2;
+  std::atomic<int64_t> total{0};
+  std::atomic<int64_t> phase[3] = {0, 0, 0};
+  std::atomic<bool> finished{false};
+  std::thread thread;
+  // Seconds spent in each step, for the log line at the end.
+  std::string timings;
+  Cancellation cancel;
+
+  absl::Mutex mu;
+  bool ended ABSL_GUARDED_BY(mu) = false;
+};
+
+// One entity's CLV outputs.
+struct Differentiation::Prediction {
+  std::string entity_id;
+  std::optional<double> p_alive;
+  std::optional<double> expected_purchases;
+  std::optional<double> clv;
+};
+
+Differentiation::Differentiation(Counterpart* counterpart, ValueStore* store,
+                                 ScoringClient* scoring, IdGenerator* ids,
+                                 Clock clock, DifferentiationOptions options)
+    : counterpart_(counterpart),
+      store_(store),
+      scoring_(scoring),
+      ids_(ids),
+      clock_(std::move(clock)),
+      options_(std::move(options)),
+      rescores_({.max_running = options_.rescore_concurrency,
+                 .max_batch = static_cast<size_t>(options_.rescore_batch)},
+                [this](const std::vector<std::string>& ids) {
+                  return RescoreEach(ids);
+                }) {
+  if (options_.recover_every > absl::ZeroDuration()) {
+    recoverer_ = std::thread([this] { RecoverInBackground(); });
+  }
+}
+
+Differentiation::~Differentiation() {
+  stopping_.Notify();
+  if (recoverer_.joinable()) recoverer_.join();
+  {
+    absl::MutexLock lock(&mu_);
+    for (const std::unique_ptr<Job>& job : jobs_) job->cancel.Cancel();
+  }
+  WaitForJobs();
+}
+
+void Differentiation::WaitForJobs() {
+  std::list<std::unique_ptr<Job>> jobs;
+  {
+    absl::MutexLock lock(&mu_);
+    jobs.swap(jobs_);
+  }
+  for (const std::unique_ptr<Job>& job : jobs) {
+    if (job->thread.joinable()) job->thread.join();
+  }
+}
+
+int64_t Differentiation::NowMicros() const {
+  return absl::ToUnixMicros(clock_());
+}
+
+void Differentiation::Reached(RefreshStep step) const {
+  if (options_.at_step) options_.at_step(step);
+}
+
+void Differentiation::RecoverInBackground() {
+  while (!stopping_.WaitForNotificationWithTimeout(options_.recover_every)) {
+    if (absl::Status s = Recover(); !s.ok()) {
+      LogError(options_.entity, "cannot recover stopped refreshes",
+               {{"error", std::string(s.message())}});
+    }
+  }
+}
+
+// --- Jobs --------------------------------------------------------------------
+
+absl::StatusOr<cv1::RefreshJob> Differentiation::StartRefresh(
+    const cv1::RefreshSettings& settings) {
+  std::vector<FieldViolation> bad;
+  const int64_t now = NowMicros();
+  cv1::RefreshSettings filled = settings;
+  if (settings.has_as_of()) {
+    if (absl::StatusOr<int64_t> t = FromTimestamp(settings.as_of(), "as_of");
+        !t.ok()) {
+      bad.push_back({"as_of", std::string(t.status().message())});
+    }
+  } else {
+    *filled.mutable_as_of() = ToTimestamp(now);
+  }
+  if (settings.window_days() < 0 || settings.window_days() > 100000) {
+    bad.push_back({"window_days", "must be 1..100000 days (0: no window)"});
+  }
+  if (settings.bins() == 0) {
+    filled.set_bins(5);
+  } else if (settings.bins() < 2 || settings.bins() > 10) {
+    bad.push_back(
+        {"bins", absl::StrCat("must be 2..10, not ", settings.bins())});
+  }
+  if (!bad.empty()) return InvalidFields(bad);
+
+  RAPPORT_RETURN_IF_ERROR(Recover());
+  RAPPORT_ASSIGN_OR_RETURN(std::optional<RefreshJobRecord> running,
+                           store_->LatestJob(JobState::kRunning));
+  if (running.has_value()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("refresh job ", running->id,
+                     " is running; follow it with GetRefreshJob"));
+  }
+
+  RefreshJobRecord record;
+  record.id = ids_->Next();
+  record.state = JobState::kRunning;
+  record.request = filled.SerializeAsString();
+  record.create_time_us = now;
+  record.heartbeat_time_us = now;
+  RAPPORT_RETURN_IF_ERROR(store_->CreateJob(record));
+
+  auto job = std::make_unique<Job>();
+  job->id = record.id;
+  job->settings = filled;
+  job->create_time_us = now;
+  job->phases = filled.with_clv() ? 3 : 2;
+  Job* raw = job.get();
+  {
+    absl::MutexLock lock(&mu_);
+    // Reap the jobs that ended.
+    for (auto it = jobs_.begin(); it != jobs_.end();) {
+      if ((*it)->finished.load()) {
+        (*it)->thread.join();
+        it = jobs_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    jobs_.push_back(std::move(job));
+    raw->thread = std::thread([this, raw] { RunJob(*raw); });
+  }
+  return ToJob(record);
+}
+
+absl::StatusOr<cv1::RefreshJob> Differentiation::GetRefreshJob(
+    const std::string& id) {
+  if (id.empty()) return InvalidField("id", "is required");
+  RAPPORT_ASSIGN_OR_RETURN(RefreshJobRecord record, store_->GetJob(id));
+  if (record.state == JobState::kRunning &&
+      record.heartbeat_time_us <
+          NowMicros() - absl::ToInt64Microseconds(options_.stale_after)) {
+    RAPPORT_RETURN_IF_ERROR(Recover());
+    RAPPORT_ASSIGN_OR_RETURN(record, store_->GetJob(id));
+  }
+  return ToJob(record);
+}
+
+void Differentiation::RunJob(Job& job) {
+  std::thread heartbeat([this, &job] {
+    job.mu.Lock();
+    while (!job.mu.AwaitWithTimeout(absl::Condition(&job.ended),
+                                    options_.heartbeat)) {
+      job.mu.Unlock();
+      absl::Status s = store_->UpdateProgress(job.id, job.done(),
+                                              job.total.load(), NowMicros());
+      if (!s.ok()) {
+        LogError(options_.entity, "cannot record refresh progress",
+                 {{"job", job.id}, {"error", std::string(s.message())}});
+      }
+      job.mu.Lock();
+    }
+    job.mu.Unlock();
+  });
+  absl::Status status = Refresh(job);
+  {
+    absl::MutexLock lock(&job.mu);
+    job.ended = true;
+  }
+  heartbeat.join();
+
+  if (!status.ok()) {
+    // A publication whose answer was lost (the connection broke after the
+    // swap) still published: the live set says so.
+    absl::StatusOr<std::optional<std::string>> live = store_->LiveSetJob();
+    if (live.ok() && *live == job.id) {
+      LogError(options_.entity, "refresh published before it failed",
+               {{"job", job.id}, {"error", std::string(status.message())}});
+      status = absl::OkStatus();
+    }
+  }
+  RefreshJobRecord record;
+  record.id = job.id;
+  record.state = status.ok() ? JobState::kSucceeded : JobState::kFailed;
+  if (!status.ok()) {
+    record.error = absl::StrCat(absl::StatusCodeToString(status.code()), ": ",
+                                status.message());
+  }
+  record.total = job.total.load();
+  record.done = status.ok() ? record.total : job.done();
+  record.end_time_us = NowMicros();
+  absl::Status finished = store_->FinishJob(record);
+  if (!finished.ok()) {
+    LogError(options_.entity, "cannot record the end of a refresh",
+             {{"job", job.id}, {"error", std::string(finished.message())}});
+  } else {
+    LogInfo(options_.entity, "refresh ended",
+            {{"job", job.id},
+             {"state", status.ok() ? "SUCCEEDED" : "FAILED"},
+             {"entities", absl::StrCat(record.total)},
+             {"seconds", absl::StrCat(static_cast<double>(*record.end_time_us -
+                                                          job.create_time_us) /
+                                      1e6)},
+             {"steps", job.timings},
+             {"error", record.error}});
+    if (status.ok()) {
+      Reached(RefreshStep::kFinished);
+      if (absl::Status s = CatchUp(job.id, job.create_time_us, {}); !s.ok()) {
+        LogError(options_.entity,
+                 "cannot re-score the entities valued during a refresh; "
+                 "recovery will",
+                 {{"job", job.id}, {"error", std::string(s.message())}});
+      }
+    }
+  }
+  job.finished.store(true);
+}
+
+absl::Status Differentiation::CatchUp(
+    const std::string& job_id, int64_t create_time_us,
+    std::vector<std::string> rescored_meanwhile) {
+  // Activity recorded while the job ran re-scored its entities against the
+  // old model, into the replaced set; a re-score racing the swap may have
+  // written an old-model value into the new set. Both are scored again now.
+  std::vector<std::string>& ids = rescored_meanwhile;
+  RAPPORT_ASSIGN_OR_RETURN(
+      std::vector<std::string> replaced,
+      store_->RescoredInReplacedSet(job_id, create_time_us));
+  RAPPORT_ASSIGN_OR_RETURN(std::vector<std::string> racing,
+                           store_->ValuedByOtherModels(job_id));
+  ids.insert(ids.end(), replaced.begin(), replaced.end());
+  ids.insert(ids.end(), racing.begin(), racing.end());
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  const size_t step = static_cast<size_t>(std::max(1, options_.rescore_batch));
+  for (size_t begin = 0; begin < ids.size(); begin += step) {
+    std::vector<std::string> batch(
+        ids.begin() + begin, ids.begin() + std::min(ids.size(), begin + step));
+    for (const absl::Status& s : RescoreEach(batch)) {
+      if (!s.ok() && !absl::IsNotFound(s)) return s;
+    }
+  }
+  Reached(RefreshStep::kCaughtUp);
+  return store_->DropReplacedSet(job_id);
+}
+
+absl::Status Differentiation::Refresh(Job& job) {
+  Reached(RefreshStep::kStarted);
+  const absl::Time begun = absl::Now();
+  const cv1::RefreshSettings& r = job.settings;
+  CountWindow window;
+  RAPPORT_ASSIGN_OR_RETURN(window.as_of_us, FromTimestamp(r.as_of(), "as_of"));
+  if (r.window_days() > 0) window.window_days = r.window_days();
+  RAPPORT_ASSIGN_OR_RETURN(int64_t total, counterpart_->CountEntities());
+  job.total.store(total);
+
+  std::vector<Prediction> predictions;
+  std::string clv_model;
+  if (r.with_clv())
+    RAPPORT_RETURN_IF_ERROR(PredictClv(job, &predictions, &clv_model));
+  std::atomic<int64_t>& sent = job.phase[r.with_clv() ? 1 : 0];
+  std::atomic<int64_t>& stored = job.phase[r.with_clv() ? 2 : 1];
+
+  RAPPORT_RETURN_IF_ERROR(store_->BeginValueSet(job.id));
+  const absl::Time started = absl::Now();
+  absl::Time facts_sent = started;
+  auto discard = [&](absl::Status s) {
+    store_->DiscardValueSet(job.id)
+        .IgnoreError();  // the job's error says what matters
+    return s;
+  };
+
+  sv1::ScoringConfig config;
+  *config.mutable_as_of() = r.as_of();
+  config.set_window_days(r.window_days());
+  config.set_bins(r.bins());
+  config.set_response_batch_size(options_.batch_size);
+  sv1::ScoreModel model;
+  bool has_model = false;
+  size_t next_prediction = 0;
+  ParallelAppender appender(store_, job.id, options_.write_threads, &stored);
+  absl::Status scored = scoring_->ScorePopulation(
+      config,
+      [&](const ScoringClient::Writer<sv1::ScorePopulationRequest>& write) {
+        sv1::ScorePopulationRequest message;
+        absl::Status s = counterpart_->ScanFacts(
+            window, options_.batch_size,
+            [&](std::vector<EntityFacts>& batch) -> absl::Status {
+              for (const EntityFacts& f : batch) {
+                if (f.frequency == 0 && f.cost_to_serve.is_zero()) {
+                  message.add_entity_ids(f.entity_id);  // a Prospect
+                } else {
+                  RAPPORT_RETURN_IF_ERROR(SetFacts(f, message.add_facts()));
+                }
+              }
+              if (!write(message)) {
+                return absl::CancelledError(
+                    "the scoring service closed the stream");
+              }
+              message.Clear();
+              sent += static_cast<int64_t>(batch.size());
+              return absl::OkStatus();
+            });
+        facts_sent = absl::Now();
+        return s;
+      },
+      [&](sv1::ScorePopulationResponse& response) -> absl::Status {
+        std::vector<StoredValue> values;
+        values.reserve(response.scores_size());
+        for (const sv1::EntityScore& s : response.scores()) {
+          RAPPORT_ASSIGN_OR_RETURN(
+              StoredValue v, FromEntityScore(s, job.id, job.create_time_us));
+          // Predictions and scores both come in id byte order.
+          while (next_prediction < predictions.size() &&
+                 predictions[next_prediction].entity_id < v.entity_id) {
+            ++next_prediction;
+          }
+          if (next_prediction < predictions.size() &&
+              predictions[next_prediction].entity_id == v.entity_id) {
+            const Prediction& p = predictions[next_prediction];
+            v.p_alive = p.p_alive;
+            v.expected_purchases = p.expected_purchases;
+            v.clv = p.clv;
+          }
+          values.push_back(std::move(v));
+        }
+        RAPPORT_RETURN_IF_ERROR(appender.Push(std::move(values)));
+        if (response.has_model()) {
+          model = std::move(*response.mutable_model());
+          has_model = true;
+        }
+        return absl::OkStatus();
+      },
+      &job.cancel);
+  absl::Status appended = appender.Finish();
+  if (scored.ok()) scored = appended;
+  if (!scored.ok()) return discard(scored);
+  if (!has_model)
+    return discard(absl::InternalError("the scoring service sent no model"));
+  Reached(RefreshStep::kValuesStaged);
+
+  const absl::Time values_staged = absl::Now();
+  if (absl::Status s =
+          store_->SetModels(job.id, model.SerializeAsString(), clv_model);
+      !s.ok()) {
+    return discard(s);
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    models_.erase(job.id);
+  }
+  Reached(RefreshStep::kModelsStored);
+  if (absl::Status s = store_->PublishValueSet(job.id); !s.ok()) {
+    return discard(s);
+  }
+  Reached(RefreshStep::kPublished);
+  job.timings =
+      absl::StrFormat("clv %.2f s, facts %.2f s, values %.2f s, publish %.2f s",
+                      absl::ToDoubleSeconds(started - begun),
+                      absl::ToDoubleSeconds(facts_sent - started),
+                      absl::ToDoubleSeconds(values_staged - facts_sent),
+                      absl::ToDoubleSeconds(absl::Now() - values_staged));
+  return absl::OkStatus();
+}
+
+absl::Status Differentiation::PredictClv(Job& job,
+                                         std::vector<Prediction>* predictions,
+                                         std::string* clv_model) {
+  const cv1::RefreshSettings& r = job.settings;
+  CountWindow window;
+  RAPPORT_ASSIGN_OR_RETURN(window.as_of_us, FromTimestamp(r.as_of(), "as_of"));
+  if (r.window_days() > 0) window.window_days = r.window_days();
+
+  // Every entity's event days go once, as events (one per day, its sum),
+  // which the scoring service summarises exactly as it would the raw log,
+  // fits BG/NBD (and Gamma-Gamma when the repeat buyers allow it) on, and
+  // predicts for.
+  sv1::PredictionConfig config;
+  config.mutable_fit()->set_unit(sv1::TIME_UNIT_DAY);
+  config.mutable_fit()->set_fit_spend(true);
+  config.set_predict_periods(options_.clv_predict_days);
+  config.set_horizon_months(options_.clv_horizon_months);
+  config.set_discount_monthly(options_.clv_discount_monthly);
+  config.set_response_batch_size(options_.batch_size);
+  *config.mutable_as_of() = r.as_of();
+  std::atomic<int64_t>& shipped = job.phase[0];
+  sv1::ClvModel fitted;
+  RAPPORT_RETURN_IF_ERROR(scoring_->PredictClv(
+      config,
+      [&](const ScoringClient::Writer<sv1::PredictClvRequest>& write) {
+        sv1::PredictClvRequest request;
+        return counterpart_->ScanEventDays(
+            window, options_.batch_size,
+            [&](std::vector<EventDay>& batch) -> absl::Status {
+              int64_t entities = 0;
+              for (size_t i = 0; i < batch.size(); ++i) {
+                const EventDay& d = batch[i];
+                if (i == 0 || batch[i - 1].entity_id != d.entity_id) ++entities;
+                sv1::ActivityEvent* e = request.add_events();
+                e->set_entity_id(d.entity_id);
+                *e->mutable_time() = ToTimestamp(d.day * kMicrosPerDay);
+                RAPPORT_ASSIGN_OR_RETURN(*e->mutable_amount(),
+                                         ToMoney(d.amount, "", "amount"));
+              }
+              if (!write(request)) {
+                return absl::CancelledError(
+                    "the scoring service closed the stream");
+              }
+              request.Clear();
+              shipped += entities;
+              return absl::OkStatus();
+            });
+      },
+      [&](sv1::PredictClvResponse& response) -> absl::Status {
+        if (response.has_model()) fitted = response.model();
+        for (sv1::CustomerPrediction& p : *response.mutable_predictions()) {
+          Prediction& out = predictions->emplace_back();
+          out.entity_id = std::move(*p.mutable_entity_id());
+          out.p_alive = Finite(p.p_alive());
+          out.expected_purchases = Finite(p.expected_purchases());
+          out.clv = Finite(p.clv());
+        }
+        return absl::OkStatus();
+      },
+      &job.cancel));
+  if (!fitted.has_bgnbd())
+    return absl::InternalError("the scoring service sent no CLV model");
+  if (!fitted.has_gamma_gamma()) {
+    for (Prediction& p : *predictions) p.clv.reset();  // no spend model
+  }
+  *clv_model = fitted.SerializeAsString();
+  return absl::OkStatus();
+}
+
+// --- Recovery ----------------------------------------------------------------
+
+absl::Status Differentiation::Recover() {
+  const int64_t now = NowMicros();
+  const int64_t stale_before =
+      now - absl::ToInt64Microseconds(options_.stale_after);
+  RAPPORT_ASSIGN_OR_RETURN(
+      std::vector<RefreshJobRecord> ended,
+      store_->EndStaleJobs(stale_before, kStaleError, now));
+  absl::flat_hash_set<std::string> recovered;
+  for (const RefreshJobRecord& job : ended) {
+    recovered.insert(job.id);
+    LogInfo(options_.entity, "refresh ended by recovery",
+            {{"job", job.id},
+             {"state",
+              job.state == JobState::kSucceeded ? "SUCCEEDED" : "FAILED"}});
+  }
+  RAPPORT_ASSIGN_OR_RETURN(std::vector<LeftoverSet> leftovers,
+                           store_->LeftoverSets());
+  if (leftovers.empty()) return absl::OkStatus();
+  RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> live,
+                           store_->LiveSetJob());
+  for (const LeftoverSet& set : leftovers) {
+    absl::StatusOr<RefreshJobRecord> job = store_->GetJob(set.job_id);
+    if (!job.ok() && !absl::IsNotFound(job.status())) return job.status();
+    if (job.ok() && job->state == JobState::kRunning)
+      continue;  // its replica is at work
+    if (set.kind == LeftoverSet::Kind::kStaged) {
+      RAPPORT_RETURN_IF_ERROR(store_->DiscardValueSet(set.job_id));
+      continue;
+    }
+    // A replaced set: the replica of a job that ended lately may still be
+    // catching up with it.
+    if (job.ok() && !recovered.contains(set.job_id) &&
+        job->end_time_us.value_or(0) > stale_before) {
+      continue;
+    }
+    if (job.ok() && job->state == JobState::kSucceeded && live == set.job_id) {
+      RAPPORT_RETURN_IF_ERROR(CatchUp(set.job_id, job->create_time_us, {}));
+    } else {
+      RAPPORT_RETURN_IF_ERROR(store_->DropReplacedSet(set.job_id));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace rapport::differentiation

@@ -1,0 +1,177 @@
+#include "common/differentiation/scoring_client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/channel.h"
+#include "common/status.h"
+#include "rapport/scoring/v1/scoring_service.grpc.pb.h"
+
+namespace rapport::differentiation {
+
+void Cancellation::Cancel() {
+  absl::MutexLock lock(&mu_);
+  cancelled_ = true;
+  if (cancel_) cancel_();
+}
+
+bool Cancellation::cancelled() const {
+  absl::MutexLock lock(&mu_);
+  return cancelled_;
+}
+
+bool Cancellation::Set(std::function<void()> cancel) {
+  absl::MutexLock lock(&mu_);
+  if (cancelled_) return false;
+  cancel_ = std::move(cancel);
+  return true;
+}
+
+void Cancellation::Clear() {
+  absl::MutexLock lock(&mu_);
+  cancel_ = nullptr;
+}
+
+namespace {
+
+// The scoring service's answer as a status whose message says where it came
+// from; its field violations are kept.
+absl::Status ScoringError(const grpc::Status& status, absl::string_view what) {
+  return Prefixed(FromGrpcStatus(status), what);
+}
+
+std::unique_ptr<grpc::ClientContext> NewCall(absl::Duration timeout) {
+  auto call = std::make_unique<grpc::ClientContext>();
+  call->set_deadline(std::chrono::system_clock::now() +
+                     absl::ToChronoMilliseconds(timeout));
+  return call;
+}
+
+// Runs one bidirectional stream: the caller's `send` writes (the first
+// message gets the config through `configure`), then every response goes to
+// `receive`. Registers the call with `cancel` for as long as it runs.
+template <typename Request, typename Response, typename Open>
+absl::Status RunStream(absl::Duration timeout, Open open,
+                       const std::function<void(Request&)>& configure,
+                       const ScoringClient::Send<Request>& send,
+                       const ScoringClient::Receive<Response>& receive,
+                       Cancellation* cancel, absl::string_view what) {
+  std::unique_ptr<grpc::ClientContext> call = NewCall(timeout);
+  if (cancel != nullptr && !cancel->Set([c = call.get()] { c->TryCancel(); })) {
+    return absl::CancelledError("the service is stopping");
+  }
+  struct Unset {
+    Cancellation* cancel;
+    ~Unset() {
+      if (cancel != nullptr) cancel->Clear();
+    }
+  } unset{cancel};
+  auto stream = open(call.get());
+
+  bool first_sent = false;
+  bool broken = false;
+  const ScoringClient::Writer<Request> write = [&](Request& request) {
+    if (broken) return false;
+    if (!first_sent) {
+      configure(request);
+      first_sent = true;
+    }
+    if (!stream->Write(request)) broken = true;
+    return !broken;
+  };
+  absl::Status sent = send(write);
+  if (sent.ok() && !first_sent) {
+    Request config_only;  // nothing to send: the service says what it makes
+    write(config_only);   // of the config alone
+  }
+  if (broken) {
+    grpc::Status status = stream->Finish();
+    return status.ok() ? absl::UnavailableError(absl::StrCat(
+                             what, ": the scoring service closed the stream"))
+                       : ScoringError(status, what);
+  }
+  if (!sent.ok()) {
+    call->TryCancel();
+    stream->Finish().ok();  // the caller's error is the one that matters
+    return sent;
+  }
+  stream->WritesDone();
+  Response response;
+  absl::Status received;
+  while (received.ok() && stream->Read(&response)) received = receive(response);
+  if (!received.ok()) {
+    call->TryCancel();
+    stream->Finish().ok();
+    return received;
+  }
+  grpc::Status status = stream->Finish();
+  if (!status.ok()) return ScoringError(status, what);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+struct GrpcScoringClient::Stubs {
+  std::unique_ptr<sv1::ScoringService::Stub> stub;
+};
+
+absl::StatusOr<std::unique_ptr<GrpcScoringClient>> GrpcScoringClient::Create(
+    const std::string& address, const TlsOptions& tls,
+    ScoringClientOptions options) {
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      MakeChannel(address, tls);
+  if (!channel.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("scoring_addr: ", channel.status().message()));
+  }
+  auto stubs = std::make_unique<Stubs>();
+  stubs->stub = sv1::ScoringService::NewStub(*channel);
+  return std::unique_ptr<GrpcScoringClient>(
+      new GrpcScoringClient(std::move(stubs), options));
+}
+
+GrpcScoringClient::GrpcScoringClient(std::unique_ptr<Stubs> stubs,
+                                     ScoringClientOptions options)
+    : stubs_(std::move(stubs)), options_(options) {}
+
+GrpcScoringClient::~GrpcScoringClient() = default;
+
+absl::Status GrpcScoringClient::ScorePopulation(
+    const sv1::ScoringConfig& config,
+    const Send<sv1::ScorePopulationRequest>& send,
+    const Receive<sv1::ScorePopulationResponse>& receive,
+    Cancellation* cancel) {
+  return RunStream<sv1::ScorePopulationRequest, sv1::ScorePopulationResponse>(
+      options_.stream_timeout,
+      [&](grpc::ClientContext* call) {
+        return stubs_->stub->ScorePopulation(call);
+      },
+      [&](sv1::ScorePopulationRequest& r) { *r.mutable_config() = config; },
+      send, receive, cancel, "scoring service");
+}
+
+absl::Status GrpcScoringClient::PredictClv(
+    const sv1::PredictionConfig& config,
+    const Send<sv1::PredictClvRequest>& send,
+    const Receive<sv1::PredictClvResponse>& receive, Cancellation* cancel) {
+  return RunStream<sv1::PredictClvRequest, sv1::PredictClvResponse>(
+      options_.stream_timeout,
+      [&](grpc::ClientContext* call) { return stubs_->stub->PredictClv(call); },
+      [&](sv1::PredictClvRequest& r) { *r.mutable_config() = config; }, send,
+      receive, cancel, "predicting CLV");
+}
+
+absl::StatusOr<sv1::ScoreEntitiesResponse> GrpcScoringClient::ScoreEntities(
+    const sv1::ScoreEntitiesRequest& request) {
+  std::unique_ptr<grpc::ClientContext> call = NewCall(options_.call_timeout);
+  sv1::ScoreEntitiesResponse response;
+  grpc::Status status =
+      stubs_->stub->ScoreEntities(call.get(), request, &response);
+  if (!status.ok()) return ScoringError(status, "scoring service");
+  return response;
+}
+
+}  // namespace rapport::differentiation

@@ -1,0 +1,98 @@
+#include "common/identity.h"
+
+#include <phonenumbers/phonenumberutil.h>
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+#include "common/validation.h"
+
+namespace rapport {
+
+absl::StatusOr<std::string> NormalizeEmail(absl::string_view email,
+                                           absl::string_view field) {
+  absl::string_view e = absl::StripAsciiWhitespace(email);
+  if (e.size() > 320) return InvalidField(field, "is longer than 320 bytes");
+  const size_t at = e.find('@');
+  if (at == absl::string_view::npos || at == 0 ||
+      e.find('@', at + 1) != absl::string_view::npos) {
+    return InvalidField(field, "must have the form name@domain");
+  }
+  absl::string_view domain = e.substr(at + 1);
+  const size_t dot = domain.rfind('.');
+  if (domain.empty() || dot == absl::string_view::npos || dot == 0 ||
+      dot + 1 == domain.size() ||
+      domain.find("..") != absl::string_view::npos) {
+    return InvalidField(field, "must have a domain such as example.com");
+  }
+  for (unsigned char c : e) {
+    if (c <= 0x20 || c == 0x7F || c == ',' || c == ';' || c == '<' ||
+        c == '>') {
+      return InvalidField(
+          field, "must not contain spaces, control characters or , ; < >");
+    }
+  }
+  if (!IsValidUtf8(e)) return InvalidField(field, "is not valid UTF-8");
+  return std::string(e);
+}
+
+absl::StatusOr<std::string> NormalizePhone(absl::string_view phone,
+                                           absl::string_view field,
+                                           absl::string_view region) {
+  using i18n::phonenumbers::PhoneNumber;
+  using i18n::phonenumbers::PhoneNumberUtil;
+  absl::string_view p = absl::StripAsciiWhitespace(phone);
+  if (p.empty()) return InvalidField(field, "is empty");
+  for (char c : p) {
+    if (!absl::ascii_isdigit(c) && c != '+' && c != ' ' && c != '-' &&
+        c != '.' && c != '(' && c != ')') {
+      return InvalidField(field,
+                          absl::StrCat("has a character that is not a digit: '",
+                                       absl::CEscape(std::string(1, c)), "'"));
+    }
+  }
+  const PhoneNumberUtil* util = PhoneNumberUtil::GetInstance();
+  PhoneNumber number;
+  if (util->Parse(std::string(p), std::string(region), &number) !=
+      PhoneNumberUtil::NO_PARSING_ERROR) {
+    return InvalidField(field, "is not a phone number");
+  }
+  if (!util->IsValidNumber(number)) {
+    return InvalidField(
+        field,
+        absl::StrCat("is not a valid phone number",
+                     p[0] == '+' ? "" : absl::StrCat(" in region ", region),
+                     "; give it in E.164 form such as +14155550100"));
+  }
+  std::string e164;
+  util->Format(number, PhoneNumberUtil::E164, &e164);
+  return e164;
+}
+
+bool IsKnownPhoneRegion(absl::string_view region) {
+  std::set<std::string> regions;
+  i18n::phonenumbers::PhoneNumberUtil::GetInstance()->GetSupportedRegions(
+      &regions);
+  return regions.count(std::string(region)) > 0;
+}
+
+std::string EmailMatchKey(absl::string_view email) {
+  std::string e = absl::AsciiStrToLower(absl::StripAsciiWhitespace(email));
+  const size_t at = e.rfind('@');
+  if (at == std::string::npos) return e;
+  std::string local = e.substr(0, at);
+  std::string domain = e.substr(at + 1);
+  if (size_t plus = local.find('+'); plus != std::string::npos)
+    local.resize(plus);
+  if (domain == "gmail.com" || domain == "googlemail.com") {
+    local.erase(std::remove(local.begin(), local.end(), '.'), local.end());
+    domain = "gmail.com";
+  }
+  return absl::StrCat(local, "@", domain);
+}
+
+}  // namespace rapport

@@ -1,0 +1,75 @@
+// Small helpers for code that talks to MySQL through Connector/C++: reading
+// columns, binding nullable values, and the placeholder lists of multi-row
+// and IN (...) statements. Call them inside MysqlPool::Run or Transaction,
+// which turn the connector's exceptions into a status.
+//
+//   const size_t slots = PaddedCount(ids.size(), 1000);  // 3 -> 4
+//   CachedStatement s = PrepareCached(c, absl::StrCat(
+//       "SELECT id, note FROM t WHERE id IN (", Placeholders(slots), ")"));
+//   BindPadded(*s, 1, ids, 0, ids.size(), slots);
+//   Rows rows(s->executeQuery());
+//   while (rows->next()) notes[Text(rows->getString(1))] = TextOrEmpty(*rows,
+//   2);
+#ifndef RAPPORT_COMMON_MYSQL_SQL_H_
+#define RAPPORT_COMMON_MYSQL_SQL_H_
+
+#include <cppconn/connection.h>
+#include <cppconn/prepared_statement.h>
+#include <cppconn/resultset.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/base/decimal.h"
+
+namespace rapport {
+
+using Rows = std::unique_ptr<sql::ResultSet>;
+
+inline std::string Text(const sql::SQLString& s) {
+  return std::string(s.asStdString());
+}
+// A text column; "" when NULL.
+std::string TextOrEmpty(sql::ResultSet& rows, int column);
+// A DECIMAL column as an exact Decimal; zero when NULL; OUT_OF_RANGE when it
+// does not fit.
+absl::StatusOr<Decimal> DecimalColumn(sql::ResultSet& rows, int column);
+std::optional<double> OptionalDouble(sql::ResultSet& rows, int column);
+
+// NULL for "" (optional text columns whose absence is NULL).
+void SetNullableString(sql::PreparedStatement& s, int index,
+                       const std::string& value);
+void SetOptionalDouble(sql::PreparedStatement& s, int index,
+                       std::optional<double> value);
+void SetOptionalInt64(sql::PreparedStatement& s, int index,
+                      std::optional<int64_t> value);
+
+// `group` repeated n times, joined by `separator`.
+std::string Repeat(absl::string_view group, size_t n,
+                   absl::string_view separator);
+// "?,?,...,?": n placeholders.
+std::string Placeholders(size_t n);
+// "(?,...,?),(?,...,?)": `rows` groups of `columns` placeholders.
+std::string RowPlaceholders(size_t rows, size_t columns);
+
+// The number of slots for n values in lists padded to a power of two (at
+// most `most`), so that a few statement texts serve every count.
+size_t PaddedCount(size_t n, size_t most);
+// Binds values[begin, begin + n) to `slots` parameters from `first`, the last
+// value repeated in the slots past n.
+void BindPadded(sql::PreparedStatement& s, int first,
+                const std::vector<std::string>& values, size_t begin, size_t n,
+                size_t slots);
+
+// Runs a statement without parameters or results (DDL), unprepared.
+void Execute(sql::Connection& c, const std::string& query);
+
+}  // namespace rapport
+
+#endif  // RAPPORT_COMMON_MYSQL_SQL_H_

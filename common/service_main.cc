@@ -1,0 +1,103 @@
+#include "common/service_main.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+
+ABSL_FLAG(std::string, listen, "0.0.0.0:50051",
+          "host:port to serve on; port 0 picks one");
+ABSL_FLAG(int, max_threads, 64, "most threads serving calls");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
+          "how long running calls may take to finish on SIGTERM");
+ABSL_FLAG(bool, log_requests, true, "log one line per request");
+ABSL_FLAG(std::string, port_file, "",
+          "write the chosen port to this file once serving");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate of this server (enables TLS)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of this server");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM CA that client certificates must chain to (mutual TLS)");
+
+namespace rapport {
+namespace {
+
+// Sets every Rapport flag whose RAPPORT_<FLAG> variable is in the
+// environment; Abseil's own flags are left alone.
+void ApplyEnvironment() {
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (absl::StrContains(flag->Filename(), "absl/")) continue;
+    const std::string var =
+        absl::StrCat("RAPPORT_", absl::AsciiStrToUpper(name));
+    const char* value = std::getenv(var.c_str());
+    if (value == nullptr) continue;
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) {
+      std::fprintf(stderr, "bad value for %s: %s\n", var.c_str(),
+                   error.c_str());
+      std::exit(2);
+    }
+  }
+}
+
+}  // namespace
+
+void InitService(int argc, char** argv, const ServiceDefaults& defaults,
+                 absl::string_view description) {
+  BlockTerminationSignals();
+  absl::SetProgramUsageMessage(absl::StrCat(
+      description,
+      "\nEvery flag may also come from the environment as RAPPORT_<FLAG>, "
+      "e.g. RAPPORT_LISTEN; a flag on the command line wins."));
+  absl::SetFlag(&FLAGS_listen, absl::StrCat("0.0.0.0:", defaults.port));
+  absl::SetFlag(&FLAGS_max_threads, defaults.max_threads);
+  absl::SetFlag(&FLAGS_shutdown_grace, defaults.shutdown_grace);
+  ApplyEnvironment();
+  absl::ParseCommandLine(argc, argv);
+}
+
+absl::StatusOr<ServerOptions> ReadServerFlags(
+    const ServiceDefaults& defaults,
+    std::vector<std::string> health_service_names) {
+  ServerOptions options;
+  options.service_name = defaults.name;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.max_threads = absl::GetFlag(FLAGS_max_threads);
+  options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  options.log_requests = absl::GetFlag(FLAGS_log_requests);
+  options.port_file = absl::GetFlag(FLAGS_port_file);
+  options.tls = {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
+                 absl::GetFlag(FLAGS_tls_ca)};
+  options.health_service_names = std::move(health_service_names);
+  if (absl::Status s = options.Validate(); !s.ok()) return s;
+  return options;
+}
+
+int Serve(const ServerOptions& options, std::vector<grpc::Service*> services,
+          Server::Probe probe) {
+  absl::StatusOr<std::unique_ptr<Server>> server =
+      Server::Start(options, std::move(services), std::move(probe));
+  if (!server.ok()) {
+    LogError(options.service_name, "cannot start",
+             {{"error", std::string(server.status().message())}});
+    return 1;
+  }
+  WaitForTerminationSignal();
+  (*server)->Shutdown();
+  return 0;
+}
+
+int FailToStart(const ServiceDefaults& defaults, const absl::Status& status) {
+  LogError(defaults.name, "cannot start",
+           {{"error", std::string(status.message())}});
+  return 1;
+}
+
+}  // namespace rapport

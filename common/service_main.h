@@ -1,0 +1,64 @@
+// What every Rapport service's main() does, written once: the server flags
+// (listen, threads, TLS, logs, ...) with the service's own defaults, their
+// RAPPORT_<FLAG> environment overrides, and serving until SIGTERM. A
+// service's main.cc is then wiring only.
+//
+//   int main(int argc, char** argv) {
+//     const rapport::ServiceDefaults defaults{.name = "partner", .port =
+//     50052}; rapport::InitService(argc, argv, defaults, "The Rapport partner
+//     service."); absl::StatusOr<rapport::ServerOptions> server =
+//         rapport::ReadServerFlags(defaults, {Service::service_full_name()});
+//     if (!server.ok()) return rapport::FailToStart(defaults, server.status());
+//     ...
+//     return rapport::Serve(*server, {&service}, [&] { return pool->Ping(); });
+//   }
+#ifndef RAPPORT_COMMON_SERVICE_MAIN_H_
+#define RAPPORT_COMMON_SERVICE_MAIN_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "common/server.h"
+
+namespace rapport {
+
+// A service's defaults for the common flags.
+struct ServiceDefaults {
+  std::string name;  // for logs and messages, e.g. "customer"
+  int port = 0;      // --listen defaults to 0.0.0.0:<port>
+  int max_threads = 64;
+  absl::Duration shutdown_grace = absl::Seconds(10);
+  // The database name that --mysql_uri defaults to (counterpart services).
+  std::string database;
+};
+
+// Call first in main(), before any thread starts: blocks SIGTERM and SIGINT
+// (see WaitForTerminationSignal), gives the common flags the service's
+// defaults, applies every RAPPORT_<FLAG> environment variable to its flag,
+// and parses the command line (a flag given there wins). A bad environment
+// value exits with status 2 naming the variable.
+void InitService(int argc, char** argv, const ServiceDefaults& defaults,
+                 absl::string_view description);
+
+// The server flags' values, checked; errors name the flag.
+absl::StatusOr<ServerOptions> ReadServerFlags(
+    const ServiceDefaults& defaults,
+    std::vector<std::string> health_service_names);
+
+// Serves until SIGTERM or SIGINT, then shuts down gracefully; returns the
+// process's exit status.
+int Serve(const ServerOptions& options, std::vector<grpc::Service*> services,
+          Server::Probe probe = nullptr);
+
+// Logs that the service cannot start, and why; returns the exit status 1.
+int FailToStart(const ServiceDefaults& defaults, const absl::Status& status);
+
+}  // namespace rapport
+
+#endif  // RAPPORT_COMMON_SERVICE_MAIN_H_

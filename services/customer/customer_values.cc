@@ -1,0 +1,47 @@
+#include "services/customer/customer_values.h"
+
+#include "services/customer/mysql_customer_store.h"
+
+namespace rapport::customer {
+
+differentiation::CounterpartTables CustomerCounterpartTables() {
+  differentiation::CounterpartTables t;
+  t.noun = "customer";
+  t.entities = "customers";
+  t.live_condition = "c.merged_into IS NULL";
+  t.merged_into_column = "merged_into";
+  // The covering indexes of migration 0004 let a refresh aggregate every
+  // customer's facts from the index alone, in customer-id order.
+  t.events.push_back({.table = "purchases",
+                      .entity_column = "customer_id",
+                      .time_column = "purchase_time_us",
+                      .amount_column = "amount",
+                      .scan_index = "purchases_customer_time"});
+  t.costs.push_back({.table = "interactions",
+                     .entity_column = "customer_id",
+                     .time_column = "interaction_time_us",
+                     .amount_column = "cost",
+                     .scan_index = "interactions_customer_time_cost"});
+  return t;
+}
+
+differentiation::ValueTables CustomerValueTables() {
+  differentiation::ValueTables t;
+  t.values = "customer_scores";
+  t.entity_column = "customer_id";
+  t.jobs = "refresh_jobs";
+  t.entities = "customers";
+  t.live_condition = "c.merged_into IS NULL";
+  t.external_ids = "customer_external_ids";
+  return t;
+}
+
+std::vector<Migration> CustomerSchema() {
+  std::vector<Migration> all = CustomerMigrations();
+  for (Migration& m :
+       differentiation::ValueTableMigrations(CustomerValueTables()))
+    all.push_back(std::move(m));
+  return all;
+}
+
+}  // namespace rapport::customer

@@ -1,0 +1,87 @@
+#include "tests/support/platform.h"
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "tests/support/mariadb.h"
+
+namespace rapport::testing {
+
+Platform::Platform(PlatformOptions options) {
+  if (options.scoring) {
+    scoring_ = std::make_unique<ServerProcess>(
+        BinaryDir() + "/services/scoring/rapport-scoring");
+    scoring_addr_ = scoring_->addr();
+  } else {
+    scoring_addr_ = options.scoring_addr;
+  }
+  if (options.customer) {
+    customer_database_ = options.customer_database.empty()
+                             ? TestMariaDb::Shared().CreateDatabase()
+                             : options.customer_database;
+    Env env = options.customer_env;
+    env.emplace("RAPPORT_MYSQL_URI", customer_database_);
+    env.emplace("RAPPORT_SCORING_ADDR", scoring_addr_);
+    std::vector<std::string> args = {"--shutdown_grace=5s", "--db_wait=20s",
+                                     "--suppression_salt=e2e"};
+    args.insert(args.end(), options.customer_args.begin(),
+                options.customer_args.end());
+    customer_ = std::make_unique<ServerProcess>(
+        BinaryDir() + "/services/customer/rapport-customer", env, args);
+  }
+}
+
+Platform::~Platform() = default;
+
+Env Platform::CtlEnv() const {
+  Env env = {{"RAPPORT_SCORING_ADDR", scoring_addr_}};
+  if (customer_) env["RAPPORT_CUSTOMER_ADDR"] = customer_->addr();
+  return env;
+}
+
+RunResult Platform::Ctl(std::vector<std::string> args,
+                        const std::string& input) const {
+  args.insert(args.begin(), CtlPath());
+  return Run(args, CtlEnv(), input);
+}
+
+std::vector<std::vector<std::string>> Platform::CsvCtl(
+    std::vector<std::string> args) const {
+  args.push_back("--output");
+  args.push_back("csv");
+  RunResult r = Ctl(args);
+  EXPECT_EQ(r.exit_code, 0) << absl::StrJoin(args, " ") << "\n" << r.err;
+  return CsvRows(r.out);
+}
+
+std::string Platform::File(const std::string& name,
+                           const std::string& content) const {
+  WriteFile(dir_.File(name), content);
+  return dir_.File(name);
+}
+
+std::string Platform::logs() const {
+  std::string out;
+  if (scoring_) out += "--- scoring ---\n" + scoring_->log();
+  if (customer_) out += "--- customer ---\n" + customer_->log();
+  return out;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  return absl::StrSplit(text, '\n', absl::SkipEmpty());
+}
+
+std::vector<std::vector<std::string>> CsvRows(const std::string& out) {
+  std::vector<std::vector<std::string>> rows;
+  for (const std::string& line : Lines(out))
+    rows.push_back(absl::StrSplit(line, ','));
+  return rows;
+}
+
+std::string CsvId(const std::string& out) {
+  std::vector<std::vector<std::string>> rows = CsvRows(out);
+  return rows.size() < 2 ? "" : rows.back()[0];
+}
+
+}  // namespace rapport::testing

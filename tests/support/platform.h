@@ -1,0 +1,79 @@
+// The platform's real binaries, started by an end-to-end test: the scoring
+// service, and the customer service on a fresh database of the test MariaDB,
+// each on a free loopback port; rapportctl is pointed at them.
+//
+//   Platform platform;  // scoring and customer
+//   RunResult r = platform.Ctl({"customers", "list", "--output", "csv"});
+//   std::vector<std::vector<std::string>> rows = CsvRows(r.out);
+//
+// Every process dies with the test (see Process).
+#ifndef RAPPORT_TESTS_SUPPORT_PLATFORM_H_
+#define RAPPORT_TESTS_SUPPORT_PLATFORM_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tests/support/process.h"
+#include "tests/support/server.h"
+
+namespace rapport::testing {
+
+struct PlatformOptions {
+  bool scoring = true;
+  bool customer = true;
+  // Flags and environment of the customer service, after the defaults
+  // (--shutdown_grace=5s --db_wait=20s --suppression_salt=e2e); a flag given
+  // again wins.
+  std::vector<std::string> customer_args;
+  Env customer_env;
+  // The customer service's database; default: a fresh one.
+  std::string customer_database;
+  // The scoring address the customer service uses when `scoring` is off.
+  std::string scoring_addr = "127.0.0.1:1";
+};
+
+class Platform {
+ public:
+  explicit Platform(PlatformOptions options = {});
+  ~Platform();
+
+  // Runs rapportctl with the services' addresses in its environment.
+  RunResult Ctl(std::vector<std::string> args,
+                const std::string& input = "") const;
+  // Runs a rapportctl command that must succeed (a failed expectation
+  // otherwise) with --output csv; its rows, header first.
+  std::vector<std::vector<std::string>> CsvCtl(
+      std::vector<std::string> args) const;
+  // Writes a file into a scratch directory that lives as long as the
+  // platform; returns its path.
+  std::string File(const std::string& name, const std::string& content) const;
+  // The path of a file in that directory.
+  std::string Path(const std::string& name) const { return dir_.File(name); }
+  // rapportctl's environment: RAPPORT_<SERVICE>_ADDR of each service.
+  Env CtlEnv() const;
+
+  ServerProcess& scoring() { return *scoring_; }
+  ServerProcess& customer() { return *customer_; }
+  const std::string& customer_database() const { return customer_database_; }
+  // The services' logs, for failure messages.
+  std::string logs() const;
+
+ private:
+  TempDir dir_;
+  std::string scoring_addr_;
+  std::string customer_database_;
+  std::unique_ptr<ServerProcess> scoring_;
+  std::unique_ptr<ServerProcess> customer_;
+};
+
+// The non-empty lines of `text`.
+std::vector<std::string> Lines(const std::string& text);
+// Rows of simple CSV output (fields without commas or quotes), header first.
+std::vector<std::vector<std::string>> CsvRows(const std::string& out);
+// The first field of the last row of `--output csv` output (an id).
+std::string CsvId(const std::string& out);
+
+}  // namespace rapport::testing
+
+#endif  // RAPPORT_TESTS_SUPPORT_PLATFORM_H_

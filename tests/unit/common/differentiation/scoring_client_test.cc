@@ -1,0 +1,209 @@
+// GrpcScoringClient against in-process scoring servers on loopback: answers
+// and errors as absl::Status (field violations kept), deadlines, round-robin
+// over replicas, and cancellation.
+#include "common/differentiation/scoring_client.h"
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "common/proto_convert.h"
+#include "common/status.h"
+#include "rapport/scoring/v1/scoring_service.grpc.pb.h"
+#include "services/scoring/scoring_logic.h"
+#include "services/scoring/scoring_service.h"
+
+namespace rapport::differentiation {
+namespace {
+
+// A scoring replica that counts the ScoreEntities calls it serves.
+class CountingScoring final : public sv1::ScoringService::Service {
+ public:
+  grpc::Status ScoreEntities(grpc::ServerContext*,
+                             const sv1::ScoreEntitiesRequest* request,
+                             sv1::ScoreEntitiesResponse* response) override {
+    ++calls;
+    absl::StatusOr<sv1::ScoreEntitiesResponse> r = scoring::ScoreMany(*request);
+    if (!r.ok()) return ToGrpcStatus(r.status());
+    *response = *std::move(r);
+    return grpc::Status::OK;
+  }
+  std::atomic<int> calls{0};
+};
+
+struct Replica {
+  template <typename Service>
+  explicit Replica(Service* service) {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             &port);
+    builder.RegisterService(service);
+    server = builder.BuildAndStart();
+  }
+  ~Replica() { server->Shutdown(); }
+  std::string addr() const { return absl::StrCat("127.0.0.1:", port); }
+  int port = 0;
+  std::unique_ptr<grpc::Server> server;
+};
+
+// A model as a one-entity population run leaves it.
+sv1::ScoreModel Model() {
+  sv1::ScorePopulationRequest request;
+  *request.mutable_config()->mutable_as_of() =
+      ToTimestamp(1'700'000'000'000'000);
+  sv1::EntityFacts* f = request.add_facts();
+  f->set_entity_id("a");
+  f->set_frequency(2);
+  f->mutable_monetary()->set_units(10);
+  *f->mutable_last_event_time() = ToTimestamp(1'699'000'000'000'000);
+  auto run = scoring::PopulationRun::Start(request.config(), absl::Now());
+  EXPECT_TRUE((*run)->Add(request).ok());
+  EXPECT_TRUE((*run)->Finish().ok());
+  return (*run)->model();
+}
+
+sv1::ScoreEntitiesRequest OneEntity() {
+  sv1::ScoreEntitiesRequest request;
+  *request.mutable_model() = Model();
+  sv1::EntityFacts* f = request.add_facts();
+  f->set_entity_id("b");
+  f->set_frequency(1);
+  f->mutable_monetary()->set_units(4);
+  *f->mutable_last_event_time() = ToTimestamp(1'699'500'000'000'000);
+  return request;
+}
+
+TEST(GrpcScoringClient, CallsBalanceRoundRobinOverTheReplicasListed) {
+  CountingScoring one, two;
+  Replica r1(&one), r2(&two);
+  auto client =
+      GrpcScoringClient::Create(absl::StrCat(r1.addr(), ",", r2.addr()), {});
+  ASSERT_TRUE(client.ok()) << client.status();
+  for (int i = 0; i < 20; ++i) {
+    absl::StatusOr<sv1::ScoreEntitiesResponse> r =
+        (*client)->ScoreEntities(OneEntity());
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->scores_size(), 1);
+    EXPECT_EQ(r->scores(0).entity_id(), "b");
+  }
+  EXPECT_EQ(one.calls + two.calls, 20);
+  EXPECT_GE(one.calls, 5);
+  EXPECT_GE(two.calls, 5);
+}
+
+TEST(GrpcScoringClient, ErrorsComeBackAsStatusesNamingTheServiceAndField) {
+  CountingScoring service;
+  Replica replica(&service);
+  auto client = GrpcScoringClient::Create(replica.addr(), {});
+  ASSERT_TRUE(client.ok());
+  sv1::ScoreEntitiesRequest bad = OneEntity();
+  bad.mutable_facts(0)->set_frequency(-1);
+  absl::Status s = (*client)->ScoreEntities(bad).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_EQ(s.message().substr(0, 17), "scoring service: ");
+  ASSERT_FALSE(FieldViolations(s).empty()) << s;
+
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(GrpcScoringClient::Create("", {}).status()));
+}
+
+TEST(GrpcScoringClient, AServerThatNeverAnswersMeetsTheDeadline) {
+  // A socket that listens but never speaks HTTP/2.
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(fd, 8), 0);
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  auto client = GrpcScoringClient::Create(
+      absl::StrCat("127.0.0.1:", ntohs(addr.sin_port)), {},
+      {.call_timeout = absl::Milliseconds(300)});
+  ASSERT_TRUE(client.ok());
+  const absl::Time start = absl::Now();
+  absl::Status s = (*client)->ScoreEntities(OneEntity()).status();
+  EXPECT_TRUE(absl::IsDeadlineExceeded(s)) << s;
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  close(fd);
+}
+
+TEST(GrpcScoringClient,
+     NothingListeningIsUnavailableAndCancellationStopsCalls) {
+  auto client = GrpcScoringClient::Create("127.0.0.1:1", {},
+                                          {.call_timeout = absl::Seconds(5)});
+  ASSERT_TRUE(client.ok());
+  absl::Status s = (*client)->ScoreEntities(OneEntity()).status();
+  EXPECT_TRUE(absl::IsUnavailable(s)) << s;
+
+  scoring::ScoringServiceImpl service([] { return absl::Now(); });
+  Replica replica(&service);
+  client = GrpcScoringClient::Create(replica.addr(), {});
+  Cancellation cancel;
+  cancel.Cancel();
+  bool sent = false;
+  s = (*client)->ScorePopulation(
+      sv1::ScoringConfig(),
+      [&](const ScoringClient::Writer<sv1::ScorePopulationRequest>&) {
+        sent = true;
+        return absl::OkStatus();
+      },
+      [](sv1::ScorePopulationResponse&) { return absl::OkStatus(); }, &cancel);
+  EXPECT_TRUE(absl::IsCancelled(s)) << s;
+  EXPECT_FALSE(sent);
+}
+
+TEST(GrpcScoringClient, AStreamSendsTheConfigFirstAndReceivesEveryBatch) {
+  scoring::ScoringServiceImpl service([] { return absl::Now(); });
+  Replica replica(&service);
+  auto client = GrpcScoringClient::Create(replica.addr(), {});
+  ASSERT_TRUE(client.ok());
+  sv1::ScoringConfig config;
+  *config.mutable_as_of() = ToTimestamp(1'700'000'000'000'000);
+  config.set_response_batch_size(2);
+  int received = 0;
+  bool has_model = false;
+  Cancellation cancel;
+  absl::Status s = (*client)->ScorePopulation(
+      config,
+      [&](const ScoringClient::Writer<sv1::ScorePopulationRequest>& write) {
+        for (int batch = 0; batch < 3; ++batch) {
+          sv1::ScorePopulationRequest r;
+          r.add_entity_ids(absl::StrCat("e", batch));
+          if (!write(r)) return absl::CancelledError("closed");
+        }
+        return absl::OkStatus();
+      },
+      [&](sv1::ScorePopulationResponse& r) {
+        received += r.scores_size();
+        has_model = has_model || r.has_model();
+        return absl::OkStatus();
+      },
+      &cancel);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(received, 3);
+  EXPECT_TRUE(has_model);
+  // A bad config fails the stream with the service's field violation.
+  config.set_bins(11);
+  s = (*client)->ScorePopulation(
+      config,
+      [&](const ScoringClient::Writer<sv1::ScorePopulationRequest>& write) {
+        sv1::ScorePopulationRequest r;
+        r.add_entity_ids("x");
+        write(r);
+        return absl::OkStatus();
+      },
+      [](sv1::ScorePopulationResponse&) { return absl::OkStatus(); }, &cancel);
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  ASSERT_FALSE(FieldViolations(s).empty());
+  EXPECT_EQ(FieldViolations(s)[0].field, "config.bins");
+}
+
+}  // namespace
+}  // namespace rapport::differentiation
