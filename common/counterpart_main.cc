@@ -17,6 +17,10 @@ ABSL_FLAG(std::string, scoring_addr, "localhost:50054",
           "round-robin");
 ABSL_FLAG(std::string, currency, "USD",
           "ISO 4217 code of the reporting currency");
+ABSL_FLAG(std::string, service_key_file, "",
+          "PEM private key (EC P-256) that signs this service's own tokens for "
+          "its calls to the scoring service (required; its public key must be "
+          "in the scoring service's JWKS)");
 
 namespace rapport {
 
@@ -46,6 +50,24 @@ absl::StatusOr<CounterpartOptions> ReadCounterpartFlags(
     return absl::InvalidArgumentError(
         "currency: must be a 3-letter ISO 4217 code");
   }
+  const std::string key_file = absl::GetFlag(FLAGS_service_key_file);
+  if (key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "service_key_file: required (calls to the scoring service are "
+        "authenticated)");
+  }
+  absl::StatusOr<auth::SigningKey> key = auth::SigningKey::Load(key_file);
+  if (!key.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("service_key_file: ", key.status().message()));
+  }
+  out.service_tokens = std::make_shared<auth::ServiceTokens>(
+      *std::move(key),
+      auth::TokenClaims{.subject = absl::StrCat("service:", defaults.name),
+                        .roles = {"reader"},
+                        .issuer = AuthIssuer(),
+                        .audience = AuthAudience(),
+                        .ttl = absl::Hours(1)});
   return out;
 }
 

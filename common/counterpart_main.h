@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/auth/service_tokens.h"
 #include "common/mysql/migrations.h"
 #include "common/mysql/mysql_pool.h"
 #include "common/service_main.h"
@@ -32,10 +33,13 @@ struct CounterpartOptions {
   std::string scoring_addr;
   // ISO 4217 code of the reporting currency.
   std::string currency = "USD";
+  // Signs the service's own tokens for its calls to the scoring service.
+  std::shared_ptr<auth::ServiceTokens> service_tokens;
 };
 
 // The flags' values, checked; errors name the flag. --mysql_uri defaults to
-// mysql://rapport@127.0.0.1:3306/<defaults.database>.
+// mysql://rapport@127.0.0.1:3306/<defaults.database>. The service's tokens
+// say "service:<name>" with the reader role (all that scoring needs).
 absl::StatusOr<CounterpartOptions> ReadCounterpartFlags(
     const ServiceDefaults& defaults);
 

@@ -65,4 +65,17 @@ void LogLine(absl::string_view level, absl::string_view service,
   }
 }
 
+namespace {
+std::string* ProcessServiceName() {
+  static std::string* const kName = new std::string("rapport");
+  return kName;
+}
+}  // namespace
+
+void SetProcessService(absl::string_view name) {
+  *ProcessServiceName() = std::string(name);
+}
+
+const std::string& ProcessService() { return *ProcessServiceName(); }
+
 }  // namespace rapport

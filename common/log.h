@@ -31,6 +31,12 @@ inline void LogError(absl::string_view service, absl::string_view message,
 // Appends s to out as a JSON string literal, quotes included.
 void AppendJsonString(std::string* out, absl::string_view s);
 
+// The name of the service this process runs ("customer"), for log lines
+// written by code that does not know it (the status conversion); "rapport"
+// until set. Set once in main (InitService does).
+void SetProcessService(absl::string_view name);
+const std::string& ProcessService();
+
 }  // namespace rapport
 
 #endif  // RAPPORT_COMMON_LOG_H_

@@ -1,6 +1,5 @@
 #include "common/server.h"
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/support/server_interceptor.h>
 #include <signal.h>
@@ -13,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "common/reflection.h"
 
 namespace rapport {
 namespace {
@@ -101,6 +101,10 @@ absl::Status ServerOptions::Validate() const {
   if (shutdown_grace < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("shutdown_grace: must not be negative");
   }
+  if (verifier == nullptr) {
+    return absl::InvalidArgumentError(
+        "jwks_file: required (every call is authenticated)");
+  }
   return absl::OkStatus();
 }
 
@@ -117,7 +121,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   if (!credentials.ok()) return credentials.status();
 
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   std::unique_ptr<Server> server(new Server());
   server->options_ = options;
@@ -144,6 +147,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
                              60 * 60 * 1000);
   for (grpc::Service* service : services) builder.RegisterService(service);
+  server->reflection_ = NewReflectionServices(options.verifier.get(),
+                                              options.health_service_names);
+  for (const auto& service : server->reflection_)
+    builder.RegisterService(service.get());
   if (options.log_requests) {
     std::vector<
         std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>

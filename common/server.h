@@ -1,7 +1,8 @@
 // Runs a gRPC server the way every Rapport service does.
 //
-// A Server serves the given services plus the standard health service and
-// server reflection, logs one structured line per request, and shuts down
+// A Server serves the given services plus the standard health service (open
+// to all, for probes) and server reflection (for any valid token), logs one
+// structured line per request, and shuts down
 // gracefully (in-flight calls get `shutdown_grace` to finish). An optional
 // readiness probe (for example a database ping) is polled every second: while
 // it fails, health answers NOT_SERVING for the whole server and each service.
@@ -18,6 +19,7 @@
 #define RAPPORT_COMMON_SERVER_H_
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/service_type.h>
 
 #include <functional>
 #include <memory>
@@ -29,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "common/auth/jwt.h"
 #include "common/tls.h"
 
 namespace rapport {
@@ -43,8 +46,12 @@ struct ServerOptions {
       port_file;   // when set, the chosen port is written there once serving
   TlsOptions tls;  // empty: plaintext
   // Full names of the services, e.g. "rapport.customer.v1.CustomerService",
-  // that health reports on besides the whole server ("").
+  // that health reports on besides the whole server (""), and that
+  // reflection describes.
   std::vector<std::string> health_service_names;
+  // Verifies the bearer tokens of reflection calls (the services check their
+  // own calls with a CallGuard on the same verifier). Required.
+  std::shared_ptr<const auth::TokenVerifier> verifier;
 
   // Checks the values; the error names the setting.
   absl::Status Validate() const;
@@ -70,6 +77,8 @@ class Server {
   void PollHealth();
 
   ServerOptions options_;
+  // Before server_, so that they outlive it.
+  std::vector<std::unique_ptr<grpc::Service>> reflection_;
   std::unique_ptr<grpc::Server> server_;
   Probe probe_;
   int port_ = 0;

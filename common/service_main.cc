@@ -10,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/auth/jwt.h"
 #include "common/log.h"
 
 ABSL_FLAG(std::string, listen, "0.0.0.0:50051",
@@ -25,6 +26,14 @@ ABSL_FLAG(std::string, tls_cert, "",
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of this server");
 ABSL_FLAG(std::string, tls_ca, "",
           "PEM CA that client certificates must chain to (mutual TLS)");
+ABSL_FLAG(std::string, jwks_file, "",
+          "JWKS file of the public keys that sign callers' bearer tokens "
+          "(required; re-read when it changes, so keys rotate without a "
+          "restart)");
+ABSL_FLAG(std::string, auth_issuer, "rapport",
+          "the `iss` that callers' tokens must carry");
+ABSL_FLAG(std::string, auth_audience, "rapport",
+          "the `aud` that callers' tokens must carry (the deployment's name)");
 
 namespace rapport {
 namespace {
@@ -52,6 +61,7 @@ void ApplyEnvironment() {
 void InitService(int argc, char** argv, const ServiceDefaults& defaults,
                  absl::string_view description) {
   BlockTerminationSignals();
+  SetProcessService(defaults.name);
   absl::SetProgramUsageMessage(absl::StrCat(
       description,
       "\nEvery flag may also come from the environment as RAPPORT_<FLAG>, "
@@ -76,9 +86,28 @@ absl::StatusOr<ServerOptions> ReadServerFlags(
   options.tls = {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
                  absl::GetFlag(FLAGS_tls_ca)};
   options.health_service_names = std::move(health_service_names);
+  // The other settings first (their errors say more than a missing key).
+  if (absl::Status s = options.Validate();
+      !s.ok() && !absl::StartsWith(s.message(), "jwks_file")) {
+    return s;
+  }
+  if (absl::GetFlag(FLAGS_jwks_file).empty()) {
+    return absl::InvalidArgumentError(
+        "jwks_file: required (every call is authenticated)");
+  }
+  absl::StatusOr<std::unique_ptr<auth::TokenVerifier>> verifier =
+      auth::TokenVerifier::Create(
+          {.jwks_file = absl::GetFlag(FLAGS_jwks_file),
+           .issuer = absl::GetFlag(FLAGS_auth_issuer),
+           .audience = absl::GetFlag(FLAGS_auth_audience)});
+  if (!verifier.ok()) return verifier.status();
+  options.verifier = *std::move(verifier);
   if (absl::Status s = options.Validate(); !s.ok()) return s;
   return options;
 }
+
+std::string AuthIssuer() { return absl::GetFlag(FLAGS_auth_issuer); }
+std::string AuthAudience() { return absl::GetFlag(FLAGS_auth_audience); }
 
 int Serve(const ServerOptions& options, std::vector<grpc::Service*> services,
           Server::Probe probe) {

@@ -46,10 +46,16 @@ struct ServiceDefaults {
 void InitService(int argc, char** argv, const ServiceDefaults& defaults,
                  absl::string_view description);
 
-// The server flags' values, checked; errors name the flag.
+// The server flags' values, checked, with the verifier of callers' tokens
+// (--jwks_file, --auth_issuer, --auth_audience); errors name the flag.
 absl::StatusOr<ServerOptions> ReadServerFlags(
     const ServiceDefaults& defaults,
     std::vector<std::string> health_service_names);
+
+// The `iss` and `aud` of the deployment's tokens (--auth_issuer,
+// --auth_audience), for the tokens a service mints for its own calls.
+std::string AuthIssuer();
+std::string AuthAudience();
 
 // Serves until SIGTERM or SIGINT, then shuts down gracefully; returns the
 // process's exit status.

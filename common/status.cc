@@ -1,10 +1,15 @@
 #include "common/status.h"
 
+#include <optional>
 #include <utility>
 
+#include "absl/random/random.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "common/log.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 
@@ -54,8 +59,68 @@ std::vector<FieldViolation> FieldViolations(const absl::Status& status) {
   return out;
 }
 
-grpc::Status ToGrpcStatus(const absl::Status& status) {
-  if (status.ok()) return grpc::Status::OK;
+namespace {
+
+constexpr char kInternalDetailPayload[] = "type.rapport/internal-detail";
+// Where an error came from, as Prefixed said ("scoring service: "): safe to
+// show, and kept when the rest is redacted.
+constexpr char kContextPayload[] = "type.rapport/public-context";
+
+// What a client is told instead, by code.
+absl::string_view PublicMessage(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kUnavailable:
+      return "temporarily unavailable; retry later";
+    case absl::StatusCode::kAborted:
+      return "a concurrent change got in the way; retry";
+    case absl::StatusCode::kAlreadyExists:
+      return "it exists already";
+    case absl::StatusCode::kDataLoss:
+      return "stored data could not be read";
+    case absl::StatusCode::kDeadlineExceeded:
+      return "took too long";
+    default:
+      return "internal error";
+  }
+}
+
+std::string NewErrorId() {
+  static absl::Mutex* const mu = new absl::Mutex();
+  static absl::BitGen* const gen = new absl::BitGen();
+  absl::MutexLock lock(mu);
+  return absl::StrFormat("%016x", absl::Uniform<uint64_t>(*gen));
+}
+
+}  // namespace
+
+absl::Status MarkInternal(absl::Status status) {
+  if (!status.ok()) status.SetPayload(kInternalDetailPayload, absl::Cord("1"));
+  return status;
+}
+
+absl::Status Redacted(const absl::Status& status) {
+  const absl::StatusCode code = status.code();
+  const bool internal = code == absl::StatusCode::kInternal ||
+                        code == absl::StatusCode::kUnknown ||
+                        code == absl::StatusCode::kDataLoss ||
+                        code == absl::StatusCode::kUnavailable ||
+                        status.GetPayload(kInternalDetailPayload).has_value();
+  if (status.ok() || !internal) return status;
+  const std::string id = NewErrorId();
+  LogLine("error", ProcessService(), "failure (clients see its error id)",
+          {{"error_id", id},
+           {"code", absl::StatusCodeToString(code)},
+           {"error", std::string(status.message())}});
+  std::string context;
+  if (auto c = status.GetPayload(kContextPayload); c.has_value())
+    context = std::string(*c);
+  return absl::Status(
+      code, absl::StrCat(context, PublicMessage(code), " (error id ", id, ")"));
+}
+
+grpc::Status ToGrpcStatus(const absl::Status& original) {
+  if (original.ok()) return grpc::Status::OK;
+  const absl::Status status = Redacted(original);
   const auto code = static_cast<grpc::StatusCode>(status.code());
   const std::string message(status.message());
   std::vector<FieldViolation> violations = FieldViolations(status);
@@ -94,6 +159,10 @@ absl::Status Prefixed(const absl::Status& status, absl::string_view what) {
   status.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
     out.SetPayload(url, payload);
   });
+  std::string context = absl::StrCat(what, ": ");
+  if (auto c = status.GetPayload(kContextPayload); c.has_value())
+    context += std::string(*c);
+  out.SetPayload(kContextPayload, absl::Cord(context));
   return out;
 }
 

@@ -41,11 +41,24 @@ absl::Status InvalidFields(const std::vector<FieldViolation>& violations);
 std::vector<FieldViolation> FieldViolations(const absl::Status& status);
 
 // The same status with its message prefixed by "<what>: ", payloads (field
-// violations) kept: for saying where an error came from.
+// violations) kept: for saying where an error came from. The prefix stays
+// when Redacted hides the rest ("scoring service: temporarily unavailable").
 absl::Status Prefixed(const absl::Status& status, absl::string_view what);
 
-// The one conversion from absl::Status to grpc::Status, for servers. Field
-// violations travel as google.rpc.BadRequest inside a google.rpc.Status.
+// Marks a status whose message holds internal detail (SQL text, SQLSTATE,
+// hosts): the database layer marks every status it makes from an exception.
+absl::Status MarkInternal(absl::Status status);
+
+// The status as a client may see it. Internal failures (INTERNAL, UNKNOWN,
+// DATA_LOSS, UNAVAILABLE, and any status marked by MarkInternal) get a
+// generic message with an error id; the original is logged under that id
+// (with ProcessService()), so an operator finds it and no client learns the
+// SQL, the SQLSTATE or a host. Other statuses are returned as they are.
+absl::Status Redacted(const absl::Status& status);
+
+// The one conversion from absl::Status to grpc::Status, for servers: the
+// status Redacted, its field violations as google.rpc.BadRequest inside a
+// google.rpc.Status.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
 // The one conversion from grpc::Status to absl::Status, for clients. Field

@@ -133,10 +133,11 @@ class Differentiation final : public ValueKeeper {
   Differentiation(const Differentiation&) = delete;
   Differentiation& operator=(const Differentiation&) = delete;
 
-  // Starts a refresh job (it runs in the background of this replica) and
-  // returns it at once; FAILED_PRECONDITION while another job runs.
+  // Starts a refresh job for `actor` (it runs in the background of this
+  // replica) and returns it at once; FAILED_PRECONDITION while another job
+  // runs. Its start and end are audited.
   absl::StatusOr<cv1::RefreshJob> StartRefresh(
-      const cv1::RefreshSettings& settings);
+      const cv1::RefreshSettings& settings, const std::string& actor);
   absl::StatusOr<cv1::RefreshJob> GetRefreshJob(const std::string& id);
   // The entity's stored values (following merges); FAILED_PRECONDITION when
   // it has none yet.

@@ -411,8 +411,9 @@ absl::StatusOr<std::optional<std::string>> ReadLiveSetJob(
 
 // --- Jobs --------------------------------------------------------------------
 
-absl::Status MysqlValueStore::CreateJob(const RefreshJobRecord& job) {
-  return pool_->Run([&](sql::Connection& c) -> absl::Status {
+absl::Status MysqlValueStore::CreateJob(const RefreshJobRecord& job,
+                                        const audit::Event& event) {
+  return pool_->Transaction([&](sql::Connection& c) -> absl::Status {
     // The check for a running job and the insert of a new one cannot
     // interleave across replicas: one refresh at a time.
     RAPPORT_ASSIGN_OR_RETURN(std::unique_ptr<NamedLock> lock,
@@ -450,6 +451,7 @@ absl::Status MysqlValueStore::CreateJob(const RefreshJobRecord& job) {
       s->setBlob(11, &clv);
     }
     s->executeUpdate();
+    audit::Write(c, event);
     return absl::OkStatus();
   });
 }
@@ -494,7 +496,7 @@ absl::StatusOr<std::optional<std::string>> MysqlValueStore::LatestJobId(
 
 absl::StatusOr<std::vector<RefreshJobRecord>> MysqlValueStore::EndStaleJobs(
     int64_t stale_before_us, const std::string& error, int64_t now_us) {
-  return pool_->Run(
+  return pool_->Transaction(
       [&](sql::Connection& c) -> absl::StatusOr<std::vector<RefreshJobRecord>> {
         // Under the refresh lock, so that no job's set goes live between the
         // look at the live set and the end of the job.
@@ -529,7 +531,16 @@ absl::StatusOr<std::vector<RefreshJobRecord>> MysqlValueStore::EndStaleJobs(
           u->setInt64(5, now_us);
           u->setString(6, job.id);
           u->setInt64(7, stale_before_us);
-          if (u->executeUpdate() > 0) ended.push_back(std::move(job));
+          if (u->executeUpdate() == 0) continue;
+          audit::Write(c, {.time_us = now_us,
+                           .actor = "system:recovery",
+                           .rpc = "RefreshScores",
+                           .resource = absl::StrCat("refreshJobs/", job.id),
+                           .outcome = published ? "succeeded" : "failed",
+                           .details = published ? "published before its "
+                                                  "replica stopped"
+                                                : job.error});
+          ended.push_back(std::move(job));
         }
         return ended;
       });
@@ -571,8 +582,9 @@ absl::Status MysqlValueStore::SetModels(const std::string& id,
   });
 }
 
-absl::Status MysqlValueStore::FinishJob(const RefreshJobRecord& job) {
-  return pool_->Run([&](sql::Connection& c) -> absl::Status {
+absl::Status MysqlValueStore::FinishJob(const RefreshJobRecord& job,
+                                        const audit::Event& event) {
+  return pool_->Transaction([&](sql::Connection& c) -> absl::Status {
     Statement s = Prepare(c, q_->finish_job);
     const int64_t end = job.end_time_us.value_or(job.heartbeat_time_us);
     s->setInt(1, static_cast<int>(job.state));
@@ -586,6 +598,7 @@ absl::Status MysqlValueStore::FinishJob(const RefreshJobRecord& job) {
       return absl::FailedPreconditionError(
           absl::StrCat("refresh job ", job.id, " is no longer running"));
     }
+    audit::Write(c, event);
     return absl::OkStatus();
   });
 }

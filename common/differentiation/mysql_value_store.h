@@ -54,7 +54,8 @@ class MysqlValueStore final : public ValueStore {
  public:
   MysqlValueStore(MysqlPool* pool, ValueTables tables);
 
-  absl::Status CreateJob(const RefreshJobRecord& job) override;
+  absl::Status CreateJob(const RefreshJobRecord& job,
+                         const audit::Event& event) override;
   absl::StatusOr<RefreshJobRecord> GetJob(const std::string& id) override;
   absl::StatusOr<std::optional<RefreshJobRecord>> LatestJob(
       JobState state) override;
@@ -67,7 +68,8 @@ class MysqlValueStore final : public ValueStore {
                               int64_t total, int64_t now_us) override;
   absl::Status SetModels(const std::string& id, const std::string& score_model,
                          const std::string& clv_model) override;
-  absl::Status FinishJob(const RefreshJobRecord& job) override;
+  absl::Status FinishJob(const RefreshJobRecord& job,
+                         const audit::Event& event) override;
 
   absl::Status BeginValueSet(const std::string& job_id) override;
   absl::Status AppendValues(const std::string& job_id,

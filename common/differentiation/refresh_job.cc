@@ -135,6 +135,7 @@ struct Differentiation::Job {
   }
 
   std::string id;
+  std::string actor;              // who started it
   cv1::RefreshSettings settings;  // as_of and bins filled in
   int64_t create_time_us = 0;
   int phases = 2;
@@ -218,7 +219,7 @@ void Differentiation::RecoverInBackground() {
 // --- Jobs --------------------------------------------------------------------
 
 absl::StatusOr<cv1::RefreshJob> Differentiation::StartRefresh(
-    const cv1::RefreshSettings& settings) {
+    const cv1::RefreshSettings& settings, const std::string& actor) {
   std::vector<FieldViolation> bad;
   const int64_t now = NowMicros();
   cv1::RefreshSettings filled = settings;
@@ -256,10 +257,22 @@ absl::StatusOr<cv1::RefreshJob> Differentiation::StartRefresh(
   record.request = filled.SerializeAsString();
   record.create_time_us = now;
   record.heartbeat_time_us = now;
-  RAPPORT_RETURN_IF_ERROR(store_->CreateJob(record));
+  RAPPORT_RETURN_IF_ERROR(store_->CreateJob(
+      record, {.time_us = now,
+               .actor = actor,
+               .rpc = "RefreshScores",
+               .resource = absl::StrCat("refreshJobs/", record.id),
+               .outcome = "started",
+               .details = absl::StrCat(
+                   "as_of=",
+                   FormatRfc3339Micros(
+                       FromTimestamp(filled.as_of(), "as_of").value_or(0)),
+                   " window_days=", filled.window_days(), " bins=",
+                   filled.bins(), filled.with_clv() ? " with_clv" : "")}));
 
   auto job = std::make_unique<Job>();
   job->id = record.id;
+  job->actor = actor;
   job->settings = filled;
   job->create_time_us = now;
   job->phases = filled.with_clv() ? 3 : 2;
@@ -331,13 +344,22 @@ void Differentiation::RunJob(Job& job) {
   record.id = job.id;
   record.state = status.ok() ? JobState::kSucceeded : JobState::kFailed;
   if (!status.ok()) {
-    record.error = absl::StrCat(absl::StatusCodeToString(status.code()), ": ",
-                                status.message());
+    // Readers see the job's error: internal detail stays in the log.
+    const absl::Status shown = Redacted(status);
+    record.error = absl::StrCat(absl::StatusCodeToString(shown.code()), ": ",
+                                shown.message());
   }
   record.total = job.total.load();
   record.done = status.ok() ? record.total : job.done();
   record.end_time_us = NowMicros();
-  absl::Status finished = store_->FinishJob(record);
+  absl::Status finished = store_->FinishJob(
+      record, {.time_us = *record.end_time_us,
+               .actor = job.actor,
+               .rpc = "RefreshScores",
+               .resource = absl::StrCat("refreshJobs/", job.id),
+               .outcome = status.ok() ? "succeeded" : "failed",
+               .details = status.ok() ? absl::StrCat("entities=", record.total)
+                                      : record.error});
   if (!finished.ok()) {
     LogError(options_.entity, "cannot record the end of a refresh",
              {{"job", job.id}, {"error", std::string(finished.message())}});

@@ -4,9 +4,10 @@
 // messages have the same fields, so its adapter's methods are one line each.
 //
 //   grpc::Status PartnerServiceImpl::RefreshScores(
-//       grpc::ServerContext*, const v1::RefreshScoresRequest* request,
+//       grpc::ServerContext* context, const v1::RefreshScoresRequest* request,
 //       v1::RefreshScoresResponse* response) {
-//     return rpcs::RefreshScores(*values_, *request, response);
+//     RAPPORT_AUTHORIZE(caller, *guard_, *context, "RefreshScores");
+//     return rpcs::RefreshScores(*values_, *request, caller.subject, response);
 //   }
 #ifndef RAPPORT_COMMON_DIFFERENTIATION_RPCS_H_
 #define RAPPORT_COMMON_DIFFERENTIATION_RPCS_H_
@@ -35,9 +36,9 @@ cv1::RefreshSettings SettingsOf(const Request& request) {
 
 template <typename Request, typename Response>
 grpc::Status RefreshScores(Differentiation& values, const Request& request,
-                           Response* response) {
+                           const std::string& actor, Response* response) {
   return Reply(
-      values.StartRefresh(SettingsOf(request)),
+      values.StartRefresh(SettingsOf(request), actor),
       [&](cv1::RefreshJob job) { *response->mutable_job() = std::move(job); });
 }
 

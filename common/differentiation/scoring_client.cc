@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/status_macros.h"
 #include "common/channel.h"
 #include "common/status.h"
 #include "rapport/scoring/v1/scoring_service.grpc.pb.h"
@@ -43,10 +44,16 @@ absl::Status ScoringError(const grpc::Status& status, absl::string_view what) {
   return Prefixed(FromGrpcStatus(status), what);
 }
 
-std::unique_ptr<grpc::ClientContext> NewCall(absl::Duration timeout) {
+absl::StatusOr<std::unique_ptr<grpc::ClientContext>> NewCall(
+    absl::Duration timeout, const ScoringClientOptions& options) {
   auto call = std::make_unique<grpc::ClientContext>();
   call->set_deadline(std::chrono::system_clock::now() +
                      absl::ToChronoMilliseconds(timeout));
+  if (options.authorization) {
+    absl::StatusOr<std::string> authorization = options.authorization();
+    if (!authorization.ok()) return authorization.status();
+    call->AddMetadata("authorization", *authorization);
+  }
   return call;
 }
 
@@ -54,12 +61,16 @@ std::unique_ptr<grpc::ClientContext> NewCall(absl::Duration timeout) {
 // message gets the config through `configure`), then every response goes to
 // `receive`. Registers the call with `cancel` for as long as it runs.
 template <typename Request, typename Response, typename Open>
-absl::Status RunStream(absl::Duration timeout, Open open,
+absl::Status RunStream(absl::Duration timeout,
+                       const ScoringClientOptions& options, Open open,
                        const std::function<void(Request&)>& configure,
                        const ScoringClient::Send<Request>& send,
                        const ScoringClient::Receive<Response>& receive,
                        Cancellation* cancel, absl::string_view what) {
-  std::unique_ptr<grpc::ClientContext> call = NewCall(timeout);
+  absl::StatusOr<std::unique_ptr<grpc::ClientContext>> made =
+      NewCall(timeout, options);
+  if (!made.ok()) return made.status();
+  std::unique_ptr<grpc::ClientContext> call = *std::move(made);
   if (cancel != nullptr && !cancel->Set([c = call.get()] { c->TryCancel(); })) {
     return absl::CancelledError("the service is stopping");
   }
@@ -145,7 +156,7 @@ absl::Status GrpcScoringClient::ScorePopulation(
     const Receive<sv1::ScorePopulationResponse>& receive,
     Cancellation* cancel) {
   return RunStream<sv1::ScorePopulationRequest, sv1::ScorePopulationResponse>(
-      options_.stream_timeout,
+      options_.stream_timeout, options_,
       [&](grpc::ClientContext* call) {
         return stubs_->stub->ScorePopulation(call);
       },
@@ -158,7 +169,7 @@ absl::Status GrpcScoringClient::PredictClv(
     const Send<sv1::PredictClvRequest>& send,
     const Receive<sv1::PredictClvResponse>& receive, Cancellation* cancel) {
   return RunStream<sv1::PredictClvRequest, sv1::PredictClvResponse>(
-      options_.stream_timeout,
+      options_.stream_timeout, options_,
       [&](grpc::ClientContext* call) { return stubs_->stub->PredictClv(call); },
       [&](sv1::PredictClvRequest& r) { *r.mutable_config() = config; }, send,
       receive, cancel, "predicting CLV");
@@ -166,7 +177,8 @@ absl::Status GrpcScoringClient::PredictClv(
 
 absl::StatusOr<sv1::ScoreEntitiesResponse> GrpcScoringClient::ScoreEntities(
     const sv1::ScoreEntitiesRequest& request) {
-  std::unique_ptr<grpc::ClientContext> call = NewCall(options_.call_timeout);
+  RAPPORT_ASSIGN_OR_RETURN(std::unique_ptr<grpc::ClientContext> call,
+                           NewCall(options_.call_timeout, options_));
   sv1::ScoreEntitiesResponse response;
   grpc::Status status =
       stubs_->stub->ScoreEntities(call.get(), request, &response);

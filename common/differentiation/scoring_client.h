@@ -84,6 +84,9 @@ struct ScoringClientOptions {
   // Deadline of a unary call, and of a whole streaming call.
   absl::Duration call_timeout = absl::Seconds(10);
   absl::Duration stream_timeout = absl::Hours(2);
+  // The `authorization` metadata of every call ("Bearer <token>"), e.g.
+  // auth::ServiceTokens::Authorization; none when empty.
+  std::function<absl::StatusOr<std::string>()> authorization;
 };
 
 class GrpcScoringClient final : public ScoringClient {

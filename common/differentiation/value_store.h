@@ -21,6 +21,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/audit/audit.h"
 #include "common/differentiation/values.h"
 
 namespace rapport::differentiation {
@@ -39,9 +40,11 @@ class ValueStore {
 
   // --- Jobs ---
 
-  // Inserts the job; a RUNNING one is refused with FAILED_PRECONDITION while
-  // another job runs (checked and inserted atomically across replicas).
-  virtual absl::Status CreateJob(const RefreshJobRecord& job) = 0;
+  // Inserts the job, and `event` (its start) with it; a RUNNING one is
+  // refused with FAILED_PRECONDITION while another job runs (checked and
+  // inserted atomically across replicas).
+  virtual absl::Status CreateJob(const RefreshJobRecord& job,
+                                 const audit::Event& event) = 0;
   // NOT_FOUND when there is no such job.
   virtual absl::StatusOr<RefreshJobRecord> GetJob(const std::string& id) = 0;
   // The job in `state` that was created last (for kSucceeded: that ended
@@ -60,7 +63,8 @@ class ValueStore {
   // (their replica stopped): SUCCEEDED, with done = total, when their set is
   // the live one, else FAILED with `error`; end time `now_us`. Atomic with
   // PublishValueSet across replicas, so that a job is never ended FAILED
-  // while its set goes live. Returns the jobs it ended, as they now are.
+  // while its set goes live. Each end is audited ("system:recovery").
+  // Returns the jobs it ended, as they now are.
   virtual absl::StatusOr<std::vector<RefreshJobRecord>> EndStaleJobs(
       int64_t stale_before_us, const std::string& error, int64_t now_us) = 0;
   // Records progress and the heartbeat of a running job.
@@ -71,9 +75,11 @@ class ValueStore {
   virtual absl::Status SetModels(const std::string& id,
                                  const std::string& score_model,
                                  const std::string& clv_model) = 0;
-  // Ends a running job with job.state, error, done, total and end_time_us.
-  // FAILED_PRECONDITION when it is no longer running.
-  virtual absl::Status FinishJob(const RefreshJobRecord& job) = 0;
+  // Ends a running job with job.state, error, done, total and end_time_us,
+  // and writes `event` (its end) with it. FAILED_PRECONDITION when it is no
+  // longer running.
+  virtual absl::Status FinishJob(const RefreshJobRecord& job,
+                                 const audit::Event& event) = 0;
 
   // --- Value sets ---
 

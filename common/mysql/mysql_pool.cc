@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/mysql/statement_cache.h"
+#include "common/status.h"
 
 namespace rapport {
 namespace {
@@ -105,20 +106,22 @@ absl::Status SqlErrorToStatus(const sql::SQLException& e) {
   const std::string detail =
       absl::StrCat("database error ", code, " (SQLSTATE ", e.getSQLStateCStr(),
                    "): ", e.what());
+  // Every one of these messages holds the server's own text: marked, so that
+  // it reaches only the service's log, never a client (see Redacted).
   switch (code) {
     case 1062:
-      return absl::AlreadyExistsError(detail);
+      return MarkInternal(absl::AlreadyExistsError(detail));
     case 1205:
     case 1213: {
-      absl::Status s = absl::AbortedError(detail);
+      absl::Status s = MarkInternal(absl::AbortedError(detail));
       s.SetPayload(kRetryablePayload, absl::Cord("1"));
       return s;
     }
     default:
       break;
   }
-  if (IsConnectionLost(e)) return absl::UnavailableError(detail);
-  return absl::InternalError(detail);
+  if (IsConnectionLost(e)) return MarkInternal(absl::UnavailableError(detail));
+  return MarkInternal(absl::InternalError(detail));
 }
 
 bool IsConnectionLost(const sql::SQLException& e) {

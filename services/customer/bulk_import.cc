@@ -167,11 +167,13 @@ struct PurchaseTraits {
                     kSep, options.currency);
     return std::nullopt;
   }
+  static constexpr const char* kRpc = "ImportPurchases";
   static void Complete(Record& r, std::string customer_id, std::string id,
-                       int64_t now_us) {
+                       int64_t now_us, const std::string& actor) {
     r.purchase.customer_id = std::move(customer_id);
     r.purchase.id = std::move(id);
     r.purchase.create_time_us = now_us;
+    r.purchase.recorded_by = actor;
   }
   static absl::Status Write(ImportStore& store,
                             const std::vector<CustomerRecord>& customers,
@@ -228,11 +230,13 @@ struct InteractionTraits {
                     row.kind(), kSep, row.note());
     return std::nullopt;
   }
+  static constexpr const char* kRpc = "ImportInteractions";
   static void Complete(Record& r, std::string customer_id, std::string id,
-                       int64_t now_us) {
+                       int64_t now_us, const std::string& actor) {
     r.interaction.customer_id = std::move(customer_id);
     r.interaction.id = std::move(id);
     r.interaction.create_time_us = now_us;
+    r.interaction.recorded_by = actor;
   }
   static absl::Status Write(ImportStore& store,
                             const std::vector<CustomerRecord>& customers,
@@ -251,8 +255,10 @@ class Importer {
   using Response = typename Traits::Response;
   using Record = typename Traits::Record;
 
-  explicit Importer(const Deps& deps) : deps_(deps) {}
+  Importer(const Deps& deps, std::string actor)
+      : deps_(deps), actor_(std::move(actor)) {}
 
+  // The import's start and end are audited; its rows carry their actor.
   absl::StatusOr<Response> Run(const std::function<bool(Request*)>& next) {
     Request request;
     if (!next(&request) || request.import_id().empty()) {
@@ -261,6 +267,35 @@ class Importer {
     RAPPORT_RETURN_IF_ERROR(CheckRequiredText(
         request.import_id(), "import_id", BulkImportLogic::kMaxImportIdBytes));
     import_id_ = request.import_id();
+    RAPPORT_RETURN_IF_ERROR(Audit("started", ""));
+    absl::StatusOr<Response> response = Import(request, next);
+    if (!response.ok()) {
+      // The error is the call's answer; the end event says the import stopped.
+      Audit("failed", absl::StatusCodeToString(response.status().code()))
+          .IgnoreError();
+      return response;
+    }
+    RAPPORT_RETURN_IF_ERROR(Audit(
+        response->rejected_size() > 0 ? "partial" : "ok",
+        absl::StrCat("accepted=", response->accepted(), " duplicates=",
+                     response->duplicates(), " rejected=", rejected_,
+                     " created_customers=", response->created_customers())));
+    return response;
+  }
+
+ private:
+  absl::Status Audit(absl::string_view outcome, std::string details) {
+    return deps_.store->WriteAuditEvent(
+        {.time_us = absl::ToUnixMicros(deps_.clock()),
+         .actor = actor_,
+         .rpc = Traits::kRpc,
+         .resource = absl::StrCat("imports/", import_id_),
+         .outcome = std::string(outcome),
+         .details = std::move(details)});
+  }
+
+  absl::StatusOr<Response> Import(Request& request,
+                                  const std::function<bool(Request*)>& next) {
     RAPPORT_RETURN_IF_ERROR(LoadPrefix());
     RAPPORT_ASSIGN_OR_RETURN(changes_seen_, deps_.store->CustomerChanges());
     do {
@@ -292,7 +327,6 @@ class Importer {
     return response;
   }
 
- private:
   // What one attempt at storing the pending batch did.
   struct Outcome {
     int64_t accepted = 0;
@@ -321,6 +355,7 @@ class Importer {
   }
 
   void RejectRow(int64_t row, Reject reject) {
+    ++rejected_;
     if (rejects_.size() < BulkImportLogic::kMaxListedRejects) {
       rejects_.emplace_back(row, std::move(reject));
     }
@@ -543,7 +578,8 @@ class Importer {
         customer_id = resolution.customer_id;
       }
       rows.push_back(p.record);
-      Traits::Complete(rows.back(), std::move(customer_id), p.id, now_us);
+      Traits::Complete(rows.back(), std::move(customer_id), p.id, now_us,
+                       actor_);
     }
     RAPPORT_RETURN_IF_ERROR(
         Traits::Write(*deps_.store, new_customers, rows, changes_seen_));
@@ -718,6 +754,7 @@ class Importer {
   }
 
   const Deps& deps_;
+  const std::string actor_;
   std::string import_id_;
   std::string prefix_;  // the ids of rows known by number start with it
   std::vector<PendingRow<Record>> pending_;
@@ -729,6 +766,7 @@ class Importer {
   int64_t accepted_ = 0;
   int64_t duplicates_ = 0;
   int64_t created_ = 0;
+  int64_t rejected_ = 0;  // all of them, listed or not
   std::vector<std::pair<int64_t, Reject>> rejects_;
 };
 
@@ -747,14 +785,16 @@ BulkImportLogic::BulkImportLogic(ImportStore* store,
             std::max<size_t>(batch_rows, 1)} {}
 
 absl::StatusOr<v1::ImportPurchasesResponse> BulkImportLogic::ImportPurchases(
-    const std::function<bool(v1::ImportPurchasesRequest*)>& next) {
-  return Importer<PurchaseTraits>(deps_).Run(next);
+    const std::function<bool(v1::ImportPurchasesRequest*)>& next,
+    const std::string& actor) {
+  return Importer<PurchaseTraits>(deps_, actor).Run(next);
 }
 
 absl::StatusOr<v1::ImportInteractionsResponse>
 BulkImportLogic::ImportInteractions(
-    const std::function<bool(v1::ImportInteractionsRequest*)>& next) {
-  return Importer<InteractionTraits>(deps_).Run(next);
+    const std::function<bool(v1::ImportInteractionsRequest*)>& next,
+    const std::string& actor) {
+  return Importer<InteractionTraits>(deps_, actor).Run(next);
 }
 
 }  // namespace rapport::customer

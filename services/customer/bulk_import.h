@@ -59,9 +59,11 @@ class BulkImportLogic final : public ImportLogic {
                   size_t batch_rows = kDefaultBatchRows);
 
   absl::StatusOr<v1::ImportPurchasesResponse> ImportPurchases(
-      const std::function<bool(v1::ImportPurchasesRequest*)>& next) override;
+      const std::function<bool(v1::ImportPurchasesRequest*)>& next,
+      const std::string& actor) override;
   absl::StatusOr<v1::ImportInteractionsResponse> ImportInteractions(
-      const std::function<bool(v1::ImportInteractionsRequest*)>& next) override;
+      const std::function<bool(v1::ImportInteractionsRequest*)>& next,
+      const std::string& actor) override;
 
   // What the importers share; public only for the implementation file.
   struct Deps {

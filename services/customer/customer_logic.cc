@@ -18,6 +18,7 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
 #include "common/api_names.h"
+#include "common/audit/audit_rpcs.h"
 #include "common/base/status_macros.h"
 #include "common/identity.h"
 #include "common/log.h"
@@ -180,6 +181,7 @@ v1::Interaction ToProto(const InteractionRecord& r,
       ToMoney(r.cost, currency, "interaction.cost");
   if (cost.ok()) *i.mutable_cost() = *cost;
   i.set_note(r.note);
+  i.set_recorded_by(r.recorded_by);
   return i;
 }
 
@@ -215,6 +217,7 @@ absl::StatusOr<v1::Purchase> ToProto(const PurchaseRecord& r) {
                            ToMoney(r.amount, r.currency, "purchase.amount"));
   p.set_description(r.description);
   *p.mutable_create_time() = ToTimestamp(r.create_time_us);
+  p.set_recorded_by(r.recorded_by);
   return p;
 }
 
@@ -320,8 +323,21 @@ absl::Status CustomerLogic::AttachValues(
   return absl::OkStatus();
 }
 
+audit::Event CustomerLogic::Change(const std::string& actor,
+                                   absl::string_view rpc,
+                                   const std::string& customer_id,
+                                   const std::string& request_id,
+                                   std::string details) const {
+  return {.time_us = NowMicros(),
+          .actor = actor,
+          .rpc = std::string(rpc),
+          .resource = absl::StrCat("customers/", customer_id),
+          .request_id = request_id,
+          .details = std::move(details)};
+}
+
 absl::StatusOr<v1::Customer> CustomerLogic::CreateCustomer(
-    const v1::CreateCustomerRequest& request) {
+    const v1::CreateCustomerRequest& request, const std::string& actor) {
   RAPPORT_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
   if (!request.has_customer()) return InvalidField("customer", "is required");
   CustomerRecord record;
@@ -332,8 +348,9 @@ absl::StatusOr<v1::Customer> CustomerLogic::CreateCustomer(
   record.create_time_us = record.update_time_us = NowMicros();
   RAPPORT_ASSIGN_OR_RETURN(
       CustomerRecord stored,
-      store_->CreateCustomer(record,
-                             {request.request_id(), RequestHash(request)}));
+      store_->CreateCustomer(
+          record, {request.request_id(), RequestHash(request)},
+          Change(actor, "CreateCustomer", record.id, request.request_id())));
   return ToProto(stored);
 }
 
@@ -470,7 +487,7 @@ absl::StatusOr<v1::ListCustomersResponse> CustomerLogic::ListCustomers(
 }
 
 absl::StatusOr<v1::Customer> CustomerLogic::UpdateCustomer(
-    const v1::UpdateCustomerRequest& request) {
+    const v1::UpdateCustomerRequest& request, const std::string& actor) {
   if (!request.has_customer()) return InvalidField("customer", "is required");
   RAPPORT_RETURN_IF_ERROR(
       CheckCustomerId(request.customer().id(), "customer.id"));
@@ -502,7 +519,8 @@ absl::StatusOr<v1::Customer> CustomerLogic::UpdateCustomer(
   RAPPORT_ASSIGN_OR_RETURN(
       CustomerRecord updated,
       store_->UpdateCustomer(
-          request.customer().id(), [&](CustomerRecord& current) {
+          request.customer().id(),
+          [&](CustomerRecord& current) {
             RAPPORT_RETURN_IF_ERROR(
                 CheckEtag(request.customer().etag(), current));
             if (current.erased) {
@@ -513,29 +531,36 @@ absl::StatusOr<v1::Customer> CustomerLogic::UpdateCustomer(
                 request.customer(), paths, options_.phone_region, current));
             current.update_time_us = std::max(now, current.update_time_us);
             return absl::OkStatus();
-          }));
+          },
+          Change(actor, "UpdateCustomer", request.customer().id(), "",
+                 absl::StrCat("fields=", absl::StrJoin(paths, ",")))));
   return ToProto(updated);
 }
 
 absl::Status CustomerLogic::DeleteCustomer(
-    const v1::DeleteCustomerRequest& request) {
+    const v1::DeleteCustomerRequest& request, const std::string& actor) {
   RAPPORT_RETURN_IF_ERROR(CheckCustomerId(request.id(), "id"));
   RAPPORT_RETURN_IF_ERROR(CheckNotMerged(*store_, request.id()));
-  return store_->DeleteCustomer(request.id(), request.force(),
-                                [&](const CustomerRecord& current) {
-                                  return CheckEtag(request.etag(), current);
-                                });
+  return store_->DeleteCustomer(
+      request.id(), request.force(),
+      [&](const CustomerRecord& current) {
+        return CheckEtag(request.etag(), current);
+      },
+      Change(actor, "DeleteCustomer", request.id(), "",
+             request.force() ? "force" : ""));
 }
 
 absl::StatusOr<v1::Purchase> CustomerLogic::RecordPurchase(
-    const v1::RecordPurchaseRequest& request) {
+    const v1::RecordPurchaseRequest& request, const std::string& actor) {
   return Await<v1::Purchase>(
-      [&](auto done) { RecordPurchase(request, std::move(done)); });
+      [&](auto done) { RecordPurchase(request, actor, std::move(done)); });
 }
 
 void CustomerLogic::RecordPurchase(const v1::RecordPurchaseRequest& request,
+                                   const std::string& actor,
                                    RecordPurchaseDone done) {
-  absl::StatusOr<CustomerStore::NewPurchase> purchase = NewPurchaseOf(request);
+  absl::StatusOr<CustomerStore::NewPurchase> purchase =
+      NewPurchaseOf(request, actor);
   if (!purchase.ok()) {
     std::move(done)(purchase.status());
     return;
@@ -564,7 +589,7 @@ void CustomerLogic::RecordPurchase(const v1::RecordPurchaseRequest& request,
 }
 
 absl::StatusOr<CustomerStore::NewPurchase> CustomerLogic::NewPurchaseOf(
-    const v1::RecordPurchaseRequest& request) {
+    const v1::RecordPurchaseRequest& request, const std::string& actor) {
   RAPPORT_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
   RAPPORT_RETURN_IF_ERROR(
       CheckCustomerId(request.customer_id(), "customer_id"));
@@ -614,6 +639,7 @@ absl::StatusOr<CustomerStore::NewPurchase> CustomerLogic::NewPurchaseOf(
   record.customer_id = request.customer_id();
   record.currency = options_.currency;
   record.description = in.description();
+  record.recorded_by = actor;
   record.create_time_us = NowMicros();
   v1::RecordPurchaseRequest canonical = request;
   canonical.mutable_purchase()->mutable_amount()->set_currency_code(
@@ -759,7 +785,7 @@ absl::Status CustomerLogic::CheckNotSuppressed(
 }
 
 absl::StatusOr<v1::IdentifyCustomerResponse> CustomerLogic::IdentifyCustomer(
-    const v1::IdentifyCustomerRequest& request) {
+    const v1::IdentifyCustomerRequest& request, const std::string& actor) {
   RAPPORT_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
   // Validate the identities like a create would.
   v1::Customer as_customer;
@@ -814,7 +840,8 @@ absl::StatusOr<v1::IdentifyCustomerResponse> CustomerLogic::IdentifyCustomer(
     record.id = ids_->Next();
     record.create_time_us = record.update_time_us = NowMicros();
     absl::StatusOr<CustomerRecord> created = store_->CreateCustomer(
-        record, {request.request_id(), RequestHash(request)});
+        record, {request.request_id(), RequestHash(request)},
+        Change(actor, "IdentifyCustomer", record.id, request.request_id()));
     if (absl::IsAlreadyExists(created.status()))
       continue;  // someone else just made it
     if (!created.ok()) return created.status();
@@ -851,7 +878,7 @@ absl::StatusOr<v1::FindDuplicatesResponse> CustomerLogic::FindDuplicates(
 }
 
 absl::StatusOr<v1::MergeCustomersResponse> CustomerLogic::MergeCustomers(
-    const v1::MergeCustomersRequest& request, const std::string& peer) {
+    const v1::MergeCustomersRequest& request, const std::string& actor) {
   RAPPORT_RETURN_IF_ERROR(CheckCustomerId(request.primary_id(), "primary_id"));
   if (request.duplicate_ids_size() == 0)
     return InvalidField("duplicate_ids", "is required");
@@ -869,12 +896,13 @@ absl::StatusOr<v1::MergeCustomersResponse> CustomerLogic::MergeCustomers(
       return InvalidField(field, "is listed twice");
     duplicates.push_back(request.duplicate_ids(i));
   }
-  RAPPORT_RETURN_IF_ERROR(CheckOptionalText(request.actor(), "actor", 256));
-  const std::string actor = request.actor().empty() ? peer : request.actor();
   RAPPORT_ASSIGN_OR_RETURN(
       MergeResult result,
-      store_->MergeCustomers(request.primary_id(), duplicates, actor,
-                             NowMicros(), request.dry_run()));
+      store_->MergeCustomers(
+          request.primary_id(), duplicates,
+          Change(actor, "MergeCustomers", request.primary_id(), "",
+                 absl::StrCat("merged=", absl::StrJoin(duplicates, ","))),
+          request.dry_run()));
   v1::MergeCustomersResponse response;
   *response.mutable_customer() = ToProto(result.primary);
   response.set_moved_purchases(result.moved_purchases);
@@ -893,7 +921,7 @@ absl::StatusOr<v1::MergeCustomersResponse> CustomerLogic::MergeCustomers(
 }
 
 absl::Status CustomerLogic::EraseCustomer(
-    const v1::EraseCustomerRequest& request) {
+    const v1::EraseCustomerRequest& request, const std::string& actor) {
   RAPPORT_RETURN_IF_ERROR(CheckCustomerId(request.id(), "id"));
   RAPPORT_RETURN_IF_ERROR(CheckNotMerged(*store_, request.id()));
   RAPPORT_ASSIGN_OR_RETURN(CustomerRecord current,
@@ -902,20 +930,22 @@ absl::Status CustomerLogic::EraseCustomer(
   std::vector<std::string> hashes;
   if (options_.suppression) hashes = IdentityHashes(IdentitiesOf(current));
   return store_->EraseCustomer(
-      request.id(), hashes, NowMicros(), [&](const CustomerRecord& now) {
+      request.id(), hashes,
+      [&](const CustomerRecord& now) {
         // The identities hashed above must be the ones erased.
         if (now.version != current.version) {
           return absl::AbortedError(
               "the customer changed while being erased; retry");
         }
         return absl::OkStatus();
-      });
+      },
+      Change(actor, "EraseCustomer", request.id()));
 }
 
 // --- Interactions and consent ---
 
 absl::StatusOr<v1::Interaction> CustomerLogic::LogInteraction(
-    const v1::LogInteractionRequest& request) {
+    const v1::LogInteractionRequest& request, const std::string& actor) {
   RAPPORT_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
   RAPPORT_RETURN_IF_ERROR(
       CheckCustomerId(request.customer_id(), "customer_id"));
@@ -987,13 +1017,21 @@ absl::StatusOr<v1::Interaction> CustomerLogic::LogInteraction(
                   ? ids_->Next()
                   : KeyedId(kInteractionRequestScope, request.request_id());
   record.create_time_us = NowMicros();
+  record.recorded_by = actor;
   v1::LogInteractionRequest canonical = request;
   canonical.mutable_interaction()->mutable_cost()->set_currency_code(
       options_.currency);
+  // An interaction forced past the tier's policy is audited.
+  std::optional<audit::Event> forced;
+  if (request.force()) {
+    forced = Change(actor, "LogInteraction", record.customer_id,
+                    request.request_id(),
+                    absl::StrCat("force interaction=", record.id));
+  }
   RAPPORT_ASSIGN_OR_RETURN(
       InteractionRecord stored,
-      store_->LogInteraction(record,
-                             {request.request_id(), RequestHash(canonical)}));
+      store_->LogInteraction(
+          record, {request.request_id(), RequestHash(canonical)}, forced));
   return ToProto(stored, options_.currency);
 }
 
@@ -1025,7 +1063,7 @@ absl::StatusOr<v1::ListInteractionsResponse> CustomerLogic::ListInteractions(
 }
 
 absl::StatusOr<v1::Consent> CustomerLogic::SetConsent(
-    const v1::SetConsentRequest& request) {
+    const v1::SetConsentRequest& request, const std::string& actor) {
   RAPPORT_RETURN_IF_ERROR(
       CheckCustomerId(request.customer_id(), "customer_id"));
   if (!request.has_consent()) return InvalidField("consent", "is required");
@@ -1059,7 +1097,12 @@ absl::StatusOr<v1::Consent> CustomerLogic::SetConsent(
     return absl::FailedPreconditionError(
         absl::StrCat("customer ", id, " was erased"));
   }
-  RAPPORT_RETURN_IF_ERROR(store_->SetConsent(id, record));
+  RAPPORT_RETURN_IF_ERROR(store_->SetConsent(
+      id, record,
+      Change(actor, "SetConsent", id, "",
+             absl::StrCat("purpose=", record.purpose,
+                          " channel=", ChannelName(record.channel),
+                          record.granted ? " granted" : " withdrawn"))));
   return ToProto(record);
 }
 
@@ -1074,6 +1117,15 @@ absl::StatusOr<v1::ListConsentsResponse> CustomerLogic::ListConsents(
   v1::ListConsentsResponse response;
   for (const ConsentRecord& r : records) *response.add_consents() = ToProto(r);
   return response;
+}
+
+absl::StatusOr<v1::ListAuditEventsResponse> CustomerLogic::ListAuditEvents(
+    const v1::ListAuditEventsRequest& request) {
+  return audit::ListEvents<v1::ListAuditEventsResponse>(
+      request, [this](const audit::Filter& filter,
+                      const std::optional<audit::Cursor>& after, int limit) {
+        return store_->ListAuditEvents(filter, after, limit);
+      });
 }
 
 }  // namespace rapport::customer

@@ -60,8 +60,11 @@ class CustomerLogic {
                 CustomerLogicOptions options,
                 differentiation::ValueKeeper* values = nullptr);
 
+  // Every call that changes something takes its `actor`, the subject of the
+  // caller's token: the change's audit event (or, for purchases and
+  // interactions, the row itself) names it.
   absl::StatusOr<v1::Customer> CreateCustomer(
-      const v1::CreateCustomerRequest& request);
+      const v1::CreateCustomerRequest& request, const std::string& actor);
   absl::StatusOr<v1::GetCustomerResponse> GetCustomer(
       const v1::GetCustomerRequest& request);
   // The same without waiting: `done` gets the answer, on this thread for a
@@ -72,35 +75,40 @@ class CustomerLogic {
   absl::StatusOr<v1::ListCustomersResponse> ListCustomers(
       const v1::ListCustomersRequest& request);
   absl::StatusOr<v1::Customer> UpdateCustomer(
-      const v1::UpdateCustomerRequest& request);
-  absl::Status DeleteCustomer(const v1::DeleteCustomerRequest& request);
+      const v1::UpdateCustomerRequest& request, const std::string& actor);
+  absl::Status DeleteCustomer(const v1::DeleteCustomerRequest& request,
+                              const std::string& actor);
   absl::StatusOr<v1::Purchase> RecordPurchase(
-      const v1::RecordPurchaseRequest& request);
+      const v1::RecordPurchaseRequest& request, const std::string& actor);
   // The same without waiting: `done` gets the answer, on this thread for a
   // malformed request, else on a writer thread once the purchase is stored
   // and its customer re-scored.
   using RecordPurchaseDone =
       absl::AnyInvocable<void(absl::StatusOr<v1::Purchase>) &&>;
   void RecordPurchase(const v1::RecordPurchaseRequest& request,
-                      RecordPurchaseDone done);
+                      const std::string& actor, RecordPurchaseDone done);
   absl::StatusOr<v1::ListPurchasesResponse> ListPurchases(
       const v1::ListPurchasesRequest& request);
 
   absl::StatusOr<v1::IdentifyCustomerResponse> IdentifyCustomer(
-      const v1::IdentifyCustomerRequest& request);
+      const v1::IdentifyCustomerRequest& request, const std::string& actor);
   absl::StatusOr<v1::FindDuplicatesResponse> FindDuplicates(
       const v1::FindDuplicatesRequest& request);
-  // `peer` names the caller when the request gives no actor.
   absl::StatusOr<v1::MergeCustomersResponse> MergeCustomers(
-      const v1::MergeCustomersRequest& request, const std::string& peer);
+      const v1::MergeCustomersRequest& request, const std::string& actor);
   absl::StatusOr<v1::Interaction> LogInteraction(
-      const v1::LogInteractionRequest& request);
+      const v1::LogInteractionRequest& request, const std::string& actor);
   absl::StatusOr<v1::ListInteractionsResponse> ListInteractions(
       const v1::ListInteractionsRequest& request);
-  absl::StatusOr<v1::Consent> SetConsent(const v1::SetConsentRequest& request);
+  absl::StatusOr<v1::Consent> SetConsent(const v1::SetConsentRequest& request,
+                                         const std::string& actor);
   absl::StatusOr<v1::ListConsentsResponse> ListConsents(
       const v1::ListConsentsRequest& request);
-  absl::Status EraseCustomer(const v1::EraseCustomerRequest& request);
+  absl::Status EraseCustomer(const v1::EraseCustomerRequest& request,
+                             const std::string& actor);
+  // The audit log, newest first.
+  absl::StatusOr<v1::ListAuditEventsResponse> ListAuditEvents(
+      const v1::ListAuditEventsRequest& request);
 
   // Parses a customer reference as import rows give it: a customer id, or
   // "email:ADDRESS", "phone:NUMBER", "ext:SOURCE:ID" (normalised). Errors name
@@ -116,7 +124,12 @@ class CustomerLogic {
  private:
   // The purchase a request asks to record, checked; errors name the field.
   absl::StatusOr<CustomerStore::NewPurchase> NewPurchaseOf(
-      const v1::RecordPurchaseRequest& request);
+      const v1::RecordPurchaseRequest& request, const std::string& actor);
+  // The audit event of a change to a customer, made now.
+  audit::Event Change(const std::string& actor, absl::string_view rpc,
+                      const std::string& customer_id,
+                      const std::string& request_id = "",
+                      std::string details = "") const;
   // One batch of RecordPurchase calls: the purchases, then their customers
   // re-scored together.
   std::vector<absl::StatusOr<PurchaseRecord>> RecordAndRescore(

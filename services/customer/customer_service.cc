@@ -6,46 +6,91 @@
 
 namespace rapport::customer {
 
+using auth::Role;
+
+const MethodRoles& CustomerMethodRoles() {
+  static const MethodRoles* const kRoles = new MethodRoles(
+      v1::CustomerService::service_full_name(),
+      {
+          // Readers get, list, summarise and export.
+          {"GetCustomer", Role::kReader},
+          {"ListCustomers", Role::kReader},
+          {"ListPurchases", Role::kReader},
+          {"FindDuplicates", Role::kReader},
+          {"ListInteractions", Role::kReader},
+          {"ListConsents", Role::kReader},
+          {"GetRefreshJob", Role::kReader},
+          {"GetCustomerValue", Role::kReader},
+          {"SummarizeSegments", Role::kReader},
+          {"ExportScores", Role::kReader},
+          // Writers also create, update, record, import, log, consent,
+          // identify and refresh.
+          {"CreateCustomer", Role::kWriter},
+          {"UpdateCustomer", Role::kWriter},
+          {"RecordPurchase", Role::kWriter},
+          {"ImportPurchases", Role::kWriter},
+          {"ImportInteractions", Role::kWriter},
+          {"LogInteraction", Role::kWriter},  // with force: admin
+          {"SetConsent", Role::kWriter},
+          {"IdentifyCustomer", Role::kWriter},
+          {"RefreshScores", Role::kWriter},
+          // Admins also delete, merge, erase and read the audit log.
+          {"DeleteCustomer", Role::kAdmin},
+          {"MergeCustomers", Role::kAdmin},
+          {"EraseCustomer", Role::kAdmin},
+          {"ListAuditEvents", Role::kAdmin},
+      });
+  return *kRoles;
+}
+
 grpc::Status CustomerServiceImpl::CreateCustomer(
-    grpc::ServerContext*, const v1::CreateCustomerRequest* request,
+    grpc::ServerContext* context, const v1::CreateCustomerRequest* request,
     v1::CreateCustomerResponse* response) {
-  return Reply(logic_->CreateCustomer(*request), [&](v1::Customer c) {
-    *response->mutable_customer() = std::move(c);
-  });
+  RAPPORT_AUTHORIZE(caller, *guard_, *context, "CreateCustomer");
+  return Reply(
+      logic_->CreateCustomer(*request, caller.subject),
+      [&](v1::Customer c) { *response->mutable_customer() = std::move(c); });
 }
 
 grpc::ServerUnaryReactor* CustomerServiceImpl::GetCustomer(
     grpc::CallbackServerContext* context, const v1::GetCustomerRequest* request,
     v1::GetCustomerResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::StatusOr<auth::Principal> caller =
+          guard_->Authorize(*context, "GetCustomer");
+      !caller.ok()) {
+    reactor->Finish(ToGrpcStatus(caller.status()));
+    return reactor;
+  }
   logic_->GetCustomer(
       *request, [reactor, response](absl::StatusOr<v1::GetCustomerResponse> r) {
-        reactor->Finish(Reply(std::move(r), [&](v1::GetCustomerResponse got) {
-          *response = std::move(got);
-        }));
+        reactor->Finish(ReplyWith(std::move(r), response));
       });
   return reactor;
 }
 
 grpc::Status CustomerServiceImpl::ListCustomers(
-    grpc::ServerContext*, const v1::ListCustomersRequest* request,
+    grpc::ServerContext* context, const v1::ListCustomersRequest* request,
     v1::ListCustomersResponse* response) {
-  return Reply(logic_->ListCustomers(*request),
-               [&](v1::ListCustomersResponse r) { *response = std::move(r); });
+  RAPPORT_AUTHORIZE(caller, *guard_, *context, "ListCustomers");
+  return ReplyWith(logic_->ListCustomers(*request), response);
 }
 
 grpc::Status CustomerServiceImpl::UpdateCustomer(
-    grpc::ServerContext*, const v1::UpdateCustomerRequest* request,
+    grpc::ServerContext* context, const v1::UpdateCustomerRequest* request,
     v1::UpdateCustomerResponse* response) {
-  return Reply(logic_->UpdateCustomer(*request), [&](v1::Customer c) {
-    *response->mutable_customer() = std::move(c);
-  });
+  RAPPORT_AUTHORIZE(caller, *guard_, *context, "UpdateCustomer");
+  return Reply(
+      logic_->UpdateCustomer(*request, caller.subject),
+      [&](v1::Customer c) { *response->mutable_customer() = std::move(c); });
 }
 
 grpc::Status CustomerServiceImpl::DeleteCustomer(
-    grpc::ServerContext*, const v1::DeleteCustomerRequest* request,
+    grpc::ServerContext* context, const v1::DeleteCustomerRequest* request,
     v1::DeleteCustomerResponse*) {
-  return ToGrpcStatus(logic_->DeleteCustomer(*request));
+  RAPPORT_AUTHORIZE(caller, *guard_, *context, "DeleteCustomer",
+                    request->force());
+  return ToGrpcStatus(logic_->DeleteCustomer(*request, caller.subject));
 }
 
 grpc::ServerUnaryReactor* CustomerServiceImpl::RecordPurchase(
@@ -53,8 +98,15 @@ grpc::ServerUnaryReactor* CustomerServiceImpl::RecordPurchase(
     const v1::RecordPurchaseRequest* request,
     v1::RecordPurchaseResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<auth::Principal> caller =
+      guard_->Authorize(*context, "RecordPurchase");
+  if (!caller.ok()) {
+    reactor->Finish(ToGrpcStatus(caller.status()));
+    return reactor;
+  }
   logic_->RecordPurchase(
-      *request, [reactor, response](absl::StatusOr<v1::Purchase> r) {
+      *request, caller->subject,
+      [reactor, response](absl::StatusOr<v1::Purchase> r) {
         reactor->Finish(Reply(std::move(r), [&](v1::Purchase p) {
           *response->mutable_purchase() = std::move(p);
         }));
@@ -63,126 +115,146 @@ grpc::ServerUnaryReactor* CustomerServiceImpl::RecordPurchase(
 }
 
 grpc::Status CustomerServiceImpl::ListPurchases(
-    grpc::ServerContext*, const v1::ListPurchasesRequest* request,
+    grpc::ServerContext* context, const v1::ListPurchasesRequest* request,
     v1::ListPurchasesResponse* response) {
-  return Reply(logic_->ListPurchases(*request),
-               [&](v1::ListPurchasesResponse r) { *response = std::move(r); });
+  RAPPORT_AUTHORIZE(caller, *guard_, *context, "ListPurchases");
+  return ReplyWith(logic_->ListPurchases(*request), response);
 }
 
 grpc::Status CustomerServiceImpl::IdentifyCustomer(
-    grpc::ServerContext*, const v1::IdentifyCustomerRequest* request,
+    grpc::ServerContext* context, const v1::IdentifyCustomerRequest* request,
     v1::IdentifyCustomerResponse* response) {
-  return Reply(
-      logic_->IdentifyCustomer(*request),
-      [&](v1::IdentifyCustomerResponse r) { *response = std::move(r); });
+  RAPPORT_AUTHORIZE(caller, *guard_, *context, "IdentifyCustomer");
+  return ReplyWith(logic_->IdentifyCustomer(*request, caller.subject),
+                   response);
 }
 
 grpc::Status CustomerServiceImpl::FindDuplicates(
-    grpc::ServerContext*, const v1::FindDuplicatesRequest* request,
+    grpc::ServerContext* context, const v1::FindDuplicatesRequest* request,
     v1::FindDuplicatesResponse* response) {
-  return Reply(logic_->FindDuplicates(*request),
-               [&](v1::FindDuplicatesResponse r) { *response = std::move(r); });
+  RAPPORT_AUTHORIZE(caller, *guard_, *context, "FindDuplicates");
+  return ReplyWith(logic_->FindDuplicates(*request), response);
 }
 
 grpc::Status CustomerServiceImpl::MergeCustomers(
     grpc::ServerContext* context, const v1::MergeCustomersRequest* request,
     v1::MergeCustomersResponse* response) {
-  return Reply(logic_->MergeCustomers(*request, context->peer()),
-               [&](v1::MergeCustomersResponse r) { *response = std::move(r); });
+  RAPPORT_AUTHORIZE(caller, *guard_, *context, "MergeCustomers");
+  return ReplyWith(logic_->MergeCustomers(*request, caller.subject), response);
 }
 
 grpc::Status CustomerServiceImpl::ImportPurchases(
-    grpc::ServerContext*,
+    grpc::ServerContext* context,
     grpc::ServerReader<v1::ImportPurchasesRequest>* reader,
     v1::ImportPurchasesResponse* response) {
-  return Reply(
-      imports_->ImportPurchases([reader](v1::ImportPurchasesRequest* batch) {
-        return reader->Read(batch);
-      }),
-      [&](v1::ImportPurchasesResponse r) { *response = std::move(r); });
+  RAPPORT_AUTHORIZE(caller, *guard_, *context, "ImportPurchases");
+  return ReplyWith(imports_->ImportPurchases(
+                       [reader](v1::ImportPurchasesRequest* batch) {
+                         return reader->Read(batch);
+                       },
+                       caller.subject),
+                   response);
 }
 
 grpc::Status CustomerServiceImpl::LogInteraction(
-    grpc::ServerContext*, const v1::LogInteractionRequest* request,
+    grpc::ServerContext* context, const v1::LogInteractionRequest* request,
     v1::LogInteractionResponse* response) {
-  return Reply(logic_->LogInteraction(*request), [&](v1::Interaction i) {
-    *response->mutable_interaction() = std::move(i);
-  });
+  RAPPORT_AUTHORIZE(caller, *guard_, *context, "LogInteraction",
+                    request->force());
+  return Reply(logic_->LogInteraction(*request, caller.subject),
+               [&](v1::Interaction i) {
+                 *response->mutable_interaction() = std::move(i);
+               });
 }
 
 grpc::Status CustomerServiceImpl::ListInteractions(
-    grpc::ServerContext*, const v1::ListInteractionsRequest* request,
+    grpc::ServerContext* context, const v1::ListInteractionsRequest* request,
     v1::ListInteractionsResponse* response) {
-  return Reply(
-      logic_->ListInteractions(*request),
-      [&](v1::ListInteractionsResponse r) { *response = std::move(r); });
+  RAPPORT_AUTHORIZE(caller, *guard_, *context, "ListInteractions");
+  return ReplyWith(logic_->ListInteractions(*request), response);
 }
 
 grpc::Status CustomerServiceImpl::ImportInteractions(
-    grpc::ServerContext*,
+    grpc::ServerContext* context,
     grpc::ServerReader<v1::ImportInteractionsRequest>* reader,
     v1::ImportInteractionsResponse* response) {
-  return Reply(
-      imports_->ImportInteractions(
-          [reader](v1::ImportInteractionsRequest* batch) {
-            return reader->Read(batch);
-          }),
-      [&](v1::ImportInteractionsResponse r) { *response = std::move(r); });
+  RAPPORT_AUTHORIZE(caller, *guard_, *context, "ImportInteractions");
+  return ReplyWith(imports_->ImportInteractions(
+                       [reader](v1::ImportInteractionsRequest* batch) {
+                         return reader->Read(batch);
+                       },
+                       caller.subject),
+                   response);
 }
 
 grpc::Status CustomerServiceImpl::SetConsent(
-    grpc::ServerContext*, const v1::SetConsentRequest* request,
+    grpc::ServerContext* context, const v1::SetConsentRequest* request,
     v1::SetConsentResponse* response) {
-  return Reply(logic_->SetConsent(*request), [&](v1::Consent c) {
-    *response->mutable_consent() = std::move(c);
-  });
+  RAPPORT_AUTHORIZE(caller, *guard_, *context, "SetConsent");
+  return Reply(
+      logic_->SetConsent(*request, caller.subject),
+      [&](v1::Consent c) { *response->mutable_consent() = std::move(c); });
 }
 
 grpc::Status CustomerServiceImpl::ListConsents(
-    grpc::ServerContext*, const v1::ListConsentsRequest* request,
+    grpc::ServerContext* context, const v1::ListConsentsRequest* request,
     v1::ListConsentsResponse* response) {
-  return Reply(logic_->ListConsents(*request),
-               [&](v1::ListConsentsResponse r) { *response = std::move(r); });
+  RAPPORT_AUTHORIZE(caller, *guard_, *context, "ListConsents");
+  return ReplyWith(logic_->ListConsents(*request), response);
 }
 
 grpc::Status CustomerServiceImpl::EraseCustomer(
-    grpc::ServerContext*, const v1::EraseCustomerRequest* request,
+    grpc::ServerContext* context, const v1::EraseCustomerRequest* request,
     v1::EraseCustomerResponse*) {
-  return ToGrpcStatus(logic_->EraseCustomer(*request));
+  RAPPORT_AUTHORIZE(caller, *guard_, *context, "EraseCustomer");
+  return ToGrpcStatus(logic_->EraseCustomer(*request, caller.subject));
 }
 
 // Differentiation: the shared kit's RPCs.
 
 grpc::Status CustomerServiceImpl::RefreshScores(
-    grpc::ServerContext*, const v1::RefreshScoresRequest* request,
+    grpc::ServerContext* context, const v1::RefreshScoresRequest* request,
     v1::RefreshScoresResponse* response) {
-  return differentiation::rpcs::RefreshScores(*values_, *request, response);
+  RAPPORT_AUTHORIZE(caller, *guard_, *context, "RefreshScores");
+  return differentiation::rpcs::RefreshScores(*values_, *request,
+                                              caller.subject, response);
 }
 
 grpc::Status CustomerServiceImpl::GetRefreshJob(
-    grpc::ServerContext*, const v1::GetRefreshJobRequest* request,
+    grpc::ServerContext* context, const v1::GetRefreshJobRequest* request,
     v1::GetRefreshJobResponse* response) {
+  RAPPORT_AUTHORIZE(caller, *guard_, *context, "GetRefreshJob");
   return differentiation::rpcs::GetRefreshJob(*values_, request->id(),
                                               response);
 }
 
 grpc::Status CustomerServiceImpl::GetCustomerValue(
-    grpc::ServerContext*, const v1::GetCustomerValueRequest* request,
+    grpc::ServerContext* context, const v1::GetCustomerValueRequest* request,
     v1::GetCustomerValueResponse* response) {
+  RAPPORT_AUTHORIZE(caller, *guard_, *context, "GetCustomerValue");
   return differentiation::rpcs::GetValue(*values_, request->id(), response);
 }
 
 grpc::Status CustomerServiceImpl::SummarizeSegments(
-    grpc::ServerContext*, const v1::SummarizeSegmentsRequest*,
+    grpc::ServerContext* context, const v1::SummarizeSegmentsRequest*,
     v1::SummarizeSegmentsResponse* response) {
+  RAPPORT_AUTHORIZE(caller, *guard_, *context, "SummarizeSegments");
   return differentiation::rpcs::SummarizeSegments(*values_, response);
 }
 
 grpc::Status CustomerServiceImpl::ExportScores(
     grpc::ServerContext* context, const v1::ExportScoresRequest* request,
     grpc::ServerWriter<v1::ExportScoresResponse>* writer) {
+  RAPPORT_AUTHORIZE(caller, *guard_, *context, "ExportScores");
   return differentiation::rpcs::ExportScores(
       *values_, request->external_id_source(), context, writer);
+}
+
+grpc::Status CustomerServiceImpl::ListAuditEvents(
+    grpc::ServerContext* context, const v1::ListAuditEventsRequest* request,
+    v1::ListAuditEventsResponse* response) {
+  RAPPORT_AUTHORIZE(caller, *guard_, *context, "ListAuditEvents");
+  return ReplyWith(logic_->ListAuditEvents(*request), response);
 }
 
 }  // namespace rapport::customer

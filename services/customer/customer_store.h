@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/audit/audit.h"
 #include "common/base/decimal.h"
 
 namespace rapport::customer {
@@ -60,6 +61,8 @@ struct PurchaseRecord {
   Decimal amount;
   std::string currency;
   std::string description;
+  // Who recorded it: the subject of the caller's token.
+  std::string recorded_by;
   int64_t create_time_us = 0;
 };
 
@@ -84,6 +87,8 @@ struct InteractionRecord {
   int64_t interaction_time_us = 0;
   Decimal cost;
   std::string note;
+  // Who logged it: the subject of the caller's token.
+  std::string recorded_by;
   int64_t create_time_us = 0;
 };
 
@@ -120,11 +125,16 @@ class CustomerStore {
  public:
   virtual ~CustomerStore() = default;
 
-  // Inserts the customer. ALREADY_EXISTS naming the holder when an identity
-  // (email, phone, external id) is taken. With a request id seen before: the
-  // stored customer (same hash) or INVALID_ARGUMENT on request_id (other hash).
+  // Inserts the customer, and `event` in the same transaction. ALREADY_EXISTS
+  // naming the holder when an identity (email, phone, external id) is taken.
+  // With a request id seen before: the stored customer (same hash; no new
+  // event) or INVALID_ARGUMENT on request_id (other hash).
+  //
+  // Every change below writes its audit event in its own transaction: there
+  // is never a change without its event.
   virtual absl::StatusOr<CustomerRecord> CreateCustomer(
-      const CustomerRecord& customer, const RequestKey& request) = 0;
+      const CustomerRecord& customer, const RequestKey& request,
+      const audit::Event& event) = 0;
   // The id of the customer that CreateCustomer stored under `request_id`, if
   // any. Erasing or deleting that customer forgets the request.
   virtual absl::StatusOr<std::optional<std::string>> CustomerCreatedBy(
@@ -150,12 +160,14 @@ class CustomerStore {
   // with a status), bumps the version and writes it back in one transaction.
   virtual absl::StatusOr<CustomerRecord> UpdateCustomer(
       const std::string& id,
-      const std::function<absl::Status(CustomerRecord&)>& mutate) = 0;
+      const std::function<absl::Status(CustomerRecord&)>& mutate,
+      const audit::Event& event) = 0;
   // Deletes the customer; FAILED_PRECONDITION when it has purchases and !force.
   // `check` sees the current record first and may refuse (etag).
   virtual absl::Status DeleteCustomer(
       const std::string& id, bool force,
-      const std::function<absl::Status(const CustomerRecord&)>& check) = 0;
+      const std::function<absl::Status(const CustomerRecord&)>& check,
+      const audit::Event& event) = 0;
 
   // Inserts a purchase of a live customer: NOT_FOUND for an unknown one,
   // FAILED_PRECONDITION for an erased one, ABORTED for one merged into another
@@ -200,17 +212,18 @@ class CustomerStore {
   virtual absl::StatusOr<std::vector<DuplicateGroupRecord>> FindDuplicates(
       const std::string& after_key, int limit) = 0;
   // Moves everything of `duplicates` to `primary` in one transaction and marks
-  // them merged; with dry_run, computes the same and rolls back.
+  // them merged (event.actor is the merge's actor); with dry_run, computes
+  // the same and rolls back.
   virtual absl::StatusOr<MergeResult> MergeCustomers(
       const std::string& primary, const std::vector<std::string>& duplicates,
-      const std::string& actor, int64_t now_us, bool dry_run) = 0;
+      const audit::Event& event, bool dry_run) = 0;
   // Removes personal data (names, identities, notes, attributes, consents),
   // keeps purchase amounts; with `suppression_hashes`, records them so the
   // identities cannot come back. `check` may refuse (etag).
   virtual absl::Status EraseCustomer(
       const std::string& id, const std::vector<std::string>& suppression_hashes,
-      int64_t now_us,
-      const std::function<absl::Status(const CustomerRecord&)>& check) = 0;
+      const std::function<absl::Status(const CustomerRecord&)>& check,
+      const audit::Event& event) = 0;
   // The hashes among `hashes` that are suppressed, each once, as given.
   virtual absl::StatusOr<std::vector<std::string>> SuppressedAmong(
       const std::vector<std::string>& hashes) = 0;
@@ -218,9 +231,11 @@ class CustomerStore {
   // --- Interactions and consent ---
 
   // Idempotent by `request` like RecordPurchase (the interaction's id is
-  // KeyedId(kInteractionRequestScope, request id) when it has one).
+  // KeyedId(kInteractionRequestScope, request id) when it has one). With an
+  // `event` (an interaction forced past its tier's policy), writes it too.
   virtual absl::StatusOr<InteractionRecord> LogInteraction(
-      const InteractionRecord& interaction, const RequestKey& request) = 0;
+      const InteractionRecord& interaction, const RequestKey& request,
+      const std::optional<audit::Event>& event) = 0;
   struct InteractionQuery {
     std::string customer_id;
     std::optional<std::pair<int64_t, std::string>> after;
@@ -228,12 +243,23 @@ class CustomerStore {
   };
   virtual absl::StatusOr<std::vector<InteractionRecord>> ListInteractions(
       const InteractionQuery& query) = 0;
-  // Inserts or replaces the consent for (purpose, channel); NOT_FOUND for an
-  // unknown customer.
+  // Appends the consent to the customer's consent history; the current
+  // consent for (purpose, channel) is the one captured last, so a consent
+  // captured before the current one (a late retry, an old form) stays in the
+  // history and changes nothing. NOT_FOUND for an unknown customer.
   virtual absl::Status SetConsent(const std::string& customer_id,
-                                  const ConsentRecord& consent) = 0;
+                                  const ConsentRecord& consent,
+                                  const audit::Event& event) = 0;
   virtual absl::StatusOr<std::vector<ConsentRecord>> ListConsents(
       const std::string& customer_id) = 0;
+
+  // --- Audit ---
+
+  // Writes an event in a transaction of its own (an import's start and end).
+  virtual absl::Status WriteAuditEvent(const audit::Event& event) = 0;
+  virtual absl::StatusOr<std::vector<audit::Event>> ListAuditEvents(
+      const audit::Filter& filter, const std::optional<audit::Cursor>& after,
+      int limit) = 0;
 };
 
 }  // namespace rapport::customer

@@ -1,5 +1,6 @@
 #include "services/customer/customer_values.h"
 
+#include "common/audit/audit.h"
 #include "services/customer/mysql_customer_store.h"
 
 namespace rapport::customer {
@@ -41,6 +42,7 @@ std::vector<Migration> CustomerSchema() {
   for (Migration& m :
        differentiation::ValueTableMigrations(CustomerValueTables()))
     all.push_back(std::move(m));
+  for (Migration& m : audit::Migrations()) all.push_back(std::move(m));
   return all;
 }
 

@@ -21,7 +21,8 @@ differentiation::CounterpartTables CustomerCounterpartTables();
 differentiation::ValueTables CustomerValueTables();
 
 // Every migration of the customer database: the service's own
-// (migrations/), then the kit's tables under the customer's names.
+// (migrations/), then the kit's tables under the customer's names, then the
+// audit log.
 std::vector<Migration> CustomerSchema();
 
 }  // namespace rapport::customer

@@ -22,9 +22,11 @@ class ImportLogic {
   virtual ~ImportLogic() = default;
   // `next` fills the next batch and returns false at the end of the stream.
   virtual absl::StatusOr<v1::ImportPurchasesResponse> ImportPurchases(
-      const std::function<bool(v1::ImportPurchasesRequest*)>& next) = 0;
+      const std::function<bool(v1::ImportPurchasesRequest*)>& next,
+      const std::string& actor) = 0;
   virtual absl::StatusOr<v1::ImportInteractionsResponse> ImportInteractions(
-      const std::function<bool(v1::ImportInteractionsRequest*)>& next) = 0;
+      const std::function<bool(v1::ImportInteractionsRequest*)>& next,
+      const std::string& actor) = 0;
 };
 
 }  // namespace rapport::customer

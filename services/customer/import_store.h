@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/audit/audit.h"
 #include "services/customer/customer_store.h"
 
 namespace rapport::customer {
@@ -104,6 +105,9 @@ class ImportStore {
   // CustomerChanges() answered `changes_seen`: if it still does, they are
   // live; else each is checked, and FAILED_PRECONDITION when one was merged,
   // erased or deleted since (re-resolve and try again).
+  // Writes an audit event in a transaction of its own (an import's start
+  // and end; the rows carry their actor themselves).
+  virtual absl::Status WriteAuditEvent(const audit::Event& event) = 0;
   virtual absl::Status WritePurchases(
       const std::vector<CustomerRecord>& new_customers,
       const std::vector<ImportedPurchase>& rows, int64_t changes_seen) = 0;

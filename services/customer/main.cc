@@ -3,6 +3,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/call_guard.h"
 #include "common/counterpart_main.h"
 #include "common/differentiation/differentiation.h"
 #include "common/differentiation/mysql_counterpart.h"
@@ -75,8 +76,11 @@ int main(int argc, char** argv) {
   if (!logic_options.ok())
     return rapport::FailToStart(defaults, logic_options.status());
   absl::StatusOr<std::unique_ptr<differentiation::GrpcScoringClient>> scoring =
-      differentiation::GrpcScoringClient::Create(counterpart->scoring_addr,
-                                                 server->tls);
+      differentiation::GrpcScoringClient::Create(
+          counterpart->scoring_addr, server->tls,
+          {.authorization = [tokens = counterpart->service_tokens] {
+            return tokens->Authorization();
+          }});
   if (!scoring.ok()) return rapport::FailToStart(defaults, scoring.status());
   absl::StatusOr<std::unique_ptr<rapport::MysqlPool>> pool =
       rapport::OpenDatabase(defaults, *counterpart, customer::CustomerSchema());
@@ -101,7 +105,9 @@ int main(int argc, char** argv) {
   customer::MysqlImportStore import_store(pool->get(), &store);
   customer::BulkImportLogic imports(&import_store, &logic, &ids, clock,
                                     *logic_options);
-  customer::CustomerServiceImpl service(&logic, &imports, &values);
+  const rapport::CallGuard guard(server->verifier.get(),
+                                 customer::CustomerMethodRoles());
+  customer::CustomerServiceImpl service(&guard, &logic, &imports, &values);
   return rapport::Serve(*server, {&service},
                         [p = pool->get()] { return p->Ping(); });
 }

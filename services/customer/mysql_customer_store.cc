@@ -290,6 +290,7 @@ PurchaseRecord ReadPurchase(sql::ResultSet& rows) {
   p.currency = rows.getString(5);
   p.description = rows.getString(6);
   p.create_time_us = rows.getInt64(7);
+  p.recorded_by = TextOrEmpty(rows, 8);
   return p;
 }
 
@@ -318,7 +319,7 @@ absl::Status CheckLive(sql::Connection& c, const std::string& id) {
 
 constexpr char kPurchaseColumns[] =
     "id, customer_id, purchase_time_us, amount, currency, description, "
-    "create_time_us";
+    "create_time_us, recorded_by";
 
 // Counts a merge, erasure or deletion in customer_changes (see
 // ImportStore::CustomerChanges). The transaction's first statement, so that
@@ -337,7 +338,8 @@ void CountCustomerChange(sql::Connection& c) {
 }  // namespace
 
 absl::StatusOr<CustomerRecord> MysqlCustomerStore::CreateCustomer(
-    const CustomerRecord& customer, const RequestKey& request) {
+    const CustomerRecord& customer, const RequestKey& request,
+    const audit::Event& event) {
   constexpr char kFind[] =
       "SELECT customer_id, request_hash FROM customer_create_requests WHERE "
       "request_id = ?";
@@ -373,6 +375,7 @@ absl::StatusOr<CustomerRecord> MysqlCustomerStore::CreateCustomer(
           r->setString(3, customer.id);
           r->executeUpdate();
         }
+        audit::Write(c, event);
         CustomerRecord stored = customer;
         stored.version = 1;
         return stored;
@@ -498,7 +501,8 @@ MysqlCustomerStore::ListCustomers(const CustomerFilter& filter,
 
 absl::StatusOr<CustomerRecord> MysqlCustomerStore::UpdateCustomer(
     const std::string& id,
-    const std::function<absl::Status(CustomerRecord&)>& mutate) {
+    const std::function<absl::Status(CustomerRecord&)>& mutate,
+    const audit::Event& event) {
   CustomerRecord attempted;
   absl::StatusOr<CustomerRecord> updated = pool_->Transaction(
       [&](sql::Connection& c) -> absl::StatusOr<CustomerRecord> {
@@ -522,6 +526,7 @@ absl::StatusOr<CustomerRecord> MysqlCustomerStore::UpdateCustomer(
         s->setString(9, r.id);
         s->executeUpdate();
         WriteChildren(c, r);
+        audit::Write(c, event);
         return r;
       });
   if (!updated.ok())
@@ -531,7 +536,8 @@ absl::StatusOr<CustomerRecord> MysqlCustomerStore::UpdateCustomer(
 
 absl::Status MysqlCustomerStore::DeleteCustomer(
     const std::string& id, bool force,
-    const std::function<absl::Status(const CustomerRecord&)>& check) {
+    const std::function<absl::Status(const CustomerRecord&)>& check,
+    const audit::Event& event) {
   return pool_->Transaction([&](sql::Connection& c) -> absl::Status {
     CountCustomerChange(c);
     RAPPORT_ASSIGN_OR_RETURN(CustomerRecord r, LoadCustomer(c, id, true));
@@ -561,6 +567,9 @@ absl::Status MysqlCustomerStore::DeleteCustomer(
          {"DELETE FROM purchases WHERE customer_id = ?",
           "DELETE FROM interactions WHERE customer_id = ?",
           "DELETE FROM consents WHERE customer_id = ?",
+          "DELETE FROM consent_history WHERE customer_id = ?",
+          "DELETE FROM consent_history WHERE customer_id IN "
+          "(SELECT id FROM customers WHERE merged_into = ?)",
           "DELETE FROM customer_scores WHERE customer_id = ?",
           "DELETE FROM customer_external_ids WHERE customer_id = ?",
           "DELETE FROM customer_attributes WHERE customer_id = ?",
@@ -575,6 +584,7 @@ absl::Status MysqlCustomerStore::DeleteCustomer(
       s->setString(1, id);
       s->executeUpdate();
     }
+    audit::Write(c, event);
     return absl::OkStatus();
   });
 }
@@ -602,9 +612,9 @@ absl::StatusOr<PurchaseRecord> MysqlCustomerStore::RecordOnePurchase(
         Statement s = Prepare(
             c,
             "INSERT INTO purchases (id, customer_id, purchase_time_us, amount, "
-            "currency, description, create_time_us, request_id, request_hash) "
-            "SELECT ?, id, ?, ?, ?, ?, ?, ?, ? FROM customers WHERE id = ? AND "
-            "merged_into IS NULL AND erased_time_us IS NULL");
+            "currency, description, create_time_us, request_id, request_hash, "
+            "recorded_by) SELECT ?, id, ?, ?, ?, ?, ?, ?, ?, ? FROM customers "
+            "WHERE id = ? AND merged_into IS NULL AND erased_time_us IS NULL");
         s->setString(1, purchase.id);
         s->setInt64(2, purchase.purchase_time_us);
         s->setString(3, purchase.amount.ToString());
@@ -613,7 +623,8 @@ absl::StatusOr<PurchaseRecord> MysqlCustomerStore::RecordOnePurchase(
         s->setInt64(6, purchase.create_time_us);
         SetNullableString(*s, 7, request.id);
         SetNullableString(*s, 8, request.id.empty() ? "" : request.hash);
-        s->setString(9, purchase.customer_id);
+        SetNullableString(*s, 9, purchase.recorded_by);
+        s->setString(10, purchase.customer_id);
         return s->executeUpdate() == 1;
       });
   if (inserted.ok() && *inserted) return purchase;
@@ -684,19 +695,20 @@ absl::StatusOr<std::vector<bool>> MysqlCustomerStore::InsertLivePurchases(
     // Rows padded to a power of two, so that a few statement texts serve every
     // chunk: a padding row names no customer (empty id) and joins nothing.
     const size_t slots = std::bit_ceil(n);
-    std::vector<std::string> rows(slots, "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?");
+    std::vector<std::string> rows(slots, "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?");
     rows[0] =
         "SELECT ? AS id, ? AS customer_id, ? AS purchase_time_us, ? AS amount, "
         "? AS currency, ? AS description, ? AS create_time_us, ? AS "
-        "request_id, ? AS request_hash";
+        "request_id, ? AS request_hash, ? AS recorded_by";
     Statement s = PrepareCached(
         c,
         absl::StrCat(
             "INSERT INTO purchases (id, customer_id, purchase_time_us, "
             "amount, currency, description, create_time_us, request_id, "
-            "request_hash) SELECT t.id, c.id, t.purchase_time_us, t.amount, "
-            "t.currency, t.description, t.create_time_us, t.request_id, "
-            "t.request_hash FROM (",
+            "request_hash, recorded_by) SELECT t.id, c.id, "
+            "t.purchase_time_us, t.amount, t.currency, t.description, "
+            "t.create_time_us, t.request_id, t.request_hash, t.recorded_by "
+            "FROM (",
             absl::StrJoin(rows, " UNION ALL "),
             ") t JOIN customers c ON c.id = t.customer_id WHERE "
             "c.merged_into IS NULL AND c.erased_time_us IS NULL"),
@@ -704,7 +716,7 @@ absl::StatusOr<std::vector<bool>> MysqlCustomerStore::InsertLivePurchases(
     static const NewPurchase* const kPadding = new NewPurchase();
     for (size_t k = 0; k < slots; ++k) {
       const NewPurchase& p = k < n ? purchases[begin + k] : *kPadding;
-      const int i = static_cast<int>(k) * 9;
+      const int i = static_cast<int>(k) * 10;
       s->setString(i + 1, p.purchase.id);
       s->setString(i + 2, p.purchase.customer_id);
       s->setInt64(i + 3, p.purchase.purchase_time_us);
@@ -714,6 +726,7 @@ absl::StatusOr<std::vector<bool>> MysqlCustomerStore::InsertLivePurchases(
       s->setInt64(i + 7, p.purchase.create_time_us);
       SetNullableString(*s, i + 8, p.request.id);
       SetNullableString(*s, i + 9, p.request.id.empty() ? "" : p.request.hash);
+      SetNullableString(*s, i + 10, p.purchase.recorded_by);
     }
     std::vector<bool> inserted(n, true);
     if (s->executeUpdate() == static_cast<int>(n)) return inserted;
@@ -890,7 +903,9 @@ int64_t MoveRows(sql::Connection& c, const char* update,
 
 absl::StatusOr<MergeResult> MysqlCustomerStore::MergeCustomers(
     const std::string& primary, const std::vector<std::string>& duplicates,
-    const std::string& actor, int64_t now_us, bool dry_run) {
+    const audit::Event& event, bool dry_run) {
+  const int64_t now_us = event.time_us;
+  const std::string& actor = event.actor;
   MergeResult result;
   absl::Status done = pool_->Transaction([&](sql::Connection& c)
                                              -> absl::Status {
@@ -982,6 +997,10 @@ absl::StatusOr<MergeResult> MysqlCustomerStore::MergeCustomers(
       take_consent->setString(2, d);
       take_consent->executeUpdate();
     }
+    // The consent history follows the consents.
+    MoveRows(c,
+             "UPDATE consent_history SET customer_id = ? WHERE customer_id = ?",
+             primary, duplicates);
     for (const char* query :
          {"DELETE FROM consents WHERE customer_id = ?",
           "DELETE FROM customer_attributes WHERE customer_id = ?",
@@ -1049,6 +1068,7 @@ absl::StatusOr<MergeResult> MysqlCustomerStore::MergeCustomers(
     RAPPORT_ASSIGN_OR_RETURN(result.primary, LoadCustomer(c, primary, false));
     // A dry run computes everything and then rolls it all back.
     if (dry_run) return absl::CancelledError("dry run");
+    audit::Write(c, event);
     return absl::OkStatus();
   });
   if (dry_run && absl::IsCancelled(done)) return result;
@@ -1058,8 +1078,9 @@ absl::StatusOr<MergeResult> MysqlCustomerStore::MergeCustomers(
 
 absl::Status MysqlCustomerStore::EraseCustomer(
     const std::string& id, const std::vector<std::string>& suppression_hashes,
-    int64_t now_us,
-    const std::function<absl::Status(const CustomerRecord&)>& check) {
+    const std::function<absl::Status(const CustomerRecord&)>& check,
+    const audit::Event& event) {
+  const int64_t now_us = event.time_us;
   return pool_->Transaction([&](sql::Connection& c) -> absl::Status {
     CountCustomerChange(c);
     RAPPORT_ASSIGN_OR_RETURN(CustomerRecord r, LoadCustomer(c, id, true));
@@ -1083,6 +1104,8 @@ absl::Status MysqlCustomerStore::EraseCustomer(
           "customer_id IN "
           "(SELECT id FROM customers WHERE merged_into = ?)",
           "DELETE FROM consents WHERE customer_id = ?",
+          "DELETE FROM consent_history WHERE customer_id = ? OR "
+          "customer_id IN (SELECT id FROM customers WHERE merged_into = ?)",
           "DELETE FROM customer_create_requests WHERE customer_id = ? OR "
           "customer_id IN (SELECT id FROM customers WHERE merged_into = ?)",
           "UPDATE interactions SET note = '' WHERE "
@@ -1104,6 +1127,7 @@ absl::Status MysqlCustomerStore::EraseCustomer(
       suppress->setInt64(2, now_us);
       suppress->executeUpdate();
     }
+    audit::Write(c, event);
     return absl::OkStatus();
   });
 }
@@ -1144,7 +1168,7 @@ namespace {
 
 constexpr char kInteractionColumns[] =
     "id, customer_id, channel, kind, interaction_time_us, cost, note, "
-    "create_time_us";
+    "create_time_us, recorded_by";
 
 InteractionRecord ReadInteraction(sql::ResultSet& rows) {
   InteractionRecord r;
@@ -1156,13 +1180,15 @@ InteractionRecord ReadInteraction(sql::ResultSet& rows) {
   r.cost = Decimal::Parse(std::string(rows.getString(6))).value_or(Decimal());
   r.note = rows.getString(7);
   r.create_time_us = rows.getInt64(8);
+  r.recorded_by = TextOrEmpty(rows, 9);
   return r;
 }
 
 }  // namespace
 
 absl::StatusOr<InteractionRecord> MysqlCustomerStore::LogInteraction(
-    const InteractionRecord& interaction, const RequestKey& request) {
+    const InteractionRecord& interaction, const RequestKey& request,
+    const std::optional<audit::Event>& event) {
   constexpr char kFind[] =
       "SELECT id, request_hash FROM interactions WHERE id = ?";
   auto load = [](sql::Connection& c,
@@ -1188,7 +1214,8 @@ absl::StatusOr<InteractionRecord> MysqlCustomerStore::LogInteraction(
             c,
             "INSERT INTO interactions (id, customer_id, channel, kind, "
             "interaction_time_us, cost, note, create_time_us, request_id, "
-            "request_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            "request_hash, recorded_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?)");
         s->setString(1, interaction.id);
         s->setString(2, interaction.customer_id);
         s->setInt(3, interaction.channel);
@@ -1199,7 +1226,9 @@ absl::StatusOr<InteractionRecord> MysqlCustomerStore::LogInteraction(
         s->setInt64(8, interaction.create_time_us);
         SetNullableString(*s, 9, request.id);
         SetNullableString(*s, 10, request.id.empty() ? "" : request.hash);
+        SetNullableString(*s, 11, interaction.recorded_by);
         s->executeUpdate();
+        if (event.has_value()) audit::Write(c, *event);
         return interaction;
       });
   if (absl::IsAlreadyExists(logged.status()) && !request.id.empty()) {
@@ -1240,7 +1269,8 @@ MysqlCustomerStore::ListInteractions(const InteractionQuery& q) {
 }
 
 absl::Status MysqlCustomerStore::SetConsent(const std::string& customer_id,
-                                            const ConsentRecord& consent) {
+                                            const ConsentRecord& consent,
+                                            const audit::Event& event) {
   return pool_->Transaction([&](sql::Connection& c) -> absl::Status {
     Statement exists =
         Prepare(c, "SELECT 1 FROM customers WHERE id = ? LOCK IN SHARE MODE");
@@ -1249,12 +1279,34 @@ absl::Status MysqlCustomerStore::SetConsent(const std::string& customer_id,
     if (!rows->next())
       return absl::NotFoundError(
           absl::StrCat("customer ", customer_id, " not found"));
+    Statement history = Prepare(
+        c,
+        "INSERT INTO consent_history (customer_id, purpose, channel, granted, "
+        "capture_time_us, source, record_time_us, recorded_by) VALUES "
+        "(?, ?, ?, ?, ?, ?, ?, ?)");
+    history->setString(1, customer_id);
+    history->setString(2, consent.purpose);
+    history->setInt(3, consent.channel);
+    history->setBoolean(4, consent.granted);
+    history->setInt64(5, consent.capture_time_us);
+    history->setString(6, consent.source);
+    history->setInt64(7, event.time_us);
+    history->setString(8, event.actor);
+    history->executeUpdate();
+    // The current consent is the one captured last: an older capture (a late
+    // retry, an old paper form) never overwrites a newer withdrawal. On a tie
+    // the later write wins.
     Statement s = Prepare(
         c,
         "INSERT INTO consents (customer_id, purpose, channel, granted, "
         "capture_time_us, source) VALUES (?, ?, ?, ?, ?, ?) "
-        "ON DUPLICATE KEY UPDATE granted = VALUES(granted), "
-        "capture_time_us = VALUES(capture_time_us), source = VALUES(source)");
+        "ON DUPLICATE KEY UPDATE "
+        "granted = IF(VALUES(capture_time_us) >= consents.capture_time_us, "
+        "VALUES(granted), consents.granted), "
+        "source = IF(VALUES(capture_time_us) >= consents.capture_time_us, "
+        "VALUES(source), consents.source), "
+        "capture_time_us = GREATEST(consents.capture_time_us, "
+        "VALUES(capture_time_us))");
     s->setString(1, customer_id);
     s->setString(2, consent.purpose);
     s->setInt(3, consent.channel);
@@ -1262,6 +1314,7 @@ absl::Status MysqlCustomerStore::SetConsent(const std::string& customer_id,
     s->setInt64(5, consent.capture_time_us);
     s->setString(6, consent.source);
     s->executeUpdate();
+    audit::Write(c, event);
     return absl::OkStatus();
   });
 }
@@ -1283,6 +1336,16 @@ absl::StatusOr<std::vector<ConsentRecord>> MysqlCustomerStore::ListConsents(
     }
     return out;
   });
+}
+
+absl::Status MysqlCustomerStore::WriteAuditEvent(const audit::Event& event) {
+  return audit::Write(*pool_, event);
+}
+
+absl::StatusOr<std::vector<audit::Event>> MysqlCustomerStore::ListAuditEvents(
+    const audit::Filter& filter, const std::optional<audit::Cursor>& after,
+    int limit) {
+  return audit::List(*pool_, filter, after, limit);
 }
 
 }  // namespace rapport::customer

@@ -25,7 +25,8 @@ class MysqlCustomerStore final : public CustomerStore {
   explicit MysqlCustomerStore(MysqlPool* pool) : pool_(pool) {}
 
   absl::StatusOr<CustomerRecord> CreateCustomer(
-      const CustomerRecord& customer, const RequestKey& request) override;
+      const CustomerRecord& customer, const RequestKey& request,
+      const audit::Event& event) override;
   absl::StatusOr<std::optional<std::string>> CustomerCreatedBy(
       const std::string& request_id) override;
   absl::StatusOr<CustomerRecord> GetCustomer(const std::string& id) override;
@@ -36,10 +37,12 @@ class MysqlCustomerStore final : public CustomerStore {
       int limit) override;
   absl::StatusOr<CustomerRecord> UpdateCustomer(
       const std::string& id,
-      const std::function<absl::Status(CustomerRecord&)>& mutate) override;
+      const std::function<absl::Status(CustomerRecord&)>& mutate,
+      const audit::Event& event) override;
   absl::Status DeleteCustomer(
       const std::string& id, bool force,
-      const std::function<absl::Status(const CustomerRecord&)>& check) override;
+      const std::function<absl::Status(const CustomerRecord&)>& check,
+      const audit::Event& event) override;
   std::vector<absl::StatusOr<PurchaseRecord>> RecordPurchases(
       const std::vector<NewPurchase>& purchases) override;
   absl::StatusOr<std::vector<PurchaseRecord>> ListPurchases(
@@ -51,21 +54,27 @@ class MysqlCustomerStore final : public CustomerStore {
       const std::string& after_key, int limit) override;
   absl::StatusOr<MergeResult> MergeCustomers(
       const std::string& primary, const std::vector<std::string>& duplicates,
-      const std::string& actor, int64_t now_us, bool dry_run) override;
+      const audit::Event& event, bool dry_run) override;
   absl::Status EraseCustomer(
       const std::string& id, const std::vector<std::string>& suppression_hashes,
-      int64_t now_us,
-      const std::function<absl::Status(const CustomerRecord&)>& check) override;
+      const std::function<absl::Status(const CustomerRecord&)>& check,
+      const audit::Event& event) override;
   absl::StatusOr<std::vector<std::string>> SuppressedAmong(
       const std::vector<std::string>& hashes) override;
   absl::StatusOr<InteractionRecord> LogInteraction(
-      const InteractionRecord& interaction, const RequestKey& request) override;
+      const InteractionRecord& interaction, const RequestKey& request,
+      const std::optional<audit::Event>& event) override;
   absl::StatusOr<std::vector<InteractionRecord>> ListInteractions(
       const InteractionQuery& query) override;
   absl::Status SetConsent(const std::string& customer_id,
-                          const ConsentRecord& consent) override;
+                          const ConsentRecord& consent,
+                          const audit::Event& event) override;
   absl::StatusOr<std::vector<ConsentRecord>> ListConsents(
       const std::string& customer_id) override;
+  absl::Status WriteAuditEvent(const audit::Event& event) override;
+  absl::StatusOr<std::vector<audit::Event>> ListAuditEvents(
+      const audit::Filter& filter, const std::optional<audit::Cursor>& after,
+      int limit) override;
 
  private:
   // One purchase with its checks (the path of retries and of customers that

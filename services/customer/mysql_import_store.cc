@@ -369,6 +369,29 @@ absl::StatusOr<int64_t> MysqlImportStore::CustomerChanges() {
   });
 }
 
+namespace {
+
+// The rows of one import batch were all recorded by one caller: it is set
+// once per batch, as a session variable the inserts name, instead of a
+// parameter per row.
+template <typename Row, typename Get>
+absl::Status SetRecordedBy(sql::Connection& c, const std::vector<Row>& rows,
+                           Get recorded_by) {
+  if (rows.empty()) return absl::OkStatus();
+  const std::string& who = recorded_by(rows.front());
+  for (const Row& r : rows) {
+    if (recorded_by(r) != who) {
+      return absl::InternalError("an import batch from more than one caller");
+    }
+  }
+  CachedStatement s = PrepareCached(c, "SET @rapport_recorded_by = ?");
+  SetNullableString(*s, 1, who);
+  s->execute();
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status MysqlImportStore::WritePurchases(
     const std::vector<CustomerRecord>& new_customers,
     const std::vector<ImportedPurchase>& rows, int64_t changes_seen) {
@@ -388,17 +411,21 @@ absl::Status MysqlImportStore::WritePurchases(
           return !r.purchase.description.empty();
         });
     const bool keyed = AnyRequestId(rows);
+    RAPPORT_RETURN_IF_ERROR(SetRecordedBy(
+        c, rows, [](const ImportedPurchase& r) -> const std::string& {
+          return r.purchase.recorded_by;
+        }));
     Chunked(
         c, rows,
         [&](size_t n) {
           return absl::StrCat(
               "INSERT INTO purchases (id, customer_id, purchase_time_us, "
-              "amount, currency, create_time_us, request_hash",
+              "amount, currency, create_time_us, request_hash, recorded_by",
               described ? ", description" : "", keyed ? ", request_id" : "",
               ") VALUES ",
               Repeat(
-                  absl::StrCat("(?, ?, ?, ?, ?, ?, ?", described ? ", ?" : "",
-                               keyed ? ", ?" : "", ")"),
+                  absl::StrCat("(?, ?, ?, ?, ?, ?, ?, @rapport_recorded_by",
+                               described ? ", ?" : "", keyed ? ", ?" : "", ")"),
                   n, ", "));
         },
         [&](sql::PreparedStatement& s, int& i, const ImportedPurchase& row) {
@@ -431,16 +458,22 @@ absl::Status MysqlImportStore::WriteInteractions(
         changes_seen));
     InsertCustomers(c, new_customers);
     const bool keyed = AnyRequestId(rows);  // else request_id is left NULL
+    RAPPORT_RETURN_IF_ERROR(SetRecordedBy(
+        c, rows, [](const ImportedInteraction& r) -> const std::string& {
+          return r.interaction.recorded_by;
+        }));
     Chunked(
         c, rows,
         [&](size_t n) {
           return absl::StrCat(
               "INSERT INTO interactions (id, customer_id, channel, kind, "
-              "interaction_time_us, cost, note, create_time_us, request_hash",
+              "interaction_time_us, cost, note, create_time_us, request_hash, "
+              "recorded_by",
               keyed ? ", request_id" : "", ") VALUES ",
-              Repeat(keyed ? "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                           : "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     n, ", "));
+              Repeat(
+                  keyed ? "(?, ?, ?, ?, ?, ?, ?, ?, ?, @rapport_recorded_by, ?)"
+                        : "(?, ?, ?, ?, ?, ?, ?, ?, ?, @rapport_recorded_by)",
+                  n, ", "));
         },
         [&](sql::PreparedStatement& s, int& i, const ImportedInteraction& row) {
           const InteractionRecord& r = row.interaction;
@@ -458,6 +491,10 @@ absl::Status MysqlImportStore::WriteInteractions(
         Execute);
     return absl::OkStatus();
   });
+}
+
+absl::Status MysqlImportStore::WriteAuditEvent(const audit::Event& event) {
+  return audit::Write(*pool_, event);
 }
 
 }  // namespace rapport::customer

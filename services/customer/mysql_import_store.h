@@ -39,6 +39,7 @@ class MysqlImportStore final : public ImportStore {
       ImportKind kind, const std::string& import_id,
       const std::string& candidate) override;
   absl::StatusOr<int64_t> CustomerChanges() override;
+  absl::Status WriteAuditEvent(const audit::Event& event) override;
   absl::Status WritePurchases(const std::vector<CustomerRecord>& new_customers,
                               const std::vector<ImportedPurchase>& rows,
                               int64_t changes_seen) override;

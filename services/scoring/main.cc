@@ -1,6 +1,7 @@
 // rapport-scoring: flags and environment -> options -> the common server
 // runner. Stateless: no database; run as many replicas as the load needs.
 #include "absl/time/clock.h"
+#include "common/call_guard.h"
 #include "common/service_main.h"
 #include "services/scoring/scoring_service.h"
 
@@ -14,6 +15,9 @@ int main(int argc, char** argv) {
   absl::StatusOr<rapport::ServerOptions> server = rapport::ReadServerFlags(
       defaults, {rapport::scoring::v1::ScoringService::service_full_name()});
   if (!server.ok()) return rapport::FailToStart(defaults, server.status());
-  rapport::scoring::ScoringServiceImpl service([] { return absl::Now(); });
+  const rapport::CallGuard guard(server->verifier.get(),
+                                 rapport::scoring::ScoringMethodRoles());
+  rapport::scoring::ScoringServiceImpl service(&guard,
+                                               [] { return absl::Now(); });
   return rapport::Serve(*server, {&service});
 }

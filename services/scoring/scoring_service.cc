@@ -25,10 +25,23 @@ absl::StatusOr<std::unique_ptr<Run>> ReadAll(Reader* reader, StartFn start) {
 
 }  // namespace
 
+const MethodRoles& ScoringMethodRoles() {
+  using auth::Role;
+  static const MethodRoles* const kRoles =
+      new MethodRoles(v1::ScoringService::service_full_name(),
+                      {{"ScorePopulation", Role::kReader},
+                       {"ScoreEntity", Role::kReader},
+                       {"ScoreEntities", Role::kReader},
+                       {"FitClvModel", Role::kReader},
+                       {"PredictClv", Role::kReader}});
+  return *kRoles;
+}
+
 grpc::Status ScoringServiceImpl::ScorePopulation(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<v1::ScorePopulationResponse,
                              v1::ScorePopulationRequest>* stream) {
+  RAPPORT_AUTHORIZE(caller, *guard_, *context, "ScorePopulation");
   absl::StatusOr<std::unique_ptr<PopulationRun>> run =
       ReadAll<PopulationRun, v1::ScorePopulationRequest>(
           stream, [&](const v1::ScorePopulationRequest& first) {
@@ -61,8 +74,9 @@ grpc::Status ScoringServiceImpl::ScorePopulation(
 }
 
 grpc::Status ScoringServiceImpl::ScoreEntity(
-    grpc::ServerContext*, const v1::ScoreEntityRequest* request,
+    grpc::ServerContext* context, const v1::ScoreEntityRequest* request,
     v1::ScoreEntityResponse* response) {
+  RAPPORT_AUTHORIZE(caller, *guard_, *context, "ScoreEntity");
   absl::StatusOr<v1::ScoreEntityResponse> result = ScoreOne(*request);
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = *std::move(result);
@@ -70,8 +84,9 @@ grpc::Status ScoringServiceImpl::ScoreEntity(
 }
 
 grpc::Status ScoringServiceImpl::ScoreEntities(
-    grpc::ServerContext*, const v1::ScoreEntitiesRequest* request,
+    grpc::ServerContext* context, const v1::ScoreEntitiesRequest* request,
     v1::ScoreEntitiesResponse* response) {
+  RAPPORT_AUTHORIZE(caller, *guard_, *context, "ScoreEntities");
   absl::StatusOr<v1::ScoreEntitiesResponse> result = ScoreMany(*request);
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = *std::move(result);
@@ -79,8 +94,10 @@ grpc::Status ScoringServiceImpl::ScoreEntities(
 }
 
 grpc::Status ScoringServiceImpl::FitClvModel(
-    grpc::ServerContext*, grpc::ServerReader<v1::FitClvModelRequest>* reader,
+    grpc::ServerContext* context,
+    grpc::ServerReader<v1::FitClvModelRequest>* reader,
     v1::FitClvModelResponse* response) {
+  RAPPORT_AUTHORIZE(caller, *guard_, *context, "FitClvModel");
   absl::StatusOr<std::unique_ptr<ClvFit>> fit =
       ReadAll<ClvFit, v1::FitClvModelRequest>(
           reader, [](const v1::FitClvModelRequest& first) {
@@ -97,6 +114,7 @@ grpc::Status ScoringServiceImpl::PredictClv(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<v1::PredictClvResponse, v1::PredictClvRequest>*
         stream) {
+  RAPPORT_AUTHORIZE(caller, *guard_, *context, "PredictClv");
   absl::StatusOr<std::unique_ptr<ClvPrediction>> run =
       ReadAll<ClvPrediction, v1::PredictClvRequest>(
           stream, [](const v1::PredictClvRequest& first) {

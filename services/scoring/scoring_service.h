@@ -1,21 +1,29 @@
-// The gRPC face of the scoring service: reads the streams into the logic's
-// runs, writes their results back in batches, converts the status once.
+// The gRPC face of the scoring service: checks each call's caller against
+// ScoringMethodRoles, reads the streams into the logic's runs, writes their
+// results back in batches, converts the status once.
 #ifndef RAPPORT_SERVICES_SCORING_SCORING_SERVICE_H_
 #define RAPPORT_SERVICES_SCORING_SCORING_SERVICE_H_
 
 #include <functional>
 
 #include "absl/time/time.h"
+#include "common/call_guard.h"
 #include "rapport/scoring/v1/scoring_service.grpc.pb.h"
 
 namespace rapport::scoring {
 
 namespace v1 = ::rapport::scoring::v1;
 
+// The least role each RPC of ScoringService needs: every call computes and
+// changes nothing, so any role may make it.
+const MethodRoles& ScoringMethodRoles();
+
 class ScoringServiceImpl final : public v1::ScoringService::Service {
  public:
   using Clock = std::function<absl::Time()>;
-  explicit ScoringServiceImpl(Clock clock) : clock_(std::move(clock)) {}
+  // `guard` checks calls against ScoringMethodRoles().
+  ScoringServiceImpl(const CallGuard* guard, Clock clock)
+      : guard_(guard), clock_(std::move(clock)) {}
 
   grpc::Status ScorePopulation(
       grpc::ServerContext* context,
@@ -36,6 +44,7 @@ class ScoringServiceImpl final : public v1::ScoringService::Service {
           stream) override;
 
  private:
+  const CallGuard* guard_;
   Clock clock_;
 };
 

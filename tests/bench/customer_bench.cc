@@ -26,6 +26,8 @@
 #include "rapport/customer/v1/customer_service.grpc.pb.h"
 
 ABSL_FLAG(std::string, addr, "127.0.0.1:50051", "the customer service");
+ABSL_FLAG(std::string, token, "",
+          "the bearer token of every call (a writer's: rapportctl auth token)");
 ABSL_FLAG(int64_t, customers, 1'000'000, "customers to create by importing");
 ABSL_FLAG(int64_t, purchases, 10'000'000, "purchases to import");
 ABSL_FLAG(int, import_streams, 2, "concurrent import streams");
@@ -49,6 +51,13 @@ namespace cv1 = ::rapport::common::v1;
 constexpr int64_t kAsOf = 1'719'792'000'000'000;  // 2024-07-01T00:00:00Z
 constexpr int kRowsPerBatch = 5000;
 
+// Adds the bench's token (--token) to a call.
+void Authorize(grpc::ClientContext& context) {
+  static const std::string* const kAuthorization =
+      new std::string(absl::StrCat("Bearer ", absl::GetFlag(FLAGS_token)));
+  context.AddMetadata("authorization", *kAuthorization);
+}
+
 std::unique_ptr<v1::CustomerService::Stub> NewStub() {
   return v1::CustomerService::NewStub(
       *MakeChannel(absl::GetFlag(FLAGS_addr), {}));
@@ -68,6 +77,7 @@ void Die(const std::string& what, const grpc::Status& s) {
 void Import(int stream_index, int streams) {
   auto stub = NewStub();
   grpc::ClientContext context;
+  Authorize(context);
   v1::ImportPurchasesResponse response;
   auto writer = stub->ImportPurchases(&context, &response);
   std::mt19937_64 rng(stream_index);
@@ -128,6 +138,7 @@ std::unique_ptr<Pending> Start(
     const Request& request, grpc::CompletionQueue& cq) {
   auto call = std::make_unique<PendingCall<Response>>();
   call->start = absl::Now();
+  Authorize(call->context);
   call->reader = (stub.*method)(&call->context, request, &cq);
   call->reader->Finish(&call->response, &call->status, call.get());
   return call;
@@ -209,11 +220,13 @@ void Refresh(int window_days, bool with_clv = false) {
   v1::RefreshScoresResponse started;
   const absl::Time start = absl::Now();
   grpc::ClientContext context;
+  Authorize(context);
   grpc::Status s = stub->RefreshScores(&context, request, &started);
   if (!s.ok()) Die("refresh", s);
   for (;;) {
     absl::SleepFor(absl::Milliseconds(100));
     grpc::ClientContext poll;
+    Authorize(poll);
     v1::GetRefreshJobRequest get;
     get.set_id(started.job().id());
     v1::GetRefreshJobResponse job;
@@ -269,6 +282,7 @@ int Main() {
     list.set_page_size(1000);
     while (ids.size() < 20000) {
       grpc::ClientContext context;
+      Authorize(context);
       v1::ListCustomersResponse page;
       grpc::Status s = stub->ListCustomers(&context, list, &page);
       if (!s.ok()) Die("list", s);

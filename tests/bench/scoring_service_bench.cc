@@ -15,6 +15,7 @@
 #include "tests/support/mariadb.h"
 #include "tests/support/process.h"
 #include "tests/support/server.h"
+#include "tests/support/test_auth.h"
 
 namespace rapport {
 namespace {
@@ -60,7 +61,7 @@ void BM_ScorePopulationOverLoopback(benchmark::State& state) {
   std::vector<v1::ScorePopulationRequest> batches = Population(n);
   auto stub = v1::ScoringService::NewStub(*MakeChannel(TheServer().addr(), {}));
   for (auto _ : state) {
-    grpc::ClientContext context;
+    testing::AuthorizedContext context("reader");
     auto stream = stub->ScorePopulation(&context);
     for (const auto& b : batches) stream->Write(b);
     stream->WritesDone();

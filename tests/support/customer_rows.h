@@ -9,10 +9,20 @@
 #include <cstdint>
 #include <string>
 
+#include "common/audit/audit.h"
 #include "common/ids.h"
 #include "tests/support/database.h"
 
 namespace rapport::testing {
+
+// The audit event of a test's change to a customer.
+inline audit::Event Ev(const std::string& rpc, const std::string& actor = "test",
+                       int64_t time_us = 1) {
+  return {.time_us = time_us,
+          .actor = actor,
+          .rpc = rpc,
+          .resource = "customers/test"};
+}
 
 inline std::string InsertCustomer(MigratedDatabase& db, IdGenerator& ids) {
   const std::string id = ids.Next();

@@ -5,6 +5,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "tests/support/mariadb.h"
+#include "tests/support/test_auth.h"
 
 namespace rapport::testing {
 
@@ -23,8 +24,9 @@ Platform::Platform(PlatformOptions options) {
     Env env = options.customer_env;
     env.emplace("RAPPORT_MYSQL_URI", customer_database_);
     env.emplace("RAPPORT_SCORING_ADDR", scoring_addr_);
-    std::vector<std::string> args = {"--shutdown_grace=5s", "--db_wait=20s",
-                                     "--suppression_salt=e2e"};
+    std::vector<std::string> args = {
+        "--shutdown_grace=5s", "--db_wait=20s", "--suppression_salt=e2e",
+        "--service_key_file=" + TestAuth::Get().service_key_file()};
     args.insert(args.end(), options.customer_args.begin(),
                 options.customer_args.end());
     customer_ = std::make_unique<ServerProcess>(
@@ -35,7 +37,13 @@ Platform::Platform(PlatformOptions options) {
 Platform::~Platform() = default;
 
 Env Platform::CtlEnv() const {
-  Env env = {{"RAPPORT_SCORING_ADDR", scoring_addr_}};
+  return CtlEnvAs(TestAuth::Get().Token("admin", kPlatformAdmin));
+}
+
+Env Platform::CtlEnvAs(const std::string& token) const {
+  Env env = {{"RAPPORT_SCORING_ADDR", scoring_addr_},
+             {"RAPPORT_TOKEN", token},
+             {"RAPPORT_SIGNING_KEY_FILE", TestAuth::Get().people_key_file()}};
   if (customer_) env["RAPPORT_CUSTOMER_ADDR"] = customer_->addr();
   return env;
 }
@@ -44,6 +52,12 @@ RunResult Platform::Ctl(std::vector<std::string> args,
                         const std::string& input) const {
   args.insert(args.begin(), CtlPath());
   return Run(args, CtlEnv(), input);
+}
+
+RunResult Platform::CtlAs(const std::string& role, const std::string& subject,
+                          std::vector<std::string> args) const {
+  args.insert(args.begin(), CtlPath());
+  return Run(args, CtlEnvAs(TestAuth::Get().Token(role, subject)));
 }
 
 std::vector<std::vector<std::string>> Platform::CsvCtl(

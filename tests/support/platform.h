@@ -16,6 +16,7 @@
 
 #include "tests/support/process.h"
 #include "tests/support/server.h"
+#include "tests/support/test_auth.h"
 
 namespace rapport::testing {
 
@@ -38,9 +39,14 @@ class Platform {
   explicit Platform(PlatformOptions options = {});
   ~Platform();
 
-  // Runs rapportctl with the services' addresses in its environment.
+  // Runs rapportctl with the services' addresses in its environment, as an
+  // admin (subject kPlatformAdmin).
   RunResult Ctl(std::vector<std::string> args,
                 const std::string& input = "") const;
+  // The same with a token of `role` ("reader", "writer", "admin") for
+  // `subject`.
+  RunResult CtlAs(const std::string& role, const std::string& subject,
+                  std::vector<std::string> args) const;
   // Runs a rapportctl command that must succeed (a failed expectation
   // otherwise) with --output csv; its rows, header first.
   std::vector<std::vector<std::string>> CsvCtl(
@@ -50,8 +56,11 @@ class Platform {
   std::string File(const std::string& name, const std::string& content) const;
   // The path of a file in that directory.
   std::string Path(const std::string& name) const { return dir_.File(name); }
-  // rapportctl's environment: RAPPORT_<SERVICE>_ADDR of each service.
+  // rapportctl's environment: RAPPORT_<SERVICE>_ADDR of each service, an
+  // admin token (RAPPORT_TOKEN) and the key that signs people's tokens.
   Env CtlEnv() const;
+  // The same with `token`.
+  Env CtlEnvAs(const std::string& token) const;
 
   ServerProcess& scoring() { return *scoring_; }
   ServerProcess& customer() { return *customer_; }

@@ -5,13 +5,15 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "tests/support/mariadb.h"
+#include "tests/support/test_auth.h"
 
 namespace rapport::testing {
 
 ServerProcess::ServerProcess(const std::string& binary, const Env& env,
                              const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {binary, "--listen=127.0.0.1:0",
-                                   "--port_file=" + dir_.File("port")};
+  std::vector<std::string> argv = {
+      binary, "--listen=127.0.0.1:0", "--port_file=" + dir_.File("port"),
+      "--jwks_file=" + TestAuth::Get().jwks_file()};
   argv.insert(argv.end(), args.begin(), args.end());
   process_ = Process::Start(argv, env, dir_.File("log"));
   for (int i = 0; i < 400 && port_.empty() && process_.running(); ++i) {

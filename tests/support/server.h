@@ -3,8 +3,10 @@
 //   ServerProcess scoring(BinaryDir() + "/services/scoring/rapport-scoring");
 //   RunResult r = Run({ctl, "scoring", "rfm", ..., "--addr", scoring.addr()});
 //
-// It listens on 127.0.0.1:0 and reports the port through --port_file; its log
-// is kept for failure messages, and it dies with the test (see Process).
+// It listens on 127.0.0.1:0 and reports the port through --port_file,
+// verifies tokens with the test deployment's keys (TestAuth, --jwks_file);
+// its log is kept for failure messages, and it dies with the test (see
+// Process).
 #ifndef RAPPORT_TESTS_SUPPORT_SERVER_H_
 #define RAPPORT_TESTS_SUPPORT_SERVER_H_
 

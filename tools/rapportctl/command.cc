@@ -1,7 +1,10 @@
 #include "tools/rapportctl/command.h"
 
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/channel.h"
@@ -19,9 +22,36 @@ std::string FlagOrEnv(const Args& args, const char* flag, const char* env) {
 }  // namespace
 
 const std::set<std::string>& GlobalFlags() {
-  static const auto* const kFlags = new std::set<std::string>{
-      "addr", "output", "timeout", "tls-ca", "tls-cert", "tls-key", "help"};
+  static const auto* const kFlags =
+      new std::set<std::string>{"addr",     "output",  "timeout", "tls-ca",
+                                "tls-cert", "tls-key", "help",    "token"};
   return *kFlags;
+}
+
+absl::Status Context::LoadToken() {
+  token = FlagOrEnv(args, "token", "RAPPORT_TOKEN");
+  if (!token.empty()) return absl::OkStatus();
+  const char* file = std::getenv("RAPPORT_TOKEN_FILE");
+  if (file == nullptr || *file == '\0') {
+    // In a checkout running the local platform (deploy/local/run), the
+    // operator's token is there: no set-up step for the local operator.
+    file = "var/auth/operator.token";
+    if (!std::ifstream(file).good()) return absl::OkStatus();
+  }
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("RAPPORT_TOKEN_FILE: cannot read ", file,
+                     " (deploy/local/run writes it; or give --token)"));
+  }
+  token = std::string(absl::StripAsciiWhitespace(text.str()));
+  return absl::OkStatus();
+}
+
+void Context::Authorize(grpc::ClientContext* call) const {
+  if (!token.empty()) call->AddMetadata("authorization", "Bearer " + token);
 }
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> Context::Channel(
@@ -38,6 +68,7 @@ std::unique_ptr<grpc::ClientContext> Context::NewCall() const {
   auto call = std::make_unique<grpc::ClientContext>();
   call->set_deadline(std::chrono::system_clock::now() +
                      absl::ToChronoMilliseconds(timeout));
+  Authorize(call.get());
   return call;
 }
 

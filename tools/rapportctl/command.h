@@ -43,8 +43,19 @@ struct Context {
   absl::StatusOr<std::shared_ptr<grpc::Channel>> CustomerChannel() const {
     return Channel("RAPPORT_CUSTOMER_ADDR", "localhost:50051");
   }
-  // A client context with the --timeout deadline.
+  // A client context with the --timeout deadline and the caller's token.
   std::unique_ptr<grpc::ClientContext> NewCall() const;
+  // Adds the caller's token to `call`: --token, else $RAPPORT_TOKEN, else
+  // the contents of the file $RAPPORT_TOKEN_FILE names, else those of
+  // var/auth/operator.token when run in a checkout whose local platform runs
+  // (see LoadToken).
+  void Authorize(grpc::ClientContext* call) const;
+  // Resolves the caller's token once, before any call; a usage error (the
+  // file named cannot be read) says why. No token at all is not an error
+  // here: the service answers UNAUTHENTICATED.
+  absl::Status LoadToken();
+
+  std::string token;  // as LoadToken found it; empty: none
 };
 
 // Prints "rapportctl: CODE: message" and each field violation; returns
@@ -102,6 +113,10 @@ int RunCustomerScores(Context& ctx);
 int RunPurchases(Context& ctx);
 int RunHealth(Context& ctx);
 int RunScoring(Context& ctx);
+// auth token --role R --subject S [--ttl D] [--key FILE] (auth.cc).
+int RunAuth(Context& ctx);
+// audit list [--actor A] [--resource R] [--since T] (audit.cc).
+int RunAudit(Context& ctx);
 // customers import purchases|interactions FILE.csv (customers_import.cc).
 int RunCustomersImport(Context& ctx);
 

@@ -138,14 +138,13 @@ int Merge(Context& ctx, Stub& stub) {
   if (words.size() < 4)
     return Usage(
         "want: rapportctl customers merge PRIMARY DUPLICATE... [--dry-run]");
-  if (absl::Status s = Known(ctx.args, {"dry-run", "actor"}); !s.ok()) {
+  if (absl::Status s = Known(ctx.args, {"dry-run"}); !s.ok()) {
     return Usage(std::string(s.message()));
   }
   v1::MergeCustomersRequest request;
   request.set_primary_id(words[2]);
   for (size_t i = 3; i < words.size(); ++i) request.add_duplicate_ids(words[i]);
   request.set_dry_run(ctx.args.Has("dry-run"));
-  request.set_actor(ctx.args.GetOr("actor", ""));
   v1::MergeCustomersResponse response;
   grpc::Status s = stub.MergeCustomers(ctx.NewCall().get(), request, &response);
   if (!s.ok()) return ReportError(FromGrpcStatus(s));

@@ -209,10 +209,11 @@ class ImportCall {
  public:
   using Request = typename Kind::Request;
 
-  ImportCall(v1::CustomerService::Stub& stub, absl::Duration timeout,
-             const std::string& import_id) {
+  ImportCall(const Context& ctx, v1::CustomerService::Stub& stub,
+             absl::Duration timeout, const std::string& import_id) {
     context_.set_deadline(std::chrono::system_clock::now() +
                           absl::ToChronoMilliseconds(timeout));
+    ctx.Authorize(&context_);
     writer_ = Kind::Start(stub, &context_, &response_);
     next_.set_import_id(import_id);
     sender_ = std::thread([this] { Send(); });
@@ -366,7 +367,7 @@ int Import(Context& ctx, v1::CustomerService::Stub& stub,
   std::vector<std::unique_ptr<ImportCall<Kind>>> calls;
   for (int i = 0; i < streams; ++i) {
     calls.push_back(
-        std::make_unique<ImportCall<Kind>>(stub, timeout, import_id));
+        std::make_unique<ImportCall<Kind>>(ctx, stub, timeout, import_id));
   }
 
   ImportProgress progress(Kind::kName);

@@ -290,6 +290,7 @@ int ExportScores(Context& ctx, Stub& stub) {
   if (!out.ok()) return UsageError("--out: cannot create the file", "");
   // A long export: the deadline is --timeout only when given.
   auto call = std::make_unique<grpc::ClientContext>();
+  ctx.Authorize(call.get());
   if (ctx.args.Has("timeout")) {
     call->set_deadline(std::chrono::system_clock::now() +
                        absl::ToChronoMilliseconds(ctx.timeout));

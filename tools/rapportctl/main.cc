@@ -26,7 +26,7 @@ Commands:
   customers identify [--email E] [--phone P] [--external-id SOURCE:ID]... [--display-name N]
                  [--request-id R]
   customers duplicates [--all]
-  customers merge PRIMARY DUPLICATE... [--dry-run] [--actor WHO]
+  customers merge PRIMARY DUPLICATE... [--dry-run]
   customers erase ID [--etag E]
   customers interactions log --customer ID --channel email|phone|sms|visit|web|mail|event
                  --cost DECIMAL [--time RFC3339] [--kind K] [--note N] [--force] [--request-id R]
@@ -53,6 +53,14 @@ Commands:
                    [--request-id R]
   purchases list --customer ID [--start RFC3339] [--end RFC3339] [--page-size N] [--all]
   health [--service NAME] [--wait DURATION]
+  auth token --role reader|writer|admin --subject NAME [--ttl 1h] [--key FILE]
+      mints a bearer token signed by FILE (default: $RAPPORT_SIGNING_KEY_FILE, the
+      local platform's key); prints it, for --token, $RAPPORT_TOKEN or other clients
+  auth keygen --key FILE [--jwks FILE]
+      makes a signing key (mode 0600; kept when FILE exists) and adds its public key
+      to the JWKS file that services verify tokens with; prints the key id
+  audit list [--actor A] [--resource R] [--since RFC3339|DURATION] [--all]
+      the changes made through the customer service, newest first (admins only)
   scoring rfm --transactions T.csv [--entities E.csv] [--interactions I.csv] [--as-of RFC3339]
               [--window-days N] [--bins K] [--out FILE]
       T.csv: entity_id,timestamp,amount  E.csv: entity_id  I.csv: entity_id,timestamp,cost
@@ -73,6 +81,8 @@ Global flags:
   --timeout DURATION   deadline of each call (default 30s)
   --tls-ca FILE, --tls-cert FILE, --tls-key FILE   TLS to the service
                        (also $RAPPORT_TLS_CA, $RAPPORT_TLS_CERT, $RAPPORT_TLS_KEY)
+  --token TOKEN        the bearer token every call carries (default: $RAPPORT_TOKEN,
+                       else the contents of the file $RAPPORT_TOKEN_FILE)
 
 Exit status: 0 done, 1 the call failed, 2 bad usage, 3 not serving.
 )";
@@ -105,6 +115,10 @@ int Main(int argc, char** argv) {
     }
   }
   const std::string& command = ctx.args.positional()[0];
+  if (command == "auth") return RunAuth(ctx);
+  if (absl::Status s = ctx.LoadToken(); !s.ok())
+    return UsageError(std::string(s.message()), kUsage);
+  if (command == "audit") return RunAudit(ctx);
   if (command == "customers") return RunCustomers(ctx);
   if (command == "purchases") return RunPurchases(ctx);
   if (command == "health") return RunHealth(ctx);

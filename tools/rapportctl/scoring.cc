@@ -64,6 +64,7 @@ class Progress {
 
 std::unique_ptr<grpc::ClientContext> StreamCall(const Context& ctx) {
   auto call = std::make_unique<grpc::ClientContext>();
+  ctx.Authorize(call.get());
   absl::Duration timeout = absl::Hours(1);  // long runs; --timeout overrides
   if (ctx.args.Has("timeout")) timeout = ctx.timeout;
   call->set_deadline(std::chrono::system_clock::now() +

@@ -12,6 +12,7 @@
 #include "tests/support/platform.h"
 #include "tests/support/process.h"
 #include "tests/support/server.h"
+#include "tests/support/test_auth.h"
 
 namespace rapport {
 namespace {
@@ -184,19 +185,36 @@ TEST(CustomerE2E, SigtermShutsDownGracefullyWithExitZero) {
 }
 
 TEST(CustomerE2E, BadConfigurationExitsNonZeroNamingTheSetting) {
-  RunResult r =
-      testing::Run({BinaryDir() + "/services/customer/rapport-customer",
-                    "--listen=nonsense"});
+  const std::string binary =
+      BinaryDir() + "/services/customer/rapport-customer";
+  RunResult r = testing::Run({binary, "--listen=nonsense"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("listen"), std::string::npos) << r.err;
-  RunResult uri =
-      testing::Run({BinaryDir() + "/services/customer/rapport-customer"},
-                   {{"RAPPORT_MYSQL_URI", "postgres://x/y"}});
+  // Every call is authenticated: no keys, no service.
+  RunResult keys = testing::Run({binary});
+  EXPECT_NE(keys.exit_code, 0);
+  EXPECT_NE(keys.err.find("jwks_file"), std::string::npos) << keys.err;
+  RunResult bad_keys = testing::Run({binary, "--jwks_file=/nonexistent"});
+  EXPECT_NE(bad_keys.exit_code, 0);
+  EXPECT_NE(bad_keys.err.find("jwks_file"), std::string::npos) << bad_keys.err;
+  const testing::Env auth = {
+      {"RAPPORT_JWKS_FILE", testing::TestAuth::Get().jwks_file()},
+      {"RAPPORT_SERVICE_KEY_FILE",
+       testing::TestAuth::Get().service_key_file()}};
+  testing::Env env = auth;
+  env["RAPPORT_MYSQL_URI"] = "postgres://x/y";
+  RunResult uri = testing::Run({binary}, env);
   EXPECT_NE(uri.exit_code, 0);
   EXPECT_NE(uri.err.find("mysql_uri"), std::string::npos) << uri.err;
-  RunResult salt =
-      testing::Run({BinaryDir() + "/services/customer/rapport-customer"},
-                   {{"RAPPORT_MYSQL_URI", "mysql://u@127.0.0.1:1/db"}});
+  env["RAPPORT_MYSQL_URI"] = "mysql://u@127.0.0.1:1/db";
+  env["RAPPORT_SERVICE_KEY_FILE"] = "";
+  RunResult service_key = testing::Run({binary}, env);
+  EXPECT_NE(service_key.exit_code, 0);
+  EXPECT_NE(service_key.err.find("service_key_file"), std::string::npos)
+      << service_key.err;
+  env = auth;
+  env["RAPPORT_MYSQL_URI"] = "mysql://u@127.0.0.1:1/db";
+  RunResult salt = testing::Run({binary}, env);
   EXPECT_NE(salt.exit_code, 0);
   EXPECT_NE(salt.err.find("suppression_salt"), std::string::npos) << salt.err;
 }

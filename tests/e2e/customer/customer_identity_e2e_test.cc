@@ -117,9 +117,15 @@ TEST(CustomerIdentityE2E, DuplicatesAreFoundAndMergedWithEverythingTheyHad) {
   EXPECT_EQ(server.Rows({"purchases", "list", "--customer", a}).size(),
             1u);  // header only
 
-  RunResult merged =
-      server.Ctl({"customers", "merge", a, b, "--actor", "alice"});
+  RunResult merged = server.Ctl({"customers", "merge", a, b});
   ASSERT_EQ(merged.exit_code, 0) << merged.err;
+  // The audit names the merge's actor from the token, never from the request.
+  std::vector<std::vector<std::string>> audit =
+      server.Rows({"audit", "list", "--resource", "customers/" + a});
+  ASSERT_GE(audit.size(), 2u);
+  EXPECT_EQ(audit[1][1], testing::kPlatformAdmin);
+  EXPECT_EQ(audit[1][2], "MergeCustomers");
+  EXPECT_EQ(audit[1][6], "merged=" + b);
   EXPECT_EQ(server.Rows({"purchases", "list", "--customer", a}).size(), 2u);
   EXPECT_EQ(server.Rows({"customers", "interactions", "list", "--customer", a})
                 .size(),

@@ -25,6 +25,7 @@
 #include "tests/support/mariadb.h"
 #include "tests/support/process.h"
 #include "tests/support/server.h"
+#include "tests/support/test_auth.h"
 
 namespace rapport {
 namespace {
@@ -52,7 +53,9 @@ RunResult Ctl(const std::string& addr, std::vector<std::string> args) {
   args.insert(args.begin(), testing::CtlPath());
   args.push_back("--addr");
   args.push_back(addr);
-  return testing::Run(args);
+  return testing::Run(
+      args,
+      {{"RAPPORT_TOKEN", testing::TestAuth::Get().Token("reader", "test")}});
 }
 
 // --- An independent reading of SCORING.md, for small inputs only. ----------
@@ -330,7 +333,7 @@ TEST(ScoringE2E, ScoringOneEntityAgainstTheModelAgreesWithThePopulationRun) {
   auto stub = server.Stub();
   std::mt19937_64 rng(7);
   const int64_t as_of = *ParseRfc3339Micros("2024-01-01T00:00:00Z");
-  grpc::ClientContext context;
+  testing::AuthorizedContext context;
   auto stream = stub->ScorePopulation(&context);
   std::vector<v1::EntityFacts> all;
   for (int batch = 0; batch < 4; ++batch) {
@@ -369,7 +372,7 @@ TEST(ScoringE2E, ScoringOneEntityAgainstTheModelAgreesWithThePopulationRun) {
   std::map<std::string, v1::EntityFacts> by_id;
   for (const auto& f : all) by_id[f.entity_id()] = f;
   for (const v1::EntityScore& s : scores) {
-    grpc::ClientContext one;
+    testing::AuthorizedContext one;
     v1::ScoreEntityRequest request;
     *request.mutable_model() = model;
     *request.mutable_facts() = by_id[s.entity_id()];
@@ -390,7 +393,7 @@ TEST(ScoringE2E, ScoringOneEntityAgainstTheModelAgreesWithThePopulationRun) {
   *many.mutable_model() = model;
   for (auto it = scores.rbegin(); it != scores.rend(); ++it)
     *many.add_facts() = by_id[it->entity_id()];
-  grpc::ClientContext call;
+  testing::AuthorizedContext call;
   v1::ScoreEntitiesResponse batch;
   grpc::Status scored = stub->ScoreEntities(&call, many, &batch);
   ASSERT_TRUE(scored.ok()) << scored.error_message();
@@ -404,13 +407,13 @@ TEST(ScoringE2E, ScoringOneEntityAgainstTheModelAgreesWithThePopulationRun) {
   // Its bad input names the entity.
   many.mutable_facts(7)->mutable_monetary()->set_units(5);
   many.mutable_facts(7)->mutable_monetary()->set_nanos(-5);
-  grpc::ClientContext bad_call;
+  testing::AuthorizedContext bad_call;
   absl::Status bad =
       FromGrpcStatus(stub->ScoreEntities(&bad_call, many, &batch));
   ASSERT_FALSE(FieldViolations(bad).empty()) << bad;
   EXPECT_EQ(FieldViolations(bad)[0].field.rfind("facts[7].monetary", 0), 0u)
       << FieldViolations(bad)[0].field;
-  grpc::ClientContext empty_call;
+  testing::AuthorizedContext empty_call;
   absl::Status empty = FromGrpcStatus(
       stub->ScoreEntities(&empty_call, v1::ScoreEntitiesRequest(), &batch));
   ASSERT_FALSE(FieldViolations(empty).empty()) << empty;
@@ -418,7 +421,7 @@ TEST(ScoringE2E, ScoringOneEntityAgainstTheModelAgreesWithThePopulationRun) {
   v1::ScoreEntitiesRequest too_many;
   *too_many.mutable_model() = model;
   for (int i = 0; i < 10001; ++i) *too_many.add_facts() = all[0];
-  grpc::ClientContext too_many_call;
+  testing::AuthorizedContext too_many_call;
   absl::Status limit =
       FromGrpcStatus(stub->ScoreEntities(&too_many_call, too_many, &batch));
   ASSERT_FALSE(FieldViolations(limit).empty()) << limit;
@@ -429,7 +432,7 @@ TEST(ScoringE2E, InvalidConfigurationIsInvalidArgumentNamingTheField) {
   ScoringServer server;
   auto stub = server.Stub();
   auto population_error = [&](const v1::ScoringConfig& config) {
-    grpc::ClientContext context;
+    testing::AuthorizedContext context;
     auto stream = stub->ScorePopulation(&context);
     v1::ScorePopulationRequest request;
     *request.mutable_config() = config;
@@ -453,7 +456,7 @@ TEST(ScoringE2E, InvalidConfigurationIsInvalidArgumentNamingTheField) {
   v1::ScorePopulationRequest bad_event;
   bad_event.add_events()->set_entity_id("a");
   {
-    grpc::ClientContext context;
+    testing::AuthorizedContext context;
     auto stream = stub->ScorePopulation(&context);
     stream->Write(bad_event);
     stream->WritesDone();
@@ -466,7 +469,7 @@ TEST(ScoringE2E, InvalidConfigurationIsInvalidArgumentNamingTheField) {
   }
 
   auto predict_error = [&](const v1::PredictionConfig& config) {
-    grpc::ClientContext context;
+    testing::AuthorizedContext context;
     auto stream = stub->PredictClv(&context);
     v1::PredictClvRequest request;
     *request.mutable_config() = config;

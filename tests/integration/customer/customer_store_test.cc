@@ -14,11 +14,14 @@
 #include "common/ids.h"
 #include "services/customer/customer_values.h"
 #include "services/customer/mysql_customer_store.h"
+#include "tests/support/customer_rows.h"
 #include "tests/support/database.h"
 #include "tests/support/mariadb.h"
 
 namespace rapport::customer {
 namespace {
+
+using testing::Ev;
 
 class CustomerStoreTest : public ::testing::Test {
  protected:
@@ -84,7 +87,7 @@ TEST_F(CustomerStoreTest, CreateThenGetReturnsEverythingStored) {
   r.phone = "+14155550100";
   r.external_ids = {{"crm", "42"}, {"shop", "a-7"}};
   r.attributes = {{"tier", "vip"}, {"lang", "fr"}};
-  ASSERT_TRUE(store_->CreateCustomer(r, {}).ok());
+  ASSERT_TRUE(store_->CreateCustomer(r, {}, Ev("CreateCustomer")).ok());
   absl::StatusOr<CustomerRecord> got = store_->GetCustomer(r.id);
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->display_name, "Zoë Ünal");
@@ -103,26 +106,30 @@ TEST_F(CustomerStoreTest,
   first.email = "same@example.com";
   first.phone = "+14155550100";
   first.external_ids = {{"crm", "1"}};
-  ASSERT_TRUE(store_->CreateCustomer(first, {}).ok());
+  ASSERT_TRUE(store_->CreateCustomer(first, {}, Ev("CreateCustomer")).ok());
 
   CustomerRecord by_email = NewCustomer("Second");
   by_email.email =
       "  SAME@example.COM";  // the same address, other case and spaces
-  absl::Status s = store_->CreateCustomer(by_email, {}).status();
+  absl::Status s =
+      store_->CreateCustomer(by_email, {}, Ev("CreateCustomer")).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kAlreadyExists);
   EXPECT_NE(s.message().find(first.id), absl::string_view::npos) << s;
   EXPECT_NE(s.message().find("email"), absl::string_view::npos) << s;
 
   CustomerRecord by_phone = NewCustomer("Third");
   by_phone.phone = "+14155550100";
-  EXPECT_NE(
-      store_->CreateCustomer(by_phone, {}).status().message().find("phone"),
-      absl::string_view::npos);
+  EXPECT_NE(store_->CreateCustomer(by_phone, {}, Ev("CreateCustomer"))
+                .status()
+                .message()
+                .find("phone"),
+            absl::string_view::npos);
 
   // The row insert succeeds, the external id insert fails: the row must go too.
   CustomerRecord by_ext = NewCustomer("Fourth");
   by_ext.external_ids = {{"crm", "2"}, {"crm", "1"}};
-  absl::Status ext = store_->CreateCustomer(by_ext, {}).status();
+  absl::Status ext =
+      store_->CreateCustomer(by_ext, {}, Ev("CreateCustomer")).status();
   EXPECT_EQ(ext.code(), absl::StatusCode::kAlreadyExists);
   EXPECT_NE(ext.message().find("crm:1"), absl::string_view::npos) << ext;
   EXPECT_EQ(Count("customers"), 1);
@@ -133,22 +140,26 @@ TEST_F(CustomerStoreTest,
        RetriedCreateReturnsTheFirstCustomerAndOtherContentIsRefused) {
   CustomerRecord r = NewCustomer("Ada");
   absl::StatusOr<CustomerRecord> first =
-      store_->CreateCustomer(r, {"req-1", "hash-a"});
+      store_->CreateCustomer(r, {"req-1", "hash-a"}, Ev("CreateCustomer"));
   ASSERT_TRUE(first.ok());
   CustomerRecord retry =
       NewCustomer("Ada");  // a retry computes a new id: it must not be used
   absl::StatusOr<CustomerRecord> again =
-      store_->CreateCustomer(retry, {"req-1", "hash-a"});
+      store_->CreateCustomer(retry, {"req-1", "hash-a"}, Ev("CreateCustomer"));
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->id, r.id);
   absl::Status other =
-      store_->CreateCustomer(NewCustomer("Bob"), {"req-1", "hash-b"}).status();
+      store_
+          ->CreateCustomer(NewCustomer("Bob"), {"req-1", "hash-b"},
+                           Ev("CreateCustomer"))
+          .status();
   EXPECT_EQ(other.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Count("customers"), 1);
   EXPECT_EQ(*store_->CustomerCreatedBy("req-1"), r.id);
   EXPECT_EQ(*store_->CustomerCreatedBy("req-2"), std::nullopt);
   // A customer created without a request id leaves no request behind.
-  ASSERT_TRUE(store_->CreateCustomer(NewCustomer("Cy"), {}).ok());
+  ASSERT_TRUE(
+      store_->CreateCustomer(NewCustomer("Cy"), {}, Ev("CreateCustomer")).ok());
   EXPECT_EQ(Count("customers"), 2);
   EXPECT_EQ(Count("customer_create_requests"), 1);
 }
@@ -161,8 +172,8 @@ TEST_F(CustomerStoreTest, ConcurrentRetriesOfOneCreationStoreItOnce) {
   std::vector<std::string> ids(8);
   for (int i = 0; i < 8; ++i) {
     threads.emplace_back([&, i] {
-      absl::StatusOr<CustomerRecord> c =
-          store_->CreateCustomer(NewCustomer("Ada"), {"create-1", "h"});
+      absl::StatusOr<CustomerRecord> c = store_->CreateCustomer(
+          NewCustomer("Ada"), {"create-1", "h"}, Ev("CreateCustomer"));
       ids[i] = c.ok() ? c->id : std::string(c.status().message());
     });
   }
@@ -174,7 +185,7 @@ TEST_F(CustomerStoreTest, ConcurrentRetriesOfOneCreationStoreItOnce) {
 
 TEST_F(CustomerStoreTest, ConcurrentRetriesOfOnePurchaseStoreItOnce) {
   CustomerRecord c = NewCustomer("Ada");
-  ASSERT_TRUE(store_->CreateCustomer(c, {}).ok());
+  ASSERT_TRUE(store_->CreateCustomer(c, {}, Ev("CreateCustomer")).ok());
   std::vector<std::thread> threads;
   std::vector<std::string> ids(8);
   for (int i = 0; i < 8; ++i) {
@@ -197,10 +208,15 @@ TEST_F(CustomerStoreTest, ABatchOfPurchasesAnswersEachAsAloneAndStoresOnce) {
   CustomerRecord a = NewCustomer("Ada"), b = NewCustomer("Bob"),
                  gone = NewCustomer("Gone"), dup = NewCustomer("Dup");
   for (const CustomerRecord& c : {a, b, gone, dup})
-    ASSERT_TRUE(store_->CreateCustomer(c, {}).ok());
-  ASSERT_TRUE(store_->MergeCustomers(a.id, {dup.id}, "t", 1, false).ok());
+    ASSERT_TRUE(store_->CreateCustomer(c, {}, Ev("CreateCustomer")).ok());
+  ASSERT_TRUE(
+      store_
+          ->MergeCustomers(a.id, {dup.id}, Ev("MergeCustomers", "t", 1), false)
+          .ok());
   auto accept = [](const CustomerRecord&) { return absl::OkStatus(); };
-  ASSERT_TRUE(store_->EraseCustomer(gone.id, {}, 2, accept).ok());
+  ASSERT_TRUE(
+      store_->EraseCustomer(gone.id, {}, accept, Ev("EraseCustomer", "t", 2))
+          .ok());
 
   // Seven new purchases of live customers, one each for an unknown, a merged
   // and an erased customer: one chunk of ten (padded to sixteen rows) where
@@ -253,7 +269,7 @@ TEST_F(CustomerStoreTest, ABatchOfPurchasesAnswersEachAsAloneAndStoresOnce) {
 
 TEST_F(CustomerStoreTest, PurchasesKeepExactAmountsAndPageInTimeOrder) {
   CustomerRecord c = NewCustomer("Ada");
-  ASSERT_TRUE(store_->CreateCustomer(c, {}).ok());
+  ASSERT_TRUE(store_->CreateCustomer(c, {}, Ev("CreateCustomer")).ok());
   const std::vector<std::string> amounts = {"0.000000001", "-12.50",
                                             "99999999999.99", "0"};
   for (size_t i = 0; i < amounts.size(); ++i) {
@@ -297,27 +313,30 @@ TEST_F(CustomerStoreTest,
        UpdateRewritesIdentitiesAndAFailedMutationChangesNothing) {
   CustomerRecord c = NewCustomer("Ada");
   c.external_ids = {{"crm", "1"}};
-  ASSERT_TRUE(store_->CreateCustomer(c, {}).ok());
-  absl::StatusOr<CustomerRecord> updated =
-      store_->UpdateCustomer(c.id, [](CustomerRecord& r) {
+  ASSERT_TRUE(store_->CreateCustomer(c, {}, Ev("CreateCustomer")).ok());
+  absl::StatusOr<CustomerRecord> updated = store_->UpdateCustomer(
+      c.id,
+      [](CustomerRecord& r) {
         r.display_name = "Ada K";
         r.external_ids = {{"shop", "9"}};
         return absl::OkStatus();
-      });
+      },
+      Ev("UpdateCustomer"));
   ASSERT_TRUE(updated.ok()) << updated.status();
   EXPECT_EQ(updated->version, 2);
   absl::StatusOr<CustomerRecord> got = store_->GetCustomer(c.id);
   EXPECT_EQ(got->display_name, "Ada K");
   EXPECT_EQ(got->external_ids, (std::vector<ExternalIdRecord>{{"shop", "9"}}));
 
-  absl::Status refused =
-      store_
-          ->UpdateCustomer(c.id,
-                           [](CustomerRecord& r) {
-                             r.display_name = "Nope";
-                             return absl::AbortedError("etag");
-                           })
-          .status();
+  absl::Status refused = store_
+                             ->UpdateCustomer(
+                                 c.id,
+                                 [](CustomerRecord& r) {
+                                   r.display_name = "Nope";
+                                   return absl::AbortedError("etag");
+                                 },
+                                 Ev("UpdateCustomer"))
+                             .status();
   EXPECT_EQ(refused.code(), absl::StatusCode::kAborted);
   EXPECT_EQ(store_->GetCustomer(c.id)->display_name, "Ada K");
 }
@@ -355,11 +374,13 @@ TEST_F(CustomerStoreTest, UpgradeTo0008KeepsTheRequestsThatCreatedCustomers) {
   // A retry of the old request answers with its customer; other content is
   // refused as before.
   CustomerRecord retry = NewCustomer("A");
-  absl::StatusOr<CustomerRecord> again =
-      store.CreateCustomer(retry, {"req-old", "hash-old"});
+  absl::StatusOr<CustomerRecord> again = store.CreateCustomer(
+      retry, {"req-old", "hash-old"}, Ev("CreateCustomer"));
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->id, with);
-  EXPECT_EQ(store.CreateCustomer(NewCustomer("C"), {"req-old", "other"})
+  EXPECT_EQ(store
+                .CreateCustomer(NewCustomer("C"), {"req-old", "other"},
+                                Ev("CreateCustomer"))
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
@@ -370,24 +391,32 @@ TEST_F(CustomerStoreTest, DeleteNeedsForceWhenThereArePurchases) {
   CustomerRecord c = NewCustomer("Ada");
   c.external_ids = {{"crm", "1"}};
   c.attributes = {{"k", "v"}};
-  ASSERT_TRUE(store_->CreateCustomer(c, {"req-c", "h"}).ok());
+  ASSERT_TRUE(
+      store_->CreateCustomer(c, {"req-c", "h"}, Ev("CreateCustomer")).ok());
   // A duplicate merged into it goes with it, with the request that made it.
   CustomerRecord dup = NewCustomer("Ada L.");
-  ASSERT_TRUE(store_->CreateCustomer(dup, {"req-dup", "h"}).ok());
-  ASSERT_TRUE(store_->MergeCustomers(c.id, {dup.id}, "t", 1, false).ok());
+  ASSERT_TRUE(
+      store_->CreateCustomer(dup, {"req-dup", "h"}, Ev("CreateCustomer")).ok());
+  ASSERT_TRUE(
+      store_
+          ->MergeCustomers(c.id, {dup.id}, Ev("MergeCustomers", "t", 1), false)
+          .ok());
   ASSERT_TRUE(store_->RecordPurchase(NewPurchase(c.id, "5", 1), {}).ok());
   auto accept = [](const CustomerRecord&) { return absl::OkStatus(); };
-  EXPECT_EQ(store_->DeleteCustomer(c.id, false, accept).code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(
+      store_->DeleteCustomer(c.id, false, accept, Ev("DeleteCustomer")).code(),
+      absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(Count("purchases"), 1);
-  ASSERT_TRUE(store_->DeleteCustomer(c.id, true, accept).ok());
+  ASSERT_TRUE(
+      store_->DeleteCustomer(c.id, true, accept, Ev("DeleteCustomer")).ok());
   EXPECT_EQ(Count("purchases"), 0);
   EXPECT_EQ(Count("customers"), 0);
   EXPECT_EQ(Count("customer_external_ids"), 0);
   EXPECT_EQ(Count("customer_attributes"), 0);
   EXPECT_EQ(Count("customer_create_requests"), 0);
-  EXPECT_EQ(store_->DeleteCustomer(c.id, true, accept).code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(
+      store_->DeleteCustomer(c.id, true, accept, Ev("DeleteCustomer")).code(),
+      absl::StatusCode::kNotFound);
 }
 
 TEST_F(CustomerStoreTest, ListCustomersIsKeysetPagedById) {
@@ -401,7 +430,7 @@ TEST_F(CustomerStoreTest, ListCustomersIsKeysetPagedById) {
       c.attributes[absl::StrCat("a", k)] = absl::StrCat("v", i, k);
     }
     made.push_back(c.id);
-    ASSERT_TRUE(store_->CreateCustomer(c, {}).ok());
+    ASSERT_TRUE(store_->CreateCustomer(c, {}, Ev("CreateCustomer")).ok());
   }
   std::sort(made.begin(), made.end());
   auto first = store_->ListCustomers({}, std::nullopt, 3);
@@ -461,12 +490,12 @@ TEST_F(CustomerStoreTest,
       {"Hibernating", 1, 0}};
   for (const auto& [segment, tier, value] : values) {
     CustomerRecord c = NewCustomer("c");
-    ASSERT_TRUE(store_->CreateCustomer(c, {}).ok());
+    ASSERT_TRUE(store_->CreateCustomer(c, {}, Ev("CreateCustomer")).ok());
     StoreValue(*pool_, c.id, segment, tier, value);
     ids.push_back(c.id);
   }
   CustomerRecord unscored = NewCustomer("unscored");
-  ASSERT_TRUE(store_->CreateCustomer(unscored, {}).ok());
+  ASSERT_TRUE(store_->CreateCustomer(unscored, {}, Ev("CreateCustomer")).ok());
 
   CustomerFilter champions;
   champions.segment = "Champions";
@@ -526,7 +555,7 @@ TEST_F(CustomerStoreTest, GetCustomersReadsManyAtOnceEachWhole) {
                         {"alpha", absl::StrCat("a", i)}};
       c.attributes = {{"k", absl::StrCat("v", i)}};
     }
-    ASSERT_TRUE(store_->CreateCustomer(c, {}).ok());
+    ASSERT_TRUE(store_->CreateCustomer(c, {}, Ev("CreateCustomer")).ok());
     std::sort(c.external_ids.begin(), c.external_ids.end(),
               [](const ExternalIdRecord& a, const ExternalIdRecord& b) {
                 return std::tie(a.source, a.id) < std::tie(b.source, b.id);
@@ -562,19 +591,25 @@ TEST_F(CustomerStoreTest, MergeMovesEverythingInOneGoAndTheMergedIdResolves) {
   dup.phone = "+14155550100";
   dup.external_ids = {{"shop", "9"}};
   dup.attributes = {{"lang", "fr"}};
-  ASSERT_TRUE(store_->CreateCustomer(primary, {}).ok());
-  ASSERT_TRUE(store_->CreateCustomer(dup, {}).ok());
+  ASSERT_TRUE(store_->CreateCustomer(primary, {}, Ev("CreateCustomer")).ok());
+  ASSERT_TRUE(store_->CreateCustomer(dup, {}, Ev("CreateCustomer")).ok());
   ASSERT_TRUE(store_->RecordPurchase(NewPurchase(dup.id, "10", 1), {}).ok());
   ASSERT_TRUE(store_->RecordPurchase(NewPurchase(dup.id, "5", 2), {}).ok());
-  ASSERT_TRUE(store_->LogInteraction(NewInteraction(ids_, dup.id, 3), {}).ok());
   ASSERT_TRUE(
-      store_->SetConsent(dup.id, {"marketing", 1, true, 100, "web"}).ok());
-  ASSERT_TRUE(
-      store_->SetConsent(primary.id, {"marketing", 1, false, 50, "call"}).ok());
+      store_->LogInteraction(NewInteraction(ids_, dup.id, 3), {}, std::nullopt)
+          .ok());
+  ASSERT_TRUE(store_
+                  ->SetConsent(dup.id, {"marketing", 1, true, 100, "web"},
+                               Ev("SetConsent"))
+                  .ok());
+  ASSERT_TRUE(store_
+                  ->SetConsent(primary.id, {"marketing", 1, false, 50, "call"},
+                               Ev("SetConsent"))
+                  .ok());
 
   // A dry run reports the same counts and changes nothing.
-  absl::StatusOr<MergeResult> dry =
-      store_->MergeCustomers(primary.id, {dup.id}, "tester", 7, true);
+  absl::StatusOr<MergeResult> dry = store_->MergeCustomers(
+      primary.id, {dup.id}, Ev("MergeCustomers", "tester", 7), true);
   ASSERT_TRUE(dry.ok()) << dry.status();
   EXPECT_EQ(dry->moved_purchases, 2);
   EXPECT_EQ(dry->primary.email, "ada@example.com");
@@ -582,8 +617,8 @@ TEST_F(CustomerStoreTest, MergeMovesEverythingInOneGoAndTheMergedIdResolves) {
   EXPECT_EQ(store_->GetCustomer(primary.id)->email, "");
   EXPECT_EQ(Count("customer_merges"), 0);
 
-  absl::StatusOr<MergeResult> merged =
-      store_->MergeCustomers(primary.id, {dup.id}, "tester", 7, false);
+  absl::StatusOr<MergeResult> merged = store_->MergeCustomers(
+      primary.id, {dup.id}, Ev("MergeCustomers", "tester", 7), false);
   ASSERT_TRUE(merged.ok()) << merged.status();
   // A purchase for the merged id is refused as ABORTED, for the caller to
   // resolve the id and try again; nothing is written.
@@ -615,11 +650,15 @@ TEST_F(CustomerStoreTest, MergeMovesEverythingInOneGoAndTheMergedIdResolves) {
   EXPECT_EQ(*store_->FindByIdentities(by_email),
             std::vector<std::string>{primary.id});
   // A merged customer cannot be merged again.
-  EXPECT_EQ(store_->MergeCustomers(primary.id, {dup.id}, "t", 8, false)
+  EXPECT_EQ(store_
+                ->MergeCustomers(primary.id, {dup.id},
+                                 Ev("MergeCustomers", "t", 8), false)
                 .status()
                 .code(),
             absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(store_->MergeCustomers(primary.id, {ids_.Next()}, "t", 8, false)
+  EXPECT_EQ(store_
+                ->MergeCustomers(primary.id, {ids_.Next()},
+                                 Ev("MergeCustomers", "t", 8), false)
                 .status()
                 .code(),
             absl::StatusCode::kNotFound);
@@ -635,7 +674,7 @@ TEST_F(CustomerStoreTest, FindDuplicatesGroupsMatchingEmailsAndNamePostalCode) {
   CustomerRecord c = NewCustomer("Someone Else");
   c.postal_code = "12345";
   for (CustomerRecord* r : {&a, &b, &c})
-    ASSERT_TRUE(store_->CreateCustomer(*r, {}).ok());
+    ASSERT_TRUE(store_->CreateCustomer(*r, {}, Ev("CreateCustomer")).ok());
   absl::StatusOr<std::vector<DuplicateGroupRecord>> groups =
       store_->FindDuplicates("", 10);
   ASSERT_TRUE(groups.ok()) << groups.status();
@@ -654,21 +693,35 @@ TEST_F(CustomerStoreTest, EraseRemovesPersonalDataKeepsAmountsAndSuppresses) {
   c.postal_code = "N1";
   c.external_ids = {{"crm", "1"}};
   c.attributes = {{"note", "likes tea"}};
-  ASSERT_TRUE(store_->CreateCustomer(c, {"req-ada", "h"}).ok());
+  ASSERT_TRUE(
+      store_->CreateCustomer(c, {"req-ada", "h"}, Ev("CreateCustomer")).ok());
   // The same person under a second record, merged into the first: the
   // erasure covers it too.
   CustomerRecord dup = NewCustomer("A. Lovelace");
-  ASSERT_TRUE(store_->CreateCustomer(dup, {"req-dup", "h"}).ok());
-  ASSERT_TRUE(store_->MergeCustomers(c.id, {dup.id}, "t", 1, false).ok());
+  ASSERT_TRUE(
+      store_->CreateCustomer(dup, {"req-dup", "h"}, Ev("CreateCustomer")).ok());
+  ASSERT_TRUE(
+      store_
+          ->MergeCustomers(c.id, {dup.id}, Ev("MergeCustomers", "t", 1), false)
+          .ok());
   // Someone else's request is not touched.
   CustomerRecord other = NewCustomer("Other");
-  ASSERT_TRUE(store_->CreateCustomer(other, {"req-other", "h"}).ok());
-  ASSERT_TRUE(RecordKeyed(NewPurchase(c.id, "12.34", 1), "r1").ok());
-  ASSERT_TRUE(store_->LogInteraction(NewInteraction(ids_, c.id, 2), {}).ok());
-  ASSERT_TRUE(store_->SetConsent(c.id, {"marketing", 1, true, 1, "web"}).ok());
-  auto accept = [](const CustomerRecord&) { return absl::OkStatus(); };
   ASSERT_TRUE(
-      store_->EraseCustomer(c.id, {"hash-1", "hash-2"}, 99, accept).ok());
+      store_->CreateCustomer(other, {"req-other", "h"}, Ev("CreateCustomer"))
+          .ok());
+  ASSERT_TRUE(RecordKeyed(NewPurchase(c.id, "12.34", 1), "r1").ok());
+  ASSERT_TRUE(
+      store_->LogInteraction(NewInteraction(ids_, c.id, 2), {}, std::nullopt)
+          .ok());
+  ASSERT_TRUE(
+      store_
+          ->SetConsent(c.id, {"marketing", 1, true, 1, "web"}, Ev("SetConsent"))
+          .ok());
+  auto accept = [](const CustomerRecord&) { return absl::OkStatus(); };
+  ASSERT_TRUE(store_
+                  ->EraseCustomer(c.id, {"hash-1", "hash-2"}, accept,
+                                  Ev("EraseCustomer", "t", 99))
+                  .ok());
 
   absl::StatusOr<CustomerRecord> erased = store_->GetCustomer(c.id);
   ASSERT_TRUE(erased.ok());
@@ -731,29 +784,196 @@ TEST_F(CustomerStoreTest, EraseRemovesPersonalDataKeepsAmountsAndSuppresses) {
 
 TEST_F(CustomerStoreTest, InteractionsAreIdempotentByRequestIdAndPaged) {
   CustomerRecord c = NewCustomer("Ada");
-  ASSERT_TRUE(store_->CreateCustomer(c, {}).ok());
+  ASSERT_TRUE(store_->CreateCustomer(c, {}, Ev("CreateCustomer")).ok());
   // Under a request id, the logic makes the interaction's id from it.
   InteractionRecord first = NewInteraction(ids_, c.id, 10);
   first.id = KeyedId(kInteractionRequestScope, "i-1");
   absl::StatusOr<InteractionRecord> a =
-      store_->LogInteraction(first, {"i-1", "h"});
+      store_->LogInteraction(first, {"i-1", "h"}, std::nullopt);
   absl::StatusOr<InteractionRecord> b =
-      store_->LogInteraction(first, {"i-1", "h"});
+      store_->LogInteraction(first, {"i-1", "h"}, std::nullopt);
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(a->id, b->id);
-  EXPECT_EQ(store_->LogInteraction(first, {"i-1", "other"}).status().code(),
+  EXPECT_EQ(store_->LogInteraction(first, {"i-1", "other"}, std::nullopt)
+                .status()
+                .code(),
             absl::StatusCode::kInvalidArgument);
-  ASSERT_TRUE(store_->LogInteraction(NewInteraction(ids_, c.id, 20), {}).ok());
+  ASSERT_TRUE(
+      store_->LogInteraction(NewInteraction(ids_, c.id, 20), {}, std::nullopt)
+          .ok());
   auto page =
       store_->ListInteractions({c.id, std::make_pair(int64_t{10}, a->id), 10});
   ASSERT_EQ(page->size(), 1u);
   EXPECT_EQ((*page)[0].interaction_time_us, 20);
-  EXPECT_EQ(store_->LogInteraction(NewInteraction(ids_, ids_.Next(), 1), {})
+  EXPECT_EQ(store_
+                ->LogInteraction(NewInteraction(ids_, ids_.Next(), 1), {},
+                                 std::nullopt)
                 .status()
                 .code(),
             absl::StatusCode::kNotFound);
-  EXPECT_EQ(store_->SetConsent(ids_.Next(), {"m", 1, true, 1, "w"}).code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(
+      store_->SetConsent(ids_.Next(), {"m", 1, true, 1, "w"}, Ev("SetConsent"))
+          .code(),
+      absl::StatusCode::kNotFound);
+}
+
+// Every change writes its audit event in its own transaction: a change that
+// fails leaves no event, and the log pages newest first under its filters.
+TEST_F(CustomerStoreTest, ChangesWriteTheirAuditEventsAndOnlyThey) {
+  CustomerRecord ada = NewCustomer("Ada");
+  ada.email = "ada@example.com";
+  ASSERT_TRUE(store_
+                  ->CreateCustomer(ada, {},
+                                   {.time_us = 10,
+                                    .actor = "alice",
+                                    .rpc = "CreateCustomer",
+                                    .resource = "customers/" + ada.id})
+                  .ok());
+  // Refused (the email is taken): no customer, no event.
+  CustomerRecord clash = NewCustomer("Clash");
+  clash.email = "ada@example.com";
+  EXPECT_TRUE(absl::IsAlreadyExists(
+      store_->CreateCustomer(clash, {}, Ev("CreateCustomer", "mallory", 11))
+          .status()));
+  ASSERT_TRUE(store_->RecordPurchase(NewPurchase(ada.id, "5", 12), {}).ok());
+  const auto accept = [](const CustomerRecord&) { return absl::OkStatus(); };
+  // Refused (purchases and no force): nothing deleted, no event.
+  EXPECT_TRUE(absl::IsFailedPrecondition(store_->DeleteCustomer(
+      ada.id, false, accept,
+      {.time_us = 13, .actor = "bob", .rpc = "DeleteCustomer"})));
+  ASSERT_TRUE(store_
+                  ->UpdateCustomer(ada.id,
+                                   [](CustomerRecord& r) {
+                                     r.display_name = "Ada L.";
+                                     return absl::OkStatus();
+                                   },
+                                   {.time_us = 14,
+                                    .actor = "bob",
+                                    .rpc = "UpdateCustomer",
+                                    .resource = "customers/" + ada.id})
+                  .ok());
+  ASSERT_TRUE(store_
+                  ->EraseCustomer(ada.id, {}, accept,
+                                  {.time_us = 15,
+                                   .actor = "alice",
+                                   .rpc = "EraseCustomer",
+                                   .resource = "customers/" + ada.id})
+                  .ok());
+  EXPECT_EQ(Count("audit_events"), 3);
+  absl::StatusOr<std::vector<audit::Event>> all =
+      store_->ListAuditEvents({}, std::nullopt, 10);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].rpc, "EraseCustomer");  // newest first
+  EXPECT_EQ((*all)[2].rpc, "CreateCustomer");
+  EXPECT_EQ((*all)[2].actor, "alice");
+  // Filters and pages.
+  absl::StatusOr<std::vector<audit::Event>> by_alice =
+      store_->ListAuditEvents({.actor = "alice"}, std::nullopt, 1);
+  ASSERT_EQ(by_alice->size(), 1u);
+  EXPECT_EQ((*by_alice)[0].rpc, "EraseCustomer");
+  by_alice = store_->ListAuditEvents(
+      {.actor = "alice"},
+      audit::Cursor{(*by_alice)[0].time_us, (*by_alice)[0].id}, 10);
+  ASSERT_EQ(by_alice->size(), 1u);
+  EXPECT_EQ((*by_alice)[0].rpc, "CreateCustomer");
+  EXPECT_EQ(store_
+                ->ListAuditEvents({.resource = "customers/" + ada.id,
+                                   .since_us = 14,
+                                   .before_us = 15},
+                                  std::nullopt, 10)
+                ->size(),
+            1u);
+  EXPECT_TRUE(
+      store_->ListAuditEvents({.actor = "mallory"}, std::nullopt, 10)->empty());
+}
+
+// The log is append-only, for the service's own account too.
+TEST_F(CustomerStoreTest, AuditEventsCannotBeChangedOrDeleted) {
+  CustomerRecord c = NewCustomer("C");
+  ASSERT_TRUE(store_->CreateCustomer(c, {}, Ev("CreateCustomer")).ok());
+  for (const char* statement :
+       {"UPDATE audit_events SET actor = 'someone else'",
+        "DELETE FROM audit_events"}) {
+    absl::Status s = pool_->Run([&](sql::Connection& conn) -> absl::Status {
+      std::unique_ptr<sql::Statement> st(conn.createStatement());
+      st->execute(statement);
+      return absl::OkStatus();
+    });
+    EXPECT_FALSE(s.ok()) << statement;
+  }
+  EXPECT_EQ(Count("audit_events"), 1);
+  EXPECT_EQ(store_->ListAuditEvents({}, std::nullopt, 10)->at(0).actor, "test");
+}
+
+// Consent keeps its history; the consent captured last is the current one,
+// whatever order the captures arrive in.
+TEST_F(CustomerStoreTest, ConsentKeepsItsHistoryAndTheNewestCaptureWins) {
+  CustomerRecord c = NewCustomer("C");
+  ASSERT_TRUE(store_->CreateCustomer(c, {}, Ev("CreateCustomer")).ok());
+  ASSERT_TRUE(store_
+                  ->SetConsent(c.id, {"marketing", 1, true, 100, "web"},
+                               Ev("SetConsent"))
+                  .ok());
+  ASSERT_TRUE(store_
+                  ->SetConsent(c.id, {"marketing", 1, false, 200, "call"},
+                               Ev("SetConsent"))
+                  .ok());
+  // A late, older grant (a retried form) stays history only.
+  ASSERT_TRUE(store_
+                  ->SetConsent(c.id, {"marketing", 1, true, 150, "paper"},
+                               Ev("SetConsent"))
+                  .ok());
+  std::vector<ConsentRecord> now = *store_->ListConsents(c.id);
+  ASSERT_EQ(now.size(), 1u);
+  EXPECT_FALSE(now[0].granted);
+  EXPECT_EQ(now[0].capture_time_us, 200);
+  EXPECT_EQ(now[0].source, "call");
+  EXPECT_EQ(Count("consent_history"), 3);
+  EXPECT_EQ(Count("audit_events"), 4);
+  // Erasure takes the history with the consents.
+  const auto accept = [](const CustomerRecord&) { return absl::OkStatus(); };
+  ASSERT_TRUE(
+      store_->EraseCustomer(c.id, {}, accept, Ev("EraseCustomer")).ok());
+  EXPECT_EQ(Count("consent_history"), 0);
+}
+
+// Purchases and interactions carry who recorded them.
+TEST_F(CustomerStoreTest, PurchasesAndInteractionsNameWhoRecordedThem) {
+  CustomerRecord c = NewCustomer("C");
+  ASSERT_TRUE(store_->CreateCustomer(c, {}, Ev("CreateCustomer")).ok());
+  PurchaseRecord p = NewPurchase(c.id, "7.5", 5);
+  p.recorded_by = "till-7";
+  ASSERT_TRUE(store_->RecordPurchase(p, {}).ok());
+  PurchaseRecord q = NewPurchase(c.id, "1", 6);
+  PurchaseRecord r = NewPurchase(c.id, "2", 7);
+  q.recorded_by = "shop";
+  r.recorded_by = "crm";
+  std::vector<absl::StatusOr<PurchaseRecord>> both =
+      store_->RecordPurchases({{q, {}}, {r, {}}});
+  ASSERT_TRUE(both[0].ok() && both[1].ok());
+  std::vector<PurchaseRecord> listed =
+      *store_->ListPurchases({.customer_id = c.id, .limit = 10});
+  ASSERT_EQ(listed.size(), 3u);
+  EXPECT_EQ(listed[0].recorded_by, "till-7");
+  EXPECT_EQ(listed[1].recorded_by, "shop");
+  EXPECT_EQ(listed[2].recorded_by, "crm");
+  InteractionRecord i = NewInteraction(ids_, c.id, 3);
+  i.recorded_by = "agent-3";
+  ASSERT_TRUE(store_
+                  ->LogInteraction(i, {},
+                                   audit::Event{.time_us = 8,
+                                                .actor = "agent-3",
+                                                .rpc = "LogInteraction",
+                                                .details = "force"})
+                  .ok());
+  EXPECT_EQ(store_->ListInteractions({.customer_id = c.id})->at(0).recorded_by,
+            "agent-3");
+  // The forced one is audited with it.
+  EXPECT_EQ(store_->ListAuditEvents({.actor = "agent-3"}, std::nullopt, 10)
+                ->at(0)
+                .details,
+            "force");
 }
 
 }  // namespace

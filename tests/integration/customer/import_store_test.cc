@@ -17,11 +17,14 @@
 #include "services/customer/customer_values.h"
 #include "services/customer/mysql_customer_store.h"
 #include "services/customer/mysql_import_store.h"
+#include "tests/support/customer_rows.h"
 #include "tests/support/database.h"
 #include "tests/support/mariadb.h"
 
 namespace rapport::customer {
 namespace {
+
+using testing::Ev;
 
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
@@ -227,17 +230,24 @@ TEST_F(ImportStoreTest, MergesErasuresAndDeletionsAreCountedAndCheckedOnWrite) {
   const auto accept = [](const CustomerRecord&) { return absl::OkStatus(); };
   const int64_t before = Changes();
   ASSERT_TRUE(customers_
-                  ->MergeCustomers(primary.id, {merged.id}, "test", 1,
+                  ->MergeCustomers(primary.id, {merged.id},
+                                   Ev("MergeCustomers", "test", 1),
                                    /*dry_run=*/true)
                   .ok());
   EXPECT_EQ(Changes(), before);  // a dry run changes nothing
-  ASSERT_TRUE(
-      customers_->MergeCustomers(primary.id, {merged.id}, "test", 1, false)
-          .ok());
+  ASSERT_TRUE(customers_
+                  ->MergeCustomers(primary.id, {merged.id},
+                                   Ev("MergeCustomers", "test", 1), false)
+                  .ok());
   EXPECT_EQ(Changes(), before + 1);
-  ASSERT_TRUE(customers_->EraseCustomer(erased.id, {}, 2, accept).ok());
+  ASSERT_TRUE(
+      customers_
+          ->EraseCustomer(erased.id, {}, accept, Ev("EraseCustomer", "t", 2))
+          .ok());
   EXPECT_EQ(Changes(), before + 2);
-  ASSERT_TRUE(customers_->DeleteCustomer(deleted.id, true, accept).ok());
+  ASSERT_TRUE(
+      customers_->DeleteCustomer(deleted.id, true, accept, Ev("DeleteCustomer"))
+          .ok());
   EXPECT_EQ(Changes(), before + 3);
 
   // Resolved before those changes: each customer is checked, and a batch with

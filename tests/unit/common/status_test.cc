@@ -43,8 +43,7 @@ TEST(Status, RoundTripKeepsCodeMessageAndViolations) {
 
 TEST(Status, PlainErrorsConvertCodeAndMessageOnly) {
   for (absl::Status s :
-       {absl::NotFoundError("no such customer"),
-        absl::UnavailableError("db down"), absl::AbortedError("etag"),
+       {absl::NotFoundError("no such customer"), absl::AbortedError("etag"),
         absl::AlreadyExistsError("dup")}) {
     grpc::Status g = ToGrpcStatus(s);
     EXPECT_EQ(static_cast<int>(g.error_code()), static_cast<int>(s.code()));
@@ -54,6 +53,40 @@ TEST(Status, PlainErrorsConvertCodeAndMessageOnly) {
   }
   EXPECT_TRUE(ToGrpcStatus(absl::OkStatus()).ok());
   EXPECT_TRUE(FromGrpcStatus(grpc::Status::OK).ok());
+}
+
+// Internal failures reach clients with an error id only; where they came
+// from (Prefixed) stays, their detail goes to the log.
+TEST(Status, InternalDetailNeverReachesTheClient) {
+  for (absl::Status s :
+       {absl::InternalError("database error 1146 (SQLSTATE 42S02): Table "
+                            "'rapport.secret' doesn't exist"),
+        absl::UnavailableError("cannot connect to mysql://u@db.internal:3306"),
+        absl::DataLossError("bytes 0x1f"), absl::UnknownError("boom"),
+        MarkInternal(absl::AlreadyExistsError(
+            "database error 1062 (SQLSTATE 23000): Duplicate entry 'x'")),
+        MarkInternal(absl::AbortedError("database error 1213"))}) {
+    grpc::Status g = ToGrpcStatus(s);
+    EXPECT_EQ(static_cast<int>(g.error_code()), static_cast<int>(s.code()));
+    EXPECT_EQ(g.error_message().find("database"), std::string::npos)
+        << g.error_message();
+    EXPECT_EQ(g.error_message().find("SQLSTATE"), std::string::npos);
+    EXPECT_EQ(g.error_message().find("db.internal"), std::string::npos);
+    EXPECT_NE(g.error_message().find("(error id "), std::string::npos)
+        << g.error_message();
+  }
+  // Two failures, two ids.
+  EXPECT_NE(ToGrpcStatus(absl::InternalError("a")).error_message(),
+            ToGrpcStatus(absl::InternalError("a")).error_message());
+  absl::Status from_scoring =
+      Prefixed(absl::UnavailableError("ipv4:10.0.0.7:50054: refused"),
+               "scoring service");
+  grpc::Status shown = ToGrpcStatus(from_scoring);
+  EXPECT_EQ(shown.error_message().rfind(
+                "scoring service: temporarily unavailable; retry later", 0),
+            0u)
+      << shown.error_message();
+  EXPECT_EQ(shown.error_message().find("10.0.0.7"), std::string::npos);
 }
 
 }  // namespace

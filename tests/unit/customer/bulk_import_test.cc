@@ -104,6 +104,12 @@ class FakeImportStore final : public ImportStore {
     return RowId(prefixes.at({kind, import_id}), row);
   }
 
+  absl::Status WriteAuditEvent(const audit::Event& event) override {
+    events.push_back(event);
+    return absl::OkStatus();
+  }
+  std::vector<audit::Event> events;
+
   absl::StatusOr<int64_t> CustomerChanges() override {
     ++changes_calls;
     calls.push_back("changes");
@@ -253,20 +259,24 @@ class BulkImportTest : public ::testing::Test {
   absl::StatusOr<v1::ImportPurchasesResponse> Purchases(
       std::vector<v1::ImportPurchasesRequest> messages) {
     size_t i = 0;
-    return imports_.ImportPurchases([&](v1::ImportPurchasesRequest* out) {
-      if (i == messages.size()) return false;
-      *out = messages[i++];
-      return true;
-    });
+    return imports_.ImportPurchases(
+        [&](v1::ImportPurchasesRequest* out) {
+          if (i == messages.size()) return false;
+          *out = messages[i++];
+          return true;
+        },
+        "user:importer");
   }
   absl::StatusOr<v1::ImportInteractionsResponse> Interactions(
       std::vector<v1::ImportInteractionsRequest> messages) {
     size_t i = 0;
-    return imports_.ImportInteractions([&](v1::ImportInteractionsRequest* out) {
-      if (i == messages.size()) return false;
-      *out = messages[i++];
-      return true;
-    });
+    return imports_.ImportInteractions(
+        [&](v1::ImportInteractionsRequest* out) {
+          if (i == messages.size()) return false;
+          *out = messages[i++];
+          return true;
+        },
+        "user:importer");
   }
 
   static v1::PurchaseRow Row(int64_t row, std::string ref,
@@ -358,6 +368,18 @@ TEST_F(BulkImportTest, BadRowsAreRejectedWithRowAndFieldAndGoodOnesStored) {
   EXPECT_EQ(store_.purchases[1].purchase.id,
             KeyedId(kPurchaseRequestScope, "order-7"));
   EXPECT_EQ(store_.purchases[1].purchase.amount, *Decimal::Parse("-5.5"));
+  // Every row carries who imported it; the import's start and end are
+  // audited, the end with its counts.
+  EXPECT_EQ(first.purchase.recorded_by, "user:importer");
+  EXPECT_EQ(store_.purchases[1].purchase.recorded_by, "user:importer");
+  ASSERT_EQ(store_.events.size(), 2u);
+  EXPECT_EQ(store_.events[0].rpc, "ImportPurchases");
+  EXPECT_EQ(store_.events[0].resource, "imports/imp-1");
+  EXPECT_EQ(store_.events[0].actor, "user:importer");
+  EXPECT_EQ(store_.events[0].outcome, "started");
+  EXPECT_EQ(store_.events[1].outcome, "partial");
+  EXPECT_EQ(store_.events[1].details,
+            "accepted=2 duplicates=0 rejected=8 created_customers=0");
 }
 
 // After its first batch, a ref is answered from the cache, refusals included:

@@ -20,11 +20,16 @@
 namespace rapport::customer {
 namespace {
 
+// The subject of the caller's token, as the adapter passes it.
+constexpr char kActor[] = "user:test";
+
 class FakeStore final : public CustomerStore {
  public:
   absl::StatusOr<CustomerRecord> CreateCustomer(
-      const CustomerRecord& c, const RequestKey& request) override {
+      const CustomerRecord& c, const RequestKey& request,
+      const audit::Event& event) override {
     ++writes;
+    events.push_back(event);
     requests.push_back(request);
     if (!request.id.empty()) created_by[request.id] = c.id;
     customers[c.id] = c;
@@ -72,24 +77,27 @@ class FakeStore final : public CustomerStore {
   }
   absl::StatusOr<CustomerRecord> UpdateCustomer(
       const std::string& id,
-      const std::function<absl::Status(CustomerRecord&)>& mutate) override {
+      const std::function<absl::Status(CustomerRecord&)>& mutate,
+      const audit::Event& event) override {
     auto it = customers.find(id);
     if (it == customers.end()) return absl::NotFoundError("not found");
     CustomerRecord copy = it->second;
     if (absl::Status s = mutate(copy); !s.ok()) return s;
     ++writes;
+    events.push_back(event);
     copy.version++;
     it->second = copy;
     return copy;
   }
   absl::Status DeleteCustomer(
       const std::string& id, bool force,
-      const std::function<absl::Status(const CustomerRecord&)>& check)
-      override {
+      const std::function<absl::Status(const CustomerRecord&)>& check,
+      const audit::Event& event) override {
     auto it = customers.find(id);
     if (it == customers.end()) return absl::NotFoundError("not found");
     if (absl::Status s = check(it->second); !s.ok()) return s;
     ++writes;
+    events.push_back(event);
     customers.erase(it);
     return absl::OkStatus();
   }
@@ -150,8 +158,9 @@ class FakeStore final : public CustomerStore {
   }
   absl::StatusOr<MergeResult> MergeCustomers(
       const std::string& primary, const std::vector<std::string>& duplicates,
-      const std::string& actor, int64_t now_us, bool dry_run) override {
-    merge_calls.push_back({primary, duplicates, actor, dry_run});
+      const audit::Event& event, bool dry_run) override {
+    merge_calls.push_back({primary, duplicates, event.actor, dry_run});
+    if (!dry_run) events.push_back(event);
     MergeResult r;
     r.primary =
         customers.count(primary) ? customers[primary] : CustomerRecord{};
@@ -160,13 +169,13 @@ class FakeStore final : public CustomerStore {
   }
   absl::Status EraseCustomer(
       const std::string& id, const std::vector<std::string>& hashes,
-      int64_t now_us,
-      const std::function<absl::Status(const CustomerRecord&)>& check)
-      override {
+      const std::function<absl::Status(const CustomerRecord&)>& check,
+      const audit::Event& event) override {
     auto it = customers.find(id);
     if (it == customers.end()) return absl::NotFoundError("not found");
     if (absl::Status s = check(it->second); !s.ok()) return s;
     ++writes;
+    events.push_back(event);
     suppressed.insert(hashes.begin(), hashes.end());
     it->second.erased = true;
     it->second.email.clear();
@@ -181,8 +190,10 @@ class FakeStore final : public CustomerStore {
     return out;
   }
   absl::StatusOr<InteractionRecord> LogInteraction(
-      const InteractionRecord& i, const RequestKey& request) override {
+      const InteractionRecord& i, const RequestKey& request,
+      const std::optional<audit::Event>& event) override {
     ++writes;
+    if (event.has_value()) events.push_back(*event);
     requests.push_back(request);
     interactions.push_back(i);
     return i;
@@ -192,14 +203,35 @@ class FakeStore final : public CustomerStore {
     return interactions;
   }
   absl::Status SetConsent(const std::string& customer_id,
-                          const ConsentRecord& c) override {
+                          const ConsentRecord& c,
+                          const audit::Event& event) override {
     ++writes;
+    events.push_back(event);
     consents.push_back(c);
     return absl::OkStatus();
   }
   absl::StatusOr<std::vector<ConsentRecord>> ListConsents(
       const std::string&) override {
     return consents;
+  }
+  absl::Status WriteAuditEvent(const audit::Event& event) override {
+    events.push_back(event);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<audit::Event>> ListAuditEvents(
+      const audit::Filter& filter, const std::optional<audit::Cursor>& after,
+      int limit) override {
+    last_audit_filter = filter;
+    std::vector<audit::Event> out;
+    for (auto it = events.rbegin(); it != events.rend(); ++it) {
+      if (after.has_value() && std::make_pair(it->time_us, it->id) >=
+                                   std::make_pair(after->time_us, after->id)) {
+        continue;
+      }
+      if (static_cast<int>(out.size()) == limit) break;
+      out.push_back(*it);
+    }
+    return out;
   }
 
   struct MergeCall {
@@ -209,6 +241,8 @@ class FakeStore final : public CustomerStore {
     bool dry_run;
   };
   int writes = 0;
+  std::vector<audit::Event> events;  // in the order written
+  audit::Filter last_audit_filter;
   absl::Status read_error;
   std::vector<RequestKey> requests;
   std::map<std::string, std::string> created_by;  // request id -> customer
@@ -275,7 +309,7 @@ class CustomerLogicTest : public ::testing::Test {
   v1::Customer Create(const std::string& name) {
     v1::CreateCustomerRequest request;
     request.mutable_customer()->set_display_name(name);
-    absl::StatusOr<v1::Customer> c = logic_.CreateCustomer(request);
+    absl::StatusOr<v1::Customer> c = logic_.CreateCustomer(request, kActor);
     EXPECT_TRUE(c.ok()) << c.status();
     now_ += absl::Milliseconds(1);
     return c.value_or(v1::Customer());
@@ -305,7 +339,7 @@ TEST_F(CustomerLogicTest, CreateNormalisesIdentitiesAndStampsIdAndTimes) {
   ext->set_source("crm");
   ext->set_id("42");
   (*c->mutable_attributes())["tier"] = "vip";
-  absl::StatusOr<v1::Customer> created = logic_.CreateCustomer(request);
+  absl::StatusOr<v1::Customer> created = logic_.CreateCustomer(request, kActor);
   ASSERT_TRUE(created.ok()) << created.status();
   EXPECT_TRUE(IsValidId(created->id()));
   EXPECT_EQ(created->email(), "ada@example.com");
@@ -322,7 +356,7 @@ TEST_F(CustomerLogicTest, BadCreateNamesEveryBadFieldAndWritesNothing) {
   c->set_email("not-an-email");
   c->set_phone("12345");
   c->add_external_ids()->set_source("crm");  // id missing
-  absl::Status s = logic_.CreateCustomer(request).status();
+  absl::Status s = logic_.CreateCustomer(request, kActor).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Fields(s), (std::vector<std::string>{
                            "customer.display_name", "customer.email",
@@ -330,12 +364,12 @@ TEST_F(CustomerLogicTest, BadCreateNamesEveryBadFieldAndWritesNothing) {
   EXPECT_EQ(store_.writes, 0);
 
   v1::CreateCustomerRequest missing;
-  EXPECT_EQ(Fields(logic_.CreateCustomer(missing).status()),
+  EXPECT_EQ(Fields(logic_.CreateCustomer(missing, kActor).status()),
             std::vector<std::string>{"customer"});
   v1::CreateCustomerRequest long_id;
   long_id.mutable_customer()->set_display_name("x");
   long_id.set_request_id(std::string(200, 'r'));
-  EXPECT_EQ(Fields(logic_.CreateCustomer(long_id).status()),
+  EXPECT_EQ(Fields(logic_.CreateCustomer(long_id, kActor).status()),
             std::vector<std::string>{"request_id"});
   EXPECT_EQ(store_.writes, 0);
 }
@@ -348,7 +382,7 @@ TEST_F(CustomerLogicTest, DuplicateExternalIdInOneRequestIsRejected) {
     e->set_source("crm");
     e->set_id("1");
   }
-  EXPECT_EQ(Fields(logic_.CreateCustomer(request).status()),
+  EXPECT_EQ(Fields(logic_.CreateCustomer(request, kActor).status()),
             std::vector<std::string>{"customer.external_ids[1]"});
 }
 
@@ -360,9 +394,9 @@ TEST_F(CustomerLogicTest, RequestHashIgnoresRequestIdButNotContent) {
   b.set_request_id("r2");
   v1::CreateCustomerRequest c = a;
   c.mutable_customer()->set_display_name("Bob");
-  ASSERT_TRUE(logic_.CreateCustomer(a).ok());
-  ASSERT_TRUE(logic_.CreateCustomer(b).ok());
-  ASSERT_TRUE(logic_.CreateCustomer(c).ok());
+  ASSERT_TRUE(logic_.CreateCustomer(a, kActor).ok());
+  ASSERT_TRUE(logic_.CreateCustomer(b, kActor).ok());
+  ASSERT_TRUE(logic_.CreateCustomer(c, kActor).ok());
   ASSERT_EQ(store_.requests.size(), 3u);
   EXPECT_EQ(store_.requests[0].id, "r1");
   EXPECT_EQ(store_.requests[0].hash, store_.requests[1].hash);
@@ -388,34 +422,34 @@ TEST_F(CustomerLogicTest, UpdateChangesOnlyMaskedFieldsAndChecksEtag) {
   request.mutable_customer()->set_display_name("Ada K");
   request.mutable_customer()->set_email("ada@example.com");
   request.mutable_update_mask()->add_paths("email");
-  absl::StatusOr<v1::Customer> updated = logic_.UpdateCustomer(request);
+  absl::StatusOr<v1::Customer> updated = logic_.UpdateCustomer(request, kActor);
   ASSERT_TRUE(updated.ok()) << updated.status();
   EXPECT_EQ(updated->display_name(), "Ada");  // not in the mask
   EXPECT_EQ(updated->email(), "ada@example.com");
   EXPECT_NE(updated->etag(), c.etag());
 
   // The old etag is stale now.
-  absl::Status stale = logic_.UpdateCustomer(request).status();
+  absl::Status stale = logic_.UpdateCustomer(request, kActor).status();
   EXPECT_EQ(stale.code(), absl::StatusCode::kAborted);
   // No etag: unconditional.
   request.mutable_customer()->clear_etag();
-  EXPECT_TRUE(logic_.UpdateCustomer(request).ok());
+  EXPECT_TRUE(logic_.UpdateCustomer(request, kActor).ok());
 }
 
 TEST_F(CustomerLogicTest, UpdateMaskMustBeGivenAndKnown) {
   v1::Customer c = Create("Ada");
   v1::UpdateCustomerRequest request;
   *request.mutable_customer() = c;
-  EXPECT_EQ(Fields(logic_.UpdateCustomer(request).status()),
+  EXPECT_EQ(Fields(logic_.UpdateCustomer(request, kActor).status()),
             std::vector<std::string>{"update_mask"});
   request.mutable_update_mask()->add_paths("create_time");
-  EXPECT_EQ(Fields(logic_.UpdateCustomer(request).status()),
+  EXPECT_EQ(Fields(logic_.UpdateCustomer(request, kActor).status()),
             std::vector<std::string>{"update_mask"});
   request.mutable_update_mask()->Clear();
   request.mutable_update_mask()->add_paths("display_name");
   request.mutable_customer()->set_display_name("");
   const int writes = store_.writes;
-  EXPECT_EQ(Fields(logic_.UpdateCustomer(request).status()),
+  EXPECT_EQ(Fields(logic_.UpdateCustomer(request, kActor).status()),
             std::vector<std::string>{"customer.display_name"});
   EXPECT_EQ(store_.writes, writes);
 }
@@ -425,10 +459,12 @@ TEST_F(CustomerLogicTest, DeleteChecksEtag) {
   v1::DeleteCustomerRequest request;
   request.set_id(c.id());
   request.set_etag("99");
-  EXPECT_EQ(logic_.DeleteCustomer(request).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(logic_.DeleteCustomer(request, kActor).code(),
+            absl::StatusCode::kAborted);
   request.set_etag(c.etag());
-  EXPECT_TRUE(logic_.DeleteCustomer(request).ok());
-  EXPECT_EQ(logic_.DeleteCustomer(request).code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(logic_.DeleteCustomer(request, kActor).ok());
+  EXPECT_EQ(logic_.DeleteCustomer(request, kActor).code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_F(CustomerLogicTest, ListCustomersPagesThroughEveryone) {
@@ -464,7 +500,7 @@ v1::RecordPurchaseRequest Purchase(const std::string& customer, int64_t units,
 TEST_F(CustomerLogicTest, RecordPurchaseKeepsExactAmountsAndRefunds) {
   v1::Customer c = Create("Ada");
   absl::StatusOr<v1::Purchase> p =
-      logic_.RecordPurchase(Purchase(c.id(), -12, -500'000'000));
+      logic_.RecordPurchase(Purchase(c.id(), -12, -500'000'000), kActor);
   ASSERT_TRUE(p.ok()) << p.status();
   EXPECT_EQ(p->amount().units(), -12);
   EXPECT_EQ(p->amount().nanos(), -500'000'000);
@@ -478,25 +514,25 @@ TEST_F(CustomerLogicTest, BadPurchaseNamesFieldsAndWritesNothing) {
   none.set_customer_id(ids_.Next());
   none.mutable_purchase();
   EXPECT_EQ(
-      Fields(logic_.RecordPurchase(none).status()),
+      Fields(logic_.RecordPurchase(none, kActor).status()),
       (std::vector<std::string>{"purchase.purchase_time", "purchase.amount"}));
 
   v1::RecordPurchaseRequest sign = Purchase(ids_.Next(), 1, -5);
-  EXPECT_EQ(Fields(logic_.RecordPurchase(sign).status()),
+  EXPECT_EQ(Fields(logic_.RecordPurchase(sign, kActor).status()),
             std::vector<std::string>{"purchase.amount"});
 
   v1::RecordPurchaseRequest currency = Purchase(ids_.Next(), 1, 0);
   currency.mutable_purchase()->mutable_amount()->set_currency_code("USD");
-  EXPECT_EQ(Fields(logic_.RecordPurchase(currency).status()),
+  EXPECT_EQ(Fields(logic_.RecordPurchase(currency, kActor).status()),
             std::vector<std::string>{"purchase.amount.currency_code"});
 
   v1::RecordPurchaseRequest nanos_time = Purchase(ids_.Next(), 1, 0);
   nanos_time.mutable_purchase()->mutable_purchase_time()->set_nanos(1);
-  EXPECT_EQ(Fields(logic_.RecordPurchase(nanos_time).status()),
+  EXPECT_EQ(Fields(logic_.RecordPurchase(nanos_time, kActor).status()),
             std::vector<std::string>{"purchase.purchase_time"});
 
   v1::RecordPurchaseRequest no_customer = Purchase("", 1, 0);
-  EXPECT_EQ(Fields(logic_.RecordPurchase(no_customer).status()),
+  EXPECT_EQ(Fields(logic_.RecordPurchase(no_customer, kActor).status()),
             std::vector<std::string>{"customer_id"});
   EXPECT_EQ(store_.writes, writes);
 }
@@ -507,8 +543,8 @@ TEST_F(CustomerLogicTest, ReportingCurrencyGivenExplicitlyHashesLikeOmitted) {
   a.set_request_id("p");
   v1::RecordPurchaseRequest b = a;
   b.mutable_purchase()->mutable_amount()->set_currency_code("EUR");
-  ASSERT_TRUE(logic_.RecordPurchase(a).ok());
-  ASSERT_TRUE(logic_.RecordPurchase(b).ok());
+  ASSERT_TRUE(logic_.RecordPurchase(a, kActor).ok());
+  ASSERT_TRUE(logic_.RecordPurchase(b, kActor).ok());
   EXPECT_EQ(store_.requests[store_.requests.size() - 1].hash,
             store_.requests[store_.requests.size() - 2].hash);
 }
@@ -523,7 +559,7 @@ TEST_F(CustomerLogicTest, ListPurchasesValidatesRangeAndToken) {
             std::vector<std::string>{"end_time"});
 
   for (int i = 0; i < 3; ++i)
-    ASSERT_TRUE(logic_.RecordPurchase(Purchase(c.id(), i, 0)).ok());
+    ASSERT_TRUE(logic_.RecordPurchase(Purchase(c.id(), i, 0), kActor).ok());
   v1::ListPurchasesRequest paged;
   paged.set_customer_id(c.id());
   paged.set_page_size(2);
@@ -549,11 +585,11 @@ TEST_F(CustomerLogicTest, PhonesWithoutCountryCodeUseTheConfiguredRegion) {
   request.mutable_customer()->set_display_name("Ada");
   request.mutable_customer()->set_phone(
       "020 7946 0958");  // a London number, region GB
-  absl::StatusOr<v1::Customer> c = logic_.CreateCustomer(request);
+  absl::StatusOr<v1::Customer> c = logic_.CreateCustomer(request, kActor);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->phone(), "+442079460958");
   request.mutable_customer()->set_phone("12");
-  EXPECT_EQ(Fields(logic_.CreateCustomer(request).status()),
+  EXPECT_EQ(Fields(logic_.CreateCustomer(request, kActor).status()),
             std::vector<std::string>{"customer.phone"});
 }
 
@@ -659,7 +695,7 @@ TEST_F(CustomerLogicTest,
        RecordPurchaseRescoresAndAFailedRescoreKeepsThePurchase) {
   v1::Customer c = Create("Ada");
   scores_.rescore_status = absl::UnavailableError("scoring down");
-  ASSERT_TRUE(logic_.RecordPurchase(Purchase(c.id(), 5, 0)).ok());
+  ASSERT_TRUE(logic_.RecordPurchase(Purchase(c.id(), 5, 0), kActor).ok());
   EXPECT_EQ(scores_.rescored, std::vector<std::string>{c.id()});
   EXPECT_EQ(store_.purchases.size(), 1u);
 }
@@ -669,14 +705,14 @@ TEST_F(CustomerLogicTest, APurchaseForAMergedIdGoesToTheCustomerThatStayed) {
   const std::string merged = ids_.Next();
   store_.merged_into[merged] = primary.id();
   absl::StatusOr<v1::Purchase> p =
-      logic_.RecordPurchase(Purchase(merged, 5, 0));
+      logic_.RecordPurchase(Purchase(merged, 5, 0), kActor);
   ASSERT_TRUE(p.ok()) << p.status();
   EXPECT_EQ(p->customer_id(), primary.id());
   ASSERT_EQ(store_.purchases.size(), 1u);
   EXPECT_EQ(store_.purchases[0].customer_id, primary.id());
   EXPECT_EQ(scores_.rescored, std::vector<std::string>{primary.id()});
   EXPECT_TRUE(absl::IsNotFound(
-      logic_.RecordPurchase(Purchase(ids_.Next(), 5, 0)).status()));
+      logic_.RecordPurchase(Purchase(ids_.Next(), 5, 0), kActor).status()));
 }
 
 TEST_F(CustomerLogicTest, ListCustomersValidatesFiltersAndPassesThemOn) {
@@ -708,7 +744,7 @@ TEST_F(CustomerLogicTest, ListCustomersValidatesFiltersAndPassesThemOn) {
 
 TEST_F(CustomerLogicTest, IdentifyFindsCreatesOrRefusesAmbiguity) {
   v1::IdentifyCustomerRequest none;
-  EXPECT_EQ(Fields(logic_.IdentifyCustomer(none).status()),
+  EXPECT_EQ(Fields(logic_.IdentifyCustomer(none, kActor).status()),
             std::vector<std::string>{"email"});
 
   v1::IdentifyCustomerRequest request;
@@ -716,7 +752,7 @@ TEST_F(CustomerLogicTest, IdentifyFindsCreatesOrRefusesAmbiguity) {
   request.set_phone("+44 20 7946 0958");
   request.set_request_id("id-1");
   absl::StatusOr<v1::IdentifyCustomerResponse> created =
-      logic_.IdentifyCustomer(request);
+      logic_.IdentifyCustomer(request, kActor);
   ASSERT_TRUE(created.ok()) << created.status();
   EXPECT_TRUE(created->created());
   EXPECT_EQ(created->customer().display_name(), "Ada@Example.com");
@@ -727,25 +763,25 @@ TEST_F(CustomerLogicTest, IdentifyFindsCreatesOrRefusesAmbiguity) {
   EXPECT_EQ(store_.created_by["id-1"], created->customer().id());
   store_.identity_matches = {created->customer().id()};
   absl::StatusOr<v1::IdentifyCustomerResponse> again =
-      logic_.IdentifyCustomer(request);
+      logic_.IdentifyCustomer(request, kActor);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->customer().id(), created->customer().id());
   EXPECT_TRUE(again->created());
   request.set_request_id("id-2");
-  EXPECT_FALSE(logic_.IdentifyCustomer(request)->created());
+  EXPECT_FALSE(logic_.IdentifyCustomer(request, kActor)->created());
   // A request that created someone else is not this customer's creation.
   store_.created_by["id-3"] = "01jd8x4r2c6n7m9p0q1r2s3t4v";
   request.set_request_id("id-3");
-  EXPECT_FALSE(logic_.IdentifyCustomer(request)->created());
+  EXPECT_FALSE(logic_.IdentifyCustomer(request, kActor)->created());
   // Without an answer on who created it, there is no answer at all.
   store_.read_error = absl::UnavailableError("database down");
-  EXPECT_EQ(logic_.IdentifyCustomer(request).status().code(),
+  EXPECT_EQ(logic_.IdentifyCustomer(request, kActor).status().code(),
             absl::StatusCode::kUnavailable);
   store_.read_error = absl::OkStatus();
 
   store_.identity_matches = {created->customer().id(),
                              "01jd8x4r2c6n7m9p0q1r2s3t4v"};
-  absl::Status two = logic_.IdentifyCustomer(request).status();
+  absl::Status two = logic_.IdentifyCustomer(request, kActor).status();
   EXPECT_EQ(two.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(two.message().find("01jd8x4r2c6n7m9p0q1r2s3t4v"),
             absl::string_view::npos);
@@ -755,57 +791,65 @@ TEST_F(CustomerLogicTest, MergeValidatesIdsAndNamesTheActor) {
   v1::Customer a = Create("A");
   v1::MergeCustomersRequest request;
   request.set_primary_id(a.id());
-  EXPECT_EQ(Fields(logic_.MergeCustomers(request, "peer").status()),
+  EXPECT_EQ(Fields(logic_.MergeCustomers(request, kActor).status()),
             std::vector<std::string>{"duplicate_ids"});
   request.add_duplicate_ids(a.id());
-  EXPECT_EQ(Fields(logic_.MergeCustomers(request, "peer").status()),
+  EXPECT_EQ(Fields(logic_.MergeCustomers(request, kActor).status()),
             std::vector<std::string>{"duplicate_ids[0]"});
   request.clear_duplicate_ids();
   const std::string b = ids_.Next();
   request.add_duplicate_ids(b);
   request.add_duplicate_ids(b);
-  EXPECT_EQ(Fields(logic_.MergeCustomers(request, "peer").status()),
+  EXPECT_EQ(Fields(logic_.MergeCustomers(request, kActor).status()),
             std::vector<std::string>{"duplicate_ids[1]"});
   request.mutable_duplicate_ids()->RemoveLast();
   request.set_dry_run(true);
+  const size_t events = store_.events.size();
   absl::StatusOr<v1::MergeCustomersResponse> r =
-      logic_.MergeCustomers(request, "ipv4:1.2.3.4:5");
+      logic_.MergeCustomers(request, "user:bob");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->dry_run());
   ASSERT_EQ(store_.merge_calls.size(), 1u);
-  EXPECT_EQ(store_.merge_calls[0].actor, "ipv4:1.2.3.4:5");
+  EXPECT_EQ(store_.merge_calls[0].actor, "user:bob");
   EXPECT_TRUE(store_.merge_calls[0].dry_run);
   EXPECT_TRUE(scores_.rescored.empty());  // a dry run changes nothing
+  EXPECT_EQ(store_.events.size(), events);
   request.set_dry_run(false);
-  request.set_actor("alice");
-  ASSERT_TRUE(logic_.MergeCustomers(request, "peer").ok());
-  EXPECT_EQ(store_.merge_calls[1].actor, "alice");
+  ASSERT_TRUE(logic_.MergeCustomers(request, "user:alice").ok());
+  EXPECT_EQ(store_.merge_calls[1].actor, "user:alice");
   EXPECT_EQ(scores_.rescored, std::vector<std::string>{a.id()});
+  // The merge is audited under the caller's subject, on the primary.
+  ASSERT_EQ(store_.events.size(), events + 1);
+  EXPECT_EQ(store_.events.back().actor, "user:alice");
+  EXPECT_EQ(store_.events.back().rpc, "MergeCustomers");
+  EXPECT_EQ(store_.events.back().resource, "customers/" + a.id());
+  EXPECT_EQ(store_.events.back().details, "merged=" + b);
 }
 
 TEST_F(CustomerLogicTest, ErasedIdentitiesAreSuppressedOnCreateAndUpdate) {
   v1::CreateCustomerRequest request;
   request.mutable_customer()->set_display_name("Ada");
   request.mutable_customer()->set_email("ada@example.com");
-  absl::StatusOr<v1::Customer> c = logic_.CreateCustomer(request);
+  absl::StatusOr<v1::Customer> c = logic_.CreateCustomer(request, kActor);
   ASSERT_TRUE(c.ok());
   v1::EraseCustomerRequest erase;
   erase.set_id(c->id());
   erase.set_etag("99");
-  EXPECT_EQ(logic_.EraseCustomer(erase).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(logic_.EraseCustomer(erase, kActor).code(),
+            absl::StatusCode::kAborted);
   erase.set_etag(c->etag());
-  ASSERT_TRUE(logic_.EraseCustomer(erase).ok());
+  ASSERT_TRUE(logic_.EraseCustomer(erase, kActor).ok());
   EXPECT_EQ(store_.suppressed.size(), 1u);
   // The same address, in another case, is refused.
   request.mutable_customer()->set_email("ADA@example.com");
-  EXPECT_EQ(logic_.CreateCustomer(request).status().code(),
+  EXPECT_EQ(logic_.CreateCustomer(request, kActor).status().code(),
             absl::StatusCode::kFailedPrecondition);
   v1::Customer other = Create("Other");
   v1::UpdateCustomerRequest update;
   *update.mutable_customer() = other;
   update.mutable_customer()->set_email("ada@example.com");
   update.mutable_update_mask()->add_paths("email");
-  EXPECT_EQ(logic_.UpdateCustomer(update).status().code(),
+  EXPECT_EQ(logic_.UpdateCustomer(update, kActor).status().code(),
             absl::StatusCode::kFailedPrecondition);
 }
 
@@ -863,9 +907,11 @@ TEST_F(CustomerLogicTest, InteractionsOnChannelsTheTierForbidsNeedForce) {
   lead.add_channels(cv1::CHANNEL_WEB);
   scores_.policy = lead;
   ASSERT_TRUE(
-      logic_.LogInteraction(Interaction(c.id(), cv1::CHANNEL_EMAIL)).ok());
+      logic_.LogInteraction(Interaction(c.id(), cv1::CHANNEL_EMAIL), kActor)
+          .ok());
   absl::Status visit =
-      logic_.LogInteraction(Interaction(c.id(), cv1::CHANNEL_VISIT)).status();
+      logic_.LogInteraction(Interaction(c.id(), cv1::CHANNEL_VISIT), kActor)
+          .status();
   EXPECT_EQ(visit.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(visit.message().find("visit is not allowed"),
             absl::string_view::npos)
@@ -874,20 +920,21 @@ TEST_F(CustomerLogicTest, InteractionsOnChannelsTheTierForbidsNeedForce) {
   EXPECT_EQ(store_.interactions.size(), 1u);
   v1::LogInteractionRequest forced = Interaction(c.id(), cv1::CHANNEL_VISIT);
   forced.set_force(true);
-  ASSERT_TRUE(logic_.LogInteraction(forced).ok());
+  ASSERT_TRUE(logic_.LogInteraction(forced, kActor).ok());
   EXPECT_EQ(store_.interactions.size(), 2u);
   // Unscored customers have no policy yet: anything goes.
   scores_.policy.reset();
   EXPECT_TRUE(
-      logic_.LogInteraction(Interaction(c.id(), cv1::CHANNEL_VISIT)).ok());
+      logic_.LogInteraction(Interaction(c.id(), cv1::CHANNEL_VISIT), kActor)
+          .ok());
 }
 
 TEST_F(CustomerLogicTest, WritesUnderARequestIdGetTheIdMadeFromIt) {
   v1::Customer c = Create("Ada");
   v1::RecordPurchaseRequest keyed = Purchase(c.id(), 3, 0);
   keyed.set_request_id("order-1");
-  ASSERT_TRUE(logic_.RecordPurchase(keyed).ok());
-  ASSERT_TRUE(logic_.RecordPurchase(Purchase(c.id(), 3, 0)).ok());
+  ASSERT_TRUE(logic_.RecordPurchase(keyed, kActor).ok());
+  ASSERT_TRUE(logic_.RecordPurchase(Purchase(c.id(), 3, 0), kActor).ok());
   ASSERT_EQ(store_.purchases.size(), 2u);
   EXPECT_EQ(store_.purchases[0].id, KeyedId(kPurchaseRequestScope, "order-1"));
   EXPECT_TRUE(IsValidId(store_.purchases[1].id));
@@ -895,7 +942,7 @@ TEST_F(CustomerLogicTest, WritesUnderARequestIdGetTheIdMadeFromIt) {
 
   v1::LogInteractionRequest note = Interaction(c.id(), cv1::CHANNEL_EMAIL);
   note.set_request_id("order-1");
-  ASSERT_TRUE(logic_.LogInteraction(note).ok());
+  ASSERT_TRUE(logic_.LogInteraction(note, kActor).ok());
   ASSERT_EQ(store_.interactions.size(), 1u);
   EXPECT_EQ(store_.interactions[0].id,
             KeyedId(kInteractionRequestScope, "order-1"));
@@ -907,7 +954,7 @@ TEST_F(CustomerLogicTest, BadInteractionsAndConsentsNameTheirFields) {
   bad.set_customer_id(c.id());
   bad.mutable_interaction()->mutable_cost()->set_units(-1);
   bad.mutable_interaction()->set_kind(std::string(65, 'k'));
-  EXPECT_EQ(Fields(logic_.LogInteraction(bad).status()),
+  EXPECT_EQ(Fields(logic_.LogInteraction(bad, kActor).status()),
             (std::vector<std::string>{"interaction.channel",
                                       "interaction.interaction_time",
                                       "interaction.cost", "interaction.kind"}));
@@ -915,7 +962,7 @@ TEST_F(CustomerLogicTest, BadInteractionsAndConsentsNameTheirFields) {
   consent.set_customer_id(c.id());
   consent.mutable_consent();
   EXPECT_EQ(
-      Fields(logic_.SetConsent(consent).status()),
+      Fields(logic_.SetConsent(consent, kActor).status()),
       (std::vector<std::string>{"consent.purpose", "consent.channel",
                                 "consent.capture_time", "consent.source"}));
   EXPECT_EQ(store_.interactions.size(), 0u);
@@ -925,7 +972,7 @@ TEST_F(CustomerLogicTest, BadInteractionsAndConsentsNameTheirFields) {
   consent.mutable_consent()->mutable_capture_time()->set_seconds(5);
   consent.mutable_consent()->set_source("web");
   consent.mutable_consent()->set_granted(true);
-  ASSERT_TRUE(logic_.SetConsent(consent).ok());
+  ASSERT_TRUE(logic_.SetConsent(consent, kActor).ok());
   EXPECT_EQ(store_.consents.size(), 1u);
 }
 

@@ -338,7 +338,13 @@ TEST_F(ValueStoreTest, JobsRecordProgressEndOnceAndGoStaleWithoutHeartbeat) {
   job.id = ids_.Next();
   job.request = std::string("\x0a\x00\x01", 3);  // bytes, not text
   job.create_time_us = job.heartbeat_time_us = kAsOf;
-  ASSERT_TRUE(store_.CreateJob(job).ok());
+  ASSERT_TRUE(store_
+                  .CreateJob(job, {.time_us = kAsOf,
+                                   .actor = "user:a",
+                                   .rpc = "RefreshScores",
+                                   .resource = "refreshJobs/" + job.id,
+                                   .outcome = "started"})
+                  .ok());
   EXPECT_TRUE(absl::IsNotFound(store_.GetJob(ids_.Next()).status()));
   ASSERT_TRUE(store_.UpdateProgress(job.id, 5, 10, kAsOf + 1).ok());
   RefreshJobRecord got = *store_.GetJob(job.id);
@@ -357,8 +363,18 @@ TEST_F(ValueStoreTest, JobsRecordProgressEndOnceAndGoStaleWithoutHeartbeat) {
   end.state = JobState::kSucceeded;
   end.done = end.total = 10;
   end.end_time_us = kAsOf + 2;
-  ASSERT_TRUE(store_.FinishJob(end).ok());
-  EXPECT_TRUE(absl::IsFailedPrecondition(store_.FinishJob(end)));
+  const audit::Event finished{.time_us = kAsOf + 2,
+                              .actor = "user:a",
+                              .rpc = "RefreshScores",
+                              .resource = "refreshJobs/" + job.id,
+                              .outcome = "succeeded"};
+  ASSERT_TRUE(store_.FinishJob(end, finished).ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(store_.FinishJob(end, finished)));
+  // Start and end are in the audit log, the refused second end is not.
+  EXPECT_EQ(db_.Strings("SELECT outcome FROM audit_events WHERE resource = ? "
+                        "ORDER BY id",
+                        {"refreshJobs/" + job.id}),
+            (std::vector<std::string>{"started", "succeeded"}));
   got = *store_.GetJob(job.id);
   EXPECT_EQ(got.state, JobState::kSucceeded);
   EXPECT_EQ(got.score_model, model);
@@ -372,13 +388,13 @@ TEST_F(ValueStoreTest, JobsRecordProgressEndOnceAndGoStaleWithoutHeartbeat) {
   stale.id = ids_.Next();
   stale.create_time_us = stale.heartbeat_time_us = kAsOf;
   stale.total = 7;
-  ASSERT_TRUE(store_.CreateJob(stale).ok());
+  ASSERT_TRUE(store_.CreateJob(stale, {.time_us = kAsOf}).ok());
   ASSERT_TRUE(store_.BeginValueSet(stale.id).ok());
   RefreshJobRecord fresh = stale;
   fresh.id = ids_.Next();
   fresh.heartbeat_time_us = kAsOf + 100;
   // One refresh at a time: a second running job is refused...
-  EXPECT_TRUE(absl::IsFailedPrecondition(store_.CreateJob(fresh)));
+  EXPECT_TRUE(absl::IsFailedPrecondition(store_.CreateJob(fresh, {})));
   // ...so write the other running rows directly, as for two replicas' jobs
   // from before the check existed, to see that only stale ones end.
   const std::string fresh_id = RunningJob(kAsOf + 100);
@@ -399,6 +415,14 @@ TEST_F(ValueStoreTest, JobsRecordProgressEndOnceAndGoStaleWithoutHeartbeat) {
   EXPECT_EQ(got.done, 7);
   EXPECT_EQ(store_.GetJob(fresh_id)->state, JobState::kRunning);
   EXPECT_TRUE(store_.EndStaleJobs(kAsOf + 50, "x", kAsOf + 70)->empty());
+  // Each end by recovery is audited.
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE actor = "
+                      "'system:recovery' AND rpc = 'RefreshScores'"),
+            2);
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE resource = ? "
+                      "AND outcome = 'succeeded'",
+                      {"refreshJobs/" + published}),
+            1);
   // What the ended job staged is left for Differentiation::Recover to drop.
   std::vector<LeftoverSet> leftovers = *store_.LeftoverSets();
   EXPECT_EQ(leftovers.size(), 2u);  // stale's staged set, published's old one

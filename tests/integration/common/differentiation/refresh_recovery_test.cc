@@ -68,7 +68,8 @@ struct Replica {
   cv1::RefreshJob Refresh() {
     cv1::RefreshSettings settings;
     *settings.mutable_as_of() = ToTimestamp(kAsOf);
-    absl::StatusOr<cv1::RefreshJob> started = values.StartRefresh(settings);
+    absl::StatusOr<cv1::RefreshJob> started =
+        values.StartRefresh(settings, "user:test");
     EXPECT_TRUE(started.ok()) << started.status();
     if (!started.ok()) return {};
     values.WaitForJobs();

@@ -24,6 +24,7 @@
 #include "common/status.h"
 #include "services/scoring/scoring_logic.h"
 #include "services/scoring/scoring_service.h"
+#include "tests/support/test_auth.h"
 
 namespace rapport::differentiation {
 namespace {
@@ -51,6 +52,7 @@ class FakeStore final : public Counterpart, public ValueStore {
   std::vector<Event> purchases ABSL_GUARDED_BY(mu);
   std::vector<Event> costs ABSL_GUARDED_BY(mu);
   std::map<std::string, RefreshJobRecord> jobs ABSL_GUARDED_BY(mu);
+  std::vector<audit::Event> events ABSL_GUARDED_BY(mu);
   std::map<std::string, StoredValue> scores ABSL_GUARDED_BY(mu);
   std::string live_job ABSL_GUARDED_BY(mu);  // whose set `scores` is
   std::map<std::string, std::map<std::string, StoredValue>> staged
@@ -81,7 +83,8 @@ class FakeStore final : public Counterpart, public ValueStore {
   }
 
   // --- ValueStore: jobs ---
-  absl::Status CreateJob(const RefreshJobRecord& job) override {
+  absl::Status CreateJob(const RefreshJobRecord& job,
+                         const audit::Event& event) override {
     absl::MutexLock l(&mu);
     for (const auto& [id, j] : jobs) {
       if (j.state == JobState::kRunning && job.state == JobState::kRunning)
@@ -89,6 +92,7 @@ class FakeStore final : public Counterpart, public ValueStore {
                                              " is running");
     }
     jobs[job.id] = job;
+    events.push_back(event);
     return absl::OkStatus();
   }
   absl::StatusOr<RefreshJobRecord> GetJob(const std::string& id) override {
@@ -151,11 +155,13 @@ class FakeStore final : public Counterpart, public ValueStore {
     jobs[id].clv_model = clv_model;
     return absl::OkStatus();
   }
-  absl::Status FinishJob(const RefreshJobRecord& job) override {
+  absl::Status FinishJob(const RefreshJobRecord& job,
+                         const audit::Event& event) override {
     absl::MutexLock l(&mu);
     RefreshJobRecord& j = jobs[job.id];
     if (j.state != JobState::kRunning)
       return absl::FailedPreconditionError("not running");
+    events.push_back(event);
     j.state = job.state;
     j.error = job.error;
     j.done = job.done;
@@ -384,7 +390,7 @@ class DifferentiationTest : public ::testing::Test {
  protected:
   void SetUp() override {
     scoring_ = std::make_unique<scoring::ScoringServiceImpl>(
-        [] { return absl::Now(); });
+        &guard_, [] { return absl::Now(); });
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
                              &port_);
@@ -404,8 +410,12 @@ class DifferentiationTest : public ::testing::Test {
     options.export_batch_size = 2;
     options.heartbeat = absl::Milliseconds(20);
     options.recover_every = absl::ZeroDuration();
-    client_ = *GrpcScoringClient::Create(address, {},
-                                         {.call_timeout = absl::Seconds(5)});
+    client_ = *GrpcScoringClient::Create(
+        address, {},
+        {.call_timeout = absl::Seconds(5),
+         .authorization = []() -> absl::StatusOr<std::string> {
+           return testing::TestAuth::Get().Bearer("reader", "service:test");
+         }});
     return std::make_unique<Differentiation>(
         &store_, &store_, client_.get(), &ids_,
         [this] { return absl::FromUnixMicros(now_.load()); }, options);
@@ -413,7 +423,8 @@ class DifferentiationTest : public ::testing::Test {
 
   // Starts a refresh and waits for it to end.
   cv1::RefreshJob Refresh(cv1::RefreshSettings request) {
-    absl::StatusOr<cv1::RefreshJob> started = logic_->StartRefresh(request);
+    absl::StatusOr<cv1::RefreshJob> started =
+        logic_->StartRefresh(request, "user:test");
     EXPECT_TRUE(started.ok()) << started.status();
     if (!started.ok()) return {};
     EXPECT_EQ(started->state(), cv1::RefreshJob::STATE_RUNNING);
@@ -506,6 +517,9 @@ class DifferentiationTest : public ::testing::Test {
   std::atomic<int64_t> now_{kAsOf + kDay};
   FakeStore store_;
   IdGenerator ids_;
+  std::shared_ptr<const auth::TokenVerifier> verifier_ =
+      testing::TestAuth::Get().Verifier();
+  CallGuard guard_{verifier_.get(), scoring::ScoringMethodRoles()};
   std::unique_ptr<scoring::ScoringServiceImpl> scoring_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
@@ -556,6 +570,17 @@ TEST_F(DifferentiationTest,
       EXPECT_FALSE(store_.scores[id].clv.has_value());
     }
     EXPECT_EQ(store_.scores["p-lead"].tier, cv1::TIER_LEAD);
+    // Its start and end are audited under who asked.
+    ASSERT_GE(store_.events.size(), 2u);
+    const audit::Event& start = store_.events[store_.events.size() - 2];
+    const audit::Event& end = store_.events.back();
+    EXPECT_EQ(start.actor, "user:test");
+    EXPECT_EQ(start.rpc, "RefreshScores");
+    EXPECT_EQ(start.resource, "refreshJobs/" + job.id());
+    EXPECT_EQ(start.outcome, "started");
+    EXPECT_EQ(end.actor, "user:test");
+    EXPECT_EQ(end.outcome, "succeeded");
+    EXPECT_EQ(end.details, "entities=14");
     EXPECT_EQ(store_.scores["p-prospect"].segment, "Prospect");
     // The model that produced the values is stored with the job.
     sv1::ScoreModel model;
@@ -624,14 +649,16 @@ TEST_F(DifferentiationTest, BadRequestsNameTheField) {
   cv1::RefreshSettings request;
   request.set_bins(11);
   request.set_window_days(-1);
-  absl::Status s = logic_->StartRefresh(request).status();
+  absl::Status s = logic_->StartRefresh(request, "user:test").status();
   ASSERT_TRUE(absl::IsInvalidArgument(s)) << s;
   std::set<std::string> fields;
   for (const FieldViolation& v : FieldViolations(s)) fields.insert(v.field);
   EXPECT_EQ(fields, (std::set<std::string>{"bins", "window_days"}));
   request.set_bins(1);
   request.set_window_days(0);
-  EXPECT_EQ(FieldViolations(logic_->StartRefresh(request).status()).at(0).field,
+  EXPECT_EQ(FieldViolations(logic_->StartRefresh(request, "user:test").status())
+                .at(0)
+                .field,
             "bins");
 
   EXPECT_TRUE(absl::IsNotFound(
@@ -867,7 +894,11 @@ TEST_F(DifferentiationTest,
   EXPECT_EQ(failed.state(), cv1::RefreshJob::STATE_FAILED);
   EXPECT_NE(failed.error().find("UNAVAILABLE"), std::string::npos)
       << failed.error();
-  EXPECT_NE(failed.error().find("scoring service"), std::string::npos)
+  // Readers of the job see no internal detail (addresses, SQL): an error id
+  // that finds it in the service's log.
+  EXPECT_NE(failed.error().find("(error id "), std::string::npos)
+      << failed.error();
+  EXPECT_EQ(failed.error().find("127.0.0.1"), std::string::npos)
       << failed.error();
   // Nothing half-written: the values of the first job stand.
   {
@@ -886,9 +917,10 @@ TEST_F(DifferentiationTest,
   absl::Notification release;
   store_.hold_scan = &release;
   absl::StatusOr<cv1::RefreshJob> running =
-      logic_->StartRefresh(cv1::RefreshSettings());
+      logic_->StartRefresh(cv1::RefreshSettings(), "user:test");
   ASSERT_TRUE(running.ok()) << running.status();
-  absl::Status second = logic_->StartRefresh(cv1::RefreshSettings()).status();
+  absl::Status second =
+      logic_->StartRefresh(cv1::RefreshSettings(), "user:test").status();
   EXPECT_TRUE(absl::IsFailedPrecondition(second)) << second;
   EXPECT_NE(second.message().find(running->id()), std::string::npos);
   release.Notify();
@@ -899,13 +931,13 @@ TEST_F(DifferentiationTest,
   RefreshJobRecord orphan;
   orphan.id = ids_.Next();
   orphan.create_time_us = orphan.heartbeat_time_us = now_.load() - 31'000'000;
-  ASSERT_TRUE(store_.CreateJob(orphan).ok());
+  ASSERT_TRUE(store_.CreateJob(orphan, {}).ok());
   absl::StatusOr<cv1::RefreshJob> job = logic_->GetRefreshJob(orphan.id);
   ASSERT_TRUE(job.ok()) << job.status();
   EXPECT_EQ(job->state(), cv1::RefreshJob::STATE_FAILED);
   EXPECT_EQ(job->error(), "the replica running it stopped");
   // And it no longer blocks a new refresh.
-  EXPECT_TRUE(logic_->StartRefresh(cv1::RefreshSettings()).ok());
+  EXPECT_TRUE(logic_->StartRefresh(cv1::RefreshSettings(), "user:test").ok());
 }
 
 // The swap happened but its answer was lost (the connection broke just
@@ -948,7 +980,8 @@ TEST_F(DifferentiationTest, RecoveryFinishesOrUndoesAStoppedRefreshByItsStep) {
     Differentiation stopped(
         &store_, &store_, client_.get(), &ids_,
         [frozen] { return absl::FromUnixMicros(frozen); }, options);
-    absl::StatusOr<cv1::RefreshJob> job = stopped.StartRefresh(request);
+    absl::StatusOr<cv1::RefreshJob> job =
+        stopped.StartRefresh(request, "user:test");
     ASSERT_TRUE(job.ok()) << job.status();
     for (int i = 0; i < 500; ++i) {  // until it reaches the step
       {

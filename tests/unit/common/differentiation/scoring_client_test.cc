@@ -18,6 +18,7 @@
 #include "rapport/scoring/v1/scoring_service.grpc.pb.h"
 #include "services/scoring/scoring_logic.h"
 #include "services/scoring/scoring_service.h"
+#include "tests/support/test_auth.h"
 
 namespace rapport::differentiation {
 namespace {
@@ -51,6 +52,23 @@ struct Replica {
   int port = 0;
   std::unique_ptr<grpc::Server> server;
 };
+
+// The guard of the in-process scoring services, on the test deployment's
+// keys, and the client options that carry a reader's token.
+const CallGuard& Guard() {
+  static const auto* const kVerifier =
+      new std::shared_ptr<const auth::TokenVerifier>(
+          testing::TestAuth::Get().Verifier());
+  static const CallGuard* const kGuard =
+      new CallGuard(kVerifier->get(), scoring::ScoringMethodRoles());
+  return *kGuard;
+}
+
+ScoringClientOptions Authorized() {
+  return {.authorization = []() -> absl::StatusOr<std::string> {
+    return testing::TestAuth::Get().Bearer("reader");
+  }};
+}
 
 // A model as a one-entity population run leaves it.
 sv1::ScoreModel Model() {
@@ -142,9 +160,9 @@ TEST(GrpcScoringClient,
   absl::Status s = (*client)->ScoreEntities(OneEntity()).status();
   EXPECT_TRUE(absl::IsUnavailable(s)) << s;
 
-  scoring::ScoringServiceImpl service([] { return absl::Now(); });
+  scoring::ScoringServiceImpl service(&Guard(), [] { return absl::Now(); });
   Replica replica(&service);
-  client = GrpcScoringClient::Create(replica.addr(), {});
+  client = GrpcScoringClient::Create(replica.addr(), {}, Authorized());
   Cancellation cancel;
   cancel.Cancel();
   bool sent = false;
@@ -159,10 +177,28 @@ TEST(GrpcScoringClient,
   EXPECT_FALSE(sent);
 }
 
-TEST(GrpcScoringClient, AStreamSendsTheConfigFirstAndReceivesEveryBatch) {
-  scoring::ScoringServiceImpl service([] { return absl::Now(); });
+TEST(GrpcScoringClient, ACallWithoutAValidTokenIsUnauthenticated) {
+  scoring::ScoringServiceImpl service(&Guard(), [] { return absl::Now(); });
   Replica replica(&service);
-  auto client = GrpcScoringClient::Create(replica.addr(), {});
+  auto anonymous = GrpcScoringClient::Create(replica.addr(), {});
+  ASSERT_TRUE(anonymous.ok());
+  absl::Status s = (*anonymous)->ScoreEntities(OneEntity()).status();
+  EXPECT_TRUE(absl::IsUnauthenticated(s)) << s;
+  auto forged = GrpcScoringClient::Create(
+      replica.addr(), {},
+      {.authorization = []() -> absl::StatusOr<std::string> {
+        return std::string("Bearer not.a.token");
+      }});
+  s = (*forged)->ScoreEntities(OneEntity()).status();
+  EXPECT_TRUE(absl::IsUnauthenticated(s)) << s;
+  auto reader = GrpcScoringClient::Create(replica.addr(), {}, Authorized());
+  EXPECT_TRUE((*reader)->ScoreEntities(OneEntity()).ok());
+}
+
+TEST(GrpcScoringClient, AStreamSendsTheConfigFirstAndReceivesEveryBatch) {
+  scoring::ScoringServiceImpl service(&Guard(), [] { return absl::Now(); });
+  Replica replica(&service);
+  auto client = GrpcScoringClient::Create(replica.addr(), {}, Authorized());
   ASSERT_TRUE(client.ok());
   sv1::ScoringConfig config;
   *config.mutable_as_of() = ToTimestamp(1'700'000'000'000'000);

@@ -1,0 +1,319 @@
+// Who may do what, through the real binaries: every RPC of every service
+// needs a valid token (each is called without one, from the descriptors the
+// binaries are built from), each refuses roles below its table's, and
+// through rapportctl a reader reads, a writer records, an admin erases, and
+// the audit log names the admin; forged and expired tokens are refused.
+#include <google/protobuf/descriptor.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "common/auth/jwt.h"
+#include "common/channel.h"
+#include "rapport/customer/v1/customer_service.grpc.pb.h"
+#include "rapport/scoring/v1/scoring_service.grpc.pb.h"
+#include "services/customer/customer_service.h"
+#include "services/scoring/scoring_service.h"
+#include "tests/support/platform.h"
+#include "tests/support/test_auth.h"
+
+namespace rapport {
+namespace {
+
+using testing::Platform;
+using testing::RunResult;
+using testing::TestAuth;
+
+// Calls `method` ("/pkg.Service/Method") with one empty message, as any
+// client could, with `authorization` (none when empty); the call's status.
+grpc::Status CallRaw(const std::string& address, const std::string& method,
+                     const std::string& authorization) {
+  std::shared_ptr<grpc::Channel> channel = *MakeChannel(address, {});
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(10));
+  if (!authorization.empty())
+    context.AddMetadata("authorization", authorization);
+  grpc::CompletionQueue cq;
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call =
+      stub.PrepareCall(&context, method, &cq);
+  void* tag = nullptr;
+  bool ok = false;
+  call->StartCall(reinterpret_cast<void*>(1));
+  cq.Next(&tag, &ok);
+  grpc::Slice empty("", 0);
+  grpc::ByteBuffer message(&empty, 1);
+  call->Write(message, reinterpret_cast<void*>(2));
+  cq.Next(&tag, &ok);
+  call->WritesDone(reinterpret_cast<void*>(3));
+  cq.Next(&tag, &ok);
+  grpc::ByteBuffer answer;  // read whatever comes back, then the status
+  do {
+    call->Read(&answer, reinterpret_cast<void*>(5));
+    cq.Next(&tag, &ok);
+  } while (ok);
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(4));
+  while (cq.Next(&tag, &ok)) {
+    if (tag == reinterpret_cast<void*>(4)) break;
+  }
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  return status;
+}
+
+// Every method of the service with its full path.
+std::vector<std::pair<std::string, std::string>> Methods(
+    const std::string& service) {
+  const auto* s =
+      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+          service);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (int i = 0; s != nullptr && i < s->method_count(); ++i) {
+    out.emplace_back(s->method(i)->name(),
+                     absl::StrCat("/", service, "/", s->method(i)->name()));
+  }
+  return out;
+}
+
+class AuthE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(platform_.Ctl({"health", "--wait", "20s"}).exit_code, 0)
+        << platform_.logs();
+  }
+  std::string Create(const std::string& name) {
+    return testing::CsvId(platform_
+                              .Ctl({"customers", "create", "--display-name",
+                                    name, "--output", "csv"})
+                              .out);
+  }
+  Platform platform_;
+};
+
+TEST_F(AuthE2E, EveryRpcOfEveryServiceNeedsAValidToken) {
+  struct Service {
+    std::string address;
+    std::string name;
+    const MethodRoles* roles;
+  };
+  const std::vector<Service> services = {
+      {platform_.customer().addr(),
+       customer::v1::CustomerService::service_full_name(),
+       &customer::CustomerMethodRoles()},
+      {platform_.scoring().addr(),
+       scoring::v1::ScoringService::service_full_name(),
+       &scoring::ScoringMethodRoles()}};
+  for (const Service& service : services) {
+    const auto methods = Methods(service.name);
+    ASSERT_GT(methods.size(), 4u) << service.name;
+    for (const auto& [name, path] : methods) {
+      SCOPED_TRACE(path);
+      grpc::Status none = CallRaw(service.address, path, "");
+      EXPECT_EQ(none.error_code(), grpc::StatusCode::UNAUTHENTICATED)
+          << none.error_message();
+      EXPECT_EQ(none.error_message(), "missing bearer token");
+      grpc::Status garbage = CallRaw(service.address, path, "Bearer a.b.c");
+      EXPECT_EQ(garbage.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+      // A role below the method's is refused, naming the role it needs.
+      const auth::Role least = service.roles->Of(name);
+      if (least > auth::Role::kReader) {
+        grpc::Status reader =
+            CallRaw(service.address, path, TestAuth::Get().Bearer("reader"));
+        EXPECT_EQ(reader.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+        EXPECT_NE(reader.error_message().find(
+                      absl::StrCat("needs the ", auth::RoleName(least))),
+                  std::string::npos)
+            << reader.error_message();
+      }
+      // With the role, the call gets past the guard (its empty request is
+      // then refused, or served, by the method itself).
+      const char* enough = least == auth::Role::kAdmin    ? "admin"
+                           : least == auth::Role::kWriter ? "writer"
+                                                          : "reader";
+      grpc::Status allowed =
+          CallRaw(service.address, path, TestAuth::Get().Bearer(enough));
+      EXPECT_NE(allowed.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+      EXPECT_NE(allowed.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+          << allowed.error_message();
+    }
+  }
+  // Reflection needs a token of any role; health stays open for probes.
+  const std::string reflection =
+      "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo";
+  EXPECT_EQ(CallRaw(platform_.customer().addr(), reflection, "").error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(CallRaw(platform_.customer().addr(), reflection,
+                      TestAuth::Get().Bearer("reader"))
+                  .ok());
+  EXPECT_TRUE(CallRaw(platform_.customer().addr(),
+                      "/grpc.reflection.v1.ServerReflection/"
+                      "ServerReflectionInfo",
+                      TestAuth::Get().Bearer("reader"))
+                  .ok());
+  RunResult health = platform_.CtlAs("reader", "nobody", {"health"});
+  EXPECT_EQ(health.exit_code, 0) << health.err;
+  testing::Env anonymous = platform_.CtlEnvAs("");
+  RunResult open = testing::Run({testing::CtlPath(), "health"}, anonymous);
+  EXPECT_EQ(open.exit_code, 0) << open.err;
+}
+
+TEST_F(AuthE2E, ReadersReadWritersRecordAdminsEraseAndTheAuditNamesThem) {
+  const std::string ada = Create("Ada");
+  const std::string bob = Create("Bob");
+  ASSERT_FALSE(ada.empty());
+
+  // A reader gets and lists, and is refused what changes anything.
+  RunResult got = platform_.CtlAs("reader", "rita", {"customers", "get", ada});
+  EXPECT_EQ(got.exit_code, 0) << got.err;
+  RunResult listed = platform_.CtlAs("reader", "rita",
+                                     {"customers", "list", "--output", "csv"});
+  EXPECT_EQ(testing::CsvRows(listed.out).size(), 3u) << listed.err;
+  for (const std::vector<std::string>& refused :
+       std::vector<std::vector<std::string>>{
+           {"customers", "erase", ada},
+           {"customers", "merge", ada, bob},
+           {"customers", "delete", bob},
+           {"purchases", "record", "--customer", ada, "--amount", "5"},
+           {"audit", "list"}}) {
+    RunResult r = platform_.CtlAs("reader", "rita", refused);
+    EXPECT_EQ(r.exit_code, 1) << r.out;
+    EXPECT_NE(r.err.find("PERMISSION_DENIED"), std::string::npos) << r.err;
+  }
+  // ...and nothing changed.
+  EXPECT_EQ(testing::CsvRows(
+                platform_.Ctl({"customers", "list", "--output", "csv"}).out)
+                .size(),
+            3u);
+  RunResult ada_now = platform_.Ctl({"customers", "get", ada});
+  EXPECT_NE(ada_now.out.find("Ada"), std::string::npos) << ada_now.out;
+
+  // A writer records a purchase; the row names the writer.
+  RunResult bought = platform_.CtlAs(
+      "writer", "wanda",
+      {"purchases", "record", "--customer", ada, "--amount", "19.99", "--time",
+       "2024-03-01T12:00:00Z", "--output", "csv"});
+  ASSERT_EQ(bought.exit_code, 0) << bought.err;
+  RunResult purchases = platform_.Ctl(
+      {"purchases", "list", "--customer", ada, "--output", "json"});
+  EXPECT_NE(purchases.out.find("\"recorded_by\": \"wanda\""), std::string::npos)
+      << purchases.out;
+  // A writer's force needs an admin.
+  RunResult forced =
+      platform_.CtlAs("writer", "wanda",
+                      {"customers", "interactions", "log", "--customer", ada,
+                       "--channel", "visit", "--cost", "1", "--force"});
+  EXPECT_NE(forced.err.find("with force needs the admin role"),
+            std::string::npos)
+      << forced.err;
+
+  // An admin erases; the audit log shows the erase under the admin's
+  // subject.
+  RunResult erased =
+      platform_.CtlAs("admin", "alice", {"customers", "erase", ada});
+  ASSERT_EQ(erased.exit_code, 0) << erased.err;
+  std::vector<std::vector<std::string>> audit =
+      platform_.CsvCtl({"audit", "list", "--resource", "customers/" + ada});
+  ASSERT_GE(audit.size(), 3u);  // header, erase, create
+  EXPECT_EQ(audit[1][1], "alice");
+  EXPECT_EQ(audit[1][2], "EraseCustomer");
+  EXPECT_EQ(audit[1][5], "ok");
+  EXPECT_EQ(audit.back()[2], "CreateCustomer");
+  EXPECT_EQ(audit.back()[1], testing::kPlatformAdmin);
+  std::vector<std::vector<std::string>> by_alice =
+      platform_.CsvCtl({"audit", "list", "--actor", "alice"});
+  ASSERT_EQ(by_alice.size(), 2u);
+  EXPECT_EQ(by_alice[1][3], "customers/" + ada);
+  // The purchase is not an audit event: its row says who recorded it.
+  EXPECT_EQ(platform_.CsvCtl({"audit", "list", "--actor", "wanda"}).size(), 1u);
+}
+
+TEST_F(AuthE2E, ForgedExpiredAndForeignTokensAreRefused) {
+  const std::string ada = Create("Ada");
+  auto get_with = [&](const std::string& token) {
+    return testing::Run({testing::CtlPath(), "customers", "get", ada},
+                        platform_.CtlEnvAs(token));
+  };
+  // Signed by a key the deployment does not know.
+  absl::StatusOr<auth::SigningKey> other = auth::SigningKey::Generate();
+  ASSERT_TRUE(other.ok());
+  const auth::TokenClaims claims{.subject = "mallory",
+                                 .roles = {"admin"},
+                                 .issuer = "rapport",
+                                 .audience = "rapport"};
+  RunResult foreign = get_with(*auth::MintToken(*other, claims, absl::Now()));
+  EXPECT_NE(foreign.err.find("UNAUTHENTICATED"), std::string::npos)
+      << foreign.err;
+  // alg: none, claims that would pass.
+  const std::string none = absl::StrCat(
+      absl::WebSafeBase64Escape(R"({"alg":"none","typ":"JWT"})"), ".",
+      absl::WebSafeBase64Escape(
+          absl::StrCat(R"({"sub":"mallory","roles":["admin"],"iss":"rapport",)",
+                       R"("aud":"rapport","exp":)",
+                       absl::ToUnixSeconds(absl::Now()) + 600, "}")),
+      ".");
+  RunResult unsigned_token = get_with(none);
+  EXPECT_NE(unsigned_token.err.find("algorithm none is not allowed"),
+            std::string::npos)
+      << unsigned_token.err;
+  RunResult expired =
+      get_with(TestAuth::Get().Token("admin", "late", -absl::Hours(1)));
+  EXPECT_NE(expired.err.find("token expired"), std::string::npos)
+      << expired.err;
+  // Another deployment's audience.
+  absl::StatusOr<auth::SigningKey> people =
+      auth::SigningKey::Load(TestAuth::Get().people_key_file());
+  auth::TokenClaims staging = claims;
+  staging.audience = "rapport-staging";
+  RunResult wrong_audience =
+      get_with(*auth::MintToken(*people, staging, absl::Now()));
+  EXPECT_NE(wrong_audience.err.find("wrong audience"), std::string::npos)
+      << wrong_audience.err;
+  // A valid token without a known role.
+  auth::TokenClaims roleless = claims;
+  roleless.roles = {};
+  absl::StatusOr<std::string> no_role =
+      auth::MintToken(*people, roleless, absl::Now());
+  if (no_role.ok()) {
+    RunResult r = get_with(*no_role);
+    EXPECT_NE(r.err.find("PERMISSION_DENIED"), std::string::npos) << r.err;
+  }
+  // None of them changed anything, and the log never shows a token.
+  EXPECT_EQ(platform_.logs().find(none), std::string::npos);
+}
+
+TEST_F(AuthE2E, RapportctlMintsTokensThatAnyClientCanUse) {
+  RunResult minted = platform_.Ctl(
+      {"auth", "token", "--role", "reader", "--subject", "script"});
+  ASSERT_EQ(minted.exit_code, 0) << minted.err;
+  const std::string token(absl::StripAsciiWhitespace(minted.out));
+  EXPECT_EQ(std::vector<std::string>(absl::StrSplit(token, '.')).size(), 3u);
+  // The token works from any gRPC client, here a raw one.
+  grpc::Status listed =
+      CallRaw(platform_.customer().addr(),
+              "/rapport.customer.v1.CustomerService/ListCustomers",
+              absl::StrCat("Bearer ", token));
+  EXPECT_TRUE(listed.ok()) << listed.error_message();
+  grpc::Status erase =
+      CallRaw(platform_.customer().addr(),
+              "/rapport.customer.v1.CustomerService/EraseCustomer",
+              absl::StrCat("Bearer ", token));
+  EXPECT_EQ(erase.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  // Bad requests for a token are usage errors.
+  EXPECT_EQ(platform_.Ctl({"auth", "token", "--role", "root", "--subject", "x"})
+                .exit_code,
+            2);
+  EXPECT_EQ(platform_.Ctl({"auth", "token", "--role", "reader"}).exit_code, 2);
+}
+
+}  // namespace
+}  // namespace rapport

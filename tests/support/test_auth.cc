@@ -1,0 +1,94 @@
+#include "tests/support/test_auth.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace rapport::testing {
+namespace {
+
+// Exits the test process: without keys no test of a server can say
+// anything.
+[[noreturn]] void Die(const absl::Status& status) {
+  std::fprintf(stderr, "cannot make the test deployment's keys: %s\n",
+               status.ToString().c_str());
+  std::abort();
+}
+
+}  // namespace
+
+TestAuth::TestAuth() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern =
+      absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/rapport-test-auth.XXXXXX");
+  if (mkdtemp(pattern.data()) == nullptr) Die(absl::InternalError("mkdtemp"));
+  dir_ = pattern;
+  people_key_file_ = dir_ + "/people-key.pem";
+  service_key_file_ = dir_ + "/service-key.pem";
+  jwks_file_ = dir_ + "/jwks.json";
+  absl::StatusOr<auth::SigningKey> people = auth::SigningKey::Generate();
+  absl::StatusOr<auth::SigningKey> service = auth::SigningKey::Generate();
+  if (!people.ok()) Die(people.status());
+  if (!service.ok()) Die(service.status());
+  if (absl::Status s = people->Save(people_key_file_); !s.ok()) Die(s);
+  if (absl::Status s = service->Save(service_key_file_); !s.ok()) Die(s);
+  absl::StatusOr<std::string> jwks =
+      auth::MergeJwks({people->PublicJwks(), service->PublicJwks()});
+  if (!jwks.ok()) Die(jwks.status());
+  std::ofstream(jwks_file_) << *jwks;
+}
+
+const TestAuth& TestAuth::Get() {
+  static const TestAuth* const kAuth = new TestAuth();
+  return *kAuth;
+}
+
+std::string TestAuth::Token(absl::string_view role, absl::string_view subject,
+                            absl::Duration ttl) const {
+  const bool usual = ttl == absl::Hours(1);
+  const std::string cache_key = absl::StrCat(role, "\n", subject);
+  if (usual) {
+    absl::MutexLock lock(&mu_);
+    if (auto it = tokens_.find(cache_key); it != tokens_.end())
+      return it->second;
+  }
+  absl::StatusOr<auth::SigningKey> key =
+      auth::SigningKey::Load(people_key_file_);
+  if (!key.ok()) Die(key.status());
+  // An expired token: minted as if long ago.
+  const absl::Time now =
+      ttl > absl::ZeroDuration() ? absl::Now() : absl::Now() + 2 * ttl;
+  absl::StatusOr<std::string> token =
+      auth::MintToken(*key,
+                      {.subject = std::string(subject),
+                       .roles = {std::string(role)},
+                       .issuer = "rapport",
+                       .audience = "rapport",
+                       .ttl = ttl > absl::ZeroDuration() ? ttl : -ttl},
+                      now);
+  if (!token.ok()) Die(token.status());
+  if (usual) {
+    absl::MutexLock lock(&mu_);
+    tokens_[cache_key] = *token;
+  }
+  return *token;
+}
+
+std::string TestAuth::Bearer(absl::string_view role,
+                             absl::string_view subject) const {
+  return absl::StrCat("Bearer ", Token(role, subject));
+}
+
+std::shared_ptr<const auth::TokenVerifier> TestAuth::Verifier() const {
+  absl::StatusOr<std::unique_ptr<auth::TokenVerifier>> verifier =
+      auth::TokenVerifier::Create({.jwks_file = jwks_file_,
+                                   .issuer = "rapport",
+                                   .audience = "rapport"});
+  if (!verifier.ok()) Die(verifier.status());
+  return *std::move(verifier);
+}
+
+}  // namespace rapport::testing

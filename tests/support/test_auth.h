@@ -1,0 +1,71 @@
+// The keys of a test deployment, made once per test process in a scratch
+// directory: a key that signs people's tokens (rapportctl, gRPC clients), a
+// key for the services' own calls to each other, and the JWKS file that every
+// test server verifies tokens with (both public keys).
+//
+//   const TestAuth& auth = TestAuth::Get();
+//   ServerProcess scoring(binary);  // gets --jwks_file=auth.jwks_file()
+//   call.AddMetadata("authorization", auth.Bearer("reader"));
+#ifndef RAPPORT_TESTS_SUPPORT_TEST_AUTH_H_
+#define RAPPORT_TESTS_SUPPORT_TEST_AUTH_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/auth/jwt.h"
+
+namespace rapport::testing {
+
+// The subject of the admin token that Platform gives rapportctl.
+inline constexpr char kPlatformAdmin[] = "test:admin";
+
+class TestAuth {
+ public:
+  static const TestAuth& Get();
+
+  const std::string& jwks_file() const { return jwks_file_; }
+  // Signs people's tokens (`rapportctl auth token --key`).
+  const std::string& people_key_file() const { return people_key_file_; }
+  // Signs the services' own tokens (--service_key_file).
+  const std::string& service_key_file() const { return service_key_file_; }
+
+  // A token of `subject` with `role` ("reader", "writer", "admin"), valid for
+  // `ttl` from now (negative: expired already), signed by the people's key.
+  std::string Token(absl::string_view role, absl::string_view subject,
+                    absl::Duration ttl = absl::Hours(1)) const;
+  // "Bearer <token>" for the `authorization` metadata.
+  std::string Bearer(absl::string_view role,
+                     absl::string_view subject = "test:client") const;
+  // A verifier of the test deployment's tokens, for in-process servers.
+  std::shared_ptr<const auth::TokenVerifier> Verifier() const;
+
+ private:
+  TestAuth();
+  // Tokens of an hour, minted once per (role, subject).
+  mutable absl::Mutex mu_;
+  mutable absl::flat_hash_map<std::string, std::string> tokens_
+      ABSL_GUARDED_BY(mu_);
+  std::string dir_;
+  std::string jwks_file_;
+  std::string people_key_file_;
+  std::string service_key_file_;
+};
+
+// A client context whose call carries a token of `role`.
+class AuthorizedContext : public grpc::ClientContext {
+ public:
+  explicit AuthorizedContext(absl::string_view role = "admin") {
+    AddMetadata("authorization", TestAuth::Get().Bearer(role));
+  }
+};
+
+}  // namespace rapport::testing
+
+#endif  // RAPPORT_TESTS_SUPPORT_TEST_AUTH_H_

@@ -1,0 +1,126 @@
+// rapportctl auth token: mints a bearer token from a signing key, for people
+// and scripts (`authorization: Bearer $(rapportctl auth token ...)`);
+// rapportctl auth keygen: makes a deployment's signing key and adds its
+// public key to the JWKS file the services trust.
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/auth/jwt.h"
+#include "tools/rapportctl/command.h"
+
+namespace rapport::ctl {
+namespace {
+
+std::string FromEnv(const char* name, const char* fallback) {
+  const char* value = std::getenv(name);
+  return value == nullptr || *value == '\0' ? fallback : value;
+}
+
+// auth keygen --key FILE [--jwks FILE]: the deployment's keys, made once.
+int KeyGen(Context& ctx) {
+  std::set<std::string> known = {"key", "jwks"};
+  known.insert(GlobalFlags().begin(), GlobalFlags().end());
+  if (absl::Status s = ctx.args.CheckKnown(known); !s.ok())
+    return UsageError(std::string(s.message()), "");
+  const std::string key_file = ctx.args.GetOr("key", "");
+  if (key_file.empty()) return UsageError("--key: is required", "");
+  absl::StatusOr<auth::SigningKey> key = auth::SigningKey::Load(key_file);
+  if (!key.ok()) {
+    if (std::ifstream(key_file).good()) {
+      return ReportError(key.status());  // there, but not a key: keep it
+    }
+    key = auth::SigningKey::Generate();
+    if (!key.ok()) return ReportError(key.status());
+    if (absl::Status s = key->Save(key_file); !s.ok()) return ReportError(s);
+  }
+  if (std::optional<std::string> jwks_file = ctx.args.Get("jwks")) {
+    // The key joins the keys already trusted (rotation: old and new side by
+    // side until the old one's tokens have expired).
+    std::vector<std::string> documents;
+    if (std::ifstream in(*jwks_file); in.good()) {
+      std::stringstream text;
+      text << in.rdbuf();
+      documents.push_back(text.str());
+    }
+    documents.push_back(key->PublicJwks());
+    absl::StatusOr<std::string> merged = auth::MergeJwks(documents);
+    if (!merged.ok()) {
+      return ReportError(absl::InvalidArgumentError(
+          absl::StrCat(*jwks_file, ": ", merged.status().message())));
+    }
+    const std::string tmp = *jwks_file + ".tmp";
+    std::ofstream out(tmp, std::ios::trunc);
+    out << *merged << "\n";
+    out.close();
+    if (!out || std::rename(tmp.c_str(), jwks_file->c_str()) != 0) {
+      return ReportError(
+          absl::InternalError(absl::StrCat("cannot write ", *jwks_file)));
+    }
+  }
+  std::cout << key->kid() << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunAuth(Context& ctx) {
+  const auto& words = ctx.args.positional();
+  if (words.size() == 2 && words[1] == "keygen") return KeyGen(ctx);
+  if (words.size() != 2 || words[1] != "token") {
+    return UsageError(
+        "want: rapportctl auth token --role reader|writer|admin --subject NAME "
+        "[--ttl 1h] [--key FILE]",
+        "");
+  }
+  std::set<std::string> known = {"role", "subject", "ttl",
+                                 "key",  "issuer",  "audience"};
+  known.insert(GlobalFlags().begin(), GlobalFlags().end());
+  if (absl::Status s = ctx.args.CheckKnown(known); !s.ok())
+    return UsageError(std::string(s.message()), "");
+  const std::string role = ctx.args.GetOr("role", "");
+  if (!auth::ParseRole(role).has_value()) {
+    return UsageError(
+        absl::StrCat("--role: want reader, writer or admin, not \"", role,
+                     "\""),
+        "");
+  }
+  const std::string subject = ctx.args.GetOr("subject", "");
+  if (subject.empty()) return UsageError("--subject: is required", "");
+  absl::Duration ttl = absl::Hours(1);
+  if (std::optional<std::string> text = ctx.args.Get("ttl")) {
+    if (!absl::ParseDuration(*text, &ttl) || ttl < absl::Seconds(1)) {
+      return UsageError(
+          absl::StrCat("--ttl: want a duration such as 1h, not \"", *text,
+                       "\""),
+          "");
+    }
+  }
+  // The local platform's key by default (deploy/local/run names it in
+  // var/run/platform.env).
+  const std::string key_file = ctx.args.GetOr(
+      "key", FromEnv("RAPPORT_SIGNING_KEY_FILE", "var/auth/signing-key.pem"));
+  absl::StatusOr<auth::SigningKey> key = auth::SigningKey::Load(key_file);
+  if (!key.ok()) {
+    return UsageError(absl::StrCat("--key: ", key.status().message()), "");
+  }
+  absl::StatusOr<std::string> token = auth::MintToken(
+      *key,
+      {.subject = subject,
+       .roles = {role},
+       .issuer =
+           ctx.args.GetOr("issuer", FromEnv("RAPPORT_AUTH_ISSUER", "rapport")),
+       .audience = ctx.args.GetOr("audience",
+                                  FromEnv("RAPPORT_AUTH_AUDIENCE", "rapport")),
+       .ttl = ttl},
+      absl::Now());
+  if (!token.ok()) return ReportError(token.status());
+  std::cout << *token << "\n";
+  return kExitOk;
+}
+
+}  // namespace rapport::ctl
