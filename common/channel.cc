@@ -2,8 +2,14 @@
 
 #include <grpcpp/create_channel.h>
 
+#include <algorithm>
+#include <vector>
+
+#include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 
 namespace rapport {
@@ -18,7 +24,10 @@ std::string ChannelTarget(const std::string& address) {
 }
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
-    const std::string& address, const TlsOptions& tls) {
+    const std::string& address, const TlsOptions& tls,
+    std::vector<
+        std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
+        interceptors) {
   if (address.empty())
     return absl::InvalidArgumentError("addr: the address is empty");
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
@@ -26,9 +35,30 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
   if (!credentials.ok()) return credentials.status();
   grpc::ChannelArguments args;
   args.SetLoadBalancingPolicyName("round_robin");
+  // round_robin starts with the first address of the list; shuffled, short-
+  // lived clients (one rapportctl command, one call) spread over the
+  // replicas too, not only the long-lived ones.
+  std::string target = ChannelTarget(address);
+  if (absl::StrContains(address, ',')) {
+    const size_t scheme = target.find(':') + 1;
+    std::vector<std::string> replicas =
+        absl::StrSplit(target.substr(scheme), ',');
+    absl::BitGen random;
+    std::shuffle(replicas.begin(), replicas.end(), random);
+    target =
+        absl::StrCat(target.substr(0, scheme), absl::StrJoin(replicas, ","));
+  }
   args.SetMaxReceiveMessageSize(64 << 20);
   args.SetMaxSendMessageSize(64 << 20);
-  return grpc::CreateCustomChannel(ChannelTarget(address), *credentials, args);
+  // A dead server (or a connection a middlebox dropped) is noticed within
+  // 40 s, not at the next call; Rapport's servers allow pings every 10 s.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30 * 1000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10 * 1000);
+  if (interceptors.empty()) {
+    return grpc::CreateCustomChannel(target, *credentials, args);
+  }
+  return grpc::experimental::CreateCustomChannelWithInterceptors(
+      target, *credentials, args, std::move(interceptors));
 }
 
 }  // namespace rapport

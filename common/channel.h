@@ -11,17 +11,24 @@
 #define RAPPORT_COMMON_CHANNEL_H_
 
 #include <grpcpp/channel.h>
+#include <grpcpp/support/client_interceptor.h>
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/tls.h"
 
 namespace rapport {
 
+// `interceptors` see every call of the channel (e.g. the client metrics of
+// common/metrics/grpc_metrics.h).
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
-    const std::string& address, const TlsOptions& tls);
+    const std::string& address, const TlsOptions& tls,
+    std::vector<std::unique_ptr<
+        grpc::experimental::ClientInterceptorFactoryInterface>>
+        interceptors = {});
 
 // The target string MakeChannel dials for `address` (exposed for tests).
 std::string ChannelTarget(const std::string& address);

@@ -8,6 +8,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/ids.h"
 #include "common/status.h"
 #include "common/validation.h"
 
@@ -71,6 +73,62 @@ absl::StatusOr<std::string> NormalizePhone(absl::string_view phone,
   std::string e164;
   util->Format(number, PhoneNumberUtil::E164, &e164);
   return e164;
+}
+
+absl::StatusOr<EntityRef> ParseEntityRef(absl::string_view ref,
+                                         absl::string_view field,
+                                         absl::string_view noun,
+                                         absl::string_view phone_region,
+                                         RefKinds kinds) {
+  if (ref.empty()) return InvalidField(field, "is empty");
+  EntityRef out;
+  if (kinds.email && absl::ConsumePrefix(&ref, "email:")) {
+    absl::StatusOr<std::string> email = NormalizeEmail(ref, field);
+    if (!email.ok()) return email.status();
+    out.email = *std::move(email);
+    return out;
+  }
+  if (kinds.phone && absl::ConsumePrefix(&ref, "phone:")) {
+    absl::StatusOr<std::string> phone =
+        NormalizePhone(ref, field, phone_region);
+    if (!phone.ok()) return phone.status();
+    out.phone = *std::move(phone);
+    return out;
+  }
+  if (kinds.external && absl::ConsumePrefix(&ref, "ext:")) {
+    const size_t colon = ref.find(':');
+    if (colon == absl::string_view::npos || colon == 0 ||
+        colon + 1 == ref.size()) {
+      return InvalidField(field, "must be ext:SOURCE:ID");
+    }
+    EntityRef::External e{std::string(ref.substr(0, colon)),
+                          std::string(ref.substr(colon + 1))};
+    if (absl::Status s = CheckRequiredText(e.source, field, 64); !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = CheckRequiredText(e.id, field, 256); !s.ok()) {
+      return s;
+    }
+    out.external = std::move(e);
+    return out;
+  }
+  if (IsValidId(ref)) {
+    out.id = std::string(ref);
+    return out;
+  }
+  std::string forms;
+  if (kinds.email) absl::StrAppend(&forms, "email:..., ");
+  if (kinds.phone) absl::StrAppend(&forms, "phone:..., ");
+  if (kinds.external) absl::StrAppend(&forms, "ext:SOURCE:ID, ");
+  forms = forms.empty() ? "" : forms.substr(0, forms.size() - 2);
+  // Quoted only when short and printable: the reference is the caller's
+  // input, and may be anything.
+  const bool show = ref.size() <= 64 && IsValidUtf8(ref) &&
+                    CheckRequiredText(ref, field, 64).ok();
+  return InvalidField(
+      field,
+      absl::StrCat(show ? absl::StrCat("\"", ref, "\" ") : "", "is neither a ",
+                   noun, " id", forms.empty() ? "" : " nor ", forms));
 }
 
 bool IsKnownPhoneRegion(absl::string_view region) {

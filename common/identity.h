@@ -9,6 +9,7 @@
 #ifndef RAPPORT_COMMON_IDENTITY_H_
 #define RAPPORT_COMMON_IDENTITY_H_
 
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -28,6 +29,36 @@ absl::StatusOr<std::string> NormalizeEmail(absl::string_view email,
 absl::StatusOr<std::string> NormalizePhone(absl::string_view phone,
                                            absl::string_view field,
                                            absl::string_view region = "US");
+
+// What a reference in a request or an import row names: an entity by its id,
+// or by one identity. Exactly one of the members is set.
+struct EntityRef {
+  std::string id;
+  std::string email;  // normalised (NormalizeEmail)
+  std::string phone;  // E.164 (NormalizePhone)
+  struct External {
+    std::string source;
+    std::string id;
+  };
+  std::optional<External> external;
+};
+
+// Which identities a counterpart's references may use besides its ids.
+struct RefKinds {
+  bool email = true;
+  bool phone = true;
+  bool external = true;
+};
+
+// Parses "ID", "email:ADDRESS", "phone:NUMBER" or "ext:SOURCE:ID" (the
+// external id may itself hold colons). `noun` names the entity in errors
+// ("customer"); errors name `field`. A source is at most 64 bytes, an
+// external id 256.
+absl::StatusOr<EntityRef> ParseEntityRef(absl::string_view ref,
+                                         absl::string_view field,
+                                         absl::string_view noun,
+                                         absl::string_view phone_region = "US",
+                                         RefKinds kinds = {});
 
 // True when libphonenumber knows `region` (used to validate configuration).
 bool IsKnownPhoneRegion(absl::string_view region);

@@ -6,15 +6,79 @@
 
 #include <fstream>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "common/metrics/grpc_metrics.h"
 #include "common/reflection.h"
 
 namespace rapport {
+
+// Calls whose server-side deadline has passed are cancelled (the client gets
+// CANCELLED), so that no call holds a thread, a connection or memory longer
+// than the server allows, whatever deadline its client set, or none.
+class CallWatchdog {
+ public:
+  CallWatchdog() : thread_([this] { Run(); }) {}
+  ~CallWatchdog() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    thread_.join();
+  }
+
+  uint64_t Watch(grpc::ServerContextBase* context, absl::Time expiry,
+                 std::string method) {
+    absl::MutexLock lock(&mu_);
+    const uint64_t id = ++last_id_;
+    calls_[id] = {context, expiry, std::move(method)};
+    return id;
+  }
+  // After this returns, the watchdog never touches the call's context.
+  void Forget(uint64_t id) {
+    absl::MutexLock lock(&mu_);
+    calls_.erase(id);
+  }
+
+ private:
+  struct Call {
+    grpc::ServerContextBase* context;
+    absl::Time expiry;
+    std::string method;
+  };
+
+  void Run() {
+    absl::MutexLock lock(&mu_);
+    while (!mu_.AwaitWithTimeout(absl::Condition(&stopping_),
+                                 absl::Milliseconds(250))) {
+      const absl::Time now = absl::Now();
+      for (auto it = calls_.begin(); it != calls_.end();) {
+        if (it->second.expiry > now) {
+          ++it;
+          continue;
+        }
+        // Under the lock: Forget() waits, so the context is still alive.
+        it->second.context->TryCancel();
+        LogLine("warn", "server",
+                "call cancelled: it ran past the server's deadline",
+                {{"method", it->second.method}});
+        calls_.erase(it++);
+      }
+    }
+  }
+
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t last_id_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<uint64_t, Call> calls_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
 namespace {
 
 const char* CodeName(grpc::StatusCode code) {
@@ -39,51 +103,110 @@ const char* CodeName(grpc::StatusCode code) {
   return i >= 0 && i <= 16 ? kNames[i] : "UNKNOWN";
 }
 
-// Logs one line per finished call: method, peer, status code and duration.
-class RequestLogInterceptor final : public grpc::experimental::Interceptor {
+metrics::CallType FromServerType(grpc::experimental::ServerRpcInfo::Type type) {
+  using Type = grpc::experimental::ServerRpcInfo::Type;
+  switch (type) {
+    case Type::CLIENT_STREAMING:
+      return metrics::CallType::kClientStream;
+    case Type::SERVER_STREAMING:
+      return metrics::CallType::kServerStream;
+    case Type::BIDI_STREAMING:
+      return metrics::CallType::kBidiStream;
+    default:
+      return metrics::CallType::kUnary;
+  }
+}
+
+// Records every call in the server's metrics (started, handled by code,
+// latency) and, when asked, logs one line per finished call: method, peer,
+// status code and duration.
+class CallInterceptor final : public grpc::experimental::Interceptor {
  public:
-  RequestLogInterceptor(const std::string* service,
-                        grpc::experimental::ServerRpcInfo* info)
-      : service_(service), info_(info), start_(absl::Now()) {}
+  CallInterceptor(const ServerOptions* options, CallWatchdog* watchdog,
+                  grpc::experimental::ServerRpcInfo* info)
+      : options_(options),
+        watchdog_(watchdog),
+        info_(info),
+        type_(FromServerType(info->type())) {
+    metrics::GrpcCallMetrics::Server().Started(info_->method(), type_);
+  }
+  ~CallInterceptor() override {
+    if (watched_) watchdog_->Forget(watch_id_);
+  }
 
   void Intercept(
       grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::
+                POST_RECV_INITIAL_METADATA) &&
+        !watched_ && info_->server_context() != nullptr) {
+      const absl::Duration limit = type_ == metrics::CallType::kUnary
+                                       ? options_->max_call_time
+                                       : options_->max_stream_time;
+      watch_id_ = watchdog_->Watch(info_->server_context(), start_ + limit,
+                                   info_->method());
+      watched_ = true;
+    }
+    if (methods->QueryInterceptionHookPoint(
             grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
-      grpc::Status status = methods->GetSendStatus();
-      LogFields fields = {
-          {"method", info_->method()},
-          {"code", CodeName(status.error_code())},
-          {"ms", absl::StrFormat("%.3f", absl::ToDoubleMilliseconds(
-                                             absl::Now() - start_))}};
-      if (info_->server_context() != nullptr) {
-        fields.push_back({"peer", info_->server_context()->peer()});
+      if (watched_) {
+        watchdog_->Forget(watch_id_);
+        watched_ = false;
       }
-      if (!status.ok()) fields.push_back({"error", status.error_message()});
-      LogLine(status.ok() ? "info" : "warn", *service_, "request", fields);
+      const grpc::Status status = methods->GetSendStatus();
+      const absl::Duration elapsed = absl::Now() - start_;
+      metrics::GrpcCallMetrics::Server().Handled(info_->method(), type_,
+                                                 status.error_code(), elapsed);
+      if (options_->log_requests) Log(status, elapsed);
     }
     methods->Proceed();
   }
 
  private:
-  const std::string* service_;
+  void Log(const grpc::Status& status, absl::Duration elapsed) {
+    LogFields fields = {
+        {"method", info_->method()},
+        {"code", CodeName(status.error_code())},
+        {"ms", absl::StrFormat("%.3f", absl::ToDoubleMilliseconds(elapsed))}};
+    if (info_->server_context() != nullptr) {
+      fields.push_back({"peer", info_->server_context()->peer()});
+    }
+    if (!status.ok()) fields.push_back({"error", status.error_message()});
+    LogLine(status.ok() ? "info" : "warn", options_->service_name, "request",
+            fields);
+  }
+
+  const ServerOptions* options_;
+  CallWatchdog* watchdog_;
   grpc::experimental::ServerRpcInfo* info_;
-  absl::Time start_;
+  const metrics::CallType type_;
+  const absl::Time start_ = absl::Now();
+  bool watched_ = false;
+  uint64_t watch_id_ = 0;
 };
 
-class RequestLogFactory final
+class CallInterceptorFactory final
     : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  explicit RequestLogFactory(std::string service)
-      : service_(std::move(service)) {}
+  CallInterceptorFactory(const ServerOptions* options, CallWatchdog* watchdog)
+      : options_(options), watchdog_(watchdog) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
-    return new RequestLogInterceptor(&service_, info);
+    return new CallInterceptor(options_, watchdog_, info);
   }
 
  private:
-  std::string service_;
+  const ServerOptions* options_;
+  CallWatchdog* watchdog_;
 };
+
+// Writes `port` to `path` whole or not at all (a reader polls for it).
+void WritePortFile(const std::string& path, int port) {
+  std::ofstream out(path + ".tmp");
+  out << port << "\n";
+  out.close();
+  std::rename((path + ".tmp").c_str(), path.c_str());
+}
 
 }  // namespace
 
@@ -98,6 +221,19 @@ absl::Status ServerOptions::Validate() const {
   }
   if (max_threads < 2)
     return absl::InvalidArgumentError("max_threads: must be at least 2");
+  if (max_message_bytes < (64 << 10)) {
+    return absl::InvalidArgumentError(
+        "max_message_bytes: must be at least 65536");
+  }
+  if (max_call_time <= absl::ZeroDuration() ||
+      max_stream_time <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "max_call_time and max_stream_time: must be positive");
+  }
+  if (max_streams_per_connection < 1) {
+    return absl::InvalidArgumentError(
+        "max_streams_per_connection: must be at least 1");
+  }
   if (shutdown_grace < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("shutdown_grace: must not be negative");
   }
@@ -126,6 +262,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   server->options_ = options;
   server->probe_ = std::move(probe);
 
+  if (!options.metrics_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<metrics::Endpoint>> endpoint =
+        metrics::Endpoint::Start(options.metrics_listen);
+    if (!endpoint.ok()) return endpoint.status();
+    server->metrics_ = *std::move(endpoint);
+  }
+
+  server->watchdog_ = std::make_unique<CallWatchdog>();
+
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, *credentials, &server->port_);
   grpc::ResourceQuota quota(absl::StrCat("rapport-", options.service_name));
@@ -138,7 +283,17 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
       grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 2);
   builder.SetSyncServerOption(
       grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, options.max_threads);
-  builder.SetMaxReceiveMessageSize(64 << 20);
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             options.max_streams_per_connection);
+  // Dead peers are noticed: a ping every minute on an idle connection, gone
+  // after 20 s without an answer. Clients may ping every 10 s (Rapport's
+  // channels ping every 30 s, common/channel.cc).
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10 * 1000);
   // A second server on a port in use must fail, not share the traffic.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   // Clients reconnect now and then, so replicas added by an autoscaler get
@@ -151,13 +306,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
                                               options.health_service_names);
   for (const auto& service : server->reflection_)
     builder.RegisterService(service.get());
-  if (options.log_requests) {
-    std::vector<
-        std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
-        logs;
-    logs.push_back(std::make_unique<RequestLogFactory>(options.service_name));
-    builder.experimental().SetInterceptorCreators(std::move(logs));
-  }
+  std::vector<
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(std::make_unique<CallInterceptorFactory>(
+      &server->options_, server->watchdog_.get()));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(
@@ -172,16 +326,17 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   }
   server->health_thread_ = std::thread([s = server.get()] { s->PollHealth(); });
 
+  // The metrics port first: a port file's appearance says "serving".
+  if (!options.metrics_port_file.empty()) {
+    WritePortFile(options.metrics_port_file, server->metrics_port());
+  }
   if (!options.port_file.empty()) {
-    std::ofstream out(options.port_file + ".tmp");
-    out << server->port_ << "\n";
-    out.close();
-    std::rename((options.port_file + ".tmp").c_str(),
-                options.port_file.c_str());
+    WritePortFile(options.port_file, server->port_);
   }
   LogInfo(options.service_name, "serving",
           {{"listen", options.listen},
            {"port", absl::StrCat(server->port_)},
+           {"metrics_port", absl::StrCat(server->metrics_port())},
            {"tls", options.tls.enabled() ? "on" : "off"}});
   return server;
 }

@@ -1,8 +1,9 @@
 // Runs a gRPC server the way every Rapport service does.
 //
 // A Server serves the given services plus the standard health service (open
-// to all, for probes) and server reflection (for any valid token), logs one
-// structured line per request, and shuts down
+// to all, for probes) and server reflection (for any valid token), counts and
+// times every call in Prometheus metrics (served over HTTP at
+// `metrics_listen`), logs one structured line per request, and shuts down
 // gracefully (in-flight calls get `shutdown_grace` to finish). An optional
 // readiness probe (for example a database ping) is polled every second: while
 // it fails, health answers NOT_SERVING for the whole server and each service.
@@ -32,6 +33,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/auth/jwt.h"
+#include "common/metrics/metrics.h"
 #include "common/tls.h"
 
 namespace rapport {
@@ -43,7 +45,19 @@ struct ServerOptions {
   absl::Duration shutdown_grace = absl::Seconds(10);
   bool log_requests = true;
   std::string
-      port_file;   // when set, the chosen port is written there once serving
+      port_file;  // when set, the chosen port is written there once serving
+  // Bounds on what callers may take: the largest message a call may send, a
+  // server-side deadline for every call whatever the client asked (unary
+  // calls, and streams such as imports and exports), and the calls one
+  // connection may run at once.
+  int max_message_bytes = 4 << 20;
+  absl::Duration max_call_time = absl::Seconds(60);
+  absl::Duration max_stream_time = absl::Hours(1);
+  int max_streams_per_connection = 100;
+  // host:port of the Prometheus metrics endpoint (HTTP, /metrics); empty: none.
+  std::string metrics_listen;
+  // When set, the metrics endpoint's port is written there once serving.
+  std::string metrics_port_file;
   TlsOptions tls;  // empty: plaintext
   // Full names of the services, e.g. "rapport.customer.v1.CustomerService",
   // that health reports on besides the whole server (""), and that
@@ -57,6 +71,8 @@ struct ServerOptions {
   absl::Status Validate() const;
 };
 
+class CallWatchdog;  // server.cc: cancels calls past the server's deadline
+
 class Server {
  public:
   using Probe = std::function<absl::Status()>;
@@ -69,6 +85,8 @@ class Server {
 
   // The port the server listens on (useful with port 0).
   int port() const { return port_; }
+  // The port of the metrics endpoint; 0 without one.
+  int metrics_port() const { return metrics_ ? metrics_->port() : 0; }
   // Stops accepting calls, lets running ones finish within the grace period.
   void Shutdown();
 
@@ -77,6 +95,8 @@ class Server {
   void PollHealth();
 
   ServerOptions options_;
+  std::unique_ptr<metrics::Endpoint> metrics_;
+  std::unique_ptr<CallWatchdog> watchdog_;
   // Before server_, so that they outlive it.
   std::vector<std::unique_ptr<grpc::Service>> reflection_;
   std::unique_ptr<grpc::Server> server_;

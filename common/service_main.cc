@@ -21,11 +21,31 @@ ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
 ABSL_FLAG(bool, log_requests, true, "log one line per request");
 ABSL_FLAG(std::string, port_file, "",
           "write the chosen port to this file once serving");
+ABSL_FLAG(int, max_message_bytes, 4 << 20,
+          "largest message a caller may send (bytes); with --max_threads "
+          "it bounds the memory calls in flight hold");
+ABSL_FLAG(absl::Duration, max_call_time, absl::Seconds(60),
+          "server-side deadline of every unary call, whatever its client "
+          "asked: past it the call is cancelled");
+ABSL_FLAG(absl::Duration, max_stream_time, absl::Hours(1),
+          "the same for streaming calls (imports, exports, population "
+          "scoring)");
+ABSL_FLAG(int, max_streams_per_connection, 100,
+          "calls one client connection may run at once");
+ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9450",
+          "host:port of the Prometheus metrics endpoint (HTTP GET /metrics); "
+          "port 0 picks one; empty: none");
+ABSL_FLAG(std::string, metrics_port_file, "",
+          "write the metrics endpoint's port to this file once serving");
 ABSL_FLAG(std::string, tls_cert, "",
           "PEM certificate of this server (enables TLS)");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of this server");
 ABSL_FLAG(std::string, tls_ca, "",
           "PEM CA that client certificates must chain to (mutual TLS)");
+ABSL_FLAG(std::string, tls_client_certs, "require",
+          "with --tls_ca: whether clients must present a certificate "
+          "(require), or only have it verified when they do (optional: "
+          "services call with certificates, people with bearer tokens)");
 ABSL_FLAG(std::string, jwks_file, "",
           "JWKS file of the public keys that sign callers' bearer tokens "
           "(required; re-read when it changes, so keys rotate without a "
@@ -67,6 +87,8 @@ void InitService(int argc, char** argv, const ServiceDefaults& defaults,
       "\nEvery flag may also come from the environment as RAPPORT_<FLAG>, "
       "e.g. RAPPORT_LISTEN; a flag on the command line wins."));
   absl::SetFlag(&FLAGS_listen, absl::StrCat("0.0.0.0:", defaults.port));
+  absl::SetFlag(&FLAGS_metrics_listen,
+                absl::StrCat("0.0.0.0:", defaults.metrics_port));
   absl::SetFlag(&FLAGS_max_threads, defaults.max_threads);
   absl::SetFlag(&FLAGS_shutdown_grace, defaults.shutdown_grace);
   ApplyEnvironment();
@@ -83,8 +105,20 @@ absl::StatusOr<ServerOptions> ReadServerFlags(
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   options.log_requests = absl::GetFlag(FLAGS_log_requests);
   options.port_file = absl::GetFlag(FLAGS_port_file);
-  options.tls = {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
-                 absl::GetFlag(FLAGS_tls_ca)};
+  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.max_call_time = absl::GetFlag(FLAGS_max_call_time);
+  options.max_stream_time = absl::GetFlag(FLAGS_max_stream_time);
+  options.max_streams_per_connection =
+      absl::GetFlag(FLAGS_max_streams_per_connection);
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.metrics_port_file = absl::GetFlag(FLAGS_metrics_port_file);
+  options.tls = {.cert_file = absl::GetFlag(FLAGS_tls_cert),
+                 .key_file = absl::GetFlag(FLAGS_tls_key),
+                 .ca_file = absl::GetFlag(FLAGS_tls_ca)};
+  absl::StatusOr<TlsOptions::ClientCerts> client_certs =
+      ParseClientCerts(absl::GetFlag(FLAGS_tls_client_certs));
+  if (!client_certs.ok()) return client_certs.status();
+  options.tls.client_certs = *client_certs;
   options.health_service_names = std::move(health_service_names);
   // The other settings first (their errors say more than a missing key).
   if (absl::Status s = options.Validate();

@@ -32,6 +32,8 @@ namespace rapport {
 struct ServiceDefaults {
   std::string name;  // for logs and messages, e.g. "customer"
   int port = 0;      // --listen defaults to 0.0.0.0:<port>
+  // --metrics_listen defaults to 0.0.0.0:<metrics_port> (Prometheus, HTTP).
+  int metrics_port = 0;
   int max_threads = 64;
   absl::Duration shutdown_grace = absl::Seconds(10);
   // The database name that --mysql_uri defaults to (counterpart services).

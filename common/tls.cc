@@ -44,7 +44,9 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     if (!ca.ok()) return ca.status();
     ssl.pem_root_certs = *ca;
     ssl.client_certificate_request =
-        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+        tls.client_certs == TlsOptions::ClientCerts::kRequire
+            ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+            : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
   }
   return grpc::SslServerCredentials(ssl);
 }
@@ -67,6 +69,14 @@ MakeChannelCredentials(const TlsOptions& tls) {
     ssl.pem_private_key = *key;
   }
   return grpc::SslCredentials(ssl);
+}
+
+absl::StatusOr<TlsOptions::ClientCerts> ParseClientCerts(
+    absl::string_view value) {
+  if (value == "require") return TlsOptions::ClientCerts::kRequire;
+  if (value == "optional") return TlsOptions::ClientCerts::kOptional;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "tls_client_certs: \"", value, "\" is neither require nor optional"));
 }
 
 }  // namespace rapport

@@ -1,8 +1,11 @@
 // TLS settings for servers and clients.
 //
 // Empty options mean plaintext (for loopback and development). With a
-// certificate and key a server speaks TLS; adding a CA makes it require and
-// verify client certificates (mutual TLS, for traffic inside the cluster).
+// certificate and key a server speaks TLS; adding a CA makes it verify client
+// certificates (mutual TLS, for traffic inside the cluster): required by
+// default, or only checked when presented (`client_certs = kOptional`), for a
+// service that other services call with certificates and people call with
+// bearer tokens alone.
 #ifndef RAPPORT_COMMON_TLS_H_
 #define RAPPORT_COMMON_TLS_H_
 
@@ -13,19 +16,24 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace rapport {
 
 struct TlsOptions {
+  enum class ClientCerts { kRequire, kOptional };
+
   std::string cert_file;  // PEM certificate chain of this party
   std::string key_file;   // PEM private key of this party
   std::string ca_file;    // PEM roots that the peer's certificate must chain to
+  // Servers with a ca_file: whether a client must present a certificate.
+  ClientCerts client_certs = ClientCerts::kRequire;
 
   bool enabled() const { return !cert_file.empty() || !ca_file.empty(); }
 };
 
 // Server credentials: insecure when TLS is off, else TLS (mutual when ca_file
-// is set).
+// is set, as client_certs says).
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const TlsOptions& tls);
 
@@ -33,6 +41,10 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
 // with ca_file and presenting cert/key when given.
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>>
 MakeChannelCredentials(const TlsOptions& tls);
+
+// "require" or "optional" (the --tls_client_certs flag); errors name the flag.
+absl::StatusOr<TlsOptions::ClientCerts> ParseClientCerts(
+    absl::string_view value);
 
 }  // namespace rapport
 

@@ -14,6 +14,13 @@
 
 namespace rapport {
 
+// Bounds on what one caller may send, the same for every counterpart: a
+// record's external ids and attributes, and the rows of one message of a
+// streamed import (a client sends more rows in more messages).
+inline constexpr int kMaxExternalIds = 20;
+inline constexpr int kMaxAttributes = 100;
+inline constexpr int kMaxRowsPerMessage = 10000;
+
 // True when s is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
 bool IsValidUtf8(absl::string_view s);
 

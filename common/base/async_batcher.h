@@ -15,6 +15,11 @@
 // wait: small batches run side by side cost more per item than they save in
 // waiting (each is a round trip to the database for a few items).
 //
+// The queue is bounded: an item that finds `max_queue` items waiting is not
+// queued, and its function gets `overloaded()` at once (a RESOURCE_EXHAUSTED
+// status, say), so that a burst is refused instead of growing memory and
+// latency without limit.
+//
 // The destructor runs what is still queued, then joins the workers.
 #ifndef RAPPORT_COMMON_BASE_ASYNC_BATCHER_H_
 #define RAPPORT_COMMON_BASE_ASYNC_BATCHER_H_
@@ -38,6 +43,8 @@ struct AsyncBatcherOptions {
   size_t max_batch = 1000;
   // Items that must wait before a second batch starts beside a running one.
   size_t busy_batch = 1;
+  // Most items waiting; 0: no bound.
+  size_t max_queue = 0;
 };
 
 template <typename Item, typename Result>
@@ -45,9 +52,13 @@ class AsyncBatcher {
  public:
   using Run = std::function<std::vector<Result>(const std::vector<Item>&)>;
   using Done = absl::AnyInvocable<void(Result) &&>;
+  using Overloaded = std::function<Result()>;
 
-  AsyncBatcher(AsyncBatcherOptions options, Run run)
-      : options_(options), run_(std::move(run)) {
+  AsyncBatcher(AsyncBatcherOptions options, Run run,
+               Overloaded overloaded = nullptr)
+      : options_(options),
+        run_(std::move(run)),
+        overloaded_(std::move(overloaded)) {
     for (int i = 0; i < std::max(1, options_.workers); ++i)
       workers_.emplace_back([this] { Work(); });
   }
@@ -64,8 +75,15 @@ class AsyncBatcher {
   }
 
   void Submit(Item item, Done done) {
-    absl::MutexLock lock(&mu_);
-    queue_.push_back({std::move(item), std::move(done)});
+    {
+      absl::MutexLock lock(&mu_);
+      if (options_.max_queue == 0 || queue_.size() < options_.max_queue ||
+          overloaded_ == nullptr) {
+        queue_.push_back({std::move(item), std::move(done)});
+        return;
+      }
+    }
+    std::move(done)(overloaded_());
   }
 
  private:
@@ -110,6 +128,7 @@ class AsyncBatcher {
 
   const AsyncBatcherOptions options_;
   const Run run_;
+  const Overloaded overloaded_;
   absl::Mutex mu_;
   std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
   int running_ ABSL_GUARDED_BY(mu_) = 0;

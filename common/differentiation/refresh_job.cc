@@ -14,6 +14,7 @@
 #include "common/differentiation/differentiation.h"
 #include "common/differentiation/score_messages.h"
 #include "common/log.h"
+#include "common/metrics/metrics.h"
 #include "common/proto_convert.h"
 #include "common/status.h"
 
@@ -308,6 +309,8 @@ absl::StatusOr<cv1::RefreshJob> Differentiation::GetRefreshJob(
 }
 
 void Differentiation::RunJob(Job& job) {
+  metrics::RefreshJobMetrics::Get().Started();
+  const absl::Time started = absl::Now();
   std::thread heartbeat([this, &job] {
     job.mu.Lock();
     while (!job.mu.AwaitWithTimeout(absl::Condition(&job.ended),
@@ -352,6 +355,8 @@ void Differentiation::RunJob(Job& job) {
   record.total = job.total.load();
   record.done = status.ok() ? record.total : job.done();
   record.end_time_us = NowMicros();
+  metrics::RefreshJobMetrics::Get().Ended(status.ok(), absl::Now() - started,
+                                          record.total);
   absl::Status finished = store_->FinishJob(
       record, {.time_us = *record.end_time_us,
                .actor = job.actor,

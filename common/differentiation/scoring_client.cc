@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
 #include "common/channel.h"
+#include "common/metrics/grpc_metrics.h"
 #include "common/status.h"
 #include "rapport/scoring/v1/scoring_service.grpc.pb.h"
 
@@ -132,8 +133,9 @@ struct GrpcScoringClient::Stubs {
 absl::StatusOr<std::unique_ptr<GrpcScoringClient>> GrpcScoringClient::Create(
     const std::string& address, const TlsOptions& tls,
     ScoringClientOptions options) {
+  // Its calls count in the grpc_client_* metrics.
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-      MakeChannel(address, tls);
+      MakeChannel(address, tls, metrics::ClientInterceptors());
   if (!channel.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("scoring_addr: ", channel.status().message()));

@@ -5,12 +5,14 @@
 #include <cppconn/statement.h>
 #include <mysql_driver.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/metrics/metrics.h"
 #include "common/mysql/statement_cache.h"
 #include "common/status.h"
 
@@ -19,87 +21,7 @@ namespace {
 
 constexpr char kRetryablePayload[] = "rapport.dev/sql-retryable";
 
-// Decodes %XX escapes, for user names and passwords in URIs.
-absl::StatusOr<std::string> PercentDecode(absl::string_view in,
-                                          absl::string_view part) {
-  std::string out;
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out.push_back(in[i]);
-      continue;
-    }
-    int value = 0;
-    if (i + 2 >= in.size() ||
-        !absl::SimpleHexAtoi(in.substr(i + 1, 2), &value)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("database URI: bad escape in ", part));
-    }
-    out.push_back(static_cast<char>(value));
-    i += 2;
-  }
-  return out;
-}
-
 }  // namespace
-
-absl::StatusOr<MysqlOptions> MysqlOptions::FromUri(const std::string& uri) {
-  MysqlOptions o;
-  absl::string_view rest = uri;
-  if (!absl::ConsumePrefix(&rest, "mysql://")) {
-    return absl::InvalidArgumentError("database URI must start with mysql://");
-  }
-  size_t at = rest.rfind('@');
-  if (at != absl::string_view::npos) {
-    absl::string_view userinfo = rest.substr(0, at);
-    rest.remove_prefix(at + 1);
-    size_t colon = userinfo.find(':');
-    absl::StatusOr<std::string> user =
-        PercentDecode(userinfo.substr(0, colon), "user");
-    if (!user.ok()) return user.status();
-    o.user = *user;
-    if (colon != absl::string_view::npos) {
-      absl::StatusOr<std::string> password =
-          PercentDecode(userinfo.substr(colon + 1), "password");
-      if (!password.ok()) return password.status();
-      o.password = *password;
-    }
-  }
-  if (absl::ConsumePrefix(&rest, "unix(")) {
-    size_t close = rest.find(')');
-    if (close == absl::string_view::npos) {
-      return absl::InvalidArgumentError("database URI: unix( has no closing )");
-    }
-    o.socket = std::string(rest.substr(0, close));
-    rest.remove_prefix(close + 1);
-  } else {
-    size_t slash = rest.find('/');
-    absl::string_view hostport = rest.substr(0, slash);
-    rest.remove_prefix(slash == absl::string_view::npos ? rest.size() : slash);
-    size_t colon = hostport.rfind(':');
-    if (colon != absl::string_view::npos) {
-      if (!absl::SimpleAtoi(hostport.substr(colon + 1), &o.port) ||
-          o.port <= 0 || o.port > 65535) {
-        return absl::InvalidArgumentError(
-            "database URI: port must be 1..65535");
-      }
-      hostport = hostport.substr(0, colon);
-    }
-    if (hostport.empty())
-      return absl::InvalidArgumentError("database URI: host is empty");
-    o.host = std::string(hostport);
-  }
-  if (!absl::ConsumePrefix(&rest, "/") || rest.empty()) {
-    return absl::InvalidArgumentError("database URI: database name is missing");
-  }
-  o.database = std::string(rest);
-  return o;
-}
-
-std::string MysqlOptions::Redacted() const {
-  std::string where = socket.empty() ? absl::StrCat(host, ":", port)
-                                     : absl::StrCat("unix(", socket, ")");
-  return absl::StrCat("mysql://", user, "@", where, "/", database);
-}
 
 absl::Status SqlErrorToStatus(const sql::SQLException& e) {
   const int code = e.getErrorCode();
@@ -137,6 +59,67 @@ bool IsRetryableTransactionError(const absl::Status& status) {
   return status.GetPayload(kRetryablePayload).has_value();
 }
 
+// The pool's series in the process's registry. Pools of one database share
+// them (the gauges move by increments, so they add up).
+struct MysqlPool::Metrics {
+  prometheus::Gauge& in_use;
+  prometheus::Gauge& open;
+  prometheus::Gauge& waiting;
+  prometheus::Histogram& wait_seconds;
+  prometheus::Counter& exhausted;
+  prometheus::Counter& lost;
+  prometheus::Counter& reconnects;
+
+  static Metrics* For(const std::string& database) {
+    static auto& connections =
+        prometheus::BuildGauge()
+            .Name("rapport_db_pool_connections")
+            .Help(
+                "Database connections of the pool, by state: in_use "
+                "(leased to a call) or open (in use, idle or connecting)")
+            .Register(metrics::Registry());
+    static auto& waiting =
+        prometheus::BuildGauge()
+            .Name("rapport_db_pool_waiting")
+            .Help("Calls waiting for a free database connection")
+            .Register(metrics::Registry());
+    static auto& wait_seconds =
+        prometheus::BuildHistogram()
+            .Name("rapport_db_pool_wait_seconds")
+            .Help("Time calls waited for a free database connection")
+            .Register(metrics::Registry());
+    static auto& exhausted =
+        prometheus::BuildCounter()
+            .Name("rapport_db_pool_exhausted_total")
+            .Help(
+                "Calls that found no free database connection in time "
+                "(answered UNAVAILABLE)")
+            .Register(metrics::Registry());
+    static auto& lost =
+        prometheus::BuildCounter()
+            .Name("rapport_db_pool_connections_lost_total")
+            .Help("Database connections dropped because the server went away")
+            .Register(metrics::Registry());
+    static auto& reconnects =
+        prometheus::BuildCounter()
+            .Name("rapport_db_pool_reconnects_total")
+            .Help("Database connections opened to replace lost ones")
+            .Register(metrics::Registry());
+    const prometheus::Labels labels = {{"database", database}};
+    prometheus::Labels in_use = labels;
+    in_use["state"] = "in_use";
+    prometheus::Labels open = labels;
+    open["state"] = "open";
+    return new Metrics{connections.Add(in_use),
+                       connections.Add(open),
+                       waiting.Add(labels),
+                       wait_seconds.Add(labels, metrics::SecondsBuckets()),
+                       exhausted.Add(labels),
+                       lost.Add(labels),
+                       reconnects.Add(labels)};
+  }
+};
+
 absl::StatusOr<std::unique_ptr<MysqlPool>> MysqlPool::Create(
     MysqlOptions options) {
   if (options.pool_size < 1) {
@@ -152,11 +135,15 @@ absl::StatusOr<std::unique_ptr<MysqlPool>> MysqlPool::Create(
 }
 
 MysqlPool::MysqlPool(MysqlOptions options, sql::Driver* driver)
-    : options_(std::move(options)), driver_(driver) {}
+    : options_(std::move(options)),
+      driver_(driver),
+      // Kept for the process's life, like the series it points into.
+      metrics_(Metrics::For(options_.database)) {}
 
 MysqlPool::~MysqlPool() {
   absl::MutexLock lock(&mu_);
   for (Idle& idle : idle_) ForgetStatements(idle.connection.get());
+  metrics_->open.Decrement(static_cast<double>(idle_.size()));
   idle_.clear();
 }
 
@@ -198,54 +185,82 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Connect() {
 }
 
 absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Acquire() {
-  const absl::Time deadline = absl::Now() + options_.acquire_timeout;
+  const absl::Time start = absl::Now();
+  const absl::Time deadline = start + options_.acquire_timeout;
   {
     absl::MutexLock lock(&mu_);
     auto can_proceed = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
       return !idle_.empty() || open_ < options_.pool_size;
     };
-    if (!mu_.AwaitWithDeadline(absl::Condition(&can_proceed), deadline)) {
-      return absl::UnavailableError(
-          "no database connection free: the pool is exhausted");
+    if (!can_proceed()) {
+      metrics_->waiting.Increment();
+      const bool free =
+          mu_.AwaitWithDeadline(absl::Condition(&can_proceed), deadline);
+      metrics_->waiting.Decrement();
+      metrics_->wait_seconds.Observe(
+          absl::ToDoubleSeconds(absl::Now() - start));
+      if (!free) {
+        metrics_->exhausted.Increment();
+        return absl::UnavailableError(
+            "no database connection free: the pool is exhausted");
+      }
+    } else {
+      metrics_->wait_seconds.Observe(0);
     }
     while (!idle_.empty()) {
       Idle idle = std::move(idle_.back());
       idle_.pop_back();
       // A connection idle for long may have been closed by the server: check
       // it.
-      if (absl::Now() - idle.returned < absl::Seconds(10))
-        return std::move(idle.connection);
-      mu_.Unlock();
-      bool valid = false;
-      try {
-        valid = idle.connection->isValid();
-      } catch (const sql::SQLException&) {
+      bool valid = absl::Now() - idle.returned < absl::Seconds(10);
+      if (!valid) {
+        mu_.Unlock();
+        try {
+          valid = idle.connection->isValid();
+        } catch (const sql::SQLException&) {
+        }
+        mu_.Lock();
       }
-      mu_.Lock();
-      if (valid) return std::move(idle.connection);
+      if (valid) {
+        metrics_->in_use.Increment();
+        return std::move(idle.connection);
+      }
       ForgetStatements(idle.connection.get());
       --open_;
+      metrics_->open.Decrement();
     }
     ++open_;
+    metrics_->open.Increment();
   }
   absl::StatusOr<std::unique_ptr<sql::Connection>> c = Connect();
+  absl::MutexLock lock(&mu_);
   if (!c.ok()) {
-    absl::MutexLock lock(&mu_);
     --open_;
+    metrics_->open.Decrement();
+    return c;
   }
+  if (lost_ > 0) {
+    --lost_;
+    metrics_->reconnects.Increment();
+  }
+  metrics_->in_use.Increment();
   return c;
 }
 
 void MysqlPool::Release(std::unique_ptr<sql::Connection> connection,
                         bool broken) {
+  metrics_->in_use.Decrement();
   if (broken) {
     // Drop every idle connection too: when one has lost the server, they all
     // have.
     std::vector<Idle> dropped;
     {
       absl::MutexLock lock(&mu_);
-      --open_;
-      open_ -= static_cast<int>(idle_.size());
+      const int n = 1 + static_cast<int>(idle_.size());
+      open_ -= n;
+      lost_ = std::min(lost_ + n, options_.pool_size);
+      metrics_->open.Decrement(n);
+      metrics_->lost.Increment(n);
       dropped.swap(idle_);
     }
     // Statements go before their connections, which close outside the lock.

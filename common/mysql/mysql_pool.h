@@ -7,6 +7,10 @@
 // that saw a client/server-gone error is thrown away, so the next call makes a
 // fresh one; nothing needs restarting when the server is back.
 //
+// Its metrics, labelled with the database's name: connections in use and
+// open, callers waiting for one and how long they wait, acquisitions that
+// timed out, connections lost and reconnections (rapport_db_pool_*).
+//
 //   RAPPORT_ASSIGN_OR_RETURN(auto pool, MysqlPool::Create(options));
 //   absl::StatusOr<int64_t> n = pool->Run([&](sql::Connection& c) ->
 //   absl::StatusOr<int64_t> {
@@ -32,34 +36,13 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/mysql/mysql_options.h"
 
 namespace sql {
 class Driver;
 }
 
 namespace rapport {
-
-// Where the database is and how to reach it.
-struct MysqlOptions {
-  std::string host = "127.0.0.1";
-  int port = 3306;
-  std::string socket;  // when set, used instead of host and port
-  std::string user = "root";
-  std::string password;
-  std::string database;
-  int pool_size = 16;
-  absl::Duration connect_timeout = absl::Seconds(3);
-  absl::Duration io_timeout = absl::Seconds(30);
-  // How long a caller waits for a free connection before UNAVAILABLE.
-  absl::Duration acquire_timeout = absl::Seconds(5);
-
-  // Parses "mysql://user:password@host:port/database" or
-  // "mysql://user:password@unix(/path/to/socket)/database". User and password
-  // are percent-decoded. Errors name the URI's part that is wrong.
-  static absl::StatusOr<MysqlOptions> FromUri(const std::string& uri);
-  // The URI without the password, for logs.
-  std::string Redacted() const;
-};
 
 // Maps a connector exception to a status: 1062 duplicate key is ALREADY_EXISTS,
 // 1205 lock wait and 1213 deadlock are ABORTED (retry the transaction), a lost
@@ -101,6 +84,7 @@ class MysqlPool {
   const MysqlOptions& options() const { return options_; }
 
  private:
+  struct Metrics;
   struct Idle {
     std::unique_ptr<sql::Connection> connection;
     absl::Time returned;
@@ -119,9 +103,13 @@ class MysqlPool {
 
   const MysqlOptions options_;
   sql::Driver* const driver_;
+  Metrics* const metrics_;
   absl::Mutex mu_;
   std::vector<Idle> idle_ ABSL_GUARDED_BY(mu_);
   int open_ ABSL_GUARDED_BY(mu_) = 0;  // leased plus idle plus being opened
+  // Connections dropped as lost and not yet replaced: the next ones opened
+  // count as reconnections.
+  int lost_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // Holds a connection for the duration of one call and gives it back.

@@ -17,6 +17,7 @@
 #include "common/base/decimal.h"
 #include "common/base/status_macros.h"
 #include "common/base/timestamp.h"
+#include "common/metrics/metrics.h"
 #include "common/status.h"
 #include "common/validation.h"
 
@@ -168,6 +169,7 @@ struct PurchaseTraits {
     return std::nullopt;
   }
   static constexpr const char* kRpc = "ImportPurchases";
+  static constexpr const char* kImport = "purchases";
   static void Complete(Record& r, std::string customer_id, std::string id,
                        int64_t now_us, const std::string& actor) {
     r.purchase.customer_id = std::move(customer_id);
@@ -231,6 +233,7 @@ struct InteractionTraits {
     return std::nullopt;
   }
   static constexpr const char* kRpc = "ImportInteractions";
+  static constexpr const char* kImport = "interactions";
   static void Complete(Record& r, std::string customer_id, std::string id,
                        int64_t now_us, const std::string& actor) {
     r.interaction.customer_id = std::move(customer_id);
@@ -275,6 +278,8 @@ class Importer {
           .IgnoreError();
       return response;
     }
+    metrics::CountImportRows(Traits::kImport, response->accepted(),
+                             response->duplicates(), rejected_);
     RAPPORT_RETURN_IF_ERROR(Audit(
         response->rejected_size() > 0 ? "partial" : "ok",
         absl::StrCat("accepted=", response->accepted(), " duplicates=",
@@ -304,6 +309,13 @@ class Importer {
             "import_id",
             absl::StrCat("changed within the import, from \"", import_id_,
                          "\" to \"", Shorten(request.import_id()), "\""));
+      }
+      if (request.rows_size() > kMaxRowsPerMessage) {
+        return InvalidField(
+            "rows", absl::StrCat("has ", request.rows_size(),
+                                 " rows in one message; at most ",
+                                 kMaxRowsPerMessage,
+                                 " are allowed (send more messages)"));
       }
       for (const Row& row : request.rows()) RAPPORT_RETURN_IF_ERROR(Add(row));
       if (pending_.size() >= deps_.batch_rows) RAPPORT_RETURN_IF_ERROR(Flush());

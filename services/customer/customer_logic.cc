@@ -30,6 +30,12 @@
 namespace rapport::customer {
 namespace {
 
+// The answer to a call that finds the queue of waiting calls full.
+absl::Status Overloaded() {
+  return absl::ResourceExhaustedError(
+      "the service is at capacity: too many calls waiting; retry with backoff");
+}
+
 constexpr size_t kMaxRequestId = 128;
 
 absl::Status CheckRequestId(const std::string& request_id) {
@@ -98,6 +104,12 @@ absl::Status ApplyCustomerFields(const v1::Customer& in,
   }
   if (wants("external_ids")) {
     out.external_ids.clear();
+    if (in.external_ids_size() > kMaxExternalIds) {
+      violations.push_back(
+          {"customer.external_ids",
+           absl::StrCat("has ", in.external_ids_size(), " entries; at most ",
+                        kMaxExternalIds, " are allowed")});
+    }
     std::set<std::pair<std::string, std::string>> seen;
     for (int i = 0; i < in.external_ids_size(); ++i) {
       const v1::ExternalId& e = in.external_ids(i);
@@ -126,6 +138,12 @@ absl::Status ApplyCustomerFields(const v1::Customer& in,
   }
   if (wants("attributes")) {
     out.attributes.clear();
+    if (in.attributes_size() > kMaxAttributes) {
+      violations.push_back(
+          {"customer.attributes",
+           absl::StrCat("has ", in.attributes_size(), " entries; at most ",
+                        kMaxAttributes, " are allowed")});
+    }
     for (const auto& [key, value] : in.attributes()) {
       const std::string field =
           absl::StrCat("customer.attributes[\"", key, "\"]");
@@ -295,16 +313,20 @@ CustomerLogic::CustomerLogic(CustomerStore* store, IdGenerator* ids,
       purchases_(
           {.workers = options_.purchase_writers,
            .max_batch = static_cast<size_t>(options_.purchase_batch),
-           .busy_batch = static_cast<size_t>(options_.purchase_busy_batch)},
+           .busy_batch = static_cast<size_t>(options_.purchase_busy_batch),
+           .max_queue = static_cast<size_t>(options_.max_waiting_calls)},
           [this](const std::vector<CustomerStore::NewPurchase>& batch) {
             return RecordAndRescore(batch);
-          }),
+          },
+          [] { return Overloaded(); }),
       reads_({.workers = options_.readers,
               .max_batch = static_cast<size_t>(options_.read_batch),
-              .busy_batch = static_cast<size_t>(options_.read_busy_batch)},
+              .busy_batch = static_cast<size_t>(options_.read_busy_batch),
+              .max_queue = static_cast<size_t>(options_.max_waiting_calls)},
              [this](const std::vector<std::string>& ids) {
                return ReadCustomers(ids);
-             }) {}
+             },
+             [] { return Overloaded(); }) {}
 
 int64_t CustomerLogic::NowMicros() const {
   return absl::ToUnixMicros(clock_());
@@ -717,36 +739,18 @@ absl::StatusOr<std::variant<std::string, IdentityQuery>>
 CustomerLogic::ParseCustomerRef(absl::string_view ref,
                                 absl::string_view field) const {
   using Result = std::variant<std::string, IdentityQuery>;
-  if (ref.empty()) return InvalidField(field, "is empty");
+  RAPPORT_ASSIGN_OR_RETURN(
+      EntityRef parsed,
+      ParseEntityRef(ref, field, "customer", options_.phone_region));
+  if (!parsed.id.empty()) return Result(std::move(parsed.id));
   IdentityQuery q;
-  if (absl::ConsumePrefix(&ref, "email:")) {
-    RAPPORT_ASSIGN_OR_RETURN(q.email, NormalizeEmail(ref, field));
-    return Result(std::move(q));
+  q.email = std::move(parsed.email);
+  q.phone = std::move(parsed.phone);
+  if (parsed.external) {
+    q.external_ids.push_back({std::move(parsed.external->source),
+                              std::move(parsed.external->id)});
   }
-  if (absl::ConsumePrefix(&ref, "phone:")) {
-    RAPPORT_ASSIGN_OR_RETURN(q.phone,
-                             NormalizePhone(ref, field, options_.phone_region));
-    return Result(std::move(q));
-  }
-  if (absl::ConsumePrefix(&ref, "ext:")) {
-    const size_t colon = ref.find(':');
-    if (colon == absl::string_view::npos || colon == 0 ||
-        colon + 1 == ref.size()) {
-      return InvalidField(field, "must be ext:SOURCE:ID");
-    }
-    ExternalIdRecord e{std::string(ref.substr(0, colon)),
-                       std::string(ref.substr(colon + 1))};
-    RAPPORT_RETURN_IF_ERROR(CheckRequiredText(e.source, field, 64));
-    RAPPORT_RETURN_IF_ERROR(CheckRequiredText(e.id, field, 256));
-    q.external_ids.push_back(std::move(e));
-    return Result(std::move(q));
-  }
-  if (IsValidId(ref)) return Result(std::string(ref));
-  return InvalidField(
-      field,
-      absl::StrCat("\"", ref,
-                   "\" is neither a customer id nor email:..., phone:... "
-                   "or ext:SOURCE:ID"));
+  return Result(std::move(q));
 }
 
 std::vector<std::string> CustomerLogic::IdentityHashes(

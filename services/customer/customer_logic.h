@@ -23,7 +23,6 @@
 
 namespace rapport::customer {
 
-namespace v1 = ::rapport::customer::v1;
 namespace cv1 = ::rapport::common::v1;
 
 struct CustomerLogicOptions {
@@ -48,6 +47,10 @@ struct CustomerLogicOptions {
   int read_batch = 64;
   int readers = 2;
   int read_busy_batch = 16;
+  // Most RecordPurchase and GetCustomer calls waiting for a batch, each; one
+  // more is RESOURCE_EXHAUSTED at once (the client backs off and retries)
+  // rather than a queue that grows without bound.
+  int max_waiting_calls = 4096;
 };
 
 class CustomerLogic {

@@ -15,7 +15,6 @@
 
 namespace rapport::customer {
 
-namespace v1 = ::rapport::customer::v1;
 
 class ImportLogic {
  public:

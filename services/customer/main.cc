@@ -61,6 +61,7 @@ absl::StatusOr<customer::CustomerLogicOptions> ReadCustomerFlags(
 int main(int argc, char** argv) {
   const rapport::ServiceDefaults defaults{.name = "customer",
                                           .port = 50051,
+                                          .metrics_port = 9451,
                                           .max_threads = 64,
                                           .database = "rapport_customer"};
   rapport::InitService(argc, argv, defaults, "The Rapport customer service.");

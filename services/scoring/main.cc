@@ -8,6 +8,7 @@
 int main(int argc, char** argv) {
   const rapport::ServiceDefaults defaults{.name = "scoring",
                                           .port = 50054,
+                                          .metrics_port = 9454,
                                           .max_threads = 16,
                                           .shutdown_grace = absl::Seconds(30)};
   rapport::InitService(argc, argv, defaults,

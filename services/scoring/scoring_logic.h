@@ -25,7 +25,6 @@
 
 namespace rapport::scoring {
 
-namespace v1 = ::rapport::scoring::v1;
 namespace cv1 = ::rapport::common::v1;
 
 inline constexpr int kDefaultResponseBatch = 10000;

@@ -12,7 +12,6 @@
 
 namespace rapport::scoring {
 
-namespace v1 = ::rapport::scoring::v1;
 
 // The least role each RPC of ScoringService needs: every call computes and
 // changes nothing, so any role may make it.

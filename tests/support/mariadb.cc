@@ -59,7 +59,7 @@ void TestMariaDb::Start() {
   std::vector<std::string> argv = {"/bin/bash", Script(), "start",
                                    dir_->path()};
   if (!port_.empty()) argv.push_back(port_);
-  RunResult r = Run(argv);
+  RunResult r = Run(argv, {{"RAPPORT_DB_FLUSH", "1"}});
   if (r.exit_code != 0) Die(absl::StrCat("start failed: ", r.err));
   uri_prefix_ = std::string(absl::StripAsciiWhitespace(r.out));
   port_ = std::string(absl::StripAsciiWhitespace(ReadFile(dir_->File("port"))));
@@ -69,6 +69,18 @@ void TestMariaDb::Stop() {
   if (dir_ == nullptr) Die("cannot stop a server this test did not start");
   RunResult r = Run({"/bin/bash", Script(), "stop", dir_->path()});
   if (r.exit_code != 0) Die(absl::StrCat("stop failed: ", r.err));
+}
+
+void TestMariaDb::Kill() {
+  if (dir_ == nullptr) Die("cannot kill a server this test did not start");
+  RunResult r = Run(
+      {"/bin/bash", "-c",
+       "pid=$(cat \"$1/mariadb.pid\") && kill -KILL \"$pid\" && "
+       "while kill -0 \"$pid\" 2>/dev/null && "
+       "[ \"$(awk '{print $3}' /proc/$pid/stat 2>/dev/null)\" != Z ]; do "
+       "sleep 0.1; done; rm -f \"$1/mariadb.pid\"",
+       "kill", dir_->path()});
+  if (r.exit_code != 0) Die(absl::StrCat("kill failed: ", r.err));
 }
 
 TestMariaDb::~TestMariaDb() {

@@ -4,8 +4,9 @@
 // Shared() is the server tests/run started (its URI prefix comes in
 // RAPPORT_TEST_MYSQL); run alone, a test binary starts a private one for
 // itself. Each test takes a fresh database from CreateDatabase().
-// StartPrivate() gives a server of the test's own that it may stop and start
-// again, for outage tests.
+// StartPrivate() gives a server of the test's own that it may stop, kill and
+// start again, for outage tests; it is durable (innodb_flush_log_at_trx_commit
+// = 1), as deployments are, so what it acknowledged survives a kill.
 //
 //   std::string uri = TestMariaDb::Shared().CreateDatabase();
 //   auto pool = MysqlPool::Create(*MysqlOptions::FromUri(uri));
@@ -31,8 +32,10 @@ class TestMariaDb {
   // failure.
   std::string CreateDatabase();
 
-  // Only for private servers: stop and start again on the same port and data.
+  // Only for private servers: stop (gracefully), kill (SIGKILL, as a crash
+  // would) and start again on the same port and data.
   void Stop();
+  void Kill();
   void Start();
 
  private:

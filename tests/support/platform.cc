@@ -9,29 +9,44 @@
 
 namespace rapport::testing {
 
-Platform::Platform(PlatformOptions options) {
-  if (options.scoring) {
-    scoring_ = std::make_unique<ServerProcess>(
-        BinaryDir() + "/services/scoring/rapport-scoring");
-    scoring_addr_ = scoring_->addr();
+Platform::Platform(PlatformOptions options) : options_(std::move(options)) {
+  if (options_.scoring) {
+    std::vector<std::string> addresses;
+    for (int i = 0; i < options_.scoring_replicas; ++i) {
+      scoring_.push_back(std::make_unique<ServerProcess>(
+          BinaryDir() + "/services/scoring/rapport-scoring"));
+      addresses.push_back(scoring_.back()->addr());
+    }
+    scoring_addr_ = absl::StrJoin(addresses, ",");
   } else {
-    scoring_addr_ = options.scoring_addr;
+    scoring_addr_ = options_.scoring_addr;
   }
-  if (options.customer) {
-    customer_database_ = options.customer_database.empty()
+  if (options_.customer) {
+    customer_database_ = options_.customer_database.empty()
                              ? TestMariaDb::Shared().CreateDatabase()
-                             : options.customer_database;
-    Env env = options.customer_env;
-    env.emplace("RAPPORT_MYSQL_URI", customer_database_);
-    env.emplace("RAPPORT_SCORING_ADDR", scoring_addr_);
-    std::vector<std::string> args = {
-        "--shutdown_grace=5s", "--db_wait=20s", "--suppression_salt=e2e",
-        "--service_key_file=" + TestAuth::Get().service_key_file()};
-    args.insert(args.end(), options.customer_args.begin(),
-                options.customer_args.end());
-    customer_ = std::make_unique<ServerProcess>(
-        BinaryDir() + "/services/customer/rapport-customer", env, args);
+                             : options_.customer_database;
+    for (int i = 0; i < options_.customer_replicas; ++i) {
+      customer_.push_back(StartCustomer());
+    }
   }
+}
+
+std::unique_ptr<ServerProcess> Platform::StartCustomer() {
+  Env env = options_.customer_env;
+  env.emplace("RAPPORT_MYSQL_URI", customer_database_);
+  env.emplace("RAPPORT_SCORING_ADDR", scoring_addr_);
+  std::vector<std::string> args = {
+      "--shutdown_grace=5s", "--db_wait=20s", "--suppression_salt=e2e",
+      "--service_key_file=" + TestAuth::Get().service_key_file()};
+  args.insert(args.end(), options_.customer_args.begin(),
+              options_.customer_args.end());
+  return std::make_unique<ServerProcess>(
+      BinaryDir() + "/services/customer/rapport-customer", env, args);
+}
+
+void Platform::RestartCustomer(int replica) {
+  customer_[replica].reset();
+  customer_[replica] = StartCustomer();
 }
 
 Platform::~Platform() = default;
@@ -44,7 +59,7 @@ Env Platform::CtlEnvAs(const std::string& token) const {
   Env env = {{"RAPPORT_SCORING_ADDR", scoring_addr_},
              {"RAPPORT_TOKEN", token},
              {"RAPPORT_SIGNING_KEY_FILE", TestAuth::Get().people_key_file()}};
-  if (customer_) env["RAPPORT_CUSTOMER_ADDR"] = customer_->addr();
+  if (!customer_.empty()) env["RAPPORT_CUSTOMER_ADDR"] = customer_[0]->addr();
   return env;
 }
 
@@ -77,8 +92,12 @@ std::string Platform::File(const std::string& name,
 
 std::string Platform::logs() const {
   std::string out;
-  if (scoring_) out += "--- scoring ---\n" + scoring_->log();
-  if (customer_) out += "--- customer ---\n" + customer_->log();
+  for (size_t i = 0; i < scoring_.size(); ++i) {
+    out += "--- scoring " + std::to_string(i) + " ---\n" + scoring_[i]->log();
+  }
+  for (size_t i = 0; i < customer_.size(); ++i) {
+    out += "--- customer " + std::to_string(i) + " ---\n" + customer_[i]->log();
+  }
   return out;
 }
 

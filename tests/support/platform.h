@@ -23,6 +23,10 @@ namespace rapport::testing {
 struct PlatformOptions {
   bool scoring = true;
   bool customer = true;
+  // Replicas of each, on their own ports; the customer replicas share one
+  // database, and each balances its calls to scoring over every replica.
+  int scoring_replicas = 1;
+  int customer_replicas = 1;
   // Flags and environment of the customer service, after the defaults
   // (--shutdown_grace=5s --db_wait=20s --suppression_salt=e2e); a flag given
   // again wins.
@@ -62,18 +66,24 @@ class Platform {
   // The same with `token`.
   Env CtlEnvAs(const std::string& token) const;
 
-  ServerProcess& scoring() { return *scoring_; }
-  ServerProcess& customer() { return *customer_; }
+  ServerProcess& scoring(int replica = 0) { return *scoring_[replica]; }
+  ServerProcess& customer(int replica = 0) { return *customer_[replica]; }
+  // Starts a customer replica again (after a crash) with the same database
+  // and flags, on a new port; rapportctl follows it.
+  void RestartCustomer(int replica = 0);
   const std::string& customer_database() const { return customer_database_; }
   // The services' logs, for failure messages.
   std::string logs() const;
 
  private:
+  std::unique_ptr<ServerProcess> StartCustomer();
+
+  PlatformOptions options_;
   TempDir dir_;
   std::string scoring_addr_;
   std::string customer_database_;
-  std::unique_ptr<ServerProcess> scoring_;
-  std::unique_ptr<ServerProcess> customer_;
+  std::vector<std::unique_ptr<ServerProcess>> scoring_;
+  std::vector<std::unique_ptr<ServerProcess>> customer_;
 };
 
 // The non-empty lines of `text`.

@@ -3,7 +3,8 @@
 //   ServerProcess scoring(BinaryDir() + "/services/scoring/rapport-scoring");
 //   RunResult r = Run({ctl, "scoring", "rfm", ..., "--addr", scoring.addr()});
 //
-// It listens on 127.0.0.1:0 and reports the port through --port_file,
+// It listens on 127.0.0.1:0 and reports the port through --port_file (and
+// its metrics endpoint's through --metrics_port_file),
 // verifies tokens with the test deployment's keys (TestAuth, --jwks_file);
 // its log is kept for failure messages, and it dies with the test (see
 // Process).
@@ -25,6 +26,8 @@ class ServerProcess {
                          const std::vector<std::string>& args = {});
 
   std::string addr() const { return "127.0.0.1:" + port_; }
+  // host:port of its Prometheus metrics endpoint (HTTP).
+  std::string metrics_addr() const { return "127.0.0.1:" + metrics_port_; }
   std::string log() const { return ReadFile(dir_.File("log")); }
   Process& process() { return process_; }
   // A scratch directory that lives as long as the server.
@@ -33,6 +36,7 @@ class ServerProcess {
  private:
   TempDir dir_;
   std::string port_;
+  std::string metrics_port_;
   Process process_;
 };
 

@@ -35,6 +35,7 @@
 #include "absl/time/clock.h"
 #include "common/base/status_macros.h"
 #include "common/status.h"
+#include "common/validation.h"
 #include "rapport/customer/v1/customer_service.grpc.pb.h"
 #include "tools/rapportctl/command.h"
 #include "tools/rapportctl/csv_input.h"
@@ -50,7 +51,8 @@ constexpr char kUsage[] =
     "[--import-id ID] "
     "[--batch-rows N] [--streams N]";
 constexpr int kDefaultBatchRows = 5000;
-constexpr int kMaxBatchRows = 100000;
+// What the services accept in one message (common/validation.h).
+constexpr int kMaxBatchRows = kMaxRowsPerMessage;
 constexpr int kDefaultStreams = 2;
 constexpr int kMaxStreams = 16;
 // Messages a call may have queued before the file reader waits for it.

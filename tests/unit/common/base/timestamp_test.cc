@@ -90,6 +90,20 @@ TEST(Timestamp, FormatParseRoundTripOnRandomInstants) {
   }
 }
 
+// Found by tests/fuzz (timestamp): an offset carried the first day of year
+// 0000 into year -1, which then printed as a text that does not parse.
+TEST(Timestamp, AnInstantOutsideTheYearsInUtcIsRefused) {
+  absl::StatusOr<int64_t> early =
+      ParseRfc3339Micros("0000-01-01T00:00:09.999999+14:00");
+  ASSERT_FALSE(early.ok());
+  EXPECT_NE(early.status().message().find("outside years 0000 to 9999"),
+            absl::string_view::npos)
+      << early.status();
+  EXPECT_FALSE(ParseRfc3339Micros("9999-12-31T23:59:59-00:01").ok());
+  EXPECT_TRUE(ParseRfc3339Micros("0000-01-01T13:59:59+13:59").ok());
+  EXPECT_TRUE(ParseRfc3339Micros("9999-12-31T23:59:59+00:01").ok());
+}
+
 TEST(Timestamp, FloorDaysRoundsTowardMinusInfinity) {
   EXPECT_EQ(FloorDays(0), 0);
   EXPECT_EQ(FloorDays(kMicrosPerDay - 1), 0);

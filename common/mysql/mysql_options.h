@@ -1,0 +1,39 @@
+// Where a service's database is, parsed from its one URI (--mysql_uri).
+//
+//   RAPPORT_ASSIGN_OR_RETURN(MysqlOptions o, MysqlOptions::FromUri(
+//       "mysql://rapport:secret@127.0.0.1:3306/rapport_customer"));
+#ifndef RAPPORT_COMMON_MYSQL_MYSQL_OPTIONS_H_
+#define RAPPORT_COMMON_MYSQL_MYSQL_OPTIONS_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace rapport {
+
+// Where the database is and how to reach it.
+struct MysqlOptions {
+  std::string host = "127.0.0.1";
+  int port = 3306;
+  std::string socket;  // when set, used instead of host and port
+  std::string user = "root";
+  std::string password;
+  std::string database;
+  int pool_size = 16;
+  absl::Duration connect_timeout = absl::Seconds(3);
+  absl::Duration io_timeout = absl::Seconds(30);
+  // How long a caller waits for a free connection before UNAVAILABLE.
+  absl::Duration acquire_timeout = absl::Seconds(5);
+
+  // Parses "mysql://user:password@host:port/database" or
+  // "mysql://user:password@unix(/path/to/socket)/database". User and password
+  // are percent-decoded. Errors name the URI's part that is wrong.
+  static absl::StatusOr<MysqlOptions> FromUri(const std::string& uri);
+  // The URI without the password, for logs.
+  std::string Redacted() const;
+};
+
+}  // namespace rapport
+
+#endif  // RAPPORT_COMMON_MYSQL_MYSQL_OPTIONS_H_

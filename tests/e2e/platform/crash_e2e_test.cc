@@ -1,0 +1,388 @@
+// Crashes through the real binaries, under load:
+//   - a kill -9 of the customer service loses no acknowledged write, and
+//     retries with the same request ids after the restart store nothing twice;
+//   - a kill -9 of MariaDB makes calls UNAVAILABLE, and the service recovers
+//     by itself once the database is back, with every acknowledged write;
+//   - a scoring replica killed during a refresh fails that refresh cleanly or
+//     lets it finish on the other replica, never publishing half a set, while
+//     the other replica keeps serving.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <iostream>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "common/channel.h"
+#include "rapport/customer/v1/customer_service.grpc.pb.h"
+#include "tests/support/mariadb.h"
+#include "tests/support/platform.h"
+#include "tests/support/test_auth.h"
+
+namespace rapport {
+namespace {
+
+namespace v1 = ::rapport::customer::v1;
+using testing::AuthorizedContext;
+using testing::Platform;
+using testing::PlatformOptions;
+using testing::RunResult;
+using testing::TestMariaDb;
+
+std::unique_ptr<v1::CustomerService::Stub> Stub(const std::string& address) {
+  return v1::CustomerService::NewStub(*MakeChannel(address, {}));
+}
+
+std::string CreateCustomer(v1::CustomerService::Stub& stub,
+                           const std::string& name) {
+  AuthorizedContext context("writer");
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(10));
+  v1::CreateCustomerRequest request;
+  request.mutable_customer()->set_display_name(name);
+  v1::CreateCustomerResponse response;
+  grpc::Status s = stub.CreateCustomer(&context, request, &response);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return response.customer().id();
+}
+
+// One RecordPurchase the test made: what it asked, and what it was told.
+struct Write {
+  std::string request_id;
+  std::string customer_id;
+  int64_t seconds = 0;
+  int64_t units = 0;
+  bool acknowledged = false;
+  std::string purchase_id;
+};
+
+grpc::Status Record(v1::CustomerService::Stub& stub, const Write& w,
+                    std::string* purchase_id) {
+  AuthorizedContext context("writer");
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(5));
+  v1::RecordPurchaseRequest request;
+  request.set_customer_id(w.customer_id);
+  request.set_request_id(w.request_id);
+  v1::Purchase* p = request.mutable_purchase();
+  p->mutable_purchase_time()->set_seconds(w.seconds);
+  p->mutable_amount()->set_currency_code("USD");
+  p->mutable_amount()->set_units(w.units);
+  v1::RecordPurchaseResponse response;
+  grpc::Status s = stub.RecordPurchase(&context, request, &response);
+  if (s.ok()) *purchase_id = response.purchase().id();
+  return s;
+}
+
+// Every purchase id stored for the customers, through ListPurchases.
+std::multiset<std::string> StoredPurchases(
+    v1::CustomerService::Stub& stub, const std::vector<std::string>& ids) {
+  std::multiset<std::string> out;
+  for (const std::string& id : ids) {
+    std::string token;
+    do {
+      AuthorizedContext context("reader");
+      v1::ListPurchasesRequest request;
+      request.set_customer_id(id);
+      request.set_page_size(1000);
+      request.set_page_token(token);
+      v1::ListPurchasesResponse response;
+      grpc::Status s = stub.ListPurchases(&context, request, &response);
+      EXPECT_TRUE(s.ok()) << s.error_message();
+      if (!s.ok()) return out;
+      for (const v1::Purchase& p : response.purchases()) out.insert(p.id());
+      token = response.next_page_token();
+    } while (!token.empty());
+  }
+  return out;
+}
+
+// Writers that record purchases as fast as the service takes them, each
+// under a request id of its own, until stopped; they note every answer.
+class Load {
+ public:
+  Load(std::string address, std::vector<std::string> customers, int writers)
+      : address_(std::move(address)), customers_(std::move(customers)) {
+    for (int t = 0; t < writers; ++t) {
+      threads_.emplace_back([this, t] { Run(t); });
+    }
+  }
+  ~Load() { Stop(); }
+
+  void Stop() {
+    stop_ = true;
+    for (std::thread& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+  int64_t acknowledged() const { return acknowledged_.load(); }
+  std::vector<Write> writes() {
+    absl::MutexLock lock(&mu_);
+    return writes_;
+  }
+
+ private:
+  void Run(int t) {
+    auto stub = Stub(address_);
+    for (int i = 0; !stop_; ++i) {
+      Write w;
+      w.request_id = absl::StrCat("load-", t, "-", i);
+      w.customer_id = customers_[(t + i) % customers_.size()];
+      w.seconds = 1700000000 + t * 100000 + i;
+      w.units = 1 + (i % 97);
+      grpc::Status s = Record(*stub, w, &w.purchase_id);
+      w.acknowledged = s.ok();
+      if (s.ok()) {
+        ++acknowledged_;
+      } else {
+        // Only the outage's codes: nothing else may come of a crash.
+        EXPECT_TRUE(s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                    s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+                    s.error_code() == grpc::StatusCode::CANCELLED)
+            << s.error_code() << " " << s.error_message();
+        absl::SleepFor(absl::Milliseconds(20));
+      }
+      absl::MutexLock lock(&mu_);
+      writes_.push_back(std::move(w));
+    }
+  }
+
+  const std::string address_;
+  const std::vector<std::string> customers_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int64_t> acknowledged_{0};
+  absl::Mutex mu_;
+  std::vector<Write> writes_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread> threads_;
+};
+
+void WaitForAcknowledged(const Load& load, int64_t n) {
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  while (load.acknowledged() < n && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_GE(load.acknowledged(), n);
+}
+
+void Kill(testing::Process& process) {
+  ASSERT_EQ(::kill(process.pid(), SIGKILL), 0);
+  EXPECT_EQ(process.Wait(), 128 + SIGKILL);
+}
+
+TEST(CrashE2E,
+     KilledCustomerServiceLosesNoAcknowledgedWriteAndRetriesStoreNothingTwice) {
+  Platform platform;
+  ASSERT_EQ(platform.Ctl({"health", "--wait", "20s"}).exit_code, 0)
+      << platform.logs();
+  std::vector<std::string> customers;
+  {
+    auto stub = Stub(platform.customer().addr());
+    for (int i = 0; i < 8; ++i) {
+      customers.push_back(CreateCustomer(*stub, absl::StrCat("c", i)));
+    }
+  }
+  Load load(platform.customer().addr(), customers, 8);
+  WaitForAcknowledged(load, 200);
+  Kill(platform.customer().process());  // mid-load: calls are in flight
+  absl::SleepFor(absl::Milliseconds(300));
+  load.Stop();
+  std::vector<Write> writes = load.writes();
+  const int64_t acknowledged = load.acknowledged();
+  ASSERT_GT(static_cast<int64_t>(writes.size()), acknowledged)
+      << "no call failed: the kill came after the load";
+
+  platform.RestartCustomer();
+  ASSERT_EQ(platform.Ctl({"health", "--wait", "20s"}).exit_code, 0)
+      << platform.logs();
+  auto stub = Stub(platform.customer().addr());
+  // Every acknowledged write is there, once.
+  std::multiset<std::string> stored = StoredPurchases(*stub, customers);
+  for (const Write& w : writes) {
+    if (w.acknowledged) {
+      EXPECT_EQ(stored.count(w.purchase_id), 1u) << w.request_id;
+    }
+  }
+  EXPECT_GE(static_cast<int64_t>(stored.size()), acknowledged);
+  // A client retries everything it was not told about, and, not knowing
+  // better, what it was told about too: nothing is stored twice, and an
+  // acknowledged write answers with its purchase.
+  for (const Write& w : writes) {
+    std::string id;
+    grpc::Status s = Record(*stub, w, &id);
+    ASSERT_TRUE(s.ok()) << w.request_id << ": " << s.error_message();
+    if (w.acknowledged) {
+      EXPECT_EQ(id, w.purchase_id) << w.request_id;
+    }
+  }
+  stored = StoredPurchases(*stub, customers);
+  EXPECT_EQ(stored.size(), writes.size());
+  EXPECT_EQ(std::set<std::string>(stored.begin(), stored.end()).size(),
+            writes.size());
+}
+
+TEST(CrashE2E, KilledDatabaseGivesUnavailableAndTheServiceRecoversByItself) {
+  std::unique_ptr<TestMariaDb> db = TestMariaDb::StartPrivate();
+  PlatformOptions options;
+  options.customer_database = db->CreateDatabase();
+  Platform platform(options);
+  ASSERT_EQ(platform.Ctl({"health", "--wait", "20s"}).exit_code, 0)
+      << platform.logs();
+  std::vector<std::string> customers;
+  auto stub = Stub(platform.customer().addr());
+  for (int i = 0; i < 4; ++i) {
+    customers.push_back(CreateCustomer(*stub, absl::StrCat("c", i)));
+  }
+  const pid_t pid = platform.customer().process().pid();
+  Load load(platform.customer().addr(), customers, 4);
+  WaitForAcknowledged(load, 100);
+  db->Kill();
+  // Calls during the outage are UNAVAILABLE (the load checks every answer),
+  // and health says NOT_SERVING.
+  RunResult health = platform.Ctl({"health"});
+  for (int i = 0; i < 100 && health.exit_code != 3; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    health = platform.Ctl({"health"});
+  }
+  EXPECT_EQ(health.exit_code, 3) << health.out << health.err;
+  {
+    AuthorizedContext context("reader");
+    v1::GetCustomerRequest request;
+    request.set_id(customers[0]);
+    v1::GetCustomerResponse response;
+    grpc::Status s = stub->GetCustomer(&context, request, &response);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE)
+        << s.error_message();
+    // Nothing of the database's internals reaches the client.
+    EXPECT_FALSE(absl::StrContains(s.error_message(), "127.0.0.1"))
+        << s.error_message();
+  }
+  load.Stop();
+  const std::vector<Write> writes = load.writes();
+
+  db->Start();
+  RunResult back = platform.Ctl({"health", "--wait", "30s"});
+  EXPECT_EQ(back.exit_code, 0) << back.out << back.err;
+  EXPECT_EQ(platform.customer().process().pid(), pid);
+  EXPECT_TRUE(platform.customer().process().running());  // never restarted
+  // Every write the service acknowledged before the kill is on disk.
+  std::multiset<std::string> stored = StoredPurchases(*stub, customers);
+  for (const Write& w : writes) {
+    if (w.acknowledged) {
+      EXPECT_EQ(stored.count(w.purchase_id), 1u) << w.request_id;
+    }
+  }
+  Write again = writes.back();
+  std::string id;
+  grpc::Status s = Record(*stub, again, &id);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+}
+
+// The exported scores, as rapportctl writes them (header first).
+std::string Export(const Platform& platform) {
+  const std::string out = platform.Path("export.csv");
+  RunResult r = platform.Ctl({"customers", "export", "scores", "--out", out});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return testing::ReadFile(out);
+}
+
+TEST(CrashE2E,
+     ScoringReplicaKilledDuringARefreshNeverLeavesHalfPublishedScores) {
+  PlatformOptions options;
+  options.scoring_replicas = 2;
+  Platform platform(options);
+  ASSERT_EQ(platform.Ctl({"health", "--wait", "20s"}).exit_code, 0)
+      << platform.logs();
+  // 3000 customers with 4 purchases each, by import (unknown external ids
+  // create their customers).
+  std::string csv = "customer_ref,timestamp,amount\n";
+  for (int c = 0; c < 3000; ++c) {
+    for (int p = 0; p < 4; ++p) {
+      absl::StrAppend(&csv, "ext:shop:", c, ",2024-0", 1 + (c + p) % 9, "-",
+                      10 + p, "T12:00:00Z,", 1 + (c * 7 + p) % 300, ".50\n");
+    }
+  }
+  RunResult imported = platform.Ctl(
+      {"customers", "import", "purchases", platform.File("p.csv", csv)});
+  ASSERT_EQ(imported.exit_code, 0) << imported.out << imported.err;
+  const std::vector<std::string> as_of = {"--as-of", "2024-12-31T00:00:00Z"};
+  std::vector<std::string> first = {"customers", "refresh-scores"};
+  first.insert(first.end(), as_of.begin(), as_of.end());
+  ASSERT_EQ(platform.Ctl(first).exit_code, 0) << platform.logs();
+  const std::string published = Export(platform);
+  ASSERT_GT(testing::Lines(published).size(), 3000u);
+
+  // A refresh with CLV (model fits keep scoring busy), another as_of: then
+  // a kill of the replica it is talking to, found by its call counters.
+  auto calls = [&](int replica) {
+    RunResult m = testing::Run(
+        {"/usr/bin/curl", "--silent", "--max-time", "2",
+         absl::StrCat("http://", platform.scoring(replica).metrics_addr(),
+                      "/metrics")});
+    int64_t n = 0;
+    for (const std::string& line : testing::Lines(m.out)) {
+      if (absl::StartsWith(line, "grpc_server_started_total{") &&
+          absl::StrContains(line, "rapport.scoring.v1.ScoringService")) {
+        n += std::stoll(line.substr(line.rfind(' ') + 1));
+      }
+    }
+    return n;
+  };
+  const int64_t before[2] = {calls(0), calls(1)};
+  RunResult started =
+      platform.Ctl({"customers", "refresh-scores", "--with-clv", "--no-wait",
+                    "--as-of", "2025-06-30T00:00:00Z", "--output", "csv"});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  const std::string job = testing::CsvId(started.out);
+  int victim = -1;
+  for (int i = 0; i < 1000 && victim < 0; ++i) {
+    for (int r = 0; r < 2 && victim < 0; ++r) {
+      if (calls(r) > before[r]) victim = r;
+    }
+  }
+  ASSERT_GE(victim, 0) << "no scoring replica saw the refresh";
+  Kill(platform.scoring(victim).process());
+  const int survivor = 1 - victim;
+
+  // The job ends either way, and says how.
+  std::string state;
+  std::vector<std::vector<std::string>> shown;
+  for (int i = 0; i < 600 && state != "SUCCEEDED" && state != "FAILED"; ++i) {
+    shown = platform.CsvCtl({"customers", "refresh-job", job});
+    ASSERT_EQ(shown.size(), 2u);
+    for (size_t c = 0; c < shown[0].size(); ++c) {
+      if (shown[0][c] == "state") state = shown[1][c];
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  const std::string after = Export(platform);
+  std::cout << "the refresh, its scoring replica killed: " << state << "\n";
+  if (state == "FAILED") {
+    // Nothing of it was published: the earlier set stands, whole.
+    EXPECT_EQ(after, published);
+  } else {
+    ASSERT_EQ(state, "SUCCEEDED") << platform.logs();
+    // All of it was published: every customer, valued as of the new time.
+    EXPECT_EQ(testing::Lines(after).size(), testing::Lines(published).size());
+    EXPECT_NE(after, published);
+  }
+  // The other replica keeps serving: a refresh now succeeds through it.
+  EXPECT_EQ(
+      platform.Ctl({"health", "--addr", platform.scoring(survivor).addr()})
+          .exit_code,
+      0);
+  RunResult again = platform.Ctl(first);
+  EXPECT_EQ(again.exit_code, 0) << again.err << platform.logs();
+  EXPECT_EQ(Export(platform), published);
+}
+
+}  // namespace
+}  // namespace rapport

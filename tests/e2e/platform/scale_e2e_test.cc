@@ -1,0 +1,159 @@
+// Several replicas of each service, as an admin scales them: customer
+// replicas share one database, so an import through one, a refresh through
+// the other, and its job read from both agree; clients given every replica's
+// address spread their calls over all of them.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "tests/support/platform.h"
+
+namespace rapport {
+namespace {
+
+using testing::Platform;
+using testing::PlatformOptions;
+using testing::RunResult;
+
+// The calls a server has handled, from its metrics endpoint.
+int64_t Handled(const std::string& metrics_addr, const std::string& service) {
+  RunResult m =
+      testing::Run({"/usr/bin/curl", "--silent", "--max-time", "5",
+                    absl::StrCat("http://", metrics_addr, "/metrics")});
+  int64_t n = 0;
+  for (const std::string& line : testing::Lines(m.out)) {
+    if (absl::StartsWith(line, "grpc_server_handled_total{") &&
+        absl::StrContains(line, service)) {
+      double v = 0;
+      if (absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &v)) n += v;
+    }
+  }
+  return n;
+}
+
+std::string Field(const std::vector<std::vector<std::string>>& rows,
+                  const std::string& column) {
+  if (rows.size() < 2) return "";
+  for (size_t c = 0; c < rows[0].size(); ++c) {
+    if (rows[0][c] == column && c < rows[1].size()) return rows[1][c];
+  }
+  return "";
+}
+
+class ScaleE2E : public ::testing::Test {
+ protected:
+  static PlatformOptions Options() {
+    PlatformOptions o;
+    o.customer_replicas = 2;
+    o.scoring_replicas = 2;
+    return o;
+  }
+  void SetUp() override {
+    for (int r = 0; r < 2; ++r) {
+      ASSERT_EQ(On(r, {"health", "--wait", "20s"}).exit_code, 0)
+          << platform_.logs();
+    }
+  }
+  // rapportctl against one customer replica.
+  RunResult On(int replica, std::vector<std::string> args) {
+    args.insert(args.begin(), testing::CtlPath());
+    args.push_back("--addr");
+    args.push_back(platform_.customer(replica).addr());
+    return testing::Run(args, platform_.CtlEnv());
+  }
+  Platform platform_{Options()};
+};
+
+TEST_F(ScaleE2E,
+       ImportThroughOneReplicaRefreshThroughTheOtherAndReadTheJobFromBoth) {
+  std::string csv = "customer_ref,timestamp,amount\n";
+  for (int c = 0; c < 200; ++c) {
+    for (int p = 0; p < 3; ++p) {
+      absl::StrAppend(&csv, "ext:shop:", c, ",2024-0", 1 + (c + p) % 9, "-1", p,
+                      "T08:00:00Z,", 5 + (c * 3 + p) % 40, "\n");
+    }
+  }
+  RunResult imported =
+      On(0, {"customers", "import", "purchases", platform_.File("p.csv", csv)});
+  ASSERT_EQ(imported.exit_code, 0) << imported.out << imported.err;
+  EXPECT_TRUE(absl::StrContains(imported.out, "accepted: 600")) << imported.out;
+
+  RunResult started =
+      On(1, {"customers", "refresh-scores", "--no-wait", "--as-of",
+             "2024-12-31T00:00:00Z", "--output", "csv"});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  const std::string job = testing::CsvId(started.out);
+  ASSERT_FALSE(job.empty()) << started.out;
+
+  // Both replicas know the job; it ends once, and both say how.
+  std::string state;
+  for (int i = 0; i < 300 && state != "SUCCEEDED" && state != "FAILED"; ++i) {
+    RunResult seen =
+        On(0, {"customers", "refresh-job", job, "--output", "csv"});
+    ASSERT_EQ(seen.exit_code, 0) << seen.err;
+    state = Field(testing::CsvRows(seen.out), "state");
+    if (state == "RUNNING") absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_EQ(state, "SUCCEEDED") << platform_.logs();
+  for (int r = 0; r < 2; ++r) {
+    RunResult seen =
+        On(r, {"customers", "refresh-job", job, "--output", "csv"});
+    ASSERT_EQ(seen.exit_code, 0) << seen.err;
+    const auto rows = testing::CsvRows(seen.out);
+    EXPECT_EQ(Field(rows, "id"), job);
+    EXPECT_EQ(Field(rows, "state"), "SUCCEEDED");
+    EXPECT_EQ(Field(rows, "total"), "200");
+  }
+  // The values the refresh stored are the same through either replica.
+  RunResult from0 = On(0, {"customers", "summarize", "--output", "csv"});
+  RunResult from1 = On(1, {"customers", "summarize", "--output", "csv"});
+  ASSERT_EQ(from0.exit_code, 0) << from0.err;
+  EXPECT_EQ(from0.out, from1.out);
+}
+
+TEST_F(ScaleE2E, ClientsGivenEveryReplicaSpreadTheirCallsOverThem) {
+  const std::string customer_service = "rapport.customer.v1.CustomerService";
+  const int64_t before[2] = {
+      Handled(platform_.customer(0).metrics_addr(), customer_service),
+      Handled(platform_.customer(1).metrics_addr(), customer_service)};
+  testing::Env env = platform_.CtlEnv();
+  env["RAPPORT_CUSTOMER_ADDR"] = absl::StrCat(platform_.customer(0).addr(), ",",
+                                              platform_.customer(1).addr());
+  // One rapportctl process makes one call: each starts on a replica of its
+  // own choosing (common/channel.cc shuffles the list).
+  for (int i = 0; i < 20; ++i) {
+    RunResult r = testing::Run({testing::CtlPath(), "customers", "list"}, env);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  const int64_t after[2] = {
+      Handled(platform_.customer(0).metrics_addr(), customer_service),
+      Handled(platform_.customer(1).metrics_addr(), customer_service)};
+  EXPECT_EQ((after[0] - before[0]) + (after[1] - before[1]), 20);
+  EXPECT_GT(after[0] - before[0], 0);
+  EXPECT_GT(after[1] - before[1], 0);
+
+  // The scoring replicas likewise, for rapportctl's scoring calls.
+  const std::string scoring_service = "rapport.scoring.v1.ScoringService";
+  const std::string t = platform_.File(
+      "t.csv", "entity_id,timestamp,amount\na,2024-01-02T00:00:00Z,10\n");
+  testing::Env scoring_env = platform_.CtlEnv();
+  scoring_env["RAPPORT_SCORING_ADDR"] = absl::StrCat(
+      platform_.scoring(0).addr(), ",", platform_.scoring(1).addr());
+  for (int i = 0; i < 20; ++i) {
+    RunResult r =
+        testing::Run({testing::CtlPath(), "scoring", "rfm", "--transactions", t,
+                      "--as-of", "2024-06-30T00:00:00Z"},
+                     scoring_env);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  EXPECT_GT(Handled(platform_.scoring(0).metrics_addr(), scoring_service), 0);
+  EXPECT_GT(Handled(platform_.scoring(1).metrics_addr(), scoring_service), 0);
+}
+
+}  // namespace
+}  // namespace rapport

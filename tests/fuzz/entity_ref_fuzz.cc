@@ -1,0 +1,42 @@
+// References to customers, partners and members in requests and import rows
+// ("ID", "email:...", "phone:...", "ext:SOURCE:ID"), and the email and phone
+// normalisation behind them (libphonenumber): any text is parsed or refused
+// as INVALID_ARGUMENT; what parses is normalised for good
+// (normalising it again changes nothing).
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "common/identity.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string text(reinterpret_cast<const char*>(data), size);
+  absl::StatusOr<rapport::EntityRef> ref =
+      rapport::ParseEntityRef(text, "customer_ref", "customer", "GB");
+  if (!ref.ok()) {
+    // Bad input is the caller's error, never an internal one.
+    if (ref.status().code() != absl::StatusCode::kInvalidArgument) {
+      __builtin_trap();
+    }
+  } else {
+    const int set = !ref->id.empty() + !ref->email.empty() +
+                    !ref->phone.empty() + ref->external.has_value();
+    if (set != 1) __builtin_trap();
+    if (!ref->email.empty()) {
+      absl::StatusOr<std::string> again =
+          rapport::NormalizeEmail(ref->email, "email");
+      if (!again.ok() || *again != ref->email) __builtin_trap();
+    }
+    if (!ref->phone.empty()) {
+      absl::StatusOr<std::string> again =
+          rapport::NormalizePhone(ref->phone, "phone", "GB");
+      if (!again.ok() || *again != ref->phone) __builtin_trap();
+    }
+  }
+  // The normalisers on their own, and the duplicate key.
+  (void)rapport::NormalizePhone(text, "phone", "US");
+  absl::StatusOr<std::string> email = rapport::NormalizeEmail(text, "email");
+  if (email.ok()) (void)rapport::EmailMatchKey(*email);
+  (void)rapport::IsKnownPhoneRegion(text);
+  return 0;
+}
