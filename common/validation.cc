@@ -71,4 +71,24 @@ std::string Fingerprint(absl::string_view data) {
   return absl::StrFormat("%016x", h);
 }
 
+namespace validation_internal {
+
+void AddViolations(const absl::Status& status,
+                   std::vector<FieldViolation>* violations) {
+  if (status.ok()) return;
+  std::vector<FieldViolation> v = FieldViolations(status);
+  if (v.empty()) v.push_back({"", std::string(status.message())});
+  violations->insert(violations->end(), v.begin(), v.end());
+}
+
+void CountViolation(size_t count, size_t most, absl::string_view field,
+                    std::vector<FieldViolation>* violations) {
+  if (count <= most) return;
+  violations->push_back(
+      {std::string(field), absl::StrCat("has ", count, " entries; at most ",
+                                        most, " are allowed")});
+}
+
+}  // namespace validation_internal
+
 }  // namespace rapport

@@ -6,11 +6,17 @@
 #define RAPPORT_COMMON_VALIDATION_H_
 
 #include <cstdint>
+#include <map>
+#include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/status.h"
 
 namespace rapport {
 
@@ -32,9 +38,77 @@ absl::Status CheckRequiredText(absl::string_view value, absl::string_view field,
 absl::Status CheckOptionalText(absl::string_view value, absl::string_view field,
                                size_t max_bytes);
 
+// The external ids of a record (any message with source() and id()), as
+// (source, id) pairs in `out`: at most kMaxExternalIds, each part text (a
+// source up to 64 bytes without ':', an id up to 256), none twice. Every
+// problem is added to `violations` under `field` ("partner.external_ids").
+template <typename ExternalIds>
+void ReadExternalIds(const ExternalIds& in, absl::string_view field,
+                     std::vector<std::pair<std::string, std::string>>* out,
+                     std::vector<FieldViolation>* violations);
+// The attributes of a record: at most kMaxAttributes, keys 1..64 bytes,
+// values up to 1024, in `out`; problems as above.
+template <typename Attributes>
+void ReadAttributes(const Attributes& in, absl::string_view field,
+                    std::map<std::string, std::string>* out,
+                    std::vector<FieldViolation>* violations);
+
 // A stable 64-bit digest (FNV-1a) as 16 hex digits, for request hashes and
 // checksums; not for security.
 std::string Fingerprint(absl::string_view data);
+
+// ---- implementation
+// ----------------------------------------------------------
+
+namespace validation_internal {
+void AddViolations(const absl::Status& status,
+                   std::vector<FieldViolation>* violations);
+void CountViolation(size_t count, size_t most, absl::string_view field,
+                    std::vector<FieldViolation>* violations);
+}  // namespace validation_internal
+
+template <typename ExternalIds>
+void ReadExternalIds(const ExternalIds& in, absl::string_view field,
+                     std::vector<std::pair<std::string, std::string>>* out,
+                     std::vector<FieldViolation>* violations) {
+  out->clear();
+  validation_internal::CountViolation(in.size(), kMaxExternalIds, field,
+                                      violations);
+  std::set<std::pair<std::string, std::string>> seen;
+  for (int i = 0; i < in.size(); ++i) {
+    const auto& e = in.Get(i);
+    const std::string at = absl::StrCat(field, "[", i, "]");
+    absl::Status source = CheckRequiredText(e.source(), at + ".source", 64);
+    absl::Status id = CheckRequiredText(e.id(), at + ".id", 256);
+    validation_internal::AddViolations(source, violations);
+    validation_internal::AddViolations(id, violations);
+    if (!source.ok() || !id.ok()) continue;
+    if (e.source().find(':') != std::string::npos) {
+      violations->push_back({at + ".source", "must not contain ':'"});
+    } else if (!seen.insert({e.source(), e.id()}).second) {
+      violations->push_back({at, "is listed twice"});
+    } else {
+      out->emplace_back(e.source(), e.id());
+    }
+  }
+}
+
+template <typename Attributes>
+void ReadAttributes(const Attributes& in, absl::string_view field,
+                    std::map<std::string, std::string>* out,
+                    std::vector<FieldViolation>* violations) {
+  out->clear();
+  validation_internal::CountViolation(in.size(), kMaxAttributes, field,
+                                      violations);
+  for (const auto& [key, value] : in) {
+    const std::string at = absl::StrCat(field, "[\"", key, "\"]");
+    absl::Status k = CheckRequiredText(key, at + " key", 64);
+    absl::Status v = CheckOptionalText(value, at, 1024);
+    validation_internal::AddViolations(k, violations);
+    validation_internal::AddViolations(v, violations);
+    if (k.ok() && v.ok()) (*out)[key] = value;
+  }
+}
 
 }  // namespace rapport
 

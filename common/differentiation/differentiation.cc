@@ -136,6 +136,52 @@ absl::StatusOr<cv1::EntityValue> Differentiation::GetValue(
   return ToValue(values.front());
 }
 
+absl::StatusOr<absl::flat_hash_map<std::string, cv1::EntityValue>>
+Differentiation::PreviousValuesOf(const std::vector<std::string>& ids) {
+  absl::flat_hash_map<std::string, cv1::EntityValue> out;
+  if (ids.empty()) return out;
+  RAPPORT_ASSIGN_OR_RETURN(std::vector<StoredValue> values,
+                           store_->GetPreviousValues(ids));
+  for (const StoredValue& s : values) {
+    RAPPORT_ASSIGN_OR_RETURN(cv1::EntityValue v, ToValue(s));
+    out.emplace(s.entity_id, std::move(v));
+  }
+  return out;
+}
+
+absl::StatusOr<std::optional<Differentiation::NextTier>>
+Differentiation::NextTierOf(const cv1::EntityValue& value) {
+  RAPPORT_ASSIGN_OR_RETURN(std::shared_ptr<const ScoreModel> model,
+                           ModelOf(value.model_id()));
+  RAPPORT_ASSIGN_OR_RETURN(Decimal profit, FromMoney(value.profit(), "profit"));
+  NextTier next;
+  switch (value.tier()) {
+    case cv1::TIER_LEAD:
+      next.tier = cv1::TIER_IRON;
+      next.profit = Decimal();
+      break;
+    case cv1::TIER_IRON:
+    case cv1::TIER_GOLD: {
+      const bool to_gold = value.tier() == cv1::TIER_IRON;
+      if (model == nullptr ||
+          !(to_gold ? model->has_gold_above() : model->has_platinum_above())) {
+        return std::nullopt;
+      }
+      next.tier = to_gold ? cv1::TIER_GOLD : cv1::TIER_PLATINUM;
+      RAPPORT_ASSIGN_OR_RETURN(
+          next.profit,
+          FromMoney(to_gold ? model->gold_above() : model->platinum_above(),
+                    "threshold"));
+      next.more_than = true;
+      break;
+    }
+    default:
+      return std::nullopt;
+  }
+  RAPPORT_ASSIGN_OR_RETURN(next.lacking, next.profit.CheckedSub(profit));
+  return next;
+}
+
 absl::StatusOr<Differentiation::Summary> Differentiation::Summarize() {
   RAPPORT_ASSIGN_OR_RETURN(ValueTotals totals, store_->Summarize());
   RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> latest,

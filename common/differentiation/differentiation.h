@@ -43,6 +43,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/base/batcher.h"
+#include "common/base/decimal.h"
 #include "common/differentiation/counterpart.h"
 #include "common/differentiation/scoring_client.h"
 #include "common/differentiation/value_store.h"
@@ -90,6 +91,9 @@ struct DifferentiationOptions {
   double clv_predict_days = 365;
   int clv_horizon_months = 12;
   double clv_discount_monthly = 0.01;
+  // Event days per PredictClv message: at about 60 bytes each, 16384 make
+  // about 1 MiB, well under the servers' --max_message_bytes (4 MiB).
+  int clv_events_per_message = 16384;
   // For tests: called as a refresh reaches each step, on the job's thread.
   std::function<void(RefreshStep)> at_step;
 };
@@ -142,6 +146,24 @@ class Differentiation final : public ValueKeeper {
   // The entity's stored values (following merges); FAILED_PRECONDITION when
   // it has none yet.
   absl::StatusOr<cv1::EntityValue> GetValue(const std::string& id);
+  // The values of those of `ids` as they stood before the latest refresh
+  // (for trends), by id; empty before a second refresh.
+  absl::StatusOr<absl::flat_hash_map<std::string, cv1::EntityValue>>
+  PreviousValuesOf(const std::vector<std::string>& ids);
+  // The next tier up from `value`'s and the profit it takes, from the
+  // thresholds of the model that produced it: reaching Iron takes a profit
+  // of 0, Gold and Platinum a profit above their thresholds; nullopt at the
+  // top (or when the model has no thresholds). `more_than` says whether the
+  // profit must exceed `profit` (Gold, Platinum) or reach it (Iron).
+  struct NextTier {
+    cv1::Tier tier = cv1::TIER_UNSPECIFIED;
+    Decimal profit;
+    bool more_than = false;
+    // profit - the entity's profit: what it lacks.
+    Decimal lacking;
+  };
+  absl::StatusOr<std::optional<NextTier>> NextTierOf(
+      const cv1::EntityValue& value);
   // Totals per segment, per tier and of all live entities' values; `entities`
   // gets the number of live entities, `model_id` the latest succeeded job.
   struct Summary {

@@ -314,6 +314,9 @@ struct MysqlValueStore::Queries {
         absl::StrCat("SELECT ", e, " FROM ", t.values, " WHERE model_id <> ?");
     get_values_prefix = absl::StrCat("SELECT ", columns, " FROM ", t.values,
                                      " WHERE ", e, " IN (");
+    previous_set = absl::StrCat(t.values, "_previous");
+    get_previous_prefix = absl::StrCat("SELECT ", columns, " FROM ",
+                                       previous_set, " WHERE ", e, " IN (");
     for (const bool by_tier : {false, true}) {
       const char* key = by_tier ? "s.tier" : "s.segment";
       summarize[by_tier] =
@@ -353,6 +356,7 @@ struct MysqlValueStore::Queries {
   std::string upsert_suffix, other_models, get_values_prefix, summarize[2],
       export_by_id, export_by_external_id;
   std::string live_set, staging_prefix, replaced_prefix, leftovers;
+  std::string previous_set, get_previous_prefix;
 };
 
 MysqlValueStore::MysqlValueStore(MysqlPool* pool, ValueTables tables)
@@ -715,6 +719,28 @@ absl::Status MysqlValueStore::DropReplacedSet(const std::string& job_id) {
   });
 }
 
+absl::Status MysqlValueStore::RetireReplacedSet(const std::string& job_id) {
+  RAPPORT_ASSIGN_OR_RETURN(std::string old, ReplacedTable(job_id));
+  return pool_->Run([&](sql::Connection& c) -> absl::Status {
+    {
+      Statement exists = Prepare(c, q_->live_set);
+      exists->setString(1, old);
+      Rows rows(exists->executeQuery());
+      if (!rows->next()) return absl::OkStatus();  // retired already
+    }
+    // Two statements: a crash between them leaves the replaced set, which
+    // recovery retires again.
+    Execute(c, absl::StrCat("DROP TABLE IF EXISTS ", q_->previous_set));
+    Execute(c, absl::StrCat("RENAME TABLE ", old, " TO ", q_->previous_set));
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<StoredValue>> MysqlValueStore::GetPreviousValues(
+    const std::vector<std::string>& ids) {
+  return ReadValues(q_->get_previous_prefix, q_->previous_set, ids);
+}
+
 absl::Status MysqlValueStore::DiscardValueSet(const std::string& job_id) {
   RAPPORT_ASSIGN_OR_RETURN(std::string table, StagingTable(job_id));
   return pool_->Run([&](sql::Connection& c) -> absl::Status {
@@ -794,12 +820,23 @@ absl::StatusOr<std::vector<std::string>> MysqlValueStore::ValuedByOtherModels(
 
 absl::StatusOr<std::vector<StoredValue>> MysqlValueStore::GetValues(
     const std::vector<std::string>& ids) {
+  return ReadValues(q_->get_values_prefix, "", ids);
+}
+
+absl::StatusOr<std::vector<StoredValue>> MysqlValueStore::ReadValues(
+    const std::string& prefix, const std::string& table,
+    const std::vector<std::string>& ids) {
   std::vector<StoredValue> out;
   for (size_t begin = 0; begin < ids.size(); begin += kInList) {
     const size_t n = std::min(kInList, ids.size() - begin);
     absl::Status read = pool_->Run([&](sql::Connection& c) -> absl::Status {
-      Statement s = PrepareKept(
-          c, absl::StrCat(q_->get_values_prefix, Placeholders(n), ")"));
+      if (!table.empty()) {
+        Statement exists = Prepare(c, q_->live_set);
+        exists->setString(1, table);
+        Rows rows(exists->executeQuery());
+        if (!rows->next()) return absl::OkStatus();  // no such set (yet)
+      }
+      Statement s = PrepareKept(c, absl::StrCat(prefix, Placeholders(n), ")"));
       for (size_t i = 0; i < n; ++i)
         s->setString(static_cast<int>(i + 1), ids[begin + i]);
       Rows rows(s->executeQuery());

@@ -78,6 +78,9 @@ class MysqlValueStore final : public ValueStore {
   absl::StatusOr<std::vector<std::string>> RescoredInReplacedSet(
       const std::string& job_id, int64_t since_us) override;
   absl::Status DropReplacedSet(const std::string& job_id) override;
+  absl::Status RetireReplacedSet(const std::string& job_id) override;
+  absl::StatusOr<std::vector<StoredValue>> GetPreviousValues(
+      const std::vector<std::string>& ids) override;
   absl::Status DiscardValueSet(const std::string& job_id) override;
   absl::StatusOr<std::optional<std::string>> LiveSetJob() override;
   absl::StatusOr<std::vector<LeftoverSet>> LeftoverSets() override;
@@ -93,6 +96,11 @@ class MysqlValueStore final : public ValueStore {
       int limit) override;
 
  private:
+  // The values of `ids` from the statement `prefix` + "?,...)"; with
+  // `table`, nothing when that table does not exist.
+  absl::StatusOr<std::vector<StoredValue>> ReadValues(
+      const std::string& prefix, const std::string& table,
+      const std::vector<std::string>& ids);
   // The statement texts, made once from the table names.
   struct Queries;
 

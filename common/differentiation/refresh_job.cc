@@ -416,7 +416,8 @@ absl::Status Differentiation::CatchUp(
     }
   }
   Reached(RefreshStep::kCaughtUp);
-  return store_->DropReplacedSet(job_id);
+  // Kept as the previous set: scorecards show the trend against it.
+  return store_->RetireReplacedSet(job_id);
 }
 
 absl::Status Differentiation::Refresh(Job& job) {
@@ -568,6 +569,14 @@ absl::Status Differentiation::PredictClv(Job& job,
             window, options_.batch_size,
             [&](std::vector<EventDay>& batch) -> absl::Status {
               int64_t entities = 0;
+              auto send = [&]() -> absl::Status {
+                if (!write(request)) {
+                  return absl::CancelledError(
+                      "the scoring service closed the stream");
+                }
+                request.Clear();
+                return absl::OkStatus();
+              };
               for (size_t i = 0; i < batch.size(); ++i) {
                 const EventDay& d = batch[i];
                 if (i == 0 || batch[i - 1].entity_id != d.entity_id) ++entities;
@@ -576,12 +585,13 @@ absl::Status Differentiation::PredictClv(Job& job,
                 *e->mutable_time() = ToTimestamp(d.day * kMicrosPerDay);
                 RAPPORT_ASSIGN_OR_RETURN(*e->mutable_amount(),
                                          ToMoney(d.amount, "", "amount"));
+                // Messages stay under the servers' --max_message_bytes
+                // however many days the entities have.
+                if (request.events_size() >= options_.clv_events_per_message) {
+                  RAPPORT_RETURN_IF_ERROR(send());
+                }
               }
-              if (!write(request)) {
-                return absl::CancelledError(
-                    "the scoring service closed the stream");
-              }
-              request.Clear();
+              if (request.events_size() > 0) RAPPORT_RETURN_IF_ERROR(send());
               shipped += entities;
               return absl::OkStatus();
             });

@@ -97,6 +97,13 @@ class ValueStore {
       const std::string& job_id, int64_t since_us) = 0;
   // Drops the job's replaced set; OK when there is none.
   virtual absl::Status DropReplacedSet(const std::string& job_id) = 0;
+  // Keeps the set `job_id` replaced as the previous set (the values as they
+  // stood before that refresh, for trends), in place of the one kept before;
+  // nothing when the replaced set is gone already.
+  virtual absl::Status RetireReplacedSet(const std::string& job_id) = 0;
+  // The previous set's values of those of `ids` it has.
+  virtual absl::StatusOr<std::vector<StoredValue>> GetPreviousValues(
+      const std::vector<std::string>& ids) = 0;
   // Drops the job's staged set; OK when there is none.
   virtual absl::Status DiscardValueSet(const std::string& job_id) = 0;
   // The job whose published set is live; nullopt before any (or for a set

@@ -103,29 +103,12 @@ absl::Status ApplyCustomerFields(const v1::Customer& in,
     }
   }
   if (wants("external_ids")) {
+    std::vector<std::pair<std::string, std::string>> ids;
+    ReadExternalIds(in.external_ids(), "customer.external_ids", &ids,
+                    &violations);
     out.external_ids.clear();
-    if (in.external_ids_size() > kMaxExternalIds) {
-      violations.push_back(
-          {"customer.external_ids",
-           absl::StrCat("has ", in.external_ids_size(), " entries; at most ",
-                        kMaxExternalIds, " are allowed")});
-    }
-    std::set<std::pair<std::string, std::string>> seen;
-    for (int i = 0; i < in.external_ids_size(); ++i) {
-      const v1::ExternalId& e = in.external_ids(i);
-      const std::string field = absl::StrCat("customer.external_ids[", i, "]");
-      absl::Status source =
-          CheckRequiredText(e.source(), field + ".source", 64);
-      absl::Status id = CheckRequiredText(e.id(), field + ".id", 256);
-      note(source);
-      note(id);
-      if (source.ok() && id.ok()) {
-        if (!seen.insert({e.source(), e.id()}).second) {
-          violations.push_back({field, "is listed twice"});
-        } else {
-          out.external_ids.push_back({e.source(), e.id()});
-        }
-      }
+    for (auto& [source, id] : ids) {
+      out.external_ids.push_back({std::move(source), std::move(id)});
     }
   }
   if (wants("postal_code")) {
@@ -137,22 +120,8 @@ absl::Status ApplyCustomerFields(const v1::Customer& in,
           std::string(absl::StripAsciiWhitespace(in.postal_code()));
   }
   if (wants("attributes")) {
-    out.attributes.clear();
-    if (in.attributes_size() > kMaxAttributes) {
-      violations.push_back(
-          {"customer.attributes",
-           absl::StrCat("has ", in.attributes_size(), " entries; at most ",
-                        kMaxAttributes, " are allowed")});
-    }
-    for (const auto& [key, value] : in.attributes()) {
-      const std::string field =
-          absl::StrCat("customer.attributes[\"", key, "\"]");
-      absl::Status k = CheckRequiredText(key, field + " key", 64);
-      absl::Status v = CheckOptionalText(value, field, 1024);
-      note(k);
-      note(v);
-      if (k.ok() && v.ok()) out.attributes[key] = value;
-    }
+    ReadAttributes(in.attributes(), "customer.attributes", &out.attributes,
+                   &violations);
   }
   if (!violations.empty()) return InvalidFields(violations);
   return absl::OkStatus();
@@ -319,14 +288,15 @@ CustomerLogic::CustomerLogic(CustomerStore* store, IdGenerator* ids,
             return RecordAndRescore(batch);
           },
           [] { return Overloaded(); }),
-      reads_({.workers = options_.readers,
-              .max_batch = static_cast<size_t>(options_.read_batch),
-              .busy_batch = static_cast<size_t>(options_.read_busy_batch),
-              .max_queue = static_cast<size_t>(options_.max_waiting_calls)},
-             [this](const std::vector<std::string>& ids) {
-               return ReadCustomers(ids);
-             },
-             [] { return Overloaded(); }) {}
+      reads_(
+          {.workers = options_.readers,
+           .max_batch = static_cast<size_t>(options_.read_batch),
+           .busy_batch = static_cast<size_t>(options_.read_busy_batch),
+           .max_queue = static_cast<size_t>(options_.max_waiting_calls)},
+          [this](const std::vector<std::string>& ids) {
+            return ReadCustomers(ids);
+          },
+          [] { return Overloaded(); }) {}
 
 int64_t CustomerLogic::NowMicros() const {
   return absl::ToUnixMicros(clock_());
@@ -747,8 +717,8 @@ CustomerLogic::ParseCustomerRef(absl::string_view ref,
   q.email = std::move(parsed.email);
   q.phone = std::move(parsed.phone);
   if (parsed.external) {
-    q.external_ids.push_back({std::move(parsed.external->source),
-                              std::move(parsed.external->id)});
+    q.external_ids.push_back(
+        {std::move(parsed.external->source), std::move(parsed.external->id)});
   }
   return Result(std::move(q));
 }

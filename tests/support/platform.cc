@@ -29,6 +29,16 @@ Platform::Platform(PlatformOptions options) : options_(std::move(options)) {
       customer_.push_back(StartCustomer());
     }
   }
+  if (options_.partner) {
+    partner_database_ = TestMariaDb::Shared().CreateDatabase();
+    partner_ = std::make_unique<ServerProcess>(
+        BinaryDir() + "/services/partner/rapport-partner",
+        Env{{"RAPPORT_MYSQL_URI", partner_database_},
+            {"RAPPORT_SCORING_ADDR", scoring_addr_}},
+        std::vector<std::string>{
+            "--shutdown_grace=5s", "--db_wait=20s",
+            "--service_key_file=" + TestAuth::Get().service_key_file()});
+  }
 }
 
 std::unique_ptr<ServerProcess> Platform::StartCustomer() {
@@ -60,6 +70,7 @@ Env Platform::CtlEnvAs(const std::string& token) const {
              {"RAPPORT_TOKEN", token},
              {"RAPPORT_SIGNING_KEY_FILE", TestAuth::Get().people_key_file()}};
   if (!customer_.empty()) env["RAPPORT_CUSTOMER_ADDR"] = customer_[0]->addr();
+  if (partner_) env["RAPPORT_PARTNER_ADDR"] = partner_->addr();
   return env;
 }
 
@@ -98,6 +109,7 @@ std::string Platform::logs() const {
   for (size_t i = 0; i < customer_.size(); ++i) {
     out += "--- customer " + std::to_string(i) + " ---\n" + customer_[i]->log();
   }
+  if (partner_) out += "--- partner ---\n" + partner_->log();
   return out;
 }
 

@@ -1,6 +1,7 @@
 // The platform's real binaries, started by an end-to-end test: the scoring
-// service, and the customer service on a fresh database of the test MariaDB,
-// each on a free loopback port; rapportctl is pointed at them.
+// service, the customer service on a fresh database of the test MariaDB, and
+// when asked the partner service on another, each on a free loopback port;
+// rapportctl is pointed at them.
 //
 //   Platform platform;  // scoring and customer
 //   RunResult r = platform.Ctl({"customers", "list", "--output", "csv"});
@@ -23,6 +24,8 @@ namespace rapport::testing {
 struct PlatformOptions {
   bool scoring = true;
   bool customer = true;
+  // The partner service, on a fresh database of its own.
+  bool partner = false;
   // Replicas of each, on their own ports; the customer replicas share one
   // database, and each balances its calls to scoring over every replica.
   int scoring_replicas = 1;
@@ -67,6 +70,8 @@ class Platform {
   Env CtlEnvAs(const std::string& token) const;
 
   ServerProcess& scoring(int replica = 0) { return *scoring_[replica]; }
+  ServerProcess& partner() { return *partner_; }
+  const std::string& partner_database() const { return partner_database_; }
   ServerProcess& customer(int replica = 0) { return *customer_[replica]; }
   // Starts a customer replica again (after a crash) with the same database
   // and flags, on a new port; rapportctl follows it.
@@ -84,6 +89,8 @@ class Platform {
   std::string customer_database_;
   std::vector<std::unique_ptr<ServerProcess>> scoring_;
   std::vector<std::unique_ptr<ServerProcess>> customer_;
+  std::string partner_database_;
+  std::unique_ptr<ServerProcess> partner_;
 };
 
 // The non-empty lines of `text`.

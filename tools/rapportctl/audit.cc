@@ -7,12 +7,11 @@
 #include "common/base/timestamp.h"
 #include "common/proto_convert.h"
 #include "rapport/customer/v1/customer_service.grpc.pb.h"
+#include "rapport/partner/v1/partner_service.grpc.pb.h"
 #include "tools/rapportctl/command.h"
 
 namespace rapport::ctl {
 namespace {
-
-namespace v1 = ::rapport::customer::v1;
 
 std::string TimeText(const google::protobuf::Timestamp& t) {
   return FormatRfc3339Micros(t.seconds() * 1'000'000 + t.nanos() / 1000);
@@ -33,21 +32,11 @@ absl::StatusOr<int64_t> SinceFlag(const std::string& text) {
   return *t;
 }
 
-}  // namespace
-
-int RunAudit(Context& ctx) {
-  const auto& words = ctx.args.positional();
-  if (words.size() != 2 || words[1] != "list") {
-    return UsageError(
-        "want: rapportctl audit list [--actor A] [--resource R] [--since T]",
-        "");
-  }
-  std::set<std::string> known = {"actor", "resource", "since", "page-size",
-                                 "all"};
-  known.insert(GlobalFlags().begin(), GlobalFlags().end());
-  if (absl::Status s = ctx.args.CheckKnown(known); !s.ok())
-    return UsageError(std::string(s.message()), "");
-  v1::ListAuditEventsRequest request;
+// Lists the audit log of the service `Service` (every service's
+// ListAuditEvents has the same messages).
+template <typename Service>
+int ListAudit(Context& ctx, const char* env, const char* fallback) {
+  typename Service::ListAuditEventsRequest request;
   request.set_actor(ctx.args.GetOr("actor", ""));
   request.set_resource(ctx.args.GetOr("resource", ""));
   if (std::optional<std::string> since = ctx.args.Get("since")) {
@@ -60,11 +49,11 @@ int RunAudit(Context& ctx) {
   request.set_page_size(*size);
 
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-      ctx.CustomerChannel();
+      ctx.Channel(env, fallback);
   if (!channel.ok())
     return UsageError(std::string(channel.status().message()), "");
-  auto stub = v1::CustomerService::NewStub(*channel);
-  v1::ListAuditEventsResponse all;
+  auto stub = Service::Service::NewStub(*channel);
+  typename Service::ListAuditEventsResponse all;
   if (std::optional<int> done = FetchForListing(
           ctx, request,
           [&](grpc::ClientContext* call, const auto& r, auto* out) {
@@ -83,6 +72,49 @@ int RunAudit(Context& ctx) {
   if (!all.next_page_token().empty() && ctx.format == Format::kTable)
     std::cerr << "rapportctl: more events: --all lists them all\n";
   return kExitOk;
+}
+
+struct CustomerAudit {
+  using Service = ::rapport::customer::v1::CustomerService;
+  using ListAuditEventsRequest =
+      ::rapport::customer::v1::ListAuditEventsRequest;
+  using ListAuditEventsResponse =
+      ::rapport::customer::v1::ListAuditEventsResponse;
+};
+struct PartnerAudit {
+  using Service = ::rapport::partner::v1::PartnerService;
+  using ListAuditEventsRequest = ::rapport::partner::v1::ListAuditEventsRequest;
+  using ListAuditEventsResponse =
+      ::rapport::partner::v1::ListAuditEventsResponse;
+};
+
+}  // namespace
+
+int RunAudit(Context& ctx) {
+  const auto& words = ctx.args.positional();
+  if (words.size() != 2 || words[1] != "list") {
+    return UsageError(
+        "want: rapportctl audit list [--service customer|partner] [--actor A] "
+        "[--resource R] [--since T]",
+        "");
+  }
+  std::set<std::string> known = {"actor",     "resource", "since",
+                                 "page-size", "all",      "service"};
+  known.insert(GlobalFlags().begin(), GlobalFlags().end());
+  if (absl::Status s = ctx.args.CheckKnown(known); !s.ok())
+    return UsageError(std::string(s.message()), "");
+  const std::string service = ctx.args.GetOr("service", "customer");
+  if (service == "customer") {
+    return ListAudit<CustomerAudit>(ctx, "RAPPORT_CUSTOMER_ADDR",
+                                    "localhost:50051");
+  }
+  if (service == "partner") {
+    return ListAudit<PartnerAudit>(ctx, "RAPPORT_PARTNER_ADDR",
+                                   "localhost:50052");
+  }
+  return UsageError(absl::StrCat("--service: want customer or partner, not \"",
+                                 service, "\""),
+                    "");
 }
 
 }  // namespace rapport::ctl

@@ -68,6 +68,23 @@ int UsageError(const std::string& message, const std::string& usage);
 absl::StatusOr<int> IntFlag(const Args& args, const std::string& name,
                             int fallback);
 
+// Each --external-id SOURCE:ID, added to `out` (any repeated field of
+// messages with set_source and set_id); a usage error names the flag.
+template <typename Repeated>
+absl::Status ExternalIdFlags(const Args& args, Repeated* out) {
+  for (const std::string& e : args.GetAll("external-id")) {
+    const size_t colon = e.find(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == e.size()) {
+      return absl::InvalidArgumentError(
+          "--external-id: want SOURCE:ID, not \"" + e + "\"");
+    }
+    auto* x = out->Add();
+    x->set_source(e.substr(0, colon));
+    x->set_id(e.substr(colon + 1));
+  }
+  return absl::OkStatus();
+}
+
 // Calls a List method once, or with --all page after page, merging every
 // page's items into `all` (whose next_page_token is the last page's).
 //
@@ -106,6 +123,8 @@ std::optional<int> FetchForListing(const Context& ctx, Request request,
 }
 
 int RunCustomers(Context& ctx);
+// partners ... (partners.cc).
+int RunPartners(Context& ctx);
 // customers refresh-scores|refresh-job|value|summarize|export
 // (customers_scores.cc).
 bool IsCustomerScoresCommand(const std::string& verb);

@@ -8,6 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/base/decimal.h"
+#include "common/base/status_macros.h"
 #include "common/base/timestamp.h"
 #include "common/proto_convert.h"
 #include "common/status.h"
@@ -104,17 +105,7 @@ absl::StatusOr<std::vector<std::string>> CustomerFromFlags(const Args& args,
     paths.push_back("postal_code");
   }
   if (args.Has("external-id")) {
-    for (const std::string& e : args.GetAll("external-id")) {
-      std::pair<std::string, std::string> parts =
-          absl::StrSplit(e, absl::MaxSplits(':', 1));
-      if (parts.first.empty() || parts.second.empty()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("--external-id: want SOURCE:ID, not \"", e, "\""));
-      }
-      v1::ExternalId* out = c->add_external_ids();
-      out->set_source(parts.first);
-      out->set_id(parts.second);
-    }
+    RAPPORT_RETURN_IF_ERROR(ExternalIdFlags(args, c->mutable_external_ids()));
     paths.push_back("external_ids");
   }
   if (args.Has("attribute")) {

@@ -85,16 +85,10 @@ int Identify(Context& ctx, Stub& stub) {
   request.set_phone(ctx.args.GetOr("phone", ""));
   request.set_display_name(ctx.args.GetOr("display-name", ""));
   request.set_request_id(ctx.args.GetOr("request-id", ""));
-  for (const std::string& e : ctx.args.GetAll("external-id")) {
-    std::pair<std::string, std::string> parts =
-        absl::StrSplit(e, absl::MaxSplits(':', 1));
-    if (parts.first.empty() || parts.second.empty()) {
-      return Usage(
-          absl::StrCat("--external-id: want SOURCE:ID, not \"", e, "\""));
-    }
-    v1::ExternalId* out = request.add_external_ids();
-    out->set_source(parts.first);
-    out->set_id(parts.second);
+  if (absl::Status e =
+          ExternalIdFlags(ctx.args, request.mutable_external_ids());
+      !e.ok()) {
+    return Usage(std::string(e.message()));
   }
   v1::IdentifyCustomerResponse response;
   grpc::Status s =

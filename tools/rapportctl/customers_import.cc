@@ -1,101 +1,28 @@
-// rapportctl customers import purchases|interactions FILE.csv: streams a CSV
-// file to ImportPurchases / ImportInteractions in batches, with a progress bar
-// on stderr, and prints what was stored and each rejected row.
-//
-//   rapportctl customers import purchases orders.csv
-//   import id: csv-3f2a9c0d1e4b5a67
-//   rows: 3  accepted: 2  duplicates: 0  created customers: 1  rejected: 1
-//   (stderr) orders.csv:4: amount: not a decimal number: "12,50"
-//
-// The file is checked as a whole (header, quoting, field counts) before any
-// row is sent, so a broken file stores nothing. The default import id is
-// derived from the file's bytes, so running the same file again stores
-// nothing twice. Rows go out on --streams concurrent calls under the one
-// import id (a row's key is the import id and its line, whichever call
-// carries it), each customer reference always on the same call, so that two
-// calls never race to create one customer.
-#include <unistd.h>
-
-#include <algorithm>
-#include <cstdio>
-#include <deque>
-#include <fstream>
-#include <iostream>
-#include <memory>
-#include <string>
-#include <thread>
-#include <vector>
-
-#include "absl/base/thread_annotations.h"
-#include "absl/hash/hash.h"
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/time/clock.h"
-#include "common/base/status_macros.h"
-#include "common/status.h"
-#include "common/validation.h"
+// rapportctl customers import purchases|interactions FILE.csv: the two kinds
+// of customer imports, on the file importer of file_import.h.
 #include "rapport/customer/v1/customer_service.grpc.pb.h"
 #include "tools/rapportctl/command.h"
 #include "tools/rapportctl/csv_input.h"
+#include "tools/rapportctl/file_import.h"
 
 namespace rapport::ctl {
 namespace {
 
 namespace v1 = ::rapport::customer::v1;
-namespace cv1 = ::rapport::common::v1;
 
 constexpr char kUsage[] =
     "want: rapportctl customers import purchases|interactions FILE.csv "
-    "[--import-id ID] "
-    "[--batch-rows N] [--streams N]";
-constexpr int kDefaultBatchRows = 5000;
-// What the services accept in one message (common/validation.h).
-constexpr int kMaxBatchRows = kMaxRowsPerMessage;
-constexpr int kDefaultStreams = 2;
-constexpr int kMaxStreams = 16;
-// Messages a call may have queued before the file reader waits for it.
-constexpr size_t kQueuedMessages = 2;
-
-// The FNV-1a digest of the file's bytes as "csv-" and 16 hex digits (the same
-// digest as rapport::Fingerprint of the whole content).
-absl::StatusOr<std::string> FileImportId(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": cannot open the file"));
-  uint64_t h = 1469598103934665603ull;
-  std::vector<char> buffer(1 << 20);
-  while (in) {
-    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    const std::streamsize n = in.gcount();
-    for (std::streamsize i = 0; i < n; ++i) {
-      h ^= static_cast<unsigned char>(buffer[i]);
-      h *= 1099511628211ull;
-    }
-  }
-  if (in.bad())
-    return absl::DataLossError(absl::StrCat(path, ": cannot read the file"));
-  return absl::StrFormat("csv-%016x", h);
-}
-
-// The line on which the current row starts. CsvInput reports it only inside
-// its messages ("path:LINE: column: what"), so it is read back from one.
-int64_t CurrentLine(const CsvInput& in) {
-  const absl::Status located = in.Error(0, "");
-  absl::string_view rest = located.message();
-  rest.remove_prefix(std::min(rest.size(), in.path().size() + 1));
-  int64_t line = 0;
-  if (!absl::SimpleAtoi(rest.substr(0, rest.find(':')), &line)) return 0;
-  return line;
-}
+    "[--import-id ID] [--batch-rows N] [--streams N]";
 
 // What one kind of import reads and sends.
 struct PurchaseKind {
+  using Stub = v1::CustomerService::Stub;
   using Request = v1::ImportPurchasesRequest;
   using Response = v1::ImportPurchasesResponse;
   static constexpr const char* kName = "purchases";
+  static constexpr const char* kCreated = "customers";
+  static int64_t Created(const Response& r) { return r.created_customers(); }
+  static void SetCreated(Response& r, int64_t n) { r.set_created_customers(n); }
   static std::vector<Column> Columns() {
     return {{{"customer_ref"}},
             {{"timestamp"}},
@@ -120,9 +47,13 @@ struct PurchaseKind {
 };
 
 struct InteractionKind {
+  using Stub = v1::CustomerService::Stub;
   using Request = v1::ImportInteractionsRequest;
   using Response = v1::ImportInteractionsResponse;
   static constexpr const char* kName = "interactions";
+  static constexpr const char* kCreated = "customers";
+  static int64_t Created(const Response& r) { return r.created_customers(); }
+  static void SetCreated(Response& r, int64_t n) { r.set_created_customers(n); }
   static std::vector<Column> Columns() {
     return {{{"customer_ref"}},     {{"timestamp"}},
             {{"channel"}},          {{"cost"}},
@@ -147,332 +78,16 @@ struct InteractionKind {
   }
 };
 
-// Progress on stderr: one line rewritten in place on a terminal (at most 5
-// times a second), else a plain line once a second. Shows rows/s and the ETA
-// from the bytes read so far.
-class ImportProgress {
- public:
-  explicit ImportProgress(std::string what)
-      : what_(std::move(what)),
-        tty_(isatty(STDERR_FILENO) == 1),
-        start_(absl::Now()) {}
-
-  void Update(int64_t rows, int64_t bytes, int64_t size) {
-    const absl::Time now = absl::Now();
-    if (now - last_ < (tty_ ? absl::Milliseconds(200) : absl::Seconds(1)))
-      return;
-    if (!tty_ && now - start_ < absl::Seconds(1)) return;
-    last_ = now;
-    Show(rows, bytes, size, now);
-  }
-
-  // The last state, and the end of the updating line.
-  void Done(int64_t rows, int64_t size) {
-    if (!shown_) return;
-    Show(rows, size, size, absl::Now());
-    if (tty_) std::cerr << "\n";
-  }
-
- private:
-  void Show(int64_t rows, int64_t bytes, int64_t size, absl::Time now) {
-    const double seconds = std::max(1e-3, absl::ToDoubleSeconds(now - start_));
-    const double fraction =
-        size > 0
-            ? std::clamp(static_cast<double>(bytes) / static_cast<double>(size),
-                         0.0, 1.0)
-            : 1.0;
-    std::string eta = "?";
-    if (fraction > 0) {
-      eta = absl::StrFormat("%.0fs", seconds * (1 - fraction) / fraction);
-    }
-    const std::string line = absl::StrFormat(
-        "rapportctl: importing %s: %3.0f%%, %d rows, %.0f rows/s, ETA %s",
-        what_, 100 * fraction, rows, static_cast<double>(rows) / seconds, eta);
-    if (tty_) {
-      std::cerr << "\r" << line << "\x1b[K" << std::flush;
-    } else {
-      std::cerr << line << "\n";
-    }
-    shown_ = true;
-  }
-
-  std::string what_;
-  bool tty_;
-  absl::Time start_;
-  absl::Time last_ = absl::InfinitePast();
-  bool shown_ = false;
-};
-
-// One of the import's calls: the reader queues its messages, and a thread of
-// its own writes them, so that a call waiting for the server to store a batch
-// holds up neither the reader nor the other calls.
-template <typename Kind>
-class ImportCall {
- public:
-  using Request = typename Kind::Request;
-
-  ImportCall(const Context& ctx, v1::CustomerService::Stub& stub,
-             absl::Duration timeout, const std::string& import_id) {
-    context_.set_deadline(std::chrono::system_clock::now() +
-                          absl::ToChronoMilliseconds(timeout));
-    ctx.Authorize(&context_);
-    writer_ = Kind::Start(stub, &context_, &response_);
-    next_.set_import_id(import_id);
-    sender_ = std::thread([this] { Send(); });
-  }
-  ~ImportCall() {
-    Close();
-    if (sender_.joinable()) sender_.join();
-  }
-
-  // The message being filled.
-  Request& next() { return next_; }
-
-  // Queues the message being filled, waiting while kQueuedMessages wait
-  // already. False once the server has ended the call.
-  bool Queue() {
-    absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(this, &ImportCall::HasRoom));
-    if (ended_) return false;
-    queue_.push_back(std::move(next_));
-    queued_any_ = true;
-    next_ = Request();
-    next_.set_import_id(queue_.back().import_id());
-    return true;
-  }
-
-  // Sends what is queued and the message being filled (every call sends at
-  // least one message, the one that names the import), then waits for the
-  // answer.
-  grpc::Status Finish() {
-    {
-      absl::MutexLock lock(&mu_);
-      if (!ended_ && (next_.rows_size() > 0 || !queued_any_)) {
-        queue_.push_back(std::move(next_));
-      }
-    }
-    Close();
-    sender_.join();
-    return writer_->Finish();
-  }
-
-  void Cancel() { context_.TryCancel(); }
-  const typename Kind::Response& response() const { return response_; }
-
- private:
-  bool HasRoom() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return ended_ || queue_.size() < kQueuedMessages;
-  }
-  bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return !queue_.empty() || closed_;
-  }
-
-  void Close() {
-    absl::MutexLock lock(&mu_);
-    closed_ = true;
-  }
-
-  void Send() {
-    for (;;) {
-      Request request;
-      {
-        absl::MutexLock lock(&mu_);
-        mu_.Await(absl::Condition(this, &ImportCall::HasWork));
-        if (queue_.empty()) break;  // closed, and all sent
-        request = std::move(queue_.front());
-        queue_.pop_front();
-      }
-      if (!writer_->Write(request)) {
-        absl::MutexLock lock(&mu_);
-        ended_ = true;  // the server ended the call; Finish() says why
-        queue_.clear();
-        return;
-      }
-    }
-    writer_->WritesDone();
-  }
-
-  grpc::ClientContext context_;
-  typename Kind::Response response_;
-  std::unique_ptr<grpc::ClientWriter<Request>> writer_;
-  Request next_;  // the reader's
-  absl::Mutex mu_;
-  std::deque<Request> queue_ ABSL_GUARDED_BY(mu_);
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  bool ended_ ABSL_GUARDED_BY(mu_) = false;
-  bool queued_any_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread sender_;
-};
-
-// The answers of the calls as one: counts added up, rejects by line.
-template <typename Response>
-Response Combine(const std::vector<const Response*>& parts) {
-  Response all;
-  for (const Response* part : parts) {
-    all.set_accepted(all.accepted() + part->accepted());
-    all.set_duplicates(all.duplicates() + part->duplicates());
-    all.set_created_customers(all.created_customers() +
-                              part->created_customers());
-    for (const v1::RowError& e : part->rejected()) *all.add_rejected() = e;
-  }
-  std::stable_sort(all.mutable_rejected()->begin(),
-                   all.mutable_rejected()->end(),
-                   [](const v1::RowError& a, const v1::RowError& b) {
-                     return a.row() < b.row();
-                   });
-  return all;
-}
-
-// --name as a whole number from 1 to `max`, else `fallback`.
-absl::StatusOr<int> CountFlag(const Args& args, const std::string& name,
-                              int fallback, int max) {
-  RAPPORT_ASSIGN_OR_RETURN(int n, IntFlag(args, name, fallback));
-  if (n < 1 || n > max) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--", name, ": want a number from 1 to ", max, ", not ", n));
-  }
-  return n;
-}
-
-// Reads the whole file once, so that a broken file stops before anything is
-// sent; returns the number of data rows.
-absl::StatusOr<int64_t> CheckFile(const std::string& path,
-                                  const std::vector<Column>& columns) {
-  RAPPORT_ASSIGN_OR_RETURN(std::unique_ptr<CsvInput> in,
-                           CsvInput::Open(path, columns));
-  for (;;) {
-    RAPPORT_ASSIGN_OR_RETURN(bool more, in->Next());
-    if (!more) return in->rows();
-  }
-}
-
-template <typename Kind>
-int Import(Context& ctx, v1::CustomerService::Stub& stub,
-           const std::string& path, const std::string& import_id,
-           int batch_rows, int streams) {
-  const std::vector<Column> columns = Kind::Columns();
-  if (absl::StatusOr<int64_t> checked = CheckFile(path, columns);
-      !checked.ok()) {
-    std::cerr << "rapportctl: " << checked.status().message() << "\n";
-    return kExitFailed;
-  }
-  absl::StatusOr<std::unique_ptr<CsvInput>> in = CsvInput::Open(path, columns);
-  if (!in.ok()) {
-    std::cerr << "rapportctl: " << in.status().message() << "\n";
-    return kExitFailed;
-  }
-  std::cerr << "rapportctl: import id: " << import_id << "\n";
-
-  // An import may run long; --timeout overrides the default of an hour.
-  const absl::Duration timeout =
-      ctx.args.Has("timeout") ? ctx.timeout : absl::Hours(1);
-  std::vector<std::unique_ptr<ImportCall<Kind>>> calls;
-  for (int i = 0; i < streams; ++i) {
-    calls.push_back(
-        std::make_unique<ImportCall<Kind>>(ctx, stub, timeout, import_id));
-  }
-
-  ImportProgress progress(Kind::kName);
-  const absl::Hash<absl::string_view> hash;
-  absl::Status file_error;
-  for (;;) {
-    absl::StatusOr<bool> more = (*in)->Next();
-    if (!more.ok()) {
-      file_error = more.status();  // the file changed since it was checked
-      break;
-    }
-    if (!*more) break;
-    ImportCall<Kind>& call = *calls[hash((*in)->Get(0)) % calls.size()];
-    Kind::AddRow(**in, CurrentLine(**in), call.next());
-    if (call.next().rows_size() >= batch_rows) {
-      if (!call.Queue()) break;  // the server ended it; Finish() says why
-      progress.Update((*in)->rows(), (*in)->bytes_read(), (*in)->size());
-    }
-  }
-  if (!file_error.ok()) {
-    for (auto& call : calls) call->Cancel();
-    for (auto& call : calls) call->Finish();
-    std::cerr << "\nrapportctl: " << file_error.message() << "\n";
-    return kExitFailed;
-  }
-  grpc::Status status;
-  for (auto& call : calls) {
-    grpc::Status s = call->Finish();
-    if (status.ok() && !s.ok()) status = s;
-  }
-  progress.Done((*in)->rows(), (*in)->size());
-  if (!status.ok()) {
-    ReportError(FromGrpcStatus(status));
-    std::cerr << "rapportctl: rows stored before the failure stay stored; run "
-                 "the same command "
-                 "again to import the rest (nothing is stored twice)\n";
-    return kExitFailed;
-  }
-  std::vector<const typename Kind::Response*> parts;
-  for (auto& call : calls) parts.push_back(&call->response());
-  const typename Kind::Response response = Combine(parts);
-
-  const int64_t rows = (*in)->rows();
-  const int64_t rejected = rows - response.accepted() - response.duplicates();
-  if (ctx.format == Format::kJson) {
-    PrintJson(response, std::cout);
-  } else {
-    std::cout << "import id: " << import_id << "\n"
-              << "rows: " << rows << "  accepted: " << response.accepted()
-              << "  duplicates: " << response.duplicates()
-              << "  created customers: " << response.created_customers()
-              << "  rejected: " << rejected << "\n";
-  }
-  for (const v1::RowError& e : response.rejected()) {
-    std::cerr << path << ":" << e.row() << ": " << e.field() << ": "
-              << e.message() << "\n";
-  }
-  if (rejected > response.rejected_size()) {
-    std::cerr << "rapportctl: and " << rejected - response.rejected_size()
-              << " more rejected rows not listed\n";
-  }
-  return rejected > 0 ? kExitFailed : kExitOk;
-}
-
 }  // namespace
 
 int RunCustomersImport(Context& ctx) {
   const std::vector<std::string>& words = ctx.args.positional();
   if (words.size() != 4) return UsageError(kUsage, "");
-  std::set<std::string> known = {"import-id", "batch-rows", "streams"};
-  known.insert(GlobalFlags().begin(), GlobalFlags().end());
-  if (absl::Status s = ctx.args.CheckKnown(known); !s.ok()) {
-    return UsageError(std::string(s.message()), "");
-  }
   const std::string& kind = words[2];
-  const std::string& path = words[3];
   if (kind != "purchases" && kind != "interactions") {
     return UsageError(absl::StrCat("customers import: unknown kind \"", kind,
                                    "\"; want purchases or interactions"),
                       "");
-  }
-  absl::StatusOr<int> batch_rows =
-      CountFlag(ctx.args, "batch-rows", kDefaultBatchRows, kMaxBatchRows);
-  if (!batch_rows.ok()) {
-    return UsageError(std::string(batch_rows.status().message()), "");
-  }
-  absl::StatusOr<int> streams =
-      CountFlag(ctx.args, "streams", kDefaultStreams, kMaxStreams);
-  if (!streams.ok()) {
-    return UsageError(std::string(streams.status().message()), "");
-  }
-  std::string import_id = ctx.args.GetOr("import-id", "");
-  if (ctx.args.Has("import-id") &&
-      (import_id.empty() || import_id.size() > 64)) {
-    return UsageError("--import-id: want 1 to 64 bytes", "");
-  }
-  if (import_id.empty()) {
-    absl::StatusOr<std::string> derived = FileImportId(path);
-    if (!derived.ok()) {
-      std::cerr << "rapportctl: " << derived.status().message() << "\n";
-      return kExitFailed;
-    }
-    import_id = *derived;
   }
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
       ctx.CustomerChannel();
@@ -481,10 +96,8 @@ int RunCustomersImport(Context& ctx) {
   std::unique_ptr<v1::CustomerService::Stub> stub =
       v1::CustomerService::NewStub(*channel);
   if (kind == "purchases")
-    return Import<PurchaseKind>(ctx, *stub, path, import_id, *batch_rows,
-                                *streams);
-  return Import<InteractionKind>(ctx, *stub, path, import_id, *batch_rows,
-                                 *streams);
+    return RunFileImport<PurchaseKind>(ctx, *stub, kUsage);
+  return RunFileImport<InteractionKind>(ctx, *stub, kUsage);
 }
 
 }  // namespace rapport::ctl

@@ -49,6 +49,49 @@ Commands:
   customers export scores [--key ext:SOURCE] [--out FILE.csv]
       the stored values, in the columns of `scoring rfm`, by entity_id bytes; with --key,
       entity_id is the external id from SOURCE (customers without one are left out)
+  partners create --display-name N --kind supplier|distributor|channel|agency|intermediary
+                 [--external-id SOURCE:ID]... [--region R] [--contact NAME,EMAIL,PHONE,ROLE]...
+                 [--attribute K=V]... [--request-id R]
+  partners get ID
+  partners update ID [--display-name N] [--kind K] [--lifecycle prospect|onboarding|active|
+                 suspended|ended] [--region R] [--external-id S:I]... [--etag E]
+  partners delete ID [--etag E] [--force]
+  partners list [--kind K] [--lifecycle L] [--tier T] [--segment S] [--order-by value|id] [--all]
+  partners identify [--external-id SOURCE:ID]... [--contact-email E] [--display-name N] [--kind K]
+  partners duplicates [--all]
+  partners import deals FILE.csv
+      partner_ref,deal_id,account,amount,registered_at,state[,closed_at,account_domain,request_id]
+      partner_ref: a partner id or ext:SOURCE:ID (an unknown external id creates the partner,
+      kind channel); state: submitted, approved, rejected, won, lost or expired; closed_at
+      required for won and lost
+  partners import orders FILE.csv        partner_ref,timestamp,amount[,request_id]
+  partners import interactions FILE.csv  partner_ref,timestamp,channel,cost[,kind,note,request_id]
+      (imports take [--import-id ID] [--batch-rows N] [--streams N], as customers import)
+  partners deals register --partner ID --account NAME --amount X [--domain D] [--reference R]
+                 [--registered-at T] [--expected-close T] [--request-id R]
+  partners deals approve|reject|expire ID [--force]; partners deals win|lose ID --closed-at T
+  partners deals get ID; partners deals list [--partner ID] [--state S] [--all]
+  partners deals conflicts [--all]
+      deals in conflict, each with every claimant's scorecard
+  partners funds request --partner ID --activity A --amount X [--request-id R]
+  partners funds approve|reject|pay|reject-claim ID [--time T]; partners funds claim ID --amount X
+  partners funds get ID; partners funds list [--partner ID] [--state S]
+  partners programs create --name N --commission PERCENT [--tier-commission TIER=PERCENT]...
+  partners programs get ID; partners programs list
+  partners agreements create --partner ID --program ID --start T [--end T]
+  partners agreements activate|expire|terminate ID; partners agreements list [--partner ID]
+  partners orders record --partner ID --amount X --time T [--description D] [--request-id R]
+  partners orders list --partner ID [--all]
+  partners interactions log --partner ID --channel C --cost X [--time T] [--kind K] [--note N]
+                 [--force] [--request-id R]
+  partners interactions list --partner ID [--all]
+  partners refresh-scores [--as-of RFC3339] [--window-days N] [--bins K] [--with-clv] [--no-wait]
+  partners refresh-job ID; partners value ID; partners summarize
+  partners scorecard ID
+      values, win rate, return of paid funds, trend against the previous refresh, and the
+      profit to the next tier
+  partners export scores [--key ext:SOURCE] [--out FILE.csv]
+      exactly the columns of `rapportctl scoring rfm`, one row per partner, by entity_id bytes
   purchases record --customer ID --amount DECIMAL [--time RFC3339] [--description D]
                    [--request-id R]
   purchases list --customer ID [--start RFC3339] [--end RFC3339] [--page-size N] [--all]
@@ -59,8 +102,9 @@ Commands:
   auth keygen --key FILE [--jwks FILE]
       makes a signing key (mode 0600; kept when FILE exists) and adds its public key
       to the JWKS file that services verify tokens with; prints the key id
-  audit list [--actor A] [--resource R] [--since RFC3339|DURATION] [--all]
-      the changes made through the customer service, newest first (admins only)
+  audit list [--service customer|partner] [--actor A] [--resource R]
+             [--since RFC3339|DURATION] [--all]
+      the changes made through a service (default customer), newest first (admins only)
   scoring rfm --transactions T.csv [--entities E.csv] [--interactions I.csv] [--as-of RFC3339]
               [--window-days N] [--bins K] [--out FILE]
       T.csv: entity_id,timestamp,amount  E.csv: entity_id  I.csv: entity_id,timestamp,cost
@@ -74,7 +118,8 @@ Commands:
 
 Global flags:
   --addr HOST:PORT     the service (default: $RAPPORT_CUSTOMER_ADDR or localhost:50051
-                       for customers and purchases, $RAPPORT_SCORING_ADDR or
+                       for customers and purchases, $RAPPORT_PARTNER_ADDR or
+                       localhost:50052 for partners, $RAPPORT_SCORING_ADDR or
                        localhost:50054 for scoring); a comma-separated list of
                        addresses is balanced round-robin
   --output FORMAT      table (default), json or csv
@@ -120,6 +165,7 @@ int Main(int argc, char** argv) {
     return UsageError(std::string(s.message()), kUsage);
   if (command == "audit") return RunAudit(ctx);
   if (command == "customers") return RunCustomers(ctx);
+  if (command == "partners") return RunPartners(ctx);
   if (command == "purchases") return RunPurchases(ctx);
   if (command == "health") return RunHealth(ctx);
   if (command == "scoring") return RunScoring(ctx);

@@ -18,8 +18,10 @@
 #include "common/auth/jwt.h"
 #include "common/channel.h"
 #include "rapport/customer/v1/customer_service.grpc.pb.h"
+#include "rapport/partner/v1/partner_service.grpc.pb.h"
 #include "rapport/scoring/v1/scoring_service.grpc.pb.h"
 #include "services/customer/customer_service.h"
+#include "services/partner/partner_service.h"
 #include "services/scoring/scoring_service.h"
 #include "tests/support/platform.h"
 #include "tests/support/test_auth.h"
@@ -97,7 +99,12 @@ class AuthE2E : public ::testing::Test {
                                     name, "--output", "csv"})
                               .out);
   }
-  Platform platform_;
+  static testing::PlatformOptions Options() {
+    testing::PlatformOptions o;
+    o.partner = true;
+    return o;
+  }
+  Platform platform_{Options()};
 };
 
 TEST_F(AuthE2E, EveryRpcOfEveryServiceNeedsAValidToken) {
@@ -112,7 +119,10 @@ TEST_F(AuthE2E, EveryRpcOfEveryServiceNeedsAValidToken) {
        &customer::CustomerMethodRoles()},
       {platform_.scoring().addr(),
        scoring::v1::ScoringService::service_full_name(),
-       &scoring::ScoringMethodRoles()}};
+       &scoring::ScoringMethodRoles()},
+      {platform_.partner().addr(),
+       partner::v1::PartnerService::service_full_name(),
+       &partner::PartnerMethodRoles()}};
   for (const Service& service : services) {
     const auto methods = Methods(service.name);
     ASSERT_GT(methods.size(), 4u) << service.name;

@@ -57,6 +57,7 @@ class FakeStore final : public Counterpart, public ValueStore {
   std::string live_job ABSL_GUARDED_BY(mu);  // whose set `scores` is
   std::map<std::string, std::map<std::string, StoredValue>> staged
       ABSL_GUARDED_BY(mu);
+  std::map<std::string, StoredValue> previous ABSL_GUARDED_BY(mu);
   std::map<std::string, std::map<std::string, StoredValue>> replaced
       ABSL_GUARDED_BY(mu);
   std::map<std::string, std::string> external
@@ -206,6 +207,24 @@ class FakeStore final : public Counterpart, public ValueStore {
     absl::MutexLock l(&mu);
     replaced.erase(job_id);
     return absl::OkStatus();
+  }
+  absl::Status RetireReplacedSet(const std::string& job_id) override {
+    absl::MutexLock l(&mu);
+    auto it = replaced.find(job_id);
+    if (it == replaced.end()) return absl::OkStatus();
+    previous = std::move(it->second);
+    replaced.erase(it);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<StoredValue>> GetPreviousValues(
+      const std::vector<std::string>& ids) override {
+    absl::MutexLock l(&mu);
+    std::vector<StoredValue> out;
+    for (const std::string& id : ids) {
+      if (auto it = previous.find(id); it != previous.end())
+        out.push_back(it->second);
+    }
+    return out;
   }
   absl::Status DiscardValueSet(const std::string& job_id) override {
     absl::MutexLock l(&mu);
@@ -408,6 +427,8 @@ class DifferentiationTest : public ::testing::Test {
     DifferentiationOptions options;
     options.batch_size = 3;  // several batches with a handful of customers
     options.export_batch_size = 2;
+    // Entities' event days split across PredictClv messages, too.
+    options.clv_events_per_message = 2;
     options.heartbeat = absl::Milliseconds(20);
     options.recover_every = absl::ZeroDuration();
     client_ = *GrpcScoringClient::Create(
@@ -588,6 +609,77 @@ TEST_F(DifferentiationTest,
     EXPECT_EQ(model.bins(), bins);
     EXPECT_EQ(model.window_days(), window);
   }
+}
+
+TEST_F(DifferentiationTest,
+       TheValuesBeforeARefreshAreKeptForTrendsAndTheNextTierComesFromTheModel) {
+  AddPopulation();
+  cv1::RefreshSettings request;
+  *request.mutable_as_of() = ToTimestamp(kAsOf);
+  cv1::RefreshJob first = Refresh(request);
+  ASSERT_EQ(first.state(), cv1::RefreshJob::STATE_SUCCEEDED) << first.error();
+  // No refresh before the first: no previous values.
+  auto none = logic_->PreviousValuesOf({"c07"});
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->empty());
+  absl::StatusOr<cv1::EntityValue> before = logic_->GetValue("c07");
+  ASSERT_TRUE(before.ok()) << before.status();
+
+  store_.AddPurchase("c07", kAsOf - kDay, "500");
+  *request.mutable_as_of() = ToTimestamp(kAsOf + kDay);
+  cv1::RefreshJob second = Refresh(request);
+  ASSERT_EQ(second.state(), cv1::RefreshJob::STATE_SUCCEEDED) << second.error();
+  auto previous = logic_->PreviousValuesOf({"c07", "nobody"});
+  ASSERT_TRUE(previous.ok()) << previous.status();
+  ASSERT_EQ(previous->size(), 1u);
+  EXPECT_EQ(previous->at("c07").model_id(), first.id());
+  EXPECT_EQ(previous->at("c07").value_hundredths(), before->value_hundredths());
+  EXPECT_EQ(previous->at("c07").monetary().units(), before->monetary().units());
+
+  // The next tier: a Lead lacks its negative profit to reach Iron; Iron and
+  // Gold lack what separates them from the model's thresholds; Platinum is
+  // the top.
+  sv1::ScoreModel model;
+  ASSERT_TRUE(model.ParseFromString(store_.jobs[second.id()].score_model));
+  const Decimal gold = *FromMoney(model.gold_above(), "");
+  const Decimal platinum = *FromMoney(model.platinum_above(), "");
+  auto all = logic_->ValuesOf({"p-lead", "c00", "c01", "c02", "c03", "c04",
+                               "c05", "c06", "c07", "c08", "c09", "c10",
+                               "c11", "p-prospect"});
+  ASSERT_TRUE(all.ok()) << all.status();
+  std::set<int> seen;
+  for (const auto& [id, value] : *all) {
+    SCOPED_TRACE(id);
+    seen.insert(value.tier());
+    absl::StatusOr<std::optional<Differentiation::NextTier>> next =
+        logic_->NextTierOf(value);
+    ASSERT_TRUE(next.ok()) << next.status();
+    const Decimal profit = *FromMoney(value.profit(), "");
+    switch (value.tier()) {
+      case cv1::TIER_LEAD:
+        ASSERT_TRUE(next->has_value());
+        EXPECT_EQ((*next)->tier, cv1::TIER_IRON);
+        EXPECT_FALSE((*next)->more_than);
+        EXPECT_EQ((*next)->lacking, -profit);
+        break;
+      case cv1::TIER_IRON:
+        ASSERT_TRUE(next->has_value());
+        EXPECT_EQ((*next)->tier, cv1::TIER_GOLD);
+        EXPECT_TRUE((*next)->more_than);
+        EXPECT_EQ((*next)->profit, gold);
+        EXPECT_EQ((*next)->lacking, *gold.CheckedSub(profit));
+        EXPECT_GE((*next)->lacking, Decimal());
+        break;
+      case cv1::TIER_GOLD:
+        ASSERT_TRUE(next->has_value());
+        EXPECT_EQ((*next)->tier, cv1::TIER_PLATINUM);
+        EXPECT_EQ((*next)->lacking, *platinum.CheckedSub(profit));
+        break;
+      default:
+        EXPECT_FALSE(next->has_value());
+    }
+  }
+  EXPECT_EQ(seen.size(), 4u);  // every tier was tried
 }
 
 TEST_F(DifferentiationTest, RefreshWithClvStoresPredictionsForBuyers) {
@@ -952,7 +1044,7 @@ TEST_F(DifferentiationTest, APublicationWhoseAnswerWasLostStillSucceeds) {
   absl::MutexLock l(&store_.mu);
   EXPECT_EQ(store_.live_job, job.id());
   EXPECT_EQ(store_.scores["c01"].model_id, job.id());
-  EXPECT_TRUE(store_.replaced.empty());  // caught up and dropped
+  EXPECT_TRUE(store_.replaced.empty());  // caught up and kept as previous
 }
 
 // A replica stopped at a step: another replica's recovery ends its job and

@@ -1,0 +1,370 @@
+// Streamed imports of rows, written once for every counterpart service: each
+// row checked on its own (a bad row is reported with its number, column and
+// reason and never stops the good ones), good rows stored in batches of
+// `batch_rows` in one transaction each, and a retried import storing nothing
+// twice. The customer service has imports of its own (merges, suppression);
+// partner and financial-community imports are this.
+//
+// A row's key is its request id, or else its import and row number; its id
+// is made from that key (KeyedId of the request id, or RowId of the import's
+// prefix and the row, the prefix kept per import id), so that a retry makes
+// the same ids. A row whose id is stored already is a duplicate when it says
+// the same (its fingerprint) and a reject when it does not.
+//
+// Rows name their entity by a reference ("ID" or "ext:SOURCE:ID"); the store
+// resolves a batch's references at once, and an unknown external id may name
+// an entity to create along with the rows.
+//
+//   struct DealRecord { ... };
+//   import::Importer<v1::ImportDealsRequest, v1::DealRow, DealRecord> deals(
+//       &store, {.kind = "deals", .rpc = "ImportDeals", .ref_field =
+//       "partner_ref"}, [](const v1::DealRow& row) { ... parse ... });
+//   RAPPORT_ASSIGN_OR_RETURN(import::Totals totals, deals.Run(next, actor));
+#ifndef RAPPORT_COMMON_IMPORT_ROW_IMPORT_H_
+#define RAPPORT_COMMON_IMPORT_ROW_IMPORT_H_
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/audit/audit.h"
+#include "common/base/status_macros.h"
+#include "common/ids.h"
+#include "common/metrics/metrics.h"
+#include "common/status.h"
+#include "common/validation.h"
+
+namespace rapport::import {
+
+inline constexpr size_t kDefaultBatchRows = 5000;
+inline constexpr size_t kMaxListedRejects = 10000;
+inline constexpr size_t kMaxImportIdBytes = 64;
+inline constexpr size_t kMaxRequestIdBytes = 128;
+// How often one batch is run again after losing a race to a concurrent
+// writer.
+inline constexpr int kMaxAttempts = 5;
+
+struct Reject {
+  int64_t row = 0;
+  std::string field;
+  std::string message;
+};
+
+// What a row's reference names, as the store resolved it.
+struct Resolved {
+  // The entity's id; empty with `create` or `error`.
+  std::string id;
+  // An unknown external id: Write creates the entity (under `id_to_create`).
+  bool create = false;
+  std::string id_to_create;
+  // Why the reference names nothing usable (the row is rejected).
+  std::string error;
+};
+
+// One row, checked.
+template <typename Record>
+struct Row {
+  int64_t number = 0;
+  std::string id;           // what it is stored under
+  std::string fingerprint;  // what it says (a retry must say the same)
+  std::string ref;          // its entity reference, as given
+  Resolved entity;          // filled in before Write
+  Record record;
+};
+
+// A parsed row: the record, its reference, and a text that changes whenever
+// what the row says changes (its fingerprint is made from it).
+template <typename Record>
+struct Parsed {
+  Record record;
+  std::string ref;
+  std::string content;
+};
+
+template <typename Record>
+class Store {
+ public:
+  virtual ~Store() = default;
+  // The id prefix of the rows of `kind` of `import_id`: made by the first
+  // call, the same for every later one.
+  virtual absl::StatusOr<std::string> Prefix(const std::string& kind,
+                                             const std::string& import_id) = 0;
+  // What each of `refs` names.
+  virtual absl::StatusOr<absl::flat_hash_map<std::string, Resolved>> Resolve(
+      const std::vector<std::string>& refs) = 0;
+  // The fingerprints of those of `ids` that are stored already.
+  virtual absl::StatusOr<absl::flat_hash_map<std::string, std::string>> Stored(
+      const std::vector<std::string>& ids) = 0;
+  // Stores `rows` in one transaction, creating the entities they name to be
+  // created; returns how many it created. ALREADY_EXISTS when a concurrent
+  // writer stored one of the ids (or created one of the entities) first: the
+  // batch is then run again from Resolve.
+  virtual absl::StatusOr<int64_t> Write(const std::vector<Row<Record>>& rows,
+                                        const std::string& actor) = 0;
+  // Writes the import's start and end in the audit log.
+  virtual absl::Status Audit(const audit::Event& event) = 0;
+};
+
+struct Options {
+  // What is imported ("deals"): the scope of request-id keys, the import's
+  // prefix, the metrics' label.
+  std::string kind;
+  // The RPC, for the audit log ("ImportDeals").
+  std::string rpc;
+  // The reference column, for its rejects ("partner_ref").
+  std::string ref_field;
+  size_t batch_rows = kDefaultBatchRows;
+  std::function<absl::Time()> clock = [] { return absl::Now(); };
+};
+
+// What one import call did. rows = accepted + duplicates + rejected.
+struct Totals {
+  int64_t accepted = 0;
+  int64_t duplicates = 0;
+  int64_t rejected = 0;
+  int64_t created = 0;
+  // The first kMaxListedRejects rejects, by row.
+  std::vector<Reject> rejects;
+};
+
+// `Request` has import_id() and rows(); each `RawRow` has row() and
+// request_id().
+template <typename Request, typename RawRow, typename Record>
+class Importer {
+ public:
+  using Parse = std::function<absl::StatusOr<Parsed<Record>>(const RawRow&)>;
+
+  Importer(Store<Record>* store, Options options, Parse parse)
+      : store_(store), options_(std::move(options)), parse_(std::move(parse)) {}
+
+  // Reads the import's messages from `next` (false at the end) and stores
+  // them for `actor`; the start and the end are audited.
+  absl::StatusOr<Totals> Run(const std::function<bool(Request*)>& next,
+                             const std::string& actor) {
+    Request request;
+    if (!next(&request) || request.import_id().empty()) {
+      return InvalidField("import_id", "is required in the first message");
+    }
+    RAPPORT_RETURN_IF_ERROR(
+        CheckRequiredText(request.import_id(), "import_id", kMaxImportIdBytes));
+    Session run(this, request.import_id(), actor);
+    RAPPORT_RETURN_IF_ERROR(run.Audit("started", ""));
+    absl::StatusOr<Totals> totals = run.Import(request, next);
+    if (!totals.ok()) {
+      // The error is the call's answer; the end event says it stopped.
+      run.Audit("failed", absl::StatusCodeToString(totals.status().code()))
+          .IgnoreError();
+      return totals;
+    }
+    metrics::CountImportRows(options_.kind, totals->accepted,
+                             totals->duplicates, totals->rejected);
+    RAPPORT_RETURN_IF_ERROR(run.Audit(
+        totals->rejected > 0 ? "partial" : "ok",
+        absl::StrCat(
+            "accepted=", totals->accepted, " duplicates=", totals->duplicates,
+            " rejected=", totals->rejected, " created=", totals->created)));
+    return totals;
+  }
+
+ private:
+  class Session {
+   public:
+    Session(Importer* importer, std::string import_id, std::string actor)
+        : importer_(importer),
+          import_id_(std::move(import_id)),
+          actor_(std::move(actor)) {}
+
+    absl::Status Audit(std::string outcome, std::string details) {
+      return importer_->store_->Audit(
+          {.time_us = absl::ToUnixMicros(importer_->options_.clock()),
+           .actor = actor_,
+           .rpc = importer_->options_.rpc,
+           .resource = absl::StrCat("imports/", import_id_),
+           .outcome = std::move(outcome),
+           .details = std::move(details)});
+    }
+
+    absl::StatusOr<Totals> Import(Request& request,
+                                  const std::function<bool(Request*)>& next) {
+      RAPPORT_ASSIGN_OR_RETURN(
+          prefix_,
+          importer_->store_->Prefix(importer_->options_.kind, import_id_));
+      do {
+        if (!request.import_id().empty() && request.import_id() != import_id_) {
+          return InvalidField("import_id",
+                              "changed within the import; send it once, or "
+                              "the same in every message");
+        }
+        if (request.rows_size() > kMaxRowsPerMessage) {
+          return InvalidField("rows",
+                              absl::StrCat("has ", request.rows_size(),
+                                           " rows in one message; at most ",
+                                           kMaxRowsPerMessage, " are allowed"));
+        }
+        for (const RawRow& raw : request.rows()) Add(raw);
+        if (pending_.size() >= importer_->options_.batch_rows) {
+          RAPPORT_RETURN_IF_ERROR(Flush());
+        }
+        request.Clear();
+      } while (next(&request));
+      RAPPORT_RETURN_IF_ERROR(Flush());
+      std::stable_sort(
+          totals_.rejects.begin(), totals_.rejects.end(),
+          [](const Reject& a, const Reject& b) { return a.row < b.row; });
+      return std::move(totals_);
+    }
+
+   private:
+    void RejectRow(int64_t row, std::string field, std::string message) {
+      ++totals_.rejected;
+      if (totals_.rejects.size() < kMaxListedRejects) {
+        totals_.rejects.push_back({row, std::move(field), std::move(message)});
+      }
+    }
+
+    void Add(const RawRow& raw) {
+      if (raw.row() < 1 || raw.row() > kMaxRowIdRow) {
+        RejectRow(raw.row(), "row", "must be a row number from 1");
+        return;
+      }
+      if (absl::Status s = CheckOptionalText(raw.request_id(), "request_id",
+                                             kMaxRequestIdBytes);
+          !s.ok()) {
+        RejectRow(raw.row(), "request_id", std::string(s.message()));
+        return;
+      }
+      absl::StatusOr<Parsed<Record>> parsed = importer_->parse_(raw);
+      if (!parsed.ok()) {
+        std::vector<FieldViolation> v = FieldViolations(parsed.status());
+        if (v.empty()) {
+          RejectRow(raw.row(), "", std::string(parsed.status().message()));
+        } else {
+          RejectRow(raw.row(), v.front().field, v.front().description);
+        }
+        return;
+      }
+      Row<Record> row;
+      row.number = raw.row();
+      row.id = raw.request_id().empty()
+                   ? RowId(prefix_, raw.row())
+                   : KeyedId(importer_->options_.kind, raw.request_id());
+      row.fingerprint = Fingerprint(parsed->content);
+      row.ref = std::move(parsed->ref);
+      row.record = std::move(parsed->record);
+      pending_.push_back(std::move(row));
+    }
+
+    // Stores the pending rows: duplicates and conflicting rows out, the
+    // rest in one transaction, again after losing a race.
+    absl::Status Flush() {
+      if (pending_.empty()) return absl::OkStatus();
+      absl::Status last;
+      for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+        absl::StatusOr<Outcome> outcome = Attempt();
+        if (outcome.ok()) {
+          totals_.accepted += outcome->accepted;
+          totals_.duplicates += outcome->duplicates;
+          totals_.created += outcome->created;
+          for (Reject& r : outcome->rejects) {
+            RejectRow(r.row, std::move(r.field), std::move(r.message));
+          }
+          pending_.clear();
+          return absl::OkStatus();
+        }
+        if (!absl::IsAlreadyExists(outcome.status())) return outcome.status();
+        last = outcome.status();
+      }
+      return absl::AbortedError(absl::StrCat(
+          "the import kept losing races to concurrent writers; retry it (",
+          last.message(), ")"));
+    }
+
+    struct Outcome {
+      int64_t accepted = 0;
+      int64_t duplicates = 0;
+      int64_t created = 0;
+      std::vector<Reject> rejects;
+    };
+
+    absl::StatusOr<Outcome> Attempt() {
+      Outcome out;
+      std::vector<std::string> ids;
+      ids.reserve(pending_.size());
+      for (const Row<Record>& r : pending_) ids.push_back(r.id);
+      RAPPORT_ASSIGN_OR_RETURN(auto stored, importer_->store_->Stored(ids));
+      // Rows to write: new, and first of their id in the batch.
+      absl::flat_hash_map<std::string, const std::string*> in_batch;
+      std::vector<size_t> fresh;
+      for (size_t i = 0; i < pending_.size(); ++i) {
+        const Row<Record>& r = pending_[i];
+        const std::string* before = nullptr;
+        if (auto it = stored.find(r.id); it != stored.end()) {
+          before = &it->second;
+        } else if (auto b = in_batch.find(r.id); b != in_batch.end()) {
+          before = b->second;
+        }
+        if (before == nullptr) {
+          in_batch.emplace(r.id, &r.fingerprint);
+          fresh.push_back(i);
+        } else if (*before == r.fingerprint) {
+          ++out.duplicates;
+        } else {
+          const bool keyed =
+              r.id != RowId(prefix_, r.number);  // a request id names it
+          out.rejects.push_back(
+              {r.number, keyed ? "request_id" : "row",
+               keyed ? "was used before for a row that says something else"
+                     : "was imported before under this import id with "
+                       "other content"});
+        }
+      }
+      std::vector<std::string> refs;
+      for (size_t i : fresh) refs.push_back(pending_[i].ref);
+      std::sort(refs.begin(), refs.end());
+      refs.erase(std::unique(refs.begin(), refs.end()), refs.end());
+      RAPPORT_ASSIGN_OR_RETURN(auto resolved, importer_->store_->Resolve(refs));
+      std::vector<Row<Record>> rows;
+      rows.reserve(fresh.size());
+      for (size_t i : fresh) {
+        Row<Record> r = pending_[i];
+        auto it = resolved.find(r.ref);
+        if (it == resolved.end() || !it->second.error.empty()) {
+          out.rejects.push_back(
+              {r.number, importer_->options_.ref_field,
+               it == resolved.end() ? "names nothing" : it->second.error});
+          continue;
+        }
+        r.entity = it->second;
+        rows.push_back(std::move(r));
+      }
+      if (!rows.empty()) {
+        RAPPORT_ASSIGN_OR_RETURN(out.created,
+                                 importer_->store_->Write(rows, actor_));
+      }
+      out.accepted = static_cast<int64_t>(rows.size());
+      return out;
+    }
+
+    Importer* importer_;
+    const std::string import_id_;
+    const std::string actor_;
+    std::string prefix_;
+    std::vector<Row<Record>> pending_;
+    Totals totals_;
+  };
+
+  Store<Record>* const store_;
+  const Options options_;
+  const Parse parse_;
+};
+
+}  // namespace rapport::import
+
+#endif  // RAPPORT_COMMON_IMPORT_ROW_IMPORT_H_

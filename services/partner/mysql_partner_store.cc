@@ -1,0 +1,1261 @@
+#include "services/partner/mysql_partner_store.h"
+
+#include <cppconn/prepared_statement.h>
+#include <cppconn/resultset.h>
+
+#include <algorithm>
+#include <map>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/base/status_macros.h"
+#include "common/identity.h"
+#include "common/mysql/sql.h"
+#include "common/mysql/statement_cache.h"
+#include "common/status.h"
+#include "services/partner/partner_rules.h"
+
+namespace rapport::partner {
+namespace {
+
+using Statement = CachedStatement;
+
+// ---- reading rows
+// ------------------------------------------------------------
+
+std::optional<int64_t> OptionalInt64(sql::ResultSet& rows, int column) {
+  if (rows.isNull(column)) return std::nullopt;
+  return rows.getInt64(column);
+}
+
+std::string Str(sql::ResultSet& rows, int column) {
+  return TextOrEmpty(rows, column);
+}
+
+constexpr char kPartnerColumns[] =
+    "id, display_name, kind, lifecycle, region, create_time_us, "
+    "update_time_us, version";
+
+PartnerRecord ReadPartnerColumns(sql::ResultSet& rows) {
+  PartnerRecord r;
+  r.id = Str(rows, 1);
+  r.display_name = Str(rows, 2);
+  r.kind = rows.getInt(3);
+  r.lifecycle = rows.getInt(4);
+  r.region = Str(rows, 5);
+  r.create_time_us = rows.getInt64(6);
+  r.update_time_us = rows.getInt64(7);
+  r.version = rows.getInt64(8);
+  return r;
+}
+
+// Contacts, external ids and attributes of the partners, by id.
+absl::Status LoadChildren(sql::Connection& c, std::vector<PartnerRecord>& out) {
+  if (out.empty()) return absl::OkStatus();
+  std::vector<std::string> ids;
+  std::map<std::string, PartnerRecord*> by_id;
+  for (PartnerRecord& r : out) {
+    ids.push_back(r.id);
+    by_id[r.id] = &r;
+  }
+  const size_t slots = PaddedCount(ids.size(), 1024);
+  const std::string in = Placeholders(slots);
+  {
+    Statement s = PrepareCached(
+        c, absl::StrCat("SELECT partner_id, name, role, email, phone FROM "
+                        "partner_contacts WHERE partner_id IN (",
+                        in, ") ORDER BY partner_id, position"));
+    BindPadded(*s, 1, ids, 0, ids.size(), slots);
+    Rows rows(s->executeQuery());
+    while (rows->next()) {
+      by_id[Str(*rows, 1)]->contacts.push_back(
+          {Str(*rows, 2), Str(*rows, 3), Str(*rows, 4), Str(*rows, 5)});
+    }
+  }
+  {
+    Statement s = PrepareCached(
+        c, absl::StrCat("SELECT partner_id, source, external_id FROM "
+                        "partner_external_ids WHERE partner_id IN (",
+                        in, ") ORDER BY partner_id, source, external_id"));
+    BindPadded(*s, 1, ids, 0, ids.size(), slots);
+    Rows rows(s->executeQuery());
+    while (rows->next()) {
+      by_id[Str(*rows, 1)]->external_ids.push_back(
+          {Str(*rows, 2), Str(*rows, 3)});
+    }
+  }
+  {
+    Statement s = PrepareCached(
+        c, absl::StrCat("SELECT partner_id, attr_key, attr_value FROM "
+                        "partner_attributes WHERE partner_id IN (",
+                        in, ")"));
+    BindPadded(*s, 1, ids, 0, ids.size(), slots);
+    Rows rows(s->executeQuery());
+    while (rows->next()) {
+      by_id[Str(*rows, 1)]->attributes[Str(*rows, 2)] = Str(*rows, 3);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<PartnerRecord> ReadPartner(sql::Connection& c,
+                                          const std::string& id,
+                                          bool for_update) {
+  Statement s = PrepareCached(
+      c, absl::StrCat("SELECT ", kPartnerColumns, " FROM partners WHERE id = ?",
+                      for_update ? " FOR UPDATE" : ""));
+  s->setString(1, id);
+  Rows rows(s->executeQuery());
+  if (!rows->next()) return absl::NotFoundError(absl::StrCat("partner ", id));
+  std::vector<PartnerRecord> out = {ReadPartnerColumns(*rows)};
+  RAPPORT_RETURN_IF_ERROR(LoadChildren(c, out));
+  return std::move(out.front());
+}
+
+// The partner that holds one of the external ids, other than `self`; "" when
+// none does.
+std::string HolderOfExternalIds(sql::Connection& c,
+                                const std::vector<ExternalKey>& keys,
+                                const std::string& self, ExternalKey* which) {
+  for (const ExternalKey& k : keys) {
+    Statement s = PrepareCached(
+        c,
+        "SELECT partner_id FROM partner_external_ids WHERE source = ? AND "
+        "external_id = ?");
+    s->setString(1, k.source);
+    s->setString(2, k.id);
+    Rows rows(s->executeQuery());
+    if (rows->next()) {
+      std::string holder = Str(*rows, 1);
+      if (holder != self) {
+        *which = k;
+        return holder;
+      }
+    }
+  }
+  return "";
+}
+
+absl::Status WriteChildren(sql::Connection& c, const PartnerRecord& r,
+                           bool replace) {
+  if (replace) {
+    for (const char* table :
+         {"partner_contacts", "partner_external_ids", "partner_attributes"}) {
+      Statement s = PrepareCached(
+          c, absl::StrCat("DELETE FROM ", table, " WHERE partner_id = ?"));
+      s->setString(1, r.id);
+      s->executeUpdate();
+    }
+  }
+  ExternalKey taken;
+  if (std::string holder = HolderOfExternalIds(c, r.external_ids, r.id, &taken);
+      !holder.empty()) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("external id ", taken.source, ":", taken.id,
+                     " belongs to partner ", holder));
+  }
+  for (size_t i = 0; i < r.contacts.size(); ++i) {
+    const ContactRecord& k = r.contacts[i];
+    Statement s = PrepareCached(
+        c,
+        "INSERT INTO partner_contacts (partner_id, position, name, role, "
+        "email, email_key, phone) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    s->setString(1, r.id);
+    s->setInt(2, static_cast<int>(i));
+    s->setString(3, k.name);
+    s->setString(4, k.role);
+    s->setString(5, k.email);
+    s->setString(6, k.email.empty() ? "" : EmailMatchKey(k.email));
+    s->setString(7, k.phone);
+    s->executeUpdate();
+  }
+  for (const ExternalKey& k : r.external_ids) {
+    Statement s = PrepareCached(
+        c,
+        "INSERT INTO partner_external_ids (source, external_id, partner_id) "
+        "VALUES (?, ?, ?)");
+    s->setString(1, k.source);
+    s->setString(2, k.id);
+    s->setString(3, r.id);
+    s->executeUpdate();
+  }
+  for (const auto& [key, value] : r.attributes) {
+    Statement s = PrepareCached(
+        c,
+        "INSERT INTO partner_attributes (partner_id, attr_key, attr_value) "
+        "VALUES (?, ?, ?)");
+    s->setString(1, r.id);
+    s->setString(2, key);
+    s->setString(3, value);
+    s->executeUpdate();
+  }
+  return absl::OkStatus();
+}
+
+// For a create under a request id: the stored row's fingerprint, when the id
+// is stored already.
+std::optional<std::string> StoredFingerprint(sql::Connection& c,
+                                             const char* table,
+                                             const std::string& id) {
+  Statement s = PrepareCached(
+      c, absl::StrCat("SELECT fingerprint FROM ", table, " WHERE id = ?"));
+  s->setString(1, id);
+  Rows rows(s->executeQuery());
+  if (!rows->next()) return std::nullopt;
+  return Str(*rows, 1);
+}
+
+absl::Status RequestIdReused(const audit::Event& event) {
+  return absl::AlreadyExistsError(absl::StrCat(
+      "request_id \"", event.request_id,
+      "\" was used before for a request that said something else"));
+}
+
+// The id and fingerprint of a create: when the id is taken, the stored row
+// if the fingerprint matches (`*replay` true), else ALREADY_EXISTS.
+absl::Status CheckReplay(sql::Connection& c, const char* table,
+                         const std::string& id, const std::string& fingerprint,
+                         const audit::Event& event, bool* replay) {
+  *replay = false;
+  std::optional<std::string> stored = StoredFingerprint(c, table, id);
+  if (!stored.has_value()) return absl::OkStatus();
+  if (*stored != fingerprint || event.request_id.empty()) {
+    return RequestIdReused(event);
+  }
+  *replay = true;
+  return absl::OkStatus();
+}
+
+// ---- programs, agreements, deals, orders, funds, interactions ---------------
+
+absl::StatusOr<ProgramRecord> ReadProgram(sql::Connection& c,
+                                          const std::string& id) {
+  Statement s = PrepareCached(
+      c, "SELECT id, name, create_time_us FROM programs WHERE id = ?");
+  s->setString(1, id);
+  Rows rows(s->executeQuery());
+  if (!rows->next()) return absl::NotFoundError(absl::StrCat("program ", id));
+  ProgramRecord r{Str(*rows, 1), Str(*rows, 2), {}, rows->getInt64(3)};
+  Statement t = PrepareCached(
+      c,
+      "SELECT tier, commission_percent FROM program_terms WHERE program_id = "
+      "? ORDER BY tier");
+  t->setString(1, id);
+  Rows terms(t->executeQuery());
+  while (terms->next()) {
+    RAPPORT_ASSIGN_OR_RETURN(Decimal percent, DecimalColumn(*terms, 2));
+    r.terms.push_back({terms->getInt(1), percent});
+  }
+  return r;
+}
+
+constexpr char kAgreementColumns[] =
+    "id, partner_id, program_id, start_time_us, end_time_us, state, "
+    "create_time_us, update_time_us, version";
+
+AgreementRecord ReadAgreement(sql::ResultSet& rows) {
+  AgreementRecord r;
+  r.id = Str(rows, 1);
+  r.partner_id = Str(rows, 2);
+  r.program_id = Str(rows, 3);
+  r.start_time_us = rows.getInt64(4);
+  r.end_time_us = OptionalInt64(rows, 5);
+  r.state = rows.getInt(6);
+  r.create_time_us = rows.getInt64(7);
+  r.update_time_us = rows.getInt64(8);
+  r.version = rows.getInt64(9);
+  return r;
+}
+
+constexpr char kDealColumns[] =
+    "id, partner_id, reference, account_name, account_domain, domain_key, "
+    "name_key, amount, register_time_us, expected_close_time_us, "
+    "close_time_us, state, conflict_with, approved_in_conflict, "
+    "create_time_us, update_time_us, version, recorded_by";
+
+absl::StatusOr<DealRecord> ReadDeal(sql::ResultSet& rows, int first = 1) {
+  DealRecord r;
+  const int f = first - 1;
+  r.id = Str(rows, f + 1);
+  r.partner_id = Str(rows, f + 2);
+  r.reference = Str(rows, f + 3);
+  r.account_name = Str(rows, f + 4);
+  r.account_domain = Str(rows, f + 5);
+  r.domain_key = Str(rows, f + 6);
+  r.name_key = Str(rows, f + 7);
+  RAPPORT_ASSIGN_OR_RETURN(r.amount, DecimalColumn(rows, f + 8));
+  r.register_time_us = rows.getInt64(f + 9);
+  r.expected_close_time_us = OptionalInt64(rows, f + 10);
+  r.close_time_us = OptionalInt64(rows, f + 11);
+  r.state = rows.getInt(f + 12);
+  r.conflict_with = Str(rows, f + 13);
+  r.approved_in_conflict = rows.getBoolean(f + 14);
+  r.create_time_us = rows.getInt64(f + 15);
+  r.update_time_us = rows.getInt64(f + 16);
+  r.version = rows.getInt64(f + 17);
+  r.recorded_by = Str(rows, f + 18);
+  return r;
+}
+
+constexpr char kOrderColumns[] =
+    "id, partner_id, order_time_us, amount, description, create_time_us, "
+    "recorded_by";
+
+absl::StatusOr<OrderRecord> ReadOrder(sql::ResultSet& rows) {
+  OrderRecord r;
+  r.id = Str(rows, 1);
+  r.partner_id = Str(rows, 2);
+  r.order_time_us = rows.getInt64(3);
+  RAPPORT_ASSIGN_OR_RETURN(r.amount, DecimalColumn(rows, 4));
+  r.description = Str(rows, 5);
+  r.create_time_us = rows.getInt64(6);
+  r.recorded_by = Str(rows, 7);
+  return r;
+}
+
+constexpr char kFundColumns[] =
+    "id, partner_id, activity, requested_amount, state, claimed_amount, "
+    "claim_time_us, paid_time_us, create_time_us, update_time_us, version";
+
+absl::StatusOr<FundRecord> ReadFund(sql::ResultSet& rows) {
+  FundRecord r;
+  r.id = Str(rows, 1);
+  r.partner_id = Str(rows, 2);
+  r.activity = Str(rows, 3);
+  RAPPORT_ASSIGN_OR_RETURN(r.requested_amount, DecimalColumn(rows, 4));
+  r.state = rows.getInt(5);
+  if (!rows.isNull(6)) {
+    RAPPORT_ASSIGN_OR_RETURN(r.claimed_amount, DecimalColumn(rows, 6));
+  }
+  r.claim_time_us = OptionalInt64(rows, 7);
+  r.paid_time_us = OptionalInt64(rows, 8);
+  r.create_time_us = rows.getInt64(9);
+  r.update_time_us = rows.getInt64(10);
+  r.version = rows.getInt64(11);
+  return r;
+}
+
+constexpr char kInteractionColumns[] =
+    "id, partner_id, channel, kind, interaction_time_us, cost, note, "
+    "recorded_by";
+
+absl::StatusOr<InteractionRecord> ReadInteraction(sql::ResultSet& rows) {
+  InteractionRecord r;
+  r.id = Str(rows, 1);
+  r.partner_id = Str(rows, 2);
+  r.channel = rows.getInt(3);
+  r.kind = Str(rows, 4);
+  r.interaction_time_us = rows.getInt64(5);
+  RAPPORT_ASSIGN_OR_RETURN(r.cost, DecimalColumn(rows, 6));
+  r.note = Str(rows, 7);
+  r.recorded_by = Str(rows, 8);
+  return r;
+}
+
+// Rows of `query` (its last two parameters: after-id and limit; `bind` sets
+// the others from 1) read with `read`.
+template <typename Record, typename Bind, typename Read>
+absl::StatusOr<std::vector<Record>> Page(MysqlPool* pool,
+                                         const std::string& query, Bind bind,
+                                         int params, const std::string& after,
+                                         int limit, Read read) {
+  return pool->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::vector<Record>> {
+        Statement s = PrepareCached(c, query);
+        bind(*s);
+        s->setString(params + 1, after);
+        s->setInt(params + 2, limit);
+        Rows rows(s->executeQuery());
+        std::vector<Record> out;
+        while (rows->next()) {
+          RAPPORT_ASSIGN_OR_RETURN(Record r, read(*rows));
+          out.push_back(std::move(r));
+        }
+        return out;
+      });
+}
+
+void SetDecimal(sql::PreparedStatement& s, int i, const Decimal& d) {
+  s.setString(i, d.ToString());
+}
+
+void SetOptionalDecimal(sql::PreparedStatement& s, int i,
+                        const std::optional<Decimal>& d) {
+  if (d.has_value()) {
+    s.setString(i, d->ToString());
+  } else {
+    s.setNull(i, 0);
+  }
+}
+
+}  // namespace
+
+// ---- partners
+// ----------------------------------------------------------------
+
+absl::StatusOr<PartnerRecord> MysqlPartnerStore::CreatePartner(
+    const PartnerRecord& partner, const std::string& fingerprint,
+    const audit::Event& event) {
+  return pool_->Transaction(
+      [&](sql::Connection& c) -> absl::StatusOr<PartnerRecord> {
+        bool replay = false;
+        RAPPORT_RETURN_IF_ERROR(CheckReplay(c, "partners", partner.id,
+                                            fingerprint, event, &replay));
+        if (replay) return ReadPartner(c, partner.id, false);
+        Statement s = PrepareCached(
+            c,
+            "INSERT INTO partners (id, display_name, name_key, kind, "
+            "lifecycle, region, create_time_us, update_time_us, version, "
+            "fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        s->setString(1, partner.id);
+        s->setString(2, partner.display_name);
+        s->setString(3, AccountNameKey(partner.display_name));
+        s->setInt(4, partner.kind);
+        s->setInt(5, partner.lifecycle);
+        s->setString(6, partner.region);
+        s->setInt64(7, partner.create_time_us);
+        s->setInt64(8, partner.update_time_us);
+        s->setInt64(9, partner.version);
+        s->setString(10, fingerprint);
+        s->executeUpdate();
+        RAPPORT_RETURN_IF_ERROR(WriteChildren(c, partner, false));
+        audit::Write(c, event);
+        return ReadPartner(c, partner.id, false);
+      });
+}
+
+absl::StatusOr<PartnerRecord> MysqlPartnerStore::GetPartner(
+    const std::string& id) {
+  return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<PartnerRecord> {
+    return ReadPartner(c, id, false);
+  });
+}
+
+absl::StatusOr<std::vector<PartnerRecord>> MysqlPartnerStore::ListPartners(
+    const PartnerFilter& filter, const PageCursor& after, int limit) {
+  // One statement text per shape of filter, so that the cache serves them.
+  std::vector<std::string> where;
+  const bool by_values =
+      filter.by_value || filter.tier != 0 || !filter.segment.empty();
+  std::string from = "partners p";
+  if (by_values) from += " JOIN partner_scores s ON s.partner_id = p.id";
+  if (filter.kind != 0) where.push_back("p.kind = ?");
+  if (filter.lifecycle != 0) where.push_back("p.lifecycle = ?");
+  if (filter.tier != 0) where.push_back("s.tier = ?");
+  if (!filter.segment.empty()) where.push_back("s.segment = ?");
+  if (filter.by_value) {
+    if (after.value_hundredths.has_value()) {
+      where.push_back(
+          "(s.value_hundredths < ? OR (s.value_hundredths = ? AND p.id > ?))");
+    }
+  } else if (!after.id.empty()) {
+    where.push_back("p.id > ?");
+  }
+  std::string query = absl::StrCat(
+      "SELECT p.id, p.display_name, p.kind, p.lifecycle, p.region, "
+      "p.create_time_us, p.update_time_us, p.version FROM ",
+      from, where.empty() ? "" : " WHERE ", absl::StrJoin(where, " AND "),
+      filter.by_value ? " ORDER BY s.value_hundredths DESC, p.id"
+                      : " ORDER BY p.id",
+      " LIMIT ?");
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::vector<PartnerRecord>> {
+        Statement s = PrepareCached(c, query);
+        int i = 0;
+        if (filter.kind != 0) s->setInt(++i, filter.kind);
+        if (filter.lifecycle != 0) s->setInt(++i, filter.lifecycle);
+        if (filter.tier != 0) s->setInt(++i, filter.tier);
+        if (!filter.segment.empty()) s->setString(++i, filter.segment);
+        if (filter.by_value) {
+          if (after.value_hundredths.has_value()) {
+            s->setInt(++i, *after.value_hundredths);
+            s->setInt(++i, *after.value_hundredths);
+            s->setString(++i, after.id);
+          }
+        } else if (!after.id.empty()) {
+          s->setString(++i, after.id);
+        }
+        s->setInt(++i, limit);
+        Rows rows(s->executeQuery());
+        std::vector<PartnerRecord> out;
+        while (rows->next()) out.push_back(ReadPartnerColumns(*rows));
+        RAPPORT_RETURN_IF_ERROR(LoadChildren(c, out));
+        return out;
+      });
+}
+
+absl::StatusOr<PartnerRecord> MysqlPartnerStore::UpdatePartner(
+    const std::string& id, const Mutation<PartnerRecord>& mutate,
+    const audit::Event& event) {
+  return pool_->Transaction(
+      [&](sql::Connection& c) -> absl::StatusOr<PartnerRecord> {
+        RAPPORT_ASSIGN_OR_RETURN(PartnerRecord row, ReadPartner(c, id, true));
+        RAPPORT_RETURN_IF_ERROR(mutate(row));
+        Statement s = PrepareCached(
+            c,
+            "UPDATE partners SET display_name = ?, name_key = ?, kind = ?, "
+            "lifecycle = ?, region = ?, update_time_us = ?, version = ? "
+            "WHERE id = ?");
+        s->setString(1, row.display_name);
+        s->setString(2, AccountNameKey(row.display_name));
+        s->setInt(3, row.kind);
+        s->setInt(4, row.lifecycle);
+        s->setString(5, row.region);
+        s->setInt64(6, row.update_time_us);
+        s->setInt64(7, row.version);
+        s->setString(8, row.id);
+        s->executeUpdate();
+        RAPPORT_RETURN_IF_ERROR(WriteChildren(c, row, true));
+        audit::Event e = event;
+        audit::Write(c, e);
+        return ReadPartner(c, id, false);
+      });
+}
+
+absl::Status MysqlPartnerStore::DeletePartner(const std::string& id, bool force,
+                                              const Check<PartnerRecord>& check,
+                                              const audit::Event& event) {
+  return pool_->Transaction([&](sql::Connection& c) -> absl::Status {
+    RAPPORT_ASSIGN_OR_RETURN(PartnerRecord row, ReadPartner(c, id, true));
+    RAPPORT_RETURN_IF_ERROR(check(row));
+    static constexpr const char* kHistory[] = {
+        "deals", "orders", "fund_requests", "interactions", "agreements"};
+    if (!force) {
+      for (const char* table : kHistory) {
+        Statement s =
+            PrepareCached(c, absl::StrCat("SELECT 1 FROM ", table,
+                                          " WHERE partner_id = ? LIMIT 1"));
+        s->setString(1, id);
+        Rows rows(s->executeQuery());
+        if (rows->next()) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "partner ", id, " has ", table,
+              "; delete with force (admin) to delete them with it"));
+        }
+      }
+    }
+    for (const char* table :
+         {"deals", "orders", "fund_requests", "interactions", "agreements",
+          "partner_contacts", "partner_external_ids", "partner_attributes",
+          "partner_scores"}) {
+      Statement s = PrepareCached(
+          c, absl::StrCat("DELETE FROM ", table, " WHERE partner_id = ?"));
+      s->setString(1, id);
+      s->executeUpdate();
+    }
+    // Deals of other partners that named this one's as the earlier
+    // registration no longer conflict with it.
+    {
+      Statement s = PrepareCached(
+          c,
+          "UPDATE deals d LEFT JOIN deals e ON e.id = d.conflict_with SET "
+          "d.conflict_with = NULL WHERE d.conflict_with IS NOT NULL AND e.id "
+          "IS NULL");
+      s->executeUpdate();
+    }
+    Statement s = PrepareCached(c, "DELETE FROM partners WHERE id = ?");
+    s->setString(1, id);
+    s->executeUpdate();
+    audit::Write(c, event);
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<std::string>> MysqlPartnerStore::FindPartners(
+    const std::vector<ExternalKey>& external_ids,
+    const std::string& email_key) {
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::vector<std::string>> {
+        std::vector<std::string> out;
+        for (const ExternalKey& k : external_ids) {
+          Statement s = PrepareCached(
+              c,
+              "SELECT partner_id FROM partner_external_ids WHERE source = ? "
+              "AND external_id = ?");
+          s->setString(1, k.source);
+          s->setString(2, k.id);
+          Rows rows(s->executeQuery());
+          while (rows->next()) out.push_back(Str(*rows, 1));
+        }
+        if (!email_key.empty()) {
+          Statement s = PrepareCached(
+              c,
+              "SELECT DISTINCT partner_id FROM partner_contacts WHERE "
+              "email_key = ?");
+          s->setString(1, email_key);
+          Rows rows(s->executeQuery());
+          while (rows->next()) out.push_back(Str(*rows, 1));
+        }
+        std::sort(out.begin(), out.end());
+        out.erase(std::unique(out.begin(), out.end()), out.end());
+        return out;
+      });
+}
+
+absl::StatusOr<std::vector<DuplicateGroupRecord>>
+MysqlPartnerStore::FindDuplicates(const std::string& after, int limit) {
+  // Groups in (reason, key) order: "contact_email" groups before
+  // "name_region" ones; `after` is "reason\nkey".
+  return pool_->Run([&](sql::Connection& c)
+                        -> absl::StatusOr<std::vector<DuplicateGroupRecord>> {
+    Statement s = PrepareCached(
+        c,
+        "SELECT reason, k, GROUP_CONCAT(partner_id ORDER BY partner_id "
+        "SEPARATOR ',') FROM ("
+        " SELECT DISTINCT 'contact_email' AS reason, email_key AS k, "
+        "  partner_id FROM partner_contacts WHERE email_key <> ''"
+        " UNION ALL"
+        " SELECT 'name_region', CONCAT(name_key, ' / ', region COLLATE "
+        "utf8mb4_bin), id"
+        "  FROM partners) g"
+        " WHERE CONCAT(reason, '\\n', k) > ?"
+        " GROUP BY reason, k HAVING COUNT(DISTINCT partner_id) > 1"
+        " ORDER BY reason, k LIMIT ?");
+    s->setString(1, after);
+    s->setInt(2, limit);
+    Rows rows(s->executeQuery());
+    std::vector<DuplicateGroupRecord> out;
+    while (rows->next()) {
+      DuplicateGroupRecord g;
+      g.reason = Str(*rows, 1);
+      g.key = Str(*rows, 2);
+      g.partner_ids = absl::StrSplit(Str(*rows, 3), ',');
+      g.partner_ids.erase(
+          std::unique(g.partner_ids.begin(), g.partner_ids.end()),
+          g.partner_ids.end());
+      out.push_back(std::move(g));
+    }
+    return out;
+  });
+}
+
+// ---- programs and agreements
+// -------------------------------------------------
+
+absl::StatusOr<ProgramRecord> MysqlPartnerStore::CreateProgram(
+    const ProgramRecord& program, const std::string& fingerprint,
+    const audit::Event& event) {
+  return pool_->Transaction([&](sql::Connection& c)
+                                -> absl::StatusOr<ProgramRecord> {
+    bool replay = false;
+    RAPPORT_RETURN_IF_ERROR(
+        CheckReplay(c, "programs", program.id, fingerprint, event, &replay));
+    if (replay) return ReadProgram(c, program.id);
+    {
+      Statement s = PrepareCached(c, "SELECT id FROM programs WHERE name = ?");
+      s->setString(1, program.name);
+      Rows rows(s->executeQuery());
+      if (rows->next()) {
+        return absl::AlreadyExistsError(absl::StrCat(
+            "program \"", program.name, "\" exists already: ", Str(*rows, 1)));
+      }
+    }
+    Statement s = PrepareCached(
+        c,
+        "INSERT INTO programs (id, name, create_time_us, fingerprint) "
+        "VALUES (?, ?, ?, ?)");
+    s->setString(1, program.id);
+    s->setString(2, program.name);
+    s->setInt64(3, program.create_time_us);
+    s->setString(4, fingerprint);
+    s->executeUpdate();
+    for (const ProgramTermsRecord& t : program.terms) {
+      Statement terms =
+          PrepareCached(c,
+                        "INSERT INTO program_terms (program_id, tier, "
+                        "commission_percent) VALUES (?, ?, ?)");
+      terms->setString(1, program.id);
+      terms->setInt(2, t.tier);
+      SetDecimal(*terms, 3, t.commission_percent);
+      terms->executeUpdate();
+    }
+    audit::Write(c, event);
+    return ReadProgram(c, program.id);
+  });
+}
+
+absl::StatusOr<ProgramRecord> MysqlPartnerStore::GetProgram(
+    const std::string& id) {
+  return pool_->Run([&](sql::Connection& c) { return ReadProgram(c, id); });
+}
+
+absl::StatusOr<std::vector<ProgramRecord>> MysqlPartnerStore::ListPrograms(
+    const std::string& after, int limit) {
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::vector<ProgramRecord>> {
+        Statement s = PrepareCached(
+            c, "SELECT id FROM programs WHERE id > ? ORDER BY id LIMIT ?");
+        s->setString(1, after);
+        s->setInt(2, limit);
+        std::vector<std::string> ids;
+        {
+          Rows rows(s->executeQuery());
+          while (rows->next()) ids.push_back(Str(*rows, 1));
+        }
+        std::vector<ProgramRecord> out;
+        for (const std::string& id : ids) {
+          RAPPORT_ASSIGN_OR_RETURN(ProgramRecord p, ReadProgram(c, id));
+          out.push_back(std::move(p));
+        }
+        return out;
+      });
+}
+
+absl::StatusOr<AgreementRecord> MysqlPartnerStore::CreateAgreement(
+    const AgreementRecord& agreement, const std::string& fingerprint,
+    const audit::Event& event) {
+  return pool_->Transaction(
+      [&](sql::Connection& c) -> absl::StatusOr<AgreementRecord> {
+        bool replay = false;
+        RAPPORT_RETURN_IF_ERROR(CheckReplay(c, "agreements", agreement.id,
+                                            fingerprint, event, &replay));
+        if (!replay) {
+          Statement s = PrepareCached(
+              c,
+              "INSERT INTO agreements (id, partner_id, program_id, "
+              "start_time_us, end_time_us, state, active_key, create_time_us, "
+              "update_time_us, version, fingerprint) VALUES (?, ?, ?, ?, ?, ?, "
+              "NULL, ?, ?, ?, ?)");
+          s->setString(1, agreement.id);
+          s->setString(2, agreement.partner_id);
+          s->setString(3, agreement.program_id);
+          s->setInt64(4, agreement.start_time_us);
+          SetOptionalInt64(*s, 5, agreement.end_time_us);
+          s->setInt(6, agreement.state);
+          s->setInt64(7, agreement.create_time_us);
+          s->setInt64(8, agreement.update_time_us);
+          s->setInt64(9, agreement.version);
+          s->setString(10, fingerprint);
+          s->executeUpdate();
+          audit::Write(c, event);
+        }
+        Statement s =
+            PrepareCached(c, absl::StrCat("SELECT ", kAgreementColumns,
+                                          " FROM agreements WHERE id = ?"));
+        s->setString(1, agreement.id);
+        Rows rows(s->executeQuery());
+        if (!rows->next()) return absl::InternalError("agreement not stored");
+        return ReadAgreement(*rows);
+      });
+}
+
+absl::StatusOr<AgreementRecord> MysqlPartnerStore::GetAgreement(
+    const std::string& id) {
+  return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<AgreementRecord> {
+    Statement s =
+        PrepareCached(c, absl::StrCat("SELECT ", kAgreementColumns,
+                                      " FROM agreements WHERE id = ?"));
+    s->setString(1, id);
+    Rows rows(s->executeQuery());
+    if (!rows->next())
+      return absl::NotFoundError(absl::StrCat("agreement ", id));
+    return ReadAgreement(*rows);
+  });
+}
+
+absl::StatusOr<std::vector<AgreementRecord>> MysqlPartnerStore::ListAgreements(
+    const std::string& partner_id, const std::string& program_id, int state,
+    const std::string& after, int limit) {
+  std::vector<std::string> where;
+  if (!partner_id.empty()) where.push_back("partner_id = ?");
+  if (!program_id.empty()) where.push_back("program_id = ?");
+  if (state != 0) where.push_back("state = ?");
+  where.push_back("id > ?");
+  const std::string query =
+      absl::StrCat("SELECT ", kAgreementColumns, " FROM agreements WHERE ",
+                   absl::StrJoin(where, " AND "), " ORDER BY id LIMIT ?");
+  const int params = static_cast<int>(where.size()) - 1;
+  return Page<AgreementRecord>(
+      pool_, query,
+      [&](sql::PreparedStatement& s) {
+        int i = 0;
+        if (!partner_id.empty()) s.setString(++i, partner_id);
+        if (!program_id.empty()) s.setString(++i, program_id);
+        if (state != 0) s.setInt(++i, state);
+      },
+      params, after, limit,
+      [](sql::ResultSet& rows) -> absl::StatusOr<AgreementRecord> {
+        return ReadAgreement(rows);
+      });
+}
+
+absl::StatusOr<AgreementRecord> MysqlPartnerStore::UpdateAgreement(
+    const std::string& id, const Mutation<AgreementRecord>& mutate,
+    const audit::Event& event) {
+  return pool_->Transaction([&](sql::Connection& c)
+                                -> absl::StatusOr<AgreementRecord> {
+    Statement read = PrepareCached(
+        c, absl::StrCat("SELECT ", kAgreementColumns,
+                        " FROM agreements WHERE id = ? FOR UPDATE"));
+    read->setString(1, id);
+    AgreementRecord row;
+    {
+      Rows rows(read->executeQuery());
+      if (!rows->next()) {
+        return absl::NotFoundError(absl::StrCat("agreement ", id));
+      }
+      row = ReadAgreement(*rows);
+    }
+    RAPPORT_RETURN_IF_ERROR(mutate(row));
+    const bool active = row.state == v1::AGREEMENT_STATE_ACTIVE;
+    if (active) {
+      Statement other = PrepareCached(
+          c, "SELECT id FROM agreements WHERE active_key = ? AND id <> ?");
+      other->setString(1, absl::StrCat(row.partner_id, ":", row.program_id));
+      other->setString(2, row.id);
+      Rows rows(other->executeQuery());
+      if (rows->next()) {
+        return absl::AlreadyExistsError(
+            absl::StrCat("partner ", row.partner_id,
+                         " has an active agreement in "
+                         "program ",
+                         row.program_id, " already: ", Str(*rows, 1)));
+      }
+    }
+    Statement s = PrepareCached(
+        c,
+        "UPDATE agreements SET state = ?, active_key = ?, update_time_us "
+        "= ?, version = ? WHERE id = ?");
+    s->setInt(1, row.state);
+    SetNullableString(
+        *s, 2, active ? absl::StrCat(row.partner_id, ":", row.program_id) : "");
+    s->setInt64(3, row.update_time_us);
+    s->setInt64(4, row.version);
+    s->setString(5, row.id);
+    s->executeUpdate();
+    audit::Write(c, event);
+    return row;
+  });
+}
+
+// ---- deals
+// -------------------------------------------------------------------
+
+absl::StatusOr<DealRecord> MysqlPartnerStore::RegisterDeal(
+    const DealRecord& deal, const std::string& fingerprint, int64_t window_us,
+    const audit::Event& event) {
+  return pool_->Transaction(
+      [&](sql::Connection& c) -> absl::StatusOr<DealRecord> {
+        bool replay = false;
+        RAPPORT_RETURN_IF_ERROR(
+            CheckReplay(c, "deals", deal.id, fingerprint, event, &replay));
+        if (!replay) {
+          DealRecord row = deal;
+          // The earliest open registration of another partner for the account,
+          // within the window; locked, so that two registrations racing for one
+          // account see each other.
+          for (const bool by_domain : {true, false}) {
+            if (by_domain && row.domain_key.empty()) continue;
+            Statement s = PrepareCached(
+                c, absl::StrCat("SELECT id FROM deals WHERE ",
+                                by_domain ? "domain_key" : "name_key",
+                                " = ? AND register_time_us BETWEEN ? AND ? AND "
+                                "partner_id <> ? AND state IN (1, 2) ORDER BY "
+                                "register_time_us, id LIMIT 1 FOR UPDATE"));
+            s->setString(1, by_domain ? row.domain_key : row.name_key);
+            s->setInt64(2, row.register_time_us - window_us);
+            s->setInt64(3, row.register_time_us);
+            s->setString(4, row.partner_id);
+            Rows rows(s->executeQuery());
+            if (rows->next()) {
+              row.conflict_with = Str(*rows, 1);
+              break;
+            }
+          }
+          Statement s = PrepareCached(
+              c,
+              "INSERT INTO deals (id, partner_id, reference, account_name, "
+              "account_domain, domain_key, name_key, amount, register_time_us, "
+              "expected_close_time_us, close_time_us, state, conflict_with, "
+              "approved_in_conflict, create_time_us, update_time_us, version, "
+              "recorded_by, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+              "?, ?, ?, FALSE, ?, ?, ?, ?, ?)");
+          s->setString(1, row.id);
+          s->setString(2, row.partner_id);
+          s->setString(3, row.reference);
+          s->setString(4, row.account_name);
+          s->setString(5, row.account_domain);
+          s->setString(6, row.domain_key);
+          s->setString(7, row.name_key);
+          SetDecimal(*s, 8, row.amount);
+          s->setInt64(9, row.register_time_us);
+          SetOptionalInt64(*s, 10, row.expected_close_time_us);
+          SetOptionalInt64(*s, 11, row.close_time_us);
+          s->setInt(12, row.state);
+          SetNullableString(*s, 13, row.conflict_with);
+          s->setInt64(14, row.create_time_us);
+          s->setInt64(15, row.update_time_us);
+          s->setInt64(16, row.version);
+          s->setString(17, row.recorded_by);
+          s->setString(18, fingerprint);
+          s->executeUpdate();
+          audit::Event e = event;
+          if (!row.conflict_with.empty()) {
+            e.details = absl::StrCat("conflicts with ", row.conflict_with);
+          }
+          audit::Write(c, e);
+        }
+        Statement s = PrepareCached(
+            c,
+            absl::StrCat("SELECT ", kDealColumns, " FROM deals WHERE id = ?"));
+        s->setString(1, deal.id);
+        Rows rows(s->executeQuery());
+        if (!rows->next()) return absl::InternalError("deal not stored");
+        return ReadDeal(*rows);
+      });
+}
+
+absl::StatusOr<DealRecord> MysqlPartnerStore::GetDeal(const std::string& id) {
+  return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<DealRecord> {
+    Statement s = PrepareCached(
+        c, absl::StrCat("SELECT ", kDealColumns, " FROM deals WHERE id = ?"));
+    s->setString(1, id);
+    Rows rows(s->executeQuery());
+    if (!rows->next()) return absl::NotFoundError(absl::StrCat("deal ", id));
+    return ReadDeal(*rows);
+  });
+}
+
+absl::StatusOr<std::vector<DealRecord>> MysqlPartnerStore::ListDeals(
+    const std::string& partner_id, int state, const std::string& after,
+    int limit) {
+  std::vector<std::string> where;
+  if (!partner_id.empty()) where.push_back("partner_id = ?");
+  if (state != 0) where.push_back("state = ?");
+  where.push_back("id > ?");
+  const std::string query =
+      absl::StrCat("SELECT ", kDealColumns, " FROM deals WHERE ",
+                   absl::StrJoin(where, " AND "), " ORDER BY id LIMIT ?");
+  return Page<DealRecord>(
+      pool_, query,
+      [&](sql::PreparedStatement& s) {
+        int i = 0;
+        if (!partner_id.empty()) s.setString(++i, partner_id);
+        if (state != 0) s.setInt(++i, state);
+      },
+      static_cast<int>(where.size()) - 1, after, limit,
+      [](sql::ResultSet& rows) { return ReadDeal(rows); });
+}
+
+absl::StatusOr<DealRecord> MysqlPartnerStore::UpdateDeal(
+    const std::string& id, const Mutation<DealRecord>& mutate,
+    const audit::Event& event) {
+  return pool_->Transaction([&](sql::Connection& c)
+                                -> absl::StatusOr<DealRecord> {
+    Statement read =
+        PrepareCached(c, absl::StrCat("SELECT ", kDealColumns,
+                                      " FROM deals WHERE id = ? FOR UPDATE"));
+    read->setString(1, id);
+    DealRecord row;
+    {
+      Rows rows(read->executeQuery());
+      if (!rows->next()) return absl::NotFoundError(absl::StrCat("deal ", id));
+      RAPPORT_ASSIGN_OR_RETURN(row, ReadDeal(*rows));
+    }
+    RAPPORT_RETURN_IF_ERROR(mutate(row));
+    Statement s = PrepareCached(
+        c,
+        "UPDATE deals SET state = ?, close_time_us = ?, approved_in_conflict "
+        "= ?, update_time_us = ?, version = ? WHERE id = ?");
+    s->setInt(1, row.state);
+    SetOptionalInt64(*s, 2, row.close_time_us);
+    s->setBoolean(3, row.approved_in_conflict);
+    s->setInt64(4, row.update_time_us);
+    s->setInt64(5, row.version);
+    s->setString(6, row.id);
+    s->executeUpdate();
+    audit::Write(c, event);
+    return row;
+  });
+}
+
+absl::StatusOr<std::vector<DealConflictRecord>>
+MysqlPartnerStore::ListConflicts(const std::string& after, int limit) {
+  return pool_->Run([&](sql::Connection& c)
+                        -> absl::StatusOr<std::vector<DealConflictRecord>> {
+    std::string columns_e, columns_l;
+    for (absl::string_view col : absl::StrSplit(kDealColumns, ", ")) {
+      absl::StrAppend(&columns_e, columns_e.empty() ? "" : ", ", "e.", col);
+      absl::StrAppend(&columns_l, columns_l.empty() ? "" : ", ", "l.", col);
+    }
+    Statement s = PrepareCached(
+        c, absl::StrCat("SELECT ", columns_e, ", ", columns_l,
+                        " FROM deals l JOIN deals e ON e.id = l.conflict_with "
+                        "WHERE l.conflict_with IS NOT NULL AND l.id > ? ORDER "
+                        "BY l.id LIMIT ?"));
+    s->setString(1, after);
+    s->setInt(2, limit);
+    Rows rows(s->executeQuery());
+    std::vector<DealConflictRecord> out;
+    while (rows->next()) {
+      DealConflictRecord r;
+      RAPPORT_ASSIGN_OR_RETURN(r.earlier, ReadDeal(*rows, 1));
+      RAPPORT_ASSIGN_OR_RETURN(r.later, ReadDeal(*rows, 19));
+      out.push_back(std::move(r));
+    }
+    return out;
+  });
+}
+
+// ---- orders, funds, interactions
+// ---------------------------------------------
+
+absl::StatusOr<OrderRecord> MysqlPartnerStore::RecordOrder(
+    const OrderRecord& order, const std::string& fingerprint) {
+  return pool_->Transaction(
+      [&](sql::Connection& c) -> absl::StatusOr<OrderRecord> {
+        bool replay = false;
+        if (std::optional<std::string> stored =
+                StoredFingerprint(c, "orders", order.id);
+            stored.has_value()) {
+          if (*stored != fingerprint) {
+            return absl::AlreadyExistsError(
+                "request_id was used before for an order that said "
+                "something else");
+          }
+          replay = true;
+        }
+        if (!replay) {
+          Statement s = PrepareCached(
+              c,
+              "INSERT INTO orders (id, partner_id, order_time_us, amount, "
+              "description, create_time_us, recorded_by, fingerprint) VALUES "
+              "(?, ?, ?, ?, ?, ?, ?, ?)");
+          s->setString(1, order.id);
+          s->setString(2, order.partner_id);
+          s->setInt64(3, order.order_time_us);
+          SetDecimal(*s, 4, order.amount);
+          s->setString(5, order.description);
+          s->setInt64(6, order.create_time_us);
+          s->setString(7, order.recorded_by);
+          s->setString(8, fingerprint);
+          s->executeUpdate();
+        }
+        Statement s =
+            PrepareCached(c, absl::StrCat("SELECT ", kOrderColumns,
+                                          " FROM orders WHERE id = ?"));
+        s->setString(1, order.id);
+        Rows rows(s->executeQuery());
+        if (!rows->next()) return absl::InternalError("order not stored");
+        return ReadOrder(*rows);
+      });
+}
+
+absl::StatusOr<std::vector<OrderRecord>> MysqlPartnerStore::ListOrders(
+    const std::string& partner_id, const std::string& after, int limit) {
+  return Page<OrderRecord>(
+      pool_,
+      absl::StrCat("SELECT ", kOrderColumns,
+                   " FROM orders WHERE partner_id = ? AND id > ? ORDER BY id "
+                   "LIMIT ?"),
+      [&](sql::PreparedStatement& s) { s.setString(1, partner_id); }, 1, after,
+      limit, [](sql::ResultSet& rows) { return ReadOrder(rows); });
+}
+
+absl::StatusOr<FundRecord> MysqlPartnerStore::RequestFunds(
+    const FundRecord& fund, const std::string& fingerprint,
+    const audit::Event& event) {
+  return pool_->Transaction([&](sql::Connection& c)
+                                -> absl::StatusOr<FundRecord> {
+    bool replay = false;
+    RAPPORT_RETURN_IF_ERROR(
+        CheckReplay(c, "fund_requests", fund.id, fingerprint, event, &replay));
+    if (!replay) {
+      Statement s = PrepareCached(
+          c,
+          "INSERT INTO fund_requests (id, partner_id, activity, "
+          "requested_amount, state, create_time_us, update_time_us, version, "
+          "fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      s->setString(1, fund.id);
+      s->setString(2, fund.partner_id);
+      s->setString(3, fund.activity);
+      SetDecimal(*s, 4, fund.requested_amount);
+      s->setInt(5, fund.state);
+      s->setInt64(6, fund.create_time_us);
+      s->setInt64(7, fund.update_time_us);
+      s->setInt64(8, fund.version);
+      s->setString(9, fingerprint);
+      s->executeUpdate();
+      audit::Write(c, event);
+    }
+    Statement s =
+        PrepareCached(c, absl::StrCat("SELECT ", kFundColumns,
+                                      " FROM fund_requests WHERE id = ?"));
+    s->setString(1, fund.id);
+    Rows rows(s->executeQuery());
+    if (!rows->next()) return absl::InternalError("fund request not stored");
+    return ReadFund(*rows);
+  });
+}
+
+absl::StatusOr<FundRecord> MysqlPartnerStore::GetFundRequest(
+    const std::string& id) {
+  return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<FundRecord> {
+    Statement s =
+        PrepareCached(c, absl::StrCat("SELECT ", kFundColumns,
+                                      " FROM fund_requests WHERE id = ?"));
+    s->setString(1, id);
+    Rows rows(s->executeQuery());
+    if (!rows->next()) {
+      return absl::NotFoundError(absl::StrCat("fund request ", id));
+    }
+    return ReadFund(*rows);
+  });
+}
+
+absl::StatusOr<std::vector<FundRecord>> MysqlPartnerStore::ListFundRequests(
+    const std::string& partner_id, int state, const std::string& after,
+    int limit) {
+  std::vector<std::string> where;
+  if (!partner_id.empty()) where.push_back("partner_id = ?");
+  if (state != 0) where.push_back("state = ?");
+  where.push_back("id > ?");
+  const std::string query =
+      absl::StrCat("SELECT ", kFundColumns, " FROM fund_requests WHERE ",
+                   absl::StrJoin(where, " AND "), " ORDER BY id LIMIT ?");
+  return Page<FundRecord>(
+      pool_, query,
+      [&](sql::PreparedStatement& s) {
+        int i = 0;
+        if (!partner_id.empty()) s.setString(++i, partner_id);
+        if (state != 0) s.setInt(++i, state);
+      },
+      static_cast<int>(where.size()) - 1, after, limit,
+      [](sql::ResultSet& rows) { return ReadFund(rows); });
+}
+
+absl::StatusOr<FundRecord> MysqlPartnerStore::UpdateFundRequest(
+    const std::string& id, const Mutation<FundRecord>& mutate,
+    const audit::Event& event) {
+  return pool_->Transaction([&](sql::Connection& c)
+                                -> absl::StatusOr<FundRecord> {
+    Statement read = PrepareCached(
+        c, absl::StrCat("SELECT ", kFundColumns,
+                        " FROM fund_requests WHERE id = ? FOR UPDATE"));
+    read->setString(1, id);
+    FundRecord row;
+    {
+      Rows rows(read->executeQuery());
+      if (!rows->next()) {
+        return absl::NotFoundError(absl::StrCat("fund request ", id));
+      }
+      RAPPORT_ASSIGN_OR_RETURN(row, ReadFund(*rows));
+    }
+    RAPPORT_RETURN_IF_ERROR(mutate(row));
+    Statement s = PrepareCached(
+        c,
+        "UPDATE fund_requests SET state = ?, claimed_amount = ?, "
+        "claim_time_us = ?, paid_time_us = ?, update_time_us = ?, version = "
+        "? WHERE id = ?");
+    s->setInt(1, row.state);
+    SetOptionalDecimal(*s, 2, row.claimed_amount);
+    SetOptionalInt64(*s, 3, row.claim_time_us);
+    SetOptionalInt64(*s, 4, row.paid_time_us);
+    s->setInt64(5, row.update_time_us);
+    s->setInt64(6, row.version);
+    s->setString(7, row.id);
+    s->executeUpdate();
+    audit::Write(c, event);
+    return row;
+  });
+}
+
+absl::StatusOr<InteractionRecord> MysqlPartnerStore::LogInteraction(
+    const InteractionRecord& interaction, const std::string& fingerprint) {
+  return pool_->Transaction(
+      [&](sql::Connection& c) -> absl::StatusOr<InteractionRecord> {
+        if (std::optional<std::string> stored =
+                StoredFingerprint(c, "interactions", interaction.id);
+            stored.has_value()) {
+          if (*stored != fingerprint) {
+            return absl::AlreadyExistsError(
+                "request_id was used before for an interaction that said "
+                "something else");
+          }
+        } else {
+          Statement s = PrepareCached(
+              c,
+              "INSERT INTO interactions (id, partner_id, channel, kind, "
+              "interaction_time_us, cost, note, recorded_by, fingerprint) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+          s->setString(1, interaction.id);
+          s->setString(2, interaction.partner_id);
+          s->setInt(3, interaction.channel);
+          s->setString(4, interaction.kind);
+          s->setInt64(5, interaction.interaction_time_us);
+          SetDecimal(*s, 6, interaction.cost);
+          s->setString(7, interaction.note);
+          s->setString(8, interaction.recorded_by);
+          s->setString(9, fingerprint);
+          s->executeUpdate();
+        }
+        Statement s =
+            PrepareCached(c, absl::StrCat("SELECT ", kInteractionColumns,
+                                          " FROM interactions WHERE id = ?"));
+        s->setString(1, interaction.id);
+        Rows rows(s->executeQuery());
+        if (!rows->next()) return absl::InternalError("interaction not stored");
+        return ReadInteraction(*rows);
+      });
+}
+
+absl::StatusOr<std::vector<InteractionRecord>>
+MysqlPartnerStore::ListInteractions(const std::string& partner_id,
+                                    const std::string& after, int limit) {
+  return Page<InteractionRecord>(
+      pool_,
+      absl::StrCat("SELECT ", kInteractionColumns,
+                   " FROM interactions WHERE partner_id = ? AND id > ? ORDER "
+                   "BY id LIMIT ?"),
+      [&](sql::PreparedStatement& s) { s.setString(1, partner_id); }, 1, after,
+      limit, [](sql::ResultSet& rows) { return ReadInteraction(rows); });
+}
+
+absl::StatusOr<PartnerTotals> MysqlPartnerStore::TotalsOf(
+    const std::string& id) {
+  return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<PartnerTotals> {
+    PartnerTotals t;
+    Statement deals = PrepareCached(
+        c,
+        "SELECT COALESCE(SUM(state = 4), 0), COALESCE(SUM(state = 5), 0), "
+        "COALESCE(SUM(IF(state = 4, amount, 0)), 0) FROM deals WHERE "
+        "partner_id = ?");
+    deals->setString(1, id);
+    Decimal won_volume;
+    {
+      Rows rows(deals->executeQuery());
+      if (rows->next()) {
+        t.deals_won = rows->getInt64(1);
+        t.deals_lost = rows->getInt64(2);
+        RAPPORT_ASSIGN_OR_RETURN(won_volume, DecimalColumn(*rows, 3));
+      }
+    }
+    Statement orders = PrepareCached(
+        c, "SELECT COALESCE(SUM(amount), 0) FROM orders WHERE partner_id = ?");
+    orders->setString(1, id);
+    Decimal order_volume;
+    {
+      Rows rows(orders->executeQuery());
+      if (rows->next()) {
+        RAPPORT_ASSIGN_OR_RETURN(order_volume, DecimalColumn(*rows, 1));
+      }
+    }
+    RAPPORT_ASSIGN_OR_RETURN(t.volume, won_volume.CheckedAdd(order_volume));
+    Statement funds = PrepareCached(
+        c,
+        "SELECT COALESCE(SUM(claimed_amount), 0) FROM fund_requests WHERE "
+        "partner_id = ? AND state = 5");
+    funds->setString(1, id);
+    {
+      Rows rows(funds->executeQuery());
+      if (rows->next()) {
+        RAPPORT_ASSIGN_OR_RETURN(t.funds_paid, DecimalColumn(*rows, 1));
+      }
+    }
+    return t;
+  });
+}
+
+}  // namespace rapport::partner

@@ -1,0 +1,102 @@
+// PartnerStore on MySQL/MariaDB (the schema of migrations/).
+#ifndef RAPPORT_SERVICES_PARTNER_MYSQL_PARTNER_STORE_H_
+#define RAPPORT_SERVICES_PARTNER_MYSQL_PARTNER_STORE_H_
+
+#include <string>
+#include <vector>
+
+#include "common/mysql/migrations.h"
+#include "common/mysql/mysql_pool.h"
+#include "services/partner/partner_store.h"
+
+namespace rapport {
+// The partner service's own migrations (migrations/), embedded at build time.
+const std::vector<Migration>& PartnerMigrations();
+}  // namespace rapport
+
+namespace rapport::partner {
+
+class MysqlPartnerStore final : public PartnerStore {
+ public:
+  explicit MysqlPartnerStore(MysqlPool* pool) : pool_(pool) {}
+
+  absl::StatusOr<PartnerRecord> CreatePartner(
+      const PartnerRecord& partner, const std::string& fingerprint,
+      const audit::Event& event) override;
+  absl::StatusOr<PartnerRecord> GetPartner(const std::string& id) override;
+  absl::StatusOr<std::vector<PartnerRecord>> ListPartners(
+      const PartnerFilter& filter, const PageCursor& after, int limit) override;
+  absl::StatusOr<PartnerRecord> UpdatePartner(
+      const std::string& id, const Mutation<PartnerRecord>& mutate,
+      const audit::Event& event) override;
+  absl::Status DeletePartner(const std::string& id, bool force,
+                             const Check<PartnerRecord>& check,
+                             const audit::Event& event) override;
+  absl::StatusOr<std::vector<std::string>> FindPartners(
+      const std::vector<ExternalKey>& external_ids,
+      const std::string& email_key) override;
+  absl::StatusOr<std::vector<DuplicateGroupRecord>> FindDuplicates(
+      const std::string& after, int limit) override;
+
+  absl::StatusOr<ProgramRecord> CreateProgram(
+      const ProgramRecord& program, const std::string& fingerprint,
+      const audit::Event& event) override;
+  absl::StatusOr<ProgramRecord> GetProgram(const std::string& id) override;
+  absl::StatusOr<std::vector<ProgramRecord>> ListPrograms(
+      const std::string& after, int limit) override;
+  absl::StatusOr<AgreementRecord> CreateAgreement(
+      const AgreementRecord& agreement, const std::string& fingerprint,
+      const audit::Event& event) override;
+  absl::StatusOr<AgreementRecord> GetAgreement(const std::string& id) override;
+  absl::StatusOr<std::vector<AgreementRecord>> ListAgreements(
+      const std::string& partner_id, const std::string& program_id, int state,
+      const std::string& after, int limit) override;
+  absl::StatusOr<AgreementRecord> UpdateAgreement(
+      const std::string& id, const Mutation<AgreementRecord>& mutate,
+      const audit::Event& event) override;
+
+  absl::StatusOr<DealRecord> RegisterDeal(const DealRecord& deal,
+                                          const std::string& fingerprint,
+                                          int64_t window_us,
+                                          const audit::Event& event) override;
+  absl::StatusOr<DealRecord> GetDeal(const std::string& id) override;
+  absl::StatusOr<std::vector<DealRecord>> ListDeals(
+      const std::string& partner_id, int state, const std::string& after,
+      int limit) override;
+  absl::StatusOr<DealRecord> UpdateDeal(const std::string& id,
+                                        const Mutation<DealRecord>& mutate,
+                                        const audit::Event& event) override;
+  absl::StatusOr<std::vector<DealConflictRecord>> ListConflicts(
+      const std::string& after, int limit) override;
+
+  absl::StatusOr<OrderRecord> RecordOrder(
+      const OrderRecord& order, const std::string& fingerprint) override;
+  absl::StatusOr<std::vector<OrderRecord>> ListOrders(
+      const std::string& partner_id, const std::string& after,
+      int limit) override;
+  absl::StatusOr<FundRecord> RequestFunds(const FundRecord& fund,
+                                          const std::string& fingerprint,
+                                          const audit::Event& event) override;
+  absl::StatusOr<FundRecord> GetFundRequest(const std::string& id) override;
+  absl::StatusOr<std::vector<FundRecord>> ListFundRequests(
+      const std::string& partner_id, int state, const std::string& after,
+      int limit) override;
+  absl::StatusOr<FundRecord> UpdateFundRequest(
+      const std::string& id, const Mutation<FundRecord>& mutate,
+      const audit::Event& event) override;
+  absl::StatusOr<InteractionRecord> LogInteraction(
+      const InteractionRecord& interaction,
+      const std::string& fingerprint) override;
+  absl::StatusOr<std::vector<InteractionRecord>> ListInteractions(
+      const std::string& partner_id, const std::string& after,
+      int limit) override;
+
+  absl::StatusOr<PartnerTotals> TotalsOf(const std::string& id) override;
+
+ private:
+  MysqlPool* const pool_;
+};
+
+}  // namespace rapport::partner
+
+#endif  // RAPPORT_SERVICES_PARTNER_MYSQL_PARTNER_STORE_H_

@@ -1,0 +1,534 @@
+#include "services/partner/partner_import.h"
+
+#include <cppconn/prepared_statement.h>
+#include <cppconn/resultset.h>
+
+#include <algorithm>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/api_names.h"
+#include "common/audit/audit.h"
+#include "common/base/status_macros.h"
+#include "common/base/timestamp.h"
+#include "common/identity.h"
+#include "common/import/mysql_import.h"
+#include "common/import/row_import.h"
+#include "common/mysql/sql.h"
+#include "common/mysql/statement_cache.h"
+#include "common/status.h"
+#include "common/validation.h"
+#include "services/partner/partner_rules.h"
+
+namespace rapport::partner {
+namespace {
+
+namespace cv1 = ::rapport::common::v1;
+
+// The partner a row names: its id, or "ext:SOURCE:ID".
+absl::StatusOr<EntityRef> ParsePartnerRef(const std::string& text) {
+  return ParseEntityRef(text, "partner_ref", "partner", "US",
+                        {.email = false, .phone = false, .external = true});
+}
+
+// Statements of at most 256 rows, in counts of powers of two, so that a few
+// statement texts serve every batch.
+template <typename Fn>
+void ForChunks(size_t n, Fn fn) {
+  size_t begin = 0;
+  for (size_t size = 256; size >= 1; size /= 2) {
+    while (n - begin >= size) {
+      fn(begin, size);
+      begin += size;
+    }
+  }
+}
+
+absl::StatusOr<int64_t> ParseTime(const std::string& text,
+                                  absl::string_view field) {
+  absl::StatusOr<int64_t> t = ParseRfc3339Micros(text);
+  if (!t.ok()) return InvalidField(field, t.status().message());
+  return *t;
+}
+
+absl::StatusOr<Decimal> ParseAmount(const std::string& text,
+                                    absl::string_view field, bool negative_ok) {
+  if (text.empty()) return InvalidField(field, "is required");
+  absl::StatusOr<Decimal> d = Decimal::Parse(text);
+  if (!d.ok()) return InvalidField(field, d.status().message());
+  if (!negative_ok && d->is_negative()) {
+    return InvalidField(field, "must not be negative");
+  }
+  return *d;
+}
+
+// The store side of one kind of import: prefixes, references, fingerprints
+// and audit are shared; `insert` writes the kind's rows.
+template <typename Record>
+class ImportStore final : public import::Store<Record> {
+ public:
+  using Rows = std::vector<import::Row<Record>>;
+  using Insert = std::function<absl::Status(
+      sql::Connection&, const Rows&, const std::string& actor, int64_t now_us)>;
+
+  ImportStore(MysqlPool* pool, IdGenerator* ids,
+              std::function<absl::Time()> clock, std::string table,
+              Insert insert)
+      : pool_(pool),
+        ids_(ids),
+        clock_(std::move(clock)),
+        table_(std::move(table)),
+        insert_(std::move(insert)) {}
+
+  absl::StatusOr<std::string> Prefix(const std::string& kind,
+                                     const std::string& import_id) override {
+    return import::ImportPrefix(*pool_, *ids_, kind, import_id, Now());
+  }
+
+  absl::StatusOr<absl::flat_hash_map<std::string, import::Resolved>> Resolve(
+      const std::vector<std::string>& refs) override {
+    absl::flat_hash_map<std::string, import::Resolved> out;
+    std::vector<std::string> ids;
+    std::vector<std::pair<std::string, EntityRef::External>> externals;
+    for (const std::string& ref : refs) {
+      absl::StatusOr<EntityRef> parsed = ParsePartnerRef(ref);
+      if (!parsed.ok()) {
+        out[ref].error = std::string(parsed.status().message());
+      } else if (parsed->external.has_value()) {
+        externals.emplace_back(ref, *parsed->external);
+      } else {
+        ids.push_back(parsed->id);
+      }
+    }
+    absl::Status read = pool_->Run([&](sql::Connection& c) -> absl::Status {
+      constexpr size_t kInList = 512;
+      for (size_t begin = 0; begin < ids.size(); begin += kInList) {
+        const size_t n = std::min(kInList, ids.size() - begin);
+        const size_t slots = PaddedCount(n, kInList);
+        CachedStatement s = PrepareCached(
+            c, absl::StrCat("SELECT id FROM partners WHERE id IN (",
+                            Placeholders(slots), ")"));
+        BindPadded(*s, 1, ids, begin, n, slots);
+        rapport::Rows rows(s->executeQuery());
+        std::set<std::string> found;
+        while (rows->next()) found.insert(TextOrEmpty(*rows, 1));
+        for (size_t i = begin; i < begin + n; ++i) {
+          if (found.contains(ids[i])) {
+            out[ids[i]].id = ids[i];
+          } else {
+            out[ids[i]].error =
+                absl::StrCat("partner ", ids[i], " does not exist");
+          }
+        }
+      }
+      for (const auto& [ref, e] : externals) {
+        CachedStatement s = PrepareCached(
+            c,
+            "SELECT partner_id FROM partner_external_ids WHERE source = ? AND "
+            "external_id = ?");
+        s->setString(1, e.source);
+        s->setString(2, e.id);
+        rapport::Rows rows(s->executeQuery());
+        import::Resolved& r = out[ref];
+        if (rows->next()) {
+          r.id = TextOrEmpty(*rows, 1);
+        } else {
+          r.create = true;
+          r.id_to_create =
+              KeyedId("partner-ext",
+                      absl::StrCat(e.source.size(), ":", e.source, ":", e.id));
+        }
+      }
+      return absl::OkStatus();
+    });
+    if (!read.ok()) return read;
+    return out;
+  }
+
+  absl::StatusOr<absl::flat_hash_map<std::string, std::string>> Stored(
+      const std::vector<std::string>& ids) override {
+    return import::StoredFingerprints(*pool_, table_, "fingerprint", ids);
+  }
+
+  absl::StatusOr<int64_t> Write(const Rows& rows,
+                                const std::string& actor) override {
+    const int64_t now = Now();
+    return pool_->Transaction(
+        [&](sql::Connection& c) -> absl::StatusOr<int64_t> {
+          int64_t created = 0;
+          std::set<std::string> made;
+          for (const import::Row<Record>& r : rows) {
+            if (!r.entity.create ||
+                !made.insert(r.entity.id_to_create).second) {
+              continue;
+            }
+            absl::StatusOr<EntityRef> ref = ParsePartnerRef(r.ref);
+            if (!ref.ok()) return ref.status();
+            const std::string name =
+                absl::StrCat(ref->external->source, ":", ref->external->id);
+            CachedStatement s = PrepareCached(
+                c,
+                "INSERT INTO partners (id, display_name, name_key, kind, "
+                "lifecycle, region, create_time_us, update_time_us, version) "
+                "VALUES (?, ?, ?, ?, ?, '', ?, ?, 1)");
+            s->setString(1, r.entity.id_to_create);
+            s->setString(2, name.substr(0, 256));
+            s->setString(3, AccountNameKey(name).substr(0, 256));
+            s->setInt(4, v1::PARTNER_KIND_CHANNEL);
+            s->setInt(5, v1::LIFECYCLE_PROSPECT);
+            s->setInt64(6, now);
+            s->setInt64(7, now);
+            s->executeUpdate();
+            CachedStatement e = PrepareCached(
+                c,
+                "INSERT INTO partner_external_ids (source, external_id, "
+                "partner_id) VALUES (?, ?, ?)");
+            e->setString(1, ref->external->source);
+            e->setString(2, ref->external->id);
+            e->setString(3, r.entity.id_to_create);
+            e->executeUpdate();
+            ++created;
+          }
+          RAPPORT_RETURN_IF_ERROR(insert_(c, rows, actor, now));
+          return created;
+        });
+  }
+
+  absl::Status Audit(const audit::Event& event) override {
+    return audit::Write(*pool_, event);
+  }
+
+ private:
+  int64_t Now() const { return absl::ToUnixMicros(clock_()); }
+
+  MysqlPool* const pool_;
+  IdGenerator* const ids_;
+  const std::function<absl::Time()> clock_;
+  const std::string table_;
+  const Insert insert_;
+};
+
+// The partner id a row goes to.
+template <typename Record>
+const std::string& PartnerOf(const import::Row<Record>& r) {
+  return r.entity.create ? r.entity.id_to_create : r.entity.id;
+}
+
+// ---- deals
+// --------------------------------------------------------------------
+
+absl::StatusOr<import::Parsed<DealRecord>> ParseDeal(const v1::DealRow& row) {
+  import::Parsed<DealRecord> out;
+  DealRecord& d = out.record;
+  RAPPORT_RETURN_IF_ERROR(ParsePartnerRef(row.partner_ref()).status());
+  out.ref = row.partner_ref();
+  RAPPORT_RETURN_IF_ERROR(CheckOptionalText(row.deal_id(), "deal_id", 128));
+  d.reference = row.deal_id();
+  RAPPORT_RETURN_IF_ERROR(CheckRequiredText(row.account(), "account", 256));
+  d.account_name = std::string(absl::StripAsciiWhitespace(row.account()));
+  d.name_key = AccountNameKey(d.account_name);
+  if (d.name_key.empty()) {
+    return InvalidField("account", "needs a letter or a digit");
+  }
+  RAPPORT_RETURN_IF_ERROR(
+      CheckOptionalText(row.account_domain(), "account_domain", 253));
+  d.account_domain =
+      std::string(absl::StripAsciiWhitespace(row.account_domain()));
+  d.domain_key = AccountDomainKey(d.account_domain);
+  RAPPORT_ASSIGN_OR_RETURN(d.amount,
+                           ParseAmount(row.amount(), "amount", false));
+  if (row.registered_at().empty()) {
+    return InvalidField("registered_at", "is required");
+  }
+  RAPPORT_ASSIGN_OR_RETURN(d.register_time_us,
+                           ParseTime(row.registered_at(), "registered_at"));
+  std::optional<v1::DealState> state = ParseDealState(row.state());
+  if (!state.has_value()) {
+    return InvalidField("state",
+                        absl::StrCat("\"", row.state().substr(0, 32),
+                                     "\" is not one of submitted, approved, "
+                                     "rejected, won, lost, expired"));
+  }
+  d.state = *state;
+  const bool closes =
+      *state == v1::DEAL_STATE_WON || *state == v1::DEAL_STATE_LOST;
+  if (closes && row.closed_at().empty()) {
+    return InvalidField("closed_at", "is required for won and lost deals");
+  }
+  if (!row.closed_at().empty()) {
+    if (!closes) {
+      return InvalidField("closed_at", "is only for won and lost deals");
+    }
+    RAPPORT_ASSIGN_OR_RETURN(int64_t closed,
+                             ParseTime(row.closed_at(), "closed_at"));
+    if (closed < d.register_time_us) {
+      return InvalidField("closed_at", "must not be before registered_at");
+    }
+    d.close_time_us = closed;
+  }
+  out.content = absl::StrCat(out.ref, "|", d.reference, "|", d.account_name,
+                             "|", d.account_domain, "|", d.amount.ToString(),
+                             "|", d.register_time_us, "|", d.state, "|",
+                             d.close_time_us.value_or(-1));
+  return out;
+}
+
+absl::Status InsertDeals(sql::Connection& c,
+                         const std::vector<import::Row<DealRecord>>& rows,
+                         const std::string& actor, int64_t now,
+                         int64_t window_us) {
+  constexpr int kColumns = 16;
+  auto bind = [&](sql::PreparedStatement& s, int first,
+                  const import::Row<DealRecord>& r,
+                  const std::string& conflict_with) {
+    const DealRecord& d = r.record;
+    int i = first;
+    s.setString(i++, r.id);
+    s.setString(i++, PartnerOf(r));
+    s.setString(i++, d.reference);
+    s.setString(i++, d.account_name);
+    s.setString(i++, d.account_domain);
+    s.setString(i++, d.domain_key);
+    s.setString(i++, d.name_key);
+    s.setString(i++, d.amount.ToString());
+    s.setInt64(i++, d.register_time_us);
+    SetOptionalInt64(s, i++, d.close_time_us);
+    s.setInt(i++, d.state);
+    SetNullableString(s, i++, conflict_with);
+    s.setInt64(i++, now);
+    s.setInt64(i++, now);
+    s.setString(i++, actor);
+    s.setString(i++, r.fingerprint);
+  };
+  const std::string insert =
+      "INSERT INTO deals (id, partner_id, reference, account_name, "
+      "account_domain, domain_key, name_key, amount, register_time_us, "
+      "close_time_us, state, conflict_with, create_time_us, update_time_us, "
+      "recorded_by, fingerprint) VALUES ";
+  // Open registrations one by one, each checked for a conflict with the
+  // ones before it (in this batch too); the rest in large statements.
+  std::vector<const import::Row<DealRecord>*> closed;
+  for (const import::Row<DealRecord>& r : rows) {
+    if (!DealIsOpen(static_cast<v1::DealState>(r.record.state))) {
+      closed.push_back(&r);
+      continue;
+    }
+    std::string conflict_with;
+    for (const bool by_domain : {true, false}) {
+      if (by_domain && r.record.domain_key.empty()) continue;
+      CachedStatement s = PrepareCached(
+          c, absl::StrCat("SELECT id FROM deals WHERE ",
+                          by_domain ? "domain_key" : "name_key",
+                          " = ? AND register_time_us BETWEEN ? AND ? AND "
+                          "partner_id <> ? AND state IN (1, 2) ORDER BY "
+                          "register_time_us, id LIMIT 1 FOR UPDATE"));
+      s->setString(1, by_domain ? r.record.domain_key : r.record.name_key);
+      s->setInt64(2, r.record.register_time_us - window_us);
+      s->setInt64(3, r.record.register_time_us);
+      s->setString(4, PartnerOf(r));
+      rapport::Rows found(s->executeQuery());
+      if (found->next()) {
+        conflict_with = TextOrEmpty(*found, 1);
+        break;
+      }
+    }
+    CachedStatement s =
+        PrepareCached(c, absl::StrCat(insert, RowPlaceholders(1, kColumns)));
+    bind(*s, 1, r, conflict_with);
+    s->executeUpdate();
+  }
+  ForChunks(closed.size(), [&](size_t begin, size_t n) {
+    CachedStatement s =
+        PrepareCached(c, absl::StrCat(insert, RowPlaceholders(n, kColumns)),
+                      StatementParameters::kKept);
+    for (size_t i = 0; i < n; ++i) {
+      bind(*s, 1 + static_cast<int>(i) * kColumns, *closed[begin + i], "");
+    }
+    s->executeUpdate();
+  });
+  return absl::OkStatus();
+}
+
+// ---- orders
+// -------------------------------------------------------------------
+
+absl::StatusOr<import::Parsed<OrderRecord>> ParseOrder(
+    const v1::OrderRow& row) {
+  import::Parsed<OrderRecord> out;
+  RAPPORT_RETURN_IF_ERROR(ParsePartnerRef(row.partner_ref()).status());
+  out.ref = row.partner_ref();
+  if (row.timestamp().empty()) return InvalidField("timestamp", "is required");
+  RAPPORT_ASSIGN_OR_RETURN(out.record.order_time_us,
+                           ParseTime(row.timestamp(), "timestamp"));
+  RAPPORT_ASSIGN_OR_RETURN(out.record.amount,
+                           ParseAmount(row.amount(), "amount", true));
+  out.content = absl::StrCat(out.ref, "|", out.record.order_time_us, "|",
+                             out.record.amount.ToString());
+  return out;
+}
+
+absl::Status InsertOrders(sql::Connection& c,
+                          const std::vector<import::Row<OrderRecord>>& rows,
+                          const std::string& actor, int64_t now) {
+  constexpr int kColumns = 7;
+  ForChunks(rows.size(), [&](size_t begin, size_t n) {
+    CachedStatement s = PrepareCached(
+        c,
+        absl::StrCat("INSERT INTO orders (id, partner_id, order_time_us, "
+                     "amount, create_time_us, recorded_by, fingerprint) "
+                     "VALUES ",
+                     RowPlaceholders(n, kColumns)),
+        StatementParameters::kKept);
+    for (size_t k = 0; k < n; ++k) {
+      const import::Row<OrderRecord>& r = rows[begin + k];
+      int i = 1 + static_cast<int>(k) * kColumns;
+      s->setString(i++, r.id);
+      s->setString(i++, PartnerOf(r));
+      s->setInt64(i++, r.record.order_time_us);
+      s->setString(i++, r.record.amount.ToString());
+      s->setInt64(i++, now);
+      s->setString(i++, actor);
+      s->setString(i++, r.fingerprint);
+    }
+    s->executeUpdate();
+  });
+  return absl::OkStatus();
+}
+
+// ---- interactions
+// -------------------------------------------------------------
+
+absl::StatusOr<import::Parsed<InteractionRecord>> ParseInteraction(
+    const v1::InteractionRow& row) {
+  import::Parsed<InteractionRecord> out;
+  InteractionRecord& r = out.record;
+  RAPPORT_RETURN_IF_ERROR(ParsePartnerRef(row.partner_ref()).status());
+  out.ref = row.partner_ref();
+  if (row.timestamp().empty()) return InvalidField("timestamp", "is required");
+  RAPPORT_ASSIGN_OR_RETURN(r.interaction_time_us,
+                           ParseTime(row.timestamp(), "timestamp"));
+  std::optional<cv1::Channel> channel = ParseChannel(row.channel());
+  if (!channel.has_value()) {
+    return InvalidField("channel",
+                        "must be one of email, phone, sms, visit, web, mail, "
+                        "event");
+  }
+  r.channel = *channel;
+  RAPPORT_ASSIGN_OR_RETURN(r.cost, ParseAmount(row.cost(), "cost", false));
+  RAPPORT_RETURN_IF_ERROR(CheckOptionalText(row.kind(), "kind", 64));
+  RAPPORT_RETURN_IF_ERROR(CheckOptionalText(row.note(), "note", 1024));
+  r.kind = row.kind();
+  r.note = row.note();
+  out.content =
+      absl::StrCat(out.ref, "|", r.interaction_time_us, "|", r.channel, "|",
+                   r.cost.ToString(), "|", r.kind, "|", r.note);
+  return out;
+}
+
+absl::Status InsertInteractions(
+    sql::Connection& c, const std::vector<import::Row<InteractionRecord>>& rows,
+    const std::string& actor, int64_t) {
+  constexpr int kColumns = 9;
+  ForChunks(rows.size(), [&](size_t begin, size_t n) {
+    CachedStatement s = PrepareCached(
+        c,
+        absl::StrCat("INSERT INTO interactions (id, partner_id, channel, "
+                     "kind, interaction_time_us, cost, note, recorded_by, "
+                     "fingerprint) VALUES ",
+                     RowPlaceholders(n, kColumns)),
+        StatementParameters::kKept);
+    for (size_t k = 0; k < n; ++k) {
+      const import::Row<InteractionRecord>& r = rows[begin + k];
+      int i = 1 + static_cast<int>(k) * kColumns;
+      s->setString(i++, r.id);
+      s->setString(i++, PartnerOf(r));
+      s->setInt(i++, r.record.channel);
+      s->setString(i++, r.record.kind);
+      s->setInt64(i++, r.record.interaction_time_us);
+      s->setString(i++, r.record.cost.ToString());
+      s->setString(i++, r.record.note);
+      s->setString(i++, actor);
+      s->setString(i++, r.fingerprint);
+    }
+    s->executeUpdate();
+  });
+  return absl::OkStatus();
+}
+
+// The answer of an import, from what it did.
+template <typename Response>
+Response ToResponse(import::Totals totals) {
+  Response r;
+  r.set_accepted(totals.accepted);
+  r.set_duplicates(totals.duplicates);
+  r.set_created_partners(totals.created);
+  for (import::Reject& j : totals.rejects) {
+    cv1::RowError* e = r.add_rejected();
+    e->set_row(j.row);
+    e->set_field(std::move(j.field));
+    e->set_message(std::move(j.message));
+  }
+  return r;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::ImportDealsResponse> MysqlPartnerImports::ImportDeals(
+    const std::function<bool(v1::ImportDealsRequest*)>& next,
+    const std::string& actor) {
+  const int64_t window_us =
+      absl::ToInt64Microseconds(options_.protection_window);
+  ImportStore<DealRecord> store(
+      pool_, ids_, clock_, "deals",
+      [window_us](sql::Connection& c,
+                  const std::vector<import::Row<DealRecord>>& rows,
+                  const std::string& actor, int64_t now) {
+        return InsertDeals(c, rows, actor, now, window_us);
+      });
+  import::Importer<v1::ImportDealsRequest, v1::DealRow, DealRecord> importer(
+      &store,
+      {.kind = "deals",
+       .rpc = "ImportDeals",
+       .ref_field = "partner_ref",
+       .clock = clock_},
+      ParseDeal);
+  RAPPORT_ASSIGN_OR_RETURN(import::Totals totals, importer.Run(next, actor));
+  return ToResponse<v1::ImportDealsResponse>(std::move(totals));
+}
+
+absl::StatusOr<v1::ImportOrdersResponse> MysqlPartnerImports::ImportOrders(
+    const std::function<bool(v1::ImportOrdersRequest*)>& next,
+    const std::string& actor) {
+  ImportStore<OrderRecord> store(pool_, ids_, clock_, "orders", InsertOrders);
+  import::Importer<v1::ImportOrdersRequest, v1::OrderRow, OrderRecord> importer(
+      &store,
+      {.kind = "orders",
+       .rpc = "ImportOrders",
+       .ref_field = "partner_ref",
+       .clock = clock_},
+      ParseOrder);
+  RAPPORT_ASSIGN_OR_RETURN(import::Totals totals, importer.Run(next, actor));
+  return ToResponse<v1::ImportOrdersResponse>(std::move(totals));
+}
+
+absl::StatusOr<v1::ImportInteractionsResponse>
+MysqlPartnerImports::ImportInteractions(
+    const std::function<bool(v1::ImportInteractionsRequest*)>& next,
+    const std::string& actor) {
+  ImportStore<InteractionRecord> store(pool_, ids_, clock_, "interactions",
+                                       InsertInteractions);
+  import::Importer<v1::ImportInteractionsRequest, v1::InteractionRow,
+                   InteractionRecord> importer(&store,
+                                                {.kind = "partner_interactions",
+                                                 .rpc = "ImportInteractions",
+                                                 .ref_field = "partner_ref",
+                                                 .clock = clock_},
+                                                ParseInteraction);
+  RAPPORT_ASSIGN_OR_RETURN(import::Totals totals, importer.Run(next, actor));
+  return ToResponse<v1::ImportInteractionsResponse>(std::move(totals));
+}
+
+}  // namespace rapport::partner

@@ -1,0 +1,53 @@
+// Imports of partners' deals, orders and interactions (ImportDeals,
+// ImportOrders, ImportInteractions), on the import kit (common/import): rows
+// name their partner by id or by ext:SOURCE:ID, and an unknown external id
+// creates the partner (kind channel) with the rows.
+//
+//   MysqlPartnerImports imports(pool.get(), &ids, clock, options);
+//   RAPPORT_ASSIGN_OR_RETURN(v1::ImportDealsResponse r,
+//                            imports.ImportDeals(next, caller.subject));
+#ifndef RAPPORT_SERVICES_PARTNER_PARTNER_IMPORT_H_
+#define RAPPORT_SERVICES_PARTNER_PARTNER_IMPORT_H_
+
+#include <functional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/ids.h"
+#include "common/mysql/mysql_pool.h"
+#include "rapport/partner/v1/partner_service.pb.h"
+#include "services/partner/partner_logic.h"
+
+namespace rapport::partner {
+
+class MysqlPartnerImports {
+ public:
+  using Clock = std::function<absl::Time()>;
+
+  MysqlPartnerImports(MysqlPool* pool, IdGenerator* ids, Clock clock,
+                      PartnerLogicOptions options)
+      : pool_(pool),
+        ids_(ids),
+        clock_(std::move(clock)),
+        options_(std::move(options)) {}
+
+  absl::StatusOr<v1::ImportDealsResponse> ImportDeals(
+      const std::function<bool(v1::ImportDealsRequest*)>& next,
+      const std::string& actor);
+  absl::StatusOr<v1::ImportOrdersResponse> ImportOrders(
+      const std::function<bool(v1::ImportOrdersRequest*)>& next,
+      const std::string& actor);
+  absl::StatusOr<v1::ImportInteractionsResponse> ImportInteractions(
+      const std::function<bool(v1::ImportInteractionsRequest*)>& next,
+      const std::string& actor);
+
+ private:
+  MysqlPool* const pool_;
+  IdGenerator* const ids_;
+  const Clock clock_;
+  const PartnerLogicOptions options_;
+};
+
+}  // namespace rapport::partner
+
+#endif  // RAPPORT_SERVICES_PARTNER_PARTNER_IMPORT_H_

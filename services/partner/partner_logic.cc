@@ -1,0 +1,1469 @@
+#include "services/partner/partner_logic.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
+#include <algorithm>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "common/api_names.h"
+#include "common/base/status_macros.h"
+#include "common/identity.h"
+#include "common/log.h"
+#include "common/paging.h"
+#include "common/proto_convert.h"
+#include "common/status.h"
+#include "common/validation.h"
+#include "services/partner/partner_rules.h"
+
+namespace rapport::partner {
+namespace {
+
+namespace cv1 = ::rapport::common::v1;
+
+constexpr size_t kMaxRequestId = 128;
+constexpr int kMaxContacts = 20;
+
+// The bytes of a message in one order (map entries sorted), for the
+// fingerprint of what a request said.
+std::string DeterministicBytes(const google::protobuf::MessageLite& m) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    m.SerializeWithCachedSizes(&coded);
+  }
+  return out;
+}
+
+std::string FingerprintOf(const google::protobuf::MessageLite& m,
+                          absl::string_view extra = "") {
+  (void)m.ByteSizeLong();  // caches sizes for SerializeWithCachedSizes
+  return Fingerprint(absl::StrCat(DeterministicBytes(m), "|", extra));
+}
+
+absl::Status CheckRequestId(const std::string& request_id) {
+  return CheckOptionalText(request_id, "request_id", kMaxRequestId);
+}
+
+absl::Status CheckId(const std::string& id, absl::string_view field) {
+  if (id.empty()) return InvalidField(field, "is required");
+  if (!IsValidId(id)) {
+    return InvalidField(field, "is not an id (26 characters of base32)");
+  }
+  return absl::OkStatus();
+}
+
+// An amount in the deployment's currency (or with none given).
+absl::StatusOr<Decimal> ReadAmount(const google::type::Money& money,
+                                   absl::string_view field,
+                                   const std::string& currency,
+                                   bool negative_ok) {
+  if (!money.currency_code().empty() && money.currency_code() != currency) {
+    return InvalidField(field, absl::StrCat("must be in ", currency, ", not ",
+                                            money.currency_code()));
+  }
+  RAPPORT_ASSIGN_OR_RETURN(Decimal d, FromMoney(money, field));
+  if (!negative_ok && d.is_negative()) {
+    return InvalidField(field, "must not be negative");
+  }
+  return d;
+}
+
+absl::StatusOr<int64_t> ReadTime(const google::protobuf::Timestamp& t,
+                                 absl::string_view field) {
+  return FromTimestamp(t, field);
+}
+
+google::type::Money Money(const Decimal& d, const std::string& currency) {
+  absl::StatusOr<google::type::Money> m = ToMoney(d, currency, "amount");
+  return m.ok() ? *m : google::type::Money();
+}
+
+absl::Status CheckEtag(const std::string& given, int64_t version,
+                       absl::string_view what, const std::string& id) {
+  if (given.empty() || given == PartnerEtag(version)) return absl::OkStatus();
+  return absl::AbortedError(
+      absl::StrCat(what, " ", id, " was changed since etag \"", given,
+                   "\" was read; read it again and retry"));
+}
+
+absl::Status NotFoundError(absl::string_view what, const std::string& id) {
+  return absl::NotFoundError(absl::StrCat(what, " ", id, " does not exist"));
+}
+
+// Page tokens over ids, bound to the request's filter.
+absl::StatusOr<std::string> After(const std::string& token,
+                                  const std::string& filter) {
+  return DecodePageToken(token, filter);
+}
+
+template <typename Record, typename Response, typename Add>
+void Page(std::vector<Record>& records, int size, const std::string& filter,
+          Response* response, Add add) {
+  const bool more = static_cast<int>(records.size()) > size;
+  if (more) records.resize(size);
+  for (Record& r : records) add(r);
+  if (more) {
+    response->set_next_page_token(EncodePageToken(records.back().id, filter));
+  }
+}
+
+// ---- conversions -----------------------------------------------------------
+
+v1::Partner ToProto(const PartnerRecord& r) {
+  v1::Partner p;
+  p.set_id(r.id);
+  p.set_display_name(r.display_name);
+  p.set_kind(static_cast<v1::PartnerKind>(r.kind));
+  p.set_lifecycle(static_cast<v1::Lifecycle>(r.lifecycle));
+  p.set_region(r.region);
+  for (const ContactRecord& c : r.contacts) {
+    cv1::Contact* out = p.add_contacts();
+    out->set_name(c.name);
+    out->set_role(c.role);
+    out->set_email(c.email);
+    out->set_phone(c.phone);
+  }
+  for (const ExternalKey& e : r.external_ids) {
+    cv1::ExternalId* out = p.add_external_ids();
+    out->set_source(e.source);
+    out->set_id(e.id);
+  }
+  for (const auto& [k, v] : r.attributes) (*p.mutable_attributes())[k] = v;
+  *p.mutable_create_time() = ToTimestamp(r.create_time_us);
+  *p.mutable_update_time() = ToTimestamp(r.update_time_us);
+  p.set_etag(PartnerEtag(r.version));
+  return p;
+}
+
+v1::Program ToProto(const ProgramRecord& r) {
+  v1::Program p;
+  p.set_id(r.id);
+  p.set_name(r.name);
+  for (const ProgramTermsRecord& t : r.terms) {
+    v1::ProgramTerms* out = p.add_terms();
+    out->set_tier(static_cast<cv1::Tier>(t.tier));
+    // Percentages keep up to 4 decimals: print them without trailing zeros.
+    std::string text = t.commission_percent.ToString();
+    if (text.find('.') != std::string::npos) {
+      while (!text.empty() && text.back() == '0') text.pop_back();
+      if (!text.empty() && text.back() == '.') text.pop_back();
+    }
+    out->set_commission_percent(text);
+  }
+  *p.mutable_create_time() = ToTimestamp(r.create_time_us);
+  return p;
+}
+
+v1::Agreement ToProto(const AgreementRecord& r) {
+  v1::Agreement a;
+  a.set_id(r.id);
+  a.set_partner_id(r.partner_id);
+  a.set_program_id(r.program_id);
+  *a.mutable_start_time() = ToTimestamp(r.start_time_us);
+  if (r.end_time_us) *a.mutable_end_time() = ToTimestamp(*r.end_time_us);
+  a.set_state(static_cast<v1::AgreementState>(r.state));
+  *a.mutable_create_time() = ToTimestamp(r.create_time_us);
+  *a.mutable_update_time() = ToTimestamp(r.update_time_us);
+  a.set_etag(PartnerEtag(r.version));
+  return a;
+}
+
+v1::Deal ToProto(const DealRecord& r, const std::string& currency) {
+  v1::Deal d;
+  d.set_id(r.id);
+  d.set_partner_id(r.partner_id);
+  d.set_reference(r.reference);
+  d.set_account_name(r.account_name);
+  d.set_account_domain(r.account_domain);
+  *d.mutable_amount() = Money(r.amount, currency);
+  *d.mutable_register_time() = ToTimestamp(r.register_time_us);
+  if (r.expected_close_time_us) {
+    *d.mutable_expected_close_time() = ToTimestamp(*r.expected_close_time_us);
+  }
+  if (r.close_time_us) *d.mutable_close_time() = ToTimestamp(*r.close_time_us);
+  d.set_state(static_cast<v1::DealState>(r.state));
+  d.set_conflict_with(r.conflict_with);
+  d.set_approved_in_conflict(r.approved_in_conflict);
+  *d.mutable_create_time() = ToTimestamp(r.create_time_us);
+  *d.mutable_update_time() = ToTimestamp(r.update_time_us);
+  d.set_etag(PartnerEtag(r.version));
+  return d;
+}
+
+v1::Order ToProto(const OrderRecord& r, const std::string& currency) {
+  v1::Order o;
+  o.set_id(r.id);
+  o.set_partner_id(r.partner_id);
+  *o.mutable_order_time() = ToTimestamp(r.order_time_us);
+  *o.mutable_amount() = Money(r.amount, currency);
+  o.set_description(r.description);
+  *o.mutable_create_time() = ToTimestamp(r.create_time_us);
+  o.set_recorded_by(r.recorded_by);
+  return o;
+}
+
+v1::FundRequest ToProto(const FundRecord& r, const std::string& currency) {
+  v1::FundRequest f;
+  f.set_id(r.id);
+  f.set_partner_id(r.partner_id);
+  f.set_activity(r.activity);
+  *f.mutable_requested_amount() = Money(r.requested_amount, currency);
+  f.set_state(static_cast<v1::FundRequestState>(r.state));
+  if (r.claimed_amount) {
+    *f.mutable_claimed_amount() = Money(*r.claimed_amount, currency);
+  }
+  if (r.claim_time_us) *f.mutable_claim_time() = ToTimestamp(*r.claim_time_us);
+  if (r.paid_time_us) *f.mutable_paid_time() = ToTimestamp(*r.paid_time_us);
+  *f.mutable_create_time() = ToTimestamp(r.create_time_us);
+  *f.mutable_update_time() = ToTimestamp(r.update_time_us);
+  f.set_etag(PartnerEtag(r.version));
+  return f;
+}
+
+v1::Interaction ToProto(const InteractionRecord& r,
+                        const std::string& currency) {
+  v1::Interaction i;
+  i.set_id(r.id);
+  i.set_partner_id(r.partner_id);
+  i.set_channel(static_cast<cv1::Channel>(r.channel));
+  i.set_kind(r.kind);
+  *i.mutable_interaction_time() = ToTimestamp(r.interaction_time_us);
+  *i.mutable_cost() = Money(r.cost, currency);
+  i.set_note(r.note);
+  i.set_recorded_by(r.recorded_by);
+  return i;
+}
+
+// ---- partner fields --------------------------------------------------------
+
+// Sets `out`'s fields named by `wants` from `in`, checking each; every wrong
+// field is listed in the error.
+absl::Status ReadPartnerFields(
+    const v1::Partner& in, const std::function<bool(absl::string_view)>& wants,
+    const std::string& phone_region, PartnerRecord& out) {
+  std::vector<FieldViolation> violations;
+  auto note = [&](const absl::Status& s) {
+    if (s.ok()) return;
+    std::vector<FieldViolation> v = FieldViolations(s);
+    if (v.empty()) v.push_back({"partner", std::string(s.message())});
+    violations.insert(violations.end(), v.begin(), v.end());
+  };
+  if (wants("display_name")) {
+    absl::Status s =
+        CheckRequiredText(in.display_name(), "partner.display_name", 256);
+    note(s);
+    if (s.ok()) {
+      out.display_name =
+          std::string(absl::StripAsciiWhitespace(in.display_name()));
+      if (AccountNameKey(out.display_name).empty()) {
+        violations.push_back(
+            {"partner.display_name", "needs a letter or a digit"});
+      }
+    }
+  }
+  if (wants("kind")) {
+    if (in.kind() == v1::PARTNER_KIND_UNSPECIFIED ||
+        !v1::PartnerKind_IsValid(in.kind())) {
+      violations.push_back({"partner.kind",
+                            "is required: supplier, distributor, channel, "
+                            "agency or intermediary"});
+    } else {
+      out.kind = in.kind();
+    }
+  }
+  if (wants("lifecycle") && !v1::Lifecycle_IsValid(in.lifecycle())) {
+    violations.push_back({"partner.lifecycle", "is not a lifecycle"});
+  }
+  if (wants("region")) {
+    absl::Status s = CheckOptionalText(in.region(), "partner.region", 64);
+    note(s);
+    if (s.ok())
+      out.region = std::string(absl::StripAsciiWhitespace(in.region()));
+  }
+  if (wants("contacts")) {
+    out.contacts.clear();
+    if (in.contacts_size() > kMaxContacts) {
+      violations.push_back(
+          {"partner.contacts",
+           absl::StrCat("has ", in.contacts_size(), " entries; at most ",
+                        kMaxContacts, " are allowed")});
+    }
+    for (int i = 0; i < in.contacts_size(); ++i) {
+      const cv1::Contact& c = in.contacts(i);
+      const std::string field = absl::StrCat("partner.contacts[", i, "]");
+      ContactRecord r;
+      absl::Status name = CheckRequiredText(c.name(), field + ".name", 256);
+      absl::Status role = CheckOptionalText(c.role(), field + ".role", 128);
+      note(name);
+      note(role);
+      r.name = std::string(absl::StripAsciiWhitespace(c.name()));
+      r.role = c.role();
+      if (!c.email().empty()) {
+        absl::StatusOr<std::string> email =
+            NormalizeEmail(c.email(), field + ".email");
+        note(email.status());
+        if (email.ok()) r.email = *email;
+      }
+      if (!c.phone().empty()) {
+        absl::StatusOr<std::string> phone =
+            NormalizePhone(c.phone(), field + ".phone", phone_region);
+        note(phone.status());
+        if (phone.ok()) r.phone = *phone;
+      }
+      out.contacts.push_back(std::move(r));
+    }
+  }
+  if (wants("external_ids")) {
+    std::vector<std::pair<std::string, std::string>> ids;
+    ReadExternalIds(in.external_ids(), "partner.external_ids", &ids,
+                    &violations);
+    out.external_ids.clear();
+    for (auto& [source, id] : ids) {
+      out.external_ids.push_back({std::move(source), std::move(id)});
+    }
+  }
+  if (wants("attributes")) {
+    ReadAttributes(in.attributes(), "partner.attributes", &out.attributes,
+                   &violations);
+  }
+  if (!violations.empty()) return InvalidFields(violations);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string PartnerEtag(int64_t version) { return absl::StrCat(version); }
+
+PartnerLogic::PartnerLogic(PartnerStore* store, IdGenerator* ids, Clock clock,
+                           PartnerLogicOptions options,
+                           differentiation::Differentiation* values)
+    : store_(store),
+      ids_(ids),
+      clock_(std::move(clock)),
+      options_(std::move(options)),
+      values_(values) {}
+
+int64_t PartnerLogic::NowMicros() const { return absl::ToUnixMicros(clock_()); }
+
+audit::Event PartnerLogic::Change(const std::string& actor,
+                                  const std::string& rpc,
+                                  const std::string& resource,
+                                  const std::string& request_id,
+                                  const std::string& details) const {
+  return {.time_us = NowMicros(),
+          .actor = actor,
+          .rpc = rpc,
+          .resource = resource,
+          .request_id = request_id,
+          .details = details};
+}
+
+absl::StatusOr<v1::Partner> PartnerLogic::WithValue(const PartnerRecord& r) {
+  v1::Partner p = ToProto(r);
+  if (values_ == nullptr) return p;
+  absl::StatusOr<absl::flat_hash_map<std::string, cv1::EntityValue>> values =
+      values_->ValuesOf({r.id});
+  if (!values.ok()) return values.status();
+  if (auto it = values->find(r.id); it != values->end()) {
+    *p.mutable_value() = std::move(it->second);
+  }
+  return p;
+}
+
+void PartnerLogic::Rescore(const std::string& partner_id) {
+  if (values_ == nullptr) return;
+  if (absl::Status s = values_->Rescore(partner_id); !s.ok()) {
+    LogError("partner", "cannot re-score the partner after its activity",
+             {{"partner", partner_id}, {"error", std::string(s.message())}});
+  }
+}
+
+absl::Status PartnerLogic::CheckPartnerExists(const std::string& id,
+                                              const std::string& field) {
+  RAPPORT_RETURN_IF_ERROR(CheckId(id, field));
+  absl::StatusOr<PartnerRecord> p = store_->GetPartner(id);
+  if (absl::IsNotFound(p.status())) return NotFoundError("partner", id);
+  return p.status();
+}
+
+// ---- partners --------------------------------------------------------------
+
+absl::StatusOr<v1::Partner> PartnerLogic::CreatePartner(
+    const v1::CreatePartnerRequest& request, const std::string& actor) {
+  RAPPORT_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
+  if (!request.partner().id().empty()) {
+    return InvalidField("partner.id", "is assigned by the service");
+  }
+  PartnerRecord record;
+  RAPPORT_RETURN_IF_ERROR(ReadPartnerFields(
+      request.partner(), [](absl::string_view) { return true; },
+      options_.phone_region, record));
+  record.lifecycle = request.partner().lifecycle() == v1::LIFECYCLE_UNSPECIFIED
+                         ? v1::LIFECYCLE_PROSPECT
+                         : request.partner().lifecycle();
+  record.id = request.request_id().empty()
+                  ? ids_->Next()
+                  : KeyedId("partner", request.request_id());
+  record.create_time_us = record.update_time_us = NowMicros();
+  record.version = 1;
+  RAPPORT_ASSIGN_OR_RETURN(
+      PartnerRecord stored,
+      store_->CreatePartner(
+          record, FingerprintOf(request.partner()),
+          Change(actor, "CreatePartner", "partners/" + record.id,
+                 request.request_id())));
+  return WithValue(stored);
+}
+
+absl::StatusOr<v1::Partner> PartnerLogic::GetPartner(
+    const v1::GetPartnerRequest& request) {
+  RAPPORT_RETURN_IF_ERROR(CheckId(request.id(), "id"));
+  absl::StatusOr<PartnerRecord> r = store_->GetPartner(request.id());
+  if (absl::IsNotFound(r.status()))
+    return NotFoundError("partner", request.id());
+  if (!r.ok()) return r.status();
+  return WithValue(*r);
+}
+
+absl::StatusOr<v1::ListPartnersResponse> PartnerLogic::ListPartners(
+    const v1::ListPartnersRequest& request) {
+  RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
+  PartnerFilter filter;
+  std::vector<FieldViolation> violations;
+  if (!v1::PartnerKind_IsValid(request.kind())) {
+    violations.push_back({"kind", "is not a partner kind"});
+  }
+  if (!v1::Lifecycle_IsValid(request.lifecycle())) {
+    violations.push_back({"lifecycle", "is not a lifecycle"});
+  }
+  if (!cv1::Tier_IsValid(request.tier())) {
+    violations.push_back({"tier", "is not a tier"});
+  }
+  if (request.order_by() != "" && request.order_by() != "value") {
+    violations.push_back({"order_by", "must be empty or \"value\""});
+  }
+  if (absl::Status s = CheckOptionalText(request.segment(), "segment", 64);
+      !s.ok()) {
+    violations.push_back({"segment", std::string(s.message())});
+  }
+  if (!violations.empty()) return InvalidFields(violations);
+  filter.kind = request.kind();
+  filter.lifecycle = request.lifecycle();
+  filter.tier = request.tier();
+  filter.segment = request.segment();
+  filter.by_value = request.order_by() == "value";
+  const std::string filter_text =
+      absl::StrCat(filter.kind, "/", filter.lifecycle, "/", filter.tier, "/",
+                   filter.segment, "/", request.order_by());
+  RAPPORT_ASSIGN_OR_RETURN(std::string after,
+                           After(request.page_token(), filter_text));
+  PageCursor cursor;
+  if (filter.by_value && !after.empty()) {
+    std::pair<std::string, std::string> parts =
+        absl::StrSplit(after, absl::MaxSplits(':', 1));
+    int value = 0;
+    if (!absl::SimpleAtoi(parts.first, &value)) {
+      return InvalidField("page_token", "is not a token this service issued");
+    }
+    cursor.value_hundredths = value;
+    cursor.id = parts.second;
+  } else {
+    cursor.id = after;
+  }
+  RAPPORT_ASSIGN_OR_RETURN(std::vector<PartnerRecord> records,
+                           store_->ListPartners(filter, cursor, size + 1));
+  v1::ListPartnersResponse response;
+  const bool more = static_cast<int>(records.size()) > size;
+  if (more) records.resize(size);
+  std::vector<std::string> ids;
+  for (const PartnerRecord& r : records) ids.push_back(r.id);
+  absl::flat_hash_map<std::string, cv1::EntityValue> values;
+  if (values_ != nullptr && !ids.empty()) {
+    RAPPORT_ASSIGN_OR_RETURN(values, values_->ValuesOf(ids));
+  }
+  for (const PartnerRecord& r : records) {
+    v1::Partner* p = response.add_partners();
+    *p = ToProto(r);
+    if (auto it = values.find(r.id); it != values.end()) {
+      *p->mutable_value() = it->second;
+    }
+  }
+  if (more) {
+    const v1::Partner& last = response.partners(response.partners_size() - 1);
+    response.set_next_page_token(EncodePageToken(
+        filter.by_value
+            ? absl::StrCat(last.value().value_hundredths(), ":", last.id())
+            : last.id(),
+        filter_text));
+  }
+  return response;
+}
+
+absl::StatusOr<v1::Partner> PartnerLogic::UpdatePartner(
+    const v1::UpdatePartnerRequest& request, const std::string& actor) {
+  const v1::Partner& in = request.partner();
+  RAPPORT_RETURN_IF_ERROR(CheckId(in.id(), "partner.id"));
+  static const auto* const kUpdatable = new absl::flat_hash_set<std::string>{
+      "display_name", "kind",         "lifecycle", "region",
+      "contacts",     "external_ids", "attributes"};
+  if (request.update_mask().paths_size() == 0) {
+    return InvalidField("update_mask", "names no field to update");
+  }
+  for (const std::string& path : request.update_mask().paths()) {
+    if (!kUpdatable->contains(path)) {
+      return InvalidField(
+          "update_mask",
+          absl::StrCat("\"", path,
+                       "\" cannot be updated; display_name, kind, lifecycle, "
+                       "region, contacts, external_ids or attributes can"));
+    }
+  }
+  auto wants = [&](absl::string_view field) {
+    for (const std::string& p : request.update_mask().paths()) {
+      if (p == field) return true;
+    }
+    return false;
+  };
+  // Checked before the store is touched, so that bad input changes nothing.
+  PartnerRecord fields;
+  RAPPORT_RETURN_IF_ERROR(
+      ReadPartnerFields(in, wants, options_.phone_region, fields));
+  if (wants("lifecycle") && in.lifecycle() == v1::LIFECYCLE_UNSPECIFIED) {
+    return InvalidField("partner.lifecycle", "is required when updated");
+  }
+  // The event is written after the mutation, which says what changed.
+  audit::Event event =
+      Change(actor, "UpdatePartner", "partners/" + in.id(), "");
+  absl::StatusOr<PartnerRecord> updated = store_->UpdatePartner(
+      in.id(),
+      [&](PartnerRecord& row) -> absl::Status {
+        RAPPORT_RETURN_IF_ERROR(
+            CheckEtag(in.etag(), row.version, "partner", row.id));
+        if (wants("lifecycle") && in.lifecycle() != row.lifecycle) {
+          const auto from = static_cast<v1::Lifecycle>(row.lifecycle);
+          if (!LifecycleMayMove(from, in.lifecycle())) {
+            return absl::FailedPreconditionError(absl::StrCat(
+                "partner ", row.id, " is ", LifecycleName(from),
+                "; it cannot become ", LifecycleName(in.lifecycle()),
+                " (prospect -> onboarding -> active <-> suspended; any -> "
+                "ended)"));
+          }
+          event.details = absl::StrCat("lifecycle ", LifecycleName(from),
+                                       " -> ", LifecycleName(in.lifecycle()));
+          row.lifecycle = in.lifecycle();
+        }
+        if (wants("display_name")) row.display_name = fields.display_name;
+        if (wants("kind")) row.kind = fields.kind;
+        if (wants("region")) row.region = fields.region;
+        if (wants("contacts")) row.contacts = fields.contacts;
+        if (wants("external_ids")) row.external_ids = fields.external_ids;
+        if (wants("attributes")) row.attributes = fields.attributes;
+        row.update_time_us = NowMicros();
+        ++row.version;
+        return absl::OkStatus();
+      },
+      event);
+  if (absl::IsNotFound(updated.status()))
+    return NotFoundError("partner", in.id());
+  if (!updated.ok()) return updated.status();
+  return WithValue(*updated);
+}
+
+absl::Status PartnerLogic::DeletePartner(
+    const v1::DeletePartnerRequest& request, const std::string& actor) {
+  RAPPORT_RETURN_IF_ERROR(CheckId(request.id(), "id"));
+  absl::Status s = store_->DeletePartner(
+      request.id(), request.force(),
+      [&](const PartnerRecord& stored) {
+        return CheckEtag(request.etag(), stored.version, "partner", stored.id);
+      },
+      Change(actor, "DeletePartner", "partners/" + request.id(), "",
+             request.force() ? "force" : ""));
+  if (absl::IsNotFound(s)) return NotFoundError("partner", request.id());
+  return s;
+}
+
+absl::StatusOr<v1::IdentifyPartnerResponse> PartnerLogic::IdentifyPartner(
+    const v1::IdentifyPartnerRequest& request, const std::string& actor) {
+  RAPPORT_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
+  if (request.external_ids_size() == 0 && request.contact_email().empty()) {
+    return InvalidField("external_ids",
+                        "at least one identity is required: external_ids or "
+                        "contact_email");
+  }
+  // The identities, checked as a partner's fields are.
+  v1::Partner shape;
+  *shape.mutable_external_ids() = request.external_ids();
+  PartnerRecord ids;
+  RAPPORT_RETURN_IF_ERROR(ReadPartnerFields(
+      shape, [](absl::string_view f) { return f == "external_ids"; },
+      options_.phone_region, ids));
+  std::string email;
+  if (!request.contact_email().empty()) {
+    RAPPORT_ASSIGN_OR_RETURN(
+        email, NormalizeEmail(request.contact_email(), "contact_email"));
+  }
+  RAPPORT_ASSIGN_OR_RETURN(
+      std::vector<std::string> found,
+      store_->FindPartners(ids.external_ids,
+                           email.empty() ? "" : EmailMatchKey(email)));
+  v1::IdentifyPartnerResponse response;
+  if (found.size() > 1) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the identities name ", found.size(), " partners (",
+                     absl::StrJoin(found, ", "),
+                     "); merge them, or identify with fewer identities"));
+  }
+  if (found.size() == 1) {
+    RAPPORT_ASSIGN_OR_RETURN(*response.mutable_partner(), GetPartner([&] {
+      v1::GetPartnerRequest g;
+      g.set_id(found.front());
+      return g;
+    }()));
+    return response;
+  }
+  // None: create it.
+  v1::CreatePartnerRequest create;
+  v1::Partner* p = create.mutable_partner();
+  p->set_display_name(request.display_name());
+  p->set_kind(request.kind() == v1::PARTNER_KIND_UNSPECIFIED
+                  ? v1::PARTNER_KIND_CHANNEL
+                  : request.kind());
+  *p->mutable_external_ids() = request.external_ids();
+  if (!email.empty()) {
+    cv1::Contact* c = p->add_contacts();
+    c->set_name(request.display_name());
+    c->set_email(email);
+  }
+  create.set_request_id(request.request_id());
+  if (request.display_name().empty()) {
+    return InvalidField("display_name",
+                        "is required to create the partner that the "
+                        "identities do not name yet");
+  }
+  RAPPORT_ASSIGN_OR_RETURN(*response.mutable_partner(),
+                           CreatePartner(create, actor));
+  response.set_created(true);
+  return response;
+}
+
+absl::StatusOr<v1::FindDuplicatePartnersResponse> PartnerLogic::FindDuplicates(
+    const v1::FindDuplicatePartnersRequest& request) {
+  RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
+  RAPPORT_ASSIGN_OR_RETURN(std::string after,
+                           After(request.page_token(), "duplicates"));
+  RAPPORT_ASSIGN_OR_RETURN(std::vector<DuplicateGroupRecord> groups,
+                           store_->FindDuplicates(after, size + 1));
+  v1::FindDuplicatePartnersResponse response;
+  const bool more = static_cast<int>(groups.size()) > size;
+  if (more) groups.resize(size);
+  for (DuplicateGroupRecord& g : groups) {
+    v1::DuplicatePartnerGroup* out = response.add_groups();
+    out->set_reason(g.reason);
+    out->set_key(g.key);
+    for (std::string& id : g.partner_ids) out->add_partner_ids(std::move(id));
+  }
+  if (more) {
+    const DuplicateGroupRecord& last = groups.back();
+    response.set_next_page_token(EncodePageToken(
+        absl::StrCat(last.reason, "\n", last.key), "duplicates"));
+  }
+  return response;
+}
+
+// ---- programs and agreements -----------------------------------------------
+
+absl::StatusOr<v1::Program> PartnerLogic::CreateProgram(
+    const v1::CreateProgramRequest& request, const std::string& actor) {
+  RAPPORT_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
+  const v1::Program& in = request.program();
+  std::vector<FieldViolation> violations;
+  ProgramRecord record;
+  if (absl::Status s = CheckRequiredText(in.name(), "program.name", 256);
+      !s.ok()) {
+    violations.push_back({"program.name", std::string(s.message())});
+  }
+  record.name = std::string(absl::StripAsciiWhitespace(in.name()));
+  std::set<int> tiers;
+  for (int i = 0; i < in.terms_size(); ++i) {
+    const v1::ProgramTerms& t = in.terms(i);
+    const std::string field = absl::StrCat("program.terms[", i, "]");
+    if (!cv1::Tier_IsValid(t.tier())) {
+      violations.push_back({field + ".tier", "is not a tier"});
+      continue;
+    }
+    if (!tiers.insert(t.tier()).second) {
+      violations.push_back({field + ".tier", "has terms already"});
+      continue;
+    }
+    absl::StatusOr<Decimal> percent =
+        ParsePercent(t.commission_percent(), field + ".commission_percent");
+    if (!percent.ok()) {
+      std::vector<FieldViolation> v = FieldViolations(percent.status());
+      violations.insert(violations.end(), v.begin(), v.end());
+      continue;
+    }
+    record.terms.push_back({t.tier(), *percent});
+  }
+  if (!tiers.contains(cv1::TIER_UNSPECIFIED) && violations.empty()) {
+    violations.push_back(
+        {"program.terms", "needs the default terms (with no tier)"});
+  }
+  if (!violations.empty()) return InvalidFields(violations);
+  std::sort(record.terms.begin(), record.terms.end(),
+            [](const auto& a, const auto& b) { return a.tier < b.tier; });
+  record.id = request.request_id().empty()
+                  ? ids_->Next()
+                  : KeyedId("program", request.request_id());
+  record.create_time_us = NowMicros();
+  RAPPORT_ASSIGN_OR_RETURN(ProgramRecord stored,
+                           store_->CreateProgram(record, FingerprintOf(in),
+                                                 Change(actor, "CreateProgram",
+                                                        "programs/" + record.id,
+                                                        request.request_id())));
+  return ToProto(stored);
+}
+
+absl::StatusOr<v1::Program> PartnerLogic::GetProgram(
+    const v1::GetProgramRequest& request) {
+  RAPPORT_RETURN_IF_ERROR(CheckId(request.id(), "id"));
+  absl::StatusOr<ProgramRecord> r = store_->GetProgram(request.id());
+  if (absl::IsNotFound(r.status()))
+    return NotFoundError("program", request.id());
+  if (!r.ok()) return r.status();
+  return ToProto(*r);
+}
+
+absl::StatusOr<v1::ListProgramsResponse> PartnerLogic::ListPrograms(
+    const v1::ListProgramsRequest& request) {
+  RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
+  RAPPORT_ASSIGN_OR_RETURN(std::string after,
+                           After(request.page_token(), "programs"));
+  RAPPORT_ASSIGN_OR_RETURN(std::vector<ProgramRecord> records,
+                           store_->ListPrograms(after, size + 1));
+  v1::ListProgramsResponse response;
+  Page(records, size, "programs", &response,
+       [&](const ProgramRecord& r) { *response.add_programs() = ToProto(r); });
+  return response;
+}
+
+absl::StatusOr<v1::Agreement> PartnerLogic::CreateAgreement(
+    const v1::CreateAgreementRequest& request, const std::string& actor) {
+  RAPPORT_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
+  const v1::Agreement& in = request.agreement();
+  std::vector<FieldViolation> violations;
+  auto note = [&](const absl::Status& s) {
+    if (s.ok()) return;
+    for (FieldViolation& v : FieldViolations(s)) violations.push_back(v);
+  };
+  note(CheckId(in.partner_id(), "agreement.partner_id"));
+  note(CheckId(in.program_id(), "agreement.program_id"));
+  AgreementRecord record;
+  if (!in.has_start_time()) {
+    violations.push_back({"agreement.start_time", "is required"});
+  } else {
+    absl::StatusOr<int64_t> start =
+        ReadTime(in.start_time(), "agreement.start_time");
+    note(start.status());
+    if (start.ok()) record.start_time_us = *start;
+  }
+  if (in.has_end_time()) {
+    absl::StatusOr<int64_t> end = ReadTime(in.end_time(), "agreement.end_time");
+    note(end.status());
+    if (end.ok()) {
+      if (*end <= record.start_time_us) {
+        violations.push_back(
+            {"agreement.end_time", "must be after start_time"});
+      }
+      record.end_time_us = *end;
+    }
+  }
+  if (!violations.empty()) return InvalidFields(violations);
+  RAPPORT_RETURN_IF_ERROR(CheckPartnerExists(in.partner_id(), "partner_id"));
+  {
+    absl::StatusOr<ProgramRecord> program = store_->GetProgram(in.program_id());
+    if (absl::IsNotFound(program.status())) {
+      return NotFoundError("program", in.program_id());
+    }
+    RAPPORT_RETURN_IF_ERROR(program.status());
+  }
+  record.partner_id = in.partner_id();
+  record.program_id = in.program_id();
+  record.state = v1::AGREEMENT_STATE_DRAFT;
+  record.id = request.request_id().empty()
+                  ? ids_->Next()
+                  : KeyedId("agreement", request.request_id());
+  record.create_time_us = record.update_time_us = NowMicros();
+  record.version = 1;
+  RAPPORT_ASSIGN_OR_RETURN(
+      AgreementRecord stored,
+      store_->CreateAgreement(
+          record, FingerprintOf(in),
+          Change(actor, "CreateAgreement", "agreements/" + record.id,
+                 request.request_id())));
+  return ToProto(stored);
+}
+
+absl::StatusOr<v1::Agreement> PartnerLogic::GetAgreement(
+    const v1::GetAgreementRequest& request) {
+  RAPPORT_RETURN_IF_ERROR(CheckId(request.id(), "id"));
+  absl::StatusOr<AgreementRecord> r = store_->GetAgreement(request.id());
+  if (absl::IsNotFound(r.status())) {
+    return NotFoundError("agreement", request.id());
+  }
+  if (!r.ok()) return r.status();
+  return ToProto(*r);
+}
+
+absl::StatusOr<v1::ListAgreementsResponse> PartnerLogic::ListAgreements(
+    const v1::ListAgreementsRequest& request) {
+  RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
+  if (!request.partner_id().empty()) {
+    RAPPORT_RETURN_IF_ERROR(CheckId(request.partner_id(), "partner_id"));
+  }
+  if (!request.program_id().empty()) {
+    RAPPORT_RETURN_IF_ERROR(CheckId(request.program_id(), "program_id"));
+  }
+  if (!v1::AgreementState_IsValid(request.state())) {
+    return InvalidField("state", "is not an agreement state");
+  }
+  const std::string filter = absl::StrCat(
+      request.partner_id(), "/", request.program_id(), "/", request.state());
+  RAPPORT_ASSIGN_OR_RETURN(std::string after,
+                           After(request.page_token(), filter));
+  RAPPORT_ASSIGN_OR_RETURN(
+      std::vector<AgreementRecord> records,
+      store_->ListAgreements(request.partner_id(), request.program_id(),
+                             request.state(), after, size + 1));
+  v1::ListAgreementsResponse response;
+  Page(records, size, filter, &response, [&](const AgreementRecord& r) {
+    *response.add_agreements() = ToProto(r);
+  });
+  return response;
+}
+
+absl::StatusOr<v1::Agreement> PartnerLogic::TransitionAgreement(
+    const v1::TransitionAgreementRequest& request, const std::string& actor) {
+  RAPPORT_RETURN_IF_ERROR(CheckId(request.id(), "id"));
+  if (request.state() == v1::AGREEMENT_STATE_UNSPECIFIED ||
+      !v1::AgreementState_IsValid(request.state())) {
+    return InvalidField("state", "is required: active, expired or terminated");
+  }
+  audit::Event event =
+      Change(actor, "TransitionAgreement", "agreements/" + request.id(), "");
+  absl::StatusOr<AgreementRecord> updated = store_->UpdateAgreement(
+      request.id(),
+      [&](AgreementRecord& row) -> absl::Status {
+        RAPPORT_RETURN_IF_ERROR(
+            CheckEtag(request.etag(), row.version, "agreement", row.id));
+        const auto from = static_cast<v1::AgreementState>(row.state);
+        if (!AgreementMayMove(from, request.state())) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "agreement ", row.id, " is ", AgreementStateName(from),
+              "; it cannot become ", AgreementStateName(request.state()),
+              " (draft -> active or terminated; active -> expired or "
+              "terminated)"));
+        }
+        event.details = absl::StrCat(AgreementStateName(from), " -> ",
+                                     AgreementStateName(request.state()));
+        row.state = request.state();
+        row.update_time_us = NowMicros();
+        ++row.version;
+        return absl::OkStatus();
+      },
+      event);
+  if (absl::IsNotFound(updated.status())) {
+    return NotFoundError("agreement", request.id());
+  }
+  if (!updated.ok()) return updated.status();
+  return ToProto(*updated);
+}
+
+// ---- deals -----------------------------------------------------------------
+
+absl::StatusOr<v1::Deal> PartnerLogic::RegisterDeal(
+    const v1::RegisterDealRequest& request, const std::string& actor) {
+  RAPPORT_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
+  const v1::Deal& in = request.deal();
+  std::vector<FieldViolation> violations;
+  auto note = [&](const absl::Status& s) {
+    if (s.ok()) return;
+    for (FieldViolation& v : FieldViolations(s)) violations.push_back(v);
+  };
+  DealRecord record;
+  note(CheckId(in.partner_id(), "deal.partner_id"));
+  note(CheckOptionalText(in.reference(), "deal.reference", 128));
+  note(CheckRequiredText(in.account_name(), "deal.account_name", 256));
+  note(CheckOptionalText(in.account_domain(), "deal.account_domain", 253));
+  record.account_name =
+      std::string(absl::StripAsciiWhitespace(in.account_name()));
+  record.account_domain =
+      std::string(absl::StripAsciiWhitespace(in.account_domain()));
+  record.name_key = AccountNameKey(record.account_name);
+  record.domain_key = AccountDomainKey(record.account_domain);
+  if (!in.account_name().empty() && record.name_key.empty()) {
+    violations.push_back({"deal.account_name", "needs a letter or a digit"});
+  }
+  if (!in.has_amount()) {
+    violations.push_back({"deal.amount", "is required"});
+  } else {
+    absl::StatusOr<Decimal> amount =
+        ReadAmount(in.amount(), "deal.amount", options_.currency, false);
+    note(amount.status());
+    if (amount.ok()) record.amount = *amount;
+  }
+  record.register_time_us = NowMicros();
+  if (in.has_register_time()) {
+    absl::StatusOr<int64_t> t =
+        ReadTime(in.register_time(), "deal.register_time");
+    note(t.status());
+    if (t.ok()) record.register_time_us = *t;
+  }
+  if (in.has_expected_close_time()) {
+    absl::StatusOr<int64_t> t =
+        ReadTime(in.expected_close_time(), "deal.expected_close_time");
+    note(t.status());
+    if (t.ok()) record.expected_close_time_us = *t;
+  }
+  if (in.has_close_time() || in.state() != v1::DEAL_STATE_UNSPECIFIED) {
+    violations.push_back(
+        {"deal.state",
+         "is set by TransitionDeal; a registration is submitted"});
+  }
+  if (!violations.empty()) return InvalidFields(violations);
+  RAPPORT_RETURN_IF_ERROR(
+      CheckPartnerExists(in.partner_id(), "deal.partner_id"));
+  record.partner_id = in.partner_id();
+  record.reference = in.reference();
+  record.state = v1::DEAL_STATE_SUBMITTED;
+  record.id = request.request_id().empty()
+                  ? ids_->Next()
+                  : KeyedId("deal", request.request_id());
+  record.create_time_us = record.update_time_us = NowMicros();
+  record.version = 1;
+  record.recorded_by = actor;
+  RAPPORT_ASSIGN_OR_RETURN(
+      DealRecord stored,
+      store_->RegisterDeal(
+          record, FingerprintOf(in),
+          absl::ToInt64Microseconds(options_.protection_window),
+          Change(actor, "RegisterDeal", "deals/" + record.id,
+                 request.request_id())));
+  return ToProto(stored, options_.currency);
+}
+
+absl::StatusOr<v1::Deal> PartnerLogic::GetDeal(
+    const v1::GetDealRequest& request) {
+  RAPPORT_RETURN_IF_ERROR(CheckId(request.id(), "id"));
+  absl::StatusOr<DealRecord> r = store_->GetDeal(request.id());
+  if (absl::IsNotFound(r.status())) return NotFoundError("deal", request.id());
+  if (!r.ok()) return r.status();
+  return ToProto(*r, options_.currency);
+}
+
+absl::StatusOr<v1::ListDealsResponse> PartnerLogic::ListDeals(
+    const v1::ListDealsRequest& request) {
+  RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
+  if (!request.partner_id().empty()) {
+    RAPPORT_RETURN_IF_ERROR(CheckId(request.partner_id(), "partner_id"));
+  }
+  if (!v1::DealState_IsValid(request.state())) {
+    return InvalidField("state", "is not a deal state");
+  }
+  const std::string filter =
+      absl::StrCat(request.partner_id(), "/", request.state());
+  RAPPORT_ASSIGN_OR_RETURN(std::string after,
+                           After(request.page_token(), filter));
+  RAPPORT_ASSIGN_OR_RETURN(std::vector<DealRecord> records,
+                           store_->ListDeals(request.partner_id(),
+                                             request.state(), after, size + 1));
+  v1::ListDealsResponse response;
+  Page(records, size, filter, &response, [&](const DealRecord& r) {
+    *response.add_deals() = ToProto(r, options_.currency);
+  });
+  return response;
+}
+
+absl::StatusOr<v1::Deal> PartnerLogic::TransitionDeal(
+    const v1::TransitionDealRequest& request, const std::string& actor) {
+  RAPPORT_RETURN_IF_ERROR(CheckId(request.id(), "id"));
+  const v1::DealState to = request.state();
+  if (to == v1::DEAL_STATE_UNSPECIFIED || !v1::DealState_IsValid(to) ||
+      to == v1::DEAL_STATE_SUBMITTED) {
+    return InvalidField("state",
+                        "is required: approved, rejected, won, lost or "
+                        "expired");
+  }
+  std::optional<int64_t> close_us;
+  const bool closes = to == v1::DEAL_STATE_WON || to == v1::DEAL_STATE_LOST;
+  if (closes) {
+    if (!request.has_close_time()) {
+      return InvalidField("close_time", "is required for won and lost");
+    }
+    RAPPORT_ASSIGN_OR_RETURN(close_us,
+                             ReadTime(request.close_time(), "close_time"));
+  } else if (request.has_close_time()) {
+    return InvalidField("close_time", "is only for won and lost");
+  }
+  audit::Event event =
+      Change(actor, "TransitionDeal", "deals/" + request.id(), "");
+  absl::StatusOr<DealRecord> updated = store_->UpdateDeal(
+      request.id(),
+      [&](DealRecord& row) -> absl::Status {
+        RAPPORT_RETURN_IF_ERROR(
+            CheckEtag(request.etag(), row.version, "deal", row.id));
+        const auto from = static_cast<v1::DealState>(row.state);
+        if (!DealMayMove(from, to)) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "deal ", row.id, " is ", DealStateName(from),
+              "; it cannot become ", DealStateName(to),
+              " (submitted -> approved, rejected or expired; approved -> won, "
+              "lost or expired)"));
+        }
+        if (to == v1::DEAL_STATE_APPROVED && !row.conflict_with.empty()) {
+          if (!request.force()) {
+            return absl::FailedPreconditionError(absl::StrCat(
+                "deal ", row.id, " conflicts with the earlier registration ",
+                row.conflict_with,
+                " of another partner; compare them (ListDealConflicts) and "
+                "approve with force (admin) if this one should win"));
+          }
+          row.approved_in_conflict = true;
+          event.details = absl::StrCat("approved in conflict with ",
+                                       row.conflict_with, "; force");
+        }
+        if (closes && *close_us < row.register_time_us) {
+          return InvalidField("close_time",
+                              "must not be before the deal's register_time");
+        }
+        if (event.details.empty()) {
+          event.details =
+              absl::StrCat(DealStateName(from), " -> ", DealStateName(to));
+        }
+        row.state = to;
+        row.close_time_us = close_us;
+        row.update_time_us = NowMicros();
+        ++row.version;
+        return absl::OkStatus();
+      },
+      event);
+  if (absl::IsNotFound(updated.status()))
+    return NotFoundError("deal", request.id());
+  if (!updated.ok()) return updated.status();
+  if (to == v1::DEAL_STATE_WON) Rescore(updated->partner_id);
+  return ToProto(*updated, options_.currency);
+}
+
+absl::StatusOr<v1::ListDealConflictsResponse> PartnerLogic::ListDealConflicts(
+    const v1::ListDealConflictsRequest& request) {
+  RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
+  RAPPORT_ASSIGN_OR_RETURN(std::string after,
+                           After(request.page_token(), "conflicts"));
+  RAPPORT_ASSIGN_OR_RETURN(std::vector<DealConflictRecord> records,
+                           store_->ListConflicts(after, size + 1));
+  v1::ListDealConflictsResponse response;
+  const bool more = static_cast<int>(records.size()) > size;
+  if (more) records.resize(size);
+  // Every claimant's scorecard, once per partner.
+  absl::flat_hash_map<std::string, v1::PartnerScorecard> cards;
+  for (const DealConflictRecord& c : records) {
+    for (const DealRecord* d : {&c.earlier, &c.later}) {
+      if (cards.contains(d->partner_id)) continue;
+      absl::StatusOr<v1::PartnerScorecard> card = Scorecard(d->partner_id);
+      if (!card.ok() && !absl::IsNotFound(card.status())) return card.status();
+      if (card.ok()) cards[d->partner_id] = *std::move(card);
+    }
+  }
+  for (const DealConflictRecord& c : records) {
+    v1::DealConflict* out = response.add_conflicts();
+    out->set_account_key(c.later.domain_key.empty() ||
+                                 c.later.domain_key != c.earlier.domain_key
+                             ? c.later.name_key
+                             : c.later.domain_key);
+    for (const DealRecord* d : {&c.earlier, &c.later}) {
+      v1::DealClaim* claim = out->add_claims();
+      *claim->mutable_deal() = ToProto(*d, options_.currency);
+      if (auto it = cards.find(d->partner_id); it != cards.end()) {
+        *claim->mutable_scorecard() = it->second;
+      }
+    }
+  }
+  if (more) {
+    response.set_next_page_token(
+        EncodePageToken(records.back().later.id, "conflicts"));
+  }
+  return response;
+}
+
+// ---- orders, funds, interactions ------------------------------------------
+
+absl::StatusOr<v1::Order> PartnerLogic::RecordOrder(
+    const v1::RecordOrderRequest& request, const std::string& actor) {
+  RAPPORT_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
+  std::vector<FieldViolation> violations;
+  auto note = [&](const absl::Status& s) {
+    if (s.ok()) return;
+    for (FieldViolation& v : FieldViolations(s)) violations.push_back(v);
+  };
+  const v1::Order& in = request.order();
+  OrderRecord record;
+  note(CheckId(request.partner_id(), "partner_id"));
+  if (!in.has_order_time()) {
+    violations.push_back({"order.order_time", "is required"});
+  } else {
+    absl::StatusOr<int64_t> t = ReadTime(in.order_time(), "order.order_time");
+    note(t.status());
+    if (t.ok()) record.order_time_us = *t;
+  }
+  if (!in.has_amount()) {
+    violations.push_back({"order.amount", "is required"});
+  } else {
+    absl::StatusOr<Decimal> amount =
+        ReadAmount(in.amount(), "order.amount", options_.currency, true);
+    note(amount.status());
+    if (amount.ok()) record.amount = *amount;
+  }
+  note(CheckOptionalText(in.description(), "order.description", 1024));
+  if (!violations.empty()) return InvalidFields(violations);
+  RAPPORT_RETURN_IF_ERROR(
+      CheckPartnerExists(request.partner_id(), "partner_id"));
+  record.partner_id = request.partner_id();
+  record.description = in.description();
+  record.id = request.request_id().empty()
+                  ? ids_->Next()
+                  : KeyedId("order", request.request_id());
+  record.create_time_us = NowMicros();
+  record.recorded_by = actor;
+  RAPPORT_ASSIGN_OR_RETURN(
+      OrderRecord stored,
+      store_->RecordOrder(record, FingerprintOf(in, request.partner_id())));
+  Rescore(stored.partner_id);
+  return ToProto(stored, options_.currency);
+}
+
+absl::StatusOr<v1::ListOrdersResponse> PartnerLogic::ListOrders(
+    const v1::ListOrdersRequest& request) {
+  RAPPORT_RETURN_IF_ERROR(CheckId(request.partner_id(), "partner_id"));
+  RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
+  RAPPORT_ASSIGN_OR_RETURN(std::string after,
+                           After(request.page_token(), request.partner_id()));
+  RAPPORT_RETURN_IF_ERROR(
+      CheckPartnerExists(request.partner_id(), "partner_id"));
+  RAPPORT_ASSIGN_OR_RETURN(
+      std::vector<OrderRecord> records,
+      store_->ListOrders(request.partner_id(), after, size + 1));
+  v1::ListOrdersResponse response;
+  Page(records, size, request.partner_id(), &response,
+       [&](const OrderRecord& r) {
+         *response.add_orders() = ToProto(r, options_.currency);
+       });
+  return response;
+}
+
+absl::StatusOr<v1::FundRequest> PartnerLogic::RequestFunds(
+    const v1::RequestFundsRequest& request, const std::string& actor) {
+  RAPPORT_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
+  const v1::FundRequest& in = request.fund_request();
+  std::vector<FieldViolation> violations;
+  auto note = [&](const absl::Status& s) {
+    if (s.ok()) return;
+    for (FieldViolation& v : FieldViolations(s)) violations.push_back(v);
+  };
+  FundRecord record;
+  note(CheckId(in.partner_id(), "fund_request.partner_id"));
+  note(CheckRequiredText(in.activity(), "fund_request.activity", 512));
+  if (!in.has_requested_amount()) {
+    violations.push_back({"fund_request.requested_amount", "is required"});
+  } else {
+    absl::StatusOr<Decimal> amount =
+        ReadAmount(in.requested_amount(), "fund_request.requested_amount",
+                   options_.currency, false);
+    note(amount.status());
+    if (amount.ok()) {
+      if (amount->is_zero()) {
+        violations.push_back(
+            {"fund_request.requested_amount", "must be positive"});
+      }
+      record.requested_amount = *amount;
+    }
+  }
+  if (!violations.empty()) return InvalidFields(violations);
+  RAPPORT_RETURN_IF_ERROR(
+      CheckPartnerExists(in.partner_id(), "fund_request.partner_id"));
+  record.partner_id = in.partner_id();
+  record.activity = in.activity();
+  record.state = v1::FUND_REQUEST_STATE_REQUESTED;
+  record.id = request.request_id().empty()
+                  ? ids_->Next()
+                  : KeyedId("fund", request.request_id());
+  record.create_time_us = record.update_time_us = NowMicros();
+  record.version = 1;
+  RAPPORT_ASSIGN_OR_RETURN(
+      FundRecord stored,
+      store_->RequestFunds(
+          record, FingerprintOf(in),
+          Change(actor, "RequestFunds", "fundRequests/" + record.id,
+                 request.request_id())));
+  return ToProto(stored, options_.currency);
+}
+
+absl::StatusOr<v1::FundRequest> PartnerLogic::GetFundRequest(
+    const v1::GetFundRequestRequest& request) {
+  RAPPORT_RETURN_IF_ERROR(CheckId(request.id(), "id"));
+  absl::StatusOr<FundRecord> r = store_->GetFundRequest(request.id());
+  if (absl::IsNotFound(r.status())) {
+    return NotFoundError("fund request", request.id());
+  }
+  if (!r.ok()) return r.status();
+  return ToProto(*r, options_.currency);
+}
+
+absl::StatusOr<v1::ListFundRequestsResponse> PartnerLogic::ListFundRequests(
+    const v1::ListFundRequestsRequest& request) {
+  RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
+  if (!request.partner_id().empty()) {
+    RAPPORT_RETURN_IF_ERROR(CheckId(request.partner_id(), "partner_id"));
+  }
+  if (!v1::FundRequestState_IsValid(request.state())) {
+    return InvalidField("state", "is not a fund request state");
+  }
+  const std::string filter =
+      absl::StrCat(request.partner_id(), "/", request.state());
+  RAPPORT_ASSIGN_OR_RETURN(std::string after,
+                           After(request.page_token(), filter));
+  RAPPORT_ASSIGN_OR_RETURN(
+      std::vector<FundRecord> records,
+      store_->ListFundRequests(request.partner_id(), request.state(), after,
+                               size + 1));
+  v1::ListFundRequestsResponse response;
+  Page(records, size, filter, &response, [&](const FundRecord& r) {
+    *response.add_fund_requests() = ToProto(r, options_.currency);
+  });
+  return response;
+}
+
+absl::StatusOr<v1::FundRequest> PartnerLogic::TransitionFundRequest(
+    const v1::TransitionFundRequestRequest& request, const std::string& actor) {
+  RAPPORT_RETURN_IF_ERROR(CheckId(request.id(), "id"));
+  const v1::FundRequestState to = request.state();
+  if (to == v1::FUND_REQUEST_STATE_UNSPECIFIED ||
+      to == v1::FUND_REQUEST_STATE_REQUESTED ||
+      !v1::FundRequestState_IsValid(to)) {
+    return InvalidField("state",
+                        "is required: approved, rejected, claimed, paid or "
+                        "claim_rejected");
+  }
+  std::optional<Decimal> claimed;
+  if (to == v1::FUND_REQUEST_STATE_CLAIMED) {
+    if (!request.has_claimed_amount()) {
+      return InvalidField("claimed_amount", "is required to claim");
+    }
+    RAPPORT_ASSIGN_OR_RETURN(
+        claimed, ReadAmount(request.claimed_amount(), "claimed_amount",
+                            options_.currency, false));
+    if (claimed->is_zero()) {
+      return InvalidField("claimed_amount", "must be positive");
+    }
+  } else if (request.has_claimed_amount()) {
+    return InvalidField("claimed_amount", "is only for claims");
+  }
+  int64_t when = NowMicros();
+  if (request.has_time()) {
+    if (to != v1::FUND_REQUEST_STATE_CLAIMED &&
+        to != v1::FUND_REQUEST_STATE_PAID) {
+      return InvalidField("time", "is only for claims and payments");
+    }
+    RAPPORT_ASSIGN_OR_RETURN(when, ReadTime(request.time(), "time"));
+  }
+  absl::StatusOr<FundRecord> updated = store_->UpdateFundRequest(
+      request.id(),
+      [&](FundRecord& row) -> absl::Status {
+        RAPPORT_RETURN_IF_ERROR(
+            CheckEtag(request.etag(), row.version, "fund request", row.id));
+        const auto from = static_cast<v1::FundRequestState>(row.state);
+        if (!FundMayMove(from, to)) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "fund request ", row.id, " is ", FundStateName(from),
+              "; it cannot become ", FundStateName(to),
+              " (requested -> approved or rejected; approved -> claimed; "
+              "claimed -> paid or claim_rejected)"));
+        }
+        if (claimed.has_value()) {
+          if (*claimed > row.requested_amount) {
+            return absl::FailedPreconditionError(
+                absl::StrCat("fund request ", row.id, ": the claim of ",
+                             claimed->ToString(), " is more than the ",
+                             row.requested_amount.ToString(), " approved"));
+          }
+          row.claimed_amount = claimed;
+          row.claim_time_us = when;
+        }
+        if (to == v1::FUND_REQUEST_STATE_PAID) {
+          if (row.claim_time_us && when < *row.claim_time_us) {
+            return InvalidField("time", "must not be before the claim");
+          }
+          row.paid_time_us = when;
+        }
+        row.state = to;
+        row.update_time_us = NowMicros();
+        ++row.version;
+        return absl::OkStatus();
+      },
+      Change(
+          actor, "TransitionFundRequest", "fundRequests/" + request.id(), "",
+          absl::StrCat(FundStateName(to),
+                       claimed ? absl::StrCat(" ", claimed->ToString()) : "")));
+  if (absl::IsNotFound(updated.status())) {
+    return NotFoundError("fund request", request.id());
+  }
+  if (!updated.ok()) return updated.status();
+  if (to == v1::FUND_REQUEST_STATE_PAID) Rescore(updated->partner_id);
+  return ToProto(*updated, options_.currency);
+}
+
+absl::StatusOr<v1::Interaction> PartnerLogic::LogInteraction(
+    const v1::LogInteractionRequest& request, const std::string& actor) {
+  RAPPORT_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
+  std::vector<FieldViolation> violations;
+  auto note = [&](const absl::Status& s) {
+    if (s.ok()) return;
+    for (FieldViolation& v : FieldViolations(s)) violations.push_back(v);
+  };
+  const v1::Interaction& in = request.interaction();
+  InteractionRecord record;
+  note(CheckId(request.partner_id(), "partner_id"));
+  if (in.channel() == cv1::CHANNEL_UNSPECIFIED ||
+      !cv1::Channel_IsValid(in.channel())) {
+    violations.push_back({"interaction.channel", "is required"});
+  }
+  if (!in.has_interaction_time()) {
+    violations.push_back({"interaction.interaction_time", "is required"});
+  } else {
+    absl::StatusOr<int64_t> t =
+        ReadTime(in.interaction_time(), "interaction.interaction_time");
+    note(t.status());
+    if (t.ok()) record.interaction_time_us = *t;
+  }
+  if (!in.has_cost()) {
+    violations.push_back({"interaction.cost", "is required"});
+  } else {
+    absl::StatusOr<Decimal> cost =
+        ReadAmount(in.cost(), "interaction.cost", options_.currency, false);
+    note(cost.status());
+    if (cost.ok()) record.cost = *cost;
+  }
+  note(CheckOptionalText(in.kind(), "interaction.kind", 64));
+  note(CheckOptionalText(in.note(), "interaction.note", 1024));
+  if (!violations.empty()) return InvalidFields(violations);
+  RAPPORT_RETURN_IF_ERROR(
+      CheckPartnerExists(request.partner_id(), "partner_id"));
+  if (values_ != nullptr && !request.force()) {
+    RAPPORT_ASSIGN_OR_RETURN(std::optional<cv1::ContactPolicy> policy,
+                             values_->ContactPolicyOf(request.partner_id()));
+    if (policy.has_value() && policy->channels_size() > 0) {
+      bool allowed = false;
+      for (int c : policy->channels()) allowed |= c == in.channel();
+      if (!allowed) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("the ", TierName(policy->tier()),
+                         " tier's contact policy does "
+                         "not allow the ",
+                         ChannelName(in.channel()), " channel for partner ",
+                         request.partner_id(),
+                         "; log it with force (admin) to record it anyway"));
+      }
+    }
+  }
+  record.partner_id = request.partner_id();
+  record.channel = in.channel();
+  record.kind = in.kind();
+  record.note = in.note();
+  record.id = request.request_id().empty()
+                  ? ids_->Next()
+                  : KeyedId("interaction", request.request_id());
+  record.recorded_by = actor;
+  RAPPORT_ASSIGN_OR_RETURN(
+      InteractionRecord stored,
+      store_->LogInteraction(record, FingerprintOf(in, request.partner_id())));
+  Rescore(stored.partner_id);
+  return ToProto(stored, options_.currency);
+}
+
+absl::StatusOr<v1::ListInteractionsResponse> PartnerLogic::ListInteractions(
+    const v1::ListInteractionsRequest& request) {
+  RAPPORT_RETURN_IF_ERROR(CheckId(request.partner_id(), "partner_id"));
+  RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
+  RAPPORT_ASSIGN_OR_RETURN(std::string after,
+                           After(request.page_token(), request.partner_id()));
+  RAPPORT_RETURN_IF_ERROR(
+      CheckPartnerExists(request.partner_id(), "partner_id"));
+  RAPPORT_ASSIGN_OR_RETURN(
+      std::vector<InteractionRecord> records,
+      store_->ListInteractions(request.partner_id(), after, size + 1));
+  v1::ListInteractionsResponse response;
+  Page(records, size, request.partner_id(), &response,
+       [&](const InteractionRecord& r) {
+         *response.add_interactions() = ToProto(r, options_.currency);
+       });
+  return response;
+}
+
+// ---- scorecard -------------------------------------------------------------
+
+absl::StatusOr<v1::PartnerScorecard> PartnerLogic::Scorecard(
+    const std::string& id) {
+  RAPPORT_RETURN_IF_ERROR(CheckId(id, "id"));
+  absl::StatusOr<PartnerRecord> partner = store_->GetPartner(id);
+  if (absl::IsNotFound(partner.status())) return NotFoundError("partner", id);
+  RAPPORT_RETURN_IF_ERROR(partner.status());
+  RAPPORT_ASSIGN_OR_RETURN(PartnerTotals totals, store_->TotalsOf(id));
+  v1::PartnerScorecard card;
+  card.set_partner_id(id);
+  card.set_display_name(partner->display_name);
+  card.set_deals_won(totals.deals_won);
+  card.set_deals_lost(totals.deals_lost);
+  if (totals.deals_won + totals.deals_lost > 0) {
+    card.set_win_rate(
+        static_cast<double>(totals.deals_won) /
+        static_cast<double>(totals.deals_won + totals.deals_lost));
+  }
+  *card.mutable_funds_paid() = Money(totals.funds_paid, options_.currency);
+  if (!totals.funds_paid.is_zero()) {
+    card.set_fund_return(totals.volume.ToDouble() /
+                         totals.funds_paid.ToDouble());
+  }
+  if (values_ == nullptr) return card;
+  RAPPORT_ASSIGN_OR_RETURN(auto current, values_->ValuesOf({id}));
+  auto now = current.find(id);
+  if (now == current.end()) return card;  // not scored yet
+  *card.mutable_value() = now->second;
+  RAPPORT_ASSIGN_OR_RETURN(auto previous, values_->PreviousValuesOf({id}));
+  if (auto before = previous.find(id); before != previous.end()) {
+    *card.mutable_previous() = before->second;
+    card.set_value_change_hundredths(now->second.value_hundredths() -
+                                     before->second.value_hundredths());
+  }
+  RAPPORT_ASSIGN_OR_RETURN(
+      std::optional<differentiation::Differentiation::NextTier> next,
+      values_->NextTierOf(now->second));
+  if (next.has_value()) {
+    card.set_next_tier(next->tier);
+    *card.mutable_profit_to_next_tier() =
+        Money(next->lacking, options_.currency);
+  }
+  return card;
+}
+
+}  // namespace rapport::partner

@@ -1,0 +1,601 @@
+// The partner service's rules on its real store (MariaDB): every RPC's
+// accepted path, its bad input and its not-found; lifecycles and state moves
+// accepted and refused; deal conflicts within the protection window; one
+// active agreement per partner and program; fund claims; retries under a
+// request id; and each change's audit event.
+#include "services/partner/partner_logic.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/audit/audit.h"
+#include "common/proto_convert.h"
+#include "common/status.h"
+#include "services/partner/mysql_partner_store.h"
+#include "services/partner/partner_values.h"
+#include "tests/support/database.h"
+
+namespace rapport::partner {
+namespace {
+
+namespace cv1 = ::rapport::common::v1;
+
+constexpr int64_t kNow = 1'719'792'000'000'000;  // 2024-07-01
+constexpr int64_t kDay = 86'400'000'000;
+
+// True when `s` is INVALID_ARGUMENT naming `field`.
+bool NamesField(const absl::Status& s, const std::string& field) {
+  if (!absl::IsInvalidArgument(s)) return false;
+  for (const FieldViolation& v : FieldViolations(s)) {
+    if (v.field == field) return true;
+  }
+  return absl::StrContains(s.message(), field);
+}
+
+google::type::Money Usd(const std::string& amount) {
+  return *ToMoney(*Decimal::Parse(amount), "USD", "amount");
+}
+
+class PartnerLogicTest : public ::testing::Test {
+ protected:
+  PartnerLogicTest()
+      : db_(PartnerSchema()),
+        store_(&db_.pool()),
+        logic_(
+            &store_, &ids_, [this] { return absl::FromUnixMicros(now_); },
+            {.currency = "USD"}, nullptr) {}
+
+  v1::Partner Create(const std::string& name,
+                     v1::PartnerKind kind = v1::PARTNER_KIND_CHANNEL,
+                     const std::string& request_id = "") {
+    v1::CreatePartnerRequest r;
+    r.mutable_partner()->set_display_name(name);
+    r.mutable_partner()->set_kind(kind);
+    r.set_request_id(request_id);
+    absl::StatusOr<v1::Partner> p = logic_.CreatePartner(r, "user:ada");
+    EXPECT_TRUE(p.ok()) << p.status();
+    return p.ok() ? *p : v1::Partner();
+  }
+
+  absl::StatusOr<v1::Partner> SetLifecycle(const std::string& id,
+                                           v1::Lifecycle l) {
+    v1::UpdatePartnerRequest r;
+    r.mutable_partner()->set_id(id);
+    r.mutable_partner()->set_lifecycle(l);
+    r.mutable_update_mask()->add_paths("lifecycle");
+    return logic_.UpdatePartner(r, "user:ada");
+  }
+
+  absl::StatusOr<v1::Deal> Register(const std::string& partner,
+                                    const std::string& account,
+                                    const std::string& domain, int64_t at_us,
+                                    const std::string& request_id = "") {
+    v1::RegisterDealRequest r;
+    v1::Deal* d = r.mutable_deal();
+    d->set_partner_id(partner);
+    d->set_account_name(account);
+    d->set_account_domain(domain);
+    *d->mutable_amount() = Usd("1000");
+    *d->mutable_register_time() = ToTimestamp(at_us);
+    r.set_request_id(request_id);
+    return logic_.RegisterDeal(r, "user:ada");
+  }
+
+  absl::StatusOr<v1::Deal> Move(const std::string& id, v1::DealState to,
+                                bool force = false,
+                                std::optional<int64_t> closed = std::nullopt) {
+    v1::TransitionDealRequest r;
+    r.set_id(id);
+    r.set_state(to);
+    r.set_force(force);
+    if (closed) *r.mutable_close_time() = ToTimestamp(*closed);
+    return logic_.TransitionDeal(r, "user:ada");
+  }
+
+  int64_t AuditCount(const std::string& rpc) {
+    return db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = ?", {rpc});
+  }
+
+  int64_t now_ = kNow;
+  IdGenerator ids_;
+  testing::MigratedDatabase db_;
+  MysqlPartnerStore store_;
+  PartnerLogic logic_;
+};
+
+TEST_F(PartnerLogicTest, PartnersAreCreatedReadListedUpdatedAndDeleted) {
+  v1::CreatePartnerRequest r;
+  v1::Partner* in = r.mutable_partner();
+  in->set_display_name("  Acme Distribution, Inc. ");
+  in->set_kind(v1::PARTNER_KIND_DISTRIBUTOR);
+  in->set_region("EMEA");
+  cv1::Contact* c = in->add_contacts();
+  c->set_name("Grace");
+  c->set_email("Grace@Acme.example");
+  c->set_phone("+44 20 7946 0958");
+  cv1::ExternalId* e = in->add_external_ids();
+  e->set_source("erp");
+  e->set_id("P-1");
+  (*in->mutable_attributes())["segment"] = "smb";
+  absl::StatusOr<v1::Partner> made = logic_.CreatePartner(r, "user:ada");
+  ASSERT_TRUE(made.ok()) << made.status();
+  EXPECT_EQ(made->display_name(), "Acme Distribution, Inc.");
+  EXPECT_EQ(made->lifecycle(), v1::LIFECYCLE_PROSPECT);
+  EXPECT_EQ(made->contacts(0).phone(), "+442079460958");
+  EXPECT_EQ(made->etag(), "1");
+  EXPECT_EQ(AuditCount("CreatePartner"), 1);
+
+  v1::GetPartnerRequest get;
+  get.set_id(made->id());
+  absl::StatusOr<v1::Partner> got = logic_.GetPartner(get);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->external_ids(0).id(), "P-1");
+  EXPECT_EQ(got->attributes().at("segment"), "smb");
+
+  // An external id is the partner's alone.
+  v1::CreatePartnerRequest twin = r;
+  twin.mutable_partner()->set_display_name("Other");
+  absl::StatusOr<v1::Partner> clash = logic_.CreatePartner(twin, "user:ada");
+  EXPECT_TRUE(absl::IsAlreadyExists(clash.status())) << clash.status();
+  EXPECT_TRUE(absl::StrContains(clash.status().message(), made->id()));
+
+  Create("Beta", v1::PARTNER_KIND_AGENCY);
+  v1::ListPartnersRequest list;
+  list.set_page_size(1);
+  absl::StatusOr<v1::ListPartnersResponse> page = logic_.ListPartners(list);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->partners_size(), 1);
+  ASSERT_FALSE(page->next_page_token().empty());
+  list.set_page_token(page->next_page_token());
+  absl::StatusOr<v1::ListPartnersResponse> rest = logic_.ListPartners(list);
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  EXPECT_EQ(rest->partners_size(), 1);
+  EXPECT_TRUE(rest->next_page_token().empty());
+  v1::ListPartnersRequest agencies;
+  agencies.set_kind(v1::PARTNER_KIND_AGENCY);
+  EXPECT_EQ(logic_.ListPartners(agencies)->partners(0).display_name(), "Beta");
+  // A page token is bound to its filter.
+  agencies.set_page_token(page->next_page_token());
+  EXPECT_TRUE(NamesField(logic_.ListPartners(agencies).status(), "page_token"));
+
+  v1::UpdatePartnerRequest update;
+  update.mutable_partner()->set_id(made->id());
+  update.mutable_partner()->set_region("APAC");
+  update.mutable_partner()->set_etag("1");
+  update.mutable_update_mask()->add_paths("region");
+  absl::StatusOr<v1::Partner> updated =
+      logic_.UpdatePartner(update, "user:ada");
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->region(), "APAC");
+  EXPECT_EQ(updated->contacts_size(), 1);  // not in the mask: kept
+  EXPECT_EQ(updated->etag(), "2");
+  // A stale etag changes nothing.
+  EXPECT_TRUE(
+      absl::IsAborted(logic_.UpdatePartner(update, "user:ada").status()));
+
+  v1::DeletePartnerRequest del;
+  del.set_id(made->id());
+  ASSERT_TRUE(logic_.DeletePartner(del, "user:admin").ok());
+  EXPECT_TRUE(absl::IsNotFound(logic_.GetPartner(get).status()));
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM partner_external_ids"), 0);
+  EXPECT_EQ(AuditCount("DeletePartner"), 1);
+}
+
+TEST_F(PartnerLogicTest, BadInputNamesTheFieldAndNotFoundNamesTheId) {
+  v1::CreatePartnerRequest r;
+  absl::Status bad = logic_.CreatePartner(r, "user:ada").status();
+  EXPECT_TRUE(NamesField(bad, "partner.display_name")) << bad;
+  EXPECT_TRUE(NamesField(bad, "partner.kind")) << bad;
+  r.mutable_partner()->set_display_name("X");
+  r.mutable_partner()->set_kind(v1::PARTNER_KIND_CHANNEL);
+  for (int i = 0; i < 21; ++i) {
+    cv1::ExternalId* e = r.mutable_partner()->add_external_ids();
+    e->set_source("s");
+    e->set_id(absl::StrCat(i));
+  }
+  EXPECT_TRUE(NamesField(logic_.CreatePartner(r, "u").status(),
+                         "partner.external_ids"));
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM partners"), 0);
+
+  const std::string missing = ids_.Next();
+  v1::GetPartnerRequest get;
+  get.set_id(missing);
+  absl::Status nf = logic_.GetPartner(get).status();
+  EXPECT_TRUE(absl::IsNotFound(nf)) << nf;
+  EXPECT_TRUE(absl::StrContains(nf.message(), missing));
+  get.set_id("not-an-id");
+  EXPECT_TRUE(NamesField(logic_.GetPartner(get).status(), "id"));
+
+  v1::UpdatePartnerRequest update;
+  update.mutable_partner()->set_id(missing);
+  update.mutable_update_mask()->add_paths("region");
+  EXPECT_TRUE(absl::IsNotFound(logic_.UpdatePartner(update, "u").status()));
+  update.mutable_update_mask()->add_paths("create_time");
+  EXPECT_TRUE(
+      NamesField(logic_.UpdatePartner(update, "u").status(), "update_mask"));
+  v1::DeletePartnerRequest del;
+  del.set_id(missing);
+  EXPECT_TRUE(absl::IsNotFound(logic_.DeletePartner(del, "u")));
+
+  // Every other RPC's not-found.
+  v1::GetDealRequest deal;
+  deal.set_id(missing);
+  EXPECT_TRUE(absl::IsNotFound(logic_.GetDeal(deal).status()));
+  EXPECT_TRUE(
+      absl::IsNotFound(Move(missing, v1::DEAL_STATE_APPROVED).status()));
+  v1::GetProgramRequest program;
+  program.set_id(missing);
+  EXPECT_TRUE(absl::IsNotFound(logic_.GetProgram(program).status()));
+  v1::GetAgreementRequest agreement;
+  agreement.set_id(missing);
+  EXPECT_TRUE(absl::IsNotFound(logic_.GetAgreement(agreement).status()));
+  v1::TransitionAgreementRequest move;
+  move.set_id(missing);
+  move.set_state(v1::AGREEMENT_STATE_ACTIVE);
+  EXPECT_TRUE(absl::IsNotFound(logic_.TransitionAgreement(move, "u").status()));
+  v1::GetFundRequestRequest fund;
+  fund.set_id(missing);
+  EXPECT_TRUE(absl::IsNotFound(logic_.GetFundRequest(fund).status()));
+  v1::RecordOrderRequest order;
+  order.set_partner_id(missing);
+  *order.mutable_order()->mutable_order_time() = ToTimestamp(kNow);
+  *order.mutable_order()->mutable_amount() = Usd("5");
+  EXPECT_TRUE(absl::IsNotFound(logic_.RecordOrder(order, "u").status()));
+  v1::ListOrdersRequest orders;
+  orders.set_partner_id(missing);
+  EXPECT_TRUE(absl::IsNotFound(logic_.ListOrders(orders).status()));
+  v1::ListInteractionsRequest interactions;
+  interactions.set_partner_id(missing);
+  EXPECT_TRUE(absl::IsNotFound(logic_.ListInteractions(interactions).status()));
+  EXPECT_TRUE(absl::IsNotFound(logic_.Scorecard(missing).status()));
+  EXPECT_TRUE(absl::IsNotFound(Register(missing, "Acme", "", kNow).status()));
+
+  // Bad input of the other RPCs.
+  order.mutable_order()->mutable_amount()->set_currency_code("EUR");
+  EXPECT_TRUE(
+      NamesField(logic_.RecordOrder(order, "u").status(), "order.amount"));
+  const v1::Partner p = Create("P");
+  absl::Status no_account = Register(p.id(), "", "", kNow).status();
+  EXPECT_TRUE(NamesField(no_account, "deal.account_name")) << no_account;
+  v1::RequestFundsRequest funds;
+  funds.mutable_fund_request()->set_partner_id(p.id());
+  absl::Status no_funds = logic_.RequestFunds(funds, "u").status();
+  EXPECT_TRUE(NamesField(no_funds, "fund_request.activity")) << no_funds;
+  EXPECT_TRUE(NamesField(no_funds, "fund_request.requested_amount"));
+  v1::LogInteractionRequest log;
+  log.set_partner_id(p.id());
+  absl::Status no_log = logic_.LogInteraction(log, "u").status();
+  EXPECT_TRUE(NamesField(no_log, "interaction.channel")) << no_log;
+  v1::CreateProgramRequest prog;
+  prog.mutable_program()->set_name("Reseller 2027");
+  v1::ProgramTerms* t = prog.mutable_program()->add_terms();
+  t->set_commission_percent("12.34567");
+  EXPECT_TRUE(NamesField(logic_.CreateProgram(prog, "u").status(),
+                         "program.terms[0].commission_percent"));
+  t->set_commission_percent("101");
+  EXPECT_TRUE(NamesField(logic_.CreateProgram(prog, "u").status(),
+                         "program.terms[0].commission_percent"));
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM programs"), 0);
+}
+
+TEST_F(PartnerLogicTest, TheLifecycleMovesOnlyAlongItsPath) {
+  const v1::Partner p = Create("Acme");
+  EXPECT_TRUE(SetLifecycle(p.id(), v1::LIFECYCLE_ONBOARDING).ok());
+  absl::Status skip = SetLifecycle(p.id(), v1::LIFECYCLE_SUSPENDED).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(skip)) << skip;
+  EXPECT_TRUE(absl::StrContains(skip.message(), "onboarding")) << skip;
+  EXPECT_TRUE(SetLifecycle(p.id(), v1::LIFECYCLE_ACTIVE).ok());
+  EXPECT_TRUE(SetLifecycle(p.id(), v1::LIFECYCLE_SUSPENDED).ok());
+  EXPECT_TRUE(SetLifecycle(p.id(), v1::LIFECYCLE_ACTIVE).ok());
+  EXPECT_TRUE(SetLifecycle(p.id(), v1::LIFECYCLE_ENDED).ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(
+      SetLifecycle(p.id(), v1::LIFECYCLE_ACTIVE).status()));
+  v1::GetPartnerRequest get;
+  get.set_id(p.id());
+  EXPECT_EQ(logic_.GetPartner(get)->lifecycle(), v1::LIFECYCLE_ENDED);
+  // Each move is audited with what it was.
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = "
+                      "'UpdatePartner' AND details LIKE 'lifecycle %'"),
+            5);
+}
+
+TEST_F(PartnerLogicTest, ACreateRetriedUnderItsRequestIdReturnsTheFirstAnswer) {
+  const v1::Partner first = Create("Acme", v1::PARTNER_KIND_CHANNEL, "req-1");
+  const v1::Partner again = Create("Acme", v1::PARTNER_KIND_CHANNEL, "req-1");
+  EXPECT_EQ(again.id(), first.id());
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM partners"), 1);
+  EXPECT_EQ(AuditCount("CreatePartner"), 1);
+  v1::CreatePartnerRequest other;
+  other.mutable_partner()->set_display_name("Someone else");
+  other.mutable_partner()->set_kind(v1::PARTNER_KIND_CHANNEL);
+  other.set_request_id("req-1");
+  absl::Status reused = logic_.CreatePartner(other, "user:ada").status();
+  EXPECT_TRUE(absl::IsAlreadyExists(reused)) << reused;
+  EXPECT_TRUE(absl::StrContains(reused.message(), "req-1"));
+}
+
+TEST_F(PartnerLogicTest,
+       ARegistrationForAnAccountAnotherPartnerHoldsIsAConflict) {
+  const v1::Partner a = Create("Alpha"), b = Create("Beta"),
+                    c = Create("Gamma");
+  absl::StatusOr<v1::Deal> first =
+      Register(a.id(), "Globex Corp.", "https://www.globex.example/", kNow);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(first->conflict_with().empty());
+  // Same domain, another spelling: a conflict naming the first.
+  absl::StatusOr<v1::Deal> by_domain =
+      Register(b.id(), "GLOBEX", "globex.example", kNow + kDay);
+  ASSERT_TRUE(by_domain.ok()) << by_domain.status();
+  EXPECT_EQ(by_domain->conflict_with(), first->id());
+  EXPECT_EQ(by_domain->state(), v1::DEAL_STATE_SUBMITTED);
+  // Same name without a domain: a conflict too.
+  absl::StatusOr<v1::Deal> by_name =
+      Register(c.id(), "Globex Corporation", "", kNow + 2 * kDay);
+  ASSERT_TRUE(by_name.ok()) << by_name.status();
+  EXPECT_EQ(by_name->conflict_with(), first->id());
+  // The same partner again is no conflict; nor is it after the window (90
+  // days after the last open registration).
+  EXPECT_TRUE(Register(a.id(), "Globex", "", kNow)->conflict_with().empty());
+  EXPECT_TRUE(Register(b.id(), "Globex", "globex.example", kNow + 93 * kDay)
+                  ->conflict_with()
+                  .empty());
+  // A closed registration protects nothing.
+  ASSERT_TRUE(Move(first->id(), v1::DEAL_STATE_REJECTED).ok());
+  EXPECT_TRUE(Register(c.id(), "Initech", "initech.example", kNow)
+                  ->conflict_with()
+                  .empty());
+
+  // Approving the conflicting one needs force, and is audited as such.
+  absl::Status refused =
+      Move(by_domain->id(), v1::DEAL_STATE_APPROVED).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
+  EXPECT_TRUE(absl::StrContains(refused.message(), first->id()));
+  absl::StatusOr<v1::Deal> forced =
+      Move(by_domain->id(), v1::DEAL_STATE_APPROVED, /*force=*/true);
+  ASSERT_TRUE(forced.ok()) << forced.status();
+  EXPECT_TRUE(forced->approved_in_conflict());
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = "
+                      "'TransitionDeal' AND details LIKE '%force'"),
+            1);
+
+  // Conflicts are listed with both claimants, earlier first.
+  absl::StatusOr<v1::ListDealConflictsResponse> conflicts =
+      logic_.ListDealConflicts({});
+  ASSERT_TRUE(conflicts.ok()) << conflicts.status();
+  ASSERT_EQ(conflicts->conflicts_size(), 2);
+  EXPECT_EQ(conflicts->conflicts(0).claims(0).deal().id(), first->id());
+  EXPECT_EQ(conflicts->conflicts(0).claims(0).scorecard().partner_id(), a.id());
+  EXPECT_EQ(conflicts->conflicts(0).claims(1).scorecard().display_name(),
+            "Beta");
+}
+
+TEST_F(PartnerLogicTest, DealsMoveOnlyAlongTheirStatesAndCloseWithATime) {
+  const v1::Partner p = Create("Alpha");
+  absl::StatusOr<v1::Deal> d = Register(p.id(), "Globex", "", kNow - kDay);
+  ASSERT_TRUE(d.ok()) << d.status();
+  absl::Status early = Move(d->id(), v1::DEAL_STATE_WON, false, kNow).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(early)) << early;
+  ASSERT_TRUE(Move(d->id(), v1::DEAL_STATE_APPROVED).ok());
+  EXPECT_TRUE(
+      NamesField(Move(d->id(), v1::DEAL_STATE_WON).status(), "close_time"));
+  EXPECT_TRUE(NamesField(
+      Move(d->id(), v1::DEAL_STATE_WON, false, kNow - 2 * kDay).status(),
+      "close_time"));
+  absl::StatusOr<v1::Deal> won = Move(d->id(), v1::DEAL_STATE_WON, false, kNow);
+  ASSERT_TRUE(won.ok()) << won.status();
+  EXPECT_EQ(won->state(), v1::DEAL_STATE_WON);
+  EXPECT_EQ(won->close_time().seconds(), kNow / 1'000'000);
+  EXPECT_TRUE(absl::IsFailedPrecondition(
+      Move(d->id(), v1::DEAL_STATE_LOST, false, kNow).status()));
+  v1::ListDealsRequest list;
+  list.set_state(v1::DEAL_STATE_WON);
+  EXPECT_EQ(logic_.ListDeals(list)->deals_size(), 1);
+}
+
+TEST_F(PartnerLogicTest, OneActiveAgreementPerPartnerAndProgram) {
+  const v1::Partner p = Create("Alpha");
+  v1::CreateProgramRequest pr;
+  pr.mutable_program()->set_name("Reseller 2027");
+  v1::ProgramTerms* base = pr.mutable_program()->add_terms();
+  base->set_commission_percent("12.5");
+  v1::ProgramTerms* gold = pr.mutable_program()->add_terms();
+  gold->set_tier(cv1::TIER_GOLD);
+  gold->set_commission_percent("15.25");
+  absl::StatusOr<v1::Program> program = logic_.CreateProgram(pr, "user:ada");
+  ASSERT_TRUE(program.ok()) << program.status();
+  EXPECT_EQ(program->terms(0).commission_percent(), "12.5");
+  EXPECT_EQ(program->terms(1).commission_percent(), "15.25");
+  // A second program of the same name is refused.
+  EXPECT_TRUE(absl::IsAlreadyExists(logic_.CreateProgram(pr, "u").status()));
+
+  auto agreement = [&]() {
+    v1::CreateAgreementRequest r;
+    r.mutable_agreement()->set_partner_id(p.id());
+    r.mutable_agreement()->set_program_id(program->id());
+    *r.mutable_agreement()->mutable_start_time() = ToTimestamp(kNow);
+    return logic_.CreateAgreement(r, "user:ada");
+  };
+  absl::StatusOr<v1::Agreement> first = agreement(), second = agreement();
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(first->state(), v1::AGREEMENT_STATE_DRAFT);
+  auto move = [&](const std::string& id, v1::AgreementState to) {
+    v1::TransitionAgreementRequest r;
+    r.set_id(id);
+    r.set_state(to);
+    return logic_.TransitionAgreement(r, "user:ada");
+  };
+  ASSERT_TRUE(move(first->id(), v1::AGREEMENT_STATE_ACTIVE).ok());
+  absl::Status clash = move(second->id(), v1::AGREEMENT_STATE_ACTIVE).status();
+  EXPECT_TRUE(absl::IsAlreadyExists(clash)) << clash;
+  EXPECT_TRUE(absl::StrContains(clash.message(), first->id()));
+  EXPECT_TRUE(absl::IsFailedPrecondition(
+      move(first->id(), v1::AGREEMENT_STATE_DRAFT).status()));
+  ASSERT_TRUE(move(first->id(), v1::AGREEMENT_STATE_TERMINATED).ok());
+  EXPECT_TRUE(move(second->id(), v1::AGREEMENT_STATE_ACTIVE).ok());
+  // Bad input.
+  v1::CreateAgreementRequest bad;
+  bad.mutable_agreement()->set_partner_id(p.id());
+  absl::Status no_program = logic_.CreateAgreement(bad, "u").status();
+  EXPECT_TRUE(NamesField(no_program, "agreement.program_id")) << no_program;
+  EXPECT_TRUE(NamesField(no_program, "agreement.start_time")) << no_program;
+}
+
+TEST_F(PartnerLogicTest, FundsAreRequestedApprovedClaimedAndPaidOrRefused) {
+  const v1::Partner p = Create("Alpha");
+  v1::RequestFundsRequest r;
+  r.mutable_fund_request()->set_partner_id(p.id());
+  r.mutable_fund_request()->set_activity("Q3 webinars");
+  *r.mutable_fund_request()->mutable_requested_amount() = Usd("5000");
+  absl::StatusOr<v1::FundRequest> f = logic_.RequestFunds(r, "user:ada");
+  ASSERT_TRUE(f.ok()) << f.status();
+  auto move = [&](v1::FundRequestState to, const std::string& claimed = "") {
+    v1::TransitionFundRequestRequest t;
+    t.set_id(f->id());
+    t.set_state(to);
+    if (!claimed.empty()) *t.mutable_claimed_amount() = Usd(claimed);
+    return logic_.TransitionFundRequest(t, "user:ada");
+  };
+  // A claim before approval is refused; so is one above the amount.
+  EXPECT_TRUE(absl::IsFailedPrecondition(
+      move(v1::FUND_REQUEST_STATE_CLAIMED, "100").status()));
+  ASSERT_TRUE(move(v1::FUND_REQUEST_STATE_APPROVED).ok());
+  EXPECT_TRUE(NamesField(move(v1::FUND_REQUEST_STATE_CLAIMED).status(),
+                         "claimed_amount"));
+  EXPECT_TRUE(absl::IsFailedPrecondition(
+      move(v1::FUND_REQUEST_STATE_CLAIMED, "5000.01").status()));
+  ASSERT_TRUE(move(v1::FUND_REQUEST_STATE_CLAIMED, "4200.50").ok());
+  absl::StatusOr<v1::FundRequest> paid = move(v1::FUND_REQUEST_STATE_PAID);
+  ASSERT_TRUE(paid.ok()) << paid.status();
+  EXPECT_EQ(paid->state(), v1::FUND_REQUEST_STATE_PAID);
+  EXPECT_EQ(paid->claimed_amount().units(), 4200);
+  EXPECT_TRUE(paid->has_paid_time());
+  EXPECT_TRUE(absl::IsFailedPrecondition(
+      move(v1::FUND_REQUEST_STATE_CLAIM_REJECTED).status()));
+  // Paid claims are a cost of the partner, and its scorecard shows them.
+  absl::StatusOr<v1::PartnerScorecard> card = logic_.Scorecard(p.id());
+  ASSERT_TRUE(card.ok()) << card.status();
+  EXPECT_EQ(card->funds_paid().units(), 4200);
+  EXPECT_EQ(card->funds_paid().nanos(), 500'000'000);
+  ASSERT_TRUE(card->has_fund_return());  // no volume yet: 0 per unit
+  EXPECT_EQ(card->fund_return(), 0);
+  EXPECT_EQ(AuditCount("TransitionFundRequest"), 3);
+}
+
+TEST_F(PartnerLogicTest,
+       OrdersAndInteractionsAreRecordedOnceUnderTheirRequestIds) {
+  const v1::Partner p = Create("Alpha");
+  v1::RecordOrderRequest o;
+  o.set_partner_id(p.id());
+  *o.mutable_order()->mutable_order_time() = ToTimestamp(kNow);
+  *o.mutable_order()->mutable_amount() = Usd("250.75");
+  o.set_request_id("order-1");
+  absl::StatusOr<v1::Order> first = logic_.RecordOrder(o, "user:ada");
+  absl::StatusOr<v1::Order> again = logic_.RecordOrder(o, "user:ada");
+  ASSERT_TRUE(first.ok() && again.ok());
+  EXPECT_EQ(first->id(), again->id());
+  EXPECT_EQ(first->recorded_by(), "user:ada");
+  *o.mutable_order()->mutable_amount() = Usd("999");
+  EXPECT_TRUE(
+      absl::IsAlreadyExists(logic_.RecordOrder(o, "user:ada").status()));
+  v1::ListOrdersRequest list;
+  list.set_partner_id(p.id());
+  EXPECT_EQ(logic_.ListOrders(list)->orders_size(), 1);
+
+  v1::LogInteractionRequest i;
+  i.set_partner_id(p.id());
+  i.mutable_interaction()->set_channel(cv1::CHANNEL_VISIT);
+  i.mutable_interaction()->set_kind("business review");
+  *i.mutable_interaction()->mutable_interaction_time() = ToTimestamp(kNow);
+  *i.mutable_interaction()->mutable_cost() = Usd("80");
+  ASSERT_TRUE(logic_.LogInteraction(i, "user:ada").ok());
+  v1::ListInteractionsRequest li;
+  li.set_partner_id(p.id());
+  absl::StatusOr<v1::ListInteractionsResponse> logged =
+      logic_.ListInteractions(li);
+  ASSERT_TRUE(logged.ok()) << logged.status();
+  ASSERT_EQ(logged->interactions_size(), 1);
+  EXPECT_EQ(logged->interactions(0).cost().units(), 80);
+
+  // The scorecard counts the volume (orders) per unit of paid funds.
+  absl::StatusOr<v1::PartnerScorecard> card = logic_.Scorecard(p.id());
+  ASSERT_TRUE(card.ok()) << card.status();
+  EXPECT_FALSE(card->has_win_rate());
+  EXPECT_FALSE(card->has_value());  // not scored: no values service here
+}
+
+TEST_F(PartnerLogicTest, IdentifyFindsThePartnerOrCreatesItOnce) {
+  v1::IdentifyPartnerRequest r;
+  cv1::ExternalId* e = r.add_external_ids();
+  e->set_source("crm");
+  e->set_id("42");
+  EXPECT_TRUE(
+      NamesField(logic_.IdentifyPartner(r, "u").status(), "display_name"));
+  r.set_display_name("Acme");
+  r.set_request_id("ident-1");
+  absl::StatusOr<v1::IdentifyPartnerResponse> made =
+      logic_.IdentifyPartner(r, "user:ada");
+  ASSERT_TRUE(made.ok()) << made.status();
+  EXPECT_TRUE(made->created());
+  EXPECT_EQ(made->partner().kind(), v1::PARTNER_KIND_CHANNEL);
+  absl::StatusOr<v1::IdentifyPartnerResponse> found =
+      logic_.IdentifyPartner(r, "user:ada");
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_FALSE(found->created());
+  EXPECT_EQ(found->partner().id(), made->partner().id());
+  EXPECT_TRUE(
+      NamesField(logic_.IdentifyPartner({}, "u").status(), "external_ids"));
+
+  // Two partners named: refused, listing both.
+  v1::CreatePartnerRequest other;
+  other.mutable_partner()->set_display_name("Other");
+  other.mutable_partner()->set_kind(v1::PARTNER_KIND_SUPPLIER);
+  cv1::Contact* c = other.mutable_partner()->add_contacts();
+  c->set_name("Ann");
+  c->set_email("ann+deals@other.example");
+  absl::StatusOr<v1::Partner> o = logic_.CreatePartner(other, "u");
+  ASSERT_TRUE(o.ok()) << o.status();
+  r.set_contact_email("ann@other.example");
+  absl::Status two = logic_.IdentifyPartner(r, "u").status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(two)) << two;
+  EXPECT_TRUE(absl::StrContains(two.message(), o->id()));
+}
+
+TEST_F(PartnerLogicTest, DuplicatesShareANameInARegionOrAContactEmail) {
+  auto make = [&](const std::string& name, const std::string& region,
+                  const std::string& email) {
+    v1::CreatePartnerRequest r;
+    r.mutable_partner()->set_display_name(name);
+    r.mutable_partner()->set_kind(v1::PARTNER_KIND_CHANNEL);
+    r.mutable_partner()->set_region(region);
+    if (!email.empty()) {
+      cv1::Contact* c = r.mutable_partner()->add_contacts();
+      c->set_name("x");
+      c->set_email(email);
+    }
+    return logic_.CreatePartner(r, "u")->id();
+  };
+  const std::string a = make("Acme, Inc.", "EU", "");
+  const std::string b = make("ACME", "EU", "");
+  make("Acme", "US", "");
+  const std::string d = make("Delta", "US", "bob@delta.example");
+  const std::string e = make("Delta Two", "EU", "Bob+x@Delta.example");
+  absl::StatusOr<v1::FindDuplicatePartnersResponse> groups =
+      logic_.FindDuplicates({});
+  ASSERT_TRUE(groups.ok()) << groups.status();
+  ASSERT_EQ(groups->groups_size(), 2);
+  EXPECT_EQ(groups->groups(0).reason(), "contact_email");
+  EXPECT_EQ(std::set<std::string>(groups->groups(0).partner_ids().begin(),
+                                  groups->groups(0).partner_ids().end()),
+            (std::set<std::string>{d, e}));
+  EXPECT_EQ(groups->groups(1).reason(), "name_region");
+  EXPECT_EQ(std::set<std::string>(groups->groups(1).partner_ids().begin(),
+                                  groups->groups(1).partner_ids().end()),
+            (std::set<std::string>{a, b}));
+}
+
+}  // namespace
+}  // namespace rapport::partner
