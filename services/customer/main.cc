@@ -29,6 +29,12 @@ ABSL_FLAG(
     std::string, suppression_salt, "",
     "secret salt of the suppression hashes; required while suppression is on");
 
+ABSL_FLAG(int, purchase_writers, 2,
+          "threads writing batches of concurrent RecordPurchase calls (each "
+          "holds a database connection while it writes and re-scores)");
+ABSL_FLAG(int, readers, 2,
+          "threads reading batches of concurrent GetCustomer calls");
+
 namespace {
 
 namespace customer = ::rapport::customer;
@@ -44,6 +50,14 @@ absl::StatusOr<customer::CustomerLogicOptions> ReadCustomerFlags(
     return absl::InvalidArgumentError(
         absl::StrCat("phone_region: \"", options.phone_region,
                      "\" is not a region code such as US or GB"));
+  }
+  options.purchase_writers = absl::GetFlag(FLAGS_purchase_writers);
+  options.readers = absl::GetFlag(FLAGS_readers);
+  if (options.purchase_writers < 1 || options.purchase_writers > 64) {
+    return absl::InvalidArgumentError("purchase_writers: must be 1 to 64");
+  }
+  if (options.readers < 1 || options.readers > 64) {
+    return absl::InvalidArgumentError("readers: must be 1 to 64");
   }
   options.suppression = absl::GetFlag(FLAGS_suppression);
   options.suppression_salt = absl::GetFlag(FLAGS_suppression_salt);
