@@ -10,6 +10,8 @@
 #include "common/api_names.h"
 #include "common/base/status_macros.h"
 #include "common/differentiation/score_messages.h"
+#include "common/log.h"
+#include "common/metrics/metrics.h"
 #include "common/proto_convert.h"
 #include "common/status.h"
 
@@ -232,6 +234,81 @@ absl::Status Differentiation::Export(const std::string& source,
 absl::Status Differentiation::Rescore(const std::string& id) {
   if (id.empty()) return InvalidField("id", "is required");
   return rescores_.Submit(id);
+}
+
+void Differentiation::RescoreSoon(const std::vector<std::string>& ids) {
+  static auto& queued = prometheus::BuildGauge()
+                            .Name("rapport_rescore_queue")
+                            .Help("Entities waiting for a background re-score")
+                            .Register(metrics::Registry())
+                            .Add({});
+  static auto& dropped =
+      prometheus::BuildCounter()
+          .Name("rapport_rescore_dropped_total")
+          .Help("Entities not re-scored after their activity because the "
+                "queue was full (the next refresh values them)")
+          .Register(metrics::Registry())
+          .Add({});
+  absl::MutexLock lock(&soon_mu_);
+  for (const std::string& id : ids) {
+    if (id.empty() || soon_queued_.contains(id)) continue;
+    if (soon_.size() >= static_cast<size_t>(options_.rescore_queue)) {
+      dropped.Increment();
+      continue;
+    }
+    soon_queued_.insert(id);
+    soon_.push_back(id);
+  }
+  queued.Set(static_cast<double>(soon_.size()));
+}
+
+void Differentiation::WaitForRescores() {
+  absl::MutexLock lock(&soon_mu_);
+  soon_mu_.Await(absl::Condition(
+      +[](Differentiation* d) ABSL_EXCLUSIVE_LOCKS_REQUIRED(d->soon_mu_) {
+        return (d->soon_.empty() && !d->soon_busy_) || d->soon_stop_;
+      },
+      this));
+}
+
+void Differentiation::RescoreInBackground() {
+  static auto& rescored = prometheus::BuildCounter()
+                              .Name("rapport_rescores_total")
+                              .Help("Background re-scores, by outcome")
+                              .Register(metrics::Registry());
+  static auto& ok = rescored.Add({{"outcome", "ok"}});
+  static auto& failed = rescored.Add({{"outcome", "failed"}});
+  for (;;) {
+    std::vector<std::string> batch;
+    {
+      absl::MutexLock lock(&soon_mu_);
+      soon_busy_ = false;
+      soon_mu_.Await(absl::Condition(
+          +[](Differentiation* d) ABSL_EXCLUSIVE_LOCKS_REQUIRED(d->soon_mu_) {
+            return !d->soon_.empty() || d->soon_stop_;
+          },
+          this));
+      if (soon_stop_) return;
+      const size_t n = std::min(
+          soon_.size(), static_cast<size_t>(std::max(1, options_.rescore_batch)));
+      for (size_t i = 0; i < n; ++i) {
+        soon_queued_.erase(soon_.front());
+        batch.push_back(std::move(soon_.front()));
+        soon_.pop_front();
+      }
+      soon_busy_ = true;
+    }
+    std::vector<absl::Status> outcome = RescoreEach(batch);
+    for (size_t i = 0; i < outcome.size(); ++i) {
+      if (outcome[i].ok() || absl::IsNotFound(outcome[i])) {
+        ok.Increment();
+        continue;
+      }
+      failed.Increment();
+      LogLine("warn", options_.entity, "re-scoring after activity failed",
+              {{"id", batch[i]}, {"error", std::string(outcome[i].message())}});
+    }
+  }
 }
 
 std::vector<absl::Status> Differentiation::RescoreEach(

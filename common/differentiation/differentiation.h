@@ -28,6 +28,7 @@
 #define RAPPORT_COMMON_DIFFERENTIATION_DIFFERENTIATION_H_
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <list>
 #include <memory>
@@ -38,6 +39,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -83,9 +85,11 @@ struct DifferentiationOptions {
   // How often Recover() runs in the background; zero: only when called and
   // when a stale job is seen.
   absl::Duration recover_every = absl::Seconds(30);
-  // Re-scores after activity: entities per batch, batches at once.
+  // Re-scores after activity: entities per batch, batches at once, and how
+  // many entities may wait for a background re-score (RescoreSoon).
   int rescore_batch = 500;
   int rescore_concurrency = 2;
+  int rescore_queue = 100000;
   // CLV: expected events over this many days; CLV over this many months at
   // this monthly discount rate.
   double clv_predict_days = 365;
@@ -113,6 +117,12 @@ class ValueKeeper {
   // in order.
   virtual std::vector<absl::Status> RescoreEach(
       const std::vector<std::string>& ids) = 0;
+  // Queues the entities to be scored again in the background, in batches
+  // (an entity queued twice is scored once), so that the call that recorded
+  // the activity answers without waiting for the scoring service. Best
+  // effort: past `rescore_queue` entities waiting, more are dropped (counted
+  // in rapport_rescore_dropped_total) and the next refresh catches up.
+  virtual void RescoreSoon(const std::vector<std::string>& ids) = 0;
   // The contact policy of the entity's stored tier; nullopt when the entity
   // has not been scored yet.
   virtual absl::StatusOr<std::optional<cv1::ContactPolicy>> ContactPolicyOf(
@@ -183,6 +193,10 @@ class Differentiation final : public ValueKeeper {
   absl::Status Rescore(const std::string& id) override;
   std::vector<absl::Status> RescoreEach(
       const std::vector<std::string>& ids) override;
+  void RescoreSoon(const std::vector<std::string>& ids) override;
+  // Blocks until every entity queued by RescoreSoon has been re-scored (for
+  // tests and orderly shutdown).
+  void WaitForRescores();
   absl::StatusOr<std::optional<cv1::ContactPolicy>> ContactPolicyOf(
       const std::string& id) override;
   absl::StatusOr<absl::flat_hash_map<std::string, cv1::EntityValue>> ValuesOf(
@@ -224,6 +238,7 @@ class Differentiation final : public ValueKeeper {
       absl::flat_hash_map<std::string, absl::Status>* outcome);
   int64_t NowMicros() const;
   void RecoverInBackground();
+  void RescoreInBackground();
 
   Counterpart* const counterpart_;
   ValueStore* const store_;
@@ -237,6 +252,13 @@ class Differentiation final : public ValueKeeper {
   absl::flat_hash_map<std::string, std::shared_ptr<const ScoreModel>> models_
       ABSL_GUARDED_BY(mu_);
   Batcher<std::string, absl::Status> rescores_;
+  // RescoreSoon's queue, in arrival order, without repeats.
+  absl::Mutex soon_mu_;
+  std::deque<std::string> soon_ ABSL_GUARDED_BY(soon_mu_);
+  absl::flat_hash_set<std::string> soon_queued_ ABSL_GUARDED_BY(soon_mu_);
+  bool soon_busy_ ABSL_GUARDED_BY(soon_mu_) = false;
+  bool soon_stop_ ABSL_GUARDED_BY(soon_mu_) = false;
+  std::thread soon_worker_;
   absl::Notification stopping_;
   std::thread recoverer_;
 };

@@ -177,10 +177,16 @@ Differentiation::Differentiation(Counterpart* counterpart, ValueStore* store,
   if (options_.recover_every > absl::ZeroDuration()) {
     recoverer_ = std::thread([this] { RecoverInBackground(); });
   }
+  soon_worker_ = std::thread([this] { RescoreInBackground(); });
 }
 
 Differentiation::~Differentiation() {
   stopping_.Notify();
+  {
+    absl::MutexLock lock(&soon_mu_);
+    soon_stop_ = true;
+  }
+  soon_worker_.join();
   if (recoverer_.joinable()) recoverer_.join();
   {
     absl::MutexLock lock(&mu_);

@@ -649,16 +649,10 @@ std::vector<absl::StatusOr<PurchaseRecord>> CustomerLogic::RecordAndRescore(
   for (const absl::StatusOr<PurchaseRecord>& r : recorded) {
     if (r.ok()) customers.push_back(r->customer_id);
   }
-  if (customers.empty()) return recorded;
-  // The purchases stand even when re-scoring fails; the next refresh catches
-  // up.
-  std::vector<absl::Status> rescored = values_->RescoreEach(customers);
-  for (size_t i = 0; i < rescored.size(); ++i) {
-    if (rescored[i].ok()) continue;
-    LogLine("warn", "customer", "re-scoring after a purchase failed",
-            {{"customer", customers[i]},
-             {"error", std::string(rescored[i].message())}});
-  }
+  // The purchases are answered once stored; their customers are scored again
+  // in the background (a slow or absent scoring service never holds up a
+  // purchase, and concurrent purchases share one re-score).
+  values_->RescoreSoon(customers);
   return recorded;
 }
 

@@ -383,11 +383,7 @@ absl::StatusOr<v1::Partner> PartnerLogic::WithValue(const PartnerRecord& r) {
 }
 
 void PartnerLogic::Rescore(const std::string& partner_id) {
-  if (values_ == nullptr) return;
-  if (absl::Status s = values_->Rescore(partner_id); !s.ok()) {
-    LogError("partner", "cannot re-score the partner after its activity",
-             {{"partner", partner_id}, {"error", std::string(s.message())}});
-  }
+  if (values_ != nullptr) values_->RescoreSoon({partner_id});
 }
 
 absl::Status PartnerLogic::CheckPartnerExists(const std::string& id,

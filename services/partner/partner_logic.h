@@ -117,8 +117,8 @@ class PartnerLogic {
                       const std::string& details = "") const;
   // The proto of a partner with its stored values.
   absl::StatusOr<v1::Partner> WithValue(const PartnerRecord& record);
-  // Scores the partner again after activity; logged, never the call's
-  // error (the activity stands).
+  // Scores the partner again after activity, in the background (never the
+  // call's error: the activity stands).
   void Rescore(const std::string& partner_id);
   absl::Status CheckPartnerExists(const std::string& id,
                                   const std::string& field);

@@ -274,6 +274,10 @@ class FakeScores final : public differentiation::ValueKeeper {
     for (const std::string& id : ids) out.push_back(Rescore(id));
     return out;
   }
+  // Queued for later, as the kit does: recorded at once here.
+  void RescoreSoon(const std::vector<std::string>& ids) override {
+    RescoreEach(ids);
+  }
   absl::StatusOr<std::optional<cv1::ContactPolicy>> ContactPolicyOf(
       const std::string&) override {
     return policy;

@@ -54,6 +54,8 @@ class FakeStore final : public Counterpart, public ValueStore {
   std::map<std::string, RefreshJobRecord> jobs ABSL_GUARDED_BY(mu);
   std::vector<audit::Event> events ABSL_GUARDED_BY(mu);
   std::map<std::string, StoredValue> scores ABSL_GUARDED_BY(mu);
+  // Values written by re-scores (UpsertValues), all told.
+  std::atomic<size_t> upserts{0};
   std::string live_job ABSL_GUARDED_BY(mu);  // whose set `scores` is
   std::map<std::string, std::map<std::string, StoredValue>> staged
       ABSL_GUARDED_BY(mu);
@@ -258,6 +260,7 @@ class FakeStore final : public Counterpart, public ValueStore {
   }
   absl::Status UpsertValues(const std::vector<StoredValue>& batch) override {
     absl::MutexLock l(&mu);
+    upserts += batch.size();
     for (const StoredValue& score : batch) {
       StoredValue& s = scores[score.entity_id];
       StoredValue old = s;
@@ -762,6 +765,27 @@ TEST_F(DifferentiationTest, BadRequestsNameTheField) {
   EXPECT_TRUE(absl::IsNotFound(logic_->Rescore("nobody")));
   EXPECT_TRUE(absl::IsInvalidArgument(
       logic_->Export(std::string(65, 's'), [](const auto&) { return true; })));
+}
+
+TEST_F(DifferentiationTest, RescoresQueuedForLaterRunInTheBackgroundOnce) {
+  AddPopulation();
+  cv1::RefreshSettings request;
+  *request.mutable_as_of() = ToTimestamp(kAsOf);
+  cv1::RefreshJob job = Refresh(request);
+  ASSERT_EQ(job.state(), cv1::RefreshJob::STATE_SUCCEEDED) << job.error();
+  now_ = kAsOf + 3 * kDay;
+  store_.AddPurchase("p-prospect", kAsOf + 2 * kDay, "500");
+  store_.AddPurchase("c02", kAsOf + 2 * kDay, "40");
+  const size_t rescored_before = store_.upserts.load();
+  // Queued twice, and an unknown id: each known entity is scored once.
+  logic_->RescoreSoon({"p-prospect", "c02", "p-prospect", "nobody"});
+  logic_->WaitForRescores();
+  absl::StatusOr<cv1::EntityValue> value = logic_->GetValue("p-prospect");
+  ASSERT_TRUE(value.ok()) << value.status();
+  EXPECT_EQ(value->frequency(), 1);
+  EXPECT_EQ(value->monetary().units(), 500);
+  EXPECT_EQ(logic_->GetValue("c02")->recency_days(), 1);
+  EXPECT_EQ(store_.upserts.load() - rescored_before, 2u);
 }
 
 TEST_F(DifferentiationTest, APurchaseRescoresTheCustomerAgainstTheStoredModel) {
