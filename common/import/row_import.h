@@ -104,8 +104,8 @@ class Store {
       const std::vector<std::string>& ids) = 0;
   // Stores `rows` in one transaction, creating the entities they name to be
   // created; returns how many it created. ALREADY_EXISTS when a concurrent
-  // writer stored one of the ids (or created one of the entities) first: the
-  // batch is then run again from Resolve.
+  // writer stored one of the ids (or created one of the entities) first, or
+  // ABORTED (a deadlock): the batch is then run again from Resolve.
   virtual absl::StatusOr<int64_t> Write(const std::vector<Row<Record>>& rows,
                                         const std::string& actor) = 0;
   // Writes the import's start and end in the audit log.
@@ -278,7 +278,12 @@ class Importer {
           pending_.clear();
           return absl::OkStatus();
         }
-        if (!absl::IsAlreadyExists(outcome.status())) return outcome.status();
+        // Lost a race (a row or an entity stored first, or a deadlock with
+        // a concurrent writer): run the batch again.
+        if (!absl::IsAlreadyExists(outcome.status()) &&
+            !absl::IsAborted(outcome.status())) {
+          return outcome.status();
+        }
         last = outcome.status();
       }
       return absl::AbortedError(absl::StrCat(

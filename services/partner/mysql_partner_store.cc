@@ -51,51 +51,28 @@ PartnerRecord ReadPartnerColumns(sql::ResultSet& rows) {
   return r;
 }
 
-// Contacts, external ids and attributes of the partners, by id.
+const ChildTables& PartnerChildTables() {
+  static const auto* const kTables = new ChildTables{
+      .noun = "partner",
+      .entity_column = "partner_id",
+      .contacts = "partner_contacts",
+      .external_ids = "partner_external_ids",
+      .attributes = "partner_attributes"};
+  return *kTables;
+}
+
+// Contacts, external ids and attributes of the partners.
 absl::Status LoadChildren(sql::Connection& c, std::vector<PartnerRecord>& out) {
   if (out.empty()) return absl::OkStatus();
   std::vector<std::string> ids;
-  std::map<std::string, PartnerRecord*> by_id;
+  for (const PartnerRecord& r : out) ids.push_back(r.id);
+  RAPPORT_ASSIGN_OR_RETURN(auto children,
+                           rapport::LoadChildren(c, PartnerChildTables(), ids));
   for (PartnerRecord& r : out) {
-    ids.push_back(r.id);
-    by_id[r.id] = &r;
-  }
-  const size_t slots = PaddedCount(ids.size(), 1024);
-  const std::string in = Placeholders(slots);
-  {
-    Statement s = PrepareCached(
-        c, absl::StrCat("SELECT partner_id, name, role, email, phone FROM "
-                        "partner_contacts WHERE partner_id IN (",
-                        in, ") ORDER BY partner_id, position"));
-    BindPadded(*s, 1, ids, 0, ids.size(), slots);
-    Rows rows(s->executeQuery());
-    while (rows->next()) {
-      by_id[Str(*rows, 1)]->contacts.push_back(
-          {Str(*rows, 2), Str(*rows, 3), Str(*rows, 4), Str(*rows, 5)});
-    }
-  }
-  {
-    Statement s = PrepareCached(
-        c, absl::StrCat("SELECT partner_id, source, external_id FROM "
-                        "partner_external_ids WHERE partner_id IN (",
-                        in, ") ORDER BY partner_id, source, external_id"));
-    BindPadded(*s, 1, ids, 0, ids.size(), slots);
-    Rows rows(s->executeQuery());
-    while (rows->next()) {
-      by_id[Str(*rows, 1)]->external_ids.push_back(
-          {Str(*rows, 2), Str(*rows, 3)});
-    }
-  }
-  {
-    Statement s = PrepareCached(
-        c, absl::StrCat("SELECT partner_id, attr_key, attr_value FROM "
-                        "partner_attributes WHERE partner_id IN (",
-                        in, ")"));
-    BindPadded(*s, 1, ids, 0, ids.size(), slots);
-    Rows rows(s->executeQuery());
-    while (rows->next()) {
-      by_id[Str(*rows, 1)]->attributes[Str(*rows, 2)] = Str(*rows, 3);
-    }
+    EntityChildren& k = children[r.id];
+    r.contacts = std::move(k.contacts);
+    r.external_ids = std::move(k.external_ids);
+    r.attributes = std::move(k.attributes);
   }
   return absl::OkStatus();
 }
@@ -114,84 +91,11 @@ absl::StatusOr<PartnerRecord> ReadPartner(sql::Connection& c,
   return std::move(out.front());
 }
 
-// The partner that holds one of the external ids, other than `self`; "" when
-// none does.
-std::string HolderOfExternalIds(sql::Connection& c,
-                                const std::vector<ExternalKey>& keys,
-                                const std::string& self, ExternalKey* which) {
-  for (const ExternalKey& k : keys) {
-    Statement s = PrepareCached(
-        c,
-        "SELECT partner_id FROM partner_external_ids WHERE source = ? AND "
-        "external_id = ?");
-    s->setString(1, k.source);
-    s->setString(2, k.id);
-    Rows rows(s->executeQuery());
-    if (rows->next()) {
-      std::string holder = Str(*rows, 1);
-      if (holder != self) {
-        *which = k;
-        return holder;
-      }
-    }
-  }
-  return "";
-}
-
 absl::Status WriteChildren(sql::Connection& c, const PartnerRecord& r,
                            bool replace) {
-  if (replace) {
-    for (const char* table :
-         {"partner_contacts", "partner_external_ids", "partner_attributes"}) {
-      Statement s = PrepareCached(
-          c, absl::StrCat("DELETE FROM ", table, " WHERE partner_id = ?"));
-      s->setString(1, r.id);
-      s->executeUpdate();
-    }
-  }
-  ExternalKey taken;
-  if (std::string holder = HolderOfExternalIds(c, r.external_ids, r.id, &taken);
-      !holder.empty()) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("external id ", taken.source, ":", taken.id,
-                     " belongs to partner ", holder));
-  }
-  for (size_t i = 0; i < r.contacts.size(); ++i) {
-    const ContactRecord& k = r.contacts[i];
-    Statement s = PrepareCached(
-        c,
-        "INSERT INTO partner_contacts (partner_id, position, name, role, "
-        "email, email_key, phone) VALUES (?, ?, ?, ?, ?, ?, ?)");
-    s->setString(1, r.id);
-    s->setInt(2, static_cast<int>(i));
-    s->setString(3, k.name);
-    s->setString(4, k.role);
-    s->setString(5, k.email);
-    s->setString(6, k.email.empty() ? "" : EmailMatchKey(k.email));
-    s->setString(7, k.phone);
-    s->executeUpdate();
-  }
-  for (const ExternalKey& k : r.external_ids) {
-    Statement s = PrepareCached(
-        c,
-        "INSERT INTO partner_external_ids (source, external_id, partner_id) "
-        "VALUES (?, ?, ?)");
-    s->setString(1, k.source);
-    s->setString(2, k.id);
-    s->setString(3, r.id);
-    s->executeUpdate();
-  }
-  for (const auto& [key, value] : r.attributes) {
-    Statement s = PrepareCached(
-        c,
-        "INSERT INTO partner_attributes (partner_id, attr_key, attr_value) "
-        "VALUES (?, ?, ?)");
-    s->setString(1, r.id);
-    s->setString(2, key);
-    s->setString(3, value);
-    s->executeUpdate();
-  }
-  return absl::OkStatus();
+  return rapport::WriteChildren(c, PartnerChildTables(), r.id,
+                                {r.contacts, r.external_ids, r.attributes},
+                                replace);
 }
 
 // For a create under a request id: the stored row's fingerprint, when the id
@@ -564,33 +468,11 @@ absl::Status MysqlPartnerStore::DeletePartner(const std::string& id, bool force,
 }
 
 absl::StatusOr<std::vector<std::string>> MysqlPartnerStore::FindPartners(
-    const std::vector<ExternalKey>& external_ids,
-    const std::string& email_key) {
+    const std::vector<ExternalKey>& external_ids, const std::string& email_key) {
   return pool_->Run(
       [&](sql::Connection& c) -> absl::StatusOr<std::vector<std::string>> {
-        std::vector<std::string> out;
-        for (const ExternalKey& k : external_ids) {
-          Statement s = PrepareCached(
-              c,
-              "SELECT partner_id FROM partner_external_ids WHERE source = ? "
-              "AND external_id = ?");
-          s->setString(1, k.source);
-          s->setString(2, k.id);
-          Rows rows(s->executeQuery());
-          while (rows->next()) out.push_back(Str(*rows, 1));
-        }
-        if (!email_key.empty()) {
-          Statement s = PrepareCached(
-              c,
-              "SELECT DISTINCT partner_id FROM partner_contacts WHERE "
-              "email_key = ?");
-          s->setString(1, email_key);
-          Rows rows(s->executeQuery());
-          while (rows->next()) out.push_back(Str(*rows, 1));
-        }
-        std::sort(out.begin(), out.end());
-        out.erase(std::unique(out.begin(), out.end()), out.end());
-        return out;
+        return FindByIdentities(c, PartnerChildTables(), external_ids,
+                                email_key);
       });
 }
 

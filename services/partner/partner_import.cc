@@ -309,7 +309,12 @@ absl::Status InsertDeals(sql::Connection& c,
       "close_time_us, state, conflict_with, create_time_us, update_time_us, "
       "recorded_by, fingerprint) VALUES ";
   // Open registrations one by one, each checked for a conflict with the
-  // ones before it (in this batch too); the rest in large statements.
+  // ones before it (in this batch too); the rest in large statements. The
+  // check reads without locking: imports run on several streams at once,
+  // and the next-key locks of a locking read made them deadlock on each
+  // other's inserts; two streams registering one account at the same moment
+  // may then both go unflagged, which a registration through RegisterDeal
+  // (a locking read) never is.
   std::vector<const import::Row<DealRecord>*> closed;
   for (const import::Row<DealRecord>& r : rows) {
     if (!DealIsOpen(static_cast<v1::DealState>(r.record.state))) {
@@ -324,7 +329,7 @@ absl::Status InsertDeals(sql::Connection& c,
                           by_domain ? "domain_key" : "name_key",
                           " = ? AND register_time_us BETWEEN ? AND ? AND "
                           "partner_id <> ? AND state IN (1, 2) ORDER BY "
-                          "register_time_us, id LIMIT 1 FOR UPDATE"));
+                          "register_time_us, id LIMIT 1"));
       s->setString(1, by_domain ? r.record.domain_key : r.record.name_key);
       s->setInt64(2, r.record.register_time_us - window_us);
       s->setInt64(3, r.record.register_time_us);

@@ -31,7 +31,6 @@ namespace {
 namespace cv1 = ::rapport::common::v1;
 
 constexpr size_t kMaxRequestId = 128;
-constexpr int kMaxContacts = 20;
 
 // The bytes of a message in one order (map entries sorted), for the
 // fingerprint of what a request said.
@@ -128,19 +127,9 @@ v1::Partner ToProto(const PartnerRecord& r) {
   p.set_kind(static_cast<v1::PartnerKind>(r.kind));
   p.set_lifecycle(static_cast<v1::Lifecycle>(r.lifecycle));
   p.set_region(r.region);
-  for (const ContactRecord& c : r.contacts) {
-    cv1::Contact* out = p.add_contacts();
-    out->set_name(c.name);
-    out->set_role(c.role);
-    out->set_email(c.email);
-    out->set_phone(c.phone);
-  }
-  for (const ExternalKey& e : r.external_ids) {
-    cv1::ExternalId* out = p.add_external_ids();
-    out->set_source(e.source);
-    out->set_id(e.id);
-  }
-  for (const auto& [k, v] : r.attributes) (*p.mutable_attributes())[k] = v;
+  ::rapport::ToProto(EntityChildren{r.contacts, r.external_ids, r.attributes},
+                     p.mutable_contacts(),
+          p.mutable_external_ids(), p.mutable_attributes());
   *p.mutable_create_time() = ToTimestamp(r.create_time_us);
   *p.mutable_update_time() = ToTimestamp(r.update_time_us);
   p.set_etag(PartnerEtag(r.version));
@@ -293,46 +282,12 @@ absl::Status ReadPartnerFields(
       out.region = std::string(absl::StripAsciiWhitespace(in.region()));
   }
   if (wants("contacts")) {
-    out.contacts.clear();
-    if (in.contacts_size() > kMaxContacts) {
-      violations.push_back(
-          {"partner.contacts",
-           absl::StrCat("has ", in.contacts_size(), " entries; at most ",
-                        kMaxContacts, " are allowed")});
-    }
-    for (int i = 0; i < in.contacts_size(); ++i) {
-      const cv1::Contact& c = in.contacts(i);
-      const std::string field = absl::StrCat("partner.contacts[", i, "]");
-      ContactRecord r;
-      absl::Status name = CheckRequiredText(c.name(), field + ".name", 256);
-      absl::Status role = CheckOptionalText(c.role(), field + ".role", 128);
-      note(name);
-      note(role);
-      r.name = std::string(absl::StripAsciiWhitespace(c.name()));
-      r.role = c.role();
-      if (!c.email().empty()) {
-        absl::StatusOr<std::string> email =
-            NormalizeEmail(c.email(), field + ".email");
-        note(email.status());
-        if (email.ok()) r.email = *email;
-      }
-      if (!c.phone().empty()) {
-        absl::StatusOr<std::string> phone =
-            NormalizePhone(c.phone(), field + ".phone", phone_region);
-        note(phone.status());
-        if (phone.ok()) r.phone = *phone;
-      }
-      out.contacts.push_back(std::move(r));
-    }
+    ReadContacts(in.contacts(), "partner.contacts", phone_region, &out.contacts,
+                 &violations);
   }
   if (wants("external_ids")) {
-    std::vector<std::pair<std::string, std::string>> ids;
-    ReadExternalIds(in.external_ids(), "partner.external_ids", &ids,
-                    &violations);
-    out.external_ids.clear();
-    for (auto& [source, id] : ids) {
-      out.external_ids.push_back({std::move(source), std::move(id)});
-    }
+    ReadExternalKeys(in.external_ids(), "partner.external_ids",
+                     &out.external_ids, &violations);
   }
   if (wants("attributes")) {
     ReadAttributes(in.attributes(), "partner.attributes", &out.attributes,

@@ -16,21 +16,12 @@
 #include "absl/status/statusor.h"
 #include "common/audit/audit.h"
 #include "common/base/decimal.h"
+#include "common/records/records.h"
 
 namespace rapport::partner {
 
-struct ExternalKey {
-  std::string source;
-  std::string id;
-  friend bool operator==(const ExternalKey&, const ExternalKey&) = default;
-};
-
-struct ContactRecord {
-  std::string name;
-  std::string role;
-  std::string email;
-  std::string phone;  // E.164
-};
+using ExternalKey = ::rapport::ExternalKey;
+using ContactRecord = ::rapport::ContactInfo;
 
 struct PartnerRecord {
   std::string id;

@@ -1,0 +1,107 @@
+// What the records of the counterparts that are firms and people share
+// (partners, members of the financial community): contacts, external ids and
+// attributes, checked the same way in every service and stored in three child
+// tables of the entity's, named per service.
+//
+//   EntityChildren children;
+//   std::vector<FieldViolation> violations;
+//   ReadContacts(request.partner().contacts(), "partner.contacts", "US",
+//                &children.contacts, &violations);
+//   ...
+//   RAPPORT_RETURN_IF_ERROR(WriteChildren(c, kPartnerChildTables, id,
+//                                         children, /*replace=*/true));
+#ifndef RAPPORT_COMMON_RECORDS_RECORDS_H_
+#define RAPPORT_COMMON_RECORDS_RECORDS_H_
+
+#include <cppconn/connection.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/status.h"
+#include "google/protobuf/repeated_ptr_field.h"
+#include "rapport/common/v1/common.pb.h"
+
+namespace rapport {
+
+inline constexpr int kMaxContacts = 20;
+
+struct ContactInfo {
+  std::string name;
+  std::string role;
+  std::string email;  // as NormalizeEmail leaves it
+  std::string phone;  // E.164
+};
+
+struct ExternalKey {
+  std::string source;
+  std::string id;
+  friend bool operator==(const ExternalKey&, const ExternalKey&) = default;
+};
+
+// A record's children, as its child tables hold them.
+struct EntityChildren {
+  std::vector<ContactInfo> contacts;      // in their order
+  std::vector<ExternalKey> external_ids;  // by source and id
+  std::map<std::string, std::string> attributes;
+};
+
+// Each contact checked (a name up to 256 bytes, a role up to 128, an email
+// and a phone normalised, the phone read in `phone_region` when it has no
+// "+"), at most kMaxContacts; every problem is added to `violations` under
+// `field` ("partner.contacts[2].email").
+void ReadContacts(
+    const google::protobuf::RepeatedPtrField<common::v1::Contact>& in,
+    absl::string_view field, absl::string_view phone_region,
+    std::vector<ContactInfo>* out, std::vector<FieldViolation>* violations);
+// The same for external ids (ReadExternalIds, common/validation.h).
+void ReadExternalKeys(
+    const google::protobuf::RepeatedPtrField<common::v1::ExternalId>& in,
+    absl::string_view field, std::vector<ExternalKey>* out,
+    std::vector<FieldViolation>* violations);
+
+void ToProto(const EntityChildren& children,
+             google::protobuf::RepeatedPtrField<common::v1::Contact>* contacts,
+             google::protobuf::RepeatedPtrField<common::v1::ExternalId>* ids,
+             google::protobuf::Map<std::string, std::string>* attributes);
+
+// The child tables of one kind of entity: (`entity_column`, position, name,
+// role, email, email_key, phone), (source, external_id, `entity_column`)
+// and (`entity_column`, attr_key, attr_value). Names are the service's
+// constants.
+struct ChildTables {
+  std::string noun;  // "partner", for messages
+  std::string entity_column;
+  std::string contacts;
+  std::string external_ids;
+  std::string attributes;
+};
+
+// The children of the entities `ids`, by id (every id gets an entry).
+absl::StatusOr<std::map<std::string, EntityChildren>> LoadChildren(
+    sql::Connection& c, const ChildTables& tables,
+    const std::vector<std::string>& ids);
+
+// Stores the children of entity `id` (replacing what it had when `replace`);
+// an external id held by another entity is ALREADY_EXISTS naming it.
+absl::Status WriteChildren(sql::Connection& c, const ChildTables& tables,
+                           const std::string& id, const EntityChildren& children,
+                           bool replace);
+
+// The entities holding any of the external ids, or a contact whose email has
+// `email_key` (EmailMatchKey), sorted, each once.
+absl::StatusOr<std::vector<std::string>> FindByIdentities(
+    sql::Connection& c, const ChildTables& tables,
+    const std::vector<ExternalKey>& external_ids, const std::string& email_key);
+
+// Deletes the children of entity `id`.
+void DeleteChildren(sql::Connection& c, const ChildTables& tables,
+                    const std::string& id);
+
+}  // namespace rapport
+
+#endif  // RAPPORT_COMMON_RECORDS_RECORDS_H_
