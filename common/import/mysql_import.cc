@@ -4,6 +4,8 @@
 #include <cppconn/resultset.h>
 
 #include <algorithm>
+#include <map>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "common/mysql/sql.h"
@@ -70,6 +72,108 @@ StoredFingerprints(MysqlPool& pool, const std::string& table,
     if (!read.ok()) return read;
   }
   return out;
+}
+
+absl::StatusOr<absl::flat_hash_map<std::string, Resolved>> ResolveRefs(
+    MysqlPool& pool, const EntityTables& t,
+    const std::vector<std::string>& refs,
+    const std::function<absl::StatusOr<EntityRef>(const std::string&)>&
+        parse) {
+  absl::flat_hash_map<std::string, Resolved> out;
+  std::vector<std::string> ids;
+  // External ids by source, each with the references that name it.
+  std::map<std::string, std::map<std::string, std::vector<std::string>>>
+      externals;
+  for (const std::string& ref : refs) {
+    absl::StatusOr<EntityRef> parsed = parse(ref);
+    if (!parsed.ok()) {
+      out[ref].error = std::string(parsed.status().message());
+    } else if (parsed->external.has_value()) {
+      externals[parsed->external->source][parsed->external->id].push_back(ref);
+    } else {
+      ids.push_back(parsed->id);
+    }
+  }
+  constexpr size_t kInList = 512;
+  absl::Status read = pool.Run([&](sql::Connection& c) -> absl::Status {
+    for (size_t begin = 0; begin < ids.size(); begin += kInList) {
+      const size_t n = std::min(kInList, ids.size() - begin);
+      const size_t slots = PaddedCount(n, kInList);
+      CachedStatement s = PrepareCached(
+          c, absl::StrCat("SELECT id FROM ", t.entities, " WHERE id IN (",
+                          Placeholders(slots), ")"));
+      BindPadded(*s, 1, ids, begin, n, slots);
+      Rows rows(s->executeQuery());
+      std::set<std::string> found;
+      while (rows->next()) found.insert(TextOrEmpty(*rows, 1));
+      for (size_t i = begin; i < begin + n; ++i) {
+        if (found.contains(ids[i])) {
+          out[ids[i]].id = ids[i];
+        } else {
+          out[ids[i]].error =
+              absl::StrCat(t.noun, " ", ids[i], " does not exist");
+        }
+      }
+    }
+    for (const auto& [source, by_id] : externals) {
+      std::vector<std::string> names;
+      for (const auto& [id, unused] : by_id) names.push_back(id);
+      for (size_t begin = 0; begin < names.size(); begin += kInList) {
+        const size_t n = std::min(kInList, names.size() - begin);
+        const size_t slots = PaddedCount(n, kInList);
+        CachedStatement s = PrepareCached(
+            c, absl::StrCat("SELECT external_id, ", t.entity_column, " FROM ",
+                            t.external_ids,
+                            " WHERE source = ? AND external_id IN (",
+                            Placeholders(slots), ")"));
+        s->setString(1, source);
+        BindPadded(*s, 2, names, begin, n, slots);
+        Rows rows(s->executeQuery());
+        absl::flat_hash_map<std::string, std::string> found;
+        while (rows->next()) {
+          found[TextOrEmpty(*rows, 1)] = TextOrEmpty(*rows, 2);
+        }
+        for (size_t i = begin; i < begin + n; ++i) {
+          auto it = found.find(names[i]);
+          for (const std::string& ref : by_id.at(names[i])) {
+            Resolved& r = out[ref];
+            if (it != found.end()) {
+              r.id = it->second;
+            } else {
+              r.create = true;
+              r.id_to_create = KeyedId(
+                  t.created_scope, absl::StrCat(source.size(), ":", source,
+                                                ":", names[i]));
+            }
+          }
+        }
+      }
+    }
+    return absl::OkStatus();
+  });
+  if (!read.ok()) return read;
+  return out;
+}
+
+void InsertExternalIds(
+    sql::Connection& c, const EntityTables& t,
+    const std::vector<std::pair<std::string, EntityRef::External>>& created) {
+  ForChunks(created.size(), [&](size_t begin, size_t n) {
+    CachedStatement s = PrepareCached(
+        c,
+        absl::StrCat("INSERT INTO ", t.external_ids,
+                     " (source, external_id, ", t.entity_column, ") VALUES ",
+                     RowPlaceholders(n, 3)),
+        StatementParameters::kKept);
+    for (size_t i = 0; i < n; ++i) {
+      const auto& [id, external] = created[begin + i];
+      const int first = 1 + static_cast<int>(i) * 3;
+      s->setString(first, external.source);
+      s->setString(first + 1, external.id);
+      s->setString(first + 2, id);
+    }
+    s->executeUpdate();
+  });
 }
 
 }  // namespace rapport::import

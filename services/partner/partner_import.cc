@@ -4,10 +4,13 @@
 #include <cppconn/resultset.h>
 
 #include <algorithm>
+#include <limits>
+#include <tuple>
 #include <set>
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/api_names.h"
@@ -34,17 +37,14 @@ absl::StatusOr<EntityRef> ParsePartnerRef(const std::string& text) {
                         {.email = false, .phone = false, .external = true});
 }
 
-// Statements of at most 256 rows, in counts of powers of two, so that a few
-// statement texts serve every batch.
-template <typename Fn>
-void ForChunks(size_t n, Fn fn) {
-  size_t begin = 0;
-  for (size_t size = 256; size >= 1; size /= 2) {
-    while (n - begin >= size) {
-      fn(begin, size);
-      begin += size;
-    }
-  }
+const import::EntityTables& PartnerTables() {
+  static const import::EntityTables* const tables =
+      new import::EntityTables{.noun = "partner",
+                               .entities = "partners",
+                               .external_ids = "partner_external_ids",
+                               .entity_column = "partner_id",
+                               .created_scope = "partner-ext"};
+  return *tables;
 }
 
 absl::StatusOr<int64_t> ParseTime(const std::string& text,
@@ -90,62 +90,7 @@ class ImportStore final : public import::Store<Record> {
 
   absl::StatusOr<absl::flat_hash_map<std::string, import::Resolved>> Resolve(
       const std::vector<std::string>& refs) override {
-    absl::flat_hash_map<std::string, import::Resolved> out;
-    std::vector<std::string> ids;
-    std::vector<std::pair<std::string, EntityRef::External>> externals;
-    for (const std::string& ref : refs) {
-      absl::StatusOr<EntityRef> parsed = ParsePartnerRef(ref);
-      if (!parsed.ok()) {
-        out[ref].error = std::string(parsed.status().message());
-      } else if (parsed->external.has_value()) {
-        externals.emplace_back(ref, *parsed->external);
-      } else {
-        ids.push_back(parsed->id);
-      }
-    }
-    absl::Status read = pool_->Run([&](sql::Connection& c) -> absl::Status {
-      constexpr size_t kInList = 512;
-      for (size_t begin = 0; begin < ids.size(); begin += kInList) {
-        const size_t n = std::min(kInList, ids.size() - begin);
-        const size_t slots = PaddedCount(n, kInList);
-        CachedStatement s = PrepareCached(
-            c, absl::StrCat("SELECT id FROM partners WHERE id IN (",
-                            Placeholders(slots), ")"));
-        BindPadded(*s, 1, ids, begin, n, slots);
-        rapport::Rows rows(s->executeQuery());
-        std::set<std::string> found;
-        while (rows->next()) found.insert(TextOrEmpty(*rows, 1));
-        for (size_t i = begin; i < begin + n; ++i) {
-          if (found.contains(ids[i])) {
-            out[ids[i]].id = ids[i];
-          } else {
-            out[ids[i]].error =
-                absl::StrCat("partner ", ids[i], " does not exist");
-          }
-        }
-      }
-      for (const auto& [ref, e] : externals) {
-        CachedStatement s = PrepareCached(
-            c,
-            "SELECT partner_id FROM partner_external_ids WHERE source = ? AND "
-            "external_id = ?");
-        s->setString(1, e.source);
-        s->setString(2, e.id);
-        rapport::Rows rows(s->executeQuery());
-        import::Resolved& r = out[ref];
-        if (rows->next()) {
-          r.id = TextOrEmpty(*rows, 1);
-        } else {
-          r.create = true;
-          r.id_to_create =
-              KeyedId("partner-ext",
-                      absl::StrCat(e.source.size(), ":", e.source, ":", e.id));
-        }
-      }
-      return absl::OkStatus();
-    });
-    if (!read.ok()) return read;
-    return out;
+    return import::ResolveRefs(*pool_, PartnerTables(), refs, ParsePartnerRef);
   }
 
   absl::StatusOr<absl::flat_hash_map<std::string, std::string>> Stored(
@@ -158,42 +103,36 @@ class ImportStore final : public import::Store<Record> {
     const int64_t now = Now();
     return pool_->Transaction(
         [&](sql::Connection& c) -> absl::StatusOr<int64_t> {
-          int64_t created = 0;
-          std::set<std::string> made;
-          for (const import::Row<Record>& r : rows) {
-            if (!r.entity.create ||
-                !made.insert(r.entity.id_to_create).second) {
-              continue;
-            }
-            absl::StatusOr<EntityRef> ref = ParsePartnerRef(r.ref);
-            if (!ref.ok()) return ref.status();
-            const std::string name =
-                absl::StrCat(ref->external->source, ":", ref->external->id);
+          const std::vector<std::pair<std::string, EntityRef::External>>
+              created = import::EntitiesToCreate(rows, ParsePartnerRef);
+          import::ForChunks(created.size(), [&](size_t begin, size_t n) {
             CachedStatement s = PrepareCached(
                 c,
-                "INSERT INTO partners (id, display_name, name_key, kind, "
-                "lifecycle, region, create_time_us, update_time_us, version) "
-                "VALUES (?, ?, ?, ?, ?, '', ?, ?, 1)");
-            s->setString(1, r.entity.id_to_create);
-            s->setString(2, name.substr(0, 256));
-            s->setString(3, AccountNameKey(name).substr(0, 256));
-            s->setInt(4, v1::PARTNER_KIND_CHANNEL);
-            s->setInt(5, v1::LIFECYCLE_PROSPECT);
-            s->setInt64(6, now);
-            s->setInt64(7, now);
+                absl::StrCat("INSERT INTO partners (id, display_name, "
+                             "name_key, kind, lifecycle, region, "
+                             "create_time_us, update_time_us, version) VALUES ",
+                             RowPlaceholders(n, 9)),
+                StatementParameters::kKept);
+            for (size_t i = 0; i < n; ++i) {
+              const auto& [id, external] = created[begin + i];
+              const std::string name =
+                  absl::StrCat(external.source, ":", external.id);
+              int k = 1 + static_cast<int>(i) * 9;
+              s->setString(k++, id);
+              s->setString(k++, name.substr(0, 256));
+              s->setString(k++, AccountNameKey(name).substr(0, 256));
+              s->setInt(k++, v1::PARTNER_KIND_CHANNEL);
+              s->setInt(k++, v1::LIFECYCLE_PROSPECT);
+              s->setString(k++, "");
+              s->setInt64(k++, now);
+              s->setInt64(k++, now);
+              s->setInt(k++, 1);
+            }
             s->executeUpdate();
-            CachedStatement e = PrepareCached(
-                c,
-                "INSERT INTO partner_external_ids (source, external_id, "
-                "partner_id) VALUES (?, ?, ?)");
-            e->setString(1, ref->external->source);
-            e->setString(2, ref->external->id);
-            e->setString(3, r.entity.id_to_create);
-            e->executeUpdate();
-            ++created;
-          }
+          });
+          import::InsertExternalIds(c, PartnerTables(), created);
           RAPPORT_RETURN_IF_ERROR(insert_(c, rows, actor, now));
-          return created;
+          return static_cast<int64_t>(created.size());
         });
   }
 
@@ -308,49 +247,95 @@ absl::Status InsertDeals(sql::Connection& c,
       "account_domain, domain_key, name_key, amount, register_time_us, "
       "close_time_us, state, conflict_with, create_time_us, update_time_us, "
       "recorded_by, fingerprint) VALUES ";
-  // Open registrations one by one, each checked for a conflict with the
-  // ones before it (in this batch too); the rest in large statements. The
-  // check reads without locking: imports run on several streams at once,
-  // and the next-key locks of a locking read made them deadlock on each
+  // An open registration conflicts with the earliest open registration of
+  // another partner within the window before it (by domain, then by name):
+  // those stored, read at once for the whole batch, and those before it in
+  // the batch. The read does not lock: imports run on several streams at
+  // once, and the next-key locks of a locking read made them deadlock on each
   // other's inserts; two streams registering one account at the same moment
-  // may then both go unflagged, which a registration through RegisterDeal
-  // (a locking read) never is.
-  std::vector<const import::Row<DealRecord>*> closed;
+  // may then both go unflagged, which a registration through RegisterDeal (a
+  // locking read) never is.
+  struct Open {
+    int64_t time;
+    std::string id;
+    std::string partner;
+  };
+  absl::flat_hash_map<std::string, std::vector<Open>> by_domain, by_name;
+  std::set<std::string> domains, names;
+  int64_t earliest = std::numeric_limits<int64_t>::max();
+  int64_t latest = std::numeric_limits<int64_t>::min();
   for (const import::Row<DealRecord>& r : rows) {
-    if (!DealIsOpen(static_cast<v1::DealState>(r.record.state))) {
-      closed.push_back(&r);
-      continue;
-    }
-    std::string conflict_with;
-    for (const bool by_domain : {true, false}) {
-      if (by_domain && r.record.domain_key.empty()) continue;
+    if (!DealIsOpen(static_cast<v1::DealState>(r.record.state))) continue;
+    if (!r.record.domain_key.empty()) domains.insert(r.record.domain_key);
+    names.insert(r.record.name_key);
+    earliest = std::min(earliest, r.record.register_time_us - window_us);
+    latest = std::max(latest, r.record.register_time_us);
+  }
+  for (const bool by_domain_key : {true, false}) {
+    const std::vector<std::string> keys(
+        by_domain_key ? domains.begin() : names.begin(),
+        by_domain_key ? domains.end() : names.end());
+    constexpr size_t kInList = 512;
+    for (size_t begin = 0; begin < keys.size(); begin += kInList) {
+      const size_t n = std::min(kInList, keys.size() - begin);
+      const size_t slots = PaddedCount(n, kInList);
+      const char* column = by_domain_key ? "domain_key" : "name_key";
       CachedStatement s = PrepareCached(
-          c, absl::StrCat("SELECT id FROM deals WHERE ",
-                          by_domain ? "domain_key" : "name_key",
-                          " = ? AND register_time_us BETWEEN ? AND ? AND "
-                          "partner_id <> ? AND state IN (1, 2) ORDER BY "
-                          "register_time_us, id LIMIT 1"));
-      s->setString(1, by_domain ? r.record.domain_key : r.record.name_key);
-      s->setInt64(2, r.record.register_time_us - window_us);
-      s->setInt64(3, r.record.register_time_us);
-      s->setString(4, PartnerOf(r));
+          c, absl::StrCat("SELECT ", column,
+                          ", register_time_us, id, partner_id FROM deals "
+                          "WHERE ",
+                          column, " IN (", Placeholders(slots),
+                          ") AND register_time_us BETWEEN ? AND ? AND state "
+                          "IN (1, 2)"));
+      BindPadded(*s, 1, keys, begin, n, slots);
+      s->setInt64(static_cast<int>(slots) + 1, earliest);
+      s->setInt64(static_cast<int>(slots) + 2, latest);
       rapport::Rows found(s->executeQuery());
-      if (found->next()) {
-        conflict_with = TextOrEmpty(*found, 1);
-        break;
+      while (found->next()) {
+        (by_domain_key ? by_domain : by_name)[TextOrEmpty(*found, 1)]
+            .push_back(Open{found->getInt64(2), TextOrEmpty(*found, 3),
+                            TextOrEmpty(*found, 4)});
       }
     }
-    CachedStatement s =
-        PrepareCached(c, absl::StrCat(insert, RowPlaceholders(1, kColumns)));
-    bind(*s, 1, r, conflict_with);
-    s->executeUpdate();
   }
-  ForChunks(closed.size(), [&](size_t begin, size_t n) {
+  auto earliest_conflict = [&](const std::vector<Open>& claims,
+                               const import::Row<DealRecord>& r) {
+    const Open* best = nullptr;
+    for (const Open& o : claims) {
+      if (o.partner == PartnerOf(r) || o.time > r.record.register_time_us ||
+          o.time < r.record.register_time_us - window_us) {
+        continue;
+      }
+      if (best == nullptr || std::tie(o.time, o.id) < std::tie(best->time,
+                                                                 best->id)) {
+        best = &o;
+      }
+    }
+    return best == nullptr ? std::string() : best->id;
+  };
+  std::vector<std::string> conflicts(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const import::Row<DealRecord>& r = rows[i];
+    if (!DealIsOpen(static_cast<v1::DealState>(r.record.state))) continue;
+    if (!r.record.domain_key.empty()) {
+      conflicts[i] = earliest_conflict(by_domain[r.record.domain_key], r);
+    }
+    if (conflicts[i].empty()) {
+      conflicts[i] = earliest_conflict(by_name[r.record.name_key], r);
+    }
+    const Open self{r.record.register_time_us, r.id, PartnerOf(r)};
+    if (!r.record.domain_key.empty()) {
+      by_domain[r.record.domain_key].push_back(self);
+    }
+    by_name[r.record.name_key].push_back(self);
+  }
+  import::ForChunks(rows.size(), [&](size_t begin, size_t n) {
     CachedStatement s =
         PrepareCached(c, absl::StrCat(insert, RowPlaceholders(n, kColumns)),
                       StatementParameters::kKept);
     for (size_t i = 0; i < n; ++i) {
-      bind(*s, 1 + static_cast<int>(i) * kColumns, *closed[begin + i], "");
+      bind(*s, 1 + static_cast<int>(i) * kColumns, rows[begin + i],
+           conflicts[begin + i]);
     }
     s->executeUpdate();
   });
@@ -379,7 +364,7 @@ absl::Status InsertOrders(sql::Connection& c,
                           const std::vector<import::Row<OrderRecord>>& rows,
                           const std::string& actor, int64_t now) {
   constexpr int kColumns = 7;
-  ForChunks(rows.size(), [&](size_t begin, size_t n) {
+  import::ForChunks(rows.size(), [&](size_t begin, size_t n) {
     CachedStatement s = PrepareCached(
         c,
         absl::StrCat("INSERT INTO orders (id, partner_id, order_time_us, "
@@ -437,7 +422,7 @@ absl::Status InsertInteractions(
     sql::Connection& c, const std::vector<import::Row<InteractionRecord>>& rows,
     const std::string& actor, int64_t) {
   constexpr int kColumns = 9;
-  ForChunks(rows.size(), [&](size_t begin, size_t n) {
+  import::ForChunks(rows.size(), [&](size_t begin, size_t n) {
     CachedStatement s = PrepareCached(
         c,
         absl::StrCat("INSERT INTO interactions (id, partner_id, channel, "

@@ -13,9 +13,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/audit/audit.h"
+#include "common/base/timestamp.h"
 #include "common/proto_convert.h"
 #include "common/status.h"
 #include "services/partner/mysql_partner_store.h"
+#include "services/partner/partner_import.h"
 #include "services/partner/partner_values.h"
 #include "tests/support/database.h"
 
@@ -371,6 +373,74 @@ TEST_F(PartnerLogicTest,
   EXPECT_EQ(conflicts->conflicts(0).claims(0).scorecard().partner_id(), a.id());
   EXPECT_EQ(conflicts->conflicts(0).claims(1).scorecard().display_name(),
             "Beta");
+}
+
+// Imported registrations are checked against the stored ones and against
+// those before them in the same import, as RegisterDeal checks one.
+TEST_F(PartnerLogicTest, ImportedRegistrationsConflictWithStoredAndEarlierRows) {
+  const v1::Partner a = Create("Acme");
+  const v1::Partner b = Create("Bolt");
+  absl::StatusOr<v1::Deal> stored = Register(a.id(), "Initech", "", kNow - 10 * kDay);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+
+  auto row = [](const std::string& partner, const std::string& account,
+                const std::string& domain, int64_t at_us,
+                const std::string& state) {
+    v1::DealRow r;
+    r.set_partner_ref(partner);
+    r.set_account(account);
+    r.set_account_domain(domain);
+    r.set_amount("100");
+    r.set_registered_at(FormatRfc3339Micros(at_us));
+    r.set_state(state);
+    if (state == "won") r.set_closed_at(FormatRfc3339Micros(at_us + kDay));
+    return r;
+  };
+  v1::ImportDealsRequest request;
+  request.set_import_id("deals-1");
+  int64_t number = 0;
+  for (v1::DealRow r : {
+           row(b.id(), "Initech", "", kNow, "submitted"),  // stored a's
+           row(b.id(), "Hooli", "hooli.com", kNow - 5 * kDay, "submitted"),
+           row(a.id(), "Hooli Holdings", "HOOLI.com", kNow, "approved"),
+           row(b.id(), "Hooli", "hooli.com", kNow + 1, "submitted"),
+           row(a.id(), "Initech", "", kNow, "won"),  // closed: never checked
+           row(b.id(), "Initech", "", kNow + 100 * kDay, "submitted"),
+       }) {
+    r.set_row(++number);
+    *request.add_rows() = r;
+  }
+  MysqlPartnerImports imports(&db_.pool(), &ids_,
+                              [this] { return absl::FromUnixMicros(now_); },
+                              {.currency = "USD"});
+  bool sent = false;
+  absl::StatusOr<v1::ImportDealsResponse> imported = imports.ImportDeals(
+      [&](v1::ImportDealsRequest* r) {
+        if (sent) return false;
+        *r = request;
+        return sent = true;
+      },
+      "user:ada");
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  ASSERT_EQ(imported->accepted(), 6);
+
+  const std::vector<std::string> conflicts = db_.Strings(
+      "SELECT COALESCE(conflict_with, '-') FROM deals WHERE id <> ? ORDER BY "
+      "register_time_us, partner_id = ?, account_name",
+      {stored->id(), a.id()});
+  const std::vector<std::string> ids = db_.Strings(
+      "SELECT id FROM deals WHERE id <> ? ORDER BY register_time_us, "
+      "partner_id = ?, account_name",
+      {stored->id(), a.id()});
+  ASSERT_EQ(conflicts.size(), 6u);
+  // By time: Hooli (b, -5d), Initech (b, now), Hooli Holdings (a, now),
+  // Initech won (a, now), Hooli (b, now + 1us), Initech (b, +100d).
+  EXPECT_EQ(conflicts[0], "-");
+  EXPECT_EQ(conflicts[1], stored->id());  // by name, stored
+  EXPECT_EQ(conflicts[2], ids[0]);        // by domain, earlier in the file
+  EXPECT_EQ(conflicts[3], "-");           // won: not a registration to check
+  EXPECT_EQ(conflicts[4], ids[2]);        // a's Hooli Holdings, not b's own
+  EXPECT_EQ(conflicts[5], "-");           // past the 90-day window
 }
 
 TEST_F(PartnerLogicTest, DealsMoveOnlyAlongTheirStatesAndCloseWithATime) {
