@@ -12,7 +12,12 @@
 #include <optional>
 #include <string>
 
+#include <google/protobuf/generated_enum_reflection.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "rapport/common/v1/differentiation.pb.h"
 
 namespace rapport {
@@ -29,6 +34,30 @@ std::string TierName(int tier);
 // The tier a name (any case) spells; nullopt for an unknown name and for
 // "unspecified".
 std::optional<::rapport::common::v1::Tier> ParseTier(absl::string_view name);
+
+// Any service's enum by the same rule: the value's name without `prefix`, in
+// lower case (PARTNER_KIND_SUPPLIER -> "supplier"); "" for 0 and unknown
+// values.
+template <typename Enum>
+std::string EnumName(int value, absl::string_view prefix) {
+  const google::protobuf::EnumValueDescriptor* v =
+      google::protobuf::GetEnumDescriptor<Enum>()->FindValueByNumber(value);
+  if (v == nullptr || value == 0) return "";
+  return absl::AsciiStrToLower(absl::StripPrefix(v->name(), prefix));
+}
+
+// The value a name (any case) spells; nullopt for an unknown or empty name
+// and for 0.
+template <typename Enum>
+std::optional<Enum> ParseEnum(absl::string_view name,
+                              absl::string_view prefix) {
+  if (name.empty()) return std::nullopt;
+  const google::protobuf::EnumValueDescriptor* v =
+      google::protobuf::GetEnumDescriptor<Enum>()->FindValueByName(
+          absl::StrCat(prefix, absl::AsciiStrToUpper(name)));
+  if (v == nullptr || v->number() == 0) return std::nullopt;
+  return static_cast<Enum>(v->number());
+}
 
 }  // namespace rapport
 

@@ -3,11 +3,13 @@
 #include <phonenumbers/phonenumberutil.h>
 
 #include <algorithm>
+#include <array>
 #include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "common/ids.h"
 #include "common/status.h"
@@ -151,6 +153,44 @@ std::string EmailMatchKey(absl::string_view email) {
     domain = "gmail.com";
   }
   return absl::StrCat(local, "@", domain);
+}
+
+namespace {
+
+// Legal forms dropped from the end of a firm's name for matching.
+constexpr std::array<absl::string_view, 22> kLegalForms = {
+    "inc", "incorporated", "corp", "corporation", "co",   "company",
+    "ltd", "limited",      "llc",  "llp",         "plc",  "gmbh",
+    "ag",  "kg",           "sa",   "sas",         "sarl", "srl",
+    "spa", "bv",           "nv",   "oy"};
+
+}  // namespace
+
+std::string FirmNameKey(absl::string_view name) {
+  // Words of letters and digits (any non-ASCII byte counts as a letter, so
+  // "Müller" stays whole), lower case.
+  std::vector<std::string> words;
+  std::string word;
+  for (char c : name) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (u >= 0x80 || absl::ascii_isalnum(u)) {
+      word.push_back(static_cast<char>(absl::ascii_tolower(u)));
+    } else if (c == '&' || absl::ascii_isspace(u) || c == ',' || c == '-' ||
+               c == '/') {
+      if (!word.empty()) words.push_back(std::move(word));
+      word.clear();
+    }
+    // Other punctuation (".", "'") joins: "Co." is "co", "O'Neil" "oneil".
+  }
+  if (!word.empty()) words.push_back(std::move(word));
+  auto is_legal_form = [](const std::string& w) {
+    for (absl::string_view f : kLegalForms) {
+      if (w == f) return true;
+    }
+    return false;
+  };
+  while (words.size() > 1 && is_legal_form(words.back())) words.pop_back();
+  return absl::StrJoin(words, " ");
 }
 
 }  // namespace rapport

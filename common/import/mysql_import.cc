@@ -8,7 +8,9 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/timestamp.h"
 #include "common/mysql/sql.h"
+#include "common/status.h"
 #include "common/mysql/statement_cache.h"
 
 namespace rapport {
@@ -72,6 +74,26 @@ StoredFingerprints(MysqlPool& pool, const std::string& table,
     if (!read.ok()) return read;
   }
   return out;
+}
+
+absl::StatusOr<int64_t> ParseTimeText(const std::string& text,
+                                      absl::string_view field) {
+  if (text.empty()) return InvalidField(field, "is required");
+  absl::StatusOr<int64_t> t = ParseRfc3339Micros(text);
+  if (!t.ok()) return InvalidField(field, t.status().message());
+  return *t;
+}
+
+absl::StatusOr<Decimal> ParseAmountText(const std::string& text,
+                                        absl::string_view field,
+                                        bool negative_ok) {
+  if (text.empty()) return InvalidField(field, "is required");
+  absl::StatusOr<Decimal> d = Decimal::Parse(text);
+  if (!d.ok()) return InvalidField(field, d.status().message());
+  if (!negative_ok && d->is_negative()) {
+    return InvalidField(field, "must not be negative");
+  }
+  return *d;
 }
 
 absl::StatusOr<absl::flat_hash_map<std::string, Resolved>> ResolveRefs(

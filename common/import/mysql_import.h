@@ -10,12 +10,17 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/time/time.h"
 #include "absl/status/statusor.h"
+#include "common/audit/audit.h"
+#include "common/base/decimal.h"
+#include "common/base/status_macros.h"
 #include "common/identity.h"
 #include "common/ids.h"
 #include "common/import/row_import.h"
 #include "common/mysql/migrations.h"
 #include "common/mysql/mysql_pool.h"
+#include "rapport/common/v1/common.pb.h"
 
 namespace rapport::import {
 
@@ -58,10 +63,16 @@ absl::StatusOr<absl::flat_hash_map<std::string, Resolved>> ResolveRefs(
     const std::vector<std::string>& refs,
     const std::function<absl::StatusOr<EntityRef>(const std::string&)>& parse);
 
+// Entities to create for unknown external ids: (id, the external id).
+using CreatedEntities = std::vector<std::pair<std::string, EntityRef::External>>;
+// Writes them (on the connection, in the caller's transaction), at a time.
+using CreateEntities =
+    std::function<void(sql::Connection&, const CreatedEntities&, int64_t)>;
+
 // The entities a batch of rows asks to create (each once), with the external
 // id that made each, in row order.
 template <typename Record>
-std::vector<std::pair<std::string, EntityRef::External>> EntitiesToCreate(
+CreatedEntities EntitiesToCreate(
     const std::vector<Row<Record>>& rows,
     const std::function<absl::StatusOr<EntityRef>(const std::string&)>& parse) {
   std::vector<std::pair<std::string, EntityRef::External>> out;
@@ -84,12 +95,114 @@ void InsertExternalIds(
     sql::Connection& c, const EntityTables& tables,
     const std::vector<std::pair<std::string, EntityRef::External>>& created);
 
-// Runs `fn(begin, n)` over [0, n) in chunks of at most 256, in counts of
+// The store side of one kind of import on MySQL: prefixes, references,
+// fingerprints and audit are the same for every kind; `create` writes the
+// entities that unknown external ids name (their external ids are written
+// here), `insert` the kind's rows into `table` (with an `id` and a
+// `fingerprint` column), all in one transaction per batch.
+//
+//   import::MysqlStore<OrderRecord> store(pool, ids, clock, PartnerTables(),
+//       ParsePartnerRef, CreatePartners, "orders", InsertOrders);
+template <typename Record>
+class MysqlStore final : public Store<Record> {
+ public:
+  using Rows = std::vector<Row<Record>>;
+  using Parse = std::function<absl::StatusOr<EntityRef>(const std::string&)>;
+  using Created = CreatedEntities;
+  using Create = CreateEntities;
+  using Insert = std::function<absl::Status(
+      sql::Connection&, const Rows&, const std::string& actor, int64_t now_us)>;
+
+  MysqlStore(MysqlPool* pool, IdGenerator* ids,
+             std::function<absl::Time()> clock, const EntityTables& entities,
+             Parse parse, Create create, std::string table, Insert insert)
+      : pool_(pool),
+        ids_(ids),
+        clock_(std::move(clock)),
+        entities_(entities),
+        parse_(std::move(parse)),
+        create_(std::move(create)),
+        table_(std::move(table)),
+        insert_(std::move(insert)) {}
+
+  absl::StatusOr<std::string> Prefix(const std::string& kind,
+                                     const std::string& import_id) override {
+    return ImportPrefix(*pool_, *ids_, kind, import_id, Now());
+  }
+
+  absl::StatusOr<absl::flat_hash_map<std::string, Resolved>> Resolve(
+      const std::vector<std::string>& refs) override {
+    return ResolveRefs(*pool_, entities_, refs, parse_);
+  }
+
+  absl::StatusOr<absl::flat_hash_map<std::string, std::string>> Stored(
+      const std::vector<std::string>& ids) override {
+    return StoredFingerprints(*pool_, table_, "fingerprint", ids);
+  }
+
+  absl::StatusOr<int64_t> Write(const Rows& rows,
+                                const std::string& actor) override {
+    const int64_t now = Now();
+    return pool_->Transaction(
+        [&](sql::Connection& c) -> absl::StatusOr<int64_t> {
+          const Created created = EntitiesToCreate(rows, parse_);
+          if (!created.empty()) {
+            create_(c, created, now);
+            InsertExternalIds(c, entities_, created);
+          }
+          RAPPORT_RETURN_IF_ERROR(insert_(c, rows, actor, now));
+          return static_cast<int64_t>(created.size());
+        });
+  }
+
+  absl::Status Audit(const audit::Event& event) override {
+    return audit::Write(*pool_, event);
+  }
+
+ private:
+  int64_t Now() const { return absl::ToUnixMicros(clock_()); }
+
+  MysqlPool* const pool_;
+  IdGenerator* const ids_;
+  const std::function<absl::Time()> clock_;
+  const EntityTables& entities_;
+  const Parse parse_;
+  const Create create_;
+  const std::string table_;
+  const Insert insert_;
+};
+
+// A row's time (RFC 3339) and amount (exact decimal text); errors name
+// `field`.
+absl::StatusOr<int64_t> ParseTimeText(const std::string& text,
+                                      absl::string_view field);
+absl::StatusOr<Decimal> ParseAmountText(const std::string& text,
+                                        absl::string_view field,
+                                        bool negative_ok);
+
+// The answer of an import, from what it did; `created` is the answer's count
+// of created entities (created_partners, created_members).
+template <typename Response>
+Response ToResponse(Totals totals, void (Response::*set_created)(int64_t)) {
+  Response r;
+  r.set_accepted(totals.accepted);
+  r.set_duplicates(totals.duplicates);
+  (r.*set_created)(totals.created);
+  for (Reject& j : totals.rejects) {
+    ::rapport::common::v1::RowError* e = r.add_rejected();
+    e->set_row(j.row);
+    e->set_field(std::move(j.field));
+    e->set_message(std::move(j.message));
+  }
+  return r;
+}
+
+// Runs `fn(begin, n)` over [0, n) in chunks of at most 1024, in counts of
 // powers of two, so that a few statement texts serve every batch.
 template <typename Fn>
 void ForChunks(size_t n, Fn fn) {
   size_t begin = 0;
-  for (size_t size = 256; size >= 1; size /= 2) {
+  for (size_t size = 1024; size >= 1; size /= 2) {
     while (n - begin >= size) {
       fn(begin, size);
       begin += size;

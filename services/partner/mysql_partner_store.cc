@@ -315,7 +315,7 @@ absl::StatusOr<PartnerRecord> MysqlPartnerStore::CreatePartner(
             "fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
         s->setString(1, partner.id);
         s->setString(2, partner.display_name);
-        s->setString(3, AccountNameKey(partner.display_name));
+        s->setString(3, FirmNameKey(partner.display_name));
         s->setInt(4, partner.kind);
         s->setInt(5, partner.lifecycle);
         s->setString(6, partner.region);
@@ -403,7 +403,7 @@ absl::StatusOr<PartnerRecord> MysqlPartnerStore::UpdatePartner(
             "lifecycle = ?, region = ?, update_time_us = ?, version = ? "
             "WHERE id = ?");
         s->setString(1, row.display_name);
-        s->setString(2, AccountNameKey(row.display_name));
+        s->setString(2, FirmNameKey(row.display_name));
         s->setInt(3, row.kind);
         s->setInt(4, row.lifecycle);
         s->setString(5, row.region);

@@ -4,6 +4,7 @@
 #include <cppconn/resultset.h>
 
 #include <algorithm>
+#include <memory>
 #include <limits>
 #include <tuple>
 #include <set>
@@ -47,108 +48,48 @@ const import::EntityTables& PartnerTables() {
   return *tables;
 }
 
-absl::StatusOr<int64_t> ParseTime(const std::string& text,
-                                  absl::string_view field) {
-  absl::StatusOr<int64_t> t = ParseRfc3339Micros(text);
-  if (!t.ok()) return InvalidField(field, t.status().message());
-  return *t;
+// Partners for unknown external ids: channels, prospects, named after the
+// external id.
+void CreatePartners(sql::Connection& c,
+                    const import::CreatedEntities& created,
+                    int64_t now) {
+  import::ForChunks(created.size(), [&](size_t begin, size_t n) {
+    CachedStatement s = PrepareCached(
+        c,
+        absl::StrCat("INSERT INTO partners (id, display_name, name_key, kind, "
+                     "lifecycle, region, create_time_us, update_time_us, "
+                     "version) VALUES ",
+                     RowPlaceholders(n, 9)),
+        StatementParameters::kKept);
+    for (size_t i = 0; i < n; ++i) {
+      const auto& [id, external] = created[begin + i];
+      const std::string name = absl::StrCat(external.source, ":", external.id);
+      int k = 1 + static_cast<int>(i) * 9;
+      s->setString(k++, id);
+      s->setString(k++, name.substr(0, 256));
+      s->setString(k++, FirmNameKey(name).substr(0, 256));
+      s->setInt(k++, v1::PARTNER_KIND_CHANNEL);
+      s->setInt(k++, v1::LIFECYCLE_PROSPECT);
+      s->setString(k++, "");
+      s->setInt64(k++, now);
+      s->setInt64(k++, now);
+      s->setInt(k++, 1);
+    }
+    s->executeUpdate();
+  });
 }
 
-absl::StatusOr<Decimal> ParseAmount(const std::string& text,
-                                    absl::string_view field, bool negative_ok) {
-  if (text.empty()) return InvalidField(field, "is required");
-  absl::StatusOr<Decimal> d = Decimal::Parse(text);
-  if (!d.ok()) return InvalidField(field, d.status().message());
-  if (!negative_ok && d->is_negative()) {
-    return InvalidField(field, "must not be negative");
-  }
-  return *d;
-}
-
-// The store side of one kind of import: prefixes, references, fingerprints
-// and audit are shared; `insert` writes the kind's rows.
 template <typename Record>
-class ImportStore final : public import::Store<Record> {
- public:
-  using Rows = std::vector<import::Row<Record>>;
-  using Insert = std::function<absl::Status(
-      sql::Connection&, const Rows&, const std::string& actor, int64_t now_us)>;
+using ImportStore = import::MysqlStore<Record>;
 
-  ImportStore(MysqlPool* pool, IdGenerator* ids,
-              std::function<absl::Time()> clock, std::string table,
-              Insert insert)
-      : pool_(pool),
-        ids_(ids),
-        clock_(std::move(clock)),
-        table_(std::move(table)),
-        insert_(std::move(insert)) {}
-
-  absl::StatusOr<std::string> Prefix(const std::string& kind,
-                                     const std::string& import_id) override {
-    return import::ImportPrefix(*pool_, *ids_, kind, import_id, Now());
-  }
-
-  absl::StatusOr<absl::flat_hash_map<std::string, import::Resolved>> Resolve(
-      const std::vector<std::string>& refs) override {
-    return import::ResolveRefs(*pool_, PartnerTables(), refs, ParsePartnerRef);
-  }
-
-  absl::StatusOr<absl::flat_hash_map<std::string, std::string>> Stored(
-      const std::vector<std::string>& ids) override {
-    return import::StoredFingerprints(*pool_, table_, "fingerprint", ids);
-  }
-
-  absl::StatusOr<int64_t> Write(const Rows& rows,
-                                const std::string& actor) override {
-    const int64_t now = Now();
-    return pool_->Transaction(
-        [&](sql::Connection& c) -> absl::StatusOr<int64_t> {
-          const std::vector<std::pair<std::string, EntityRef::External>>
-              created = import::EntitiesToCreate(rows, ParsePartnerRef);
-          import::ForChunks(created.size(), [&](size_t begin, size_t n) {
-            CachedStatement s = PrepareCached(
-                c,
-                absl::StrCat("INSERT INTO partners (id, display_name, "
-                             "name_key, kind, lifecycle, region, "
-                             "create_time_us, update_time_us, version) VALUES ",
-                             RowPlaceholders(n, 9)),
-                StatementParameters::kKept);
-            for (size_t i = 0; i < n; ++i) {
-              const auto& [id, external] = created[begin + i];
-              const std::string name =
-                  absl::StrCat(external.source, ":", external.id);
-              int k = 1 + static_cast<int>(i) * 9;
-              s->setString(k++, id);
-              s->setString(k++, name.substr(0, 256));
-              s->setString(k++, AccountNameKey(name).substr(0, 256));
-              s->setInt(k++, v1::PARTNER_KIND_CHANNEL);
-              s->setInt(k++, v1::LIFECYCLE_PROSPECT);
-              s->setString(k++, "");
-              s->setInt64(k++, now);
-              s->setInt64(k++, now);
-              s->setInt(k++, 1);
-            }
-            s->executeUpdate();
-          });
-          import::InsertExternalIds(c, PartnerTables(), created);
-          RAPPORT_RETURN_IF_ERROR(insert_(c, rows, actor, now));
-          return static_cast<int64_t>(created.size());
-        });
-  }
-
-  absl::Status Audit(const audit::Event& event) override {
-    return audit::Write(*pool_, event);
-  }
-
- private:
-  int64_t Now() const { return absl::ToUnixMicros(clock_()); }
-
-  MysqlPool* const pool_;
-  IdGenerator* const ids_;
-  const std::function<absl::Time()> clock_;
-  const std::string table_;
-  const Insert insert_;
-};
+template <typename Record>
+std::unique_ptr<ImportStore<Record>> StoreFor(
+    MysqlPool* pool, IdGenerator* ids, std::function<absl::Time()> clock,
+    std::string table, typename ImportStore<Record>::Insert insert) {
+  return std::make_unique<ImportStore<Record>>(
+      pool, ids, std::move(clock), PartnerTables(), ParsePartnerRef,
+      CreatePartners, std::move(table), std::move(insert));
+}
 
 // The partner id a row goes to.
 template <typename Record>
@@ -168,7 +109,7 @@ absl::StatusOr<import::Parsed<DealRecord>> ParseDeal(const v1::DealRow& row) {
   d.reference = row.deal_id();
   RAPPORT_RETURN_IF_ERROR(CheckRequiredText(row.account(), "account", 256));
   d.account_name = std::string(absl::StripAsciiWhitespace(row.account()));
-  d.name_key = AccountNameKey(d.account_name);
+  d.name_key = FirmNameKey(d.account_name);
   if (d.name_key.empty()) {
     return InvalidField("account", "needs a letter or a digit");
   }
@@ -178,12 +119,12 @@ absl::StatusOr<import::Parsed<DealRecord>> ParseDeal(const v1::DealRow& row) {
       std::string(absl::StripAsciiWhitespace(row.account_domain()));
   d.domain_key = AccountDomainKey(d.account_domain);
   RAPPORT_ASSIGN_OR_RETURN(d.amount,
-                           ParseAmount(row.amount(), "amount", false));
+                           import::ParseAmountText(row.amount(), "amount", false));
   if (row.registered_at().empty()) {
     return InvalidField("registered_at", "is required");
   }
   RAPPORT_ASSIGN_OR_RETURN(d.register_time_us,
-                           ParseTime(row.registered_at(), "registered_at"));
+                           import::ParseTimeText(row.registered_at(), "registered_at"));
   std::optional<v1::DealState> state = ParseDealState(row.state());
   if (!state.has_value()) {
     return InvalidField("state",
@@ -202,7 +143,7 @@ absl::StatusOr<import::Parsed<DealRecord>> ParseDeal(const v1::DealRow& row) {
       return InvalidField("closed_at", "is only for won and lost deals");
     }
     RAPPORT_ASSIGN_OR_RETURN(int64_t closed,
-                             ParseTime(row.closed_at(), "closed_at"));
+                             import::ParseTimeText(row.closed_at(), "closed_at"));
     if (closed < d.register_time_us) {
       return InvalidField("closed_at", "must not be before registered_at");
     }
@@ -352,9 +293,9 @@ absl::StatusOr<import::Parsed<OrderRecord>> ParseOrder(
   out.ref = row.partner_ref();
   if (row.timestamp().empty()) return InvalidField("timestamp", "is required");
   RAPPORT_ASSIGN_OR_RETURN(out.record.order_time_us,
-                           ParseTime(row.timestamp(), "timestamp"));
+                           import::ParseTimeText(row.timestamp(), "timestamp"));
   RAPPORT_ASSIGN_OR_RETURN(out.record.amount,
-                           ParseAmount(row.amount(), "amount", true));
+                           import::ParseAmountText(row.amount(), "amount", true));
   out.content = absl::StrCat(out.ref, "|", out.record.order_time_us, "|",
                              out.record.amount.ToString());
   return out;
@@ -399,7 +340,7 @@ absl::StatusOr<import::Parsed<InteractionRecord>> ParseInteraction(
   out.ref = row.partner_ref();
   if (row.timestamp().empty()) return InvalidField("timestamp", "is required");
   RAPPORT_ASSIGN_OR_RETURN(r.interaction_time_us,
-                           ParseTime(row.timestamp(), "timestamp"));
+                           import::ParseTimeText(row.timestamp(), "timestamp"));
   std::optional<cv1::Channel> channel = ParseChannel(row.channel());
   if (!channel.has_value()) {
     return InvalidField("channel",
@@ -407,7 +348,7 @@ absl::StatusOr<import::Parsed<InteractionRecord>> ParseInteraction(
                         "event");
   }
   r.channel = *channel;
-  RAPPORT_ASSIGN_OR_RETURN(r.cost, ParseAmount(row.cost(), "cost", false));
+  RAPPORT_ASSIGN_OR_RETURN(r.cost, import::ParseAmountText(row.cost(), "cost", false));
   RAPPORT_RETURN_IF_ERROR(CheckOptionalText(row.kind(), "kind", 64));
   RAPPORT_RETURN_IF_ERROR(CheckOptionalText(row.note(), "note", 1024));
   r.kind = row.kind();
@@ -448,22 +389,6 @@ absl::Status InsertInteractions(
   return absl::OkStatus();
 }
 
-// The answer of an import, from what it did.
-template <typename Response>
-Response ToResponse(import::Totals totals) {
-  Response r;
-  r.set_accepted(totals.accepted);
-  r.set_duplicates(totals.duplicates);
-  r.set_created_partners(totals.created);
-  for (import::Reject& j : totals.rejects) {
-    cv1::RowError* e = r.add_rejected();
-    e->set_row(j.row);
-    e->set_field(std::move(j.field));
-    e->set_message(std::move(j.message));
-  }
-  return r;
-}
-
 }  // namespace
 
 absl::StatusOr<v1::ImportDealsResponse> MysqlPartnerImports::ImportDeals(
@@ -471,7 +396,7 @@ absl::StatusOr<v1::ImportDealsResponse> MysqlPartnerImports::ImportDeals(
     const std::string& actor) {
   const int64_t window_us =
       absl::ToInt64Microseconds(options_.protection_window);
-  ImportStore<DealRecord> store(
+  auto store = StoreFor<DealRecord>(
       pool_, ids_, clock_, "deals",
       [window_us](sql::Connection& c,
                   const std::vector<import::Row<DealRecord>>& rows,
@@ -479,46 +404,47 @@ absl::StatusOr<v1::ImportDealsResponse> MysqlPartnerImports::ImportDeals(
         return InsertDeals(c, rows, actor, now, window_us);
       });
   import::Importer<v1::ImportDealsRequest, v1::DealRow, DealRecord> importer(
-      &store,
+      store.get(),
       {.kind = "deals",
        .rpc = "ImportDeals",
        .ref_field = "partner_ref",
        .clock = clock_},
       ParseDeal);
   RAPPORT_ASSIGN_OR_RETURN(import::Totals totals, importer.Run(next, actor));
-  return ToResponse<v1::ImportDealsResponse>(std::move(totals));
+  return import::ToResponse(std::move(totals), &v1::ImportDealsResponse::set_created_partners);
 }
 
 absl::StatusOr<v1::ImportOrdersResponse> MysqlPartnerImports::ImportOrders(
     const std::function<bool(v1::ImportOrdersRequest*)>& next,
     const std::string& actor) {
-  ImportStore<OrderRecord> store(pool_, ids_, clock_, "orders", InsertOrders);
+  auto store =
+      StoreFor<OrderRecord>(pool_, ids_, clock_, "orders", InsertOrders);
   import::Importer<v1::ImportOrdersRequest, v1::OrderRow, OrderRecord> importer(
-      &store,
+      store.get(),
       {.kind = "orders",
        .rpc = "ImportOrders",
        .ref_field = "partner_ref",
        .clock = clock_},
       ParseOrder);
   RAPPORT_ASSIGN_OR_RETURN(import::Totals totals, importer.Run(next, actor));
-  return ToResponse<v1::ImportOrdersResponse>(std::move(totals));
+  return import::ToResponse(std::move(totals), &v1::ImportOrdersResponse::set_created_partners);
 }
 
 absl::StatusOr<v1::ImportInteractionsResponse>
 MysqlPartnerImports::ImportInteractions(
     const std::function<bool(v1::ImportInteractionsRequest*)>& next,
     const std::string& actor) {
-  ImportStore<InteractionRecord> store(pool_, ids_, clock_, "interactions",
-                                       InsertInteractions);
+  auto store = StoreFor<InteractionRecord>(pool_, ids_, clock_,
+                                           "interactions", InsertInteractions);
   import::Importer<v1::ImportInteractionsRequest, v1::InteractionRow,
-                   InteractionRecord> importer(&store,
+                   InteractionRecord> importer(store.get(),
                                                 {.kind = "partner_interactions",
                                                  .rpc = "ImportInteractions",
                                                  .ref_field = "partner_ref",
                                                  .clock = clock_},
                                                 ParseInteraction);
   RAPPORT_ASSIGN_OR_RETURN(import::Totals totals, importer.Run(next, actor));
-  return ToResponse<v1::ImportInteractionsResponse>(std::move(totals));
+  return import::ToResponse(std::move(totals), &v1::ImportInteractionsResponse::set_created_partners);
 }
 
 }  // namespace rapport::partner

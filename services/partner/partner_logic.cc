@@ -1,8 +1,5 @@
 #include "services/partner/partner_logic.h"
 
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
-
 #include <algorithm>
 #include <set>
 #include <utility>
@@ -21,6 +18,7 @@
 #include "common/log.h"
 #include "common/paging.h"
 #include "common/proto_convert.h"
+#include "common/requests.h"
 #include "common/status.h"
 #include "common/validation.h"
 #include "services/partner/partner_rules.h"
@@ -30,92 +28,10 @@ namespace {
 
 namespace cv1 = ::rapport::common::v1;
 
-constexpr size_t kMaxRequestId = 128;
-
-// The bytes of a message in one order (map entries sorted), for the
-// fingerprint of what a request said.
-std::string DeterministicBytes(const google::protobuf::MessageLite& m) {
-  std::string out;
-  {
-    google::protobuf::io::StringOutputStream stream(&out);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    m.SerializeWithCachedSizes(&coded);
-  }
-  return out;
-}
-
-std::string FingerprintOf(const google::protobuf::MessageLite& m,
-                          absl::string_view extra = "") {
-  (void)m.ByteSizeLong();  // caches sizes for SerializeWithCachedSizes
-  return Fingerprint(absl::StrCat(DeterministicBytes(m), "|", extra));
-}
-
-absl::Status CheckRequestId(const std::string& request_id) {
-  return CheckOptionalText(request_id, "request_id", kMaxRequestId);
-}
-
-absl::Status CheckId(const std::string& id, absl::string_view field) {
-  if (id.empty()) return InvalidField(field, "is required");
-  if (!IsValidId(id)) {
-    return InvalidField(field, "is not an id (26 characters of base32)");
-  }
-  return absl::OkStatus();
-}
-
-// An amount in the deployment's currency (or with none given).
-absl::StatusOr<Decimal> ReadAmount(const google::type::Money& money,
-                                   absl::string_view field,
-                                   const std::string& currency,
-                                   bool negative_ok) {
-  if (!money.currency_code().empty() && money.currency_code() != currency) {
-    return InvalidField(field, absl::StrCat("must be in ", currency, ", not ",
-                                            money.currency_code()));
-  }
-  RAPPORT_ASSIGN_OR_RETURN(Decimal d, FromMoney(money, field));
-  if (!negative_ok && d.is_negative()) {
-    return InvalidField(field, "must not be negative");
-  }
-  return d;
-}
-
-absl::StatusOr<int64_t> ReadTime(const google::protobuf::Timestamp& t,
-                                 absl::string_view field) {
-  return FromTimestamp(t, field);
-}
-
-google::type::Money Money(const Decimal& d, const std::string& currency) {
-  absl::StatusOr<google::type::Money> m = ToMoney(d, currency, "amount");
-  return m.ok() ? *m : google::type::Money();
-}
-
-absl::Status CheckEtag(const std::string& given, int64_t version,
-                       absl::string_view what, const std::string& id) {
-  if (given.empty() || given == PartnerEtag(version)) return absl::OkStatus();
-  return absl::AbortedError(
-      absl::StrCat(what, " ", id, " was changed since etag \"", given,
-                   "\" was read; read it again and retry"));
-}
-
-absl::Status NotFoundError(absl::string_view what, const std::string& id) {
-  return absl::NotFoundError(absl::StrCat(what, " ", id, " does not exist"));
-}
-
 // Page tokens over ids, bound to the request's filter.
 absl::StatusOr<std::string> After(const std::string& token,
                                   const std::string& filter) {
   return DecodePageToken(token, filter);
-}
-
-template <typename Record, typename Response, typename Add>
-void Page(std::vector<Record>& records, int size, const std::string& filter,
-          Response* response, Add add) {
-  const bool more = static_cast<int>(records.size()) > size;
-  if (more) records.resize(size);
-  for (Record& r : records) add(r);
-  if (more) {
-    response->set_next_page_token(EncodePageToken(records.back().id, filter));
-  }
 }
 
 // ---- conversions -----------------------------------------------------------
@@ -176,7 +92,7 @@ v1::Deal ToProto(const DealRecord& r, const std::string& currency) {
   d.set_reference(r.reference);
   d.set_account_name(r.account_name);
   d.set_account_domain(r.account_domain);
-  *d.mutable_amount() = Money(r.amount, currency);
+  *d.mutable_amount() = MoneyIn(r.amount, currency);
   *d.mutable_register_time() = ToTimestamp(r.register_time_us);
   if (r.expected_close_time_us) {
     *d.mutable_expected_close_time() = ToTimestamp(*r.expected_close_time_us);
@@ -196,7 +112,7 @@ v1::Order ToProto(const OrderRecord& r, const std::string& currency) {
   o.set_id(r.id);
   o.set_partner_id(r.partner_id);
   *o.mutable_order_time() = ToTimestamp(r.order_time_us);
-  *o.mutable_amount() = Money(r.amount, currency);
+  *o.mutable_amount() = MoneyIn(r.amount, currency);
   o.set_description(r.description);
   *o.mutable_create_time() = ToTimestamp(r.create_time_us);
   o.set_recorded_by(r.recorded_by);
@@ -208,10 +124,10 @@ v1::FundRequest ToProto(const FundRecord& r, const std::string& currency) {
   f.set_id(r.id);
   f.set_partner_id(r.partner_id);
   f.set_activity(r.activity);
-  *f.mutable_requested_amount() = Money(r.requested_amount, currency);
+  *f.mutable_requested_amount() = MoneyIn(r.requested_amount, currency);
   f.set_state(static_cast<v1::FundRequestState>(r.state));
   if (r.claimed_amount) {
-    *f.mutable_claimed_amount() = Money(*r.claimed_amount, currency);
+    *f.mutable_claimed_amount() = MoneyIn(*r.claimed_amount, currency);
   }
   if (r.claim_time_us) *f.mutable_claim_time() = ToTimestamp(*r.claim_time_us);
   if (r.paid_time_us) *f.mutable_paid_time() = ToTimestamp(*r.paid_time_us);
@@ -229,7 +145,7 @@ v1::Interaction ToProto(const InteractionRecord& r,
   i.set_channel(static_cast<cv1::Channel>(r.channel));
   i.set_kind(r.kind);
   *i.mutable_interaction_time() = ToTimestamp(r.interaction_time_us);
-  *i.mutable_cost() = Money(r.cost, currency);
+  *i.mutable_cost() = MoneyIn(r.cost, currency);
   i.set_note(r.note);
   i.set_recorded_by(r.recorded_by);
   return i;
@@ -256,7 +172,7 @@ absl::Status ReadPartnerFields(
     if (s.ok()) {
       out.display_name =
           std::string(absl::StripAsciiWhitespace(in.display_name()));
-      if (AccountNameKey(out.display_name).empty()) {
+      if (FirmNameKey(out.display_name).empty()) {
         violations.push_back(
             {"partner.display_name", "needs a letter or a digit"});
       }
@@ -345,7 +261,7 @@ absl::Status PartnerLogic::CheckPartnerExists(const std::string& id,
                                               const std::string& field) {
   RAPPORT_RETURN_IF_ERROR(CheckId(id, field));
   absl::StatusOr<PartnerRecord> p = store_->GetPartner(id);
-  if (absl::IsNotFound(p.status())) return NotFoundError("partner", id);
+  if (absl::IsNotFound(p.status())) return EntityNotFound("partner", id);
   return p.status();
 }
 
@@ -372,7 +288,7 @@ absl::StatusOr<v1::Partner> PartnerLogic::CreatePartner(
   RAPPORT_ASSIGN_OR_RETURN(
       PartnerRecord stored,
       store_->CreatePartner(
-          record, FingerprintOf(request.partner()),
+          record, RequestFingerprint(request.partner()),
           Change(actor, "CreatePartner", "partners/" + record.id,
                  request.request_id())));
   return WithValue(stored);
@@ -383,7 +299,7 @@ absl::StatusOr<v1::Partner> PartnerLogic::GetPartner(
   RAPPORT_RETURN_IF_ERROR(CheckId(request.id(), "id"));
   absl::StatusOr<PartnerRecord> r = store_->GetPartner(request.id());
   if (absl::IsNotFound(r.status()))
-    return NotFoundError("partner", request.id());
+    return EntityNotFound("partner", request.id());
   if (!r.ok()) return r.status();
   return WithValue(*r);
 }
@@ -420,19 +336,8 @@ absl::StatusOr<v1::ListPartnersResponse> PartnerLogic::ListPartners(
                    filter.segment, "/", request.order_by());
   RAPPORT_ASSIGN_OR_RETURN(std::string after,
                            After(request.page_token(), filter_text));
-  PageCursor cursor;
-  if (filter.by_value && !after.empty()) {
-    std::pair<std::string, std::string> parts =
-        absl::StrSplit(after, absl::MaxSplits(':', 1));
-    int value = 0;
-    if (!absl::SimpleAtoi(parts.first, &value)) {
-      return InvalidField("page_token", "is not a token this service issued");
-    }
-    cursor.value_hundredths = value;
-    cursor.id = parts.second;
-  } else {
-    cursor.id = after;
-  }
+  RAPPORT_ASSIGN_OR_RETURN(const ListCursor cursor,
+                           ReadListCursor(after, filter.by_value));
   RAPPORT_ASSIGN_OR_RETURN(std::vector<PartnerRecord> records,
                            store_->ListPartners(filter, cursor, size + 1));
   v1::ListPartnersResponse response;
@@ -454,9 +359,8 @@ absl::StatusOr<v1::ListPartnersResponse> PartnerLogic::ListPartners(
   if (more) {
     const v1::Partner& last = response.partners(response.partners_size() - 1);
     response.set_next_page_token(EncodePageToken(
-        filter.by_value
-            ? absl::StrCat(last.value().value_hundredths(), ":", last.id())
-            : last.id(),
+        ListCursorKey(filter.by_value, last.value().value_hundredths(),
+                      last.id()),
         filter_text));
   }
   return response;
@@ -527,7 +431,7 @@ absl::StatusOr<v1::Partner> PartnerLogic::UpdatePartner(
       },
       event);
   if (absl::IsNotFound(updated.status()))
-    return NotFoundError("partner", in.id());
+    return EntityNotFound("partner", in.id());
   if (!updated.ok()) return updated.status();
   return WithValue(*updated);
 }
@@ -542,7 +446,7 @@ absl::Status PartnerLogic::DeletePartner(
       },
       Change(actor, "DeletePartner", "partners/" + request.id(), "",
              request.force() ? "force" : ""));
-  if (absl::IsNotFound(s)) return NotFoundError("partner", request.id());
+  if (absl::IsNotFound(s)) return EntityNotFound("partner", request.id());
   return s;
 }
 
@@ -680,7 +584,7 @@ absl::StatusOr<v1::Program> PartnerLogic::CreateProgram(
                   : KeyedId("program", request.request_id());
   record.create_time_us = NowMicros();
   RAPPORT_ASSIGN_OR_RETURN(ProgramRecord stored,
-                           store_->CreateProgram(record, FingerprintOf(in),
+                           store_->CreateProgram(record, RequestFingerprint(in),
                                                  Change(actor, "CreateProgram",
                                                         "programs/" + record.id,
                                                         request.request_id())));
@@ -692,7 +596,7 @@ absl::StatusOr<v1::Program> PartnerLogic::GetProgram(
   RAPPORT_RETURN_IF_ERROR(CheckId(request.id(), "id"));
   absl::StatusOr<ProgramRecord> r = store_->GetProgram(request.id());
   if (absl::IsNotFound(r.status()))
-    return NotFoundError("program", request.id());
+    return EntityNotFound("program", request.id());
   if (!r.ok()) return r.status();
   return ToProto(*r);
 }
@@ -705,7 +609,7 @@ absl::StatusOr<v1::ListProgramsResponse> PartnerLogic::ListPrograms(
   RAPPORT_ASSIGN_OR_RETURN(std::vector<ProgramRecord> records,
                            store_->ListPrograms(after, size + 1));
   v1::ListProgramsResponse response;
-  Page(records, size, "programs", &response,
+  AddPage(records, size, "programs", &response,
        [&](const ProgramRecord& r) { *response.add_programs() = ToProto(r); });
   return response;
 }
@@ -726,12 +630,12 @@ absl::StatusOr<v1::Agreement> PartnerLogic::CreateAgreement(
     violations.push_back({"agreement.start_time", "is required"});
   } else {
     absl::StatusOr<int64_t> start =
-        ReadTime(in.start_time(), "agreement.start_time");
+        FromTimestamp(in.start_time(), "agreement.start_time");
     note(start.status());
     if (start.ok()) record.start_time_us = *start;
   }
   if (in.has_end_time()) {
-    absl::StatusOr<int64_t> end = ReadTime(in.end_time(), "agreement.end_time");
+    absl::StatusOr<int64_t> end = FromTimestamp(in.end_time(), "agreement.end_time");
     note(end.status());
     if (end.ok()) {
       if (*end <= record.start_time_us) {
@@ -746,7 +650,7 @@ absl::StatusOr<v1::Agreement> PartnerLogic::CreateAgreement(
   {
     absl::StatusOr<ProgramRecord> program = store_->GetProgram(in.program_id());
     if (absl::IsNotFound(program.status())) {
-      return NotFoundError("program", in.program_id());
+      return EntityNotFound("program", in.program_id());
     }
     RAPPORT_RETURN_IF_ERROR(program.status());
   }
@@ -761,7 +665,7 @@ absl::StatusOr<v1::Agreement> PartnerLogic::CreateAgreement(
   RAPPORT_ASSIGN_OR_RETURN(
       AgreementRecord stored,
       store_->CreateAgreement(
-          record, FingerprintOf(in),
+          record, RequestFingerprint(in),
           Change(actor, "CreateAgreement", "agreements/" + record.id,
                  request.request_id())));
   return ToProto(stored);
@@ -772,7 +676,7 @@ absl::StatusOr<v1::Agreement> PartnerLogic::GetAgreement(
   RAPPORT_RETURN_IF_ERROR(CheckId(request.id(), "id"));
   absl::StatusOr<AgreementRecord> r = store_->GetAgreement(request.id());
   if (absl::IsNotFound(r.status())) {
-    return NotFoundError("agreement", request.id());
+    return EntityNotFound("agreement", request.id());
   }
   if (!r.ok()) return r.status();
   return ToProto(*r);
@@ -799,7 +703,7 @@ absl::StatusOr<v1::ListAgreementsResponse> PartnerLogic::ListAgreements(
       store_->ListAgreements(request.partner_id(), request.program_id(),
                              request.state(), after, size + 1));
   v1::ListAgreementsResponse response;
-  Page(records, size, filter, &response, [&](const AgreementRecord& r) {
+  AddPage(records, size, filter, &response, [&](const AgreementRecord& r) {
     *response.add_agreements() = ToProto(r);
   });
   return response;
@@ -836,7 +740,7 @@ absl::StatusOr<v1::Agreement> PartnerLogic::TransitionAgreement(
       },
       event);
   if (absl::IsNotFound(updated.status())) {
-    return NotFoundError("agreement", request.id());
+    return EntityNotFound("agreement", request.id());
   }
   if (!updated.ok()) return updated.status();
   return ToProto(*updated);
@@ -862,7 +766,7 @@ absl::StatusOr<v1::Deal> PartnerLogic::RegisterDeal(
       std::string(absl::StripAsciiWhitespace(in.account_name()));
   record.account_domain =
       std::string(absl::StripAsciiWhitespace(in.account_domain()));
-  record.name_key = AccountNameKey(record.account_name);
+  record.name_key = FirmNameKey(record.account_name);
   record.domain_key = AccountDomainKey(record.account_domain);
   if (!in.account_name().empty() && record.name_key.empty()) {
     violations.push_back({"deal.account_name", "needs a letter or a digit"});
@@ -878,13 +782,13 @@ absl::StatusOr<v1::Deal> PartnerLogic::RegisterDeal(
   record.register_time_us = NowMicros();
   if (in.has_register_time()) {
     absl::StatusOr<int64_t> t =
-        ReadTime(in.register_time(), "deal.register_time");
+        FromTimestamp(in.register_time(), "deal.register_time");
     note(t.status());
     if (t.ok()) record.register_time_us = *t;
   }
   if (in.has_expected_close_time()) {
     absl::StatusOr<int64_t> t =
-        ReadTime(in.expected_close_time(), "deal.expected_close_time");
+        FromTimestamp(in.expected_close_time(), "deal.expected_close_time");
     note(t.status());
     if (t.ok()) record.expected_close_time_us = *t;
   }
@@ -908,7 +812,7 @@ absl::StatusOr<v1::Deal> PartnerLogic::RegisterDeal(
   RAPPORT_ASSIGN_OR_RETURN(
       DealRecord stored,
       store_->RegisterDeal(
-          record, FingerprintOf(in),
+          record, RequestFingerprint(in),
           absl::ToInt64Microseconds(options_.protection_window),
           Change(actor, "RegisterDeal", "deals/" + record.id,
                  request.request_id())));
@@ -919,7 +823,7 @@ absl::StatusOr<v1::Deal> PartnerLogic::GetDeal(
     const v1::GetDealRequest& request) {
   RAPPORT_RETURN_IF_ERROR(CheckId(request.id(), "id"));
   absl::StatusOr<DealRecord> r = store_->GetDeal(request.id());
-  if (absl::IsNotFound(r.status())) return NotFoundError("deal", request.id());
+  if (absl::IsNotFound(r.status())) return EntityNotFound("deal", request.id());
   if (!r.ok()) return r.status();
   return ToProto(*r, options_.currency);
 }
@@ -941,7 +845,7 @@ absl::StatusOr<v1::ListDealsResponse> PartnerLogic::ListDeals(
                            store_->ListDeals(request.partner_id(),
                                              request.state(), after, size + 1));
   v1::ListDealsResponse response;
-  Page(records, size, filter, &response, [&](const DealRecord& r) {
+  AddPage(records, size, filter, &response, [&](const DealRecord& r) {
     *response.add_deals() = ToProto(r, options_.currency);
   });
   return response;
@@ -964,7 +868,7 @@ absl::StatusOr<v1::Deal> PartnerLogic::TransitionDeal(
       return InvalidField("close_time", "is required for won and lost");
     }
     RAPPORT_ASSIGN_OR_RETURN(close_us,
-                             ReadTime(request.close_time(), "close_time"));
+                             FromTimestamp(request.close_time(), "close_time"));
   } else if (request.has_close_time()) {
     return InvalidField("close_time", "is only for won and lost");
   }
@@ -1011,7 +915,7 @@ absl::StatusOr<v1::Deal> PartnerLogic::TransitionDeal(
       },
       event);
   if (absl::IsNotFound(updated.status()))
-    return NotFoundError("deal", request.id());
+    return EntityNotFound("deal", request.id());
   if (!updated.ok()) return updated.status();
   if (to == v1::DEAL_STATE_WON) Rescore(updated->partner_id);
   return ToProto(*updated, options_.currency);
@@ -1074,7 +978,7 @@ absl::StatusOr<v1::Order> PartnerLogic::RecordOrder(
   if (!in.has_order_time()) {
     violations.push_back({"order.order_time", "is required"});
   } else {
-    absl::StatusOr<int64_t> t = ReadTime(in.order_time(), "order.order_time");
+    absl::StatusOr<int64_t> t = FromTimestamp(in.order_time(), "order.order_time");
     note(t.status());
     if (t.ok()) record.order_time_us = *t;
   }
@@ -1099,7 +1003,7 @@ absl::StatusOr<v1::Order> PartnerLogic::RecordOrder(
   record.recorded_by = actor;
   RAPPORT_ASSIGN_OR_RETURN(
       OrderRecord stored,
-      store_->RecordOrder(record, FingerprintOf(in, request.partner_id())));
+      store_->RecordOrder(record, RequestFingerprint(in, request.partner_id())));
   Rescore(stored.partner_id);
   return ToProto(stored, options_.currency);
 }
@@ -1116,7 +1020,7 @@ absl::StatusOr<v1::ListOrdersResponse> PartnerLogic::ListOrders(
       std::vector<OrderRecord> records,
       store_->ListOrders(request.partner_id(), after, size + 1));
   v1::ListOrdersResponse response;
-  Page(records, size, request.partner_id(), &response,
+  AddPage(records, size, request.partner_id(), &response,
        [&](const OrderRecord& r) {
          *response.add_orders() = ToProto(r, options_.currency);
        });
@@ -1164,7 +1068,7 @@ absl::StatusOr<v1::FundRequest> PartnerLogic::RequestFunds(
   RAPPORT_ASSIGN_OR_RETURN(
       FundRecord stored,
       store_->RequestFunds(
-          record, FingerprintOf(in),
+          record, RequestFingerprint(in),
           Change(actor, "RequestFunds", "fundRequests/" + record.id,
                  request.request_id())));
   return ToProto(stored, options_.currency);
@@ -1175,7 +1079,7 @@ absl::StatusOr<v1::FundRequest> PartnerLogic::GetFundRequest(
   RAPPORT_RETURN_IF_ERROR(CheckId(request.id(), "id"));
   absl::StatusOr<FundRecord> r = store_->GetFundRequest(request.id());
   if (absl::IsNotFound(r.status())) {
-    return NotFoundError("fund request", request.id());
+    return EntityNotFound("fund request", request.id());
   }
   if (!r.ok()) return r.status();
   return ToProto(*r, options_.currency);
@@ -1199,7 +1103,7 @@ absl::StatusOr<v1::ListFundRequestsResponse> PartnerLogic::ListFundRequests(
       store_->ListFundRequests(request.partner_id(), request.state(), after,
                                size + 1));
   v1::ListFundRequestsResponse response;
-  Page(records, size, filter, &response, [&](const FundRecord& r) {
+  AddPage(records, size, filter, &response, [&](const FundRecord& r) {
     *response.add_fund_requests() = ToProto(r, options_.currency);
   });
   return response;
@@ -1236,7 +1140,7 @@ absl::StatusOr<v1::FundRequest> PartnerLogic::TransitionFundRequest(
         to != v1::FUND_REQUEST_STATE_PAID) {
       return InvalidField("time", "is only for claims and payments");
     }
-    RAPPORT_ASSIGN_OR_RETURN(when, ReadTime(request.time(), "time"));
+    RAPPORT_ASSIGN_OR_RETURN(when, FromTimestamp(request.time(), "time"));
   }
   absl::StatusOr<FundRecord> updated = store_->UpdateFundRequest(
       request.id(),
@@ -1277,7 +1181,7 @@ absl::StatusOr<v1::FundRequest> PartnerLogic::TransitionFundRequest(
           absl::StrCat(FundStateName(to),
                        claimed ? absl::StrCat(" ", claimed->ToString()) : "")));
   if (absl::IsNotFound(updated.status())) {
-    return NotFoundError("fund request", request.id());
+    return EntityNotFound("fund request", request.id());
   }
   if (!updated.ok()) return updated.status();
   if (to == v1::FUND_REQUEST_STATE_PAID) Rescore(updated->partner_id);
@@ -1303,7 +1207,7 @@ absl::StatusOr<v1::Interaction> PartnerLogic::LogInteraction(
     violations.push_back({"interaction.interaction_time", "is required"});
   } else {
     absl::StatusOr<int64_t> t =
-        ReadTime(in.interaction_time(), "interaction.interaction_time");
+        FromTimestamp(in.interaction_time(), "interaction.interaction_time");
     note(t.status());
     if (t.ok()) record.interaction_time_us = *t;
   }
@@ -1347,7 +1251,7 @@ absl::StatusOr<v1::Interaction> PartnerLogic::LogInteraction(
   record.recorded_by = actor;
   RAPPORT_ASSIGN_OR_RETURN(
       InteractionRecord stored,
-      store_->LogInteraction(record, FingerprintOf(in, request.partner_id())));
+      store_->LogInteraction(record, RequestFingerprint(in, request.partner_id())));
   Rescore(stored.partner_id);
   return ToProto(stored, options_.currency);
 }
@@ -1364,7 +1268,7 @@ absl::StatusOr<v1::ListInteractionsResponse> PartnerLogic::ListInteractions(
       std::vector<InteractionRecord> records,
       store_->ListInteractions(request.partner_id(), after, size + 1));
   v1::ListInteractionsResponse response;
-  Page(records, size, request.partner_id(), &response,
+  AddPage(records, size, request.partner_id(), &response,
        [&](const InteractionRecord& r) {
          *response.add_interactions() = ToProto(r, options_.currency);
        });
@@ -1377,7 +1281,7 @@ absl::StatusOr<v1::PartnerScorecard> PartnerLogic::Scorecard(
     const std::string& id) {
   RAPPORT_RETURN_IF_ERROR(CheckId(id, "id"));
   absl::StatusOr<PartnerRecord> partner = store_->GetPartner(id);
-  if (absl::IsNotFound(partner.status())) return NotFoundError("partner", id);
+  if (absl::IsNotFound(partner.status())) return EntityNotFound("partner", id);
   RAPPORT_RETURN_IF_ERROR(partner.status());
   RAPPORT_ASSIGN_OR_RETURN(PartnerTotals totals, store_->TotalsOf(id));
   v1::PartnerScorecard card;
@@ -1390,7 +1294,7 @@ absl::StatusOr<v1::PartnerScorecard> PartnerLogic::Scorecard(
         static_cast<double>(totals.deals_won) /
         static_cast<double>(totals.deals_won + totals.deals_lost));
   }
-  *card.mutable_funds_paid() = Money(totals.funds_paid, options_.currency);
+  *card.mutable_funds_paid() = MoneyIn(totals.funds_paid, options_.currency);
   if (!totals.funds_paid.is_zero()) {
     card.set_fund_return(totals.volume.ToDouble() /
                          totals.funds_paid.ToDouble());
@@ -1412,7 +1316,7 @@ absl::StatusOr<v1::PartnerScorecard> PartnerLogic::Scorecard(
   if (next.has_value()) {
     card.set_next_tier(next->tier);
     *card.mutable_profit_to_next_tier() =
-        Money(next->lacking, options_.currency);
+        MoneyIn(next->lacking, options_.currency);
   }
   return card;
 }

@@ -8,40 +8,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "common/api_names.h"
 #include "common/status.h"
 
 namespace rapport::partner {
-namespace {
-
-// Enum names without their prefix, lower case: PARTNER_KIND_SUPPLIER ->
-// "supplier".
-template <typename Enum>
-std::string NameOf(int value, const google::protobuf::EnumDescriptor* d,
-                   absl::string_view prefix) {
-  const google::protobuf::EnumValueDescriptor* v = d->FindValueByNumber(value);
-  if (v == nullptr || value == 0) return "";
-  return absl::AsciiStrToLower(absl::StripPrefix(v->name(), prefix));
-}
-
-template <typename Enum>
-std::optional<Enum> Parse(absl::string_view name,
-                          const google::protobuf::EnumDescriptor* d,
-                          absl::string_view prefix) {
-  const google::protobuf::EnumValueDescriptor* v =
-      d->FindValueByName(absl::StrCat(prefix, absl::AsciiStrToUpper(name)));
-  if (v == nullptr || v->number() == 0 || name.empty()) return std::nullopt;
-  return static_cast<Enum>(v->number());
-}
-
-// Legal forms dropped from the end of a firm's name for matching.
-constexpr std::array<absl::string_view, 22> kLegalForms = {
-    "inc", "incorporated", "corp", "corporation", "co",   "company",
-    "ltd", "limited",      "llc",  "llp",         "plc",  "gmbh",
-    "ag",  "kg",           "sa",   "sas",         "sarl", "srl",
-    "spa", "bv",           "nv",   "oy"};
-
-}  // namespace
-
 bool LifecycleMayMove(v1::Lifecycle from, v1::Lifecycle to) {
   using L = v1::Lifecycle;
   if (from == to || to == v1::LIFECYCLE_UNSPECIFIED) return false;
@@ -121,32 +91,6 @@ std::string AccountDomainKey(absl::string_view domain) {
   return std::string(v);
 }
 
-std::string AccountNameKey(absl::string_view name) {
-  // Words of letters and digits (any non-ASCII byte counts as a letter, so
-  // "Müller" stays whole), lower case.
-  std::vector<std::string> words;
-  std::string word;
-  for (char c : name) {
-    const unsigned char u = static_cast<unsigned char>(c);
-    if (u >= 0x80 || absl::ascii_isalnum(u)) {
-      word.push_back(static_cast<char>(absl::ascii_tolower(u)));
-    } else if (c == '&' || absl::ascii_isspace(u) || c == ',' || c == '-' ||
-               c == '/') {
-      if (!word.empty()) words.push_back(std::move(word));
-      word.clear();
-    }
-    // Other punctuation (".", "'") joins: "Co." is "co", "O'Neil" "oneil".
-  }
-  if (!word.empty()) words.push_back(std::move(word));
-  auto is_legal_form = [](const std::string& w) {
-    for (absl::string_view f : kLegalForms) {
-      if (w == f) return true;
-    }
-    return false;
-  };
-  while (words.size() > 1 && is_legal_form(words.back())) words.pop_back();
-  return absl::StrJoin(words, " ");
-}
 
 absl::StatusOr<Decimal> ParsePercent(absl::string_view text,
                                      absl::string_view field) {
@@ -163,42 +107,34 @@ absl::StatusOr<Decimal> ParsePercent(absl::string_view text,
 }
 
 std::string KindName(int kind) {
-  return NameOf<v1::PartnerKind>(kind, v1::PartnerKind_descriptor(),
-                                 "PARTNER_KIND_");
+  return EnumName<v1::PartnerKind>(kind, "PARTNER_KIND_");
 }
 std::optional<v1::PartnerKind> ParseKind(absl::string_view name) {
-  return Parse<v1::PartnerKind>(name, v1::PartnerKind_descriptor(),
-                                "PARTNER_KIND_");
+  return ParseEnum<v1::PartnerKind>(name, "PARTNER_KIND_");
 }
 std::string LifecycleName(int lifecycle) {
-  return NameOf<v1::Lifecycle>(lifecycle, v1::Lifecycle_descriptor(),
-                               "LIFECYCLE_");
+  return EnumName<v1::Lifecycle>(lifecycle, "LIFECYCLE_");
 }
 std::optional<v1::Lifecycle> ParseLifecycle(absl::string_view name) {
-  return Parse<v1::Lifecycle>(name, v1::Lifecycle_descriptor(), "LIFECYCLE_");
+  return ParseEnum<v1::Lifecycle>(name, "LIFECYCLE_");
 }
 std::string AgreementStateName(int state) {
-  return NameOf<v1::AgreementState>(state, v1::AgreementState_descriptor(),
-                                    "AGREEMENT_STATE_");
+  return EnumName<v1::AgreementState>(state, "AGREEMENT_STATE_");
 }
 std::optional<v1::AgreementState> ParseAgreementState(absl::string_view name) {
-  return Parse<v1::AgreementState>(name, v1::AgreementState_descriptor(),
-                                   "AGREEMENT_STATE_");
+  return ParseEnum<v1::AgreementState>(name, "AGREEMENT_STATE_");
 }
 std::string DealStateName(int state) {
-  return NameOf<v1::DealState>(state, v1::DealState_descriptor(),
-                               "DEAL_STATE_");
+  return EnumName<v1::DealState>(state, "DEAL_STATE_");
 }
 std::optional<v1::DealState> ParseDealState(absl::string_view name) {
-  return Parse<v1::DealState>(name, v1::DealState_descriptor(), "DEAL_STATE_");
+  return ParseEnum<v1::DealState>(name, "DEAL_STATE_");
 }
 std::string FundStateName(int state) {
-  return NameOf<v1::FundRequestState>(state, v1::FundRequestState_descriptor(),
-                                      "FUND_REQUEST_STATE_");
+  return EnumName<v1::FundRequestState>(state, "FUND_REQUEST_STATE_");
 }
 std::optional<v1::FundRequestState> ParseFundState(absl::string_view name) {
-  return Parse<v1::FundRequestState>(name, v1::FundRequestState_descriptor(),
-                                     "FUND_REQUEST_STATE_");
+  return ParseEnum<v1::FundRequestState>(name, "FUND_REQUEST_STATE_");
 }
 
 }  // namespace rapport::partner

@@ -32,10 +32,6 @@ bool DealIsOpen(v1::DealState state);
 // scheme, "www.", a path, a port or a final dot ("https://WWW.Example.com/x"
 // -> "example.com"); "" when nothing is left.
 std::string AccountDomainKey(absl::string_view domain);
-// The key firms are matched on by name: lower case, letters and digits of
-// each word, legal forms at the end dropped ("ACME, Inc." -> "acme",
-// "Müller GmbH & Co. KG" -> "müller"); "" when nothing is left.
-std::string AccountNameKey(absl::string_view name);
 
 // A commission percentage as decimal text: 0 to 100 with at most 4
 // decimals. Errors name `field`.

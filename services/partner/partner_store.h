@@ -17,6 +17,7 @@
 #include "common/audit/audit.h"
 #include "common/base/decimal.h"
 #include "common/records/records.h"
+#include "common/requests.h"
 
 namespace rapport::partner {
 
@@ -68,7 +69,7 @@ struct DealRecord {
   std::string account_name;
   std::string account_domain;
   std::string domain_key;  // AccountDomainKey of the domain; "" when unknown
-  std::string name_key;    // AccountNameKey of the name
+  std::string name_key;    // FirmNameKey of the name
   Decimal amount;
   int64_t register_time_us = 0;
   std::optional<int64_t> expected_close_time_us;
@@ -141,10 +142,7 @@ struct PartnerFilter {
 
 // Where a list page starts: after the row with this key (empty: from the
 // start); by value, after (value, id).
-struct PageCursor {
-  std::string id;
-  std::optional<int> value_hundredths;
-};
+using PageCursor = ListCursor;  // common/requests.h
 
 struct DuplicateGroupRecord {
   std::string reason;  // "name_region" or "contact_email"

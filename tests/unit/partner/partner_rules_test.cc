@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/identity.h"
+
 namespace rapport::partner {
 namespace {
 
@@ -45,12 +47,12 @@ TEST(PartnerRules, AccountsMatchOnNormalisedDomainsAndNames) {
   EXPECT_EQ(AccountDomainKey("sales@example.com"), "example.com");
   EXPECT_EQ(AccountDomainKey("example.com:8443"), "example.com");
   EXPECT_EQ(AccountDomainKey("   "), "");
-  EXPECT_EQ(AccountNameKey("ACME, Inc."), "acme");
-  EXPECT_EQ(AccountNameKey("Acme Corporation"), "acme");
-  EXPECT_EQ(AccountNameKey("Müller GmbH & Co. KG"), "müller");
-  EXPECT_EQ(AccountNameKey("O'Neil Trading"), "oneil trading");
-  EXPECT_EQ(AccountNameKey("Co"), "co");  // a name that is only a form stays
-  EXPECT_EQ(AccountNameKey("!!!"), "");
+  EXPECT_EQ(FirmNameKey("ACME, Inc."), "acme");
+  EXPECT_EQ(FirmNameKey("Acme Corporation"), "acme");
+  EXPECT_EQ(FirmNameKey("Müller GmbH & Co. KG"), "müller");
+  EXPECT_EQ(FirmNameKey("O'Neil Trading"), "oneil trading");
+  EXPECT_EQ(FirmNameKey("Co"), "co");  // a name that is only a form stays
+  EXPECT_EQ(FirmNameKey("!!!"), "");
 }
 
 TEST(PartnerRules, PercentagesAreExactWithFourDecimalsAtMost) {

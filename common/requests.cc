@@ -1,0 +1,98 @@
+#include "common/requests.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/base/status_macros.h"
+#include "common/ids.h"
+#include "common/proto_convert.h"
+#include "common/validation.h"
+
+namespace rapport {
+
+std::string RequestFingerprint(const google::protobuf::MessageLite& m,
+                               absl::string_view extra) {
+  (void)m.ByteSizeLong();  // caches sizes for SerializeWithCachedSizes
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    m.SerializeWithCachedSizes(&coded);
+  }
+  return Fingerprint(absl::StrCat(bytes, "|", extra));
+}
+
+absl::Status CheckRequestId(const std::string& request_id) {
+  return CheckOptionalText(request_id, "request_id", kMaxRequestIdBytes);
+}
+
+absl::Status CheckId(const std::string& id, absl::string_view field) {
+  if (id.empty()) return InvalidField(field, "is required");
+  if (!IsValidId(id)) {
+    return InvalidField(field, "is not an id (26 characters of base32)");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Decimal> ReadAmount(const google::type::Money& money,
+                                   absl::string_view field,
+                                   const std::string& currency,
+                                   bool negative_ok) {
+  if (!money.currency_code().empty() && money.currency_code() != currency) {
+    return InvalidField(field, absl::StrCat("must be in ", currency, ", not ",
+                                            money.currency_code()));
+  }
+  RAPPORT_ASSIGN_OR_RETURN(Decimal d, FromMoney(money, field));
+  if (!negative_ok && d.is_negative()) {
+    return InvalidField(field, "must not be negative");
+  }
+  return d;
+}
+
+google::type::Money MoneyIn(const Decimal& d, const std::string& currency) {
+  absl::StatusOr<google::type::Money> m = ToMoney(d, currency, "amount");
+  return m.ok() ? *m : google::type::Money();
+}
+
+std::string EtagOf(int64_t version) { return absl::StrCat(version); }
+
+absl::Status CheckEtag(const std::string& given, int64_t version,
+                       absl::string_view what, const std::string& id) {
+  if (given.empty() || given == EtagOf(version)) return absl::OkStatus();
+  return absl::AbortedError(
+      absl::StrCat(what, " ", id, " was changed since etag \"", given,
+                   "\" was read; read it again and retry"));
+}
+
+absl::Status EntityNotFound(absl::string_view what, const std::string& id) {
+  return absl::NotFoundError(absl::StrCat(what, " ", id, " does not exist"));
+}
+
+absl::StatusOr<ListCursor> ReadListCursor(const std::string& key,
+                                          bool by_value) {
+  ListCursor cursor;
+  if (!by_value || key.empty()) {
+    cursor.id = key;
+    return cursor;
+  }
+  std::pair<std::string, std::string> parts =
+      absl::StrSplit(key, absl::MaxSplits(':', 1));
+  int value = 0;
+  if (!absl::SimpleAtoi(parts.first, &value)) {
+    return InvalidField("page_token", "is not a token this service issued");
+  }
+  cursor.value_hundredths = value;
+  cursor.id = parts.second;
+  return cursor;
+}
+
+std::string ListCursorKey(bool by_value, int value_hundredths,
+                          const std::string& id) {
+  return by_value ? absl::StrCat(value_hundredths, ":", id) : id;
+}
+
+}  // namespace rapport
