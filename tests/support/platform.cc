@@ -31,14 +31,25 @@ Platform::Platform(PlatformOptions options) : options_(std::move(options)) {
   }
   if (options_.partner) {
     partner_database_ = TestMariaDb::Shared().CreateDatabase();
-    partner_ = std::make_unique<ServerProcess>(
-        BinaryDir() + "/services/partner/rapport-partner",
-        Env{{"RAPPORT_MYSQL_URI", partner_database_},
-            {"RAPPORT_SCORING_ADDR", scoring_addr_}},
-        std::vector<std::string>{
-            "--shutdown_grace=5s", "--db_wait=20s",
-            "--service_key_file=" + TestAuth::Get().service_key_file()});
+    partner_ =
+        StartCounterpart("partner/rapport-partner", partner_database_);
   }
+  if (options_.community) {
+    community_ = StartCounterpart(
+        "financial_community/rapport-financial-community",
+        TestMariaDb::Shared().CreateDatabase());
+  }
+}
+
+std::unique_ptr<ServerProcess> Platform::StartCounterpart(
+    const std::string& binary, const std::string& database) {
+  return std::make_unique<ServerProcess>(
+      BinaryDir() + "/services/" + binary,
+      Env{{"RAPPORT_MYSQL_URI", database},
+          {"RAPPORT_SCORING_ADDR", scoring_addr_}},
+      std::vector<std::string>{
+          "--shutdown_grace=5s", "--db_wait=20s",
+          "--service_key_file=" + TestAuth::Get().service_key_file()});
 }
 
 std::unique_ptr<ServerProcess> Platform::StartCustomer() {
@@ -71,6 +82,7 @@ Env Platform::CtlEnvAs(const std::string& token) const {
              {"RAPPORT_SIGNING_KEY_FILE", TestAuth::Get().people_key_file()}};
   if (!customer_.empty()) env["RAPPORT_CUSTOMER_ADDR"] = customer_[0]->addr();
   if (partner_) env["RAPPORT_PARTNER_ADDR"] = partner_->addr();
+  if (community_) env["RAPPORT_COMMUNITY_ADDR"] = community_->addr();
   return env;
 }
 
@@ -110,6 +122,7 @@ std::string Platform::logs() const {
     out += "--- customer " + std::to_string(i) + " ---\n" + customer_[i]->log();
   }
   if (partner_) out += "--- partner ---\n" + partner_->log();
+  if (community_) out += "--- financial community ---\n" + community_->log();
   return out;
 }
 

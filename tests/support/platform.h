@@ -24,8 +24,10 @@ namespace rapport::testing {
 struct PlatformOptions {
   bool scoring = true;
   bool customer = true;
-  // The partner service, on a fresh database of its own.
+  // The partner and financial-community services, each on a fresh database
+  // of its own.
   bool partner = false;
+  bool community = false;
   // Replicas of each, on their own ports; the customer replicas share one
   // database, and each balances its calls to scoring over every replica.
   int scoring_replicas = 1;
@@ -72,6 +74,7 @@ class Platform {
   ServerProcess& scoring(int replica = 0) { return *scoring_[replica]; }
   ServerProcess& partner() { return *partner_; }
   const std::string& partner_database() const { return partner_database_; }
+  ServerProcess& community() { return *community_; }
   ServerProcess& customer(int replica = 0) { return *customer_[replica]; }
   // Starts a customer replica again (after a crash) with the same database
   // and flags, on a new port; rapportctl follows it.
@@ -82,6 +85,9 @@ class Platform {
 
  private:
   std::unique_ptr<ServerProcess> StartCustomer();
+  // A partner or financial-community service on `database`.
+  std::unique_ptr<ServerProcess> StartCounterpart(const std::string& binary,
+                                                  const std::string& database);
 
   PlatformOptions options_;
   TempDir dir_;
@@ -91,6 +97,7 @@ class Platform {
   std::vector<std::unique_ptr<ServerProcess>> customer_;
   std::string partner_database_;
   std::unique_ptr<ServerProcess> partner_;
+  std::unique_ptr<ServerProcess> community_;
 };
 
 // The non-empty lines of `text`.

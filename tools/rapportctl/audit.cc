@@ -1,5 +1,5 @@
 // rapportctl audit list: who changed what, from a service's audit log
-// (admins only).
+// (admins only): customer, partner or financial community.
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
@@ -7,6 +7,7 @@
 #include "common/base/timestamp.h"
 #include "common/proto_convert.h"
 #include "rapport/customer/v1/customer_service.grpc.pb.h"
+#include "rapport/financial_community/v1/financial_community_service.grpc.pb.h"
 #include "rapport/partner/v1/partner_service.grpc.pb.h"
 #include "tools/rapportctl/command.h"
 
@@ -87,6 +88,13 @@ struct PartnerAudit {
   using ListAuditEventsResponse =
       ::rapport::partner::v1::ListAuditEventsResponse;
 };
+struct CommunityAudit {
+  using Service = ::rapport::financial_community::v1::FinancialCommunityService;
+  using ListAuditEventsRequest =
+      ::rapport::financial_community::v1::ListAuditEventsRequest;
+  using ListAuditEventsResponse =
+      ::rapport::financial_community::v1::ListAuditEventsResponse;
+};
 
 }  // namespace
 
@@ -94,8 +102,8 @@ int RunAudit(Context& ctx) {
   const auto& words = ctx.args.positional();
   if (words.size() != 2 || words[1] != "list") {
     return UsageError(
-        "want: rapportctl audit list [--service customer|partner] [--actor A] "
-        "[--resource R] [--since T]",
+        "want: rapportctl audit list [--service customer|partner|community] "
+        "[--actor A] [--resource R] [--since T]",
         "");
   }
   std::set<std::string> known = {"actor",     "resource", "since",
@@ -112,9 +120,14 @@ int RunAudit(Context& ctx) {
     return ListAudit<PartnerAudit>(ctx, "RAPPORT_PARTNER_ADDR",
                                    "localhost:50052");
   }
-  return UsageError(absl::StrCat("--service: want customer or partner, not \"",
-                                 service, "\""),
-                    "");
+  if (service == "community") {
+    return ListAudit<CommunityAudit>(ctx, "RAPPORT_COMMUNITY_ADDR",
+                                     "localhost:50053");
+  }
+  return UsageError(
+      absl::StrCat("--service: want customer, partner or community, not \"",
+                   service, "\""),
+      "");
 }
 
 }  // namespace rapport::ctl

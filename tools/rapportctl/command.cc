@@ -91,6 +91,10 @@ int UsageError(const std::string& message, const std::string& usage) {
   return kExitUsage;
 }
 
+int UsageError(const absl::Status& status) {
+  return UsageError(std::string(status.message()), "");
+}
+
 absl::StatusOr<int> IntFlag(const Args& args, const std::string& name,
                             int fallback) {
   std::optional<std::string> v = args.Get(name);

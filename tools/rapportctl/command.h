@@ -62,6 +62,8 @@ struct Context {
 // kExitFailed (kExitUsage for a usage error made before any call).
 int ReportError(const absl::Status& status);
 int UsageError(const std::string& message, const std::string& usage);
+// The usage error that `status` (as a flag helper returns it) says.
+int UsageError(const absl::Status& status);
 
 // The whole number given as --name, else `fallback`; INVALID_ARGUMENT naming
 // the flag when it is not one.
@@ -125,6 +127,8 @@ std::optional<int> FetchForListing(const Context& ctx, Request request,
 int RunCustomers(Context& ctx);
 // partners ... (partners.cc).
 int RunPartners(Context& ctx);
+// community ... (community.cc).
+int RunCommunity(Context& ctx);
 // customers refresh-scores|refresh-job|value|summarize|export
 // (customers_scores.cc).
 bool IsCustomerScoresCommand(const std::string& verb);

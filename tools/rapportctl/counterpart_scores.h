@@ -37,17 +37,13 @@
 #include "common/status.h"
 #include "rapport/common/v1/differentiation.pb.h"
 #include "tools/rapportctl/command.h"
+#include "tools/rapportctl/counterpart_commands.h"
 #include "tools/rapportctl/score_format.h"
 
 namespace rapport::ctl {
 namespace scores {
 
 namespace cv1 = ::rapport::common::v1;
-
-inline std::string TimeText(const google::protobuf::Timestamp& t) {
-  if (t.seconds() == 0 && t.nanos() == 0) return "";
-  return FormatRfc3339Micros(t.seconds() * 1'000'000 + t.nanos() / 1000);
-}
 
 inline const char* StateText(cv1::RefreshJob::State state) {
   switch (state) {
@@ -128,11 +124,6 @@ class ProgressBar {
   bool drawn_ = false;
 };
 
-inline absl::Status CheckFlags(const Args& args, std::set<std::string> known) {
-  known.insert(GlobalFlags().begin(), GlobalFlags().end());
-  return args.CheckKnown(known);
-}
-
 // Polls the job until it ends; the exit code says how it ended.
 template <typename T>
 int Follow(const Context& ctx, typename T::Stub& stub, cv1::RefreshJob job) {
@@ -164,7 +155,7 @@ int Follow(const Context& ctx, typename T::Stub& stub, cv1::RefreshJob job) {
 
 template <typename T>
 int RefreshScores(Context& ctx, typename T::Stub& stub) {
-  if (absl::Status s = CheckFlags(
+  if (absl::Status s = KnownFlags(
           ctx.args, {"as-of", "window-days", "bins", "with-clv", "no-wait"});
       !s.ok()) {
     return UsageError(std::string(s.message()), "");
@@ -199,7 +190,7 @@ int RefreshScores(Context& ctx, typename T::Stub& stub) {
 
 template <typename T>
 int RefreshJob(Context& ctx, typename T::Stub& stub) {
-  if (absl::Status s = CheckFlags(ctx.args, {}); !s.ok()) {
+  if (absl::Status s = KnownFlags(ctx.args, {}); !s.ok()) {
     return UsageError(std::string(s.message()), "");
   }
   if (ctx.args.positional().size() != 3) {
@@ -216,7 +207,7 @@ int RefreshJob(Context& ctx, typename T::Stub& stub) {
 
 template <typename T>
 int Value(Context& ctx, typename T::Stub& stub) {
-  if (absl::Status s = CheckFlags(ctx.args, {}); !s.ok()) {
+  if (absl::Status s = KnownFlags(ctx.args, {}); !s.ok()) {
     return UsageError(std::string(s.message()), "");
   }
   if (ctx.args.positional().size() != 3) {
@@ -268,7 +259,7 @@ int Value(Context& ctx, typename T::Stub& stub) {
 
 template <typename T>
 int Summarize(Context& ctx, typename T::Stub& stub) {
-  if (absl::Status s = CheckFlags(ctx.args, {}); !s.ok()) {
+  if (absl::Status s = KnownFlags(ctx.args, {}); !s.ok()) {
     return UsageError(std::string(s.message()), "");
   }
   typename T::SummarizeSegmentsResponse response;
@@ -296,7 +287,7 @@ int Summarize(Context& ctx, typename T::Stub& stub) {
 
 template <typename T>
 int ExportScores(Context& ctx, typename T::Stub& stub) {
-  if (absl::Status s = CheckFlags(ctx.args, {"key", "out"}); !s.ok()) {
+  if (absl::Status s = KnownFlags(ctx.args, {"key", "out"}); !s.ok()) {
     return UsageError(std::string(s.message()), "");
   }
   const auto& words = ctx.args.positional();

@@ -13,11 +13,12 @@
 // nothing twice. Rows go out on --streams concurrent calls under the one
 // import id (a row's key is the import id and its line, whichever call
 // carries it), each entity reference (the first column) always on the same
-// call, so that two calls never race to create one entity.
+// call, so that two calls never race to create one entity; rows that a kind
+// groups (see GroupOf) go together instead.
 //
 // A kind of import is a struct naming its stub, its messages, its columns,
 // how a row fills a message, and how its answer counts created entities
-// (customers_import.cc has two, partners_import.cc three).
+// (customers_import.cc has two, partners.cc three, community.cc three).
 #ifndef RAPPORT_TOOLS_RAPPORTCTL_FILE_IMPORT_H_
 #define RAPPORT_TOOLS_RAPPORTCTL_FILE_IMPORT_H_
 
@@ -276,6 +277,24 @@ inline absl::StatusOr<int> CountFlag(const Args& args, const std::string& name,
   return n;
 }
 
+// The group the current row is in, "" for none. A kind whose rows form
+// groups that the service stores together (the members of one engagement)
+// says so with
+//
+//   static std::string Group(const CsvInput& in);  // "" for none
+//
+// and a group's rows then go on one call (in place of their entity
+// references' calls), and in one message while they follow each other in
+// the file.
+template <typename Kind>
+std::string GroupOf(const CsvInput& in) {
+  if constexpr (requires { Kind::Group(in); }) {
+    return Kind::Group(in);
+  } else {
+    return "";
+  }
+}
+
 // Reads the whole file once, so that a broken file stops before anything is
 // sent; returns the number of data rows.
 inline absl::StatusOr<int64_t> CheckFile(const std::string& path,
@@ -315,6 +334,8 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
 
   ImportProgress progress(Kind::kName);
   const absl::Hash<absl::string_view> hash;
+  // The group of the last row added to each call's message.
+  std::vector<std::string> last_group(calls.size());
   absl::Status file_error;
   for (;;) {
     absl::StatusOr<bool> more = (*in)->Next();
@@ -323,12 +344,22 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
       break;
     }
     if (!*more) break;
-    ImportCall<Kind>& call = *calls[hash((*in)->Get(0)) % calls.size()];
-    Kind::AddRow(**in, CurrentLine(**in), call.next());
-    if (call.next().rows_size() >= batch_rows) {
+    const std::string group = GroupOf<Kind>(**in);
+    const size_t c =
+        hash(group.empty() ? (*in)->Get(0) : absl::string_view(group)) %
+        calls.size();
+    ImportCall<Kind>& call = *calls[c];
+    // A full message goes before this row, unless the row continues the
+    // group that the message ends with (within what one message may hold).
+    const int filled = call.next().rows_size();
+    const bool continues =
+        !group.empty() && group == last_group[c] && filled < kMaxBatchRows;
+    if (filled >= batch_rows && !continues) {
       if (!call.Queue()) break;  // the server ended it; Finish() says why
       progress.Update((*in)->rows(), (*in)->bytes_read(), (*in)->size());
     }
+    Kind::AddRow(**in, CurrentLine(**in), call.next());
+    last_group[c] = group;
   }
   if (!file_error.ok()) {
     for (auto& call : calls) call->Cancel();

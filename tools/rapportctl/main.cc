@@ -92,6 +92,55 @@ Commands:
       profit to the next tier
   partners export scores [--key ext:SOURCE] [--out FILE.csv]
       exactly the columns of `rapportctl scoring rfm`, one row per partner, by entity_id bytes
+  community create --display-name N --kind shareholder|investor|analyst
+                 [--type T] [--organisation O] [--external-id SOURCE:ID]... [--request-id R]
+      T: institutional, retail, high_net_worth, sell_side or buy_side; also
+      [--contact NAME,EMAIL,PHONE,ROLE]... [--attribute K=V]...
+  community get ID
+  community update ID [--display-name N] [--kind K] [--type T] [--organisation O]
+                 [--external-id S:I]... [--contact C]... [--attribute K=V]... [--etag E]
+  community delete ID [--etag E] [--force]
+      a member with holdings, engagements or coverage needs --force
+  community list [--kind K] [--tier T] [--segment S] [--order-by value|id] [--page-size N] [--all]
+  community identify [--external-id SOURCE:ID]... [--contact-email E] [--display-name N]
+                 [--kind K] [--request-id R]
+      the one member they name, created when none does (kind default investor)
+  community duplicates [--all]
+  community import holdings FILE.csv     member_ref,security,date,shares,price[,request_id]
+  community import engagements FILE.csv  member_ref,timestamp,kind,cost[,outcome,note,request_id]
+      member_ref: a member id or ext:SOURCE:ID (an unknown external id creates the member, kind
+      "investor"); date is YYYY-MM-DD; kind one of meeting, call, roadshow, conference,
+      earnings_call, report_sent. Several members in one engagement: one row each with the same
+      request_id prefix and a distinct suffix (prefix/suffix separated by the last '/'), or
+      `community engagements log --member A --member B ...`.
+  community import coverage FILE.csv     member_ref,security,date,rating,target_price[,request_id]
+      rating: buy, hold or sell, or the analyst's own (outperform, underweight, ...)
+      (imports take [--import-id ID] [--batch-rows N] [--streams N], as customers import)
+  community holdings record --member ID --security S --date YYYY-MM-DD --shares N --price X
+                 [--request-id R]
+  community holdings history --member ID [--security S] [--all]
+  community engagements log --member A [--member B]... --kind K --time RFC3339 --cost X
+                 [--outcome O] [--note N] [--request-id R]
+      the cost is the whole engagement's, shared equally among its members
+  community engagements list --member ID [--all]
+  community coverage record --member ID --security S --date YYYY-MM-DD --rating R
+                 [--target-price X] [--request-id R]
+  community register [--as-of DATE] [--security S] [--all]
+      who holds what as of DATE (default today) and its market value, largest first
+  community changes --from DATE --to DATE [--security S] [--all]
+      new, bought, sold and exited positions, largest change of market value first
+  community consensus --security S [--as-of DATE]
+      ratings by count, mean and median target, each analyst's latest rating and the one
+      before (--output csv: the analysts' rows)
+  community refresh-scores [--as-of RFC3339] [--window-days N] [--bins K] [--with-clv] [--no-wait]
+  community refresh-job ID; community value ID; community summarize (or: community segments)
+  community targets [--as-of RFC3339] [--limit N] [--peer SECURITY]...
+      whom to meet next, with the reason and the numbers behind it; holders of the
+      --peer securities that hold none of ours are targets too
+  community at-risk [--as-of RFC3339] [--limit N]
+      holders whose position shrank and who were not engaged since, largest value at risk first
+  community export scores [--key ext:SOURCE] [--out FILE.csv]
+      exactly the columns of `rapportctl scoring rfm`, one row per member, by entity_id bytes
   purchases record --customer ID --amount DECIMAL [--time RFC3339] [--description D]
                    [--request-id R]
   purchases list --customer ID [--start RFC3339] [--end RFC3339] [--page-size N] [--all]
@@ -102,7 +151,7 @@ Commands:
   auth keygen --key FILE [--jwks FILE]
       makes a signing key (mode 0600; kept when FILE exists) and adds its public key
       to the JWKS file that services verify tokens with; prints the key id
-  audit list [--service customer|partner] [--actor A] [--resource R]
+  audit list [--service customer|partner|community] [--actor A] [--resource R]
              [--since RFC3339|DURATION] [--all]
       the changes made through a service (default customer), newest first (admins only)
   scoring rfm --transactions T.csv [--entities E.csv] [--interactions I.csv] [--as-of RFC3339]
@@ -119,7 +168,8 @@ Commands:
 Global flags:
   --addr HOST:PORT     the service (default: $RAPPORT_CUSTOMER_ADDR or localhost:50051
                        for customers and purchases, $RAPPORT_PARTNER_ADDR or
-                       localhost:50052 for partners, $RAPPORT_SCORING_ADDR or
+                       localhost:50052 for partners, $RAPPORT_COMMUNITY_ADDR or
+                       localhost:50053 for community, $RAPPORT_SCORING_ADDR or
                        localhost:50054 for scoring); a comma-separated list of
                        addresses is balanced round-robin
   --output FORMAT      table (default), json or csv
@@ -166,6 +216,7 @@ int Main(int argc, char** argv) {
   if (command == "audit") return RunAudit(ctx);
   if (command == "customers") return RunCustomers(ctx);
   if (command == "partners") return RunPartners(ctx);
+  if (command == "community") return RunCommunity(ctx);
   if (command == "purchases") return RunPurchases(ctx);
   if (command == "health") return RunHealth(ctx);
   if (command == "scoring") return RunScoring(ctx);

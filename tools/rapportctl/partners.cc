@@ -5,18 +5,17 @@
 #include <map>
 #include <set>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/api_names.h"
-#include "common/base/decimal.h"
 #include "common/base/timestamp.h"
 #include "common/proto_convert.h"
 #include "common/status.h"
 #include "rapport/partner/v1/partner_service.grpc.pb.h"
 #include "tools/rapportctl/command.h"
+#include "tools/rapportctl/counterpart_commands.h"
 #include "tools/rapportctl/counterpart_scores.h"
 #include "tools/rapportctl/csv_input.h"
 #include "tools/rapportctl/file_import.h"
@@ -36,105 +35,20 @@ constexpr char kImportUsage[] =
 // ---- names and formats
 // --------------------------------------------------------
 
-std::string Lower(absl::string_view name, absl::string_view prefix) {
-  if (name.size() <= prefix.size()) return "";
-  return absl::AsciiStrToLower(name.substr(prefix.size()));
-}
 std::string KindText(v1::PartnerKind k) {
-  return Lower(v1::PartnerKind_Name(k), "PARTNER_KIND_");
+  return EnumText(v1::PartnerKind_Name(k), "PARTNER_KIND_");
 }
 std::string LifecycleText(v1::Lifecycle l) {
-  return Lower(v1::Lifecycle_Name(l), "LIFECYCLE_");
+  return EnumText(v1::Lifecycle_Name(l), "LIFECYCLE_");
 }
 std::string DealStateText(v1::DealState s) {
-  return Lower(v1::DealState_Name(s), "DEAL_STATE_");
+  return EnumText(v1::DealState_Name(s), "DEAL_STATE_");
 }
 std::string AgreementStateText(v1::AgreementState s) {
-  return Lower(v1::AgreementState_Name(s), "AGREEMENT_STATE_");
+  return EnumText(v1::AgreementState_Name(s), "AGREEMENT_STATE_");
 }
 std::string FundStateText(v1::FundRequestState s) {
-  return Lower(v1::FundRequestState_Name(s), "FUND_REQUEST_STATE_");
-}
-std::string TierText(cv1::Tier t) { return Lower(cv1::Tier_Name(t), "TIER_"); }
-
-template <typename Enum>
-std::optional<Enum> ParseEnum(const std::string& text, absl::string_view prefix,
-                              bool (*parse)(const std::string&, Enum*)) {
-  Enum out;
-  if (text.empty() ||
-      !parse(absl::StrCat(prefix, absl::AsciiStrToUpper(text)), &out)) {
-    return std::nullopt;
-  }
-  return out;
-}
-
-std::string TimeText(const google::protobuf::Timestamp& t) {
-  if (t.seconds() == 0 && t.nanos() == 0) return "";
-  return FormatRfc3339Micros(t.seconds() * 1'000'000 + t.nanos() / 1000);
-}
-
-std::string Money(const google::type::Money& m) {
-  if (m.units() == 0 && m.nanos() == 0 && m.currency_code().empty()) return "";
-  return MoneyText(m);
-}
-
-// ---- flags
-// ---------------------------------------------------------------------
-
-absl::Status Known(const Args& args, std::set<std::string> known) {
-  known.insert(GlobalFlags().begin(), GlobalFlags().end());
-  return args.CheckKnown(known);
-}
-
-// --name as an RFC 3339 time into `out`; nothing when absent.
-absl::Status TimeFlag(const Args& args, const std::string& name,
-                      google::protobuf::Timestamp* out, bool required) {
-  std::optional<std::string> v = args.Get(name);
-  if (!v.has_value()) {
-    if (required) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--", name, " is required"));
-    }
-    return absl::OkStatus();
-  }
-  absl::StatusOr<int64_t> t = ParseRfc3339Micros(*v);
-  if (!t.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", name, ": ", t.status().message()));
-  }
-  *out = ToTimestamp(*t);
-  return absl::OkStatus();
-}
-
-// --name as an exact amount into `out`.
-absl::Status MoneyFlag(const Args& args, const std::string& name,
-                       google::type::Money* out, bool required) {
-  std::optional<std::string> v = args.Get(name);
-  if (!v.has_value()) {
-    if (required) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--", name, " is required"));
-    }
-    return absl::OkStatus();
-  }
-  absl::StatusOr<Decimal> d = Decimal::Parse(*v);
-  if (!d.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", name, ": ", d.status().message()));
-  }
-  absl::StatusOr<google::type::Money> m = ToMoney(*d, "", name);
-  if (!m.ok()) return m.status();
-  *out = *m;
-  return absl::OkStatus();
-}
-
-// The one positional id after `words` words ("partners get ID").
-absl::StatusOr<std::string> IdArgument(const Args& args, size_t at,
-                                       const std::string& usage) {
-  if (args.positional().size() != at + 1) {
-    return absl::InvalidArgumentError(absl::StrCat("want: rapportctl ", usage));
-  }
-  return args.positional()[at];
+  return EnumText(v1::FundRequestState_Name(s), "FUND_REQUEST_STATE_");
 }
 
 // ---- printing
@@ -165,9 +79,9 @@ Table DealTable() {
 
 void AddDeal(Table& t, const v1::Deal& d) {
   t.AddRow({d.id(), d.partner_id(), d.reference(), d.account_name(),
-            d.account_domain(), Money(d.amount()), TimeText(d.register_time()),
-            TimeText(d.close_time()), DealStateText(d.state()),
-            d.conflict_with(), d.etag()});
+            d.account_domain(), MoneyOrBlank(d.amount()),
+            TimeText(d.register_time()), TimeText(d.close_time()),
+            DealStateText(d.state()), d.conflict_with(), d.etag()});
 }
 
 Table FundTable() {
@@ -176,9 +90,10 @@ Table FundTable() {
 }
 
 void AddFund(Table& t, const v1::FundRequest& f) {
-  t.AddRow({f.id(), f.partner_id(), f.activity(), Money(f.requested_amount()),
-            FundStateText(f.state()), Money(f.claimed_amount()),
-            TimeText(f.claim_time()), TimeText(f.paid_time()), f.etag()});
+  t.AddRow({f.id(), f.partner_id(), f.activity(),
+            MoneyOrBlank(f.requested_amount()), FundStateText(f.state()),
+            MoneyOrBlank(f.claimed_amount()), TimeText(f.claim_time()),
+            TimeText(f.paid_time()), f.etag()});
 }
 
 Table AgreementTable() {
@@ -203,33 +118,6 @@ void AddProgram(Table& t, const v1::Program& p) {
   }
   t.AddRow({p.id(), p.name(), terms, TimeText(p.create_time())});
 }
-
-// Prints one message as JSON, else as a one-row table.
-template <typename Message, typename Add>
-int PrintOne(const Context& ctx, const Message& m, Table table, Add add) {
-  if (ctx.format == Format::kJson) {
-    PrintJson(m, std::cout);
-    return kExitOk;
-  }
-  add(table, m);
-  table.Print(ctx.format, std::cout);
-  return kExitOk;
-}
-
-// Calls `call` and prints `field(response)` with `add`.
-template <typename Response, typename Call, typename Field, typename Add>
-int CallAndPrint(const Context& ctx, Call call, Field field, Table table,
-                 Add add) {
-  Response response;
-  grpc::Status s = call(ctx.NewCall().get(), &response);
-  if (!s.ok()) return ReportError(FromGrpcStatus(s));
-  return PrintOne(ctx, field(response), std::move(table), add);
-}
-
-int Usage(const absl::Status& s) {
-  return UsageError(std::string(s.message()), "");
-}
-
 // ---- partners
 // ------------------------------------------------------------------
 
@@ -270,28 +158,16 @@ int PartnerFields(const Args& args, v1::Partner* p,
   if (args.Has("external-id")) {
     if (absl::Status s = ExternalIdFlags(args, p->mutable_external_ids());
         !s.ok()) {
-      return Usage(s);
+      return UsageError(s);
     }
     paths->push_back("external_ids");
   }
   if (args.Has("contact")) {
-    // --contact "NAME[,EMAIL[,PHONE[,ROLE]]]"
-    for (const std::string& c : args.GetAll("contact")) {
-      std::vector<std::string> parts = absl::StrSplit(c, ',');
-      cv1::Contact* out = p->add_contacts();
-      out->set_name(parts[0]);
-      if (parts.size() > 1) out->set_email(parts[1]);
-      if (parts.size() > 2) out->set_phone(parts[2]);
-      if (parts.size() > 3) out->set_role(parts[3]);
-    }
+    ContactFlags(args, p->mutable_contacts());
     paths->push_back("contacts");
   }
   if (args.Has("attribute")) {
-    for (const std::string& a : args.GetAll("attribute")) {
-      std::pair<std::string, std::string> kv =
-          absl::StrSplit(a, absl::MaxSplits('=', 1));
-      (*p->mutable_attributes())[kv.first] = kv.second;
-    }
+    AttributeFlags(args, p->mutable_attributes());
     paths->push_back("attributes");
   }
   return -1;
@@ -303,11 +179,11 @@ int Partners(Context& ctx, Stub& stub, const std::string& verb) {
     return r.partner();
   };
   if (verb == "create") {
-    if (absl::Status s =
-            Known(args, {"display-name", "kind", "lifecycle", "region",
-                         "external-id", "contact", "attribute", "request-id"});
+    if (absl::Status s = KnownFlags(
+            args, {"display-name", "kind", "lifecycle", "region", "external-id",
+                   "contact", "attribute", "request-id"});
         !s.ok()) {
-      return Usage(s);
+      return UsageError(s);
     }
     v1::CreatePartnerRequest request;
     std::vector<std::string> paths;
@@ -331,9 +207,9 @@ int Partners(Context& ctx, Stub& stub, const std::string& verb) {
         partner, PartnerTable(), AddPartner);
   }
   if (verb == "get") {
-    if (absl::Status s = Known(args, {}); !s.ok()) return Usage(s);
+    if (absl::Status s = KnownFlags(args, {}); !s.ok()) return UsageError(s);
     absl::StatusOr<std::string> id = IdArgument(args, 2, "partners get ID");
-    if (!id.ok()) return Usage(id.status());
+    if (!id.ok()) return UsageError(id.status());
     v1::GetPartnerRequest request;
     request.set_id(*id);
     return CallAndPrint<v1::GetPartnerResponse>(
@@ -345,14 +221,14 @@ int Partners(Context& ctx, Stub& stub, const std::string& verb) {
   }
   if (verb == "update") {
     if (absl::Status s =
-            Known(args, {"display-name", "kind", "lifecycle", "region",
-                         "external-id", "contact", "attribute", "etag"});
+            KnownFlags(args, {"display-name", "kind", "lifecycle", "region",
+                              "external-id", "contact", "attribute", "etag"});
         !s.ok()) {
-      return Usage(s);
+      return UsageError(s);
     }
     absl::StatusOr<std::string> id =
         IdArgument(args, 2, "partners update ID [--display-name N] ...");
-    if (!id.ok()) return Usage(id.status());
+    if (!id.ok()) return UsageError(id.status());
     v1::UpdatePartnerRequest request;
     std::vector<std::string> paths;
     if (int rc = PartnerFields(args, request.mutable_partner(), &paths);
@@ -371,12 +247,12 @@ int Partners(Context& ctx, Stub& stub, const std::string& verb) {
         partner, PartnerTable(), AddPartner);
   }
   if (verb == "delete") {
-    if (absl::Status s = Known(args, {"etag", "force"}); !s.ok()) {
-      return Usage(s);
+    if (absl::Status s = KnownFlags(args, {"etag", "force"}); !s.ok()) {
+      return UsageError(s);
     }
     absl::StatusOr<std::string> id =
         IdArgument(args, 2, "partners delete ID [--etag E] [--force]");
-    if (!id.ok()) return Usage(id.status());
+    if (!id.ok()) return UsageError(id.status());
     v1::DeletePartnerRequest request;
     request.set_id(*id);
     request.set_etag(args.GetOr("etag", ""));
@@ -389,10 +265,11 @@ int Partners(Context& ctx, Stub& stub, const std::string& verb) {
     return kExitOk;
   }
   if (verb == "list") {
-    if (absl::Status s = Known(args, {"kind", "lifecycle", "tier", "segment",
-                                      "order-by", "page-size", "all"});
+    if (absl::Status s =
+            KnownFlags(args, {"kind", "lifecycle", "tier", "segment",
+                              "order-by", "page-size", "all"});
         !s.ok()) {
-      return Usage(s);
+      return UsageError(s);
     }
     v1::ListPartnersRequest request;
     std::vector<std::string> paths;
@@ -414,7 +291,7 @@ int Partners(Context& ctx, Stub& stub, const std::string& verb) {
     }
     request.set_order_by(order == "value" ? "value" : "");
     absl::StatusOr<int> size = IntFlag(args, "page-size", 0);
-    if (!size.ok()) return Usage(size.status());
+    if (!size.ok()) return UsageError(size.status());
     request.set_page_size(*size);
     v1::ListPartnersResponse all;
     if (std::optional<int> done = FetchForListing(
@@ -434,15 +311,16 @@ int Partners(Context& ctx, Stub& stub, const std::string& verb) {
     return kExitOk;
   }
   if (verb == "identify") {
-    if (absl::Status s = Known(args, {"external-id", "contact-email",
-                                      "display-name", "kind", "request-id"});
+    if (absl::Status s =
+            KnownFlags(args, {"external-id", "contact-email", "display-name",
+                              "kind", "request-id"});
         !s.ok()) {
-      return Usage(s);
+      return UsageError(s);
     }
     v1::IdentifyPartnerRequest request;
     if (absl::Status s = ExternalIdFlags(args, request.mutable_external_ids());
         !s.ok()) {
-      return Usage(s);
+      return UsageError(s);
     }
     request.set_contact_email(args.GetOr("contact-email", ""));
     request.set_display_name(args.GetOr("display-name", ""));
@@ -461,7 +339,8 @@ int Partners(Context& ctx, Stub& stub, const std::string& verb) {
     return PrintOne(ctx, response.partner(), PartnerTable(), AddPartner);
   }
   if (verb == "duplicates") {
-    if (absl::Status s = Known(args, {"all"}); !s.ok()) return Usage(s);
+    if (absl::Status s = KnownFlags(args, {"all"}); !s.ok())
+      return UsageError(s);
     v1::FindDuplicatePartnersResponse all;
     if (std::optional<int> done = FetchForListing(
             ctx, v1::FindDuplicatePartnersRequest(),
@@ -479,10 +358,10 @@ int Partners(Context& ctx, Stub& stub, const std::string& verb) {
     return kExitOk;
   }
   if (verb == "scorecard") {
-    if (absl::Status s = Known(args, {}); !s.ok()) return Usage(s);
+    if (absl::Status s = KnownFlags(args, {}); !s.ok()) return UsageError(s);
     absl::StatusOr<std::string> id =
         IdArgument(args, 2, "partners scorecard ID");
-    if (!id.ok()) return Usage(id.status());
+    if (!id.ok()) return UsageError(id.status());
     v1::GetPartnerScorecardRequest request;
     request.set_id(*id);
     v1::GetPartnerScorecardResponse response;
@@ -561,11 +440,11 @@ int Deals(Context& ctx, Stub& stub) {
   const std::string verb = w.size() > 2 ? w[2] : "";
   auto deal = [](const auto& r) -> const v1::Deal& { return r.deal(); };
   if (verb == "register") {
-    if (absl::Status s = Known(
+    if (absl::Status s = KnownFlags(
             args, {"partner", "account", "domain", "amount", "registered-at",
                    "expected-close", "reference", "request-id"});
         !s.ok()) {
-      return Usage(s);
+      return UsageError(s);
     }
     v1::RegisterDealRequest request;
     v1::Deal* d = request.mutable_deal();
@@ -578,7 +457,7 @@ int Deals(Context& ctx, Stub& stub) {
           TimeFlag(args, "registered-at", d->mutable_register_time(), false),
           TimeFlag(args, "expected-close", d->mutable_expected_close_time(),
                    false)}) {
-      if (!s.ok()) return Usage(s);
+      if (!s.ok()) return UsageError(s);
     }
     if (!args.Has("registered-at")) d->clear_register_time();
     if (!args.Has("expected-close")) d->clear_expected_close_time();
@@ -597,12 +476,13 @@ int Deals(Context& ctx, Stub& stub) {
       {"lose", v1::DEAL_STATE_LOST},
       {"expire", v1::DEAL_STATE_EXPIRED}};
   if (auto move = kMoves->find(verb); move != kMoves->end()) {
-    if (absl::Status s = Known(args, {"closed-at", "force", "etag"}); !s.ok()) {
-      return Usage(s);
+    if (absl::Status s = KnownFlags(args, {"closed-at", "force", "etag"});
+        !s.ok()) {
+      return UsageError(s);
     }
     absl::StatusOr<std::string> id = IdArgument(
         args, 3, absl::StrCat("partners deals ", verb, " ID [--closed-at T]"));
-    if (!id.ok()) return Usage(id.status());
+    if (!id.ok()) return UsageError(id.status());
     v1::TransitionDealRequest request;
     request.set_id(*id);
     request.set_state(move->second);
@@ -612,7 +492,7 @@ int Deals(Context& ctx, Stub& stub) {
             TimeFlag(args, "closed-at", request.mutable_close_time(),
                      verb == "win" || verb == "lose");
         !s.ok()) {
-      return Usage(s);
+      return UsageError(s);
     }
     if (!args.Has("closed-at")) request.clear_close_time();
     return CallAndPrint<v1::TransitionDealResponse>(
@@ -623,10 +503,10 @@ int Deals(Context& ctx, Stub& stub) {
         deal, DealTable(), AddDeal);
   }
   if (verb == "get") {
-    if (absl::Status s = Known(args, {}); !s.ok()) return Usage(s);
+    if (absl::Status s = KnownFlags(args, {}); !s.ok()) return UsageError(s);
     absl::StatusOr<std::string> id =
         IdArgument(args, 3, "partners deals get ID");
-    if (!id.ok()) return Usage(id.status());
+    if (!id.ok()) return UsageError(id.status());
     v1::GetDealRequest request;
     request.set_id(*id);
     return CallAndPrint<v1::GetDealResponse>(
@@ -635,9 +515,10 @@ int Deals(Context& ctx, Stub& stub) {
         deal, DealTable(), AddDeal);
   }
   if (verb == "list") {
-    if (absl::Status s = Known(args, {"partner", "state", "page-size", "all"});
+    if (absl::Status s =
+            KnownFlags(args, {"partner", "state", "page-size", "all"});
         !s.ok()) {
-      return Usage(s);
+      return UsageError(s);
     }
     v1::ListDealsRequest request;
     request.set_partner_id(args.GetOr("partner", ""));
@@ -648,7 +529,7 @@ int Deals(Context& ctx, Stub& stub) {
       request.set_state(*st);
     }
     absl::StatusOr<int> size = IntFlag(args, "page-size", 0);
-    if (!size.ok()) return Usage(size.status());
+    if (!size.ok()) return UsageError(size.status());
     request.set_page_size(*size);
     v1::ListDealsResponse all;
     if (std::optional<int> done = FetchForListing(
@@ -665,7 +546,8 @@ int Deals(Context& ctx, Stub& stub) {
     return kExitOk;
   }
   if (verb == "conflicts") {
-    if (absl::Status s = Known(args, {"all"}); !s.ok()) return Usage(s);
+    if (absl::Status s = KnownFlags(args, {"all"}); !s.ok())
+      return UsageError(s);
     v1::ListDealConflictsResponse all;
     if (std::optional<int> done = FetchForListing(
             ctx, v1::ListDealConflictsRequest(),
@@ -685,7 +567,7 @@ int Deals(Context& ctx, Stub& stub) {
             {c.account_key(), claim.deal().id(), claim.deal().partner_id(),
              card.display_name(), DealStateText(claim.deal().state()),
              TimeText(claim.deal().register_time()),
-             Money(claim.deal().amount()), claim.deal().conflict_with(),
+             MoneyOrBlank(claim.deal().amount()), claim.deal().conflict_with(),
              card.has_value() ? ValueText(card.value().value_hundredths()) : "",
              card.has_value() ? TierText(card.value().tier()) : "",
              card.has_win_rate() ? absl::StrFormat("%.4f", card.win_rate())
@@ -713,9 +595,9 @@ int Funds(Context& ctx, Stub& stub) {
   };
   if (verb == "request") {
     if (absl::Status s =
-            Known(args, {"partner", "activity", "amount", "request-id"});
+            KnownFlags(args, {"partner", "activity", "amount", "request-id"});
         !s.ok()) {
-      return Usage(s);
+      return UsageError(s);
     }
     v1::RequestFundsRequest request;
     v1::FundRequest* f = request.mutable_fund_request();
@@ -724,7 +606,7 @@ int Funds(Context& ctx, Stub& stub) {
     if (absl::Status s =
             MoneyFlag(args, "amount", f->mutable_requested_amount(), true);
         !s.ok()) {
-      return Usage(s);
+      return UsageError(s);
     }
     request.set_request_id(args.GetOr("request-id", ""));
     return CallAndPrint<v1::RequestFundsResponse>(
@@ -742,14 +624,15 @@ int Funds(Context& ctx, Stub& stub) {
           {"pay", v1::FUND_REQUEST_STATE_PAID},
           {"reject-claim", v1::FUND_REQUEST_STATE_CLAIM_REJECTED}};
   if (auto move = kMoves->find(verb); move != kMoves->end()) {
-    if (absl::Status s = Known(args, {"amount", "time", "etag"}); !s.ok()) {
-      return Usage(s);
+    if (absl::Status s = KnownFlags(args, {"amount", "time", "etag"});
+        !s.ok()) {
+      return UsageError(s);
     }
     absl::StatusOr<std::string> id =
         IdArgument(args, 3,
                    absl::StrCat("partners funds ", verb, " ID",
                                 verb == "claim" ? " --amount X" : ""));
-    if (!id.ok()) return Usage(id.status());
+    if (!id.ok()) return UsageError(id.status());
     v1::TransitionFundRequestRequest request;
     request.set_id(*id);
     request.set_state(move->second);
@@ -758,7 +641,7 @@ int Funds(Context& ctx, Stub& stub) {
          {MoneyFlag(args, "amount", request.mutable_claimed_amount(),
                     verb == "claim"),
           TimeFlag(args, "time", request.mutable_time(), false)}) {
-      if (!s.ok()) return Usage(s);
+      if (!s.ok()) return UsageError(s);
     }
     if (!args.Has("amount")) request.clear_claimed_amount();
     if (!args.Has("time")) request.clear_time();
@@ -770,10 +653,10 @@ int Funds(Context& ctx, Stub& stub) {
         fund, FundTable(), AddFund);
   }
   if (verb == "get") {
-    if (absl::Status s = Known(args, {}); !s.ok()) return Usage(s);
+    if (absl::Status s = KnownFlags(args, {}); !s.ok()) return UsageError(s);
     absl::StatusOr<std::string> id =
         IdArgument(args, 3, "partners funds get ID");
-    if (!id.ok()) return Usage(id.status());
+    if (!id.ok()) return UsageError(id.status());
     v1::GetFundRequestRequest request;
     request.set_id(*id);
     return CallAndPrint<v1::GetFundRequestResponse>(
@@ -784,9 +667,10 @@ int Funds(Context& ctx, Stub& stub) {
         fund, FundTable(), AddFund);
   }
   if (verb == "list") {
-    if (absl::Status s = Known(args, {"partner", "state", "page-size", "all"});
+    if (absl::Status s =
+            KnownFlags(args, {"partner", "state", "page-size", "all"});
         !s.ok()) {
-      return Usage(s);
+      return UsageError(s);
     }
     v1::ListFundRequestsRequest request;
     request.set_partner_id(args.GetOr("partner", ""));
@@ -827,10 +711,10 @@ int Programs(Context& ctx, Stub& stub) {
     return r.program();
   };
   if (verb == "create") {
-    if (absl::Status s = Known(
+    if (absl::Status s = KnownFlags(
             args, {"name", "commission", "tier-commission", "request-id"});
         !s.ok()) {
-      return Usage(s);
+      return UsageError(s);
     }
     v1::CreateProgramRequest request;
     request.mutable_program()->set_name(args.GetOr("name", ""));
@@ -859,10 +743,10 @@ int Programs(Context& ctx, Stub& stub) {
         program, ProgramTable(), AddProgram);
   }
   if (verb == "get") {
-    if (absl::Status s = Known(args, {}); !s.ok()) return Usage(s);
+    if (absl::Status s = KnownFlags(args, {}); !s.ok()) return UsageError(s);
     absl::StatusOr<std::string> id =
         IdArgument(args, 3, "partners programs get ID");
-    if (!id.ok()) return Usage(id.status());
+    if (!id.ok()) return UsageError(id.status());
     v1::GetProgramRequest request;
     request.set_id(*id);
     return CallAndPrint<v1::GetProgramResponse>(
@@ -873,7 +757,8 @@ int Programs(Context& ctx, Stub& stub) {
         program, ProgramTable(), AddProgram);
   }
   if (verb == "list") {
-    if (absl::Status s = Known(args, {"all"}); !s.ok()) return Usage(s);
+    if (absl::Status s = KnownFlags(args, {"all"}); !s.ok())
+      return UsageError(s);
     v1::ListProgramsResponse all;
     if (std::optional<int> done = FetchForListing(
             ctx, v1::ListProgramsRequest(),
@@ -900,10 +785,10 @@ int Agreements(Context& ctx, Stub& stub) {
     return r.agreement();
   };
   if (verb == "create") {
-    if (absl::Status s =
-            Known(args, {"partner", "program", "start", "end", "request-id"});
+    if (absl::Status s = KnownFlags(
+            args, {"partner", "program", "start", "end", "request-id"});
         !s.ok()) {
-      return Usage(s);
+      return UsageError(s);
     }
     v1::CreateAgreementRequest request;
     v1::Agreement* a = request.mutable_agreement();
@@ -912,7 +797,7 @@ int Agreements(Context& ctx, Stub& stub) {
     for (absl::Status s :
          {TimeFlag(args, "start", a->mutable_start_time(), true),
           TimeFlag(args, "end", a->mutable_end_time(), false)}) {
-      if (!s.ok()) return Usage(s);
+      if (!s.ok()) return UsageError(s);
     }
     if (!args.Has("end")) a->clear_end_time();
     request.set_request_id(args.GetOr("request-id", ""));
@@ -929,10 +814,11 @@ int Agreements(Context& ctx, Stub& stub) {
           {"expire", v1::AGREEMENT_STATE_EXPIRED},
           {"terminate", v1::AGREEMENT_STATE_TERMINATED}};
   if (auto move = kMoves->find(verb); move != kMoves->end()) {
-    if (absl::Status s = Known(args, {"etag"}); !s.ok()) return Usage(s);
+    if (absl::Status s = KnownFlags(args, {"etag"}); !s.ok())
+      return UsageError(s);
     absl::StatusOr<std::string> id =
         IdArgument(args, 3, absl::StrCat("partners agreements ", verb, " ID"));
-    if (!id.ok()) return Usage(id.status());
+    if (!id.ok()) return UsageError(id.status());
     v1::TransitionAgreementRequest request;
     request.set_id(*id);
     request.set_state(move->second);
@@ -945,10 +831,10 @@ int Agreements(Context& ctx, Stub& stub) {
         agreement, AgreementTable(), AddAgreement);
   }
   if (verb == "list") {
-    if (absl::Status s =
-            Known(args, {"partner", "program", "state", "all", "page-size"});
+    if (absl::Status s = KnownFlags(
+            args, {"partner", "program", "state", "all", "page-size"});
         !s.ok()) {
-      return Usage(s);
+      return UsageError(s);
     }
     v1::ListAgreementsRequest request;
     request.set_partner_id(args.GetOr("partner", ""));
@@ -990,13 +876,13 @@ int Orders(Context& ctx, Stub& stub) {
                "recorded_by"});
   auto add = [](Table& t, const v1::Order& o) {
     t.AddRow({o.id(), o.partner_id(), TimeText(o.order_time()),
-              Money(o.amount()), o.description(), o.recorded_by()});
+              MoneyOrBlank(o.amount()), o.description(), o.recorded_by()});
   };
   if (verb == "record") {
-    if (absl::Status s = Known(
+    if (absl::Status s = KnownFlags(
             args, {"partner", "amount", "time", "description", "request-id"});
         !s.ok()) {
-      return Usage(s);
+      return UsageError(s);
     }
     v1::RecordOrderRequest request;
     request.set_partner_id(args.GetOr("partner", ""));
@@ -1004,7 +890,7 @@ int Orders(Context& ctx, Stub& stub) {
     for (absl::Status s :
          {MoneyFlag(args, "amount", o->mutable_amount(), true),
           TimeFlag(args, "time", o->mutable_order_time(), true)}) {
-      if (!s.ok()) return Usage(s);
+      if (!s.ok()) return UsageError(s);
     }
     o->set_description(args.GetOr("description", ""));
     request.set_request_id(args.GetOr("request-id", ""));
@@ -1017,9 +903,9 @@ int Orders(Context& ctx, Stub& stub) {
         std::move(table), add);
   }
   if (verb == "list") {
-    if (absl::Status s = Known(args, {"partner", "all", "page-size"});
+    if (absl::Status s = KnownFlags(args, {"partner", "all", "page-size"});
         !s.ok()) {
-      return Usage(s);
+      return UsageError(s);
     }
     v1::ListOrdersRequest request;
     request.set_partner_id(args.GetOr("partner", ""));
@@ -1047,14 +933,15 @@ int Interactions(Context& ctx, Stub& stub) {
                "cost", "note", "recorded_by"});
   auto add = [](Table& t, const v1::Interaction& i) {
     t.AddRow({i.id(), i.partner_id(), TimeText(i.interaction_time()),
-              ChannelName(i.channel()), i.kind(), Money(i.cost()), i.note(),
-              i.recorded_by()});
+              ChannelName(i.channel()), i.kind(), MoneyOrBlank(i.cost()),
+              i.note(), i.recorded_by()});
   };
   if (verb == "log") {
-    if (absl::Status s = Known(args, {"partner", "channel", "cost", "time",
-                                      "kind", "note", "force", "request-id"});
+    if (absl::Status s =
+            KnownFlags(args, {"partner", "channel", "cost", "time", "kind",
+                              "note", "force", "request-id"});
         !s.ok()) {
-      return Usage(s);
+      return UsageError(s);
     }
     v1::LogInteractionRequest request;
     request.set_partner_id(args.GetOr("partner", ""));
@@ -1069,7 +956,7 @@ int Interactions(Context& ctx, Stub& stub) {
     for (absl::Status s :
          {MoneyFlag(args, "cost", i->mutable_cost(), true),
           TimeFlag(args, "time", i->mutable_interaction_time(), false)}) {
-      if (!s.ok()) return Usage(s);
+      if (!s.ok()) return UsageError(s);
     }
     if (!args.Has("time")) {
       *i->mutable_interaction_time() =
@@ -1088,9 +975,9 @@ int Interactions(Context& ctx, Stub& stub) {
         std::move(table), add);
   }
   if (verb == "list") {
-    if (absl::Status s = Known(args, {"partner", "all", "page-size"});
+    if (absl::Status s = KnownFlags(args, {"partner", "all", "page-size"});
         !s.ok()) {
-      return Usage(s);
+      return UsageError(s);
     }
     v1::ListInteractionsRequest request;
     request.set_partner_id(args.GetOr("partner", ""));
@@ -1232,7 +1119,7 @@ int RunPartners(Context& ctx) {
   }
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
       ctx.Channel("RAPPORT_PARTNER_ADDR", "localhost:50052");
-  if (!channel.ok()) return Usage(channel.status());
+  if (!channel.ok()) return UsageError(channel.status());
   std::unique_ptr<Stub> stub = v1::PartnerService::NewStub(*channel);
   const std::string& verb = words[1];
   if (verb == "import") {

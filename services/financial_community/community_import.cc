@@ -1,0 +1,366 @@
+#include "services/financial_community/community_import.h"
+
+#include <cppconn/prepared_statement.h>
+
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/base/status_macros.h"
+#include "common/identity.h"
+#include "common/import/mysql_import.h"
+#include "common/import/row_import.h"
+#include "common/mysql/sql.h"
+#include "common/mysql/statement_cache.h"
+#include "common/status.h"
+#include "common/validation.h"
+#include "services/financial_community/community_rules.h"
+
+namespace rapport::community {
+namespace {
+
+// The member a row names: its id, or "ext:SOURCE:ID".
+absl::StatusOr<EntityRef> ParseMemberRef(const std::string& text) {
+  return ParseEntityRef(text, "member_ref", "member", "US",
+                        {.email = false, .phone = false, .external = true});
+}
+
+const import::EntityTables& MemberTables() {
+  static const import::EntityTables* const tables =
+      new import::EntityTables{.noun = "member",
+                               .entities = "members",
+                               .external_ids = "member_external_ids",
+                               .entity_column = "member_id",
+                               .created_scope = "member-ext"};
+  return *tables;
+}
+
+// Members for unknown external ids, of `kind`, named after the external id.
+import::CreateEntities CreateMembers(v1::MemberKind kind) {
+  return [kind](sql::Connection& c, const import::CreatedEntities& created,
+                int64_t now) {
+    import::ForChunks(created.size(), [&](size_t begin, size_t n) {
+      CachedStatement s = PrepareCached(
+          c,
+          absl::StrCat("INSERT INTO members (id, display_name, name_key, "
+                       "kind, create_time_us, update_time_us, version) "
+                       "VALUES ",
+                       RowPlaceholders(n, 7)),
+          StatementParameters::kKept);
+      for (size_t i = 0; i < n; ++i) {
+        const auto& [id, external] = created[begin + i];
+        const std::string name = absl::StrCat(external.source, ":", external.id);
+        int k = 1 + static_cast<int>(i) * 7;
+        s->setString(k++, id);
+        s->setString(k++, name.substr(0, 256));
+        s->setString(k++, FirmNameKey(name).substr(0, 256));
+        s->setInt(k++, kind);
+        s->setInt64(k++, now);
+        s->setInt64(k++, now);
+        s->setInt(k++, 1);
+      }
+      s->executeUpdate();
+    });
+  };
+}
+
+template <typename Record>
+std::unique_ptr<import::MysqlStore<Record>> StoreFor(
+    MysqlPool* pool, IdGenerator* ids, std::function<absl::Time()> clock,
+    v1::MemberKind created_kind, std::string table,
+    typename import::MysqlStore<Record>::Insert insert) {
+  return std::make_unique<import::MysqlStore<Record>>(
+      pool, ids, std::move(clock), MemberTables(), ParseMemberRef,
+      CreateMembers(created_kind), std::move(table), std::move(insert));
+}
+
+template <typename Record>
+const std::string& MemberOf(const import::Row<Record>& r) {
+  return r.entity.create ? r.entity.id_to_create : r.entity.id;
+}
+
+// A security's code in a file: as ReadSecurity checks one in a request.
+absl::StatusOr<std::string> ParseSecurity(const std::string& text) {
+  const absl::string_view s = absl::StripAsciiWhitespace(text);
+  if (s.empty()) return InvalidField("security", "is required");
+  if (s.size() > 32) {
+    return InvalidField("security", "is longer than 32 characters");
+  }
+  for (char c : s) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' &&
+        c != '-' && c != '_') {
+      return InvalidField("security",
+                          "may hold only letters, digits, '.', '-' and '_'");
+    }
+  }
+  return absl::AsciiStrToUpper(s);
+}
+
+absl::StatusOr<Decimal> ParsePrice(const std::string& text,
+                                   absl::string_view field) {
+  RAPPORT_ASSIGN_OR_RETURN(Decimal price,
+                           import::ParseAmountText(text, field, false));
+  if (price > Decimal::FromUnits(kMaxPriceUnits)) {
+    return InvalidField(field, "is more than 10^12 per share");
+  }
+  return price;
+}
+
+// ---- holdings ----------------------------------------------------------------
+
+absl::StatusOr<import::Parsed<HoldingRecord>> ParseHolding(
+    const v1::HoldingRow& row) {
+  import::Parsed<HoldingRecord> out;
+  HoldingRecord& h = out.record;
+  RAPPORT_RETURN_IF_ERROR(ParseMemberRef(row.member_ref()).status());
+  out.ref = row.member_ref();
+  RAPPORT_ASSIGN_OR_RETURN(h.security, ParseSecurity(row.security()));
+  if (row.date().empty()) return InvalidField("date", "is required");
+  RAPPORT_ASSIGN_OR_RETURN(h.end_time_us, ParseDateEnd(row.date(), "date"));
+  if (row.shares().empty()) return InvalidField("shares", "is required");
+  if (!absl::SimpleAtoi(row.shares(), &h.shares)) {
+    return InvalidField("shares", "must be a whole number of shares");
+  }
+  if (h.shares < 0) return InvalidField("shares", "must not be negative");
+  if (h.shares > kMaxShares) {
+    return InvalidField("shares", "is more than 10^15 shares");
+  }
+  RAPPORT_ASSIGN_OR_RETURN(h.price, ParsePrice(row.price(), "price"));
+  out.content = absl::StrCat(out.ref, "|", h.security, "|", h.end_time_us, "|",
+                             h.shares, "|", h.price.ToString());
+  return out;
+}
+
+absl::Status InsertHoldings(sql::Connection& c,
+                            const std::vector<import::Row<HoldingRecord>>& rows,
+                            const std::string& actor, int64_t now) {
+  constexpr int kColumns = 9;
+  import::ForChunks(rows.size(), [&](size_t begin, size_t n) {
+    // A row for a member, security and date stored already corrects it; the
+    // stored row keeps its id, so that a retry of either import finds its own.
+    CachedStatement s = PrepareCached(
+        c,
+        absl::StrCat("INSERT INTO holdings (id, member_id, security, "
+                     "end_time_us, shares, price, create_time_us, "
+                     "recorded_by, fingerprint) VALUES ",
+                     RowPlaceholders(n, kColumns),
+                     " ON DUPLICATE KEY UPDATE shares = VALUES(shares), price "
+                     "= VALUES(price), recorded_by = VALUES(recorded_by)"),
+        StatementParameters::kKept);
+    for (size_t k = 0; k < n; ++k) {
+      const import::Row<HoldingRecord>& r = rows[begin + k];
+      int i = 1 + static_cast<int>(k) * kColumns;
+      s->setString(i++, r.id);
+      s->setString(i++, MemberOf(r));
+      s->setString(i++, r.record.security);
+      s->setInt64(i++, r.record.end_time_us);
+      s->setInt64(i++, r.record.shares);
+      s->setString(i++, r.record.price.ToString());
+      s->setInt64(i++, now);
+      s->setString(i++, actor);
+      s->setString(i++, r.fingerprint);
+    }
+    s->executeUpdate();
+  });
+  return absl::OkStatus();
+}
+
+// ---- engagements -------------------------------------------------------------
+
+struct EngagementRow {
+  EngagementRecord record;
+  // The key of the engagement the row is part of: its request id up to the
+  // last '/'; empty: the row is an engagement of its own.
+  std::string group;
+};
+
+absl::StatusOr<import::Parsed<EngagementRow>> ParseEngagement(
+    const v1::EngagementRow& row) {
+  import::Parsed<EngagementRow> out;
+  EngagementRecord& e = out.record.record;
+  RAPPORT_RETURN_IF_ERROR(ParseMemberRef(row.member_ref()).status());
+  out.ref = row.member_ref();
+  RAPPORT_ASSIGN_OR_RETURN(e.time_us,
+                           import::ParseTimeText(row.timestamp(), "timestamp"));
+  std::optional<v1::EngagementKind> kind = ParseEngagementKind(row.kind());
+  if (!kind.has_value()) {
+    return InvalidField("kind",
+                        "must be one of meeting, call, roadshow, conference, "
+                        "earnings_call, report_sent");
+  }
+  e.kind = *kind;
+  RAPPORT_ASSIGN_OR_RETURN(e.cost,
+                           import::ParseAmountText(row.cost(), "cost", false));
+  RAPPORT_RETURN_IF_ERROR(CheckOptionalText(row.outcome(), "outcome", 256));
+  RAPPORT_RETURN_IF_ERROR(CheckOptionalText(row.note(), "note", 1024));
+  e.outcome = std::string(absl::StripAsciiWhitespace(row.outcome()));
+  e.note = row.note();
+  const size_t slash = row.request_id().rfind('/');
+  out.record.group = slash == std::string::npos
+                         ? row.request_id()
+                         : row.request_id().substr(0, slash);
+  out.content = absl::StrCat(out.ref, "|", e.time_us, "|", e.kind, "|",
+                             e.cost.ToString(), "|", e.outcome, "|", e.note);
+  return out;
+}
+
+absl::Status InsertEngagements(
+    sql::Connection& c, const std::vector<import::Row<EngagementRow>>& rows,
+    const std::string& actor, int64_t) {
+  constexpr int kColumns = 10;
+  import::ForChunks(rows.size(), [&](size_t begin, size_t n) {
+    CachedStatement s = PrepareCached(
+        c,
+        absl::StrCat("INSERT INTO engagements (id, engagement_id, member_id, "
+                     "kind, engagement_time_us, cost, outcome, note, "
+                     "recorded_by, fingerprint) VALUES ",
+                     RowPlaceholders(n, kColumns)),
+        StatementParameters::kKept);
+    for (size_t k = 0; k < n; ++k) {
+      const import::Row<EngagementRow>& r = rows[begin + k];
+      const EngagementRecord& e = r.record.record;
+      int i = 1 + static_cast<int>(k) * kColumns;
+      s->setString(i++, r.id);
+      s->setString(i++, r.record.group.empty()
+                            ? r.id
+                            : KeyedId("engagement", r.record.group));
+      s->setString(i++, MemberOf(r));
+      s->setInt(i++, e.kind);
+      s->setInt64(i++, e.time_us);
+      s->setString(i++, e.cost.ToString());
+      s->setString(i++, e.outcome);
+      s->setString(i++, e.note);
+      s->setString(i++, actor);
+      s->setString(i++, r.fingerprint);
+    }
+    s->executeUpdate();
+  });
+  return absl::OkStatus();
+}
+
+// ---- coverage ----------------------------------------------------------------
+
+absl::StatusOr<import::Parsed<CoverageRecord>> ParseCoverage(
+    const v1::CoverageRow& row) {
+  import::Parsed<CoverageRecord> out;
+  CoverageRecord& r = out.record;
+  RAPPORT_RETURN_IF_ERROR(ParseMemberRef(row.member_ref()).status());
+  out.ref = row.member_ref();
+  RAPPORT_ASSIGN_OR_RETURN(r.security, ParseSecurity(row.security()));
+  if (row.date().empty()) return InvalidField("date", "is required");
+  RAPPORT_ASSIGN_OR_RETURN(r.end_time_us, ParseDateEnd(row.date(), "date"));
+  RAPPORT_RETURN_IF_ERROR(CheckOptionalText(row.rating(), "rating", 64));
+  std::optional<v1::Rating> rating = ParseRating(row.rating());
+  if (!rating.has_value()) {
+    return InvalidField("rating",
+                        "must be buy, hold or sell, or an analyst's scale "
+                        "such as outperform or underweight");
+  }
+  r.rating = *rating;
+  r.rating_text = std::string(absl::StripAsciiWhitespace(row.rating()));
+  if (!row.target_price().empty()) {
+    RAPPORT_ASSIGN_OR_RETURN(r.target_price,
+                             ParsePrice(row.target_price(), "target_price"));
+  }
+  out.content = absl::StrCat(
+      out.ref, "|", r.security, "|", r.end_time_us, "|", r.rating_text, "|",
+      r.target_price ? r.target_price->ToString() : "-");
+  return out;
+}
+
+absl::Status InsertCoverage(sql::Connection& c,
+                            const std::vector<import::Row<CoverageRecord>>& rows,
+                            const std::string& actor, int64_t now) {
+  constexpr int kColumns = 10;
+  import::ForChunks(rows.size(), [&](size_t begin, size_t n) {
+    CachedStatement s = PrepareCached(
+        c,
+        absl::StrCat("INSERT INTO coverage (id, member_id, security, "
+                     "end_time_us, rating, rating_text, target_price, "
+                     "create_time_us, recorded_by, fingerprint) VALUES ",
+                     RowPlaceholders(n, kColumns)),
+        StatementParameters::kKept);
+    for (size_t k = 0; k < n; ++k) {
+      const import::Row<CoverageRecord>& r = rows[begin + k];
+      int i = 1 + static_cast<int>(k) * kColumns;
+      s->setString(i++, r.id);
+      s->setString(i++, MemberOf(r));
+      s->setString(i++, r.record.security);
+      s->setInt64(i++, r.record.end_time_us);
+      s->setInt(i++, r.record.rating);
+      s->setString(i++, r.record.rating_text);
+      SetNullableString(*s, i++,
+                        r.record.target_price
+                            ? r.record.target_price->ToString()
+                            : "");
+      s->setInt64(i++, now);
+      s->setString(i++, actor);
+      s->setString(i++, r.fingerprint);
+    }
+    s->executeUpdate();
+  });
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<v1::ImportHoldingsResponse> MysqlCommunityImports::ImportHoldings(
+    const std::function<bool(v1::ImportHoldingsRequest*)>& next,
+    const std::string& actor) {
+  auto store = StoreFor<HoldingRecord>(pool_, ids_, clock_,
+                                       v1::MEMBER_KIND_INVESTOR, "holdings",
+                                       InsertHoldings);
+  import::Importer<v1::ImportHoldingsRequest, v1::HoldingRow, HoldingRecord>
+      importer(store.get(),
+               {.kind = "holdings",
+                .rpc = "ImportHoldings",
+                .ref_field = "member_ref",
+                .clock = clock_},
+               ParseHolding);
+  RAPPORT_ASSIGN_OR_RETURN(import::Totals totals, importer.Run(next, actor));
+  return import::ToResponse(std::move(totals),
+                            &v1::ImportHoldingsResponse::set_created_members);
+}
+
+absl::StatusOr<v1::ImportEngagementsResponse>
+MysqlCommunityImports::ImportEngagements(
+    const std::function<bool(v1::ImportEngagementsRequest*)>& next,
+    const std::string& actor) {
+  auto store = StoreFor<EngagementRow>(pool_, ids_, clock_,
+                                       v1::MEMBER_KIND_INVESTOR, "engagements",
+                                       InsertEngagements);
+  import::Importer<v1::ImportEngagementsRequest, v1::EngagementRow,
+                   EngagementRow>
+      importer(store.get(),
+               {.kind = "engagements",
+                .rpc = "ImportEngagements",
+                .ref_field = "member_ref",
+                .clock = clock_},
+               ParseEngagement);
+  RAPPORT_ASSIGN_OR_RETURN(import::Totals totals, importer.Run(next, actor));
+  return import::ToResponse(
+      std::move(totals), &v1::ImportEngagementsResponse::set_created_members);
+}
+
+absl::StatusOr<v1::ImportCoverageResponse> MysqlCommunityImports::ImportCoverage(
+    const std::function<bool(v1::ImportCoverageRequest*)>& next,
+    const std::string& actor) {
+  auto store = StoreFor<CoverageRecord>(pool_, ids_, clock_,
+                                        v1::MEMBER_KIND_ANALYST, "coverage",
+                                        InsertCoverage);
+  import::Importer<v1::ImportCoverageRequest, v1::CoverageRow, CoverageRecord>
+      importer(store.get(),
+               {.kind = "coverage",
+                .rpc = "ImportCoverage",
+                .ref_field = "member_ref",
+                .clock = clock_},
+               ParseCoverage);
+  RAPPORT_ASSIGN_OR_RETURN(import::Totals totals, importer.Run(next, actor));
+  return import::ToResponse(std::move(totals),
+                            &v1::ImportCoverageResponse::set_created_members);
+}
+
+}  // namespace rapport::community

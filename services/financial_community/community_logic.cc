@@ -1,0 +1,1099 @@
+#include "services/financial_community/community_logic.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "common/base/status_macros.h"
+#include "common/identity.h"
+#include "common/paging.h"
+#include "common/proto_convert.h"
+#include "common/requests.h"
+#include "common/status.h"
+#include "common/validation.h"
+#include "services/financial_community/community_rules.h"
+
+namespace rapport::community {
+namespace {
+
+namespace cv1 = ::rapport::common::v1;
+
+constexpr int64_t kDayUs = 86'400'000'000;
+constexpr int kMaxEngagementMembers = 100;
+constexpr int kDefaultTargets = 20;
+constexpr int kMaxTargets = 1000;
+
+// ---- conversions -----------------------------------------------------------
+
+v1::Member ToProto(const MemberRecord& r) {
+  v1::Member m;
+  m.set_id(r.id);
+  m.set_display_name(r.display_name);
+  m.set_kind(static_cast<v1::MemberKind>(r.kind));
+  m.set_type(static_cast<v1::MemberType>(r.type));
+  m.set_organisation(r.organisation);
+  ::rapport::ToProto(EntityChildren{r.contacts, r.external_ids, r.attributes},
+                     m.mutable_contacts(), m.mutable_external_ids(),
+                     m.mutable_attributes());
+  *m.mutable_create_time() = ToTimestamp(r.create_time_us);
+  *m.mutable_update_time() = ToTimestamp(r.update_time_us);
+  m.set_etag(EtagOf(r.version));
+  return m;
+}
+
+v1::Holding ToProto(const HoldingRecord& r, const std::string& currency) {
+  v1::Holding h;
+  h.set_id(r.id);
+  h.set_member_id(r.member_id);
+  h.set_security(r.security);
+  *h.mutable_date() = DateOf(r.end_time_us);
+  h.set_shares(r.shares);
+  *h.mutable_price() = MoneyIn(r.price, currency);
+  h.set_recorded_by(r.recorded_by);
+  return h;
+}
+
+v1::Engagement ToProto(const EngagementRecord& r, const std::string& currency) {
+  v1::Engagement e;
+  e.set_id(r.id);
+  e.set_engagement_id(r.engagement_id);
+  e.set_member_id(r.member_id);
+  e.set_kind(static_cast<v1::EngagementKind>(r.kind));
+  *e.mutable_time() = ToTimestamp(r.time_us);
+  *e.mutable_cost() = MoneyIn(r.cost, currency);
+  e.set_outcome(r.outcome);
+  e.set_note(r.note);
+  e.set_recorded_by(r.recorded_by);
+  return e;
+}
+
+v1::Coverage ToProto(const CoverageRecord& r, const std::string& currency) {
+  v1::Coverage c;
+  c.set_member_id(r.member_id);
+  c.set_security(r.security);
+  *c.mutable_date() = DateOf(r.end_time_us);
+  c.set_rating(static_cast<v1::Rating>(r.rating));
+  c.set_rating_text(r.rating_text);
+  if (r.target_price) *c.mutable_target_price() = MoneyIn(*r.target_price, currency);
+  return c;
+}
+
+v1::Position ToProto(const PositionRecord& p, const std::string& currency) {
+  v1::Position out;
+  out.set_member_id(p.member_id);
+  out.set_display_name(p.display_name);
+  out.set_security(p.security);
+  *out.mutable_date() = DateOf(p.end_time_us);
+  out.set_shares(p.shares);
+  *out.mutable_price() = MoneyIn(p.price, currency);
+  *out.mutable_market_value() = MoneyIn(p.market_value, currency);
+  return out;
+}
+
+// ---- fields ----------------------------------------------------------------
+
+// A security's code: 1 to 32 characters of letters, digits, '.', '-' or
+// '_' ("ACME", "US0378331005", "BRK.B"), kept in upper case.
+absl::StatusOr<std::string> ReadSecurity(absl::string_view text,
+                                         absl::string_view field) {
+  const absl::string_view s = absl::StripAsciiWhitespace(text);
+  if (s.empty()) return InvalidField(field, "is required");
+  if (s.size() > 32) return InvalidField(field, "is longer than 32 characters");
+  for (char c : s) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' &&
+        c != '-' && c != '_') {
+      return InvalidField(field,
+                          "may hold only letters, digits, '.', '-' and '_'");
+    }
+  }
+  return absl::AsciiStrToUpper(s);
+}
+
+absl::Status CheckShares(int64_t shares, absl::string_view field) {
+  if (shares < 0) return InvalidField(field, "must not be negative");
+  if (shares > kMaxShares) {
+    return InvalidField(field, "is more than 10^15 shares");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Decimal> CheckPrice(const Decimal& price,
+                                   absl::string_view field) {
+  if (price.is_negative()) return InvalidField(field, "must not be negative");
+  if (price > Decimal::FromUnits(kMaxPriceUnits)) {
+    return InvalidField(field, "is more than 10^12 per share");
+  }
+  return price;
+}
+
+// Sets `out`'s fields named by `wants` from `in`, checking each; every wrong
+// field is listed in the error.
+absl::Status ReadMemberFields(
+    const v1::Member& in, const std::function<bool(absl::string_view)>& wants,
+    const std::string& phone_region, MemberRecord& out) {
+  std::vector<FieldViolation> violations;
+  auto note = [&](const absl::Status& s) {
+    if (s.ok()) return;
+    std::vector<FieldViolation> v = FieldViolations(s);
+    if (v.empty()) v.push_back({"member", std::string(s.message())});
+    violations.insert(violations.end(), v.begin(), v.end());
+  };
+  if (wants("display_name")) {
+    absl::Status s =
+        CheckRequiredText(in.display_name(), "member.display_name", 256);
+    note(s);
+    if (s.ok()) {
+      out.display_name =
+          std::string(absl::StripAsciiWhitespace(in.display_name()));
+      if (FirmNameKey(out.display_name).empty()) {
+        violations.push_back(
+            {"member.display_name", "needs a letter or a digit"});
+      }
+    }
+  }
+  if (wants("kind")) {
+    if (in.kind() == v1::MEMBER_KIND_UNSPECIFIED ||
+        !v1::MemberKind_IsValid(in.kind())) {
+      violations.push_back(
+          {"member.kind", "is required: shareholder, investor or analyst"});
+    } else {
+      out.kind = in.kind();
+    }
+  }
+  if (wants("type")) {
+    if (!v1::MemberType_IsValid(in.type())) {
+      violations.push_back(
+          {"member.type",
+           "is not one of institutional, retail, high_net_worth, sell_side, "
+           "buy_side"});
+    } else {
+      out.type = in.type();
+    }
+  }
+  if (wants("organisation")) {
+    absl::Status s =
+        CheckOptionalText(in.organisation(), "member.organisation", 256);
+    note(s);
+    if (s.ok()) {
+      out.organisation =
+          std::string(absl::StripAsciiWhitespace(in.organisation()));
+    }
+  }
+  if (wants("contacts")) {
+    ReadContacts(in.contacts(), "member.contacts", phone_region, &out.contacts,
+                 &violations);
+  }
+  if (wants("external_ids")) {
+    ReadExternalKeys(in.external_ids(), "member.external_ids",
+                     &out.external_ids, &violations);
+  }
+  if (wants("attributes")) {
+    ReadAttributes(in.attributes(), "member.attributes", &out.attributes,
+                   &violations);
+  }
+  if (!violations.empty()) return InvalidFields(violations);
+  return absl::OkStatus();
+}
+
+// Offsets into a computed list (register, changes) as page tokens.
+absl::StatusOr<int> OffsetOf(const std::string& token,
+                             const std::string& filter) {
+  RAPPORT_ASSIGN_OR_RETURN(std::string key, DecodePageToken(token, filter));
+  if (key.empty()) return 0;
+  int offset = 0;
+  if (!absl::SimpleAtoi(key, &offset) || offset < 0) {
+    return InvalidField("page_token", "is not a token this service issued");
+  }
+  return offset;
+}
+
+// The mean and median of exact prices, to the billionth (halves away from
+// zero).
+Decimal MeanOf(const std::vector<Decimal>& v) {
+  Int128 sum = 0;
+  for (const Decimal& d : v) sum += d.raw_nanos();
+  const Int128 n = static_cast<Int128>(v.size());
+  return Decimal::FromRawNanos((sum + n / 2) / n);  // prices are >= 0
+}
+
+Decimal MedianOf(std::vector<Decimal> v) {
+  std::sort(v.begin(), v.end());
+  const size_t mid = v.size() / 2;
+  if (v.size() % 2 == 1) return v[mid];
+  const Int128 two = v[mid - 1].raw_nanos() + v[mid].raw_nanos();
+  return Decimal::FromRawNanos((two + 1) / 2);
+}
+
+}  // namespace
+
+CommunityLogic::CommunityLogic(CommunityStore* store, IdGenerator* ids,
+                               Clock clock, CommunityLogicOptions options,
+                               differentiation::Differentiation* values)
+    : store_(store),
+      ids_(ids),
+      clock_(std::move(clock)),
+      options_(std::move(options)),
+      values_(values) {}
+
+int64_t CommunityLogic::NowMicros() const {
+  return absl::ToUnixMicros(clock_());
+}
+
+audit::Event CommunityLogic::Change(const std::string& actor,
+                                    const std::string& rpc,
+                                    const std::string& resource,
+                                    const std::string& request_id,
+                                    const std::string& details) const {
+  return {.time_us = NowMicros(),
+          .actor = actor,
+          .rpc = rpc,
+          .resource = resource,
+          .request_id = request_id,
+          .details = details};
+}
+
+absl::StatusOr<v1::Member> CommunityLogic::WithValue(const MemberRecord& r) {
+  v1::Member m = ToProto(r);
+  if (values_ == nullptr) return m;
+  RAPPORT_ASSIGN_OR_RETURN(auto values, values_->ValuesOf({r.id}));
+  if (auto it = values.find(r.id); it != values.end()) {
+    *m.mutable_value() = std::move(it->second);
+  }
+  return m;
+}
+
+void CommunityLogic::Rescore(const std::vector<std::string>& member_ids) {
+  if (values_ != nullptr) values_->RescoreSoon(member_ids);
+}
+
+absl::Status CommunityLogic::CheckMemberExists(const std::string& id,
+                                               const std::string& field) {
+  RAPPORT_RETURN_IF_ERROR(CheckId(id, field));
+  absl::StatusOr<MemberRecord> m = store_->GetMember(id);
+  if (absl::IsNotFound(m.status())) return EntityNotFound("member", id);
+  return m.status();
+}
+
+absl::StatusOr<int64_t> CommunityLogic::DateOrToday(
+    const google::type::Date& date, absl::string_view field) const {
+  if (date.year() == 0 && date.month() == 0 && date.day() == 0) {
+    const int64_t now = NowMicros();
+    return (now / kDayUs + 1) * kDayUs - 1;
+  }
+  return DateEnd(date, field);
+}
+
+absl::StatusOr<int64_t> CommunityLogic::TimeOrNow(
+    const google::protobuf::Timestamp& t, absl::string_view field) const {
+  if (t.seconds() == 0 && t.nanos() == 0) return NowMicros();
+  return FromTimestamp(t, field);
+}
+
+// ---- members ---------------------------------------------------------------
+
+absl::StatusOr<v1::Member> CommunityLogic::CreateMember(
+    const v1::CreateMemberRequest& request, const std::string& actor) {
+  RAPPORT_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
+  if (!request.member().id().empty()) {
+    return InvalidField("member.id", "is assigned by the service");
+  }
+  MemberRecord record;
+  RAPPORT_RETURN_IF_ERROR(ReadMemberFields(
+      request.member(), [](absl::string_view) { return true; },
+      options_.phone_region, record));
+  record.id = request.request_id().empty()
+                  ? ids_->Next()
+                  : KeyedId("member", request.request_id());
+  record.create_time_us = record.update_time_us = NowMicros();
+  record.version = 1;
+  RAPPORT_ASSIGN_OR_RETURN(
+      MemberRecord stored,
+      store_->CreateMember(record, RequestFingerprint(request.member()),
+                           Change(actor, "CreateMember", "members/" + record.id,
+                                  request.request_id())));
+  return WithValue(stored);
+}
+
+absl::StatusOr<v1::Member> CommunityLogic::GetMember(
+    const v1::GetMemberRequest& request) {
+  RAPPORT_RETURN_IF_ERROR(CheckId(request.id(), "id"));
+  absl::StatusOr<MemberRecord> r = store_->GetMember(request.id());
+  if (absl::IsNotFound(r.status())) {
+    return EntityNotFound("member", request.id());
+  }
+  if (!r.ok()) return r.status();
+  return WithValue(*r);
+}
+
+absl::StatusOr<v1::ListMembersResponse> CommunityLogic::ListMembers(
+    const v1::ListMembersRequest& request) {
+  RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
+  std::vector<FieldViolation> violations;
+  if (!v1::MemberKind_IsValid(request.kind())) {
+    violations.push_back({"kind", "is not a member kind"});
+  }
+  if (!cv1::Tier_IsValid(request.tier())) {
+    violations.push_back({"tier", "is not a tier"});
+  }
+  if (request.order_by() != "" && request.order_by() != "value") {
+    violations.push_back({"order_by", "must be empty or \"value\""});
+  }
+  if (absl::Status s = CheckOptionalText(request.segment(), "segment", 64);
+      !s.ok()) {
+    violations.push_back({"segment", std::string(s.message())});
+  }
+  if (!violations.empty()) return InvalidFields(violations);
+  const bool by_value = request.order_by() == "value";
+  const std::string filter =
+      absl::StrCat(request.kind(), "/", request.tier(), "/",
+                   request.segment(), "/", request.order_by());
+  RAPPORT_ASSIGN_OR_RETURN(std::string after,
+                           DecodePageToken(request.page_token(), filter));
+  RAPPORT_ASSIGN_OR_RETURN(const ListCursor cursor,
+                           ReadListCursor(after, by_value));
+  RAPPORT_ASSIGN_OR_RETURN(
+      std::vector<MemberRecord> records,
+      store_->ListMembers(request.kind(), request.tier(), request.segment(),
+                          by_value, cursor.id, cursor.value_hundredths,
+                          size + 1));
+  v1::ListMembersResponse response;
+  const bool more = static_cast<int>(records.size()) > size;
+  if (more) records.resize(size);
+  std::vector<std::string> ids;
+  for (const MemberRecord& r : records) ids.push_back(r.id);
+  absl::flat_hash_map<std::string, cv1::EntityValue> values;
+  if (values_ != nullptr && !ids.empty()) {
+    RAPPORT_ASSIGN_OR_RETURN(values, values_->ValuesOf(ids));
+  }
+  for (const MemberRecord& r : records) {
+    v1::Member* m = response.add_members();
+    *m = ToProto(r);
+    if (auto it = values.find(r.id); it != values.end()) {
+      *m->mutable_value() = it->second;
+    }
+  }
+  if (more) {
+    const v1::Member& last = response.members(response.members_size() - 1);
+    response.set_next_page_token(EncodePageToken(
+        ListCursorKey(by_value, last.value().value_hundredths(), last.id()),
+        filter));
+  }
+  return response;
+}
+
+absl::StatusOr<v1::Member> CommunityLogic::UpdateMember(
+    const v1::UpdateMemberRequest& request, const std::string& actor) {
+  const v1::Member& in = request.member();
+  RAPPORT_RETURN_IF_ERROR(CheckId(in.id(), "member.id"));
+  static const auto* const kUpdatable = new absl::flat_hash_set<std::string>{
+      "display_name", "kind",         "type",      "organisation",
+      "contacts",     "external_ids", "attributes"};
+  if (request.update_mask().paths_size() == 0) {
+    return InvalidField("update_mask", "names no field to update");
+  }
+  for (const std::string& path : request.update_mask().paths()) {
+    if (!kUpdatable->contains(path)) {
+      return InvalidField(
+          "update_mask",
+          absl::StrCat("\"", path,
+                       "\" cannot be updated; display_name, kind, type, "
+                       "organisation, contacts, external_ids or attributes "
+                       "can"));
+    }
+  }
+  auto wants = [&](absl::string_view field) {
+    for (const std::string& p : request.update_mask().paths()) {
+      if (p == field) return true;
+    }
+    return false;
+  };
+  // Checked before the store is touched, so that bad input changes nothing.
+  MemberRecord fields;
+  RAPPORT_RETURN_IF_ERROR(
+      ReadMemberFields(in, wants, options_.phone_region, fields));
+  absl::StatusOr<MemberRecord> updated = store_->UpdateMember(
+      in.id(),
+      [&](MemberRecord& row) -> absl::Status {
+        RAPPORT_RETURN_IF_ERROR(
+            CheckEtag(in.etag(), row.version, "member", row.id));
+        if (wants("display_name")) row.display_name = fields.display_name;
+        if (wants("kind")) row.kind = fields.kind;
+        if (wants("type")) row.type = fields.type;
+        if (wants("organisation")) row.organisation = fields.organisation;
+        if (wants("contacts")) row.contacts = fields.contacts;
+        if (wants("external_ids")) row.external_ids = fields.external_ids;
+        if (wants("attributes")) row.attributes = fields.attributes;
+        row.update_time_us = NowMicros();
+        ++row.version;
+        return absl::OkStatus();
+      },
+      Change(actor, "UpdateMember", "members/" + in.id(), "",
+             absl::StrJoin(request.update_mask().paths(), ",")));
+  if (absl::IsNotFound(updated.status())) {
+    return EntityNotFound("member", in.id());
+  }
+  if (!updated.ok()) return updated.status();
+  return WithValue(*updated);
+}
+
+absl::Status CommunityLogic::DeleteMember(
+    const v1::DeleteMemberRequest& request, const std::string& actor) {
+  RAPPORT_RETURN_IF_ERROR(CheckId(request.id(), "id"));
+  absl::Status s = store_->DeleteMember(
+      request.id(), request.force(),
+      [&](const MemberRecord& stored) {
+        return CheckEtag(request.etag(), stored.version, "member", stored.id);
+      },
+      Change(actor, "DeleteMember", "members/" + request.id(), "",
+             request.force() ? "force" : ""));
+  if (absl::IsNotFound(s)) return EntityNotFound("member", request.id());
+  return s;
+}
+
+absl::StatusOr<v1::IdentifyMemberResponse> CommunityLogic::IdentifyMember(
+    const v1::IdentifyMemberRequest& request, const std::string& actor) {
+  RAPPORT_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
+  if (request.external_ids_size() == 0 && request.contact_email().empty()) {
+    return InvalidField("external_ids",
+                        "at least one identity is required: external_ids or "
+                        "contact_email");
+  }
+  if (!v1::MemberKind_IsValid(request.kind())) {
+    return InvalidField("kind", "is not a member kind");
+  }
+  v1::Member shape;
+  *shape.mutable_external_ids() = request.external_ids();
+  MemberRecord ids;
+  RAPPORT_RETURN_IF_ERROR(ReadMemberFields(
+      shape, [](absl::string_view f) { return f == "external_ids"; },
+      options_.phone_region, ids));
+  std::string email;
+  if (!request.contact_email().empty()) {
+    RAPPORT_ASSIGN_OR_RETURN(
+        email, NormalizeEmail(request.contact_email(), "contact_email"));
+  }
+  RAPPORT_ASSIGN_OR_RETURN(
+      std::vector<std::string> found,
+      store_->FindMembers(ids.external_ids,
+                          email.empty() ? "" : EmailMatchKey(email)));
+  v1::IdentifyMemberResponse response;
+  if (found.size() > 1) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the identities name ", found.size(), " members (",
+                     absl::StrJoin(found, ", "),
+                     "); identify with fewer identities"));
+  }
+  if (found.size() == 1) {
+    v1::GetMemberRequest get;
+    get.set_id(found.front());
+    RAPPORT_ASSIGN_OR_RETURN(*response.mutable_member(), GetMember(get));
+    return response;
+  }
+  if (request.display_name().empty()) {
+    return InvalidField("display_name",
+                        "is required to create the member that the "
+                        "identities do not name yet");
+  }
+  v1::CreateMemberRequest create;
+  v1::Member* m = create.mutable_member();
+  m->set_display_name(request.display_name());
+  m->set_kind(request.kind() == v1::MEMBER_KIND_UNSPECIFIED
+                  ? v1::MEMBER_KIND_INVESTOR
+                  : request.kind());
+  *m->mutable_external_ids() = request.external_ids();
+  if (!email.empty()) {
+    cv1::Contact* c = m->add_contacts();
+    c->set_name(request.display_name());
+    c->set_email(email);
+  }
+  create.set_request_id(request.request_id());
+  RAPPORT_ASSIGN_OR_RETURN(*response.mutable_member(),
+                           CreateMember(create, actor));
+  response.set_created(true);
+  return response;
+}
+
+absl::StatusOr<v1::FindDuplicateMembersResponse> CommunityLogic::FindDuplicates(
+    const v1::FindDuplicateMembersRequest& request) {
+  RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
+  RAPPORT_ASSIGN_OR_RETURN(std::string after,
+                           DecodePageToken(request.page_token(), "duplicates"));
+  RAPPORT_ASSIGN_OR_RETURN(std::vector<DuplicateMemberGroupRecord> groups,
+                           store_->FindDuplicates(after, size + 1));
+  v1::FindDuplicateMembersResponse response;
+  const bool more = static_cast<int>(groups.size()) > size;
+  if (more) groups.resize(size);
+  for (DuplicateMemberGroupRecord& g : groups) {
+    v1::DuplicateMemberGroup* out = response.add_groups();
+    out->set_reason(g.reason);
+    out->set_key(g.key);
+    for (std::string& id : g.member_ids) out->add_member_ids(std::move(id));
+  }
+  if (more) {
+    const DuplicateMemberGroupRecord& last = groups.back();
+    response.set_next_page_token(EncodePageToken(
+        absl::StrCat(last.reason, "\n", last.key), "duplicates"));
+  }
+  return response;
+}
+
+// ---- register --------------------------------------------------------------
+
+absl::StatusOr<v1::Holding> CommunityLogic::RecordHolding(
+    const v1::RecordHoldingRequest& request, const std::string& actor) {
+  RAPPORT_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
+  const v1::Holding& in = request.holding();
+  if (!in.id().empty()) {
+    return InvalidField("holding.id", "is assigned by the service");
+  }
+  std::vector<FieldViolation> violations;
+  auto note = [&](const absl::Status& s) {
+    if (s.ok()) return;
+    for (const FieldViolation& v : FieldViolations(s)) violations.push_back(v);
+  };
+  HoldingRecord h;
+  note(CheckId(in.member_id(), "holding.member_id"));
+  h.member_id = in.member_id();
+  absl::StatusOr<std::string> security =
+      ReadSecurity(in.security(), "holding.security");
+  note(security.status());
+  if (security.ok()) h.security = *security;
+  if (!in.has_date()) {
+    violations.push_back({"holding.date", "is required"});
+  } else {
+    absl::StatusOr<int64_t> end = DateEnd(in.date(), "holding.date");
+    note(end.status());
+    if (end.ok()) h.end_time_us = *end;
+  }
+  note(CheckShares(in.shares(), "holding.shares"));
+  h.shares = in.shares();
+  if (!in.has_price()) {
+    violations.push_back({"holding.price", "is required"});
+  } else {
+    absl::StatusOr<Decimal> price =
+        ReadAmount(in.price(), "holding.price", options_.currency, false);
+    if (price.ok()) price = CheckPrice(*price, "holding.price");
+    note(price.status());
+    if (price.ok()) h.price = *price;
+  }
+  if (!violations.empty()) return InvalidFields(violations);
+  RAPPORT_RETURN_IF_ERROR(CheckMemberExists(h.member_id, "holding.member_id"));
+  h.id = request.request_id().empty() ? ids_->Next()
+                                      : KeyedId("holding", request.request_id());
+  h.recorded_by = actor;
+  RAPPORT_ASSIGN_OR_RETURN(HoldingRecord stored,
+                           store_->RecordHolding(h, RequestFingerprint(in)));
+  Rescore({stored.member_id});
+  return ToProto(stored, options_.currency);
+}
+
+absl::StatusOr<v1::GetRegisterResponse> CommunityLogic::GetRegister(
+    const v1::GetRegisterRequest& request) {
+  RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
+  RAPPORT_ASSIGN_OR_RETURN(int64_t as_of,
+                           DateOrToday(request.as_of(), "as_of"));
+  std::string security;
+  if (!request.security().empty()) {
+    RAPPORT_ASSIGN_OR_RETURN(security,
+                             ReadSecurity(request.security(), "security"));
+  }
+  const std::string filter = absl::StrCat("register/", as_of, "/", security);
+  RAPPORT_ASSIGN_OR_RETURN(int offset, OffsetOf(request.page_token(), filter));
+  RAPPORT_ASSIGN_OR_RETURN(CommunityStore::RegisterPage page,
+                           store_->Register(as_of, security, offset, size + 1));
+  v1::GetRegisterResponse response;
+  const bool more = static_cast<int>(page.positions.size()) > size;
+  if (more) page.positions.resize(size);
+  for (const PositionRecord& p : page.positions) {
+    *response.add_positions() = ToProto(p, options_.currency);
+  }
+  *response.mutable_total_market_value() =
+      MoneyIn(page.total, options_.currency);
+  response.set_holders(page.holders);
+  if (more) {
+    response.set_next_page_token(
+        EncodePageToken(absl::StrCat(offset + size), filter));
+  }
+  return response;
+}
+
+absl::StatusOr<v1::ListPositionHistoryResponse>
+CommunityLogic::ListPositionHistory(
+    const v1::ListPositionHistoryRequest& request) {
+  RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
+  RAPPORT_RETURN_IF_ERROR(CheckMemberExists(request.member_id(), "member_id"));
+  std::string security;
+  if (!request.security().empty()) {
+    RAPPORT_ASSIGN_OR_RETURN(security,
+                             ReadSecurity(request.security(), "security"));
+  }
+  const std::string filter =
+      absl::StrCat("history/", request.member_id(), "/", security);
+  RAPPORT_ASSIGN_OR_RETURN(std::string after,
+                           DecodePageToken(request.page_token(), filter));
+  RAPPORT_ASSIGN_OR_RETURN(
+      std::vector<HoldingRecord> rows,
+      store_->PositionHistory(request.member_id(), security, after, size + 1));
+  v1::ListPositionHistoryResponse response;
+  const bool more = static_cast<int>(rows.size()) > size;
+  if (more) rows.resize(size);
+  for (const HoldingRecord& h : rows) {
+    *response.add_holdings() = ToProto(h, options_.currency);
+  }
+  if (more) {
+    // The store's key: security, then the date's time, zero-padded.
+    const HoldingRecord& last = rows.back();
+    response.set_next_page_token(EncodePageToken(
+        absl::StrFormat("%s:%020d", last.security, last.end_time_us), filter));
+  }
+  return response;
+}
+
+absl::StatusOr<v1::ListPositionChangesResponse>
+CommunityLogic::ListPositionChanges(
+    const v1::ListPositionChangesRequest& request) {
+  RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
+  std::vector<FieldViolation> violations;
+  int64_t from = 0, to = 0;
+  for (const auto& [date, field, out] :
+       {std::tuple(&request.from(), "from", &from),
+        std::tuple(&request.to(), "to", &to)}) {
+    if (date->year() == 0) {
+      violations.push_back({field, "is required"});
+      continue;
+    }
+    absl::StatusOr<int64_t> end = DateEnd(*date, field);
+    if (!end.ok()) {
+      for (const FieldViolation& v : FieldViolations(end.status())) {
+        violations.push_back(v);
+      }
+    } else {
+      *out = *end;
+    }
+  }
+  if (violations.empty() && from >= to) {
+    violations.push_back({"to", "must be after from"});
+  }
+  std::string security;
+  if (!request.security().empty()) {
+    absl::StatusOr<std::string> s = ReadSecurity(request.security(), "security");
+    if (!s.ok()) {
+      violations.push_back({"security", std::string(s.status().message())});
+    } else {
+      security = *s;
+    }
+  }
+  if (!violations.empty()) return InvalidFields(violations);
+  const std::string filter =
+      absl::StrCat("changes/", from, "/", to, "/", security);
+  RAPPORT_ASSIGN_OR_RETURN(int offset, OffsetOf(request.page_token(), filter));
+  RAPPORT_ASSIGN_OR_RETURN(auto pairs,
+                           store_->PositionsAt(from, to, security));
+  struct Change {
+    Decimal magnitude;
+    v1::PositionChange change;
+  };
+  std::vector<Change> changes;
+  std::vector<std::string> ids;
+  for (const auto& [before, after] : pairs) {
+    if (before.shares == after.shares) continue;
+    Change c;
+    v1::PositionChange& p = c.change;
+    p.set_member_id(after.member_id);
+    p.set_security(after.security);
+    p.set_change(before.shares == 0  ? "new"
+                 : after.shares == 0 ? "exited"
+                 : after.shares > before.shares ? "bought"
+                                                 : "sold");
+    p.set_shares_from(before.shares);
+    p.set_shares_to(after.shares);
+    *p.mutable_value_from() = MoneyIn(before.market_value, options_.currency);
+    *p.mutable_value_to() = MoneyIn(after.market_value, options_.currency);
+    const Decimal delta = after.market_value - before.market_value;
+    c.magnitude = delta.is_negative() ? -delta : delta;
+    changes.push_back(std::move(c));
+    ids.push_back(after.member_id);
+  }
+  std::sort(changes.begin(), changes.end(),
+            [](const Change& a, const Change& b) {
+              if (a.magnitude != b.magnitude) return a.magnitude > b.magnitude;
+              return std::tie(a.change.member_id(), a.change.security()) <
+                     std::tie(b.change.member_id(), b.change.security());
+            });
+  v1::ListPositionChangesResponse response;
+  const size_t end = std::min(changes.size(), static_cast<size_t>(offset) +
+                                                  static_cast<size_t>(size));
+  std::vector<std::string> page_ids;
+  for (size_t i = offset; i < end; ++i) {
+    page_ids.push_back(changes[i].change.member_id());
+  }
+  RAPPORT_ASSIGN_OR_RETURN(auto names, store_->NamesOf(page_ids));
+  for (size_t i = offset; i < end; ++i) {
+    v1::PositionChange* p = response.add_changes();
+    *p = std::move(changes[i].change);
+    p->set_display_name(names[p->member_id()]);
+  }
+  if (end < changes.size()) {
+    response.set_next_page_token(EncodePageToken(absl::StrCat(end), filter));
+  }
+  return response;
+}
+
+// ---- engagements -----------------------------------------------------------
+
+absl::StatusOr<v1::LogEngagementResponse> CommunityLogic::LogEngagement(
+    const v1::LogEngagementRequest& request, const std::string& actor) {
+  RAPPORT_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
+  std::vector<FieldViolation> violations;
+  auto note = [&](const absl::Status& s) {
+    if (s.ok()) return;
+    for (const FieldViolation& v : FieldViolations(s)) violations.push_back(v);
+  };
+  if (request.member_ids_size() == 0) {
+    violations.push_back({"member_ids", "names no member"});
+  } else if (request.member_ids_size() > kMaxEngagementMembers) {
+    violations.push_back({"member_ids", "names more than 100 members"});
+  }
+  std::set<std::string> seen;
+  for (int i = 0; i < request.member_ids_size(); ++i) {
+    const std::string field = absl::StrCat("member_ids[", i, "]");
+    note(CheckId(request.member_ids(i), field));
+    if (!seen.insert(request.member_ids(i)).second) {
+      violations.push_back({field, "names a member twice"});
+    }
+  }
+  if (request.kind() == v1::ENGAGEMENT_KIND_UNSPECIFIED ||
+      !v1::EngagementKind_IsValid(request.kind())) {
+    violations.push_back({"kind",
+                          "is required: meeting, call, roadshow, conference, "
+                          "earnings_call or report_sent"});
+  }
+  int64_t time = 0;
+  if (!request.has_time()) {
+    violations.push_back({"time", "is required"});
+  } else {
+    absl::StatusOr<int64_t> t = FromTimestamp(request.time(), "time");
+    note(t.status());
+    if (t.ok()) time = *t;
+  }
+  Decimal cost;
+  if (!request.has_cost()) {
+    violations.push_back({"cost", "is required"});
+  } else {
+    absl::StatusOr<Decimal> c =
+        ReadAmount(request.cost(), "cost", options_.currency, false);
+    note(c.status());
+    if (c.ok()) cost = *c;
+  }
+  note(CheckOptionalText(request.outcome(), "outcome", 256));
+  note(CheckOptionalText(request.note(), "note", 1024));
+  if (!violations.empty()) return InvalidFields(violations);
+  for (int i = 0; i < request.member_ids_size(); ++i) {
+    RAPPORT_RETURN_IF_ERROR(CheckMemberExists(
+        request.member_ids(i), absl::StrCat("member_ids[", i, "]")));
+  }
+  const std::string engagement_id =
+      request.request_id().empty() ? ids_->Next()
+                                   : KeyedId("engagement", request.request_id());
+  const std::vector<Decimal> shares =
+      ShareEqually(cost, request.member_ids_size());
+  std::vector<EngagementRecord> rows;
+  for (int i = 0; i < request.member_ids_size(); ++i) {
+    EngagementRecord e;
+    e.engagement_id = engagement_id;
+    e.member_id = request.member_ids(i);
+    e.id = KeyedId("engagement-member",
+                   absl::StrCat(engagement_id, ":", e.member_id));
+    e.kind = request.kind();
+    e.time_us = time;
+    e.cost = shares[i];
+    e.outcome = std::string(absl::StripAsciiWhitespace(request.outcome()));
+    e.note = request.note();
+    e.recorded_by = actor;
+    rows.push_back(std::move(e));
+  }
+  RAPPORT_ASSIGN_OR_RETURN(
+      std::vector<EngagementRecord> stored,
+      store_->LogEngagement(rows, RequestFingerprint(request)));
+  v1::LogEngagementResponse response;
+  std::vector<std::string> members;
+  for (const EngagementRecord& e : stored) {
+    *response.add_engagements() = ToProto(e, options_.currency);
+    members.push_back(e.member_id);
+  }
+  Rescore(members);
+  return response;
+}
+
+absl::StatusOr<v1::ListEngagementsResponse> CommunityLogic::ListEngagements(
+    const v1::ListEngagementsRequest& request) {
+  RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
+  RAPPORT_RETURN_IF_ERROR(CheckMemberExists(request.member_id(), "member_id"));
+  const std::string filter = absl::StrCat("engagements/", request.member_id());
+  RAPPORT_ASSIGN_OR_RETURN(std::string after,
+                           DecodePageToken(request.page_token(), filter));
+  RAPPORT_ASSIGN_OR_RETURN(
+      std::vector<EngagementRecord> rows,
+      store_->ListEngagements(request.member_id(), after, size + 1));
+  v1::ListEngagementsResponse response;
+  AddPage(rows, size, filter, &response, [&](const EngagementRecord& e) {
+    *response.add_engagements() = ToProto(e, options_.currency);
+  });
+  return response;
+}
+
+// ---- coverage --------------------------------------------------------------
+
+absl::StatusOr<v1::Coverage> CommunityLogic::RecordCoverage(
+    const v1::RecordCoverageRequest& request, const std::string& actor) {
+  RAPPORT_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
+  const v1::Coverage& in = request.coverage();
+  std::vector<FieldViolation> violations;
+  auto note = [&](const absl::Status& s) {
+    if (s.ok()) return;
+    for (const FieldViolation& v : FieldViolations(s)) violations.push_back(v);
+  };
+  CoverageRecord r;
+  note(CheckId(in.member_id(), "coverage.member_id"));
+  r.member_id = in.member_id();
+  absl::StatusOr<std::string> security =
+      ReadSecurity(in.security(), "coverage.security");
+  note(security.status());
+  if (security.ok()) r.security = *security;
+  if (!in.has_date()) {
+    violations.push_back({"coverage.date", "is required"});
+  } else {
+    absl::StatusOr<int64_t> end = DateEnd(in.date(), "coverage.date");
+    note(end.status());
+    if (end.ok()) r.end_time_us = *end;
+  }
+  // The rating, or the analyst's own words mapped to one.
+  note(CheckOptionalText(in.rating_text(), "coverage.rating_text", 64));
+  std::optional<v1::Rating> from_text = ParseRating(in.rating_text());
+  if (in.rating() != v1::RATING_UNSPECIFIED) {
+    if (!v1::Rating_IsValid(in.rating())) {
+      violations.push_back({"coverage.rating", "is not buy, hold or sell"});
+    } else if (from_text.has_value() && *from_text != in.rating()) {
+      violations.push_back(
+          {"coverage.rating_text", "maps to another rating than rating"});
+    }
+    r.rating = in.rating();
+  } else if (from_text.has_value()) {
+    r.rating = *from_text;
+  } else {
+    violations.push_back(
+        {in.rating_text().empty() ? "coverage.rating" : "coverage.rating_text",
+         "is required: buy, hold or sell, or an analyst's scale such as "
+         "outperform or underweight"});
+  }
+  r.rating_text = std::string(absl::StripAsciiWhitespace(in.rating_text()));
+  if (in.has_target_price()) {
+    absl::StatusOr<Decimal> price = ReadAmount(
+        in.target_price(), "coverage.target_price", options_.currency, false);
+    if (price.ok()) price = CheckPrice(*price, "coverage.target_price");
+    note(price.status());
+    if (price.ok()) r.target_price = *price;
+  }
+  if (!violations.empty()) return InvalidFields(violations);
+  RAPPORT_RETURN_IF_ERROR(CheckMemberExists(r.member_id, "coverage.member_id"));
+  r.id = request.request_id().empty()
+             ? ids_->Next()
+             : KeyedId("coverage", request.request_id());
+  r.recorded_by = actor;
+  RAPPORT_ASSIGN_OR_RETURN(CoverageRecord stored,
+                           store_->RecordCoverage(r, RequestFingerprint(in)));
+  return ToProto(stored, options_.currency);
+}
+
+absl::StatusOr<v1::GetConsensusResponse> CommunityLogic::GetConsensus(
+    const v1::GetConsensusRequest& request) {
+  RAPPORT_ASSIGN_OR_RETURN(std::string security,
+                           ReadSecurity(request.security(), "security"));
+  RAPPORT_ASSIGN_OR_RETURN(int64_t as_of,
+                           DateOrToday(request.as_of(), "as_of"));
+  RAPPORT_ASSIGN_OR_RETURN(std::vector<CoverageRecord> rows,
+                           store_->CoverageOf(security, as_of));
+  v1::GetConsensusResponse response;
+  response.set_security(security);
+  *response.mutable_as_of() = DateOf(as_of);
+  // By analyst, oldest first: the last is the current rating.
+  std::map<std::string, std::vector<const CoverageRecord*>> by_analyst;
+  for (const CoverageRecord& r : rows) by_analyst[r.member_id].push_back(&r);
+  std::vector<std::string> ids;
+  for (const auto& [id, unused] : by_analyst) ids.push_back(id);
+  RAPPORT_ASSIGN_OR_RETURN(auto names, store_->NamesOf(ids));
+  std::vector<Decimal> targets;
+  for (const auto& [id, history] : by_analyst) {
+    const CoverageRecord& current = *history.back();
+    switch (current.rating) {
+      case v1::RATING_BUY:
+        response.set_buy(response.buy() + 1);
+        break;
+      case v1::RATING_HOLD:
+        response.set_hold(response.hold() + 1);
+        break;
+      case v1::RATING_SELL:
+        response.set_sell(response.sell() + 1);
+        break;
+      default:
+        break;
+    }
+    if (current.target_price) targets.push_back(*current.target_price);
+    v1::AnalystView* view = response.add_analysts();
+    view->set_member_id(id);
+    view->set_display_name(names[id]);
+    *view->mutable_current() = ToProto(current, options_.currency);
+    for (const CoverageRecord* r : history) {
+      *view->add_history() = ToProto(*r, options_.currency);
+    }
+  }
+  if (!targets.empty()) {
+    *response.mutable_mean_target() =
+        MoneyIn(MeanOf(targets), options_.currency);
+    *response.mutable_median_target() =
+        MoneyIn(MedianOf(targets), options_.currency);
+  }
+  return response;
+}
+
+// ---- targeting and early warning --------------------------------------------
+
+absl::StatusOr<v1::ListEngagementTargetsResponse>
+CommunityLogic::ListEngagementTargets(
+    const v1::ListEngagementTargetsRequest& request) {
+  RAPPORT_ASSIGN_OR_RETURN(int64_t as_of, TimeOrNow(request.as_of(), "as_of"));
+  if (request.limit() < 0 || request.limit() > kMaxTargets) {
+    return InvalidField("limit", "must be from 0 (20) to 1000");
+  }
+  const int limit = request.limit() == 0 ? kDefaultTargets : request.limit();
+  std::set<std::string> peers;
+  for (int i = 0; i < request.peer_securities_size(); ++i) {
+    RAPPORT_ASSIGN_OR_RETURN(
+        std::string s, ReadSecurity(request.peer_securities(i),
+                                    absl::StrCat("peer_securities[", i, "]")));
+    peers.insert(std::move(s));
+  }
+  RAPPORT_ASSIGN_OR_RETURN(std::vector<MemberHoldingsView> views,
+                           store_->HoldingsViews(as_of));
+  struct Ranked {
+    TargetScore score;
+    TargetFacts facts;
+    const MemberHoldingsView* view;
+  };
+  std::vector<Ranked> ranked;
+  for (const MemberHoldingsView& v : views) {
+    TargetFacts f;
+    for (const MemberHoldingsView::Security& s : v.securities) {
+      RAPPORT_ASSIGN_OR_RETURN(Decimal value,
+                               PositionValue(s.last.shares, s.last.price));
+      if (peers.contains(s.security)) {
+        f.peer_value += value;
+        continue;
+      }
+      f.own_value += value;
+      f.shares_last += s.last.shares;
+      f.shares_previous += s.previous ? s.previous->shares : s.last.shares;
+    }
+    if (v.last_engagement_us.has_value()) {
+      f.days_since_engagement = (as_of - *v.last_engagement_us) / kDayUs;
+    }
+    std::optional<TargetScore> score = ScoreTarget(f, options_.currency);
+    if (!score.has_value()) continue;
+    ranked.push_back({std::move(*score), f, &v});
+  }
+  std::sort(ranked.begin(), ranked.end(), [](const Ranked& a, const Ranked& b) {
+    if (a.score.score != b.score.score) return a.score.score > b.score.score;
+    return a.view->member_id < b.view->member_id;
+  });
+  if (static_cast<int>(ranked.size()) > limit) ranked.resize(limit);
+  v1::ListEngagementTargetsResponse response;
+  for (const Ranked& r : ranked) {
+    v1::EngagementTarget* t = response.add_targets();
+    t->set_member_id(r.view->member_id);
+    t->set_display_name(r.view->display_name);
+    t->set_kind(static_cast<v1::MemberKind>(r.view->kind));
+    *t->mutable_score() = MoneyIn(r.score.score, options_.currency);
+    t->set_reason(r.score.reason);
+    *t->mutable_own_value() = MoneyIn(r.facts.own_value, options_.currency);
+    *t->mutable_peer_value() = MoneyIn(r.facts.peer_value, options_.currency);
+    if (r.facts.days_since_engagement.has_value()) {
+      t->set_days_since_engagement(*r.facts.days_since_engagement);
+    }
+    t->set_shares_last(r.facts.shares_last);
+    t->set_shares_previous(r.facts.shares_previous);
+    t->set_recency_factor(r.score.recency_factor);
+    t->set_trend_factor(r.score.trend_factor);
+  }
+  return response;
+}
+
+absl::StatusOr<v1::ListAtRiskHoldersResponse> CommunityLogic::ListAtRiskHolders(
+    const v1::ListAtRiskHoldersRequest& request) {
+  RAPPORT_ASSIGN_OR_RETURN(int64_t as_of, TimeOrNow(request.as_of(), "as_of"));
+  if (request.limit() < 0 || request.limit() > kMaxTargets) {
+    return InvalidField("limit", "must be from 0 (20) to 1000");
+  }
+  const int limit = request.limit() == 0 ? kDefaultTargets : request.limit();
+  RAPPORT_ASSIGN_OR_RETURN(std::vector<MemberHoldingsView> views,
+                           store_->HoldingsViews(as_of));
+  struct Risk {
+    Decimal value;
+    v1::AtRiskHolder holder;
+  };
+  std::vector<Risk> risks;
+  for (const MemberHoldingsView& v : views) {
+    for (const MemberHoldingsView::Security& s : v.securities) {
+      if (!s.previous || s.last.shares >= s.previous->shares) continue;
+      // Engaged after the shrinking was seen: someone is on it.
+      if (v.last_engagement_us && *v.last_engagement_us > s.last.end_time_us) {
+        continue;
+      }
+      Risk r;
+      RAPPORT_ASSIGN_OR_RETURN(
+          r.value,
+          PositionValue(s.previous->shares - s.last.shares, s.last.price));
+      v1::AtRiskHolder& h = r.holder;
+      h.set_member_id(v.member_id);
+      h.set_display_name(v.display_name);
+      h.set_security(s.security);
+      *h.mutable_previous_date() = DateOf(s.previous->end_time_us);
+      h.set_previous_shares(s.previous->shares);
+      *h.mutable_last_date() = DateOf(s.last.end_time_us);
+      h.set_last_shares(s.last.shares);
+      *h.mutable_value_at_risk() = MoneyIn(r.value, options_.currency);
+      if (v.last_engagement_us) {
+        *h.mutable_last_engagement_time() = ToTimestamp(*v.last_engagement_us);
+      }
+      h.set_reason(absl::StrCat(
+          s.last.shares == 0 ? "sold out of " : "sold part of ", s.security,
+          " (", s.previous->shares, " -> ", s.last.shares, " shares from ",
+          DateText(s.previous->end_time_us), " to ",
+          DateText(s.last.end_time_us), "); ",
+          v.last_engagement_us
+              ? absl::StrCat("not engaged since ",
+                             DateText(*v.last_engagement_us))
+              : std::string("never engaged")));
+      risks.push_back(std::move(r));
+    }
+  }
+  std::sort(risks.begin(), risks.end(), [](const Risk& a, const Risk& b) {
+    if (a.value != b.value) return a.value > b.value;
+    return std::tie(a.holder.member_id(), a.holder.security()) <
+           std::tie(b.holder.member_id(), b.holder.security());
+  });
+  if (static_cast<int>(risks.size()) > limit) risks.resize(limit);
+  v1::ListAtRiskHoldersResponse response;
+  for (Risk& r : risks) *response.add_holders() = std::move(r.holder);
+  return response;
+}
+
+}  // namespace rapport::community

@@ -1,0 +1,88 @@
+// The financial-community service's rules that need no storage: names of the
+// API's enums, analysts' rating scales, dates, the exact share of a cost,
+// and the targeting and early-warning rules of docs/TARGETING.md.
+#ifndef RAPPORT_SERVICES_FINANCIAL_COMMUNITY_COMMUNITY_RULES_H_
+#define RAPPORT_SERVICES_FINANCIAL_COMMUNITY_COMMUNITY_RULES_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/base/decimal.h"
+#include "google/type/date.pb.h"
+#include "rapport/financial_community/v1/financial_community_service.pb.h"
+
+namespace rapport::community {
+
+namespace v1 = ::rapport::financial_community::v1;
+
+// Names in files and on the command line, and back (nullopt: unknown).
+std::string KindName(int kind);  // "shareholder"
+std::optional<v1::MemberKind> ParseKind(absl::string_view name);
+std::string TypeName(int type);  // "high_net_worth"
+std::optional<v1::MemberType> ParseType(absl::string_view name);
+std::string EngagementKindName(int kind);  // "earnings_call"
+std::optional<v1::EngagementKind> ParseEngagementKind(absl::string_view name);
+std::string RatingName(int rating);  // "buy"
+// buy, hold, sell, or an analyst's own scale mapped to them (any case;
+// spaces, dashes and underscores alike): strong buy, outperform,
+// overweight, accumulate, add -> buy; neutral, market perform, equal weight,
+// in-line, peer perform -> hold; underperform, underweight, reduce, strong
+// sell -> sell.
+std::optional<v1::Rating> ParseRating(absl::string_view text);
+
+// A date: "YYYY-MM-DD" or a google.type.Date, held as the last microsecond of
+// that UTC day (a position or a rating holds at the end of its date). Errors
+// name `field`.
+absl::StatusOr<int64_t> ParseDateEnd(absl::string_view text,
+                                     absl::string_view field);
+absl::StatusOr<int64_t> DateEnd(const google::type::Date& date,
+                                absl::string_view field);
+// The date whose last microsecond is `end_us` (or whose day holds it).
+google::type::Date DateOf(int64_t end_us);
+std::string DateText(int64_t end_us);  // "2024-06-30"
+
+// Limits of a holding row: shares and price per share (so that a position's
+// value, and any register's total, is exact in a Decimal).
+inline constexpr int64_t kMaxShares = 1'000'000'000'000'000;  // 1e15
+inline constexpr int64_t kMaxPriceUnits = 1'000'000'000'000;   // 1e12
+
+// shares * price, exact; OUT_OF_RANGE past what a Decimal holds.
+absl::StatusOr<Decimal> PositionValue(int64_t shares, const Decimal& price);
+
+// `total` shared among `n` (>= 1) exactly: equal shares, what does not
+// divide evenly (in billionths) added to the first.
+std::vector<Decimal> ShareEqually(const Decimal& total, int n);
+
+// What targeting knows of a member (docs/TARGETING.md).
+struct TargetFacts {
+  Decimal own_value;   // market value at as_of of securities not named peers
+  Decimal peer_value;  // market value at as_of of the peer securities
+  std::optional<int64_t> days_since_engagement;  // none: never engaged
+  // Shares of the own securities at the member's last and previous holding
+  // dates at or before as_of (equal when there is one date).
+  int64_t shares_last = 0;
+  int64_t shares_previous = 0;
+};
+
+struct TargetScore {
+  Decimal base;  // own value, else half the peer value
+  double recency_factor = 1;
+  double trend_factor = 1;
+  Decimal score;       // base * recency * trend, to the cent (half away)
+  std::string reason;  // in words
+};
+
+// nullopt when the member is no target (no value to meet it for).
+std::optional<TargetScore> ScoreTarget(const TargetFacts& facts,
+                                       const std::string& currency);
+
+// Money as people read it: "1,200,000.00".
+std::string MoneyWords(const Decimal& amount);
+
+}  // namespace rapport::community
+
+#endif  // RAPPORT_SERVICES_FINANCIAL_COMMUNITY_COMMUNITY_RULES_H_

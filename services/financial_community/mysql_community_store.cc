@@ -1,0 +1,773 @@
+#include "services/financial_community/mysql_community_store.h"
+
+#include <cppconn/prepared_statement.h>
+#include <cppconn/resultset.h>
+
+#include <algorithm>
+#include <map>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/base/status_macros.h"
+#include "common/identity.h"
+#include "common/mysql/sql.h"
+#include "common/mysql/statement_cache.h"
+#include "common/status.h"
+#include "services/financial_community/community_rules.h"
+
+namespace rapport::community {
+namespace {
+
+using Statement = CachedStatement;
+
+std::string Str(sql::ResultSet& rows, int column) {
+  return TextOrEmpty(rows, column);
+}
+
+constexpr char kMemberColumns[] =
+    "m.id, m.display_name, m.kind, m.member_type, m.organisation, "
+    "m.create_time_us, m.update_time_us, m.version";
+
+MemberRecord ReadMemberColumns(sql::ResultSet& rows) {
+  MemberRecord r;
+  r.id = Str(rows, 1);
+  r.display_name = Str(rows, 2);
+  r.kind = rows.getInt(3);
+  r.type = rows.getInt(4);
+  r.organisation = Str(rows, 5);
+  r.create_time_us = rows.getInt64(6);
+  r.update_time_us = rows.getInt64(7);
+  r.version = rows.getInt64(8);
+  return r;
+}
+
+absl::Status LoadChildren(sql::Connection& c, std::vector<MemberRecord>& out) {
+  if (out.empty()) return absl::OkStatus();
+  std::vector<std::string> ids;
+  for (const MemberRecord& r : out) ids.push_back(r.id);
+  RAPPORT_ASSIGN_OR_RETURN(auto children,
+                           rapport::LoadChildren(c, MemberChildTables(), ids));
+  for (MemberRecord& r : out) {
+    EntityChildren& k = children[r.id];
+    r.contacts = std::move(k.contacts);
+    r.external_ids = std::move(k.external_ids);
+    r.attributes = std::move(k.attributes);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<MemberRecord> ReadMember(sql::Connection& c,
+                                        const std::string& id,
+                                        bool for_update) {
+  Statement s = PrepareCached(
+      c, absl::StrCat("SELECT ", kMemberColumns,
+                      " FROM members m WHERE m.id = ?",
+                      for_update ? " FOR UPDATE" : ""));
+  s->setString(1, id);
+  Rows rows(s->executeQuery());
+  if (!rows->next()) return absl::NotFoundError(absl::StrCat("member ", id));
+  std::vector<MemberRecord> out = {ReadMemberColumns(*rows)};
+  RAPPORT_RETURN_IF_ERROR(LoadChildren(c, out));
+  return std::move(out.front());
+}
+
+absl::Status WriteMemberRow(sql::Connection& c, const MemberRecord& m,
+                            const std::string& fingerprint, bool insert) {
+  Statement s = PrepareCached(
+      c, insert ? "INSERT INTO members (display_name, name_key, kind, "
+                  "member_type, organisation, create_time_us, update_time_us, "
+                  "version, fingerprint, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+                  "?, ?)"
+                : "UPDATE members SET display_name = ?, name_key = ?, kind = "
+                  "?, member_type = ?, organisation = ?, create_time_us = ?, "
+                  "update_time_us = ?, version = ?, fingerprint = "
+                  "COALESCE(?, fingerprint) WHERE id = ?");
+  s->setString(1, m.display_name);
+  s->setString(2, FirmNameKey(m.display_name));
+  s->setInt(3, m.kind);
+  s->setInt(4, m.type);
+  s->setString(5, m.organisation);
+  s->setInt64(6, m.create_time_us);
+  s->setInt64(7, m.update_time_us);
+  s->setInt64(8, m.version);
+  SetNullableString(*s, 9, fingerprint);
+  s->setString(10, m.id);
+  s->executeUpdate();
+  return absl::OkStatus();
+}
+
+HoldingRecord ReadHolding(sql::ResultSet& rows, int first,
+                          absl::Status* error) {
+  HoldingRecord h;
+  const int f = first - 1;
+  h.id = Str(rows, f + 1);
+  h.member_id = Str(rows, f + 2);
+  h.security = Str(rows, f + 3);
+  h.end_time_us = rows.getInt64(f + 4);
+  h.shares = rows.getInt64(f + 5);
+  absl::StatusOr<Decimal> price = DecimalColumn(rows, f + 6);
+  if (!price.ok()) {
+    *error = price.status();
+  } else {
+    h.price = *price;
+  }
+  h.recorded_by = Str(rows, f + 7);
+  return h;
+}
+
+constexpr char kHoldingColumns[] =
+    "id, member_id, security, end_time_us, shares, price, recorded_by";
+
+absl::StatusOr<EngagementRecord> ReadEngagement(sql::ResultSet& rows) {
+  EngagementRecord e;
+  e.id = Str(rows, 1);
+  e.engagement_id = Str(rows, 2);
+  e.member_id = Str(rows, 3);
+  e.kind = rows.getInt(4);
+  e.time_us = rows.getInt64(5);
+  RAPPORT_ASSIGN_OR_RETURN(e.cost, DecimalColumn(rows, 6));
+  e.outcome = Str(rows, 7);
+  e.note = Str(rows, 8);
+  e.recorded_by = Str(rows, 9);
+  return e;
+}
+
+constexpr char kEngagementColumns[] =
+    "id, engagement_id, member_id, kind, engagement_time_us, cost, outcome, "
+    "note, recorded_by";
+
+absl::StatusOr<CoverageRecord> ReadCoverage(sql::ResultSet& rows) {
+  CoverageRecord r;
+  r.id = Str(rows, 1);
+  r.member_id = Str(rows, 2);
+  r.security = Str(rows, 3);
+  r.end_time_us = rows.getInt64(4);
+  r.rating = rows.getInt(5);
+  r.rating_text = Str(rows, 6);
+  if (!rows.isNull(7)) {
+    RAPPORT_ASSIGN_OR_RETURN(r.target_price, DecimalColumn(rows, 7));
+  }
+  r.recorded_by = Str(rows, 8);
+  return r;
+}
+
+constexpr char kCoverageColumns[] =
+    "id, member_id, security, end_time_us, rating, rating_text, target_price, "
+    "recorded_by";
+
+std::optional<std::string> StoredFingerprint(sql::Connection& c,
+                                             const char* table,
+                                             const std::string& id) {
+  Statement s = PrepareCached(
+      c, absl::StrCat("SELECT fingerprint FROM ", table, " WHERE id = ?"));
+  s->setString(1, id);
+  Rows rows(s->executeQuery());
+  if (!rows->next()) return std::nullopt;
+  return Str(*rows, 1);
+}
+
+absl::Status Reused(absl::string_view what) {
+  return absl::AlreadyExistsError(absl::StrCat(
+      "request_id was used before for ", what, " that said something else"));
+}
+
+// Positions at `at_us`: each member's latest row per security at or before
+// then (zero shares included).
+constexpr char kLatestRows[] =
+    "SELECT h.member_id, h.security, h.end_time_us, h.shares, h.price, "
+    "h.shares * h.price AS v FROM holdings h JOIN (SELECT member_id, "
+    "security, MAX(end_time_us) AS t FROM holdings WHERE end_time_us <= ? "
+    "AND (? = '' OR security = ?) GROUP BY member_id, security) l ON "
+    "l.member_id = h.member_id AND l.security = h.security AND l.t = "
+    "h.end_time_us";
+
+}  // namespace
+
+
+const ChildTables& MemberChildTables() {
+  static const auto* const kTables =
+      new ChildTables{.noun = "member",
+                      .entity_column = "member_id",
+                      .contacts = "member_contacts",
+                      .external_ids = "member_external_ids",
+                      .attributes = "member_attributes"};
+  return *kTables;
+}
+
+absl::StatusOr<std::map<std::string, Decimal>> MarketValues(
+    sql::Connection& c, const std::vector<std::string>& ids, int64_t as_of_us) {
+  std::map<std::string, Decimal> out;
+  if (ids.empty()) return out;
+  // Each member's rows in key order (member, security, date): the last row of
+  // a security at or before as_of is the one before the security changes.
+  // Many ids (a refresh's page, in id order) are read as their range, a few
+  // as a list.
+  const bool range = ids.size() > 64;
+  std::vector<std::string> sorted = ids;
+  std::sort(sorted.begin(), sorted.end());
+  const size_t slots = range ? 0 : PaddedCount(sorted.size(), 64);
+  Statement s = PrepareCached(
+      c, absl::StrCat("SELECT member_id, security, shares, price FROM "
+                      "holdings WHERE ",
+                      range ? "member_id BETWEEN ? AND ?"
+                            : absl::StrCat("member_id IN (",
+                                           Placeholders(slots), ")"),
+                      " AND end_time_us <= ? ORDER BY member_id, security, "
+                      "end_time_us"));
+  int next = 1;
+  if (range) {
+    s->setString(next++, sorted.front());
+    s->setString(next++, sorted.back());
+  } else {
+    BindPadded(*s, 1, sorted, 0, sorted.size(), slots);
+    next += static_cast<int>(slots);
+  }
+  s->setInt64(next, as_of_us);
+  Rows rows(s->executeQuery());
+  std::string member, security;
+  int64_t shares = 0;
+  Decimal price;
+  auto close = [&]() -> absl::Status {
+    if (member.empty()) return absl::OkStatus();
+    if (range && !std::binary_search(sorted.begin(), sorted.end(), member)) {
+      return absl::OkStatus();
+    }
+    RAPPORT_ASSIGN_OR_RETURN(Decimal value, PositionValue(shares, price));
+    Decimal& sum = out[member];
+    RAPPORT_ASSIGN_OR_RETURN(sum, sum.CheckedAdd(value));
+    return absl::OkStatus();
+  };
+  while (rows->next()) {
+    std::string m = Text(rows->getString(1));
+    std::string sec = Text(rows->getString(2));
+    if (m != member || sec != security) {
+      RAPPORT_RETURN_IF_ERROR(close());
+      member = std::move(m);
+      security = std::move(sec);
+    }
+    shares = rows->getInt64(3);
+    RAPPORT_ASSIGN_OR_RETURN(price, DecimalColumn(*rows, 4));
+  }
+  RAPPORT_RETURN_IF_ERROR(close());
+  return out;
+}
+
+// ---- members -------------------------------------------------------------------
+
+absl::StatusOr<MemberRecord> MysqlCommunityStore::CreateMember(
+    const MemberRecord& member, const std::string& fingerprint,
+    const audit::Event& event) {
+  return pool_->Transaction(
+      [&](sql::Connection& c) -> absl::StatusOr<MemberRecord> {
+        if (std::optional<std::string> stored =
+                StoredFingerprint(c, "members", member.id)) {
+          if (*stored != fingerprint || event.request_id.empty()) {
+            return Reused("a member");
+          }
+          return ReadMember(c, member.id, false);
+        }
+        RAPPORT_RETURN_IF_ERROR(WriteMemberRow(c, member, fingerprint, true));
+        RAPPORT_RETURN_IF_ERROR(rapport::WriteChildren(
+            c, MemberChildTables(), member.id,
+            {member.contacts, member.external_ids, member.attributes}, false));
+        audit::Write(c, event);
+        return ReadMember(c, member.id, false);
+      });
+}
+
+absl::StatusOr<MemberRecord> MysqlCommunityStore::GetMember(
+    const std::string& id) {
+  return pool_->Run([&](sql::Connection& c) { return ReadMember(c, id, false); });
+}
+
+absl::StatusOr<std::vector<MemberRecord>> MysqlCommunityStore::ListMembers(
+    int kind, int tier, const std::string& segment, bool by_value,
+    const std::string& after_id, std::optional<int> after_value, int limit) {
+  std::vector<std::string> where;
+  const bool joined = by_value || tier != 0 || !segment.empty();
+  if (kind != 0) where.push_back("m.kind = ?");
+  if (tier != 0) where.push_back("s.tier = ?");
+  if (!segment.empty()) where.push_back("s.segment = ?");
+  if (by_value) {
+    if (after_value.has_value()) {
+      where.push_back(
+          "(s.value_hundredths < ? OR (s.value_hundredths = ? AND m.id > ?))");
+    }
+  } else if (!after_id.empty()) {
+    where.push_back("m.id > ?");
+  }
+  const std::string query = absl::StrCat(
+      "SELECT ", kMemberColumns, " FROM members m",
+      joined ? " JOIN member_scores s ON s.member_id = m.id" : "",
+      where.empty() ? "" : " WHERE ", absl::StrJoin(where, " AND "),
+      by_value ? " ORDER BY s.value_hundredths DESC, m.id" : " ORDER BY m.id",
+      " LIMIT ?");
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::vector<MemberRecord>> {
+        Statement s = PrepareCached(c, query);
+        int i = 0;
+        if (kind != 0) s->setInt(++i, kind);
+        if (tier != 0) s->setInt(++i, tier);
+        if (!segment.empty()) s->setString(++i, segment);
+        if (by_value) {
+          if (after_value.has_value()) {
+            s->setInt(++i, *after_value);
+            s->setInt(++i, *after_value);
+            s->setString(++i, after_id);
+          }
+        } else if (!after_id.empty()) {
+          s->setString(++i, after_id);
+        }
+        s->setInt(++i, limit);
+        Rows rows(s->executeQuery());
+        std::vector<MemberRecord> out;
+        while (rows->next()) out.push_back(ReadMemberColumns(*rows));
+        RAPPORT_RETURN_IF_ERROR(LoadChildren(c, out));
+        return out;
+      });
+}
+
+absl::StatusOr<MemberRecord> MysqlCommunityStore::UpdateMember(
+    const std::string& id, const Mutation<MemberRecord>& mutate,
+    const audit::Event& event) {
+  return pool_->Transaction(
+      [&](sql::Connection& c) -> absl::StatusOr<MemberRecord> {
+        RAPPORT_ASSIGN_OR_RETURN(MemberRecord row, ReadMember(c, id, true));
+        RAPPORT_RETURN_IF_ERROR(mutate(row));
+        RAPPORT_RETURN_IF_ERROR(WriteMemberRow(c, row, "", false));
+        RAPPORT_RETURN_IF_ERROR(rapport::WriteChildren(
+            c, MemberChildTables(), row.id,
+            {row.contacts, row.external_ids, row.attributes}, true));
+        audit::Write(c, event);
+        return ReadMember(c, id, false);
+      });
+}
+
+absl::Status MysqlCommunityStore::DeleteMember(
+    const std::string& id, bool force,
+    const std::function<absl::Status(const MemberRecord&)>& check,
+    const audit::Event& event) {
+  return pool_->Transaction([&](sql::Connection& c) -> absl::Status {
+    RAPPORT_ASSIGN_OR_RETURN(MemberRecord row, ReadMember(c, id, true));
+    RAPPORT_RETURN_IF_ERROR(check(row));
+    static constexpr const char* kHistory[] = {"holdings", "engagements",
+                                               "coverage"};
+    if (!force) {
+      for (const char* table : kHistory) {
+        Statement s = PrepareCached(
+            c, absl::StrCat("SELECT 1 FROM ", table,
+                            " WHERE member_id = ? LIMIT 1"));
+        s->setString(1, id);
+        Rows rows(s->executeQuery());
+        if (rows->next()) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "member ", id, " has ", table,
+              "; delete with force (admin) to delete them with it"));
+        }
+      }
+    }
+    for (const char* table :
+         {"holdings", "engagements", "coverage", "member_scores"}) {
+      Statement s = PrepareCached(
+          c, absl::StrCat("DELETE FROM ", table, " WHERE member_id = ?"));
+      s->setString(1, id);
+      s->executeUpdate();
+    }
+    DeleteChildren(c, MemberChildTables(), id);
+    Statement s = PrepareCached(c, "DELETE FROM members WHERE id = ?");
+    s->setString(1, id);
+    s->executeUpdate();
+    audit::Write(c, event);
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<std::string>> MysqlCommunityStore::FindMembers(
+    const std::vector<ExternalKey>& external_ids, const std::string& email_key) {
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::vector<std::string>> {
+        return FindByIdentities(c, MemberChildTables(), external_ids,
+                                email_key);
+      });
+}
+
+absl::StatusOr<std::vector<DuplicateMemberGroupRecord>>
+MysqlCommunityStore::FindDuplicates(const std::string& after, int limit) {
+  return pool_->Run([&](sql::Connection& c)
+                        -> absl::StatusOr<std::vector<DuplicateMemberGroupRecord>> {
+    Statement s = PrepareCached(
+        c,
+        "SELECT reason, k, GROUP_CONCAT(member_id ORDER BY member_id "
+        "SEPARATOR ',') FROM ("
+        " SELECT DISTINCT 'contact_email' AS reason, email_key AS k, "
+        "  member_id FROM member_contacts WHERE email_key <> ''"
+        " UNION ALL"
+        " SELECT 'name_organisation', CONCAT(name_key, ' / ', organisation "
+        "COLLATE utf8mb4_bin), id FROM members) g"
+        " WHERE CONCAT(reason, '\\n', k) > ?"
+        " GROUP BY reason, k HAVING COUNT(DISTINCT member_id) > 1"
+        " ORDER BY reason, k LIMIT ?");
+    s->setString(1, after);
+    s->setInt(2, limit);
+    Rows rows(s->executeQuery());
+    std::vector<DuplicateMemberGroupRecord> out;
+    while (rows->next()) {
+      DuplicateMemberGroupRecord g;
+      g.reason = Str(*rows, 1);
+      g.key = Str(*rows, 2);
+      g.member_ids = absl::StrSplit(Str(*rows, 3), ',');
+      g.member_ids.erase(std::unique(g.member_ids.begin(), g.member_ids.end()),
+                         g.member_ids.end());
+      out.push_back(std::move(g));
+    }
+    return out;
+  });
+}
+
+// ---- register ------------------------------------------------------------------
+
+absl::StatusOr<HoldingRecord> MysqlCommunityStore::RecordHolding(
+    const HoldingRecord& h, const std::string& fingerprint) {
+  return pool_->Transaction(
+      [&](sql::Connection& c) -> absl::StatusOr<HoldingRecord> {
+        if (std::optional<std::string> stored =
+                StoredFingerprint(c, "holdings", h.id)) {
+          if (*stored != fingerprint) return Reused("a holding");
+        } else {
+          Statement s = PrepareCached(
+              c,
+              "INSERT INTO holdings (id, member_id, security, end_time_us, "
+              "shares, price, create_time_us, recorded_by, fingerprint) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE "
+              "shares = VALUES(shares), price = VALUES(price)");
+          s->setString(1, h.id);
+          s->setString(2, h.member_id);
+          s->setString(3, h.security);
+          s->setInt64(4, h.end_time_us);
+          s->setInt64(5, h.shares);
+          s->setString(6, h.price.ToString());
+          s->setInt64(7, h.end_time_us);
+          s->setString(8, h.recorded_by);
+          s->setString(9, fingerprint);
+          s->executeUpdate();
+        }
+        Statement s = PrepareCached(
+            c, absl::StrCat("SELECT ", kHoldingColumns,
+                            " FROM holdings WHERE member_id = ? AND security "
+                            "= ? AND end_time_us = ?"));
+        s->setString(1, h.member_id);
+        s->setString(2, h.security);
+        s->setInt64(3, h.end_time_us);
+        Rows rows(s->executeQuery());
+        if (!rows->next()) return absl::InternalError("holding not stored");
+        absl::Status error;
+        HoldingRecord out = ReadHolding(*rows, 1, &error);
+        RAPPORT_RETURN_IF_ERROR(error);
+        return out;
+      });
+}
+
+absl::StatusOr<CommunityStore::RegisterPage> MysqlCommunityStore::Register(
+    int64_t as_of_us, const std::string& security, int offset, int limit) {
+  return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<RegisterPage> {
+    RegisterPage page;
+    {
+      Statement s = PrepareCached(
+          c, absl::StrCat("SELECT p.member_id, m.display_name, p.security, "
+                          "p.end_time_us, p.shares, p.price, p.v FROM (",
+                          kLatestRows,
+                          ") p JOIN members m ON m.id = p.member_id WHERE "
+                          "p.shares > 0 ORDER BY p.v DESC, p.member_id, "
+                          "p.security LIMIT ? OFFSET ?"));
+      s->setInt64(1, as_of_us);
+      s->setString(2, security);
+      s->setString(3, security);
+      s->setInt(4, limit);
+      s->setInt(5, offset);
+      Rows rows(s->executeQuery());
+      while (rows->next()) {
+        PositionRecord p;
+        p.member_id = Str(*rows, 1);
+        p.display_name = Str(*rows, 2);
+        p.security = Str(*rows, 3);
+        p.end_time_us = rows->getInt64(4);
+        p.shares = rows->getInt64(5);
+        RAPPORT_ASSIGN_OR_RETURN(p.price, DecimalColumn(*rows, 6));
+        RAPPORT_ASSIGN_OR_RETURN(p.market_value, DecimalColumn(*rows, 7));
+        page.positions.push_back(std::move(p));
+      }
+    }
+    Statement s = PrepareCached(
+        c, absl::StrCat("SELECT COALESCE(SUM(p.v), 0), COUNT(DISTINCT "
+                        "p.member_id) FROM (",
+                        kLatestRows, ") p WHERE p.shares > 0"));
+    s->setInt64(1, as_of_us);
+    s->setString(2, security);
+    s->setString(3, security);
+    Rows rows(s->executeQuery());
+    if (rows->next()) {
+      RAPPORT_ASSIGN_OR_RETURN(page.total, DecimalColumn(*rows, 1));
+      page.holders = rows->getInt64(2);
+    }
+    return page;
+  });
+}
+
+absl::StatusOr<std::vector<HoldingRecord>> MysqlCommunityStore::PositionHistory(
+    const std::string& member_id, const std::string& security,
+    const std::string& after_id, int limit) {
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::vector<HoldingRecord>> {
+        Statement s = PrepareCached(
+            c, absl::StrCat("SELECT ", kHoldingColumns,
+                            " FROM holdings WHERE member_id = ? AND (? = '' OR "
+                            "security = ?) AND CONCAT(security, ':', LPAD("
+                            "end_time_us, 20, '0')) > ? ORDER BY security, "
+                            "end_time_us LIMIT ?"));
+        s->setString(1, member_id);
+        s->setString(2, security);
+        s->setString(3, security);
+        s->setString(4, after_id);
+        s->setInt(5, limit);
+        Rows rows(s->executeQuery());
+        std::vector<HoldingRecord> out;
+        absl::Status error;
+        while (rows->next()) out.push_back(ReadHolding(*rows, 1, &error));
+        RAPPORT_RETURN_IF_ERROR(error);
+        return out;
+      });
+}
+
+absl::StatusOr<std::vector<std::pair<PositionRecord, PositionRecord>>>
+MysqlCommunityStore::PositionsAt(int64_t from_us, int64_t to_us,
+                                 const std::string& security) {
+  using Pair = std::pair<PositionRecord, PositionRecord>;
+  return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<std::vector<Pair>> {
+    std::map<std::pair<std::string, std::string>, Pair> by_key;
+    for (const bool later : {false, true}) {
+      Statement s = PrepareCached(c, kLatestRows);
+      s->setInt64(1, later ? to_us : from_us);
+      s->setString(2, security);
+      s->setString(3, security);
+      Rows rows(s->executeQuery());
+      while (rows->next()) {
+        PositionRecord p;
+        p.member_id = Str(*rows, 1);
+        p.security = Str(*rows, 2);
+        p.end_time_us = rows->getInt64(3);
+        p.shares = rows->getInt64(4);
+        RAPPORT_ASSIGN_OR_RETURN(p.price, DecimalColumn(*rows, 5));
+        RAPPORT_ASSIGN_OR_RETURN(p.market_value, DecimalColumn(*rows, 6));
+        Pair& pair = by_key[{p.member_id, p.security}];
+        pair.first.member_id = pair.second.member_id = p.member_id;
+        pair.first.security = pair.second.security = p.security;
+        (later ? pair.second : pair.first) = std::move(p);
+      }
+    }
+    std::vector<Pair> out;
+    for (auto& [key, pair] : by_key) out.push_back(std::move(pair));
+    return out;
+  });
+}
+
+// ---- engagements and coverage ----------------------------------------------------
+
+absl::StatusOr<std::vector<EngagementRecord>> MysqlCommunityStore::LogEngagement(
+    const std::vector<EngagementRecord>& rows, const std::string& fingerprint) {
+  return pool_->Transaction(
+      [&](sql::Connection& c) -> absl::StatusOr<std::vector<EngagementRecord>> {
+        if (std::optional<std::string> stored =
+                StoredFingerprint(c, "engagements", rows.front().id)) {
+          if (*stored != fingerprint) return Reused("an engagement");
+        } else {
+          for (const EngagementRecord& e : rows) {
+            Statement s = PrepareCached(
+                c,
+                "INSERT INTO engagements (id, engagement_id, member_id, kind, "
+                "engagement_time_us, cost, outcome, note, recorded_by, "
+                "fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            s->setString(1, e.id);
+            s->setString(2, e.engagement_id);
+            s->setString(3, e.member_id);
+            s->setInt(4, e.kind);
+            s->setInt64(5, e.time_us);
+            s->setString(6, e.cost.ToString());
+            s->setString(7, e.outcome);
+            s->setString(8, e.note);
+            s->setString(9, e.recorded_by);
+            s->setString(10, fingerprint);
+            s->executeUpdate();
+          }
+        }
+        std::vector<EngagementRecord> out;
+        for (const EngagementRecord& e : rows) {
+          Statement s = PrepareCached(
+              c, absl::StrCat("SELECT ", kEngagementColumns,
+                              " FROM engagements WHERE id = ?"));
+          s->setString(1, e.id);
+          Rows r(s->executeQuery());
+          if (!r->next()) return absl::InternalError("engagement not stored");
+          RAPPORT_ASSIGN_OR_RETURN(EngagementRecord stored, ReadEngagement(*r));
+          out.push_back(std::move(stored));
+        }
+        return out;
+      });
+}
+
+absl::StatusOr<std::vector<EngagementRecord>>
+MysqlCommunityStore::ListEngagements(const std::string& member_id,
+                                     const std::string& after_id, int limit) {
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::vector<EngagementRecord>> {
+        Statement s = PrepareCached(
+            c, absl::StrCat("SELECT ", kEngagementColumns,
+                            " FROM engagements WHERE member_id = ? AND id > ? "
+                            "ORDER BY id LIMIT ?"));
+        s->setString(1, member_id);
+        s->setString(2, after_id);
+        s->setInt(3, limit);
+        Rows rows(s->executeQuery());
+        std::vector<EngagementRecord> out;
+        while (rows->next()) {
+          RAPPORT_ASSIGN_OR_RETURN(EngagementRecord e, ReadEngagement(*rows));
+          out.push_back(std::move(e));
+        }
+        return out;
+      });
+}
+
+absl::StatusOr<CoverageRecord> MysqlCommunityStore::RecordCoverage(
+    const CoverageRecord& r, const std::string& fingerprint) {
+  return pool_->Transaction(
+      [&](sql::Connection& c) -> absl::StatusOr<CoverageRecord> {
+        if (std::optional<std::string> stored =
+                StoredFingerprint(c, "coverage", r.id)) {
+          if (*stored != fingerprint) return Reused("a rating");
+        } else {
+          Statement s = PrepareCached(
+              c,
+              "INSERT INTO coverage (id, member_id, security, end_time_us, "
+              "rating, rating_text, target_price, create_time_us, "
+              "recorded_by, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+              "?)");
+          s->setString(1, r.id);
+          s->setString(2, r.member_id);
+          s->setString(3, r.security);
+          s->setInt64(4, r.end_time_us);
+          s->setInt(5, r.rating);
+          s->setString(6, r.rating_text);
+          SetNullableString(*s, 7,
+                            r.target_price ? r.target_price->ToString() : "");
+          s->setInt64(8, r.end_time_us);
+          s->setString(9, r.recorded_by);
+          s->setString(10, fingerprint);
+          s->executeUpdate();
+        }
+        Statement s = PrepareCached(
+            c, absl::StrCat("SELECT ", kCoverageColumns,
+                            " FROM coverage WHERE id = ?"));
+        s->setString(1, r.id);
+        Rows rows(s->executeQuery());
+        if (!rows->next()) return absl::InternalError("rating not stored");
+        return ReadCoverage(*rows);
+      });
+}
+
+absl::StatusOr<std::vector<CoverageRecord>> MysqlCommunityStore::CoverageOf(
+    const std::string& security, int64_t as_of_us) {
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::vector<CoverageRecord>> {
+        Statement s = PrepareCached(
+            c, absl::StrCat("SELECT ", kCoverageColumns,
+                            " FROM coverage WHERE security = ? AND "
+                            "end_time_us <= ? ORDER BY member_id, "
+                            "end_time_us, id"));
+        s->setString(1, security);
+        s->setInt64(2, as_of_us);
+        Rows rows(s->executeQuery());
+        std::vector<CoverageRecord> out;
+        while (rows->next()) {
+          RAPPORT_ASSIGN_OR_RETURN(CoverageRecord r, ReadCoverage(*rows));
+          out.push_back(std::move(r));
+        }
+        return out;
+      });
+}
+
+// ---- targeting ----------------------------------------------------------------
+
+absl::StatusOr<std::vector<MemberHoldingsView>>
+MysqlCommunityStore::HoldingsViews(int64_t as_of_us) {
+  return pool_->Run([&](sql::Connection& c)
+                        -> absl::StatusOr<std::vector<MemberHoldingsView>> {
+    std::map<std::string, MemberHoldingsView> views;
+    {
+      Statement s = PrepareCached(
+          c,
+          "SELECT r.id, r.member_id, r.security, r.end_time_us, r.shares, "
+          "r.price, r.recorded_by, r.n, m.display_name, m.kind FROM (SELECT "
+          "id, member_id, security, end_time_us, shares, price, recorded_by, "
+          "ROW_NUMBER() OVER (PARTITION BY member_id, security ORDER BY "
+          "end_time_us DESC) AS n FROM holdings WHERE end_time_us <= ?) r "
+          "JOIN members m ON m.id = r.member_id WHERE r.n <= 2 ORDER BY "
+          "r.member_id, r.security, r.n");
+      s->setInt64(1, as_of_us);
+      Rows rows(s->executeQuery());
+      absl::Status error;
+      while (rows->next()) {
+        HoldingRecord h = ReadHolding(*rows, 1, &error);
+        const int n = rows->getInt(8);
+        MemberHoldingsView& v = views[h.member_id];
+        v.member_id = h.member_id;
+        v.display_name = Str(*rows, 9);
+        v.kind = rows->getInt(10);
+        if (n == 1) {
+          v.securities.push_back({h.security, h, std::nullopt});
+        } else if (!v.securities.empty() &&
+                   v.securities.back().security == h.security) {
+          v.securities.back().previous = h;
+        }
+      }
+      RAPPORT_RETURN_IF_ERROR(error);
+    }
+    {
+      Statement s = PrepareCached(
+          c,
+          "SELECT e.member_id, MAX(e.engagement_time_us), m.display_name, "
+          "m.kind FROM engagements e JOIN members m ON m.id = e.member_id "
+          "WHERE e.engagement_time_us <= ? GROUP BY e.member_id");
+      s->setInt64(1, as_of_us);
+      Rows rows(s->executeQuery());
+      while (rows->next()) {
+        MemberHoldingsView& v = views[Str(*rows, 1)];
+        v.member_id = Str(*rows, 1);
+        v.last_engagement_us = rows->getInt64(2);
+        v.display_name = Str(*rows, 3);
+        v.kind = rows->getInt(4);
+      }
+    }
+    std::vector<MemberHoldingsView> out;
+    for (auto& [id, v] : views) out.push_back(std::move(v));
+    return out;
+  });
+}
+
+absl::StatusOr<std::map<std::string, std::string>> MysqlCommunityStore::NamesOf(
+    const std::vector<std::string>& ids) {
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::map<std::string, std::string>> {
+        std::map<std::string, std::string> out;
+        for (const std::string& id : ids) {
+          Statement s =
+              PrepareCached(c, "SELECT display_name FROM members WHERE id = ?");
+          s->setString(1, id);
+          Rows rows(s->executeQuery());
+          if (rows->next()) out[id] = Str(*rows, 1);
+        }
+        return out;
+      });
+}
+
+}  // namespace rapport::community

@@ -1,0 +1,722 @@
+// The financial-community service's answers on its real store (MariaDB), on
+// a population small enough to work out by hand (docs/TARGETING.md):
+//
+//   ACME holdings      2024-03-31      2024-06-30     2024-09-30
+//   Ann (shareholder)  1000 @ 10.00    1500 @ 12.00
+//   Bob (shareholder)  2000 @ 10.00       0 @ 12.00   (sold out)
+//   Eve (shareholder)   800 @ 10.00     600 @ 12.00
+//   Fay (shareholder)   400 @ 10.00     100 @ 12.00
+//   Dan (investor)                                    3000 @ 15.00 (after as_of)
+//   Cat (investor)     PEER: 500 @ 40.00 on 2024-06-30
+//
+//   engagements: Ann 2024-06-01, Eve 2024-06-15, Fay 2024-07-01T00:00Z
+//   (= as_of), Dan 2024-06-20; Bob and Cat never.
+//   ACME coverage: Gus buy 15 (01-15), neutral 13 (04-10), underperform 9
+//   (06-20); Hal outperform 16 (05-01); Ivy buy 20 (08-01, after as_of).
+//
+// Also: every RPC's bad input names its field, not-found names the id,
+// retries store nothing twice, and the member's facts follow SCORING.md
+// section 10 (market value at as_of, only with a counted engagement).
+#include "services/financial_community/community_logic.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/base/timestamp.h"
+#include "common/proto_convert.h"
+#include "common/status.h"
+#include "services/financial_community/community_import.h"
+#include "services/financial_community/community_rules.h"
+#include "services/financial_community/community_values.h"
+#include "services/financial_community/mysql_community_store.h"
+#include "tests/support/database.h"
+
+namespace rapport::community {
+namespace {
+
+namespace cv1 = ::rapport::common::v1;
+namespace d = ::rapport::differentiation;
+
+int64_t At(const std::string& rfc3339) {
+  return *ParseRfc3339Micros(rfc3339);
+}
+
+const int64_t kAsOf = At("2024-07-01T00:00:00Z");
+
+google::type::Money Usd(const std::string& amount) {
+  return *ToMoney(*Decimal::Parse(amount), "USD", "amount");
+}
+
+google::type::Date Date(int y, int m, int day) {
+  google::type::Date out;
+  out.set_year(y);
+  out.set_month(m);
+  out.set_day(day);
+  return out;
+}
+
+std::string Text(const google::type::Money& m) {
+  return FromMoney(m, "m")->ToString();
+}
+
+bool NamesField(const absl::Status& s, const std::string& field) {
+  if (!absl::IsInvalidArgument(s)) return false;
+  for (const FieldViolation& v : FieldViolations(s)) {
+    if (v.field == field) return true;
+  }
+  return absl::StrContains(s.message(), field);
+}
+
+class CommunityLogicTest : public ::testing::Test {
+ protected:
+  CommunityLogicTest()
+      : db_(CommunitySchema()),
+        store_(&db_.pool()),
+        logic_(
+            &store_, &ids_, [this] { return absl::FromUnixMicros(now_); },
+            {.currency = "USD"}, nullptr) {}
+
+  std::string Create(const std::string& name, v1::MemberKind kind) {
+    v1::CreateMemberRequest r;
+    r.mutable_member()->set_display_name(name);
+    r.mutable_member()->set_kind(kind);
+    absl::StatusOr<v1::Member> m = logic_.CreateMember(r, "user:ada");
+    EXPECT_TRUE(m.ok()) << m.status();
+    return m.ok() ? m->id() : "";
+  }
+
+  void Hold(const std::string& member, const std::string& security,
+            google::type::Date date, int64_t shares, const std::string& price) {
+    v1::RecordHoldingRequest r;
+    v1::Holding* h = r.mutable_holding();
+    h->set_member_id(member);
+    h->set_security(security);
+    *h->mutable_date() = date;
+    h->set_shares(shares);
+    *h->mutable_price() = Usd(price);
+    absl::StatusOr<v1::Holding> stored = logic_.RecordHolding(r, "user:ada");
+    ASSERT_TRUE(stored.ok()) << stored.status();
+  }
+
+  void Meet(const std::vector<std::string>& members, const std::string& time,
+            const std::string& cost = "300", const std::string& request = "") {
+    v1::LogEngagementRequest r;
+    for (const std::string& m : members) r.add_member_ids(m);
+    r.set_kind(v1::ENGAGEMENT_KIND_MEETING);
+    *r.mutable_time() = ToTimestamp(At(time));
+    *r.mutable_cost() = Usd(cost);
+    r.set_request_id(request);
+    absl::StatusOr<v1::LogEngagementResponse> e =
+        logic_.LogEngagement(r, "user:ada");
+    ASSERT_TRUE(e.ok()) << e.status();
+  }
+
+  void Rate(const std::string& analyst, google::type::Date date,
+            const std::string& words, const std::string& target) {
+    v1::RecordCoverageRequest r;
+    v1::Coverage* c = r.mutable_coverage();
+    c->set_member_id(analyst);
+    c->set_security("ACME");
+    *c->mutable_date() = date;
+    c->set_rating_text(words);
+    *c->mutable_target_price() = Usd(target);
+    absl::StatusOr<v1::Coverage> stored = logic_.RecordCoverage(r, "user:ada");
+    ASSERT_TRUE(stored.ok()) << stored.status();
+  }
+
+  // The population of the file comment.
+  void Populate() {
+    ann_ = Create("Ann Holdings", v1::MEMBER_KIND_SHAREHOLDER);
+    bob_ = Create("Bob Capital", v1::MEMBER_KIND_SHAREHOLDER);
+    cat_ = Create("Cat Partners", v1::MEMBER_KIND_INVESTOR);
+    dan_ = Create("Dan Fund", v1::MEMBER_KIND_INVESTOR);
+    eve_ = Create("Eve Advisors", v1::MEMBER_KIND_SHAREHOLDER);
+    fay_ = Create("Fay Trust", v1::MEMBER_KIND_SHAREHOLDER);
+    gus_ = Create("Gus Research", v1::MEMBER_KIND_ANALYST);
+    hal_ = Create("Hal Securities", v1::MEMBER_KIND_ANALYST);
+    ivy_ = Create("Ivy Bank", v1::MEMBER_KIND_ANALYST);
+    const google::type::Date q1 = Date(2024, 3, 31), q2 = Date(2024, 6, 30);
+    Hold(ann_, "ACME", q1, 1000, "10");
+    Hold(ann_, "ACME", q2, 1500, "12");
+    Hold(bob_, "ACME", q1, 2000, "10");
+    Hold(bob_, "ACME", q2, 0, "12");
+    Hold(eve_, "ACME", q1, 800, "10");
+    Hold(eve_, "ACME", q2, 600, "12");
+    Hold(fay_, "ACME", q1, 400, "10");
+    Hold(fay_, "ACME", q2, 100, "12");
+    Hold(dan_, "ACME", Date(2024, 9, 30), 3000, "15");
+    Hold(cat_, "PEER", q2, 500, "40");
+    Meet({ann_}, "2024-06-01T10:00:00Z");
+    Meet({eve_}, "2024-06-15T10:00:00Z");
+    Meet({fay_}, "2024-07-01T00:00:00Z");
+    Meet({dan_}, "2024-06-20T10:00:00Z");
+    Rate(gus_, Date(2024, 1, 15), "buy", "15");
+    Rate(gus_, Date(2024, 4, 10), "Neutral", "13");
+    Rate(gus_, Date(2024, 6, 20), "Underperform", "9");
+    Rate(hal_, Date(2024, 5, 1), "Outperform", "16");
+    Rate(ivy_, Date(2024, 8, 1), "buy", "20");
+  }
+
+  int64_t now_ = kAsOf;
+  IdGenerator ids_;
+  testing::MigratedDatabase db_;
+  MysqlCommunityStore store_;
+  CommunityLogic logic_;
+  std::string ann_, bob_, cat_, dan_, eve_, fay_, gus_, hal_, ivy_;
+};
+
+TEST_F(CommunityLogicTest, TheRegisterShowsHoldersAsOfADateLargestFirst) {
+  Populate();
+  v1::GetRegisterRequest r;
+  *r.mutable_as_of() = Date(2024, 6, 30);
+  absl::StatusOr<v1::GetRegisterResponse> reg = logic_.GetRegister(r);
+  ASSERT_TRUE(reg.ok()) << reg.status();
+  // Bob sold out (0 shares: not a holder); Dan buys only in September.
+  ASSERT_EQ(reg->positions_size(), 4);
+  EXPECT_EQ(reg->positions(0).member_id(), cat_);
+  EXPECT_EQ(Text(reg->positions(0).market_value()), "20000.00");
+  EXPECT_EQ(reg->positions(1).member_id(), ann_);
+  EXPECT_EQ(Text(reg->positions(1).market_value()), "18000.00");
+  EXPECT_EQ(reg->positions(1).display_name(), "Ann Holdings");
+  EXPECT_EQ(reg->positions(2).member_id(), eve_);
+  EXPECT_EQ(reg->positions(3).member_id(), fay_);
+  EXPECT_EQ(Text(reg->total_market_value()), "46400.00");
+  EXPECT_EQ(reg->holders(), 4);
+
+  // One security, in pages of two: the totals are the whole register's.
+  r.set_security("acme");
+  r.set_page_size(2);
+  reg = logic_.GetRegister(r);
+  ASSERT_TRUE(reg.ok()) << reg.status();
+  ASSERT_EQ(reg->positions_size(), 2);
+  EXPECT_EQ(Text(reg->total_market_value()), "26400.00");
+  EXPECT_EQ(reg->holders(), 3);
+  ASSERT_FALSE(reg->next_page_token().empty());
+  r.set_page_token(reg->next_page_token());
+  reg = logic_.GetRegister(r);
+  ASSERT_TRUE(reg.ok()) << reg.status();
+  ASSERT_EQ(reg->positions_size(), 1);
+  EXPECT_EQ(reg->positions(0).member_id(), fay_);
+  EXPECT_TRUE(reg->next_page_token().empty());
+
+  // At the end of March Bob was the largest holder; at the end of the year,
+  // Dan.
+  v1::GetRegisterRequest march;
+  *march.mutable_as_of() = Date(2024, 3, 31);
+  reg = logic_.GetRegister(march);
+  ASSERT_TRUE(reg.ok()) << reg.status();
+  ASSERT_EQ(reg->positions_size(), 4);
+  EXPECT_EQ(reg->positions(0).member_id(), bob_);
+  EXPECT_EQ(Text(reg->total_market_value()), "42000.00");
+  v1::GetRegisterRequest december;
+  *december.mutable_as_of() = Date(2024, 12, 31);
+  reg = logic_.GetRegister(december);
+  ASSERT_TRUE(reg.ok()) << reg.status();
+  EXPECT_EQ(reg->positions(0).member_id(), dan_);
+  EXPECT_EQ(Text(reg->positions(0).market_value()), "45000.00");
+}
+
+TEST_F(CommunityLogicTest, ChangesBetweenTwoDatesAreNewBoughtSoldAndExited) {
+  Populate();
+  v1::ListPositionChangesRequest r;
+  *r.mutable_from() = Date(2024, 3, 31);
+  *r.mutable_to() = Date(2024, 6, 30);
+  absl::StatusOr<v1::ListPositionChangesResponse> changes =
+      logic_.ListPositionChanges(r);
+  ASSERT_TRUE(changes.ok()) << changes.status();
+  ASSERT_EQ(changes->changes_size(), 5);
+  // Bob's exit and Cat's new position both moved 20,000: by member id.
+  std::map<std::string, const v1::PositionChange*> by_member;
+  for (const v1::PositionChange& c : changes->changes()) {
+    by_member[c.member_id()] = &c;
+  }
+  const std::string first = std::min(bob_, cat_);
+  EXPECT_EQ(changes->changes(0).member_id(), first);
+  EXPECT_EQ(changes->changes(1).member_id(), std::max(bob_, cat_));
+  EXPECT_EQ(changes->changes(2).member_id(), ann_);
+  EXPECT_EQ(changes->changes(3).member_id(), fay_);
+  EXPECT_EQ(changes->changes(4).member_id(), eve_);
+  EXPECT_EQ(by_member[bob_]->change(), "exited");
+  EXPECT_EQ(by_member[bob_]->shares_from(), 2000);
+  EXPECT_EQ(by_member[bob_]->shares_to(), 0);
+  EXPECT_EQ(by_member[cat_]->change(), "new");
+  EXPECT_EQ(by_member[cat_]->security(), "PEER");
+  EXPECT_EQ(by_member[ann_]->change(), "bought");
+  EXPECT_EQ(Text(by_member[ann_]->value_from()), "10000.00");
+  EXPECT_EQ(Text(by_member[ann_]->value_to()), "18000.00");
+  EXPECT_EQ(by_member[fay_]->change(), "sold");
+  EXPECT_EQ(by_member[eve_]->change(), "sold");
+  EXPECT_EQ(by_member[eve_]->display_name(), "Eve Advisors");
+
+  // The reverse order of dates is refused, naming the field.
+  std::swap(*r.mutable_from(), *r.mutable_to());
+  EXPECT_TRUE(NamesField(logic_.ListPositionChanges(r).status(), "to"));
+}
+
+TEST_F(CommunityLogicTest, TheConsensusTakesEachAnalystsLatestRatingAsOfADate) {
+  Populate();
+  v1::GetConsensusRequest r;
+  r.set_security("ACME");
+  *r.mutable_as_of() = Date(2024, 6, 30);
+  absl::StatusOr<v1::GetConsensusResponse> c = logic_.GetConsensus(r);
+  ASSERT_TRUE(c.ok()) << c.status();
+  // Gus went buy -> hold -> sell; Hal says buy; Ivy rates only in August.
+  EXPECT_EQ(c->buy(), 1);
+  EXPECT_EQ(c->hold(), 0);
+  EXPECT_EQ(c->sell(), 1);
+  EXPECT_EQ(Text(c->mean_target()), "12.50");
+  EXPECT_EQ(Text(c->median_target()), "12.50");
+  ASSERT_EQ(c->analysts_size(), 2);
+  for (const v1::AnalystView& a : c->analysts()) {
+    if (a.member_id() == gus_) {
+      ASSERT_EQ(a.history_size(), 3);
+      EXPECT_EQ(a.history(1).rating(), v1::RATING_HOLD);
+      EXPECT_EQ(a.history(1).rating_text(), "Neutral");
+      EXPECT_EQ(a.current().rating(), v1::RATING_SELL);
+      EXPECT_EQ(Text(a.current().target_price()), "9.00");
+    } else {
+      EXPECT_EQ(a.member_id(), hal_);
+      EXPECT_EQ(a.current().rating(), v1::RATING_BUY);
+    }
+  }
+  // On May 1st Gus held; at the end of the year Ivy counts too.
+  *r.mutable_as_of() = Date(2024, 5, 1);
+  c = logic_.GetConsensus(r);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->buy(), 1);
+  EXPECT_EQ(c->hold(), 1);
+  EXPECT_EQ(Text(c->mean_target()), "14.50");
+  *r.mutable_as_of() = Date(2024, 12, 31);
+  c = logic_.GetConsensus(r);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->buy(), 2);
+  EXPECT_EQ(c->sell(), 1);
+  EXPECT_EQ(Text(c->mean_target()), "15.00");
+  EXPECT_EQ(Text(c->median_target()), "16.00");
+}
+
+TEST_F(CommunityLogicTest, TargetsAreRankedByTheValueOfMeetingNowWithReasons) {
+  Populate();
+  v1::ListEngagementTargetsRequest r;
+  *r.mutable_as_of() = ToTimestamp(kAsOf);
+  absl::StatusOr<v1::ListEngagementTargetsResponse> t =
+      logic_.ListEngagementTargets(r);
+  ASSERT_TRUE(t.ok()) << t.status();
+  // Without peers PEER is Cat's own: 20,000 never met. Ann: 18,000 met 30
+  // days ago, growing: 18000 * 452/1460 * 6/5. Eve: 7,200 met 15 days ago,
+  // shrinking: 7200 * 410/1460 * 3/2. Fay: met today, shrinking. Bob holds
+  // nothing now; Dan only after as_of.
+  ASSERT_EQ(t->targets_size(), 4);
+  EXPECT_EQ(t->targets(0).member_id(), cat_);
+  EXPECT_EQ(Text(t->targets(0).score()), "20000.00");
+  EXPECT_EQ(t->targets(0).reason(),
+            "holds 20,000.00 USD of our securities; never met");
+  EXPECT_FALSE(t->targets(0).has_days_since_engagement());
+  EXPECT_EQ(t->targets(1).member_id(), ann_);
+  EXPECT_EQ(Text(t->targets(1).score()), "6687.12");
+  EXPECT_EQ(t->targets(1).reason(),
+            "holds 18,000.00 USD of our securities; last met 29 days ago; "
+            "position growing (1000 -> 1500 shares)");
+  EXPECT_EQ(t->targets(2).member_id(), eve_);
+  EXPECT_EQ(Text(t->targets(2).score()), "3032.88");
+  EXPECT_EQ(t->targets(2).days_since_engagement(), 15);
+  EXPECT_DOUBLE_EQ(t->targets(2).trend_factor(), 1.5);
+  EXPECT_EQ(t->targets(3).member_id(), fay_);
+  EXPECT_EQ(Text(t->targets(3).score()), "450.00");
+  EXPECT_EQ(t->targets(3).days_since_engagement(), 0);
+
+  // Naming PEER a peer security: Cat holds none of ours, counted at half.
+  r.add_peer_securities("peer");
+  r.set_limit(2);
+  t = logic_.ListEngagementTargets(r);
+  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_EQ(t->targets_size(), 2);
+  EXPECT_EQ(t->targets(0).member_id(), cat_);
+  EXPECT_EQ(Text(t->targets(0).score()), "10000.00");
+  EXPECT_EQ(Text(t->targets(0).own_value()), "0.00");
+  EXPECT_EQ(Text(t->targets(0).peer_value()), "20000.00");
+  EXPECT_TRUE(absl::StartsWith(t->targets(0).reason(),
+                               "holds none of ours but 20,000.00 USD"));
+  r.set_limit(1001);
+  EXPECT_TRUE(NamesField(logic_.ListEngagementTargets(r).status(), "limit"));
+}
+
+TEST_F(CommunityLogicTest, HoldersWhoSoldAndWereNotMetSinceAreAtRisk) {
+  Populate();
+  v1::ListAtRiskHoldersRequest r;
+  *r.mutable_as_of() = ToTimestamp(kAsOf);
+  absl::StatusOr<v1::ListAtRiskHoldersResponse> risk =
+      logic_.ListAtRiskHolders(r);
+  ASSERT_TRUE(risk.ok()) << risk.status();
+  // Bob sold out (2000 * 12.00 at risk), never met; Eve sold 200 (2,400)
+  // and was last met before the end of June; Fay was met after it.
+  ASSERT_EQ(risk->holders_size(), 2);
+  EXPECT_EQ(risk->holders(0).member_id(), bob_);
+  EXPECT_EQ(Text(risk->holders(0).value_at_risk()), "24000.00");
+  EXPECT_EQ(risk->holders(0).last_shares(), 0);
+  EXPECT_EQ(risk->holders(0).reason(),
+            "sold out of ACME (2000 -> 0 shares from 2024-03-31 to "
+            "2024-06-30); never engaged");
+  EXPECT_EQ(risk->holders(1).member_id(), eve_);
+  EXPECT_EQ(Text(risk->holders(1).value_at_risk()), "2400.00");
+  EXPECT_EQ(risk->holders(1).reason(),
+            "sold part of ACME (800 -> 600 shares from 2024-03-31 to "
+            "2024-06-30); not engaged since 2024-06-15");
+  // Meeting Eve now takes her off the list.
+  now_ = kAsOf + 3'600'000'000;
+  Meet({eve_}, "2024-07-01T00:30:00Z");
+  *r.mutable_as_of() = ToTimestamp(now_);
+  risk = logic_.ListAtRiskHolders(r);
+  ASSERT_TRUE(risk.ok()) << risk.status();
+  ASSERT_EQ(risk->holders_size(), 1);
+  EXPECT_EQ(risk->holders(0).member_id(), bob_);
+}
+
+// SCORING.md section 10: monetary is the market value at as_of of members
+// with a counted engagement; the others are prospects whatever they hold.
+TEST_F(CommunityLogicTest, MembersFactsAreEngagementsAndMarketValueAtAsOf) {
+  Populate();
+  MemberFacts facts(&db_.pool());
+  absl::StatusOr<std::vector<d::EntityFacts>> of =
+      facts.FactsOf({ann_, bob_, dan_, fay_}, {.as_of_us = kAsOf});
+  ASSERT_TRUE(of.ok()) << of.status();
+  std::map<std::string, d::EntityFacts> by_id;
+  for (const d::EntityFacts& f : *of) by_id[f.entity_id] = f;
+  EXPECT_EQ(by_id[ann_].frequency, 1);
+  EXPECT_EQ(by_id[ann_].monetary.ToString(), "18000.00");
+  EXPECT_EQ(by_id[ann_].cost_to_serve.ToString(), "300.00");
+  EXPECT_EQ(by_id[bob_].frequency, 0);  // holds nothing, never met
+  EXPECT_EQ(by_id[bob_].monetary.ToString(), "0.00");
+  EXPECT_EQ(by_id[dan_].frequency, 1);  // met, but buys after as_of
+  EXPECT_EQ(by_id[dan_].monetary.ToString(), "0.00");
+  EXPECT_EQ(by_id[fay_].monetary.ToString(), "1200.00");
+
+  // The whole population scanned agrees, and a member that holds but was
+  // never met (Cat) is a prospect.
+  std::map<std::string, d::EntityFacts> scanned;
+  ASSERT_TRUE(facts
+                  .ScanFacts({.as_of_us = kAsOf}, 3,
+                             [&](std::vector<d::EntityFacts>& batch) {
+                               for (const d::EntityFacts& f : batch) {
+                                 scanned[f.entity_id] = f;
+                               }
+                               return absl::OkStatus();
+                             })
+                  .ok());
+  EXPECT_EQ(scanned.size(), 9u);
+  EXPECT_EQ(scanned[ann_].monetary.ToString(), "18000.00");
+  EXPECT_EQ(scanned[cat_].frequency, 0);
+  EXPECT_EQ(scanned[cat_].monetary.ToString(), "0.00");
+  // As of the end of March, Ann had not been met yet.
+  EXPECT_EQ(facts.FactsOf({ann_}, {.as_of_us = At("2024-03-31T23:59:59Z")})
+                ->front()
+                .frequency,
+            0);
+
+  // For the CLV models the market value is one more amount on the last
+  // engagement day.
+  Meet({ann_}, "2024-06-20T10:00:00Z");
+  std::vector<d::EventDay> days;
+  ASSERT_TRUE(facts
+                  .ScanEventDays({.as_of_us = kAsOf}, 100,
+                                 [&](std::vector<d::EventDay>& batch) {
+                                   for (const d::EventDay& e : batch) {
+                                     if (e.entity_id == ann_) days.push_back(e);
+                                   }
+                                   return absl::OkStatus();
+                                 })
+                  .ok());
+  ASSERT_EQ(days.size(), 2u);
+  EXPECT_EQ(days[0].amount.ToString(), "0.00");
+  EXPECT_EQ(days[1].amount.ToString(), "18000.00");
+}
+
+TEST_F(CommunityLogicTest, AnEngagementWithSeveralMembersSharesItsCostExactly) {
+  const std::string a = Create("A", v1::MEMBER_KIND_INVESTOR);
+  const std::string b = Create("B", v1::MEMBER_KIND_INVESTOR);
+  const std::string c = Create("C", v1::MEMBER_KIND_INVESTOR);
+  v1::LogEngagementRequest r;
+  r.add_member_ids(a);
+  r.add_member_ids(b);
+  r.add_member_ids(c);
+  r.set_kind(v1::ENGAGEMENT_KIND_ROADSHOW);
+  *r.mutable_time() = ToTimestamp(kAsOf);
+  *r.mutable_cost() = Usd("100");
+  r.set_request_id("roadshow-1");
+  absl::StatusOr<v1::LogEngagementResponse> e = logic_.LogEngagement(r, "u");
+  ASSERT_TRUE(e.ok()) << e.status();
+  ASSERT_EQ(e->engagements_size(), 3);
+  EXPECT_EQ(Text(e->engagements(0).cost()), "33.333333334");
+  EXPECT_EQ(Text(e->engagements(1).cost()), "33.333333333");
+  EXPECT_EQ(e->engagements(0).engagement_id(), e->engagements(2).engagement_id());
+  EXPECT_EQ(e->engagements(1).recorded_by(), "u");
+  // A retry stores nothing twice; the same request id saying something else
+  // is refused.
+  ASSERT_TRUE(logic_.LogEngagement(r, "u").ok());
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM engagements"), 3);
+  *r.mutable_cost() = Usd("90");
+  EXPECT_TRUE(absl::IsAlreadyExists(logic_.LogEngagement(r, "u").status()));
+  // Naming a member twice, or one that does not exist, is refused.
+  r.set_request_id("");
+  r.add_member_ids(a);
+  EXPECT_TRUE(NamesField(logic_.LogEngagement(r, "u").status(), "member_ids[3]"));
+  r.mutable_member_ids()->RemoveLast();
+  r.add_member_ids(ids_.Next());
+  EXPECT_TRUE(absl::IsNotFound(logic_.LogEngagement(r, "u").status()));
+}
+
+TEST_F(CommunityLogicTest, AHoldingForTheSameDateCorrectsTheFirst) {
+  const std::string a = Create("A", v1::MEMBER_KIND_SHAREHOLDER);
+  Hold(a, "ACME", Date(2024, 6, 30), 100, "10");
+  Hold(a, "ACME", Date(2024, 6, 30), 120, "10.5");
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM holdings"), 1);
+  v1::ListPositionHistoryRequest h;
+  h.set_member_id(a);
+  absl::StatusOr<v1::ListPositionHistoryResponse> history =
+      logic_.ListPositionHistory(h);
+  ASSERT_TRUE(history.ok()) << history.status();
+  ASSERT_EQ(history->holdings_size(), 1);
+  EXPECT_EQ(history->holdings(0).shares(), 120);
+  EXPECT_EQ(Text(history->holdings(0).price()), "10.50");
+}
+
+TEST_F(CommunityLogicTest, BadInputNamesTheFieldAndNotFoundNamesTheId) {
+  const std::string a = Create("A", v1::MEMBER_KIND_SHAREHOLDER);
+  const std::string missing = ids_.Next();
+  {
+    v1::CreateMemberRequest r;
+    r.mutable_member()->set_display_name("X");
+    EXPECT_TRUE(NamesField(logic_.CreateMember(r, "u").status(), "member.kind"));
+    r.mutable_member()->set_kind(v1::MEMBER_KIND_ANALYST);
+    r.mutable_member()->set_display_name("");
+    EXPECT_TRUE(NamesField(logic_.CreateMember(r, "u").status(),
+                           "member.display_name"));
+  }
+  {
+    v1::GetMemberRequest r;
+    r.set_id("nope");
+    EXPECT_TRUE(NamesField(logic_.GetMember(r).status(), "id"));
+    r.set_id(missing);
+    absl::Status s = logic_.GetMember(r).status();
+    EXPECT_TRUE(absl::IsNotFound(s));
+    EXPECT_TRUE(absl::StrContains(s.message(), missing));
+  }
+  {
+    v1::UpdateMemberRequest r;
+    r.mutable_member()->set_id(a);
+    r.mutable_update_mask()->add_paths("create_time");
+    EXPECT_TRUE(NamesField(logic_.UpdateMember(r, "u").status(), "update_mask"));
+    r.mutable_update_mask()->set_paths(0, "organisation");
+    r.mutable_member()->set_organisation("Fund I");
+    r.mutable_member()->set_etag("999");
+    EXPECT_TRUE(absl::IsAborted(logic_.UpdateMember(r, "u").status()));
+    r.mutable_member()->set_etag("");
+    absl::StatusOr<v1::Member> updated = logic_.UpdateMember(r, "u");
+    ASSERT_TRUE(updated.ok()) << updated.status();
+    EXPECT_EQ(updated->organisation(), "Fund I");
+    r.mutable_member()->set_id(missing);
+    EXPECT_TRUE(absl::IsNotFound(logic_.UpdateMember(r, "u").status()));
+  }
+  {
+    v1::RecordHoldingRequest r;
+    v1::Holding* h = r.mutable_holding();
+    h->set_member_id(a);
+    h->set_security("AC ME");
+    *h->mutable_date() = Date(2024, 2, 30);
+    h->set_shares(-1);
+    *h->mutable_price() = Usd("-1");
+    absl::Status s = logic_.RecordHolding(r, "u").status();
+    for (const char* f : {"holding.security", "holding.date", "holding.shares",
+                          "holding.price"}) {
+      EXPECT_TRUE(NamesField(s, f)) << f << ": " << s;
+    }
+    h->set_security("ACME");
+    *h->mutable_date() = Date(2024, 2, 29);
+    h->set_shares(1);
+    *h->mutable_price() = Usd("1");
+    h->set_member_id(missing);
+    EXPECT_TRUE(absl::IsNotFound(logic_.RecordHolding(r, "u").status()));
+    *h->mutable_price() = *ToMoney(Decimal::FromUnits(1), "EUR", "p");
+    h->set_member_id(a);
+    EXPECT_TRUE(NamesField(logic_.RecordHolding(r, "u").status(),
+                           "holding.price"));
+  }
+  {
+    v1::RecordCoverageRequest r;
+    r.mutable_coverage()->set_member_id(a);
+    r.mutable_coverage()->set_security("ACME");
+    *r.mutable_coverage()->mutable_date() = Date(2024, 1, 1);
+    r.mutable_coverage()->set_rating_text("moon");
+    EXPECT_TRUE(NamesField(logic_.RecordCoverage(r, "u").status(),
+                           "coverage.rating_text"));
+    r.mutable_coverage()->set_rating_text("");
+    EXPECT_TRUE(NamesField(logic_.RecordCoverage(r, "u").status(),
+                           "coverage.rating"));
+  }
+  {
+    v1::GetConsensusRequest r;
+    EXPECT_TRUE(NamesField(logic_.GetConsensus(r).status(), "security"));
+    v1::ListEngagementsRequest e;
+    e.set_member_id(missing);
+    EXPECT_TRUE(absl::IsNotFound(logic_.ListEngagements(e).status()));
+    v1::ListPositionHistoryRequest h;
+    h.set_member_id(missing);
+    EXPECT_TRUE(absl::IsNotFound(logic_.ListPositionHistory(h).status()));
+    v1::DeleteMemberRequest del;
+    del.set_id(missing);
+    EXPECT_TRUE(absl::IsNotFound(logic_.DeleteMember(del, "u")));
+  }
+  {
+    v1::IdentifyMemberRequest r;
+    EXPECT_TRUE(NamesField(logic_.IdentifyMember(r, "u").status(),
+                           "external_ids"));
+    cv1::ExternalId* e = r.add_external_ids();
+    e->set_source("13f");
+    e->set_id("0001");
+    EXPECT_TRUE(NamesField(logic_.IdentifyMember(r, "u").status(),
+                           "display_name"));
+    r.set_display_name("Some Fund");
+    absl::StatusOr<v1::IdentifyMemberResponse> made =
+        logic_.IdentifyMember(r, "u");
+    ASSERT_TRUE(made.ok()) << made.status();
+    EXPECT_TRUE(made->created());
+    EXPECT_EQ(made->member().kind(), v1::MEMBER_KIND_INVESTOR);
+    absl::StatusOr<v1::IdentifyMemberResponse> again =
+        logic_.IdentifyMember(r, "u");
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_FALSE(again->created());
+    EXPECT_EQ(again->member().id(), made->member().id());
+  }
+}
+
+TEST_F(CommunityLogicTest, AMemberWithHistoryIsDeletedOnlyWithForce) {
+  const std::string a = Create("A", v1::MEMBER_KIND_SHAREHOLDER);
+  Hold(a, "ACME", Date(2024, 6, 30), 100, "10");
+  v1::DeleteMemberRequest r;
+  r.set_id(a);
+  EXPECT_TRUE(absl::IsFailedPrecondition(logic_.DeleteMember(r, "u")));
+  r.set_force(true);
+  ASSERT_TRUE(logic_.DeleteMember(r, "u").ok());
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM holdings"), 0);
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = "
+                      "'DeleteMember' AND details = 'force'"),
+            1);
+}
+
+// Imports: rows rejected by row and column, unknown external ids creating
+// members, engagements grouped by request id prefix, and a retried import
+// storing nothing twice.
+TEST_F(CommunityLogicTest, ImportsRejectBadRowsAndStoreNothingTwice) {
+  MysqlCommunityImports imports(&db_.pool(), &ids_,
+                                [this] { return absl::FromUnixMicros(now_); },
+                                {.currency = "USD"});
+  auto holding = [](int64_t row, const std::string& ref,
+                    const std::string& date, const std::string& shares,
+                    const std::string& price) {
+    v1::HoldingRow r;
+    r.set_row(row);
+    r.set_member_ref(ref);
+    r.set_security("ACME");
+    r.set_date(date);
+    r.set_shares(shares);
+    r.set_price(price);
+    return r;
+  };
+  v1::ImportHoldingsRequest h;
+  h.set_import_id("13f-2024q2");
+  *h.add_rows() = holding(2, "ext:13f:0001", "2024-06-30", "100", "12");
+  *h.add_rows() = holding(3, "ext:13f:0002", "2024-06-31", "100", "12");
+  *h.add_rows() = holding(4, "ext:13f:0002", "2024-06-30", "1.5", "12");
+  *h.add_rows() = holding(5, "ext:13f:0002", "2024-06-30", "10", "-1");
+  *h.add_rows() = holding(6, "ext:13f:0003", "2024-06-30", "0", "12");
+  auto run = [&]() {
+    bool sent = false;
+    return imports.ImportHoldings(
+        [&](v1::ImportHoldingsRequest* out) {
+          if (sent) return false;
+          *out = h;
+          return sent = true;
+        },
+        "user:ada");
+  };
+  absl::StatusOr<v1::ImportHoldingsResponse> first = run();
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->accepted(), 2);
+  EXPECT_EQ(first->created_members(), 2);
+  ASSERT_EQ(first->rejected_size(), 3);
+  EXPECT_EQ(first->rejected(0).row(), 3);
+  EXPECT_EQ(first->rejected(0).field(), "date");
+  EXPECT_EQ(first->rejected(1).field(), "shares");
+  EXPECT_EQ(first->rejected(2).field(), "price");
+  absl::StatusOr<v1::ImportHoldingsResponse> retry = run();
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_EQ(retry->accepted(), 0);
+  EXPECT_EQ(retry->duplicates(), 2);
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM holdings"), 2);
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM members WHERE kind = 2"), 2);
+
+  // Two rows of one engagement, one of another; a bad kind.
+  auto engagement = [](int64_t row, const std::string& ref,
+                       const std::string& kind, const std::string& request) {
+    v1::EngagementRow r;
+    r.set_row(row);
+    r.set_member_ref(ref);
+    r.set_timestamp("2024-06-10T09:00:00Z");
+    r.set_kind(kind);
+    r.set_cost("50");
+    r.set_request_id(request);
+    return r;
+  };
+  v1::ImportEngagementsRequest e;
+  e.set_import_id("meetings");
+  *e.add_rows() = engagement(2, "ext:13f:0001", "meeting", "meet-42/ann");
+  *e.add_rows() = engagement(3, "ext:13f:0003", "meeting", "meet-42/bob");
+  *e.add_rows() = engagement(4, "ext:13f:0003", "earnings_call", "call-7");
+  *e.add_rows() = engagement(5, "ext:13f:0003", "lunch", "x");
+  bool sent = false;
+  absl::StatusOr<v1::ImportEngagementsResponse> logged =
+      imports.ImportEngagements(
+          [&](v1::ImportEngagementsRequest* out) {
+            if (sent) return false;
+            *out = e;
+            return sent = true;
+          },
+          "user:ada");
+  ASSERT_TRUE(logged.ok()) << logged.status();
+  EXPECT_EQ(logged->accepted(), 3);
+  ASSERT_EQ(logged->rejected_size(), 1);
+  EXPECT_EQ(logged->rejected(0).field(), "kind");
+  EXPECT_EQ(db_.Count("SELECT COUNT(DISTINCT engagement_id) FROM engagements"),
+            2);
+
+  // Coverage from an unknown external id creates an analyst.
+  v1::ImportCoverageRequest c;
+  c.set_import_id("ratings");
+  v1::CoverageRow* row = c.add_rows();
+  row->set_row(2);
+  row->set_member_ref("ext:broker:77");
+  row->set_security("ACME");
+  row->set_date("2024-06-01");
+  row->set_rating("Overweight");
+  row->set_target_price("14.5");
+  sent = false;
+  absl::StatusOr<v1::ImportCoverageResponse> rated = imports.ImportCoverage(
+      [&](v1::ImportCoverageRequest* out) {
+        if (sent) return false;
+        *out = c;
+        return sent = true;
+      },
+      "user:ada");
+  ASSERT_TRUE(rated.ok()) << rated.status();
+  EXPECT_EQ(rated->accepted(), 1);
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM members WHERE kind = 3"), 1);
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM coverage WHERE rating = 1"), 1);
+}
+
+}  // namespace
+}  // namespace rapport::community

@@ -1,0 +1,140 @@
+// The financial-community rules that need no storage: analysts' scales,
+// dates as the end of their day, exact shares of a cost and values of a
+// position, and the targeting score of docs/TARGETING.md (its worked
+// example, each factor, and when a member is no target). The roles table
+// names every RPC.
+#include "services/financial_community/community_rules.h"
+
+#include <gtest/gtest.h>
+
+#include "common/base/timestamp.h"
+#include "common/status.h"
+#include "services/financial_community/community_service.h"
+
+namespace rapport::community {
+namespace {
+
+Decimal D(const char* text) { return *Decimal::Parse(text); }
+
+TEST(ParseRating, MapsAnalystsScalesToBuyHoldSell) {
+  EXPECT_EQ(ParseRating("BUY"), v1::RATING_BUY);
+  EXPECT_EQ(ParseRating("Strong-Buy"), v1::RATING_BUY);
+  EXPECT_EQ(ParseRating(" outperform "), v1::RATING_BUY);
+  EXPECT_EQ(ParseRating("Equal_Weight"), v1::RATING_HOLD);
+  EXPECT_EQ(ParseRating("in-line"), v1::RATING_HOLD);
+  EXPECT_EQ(ParseRating("Market Perform"), v1::RATING_HOLD);
+  EXPECT_EQ(ParseRating("underweight"), v1::RATING_SELL);
+  EXPECT_EQ(ParseRating("strong sell"), v1::RATING_SELL);
+  EXPECT_FALSE(ParseRating("to the moon").has_value());
+  EXPECT_FALSE(ParseRating("").has_value());
+}
+
+TEST(Dates, AreHeldAsTheLastMicrosecondOfTheirDay) {
+  EXPECT_EQ(*ParseDateEnd("2024-06-30", "date"),
+            *ParseRfc3339Micros("2024-06-30T23:59:59.999999Z"));
+  EXPECT_EQ(DateText(*ParseDateEnd("2024-02-29", "date")), "2024-02-29");
+  EXPECT_TRUE(absl::IsInvalidArgument(ParseDateEnd("2023-02-29", "d").status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(ParseDateEnd("2024-6-30", "d").status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(ParseDateEnd("30/06/2024", "d").status()));
+  const google::type::Date d = DateOf(*ParseDateEnd("1999-12-31", "date"));
+  EXPECT_EQ(d.year(), 1999);
+  EXPECT_EQ(d.month(), 12);
+  EXPECT_EQ(d.day(), 31);
+}
+
+TEST(ShareEqually, GivesWhatDoesNotDivideToTheFirst) {
+  const std::vector<Decimal> s = ShareEqually(D("100"), 3);
+  ASSERT_EQ(s.size(), 3u);
+  EXPECT_EQ(s[0].ToString(), "33.333333334");
+  EXPECT_EQ(s[1].ToString(), "33.333333333");
+  EXPECT_EQ((s[0] + s[1] + s[2]).ToString(), "100.00");
+}
+
+TEST(PositionValue, IsExactAndRefusesOverflow) {
+  EXPECT_EQ(PositionValue(1500, D("12.345678901"))->ToString(),
+            "18518.5183515");
+  EXPECT_EQ(PositionValue(0, D("12"))->ToString(), "0.00");
+  EXPECT_TRUE(absl::IsOutOfRange(
+      PositionValue(std::numeric_limits<int64_t>::max(),
+                    Decimal::FromUnits(1'000'000'000'000'000))
+          .status()));
+}
+
+TEST(ScoreTarget, FollowsTheWorkedExampleOfTargetingMd) {
+  // 1,000 ACME at 10.00 (1,500 before), last met 120 days ago.
+  TargetFacts f{.own_value = D("10000"),
+                .days_since_engagement = 120,
+                .shares_last = 1000,
+                .shares_previous = 1500};
+  std::optional<TargetScore> s = ScoreTarget(f, "USD");
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->score.ToString(), "7448.63");
+  EXPECT_DOUBLE_EQ(s->recency_factor, 725.0 / 1460.0);
+  EXPECT_DOUBLE_EQ(s->trend_factor, 1.5);
+  EXPECT_EQ(s->reason,
+            "holds 10,000.00 USD of our securities; last met 120 days ago; "
+            "position shrinking (1500 -> 1000 shares)");
+}
+
+TEST(ScoreTarget, RecencyRisesFromAQuarterToOneAndNeverMetIsOne) {
+  TargetFacts f{.own_value = D("1000"), .shares_last = 5, .shares_previous = 5};
+  f.days_since_engagement = 0;
+  EXPECT_EQ(ScoreTarget(f, "USD")->score.ToString(), "250.00");
+  f.days_since_engagement = 365;
+  EXPECT_EQ(ScoreTarget(f, "USD")->score.ToString(), "1000.00");
+  f.days_since_engagement = 4000;  // capped at a year
+  EXPECT_EQ(ScoreTarget(f, "USD")->score.ToString(), "1000.00");
+  f.days_since_engagement.reset();
+  std::optional<TargetScore> never = ScoreTarget(f, "USD");
+  EXPECT_EQ(never->score.ToString(), "1000.00");
+  EXPECT_EQ(never->reason, "holds 1,000.00 USD of our securities; never met");
+}
+
+TEST(ScoreTarget, GrowingCountsSixFifthsAndRoundsHalfUpOnce) {
+  // 0.05 * 1 * 6/5 = 0.06; 0.0125 * 6/5 = 0.015 -> 0.02 (half up, once).
+  TargetFacts f{.own_value = D("0.0125"), .shares_last = 2, .shares_previous = 1};
+  std::optional<TargetScore> s = ScoreTarget(f, "USD");
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->score.ToString(), "0.02");
+  EXPECT_DOUBLE_EQ(s->trend_factor, 1.2);
+}
+
+TEST(ScoreTarget, PeersCountAtHalfAndNothingHeldIsNoTarget) {
+  TargetFacts peer{.peer_value = D("20000")};
+  std::optional<TargetScore> s = ScoreTarget(peer, "USD");
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->base.ToString(), "10000.00");
+  EXPECT_EQ(s->reason,
+            "holds none of ours but 20,000.00 USD of peers' (counted at half); "
+            "never met");
+  // Own value wins over peers'.
+  TargetFacts both{.own_value = D("10"), .peer_value = D("1000000")};
+  EXPECT_EQ(ScoreTarget(both, "USD")->base.ToString(), "10.00");
+  EXPECT_FALSE(ScoreTarget(TargetFacts{}, "USD").has_value());
+}
+
+TEST(MoneyWords, GroupsThousandsAndRoundsToTheCent) {
+  EXPECT_EQ(MoneyWords(D("1200000")), "1,200,000.00");
+  EXPECT_EQ(MoneyWords(D("999.995")), "1,000.00");
+  EXPECT_EQ(MoneyWords(D("-1234.5")), "-1,234.50");
+  EXPECT_EQ(MoneyWords(D("0")), "0.00");
+}
+
+TEST(CommunityMethodRoles, NamesEveryRpcOfTheServiceAndNothingElse) {
+  absl::Status check = CommunityMethodRoles().Check();
+  EXPECT_TRUE(check.ok()) << check;
+  const MethodRoles& roles = CommunityMethodRoles();
+  for (const char* m : {"GetRegister", "ListEngagementTargets",
+                        "ListAtRiskHolders", "GetConsensus", "ExportScores"}) {
+    EXPECT_EQ(roles.Of(m), auth::Role::kReader) << m;
+  }
+  for (const char* m : {"CreateMember", "RecordHolding", "ImportHoldings",
+                        "LogEngagement", "RecordCoverage", "RefreshScores"}) {
+    EXPECT_EQ(roles.Of(m), auth::Role::kWriter) << m;
+  }
+  EXPECT_EQ(roles.Of("DeleteMember"), auth::Role::kAdmin);
+  EXPECT_EQ(roles.Of("ListAuditEvents"), auth::Role::kAdmin);
+}
+
+}  // namespace
+}  // namespace rapport::community
