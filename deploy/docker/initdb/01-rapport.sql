@@ -2,8 +2,7 @@
 -- The image's entrypoint has already created the user 'rapport'@'%' from MARIADB_USER
 -- and MARIADB_PASSWORD_FILE (a compose secret), so no password appears here.
 -- One database (schema) per domain service; no service reads another's. The scoring
--- service is stateless and has none. The financial-community database is created now
--- so that this service needs no database step when it arrives.
+-- service is stateless and has none.
 CREATE DATABASE IF NOT EXISTS rapport_customer CHARACTER SET utf8mb4;
 CREATE DATABASE IF NOT EXISTS rapport_partner CHARACTER SET utf8mb4;
 CREATE DATABASE IF NOT EXISTS rapport_financial_community CHARACTER SET utf8mb4;
