@@ -214,16 +214,21 @@ std::string FindIdentityHolder(sql::Connection& c, const CustomerRecord& r) {
   return "";
 }
 
-// Writes identities and attributes of r (whose row exists) from scratch.
-void WriteChildren(sql::Connection& c, const CustomerRecord& r) {
-  Statement del_ext =
-      Prepare(c, "DELETE FROM customer_external_ids WHERE customer_id = ?");
-  del_ext->setString(1, r.id);
-  del_ext->executeUpdate();
-  Statement del_attr =
-      Prepare(c, "DELETE FROM customer_attributes WHERE customer_id = ?");
-  del_attr->setString(1, r.id);
-  del_attr->executeUpdate();
+// Writes identities and attributes of r (whose row exists) from scratch. A
+// new customer has none to delete: its DELETEs would only take gap locks at
+// the end of the indexes, where every concurrent creation inserts, and
+// deadlock them.
+void WriteChildren(sql::Connection& c, const CustomerRecord& r, bool created) {
+  if (!created) {
+    Statement del_ext =
+        Prepare(c, "DELETE FROM customer_external_ids WHERE customer_id = ?");
+    del_ext->setString(1, r.id);
+    del_ext->executeUpdate();
+    Statement del_attr =
+        Prepare(c, "DELETE FROM customer_attributes WHERE customer_id = ?");
+    del_attr->setString(1, r.id);
+    del_attr->executeUpdate();
+  }
   if (!r.external_ids.empty()) {
     Statement s = Prepare(c,
                           "INSERT INTO customer_external_ids (source, "
@@ -364,7 +369,7 @@ absl::StatusOr<CustomerRecord> MysqlCustomerStore::CreateCustomer(
         SetNullableString(
             *s, 9, customer.email.empty() ? "" : EmailMatchKey(customer.email));
         s->executeUpdate();
-        WriteChildren(c, customer);
+        WriteChildren(c, customer, /*created=*/true);
         if (!request.id.empty()) {
           Statement r = Prepare(
               c,
@@ -525,7 +530,7 @@ absl::StatusOr<CustomerRecord> MysqlCustomerStore::UpdateCustomer(
         SetNullableString(*s, 8, r.email.empty() ? "" : EmailMatchKey(r.email));
         s->setString(9, r.id);
         s->executeUpdate();
-        WriteChildren(c, r);
+        WriteChildren(c, r, /*created=*/false);
         audit::Write(c, event);
         return r;
       });
