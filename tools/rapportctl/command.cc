@@ -56,7 +56,12 @@ void Context::Authorize(grpc::ClientContext* call) const {
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> Context::Channel(
     const char* env, const char* fallback) const {
-  std::string address = FlagOrEnv(args, "addr", env);
+  return ServiceChannel("addr", env, fallback);
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> Context::ServiceChannel(
+    const char* flag, const char* env, const char* fallback) const {
+  std::string address = FlagOrEnv(args, flag, env);
   if (address.empty()) address = fallback;
   TlsOptions tls{FlagOrEnv(args, "tls-cert", "RAPPORT_TLS_CERT"),
                  FlagOrEnv(args, "tls-key", "RAPPORT_TLS_KEY"),

@@ -38,6 +38,10 @@ struct Context {
   // else `fallback` (e.g. "localhost:50051").
   absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel(
       const char* env, const char* fallback) const;
+  // The same for commands that talk to several services: --`flag` (such as
+  // "partner-addr") instead of --addr.
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> ServiceChannel(
+      const char* flag, const char* env, const char* fallback) const;
   // The channel to the customer service: --addr, $RAPPORT_CUSTOMER_ADDR or
   // localhost:50051.
   absl::StatusOr<std::shared_ptr<grpc::Channel>> CustomerChannel() const {
@@ -134,6 +138,16 @@ int RunCommunity(Context& ctx);
 bool IsCustomerScoresCommand(const std::string& verb);
 int RunCustomerScores(Context& ctx);
 int RunPurchases(Context& ctx);
+// overview (overview_command.cc), report --out FILE.html (report.cc), demo
+// load (demo.cc).
+int RunOverview(Context& ctx);
+// The usage check of commands that talk to the three counterpart services:
+// `known` and --customer-addr, --partner-addr, --community-addr; --addr is
+// refused as ambiguous.
+absl::Status CounterpartAddrFlagsOnly(const Args& args,
+                                      std::set<std::string> known);
+int RunReport(Context& ctx);
+int RunDemo(Context& ctx);
 int RunHealth(Context& ctx);
 int RunScoring(Context& ctx);
 // auth token --role R --subject S [--ttl D] [--key FILE] (auth.cc).

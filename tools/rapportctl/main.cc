@@ -144,6 +144,21 @@ Commands:
   purchases record --customer ID --amount DECIMAL [--time RFC3339] [--description D]
                    [--request-id R]
   purchases list --customer ID [--start RFC3339] [--end RFC3339] [--page-size N] [--all]
+  overview [--customer-addr A] [--partner-addr A] [--community-addr A]
+      the three counterparts side by side from their services' summaries: count, scored,
+      by tier and segment, value, monetary, cost to serve, profit; and the balance: each
+      tier's share of its counterpart's monetary value against its share of the cost to
+      serve, and each counterpart's share of all of it (every share column adds up to
+      100%). A service that does not answer is shown as unavailable; the rest prints.
+  report --out FILE.html [--as-of RFC3339] [--targets N]
+      one self-contained HTML page (no network needed to open it): the overview and its
+      balance chart, each counterpart's tiers, R-by-F grid and value distribution, the
+      financial community's top targets and the partner deal conflicts to review
+  demo load [--cdnow FILE] [--seed N] [--customers N]
+      loads a demo population into an empty platform (customers from the CDNOW log
+      FILE when given, else generated; partners with deals, orders and funds; a
+      financial community with holdings, engagements and coverage), refreshes every
+      counterpart's scores and prints the overview; refuses a platform holding data
   health [--service NAME] [--wait DURATION]
   auth token --role reader|writer|admin --subject NAME [--ttl 1h] [--key FILE]
       mints a bearer token signed by FILE (default: $RAPPORT_SIGNING_KEY_FILE, the
@@ -220,6 +235,9 @@ int Main(int argc, char** argv) {
   if (command == "purchases") return RunPurchases(ctx);
   if (command == "health") return RunHealth(ctx);
   if (command == "scoring") return RunScoring(ctx);
+  if (command == "overview") return RunOverview(ctx);
+  if (command == "report") return RunReport(ctx);
+  if (command == "demo") return RunDemo(ctx);
   return UsageError(absl::StrCat("unknown command \"", command, "\""), kUsage);
 }
 

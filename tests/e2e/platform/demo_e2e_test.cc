@@ -1,0 +1,260 @@
+// The platform as a newcomer first sees it: `deploy/local/run --demo` starts
+// every service on a private MariaDB and loads the demo population, then
+//   - `rapportctl overview --output json` has the three counterparts, with
+//     counts and figures equal to each service's own summary, and balance
+//     shares that add up to 100% per column;
+//   - `rapportctl report` writes a page that headless Chromium renders with
+//     its headings and charts (tests/support/render-check);
+//   - a second `rapportctl demo load` refuses the platform, which holds data.
+// The binaries are this build's (RAPPORT_BUILD_DIR); the data under a
+// scratch RAPPORT_VAR, stopped and removed at the end.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "tests/support/process.h"
+
+namespace rapport {
+namespace {
+
+using nlohmann::json;
+using testing::Env;
+using testing::RunResult;
+
+const std::string kSource = RAPPORT_SOURCE_DIR;
+const std::string kBuild = RAPPORT_BINARY_DIR;
+
+bool PortFree(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool in_use =
+      connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+  close(fd);
+  return !in_use;
+}
+
+// A block of ports that deploy/local/run may use (base..base+3, metrics at
+// base+200.., MariaDB at base+255), below the kernel's ephemeral range.
+int FreeBase() {
+  srand(static_cast<unsigned>(getpid()));
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    const int base = 10000 + (rand() % 70) * 300 + 150;
+    bool ok = true;
+    for (int off : {0, 1, 2, 3, 200, 210, 220, 230, 255}) {
+      ok = ok && PortFree(base + off);
+    }
+    if (ok) return base;
+  }
+  return 0;
+}
+
+// int64 fields come as strings in protobuf's JSON, and as numbers in ours.
+int64_t Int(const json& j) {
+  if (j.is_number()) return j.get<int64_t>();
+  int64_t n = -1;
+  if (j.is_string()) (void)absl::SimpleAtoi(j.get<std::string>(), &n);
+  return n;
+}
+
+// A google.type.Money in protobuf's JSON as cents.
+int64_t MoneyCents(const json& m) {
+  const int64_t units = m.contains("units") ? Int(m["units"]) : 0;
+  const int64_t nanos = m.contains("nanos") ? m["nanos"].get<int64_t>() : 0;
+  return units * 100 + nanos / 10'000'000;
+}
+
+// "1234.50" as cents.
+int64_t TextCents(const std::string& text) {
+  const std::vector<std::string> parts = absl::StrSplit(text, '.');
+  int64_t units = 0, cents = 0;
+  EXPECT_TRUE(absl::SimpleAtoi(parts[0], &units)) << text;
+  if (parts.size() > 1) {
+    EXPECT_TRUE(absl::SimpleAtoi(parts[1].substr(0, 2), &cents)) << text;
+  }
+  return units * 100 + (units < 0 || text[0] == '-' ? -cents : cents);
+}
+
+class DemoE2E : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    var_ = new testing::TempDir();
+    base_ = FreeBase();
+    ASSERT_NE(base_, 0) << "no free block of ports";
+    env_ = new Env{{"RAPPORT_VAR", var_->path()},
+                   {"RAPPORT_BUILD_DIR", kBuild}};
+    RunResult run = testing::Run({kSource + "/deploy/local/run", "--detach",
+                                  "--base-port", absl::StrCat(base_),
+                                  "--demo"},
+                                 *env_);
+    run_out_ = new std::string(run.out + run.err);
+    ASSERT_EQ(run.exit_code, 0) << *run_out_;
+    // rapportctl as a newcomer uses it: platform.env and the operator token.
+    for (absl::string_view line : absl::StrSplit(
+             testing::ReadFile(var_->path() + "/run/platform.env"), '\n')) {
+      const size_t eq = line.find('=');
+      if (eq == absl::string_view::npos || absl::StartsWith(line, "#")) {
+        continue;
+      }
+      (*env_)[std::string(line.substr(0, eq))] = std::string(line.substr(eq + 1));
+    }
+    (*env_)["RAPPORT_TOKEN_FILE"] = var_->path() + "/auth/operator.token";
+  }
+  static void TearDownTestSuite() {
+    if (env_ != nullptr) {
+      testing::Run({kSource + "/deploy/local/stop"}, *env_);
+    }
+    delete var_;
+    delete env_;
+    delete run_out_;
+  }
+  void SetUp() override {
+    if (HasFatalFailure() || run_out_ == nullptr) GTEST_SKIP();
+  }
+
+  static RunResult Ctl(std::vector<std::string> args) {
+    args.insert(args.begin(), kBuild + "/tools/rapportctl/rapportctl");
+    return testing::Run(args, *env_);
+  }
+  static json CtlJson(std::vector<std::string> args) {
+    args.push_back("--output");
+    args.push_back("json");
+    RunResult r = Ctl(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return json::parse(r.out, nullptr, /*allow_exceptions=*/false);
+  }
+
+  static testing::TempDir* var_;
+  static Env* env_;
+  static std::string* run_out_;
+  static int base_;
+};
+
+testing::TempDir* DemoE2E::var_ = nullptr;
+Env* DemoE2E::env_ = nullptr;
+std::string* DemoE2E::run_out_ = nullptr;
+int DemoE2E::base_ = 0;
+
+TEST_F(DemoE2E, TheRunPrintsTheOverviewOfThreeCounterparts) {
+  EXPECT_TRUE(absl::StrContains(*run_out_, "Balance by tier")) << *run_out_;
+  EXPECT_TRUE(absl::StrContains(*run_out_, "Financial community"));
+}
+
+TEST_F(DemoE2E, OverviewAgreesWithEachServicesSummary) {
+  const json o = CtlJson({"overview"});
+  ASSERT_FALSE(o.is_discarded());
+  ASSERT_EQ(o["counterparts"].size(), 3u);
+  const std::vector<std::pair<std::string, std::string>> services = {
+      {"customers", "customers"},
+      {"partners", "partners"},
+      {"community", "community"}};
+  for (size_t i = 0; i < services.size(); ++i) {
+    const json& c = o["counterparts"][i];
+    SCOPED_TRACE(services[i].first);
+    EXPECT_EQ(c["counterpart"], services[i].first);
+    ASSERT_TRUE(c["available"].get<bool>()) << c.dump();
+    const json s = CtlJson({services[i].second, "summarize"});
+    ASSERT_FALSE(s.is_discarded());
+    EXPECT_GT(Int(c["entities"]), 0);
+    EXPECT_EQ(Int(c["entities"]), Int(s["entities"]));
+    EXPECT_GT(Int(c["scored"]), 0);
+    EXPECT_EQ(Int(c["scored"]), Int(s["total"]["entities"]));
+    EXPECT_EQ(TextCents(c["total"]["monetary"]),
+              MoneyCents(s["total"]["monetary"]));
+    EXPECT_EQ(TextCents(c["total"]["cost_to_serve"]),
+              MoneyCents(s["total"]["cost_to_serve"]));
+    EXPECT_EQ(TextCents(c["total"]["profit"]),
+              MoneyCents(s["total"]["profit"]));
+    // Each tier the service names, with the same count and monetary.
+    for (const json& t : s["tiers"]) {
+      bool found = false;
+      for (const json& ct : c["tiers"]) {
+        if (ct["name"] != t["name"]) continue;
+        found = true;
+        EXPECT_EQ(Int(ct["entities"]), Int(t["entities"]));
+        EXPECT_EQ(TextCents(ct["monetary"]), MoneyCents(t["monetary"]));
+      }
+      EXPECT_TRUE(found) << t.dump();
+    }
+  }
+  if (access((kSource + "/../shared/data/cdnow/CDNOW_master.txt").c_str(),
+             R_OK) == 0) {
+    // The customers are the CDNOW log's.
+    EXPECT_EQ(Int(o["counterparts"][0]["entities"]), 23570);
+  }
+}
+
+// Percentages with two decimals, "12.34", as hundredths.
+int64_t Hundredths(const json& text) { return TextCents(text); }
+
+TEST_F(DemoE2E, BalanceSharesAddUpToOneHundredPercentPerColumn) {
+  const json o = CtlJson({"overview"});
+  ASSERT_FALSE(o.is_discarded());
+  std::map<std::string, std::pair<int64_t, int64_t>> per_counterpart;
+  for (const json& row : o["balance"]) {
+    auto& [value, cost] = per_counterpart[row["counterpart"]];
+    value += Hundredths(row["value_share_percent"]);
+    cost += Hundredths(row["cost_share_percent"]);
+  }
+  EXPECT_EQ(per_counterpart.size(), 3u);
+  for (const auto& [name, sums] : per_counterpart) {
+    EXPECT_EQ(sums.first, 10000) << name;
+    EXPECT_EQ(sums.second, 10000) << name;
+  }
+  int64_t value = 0, cost = 0;
+  for (const json& row : o["across"]) {
+    value += Hundredths(row["value_share_percent"]);
+    cost += Hundredths(row["cost_share_percent"]);
+  }
+  EXPECT_EQ(o["across"].size(), 3u);
+  EXPECT_EQ(value, 10000);
+  EXPECT_EQ(cost, 10000);
+}
+
+TEST_F(DemoE2E, TheReportRendersInHeadlessChromium) {
+  testing::TempDir out;
+  const std::string page = out.File("report.html");
+  RunResult r = Ctl({"report", "--out", page});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string html = testing::ReadFile(page);
+  EXPECT_FALSE(absl::StrContains(html, "<script"));
+  // The demo's conflicts and targets are on the page.
+  EXPECT_TRUE(absl::StrContains(html, "Deal conflicts to review"));
+  RunResult check = testing::Run(
+      {kSource + "/tests/support/render-check", page, out.path(),
+       "--expect-heading", "Balance across counterparts", "--expect-heading",
+       "Customers", "--expect-heading", "Partners", "--expect-heading",
+       "Financial community", "--expect-heading", "Whom to meet next",
+       "--expect-heading", "Deal conflicts to review", "--min-charts", "10"});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+}
+
+TEST_F(DemoE2E, TheDemoRefusesAPlatformThatHoldsData) {
+  const json before = CtlJson({"overview"});
+  RunResult r = Ctl({"demo", "load"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "FAILED_PRECONDITION")) << r.err;
+  // Nothing was added.
+  const json after = CtlJson({"overview"});
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(Int(after["counterparts"][i]["entities"]),
+              Int(before["counterparts"][i]["entities"]));
+  }
+}
+
+}  // namespace
+}  // namespace rapport
