@@ -67,6 +67,10 @@ constexpr int kDefaultCustomers = 2000;
 // is still retried).
 constexpr size_t kCallers = 16;
 
+// How long the demo waits for its three score refreshes (they take about a
+// second on two cores).
+constexpr absl::Duration kRefreshPatience = absl::Minutes(10);
+
 // ---- saying what happens ----------------------------------------------------
 
 // "23,570".
@@ -126,8 +130,8 @@ absl::Status CallStatus(absl::string_view service, const grpc::Status& s) {
 
 // Calls `call` again while the service turns it away for now (busy,
 // restarting, or ABORTED: a deadlock between concurrent creates, which the
-// next try usually passes); every call the demo makes carries a request id,
-// so a repeat stores nothing twice. The waits grow, with jitter, so that the
+// next try usually passes); every creation the demo makes carries a request
+// id, so a repeat stores nothing twice, and state moves go through Move. The waits grow, with jitter, so that the
 // callers that collided do not collide again.
 absl::Status WithRetries(absl::string_view service,
                          const std::function<grpc::Status()>& call) {
@@ -143,6 +147,19 @@ absl::Status WithRetries(absl::string_view service,
     absl::SleepFor(wait * absl::Uniform(jitter, 0.5, 1.5));
     wait = std::min(wait * 2, absl::Seconds(1));
   }
+}
+
+// A state move for WithRetries. Moves carry no request id: when a retry is
+// refused with FAILED_PRECONDITION, the earlier try whose answer was lost
+// has made the move already, and that is taken as done.
+std::function<grpc::Status()> Move(std::function<grpc::Status()> call) {
+  return [call = std::move(call), tries = 0]() mutable {
+    const grpc::Status s = call();
+    if (++tries > 1 && s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+      return grpc::Status::OK;
+    }
+    return s;
+  };
 }
 
 // Calls `call(i)` for every i below `n`, kCallers at a time; the first error
@@ -417,10 +434,10 @@ absl::Status MoveFund(const Context& ctx, pv1::PartnerService::Stub& stub,
       *request.mutable_time() = ToTimestamp(fund.paid_us);
     }
     pv1::TransitionFundRequestResponse response;
-    RAPPORT_RETURN_IF_ERROR(WithRetries("partner", [&] {
+    RAPPORT_RETURN_IF_ERROR(WithRetries("partner", Move([&] {
       return stub.TransitionFundRequest(ctx.NewCall().get(), request,
                                         &response);
-    }));
+    })));
   }
   return absl::OkStatus();
 }
@@ -487,10 +504,10 @@ absl::Status LoadPartners(const Context& ctx, Services& s,
         move.set_id(created.agreement().id());
         move.set_state(d.state);
         pv1::TransitionAgreementResponse moved;
-        return WithRetries("partner", [&] {
+        return WithRetries("partner", Move([&] {
           return s.partners->TransitionAgreement(ctx.NewCall().get(), move,
                                                  &moved);
-        });
+        }));
       }));
   Say(absl::StrCat(Count(static_cast<int64_t>(p.partners.size())),
                    " partners, ", p.programs.size(), " programs, ",
@@ -602,6 +619,12 @@ absl::Status WaitFor(std::vector<Refresh>& refreshes) {
   const absl::Time start = absl::Now();
   absl::Time said = start;
   for (;;) {
+    if (absl::Now() - start > kRefreshPatience) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "the score refreshes did not end within ",
+          absl::FormatDuration(kRefreshPatience),
+          "; see rapportctl <counterpart> refresh-job ID"));
+    }
     bool running = false;
     for (Refresh& r : refreshes) {
       if (r.job.state() != cv1::RefreshJob::STATE_RUNNING) continue;

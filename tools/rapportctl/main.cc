@@ -147,13 +147,15 @@ Commands:
   overview [--customer-addr A] [--partner-addr A] [--community-addr A]
       the three counterparts side by side from their services' summaries: count, scored,
       by tier and segment, value, monetary, cost to serve, profit; and the balance: each
-      tier's share of its counterpart's monetary value against its share of the cost to
-      serve, and each counterpart's share of all of it (every share column adds up to
-      100%). A service that does not answer is shown as unavailable; the rest prints.
+      tier's share of its counterpart's value and monetary value against its share of
+      the cost to serve, and each counterpart's share of all of them (every share column
+      adds up to 100%). A service that does not answer is shown as unavailable, the rest
+      prints, and the exit status is 1.
   report --out FILE.html [--as-of RFC3339] [--targets N]
       one self-contained HTML page (no network needed to open it): the overview and its
       balance chart, each counterpart's tiers, R-by-F grid and value distribution, the
-      financial community's top targets and the partner deal conflicts to review
+      financial community's top targets and the partner deal conflicts to review; the
+      page is written even when a service does not answer (exit status 1)
   demo load [--cdnow FILE] [--seed N] [--customers N]
       loads a demo population into an empty platform (customers from the CDNOW log
       FILE when given, else generated; partners with deals, orders and funds; a

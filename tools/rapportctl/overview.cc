@@ -10,57 +10,67 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 
 namespace rapport::ctl::overview {
 namespace {
 
 namespace cv1 = ::rapport::common::v1;
 
-Decimal MoneyOrZero(const google::type::Money& m) {
+// The amount of `m`; an invalid one (units and nanos of opposite signs)
+// clears `*valid` and counts as zero.
+Decimal Amount(const google::type::Money& m, bool* valid) {
   absl::StatusOr<Decimal> d = Decimal::FromUnitsNanos(m.units(), m.nanos());
+  if (!d.ok()) *valid = false;
   return d.ok() ? *d : Decimal();
 }
 
-Group ToGroup(const cv1::GroupSummary& g) {
+Group ToGroup(const cv1::GroupSummary& g, bool* valid) {
   Group out;
   out.name = g.name();
   out.entities = g.entities();
-  out.monetary = MoneyOrZero(g.monetary());
-  out.cost_to_serve = MoneyOrZero(g.cost_to_serve());
-  out.profit = MoneyOrZero(g.profit());
+  out.monetary = Amount(g.monetary(), valid);
+  out.cost_to_serve = Amount(g.cost_to_serve(), valid);
+  out.profit = Amount(g.profit(), valid);
   out.value_hundredths_sum = g.value_hundredths_sum();
   out.average_value_hundredths = g.average_value_hundredths();
   return out;
 }
 
-// Hundredths as a number with two decimals: 4250 is "42.50" (values, and
-// shares in percent).
-std::string ValueText(int64_t hundredths) {
-  const char* sign = hundredths < 0 ? "-" : "";
-  const int64_t a = std::llabs(hundredths);
-  return absl::StrFormat("%s%d.%02d", sign, a / 100, a % 100);
-}
-
 // The rows of one balance table, shares filled in.
 void FillShares(std::vector<BalanceRow>& rows) {
-  std::vector<Decimal> value, cost;
+  std::vector<Decimal> value, monetary, cost;
   for (const BalanceRow& r : rows) {
-    value.push_back(r.monetary);
+    value.push_back(Decimal::FromCents(r.value_hundredths_sum));
+    monetary.push_back(r.monetary);
     cost.push_back(r.cost_to_serve);
   }
-  const std::vector<int64_t> v = Shares(value), c = Shares(cost);
+  const std::vector<int64_t> v = Shares(value), m = Shares(monetary),
+                             c = Shares(cost);
   for (size_t i = 0; i < rows.size(); ++i) {
     rows[i].value_share_bp = v[i];
+    rows[i].monetary_share_bp = m[i];
     rows[i].cost_share_bp = c[i];
   }
+}
+
+BalanceRow RowOf(const std::string& counterpart, const Group& g) {
+  BalanceRow r;
+  r.counterpart = counterpart;
+  r.tier = g.name;
+  r.entities = g.entities;
+  r.value_hundredths_sum = g.value_hundredths_sum;
+  r.monetary = g.monetary;
+  r.cost_to_serve = g.cost_to_serve;
+  return r;
 }
 
 nlohmann::ordered_json GroupJson(const Group& g) {
   nlohmann::ordered_json j;
   j["name"] = g.name;
   j["entities"] = g.entities;
-  j["average_value"] = ValueText(g.average_value_hundredths);
-  j["value_sum"] = ValueText(g.value_hundredths_sum);
+  j["average_value"] = HundredthsText(g.average_value_hundredths);
+  j["value_sum"] = HundredthsText(g.value_hundredths_sum);
   j["monetary"] = g.monetary.ToString();
   j["cost_to_serve"] = g.cost_to_serve.ToString();
   j["profit"] = g.profit.ToString();
@@ -72,10 +82,12 @@ nlohmann::ordered_json BalanceJson(const BalanceRow& r) {
   j["counterpart"] = r.counterpart;
   if (!r.tier.empty()) j["tier"] = r.tier;
   j["entities"] = r.entities;
+  j["value_sum"] = HundredthsText(r.value_hundredths_sum);
   j["monetary"] = r.monetary.ToString();
   j["cost_to_serve"] = r.cost_to_serve.ToString();
-  j["value_share_percent"] = ValueText(r.value_share_bp);
-  j["cost_share_percent"] = ValueText(r.cost_share_bp);
+  j["value_share_percent"] = HundredthsText(r.value_share_bp);
+  j["monetary_share_percent"] = HundredthsText(r.monetary_share_bp);
+  j["cost_share_percent"] = HundredthsText(r.cost_share_bp);
   return j;
 }
 
@@ -96,6 +108,7 @@ void PrintJsonOverview(const Overview& o, std::ostream& out) {
     cj["entities"] = c.entities;
     cj["scored"] = c.total.entities;
     cj["model_id"] = c.model_id;
+    cj["currency"] = c.currency;
     cj["total"] = GroupJson(c.total);
     cj["tiers"] = nlohmann::ordered_json::array();
     for (const Group& g : c.tiers) cj["tiers"].push_back(GroupJson(g));
@@ -107,6 +120,7 @@ void PrintJsonOverview(const Overview& o, std::ostream& out) {
   for (const BalanceRow& r : o.balance) j["balance"].push_back(BalanceJson(r));
   j["across"] = nlohmann::ordered_json::array();
   for (const BalanceRow& r : o.across) j["across"].push_back(BalanceJson(r));
+  if (!o.across_note.empty()) j["across_note"] = o.across_note;
   out << j.dump(2) << "\n";
 }
 
@@ -114,53 +128,59 @@ void PrintJsonOverview(const Overview& o, std::ostream& out) {
 // segment, balance or across.
 void PrintFlat(Format format, const Overview& o, std::ostream& out) {
   Table t({"section", "counterpart", "group", "status", "entities", "scored",
-           "average_value", "monetary", "cost_to_serve", "profit",
-           "value_share_percent", "cost_share_percent"});
+           "value_sum", "average_value", "monetary", "cost_to_serve", "profit",
+           "value_share_percent", "monetary_share_percent",
+           "cost_share_percent"});
   auto add_group = [&](const char* section, const Counterpart& c,
-                       const Group& g) {
+                       const Group& g, const std::string& scored) {
     t.AddRow({section, c.key, g.name, "available", absl::StrCat(g.entities),
-              "", ValueText(g.average_value_hundredths), g.monetary.ToString(),
-              g.cost_to_serve.ToString(), g.profit.ToString(), "", ""});
+              scored, HundredthsText(g.value_hundredths_sum),
+              HundredthsText(g.average_value_hundredths),
+              g.monetary.ToString(), g.cost_to_serve.ToString(),
+              g.profit.ToString(), "", "", ""});
   };
   for (const Counterpart& c : o.counterparts) {
     if (!c.available) {
       t.AddRow({"total", c.key, "", "unavailable: " + c.error, "", "", "", "",
-                "", "", "", ""});
+                "", "", "", "", "", ""});
       continue;
     }
-    t.AddRow({"total", c.key, "", "available", absl::StrCat(c.entities),
-              absl::StrCat(c.total.entities),
-              ValueText(c.total.average_value_hundredths),
-              c.total.monetary.ToString(), c.total.cost_to_serve.ToString(),
-              c.total.profit.ToString(), "", ""});
-    for (const Group& g : c.tiers) add_group("tier", c, g);
-    for (const Group& g : c.segments) add_group("segment", c, g);
+    Group total = c.total;
+    total.entities = c.entities;
+    add_group("total", c, total, absl::StrCat(c.total.entities));
+    for (const Group& g : c.tiers) add_group("tier", c, g, "");
+    for (const Group& g : c.segments) add_group("segment", c, g, "");
   }
   auto add_balance = [&](const char* section, const BalanceRow& r) {
     t.AddRow({section, r.counterpart, r.tier, "available",
-              absl::StrCat(r.entities), "", "", r.monetary.ToString(),
-              r.cost_to_serve.ToString(), "", ValueText(r.value_share_bp),
-              ValueText(r.cost_share_bp)});
+              absl::StrCat(r.entities), "",
+              HundredthsText(r.value_hundredths_sum), "",
+              r.monetary.ToString(), r.cost_to_serve.ToString(), "",
+              HundredthsText(r.value_share_bp),
+              HundredthsText(r.monetary_share_bp),
+              HundredthsText(r.cost_share_bp)});
   };
   for (const BalanceRow& r : o.balance) add_balance("balance", r);
   for (const BalanceRow& r : o.across) add_balance("across", r);
   t.Print(format, out);
 }
 
-// For people: the counterparts, then the balance, one table each.
+// For people: the counterparts, their segments, then the balance, one table
+// each.
 void PrintTables(const Overview& o, std::ostream& out) {
   out << "Counterparts\n";
-  Table summary({"counterpart", "status", "entities", "scored",
+  Table summary({"counterpart", "status", "entities", "scored", "value_sum",
                  "average_value", "monetary", "cost_to_serve", "profit"});
   for (const Counterpart& c : o.counterparts) {
     if (!c.available) {
       summary.AddRow({c.title, "unavailable (" + c.error + ")", "", "", "", "",
-                      "", ""});
+                      "", "", ""});
       continue;
     }
     summary.AddRow({c.title, "available", absl::StrCat(c.entities),
                     absl::StrCat(c.total.entities),
-                    ValueText(c.total.average_value_hundredths),
+                    HundredthsText(c.total.value_hundredths_sum),
+                    HundredthsText(c.total.average_value_hundredths),
                     c.total.monetary.ToString(),
                     c.total.cost_to_serve.ToString(),
                     c.total.profit.ToString()});
@@ -168,54 +188,56 @@ void PrintTables(const Overview& o, std::ostream& out) {
   summary.Print(Format::kTable, out);
 
   out << "\nBy segment\n";
-  Table segments({"counterpart", "segment", "entities", "average_value",
-                  "monetary", "cost_to_serve", "profit"});
+  Table segments({"counterpart", "segment", "entities", "value_sum",
+                  "average_value", "monetary", "cost_to_serve", "profit"});
   for (const Counterpart& c : o.counterparts) {
     for (const Group& g : c.segments) {
       segments.AddRow({c.title, g.name, absl::StrCat(g.entities),
-                       ValueText(g.average_value_hundredths),
+                       HundredthsText(g.value_hundredths_sum),
+                       HundredthsText(g.average_value_hundredths),
                        g.monetary.ToString(), g.cost_to_serve.ToString(),
                        g.profit.ToString()});
     }
   }
   segments.Print(Format::kTable, out);
 
-  out << "\nBalance by tier (shares of each counterpart's monetary value and "
-         "cost to serve)\n";
-  Table balance({"counterpart", "tier", "entities", "average_value",
-                 "monetary", "cost_to_serve", "profit", "share_of_value",
-                 "share_of_cost"});
-  for (const Counterpart& c : o.counterparts) {
-    if (!c.available) continue;
-    for (const Group& g : c.tiers) {
-      auto row = std::find_if(
-          o.balance.begin(), o.balance.end(), [&](const BalanceRow& r) {
-            return r.counterpart == c.key && r.tier == g.name;
-          });
-      if (row == o.balance.end()) continue;
-      balance.AddRow({c.title, g.name, absl::StrCat(g.entities),
-                      ValueText(g.average_value_hundredths),
-                      g.monetary.ToString(), g.cost_to_serve.ToString(),
-                      g.profit.ToString(), PercentText(row->value_share_bp),
-                      PercentText(row->cost_share_bp)});
+  auto add = [&](Table& t, const std::string& title, const BalanceRow& r) {
+    std::vector<std::string> row = {title};
+    if (!r.tier.empty()) row.push_back(r.tier);
+    for (std::string cell :
+         {absl::StrCat(r.entities), HundredthsText(r.value_hundredths_sum),
+          r.monetary.ToString(), r.cost_to_serve.ToString(),
+          PercentText(r.value_share_bp), PercentText(r.monetary_share_bp),
+          PercentText(r.cost_share_bp)}) {
+      row.push_back(std::move(cell));
     }
-  }
+    t.AddRow(std::move(row));
+  };
+  auto title_of = [&](const std::string& key) {
+    for (const Counterpart& c : o.counterparts) {
+      if (c.key == key) return c.title;
+    }
+    return key;
+  };
+  const std::vector<std::string> shares = {
+      "entities",       "value_sum",      "monetary",
+      "cost_to_serve",  "share_of_value", "share_of_monetary",
+      "share_of_cost"};
+  std::vector<std::string> columns = {"counterpart", "tier"};
+  columns.insert(columns.end(), shares.begin(), shares.end());
+  out << "\nBalance by tier (shares of each counterpart's value, monetary "
+         "value and cost to serve)\n";
+  Table balance(columns);
+  for (const BalanceRow& r : o.balance) add(balance, title_of(r.counterpart), r);
   balance.Print(Format::kTable, out);
 
-  out << "\nAcross counterparts (shares of all monetary value and cost to "
-         "serve)\n";
-  Table across({"counterpart", "entities", "monetary", "cost_to_serve",
-                "share_of_value", "share_of_cost"});
-  for (const BalanceRow& r : o.across) {
-    std::string title = r.counterpart;
-    for (const Counterpart& c : o.counterparts) {
-      if (c.key == r.counterpart) title = c.title;
-    }
-    across.AddRow({title, absl::StrCat(r.entities), r.monetary.ToString(),
-                   r.cost_to_serve.ToString(), PercentText(r.value_share_bp),
-                   PercentText(r.cost_share_bp)});
-  }
+  out << "\nAcross counterparts (shares of all of them together)\n";
+  columns = {"counterpart"};
+  columns.insert(columns.end(), shares.begin(), shares.end());
+  Table across(columns);
+  for (const BalanceRow& r : o.across) add(across, title_of(r.counterpart), r);
   across.Print(Format::kTable, out);
+  if (!o.across_note.empty()) out << o.across_note << "\n";
 }
 
 }  // namespace
@@ -256,8 +278,16 @@ std::vector<int64_t> Shares(const std::vector<Decimal>& parts) {
   return shares;
 }
 
+std::string HundredthsText(int64_t hundredths) {
+  const char* sign = hundredths < 0 ? "-" : "";
+  // Unsigned, so that the most negative number has a magnitude too.
+  const uint64_t a = hundredths < 0 ? 0 - static_cast<uint64_t>(hundredths)
+                                    : static_cast<uint64_t>(hundredths);
+  return absl::StrFormat("%s%d.%02d", sign, a / 100, a % 100);
+}
+
 std::string PercentText(int64_t basis_points) {
-  return ValueText(basis_points) + "%";
+  return HundredthsText(basis_points) + "%";
 }
 
 Counterpart FromSummary(std::string key, std::string title, std::string service,
@@ -272,35 +302,62 @@ Counterpart FromSummary(std::string key, std::string title, std::string service,
   c.available = true;
   c.entities = entities;
   c.model_id = model_id;
-  c.total = ToGroup(total);
+  bool valid = true;
+  c.total = ToGroup(total, &valid);
+  c.currency = total.monetary().currency_code();
   for (const std::string& name : TierOrder()) {
     Group g;
     g.name = name;
     for (const cv1::GroupSummary& t : tiers) {
-      if (t.name() == name) g = ToGroup(t);
+      if (t.name() == name) g = ToGroup(t, &valid);
     }
     c.tiers.push_back(std::move(g));
   }
-  for (const cv1::GroupSummary& s : segments) c.segments.push_back(ToGroup(s));
+  for (const cv1::GroupSummary& s : segments) {
+    c.segments.push_back(ToGroup(s, &valid));
+  }
+  if (!valid) {
+    // Shares computed from a wrong figure would mislead; show none.
+    Counterpart down;
+    down.key = c.key;
+    down.title = c.title;
+    down.service = c.service;
+    down.error = "INTERNAL: the service's summary holds an invalid amount";
+    return down;
+  }
   return c;
 }
 
 Overview Balance(std::vector<Counterpart> counterparts) {
   Overview o;
   o.counterparts = std::move(counterparts);
+  std::string currency;
+  bool currency_set = false;
+  std::vector<std::string> left_out;
   for (const Counterpart& c : o.counterparts) {
     if (!c.available) continue;
     std::vector<BalanceRow> rows;
-    for (const Group& g : c.tiers) {
-      rows.push_back(
-          {c.key, g.name, g.entities, g.monetary, g.cost_to_serve, 0, 0});
-    }
+    for (const Group& g : c.tiers) rows.push_back(RowOf(c.key, g));
     FillShares(rows);
     o.balance.insert(o.balance.end(), rows.begin(), rows.end());
-    o.across.push_back({c.key, "", c.total.entities, c.total.monetary,
-                        c.total.cost_to_serve, 0, 0});
+    if (!currency_set) {
+      currency = c.currency;
+      currency_set = true;
+    }
+    if (c.currency != currency) {
+      left_out.push_back(absl::StrCat(c.title, " (", c.currency, ")"));
+      continue;
+    }
+    Group total = c.total;
+    total.name = "";
+    o.across.push_back(RowOf(c.key, total));
   }
   FillShares(o.across);
+  if (!left_out.empty()) {
+    o.across_note = absl::StrCat(
+        "Left out of the shares across counterparts, whose money is in ",
+        currency, ": ", absl::StrJoin(left_out, ", "));
+  }
   return o;
 }
 

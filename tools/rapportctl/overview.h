@@ -1,11 +1,12 @@
 // The balance across stakeholders: the three counterparts side by side, as
 // their services' summaries give them, and for each counterpart and tier its
-// share of the value brought (monetary) against its share of the attention
-// spent (cost to serve). `rapportctl overview` prints it, `rapportctl report`
+// share of the value (the sum of its differentiation values, SCORING.md
+// section 5) and of the money it brings (monetary) against its share of the
+// attention spent on it (cost to serve). `rapportctl overview` prints it, `rapportctl report`
 // draws it, `rapportctl demo load` ends with it.
 //
-// Everything here is pure: the figures come in as the services answered them
-// (Gather does the calls), the shares are computed exactly, and each share
+// Everything here but Gather (overview_command.cc, which does the calls) is
+// pure: the figures come in as the services answered them, the shares are computed exactly, and each share
 // column adds up to exactly 100.00% (largest remainder, in hundredths of a
 // percent), so that a reader can add them up.
 #ifndef RAPPORT_TOOLS_RAPPORTCTL_OVERVIEW_H_
@@ -55,6 +56,7 @@ struct Counterpart {
   std::string error;
   int64_t entities = 0;  // all the service holds
   std::string model_id;  // the refresh whose values are stored; "" if none
+  std::string currency;  // of its money figures, "USD"; "" if none given
   Group total;           // the scored ones; total.entities is the scored count
   std::vector<Group> tiers;     // in TierOrder(), absent tiers as zero rows
   std::vector<Group> segments;  // as the service ordered them
@@ -66,11 +68,14 @@ struct BalanceRow {
   std::string counterpart;  // Counterpart::key
   std::string tier;
   int64_t entities = 0;
+  int64_t value_hundredths_sum = 0;
   Decimal monetary;
   Decimal cost_to_serve;
-  // Hundredths of a percent (2500 is 25.00%); within each column of one
-  // table they add up to 10000, unless the column's total is zero (all 0).
+  // Hundredths of a percent (2500 is 25.00%) of the value, the monetary and
+  // the cost to serve; within each column of one table they add up to
+  // 10000, unless the column's total is zero (all 0).
   int64_t value_share_bp = 0;
+  int64_t monetary_share_bp = 0;
   int64_t cost_share_bp = 0;
 };
 
@@ -80,8 +85,11 @@ struct Overview {
   // of that counterpart's total, so each counterpart's rows add up to 100%.
   std::vector<BalanceRow> balance;
   // One row per available counterpart: the shares are of all counterparts'
-  // totals together (where the company's attention goes).
+  // totals together (where the company's attention goes). Money in another
+  // currency than the first counterpart's cannot be added up: such a
+  // counterpart is left out, and `across_note` says so.
   std::vector<BalanceRow> across;
+  std::string across_note;
 };
 
 // Hundredths of a percent of each part in the sum of all parts, by largest
@@ -89,6 +97,10 @@ struct Overview {
 // all zeros when it is. Parts may be negative (a net refund); the shares are
 // then signed, and still add up to 10000.
 std::vector<int64_t> Shares(const std::vector<Decimal>& parts);
+
+// Hundredths as a number with two decimals: 4250 is "42.50" (values, and
+// shares in percent).
+std::string HundredthsText(int64_t hundredths);
 
 // "12.34%" for 1234.
 std::string PercentText(int64_t basis_points);

@@ -3,11 +3,17 @@
 // community's targets, the partner deal conflicts) and writes the page that
 // report_html.cc renders. A service that does not answer leaves its parts
 // marked unavailable; the page is written all the same.
+#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
-#include <fstream>
+#include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <string>
 
@@ -30,8 +36,20 @@ namespace cv1 = ::rapport::common::v1;
 namespace fv1 = ::rapport::financial_community::v1;
 namespace pv1 = ::rapport::partner::v1;
 
+// The deal conflicts the page lists at most; it says when more wait.
+constexpr int kConflictsShown = 50;
+
 constexpr char kUsage[] =
     "rapportctl report --out FILE.html [--as-of RFC3339] [--targets N]";
+
+// Says on stderr what part of the page is missing and why (the page itself
+// says only that it is unavailable).
+void Warn(absl::string_view what, const grpc::Status& s) {
+  std::cerr << "rapportctl: " << what << " unavailable: "
+            << absl::StatusCodeToString(
+                   static_cast<absl::StatusCode>(s.error_code()))
+            << ": " << s.error_message() << "\n";
+}
 
 template <typename Api>
 std::unique_ptr<typename Api::Service::Stub> StubOf(const Context& ctx) {
@@ -47,9 +65,14 @@ template <typename Api>
 report::Detail DetailOf(const Context& ctx) {
   report::Detail detail;
   detail.key = Api::kKey;
+  detail.bins = 1;  // raised to the largest R or F exported
   auto stub = StubOf<Api>(ctx);
   if (stub == nullptr) return detail;
+  // The whole export in one call: give it more than one call's deadline.
   std::unique_ptr<grpc::ClientContext> call = ctx.NewCall();
+  call->set_deadline(std::chrono::system_clock::now() +
+                     absl::ToChronoMilliseconds(
+                         std::max(ctx.timeout, absl::Minutes(10))));
   auto reader = stub->ExportScores(call.get(),
                                    typename Api::ExportScoresRequest());
   typename Api::ExportScoresResponse batch;
@@ -59,7 +82,11 @@ report::Detail DetailOf(const Context& ctx) {
       report::AddToDetail(v.r(), v.f(), v.value_hundredths(), &detail);
     }
   }
-  detail.available = reader->Finish().ok();
+  if (grpc::Status s = reader->Finish(); !s.ok()) {
+    Warn(absl::StrCat(Api::kTitle, ": exported values"), s);
+    return detail;
+  }
+  detail.available = true;
   return detail;
 }
 
@@ -71,8 +98,10 @@ void GatherTargets(const Context& ctx, const google::protobuf::Timestamp& as_of,
   *request.mutable_as_of() = as_of;
   request.set_limit(limit);
   fv1::ListEngagementTargetsResponse response;
-  if (!stub->ListEngagementTargets(ctx.NewCall().get(), request, &response)
-           .ok()) {
+  if (grpc::Status s =
+          stub->ListEngagementTargets(ctx.NewCall().get(), request, &response);
+      !s.ok()) {
+    Warn("the financial community's targets", s);
     return;
   }
   data->targets_available = true;
@@ -88,12 +117,16 @@ void GatherConflicts(const Context& ctx, report::ReportData* data) {
   auto stub = StubOf<PartnersApi>(ctx);
   if (stub == nullptr) return;
   pv1::ListDealConflictsRequest request;
-  request.set_page_size(20);
+  request.set_page_size(kConflictsShown);
   pv1::ListDealConflictsResponse response;
-  if (!stub->ListDealConflicts(ctx.NewCall().get(), request, &response).ok()) {
+  if (grpc::Status s =
+          stub->ListDealConflicts(ctx.NewCall().get(), request, &response);
+      !s.ok()) {
+    Warn("the partner deal conflicts", s);
     return;
   }
   data->conflicts_available = true;
+  data->more_conflicts = !response.next_page_token().empty();
   for (const pv1::DealConflict& c : response.conflicts()) {
     report::Conflict conflict{c.account_key(), {}};
     for (const pv1::DealClaim& claim : c.claims()) {
@@ -112,6 +145,38 @@ void GatherConflicts(const Context& ctx, report::ReportData* data) {
     }
     data->conflicts.push_back(std::move(conflict));
   }
+}
+
+// Writes `content` to a new file of its own next to `path` (mkstemp: no
+// other writer, no link followed) and renames it over `path`, so that a
+// reader never sees half a page.
+absl::Status WriteWhole(const std::string& path, const std::string& content) {
+  std::string temp = path + ".XXXXXX";
+  const int fd = mkstemp(temp.data());
+  if (fd < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
+  }
+  size_t written = 0;
+  while (written < content.size()) {
+    const ssize_t n =
+        write(fd, content.data() + written, content.size() - written);
+    if (n <= 0) break;
+    written += static_cast<size_t>(n);
+  }
+  // Readable like any file the user writes (mkstemp makes it 0600).
+  const mode_t mask = umask(0);
+  umask(mask);
+  const bool ok = written == content.size() &&
+                  fchmod(fd, 0666 & ~mask) == 0 && close(fd) == 0 &&
+                  std::rename(temp.c_str(), path.c_str()) == 0;
+  if (!ok) {
+    const int error = errno;
+    unlink(temp.c_str());
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot write ", path, ": ", std::strerror(error)));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -154,33 +219,22 @@ int RunReport(Context& ctx) {
   GatherTargets(ctx, as_of, *limit, &data);
   GatherConflicts(ctx, &data);
 
-  // Written next to the target and renamed, so that a reader never sees
-  // half a page.
-  const std::string temp = out + ".tmp";
-  {
-    std::ofstream file(temp, std::ios::binary | std::ios::trunc);
-    file << report::RenderHtml(data);
-    file.close();
-    if (!file) {
-      std::remove(temp.c_str());
-      return ReportError(absl::FailedPreconditionError(
-          absl::StrCat("cannot write ", out)));
+  if (absl::Status s = WriteWhole(out, report::RenderHtml(data)); !s.ok()) {
+    return ReportError(s);
+  }
+  // The page is written whatever was missing; the exit status says if
+  // anything was.
+  bool complete = data.targets_available && data.conflicts_available;
+  for (size_t i = 0; i < data.overview.counterparts.size(); ++i) {
+    const overview::Counterpart& c = data.overview.counterparts[i];
+    if (!c.available) {
+      std::cerr << "rapportctl: " << c.title << " unavailable (" << c.error
+                << "); the report shows it so\n";
     }
-  }
-  if (std::rename(temp.c_str(), out.c_str()) != 0) {
-    std::remove(temp.c_str());
-    return ReportError(
-        absl::FailedPreconditionError(absl::StrCat("cannot write ", out)));
-  }
-  int code = kExitOk;
-  for (const overview::Counterpart& c : data.overview.counterparts) {
-    if (c.available) continue;
-    std::cerr << "rapportctl: " << c.title << " unavailable (" << c.error
-              << "); the report shows it so\n";
-    code = kExitFailed;
+    complete = complete && c.available && data.details[i].available;
   }
   std::cerr << "report: wrote " << out << "\n";
-  return code;
+  return complete ? kExitOk : kExitFailed;
 }
 
 }  // namespace rapport::ctl

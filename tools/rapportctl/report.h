@@ -68,6 +68,8 @@ struct ReportData {
   std::vector<Target> targets;
   bool conflicts_available = false;
   std::vector<Conflict> conflicts;
+  // More conflicts wait than the page lists (it shows the first ones).
+  bool more_conflicts = false;
 };
 
 // The whole page. Text from the services is escaped.

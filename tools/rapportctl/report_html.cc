@@ -103,13 +103,7 @@ footer { margin-top: 48px; padding-top: 10px; border-top: 1px solid var(--line);
 }
 )css";
 
-// Hundredths as a number with two decimals: 4250 is "42.50".
-std::string HundredthsText(int64_t hundredths) {
-  const char* sign = hundredths < 0 ? "-" : "";
-  const uint64_t a = hundredths < 0 ? 0 - static_cast<uint64_t>(hundredths)
-                                    : static_cast<uint64_t>(hundredths);
-  return absl::StrFormat("%s%d.%02d", sign, a / 100, a % 100);
-}
+using overview::HundredthsText;
 
 // A difference of two shares in percentage points: "+12.50 pts" for 1250.
 std::string PointsText(int64_t basis_points) {
@@ -203,17 +197,31 @@ std::string Pair(const std::string& svg, const std::string& table) {
 
 // --- the balance ---
 
-// The two bars of a balance row: share of value, share of cost to serve.
+// The bars of a balance row: share of value, of cost to serve, of monetary.
 std::vector<Bar> BalanceBars(const BalanceRow& r) {
   return {{r.value_share_bp, PercentText(r.value_share_bp)},
-          {r.cost_share_bp, PercentText(r.cost_share_bp)}};
+          {r.cost_share_bp, PercentText(r.cost_share_bp)},
+          {r.monetary_share_bp, PercentText(r.monetary_share_bp)}};
+}
+
+// The cells of a balance row after its names.
+std::vector<std::string> BalanceCells(const BalanceRow& r) {
+  return {absl::StrCat(r.entities),
+          HundredthsText(r.value_hundredths_sum),
+          r.monetary.ToString(),
+          r.cost_to_serve.ToString(),
+          PercentText(r.value_share_bp),
+          PercentText(r.monetary_share_bp),
+          PercentText(r.cost_share_bp),
+          PointsText(r.value_share_bp - r.cost_share_bp)};
 }
 
 BarChart BalanceChart(std::string title) {
   BarChart chart;
   chart.title = std::move(title);
   chart.width = kWideChart;
-  chart.series = {"Share of value (monetary)", "Share of cost to serve"};
+  chart.series = {"Share of value", "Share of cost to serve",
+                  "Share of monetary"};
   chart.tick_label = PercentTick;
   return chart;
 }
@@ -223,11 +231,12 @@ void AppendBalance(const overview::Overview& o, std::string* out) {
                   "<section id=\"balance\" class=\"balance\">\n"
                   "<h2>Balance across counterparts</h2>\n"
                   "<p>For each counterpart, and for each tier within it, the "
-                  "share of the value it brings (monetary) next to the share "
-                  "of the cost of serving it. Where the second bar is longer "
-                  "than the first, the company spends more attention than it "
-                  "gets back: the last column of the tables is then negative."
-                  "</p>\n");
+                  "share of the value (the sum of the differentiation values) "
+                  "next to the share of the cost of serving it, and the share "
+                  "of the money it brings (monetary). Where the second bar is "
+                  "longer than the first, the company spends more attention "
+                  "than the value it gets back: the last column of the tables "
+                  "is then negative.</p>\n");
   std::vector<std::string> missing;
   for (const Counterpart& c : o.counterparts) {
     if (!c.available) missing.push_back(c.title);
@@ -254,23 +263,27 @@ void AppendBalance(const overview::Overview& o, std::string* out) {
   for (const BalanceRow& r : o.across) {
     const std::string title = TitleOf(o, r.counterpart);
     across.groups.push_back({"", title, BalanceBars(r)});
-    across_rows.push_back({title, absl::StrCat(r.entities),
-                           r.monetary.ToString(), r.cost_to_serve.ToString(),
-                           PercentText(r.value_share_bp),
-                           PercentText(r.cost_share_bp),
-                           PointsText(r.value_share_bp - r.cost_share_bp)});
+    std::vector<std::string> row = {title};
+    for (std::string& cell : BalanceCells(r)) row.push_back(std::move(cell));
+    across_rows.push_back(std::move(row));
   }
   absl::StrAppend(
       out, "<h3>Across counterparts</h3>\n", Figure(HorizontalBars(across)),
       TableHtml("Each counterpart's share of all counterparts together",
                 {{"Counterpart"},
                  {"Scored", true},
+                 {"Value", true},
                  {"Monetary", true},
                  {"Cost to serve", true},
                  {"Share of value", true},
+                 {"Share of monetary", true},
                  {"Share of cost", true},
                  {kValueMinusCost, true, true}},
                 across_rows));
+  if (!o.across_note.empty()) {
+    absl::StrAppend(out, "<p class=\"note\">", Escape(o.across_note),
+                    ".</p>\n");
+  }
 
   BarChart tiers = BalanceChart(
       "Share of value and share of cost to serve of each tier, within each "
@@ -279,11 +292,9 @@ void AppendBalance(const overview::Overview& o, std::string* out) {
   for (const BalanceRow& r : o.balance) {
     const std::string title = TitleOf(o, r.counterpart);
     tiers.groups.push_back({title, OrDash(r.tier), BalanceBars(r)});
-    tier_rows.push_back({title, OrDash(r.tier), absl::StrCat(r.entities),
-                         r.monetary.ToString(), r.cost_to_serve.ToString(),
-                         PercentText(r.value_share_bp),
-                         PercentText(r.cost_share_bp),
-                         PointsText(r.value_share_bp - r.cost_share_bp)});
+    std::vector<std::string> row = {title, OrDash(r.tier)};
+    for (std::string& cell : BalanceCells(r)) row.push_back(std::move(cell));
+    tier_rows.push_back(std::move(row));
   }
   absl::StrAppend(
       out, "<h3>Within each counterpart, by tier</h3>\n",
@@ -293,9 +304,11 @@ void AppendBalance(const overview::Overview& o, std::string* out) {
                 {{"Counterpart"},
                  {"Tier"},
                  {"Entities", true},
+                 {"Value", true},
                  {"Monetary", true},
                  {"Cost to serve", true},
                  {"Share of value", true},
+                 {"Share of monetary", true},
                  {"Share of cost", true},
                  {kValueMinusCost, true, true}},
                 tier_rows),
@@ -487,9 +500,13 @@ void AppendCounterpart(const ReportData& data, const Counterpart& c,
                   "\" class=\"counterpart\">\n<h2>", Escape(c.title),
                   "</h2>\n");
   if (!c.available) {
+    // Only the status code: the message may name addresses or internals,
+    // and the page is meant to be passed around (rapportctl prints the
+    // whole message on stderr).
+    const std::string code = c.error.substr(0, c.error.find(':'));
     absl::StrAppend(out, "<p class=\"status unavailable\">The ",
                     Escape(c.service), " service is unavailable: <code>",
-                    Escape(OrDash(c.error)), "</code></p>\n</section>\n");
+                    Escape(OrDash(code)), "</code></p>\n</section>\n");
     return;
   }
   absl::StrAppend(out, "<p class=\"meta\">From the ", Escape(c.service),
@@ -573,6 +590,12 @@ void AppendConflicts(const ReportData& data, std::string* out) {
                   "<p>Deals that more than one partner registered for the "
                   "same account. In each, the earlier registration comes "
                   "first.</p>\n");
+  if (data.more_conflicts) {
+    absl::StrAppend(out, "<p class=\"note\">The first ",
+                    data.conflicts.size(),
+                    " conflicts; more are waiting (rapportctl partners deals "
+                    "conflicts --all lists them all).</p>\n");
+  }
   for (const Conflict& conflict : data.conflicts) {
     std::vector<std::vector<std::string>> rows;
     for (size_t i = 0; i < conflict.claims.size(); ++i) {

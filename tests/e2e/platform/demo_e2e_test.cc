@@ -89,6 +89,25 @@ int64_t TextCents(const std::string& text) {
   return units * 100 + (units < 0 || text[0] == '-' ? -cents : cents);
 }
 
+// A group of the overview (our JSON) against the service's GroupSummary
+// (protobuf's JSON, field names as in the proto).
+void ExpectSameGroup(const json& ours, const json& service) {
+  SCOPED_TRACE(service.dump());
+  EXPECT_EQ(Int(ours["entities"]), Int(service["entities"]));
+  EXPECT_EQ(TextCents(ours["monetary"]), MoneyCents(service["monetary"]));
+  EXPECT_EQ(TextCents(ours["cost_to_serve"]),
+            MoneyCents(service["cost_to_serve"]));
+  EXPECT_EQ(TextCents(ours["profit"]), MoneyCents(service["profit"]));
+  EXPECT_EQ(TextCents(ours["value_sum"]),
+            service.contains("value_hundredths_sum")
+                ? Int(service["value_hundredths_sum"])
+                : 0);
+  EXPECT_EQ(TextCents(ours["average_value"]),
+            service.contains("average_value_hundredths")
+                ? Int(service["average_value_hundredths"])
+                : 0);
+}
+
 class DemoE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -173,22 +192,18 @@ TEST_F(DemoE2E, OverviewAgreesWithEachServicesSummary) {
     EXPECT_EQ(Int(c["entities"]), Int(s["entities"]));
     EXPECT_GT(Int(c["scored"]), 0);
     EXPECT_EQ(Int(c["scored"]), Int(s["total"]["entities"]));
-    EXPECT_EQ(TextCents(c["total"]["monetary"]),
-              MoneyCents(s["total"]["monetary"]));
-    EXPECT_EQ(TextCents(c["total"]["cost_to_serve"]),
-              MoneyCents(s["total"]["cost_to_serve"]));
-    EXPECT_EQ(TextCents(c["total"]["profit"]),
-              MoneyCents(s["total"]["profit"]));
-    // Each tier the service names, with the same count and monetary.
-    for (const json& t : s["tiers"]) {
-      bool found = false;
-      for (const json& ct : c["tiers"]) {
-        if (ct["name"] != t["name"]) continue;
-        found = true;
-        EXPECT_EQ(Int(ct["entities"]), Int(t["entities"]));
-        EXPECT_EQ(TextCents(ct["monetary"]), MoneyCents(t["monetary"]));
+    ExpectSameGroup(c["total"], s["total"]);
+    // Each tier and segment the service names, with the same figures.
+    for (const char* groups : {"tiers", "segments"}) {
+      for (const json& t : s[groups]) {
+        bool found = false;
+        for (const json& ct : c[groups]) {
+          if (ct["name"] != t["name"]) continue;
+          found = true;
+          ExpectSameGroup(ct, t);
+        }
+        EXPECT_TRUE(found) << t.dump();
       }
-      EXPECT_TRUE(found) << t.dump();
     }
   }
   if (access((kSource + "/../shared/data/cdnow/CDNOW_master.txt").c_str(),
@@ -204,25 +219,28 @@ int64_t Hundredths(const json& text) { return TextCents(text); }
 TEST_F(DemoE2E, BalanceSharesAddUpToOneHundredPercentPerColumn) {
   const json o = CtlJson({"overview"});
   ASSERT_FALSE(o.is_discarded());
-  std::map<std::string, std::pair<int64_t, int64_t>> per_counterpart;
+  const std::vector<std::string> columns = {"value_share_percent",
+                                            "monetary_share_percent",
+                                            "cost_share_percent"};
+  // counterpart -> column -> sum of its tiers' shares
+  std::map<std::string, std::map<std::string, int64_t>> sums;
   for (const json& row : o["balance"]) {
-    auto& [value, cost] = per_counterpart[row["counterpart"]];
-    value += Hundredths(row["value_share_percent"]);
-    cost += Hundredths(row["cost_share_percent"]);
+    for (const std::string& column : columns) {
+      sums[row["counterpart"]][column] += Hundredths(row[column]);
+    }
   }
-  EXPECT_EQ(per_counterpart.size(), 3u);
-  for (const auto& [name, sums] : per_counterpart) {
-    EXPECT_EQ(sums.first, 10000) << name;
-    EXPECT_EQ(sums.second, 10000) << name;
-  }
-  int64_t value = 0, cost = 0;
-  for (const json& row : o["across"]) {
-    value += Hundredths(row["value_share_percent"]);
-    cost += Hundredths(row["cost_share_percent"]);
+  EXPECT_EQ(sums.size(), 3u);
+  for (const auto& [name, by_column] : sums) {
+    for (const std::string& column : columns) {
+      EXPECT_EQ(by_column.at(column), 10000) << name << " " << column;
+    }
   }
   EXPECT_EQ(o["across"].size(), 3u);
-  EXPECT_EQ(value, 10000);
-  EXPECT_EQ(cost, 10000);
+  for (const std::string& column : columns) {
+    int64_t sum = 0;
+    for (const json& row : o["across"]) sum += Hundredths(row[column]);
+    EXPECT_EQ(sum, 10000) << column;
+  }
 }
 
 TEST_F(DemoE2E, TheReportRendersInHeadlessChromium) {
@@ -232,8 +250,15 @@ TEST_F(DemoE2E, TheReportRendersInHeadlessChromium) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string html = testing::ReadFile(page);
   EXPECT_FALSE(absl::StrContains(html, "<script"));
-  // The demo's conflicts and targets are on the page.
-  EXPECT_TRUE(absl::StrContains(html, "Deal conflicts to review"));
+  // The demo's deal conflicts and engagement targets are on the page.
+  EXPECT_TRUE(absl::StrContains(html, "class=\"conflict\"")) << html;
+  EXPECT_FALSE(absl::StrContains(html, "Deal conflicts: none"));
+  EXPECT_FALSE(absl::StrContains(html, "Deal conflicts: unavailable"));
+  const json targets = CtlJson({"community", "targets", "--limit", "3"});
+  ASSERT_FALSE(targets.is_discarded());
+  ASSERT_FALSE(targets["targets"].empty());
+  EXPECT_TRUE(absl::StrContains(
+      html, targets["targets"][0]["member_id"].get<std::string>()));
   RunResult check = testing::Run(
       {kSource + "/tests/support/render-check", page, out.path(),
        "--expect-heading", "Balance across counterparts", "--expect-heading",
@@ -241,6 +266,24 @@ TEST_F(DemoE2E, TheReportRendersInHeadlessChromium) {
        "Financial community", "--expect-heading", "Whom to meet next",
        "--expect-heading", "Deal conflicts to review", "--min-charts", "10"});
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+}
+
+TEST_F(DemoE2E, AServiceThatDoesNotAnswerIsShownAsUnavailable) {
+  // Nothing listens on the port below the platform's base port.
+  RunResult r = Ctl({"overview", "--output", "json", "--community-addr",
+                     absl::StrCat("127.0.0.1:", base_ - 1)});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  const json o = json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(o.is_discarded()) << r.out;
+  ASSERT_EQ(o["counterparts"].size(), 3u);
+  EXPECT_TRUE(o["counterparts"][0]["available"].get<bool>());
+  EXPECT_TRUE(o["counterparts"][1]["available"].get<bool>());
+  EXPECT_FALSE(o["counterparts"][2]["available"].get<bool>());
+  EXPECT_TRUE(absl::StartsWith(o["counterparts"][2]["error"].get<std::string>(),
+                               "UNAVAILABLE"));
+  // The balance of the other two still adds up.
+  EXPECT_EQ(o["across"].size(), 2u);
+  EXPECT_TRUE(absl::StrContains(r.err, "Financial community unavailable"));
 }
 
 TEST_F(DemoE2E, TheDemoRefusesAPlatformThatHoldsData) {
