@@ -6,9 +6,11 @@
 #include <mysql_driver.h>
 
 #include <algorithm>
+#include <map>
 #include <utility>
 
 #include "absl/strings/match.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -70,7 +72,21 @@ struct MysqlPool::Metrics {
   prometheus::Counter& lost;
   prometheus::Counter& reconnects;
 
+  // One set per database for the process's life, shared by every pool of
+  // that database (the series are the same ones anyway: a family hands out
+  // one series per label set), so that pools made again and again (tests)
+  // make no new ones.
   static Metrics* For(const std::string& database) {
+    static absl::Mutex mu(absl::kConstInit);
+    static auto* const by_database = new std::map<std::string, Metrics*>;
+    absl::MutexLock lock(&mu);
+    Metrics*& m = (*by_database)[database];
+    if (m == nullptr) m = Make(database);
+    return m;
+  }
+
+ private:
+  static Metrics* Make(const std::string& database) {
     static auto& connections =
         prometheus::BuildGauge()
             .Name("rapport_db_pool_connections")
