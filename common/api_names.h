@@ -9,10 +9,10 @@
 #ifndef RAPPORT_COMMON_API_NAMES_H_
 #define RAPPORT_COMMON_API_NAMES_H_
 
+#include <google/protobuf/generated_enum_reflection.h>
+
 #include <optional>
 #include <string>
-
-#include <google/protobuf/generated_enum_reflection.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"

@@ -10,12 +10,12 @@
 #ifndef RAPPORT_COMMON_REQUESTS_H_
 #define RAPPORT_COMMON_REQUESTS_H_
 
+#include <google/protobuf/message_lite.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <google/protobuf/message_lite.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"

@@ -245,8 +245,9 @@ void Differentiation::RescoreSoon(const std::vector<std::string>& ids) {
   static auto& dropped =
       prometheus::BuildCounter()
           .Name("rapport_rescore_dropped_total")
-          .Help("Entities not re-scored after their activity because the "
-                "queue was full (the next refresh values them)")
+          .Help(
+              "Entities not re-scored after their activity because the "
+              "queue was full (the next refresh values them)")
           .Register(metrics::Registry())
           .Add({});
   absl::MutexLock lock(&soon_mu_);
@@ -289,8 +290,9 @@ void Differentiation::RescoreInBackground() {
           },
           this));
       if (soon_stop_) return;
-      const size_t n = std::min(
-          soon_.size(), static_cast<size_t>(std::max(1, options_.rescore_batch)));
+      const size_t n =
+          std::min(soon_.size(),
+                   static_cast<size_t>(std::max(1, options_.rescore_batch)));
       for (size_t i = 0; i < n; ++i) {
         soon_queued_.erase(soon_.front());
         batch.push_back(std::move(soon_.front()));

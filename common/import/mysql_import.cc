@@ -10,8 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/timestamp.h"
 #include "common/mysql/sql.h"
-#include "common/status.h"
 #include "common/mysql/statement_cache.h"
+#include "common/status.h"
 
 namespace rapport {
 const std::vector<Migration>& ImportMigrationFiles();
@@ -99,8 +99,7 @@ absl::StatusOr<Decimal> ParseAmountText(const std::string& text,
 absl::StatusOr<absl::flat_hash_map<std::string, Resolved>> ResolveRefs(
     MysqlPool& pool, const EntityTables& t,
     const std::vector<std::string>& refs,
-    const std::function<absl::StatusOr<EntityRef>(const std::string&)>&
-        parse) {
+    const std::function<absl::StatusOr<EntityRef>(const std::string&)>& parse) {
   absl::flat_hash_map<std::string, Resolved> out;
   std::vector<std::string> ids;
   // External ids by source, each with the references that name it.
@@ -164,8 +163,8 @@ absl::StatusOr<absl::flat_hash_map<std::string, Resolved>> ResolveRefs(
             } else {
               r.create = true;
               r.id_to_create = KeyedId(
-                  t.created_scope, absl::StrCat(source.size(), ":", source,
-                                                ":", names[i]));
+                  t.created_scope,
+                  absl::StrCat(source.size(), ":", source, ":", names[i]));
             }
           }
         }
@@ -183,9 +182,8 @@ void InsertExternalIds(
   ForChunks(created.size(), [&](size_t begin, size_t n) {
     CachedStatement s = PrepareCached(
         c,
-        absl::StrCat("INSERT INTO ", t.external_ids,
-                     " (source, external_id, ", t.entity_column, ") VALUES ",
-                     RowPlaceholders(n, 3)),
+        absl::StrCat("INSERT INTO ", t.external_ids, " (source, external_id, ",
+                     t.entity_column, ") VALUES ", RowPlaceholders(n, 3)),
         StatementParameters::kKept);
     for (size_t i = 0; i < n; ++i) {
       const auto& [id, external] = created[begin + i];

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/time/time.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "common/audit/audit.h"
 #include "common/base/decimal.h"
 #include "common/base/status_macros.h"
@@ -64,7 +64,8 @@ absl::StatusOr<absl::flat_hash_map<std::string, Resolved>> ResolveRefs(
     const std::function<absl::StatusOr<EntityRef>(const std::string&)>& parse);
 
 // Entities to create for unknown external ids: (id, the external id).
-using CreatedEntities = std::vector<std::pair<std::string, EntityRef::External>>;
+using CreatedEntities =
+    std::vector<std::pair<std::string, EntityRef::External>>;
 // Writes them (on the connection, in the caller's transaction), at a time.
 using CreateEntities =
     std::function<void(sql::Connection&, const CreatedEntities&, int64_t)>;

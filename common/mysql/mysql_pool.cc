@@ -10,10 +10,10 @@
 #include <utility>
 
 #include "absl/strings/match.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "common/metrics/metrics.h"
 #include "common/mysql/statement_cache.h"
 #include "common/status.h"

@@ -27,10 +27,9 @@ void ReadContacts(
     violations->insert(violations->end(), v.begin(), v.end());
   };
   if (in.size() > kMaxContacts) {
-    violations->push_back(
-        {std::string(field), absl::StrCat("has ", in.size(),
-                                          " entries; at most ", kMaxContacts,
-                                          " are allowed")});
+    violations->push_back({std::string(field),
+                           absl::StrCat("has ", in.size(), " entries; at most ",
+                                        kMaxContacts, " are allowed")});
   }
   for (int i = 0; i < in.size(); ++i) {
     const common::v1::Contact& c = in.Get(i);
@@ -41,7 +40,8 @@ void ReadContacts(
     r.name = std::string(absl::StripAsciiWhitespace(c.name()));
     r.role = c.role();
     if (!c.email().empty()) {
-      absl::StatusOr<std::string> email = NormalizeEmail(c.email(), at + ".email");
+      absl::StatusOr<std::string> email =
+          NormalizeEmail(c.email(), at + ".email");
       note(email.status());
       if (email.ok()) r.email = *email;
     }
@@ -112,11 +112,10 @@ absl::StatusOr<std::map<std::string, EntityChildren>> LoadChildren(
     }
     {
       CachedStatement s = PrepareCached(
-          c, absl::StrCat("SELECT ", t.entity_column,
-                          ", source, external_id FROM ", t.external_ids,
-                          " WHERE ", t.entity_column, " IN (", in,
-                          ") ORDER BY ", t.entity_column,
-                          ", source, external_id"));
+          c, absl::StrCat(
+                 "SELECT ", t.entity_column, ", source, external_id FROM ",
+                 t.external_ids, " WHERE ", t.entity_column, " IN (", in,
+                 ") ORDER BY ", t.entity_column, ", source, external_id"));
       BindPadded(*s, 1, ids, begin, n, slots);
       Rows rows(s->executeQuery());
       while (rows->next()) {
@@ -142,10 +141,11 @@ absl::StatusOr<std::map<std::string, EntityChildren>> LoadChildren(
 
 void DeleteChildren(sql::Connection& c, const ChildTables& t,
                     const std::string& id) {
-  for (const std::string* table : {&t.contacts, &t.external_ids, &t.attributes}) {
-    CachedStatement s = PrepareCached(
-        c, absl::StrCat("DELETE FROM ", *table, " WHERE ", t.entity_column,
-                        " = ?"));
+  for (const std::string* table :
+       {&t.contacts, &t.external_ids, &t.attributes}) {
+    CachedStatement s =
+        PrepareCached(c, absl::StrCat("DELETE FROM ", *table, " WHERE ",
+                                      t.entity_column, " = ?"));
     s->setString(1, id);
     s->executeUpdate();
   }
@@ -184,10 +184,10 @@ absl::Status WriteChildren(sql::Connection& c, const ChildTables& t,
     s->executeUpdate();
   }
   for (const ExternalKey& k : r.external_ids) {
-    CachedStatement s = PrepareCached(
-        c, absl::StrCat("INSERT INTO ", t.external_ids,
-                        " (source, external_id, ", t.entity_column,
-                        ") VALUES (?, ?, ?)"));
+    CachedStatement s =
+        PrepareCached(c, absl::StrCat("INSERT INTO ", t.external_ids,
+                                      " (source, external_id, ",
+                                      t.entity_column, ") VALUES (?, ?, ?)"));
     s->setString(1, k.source);
     s->setString(2, k.id);
     s->setString(3, id);
@@ -207,7 +207,8 @@ absl::Status WriteChildren(sql::Connection& c, const ChildTables& t,
 
 absl::StatusOr<std::vector<std::string>> FindByIdentities(
     sql::Connection& c, const ChildTables& t,
-    const std::vector<ExternalKey>& external_ids, const std::string& email_key) {
+    const std::vector<ExternalKey>& external_ids,
+    const std::string& email_key) {
   std::vector<std::string> out;
   for (const ExternalKey& k : external_ids) {
     CachedStatement s = PrepareCached(

@@ -89,8 +89,8 @@ absl::StatusOr<std::map<std::string, EntityChildren>> LoadChildren(
 // Stores the children of entity `id` (replacing what it had when `replace`);
 // an external id held by another entity is ALREADY_EXISTS naming it.
 absl::Status WriteChildren(sql::Connection& c, const ChildTables& tables,
-                           const std::string& id, const EntityChildren& children,
-                           bool replace);
+                           const std::string& id,
+                           const EntityChildren& children, bool replace);
 
 // The entities holding any of the external ids, or a contact whose email has
 // `email_key` (EmailMatchKey), sorted, each once.

@@ -50,21 +50,22 @@ import::CreateEntities CreateMembers(v1::MemberKind kind) {
                        "VALUES ",
                        RowPlaceholders(n, 7)),
           StatementParameters::kKept);
-      for (size_t i = 0; i < n; ++i) {
-        const auto& [id, external] = created[begin + i];
-        const std::string name = absl::StrCat(external.source, ":", external.id);
-        int k = 1 + static_cast<int>(i) * 7;
-        s->setString(k++, id);
-        s->setString(k++, name.substr(0, 256));
-        s->setString(k++, FirmNameKey(name).substr(0, 256));
-        s->setInt(k++, kind);
-        s->setInt64(k++, now);
-        s->setInt64(k++, now);
-        s->setInt(k++, 1);
-      }
-      s->executeUpdate();
-    });
-  };
+for (size_t i = 0; i < n; ++i) {
+  const auto& [id, external] = created[begin + i];
+  const std::string name = absl::StrCat(external.source, ":", external.id);
+  int k = 1 + static_cast<int>(i) * 7;
+  s->setString(k++, id);
+  s->setString(k++, name.substr(0, 256));
+  s->setString(k++, FirmNameKey(name).substr(0, 256));
+  s->setInt(k++, kind);
+  s->setInt64(k++, now);
+  s->setInt64(k++, now);
+  s->setInt(k++, 1);
+}
+s->executeUpdate();
+}  // namespace
+);
+};  // namespace rapport::community
 }
 
 template <typename Record>
@@ -109,7 +110,8 @@ absl::StatusOr<Decimal> ParsePrice(const std::string& text,
   return price;
 }
 
-// ---- holdings ----------------------------------------------------------------
+// ---- holdings
+// ----------------------------------------------------------------
 
 absl::StatusOr<import::Parsed<HoldingRecord>> ParseHolding(
     const v1::HoldingRow& row) {
@@ -150,25 +152,26 @@ absl::Status InsertHoldings(sql::Connection& c,
                      " ON DUPLICATE KEY UPDATE shares = VALUES(shares), price "
                      "= VALUES(price), recorded_by = VALUES(recorded_by)"),
         StatementParameters::kKept);
-    for (size_t k = 0; k < n; ++k) {
-      const import::Row<HoldingRecord>& r = rows[begin + k];
-      int i = 1 + static_cast<int>(k) * kColumns;
-      s->setString(i++, r.id);
-      s->setString(i++, MemberOf(r));
-      s->setString(i++, r.record.security);
-      s->setInt64(i++, r.record.end_time_us);
-      s->setInt64(i++, r.record.shares);
-      s->setString(i++, r.record.price.ToString());
-      s->setInt64(i++, now);
-      s->setString(i++, actor);
-      s->setString(i++, r.fingerprint);
-    }
-    s->executeUpdate();
-  });
-  return absl::OkStatus();
+  for (size_t k = 0; k < n; ++k) {
+    const import::Row<HoldingRecord>& r = rows[begin + k];
+    int i = 1 + static_cast<int>(k) * kColumns;
+    s->setString(i++, r.id);
+    s->setString(i++, MemberOf(r));
+    s->setString(i++, r.record.security);
+    s->setInt64(i++, r.record.end_time_us);
+    s->setInt64(i++, r.record.shares);
+    s->setString(i++, r.record.price.ToString());
+    s->setInt64(i++, now);
+    s->setString(i++, actor);
+    s->setString(i++, r.fingerprint);
+  }
+  s->executeUpdate();
+});
+return absl::OkStatus();
 }
 
-// ---- engagements -------------------------------------------------------------
+// ---- engagements
+// -------------------------------------------------------------
 
 struct EngagementRow {
   EngagementRecord record;
@@ -219,29 +222,30 @@ absl::Status InsertEngagements(
                      "recorded_by, fingerprint) VALUES ",
                      RowPlaceholders(n, kColumns)),
         StatementParameters::kKept);
-    for (size_t k = 0; k < n; ++k) {
-      const import::Row<EngagementRow>& r = rows[begin + k];
-      const EngagementRecord& e = r.record.record;
-      int i = 1 + static_cast<int>(k) * kColumns;
-      s->setString(i++, r.id);
-      s->setString(i++, r.record.group.empty()
-                            ? r.id
-                            : KeyedId("engagement", r.record.group));
-      s->setString(i++, MemberOf(r));
-      s->setInt(i++, e.kind);
-      s->setInt64(i++, e.time_us);
-      s->setString(i++, e.cost.ToString());
-      s->setString(i++, e.outcome);
-      s->setString(i++, e.note);
-      s->setString(i++, actor);
-      s->setString(i++, r.fingerprint);
-    }
-    s->executeUpdate();
-  });
-  return absl::OkStatus();
+  for (size_t k = 0; k < n; ++k) {
+    const import::Row<EngagementRow>& r = rows[begin + k];
+    const EngagementRecord& e = r.record.record;
+    int i = 1 + static_cast<int>(k) * kColumns;
+    s->setString(i++, r.id);
+    s->setString(i++, r.record.group.empty()
+                          ? r.id
+                          : KeyedId("engagement", r.record.group));
+    s->setString(i++, MemberOf(r));
+    s->setInt(i++, e.kind);
+    s->setInt64(i++, e.time_us);
+    s->setString(i++, e.cost.ToString());
+    s->setString(i++, e.outcome);
+    s->setString(i++, e.note);
+    s->setString(i++, actor);
+    s->setString(i++, r.fingerprint);
+  }
+  s->executeUpdate();
+});
+return absl::OkStatus();
 }
 
-// ---- coverage ----------------------------------------------------------------
+// ---- coverage
+// ----------------------------------------------------------------
 
 absl::StatusOr<import::Parsed<CoverageRecord>> ParseCoverage(
     const v1::CoverageRow& row) {
@@ -265,15 +269,15 @@ absl::StatusOr<import::Parsed<CoverageRecord>> ParseCoverage(
     RAPPORT_ASSIGN_OR_RETURN(r.target_price,
                              ParsePrice(row.target_price(), "target_price"));
   }
-  out.content = absl::StrCat(
-      out.ref, "|", r.security, "|", r.end_time_us, "|", r.rating_text, "|",
-      r.target_price ? r.target_price->ToString() : "-");
+  out.content = absl::StrCat(out.ref, "|", r.security, "|", r.end_time_us, "|",
+                             r.rating_text, "|",
+                             r.target_price ? r.target_price->ToString() : "-");
   return out;
 }
 
-absl::Status InsertCoverage(sql::Connection& c,
-                            const std::vector<import::Row<CoverageRecord>>& rows,
-                            const std::string& actor, int64_t now) {
+absl::Status InsertCoverage(
+    sql::Connection& c, const std::vector<import::Row<CoverageRecord>>& rows,
+    const std::string& actor, int64_t now) {
   constexpr int kColumns = 10;
   import::ForChunks(rows.size(), [&](size_t begin, size_t n) {
     CachedStatement s = PrepareCached(
@@ -283,36 +287,36 @@ absl::Status InsertCoverage(sql::Connection& c,
                      "create_time_us, recorded_by, fingerprint) VALUES ",
                      RowPlaceholders(n, kColumns)),
         StatementParameters::kKept);
-    for (size_t k = 0; k < n; ++k) {
-      const import::Row<CoverageRecord>& r = rows[begin + k];
-      int i = 1 + static_cast<int>(k) * kColumns;
-      s->setString(i++, r.id);
-      s->setString(i++, MemberOf(r));
-      s->setString(i++, r.record.security);
-      s->setInt64(i++, r.record.end_time_us);
-      s->setInt(i++, r.record.rating);
-      s->setString(i++, r.record.rating_text);
-      SetNullableString(*s, i++,
-                        r.record.target_price
-                            ? r.record.target_price->ToString()
-                            : "");
-      s->setInt64(i++, now);
-      s->setString(i++, actor);
-      s->setString(i++, r.fingerprint);
-    }
-    s->executeUpdate();
-  });
-  return absl::OkStatus();
+  for (size_t k = 0; k < n; ++k) {
+    const import::Row<CoverageRecord>& r = rows[begin + k];
+    int i = 1 + static_cast<int>(k) * kColumns;
+    s->setString(i++, r.id);
+    s->setString(i++, MemberOf(r));
+    s->setString(i++, r.record.security);
+    s->setInt64(i++, r.record.end_time_us);
+    s->setInt(i++, r.record.rating);
+    s->setString(i++, r.record.rating_text);
+    SetNullableString(
+        *s, i++,
+        r.record.target_price ? r.record.target_price->ToString() : "");
+    s->setInt64(i++, now);
+    s->setString(i++, actor);
+    s->setString(i++, r.fingerprint);
+  }
+  s->executeUpdate();
+});
+return absl::OkStatus();
 }
 
 }  // namespace
 
-absl::StatusOr<v1::ImportHoldingsResponse> MysqlCommunityImports::ImportHoldings(
+absl::StatusOr<v1::ImportHoldingsResponse>
+MysqlCommunityImports::ImportHoldings(
     const std::function<bool(v1::ImportHoldingsRequest*)>& next,
     const std::string& actor) {
-  auto store = StoreFor<HoldingRecord>(pool_, ids_, clock_,
-                                       v1::MEMBER_KIND_INVESTOR, "holdings",
-                                       InsertHoldings);
+  auto store =
+      StoreFor<HoldingRecord>(pool_, ids_, clock_, v1::MEMBER_KIND_INVESTOR,
+                              "holdings", InsertHoldings);
   import::Importer<v1::ImportHoldingsRequest, v1::HoldingRow, HoldingRecord>
       importer(store.get(),
                {.kind = "holdings",
@@ -329,28 +333,27 @@ absl::StatusOr<v1::ImportEngagementsResponse>
 MysqlCommunityImports::ImportEngagements(
     const std::function<bool(v1::ImportEngagementsRequest*)>& next,
     const std::string& actor) {
-  auto store = StoreFor<EngagementRow>(pool_, ids_, clock_,
-                                       v1::MEMBER_KIND_INVESTOR, "engagements",
-                                       InsertEngagements);
+  auto store =
+      StoreFor<EngagementRow>(pool_, ids_, clock_, v1::MEMBER_KIND_INVESTOR,
+                              "engagements", InsertEngagements);
   import::Importer<v1::ImportEngagementsRequest, v1::EngagementRow,
-                   EngagementRow>
-      importer(store.get(),
-               {.kind = "engagements",
-                .rpc = "ImportEngagements",
-                .ref_field = "member_ref",
-                .clock = clock_},
-               ParseEngagement);
+                   EngagementRow> importer(store.get(),
+                                            {.kind = "engagements",
+                                             .rpc = "ImportEngagements",
+                                             .ref_field = "member_ref",
+                                             .clock = clock_},
+                                            ParseEngagement);
   RAPPORT_ASSIGN_OR_RETURN(import::Totals totals, importer.Run(next, actor));
   return import::ToResponse(
       std::move(totals), &v1::ImportEngagementsResponse::set_created_members);
 }
 
-absl::StatusOr<v1::ImportCoverageResponse> MysqlCommunityImports::ImportCoverage(
+absl::StatusOr<v1::ImportCoverageResponse>
+MysqlCommunityImports::ImportCoverage(
     const std::function<bool(v1::ImportCoverageRequest*)>& next,
     const std::string& actor) {
-  auto store = StoreFor<CoverageRecord>(pool_, ids_, clock_,
-                                        v1::MEMBER_KIND_ANALYST, "coverage",
-                                        InsertCoverage);
+  auto store = StoreFor<CoverageRecord>(
+      pool_, ids_, clock_, v1::MEMBER_KIND_ANALYST, "coverage", InsertCoverage);
   import::Importer<v1::ImportCoverageRequest, v1::CoverageRow, CoverageRecord>
       importer(store.get(),
                {.kind = "coverage",

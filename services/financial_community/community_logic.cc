@@ -83,7 +83,8 @@ v1::Coverage ToProto(const CoverageRecord& r, const std::string& currency) {
   *c.mutable_date() = DateOf(r.end_time_us);
   c.set_rating(static_cast<v1::Rating>(r.rating));
   c.set_rating_text(r.rating_text);
-  if (r.target_price) *c.mutable_target_price() = MoneyIn(*r.target_price, currency);
+  if (r.target_price)
+    *c.mutable_target_price() = MoneyIn(*r.target_price, currency);
   return c;
 }
 
@@ -354,8 +355,8 @@ absl::StatusOr<v1::ListMembersResponse> CommunityLogic::ListMembers(
   if (!violations.empty()) return InvalidFields(violations);
   const bool by_value = request.order_by() == "value";
   const std::string filter =
-      absl::StrCat(request.kind(), "/", request.tier(), "/",
-                   request.segment(), "/", request.order_by());
+      absl::StrCat(request.kind(), "/", request.tier(), "/", request.segment(),
+                   "/", request.order_by());
   RAPPORT_ASSIGN_OR_RETURN(std::string after,
                            DecodePageToken(request.page_token(), filter));
   RAPPORT_ASSIGN_OR_RETURN(const ListCursor cursor,
@@ -487,10 +488,9 @@ absl::StatusOr<v1::IdentifyMemberResponse> CommunityLogic::IdentifyMember(
                           email.empty() ? "" : EmailMatchKey(email)));
   v1::IdentifyMemberResponse response;
   if (found.size() > 1) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("the identities name ", found.size(), " members (",
-                     absl::StrJoin(found, ", "),
-                     "); identify with fewer identities"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the identities name ", found.size(), " members (",
+        absl::StrJoin(found, ", "), "); identify with fewer identities"));
   }
   if (found.size() == 1) {
     v1::GetMemberRequest get;
@@ -587,8 +587,9 @@ absl::StatusOr<v1::Holding> CommunityLogic::RecordHolding(
   }
   if (!violations.empty()) return InvalidFields(violations);
   RAPPORT_RETURN_IF_ERROR(CheckMemberExists(h.member_id, "holding.member_id"));
-  h.id = request.request_id().empty() ? ids_->Next()
-                                      : KeyedId("holding", request.request_id());
+  h.id = request.request_id().empty()
+             ? ids_->Next()
+             : KeyedId("holding", request.request_id());
   h.recorded_by = actor;
   RAPPORT_ASSIGN_OR_RETURN(HoldingRecord stored,
                            store_->RecordHolding(h, RequestFingerprint(in)));
@@ -685,7 +686,8 @@ CommunityLogic::ListPositionChanges(
   }
   std::string security;
   if (!request.security().empty()) {
-    absl::StatusOr<std::string> s = ReadSecurity(request.security(), "security");
+    absl::StatusOr<std::string> s =
+        ReadSecurity(request.security(), "security");
     if (!s.ok()) {
       violations.push_back({"security", std::string(s.status().message())});
     } else {
@@ -696,8 +698,7 @@ CommunityLogic::ListPositionChanges(
   const std::string filter =
       absl::StrCat("changes/", from, "/", to, "/", security);
   RAPPORT_ASSIGN_OR_RETURN(int offset, OffsetOf(request.page_token(), filter));
-  RAPPORT_ASSIGN_OR_RETURN(auto pairs,
-                           store_->PositionsAt(from, to, security));
+  RAPPORT_ASSIGN_OR_RETURN(auto pairs, store_->PositionsAt(from, to, security));
   struct Change {
     Decimal magnitude;
     v1::PositionChange change;
@@ -710,10 +711,10 @@ CommunityLogic::ListPositionChanges(
     v1::PositionChange& p = c.change;
     p.set_member_id(after.member_id);
     p.set_security(after.security);
-    p.set_change(before.shares == 0  ? "new"
-                 : after.shares == 0 ? "exited"
+    p.set_change(before.shares == 0             ? "new"
+                 : after.shares == 0            ? "exited"
                  : after.shares > before.shares ? "bought"
-                                                 : "sold");
+                                                : "sold");
     p.set_shares_from(before.shares);
     p.set_shares_to(after.shares);
     *p.mutable_value_from() = MoneyIn(before.market_value, options_.currency);
@@ -730,8 +731,8 @@ CommunityLogic::ListPositionChanges(
                      std::tie(b.change.member_id(), b.change.security());
             });
   v1::ListPositionChangesResponse response;
-  const size_t end = std::min(changes.size(), static_cast<size_t>(offset) +
-                                                  static_cast<size_t>(size));
+  const size_t end = std::min(
+      changes.size(), static_cast<size_t>(offset) + static_cast<size_t>(size));
   std::vector<std::string> page_ids;
   for (size_t i = offset; i < end; ++i) {
     page_ids.push_back(changes[i].change.member_id());
@@ -802,8 +803,9 @@ absl::StatusOr<v1::LogEngagementResponse> CommunityLogic::LogEngagement(
         request.member_ids(i), absl::StrCat("member_ids[", i, "]")));
   }
   const std::string engagement_id =
-      request.request_id().empty() ? ids_->Next()
-                                   : KeyedId("engagement", request.request_id());
+      request.request_id().empty()
+          ? ids_->Next()
+          : KeyedId("engagement", request.request_id());
   const std::vector<Decimal> shares =
       ShareEqually(cost, request.member_ids_size());
   std::vector<EngagementRecord> rows;
@@ -1078,10 +1080,9 @@ absl::StatusOr<v1::ListAtRiskHoldersResponse> CommunityLogic::ListAtRiskHolders(
           " (", s.previous->shares, " -> ", s.last.shares, " shares from ",
           DateText(s.previous->end_time_us), " to ",
           DateText(s.last.end_time_us), "); ",
-          v.last_engagement_us
-              ? absl::StrCat("not engaged since ",
-                             DateText(*v.last_engagement_us))
-              : std::string("never engaged")));
+          v.last_engagement_us ? absl::StrCat("not engaged since ",
+                                              DateText(*v.last_engagement_us))
+                               : std::string("never engaged")));
       risks.push_back(std::move(r));
     }
   }

@@ -18,7 +18,6 @@ namespace {
 
 constexpr int64_t kDay = 86'400'000'000;
 
-
 // "Market-Perform" -> "market perform".
 std::string Words(absl::string_view text) {
   std::string out;
@@ -55,24 +54,24 @@ std::string RatingName(int rating) {
 }
 
 std::optional<v1::Rating> ParseRating(absl::string_view text) {
-  static const auto* const kScale = new std::map<std::string, v1::Rating>{
-      {"buy", v1::RATING_BUY},
-      {"strong buy", v1::RATING_BUY},
-      {"outperform", v1::RATING_BUY},
-      {"overweight", v1::RATING_BUY},
-      {"accumulate", v1::RATING_BUY},
-      {"add", v1::RATING_BUY},
-      {"hold", v1::RATING_HOLD},
-      {"neutral", v1::RATING_HOLD},
-      {"market perform", v1::RATING_HOLD},
-      {"equal weight", v1::RATING_HOLD},
-      {"in line", v1::RATING_HOLD},
-      {"peer perform", v1::RATING_HOLD},
-      {"sell", v1::RATING_SELL},
-      {"underperform", v1::RATING_SELL},
-      {"underweight", v1::RATING_SELL},
-      {"reduce", v1::RATING_SELL},
-      {"strong sell", v1::RATING_SELL}};
+  static const auto* const kScale =
+      new std::map<std::string, v1::Rating>{{"buy", v1::RATING_BUY},
+                                            {"strong buy", v1::RATING_BUY},
+                                            {"outperform", v1::RATING_BUY},
+                                            {"overweight", v1::RATING_BUY},
+                                            {"accumulate", v1::RATING_BUY},
+                                            {"add", v1::RATING_BUY},
+                                            {"hold", v1::RATING_HOLD},
+                                            {"neutral", v1::RATING_HOLD},
+                                            {"market perform", v1::RATING_HOLD},
+                                            {"equal weight", v1::RATING_HOLD},
+                                            {"in line", v1::RATING_HOLD},
+                                            {"peer perform", v1::RATING_HOLD},
+                                            {"sell", v1::RATING_SELL},
+                                            {"underperform", v1::RATING_SELL},
+                                            {"underweight", v1::RATING_SELL},
+                                            {"reduce", v1::RATING_SELL},
+                                            {"strong sell", v1::RATING_SELL}};
   auto it = kScale->find(Words(text));
   if (it == kScale->end()) return std::nullopt;
   return it->second;
@@ -182,10 +181,10 @@ std::optional<TargetScore> ScoreTarget(const TargetFacts& f,
   if (f.days_since_engagement.has_value()) {
     const int64_t days = std::clamp<int64_t>(*f.days_since_engagement, 0, 365);
     recency_num = 365 + 3 * days;
-    met = *f.days_since_engagement == 0
-              ? "met today"
-              : absl::StrCat("last met ", *f.days_since_engagement,
-                             " days ago");
+    met =
+        *f.days_since_engagement == 0
+            ? "met today"
+            : absl::StrCat("last met ", *f.days_since_engagement, " days ago");
   } else {
     met = "never met";
   }

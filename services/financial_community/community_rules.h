@@ -48,7 +48,7 @@ std::string DateText(int64_t end_us);  // "2024-06-30"
 // Limits of a holding row: shares and price per share (so that a position's
 // value, and any register's total, is exact in a Decimal).
 inline constexpr int64_t kMaxShares = 1'000'000'000'000'000;  // 1e15
-inline constexpr int64_t kMaxPriceUnits = 1'000'000'000'000;   // 1e12
+inline constexpr int64_t kMaxPriceUnits = 1'000'000'000'000;  // 1e12
 
 // shares * price, exact; OUT_OF_RANGE past what a Decimal holds.
 absl::StatusOr<Decimal> PositionValue(int64_t shares, const Decimal& price);

@@ -11,41 +11,41 @@ namespace rapport::community {
 using auth::Role;
 
 const MethodRoles& CommunityMethodRoles() {
-  static const MethodRoles* const kRoles = new MethodRoles(
-      v1::FinancialCommunityService::service_full_name(),
-      {
-          // Readers get, list, summarise, target and export.
-          {"GetMember", Role::kReader},
-          {"ListMembers", Role::kReader},
-          {"FindDuplicateMembers", Role::kReader},
-          {"GetRegister", Role::kReader},
-          {"ListPositionHistory", Role::kReader},
-          {"ListPositionChanges", Role::kReader},
-          {"ListEngagements", Role::kReader},
-          {"GetConsensus", Role::kReader},
-          {"GetRefreshJob", Role::kReader},
-          {"GetMemberValue", Role::kReader},
-          {"SummarizeSegments", Role::kReader},
-          {"ExportScores", Role::kReader},
-          {"ListEngagementTargets", Role::kReader},
-          {"ListAtRiskHolders", Role::kReader},
-          // Writers also create, update, record, log, import, identify and
-          // refresh.
-          {"CreateMember", Role::kWriter},
-          {"UpdateMember", Role::kWriter},
-          {"IdentifyMember", Role::kWriter},
-          {"RecordHolding", Role::kWriter},
-          {"ImportHoldings", Role::kWriter},
-          {"LogEngagement", Role::kWriter},
-          {"ImportEngagements", Role::kWriter},
-          {"RecordCoverage", Role::kWriter},
-          {"ImportCoverage", Role::kWriter},
-          {"RefreshScores", Role::kWriter},
-          // Admins also delete (with force: with the member's history) and
-          // read the audit log.
-          {"DeleteMember", Role::kAdmin},
-          {"ListAuditEvents", Role::kAdmin},
-      });
+  static const MethodRoles* const kRoles =
+      new MethodRoles(v1::FinancialCommunityService::service_full_name(),
+                      {
+                          // Readers get, list, summarise, target and export.
+                          {"GetMember", Role::kReader},
+                          {"ListMembers", Role::kReader},
+                          {"FindDuplicateMembers", Role::kReader},
+                          {"GetRegister", Role::kReader},
+                          {"ListPositionHistory", Role::kReader},
+                          {"ListPositionChanges", Role::kReader},
+                          {"ListEngagements", Role::kReader},
+                          {"GetConsensus", Role::kReader},
+                          {"GetRefreshJob", Role::kReader},
+                          {"GetMemberValue", Role::kReader},
+                          {"SummarizeSegments", Role::kReader},
+                          {"ExportScores", Role::kReader},
+                          {"ListEngagementTargets", Role::kReader},
+                          {"ListAtRiskHolders", Role::kReader},
+                          // Writers also create, update, record, log, import,
+                          // identify and refresh.
+                          {"CreateMember", Role::kWriter},
+                          {"UpdateMember", Role::kWriter},
+                          {"IdentifyMember", Role::kWriter},
+                          {"RecordHolding", Role::kWriter},
+                          {"ImportHoldings", Role::kWriter},
+                          {"LogEngagement", Role::kWriter},
+                          {"ImportEngagements", Role::kWriter},
+                          {"RecordCoverage", Role::kWriter},
+                          {"ImportCoverage", Role::kWriter},
+                          {"RefreshScores", Role::kWriter},
+                          // Admins also delete (with force: with the member's
+                          // history) and read the audit log.
+                          {"DeleteMember", Role::kAdmin},
+                          {"ListAuditEvents", Role::kAdmin},
+                      });
   return *kRoles;
 }
 
@@ -98,7 +98,8 @@ grpc::Status CommunityServiceImpl::IdentifyMember(
 }
 
 grpc::Status CommunityServiceImpl::FindDuplicateMembers(
-    grpc::ServerContext* context, const v1::FindDuplicateMembersRequest* request,
+    grpc::ServerContext* context,
+    const v1::FindDuplicateMembersRequest* request,
     v1::FindDuplicateMembersResponse* response) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "FindDuplicateMembers");
   (void)caller;
@@ -114,11 +115,14 @@ grpc::Status CommunityServiceImpl::RecordHolding(
 }
 
 grpc::Status CommunityServiceImpl::ImportHoldings(
-    grpc::ServerContext* context, grpc::ServerReader<v1::ImportHoldingsRequest>* reader,
+    grpc::ServerContext* context,
+    grpc::ServerReader<v1::ImportHoldingsRequest>* reader,
     v1::ImportHoldingsResponse* response) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "ImportHoldings");
   return ReplyWith(imports_->ImportHoldings(
-                       [reader](v1::ImportHoldingsRequest* batch) { return reader->Read(batch); },
+                       [reader](v1::ImportHoldingsRequest* batch) {
+                         return reader->Read(batch);
+                       },
                        caller.subject),
                    response);
 }
@@ -163,11 +167,14 @@ grpc::Status CommunityServiceImpl::ListEngagements(
 }
 
 grpc::Status CommunityServiceImpl::ImportEngagements(
-    grpc::ServerContext* context, grpc::ServerReader<v1::ImportEngagementsRequest>* reader,
+    grpc::ServerContext* context,
+    grpc::ServerReader<v1::ImportEngagementsRequest>* reader,
     v1::ImportEngagementsResponse* response) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "ImportEngagements");
   return ReplyWith(imports_->ImportEngagements(
-                       [reader](v1::ImportEngagementsRequest* batch) { return reader->Read(batch); },
+                       [reader](v1::ImportEngagementsRequest* batch) {
+                         return reader->Read(batch);
+                       },
                        caller.subject),
                    response);
 }
@@ -181,11 +188,14 @@ grpc::Status CommunityServiceImpl::RecordCoverage(
 }
 
 grpc::Status CommunityServiceImpl::ImportCoverage(
-    grpc::ServerContext* context, grpc::ServerReader<v1::ImportCoverageRequest>* reader,
+    grpc::ServerContext* context,
+    grpc::ServerReader<v1::ImportCoverageRequest>* reader,
     v1::ImportCoverageResponse* response) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "ImportCoverage");
   return ReplyWith(imports_->ImportCoverage(
-                       [reader](v1::ImportCoverageRequest* batch) { return reader->Read(batch); },
+                       [reader](v1::ImportCoverageRequest* batch) {
+                         return reader->Read(batch);
+                       },
                        caller.subject),
                    response);
 }
@@ -202,7 +212,8 @@ grpc::Status CommunityServiceImpl::RefreshScores(
     grpc::ServerContext* context, const v1::RefreshScoresRequest* request,
     v1::RefreshScoresResponse* response) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "RefreshScores");
-  return differentiation::rpcs::RefreshScores(*values_, *request, caller.subject, response);
+  return differentiation::rpcs::RefreshScores(*values_, *request,
+                                              caller.subject, response);
 }
 
 grpc::Status CommunityServiceImpl::GetRefreshJob(
@@ -210,7 +221,8 @@ grpc::Status CommunityServiceImpl::GetRefreshJob(
     v1::GetRefreshJobResponse* response) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "GetRefreshJob");
   (void)caller;
-  return differentiation::rpcs::GetRefreshJob(*values_, request->id(), response);
+  return differentiation::rpcs::GetRefreshJob(*values_, request->id(),
+                                              response);
 }
 
 grpc::Status CommunityServiceImpl::GetMemberValue(
@@ -238,7 +250,8 @@ grpc::Status CommunityServiceImpl::ExportScores(
 }
 
 grpc::Status CommunityServiceImpl::ListEngagementTargets(
-    grpc::ServerContext* context, const v1::ListEngagementTargetsRequest* request,
+    grpc::ServerContext* context,
+    const v1::ListEngagementTargetsRequest* request,
     v1::ListEngagementTargetsResponse* response) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "ListEngagementTargets");
   (void)caller;
@@ -258,7 +271,9 @@ grpc::Status CommunityServiceImpl::ListAuditEvents(
     v1::ListAuditEventsResponse* response) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "ListAuditEvents");
   (void)caller;
-  return ReplyWith(audit::ListEvents<v1::ListAuditEventsResponse>(*request, audit_), response);
+  return ReplyWith(
+      audit::ListEvents<v1::ListAuditEventsResponse>(*request, audit_),
+      response);
 }
 
 }  // namespace rapport::community

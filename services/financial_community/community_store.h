@@ -158,8 +158,7 @@ class CommunityStore {
       const std::vector<EngagementRecord>& rows,
       const std::string& fingerprint) = 0;
   virtual absl::StatusOr<std::vector<EngagementRecord>> ListEngagements(
-      const std::string& member_id, const std::string& after_id,
-      int limit) = 0;
+      const std::string& member_id, const std::string& after_id, int limit) = 0;
 
   // Coverage.
   virtual absl::StatusOr<CoverageRecord> RecordCoverage(

@@ -62,10 +62,10 @@ absl::StatusOr<int64_t> MemberFacts::CountEntities() {
 
 absl::StatusOr<std::map<std::string, Decimal>> MemberFacts::ValuesOf(
     const std::vector<std::string>& ids, int64_t as_of_us) {
-  return pool_->Run(
-      [&](sql::Connection& c) -> absl::StatusOr<std::map<std::string, Decimal>> {
-        return MarketValues(c, ids, as_of_us);
-      });
+  return pool_->Run([&](sql::Connection& c)
+                        -> absl::StatusOr<std::map<std::string, Decimal>> {
+    return MarketValues(c, ids, as_of_us);
+  });
 }
 
 // Members with a counted engagement get their market value as monetary;
@@ -119,8 +119,7 @@ absl::Status MemberFacts::ScanEventDays(const d::CountWindow& window,
                                         int batch_size,
                                         const d::Sink<d::EventDay>& sink) {
   return engagements_.ScanEventDays(
-      window, batch_size,
-      [&](std::vector<d::EventDay>& batch) -> absl::Status {
+      window, batch_size, [&](std::vector<d::EventDay>& batch) -> absl::Status {
         std::vector<std::string> members;
         for (const d::EventDay& day : batch) {
           if (members.empty() || members.back() != day.entity_id) {
@@ -132,8 +131,8 @@ absl::Status MemberFacts::ScanEventDays(const d::CountWindow& window,
         for (size_t i = 0; i < batch.size(); ++i) {
           d::EventDay& day = batch[i];
           day.amount = Decimal();
-          const bool last = i + 1 == batch.size() ||
-                            batch[i + 1].entity_id != day.entity_id;
+          const bool last =
+              i + 1 == batch.size() || batch[i + 1].entity_id != day.entity_id;
           if (!last) continue;
           if (auto it = values.find(day.entity_id); it != values.end()) {
             day.amount = it->second;

@@ -52,9 +52,8 @@ int main(int argc, char** argv) {
   rapport::InitService(argc, argv, defaults,
                        "The Rapport financial-community service.");
   absl::StatusOr<rapport::ServerOptions> server = rapport::ReadServerFlags(
-      defaults,
-      {rapport::financial_community::v1::FinancialCommunityService::
-           service_full_name()});
+      defaults, {rapport::financial_community::v1::FinancialCommunityService::
+                     service_full_name()});
   if (!server.ok()) return rapport::FailToStart(defaults, server.status());
   absl::StatusOr<rapport::CounterpartOptions> counterpart =
       rapport::ReadCounterpartFlags(defaults);
@@ -82,8 +81,8 @@ int main(int argc, char** argv) {
   rapport::IdGenerator ids;
   community::MysqlCommunityStore store(pool->get());
   community::MemberFacts facts(pool->get());
-  differentiation::MysqlValueStore value_store(
-      pool->get(), community::MemberValueTables());
+  differentiation::MysqlValueStore value_store(pool->get(),
+                                               community::MemberValueTables());
   differentiation::Differentiation values(
       &facts, &value_store, scoring->get(), &ids, clock,
       {.entity = "member", .currency = counterpart->currency});
@@ -92,8 +91,7 @@ int main(int argc, char** argv) {
                       "cannot recover stopped refreshes now; will retry",
                       {{"error", std::string(s.message())}});
   }
-  community::CommunityLogic logic(&store, &ids, clock, *logic_options,
-                                  &values);
+  community::CommunityLogic logic(&store, &ids, clock, *logic_options, &values);
   community::MysqlCommunityImports imports(pool->get(), &ids, clock,
                                            *logic_options);
   const rapport::CallGuard guard(server->verifier.get(),

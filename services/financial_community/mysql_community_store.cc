@@ -61,10 +61,9 @@ absl::Status LoadChildren(sql::Connection& c, std::vector<MemberRecord>& out) {
 absl::StatusOr<MemberRecord> ReadMember(sql::Connection& c,
                                         const std::string& id,
                                         bool for_update) {
-  Statement s = PrepareCached(
-      c, absl::StrCat("SELECT ", kMemberColumns,
-                      " FROM members m WHERE m.id = ?",
-                      for_update ? " FOR UPDATE" : ""));
+  Statement s = PrepareCached(c, absl::StrCat("SELECT ", kMemberColumns,
+                                              " FROM members m WHERE m.id = ?",
+                                              for_update ? " FOR UPDATE" : ""));
   s->setString(1, id);
   Rows rows(s->executeQuery());
   if (!rows->next()) return absl::NotFoundError(absl::StrCat("member ", id));
@@ -185,7 +184,6 @@ constexpr char kLatestRows[] =
 
 }  // namespace
 
-
 const ChildTables& MemberChildTables() {
   static const auto* const kTables =
       new ChildTables{.noun = "member",
@@ -209,13 +207,13 @@ absl::StatusOr<std::map<std::string, Decimal>> MarketValues(
   std::sort(sorted.begin(), sorted.end());
   const size_t slots = range ? 0 : PaddedCount(sorted.size(), 64);
   Statement s = PrepareCached(
-      c, absl::StrCat("SELECT member_id, security, shares, price FROM "
-                      "holdings WHERE ",
-                      range ? "member_id BETWEEN ? AND ?"
-                            : absl::StrCat("member_id IN (",
-                                           Placeholders(slots), ")"),
-                      " AND end_time_us <= ? ORDER BY member_id, security, "
-                      "end_time_us"));
+      c, absl::StrCat(
+             "SELECT member_id, security, shares, price FROM "
+             "holdings WHERE ",
+             range ? "member_id BETWEEN ? AND ?"
+                   : absl::StrCat("member_id IN (", Placeholders(slots), ")"),
+             " AND end_time_us <= ? ORDER BY member_id, security, "
+             "end_time_us"));
   int next = 1;
   if (range) {
     s->setString(next++, sorted.front());
@@ -254,7 +252,8 @@ absl::StatusOr<std::map<std::string, Decimal>> MarketValues(
   return out;
 }
 
-// ---- members -------------------------------------------------------------------
+// ---- members
+// -------------------------------------------------------------------
 
 absl::StatusOr<MemberRecord> MysqlCommunityStore::CreateMember(
     const MemberRecord& member, const std::string& fingerprint,
@@ -279,7 +278,8 @@ absl::StatusOr<MemberRecord> MysqlCommunityStore::CreateMember(
 
 absl::StatusOr<MemberRecord> MysqlCommunityStore::GetMember(
     const std::string& id) {
-  return pool_->Run([&](sql::Connection& c) { return ReadMember(c, id, false); });
+  return pool_->Run(
+      [&](sql::Connection& c) { return ReadMember(c, id, false); });
 }
 
 absl::StatusOr<std::vector<MemberRecord>> MysqlCommunityStore::ListMembers(
@@ -356,9 +356,9 @@ absl::Status MysqlCommunityStore::DeleteMember(
                                                "coverage"};
     if (!force) {
       for (const char* table : kHistory) {
-        Statement s = PrepareCached(
-            c, absl::StrCat("SELECT 1 FROM ", table,
-                            " WHERE member_id = ? LIMIT 1"));
+        Statement s =
+            PrepareCached(c, absl::StrCat("SELECT 1 FROM ", table,
+                                          " WHERE member_id = ? LIMIT 1"));
         s->setString(1, id);
         Rows rows(s->executeQuery());
         if (rows->next()) {
@@ -385,7 +385,8 @@ absl::Status MysqlCommunityStore::DeleteMember(
 }
 
 absl::StatusOr<std::vector<std::string>> MysqlCommunityStore::FindMembers(
-    const std::vector<ExternalKey>& external_ids, const std::string& email_key) {
+    const std::vector<ExternalKey>& external_ids,
+    const std::string& email_key) {
   return pool_->Run(
       [&](sql::Connection& c) -> absl::StatusOr<std::vector<std::string>> {
         return FindByIdentities(c, MemberChildTables(), external_ids,
@@ -395,38 +396,41 @@ absl::StatusOr<std::vector<std::string>> MysqlCommunityStore::FindMembers(
 
 absl::StatusOr<std::vector<DuplicateMemberGroupRecord>>
 MysqlCommunityStore::FindDuplicates(const std::string& after, int limit) {
-  return pool_->Run([&](sql::Connection& c)
-                        -> absl::StatusOr<std::vector<DuplicateMemberGroupRecord>> {
-    Statement s = PrepareCached(
-        c,
-        "SELECT reason, k, GROUP_CONCAT(member_id ORDER BY member_id "
-        "SEPARATOR ',') FROM ("
-        " SELECT DISTINCT 'contact_email' AS reason, email_key AS k, "
-        "  member_id FROM member_contacts WHERE email_key <> ''"
-        " UNION ALL"
-        " SELECT 'name_organisation', CONCAT(name_key, ' / ', organisation "
-        "COLLATE utf8mb4_bin), id FROM members) g"
-        " WHERE CONCAT(reason, '\\n', k) > ?"
-        " GROUP BY reason, k HAVING COUNT(DISTINCT member_id) > 1"
-        " ORDER BY reason, k LIMIT ?");
-    s->setString(1, after);
-    s->setInt(2, limit);
-    Rows rows(s->executeQuery());
-    std::vector<DuplicateMemberGroupRecord> out;
-    while (rows->next()) {
-      DuplicateMemberGroupRecord g;
-      g.reason = Str(*rows, 1);
-      g.key = Str(*rows, 2);
-      g.member_ids = absl::StrSplit(Str(*rows, 3), ',');
-      g.member_ids.erase(std::unique(g.member_ids.begin(), g.member_ids.end()),
-                         g.member_ids.end());
-      out.push_back(std::move(g));
-    }
-    return out;
-  });
+  return pool_->Run(
+      [&](sql::Connection& c)
+          -> absl::StatusOr<std::vector<DuplicateMemberGroupRecord>> {
+        Statement s = PrepareCached(
+            c,
+            "SELECT reason, k, GROUP_CONCAT(member_id ORDER BY member_id "
+            "SEPARATOR ',') FROM ("
+            " SELECT DISTINCT 'contact_email' AS reason, email_key AS k, "
+            "  member_id FROM member_contacts WHERE email_key <> ''"
+            " UNION ALL"
+            " SELECT 'name_organisation', CONCAT(name_key, ' / ', organisation "
+            "COLLATE utf8mb4_bin), id FROM members) g"
+            " WHERE CONCAT(reason, '\\n', k) > ?"
+            " GROUP BY reason, k HAVING COUNT(DISTINCT member_id) > 1"
+            " ORDER BY reason, k LIMIT ?");
+        s->setString(1, after);
+        s->setInt(2, limit);
+        Rows rows(s->executeQuery());
+        std::vector<DuplicateMemberGroupRecord> out;
+        while (rows->next()) {
+          DuplicateMemberGroupRecord g;
+          g.reason = Str(*rows, 1);
+          g.key = Str(*rows, 2);
+          g.member_ids = absl::StrSplit(Str(*rows, 3), ',');
+          g.member_ids.erase(
+              std::unique(g.member_ids.begin(), g.member_ids.end()),
+              g.member_ids.end());
+          out.push_back(std::move(g));
+        }
+        return out;
+      });
 }
 
-// ---- register ------------------------------------------------------------------
+// ---- register
+// ------------------------------------------------------------------
 
 absl::StatusOr<HoldingRecord> MysqlCommunityStore::RecordHolding(
     const HoldingRecord& h, const std::string& fingerprint) {
@@ -544,38 +548,41 @@ absl::StatusOr<std::vector<std::pair<PositionRecord, PositionRecord>>>
 MysqlCommunityStore::PositionsAt(int64_t from_us, int64_t to_us,
                                  const std::string& security) {
   using Pair = std::pair<PositionRecord, PositionRecord>;
-  return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<std::vector<Pair>> {
-    std::map<std::pair<std::string, std::string>, Pair> by_key;
-    for (const bool later : {false, true}) {
-      Statement s = PrepareCached(c, kLatestRows);
-      s->setInt64(1, later ? to_us : from_us);
-      s->setString(2, security);
-      s->setString(3, security);
-      Rows rows(s->executeQuery());
-      while (rows->next()) {
-        PositionRecord p;
-        p.member_id = Str(*rows, 1);
-        p.security = Str(*rows, 2);
-        p.end_time_us = rows->getInt64(3);
-        p.shares = rows->getInt64(4);
-        RAPPORT_ASSIGN_OR_RETURN(p.price, DecimalColumn(*rows, 5));
-        RAPPORT_ASSIGN_OR_RETURN(p.market_value, DecimalColumn(*rows, 6));
-        Pair& pair = by_key[{p.member_id, p.security}];
-        pair.first.member_id = pair.second.member_id = p.member_id;
-        pair.first.security = pair.second.security = p.security;
-        (later ? pair.second : pair.first) = std::move(p);
-      }
-    }
-    std::vector<Pair> out;
-    for (auto& [key, pair] : by_key) out.push_back(std::move(pair));
-    return out;
-  });
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::vector<Pair>> {
+        std::map<std::pair<std::string, std::string>, Pair> by_key;
+        for (const bool later : {false, true}) {
+          Statement s = PrepareCached(c, kLatestRows);
+          s->setInt64(1, later ? to_us : from_us);
+          s->setString(2, security);
+          s->setString(3, security);
+          Rows rows(s->executeQuery());
+          while (rows->next()) {
+            PositionRecord p;
+            p.member_id = Str(*rows, 1);
+            p.security = Str(*rows, 2);
+            p.end_time_us = rows->getInt64(3);
+            p.shares = rows->getInt64(4);
+            RAPPORT_ASSIGN_OR_RETURN(p.price, DecimalColumn(*rows, 5));
+            RAPPORT_ASSIGN_OR_RETURN(p.market_value, DecimalColumn(*rows, 6));
+            Pair& pair = by_key[{p.member_id, p.security}];
+            pair.first.member_id = pair.second.member_id = p.member_id;
+            pair.first.security = pair.second.security = p.security;
+            (later ? pair.second : pair.first) = std::move(p);
+          }
+        }
+        std::vector<Pair> out;
+        for (auto& [key, pair] : by_key) out.push_back(std::move(pair));
+        return out;
+      });
 }
 
-// ---- engagements and coverage ----------------------------------------------------
+// ---- engagements and coverage
+// ----------------------------------------------------
 
-absl::StatusOr<std::vector<EngagementRecord>> MysqlCommunityStore::LogEngagement(
-    const std::vector<EngagementRecord>& rows, const std::string& fingerprint) {
+absl::StatusOr<std::vector<EngagementRecord>>
+MysqlCommunityStore::LogEngagement(const std::vector<EngagementRecord>& rows,
+                                   const std::string& fingerprint) {
   return pool_->Transaction(
       [&](sql::Connection& c) -> absl::StatusOr<std::vector<EngagementRecord>> {
         if (std::optional<std::string> stored =
@@ -603,9 +610,9 @@ absl::StatusOr<std::vector<EngagementRecord>> MysqlCommunityStore::LogEngagement
         }
         std::vector<EngagementRecord> out;
         for (const EngagementRecord& e : rows) {
-          Statement s = PrepareCached(
-              c, absl::StrCat("SELECT ", kEngagementColumns,
-                              " FROM engagements WHERE id = ?"));
+          Statement s =
+              PrepareCached(c, absl::StrCat("SELECT ", kEngagementColumns,
+                                            " FROM engagements WHERE id = ?"));
           s->setString(1, e.id);
           Rows r(s->executeQuery());
           if (!r->next()) return absl::InternalError("engagement not stored");
@@ -665,9 +672,9 @@ absl::StatusOr<CoverageRecord> MysqlCommunityStore::RecordCoverage(
           s->setString(10, fingerprint);
           s->executeUpdate();
         }
-        Statement s = PrepareCached(
-            c, absl::StrCat("SELECT ", kCoverageColumns,
-                            " FROM coverage WHERE id = ?"));
+        Statement s =
+            PrepareCached(c, absl::StrCat("SELECT ", kCoverageColumns,
+                                          " FROM coverage WHERE id = ?"));
         s->setString(1, r.id);
         Rows rows(s->executeQuery());
         if (!rows->next()) return absl::InternalError("rating not stored");
@@ -696,7 +703,8 @@ absl::StatusOr<std::vector<CoverageRecord>> MysqlCommunityStore::CoverageOf(
       });
 }
 
-// ---- targeting ----------------------------------------------------------------
+// ---- targeting
+// ----------------------------------------------------------------
 
 absl::StatusOr<std::vector<MemberHoldingsView>>
 MysqlCommunityStore::HoldingsViews(int64_t as_of_us) {
@@ -756,18 +764,18 @@ MysqlCommunityStore::HoldingsViews(int64_t as_of_us) {
 
 absl::StatusOr<std::map<std::string, std::string>> MysqlCommunityStore::NamesOf(
     const std::vector<std::string>& ids) {
-  return pool_->Run(
-      [&](sql::Connection& c) -> absl::StatusOr<std::map<std::string, std::string>> {
-        std::map<std::string, std::string> out;
-        for (const std::string& id : ids) {
-          Statement s =
-              PrepareCached(c, "SELECT display_name FROM members WHERE id = ?");
-          s->setString(1, id);
-          Rows rows(s->executeQuery());
-          if (rows->next()) out[id] = Str(*rows, 1);
-        }
-        return out;
-      });
+  return pool_->Run([&](sql::Connection& c)
+                        -> absl::StatusOr<std::map<std::string, std::string>> {
+    std::map<std::string, std::string> out;
+    for (const std::string& id : ids) {
+      Statement s =
+          PrepareCached(c, "SELECT display_name FROM members WHERE id = ?");
+      s->setString(1, id);
+      Rows rows(s->executeQuery());
+      if (rows->next()) out[id] = Str(*rows, 1);
+    }
+    return out;
+  });
 }
 
 }  // namespace rapport::community

@@ -52,12 +52,12 @@ PartnerRecord ReadPartnerColumns(sql::ResultSet& rows) {
 }
 
 const ChildTables& PartnerChildTables() {
-  static const auto* const kTables = new ChildTables{
-      .noun = "partner",
-      .entity_column = "partner_id",
-      .contacts = "partner_contacts",
-      .external_ids = "partner_external_ids",
-      .attributes = "partner_attributes"};
+  static const auto* const kTables =
+      new ChildTables{.noun = "partner",
+                      .entity_column = "partner_id",
+                      .contacts = "partner_contacts",
+                      .external_ids = "partner_external_ids",
+                      .attributes = "partner_attributes"};
   return *kTables;
 }
 
@@ -468,7 +468,8 @@ absl::Status MysqlPartnerStore::DeletePartner(const std::string& id, bool force,
 }
 
 absl::StatusOr<std::vector<std::string>> MysqlPartnerStore::FindPartners(
-    const std::vector<ExternalKey>& external_ids, const std::string& email_key) {
+    const std::vector<ExternalKey>& external_ids,
+    const std::string& email_key) {
   return pool_->Run(
       [&](sql::Connection& c) -> absl::StatusOr<std::vector<std::string>> {
         return FindByIdentities(c, PartnerChildTables(), external_ids,

@@ -4,10 +4,10 @@
 #include <cppconn/resultset.h>
 
 #include <algorithm>
-#include <memory>
 #include <limits>
-#include <tuple>
+#include <memory>
 #include <set>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -50,8 +50,7 @@ const import::EntityTables& PartnerTables() {
 
 // Partners for unknown external ids: channels, prospects, named after the
 // external id.
-void CreatePartners(sql::Connection& c,
-                    const import::CreatedEntities& created,
+void CreatePartners(sql::Connection& c, const import::CreatedEntities& created,
                     int64_t now) {
   import::ForChunks(created.size(), [&](size_t begin, size_t n) {
     CachedStatement s = PrepareCached(
@@ -61,23 +60,23 @@ void CreatePartners(sql::Connection& c,
                      "version) VALUES ",
                      RowPlaceholders(n, 9)),
         StatementParameters::kKept);
-    for (size_t i = 0; i < n; ++i) {
-      const auto& [id, external] = created[begin + i];
-      const std::string name = absl::StrCat(external.source, ":", external.id);
-      int k = 1 + static_cast<int>(i) * 9;
-      s->setString(k++, id);
-      s->setString(k++, name.substr(0, 256));
-      s->setString(k++, FirmNameKey(name).substr(0, 256));
-      s->setInt(k++, v1::PARTNER_KIND_CHANNEL);
-      s->setInt(k++, v1::LIFECYCLE_PROSPECT);
-      s->setString(k++, "");
-      s->setInt64(k++, now);
-      s->setInt64(k++, now);
-      s->setInt(k++, 1);
-    }
-    s->executeUpdate();
-  });
-}
+  for (size_t i = 0; i < n; ++i) {
+    const auto& [id, external] = created[begin + i];
+    const std::string name = absl::StrCat(external.source, ":", external.id);
+    int k = 1 + static_cast<int>(i) * 9;
+    s->setString(k++, id);
+    s->setString(k++, name.substr(0, 256));
+    s->setString(k++, FirmNameKey(name).substr(0, 256));
+    s->setInt(k++, v1::PARTNER_KIND_CHANNEL);
+    s->setInt(k++, v1::LIFECYCLE_PROSPECT);
+    s->setString(k++, "");
+    s->setInt64(k++, now);
+    s->setInt64(k++, now);
+    s->setInt(k++, 1);
+  }
+  s->executeUpdate();
+});
+}  // namespace
 
 template <typename Record>
 using ImportStore = import::MysqlStore<Record>;
@@ -118,13 +117,14 @@ absl::StatusOr<import::Parsed<DealRecord>> ParseDeal(const v1::DealRow& row) {
   d.account_domain =
       std::string(absl::StripAsciiWhitespace(row.account_domain()));
   d.domain_key = AccountDomainKey(d.account_domain);
-  RAPPORT_ASSIGN_OR_RETURN(d.amount,
-                           import::ParseAmountText(row.amount(), "amount", false));
+  RAPPORT_ASSIGN_OR_RETURN(
+      d.amount, import::ParseAmountText(row.amount(), "amount", false));
   if (row.registered_at().empty()) {
     return InvalidField("registered_at", "is required");
   }
-  RAPPORT_ASSIGN_OR_RETURN(d.register_time_us,
-                           import::ParseTimeText(row.registered_at(), "registered_at"));
+  RAPPORT_ASSIGN_OR_RETURN(
+      d.register_time_us,
+      import::ParseTimeText(row.registered_at(), "registered_at"));
   std::optional<v1::DealState> state = ParseDealState(row.state());
   if (!state.has_value()) {
     return InvalidField("state",
@@ -142,8 +142,8 @@ absl::StatusOr<import::Parsed<DealRecord>> ParseDeal(const v1::DealRow& row) {
     if (!closes) {
       return InvalidField("closed_at", "is only for won and lost deals");
     }
-    RAPPORT_ASSIGN_OR_RETURN(int64_t closed,
-                             import::ParseTimeText(row.closed_at(), "closed_at"));
+    RAPPORT_ASSIGN_OR_RETURN(
+        int64_t closed, import::ParseTimeText(row.closed_at(), "closed_at"));
     if (closed < d.register_time_us) {
       return InvalidField("closed_at", "must not be before registered_at");
     }
@@ -233,9 +233,9 @@ absl::Status InsertDeals(sql::Connection& c,
       s->setInt64(static_cast<int>(slots) + 2, latest);
       rapport::Rows found(s->executeQuery());
       while (found->next()) {
-        (by_domain_key ? by_domain : by_name)[TextOrEmpty(*found, 1)]
-            .push_back(Open{found->getInt64(2), TextOrEmpty(*found, 3),
-                            TextOrEmpty(*found, 4)});
+        (by_domain_key ? by_domain : by_name)[TextOrEmpty(*found, 1)].push_back(
+            Open{found->getInt64(2), TextOrEmpty(*found, 3),
+                 TextOrEmpty(*found, 4)});
       }
     }
   }
@@ -247,8 +247,8 @@ absl::Status InsertDeals(sql::Connection& c,
           o.time < r.record.register_time_us - window_us) {
         continue;
       }
-      if (best == nullptr || std::tie(o.time, o.id) < std::tie(best->time,
-                                                                 best->id)) {
+      if (best == nullptr ||
+          std::tie(o.time, o.id) < std::tie(best->time, best->id)) {
         best = &o;
       }
     }
@@ -274,14 +274,14 @@ absl::Status InsertDeals(sql::Connection& c,
     CachedStatement s =
         PrepareCached(c, absl::StrCat(insert, RowPlaceholders(n, kColumns)),
                       StatementParameters::kKept);
-    for (size_t i = 0; i < n; ++i) {
-      bind(*s, 1 + static_cast<int>(i) * kColumns, rows[begin + i],
-           conflicts[begin + i]);
-    }
-    s->executeUpdate();
-  });
-  return absl::OkStatus();
-}
+  for (size_t i = 0; i < n; ++i) {
+    bind(*s, 1 + static_cast<int>(i) * kColumns, rows[begin + i],
+         conflicts[begin + i]);
+  }
+  s->executeUpdate();
+});
+return absl::OkStatus();
+}  // namespace rapport::partner
 
 // ---- orders
 // -------------------------------------------------------------------
@@ -294,8 +294,8 @@ absl::StatusOr<import::Parsed<OrderRecord>> ParseOrder(
   if (row.timestamp().empty()) return InvalidField("timestamp", "is required");
   RAPPORT_ASSIGN_OR_RETURN(out.record.order_time_us,
                            import::ParseTimeText(row.timestamp(), "timestamp"));
-  RAPPORT_ASSIGN_OR_RETURN(out.record.amount,
-                           import::ParseAmountText(row.amount(), "amount", true));
+  RAPPORT_ASSIGN_OR_RETURN(
+      out.record.amount, import::ParseAmountText(row.amount(), "amount", true));
   out.content = absl::StrCat(out.ref, "|", out.record.order_time_us, "|",
                              out.record.amount.ToString());
   return out;
@@ -313,20 +313,20 @@ absl::Status InsertOrders(sql::Connection& c,
                      "VALUES ",
                      RowPlaceholders(n, kColumns)),
         StatementParameters::kKept);
-    for (size_t k = 0; k < n; ++k) {
-      const import::Row<OrderRecord>& r = rows[begin + k];
-      int i = 1 + static_cast<int>(k) * kColumns;
-      s->setString(i++, r.id);
-      s->setString(i++, PartnerOf(r));
-      s->setInt64(i++, r.record.order_time_us);
-      s->setString(i++, r.record.amount.ToString());
-      s->setInt64(i++, now);
-      s->setString(i++, actor);
-      s->setString(i++, r.fingerprint);
-    }
-    s->executeUpdate();
-  });
-  return absl::OkStatus();
+  for (size_t k = 0; k < n; ++k) {
+    const import::Row<OrderRecord>& r = rows[begin + k];
+    int i = 1 + static_cast<int>(k) * kColumns;
+    s->setString(i++, r.id);
+    s->setString(i++, PartnerOf(r));
+    s->setInt64(i++, r.record.order_time_us);
+    s->setString(i++, r.record.amount.ToString());
+    s->setInt64(i++, now);
+    s->setString(i++, actor);
+    s->setString(i++, r.fingerprint);
+  }
+  s->executeUpdate();
+});
+return absl::OkStatus();
 }
 
 // ---- interactions
@@ -348,7 +348,8 @@ absl::StatusOr<import::Parsed<InteractionRecord>> ParseInteraction(
                         "event");
   }
   r.channel = *channel;
-  RAPPORT_ASSIGN_OR_RETURN(r.cost, import::ParseAmountText(row.cost(), "cost", false));
+  RAPPORT_ASSIGN_OR_RETURN(r.cost,
+                           import::ParseAmountText(row.cost(), "cost", false));
   RAPPORT_RETURN_IF_ERROR(CheckOptionalText(row.kind(), "kind", 64));
   RAPPORT_RETURN_IF_ERROR(CheckOptionalText(row.note(), "note", 1024));
   r.kind = row.kind();
@@ -371,22 +372,22 @@ absl::Status InsertInteractions(
                      "fingerprint) VALUES ",
                      RowPlaceholders(n, kColumns)),
         StatementParameters::kKept);
-    for (size_t k = 0; k < n; ++k) {
-      const import::Row<InteractionRecord>& r = rows[begin + k];
-      int i = 1 + static_cast<int>(k) * kColumns;
-      s->setString(i++, r.id);
-      s->setString(i++, PartnerOf(r));
-      s->setInt(i++, r.record.channel);
-      s->setString(i++, r.record.kind);
-      s->setInt64(i++, r.record.interaction_time_us);
-      s->setString(i++, r.record.cost.ToString());
-      s->setString(i++, r.record.note);
-      s->setString(i++, actor);
-      s->setString(i++, r.fingerprint);
-    }
-    s->executeUpdate();
-  });
-  return absl::OkStatus();
+  for (size_t k = 0; k < n; ++k) {
+    const import::Row<InteractionRecord>& r = rows[begin + k];
+    int i = 1 + static_cast<int>(k) * kColumns;
+    s->setString(i++, r.id);
+    s->setString(i++, PartnerOf(r));
+    s->setInt(i++, r.record.channel);
+    s->setString(i++, r.record.kind);
+    s->setInt64(i++, r.record.interaction_time_us);
+    s->setString(i++, r.record.cost.ToString());
+    s->setString(i++, r.record.note);
+    s->setString(i++, actor);
+    s->setString(i++, r.fingerprint);
+  }
+  s->executeUpdate();
+});
+return absl::OkStatus();
 }
 
 }  // namespace
@@ -411,7 +412,8 @@ absl::StatusOr<v1::ImportDealsResponse> MysqlPartnerImports::ImportDeals(
        .clock = clock_},
       ParseDeal);
   RAPPORT_ASSIGN_OR_RETURN(import::Totals totals, importer.Run(next, actor));
-  return import::ToResponse(std::move(totals), &v1::ImportDealsResponse::set_created_partners);
+  return import::ToResponse(std::move(totals),
+                            &v1::ImportDealsResponse::set_created_partners);
 }
 
 absl::StatusOr<v1::ImportOrdersResponse> MysqlPartnerImports::ImportOrders(
@@ -427,15 +429,16 @@ absl::StatusOr<v1::ImportOrdersResponse> MysqlPartnerImports::ImportOrders(
        .clock = clock_},
       ParseOrder);
   RAPPORT_ASSIGN_OR_RETURN(import::Totals totals, importer.Run(next, actor));
-  return import::ToResponse(std::move(totals), &v1::ImportOrdersResponse::set_created_partners);
+  return import::ToResponse(std::move(totals),
+                            &v1::ImportOrdersResponse::set_created_partners);
 }
 
 absl::StatusOr<v1::ImportInteractionsResponse>
 MysqlPartnerImports::ImportInteractions(
     const std::function<bool(v1::ImportInteractionsRequest*)>& next,
     const std::string& actor) {
-  auto store = StoreFor<InteractionRecord>(pool_, ids_, clock_,
-                                           "interactions", InsertInteractions);
+  auto store = StoreFor<InteractionRecord>(pool_, ids_, clock_, "interactions",
+                                           InsertInteractions);
   import::Importer<v1::ImportInteractionsRequest, v1::InteractionRow,
                    InteractionRecord> importer(store.get(),
                                                 {.kind = "partner_interactions",
@@ -444,7 +447,8 @@ MysqlPartnerImports::ImportInteractions(
                                                  .clock = clock_},
                                                 ParseInteraction);
   RAPPORT_ASSIGN_OR_RETURN(import::Totals totals, importer.Run(next, actor));
-  return import::ToResponse(std::move(totals), &v1::ImportInteractionsResponse::set_created_partners);
+  return import::ToResponse(
+      std::move(totals), &v1::ImportInteractionsResponse::set_created_partners);
 }
 
 }  // namespace rapport::partner

@@ -44,8 +44,8 @@ v1::Partner ToProto(const PartnerRecord& r) {
   p.set_lifecycle(static_cast<v1::Lifecycle>(r.lifecycle));
   p.set_region(r.region);
   ::rapport::ToProto(EntityChildren{r.contacts, r.external_ids, r.attributes},
-                     p.mutable_contacts(),
-          p.mutable_external_ids(), p.mutable_attributes());
+                     p.mutable_contacts(), p.mutable_external_ids(),
+                     p.mutable_attributes());
   *p.mutable_create_time() = ToTimestamp(r.create_time_us);
   *p.mutable_update_time() = ToTimestamp(r.update_time_us);
   p.set_etag(PartnerEtag(r.version));
@@ -609,8 +609,9 @@ absl::StatusOr<v1::ListProgramsResponse> PartnerLogic::ListPrograms(
   RAPPORT_ASSIGN_OR_RETURN(std::vector<ProgramRecord> records,
                            store_->ListPrograms(after, size + 1));
   v1::ListProgramsResponse response;
-  AddPage(records, size, "programs", &response,
-       [&](const ProgramRecord& r) { *response.add_programs() = ToProto(r); });
+  AddPage(records, size, "programs", &response, [&](const ProgramRecord& r) {
+    *response.add_programs() = ToProto(r);
+  });
   return response;
 }
 
@@ -635,7 +636,8 @@ absl::StatusOr<v1::Agreement> PartnerLogic::CreateAgreement(
     if (start.ok()) record.start_time_us = *start;
   }
   if (in.has_end_time()) {
-    absl::StatusOr<int64_t> end = FromTimestamp(in.end_time(), "agreement.end_time");
+    absl::StatusOr<int64_t> end =
+        FromTimestamp(in.end_time(), "agreement.end_time");
     note(end.status());
     if (end.ok()) {
       if (*end <= record.start_time_us) {
@@ -978,7 +980,8 @@ absl::StatusOr<v1::Order> PartnerLogic::RecordOrder(
   if (!in.has_order_time()) {
     violations.push_back({"order.order_time", "is required"});
   } else {
-    absl::StatusOr<int64_t> t = FromTimestamp(in.order_time(), "order.order_time");
+    absl::StatusOr<int64_t> t =
+        FromTimestamp(in.order_time(), "order.order_time");
     note(t.status());
     if (t.ok()) record.order_time_us = *t;
   }
@@ -1003,7 +1006,8 @@ absl::StatusOr<v1::Order> PartnerLogic::RecordOrder(
   record.recorded_by = actor;
   RAPPORT_ASSIGN_OR_RETURN(
       OrderRecord stored,
-      store_->RecordOrder(record, RequestFingerprint(in, request.partner_id())));
+      store_->RecordOrder(record,
+                          RequestFingerprint(in, request.partner_id())));
   Rescore(stored.partner_id);
   return ToProto(stored, options_.currency);
 }
@@ -1021,9 +1025,9 @@ absl::StatusOr<v1::ListOrdersResponse> PartnerLogic::ListOrders(
       store_->ListOrders(request.partner_id(), after, size + 1));
   v1::ListOrdersResponse response;
   AddPage(records, size, request.partner_id(), &response,
-       [&](const OrderRecord& r) {
-         *response.add_orders() = ToProto(r, options_.currency);
-       });
+          [&](const OrderRecord& r) {
+            *response.add_orders() = ToProto(r, options_.currency);
+          });
   return response;
 }
 
@@ -1251,7 +1255,8 @@ absl::StatusOr<v1::Interaction> PartnerLogic::LogInteraction(
   record.recorded_by = actor;
   RAPPORT_ASSIGN_OR_RETURN(
       InteractionRecord stored,
-      store_->LogInteraction(record, RequestFingerprint(in, request.partner_id())));
+      store_->LogInteraction(record,
+                             RequestFingerprint(in, request.partner_id())));
   Rescore(stored.partner_id);
   return ToProto(stored, options_.currency);
 }
@@ -1269,9 +1274,9 @@ absl::StatusOr<v1::ListInteractionsResponse> PartnerLogic::ListInteractions(
       store_->ListInteractions(request.partner_id(), after, size + 1));
   v1::ListInteractionsResponse response;
   AddPage(records, size, request.partner_id(), &response,
-       [&](const InteractionRecord& r) {
-         *response.add_interactions() = ToProto(r, options_.currency);
-       });
+          [&](const InteractionRecord& r) {
+            *response.add_interactions() = ToProto(r, options_.currency);
+          });
   return response;
 }
 

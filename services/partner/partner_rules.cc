@@ -91,7 +91,6 @@ std::string AccountDomainKey(absl::string_view domain) {
   return std::string(v);
 }
 
-
 absl::StatusOr<Decimal> ParsePercent(absl::string_view text,
                                      absl::string_view field) {
   absl::StatusOr<Decimal> d = Decimal::Parse(text);

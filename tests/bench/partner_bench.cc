@@ -96,11 +96,11 @@ Deal DealAt(int64_t i) {
     d.state = "submitted";
     d.state_number = v1::DEAL_STATE_SUBMITTED;
   }
-  d.closed_us = d.state_number == v1::DEAL_STATE_SUBMITTED
-                    ? 0
-                    : std::min(kAsOf, d.registered_us +
-                                          static_cast<int64_t>(rng() % 60) *
-                                              86'400'000'000);
+  d.closed_us =
+      d.state_number == v1::DEAL_STATE_SUBMITTED
+          ? 0
+          : std::min(kAsOf, d.registered_us + static_cast<int64_t>(rng() % 60) *
+                                                  86'400'000'000);
   return d;
 }
 
@@ -269,11 +269,11 @@ double RawInsert(const MysqlOptions& options) {
   for (auto& t : threads) t.join();
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
   const double rate = static_cast<double>(absl::GetFlag(FLAGS_deals)) / seconds;
-  std::printf("%-12s %10.0f rows/s  (%lld rows, %.1f s, %d connections, %d-row "
-              "statements)\n",
-              "raw insert", rate,
-              static_cast<long long>(absl::GetFlag(FLAGS_deals)), seconds,
-              kStreams, kRows);
+  std::printf(
+      "%-12s %10.0f rows/s  (%lld rows, %.1f s, %d connections, %d-row "
+      "statements)\n",
+      "raw insert", rate, static_cast<long long>(absl::GetFlag(FLAGS_deals)),
+      seconds, kStreams, kRows);
   auto c = Connect(options);
   std::unique_ptr<sql::Statement> s(c->createStatement());
   s->execute("DROP TABLE baseline_deals");
@@ -293,7 +293,8 @@ double SqlRfm(const MysqlOptions& options) {
       "()) AS f, "
       "1 + FLOOR(5 * (RANK() OVER (ORDER BY monetary) - 1) / COUNT(*) OVER "
       "()) AS m FROM (SELECT partner_id, FLOOR((",
-      kAsOf, " - MAX(close_time_us)) / 86400000000) AS recency_days, "
+      kAsOf,
+      " - MAX(close_time_us)) / 86400000000) AS recency_days, "
       "COUNT(*) AS frequency, SUM(amount) AS monetary FROM deals WHERE state "
       "= 4 AND close_time_us <= ",
       kAsOf, " GROUP BY partner_id) facts) scored")));
@@ -315,11 +316,11 @@ int Main() {
   for (auto& t : streams) t.join();
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
   const double import_rate = static_cast<double>(deals) / seconds;
-  std::printf("%-12s %10.0f rows/s  (%lld deals, %lld partners created, %.1f "
-              "s, %d streams)\n",
-              "import", import_rate, static_cast<long long>(deals),
-              static_cast<long long>(absl::GetFlag(FLAGS_partners)), seconds,
-              kStreams);
+  std::printf(
+      "%-12s %10.0f rows/s  (%lld deals, %lld partners created, %.1f "
+      "s, %d streams)\n",
+      "import", import_rate, static_cast<long long>(deals),
+      static_cast<long long>(absl::GetFlag(FLAGS_partners)), seconds, kStreams);
   const double refresh = Refresh();
   try {
     const double raw = RawInsert(*options);

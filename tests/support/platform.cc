@@ -31,13 +31,12 @@ Platform::Platform(PlatformOptions options) : options_(std::move(options)) {
   }
   if (options_.partner) {
     partner_database_ = TestMariaDb::Shared().CreateDatabase();
-    partner_ =
-        StartCounterpart("partner/rapport-partner", partner_database_);
+    partner_ = StartCounterpart("partner/rapport-partner", partner_database_);
   }
   if (options_.community) {
-    community_ = StartCounterpart(
-        "financial_community/rapport-financial-community",
-        TestMariaDb::Shared().CreateDatabase());
+    community_ =
+        StartCounterpart("financial_community/rapport-financial-community",
+                         TestMariaDb::Shared().CreateDatabase());
   }
 }
 

@@ -131,8 +131,9 @@ absl::Status CallStatus(absl::string_view service, const grpc::Status& s) {
 // Calls `call` again while the service turns it away for now (busy,
 // restarting, or ABORTED: a deadlock between concurrent creates, which the
 // next try usually passes); every creation the demo makes carries a request
-// id, so a repeat stores nothing twice, and state moves go through Move. The waits grow, with jitter, so that the
-// callers that collided do not collide again.
+// id, so a repeat stores nothing twice, and state moves go through Move. The
+// waits grow, with jitter, so that the callers that collided do not collide
+// again.
 absl::Status WithRetries(absl::string_view service,
                          const std::function<grpc::Status()>& call) {
   thread_local absl::BitGen jitter;
@@ -155,7 +156,8 @@ absl::Status WithRetries(absl::string_view service,
 std::function<grpc::Status()> Move(std::function<grpc::Status()> call) {
   return [call = std::move(call), tries = 0]() mutable {
     const grpc::Status s = call();
-    if (++tries > 1 && s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+    if (++tries > 1 &&
+        s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
       return grpc::Status::OK;
     }
     return s;
@@ -435,9 +437,10 @@ absl::Status MoveFund(const Context& ctx, pv1::PartnerService::Stub& stub,
     }
     pv1::TransitionFundRequestResponse response;
     RAPPORT_RETURN_IF_ERROR(WithRetries("partner", Move([&] {
-      return stub.TransitionFundRequest(ctx.NewCall().get(), request,
-                                        &response);
-    })));
+                                          return stub.TransitionFundRequest(
+                                              ctx.NewCall().get(), request,
+                                              &response);
+                                        })));
   }
   return absl::OkStatus();
 }
@@ -505,9 +508,9 @@ absl::Status LoadPartners(const Context& ctx, Services& s,
         move.set_state(d.state);
         pv1::TransitionAgreementResponse moved;
         return WithRetries("partner", Move([&] {
-          return s.partners->TransitionAgreement(ctx.NewCall().get(), move,
-                                                 &moved);
-        }));
+                             return s.partners->TransitionAgreement(
+                                 ctx.NewCall().get(), move, &moved);
+                           }));
       }));
   Say(absl::StrCat(Count(static_cast<int64_t>(p.partners.size())),
                    " partners, ", p.programs.size(), " programs, ",
@@ -620,10 +623,10 @@ absl::Status WaitFor(std::vector<Refresh>& refreshes) {
   absl::Time said = start;
   for (;;) {
     if (absl::Now() - start > kRefreshPatience) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "the score refreshes did not end within ",
-          absl::FormatDuration(kRefreshPatience),
-          "; see rapportctl <counterpart> refresh-job ID"));
+      return absl::DeadlineExceededError(
+          absl::StrCat("the score refreshes did not end within ",
+                       absl::FormatDuration(kRefreshPatience),
+                       "; see rapportctl <counterpart> refresh-job ID"));
     }
     bool running = false;
     for (Refresh& r : refreshes) {

@@ -135,9 +135,8 @@ void PrintFlat(Format format, const Overview& o, std::ostream& out) {
                        const Group& g, const std::string& scored) {
     t.AddRow({section, c.key, g.name, "available", absl::StrCat(g.entities),
               scored, HundredthsText(g.value_hundredths_sum),
-              HundredthsText(g.average_value_hundredths),
-              g.monetary.ToString(), g.cost_to_serve.ToString(),
-              g.profit.ToString(), "", "", ""});
+              HundredthsText(g.average_value_hundredths), g.monetary.ToString(),
+              g.cost_to_serve.ToString(), g.profit.ToString(), "", "", ""});
   };
   for (const Counterpart& c : o.counterparts) {
     if (!c.available) {
@@ -152,13 +151,11 @@ void PrintFlat(Format format, const Overview& o, std::ostream& out) {
     for (const Group& g : c.segments) add_group("segment", c, g, "");
   }
   auto add_balance = [&](const char* section, const BalanceRow& r) {
-    t.AddRow({section, r.counterpart, r.tier, "available",
-              absl::StrCat(r.entities), "",
-              HundredthsText(r.value_hundredths_sum), "",
-              r.monetary.ToString(), r.cost_to_serve.ToString(), "",
-              HundredthsText(r.value_share_bp),
-              HundredthsText(r.monetary_share_bp),
-              HundredthsText(r.cost_share_bp)});
+    t.AddRow(
+        {section, r.counterpart, r.tier, "available", absl::StrCat(r.entities),
+         "", HundredthsText(r.value_hundredths_sum), "", r.monetary.ToString(),
+         r.cost_to_serve.ToString(), "", HundredthsText(r.value_share_bp),
+         HundredthsText(r.monetary_share_bp), HundredthsText(r.cost_share_bp)});
   };
   for (const BalanceRow& r : o.balance) add_balance("balance", r);
   for (const BalanceRow& r : o.across) add_balance("across", r);
@@ -220,15 +217,15 @@ void PrintTables(const Overview& o, std::ostream& out) {
     return key;
   };
   const std::vector<std::string> shares = {
-      "entities",       "value_sum",      "monetary",
-      "cost_to_serve",  "share_of_value", "share_of_monetary",
-      "share_of_cost"};
+      "entities",       "value_sum",         "monetary",     "cost_to_serve",
+      "share_of_value", "share_of_monetary", "share_of_cost"};
   std::vector<std::string> columns = {"counterpart", "tier"};
   columns.insert(columns.end(), shares.begin(), shares.end());
   out << "\nBalance by tier (shares of each counterpart's value, monetary "
          "value and cost to serve)\n";
   Table balance(columns);
-  for (const BalanceRow& r : o.balance) add(balance, title_of(r.counterpart), r);
+  for (const BalanceRow& r : o.balance)
+    add(balance, title_of(r.counterpart), r);
   balance.Print(Format::kTable, out);
 
   out << "\nAcross counterparts (shares of all of them together)\n";

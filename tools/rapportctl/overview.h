@@ -2,13 +2,13 @@
 // their services' summaries give them, and for each counterpart and tier its
 // share of the value (the sum of its differentiation values, SCORING.md
 // section 5) and of the money it brings (monetary) against its share of the
-// attention spent on it (cost to serve). `rapportctl overview` prints it, `rapportctl report`
-// draws it, `rapportctl demo load` ends with it.
+// attention spent on it (cost to serve). `rapportctl overview` prints it,
+// `rapportctl report` draws it, `rapportctl demo load` ends with it.
 //
 // Everything here but Gather (overview_command.cc, which does the calls) is
-// pure: the figures come in as the services answered them, the shares are computed exactly, and each share
-// column adds up to exactly 100.00% (largest remainder, in hundredths of a
-// percent), so that a reader can add them up.
+// pure: the figures come in as the services answered them, the shares are
+// computed exactly, and each share column adds up to exactly 100.00% (largest
+// remainder, in hundredths of a percent), so that a reader can add them up.
 #ifndef RAPPORT_TOOLS_RAPPORTCTL_OVERVIEW_H_
 #define RAPPORT_TOOLS_RAPPORTCTL_OVERVIEW_H_
 
@@ -41,7 +41,7 @@ struct Group {
   Decimal monetary;
   Decimal cost_to_serve;
   Decimal profit;
-  int64_t value_hundredths_sum = 0;     // sum of values times 100
+  int64_t value_hundredths_sum = 0;      // sum of values times 100
   int32_t average_value_hundredths = 0;  // as the service rounded it
 };
 
@@ -106,18 +106,18 @@ std::string HundredthsText(int64_t hundredths);
 std::string PercentText(int64_t basis_points);
 
 // Turns a service's summary into a Counterpart (available).
-Counterpart FromSummary(std::string key, std::string title, std::string service,
-                        int64_t entities, const std::string& model_id,
-                        const ::rapport::common::v1::GroupSummary& total,
-                        const std::vector<::rapport::common::v1::GroupSummary>&
-                            tiers,
-                        const std::vector<::rapport::common::v1::GroupSummary>&
-                            segments);
+Counterpart FromSummary(
+    std::string key, std::string title, std::string service, int64_t entities,
+    const std::string& model_id,
+    const ::rapport::common::v1::GroupSummary& total,
+    const std::vector<::rapport::common::v1::GroupSummary>& tiers,
+    const std::vector<::rapport::common::v1::GroupSummary>& segments);
 
 // The balance and across tables of `counterparts`.
 Overview Balance(std::vector<Counterpart> counterparts);
 
-// Asks the three services for their summaries (overview_command.cc) (addresses: --customer-addr,
+// Asks the three services for their summaries (overview_command.cc) (addresses:
+// --customer-addr,
 // --partner-addr, --community-addr, else $RAPPORT_CUSTOMER_ADDR,
 // $RAPPORT_PARTNER_ADDR, $RAPPORT_COMMUNITY_ADDR, else localhost:50051..3);
 // a service that does not answer is shown as unavailable.

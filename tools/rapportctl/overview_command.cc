@@ -46,10 +46,10 @@ overview::Counterpart SummaryOf(const Context& ctx) {
     down.error = CallError(s);
     return down;
   }
-  return overview::FromSummary(
-      Api::kKey, Api::kTitle, Api::kService, r.entities(), r.model_id(),
-      r.total(), {r.tiers().begin(), r.tiers().end()},
-      {r.segments().begin(), r.segments().end()});
+  return overview::FromSummary(Api::kKey, Api::kTitle, Api::kService,
+                               r.entities(), r.model_id(), r.total(),
+                               {r.tiers().begin(), r.tiers().end()},
+                               {r.segments().begin(), r.segments().end()});
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 // community's targets, the partner deal conflicts) and writes the page that
 // report_html.cc renders. A service that does not answer leaves its parts
 // marked unavailable; the page is written all the same.
+#include "tools/rapportctl/report.h"
+
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <sys/stat.h>
@@ -26,7 +28,6 @@
 #include "tools/rapportctl/command.h"
 #include "tools/rapportctl/counterpart_commands.h"
 #include "tools/rapportctl/counterparts.h"
-#include "tools/rapportctl/report.h"
 #include "tools/rapportctl/score_format.h"
 
 namespace rapport::ctl {
@@ -70,11 +71,11 @@ report::Detail DetailOf(const Context& ctx) {
   if (stub == nullptr) return detail;
   // The whole export in one call: give it more than one call's deadline.
   std::unique_ptr<grpc::ClientContext> call = ctx.NewCall();
-  call->set_deadline(std::chrono::system_clock::now() +
-                     absl::ToChronoMilliseconds(
-                         std::max(ctx.timeout, absl::Minutes(10))));
-  auto reader = stub->ExportScores(call.get(),
-                                   typename Api::ExportScoresRequest());
+  call->set_deadline(
+      std::chrono::system_clock::now() +
+      absl::ToChronoMilliseconds(std::max(ctx.timeout, absl::Minutes(10))));
+  auto reader =
+      stub->ExportScores(call.get(), typename Api::ExportScoresRequest());
   typename Api::ExportScoresResponse batch;
   while (reader->Read(&batch)) {
     for (const auto& v : batch.values()) {
@@ -140,8 +141,7 @@ void GatherConflicts(const Context& ctx, report::ReportData* data) {
            MoneyText(d.amount()),
            EnumText(pv1::DealState_Name(d.state()), "DEAL_STATE_"),
            TimeText(d.register_time()), TierName(v.tier()),
-           v.model_id().empty() ? ""
-                                : ValueText(v.value_hundredths())});
+           v.model_id().empty() ? "" : ValueText(v.value_hundredths())});
     }
     data->conflicts.push_back(std::move(conflict));
   }
@@ -167,8 +167,8 @@ absl::Status WriteWhole(const std::string& path, const std::string& content) {
   // Readable like any file the user writes (mkstemp makes it 0600).
   const mode_t mask = umask(0);
   umask(mask);
-  const bool ok = written == content.size() &&
-                  fchmod(fd, 0666 & ~mask) == 0 && close(fd) == 0 &&
+  const bool ok = written == content.size() && fchmod(fd, 0666 & ~mask) == 0 &&
+                  close(fd) == 0 &&
                   std::rename(temp.c_str(), path.c_str()) == 0;
   if (!ok) {
     const int error = errno;

@@ -591,8 +591,7 @@ void AppendConflicts(const ReportData& data, std::string* out) {
                   "same account. In each, the earlier registration comes "
                   "first.</p>\n");
   if (data.more_conflicts) {
-    absl::StrAppend(out, "<p class=\"note\">The first ",
-                    data.conflicts.size(),
+    absl::StrAppend(out, "<p class=\"note\">The first ", data.conflicts.size(),
                     " conflicts; more are waiting (rapportctl partners deals "
                     "conflicts --all lists them all).</p>\n");
   }

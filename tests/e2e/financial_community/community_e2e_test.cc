@@ -63,45 +63,46 @@ class CommunityE2E : public ::testing::Test {
 
 TEST_F(CommunityE2E, ImportedRegisterAndEngagementsScoreAsSection10Says) {
   // Rows 2..12; 8, 9, 10 and 11 are bad.
-  const std::string holdings = p_.File(
-      "holdings.csv",
-      "member_ref,security,date,shares,price\n"
-      "ext:13f:A,ACME,2024-06-30,1000,12.50\n"  // 2
-      "ext:13f:A,ACME,2024-09-30,800,15\n"      // 3: A holds 12,000
-      "ext:13f:B,ACME,2024-09-30,500,15\n"      // 4
-      "ext:13f:B,BETA,2024-09-30,100,7.25\n"    // 5: B holds 8,225
-      "ext:13f:C,ACME,2024-09-30,2000,15\n"     // 6: C never met
-      "ext:13f:D,ACME,2025-03-31,100,20\n"      // 7: after as_of
-      "ext:13f:D,ACME,2024-13-01,100,20\n"      // 8
-      "ext:13f:D,ACME,2024-12-01,abc,20\n"      // 9
-      "ext:13f:D,ACME,2024-12-01,10,\n"         // 10
-      "nope,ACME,2024-12-01,10,1\n"             // 11
-      "ext:13f:E,ACME,2024-06-30,300,12.50\n");  // 12
+  const std::string holdings =
+      p_.File("holdings.csv",
+              "member_ref,security,date,shares,price\n"
+              "ext:13f:A,ACME,2024-06-30,1000,12.50\n"   // 2
+              "ext:13f:A,ACME,2024-09-30,800,15\n"       // 3: A holds 12,000
+              "ext:13f:B,ACME,2024-09-30,500,15\n"       // 4
+              "ext:13f:B,BETA,2024-09-30,100,7.25\n"     // 5: B holds 8,225
+              "ext:13f:C,ACME,2024-09-30,2000,15\n"      // 6: C never met
+              "ext:13f:D,ACME,2025-03-31,100,20\n"       // 7: after as_of
+              "ext:13f:D,ACME,2024-13-01,100,20\n"       // 8
+              "ext:13f:D,ACME,2024-12-01,abc,20\n"       // 9
+              "ext:13f:D,ACME,2024-12-01,10,\n"          // 10
+              "nope,ACME,2024-12-01,10,1\n"              // 11
+              "ext:13f:E,ACME,2024-06-30,300,12.50\n");  // 12
   RunResult imported = Ctl({"community", "import", "holdings", holdings});
   EXPECT_EQ(imported.exit_code, 1) << imported.out << imported.err;
   EXPECT_EQ(Summary(imported.out, "accepted"), 7) << imported.out;
   EXPECT_EQ(Summary(imported.out, "rejected"), 4) << imported.out;
   EXPECT_EQ(Summary(imported.out, "created members"), 5) << imported.out;
-  for (const char* where : {":8: date: ", ":9: shares: ", ":10: price: ",
-                            ":11: member_ref: "}) {
+  for (const char* where :
+       {":8: date: ", ":9: shares: ", ":10: price: ", ":11: member_ref: "}) {
     EXPECT_TRUE(absl::StrContains(imported.err, holdings + where))
-        << where << "\n" << imported.err;
+        << where << "\n"
+        << imported.err;
   }
   RunResult again = Ctl({"community", "import", "holdings", holdings});
   EXPECT_EQ(Summary(again.out, "accepted"), 0) << again.out;
   EXPECT_EQ(Summary(again.out, "duplicates"), 7) << again.out;
 
-  const std::string engagements = p_.File(
-      "engagements.csv",
-      "member_ref,timestamp,kind,cost,outcome,note,request_id\n"
-      "ext:13f:A,2024-03-01T10:00:00Z,meeting,200,,,m-1\n"
-      "ext:13f:A,2024-10-15T09:00:00Z,roadshow,150,,,rs-9/a\n"
-      "ext:13f:B,2024-10-15T09:00:00Z,roadshow,150,,,rs-9/b\n"
-      "ext:13f:B,2024-11-20T16:00:00Z,call,50,positive,,c-3\n"
-      "ext:13f:D,2024-12-01T12:00:00Z,earnings_call,80,,,e-4\n"
-      "ext:13f:E,2025-01-15T12:00:00Z,meeting,60,,,m-5\n"
-      "ext:13f:E,2024-12-02T12:00:00Z,lunch,60,,,m-6\n"
-      "ext:13f:E,yesterday,meeting,60,,,m-7\n");
+  const std::string engagements =
+      p_.File("engagements.csv",
+              "member_ref,timestamp,kind,cost,outcome,note,request_id\n"
+              "ext:13f:A,2024-03-01T10:00:00Z,meeting,200,,,m-1\n"
+              "ext:13f:A,2024-10-15T09:00:00Z,roadshow,150,,,rs-9/a\n"
+              "ext:13f:B,2024-10-15T09:00:00Z,roadshow,150,,,rs-9/b\n"
+              "ext:13f:B,2024-11-20T16:00:00Z,call,50,positive,,c-3\n"
+              "ext:13f:D,2024-12-01T12:00:00Z,earnings_call,80,,,e-4\n"
+              "ext:13f:E,2025-01-15T12:00:00Z,meeting,60,,,m-5\n"
+              "ext:13f:E,2024-12-02T12:00:00Z,lunch,60,,,m-6\n"
+              "ext:13f:E,yesterday,meeting,60,,,m-7\n");
   RunResult logged = Ctl({"community", "import", "engagements", engagements});
   EXPECT_EQ(Summary(logged.out, "accepted"), 6) << logged.out << logged.err;
   EXPECT_TRUE(absl::StrContains(logged.err, engagements + ":8: kind: "))
@@ -109,30 +110,29 @@ TEST_F(CommunityE2E, ImportedRegisterAndEngagementsScoreAsSection10Says) {
   EXPECT_TRUE(absl::StrContains(logged.err, engagements + ":9: timestamp: "))
       << logged.err;
 
-  const std::string coverage = p_.File(
-      "coverage.csv",
-      "member_ref,security,date,rating,target_price\n"
-      "ext:broker:G,ACME,2024-05-01,buy,16\n"
-      "ext:broker:G,ACME,2024-10-01,Underweight,11\n"
-      "ext:broker:H,ACME,2024-11-01,Outperform,18\n");
+  const std::string coverage =
+      p_.File("coverage.csv",
+              "member_ref,security,date,rating,target_price\n"
+              "ext:broker:G,ACME,2024-05-01,buy,16\n"
+              "ext:broker:G,ACME,2024-10-01,Underweight,11\n"
+              "ext:broker:H,ACME,2024-11-01,Outperform,18\n");
   RunResult rated = Ctl({"community", "import", "coverage", coverage});
   EXPECT_EQ(Summary(rated.out, "accepted"), 3) << rated.out << rated.err;
 
   const std::string as_of = "2024-12-31T00:00:00Z";
-  RunResult refreshed =
-      Ctl({"community", "refresh-scores", "--as-of", as_of});
+  RunResult refreshed = Ctl({"community", "refresh-scores", "--as-of", as_of});
   ASSERT_EQ(refreshed.exit_code, 0) << refreshed.err << p_.logs();
   const std::string exported = p_.Path("export.csv");
-  ASSERT_EQ(
-      Ctl({"community", "export", "scores", "--out", exported}).exit_code, 0);
+  ASSERT_EQ(Ctl({"community", "export", "scores", "--out", exported}).exit_code,
+            0);
 
   // Section 10, worked out here: A met twice (latest 2024-10-15) holding
   // 800 * 15; B met twice (latest 2024-11-20) holding 500 * 15 + 100 * 7.25;
   // D met once, holding nothing yet; C, E and the analysts are prospects (E
   // is met only after as_of).
   std::map<std::string, std::string> id;
-  for (const char* x : {"13f:A", "13f:B", "13f:C", "13f:D", "13f:E",
-                        "broker:G", "broker:H"}) {
+  for (const char* x :
+       {"13f:A", "13f:B", "13f:C", "13f:D", "13f:E", "broker:G", "broker:H"}) {
     id[x] = Id(x);
   }
   const std::string t = p_.File(
@@ -145,13 +145,13 @@ TEST_F(CommunityE2E, ImportedRegisterAndEngagementsScoreAsSection10Says) {
   std::string e = "entity_id\n";
   for (const auto& [x, mid] : id) absl::StrAppend(&e, mid, "\n");
   const std::string entities = p_.File("E.csv", e);
-  const std::string costs = p_.File(
-      "I.csv", absl::StrCat("entity_id,timestamp,cost\n",  //
-                            id["13f:A"], ",2024-03-01T10:00:00Z,200\n",
-                            id["13f:A"], ",2024-10-15T09:00:00Z,150\n",
-                            id["13f:B"], ",2024-10-15T09:00:00Z,150\n",
-                            id["13f:B"], ",2024-11-20T16:00:00Z,50\n",
-                            id["13f:D"], ",2024-12-01T12:00:00Z,80\n"));
+  const std::string costs =
+      p_.File("I.csv", absl::StrCat("entity_id,timestamp,cost\n",  //
+                                    id["13f:A"], ",2024-03-01T10:00:00Z,200\n",
+                                    id["13f:A"], ",2024-10-15T09:00:00Z,150\n",
+                                    id["13f:B"], ",2024-10-15T09:00:00Z,150\n",
+                                    id["13f:B"], ",2024-11-20T16:00:00Z,50\n",
+                                    id["13f:D"], ",2024-12-01T12:00:00Z,80\n"));
   const std::string rfm = p_.Path("rfm.csv");
   RunResult scored = Ctl({"scoring", "rfm", "--transactions", t, "--entities",
                           entities, "--interactions", costs, "--out", rfm,
@@ -195,8 +195,8 @@ TEST_F(CommunityE2E, ImportedRegisterAndEngagementsScoreAsSection10Says) {
   EXPECT_EQ(p_.CsvCtl({"community", "at-risk", "--as-of", as_of}).size(), 1u);
 
   // The imports and the refresh are in the service's audit log.
-  RunResult audit = Ctl({"audit", "list", "--service", "community", "--output",
-                         "csv", "--all"});
+  RunResult audit = Ctl(
+      {"audit", "list", "--service", "community", "--output", "csv", "--all"});
   ASSERT_EQ(audit.exit_code, 0) << audit.err;
   EXPECT_TRUE(absl::StrContains(audit.out, "ImportHoldings")) << audit.out;
   EXPECT_TRUE(absl::StrContains(audit.out, "RefreshScores")) << audit.out;
@@ -206,13 +206,13 @@ TEST_F(CommunityE2E, ImportedRegisterAndEngagementsScoreAsSection10Says) {
 TEST_F(CommunityE2E, ReadersReadAndOnlyWritersRecord) {
   RunResult made =
       p_.CtlAs("writer", "user:wren",
-               {"community", "create", "--display-name", "North Fund",
-                "--kind", "investor", "--output", "csv"});
+               {"community", "create", "--display-name", "North Fund", "--kind",
+                "investor", "--output", "csv"});
   ASSERT_EQ(made.exit_code, 0) << made.err;
   const std::string member = testing::CsvId(made.out);
-  EXPECT_EQ(p_.CtlAs("reader", "user:rae", {"community", "get", member})
-                .exit_code,
-            0);
+  EXPECT_EQ(
+      p_.CtlAs("reader", "user:rae", {"community", "get", member}).exit_code,
+      0);
   RunResult refused = p_.CtlAs(
       "reader", "user:rae",
       {"community", "holdings", "record", "--member", member, "--security",
@@ -221,8 +221,8 @@ TEST_F(CommunityE2E, ReadersReadAndOnlyWritersRecord) {
   EXPECT_TRUE(absl::StrContains(refused.err, "PERMISSION_DENIED") ||
               absl::StrContains(refused.err, "permission"))
       << refused.err;
-  RunResult deleted = p_.CtlAs("writer", "user:wren",
-                               {"community", "delete", member});
+  RunResult deleted =
+      p_.CtlAs("writer", "user:wren", {"community", "delete", member});
   EXPECT_NE(deleted.exit_code, 0) << "only admins delete";
 }
 

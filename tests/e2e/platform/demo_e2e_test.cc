@@ -9,11 +9,10 @@
 // The binaries are this build's (RAPPORT_BUILD_DIR); the data under a
 // scratch RAPPORT_VAR, stopped and removed at the end.
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -114,11 +113,10 @@ class DemoE2E : public ::testing::Test {
     var_ = new testing::TempDir();
     base_ = FreeBase();
     ASSERT_NE(base_, 0) << "no free block of ports";
-    env_ = new Env{{"RAPPORT_VAR", var_->path()},
-                   {"RAPPORT_BUILD_DIR", kBuild}};
+    env_ =
+        new Env{{"RAPPORT_VAR", var_->path()}, {"RAPPORT_BUILD_DIR", kBuild}};
     RunResult run = testing::Run({kSource + "/deploy/local/run", "--detach",
-                                  "--base-port", absl::StrCat(base_),
-                                  "--demo"},
+                                  "--base-port", absl::StrCat(base_), "--demo"},
                                  *env_);
     run_out_ = new std::string(run.out + run.err);
     ASSERT_EQ(run.exit_code, 0) << *run_out_;
@@ -129,7 +127,8 @@ class DemoE2E : public ::testing::Test {
       if (eq == absl::string_view::npos || absl::StartsWith(line, "#")) {
         continue;
       }
-      (*env_)[std::string(line.substr(0, eq))] = std::string(line.substr(eq + 1));
+      (*env_)[std::string(line.substr(0, eq))] =
+          std::string(line.substr(eq + 1));
     }
     (*env_)["RAPPORT_TOKEN_FILE"] = var_->path() + "/auth/operator.token";
   }
@@ -219,9 +218,8 @@ int64_t Hundredths(const json& text) { return TextCents(text); }
 TEST_F(DemoE2E, BalanceSharesAddUpToOneHundredPercentPerColumn) {
   const json o = CtlJson({"overview"});
   ASSERT_FALSE(o.is_discarded());
-  const std::vector<std::string> columns = {"value_share_percent",
-                                            "monetary_share_percent",
-                                            "cost_share_percent"};
+  const std::vector<std::string> columns = {
+      "value_share_percent", "monetary_share_percent", "cost_share_percent"};
   // counterpart -> column -> sum of its tiers' shares
   std::map<std::string, std::map<std::string, int64_t>> sums;
   for (const json& row : o["balance"]) {

@@ -6,8 +6,8 @@
 //   Bob (shareholder)  2000 @ 10.00       0 @ 12.00   (sold out)
 //   Eve (shareholder)   800 @ 10.00     600 @ 12.00
 //   Fay (shareholder)   400 @ 10.00     100 @ 12.00
-//   Dan (investor)                                    3000 @ 15.00 (after as_of)
-//   Cat (investor)     PEER: 500 @ 40.00 on 2024-06-30
+//   Dan (investor)                                    3000 @ 15.00 (after
+//   as_of) Cat (investor)     PEER: 500 @ 40.00 on 2024-06-30
 //
 //   engagements: Ann 2024-06-01, Eve 2024-06-15, Fay 2024-07-01T00:00Z
 //   (= as_of), Dan 2024-06-20; Bob and Cat never.
@@ -42,9 +42,7 @@ namespace {
 namespace cv1 = ::rapport::common::v1;
 namespace d = ::rapport::differentiation;
 
-int64_t At(const std::string& rfc3339) {
-  return *ParseRfc3339Micros(rfc3339);
-}
+int64_t At(const std::string& rfc3339) { return *ParseRfc3339Micros(rfc3339); }
 
 const int64_t kAsOf = At("2024-07-01T00:00:00Z");
 
@@ -453,7 +451,8 @@ TEST_F(CommunityLogicTest, AnEngagementWithSeveralMembersSharesItsCostExactly) {
   ASSERT_EQ(e->engagements_size(), 3);
   EXPECT_EQ(Text(e->engagements(0).cost()), "33.333333334");
   EXPECT_EQ(Text(e->engagements(1).cost()), "33.333333333");
-  EXPECT_EQ(e->engagements(0).engagement_id(), e->engagements(2).engagement_id());
+  EXPECT_EQ(e->engagements(0).engagement_id(),
+            e->engagements(2).engagement_id());
   EXPECT_EQ(e->engagements(1).recorded_by(), "u");
   // A retry stores nothing twice; the same request id saying something else
   // is refused.
@@ -464,7 +463,8 @@ TEST_F(CommunityLogicTest, AnEngagementWithSeveralMembersSharesItsCostExactly) {
   // Naming a member twice, or one that does not exist, is refused.
   r.set_request_id("");
   r.add_member_ids(a);
-  EXPECT_TRUE(NamesField(logic_.LogEngagement(r, "u").status(), "member_ids[3]"));
+  EXPECT_TRUE(
+      NamesField(logic_.LogEngagement(r, "u").status(), "member_ids[3]"));
   r.mutable_member_ids()->RemoveLast();
   r.add_member_ids(ids_.Next());
   EXPECT_TRUE(absl::IsNotFound(logic_.LogEngagement(r, "u").status()));
@@ -491,7 +491,8 @@ TEST_F(CommunityLogicTest, BadInputNamesTheFieldAndNotFoundNamesTheId) {
   {
     v1::CreateMemberRequest r;
     r.mutable_member()->set_display_name("X");
-    EXPECT_TRUE(NamesField(logic_.CreateMember(r, "u").status(), "member.kind"));
+    EXPECT_TRUE(
+        NamesField(logic_.CreateMember(r, "u").status(), "member.kind"));
     r.mutable_member()->set_kind(v1::MEMBER_KIND_ANALYST);
     r.mutable_member()->set_display_name("");
     EXPECT_TRUE(NamesField(logic_.CreateMember(r, "u").status(),
@@ -510,7 +511,8 @@ TEST_F(CommunityLogicTest, BadInputNamesTheFieldAndNotFoundNamesTheId) {
     v1::UpdateMemberRequest r;
     r.mutable_member()->set_id(a);
     r.mutable_update_mask()->add_paths("create_time");
-    EXPECT_TRUE(NamesField(logic_.UpdateMember(r, "u").status(), "update_mask"));
+    EXPECT_TRUE(
+        NamesField(logic_.UpdateMember(r, "u").status(), "update_mask"));
     r.mutable_update_mask()->set_paths(0, "organisation");
     r.mutable_member()->set_organisation("Fund I");
     r.mutable_member()->set_etag("999");
@@ -543,8 +545,8 @@ TEST_F(CommunityLogicTest, BadInputNamesTheFieldAndNotFoundNamesTheId) {
     EXPECT_TRUE(absl::IsNotFound(logic_.RecordHolding(r, "u").status()));
     *h->mutable_price() = *ToMoney(Decimal::FromUnits(1), "EUR", "p");
     h->set_member_id(a);
-    EXPECT_TRUE(NamesField(logic_.RecordHolding(r, "u").status(),
-                           "holding.price"));
+    EXPECT_TRUE(
+        NamesField(logic_.RecordHolding(r, "u").status(), "holding.price"));
   }
   {
     v1::RecordCoverageRequest r;
@@ -555,8 +557,8 @@ TEST_F(CommunityLogicTest, BadInputNamesTheFieldAndNotFoundNamesTheId) {
     EXPECT_TRUE(NamesField(logic_.RecordCoverage(r, "u").status(),
                            "coverage.rating_text"));
     r.mutable_coverage()->set_rating_text("");
-    EXPECT_TRUE(NamesField(logic_.RecordCoverage(r, "u").status(),
-                           "coverage.rating"));
+    EXPECT_TRUE(
+        NamesField(logic_.RecordCoverage(r, "u").status(), "coverage.rating"));
   }
   {
     v1::GetConsensusRequest r;
@@ -573,13 +575,13 @@ TEST_F(CommunityLogicTest, BadInputNamesTheFieldAndNotFoundNamesTheId) {
   }
   {
     v1::IdentifyMemberRequest r;
-    EXPECT_TRUE(NamesField(logic_.IdentifyMember(r, "u").status(),
-                           "external_ids"));
+    EXPECT_TRUE(
+        NamesField(logic_.IdentifyMember(r, "u").status(), "external_ids"));
     cv1::ExternalId* e = r.add_external_ids();
     e->set_source("13f");
     e->set_id("0001");
-    EXPECT_TRUE(NamesField(logic_.IdentifyMember(r, "u").status(),
-                           "display_name"));
+    EXPECT_TRUE(
+        NamesField(logic_.IdentifyMember(r, "u").status(), "display_name"));
     r.set_display_name("Some Fund");
     absl::StatusOr<v1::IdentifyMemberResponse> made =
         logic_.IdentifyMember(r, "u");

@@ -377,10 +377,12 @@ TEST_F(PartnerLogicTest,
 
 // Imported registrations are checked against the stored ones and against
 // those before them in the same import, as RegisterDeal checks one.
-TEST_F(PartnerLogicTest, ImportedRegistrationsConflictWithStoredAndEarlierRows) {
+TEST_F(PartnerLogicTest,
+       ImportedRegistrationsConflictWithStoredAndEarlierRows) {
   const v1::Partner a = Create("Acme");
   const v1::Partner b = Create("Bolt");
-  absl::StatusOr<v1::Deal> stored = Register(a.id(), "Initech", "", kNow - 10 * kDay);
+  absl::StatusOr<v1::Deal> stored =
+      Register(a.id(), "Initech", "", kNow - 10 * kDay);
   ASSERT_TRUE(stored.ok()) << stored.status();
 
   auto row = [](const std::string& partner, const std::string& account,

@@ -33,9 +33,11 @@ TEST(Dates, AreHeldAsTheLastMicrosecondOfTheirDay) {
   EXPECT_EQ(*ParseDateEnd("2024-06-30", "date"),
             *ParseRfc3339Micros("2024-06-30T23:59:59.999999Z"));
   EXPECT_EQ(DateText(*ParseDateEnd("2024-02-29", "date")), "2024-02-29");
-  EXPECT_TRUE(absl::IsInvalidArgument(ParseDateEnd("2023-02-29", "d").status()));
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(ParseDateEnd("2023-02-29", "d").status()));
   EXPECT_TRUE(absl::IsInvalidArgument(ParseDateEnd("2024-6-30", "d").status()));
-  EXPECT_TRUE(absl::IsInvalidArgument(ParseDateEnd("30/06/2024", "d").status()));
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(ParseDateEnd("30/06/2024", "d").status()));
   const google::type::Date d = DateOf(*ParseDateEnd("1999-12-31", "date"));
   EXPECT_EQ(d.year(), 1999);
   EXPECT_EQ(d.month(), 12);
@@ -92,7 +94,8 @@ TEST(ScoreTarget, RecencyRisesFromAQuarterToOneAndNeverMetIsOne) {
 
 TEST(ScoreTarget, GrowingCountsSixFifthsAndRoundsHalfUpOnce) {
   // 0.05 * 1 * 6/5 = 0.06; 0.0125 * 6/5 = 0.015 -> 0.02 (half up, once).
-  TargetFacts f{.own_value = D("0.0125"), .shares_last = 2, .shares_previous = 1};
+  TargetFacts f{
+      .own_value = D("0.0125"), .shares_last = 2, .shares_previous = 1};
   std::optional<TargetScore> s = ScoreTarget(f, "USD");
   ASSERT_TRUE(s.has_value());
   EXPECT_EQ(s->score.ToString(), "0.02");

@@ -5,8 +5,8 @@
 
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <sstream>
 
@@ -36,8 +36,8 @@ cv1::GroupSummary Summary(const std::string& name, int64_t entities,
   g.mutable_cost_to_serve()->set_units(cost_units);
   g.mutable_profit()->set_units(monetary_units - cost_units);
   g.set_value_hundredths_sum(value_hundredths_sum);
-  g.set_average_value_hundredths(
-      static_cast<int32_t>(value_hundredths_sum / std::max<int64_t>(1, entities)));
+  g.set_average_value_hundredths(static_cast<int32_t>(
+      value_hundredths_sum / std::max<int64_t>(1, entities)));
   return g;
 }
 
@@ -67,8 +67,7 @@ TEST(OverviewShares, ZeroTotalGivesZeroSharesAndNegativePartsStillAddUp) {
   // A tier with net refunds: 150 + (-50) = 100.
   const std::vector<int64_t> s = Shares({D("150"), D("-50")});
   EXPECT_EQ(s, (std::vector<int64_t>{15000, -5000}));
-  EXPECT_EQ(Sum(Shares({D("10.01"), D("-3.3"), D("7.77"), D("0.01")})),
-            10000);
+  EXPECT_EQ(Sum(Shares({D("10.01"), D("-3.3"), D("7.77"), D("0.01")})), 10000);
 }
 
 TEST(OverviewShares, PercentTextHasTwoDecimals) {
@@ -79,20 +78,20 @@ TEST(OverviewShares, PercentTextHasTwoDecimals) {
 }
 
 Overview Sample(const std::string& partner_currency = "USD") {
-  Counterpart customers = FromSummary(
-      "customers", "Customers", "customer", 12, "job-1",
-      Summary("", 10, 1000, 100, 42000),
-      {Summary("Gold", 3, 600, 20, 21000),
-       Summary("Platinum", 1, 300, 10, 9000),
-       Summary("Iron", 6, 100, 70, 12000)},
-      {Summary("Champions", 4, 900, 30, 30000)});
+  Counterpart customers =
+      FromSummary("customers", "Customers", "customer", 12, "job-1",
+                  Summary("", 10, 1000, 100, 42000),
+                  {Summary("Gold", 3, 600, 20, 21000),
+                   Summary("Platinum", 1, 300, 10, 9000),
+                   Summary("Iron", 6, 100, 70, 12000)},
+                  {Summary("Champions", 4, 900, 30, 30000)});
   const std::string& pc = partner_currency;
-  Counterpart partners = FromSummary(
-      "partners", "Partners", "partner", 5, "job-2",
-      Summary("", 5, 3000, 300, 17500, pc),
-      {Summary("Platinum", 1, 1200, 9, 9500, pc),
-       Summary("Lead", 4, 1800, 291, 8000, pc)},
-      {});
+  Counterpart partners =
+      FromSummary("partners", "Partners", "partner", 5, "job-2",
+                  Summary("", 5, 3000, 300, 17500, pc),
+                  {Summary("Platinum", 1, 1200, 9, 9500, pc),
+                   Summary("Lead", 4, 1800, 291, 8000, pc)},
+                  {});
   Counterpart community;
   community.key = "community";
   community.title = "Financial community";

@@ -647,8 +647,8 @@ TEST_F(DifferentiationTest,
   const Decimal gold = *FromMoney(model.gold_above(), "");
   const Decimal platinum = *FromMoney(model.platinum_above(), "");
   auto all = logic_->ValuesOf({"p-lead", "c00", "c01", "c02", "c03", "c04",
-                               "c05", "c06", "c07", "c08", "c09", "c10",
-                               "c11", "p-prospect"});
+                               "c05", "c06", "c07", "c08", "c09", "c10", "c11",
+                               "p-prospect"});
   ASSERT_TRUE(all.ok()) << all.status();
   std::set<int> seen;
   for (const auto& [id, value] : *all) {
