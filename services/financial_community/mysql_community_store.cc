@@ -173,7 +173,7 @@ absl::Status Reused(absl::string_view what) {
 }
 
 // Positions at `at_us`: each member's latest row per security at or before
-// then (zero shares included).
+// then (zero shares included). Statements that use it start with kWholeGroups.
 constexpr char kLatestRows[] =
     "SELECT h.member_id, h.security, h.end_time_us, h.shares, h.price, "
     "h.shares * h.price AS v FROM holdings h JOIN (SELECT member_id, "
@@ -181,6 +181,13 @@ constexpr char kLatestRows[] =
     "AND (? = '' OR security = ?) GROUP BY member_id, security) l ON "
     "l.member_id = h.member_id AND l.security = h.security AND l.t = "
     "h.end_time_us";
+
+// Left to itself, MariaDB 10.11 runs kLatestRows's GROUP BY once per holding
+// row it joins ("LATERAL DERIVED", split materialization): 4.4 s for 1,000,000
+// rows of 100,000 members. Grouping the whole table once, by the primary key,
+// takes 0.7 s.
+constexpr char kWholeGroups[] =
+    "SET STATEMENT optimizer_switch='split_materialized=off' FOR ";
 
 }  // namespace
 
@@ -477,14 +484,25 @@ absl::StatusOr<CommunityStore::RegisterPage> MysqlCommunityStore::Register(
     int64_t as_of_us, const std::string& security, int offset, int limit) {
   return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<RegisterPage> {
     RegisterPage page;
+    // The page and the totals in one pass over the positions: the totals ride
+    // on every row of the page (window sums over all positions), and each
+    // holder's first position counts it once. Only the page's rows meet
+    // `members`.
+    bool totals_read = false;
     {
       Statement s = PrepareCached(
-          c, absl::StrCat("SELECT p.member_id, m.display_name, p.security, "
-                          "p.end_time_us, p.shares, p.price, p.v FROM (",
-                          kLatestRows,
-                          ") p JOIN members m ON m.id = p.member_id WHERE "
-                          "p.shares > 0 ORDER BY p.v DESC, p.member_id, "
-                          "p.security LIMIT ? OFFSET ?"));
+          c,
+          absl::StrCat(
+              kWholeGroups,
+              "SELECT p.member_id, m.display_name, p.security, "
+              "p.end_time_us, p.shares, p.price, p.v, p.total, p.holders FROM "
+              "(SELECT q.*, SUM(q.v) OVER () AS total, SUM(q.first) OVER () AS "
+              "holders FROM (SELECT x.*, ROW_NUMBER() OVER (PARTITION BY "
+              "x.member_id) = 1 AS first FROM (",
+              kLatestRows,
+              ") x WHERE x.shares > 0) q ORDER BY q.v DESC, q.member_id, "
+              "q.security LIMIT ? OFFSET ?) p JOIN members m ON m.id = "
+              "p.member_id ORDER BY p.v DESC, p.member_id, p.security"));
       s->setInt64(1, as_of_us);
       s->setString(2, security);
       s->setString(3, security);
@@ -500,11 +518,19 @@ absl::StatusOr<CommunityStore::RegisterPage> MysqlCommunityStore::Register(
         p.shares = rows->getInt64(5);
         RAPPORT_ASSIGN_OR_RETURN(p.price, DecimalColumn(*rows, 6));
         RAPPORT_ASSIGN_OR_RETURN(p.market_value, DecimalColumn(*rows, 7));
+        if (!totals_read) {
+          RAPPORT_ASSIGN_OR_RETURN(page.total, DecimalColumn(*rows, 8));
+          page.holders = rows->getInt64(9);
+          totals_read = true;
+        }
         page.positions.push_back(std::move(p));
       }
     }
+    if (totals_read || offset == 0) return page;  // none at all: zero totals
+    // A page past the end: the totals on their own.
     Statement s = PrepareCached(
-        c, absl::StrCat("SELECT COALESCE(SUM(p.v), 0), COUNT(DISTINCT "
+        c, absl::StrCat(kWholeGroups,
+                        "SELECT COALESCE(SUM(p.v), 0), COUNT(DISTINCT "
                         "p.member_id) FROM (",
                         kLatestRows, ") p WHERE p.shares > 0"));
     s->setInt64(1, as_of_us);
@@ -552,7 +578,8 @@ MysqlCommunityStore::PositionsAt(int64_t from_us, int64_t to_us,
       [&](sql::Connection& c) -> absl::StatusOr<std::vector<Pair>> {
         std::map<std::pair<std::string, std::string>, Pair> by_key;
         for (const bool later : {false, true}) {
-          Statement s = PrepareCached(c, kLatestRows);
+          Statement s =
+              PrepareCached(c, absl::StrCat(kWholeGroups, kLatestRows));
           s->setInt64(1, later ? to_us : from_us);
           s->setString(2, security);
           s->setString(3, security);

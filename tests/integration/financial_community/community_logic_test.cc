@@ -200,7 +200,27 @@ TEST_F(CommunityLogicTest, TheRegisterShowsHoldersAsOfADateLargestFirst) {
   ASSERT_TRUE(reg.ok()) << reg.status();
   ASSERT_EQ(reg->positions_size(), 1);
   EXPECT_EQ(reg->positions(0).member_id(), fay_);
+  EXPECT_EQ(Text(reg->total_market_value()), "26400.00");
+  EXPECT_EQ(reg->holders(), 3);
   EXPECT_TRUE(reg->next_page_token().empty());
+
+  // Corrections between two pages leave the second one past the end: no
+  // positions, and the totals of what is left.
+  r.clear_page_token();
+  reg = logic_.GetRegister(r);
+  ASSERT_TRUE(reg.ok()) << reg.status();
+  const std::string second_page = reg->next_page_token();
+  Hold(eve_, "ACME", Date(2024, 6, 30), 0, "12");
+  Hold(fay_, "ACME", Date(2024, 6, 30), 0, "12");
+  r.set_page_token(second_page);
+  reg = logic_.GetRegister(r);
+  ASSERT_TRUE(reg.ok()) << reg.status();
+  EXPECT_EQ(reg->positions_size(), 0);
+  EXPECT_EQ(Text(reg->total_market_value()), "18000.00");
+  EXPECT_EQ(reg->holders(), 1);
+  // Put back as they were, for the dates below.
+  Hold(eve_, "ACME", Date(2024, 6, 30), 600, "12");
+  Hold(fay_, "ACME", Date(2024, 6, 30), 100, "12");
 
   // At the end of March Bob was the largest holder; at the end of the year,
   // Dan.
