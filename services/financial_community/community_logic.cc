@@ -984,45 +984,55 @@ CommunityLogic::ListEngagementTargets(
                                     absl::StrCat("peer_securities[", i, "]")));
     peers.insert(std::move(s));
   }
-  RAPPORT_ASSIGN_OR_RETURN(std::vector<MemberHoldingsView> views,
-                           store_->HoldingsViews(as_of));
   struct Ranked {
     TargetScore score;
     TargetFacts facts;
-    const MemberHoldingsView* view;
+    std::string member_id;
+    std::string display_name;
+    int kind = 0;
+  };
+  // The best `limit` so far, the worst of them first (a heap).
+  const auto better = [](const Ranked& a, const Ranked& b) {
+    if (a.score.score != b.score.score) return a.score.score > b.score.score;
+    return a.member_id < b.member_id;
   };
   std::vector<Ranked> ranked;
-  for (const MemberHoldingsView& v : views) {
-    TargetFacts f;
-    for (const MemberHoldingsView::Security& s : v.securities) {
-      RAPPORT_ASSIGN_OR_RETURN(Decimal value,
-                               PositionValue(s.last.shares, s.last.price));
-      if (peers.contains(s.security)) {
-        f.peer_value += value;
-        continue;
-      }
-      f.own_value += value;
-      f.shares_last += s.last.shares;
-      f.shares_previous += s.previous ? s.previous->shares : s.last.shares;
-    }
-    if (v.last_engagement_us.has_value()) {
-      f.days_since_engagement = (as_of - *v.last_engagement_us) / kDayUs;
-    }
-    std::optional<TargetScore> score = ScoreTarget(f, options_.currency);
-    if (!score.has_value()) continue;
-    ranked.push_back({std::move(*score), f, &v});
-  }
-  std::sort(ranked.begin(), ranked.end(), [](const Ranked& a, const Ranked& b) {
-    if (a.score.score != b.score.score) return a.score.score > b.score.score;
-    return a.view->member_id < b.view->member_id;
-  });
-  if (static_cast<int>(ranked.size()) > limit) ranked.resize(limit);
+  RAPPORT_RETURN_IF_ERROR(store_->VisitHoldingsViews(
+      as_of, [&](const MemberHoldingsView& v) -> absl::Status {
+        TargetFacts f;
+        for (const MemberHoldingsView::Security& s : v.securities) {
+          RAPPORT_ASSIGN_OR_RETURN(Decimal value,
+                                   PositionValue(s.last.shares, s.last.price));
+          if (peers.contains(s.security)) {
+            f.peer_value += value;
+            continue;
+          }
+          f.own_value += value;
+          f.shares_last += s.last.shares;
+          f.shares_previous += s.previous ? s.previous->shares : s.last.shares;
+        }
+        if (v.last_engagement_us.has_value()) {
+          f.days_since_engagement = (as_of - *v.last_engagement_us) / kDayUs;
+        }
+        std::optional<TargetScore> score = ScoreTarget(f, options_.currency);
+        if (!score.has_value()) return absl::OkStatus();
+        Ranked r{std::move(*score), f, v.member_id, v.display_name, v.kind};
+        if (static_cast<int>(ranked.size()) == limit) {
+          if (!better(r, ranked.front())) return absl::OkStatus();
+          std::pop_heap(ranked.begin(), ranked.end(), better);
+          ranked.pop_back();
+        }
+        ranked.push_back(std::move(r));
+        std::push_heap(ranked.begin(), ranked.end(), better);
+        return absl::OkStatus();
+      }));
+  std::sort(ranked.begin(), ranked.end(), better);
   v1::ListEngagementTargetsResponse response;
   for (const Ranked& r : ranked) {
     v1::EngagementTarget* t = response.add_targets();
-    t->set_member_id(r.view->member_id);
-    t->set_display_name(r.view->display_name);
-    t->set_kind(static_cast<v1::MemberKind>(r.view->kind));
+    t->set_member_id(r.member_id);
+    t->set_display_name(r.display_name);
+    t->set_kind(static_cast<v1::MemberKind>(r.kind));
     *t->mutable_score() = MoneyIn(r.score.score, options_.currency);
     t->set_reason(r.score.reason);
     *t->mutable_own_value() = MoneyIn(r.facts.own_value, options_.currency);
@@ -1045,14 +1055,18 @@ absl::StatusOr<v1::ListAtRiskHoldersResponse> CommunityLogic::ListAtRiskHolders(
     return InvalidField("limit", "must be from 0 (20) to 1000");
   }
   const int limit = request.limit() == 0 ? kDefaultTargets : request.limit();
-  RAPPORT_ASSIGN_OR_RETURN(std::vector<MemberHoldingsView> views,
-                           store_->HoldingsViews(as_of));
   struct Risk {
     Decimal value;
     v1::AtRiskHolder holder;
   };
+  // The largest `limit` so far, the smallest of them first (a heap).
+  const auto larger = [](const Risk& a, const Risk& b) {
+    if (a.value != b.value) return a.value > b.value;
+    return std::tie(a.holder.member_id(), a.holder.security()) <
+           std::tie(b.holder.member_id(), b.holder.security());
+  };
   std::vector<Risk> risks;
-  for (const MemberHoldingsView& v : views) {
+  auto visit = [&](const MemberHoldingsView& v) -> absl::Status {
     for (const MemberHoldingsView::Security& s : v.securities) {
       if (!s.previous || s.last.shares >= s.previous->shares) continue;
       // Engaged after the shrinking was seen: someone is on it.
@@ -1083,15 +1097,18 @@ absl::StatusOr<v1::ListAtRiskHoldersResponse> CommunityLogic::ListAtRiskHolders(
           v.last_engagement_us ? absl::StrCat("not engaged since ",
                                               DateText(*v.last_engagement_us))
                                : std::string("never engaged")));
+      if (static_cast<int>(risks.size()) == limit) {
+        if (!larger(r, risks.front())) continue;
+        std::pop_heap(risks.begin(), risks.end(), larger);
+        risks.pop_back();
+      }
       risks.push_back(std::move(r));
+      std::push_heap(risks.begin(), risks.end(), larger);
     }
-  }
-  std::sort(risks.begin(), risks.end(), [](const Risk& a, const Risk& b) {
-    if (a.value != b.value) return a.value > b.value;
-    return std::tie(a.holder.member_id(), a.holder.security()) <
-           std::tie(b.holder.member_id(), b.holder.security());
-  });
-  if (static_cast<int>(risks.size()) > limit) risks.resize(limit);
+    return absl::OkStatus();
+  };
+  RAPPORT_RETURN_IF_ERROR(store_->VisitHoldingsViews(as_of, visit));
+  std::sort(risks.begin(), risks.end(), larger);
   v1::ListAtRiskHoldersResponse response;
   for (Risk& r : risks) *response.add_holders() = std::move(r.holder);
   return response;

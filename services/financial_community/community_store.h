@@ -167,9 +167,15 @@ class CommunityStore {
   virtual absl::StatusOr<std::vector<CoverageRecord>> CoverageOf(
       const std::string& security, int64_t as_of_us) = 0;
 
-  // Targeting and early warning.
-  virtual absl::StatusOr<std::vector<MemberHoldingsView>> HoldingsViews(
-      int64_t as_of_us) = 0;
+  // Targeting and early warning: calls `visit` with the view of every member
+  // that holds or held a position, or was engaged, at or before `as_of_us`,
+  // in member id order; the first error `visit` returns stops it. Members are
+  // read a few thousand at a time, so that memory follows that, not the size
+  // of the register.
+  using HoldingsVisitor =
+      std::function<absl::Status(const MemberHoldingsView& view)>;
+  virtual absl::Status VisitHoldingsViews(int64_t as_of_us,
+                                          const HoldingsVisitor& visit) = 0;
   // The members' display names, by id.
   virtual absl::StatusOr<std::map<std::string, std::string>> NamesOf(
       const std::vector<std::string>& ids) = 0;

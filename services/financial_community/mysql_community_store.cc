@@ -733,60 +733,89 @@ absl::StatusOr<std::vector<CoverageRecord>> MysqlCommunityStore::CoverageOf(
 // ---- targeting
 // ----------------------------------------------------------------
 
-absl::StatusOr<std::vector<MemberHoldingsView>>
-MysqlCommunityStore::HoldingsViews(int64_t as_of_us) {
-  return pool_->Run([&](sql::Connection& c)
-                        -> absl::StatusOr<std::vector<MemberHoldingsView>> {
+absl::Status MysqlCommunityStore::VisitHoldingsViews(
+    int64_t as_of_us, const HoldingsVisitor& visit) {
+  // Members in chunks of ids (lower, upper]; ids are ASCII letters and digits,
+  // so "~" is above every one of them and closes the last chunk.
+  const std::string kAfterAll = "~";
+  std::string lower;
+  for (;;) {
+    std::string upper = kAfterAll;
     std::map<std::string, MemberHoldingsView> views;
-    {
-      Statement s = PrepareCached(
-          c,
-          "SELECT r.id, r.member_id, r.security, r.end_time_us, r.shares, "
-          "r.price, r.recorded_by, r.n, m.display_name, m.kind FROM (SELECT "
-          "id, member_id, security, end_time_us, shares, price, recorded_by, "
-          "ROW_NUMBER() OVER (PARTITION BY member_id, security ORDER BY "
-          "end_time_us DESC) AS n FROM holdings WHERE end_time_us <= ?) r "
-          "JOIN members m ON m.id = r.member_id WHERE r.n <= 2 ORDER BY "
-          "r.member_id, r.security, r.n");
-      s->setInt64(1, as_of_us);
-      Rows rows(s->executeQuery());
-      absl::Status error;
-      while (rows->next()) {
-        HoldingRecord h = ReadHolding(*rows, 1, &error);
-        const int n = rows->getInt(8);
-        MemberHoldingsView& v = views[h.member_id];
-        v.member_id = h.member_id;
-        v.display_name = Str(*rows, 9);
-        v.kind = rows->getInt(10);
-        if (n == 1) {
-          v.securities.push_back({h.security, h, std::nullopt});
-        } else if (!v.securities.empty() &&
-                   v.securities.back().security == h.security) {
-          v.securities.back().previous = h;
+    absl::Status read = pool_->Run([&](sql::Connection& c) -> absl::Status {
+      {
+        Statement s = PrepareCached(
+            c,
+            "SELECT id FROM members WHERE id > ? ORDER BY id LIMIT 1 OFFSET ?");
+        s->setString(1, lower);
+        s->setInt(2, std::max(1, visit_chunk_) - 1);
+        Rows rows(s->executeQuery());
+        if (rows->next()) upper = Str(*rows, 1);
+      }
+      {
+        // Each security's last two rows at or before as_of, by member.
+        Statement s = PrepareCached(
+            c,
+            "SELECT r.member_id, r.security, r.end_time_us, r.shares, "
+            "r.price, r.n, m.display_name, m.kind FROM (SELECT member_id, "
+            "security, end_time_us, shares, price, ROW_NUMBER() OVER "
+            "(PARTITION BY member_id, security ORDER BY end_time_us DESC) AS "
+            "n FROM holdings WHERE member_id > ? AND member_id <= ? AND "
+            "end_time_us <= ?) r JOIN members m ON m.id = r.member_id WHERE "
+            "r.n <= 2 ORDER BY r.member_id, r.security, r.n");
+        s->setString(1, lower);
+        s->setString(2, upper);
+        s->setInt64(3, as_of_us);
+        Rows rows(s->executeQuery());
+        while (rows->next()) {
+          HoldingRecord h;
+          h.member_id = Str(*rows, 1);
+          h.security = Str(*rows, 2);
+          h.end_time_us = rows->getInt64(3);
+          h.shares = rows->getInt64(4);
+          RAPPORT_ASSIGN_OR_RETURN(h.price, DecimalColumn(*rows, 5));
+          const int n = rows->getInt(6);
+          MemberHoldingsView& v = views[h.member_id];
+          if (v.member_id.empty()) {
+            v.member_id = h.member_id;
+            v.display_name = Str(*rows, 7);
+            v.kind = rows->getInt(8);
+          }
+          h.member_id.clear();  // the view has it
+          if (n == 1) {
+            v.securities.push_back({h.security, std::move(h), std::nullopt});
+          } else if (!v.securities.empty() &&
+                     v.securities.back().security == h.security) {
+            v.securities.back().previous = std::move(h);
+          }
         }
       }
-      RAPPORT_RETURN_IF_ERROR(error);
-    }
-    {
       Statement s = PrepareCached(
           c,
           "SELECT e.member_id, MAX(e.engagement_time_us), m.display_name, "
           "m.kind FROM engagements e JOIN members m ON m.id = e.member_id "
-          "WHERE e.engagement_time_us <= ? GROUP BY e.member_id");
-      s->setInt64(1, as_of_us);
+          "WHERE e.member_id > ? AND e.member_id <= ? AND "
+          "e.engagement_time_us <= ? GROUP BY e.member_id");
+      s->setString(1, lower);
+      s->setString(2, upper);
+      s->setInt64(3, as_of_us);
       Rows rows(s->executeQuery());
       while (rows->next()) {
         MemberHoldingsView& v = views[Str(*rows, 1)];
-        v.member_id = Str(*rows, 1);
         v.last_engagement_us = rows->getInt64(2);
-        v.display_name = Str(*rows, 3);
-        v.kind = rows->getInt(4);
+        if (v.member_id.empty()) {
+          v.member_id = Str(*rows, 1);
+          v.display_name = Str(*rows, 3);
+          v.kind = rows->getInt(4);
+        }
       }
-    }
-    std::vector<MemberHoldingsView> out;
-    for (auto& [id, v] : views) out.push_back(std::move(v));
-    return out;
-  });
+      return absl::OkStatus();
+    });
+    RAPPORT_RETURN_IF_ERROR(read);
+    for (const auto& [id, view] : views) RAPPORT_RETURN_IF_ERROR(visit(view));
+    if (upper == kAfterAll) return absl::OkStatus();
+    lower = std::move(upper);
+  }
 }
 
 absl::StatusOr<std::map<std::string, std::string>> MysqlCommunityStore::NamesOf(

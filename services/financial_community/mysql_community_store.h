@@ -27,7 +27,10 @@ absl::StatusOr<std::map<std::string, Decimal>> MarketValues(
 
 class MysqlCommunityStore final : public CommunityStore {
  public:
-  explicit MysqlCommunityStore(MysqlPool* pool) : pool_(pool) {}
+  // `visit_chunk`: members read at a time by VisitHoldingsViews (tests make it
+  // small to cross chunk boundaries).
+  explicit MysqlCommunityStore(MysqlPool* pool, int visit_chunk = 4096)
+      : pool_(pool), visit_chunk_(visit_chunk) {}
 
   absl::StatusOr<MemberRecord> CreateMember(const MemberRecord& member,
                                             const std::string& fingerprint,
@@ -74,13 +77,14 @@ class MysqlCommunityStore final : public CommunityStore {
   absl::StatusOr<std::vector<CoverageRecord>> CoverageOf(
       const std::string& security, int64_t as_of_us) override;
 
-  absl::StatusOr<std::vector<MemberHoldingsView>> HoldingsViews(
-      int64_t as_of_us) override;
+  absl::Status VisitHoldingsViews(int64_t as_of_us,
+                                  const HoldingsVisitor& visit) override;
   absl::StatusOr<std::map<std::string, std::string>> NamesOf(
       const std::vector<std::string>& ids) override;
 
  private:
   MysqlPool* const pool_;
+  const int visit_chunk_;
 };
 
 }  // namespace rapport::community

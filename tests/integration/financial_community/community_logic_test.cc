@@ -21,6 +21,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
@@ -397,6 +398,51 @@ TEST_F(CommunityLogicTest, HoldersWhoSoldAndWereNotMetSinceAreAtRisk) {
 
 // SCORING.md section 10: monetary is the market value at as_of of members
 // with a counted engagement; the others are prospects whatever they hold.
+TEST_F(CommunityLogicTest, HoldingsViewsReadInChunksSeeEveryMemberOnce) {
+  Populate();
+  // What one chunk sees, as text: member, securities with their last two
+  // rows, last engagement.
+  auto views = [&](MysqlCommunityStore& store) {
+    std::vector<std::string> out;
+    absl::Status s = store.VisitHoldingsViews(
+        kAsOf, [&](const MemberHoldingsView& v) -> absl::Status {
+          std::string line = absl::StrCat(v.member_id, " ", v.display_name);
+          for (const MemberHoldingsView::Security& h : v.securities) {
+            absl::StrAppend(&line, " ", h.security, ":", h.last.shares, "@",
+                            h.last.end_time_us);
+            if (h.previous) {
+              absl::StrAppend(&line, "/", h.previous->shares, "@",
+                              h.previous->end_time_us);
+            }
+          }
+          absl::StrAppend(&line, " met ", v.last_engagement_us.value_or(-1));
+          out.push_back(std::move(line));
+          return absl::OkStatus();
+        });
+    EXPECT_TRUE(s.ok()) << s;
+    return out;
+  };
+  const std::vector<std::string> whole = views(store_);
+  // Ann, Bob, Eve and Fay hold ACME (two dates each), Cat holds PEER, Dan met
+  // (his holding is after as_of); the analysts neither hold nor met anyone.
+  ASSERT_EQ(whole.size(), 6u);
+  EXPECT_TRUE(std::is_sorted(whole.begin(), whole.end()));
+  for (int chunk : {1, 2, 3, 5}) {
+    MysqlCommunityStore small(&db_.pool(), chunk);
+    EXPECT_EQ(views(small), whole) << "chunks of " << chunk;
+  }
+  // A visitor's error stops the visit and is returned.
+  int seen = 0;
+  absl::Status stopped =
+      MysqlCommunityStore(&db_.pool(), 2)
+          .VisitHoldingsViews(kAsOf, [&](const MemberHoldingsView&) {
+            return ++seen == 3 ? absl::CancelledError("enough")
+                               : absl::OkStatus();
+          });
+  EXPECT_TRUE(absl::IsCancelled(stopped)) << stopped;
+  EXPECT_EQ(seen, 3);
+}
+
 TEST_F(CommunityLogicTest, MembersFactsAreEngagementsAndMarketValueAtAsOf) {
   Populate();
   MemberFacts facts(&db_.pool());
