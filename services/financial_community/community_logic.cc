@@ -698,53 +698,29 @@ CommunityLogic::ListPositionChanges(
   const std::string filter =
       absl::StrCat("changes/", from, "/", to, "/", security);
   RAPPORT_ASSIGN_OR_RETURN(int offset, OffsetOf(request.page_token(), filter));
-  RAPPORT_ASSIGN_OR_RETURN(auto pairs, store_->PositionsAt(from, to, security));
-  struct Change {
-    Decimal magnitude;
-    v1::PositionChange change;
-  };
-  std::vector<Change> changes;
-  std::vector<std::string> ids;
-  for (const auto& [before, after] : pairs) {
-    if (before.shares == after.shares) continue;
-    Change c;
-    v1::PositionChange& p = c.change;
-    p.set_member_id(after.member_id);
-    p.set_security(after.security);
-    p.set_change(before.shares == 0             ? "new"
-                 : after.shares == 0            ? "exited"
-                 : after.shares > before.shares ? "bought"
-                                                : "sold");
-    p.set_shares_from(before.shares);
-    p.set_shares_to(after.shares);
-    *p.mutable_value_from() = MoneyIn(before.market_value, options_.currency);
-    *p.mutable_value_to() = MoneyIn(after.market_value, options_.currency);
-    const Decimal delta = after.market_value - before.market_value;
-    c.magnitude = delta.is_negative() ? -delta : delta;
-    changes.push_back(std::move(c));
-    ids.push_back(after.member_id);
-  }
-  std::sort(changes.begin(), changes.end(),
-            [](const Change& a, const Change& b) {
-              if (a.magnitude != b.magnitude) return a.magnitude > b.magnitude;
-              return std::tie(a.change.member_id(), a.change.security()) <
-                     std::tie(b.change.member_id(), b.change.security());
-            });
+  RAPPORT_ASSIGN_OR_RETURN(
+      auto pairs,
+      store_->PositionChanges(from, to, security, offset, size + 1));
   v1::ListPositionChangesResponse response;
-  const size_t end = std::min(
-      changes.size(), static_cast<size_t>(offset) + static_cast<size_t>(size));
-  std::vector<std::string> page_ids;
-  for (size_t i = offset; i < end; ++i) {
-    page_ids.push_back(changes[i].change.member_id());
-  }
-  RAPPORT_ASSIGN_OR_RETURN(auto names, store_->NamesOf(page_ids));
-  for (size_t i = offset; i < end; ++i) {
+  const bool more = static_cast<int>(pairs.size()) > size;
+  if (more) pairs.resize(size);
+  for (const auto& [before, after] : pairs) {
     v1::PositionChange* p = response.add_changes();
-    *p = std::move(changes[i].change);
-    p->set_display_name(names[p->member_id()]);
+    p->set_member_id(after.member_id);
+    p->set_display_name(after.display_name);
+    p->set_security(after.security);
+    p->set_change(before.shares == 0             ? "new"
+                  : after.shares == 0            ? "exited"
+                  : after.shares > before.shares ? "bought"
+                                                 : "sold");
+    p->set_shares_from(before.shares);
+    p->set_shares_to(after.shares);
+    *p->mutable_value_from() = MoneyIn(before.market_value, options_.currency);
+    *p->mutable_value_to() = MoneyIn(after.market_value, options_.currency);
   }
-  if (end < changes.size()) {
-    response.set_next_page_token(EncodePageToken(absl::StrCat(end), filter));
+  if (more) {
+    response.set_next_page_token(
+        EncodePageToken(absl::StrCat(offset + size), filter));
   }
   return response;
 }

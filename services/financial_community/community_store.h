@@ -147,10 +147,14 @@ class CommunityStore {
   virtual absl::StatusOr<std::vector<HoldingRecord>> PositionHistory(
       const std::string& member_id, const std::string& security,
       const std::string& after_id, int limit) = 0;
-  // Every member's position in every security at `at_us` (shares 0 when it
-  // held none then), for those that hold at one of the two times.
+  // The positions (of `security`, or all) whose shares at `to_us` differ
+  // from those at `from_us`, each as (then, now) with the member's name,
+  // shares and market value (0 where it held none; no price or date), the
+  // largest change of market value first, then by member and security;
+  // `offset` and `limit` page them.
   virtual absl::StatusOr<std::vector<std::pair<PositionRecord, PositionRecord>>>
-  PositionsAt(int64_t from_us, int64_t to_us, const std::string& security) = 0;
+  PositionChanges(int64_t from_us, int64_t to_us, const std::string& security,
+                  int offset, int limit) = 0;
 
   // Engagements: all rows of one engagement in one transaction (a retry
   // under the same ids returns the stored rows).

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -571,37 +572,114 @@ absl::StatusOr<std::vector<HoldingRecord>> MysqlCommunityStore::PositionHistory(
 }
 
 absl::StatusOr<std::vector<std::pair<PositionRecord, PositionRecord>>>
-MysqlCommunityStore::PositionsAt(int64_t from_us, int64_t to_us,
-                                 const std::string& security) {
+MysqlCommunityStore::PositionChanges(int64_t from_us, int64_t to_us,
+                                     const std::string& security, int offset,
+                                     int limit) {
   using Pair = std::pair<PositionRecord, PositionRecord>;
-  return pool_->Run(
-      [&](sql::Connection& c) -> absl::StatusOr<std::vector<Pair>> {
-        std::map<std::pair<std::string, std::string>, Pair> by_key;
-        for (const bool later : {false, true}) {
-          Statement s =
-              PrepareCached(c, absl::StrCat(kWholeGroups, kLatestRows));
-          s->setInt64(1, later ? to_us : from_us);
-          s->setString(2, security);
-          s->setString(3, security);
-          Rows rows(s->executeQuery());
-          while (rows->next()) {
-            PositionRecord p;
-            p.member_id = Str(*rows, 1);
-            p.security = Str(*rows, 2);
-            p.end_time_us = rows->getInt64(3);
-            p.shares = rows->getInt64(4);
-            RAPPORT_ASSIGN_OR_RETURN(p.price, DecimalColumn(*rows, 5));
-            RAPPORT_ASSIGN_OR_RETURN(p.market_value, DecimalColumn(*rows, 6));
-            Pair& pair = by_key[{p.member_id, p.security}];
-            pair.first.member_id = pair.second.member_id = p.member_id;
-            pair.first.security = pair.second.security = p.security;
-            (later ? pair.second : pair.first) = std::move(p);
-          }
-        }
-        std::vector<Pair> out;
-        for (auto& [key, pair] : by_key) out.push_back(std::move(pair));
-        return out;
-      });
+  // The positions at each time, by member and security, kept small: the
+  // register has hundreds of thousands of them.
+  struct Position {
+    std::string member_id;
+    std::string security;
+    int64_t shares = 0;
+    Decimal value;
+  };
+  // A changed position: indexes into the two lists (-1: held none then).
+  struct Change {
+    Decimal magnitude;
+    int from = -1;
+    int to = -1;
+  };
+  std::vector<Position> at[2];
+  absl::Status read = pool_->Run([&](sql::Connection& c) -> absl::Status {
+    for (int side = 0; side < 2; ++side) {
+      Statement s = PrepareCached(
+          c, absl::StrCat(kWholeGroups,
+                          "SELECT p.member_id, p.security, "
+                          "p.shares, p.v FROM (",
+                          kLatestRows, ") p ORDER BY p.member_id, p.security"));
+      s->setInt64(1, side == 0 ? from_us : to_us);
+      s->setString(2, security);
+      s->setString(3, security);
+      Rows rows(s->executeQuery());
+      while (rows->next()) {
+        Position p;
+        p.member_id = Str(*rows, 1);
+        p.security = Str(*rows, 2);
+        p.shares = rows->getInt64(3);
+        RAPPORT_ASSIGN_OR_RETURN(p.value, DecimalColumn(*rows, 4));
+        at[side].push_back(std::move(p));
+      }
+    }
+    return absl::OkStatus();
+  });
+  RAPPORT_RETURN_IF_ERROR(read);
+  // Both lists merged by (member, security); only the first offset + limit
+  // changes in the answer's order are kept (a heap, the last of them first).
+  const auto key = [&](int side, int i) {
+    return std::tie(at[side][i].member_id, at[side][i].security);
+  };
+  const auto name_of = [&](const Change& c) {
+    return c.to >= 0 ? key(1, c.to) : key(0, c.from);
+  };
+  const auto before = [&](const Change& a, const Change& b) {
+    if (a.magnitude != b.magnitude) return a.magnitude > b.magnitude;
+    return name_of(a) < name_of(b);
+  };
+  const size_t keep = static_cast<size_t>(offset) + static_cast<size_t>(limit);
+  std::vector<Change> kept;
+  const int n0 = static_cast<int>(at[0].size());
+  const int n1 = static_cast<int>(at[1].size());
+  for (int i = 0, j = 0; i < n0 || j < n1;) {
+    Change c;
+    if (j == n1 || (i < n0 && key(0, i) < key(1, j))) {
+      c.from = i++;
+    } else if (i == n0 || key(1, j) < key(0, i)) {
+      c.to = j++;
+    } else {
+      c.from = i++;
+      c.to = j++;
+    }
+    const int64_t shares_from = c.from < 0 ? 0 : at[0][c.from].shares;
+    const int64_t shares_to = c.to < 0 ? 0 : at[1][c.to].shares;
+    if (shares_from == shares_to) continue;
+    const Decimal delta = (c.to < 0 ? Decimal() : at[1][c.to].value) -
+                          (c.from < 0 ? Decimal() : at[0][c.from].value);
+    c.magnitude = delta.is_negative() ? -delta : delta;
+    if (kept.size() == keep) {
+      if (!before(c, kept.front())) continue;
+      std::pop_heap(kept.begin(), kept.end(), before);
+      kept.pop_back();
+    }
+    kept.push_back(c);
+    std::push_heap(kept.begin(), kept.end(), before);
+  }
+  std::sort(kept.begin(), kept.end(), before);
+  std::vector<Pair> out;
+  std::vector<std::string> ids;
+  for (size_t k = offset; k < kept.size(); ++k) {
+    Pair pair;
+    for (int side = 0; side < 2; ++side) {
+      const int i = side == 0 ? kept[k].from : kept[k].to;
+      PositionRecord& p = side == 0 ? pair.first : pair.second;
+      const Position& named =
+          kept[k].to >= 0 ? at[1][kept[k].to] : at[0][kept[k].from];
+      p.member_id = named.member_id;
+      p.security = named.security;
+      if (i < 0) continue;  // held none then
+      const Position& held = at[side][i];
+      p.shares = held.shares;
+      p.market_value = held.value;
+    }
+    ids.push_back(pair.first.member_id);
+    out.push_back(std::move(pair));
+  }
+  RAPPORT_ASSIGN_OR_RETURN(auto names, NamesOf(ids));
+  for (Pair& pair : out) {
+    pair.first.display_name = pair.second.display_name =
+        names[pair.first.member_id];
+  }
+  return out;
 }
 
 // ---- engagements and coverage

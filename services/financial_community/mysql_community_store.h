@@ -62,8 +62,8 @@ class MysqlCommunityStore final : public CommunityStore {
       const std::string& member_id, const std::string& security,
       const std::string& after_id, int limit) override;
   absl::StatusOr<std::vector<std::pair<PositionRecord, PositionRecord>>>
-  PositionsAt(int64_t from_us, int64_t to_us,
-              const std::string& security) override;
+  PositionChanges(int64_t from_us, int64_t to_us, const std::string& security,
+                  int offset, int limit) override;
 
   absl::StatusOr<std::vector<EngagementRecord>> LogEngagement(
       const std::vector<EngagementRecord>& rows,

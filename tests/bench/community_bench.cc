@@ -12,6 +12,9 @@
 //              end
 //   targets    ListEngagementTargets as of now, limit 100, timed 5 times
 //   register   GetRegister as of 2024-06-30, first page, timed 5 times
+//   changes    ListPositionChanges from 2024-03-31 to 2024-06-30, first page,
+//              timed 5 times
+//   at-risk    ListAtRiskHolders as of now, limit 100, timed 5 times
 //   raw insert the same rows into bare copies of the holdings and engagements
 //              tables with prepared 1000-row multi-row INSERTs on 2
 //              connections
@@ -339,6 +342,44 @@ void Register() {
   });
 }
 
+void Changes() {
+  Timed("changes", [](v1::FinancialCommunityService::Stub& stub) {
+    grpc::ClientContext context;
+    Authorize(context);
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::minutes(5));
+    v1::ListPositionChangesRequest request;
+    request.mutable_from()->set_year(2024);
+    request.mutable_from()->set_month(3);
+    request.mutable_from()->set_day(31);
+    request.mutable_to()->set_year(2024);
+    request.mutable_to()->set_month(6);
+    request.mutable_to()->set_day(30);
+    v1::ListPositionChangesResponse response;
+    grpc::Status s = stub.ListPositionChanges(&context, request, &response);
+    if (!s.ok()) Die(absl::StrCat("changes: ", s.error_message()));
+    return absl::StrCat(response.changes_size(),
+                        " changes on the first page, 2024-03-31 to 2024-06-30");
+  });
+}
+
+void AtRisk() {
+  Timed("at-risk", [](v1::FinancialCommunityService::Stub& stub) {
+    grpc::ClientContext context;
+    Authorize(context);
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::minutes(5));
+    v1::ListAtRiskHoldersRequest request;
+    *request.mutable_as_of() = ToTimestamp(absl::ToUnixMicros(absl::Now()));
+    request.set_limit(100);
+    v1::ListAtRiskHoldersResponse response;
+    grpc::Status s = stub.ListAtRiskHolders(&context, request, &response);
+    if (!s.ok()) Die(absl::StrCat("at-risk: ", s.error_message()));
+    return absl::StrCat(response.holders_size(),
+                        " holders at risk, as of now, limit 100");
+  });
+}
+
 std::unique_ptr<sql::Connection> Connect(const MysqlOptions& o) {
   sql::ConnectOptionsMap props;
   props["hostName"] = sql::SQLString(absl::StrCat("tcp://", o.host));
@@ -528,6 +569,8 @@ int Main() {
   const double refresh = Refresh();
   Targets();
   Register();
+  Changes();
+  AtRisk();
   try {
     const double raw_holdings = RawHoldings(*options);
     const double raw_engagements = RawEngagements(*options);

@@ -272,6 +272,28 @@ TEST_F(CommunityLogicTest, ChangesBetweenTwoDatesAreNewBoughtSoldAndExited) {
   EXPECT_EQ(by_member[eve_]->change(), "sold");
   EXPECT_EQ(by_member[eve_]->display_name(), "Eve Advisors");
 
+  // In pages of two: the same changes in the same order, then no token.
+  v1::ListPositionChangesRequest paged = r;
+  paged.set_page_size(2);
+  std::vector<std::string> seen;
+  for (int page = 0; page < 3; ++page) {
+    absl::StatusOr<v1::ListPositionChangesResponse> p =
+        logic_.ListPositionChanges(paged);
+    ASSERT_TRUE(p.ok()) << p.status();
+    ASSERT_EQ(p->changes_size(), page < 2 ? 2 : 1) << "page " << page;
+    for (const v1::PositionChange& c : p->changes()) {
+      seen.push_back(c.member_id());
+      EXPECT_EQ(c.display_name(), by_member[c.member_id()]->display_name());
+    }
+    EXPECT_EQ(p->next_page_token().empty(), page == 2) << "page " << page;
+    paged.set_page_token(p->next_page_token());
+  }
+  std::vector<std::string> whole;
+  for (const v1::PositionChange& c : changes->changes()) {
+    whole.push_back(c.member_id());
+  }
+  EXPECT_EQ(seen, whole);
+
   // The reverse order of dates is refused, naming the field.
   std::swap(*r.mutable_from(), *r.mutable_to());
   EXPECT_TRUE(NamesField(logic_.ListPositionChanges(r).status(), "to"));
