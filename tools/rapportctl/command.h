@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/paging.h"
 #include "common/status.h"
 #include "rapport/customer/v1/customer_service.pb.h"
 #include "tools/rapportctl/args.h"
@@ -99,6 +100,12 @@ absl::Status ExternalIdFlags(const Args& args, Repeated* out) {
 template <typename Request, typename Response, typename Call>
 grpc::Status FetchPages(const Context& ctx, Request request, Call call,
                         Response* all) {
+  // --all without --page-size asks for the largest pages: the fewest calls,
+  // which matters where each page costs as much as the whole listing (the
+  // register, ranked anew for every page).
+  if (ctx.args.Has("all") && request.page_size() == 0) {
+    request.set_page_size(kMaxPageSize);
+  }
   for (;;) {
     Response page;
     grpc::Status s = call(ctx.NewCall().get(), request, &page);

@@ -1,0 +1,79 @@
+// The listing helpers of rapportctl: how --all and --page-size shape the
+// requests, with a fake in place of the service.
+#include "tools/rapportctl/command.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "common/paging.h"
+#include "rapport/customer/v1/customer_service.pb.h"
+
+namespace rapport::ctl {
+namespace {
+
+namespace v1 = ::rapport::customer::v1;
+
+Context ContextOf(std::vector<std::string> words) {
+  std::vector<char*> argv;
+  for (std::string& w : words) argv.push_back(w.data());
+  absl::StatusOr<Args> args =
+      Args::Parse(static_cast<int>(argv.size()), argv.data(), {"all"});
+  EXPECT_TRUE(args.ok()) << args.status();
+  Context ctx;
+  ctx.args = *std::move(args);
+  return ctx;
+}
+
+// Lists the page sizes `FetchPages` asks for from a service with `pages`
+// pages of one customer each; `listed` gets how many customers it kept.
+std::vector<int> PageSizesAskedFor(const Context& ctx, int requested_size,
+                                   int pages, int* listed) {
+  std::vector<int> sizes;
+  v1::ListCustomersRequest request;
+  request.set_page_size(requested_size);
+  v1::ListCustomersResponse all;
+  grpc::Status s = FetchPages(
+      ctx, request,
+      [&](grpc::ClientContext*, const v1::ListCustomersRequest& r,
+          v1::ListCustomersResponse* out) {
+        sizes.push_back(r.page_size());
+        const int page = r.page_token().empty() ? 0 : std::stoi(r.page_token());
+        out->add_customers()->set_id(std::to_string(page));
+        if (page + 1 < pages)
+          out->set_next_page_token(std::to_string(page + 1));
+        return grpc::Status::OK;
+      },
+      &all);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  *listed = all.customers_size();
+  EXPECT_EQ(all.next_page_token().empty(), ctx.args.Has("all") || pages == 1);
+  return sizes;
+}
+
+TEST(FetchPages, AllAsksForTheLargestPagesAndKeepsEveryPage) {
+  int listed = 0;
+  EXPECT_EQ(PageSizesAskedFor(ContextOf({"rapportctl", "list", "--all"}), 0, 3,
+                              &listed),
+            (std::vector<int>{kMaxPageSize, kMaxPageSize, kMaxPageSize}));
+  EXPECT_EQ(listed, 3);
+}
+
+TEST(FetchPages, AGivenPageSizeIsKeptWithAll) {
+  int listed = 0;
+  EXPECT_EQ(PageSizesAskedFor(ContextOf({"rapportctl", "list", "--all"}), 7, 2,
+                              &listed),
+            (std::vector<int>{7, 7}));
+  EXPECT_EQ(listed, 2);
+}
+
+TEST(FetchPages, WithoutAllOnePageOfTheServicesDefaultSize) {
+  int listed = 0;
+  EXPECT_EQ(PageSizesAskedFor(ContextOf({"rapportctl", "list"}), 0, 3, &listed),
+            (std::vector<int>{0}));
+  EXPECT_EQ(listed, 1);
+}
+
+}  // namespace
+}  // namespace rapport::ctl
