@@ -900,13 +900,19 @@ absl::StatusOr<std::map<std::string, std::string>> MysqlCommunityStore::NamesOf(
     const std::vector<std::string>& ids) {
   return pool_->Run([&](sql::Connection& c)
                         -> absl::StatusOr<std::map<std::string, std::string>> {
+    // In lists of up to 256 ids (padded to a power of two, so that a few
+    // statement texts serve every count).
+    constexpr size_t kInList = 256;
     std::map<std::string, std::string> out;
-    for (const std::string& id : ids) {
-      Statement s =
-          PrepareCached(c, "SELECT display_name FROM members WHERE id = ?");
-      s->setString(1, id);
+    for (size_t begin = 0; begin < ids.size(); begin += kInList) {
+      const size_t n = std::min(kInList, ids.size() - begin);
+      const size_t slots = PaddedCount(n, kInList);
+      Statement s = PrepareCached(
+          c, absl::StrCat("SELECT id, display_name FROM members WHERE id IN (",
+                          Placeholders(slots), ")"));
+      BindPadded(*s, 1, ids, begin, n, slots);
       Rows rows(s->executeQuery());
-      if (rows->next()) out[id] = Str(*rows, 1);
+      while (rows->next()) out[Str(*rows, 1)] = Str(*rows, 2);
     }
     return out;
   });
