@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "common/base/best_of.h"
 #include "common/base/status_macros.h"
 #include "common/identity.h"
 #include "common/paging.h"
@@ -967,12 +968,11 @@ CommunityLogic::ListEngagementTargets(
     std::string display_name;
     int kind = 0;
   };
-  // The best `limit` so far, the worst of them first (a heap).
   const auto better = [](const Ranked& a, const Ranked& b) {
     if (a.score.score != b.score.score) return a.score.score > b.score.score;
     return a.member_id < b.member_id;
   };
-  std::vector<Ranked> ranked;
+  BestOf<Ranked, decltype(better)> best(limit, better);
   RAPPORT_RETURN_IF_ERROR(store_->VisitHoldingsViews(
       as_of, [&](const MemberHoldingsView& v) -> absl::Status {
         TargetFacts f;
@@ -992,17 +992,10 @@ CommunityLogic::ListEngagementTargets(
         }
         std::optional<TargetScore> score = ScoreTarget(f, options_.currency);
         if (!score.has_value()) return absl::OkStatus();
-        Ranked r{std::move(*score), f, v.member_id, v.display_name, v.kind};
-        if (static_cast<int>(ranked.size()) == limit) {
-          if (!better(r, ranked.front())) return absl::OkStatus();
-          std::pop_heap(ranked.begin(), ranked.end(), better);
-          ranked.pop_back();
-        }
-        ranked.push_back(std::move(r));
-        std::push_heap(ranked.begin(), ranked.end(), better);
+        best.Add({std::move(*score), f, v.member_id, v.display_name, v.kind});
         return absl::OkStatus();
       }));
-  std::sort(ranked.begin(), ranked.end(), better);
+  const std::vector<Ranked> ranked = std::move(best).Take();
   v1::ListEngagementTargetsResponse response;
   for (const Ranked& r : ranked) {
     v1::EngagementTarget* t = response.add_targets();
@@ -1035,13 +1028,12 @@ absl::StatusOr<v1::ListAtRiskHoldersResponse> CommunityLogic::ListAtRiskHolders(
     Decimal value;
     v1::AtRiskHolder holder;
   };
-  // The largest `limit` so far, the smallest of them first (a heap).
   const auto larger = [](const Risk& a, const Risk& b) {
     if (a.value != b.value) return a.value > b.value;
     return std::tie(a.holder.member_id(), a.holder.security()) <
            std::tie(b.holder.member_id(), b.holder.security());
   };
-  std::vector<Risk> risks;
+  BestOf<Risk, decltype(larger)> largest(limit, larger);
   auto visit = [&](const MemberHoldingsView& v) -> absl::Status {
     for (const MemberHoldingsView::Security& s : v.securities) {
       if (!s.previous || s.last.shares >= s.previous->shares) continue;
@@ -1055,8 +1047,10 @@ absl::StatusOr<v1::ListAtRiskHoldersResponse> CommunityLogic::ListAtRiskHolders(
           PositionValue(s.previous->shares - s.last.shares, s.last.price));
       v1::AtRiskHolder& h = r.holder;
       h.set_member_id(v.member_id);
-      h.set_display_name(v.display_name);
       h.set_security(s.security);
+      // The rest only for those that make the list so far.
+      if (!largest.WouldKeep(r)) continue;
+      h.set_display_name(v.display_name);
       *h.mutable_previous_date() = DateOf(s.previous->end_time_us);
       h.set_previous_shares(s.previous->shares);
       *h.mutable_last_date() = DateOf(s.last.end_time_us);
@@ -1073,20 +1067,15 @@ absl::StatusOr<v1::ListAtRiskHoldersResponse> CommunityLogic::ListAtRiskHolders(
           v.last_engagement_us ? absl::StrCat("not engaged since ",
                                               DateText(*v.last_engagement_us))
                                : std::string("never engaged")));
-      if (static_cast<int>(risks.size()) == limit) {
-        if (!larger(r, risks.front())) continue;
-        std::pop_heap(risks.begin(), risks.end(), larger);
-        risks.pop_back();
-      }
-      risks.push_back(std::move(r));
-      std::push_heap(risks.begin(), risks.end(), larger);
+      largest.Add(std::move(r));
     }
     return absl::OkStatus();
   };
   RAPPORT_RETURN_IF_ERROR(store_->VisitHoldingsViews(as_of, visit));
-  std::sort(risks.begin(), risks.end(), larger);
   v1::ListAtRiskHoldersResponse response;
-  for (Risk& r : risks) *response.add_holders() = std::move(r.holder);
+  for (Risk& r : std::move(largest).Take()) {
+    *response.add_holders() = std::move(r.holder);
+  }
   return response;
 }
 

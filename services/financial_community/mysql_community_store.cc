@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/base/best_of.h"
 #include "common/base/status_macros.h"
 #include "common/identity.h"
 #include "common/mysql/sql.h"
@@ -615,7 +616,7 @@ MysqlCommunityStore::PositionChanges(int64_t from_us, int64_t to_us,
   });
   RAPPORT_RETURN_IF_ERROR(read);
   // Both lists merged by (member, security); only the first offset + limit
-  // changes in the answer's order are kept (a heap, the last of them first).
+  // changes in the answer's order are kept.
   const auto key = [&](int side, int i) {
     return std::tie(at[side][i].member_id, at[side][i].security);
   };
@@ -626,8 +627,8 @@ MysqlCommunityStore::PositionChanges(int64_t from_us, int64_t to_us,
     if (a.magnitude != b.magnitude) return a.magnitude > b.magnitude;
     return name_of(a) < name_of(b);
   };
-  const size_t keep = static_cast<size_t>(offset) + static_cast<size_t>(limit);
-  std::vector<Change> kept;
+  BestOf<Change, decltype(before)> best(
+      static_cast<size_t>(offset) + static_cast<size_t>(limit), before);
   const int n0 = static_cast<int>(at[0].size());
   const int n1 = static_cast<int>(at[1].size());
   for (int i = 0, j = 0; i < n0 || j < n1;) {
@@ -646,15 +647,9 @@ MysqlCommunityStore::PositionChanges(int64_t from_us, int64_t to_us,
     const Decimal delta = (c.to < 0 ? Decimal() : at[1][c.to].value) -
                           (c.from < 0 ? Decimal() : at[0][c.from].value);
     c.magnitude = delta.is_negative() ? -delta : delta;
-    if (kept.size() == keep) {
-      if (!before(c, kept.front())) continue;
-      std::pop_heap(kept.begin(), kept.end(), before);
-      kept.pop_back();
-    }
-    kept.push_back(c);
-    std::push_heap(kept.begin(), kept.end(), before);
+    best.Add(c);
   }
-  std::sort(kept.begin(), kept.end(), before);
+  const std::vector<Change> kept = std::move(best).Take();
   std::vector<Pair> out;
   std::vector<std::string> ids;
   for (size_t k = offset; k < kept.size(); ++k) {

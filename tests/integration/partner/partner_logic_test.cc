@@ -369,10 +369,19 @@ TEST_F(PartnerLogicTest,
       logic_.ListDealConflicts({});
   ASSERT_TRUE(conflicts.ok()) << conflicts.status();
   ASSERT_EQ(conflicts->conflicts_size(), 2);
-  EXPECT_EQ(conflicts->conflicts(0).claims(0).deal().id(), first->id());
-  EXPECT_EQ(conflicts->conflicts(0).claims(0).scorecard().partner_id(), a.id());
-  EXPECT_EQ(conflicts->conflicts(0).claims(1).scorecard().display_name(),
+  // The conflicts come in the order of the later deal's id (stable for
+  // paging; two ids of one millisecond sort either way): find Beta's.
+  const int beta =
+      conflicts->conflicts(0).claims(1).deal().id() == by_domain->id() ? 0 : 1;
+  EXPECT_EQ(conflicts->conflicts(beta).claims(1).deal().id(), by_domain->id());
+  EXPECT_EQ(conflicts->conflicts(beta).claims(0).deal().id(), first->id());
+  EXPECT_EQ(conflicts->conflicts(beta).claims(0).scorecard().partner_id(),
+            a.id());
+  EXPECT_EQ(conflicts->conflicts(beta).claims(1).scorecard().display_name(),
             "Beta");
+  EXPECT_EQ(conflicts->conflicts(1 - beta).claims(1).deal().id(),
+            by_name->id());
+  EXPECT_EQ(conflicts->conflicts(1 - beta).claims(0).deal().id(), first->id());
 }
 
 // Imported registrations are checked against the stored ones and against
