@@ -17,7 +17,7 @@ namespace rapport {
 const std::vector<Migration>& ImportMigrationFiles();
 }
 
-namespace rapport::import {
+namespace rapport::imports {
 
 std::vector<Migration> Migrations() { return ImportMigrationFiles(); }
 
@@ -196,4 +196,4 @@ void InsertExternalIds(
   });
 }
 
-}  // namespace rapport::import
+}  // namespace rapport::imports

@@ -22,7 +22,7 @@
 #include "common/mysql/mysql_pool.h"
 #include "rapport/common/v1/common.pb.h"
 
-namespace rapport::import {
+namespace rapport::imports {
 
 // The schema of import_prefixes (migrations numbered from 1201), to apply
 // with the service's own.
@@ -102,7 +102,7 @@ void InsertExternalIds(
 // here), `insert` the kind's rows into `table` (with an `id` and a
 // `fingerprint` column), all in one transaction per batch.
 //
-//   import::MysqlStore<OrderRecord> store(pool, ids, clock, PartnerTables(),
+//   imports::MysqlStore<OrderRecord> store(pool, ids, clock, PartnerTables(),
 //       ParsePartnerRef, CreatePartners, "orders", InsertOrders);
 template <typename Record>
 class MysqlStore final : public Store<Record> {
@@ -211,6 +211,6 @@ void ForChunks(size_t n, Fn fn) {
   }
 }
 
-}  // namespace rapport::import
+}  // namespace rapport::imports
 
 #endif  // RAPPORT_COMMON_IMPORT_MYSQL_IMPORT_H_

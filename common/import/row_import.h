@@ -16,10 +16,10 @@
 // an entity to create along with the rows.
 //
 //   struct DealRecord { ... };
-//   import::Importer<v1::ImportDealsRequest, v1::DealRow, DealRecord> deals(
+//   imports::Importer<v1::ImportDealsRequest, v1::DealRow, DealRecord> deals(
 //       &store, {.kind = "deals", .rpc = "ImportDeals", .ref_field =
 //       "partner_ref"}, [](const v1::DealRow& row) { ... parse ... });
-//   RAPPORT_ASSIGN_OR_RETURN(import::Totals totals, deals.Run(next, actor));
+//   RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals, deals.Run(next, actor));
 #ifndef RAPPORT_COMMON_IMPORT_ROW_IMPORT_H_
 #define RAPPORT_COMMON_IMPORT_ROW_IMPORT_H_
 
@@ -41,7 +41,7 @@
 #include "common/status.h"
 #include "common/validation.h"
 
-namespace rapport::import {
+namespace rapport::imports {
 
 inline constexpr size_t kDefaultBatchRows = 5000;
 inline constexpr size_t kMaxListedRejects = 10000;
@@ -370,6 +370,6 @@ class Importer {
   const Parse parse_;
 };
 
-}  // namespace rapport::import
+}  // namespace rapport::imports
 
 #endif  // RAPPORT_COMMON_IMPORT_ROW_IMPORT_H_

@@ -28,21 +28,21 @@ absl::StatusOr<EntityRef> ParseMemberRef(const std::string& text) {
                         {.email = false, .phone = false, .external = true});
 }
 
-const import::EntityTables& MemberTables() {
-  static const import::EntityTables* const tables =
-      new import::EntityTables{.noun = "member",
-                               .entities = "members",
-                               .external_ids = "member_external_ids",
-                               .entity_column = "member_id",
-                               .created_scope = "member-ext"};
+const imports::EntityTables& MemberTables() {
+  static const imports::EntityTables* const tables =
+      new imports::EntityTables{.noun = "member",
+                                .entities = "members",
+                                .external_ids = "member_external_ids",
+                                .entity_column = "member_id",
+                                .created_scope = "member-ext"};
   return *tables;
 }
 
 // Members for unknown external ids, of `kind`, named after the external id.
-import::CreateEntities CreateMembers(v1::MemberKind kind) {
-  return [kind](sql::Connection& c, const import::CreatedEntities& created,
+imports::CreateEntities CreateMembers(v1::MemberKind kind) {
+  return [kind](sql::Connection& c, const imports::CreatedEntities& created,
                 int64_t now) {
-    import::ForChunks(created.size(), [&](size_t begin, size_t n) {
+    imports::ForChunks(created.size(), [&](size_t begin, size_t n) {
       CachedStatement s = PrepareCached(
           c,
           absl::StrCat("INSERT INTO members (id, display_name, name_key, "
@@ -50,36 +50,36 @@ import::CreateEntities CreateMembers(v1::MemberKind kind) {
                        "VALUES ",
                        RowPlaceholders(n, 7)),
           StatementParameters::kKept);
-for (size_t i = 0; i < n; ++i) {
-  const auto& [id, external] = created[begin + i];
-  const std::string name = absl::StrCat(external.source, ":", external.id);
-  int k = 1 + static_cast<int>(i) * 7;
-  s->setString(k++, id);
-  s->setString(k++, name.substr(0, 256));
-  s->setString(k++, FirmNameKey(name).substr(0, 256));
-  s->setInt(k++, kind);
-  s->setInt64(k++, now);
-  s->setInt64(k++, now);
-  s->setInt(k++, 1);
-}
-s->executeUpdate();
-}  // namespace
-);
-};  // namespace rapport::community
+      for (size_t i = 0; i < n; ++i) {
+        const auto& [id, external] = created[begin + i];
+        const std::string name =
+            absl::StrCat(external.source, ":", external.id);
+        int k = 1 + static_cast<int>(i) * 7;
+        s->setString(k++, id);
+        s->setString(k++, name.substr(0, 256));
+        s->setString(k++, FirmNameKey(name).substr(0, 256));
+        s->setInt(k++, kind);
+        s->setInt64(k++, now);
+        s->setInt64(k++, now);
+        s->setInt(k++, 1);
+      }
+      s->executeUpdate();
+    });
+  };
 }
 
 template <typename Record>
-std::unique_ptr<import::MysqlStore<Record>> StoreFor(
+std::unique_ptr<imports::MysqlStore<Record>> StoreFor(
     MysqlPool* pool, IdGenerator* ids, std::function<absl::Time()> clock,
     v1::MemberKind created_kind, std::string table,
-    typename import::MysqlStore<Record>::Insert insert) {
-  return std::make_unique<import::MysqlStore<Record>>(
+    typename imports::MysqlStore<Record>::Insert insert) {
+  return std::make_unique<imports::MysqlStore<Record>>(
       pool, ids, std::move(clock), MemberTables(), ParseMemberRef,
       CreateMembers(created_kind), std::move(table), std::move(insert));
 }
 
 template <typename Record>
-const std::string& MemberOf(const import::Row<Record>& r) {
+const std::string& MemberOf(const imports::Row<Record>& r) {
   return r.entity.create ? r.entity.id_to_create : r.entity.id;
 }
 
@@ -103,7 +103,7 @@ absl::StatusOr<std::string> ParseSecurity(const std::string& text) {
 absl::StatusOr<Decimal> ParsePrice(const std::string& text,
                                    absl::string_view field) {
   RAPPORT_ASSIGN_OR_RETURN(Decimal price,
-                           import::ParseAmountText(text, field, false));
+                           imports::ParseAmountText(text, field, false));
   if (price > Decimal::FromUnits(kMaxPriceUnits)) {
     return InvalidField(field, "is more than 10^12 per share");
   }
@@ -113,9 +113,9 @@ absl::StatusOr<Decimal> ParsePrice(const std::string& text,
 // ---- holdings
 // ----------------------------------------------------------------
 
-absl::StatusOr<import::Parsed<HoldingRecord>> ParseHolding(
+absl::StatusOr<imports::Parsed<HoldingRecord>> ParseHolding(
     const v1::HoldingRow& row) {
-  import::Parsed<HoldingRecord> out;
+  imports::Parsed<HoldingRecord> out;
   HoldingRecord& h = out.record;
   RAPPORT_RETURN_IF_ERROR(ParseMemberRef(row.member_ref()).status());
   out.ref = row.member_ref();
@@ -136,11 +136,11 @@ absl::StatusOr<import::Parsed<HoldingRecord>> ParseHolding(
   return out;
 }
 
-absl::Status InsertHoldings(sql::Connection& c,
-                            const std::vector<import::Row<HoldingRecord>>& rows,
-                            const std::string& actor, int64_t now) {
+absl::Status InsertHoldings(
+    sql::Connection& c, const std::vector<imports::Row<HoldingRecord>>& rows,
+    const std::string& actor, int64_t now) {
   constexpr int kColumns = 9;
-  import::ForChunks(rows.size(), [&](size_t begin, size_t n) {
+  imports::ForChunks(rows.size(), [&](size_t begin, size_t n) {
     // A row for a member, security and date stored already corrects it; the
     // stored row keeps its id, so that a retry of either import finds its own.
     CachedStatement s = PrepareCached(
@@ -152,22 +152,22 @@ absl::Status InsertHoldings(sql::Connection& c,
                      " ON DUPLICATE KEY UPDATE shares = VALUES(shares), price "
                      "= VALUES(price), recorded_by = VALUES(recorded_by)"),
         StatementParameters::kKept);
-  for (size_t k = 0; k < n; ++k) {
-    const import::Row<HoldingRecord>& r = rows[begin + k];
-    int i = 1 + static_cast<int>(k) * kColumns;
-    s->setString(i++, r.id);
-    s->setString(i++, MemberOf(r));
-    s->setString(i++, r.record.security);
-    s->setInt64(i++, r.record.end_time_us);
-    s->setInt64(i++, r.record.shares);
-    s->setString(i++, r.record.price.ToString());
-    s->setInt64(i++, now);
-    s->setString(i++, actor);
-    s->setString(i++, r.fingerprint);
-  }
-  s->executeUpdate();
-});
-return absl::OkStatus();
+    for (size_t k = 0; k < n; ++k) {
+      const imports::Row<HoldingRecord>& r = rows[begin + k];
+      int i = 1 + static_cast<int>(k) * kColumns;
+      s->setString(i++, r.id);
+      s->setString(i++, MemberOf(r));
+      s->setString(i++, r.record.security);
+      s->setInt64(i++, r.record.end_time_us);
+      s->setInt64(i++, r.record.shares);
+      s->setString(i++, r.record.price.ToString());
+      s->setInt64(i++, now);
+      s->setString(i++, actor);
+      s->setString(i++, r.fingerprint);
+    }
+    s->executeUpdate();
+  });
+  return absl::OkStatus();
 }
 
 // ---- engagements
@@ -180,14 +180,14 @@ struct EngagementRow {
   std::string group;
 };
 
-absl::StatusOr<import::Parsed<EngagementRow>> ParseEngagement(
+absl::StatusOr<imports::Parsed<EngagementRow>> ParseEngagement(
     const v1::EngagementRow& row) {
-  import::Parsed<EngagementRow> out;
+  imports::Parsed<EngagementRow> out;
   EngagementRecord& e = out.record.record;
   RAPPORT_RETURN_IF_ERROR(ParseMemberRef(row.member_ref()).status());
   out.ref = row.member_ref();
-  RAPPORT_ASSIGN_OR_RETURN(e.time_us,
-                           import::ParseTimeText(row.timestamp(), "timestamp"));
+  RAPPORT_ASSIGN_OR_RETURN(
+      e.time_us, imports::ParseTimeText(row.timestamp(), "timestamp"));
   std::optional<v1::EngagementKind> kind = ParseEngagementKind(row.kind());
   if (!kind.has_value()) {
     return InvalidField("kind",
@@ -196,7 +196,7 @@ absl::StatusOr<import::Parsed<EngagementRow>> ParseEngagement(
   }
   e.kind = *kind;
   RAPPORT_ASSIGN_OR_RETURN(e.cost,
-                           import::ParseAmountText(row.cost(), "cost", false));
+                           imports::ParseAmountText(row.cost(), "cost", false));
   RAPPORT_RETURN_IF_ERROR(CheckOptionalText(row.outcome(), "outcome", 256));
   RAPPORT_RETURN_IF_ERROR(CheckOptionalText(row.note(), "note", 1024));
   e.outcome = std::string(absl::StripAsciiWhitespace(row.outcome()));
@@ -211,10 +211,10 @@ absl::StatusOr<import::Parsed<EngagementRow>> ParseEngagement(
 }
 
 absl::Status InsertEngagements(
-    sql::Connection& c, const std::vector<import::Row<EngagementRow>>& rows,
+    sql::Connection& c, const std::vector<imports::Row<EngagementRow>>& rows,
     const std::string& actor, int64_t) {
   constexpr int kColumns = 10;
-  import::ForChunks(rows.size(), [&](size_t begin, size_t n) {
+  imports::ForChunks(rows.size(), [&](size_t begin, size_t n) {
     CachedStatement s = PrepareCached(
         c,
         absl::StrCat("INSERT INTO engagements (id, engagement_id, member_id, "
@@ -222,34 +222,34 @@ absl::Status InsertEngagements(
                      "recorded_by, fingerprint) VALUES ",
                      RowPlaceholders(n, kColumns)),
         StatementParameters::kKept);
-  for (size_t k = 0; k < n; ++k) {
-    const import::Row<EngagementRow>& r = rows[begin + k];
-    const EngagementRecord& e = r.record.record;
-    int i = 1 + static_cast<int>(k) * kColumns;
-    s->setString(i++, r.id);
-    s->setString(i++, r.record.group.empty()
-                          ? r.id
-                          : KeyedId("engagement", r.record.group));
-    s->setString(i++, MemberOf(r));
-    s->setInt(i++, e.kind);
-    s->setInt64(i++, e.time_us);
-    s->setString(i++, e.cost.ToString());
-    s->setString(i++, e.outcome);
-    s->setString(i++, e.note);
-    s->setString(i++, actor);
-    s->setString(i++, r.fingerprint);
-  }
-  s->executeUpdate();
-});
-return absl::OkStatus();
+    for (size_t k = 0; k < n; ++k) {
+      const imports::Row<EngagementRow>& r = rows[begin + k];
+      const EngagementRecord& e = r.record.record;
+      int i = 1 + static_cast<int>(k) * kColumns;
+      s->setString(i++, r.id);
+      s->setString(i++, r.record.group.empty()
+                            ? r.id
+                            : KeyedId("engagement", r.record.group));
+      s->setString(i++, MemberOf(r));
+      s->setInt(i++, e.kind);
+      s->setInt64(i++, e.time_us);
+      s->setString(i++, e.cost.ToString());
+      s->setString(i++, e.outcome);
+      s->setString(i++, e.note);
+      s->setString(i++, actor);
+      s->setString(i++, r.fingerprint);
+    }
+    s->executeUpdate();
+  });
+  return absl::OkStatus();
 }
 
 // ---- coverage
 // ----------------------------------------------------------------
 
-absl::StatusOr<import::Parsed<CoverageRecord>> ParseCoverage(
+absl::StatusOr<imports::Parsed<CoverageRecord>> ParseCoverage(
     const v1::CoverageRow& row) {
-  import::Parsed<CoverageRecord> out;
+  imports::Parsed<CoverageRecord> out;
   CoverageRecord& r = out.record;
   RAPPORT_RETURN_IF_ERROR(ParseMemberRef(row.member_ref()).status());
   out.ref = row.member_ref();
@@ -276,10 +276,10 @@ absl::StatusOr<import::Parsed<CoverageRecord>> ParseCoverage(
 }
 
 absl::Status InsertCoverage(
-    sql::Connection& c, const std::vector<import::Row<CoverageRecord>>& rows,
+    sql::Connection& c, const std::vector<imports::Row<CoverageRecord>>& rows,
     const std::string& actor, int64_t now) {
   constexpr int kColumns = 10;
-  import::ForChunks(rows.size(), [&](size_t begin, size_t n) {
+  imports::ForChunks(rows.size(), [&](size_t begin, size_t n) {
     CachedStatement s = PrepareCached(
         c,
         absl::StrCat("INSERT INTO coverage (id, member_id, security, "
@@ -287,25 +287,25 @@ absl::Status InsertCoverage(
                      "create_time_us, recorded_by, fingerprint) VALUES ",
                      RowPlaceholders(n, kColumns)),
         StatementParameters::kKept);
-  for (size_t k = 0; k < n; ++k) {
-    const import::Row<CoverageRecord>& r = rows[begin + k];
-    int i = 1 + static_cast<int>(k) * kColumns;
-    s->setString(i++, r.id);
-    s->setString(i++, MemberOf(r));
-    s->setString(i++, r.record.security);
-    s->setInt64(i++, r.record.end_time_us);
-    s->setInt(i++, r.record.rating);
-    s->setString(i++, r.record.rating_text);
-    SetNullableString(
-        *s, i++,
-        r.record.target_price ? r.record.target_price->ToString() : "");
-    s->setInt64(i++, now);
-    s->setString(i++, actor);
-    s->setString(i++, r.fingerprint);
-  }
-  s->executeUpdate();
-});
-return absl::OkStatus();
+    for (size_t k = 0; k < n; ++k) {
+      const imports::Row<CoverageRecord>& r = rows[begin + k];
+      int i = 1 + static_cast<int>(k) * kColumns;
+      s->setString(i++, r.id);
+      s->setString(i++, MemberOf(r));
+      s->setString(i++, r.record.security);
+      s->setInt64(i++, r.record.end_time_us);
+      s->setInt(i++, r.record.rating);
+      s->setString(i++, r.record.rating_text);
+      SetNullableString(
+          *s, i++,
+          r.record.target_price ? r.record.target_price->ToString() : "");
+      s->setInt64(i++, now);
+      s->setString(i++, actor);
+      s->setString(i++, r.fingerprint);
+    }
+    s->executeUpdate();
+  });
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -317,16 +317,16 @@ MysqlCommunityImports::ImportHoldings(
   auto store =
       StoreFor<HoldingRecord>(pool_, ids_, clock_, v1::MEMBER_KIND_INVESTOR,
                               "holdings", InsertHoldings);
-  import::Importer<v1::ImportHoldingsRequest, v1::HoldingRow, HoldingRecord>
+  imports::Importer<v1::ImportHoldingsRequest, v1::HoldingRow, HoldingRecord>
       importer(store.get(),
                {.kind = "holdings",
                 .rpc = "ImportHoldings",
                 .ref_field = "member_ref",
                 .clock = clock_},
                ParseHolding);
-  RAPPORT_ASSIGN_OR_RETURN(import::Totals totals, importer.Run(next, actor));
-  return import::ToResponse(std::move(totals),
-                            &v1::ImportHoldingsResponse::set_created_members);
+  RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals, importer.Run(next, actor));
+  return imports::ToResponse(std::move(totals),
+                             &v1::ImportHoldingsResponse::set_created_members);
 }
 
 absl::StatusOr<v1::ImportEngagementsResponse>
@@ -336,15 +336,16 @@ MysqlCommunityImports::ImportEngagements(
   auto store =
       StoreFor<EngagementRow>(pool_, ids_, clock_, v1::MEMBER_KIND_INVESTOR,
                               "engagements", InsertEngagements);
-  import::Importer<v1::ImportEngagementsRequest, v1::EngagementRow,
-                   EngagementRow> importer(store.get(),
-                                            {.kind = "engagements",
-                                             .rpc = "ImportEngagements",
-                                             .ref_field = "member_ref",
-                                             .clock = clock_},
-                                            ParseEngagement);
-  RAPPORT_ASSIGN_OR_RETURN(import::Totals totals, importer.Run(next, actor));
-  return import::ToResponse(
+  imports::Importer<v1::ImportEngagementsRequest, v1::EngagementRow,
+                    EngagementRow>
+      importer(store.get(),
+               {.kind = "engagements",
+                .rpc = "ImportEngagements",
+                .ref_field = "member_ref",
+                .clock = clock_},
+               ParseEngagement);
+  RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals, importer.Run(next, actor));
+  return imports::ToResponse(
       std::move(totals), &v1::ImportEngagementsResponse::set_created_members);
 }
 
@@ -354,16 +355,16 @@ MysqlCommunityImports::ImportCoverage(
     const std::string& actor) {
   auto store = StoreFor<CoverageRecord>(
       pool_, ids_, clock_, v1::MEMBER_KIND_ANALYST, "coverage", InsertCoverage);
-  import::Importer<v1::ImportCoverageRequest, v1::CoverageRow, CoverageRecord>
+  imports::Importer<v1::ImportCoverageRequest, v1::CoverageRow, CoverageRecord>
       importer(store.get(),
                {.kind = "coverage",
                 .rpc = "ImportCoverage",
                 .ref_field = "member_ref",
                 .clock = clock_},
                ParseCoverage);
-  RAPPORT_ASSIGN_OR_RETURN(import::Totals totals, importer.Run(next, actor));
-  return import::ToResponse(std::move(totals),
-                            &v1::ImportCoverageResponse::set_created_members);
+  RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals, importer.Run(next, actor));
+  return imports::ToResponse(std::move(totals),
+                             &v1::ImportCoverageResponse::set_created_members);
 }
 
 }  // namespace rapport::community

@@ -48,7 +48,7 @@ std::vector<Migration> CommunitySchema() {
     all.push_back(std::move(m));
   }
   for (Migration& m : audit::Migrations()) all.push_back(std::move(m));
-  for (Migration& m : import::Migrations()) all.push_back(std::move(m));
+  for (Migration& m : imports::Migrations()) all.push_back(std::move(m));
   return all;
 }
 

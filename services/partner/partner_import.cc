@@ -38,21 +38,21 @@ absl::StatusOr<EntityRef> ParsePartnerRef(const std::string& text) {
                         {.email = false, .phone = false, .external = true});
 }
 
-const import::EntityTables& PartnerTables() {
-  static const import::EntityTables* const tables =
-      new import::EntityTables{.noun = "partner",
-                               .entities = "partners",
-                               .external_ids = "partner_external_ids",
-                               .entity_column = "partner_id",
-                               .created_scope = "partner-ext"};
+const imports::EntityTables& PartnerTables() {
+  static const imports::EntityTables* const tables =
+      new imports::EntityTables{.noun = "partner",
+                                .entities = "partners",
+                                .external_ids = "partner_external_ids",
+                                .entity_column = "partner_id",
+                                .created_scope = "partner-ext"};
   return *tables;
 }
 
 // Partners for unknown external ids: channels, prospects, named after the
 // external id.
-void CreatePartners(sql::Connection& c, const import::CreatedEntities& created,
+void CreatePartners(sql::Connection& c, const imports::CreatedEntities& created,
                     int64_t now) {
-  import::ForChunks(created.size(), [&](size_t begin, size_t n) {
+  imports::ForChunks(created.size(), [&](size_t begin, size_t n) {
     CachedStatement s = PrepareCached(
         c,
         absl::StrCat("INSERT INTO partners (id, display_name, name_key, kind, "
@@ -60,26 +60,26 @@ void CreatePartners(sql::Connection& c, const import::CreatedEntities& created,
                      "version) VALUES ",
                      RowPlaceholders(n, 9)),
         StatementParameters::kKept);
-  for (size_t i = 0; i < n; ++i) {
-    const auto& [id, external] = created[begin + i];
-    const std::string name = absl::StrCat(external.source, ":", external.id);
-    int k = 1 + static_cast<int>(i) * 9;
-    s->setString(k++, id);
-    s->setString(k++, name.substr(0, 256));
-    s->setString(k++, FirmNameKey(name).substr(0, 256));
-    s->setInt(k++, v1::PARTNER_KIND_CHANNEL);
-    s->setInt(k++, v1::LIFECYCLE_PROSPECT);
-    s->setString(k++, "");
-    s->setInt64(k++, now);
-    s->setInt64(k++, now);
-    s->setInt(k++, 1);
-  }
-  s->executeUpdate();
-});
-}  // namespace
+    for (size_t i = 0; i < n; ++i) {
+      const auto& [id, external] = created[begin + i];
+      const std::string name = absl::StrCat(external.source, ":", external.id);
+      int k = 1 + static_cast<int>(i) * 9;
+      s->setString(k++, id);
+      s->setString(k++, name.substr(0, 256));
+      s->setString(k++, FirmNameKey(name).substr(0, 256));
+      s->setInt(k++, v1::PARTNER_KIND_CHANNEL);
+      s->setInt(k++, v1::LIFECYCLE_PROSPECT);
+      s->setString(k++, "");
+      s->setInt64(k++, now);
+      s->setInt64(k++, now);
+      s->setInt(k++, 1);
+    }
+    s->executeUpdate();
+  });
+}
 
 template <typename Record>
-using ImportStore = import::MysqlStore<Record>;
+using ImportStore = imports::MysqlStore<Record>;
 
 template <typename Record>
 std::unique_ptr<ImportStore<Record>> StoreFor(
@@ -92,15 +92,15 @@ std::unique_ptr<ImportStore<Record>> StoreFor(
 
 // The partner id a row goes to.
 template <typename Record>
-const std::string& PartnerOf(const import::Row<Record>& r) {
+const std::string& PartnerOf(const imports::Row<Record>& r) {
   return r.entity.create ? r.entity.id_to_create : r.entity.id;
 }
 
 // ---- deals
 // --------------------------------------------------------------------
 
-absl::StatusOr<import::Parsed<DealRecord>> ParseDeal(const v1::DealRow& row) {
-  import::Parsed<DealRecord> out;
+absl::StatusOr<imports::Parsed<DealRecord>> ParseDeal(const v1::DealRow& row) {
+  imports::Parsed<DealRecord> out;
   DealRecord& d = out.record;
   RAPPORT_RETURN_IF_ERROR(ParsePartnerRef(row.partner_ref()).status());
   out.ref = row.partner_ref();
@@ -118,13 +118,13 @@ absl::StatusOr<import::Parsed<DealRecord>> ParseDeal(const v1::DealRow& row) {
       std::string(absl::StripAsciiWhitespace(row.account_domain()));
   d.domain_key = AccountDomainKey(d.account_domain);
   RAPPORT_ASSIGN_OR_RETURN(
-      d.amount, import::ParseAmountText(row.amount(), "amount", false));
+      d.amount, imports::ParseAmountText(row.amount(), "amount", false));
   if (row.registered_at().empty()) {
     return InvalidField("registered_at", "is required");
   }
   RAPPORT_ASSIGN_OR_RETURN(
       d.register_time_us,
-      import::ParseTimeText(row.registered_at(), "registered_at"));
+      imports::ParseTimeText(row.registered_at(), "registered_at"));
   std::optional<v1::DealState> state = ParseDealState(row.state());
   if (!state.has_value()) {
     return InvalidField("state",
@@ -143,7 +143,7 @@ absl::StatusOr<import::Parsed<DealRecord>> ParseDeal(const v1::DealRow& row) {
       return InvalidField("closed_at", "is only for won and lost deals");
     }
     RAPPORT_ASSIGN_OR_RETURN(
-        int64_t closed, import::ParseTimeText(row.closed_at(), "closed_at"));
+        int64_t closed, imports::ParseTimeText(row.closed_at(), "closed_at"));
     if (closed < d.register_time_us) {
       return InvalidField("closed_at", "must not be before registered_at");
     }
@@ -157,12 +157,12 @@ absl::StatusOr<import::Parsed<DealRecord>> ParseDeal(const v1::DealRow& row) {
 }
 
 absl::Status InsertDeals(sql::Connection& c,
-                         const std::vector<import::Row<DealRecord>>& rows,
+                         const std::vector<imports::Row<DealRecord>>& rows,
                          const std::string& actor, int64_t now,
                          int64_t window_us) {
   constexpr int kColumns = 16;
   auto bind = [&](sql::PreparedStatement& s, int first,
-                  const import::Row<DealRecord>& r,
+                  const imports::Row<DealRecord>& r,
                   const std::string& conflict_with) {
     const DealRecord& d = r.record;
     int i = first;
@@ -205,7 +205,7 @@ absl::Status InsertDeals(sql::Connection& c,
   std::set<std::string> domains, names;
   int64_t earliest = std::numeric_limits<int64_t>::max();
   int64_t latest = std::numeric_limits<int64_t>::min();
-  for (const import::Row<DealRecord>& r : rows) {
+  for (const imports::Row<DealRecord>& r : rows) {
     if (!DealIsOpen(static_cast<v1::DealState>(r.record.state))) continue;
     if (!r.record.domain_key.empty()) domains.insert(r.record.domain_key);
     names.insert(r.record.name_key);
@@ -240,7 +240,7 @@ absl::Status InsertDeals(sql::Connection& c,
     }
   }
   auto earliest_conflict = [&](const std::vector<Open>& claims,
-                               const import::Row<DealRecord>& r) {
+                               const imports::Row<DealRecord>& r) {
     const Open* best = nullptr;
     for (const Open& o : claims) {
       if (o.partner == PartnerOf(r) || o.time > r.record.register_time_us ||
@@ -256,7 +256,7 @@ absl::Status InsertDeals(sql::Connection& c,
   };
   std::vector<std::string> conflicts(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {
-    const import::Row<DealRecord>& r = rows[i];
+    const imports::Row<DealRecord>& r = rows[i];
     if (!DealIsOpen(static_cast<v1::DealState>(r.record.state))) continue;
     if (!r.record.domain_key.empty()) {
       conflicts[i] = earliest_conflict(by_domain[r.record.domain_key], r);
@@ -270,42 +270,44 @@ absl::Status InsertDeals(sql::Connection& c,
     }
     by_name[r.record.name_key].push_back(self);
   }
-  import::ForChunks(rows.size(), [&](size_t begin, size_t n) {
+  imports::ForChunks(rows.size(), [&](size_t begin, size_t n) {
     CachedStatement s =
         PrepareCached(c, absl::StrCat(insert, RowPlaceholders(n, kColumns)),
                       StatementParameters::kKept);
-  for (size_t i = 0; i < n; ++i) {
-    bind(*s, 1 + static_cast<int>(i) * kColumns, rows[begin + i],
-         conflicts[begin + i]);
-  }
-  s->executeUpdate();
-});
-return absl::OkStatus();
-}  // namespace rapport::partner
+    for (size_t i = 0; i < n; ++i) {
+      bind(*s, 1 + static_cast<int>(i) * kColumns, rows[begin + i],
+           conflicts[begin + i]);
+    }
+    s->executeUpdate();
+  });
+  return absl::OkStatus();
+}
 
 // ---- orders
 // -------------------------------------------------------------------
 
-absl::StatusOr<import::Parsed<OrderRecord>> ParseOrder(
+absl::StatusOr<imports::Parsed<OrderRecord>> ParseOrder(
     const v1::OrderRow& row) {
-  import::Parsed<OrderRecord> out;
+  imports::Parsed<OrderRecord> out;
   RAPPORT_RETURN_IF_ERROR(ParsePartnerRef(row.partner_ref()).status());
   out.ref = row.partner_ref();
   if (row.timestamp().empty()) return InvalidField("timestamp", "is required");
-  RAPPORT_ASSIGN_OR_RETURN(out.record.order_time_us,
-                           import::ParseTimeText(row.timestamp(), "timestamp"));
   RAPPORT_ASSIGN_OR_RETURN(
-      out.record.amount, import::ParseAmountText(row.amount(), "amount", true));
+      out.record.order_time_us,
+      imports::ParseTimeText(row.timestamp(), "timestamp"));
+  RAPPORT_ASSIGN_OR_RETURN(
+      out.record.amount,
+      imports::ParseAmountText(row.amount(), "amount", true));
   out.content = absl::StrCat(out.ref, "|", out.record.order_time_us, "|",
                              out.record.amount.ToString());
   return out;
 }
 
 absl::Status InsertOrders(sql::Connection& c,
-                          const std::vector<import::Row<OrderRecord>>& rows,
+                          const std::vector<imports::Row<OrderRecord>>& rows,
                           const std::string& actor, int64_t now) {
   constexpr int kColumns = 7;
-  import::ForChunks(rows.size(), [&](size_t begin, size_t n) {
+  imports::ForChunks(rows.size(), [&](size_t begin, size_t n) {
     CachedStatement s = PrepareCached(
         c,
         absl::StrCat("INSERT INTO orders (id, partner_id, order_time_us, "
@@ -313,34 +315,35 @@ absl::Status InsertOrders(sql::Connection& c,
                      "VALUES ",
                      RowPlaceholders(n, kColumns)),
         StatementParameters::kKept);
-  for (size_t k = 0; k < n; ++k) {
-    const import::Row<OrderRecord>& r = rows[begin + k];
-    int i = 1 + static_cast<int>(k) * kColumns;
-    s->setString(i++, r.id);
-    s->setString(i++, PartnerOf(r));
-    s->setInt64(i++, r.record.order_time_us);
-    s->setString(i++, r.record.amount.ToString());
-    s->setInt64(i++, now);
-    s->setString(i++, actor);
-    s->setString(i++, r.fingerprint);
-  }
-  s->executeUpdate();
-});
-return absl::OkStatus();
+    for (size_t k = 0; k < n; ++k) {
+      const imports::Row<OrderRecord>& r = rows[begin + k];
+      int i = 1 + static_cast<int>(k) * kColumns;
+      s->setString(i++, r.id);
+      s->setString(i++, PartnerOf(r));
+      s->setInt64(i++, r.record.order_time_us);
+      s->setString(i++, r.record.amount.ToString());
+      s->setInt64(i++, now);
+      s->setString(i++, actor);
+      s->setString(i++, r.fingerprint);
+    }
+    s->executeUpdate();
+  });
+  return absl::OkStatus();
 }
 
 // ---- interactions
 // -------------------------------------------------------------
 
-absl::StatusOr<import::Parsed<InteractionRecord>> ParseInteraction(
+absl::StatusOr<imports::Parsed<InteractionRecord>> ParseInteraction(
     const v1::InteractionRow& row) {
-  import::Parsed<InteractionRecord> out;
+  imports::Parsed<InteractionRecord> out;
   InteractionRecord& r = out.record;
   RAPPORT_RETURN_IF_ERROR(ParsePartnerRef(row.partner_ref()).status());
   out.ref = row.partner_ref();
   if (row.timestamp().empty()) return InvalidField("timestamp", "is required");
-  RAPPORT_ASSIGN_OR_RETURN(r.interaction_time_us,
-                           import::ParseTimeText(row.timestamp(), "timestamp"));
+  RAPPORT_ASSIGN_OR_RETURN(
+      r.interaction_time_us,
+      imports::ParseTimeText(row.timestamp(), "timestamp"));
   std::optional<cv1::Channel> channel = ParseChannel(row.channel());
   if (!channel.has_value()) {
     return InvalidField("channel",
@@ -349,7 +352,7 @@ absl::StatusOr<import::Parsed<InteractionRecord>> ParseInteraction(
   }
   r.channel = *channel;
   RAPPORT_ASSIGN_OR_RETURN(r.cost,
-                           import::ParseAmountText(row.cost(), "cost", false));
+                           imports::ParseAmountText(row.cost(), "cost", false));
   RAPPORT_RETURN_IF_ERROR(CheckOptionalText(row.kind(), "kind", 64));
   RAPPORT_RETURN_IF_ERROR(CheckOptionalText(row.note(), "note", 1024));
   r.kind = row.kind();
@@ -361,10 +364,11 @@ absl::StatusOr<import::Parsed<InteractionRecord>> ParseInteraction(
 }
 
 absl::Status InsertInteractions(
-    sql::Connection& c, const std::vector<import::Row<InteractionRecord>>& rows,
+    sql::Connection& c,
+    const std::vector<imports::Row<InteractionRecord>>& rows,
     const std::string& actor, int64_t) {
   constexpr int kColumns = 9;
-  import::ForChunks(rows.size(), [&](size_t begin, size_t n) {
+  imports::ForChunks(rows.size(), [&](size_t begin, size_t n) {
     CachedStatement s = PrepareCached(
         c,
         absl::StrCat("INSERT INTO interactions (id, partner_id, channel, "
@@ -372,22 +376,22 @@ absl::Status InsertInteractions(
                      "fingerprint) VALUES ",
                      RowPlaceholders(n, kColumns)),
         StatementParameters::kKept);
-  for (size_t k = 0; k < n; ++k) {
-    const import::Row<InteractionRecord>& r = rows[begin + k];
-    int i = 1 + static_cast<int>(k) * kColumns;
-    s->setString(i++, r.id);
-    s->setString(i++, PartnerOf(r));
-    s->setInt(i++, r.record.channel);
-    s->setString(i++, r.record.kind);
-    s->setInt64(i++, r.record.interaction_time_us);
-    s->setString(i++, r.record.cost.ToString());
-    s->setString(i++, r.record.note);
-    s->setString(i++, actor);
-    s->setString(i++, r.fingerprint);
-  }
-  s->executeUpdate();
-});
-return absl::OkStatus();
+    for (size_t k = 0; k < n; ++k) {
+      const imports::Row<InteractionRecord>& r = rows[begin + k];
+      int i = 1 + static_cast<int>(k) * kColumns;
+      s->setString(i++, r.id);
+      s->setString(i++, PartnerOf(r));
+      s->setInt(i++, r.record.channel);
+      s->setString(i++, r.record.kind);
+      s->setInt64(i++, r.record.interaction_time_us);
+      s->setString(i++, r.record.cost.ToString());
+      s->setString(i++, r.record.note);
+      s->setString(i++, actor);
+      s->setString(i++, r.fingerprint);
+    }
+    s->executeUpdate();
+  });
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -400,20 +404,20 @@ absl::StatusOr<v1::ImportDealsResponse> MysqlPartnerImports::ImportDeals(
   auto store = StoreFor<DealRecord>(
       pool_, ids_, clock_, "deals",
       [window_us](sql::Connection& c,
-                  const std::vector<import::Row<DealRecord>>& rows,
+                  const std::vector<imports::Row<DealRecord>>& rows,
                   const std::string& actor, int64_t now) {
         return InsertDeals(c, rows, actor, now, window_us);
       });
-  import::Importer<v1::ImportDealsRequest, v1::DealRow, DealRecord> importer(
+  imports::Importer<v1::ImportDealsRequest, v1::DealRow, DealRecord> importer(
       store.get(),
       {.kind = "deals",
        .rpc = "ImportDeals",
        .ref_field = "partner_ref",
        .clock = clock_},
       ParseDeal);
-  RAPPORT_ASSIGN_OR_RETURN(import::Totals totals, importer.Run(next, actor));
-  return import::ToResponse(std::move(totals),
-                            &v1::ImportDealsResponse::set_created_partners);
+  RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals, importer.Run(next, actor));
+  return imports::ToResponse(std::move(totals),
+                             &v1::ImportDealsResponse::set_created_partners);
 }
 
 absl::StatusOr<v1::ImportOrdersResponse> MysqlPartnerImports::ImportOrders(
@@ -421,16 +425,16 @@ absl::StatusOr<v1::ImportOrdersResponse> MysqlPartnerImports::ImportOrders(
     const std::string& actor) {
   auto store =
       StoreFor<OrderRecord>(pool_, ids_, clock_, "orders", InsertOrders);
-  import::Importer<v1::ImportOrdersRequest, v1::OrderRow, OrderRecord> importer(
-      store.get(),
-      {.kind = "orders",
-       .rpc = "ImportOrders",
-       .ref_field = "partner_ref",
-       .clock = clock_},
-      ParseOrder);
-  RAPPORT_ASSIGN_OR_RETURN(import::Totals totals, importer.Run(next, actor));
-  return import::ToResponse(std::move(totals),
-                            &v1::ImportOrdersResponse::set_created_partners);
+  imports::Importer<v1::ImportOrdersRequest, v1::OrderRow, OrderRecord>
+      importer(store.get(),
+               {.kind = "orders",
+                .rpc = "ImportOrders",
+                .ref_field = "partner_ref",
+                .clock = clock_},
+               ParseOrder);
+  RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals, importer.Run(next, actor));
+  return imports::ToResponse(std::move(totals),
+                             &v1::ImportOrdersResponse::set_created_partners);
 }
 
 absl::StatusOr<v1::ImportInteractionsResponse>
@@ -439,15 +443,16 @@ MysqlPartnerImports::ImportInteractions(
     const std::string& actor) {
   auto store = StoreFor<InteractionRecord>(pool_, ids_, clock_, "interactions",
                                            InsertInteractions);
-  import::Importer<v1::ImportInteractionsRequest, v1::InteractionRow,
-                   InteractionRecord> importer(store.get(),
-                                                {.kind = "partner_interactions",
-                                                 .rpc = "ImportInteractions",
-                                                 .ref_field = "partner_ref",
-                                                 .clock = clock_},
-                                                ParseInteraction);
-  RAPPORT_ASSIGN_OR_RETURN(import::Totals totals, importer.Run(next, actor));
-  return import::ToResponse(
+  imports::Importer<v1::ImportInteractionsRequest, v1::InteractionRow,
+                    InteractionRecord>
+      importer(store.get(),
+               {.kind = "partner_interactions",
+                .rpc = "ImportInteractions",
+                .ref_field = "partner_ref",
+                .clock = clock_},
+               ParseInteraction);
+  RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals, importer.Run(next, actor));
+  return imports::ToResponse(
       std::move(totals), &v1::ImportInteractionsResponse::set_created_partners);
 }
 

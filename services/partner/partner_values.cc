@@ -54,7 +54,7 @@ std::vector<Migration> PartnerSchema() {
     all.push_back(std::move(m));
   }
   for (Migration& m : audit::Migrations()) all.push_back(std::move(m));
-  for (Migration& m : import::Migrations()) all.push_back(std::move(m));
+  for (Migration& m : imports::Migrations()) all.push_back(std::move(m));
   return all;
 }
 
