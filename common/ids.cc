@@ -2,6 +2,8 @@
 
 #include <openssl/sha.h>
 
+#include <cstring>
+
 #include "absl/numeric/int128.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -47,6 +49,15 @@ std::string IdGenerator::Next() {
 
 std::string RowId(absl::string_view prefix, int64_t row) {
   return absl::StrCat(prefix, Digits(static_cast<uint64_t>(row), 10));
+}
+
+std::optional<int64_t> RowOfId(absl::string_view id) {
+  if (!IsValidId(id)) return std::nullopt;
+  int64_t row = 0;
+  for (char c : id.substr(kRowIdPrefixSize)) {
+    row = row * 32 + (std::strchr(kAlphabet, c) - kAlphabet);
+  }
+  return row;
 }
 
 std::string KeyedId(absl::string_view scope, absl::string_view key) {

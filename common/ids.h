@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -56,6 +57,10 @@ bool IsValidId(absl::string_view s);
 inline constexpr size_t kRowIdPrefixSize = 16;
 inline constexpr int64_t kMaxRowIdRow = (int64_t{1} << 50) - 1;
 std::string RowId(absl::string_view prefix, int64_t row);
+// The row of `id` read as RowId(id's first kRowIdPrefixSize characters,
+// row); nullopt when `id` has not the shape of an id. Any id reads as one
+// (a KeyedId too), so callers compare prefixes before comparing rows.
+std::optional<int64_t> RowOfId(absl::string_view id);
 
 // The id that `key` names within `scope`: 128 bits of SHA-256 of both, in
 // the shape of IdGenerator's ids (but with no time order).

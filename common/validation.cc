@@ -42,6 +42,14 @@ bool IsValidUtf8(absl::string_view s) {
   return true;
 }
 
+std::string Utf8Prefix(absl::string_view s, size_t max_bytes) {
+  if (s.size() <= max_bytes) return std::string(s);
+  size_t end = max_bytes;
+  // Back off over continuation bytes (10xxxxxx) to a character's first byte.
+  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+  return std::string(s.substr(0, end));
+}
+
 absl::Status CheckOptionalText(absl::string_view value, absl::string_view field,
                                size_t max_bytes) {
   if (value.size() > max_bytes) {

@@ -29,6 +29,9 @@ inline constexpr int kMaxRowsPerMessage = 10000;
 
 // True when s is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
 bool IsValidUtf8(absl::string_view s);
+// The longest prefix of `s` (UTF-8) of at most `max_bytes` bytes that does
+// not cut a character in two.
+std::string Utf8Prefix(absl::string_view s, size_t max_bytes);
 
 // Required text field: non-empty, at most max_bytes, valid UTF-8, no control
 // characters. The error names `field`.

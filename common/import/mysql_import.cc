@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/timestamp.h"
 #include "common/mysql/sql.h"
@@ -51,28 +53,90 @@ absl::StatusOr<std::string> ImportPrefix(MysqlPool& pool, IdGenerator& ids,
   });
 }
 
+namespace {
+
+// Ids of one RowId prefix whose rows are at most this far apart are read as
+// one range of ids.
+constexpr int64_t kMaxRowGap = 4;
+// Fewer ids than this are not worth a statement of their own.
+constexpr size_t kMinRangeIds = 8;
+
+struct IdRange {
+  std::string first, last;
+};
+
+// Splits `ids` into ranges of ids close together under one RowId prefix (a
+// new import's batch is one range), each holding at most kMaxRowGap times
+// as many ids as it was asked for, and the ids left over.
+void SplitIntoRanges(std::vector<std::string> ids, std::vector<IdRange>* ranges,
+                     std::vector<std::string>* rest) {
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  const auto same_prefix = [](const std::string& a, const std::string& b) {
+    return a.compare(0, kRowIdPrefixSize, b, 0, kRowIdPrefixSize) == 0;
+  };
+  size_t i = 0;
+  while (i < ids.size()) {
+    std::optional<int64_t> last = RowOfId(ids[i]);
+    size_t j = i + 1;
+    while (last.has_value() && j < ids.size() && same_prefix(ids[i], ids[j])) {
+      const std::optional<int64_t> row = RowOfId(ids[j]);
+      if (!row.has_value() || *row - *last > kMaxRowGap) break;
+      last = row;
+      ++j;
+    }
+    if (j - i >= kMinRangeIds) {
+      ranges->push_back({ids[i], ids[j - 1]});
+    } else {
+      rest->insert(rest->end(), ids.begin() + static_cast<std::ptrdiff_t>(i),
+                   ids.begin() + static_cast<std::ptrdiff_t>(j));
+    }
+    i = j;
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<absl::flat_hash_map<std::string, std::string>>
 StoredFingerprints(MysqlPool& pool, const std::string& table,
                    const std::string& fingerprint_column,
                    const std::vector<std::string>& ids) {
+  std::vector<IdRange> ranges;
+  std::vector<std::string> rest;
+  SplitIntoRanges(ids, &ranges, &rest);
+  const absl::flat_hash_set<std::string> wanted(ids.begin(), ids.end());
   absl::flat_hash_map<std::string, std::string> out;
-  constexpr size_t kInList = 1000;
-  for (size_t begin = 0; begin < ids.size(); begin += kInList) {
-    const size_t n = std::min(kInList, ids.size() - begin);
-    const size_t slots = PaddedCount(n, kInList);
-    absl::Status read = pool.Run([&](sql::Connection& c) -> absl::Status {
+  const std::string select =
+      absl::StrCat("SELECT id, ", fingerprint_column, " FROM ", table);
+  // A range may hold stored ids that were not asked for (rows of the same
+  // import in other batches); only those asked for are answered.
+  const auto read_rows = [&](sql::PreparedStatement& s) {
+    Rows rows(s.executeQuery());
+    while (rows->next()) {
+      std::string id = Text(rows->getString(1));
+      if (wanted.contains(id)) out[std::move(id)] = TextOrEmpty(*rows, 2);
+    }
+  };
+  absl::Status read = pool.Run([&](sql::Connection& c) -> absl::Status {
+    for (const IdRange& range : ranges) {
+      CachedStatement s =
+          PrepareCached(c, absl::StrCat(select, " WHERE id BETWEEN ? AND ?"));
+      s->setString(1, range.first);
+      s->setString(2, range.last);
+      read_rows(*s);
+    }
+    constexpr size_t kInList = 1000;
+    for (size_t begin = 0; begin < rest.size(); begin += kInList) {
+      const size_t n = std::min(kInList, rest.size() - begin);
+      const size_t slots = PaddedCount(n, kInList);
       CachedStatement s = PrepareCached(
-          c, absl::StrCat("SELECT id, ", fingerprint_column, " FROM ", table,
-                          " WHERE id IN (", Placeholders(slots), ")"));
-      BindPadded(*s, 1, ids, begin, n, slots);
-      Rows rows(s->executeQuery());
-      while (rows->next()) {
-        out[Text(rows->getString(1))] = TextOrEmpty(*rows, 2);
-      }
-      return absl::OkStatus();
-    });
-    if (!read.ok()) return read;
-  }
+          c, absl::StrCat(select, " WHERE id IN (", Placeholders(slots), ")"));
+      BindPadded(*s, 1, rest, begin, n, slots);
+      read_rows(*s);
+    }
+    return absl::OkStatus();
+  });
+  if (!read.ok()) return read;
   return out;
 }
 

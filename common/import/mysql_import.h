@@ -36,7 +36,10 @@ absl::StatusOr<std::string> ImportPrefix(MysqlPool& pool, IdGenerator& ids,
                                          int64_t now_us);
 
 // The `fingerprint_column` of the rows of `table` whose `id` is one of
-// `ids`, by id. `table` and `fingerprint_column` are the caller's constants.
+// `ids`, by id. `table` and `fingerprint_column` are the caller's constants;
+// `id` must be a key of `table`. Row ids of one prefix that lie close
+// together are read as a range of ids (a batch of a new import costs one
+// probe, however many rows it has), the others in lists.
 absl::StatusOr<absl::flat_hash_map<std::string, std::string>>
 StoredFingerprints(MysqlPool& pool, const std::string& table,
                    const std::string& fingerprint_column,
@@ -111,7 +114,8 @@ class MysqlStore final : public Store<Record> {
   using Parse = std::function<absl::StatusOr<EntityRef>(const std::string&)>;
   using Created = CreatedEntities;
   using Create = CreateEntities;
-  using Insert = std::function<absl::Status(
+  // Stores the rows but those it refuses (returned, by row).
+  using Insert = std::function<absl::StatusOr<std::vector<Reject>>(
       sql::Connection&, const Rows&, const std::string& actor, int64_t now_us)>;
 
   MysqlStore(MysqlPool* pool, IdGenerator* ids,
@@ -141,18 +145,20 @@ class MysqlStore final : public Store<Record> {
     return StoredFingerprints(*pool_, table_, "fingerprint", ids);
   }
 
-  absl::StatusOr<int64_t> Write(const Rows& rows,
+  absl::StatusOr<Written> Write(const Rows& rows,
                                 const std::string& actor) override {
     const int64_t now = Now();
     return pool_->Transaction(
-        [&](sql::Connection& c) -> absl::StatusOr<int64_t> {
+        [&](sql::Connection& c) -> absl::StatusOr<Written> {
           const Created created = EntitiesToCreate(rows, parse_);
           if (!created.empty()) {
             create_(c, created, now);
             InsertExternalIds(c, entities_, created);
           }
-          RAPPORT_RETURN_IF_ERROR(insert_(c, rows, actor, now));
-          return static_cast<int64_t>(created.size());
+          Written out;
+          RAPPORT_ASSIGN_OR_RETURN(out.rejects, insert_(c, rows, actor, now));
+          out.created = static_cast<int64_t>(created.size());
+          return out;
         });
   }
 

@@ -88,6 +88,12 @@ struct Parsed {
   std::string content;
 };
 
+// What Store::Write did.
+struct Written {
+  int64_t created = 0;
+  std::vector<Reject> rejects;
+};
+
 template <typename Record>
 class Store {
  public:
@@ -103,10 +109,12 @@ class Store {
   virtual absl::StatusOr<absl::flat_hash_map<std::string, std::string>> Stored(
       const std::vector<std::string>& ids) = 0;
   // Stores `rows` in one transaction, creating the entities they name to be
-  // created; returns how many it created. ALREADY_EXISTS when a concurrent
-  // writer stored one of the ids (or created one of the entities) first, or
-  // ABORTED (a deadlock): the batch is then run again from Resolve.
-  virtual absl::StatusOr<int64_t> Write(const std::vector<Row<Record>>& rows,
+  // created, but for those it refuses on what is stored (a deal approved in
+  // conflict with another partner's); returns how many entities it created
+  // and the rows it refused. ALREADY_EXISTS when a concurrent writer stored
+  // one of the ids (or created one of the entities) first, or ABORTED (a
+  // deadlock): the batch is then run again from Resolve.
+  virtual absl::StatusOr<Written> Write(const std::vector<Row<Record>>& rows,
                                         const std::string& actor) = 0;
   // Writes the import's start and end in the audit log.
   virtual absl::Status Audit(const audit::Event& event) = 0;
@@ -120,6 +128,10 @@ struct Options {
   std::string rpc;
   // The reference column, for its rejects ("partner_ref").
   std::string ref_field;
+  // The KeyedId scope of a row's request id; empty: `kind`. The RPC that
+  // records one such row uses the same scope, so that a row sent both ways
+  // under one request id is stored once ("order").
+  std::string request_scope;
   size_t batch_rows = kDefaultBatchRows;
   std::function<absl::Time()> clock = [] { return absl::Now(); };
 };
@@ -254,7 +266,10 @@ class Importer {
       row.number = raw.row();
       row.id = raw.request_id().empty()
                    ? RowId(prefix_, raw.row())
-                   : KeyedId(importer_->options_.kind, raw.request_id());
+                   : KeyedId(importer_->options_.request_scope.empty()
+                                 ? importer_->options_.kind
+                                 : importer_->options_.request_scope,
+                             raw.request_id());
       row.fingerprint = Fingerprint(parsed->content);
       row.ref = std::move(parsed->ref);
       row.record = std::move(parsed->record);
@@ -349,11 +364,15 @@ class Importer {
         r.entity = it->second;
         rows.push_back(std::move(r));
       }
+      int64_t refused = 0;
       if (!rows.empty()) {
-        RAPPORT_ASSIGN_OR_RETURN(out.created,
+        RAPPORT_ASSIGN_OR_RETURN(Written written,
                                  importer_->store_->Write(rows, actor_));
+        out.created = written.created;
+        refused = static_cast<int64_t>(written.rejects.size());
+        for (Reject& r : written.rejects) out.rejects.push_back(std::move(r));
       }
-      out.accepted = static_cast<int64_t>(rows.size());
+      out.accepted = static_cast<int64_t>(rows.size()) - refused;
       return out;
     }
 

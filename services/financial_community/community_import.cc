@@ -56,8 +56,8 @@ imports::CreateEntities CreateMembers(v1::MemberKind kind) {
             absl::StrCat(external.source, ":", external.id);
         int k = 1 + static_cast<int>(i) * 7;
         s->setString(k++, id);
-        s->setString(k++, name.substr(0, 256));
-        s->setString(k++, FirmNameKey(name).substr(0, 256));
+        s->setString(k++, Utf8Prefix(name, 256));
+        s->setString(k++, Utf8Prefix(FirmNameKey(name), 256));
         s->setInt(k++, kind);
         s->setInt64(k++, now);
         s->setInt64(k++, now);
@@ -136,7 +136,7 @@ absl::StatusOr<imports::Parsed<HoldingRecord>> ParseHolding(
   return out;
 }
 
-absl::Status InsertHoldings(
+absl::StatusOr<std::vector<imports::Reject>> InsertHoldings(
     sql::Connection& c, const std::vector<imports::Row<HoldingRecord>>& rows,
     const std::string& actor, int64_t now) {
   constexpr int kColumns = 9;
@@ -167,7 +167,7 @@ absl::Status InsertHoldings(
     }
     s->executeUpdate();
   });
-  return absl::OkStatus();
+  return std::vector<imports::Reject>();
 }
 
 // ---- engagements
@@ -210,7 +210,7 @@ absl::StatusOr<imports::Parsed<EngagementRow>> ParseEngagement(
   return out;
 }
 
-absl::Status InsertEngagements(
+absl::StatusOr<std::vector<imports::Reject>> InsertEngagements(
     sql::Connection& c, const std::vector<imports::Row<EngagementRow>>& rows,
     const std::string& actor, int64_t) {
   constexpr int kColumns = 10;
@@ -241,7 +241,7 @@ absl::Status InsertEngagements(
     }
     s->executeUpdate();
   });
-  return absl::OkStatus();
+  return std::vector<imports::Reject>();
 }
 
 // ---- coverage
@@ -275,7 +275,7 @@ absl::StatusOr<imports::Parsed<CoverageRecord>> ParseCoverage(
   return out;
 }
 
-absl::Status InsertCoverage(
+absl::StatusOr<std::vector<imports::Reject>> InsertCoverage(
     sql::Connection& c, const std::vector<imports::Row<CoverageRecord>>& rows,
     const std::string& actor, int64_t now) {
   constexpr int kColumns = 10;
@@ -305,7 +305,7 @@ absl::Status InsertCoverage(
     }
     s->executeUpdate();
   });
-  return absl::OkStatus();
+  return std::vector<imports::Reject>();
 }
 
 }  // namespace

@@ -65,8 +65,8 @@ void CreatePartners(sql::Connection& c, const imports::CreatedEntities& created,
       const std::string name = absl::StrCat(external.source, ":", external.id);
       int k = 1 + static_cast<int>(i) * 9;
       s->setString(k++, id);
-      s->setString(k++, name.substr(0, 256));
-      s->setString(k++, FirmNameKey(name).substr(0, 256));
+      s->setString(k++, Utf8Prefix(name, 256));
+      s->setString(k++, Utf8Prefix(FirmNameKey(name), 256));
       s->setInt(k++, v1::PARTNER_KIND_CHANNEL);
       s->setInt(k++, v1::LIFECYCLE_PROSPECT);
       s->setString(k++, "");
@@ -128,7 +128,7 @@ absl::StatusOr<imports::Parsed<DealRecord>> ParseDeal(const v1::DealRow& row) {
   std::optional<v1::DealState> state = ParseDealState(row.state());
   if (!state.has_value()) {
     return InvalidField("state",
-                        absl::StrCat("\"", row.state().substr(0, 32),
+                        absl::StrCat("\"", Utf8Prefix(row.state(), 32),
                                      "\" is not one of submitted, approved, "
                                      "rejected, won, lost, expired"));
   }
@@ -156,10 +156,9 @@ absl::StatusOr<imports::Parsed<DealRecord>> ParseDeal(const v1::DealRow& row) {
   return out;
 }
 
-absl::Status InsertDeals(sql::Connection& c,
-                         const std::vector<imports::Row<DealRecord>>& rows,
-                         const std::string& actor, int64_t now,
-                         int64_t window_us) {
+absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
+    sql::Connection& c, const std::vector<imports::Row<DealRecord>>& rows,
+    const std::string& actor, int64_t now, int64_t window_us) {
   constexpr int kColumns = 16;
   auto bind = [&](sql::PreparedStatement& s, int first,
                   const imports::Row<DealRecord>& r,
@@ -254,33 +253,51 @@ absl::Status InsertDeals(sql::Connection& c,
     }
     return best == nullptr ? std::string() : best->id;
   };
+  // An approved registration in conflict is refused: approving over another
+  // partner's claim takes TransitionDeal with force, which is audited.
   std::vector<std::string> conflicts(rows.size());
+  std::vector<size_t> kept;
+  std::vector<imports::Reject> refused;
   for (size_t i = 0; i < rows.size(); ++i) {
     const imports::Row<DealRecord>& r = rows[i];
-    if (!DealIsOpen(static_cast<v1::DealState>(r.record.state))) continue;
+    if (!DealIsOpen(static_cast<v1::DealState>(r.record.state))) {
+      kept.push_back(i);
+      continue;
+    }
     if (!r.record.domain_key.empty()) {
       conflicts[i] = earliest_conflict(by_domain[r.record.domain_key], r);
     }
     if (conflicts[i].empty()) {
       conflicts[i] = earliest_conflict(by_name[r.record.name_key], r);
     }
+    if (r.record.state == v1::DEAL_STATE_APPROVED && !conflicts[i].empty()) {
+      refused.push_back(
+          {r.number, "state",
+           absl::StrCat("approves a registration that conflicts with the "
+                        "earlier registration ",
+                        conflicts[i],
+                        " of another partner; import it as submitted and "
+                        "approve it with force (TransitionDeal, admin)")});
+      continue;
+    }
+    kept.push_back(i);
     const Open self{r.record.register_time_us, r.id, PartnerOf(r)};
     if (!r.record.domain_key.empty()) {
       by_domain[r.record.domain_key].push_back(self);
     }
     by_name[r.record.name_key].push_back(self);
   }
-  imports::ForChunks(rows.size(), [&](size_t begin, size_t n) {
+  imports::ForChunks(kept.size(), [&](size_t begin, size_t n) {
     CachedStatement s =
         PrepareCached(c, absl::StrCat(insert, RowPlaceholders(n, kColumns)),
                       StatementParameters::kKept);
     for (size_t i = 0; i < n; ++i) {
-      bind(*s, 1 + static_cast<int>(i) * kColumns, rows[begin + i],
-           conflicts[begin + i]);
+      const size_t row = kept[begin + i];
+      bind(*s, 1 + static_cast<int>(i) * kColumns, rows[row], conflicts[row]);
     }
     s->executeUpdate();
   });
-  return absl::OkStatus();
+  return refused;
 }
 
 // ---- orders
@@ -303,9 +320,9 @@ absl::StatusOr<imports::Parsed<OrderRecord>> ParseOrder(
   return out;
 }
 
-absl::Status InsertOrders(sql::Connection& c,
-                          const std::vector<imports::Row<OrderRecord>>& rows,
-                          const std::string& actor, int64_t now) {
+absl::StatusOr<std::vector<imports::Reject>> InsertOrders(
+    sql::Connection& c, const std::vector<imports::Row<OrderRecord>>& rows,
+    const std::string& actor, int64_t now) {
   constexpr int kColumns = 7;
   imports::ForChunks(rows.size(), [&](size_t begin, size_t n) {
     CachedStatement s = PrepareCached(
@@ -328,7 +345,7 @@ absl::Status InsertOrders(sql::Connection& c,
     }
     s->executeUpdate();
   });
-  return absl::OkStatus();
+  return std::vector<imports::Reject>();
 }
 
 // ---- interactions
@@ -363,7 +380,7 @@ absl::StatusOr<imports::Parsed<InteractionRecord>> ParseInteraction(
   return out;
 }
 
-absl::Status InsertInteractions(
+absl::StatusOr<std::vector<imports::Reject>> InsertInteractions(
     sql::Connection& c,
     const std::vector<imports::Row<InteractionRecord>>& rows,
     const std::string& actor, int64_t) {
@@ -391,7 +408,7 @@ absl::Status InsertInteractions(
     }
     s->executeUpdate();
   });
-  return absl::OkStatus();
+  return std::vector<imports::Reject>();
 }
 
 }  // namespace
@@ -413,6 +430,7 @@ absl::StatusOr<v1::ImportDealsResponse> MysqlPartnerImports::ImportDeals(
       {.kind = "deals",
        .rpc = "ImportDeals",
        .ref_field = "partner_ref",
+       .request_scope = "deal",
        .clock = clock_},
       ParseDeal);
   RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals, importer.Run(next, actor));
@@ -430,6 +448,7 @@ absl::StatusOr<v1::ImportOrdersResponse> MysqlPartnerImports::ImportOrders(
                {.kind = "orders",
                 .rpc = "ImportOrders",
                 .ref_field = "partner_ref",
+                .request_scope = "order",
                 .clock = clock_},
                ParseOrder);
   RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals, importer.Run(next, actor));
@@ -449,6 +468,7 @@ MysqlPartnerImports::ImportInteractions(
                {.kind = "partner_interactions",
                 .rpc = "ImportInteractions",
                 .ref_field = "partner_ref",
+                .request_scope = "interaction",
                 .clock = clock_},
                ParseInteraction);
   RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals, importer.Run(next, actor));

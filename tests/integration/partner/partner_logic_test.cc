@@ -413,10 +413,13 @@ TEST_F(PartnerLogicTest,
   for (v1::DealRow r : {
            row(b.id(), "Initech", "", kNow, "submitted"),  // stored a's
            row(b.id(), "Hooli", "hooli.com", kNow - 5 * kDay, "submitted"),
-           row(a.id(), "Hooli Holdings", "HOOLI.com", kNow, "approved"),
+           row(a.id(), "Hooli Holdings", "HOOLI.com", kNow, "submitted"),
            row(b.id(), "Hooli", "hooli.com", kNow + 1, "submitted"),
            row(a.id(), "Initech", "", kNow, "won"),  // closed: never checked
            row(b.id(), "Initech", "", kNow + 100 * kDay, "submitted"),
+           // Approving over b's claim takes a forced TransitionDeal.
+           row(a.id(), "Hooli", "hooli.com", kNow + 2, "approved"),
+           row(a.id(), "Umbrella", "", kNow, "approved"),  // no conflict
        }) {
     r.set_row(++number);
     *request.add_rows() = r;
@@ -433,7 +436,10 @@ TEST_F(PartnerLogicTest,
       },
       "user:ada");
   ASSERT_TRUE(imported.ok()) << imported.status();
-  ASSERT_EQ(imported->accepted(), 6);
+  ASSERT_EQ(imported->accepted(), 7);
+  ASSERT_EQ(imported->rejected_size(), 1);
+  EXPECT_EQ(imported->rejected(0).row(), 7);
+  EXPECT_EQ(imported->rejected(0).field(), "state");
 
   const std::vector<std::string> conflicts = db_.Strings(
       "SELECT COALESCE(conflict_with, '-') FROM deals WHERE id <> ? ORDER BY "
@@ -443,15 +449,20 @@ TEST_F(PartnerLogicTest,
       "SELECT id FROM deals WHERE id <> ? ORDER BY register_time_us, "
       "partner_id = ?, account_name",
       {stored->id(), a.id()});
-  ASSERT_EQ(conflicts.size(), 6u);
+  ASSERT_EQ(conflicts.size(), 7u);
   // By time: Hooli (b, -5d), Initech (b, now), Hooli Holdings (a, now),
-  // Initech won (a, now), Hooli (b, now + 1us), Initech (b, +100d).
+  // Initech won (a, now), Umbrella (a, now), Hooli (b, now + 1us), Initech
+  // (b, +100d).
   EXPECT_EQ(conflicts[0], "-");
   EXPECT_EQ(conflicts[1], stored->id());  // by name, stored
   EXPECT_EQ(conflicts[2], ids[0]);        // by domain, earlier in the file
   EXPECT_EQ(conflicts[3], "-");           // won: not a registration to check
-  EXPECT_EQ(conflicts[4], ids[2]);        // a's Hooli Holdings, not b's own
-  EXPECT_EQ(conflicts[5], "-");           // past the 90-day window
+  EXPECT_EQ(conflicts[4], "-");           // approved, in conflict with none
+  EXPECT_EQ(conflicts[5], ids[2]);        // a's Hooli Holdings, not b's own
+  EXPECT_EQ(conflicts[6], "-");           // past the 90-day window
+  // The refused approval names the claim it would have overridden.
+  EXPECT_NE(imported->rejected(0).message().find(ids[0]), std::string::npos)
+      << imported->rejected(0).message();
 }
 
 TEST_F(PartnerLogicTest, DealsMoveOnlyAlongTheirStatesAndCloseWithATime) {
@@ -585,6 +596,37 @@ TEST_F(PartnerLogicTest,
   v1::ListOrdersRequest list;
   list.set_partner_id(p.id());
   EXPECT_EQ(logic_.ListOrders(list)->orders_size(), 1);
+  // An import row under the same request id is that order, not a second
+  // one; a row under a request id of its own is stored once, however often
+  // it is sent.
+  MysqlPartnerImports imports(&db_.pool(), &ids_,
+                              [this] { return absl::FromUnixMicros(now_); },
+                              {.currency = "USD"});
+  for (const char* import_id : {"orders-1", "orders-2"}) {
+    v1::ImportOrdersRequest file;
+    file.set_import_id(import_id);
+    for (const char* request_id : {"order-1", "order-2"}) {
+      v1::OrderRow* row = file.add_rows();
+      row->set_row(file.rows_size());
+      row->set_partner_ref(p.id());
+      row->set_timestamp(FormatRfc3339Micros(kNow));
+      row->set_amount("250.75");
+      row->set_request_id(request_id);
+    }
+    bool sent = false;
+    absl::StatusOr<v1::ImportOrdersResponse> imported = imports.ImportOrders(
+        [&](v1::ImportOrdersRequest* r) {
+          if (sent) return false;
+          *r = file;
+          return sent = true;
+        },
+        "user:ada");
+    ASSERT_TRUE(imported.ok()) << imported.status();
+    EXPECT_EQ(imported->accepted() + imported->duplicates(), 1) << import_id;
+    ASSERT_EQ(imported->rejected_size(), 1) << import_id;
+    EXPECT_EQ(imported->rejected(0).field(), "request_id");
+  }
+  EXPECT_EQ(logic_.ListOrders(list)->orders_size(), 2);
 
   v1::LogInteractionRequest i;
   i.set_partner_id(p.id());

@@ -51,6 +51,20 @@ TEST(Validation, Utf8) {
   EXPECT_FALSE(IsValidUtf8("\xF4\x90\x80\x80"));  // above U+10FFFF
 }
 
+TEST(Validation, Utf8PrefixNeverCutsACharacter) {
+  const std::string text = "ab\xC3\xA9\xE2\x82\xAC";  // "abé€"
+  EXPECT_EQ(Utf8Prefix(text, 100), text);
+  EXPECT_EQ(Utf8Prefix(text, 7), text);
+  EXPECT_EQ(Utf8Prefix(text, 6), "ab\xC3\xA9");  // not half the euro sign
+  EXPECT_EQ(Utf8Prefix(text, 5), "ab\xC3\xA9");
+  EXPECT_EQ(Utf8Prefix(text, 4), "ab\xC3\xA9");
+  EXPECT_EQ(Utf8Prefix(text, 3), "ab");  // not half the e acute
+  EXPECT_EQ(Utf8Prefix(text, 0), "");
+  for (size_t n = 0; n <= text.size(); ++n) {
+    EXPECT_TRUE(IsValidUtf8(Utf8Prefix(text, n))) << n;
+  }
+}
+
 TEST(Validation, TextFieldsNameTheField) {
   EXPECT_TRUE(CheckRequiredText("Ada", "customer.display_name", 10).ok());
   absl::Status empty = CheckRequiredText("", "customer.display_name", 10);
@@ -125,6 +139,23 @@ TEST(Ids, RowIdsSortByRowUnderTheirPrefix) {
   EXPECT_EQ(RowId(prefix, 0).substr(kRowIdPrefixSize), "0000000000");
   EXPECT_EQ(last.substr(kRowIdPrefixSize), "zzzzzzzzzz");
   EXPECT_EQ(RowId(prefix, 33).substr(kRowIdPrefixSize), "0000000011");
+}
+
+TEST(Ids, RowOfIdReadsBackTheRowOfAnyIdAndRefusesOtherText) {
+  IdGenerator ids;
+  const std::string prefix = ids.Next().substr(0, kRowIdPrefixSize);
+  for (int64_t row : {int64_t{0}, int64_t{1}, int64_t{33}, int64_t{1'000'000},
+                      kMaxRowIdRow}) {
+    EXPECT_EQ(RowOfId(RowId(prefix, row)), row) << row;
+  }
+  // A keyed id reads as a row of its own first characters.
+  const std::string keyed = KeyedId("purchase", "order-1");
+  std::optional<int64_t> row = RowOfId(keyed);
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(RowId(keyed.substr(0, kRowIdPrefixSize), *row), keyed);
+  EXPECT_EQ(RowOfId(""), std::nullopt);
+  EXPECT_EQ(RowOfId("0123456789abcdefghjkmnpqr"), std::nullopt);   // 25
+  EXPECT_EQ(RowOfId("0123456789abcdefghjkmnpqri"), std::nullopt);  // 'i'
 }
 
 TEST(Ids, KeyedIdsAreStableAndDifferByScopeAndKey) {
