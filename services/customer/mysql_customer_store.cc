@@ -866,7 +866,6 @@ MysqlCustomerStore::FindDuplicates(const std::string& after_key, int limit) {
     };
     std::vector<DuplicateGroupRecord> groups;
     std::unique_ptr<sql::Statement> s(c.createStatement());
-    s->execute("SET SESSION group_concat_max_len = 1048576");
     for (const auto& [reason, query] : kQueries) {
       Rows rows(s->executeQuery(query));
       while (rows->next()) {

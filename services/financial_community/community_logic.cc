@@ -384,9 +384,11 @@ absl::StatusOr<v1::ListMembersResponse> CommunityLogic::ListMembers(
     }
   }
   if (more) {
-    const v1::Member& last = response.members(response.members_size() - 1);
+    // The value the page was sorted by, not the one read after it (a
+    // refresh may have published new values in between).
+    const MemberRecord& last = records.back();
     response.set_next_page_token(EncodePageToken(
-        ListCursorKey(by_value, last.value().value_hundredths(), last.id()),
+        ListCursorKey(by_value, last.listed_value_hundredths, last.id),
         filter));
   }
   return response;
@@ -642,9 +644,21 @@ CommunityLogic::ListPositionHistory(
       absl::StrCat("history/", request.member_id(), "/", security);
   RAPPORT_ASSIGN_OR_RETURN(std::string after,
                            DecodePageToken(request.page_token(), filter));
+  // The token holds the last row's key: "SECURITY:TIME".
+  std::string after_security;
+  int64_t after_time_us = 0;
+  if (!after.empty()) {
+    const size_t colon = after.rfind(':');
+    if (colon == std::string::npos || colon == 0 ||
+        !absl::SimpleAtoi(after.substr(colon + 1), &after_time_us)) {
+      return InvalidField("page_token", "is not a token of this listing");
+    }
+    after_security = after.substr(0, colon);
+  }
   RAPPORT_ASSIGN_OR_RETURN(
       std::vector<HoldingRecord> rows,
-      store_->PositionHistory(request.member_id(), security, after, size + 1));
+      store_->PositionHistory(request.member_id(), security, after_security,
+                              after_time_us, size + 1));
   v1::ListPositionHistoryResponse response;
   const bool more = static_cast<int>(rows.size()) > size;
   if (more) rows.resize(size);
@@ -652,10 +666,9 @@ CommunityLogic::ListPositionHistory(
     *response.add_holdings() = ToProto(h, options_.currency);
   }
   if (more) {
-    // The store's key: security, then the date's time, zero-padded.
     const HoldingRecord& last = rows.back();
     response.set_next_page_token(EncodePageToken(
-        absl::StrFormat("%s:%020d", last.security, last.end_time_us), filter));
+        absl::StrCat(last.security, ":", last.end_time_us), filter));
   }
   return response;
 }

@@ -79,12 +79,16 @@ std::optional<v1::Rating> ParseRating(absl::string_view text) {
 
 absl::StatusOr<int64_t> ParseDateEnd(absl::string_view text,
                                      absl::string_view field) {
+  // Every other character a digit: SimpleAtoi alone would take a sign or a
+  // space ("2024-06-3 ", "+999-01-01").
+  bool shaped = text.size() == 10 && text[4] == '-' && text[7] == '-';
+  for (size_t i = 0; shaped && i < text.size(); ++i) {
+    shaped = i == 4 || i == 7 || absl::ascii_isdigit(text[i]);
+  }
   int year = 0, month = 0, day = 0;
-  if (text.size() != 10 || text[4] != '-' || text[7] != '-' ||
-      !absl::SimpleAtoi(text.substr(0, 4), &year) ||
+  if (!shaped || !absl::SimpleAtoi(text.substr(0, 4), &year) ||
       !absl::SimpleAtoi(text.substr(5, 2), &month) ||
-      !absl::SimpleAtoi(text.substr(8, 2), &day) ||
-      !absl::ascii_isdigit(text[5]) || !absl::ascii_isdigit(text[8])) {
+      !absl::SimpleAtoi(text.substr(8, 2), &day)) {
     return InvalidField(field, "must be a date YYYY-MM-DD");
   }
   google::type::Date d;

@@ -31,6 +31,9 @@ struct MemberRecord {
   int64_t create_time_us = 0;
   int64_t update_time_us = 0;
   int64_t version = 0;
+  // In a listing by value: the stored value it was sorted by (the next
+  // page's cursor).
+  int listed_value_hundredths = 0;
 };
 
 struct HoldingRecord {
@@ -144,9 +147,12 @@ class CommunityStore {
   virtual absl::StatusOr<RegisterPage> Register(int64_t as_of_us,
                                                 const std::string& security,
                                                 int offset, int limit) = 0;
+  // A member's holding rows (of `security`, or all) by security and date,
+  // after the row of (after_security, after_time_us) when after_security is
+  // not empty.
   virtual absl::StatusOr<std::vector<HoldingRecord>> PositionHistory(
       const std::string& member_id, const std::string& security,
-      const std::string& after_id, int limit) = 0;
+      const std::string& after_security, int64_t after_time_us, int limit) = 0;
   // The positions (of `security`, or all) whose shares at `to_us` differ
   // from those at `from_us`, each as (then, now) with the member's name,
   // shares and market value (0 where it held none; no price or date), the

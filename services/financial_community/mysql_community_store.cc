@@ -31,6 +31,7 @@ std::string Str(sql::ResultSet& rows, int column) {
 constexpr char kMemberColumns[] =
     "m.id, m.display_name, m.kind, m.member_type, m.organisation, "
     "m.create_time_us, m.update_time_us, m.version";
+constexpr int kMemberColumnCount = 8;
 
 MemberRecord ReadMemberColumns(sql::ResultSet& rows) {
   MemberRecord r;
@@ -308,7 +309,8 @@ absl::StatusOr<std::vector<MemberRecord>> MysqlCommunityStore::ListMembers(
     where.push_back("m.id > ?");
   }
   const std::string query = absl::StrCat(
-      "SELECT ", kMemberColumns, " FROM members m",
+      "SELECT ", kMemberColumns, by_value ? ", s.value_hundredths" : "",
+      " FROM members m",
       joined ? " JOIN member_scores s ON s.member_id = m.id" : "",
       where.empty() ? "" : " WHERE ", absl::StrJoin(where, " AND "),
       by_value ? " ORDER BY s.value_hundredths DESC, m.id" : " ORDER BY m.id",
@@ -332,7 +334,13 @@ absl::StatusOr<std::vector<MemberRecord>> MysqlCommunityStore::ListMembers(
         s->setInt(++i, limit);
         Rows rows(s->executeQuery());
         std::vector<MemberRecord> out;
-        while (rows->next()) out.push_back(ReadMemberColumns(*rows));
+        while (rows->next()) {
+          out.push_back(ReadMemberColumns(*rows));
+          if (by_value) {
+            out.back().listed_value_hundredths =
+                rows->getInt(kMemberColumnCount + 1);
+          }
+        }
         RAPPORT_RETURN_IF_ERROR(LoadChildren(c, out));
         return out;
       });
@@ -549,20 +557,25 @@ absl::StatusOr<CommunityStore::RegisterPage> MysqlCommunityStore::Register(
 
 absl::StatusOr<std::vector<HoldingRecord>> MysqlCommunityStore::PositionHistory(
     const std::string& member_id, const std::string& security,
-    const std::string& after_id, int limit) {
+    const std::string& after_security, int64_t after_time_us, int limit) {
   return pool_->Run(
       [&](sql::Connection& c) -> absl::StatusOr<std::vector<HoldingRecord>> {
+        // Compared as a pair, in the order of the key: a text made of both
+        // would sort "BRK:..." after "BRK.B:...".
         Statement s = PrepareCached(
             c, absl::StrCat("SELECT ", kHoldingColumns,
                             " FROM holdings WHERE member_id = ? AND (? = '' OR "
-                            "security = ?) AND CONCAT(security, ':', LPAD("
-                            "end_time_us, 20, '0')) > ? ORDER BY security, "
-                            "end_time_us LIMIT ?"));
+                            "security = ?) AND (? = '' OR security > ? OR "
+                            "(security = ? AND end_time_us > ?)) ORDER BY "
+                            "security, end_time_us LIMIT ?"));
         s->setString(1, member_id);
         s->setString(2, security);
         s->setString(3, security);
-        s->setString(4, after_id);
-        s->setInt(5, limit);
+        s->setString(4, after_security);
+        s->setString(5, after_security);
+        s->setString(6, after_security);
+        s->setInt64(7, after_time_us);
+        s->setInt(8, limit);
         Rows rows(s->executeQuery());
         std::vector<HoldingRecord> out;
         absl::Status error;

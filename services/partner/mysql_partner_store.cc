@@ -37,6 +37,7 @@ std::string Str(sql::ResultSet& rows, int column) {
 constexpr char kPartnerColumns[] =
     "id, display_name, kind, lifecycle, region, create_time_us, "
     "update_time_us, version";
+constexpr int kPartnerColumnCount = 8;
 
 PartnerRecord ReadPartnerColumns(sql::ResultSet& rows) {
   PartnerRecord r;
@@ -359,8 +360,9 @@ absl::StatusOr<std::vector<PartnerRecord>> MysqlPartnerStore::ListPartners(
   }
   std::string query = absl::StrCat(
       "SELECT p.id, p.display_name, p.kind, p.lifecycle, p.region, "
-      "p.create_time_us, p.update_time_us, p.version FROM ",
-      from, where.empty() ? "" : " WHERE ", absl::StrJoin(where, " AND "),
+      "p.create_time_us, p.update_time_us, p.version",
+      filter.by_value ? ", s.value_hundredths" : "", " FROM ", from,
+      where.empty() ? "" : " WHERE ", absl::StrJoin(where, " AND "),
       filter.by_value ? " ORDER BY s.value_hundredths DESC, p.id"
                       : " ORDER BY p.id",
       " LIMIT ?");
@@ -384,7 +386,13 @@ absl::StatusOr<std::vector<PartnerRecord>> MysqlPartnerStore::ListPartners(
         s->setInt(++i, limit);
         Rows rows(s->executeQuery());
         std::vector<PartnerRecord> out;
-        while (rows->next()) out.push_back(ReadPartnerColumns(*rows));
+        while (rows->next()) {
+          out.push_back(ReadPartnerColumns(*rows));
+          if (filter.by_value) {
+            out.back().listed_value_hundredths =
+                rows->getInt(kPartnerColumnCount + 1);
+          }
+        }
         RAPPORT_RETURN_IF_ERROR(LoadChildren(c, out));
         return out;
       });

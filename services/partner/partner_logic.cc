@@ -357,10 +357,11 @@ absl::StatusOr<v1::ListPartnersResponse> PartnerLogic::ListPartners(
     }
   }
   if (more) {
-    const v1::Partner& last = response.partners(response.partners_size() - 1);
+    // The value the page was sorted by, not the one read after it (a
+    // refresh may have published new values in between).
+    const PartnerRecord& last = records.back();
     response.set_next_page_token(EncodePageToken(
-        ListCursorKey(filter.by_value, last.value().value_hundredths(),
-                      last.id()),
+        ListCursorKey(filter.by_value, last.listed_value_hundredths, last.id),
         filter_text));
   }
   return response;

@@ -36,6 +36,9 @@ struct PartnerRecord {
   int64_t create_time_us = 0;
   int64_t update_time_us = 0;
   int64_t version = 0;
+  // In a listing by value: the stored value it was sorted by (the next
+  // page's cursor).
+  int listed_value_hundredths = 0;
 };
 
 struct ProgramTermsRecord {

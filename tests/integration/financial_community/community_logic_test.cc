@@ -573,6 +573,35 @@ TEST_F(CommunityLogicTest, AHoldingForTheSameDateCorrectsTheFirst) {
   EXPECT_EQ(Text(history->holdings(0).price()), "10.50");
 }
 
+// Pages follow the order of security, then date, also where one security's
+// code begins another's (BRK sorts before BRK.B) and for dates before 1970.
+TEST_F(CommunityLogicTest, PositionHistoryPagesThroughEveryRowInOrder) {
+  const std::string a = Create("A", v1::MEMBER_KIND_SHAREHOLDER);
+  Hold(a, "BRK", Date(1969, 12, 31), 5, "10");
+  Hold(a, "BRK", Date(2024, 3, 31), 10, "10");
+  Hold(a, "BRK", Date(2024, 6, 30), 20, "10");
+  Hold(a, "BRK.B", Date(2024, 6, 30), 30, "10");
+  Hold(a, "BRK-A", Date(2024, 6, 30), 40, "10");
+  std::vector<std::string> seen;
+  v1::ListPositionHistoryRequest h;
+  h.set_member_id(a);
+  h.set_page_size(2);
+  for (int page = 0; page < 10; ++page) {
+    absl::StatusOr<v1::ListPositionHistoryResponse> r =
+        logic_.ListPositionHistory(h);
+    ASSERT_TRUE(r.ok()) << r.status();
+    for (const v1::Holding& row : r->holdings()) {
+      seen.push_back(absl::StrCat(row.security(), "/", row.shares()));
+    }
+    if (r->next_page_token().empty()) break;
+    h.set_page_token(r->next_page_token());
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"BRK/5", "BRK/10", "BRK/20",
+                                            "BRK-A/40", "BRK.B/30"}));
+  h.set_page_token("not a token");
+  EXPECT_TRUE(NamesField(logic_.ListPositionHistory(h).status(), "page_token"));
+}
+
 TEST_F(CommunityLogicTest, BadInputNamesTheFieldAndNotFoundNamesTheId) {
   const std::string a = Create("A", v1::MEMBER_KIND_SHAREHOLDER);
   const std::string missing = ids_.Next();

@@ -36,6 +36,11 @@ TEST(Dates, AreHeldAsTheLastMicrosecondOfTheirDay) {
   EXPECT_TRUE(
       absl::IsInvalidArgument(ParseDateEnd("2023-02-29", "d").status()));
   EXPECT_TRUE(absl::IsInvalidArgument(ParseDateEnd("2024-6-30", "d").status()));
+  for (const char* text : {"2024-06-3 ", "+999-01-01", "2024-6 -30",
+                           " 024-06-30", "2024-06- 3", "2024-+6-30"}) {
+    EXPECT_TRUE(absl::IsInvalidArgument(ParseDateEnd(text, "d").status()))
+        << text;
+  }
   EXPECT_TRUE(
       absl::IsInvalidArgument(ParseDateEnd("30/06/2024", "d").status()));
   const google::type::Date d = DateOf(*ParseDateEnd("1999-12-31", "date"));
