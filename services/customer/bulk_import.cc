@@ -312,10 +312,10 @@ class Importer {
       }
       if (request.rows_size() > kMaxRowsPerMessage) {
         return InvalidField(
-            "rows", absl::StrCat("has ", request.rows_size(),
-                                 " rows in one message; at most ",
-                                 kMaxRowsPerMessage,
-                                 " are allowed (send more messages)"));
+            "rows",
+            absl::StrCat("has ", request.rows_size(),
+                         " rows in one message; at most ", kMaxRowsPerMessage,
+                         " are allowed (send more messages)"));
       }
       for (const Row& row : request.rows()) RAPPORT_RETURN_IF_ERROR(Add(row));
       if (pending_.size() >= deps_.batch_rows) RAPPORT_RETURN_IF_ERROR(Flush());

@@ -15,7 +15,6 @@
 
 namespace rapport::customer {
 
-
 class ImportLogic {
  public:
   virtual ~ImportLogic() = default;

@@ -12,7 +12,6 @@
 
 namespace rapport::scoring {
 
-
 // The least role each RPC of ScoringService needs: every call computes and
 // changes nothing, so any role may make it.
 const MethodRoles& ScoringMethodRoles();
