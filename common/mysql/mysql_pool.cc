@@ -22,6 +22,7 @@ namespace rapport {
 namespace {
 
 constexpr char kRetryablePayload[] = "rapport.dev/sql-retryable";
+constexpr char kDuplicateKeyPayload[] = "rapport.dev/sql-duplicate-key";
 
 }  // namespace
 
@@ -33,8 +34,11 @@ absl::Status SqlErrorToStatus(const sql::SQLException& e) {
   // Every one of these messages holds the server's own text: marked, so that
   // it reaches only the service's log, never a client (see Redacted).
   switch (code) {
-    case 1062:
-      return MarkInternal(absl::AlreadyExistsError(detail));
+    case 1062: {
+      absl::Status s = MarkInternal(absl::AlreadyExistsError(detail));
+      s.SetPayload(kDuplicateKeyPayload, absl::Cord("1"));
+      return s;
+    }
     case 1205:
     case 1213: {
       absl::Status s = MarkInternal(absl::AbortedError(detail));
@@ -59,6 +63,10 @@ bool IsConnectionLost(const sql::SQLException& e) {
 
 bool IsRetryableTransactionError(const absl::Status& status) {
   return status.GetPayload(kRetryablePayload).has_value();
+}
+
+bool IsDuplicateKeyError(const absl::Status& status) {
+  return status.GetPayload(kDuplicateKeyPayload).has_value();
 }
 
 // The pool's series in the process's registry. Pools of one database share

@@ -57,6 +57,9 @@ bool IsConnectionLost(const sql::SQLException& e);
 // transaction may cure (deadlock, lock wait timeout).
 bool IsRetryableTransactionError(const absl::Status& status);
 
+// True for a status from SqlErrorToStatus of a duplicate key (1062).
+bool IsDuplicateKeyError(const absl::Status& status);
+
 class MysqlPool {
  public:
   // Makes a pool; connects lazily, so the database may still be down.
@@ -74,7 +77,11 @@ class MysqlPool {
 
   // Runs fn(connection) inside a transaction: commits when fn returns OK, rolls
   // back otherwise. A deadlock or lock wait timeout (ABORTED) retries fn up to
-  // three times, so fn must not have effects outside the database.
+  // three times, so fn must not have effects outside the database. A
+  // duplicate key retries fn once: a concurrent twin (a retry sent twice at
+  // once) committed the row between fn's checks and its insert, and fn's
+  // checks, run again, give their own answer (the stored row, or an error
+  // that names the conflict) instead of the database's.
   template <typename Fn>
   auto Transaction(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&>;
 
@@ -170,10 +177,15 @@ auto MysqlPool::Transaction(Fn&& fn)
       return r;
     });
     if (result.ok() || attempt >= 3) return result;
+    absl::Status status;
     if constexpr (std::is_same_v<Result, absl::Status>) {
-      if (!IsRetryableTransactionError(result)) return result;
+      status = result;
     } else {
-      if (!IsRetryableTransactionError(result.status())) return result;
+      status = result.status();
+    }
+    if (!IsRetryableTransactionError(status) &&
+        !(IsDuplicateKeyError(status) && attempt == 1)) {
+      return result;
     }
   }
 }

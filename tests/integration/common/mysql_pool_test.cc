@@ -72,6 +72,35 @@ TEST(MysqlPool, MapsDuplicateKeyAndSyntaxErrorsAndRollsBackFailedTransactions) {
   EXPECT_EQ(tx.code(), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(*Count(*pool, "SELECT COUNT(*) FROM things"), 1);
 
+  // A duplicate key runs the transaction once more, whose checks then see
+  // the row (here: the second attempt looks before it inserts).
+  int attempts = 0;
+  absl::StatusOr<std::string> twin =
+      pool->Transaction([&](sql::Connection& c) -> absl::StatusOr<std::string> {
+        std::unique_ptr<sql::Statement> s(c.createStatement());
+        if (++attempts > 1) {
+          std::unique_ptr<sql::ResultSet> rs(
+              s->executeQuery("SELECT name FROM things WHERE id = 1"));
+          if (rs->next()) return "found " + std::string(rs->getString(1));
+        }
+        s->execute("INSERT INTO things VALUES (1, 'twin', NULL)");
+        return std::string("inserted");
+      });
+  ASSERT_TRUE(twin.ok()) << twin.status();
+  EXPECT_EQ(*twin, "found a");
+  EXPECT_EQ(attempts, 2);
+  // Only once: a transaction that keeps hitting the key fails on the second.
+  attempts = 0;
+  absl::Status again =
+      pool->Transaction([&](sql::Connection& c) -> absl::Status {
+        ++attempts;
+        std::unique_ptr<sql::Statement> s(c.createStatement());
+        s->execute("INSERT INTO things VALUES (1, 'dup', NULL)");
+        return absl::OkStatus();
+      });
+  EXPECT_TRUE(absl::IsAlreadyExists(again)) << again;
+  EXPECT_EQ(attempts, 2);
+
   // A business error returned (not thrown) also rolls back.
   absl::Status refused =
       pool->Transaction([](sql::Connection& c) -> absl::Status {

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -648,6 +649,33 @@ TEST_F(PartnerLogicTest,
   ASSERT_TRUE(card.ok()) << card.status();
   EXPECT_FALSE(card->has_win_rate());
   EXPECT_FALSE(card->has_value());  // not scored: no values service here
+}
+
+// A retry sent twice at once: both calls answer with the one stored order
+// (the loser of the race on the key runs its checks again), never with the
+// database's duplicate-key error.
+TEST_F(PartnerLogicTest, TwinRetriesSentAtOnceBothGetTheStoredOrder) {
+  const v1::Partner p = Create("Alpha");
+  for (int round = 0; round < 20; ++round) {
+    v1::RecordOrderRequest o;
+    o.set_partner_id(p.id());
+    *o.mutable_order()->mutable_order_time() = ToTimestamp(kNow);
+    *o.mutable_order()->mutable_amount() = Usd("10");
+    o.set_request_id(absl::StrCat("twin-", round));
+    absl::StatusOr<v1::Order> answers[2] = {absl::UnknownError("not run"),
+                                            absl::UnknownError("not run")};
+    std::thread other([&] { answers[1] = logic_.RecordOrder(o, "user:ada"); });
+    answers[0] = logic_.RecordOrder(o, "user:ada");
+    other.join();
+    for (const absl::StatusOr<v1::Order>& a : answers) {
+      ASSERT_TRUE(a.ok()) << "round " << round << ": " << a.status();
+    }
+    EXPECT_EQ(answers[0]->id(), answers[1]->id());
+  }
+  v1::ListOrdersRequest list;
+  list.set_partner_id(p.id());
+  list.set_page_size(100);
+  EXPECT_EQ(logic_.ListOrders(list)->orders_size(), 20);
 }
 
 TEST_F(PartnerLogicTest, IdentifyFindsThePartnerOrCreatesItOnce) {
