@@ -735,7 +735,9 @@ absl::StatusOr<DealRecord> MysqlPartnerStore::RegisterDeal(
         if (!replay) {
           DealRecord row = deal;
           // The earliest open registration of another partner for the account,
-          // within the window; locked, so that two registrations racing for one
+          // within the window on either side of this one: a claim stored
+          // first keeps its place even when this one says it was registered
+          // before it. Locked, so that two registrations racing for one
           // account see each other.
           for (const bool by_domain : {true, false}) {
             if (by_domain && row.domain_key.empty()) continue;
@@ -747,7 +749,7 @@ absl::StatusOr<DealRecord> MysqlPartnerStore::RegisterDeal(
                                 "register_time_us, id LIMIT 1 FOR UPDATE"));
             s->setString(1, by_domain ? row.domain_key : row.name_key);
             s->setInt64(2, row.register_time_us - window_us);
-            s->setInt64(3, row.register_time_us);
+            s->setInt64(3, row.register_time_us + window_us);
             s->setString(4, row.partner_id);
             Rows rows(s->executeQuery());
             if (rows->next()) {

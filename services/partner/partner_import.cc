@@ -199,6 +199,10 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
     int64_t time;
     std::string id;
     std::string partner;
+    // Stored before this import: a claim that keeps its place within the
+    // window on either side (as for RegisterDeal); a row of the batch
+    // conflicts only with those registered before it.
+    bool stored = false;
   };
   absl::flat_hash_map<std::string, std::vector<Open>> by_domain, by_name;
   std::set<std::string> domains, names;
@@ -209,7 +213,7 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
     if (!r.record.domain_key.empty()) domains.insert(r.record.domain_key);
     names.insert(r.record.name_key);
     earliest = std::min(earliest, r.record.register_time_us - window_us);
-    latest = std::max(latest, r.record.register_time_us);
+    latest = std::max(latest, r.record.register_time_us + window_us);
   }
   for (const bool by_domain_key : {true, false}) {
     const std::vector<std::string> keys(
@@ -234,7 +238,7 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
       while (found->next()) {
         (by_domain_key ? by_domain : by_name)[TextOrEmpty(*found, 1)].push_back(
             Open{found->getInt64(2), TextOrEmpty(*found, 3),
-                 TextOrEmpty(*found, 4)});
+                 TextOrEmpty(*found, 4), true});
       }
     }
   }
@@ -242,8 +246,9 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
                                const imports::Row<DealRecord>& r) {
     const Open* best = nullptr;
     for (const Open& o : claims) {
-      if (o.partner == PartnerOf(r) || o.time > r.record.register_time_us ||
-          o.time < r.record.register_time_us - window_us) {
+      const int64_t t = r.record.register_time_us;
+      if (o.partner == PartnerOf(r) || o.time < t - window_us ||
+          o.time > (o.stored ? t + window_us : t)) {
         continue;
       }
       if (best == nullptr ||

@@ -787,7 +787,13 @@ absl::StatusOr<v1::Deal> PartnerLogic::RegisterDeal(
     absl::StatusOr<int64_t> t =
         FromTimestamp(in.register_time(), "deal.register_time");
     note(t.status());
-    if (t.ok()) record.register_time_us = *t;
+    // A registration filed for later would claim the account ahead of its
+    // time.
+    if (t.ok() && *t > record.register_time_us) {
+      violations.push_back({"deal.register_time", "must not be in the future"});
+    } else if (t.ok()) {
+      record.register_time_us = *t;
+    }
   }
   if (in.has_expected_close_time()) {
     absl::StatusOr<int64_t> t =

@@ -325,10 +325,15 @@ TEST_F(PartnerLogicTest,
        ARegistrationForAnAccountAnotherPartnerHoldsIsAConflict) {
   const v1::Partner a = Create("Alpha"), b = Create("Beta"),
                     c = Create("Gamma");
+  now_ = kNow + 100 * kDay;  // the registrations below are all in the past
   absl::StatusOr<v1::Deal> first =
       Register(a.id(), "Globex Corp.", "https://www.globex.example/", kNow);
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_TRUE(first->conflict_with().empty());
+  // The same partner again is no conflict.
+  absl::StatusOr<v1::Deal> again = Register(a.id(), "Globex", "", kNow);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->conflict_with().empty());
   // Same domain, another spelling: a conflict naming the first.
   absl::StatusOr<v1::Deal> by_domain =
       Register(b.id(), "GLOBEX", "globex.example", kNow + kDay);
@@ -340,9 +345,7 @@ TEST_F(PartnerLogicTest,
       Register(c.id(), "Globex Corporation", "", kNow + 2 * kDay);
   ASSERT_TRUE(by_name.ok()) << by_name.status();
   EXPECT_EQ(by_name->conflict_with(), first->id());
-  // The same partner again is no conflict; nor is it after the window (90
-  // days after the last open registration).
-  EXPECT_TRUE(Register(a.id(), "Globex", "", kNow)->conflict_with().empty());
+  // Nor is one after the window (90 days after the last open registration).
   EXPECT_TRUE(Register(b.id(), "Globex", "globex.example", kNow + 93 * kDay)
                   ->conflict_with()
                   .empty());
@@ -383,6 +386,17 @@ TEST_F(PartnerLogicTest,
   EXPECT_EQ(conflicts->conflicts(1 - beta).claims(1).deal().id(),
             by_name->id());
   EXPECT_EQ(conflicts->conflicts(1 - beta).claims(0).deal().id(), first->id());
+
+  // A registration that says it came first does not jump the stored claims:
+  // dated 11 days before Beta's open claim on the domain, it is still a
+  // conflict naming Beta's. One dated in the future is refused.
+  const v1::Partner d = Create("Delta");
+  absl::StatusOr<v1::Deal> backdated =
+      Register(d.id(), "Globex", "globex.example", kNow - 10 * kDay);
+  ASSERT_TRUE(backdated.ok()) << backdated.status();
+  EXPECT_EQ(backdated->conflict_with(), by_domain->id());
+  EXPECT_TRUE(NamesField(Register(d.id(), "Hooli", "", now_ + kDay).status(),
+                         "deal.register_time"));
 }
 
 // Imported registrations are checked against the stored ones and against
@@ -464,6 +478,28 @@ TEST_F(PartnerLogicTest,
   // The refused approval names the claim it would have overridden.
   EXPECT_NE(imported->rejected(0).message().find(ids[0]), std::string::npos)
       << imported->rejected(0).message();
+
+  // A row dated before a stored claim does not jump it: Beta's Initech 20
+  // days ago conflicts with Alpha's stored one of 10 days ago.
+  request.Clear();
+  request.set_import_id("deals-2");
+  *request.add_rows() =
+      row(b.id(), "Initech", "", kNow - 20 * kDay, "submitted");
+  request.mutable_rows(0)->set_row(1);
+  sent = false;
+  imported = imports.ImportDeals(
+      [&](v1::ImportDealsRequest* r) {
+        if (sent) return false;
+        *r = request;
+        return sent = true;
+      },
+      "user:ada");
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  EXPECT_EQ(imported->accepted(), 1);
+  EXPECT_EQ(db_.Strings("SELECT conflict_with FROM deals WHERE "
+                        "register_time_us = ?",
+                        {std::to_string(kNow - 20 * kDay)}),
+            std::vector<std::string>{stored->id()});
 }
 
 TEST_F(PartnerLogicTest, DealsMoveOnlyAlongTheirStatesAndCloseWithATime) {
