@@ -1056,7 +1056,8 @@ absl::StatusOr<FundRecord> MysqlPartnerStore::UpdateFundRequest(
 }
 
 absl::StatusOr<InteractionRecord> MysqlPartnerStore::LogInteraction(
-    const InteractionRecord& interaction, const std::string& fingerprint) {
+    const InteractionRecord& interaction, const std::string& fingerprint,
+    const std::optional<audit::Event>& forced) {
   return pool_->Transaction(
       [&](sql::Connection& c) -> absl::StatusOr<InteractionRecord> {
         if (std::optional<std::string> stored =
@@ -1083,6 +1084,7 @@ absl::StatusOr<InteractionRecord> MysqlPartnerStore::LogInteraction(
           s->setString(8, interaction.recorded_by);
           s->setString(9, fingerprint);
           s->executeUpdate();
+          if (forced.has_value()) audit::Write(c, *forced);
         }
         Statement s =
             PrepareCached(c, absl::StrCat("SELECT ", kInteractionColumns,

@@ -85,8 +85,8 @@ class MysqlPartnerStore final : public PartnerStore {
       const std::string& id, const Mutation<FundRecord>& mutate,
       const audit::Event& event) override;
   absl::StatusOr<InteractionRecord> LogInteraction(
-      const InteractionRecord& interaction,
-      const std::string& fingerprint) override;
+      const InteractionRecord& interaction, const std::string& fingerprint,
+      const std::optional<audit::Event>& forced) override;
   absl::StatusOr<std::vector<InteractionRecord>> ListInteractions(
       const std::string& partner_id, const std::string& after,
       int limit) override;

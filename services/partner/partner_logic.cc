@@ -1260,10 +1260,17 @@ absl::StatusOr<v1::Interaction> PartnerLogic::LogInteraction(
                   ? ids_->Next()
                   : KeyedId("interaction", request.request_id());
   record.recorded_by = actor;
+  // An interaction forced past the tier's policy is audited.
+  std::optional<audit::Event> forced;
+  if (request.force()) {
+    forced = Change(actor, "LogInteraction", request.partner_id(),
+                    request.request_id(),
+                    absl::StrCat("force interaction=", record.id));
+  }
   RAPPORT_ASSIGN_OR_RETURN(
       InteractionRecord stored,
-      store_->LogInteraction(record,
-                             RequestFingerprint(in, request.partner_id())));
+      store_->LogInteraction(
+          record, RequestFingerprint(in, request.partner_id()), forced));
   Rescore(stored.partner_id);
   return ToProto(stored, options_.currency);
 }

@@ -246,8 +246,11 @@ class PartnerStore {
   virtual absl::StatusOr<FundRecord> UpdateFundRequest(
       const std::string& id, const Mutation<FundRecord>& mutate,
       const audit::Event& event) = 0;
+  // Stores the interaction and, when it was forced past the tier's contact
+  // policy, `forced` with it (not again for a replay).
   virtual absl::StatusOr<InteractionRecord> LogInteraction(
-      const InteractionRecord& interaction, const std::string& fingerprint) = 0;
+      const InteractionRecord& interaction, const std::string& fingerprint,
+      const std::optional<audit::Event>& forced) = 0;
   virtual absl::StatusOr<std::vector<InteractionRecord>> ListInteractions(
       const std::string& partner_id, const std::string& after, int limit) = 0;
 

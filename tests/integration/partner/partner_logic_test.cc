@@ -679,6 +679,18 @@ TEST_F(PartnerLogicTest,
   ASSERT_TRUE(logged.ok()) << logged.status();
   ASSERT_EQ(logged->interactions_size(), 1);
   EXPECT_EQ(logged->interactions(0).cost().units(), 80);
+  EXPECT_EQ(AuditCount("LogInteraction"), 0);
+  // One forced past the contact policy is audited, once however often it
+  // is retried.
+  i.set_force(true);
+  i.set_request_id("visit-1");
+  ASSERT_TRUE(logic_.LogInteraction(i, "user:ada").ok());
+  ASSERT_TRUE(logic_.LogInteraction(i, "user:ada").ok());
+  EXPECT_EQ(AuditCount("LogInteraction"), 1);
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = "
+                      "'LogInteraction' AND actor = 'user:ada' AND details "
+                      "LIKE 'force interaction=%'"),
+            1);
 
   // The scorecard counts the volume (orders) per unit of paid funds.
   absl::StatusOr<v1::PartnerScorecard> card = logic_.Scorecard(p.id());
