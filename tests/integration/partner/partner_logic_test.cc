@@ -285,6 +285,137 @@ TEST_F(PartnerLogicTest, BadInputNamesTheFieldAndNotFoundNamesTheId) {
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM programs"), 0);
 }
 
+TEST_F(PartnerLogicTest, EveryRpcNamesItsBadFieldAndItsUnknownIds) {
+  const std::string missing = ids_.Next();
+  const v1::Partner p = Create("P");
+  v1::CreateProgramRequest pr;
+  pr.mutable_program()->set_name("Reseller 2027");
+  pr.mutable_program()->add_terms()->set_commission_percent("10");
+  absl::StatusOr<v1::Program> program = logic_.CreateProgram(pr, "u");
+  ASSERT_TRUE(program.ok()) << program.status();
+
+  // Not-found: a write naming an unknown partner, program or fund request
+  // is refused naming the id, and writes nothing.
+  v1::RequestFundsRequest funds;
+  funds.mutable_fund_request()->set_partner_id(missing);
+  funds.mutable_fund_request()->set_activity("Q3 webinars");
+  *funds.mutable_fund_request()->mutable_requested_amount() = Usd("5000");
+  absl::Status nf = logic_.RequestFunds(funds, "u").status();
+  EXPECT_TRUE(absl::IsNotFound(nf)) << nf;
+  EXPECT_TRUE(absl::StrContains(nf.message(), missing)) << nf;
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM fund_requests"), 0);
+
+  v1::LogInteractionRequest log;
+  log.set_partner_id(missing);
+  log.mutable_interaction()->set_channel(cv1::CHANNEL_VISIT);
+  *log.mutable_interaction()->mutable_interaction_time() = ToTimestamp(kNow);
+  *log.mutable_interaction()->mutable_cost() = Usd("80");
+  nf = logic_.LogInteraction(log, "u").status();
+  EXPECT_TRUE(absl::IsNotFound(nf)) << nf;
+  EXPECT_TRUE(absl::StrContains(nf.message(), missing)) << nf;
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM interactions"), 0);
+
+  v1::TransitionFundRequestRequest approve;
+  approve.set_id(missing);
+  approve.set_state(v1::FUND_REQUEST_STATE_APPROVED);
+  nf = logic_.TransitionFundRequest(approve, "u").status();
+  EXPECT_TRUE(absl::IsNotFound(nf)) << nf;
+  EXPECT_TRUE(absl::StrContains(nf.message(), missing)) << nf;
+  EXPECT_EQ(AuditCount("TransitionFundRequest"), 0);
+
+  // An agreement with an unknown partner (of a real program), then with an
+  // unknown program (of a real partner).
+  v1::CreateAgreementRequest agreement;
+  agreement.mutable_agreement()->set_partner_id(missing);
+  agreement.mutable_agreement()->set_program_id(program->id());
+  *agreement.mutable_agreement()->mutable_start_time() = ToTimestamp(kNow);
+  nf = logic_.CreateAgreement(agreement, "u").status();
+  EXPECT_TRUE(absl::IsNotFound(nf)) << nf;
+  EXPECT_TRUE(absl::StrContains(nf.message(), missing)) << nf;
+  agreement.mutable_agreement()->set_partner_id(p.id());
+  agreement.mutable_agreement()->set_program_id(missing);
+  nf = logic_.CreateAgreement(agreement, "u").status();
+  EXPECT_TRUE(absl::IsNotFound(nf)) << nf;
+  EXPECT_TRUE(absl::StrContains(nf.message(), missing)) << nf;
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM agreements"), 0);
+
+  // Bad input: a move to no state (or to one that is not a state) names
+  // "state" and leaves the record as it was.
+  funds.mutable_fund_request()->set_partner_id(p.id());
+  absl::StatusOr<v1::FundRequest> fund = logic_.RequestFunds(funds, "u");
+  ASSERT_TRUE(fund.ok()) << fund.status();
+  agreement.mutable_agreement()->set_program_id(program->id());
+  absl::StatusOr<v1::Agreement> draft = logic_.CreateAgreement(agreement, "u");
+  ASSERT_TRUE(draft.ok()) << draft.status();
+  for (int state : {0, 99}) {
+    v1::TransitionFundRequestRequest move_fund;
+    move_fund.set_id(fund->id());
+    move_fund.set_state(static_cast<v1::FundRequestState>(state));
+    absl::Status bad = logic_.TransitionFundRequest(move_fund, "u").status();
+    EXPECT_TRUE(NamesField(bad, "state")) << state << ": " << bad;
+    v1::TransitionAgreementRequest move_agreement;
+    move_agreement.set_id(draft->id());
+    move_agreement.set_state(static_cast<v1::AgreementState>(state));
+    bad = logic_.TransitionAgreement(move_agreement, "u").status();
+    EXPECT_TRUE(NamesField(bad, "state")) << state << ": " << bad;
+  }
+  v1::GetFundRequestRequest get_fund;
+  get_fund.set_id(fund->id());
+  EXPECT_EQ(logic_.GetFundRequest(get_fund)->state(),
+            v1::FUND_REQUEST_STATE_REQUESTED);
+  EXPECT_EQ(AuditCount("TransitionFundRequest"), 0);
+  v1::GetAgreementRequest get_agreement;
+  get_agreement.set_id(draft->id());
+  EXPECT_EQ(logic_.GetAgreement(get_agreement)->state(),
+            v1::AGREEMENT_STATE_DRAFT);
+  EXPECT_EQ(AuditCount("TransitionAgreement"), 0);
+
+  // Bad input: an enum filter that is no value of its enum.
+  v1::ListPartnersRequest by_kind, by_lifecycle, by_tier;
+  by_kind.set_kind(static_cast<v1::PartnerKind>(99));
+  by_lifecycle.set_lifecycle(static_cast<v1::Lifecycle>(99));
+  by_tier.set_tier(static_cast<cv1::Tier>(99));
+  EXPECT_TRUE(NamesField(logic_.ListPartners(by_kind).status(), "kind"));
+  EXPECT_TRUE(
+      NamesField(logic_.ListPartners(by_lifecycle).status(), "lifecycle"));
+  EXPECT_TRUE(NamesField(logic_.ListPartners(by_tier).status(), "tier"));
+  v1::ListDealsRequest deals;
+  deals.set_state(static_cast<v1::DealState>(99));
+  EXPECT_TRUE(NamesField(logic_.ListDeals(deals).status(), "state"));
+  v1::ListAgreementsRequest agreements;
+  agreements.set_state(static_cast<v1::AgreementState>(99));
+  EXPECT_TRUE(NamesField(logic_.ListAgreements(agreements).status(), "state"));
+  v1::ListFundRequestsRequest fund_requests;
+  fund_requests.set_state(static_cast<v1::FundRequestState>(99));
+  EXPECT_TRUE(
+      NamesField(logic_.ListFundRequests(fund_requests).status(), "state"));
+
+  // Bad input: a page token the service did not issue.
+  const std::string forged = "not a token!";
+  v1::ListProgramsRequest programs;
+  programs.set_page_token(forged);
+  EXPECT_TRUE(NamesField(logic_.ListPrograms(programs).status(), "page_token"));
+  v1::ListDealConflictsRequest conflicts;
+  conflicts.set_page_token(forged);
+  EXPECT_TRUE(
+      NamesField(logic_.ListDealConflicts(conflicts).status(), "page_token"));
+  v1::FindDuplicatePartnersRequest duplicates;
+  duplicates.set_page_token(forged);
+  EXPECT_TRUE(
+      NamesField(logic_.FindDuplicates(duplicates).status(), "page_token"));
+
+  // Bad input: an identity's email that is no address; nothing is created.
+  v1::IdentifyPartnerRequest identify;
+  identify.set_display_name("Acme");
+  identify.set_contact_email("ann.at.acme.example");
+  absl::Status bad_email = logic_.IdentifyPartner(identify, "u").status();
+  EXPECT_TRUE(absl::IsInvalidArgument(bad_email)) << bad_email;
+  const std::vector<FieldViolation> named = FieldViolations(bad_email);
+  ASSERT_EQ(named.size(), 1u) << bad_email;
+  EXPECT_EQ(named[0].field, "contact_email");
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM partners"), 1);  // only P
+}
+
 TEST_F(PartnerLogicTest, TheLifecycleMovesOnlyAlongItsPath) {
   const v1::Partner p = Create("Acme");
   EXPECT_TRUE(SetLifecycle(p.id(), v1::LIFECYCLE_ONBOARDING).ok());
