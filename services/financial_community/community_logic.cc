@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/base/best_of.h"
 #include "common/base/status_macros.h"
@@ -594,8 +595,13 @@ absl::StatusOr<v1::Holding> CommunityLogic::RecordHolding(
              ? ids_->Next()
              : KeyedId("holding", request.request_id());
   h.recorded_by = actor;
-  RAPPORT_ASSIGN_OR_RETURN(HoldingRecord stored,
-                           store_->RecordHolding(h, RequestFingerprint(in)));
+  h.create_time_us = NowMicros();
+  RAPPORT_ASSIGN_OR_RETURN(
+      HoldingRecord stored,
+      store_->RecordHolding(
+          h, RequestFingerprint(in), !request.request_id().empty(),
+          Change(actor, "RecordHolding", "members/" + h.member_id,
+                 request.request_id(), "")));
   Rescore({stored.member_id});
   return ToProto(stored, options_.currency);
 }
@@ -610,8 +616,25 @@ absl::StatusOr<v1::GetRegisterResponse> CommunityLogic::GetRegister(
     RAPPORT_ASSIGN_OR_RETURN(security,
                              ReadSecurity(request.security(), "security"));
   }
-  const std::string filter = absl::StrCat("register/", as_of, "/", security);
-  RAPPORT_ASSIGN_OR_RETURN(int offset, OffsetOf(request.page_token(), filter));
+  // Without as_of, the first page fixes the day and its token carries it
+  // ("OFFSET@AS_OF"), so that paging across midnight stays on one register.
+  const google::type::Date& d = request.as_of();
+  const bool today = d.year() == 0 && d.month() == 0 && d.day() == 0;
+  const std::string filter = absl::StrCat(
+      "register/", today ? "today" : absl::StrCat(as_of), "/", security);
+  RAPPORT_ASSIGN_OR_RETURN(std::string key,
+                           DecodePageToken(request.page_token(), filter));
+  int offset = 0;
+  if (!key.empty()) {
+    const std::pair<std::string, std::string> parts =
+        absl::StrSplit(key, absl::MaxSplits('@', 1));
+    int64_t token_as_of = 0;
+    if (!absl::SimpleAtoi(parts.first, &offset) || offset < 0 ||
+        !absl::SimpleAtoi(parts.second, &token_as_of)) {
+      return InvalidField("page_token", "is not a token this service issued");
+    }
+    as_of = token_as_of;  // the same as as_of when one is given
+  }
   RAPPORT_ASSIGN_OR_RETURN(CommunityStore::RegisterPage page,
                            store_->Register(as_of, security, offset, size + 1));
   v1::GetRegisterResponse response;
@@ -625,7 +648,7 @@ absl::StatusOr<v1::GetRegisterResponse> CommunityLogic::GetRegister(
   response.set_holders(page.holders);
   if (more) {
     response.set_next_page_token(
-        EncodePageToken(absl::StrCat(offset + size), filter));
+        EncodePageToken(absl::StrCat(offset + size, "@", as_of), filter));
   }
   return response;
 }
@@ -900,6 +923,7 @@ absl::StatusOr<v1::Coverage> CommunityLogic::RecordCoverage(
   r.id = request.request_id().empty()
              ? ids_->Next()
              : KeyedId("coverage", request.request_id());
+  r.create_time_us = NowMicros();
   r.recorded_by = actor;
   RAPPORT_ASSIGN_OR_RETURN(CoverageRecord stored,
                            store_->RecordCoverage(r, RequestFingerprint(in)));

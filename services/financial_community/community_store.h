@@ -44,6 +44,7 @@ struct HoldingRecord {
   int64_t shares = 0;
   Decimal price;
   std::string recorded_by;
+  int64_t create_time_us = 0;  // when it was first recorded (written only)
 };
 
 struct EngagementRecord {
@@ -63,6 +64,7 @@ struct CoverageRecord {
   std::string member_id;
   std::string security;
   int64_t end_time_us = 0;
+  int64_t create_time_us = 0;  // when it was recorded (written only)
   int rating = 0;
   std::string rating_text;
   std::optional<Decimal> target_price;
@@ -133,9 +135,13 @@ class CommunityStore {
   FindDuplicates(const std::string& after, int limit) = 0;
 
   // Register. A row for a member, security and date that has one already
-  // replaces its shares and price (a correction).
+  // replaces its shares, price and recorded_by (a correction), and
+  // `correction` is audited with what it changed. With a request id
+  // (`keyed`: holding.id is KeyedId of it) the request is kept, so that its
+  // retry returns the position it wrote (as it stands) and changes nothing.
   virtual absl::StatusOr<HoldingRecord> RecordHolding(
-      const HoldingRecord& holding, const std::string& fingerprint) = 0;
+      const HoldingRecord& holding, const std::string& fingerprint, bool keyed,
+      const audit::Event& correction) = 0;
   // Positions with shares at `as_of_us` (of `security`, or all), largest
   // market value first, after (value, member, security) `after`; and the
   // totals of all of them.

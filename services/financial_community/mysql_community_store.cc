@@ -385,8 +385,8 @@ absl::Status MysqlCommunityStore::DeleteMember(
         }
       }
     }
-    for (const char* table :
-         {"holdings", "engagements", "coverage", "member_scores"}) {
+    for (const char* table : {"holdings", "holding_requests", "engagements",
+                              "coverage", "member_scores"}) {
       Statement s = PrepareCached(
           c, absl::StrCat("DELETE FROM ", table, " WHERE member_id = ?"));
       s->setString(1, id);
@@ -450,43 +450,107 @@ MysqlCommunityStore::FindDuplicates(const std::string& after, int limit) {
 // ------------------------------------------------------------------
 
 absl::StatusOr<HoldingRecord> MysqlCommunityStore::RecordHolding(
-    const HoldingRecord& h, const std::string& fingerprint) {
+    const HoldingRecord& h, const std::string& fingerprint, bool keyed,
+    const audit::Event& correction) {
   return pool_->Transaction(
       [&](sql::Connection& c) -> absl::StatusOr<HoldingRecord> {
-        if (std::optional<std::string> stored =
-                StoredFingerprint(c, "holdings", h.id)) {
-          if (*stored != fingerprint) return Reused("a holding");
-        } else {
+        // The position a holding (or its request) names, as it stands.
+        const auto read =
+            [&c](const std::string& member, const std::string& security,
+                 int64_t end_time_us,
+                 bool lock) -> absl::StatusOr<std::optional<HoldingRecord>> {
+          Statement s = PrepareCached(
+              c, absl::StrCat("SELECT ", kHoldingColumns,
+                              " FROM holdings WHERE member_id = ? AND "
+                              "security = ? AND end_time_us = ?",
+                              lock ? " FOR UPDATE" : ""));
+          s->setString(1, member);
+          s->setString(2, security);
+          s->setInt64(3, end_time_us);
+          Rows rows(s->executeQuery());
+          if (!rows->next()) return std::optional<HoldingRecord>();
+          absl::Status error;
+          HoldingRecord out = ReadHolding(*rows, 1, &error);
+          RAPPORT_RETURN_IF_ERROR(error);
+          return std::optional<HoldingRecord>(std::move(out));
+        };
+        if (keyed) {
           Statement s = PrepareCached(
               c,
-              "INSERT INTO holdings (id, member_id, security, end_time_us, "
-              "shares, price, create_time_us, recorded_by, fingerprint) "
-              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE "
-              "shares = VALUES(shares), price = VALUES(price)");
+              "SELECT fingerprint, member_id, security, end_time_us FROM "
+              "holding_requests WHERE id = ?");
           s->setString(1, h.id);
-          s->setString(2, h.member_id);
-          s->setString(3, h.security);
-          s->setInt64(4, h.end_time_us);
-          s->setInt64(5, h.shares);
-          s->setString(6, h.price.ToString());
-          s->setInt64(7, h.end_time_us);
-          s->setString(8, h.recorded_by);
-          s->setString(9, fingerprint);
-          s->executeUpdate();
+          Rows rows(s->executeQuery());
+          if (rows->next()) {
+            if (Str(*rows, 1) != fingerprint) return Reused("a holding");
+            RAPPORT_ASSIGN_OR_RETURN(
+                std::optional<HoldingRecord> now,
+                read(Str(*rows, 2), Str(*rows, 3), rows->getInt64(4), false));
+            if (!now.has_value()) {
+              return absl::NotFoundError(
+                  absl::StrCat("the holding request_id ", correction.request_id,
+                               " recorded is gone (its member was deleted)"));
+            }
+            return *std::move(now);
+          }
+          // Recorded before request ids were kept: the holding's own id.
+          if (std::optional<std::string> stored =
+                  StoredFingerprint(c, "holdings", h.id)) {
+            if (*stored != fingerprint) return Reused("a holding");
+            RAPPORT_ASSIGN_OR_RETURN(
+                std::optional<HoldingRecord> now,
+                read(h.member_id, h.security, h.end_time_us, false));
+            if (now.has_value()) return *std::move(now);
+          }
         }
+        RAPPORT_ASSIGN_OR_RETURN(
+            std::optional<HoldingRecord> before,
+            read(h.member_id, h.security, h.end_time_us, true));
         Statement s = PrepareCached(
-            c, absl::StrCat("SELECT ", kHoldingColumns,
-                            " FROM holdings WHERE member_id = ? AND security "
-                            "= ? AND end_time_us = ?"));
-        s->setString(1, h.member_id);
-        s->setString(2, h.security);
-        s->setInt64(3, h.end_time_us);
-        Rows rows(s->executeQuery());
-        if (!rows->next()) return absl::InternalError("holding not stored");
-        absl::Status error;
-        HoldingRecord out = ReadHolding(*rows, 1, &error);
-        RAPPORT_RETURN_IF_ERROR(error);
-        return out;
+            c,
+            "INSERT INTO holdings (id, member_id, security, end_time_us, "
+            "shares, price, create_time_us, recorded_by, fingerprint) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE "
+            "shares = VALUES(shares), price = VALUES(price), recorded_by = "
+            "VALUES(recorded_by)");
+        s->setString(1, h.id);
+        s->setString(2, h.member_id);
+        s->setString(3, h.security);
+        s->setInt64(4, h.end_time_us);
+        s->setInt64(5, h.shares);
+        s->setString(6, h.price.ToString());
+        s->setInt64(7, h.create_time_us);
+        s->setString(8, h.recorded_by);
+        s->setString(9, fingerprint);
+        s->executeUpdate();
+        if (keyed) {
+          Statement r = PrepareCached(
+              c,
+              "INSERT INTO holding_requests (id, member_id, security, "
+              "end_time_us, fingerprint, create_time_us) VALUES (?, ?, ?, ?, "
+              "?, ?)");
+          r->setString(1, h.id);
+          r->setString(2, h.member_id);
+          r->setString(3, h.security);
+          r->setInt64(4, h.end_time_us);
+          r->setString(5, fingerprint);
+          r->setInt64(6, h.create_time_us);
+          r->executeUpdate();
+        }
+        if (before.has_value()) {
+          audit::Event e = correction;
+          e.details = absl::StrCat(
+              "corrected ", h.security, " ", before->end_time_us, ": shares ",
+              before->shares, " -> ", h.shares, ", price ",
+              before->price.ToString(), " -> ", h.price.ToString(),
+              ", recorded by ", before->recorded_by);
+          audit::Write(c, e);
+        }
+        RAPPORT_ASSIGN_OR_RETURN(
+            std::optional<HoldingRecord> out,
+            read(h.member_id, h.security, h.end_time_us, false));
+        if (!out.has_value()) return absl::InternalError("holding not stored");
+        return *std::move(out);
       });
 }
 
@@ -780,7 +844,7 @@ absl::StatusOr<CoverageRecord> MysqlCommunityStore::RecordCoverage(
           s->setString(6, r.rating_text);
           SetNullableString(*s, 7,
                             r.target_price ? r.target_price->ToString() : "");
-          s->setInt64(8, r.end_time_us);
+          s->setInt64(8, r.create_time_us);
           s->setString(9, r.recorded_by);
           s->setString(10, fingerprint);
           s->executeUpdate();

@@ -54,7 +54,8 @@ class MysqlCommunityStore final : public CommunityStore {
       const std::string& after, int limit) override;
 
   absl::StatusOr<HoldingRecord> RecordHolding(
-      const HoldingRecord& holding, const std::string& fingerprint) override;
+      const HoldingRecord& holding, const std::string& fingerprint, bool keyed,
+      const audit::Event& correction) override;
   absl::StatusOr<RegisterPage> Register(int64_t as_of_us,
                                         const std::string& security, int offset,
                                         int limit) override;

@@ -573,6 +573,77 @@ TEST_F(CommunityLogicTest, AHoldingForTheSameDateCorrectsTheFirst) {
   EXPECT_EQ(Text(history->holdings(0).price()), "10.50");
 }
 
+// A correction takes the new writer's name and is audited with what it
+// changed; a retry of a request, even after a later correction, returns the
+// position as it stands and changes nothing; a request id reused for
+// another holding is refused.
+TEST_F(CommunityLogicTest, HoldingRetriesNeverUndoALaterCorrection) {
+  const std::string a = Create("A", v1::MEMBER_KIND_SHAREHOLDER);
+  auto record = [&](int64_t shares, const std::string& request,
+                    const std::string& actor) {
+    v1::RecordHoldingRequest r;
+    v1::Holding* h = r.mutable_holding();
+    h->set_member_id(a);
+    h->set_security("ACME");
+    *h->mutable_date() = Date(2024, 6, 30);
+    h->set_shares(shares);
+    *h->mutable_price() = Usd("10");
+    r.set_request_id(request);
+    return logic_.RecordHolding(r, actor);
+  };
+  ASSERT_TRUE(record(100, "r1", "user:alice").ok());
+  absl::StatusOr<v1::Holding> second = record(120, "r2", "user:bob");
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->shares(), 120);
+  EXPECT_EQ(second->recorded_by(), "user:bob");
+  ASSERT_TRUE(record(130, "r3", "user:carol").ok());
+  // Bob's client retries r2: the answer is the position now, unchanged.
+  absl::StatusOr<v1::Holding> retried = record(120, "r2", "user:bob");
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(retried->shares(), 130);
+  EXPECT_EQ(retried->recorded_by(), "user:carol");
+  // r2 for another number of shares is another request: refused.
+  EXPECT_TRUE(absl::IsAlreadyExists(record(140, "r2", "user:bob").status()));
+  EXPECT_EQ(db_.Count("SELECT shares FROM holdings"), 130);
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = "
+                      "'RecordHolding' AND details LIKE "
+                      "'corrected ACME %: shares 100 -> 120%'"),
+            1);
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = "
+                      "'RecordHolding'"),
+            2);
+}
+
+// Without as_of the register is today's; its pages stay on the day of the
+// first one, even when the next is asked for after midnight.
+TEST_F(CommunityLogicTest, RegisterPagesWithoutADateStayOnTheFirstPagesDay) {
+  Populate();
+  now_ = At("2024-06-30T23:59:00Z");
+  v1::GetRegisterRequest r;
+  r.set_page_size(1);
+  absl::StatusOr<v1::GetRegisterResponse> first = logic_.GetRegister(r);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_FALSE(first->next_page_token().empty());
+  now_ = At("2024-07-01T00:01:00Z");
+  r.set_page_token(first->next_page_token());
+  absl::StatusOr<v1::GetRegisterResponse> second = logic_.GetRegister(r);
+  ASSERT_TRUE(second.ok()) << second.status();
+  // The same totals as the first page: the register of 2024-06-30.
+  EXPECT_EQ(second->holders(), first->holders());
+  EXPECT_EQ(Text(second->total_market_value()),
+            Text(first->total_market_value()));
+  v1::GetRegisterRequest dated;
+  *dated.mutable_as_of() = Date(2024, 6, 30);
+  absl::StatusOr<v1::GetRegisterResponse> expected = logic_.GetRegister(dated);
+  ASSERT_TRUE(expected.ok()) << expected.status();
+  ASSERT_GE(expected->positions_size(), 2);
+  ASSERT_EQ(second->positions_size(), 1);
+  EXPECT_EQ(second->positions(0).member_id(),
+            expected->positions(1).member_id());
+  EXPECT_EQ(Text(second->total_market_value()),
+            Text(expected->total_market_value()));
+}
+
 // Pages follow the order of security, then date, also where one security's
 // code begins another's (BRK sorts before BRK.B) and for dates before 1970.
 TEST_F(CommunityLogicTest, PositionHistoryPagesThroughEveryRowInOrder) {
@@ -711,6 +782,222 @@ TEST_F(CommunityLogicTest, BadInputNamesTheFieldAndNotFoundNamesTheId) {
     EXPECT_FALSE(again->created());
     EXPECT_EQ(again->member().id(), made->member().id());
   }
+}
+
+TEST_F(CommunityLogicTest, EveryRpcNamesItsBadFieldAndItsUnknownIds) {
+  const std::string a = Create("A", v1::MEMBER_KIND_SHAREHOLDER);
+  const std::string b = Create("B", v1::MEMBER_KIND_SHAREHOLDER);
+  const std::string missing = ids_.Next();
+  Hold(a, "ACME", Date(2024, 6, 30), 100, "10");
+  Hold(b, "ACME", Date(2024, 6, 30), 200, "10");
+  {
+    v1::ListMembersRequest r;
+    r.set_kind(static_cast<v1::MemberKind>(9));
+    r.set_tier(static_cast<cv1::Tier>(9));
+    r.set_order_by("name");
+    absl::Status s = logic_.ListMembers(r).status();
+    for (const char* f : {"kind", "tier", "order_by"}) {
+      EXPECT_TRUE(NamesField(s, f)) << f << ": " << s;
+    }
+    // A token is good only with the filters it was issued for.
+    r.Clear();
+    r.set_kind(v1::MEMBER_KIND_SHAREHOLDER);
+    r.set_page_size(1);
+    absl::StatusOr<v1::ListMembersResponse> page = logic_.ListMembers(r);
+    ASSERT_TRUE(page.ok()) << page.status();
+    ASSERT_FALSE(page->next_page_token().empty());
+    r.set_page_token(page->next_page_token());
+    page = logic_.ListMembers(r);
+    ASSERT_TRUE(page.ok()) << page.status();
+    EXPECT_EQ(page->members_size(), 1);
+    r.set_kind(v1::MEMBER_KIND_INVESTOR);
+    EXPECT_TRUE(NamesField(logic_.ListMembers(r).status(), "page_token"));
+    r.set_kind(v1::MEMBER_KIND_SHAREHOLDER);
+    r.set_order_by("value");
+    EXPECT_TRUE(NamesField(logic_.ListMembers(r).status(), "page_token"));
+  }
+  {
+    v1::FindDuplicateMembersRequest r;
+    r.set_page_token("not a token");
+    EXPECT_TRUE(NamesField(logic_.FindDuplicates(r).status(), "page_token"));
+    r.clear_page_token();
+    r.set_page_size(-1);
+    EXPECT_TRUE(NamesField(logic_.FindDuplicates(r).status(), "page_size"));
+    // A token of another listing.
+    v1::ListMembersRequest list;
+    list.set_page_size(1);
+    absl::StatusOr<v1::ListMembersResponse> members = logic_.ListMembers(list);
+    ASSERT_TRUE(members.ok()) << members.status();
+    ASSERT_FALSE(members->next_page_token().empty());
+    r.set_page_size(0);
+    r.set_page_token(members->next_page_token());
+    EXPECT_TRUE(NamesField(logic_.FindDuplicates(r).status(), "page_token"));
+  }
+  {
+    v1::ListPositionHistoryRequest r;
+    r.set_member_id(a);
+    r.set_security("AC ME");
+    EXPECT_TRUE(NamesField(logic_.ListPositionHistory(r).status(), "security"));
+  }
+  {
+    v1::GetRegisterRequest r;
+    *r.mutable_as_of() = Date(2023, 2, 29);
+    EXPECT_TRUE(NamesField(logic_.GetRegister(r).status(), "as_of"));
+    *r.mutable_as_of() = Date(2024, 6, 30);
+    r.set_security("AC ME");
+    EXPECT_TRUE(NamesField(logic_.GetRegister(r).status(), "security"));
+    r.clear_security();
+    r.set_page_size(1);
+    absl::StatusOr<v1::GetRegisterResponse> reg = logic_.GetRegister(r);
+    ASSERT_TRUE(reg.ok()) << reg.status();
+    ASSERT_FALSE(reg->next_page_token().empty());
+    r.set_page_token(reg->next_page_token());
+    *r.mutable_as_of() = Date(2024, 6, 29);
+    EXPECT_TRUE(NamesField(logic_.GetRegister(r).status(), "page_token"));
+  }
+  {
+    v1::LogEngagementRequest r;
+    r.add_member_ids(a);
+    r.set_kind(static_cast<v1::EngagementKind>(42));
+    *r.mutable_time() = ToTimestamp(kAsOf);
+    r.mutable_time()->set_nanos(1);  // finer than a microsecond
+    *r.mutable_cost() = Usd("-1");
+    absl::Status s = logic_.LogEngagement(r, "u").status();
+    for (const char* f : {"kind", "time", "cost"}) {
+      EXPECT_TRUE(NamesField(s, f)) << f << ": " << s;
+    }
+    r.clear_kind();
+    r.clear_time();
+    r.clear_cost();
+    s = logic_.LogEngagement(r, "u").status();
+    for (const char* f : {"kind", "time", "cost"}) {
+      EXPECT_TRUE(NamesField(s, f)) << f << ": " << s;
+    }
+    EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM engagements"), 0);
+  }
+  {
+    v1::RecordCoverageRequest r;
+    v1::Coverage* c = r.mutable_coverage();
+    c->set_member_id(missing);
+    c->set_security("ACME");
+    *c->mutable_date() = Date(2024, 1, 1);
+    c->set_rating_text("buy");
+    absl::Status s = logic_.RecordCoverage(r, "u").status();
+    EXPECT_TRUE(absl::IsNotFound(s)) << s;
+    EXPECT_TRUE(absl::StrContains(s.message(), missing)) << s;
+    EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM coverage"), 0);
+  }
+  {
+    v1::ListAtRiskHoldersRequest r;
+    for (int limit : {-1, 1001}) {
+      r.set_limit(limit);
+      EXPECT_TRUE(NamesField(logic_.ListAtRiskHolders(r).status(), "limit"))
+          << limit;
+    }
+  }
+  {
+    v1::ListEngagementTargetsRequest r;
+    r.add_peer_securities("");
+    EXPECT_TRUE(NamesField(logic_.ListEngagementTargets(r).status(),
+                           "peer_securities[0]"));
+    r.set_peer_securities(0, "peer");
+    r.add_peer_securities("AC ME");
+    EXPECT_TRUE(NamesField(logic_.ListEngagementTargets(r).status(),
+                           "peer_securities[1]"));
+  }
+  {
+    // One member known by an external id, another by a contact email:
+    // identities naming both are refused, and nothing is created.
+    v1::IdentifyMemberRequest by_id;
+    cv1::ExternalId* e = by_id.add_external_ids();
+    e->set_source("13f");
+    e->set_id("0001");
+    by_id.set_display_name("Some Fund");
+    absl::StatusOr<v1::IdentifyMemberResponse> one =
+        logic_.IdentifyMember(by_id, "u");
+    ASSERT_TRUE(one.ok()) << one.status();
+    v1::IdentifyMemberRequest by_email;
+    by_email.set_contact_email("ir@other.example.com");
+    by_email.set_display_name("Other Fund");
+    absl::StatusOr<v1::IdentifyMemberResponse> two =
+        logic_.IdentifyMember(by_email, "u");
+    ASSERT_TRUE(two.ok()) << two.status();
+    ASSERT_TRUE(two->created());
+    ASSERT_NE(two->member().id(), one->member().id());
+    const int64_t members = db_.Count("SELECT COUNT(*) FROM members");
+    v1::IdentifyMemberRequest both = by_id;
+    both.set_contact_email("IR@other.example.com");
+    absl::Status s = logic_.IdentifyMember(both, "u").status();
+    EXPECT_TRUE(absl::IsFailedPrecondition(s)) << s;
+    EXPECT_TRUE(absl::StrContains(s.message(), one->member().id())) << s;
+    EXPECT_TRUE(absl::StrContains(s.message(), two->member().id())) << s;
+    EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM members"), members);
+    both.set_kind(static_cast<v1::MemberKind>(9));
+    EXPECT_TRUE(NamesField(logic_.IdentifyMember(both, "u").status(), "kind"));
+  }
+}
+
+// Members are grouped when they share a contact email (by its match key:
+// case and "+tag" do not count) or their name (legal forms and case do not
+// count) with the same organisation; a member is never its own duplicate.
+TEST_F(CommunityLogicTest, DuplicateMembersAreGroupedByEmailOrName) {
+  auto create = [&](const std::string& name, const std::string& organisation,
+                    const std::vector<std::string>& emails) {
+    v1::CreateMemberRequest r;
+    v1::Member* m = r.mutable_member();
+    m->set_display_name(name);
+    m->set_kind(v1::MEMBER_KIND_INVESTOR);
+    m->set_organisation(organisation);
+    for (const std::string& email : emails) {
+      cv1::Contact* c = m->add_contacts();
+      c->set_name("IR desk");
+      c->set_email(email);
+    }
+    absl::StatusOr<v1::Member> made = logic_.CreateMember(r, "u");
+    EXPECT_TRUE(made.ok()) << made.status();
+    return made.ok() ? made->id() : "";
+  };
+  const std::string a =
+      create("Acme Capital Inc.", "Fund I", {"IR+q2@Acme.com"});
+  const std::string b = create("Zeta Partners", "", {"ir@acme.com"});
+  const std::string c = create("ACME CAPITAL", "Fund I", {});
+  create("Acme Capital", "Fund II", {});  // another organisation
+  create("Solo Advisors", "", {"solo@example.com", "Solo@example.com"});
+  auto sorted = [](std::string x, std::string y) {
+    if (y < x) std::swap(x, y);
+    return std::vector<std::string>{x, y};
+  };
+  auto members_of = [](const v1::DuplicateMemberGroup& g) {
+    return std::vector<std::string>(g.member_ids().begin(),
+                                    g.member_ids().end());
+  };
+
+  v1::FindDuplicateMembersRequest r;
+  absl::StatusOr<v1::FindDuplicateMembersResponse> d = logic_.FindDuplicates(r);
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_EQ(d->groups_size(), 2);
+  EXPECT_EQ(d->groups(0).reason(), "contact_email");
+  EXPECT_EQ(d->groups(0).key(), "ir@acme.com");
+  EXPECT_EQ(members_of(d->groups(0)), sorted(a, b));
+  EXPECT_EQ(d->groups(1).reason(), "name_organisation");
+  EXPECT_EQ(d->groups(1).key(), "acme capital / Fund I");
+  EXPECT_EQ(members_of(d->groups(1)), sorted(a, c));
+  EXPECT_TRUE(d->next_page_token().empty());
+
+  // In pages of one: the same groups, then no token.
+  r.set_page_size(1);
+  d = logic_.FindDuplicates(r);
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_EQ(d->groups_size(), 1);
+  EXPECT_EQ(d->groups(0).reason(), "contact_email");
+  ASSERT_FALSE(d->next_page_token().empty());
+  r.set_page_token(d->next_page_token());
+  d = logic_.FindDuplicates(r);
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_EQ(d->groups_size(), 1);
+  EXPECT_EQ(d->groups(0).reason(), "name_organisation");
+  EXPECT_EQ(members_of(d->groups(0)), sorted(a, c));
+  EXPECT_TRUE(d->next_page_token().empty());
 }
 
 TEST_F(CommunityLogicTest, AMemberWithHistoryIsDeletedOnlyWithForce) {
