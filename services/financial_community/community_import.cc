@@ -2,7 +2,9 @@
 
 #include <cppconn/prepared_statement.h>
 
+#include <algorithm>
 #include <memory>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -214,7 +216,47 @@ absl::StatusOr<std::vector<imports::Reject>> InsertEngagements(
     sql::Connection& c, const std::vector<imports::Row<EngagementRow>>& rows,
     const std::string& actor, int64_t) {
   constexpr int kColumns = 10;
-  imports::ForChunks(rows.size(), [&](size_t begin, size_t n) {
+  // A member counts once per engagement: a row naming a member its
+  // engagement has already (stored, from this import or LogEngagement under
+  // the same request id, or earlier in the batch) is refused.
+  std::vector<std::string> engagement_ids(rows.size());
+  std::set<std::string> grouped;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const std::string& group = rows[i].record.group;
+    engagement_ids[i] =
+        group.empty() ? rows[i].id : KeyedId("engagement", group);
+    if (!group.empty()) grouped.insert(engagement_ids[i]);
+  }
+  std::set<std::pair<std::string, std::string>> members;
+  const std::vector<std::string> keys(grouped.begin(), grouped.end());
+  constexpr size_t kInList = 512;
+  for (size_t begin = 0; begin < keys.size(); begin += kInList) {
+    const size_t n = std::min(kInList, keys.size() - begin);
+    const size_t slots = PaddedCount(n, kInList);
+    CachedStatement s = PrepareCached(
+        c, absl::StrCat("SELECT engagement_id, member_id FROM engagements "
+                        "WHERE engagement_id IN (",
+                        Placeholders(slots), ")"));
+    BindPadded(*s, 1, keys, begin, n, slots);
+    rapport::Rows found(s->executeQuery());
+    while (found->next()) {
+      members.emplace(TextOrEmpty(*found, 1), TextOrEmpty(*found, 2));
+    }
+  }
+  std::vector<size_t> kept;
+  std::vector<imports::Reject> refused;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (!rows[i].record.group.empty() &&
+        !members.emplace(engagement_ids[i], MemberOf(rows[i])).second) {
+      refused.push_back(
+          {rows[i].number, "member_ref",
+           absl::StrCat("is a member of engagement \"", rows[i].record.group,
+                        "\" already (one row per member)")});
+      continue;
+    }
+    kept.push_back(i);
+  }
+  imports::ForChunks(kept.size(), [&](size_t begin, size_t n) {
     CachedStatement s = PrepareCached(
         c,
         absl::StrCat("INSERT INTO engagements (id, engagement_id, member_id, "
@@ -223,13 +265,11 @@ absl::StatusOr<std::vector<imports::Reject>> InsertEngagements(
                      RowPlaceholders(n, kColumns)),
         StatementParameters::kKept);
     for (size_t k = 0; k < n; ++k) {
-      const imports::Row<EngagementRow>& r = rows[begin + k];
+      const imports::Row<EngagementRow>& r = rows[kept[begin + k]];
       const EngagementRecord& e = r.record.record;
       int i = 1 + static_cast<int>(k) * kColumns;
       s->setString(i++, r.id);
-      s->setString(i++, r.record.group.empty()
-                            ? r.id
-                            : KeyedId("engagement", r.record.group));
+      s->setString(i++, engagement_ids[kept[begin + k]]);
       s->setString(i++, MemberOf(r));
       s->setInt(i++, e.kind);
       s->setInt64(i++, e.time_us);
@@ -241,7 +281,7 @@ absl::StatusOr<std::vector<imports::Reject>> InsertEngagements(
     }
     s->executeUpdate();
   });
-  return std::vector<imports::Reject>();
+  return refused;
 }
 
 // ---- coverage

@@ -1084,6 +1084,8 @@ TEST_F(CommunityLogicTest, ImportsRejectBadRowsAndStoreNothingTwice) {
   *e.add_rows() = engagement(3, "ext:13f:0003", "meeting", "meet-42/bob");
   *e.add_rows() = engagement(4, "ext:13f:0003", "earnings_call", "call-7");
   *e.add_rows() = engagement(5, "ext:13f:0003", "lunch", "x");
+  // A member once per engagement.
+  *e.add_rows() = engagement(6, "ext:13f:0003", "meeting", "meet-42/again");
   bool sent = false;
   absl::StatusOr<v1::ImportEngagementsResponse> logged =
       imports.ImportEngagements(
@@ -1095,10 +1097,37 @@ TEST_F(CommunityLogicTest, ImportsRejectBadRowsAndStoreNothingTwice) {
           "user:ada");
   ASSERT_TRUE(logged.ok()) << logged.status();
   EXPECT_EQ(logged->accepted(), 3);
-  ASSERT_EQ(logged->rejected_size(), 1);
+  ASSERT_EQ(logged->rejected_size(), 2);
   EXPECT_EQ(logged->rejected(0).field(), "kind");
+  EXPECT_EQ(logged->rejected(1).row(), 6);
+  EXPECT_EQ(logged->rejected(1).field(), "member_ref");
   EXPECT_EQ(db_.Count("SELECT COUNT(DISTINCT engagement_id) FROM engagements"),
             2);
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM engagements"), 3);
+  // An engagement logged through LogEngagement under a request id is the
+  // one import rows of that id join: a member it has already is refused.
+  const std::string ann =
+      db_.Strings("SELECT member_id FROM member_external_ids WHERE "
+                  "external_id = '0001'")
+          .at(0);
+  Meet({ann}, "2024-06-12T09:00:00Z", "300", "lunch-9");
+  e.Clear();
+  e.set_import_id("meetings-2");
+  *e.add_rows() = engagement(2, "ext:13f:0001", "meeting", "lunch-9/ann");
+  *e.add_rows() = engagement(3, "ext:13f:0003", "meeting", "lunch-9/bob");
+  sent = false;
+  logged = imports.ImportEngagements(
+      [&](v1::ImportEngagementsRequest* out) {
+        if (sent) return false;
+        *out = e;
+        return sent = true;
+      },
+      "user:ada");
+  ASSERT_TRUE(logged.ok()) << logged.status();
+  EXPECT_EQ(logged->accepted(), 1);
+  ASSERT_EQ(logged->rejected_size(), 1);
+  EXPECT_EQ(logged->rejected(0).row(), 2);
+  EXPECT_EQ(logged->rejected(0).field(), "member_ref");
 
   // Coverage from an unknown external id creates an analyst.
   v1::ImportCoverageRequest c;
