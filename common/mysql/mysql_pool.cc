@@ -39,6 +39,11 @@ absl::Status SqlErrorToStatus(const sql::SQLException& e) {
       s.SetPayload(kDuplicateKeyPayload, absl::Cord("1"));
       return s;
     }
+    case 1452:
+      // A row refers to one that is not there: checked before the write and
+      // deleted since (a member force-deleted while its holding is
+      // recorded).
+      return MarkInternal(absl::NotFoundError(detail));
     case 1205:
     case 1213: {
       absl::Status s = MarkInternal(absl::AbortedError(detail));

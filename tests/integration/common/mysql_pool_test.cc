@@ -61,6 +61,16 @@ TEST(MysqlPool, MapsDuplicateKeyAndSyntaxErrorsAndRollsBackFailedTransactions) {
   });
   EXPECT_EQ(syntax.code(), absl::StatusCode::kInternal);
   EXPECT_NE(syntax.message().find("SQLSTATE"), absl::string_view::npos);
+  // A row naming a parent that is not there (deleted after it was checked).
+  absl::Status orphan = pool->Run([](sql::Connection& c) -> absl::Status {
+    std::unique_ptr<sql::Statement> s(c.createStatement());
+    s->execute(
+        "CREATE TABLE parts (id INT PRIMARY KEY, thing INT NOT NULL, "
+        "FOREIGN KEY (thing) REFERENCES things (id)) ENGINE=InnoDB");
+    s->execute("INSERT INTO parts VALUES (1, 404)");
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(orphan.code(), absl::StatusCode::kNotFound) << orphan;
 
   // The first insert succeeds, the second fails: neither may remain.
   absl::Status tx = pool->Transaction([](sql::Connection& c) -> absl::Status {
