@@ -50,6 +50,8 @@ inline constexpr size_t kMaxRequestIdBytes = 128;
 // How often one batch is run again after losing a race to a concurrent
 // writer.
 inline constexpr int kMaxAttempts = 5;
+// How many references an import keeps resolved for its later batches.
+inline constexpr size_t kMaxKnownRefs = 200000;
 
 struct Reject {
   int64_t row = 0;
@@ -112,8 +114,9 @@ class Store {
   // created, but for those it refuses on what is stored (a deal approved in
   // conflict with another partner's); returns how many entities it created
   // and the rows it refused. ALREADY_EXISTS when a concurrent writer stored
-  // one of the ids (or created one of the entities) first, or ABORTED (a
-  // deadlock): the batch is then run again from Resolve.
+  // one of the ids (or created one of the entities) first, ABORTED (a
+  // deadlock), or NOT_FOUND (an entity a row names was deleted since it was
+  // resolved): the batch is then run again from Resolve.
   virtual absl::StatusOr<Written> Write(const std::vector<Row<Record>>& rows,
                                         const std::string& actor) = 0;
   // Writes the import's start and end in the audit log.
@@ -293,12 +296,15 @@ class Importer {
           pending_.clear();
           return absl::OkStatus();
         }
-        // Lost a race (a row or an entity stored first, or a deadlock with
-        // a concurrent writer): run the batch again.
+        // Lost a race (a row or an entity stored first, an entity deleted,
+        // or a deadlock with a concurrent writer): run the batch again, with
+        // every reference resolved anew.
         if (!absl::IsAlreadyExists(outcome.status()) &&
-            !absl::IsAborted(outcome.status())) {
+            !absl::IsAborted(outcome.status()) &&
+            !absl::IsNotFound(outcome.status())) {
           return outcome.status();
         }
+        known_.clear();
         last = outcome.status();
       }
       return absl::AbortedError(absl::StrCat(
@@ -345,11 +351,24 @@ class Importer {
                        "other content"});
         }
       }
+      // References resolved by earlier batches of this import keep their
+      // answer (an entity a row names is seldom in one batch only); the
+      // others are resolved at once.
       std::vector<std::string> refs;
-      for (size_t i : fresh) refs.push_back(pending_[i].ref);
+      for (size_t i : fresh) {
+        if (!known_.contains(pending_[i].ref)) refs.push_back(pending_[i].ref);
+      }
       std::sort(refs.begin(), refs.end());
       refs.erase(std::unique(refs.begin(), refs.end()), refs.end());
-      RAPPORT_ASSIGN_OR_RETURN(auto resolved, importer_->store_->Resolve(refs));
+      absl::flat_hash_map<std::string, Resolved> resolved;
+      if (!refs.empty()) {
+        RAPPORT_ASSIGN_OR_RETURN(resolved, importer_->store_->Resolve(refs));
+      }
+      for (size_t i : fresh) {
+        if (auto k = known_.find(pending_[i].ref); k != known_.end()) {
+          resolved.emplace(k->first, Resolved{.id = k->second});
+        }
+      }
       std::vector<Row<Record>> rows;
       rows.reserve(fresh.size());
       for (size_t i : fresh) {
@@ -371,6 +390,12 @@ class Importer {
         out.created = written.created;
         refused = static_cast<int64_t>(written.rejects.size());
         for (Reject& r : written.rejects) out.rejects.push_back(std::move(r));
+        // What the batch named (and created) exists now.
+        if (known_.size() + rows.size() > kMaxKnownRefs) known_.clear();
+        for (const Row<Record>& r : rows) {
+          known_.emplace(r.ref,
+                         r.entity.create ? r.entity.id_to_create : r.entity.id);
+        }
       }
       out.accepted = static_cast<int64_t>(rows.size()) - refused;
       return out;
@@ -381,6 +406,8 @@ class Importer {
     const std::string actor_;
     std::string prefix_;
     std::vector<Row<Record>> pending_;
+    // The entity id of each reference a batch of this call has written.
+    absl::flat_hash_map<std::string, std::string> known_;
     Totals totals_;
   };
 
