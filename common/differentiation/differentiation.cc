@@ -250,6 +250,15 @@ void Differentiation::RescoreSoon(const std::vector<std::string>& ids) {
               "queue was full (the next refresh values them)")
           .Register(metrics::Registry())
           .Add({});
+  // Before the first refresh there is no model to keep values current with,
+  // so nothing is queued (an import names every entity it stores). Once a
+  // refresh has succeeded, on any replica, that stays so.
+  if (!ever_refreshed_.load(std::memory_order_relaxed)) {
+    absl::StatusOr<std::optional<std::string>> latest =
+        store_->LatestJobId(JobState::kSucceeded);
+    if (latest.ok() && !latest->has_value()) return;
+    if (latest.ok()) ever_refreshed_.store(true, std::memory_order_relaxed);
+  }
   absl::MutexLock lock(&soon_mu_);
   for (const std::string& id : ids) {
     if (id.empty() || soon_queued_.contains(id)) continue;

@@ -253,6 +253,8 @@ class Differentiation final : public ValueKeeper {
       ABSL_GUARDED_BY(mu_);
   Batcher<std::string, absl::Status> rescores_;
   // RescoreSoon's queue, in arrival order, without repeats.
+  // A refresh has succeeded (RescoreSoon queues nothing before).
+  std::atomic<bool> ever_refreshed_{false};
   absl::Mutex soon_mu_;
   std::deque<std::string> soon_ ABSL_GUARDED_BY(soon_mu_);
   absl::flat_hash_set<std::string> soon_queued_ ABSL_GUARDED_BY(soon_mu_);

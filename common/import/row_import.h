@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -155,9 +156,16 @@ template <typename Request, typename RawRow, typename Record>
 class Importer {
  public:
   using Parse = std::function<absl::StatusOr<Parsed<Record>>(const RawRow&)>;
+  // Told the rows of each batch once they are stored (committed), so that
+  // the entities they change can be re-scored.
+  using OnStored = std::function<void(const std::vector<const Row<Record>*>&)>;
 
-  Importer(Store<Record>* store, Options options, Parse parse)
-      : store_(store), options_(std::move(options)), parse_(std::move(parse)) {}
+  Importer(Store<Record>* store, Options options, Parse parse,
+           OnStored on_stored = nullptr)
+      : store_(store),
+        options_(std::move(options)),
+        parse_(std::move(parse)),
+        on_stored_(std::move(on_stored)) {}
 
   // Reads the import's messages from `next` (false at the end) and stores
   // them for `actor`; the start and the end are audited.
@@ -389,12 +397,24 @@ class Importer {
                                  importer_->store_->Write(rows, actor_));
         out.created = written.created;
         refused = static_cast<int64_t>(written.rejects.size());
-        for (Reject& r : written.rejects) out.rejects.push_back(std::move(r));
+        absl::flat_hash_set<int64_t> refused_rows;
+        for (Reject& r : written.rejects) {
+          refused_rows.insert(r.row);
+          out.rejects.push_back(std::move(r));
+        }
         // What the batch named (and created) exists now.
         if (known_.size() + rows.size() > kMaxKnownRefs) known_.clear();
         for (const Row<Record>& r : rows) {
           known_.emplace(r.ref,
                          r.entity.create ? r.entity.id_to_create : r.entity.id);
+        }
+        if (importer_->on_stored_) {
+          std::vector<const Row<Record>*> stored;
+          stored.reserve(rows.size());
+          for (const Row<Record>& r : rows) {
+            if (!refused_rows.contains(r.number)) stored.push_back(&r);
+          }
+          importer_->on_stored_(stored);
         }
       }
       out.accepted = static_cast<int64_t>(rows.size()) - refused;
@@ -414,6 +434,7 @@ class Importer {
   Store<Record>* const store_;
   const Options options_;
   const Parse parse_;
+  const OnStored on_stored_;
 };
 
 }  // namespace rapport::imports

@@ -112,6 +112,20 @@ absl::StatusOr<Decimal> ParsePrice(const std::string& text,
   return price;
 }
 
+// Re-scores (soon, in the background) the members of the stored rows.
+template <typename Record>
+std::function<void(const std::vector<const imports::Row<Record>*>&)>
+RescoreStored(differentiation::ValueKeeper* values) {
+  if (values == nullptr) return nullptr;
+  return [values](const std::vector<const imports::Row<Record>*>& rows) {
+    std::vector<std::string> ids;
+    for (const imports::Row<Record>* r : rows) ids.push_back(MemberOf(*r));
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    if (!ids.empty()) values->RescoreSoon(ids);
+  };
+}
+
 // ---- holdings
 // ----------------------------------------------------------------
 
@@ -363,7 +377,7 @@ MysqlCommunityImports::ImportHoldings(
                 .rpc = "ImportHoldings",
                 .ref_field = "member_ref",
                 .clock = clock_},
-               ParseHolding);
+               ParseHolding, RescoreStored<HoldingRecord>(values_));
   RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals, importer.Run(next, actor));
   return imports::ToResponse(std::move(totals),
                              &v1::ImportHoldingsResponse::set_created_members);
@@ -383,7 +397,7 @@ MysqlCommunityImports::ImportEngagements(
                 .rpc = "ImportEngagements",
                 .ref_field = "member_ref",
                 .clock = clock_},
-               ParseEngagement);
+               ParseEngagement, RescoreStored<EngagementRow>(values_));
   RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals, importer.Run(next, actor));
   return imports::ToResponse(
       std::move(totals), &v1::ImportEngagementsResponse::set_created_members);

@@ -24,12 +24,16 @@ class MysqlCommunityImports {
  public:
   using Clock = std::function<absl::Time()>;
 
+  // `values` (may be null) re-scores the members whose holdings and
+  // engagements each batch stored.
   MysqlCommunityImports(MysqlPool* pool, IdGenerator* ids, Clock clock,
-                        CommunityLogicOptions options)
+                        CommunityLogicOptions options,
+                        differentiation::ValueKeeper* values = nullptr)
       : pool_(pool),
         ids_(ids),
         clock_(std::move(clock)),
-        options_(std::move(options)) {}
+        options_(std::move(options)),
+        values_(values) {}
 
   // A row for a member, security and date that is stored already under
   // another id corrects it (its shares and price).
@@ -50,6 +54,7 @@ class MysqlCommunityImports {
   IdGenerator* const ids_;
   const Clock clock_;
   const CommunityLogicOptions options_;
+  differentiation::ValueKeeper* const values_;
 };
 
 }  // namespace rapport::community

@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
   }
   community::CommunityLogic logic(&store, &ids, clock, *logic_options, &values);
   community::MysqlCommunityImports imports(pool->get(), &ids, clock,
-                                           *logic_options);
+                                           *logic_options, &values);
   const rapport::CallGuard guard(server->verifier.get(),
                                  community::CommunityMethodRoles());
   community::CommunityServiceImpl service(

@@ -100,8 +100,8 @@ int main(int argc, char** argv) {
                       {{"error", std::string(s.message())}});
   }
   partner::PartnerLogic logic(&store, &ids, clock, *logic_options, &values);
-  partner::MysqlPartnerImports imports(pool->get(), &ids, clock,
-                                       *logic_options);
+  partner::MysqlPartnerImports imports(pool->get(), &ids, clock, *logic_options,
+                                       &values);
   const rapport::CallGuard guard(server->verifier.get(),
                                  partner::PartnerMethodRoles());
   partner::PartnerServiceImpl service(

@@ -96,6 +96,25 @@ const std::string& PartnerOf(const imports::Row<Record>& r) {
   return r.entity.create ? r.entity.id_to_create : r.entity.id;
 }
 
+// Re-scores (soon, in the background) the partners of stored rows that
+// change their values (`counts`; null: every row).
+template <typename Record>
+std::function<void(const std::vector<const imports::Row<Record>*>&)>
+RescoreStored(differentiation::ValueKeeper* values,
+              std::function<bool(const Record&)> counts = nullptr) {
+  if (values == nullptr) return nullptr;
+  return
+      [values, counts](const std::vector<const imports::Row<Record>*>& rows) {
+        std::vector<std::string> ids;
+        for (const imports::Row<Record>* r : rows) {
+          if (!counts || counts(r->record)) ids.push_back(PartnerOf(*r));
+        }
+        std::sort(ids.begin(), ids.end());
+        ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+        if (!ids.empty()) values->RescoreSoon(ids);
+      };
+}
+
 // ---- deals
 // --------------------------------------------------------------------
 
@@ -437,7 +456,9 @@ absl::StatusOr<v1::ImportDealsResponse> MysqlPartnerImports::ImportDeals(
        .ref_field = "partner_ref",
        .request_scope = "deal",
        .clock = clock_},
-      ParseDeal);
+      ParseDeal, RescoreStored<DealRecord>(values_, [](const DealRecord& d) {
+        return d.state == v1::DEAL_STATE_WON;  // a won deal is an event
+      }));
   RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals, importer.Run(next, actor));
   return imports::ToResponse(std::move(totals),
                              &v1::ImportDealsResponse::set_created_partners);
@@ -455,7 +476,7 @@ absl::StatusOr<v1::ImportOrdersResponse> MysqlPartnerImports::ImportOrders(
                 .ref_field = "partner_ref",
                 .request_scope = "order",
                 .clock = clock_},
-               ParseOrder);
+               ParseOrder, RescoreStored<OrderRecord>(values_));
   RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals, importer.Run(next, actor));
   return imports::ToResponse(std::move(totals),
                              &v1::ImportOrdersResponse::set_created_partners);
@@ -475,7 +496,7 @@ MysqlPartnerImports::ImportInteractions(
                 .ref_field = "partner_ref",
                 .request_scope = "interaction",
                 .clock = clock_},
-               ParseInteraction);
+               ParseInteraction, RescoreStored<InteractionRecord>(values_));
   RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals, importer.Run(next, actor));
   return imports::ToResponse(
       std::move(totals), &v1::ImportInteractionsResponse::set_created_partners);

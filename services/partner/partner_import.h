@@ -24,12 +24,16 @@ class MysqlPartnerImports {
  public:
   using Clock = std::function<absl::Time()>;
 
+  // `values` (may be null) re-scores the partners whose won deals, orders
+  // and interactions each batch stored.
   MysqlPartnerImports(MysqlPool* pool, IdGenerator* ids, Clock clock,
-                      PartnerLogicOptions options)
+                      PartnerLogicOptions options,
+                      differentiation::ValueKeeper* values = nullptr)
       : pool_(pool),
         ids_(ids),
         clock_(std::move(clock)),
-        options_(std::move(options)) {}
+        options_(std::move(options)),
+        values_(values) {}
 
   absl::StatusOr<v1::ImportDealsResponse> ImportDeals(
       const std::function<bool(v1::ImportDealsRequest*)>& next,
@@ -46,6 +50,7 @@ class MysqlPartnerImports {
   IdGenerator* const ids_;
   const Clock clock_;
   const PartnerLogicOptions options_;
+  differentiation::ValueKeeper* const values_;
 };
 
 }  // namespace rapport::partner

@@ -36,6 +36,7 @@
 #include "services/financial_community/community_values.h"
 #include "services/financial_community/mysql_community_store.h"
 #include "tests/support/database.h"
+#include "tests/support/rescore_recorder.h"
 
 namespace rapport::community {
 namespace {
@@ -1014,6 +1015,80 @@ TEST_F(CommunityLogicTest, AMemberWithHistoryIsDeletedOnlyWithForce) {
             1);
 }
 
+// Imported holdings and engagements change members' values: their members
+// are re-scored once the rows are stored; coverage changes none.
+TEST_F(CommunityLogicTest,
+       ImportsRescoreTheMembersOfStoredHoldingsAndEngagements) {
+  testing::RescoreRecorder values;
+  MysqlCommunityImports imports(
+      &db_.pool(), &ids_, [this] { return absl::FromUnixMicros(now_); },
+      {.currency = "USD"}, &values);
+  v1::ImportHoldingsRequest h;
+  h.set_import_id("13f");
+  v1::HoldingRow* row = h.add_rows();
+  row->set_row(1);
+  row->set_member_ref("ext:13f:1");
+  row->set_security("ACME");
+  row->set_date("2024-06-30");
+  row->set_shares("100");
+  row->set_price("12");
+  bool sent = false;
+  ASSERT_TRUE(imports
+                  .ImportHoldings(
+                      [&](v1::ImportHoldingsRequest* out) {
+                        if (sent) return false;
+                        *out = h;
+                        return sent = true;
+                      },
+                      "user:ada")
+                  .ok());
+  const std::vector<std::string> holder = db_.Strings(
+      "SELECT member_id FROM member_external_ids WHERE external_id = '1'");
+  ASSERT_EQ(holder.size(), 1u);
+  EXPECT_EQ(values.soon, holder);
+
+  const std::string b = Create("B", v1::MEMBER_KIND_INVESTOR);
+  v1::ImportEngagementsRequest e;
+  e.set_import_id("meetings");
+  v1::EngagementRow* met = e.add_rows();
+  met->set_row(1);
+  met->set_member_ref(b);
+  met->set_timestamp("2024-06-10T09:00:00Z");
+  met->set_kind("meeting");
+  met->set_cost("50");
+  sent = false;
+  ASSERT_TRUE(imports
+                  .ImportEngagements(
+                      [&](v1::ImportEngagementsRequest* out) {
+                        if (sent) return false;
+                        *out = e;
+                        return sent = true;
+                      },
+                      "user:ada")
+                  .ok());
+  EXPECT_EQ(values.soon, (std::vector<std::string>{holder[0], b}));
+
+  v1::ImportCoverageRequest c;
+  c.set_import_id("ratings");
+  v1::CoverageRow* rated = c.add_rows();
+  rated->set_row(1);
+  rated->set_member_ref("ext:broker:77");
+  rated->set_security("ACME");
+  rated->set_date("2024-06-01");
+  rated->set_rating("buy");
+  sent = false;
+  ASSERT_TRUE(imports
+                  .ImportCoverage(
+                      [&](v1::ImportCoverageRequest* out) {
+                        if (sent) return false;
+                        *out = c;
+                        return sent = true;
+                      },
+                      "user:ada")
+                  .ok());
+  EXPECT_EQ(values.soon.size(), 2u);
+}
+
 // Imports: rows rejected by row and column, unknown external ids creating
 // members, engagements grouped by request id prefix, and a retried import
 // storing nothing twice.
@@ -1107,8 +1182,9 @@ TEST_F(CommunityLogicTest, ImportsRejectBadRowsAndStoreNothingTwice) {
   // An engagement logged through LogEngagement under a request id is the
   // one import rows of that id join: a member it has already is refused.
   const std::string ann =
-      db_.Strings("SELECT member_id FROM member_external_ids WHERE "
-                  "external_id = '0001'")
+      db_.Strings(
+             "SELECT member_id FROM member_external_ids WHERE "
+             "external_id = '0001'")
           .at(0);
   Meet({ann}, "2024-06-12T09:00:00Z", "300", "lunch-9");
   e.Clear();

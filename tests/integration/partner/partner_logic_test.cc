@@ -9,6 +9,7 @@
 
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -21,6 +22,7 @@
 #include "services/partner/partner_import.h"
 #include "services/partner/partner_values.h"
 #include "tests/support/database.h"
+#include "tests/support/rescore_recorder.h"
 
 namespace rapport::partner {
 namespace {
@@ -855,6 +857,89 @@ TEST_F(PartnerLogicTest, TwinRetriesSentAtOnceBothGetTheStoredOrder) {
   list.set_partner_id(p.id());
   list.set_page_size(100);
   EXPECT_EQ(logic_.ListOrders(list)->orders_size(), 20);
+}
+
+// Imported won deals, orders and interactions change partners' values:
+// their partners are re-scored once the rows are stored; open deals and
+// refused rows change nothing.
+TEST_F(PartnerLogicTest, ImportsRescoreThePartnersWhoseValuesTheyChange) {
+  const v1::Partner a = Create("Alpha"), b = Create("Beta");
+  testing::RescoreRecorder values;
+  MysqlPartnerImports imports(
+      &db_.pool(), &ids_, [this] { return absl::FromUnixMicros(now_); },
+      {.currency = "USD"}, &values);
+  v1::ImportDealsRequest deals;
+  deals.set_import_id("deals");
+  for (const auto& [partner, account, state] :
+       {std::tuple(a.id(), "Initech", "won"),
+        std::tuple(b.id(), "Globex", "submitted"),
+        std::tuple(b.id(), "Initech", "nonsense")}) {
+    v1::DealRow* r = deals.add_rows();
+    r->set_row(deals.rows_size());
+    r->set_partner_ref(partner);
+    r->set_account(account);
+    r->set_amount("100");
+    r->set_registered_at(FormatRfc3339Micros(kNow - 10 * kDay));
+    r->set_state(state);
+    if (std::string(state) == "won") {
+      r->set_closed_at(FormatRfc3339Micros(kNow - kDay));
+    }
+  }
+  bool sent = false;
+  absl::StatusOr<v1::ImportDealsResponse> d = imports.ImportDeals(
+      [&](v1::ImportDealsRequest* r) {
+        if (sent) return false;
+        *r = deals;
+        return sent = true;
+      },
+      "user:ada");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->accepted(), 2);
+  EXPECT_EQ(values.soon, std::vector<std::string>{a.id()});
+
+  v1::ImportOrdersRequest orders;
+  orders.set_import_id("orders");
+  v1::OrderRow* o = orders.add_rows();
+  o->set_row(1);
+  o->set_partner_ref(b.id());
+  o->set_timestamp(FormatRfc3339Micros(kNow));
+  o->set_amount("50");
+  sent = false;
+  ASSERT_TRUE(imports
+                  .ImportOrders(
+                      [&](v1::ImportOrdersRequest* r) {
+                        if (sent) return false;
+                        *r = orders;
+                        return sent = true;
+                      },
+                      "user:ada")
+                  .ok());
+  EXPECT_EQ(values.soon, (std::vector<std::string>{a.id(), b.id()}));
+
+  // An interaction of a partner the import creates re-scores it too.
+  v1::ImportInteractionsRequest logged;
+  logged.set_import_id("visits");
+  v1::InteractionRow* i = logged.add_rows();
+  i->set_row(1);
+  i->set_partner_ref("ext:crm:9");
+  i->set_timestamp(FormatRfc3339Micros(kNow));
+  i->set_channel("visit");
+  i->set_cost("80");
+  sent = false;
+  ASSERT_TRUE(imports
+                  .ImportInteractions(
+                      [&](v1::ImportInteractionsRequest* r) {
+                        if (sent) return false;
+                        *r = logged;
+                        return sent = true;
+                      },
+                      "user:ada")
+                  .ok());
+  const std::vector<std::string> created = db_.Strings(
+      "SELECT partner_id FROM partner_external_ids WHERE external_id = '9'");
+  ASSERT_EQ(created.size(), 1u);
+  EXPECT_EQ(values.soon,
+            (std::vector<std::string>{a.id(), b.id(), created[0]}));
 }
 
 TEST_F(PartnerLogicTest, IdentifyFindsThePartnerOrCreatesItOnce) {
