@@ -437,6 +437,28 @@ class Importer {
   const OnStored on_stored_;
 };
 
+// An Importer's OnStored that hands the entities of a batch's stored rows
+// (each once; only rows `counts` keeps, null: all) to `rescore`; null when
+// `rescore` is.
+template <typename Record>
+std::function<void(const std::vector<const Row<Record>*>&)> EntitiesOfStored(
+    std::function<void(const std::vector<std::string>&)> rescore,
+    std::function<bool(const Record&)> counts = nullptr) {
+  if (!rescore) return nullptr;
+  return [rescore = std::move(rescore), counts = std::move(counts)](
+             const std::vector<const Row<Record>*>& rows) {
+    std::vector<std::string> ids;
+    for (const Row<Record>* r : rows) {
+      if (!counts || counts(r->record)) {
+        ids.push_back(r->entity.create ? r->entity.id_to_create : r->entity.id);
+      }
+    }
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    if (!ids.empty()) rescore(ids);
+  };
+}
+
 }  // namespace rapport::imports
 
 #endif  // RAPPORT_COMMON_IMPORT_ROW_IMPORT_H_

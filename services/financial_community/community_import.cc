@@ -112,20 +112,6 @@ absl::StatusOr<Decimal> ParsePrice(const std::string& text,
   return price;
 }
 
-// Re-scores (soon, in the background) the members of the stored rows.
-template <typename Record>
-std::function<void(const std::vector<const imports::Row<Record>*>&)>
-RescoreStored(differentiation::ValueKeeper* values) {
-  if (values == nullptr) return nullptr;
-  return [values](const std::vector<const imports::Row<Record>*>& rows) {
-    std::vector<std::string> ids;
-    for (const imports::Row<Record>* r : rows) ids.push_back(MemberOf(*r));
-    std::sort(ids.begin(), ids.end());
-    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-    if (!ids.empty()) values->RescoreSoon(ids);
-  };
-}
-
 // ---- holdings
 // ----------------------------------------------------------------
 
@@ -364,6 +350,14 @@ absl::StatusOr<std::vector<imports::Reject>> InsertCoverage(
 
 }  // namespace
 
+std::function<void(const std::vector<std::string>&)>
+MysqlCommunityImports::Rescorer() const {
+  if (values_ == nullptr) return nullptr;
+  return [values = values_](const std::vector<std::string>& ids) {
+    values->RescoreSoon(ids);
+  };
+}
+
 absl::StatusOr<v1::ImportHoldingsResponse>
 MysqlCommunityImports::ImportHoldings(
     const std::function<bool(v1::ImportHoldingsRequest*)>& next,
@@ -377,7 +371,8 @@ MysqlCommunityImports::ImportHoldings(
                 .rpc = "ImportHoldings",
                 .ref_field = "member_ref",
                 .clock = clock_},
-               ParseHolding, RescoreStored<HoldingRecord>(values_));
+               ParseHolding,
+               imports::EntitiesOfStored<HoldingRecord>(Rescorer()));
   RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals, importer.Run(next, actor));
   return imports::ToResponse(std::move(totals),
                              &v1::ImportHoldingsResponse::set_created_members);
@@ -397,7 +392,8 @@ MysqlCommunityImports::ImportEngagements(
                 .rpc = "ImportEngagements",
                 .ref_field = "member_ref",
                 .clock = clock_},
-               ParseEngagement, RescoreStored<EngagementRow>(values_));
+               ParseEngagement,
+               imports::EntitiesOfStored<EngagementRow>(Rescorer()));
   RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals, importer.Run(next, actor));
   return imports::ToResponse(
       std::move(totals), &v1::ImportEngagementsResponse::set_created_members);

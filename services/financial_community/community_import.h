@@ -50,6 +50,9 @@ class MysqlCommunityImports {
       const std::string& actor);
 
  private:
+  // Queues entities for a background re-score; null without `values`.
+  std::function<void(const std::vector<std::string>&)> Rescorer() const;
+
   MysqlPool* const pool_;
   IdGenerator* const ids_;
   const Clock clock_;

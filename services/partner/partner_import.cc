@@ -96,25 +96,6 @@ const std::string& PartnerOf(const imports::Row<Record>& r) {
   return r.entity.create ? r.entity.id_to_create : r.entity.id;
 }
 
-// Re-scores (soon, in the background) the partners of stored rows that
-// change their values (`counts`; null: every row).
-template <typename Record>
-std::function<void(const std::vector<const imports::Row<Record>*>&)>
-RescoreStored(differentiation::ValueKeeper* values,
-              std::function<bool(const Record&)> counts = nullptr) {
-  if (values == nullptr) return nullptr;
-  return
-      [values, counts](const std::vector<const imports::Row<Record>*>& rows) {
-        std::vector<std::string> ids;
-        for (const imports::Row<Record>* r : rows) {
-          if (!counts || counts(r->record)) ids.push_back(PartnerOf(*r));
-        }
-        std::sort(ids.begin(), ids.end());
-        ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-        if (!ids.empty()) values->RescoreSoon(ids);
-      };
-}
-
 // ---- deals
 // --------------------------------------------------------------------
 
@@ -437,6 +418,14 @@ absl::StatusOr<std::vector<imports::Reject>> InsertInteractions(
 
 }  // namespace
 
+std::function<void(const std::vector<std::string>&)>
+MysqlPartnerImports::Rescorer() const {
+  if (values_ == nullptr) return nullptr;
+  return [values = values_](const std::vector<std::string>& ids) {
+    values->RescoreSoon(ids);
+  };
+}
+
 absl::StatusOr<v1::ImportDealsResponse> MysqlPartnerImports::ImportDeals(
     const std::function<bool(v1::ImportDealsRequest*)>& next,
     const std::string& actor) {
@@ -456,9 +445,11 @@ absl::StatusOr<v1::ImportDealsResponse> MysqlPartnerImports::ImportDeals(
        .ref_field = "partner_ref",
        .request_scope = "deal",
        .clock = clock_},
-      ParseDeal, RescoreStored<DealRecord>(values_, [](const DealRecord& d) {
-        return d.state == v1::DEAL_STATE_WON;  // a won deal is an event
-      }));
+      ParseDeal,
+      imports::EntitiesOfStored<DealRecord>(
+          Rescorer(), [](const DealRecord& d) {
+            return d.state == v1::DEAL_STATE_WON;  // a won deal is an event
+          }));
   RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals, importer.Run(next, actor));
   return imports::ToResponse(std::move(totals),
                              &v1::ImportDealsResponse::set_created_partners);
@@ -476,7 +467,7 @@ absl::StatusOr<v1::ImportOrdersResponse> MysqlPartnerImports::ImportOrders(
                 .ref_field = "partner_ref",
                 .request_scope = "order",
                 .clock = clock_},
-               ParseOrder, RescoreStored<OrderRecord>(values_));
+               ParseOrder, imports::EntitiesOfStored<OrderRecord>(Rescorer()));
   RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals, importer.Run(next, actor));
   return imports::ToResponse(std::move(totals),
                              &v1::ImportOrdersResponse::set_created_partners);
@@ -496,7 +487,8 @@ MysqlPartnerImports::ImportInteractions(
                 .ref_field = "partner_ref",
                 .request_scope = "interaction",
                 .clock = clock_},
-               ParseInteraction, RescoreStored<InteractionRecord>(values_));
+               ParseInteraction,
+               imports::EntitiesOfStored<InteractionRecord>(Rescorer()));
   RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals, importer.Run(next, actor));
   return imports::ToResponse(
       std::move(totals), &v1::ImportInteractionsResponse::set_created_partners);

@@ -46,6 +46,9 @@ class MysqlPartnerImports {
       const std::string& actor);
 
  private:
+  // Queues entities for a background re-score; null without `values`.
+  std::function<void(const std::vector<std::string>&)> Rescorer() const;
+
   MysqlPool* const pool_;
   IdGenerator* const ids_;
   const Clock clock_;

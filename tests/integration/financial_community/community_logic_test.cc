@@ -37,6 +37,7 @@
 #include "services/financial_community/mysql_community_store.h"
 #include "tests/support/database.h"
 #include "tests/support/rescore_recorder.h"
+#include "tests/support/streams.h"
 
 namespace rapport::community {
 namespace {
@@ -1032,16 +1033,7 @@ TEST_F(CommunityLogicTest,
   row->set_date("2024-06-30");
   row->set_shares("100");
   row->set_price("12");
-  bool sent = false;
-  ASSERT_TRUE(imports
-                  .ImportHoldings(
-                      [&](v1::ImportHoldingsRequest* out) {
-                        if (sent) return false;
-                        *out = h;
-                        return sent = true;
-                      },
-                      "user:ada")
-                  .ok());
+  ASSERT_TRUE(imports.ImportHoldings(testing::OneMessage(h), "user:ada").ok());
   const std::vector<std::string> holder = db_.Strings(
       "SELECT member_id FROM member_external_ids WHERE external_id = '1'");
   ASSERT_EQ(holder.size(), 1u);
@@ -1056,16 +1048,8 @@ TEST_F(CommunityLogicTest,
   met->set_timestamp("2024-06-10T09:00:00Z");
   met->set_kind("meeting");
   met->set_cost("50");
-  sent = false;
-  ASSERT_TRUE(imports
-                  .ImportEngagements(
-                      [&](v1::ImportEngagementsRequest* out) {
-                        if (sent) return false;
-                        *out = e;
-                        return sent = true;
-                      },
-                      "user:ada")
-                  .ok());
+  ASSERT_TRUE(
+      imports.ImportEngagements(testing::OneMessage(e), "user:ada").ok());
   EXPECT_EQ(values.soon, (std::vector<std::string>{holder[0], b}));
 
   v1::ImportCoverageRequest c;
@@ -1076,16 +1060,7 @@ TEST_F(CommunityLogicTest,
   rated->set_security("ACME");
   rated->set_date("2024-06-01");
   rated->set_rating("buy");
-  sent = false;
-  ASSERT_TRUE(imports
-                  .ImportCoverage(
-                      [&](v1::ImportCoverageRequest* out) {
-                        if (sent) return false;
-                        *out = c;
-                        return sent = true;
-                      },
-                      "user:ada")
-                  .ok());
+  ASSERT_TRUE(imports.ImportCoverage(testing::OneMessage(c), "user:ada").ok());
   EXPECT_EQ(values.soon.size(), 2u);
 }
 
@@ -1116,14 +1091,7 @@ TEST_F(CommunityLogicTest, ImportsRejectBadRowsAndStoreNothingTwice) {
   *h.add_rows() = holding(5, "ext:13f:0002", "2024-06-30", "10", "-1");
   *h.add_rows() = holding(6, "ext:13f:0003", "2024-06-30", "0", "12");
   auto run = [&]() {
-    bool sent = false;
-    return imports.ImportHoldings(
-        [&](v1::ImportHoldingsRequest* out) {
-          if (sent) return false;
-          *out = h;
-          return sent = true;
-        },
-        "user:ada");
+    return imports.ImportHoldings(testing::OneMessage(h), "user:ada");
   };
   absl::StatusOr<v1::ImportHoldingsResponse> first = run();
   ASSERT_TRUE(first.ok()) << first.status();
@@ -1161,15 +1129,8 @@ TEST_F(CommunityLogicTest, ImportsRejectBadRowsAndStoreNothingTwice) {
   *e.add_rows() = engagement(5, "ext:13f:0003", "lunch", "x");
   // A member once per engagement.
   *e.add_rows() = engagement(6, "ext:13f:0003", "meeting", "meet-42/again");
-  bool sent = false;
   absl::StatusOr<v1::ImportEngagementsResponse> logged =
-      imports.ImportEngagements(
-          [&](v1::ImportEngagementsRequest* out) {
-            if (sent) return false;
-            *out = e;
-            return sent = true;
-          },
-          "user:ada");
+      imports.ImportEngagements(testing::OneMessage(e), "user:ada");
   ASSERT_TRUE(logged.ok()) << logged.status();
   EXPECT_EQ(logged->accepted(), 3);
   ASSERT_EQ(logged->rejected_size(), 2);
@@ -1191,14 +1152,7 @@ TEST_F(CommunityLogicTest, ImportsRejectBadRowsAndStoreNothingTwice) {
   e.set_import_id("meetings-2");
   *e.add_rows() = engagement(2, "ext:13f:0001", "meeting", "lunch-9/ann");
   *e.add_rows() = engagement(3, "ext:13f:0003", "meeting", "lunch-9/bob");
-  sent = false;
-  logged = imports.ImportEngagements(
-      [&](v1::ImportEngagementsRequest* out) {
-        if (sent) return false;
-        *out = e;
-        return sent = true;
-      },
-      "user:ada");
+  logged = imports.ImportEngagements(testing::OneMessage(e), "user:ada");
   ASSERT_TRUE(logged.ok()) << logged.status();
   EXPECT_EQ(logged->accepted(), 1);
   ASSERT_EQ(logged->rejected_size(), 1);
@@ -1215,14 +1169,8 @@ TEST_F(CommunityLogicTest, ImportsRejectBadRowsAndStoreNothingTwice) {
   row->set_date("2024-06-01");
   row->set_rating("Overweight");
   row->set_target_price("14.5");
-  sent = false;
-  absl::StatusOr<v1::ImportCoverageResponse> rated = imports.ImportCoverage(
-      [&](v1::ImportCoverageRequest* out) {
-        if (sent) return false;
-        *out = c;
-        return sent = true;
-      },
-      "user:ada");
+  absl::StatusOr<v1::ImportCoverageResponse> rated =
+      imports.ImportCoverage(testing::OneMessage(c), "user:ada");
   ASSERT_TRUE(rated.ok()) << rated.status();
   EXPECT_EQ(rated->accepted(), 1);
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM members WHERE kind = 3"), 1);

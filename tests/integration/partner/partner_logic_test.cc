@@ -23,6 +23,7 @@
 #include "services/partner/partner_values.h"
 #include "tests/support/database.h"
 #include "tests/support/rescore_recorder.h"
+#include "tests/support/streams.h"
 
 namespace rapport::partner {
 namespace {
@@ -575,14 +576,8 @@ TEST_F(PartnerLogicTest,
   MysqlPartnerImports imports(&db_.pool(), &ids_,
                               [this] { return absl::FromUnixMicros(now_); },
                               {.currency = "USD"});
-  bool sent = false;
-  absl::StatusOr<v1::ImportDealsResponse> imported = imports.ImportDeals(
-      [&](v1::ImportDealsRequest* r) {
-        if (sent) return false;
-        *r = request;
-        return sent = true;
-      },
-      "user:ada");
+  absl::StatusOr<v1::ImportDealsResponse> imported =
+      imports.ImportDeals(testing::OneMessage(request), "user:ada");
   ASSERT_TRUE(imported.ok()) << imported.status();
   ASSERT_EQ(imported->accepted(), 7);
   ASSERT_EQ(imported->rejected_size(), 1);
@@ -619,14 +614,7 @@ TEST_F(PartnerLogicTest,
   *request.add_rows() =
       row(b.id(), "Initech", "", kNow - 20 * kDay, "submitted");
   request.mutable_rows(0)->set_row(1);
-  sent = false;
-  imported = imports.ImportDeals(
-      [&](v1::ImportDealsRequest* r) {
-        if (sent) return false;
-        *r = request;
-        return sent = true;
-      },
-      "user:ada");
+  imported = imports.ImportDeals(testing::OneMessage(request), "user:ada");
   ASSERT_TRUE(imported.ok()) << imported.status();
   EXPECT_EQ(imported->accepted(), 1);
   EXPECT_EQ(db_.Strings("SELECT conflict_with FROM deals WHERE "
@@ -783,14 +771,8 @@ TEST_F(PartnerLogicTest,
       row->set_amount("250.75");
       row->set_request_id(request_id);
     }
-    bool sent = false;
-    absl::StatusOr<v1::ImportOrdersResponse> imported = imports.ImportOrders(
-        [&](v1::ImportOrdersRequest* r) {
-          if (sent) return false;
-          *r = file;
-          return sent = true;
-        },
-        "user:ada");
+    absl::StatusOr<v1::ImportOrdersResponse> imported =
+        imports.ImportOrders(testing::OneMessage(file), "user:ada");
     ASSERT_TRUE(imported.ok()) << imported.status();
     EXPECT_EQ(imported->accepted() + imported->duplicates(), 1) << import_id;
     ASSERT_EQ(imported->rejected_size(), 1) << import_id;
@@ -885,14 +867,8 @@ TEST_F(PartnerLogicTest, ImportsRescoreThePartnersWhoseValuesTheyChange) {
       r->set_closed_at(FormatRfc3339Micros(kNow - kDay));
     }
   }
-  bool sent = false;
-  absl::StatusOr<v1::ImportDealsResponse> d = imports.ImportDeals(
-      [&](v1::ImportDealsRequest* r) {
-        if (sent) return false;
-        *r = deals;
-        return sent = true;
-      },
-      "user:ada");
+  absl::StatusOr<v1::ImportDealsResponse> d =
+      imports.ImportDeals(testing::OneMessage(deals), "user:ada");
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(d->accepted(), 2);
   EXPECT_EQ(values.soon, std::vector<std::string>{a.id()});
@@ -904,16 +880,8 @@ TEST_F(PartnerLogicTest, ImportsRescoreThePartnersWhoseValuesTheyChange) {
   o->set_partner_ref(b.id());
   o->set_timestamp(FormatRfc3339Micros(kNow));
   o->set_amount("50");
-  sent = false;
-  ASSERT_TRUE(imports
-                  .ImportOrders(
-                      [&](v1::ImportOrdersRequest* r) {
-                        if (sent) return false;
-                        *r = orders;
-                        return sent = true;
-                      },
-                      "user:ada")
-                  .ok());
+  ASSERT_TRUE(
+      imports.ImportOrders(testing::OneMessage(orders), "user:ada").ok());
   EXPECT_EQ(values.soon, (std::vector<std::string>{a.id(), b.id()}));
 
   // An interaction of a partner the import creates re-scores it too.
@@ -925,16 +893,8 @@ TEST_F(PartnerLogicTest, ImportsRescoreThePartnersWhoseValuesTheyChange) {
   i->set_timestamp(FormatRfc3339Micros(kNow));
   i->set_channel("visit");
   i->set_cost("80");
-  sent = false;
-  ASSERT_TRUE(imports
-                  .ImportInteractions(
-                      [&](v1::ImportInteractionsRequest* r) {
-                        if (sent) return false;
-                        *r = logged;
-                        return sent = true;
-                      },
-                      "user:ada")
-                  .ok());
+  ASSERT_TRUE(
+      imports.ImportInteractions(testing::OneMessage(logged), "user:ada").ok());
   const std::vector<std::string> created = db_.Strings(
       "SELECT partner_id FROM partner_external_ids WHERE external_id = '9'");
   ASSERT_EQ(created.size(), 1u);
