@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -319,7 +320,42 @@ absl::StatusOr<std::vector<imports::Reject>> InsertCoverage(
     sql::Connection& c, const std::vector<imports::Row<CoverageRecord>>& rows,
     const std::string& actor, int64_t now) {
   constexpr int kColumns = 10;
-  imports::ForChunks(rows.size(), [&](size_t begin, size_t n) {
+  // Coverage is an analyst's: a row naming a stored member of another kind
+  // is refused (members the import creates for it are analysts).
+  std::set<std::string> named;
+  for (const imports::Row<CoverageRecord>& r : rows) {
+    if (!r.entity.create) named.insert(r.entity.id);
+  }
+  absl::flat_hash_map<std::string, int> kinds;
+  const std::vector<std::string> ids(named.begin(), named.end());
+  constexpr size_t kInList = 512;
+  for (size_t begin = 0; begin < ids.size(); begin += kInList) {
+    const size_t n = std::min(kInList, ids.size() - begin);
+    const size_t slots = PaddedCount(n, kInList);
+    CachedStatement s = PrepareCached(
+        c, absl::StrCat("SELECT id, kind FROM members WHERE id IN (",
+                        Placeholders(slots), ")"));
+    BindPadded(*s, 1, ids, begin, n, slots);
+    rapport::Rows found(s->executeQuery());
+    while (found->next()) kinds[TextOrEmpty(*found, 1)] = found->getInt(2);
+  }
+  std::vector<size_t> kept;
+  std::vector<imports::Reject> refused;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const imports::Row<CoverageRecord>& r = rows[i];
+    if (!r.entity.create) {
+      auto it = kinds.find(r.entity.id);
+      const int kind = it == kinds.end() ? 0 : it->second;
+      if (kind != v1::MEMBER_KIND_ANALYST) {
+        refused.push_back({r.number, "member_ref",
+                           absl::StrCat("names a ", KindName(kind),
+                                        "; coverage is an analyst's")});
+        continue;
+      }
+    }
+    kept.push_back(i);
+  }
+  imports::ForChunks(kept.size(), [&](size_t begin, size_t n) {
     CachedStatement s = PrepareCached(
         c,
         absl::StrCat("INSERT INTO coverage (id, member_id, security, "
@@ -328,7 +364,7 @@ absl::StatusOr<std::vector<imports::Reject>> InsertCoverage(
                      RowPlaceholders(n, kColumns)),
         StatementParameters::kKept);
     for (size_t k = 0; k < n; ++k) {
-      const imports::Row<CoverageRecord>& r = rows[begin + k];
+      const imports::Row<CoverageRecord>& r = rows[kept[begin + k]];
       int i = 1 + static_cast<int>(k) * kColumns;
       s->setString(i++, r.id);
       s->setString(i++, MemberOf(r));
@@ -345,7 +381,7 @@ absl::StatusOr<std::vector<imports::Reject>> InsertCoverage(
     }
     s->executeUpdate();
   });
-  return std::vector<imports::Reject>();
+  return refused;
 }
 
 }  // namespace

@@ -919,7 +919,19 @@ absl::StatusOr<v1::Coverage> CommunityLogic::RecordCoverage(
     if (price.ok()) r.target_price = *price;
   }
   if (!violations.empty()) return InvalidFields(violations);
-  RAPPORT_RETURN_IF_ERROR(CheckMemberExists(r.member_id, "coverage.member_id"));
+  // Coverage is an analyst's: a shareholder's or an investor's "rating"
+  // would count in the consensus.
+  absl::StatusOr<MemberRecord> member = store_->GetMember(r.member_id);
+  if (absl::IsNotFound(member.status())) {
+    return EntityNotFound("member", r.member_id);
+  }
+  if (!member.ok()) return member.status();
+  if (member->kind != v1::MEMBER_KIND_ANALYST) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "member ", r.member_id, " is a ", KindName(member->kind),
+        "; coverage is an analyst's (record the analyst as a member of kind "
+        "analyst)"));
+  }
   r.id = request.request_id().empty()
              ? ids_->Next()
              : KeyedId("coverage", request.request_id());

@@ -1175,6 +1175,26 @@ TEST_F(CommunityLogicTest, ImportsRejectBadRowsAndStoreNothingTwice) {
   EXPECT_EQ(rated->accepted(), 1);
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM members WHERE kind = 3"), 1);
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM coverage WHERE rating = 1"), 1);
+
+  // Coverage is an analyst's: a row naming a shareholder is refused, by
+  // import and by RecordCoverage alike.
+  const std::string holder = Create("Holder", v1::MEMBER_KIND_SHAREHOLDER);
+  c.set_import_id("ratings-2");
+  row->set_member_ref(holder);
+  rated = imports.ImportCoverage(testing::OneMessage(c), "user:ada");
+  ASSERT_TRUE(rated.ok()) << rated.status();
+  EXPECT_EQ(rated->accepted(), 0);
+  ASSERT_EQ(rated->rejected_size(), 1);
+  EXPECT_EQ(rated->rejected(0).row(), 2);
+  EXPECT_EQ(rated->rejected(0).field(), "member_ref");
+  v1::RecordCoverageRequest direct;
+  direct.mutable_coverage()->set_member_id(holder);
+  direct.mutable_coverage()->set_security("ACME");
+  *direct.mutable_coverage()->mutable_date() = Date(2024, 6, 1);
+  direct.mutable_coverage()->set_rating(v1::RATING_BUY);
+  absl::Status refused = logic_.RecordCoverage(direct, "user:ada").status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM coverage"), 1);
 }
 
 }  // namespace
