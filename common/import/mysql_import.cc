@@ -110,12 +110,9 @@ StoredFingerprints(MysqlPool& pool, const std::string& table,
       absl::StrCat("SELECT id, ", fingerprint_column, " FROM ", table);
   // A range may hold stored ids that were not asked for (rows of the same
   // import in other batches); only those asked for are answered.
-  const auto read_rows = [&](sql::PreparedStatement& s) {
-    Rows rows(s.executeQuery());
-    while (rows->next()) {
-      std::string id = Text(rows->getString(1));
-      if (wanted.contains(id)) out[std::move(id)] = TextOrEmpty(*rows, 2);
-    }
+  const auto read_row = [&](sql::ResultSet& row) {
+    std::string id = Text(row.getString(1));
+    if (wanted.contains(id)) out[std::move(id)] = TextOrEmpty(row, 2);
   };
   absl::Status read = pool.Run([&](sql::Connection& c) -> absl::Status {
     for (const IdRange& range : ranges) {
@@ -123,17 +120,10 @@ StoredFingerprints(MysqlPool& pool, const std::string& table,
           PrepareCached(c, absl::StrCat(select, " WHERE id BETWEEN ? AND ?"));
       s->setString(1, range.first);
       s->setString(2, range.last);
-      read_rows(*s);
+      Rows rows(s->executeQuery());
+      while (rows->next()) read_row(*rows);
     }
-    constexpr size_t kInList = 1000;
-    for (size_t begin = 0; begin < rest.size(); begin += kInList) {
-      const size_t n = std::min(kInList, rest.size() - begin);
-      const size_t slots = PaddedCount(n, kInList);
-      CachedStatement s = PrepareCached(
-          c, absl::StrCat(select, " WHERE id IN (", Placeholders(slots), ")"));
-      BindPadded(*s, 1, rest, begin, n, slots);
-      read_rows(*s);
-    }
+    SelectInLists(c, absl::StrCat(select, " WHERE id"), rest, 1000, read_row);
     return absl::OkStatus();
   });
   if (!read.ok()) return read;

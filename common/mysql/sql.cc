@@ -6,6 +6,7 @@
 #include <bit>
 
 #include "absl/strings/str_cat.h"
+#include "common/mysql/statement_cache.h"
 
 namespace rapport {
 
@@ -88,6 +89,20 @@ void BindPadded(sql::PreparedStatement& s, int first,
 void Execute(sql::Connection& c, const std::string& query) {
   std::unique_ptr<sql::Statement> s(c.createStatement());
   s->execute(query);
+}
+
+void SelectInLists(sql::Connection& c, absl::string_view select,
+                   const std::vector<std::string>& keys, size_t most,
+                   const std::function<void(sql::ResultSet&)>& row) {
+  for (size_t begin = 0; begin < keys.size(); begin += most) {
+    const size_t n = std::min(most, keys.size() - begin);
+    const size_t slots = PaddedCount(n, most);
+    CachedStatement s = PrepareCached(
+        c, absl::StrCat(select, " IN (", Placeholders(slots), ")"));
+    BindPadded(*s, 1, keys, begin, n, slots);
+    Rows rows(s->executeQuery());
+    while (rows->next()) row(*rows);
+  }
 }
 
 }  // namespace rapport

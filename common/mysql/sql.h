@@ -19,6 +19,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -66,6 +67,14 @@ size_t PaddedCount(size_t n, size_t most);
 void BindPadded(sql::PreparedStatement& s, int first,
                 const std::vector<std::string>& values, size_t begin, size_t n,
                 size_t slots);
+
+// Runs `select` followed by " IN (...)" once per list of up to `most` of
+// `keys` (padded as above, through the statement cache) and calls `row` for
+// every row they return. `select` ends with the column the keys are
+// compared to: "SELECT id, kind FROM members WHERE id".
+void SelectInLists(sql::Connection& c, absl::string_view select,
+                   const std::vector<std::string>& keys, size_t most,
+                   const std::function<void(sql::ResultSet&)>& row);
 
 // Runs a statement without parameters or results (DDL), unprepared.
 void Execute(sql::Connection& c, const std::string& query);

@@ -229,21 +229,12 @@ absl::StatusOr<std::vector<imports::Reject>> InsertEngagements(
     if (!group.empty()) grouped.insert(engagement_ids[i]);
   }
   std::set<std::pair<std::string, std::string>> members;
-  const std::vector<std::string> keys(grouped.begin(), grouped.end());
-  constexpr size_t kInList = 512;
-  for (size_t begin = 0; begin < keys.size(); begin += kInList) {
-    const size_t n = std::min(kInList, keys.size() - begin);
-    const size_t slots = PaddedCount(n, kInList);
-    CachedStatement s = PrepareCached(
-        c, absl::StrCat("SELECT engagement_id, member_id FROM engagements "
-                        "WHERE engagement_id IN (",
-                        Placeholders(slots), ")"));
-    BindPadded(*s, 1, keys, begin, n, slots);
-    rapport::Rows found(s->executeQuery());
-    while (found->next()) {
-      members.emplace(TextOrEmpty(*found, 1), TextOrEmpty(*found, 2));
-    }
-  }
+  SelectInLists(
+      c, "SELECT engagement_id, member_id FROM engagements WHERE engagement_id",
+      std::vector<std::string>(grouped.begin(), grouped.end()), 512,
+      [&](sql::ResultSet& found) {
+        members.emplace(TextOrEmpty(found, 1), TextOrEmpty(found, 2));
+      });
   std::vector<size_t> kept;
   std::vector<imports::Reject> refused;
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -327,18 +318,11 @@ absl::StatusOr<std::vector<imports::Reject>> InsertCoverage(
     if (!r.entity.create) named.insert(r.entity.id);
   }
   absl::flat_hash_map<std::string, int> kinds;
-  const std::vector<std::string> ids(named.begin(), named.end());
-  constexpr size_t kInList = 512;
-  for (size_t begin = 0; begin < ids.size(); begin += kInList) {
-    const size_t n = std::min(kInList, ids.size() - begin);
-    const size_t slots = PaddedCount(n, kInList);
-    CachedStatement s = PrepareCached(
-        c, absl::StrCat("SELECT id, kind FROM members WHERE id IN (",
-                        Placeholders(slots), ")"));
-    BindPadded(*s, 1, ids, begin, n, slots);
-    rapport::Rows found(s->executeQuery());
-    while (found->next()) kinds[TextOrEmpty(*found, 1)] = found->getInt(2);
-  }
+  SelectInLists(c, "SELECT id, kind FROM members WHERE id",
+                std::vector<std::string>(named.begin(), named.end()), 512,
+                [&](sql::ResultSet& found) {
+                  kinds[TextOrEmpty(found, 1)] = found.getInt(2);
+                });
   std::vector<size_t> kept;
   std::vector<imports::Reject> refused;
   for (size_t i = 0; i < rows.size(); ++i) {

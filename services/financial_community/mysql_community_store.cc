@@ -972,20 +972,10 @@ absl::StatusOr<std::map<std::string, std::string>> MysqlCommunityStore::NamesOf(
     const std::vector<std::string>& ids) {
   return pool_->Run([&](sql::Connection& c)
                         -> absl::StatusOr<std::map<std::string, std::string>> {
-    // In lists of up to 256 ids (padded to a power of two, so that a few
-    // statement texts serve every count).
-    constexpr size_t kInList = 256;
     std::map<std::string, std::string> out;
-    for (size_t begin = 0; begin < ids.size(); begin += kInList) {
-      const size_t n = std::min(kInList, ids.size() - begin);
-      const size_t slots = PaddedCount(n, kInList);
-      Statement s = PrepareCached(
-          c, absl::StrCat("SELECT id, display_name FROM members WHERE id IN (",
-                          Placeholders(slots), ")"));
-      BindPadded(*s, 1, ids, begin, n, slots);
-      Rows rows(s->executeQuery());
-      while (rows->next()) out[Str(*rows, 1)] = Str(*rows, 2);
-    }
+    SelectInLists(
+        c, "SELECT id, display_name FROM members WHERE id", ids, 256,
+        [&](sql::ResultSet& rows) { out[Str(rows, 1)] = Str(rows, 2); });
     return out;
   });
 }
