@@ -98,7 +98,7 @@ void SplitIntoRanges(std::vector<std::string> ids, std::vector<IdRange>* ranges,
 }  // namespace
 
 absl::StatusOr<absl::flat_hash_map<std::string, std::string>>
-StoredFingerprints(MysqlPool& pool, const std::string& table,
+StoredFingerprints(MysqlPool& pool, const std::vector<std::string>& tables,
                    const std::string& fingerprint_column,
                    const std::vector<std::string>& ids) {
   std::vector<IdRange> ranges;
@@ -106,24 +106,27 @@ StoredFingerprints(MysqlPool& pool, const std::string& table,
   SplitIntoRanges(ids, &ranges, &rest);
   const absl::flat_hash_set<std::string> wanted(ids.begin(), ids.end());
   absl::flat_hash_map<std::string, std::string> out;
-  const std::string select =
-      absl::StrCat("SELECT id, ", fingerprint_column, " FROM ", table);
   // A range may hold stored ids that were not asked for (rows of the same
   // import in other batches); only those asked for are answered.
   const auto read_row = [&](sql::ResultSet& row) {
     std::string id = Text(row.getString(1));
-    if (wanted.contains(id)) out[std::move(id)] = TextOrEmpty(row, 2);
+    if (wanted.contains(id))
+      out.try_emplace(std::move(id), TextOrEmpty(row, 2));
   };
   absl::Status read = pool.Run([&](sql::Connection& c) -> absl::Status {
-    for (const IdRange& range : ranges) {
-      CachedStatement s =
-          PrepareCached(c, absl::StrCat(select, " WHERE id BETWEEN ? AND ?"));
-      s->setString(1, range.first);
-      s->setString(2, range.last);
-      Rows rows(s->executeQuery());
-      while (rows->next()) read_row(*rows);
+    for (const std::string& table : tables) {
+      const std::string select =
+          absl::StrCat("SELECT id, ", fingerprint_column, " FROM ", table);
+      for (const IdRange& range : ranges) {
+        CachedStatement s =
+            PrepareCached(c, absl::StrCat(select, " WHERE id BETWEEN ? AND ?"));
+        s->setString(1, range.first);
+        s->setString(2, range.last);
+        Rows rows(s->executeQuery());
+        while (rows->next()) read_row(*rows);
+      }
+      SelectInLists(c, absl::StrCat(select, " WHERE id"), rest, 1000, read_row);
     }
-    SelectInLists(c, absl::StrCat(select, " WHERE id"), rest, 1000, read_row);
     return absl::OkStatus();
   });
   if (!read.ok()) return read;

@@ -35,13 +35,14 @@ absl::StatusOr<std::string> ImportPrefix(MysqlPool& pool, IdGenerator& ids,
                                          const std::string& import_id,
                                          int64_t now_us);
 
-// The `fingerprint_column` of the rows of `table` whose `id` is one of
-// `ids`, by id. `table` and `fingerprint_column` are the caller's constants;
-// `id` must be a key of `table`. Row ids of one prefix that lie close
-// together are read as a range of ids (a batch of a new import costs one
-// probe, however many rows it has), the others in lists.
+// The `fingerprint_column` of the rows of `tables` whose `id` is one of
+// `ids`, by id (an id stored in several tables: its fingerprint in the first
+// of them). The names are the caller's constants; `id` must be a key of each
+// table. Row ids of one prefix that lie close together are read as a range of
+// ids (a batch of a new import costs one probe per table, however many rows
+// it has), the others in lists.
 absl::StatusOr<absl::flat_hash_map<std::string, std::string>>
-StoredFingerprints(MysqlPool& pool, const std::string& table,
+StoredFingerprints(MysqlPool& pool, const std::vector<std::string>& tables,
                    const std::string& fingerprint_column,
                    const std::vector<std::string>& ids);
 
@@ -103,7 +104,9 @@ void InsertExternalIds(
 // fingerprints and audit are the same for every kind; `create` writes the
 // entities that unknown external ids name (their external ids are written
 // here), `insert` the kind's rows into `table` (with an `id` and a
-// `fingerprint` column), all in one transaction per batch.
+// `fingerprint` column), all in one transaction per batch. A retry finds its
+// rows by id in `table` and in `also_stored_in` (where a kind whose rows may
+// correct stored ones keeps the ids of those that did).
 //
 //   imports::MysqlStore<OrderRecord> store(pool, ids, clock, PartnerTables(),
 //       ParsePartnerRef, CreatePartners, "orders", InsertOrders);
@@ -120,15 +123,18 @@ class MysqlStore final : public Store<Record> {
 
   MysqlStore(MysqlPool* pool, IdGenerator* ids,
              std::function<absl::Time()> clock, const EntityTables& entities,
-             Parse parse, Create create, std::string table, Insert insert)
+             Parse parse, Create create, std::string table, Insert insert,
+             std::vector<std::string> also_stored_in = {})
       : pool_(pool),
         ids_(ids),
         clock_(std::move(clock)),
         entities_(entities),
         parse_(std::move(parse)),
         create_(std::move(create)),
-        table_(std::move(table)),
-        insert_(std::move(insert)) {}
+        stored_in_(std::move(also_stored_in)),
+        insert_(std::move(insert)) {
+    stored_in_.insert(stored_in_.begin(), std::move(table));
+  }
 
   absl::StatusOr<std::string> Prefix(const std::string& kind,
                                      const std::string& import_id) override {
@@ -142,7 +148,7 @@ class MysqlStore final : public Store<Record> {
 
   absl::StatusOr<absl::flat_hash_map<std::string, std::string>> Stored(
       const std::vector<std::string>& ids) override {
-    return StoredFingerprints(*pool_, table_, "fingerprint", ids);
+    return StoredFingerprints(*pool_, stored_in_, "fingerprint", ids);
   }
 
   absl::StatusOr<Written> Write(const Rows& rows,
@@ -175,7 +181,7 @@ class MysqlStore final : public Store<Record> {
   const EntityTables& entities_;
   const Parse parse_;
   const Create create_;
-  const std::string table_;
+  std::vector<std::string> stored_in_;  // the rows' table first
   const Insert insert_;
 };
 

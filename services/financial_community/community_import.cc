@@ -9,9 +9,11 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/audit/audit.h"
 #include "common/base/status_macros.h"
 #include "common/identity.h"
 #include "common/import/mysql_import.h"
@@ -75,10 +77,12 @@ template <typename Record>
 std::unique_ptr<imports::MysqlStore<Record>> StoreFor(
     MysqlPool* pool, IdGenerator* ids, std::function<absl::Time()> clock,
     v1::MemberKind created_kind, std::string table,
-    typename imports::MysqlStore<Record>::Insert insert) {
+    typename imports::MysqlStore<Record>::Insert insert,
+    std::vector<std::string> also_stored_in = {}) {
   return std::make_unique<imports::MysqlStore<Record>>(
       pool, ids, std::move(clock), MemberTables(), ParseMemberRef,
-      CreateMembers(created_kind), std::move(table), std::move(insert));
+      CreateMembers(created_kind), std::move(table), std::move(insert),
+      std::move(also_stored_in));
 }
 
 template <typename Record>
@@ -143,9 +147,14 @@ absl::StatusOr<std::vector<imports::Reject>> InsertHoldings(
     sql::Connection& c, const std::vector<imports::Row<HoldingRecord>>& rows,
     const std::string& actor, int64_t now) {
   constexpr int kColumns = 9;
+  // A row for a member, security and date stored already corrects it, and the
+  // stored row keeps its id. The statement answers the id each row ended up
+  // under; a row whose own id is not among them corrected another, and its id
+  // goes to holding_requests, so that a retry of its import finds it there
+  // instead of undoing a later correction. (The table was made for
+  // RecordHolding's request ids; import rows' ids are of another scope.)
+  std::vector<const imports::Row<HoldingRecord>*> corrections;
   imports::ForChunks(rows.size(), [&](size_t begin, size_t n) {
-    // A row for a member, security and date stored already corrects it; the
-    // stored row keeps its id, so that a retry of either import finds its own.
     CachedStatement s = PrepareCached(
         c,
         absl::StrCat("INSERT INTO holdings (id, member_id, security, "
@@ -153,7 +162,8 @@ absl::StatusOr<std::vector<imports::Reject>> InsertHoldings(
                      "recorded_by, fingerprint) VALUES ",
                      RowPlaceholders(n, kColumns),
                      " ON DUPLICATE KEY UPDATE shares = VALUES(shares), price "
-                     "= VALUES(price), recorded_by = VALUES(recorded_by)"),
+                     "= VALUES(price), recorded_by = VALUES(recorded_by) "
+                     "RETURNING id"),
         StatementParameters::kKept);
     for (size_t k = 0; k < n; ++k) {
       const imports::Row<HoldingRecord>& r = rows[begin + k];
@@ -167,6 +177,48 @@ absl::StatusOr<std::vector<imports::Reject>> InsertHoldings(
       s->setInt64(i++, now);
       s->setString(i++, actor);
       s->setString(i++, r.fingerprint);
+    }
+    absl::flat_hash_set<std::string> kept;
+    Rows stored(s->executeQuery());
+    while (stored->next()) kept.insert(TextOrEmpty(*stored, 1));
+    for (size_t k = 0; k < n; ++k) {
+      if (!kept.contains(rows[begin + k].id)) {
+        corrections.push_back(&rows[begin + k]);
+      }
+    }
+  });
+  // Each correction is audited: who changed the position, to what, by which
+  // row.
+  for (const imports::Row<HoldingRecord>* r : corrections) {
+    audit::Event e;
+    e.time_us = now;
+    e.actor = actor;
+    e.rpc = "ImportHoldings";
+    e.resource = absl::StrCat("members/", MemberOf(*r));
+    e.details = absl::StrCat("corrected ", r->record.security, " ",
+                             r->record.end_time_us, " by row ", r->number,
+                             ": shares -> ", r->record.shares, ", price -> ",
+                             r->record.price.ToString());
+    audit::Write(c, e);
+  }
+  imports::ForChunks(corrections.size(), [&](size_t begin, size_t n) {
+    constexpr int kRequestColumns = 6;
+    CachedStatement s = PrepareCached(
+        c,
+        absl::StrCat("INSERT INTO holding_requests (id, member_id, security, "
+                     "end_time_us, fingerprint, create_time_us) VALUES ",
+                     RowPlaceholders(n, kRequestColumns),
+                     " ON DUPLICATE KEY UPDATE id = id"),
+        StatementParameters::kKept);
+    for (size_t k = 0; k < n; ++k) {
+      const imports::Row<HoldingRecord>& r = *corrections[begin + k];
+      int i = 1 + static_cast<int>(k) * kRequestColumns;
+      s->setString(i++, r.id);
+      s->setString(i++, MemberOf(r));
+      s->setString(i++, r.record.security);
+      s->setInt64(i++, r.record.end_time_us);
+      s->setString(i++, r.fingerprint);
+      s->setInt64(i++, now);
     }
     s->executeUpdate();
   });
@@ -384,7 +436,7 @@ MysqlCommunityImports::ImportHoldings(
     const std::string& actor) {
   auto store =
       StoreFor<HoldingRecord>(pool_, ids_, clock_, v1::MEMBER_KIND_INVESTOR,
-                              "holdings", InsertHoldings);
+                              "holdings", InsertHoldings, {"holding_requests"});
   imports::Importer<v1::ImportHoldingsRequest, v1::HoldingRow, HoldingRecord>
       importer(store.get(),
                {.kind = "holdings",

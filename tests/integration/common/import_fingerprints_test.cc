@@ -72,7 +72,7 @@ TEST(StoredFingerprints, RangesAndListsAnswerOnlyTheStoredIdsAskedFor) {
   asked.push_back(asked.front());  // asked twice, answered once
 
   absl::StatusOr<absl::flat_hash_map<std::string, std::string>> found =
-      StoredFingerprints(*pool, "t", "fp", asked);
+      StoredFingerprints(*pool, {"t"}, "fp", asked);
   ASSERT_TRUE(found.ok()) << found.status();
   std::vector<std::string> expected;
   for (int row = 1; row <= 60; ++row) {
@@ -94,9 +94,46 @@ TEST(StoredFingerprints, RangesAndListsAnswerOnlyTheStoredIdsAskedFor) {
   const std::string fresh = ids.Next().substr(0, kRowIdPrefixSize);
   std::vector<std::string> batch;
   for (int row = 1; row <= 5000; ++row) batch.push_back(RowId(fresh, row));
-  found = StoredFingerprints(*pool, "t", "fp", batch);
+  found = StoredFingerprints(*pool, {"t"}, "fp", batch);
   ASSERT_TRUE(found.ok()) << found.status();
   EXPECT_TRUE(found->empty());
+}
+
+// Rows that corrected a stored row keep their ids in a second table: a retry
+// finds them there, and an id in both answers the first table's fingerprint.
+TEST(StoredFingerprints, IdsAreFoundInEveryTableNamed) {
+  auto pool = NewPool();
+  ASSERT_TRUE(
+      ApplyMigrations(*pool, {{1, "rows",
+                               "CREATE TABLE t (id CHAR(26) CHARACTER SET "
+                               "ascii COLLATE ascii_bin PRIMARY KEY, fp "
+                               "CHAR(16) NULL);\nCREATE TABLE u (id CHAR(26) "
+                               "CHARACTER SET ascii COLLATE ascii_bin PRIMARY "
+                               "KEY, fp CHAR(16) NULL)"}})
+          .ok());
+  IdGenerator ids;
+  const std::string p = ids.Next().substr(0, kRowIdPrefixSize);
+  ASSERT_TRUE(pool->Run([&](sql::Connection& c) -> absl::Status {
+                    std::unique_ptr<sql::Statement> s(c.createStatement());
+                    s->execute(absl::StrCat("INSERT INTO t VALUES ('",
+                                            RowId(p, 1), "', 'in-t'), ('",
+                                            RowId(p, 3), "', 'in-t')"));
+                    s->execute(absl::StrCat("INSERT INTO u VALUES ('",
+                                            RowId(p, 2), "', 'in-u'), ('",
+                                            RowId(p, 3), "', 'in-u')"));
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  std::vector<std::string> batch;
+  for (int row = 1; row <= 4; ++row) batch.push_back(RowId(p, row));
+  absl::StatusOr<absl::flat_hash_map<std::string, std::string>> found =
+      StoredFingerprints(*pool, {"t", "u"}, "fp", batch);
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->size(), 3u);
+  EXPECT_EQ(found->at(RowId(p, 1)), "in-t");
+  EXPECT_EQ(found->at(RowId(p, 2)), "in-u");
+  EXPECT_EQ(found->at(RowId(p, 3)), "in-t");
+  EXPECT_FALSE(found->contains(RowId(p, 4)));
 }
 
 }  // namespace

@@ -1064,6 +1064,62 @@ TEST_F(CommunityLogicTest,
   EXPECT_EQ(values.soon.size(), 2u);
 }
 
+// A quarterly file amended twice: each import corrects the position the one
+// before stored, and a retry of an earlier import (whose rows corrected a
+// stored one and so were kept under that row's id) finds its rows stored and
+// changes nothing, so the latest correction stands.
+TEST_F(CommunityLogicTest, ARetriedImportNeverUndoesALaterCorrection) {
+  MysqlCommunityImports imports(&db_.pool(), &ids_,
+                                [this] { return absl::FromUnixMicros(now_); },
+                                {.currency = "USD"});
+  auto import = [&](const std::string& import_id,
+                    const std::vector<int64_t>& shares) {
+    v1::ImportHoldingsRequest h;
+    h.set_import_id(import_id);
+    int64_t row = 1;
+    for (int64_t n : shares) {
+      v1::HoldingRow* r = h.add_rows();
+      r->set_row(++row);
+      r->set_member_ref("ext:13f:1");
+      r->set_security("ACME");
+      r->set_date("2024-06-30");
+      r->set_shares(absl::StrCat(n));
+      r->set_price("12");
+    }
+    return imports.ImportHoldings(testing::OneMessage(h), "user:ada");
+  };
+  absl::StatusOr<v1::ImportHoldingsResponse> first = import("q2", {100});
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->accepted(), 1);
+  // The amendment corrects the position twice in one file: the last row wins.
+  absl::StatusOr<v1::ImportHoldingsResponse> amended =
+      import("q2-amended", {110, 120});
+  ASSERT_TRUE(amended.ok()) << amended.status();
+  EXPECT_EQ(amended->accepted(), 2);
+  EXPECT_EQ(db_.Count("SELECT shares FROM holdings"), 120);
+  ASSERT_TRUE(import("q2-final", {130}).ok());
+  EXPECT_EQ(db_.Count("SELECT shares FROM holdings"), 130);
+
+  for (const auto& [id, shares] :
+       std::vector<std::pair<std::string, std::vector<int64_t>>>{
+           {"q2-amended", {110, 120}}, {"q2", {100}}, {"q2-final", {130}}}) {
+    absl::StatusOr<v1::ImportHoldingsResponse> retry = import(id, shares);
+    ASSERT_TRUE(retry.ok()) << retry.status();
+    EXPECT_EQ(retry->accepted(), 0) << id;
+    EXPECT_EQ(retry->duplicates(), static_cast<int64_t>(shares.size())) << id;
+  }
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM holdings"), 1);
+  EXPECT_EQ(db_.Count("SELECT shares FROM holdings"), 130);
+  // The three rows that corrected the first are kept where retries look,
+  // and each correction is audited.
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM holding_requests"), 3);
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = "
+                      "'ImportHoldings' AND actor = 'user:ada' AND details "
+                      "LIKE 'corrected ACME % by row %: shares -> 1_0, price "
+                      "-> 12%'"),
+            3);
+}
+
 // Imports: rows rejected by row and column, unknown external ids creating
 // members, engagements grouped by request id prefix, and a retried import
 // storing nothing twice.
