@@ -8,6 +8,7 @@
 #include <tuple>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -766,6 +767,25 @@ MysqlCommunityStore::LogEngagement(const std::vector<EngagementRecord>& rows,
                 StoredFingerprint(c, "engagements", rows.front().id)) {
           if (*stored != fingerprint) return Reused("an engagement");
         } else {
+          // An engagement counts once for each member: one that an import
+          // (or another call) stored under the same request id already
+          // holds is not stored again.
+          Statement held = PrepareCached(
+              c, "SELECT member_id FROM engagements WHERE engagement_id = ?");
+          held->setString(1, rows.front().engagement_id);
+          Rows members(held->executeQuery());
+          absl::flat_hash_set<std::string> holds;
+          while (members->next()) holds.insert(Str(*members, 1));
+          for (const EngagementRecord& e : rows) {
+            if (holds.contains(e.member_id)) {
+              return absl::AlreadyExistsError(absl::StrCat(
+                  "the engagement of this request_id already counts member ",
+                  e.member_id,
+                  " (stored by an import or another call); a retry of that "
+                  "request is answered from what it stored, another "
+                  "engagement needs a request_id of its own"));
+            }
+          }
           for (const EngagementRecord& e : rows) {
             Statement s = PrepareCached(
                 c,
@@ -867,7 +887,7 @@ absl::StatusOr<std::vector<CoverageRecord>> MysqlCommunityStore::CoverageOf(
             c, absl::StrCat("SELECT ", kCoverageColumns,
                             " FROM coverage WHERE security = ? AND "
                             "end_time_us <= ? ORDER BY member_id, "
-                            "end_time_us, id"));
+                            "end_time_us, create_time_us, id"));
         s->setString(1, security);
         s->setInt64(2, as_of_us);
         Rows rows(s->executeQuery());

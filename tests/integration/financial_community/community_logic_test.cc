@@ -29,6 +29,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/timestamp.h"
+#include "common/ids.h"
 #include "common/proto_convert.h"
 #include "common/status.h"
 #include "services/financial_community/community_import.h"
@@ -341,6 +342,40 @@ TEST_F(CommunityLogicTest, TheConsensusTakesEachAnalystsLatestRatingAsOfADate) {
   EXPECT_EQ(c->sell(), 1);
   EXPECT_EQ(Text(c->mean_target()), "15.00");
   EXPECT_EQ(Text(c->median_target()), "16.00");
+}
+
+// Two ratings of one analyst on one date: the one recorded last is current,
+// whatever their ids (ids made from request ids sort in no particular order).
+TEST_F(CommunityLogicTest, OnOneDateTheRatingRecordedLastIsCurrent) {
+  const std::string gus = Create("Gus Research", v1::MEMBER_KIND_ANALYST);
+  // Two request ids whose ids sort against the order they are recorded in.
+  std::string first = "r0", second;
+  for (int i = 1; second.empty(); ++i) {
+    const std::string candidate = absl::StrCat("r", i);
+    if (KeyedId("coverage", candidate) < KeyedId("coverage", first)) {
+      second = candidate;
+    }
+  }
+  for (const auto& [request, words] :
+       std::vector<std::pair<std::string, std::string>>{{first, "buy"},
+                                                        {second, "sell"}}) {
+    v1::RecordCoverageRequest r;
+    v1::Coverage* c = r.mutable_coverage();
+    c->set_member_id(gus);
+    c->set_security("ACME");
+    *c->mutable_date() = Date(2024, 6, 20);
+    c->set_rating_text(words);
+    r.set_request_id(request);
+    ASSERT_TRUE(logic_.RecordCoverage(r, "user:ada").ok());
+    now_ += 1'000'000;
+  }
+  v1::GetConsensusRequest r;
+  r.set_security("ACME");
+  *r.mutable_as_of() = Date(2024, 6, 30);
+  absl::StatusOr<v1::GetConsensusResponse> c = logic_.GetConsensus(r);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->buy(), 0);
+  EXPECT_EQ(c->sell(), 1);
 }
 
 TEST_F(CommunityLogicTest, TargetsAreRankedByTheValueOfMeetingNowWithReasons) {
@@ -1118,6 +1153,42 @@ TEST_F(CommunityLogicTest, ARetriedImportNeverUndoesALaterCorrection) {
                       "LIKE 'corrected ACME % by row %: shares -> 1_0, price "
                       "-> 12%'"),
             3);
+}
+
+// An engagement imported under a request id is not stored again for the
+// same member by LogEngagement under that request id.
+TEST_F(CommunityLogicTest, AnImportedEngagementIsNotLoggedTwiceForAMember) {
+  const std::string ann = Create("Ann", v1::MEMBER_KIND_INVESTOR);
+  const std::string bob = Create("Bob", v1::MEMBER_KIND_INVESTOR);
+  MysqlCommunityImports imports(&db_.pool(), &ids_,
+                                [this] { return absl::FromUnixMicros(now_); },
+                                {.currency = "USD"});
+  v1::ImportEngagementsRequest e;
+  e.set_import_id("meetings");
+  v1::EngagementRow* row = e.add_rows();
+  row->set_row(2);
+  row->set_member_ref(ann);
+  row->set_timestamp("2024-06-10T09:00:00Z");
+  row->set_kind("meeting");
+  row->set_cost("50");
+  row->set_request_id("meet-42/ann");
+  ASSERT_TRUE(
+      imports.ImportEngagements(testing::OneMessage(e), "user:ada").ok());
+  v1::LogEngagementRequest r;
+  r.add_member_ids(ann);
+  r.add_member_ids(bob);
+  r.set_kind(v1::ENGAGEMENT_KIND_MEETING);
+  *r.mutable_time() = ToTimestamp(At("2024-06-10T09:00:00Z"));
+  *r.mutable_cost() = Usd("100");
+  r.set_request_id("meet-42");
+  absl::Status again = logic_.LogEngagement(r, "user:ada").status();
+  EXPECT_TRUE(absl::IsAlreadyExists(again)) << again;
+  EXPECT_TRUE(absl::StrContains(again.message(), ann)) << again;
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM engagements"), 1);
+  // Under a request id of its own the meeting is another engagement.
+  r.set_request_id("meet-43");
+  ASSERT_TRUE(logic_.LogEngagement(r, "user:ada").ok());
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM engagements"), 3);
 }
 
 // Imports: rows rejected by row and column, unknown external ids creating
