@@ -188,13 +188,14 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
       "close_time_us, state, conflict_with, create_time_us, update_time_us, "
       "recorded_by, fingerprint) VALUES ";
   // An open registration conflicts with the earliest open registration of
-  // another partner within the window before it (by domain, then by name):
-  // those stored, read at once for the whole batch, and those before it in
-  // the batch. The read does not lock: imports run on several streams at
-  // once, and the next-key locks of a locking read made them deadlock on each
-  // other's inserts; two streams registering one account at the same moment
-  // may then both go unflagged, which a registration through RegisterDeal (a
-  // locking read) never is.
+  // another partner (by domain or by name) within the window before it:
+  // those stored, read at once for the whole batch, and those of the batch
+  // registered before it (the batch is matched in the order of registration,
+  // whatever the order of its rows). The read does not lock: imports run on
+  // several streams at once, and the next-key locks of a locking read made
+  // them deadlock on each other's inserts; two streams registering one
+  // account at the same moment may then both go unflagged, which a
+  // registration through RegisterDeal (a locking read) never is.
   struct Open {
     int64_t time;
     std::string id;
@@ -208,13 +209,29 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
   std::set<std::string> domains, names;
   int64_t earliest = std::numeric_limits<int64_t>::max();
   int64_t latest = std::numeric_limits<int64_t>::min();
-  for (const imports::Row<DealRecord>& r : rows) {
+  // The open rows, in the order of registration; a registration dated after
+  // the import is refused (it would claim the account ahead of its time).
+  std::vector<size_t> open;
+  std::vector<imports::Reject> refused;
+  std::vector<bool> refuse(rows.size(), false);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const imports::Row<DealRecord>& r = rows[i];
+    if (r.record.register_time_us > now) {
+      refused.push_back(
+          {r.number, "registered_at", "must not be in the future"});
+      refuse[i] = true;
+      continue;
+    }
     if (!DealIsOpen(static_cast<v1::DealState>(r.record.state))) continue;
+    open.push_back(i);
     if (!r.record.domain_key.empty()) domains.insert(r.record.domain_key);
     names.insert(r.record.name_key);
     earliest = std::min(earliest, r.record.register_time_us - window_us);
     latest = std::max(latest, r.record.register_time_us + window_us);
   }
+  std::stable_sort(open.begin(), open.end(), [&](size_t a, size_t b) {
+    return rows[a].record.register_time_us < rows[b].record.register_time_us;
+  });
   for (const bool by_domain_key : {true, false}) {
     const std::vector<std::string> keys(
         by_domain_key ? domains.begin() : names.begin(),
@@ -242,9 +259,10 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
       }
     }
   }
+  // The earliest claim of `claims` that `r` conflicts with, if any.
   auto earliest_conflict = [&](const std::vector<Open>& claims,
-                               const imports::Row<DealRecord>& r) {
-    const Open* best = nullptr;
+                               const imports::Row<DealRecord>& r,
+                               const Open* best) {
     for (const Open& o : claims) {
       const int64_t t = r.record.register_time_us;
       if (o.partner == PartnerOf(r) || o.time < t - window_us ||
@@ -256,25 +274,19 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
         best = &o;
       }
     }
-    return best == nullptr ? std::string() : best->id;
+    return best;
   };
   // An approved registration in conflict is refused: approving over another
   // partner's claim takes TransitionDeal with force, which is audited.
   std::vector<std::string> conflicts(rows.size());
-  std::vector<size_t> kept;
-  std::vector<imports::Reject> refused;
-  for (size_t i = 0; i < rows.size(); ++i) {
+  for (size_t i : open) {
     const imports::Row<DealRecord>& r = rows[i];
-    if (!DealIsOpen(static_cast<v1::DealState>(r.record.state))) {
-      kept.push_back(i);
-      continue;
-    }
+    const Open* best = nullptr;
     if (!r.record.domain_key.empty()) {
-      conflicts[i] = earliest_conflict(by_domain[r.record.domain_key], r);
+      best = earliest_conflict(by_domain[r.record.domain_key], r, best);
     }
-    if (conflicts[i].empty()) {
-      conflicts[i] = earliest_conflict(by_name[r.record.name_key], r);
-    }
+    best = earliest_conflict(by_name[r.record.name_key], r, best);
+    if (best != nullptr) conflicts[i] = best->id;
     if (r.record.state == v1::DEAL_STATE_APPROVED && !conflicts[i].empty()) {
       refused.push_back(
           {r.number, "state",
@@ -283,15 +295,23 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
                         conflicts[i],
                         " of another partner; import it as submitted and "
                         "approve it with force (TransitionDeal, admin)")});
+      refuse[i] = true;
       continue;
     }
-    kept.push_back(i);
     const Open self{r.record.register_time_us, r.id, PartnerOf(r)};
     if (!r.record.domain_key.empty()) {
       by_domain[r.record.domain_key].push_back(self);
     }
     by_name[r.record.name_key].push_back(self);
   }
+  std::vector<size_t> kept;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (!refuse[i]) kept.push_back(i);
+  }
+  std::sort(refused.begin(), refused.end(),
+            [](const imports::Reject& a, const imports::Reject& b) {
+              return a.row < b.row;
+            });
   imports::ForChunks(kept.size(), [&](size_t begin, size_t n) {
     CachedStatement s =
         PrepareCached(c, absl::StrCat(insert, RowPlaceholders(n, kColumns)),

@@ -522,15 +522,37 @@ TEST_F(PartnerLogicTest,
   EXPECT_EQ(conflicts->conflicts(1 - beta).claims(0).deal().id(), first->id());
 
   // A registration that says it came first does not jump the stored claims:
-  // dated 11 days before Beta's open claim on the domain, it is still a
-  // conflict naming Beta's. One dated in the future is refused.
+  // dated 10 days before Alpha's open claim on the name (its second, the
+  // first was rejected) and 11 before Beta's on the domain, it is still a
+  // conflict naming the earliest of them, Alpha's. One dated in the future
+  // is refused.
   const v1::Partner d = Create("Delta");
   absl::StatusOr<v1::Deal> backdated =
       Register(d.id(), "Globex", "globex.example", kNow - 10 * kDay);
   ASSERT_TRUE(backdated.ok()) << backdated.status();
-  EXPECT_EQ(backdated->conflict_with(), by_domain->id());
+  EXPECT_EQ(backdated->conflict_with(), again->id());
   EXPECT_TRUE(NamesField(Register(d.id(), "Hooli", "", now_ + kDay).status(),
                          "deal.register_time"));
+
+  // Dated back past the window of a claim open when it is filed, it still
+  // conflicts with that claim.
+  absl::StatusOr<v1::Deal> open_now = Register(a.id(), "Soylent", "", now_);
+  ASSERT_TRUE(open_now.ok()) << open_now.status();
+  absl::StatusOr<v1::Deal> dated_back = Register(d.id(), "Soylent", "", kNow);
+  ASSERT_TRUE(dated_back.ok()) << dated_back.status();
+  EXPECT_EQ(dated_back->conflict_with(), open_now->id());
+
+  // A claim by name earlier than one by domain: the conflict names the
+  // earliest of the two.
+  absl::StatusOr<v1::Deal> by_name_first =
+      Register(a.id(), "Wayne", "", kNow + 1 * kDay);
+  absl::StatusOr<v1::Deal> by_domain_later =
+      Register(b.id(), "Wayne Labs", "wayne.example", kNow + 5 * kDay);
+  ASSERT_TRUE(by_name_first.ok() && by_domain_later.ok());
+  absl::StatusOr<v1::Deal> both =
+      Register(c.id(), "Wayne", "wayne.example", kNow + 6 * kDay);
+  ASSERT_TRUE(both.ok()) << both.status();
+  EXPECT_EQ(both->conflict_with(), by_name_first->id());
 }
 
 // Imported registrations are checked against the stored ones and against
@@ -576,6 +598,7 @@ TEST_F(PartnerLogicTest,
   MysqlPartnerImports imports(&db_.pool(), &ids_,
                               [this] { return absl::FromUnixMicros(now_); },
                               {.currency = "USD"});
+  now_ = kNow + 200 * kDay;  // every row above is in the past
   absl::StatusOr<v1::ImportDealsResponse> imported =
       imports.ImportDeals(testing::OneMessage(request), "user:ada");
   ASSERT_TRUE(imported.ok()) << imported.status();
@@ -621,6 +644,35 @@ TEST_F(PartnerLogicTest,
                         "register_time_us = ?",
                         {std::to_string(kNow - 20 * kDay)}),
             std::vector<std::string>{stored->id()});
+
+  // Rows out of the order of registration: the later claim is the
+  // conflicting one, wherever it stands in the file; a registration dated
+  // after the import is refused.
+  request.Clear();
+  request.set_import_id("deals-3");
+  *request.add_rows() =
+      row(a.id(), "Stark", "stark.example", kNow, "submitted");
+  *request.add_rows() =
+      row(b.id(), "Stark", "stark.example", kNow - 3 * kDay, "submitted");
+  *request.add_rows() = row(b.id(), "Tyrell", "", now_ + kDay, "submitted");
+  for (int i = 0; i < request.rows_size(); ++i) {
+    request.mutable_rows(i)->set_row(i + 2);
+  }
+  imported = imports.ImportDeals(testing::OneMessage(request), "user:ada");
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  EXPECT_EQ(imported->accepted(), 2);
+  ASSERT_EQ(imported->rejected_size(), 1);
+  EXPECT_EQ(imported->rejected(0).row(), 4);
+  EXPECT_EQ(imported->rejected(0).field(), "registered_at");
+  const std::vector<std::string> stark = db_.Strings(
+      "SELECT COALESCE(conflict_with, '-') FROM deals WHERE account_name = "
+      "'Stark' ORDER BY register_time_us");
+  const std::vector<std::string> stark_ids = db_.Strings(
+      "SELECT id FROM deals WHERE account_name = 'Stark' ORDER BY "
+      "register_time_us");
+  ASSERT_EQ(stark.size(), 2u);
+  EXPECT_EQ(stark[0], "-");
+  EXPECT_EQ(stark[1], stark_ids[0]);
 }
 
 TEST_F(PartnerLogicTest, DealsMoveOnlyAlongTheirStatesAndCloseWithATime) {
