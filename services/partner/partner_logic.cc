@@ -1263,7 +1263,7 @@ absl::StatusOr<v1::Interaction> PartnerLogic::LogInteraction(
   // An interaction forced past the tier's policy is audited.
   std::optional<audit::Event> forced;
   if (request.force()) {
-    forced = Change(actor, "LogInteraction", request.partner_id(),
+    forced = Change(actor, "LogInteraction", "partners/" + request.partner_id(),
                     request.request_id(),
                     absl::StrCat("force interaction=", record.id));
   }

@@ -32,6 +32,13 @@ constexpr char kImportUsage[] =
     "want: rapportctl partners import deals|orders|interactions FILE.csv "
     "[--import-id ID] [--batch-rows N] [--streams N]";
 
+// After a table of one page with more unlisted, says so on stderr.
+void MoreHint(const std::string& next_page_token, const char* what) {
+  if (!next_page_token.empty()) {
+    std::cerr << "rapportctl: more " << what << "; --all lists them all\n";
+  }
+}
+
 // ---- names and formats
 // --------------------------------------------------------
 
@@ -305,9 +312,7 @@ int Partners(Context& ctx, Stub& stub, const std::string& verb) {
     Table t = PartnerTable();
     for (const v1::Partner& p : all.partners()) AddPartner(t, p);
     t.Print(ctx.format, std::cout);
-    if (!all.next_page_token().empty()) {
-      std::cerr << "rapportctl: more partners; --all lists them all\n";
-    }
+    MoreHint(all.next_page_token(), "partners");
     return kExitOk;
   }
   if (verb == "identify") {
@@ -395,10 +400,18 @@ int Partners(Context& ctx, Stub& stub, const std::string& verb) {
              "previous_value",
              "value_change",
              "next_tier",
-             "profit_to_next_tier"});
+             "profit_to_next_tier",
+             "channels",
+             "service_level",
+             "cost_ceiling"});
     auto number = [](bool has, double x, const char* f) {
       return has ? absl::StrFormat(f, x) : std::string();
     };
+    std::string channels;
+    for (int channel : v.contact_policy().channels()) {
+      absl::StrAppend(&channels, channels.empty() ? "" : " ",
+                      ChannelName(channel));
+    }
     t.AddRow(
         {c.partner_id(),
          c.display_name(),
@@ -423,8 +436,11 @@ int Partners(Context& ctx, Stub& stub, const std::string& verb) {
              ? absl::StrFormat("%+.2f", c.value_change_hundredths() / 100.0)
              : "",
          c.next_tier() == cv1::TIER_UNSPECIFIED ? "" : TierText(c.next_tier()),
-         c.has_profit_to_next_tier() ? MoneyText(c.profit_to_next_tier())
-                                     : ""});
+         c.has_profit_to_next_tier() ? MoneyText(c.profit_to_next_tier()) : "",
+         channels,
+         v.contact_policy().service_level(),
+         v.has_contact_policy() ? MoneyText(v.contact_policy().cost_ceiling())
+                                : ""});
     t.Print(ctx.format, std::cout);
     return kExitOk;
   }
@@ -543,6 +559,7 @@ int Deals(Context& ctx, Stub& stub) {
     Table t = DealTable();
     for (const v1::Deal& d : all.deals()) AddDeal(t, d);
     t.Print(ctx.format, std::cout);
+    MoreHint(all.next_page_token(), "deals");
     return kExitOk;
   }
   if (verb == "conflicts") {
@@ -680,6 +697,9 @@ int Funds(Context& ctx, Stub& stub) {
       if (!st) return UsageError("--state: not a fund request state", "");
       request.set_state(*st);
     }
+    absl::StatusOr<int> size = IntFlag(args, "page-size", 0);
+    if (!size.ok()) return UsageError(size.status());
+    request.set_page_size(*size);
     v1::ListFundRequestsResponse all;
     if (std::optional<int> done = FetchForListing(
             ctx, request,
@@ -692,6 +712,7 @@ int Funds(Context& ctx, Stub& stub) {
     Table t = FundTable();
     for (const v1::FundRequest& f : all.fund_requests()) AddFund(t, f);
     t.Print(ctx.format, std::cout);
+    MoreHint(all.next_page_token(), "fund requests");
     return kExitOk;
   }
   return UsageError(
@@ -845,6 +866,9 @@ int Agreements(Context& ctx, Stub& stub) {
       if (!st) return UsageError("--state: not an agreement state", "");
       request.set_state(*st);
     }
+    absl::StatusOr<int> size = IntFlag(args, "page-size", 0);
+    if (!size.ok()) return UsageError(size.status());
+    request.set_page_size(*size);
     v1::ListAgreementsResponse all;
     if (std::optional<int> done = FetchForListing(
             ctx, request,
@@ -857,6 +881,7 @@ int Agreements(Context& ctx, Stub& stub) {
     Table t = AgreementTable();
     for (const v1::Agreement& a : all.agreements()) AddAgreement(t, a);
     t.Print(ctx.format, std::cout);
+    MoreHint(all.next_page_token(), "agreements");
     return kExitOk;
   }
   return UsageError(
@@ -909,6 +934,9 @@ int Orders(Context& ctx, Stub& stub) {
     }
     v1::ListOrdersRequest request;
     request.set_partner_id(args.GetOr("partner", ""));
+    absl::StatusOr<int> size = IntFlag(args, "page-size", 0);
+    if (!size.ok()) return UsageError(size.status());
+    request.set_page_size(*size);
     v1::ListOrdersResponse all;
     if (std::optional<int> done = FetchForListing(
             ctx, request,
@@ -920,6 +948,7 @@ int Orders(Context& ctx, Stub& stub) {
     }
     for (const v1::Order& o : all.orders()) add(table, o);
     table.Print(ctx.format, std::cout);
+    MoreHint(all.next_page_token(), "orders");
     return kExitOk;
   }
   return UsageError("want: rapportctl partners orders record|list ...", "");
@@ -981,6 +1010,9 @@ int Interactions(Context& ctx, Stub& stub) {
     }
     v1::ListInteractionsRequest request;
     request.set_partner_id(args.GetOr("partner", ""));
+    absl::StatusOr<int> size = IntFlag(args, "page-size", 0);
+    if (!size.ok()) return UsageError(size.status());
+    request.set_page_size(*size);
     v1::ListInteractionsResponse all;
     if (std::optional<int> done = FetchForListing(
             ctx, request,
@@ -992,6 +1024,7 @@ int Interactions(Context& ctx, Stub& stub) {
     }
     for (const v1::Interaction& i : all.interactions()) add(table, i);
     table.Print(ctx.format, std::cout);
+    MoreHint(all.next_page_token(), "interactions");
     return kExitOk;
   }
   return UsageError("want: rapportctl partners interactions log|list ...", "");
