@@ -137,8 +137,32 @@ TEST_F(ScaleE2E, ClientsGivenEveryReplicaSpreadTheirCallsOverThem) {
   EXPECT_GT(after[0] - before[0], 0);
   EXPECT_GT(after[1] - before[1], 0);
 
-  // The scoring replicas likewise, for rapportctl's scoring calls.
+  // The customer service's own calls to scoring spread over both scoring
+  // replicas: four refreshes, each a few calls, round-robin from a shuffled
+  // start.
   const std::string scoring_service = "rapport.scoring.v1.ScoringService";
+  const int64_t scored_before[2] = {
+      Handled(platform_.scoring(0).metrics_addr(), scoring_service),
+      Handled(platform_.scoring(1).metrics_addr(), scoring_service)};
+  ASSERT_EQ(On(0, {"customers", "import", "purchases",
+                   platform_.File("few.csv",
+                                  "customer_ref,timestamp,amount\n"
+                                  "ext:shop:1,2024-01-02T00:00:00Z,10\n"
+                                  "ext:shop:2,2024-02-02T00:00:00Z,20\n")})
+                .exit_code,
+            0);
+  for (int i = 0; i < 4; ++i) {
+    RunResult refreshed =
+        On(i % 2, {"customers", "refresh-scores", "--as-of",
+                   "2024-12-31T00:00:00Z", "--output", "csv"});
+    ASSERT_EQ(refreshed.exit_code, 0) << refreshed.err << platform_.logs();
+  }
+  EXPECT_GT(Handled(platform_.scoring(0).metrics_addr(), scoring_service),
+            scored_before[0]);
+  EXPECT_GT(Handled(platform_.scoring(1).metrics_addr(), scoring_service),
+            scored_before[1]);
+
+  // The scoring replicas likewise, for rapportctl's scoring calls.
   const std::string t = platform_.File(
       "t.csv", "entity_id,timestamp,amount\na,2024-01-02T00:00:00Z,10\n");
   testing::Env scoring_env = platform_.CtlEnv();
