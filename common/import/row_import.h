@@ -48,6 +48,15 @@ inline constexpr size_t kDefaultBatchRows = 5000;
 inline constexpr size_t kMaxListedRejects = 10000;
 inline constexpr size_t kMaxImportIdBytes = 64;
 inline constexpr size_t kMaxRequestIdBytes = 128;
+
+// The answer to an import whose call ended before its request stream did
+// (cancelled by the client, or past the server's deadline).
+inline absl::Status CancelledImport() {
+  return absl::CancelledError(
+      "the call ended (cancelled, or past its deadline) before the end of the "
+      "import; the rows stored before that stay stored, and a retry of the "
+      "import stores each of the others once");
+}
 // How often one batch is run again after losing a race to a concurrent
 // writer.
 inline constexpr int kMaxAttempts = 5;
@@ -168,9 +177,12 @@ class Importer {
         on_stored_(std::move(on_stored)) {}
 
   // Reads the import's messages from `next` (false at the end) and stores
-  // them for `actor`; the start and the end are audited.
+  // them for `actor`; the start and the end are audited. A stream that ended
+  // because the call did (`cancelled`: by the client, or past the server's
+  // deadline) is not the end of the import: CANCELLED, audited as failed.
   absl::StatusOr<Totals> Run(const std::function<bool(Request*)>& next,
-                             const std::string& actor) {
+                             const std::string& actor,
+                             const std::function<bool()>& cancelled = {}) {
     Request request;
     if (!next(&request) || request.import_id().empty()) {
       return InvalidField("import_id", "is required in the first message");
@@ -179,7 +191,7 @@ class Importer {
         CheckRequiredText(request.import_id(), "import_id", kMaxImportIdBytes));
     Session run(this, request.import_id(), actor);
     RAPPORT_RETURN_IF_ERROR(run.Audit("started", ""));
-    absl::StatusOr<Totals> totals = run.Import(request, next);
+    absl::StatusOr<Totals> totals = run.Import(request, next, cancelled);
     if (!totals.ok()) {
       // The error is the call's answer; the end event says it stopped.
       run.Audit("failed", absl::StatusCodeToString(totals.status().code()))
@@ -215,7 +227,8 @@ class Importer {
     }
 
     absl::StatusOr<Totals> Import(Request& request,
-                                  const std::function<bool(Request*)>& next) {
+                                  const std::function<bool(Request*)>& next,
+                                  const std::function<bool()>& cancelled) {
       RAPPORT_ASSIGN_OR_RETURN(
           prefix_,
           importer_->store_->Prefix(importer_->options_.kind, import_id_));
@@ -237,6 +250,7 @@ class Importer {
         }
         request.Clear();
       } while (next(&request));
+      if (cancelled && cancelled()) return CancelledImport();
       RAPPORT_RETURN_IF_ERROR(Flush());
       std::stable_sort(
           totals_.rejects.begin(), totals_.rejects.end(),

@@ -17,6 +17,7 @@
 #include "common/base/decimal.h"
 #include "common/base/status_macros.h"
 #include "common/base/timestamp.h"
+#include "common/import/row_import.h"
 #include "common/metrics/metrics.h"
 #include "common/status.h"
 #include "common/validation.h"
@@ -262,7 +263,8 @@ class Importer {
       : deps_(deps), actor_(std::move(actor)) {}
 
   // The import's start and end are audited; its rows carry their actor.
-  absl::StatusOr<Response> Run(const std::function<bool(Request*)>& next) {
+  absl::StatusOr<Response> Run(const std::function<bool(Request*)>& next,
+                               const std::function<bool()>& cancelled) {
     Request request;
     if (!next(&request) || request.import_id().empty()) {
       return InvalidField("import_id", "is required in the first message");
@@ -271,7 +273,7 @@ class Importer {
         request.import_id(), "import_id", BulkImportLogic::kMaxImportIdBytes));
     import_id_ = request.import_id();
     RAPPORT_RETURN_IF_ERROR(Audit("started", ""));
-    absl::StatusOr<Response> response = Import(request, next);
+    absl::StatusOr<Response> response = Import(request, next, cancelled);
     if (!response.ok()) {
       // The error is the call's answer; the end event says the import stopped.
       Audit("failed", absl::StatusCodeToString(response.status().code()))
@@ -300,7 +302,8 @@ class Importer {
   }
 
   absl::StatusOr<Response> Import(Request& request,
-                                  const std::function<bool(Request*)>& next) {
+                                  const std::function<bool(Request*)>& next,
+                                  const std::function<bool()>& cancelled) {
     RAPPORT_RETURN_IF_ERROR(LoadPrefix());
     RAPPORT_ASSIGN_OR_RETURN(changes_seen_, deps_.store->CustomerChanges());
     do {
@@ -321,6 +324,7 @@ class Importer {
       if (pending_.size() >= deps_.batch_rows) RAPPORT_RETURN_IF_ERROR(Flush());
       request.Clear();
     } while (next(&request));
+    if (cancelled && cancelled()) return imports::CancelledImport();
     RAPPORT_RETURN_IF_ERROR(Flush());
 
     std::stable_sort(
@@ -798,15 +802,15 @@ BulkImportLogic::BulkImportLogic(ImportStore* store,
 
 absl::StatusOr<v1::ImportPurchasesResponse> BulkImportLogic::ImportPurchases(
     const std::function<bool(v1::ImportPurchasesRequest*)>& next,
-    const std::string& actor) {
-  return Importer<PurchaseTraits>(deps_, actor).Run(next);
+    const std::string& actor, const std::function<bool()>& cancelled) {
+  return Importer<PurchaseTraits>(deps_, actor).Run(next, cancelled);
 }
 
 absl::StatusOr<v1::ImportInteractionsResponse>
 BulkImportLogic::ImportInteractions(
     const std::function<bool(v1::ImportInteractionsRequest*)>& next,
-    const std::string& actor) {
-  return Importer<InteractionTraits>(deps_, actor).Run(next);
+    const std::string& actor, const std::function<bool()>& cancelled) {
+  return Importer<InteractionTraits>(deps_, actor).Run(next, cancelled);
 }
 
 }  // namespace rapport::customer

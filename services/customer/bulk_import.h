@@ -60,10 +60,12 @@ class BulkImportLogic final : public ImportLogic {
 
   absl::StatusOr<v1::ImportPurchasesResponse> ImportPurchases(
       const std::function<bool(v1::ImportPurchasesRequest*)>& next,
-      const std::string& actor) override;
+      const std::string& actor,
+      const std::function<bool()>& cancelled) override;
   absl::StatusOr<v1::ImportInteractionsResponse> ImportInteractions(
       const std::function<bool(v1::ImportInteractionsRequest*)>& next,
-      const std::string& actor) override;
+      const std::string& actor,
+      const std::function<bool()>& cancelled) override;
 
   // What the importers share; public only for the implementation file.
   struct Deps {

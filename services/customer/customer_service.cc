@@ -148,12 +148,13 @@ grpc::Status CustomerServiceImpl::ImportPurchases(
     grpc::ServerReader<v1::ImportPurchasesRequest>* reader,
     v1::ImportPurchasesResponse* response) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "ImportPurchases");
-  return ReplyWith(imports_->ImportPurchases(
-                       [reader](v1::ImportPurchasesRequest* batch) {
-                         return reader->Read(batch);
-                       },
-                       caller.subject),
-                   response);
+  return ReplyWith(
+      imports_->ImportPurchases(
+          [reader](v1::ImportPurchasesRequest* batch) {
+            return reader->Read(batch);
+          },
+          caller.subject, [context] { return context->IsCancelled(); }),
+      response);
 }
 
 grpc::Status CustomerServiceImpl::LogInteraction(
@@ -179,12 +180,13 @@ grpc::Status CustomerServiceImpl::ImportInteractions(
     grpc::ServerReader<v1::ImportInteractionsRequest>* reader,
     v1::ImportInteractionsResponse* response) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "ImportInteractions");
-  return ReplyWith(imports_->ImportInteractions(
-                       [reader](v1::ImportInteractionsRequest* batch) {
-                         return reader->Read(batch);
-                       },
-                       caller.subject),
-                   response);
+  return ReplyWith(
+      imports_->ImportInteractions(
+          [reader](v1::ImportInteractionsRequest* batch) {
+            return reader->Read(batch);
+          },
+          caller.subject, [context] { return context->IsCancelled(); }),
+      response);
 }
 
 grpc::Status CustomerServiceImpl::SetConsent(

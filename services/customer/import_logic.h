@@ -18,13 +18,15 @@ namespace rapport::customer {
 class ImportLogic {
  public:
   virtual ~ImportLogic() = default;
-  // `next` fills the next batch and returns false at the end of the stream.
+  // `next` fills the next batch and returns false at the end of the stream;
+  // `cancelled` tells, once it has, whether the call ended first (cancelled,
+  // or past its deadline): the import then stops with CANCELLED.
   virtual absl::StatusOr<v1::ImportPurchasesResponse> ImportPurchases(
       const std::function<bool(v1::ImportPurchasesRequest*)>& next,
-      const std::string& actor) = 0;
+      const std::string& actor, const std::function<bool()>& cancelled) = 0;
   virtual absl::StatusOr<v1::ImportInteractionsResponse> ImportInteractions(
       const std::function<bool(v1::ImportInteractionsRequest*)>& next,
-      const std::string& actor) = 0;
+      const std::string& actor, const std::function<bool()>& cancelled) = 0;
 };
 
 }  // namespace rapport::customer

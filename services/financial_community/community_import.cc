@@ -433,7 +433,7 @@ MysqlCommunityImports::Rescorer() const {
 absl::StatusOr<v1::ImportHoldingsResponse>
 MysqlCommunityImports::ImportHoldings(
     const std::function<bool(v1::ImportHoldingsRequest*)>& next,
-    const std::string& actor) {
+    const std::string& actor, const std::function<bool()>& cancelled) {
   auto store =
       StoreFor<HoldingRecord>(pool_, ids_, clock_, v1::MEMBER_KIND_INVESTOR,
                               "holdings", InsertHoldings, {"holding_requests"});
@@ -445,7 +445,8 @@ MysqlCommunityImports::ImportHoldings(
                 .clock = clock_},
                ParseHolding,
                imports::EntitiesOfStored<HoldingRecord>(Rescorer()));
-  RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals, importer.Run(next, actor));
+  RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals,
+                           importer.Run(next, actor, cancelled));
   return imports::ToResponse(std::move(totals),
                              &v1::ImportHoldingsResponse::set_created_members);
 }
@@ -453,7 +454,7 @@ MysqlCommunityImports::ImportHoldings(
 absl::StatusOr<v1::ImportEngagementsResponse>
 MysqlCommunityImports::ImportEngagements(
     const std::function<bool(v1::ImportEngagementsRequest*)>& next,
-    const std::string& actor) {
+    const std::string& actor, const std::function<bool()>& cancelled) {
   auto store =
       StoreFor<EngagementRow>(pool_, ids_, clock_, v1::MEMBER_KIND_INVESTOR,
                               "engagements", InsertEngagements);
@@ -466,7 +467,8 @@ MysqlCommunityImports::ImportEngagements(
                 .clock = clock_},
                ParseEngagement,
                imports::EntitiesOfStored<EngagementRow>(Rescorer()));
-  RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals, importer.Run(next, actor));
+  RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals,
+                           importer.Run(next, actor, cancelled));
   return imports::ToResponse(
       std::move(totals), &v1::ImportEngagementsResponse::set_created_members);
 }
@@ -474,7 +476,7 @@ MysqlCommunityImports::ImportEngagements(
 absl::StatusOr<v1::ImportCoverageResponse>
 MysqlCommunityImports::ImportCoverage(
     const std::function<bool(v1::ImportCoverageRequest*)>& next,
-    const std::string& actor) {
+    const std::string& actor, const std::function<bool()>& cancelled) {
   auto store = StoreFor<CoverageRecord>(
       pool_, ids_, clock_, v1::MEMBER_KIND_ANALYST, "coverage", InsertCoverage);
   imports::Importer<v1::ImportCoverageRequest, v1::CoverageRow, CoverageRecord>
@@ -484,7 +486,8 @@ MysqlCommunityImports::ImportCoverage(
                 .ref_field = "member_ref",
                 .clock = clock_},
                ParseCoverage);
-  RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals, importer.Run(next, actor));
+  RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals,
+                           importer.Run(next, actor, cancelled));
   return imports::ToResponse(std::move(totals),
                              &v1::ImportCoverageResponse::set_created_members);
 }

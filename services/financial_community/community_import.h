@@ -39,15 +39,15 @@ class MysqlCommunityImports {
   // another id corrects it (its shares and price).
   absl::StatusOr<v1::ImportHoldingsResponse> ImportHoldings(
       const std::function<bool(v1::ImportHoldingsRequest*)>& next,
-      const std::string& actor);
+      const std::string& actor, const std::function<bool()>& cancelled = {});
   // Rows whose request ids share the part before the last '/' are one
   // engagement; a row's cost is its member's share.
   absl::StatusOr<v1::ImportEngagementsResponse> ImportEngagements(
       const std::function<bool(v1::ImportEngagementsRequest*)>& next,
-      const std::string& actor);
+      const std::string& actor, const std::function<bool()>& cancelled = {});
   absl::StatusOr<v1::ImportCoverageResponse> ImportCoverage(
       const std::function<bool(v1::ImportCoverageRequest*)>& next,
-      const std::string& actor);
+      const std::string& actor, const std::function<bool()>& cancelled = {});
 
  private:
   // Queues entities for a background re-score; null without `values`.

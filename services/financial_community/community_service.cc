@@ -119,12 +119,13 @@ grpc::Status CommunityServiceImpl::ImportHoldings(
     grpc::ServerReader<v1::ImportHoldingsRequest>* reader,
     v1::ImportHoldingsResponse* response) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "ImportHoldings");
-  return ReplyWith(imports_->ImportHoldings(
-                       [reader](v1::ImportHoldingsRequest* batch) {
-                         return reader->Read(batch);
-                       },
-                       caller.subject),
-                   response);
+  return ReplyWith(
+      imports_->ImportHoldings(
+          [reader](v1::ImportHoldingsRequest* batch) {
+            return reader->Read(batch);
+          },
+          caller.subject, [context] { return context->IsCancelled(); }),
+      response);
 }
 
 grpc::Status CommunityServiceImpl::GetRegister(
@@ -171,12 +172,13 @@ grpc::Status CommunityServiceImpl::ImportEngagements(
     grpc::ServerReader<v1::ImportEngagementsRequest>* reader,
     v1::ImportEngagementsResponse* response) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "ImportEngagements");
-  return ReplyWith(imports_->ImportEngagements(
-                       [reader](v1::ImportEngagementsRequest* batch) {
-                         return reader->Read(batch);
-                       },
-                       caller.subject),
-                   response);
+  return ReplyWith(
+      imports_->ImportEngagements(
+          [reader](v1::ImportEngagementsRequest* batch) {
+            return reader->Read(batch);
+          },
+          caller.subject, [context] { return context->IsCancelled(); }),
+      response);
 }
 
 grpc::Status CommunityServiceImpl::RecordCoverage(
@@ -192,12 +194,13 @@ grpc::Status CommunityServiceImpl::ImportCoverage(
     grpc::ServerReader<v1::ImportCoverageRequest>* reader,
     v1::ImportCoverageResponse* response) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "ImportCoverage");
-  return ReplyWith(imports_->ImportCoverage(
-                       [reader](v1::ImportCoverageRequest* batch) {
-                         return reader->Read(batch);
-                       },
-                       caller.subject),
-                   response);
+  return ReplyWith(
+      imports_->ImportCoverage(
+          [reader](v1::ImportCoverageRequest* batch) {
+            return reader->Read(batch);
+          },
+          caller.subject, [context] { return context->IsCancelled(); }),
+      response);
 }
 
 grpc::Status CommunityServiceImpl::GetConsensus(

@@ -448,7 +448,7 @@ MysqlPartnerImports::Rescorer() const {
 
 absl::StatusOr<v1::ImportDealsResponse> MysqlPartnerImports::ImportDeals(
     const std::function<bool(v1::ImportDealsRequest*)>& next,
-    const std::string& actor) {
+    const std::string& actor, const std::function<bool()>& cancelled) {
   const int64_t window_us =
       absl::ToInt64Microseconds(options_.protection_window);
   auto store = StoreFor<DealRecord>(
@@ -470,14 +470,15 @@ absl::StatusOr<v1::ImportDealsResponse> MysqlPartnerImports::ImportDeals(
           Rescorer(), [](const DealRecord& d) {
             return d.state == v1::DEAL_STATE_WON;  // a won deal is an event
           }));
-  RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals, importer.Run(next, actor));
+  RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals,
+                           importer.Run(next, actor, cancelled));
   return imports::ToResponse(std::move(totals),
                              &v1::ImportDealsResponse::set_created_partners);
 }
 
 absl::StatusOr<v1::ImportOrdersResponse> MysqlPartnerImports::ImportOrders(
     const std::function<bool(v1::ImportOrdersRequest*)>& next,
-    const std::string& actor) {
+    const std::string& actor, const std::function<bool()>& cancelled) {
   auto store =
       StoreFor<OrderRecord>(pool_, ids_, clock_, "orders", InsertOrders);
   imports::Importer<v1::ImportOrdersRequest, v1::OrderRow, OrderRecord>
@@ -488,7 +489,8 @@ absl::StatusOr<v1::ImportOrdersResponse> MysqlPartnerImports::ImportOrders(
                 .request_scope = "order",
                 .clock = clock_},
                ParseOrder, imports::EntitiesOfStored<OrderRecord>(Rescorer()));
-  RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals, importer.Run(next, actor));
+  RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals,
+                           importer.Run(next, actor, cancelled));
   return imports::ToResponse(std::move(totals),
                              &v1::ImportOrdersResponse::set_created_partners);
 }
@@ -496,7 +498,7 @@ absl::StatusOr<v1::ImportOrdersResponse> MysqlPartnerImports::ImportOrders(
 absl::StatusOr<v1::ImportInteractionsResponse>
 MysqlPartnerImports::ImportInteractions(
     const std::function<bool(v1::ImportInteractionsRequest*)>& next,
-    const std::string& actor) {
+    const std::string& actor, const std::function<bool()>& cancelled) {
   auto store = StoreFor<InteractionRecord>(pool_, ids_, clock_, "interactions",
                                            InsertInteractions);
   imports::Importer<v1::ImportInteractionsRequest, v1::InteractionRow,
@@ -509,7 +511,8 @@ MysqlPartnerImports::ImportInteractions(
                 .clock = clock_},
                ParseInteraction,
                imports::EntitiesOfStored<InteractionRecord>(Rescorer()));
-  RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals, importer.Run(next, actor));
+  RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals,
+                           importer.Run(next, actor, cancelled));
   return imports::ToResponse(
       std::move(totals), &v1::ImportInteractionsResponse::set_created_partners);
 }

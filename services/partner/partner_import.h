@@ -37,13 +37,13 @@ class MysqlPartnerImports {
 
   absl::StatusOr<v1::ImportDealsResponse> ImportDeals(
       const std::function<bool(v1::ImportDealsRequest*)>& next,
-      const std::string& actor);
+      const std::string& actor, const std::function<bool()>& cancelled = {});
   absl::StatusOr<v1::ImportOrdersResponse> ImportOrders(
       const std::function<bool(v1::ImportOrdersRequest*)>& next,
-      const std::string& actor);
+      const std::string& actor, const std::function<bool()>& cancelled = {});
   absl::StatusOr<v1::ImportInteractionsResponse> ImportInteractions(
       const std::function<bool(v1::ImportInteractionsRequest*)>& next,
-      const std::string& actor);
+      const std::string& actor, const std::function<bool()>& cancelled = {});
 
  private:
   // Queues entities for a background re-score; null without `values`.

@@ -221,12 +221,13 @@ grpc::Status PartnerServiceImpl::ImportDeals(
     grpc::ServerReader<v1::ImportDealsRequest>* reader,
     v1::ImportDealsResponse* response) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "ImportDeals");
-  return ReplyWith(imports_->ImportDeals(
-                       [reader](v1::ImportDealsRequest* batch) {
-                         return reader->Read(batch);
-                       },
-                       caller.subject),
-                   response);
+  return ReplyWith(
+      imports_->ImportDeals(
+          [reader](v1::ImportDealsRequest* batch) {
+            return reader->Read(batch);
+          },
+          caller.subject, [context] { return context->IsCancelled(); }),
+      response);
 }
 
 grpc::Status PartnerServiceImpl::RecordOrder(
@@ -250,12 +251,13 @@ grpc::Status PartnerServiceImpl::ImportOrders(
     grpc::ServerReader<v1::ImportOrdersRequest>* reader,
     v1::ImportOrdersResponse* response) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "ImportOrders");
-  return ReplyWith(imports_->ImportOrders(
-                       [reader](v1::ImportOrdersRequest* batch) {
-                         return reader->Read(batch);
-                       },
-                       caller.subject),
-                   response);
+  return ReplyWith(
+      imports_->ImportOrders(
+          [reader](v1::ImportOrdersRequest* batch) {
+            return reader->Read(batch);
+          },
+          caller.subject, [context] { return context->IsCancelled(); }),
+      response);
 }
 
 grpc::Status PartnerServiceImpl::RequestFunds(
@@ -318,12 +320,13 @@ grpc::Status PartnerServiceImpl::ImportInteractions(
     grpc::ServerReader<v1::ImportInteractionsRequest>* reader,
     v1::ImportInteractionsResponse* response) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "ImportInteractions");
-  return ReplyWith(imports_->ImportInteractions(
-                       [reader](v1::ImportInteractionsRequest* batch) {
-                         return reader->Read(batch);
-                       },
-                       caller.subject),
-                   response);
+  return ReplyWith(
+      imports_->ImportInteractions(
+          [reader](v1::ImportInteractionsRequest* batch) {
+            return reader->Read(batch);
+          },
+          caller.subject, [context] { return context->IsCancelled(); }),
+      response);
 }
 
 grpc::Status PartnerServiceImpl::RefreshScores(

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -75,18 +76,23 @@ class FakeStore : public Store<Record> {
     }
     return w;
   }
-  absl::Status Audit(const audit::Event&) override { return absl::OkStatus(); }
+  absl::Status Audit(const audit::Event& e) override {
+    outcomes.push_back(e.outcome);
+    return absl::OkStatus();
+  }
 
   std::vector<std::string> resolved;  // every reference Resolve was asked
   absl::flat_hash_map<std::string, std::string> created;
-  std::vector<std::string> written;  // the entity of every written row
+  std::vector<std::string> written;   // the entity of every written row
+  std::vector<std::string> outcomes;  // of the audited events, in order
   int writes = 0;
   int fail_write = -1;  // the call of Write that fails, from 0
 };
 
 absl::StatusOr<Totals> RunImport(FakeStore& store,
                                  const std::vector<std::string>& refs,
-                                 size_t batch_rows) {
+                                 size_t batch_rows,
+                                 const std::function<bool()>& cancelled = {}) {
   Importer<Request, Raw, Record> importer(
       &store,
       {.kind = "things",
@@ -109,7 +115,29 @@ absl::StatusOr<Totals> RunImport(FakeStore& store,
         }
         return true;
       },
-      "user:ada");
+      "user:ada", cancelled);
+}
+
+// A stream that ends because the call did (cancelled, or past its deadline)
+// is not the end of the import: the rows of the batch still pending are not
+// stored, the answer is CANCELLED and the import is audited as failed.
+TEST(RowImport, AStreamCutShortByItsCallIsNotTheEndOfTheImport) {
+  FakeStore store;
+  // Batches of 4 over messages of 4, and a last message of 2 rows that waits
+  // for the end of the stream to fill its batch.
+  absl::StatusOr<Totals> totals =
+      RunImport(store, {"e:1", "e:2", "e:3", "e:4", "e:5", "e:6"}, 4,
+                [] { return true; });
+  EXPECT_TRUE(absl::IsCancelled(totals.status())) << totals.status();
+  EXPECT_EQ(store.written.size(), 4u);
+  EXPECT_EQ(store.outcomes, (std::vector<std::string>{"started", "failed"}));
+
+  FakeStore whole;
+  totals = RunImport(whole, {"e:1", "e:2", "e:3", "e:4", "e:5", "e:6"}, 4,
+                     [] { return false; });
+  ASSERT_TRUE(totals.ok()) << totals.status();
+  EXPECT_EQ(whole.written.size(), 6u);
+  EXPECT_EQ(whole.outcomes, (std::vector<std::string>{"started", "ok"}));
 }
 
 TEST(RowImport, ReferencesAreResolvedOncePerImportAndCreatedOnce) {

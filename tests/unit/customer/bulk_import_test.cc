@@ -265,7 +265,7 @@ class BulkImportTest : public ::testing::Test {
           *out = messages[i++];
           return true;
         },
-        "user:importer");
+        "user:importer", [this] { return cancelled_; });
   }
   absl::StatusOr<v1::ImportInteractionsResponse> Interactions(
       std::vector<v1::ImportInteractionsRequest> messages) {
@@ -276,7 +276,7 @@ class BulkImportTest : public ::testing::Test {
           *out = messages[i++];
           return true;
         },
-        "user:importer");
+        "user:importer", [this] { return cancelled_; });
   }
 
   static v1::PurchaseRow Row(int64_t row, std::string ref,
@@ -321,6 +321,7 @@ class BulkImportTest : public ::testing::Test {
   FakeImportStore store_;
   CustomerLogic logic_;
   BulkImportLogic imports_;
+  bool cancelled_ = false;  // the call's state when its stream ends
 };
 
 TEST_F(BulkImportTest, BadRowsAreRejectedWithRowAndFieldAndGoodOnesStored) {
@@ -441,6 +442,23 @@ TEST_F(BulkImportTest, RetriedImportStoresNothingTwice) {
   ASSERT_TRUE(other.ok()) << other.status();
   EXPECT_EQ(other->duplicates(), 1);
   EXPECT_EQ(store_.purchases.size(), 4u);
+}
+
+// A stream that ends because the call did (cancelled, or past its deadline)
+// is not the end of the import: the batch still pending is not stored, the
+// answer is CANCELLED, and the end is audited as failed.
+TEST_F(BulkImportTest, AStreamCutShortByItsCallIsNotTheEndOfTheImport) {
+  const std::string ada = NewCustomer();
+  cancelled_ = true;
+  absl::StatusOr<v1::ImportPurchasesResponse> r =
+      Purchases({Batch("imp-1", {Row(2, ada, "2024-01-01T00:00:00Z", "1"),
+                                 Row(3, ada, "2024-01-02T00:00:00Z", "2"),
+                                 Row(4, ada, "2024-01-03T00:00:00Z", "3")}),
+                 Batch("", {Row(5, ada, "2024-01-04T00:00:00Z", "4")})});
+  EXPECT_TRUE(absl::IsCancelled(r.status())) << r.status();
+  EXPECT_EQ(store_.purchases.size(), 3u);  // the first batch of 3 only
+  ASSERT_FALSE(store_.events.empty());
+  EXPECT_EQ(store_.events.back().outcome, "failed");
 }
 
 TEST_F(BulkImportTest, KeyReusedForOtherContentIsRejected) {
