@@ -110,5 +110,44 @@ TEST(AsyncBatcherTest, TheDestructorRunsWhatIsStillQueued) {
                                            "item 4", "item 5"}));
 }
 
+// A full queue refuses an item at once with `overloaded()` instead of
+// growing: with one batch held running and max_queue (2) items waiting, the
+// next gets the overloaded answer on the caller's thread; the queued ones run.
+TEST(AsyncBatcherTest, AFullQueueAnswersOverloadedAtOnce) {
+  absl::Notification first_started, release;
+  absl::Mutex mu;
+  std::vector<std::string> got;
+  std::string refused;
+  std::thread::id refused_on;
+  {
+    AsyncBatcher<int, std::string> batcher(
+        {.workers = 1, .max_batch = 1, .max_queue = 2},
+        [&](const std::vector<int>& items) {
+          if (items.front() == 1) {
+            first_started.Notify();
+            release.WaitForNotification();
+          }
+          return Describe(items);
+        },
+        [] { return std::string("overloaded"); });
+    auto keep = [&](std::string r) {
+      absl::MutexLock lock(&mu);
+      got.push_back(std::move(r));
+    };
+    batcher.Submit(1, keep);
+    first_started.WaitForNotification();
+    batcher.Submit(2, keep);
+    batcher.Submit(3, keep);
+    batcher.Submit(4, [&](std::string r) {
+      refused = std::move(r);
+      refused_on = std::this_thread::get_id();
+    });
+    EXPECT_EQ(refused, "overloaded");
+    EXPECT_EQ(refused_on, std::this_thread::get_id());
+    release.Notify();
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{"item 1", "item 2", "item 3"}));
+}
+
 }  // namespace
 }  // namespace rapport

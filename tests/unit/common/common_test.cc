@@ -2,8 +2,12 @@
 // targets.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
+#include <string>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/api_names.h"
 #include "common/channel.h"
 #include "common/identity.h"
@@ -91,6 +95,52 @@ TEST(Validation, PhoneIsNormalisedToE164) {
   for (const char* bad : {"", "0044207946", "+0123456789", "+1234567",
                           "+1234567890123456", "+1 415 CALL NOW"}) {
     EXPECT_FALSE(NormalizePhone(bad, "p").ok()) << bad;
+  }
+}
+
+// A record's external ids and attributes are capped (kMaxExternalIds,
+// kMaxAttributes): one more is a violation naming the field; the cap itself
+// is fine.
+struct TestExternalId {
+  std::string source_, id_;
+  const std::string& source() const { return source_; }
+  const std::string& id() const { return id_; }
+};
+struct TestExternalIds {
+  std::vector<TestExternalId> ids;
+  int size() const { return static_cast<int>(ids.size()); }
+  const TestExternalId& Get(int i) const { return ids[i]; }
+};
+
+TEST(Validation, ExternalIdsAndAttributesAreCapped) {
+  for (const int n : {kMaxExternalIds, kMaxExternalIds + 1}) {
+    TestExternalIds in;
+    for (int i = 0; i < n; ++i) in.ids.push_back({"crm", absl::StrCat(i)});
+    std::vector<std::pair<std::string, std::string>> out;
+    std::vector<FieldViolation> violations;
+    ReadExternalIds(in, "member.external_ids", &out, &violations);
+    if (n == kMaxExternalIds) {
+      EXPECT_TRUE(violations.empty());
+      EXPECT_EQ(out.size(), static_cast<size_t>(n));
+    } else {
+      ASSERT_EQ(violations.size(), 1u);
+      EXPECT_EQ(violations[0].field, "member.external_ids");
+      EXPECT_NE(violations[0].description.find("20"), std::string::npos)
+          << violations[0].description;
+    }
+  }
+  for (const int n : {kMaxAttributes, kMaxAttributes + 1}) {
+    std::map<std::string, std::string> in;
+    for (int i = 0; i < n; ++i) in[absl::StrCat("key", i)] = "value";
+    std::map<std::string, std::string> out;
+    std::vector<FieldViolation> violations;
+    ReadAttributes(in, "customer.attributes", &out, &violations);
+    if (n == kMaxAttributes) {
+      EXPECT_TRUE(violations.empty());
+    } else {
+      ASSERT_EQ(violations.size(), 1u);
+      EXPECT_EQ(violations[0].field, "customer.attributes");
+    }
   }
 }
 

@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/validation.h"
 
 namespace rapport::imports {
 namespace {
@@ -166,6 +168,39 @@ TEST(RowImport, ABatchThatLostARaceResolvesItsReferencesAnew) {
   // deleted), it resolved both of its references again.
   EXPECT_EQ(store.resolved,
             (std::vector<std::string>{"e:1", "e:2", "e:3", "e:1", "e:3"}));
+}
+
+// A message of more than kMaxRowsPerMessage rows is refused, naming "rows",
+// before any of its rows is stored; one of exactly that many is taken.
+TEST(RowImport, AMessageOfTooManyRowsIsRefused) {
+  for (const int n : {kMaxRowsPerMessage, kMaxRowsPerMessage + 1}) {
+    FakeStore store;
+    Importer<Request, Raw, Record> importer(
+        &store, {.kind = "things", .rpc = "ImportThings", .ref_field = "ref"},
+        [](const Raw& raw) -> absl::StatusOr<Parsed<Record>> {
+          return Parsed<Record>{.ref = raw.ref, .content = raw.ref};
+        });
+    bool sent = false;
+    absl::StatusOr<Totals> totals = importer.Run(
+        [&](Request* r) {
+          if (sent) return false;
+          sent = true;
+          r->id = "import-1";
+          for (int i = 1; i <= n; ++i)
+            r->raw.push_back({.number = i, .ref = "e:1"});
+          return true;
+        },
+        "user:ada");
+    if (n == kMaxRowsPerMessage) {
+      ASSERT_TRUE(totals.ok()) << totals.status();
+      EXPECT_EQ(totals->accepted, n);
+    } else {
+      EXPECT_TRUE(absl::IsInvalidArgument(totals.status())) << totals.status();
+      EXPECT_TRUE(absl::StrContains(totals.status().message(), "rows"))
+          << totals.status();
+      EXPECT_TRUE(store.written.empty());
+    }
+  }
 }
 
 }  // namespace

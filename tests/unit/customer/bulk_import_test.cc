@@ -13,9 +13,11 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
 #include "common/ids.h"
+#include "common/validation.h"
 
 namespace rapport::customer {
 namespace {
@@ -459,6 +461,21 @@ TEST_F(BulkImportTest, AStreamCutShortByItsCallIsNotTheEndOfTheImport) {
   EXPECT_EQ(store_.purchases.size(), 3u);  // the first batch of 3 only
   ASSERT_FALSE(store_.events.empty());
   EXPECT_EQ(store_.events.back().outcome, "failed");
+}
+
+// A message of more than kMaxRowsPerMessage rows is refused, naming "rows",
+// and nothing of it is stored.
+TEST_F(BulkImportTest, AMessageOfTooManyRowsIsRefused) {
+  const std::string ada = NewCustomer();
+  std::vector<v1::PurchaseRow> rows;
+  for (int i = 1; i <= kMaxRowsPerMessage + 1; ++i) {
+    rows.push_back(Row(i, ada, "2024-01-01T00:00:00Z", "1"));
+  }
+  absl::StatusOr<v1::ImportPurchasesResponse> r =
+      Purchases({Batch("imp-1", std::move(rows))});
+  EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "rows")) << r.status();
+  EXPECT_TRUE(store_.purchases.empty());
 }
 
 TEST_F(BulkImportTest, KeyReusedForOtherContentIsRejected) {
