@@ -38,8 +38,8 @@ using testing::TempDir;
 
 class ScoringServer {
  public:
-  ScoringServer()
-      : server_(BinaryDir() + "/services/scoring/rapport-scoring") {}
+  explicit ScoringServer(const std::vector<std::string>& args = {})
+      : server_(BinaryDir() + "/services/scoring/rapport-scoring", {}, args) {}
   std::string addr() const { return server_.addr(); }
   std::unique_ptr<v1::ScoringService::Stub> Stub() const {
     return v1::ScoringService::NewStub(*MakeChannel(addr(), {}));
@@ -495,6 +495,44 @@ TEST(ScoringE2E, InvalidConfigurationIsInvalidArgumentNamingTheField) {
   EXPECT_EQ(predict_error(horizon), "config.horizon_months");
   v1::PredictionConfig no_model;
   EXPECT_EQ(predict_error(no_model), "config.model.bgnbd");
+}
+
+// A caller is bounded: a message over --max_message_bytes is refused with
+// RESOURCE_EXHAUSTED, and a stream left open past --max_stream_time is
+// cancelled by the server whatever deadline its client set (none here).
+TEST(ScoringE2E, ALargeMessageAndAStreamPastItsTimeAreRefused) {
+  ScoringServer server({"--max_message_bytes=65536", "--max_stream_time=1s"});
+  auto stub = server.Stub();
+  {
+    testing::AuthorizedContext context;
+    auto stream = stub->ScorePopulation(&context);
+    v1::ScorePopulationRequest request;
+    for (int i = 0; i < 10000; ++i)
+      request.add_entity_ids(absl::StrCat("entity-", i));
+    ASSERT_GT(request.ByteSizeLong(), 65536u);
+    stream->Write(request);
+    stream->WritesDone();
+    v1::ScorePopulationResponse ignored;
+    while (stream->Read(&ignored)) {
+    }
+    const grpc::Status s = stream->Finish();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+        << s.error_message();
+  }
+  {
+    testing::AuthorizedContext context;
+    auto stream = stub->ScorePopulation(&context);
+    absl::SleepFor(absl::Seconds(3));
+    stream->WritesDone();
+    v1::ScorePopulationResponse ignored;
+    while (stream->Read(&ignored)) {
+    }
+    const grpc::Status s = stream->Finish();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::CANCELLED) << s.error_message();
+  }
+  // The server goes on serving.
+  RunResult health = Ctl(server.addr(), {"health"});
+  EXPECT_EQ(health.exit_code, 0) << health.err;
 }
 
 TEST(ScoringE2E, ClvFromTheCdnowLogReproducesThePublishedFigures) {
