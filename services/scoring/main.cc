@@ -1,9 +1,19 @@
 // rapport-scoring: flags and environment -> options -> the common server
 // runner. Stateless: no database; run as many replicas as the load needs.
+#include "absl/flags/flag.h"
 #include "absl/time/clock.h"
 #include "common/call_guard.h"
 #include "common/service_main.h"
+#include "common/status.h"
 #include "services/scoring/scoring_service.h"
+
+ABSL_FLAG(int, max_population_calls, 1,
+          "population calls (ScorePopulation, FitClvModel, PredictClv) that "
+          "run at once; each holds its whole input in memory, so this bounds "
+          "the replica's memory to that many populations");
+ABSL_FLAG(absl::Duration, population_wait, absl::Minutes(5),
+          "how long a population call waits for one of those to end before "
+          "it is refused with RESOURCE_EXHAUSTED");
 
 int main(int argc, char** argv) {
   const rapport::ServiceDefaults defaults{.name = "scoring",
@@ -18,7 +28,20 @@ int main(int argc, char** argv) {
   if (!server.ok()) return rapport::FailToStart(defaults, server.status());
   const rapport::CallGuard guard(server->verifier.get(),
                                  rapport::scoring::ScoringMethodRoles());
-  rapport::scoring::ScoringServiceImpl service(&guard,
-                                               [] { return absl::Now(); });
+  const int max_calls = absl::GetFlag(FLAGS_max_population_calls);
+  const absl::Duration wait = absl::GetFlag(FLAGS_population_wait);
+  if (max_calls < 1) {
+    return rapport::FailToStart(
+        defaults,
+        rapport::InvalidField("max_population_calls", "must be at least 1"));
+  }
+  if (wait < absl::ZeroDuration()) {
+    return rapport::FailToStart(
+        defaults,
+        rapport::InvalidField("population_wait", "must not be negative"));
+  }
+  rapport::scoring::ScoringServiceImpl service(
+      &guard, [] { return absl::Now(); },
+      {.max_calls = max_calls, .wait = wait});
   return rapport::Serve(*server, {&service});
 }

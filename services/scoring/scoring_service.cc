@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/status.h"
 #include "services/scoring/scoring_logic.h"
 
@@ -23,7 +25,50 @@ absl::StatusOr<std::unique_ptr<Run>> ReadAll(Reader* reader, StartFn start) {
   return run;
 }
 
+// Holds a population slot for the rest of the call.
+class SlotHeld {
+ public:
+  explicit SlotHeld(PopulationSlots* slots) : slots_(slots) {}
+  ~SlotHeld() { slots_->Give(); }
+  SlotHeld(const SlotHeld&) = delete;
+  SlotHeld& operator=(const SlotHeld&) = delete;
+
+ private:
+  PopulationSlots* slots_;
+};
+
+grpc::Status Busy(const PopulationLimits& limits) {
+  return grpc::Status(
+      grpc::StatusCode::RESOURCE_EXHAUSTED,
+      absl::StrCat("this replica runs its most population calls at once (",
+                   limits.max_calls, ") and none ended within ",
+                   absl::FormatDuration(limits.wait),
+                   "; retry later, or on another replica"));
+}
+
 }  // namespace
+
+bool PopulationSlots::Take(grpc::ServerContext* context) {
+  const absl::Time deadline = absl::Now() + limits_.wait;
+  absl::MutexLock lock(&mu_);
+  const auto free = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return running_ < std::max(1, limits_.max_calls);
+  };
+  // Wakes at least every 100 ms to notice a cancelled call.
+  while (!free()) {
+    if (context->IsCancelled() || absl::Now() >= deadline) return false;
+    mu_.AwaitWithTimeout(
+        absl::Condition(&free),
+        std::min(absl::Milliseconds(100), deadline - absl::Now()));
+  }
+  ++running_;
+  return true;
+}
+
+void PopulationSlots::Give() {
+  absl::MutexLock lock(&mu_);
+  --running_;
+}
 
 const MethodRoles& ScoringMethodRoles() {
   using auth::Role;
@@ -42,6 +87,8 @@ grpc::Status ScoringServiceImpl::ScorePopulation(
     grpc::ServerReaderWriter<v1::ScorePopulationResponse,
                              v1::ScorePopulationRequest>* stream) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "ScorePopulation");
+  if (!slots_.Take(context)) return Busy(slots_.limits());
+  const SlotHeld held(&slots_);
   absl::StatusOr<std::unique_ptr<PopulationRun>> run =
       ReadAll<PopulationRun, v1::ScorePopulationRequest>(
           stream, [&](const v1::ScorePopulationRequest& first) {
@@ -98,6 +145,8 @@ grpc::Status ScoringServiceImpl::FitClvModel(
     grpc::ServerReader<v1::FitClvModelRequest>* reader,
     v1::FitClvModelResponse* response) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "FitClvModel");
+  if (!slots_.Take(context)) return Busy(slots_.limits());
+  const SlotHeld held(&slots_);
   absl::StatusOr<std::unique_ptr<ClvFit>> fit =
       ReadAll<ClvFit, v1::FitClvModelRequest>(
           reader, [](const v1::FitClvModelRequest& first) {
@@ -115,6 +164,8 @@ grpc::Status ScoringServiceImpl::PredictClv(
     grpc::ServerReaderWriter<v1::PredictClvResponse, v1::PredictClvRequest>*
         stream) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "PredictClv");
+  if (!slots_.Take(context)) return Busy(slots_.limits());
+  const SlotHeld held(&slots_);
   absl::StatusOr<std::unique_ptr<ClvPrediction>> run =
       ReadAll<ClvPrediction, v1::PredictClvRequest>(
           stream, [](const v1::PredictClvRequest& first) {

@@ -6,6 +6,8 @@
 
 #include <functional>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/call_guard.h"
 #include "rapport/scoring/v1/scoring_service.grpc.pb.h"
@@ -16,12 +18,39 @@ namespace rapport::scoring {
 // changes nothing, so any role may make it.
 const MethodRoles& ScoringMethodRoles();
 
+// How many population calls (ScorePopulation, FitClvModel, PredictClv: each
+// holds its whole input in memory) run at once on a replica: the others wait
+// for a slot, without reading their stream, up to `wait`, and are then
+// refused with RESOURCE_EXHAUSTED (the client retries, or tries another
+// replica). This bounds a replica's memory to `max_calls` populations.
+struct PopulationLimits {
+  int max_calls = 1;
+  absl::Duration wait = absl::Minutes(5);
+};
+
+// The slots of PopulationLimits.
+class PopulationSlots {
+ public:
+  explicit PopulationSlots(PopulationLimits limits) : limits_(limits) {}
+  // Takes a slot; false when none came free within the wait or the call was
+  // cancelled meanwhile.
+  bool Take(grpc::ServerContext* context);
+  void Give();
+  const PopulationLimits& limits() const { return limits_; }
+
+ private:
+  const PopulationLimits limits_;
+  absl::Mutex mu_;
+  int running_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
 class ScoringServiceImpl final : public v1::ScoringService::Service {
  public:
   using Clock = std::function<absl::Time()>;
   // `guard` checks calls against ScoringMethodRoles().
-  ScoringServiceImpl(const CallGuard* guard, Clock clock)
-      : guard_(guard), clock_(std::move(clock)) {}
+  ScoringServiceImpl(const CallGuard* guard, Clock clock,
+                     PopulationLimits limits = {})
+      : guard_(guard), clock_(std::move(clock)), slots_(limits) {}
 
   grpc::Status ScorePopulation(
       grpc::ServerContext* context,
@@ -44,6 +73,7 @@ class ScoringServiceImpl final : public v1::ScoringService::Service {
  private:
   const CallGuard* guard_;
   Clock clock_;
+  PopulationSlots slots_;
 };
 
 }  // namespace rapport::scoring

@@ -535,6 +535,45 @@ TEST(ScoringE2E, ALargeMessageAndAStreamPastItsTimeAreRefused) {
   EXPECT_EQ(health.exit_code, 0) << health.err;
 }
 
+// Population calls hold their whole input in memory: beyond
+// --max_population_calls at once a call waits for a slot, and past
+// --population_wait it is refused with RESOURCE_EXHAUSTED; once the slot is
+// free the next call runs.
+TEST(ScoringE2E, PopulationCallsBeyondTheLimitWaitThenAreRefused) {
+  ScoringServer server({"--max_population_calls=1", "--population_wait=1s"});
+  auto stub = server.Stub();
+  v1::ScorePopulationRequest request;
+  request.add_entity_ids("a");
+  auto finish = [](auto& stream) {
+    v1::ScorePopulationResponse ignored;
+    while (stream->Read(&ignored)) {
+    }
+    return stream->Finish();
+  };
+  testing::AuthorizedContext first_context;
+  auto first = stub->ScorePopulation(&first_context);
+  ASSERT_TRUE(first->Write(request));
+  absl::SleepFor(absl::Milliseconds(500));  // the first call holds the slot
+  {
+    testing::AuthorizedContext context;
+    auto second = stub->ScorePopulation(&context);
+    second->Write(request);
+    second->WritesDone();
+    const grpc::Status s = finish(second);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+        << s.error_message();
+  }
+  first->WritesDone();
+  const grpc::Status done = finish(first);
+  EXPECT_TRUE(done.ok()) << done.error_message();
+  testing::AuthorizedContext third_context;
+  auto third = stub->ScorePopulation(&third_context);
+  third->Write(request);
+  third->WritesDone();
+  const grpc::Status next = finish(third);
+  EXPECT_TRUE(next.ok()) << next.error_message();
+}
+
 TEST(ScoringE2E, ClvFromTheCdnowLogReproducesThePublishedFigures) {
   const std::string data =
       testing::SourceDir() + "/../shared/data/cdnow/CDNOW_sample.txt";
