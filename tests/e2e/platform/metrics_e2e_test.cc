@@ -7,6 +7,7 @@
 
 #include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -159,6 +160,107 @@ TEST_F(MetricsE2E, ImportsRefreshesAndCallsToScoringAreCounted) {
             made_calls);
   const Scrape scoring = Fetch(platform_.scoring().metrics_addr());
   EXPECT_EQ(Sum(scoring, "grpc_server_handled_total", to_scoring), made_calls);
+}
+
+// The partner and financial-community services count the same things on
+// their own endpoints: their calls, imports, refreshes, pool and calls to
+// scoring.
+class CounterpartMetricsE2E : public ::testing::Test {
+ protected:
+  static testing::PlatformOptions Options() {
+    testing::PlatformOptions o;
+    o.customer = false;
+    o.partner = true;
+    o.community = true;
+    return o;
+  }
+  void SetUp() override {
+    for (const std::string& addr :
+         {platform_.partner().addr(), platform_.community().addr()}) {
+      ASSERT_EQ(
+          platform_.Ctl({"health", "--wait", "20s", "--addr", addr}).exit_code,
+          0)
+          << platform_.logs();
+    }
+  }
+  Platform platform_{Options()};
+};
+
+TEST_F(CounterpartMetricsE2E,
+       PartnerAndCommunityCountTheirImportsRefreshesAndCalls) {
+  RunResult deals = platform_.Ctl(
+      {"partners", "import", "deals",
+       platform_.File(
+           "deals.csv",
+           "partner_ref,deal_id,account,amount,registered_at,state,closed_at\n"
+           "ext:crm:P1,D1,Globex,1200,2024-01-10T00:00:00Z,won,"
+           "2024-02-01T00:00:00Z\n"
+           "ext:crm:P2,D2,Initech,300,2024-03-01T00:00:00Z,won,"
+           "2024-03-20T00:00:00Z\n"
+           "ext:crm:P3,D3,Hooli,12;5,2024-02-01T00:00:00Z,won,"
+           "2024-03-01T00:00:00Z\n")});
+  EXPECT_EQ(deals.exit_code, 1) << deals.out << deals.err;
+  RunResult partners_refreshed = platform_.Ctl(
+      {"partners", "refresh-scores", "--as-of", "2024-06-30T00:00:00Z"});
+  ASSERT_EQ(partners_refreshed.exit_code, 0) << partners_refreshed.err;
+
+  RunResult holdings =
+      platform_.Ctl({"community", "import", "holdings",
+                     platform_.File("holdings.csv",
+                                    "member_ref,security,date,shares,price\n"
+                                    "ext:13f:1,ACME,2024-03-31,100,12\n"
+                                    "ext:13f:2,ACME,2024-03-32,100,12\n")});
+  EXPECT_EQ(holdings.exit_code, 1) << holdings.out << holdings.err;
+  RunResult engagements = platform_.Ctl(
+      {"community", "import", "engagements",
+       platform_.File("engagements.csv",
+                      "member_ref,timestamp,kind,cost\n"
+                      "ext:13f:1,2024-04-02T10:00:00Z,meeting,300\n")});
+  EXPECT_EQ(engagements.exit_code, 0) << engagements.out << engagements.err;
+  RunResult members_refreshed = platform_.Ctl(
+      {"community", "refresh-scores", "--as-of", "2024-06-30T00:00:00Z"});
+  ASSERT_EQ(members_refreshed.exit_code, 0) << members_refreshed.err;
+
+  const std::vector<std::string> to_scoring = {
+      "grpc_service=\"rapport.scoring.v1.ScoringService\""};
+  for (const auto& [address, service, rows] :
+       std::vector<std::tuple<std::string, std::string,
+                              std::vector<std::tuple<std::string, int, int>>>>{
+           {platform_.partner().metrics_addr(),
+            "rapport.partner.v1.PartnerService",
+            {{"deals", 2, 1}}},
+           {platform_.community().metrics_addr(),
+            "rapport.financial_community.v1.FinancialCommunityService",
+            {{"holdings", 1, 1}, {"engagements", 1, 0}}}}) {
+    const Scrape scrape = Fetch(address);
+    for (const auto& [kind, accepted, rejected] : rows) {
+      const std::string import = absl::StrCat("import=\"", kind, "\"");
+      EXPECT_EQ(Sum(scrape, "rapport_import_rows_total",
+                    {import, "outcome=\"accepted\""}),
+                accepted)
+          << service << " " << kind;
+      EXPECT_EQ(Sum(scrape, "rapport_import_rows_total",
+                    {import, "outcome=\"rejected\""}),
+                rejected)
+          << service << " " << kind;
+    }
+    EXPECT_GE(Sum(scrape, "grpc_server_handled_total",
+                  {absl::StrCat("grpc_service=\"", service, "\""),
+                   "grpc_code=\"OK\""}),
+              2)
+        << service;
+    EXPECT_EQ(
+        Sum(scrape, "rapport_refresh_jobs_total", {"outcome=\"succeeded\""}), 1)
+        << service;
+    EXPECT_EQ(Sum(scrape, "rapport_refresh_jobs_running"), 0) << service;
+    EXPECT_GE(Sum(scrape, "rapport_refresh_entities_total"), 1) << service;
+    EXPECT_GE(Sum(scrape, "rapport_db_pool_connections", {"state=\"open\""}), 1)
+        << service;
+    EXPECT_GE(Sum(scrape, "grpc_client_handled_total",
+                  {to_scoring[0], "grpc_code=\"OK\""}),
+              1)
+        << service;
+  }
 }
 
 TEST_F(MetricsE2E, TheEndpointServesOnlyMetrics) {
