@@ -30,13 +30,17 @@ Platform::Platform(PlatformOptions options) : options_(std::move(options)) {
     }
   }
   if (options_.partner) {
-    partner_database_ = TestMariaDb::Shared().CreateDatabase();
+    partner_database_ = options_.partner_database.empty()
+                            ? TestMariaDb::Shared().CreateDatabase()
+                            : options_.partner_database;
     partner_ = StartCounterpart("partner/rapport-partner", partner_database_);
   }
   if (options_.community) {
     community_ =
         StartCounterpart("financial_community/rapport-financial-community",
-                         TestMariaDb::Shared().CreateDatabase());
+                         options_.community_database.empty()
+                             ? TestMariaDb::Shared().CreateDatabase()
+                             : options_.community_database);
   }
 }
 

@@ -37,8 +37,10 @@ struct PlatformOptions {
   // again wins.
   std::vector<std::string> customer_args;
   Env customer_env;
-  // The customer service's database; default: a fresh one.
+  // The services' databases; default: a fresh one each.
   std::string customer_database;
+  std::string partner_database;
+  std::string community_database;
   // The scoring address the customer service uses when `scoring` is off.
   std::string scoring_addr = "127.0.0.1:1";
 };

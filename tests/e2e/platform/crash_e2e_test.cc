@@ -233,9 +233,20 @@ TEST(CrashE2E, KilledDatabaseGivesUnavailableAndTheServiceRecoversByItself) {
   std::unique_ptr<TestMariaDb> db = TestMariaDb::StartPrivate();
   PlatformOptions options;
   options.customer_database = db->CreateDatabase();
+  options.partner = true;
+  options.partner_database = db->CreateDatabase();
+  options.community = true;
+  options.community_database = db->CreateDatabase();
   Platform platform(options);
-  ASSERT_EQ(platform.Ctl({"health", "--wait", "20s"}).exit_code, 0)
-      << platform.logs();
+  for (const std::string& addr :
+       {platform.customer().addr(), platform.partner().addr(),
+        platform.community().addr()}) {
+    ASSERT_EQ(
+        platform.Ctl({"health", "--wait", "20s", "--addr", addr}).exit_code, 0)
+        << platform.logs();
+  }
+  const pid_t partner_pid = platform.partner().process().pid();
+  const pid_t community_pid = platform.community().process().pid();
   std::vector<std::string> customers;
   auto stub = Stub(platform.customer().addr());
   for (int i = 0; i < 4; ++i) {
@@ -265,12 +276,34 @@ TEST(CrashE2E, KilledDatabaseGivesUnavailableAndTheServiceRecoversByItself) {
     EXPECT_FALSE(absl::StrContains(s.error_message(), "127.0.0.1"))
         << s.error_message();
   }
+  // The partner and financial-community services likewise: UNAVAILABLE,
+  // with nothing of the database in the message.
+  for (const std::vector<std::string>& call :
+       std::vector<std::vector<std::string>>{{"partners", "list"},
+                                             {"community", "list"}}) {
+    RunResult r = platform.Ctl(call);
+    EXPECT_NE(r.exit_code, 0) << call[0];
+    EXPECT_TRUE(absl::StrContains(r.err, "UNAVAILABLE")) << r.err;
+    EXPECT_FALSE(absl::StrContains(r.err, "127.0.0.1")) << r.err;
+  }
   load.Stop();
   const std::vector<Write> writes = load.writes();
 
   db->Start();
   RunResult back = platform.Ctl({"health", "--wait", "30s"});
   EXPECT_EQ(back.exit_code, 0) << back.out << back.err;
+  // The other services come back by themselves too, never restarted.
+  for (const std::string& addr :
+       {platform.partner().addr(), platform.community().addr()}) {
+    RunResult up = platform.Ctl({"health", "--wait", "30s", "--addr", addr});
+    EXPECT_EQ(up.exit_code, 0) << addr << up.out << up.err;
+  }
+  EXPECT_EQ(platform.partner().process().pid(), partner_pid);
+  EXPECT_EQ(platform.community().process().pid(), community_pid);
+  RunResult partners = platform.Ctl({"partners", "list"});
+  EXPECT_EQ(partners.exit_code, 0) << partners.err;
+  RunResult members = platform.Ctl({"community", "list"});
+  EXPECT_EQ(members.exit_code, 0) << members.err;
   EXPECT_EQ(platform.customer().process().pid(), pid);
   EXPECT_TRUE(platform.customer().process().running());  // never restarted
   // Every write the service acknowledged before the kill is on disk.
