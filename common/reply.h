@@ -9,8 +9,11 @@
 #ifndef RAPPORT_COMMON_REPLY_H_
 #define RAPPORT_COMMON_REPLY_H_
 
+#include <grpcpp/server_context.h>
 #include <grpcpp/support/status.h>
+#include <grpcpp/support/sync_stream.h>
 
+#include <functional>
 #include <utility>
 
 #include "absl/status/statusor.h"
@@ -31,6 +34,19 @@ grpc::Status Reply(absl::StatusOr<T> result, Set set) {
 template <typename T>
 grpc::Status ReplyWith(absl::StatusOr<T> result, T* response) {
   return Reply(std::move(result), [&](T r) { *response = std::move(r); });
+}
+
+// A client stream as an importer reads it: each call fills the next message,
+// false at the end of the stream.
+template <typename Request>
+std::function<bool(Request*)> MessagesOf(grpc::ServerReader<Request>* reader) {
+  return [reader](Request* message) { return reader->Read(message); };
+}
+
+// Whether the call has ended already (cancelled by its client, or past the
+// server's deadline): an importer asks once the stream ends.
+inline std::function<bool()> CancelledOf(grpc::ServerContext* context) {
+  return [context] { return context->IsCancelled(); };
 }
 
 }  // namespace rapport

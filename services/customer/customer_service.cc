@@ -148,13 +148,9 @@ grpc::Status CustomerServiceImpl::ImportPurchases(
     grpc::ServerReader<v1::ImportPurchasesRequest>* reader,
     v1::ImportPurchasesResponse* response) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "ImportPurchases");
-  return ReplyWith(
-      imports_->ImportPurchases(
-          [reader](v1::ImportPurchasesRequest* batch) {
-            return reader->Read(batch);
-          },
-          caller.subject, [context] { return context->IsCancelled(); }),
-      response);
+  return ReplyWith(imports_->ImportPurchases(MessagesOf(reader), caller.subject,
+                                             CancelledOf(context)),
+                   response);
 }
 
 grpc::Status CustomerServiceImpl::LogInteraction(
@@ -181,11 +177,8 @@ grpc::Status CustomerServiceImpl::ImportInteractions(
     v1::ImportInteractionsResponse* response) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "ImportInteractions");
   return ReplyWith(
-      imports_->ImportInteractions(
-          [reader](v1::ImportInteractionsRequest* batch) {
-            return reader->Read(batch);
-          },
-          caller.subject, [context] { return context->IsCancelled(); }),
+      imports_->ImportInteractions(MessagesOf(reader), caller.subject,
+                                   CancelledOf(context)),
       response);
 }
 

@@ -119,13 +119,9 @@ grpc::Status CommunityServiceImpl::ImportHoldings(
     grpc::ServerReader<v1::ImportHoldingsRequest>* reader,
     v1::ImportHoldingsResponse* response) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "ImportHoldings");
-  return ReplyWith(
-      imports_->ImportHoldings(
-          [reader](v1::ImportHoldingsRequest* batch) {
-            return reader->Read(batch);
-          },
-          caller.subject, [context] { return context->IsCancelled(); }),
-      response);
+  return ReplyWith(imports_->ImportHoldings(MessagesOf(reader), caller.subject,
+                                            CancelledOf(context)),
+                   response);
 }
 
 grpc::Status CommunityServiceImpl::GetRegister(
@@ -173,11 +169,8 @@ grpc::Status CommunityServiceImpl::ImportEngagements(
     v1::ImportEngagementsResponse* response) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "ImportEngagements");
   return ReplyWith(
-      imports_->ImportEngagements(
-          [reader](v1::ImportEngagementsRequest* batch) {
-            return reader->Read(batch);
-          },
-          caller.subject, [context] { return context->IsCancelled(); }),
+      imports_->ImportEngagements(MessagesOf(reader), caller.subject,
+                                  CancelledOf(context)),
       response);
 }
 
@@ -194,13 +187,9 @@ grpc::Status CommunityServiceImpl::ImportCoverage(
     grpc::ServerReader<v1::ImportCoverageRequest>* reader,
     v1::ImportCoverageResponse* response) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "ImportCoverage");
-  return ReplyWith(
-      imports_->ImportCoverage(
-          [reader](v1::ImportCoverageRequest* batch) {
-            return reader->Read(batch);
-          },
-          caller.subject, [context] { return context->IsCancelled(); }),
-      response);
+  return ReplyWith(imports_->ImportCoverage(MessagesOf(reader), caller.subject,
+                                            CancelledOf(context)),
+                   response);
 }
 
 grpc::Status CommunityServiceImpl::GetConsensus(

@@ -221,13 +221,9 @@ grpc::Status PartnerServiceImpl::ImportDeals(
     grpc::ServerReader<v1::ImportDealsRequest>* reader,
     v1::ImportDealsResponse* response) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "ImportDeals");
-  return ReplyWith(
-      imports_->ImportDeals(
-          [reader](v1::ImportDealsRequest* batch) {
-            return reader->Read(batch);
-          },
-          caller.subject, [context] { return context->IsCancelled(); }),
-      response);
+  return ReplyWith(imports_->ImportDeals(MessagesOf(reader), caller.subject,
+                                         CancelledOf(context)),
+                   response);
 }
 
 grpc::Status PartnerServiceImpl::RecordOrder(
@@ -251,13 +247,9 @@ grpc::Status PartnerServiceImpl::ImportOrders(
     grpc::ServerReader<v1::ImportOrdersRequest>* reader,
     v1::ImportOrdersResponse* response) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "ImportOrders");
-  return ReplyWith(
-      imports_->ImportOrders(
-          [reader](v1::ImportOrdersRequest* batch) {
-            return reader->Read(batch);
-          },
-          caller.subject, [context] { return context->IsCancelled(); }),
-      response);
+  return ReplyWith(imports_->ImportOrders(MessagesOf(reader), caller.subject,
+                                          CancelledOf(context)),
+                   response);
 }
 
 grpc::Status PartnerServiceImpl::RequestFunds(
@@ -321,11 +313,8 @@ grpc::Status PartnerServiceImpl::ImportInteractions(
     v1::ImportInteractionsResponse* response) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "ImportInteractions");
   return ReplyWith(
-      imports_->ImportInteractions(
-          [reader](v1::ImportInteractionsRequest* batch) {
-            return reader->Read(batch);
-          },
-          caller.subject, [context] { return context->IsCancelled(); }),
+      imports_->ImportInteractions(MessagesOf(reader), caller.subject,
+                                   CancelledOf(context)),
       response);
 }
 
