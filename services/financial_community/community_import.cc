@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -148,13 +147,19 @@ absl::StatusOr<std::vector<imports::Reject>> InsertHoldings(
     const std::string& actor, int64_t now) {
   constexpr int kColumns = 9;
   // A row for a member, security and date stored already corrects it, and the
-  // stored row keeps its id. The statement answers the id each row ended up
-  // under; a row whose own id is not among them corrected another, and its id
-  // goes to holding_requests, so that a retry of its import finds it there
-  // instead of undoing a later correction. (The table was made for
-  // RecordHolding's request ids; import rows' ids are of another scope.)
+  // stored row keeps its id. The statement answers, row by row, the id and
+  // position of the row each one ended up in: a row whose own id is not the
+  // answer corrected another, and its id goes to holding_requests, so that a
+  // retry of its import finds it there instead of undoing a later
+  // correction. (The table was made for RecordHolding's request ids; import
+  // rows' ids are of another scope.) A row whose id is already stored for
+  // another position (the same import or request id sent with other content
+  // by a concurrent stream) lost a race: ALREADY_EXISTS, and the batch runs
+  // again, where the retry check refuses that row.
   std::vector<const imports::Row<HoldingRecord>*> corrections;
+  absl::Status clash;
   imports::ForChunks(rows.size(), [&](size_t begin, size_t n) {
+    if (!clash.ok()) return;
     CachedStatement s = PrepareCached(
         c,
         absl::StrCat("INSERT INTO holdings (id, member_id, security, "
@@ -163,7 +168,7 @@ absl::StatusOr<std::vector<imports::Reject>> InsertHoldings(
                      RowPlaceholders(n, kColumns),
                      " ON DUPLICATE KEY UPDATE shares = VALUES(shares), price "
                      "= VALUES(price), recorded_by = VALUES(recorded_by) "
-                     "RETURNING id"),
+                     "RETURNING id, member_id, security, end_time_us"),
         StatementParameters::kKept);
     for (size_t k = 0; k < n; ++k) {
       const imports::Row<HoldingRecord>& r = rows[begin + k];
@@ -178,15 +183,24 @@ absl::StatusOr<std::vector<imports::Reject>> InsertHoldings(
       s->setString(i++, actor);
       s->setString(i++, r.fingerprint);
     }
-    absl::flat_hash_set<std::string> kept;
     Rows stored(s->executeQuery());
-    while (stored->next()) kept.insert(TextOrEmpty(*stored, 1));
-    for (size_t k = 0; k < n; ++k) {
-      if (!kept.contains(rows[begin + k].id)) {
-        corrections.push_back(&rows[begin + k]);
+    size_t k = 0;
+    for (; stored->next() && k < n; ++k) {
+      const imports::Row<HoldingRecord>& r = rows[begin + k];
+      if (TextOrEmpty(*stored, 2) != MemberOf(r) ||
+          TextOrEmpty(*stored, 3) != r.record.security ||
+          stored->getInt64(4) != r.record.end_time_us) {
+        clash = absl::AlreadyExistsError(absl::StrCat(
+            "row ", r.number, ": its id is stored for another holding"));
+        return;
       }
+      if (TextOrEmpty(*stored, 1) != r.id) corrections.push_back(&r);
+    }
+    if (k != n) {
+      clash = absl::InternalError("the holdings insert answered too few rows");
     }
   });
+  RAPPORT_RETURN_IF_ERROR(clash);
   // Each correction is audited: who changed the position, to what, by which
   // row.
   for (const imports::Row<HoldingRecord>* r : corrections) {
