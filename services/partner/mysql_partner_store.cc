@@ -740,24 +740,25 @@ absl::StatusOr<DealRecord> MysqlPartnerStore::RegisterDeal(
           // (by domain or by name), within the window on either side of this
           // one: a claim stored first keeps its place even when this one says
           // it was registered before it. A registration dated back is also
-          // checked against the claims open when it is filed, so that dating
-          // it back cannot step around them. Locked, so that two
-          // registrations racing for one account see each other.
-          const int64_t filed_us =
-              std::max(row.register_time_us, row.create_time_us);
+          // checked against the claims within the window of when it is filed,
+          // so that dating it back cannot step around them. Locked, so that
+          // two registrations racing for one account see each other.
           std::optional<std::pair<int64_t, std::string>> earliest;
           for (const bool by_domain : {true, false}) {
             if (by_domain && row.domain_key.empty()) continue;
             Statement s = PrepareCached(
                 c, absl::StrCat("SELECT register_time_us, id FROM deals WHERE ",
                                 by_domain ? "domain_key" : "name_key",
-                                " = ? AND register_time_us BETWEEN ? AND ? AND "
+                                " = ? AND (register_time_us BETWEEN ? AND ? OR "
+                                "register_time_us BETWEEN ? AND ?) AND "
                                 "partner_id <> ? AND state IN (1, 2) ORDER BY "
                                 "register_time_us, id LIMIT 1 FOR UPDATE"));
             s->setString(1, by_domain ? row.domain_key : row.name_key);
             s->setInt64(2, row.register_time_us - window_us);
-            s->setInt64(3, filed_us + window_us);
-            s->setString(4, row.partner_id);
+            s->setInt64(3, row.register_time_us + window_us);
+            s->setInt64(4, row.create_time_us - window_us);
+            s->setInt64(5, row.create_time_us + window_us);
+            s->setString(6, row.partner_id);
             Rows rows(s->executeQuery());
             if (rows->next()) {
               std::pair<int64_t, std::string> found(rows->getInt64(1),

@@ -209,19 +209,13 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
   std::set<std::string> domains, names;
   int64_t earliest = std::numeric_limits<int64_t>::max();
   int64_t latest = std::numeric_limits<int64_t>::min();
-  // The open rows, in the order of registration; a registration dated after
-  // the import is refused (it would claim the account ahead of its time).
+  // The open rows, in the order of registration (a registration dated after
+  // the import was refused when parsed).
   std::vector<size_t> open;
   std::vector<imports::Reject> refused;
   std::vector<bool> refuse(rows.size(), false);
   for (size_t i = 0; i < rows.size(); ++i) {
     const imports::Row<DealRecord>& r = rows[i];
-    if (r.record.register_time_us > now) {
-      refused.push_back(
-          {r.number, "registered_at", "must not be in the future"});
-      refuse[i] = true;
-      continue;
-    }
     if (!DealIsOpen(static_cast<v1::DealState>(r.record.state))) continue;
     open.push_back(i);
     if (!r.record.domain_key.empty()) domains.insert(r.record.domain_key);
@@ -465,7 +459,18 @@ absl::StatusOr<v1::ImportDealsResponse> MysqlPartnerImports::ImportDeals(
        .ref_field = "partner_ref",
        .request_scope = "deal",
        .clock = clock_},
-      ParseDeal,
+      // A registration dated after the import would claim the account ahead
+      // of its time: refused with the row's other errors, before any partner
+      // is created for it.
+      [clock = clock_](const v1::DealRow& row)
+          -> absl::StatusOr<imports::Parsed<DealRecord>> {
+        absl::StatusOr<imports::Parsed<DealRecord>> parsed = ParseDeal(row);
+        if (parsed.ok() &&
+            parsed->record.register_time_us > absl::ToUnixMicros(clock())) {
+          return InvalidField("registered_at", "must not be in the future");
+        }
+        return parsed;
+      },
       imports::EntitiesOfStored<DealRecord>(
           Rescorer(), [](const DealRecord& d) {
             return d.state == v1::DEAL_STATE_WON;  // a won deal is an event

@@ -541,6 +541,14 @@ TEST_F(PartnerLogicTest,
   absl::StatusOr<v1::Deal> dated_back = Register(d.id(), "Soylent", "", kNow);
   ASSERT_TRUE(dated_back.ok()) << dated_back.status();
   EXPECT_EQ(dated_back->conflict_with(), open_now->id());
+  // A claim outside both windows (this one's, and that of when it is filed)
+  // is no conflict: here 100 days after the date given and 100 days before
+  // the filing.
+  ASSERT_TRUE(Register(a.id(), "Gapco", "", kNow).ok());
+  absl::StatusOr<v1::Deal> around =
+      Register(d.id(), "Gapco", "", kNow - 100 * kDay);
+  ASSERT_TRUE(around.ok()) << around.status();
+  EXPECT_TRUE(around->conflict_with().empty()) << around->conflict_with();
 
   // A claim by name earlier than one by domain: the conflict names the
   // earliest of the two.
@@ -655,15 +663,23 @@ TEST_F(PartnerLogicTest,
   *request.add_rows() =
       row(b.id(), "Stark", "stark.example", kNow - 3 * kDay, "submitted");
   *request.add_rows() = row(b.id(), "Tyrell", "", now_ + kDay, "submitted");
+  *request.add_rows() =
+      row("ext:crm:later", "Tyrell", "", now_ + kDay, "submitted");
   for (int i = 0; i < request.rows_size(); ++i) {
     request.mutable_rows(i)->set_row(i + 2);
   }
   imported = imports.ImportDeals(testing::OneMessage(request), "user:ada");
   ASSERT_TRUE(imported.ok()) << imported.status();
   EXPECT_EQ(imported->accepted(), 2);
-  ASSERT_EQ(imported->rejected_size(), 1);
+  ASSERT_EQ(imported->rejected_size(), 2);
   EXPECT_EQ(imported->rejected(0).row(), 4);
   EXPECT_EQ(imported->rejected(0).field(), "registered_at");
+  EXPECT_EQ(imported->rejected(1).row(), 5);
+  // The refused row's unknown external id created no partner.
+  EXPECT_EQ(imported->created_partners(), 0);
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM partner_external_ids WHERE "
+                      "external_id = 'later'"),
+            0);
   const std::vector<std::string> stark = db_.Strings(
       "SELECT COALESCE(conflict_with, '-') FROM deals WHERE account_name = "
       "'Stark' ORDER BY register_time_us");
