@@ -89,6 +89,7 @@ grpc::Status ScoringServiceImpl::ScorePopulation(
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "ScorePopulation");
   if (!slots_.Take(context)) return Busy(slots_.limits());
   const SlotHeld held(&slots_);
+  stream->SendInitialMetadata();  // the client may tell it runs, not waits
   absl::StatusOr<std::unique_ptr<PopulationRun>> run =
       ReadAll<PopulationRun, v1::ScorePopulationRequest>(
           stream, [&](const v1::ScorePopulationRequest& first) {
@@ -147,6 +148,7 @@ grpc::Status ScoringServiceImpl::FitClvModel(
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "FitClvModel");
   if (!slots_.Take(context)) return Busy(slots_.limits());
   const SlotHeld held(&slots_);
+  reader->SendInitialMetadata();  // the client may tell it runs, not waits
   absl::StatusOr<std::unique_ptr<ClvFit>> fit =
       ReadAll<ClvFit, v1::FitClvModelRequest>(
           reader, [](const v1::FitClvModelRequest& first) {
@@ -166,6 +168,7 @@ grpc::Status ScoringServiceImpl::PredictClv(
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "PredictClv");
   if (!slots_.Take(context)) return Busy(slots_.limits());
   const SlotHeld held(&slots_);
+  stream->SendInitialMetadata();  // the client may tell it runs, not waits
   absl::StatusOr<std::unique_ptr<ClvPrediction>> run =
       ReadAll<ClvPrediction, v1::PredictClvRequest>(
           stream, [](const v1::PredictClvRequest& first) {

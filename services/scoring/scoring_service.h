@@ -21,8 +21,10 @@ const MethodRoles& ScoringMethodRoles();
 // How many population calls (ScorePopulation, FitClvModel, PredictClv: each
 // holds its whole input in memory) run at once on a replica: the others wait
 // for a slot, without reading their stream, up to `wait`, and are then
-// refused with RESOURCE_EXHAUSTED (the client retries, or tries another
-// replica). This bounds a replica's memory to `max_calls` populations.
+// refused with RESOURCE_EXHAUSTED (a refresh job that gets it fails saying
+// so, and may be started again). This bounds a replica's memory to
+// `max_calls` populations. A call that holds its slot sends its initial
+// metadata at once, so that its client can tell it runs.
 struct PopulationLimits {
   int max_calls = 1;
   absl::Duration wait = absl::Minutes(5);

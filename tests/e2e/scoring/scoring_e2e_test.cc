@@ -553,7 +553,7 @@ TEST(ScoringE2E, PopulationCallsBeyondTheLimitWaitThenAreRefused) {
   testing::AuthorizedContext first_context;
   auto first = stub->ScorePopulation(&first_context);
   ASSERT_TRUE(first->Write(request));
-  absl::SleepFor(absl::Milliseconds(500));  // the first call holds the slot
+  first->WaitForInitialMetadata();  // sent once the call holds its slot
   {
     testing::AuthorizedContext context;
     auto second = stub->ScorePopulation(&context);
