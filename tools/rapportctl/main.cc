@@ -59,6 +59,8 @@ Commands:
   partners list [--kind K] [--lifecycle L] [--tier T] [--segment S] [--order-by value|id] [--all]
   partners identify [--external-id SOURCE:ID]... [--contact-email E] [--display-name N] [--kind K]
   partners duplicates [--all]
+      (every partners list, duplicates and conflicts command takes [--page-size N] [--all]:
+      one page, or every page; a table of one page says on stderr when more are left)
   partners import deals FILE.csv
       partner_ref,deal_id,account,amount,registered_at,state[,closed_at,account_domain,request_id]
       partner_ref: a partner id or ext:SOURCE:ID (an unknown external id creates the partner,

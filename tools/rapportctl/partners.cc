@@ -344,11 +344,15 @@ int Partners(Context& ctx, Stub& stub, const std::string& verb) {
     return PrintOne(ctx, response.partner(), PartnerTable(), AddPartner);
   }
   if (verb == "duplicates") {
-    if (absl::Status s = KnownFlags(args, {"all"}); !s.ok())
+    if (absl::Status s = KnownFlags(args, {"page-size", "all"}); !s.ok())
       return UsageError(s);
+    absl::StatusOr<int> size = IntFlag(args, "page-size", 0);
+    if (!size.ok()) return UsageError(size.status());
+    v1::FindDuplicatePartnersRequest request;
+    request.set_page_size(*size);
     v1::FindDuplicatePartnersResponse all;
     if (std::optional<int> done = FetchForListing(
-            ctx, v1::FindDuplicatePartnersRequest(),
+            ctx, request,
             [&](auto* call, const auto& r, auto* out) {
               return stub.FindDuplicatePartners(call, r, out);
             },
@@ -360,6 +364,7 @@ int Partners(Context& ctx, Stub& stub, const std::string& verb) {
       t.AddRow({g.reason(), g.key(), absl::StrJoin(g.partner_ids(), " ")});
     }
     t.Print(ctx.format, std::cout);
+    MoreHint(all.next_page_token(), "duplicate groups");
     return kExitOk;
   }
   if (verb == "scorecard") {
@@ -563,11 +568,15 @@ int Deals(Context& ctx, Stub& stub) {
     return kExitOk;
   }
   if (verb == "conflicts") {
-    if (absl::Status s = KnownFlags(args, {"all"}); !s.ok())
+    if (absl::Status s = KnownFlags(args, {"page-size", "all"}); !s.ok())
       return UsageError(s);
+    absl::StatusOr<int> size = IntFlag(args, "page-size", 0);
+    if (!size.ok()) return UsageError(size.status());
+    v1::ListDealConflictsRequest request;
+    request.set_page_size(*size);
     v1::ListDealConflictsResponse all;
     if (std::optional<int> done = FetchForListing(
-            ctx, v1::ListDealConflictsRequest(),
+            ctx, request,
             [&](auto* call, const auto& r, auto* out) {
               return stub.ListDealConflicts(call, r, out);
             },
@@ -592,6 +601,7 @@ int Deals(Context& ctx, Stub& stub) {
       }
     }
     t.Print(ctx.format, std::cout);
+    MoreHint(all.next_page_token(), "conflicts");
     return kExitOk;
   }
   return UsageError(
@@ -778,11 +788,15 @@ int Programs(Context& ctx, Stub& stub) {
         program, ProgramTable(), AddProgram);
   }
   if (verb == "list") {
-    if (absl::Status s = KnownFlags(args, {"all"}); !s.ok())
+    if (absl::Status s = KnownFlags(args, {"page-size", "all"}); !s.ok())
       return UsageError(s);
+    absl::StatusOr<int> size = IntFlag(args, "page-size", 0);
+    if (!size.ok()) return UsageError(size.status());
+    v1::ListProgramsRequest request;
+    request.set_page_size(*size);
     v1::ListProgramsResponse all;
     if (std::optional<int> done = FetchForListing(
-            ctx, v1::ListProgramsRequest(),
+            ctx, request,
             [&](auto* call, const auto& r, auto* out) {
               return stub.ListPrograms(call, r, out);
             },
@@ -792,6 +806,7 @@ int Programs(Context& ctx, Stub& stub) {
     Table t = ProgramTable();
     for (const v1::Program& p : all.programs()) AddProgram(t, p);
     t.Print(ctx.format, std::cout);
+    MoreHint(all.next_page_token(), "programs");
     return kExitOk;
   }
   return UsageError("want: rapportctl partners programs create|get|list ...",
