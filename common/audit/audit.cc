@@ -3,6 +3,9 @@
 #include <cppconn/prepared_statement.h>
 #include <cppconn/resultset.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "common/mysql/sql.h"
 #include "common/mysql/statement_cache.h"
@@ -25,23 +28,46 @@ std::string Truncated(const std::string& text, size_t most) {
   return text.substr(0, n);
 }
 
+constexpr char kInsert[] =
+    "INSERT INTO audit_events (time_us, actor, rpc, resource, request_id, "
+    "outcome, details) VALUES ";
+constexpr size_t kEventColumns = 7;
+
+// Binds `e` to the kEventColumns parameters from `first`.
+void BindEvent(sql::PreparedStatement& s, int first, const Event& e) {
+  int i = first;
+  s.setInt64(i++, e.time_us);
+  s.setString(i++, Truncated(e.actor, 256));
+  s.setString(i++, Truncated(e.rpc, 64));
+  s.setString(i++, Truncated(e.resource, 256));
+  s.setString(i++, Truncated(e.request_id, 256));
+  s.setString(i++, Truncated(e.outcome, 32));
+  s.setString(i++, Truncated(e.details, kMaxDetailsBytes));
+}
+
 }  // namespace
 
 std::vector<Migration> Migrations() { return AuditMigrationFiles(); }
 
 void Write(sql::Connection& c, const Event& e) {
   CachedStatement s = PrepareCached(
-      c,
-      "INSERT INTO audit_events (time_us, actor, rpc, resource, request_id, "
-      "outcome, details) VALUES (?, ?, ?, ?, ?, ?, ?)");
-  s->setInt64(1, e.time_us);
-  s->setString(2, Truncated(e.actor, 256));
-  s->setString(3, Truncated(e.rpc, 64));
-  s->setString(4, Truncated(e.resource, 256));
-  s->setString(5, Truncated(e.request_id, 256));
-  s->setString(6, Truncated(e.outcome, 32));
-  s->setString(7, Truncated(e.details, kMaxDetailsBytes));
+      c, absl::StrCat(kInsert, RowPlaceholders(1, kEventColumns)));
+  BindEvent(*s, 1, e);
   s->executeUpdate();
+}
+
+void Write(sql::Connection& c, const std::vector<Event>& events) {
+  constexpr size_t kPerStatement = 500;
+  for (size_t begin = 0; begin < events.size(); begin += kPerStatement) {
+    const size_t n = std::min(kPerStatement, events.size() - begin);
+    CachedStatement s = PrepareCached(
+        c, absl::StrCat(kInsert, RowPlaceholders(n, kEventColumns)),
+        StatementParameters::kKept);
+    for (size_t k = 0; k < n; ++k) {
+      BindEvent(*s, 1 + static_cast<int>(k * kEventColumns), events[begin + k]);
+    }
+    s->executeUpdate();
+  }
 }
 
 absl::Status Write(MysqlPool& pool, const Event& event) {

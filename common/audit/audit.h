@@ -49,6 +49,9 @@ std::vector<Migration> Migrations();
 
 // Writes `event` on `c`; call inside the transaction of the change.
 void Write(sql::Connection& c, const Event& event);
+// Writes every one of `events` on `c`, a few hundred to a statement (a change
+// of many rows audited row by row).
+void Write(sql::Connection& c, const std::vector<Event>& events);
 // Writes `event` in a transaction of its own (the start and end of a long
 // job, whose changes are many transactions).
 absl::Status Write(MysqlPool& pool, const Event& event);

@@ -203,18 +203,19 @@ absl::StatusOr<std::vector<imports::Reject>> InsertHoldings(
   RAPPORT_RETURN_IF_ERROR(clash);
   // Each correction is audited: who changed the position, to what, by which
   // row.
+  std::vector<audit::Event> audited;
   for (const imports::Row<HoldingRecord>* r : corrections) {
-    audit::Event e;
-    e.time_us = now;
-    e.actor = actor;
-    e.rpc = "ImportHoldings";
-    e.resource = absl::StrCat("members/", MemberOf(*r));
-    e.details = absl::StrCat("corrected ", r->record.security, " ",
-                             r->record.end_time_us, " by row ", r->number,
-                             ": shares -> ", r->record.shares, ", price -> ",
-                             r->record.price.ToString());
-    audit::Write(c, e);
+    audited.push_back(
+        {.time_us = now,
+         .actor = actor,
+         .rpc = "ImportHoldings",
+         .resource = absl::StrCat("members/", MemberOf(*r)),
+         .details = absl::StrCat("corrected ", r->record.security, " ",
+                                 r->record.end_time_us, " by row ", r->number,
+                                 ": shares -> ", r->record.shares,
+                                 ", price -> ", r->record.price.ToString())});
   }
+  audit::Write(c, audited);
   imports::ForChunks(corrections.size(), [&](size_t begin, size_t n) {
     constexpr int kRequestColumns = 6;
     CachedStatement s = PrepareCached(

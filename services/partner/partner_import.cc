@@ -298,14 +298,10 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
     }
     by_name[r.record.name_key].push_back(self);
   }
-  std::vector<size_t> kept;
+  std::vector<size_t> kept;  // in file order (the importer sorts `refused`)
   for (size_t i = 0; i < rows.size(); ++i) {
     if (!refuse[i]) kept.push_back(i);
   }
-  std::sort(refused.begin(), refused.end(),
-            [](const imports::Reject& a, const imports::Reject& b) {
-              return a.row < b.row;
-            });
   imports::ForChunks(kept.size(), [&](size_t begin, size_t n) {
     CachedStatement s =
         PrepareCached(c, absl::StrCat(insert, RowPlaceholders(n, kColumns)),
