@@ -253,4 +253,25 @@ void InsertExternalIds(
   });
 }
 
+void DropEntities(sql::Connection& c, const EntityTables& t,
+                  const std::vector<std::string>& ids) {
+  static const std::string kId = "id";
+  ForChunks(ids.size(), [&](size_t begin, size_t n) {
+    // The external ids first: they refer to their entity.
+    const std::pair<const std::string&, const std::string&> tables[] = {
+        {t.external_ids, t.entity_column}, {t.entities, kId}};
+    for (const auto& [table, column] : tables) {
+      CachedStatement s =
+          PrepareCached(c,
+                        absl::StrCat("DELETE FROM ", table, " WHERE ", column,
+                                     " IN (", Placeholders(n), ")"),
+                        StatementParameters::kKept);
+      for (size_t i = 0; i < n; ++i) {
+        s->setString(static_cast<int>(i) + 1, ids[begin + i]);
+      }
+      s->executeUpdate();
+    }
+  });
+}
+
 }  // namespace rapport::imports

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/audit/audit.h"
@@ -94,6 +95,35 @@ CreatedEntities EntitiesToCreate(
   return out;
 }
 
+// The entities that `rows` ask to create and that only rows of `refused`
+// name, each once.
+template <typename Record>
+std::vector<std::string> CreatedForRefusedOnly(
+    const std::vector<Row<Record>>& rows, const std::vector<Reject>& refused) {
+  if (refused.empty()) return {};
+  absl::flat_hash_set<int64_t> refused_rows;
+  for (const Reject& r : refused) refused_rows.insert(r.row);
+  // Each created entity: whether a row that was kept names it.
+  absl::flat_hash_map<std::string, bool> kept;
+  std::vector<std::string> order;
+  for (const Row<Record>& r : rows) {
+    if (!r.entity.create) continue;
+    auto [it, added] = kept.emplace(r.entity.id_to_create, false);
+    if (added) order.push_back(r.entity.id_to_create);
+    if (!refused_rows.contains(r.number)) it->second = true;
+  }
+  std::vector<std::string> out;
+  for (const std::string& id : order) {
+    if (!kept[id]) out.push_back(id);
+  }
+  return out;
+}
+
+// Deletes the entities `ids` (made by this transaction, so with no rows but
+// their external ids) and their external ids, on `c`.
+void DropEntities(sql::Connection& c, const EntityTables& tables,
+                  const std::vector<std::string>& ids);
+
 // Stores the external ids of `created` (entity id, external id) in large
 // statements, on `c` (in the caller's transaction).
 void InsertExternalIds(
@@ -163,7 +193,12 @@ class MysqlStore final : public Store<Record> {
           }
           Written out;
           RAPPORT_ASSIGN_OR_RETURN(out.rejects, insert_(c, rows, actor, now));
-          out.created = static_cast<int64_t>(created.size());
+          // An entity made only for rows that were then refused is not
+          // kept: a refused row leaves nothing behind.
+          const std::vector<std::string> unused =
+              CreatedForRefusedOnly(rows, out.rejects);
+          DropEntities(c, entities_, unused);
+          out.created = static_cast<int64_t>(created.size() - unused.size());
           return out;
         });
   }

@@ -122,8 +122,9 @@ class Store {
       const std::vector<std::string>& ids) = 0;
   // Stores `rows` in one transaction, creating the entities they name to be
   // created, but for those it refuses on what is stored (a deal approved in
-  // conflict with another partner's); returns how many entities it created
-  // and the rows it refused. ALREADY_EXISTS when a concurrent writer stored
+  // conflict with another partner's), and keeps no entity that only refused
+  // rows named; returns how many entities it created and the rows it
+  // refused. ALREADY_EXISTS when a concurrent writer stored
   // one of the ids (or created one of the entities) first, ABORTED (a
   // deadlock), or NOT_FOUND (an entity a row names was deleted since it was
   // resolved): the batch is then run again from Resolve.
@@ -416,9 +417,11 @@ class Importer {
           refused_rows.insert(r.row);
           out.rejects.push_back(std::move(r));
         }
-        // What the batch named (and created) exists now.
+        // What the batch's stored rows named (and created) exists now; an
+        // entity made only for refused rows was not kept.
         if (known_.size() + rows.size() > kMaxKnownRefs) known_.clear();
         for (const Row<Record>& r : rows) {
+          if (refused_rows.contains(r.number)) continue;
           known_.emplace(r.ref,
                          r.entity.create ? r.entity.id_to_create : r.entity.id);
         }

@@ -665,21 +665,52 @@ TEST_F(PartnerLogicTest,
   *request.add_rows() = row(b.id(), "Tyrell", "", now_ + kDay, "submitted");
   *request.add_rows() =
       row("ext:crm:later", "Tyrell", "", now_ + kDay, "submitted");
+  // Refused on what is stored (b's open Hooli claim), so its new partner
+  // is not kept either.
+  *request.add_rows() =
+      row("ext:crm:pushy", "Hooli", "hooli.com", kNow + 3, "approved");
   for (int i = 0; i < request.rows_size(); ++i) {
     request.mutable_rows(i)->set_row(i + 2);
   }
   imported = imports.ImportDeals(testing::OneMessage(request), "user:ada");
   ASSERT_TRUE(imported.ok()) << imported.status();
   EXPECT_EQ(imported->accepted(), 2);
-  ASSERT_EQ(imported->rejected_size(), 2);
+  ASSERT_EQ(imported->rejected_size(), 3);
   EXPECT_EQ(imported->rejected(0).row(), 4);
   EXPECT_EQ(imported->rejected(0).field(), "registered_at");
   EXPECT_EQ(imported->rejected(1).row(), 5);
-  // The refused row's unknown external id created no partner.
+  EXPECT_EQ(imported->rejected(2).row(), 6);
+  EXPECT_EQ(imported->rejected(2).field(), "state");
+  // The refused rows' unknown external ids created no partner.
   EXPECT_EQ(imported->created_partners(), 0);
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM partner_external_ids WHERE "
-                      "external_id = 'later'"),
+                      "external_id IN ('later', 'pushy')"),
             0);
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM partners WHERE display_name IN "
+                      "('crm:later', 'crm:pushy')"),
+            0);
+
+  // The same external id on a row that is kept creates its partner, once.
+  request.Clear();
+  request.set_import_id("deals-4");
+  *request.add_rows() =
+      row("ext:crm:pushy", "Hooli", "hooli.com", kNow + 3, "approved");
+  *request.add_rows() =
+      row("ext:crm:pushy", "Soylent", "", kNow + 3, "approved");
+  for (int i = 0; i < request.rows_size(); ++i) {
+    request.mutable_rows(i)->set_row(i + 1);
+  }
+  imported = imports.ImportDeals(testing::OneMessage(request), "user:ada");
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  EXPECT_EQ(imported->accepted(), 1);
+  ASSERT_EQ(imported->rejected_size(), 1);
+  EXPECT_EQ(imported->rejected(0).row(), 1);
+  EXPECT_EQ(imported->created_partners(), 1);
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM partners p JOIN "
+                      "partner_external_ids e ON e.partner_id = p.id JOIN "
+                      "deals d ON d.partner_id = p.id WHERE e.external_id = "
+                      "'pushy' AND d.account_name = 'Soylent'"),
+            1);
   const std::vector<std::string> stark = db_.Strings(
       "SELECT COALESCE(conflict_with, '-') FROM deals WHERE account_name = "
       "'Stark' ORDER BY register_time_us");
