@@ -1,5 +1,6 @@
 #include "common/server.h"
 
+#include <grpc/grpc.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/support/server_interceptor.h>
 #include <signal.h>
@@ -7,6 +8,7 @@
 #include <fstream>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -18,9 +20,11 @@
 
 namespace rapport {
 
-// Calls whose server-side deadline has passed are cancelled (the client gets
-// CANCELLED), so that no call holds a thread, a connection or memory longer
-// than the server allows, whatever deadline its client set, or none.
+// Calls whose server-side deadline has passed are ended with
+// DEADLINE_EXCEEDED, as if their client had set that deadline, so that no
+// call holds a thread, a connection or memory longer than the server allows,
+// whatever deadline its client set, or none. The handler sees the call
+// cancelled (IsCancelled); what it answers afterwards goes nowhere.
 class CallWatchdog {
  public:
   CallWatchdog() : thread_([this] { Run(); }) {}
@@ -33,22 +37,24 @@ class CallWatchdog {
   }
 
   uint64_t Watch(grpc::ServerContextBase* context, absl::Time expiry,
-                 std::string method) {
+                 absl::Duration limit, std::string method) {
     absl::MutexLock lock(&mu_);
     const uint64_t id = ++last_id_;
-    calls_[id] = {context, expiry, std::move(method)};
+    calls_[id] = {context, expiry, limit, std::move(method)};
     return id;
   }
-  // After this returns, the watchdog never touches the call's context.
-  void Forget(uint64_t id) {
+  // After this returns, the watchdog never touches the call's context. True
+  // when it ended the call (past its deadline).
+  bool Forget(uint64_t id) {
     absl::MutexLock lock(&mu_);
-    calls_.erase(id);
+    return calls_.erase(id) == 0 && expired_.erase(id) == 1;
   }
 
  private:
   struct Call {
     grpc::ServerContextBase* context;
     absl::Time expiry;
+    absl::Duration limit;
     std::string method;
   };
 
@@ -62,11 +68,18 @@ class CallWatchdog {
           ++it;
           continue;
         }
-        // Under the lock: Forget() waits, so the context is still alive.
-        it->second.context->TryCancel();
+        // Under the lock: Forget() waits, so the call is still alive. The
+        // client gets the status in the stream's trailers.
+        const std::string message =
+            absl::StrCat("the call ran past the server's deadline of ",
+                         absl::FormatDuration(it->second.limit));
+        grpc_call_cancel_with_status(it->second.context->c_call(),
+                                     GRPC_STATUS_DEADLINE_EXCEEDED,
+                                     message.c_str(), nullptr);
         LogLine("warn", "server",
-                "call cancelled: it ran past the server's deadline",
+                "call ended: it ran past the server's deadline",
                 {{"method", it->second.method}});
+        expired_.insert(it->first);
         calls_.erase(it++);
       }
     }
@@ -76,6 +89,8 @@ class CallWatchdog {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t last_id_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<uint64_t, Call> calls_ ABSL_GUARDED_BY(mu_);
+  // Calls ended by the watchdog that are not forgotten yet.
+  absl::flat_hash_set<uint64_t> expired_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 
@@ -144,16 +159,21 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
                                        ? options_->max_call_time
                                        : options_->max_stream_time;
       watch_id_ = watchdog_->Watch(info_->server_context(), start_ + limit,
-                                   info_->method());
+                                   limit, info_->method());
       watched_ = true;
     }
     if (methods->QueryInterceptionHookPoint(
             grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      bool expired = false;
       if (watched_) {
-        watchdog_->Forget(watch_id_);
+        expired = watchdog_->Forget(watch_id_);
         watched_ = false;
       }
-      const grpc::Status status = methods->GetSendStatus();
+      // What the client got: the watchdog's answer, when it ended the call.
+      const grpc::Status status =
+          expired ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                                 "past the server's deadline")
+                  : methods->GetSendStatus();
       const absl::Duration elapsed = absl::Now() - start_;
       metrics::GrpcCallMetrics::Server().Handled(info_->method(), type_,
                                                  status.error_code(), elapsed);

@@ -9,6 +9,7 @@
 #include <map>
 #include <random>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -41,6 +42,7 @@ class ScoringServer {
   explicit ScoringServer(const std::vector<std::string>& args = {})
       : server_(BinaryDir() + "/services/scoring/rapport-scoring", {}, args) {}
   std::string addr() const { return server_.addr(); }
+  std::string metrics_addr() const { return server_.metrics_addr(); }
   std::unique_ptr<v1::ScoringService::Stub> Stub() const {
     return v1::ScoringService::NewStub(*MakeChannel(addr(), {}));
   }
@@ -499,7 +501,8 @@ TEST(ScoringE2E, InvalidConfigurationIsInvalidArgumentNamingTheField) {
 
 // A caller is bounded: a message over --max_message_bytes is refused with
 // RESOURCE_EXHAUSTED, and a stream left open past --max_stream_time is
-// cancelled by the server whatever deadline its client set (none here).
+// ended by the server with DEADLINE_EXCEEDED whatever deadline its client
+// set (none here), and counted so in the server's metrics.
 TEST(ScoringE2E, ALargeMessageAndAStreamPastItsTimeAreRefused) {
   ScoringServer server({"--max_message_bytes=65536", "--max_stream_time=1s"});
   auto stub = server.Stub();
@@ -528,7 +531,23 @@ TEST(ScoringE2E, ALargeMessageAndAStreamPastItsTimeAreRefused) {
     while (stream->Read(&ignored)) {
     }
     const grpc::Status s = stream->Finish();
-    EXPECT_EQ(s.error_code(), grpc::StatusCode::CANCELLED) << s.error_message();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED)
+        << s.error_message();
+    EXPECT_TRUE(absl::StrContains(s.error_message(), "server's deadline of 1s"))
+        << s.error_message();
+    // The server's metrics count what the client got.
+    RunResult scrape = testing::Run(
+        {"/usr/bin/curl", "--silent", "--show-error", "--fail", "--max-time",
+         "10", absl::StrCat("http://", server.metrics_addr(), "/metrics")});
+    ASSERT_EQ(scrape.exit_code, 0) << scrape.err;
+    bool counted = false;
+    for (absl::string_view line : absl::StrSplit(scrape.out, '\n')) {
+      counted |= absl::StartsWith(line, "grpc_server_handled_total{") &&
+                 absl::StrContains(line, "grpc_code=\"DeadlineExceeded\"") &&
+                 absl::StrContains(line, "grpc_method=\"ScorePopulation\"") &&
+                 absl::EndsWith(line, " 1");
+    }
+    EXPECT_TRUE(counted) << scrape.out;
   }
   // The server goes on serving.
   RunResult health = Ctl(server.addr(), {"health"});
