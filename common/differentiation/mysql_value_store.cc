@@ -396,6 +396,32 @@ absl::StatusOr<std::unique_ptr<NamedLock>> RefreshLock(
       c, absl::StrCat("rapport.refresh.", database, ".", tables.jobs));
 }
 
+// Runs fn(c) in one transaction on a connection that holds the refresh lock
+// from before the transaction begins until after it commits, so that the
+// next holder sees what fn wrote. A deadlock runs it again, up to three
+// times in all.
+template <typename Fn>
+auto UnderRefreshLock(MysqlPool& pool, const ValueTables& tables, Fn&& fn)
+    -> std::invoke_result_t<Fn, sql::Connection&> {
+  using Result = std::invoke_result_t<Fn, sql::Connection&>;
+  for (int attempt = 1;; ++attempt) {
+    Result result = pool.Run([&](sql::Connection& c) -> Result {
+      absl::StatusOr<std::unique_ptr<NamedLock>> lock = RefreshLock(c, tables);
+      if (!lock.ok()) return Result(lock.status());
+      return MysqlPool::InTransaction(c, fn);
+    });
+    absl::Status status;
+    if constexpr (std::is_same_v<Result, absl::Status>) {
+      status = result;
+    } else {
+      status = result.status();
+    }
+    if (status.ok() || attempt >= 3 || !IsRetryableTransactionError(status)) {
+      return result;
+    }
+  }
+}
+
 absl::StatusOr<std::optional<std::string>> ReadLiveSetJob(
     sql::Connection& c, const std::string& query, const std::string& table) {
   Statement s = Prepare(c, query);
@@ -417,47 +443,46 @@ absl::StatusOr<std::optional<std::string>> ReadLiveSetJob(
 
 absl::Status MysqlValueStore::CreateJob(const RefreshJobRecord& job,
                                         const audit::Event& event) {
-  return pool_->Transaction([&](sql::Connection& c) -> absl::Status {
-    // The check for a running job and the insert of a new one cannot
-    // interleave across replicas: one refresh at a time.
-    RAPPORT_ASSIGN_OR_RETURN(std::unique_ptr<NamedLock> lock,
-                             RefreshLock(c, tables_));
-    if (job.state == JobState::kRunning) {
-      Statement running = Prepare(c, q_->running_job);
-      Rows rows(running->executeQuery());
-      if (rows->next()) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("refresh job ", Text(rows->getString(1)),
-                         " is running; follow it with GetRefreshJob"));
-      }
-    }
-    Statement s = Prepare(c, q_->create_job);
-    std::istringstream request(job.request);
-    std::istringstream score(job.score_model);
-    std::istringstream clv(job.clv_model);
-    s->setString(1, job.id);
-    s->setInt(2, static_cast<int>(job.state));
-    s->setInt64(3, job.done);
-    s->setInt64(4, job.total);
-    s->setBlob(5, &request);
-    s->setInt64(6, job.create_time_us);
-    SetOptionalInt64(*s, 7, job.end_time_us);
-    s->setInt64(8, job.heartbeat_time_us);
-    s->setString(9, Truncated(job.error));
-    if (job.score_model.empty()) {
-      s->setNull(10, sql::DataType::LONGVARBINARY);
-    } else {
-      s->setBlob(10, &score);
-    }
-    if (job.clv_model.empty()) {
-      s->setNull(11, sql::DataType::LONGVARBINARY);
-    } else {
-      s->setBlob(11, &clv);
-    }
-    s->executeUpdate();
-    audit::Write(c, event);
-    return absl::OkStatus();
-  });
+  // The check for a running job and the insert of a new one cannot
+  // interleave across replicas: one refresh at a time.
+  return UnderRefreshLock(
+      *pool_, tables_, [&](sql::Connection& c) -> absl::Status {
+        if (job.state == JobState::kRunning) {
+          Statement running = Prepare(c, q_->running_job);
+          Rows rows(running->executeQuery());
+          if (rows->next()) {
+            return absl::FailedPreconditionError(
+                absl::StrCat("refresh job ", Text(rows->getString(1)),
+                             " is running; follow it with GetRefreshJob"));
+          }
+        }
+        Statement s = Prepare(c, q_->create_job);
+        std::istringstream request(job.request);
+        std::istringstream score(job.score_model);
+        std::istringstream clv(job.clv_model);
+        s->setString(1, job.id);
+        s->setInt(2, static_cast<int>(job.state));
+        s->setInt64(3, job.done);
+        s->setInt64(4, job.total);
+        s->setBlob(5, &request);
+        s->setInt64(6, job.create_time_us);
+        SetOptionalInt64(*s, 7, job.end_time_us);
+        s->setInt64(8, job.heartbeat_time_us);
+        s->setString(9, Truncated(job.error));
+        if (job.score_model.empty()) {
+          s->setNull(10, sql::DataType::LONGVARBINARY);
+        } else {
+          s->setBlob(10, &score);
+        }
+        if (job.clv_model.empty()) {
+          s->setNull(11, sql::DataType::LONGVARBINARY);
+        } else {
+          s->setBlob(11, &clv);
+        }
+        s->executeUpdate();
+        audit::Write(c, event);
+        return absl::OkStatus();
+      });
 }
 
 absl::StatusOr<RefreshJobRecord> MysqlValueStore::GetJob(
@@ -500,12 +525,11 @@ absl::StatusOr<std::optional<std::string>> MysqlValueStore::LatestJobId(
 
 absl::StatusOr<std::vector<RefreshJobRecord>> MysqlValueStore::EndStaleJobs(
     int64_t stale_before_us, const std::string& error, int64_t now_us) {
-  return pool_->Transaction(
+  // Under the refresh lock, so that no job's set goes live between the look
+  // at the live set and the end of the job.
+  return UnderRefreshLock(
+      *pool_, tables_,
       [&](sql::Connection& c) -> absl::StatusOr<std::vector<RefreshJobRecord>> {
-        // Under the refresh lock, so that no job's set goes live between the
-        // look at the live set and the end of the job.
-        RAPPORT_ASSIGN_OR_RETURN(std::unique_ptr<NamedLock> lock,
-                                 RefreshLock(c, tables_));
         std::vector<RefreshJobRecord> jobs;
         {
           Statement s = Prepare(c, q_->stale_jobs);
@@ -722,6 +746,10 @@ absl::Status MysqlValueStore::DropReplacedSet(const std::string& job_id) {
 absl::Status MysqlValueStore::RetireReplacedSet(const std::string& job_id) {
   RAPPORT_ASSIGN_OR_RETURN(std::string old, ReplacedTable(job_id));
   return pool_->Run([&](sql::Connection& c) -> absl::Status {
+    // Under the refresh lock: two replicas catching up after the same job
+    // (one of them recovering it) retire its set once, not twice.
+    RAPPORT_ASSIGN_OR_RETURN(std::unique_ptr<NamedLock> lock,
+                             RefreshLock(c, tables_));
     {
       Statement exists = Prepare(c, q_->live_set);
       exists->setString(1, old);

@@ -86,6 +86,14 @@ class MysqlPool {
   template <typename Fn>
   auto Transaction(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&>;
 
+  // Runs fn(c) inside one transaction on `c`, a connection the caller holds
+  // (inside Run): commits when fn returns OK, rolls back otherwise; no retry.
+  // For what must outlive the commit on the same connection, such as a named
+  // lock taken before and released after.
+  template <typename Fn>
+  static auto InTransaction(sql::Connection& c, Fn&& fn)
+      -> std::invoke_result_t<Fn, sql::Connection&>;
+
   // One round trip to the server: OK, or UNAVAILABLE when it cannot be reached.
   absl::Status Ping();
 
@@ -158,25 +166,8 @@ auto MysqlPool::Transaction(Fn&& fn)
     -> std::invoke_result_t<Fn, sql::Connection&> {
   using Result = std::invoke_result_t<Fn, sql::Connection&>;
   for (int attempt = 1;; ++attempt) {
-    Result result = Run([&](sql::Connection& c) -> Result {
-      c.setAutoCommit(false);
-      struct Restore {
-        sql::Connection& c;
-        bool done = false;
-        ~Restore() {
-          try {
-            if (!done) c.rollback();
-            c.setAutoCommit(true);
-          } catch (const sql::SQLException&) {
-            // The connection is gone; Run() already marked it broken.
-          }
-        }
-      } restore{c};
-      Result r = fn(c);
-      if (r.ok()) c.commit();
-      restore.done = r.ok();
-      return r;
-    });
+    Result result =
+        Run([&](sql::Connection& c) -> Result { return InTransaction(c, fn); });
     if (result.ok() || attempt >= 3) return result;
     absl::Status status;
     if constexpr (std::is_same_v<Result, absl::Status>) {
@@ -189,6 +180,30 @@ auto MysqlPool::Transaction(Fn&& fn)
       return result;
     }
   }
+}
+
+template <typename Fn>
+auto MysqlPool::InTransaction(sql::Connection& c, Fn&& fn)
+    -> std::invoke_result_t<Fn, sql::Connection&> {
+  using Result = std::invoke_result_t<Fn, sql::Connection&>;
+  c.setAutoCommit(false);
+  struct Restore {
+    sql::Connection& c;
+    bool done = false;
+    ~Restore() {
+      try {
+        if (!done) c.rollback();
+        c.setAutoCommit(true);
+      } catch (const sql::SQLException&) {
+        // The connection is gone; Run() marks it broken when the exception
+        // that broke it reaches it.
+      }
+    }
+  } restore{c};
+  Result r = fn(c);
+  if (r.ok()) c.commit();
+  restore.done = r.ok();
+  return r;
 }
 
 }  // namespace rapport

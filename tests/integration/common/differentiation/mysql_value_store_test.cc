@@ -10,8 +10,10 @@
 
 #include <algorithm>
 #include <map>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "common/differentiation/mysql_counterpart.h"
 #include "common/ids.h"
 #include "services/customer/customer_values.h"
@@ -439,6 +441,41 @@ TEST_F(ValueStoreTest, JobsRecordProgressEndOnceAndGoStaleWithoutHeartbeat) {
   // What the ended job staged is left for Differentiation::Recover to drop.
   std::vector<LeftoverSet> leftovers = *store_.LeftoverSets();
   EXPECT_EQ(leftovers.size(), 2u);  // stale's staged set, published's old one
+}
+
+// Two replicas asked to refresh at the same moment: one job runs, the other
+// is refused, every time (the lock is held until the new job is committed).
+TEST_F(ValueStoreTest, ReplicasStartingRefreshesTogetherStartOneJob) {
+  for (int round = 0; round < 400; ++round) {
+    Exec("UPDATE refresh_jobs SET state = 3 WHERE state = 1");
+    absl::Status results[2];
+    absl::Notification go;
+    std::vector<std::thread> replicas;
+    for (int r = 0; r < 2; ++r) {
+      replicas.emplace_back([&, r] {
+        MysqlValueStore replica(&db_.pool(), customer::CustomerValueTables());
+        RefreshJobRecord job;
+        job.id = ids_.Next();
+        job.create_time_us = job.heartbeat_time_us = kAsOf;
+        go.WaitForNotification();
+        results[r] =
+            replica.CreateJob(job, {.time_us = kAsOf,
+                                    .actor = "user:a",
+                                    .rpc = "RefreshScores",
+                                    .resource = "refreshJobs/" + job.id,
+                                    .outcome = "started"});
+      });
+    }
+    go.Notify();
+    for (std::thread& t : replicas) t.join();
+    ASSERT_EQ(db_.Count("SELECT COUNT(*) FROM refresh_jobs WHERE state = 1"), 1)
+        << "round " << round << ": " << results[0] << " / " << results[1];
+    EXPECT_NE(results[0].ok(), results[1].ok())
+        << results[0] << " / " << results[1];
+    for (const absl::Status& s : results) {
+      EXPECT_TRUE(s.ok() || absl::IsFailedPrecondition(s)) << s;
+    }
+  }
 }
 
 TEST_F(ValueStoreTest, SummaryAndExportCoverLiveCustomersInKeyOrder) {
