@@ -105,10 +105,10 @@ absl::StatusOr<EntityRef> ParseEntityRef(absl::string_view ref,
     }
     EntityRef::External e{std::string(ref.substr(0, colon)),
                           std::string(ref.substr(colon + 1))};
-    if (absl::Status s = CheckRequiredText(e.source, field, 64); !s.ok()) {
+    if (absl::Status s = CheckKeyText(e.source, field, 64); !s.ok()) {
       return s;
     }
-    if (absl::Status s = CheckRequiredText(e.id, field, 256); !s.ok()) {
+    if (absl::Status s = CheckKeyText(e.id, field, 256); !s.ok()) {
       return s;
     }
     out.external = std::move(e);

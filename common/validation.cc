@@ -1,6 +1,8 @@
 #include "common/validation.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
+#include "common/base/status_macros.h"
 #include "common/status.h"
 
 namespace rapport {
@@ -68,6 +70,16 @@ absl::Status CheckRequiredText(absl::string_view value, absl::string_view field,
                                size_t max_bytes) {
   if (value.empty()) return InvalidField(field, "is required");
   return CheckOptionalText(value, field, max_bytes);
+}
+
+absl::Status CheckKeyText(absl::string_view value, absl::string_view field,
+                          size_t max_bytes) {
+  RAPPORT_RETURN_IF_ERROR(CheckRequiredText(value, field, max_bytes));
+  if (absl::ascii_isspace(static_cast<unsigned char>(value.front())) ||
+      absl::ascii_isspace(static_cast<unsigned char>(value.back()))) {
+    return InvalidField(field, "must not begin or end with white space");
+  }
+  return absl::OkStatus();
 }
 
 std::string Fingerprint(absl::string_view data) {

@@ -41,6 +41,12 @@ absl::Status CheckRequiredText(absl::string_view value, absl::string_view field,
 absl::Status CheckOptionalText(absl::string_view value, absl::string_view field,
                                size_t max_bytes);
 
+// A required text that is a key: as CheckRequiredText, and it neither begins
+// nor ends with white space (MariaDB compares keys ignoring trailing spaces,
+// so "A1 " would find "A1" there and not here).
+absl::Status CheckKeyText(absl::string_view value, absl::string_view field,
+                          size_t max_bytes);
+
 // The external ids of a record (any message with source() and id()), as
 // (source, id) pairs in `out`: at most kMaxExternalIds, each part text (a
 // source up to 64 bytes without ':', an id up to 256), none twice. Every
@@ -81,8 +87,8 @@ void ReadExternalIds(const ExternalIds& in, absl::string_view field,
   for (int i = 0; i < in.size(); ++i) {
     const auto& e = in.Get(i);
     const std::string at = absl::StrCat(field, "[", i, "]");
-    absl::Status source = CheckRequiredText(e.source(), at + ".source", 64);
-    absl::Status id = CheckRequiredText(e.id(), at + ".id", 256);
+    absl::Status source = CheckKeyText(e.source(), at + ".source", 64);
+    absl::Status id = CheckKeyText(e.id(), at + ".id", 256);
     validation_internal::AddViolations(source, violations);
     validation_internal::AddViolations(id, violations);
     if (!source.ok() || !id.ok()) continue;

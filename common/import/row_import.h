@@ -38,6 +38,7 @@
 #include "common/audit/audit.h"
 #include "common/base/status_macros.h"
 #include "common/ids.h"
+#include "common/log.h"
 #include "common/metrics/metrics.h"
 #include "common/status.h"
 #include "common/validation.h"
@@ -189,7 +190,7 @@ class Importer {
       return InvalidField("import_id", "is required in the first message");
     }
     RAPPORT_RETURN_IF_ERROR(
-        CheckRequiredText(request.import_id(), "import_id", kMaxImportIdBytes));
+        CheckKeyText(request.import_id(), "import_id", kMaxImportIdBytes));
     Session run(this, request.import_id(), actor);
     RAPPORT_RETURN_IF_ERROR(run.Audit("started", ""));
     absl::StatusOr<Totals> totals = run.Import(request, next, cancelled);
@@ -330,9 +331,12 @@ class Importer {
         known_.clear();
         last = outcome.status();
       }
-      return absl::AbortedError(absl::StrCat(
-          "the import kept losing races to concurrent writers; retry it (",
-          last.message(), ")"));
+      // What the database said stays in the log: it may name tables.
+      LogLine("warn", "import", "a batch kept losing races",
+              {{"kind", importer_->options_.kind},
+               {"error", std::string(last.message())}});
+      return absl::AbortedError(
+          "the import kept losing races to concurrent writers; retry it");
     }
 
     struct Outcome {

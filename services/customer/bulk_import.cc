@@ -269,8 +269,8 @@ class Importer {
     if (!next(&request) || request.import_id().empty()) {
       return InvalidField("import_id", "is required in the first message");
     }
-    RAPPORT_RETURN_IF_ERROR(CheckRequiredText(
-        request.import_id(), "import_id", BulkImportLogic::kMaxImportIdBytes));
+    RAPPORT_RETURN_IF_ERROR(CheckKeyText(request.import_id(), "import_id",
+                                         BulkImportLogic::kMaxImportIdBytes));
     import_id_ = request.import_id();
     RAPPORT_RETURN_IF_ERROR(Audit("started", ""));
     absl::StatusOr<Response> response = Import(request, next, cancelled);
