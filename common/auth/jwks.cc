@@ -103,7 +103,28 @@ absl::StatusOr<std::optional<EcPublicKey>> ReadJwk(const json_t* jwk) {
     key.kid = JwkThumbprint(key.x, key.y);
   }
   RAPPORT_ASSIGN_OR_RETURN(key.spki_pem, SpkiPem(key.x, key.y));
+  if (json_object_get(jwk, "rapport_subject") != nullptr) {
+    std::optional<std::string> subject =
+        internal::StringMember(jwk, "rapport_subject");
+    if (!subject.has_value() || subject->empty()) {
+      return Invalid("rapport_subject is not a non-empty string");
+    }
+    key.subject = *std::move(subject);
+    key.max_role = "reader";
+  }
+  if (json_object_get(jwk, "rapport_max_role") != nullptr) {
+    std::optional<std::string> role =
+        internal::StringMember(jwk, "rapport_max_role");
+    if (role != "reader" && role != "writer" && role != "admin") {
+      return Invalid("rapport_max_role is not reader, writer or admin");
+    }
+    key.max_role = *std::move(role);
+  }
   return key;
+}
+
+bool SameScope(const EcPublicKey& a, const EcPublicKey& b) {
+  return a.subject == b.subject && a.max_role == b.max_role;
 }
 
 // The "keys" array of a JWKS document.
@@ -117,12 +138,22 @@ absl::StatusOr<const json_t*> KeysOf(const json_t* document) {
 }
 
 // Adds `key` to `keys` unless a key of its kid is there already. false when
-// it is (the same key: nothing to add); INVALID_ARGUMENT when that is a
+// it is (the same key: nothing to add; with another scope only when
+// `rescope`, which takes the new one); INVALID_ARGUMENT when that is a
 // different key.
-absl::StatusOr<bool> AddKey(std::vector<EcPublicKey>& keys, EcPublicKey key) {
-  for (const EcPublicKey& known : keys) {
+absl::StatusOr<bool> AddKey(std::vector<EcPublicKey>& keys, EcPublicKey key,
+                            bool rescope = false) {
+  for (EcPublicKey& known : keys) {
     if (known.kid != key.kid) continue;
-    if (known.x == key.x && known.y == key.y) return false;
+    if (known.x == key.x && known.y == key.y) {
+      if (SameScope(known, key)) return false;
+      if (!rescope) {
+        return Invalid(absl::StrCat("kid \"", key.kid,
+                                    "\" is listed twice with other scopes"));
+      }
+      known = std::move(key);
+      return false;
+    }
     return Invalid(
         absl::StrCat("kid \"", key.kid, "\" names two different keys"));
   }
@@ -178,6 +209,7 @@ absl::StatusOr<std::string> MergeJwks(
   JsonPtr merged(json_array());
   std::vector<EcPublicKey> usable;
   std::vector<const json_t*> foreign;  // the non-P-256 keys in `merged`
+  std::vector<size_t> usable_at;       // where each of `usable` is in it
   for (size_t i = 0; i < documents.size(); ++i) {
     std::string where = absl::StrCat("documents[", i, "]: ");
     JsonPtr document = internal::ParseJsonObject(documents[i]);
@@ -190,9 +222,21 @@ absl::StatusOr<std::string> MergeJwks(
       if (!key.ok()) return Prefixed(key_where, key.status());
       const bool is_p256 = key->has_value();
       if (is_p256) {
-        absl::StatusOr<bool> added = AddKey(usable, **std::move(key));
+        const std::string kid = (*key)->kid;
+        absl::StatusOr<bool> added =
+            AddKey(usable, **std::move(key), /*rescope=*/true);
         if (!added.ok()) return Prefixed(key_where, added.status());
-        if (!*added) continue;
+        if (!*added) {
+          // Known already: its last appearance gives its scope.
+          for (size_t k = 0; k < usable.size(); ++k) {
+            if (usable[k].kid == kid) {
+              json_array_set_new(merged.get(), usable_at[k],
+                                 json_deep_copy(jwk));
+            }
+          }
+          continue;
+        }
+        usable_at.push_back(json_array_size(merged.get()));
       } else {
         bool seen = false;
         for (const json_t* other : foreign) {

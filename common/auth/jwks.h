@@ -1,7 +1,12 @@
 // JSON Web Key Sets (RFC 7517) of the EC P-256 public keys that verify
 // Rapport's tokens.
 //
-// A JWKS file is what a TokenVerifier trusts. Keys rotate by publishing the new
+// A JWKS file is what a TokenVerifier trusts. A key may be held to one
+// subject: "rapport_subject":"service:partner" in its JWK means that tokens
+// it signs are trusted only when they name that subject, and only up to the
+// role "rapport_max_role" says (reader when absent). A service's own key is
+// published so, so that whoever holds it cannot mint tokens for anyone else.
+// Keys rotate by publishing the new
 // key next to the old one, then dropping the old one once its tokens expired:
 //
 //   absl::StatusOr<std::string> both = rapport::auth::MergeJwks(
@@ -34,6 +39,18 @@ struct EcPublicKey {
   std::string y;
   // The key as a SubjectPublicKeyInfo PEM, the form libjwt verifies with.
   std::string spki_pem;
+  // "rapport_subject": the one subject its tokens may name; empty: any.
+  std::string subject;
+  // "rapport_max_role" ("reader", "writer" or "admin"): the highest role its
+  // tokens may hold; empty: any ("reader" when `subject` is set and the JWK
+  // names none).
+  std::string max_role;
+};
+
+// The restriction a published key carries (see above); empty: none.
+struct KeyScope {
+  std::string subject;
+  std::string max_role;  // "reader" when empty and `subject` is set
 };
 
 // The usable keys of a JWKS document, in document order. INVALID_ARGUMENT when
@@ -50,7 +67,8 @@ std::string JwkThumbprint(absl::string_view x, absl::string_view y);
 
 // Merges the keys of several JWKS documents into one document, for key
 // rotation: old and new keys side by side. Keys appear in the order given; a
-// key present in several documents appears once. Keys that are not P-256 pass
+// key present in several documents appears once, with the scope of its last
+// appearance (so that a key can be given a scope). Keys that are not P-256 pass
 // through unchanged. INVALID_ARGUMENT ("documents[i]: ...") when a document is
 // not a valid JWKS, when two different keys share a kid, or when the result
 // would hold no usable key.

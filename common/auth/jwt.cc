@@ -348,12 +348,14 @@ absl::StatusOr<Principal> TokenVerifier::Verify(
   }
   if (candidates.empty()) return Unauthenticated("unknown signing key");
   const std::string nul_terminated(token);
-  bool verified = false;
+  const EcPublicKey* signer = nullptr;
   for (const EcPublicKey* key : candidates) {
-    verified = SignatureVerifies(nul_terminated, *key);
-    if (verified) break;
+    if (SignatureVerifies(nul_terminated, *key)) {
+      signer = key;
+      break;
+    }
   }
-  if (!verified) return Unauthenticated("signature does not verify");
+  if (signer == nullptr) return Unauthenticated("signature does not verify");
 
   // The claims are the decoded payload: the bytes libjwt just verified.
   const json_t* claims = decoded.claims.get();
@@ -364,6 +366,15 @@ absl::StatusOr<Principal> TokenVerifier::Verify(
   }
   RAPPORT_RETURN_IF_ERROR(CheckAudience(claims, options_.audience));
   RAPPORT_ASSIGN_OR_RETURN(Principal principal, PrincipalOf(claims));
+  // A key held to one subject (a service's own) vouches for that subject
+  // only, and no higher than its role.
+  if (!signer->subject.empty() && principal.subject != signer->subject) {
+    return Unauthenticated("the signing key may not sign for this subject");
+  }
+  if (!signer->max_role.empty() &&
+      principal.role > ParseRole(signer->max_role).value_or(Role::kNone)) {
+    return Unauthenticated("the signing key may not grant this role");
+  }
   RememberVerified(*keys, std::string(token), {principal, validity});
   return principal;
 }
@@ -533,7 +544,7 @@ absl::Status SigningKey::Save(const std::string& path) const {
   return status;
 }
 
-std::string SigningKey::PublicJwks() const {
+std::string SigningKey::PublicJwks(const KeyScope& scope) const {
   JsonPtr jwk(json_object());
   json_object_set_new(jwk.get(), "kty", json_string("EC"));
   json_object_set_new(jwk.get(), "crv", json_string("P-256"));
@@ -544,6 +555,14 @@ std::string SigningKey::PublicJwks() const {
   json_object_set_new(jwk.get(), "kid", json_string(kid_.c_str()));
   json_object_set_new(jwk.get(), "use", json_string("sig"));
   json_object_set_new(jwk.get(), "alg", json_string("ES256"));
+  if (!scope.subject.empty()) {
+    json_object_set_new(jwk.get(), "rapport_subject",
+                        json_string(scope.subject.c_str()));
+    json_object_set_new(
+        jwk.get(), "rapport_max_role",
+        json_string(scope.max_role.empty() ? "reader"
+                                           : scope.max_role.c_str()));
+  }
   JsonPtr keys(json_array());
   json_array_append(keys.get(), jwk.get());
   JsonPtr jwks(json_object());

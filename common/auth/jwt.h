@@ -237,7 +237,9 @@ class SigningKey {
   // A JWKS document holding the public key:
   // {"keys":[{"kty":"EC","crv":"P-256","x":...,"y":...,"kid":...,
   //           "use":"sig","alg":"ES256"}]}
-  std::string PublicJwks() const;
+  // With a `scope`, the JWK also says which subject and role its tokens may
+  // name ("rapport_subject", "rapport_max_role"; see jwks.h).
+  std::string PublicJwks(const KeyScope& scope = {}) const;
 
  private:
   friend absl::StatusOr<std::string> MintToken(const SigningKey& key,

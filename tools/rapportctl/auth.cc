@@ -21,14 +21,27 @@ std::string FromEnv(const char* name, const char* fallback) {
   return value == nullptr || *value == '\0' ? fallback : value;
 }
 
-// auth keygen --key FILE [--jwks FILE]: the deployment's keys, made once.
+// auth keygen --key FILE [--jwks FILE] [--subject S [--max-role R]]: the
+// deployment's keys, made once; a key with --subject signs tokens for that
+// subject only (a service's own key).
 int KeyGen(Context& ctx) {
-  std::set<std::string> known = {"key", "jwks"};
+  std::set<std::string> known = {"key", "jwks", "subject", "max-role"};
   known.insert(GlobalFlags().begin(), GlobalFlags().end());
   if (absl::Status s = ctx.args.CheckKnown(known); !s.ok())
     return UsageError(std::string(s.message()), "");
   const std::string key_file = ctx.args.GetOr("key", "");
   if (key_file.empty()) return UsageError("--key: is required", "");
+  auth::KeyScope scope{.subject = ctx.args.GetOr("subject", ""),
+                       .max_role = ctx.args.GetOr("max-role", "")};
+  if (!scope.max_role.empty() && !auth::ParseRole(scope.max_role)) {
+    return UsageError(absl::StrCat("--max-role: want reader, writer or admin, "
+                                   "not \"",
+                                   scope.max_role, "\""),
+                      "");
+  }
+  if (!scope.max_role.empty() && scope.subject.empty()) {
+    return UsageError("--max-role: needs --subject", "");
+  }
   absl::StatusOr<auth::SigningKey> key = auth::SigningKey::Load(key_file);
   if (!key.ok()) {
     if (std::ifstream(key_file).good()) {
@@ -47,7 +60,7 @@ int KeyGen(Context& ctx) {
       text << in.rdbuf();
       documents.push_back(text.str());
     }
-    documents.push_back(key->PublicJwks());
+    documents.push_back(key->PublicJwks(scope));
     absl::StatusOr<std::string> merged = auth::MergeJwks(documents);
     if (!merged.ok()) {
       return ReportError(absl::InvalidArgumentError(

@@ -167,9 +167,11 @@ Commands:
   auth token --role reader|writer|admin --subject NAME [--ttl 1h] [--key FILE]
       mints a bearer token signed by FILE (default: $RAPPORT_SIGNING_KEY_FILE, the
       local platform's key); prints it, for --token, $RAPPORT_TOKEN or other clients
-  auth keygen --key FILE [--jwks FILE]
+  auth keygen --key FILE [--jwks FILE] [--subject S [--max-role R]]
       makes a signing key (mode 0600; kept when FILE exists) and adds its public key
-      to the JWKS file that services verify tokens with; prints the key id
+      to the JWKS file that services verify tokens with; prints the key id. With
+      --subject, the key signs tokens for that subject only, up to --max-role
+      (default reader): a service's own key (--subject service:partner)
   audit list [--service customer|partner|community] [--actor A] [--resource R]
              [--since RFC3339|DURATION] [--all]
       the changes made through a service (default customer), newest first (admins only)

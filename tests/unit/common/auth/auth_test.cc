@@ -555,6 +555,33 @@ TEST_F(AuthTest, TokenOfAnotherKeyIsRefused) {
       Unauthenticated("signature does not verify"));
 }
 
+// A service's own key is published held to its subject: whoever holds it
+// can call as that service, and mint nothing else.
+TEST_F(AuthTest, AKeyHeldToASubjectSignsForItAlone) {
+  TestKey service = MakeTestKey();
+  ASSERT_TRUE(service.signing.has_value());
+  absl::StatusOr<std::string> jwks =
+      MergeJwks({key_.signing->PublicJwks(),
+                 service.signing->PublicJwks({.subject = "service:partner"})});
+  ASSERT_TRUE(jwks.ok()) << jwks.status();
+  WriteFile(jwks_path_, *jwks);
+  auto verifier = Verifier();
+  TokenClaims own = Claims({"reader"});
+  own.subject = "service:partner";
+  absl::StatusOr<Principal> principal =
+      verifier->Verify(Bearer(Mint(*service.signing, own)));
+  ASSERT_TRUE(principal.ok()) << principal.status();
+  EXPECT_EQ(principal->subject, "service:partner");
+  EXPECT_THAT(verifier->Verify(Bearer(Mint(*service.signing, Claims()))),
+              Unauthenticated("the signing key may not sign for this subject"));
+  own.roles = {"admin"};
+  EXPECT_THAT(verifier->Verify(Bearer(Mint(*service.signing, own))),
+              Unauthenticated("the signing key may not grant this role"));
+  // The people's key, held to nothing, signs for anyone.
+  own.roles = {"admin"};
+  EXPECT_TRUE(verifier->Verify(Bearer(Mint(*key_.signing, own))).ok());
+}
+
 TEST_F(AuthTest, TamperedClaimsDoNotVerify) {
   auto verifier = Verifier();
   std::string token = Mint(*key_.signing, Claims({"reader"}));
@@ -971,6 +998,37 @@ TEST(Jwks, MergeKeepsEachKeyOnceInOrder) {
   ASSERT_EQ(keys->size(), 2u);
   EXPECT_EQ((*keys)[0].kid, b->kid());
   EXPECT_EQ((*keys)[1].kid, a->kid());
+
+  // A key merged again with a scope takes it, in its place.
+  merged = MergeJwks({*merged, a->PublicJwks({.subject = "service:customer"})});
+  ASSERT_TRUE(merged.ok()) << merged.status();
+  keys = ParseJwks(*merged);
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  ASSERT_EQ(keys->size(), 2u);
+  EXPECT_EQ((*keys)[1].kid, a->kid());
+  EXPECT_EQ((*keys)[1].subject, "service:customer");
+  EXPECT_EQ((*keys)[1].max_role, "reader");
+  EXPECT_EQ((*keys)[0].subject, "");
+  // One document listing a key twice with two scopes is refused.
+  const std::string twice = absl::StrCat(
+      R"({"keys":[)",
+      std::string(absl::StripSuffix(
+          absl::StripPrefix(a->PublicJwks(), "{\n  \"keys\": ["), "]\n}")),
+      ",",
+      std::string(absl::StripSuffix(
+          absl::StripPrefix(
+              a->PublicJwks({.subject = "x", .max_role = "admin"}),
+              "{\n  \"keys\": ["),
+          "]\n}")),
+      "]}");
+  EXPECT_THAT(Message(ParseJwks(twice).status()),
+              ::testing::HasSubstr("listed twice with other scopes"))
+      << twice;
+  EXPECT_EQ(ParseJwks(R"({"keys":[{"kty":"EC","crv":"P-256","x":"a","y":"b",)"
+                      R"("rapport_max_role":"root"}]})")
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
 
   EXPECT_THAT(Message(MergeJwks({a->PublicJwks(), "garbage"}).status()),
               StartsWith("documents[1]: "));
