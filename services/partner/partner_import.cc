@@ -201,8 +201,9 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
     std::string id;
     std::string partner;
     // Stored before this import: a claim that keeps its place within the
-    // window on either side (as for RegisterDeal); a row of the batch
-    // conflicts only with those registered before it.
+    // window on either side, and within the window of the import itself, so
+    // that a row dated back cannot step around it (as for RegisterDeal); a
+    // row of the batch conflicts only with those registered before it.
     bool stored = false;
   };
   absl::flat_hash_map<std::string, std::vector<Open>> by_domain, by_name;
@@ -222,6 +223,10 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
     names.insert(r.record.name_key);
     earliest = std::min(earliest, r.record.register_time_us - window_us);
     latest = std::max(latest, r.record.register_time_us + window_us);
+  }
+  if (!open.empty()) {
+    earliest = std::min(earliest, now - window_us);
+    latest = std::max(latest, now + window_us);
   }
   std::stable_sort(open.begin(), open.end(), [&](size_t a, size_t b) {
     return rows[a].record.register_time_us < rows[b].record.register_time_us;
@@ -257,12 +262,14 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
   auto earliest_conflict = [&](const std::vector<Open>& claims,
                                const imports::Row<DealRecord>& r,
                                const Open* best) {
+    const int64_t t = r.record.register_time_us;
     for (const Open& o : claims) {
-      const int64_t t = r.record.register_time_us;
-      if (o.partner == PartnerOf(r) || o.time < t - window_us ||
-          o.time > (o.stored ? t + window_us : t)) {
-        continue;
-      }
+      if (o.partner == PartnerOf(r)) continue;
+      const bool near_row =
+          o.time >= t - window_us && o.time <= (o.stored ? t + window_us : t);
+      const bool near_import =
+          o.stored && o.time >= now - window_us && o.time <= now + window_us;
+      if (!near_row && !near_import) continue;
       if (best == nullptr ||
           std::tie(o.time, o.id) < std::tie(best->time, best->id)) {
         best = &o;

@@ -711,6 +711,33 @@ TEST_F(PartnerLogicTest,
                       "deals d ON d.partner_id = p.id WHERE e.external_id = "
                       "'pushy' AND d.account_name = 'Soylent'"),
             1);
+
+  // Rows dated back further than the window before a claim filed near the
+  // import do not step around it, as RegisterDeal's would not: the
+  // approved one is refused, the submitted one names the claim.
+  absl::StatusOr<v1::Deal> recent =
+      Register(a.id(), "Cyberdyne", "cyberdyne.example", now_ - 10 * kDay);
+  ASSERT_TRUE(recent.ok()) << recent.status();
+  request.Clear();
+  request.set_import_id("deals-5");
+  *request.add_rows() = row(b.id(), "Cyberdyne", "cyberdyne.example",
+                            now_ - 150 * kDay, "approved");
+  *request.add_rows() =
+      row(b.id(), "Cyberdyne, Inc.", "", now_ - 150 * kDay, "submitted");
+  for (int i = 0; i < request.rows_size(); ++i) {
+    request.mutable_rows(i)->set_row(i + 1);
+  }
+  imported = imports.ImportDeals(testing::OneMessage(request), "user:ada");
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  EXPECT_EQ(imported->accepted(), 1);
+  ASSERT_EQ(imported->rejected_size(), 1);
+  EXPECT_EQ(imported->rejected(0).row(), 1);
+  EXPECT_NE(imported->rejected(0).message().find(recent->id()),
+            std::string::npos)
+      << imported->rejected(0).message();
+  EXPECT_EQ(db_.Strings("SELECT conflict_with FROM deals WHERE account_name "
+                        "= 'Cyberdyne, Inc.'"),
+            std::vector<std::string>{recent->id()});
   const std::vector<std::string> stark = db_.Strings(
       "SELECT COALESCE(conflict_with, '-') FROM deals WHERE account_name = "
       "'Stark' ORDER BY register_time_us");
