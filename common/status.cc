@@ -5,6 +5,7 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/cord.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -45,6 +46,16 @@ absl::Status InvalidFields(const std::vector<FieldViolation>& violations) {
   status.SetPayload(kBadRequestUrl,
                     absl::Cord(ToBadRequest(violations).SerializeAsString()));
   return status;
+}
+
+absl::Status WithoutFieldPrefix(const absl::Status& status,
+                                absl::string_view prefix) {
+  std::vector<FieldViolation> violations = FieldViolations(status);
+  if (violations.empty()) return status;
+  for (FieldViolation& v : violations) {
+    if (absl::StartsWith(v.field, prefix)) v.field.erase(0, prefix.size());
+  }
+  return InvalidFields(violations);
 }
 
 std::vector<FieldViolation> FieldViolations(const absl::Status& status) {

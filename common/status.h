@@ -40,6 +40,13 @@ absl::Status InvalidFields(const std::vector<FieldViolation>& violations);
 // The field violations a status carries (empty when it carries none).
 std::vector<FieldViolation> FieldViolations(const absl::Status& status);
 
+// The same status with `prefix` taken off the front of its violations'
+// fields ("partner.display_name" -> "display_name"): for a request that
+// checks its fields as another message's. Statuses without violations pass
+// unchanged.
+absl::Status WithoutFieldPrefix(const absl::Status& status,
+                                absl::string_view prefix);
+
 // The same status with its message prefixed by "<what>: ", payloads (field
 // violations) kept: for saying where an error came from. The prefix stays
 // when Redacted hides the rest ("scoring service: temporarily unavailable").

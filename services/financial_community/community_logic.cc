@@ -478,30 +478,60 @@ absl::StatusOr<v1::IdentifyMemberResponse> CommunityLogic::IdentifyMember(
   v1::Member shape;
   *shape.mutable_external_ids() = request.external_ids();
   MemberRecord ids;
-  RAPPORT_RETURN_IF_ERROR(ReadMemberFields(
-      shape, [](absl::string_view f) { return f == "external_ids"; },
-      options_.phone_region, ids));
+  // Errors name the request's own fields ("external_ids[0].id").
+  RAPPORT_RETURN_IF_ERROR(WithoutFieldPrefix(
+      ReadMemberFields(
+          shape, [](absl::string_view f) { return f == "external_ids"; },
+          options_.phone_region, ids),
+      "member."));
   std::string email;
   if (!request.contact_email().empty()) {
     RAPPORT_ASSIGN_OR_RETURN(
         email, NormalizeEmail(request.contact_email(), "contact_email"));
   }
-  RAPPORT_ASSIGN_OR_RETURN(
-      std::vector<std::string> found,
-      store_->FindMembers(ids.external_ids,
-                          email.empty() ? "" : EmailMatchKey(email)));
-  v1::IdentifyMemberResponse response;
-  if (found.size() > 1) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the identities name ", found.size(), " members (",
-        absl::StrJoin(found, ", "), "); identify with fewer identities"));
-  }
-  if (found.size() == 1) {
-    v1::GetMemberRequest get;
-    get.set_id(found.front());
-    RAPPORT_ASSIGN_OR_RETURN(*response.mutable_member(), GetMember(get));
+  // The member a create under this request id makes (its retry says
+  // created again).
+  const std::string made_here = request.request_id().empty()
+                                    ? ""
+                                    : KeyedId("member", request.request_id());
+  absl::Status lost;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    RAPPORT_ASSIGN_OR_RETURN(
+        std::vector<std::string> found,
+        store_->FindMembers(ids.external_ids,
+                            email.empty() ? "" : EmailMatchKey(email)));
+    v1::IdentifyMemberResponse response;
+    if (found.size() > 1) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the identities name ", found.size(), " members (",
+          absl::StrJoin(found, ", "), "); identify with fewer identities"));
+    }
+    if (found.size() == 1) {
+      v1::GetMemberRequest get;
+      get.set_id(found.front());
+      RAPPORT_ASSIGN_OR_RETURN(*response.mutable_member(), GetMember(get));
+      response.set_created(!made_here.empty() && found.front() == made_here);
+      return response;
+    }
+    absl::StatusOr<v1::Member> created =
+        CreateIdentified(request, email, actor);
+    if (absl::IsAlreadyExists(created.status())) {
+      // A concurrent call created it (or holds one of its external ids)
+      // first: look again.
+      lost = created.status();
+      continue;
+    }
+    if (!created.ok()) return created.status();
+    *response.mutable_member() = *std::move(created);
+    response.set_created(true);
     return response;
   }
+  return lost;
+}
+
+absl::StatusOr<v1::Member> CommunityLogic::CreateIdentified(
+    const v1::IdentifyMemberRequest& request, const std::string& email,
+    const std::string& actor) {
   if (request.display_name().empty()) {
     return InvalidField("display_name",
                         "is required to create the member that the "
@@ -520,10 +550,9 @@ absl::StatusOr<v1::IdentifyMemberResponse> CommunityLogic::IdentifyMember(
     c->set_email(email);
   }
   create.set_request_id(request.request_id());
-  RAPPORT_ASSIGN_OR_RETURN(*response.mutable_member(),
-                           CreateMember(create, actor));
-  response.set_created(true);
-  return response;
+  absl::StatusOr<v1::Member> created = CreateMember(create, actor);
+  if (!created.ok()) return WithoutFieldPrefix(created.status(), "member.");
+  return created;
 }
 
 absl::StatusOr<v1::FindDuplicateMembersResponse> CommunityLogic::FindDuplicates(

@@ -85,6 +85,10 @@ class CommunityLogic {
       const v1::ListAtRiskHoldersRequest& request);
 
  private:
+  // The member IdentifyMember makes when its identities name none.
+  absl::StatusOr<v1::Member> CreateIdentified(
+      const v1::IdentifyMemberRequest& request, const std::string& email,
+      const std::string& actor);
   int64_t NowMicros() const;
   audit::Event Change(const std::string& actor, const std::string& rpc,
                       const std::string& resource,

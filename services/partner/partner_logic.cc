@@ -463,34 +463,63 @@ absl::StatusOr<v1::IdentifyPartnerResponse> PartnerLogic::IdentifyPartner(
   v1::Partner shape;
   *shape.mutable_external_ids() = request.external_ids();
   PartnerRecord ids;
-  RAPPORT_RETURN_IF_ERROR(ReadPartnerFields(
-      shape, [](absl::string_view f) { return f == "external_ids"; },
-      options_.phone_region, ids));
+  // Errors name the request's own fields ("external_ids[0].id").
+  RAPPORT_RETURN_IF_ERROR(WithoutFieldPrefix(
+      ReadPartnerFields(
+          shape, [](absl::string_view f) { return f == "external_ids"; },
+          options_.phone_region, ids),
+      "partner."));
   std::string email;
   if (!request.contact_email().empty()) {
     RAPPORT_ASSIGN_OR_RETURN(
         email, NormalizeEmail(request.contact_email(), "contact_email"));
   }
-  RAPPORT_ASSIGN_OR_RETURN(
-      std::vector<std::string> found,
-      store_->FindPartners(ids.external_ids,
-                           email.empty() ? "" : EmailMatchKey(email)));
-  v1::IdentifyPartnerResponse response;
-  if (found.size() > 1) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("the identities name ", found.size(), " partners (",
-                     absl::StrJoin(found, ", "),
-                     "); merge them, or identify with fewer identities"));
-  }
-  if (found.size() == 1) {
-    RAPPORT_ASSIGN_OR_RETURN(*response.mutable_partner(), GetPartner([&] {
-      v1::GetPartnerRequest g;
-      g.set_id(found.front());
-      return g;
-    }()));
+  // The partner a create under this request id makes (its retry says
+  // created again).
+  const std::string made_here = request.request_id().empty()
+                                    ? ""
+                                    : KeyedId("partner", request.request_id());
+  absl::Status lost;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    RAPPORT_ASSIGN_OR_RETURN(
+        std::vector<std::string> found,
+        store_->FindPartners(ids.external_ids,
+                             email.empty() ? "" : EmailMatchKey(email)));
+    v1::IdentifyPartnerResponse response;
+    if (found.size() > 1) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the identities name ", found.size(), " partners (",
+                       absl::StrJoin(found, ", "),
+                       "); merge them, or identify with fewer identities"));
+    }
+    if (found.size() == 1) {
+      RAPPORT_ASSIGN_OR_RETURN(*response.mutable_partner(), GetPartner([&] {
+        v1::GetPartnerRequest g;
+        g.set_id(found.front());
+        return g;
+      }()));
+      response.set_created(!made_here.empty() && found.front() == made_here);
+      return response;
+    }
+    absl::StatusOr<v1::Partner> created =
+        CreateIdentified(request, email, actor);
+    if (absl::IsAlreadyExists(created.status())) {
+      // A concurrent call created it (or holds one of its external ids)
+      // first: look again.
+      lost = created.status();
+      continue;
+    }
+    if (!created.ok()) return created.status();
+    *response.mutable_partner() = *std::move(created);
+    response.set_created(true);
     return response;
   }
-  // None: create it.
+  return lost;
+}
+
+absl::StatusOr<v1::Partner> PartnerLogic::CreateIdentified(
+    const v1::IdentifyPartnerRequest& request, const std::string& email,
+    const std::string& actor) {
   v1::CreatePartnerRequest create;
   v1::Partner* p = create.mutable_partner();
   p->set_display_name(request.display_name());
@@ -509,10 +538,9 @@ absl::StatusOr<v1::IdentifyPartnerResponse> PartnerLogic::IdentifyPartner(
                         "is required to create the partner that the "
                         "identities do not name yet");
   }
-  RAPPORT_ASSIGN_OR_RETURN(*response.mutable_partner(),
-                           CreatePartner(create, actor));
-  response.set_created(true);
-  return response;
+  absl::StatusOr<v1::Partner> created = CreatePartner(create, actor);
+  if (!created.ok()) return WithoutFieldPrefix(created.status(), "partner.");
+  return created;
 }
 
 absl::StatusOr<v1::FindDuplicatePartnersResponse> PartnerLogic::FindDuplicates(

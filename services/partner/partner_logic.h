@@ -111,6 +111,10 @@ class PartnerLogic {
 
  private:
   int64_t NowMicros() const;
+  // The partner IdentifyPartner makes when its identities name none.
+  absl::StatusOr<v1::Partner> CreateIdentified(
+      const v1::IdentifyPartnerRequest& request, const std::string& email,
+      const std::string& actor);
   audit::Event Change(const std::string& actor, const std::string& rpc,
                       const std::string& resource,
                       const std::string& request_id,

@@ -818,6 +818,25 @@ TEST_F(CommunityLogicTest, BadInputNamesTheFieldAndNotFoundNamesTheId) {
     ASSERT_TRUE(again.ok()) << again.status();
     EXPECT_FALSE(again->created());
     EXPECT_EQ(again->member().id(), made->member().id());
+    // Under a request id, its retry gets the first answer again.
+    r.clear_external_ids();
+    r.add_external_ids()->set_source("13f");
+    r.mutable_external_ids(0)->set_id("0002");
+    r.set_request_id("identify-2");
+    made = logic_.IdentifyMember(r, "u");
+    ASSERT_TRUE(made.ok()) << made.status();
+    EXPECT_TRUE(made->created());
+    again = logic_.IdentifyMember(r, "u");
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_TRUE(again->created());
+    EXPECT_EQ(again->member().id(), made->member().id());
+    // Errors name the request's fields, not a member's.
+    v1::IdentifyMemberRequest bad;
+    bad.add_external_ids()->set_id("x");
+    std::vector<FieldViolation> named =
+        FieldViolations(logic_.IdentifyMember(bad, "u").status());
+    ASSERT_EQ(named.size(), 1u);
+    EXPECT_EQ(named[0].field, "external_ids[0].source");
   }
 }
 

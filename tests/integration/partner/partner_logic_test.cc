@@ -14,6 +14,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "common/audit/audit.h"
 #include "common/base/timestamp.h"
 #include "common/proto_convert.h"
@@ -464,8 +465,10 @@ TEST_F(PartnerLogicTest,
       Register(a.id(), "Globex Corp.", "https://www.globex.example/", kNow);
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_TRUE(first->conflict_with().empty());
-  // The same partner again is no conflict.
-  absl::StatusOr<v1::Deal> again = Register(a.id(), "Globex", "", kNow);
+  // The same partner again is no conflict (a moment later, so that the
+  // first stays the earliest claim: ids made in one millisecond are not
+  // ordered).
+  absl::StatusOr<v1::Deal> again = Register(a.id(), "Globex", "", kNow + 1);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_TRUE(again->conflict_with().empty());
   // Same domain, another spelling: a conflict naming the first.
@@ -1042,13 +1045,58 @@ TEST_F(PartnerLogicTest, IdentifyFindsThePartnerOrCreatesItOnce) {
   ASSERT_TRUE(made.ok()) << made.status();
   EXPECT_TRUE(made->created());
   EXPECT_EQ(made->partner().kind(), v1::PARTNER_KIND_CHANNEL);
+  // A retry of that request gets the first answer again; another request
+  // finds the partner.
+  absl::StatusOr<v1::IdentifyPartnerResponse> retried =
+      logic_.IdentifyPartner(r, "user:ada");
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_TRUE(retried->created());
+  EXPECT_EQ(retried->partner().id(), made->partner().id());
+  r.set_request_id("ident-2");
   absl::StatusOr<v1::IdentifyPartnerResponse> found =
       logic_.IdentifyPartner(r, "user:ada");
   ASSERT_TRUE(found.ok()) << found.status();
   EXPECT_FALSE(found->created());
   EXPECT_EQ(found->partner().id(), made->partner().id());
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM partners"), 1);
   EXPECT_TRUE(
       NamesField(logic_.IdentifyPartner({}, "u").status(), "external_ids"));
+  // Errors name the request's fields, not a partner's.
+  v1::IdentifyPartnerRequest bad;
+  bad.add_external_ids()->set_source("crm");
+  std::vector<FieldViolation> named =
+      FieldViolations(logic_.IdentifyPartner(bad, "u").status());
+  ASSERT_EQ(named.size(), 1u);
+  EXPECT_EQ(named[0].field, "external_ids[0].id");
+
+  // Calls racing to identify one new partner make it once, and each gets it.
+  v1::IdentifyPartnerRequest racing;
+  racing.set_display_name("Racer");
+  racing.add_external_ids()->set_source("crm");
+  racing.mutable_external_ids(0)->set_id("race");
+  std::vector<absl::StatusOr<v1::IdentifyPartnerResponse>> answers(4);
+  {
+    absl::Notification go;
+    std::vector<std::thread> callers;
+    for (size_t i = 0; i < answers.size(); ++i) {
+      callers.emplace_back([&, i] {
+        go.WaitForNotification();
+        answers[i] = logic_.IdentifyPartner(racing, "u");
+      });
+    }
+    go.Notify();
+    for (std::thread& t : callers) t.join();
+  }
+  int created = 0;
+  for (const auto& a : answers) {
+    ASSERT_TRUE(a.ok()) << a.status();
+    EXPECT_EQ(a->partner().id(), answers[0]->partner().id());
+    created += a->created() ? 1 : 0;
+  }
+  EXPECT_EQ(created, 1);
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM partners WHERE display_name = "
+                      "'Racer'"),
+            1);
 
   // Two partners named: refused, listing both.
   v1::CreatePartnerRequest other;
