@@ -966,7 +966,10 @@ absl::StatusOr<v1::Interaction> CustomerLogic::LogInteraction(
   record.note = in.note();
   RAPPORT_ASSIGN_OR_RETURN(record.customer_id,
                            store_->ResolveCustomerId(request.customer_id()));
-  if (values_ != nullptr && !request.force()) {
+  // The tier's contact policy, for a new interaction only: a retry gets the
+  // stored one even if the customer moved to another tier since.
+  auto admit = [&]() -> absl::Status {
+    if (values_ == nullptr || request.force()) return absl::OkStatus();
     RAPPORT_ASSIGN_OR_RETURN(std::optional<cv1::ContactPolicy> policy,
                              values_->ContactPolicyOf(record.customer_id));
     if (policy.has_value() &&
@@ -980,7 +983,8 @@ absl::StatusOr<v1::Interaction> CustomerLogic::LogInteraction(
           cv1::Tier_Name(policy->tier()).substr(5), " (allowed: ",
           absl::StrJoin(allowed, ", "), "); set force to log it anyway"));
     }
-  }
+    return absl::OkStatus();
+  };
   record.id = request.request_id().empty()
                   ? ids_->Next()
                   : KeyedId(kInteractionRequestScope, request.request_id());
@@ -998,8 +1002,9 @@ absl::StatusOr<v1::Interaction> CustomerLogic::LogInteraction(
   }
   RAPPORT_ASSIGN_OR_RETURN(
       InteractionRecord stored,
-      store_->LogInteraction(
-          record, {request.request_id(), RequestHash(canonical)}, forced));
+      store_->LogInteraction(record,
+                             {request.request_id(), RequestHash(canonical)},
+                             forced, admit));
   return ToProto(stored, options_.currency);
 }
 

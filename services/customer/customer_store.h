@@ -233,9 +233,12 @@ class CustomerStore {
   // Idempotent by `request` like RecordPurchase (the interaction's id is
   // KeyedId(kInteractionRequestScope, request id) when it has one). With an
   // `event` (an interaction forced past its tier's policy), writes it too.
+  // `admit` says whether a new interaction may be stored (the tier's
+  // contact policy); a replay is answered without asking it.
   virtual absl::StatusOr<InteractionRecord> LogInteraction(
       const InteractionRecord& interaction, const RequestKey& request,
-      const std::optional<audit::Event>& event) = 0;
+      const std::optional<audit::Event>& event,
+      const std::function<absl::Status()>& admit) = 0;
   struct InteractionQuery {
     std::string customer_id;
     std::optional<std::pair<int64_t, std::string>> after;

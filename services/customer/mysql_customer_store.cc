@@ -1192,7 +1192,8 @@ InteractionRecord ReadInteraction(sql::ResultSet& rows) {
 
 absl::StatusOr<InteractionRecord> MysqlCustomerStore::LogInteraction(
     const InteractionRecord& interaction, const RequestKey& request,
-    const std::optional<audit::Event>& event) {
+    const std::optional<audit::Event>& event,
+    const std::function<absl::Status()>& admit) {
   constexpr char kFind[] =
       "SELECT id, request_hash FROM interactions WHERE id = ?";
   auto load = [](sql::Connection& c,
@@ -1214,6 +1215,7 @@ absl::StatusOr<InteractionRecord> MysqlCustomerStore::LogInteraction(
             FindRequest(c, kFind, interaction.id, request));
         if (earlier.has_value()) return load(c, *earlier);
         RAPPORT_RETURN_IF_ERROR(CheckLive(c, interaction.customer_id));
+        if (admit) RAPPORT_RETURN_IF_ERROR(admit());
         Statement s = Prepare(
             c,
             "INSERT INTO interactions (id, customer_id, channel, kind, "

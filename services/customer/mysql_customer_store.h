@@ -63,7 +63,8 @@ class MysqlCustomerStore final : public CustomerStore {
       const std::vector<std::string>& hashes) override;
   absl::StatusOr<InteractionRecord> LogInteraction(
       const InteractionRecord& interaction, const RequestKey& request,
-      const std::optional<audit::Event>& event) override;
+      const std::optional<audit::Event>& event,
+      const std::function<absl::Status()>& admit) override;
   absl::StatusOr<std::vector<InteractionRecord>> ListInteractions(
       const InteractionQuery& query) override;
   absl::Status SetConsent(const std::string& customer_id,

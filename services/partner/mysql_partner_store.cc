@@ -1069,7 +1069,8 @@ absl::StatusOr<FundRecord> MysqlPartnerStore::UpdateFundRequest(
 
 absl::StatusOr<InteractionRecord> MysqlPartnerStore::LogInteraction(
     const InteractionRecord& interaction, const std::string& fingerprint,
-    const std::optional<audit::Event>& forced) {
+    const std::optional<audit::Event>& forced,
+    const std::function<absl::Status()>& admit) {
   return pool_->Transaction(
       [&](sql::Connection& c) -> absl::StatusOr<InteractionRecord> {
         if (std::optional<std::string> stored =
@@ -1081,6 +1082,7 @@ absl::StatusOr<InteractionRecord> MysqlPartnerStore::LogInteraction(
                 "something else");
           }
         } else {
+          if (admit) RAPPORT_RETURN_IF_ERROR(admit());
           Statement s = PrepareCached(
               c,
               "INSERT INTO interactions (id, partner_id, channel, kind, "

@@ -86,7 +86,8 @@ class MysqlPartnerStore final : public PartnerStore {
       const audit::Event& event) override;
   absl::StatusOr<InteractionRecord> LogInteraction(
       const InteractionRecord& interaction, const std::string& fingerprint,
-      const std::optional<audit::Event>& forced) override;
+      const std::optional<audit::Event>& forced,
+      const std::function<absl::Status()>& admit) override;
   absl::StatusOr<std::vector<InteractionRecord>> ListInteractions(
       const std::string& partner_id, const std::string& after,
       int limit) override;

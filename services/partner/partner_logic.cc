@@ -1263,7 +1263,10 @@ absl::StatusOr<v1::Interaction> PartnerLogic::LogInteraction(
   if (!violations.empty()) return InvalidFields(violations);
   RAPPORT_RETURN_IF_ERROR(
       CheckPartnerExists(request.partner_id(), "partner_id"));
-  if (values_ != nullptr && !request.force()) {
+  // The tier's contact policy, for a new interaction only: a retry gets the
+  // stored one even if the first re-scored the partner into another tier.
+  auto admit = [&]() -> absl::Status {
+    if (values_ == nullptr || request.force()) return absl::OkStatus();
     RAPPORT_ASSIGN_OR_RETURN(std::optional<cv1::ContactPolicy> policy,
                              values_->ContactPolicyOf(request.partner_id()));
     if (policy.has_value() && policy->channels_size() > 0) {
@@ -1279,7 +1282,8 @@ absl::StatusOr<v1::Interaction> PartnerLogic::LogInteraction(
                          "; log it with force (admin) to record it anyway"));
       }
     }
-  }
+    return absl::OkStatus();
+  };
   record.partner_id = request.partner_id();
   record.channel = in.channel();
   record.kind = in.kind();
@@ -1298,7 +1302,7 @@ absl::StatusOr<v1::Interaction> PartnerLogic::LogInteraction(
   RAPPORT_ASSIGN_OR_RETURN(
       InteractionRecord stored,
       store_->LogInteraction(
-          record, RequestFingerprint(in, request.partner_id()), forced));
+          record, RequestFingerprint(in, request.partner_id()), forced, admit));
   Rescore(stored.partner_id);
   return ToProto(stored, options_.currency);
 }

@@ -247,10 +247,13 @@ class PartnerStore {
       const std::string& id, const Mutation<FundRecord>& mutate,
       const audit::Event& event) = 0;
   // Stores the interaction and, when it was forced past the tier's contact
-  // policy, `forced` with it (not again for a replay).
+  // policy, `forced` with it (not again for a replay). `admit` says whether
+  // a new interaction may be stored (the tier's contact policy); a replay
+  // of a stored one is answered without asking it.
   virtual absl::StatusOr<InteractionRecord> LogInteraction(
       const InteractionRecord& interaction, const std::string& fingerprint,
-      const std::optional<audit::Event>& forced) = 0;
+      const std::optional<audit::Event>& forced,
+      const std::function<absl::Status()>& admit) = 0;
   virtual absl::StatusOr<std::vector<InteractionRecord>> ListInteractions(
       const std::string& partner_id, const std::string& after, int limit) = 0;
 

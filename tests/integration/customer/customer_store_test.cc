@@ -595,9 +595,10 @@ TEST_F(CustomerStoreTest, MergeMovesEverythingInOneGoAndTheMergedIdResolves) {
   ASSERT_TRUE(store_->CreateCustomer(dup, {}, Ev("CreateCustomer")).ok());
   ASSERT_TRUE(store_->RecordPurchase(NewPurchase(dup.id, "10", 1), {}).ok());
   ASSERT_TRUE(store_->RecordPurchase(NewPurchase(dup.id, "5", 2), {}).ok());
-  ASSERT_TRUE(
-      store_->LogInteraction(NewInteraction(ids_, dup.id, 3), {}, std::nullopt)
-          .ok());
+  ASSERT_TRUE(store_
+                  ->LogInteraction(NewInteraction(ids_, dup.id, 3), {},
+                                   std::nullopt, nullptr)
+                  .ok());
   ASSERT_TRUE(store_
                   ->SetConsent(dup.id, {"marketing", 1, true, 100, "web"},
                                Ev("SetConsent"))
@@ -710,9 +711,10 @@ TEST_F(CustomerStoreTest, EraseRemovesPersonalDataKeepsAmountsAndSuppresses) {
       store_->CreateCustomer(other, {"req-other", "h"}, Ev("CreateCustomer"))
           .ok());
   ASSERT_TRUE(RecordKeyed(NewPurchase(c.id, "12.34", 1), "r1").ok());
-  ASSERT_TRUE(
-      store_->LogInteraction(NewInteraction(ids_, c.id, 2), {}, std::nullopt)
-          .ok());
+  ASSERT_TRUE(store_
+                  ->LogInteraction(NewInteraction(ids_, c.id, 2), {},
+                                   std::nullopt, nullptr)
+                  .ok());
   ASSERT_TRUE(
       store_
           ->SetConsent(c.id, {"marketing", 1, true, 1, "web"}, Ev("SetConsent"))
@@ -789,25 +791,27 @@ TEST_F(CustomerStoreTest, InteractionsAreIdempotentByRequestIdAndPaged) {
   InteractionRecord first = NewInteraction(ids_, c.id, 10);
   first.id = KeyedId(kInteractionRequestScope, "i-1");
   absl::StatusOr<InteractionRecord> a =
-      store_->LogInteraction(first, {"i-1", "h"}, std::nullopt);
+      store_->LogInteraction(first, {"i-1", "h"}, std::nullopt, nullptr);
   absl::StatusOr<InteractionRecord> b =
-      store_->LogInteraction(first, {"i-1", "h"}, std::nullopt);
+      store_->LogInteraction(first, {"i-1", "h"}, std::nullopt, nullptr);
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(a->id, b->id);
-  EXPECT_EQ(store_->LogInteraction(first, {"i-1", "other"}, std::nullopt)
-                .status()
-                .code(),
-            absl::StatusCode::kInvalidArgument);
-  ASSERT_TRUE(
-      store_->LogInteraction(NewInteraction(ids_, c.id, 20), {}, std::nullopt)
-          .ok());
+  EXPECT_EQ(
+      store_->LogInteraction(first, {"i-1", "other"}, std::nullopt, nullptr)
+          .status()
+          .code(),
+      absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(store_
+                  ->LogInteraction(NewInteraction(ids_, c.id, 20), {},
+                                   std::nullopt, nullptr)
+                  .ok());
   auto page =
       store_->ListInteractions({c.id, std::make_pair(int64_t{10}, a->id), 10});
   ASSERT_EQ(page->size(), 1u);
   EXPECT_EQ((*page)[0].interaction_time_us, 20);
   EXPECT_EQ(store_
                 ->LogInteraction(NewInteraction(ids_, ids_.Next(), 1), {},
-                                 std::nullopt)
+                                 std::nullopt, nullptr)
                 .status()
                 .code(),
             absl::StatusCode::kNotFound);
@@ -889,6 +893,37 @@ TEST_F(CustomerStoreTest, ChangesWriteTheirAuditEventsAndOnlyThey) {
 }
 
 // The log is append-only, for the service's own account too.
+// The tier's contact policy (`admit`) is asked for a new interaction only: a
+// retry under its request id gets the stored one, even when the policy would
+// now refuse it.
+TEST_F(CustomerStoreTest, AnInteractionsRetryIsNotAskedToBeAdmittedAgain) {
+  CustomerRecord c = NewCustomer("Ada");
+  ASSERT_TRUE(store_->CreateCustomer(c, {}, Ev("CreateCustomer")).ok());
+  InteractionRecord visit = NewInteraction(ids_, c.id, 3);
+  int asked = 0;
+  absl::Status answer = absl::OkStatus();
+  auto admit = [&]() {
+    ++asked;
+    return answer;
+  };
+  const RequestKey key{"visit-1", "hash-1"};
+  ASSERT_TRUE(store_->LogInteraction(visit, key, std::nullopt, admit).ok());
+  EXPECT_EQ(asked, 1);
+  answer = absl::FailedPreconditionError("the tier's policy refuses it now");
+  absl::StatusOr<InteractionRecord> again =
+      store_->LogInteraction(visit, key, std::nullopt, admit);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->id, visit.id);
+  EXPECT_EQ(asked, 1);
+  // A new one is refused, and nothing of it is stored.
+  InteractionRecord call = NewInteraction(ids_, c.id, 4);
+  EXPECT_TRUE(absl::IsFailedPrecondition(
+      store_->LogInteraction(call, {"call-1", "hash-2"}, std::nullopt, admit)
+          .status()));
+  EXPECT_EQ(asked, 2);
+  EXPECT_EQ(db_->Count("SELECT COUNT(*) FROM interactions"), 1);
+}
+
 TEST_F(CustomerStoreTest, AuditEventsCannotBeChangedOrDeleted) {
   CustomerRecord c = NewCustomer("C");
   ASSERT_TRUE(store_->CreateCustomer(c, {}, Ev("CreateCustomer")).ok());
@@ -965,7 +1000,8 @@ TEST_F(CustomerStoreTest, PurchasesAndInteractionsNameWhoRecordedThem) {
                                    audit::Event{.time_us = 8,
                                                 .actor = "agent-3",
                                                 .rpc = "LogInteraction",
-                                                .details = "force"})
+                                                .details = "force"},
+                                   nullptr)
                   .ok());
   EXPECT_EQ(store_->ListInteractions({.customer_id = c.id})->at(0).recorded_by,
             "agent-3");

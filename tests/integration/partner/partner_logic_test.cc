@@ -936,6 +936,35 @@ TEST_F(PartnerLogicTest,
                       "LIKE 'force interaction=%'"),
             1);
 
+  // The tier's contact policy (the store's `admit`) is asked for a new
+  // interaction only: a retry gets the stored one even when the first
+  // re-scored the partner into a tier whose policy refuses it now.
+  int asked = 0;
+  absl::Status answer = absl::OkStatus();
+  auto admit = [&]() {
+    ++asked;
+    return answer;
+  };
+  InteractionRecord call;
+  call.id = KeyedId("interaction", "call-1");
+  call.partner_id = p.id();
+  call.channel = cv1::CHANNEL_PHONE;
+  call.interaction_time_us = kNow;
+  call.cost = *Decimal::Parse("5");
+  ASSERT_TRUE(store_.LogInteraction(call, "fp-1", std::nullopt, admit).ok());
+  answer = absl::FailedPreconditionError("the tier's policy refuses it now");
+  absl::StatusOr<InteractionRecord> replay =
+      store_.LogInteraction(call, "fp-1", std::nullopt, admit);
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_EQ(asked, 1);
+  call.id = KeyedId("interaction", "call-2");
+  EXPECT_TRUE(absl::IsFailedPrecondition(
+      store_.LogInteraction(call, "fp-2", std::nullopt, admit).status()));
+  EXPECT_EQ(asked, 2);
+  EXPECT_EQ(
+      db_.Count("SELECT COUNT(*) FROM interactions WHERE id = ?", {call.id}),
+      0);
+
   // The scorecard counts the volume (orders) per unit of paid funds.
   absl::StatusOr<v1::PartnerScorecard> card = logic_.Scorecard(p.id());
   ASSERT_TRUE(card.ok()) << card.status();

@@ -191,7 +191,11 @@ class FakeStore final : public CustomerStore {
   }
   absl::StatusOr<InteractionRecord> LogInteraction(
       const InteractionRecord& i, const RequestKey& request,
-      const std::optional<audit::Event>& event) override {
+      const std::optional<audit::Event>& event,
+      const std::function<absl::Status()>& admit) override {
+    if (admit) {
+      if (absl::Status s = admit(); !s.ok()) return s;
+    }
     ++writes;
     if (event.has_value()) events.push_back(*event);
     requests.push_back(request);
