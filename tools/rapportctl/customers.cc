@@ -331,6 +331,12 @@ int RecordPurchase(Context& ctx, Stub& stub) {
       ToMoney(*amount, ctx.args.GetOr("currency", ""), "amount");
   if (!money.ok())
     return UsageError(absl::StrCat("--amount: ", money.status().message()), "");
+  if (ctx.args.Has("request-id") && !ctx.args.Has("time")) {
+    return UsageError(
+        "--time: is required with --request-id (the time is part of what "
+        "the request says, so that its retry says the same)",
+        "");
+  }
   v1::Purchase* purchase = request.mutable_purchase();
   *purchase->mutable_amount() = *money;
   if (auto t = ctx.args.Get("time")) {

@@ -216,6 +216,11 @@ int Interactions(Context& ctx, Stub& stub) {
       !s.ok()) {
     return Usage(std::string(s.message()));
   }
+  if (ctx.args.Has("request-id") && !ctx.args.Has("time")) {
+    return Usage(
+        "--time: is required with --request-id (the time is part of what "
+        "the request says, so that its retry says the same)");
+  }
   v1::LogInteractionRequest request;
   request.set_customer_id(*customer);
   request.set_force(ctx.args.Has("force"));

@@ -145,6 +145,8 @@ Commands:
       exactly the columns of `rapportctl scoring rfm`, one row per member, by entity_id bytes
   purchases record --customer ID --amount DECIMAL [--time RFC3339] [--description D]
                    [--request-id R]
+      --time defaults to now, and is required with --request-id (a retry must say the
+      same); so for interactions log
   purchases list --customer ID [--start RFC3339] [--end RFC3339] [--page-size N] [--all]
   overview [--customer-addr A] [--partner-addr A] [--community-addr A]
       the three counterparts side by side from their services' summaries: count, scored,

@@ -1003,6 +1003,11 @@ int Interactions(Context& ctx, Stub& stub) {
       if (!s.ok()) return UsageError(s);
     }
     if (!args.Has("time")) {
+      if (args.Has("request-id")) {
+        return UsageError(absl::InvalidArgumentError(
+            "--time: is required with --request-id (the time is part of "
+            "what the request says, so that its retry says the same)"));
+      }
       *i->mutable_interaction_time() =
           ToTimestamp(absl::ToUnixMicros(absl::Now()));
     }

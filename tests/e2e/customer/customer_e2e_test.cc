@@ -96,6 +96,15 @@ TEST(CustomerE2E,
   ASSERT_EQ(first.exit_code, 0) << first.err;
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_EQ(CsvId(first.out), CsvId(again.out));
+  // Without --time, "now" would differ between a call and its retry: a
+  // request id needs the time given.
+  RunResult untimed =
+      server.Ctl({"purchases", "record", "--customer", id, "--amount", "10",
+                  "--request-id", "r-untimed"});
+  EXPECT_EQ(untimed.exit_code, 2) << untimed.err;
+  EXPECT_NE(untimed.err.find("--time: is required with --request-id"),
+            std::string::npos)
+      << untimed.err;
 
   record[5] = "11";
   RunResult other = server.Ctl(record);
