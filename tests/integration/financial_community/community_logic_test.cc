@@ -24,10 +24,12 @@
 #include <algorithm>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "common/base/timestamp.h"
 #include "common/ids.h"
 #include "common/proto_convert.h"
@@ -1208,6 +1210,54 @@ TEST_F(CommunityLogicTest, AnImportedEngagementIsNotLoggedTwiceForAMember) {
   r.set_request_id("meet-43");
   ASSERT_TRUE(logic_.LogEngagement(r, "user:ada").ok());
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM engagements"), 3);
+}
+
+// The same, racing: an import and LogEngagement that name one member in one
+// engagement at the same moment store it once, whichever commits first.
+TEST_F(CommunityLogicTest, AnImportAndALogRacingForOneMemberStoreItOnce) {
+  const std::string ann = Create("Ann", v1::MEMBER_KIND_INVESTOR);
+  MysqlCommunityImports imports(&db_.pool(), &ids_,
+                                [this] { return absl::FromUnixMicros(now_); },
+                                {.currency = "USD"});
+  for (int round = 0; round < 30; ++round) {
+    const std::string group = absl::StrCat("race-", round);
+    v1::ImportEngagementsRequest e;
+    e.set_import_id(group);
+    v1::EngagementRow* row = e.add_rows();
+    row->set_row(1);
+    row->set_member_ref(ann);
+    row->set_timestamp("2024-06-10T09:00:00Z");
+    row->set_kind("meeting");
+    row->set_cost("50");
+    row->set_request_id(group + "/ann");
+    v1::LogEngagementRequest r;
+    r.add_member_ids(ann);
+    r.set_kind(v1::ENGAGEMENT_KIND_MEETING);
+    *r.mutable_time() = ToTimestamp(At("2024-06-10T09:00:00Z"));
+    *r.mutable_cost() = Usd("50");
+    r.set_request_id(group);
+    absl::Notification go;
+    std::thread importer([&] {
+      go.WaitForNotification();
+      imports.ImportEngagements(testing::OneMessage(e), "user:ada")
+          .IgnoreError();
+    });
+    std::thread logger([&] {
+      go.WaitForNotification();
+      logic_.LogEngagement(r, "user:ada").IgnoreError();
+    });
+    go.Notify();
+    importer.join();
+    logger.join();
+    ASSERT_EQ(db_.Count("SELECT COUNT(*) FROM engagements WHERE member_id = ? "
+                        "AND engagement_id = (SELECT engagement_id FROM "
+                        "engagements WHERE member_id = ? ORDER BY id DESC "
+                        "LIMIT 1)",
+                        {ann, ann}),
+              1)
+        << "round " << round;
+  }
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM engagements"), 30);
 }
 
 // Imports: rows rejected by row and column, unknown external ids creating
