@@ -137,8 +137,8 @@ absl::StatusOr<imports::Parsed<HoldingRecord>> ParseHolding(
     return InvalidField("shares", "is more than 10^15 shares");
   }
   RAPPORT_ASSIGN_OR_RETURN(h.price, ParsePrice(row.price(), "price"));
-  out.content = absl::StrCat(out.ref, "|", h.security, "|", h.end_time_us, "|",
-                             h.shares, "|", h.price.ToString());
+  out.content =
+      HoldingContent(out.ref, h.security, h.end_time_us, h.shares, h.price);
   return out;
 }
 
@@ -457,6 +457,9 @@ MysqlCommunityImports::ImportHoldings(
                {.kind = "holdings",
                 .rpc = "ImportHoldings",
                 .ref_field = "member_ref",
+                // RecordHolding's scope: a row and a call under one request
+                // id are one request.
+                .request_scope = "holding",
                 .clock = clock_},
                ParseHolding,
                imports::EntitiesOfStored<HoldingRecord>(Rescorer()));

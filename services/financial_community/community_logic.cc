@@ -628,7 +628,10 @@ absl::StatusOr<v1::Holding> CommunityLogic::RecordHolding(
   RAPPORT_ASSIGN_OR_RETURN(
       HoldingRecord stored,
       store_->RecordHolding(
-          h, RequestFingerprint(in), !request.request_id().empty(),
+          h,
+          Fingerprint(HoldingContent(h.member_id, h.security, h.end_time_us,
+                                     h.shares, h.price)),
+          !request.request_id().empty(),
           Change(actor, "RecordHolding", "members/" + h.member_id,
                  request.request_id(), "")));
   Rescore({stored.member_id});

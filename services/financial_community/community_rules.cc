@@ -129,6 +129,13 @@ std::string DateText(int64_t end_us) {
   return FormatRfc3339Micros(FloorDays(end_us) * kDay).substr(0, 10);
 }
 
+std::string HoldingContent(absl::string_view member, absl::string_view security,
+                           int64_t end_time_us, int64_t shares,
+                           const Decimal& price) {
+  return absl::StrCat(member, "|", security, "|", end_time_us, "|", shares, "|",
+                      price.ToString());
+}
+
 absl::StatusOr<Decimal> PositionValue(int64_t shares, const Decimal& price) {
   Int128 nanos = 0;
   if (__builtin_mul_overflow(price.raw_nanos(), static_cast<Int128>(shares),

@@ -53,6 +53,13 @@ inline constexpr int64_t kMaxPriceUnits = 1'000'000'000'000;  // 1e12
 // shares * price, exact; OUT_OF_RANGE past what a Decimal holds.
 absl::StatusOr<Decimal> PositionValue(int64_t shares, const Decimal& price);
 
+// What a holding says, as RecordHolding and ImportHoldings fingerprint it
+// under a request id (`member` as given: an id, or a row's ext: reference),
+// so that one request sent both ways is one request.
+std::string HoldingContent(absl::string_view member, absl::string_view security,
+                           int64_t end_time_us, int64_t shares,
+                           const Decimal& price);
+
 // `total` shared among `n` (>= 1) exactly: equal shares, what does not
 // divide evenly (in billionths) added to the first.
 std::vector<Decimal> ShareEqually(const Decimal& total, int n);

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "absl/random/random.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/mysql/mysql_pool.h"
@@ -73,13 +74,13 @@ void TestMariaDb::Stop() {
 
 void TestMariaDb::Kill() {
   if (dir_ == nullptr) Die("cannot kill a server this test did not start");
-  RunResult r = Run(
-      {"/bin/bash", "-c",
-       "pid=$(cat \"$1/mariadb.pid\") && kill -KILL \"$pid\" && "
-       "while kill -0 \"$pid\" 2>/dev/null && "
-       "[ \"$(awk '{print $3}' /proc/$pid/stat 2>/dev/null)\" != Z ]; do "
-       "sleep 0.1; done; rm -f \"$1/mariadb.pid\"",
-       "kill", dir_->path()});
+  RunResult r =
+      Run({"/bin/bash", "-c",
+           "pid=$(cat \"$1/mariadb.pid\") && kill -KILL \"$pid\" && "
+           "while kill -0 \"$pid\" 2>/dev/null && "
+           "[ \"$(awk '{print $3}' /proc/$pid/stat 2>/dev/null)\" != Z ]; do "
+           "sleep 0.1; done; rm -f \"$1/mariadb.pid\"",
+           "kill", dir_->path()});
   if (r.exit_code != 0) Die(absl::StrCat("kill failed: ", r.err));
 }
 
@@ -89,8 +90,12 @@ TestMariaDb::~TestMariaDb() {
 
 std::string TestMariaDb::CreateDatabase() {
   static int counter = 0;
-  const std::string name =
-      absl::StrCat("rt_", getpid(), "_", ++counter, "_", std::rand() % 100000);
+  // Random as well as by process: databases are not dropped, and a later
+  // process may get the pid of an earlier one on the same server.
+  static absl::BitGen* const random = new absl::BitGen();
+  const std::string name = absl::StrCat(
+      "rt_", getpid(), "_", ++counter, "_",
+      absl::Hex(absl::Uniform<uint64_t>(*random), absl::kZeroPad16));
   absl::StatusOr<MysqlOptions> options =
       MysqlOptions::FromUri(uri_prefix_ + "/mysql");
   if (!options.ok()) Die(std::string(options.status().message()));

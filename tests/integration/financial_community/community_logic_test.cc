@@ -651,6 +651,36 @@ TEST_F(CommunityLogicTest, HoldingRetriesNeverUndoALaterCorrection) {
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = "
                       "'RecordHolding'"),
             2);
+
+  // A file row under a request id the RPC used is that request: the same
+  // content is a duplicate, other content is refused, and neither changes
+  // the position.
+  MysqlCommunityImports imports(&db_.pool(), &ids_,
+                                [this] { return absl::FromUnixMicros(now_); },
+                                {.currency = "USD"});
+  auto import = [&](const std::string& import_id, const std::string& shares) {
+    v1::ImportHoldingsRequest file;
+    file.set_import_id(import_id);
+    v1::HoldingRow* row = file.add_rows();
+    row->set_row(1);
+    row->set_member_ref(a);
+    row->set_security("ACME");
+    row->set_date("2024-06-30");
+    row->set_shares(shares);
+    row->set_price("10");
+    row->set_request_id("r1");
+    return imports.ImportHoldings(testing::OneMessage(file), "user:dave");
+  };
+  absl::StatusOr<v1::ImportHoldingsResponse> same = import("file-1", "100");
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ(same->duplicates(), 1);
+  EXPECT_EQ(same->accepted(), 0);
+  absl::StatusOr<v1::ImportHoldingsResponse> other = import("file-2", "150");
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_EQ(other->accepted(), 0);
+  ASSERT_EQ(other->rejected_size(), 1);
+  EXPECT_EQ(other->rejected(0).field(), "request_id");
+  EXPECT_EQ(db_.Count("SELECT shares FROM holdings"), 130);
 }
 
 // Without as_of the register is today's; its pages stay on the day of the
