@@ -898,14 +898,15 @@ struct EngagementImport : CommunityImportKind<v1::ImportEngagementsResponse> {
             {{"request_id"}, false}};
   }
   // The rows of one engagement with several members (request ids
-  // "meet-42/ann", "meet-42/bob") travel together, so that the service sees
-  // the engagement whole.
+  // "meet-42/ann", "meet-42/bob", and "meet-42" itself, as the service
+  // groups them) travel together, so that the service sees the engagement
+  // whole.
   static std::string Group(const CsvInput& in) {
     if (!in.Has(kRequestId)) return "";
     const absl::string_view id = in.Get(kRequestId);
     const size_t slash = id.rfind('/');
-    if (slash == absl::string_view::npos || slash == 0) return "";
-    return std::string(id.substr(0, slash));
+    return std::string(slash == absl::string_view::npos ? id
+                                                        : id.substr(0, slash));
   }
   static void AddRow(const CsvInput& in, int64_t line, Request& request) {
     v1::EngagementRow* row = request.add_rows();
