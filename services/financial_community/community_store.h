@@ -179,7 +179,9 @@ class CommunityStore {
   // Coverage.
   virtual absl::StatusOr<CoverageRecord> RecordCoverage(
       const CoverageRecord& coverage, const std::string& fingerprint) = 0;
-  // Every rating of `security` at or before `as_of_us`, by member and time.
+  // Every rating of `security` at or before `as_of_us` by members who are
+  // analysts now (a member changed to another kind no longer counts), by
+  // member and time.
   virtual absl::StatusOr<std::vector<CoverageRecord>> CoverageOf(
       const std::string& security, int64_t as_of_us) = 0;
 

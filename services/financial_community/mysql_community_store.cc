@@ -886,10 +886,12 @@ absl::StatusOr<std::vector<CoverageRecord>> MysqlCommunityStore::CoverageOf(
         Statement s = PrepareCached(
             c, absl::StrCat("SELECT ", kCoverageColumns,
                             " FROM coverage WHERE security = ? AND "
-                            "end_time_us <= ? ORDER BY member_id, "
+                            "end_time_us <= ? AND member_id IN (SELECT id "
+                            "FROM members WHERE kind = ?) ORDER BY member_id, "
                             "end_time_us, create_time_us, id"));
         s->setString(1, security);
         s->setInt64(2, as_of_us);
+        s->setInt(3, v1::MEMBER_KIND_ANALYST);
         Rows rows(s->executeQuery());
         std::vector<CoverageRecord> out;
         while (rows->next()) {

@@ -344,6 +344,21 @@ TEST_F(CommunityLogicTest, TheConsensusTakesEachAnalystsLatestRatingAsOfADate) {
   EXPECT_EQ(c->sell(), 1);
   EXPECT_EQ(Text(c->mean_target()), "15.00");
   EXPECT_EQ(Text(c->median_target()), "16.00");
+
+  // An analyst who became an investor no longer counts: coverage is an
+  // analyst's.
+  v1::UpdateMemberRequest change;
+  change.mutable_member()->set_id(hal_);
+  change.mutable_member()->set_kind(v1::MEMBER_KIND_INVESTOR);
+  change.mutable_update_mask()->add_paths("kind");
+  ASSERT_TRUE(logic_.UpdateMember(change, "user:ada").ok());
+  c = logic_.GetConsensus(r);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->buy(), 1);
+  EXPECT_EQ(c->sell(), 1);
+  for (const v1::AnalystView& a : c->analysts()) {
+    EXPECT_NE(a.member_id(), hal_);
+  }
 }
 
 // Two ratings of one analyst on one date: the one recorded last is current,
