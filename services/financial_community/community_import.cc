@@ -426,7 +426,9 @@ absl::StatusOr<std::vector<imports::Reject>> InsertCoverage(
       SetNullableString(
           *s, i++,
           r.record.target_price ? r.record.target_price->ToString() : "");
-      s->setInt64(i++, now);
+      // Recorded in file order: the rows of a batch a microsecond apart,
+      // so that of two ratings on one date the later row is current.
+      s->setInt64(i++, now + static_cast<int64_t>(begin + k));
       s->setString(i++, actor);
       s->setString(i++, r.fingerprint);
     }

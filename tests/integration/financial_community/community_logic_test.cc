@@ -393,6 +393,35 @@ TEST_F(CommunityLogicTest, OnOneDateTheRatingRecordedLastIsCurrent) {
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->buy(), 0);
   EXPECT_EQ(c->sell(), 1);
+
+  // The same within one import file: the later row is current.
+  MysqlCommunityImports imports(&db_.pool(), &ids_,
+                                [this] { return absl::FromUnixMicros(now_); },
+                                {.currency = "USD"});
+  v1::ImportCoverageRequest file;
+  file.set_import_id("ratings");
+  for (const auto& [request, words] :
+       std::vector<std::pair<std::string, std::string>>{{first, "sell"},
+                                                        {second, "hold"}}) {
+    v1::CoverageRow* row = file.add_rows();
+    row->set_row(file.rows_size());
+    row->set_member_ref(gus);
+    row->set_security("ACME");
+    row->set_date("2024-06-25");
+    row->set_rating(words);
+    row->set_request_id("file-" + request);
+  }
+  ASSERT_LT(KeyedId("coverage", "file-" + second),
+            KeyedId("coverage", "file-" + first))
+      << "pick request ids whose ids sort against the file's order";
+  absl::StatusOr<v1::ImportCoverageResponse> imported =
+      imports.ImportCoverage(testing::OneMessage(file), "user:ada");
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  ASSERT_EQ(imported->accepted(), 2);
+  c = logic_.GetConsensus(r);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->sell(), 0);
+  EXPECT_EQ(c->hold(), 1);
 }
 
 TEST_F(CommunityLogicTest, TargetsAreRankedByTheValueOfMeetingNowWithReasons) {
