@@ -149,9 +149,12 @@ class Differentiation final : public ValueKeeper {
 
   // Starts a refresh job for `actor` (it runs in the background of this
   // replica) and returns it at once; FAILED_PRECONDITION while another job
-  // runs. Its start and end are audited.
+  // runs. Its start and end are audited. Under a `request_id`, the job is
+  // KeyedId("refresh", request_id): a retry gets that job as it stands, and
+  // the id used for other settings is ALREADY_EXISTS.
   absl::StatusOr<cv1::RefreshJob> StartRefresh(
-      const cv1::RefreshSettings& settings, const std::string& actor);
+      const cv1::RefreshSettings& settings, const std::string& actor,
+      const std::string& request_id = "");
   absl::StatusOr<cv1::RefreshJob> GetRefreshJob(const std::string& id);
   // The entity's stored values (following merges); FAILED_PRECONDITION when
   // it has none yet.
@@ -213,6 +216,11 @@ class Differentiation final : public ValueKeeper {
   void WaitForJobs();
 
  private:
+  // The job `job_id` (a request id's) when it exists and was started with
+  // `settings`; nullopt when there is none; ALREADY_EXISTS when it was
+  // started with other settings.
+  absl::StatusOr<std::optional<cv1::RefreshJob>> StartedBy(
+      const std::string& job_id, const cv1::RefreshSettings& settings);
   struct Job;
   struct Prediction;
   using ScoreModel = ::rapport::scoring::v1::ScoreModel;

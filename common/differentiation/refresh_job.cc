@@ -13,9 +13,11 @@
 #include "common/base/timestamp.h"
 #include "common/differentiation/differentiation.h"
 #include "common/differentiation/score_messages.h"
+#include "common/ids.h"
 #include "common/log.h"
 #include "common/metrics/metrics.h"
 #include "common/proto_convert.h"
+#include "common/requests.h"
 #include "common/status.h"
 
 namespace rapport::differentiation {
@@ -225,8 +227,44 @@ void Differentiation::RecoverInBackground() {
 
 // --- Jobs --------------------------------------------------------------------
 
+namespace {
+
+// Whether a refresh asked with `given` is the one stored as `started` (its
+// settings as filled in when it started: as_of and bins defaulted).
+bool SameRefresh(const cv1::RefreshSettings& given,
+                 const cv1::RefreshSettings& started) {
+  return given.window_days() == started.window_days() &&
+         (given.bins() == 0 ? 5 : given.bins()) == started.bins() &&
+         given.with_clv() == started.with_clv() &&
+         (!given.has_as_of() ||
+          (given.as_of().seconds() == started.as_of().seconds() &&
+           given.as_of().nanos() == started.as_of().nanos()));
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<cv1::RefreshJob>> Differentiation::StartedBy(
+    const std::string& job_id, const cv1::RefreshSettings& settings) {
+  absl::StatusOr<RefreshJobRecord> stored = store_->GetJob(job_id);
+  if (absl::IsNotFound(stored.status())) {
+    return std::optional<cv1::RefreshJob>();
+  }
+  if (!stored.ok()) return stored.status();
+  cv1::RefreshSettings started;
+  if (!started.ParseFromString(stored->request) ||
+      !SameRefresh(settings, started)) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "request_id was used before for a refresh with other settings (job ",
+        job_id, ")"));
+  }
+  RAPPORT_ASSIGN_OR_RETURN(cv1::RefreshJob job, GetRefreshJob(job_id));
+  return std::optional<cv1::RefreshJob>(std::move(job));
+}
+
 absl::StatusOr<cv1::RefreshJob> Differentiation::StartRefresh(
-    const cv1::RefreshSettings& settings, const std::string& actor) {
+    const cv1::RefreshSettings& settings, const std::string& actor,
+    const std::string& request_id) {
+  RAPPORT_RETURN_IF_ERROR(CheckRequestId(request_id));
   std::vector<FieldViolation> bad;
   const int64_t now = NowMicros();
   cv1::RefreshSettings filled = settings;
@@ -249,6 +287,15 @@ absl::StatusOr<cv1::RefreshJob> Differentiation::StartRefresh(
   }
   if (!bad.empty()) return InvalidFields(bad);
 
+  // A retry of the request that started a job gets that job.
+  const std::string keyed =
+      request_id.empty() ? "" : KeyedId("refresh", request_id);
+  if (!keyed.empty()) {
+    RAPPORT_ASSIGN_OR_RETURN(std::optional<cv1::RefreshJob> earlier,
+                             StartedBy(keyed, settings));
+    if (earlier.has_value()) return *std::move(earlier);
+  }
+
   RAPPORT_RETURN_IF_ERROR(Recover());
   RAPPORT_ASSIGN_OR_RETURN(std::optional<RefreshJobRecord> running,
                            store_->LatestJob(JobState::kRunning));
@@ -259,23 +306,32 @@ absl::StatusOr<cv1::RefreshJob> Differentiation::StartRefresh(
   }
 
   RefreshJobRecord record;
-  record.id = ids_->Next();
+  record.id = keyed.empty() ? ids_->Next() : keyed;
   record.state = JobState::kRunning;
   record.request = filled.SerializeAsString();
   record.create_time_us = now;
   record.heartbeat_time_us = now;
-  RAPPORT_RETURN_IF_ERROR(store_->CreateJob(
+  absl::Status created = store_->CreateJob(
       record, {.time_us = now,
                .actor = actor,
                .rpc = "RefreshScores",
                .resource = absl::StrCat("refreshJobs/", record.id),
+               .request_id = request_id,
                .outcome = "started",
                .details = absl::StrCat(
                    "as_of=",
                    FormatRfc3339Micros(
                        FromTimestamp(filled.as_of(), "as_of").value_or(0)),
                    " window_days=", filled.window_days(), " bins=",
-                   filled.bins(), filled.with_clv() ? " with_clv" : "")}));
+                   filled.bins(), filled.with_clv() ? " with_clv" : "")});
+  if (!created.ok() && !keyed.empty() &&
+      (absl::IsFailedPrecondition(created) || absl::IsAlreadyExists(created))) {
+    // A twin of this call (a retry sent twice at once) started it first.
+    RAPPORT_ASSIGN_OR_RETURN(std::optional<cv1::RefreshJob> twin,
+                             StartedBy(keyed, settings));
+    if (twin.has_value()) return *std::move(twin);
+  }
+  RAPPORT_RETURN_IF_ERROR(created);
 
   auto job = std::make_unique<Job>();
   job->id = record.id;

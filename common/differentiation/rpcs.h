@@ -38,7 +38,7 @@ template <typename Request, typename Response>
 grpc::Status RefreshScores(Differentiation& values, const Request& request,
                            const std::string& actor, Response* response) {
   return Reply(
-      values.StartRefresh(SettingsOf(request), actor),
+      values.StartRefresh(SettingsOf(request), actor, request.request_id()),
       [&](cv1::RefreshJob job) { *response->mutable_job() = std::move(job); });
 }
 

@@ -155,8 +155,9 @@ int Follow(const Context& ctx, typename T::Stub& stub, cv1::RefreshJob job) {
 
 template <typename T>
 int RefreshScores(Context& ctx, typename T::Stub& stub) {
-  if (absl::Status s = KnownFlags(
-          ctx.args, {"as-of", "window-days", "bins", "with-clv", "no-wait"});
+  if (absl::Status s =
+          KnownFlags(ctx.args, {"as-of", "window-days", "bins", "with-clv",
+                                "no-wait", "request-id"});
       !s.ok()) {
     return UsageError(std::string(s.message()), "");
   }
@@ -179,6 +180,8 @@ int RefreshScores(Context& ctx, typename T::Stub& stub) {
   request.set_window_days(*window);
   request.set_bins(*bins);
   request.set_with_clv(ctx.args.GetOr("with-clv", "false") == "true");
+  // A retry under the same id follows the job the first call started.
+  request.set_request_id(ctx.args.GetOr("request-id", ""));
 
   typename T::RefreshScoresResponse response;
   grpc::Status s = stub.RefreshScores(ctx.NewCall().get(), request, &response);

@@ -42,6 +42,7 @@ Commands:
   customers import interactions FILE.csv [--import-id ID] [--batch-rows N] [--streams N]
       FILE.csv: customer_ref,timestamp,channel,cost[,kind,note,request_id]
   customers refresh-scores [--as-of RFC3339] [--window-days N] [--bins K] [--with-clv] [--no-wait]
+                 [--request-id R]
       scores every customer through the scoring service; follows the job with a progress bar
   customers refresh-job ID
   customers value ID
@@ -88,6 +89,7 @@ Commands:
                  [--force] [--request-id R]
   partners interactions list --partner ID [--all]
   partners refresh-scores [--as-of RFC3339] [--window-days N] [--bins K] [--with-clv] [--no-wait]
+                 [--request-id R]
   partners refresh-job ID; partners value ID; partners summarize
   partners scorecard ID
       values, win rate, return of paid funds, trend against the previous refresh, and the
@@ -135,6 +137,7 @@ Commands:
       ratings by count, mean and median target, each analyst's latest rating and the one
       before (--output csv: the analysts' rows)
   community refresh-scores [--as-of RFC3339] [--window-days N] [--bins K] [--with-clv] [--no-wait]
+                 [--request-id R]
   community refresh-job ID; community value ID; community summarize (or: community segments)
   community targets [--as-of RFC3339] [--limit N] [--peer SECURITY]...
       whom to meet next, with the reason and the numbers behind it; holders of the

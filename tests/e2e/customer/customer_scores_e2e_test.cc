@@ -335,6 +335,24 @@ TEST_F(CustomerScoresE2E,
   EXPECT_NE(shown.out.find("UNAVAILABLE: scoring service"), std::string::npos)
       << shown.out;
 
+  // Under a request id, asked again, the same job (failed here) and no
+  // second one.
+  std::vector<std::string> keyed = {
+      "customers", "refresh-scores", "--request-id", "nightly-1",
+      "--no-wait", "--output",       "csv"};
+  RunResult keyed_first = p_.Ctl(keyed);
+  ASSERT_EQ(keyed_first.exit_code, 0) << keyed_first.err;
+  const std::string keyed_job = Fields(Lines(keyed_first.out).at(1))[0];
+  for (int i = 0; i < 100; ++i) {
+    shown = p_.Ctl({"customers", "refresh-job", keyed_job, "--output", "csv"});
+    if (Fields(Lines(shown.out).at(1))[1] != "RUNNING") break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  RunResult keyed_again = p_.Ctl(keyed);
+  ASSERT_EQ(keyed_again.exit_code, 0) << keyed_again.err;
+  EXPECT_EQ(Fields(Lines(keyed_again.out).at(1))[0], keyed_job);
+  EXPECT_EQ(Fields(Lines(keyed_again.out).at(1))[1], "FAILED");
+
   // Followed, the same failure is the command's exit status.
   RunResult followed = p_.Ctl({"customers", "refresh-scores"});
   EXPECT_EQ(followed.exit_code, 1);

@@ -20,6 +20,7 @@
 #include "absl/synchronization/notification.h"
 #include "common/base/status_macros.h"
 #include "common/differentiation/scoring_client.h"
+#include "common/ids.h"
 #include "common/proto_convert.h"
 #include "common/status.h"
 #include "services/scoring/scoring_logic.h"
@@ -89,6 +90,7 @@ class FakeStore final : public Counterpart, public ValueStore {
   absl::Status CreateJob(const RefreshJobRecord& job,
                          const audit::Event& event) override {
     absl::MutexLock l(&mu);
+    if (jobs.contains(job.id)) return absl::AlreadyExistsError("duplicate id");
     for (const auto& [id, j] : jobs) {
       if (j.state == JobState::kRunning && job.state == JobState::kRunning)
         return absl::FailedPreconditionError("refresh job " + id +
@@ -1025,6 +1027,58 @@ TEST_F(DifferentiationTest,
   }
   absl::Status rescore = logic_->Rescore("c01");
   EXPECT_TRUE(absl::IsUnavailable(rescore)) << rescore;
+}
+
+// A refresh asked again under its request id (its answer was lost) gets
+// the job the first call started, running or ended, and starts no other.
+TEST_F(DifferentiationTest, ARefreshRetriedUnderItsRequestIdGetsItsFirstJob) {
+  AddPopulation();
+  absl::Notification release;
+  store_.hold_scan = &release;
+  cv1::RefreshSettings settings;
+  settings.set_bins(5);
+  absl::StatusOr<cv1::RefreshJob> first =
+      logic_->StartRefresh(settings, "user:test", "nightly-1");
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->id(), KeyedId("refresh", "nightly-1"));
+  absl::StatusOr<cv1::RefreshJob> running =
+      logic_->StartRefresh(settings, "user:test", "nightly-1");
+  ASSERT_TRUE(running.ok()) << running.status();
+  EXPECT_EQ(running->id(), first->id());
+  EXPECT_EQ(running->state(), cv1::RefreshJob::STATE_RUNNING);
+  release.Notify();
+  logic_->WaitForJobs();
+  store_.hold_scan = nullptr;
+  // Ended: the same job, as it stands (bins 0 is the default, 5).
+  absl::StatusOr<cv1::RefreshJob> ended =
+      logic_->StartRefresh(cv1::RefreshSettings(), "user:test", "nightly-1");
+  ASSERT_TRUE(ended.ok()) << ended.status();
+  EXPECT_EQ(ended->id(), first->id());
+  EXPECT_EQ(ended->state(), cv1::RefreshJob::STATE_SUCCEEDED);
+  {
+    absl::MutexLock l(&store_.mu);
+    EXPECT_EQ(store_.jobs.size(), 1u);
+  }
+  // The id for other settings is another request: refused, naming the job.
+  cv1::RefreshSettings other;
+  other.set_bins(4);
+  absl::Status reused =
+      logic_->StartRefresh(other, "user:test", "nightly-1").status();
+  EXPECT_TRUE(absl::IsAlreadyExists(reused)) << reused;
+  EXPECT_NE(reused.message().find(first->id()), std::string::npos) << reused;
+  // Another request id starts another job.
+  absl::StatusOr<cv1::RefreshJob> next =
+      logic_->StartRefresh(settings, "user:test", "nightly-2");
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_NE(next->id(), first->id());
+  logic_->WaitForJobs();
+  EXPECT_EQ(
+      FieldViolations(
+          logic_->StartRefresh(settings, "user:test", std::string(200, 'x'))
+              .status())
+          .at(0)
+          .field,
+      "request_id");
 }
 
 TEST_F(DifferentiationTest,
