@@ -13,12 +13,15 @@
 #include <google/protobuf/message_lite.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "common/base/decimal.h"
 #include "common/paging.h"
@@ -54,6 +57,55 @@ std::string EtagOf(int64_t version);
 
 // NOT_FOUND: "<what> <id> does not exist".
 absl::Status EntityNotFound(absl::string_view what, const std::string& id);
+
+// What FindOrCreate found or made, and whether this request made it.
+template <typename Entity>
+struct Identified {
+  Entity entity;
+  bool created = false;
+};
+
+// Identify-or-create, as each counterpart's Identify<Entity> does it: `find`
+// gives the ids the identities name; one is read with `get`; none, and
+// `create` makes it. A create that loses a race (ALREADY_EXISTS: a concurrent
+// call made it first, or holds one of its identities) looks again, three
+// times at most. `made_here` is the id a create under the request's id gets
+// (empty without one), so that its retry says created again. Several named:
+// FAILED_PRECONDITION listing them, "the identities name 2 <noun> (a, b);
+// <advice>".
+template <typename Entity>
+absl::StatusOr<Identified<Entity>> FindOrCreate(
+    const std::function<absl::StatusOr<std::vector<std::string>>()>& find,
+    const std::function<absl::StatusOr<Entity>(const std::string&)>& get,
+    const std::function<absl::StatusOr<Entity>()>& create,
+    const std::string& made_here, absl::string_view noun,
+    absl::string_view advice) {
+  absl::Status lost;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    absl::StatusOr<std::vector<std::string>> found = find();
+    if (!found.ok()) return found.status();
+    if (found->size() > 1) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the identities name ", found->size(), " ", noun, " (",
+                       absl::StrJoin(*found, ", "), "); ", advice));
+    }
+    if (found->size() == 1) {
+      absl::StatusOr<Entity> entity = get(found->front());
+      if (!entity.ok()) return entity.status();
+      return Identified<Entity>{
+          *std::move(entity),
+          !made_here.empty() && found->front() == made_here};
+    }
+    absl::StatusOr<Entity> created = create();
+    if (absl::IsAlreadyExists(created.status())) {
+      lost = created.status();
+      continue;
+    }
+    if (!created.ok()) return created.status();
+    return Identified<Entity>{*std::move(created), true};
+  }
+  return lost;
+}
 
 // Where a page of a list in id order, or in value order (highest first),
 // goes on: after this id, or after this value and id.

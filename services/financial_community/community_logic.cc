@@ -494,39 +494,24 @@ absl::StatusOr<v1::IdentifyMemberResponse> CommunityLogic::IdentifyMember(
   const std::string made_here = request.request_id().empty()
                                     ? ""
                                     : KeyedId("member", request.request_id());
-  absl::Status lost;
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    RAPPORT_ASSIGN_OR_RETURN(
-        std::vector<std::string> found,
-        store_->FindMembers(ids.external_ids,
-                            email.empty() ? "" : EmailMatchKey(email)));
-    v1::IdentifyMemberResponse response;
-    if (found.size() > 1) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the identities name ", found.size(), " members (",
-          absl::StrJoin(found, ", "), "); identify with fewer identities"));
-    }
-    if (found.size() == 1) {
-      v1::GetMemberRequest get;
-      get.set_id(found.front());
-      RAPPORT_ASSIGN_OR_RETURN(*response.mutable_member(), GetMember(get));
-      response.set_created(!made_here.empty() && found.front() == made_here);
-      return response;
-    }
-    absl::StatusOr<v1::Member> created =
-        CreateIdentified(request, email, actor);
-    if (absl::IsAlreadyExists(created.status())) {
-      // A concurrent call created it (or holds one of its external ids)
-      // first: look again.
-      lost = created.status();
-      continue;
-    }
-    if (!created.ok()) return created.status();
-    *response.mutable_member() = *std::move(created);
-    response.set_created(true);
-    return response;
-  }
-  return lost;
+  RAPPORT_ASSIGN_OR_RETURN(
+      Identified<v1::Member> identified,
+      FindOrCreate<v1::Member>(
+          [&] {
+            return store_->FindMembers(
+                ids.external_ids, email.empty() ? "" : EmailMatchKey(email));
+          },
+          [&](const std::string& id) {
+            v1::GetMemberRequest get;
+            get.set_id(id);
+            return GetMember(get);
+          },
+          [&] { return CreateIdentified(request, email, actor); }, made_here,
+          "members", "identify with fewer identities"));
+  v1::IdentifyMemberResponse response;
+  *response.mutable_member() = std::move(identified.entity);
+  response.set_created(identified.created);
+  return response;
 }
 
 absl::StatusOr<v1::Member> CommunityLogic::CreateIdentified(

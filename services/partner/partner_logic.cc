@@ -479,42 +479,24 @@ absl::StatusOr<v1::IdentifyPartnerResponse> PartnerLogic::IdentifyPartner(
   const std::string made_here = request.request_id().empty()
                                     ? ""
                                     : KeyedId("partner", request.request_id());
-  absl::Status lost;
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    RAPPORT_ASSIGN_OR_RETURN(
-        std::vector<std::string> found,
-        store_->FindPartners(ids.external_ids,
-                             email.empty() ? "" : EmailMatchKey(email)));
-    v1::IdentifyPartnerResponse response;
-    if (found.size() > 1) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("the identities name ", found.size(), " partners (",
-                       absl::StrJoin(found, ", "),
-                       "); merge them, or identify with fewer identities"));
-    }
-    if (found.size() == 1) {
-      RAPPORT_ASSIGN_OR_RETURN(*response.mutable_partner(), GetPartner([&] {
-        v1::GetPartnerRequest g;
-        g.set_id(found.front());
-        return g;
-      }()));
-      response.set_created(!made_here.empty() && found.front() == made_here);
-      return response;
-    }
-    absl::StatusOr<v1::Partner> created =
-        CreateIdentified(request, email, actor);
-    if (absl::IsAlreadyExists(created.status())) {
-      // A concurrent call created it (or holds one of its external ids)
-      // first: look again.
-      lost = created.status();
-      continue;
-    }
-    if (!created.ok()) return created.status();
-    *response.mutable_partner() = *std::move(created);
-    response.set_created(true);
-    return response;
-  }
-  return lost;
+  RAPPORT_ASSIGN_OR_RETURN(
+      Identified<v1::Partner> identified,
+      FindOrCreate<v1::Partner>(
+          [&] {
+            return store_->FindPartners(
+                ids.external_ids, email.empty() ? "" : EmailMatchKey(email));
+          },
+          [&](const std::string& id) {
+            v1::GetPartnerRequest get;
+            get.set_id(id);
+            return GetPartner(get);
+          },
+          [&] { return CreateIdentified(request, email, actor); }, made_here,
+          "partners", "merge them, or identify with fewer identities"));
+  v1::IdentifyPartnerResponse response;
+  *response.mutable_partner() = std::move(identified.entity);
+  response.set_created(identified.created);
+  return response;
 }
 
 absl::StatusOr<v1::Partner> PartnerLogic::CreateIdentified(
