@@ -966,9 +966,11 @@ absl::StatusOr<v1::Interaction> CustomerLogic::LogInteraction(
   record.note = in.note();
   RAPPORT_ASSIGN_OR_RETURN(record.customer_id,
                            store_->ResolveCustomerId(request.customer_id()));
-  // The tier's contact policy, for a new interaction only: a retry gets the
-  // stored one even if the customer moved to another tier since.
-  auto admit = [&]() -> absl::Status {
+  // The tier's contact policy, read before the store's transaction (which
+  // holds a connection of the pool) and applied to a new interaction only:
+  // a retry gets the stored one even if the customer moved to another tier
+  // since.
+  auto policy_allows = [&]() -> absl::Status {
     if (values_ == nullptr || request.force()) return absl::OkStatus();
     RAPPORT_ASSIGN_OR_RETURN(std::optional<cv1::ContactPolicy> policy,
                              values_->ContactPolicyOf(record.customer_id));
@@ -985,6 +987,9 @@ absl::StatusOr<v1::Interaction> CustomerLogic::LogInteraction(
     }
     return absl::OkStatus();
   };
+  const absl::Status allowed = policy_allows();
+  if (!allowed.ok() && !absl::IsFailedPrecondition(allowed)) return allowed;
+  auto admit = [&allowed] { return allowed; };
   record.id = request.request_id().empty()
                   ? ids_->Next()
                   : KeyedId(kInteractionRequestScope, request.request_id());

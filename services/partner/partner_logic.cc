@@ -1245,9 +1245,11 @@ absl::StatusOr<v1::Interaction> PartnerLogic::LogInteraction(
   if (!violations.empty()) return InvalidFields(violations);
   RAPPORT_RETURN_IF_ERROR(
       CheckPartnerExists(request.partner_id(), "partner_id"));
-  // The tier's contact policy, for a new interaction only: a retry gets the
-  // stored one even if the first re-scored the partner into another tier.
-  auto admit = [&]() -> absl::Status {
+  // The tier's contact policy, read before the store's transaction (which
+  // holds a connection of the pool) and applied to a new interaction only:
+  // a retry gets the stored one even if the first re-scored the partner into
+  // another tier.
+  auto policy_allows = [&]() -> absl::Status {
     if (values_ == nullptr || request.force()) return absl::OkStatus();
     RAPPORT_ASSIGN_OR_RETURN(std::optional<cv1::ContactPolicy> policy,
                              values_->ContactPolicyOf(request.partner_id()));
@@ -1266,6 +1268,9 @@ absl::StatusOr<v1::Interaction> PartnerLogic::LogInteraction(
     }
     return absl::OkStatus();
   };
+  const absl::Status allowed = policy_allows();
+  if (!allowed.ok() && !absl::IsFailedPrecondition(allowed)) return allowed;
+  auto admit = [&allowed] { return allowed; };
   record.partner_id = request.partner_id();
   record.channel = in.channel();
   record.kind = in.kind();

@@ -59,6 +59,18 @@ int KeyGen(Context& ctx) {
       std::stringstream text;
       text << in.rdbuf();
       documents.push_back(text.str());
+      // Without --subject the key keeps the scope it was published with: a
+      // rerun of an old command must not let a service's key sign for
+      // anyone again.
+      if (scope.subject.empty()) {
+        if (absl::StatusOr<std::vector<auth::EcPublicKey>> known =
+                auth::ParseJwks(documents.back());
+            known.ok()) {
+          for (const auth::EcPublicKey& k : *known) {
+            if (k.kid == key->kid()) scope = {k.subject, k.max_role};
+          }
+        }
+      }
     }
     documents.push_back(key->PublicJwks(scope));
     absl::StatusOr<std::string> merged = auth::MergeJwks(documents);
