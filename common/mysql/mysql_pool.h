@@ -88,6 +88,7 @@ class MysqlPool {
 
   // Runs fn(c) inside one transaction on `c`, a connection the caller holds
   // (inside Run): commits when fn returns OK, rolls back otherwise; no retry.
+  // A commit or rollback that fails throws (Run makes it a status).
   // For what must outlive the commit on the same connection, such as a named
   // lock taken before and released after.
   template <typename Fn>
@@ -195,14 +196,27 @@ auto MysqlPool::InTransaction(sql::Connection& c, Fn&& fn)
         if (!done) c.rollback();
         c.setAutoCommit(true);
       } catch (const sql::SQLException&) {
-        // The connection is gone; Run() marks it broken when the exception
-        // that broke it reaches it.
+        // The connection is gone: the exception that broke it is on its
+        // way to Run(), which marks it broken.
       }
     }
   } restore{c};
   Result r = fn(c);
-  if (r.ok()) c.commit();
-  restore.done = r.ok();
+  // Committed or rolled back here rather than in Restore, so that a
+  // connection lost meanwhile reaches Run as an exception, and Run drops it
+  // instead of pooling it (the caller then gets UNAVAILABLE, not fn's
+  // answer).
+  if (r.ok()) {
+    c.commit();
+  } else {
+    c.rollback();
+    // A rollback on a lost connection does not always throw: ask, so that
+    // the connection is dropped rather than handed to the next caller.
+    if (!c.isValid()) {
+      throw sql::SQLException("the connection was lost", "08S01", 2013);
+    }
+  }
+  restore.done = true;
   return r;
 }
 

@@ -8,6 +8,8 @@
 
 #include <thread>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/mysql/migrations.h"
 #include "common/mysql/statement_cache.h"
 #include "tests/support/mariadb.h"
@@ -195,6 +197,48 @@ TEST(Migrations, AnEditedAppliedMigrationIsRefused) {
   EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(r.status().message().find("1_things"), absl::string_view::npos)
       << r.status();
+}
+
+// A transaction whose connection died before it gave up (its callback
+// returned an error, the rollback then failed) does not hand that connection
+// to the next caller.
+TEST(MysqlPool, AConnectionLostInAFailedTransactionIsNotPooled) {
+  const std::string uri = TestMariaDb::Shared().CreateDatabase();
+  auto pool = NewPool(uri, 1);
+  auto killer = NewPool(uri, 1);
+  absl::Status refused = pool->Transaction([&](sql::Connection& c) {
+    const absl::StatusOr<int64_t> id = [&]() -> absl::StatusOr<int64_t> {
+      std::unique_ptr<sql::Statement> s(c.createStatement());
+      std::unique_ptr<sql::ResultSet> rs(
+          s->executeQuery("SELECT CONNECTION_ID()"));
+      rs->next();
+      return rs->getInt64(1);
+    }();
+    EXPECT_TRUE(id.ok());
+    EXPECT_TRUE(killer
+                    ->Run([&](sql::Connection& k) -> absl::Status {
+                      std::unique_ptr<sql::Statement> s(k.createStatement());
+                      s->execute(absl::StrCat("KILL CONNECTION ", *id));
+                      return absl::OkStatus();
+                    })
+                    .ok());
+    // Gone for good before the transaction gives up.
+    for (int i = 0; i < 200; ++i) {
+      absl::StatusOr<int64_t> left =
+          Count(*killer, absl::StrCat("SELECT COUNT(*) FROM "
+                                      "information_schema.PROCESSLIST WHERE "
+                                      "ID = ",
+                                      *id));
+      if (left.ok() && *left == 0) break;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    return absl::NotFoundError("the thing is not there");
+  });
+  EXPECT_FALSE(refused.ok()) << refused;
+  // The next caller gets a working connection at once.
+  absl::StatusOr<int64_t> one = Count(*pool, "SELECT 1");
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(*one, 1);
 }
 
 TEST(MysqlPool, ExhaustedPoolAnswersUnavailableInsteadOfBlockingForever) {
