@@ -207,18 +207,15 @@ TEST(MysqlPool, AConnectionLostInAFailedTransactionIsNotPooled) {
   auto pool = NewPool(uri, 1);
   auto killer = NewPool(uri, 1);
   absl::Status refused = pool->Transaction([&](sql::Connection& c) {
-    const absl::StatusOr<int64_t> id = [&]() -> absl::StatusOr<int64_t> {
-      std::unique_ptr<sql::Statement> s(c.createStatement());
-      std::unique_ptr<sql::ResultSet> rs(
-          s->executeQuery("SELECT CONNECTION_ID()"));
-      rs->next();
-      return rs->getInt64(1);
-    }();
-    EXPECT_TRUE(id.ok());
+    std::unique_ptr<sql::Statement> query(c.createStatement());
+    std::unique_ptr<sql::ResultSet> rs(
+        query->executeQuery("SELECT CONNECTION_ID()"));
+    EXPECT_TRUE(rs->next());
+    const int64_t id = rs->getInt64(1);
     EXPECT_TRUE(killer
                     ->Run([&](sql::Connection& k) -> absl::Status {
                       std::unique_ptr<sql::Statement> s(k.createStatement());
-                      s->execute(absl::StrCat("KILL CONNECTION ", *id));
+                      s->execute(absl::StrCat("KILL CONNECTION ", id));
                       return absl::OkStatus();
                     })
                     .ok());
@@ -228,7 +225,7 @@ TEST(MysqlPool, AConnectionLostInAFailedTransactionIsNotPooled) {
           Count(*killer, absl::StrCat("SELECT COUNT(*) FROM "
                                       "information_schema.PROCESSLIST WHERE "
                                       "ID = ",
-                                      *id));
+                                      id));
       if (left.ok() && *left == 0) break;
       absl::SleepFor(absl::Milliseconds(10));
     }

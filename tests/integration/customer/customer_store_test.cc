@@ -892,7 +892,6 @@ TEST_F(CustomerStoreTest, ChangesWriteTheirAuditEventsAndOnlyThey) {
       store_->ListAuditEvents({.actor = "mallory"}, std::nullopt, 10)->empty());
 }
 
-// The log is append-only, for the service's own account too.
 // The tier's contact policy (`admit`) is asked for a new interaction only: a
 // retry under its request id gets the stored one, even when the policy would
 // now refuse it.
@@ -924,6 +923,7 @@ TEST_F(CustomerStoreTest, AnInteractionsRetryIsNotAskedToBeAdmittedAgain) {
   EXPECT_EQ(db_->Count("SELECT COUNT(*) FROM interactions"), 1);
 }
 
+// The log is append-only, for the service's own account too.
 TEST_F(CustomerStoreTest, AuditEventsCannotBeChangedOrDeleted) {
   CustomerRecord c = NewCustomer("C");
   ASSERT_TRUE(store_->CreateCustomer(c, {}, Ev("CreateCustomer")).ok());

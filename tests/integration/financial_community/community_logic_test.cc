@@ -1311,18 +1311,23 @@ TEST_F(CommunityLogicTest, AnImportAndALogRacingForOneMemberStoreItOnce) {
     *r.mutable_cost() = Usd("50");
     r.set_request_id(group);
     absl::Notification go;
+    absl::Status imported, logged;
     std::thread importer([&] {
       go.WaitForNotification();
-      imports.ImportEngagements(testing::OneMessage(e), "user:ada")
-          .IgnoreError();
+      imported = imports.ImportEngagements(testing::OneMessage(e), "user:ada")
+                     .status();
     });
     std::thread logger([&] {
       go.WaitForNotification();
-      logic_.LogEngagement(r, "user:ada").IgnoreError();
+      logged = logic_.LogEngagement(r, "user:ada").status();
     });
     go.Notify();
     importer.join();
     logger.join();
+    // The import answers (its row stored or refused); the log is stored or
+    // refused as a member already counted.
+    EXPECT_TRUE(imported.ok()) << imported;
+    EXPECT_TRUE(logged.ok() || absl::IsAlreadyExists(logged)) << logged;
     ASSERT_EQ(db_.Count("SELECT COUNT(*) FROM engagements WHERE member_id = ? "
                         "AND engagement_id = (SELECT engagement_id FROM "
                         "engagements WHERE member_id = ? ORDER BY id DESC "
