@@ -57,9 +57,7 @@ void Write(sql::Connection& c, const Event& e) {
 }
 
 void Write(sql::Connection& c, const std::vector<Event>& events) {
-  constexpr size_t kPerStatement = 500;
-  for (size_t begin = 0; begin < events.size(); begin += kPerStatement) {
-    const size_t n = std::min(kPerStatement, events.size() - begin);
+  ForChunks(events.size(), [&](size_t begin, size_t n) {
     CachedStatement s = PrepareCached(
         c, absl::StrCat(kInsert, RowPlaceholders(n, kEventColumns)),
         StatementParameters::kKept);
@@ -67,7 +65,7 @@ void Write(sql::Connection& c, const std::vector<Event>& events) {
       BindEvent(*s, 1 + static_cast<int>(k * kEventColumns), events[begin + k]);
     }
     s->executeUpdate();
-  }
+  });
 }
 
 absl::Status Write(MysqlPool& pool, const Event& event) {

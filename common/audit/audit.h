@@ -49,7 +49,7 @@ std::vector<Migration> Migrations();
 
 // Writes `event` on `c`; call inside the transaction of the change.
 void Write(sql::Connection& c, const Event& event);
-// Writes every one of `events` on `c`, a few hundred to a statement (a change
+// Writes every one of `events` on `c`, up to 1024 to a statement (a change
 // of many rows audited row by row).
 void Write(sql::Connection& c, const std::vector<Event>& events);
 // Writes `event` in a transaction of its own (the start and end of a long

@@ -20,6 +20,7 @@
 #include "common/ids.h"
 #include "common/import/row_import.h"
 #include "common/mysql/migrations.h"
+#include "common/mysql/sql.h"
 #include "common/mysql/mysql_pool.h"
 #include "rapport/common/v1/common.pb.h"
 
@@ -245,18 +246,7 @@ Response ToResponse(Totals totals, void (Response::*set_created)(int64_t)) {
   return r;
 }
 
-// Runs `fn(begin, n)` over [0, n) in chunks of at most 1024, in counts of
-// powers of two, so that a few statement texts serve every batch.
-template <typename Fn>
-void ForChunks(size_t n, Fn fn) {
-  size_t begin = 0;
-  for (size_t size = 1024; size >= 1; size /= 2) {
-    while (n - begin >= size) {
-      fn(begin, size);
-      begin += size;
-    }
-  }
-}
+using ::rapport::ForChunks;  // common/mysql/sql.h
 
 }  // namespace rapport::imports
 

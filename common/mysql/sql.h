@@ -59,6 +59,20 @@ std::string Placeholders(size_t n);
 // "(?,...,?),(?,...,?)": `rows` groups of `columns` placeholders.
 std::string RowPlaceholders(size_t rows, size_t columns);
 
+// Runs `fn(begin, n)` over [0, n) in chunks of at most 1024, in counts of
+// powers of two, so that a few statement texts (cached, see
+// statement_cache.h) serve multi-row statements of every size.
+template <typename Fn>
+void ForChunks(size_t n, Fn fn) {
+  size_t begin = 0;
+  for (size_t size = 1024; size >= 1; size /= 2) {
+    while (n - begin >= size) {
+      fn(begin, size);
+      begin += size;
+    }
+  }
+}
+
 // The number of slots for n values in lists padded to a power of two (at
 // most `most`), so that a few statement texts serve every count.
 size_t PaddedCount(size_t n, size_t most);

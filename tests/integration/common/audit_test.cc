@@ -25,7 +25,7 @@ TEST(Audit, EventsWrittenManyToAStatementAreEachStored) {
   ASSERT_TRUE(pool.ok()) << pool.status();
   ASSERT_TRUE(ApplyMigrations(**pool, Migrations()).ok());
 
-  // More than one statement's worth (500), and not a multiple of it.
+  // More than one statement's worth (1024), in chunks of several sizes.
   std::vector<Event> events;
   for (int i = 0; i < 1201; ++i) {
     events.push_back({.time_us = 1000 + i,
