@@ -35,7 +35,6 @@ constexpr size_t kInList = 1000;
 // error is VARCHAR(2048).
 constexpr size_t kMaxErrorBytes = 2000;
 // How long a replica waits for another to finish publishing or starting.
-constexpr int kLockSeconds = 10;
 // The live table's comment: this prefix, then the job id.
 constexpr absl::string_view kLiveComment = "rapport refresh job ";
 
@@ -132,39 +131,6 @@ std::string Truncated(const std::string& text) {
     --n;  // UTF-8 boundary
   return text.substr(0, n);
 }
-
-// A server-wide named lock (GET_LOCK), held by this connection until the
-// object goes; ABORTED when another holder keeps it past kLockSeconds.
-class NamedLock {
- public:
-  static absl::StatusOr<std::unique_ptr<NamedLock>> Take(
-      sql::Connection& c, const std::string& name) {
-    Statement lock = Prepare(c, "SELECT GET_LOCK(?, ?)");
-    lock->setString(1, name);
-    lock->setInt(2, kLockSeconds);
-    Rows got(lock->executeQuery());
-    if (!got->next() || got->getInt(1) != 1) {
-      return absl::AbortedError(
-          "another replica is starting or publishing a refresh; retry");
-    }
-    return std::unique_ptr<NamedLock>(new NamedLock(c, name));
-  }
-  ~NamedLock() {
-    try {
-      Statement release = Prepare(c_, "DO RELEASE_LOCK(?)");
-      release->setString(1, name_);
-      release->execute();
-    } catch (const sql::SQLException&) {
-      // The lock goes with the connection anyway.
-    }
-  }
-
- private:
-  NamedLock(sql::Connection& c, std::string name)
-      : c_(c), name_(std::move(name)) {}
-  sql::Connection& c_;
-  std::string name_;
-};
 
 // The job id a set's table name ends with, after `prefix`; "" when it does
 // not name one of ours.
@@ -384,43 +350,12 @@ namespace {
 
 // The named lock that serialises starting, publishing and ending refreshes
 // of one database's `jobs` table across replicas.
-absl::StatusOr<std::unique_ptr<NamedLock>> RefreshLock(
-    sql::Connection& c, const ValueTables& tables) {
-  std::string database;
-  {
-    Statement s = Prepare(c, "SELECT DATABASE()");
-    Rows rows(s->executeQuery());
-    if (rows->next()) database = TextOrEmpty(*rows, 1);
-  }
-  return NamedLock::Take(
-      c, absl::StrCat("rapport.refresh.", database, ".", tables.jobs));
+std::string RefreshLockName(const MysqlPool& pool, const ValueTables& tables) {
+  return absl::StrCat("rapport.refresh.", pool.options().database, ".",
+                      tables.jobs);
 }
-
-// Runs fn(c) in one transaction on a connection that holds the refresh lock
-// from before the transaction begins until after it commits, so that the
-// next holder sees what fn wrote. A deadlock runs it again, up to three
-// times in all.
-template <typename Fn>
-auto UnderRefreshLock(MysqlPool& pool, const ValueTables& tables, Fn&& fn)
-    -> std::invoke_result_t<Fn, sql::Connection&> {
-  using Result = std::invoke_result_t<Fn, sql::Connection&>;
-  for (int attempt = 1;; ++attempt) {
-    Result result = pool.Run([&](sql::Connection& c) -> Result {
-      absl::StatusOr<std::unique_ptr<NamedLock>> lock = RefreshLock(c, tables);
-      if (!lock.ok()) return Result(lock.status());
-      return MysqlPool::InTransaction(c, fn);
-    });
-    absl::Status status;
-    if constexpr (std::is_same_v<Result, absl::Status>) {
-      status = result;
-    } else {
-      status = result.status();
-    }
-    if (status.ok() || attempt >= 3 || !IsRetryableTransactionError(status)) {
-      return result;
-    }
-  }
-}
+constexpr absl::string_view kRefreshBusy =
+    "another replica is starting or publishing a refresh; retry";
 
 absl::StatusOr<std::optional<std::string>> ReadLiveSetJob(
     sql::Connection& c, const std::string& query, const std::string& table) {
@@ -445,8 +380,9 @@ absl::Status MysqlValueStore::CreateJob(const RefreshJobRecord& job,
                                         const audit::Event& event) {
   // The check for a running job and the insert of a new one cannot
   // interleave across replicas: one refresh at a time.
-  return UnderRefreshLock(
-      *pool_, tables_, [&](sql::Connection& c) -> absl::Status {
+  return pool_->TransactionUnderLock(
+      RefreshLockName(*pool_, tables_), kRefreshBusy,
+      [&](sql::Connection& c) -> absl::Status {
         if (job.state == JobState::kRunning) {
           Statement running = Prepare(c, q_->running_job);
           Rows rows(running->executeQuery());
@@ -527,8 +463,8 @@ absl::StatusOr<std::vector<RefreshJobRecord>> MysqlValueStore::EndStaleJobs(
     int64_t stale_before_us, const std::string& error, int64_t now_us) {
   // Under the refresh lock, so that no job's set goes live between the look
   // at the live set and the end of the job.
-  return UnderRefreshLock(
-      *pool_, tables_,
+  return pool_->TransactionUnderLock(
+      RefreshLockName(*pool_, tables_), kRefreshBusy,
       [&](sql::Connection& c) -> absl::StatusOr<std::vector<RefreshJobRecord>> {
         std::vector<RefreshJobRecord> jobs;
         {
@@ -692,8 +628,9 @@ absl::Status MysqlValueStore::PublishValueSet(const std::string& job_id) {
       Execute(c, absl::StrCat("ALTER TABLE ", table, " ",
                               absl::StrJoin(add, ", ")));
     }
-    RAPPORT_ASSIGN_OR_RETURN(std::unique_ptr<NamedLock> lock,
-                             RefreshLock(c, tables_));
+    RAPPORT_ASSIGN_OR_RETURN(
+        std::unique_ptr<NamedLock> lock,
+        NamedLock::Take(c, RefreshLockName(*pool_, tables_), kRefreshBusy));
     {
       Statement s = Prepare(c, q_->job_running);
       s->setString(1, job_id);
@@ -748,8 +685,9 @@ absl::Status MysqlValueStore::RetireReplacedSet(const std::string& job_id) {
   return pool_->Run([&](sql::Connection& c) -> absl::Status {
     // Under the refresh lock: two replicas catching up after the same job
     // (one of them recovering it) retire its set once, not twice.
-    RAPPORT_ASSIGN_OR_RETURN(std::unique_ptr<NamedLock> lock,
-                             RefreshLock(c, tables_));
+    RAPPORT_ASSIGN_OR_RETURN(
+        std::unique_ptr<NamedLock> lock,
+        NamedLock::Take(c, RefreshLockName(*pool_, tables_), kRefreshBusy));
     {
       Statement exists = Prepare(c, q_->live_set);
       exists->setString(1, old);

@@ -34,9 +34,11 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/mysql/mysql_options.h"
+#include "common/mysql/named_lock.h"
 
 namespace sql {
 class Driver;
@@ -86,6 +88,15 @@ class MysqlPool {
   template <typename Fn>
   auto Transaction(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&>;
 
+  // Transaction(fn) on a connection that holds the named lock `name` (see
+  // NamedLock) from before the transaction begins until after it commits,
+  // so that the lock's next holder sees what fn wrote. ABORTED with `busy`
+  // when another holder keeps the lock too long.
+  template <typename Fn>
+  auto TransactionUnderLock(const std::string& name, absl::string_view busy,
+                            Fn&& fn)
+      -> std::invoke_result_t<Fn, sql::Connection&>;
+
   // Runs fn(c) inside one transaction on `c`, a connection the caller holds
   // (inside Run): commits when fn returns OK, rolls back otherwise; no retry.
   // A commit or rollback that fails throws (Run makes it a status).
@@ -112,6 +123,11 @@ class MysqlPool {
   absl::StatusOr<std::unique_ptr<sql::Connection>> Connect();
   absl::StatusOr<std::unique_ptr<sql::Connection>> Acquire();
   void Release(std::unique_ptr<sql::Connection> connection, bool broken);
+
+  // Runs attempt() again after a deadlock or lock wait timeout, three times
+  // in all, and once more after a duplicate key (see Transaction).
+  template <typename Attempt>
+  static auto Retrying(Attempt&& attempt) -> std::invoke_result_t<Attempt>;
 
   template <typename Result>
   static Result FromException(const sql::SQLException& e) {
@@ -162,14 +178,12 @@ auto MysqlPool::Run(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&> {
   }
 }
 
-template <typename Fn>
-auto MysqlPool::Transaction(Fn&& fn)
-    -> std::invoke_result_t<Fn, sql::Connection&> {
-  using Result = std::invoke_result_t<Fn, sql::Connection&>;
-  for (int attempt = 1;; ++attempt) {
-    Result result =
-        Run([&](sql::Connection& c) -> Result { return InTransaction(c, fn); });
-    if (result.ok() || attempt >= 3) return result;
+template <typename Attempt>
+auto MysqlPool::Retrying(Attempt&& attempt) -> std::invoke_result_t<Attempt> {
+  using Result = std::invoke_result_t<Attempt>;
+  for (int n = 1;; ++n) {
+    Result result = attempt();
+    if (result.ok() || n >= 3) return result;
     absl::Status status;
     if constexpr (std::is_same_v<Result, absl::Status>) {
       status = result;
@@ -177,10 +191,35 @@ auto MysqlPool::Transaction(Fn&& fn)
       status = result.status();
     }
     if (!IsRetryableTransactionError(status) &&
-        !(IsDuplicateKeyError(status) && attempt == 1)) {
+        !(IsDuplicateKeyError(status) && n == 1)) {
       return result;
     }
   }
+}
+
+template <typename Fn>
+auto MysqlPool::Transaction(Fn&& fn)
+    -> std::invoke_result_t<Fn, sql::Connection&> {
+  using Result = std::invoke_result_t<Fn, sql::Connection&>;
+  return Retrying([&] {
+    return Run(
+        [&](sql::Connection& c) -> Result { return InTransaction(c, fn); });
+  });
+}
+
+template <typename Fn>
+auto MysqlPool::TransactionUnderLock(const std::string& name,
+                                     absl::string_view busy, Fn&& fn)
+    -> std::invoke_result_t<Fn, sql::Connection&> {
+  using Result = std::invoke_result_t<Fn, sql::Connection&>;
+  return Retrying([&] {
+    return Run([&](sql::Connection& c) -> Result {
+      absl::StatusOr<std::unique_ptr<NamedLock>> lock =
+          NamedLock::Take(c, name, busy);
+      if (!lock.ok()) return Result(lock.status());
+      return InTransaction(c, fn);
+    });
+  });
 }
 
 template <typename Fn>

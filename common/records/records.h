@@ -17,11 +17,15 @@
 
 #include <map>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/mysql/mysql_pool.h"
+#include "common/mysql/named_lock.h"
 #include "common/status.h"
 #include "google/protobuf/repeated_ptr_field.h"
 #include "rapport/common/v1/common.pb.h"
@@ -97,6 +101,36 @@ absl::Status WriteChildren(sql::Connection& c, const ChildTables& tables,
 absl::StatusOr<std::vector<std::string>> FindByIdentities(
     sql::Connection& c, const ChildTables& tables,
     const std::vector<ExternalKey>& external_ids, const std::string& email_key);
+
+// Runs fn(c) in a transaction, as pool.Transaction does. With `email_key`
+// (an identify-or-create by a contact email, EmailMatchKey), first takes a
+// lock on that key across replicas and refuses with ALREADY_EXISTS when an
+// entity has a contact with it: contact emails are not unique (two firms may
+// share an agent), so no key of the database stops a second identify by the
+// same email from creating a second entity; the lock does.
+template <typename Fn>
+auto CreateClaimingEmail(MysqlPool& pool, const ChildTables& tables,
+                         const std::string& email_key, Fn&& fn)
+    -> std::invoke_result_t<Fn, sql::Connection&> {
+  using Result = std::invoke_result_t<Fn, sql::Connection&>;
+  if (email_key.empty()) return pool.Transaction(fn);
+  return pool.TransactionUnderLock(
+      KeyedLockName("rapport.identify.", pool.options().database,
+                    tables.contacts, email_key),
+      absl::StrCat("another call is identifying a ", tables.noun,
+                   " by the same email; retry"),
+      [&](sql::Connection& c) -> Result {
+        absl::StatusOr<std::vector<std::string>> holders =
+            FindByIdentities(c, tables, {}, email_key);
+        if (!holders.ok()) return Result(holders.status());
+        if (!holders->empty()) {
+          return Result(absl::AlreadyExistsError(
+              absl::StrCat(tables.noun, " ", holders->front(),
+                           " has a contact with this email")));
+        }
+        return fn(c);
+      });
+}
 
 // Deletes the children of entity `id`.
 void DeleteChildren(sql::Connection& c, const ChildTables& tables,

@@ -305,6 +305,12 @@ absl::StatusOr<int64_t> CommunityLogic::TimeOrNow(
 
 absl::StatusOr<v1::Member> CommunityLogic::CreateMember(
     const v1::CreateMemberRequest& request, const std::string& actor) {
+  return Create(request, actor, "");
+}
+
+absl::StatusOr<v1::Member> CommunityLogic::Create(
+    const v1::CreateMemberRequest& request, const std::string& actor,
+    const std::string& identify_email_key) {
   RAPPORT_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
   if (!request.member().id().empty()) {
     return InvalidField("member.id", "is assigned by the service");
@@ -322,7 +328,8 @@ absl::StatusOr<v1::Member> CommunityLogic::CreateMember(
       MemberRecord stored,
       store_->CreateMember(record, RequestFingerprint(request.member()),
                            Change(actor, "CreateMember", "members/" + record.id,
-                                  request.request_id())));
+                                  request.request_id()),
+                           identify_email_key));
   return WithValue(stored);
 }
 
@@ -535,7 +542,8 @@ absl::StatusOr<v1::Member> CommunityLogic::CreateIdentified(
     c->set_email(email);
   }
   create.set_request_id(request.request_id());
-  absl::StatusOr<v1::Member> created = CreateMember(create, actor);
+  absl::StatusOr<v1::Member> created =
+      Create(create, actor, email.empty() ? "" : EmailMatchKey(email));
   if (!created.ok()) return WithoutFieldPrefix(created.status(), "member.");
   return created;
 }

@@ -85,6 +85,11 @@ class CommunityLogic {
       const v1::ListAtRiskHoldersRequest& request);
 
  private:
+  // CreateMember; with `identify_email_key`, unless a member has a contact
+  // with that key (ALREADY_EXISTS), see CommunityStore::CreateMember.
+  absl::StatusOr<v1::Member> Create(const v1::CreateMemberRequest& request,
+                                    const std::string& actor,
+                                    const std::string& identify_email_key);
   // The member IdentifyMember makes when its identities name none.
   absl::StatusOr<v1::Member> CreateIdentified(
       const v1::IdentifyMemberRequest& request, const std::string& email,

@@ -112,10 +112,13 @@ class CommunityStore {
   virtual ~CommunityStore() = default;
 
   // Members (a create under a stored request id returns the stored member
-  // when `fingerprint` matches, else ALREADY_EXISTS).
+  // when `fingerprint` matches, else ALREADY_EXISTS). With
+  // `identify_email_key` (an identify by contact email creating the member),
+  // a member with a contact of that key is ALREADY_EXISTS, checked and
+  // created under a lock on the key (see CreateClaimingEmail).
   virtual absl::StatusOr<MemberRecord> CreateMember(
       const MemberRecord& member, const std::string& fingerprint,
-      const audit::Event& event) = 0;
+      const audit::Event& event, const std::string& identify_email_key) = 0;
   virtual absl::StatusOr<MemberRecord> GetMember(const std::string& id) = 0;
   virtual absl::StatusOr<std::vector<MemberRecord>> ListMembers(
       int kind, int tier, const std::string& segment, bool by_value,

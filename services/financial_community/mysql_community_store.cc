@@ -268,8 +268,9 @@ absl::StatusOr<std::map<std::string, Decimal>> MarketValues(
 
 absl::StatusOr<MemberRecord> MysqlCommunityStore::CreateMember(
     const MemberRecord& member, const std::string& fingerprint,
-    const audit::Event& event) {
-  return pool_->Transaction(
+    const audit::Event& event, const std::string& identify_email_key) {
+  return CreateClaimingEmail(
+      *pool_, MemberChildTables(), identify_email_key,
       [&](sql::Connection& c) -> absl::StatusOr<MemberRecord> {
         if (std::optional<std::string> stored =
                 StoredFingerprint(c, "members", member.id)) {

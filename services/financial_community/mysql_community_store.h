@@ -32,9 +32,10 @@ class MysqlCommunityStore final : public CommunityStore {
   explicit MysqlCommunityStore(MysqlPool* pool, int visit_chunk = 4096)
       : pool_(pool), visit_chunk_(visit_chunk) {}
 
-  absl::StatusOr<MemberRecord> CreateMember(const MemberRecord& member,
-                                            const std::string& fingerprint,
-                                            const audit::Event& event) override;
+  absl::StatusOr<MemberRecord> CreateMember(
+      const MemberRecord& member, const std::string& fingerprint,
+      const audit::Event& event,
+      const std::string& identify_email_key) override;
   absl::StatusOr<MemberRecord> GetMember(const std::string& id) override;
   absl::StatusOr<std::vector<MemberRecord>> ListMembers(
       int kind, int tier, const std::string& segment, bool by_value,

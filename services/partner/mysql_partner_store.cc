@@ -304,8 +304,9 @@ void SetOptionalDecimal(sql::PreparedStatement& s, int i,
 
 absl::StatusOr<PartnerRecord> MysqlPartnerStore::CreatePartner(
     const PartnerRecord& partner, const std::string& fingerprint,
-    const audit::Event& event) {
-  return pool_->Transaction(
+    const audit::Event& event, const std::string& identify_email_key) {
+  return CreateClaimingEmail(
+      *pool_, PartnerChildTables(), identify_email_key,
       [&](sql::Connection& c) -> absl::StatusOr<PartnerRecord> {
         bool replay = false;
         RAPPORT_RETURN_IF_ERROR(CheckReplay(c, "partners", partner.id,

@@ -22,7 +22,8 @@ class MysqlPartnerStore final : public PartnerStore {
 
   absl::StatusOr<PartnerRecord> CreatePartner(
       const PartnerRecord& partner, const std::string& fingerprint,
-      const audit::Event& event) override;
+      const audit::Event& event,
+      const std::string& identify_email_key) override;
   absl::StatusOr<PartnerRecord> GetPartner(const std::string& id) override;
   absl::StatusOr<std::vector<PartnerRecord>> ListPartners(
       const PartnerFilter& filter, const PageCursor& after, int limit) override;

@@ -269,6 +269,12 @@ absl::Status PartnerLogic::CheckPartnerExists(const std::string& id,
 
 absl::StatusOr<v1::Partner> PartnerLogic::CreatePartner(
     const v1::CreatePartnerRequest& request, const std::string& actor) {
+  return Create(request, actor, "");
+}
+
+absl::StatusOr<v1::Partner> PartnerLogic::Create(
+    const v1::CreatePartnerRequest& request, const std::string& actor,
+    const std::string& identify_email_key) {
   RAPPORT_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
   if (!request.partner().id().empty()) {
     return InvalidField("partner.id", "is assigned by the service");
@@ -290,7 +296,8 @@ absl::StatusOr<v1::Partner> PartnerLogic::CreatePartner(
       store_->CreatePartner(
           record, RequestFingerprint(request.partner()),
           Change(actor, "CreatePartner", "partners/" + record.id,
-                 request.request_id())));
+                 request.request_id()),
+          identify_email_key));
   return WithValue(stored);
 }
 
@@ -520,7 +527,8 @@ absl::StatusOr<v1::Partner> PartnerLogic::CreateIdentified(
                         "is required to create the partner that the "
                         "identities do not name yet");
   }
-  absl::StatusOr<v1::Partner> created = CreatePartner(create, actor);
+  absl::StatusOr<v1::Partner> created =
+      Create(create, actor, email.empty() ? "" : EmailMatchKey(email));
   if (!created.ok()) return WithoutFieldPrefix(created.status(), "partner.");
   return created;
 }

@@ -111,6 +111,11 @@ class PartnerLogic {
 
  private:
   int64_t NowMicros() const;
+  // CreatePartner; with `identify_email_key`, unless a partner has a contact
+  // with that key (ALREADY_EXISTS), see PartnerStore::CreatePartner.
+  absl::StatusOr<v1::Partner> Create(const v1::CreatePartnerRequest& request,
+                                     const std::string& actor,
+                                     const std::string& identify_email_key);
   // The partner IdentifyPartner makes when its identities name none.
   absl::StatusOr<v1::Partner> CreateIdentified(
       const v1::IdentifyPartnerRequest& request, const std::string& email,

@@ -167,10 +167,13 @@ class PartnerStore {
   // Partners. A create under a request id that is stored already returns the
   // stored partner when `fingerprint` matches, else ALREADY_EXISTS naming
   // the request id; an external id held by another partner is
-  // ALREADY_EXISTS naming it.
+  // ALREADY_EXISTS naming it. With `identify_email_key` (an identify by
+  // contact email creating the partner), a partner with a contact of that
+  // key is ALREADY_EXISTS, checked and created under a lock on the key (see
+  // CreateClaimingEmail).
   virtual absl::StatusOr<PartnerRecord> CreatePartner(
       const PartnerRecord& partner, const std::string& fingerprint,
-      const audit::Event& event) = 0;
+      const audit::Event& event, const std::string& identify_email_key) = 0;
   virtual absl::StatusOr<PartnerRecord> GetPartner(const std::string& id) = 0;
   virtual absl::StatusOr<std::vector<PartnerRecord>> ListPartners(
       const PartnerFilter& filter, const PageCursor& after, int limit) = 0;

@@ -914,6 +914,39 @@ TEST_F(CommunityLogicTest, BadInputNamesTheFieldAndNotFoundNamesTheId) {
     ASSERT_EQ(named.size(), 1u);
     EXPECT_EQ(named[0].field, "external_ids[0].source");
   }
+  // Calls racing to identify one new member by a contact email alone make
+  // it once (no key of the database holds emails unique; a lock on the
+  // email does). Several rounds, as one may not race.
+  for (int round = 0; round < 10; ++round) {
+    v1::IdentifyMemberRequest r;
+    r.set_display_name(absl::StrCat("Desk ", round));
+    r.set_contact_email(absl::StrCat("ir", round, "@fund.example"));
+    std::vector<absl::StatusOr<v1::IdentifyMemberResponse>> got(4);
+    {
+      absl::Notification go;
+      std::vector<std::thread> callers;
+      for (size_t i = 0; i < got.size(); ++i) {
+        callers.emplace_back([&, i] {
+          go.WaitForNotification();
+          got[i] = logic_.IdentifyMember(r, "u");
+        });
+      }
+      go.Notify();
+      for (std::thread& t : callers) t.join();
+    }
+    int made_here = 0;
+    for (const auto& a : got) {
+      ASSERT_TRUE(a.ok()) << a.status();
+      EXPECT_EQ(a->member().id(), got[0]->member().id());
+      made_here += a->created() ? 1 : 0;
+    }
+    EXPECT_EQ(made_here, 1) << "round " << round;
+    EXPECT_EQ(db_.Count(absl::StrCat("SELECT COUNT(*) FROM members WHERE "
+                                     "display_name = 'Desk ",
+                                     round, "'")),
+              1)
+        << "round " << round;
+  }
 }
 
 TEST_F(CommunityLogicTest, EveryRpcNamesItsBadFieldAndItsUnknownIds) {

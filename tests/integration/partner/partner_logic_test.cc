@@ -1127,6 +1127,50 @@ TEST_F(PartnerLogicTest, IdentifyFindsThePartnerOrCreatesItOnce) {
                       "'Racer'"),
             1);
 
+  // The same by a contact email alone, which no key of the database holds
+  // unique: a lock on the email does. Several rounds, as one may not race.
+  for (int round = 0; round < 10; ++round) {
+    v1::IdentifyPartnerRequest by_email;
+    by_email.set_display_name(absl::StrCat("Mailer ", round));
+    by_email.set_contact_email(absl::StrCat("desk", round, "@mail.example"));
+    std::vector<absl::StatusOr<v1::IdentifyPartnerResponse>> got(4);
+    {
+      absl::Notification go;
+      std::vector<std::thread> callers;
+      for (size_t i = 0; i < got.size(); ++i) {
+        callers.emplace_back([&, i] {
+          go.WaitForNotification();
+          got[i] = logic_.IdentifyPartner(by_email, "u");
+        });
+      }
+      go.Notify();
+      for (std::thread& t : callers) t.join();
+    }
+    int made_here = 0;
+    for (const auto& a : got) {
+      ASSERT_TRUE(a.ok()) << a.status();
+      EXPECT_EQ(a->partner().id(), got[0]->partner().id());
+      made_here += a->created() ? 1 : 0;
+    }
+    EXPECT_EQ(made_here, 1) << "round " << round;
+    EXPECT_EQ(db_.Count(absl::StrCat("SELECT COUNT(*) FROM partners WHERE "
+                                     "display_name = 'Mailer ",
+                                     round, "'")),
+              1)
+        << "round " << round;
+  }
+  // A plain create is not an identify: it may share a contact email.
+  {
+    v1::CreatePartnerRequest twin;
+    twin.mutable_partner()->set_display_name("Mailer twin");
+    twin.mutable_partner()->set_kind(v1::PARTNER_KIND_AGENCY);
+    cv1::Contact* desk = twin.mutable_partner()->add_contacts();
+    desk->set_name("Desk");
+    desk->set_email("desk0@mail.example");
+    absl::StatusOr<v1::Partner> shared = logic_.CreatePartner(twin, "u");
+    EXPECT_TRUE(shared.ok()) << shared.status();
+  }
+
   // Two partners named: refused, listing both.
   v1::CreatePartnerRequest other;
   other.mutable_partner()->set_display_name("Other");

@@ -1,0 +1,42 @@
+#include "common/mysql/named_lock.h"
+
+#include <cppconn/prepared_statement.h>
+#include <cppconn/resultset.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/ids.h"
+
+namespace rapport {
+
+absl::StatusOr<std::unique_ptr<NamedLock>> NamedLock::Take(
+    sql::Connection& c, const std::string& name, absl::string_view busy) {
+  std::unique_ptr<sql::PreparedStatement> lock(
+      c.prepareStatement("SELECT GET_LOCK(?, ?)"));
+  lock->setString(1, name);
+  lock->setInt(2, kWaitSeconds);
+  std::unique_ptr<sql::ResultSet> got(lock->executeQuery());
+  if (!got->next() || got->isNull(1) || got->getInt(1) != 1) {
+    return absl::AbortedError(busy);
+  }
+  return std::unique_ptr<NamedLock>(new NamedLock(c, name));
+}
+
+NamedLock::~NamedLock() {
+  try {
+    std::unique_ptr<sql::PreparedStatement> release(
+        c_.prepareStatement("DO RELEASE_LOCK(?)"));
+    release->setString(1, name_);
+    release->execute();
+  } catch (const sql::SQLException&) {
+    // The lock goes with the connection anyway.
+  }
+}
+
+std::string KeyedLockName(absl::string_view prefix, absl::string_view database,
+                          absl::string_view scope, absl::string_view key) {
+  // KeyedId's 26 characters keep any prefix up to 38 within the limit.
+  return absl::StrCat(prefix, KeyedId(absl::StrCat(database, ".", scope), key));
+}
+
+}  // namespace rapport
