@@ -762,9 +762,11 @@ absl::StatusOr<v1::IdentifyCustomerResponse> CustomerLogic::IdentifyCustomer(
   *as_customer.mutable_external_ids() = request.external_ids();
   as_customer.set_display_name(request.display_name());
   CustomerRecord record;
-  RAPPORT_RETURN_IF_ERROR(
+  // Errors name the request's own fields ("external_ids[0].id").
+  RAPPORT_RETURN_IF_ERROR(WithoutFieldPrefix(
       ApplyCustomerFields(as_customer, {"email", "phone", "external_ids"},
-                          options_.phone_region, record));
+                          options_.phone_region, record),
+      "customer."));
   if (!request.display_name().empty()) {
     RAPPORT_RETURN_IF_ERROR(
         CheckRequiredText(request.display_name(), "display_name", 256));
@@ -790,7 +792,8 @@ absl::StatusOr<v1::IdentifyCustomerResponse> CustomerLogic::IdentifyCustomer(
       if (!request.request_id().empty()) {
         RAPPORT_ASSIGN_OR_RETURN(
             std::optional<std::string> creator,
-            store_->CustomerCreatedBy(request.request_id()));
+            store_->CustomerCreatedBy(
+                {request.request_id(), RequestHash(request)}));
         response.set_created(creator == found.id);
       }
       *response.mutable_customer() = ToProto(found);
@@ -799,11 +802,14 @@ absl::StatusOr<v1::IdentifyCustomerResponse> CustomerLogic::IdentifyCustomer(
     RAPPORT_RETURN_IF_ERROR(CheckNotSuppressed(q));
     record.display_name = request.display_name();
     if (record.display_name.empty()) {
-      record.display_name = !q.email.empty() ? q.email
-                            : !q.phone.empty()
-                                ? q.phone
-                                : absl::StrCat(q.external_ids[0].source, ":",
-                                               q.external_ids[0].id);
+      // An identity for a name, cut to a name's length (an email may be
+      // longer).
+      record.display_name = Utf8Prefix(
+          !q.email.empty()   ? q.email
+          : !q.phone.empty() ? q.phone
+                             : absl::StrCat(q.external_ids[0].source, ":",
+                                            q.external_ids[0].id),
+          256);
     }
     record.id = ids_->Next();
     record.create_time_us = record.update_time_us = NowMicros();

@@ -135,10 +135,12 @@ class CustomerStore {
   virtual absl::StatusOr<CustomerRecord> CreateCustomer(
       const CustomerRecord& customer, const RequestKey& request,
       const audit::Event& event) = 0;
-  // The id of the customer that CreateCustomer stored under `request_id`, if
-  // any. Erasing or deleting that customer forgets the request.
+  // The id of the customer that CreateCustomer stored under `request.id`, if
+  // any; INVALID_ARGUMENT naming request_id when that request said something
+  // else (its hash is not `request.hash`). Erasing or deleting that customer
+  // forgets the request.
   virtual absl::StatusOr<std::optional<std::string>> CustomerCreatedBy(
-      const std::string& request_id) = 0;
+      const RequestKey& request) = 0;
   // NOT_FOUND when there is no such customer.
   virtual absl::StatusOr<CustomerRecord> GetCustomer(const std::string& id) = 0;
   // The stored records (merged ones included, as GetCustomer gives them) of

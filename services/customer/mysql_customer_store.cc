@@ -404,17 +404,14 @@ absl::StatusOr<CustomerRecord> MysqlCustomerStore::CreateCustomer(
 }
 
 absl::StatusOr<std::optional<std::string>>
-MysqlCustomerStore::CustomerCreatedBy(const std::string& request_id) {
-  using Result = std::optional<std::string>;
-  return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<Result> {
-    Statement s = Prepare(c,
-                          "SELECT customer_id FROM customer_create_requests "
-                          "WHERE request_id = ?");
-    s->setString(1, request_id);
-    Rows rows(s->executeQuery());
-    if (!rows->next()) return Result();
-    return Result(std::string(rows->getString(1)));
-  });
+MysqlCustomerStore::CustomerCreatedBy(const RequestKey& request) {
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::optional<std::string>> {
+        return FindRequest(c,
+                           "SELECT customer_id, request_hash FROM "
+                           "customer_create_requests WHERE request_id = ?",
+                           request.id, request);
+      });
 }
 
 absl::StatusOr<CustomerRecord> MysqlCustomerStore::GetCustomer(
@@ -746,8 +743,14 @@ absl::StatusOr<std::vector<bool>> MysqlCustomerStore::InsertLivePurchases(
     std::set<std::string> found;
     Rows ids(which->executeQuery());
     while (ids->next()) found.insert(ids->getString(1));
-    for (size_t k = 0; k < n; ++k)
-      inserted[k] = found.count(purchases[begin + k].purchase.id) > 0;
+    // An id found is this statement's row when it was random; one keyed by
+    // a request id may be an earlier request's (its customer merged or
+    // erased since, so that the join left this one out): those go the
+    // checked way, which compares the requests.
+    for (size_t k = 0; k < n; ++k) {
+      const NewPurchase& p = purchases[begin + k];
+      inserted[k] = p.request.id.empty() && found.count(p.purchase.id) > 0;
+    }
     return inserted;
   });
 }

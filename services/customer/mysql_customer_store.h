@@ -28,7 +28,7 @@ class MysqlCustomerStore final : public CustomerStore {
       const CustomerRecord& customer, const RequestKey& request,
       const audit::Event& event) override;
   absl::StatusOr<std::optional<std::string>> CustomerCreatedBy(
-      const std::string& request_id) override;
+      const RequestKey& request) override;
   absl::StatusOr<CustomerRecord> GetCustomer(const std::string& id) override;
   absl::StatusOr<std::vector<CustomerRecord>> GetCustomers(
       const std::vector<std::string>& ids) override;

@@ -155,8 +155,10 @@ TEST_F(CustomerStoreTest,
           .status();
   EXPECT_EQ(other.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Count("customers"), 1);
-  EXPECT_EQ(*store_->CustomerCreatedBy("req-1"), r.id);
-  EXPECT_EQ(*store_->CustomerCreatedBy("req-2"), std::nullopt);
+  EXPECT_EQ(*store_->CustomerCreatedBy({"req-1", "hash-a"}), r.id);
+  EXPECT_EQ(store_->CustomerCreatedBy({"req-1", "hash-b"}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(*store_->CustomerCreatedBy({"req-2", "hash-a"}), std::nullopt);
   // A customer created without a request id leaves no request behind.
   ASSERT_TRUE(
       store_->CreateCustomer(NewCustomer("Cy"), {}, Ev("CreateCustomer")).ok());
@@ -180,7 +182,7 @@ TEST_F(CustomerStoreTest, ConcurrentRetriesOfOneCreationStoreItOnce) {
   for (auto& t : threads) t.join();
   for (const std::string& id : ids) EXPECT_EQ(id, ids[0]);
   EXPECT_EQ(Count("customers"), 1);
-  EXPECT_EQ(*store_->CustomerCreatedBy("create-1"), ids[0]);
+  EXPECT_EQ(*store_->CustomerCreatedBy({"create-1", "h"}), ids[0]);
 }
 
 TEST_F(CustomerStoreTest, ConcurrentRetriesOfOnePurchaseStoreItOnce) {
@@ -265,6 +267,33 @@ TEST_F(CustomerStoreTest, ABatchOfPurchasesAnswersEachAsAloneAndStoresOnce) {
   ASSERT_TRUE(got[0].ok() && got[1].ok());
   EXPECT_EQ(got[0]->id, got[1]->id);
   EXPECT_EQ(Count("purchases"), 10);
+
+  // A request id used before for a customer merged since, again with other
+  // content, in a batch with a new purchase: the batch leaves the merged
+  // customer's purchase out and finds its id stored, which must not count
+  // as inserted; it is refused as alone, and the first content stays.
+  CustomerRecord later = NewCustomer("Later");
+  ASSERT_TRUE(store_->CreateCustomer(later, {}, Ev("CreateCustomer")).ok());
+  ASSERT_TRUE(RecordKeyed(NewPurchase(later.id, "7", 7), "before-merge").ok());
+  ASSERT_TRUE(store_
+                  ->MergeCustomers(a.id, {later.id},
+                                   Ev("MergeCustomers", "t", 3), false)
+                  .ok());
+  CustomerStore::NewPurchase changed =
+      Keyed(NewPurchase(later.id, "700", 7), "before-merge");
+  changed.request.hash = "other";
+  got = store_->RecordPurchases(
+      {changed, Keyed(NewPurchase(b.id, "3", 3), "after-merge")});
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].status().code(), absl::StatusCode::kInvalidArgument)
+      << got[0].status();
+  ASSERT_TRUE(got[1].ok()) << got[1].status();
+  EXPECT_EQ(Count("purchases"), 12);
+  absl::StatusOr<PurchaseRecord> kept = store_->RecordPurchase(
+      Keyed(NewPurchase(later.id, "7", 7), "before-merge").purchase,
+      {"before-merge", "h"});
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_EQ(kept->amount.ToString(), "7.00");
 }
 
 TEST_F(CustomerStoreTest, PurchasesKeepExactAmountsAndPageInTimeOrder) {
@@ -370,7 +399,7 @@ TEST_F(CustomerStoreTest, UpgradeTo0008KeepsTheRequestsThatCreatedCustomers) {
   EXPECT_EQ(*applied,
             static_cast<int>(CustomerMigrations().size() - before.size()));
   MysqlCustomerStore store(pool.get());
-  EXPECT_EQ(*store.CustomerCreatedBy("req-old"), with);
+  EXPECT_EQ(*store.CustomerCreatedBy({"req-old", "hash-old"}), with);
   // A retry of the old request answers with its customer; other content is
   // refused as before.
   CustomerRecord retry = NewCustomer("A");
@@ -735,9 +764,9 @@ TEST_F(CustomerStoreTest, EraseRemovesPersonalDataKeepsAmountsAndSuppresses) {
   EXPECT_TRUE(erased->external_ids.empty());
   EXPECT_TRUE(erased->attributes.empty());
   // The request ids that created the person's records are forgotten.
-  EXPECT_EQ(*store_->CustomerCreatedBy("req-ada"), std::nullopt);
-  EXPECT_EQ(*store_->CustomerCreatedBy("req-dup"), std::nullopt);
-  EXPECT_EQ(*store_->CustomerCreatedBy("req-other"), other.id);
+  EXPECT_EQ(*store_->CustomerCreatedBy({"req-ada", "h"}), std::nullopt);
+  EXPECT_EQ(*store_->CustomerCreatedBy({"req-dup", "h"}), std::nullopt);
+  EXPECT_EQ(*store_->CustomerCreatedBy({"req-other", "h"}), other.id);
   EXPECT_TRUE(store_->ListConsents(c.id)->empty());
   EXPECT_EQ((*store_->ListInteractions({c.id, std::nullopt, 10}))[0].note, "");
   EXPECT_EQ(

@@ -31,14 +31,21 @@ class FakeStore final : public CustomerStore {
     ++writes;
     events.push_back(event);
     requests.push_back(request);
-    if (!request.id.empty()) created_by[request.id] = c.id;
+    if (!request.id.empty()) {
+      created_by[request.id] = c.id;
+      created_hash[request.id] = request.hash;
+    }
     customers[c.id] = c;
     return c;
   }
   absl::StatusOr<std::optional<std::string>> CustomerCreatedBy(
-      const std::string& request_id) override {
+      const RequestKey& request) override {
     if (!read_error.ok()) return read_error;
-    auto it = created_by.find(request_id);
+    if (auto h = created_hash.find(request.id);
+        h != created_hash.end() && h->second != request.hash) {
+      return absl::InvalidArgumentError("request_id: other content");
+    }
+    auto it = created_by.find(request.id);
     if (it == created_by.end()) return std::nullopt;
     return it->second;
   }
@@ -249,7 +256,8 @@ class FakeStore final : public CustomerStore {
   audit::Filter last_audit_filter;
   absl::Status read_error;
   std::vector<RequestKey> requests;
-  std::map<std::string, std::string> created_by;  // request id -> customer
+  std::map<std::string, std::string> created_by;    // request id -> customer
+  std::map<std::string, std::string> created_hash;  // request id -> its hash
   CustomerFilter last_filter;
   IdentityQuery last_identities;
   std::vector<std::string> identity_matches;
@@ -754,6 +762,24 @@ TEST_F(CustomerLogicTest, IdentifyFindsCreatesOrRefusesAmbiguity) {
   v1::IdentifyCustomerRequest none;
   EXPECT_EQ(Fields(logic_.IdentifyCustomer(none, kActor).status()),
             std::vector<std::string>{"email"});
+  // Errors name the request's own fields, not a customer's.
+  {
+    v1::IdentifyCustomerRequest bad;
+    bad.set_email("not an email");
+    bad.add_external_ids()->set_source("crm");
+    EXPECT_EQ(Fields(logic_.IdentifyCustomer(bad, kActor).status()),
+              (std::vector<std::string>{"email", "external_ids[0].id"}));
+  }
+  // A long identity named for want of a name is cut to a name's length.
+  {
+    v1::IdentifyCustomerRequest long_id;
+    long_id.add_external_ids()->set_source("crm");
+    long_id.mutable_external_ids(0)->set_id(std::string(256, 'x'));
+    absl::StatusOr<v1::IdentifyCustomerResponse> made =
+        logic_.IdentifyCustomer(long_id, kActor);
+    ASSERT_TRUE(made.ok()) << made.status();
+    EXPECT_EQ(made->customer().display_name(), "crm:" + std::string(252, 'x'));
+  }
 
   v1::IdentifyCustomerRequest request;
   request.set_email(" Ada@Example.com ");
@@ -775,6 +801,13 @@ TEST_F(CustomerLogicTest, IdentifyFindsCreatesOrRefusesAmbiguity) {
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->customer().id(), created->customer().id());
   EXPECT_TRUE(again->created());
+  // The same request id with other content is refused, found or not.
+  {
+    v1::IdentifyCustomerRequest changed = request;
+    changed.set_display_name("Someone else");
+    EXPECT_EQ(logic_.IdentifyCustomer(changed, kActor).status().code(),
+              absl::StatusCode::kInvalidArgument);
+  }
   request.set_request_id("id-2");
   EXPECT_FALSE(logic_.IdentifyCustomer(request, kActor)->created());
   // A request that created someone else is not this customer's creation.
