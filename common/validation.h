@@ -111,7 +111,9 @@ void ReadAttributes(const Attributes& in, absl::string_view field,
                                       violations);
   for (const auto& [key, value] : in) {
     const std::string at = absl::StrCat(field, "[\"", key, "\"]");
-    absl::Status k = CheckRequiredText(key, at + " key", 64);
+    // A key, as the database compares it: trailing spaces would make two
+    // keys one.
+    absl::Status k = CheckKeyText(key, at + " key", 64);
     absl::Status v = CheckOptionalText(value, at, 1024);
     validation_internal::AddViolations(k, violations);
     validation_internal::AddViolations(v, violations);

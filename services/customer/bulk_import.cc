@@ -18,6 +18,7 @@
 #include "common/base/status_macros.h"
 #include "common/base/timestamp.h"
 #include "common/import/row_import.h"
+#include "common/log.h"
 #include "common/metrics/metrics.h"
 #include "common/status.h"
 #include "common/validation.h"
@@ -507,10 +508,16 @@ class Importer {
         continue;
       }
       if (attempt >= BulkImportLogic::kMaxAttempts) {
-        return absl::AbortedError(absl::StrCat(
-            "import ", import_id_,
-            ": a batch collided with concurrent writers ", attempt, " times (",
-            outcome.status().message(), "); retry the import"));
+        // The collision's own text (the database's, naming another
+        // customer's key) goes to the log only.
+        LogError(ProcessService(), "import batch kept colliding",
+                 {{"import", import_id_},
+                  {"attempts", absl::StrCat(attempt)},
+                  {"error", outcome.status().ToString()}});
+        return absl::AbortedError(
+            absl::StrCat("import ", import_id_,
+                         ": a batch collided with concurrent writers ", attempt,
+                         " times; retry the import"));
       }
     }
   }

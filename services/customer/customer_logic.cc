@@ -218,6 +218,15 @@ absl::Status CheckNotMerged(CustomerStore& store, const std::string& id) {
                    "; change that one instead"));
 }
 
+// The same for the stored row, locked: a merge may have committed since
+// CheckNotMerged looked.
+absl::Status CheckRowNotMerged(const CustomerRecord& row) {
+  if (row.merged_into.empty()) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("customer ", row.id, " was merged into ", row.merged_into,
+                   "; change that one instead"));
+}
+
 // The (time, id) cursor of a page token from a list in time order; nullopt
 // for the first page.
 absl::StatusOr<std::optional<std::pair<int64_t, std::string>>> DecodeTimeCursor(
@@ -513,6 +522,7 @@ absl::StatusOr<v1::Customer> CustomerLogic::UpdateCustomer(
       store_->UpdateCustomer(
           request.customer().id(),
           [&](CustomerRecord& current) {
+            RAPPORT_RETURN_IF_ERROR(CheckRowNotMerged(current));
             RAPPORT_RETURN_IF_ERROR(
                 CheckEtag(request.customer().etag(), current));
             if (current.erased) {
@@ -536,6 +546,7 @@ absl::Status CustomerLogic::DeleteCustomer(
   return store_->DeleteCustomer(
       request.id(), request.force(),
       [&](const CustomerRecord& current) {
+        RAPPORT_RETURN_IF_ERROR(CheckRowNotMerged(current));
         return CheckEtag(request.etag(), current);
       },
       Change(actor, "DeleteCustomer", request.id(), "",

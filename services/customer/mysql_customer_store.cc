@@ -444,7 +444,10 @@ MysqlCustomerStore::ListCustomers(const CustomerFilter& filter,
                                   const std::optional<ListCursor>& after,
                                   int limit) {
   using Result = std::vector<std::pair<CustomerRecord, int>>;
-  return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<Result> {
+  // One snapshot for the ids and the records: a customer deleted between
+  // two autocommit reads would shorten the page, which then looks like the
+  // last one.
+  return pool_->Transaction([&](sql::Connection& c) -> absl::StatusOr<Result> {
     std::string query =
         filter.needs_scores()
             ? "SELECT c.id, s.value_hundredths FROM customers c JOIN "
@@ -942,6 +945,26 @@ absl::StatusOr<MergeResult> MysqlCustomerStore::MergeCustomers(
       records[id] = std::move(r);
     }
     CustomerRecord& p = records[primary];
+    // What the merged record would hold stays within what one customer may
+    // hold (a later update sending it back would be refused otherwise).
+    {
+      size_t external_ids = p.external_ids.size();
+      std::set<std::string> attribute_keys;
+      for (const auto& [key, value] : p.attributes) attribute_keys.insert(key);
+      for (const std::string& d : duplicates) {
+        external_ids += records[d].external_ids.size();
+        for (const auto& [key, value] : records[d].attributes)
+          attribute_keys.insert(key);
+      }
+      if (external_ids > static_cast<size_t>(kMaxExternalIds) ||
+          attribute_keys.size() > static_cast<size_t>(kMaxAttributes)) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the merged customer would have ", external_ids,
+            " external ids and ", attribute_keys.size(),
+            " attributes; a customer has at most ", kMaxExternalIds, " and ",
+            kMaxAttributes, ": remove some from the duplicates first"));
+      }
+    }
     // Identities: the primary keeps its own; it takes an email, phone or postal
     // code it lacks from the first duplicate that has one. A duplicate's email
     // and phone stop counting as identities (their unique keys are freed); the
@@ -1281,13 +1304,10 @@ absl::Status MysqlCustomerStore::SetConsent(const std::string& customer_id,
                                             const ConsentRecord& consent,
                                             const audit::Event& event) {
   return pool_->Transaction([&](sql::Connection& c) -> absl::Status {
-    Statement exists =
-        Prepare(c, "SELECT 1 FROM customers WHERE id = ? LOCK IN SHARE MODE");
-    exists->setString(1, customer_id);
-    Rows rows(exists->executeQuery());
-    if (!rows->next())
-      return absl::NotFoundError(
-          absl::StrCat("customer ", customer_id, " not found"));
+    // Checked here, with the row locked, and not only before: an erasure or
+    // merge committed since would otherwise get the consent written to an
+    // erased person or to a merged record that no one reads.
+    RAPPORT_RETURN_IF_ERROR(CheckLive(c, customer_id));
     Statement history = Prepare(
         c,
         "INSERT INTO consent_history (customer_id, purpose, channel, granted, "

@@ -655,6 +655,12 @@ TEST_F(CustomerStoreTest, MergeMovesEverythingInOneGoAndTheMergedIdResolves) {
   EXPECT_EQ(RecordKeyed(NewPurchase(dup.id, "1", 9), "m1").status().code(),
             absl::StatusCode::kAborted);
   EXPECT_EQ(Count("purchases"), 2);
+  // So is a consent: written to the merged record, no one would read it.
+  EXPECT_EQ(store_
+                ->SetConsent(dup.id, {"marketing", 1, false, 200, "call"},
+                             Ev("SetConsent"))
+                .code(),
+            absl::StatusCode::kAborted);
   EXPECT_EQ(merged->moved_purchases, 2);
   EXPECT_EQ(merged->moved_interactions, 1);
   EXPECT_EQ(merged->moved_consents, 1);
@@ -692,6 +698,29 @@ TEST_F(CustomerStoreTest, MergeMovesEverythingInOneGoAndTheMergedIdResolves) {
                 .status()
                 .code(),
             absl::StatusCode::kNotFound);
+}
+
+// A merge whose customer would hold more external ids than one customer may
+// is refused, and changes nothing.
+TEST_F(CustomerStoreTest, AMergePastTheLimitsIsRefused) {
+  CustomerRecord primary = NewCustomer("Primary"), dup = NewCustomer("Dup");
+  for (int i = 0; i < 15; ++i) {
+    primary.external_ids.push_back({"crm", absl::StrCat("p", i)});
+    dup.external_ids.push_back({"crm", absl::StrCat("d", i)});
+  }
+  ASSERT_TRUE(store_->CreateCustomer(primary, {}, Ev("CreateCustomer")).ok());
+  ASSERT_TRUE(store_->CreateCustomer(dup, {}, Ev("CreateCustomer")).ok());
+  absl::Status refused =
+      store_
+          ->MergeCustomers(primary.id, {dup.id}, Ev("MergeCustomers", "t", 1),
+                           false)
+          .status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
+  EXPECT_NE(refused.message().find("30 external ids"), std::string::npos)
+      << refused;
+  EXPECT_EQ(*store_->ResolveCustomerId(dup.id), dup.id);
+  EXPECT_EQ(store_->GetCustomer(primary.id)->external_ids.size(), 15u);
+  EXPECT_EQ(Count("customer_merges"), 0);
 }
 
 TEST_F(CustomerStoreTest, FindDuplicatesGroupsMatchingEmailsAndNamePostalCode) {
@@ -767,6 +796,13 @@ TEST_F(CustomerStoreTest, EraseRemovesPersonalDataKeepsAmountsAndSuppresses) {
   EXPECT_EQ(*store_->CustomerCreatedBy({"req-ada", "h"}), std::nullopt);
   EXPECT_EQ(*store_->CustomerCreatedBy({"req-dup", "h"}), std::nullopt);
   EXPECT_EQ(*store_->CustomerCreatedBy({"req-other", "h"}), other.id);
+  EXPECT_TRUE(store_->ListConsents(c.id)->empty());
+  // An erased person takes no new consent either (nothing is written).
+  EXPECT_EQ(
+      store_
+          ->SetConsent(c.id, {"marketing", 1, true, 5, "web"}, Ev("SetConsent"))
+          .code(),
+      absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(store_->ListConsents(c.id)->empty());
   EXPECT_EQ((*store_->ListInteractions({c.id, std::nullopt, 10}))[0].note, "");
   EXPECT_EQ(

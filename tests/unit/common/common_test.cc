@@ -172,6 +172,16 @@ TEST(Validation, KeysThatBeginOrEndWithSpaceAreRefused) {
   EXPECT_TRUE(ParseEntityRef("ext:crm:A1", "partner_ref", "partner", "US",
                              {.email = false, .phone = false, .external = true})
                   .ok());
+  // Attribute keys too: "tier" and "tier " would be one key in the table.
+  std::map<std::string, std::string> attributes = {{"tier", "a"},
+                                                   {"tier ", "b"}};
+  std::map<std::string, std::string> kept;
+  std::vector<FieldViolation> attribute_violations;
+  ReadAttributes(attributes, "customer.attributes", &kept,
+                 &attribute_violations);
+  ASSERT_EQ(attribute_violations.size(), 1u);
+  EXPECT_EQ(attribute_violations[0].field,
+            "customer.attributes[\"tier \"] key");
 }
 
 TEST(Validation, FingerprintIsStableAndSensitive) {

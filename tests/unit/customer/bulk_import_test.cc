@@ -626,11 +626,15 @@ TEST_F(BulkImportTest,
 
 TEST_F(BulkImportTest, EndlessCollisionsGiveUpWithAborted) {
   const std::string ada = NewCustomer();
-  store_.write_error = absl::AlreadyExistsError("Duplicate entry");
+  store_.write_error = absl::AlreadyExistsError(
+      "Duplicate entry 'someone@example.com' for key 'customers_email_key'");
   absl::StatusOr<v1::ImportPurchasesResponse> r =
       Purchases({Batch("imp-1", {Row(2, ada, "2024-01-01T00:00:00Z", "1")})});
   EXPECT_TRUE(absl::IsAborted(r.status())) << r.status();
   EXPECT_NE(r.status().message().find("imp-1"), std::string::npos)
+      << r.status();
+  // The database's text (another customer's key) stays in the log.
+  EXPECT_EQ(r.status().message().find("someone@example.com"), std::string::npos)
       << r.status();
   // One write without looking the keys up, then kMaxAttempts that do.
   EXPECT_EQ(store_.write_calls, BulkImportLogic::kMaxAttempts + 1);

@@ -450,6 +450,19 @@ TEST_F(CustomerLogicTest, UpdateChangesOnlyMaskedFieldsAndChecksEtag) {
   // No etag: unconditional.
   request.mutable_customer()->clear_etag();
   EXPECT_TRUE(logic_.UpdateCustomer(request, kActor).ok());
+
+  // A merge that commits between the first look and the locked row: the
+  // locked row's answer counts, and nothing is written to the merged record.
+  store_.customers[c.id()].merged_into = "01jd8x4r2c6n7m9p0q1r2s3t4v";
+  const int writes = store_.writes;
+  absl::Status merged = logic_.UpdateCustomer(request, kActor).status();
+  EXPECT_EQ(merged.code(), absl::StatusCode::kFailedPrecondition) << merged;
+  v1::DeleteCustomerRequest del;
+  del.set_id(c.id());
+  EXPECT_EQ(logic_.DeleteCustomer(del, kActor).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_.writes, writes);
+  EXPECT_EQ(store_.customers.count(c.id()), 1u);
 }
 
 TEST_F(CustomerLogicTest, UpdateMaskMustBeGivenAndKnown) {
