@@ -297,12 +297,17 @@ struct MysqlValueStore::Queries {
                      t.entities, " c ON c.id = s.", e, " WHERE s.", e,
                      " > ? AND ", live, " ORDER BY s.", e, " LIMIT ?");
     if (!t.external_ids.empty()) {
-      export_by_external_id =
-          absl::StrCat("SELECT x.external_id, ", columns_of_s, " FROM ",
-                       t.external_ids, " x JOIN ", t.values, " s ON s.", e,
-                       " = x.", e, " JOIN ", t.entities, " c ON c.id = x.", e,
-                       " WHERE x.source = ? AND x.external_id > ? AND ", live,
-                       " ORDER BY x.external_id LIMIT ?");
+      // One row per entity: an entity with several ids of the source is
+      // keyed by the first of them in byte order.
+      export_by_external_id = absl::StrCat(
+          "SELECT x.external_id, ", columns_of_s, " FROM ", t.external_ids,
+          " x JOIN ", t.values, " s ON s.", e, " = x.", e, " JOIN ", t.entities,
+          " c ON c.id = x.", e,
+          " WHERE x.source = ? AND x.external_id > ? AND ", live,
+          " AND NOT EXISTS (SELECT 1 FROM ", t.external_ids, " y WHERE y.", e,
+          " = x.", e,
+          " AND y.source = x.source AND y.external_id < x.external_id)"
+          " ORDER BY x.external_id LIMIT ?");
     }
     live_set =
         "SELECT TABLE_COMMENT FROM information_schema.TABLES "

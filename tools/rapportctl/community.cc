@@ -187,11 +187,11 @@ absl::Status MemberFields(const Args& args, v1::Member* m,
     paths->push_back("external_ids");
   }
   if (args.Has("contact")) {
-    ContactFlags(args, m->mutable_contacts());
+    RAPPORT_RETURN_IF_ERROR(ContactFlags(args, m->mutable_contacts()));
     paths->push_back("contacts");
   }
   if (args.Has("attribute")) {
-    AttributeFlags(args, m->mutable_attributes());
+    RAPPORT_RETURN_IF_ERROR(AttributeFlags(args, m->mutable_attributes()));
     paths->push_back("attributes");
   }
   return absl::OkStatus();

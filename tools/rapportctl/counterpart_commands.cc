@@ -145,25 +145,35 @@ absl::Status Int64Flag(const Args& args, const std::string& name, int64_t* out,
   return absl::OkStatus();
 }
 
-void ContactFlags(const Args& args,
-                  google::protobuf::RepeatedPtrField<cv1::Contact>* out) {
+absl::Status ContactFlags(
+    const Args& args, google::protobuf::RepeatedPtrField<cv1::Contact>* out) {
   for (const std::string& c : args.GetAll("contact")) {
     std::vector<std::string> parts = absl::StrSplit(c, ',');
+    if (parts.size() > 4) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--contact: want NAME[,EMAIL[,PHONE[,ROLE]]], not \"", c, "\""));
+    }
     cv1::Contact* contact = out->Add();
     contact->set_name(parts[0]);
     if (parts.size() > 1) contact->set_email(parts[1]);
     if (parts.size() > 2) contact->set_phone(parts[2]);
     if (parts.size() > 3) contact->set_role(parts[3]);
   }
+  return absl::OkStatus();
 }
 
-void AttributeFlags(const Args& args,
-                    google::protobuf::Map<std::string, std::string>* out) {
+absl::Status AttributeFlags(
+    const Args& args, google::protobuf::Map<std::string, std::string>* out) {
   for (const std::string& a : args.GetAll("attribute")) {
+    if (a.find('=') == std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--attribute: want KEY=VALUE, not \"", a, "\""));
+    }
     std::pair<std::string, std::string> kv =
         absl::StrSplit(a, absl::MaxSplits('=', 1));
     (*out)[kv.first] = kv.second;
   }
+  return absl::OkStatus();
 }
 
 }  // namespace rapport::ctl

@@ -34,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
 #include "google/protobuf/map.h"
 #include "google/protobuf/repeated_field.h"
@@ -60,7 +61,10 @@ std::optional<Enum> ParseEnum(const std::string& text, absl::string_view prefix,
                               bool (*parse)(const std::string&, Enum*)) {
   Enum out;
   if (text.empty() ||
-      !parse(absl::StrCat(prefix, absl::AsciiStrToUpper(text)), &out) ||
+      !parse(
+          absl::StrCat(prefix, absl::StrReplaceAll(absl::AsciiStrToUpper(text),
+                                                   {{"-", "_"}, {" ", "_"}})),
+          &out) ||
       static_cast<int>(out) == 0) {
     return std::nullopt;
   }
@@ -113,13 +117,15 @@ absl::Status MoneyFlag(const Args& args, const std::string& name,
 absl::Status Int64Flag(const Args& args, const std::string& name, int64_t* out,
                        bool required);
 
-// Each --contact "NAME[,EMAIL[,PHONE[,ROLE]]]", added to `out`.
-void ContactFlags(
+// Each --contact "NAME[,EMAIL[,PHONE[,ROLE]]]", added to `out`; more than
+// four parts is INVALID_ARGUMENT naming the flag.
+absl::Status ContactFlags(
     const Args& args,
     google::protobuf::RepeatedPtrField<::rapport::common::v1::Contact>* out);
-// Each --attribute KEY=VALUE, set in `out`.
-void AttributeFlags(const Args& args,
-                    google::protobuf::Map<std::string, std::string>* out);
+// Each --attribute KEY=VALUE, set in `out`; one without "=" is
+// INVALID_ARGUMENT naming the flag.
+absl::Status AttributeFlags(
+    const Args& args, google::protobuf::Map<std::string, std::string>* out);
 
 // ---- printing
 

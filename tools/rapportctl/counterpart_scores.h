@@ -17,7 +17,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <memory>
 #include <set>
@@ -297,7 +299,7 @@ int ExportScores(Context& ctx, typename T::Stub& stub) {
   if (words.size() != 3 || words[2] != "scores") {
     return UsageError(
         absl::StrCat("want: rapportctl ", T::kCommand,
-                     " export scores [--key ext:SOURCE] --out FILE"),
+                     " export scores [--key ext:SOURCE] [--out FILE.csv]"),
         "");
   }
   typename T::ExportScoresRequest request;
@@ -309,7 +311,11 @@ int ExportScores(Context& ctx, typename T::Stub& stub) {
     request.set_external_id_source(key->substr(4));
   }
   OutputFile out(ctx.args.GetOr("out", ""));
-  if (!out.ok()) return UsageError("--out: cannot create the file", "");
+  if (!out.ok()) {
+    return ReportError(absl::FailedPreconditionError(
+        absl::StrCat("--out: cannot create ", ctx.args.GetOr("out", ""), ": ",
+                     std::strerror(errno))));
+  }
   // A long export: the deadline is --timeout only when given.
   auto call = std::make_unique<grpc::ClientContext>();
   ctx.Authorize(call.get());

@@ -58,13 +58,17 @@ absl::StatusOr<bool> CsvInput::Next() {
     return absl::InvalidArgumentError(
         absl::StrCat(path_, ": ", more.status().message()));
   if (!*more) return false;
-  if (reader_->field_count() != width_) {
+  if (ragged() && !accept_ragged_) {
     return absl::InvalidArgumentError(
-        absl::StrCat(path_, ":", reader_->line(), ": expected ", width_,
-                     " fields like the header, got ", reader_->field_count()));
+        absl::StrCat(path_, ":", reader_->line(), ": ", RaggedMessage()));
   }
   ++rows_;
   return true;
+}
+
+std::string CsvInput::RaggedMessage() const {
+  return absl::StrCat("expected ", width_, " fields like the header, got ",
+                      reader_->field_count());
 }
 
 absl::Status CsvInput::Error(size_t c, absl::string_view what) const {

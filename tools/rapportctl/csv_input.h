@@ -32,8 +32,17 @@ class CsvInput {
   // Opens the file and reads its header; a missing required column is an error.
   static absl::StatusOr<std::unique_ptr<CsvInput>> Open(
       const std::string& path, std::vector<Column> columns);
-  // Moves to the next row; false at the end.
+  // Moves to the next row; false at the end. A row whose number of fields is
+  // not the header's is an error, unless ragged rows are accepted.
   absl::StatusOr<bool> Next();
+  // From now on Next() moves onto a row of the wrong width too, and ragged()
+  // says so (an import rejects that row alone; its fields are not read).
+  void AcceptRaggedRows() { accept_ragged_ = true; }
+  bool ragged() const { return reader_->field_count() != width_; }
+  // "expected 4 fields like the header, got 3".
+  std::string RaggedMessage() const;
+  // The line the current row starts on.
+  int64_t line() const { return reader_->line(); }
   // Whether optional column `c` is in the file.
   bool Has(size_t c) const { return index_[c] >= 0; }
   // The value of column `c` (in the order given to Open) in the current row.
@@ -55,6 +64,7 @@ class CsvInput {
   std::vector<Column> columns_;
   std::vector<int> index_;
   size_t width_ = 0;
+  bool accept_ragged_ = false;
   int64_t rows_ = 0;
   int64_t size_ = 0;
 };

@@ -14,6 +14,7 @@
 #include "common/status.h"
 #include "rapport/customer/v1/customer_service.grpc.pb.h"
 #include "tools/rapportctl/command.h"
+#include "tools/rapportctl/counterpart_commands.h"
 
 namespace rapport::ctl {
 namespace {
@@ -109,15 +110,7 @@ absl::StatusOr<std::vector<std::string>> CustomerFromFlags(const Args& args,
     paths.push_back("external_ids");
   }
   if (args.Has("attribute")) {
-    for (const std::string& a : args.GetAll("attribute")) {
-      std::pair<std::string, std::string> parts =
-          absl::StrSplit(a, absl::MaxSplits('=', 1));
-      if (a.find('=') == std::string::npos) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("--attribute: want KEY=VALUE, not \"", a, "\""));
-      }
-      (*c->mutable_attributes())[parts.first] = parts.second;
-    }
+    RAPPORT_RETURN_IF_ERROR(AttributeFlags(args, c->mutable_attributes()));
     paths.push_back("attributes");
   }
   return paths;

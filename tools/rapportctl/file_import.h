@@ -81,17 +81,6 @@ inline absl::StatusOr<std::string> FileImportId(const std::string& path) {
   return absl::StrFormat("csv-%016x", h);
 }
 
-// The line on which the current row starts. CsvInput reports it only inside
-// its messages ("path:LINE: column: what"), so it is read back from one.
-inline int64_t CurrentLine(const CsvInput& in) {
-  const absl::Status located = in.Error(0, "");
-  absl::string_view rest = located.message();
-  rest.remove_prefix(std::min(rest.size(), in.path().size() + 1));
-  int64_t line = 0;
-  if (!absl::SimpleAtoi(rest.substr(0, rest.find(':')), &line)) return 0;
-  return line;
-}
-
 // Progress on stderr: one line rewritten in place on a terminal (at most 5
 // times a second), else a plain line once a second. Shows rows/s and the ETA
 // from the bytes read so far.
@@ -249,11 +238,24 @@ class ImportCall {
   std::thread sender_;
 };
 
-// The answers of the calls as one: counts added up, rejects by line.
+// A row rejected before it was sent (its number of fields is wrong).
+struct LocalReject {
+  int64_t line = 0;
+  std::string message;
+};
+
+// The answers of the calls as one, with the rows rejected before sending:
+// counts added up, rejects by line.
 template <typename Kind>
 typename Kind::Response Combine(
-    const std::vector<const typename Kind::Response*>& parts) {
+    const std::vector<const typename Kind::Response*>& parts,
+    const std::vector<LocalReject>& local) {
   typename Kind::Response all;
+  for (const LocalReject& r : local) {
+    auto* e = all.add_rejected();
+    e->set_row(r.line);
+    e->set_message(r.message);
+  }
   for (const typename Kind::Response* part : parts) {
     all.set_accepted(all.accepted() + part->accepted());
     all.set_duplicates(all.duplicates() + part->duplicates());
@@ -295,12 +297,14 @@ std::string GroupOf(const CsvInput& in) {
   }
 }
 
-// Reads the whole file once, so that a broken file stops before anything is
-// sent; returns the number of data rows.
+// Reads the whole file once, so that a broken file (its header, its quoting)
+// stops before anything is sent; a row of the wrong width is that row's
+// reject, not the file's. Returns the number of data rows.
 inline absl::StatusOr<int64_t> CheckFile(const std::string& path,
                                          const std::vector<Column>& columns) {
   RAPPORT_ASSIGN_OR_RETURN(std::unique_ptr<CsvInput> in,
                            CsvInput::Open(path, columns));
+  in->AcceptRaggedRows();
   for (;;) {
     RAPPORT_ASSIGN_OR_RETURN(bool more, in->Next());
     if (!more) return in->rows();
@@ -321,6 +325,7 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
     std::cerr << "rapportctl: " << in.status().message() << "\n";
     return kExitFailed;
   }
+  (*in)->AcceptRaggedRows();
   std::cerr << "rapportctl: import id: " << import_id << "\n";
 
   // An import may run long; --timeout overrides the default of an hour.
@@ -337,6 +342,7 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
   // The group of the last row added to each call's message.
   std::vector<std::string> last_group(calls.size());
   absl::Status file_error;
+  std::vector<LocalReject> local_rejects;
   for (;;) {
     absl::StatusOr<bool> more = (*in)->Next();
     if (!more.ok()) {
@@ -344,6 +350,10 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
       break;
     }
     if (!*more) break;
+    if ((*in)->ragged()) {
+      local_rejects.push_back({(*in)->line(), (*in)->RaggedMessage()});
+      continue;
+    }
     const std::string group = GroupOf<Kind>(**in);
     const size_t c =
         hash(group.empty() ? (*in)->Get(0) : absl::string_view(group)) %
@@ -358,7 +368,7 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
       if (!call.Queue()) break;  // the server ended it; Finish() says why
       progress.Update((*in)->rows(), (*in)->bytes_read(), (*in)->size());
     }
-    Kind::AddRow(**in, CurrentLine(**in), call.next());
+    Kind::AddRow(**in, (*in)->line(), call.next());
     last_group[c] = group;
   }
   if (!file_error.ok()) {
@@ -382,7 +392,7 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
   }
   std::vector<const typename Kind::Response*> parts;
   for (auto& call : calls) parts.push_back(&call->response());
-  const typename Kind::Response response = Combine<Kind>(parts);
+  const typename Kind::Response response = Combine<Kind>(parts, local_rejects);
 
   const int64_t rows = (*in)->rows();
   const int64_t rejected = rows - response.accepted() - response.duplicates();
@@ -396,8 +406,9 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
               << "  rejected: " << rejected << "\n";
   }
   for (const auto& e : response.rejected()) {
-    std::cerr << path << ":" << e.row() << ": " << e.field() << ": "
-              << e.message() << "\n";
+    std::cerr << path << ":" << e.row() << ": "
+              << (e.field().empty() ? "" : e.field() + ": ") << e.message()
+              << "\n";
   }
   if (rejected > response.rejected_size()) {
     std::cerr << "rapportctl: and " << rejected - response.rejected_size()
@@ -427,8 +438,11 @@ int RunFileImport(Context& ctx, typename Kind::Stub& stub,
   if (!batch_rows.ok()) {
     return UsageError(std::string(batch_rows.status().message()), "");
   }
+  // A kind may ask for fewer streams by default (kStreams).
+  int default_streams = kDefaultStreams;
+  if constexpr (requires { Kind::kStreams; }) default_streams = Kind::kStreams;
   absl::StatusOr<int> streams =
-      CountFlag(ctx.args, "streams", kDefaultStreams, kMaxStreams);
+      CountFlag(ctx.args, "streams", default_streams, kMaxStreams);
   if (!streams.ok()) {
     return UsageError(std::string(streams.status().message()), "");
   }

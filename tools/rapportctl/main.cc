@@ -66,7 +66,8 @@ Commands:
       partner_ref,deal_id,account,amount,registered_at,state[,closed_at,account_domain,request_id]
       partner_ref: a partner id or ext:SOURCE:ID (an unknown external id creates the partner,
       kind channel); state: submitted, approved, rejected, won, lost or expired; closed_at
-      required for won and lost
+      required for won and lost, and only for them; deals go on one stream unless --streams
+      says otherwise, so that every conflict within the file is found
   partners import orders FILE.csv        partner_ref,timestamp,amount[,request_id]
   partners import interactions FILE.csv  partner_ref,timestamp,channel,cost[,kind,note,request_id]
       (imports take [--import-id ID] [--batch-rows N] [--streams N], as customers import)
@@ -217,9 +218,10 @@ int Main(int argc, char** argv) {
   Context ctx{*std::move(args)};
   if (ctx.args.Has("help") || ctx.args.positional().empty() ||
       ctx.args.positional()[0] == "help") {
-    std::cout << kUsage;
-    return ctx.args.positional().empty() && !ctx.args.Has("help") ? kExitUsage
-                                                                  : kExitOk;
+    // Asked for, the usage is the answer; for want of a command, an error.
+    const bool asked = !ctx.args.positional().empty() || ctx.args.Has("help");
+    (asked ? std::cout : std::cerr) << kUsage;
+    return asked ? kExitOk : kExitUsage;
   }
   absl::StatusOr<Format> format =
       ParseFormat(ctx.args.GetOr("output", "table"));

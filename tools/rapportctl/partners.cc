@@ -170,11 +170,16 @@ int PartnerFields(const Args& args, v1::Partner* p,
     paths->push_back("external_ids");
   }
   if (args.Has("contact")) {
-    ContactFlags(args, p->mutable_contacts());
+    if (absl::Status s = ContactFlags(args, p->mutable_contacts()); !s.ok()) {
+      return UsageError(s);
+    }
     paths->push_back("contacts");
   }
   if (args.Has("attribute")) {
-    AttributeFlags(args, p->mutable_attributes());
+    if (absl::Status s = AttributeFlags(args, p->mutable_attributes());
+        !s.ok()) {
+      return UsageError(s);
+    }
     paths->push_back("attributes");
   }
   return -1;
@@ -198,6 +203,7 @@ int Partners(Context& ctx, Stub& stub, const std::string& verb) {
         rc >= 0) {
       return rc;
     }
+    if (absl::Status s = NoMoreWords(args, 2); !s.ok()) return UsageError(s);
     if (!args.Has("display-name") || !args.Has("kind")) {
       return UsageError(
           "want: rapportctl partners create --display-name N --kind "
@@ -278,6 +284,7 @@ int Partners(Context& ctx, Stub& stub, const std::string& verb) {
         !s.ok()) {
       return UsageError(s);
     }
+    if (absl::Status s = NoMoreWords(args, 2); !s.ok()) return UsageError(s);
     v1::ListPartnersRequest request;
     std::vector<std::string> paths;
     v1::Partner filter;
@@ -1065,6 +1072,10 @@ struct PartnerImportKind {
 struct DealKind : PartnerImportKind<v1::ImportDealsResponse> {
   using Request = v1::ImportDealsRequest;
   static constexpr const char* kName = "deals";
+  // One stream unless --streams says otherwise: the service finds a
+  // registration's conflicts among the rows stored before its batch, and
+  // batches of two streams written at once do not see each other's.
+  static constexpr int kStreams = 1;
   static std::vector<Column> Columns() {
     return {{{"partner_ref"}},      {{"deal_id"}},
             {{"account"}},          {{"amount"}},

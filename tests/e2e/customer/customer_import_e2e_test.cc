@@ -319,7 +319,8 @@ TEST_F(CustomerImportE2E, InteractionsImportWithRejectsAndRetry) {
   EXPECT_EQ(Summary(again.out, "duplicates"), 2) << again.out;
 }
 
-TEST_F(CustomerImportE2E, BrokenFileStopsBeforeAnythingIsSent) {
+TEST_F(CustomerImportE2E,
+       BrokenFileStopsBeforeAnythingIsSentAndRaggedRowsAreRejects) {
   const std::string ada = CreateCustomer("Ada");
   const std::string no_amount = server_->Write(
       "a.csv",
@@ -328,16 +329,35 @@ TEST_F(CustomerImportE2E, BrokenFileStopsBeforeAnythingIsSent) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(r.err, no_amount + ":1: ")) << r.err;
   EXPECT_TRUE(absl::StrContains(r.err, "amount")) << r.err;
-  // A bad record late in the file: the good rows before it are not stored
+  // Broken quoting late in the file: the good rows before it are not stored
   // either.
+  const std::string unquoted =
+      server_->Write("c.csv", absl::StrCat("customer_ref,timestamp,amount\n",
+                                           ada, ",2024-01-01T00:00:00Z,1\n",
+                                           ada, ",2024-01-02T00:00:00Z,\"2\n"));
+  RunResult r3 = server_->Ctl({"customers", "import", "purchases", unquoted});
+  EXPECT_EQ(r3.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(r3.err, "line 3: unterminated quoted field"))
+      << r3.err;
+  EXPECT_TRUE(Purchases(ada).empty());
+  // A row of the wrong width is a bad row, not a broken file: it is
+  // rejected, naming its line, and the good rows go in.
   const std::string ragged = server_->Write(
       "b.csv", absl::StrCat("customer_ref,timestamp,amount\n", ada,
                             ",2024-01-01T00:00:00Z,1\n", ada,
-                            ",2024-01-02T00:00:00Z,2,extra\n"));
+                            ",2024-01-02T00:00:00Z,2,extra\n", ada,
+                            ",2024-01-03T00:00:00Z\n"));
   RunResult r2 = server_->Ctl({"customers", "import", "purchases", ragged});
   EXPECT_EQ(r2.exit_code, 1);
-  EXPECT_TRUE(absl::StrContains(r2.err, ragged + ":3: ")) << r2.err;
-  EXPECT_TRUE(Purchases(ada).empty());
+  EXPECT_EQ(Summary(r2.out, "accepted"), 1) << r2.out;
+  EXPECT_EQ(Summary(r2.out, "rejected"), 2) << r2.out;
+  EXPECT_TRUE(absl::StrContains(
+      r2.err, ragged + ":3: expected 3 fields like the header, got 4"))
+      << r2.err;
+  EXPECT_TRUE(absl::StrContains(
+      r2.err, ragged + ":4: expected 3 fields like the header, got 2"))
+      << r2.err;
+  EXPECT_EQ(Purchases(ada).size(), 1u);
   RunResult usage = server_->Ctl({"customers", "import", "orders", no_amount});
   EXPECT_EQ(usage.exit_code, 2) << usage.err;
 }

@@ -272,6 +272,62 @@ TEST_F(PartnerE2E, ConflictsNeedForceAndShowEveryClaimantsScorecard) {
       p_.CtlAs("reader", "rita", {"partners", "delete", a, "--force"});
   EXPECT_TRUE(absl::StrContains(deleted.err, "PERMISSION_DENIED"))
       << deleted.err;
+
+  // Imported registrations of one account by two partners: the later one is
+  // a conflict however the partners' rows would hash to streams (deals go
+  // on one stream by default).
+  const std::string deals = p_.File(
+      "conflicting.csv",
+      "partner_ref,deal_id,account,amount,registered_at,state,closed_at,"
+      "account_domain\n"
+      "ext:crm:G1,G1,Initech,10,2024-01-10T00:00:00Z,submitted,,"
+      "initech.example\n"
+      "ext:crm:G2,G2,Initech Inc,20,2024-01-11T00:00:00Z,submitted,,"
+      "initech.example\n"
+      "ext:crm:G3,G3,Initech,30,2024-01-12T00:00:00Z,submitted,,"
+      "initech.example\n");
+  RunResult imported = Ctl({"partners", "import", "deals", deals});
+  ASSERT_EQ(imported.exit_code, 0) << imported.out << imported.err;
+  RunResult after = Ctl({"partners", "deals", "conflicts", "--output", "csv"});
+  ASSERT_EQ(after.exit_code, 0) << after.err;
+  // account, deal_id, partner_id, display_name, state, register_time,
+  // amount, conflict_with, ...: G2 and G3 conflict with G1's registration.
+  std::string g1_deal;
+  std::map<std::string, std::string> conflict_of;
+  for (const auto& row : testing::CsvRows(after.out)) {
+    if (row.size() < 8) continue;
+    if (row[3] == "crm:G1") g1_deal = row[1];
+    if (!row[7].empty()) conflict_of[row[3]] = row[7];
+  }
+  ASSERT_FALSE(g1_deal.empty()) << after.out;
+  EXPECT_EQ(conflict_of["crm:G2"], g1_deal) << after.out;
+  EXPECT_EQ(conflict_of["crm:G3"], g1_deal) << after.out;
+}
+
+// What the command line refuses before any call: words it does not take,
+// flags of the wrong shape, an --out it cannot create; and with no command,
+// the usage on stderr.
+TEST_F(PartnerE2E, TheCommandLineRefusesWhatItCannotRead) {
+  RunResult extra = Ctl({"partners", "create", "Extra", "--display-name", "X",
+                         "--kind", "channel"});
+  EXPECT_EQ(extra.exit_code, 2) << extra.err;
+  EXPECT_EQ(Ctl({"partners", "list", "extra"}).exit_code, 2);
+  RunResult attribute = Ctl({"partners", "create", "--display-name", "X",
+                             "--kind", "channel", "--attribute", "tier"});
+  EXPECT_EQ(attribute.exit_code, 2) << attribute.err;
+  EXPECT_TRUE(absl::StrContains(attribute.err, "--attribute: want KEY=VALUE"))
+      << attribute.err;
+  RunResult listed = Ctl({"partners", "list", "--output", "csv"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_EQ(testing::CsvRows(listed.out).size(), 1u) << listed.out;
+  RunResult out = Ctl({"partners", "export", "scores", "--out",
+                       "/nonexistent-directory/scores.csv"});
+  EXPECT_EQ(out.exit_code, 1) << out.err;
+  EXPECT_TRUE(absl::StrContains(out.err, "--out: cannot create")) << out.err;
+  RunResult none = Ctl({});
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_TRUE(none.out.empty()) << none.out;
+  EXPECT_TRUE(absl::StrContains(none.err, "partners import deals")) << none.err;
 }
 
 }  // namespace

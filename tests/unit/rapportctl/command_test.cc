@@ -9,6 +9,9 @@
 
 #include "common/paging.h"
 #include "rapport/customer/v1/customer_service.pb.h"
+#include "rapport/financial_community/v1/financial_community_service.pb.h"
+#include "tools/rapportctl/args.h"
+#include "tools/rapportctl/counterpart_commands.h"
 
 namespace rapport::ctl {
 namespace {
@@ -73,6 +76,53 @@ TEST(FetchPages, WithoutAllOnePageOfTheServicesDefaultSize) {
   EXPECT_EQ(PageSizesAskedFor(ContextOf({"rapportctl", "list"}), 0, 3, &listed),
             (std::vector<int>{0}));
   EXPECT_EQ(listed, 1);
+}
+
+// --attribute KEY=VALUE and --contact NAME[,EMAIL[,PHONE[,ROLE]]]: anything
+// else is refused naming the flag, not sent half read.
+TEST(CounterpartFlags, AttributesAndContactsMustHaveTheirShape) {
+  Context ok =
+      ContextOf({"rapportctl", "partners", "create", "--attribute",
+                 "tier=gold=1", "--contact", "Ann,ann@example.com,,buyer"});
+  google::protobuf::Map<std::string, std::string> attributes;
+  ASSERT_TRUE(AttributeFlags(ok.args, &attributes).ok());
+  EXPECT_EQ(attributes.at("tier"), "gold=1");
+  google::protobuf::RepeatedPtrField<::rapport::common::v1::Contact> contacts;
+  ASSERT_TRUE(ContactFlags(ok.args, &contacts).ok());
+  ASSERT_EQ(contacts.size(), 1);
+  EXPECT_EQ(contacts[0].email(), "ann@example.com");
+  EXPECT_EQ(contacts[0].role(), "buyer");
+
+  Context bad = ContextOf({"rapportctl", "partners", "create", "--attribute",
+                           "tier", "--contact", "Ann,a@example.com,,buyer,x"});
+  absl::Status attribute = AttributeFlags(bad.args, &attributes);
+  EXPECT_EQ(attribute.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(attribute.message().find("--attribute"), std::string::npos);
+  absl::Status contact = ContactFlags(bad.args, &contacts);
+  EXPECT_EQ(contact.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(contact.message().find("--contact"), std::string::npos);
+}
+
+// The issues write "sell-side" and "high net worth"; the flags take them as
+// they take "sell_side".
+TEST(CounterpartFlags, EnumsTakeDashesAndSpacesForUnderscores) {
+  namespace fc = ::rapport::financial_community::v1;
+  for (const char* text :
+       {"sell_side", "sell-side", "Sell-Side", "sell side"}) {
+    EXPECT_EQ(
+        ParseEnum<fc::MemberType>(text, "MEMBER_TYPE_", fc::MemberType_Parse),
+        fc::MEMBER_TYPE_SELL_SIDE)
+        << text;
+  }
+  EXPECT_EQ(ParseEnum<fc::MemberType>("high net worth", "MEMBER_TYPE_",
+                                      fc::MemberType_Parse),
+            fc::MEMBER_TYPE_HIGH_NET_WORTH);
+  EXPECT_EQ(ParseEnum<fc::MemberType>("sideways", "MEMBER_TYPE_",
+                                      fc::MemberType_Parse),
+            std::nullopt);
+  EXPECT_EQ(ParseEnum<fc::MemberType>("unspecified", "MEMBER_TYPE_",
+                                      fc::MemberType_Parse),
+            std::nullopt);
 }
 
 }  // namespace

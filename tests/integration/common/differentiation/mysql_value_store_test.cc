@@ -484,8 +484,9 @@ TEST_F(ValueStoreTest, SummaryAndExportCoverLiveCustomersInKeyOrder) {
   Exec(
       "INSERT INTO customer_external_ids (source, external_id, customer_id) "
       "VALUES "
-      "('shop', 'z-1', ?), ('shop', 'a-2', ?), ('crm', 'q', ?)",
-      {a, b, c});
+      "('shop', 'z-1', ?), ('shop', 'a-2', ?), ('crm', 'q', ?), "
+      "('shop', 'zz-2', ?)",
+      {a, b, c, a});
   const std::string job = RunningJob();
   ASSERT_TRUE(store_.BeginValueSet(job).ok());
   ASSERT_TRUE(store_
@@ -530,7 +531,8 @@ TEST_F(ValueStoreTest, SummaryAndExportCoverLiveCustomersInKeyOrder) {
   std::sort(live.begin(), live.end());
   EXPECT_EQ(keys, live);
 
-  // By the shop's ids: only customers that have one, by those ids.
+  // By the shop's ids: only customers that have one, by those ids, each
+  // customer once (by its first id: a holds z-1 and zz-2).
   absl::StatusOr<std::vector<StoredValue>> shop =
       store_.ExportPage("shop", "", 10);
   ASSERT_TRUE(shop.ok()) << shop.status();
