@@ -32,10 +32,29 @@ absl::Status Named(const absl::Status& status, absl::string_view field) {
 }
 
 google::type::Money Money(const Decimal& d) {
-  // Sums of bounded inputs fit int64 units in practice; saturate loudly
-  // otherwise.
+  // Every amount given here was checked by CheckSums, so it fits.
   absl::StatusOr<google::type::Money> m = ToMoney(d, "", "money");
   return m.ok() ? *m : google::type::Money();
+}
+
+// OUT_OF_RANGE naming `entity` when its monetary sum, its cost or its profit
+// does not fit a Money (SCORING.md section 9: an overflow is an error, never
+// a wrapped or made-up number).
+absl::Status CheckSums(absl::string_view entity, const Decimal& monetary,
+                       const Decimal& cost_to_serve) {
+  for (const Decimal* d : {&monetary, &cost_to_serve}) {
+    if (!ToMoney(*d, "", "money").ok()) {
+      return absl::OutOfRangeError(absl::StrCat(
+          "entity ", entity, ": a sum of its amounts is beyond what a ",
+          "google.type.Money holds"));
+    }
+  }
+  if (!ToMoney(monetary - cost_to_serve, "", "money").ok()) {
+    return absl::OutOfRangeError(absl::StrCat(
+        "entity ", entity, ": its profit is beyond what a google.type.Money ",
+        "holds"));
+  }
+  return absl::OkStatus();
 }
 
 // The engine's tiers and channels in the shared API's terms. The engine is
@@ -255,6 +274,10 @@ absl::Status PopulationRun::Finish() {
   FactsAccumulator accumulator = *std::move(accumulator_);
   accumulator_.reset();
   RAPPORT_ASSIGN_OR_RETURN(facts_, std::move(accumulator).Finish());
+  for (size_t i = 0; i < facts_.size(); ++i) {
+    RAPPORT_RETURN_IF_ERROR(
+        CheckSums(facts_.id(i), facts_.monetary[i], facts_.cost_to_serve[i]));
+  }
   RAPPORT_ASSIGN_OR_RETURN(scores_, ScorePopulation(facts_, options_));
   return absl::OkStatus();
 }
@@ -372,6 +395,8 @@ absl::StatusOr<std::pair<EntityScore, EntityFacts>> ScoreFacts(
         FromTimestamp(f.last_event_time(),
                       absl::StrCat(field, ".last_event_time")));
   }
+  RAPPORT_RETURN_IF_ERROR(
+      CheckSums(facts.entity_id, facts.monetary, facts.cost_to_serve));
   absl::StatusOr<EntityScore> score =
       ScoreEntity(parsed.model, facts, as_of, parsed.options);
   if (!score.ok()) return Named(score.status(), field);
@@ -567,8 +592,14 @@ absl::StatusOr<v1::ClvModel> FitModels(const std::vector<CustomerSummary>& rows,
   if (spend == Spend::kNone) return model;
   absl::StatusOr<GammaGammaFit> gg = FitGammaGamma(rows);
   if (!gg.ok()) {
-    if (spend == Spend::kIfPossible && absl::IsInvalidArgument(gg.status()))
+    // Too few repeat buyers with positive spend (FAILED_PRECONDITION) or a
+    // fit that finds nothing: the model has no Gamma-Gamma part, as the API
+    // promises, rather than the call failing.
+    if (spend == Spend::kIfPossible &&
+        (absl::IsInvalidArgument(gg.status()) ||
+         absl::IsFailedPrecondition(gg.status()))) {
       return model;
+    }
     return Named(gg.status(), absl::StrCat(field, ".monetary_value"));
   }
   v1::GammaGammaModel* g = model.mutable_gamma_gamma();

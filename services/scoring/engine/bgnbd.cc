@@ -272,7 +272,7 @@ absl::StatusOr<BgNbdFit> FitBgNbd(absl::Span<const CustomerSummary> customers) {
       objective, {0.0, std::log(alpha0), 0.0, 0.0}, -30.0, 30.0);
   if (!m.finite) {
     return absl::FailedPreconditionError(
-        absl::StrCat("BG/NBD fit found no finite likelihood ", m.note));
+        "BG/NBD fit found no finite likelihood for these customers");
   }
   BgNbdFit fit;
   fit.params = {std::exp(m.x[0]), std::exp(m.x[1]), std::exp(m.x[2]),

@@ -140,7 +140,7 @@ absl::StatusOr<GammaGammaFit> FitGammaGamma(
       objective, {0.0, std::log(2.0), std::log(mean)}, -30.0, 30.0);
   if (!m.finite) {
     return absl::FailedPreconditionError(
-        absl::StrCat("Gamma-Gamma fit found no finite likelihood ", m.note));
+        "Gamma-Gamma fit found no finite likelihood for these customers");
   }
   GammaGammaFit fit;
   fit.params = {std::exp(m.x[0]), std::exp(m.x[1]), std::exp(m.x[2])};

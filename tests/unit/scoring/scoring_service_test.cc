@@ -1,7 +1,14 @@
-// The scoring service's table of who may call what names every RPC.
+// The scoring service's table of who may call what names every RPC; and what
+// its calls do at the edges of what they can compute.
 #include "services/scoring/scoring_service.h"
 
 #include <gtest/gtest.h>
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "services/scoring/scoring_logic.h"
 
 namespace rapport::scoring {
 namespace {
@@ -11,6 +18,61 @@ TEST(ScoringMethodRoles, NamesEveryRpcOfTheServiceEachOpenToReaders) {
   EXPECT_TRUE(check.ok()) << check;
   EXPECT_EQ(ScoringMethodRoles().Of("ScorePopulation"), auth::Role::kReader);
   EXPECT_EQ(ScoringMethodRoles().Of("PredictClv"), auth::Role::kReader);
+}
+
+// PredictClv fitting its own model with fit_spend, on customers of whom only
+// one repeat buyer spent: no Gamma-Gamma part (the API's promise), not a
+// failed call.
+TEST(PredictClv, TooFewRepeatSpendersLeaveTheModelWithoutSpend) {
+  v1::PredictionConfig config;
+  config.mutable_fit()->set_fit_spend(true);
+  absl::StatusOr<std::unique_ptr<ClvPrediction>> run =
+      ClvPrediction::Start(config);
+  ASSERT_TRUE(run.ok()) << run.status();
+  v1::PredictClvRequest batch;
+  for (int i = 0; i < 40; ++i) {
+    v1::CustomerSummary* c = batch.add_summaries();
+    c->set_entity_id(absl::StrCat("c", 100 + i));
+    c->set_frequency(i % 4);
+    c->set_recency(i % 4 == 0 ? 0 : 10 + i);
+    c->set_age(80 + i);
+    c->set_monetary_value(i == 1 ? 25.0 : 0.0);
+  }
+  ASSERT_TRUE((*run)->Add(batch).ok());
+  absl::Status finished = (*run)->Finish();
+  ASSERT_TRUE(finished.ok()) << finished;
+  EXPECT_TRUE((*run)->model().has_bgnbd());
+  EXPECT_FALSE((*run)->model().has_gamma_gamma());
+  v1::PredictClvResponse response;
+  (*run)->Fill(0, (*run)->size(), response.mutable_predictions());
+  ASSERT_EQ(response.predictions_size(), 40);
+  EXPECT_EQ(response.predictions(1).clv(), 0.0);
+  EXPECT_EQ(response.predictions(1).expected_avg_spend(), 0.0);
+}
+
+// Eleven amounts just under the largest one accepted add up past what a
+// Money holds: the call fails naming the entity, and never answers with a
+// wrapped or zeroed sum.
+TEST(ScorePopulation, ASumBeyondMoneyIsAnErrorNamingTheEntity) {
+  absl::StatusOr<std::unique_ptr<PopulationRun>> run =
+      PopulationRun::Start({}, absl::FromUnixSeconds(1'800'000'000));
+  ASSERT_TRUE(run.ok()) << run.status();
+  v1::ScorePopulationRequest batch;
+  for (int i = 0; i < 11; ++i) {
+    v1::ActivityEvent* e = batch.add_events();
+    e->set_entity_id("whale");
+    e->mutable_time()->set_seconds(1'700'000'000 + i);
+    e->mutable_amount()->set_units(900'000'000'000'000'000);
+  }
+  v1::ActivityEvent* e = batch.add_events();
+  e->set_entity_id("minnow");
+  e->mutable_time()->set_seconds(1'700'000'000);
+  e->mutable_amount()->set_units(5);
+  absl::Status added = (*run)->Add(batch);
+  ASSERT_TRUE(added.ok()) << added;
+  absl::Status finished = (*run)->Finish();
+  EXPECT_EQ(finished.code(), absl::StatusCode::kOutOfRange) << finished;
+  EXPECT_NE(finished.message().find("whale"), std::string::npos) << finished;
 }
 
 }  // namespace
