@@ -501,6 +501,17 @@ absl::StatusOr<v1::IdentifyMemberResponse> CommunityLogic::IdentifyMember(
   const std::string made_here = request.request_id().empty()
                                     ? ""
                                     : KeyedId("member", request.request_id());
+  const v1::CreateMemberRequest create = IdentifiedCreate(request, email);
+  // A request id names one identify: if it made a member, another request
+  // under it is refused, whatever its identities find now.
+  if (!made_here.empty()) {
+    RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> made,
+                             store_->MemberFingerprint(made_here));
+    if (made.has_value() && *made != RequestFingerprint(create.member())) {
+      return absl::AlreadyExistsError(
+          "request_id was used before for a member that said something else");
+    }
+  }
   RAPPORT_ASSIGN_OR_RETURN(
       Identified<v1::Member> identified,
       FindOrCreate<v1::Member>(
@@ -513,7 +524,7 @@ absl::StatusOr<v1::IdentifyMemberResponse> CommunityLogic::IdentifyMember(
             get.set_id(id);
             return GetMember(get);
           },
-          [&] { return CreateIdentified(request, email, actor); }, made_here,
+          [&] { return CreateIdentified(create, email, actor); }, made_here,
           "members", "identify with fewer identities"));
   v1::IdentifyMemberResponse response;
   *response.mutable_member() = std::move(identified.entity);
@@ -521,14 +532,8 @@ absl::StatusOr<v1::IdentifyMemberResponse> CommunityLogic::IdentifyMember(
   return response;
 }
 
-absl::StatusOr<v1::Member> CommunityLogic::CreateIdentified(
-    const v1::IdentifyMemberRequest& request, const std::string& email,
-    const std::string& actor) {
-  if (request.display_name().empty()) {
-    return InvalidField("display_name",
-                        "is required to create the member that the "
-                        "identities do not name yet");
-  }
+v1::CreateMemberRequest CommunityLogic::IdentifiedCreate(
+    const v1::IdentifyMemberRequest& request, const std::string& email) {
   v1::CreateMemberRequest create;
   v1::Member* m = create.mutable_member();
   m->set_display_name(request.display_name());
@@ -542,6 +547,21 @@ absl::StatusOr<v1::Member> CommunityLogic::CreateIdentified(
     c->set_email(email);
   }
   create.set_request_id(request.request_id());
+  return create;
+}
+
+absl::StatusOr<v1::Member> CommunityLogic::CreateIdentified(
+    const v1::CreateMemberRequest& create, const std::string& email,
+    const std::string& actor) {
+  const std::string& name = create.member().display_name();
+  if (name.empty()) {
+    return InvalidField("display_name",
+                        "is required to create the member that the "
+                        "identities do not name yet");
+  }
+  // Checked here, so that a bad name is not reported a second time as the
+  // contact's, a field the request does not have.
+  RAPPORT_RETURN_IF_ERROR(CheckRequiredText(name, "display_name", 256));
   absl::StatusOr<v1::Member> created =
       Create(create, actor, email.empty() ? "" : EmailMatchKey(email));
   if (!created.ok()) return WithoutFieldPrefix(created.status(), "member.");

@@ -90,9 +90,12 @@ class CommunityLogic {
   absl::StatusOr<v1::Member> Create(const v1::CreateMemberRequest& request,
                                     const std::string& actor,
                                     const std::string& identify_email_key);
-  // The member IdentifyMember makes when its identities name none.
+  // The create IdentifyMember makes when its identities name none, and
+  // making it (display_name required then).
+  static v1::CreateMemberRequest IdentifiedCreate(
+      const v1::IdentifyMemberRequest& request, const std::string& email);
   absl::StatusOr<v1::Member> CreateIdentified(
-      const v1::IdentifyMemberRequest& request, const std::string& email,
+      const v1::CreateMemberRequest& create, const std::string& email,
       const std::string& actor);
   int64_t NowMicros() const;
   audit::Event Change(const std::string& actor, const std::string& rpc,

@@ -120,6 +120,9 @@ class CommunityStore {
       const MemberRecord& member, const std::string& fingerprint,
       const audit::Event& event, const std::string& identify_email_key) = 0;
   virtual absl::StatusOr<MemberRecord> GetMember(const std::string& id) = 0;
+  // The fingerprint the create of member `id` stored, if it exists.
+  virtual absl::StatusOr<std::optional<std::string>> MemberFingerprint(
+      const std::string& id) = 0;
   virtual absl::StatusOr<std::vector<MemberRecord>> ListMembers(
       int kind, int tier, const std::string& segment, bool by_value,
       const std::string& after_id, std::optional<int> after_value,

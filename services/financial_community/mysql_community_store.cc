@@ -294,6 +294,14 @@ absl::StatusOr<MemberRecord> MysqlCommunityStore::GetMember(
       [&](sql::Connection& c) { return ReadMember(c, id, false); });
 }
 
+absl::StatusOr<std::optional<std::string>>
+MysqlCommunityStore::MemberFingerprint(const std::string& id) {
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::optional<std::string>> {
+        return StoredFingerprint(c, "members", id);
+      });
+}
+
 absl::StatusOr<std::vector<MemberRecord>> MysqlCommunityStore::ListMembers(
     int kind, int tier, const std::string& segment, bool by_value,
     const std::string& after_id, std::optional<int> after_value, int limit) {

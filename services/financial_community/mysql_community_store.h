@@ -37,6 +37,8 @@ class MysqlCommunityStore final : public CommunityStore {
       const audit::Event& event,
       const std::string& identify_email_key) override;
   absl::StatusOr<MemberRecord> GetMember(const std::string& id) override;
+  absl::StatusOr<std::optional<std::string>> MemberFingerprint(
+      const std::string& id) override;
   absl::StatusOr<std::vector<MemberRecord>> ListMembers(
       int kind, int tier, const std::string& segment, bool by_value,
       const std::string& after_id, std::optional<int> after_value,

@@ -341,6 +341,14 @@ absl::StatusOr<PartnerRecord> MysqlPartnerStore::GetPartner(
   });
 }
 
+absl::StatusOr<std::optional<std::string>>
+MysqlPartnerStore::PartnerFingerprint(const std::string& id) {
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::optional<std::string>> {
+        return StoredFingerprint(c, "partners", id);
+      });
+}
+
 absl::StatusOr<std::vector<PartnerRecord>> MysqlPartnerStore::ListPartners(
     const PartnerFilter& filter, const PageCursor& after, int limit) {
   // One statement text per shape of filter, so that the cache serves them.

@@ -486,6 +486,18 @@ absl::StatusOr<v1::IdentifyPartnerResponse> PartnerLogic::IdentifyPartner(
   const std::string made_here = request.request_id().empty()
                                     ? ""
                                     : KeyedId("partner", request.request_id());
+  const v1::CreatePartnerRequest create = IdentifiedCreate(request, email);
+  // A request id names one identify: if it made a partner, another request
+  // under it is refused, whatever its identities find now.
+  if (!made_here.empty()) {
+    RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> made,
+                             store_->PartnerFingerprint(made_here));
+    if (made.has_value() && *made != RequestFingerprint(create.partner())) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "request_id \"", request.request_id(),
+          "\" was used before for a request that said something else"));
+    }
+  }
   RAPPORT_ASSIGN_OR_RETURN(
       Identified<v1::Partner> identified,
       FindOrCreate<v1::Partner>(
@@ -498,7 +510,7 @@ absl::StatusOr<v1::IdentifyPartnerResponse> PartnerLogic::IdentifyPartner(
             get.set_id(id);
             return GetPartner(get);
           },
-          [&] { return CreateIdentified(request, email, actor); }, made_here,
+          [&] { return CreateIdentified(create, email, actor); }, made_here,
           "partners", "merge them, or identify with fewer identities"));
   v1::IdentifyPartnerResponse response;
   *response.mutable_partner() = std::move(identified.entity);
@@ -506,9 +518,8 @@ absl::StatusOr<v1::IdentifyPartnerResponse> PartnerLogic::IdentifyPartner(
   return response;
 }
 
-absl::StatusOr<v1::Partner> PartnerLogic::CreateIdentified(
-    const v1::IdentifyPartnerRequest& request, const std::string& email,
-    const std::string& actor) {
+v1::CreatePartnerRequest PartnerLogic::IdentifiedCreate(
+    const v1::IdentifyPartnerRequest& request, const std::string& email) {
   v1::CreatePartnerRequest create;
   v1::Partner* p = create.mutable_partner();
   p->set_display_name(request.display_name());
@@ -522,11 +533,21 @@ absl::StatusOr<v1::Partner> PartnerLogic::CreateIdentified(
     c->set_email(email);
   }
   create.set_request_id(request.request_id());
-  if (request.display_name().empty()) {
+  return create;
+}
+
+absl::StatusOr<v1::Partner> PartnerLogic::CreateIdentified(
+    const v1::CreatePartnerRequest& create, const std::string& email,
+    const std::string& actor) {
+  const std::string& name = create.partner().display_name();
+  if (name.empty()) {
     return InvalidField("display_name",
                         "is required to create the partner that the "
                         "identities do not name yet");
   }
+  // Checked here, so that a bad name is not reported a second time as the
+  // contact's, a field the request does not have.
+  RAPPORT_RETURN_IF_ERROR(CheckRequiredText(name, "display_name", 256));
   absl::StatusOr<v1::Partner> created =
       Create(create, actor, email.empty() ? "" : EmailMatchKey(email));
   if (!created.ok()) return WithoutFieldPrefix(created.status(), "partner.");

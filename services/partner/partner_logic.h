@@ -116,9 +116,12 @@ class PartnerLogic {
   absl::StatusOr<v1::Partner> Create(const v1::CreatePartnerRequest& request,
                                      const std::string& actor,
                                      const std::string& identify_email_key);
-  // The partner IdentifyPartner makes when its identities name none.
+  // The create IdentifyPartner makes when its identities name none, and
+  // making it (display_name required then).
+  static v1::CreatePartnerRequest IdentifiedCreate(
+      const v1::IdentifyPartnerRequest& request, const std::string& email);
   absl::StatusOr<v1::Partner> CreateIdentified(
-      const v1::IdentifyPartnerRequest& request, const std::string& email,
+      const v1::CreatePartnerRequest& create, const std::string& email,
       const std::string& actor);
   audit::Event Change(const std::string& actor, const std::string& rpc,
                       const std::string& resource,

@@ -175,6 +175,9 @@ class PartnerStore {
       const PartnerRecord& partner, const std::string& fingerprint,
       const audit::Event& event, const std::string& identify_email_key) = 0;
   virtual absl::StatusOr<PartnerRecord> GetPartner(const std::string& id) = 0;
+  // The fingerprint the create of partner `id` stored, if it exists.
+  virtual absl::StatusOr<std::optional<std::string>> PartnerFingerprint(
+      const std::string& id) = 0;
   virtual absl::StatusOr<std::vector<PartnerRecord>> ListPartners(
       const PartnerFilter& filter, const PageCursor& after, int limit) = 0;
   // Applies `mutate` to the stored partner (locked) and stores the result.

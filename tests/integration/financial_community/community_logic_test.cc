@@ -906,6 +906,21 @@ TEST_F(CommunityLogicTest, BadInputNamesTheFieldAndNotFoundNamesTheId) {
     ASSERT_TRUE(again.ok()) << again.status();
     EXPECT_TRUE(again->created());
     EXPECT_EQ(again->member().id(), made->member().id());
+    // The same request id with other content is refused, though its
+    // identities find the member.
+    {
+      v1::IdentifyMemberRequest changed = r;
+      changed.set_display_name("Another Fund");
+      EXPECT_TRUE(
+          absl::IsAlreadyExists(logic_.IdentifyMember(changed, "u").status()));
+      v1::IdentifyMemberRequest long_name;
+      long_name.set_display_name(std::string(300, 'n'));
+      long_name.set_contact_email("long@name.example");
+      std::vector<FieldViolation> v =
+          FieldViolations(logic_.IdentifyMember(long_name, "u").status());
+      ASSERT_EQ(v.size(), 1u);
+      EXPECT_EQ(v[0].field, "display_name");
+    }
     // Errors name the request's fields, not a member's.
     v1::IdentifyMemberRequest bad;
     bad.add_external_ids()->set_id("x");

@@ -1081,6 +1081,26 @@ TEST_F(PartnerLogicTest, IdentifyFindsThePartnerOrCreatesItOnce) {
   ASSERT_TRUE(retried.ok()) << retried.status();
   EXPECT_TRUE(retried->created());
   EXPECT_EQ(retried->partner().id(), made->partner().id());
+  // The same request id with other content is refused, though its
+  // identities find the partner, or find another one.
+  {
+    v1::IdentifyPartnerRequest changed = r;
+    changed.set_display_name("Someone else");
+    EXPECT_TRUE(absl::IsAlreadyExists(
+        logic_.IdentifyPartner(changed, "user:ada").status()));
+    changed = r;
+    changed.mutable_external_ids(0)->set_id("43");
+    EXPECT_TRUE(absl::IsAlreadyExists(
+        logic_.IdentifyPartner(changed, "user:ada").status()));
+    // A bad name is reported once, as the request's own field.
+    v1::IdentifyPartnerRequest long_name;
+    long_name.set_display_name(std::string(300, 'n'));
+    long_name.set_contact_email("long@name.example");
+    std::vector<FieldViolation> v =
+        FieldViolations(logic_.IdentifyPartner(long_name, "u").status());
+    ASSERT_EQ(v.size(), 1u);
+    EXPECT_EQ(v[0].field, "display_name");
+  }
   r.set_request_id("ident-2");
   absl::StatusOr<v1::IdentifyPartnerResponse> found =
       logic_.IdentifyPartner(r, "user:ada");
