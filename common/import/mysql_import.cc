@@ -173,17 +173,27 @@ absl::StatusOr<absl::flat_hash_map<std::string, Resolved>> ResolveRefs(
     }
   }
   constexpr size_t kInList = 512;
-  absl::Status read = pool.Run([&](sql::Connection& c) -> absl::Status {
+  // One snapshot for every read, so that an entity and the external ids
+  // created with it are seen together or not at all.
+  absl::Status read = pool.Transaction([&](sql::Connection& c) -> absl::Status {
+    // Which of `of` are entities.
+    const auto existing = [&](const std::vector<std::string>& of) {
+      std::set<std::string> found;
+      for (size_t begin = 0; begin < of.size(); begin += kInList) {
+        const size_t n = std::min(kInList, of.size() - begin);
+        const size_t slots = PaddedCount(n, kInList);
+        CachedStatement s = PrepareCached(
+            c, absl::StrCat("SELECT id FROM ", t.entities, " WHERE id IN (",
+                            Placeholders(slots), ")"));
+        BindPadded(*s, 1, of, begin, n, slots);
+        Rows rows(s->executeQuery());
+        while (rows->next()) found.insert(TextOrEmpty(*rows, 1));
+      }
+      return found;
+    };
+    const std::set<std::string> found = existing(ids);
     for (size_t begin = 0; begin < ids.size(); begin += kInList) {
       const size_t n = std::min(kInList, ids.size() - begin);
-      const size_t slots = PaddedCount(n, kInList);
-      CachedStatement s = PrepareCached(
-          c, absl::StrCat("SELECT id FROM ", t.entities, " WHERE id IN (",
-                          Placeholders(slots), ")"));
-      BindPadded(*s, 1, ids, begin, n, slots);
-      Rows rows(s->executeQuery());
-      std::set<std::string> found;
-      while (rows->next()) found.insert(TextOrEmpty(*rows, 1));
       for (size_t i = begin; i < begin + n; ++i) {
         if (found.contains(ids[i])) {
           out[ids[i]].id = ids[i];
@@ -226,6 +236,24 @@ absl::StatusOr<absl::flat_hash_map<std::string, Resolved>> ResolveRefs(
           }
         }
       }
+    }
+    // The entity an earlier import made for an external id that it no
+    // longer holds (an update took the id away): making it again would fail
+    // on its key at every attempt, so the row is refused, saying why.
+    std::vector<std::string> to_create;
+    for (const auto& [ref, r] : out) {
+      if (r.create) to_create.push_back(r.id_to_create);
+    }
+    const std::set<std::string> made_before = existing(to_create);
+    for (auto& [ref, r] : out) {
+      if (!r.create || !made_before.contains(r.id_to_create)) continue;
+      r.create = false;
+      r.error = absl::StrCat(
+          "no ", t.noun, " holds ", ref, "; ", t.noun, " ", r.id_to_create,
+          " was made for it by an earlier import and no longer holds it: add "
+          "it back to that ",
+          t.noun, ", or name a ", t.noun, " by its id");
+      r.id_to_create.clear();
     }
     return absl::OkStatus();
   });

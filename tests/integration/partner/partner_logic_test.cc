@@ -1060,6 +1060,42 @@ TEST_F(PartnerLogicTest, ImportsRescoreThePartnersWhoseValuesTheyChange) {
             (std::vector<std::string>{a.id(), b.id(), created[0]}));
 }
 
+// An import made a partner for an external id that an update took away
+// since: a later import naming that id refuses the row, saying why, instead
+// of failing on the made partner's key at every attempt.
+TEST_F(PartnerLogicTest, AnIdTakenFromThePartnerAnImportMadeIsARowReject) {
+  MysqlPartnerImports imports(&db_.pool(), &ids_,
+                              [this] { return absl::FromUnixMicros(now_); },
+                              {.currency = "USD"});
+  auto import = [&](const std::string& import_id) {
+    v1::ImportOrdersRequest file;
+    file.set_import_id(import_id);
+    v1::OrderRow* row = file.add_rows();
+    row->set_row(2);
+    row->set_partner_ref("ext:crm:gone");
+    row->set_timestamp(FormatRfc3339Micros(kNow));
+    row->set_amount("10");
+    return imports.ImportOrders(testing::OneMessage(file), "user:ada");
+  };
+  absl::StatusOr<v1::ImportOrdersResponse> first = import("first");
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->created_partners(), 1);
+  v1::ListPartnersRequest list;
+  const std::string made = logic_.ListPartners(list)->partners(0).id();
+  v1::UpdatePartnerRequest update;
+  update.mutable_partner()->set_id(made);
+  update.mutable_update_mask()->add_paths("external_ids");
+  ASSERT_TRUE(logic_.UpdatePartner(update, "user:ada").ok());
+
+  absl::StatusOr<v1::ImportOrdersResponse> second = import("second");
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->accepted(), 0);
+  ASSERT_EQ(second->rejected_size(), 1);
+  EXPECT_EQ(second->rejected(0).field(), "partner_ref");
+  EXPECT_TRUE(absl::StrContains(second->rejected(0).message(), made))
+      << second->rejected(0).message();
+}
+
 TEST_F(PartnerLogicTest, IdentifyFindsThePartnerOrCreatesItOnce) {
   v1::IdentifyPartnerRequest r;
   cv1::ExternalId* e = r.add_external_ids();
