@@ -38,6 +38,7 @@
 #include "services/financial_community/community_rules.h"
 #include "services/financial_community/community_values.h"
 #include "services/financial_community/mysql_community_store.h"
+#include "tests/support/at_once.h"
 #include "tests/support/database.h"
 #include "tests/support/rescore_recorder.h"
 #include "tests/support/streams.h"
@@ -936,19 +937,9 @@ TEST_F(CommunityLogicTest, BadInputNamesTheFieldAndNotFoundNamesTheId) {
     v1::IdentifyMemberRequest r;
     r.set_display_name(absl::StrCat("Desk ", round));
     r.set_contact_email(absl::StrCat("ir", round, "@fund.example"));
-    std::vector<absl::StatusOr<v1::IdentifyMemberResponse>> got(4);
-    {
-      absl::Notification go;
-      std::vector<std::thread> callers;
-      for (size_t i = 0; i < got.size(); ++i) {
-        callers.emplace_back([&, i] {
-          go.WaitForNotification();
-          got[i] = logic_.IdentifyMember(r, "u");
-        });
-      }
-      go.Notify();
-      for (std::thread& t : callers) t.join();
-    }
+    const std::vector<absl::StatusOr<v1::IdentifyMemberResponse>> got =
+        testing::AtOnce(4,
+                        [&](size_t) { return logic_.IdentifyMember(r, "u"); });
     int made_here = 0;
     for (const auto& a : got) {
       ASSERT_TRUE(a.ok()) << a.status();

@@ -22,6 +22,7 @@
 #include "services/partner/mysql_partner_store.h"
 #include "services/partner/partner_import.h"
 #include "services/partner/partner_values.h"
+#include "tests/support/at_once.h"
 #include "tests/support/database.h"
 #include "tests/support/rescore_recorder.h"
 #include "tests/support/streams.h"
@@ -1159,19 +1160,9 @@ TEST_F(PartnerLogicTest, IdentifyFindsThePartnerOrCreatesItOnce) {
   racing.set_display_name("Racer");
   racing.add_external_ids()->set_source("crm");
   racing.mutable_external_ids(0)->set_id("race");
-  std::vector<absl::StatusOr<v1::IdentifyPartnerResponse>> answers(4);
-  {
-    absl::Notification go;
-    std::vector<std::thread> callers;
-    for (size_t i = 0; i < answers.size(); ++i) {
-      callers.emplace_back([&, i] {
-        go.WaitForNotification();
-        answers[i] = logic_.IdentifyPartner(racing, "u");
-      });
-    }
-    go.Notify();
-    for (std::thread& t : callers) t.join();
-  }
+  const std::vector<absl::StatusOr<v1::IdentifyPartnerResponse>> answers =
+      testing::AtOnce(
+          4, [&](size_t) { return logic_.IdentifyPartner(racing, "u"); });
   int created = 0;
   for (const auto& a : answers) {
     ASSERT_TRUE(a.ok()) << a.status();
@@ -1189,19 +1180,9 @@ TEST_F(PartnerLogicTest, IdentifyFindsThePartnerOrCreatesItOnce) {
     v1::IdentifyPartnerRequest by_email;
     by_email.set_display_name(absl::StrCat("Mailer ", round));
     by_email.set_contact_email(absl::StrCat("desk", round, "@mail.example"));
-    std::vector<absl::StatusOr<v1::IdentifyPartnerResponse>> got(4);
-    {
-      absl::Notification go;
-      std::vector<std::thread> callers;
-      for (size_t i = 0; i < got.size(); ++i) {
-        callers.emplace_back([&, i] {
-          go.WaitForNotification();
-          got[i] = logic_.IdentifyPartner(by_email, "u");
-        });
-      }
-      go.Notify();
-      for (std::thread& t : callers) t.join();
-    }
+    const std::vector<absl::StatusOr<v1::IdentifyPartnerResponse>> got =
+        testing::AtOnce(
+            4, [&](size_t) { return logic_.IdentifyPartner(by_email, "u"); });
     int made_here = 0;
     for (const auto& a : got) {
       ASSERT_TRUE(a.ok()) << a.status();
