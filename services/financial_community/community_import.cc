@@ -296,22 +296,35 @@ absl::StatusOr<std::vector<imports::Reject>> InsertEngagements(
     if (!group.empty()) grouped.insert(engagement_ids[i]);
   }
   std::set<std::pair<std::string, std::string>> members;
+  absl::flat_hash_map<std::string, int> counted;  // members per engagement
   SelectInLists(
       c, "SELECT engagement_id, member_id FROM engagements WHERE engagement_id",
       std::vector<std::string>(grouped.begin(), grouped.end()), 512,
       [&](sql::ResultSet& found) {
         members.emplace(TextOrEmpty(found, 1), TextOrEmpty(found, 2));
+        ++counted[TextOrEmpty(found, 1)];
       });
   std::vector<size_t> kept;
   std::vector<imports::Reject> refused;
   for (size_t i = 0; i < rows.size(); ++i) {
-    if (!rows[i].record.group.empty() &&
-        !members.emplace(engagement_ids[i], MemberOf(rows[i])).second) {
-      refused.push_back(
-          {rows[i].number, "member_ref",
-           absl::StrCat("is a member of engagement \"", rows[i].record.group,
-                        "\" already (one row per member)")});
-      continue;
+    if (!rows[i].record.group.empty()) {
+      if (members.contains({engagement_ids[i], MemberOf(rows[i])})) {
+        refused.push_back(
+            {rows[i].number, "member_ref",
+             absl::StrCat("is a member of engagement \"", rows[i].record.group,
+                          "\" already (one row per member)")});
+        continue;
+      }
+      if (counted[engagement_ids[i]] >= kMaxEngagementMembers) {
+        refused.push_back(
+            {rows[i].number, "request_id",
+             absl::StrCat("engagement \"", rows[i].record.group, "\" has ",
+                          kMaxEngagementMembers,
+                          " members already, the most one engagement counts")});
+        continue;
+      }
+      members.emplace(engagement_ids[i], MemberOf(rows[i]));
+      ++counted[engagement_ids[i]];
     }
     kept.push_back(i);
   }

@@ -30,7 +30,6 @@ namespace {
 namespace cv1 = ::rapport::common::v1;
 
 constexpr int64_t kDayUs = 86'400'000'000;
-constexpr int kMaxEngagementMembers = 100;
 constexpr int kDefaultTargets = 20;
 constexpr int kMaxTargets = 1000;
 

@@ -48,6 +48,9 @@ std::string DateText(int64_t end_us);  // "2024-06-30"
 // Limits of a holding row: shares and price per share (so that a position's
 // value, and any register's total, is exact in a Decimal).
 inline constexpr int64_t kMaxShares = 1'000'000'000'000'000;  // 1e15
+// The most members one engagement counts (LogEngagement, and an import's
+// rows grouped under one request id).
+inline constexpr int kMaxEngagementMembers = 100;
 inline constexpr int64_t kMaxPriceUnits = 1'000'000'000'000;  // 1e12
 
 // shares * price, exact; OUT_OF_RANGE past what a Decimal holds.

@@ -339,6 +339,9 @@ absl::StatusOr<ParsedModel> ParseModel(const v1::ScoreModel& in) {
   RAPPORT_ASSIGN_OR_RETURN(out.options, OptionsFrom(in.bins(), in.weights()));
   ScoreModel& model = out.model;
   model.bins = out.options.bins;
+  // Every model ScorePopulation returns has one; without it the model would
+  // read as of 1970.
+  if (!in.has_as_of()) return InvalidField("model.as_of", "is required");
   RAPPORT_ASSIGN_OR_RETURN(model.as_of_micros,
                            FromTimestamp(in.as_of(), "model.as_of"));
   model.scored_population = in.scored_population();
@@ -394,6 +397,28 @@ absl::StatusOr<std::pair<EntityScore, EntityFacts>> ScoreFacts(
         facts.last_event_micros,
         FromTimestamp(f.last_event_time(),
                       absl::StrCat(field, ".last_event_time")));
+  }
+  // The facts ScorePopulation would count (SCORING.md sections 1 and 3):
+  // events at or before as_of, and none for a Prospect.
+  if (facts.frequency < 0) {
+    return InvalidField(absl::StrCat(field, ".frequency"),
+                        "must not be negative");
+  }
+  if (facts.frequency > 0 && !facts.last_event_micros.has_value()) {
+    return InvalidField(absl::StrCat(field, ".last_event_time"),
+                        "is required when frequency > 0");
+  }
+  if (facts.frequency == 0 && facts.last_event_micros.has_value()) {
+    return InvalidField(absl::StrCat(field, ".last_event_time"),
+                        "must be empty when frequency is 0");
+  }
+  if (facts.frequency == 0 && !facts.monetary.is_zero()) {
+    return InvalidField(absl::StrCat(field, ".monetary"),
+                        "must be 0 when frequency is 0");
+  }
+  if (facts.last_event_micros.has_value() && *facts.last_event_micros > as_of) {
+    return InvalidField(absl::StrCat(field, ".last_event_time"),
+                        "is after as_of; events after as_of never count");
   }
   RAPPORT_RETURN_IF_ERROR(
       CheckSums(facts.entity_id, facts.monetary, facts.cost_to_serve));

@@ -2,7 +2,8 @@
 // request messages (the first byte picks which), go through the same
 // validation and translation to the engine as a call would, then scoring and
 // the answer's encoding. Nothing may crash, hang or read out of bounds; bad
-// requests are INVALID_ARGUMENT.
+// requests are INVALID_ARGUMENT (sums beyond a Money OUT_OF_RANGE, too little
+// data for a fit FAILED_PRECONDITION).
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -27,7 +28,8 @@ bool Decode(const uint8_t* data, size_t size, Message* out) {
 void CheckRefusal(const absl::Status& s) {
   if (!s.ok() && s.code() != absl::StatusCode::kInvalidArgument &&
       s.code() != absl::StatusCode::kResourceExhausted &&
-      s.code() != absl::StatusCode::kFailedPrecondition) {
+      s.code() != absl::StatusCode::kFailedPrecondition &&
+      s.code() != absl::StatusCode::kOutOfRange) {
     __builtin_trap();
   }
 }

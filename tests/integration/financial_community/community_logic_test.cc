@@ -1325,6 +1325,36 @@ TEST_F(CommunityLogicTest, AnImportedEngagementIsNotLoggedTwiceForAMember) {
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM engagements"), 3);
 }
 
+// An engagement counts at most 100 members, imported as logged: the rows of
+// one group past that are refused, naming the group.
+TEST_F(CommunityLogicTest, AnImportedEngagementCountsAtMostAHundredMembers) {
+  MysqlCommunityImports imports(&db_.pool(), &ids_,
+                                [this] { return absl::FromUnixMicros(now_); },
+                                {.currency = "USD"});
+  v1::ImportEngagementsRequest e;
+  e.set_import_id("conference");
+  for (int i = 0; i < 101; ++i) {
+    v1::EngagementRow* row = e.add_rows();
+    row->set_row(i + 2);
+    row->set_member_ref(absl::StrCat("ext:crm:m", i));
+    row->set_timestamp("2024-06-10T09:00:00Z");
+    row->set_kind("conference");
+    row->set_cost("1");
+    row->set_request_id(absl::StrCat("conf-1/", i));
+  }
+  absl::StatusOr<v1::ImportEngagementsResponse> imported =
+      imports.ImportEngagements(testing::OneMessage(e), "user:ada");
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  EXPECT_EQ(imported->accepted(), 100);
+  ASSERT_EQ(imported->rejected_size(), 1);
+  EXPECT_EQ(imported->rejected(0).row(), 102);
+  EXPECT_EQ(imported->rejected(0).field(), "request_id");
+  EXPECT_TRUE(absl::StrContains(imported->rejected(0).message(), "conf-1"))
+      << imported->rejected(0).message();
+  EXPECT_EQ(db_.Count("SELECT COUNT(DISTINCT engagement_id) FROM engagements"),
+            1);
+}
+
 // The same, racing: an import and LogEngagement that name one member in one
 // engagement at the same moment store it once, whichever commits first.
 TEST_F(CommunityLogicTest, AnImportAndALogRacingForOneMemberStoreItOnce) {

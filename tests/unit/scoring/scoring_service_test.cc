@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/status.h"
 #include "services/scoring/scoring_logic.h"
 
 namespace rapport::scoring {
@@ -73,6 +74,53 @@ TEST(ScorePopulation, ASumBeyondMoneyIsAnErrorNamingTheEntity) {
   absl::Status finished = (*run)->Finish();
   EXPECT_EQ(finished.code(), absl::StatusCode::kOutOfRange) << finished;
   EXPECT_NE(finished.message().find("whale"), std::string::npos) << finished;
+}
+
+// A single entity is scored on the facts ScorePopulation would count: an
+// event after as_of, or a Prospect with an amount, is refused naming the
+// field (it gave a negative recency, or a tier from money never counted);
+// a model without as_of is refused rather than read as of 1970.
+TEST(ScoreEntity, FactsThatCouldNotBeCountedAreRefusedNamingTheField) {
+  absl::StatusOr<std::unique_ptr<PopulationRun>> run =
+      PopulationRun::Start({}, absl::FromUnixSeconds(1'800'000'000));
+  ASSERT_TRUE(run.ok()) << run.status();
+  v1::ScorePopulationRequest batch;
+  for (int i = 0; i < 10; ++i) {
+    v1::ActivityEvent* e = batch.add_events();
+    e->set_entity_id(absl::StrCat("e", i));
+    e->mutable_time()->set_seconds(1'700'000'000 + 86'400 * i);
+    e->mutable_amount()->set_units(10 * (i + 1));
+  }
+  ASSERT_TRUE((*run)->Add(batch).ok());
+  ASSERT_TRUE((*run)->Finish().ok());
+  v1::ScoreEntityRequest request;
+  *request.mutable_model() = (*run)->model();
+  v1::EntityFacts* f = request.mutable_facts();
+  f->set_entity_id("new");
+  f->set_frequency(1);
+  f->mutable_monetary()->set_units(5);
+  f->mutable_last_event_time()->set_seconds(1'750'000'000);
+  ASSERT_TRUE(ScoreOne(request).ok());
+
+  auto field_of = [&](const v1::ScoreEntityRequest& r) {
+    absl::Status s = ScoreOne(r).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    std::vector<FieldViolation> v = FieldViolations(s);
+    return v.empty() ? std::string() : v[0].field;
+  };
+  v1::ScoreEntityRequest later = request;
+  later.mutable_facts()->mutable_last_event_time()->set_seconds(1'900'000'000);
+  EXPECT_EQ(field_of(later), "facts.last_event_time");
+  v1::ScoreEntityRequest prospect = request;
+  prospect.mutable_facts()->set_frequency(0);
+  prospect.mutable_facts()->clear_last_event_time();
+  EXPECT_EQ(field_of(prospect), "facts.monetary");
+  v1::ScoreEntityRequest no_time = request;
+  no_time.mutable_facts()->clear_last_event_time();
+  EXPECT_EQ(field_of(no_time), "facts.last_event_time");
+  v1::ScoreEntityRequest no_as_of = request;
+  no_as_of.mutable_model()->clear_as_of();
+  EXPECT_EQ(field_of(no_as_of), "model.as_of");
 }
 
 }  // namespace
