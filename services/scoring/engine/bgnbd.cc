@@ -207,16 +207,24 @@ absl::StatusOr<SummaryTable> BuildSummaries(
 absl::Status ValidateSummaries(absl::Span<const CustomerSummary> customers) {
   for (size_t i = 0; i < customers.size(); ++i) {
     const CustomerSummary& c = customers[i];
+    // Named as the API names a summary's fields (x frequency, t_x recency,
+    // T age, the mean repeat spend monetary_value).
     auto bad = [&](absl::string_view field, absl::string_view what) {
       return absl::InvalidArgumentError(
-          absl::StrCat("customers[", i, "].", field, ": ", what));
+          absl::StrCat("summaries[", i, "].", field, ": ", what));
     };
-    if (c.x < 0) return bad("x", "must not be negative");
-    if (!std::isfinite(c.t_x) || c.t_x < 0) return bad("t_x", "must be >= 0");
-    if (!std::isfinite(c.T) || c.T < c.t_x) return bad("T", "must be >= t_x");
-    if (c.x == 0 && c.t_x != 0) return bad("t_x", "must be 0 when x is 0");
+    if (c.x < 0) return bad("frequency", "must not be negative");
+    if (!std::isfinite(c.t_x) || c.t_x < 0) {
+      return bad("recency", "must be >= 0");
+    }
+    if (!std::isfinite(c.T) || c.T < c.t_x) {
+      return bad("age", "must be >= recency");
+    }
+    if (c.x == 0 && c.t_x != 0) {
+      return bad("recency", "must be 0 when frequency is 0");
+    }
     if (!std::isfinite(c.avg_repeat_spend)) {
-      return bad("avg_repeat_spend", "must be finite");
+      return bad("monetary_value", "must be finite");
     }
   }
   return absl::OkStatus();

@@ -430,23 +430,23 @@ class FactsAccumulator::Impl {
       const PartialFacts& f = facts[i];
       auto bad = [&](absl::string_view field, absl::string_view what) {
         return absl::InvalidArgumentError(
-            absl::StrCat("partial_facts[", i, "].", field, ": ", what));
+            absl::StrCat("facts[", i, "].", field, ": ", what));
       };
       if (f.entity_id.empty()) return bad("entity_id", "empty");
       if (f.frequency < 0 || f.frequency > kMaxInputs) {
         return bad("frequency", "must be in 0..1e11");
       }
       if (f.frequency > 0 && !f.last_event_micros) {
-        return bad("last_event_micros", "required when frequency > 0");
+        return bad("last_event_time", "required when frequency > 0");
       }
       if (f.frequency == 0 && f.last_event_micros) {
-        return bad("last_event_micros", "must be empty when frequency is 0");
+        return bad("last_event_time", "must be empty when frequency is 0");
       }
       if (f.frequency == 0 && !f.monetary.is_zero()) {
         return bad("monetary", "must be 0 when frequency is 0");
       }
       if (f.last_event_micros && !InWindow(*f.last_event_micros, options_)) {
-        return bad("last_event_micros", "outside the window ending at as_of");
+        return bad("last_event_time", "outside the window ending at as_of");
       }
       if (!InputInRange(f.monetary)) {
         return bad("monetary", "magnitude must be below 1e18");
@@ -596,14 +596,14 @@ absl::StatusOr<FactsAccumulator> FactsAccumulator::Create(
 absl::Status FactsAccumulator::AddKnownEntities(
     absl::Span<const absl::string_view> ids) {
   return impl_->AddIds(
-      ids.size(), [&](size_t i) { return ids[i]; }, "known_entity_ids");
+      ids.size(), [&](size_t i) { return ids[i]; }, "entity_ids");
 }
 
 absl::Status FactsAccumulator::AddKnownEntities(
     absl::Span<const std::string> ids) {
   return impl_->AddIds(
       ids.size(), [&](size_t i) { return absl::string_view(ids[i]); },
-      "known_entity_ids");
+      "entity_ids");
 }
 
 absl::Status FactsAccumulator::AddEvents(

@@ -404,7 +404,7 @@ absl::StatusOr<EntityScore> ScoreEntity(const ScoreModel& model,
   }
   if (facts.frequency > 0 && !facts.last_event_micros) {
     return absl::InvalidArgumentError(
-        "last_event_micros: required when frequency > 0");
+        "last_event_time: required when frequency > 0");
   }
   if (facts.cost_to_serve.is_negative()) {
     return absl::InvalidArgumentError("cost_to_serve: must not be negative");

@@ -152,10 +152,10 @@ TEST(Facts, ValidationNamesTheFieldAndRow) {
   EXPECT_NE(s.message().find("costs[0].cost"), absl::string_view::npos) << s;
   std::vector<absl::string_view> known = {"x", ""};
   s = acc->AddKnownEntities(known);
-  EXPECT_NE(s.message().find("known_entity_ids[1]"), absl::string_view::npos);
+  EXPECT_NE(s.message().find("entity_ids[1]"), absl::string_view::npos);
   std::vector<PartialFacts> partial = {{"a", 2, D("1"), std::nullopt, D("0")}};
   s = acc->AddPartialFacts(partial);
-  EXPECT_NE(s.message().find("partial_facts[0].last_event_micros"),
+  EXPECT_NE(s.message().find("facts[0].last_event_time"),
             absl::string_view::npos);
   std::vector<ActivityEvent> huge = {
       {"a", as_of, Decimal::FromRawNanos(static_cast<Int128>(1) << 100)}};

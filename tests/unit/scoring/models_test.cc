@@ -301,7 +301,7 @@ TEST(Fits, RejectInvalidSummaries) {
   std::vector<CustomerSummary> bad = {{1, 5, 4, 10}};
   absl::StatusOr<BgNbdFit> fit = FitBgNbd(bad);
   EXPECT_EQ(fit.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(fit.status().message().find("customers[0].T"),
+  EXPECT_NE(fit.status().message().find("summaries[0].age"),
             absl::string_view::npos);
   EXPECT_FALSE(FitBgNbd({}).ok());
   std::vector<CustomerSummary> refunds = {
