@@ -153,8 +153,9 @@ absl::StatusOr<GammaGammaFit> FitGammaGamma(
 
 double ConditionalExpectedSpend(const GammaGammaParams& prm,
                                 const CustomerSummary& c) {
-  const double x = c.x > 0 ? static_cast<double>(c.x) : 0.0;
-  const double m = c.x > 0 ? c.avg_repeat_spend : 0.0;
+  const bool usable = c.x > 0 && c.avg_repeat_spend > 0;
+  const double x = usable ? static_cast<double>(c.x) : 0.0;
+  const double m = usable ? c.avg_repeat_spend : 0.0;
   return prm.p * (prm.gamma + x * m) / (prm.p * x + prm.q - 1.0);
 }
 

@@ -53,7 +53,9 @@ double GammaGammaLogLikelihood(const GammaGammaParams& params,
                                absl::Span<const CustomerSummary> customers);
 
 // E[M | x, avg]: (p (gamma + x avg)) / (p x + q - 1); the population mean
-// p gamma / (q - 1) when x == 0.
+// p gamma / (q - 1) when x == 0, and when avg <= 0 (refunds): the model is
+// of positive spends, and such a buyer is left out of the fit, so its
+// history says nothing the model can use (it would give a negative spend).
 double ConditionalExpectedSpend(const GammaGammaParams& params,
                                 const CustomerSummary& customer);
 

@@ -256,6 +256,19 @@ TEST(BgNbd, SummariesMergeSameDayEventsAndMeasureInUnits) {
   EXPECT_DOUBLE_EQ(days->rows[0].T, 28.0);
 }
 
+// A repeat buyer whose repeat purchases were refunds on average (a mean
+// spend of 0 or less) is out of the Gamma-Gamma fit, and its expected spend
+// is the population mean, as for one with no repeat purchase; never
+// negative.
+TEST(GammaGamma, ANonPositiveMeanSpendGetsThePopulationMean) {
+  const GammaGammaParams gg{6.25, 3.74, 15.44};
+  const double mean = gg.p * gg.gamma / (gg.q - 1.0);
+  EXPECT_DOUBLE_EQ(ConditionalExpectedSpend(gg, {0, 0, 10, 0}), mean);
+  EXPECT_DOUBLE_EQ(ConditionalExpectedSpend(gg, {2, 5, 10, -50}), mean);
+  EXPECT_DOUBLE_EQ(ConditionalExpectedSpend(gg, {2, 5, 10, 0}), mean);
+  EXPECT_GT(ConditionalExpectedSpend(gg, {2, 5, 10, 40}), mean);
+}
+
 TEST(Clv, MatchesTheDefinitionAndValidatesOptions) {
   const BgNbdParams bg{0.243, 4.414, 0.793, 2.426};
   const GammaGammaParams gg{6.25, 3.74, 15.44};
