@@ -34,7 +34,6 @@ constexpr int kInsertRows = 1000;
 constexpr size_t kInList = 1000;
 // error is VARCHAR(2048).
 constexpr size_t kMaxErrorBytes = 2000;
-// How long a replica waits for another to finish publishing or starting.
 // The live table's comment: this prefix, then the job id.
 constexpr absl::string_view kLiveComment = "rapport refresh job ";
 

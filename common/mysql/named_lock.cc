@@ -6,13 +6,13 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
+#include "common/mysql/statement_cache.h"
 
 namespace rapport {
 
 absl::StatusOr<std::unique_ptr<NamedLock>> NamedLock::Take(
     sql::Connection& c, const std::string& name, absl::string_view busy) {
-  std::unique_ptr<sql::PreparedStatement> lock(
-      c.prepareStatement("SELECT GET_LOCK(?, ?)"));
+  CachedStatement lock = PrepareCached(c, "SELECT GET_LOCK(?, ?)");
   lock->setString(1, name);
   lock->setInt(2, kWaitSeconds);
   std::unique_ptr<sql::ResultSet> got(lock->executeQuery());
@@ -24,8 +24,7 @@ absl::StatusOr<std::unique_ptr<NamedLock>> NamedLock::Take(
 
 NamedLock::~NamedLock() {
   try {
-    std::unique_ptr<sql::PreparedStatement> release(
-        c_.prepareStatement("DO RELEASE_LOCK(?)"));
+    CachedStatement release = PrepareCached(c_, "DO RELEASE_LOCK(?)");
     release->setString(1, name_);
     release->execute();
   } catch (const sql::SQLException&) {
