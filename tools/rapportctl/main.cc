@@ -37,7 +37,9 @@ Commands:
   customers import purchases FILE.csv [--import-id ID] [--batch-rows N] [--streams N]
       FILE.csv: customer_ref,timestamp,amount[,currency,request_id]; customer_ref is a
       customer id, email:ADDRESS, phone:NUMBER or ext:SOURCE:ID (unknown identities create
-      the customer). Shows progress; prints every rejected row; a re-run stores nothing twice.
+      the customer). Shows progress; prints every rejected row (a row with more or fewer
+      fields than the header is one; broken quoting stops the file before anything is sent);
+      a re-run stores nothing twice.
       Sends on --streams concurrent calls (default 2), each customer's rows on one.
   customers import interactions FILE.csv [--import-id ID] [--batch-rows N] [--streams N]
       FILE.csv: customer_ref,timestamp,channel,cost[,kind,note,request_id]
