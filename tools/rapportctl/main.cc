@@ -51,7 +51,8 @@ Commands:
   customers summarize
   customers export scores [--key ext:SOURCE] [--out FILE.csv]
       the stored values, in the columns of `scoring rfm`, by entity_id bytes; with --key,
-      entity_id is the external id from SOURCE (customers without one are left out)
+      entity_id is the external id from SOURCE (customers without one are left out; one with
+      several is listed once, under the first in byte order)
   partners create --display-name N --kind supplier|distributor|channel|agency|intermediary
                  [--external-id SOURCE:ID]... [--region R] [--contact NAME,EMAIL,PHONE,ROLE]...
                  [--attribute K=V]... [--request-id R]
