@@ -156,7 +156,8 @@ absl::StatusOr<Decimal> ParseAmountText(const std::string& text,
 absl::StatusOr<absl::flat_hash_map<std::string, Resolved>> ResolveRefs(
     MysqlPool& pool, const EntityTables& t,
     const std::vector<std::string>& refs,
-    const std::function<absl::StatusOr<EntityRef>(const std::string&)>& parse) {
+    const std::function<absl::StatusOr<EntityRef>(const std::string&)>& parse,
+    bool check_made_before) {
   absl::flat_hash_map<std::string, Resolved> out;
   std::vector<std::string> ids;
   // External ids by source, each with the references that name it.
@@ -173,9 +174,7 @@ absl::StatusOr<absl::flat_hash_map<std::string, Resolved>> ResolveRefs(
     }
   }
   constexpr size_t kInList = 512;
-  // One snapshot for every read, so that an entity and the external ids
-  // created with it are seen together or not at all.
-  absl::Status read = pool.Transaction([&](sql::Connection& c) -> absl::Status {
+  const auto read_all = [&](sql::Connection& c) -> absl::Status {
     // Which of `of` are entities.
     const auto existing = [&](const std::vector<std::string>& of) {
       std::set<std::string> found;
@@ -238,8 +237,10 @@ absl::StatusOr<absl::flat_hash_map<std::string, Resolved>> ResolveRefs(
       }
     }
     // The entity an earlier import made for an external id that it no
-    // longer holds (an update took the id away): making it again would fail
-    // on its key at every attempt, so the row is refused, saying why.
+    // longer holds (an update took the id away): making it again fails on
+    // its key at every attempt, so after a lost race the row is refused,
+    // saying why. (Only then: it costs a statement, and it is rare.)
+    if (!check_made_before) return absl::OkStatus();
     std::vector<std::string> to_create;
     for (const auto& [ref, r] : out) {
       if (r.create) to_create.push_back(r.id_to_create);
@@ -256,7 +257,11 @@ absl::StatusOr<absl::flat_hash_map<std::string, Resolved>> ResolveRefs(
       r.id_to_create.clear();
     }
     return absl::OkStatus();
-  });
+  };
+  // After a lost race, one snapshot for every read, so that an entity and
+  // the external ids created with it are seen together or not at all.
+  absl::Status read =
+      check_made_before ? pool.Transaction(read_all) : pool.Run(read_all);
   if (!read.ok()) return read;
   return out;
 }

@@ -20,8 +20,8 @@
 #include "common/ids.h"
 #include "common/import/row_import.h"
 #include "common/mysql/migrations.h"
-#include "common/mysql/sql.h"
 #include "common/mysql/mysql_pool.h"
+#include "common/mysql/sql.h"
 #include "rapport/common/v1/common.pb.h"
 
 namespace rapport::imports {
@@ -63,11 +63,15 @@ struct EntityTables {
 // What each of `refs` names (Store::Resolve), `parse` reading a reference:
 // ids that exist, external ids that are stored, and an entity to create for
 // an unknown external id; other references carry their error. A few
-// statements per batch, whatever its size.
+// statements per batch, whatever its size. With `check_made_before` (a batch
+// run again after losing a race), in one snapshot, and an entity to create
+// that exists already (made for the external id by an earlier import, which
+// an update took away since) is the reference's error instead.
 absl::StatusOr<absl::flat_hash_map<std::string, Resolved>> ResolveRefs(
     MysqlPool& pool, const EntityTables& tables,
     const std::vector<std::string>& refs,
-    const std::function<absl::StatusOr<EntityRef>(const std::string&)>& parse);
+    const std::function<absl::StatusOr<EntityRef>(const std::string&)>& parse,
+    bool check_made_before);
 
 // Entities to create for unknown external ids: (id, the external id).
 using CreatedEntities =
@@ -173,8 +177,8 @@ class MysqlStore final : public Store<Record> {
   }
 
   absl::StatusOr<absl::flat_hash_map<std::string, Resolved>> Resolve(
-      const std::vector<std::string>& refs) override {
-    return ResolveRefs(*pool_, entities_, refs, parse_);
+      const std::vector<std::string>& refs, bool after_lost_race) override {
+    return ResolveRefs(*pool_, entities_, refs, parse_, after_lost_race);
   }
 
   absl::StatusOr<absl::flat_hash_map<std::string, std::string>> Stored(

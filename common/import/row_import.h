@@ -115,9 +115,11 @@ class Store {
   // call, the same for every later one.
   virtual absl::StatusOr<std::string> Prefix(const std::string& kind,
                                              const std::string& import_id) = 0;
-  // What each of `refs` names.
+  // What each of `refs` names. `after_lost_race` when the batch is run again
+  // after losing a race (Write's ALREADY_EXISTS, ABORTED or NOT_FOUND): the
+  // store may then look closer at what it would create.
   virtual absl::StatusOr<absl::flat_hash_map<std::string, Resolved>> Resolve(
-      const std::vector<std::string>& refs) = 0;
+      const std::vector<std::string>& refs, bool after_lost_race) = 0;
   // The fingerprints of those of `ids` that are stored already.
   virtual absl::StatusOr<absl::flat_hash_map<std::string, std::string>> Stored(
       const std::vector<std::string>& ids) = 0;
@@ -309,7 +311,7 @@ class Importer {
       if (pending_.empty()) return absl::OkStatus();
       absl::Status last;
       for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
-        absl::StatusOr<Outcome> outcome = Attempt();
+        absl::StatusOr<Outcome> outcome = Attempt(attempt > 0);
         if (outcome.ok()) {
           totals_.accepted += outcome->accepted;
           totals_.duplicates += outcome->duplicates;
@@ -346,7 +348,7 @@ class Importer {
       std::vector<Reject> rejects;
     };
 
-    absl::StatusOr<Outcome> Attempt() {
+    absl::StatusOr<Outcome> Attempt(bool after_lost_race) {
       Outcome out;
       std::vector<std::string> ids;
       ids.reserve(pending_.size());
@@ -389,7 +391,8 @@ class Importer {
       refs.erase(std::unique(refs.begin(), refs.end()), refs.end());
       absl::flat_hash_map<std::string, Resolved> resolved;
       if (!refs.empty()) {
-        RAPPORT_ASSIGN_OR_RETURN(resolved, importer_->store_->Resolve(refs));
+        RAPPORT_ASSIGN_OR_RETURN(
+            resolved, importer_->store_->Resolve(refs, after_lost_race));
       }
       for (size_t i : fresh) {
         if (auto k = known_.find(pending_[i].ref); k != known_.end()) {

@@ -47,7 +47,7 @@ class FakeStore : public Store<Record> {
     return std::string("0000000000000000");
   }
   absl::StatusOr<absl::flat_hash_map<std::string, Resolved>> Resolve(
-      const std::vector<std::string>& refs) override {
+      const std::vector<std::string>& refs, bool) override {
     resolved.insert(resolved.end(), refs.begin(), refs.end());
     absl::flat_hash_map<std::string, Resolved> out;
     for (const std::string& ref : refs) {
