@@ -178,28 +178,18 @@ absl::StatusOr<absl::flat_hash_map<std::string, Resolved>> ResolveRefs(
     // Which of `of` are entities.
     const auto existing = [&](const std::vector<std::string>& of) {
       std::set<std::string> found;
-      for (size_t begin = 0; begin < of.size(); begin += kInList) {
-        const size_t n = std::min(kInList, of.size() - begin);
-        const size_t slots = PaddedCount(n, kInList);
-        CachedStatement s = PrepareCached(
-            c, absl::StrCat("SELECT id FROM ", t.entities, " WHERE id IN (",
-                            Placeholders(slots), ")"));
-        BindPadded(*s, 1, of, begin, n, slots);
-        Rows rows(s->executeQuery());
-        while (rows->next()) found.insert(TextOrEmpty(*rows, 1));
-      }
+      SelectInLists(c, absl::StrCat("SELECT id FROM ", t.entities, " WHERE id"),
+                    of, kInList, [&](sql::ResultSet& rows) {
+                      found.insert(TextOrEmpty(rows, 1));
+                    });
       return found;
     };
     const std::set<std::string> found = existing(ids);
-    for (size_t begin = 0; begin < ids.size(); begin += kInList) {
-      const size_t n = std::min(kInList, ids.size() - begin);
-      for (size_t i = begin; i < begin + n; ++i) {
-        if (found.contains(ids[i])) {
-          out[ids[i]].id = ids[i];
-        } else {
-          out[ids[i]].error =
-              absl::StrCat(t.noun, " ", ids[i], " does not exist");
-        }
+    for (const std::string& id : ids) {
+      if (found.contains(id)) {
+        out[id].id = id;
+      } else {
+        out[id].error = absl::StrCat(t.noun, " ", id, " does not exist");
       }
     }
     for (const auto& [source, by_id] : externals) {

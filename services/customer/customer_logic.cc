@@ -210,21 +210,23 @@ absl::StatusOr<v1::Purchase> ToProto(const PurchaseRecord& r) {
 
 // FAILED_PRECONDITION when `id` was merged into another customer: changes go
 // to the customer that stayed.
+// FAILED_PRECONDITION: `id` was merged into `into`.
+absl::Status MergedInto(const std::string& id, const std::string& into) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      "customer ", id, " was merged into ", into, "; change that one instead"));
+}
+
 absl::Status CheckNotMerged(CustomerStore& store, const std::string& id) {
   RAPPORT_ASSIGN_OR_RETURN(std::string resolved, store.ResolveCustomerId(id));
   if (resolved == id) return absl::OkStatus();
-  return absl::FailedPreconditionError(
-      absl::StrCat("customer ", id, " was merged into ", resolved,
-                   "; change that one instead"));
+  return MergedInto(id, resolved);
 }
 
 // The same for the stored row, locked: a merge may have committed since
 // CheckNotMerged looked.
 absl::Status CheckRowNotMerged(const CustomerRecord& row) {
   if (row.merged_into.empty()) return absl::OkStatus();
-  return absl::FailedPreconditionError(
-      absl::StrCat("customer ", row.id, " was merged into ", row.merged_into,
-                   "; change that one instead"));
+  return MergedInto(row.id, row.merged_into);
 }
 
 // The (time, id) cursor of a page token from a list in time order; nullopt

@@ -14,6 +14,27 @@
 namespace rapport::scoring {
 namespace {
 
+// Adds an event of `units` dollars at `seconds` for `entity` to `batch`.
+void AddEvent(v1::ScorePopulationRequest& batch, const std::string& entity,
+              int64_t seconds, int64_t units) {
+  v1::ActivityEvent* e = batch.add_events();
+  e->set_entity_id(entity);
+  e->mutable_time()->set_seconds(seconds);
+  e->mutable_amount()->set_units(units);
+}
+
+// A population run as of 2027-01-15 with `batch` added.
+std::unique_ptr<PopulationRun> RunWith(
+    const v1::ScorePopulationRequest& batch) {
+  absl::StatusOr<std::unique_ptr<PopulationRun>> run =
+      PopulationRun::Start({}, absl::FromUnixSeconds(1'800'000'000));
+  EXPECT_TRUE(run.ok()) << run.status();
+  if (!run.ok()) return nullptr;
+  absl::Status added = (*run)->Add(batch);
+  EXPECT_TRUE(added.ok()) << added;
+  return *std::move(run);
+}
+
 TEST(ScoringMethodRoles, NamesEveryRpcOfTheServiceEachOpenToReaders) {
   absl::Status check = ScoringMethodRoles().Check();
   EXPECT_TRUE(check.ok()) << check;
@@ -55,23 +76,13 @@ TEST(PredictClv, TooFewRepeatSpendersLeaveTheModelWithoutSpend) {
 // Money holds: the call fails naming the entity, and never answers with a
 // wrapped or zeroed sum.
 TEST(ScorePopulation, ASumBeyondMoneyIsAnErrorNamingTheEntity) {
-  absl::StatusOr<std::unique_ptr<PopulationRun>> run =
-      PopulationRun::Start({}, absl::FromUnixSeconds(1'800'000'000));
-  ASSERT_TRUE(run.ok()) << run.status();
   v1::ScorePopulationRequest batch;
-  for (int i = 0; i < 11; ++i) {
-    v1::ActivityEvent* e = batch.add_events();
-    e->set_entity_id("whale");
-    e->mutable_time()->set_seconds(1'700'000'000 + i);
-    e->mutable_amount()->set_units(900'000'000'000'000'000);
-  }
-  v1::ActivityEvent* e = batch.add_events();
-  e->set_entity_id("minnow");
-  e->mutable_time()->set_seconds(1'700'000'000);
-  e->mutable_amount()->set_units(5);
-  absl::Status added = (*run)->Add(batch);
-  ASSERT_TRUE(added.ok()) << added;
-  absl::Status finished = (*run)->Finish();
+  for (int i = 0; i < 11; ++i)
+    AddEvent(batch, "whale", 1'700'000'000 + i, 900'000'000'000'000'000);
+  AddEvent(batch, "minnow", 1'700'000'000, 5);
+  std::unique_ptr<PopulationRun> run = RunWith(batch);
+  ASSERT_NE(run, nullptr);
+  absl::Status finished = run->Finish();
   EXPECT_EQ(finished.code(), absl::StatusCode::kOutOfRange) << finished;
   EXPECT_NE(finished.message().find("whale"), std::string::npos) << finished;
 }
@@ -81,20 +92,15 @@ TEST(ScorePopulation, ASumBeyondMoneyIsAnErrorNamingTheEntity) {
 // field (it gave a negative recency, or a tier from money never counted);
 // a model without as_of is refused rather than read as of 1970.
 TEST(ScoreEntity, FactsThatCouldNotBeCountedAreRefusedNamingTheField) {
-  absl::StatusOr<std::unique_ptr<PopulationRun>> run =
-      PopulationRun::Start({}, absl::FromUnixSeconds(1'800'000'000));
-  ASSERT_TRUE(run.ok()) << run.status();
   v1::ScorePopulationRequest batch;
-  for (int i = 0; i < 10; ++i) {
-    v1::ActivityEvent* e = batch.add_events();
-    e->set_entity_id(absl::StrCat("e", i));
-    e->mutable_time()->set_seconds(1'700'000'000 + 86'400 * i);
-    e->mutable_amount()->set_units(10 * (i + 1));
-  }
-  ASSERT_TRUE((*run)->Add(batch).ok());
-  ASSERT_TRUE((*run)->Finish().ok());
+  for (int i = 0; i < 10; ++i)
+    AddEvent(batch, absl::StrCat("e", i), 1'700'000'000 + 86'400 * i,
+             10 * (i + 1));
+  std::unique_ptr<PopulationRun> run = RunWith(batch);
+  ASSERT_NE(run, nullptr);
+  ASSERT_TRUE(run->Finish().ok());
   v1::ScoreEntityRequest request;
-  *request.mutable_model() = (*run)->model();
+  *request.mutable_model() = run->model();
   v1::EntityFacts* f = request.mutable_facts();
   f->set_entity_id("new");
   f->set_frequency(1);
