@@ -93,12 +93,13 @@ void Execute(sql::Connection& c, const std::string& query) {
 
 void SelectInLists(sql::Connection& c, absl::string_view select,
                    const std::vector<std::string>& keys, size_t most,
-                   const std::function<void(sql::ResultSet&)>& row) {
+                   const std::function<void(sql::ResultSet&)>& row,
+                   absl::string_view then) {
   for (size_t begin = 0; begin < keys.size(); begin += most) {
     const size_t n = std::min(most, keys.size() - begin);
     const size_t slots = PaddedCount(n, most);
     CachedStatement s = PrepareCached(
-        c, absl::StrCat(select, " IN (", Placeholders(slots), ")"));
+        c, absl::StrCat(select, " IN (", Placeholders(slots), ")", then));
     BindPadded(*s, 1, keys, begin, n, slots);
     Rows rows(s->executeQuery());
     while (rows->next()) row(*rows);

@@ -85,10 +85,12 @@ void BindPadded(sql::PreparedStatement& s, int first,
 // Runs `select` followed by " IN (...)" once per list of up to `most` of
 // `keys` (padded as above, through the statement cache) and calls `row` for
 // every row they return. `select` ends with the column the keys are
-// compared to: "SELECT id, kind FROM members WHERE id".
+// compared to: "SELECT id, kind FROM members WHERE id"; `then` follows the
+// list (" LOCK IN SHARE MODE").
 void SelectInLists(sql::Connection& c, absl::string_view select,
                    const std::vector<std::string>& keys, size_t most,
-                   const std::function<void(sql::ResultSet&)>& row);
+                   const std::function<void(sql::ResultSet&)>& row,
+                   absl::string_view then = "");
 
 // Runs a statement without parameters or results (DDL), unprepared.
 void Execute(sql::Connection& c, const std::string& query);

@@ -153,9 +153,10 @@ absl::StatusOr<std::vector<imports::Reject>> InsertHoldings(
   // retry of its import finds it there instead of undoing a later
   // correction. (The table was made for RecordHolding's request ids; import
   // rows' ids are of another scope.) A row whose id is already stored for
-  // another position (the same import or request id sent with other content
-  // by a concurrent stream) lost a race: ALREADY_EXISTS, and the batch runs
-  // again, where the retry check refuses that row.
+  // another position, or for this one with other content (the same import
+  // or request id sent with other content by a concurrent stream, whose row
+  // the update just overwrote) lost a race: ALREADY_EXISTS, the batch rolls
+  // back and runs again, where the retry check refuses that row.
   std::vector<const imports::Row<HoldingRecord>*> corrections;
   absl::Status clash;
   imports::ForChunks(rows.size(), [&](size_t begin, size_t n) {
@@ -168,7 +169,8 @@ absl::StatusOr<std::vector<imports::Reject>> InsertHoldings(
                      RowPlaceholders(n, kColumns),
                      " ON DUPLICATE KEY UPDATE shares = VALUES(shares), price "
                      "= VALUES(price), recorded_by = VALUES(recorded_by) "
-                     "RETURNING id, member_id, security, end_time_us"),
+                     "RETURNING id, member_id, security, end_time_us, "
+                     "fingerprint"),
         StatementParameters::kKept);
     for (size_t k = 0; k < n; ++k) {
       const imports::Row<HoldingRecord>& r = rows[begin + k];
@@ -187,14 +189,16 @@ absl::StatusOr<std::vector<imports::Reject>> InsertHoldings(
     size_t k = 0;
     for (; stored->next() && k < n; ++k) {
       const imports::Row<HoldingRecord>& r = rows[begin + k];
+      const bool own_row = TextOrEmpty(*stored, 1) == r.id;
       if (TextOrEmpty(*stored, 2) != MemberOf(r) ||
           TextOrEmpty(*stored, 3) != r.record.security ||
-          stored->getInt64(4) != r.record.end_time_us) {
+          stored->getInt64(4) != r.record.end_time_us ||
+          (own_row && TextOrEmpty(*stored, 5) != r.fingerprint)) {
         clash = absl::AlreadyExistsError(absl::StrCat(
             "row ", r.number, ": its id is stored for another holding"));
         return;
       }
-      if (TextOrEmpty(*stored, 1) != r.id) corrections.push_back(&r);
+      if (!own_row) corrections.push_back(&r);
     }
     if (k != n) {
       clash = absl::InternalError("the holdings insert answered too few rows");
@@ -392,17 +396,20 @@ absl::StatusOr<std::vector<imports::Reject>> InsertCoverage(
     const std::string& actor, int64_t now) {
   constexpr int kColumns = 10;
   // Coverage is an analyst's: a row naming a stored member of another kind
-  // is refused (members the import creates for it are analysts).
+  // is refused (members the import creates for it are analysts). The kinds
+  // stay as read until the batch commits.
   std::set<std::string> named;
   for (const imports::Row<CoverageRecord>& r : rows) {
     if (!r.entity.create) named.insert(r.entity.id);
   }
   absl::flat_hash_map<std::string, int> kinds;
-  SelectInLists(c, "SELECT id, kind FROM members WHERE id",
-                std::vector<std::string>(named.begin(), named.end()), 512,
-                [&](sql::ResultSet& found) {
-                  kinds[TextOrEmpty(found, 1)] = found.getInt(2);
-                });
+  SelectInLists(
+      c, "SELECT id, kind FROM members WHERE id",
+      std::vector<std::string>(named.begin(), named.end()), 512,
+      [&](sql::ResultSet& found) {
+        kinds[TextOrEmpty(found, 1)] = found.getInt(2);
+      },
+      " LOCK IN SHARE MODE");
   std::vector<size_t> kept;
   std::vector<imports::Reject> refused;
   for (size_t i = 0; i < rows.size(); ++i) {

@@ -870,8 +870,7 @@ absl::StatusOr<v1::LogEngagementResponse> CommunityLogic::LogEngagement(
     EngagementRecord e;
     e.engagement_id = engagement_id;
     e.member_id = request.member_ids(i);
-    e.id = KeyedId("engagement-member",
-                   absl::StrCat(engagement_id, ":", e.member_id));
+    e.id = LoggedEngagementRowId(engagement_id, e.member_id);
     e.kind = request.kind();
     e.time_us = time;
     e.cost = shares[i];

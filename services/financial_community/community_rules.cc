@@ -11,6 +11,7 @@
 #include "absl/strings/strip.h"
 #include "common/api_names.h"
 #include "common/base/timestamp.h"
+#include "common/ids.h"
 #include "common/status.h"
 
 namespace rapport::community {
@@ -134,6 +135,12 @@ std::string HoldingContent(absl::string_view member, absl::string_view security,
                            const Decimal& price) {
   return absl::StrCat(member, "|", security, "|", end_time_us, "|", shares, "|",
                       price.ToString());
+}
+
+std::string LoggedEngagementRowId(absl::string_view engagement_id,
+                                  absl::string_view member_id) {
+  return KeyedId("engagement-member",
+                 absl::StrCat(engagement_id, ":", member_id));
 }
 
 absl::StatusOr<Decimal> PositionValue(int64_t shares, const Decimal& price) {

@@ -51,6 +51,10 @@ inline constexpr int64_t kMaxShares = 1'000'000'000'000'000;  // 1e15
 // The most members one engagement counts (LogEngagement, and an import's
 // rows grouped under one request id).
 inline constexpr int kMaxEngagementMembers = 100;
+// The id of a member's row in an engagement that LogEngagement stored (an
+// import's rows have ids of their own, keyed by each row's request id).
+std::string LoggedEngagementRowId(absl::string_view engagement_id,
+                                  absl::string_view member_id);
 inline constexpr int64_t kMaxPriceUnits = 1'000'000'000'000;  // 1e12
 
 // shares * price, exact; OUT_OF_RANGE past what a Decimal holds.

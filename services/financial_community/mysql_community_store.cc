@@ -290,7 +290,8 @@ absl::StatusOr<MemberRecord> MysqlCommunityStore::CreateMember(
 
 absl::StatusOr<MemberRecord> MysqlCommunityStore::GetMember(
     const std::string& id) {
-  return pool_->Run(
+  // The row and its children in one snapshot (one version of the member).
+  return pool_->Transaction(
       [&](sql::Connection& c) { return ReadMember(c, id, false); });
 }
 
@@ -325,7 +326,8 @@ absl::StatusOr<std::vector<MemberRecord>> MysqlCommunityStore::ListMembers(
       where.empty() ? "" : " WHERE ", absl::StrJoin(where, " AND "),
       by_value ? " ORDER BY s.value_hundredths DESC, m.id" : " ORDER BY m.id",
       " LIMIT ?");
-  return pool_->Run(
+  // The rows and their children in one snapshot.
+  return pool_->Transaction(
       [&](sql::Connection& c) -> absl::StatusOr<std::vector<MemberRecord>> {
         Statement s = PrepareCached(c, query);
         int i = 0;
@@ -778,13 +780,23 @@ MysqlCommunityStore::LogEngagement(const std::vector<EngagementRecord>& rows,
         } else {
           // An engagement counts once for each member: one that an import
           // (or another call) stored under the same request id already
-          // holds is not stored again.
+          // holds is not stored again. Import rows under the request id
+          // join an engagement, but another call's engagement is its own:
+          // a call naming other members under its request id is refused.
           Statement held = PrepareCached(
-              c, "SELECT member_id FROM engagements WHERE engagement_id = ?");
+              c,
+              "SELECT member_id, id FROM engagements WHERE engagement_id = ?");
           held->setString(1, rows.front().engagement_id);
           Rows members(held->executeQuery());
           absl::flat_hash_set<std::string> holds;
-          while (members->next()) holds.insert(Str(*members, 1));
+          while (members->next()) {
+            const std::string member = Str(*members, 1);
+            if (Str(*members, 2) ==
+                LoggedEngagementRowId(rows.front().engagement_id, member)) {
+              return Reused("an engagement");
+            }
+            holds.insert(member);
+          }
           for (const EngagementRecord& e : rows) {
             if (holds.contains(e.member_id)) {
               return absl::AlreadyExistsError(absl::StrCat(
@@ -859,6 +871,21 @@ absl::StatusOr<CoverageRecord> MysqlCommunityStore::RecordCoverage(
                 StoredFingerprint(c, "coverage", r.id)) {
           if (*stored != fingerprint) return Reused("a rating");
         } else {
+          // The member is an analyst until this commits (the caller checked
+          // before; a kind changed since is refused).
+          Statement kind = PrepareCached(
+              c, "SELECT kind FROM members WHERE id = ? LOCK IN SHARE MODE");
+          kind->setString(1, r.member_id);
+          Rows member(kind->executeQuery());
+          if (!member->next()) {
+            return absl::NotFoundError(
+                absl::StrCat("member ", r.member_id, " not found"));
+          }
+          if (member->getInt(1) != v1::MEMBER_KIND_ANALYST) {
+            return absl::FailedPreconditionError(absl::StrCat(
+                "member ", r.member_id,
+                " is no longer an analyst; coverage is an analyst's"));
+          }
           Statement s = PrepareCached(
               c,
               "INSERT INTO coverage (id, member_id, security, end_time_us, "

@@ -336,9 +336,11 @@ absl::StatusOr<PartnerRecord> MysqlPartnerStore::CreatePartner(
 
 absl::StatusOr<PartnerRecord> MysqlPartnerStore::GetPartner(
     const std::string& id) {
-  return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<PartnerRecord> {
-    return ReadPartner(c, id, false);
-  });
+  // The row and its children in one snapshot (one version of the partner).
+  return pool_->Transaction(
+      [&](sql::Connection& c) -> absl::StatusOr<PartnerRecord> {
+        return ReadPartner(c, id, false);
+      });
 }
 
 absl::StatusOr<std::optional<std::string>>
@@ -377,7 +379,8 @@ absl::StatusOr<std::vector<PartnerRecord>> MysqlPartnerStore::ListPartners(
       filter.by_value ? " ORDER BY s.value_hundredths DESC, p.id"
                       : " ORDER BY p.id",
       " LIMIT ?");
-  return pool_->Run(
+  // The rows and their children in one snapshot.
+  return pool_->Transaction(
       [&](sql::Connection& c) -> absl::StatusOr<std::vector<PartnerRecord>> {
         Statement s = PrepareCached(c, query);
         int i = 0;

@@ -632,6 +632,17 @@ TEST_F(CommunityLogicTest, AnEngagementWithSeveralMembersSharesItsCostExactly) {
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM engagements"), 3);
   *r.mutable_cost() = Usd("90");
   EXPECT_TRUE(absl::IsAlreadyExists(logic_.LogEngagement(r, "u").status()));
+  // So is a call under that request id naming other members: it does not
+  // join the engagement the first call stored.
+  const std::string d = Create("D", v1::MEMBER_KIND_INVESTOR);
+  v1::LogEngagementRequest other = r;
+  *other.mutable_cost() = Usd("100");
+  other.clear_member_ids();
+  other.add_member_ids(d);
+  EXPECT_TRUE(absl::IsAlreadyExists(logic_.LogEngagement(other, "u").status()));
+  other.add_member_ids(a);
+  EXPECT_TRUE(absl::IsAlreadyExists(logic_.LogEngagement(other, "u").status()));
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM engagements"), 3);
   // Naming a member twice, or one that does not exist, is refused.
   r.set_request_id("");
   r.add_member_ids(a);
@@ -1319,10 +1330,18 @@ TEST_F(CommunityLogicTest, AnImportedEngagementIsNotLoggedTwiceForAMember) {
   EXPECT_TRUE(absl::IsAlreadyExists(again)) << again;
   EXPECT_TRUE(absl::StrContains(again.message(), ann)) << again;
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM engagements"), 1);
+  // A call naming only members the import has not joins its engagement.
+  v1::LogEngagementRequest joining = r;
+  joining.clear_member_ids();
+  joining.add_member_ids(bob);
+  ASSERT_TRUE(logic_.LogEngagement(joining, "user:ada").ok());
+  EXPECT_EQ(db_.Count("SELECT COUNT(DISTINCT engagement_id) FROM engagements"),
+            1);
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM engagements"), 2);
   // Under a request id of its own the meeting is another engagement.
   r.set_request_id("meet-43");
   ASSERT_TRUE(logic_.LogEngagement(r, "user:ada").ok());
-  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM engagements"), 3);
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM engagements"), 4);
 }
 
 // An engagement counts at most 100 members, imported as logged: the rows of
@@ -1538,6 +1557,20 @@ TEST_F(CommunityLogicTest, ImportsRejectBadRowsAndStoreNothingTwice) {
   direct.mutable_coverage()->set_rating(v1::RATING_BUY);
   absl::Status refused = logic_.RecordCoverage(direct, "user:ada").status();
   EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM coverage"), 1);
+  // The store checks the kind again with the member locked: a member whose
+  // kind changed after the service looked is refused there too.
+  CoverageRecord late;
+  late.id = ids_.Next();
+  late.member_id = holder;
+  late.security = "ACME";
+  late.end_time_us = At("2024-06-01T23:59:59.999999Z");
+  late.rating = v1::RATING_BUY;
+  late.recorded_by = "user:ada";
+  refused = store_.RecordCoverage(late, "fingerprint").status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
+  late.member_id = ids_.Next();
+  EXPECT_TRUE(absl::IsNotFound(store_.RecordCoverage(late, "f").status()));
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM coverage"), 1);
 }
 
