@@ -11,6 +11,11 @@ ABSL_FLAG(int, max_population_calls, 1,
           "population calls (ScorePopulation, FitClvModel, PredictClv) that "
           "run at once; each holds its whole input in memory, so this bounds "
           "the replica's memory to that many populations");
+ABSL_FLAG(int64_t, max_population_records, 12'000'000,
+          "the most input records (entities, facts, events, costs, "
+          "summaries) one population call may carry; past it the call is "
+          "refused with RESOURCE_EXHAUSTED. Memory grows by about 150 bytes "
+          "a record: raise it with the replica's memory limit");
 ABSL_FLAG(absl::Duration, population_wait, absl::Minutes(5),
           "how long a population call waits for one of those to end before "
           "it is refused with RESOURCE_EXHAUSTED");
@@ -35,6 +40,12 @@ int main(int argc, char** argv) {
         defaults,
         rapport::InvalidField("max_population_calls", "must be at least 1"));
   }
+  const int64_t max_records = absl::GetFlag(FLAGS_max_population_records);
+  if (max_records < 1) {
+    return rapport::FailToStart(
+        defaults,
+        rapport::InvalidField("max_population_records", "must be at least 1"));
+  }
   if (wait < absl::ZeroDuration()) {
     return rapport::FailToStart(
         defaults,
@@ -42,6 +53,6 @@ int main(int argc, char** argv) {
   }
   rapport::scoring::ScoringServiceImpl service(
       &guard, [] { return absl::Now(); },
-      {.max_calls = max_calls, .wait = wait});
+      {.max_calls = max_calls, .wait = wait, .max_records = max_records});
   return rapport::Serve(*server, {&service});
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
 #include "common/proto_convert.h"
@@ -30,6 +31,31 @@ absl::Status Named(const absl::Status& status, absl::string_view field) {
   if (!absl::IsInvalidArgument(status)) return status;
   return InvalidField(field, status.message());
 }
+
+}  // namespace
+
+absl::Status OneCurrency::Check(const google::type::Money& money,
+                                absl::string_view field) {
+  const std::string& code = money.currency_code();
+  if (code.empty() || code == code_) return absl::OkStatus();
+  const std::string named = absl::StrCat(field, ".currency_code");
+  if (code.size() != 3 ||
+      !std::all_of(code.begin(), code.end(), absl::ascii_isupper)) {
+    return InvalidField(named,
+                        "must be an ISO 4217 code such as USD (or empty)");
+  }
+  if (!code_.empty()) {
+    return InvalidField(named,
+                        absl::StrCat("is ", code,
+                                     " where the call's amounts before "
+                                     "are in ",
+                                     code_, "; one call sums one currency"));
+  }
+  code_ = code;
+  return absl::OkStatus();
+}
+
+namespace {
 
 google::type::Money Money(const Decimal& d) {
   // Every amount given here was checked by CheckSums, so it fits.
@@ -216,6 +242,8 @@ absl::Status PopulationRun::Add(const v1::ScorePopulationRequest& batch) {
       if (!t.ok()) return InBatch(t.status(), index);
       absl::StatusOr<Decimal> amount = FromMoney(e.amount(), field + ".amount");
       if (!amount.ok()) return InBatch(amount.status(), index);
+      RAPPORT_RETURN_IF_ERROR(
+          InBatch(currency_.Check(e.amount(), field + ".amount"), index));
       events[i].time_micros = *t;
       events[i].amount = *amount;
     }
@@ -235,6 +263,8 @@ absl::Status PopulationRun::Add(const v1::ScorePopulationRequest& batch) {
       if (!t.ok()) return InBatch(t.status(), index);
       absl::StatusOr<Decimal> cost = FromMoney(c.cost(), field + ".cost");
       if (!cost.ok()) return InBatch(cost.status(), index);
+      RAPPORT_RETURN_IF_ERROR(
+          InBatch(currency_.Check(c.cost(), field + ".cost"), index));
       costs[i].time_micros = *t;
       costs[i].cost = *cost;
     }
@@ -253,6 +283,10 @@ absl::Status PopulationRun::Add(const v1::ScorePopulationRequest& batch) {
       absl::StatusOr<Decimal> cost =
           FromMoney(f.cost_to_serve(), field + ".cost_to_serve");
       if (!cost.ok()) return InBatch(cost.status(), index);
+      RAPPORT_RETURN_IF_ERROR(
+          InBatch(currency_.Check(f.monetary(), field + ".monetary"), index));
+      RAPPORT_RETURN_IF_ERROR(InBatch(
+          currency_.Check(f.cost_to_serve(), field + ".cost_to_serve"), index));
       facts[i].monetary = *monetary;
       facts[i].cost_to_serve = *cost;
       if (f.has_last_event_time()) {
@@ -334,7 +368,8 @@ struct ParsedModel {
   ScoringOptions options;
 };
 
-absl::StatusOr<ParsedModel> ParseModel(const v1::ScoreModel& in) {
+absl::StatusOr<ParsedModel> ParseModel(const v1::ScoreModel& in,
+                                       OneCurrency* currency) {
   ParsedModel out;
   RAPPORT_ASSIGN_OR_RETURN(out.options, OptionsFrom(in.bins(), in.weights()));
   ScoreModel& model = out.model;
@@ -350,10 +385,11 @@ absl::StatusOr<ParsedModel> ParseModel(const v1::ScoreModel& in) {
   model.frequency_thresholds.assign(in.frequency_thresholds().begin(),
                                     in.frequency_thresholds().end());
   for (int i = 0; i < in.monetary_thresholds_size(); ++i) {
-    RAPPORT_ASSIGN_OR_RETURN(
-        Decimal d,
-        FromMoney(in.monetary_thresholds(i),
-                  absl::StrCat("model.monetary_thresholds[", i, "]")));
+    const std::string field =
+        absl::StrCat("model.monetary_thresholds[", i, "]");
+    RAPPORT_ASSIGN_OR_RETURN(Decimal d,
+                             FromMoney(in.monetary_thresholds(i), field));
+    RAPPORT_RETURN_IF_ERROR(currency->Check(in.monetary_thresholds(i), field));
     model.monetary_thresholds.push_back(d);
   }
   const size_t cuts = static_cast<size_t>(model.bins - 1);
@@ -369,11 +405,15 @@ absl::StatusOr<ParsedModel> ParseModel(const v1::ScoreModel& in) {
   if (in.has_gold_above()) {
     RAPPORT_ASSIGN_OR_RETURN(model.gold_above,
                              FromMoney(in.gold_above(), "model.gold_above"));
+    RAPPORT_RETURN_IF_ERROR(
+        currency->Check(in.gold_above(), "model.gold_above"));
   }
   if (in.has_platinum_above()) {
     RAPPORT_ASSIGN_OR_RETURN(
         model.platinum_above,
         FromMoney(in.platinum_above(), "model.platinum_above"));
+    RAPPORT_RETURN_IF_ERROR(
+        currency->Check(in.platinum_above(), "model.platinum_above"));
   }
   return out;
 }
@@ -382,7 +422,7 @@ absl::StatusOr<ParsedModel> ParseModel(const v1::ScoreModel& in) {
 // "facts[3]").
 absl::StatusOr<std::pair<EntityScore, EntityFacts>> ScoreFacts(
     const ParsedModel& parsed, const v1::EntityFacts& f, int64_t as_of,
-    absl::string_view field) {
+    absl::string_view field, OneCurrency* currency) {
   EntityFacts facts;
   facts.entity_id = f.entity_id();
   facts.frequency = f.frequency();
@@ -392,6 +432,10 @@ absl::StatusOr<std::pair<EntityScore, EntityFacts>> ScoreFacts(
   RAPPORT_ASSIGN_OR_RETURN(
       facts.cost_to_serve,
       FromMoney(f.cost_to_serve(), absl::StrCat(field, ".cost_to_serve")));
+  RAPPORT_RETURN_IF_ERROR(
+      currency->Check(f.monetary(), absl::StrCat(field, ".monetary")));
+  RAPPORT_RETURN_IF_ERROR(currency->Check(
+      f.cost_to_serve(), absl::StrCat(field, ".cost_to_serve")));
   if (f.has_last_event_time()) {
     RAPPORT_ASSIGN_OR_RETURN(
         facts.last_event_micros,
@@ -447,11 +491,13 @@ absl::StatusOr<v1::ScoreEntityResponse> ScoreOne(
     const v1::ScoreEntityRequest& request) {
   if (!request.has_model()) return InvalidField("model", "is required");
   if (!request.has_facts()) return InvalidField("facts", "is required");
-  RAPPORT_ASSIGN_OR_RETURN(ParsedModel parsed, ParseModel(request.model()));
+  OneCurrency currency;
+  RAPPORT_ASSIGN_OR_RETURN(ParsedModel parsed,
+                           ParseModel(request.model(), &currency));
   RAPPORT_ASSIGN_OR_RETURN(int64_t as_of,
                            AsOf(parsed, request.has_as_of(), request.as_of()));
-  RAPPORT_ASSIGN_OR_RETURN(auto scored,
-                           ScoreFacts(parsed, request.facts(), as_of, "facts"));
+  RAPPORT_ASSIGN_OR_RETURN(auto scored, ScoreFacts(parsed, request.facts(),
+                                                   as_of, "facts", &currency));
   v1::ScoreEntityResponse response;
   *response.mutable_score() = ToProto(scored.first, scored.second);
   *response.mutable_contact_policy() = ToProtoPolicy(
@@ -468,15 +514,17 @@ absl::StatusOr<v1::ScoreEntitiesResponse> ScoreMany(
                                               " entities; at most ",
                                               kMaxScoreEntities, " per call"));
   }
-  RAPPORT_ASSIGN_OR_RETURN(ParsedModel parsed, ParseModel(request.model()));
+  OneCurrency currency;
+  RAPPORT_ASSIGN_OR_RETURN(ParsedModel parsed,
+                           ParseModel(request.model(), &currency));
   RAPPORT_ASSIGN_OR_RETURN(int64_t as_of,
                            AsOf(parsed, request.has_as_of(), request.as_of()));
   v1::ScoreEntitiesResponse response;
   response.mutable_scores()->Reserve(request.facts_size());
   for (int i = 0; i < request.facts_size(); ++i) {
-    RAPPORT_ASSIGN_OR_RETURN(auto scored,
-                             ScoreFacts(parsed, request.facts(i), as_of,
-                                        absl::StrCat("facts[", i, "]")));
+    RAPPORT_ASSIGN_OR_RETURN(
+        auto scored, ScoreFacts(parsed, request.facts(i), as_of,
+                                absl::StrCat("facts[", i, "]"), &currency));
     *response.add_scores() = ToProto(scored.first, scored.second);
   }
   return response;
@@ -522,6 +570,8 @@ absl::Status ClvInput::AddEvents(
     if (!t.ok()) return InBatch(t.status(), batch);
     absl::StatusOr<Decimal> amount = FromMoney(e.amount(), field + ".amount");
     if (!amount.ok()) return InBatch(amount.status(), batch);
+    RAPPORT_RETURN_IF_ERROR(
+        InBatch(currency_.Check(e.amount(), field + ".amount"), batch));
     event_ids_.append(e.entity_id());
     event_id_ends_.push_back(event_ids_.size());
     event_times_.push_back(*t);

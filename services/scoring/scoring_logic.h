@@ -30,6 +30,21 @@ namespace cv1 = ::rapport::common::v1;
 inline constexpr int kDefaultResponseBatch = 10000;
 inline constexpr int kMaxResponseBatch = 100000;
 
+// The currency of one call's amounts. Scoring sums amounts whatever their
+// currency, so a call's amounts must be in one: an amount without a
+// currency_code is in the call's, and every code given must be the first
+// one given.
+class OneCurrency {
+ public:
+  // INVALID_ARGUMENT naming `field`.currency_code when `money` names another
+  // currency than the call's amounts before it, or a code that is not three
+  // capital letters (ISO 4217).
+  absl::Status Check(const google::type::Money& money, absl::string_view field);
+
+ private:
+  std::string code_;
+};
+
 // One ScorePopulation call: accumulates batches, then scores everyone.
 class PopulationRun {
  public:
@@ -58,6 +73,7 @@ class PopulationRun {
   ScoringOptions options_;
   int response_batch_size_;
   int64_t batches_ = 0;
+  OneCurrency currency_;
   FactsTable facts_;
   PopulationScores scores_;
 };
@@ -97,6 +113,7 @@ class ClvInput {
   std::vector<size_t> event_id_ends_;
   std::vector<int64_t> event_times_;
   std::vector<Decimal> event_amounts_;
+  OneCurrency currency_;
 };
 
 // FitClvModel: BG/NBD, and Gamma-Gamma when asked.

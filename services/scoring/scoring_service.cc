@@ -10,16 +10,42 @@
 namespace rapport::scoring {
 namespace {
 
+// The input records (entities, facts, events, costs, summaries) a message
+// of a population call carries: what its memory grows with.
+int64_t Records(const v1::ScorePopulationRequest& m) {
+  return m.events_size() + m.costs_size() + m.entity_ids_size() +
+         m.facts_size();
+}
+int64_t Records(const v1::FitClvModelRequest& m) {
+  return m.summaries_size() + m.events_size();
+}
+int64_t Records(const v1::PredictClvRequest& m) {
+  return m.summaries_size() + m.events_size();
+}
+
 // Reads every message of a client stream into `run` (created from the first
-// message by `start`); the stream's end finishes the input.
+// message by `start`); the stream's end finishes the input. Past
+// `max_records` input records: RESOURCE_EXHAUSTED, before the replica holds
+// more than its memory was sized for.
 template <typename Run, typename Request, typename Reader, typename StartFn>
-absl::StatusOr<std::unique_ptr<Run>> ReadAll(Reader* reader, StartFn start) {
+absl::StatusOr<std::unique_ptr<Run>> ReadAll(Reader* reader,
+                                             int64_t max_records,
+                                             StartFn start) {
   Request request;
   if (!reader->Read(&request))
     return InvalidField("config", "the stream carried no message");
   absl::StatusOr<std::unique_ptr<Run>> run = start(request);
   if (!run.ok()) return run.status();
+  int64_t records = 0;
   do {
+    records += Records(request);
+    if (max_records > 0 && records > max_records) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the call carries more than ", max_records,
+          " records (entities, facts, events, costs and summaries), the most "
+          "one call may on this replica; split the population, or raise "
+          "--max_population_records with the replica's memory"));
+    }
     if (absl::Status s = (*run)->Add(request); !s.ok()) return s;
   } while (reader->Read(&request));
   return run;
@@ -92,7 +118,8 @@ grpc::Status ScoringServiceImpl::ScorePopulation(
   stream->SendInitialMetadata();  // the client may tell it runs, not waits
   absl::StatusOr<std::unique_ptr<PopulationRun>> run =
       ReadAll<PopulationRun, v1::ScorePopulationRequest>(
-          stream, [&](const v1::ScorePopulationRequest& first) {
+          stream, slots_.limits().max_records,
+          [&](const v1::ScorePopulationRequest& first) {
             return PopulationRun::Start(first.config(), clock_());
           });
   if (!run.ok()) return ToGrpcStatus(run.status());
@@ -151,7 +178,8 @@ grpc::Status ScoringServiceImpl::FitClvModel(
   reader->SendInitialMetadata();  // the client may tell it runs, not waits
   absl::StatusOr<std::unique_ptr<ClvFit>> fit =
       ReadAll<ClvFit, v1::FitClvModelRequest>(
-          reader, [](const v1::FitClvModelRequest& first) {
+          reader, slots_.limits().max_records,
+          [](const v1::FitClvModelRequest& first) {
             return ClvFit::Start(first.config());
           });
   if (!fit.ok()) return ToGrpcStatus(fit.status());
@@ -171,7 +199,8 @@ grpc::Status ScoringServiceImpl::PredictClv(
   stream->SendInitialMetadata();  // the client may tell it runs, not waits
   absl::StatusOr<std::unique_ptr<ClvPrediction>> run =
       ReadAll<ClvPrediction, v1::PredictClvRequest>(
-          stream, [](const v1::PredictClvRequest& first) {
+          stream, slots_.limits().max_records,
+          [](const v1::PredictClvRequest& first) {
             return ClvPrediction::Start(first.config());
           });
   if (!run.ok()) return ToGrpcStatus(run.status());

@@ -4,6 +4,7 @@
 #ifndef RAPPORT_SERVICES_SCORING_SCORING_SERVICE_H_
 #define RAPPORT_SERVICES_SCORING_SCORING_SERVICE_H_
 
+#include <cstdint>
 #include <functional>
 
 #include "absl/base/thread_annotations.h"
@@ -25,9 +26,14 @@ const MethodRoles& ScoringMethodRoles();
 // so, and may be started again). This bounds a replica's memory to
 // `max_calls` populations. A call that holds its slot sends its initial
 // metadata at once, so that its client can tell it runs.
+//
+// `max_records` bounds one call: past that many input records (entities,
+// facts, events, costs, summaries) it is refused with RESOURCE_EXHAUSTED;
+// 0: no bound.
 struct PopulationLimits {
   int max_calls = 1;
   absl::Duration wait = absl::Minutes(5);
+  int64_t max_records = 0;
 };
 
 // The slots of PopulationLimits.

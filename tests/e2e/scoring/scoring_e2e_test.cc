@@ -598,6 +598,56 @@ TEST(ScoringE2E, PopulationCallsBeyondTheLimitWaitThenAreRefused) {
   EXPECT_TRUE(next.ok()) << next.error_message();
 }
 
+// One population call is bounded in records: past
+// --max_population_records it is refused with RESOURCE_EXHAUSTED, whatever
+// the call (scores or CLV); at the bound it runs.
+TEST(ScoringE2E, APopulationPastItsRecordBoundIsRefused) {
+  ScoringServer server({"--max_population_records=1000"});
+  auto stub = server.Stub();
+  auto score = [&](int entities) {
+    testing::AuthorizedContext context;
+    auto stream = stub->ScorePopulation(&context);
+    // Two messages: the bound counts the call, not one message.
+    for (int half = 0; half < 2; ++half) {
+      v1::ScorePopulationRequest request;
+      for (int i = half; i < entities; i += 2)
+        request.add_entity_ids(absl::StrCat("e", i));
+      stream->Write(request);
+    }
+    stream->WritesDone();
+    v1::ScorePopulationResponse ignored;
+    while (stream->Read(&ignored)) {
+    }
+    return stream->Finish();
+  };
+  const grpc::Status at_bound = score(1000);
+  EXPECT_TRUE(at_bound.ok()) << at_bound.error_message();
+  const grpc::Status past = score(1001);
+  EXPECT_EQ(past.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << past.error_message();
+  EXPECT_TRUE(absl::StrContains(past.error_message(), "more than 1000 records"))
+      << past.error_message();
+
+  testing::AuthorizedContext context;
+  auto predict = stub->PredictClv(&context);
+  v1::PredictClvRequest request;
+  request.mutable_config()->mutable_fit()->set_unit(v1::TIME_UNIT_DAY);
+  for (int i = 0; i < 1001; ++i) {
+    v1::ActivityEvent* e = request.add_events();
+    e->set_entity_id(absl::StrCat("e", i % 10));
+    e->mutable_time()->set_seconds(1'700'000'000 + i * 86400);
+    e->mutable_amount()->set_units(1);
+  }
+  predict->Write(request);
+  predict->WritesDone();
+  v1::PredictClvResponse ignored;
+  while (predict->Read(&ignored)) {
+  }
+  const grpc::Status clv = predict->Finish();
+  EXPECT_EQ(clv.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << clv.error_message();
+}
+
 TEST(ScoringE2E, ClvFromTheCdnowLogReproducesThePublishedFigures) {
   const std::string data =
       testing::SourceDir() + "/../shared/data/cdnow/CDNOW_sample.txt";

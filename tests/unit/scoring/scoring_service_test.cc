@@ -129,5 +129,56 @@ TEST(ScoreEntity, FactsThatCouldNotBeCountedAreRefusedNamingTheField) {
   EXPECT_EQ(field_of(no_as_of), "model.as_of");
 }
 
+// Scoring sums amounts whatever their currency, so one call's amounts are
+// in one: an amount in another currency than those before it, or a code
+// that is none, is refused naming the field; amounts without a code go with
+// any.
+TEST(ScorePopulation, AmountsInTwoCurrenciesAreRefusedNamingTheField) {
+  absl::StatusOr<std::unique_ptr<PopulationRun>> run =
+      PopulationRun::Start({}, absl::FromUnixSeconds(1'800'000'000));
+  ASSERT_TRUE(run.ok()) << run.status();
+  v1::ScorePopulationRequest batch;
+  AddEvent(batch, "a", 1'700'000'000, 5);
+  AddEvent(batch, "b", 1'700'000'000, 7);
+  AddEvent(batch, "c", 1'700'000'000, 9);
+  batch.mutable_events(1)->mutable_amount()->set_currency_code("EUR");
+  ASSERT_TRUE((*run)->Add(batch).ok());
+  v1::ScorePopulationRequest next;
+  AddEvent(next, "d", 1'700'000'000, 5);
+  next.mutable_events(0)->mutable_amount()->set_currency_code("USD");
+  absl::Status mixed = (*run)->Add(next);
+  ASSERT_EQ(mixed.code(), absl::StatusCode::kInvalidArgument) << mixed;
+  ASSERT_EQ(FieldViolations(mixed).size(), 1u);
+  EXPECT_EQ(FieldViolations(mixed)[0].field,
+            "batch 2: events[0].amount.currency_code");
+  EXPECT_NE(mixed.message().find("EUR"), std::string::npos) << mixed;
+
+  v1::ScoreEntitiesRequest request;
+  v1::ScorePopulationRequest population;
+  for (int i = 0; i < 10; ++i)
+    AddEvent(population, absl::StrCat("e", i), 1'700'000'000, 10 * (i + 1));
+  std::unique_ptr<PopulationRun> scored = RunWith(population);
+  ASSERT_NE(scored, nullptr);
+  ASSERT_TRUE(scored->Finish().ok());
+  *request.mutable_model() = scored->model();
+  for (const char* code : {"USD", "usd"}) {
+    request.clear_facts();
+    v1::EntityFacts* f = request.add_facts();
+    f->set_entity_id("x");
+    f->set_frequency(1);
+    f->mutable_monetary()->set_units(5);
+    f->mutable_monetary()->set_currency_code("EUR");
+    f->mutable_last_event_time()->set_seconds(1'750'000'000);
+    *request.add_facts() = *f;
+    request.mutable_facts(1)->mutable_monetary()->set_currency_code(code);
+    absl::Status s = ScoreMany(request).status();
+    ASSERT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    EXPECT_EQ(FieldViolations(s).at(0).field,
+              "facts[1].monetary.currency_code");
+  }
+  request.mutable_facts(1)->mutable_monetary()->set_currency_code("EUR");
+  EXPECT_TRUE(ScoreMany(request).ok());
+}
+
 }  // namespace
 }  // namespace rapport::scoring
