@@ -20,11 +20,13 @@ using testing::Platform;
 using testing::PlatformOptions;
 using testing::RunResult;
 
-// The calls a server has handled, from its metrics endpoint.
+// The calls a server has handled, from its metrics endpoint (a failed
+// scrape fails the test).
 int64_t Handled(const std::string& metrics_addr, const std::string& service) {
-  RunResult m =
-      testing::Run({"/usr/bin/curl", "--silent", "--max-time", "5",
-                    absl::StrCat("http://", metrics_addr, "/metrics")});
+  RunResult m = testing::Run(
+      {"/usr/bin/curl", "--silent", "--show-error", "--fail", "--max-time", "5",
+       absl::StrCat("http://", metrics_addr, "/metrics")});
+  EXPECT_EQ(m.exit_code, 0) << m.err;
   int64_t n = 0;
   for (const std::string& line : testing::Lines(m.out)) {
     if (absl::StartsWith(line, "grpc_server_handled_total{") &&
@@ -173,6 +175,9 @@ TEST_F(ScaleE2E, ClientsGivenEveryReplicaSpreadTheirCallsOverThem) {
   testing::Env scoring_env = platform_.CtlEnv();
   scoring_env["RAPPORT_SCORING_ADDR"] = absl::StrCat(
       platform_.scoring(0).addr(), ",", platform_.scoring(1).addr());
+  const int64_t ctl_before[2] = {
+      Handled(platform_.scoring(0).metrics_addr(), scoring_service),
+      Handled(platform_.scoring(1).metrics_addr(), scoring_service)};
   for (int i = 0; i < 20; ++i) {
     RunResult r =
         testing::Run({testing::CtlPath(), "scoring", "rfm", "--transactions", t,
@@ -180,8 +185,23 @@ TEST_F(ScaleE2E, ClientsGivenEveryReplicaSpreadTheirCallsOverThem) {
                      scoring_env);
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
-  EXPECT_GT(Handled(platform_.scoring(0).metrics_addr(), scoring_service), 0);
-  EXPECT_GT(Handled(platform_.scoring(1).metrics_addr(), scoring_service), 0);
+  // Each run is one call, to a replica of its shuffled list: both served
+  // some (all 20 on one has odds of 1 in 2^19), and together at least all
+  // of them (the customer service may call scoring meanwhile too).
+  // The counts are read once each server has counted every call it ended.
+  int64_t served[2] = {0, 0};
+  for (int i = 0; i < 50; ++i) {
+    for (int r = 0; r < 2; ++r) {
+      served[r] =
+          Handled(platform_.scoring(r).metrics_addr(), scoring_service) -
+          ctl_before[r];
+    }
+    if (served[0] + served[1] >= 20) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_GT(served[0], 0);
+  EXPECT_GT(served[1], 0);
+  EXPECT_GE(served[0] + served[1], 20);
 }
 
 }  // namespace

@@ -40,6 +40,7 @@
 #include "services/financial_community/mysql_community_store.h"
 #include "tests/support/at_once.h"
 #include "tests/support/database.h"
+#include "tests/support/names_field.h"
 #include "tests/support/rescore_recorder.h"
 #include "tests/support/streams.h"
 
@@ -69,13 +70,7 @@ std::string Text(const google::type::Money& m) {
   return FromMoney(m, "m")->ToString();
 }
 
-bool NamesField(const absl::Status& s, const std::string& field) {
-  if (!absl::IsInvalidArgument(s)) return false;
-  for (const FieldViolation& v : FieldViolations(s)) {
-    if (v.field == field) return true;
-  }
-  return absl::StrContains(s.message(), field);
-}
+using testing::NamesField;
 
 class CommunityLogicTest : public ::testing::Test {
  protected:

@@ -24,6 +24,7 @@
 #include "services/partner/partner_values.h"
 #include "tests/support/at_once.h"
 #include "tests/support/database.h"
+#include "tests/support/names_field.h"
 #include "tests/support/rescore_recorder.h"
 #include "tests/support/streams.h"
 
@@ -35,14 +36,7 @@ namespace cv1 = ::rapport::common::v1;
 constexpr int64_t kNow = 1'719'792'000'000'000;  // 2024-07-01
 constexpr int64_t kDay = 86'400'000'000;
 
-// True when `s` is INVALID_ARGUMENT naming `field`.
-bool NamesField(const absl::Status& s, const std::string& field) {
-  if (!absl::IsInvalidArgument(s)) return false;
-  for (const FieldViolation& v : FieldViolations(s)) {
-    if (v.field == field) return true;
-  }
-  return absl::StrContains(s.message(), field);
-}
+using testing::NamesField;
 
 google::type::Money Usd(const std::string& amount) {
   return *ToMoney(*Decimal::Parse(amount), "USD", "amount");

@@ -1,0 +1,37 @@
+// Whether a status refuses a request for one field: NamesField(s,
+// "member.kind") holds when `s` is INVALID_ARGUMENT with a field violation of
+// exactly that name; otherwise its message says what it was instead.
+//
+//   EXPECT_TRUE(NamesField(logic.CreateMember(r, "u").status(),
+//   "member.kind"));
+#ifndef RAPPORT_TESTS_SUPPORT_NAMES_FIELD_H_
+#define RAPPORT_TESTS_SUPPORT_NAMES_FIELD_H_
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+
+namespace rapport::testing {
+
+inline ::testing::AssertionResult NamesField(const absl::Status& s,
+                                             const std::string& field) {
+  if (!absl::IsInvalidArgument(s)) {
+    return ::testing::AssertionFailure()
+           << "wanted INVALID_ARGUMENT naming " << field << ", got " << s;
+  }
+  std::string named;
+  for (const FieldViolation& v : FieldViolations(s)) {
+    if (v.field == field) return ::testing::AssertionSuccess();
+    absl::StrAppend(&named, named.empty() ? "" : ", ", v.field);
+  }
+  return ::testing::AssertionFailure() << "wanted a violation of " << field
+                                       << ", got [" << named << "]: " << s;
+}
+
+}  // namespace rapport::testing
+
+#endif  // RAPPORT_TESTS_SUPPORT_NAMES_FIELD_H_
