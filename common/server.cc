@@ -1,5 +1,6 @@
 #include "common/server.h"
 
+#include <google/protobuf/descriptor.h>
 #include <grpc/grpc.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/support/server_interceptor.h>
@@ -137,13 +138,19 @@ metrics::CallType FromServerType(grpc::experimental::ServerRpcInfo::Type type) {
 // status code and duration.
 class CallInterceptor final : public grpc::experimental::Interceptor {
  public:
+  // `known`: the methods the server serves. Others (a path a client made
+  // up, answered UNIMPLEMENTED) are counted under one "unknown" method, so
+  // that no caller can add series to the metrics without end.
   CallInterceptor(const ServerOptions* options, CallWatchdog* watchdog,
+                  const absl::flat_hash_set<std::string>* known,
                   grpc::experimental::ServerRpcInfo* info)
       : options_(options),
         watchdog_(watchdog),
         info_(info),
-        type_(FromServerType(info->type())) {
-    metrics::GrpcCallMetrics::Server().Started(info_->method(), type_);
+        type_(FromServerType(info->type())),
+        counted_as_(known->contains(info->method()) ? info->method()
+                                                    : "/unknown/unknown") {
+    metrics::GrpcCallMetrics::Server().Started(counted_as_, type_);
   }
   ~CallInterceptor() override {
     if (watched_) watchdog_->Forget(watch_id_);
@@ -175,7 +182,7 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
                                  "past the server's deadline")
                   : methods->GetSendStatus();
       const absl::Duration elapsed = absl::Now() - start_;
-      metrics::GrpcCallMetrics::Server().Handled(info_->method(), type_,
+      metrics::GrpcCallMetrics::Server().Handled(counted_as_, type_,
                                                  status.error_code(), elapsed);
       if (options_->log_requests) Log(status, elapsed);
     }
@@ -200,6 +207,7 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
   CallWatchdog* watchdog_;
   grpc::experimental::ServerRpcInfo* info_;
   const metrics::CallType type_;
+  const absl::string_view counted_as_;  // the method, or "/unknown/unknown"
   const absl::Time start_ = absl::Now();
   bool watched_ = false;
   uint64_t watch_id_ = 0;
@@ -209,15 +217,33 @@ class CallInterceptorFactory final
     : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   CallInterceptorFactory(const ServerOptions* options, CallWatchdog* watchdog)
-      : options_(options), watchdog_(watchdog) {}
+      : options_(options), watchdog_(watchdog) {
+    // The services' methods, from their descriptors, and the standard ones.
+    for (const std::string& name : options->health_service_names) {
+      const google::protobuf::ServiceDescriptor* service =
+          google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+              name);
+      if (service == nullptr) continue;
+      for (int i = 0; i < service->method_count(); ++i) {
+        known_.insert(absl::StrCat("/", name, "/", service->method(i)->name()));
+      }
+    }
+    for (const char* method :
+         {"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch",
+          "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+          "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"}) {
+      known_.insert(method);
+    }
+  }
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
-    return new CallInterceptor(options_, watchdog_, info);
+    return new CallInterceptor(options_, watchdog_, &known_, info);
   }
 
  private:
   const ServerOptions* options_;
   CallWatchdog* watchdog_;
+  absl::flat_hash_set<std::string> known_;
 };
 
 // Writes `port` to `path` whole or not at all (a reader polls for it).

@@ -26,6 +26,7 @@
 #include "services/partner/partner_service.h"
 #include "services/scoring/scoring_service.h"
 #include "tests/support/platform.h"
+#include "tests/support/raw_call.h"
 #include "tests/support/test_auth.h"
 
 namespace rapport {
@@ -35,45 +36,7 @@ using testing::Platform;
 using testing::RunResult;
 using testing::TestAuth;
 
-// Calls `method` ("/pkg.Service/Method") with one empty message, as any
-// client could, with `authorization` (none when empty); the call's status.
-grpc::Status CallRaw(const std::string& address, const std::string& method,
-                     const std::string& authorization) {
-  std::shared_ptr<grpc::Channel> channel = *MakeChannel(address, {});
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(10));
-  if (!authorization.empty())
-    context.AddMetadata("authorization", authorization);
-  grpc::CompletionQueue cq;
-  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call =
-      stub.PrepareCall(&context, method, &cq);
-  void* tag = nullptr;
-  bool ok = false;
-  call->StartCall(reinterpret_cast<void*>(1));
-  cq.Next(&tag, &ok);
-  grpc::Slice empty("", 0);
-  grpc::ByteBuffer message(&empty, 1);
-  call->Write(message, reinterpret_cast<void*>(2));
-  cq.Next(&tag, &ok);
-  call->WritesDone(reinterpret_cast<void*>(3));
-  cq.Next(&tag, &ok);
-  grpc::ByteBuffer answer;  // read whatever comes back, then the status
-  do {
-    call->Read(&answer, reinterpret_cast<void*>(5));
-    cq.Next(&tag, &ok);
-  } while (ok);
-  grpc::Status status;
-  call->Finish(&status, reinterpret_cast<void*>(4));
-  while (cq.Next(&tag, &ok)) {
-    if (tag == reinterpret_cast<void*>(4)) break;
-  }
-  cq.Shutdown();
-  while (cq.Next(&tag, &ok)) {
-  }
-  return status;
-}
+using testing::CallRaw;
 
 // Every method of the service with its full path.
 std::vector<std::pair<std::string, std::string>> Methods(

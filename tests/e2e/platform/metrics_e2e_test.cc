@@ -15,7 +15,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "tests/support/platform.h"
+#include "tests/support/raw_call.h"
 
 namespace rapport {
 namespace {
@@ -270,6 +272,41 @@ TEST_F(MetricsE2E, TheEndpointServesOnlyMetrics) {
                     absl::StrCat("http://", platform_.customer().metrics_addr(),
                                  "/anything-else")});
   EXPECT_EQ(other.out, "404") << other.err;
+}
+
+// Calls to methods the server does not serve (any path a client makes up)
+// are counted under one "unknown" method: a caller cannot add series to the
+// metrics, and so grow the server's memory, by inventing paths.
+TEST_F(MetricsE2E, MadeUpMethodsAreCountedAsOneUnknownMethod) {
+  const std::string customer = platform_.customer().metrics_addr();
+  const std::vector<std::string> unknown = {"grpc_service=\"unknown\"",
+                                            "grpc_method=\"unknown\""};
+  const double before =
+      Sum(Fetch(customer), "grpc_server_handled_total", unknown);
+  for (int i = 0; i < 5; ++i) {
+    for (const std::string& path :
+         {absl::StrCat("/made.up.Service", i, "/Call"),
+          absl::StrCat("/rapport.customer.v1.CustomerService/NoSuch", i)}) {
+      const grpc::Status s =
+          testing::CallRaw(platform_.customer().addr(), path, "");
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED) << path;
+    }
+  }
+  Scrape after;
+  for (int i = 0; i < 50; ++i) {  // counted once each call has ended
+    after = Fetch(customer);
+    if (Sum(after, "grpc_server_handled_total", unknown) >= before + 10) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(Sum(after, "grpc_server_handled_total", unknown), before + 10);
+  for (const auto& [series, value] : after) {
+    EXPECT_FALSE(absl::StrContains(series, "made.up") ||
+                 absl::StrContains(series, "NoSuch"))
+        << series;
+  }
+  // A method it serves keeps its own name.
+  EXPECT_GT(Sum(after, "grpc_server_started_total", {"grpc_method=\"Check\""}),
+            0);
 }
 
 }  // namespace
