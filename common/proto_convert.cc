@@ -18,6 +18,15 @@ absl::StatusOr<Decimal> FromMoney(const google::type::Money& money,
   return *d;
 }
 
+absl::StatusOr<Decimal> FromMoneyAmount(const google::type::Money& money,
+                                        absl::string_view field) {
+  if (money.units() >= Decimal::kMaxParsedUnits ||
+      money.units() <= -Decimal::kMaxParsedUnits) {
+    return InvalidField(field, "must be below 10^18 in magnitude");
+  }
+  return FromMoney(money, field);
+}
+
 absl::StatusOr<google::type::Money> ToMoney(const Decimal& value,
                                             absl::string_view currency,
                                             absl::string_view field) {

@@ -20,6 +20,12 @@ namespace rapport {
 // nanos disagree in sign or nanos is out of range.
 absl::StatusOr<Decimal> FromMoney(const google::type::Money& money,
                                   absl::string_view field);
+// FromMoney for an amount a service stores (a purchase, a cost, a price):
+// also INVALID_ARGUMENT naming `field` from 10^18 units on, the bound of a
+// decimal parsed from text (Decimal::Parse), so that stored amounts read
+// back and add up as every other amount does.
+absl::StatusOr<Decimal> FromMoneyAmount(const google::type::Money& money,
+                                        absl::string_view field);
 // Decimal -> google.type.Money; INVALID_ARGUMENT naming `field` when the value
 // does not fit (more than 9 decimals cannot happen: Decimal holds nanos).
 absl::StatusOr<google::type::Money> ToMoney(const Decimal& value,

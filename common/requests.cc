@@ -46,7 +46,7 @@ absl::StatusOr<Decimal> ReadAmount(const google::type::Money& money,
     return InvalidField(field, absl::StrCat("must be in ", currency, ", not ",
                                             money.currency_code()));
   }
-  RAPPORT_ASSIGN_OR_RETURN(Decimal d, FromMoney(money, field));
+  RAPPORT_ASSIGN_OR_RETURN(Decimal d, FromMoneyAmount(money, field));
   if (!negative_ok && d.is_negative()) {
     return InvalidField(field, "must not be negative");
   }

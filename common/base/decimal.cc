@@ -42,6 +42,15 @@ UInt128 Magnitude(Int128 v) {
 }  // namespace
 
 absl::StatusOr<Decimal> Decimal::Parse(absl::string_view text) {
+  return ParseWithin(text, 18);
+}
+
+absl::StatusOr<Decimal> Decimal::ParseStored(absl::string_view text) {
+  return ParseWithin(text, 29);
+}
+
+absl::StatusOr<Decimal> Decimal::ParseWithin(absl::string_view text,
+                                             int whole_digits) {
   size_t i = 0;
   bool negative = false;
   if (i < text.size() && (text[i] == '+' || text[i] == '-')) {
@@ -62,12 +71,14 @@ absl::StatusOr<Decimal> Decimal::Parse(absl::string_view text) {
     return absl::InvalidArgumentError(
         absl::StrCat("not a decimal number: ", Quote(text)));
   }
-  // Whole part, without leading zeros, must be below 1e18 (18 digits).
+  // Whole part, without leading zeros, must be below 1e18 (18 digits), or
+  // 10^whole_digits.
   size_t first = int_begin;
   while (first < int_end && text[first] == '0') ++first;
-  if (int_end - first > 18) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "decimal out of range (magnitude must be below 1e18): ", Quote(text)));
+  if (int_end - first > static_cast<size_t>(whole_digits)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("decimal out of range (magnitude must be below 1e",
+                     whole_digits, "): ", Quote(text)));
   }
   Int128 units = 0;
   for (size_t k = first; k < int_end; ++k) units = units * 10 + (text[k] - '0');

@@ -47,6 +47,10 @@ class Decimal {
   // Errors (InvalidArgument) quote the offending text, e.g.
   // `not a decimal number: "1e5"`.
   static absl::StatusOr<Decimal> Parse(absl::string_view text);
+  // Parses the text of a stored DECIMAL(38, 9) value, such as a SUM over
+  // many rows: the same syntax, with up to 29 whole digits (every such value
+  // fits). Sums of such values are not bounded like Parse()'s.
+  static absl::StatusOr<Decimal> ParseStored(absl::string_view text);
 
   // From google.type.Money parts: `units` whole units plus `nanos` in
   // (-1e9, 1e9); both must have the same sign (or be zero).
@@ -116,6 +120,8 @@ class Decimal {
   }
 
  private:
+  static absl::StatusOr<Decimal> ParseWithin(absl::string_view text,
+                                             int whole_digits);
   constexpr explicit Decimal(Int128 nanos) : nanos_(nanos) {}
   Int128 nanos_ = 0;
 };

@@ -16,7 +16,8 @@ std::string TextOrEmpty(sql::ResultSet& rows, int column) {
 
 absl::StatusOr<Decimal> DecimalColumn(sql::ResultSet& rows, int column) {
   if (rows.isNull(column)) return Decimal();
-  absl::StatusOr<Decimal> d = Decimal::Parse(Text(rows.getString(column)));
+  absl::StatusOr<Decimal> d =
+      Decimal::ParseStored(Text(rows.getString(column)));
   if (!d.ok()) {
     return absl::OutOfRangeError(
         absl::StrCat("stored decimal does not fit: ", d.status().message()));

@@ -617,7 +617,8 @@ absl::StatusOr<CustomerStore::NewPurchase> CustomerLogic::NewPurchaseOf(
   if (!in.has_amount()) {
     violations.push_back({"purchase.amount", "is required"});
   } else {
-    absl::StatusOr<Decimal> amount = FromMoney(in.amount(), "purchase.amount");
+    absl::StatusOr<Decimal> amount =
+        FromMoneyAmount(in.amount(), "purchase.amount");
     if (amount.ok()) {
       record.amount = *amount;
     } else {
@@ -964,7 +965,8 @@ absl::StatusOr<v1::Interaction> CustomerLogic::LogInteraction(
     violations.push_back(
         {"interaction.cost", "is required (0 when it cost nothing)"});
   } else {
-    absl::StatusOr<Decimal> cost = FromMoney(in.cost(), "interaction.cost");
+    absl::StatusOr<Decimal> cost =
+        FromMoneyAmount(in.cost(), "interaction.cost");
     note(cost.status());
     if (cost.ok() && cost->is_negative()) {
       violations.push_back({"interaction.cost", "must not be negative"});

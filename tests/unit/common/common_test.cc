@@ -15,6 +15,7 @@
 #include "common/mysql/migrations.h"
 #include "common/mysql/mysql_pool.h"
 #include "common/paging.h"
+#include "common/requests.h"
 #include "common/status.h"
 #include "common/validation.h"
 
@@ -296,6 +297,25 @@ TEST(Migrations, SplitsStatementsAtLineEndSemicolonsAndDropsComments) {
   EXPECT_EQ(statements[0].find(';'), std::string::npos);
   EXPECT_NE(statements[1].find("(';')"), std::string::npos);
   EXPECT_NE(statements[2].find("SELECT 1"), std::string::npos);
+}
+
+// An amount a service stores is refused from 10^18 units on (it could not
+// be read back as text, nor summed like the others), naming the field.
+TEST(ReadAmount, RefusesMagnitudesFromTenToTheEighteenthNamingTheField) {
+  google::type::Money money;
+  money.set_units(999'999'999'999'999'999);
+  money.set_nanos(990'000'000);
+  absl::StatusOr<Decimal> most = ReadAmount(money, "purchase.amount", "", true);
+  ASSERT_TRUE(most.ok()) << most.status();
+  EXPECT_EQ(most->ToString(), "999999999999999999.99");
+  for (int64_t units : {1'000'000'000'000'000'000, -1'000'000'000'000'000'000,
+                        9'000'000'000'000'000'000}) {
+    money.set_units(units);
+    money.set_nanos(0);
+    absl::Status s = ReadAmount(money, "purchase.amount", "", true).status();
+    ASSERT_EQ(FieldViolations(s).size(), 1u) << s;
+    EXPECT_EQ(FieldViolations(s)[0].field, "purchase.amount");
+  }
 }
 
 TEST(Channel, AddressListsBecomeRoundRobinTargets) {

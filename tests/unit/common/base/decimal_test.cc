@@ -55,6 +55,20 @@ TEST(Decimal, RejectsTooManyFractionDigitsAndTooLargeMagnitudes) {
                   .find("range") != absl::string_view::npos);
 }
 
+// A stored DECIMAL(38, 9), such as a SUM over many amounts, reads back
+// whole: up to 29 whole digits, no further.
+TEST(Decimal, StoredValuesReadBackUpToTheColumnsRange) {
+  absl::StatusOr<Decimal> sum = Decimal::ParseStored("2000000000000000000.25");
+  ASSERT_TRUE(sum.ok()) << sum.status();
+  EXPECT_EQ(sum->ToString(), "2000000000000000000.25");
+  absl::StatusOr<Decimal> widest =
+      Decimal::ParseStored("-99999999999999999999999999999.999999999");
+  ASSERT_TRUE(widest.ok()) << widest.status();
+  EXPECT_EQ(widest->ToString(), "-99999999999999999999999999999.999999999");
+  EXPECT_FALSE(Decimal::ParseStored("100000000000000000000000000000").ok());
+  EXPECT_FALSE(Decimal::ParseStored("1e5").ok());
+}
+
 TEST(Decimal, UnitsAndNanosFollowMoneyConvention) {
   Decimal d = *Decimal::Parse("-12.5");
   EXPECT_EQ(*d.units(), -12);
