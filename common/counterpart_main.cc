@@ -74,17 +74,31 @@ absl::StatusOr<CounterpartOptions> ReadCounterpartFlags(
 absl::StatusOr<std::unique_ptr<MysqlPool>> OpenDatabase(
     const ServiceDefaults& defaults, const CounterpartOptions& options,
     const std::vector<Migration>& migrations) {
-  absl::StatusOr<std::unique_ptr<MysqlPool>> pool =
-      MysqlPool::Create(options.database);
-  if (!pool.ok()) return pool.status();
-  const absl::Time give_up = absl::Now() + options.db_wait;
+  // Migrations run on a connection of their own, without the serving
+  // pool's 30 s limit on a statement: rebuilding an index of a large table
+  // takes longer.
+  MysqlOptions migrating = options.database;
+  migrating.pool_size = 1;
+  migrating.io_timeout = absl::Hours(24);
+  absl::StatusOr<std::unique_ptr<MysqlPool>> migrator =
+      MysqlPool::Create(migrating);
+  if (!migrator.ok()) return migrator.status();
+  absl::Time give_up = absl::Now() + options.db_wait;
   for (;;) {
-    absl::StatusOr<int> applied = ApplyMigrations(**pool, migrations);
+    absl::StatusOr<int> applied = ApplyMigrations(**migrator, migrations);
     if (applied.ok()) {
       LogInfo(defaults.name, "schema up to date",
               {{"database", options.database.Redacted()},
                {"applied", absl::StrCat(*applied)}});
-      return pool;
+      break;
+    }
+    if (absl::IsDeadlineExceeded(applied.status())) {
+      // Another replica is migrating, as long as it takes: the database is
+      // there, so the wait for it starts again.
+      LogInfo(defaults.name, "waiting for the schema",
+              {{"error", std::string(applied.status().message())}});
+      give_up = absl::Now() + options.db_wait;
+      continue;
     }
     if (!absl::IsUnavailable(applied.status()) || absl::Now() > give_up) {
       return applied.status();
@@ -93,6 +107,8 @@ absl::StatusOr<std::unique_ptr<MysqlPool>> OpenDatabase(
             {{"error", std::string(applied.status().message())}});
     absl::SleepFor(absl::Seconds(1));
   }
+  migrator->reset();
+  return MysqlPool::Create(options.database);
 }
 
 }  // namespace rapport

@@ -43,9 +43,11 @@ struct CounterpartOptions {
 absl::StatusOr<CounterpartOptions> ReadCounterpartFlags(
     const ServiceDefaults& defaults);
 
-// A pool on the database with `migrations` applied. While the database is
-// unreachable (it may still be starting), retries once a second for
-// options.db_wait, then gives up with its error.
+// A pool on the database with `migrations` applied (on a connection of
+// their own, without the pool's limit on a statement's time). While the
+// database is unreachable (it may still be starting), retries once a second
+// for options.db_wait, then gives up with its error; while another replica
+// migrates, waits for it as long as it takes.
 absl::StatusOr<std::unique_ptr<MysqlPool>> OpenDatabase(
     const ServiceDefaults& defaults, const CounterpartOptions& options,
     const std::vector<Migration>& migrations);

@@ -47,8 +47,9 @@ absl::StatusOr<int> ApplyMigrations(MysqlPool& pool,
       std::unique_ptr<sql::ResultSet> rs(s->executeQuery(
           "SELECT GET_LOCK(CONCAT('rapport.migrate.', DATABASE()), 120)"));
       if (!rs->next() || rs->getInt(1) != 1) {
-        return absl::UnavailableError(
-            "timed out waiting for the migration lock");
+        return absl::DeadlineExceededError(
+            "another replica has held the migration lock for 120 s (it is "
+            "migrating the schema)");
       }
     }
     struct Unlock {

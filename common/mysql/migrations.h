@@ -26,6 +26,9 @@ struct Migration {
 };
 
 // Applies the migrations that the database lacks; returns how many it applied.
+// DEADLINE_EXCEEDED when another replica held the migration lock for 120 s
+// (it may be migrating a large table: wait and call again). The pool's
+// io_timeout must outlast the longest statement of a migration.
 absl::StatusOr<int> ApplyMigrations(MysqlPool& pool,
                                     const std::vector<Migration>& migrations);
 

@@ -61,9 +61,13 @@ bool IsConnectionLost(const sql::SQLException& e) {
   const int code = e.getErrorCode();
   // 2000..2999 are client errors: cannot connect, server gone, lost connection.
   // 1040 too many connections, 1053 server shutdown, 1927 connection killed,
-  // 1045 access denied (the server is up but will not have us).
+  // 1045 access denied (the server is up but will not have us). 1290 and
+  // 1836 (read-only) and 1047 (a cluster node not ready) are a server that
+  // is no longer, or not yet, the one to write to (a failover): its
+  // connections go, and new ones find the server that is.
   return (code >= 2000 && code < 3000) || code == 1040 || code == 1053 ||
-         code == 1927 || code == 1045 || code == 4031;
+         code == 1927 || code == 1045 || code == 4031 || code == 1290 ||
+         code == 1836 || code == 1047;
 }
 
 bool IsRetryableTransactionError(const absl::Status& status) {
@@ -218,6 +222,7 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Connect() {
 absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Acquire() {
   const absl::Time start = absl::Now();
   const absl::Time deadline = start + options_.acquire_timeout;
+  std::vector<Idle> dropped;  // declared first: closed after the lock is out
   {
     absl::MutexLock lock(&mu_);
     auto can_proceed = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
@@ -232,13 +237,14 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Acquire() {
           absl::ToDoubleSeconds(absl::Now() - start));
       if (!free) {
         metrics_->exhausted.Increment();
-        return absl::UnavailableError(
-            "no database connection free: the pool is exhausted");
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "the service is busy: no database connection came free within ",
+            absl::FormatDuration(options_.acquire_timeout), "; retry later"));
       }
     } else {
       metrics_->wait_seconds.Observe(0);
     }
-    while (!idle_.empty()) {
+    if (!idle_.empty()) {
       Idle idle = std::move(idle_.back());
       idle_.pop_back();
       // A connection idle for long may have been closed by the server: check
@@ -256,9 +262,17 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Acquire() {
         metrics_->in_use.Increment();
         return std::move(idle.connection);
       }
-      ForgetStatements(idle.connection.get());
-      --open_;
-      metrics_->open.Decrement();
+      // When one has lost the server, the others idle as long have too: they
+      // go with it (closed once the lock is released), instead of each
+      // costing the next caller a failed check.
+      dropped.swap(idle_);
+      dropped.push_back(std::move(idle));
+      const int n = static_cast<int>(dropped.size());
+      open_ -= n;
+      lost_ = std::min(lost_ + n, options_.pool_size);
+      metrics_->open.Decrement(n);
+      metrics_->lost.Increment(n);
+      for (Idle& d : dropped) ForgetStatements(d.connection.get());
     }
     ++open_;
     metrics_->open.Increment();
@@ -304,11 +318,21 @@ void MysqlPool::Release(std::unique_ptr<sql::Connection> connection,
 }
 
 absl::Status MysqlPool::Ping() {
-  return Run([](sql::Connection& c) -> absl::Status {
-    std::unique_ptr<sql::Statement> s(c.createStatement());
+  absl::MutexLock lock(&probe_mu_);
+  if (probe_ == nullptr) {
+    absl::StatusOr<std::unique_ptr<sql::Connection>> c = Connect();
+    if (!c.ok()) return c.status();
+    probe_ = *std::move(c);
+  }
+  try {
+    std::unique_ptr<sql::Statement> s(probe_->createStatement());
     std::unique_ptr<sql::ResultSet> rs(s->executeQuery("SELECT 1"));
     return absl::OkStatus();
-  });
+  } catch (const sql::SQLException& e) {
+    probe_.reset();
+    return absl::UnavailableError(absl::StrCat("the database does not answer: ",
+                                               SqlErrorToStatus(e).message()));
+  }
 }
 
 }  // namespace rapport

@@ -106,7 +106,9 @@ class MysqlPool {
   static auto InTransaction(sql::Connection& c, Fn&& fn)
       -> std::invoke_result_t<Fn, sql::Connection&>;
 
-  // One round trip to the server: OK, or UNAVAILABLE when it cannot be reached.
+  // One round trip to the server, on a connection of its own (so that a
+  // pool busy with calls does not read as a database that is down): OK, or
+  // UNAVAILABLE when it cannot be reached. For health checks.
   absl::Status Ping();
 
   const MysqlOptions& options() const { return options_; }
@@ -143,6 +145,9 @@ class MysqlPool {
   // Connections dropped as lost and not yet replaced: the next ones opened
   // count as reconnections.
   int lost_ ABSL_GUARDED_BY(mu_) = 0;
+  // Ping's connection, outside the pool; reopened after a failure.
+  absl::Mutex probe_mu_;
+  std::unique_ptr<sql::Connection> probe_ ABSL_GUARDED_BY(probe_mu_);
 };
 
 // Holds a connection for the duration of one call and gives it back.

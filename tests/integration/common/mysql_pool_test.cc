@@ -238,17 +238,23 @@ TEST(MysqlPool, AConnectionLostInAFailedTransactionIsNotPooled) {
   EXPECT_EQ(*one, 1);
 }
 
-TEST(MysqlPool, ExhaustedPoolAnswersUnavailableInsteadOfBlockingForever) {
+// A caller that finds every connection taken waits acquire_timeout, then is
+// told the service is busy (RESOURCE_EXHAUSTED, not a database that is
+// down); the health check's Ping, on a connection of its own, still answers.
+TEST(MysqlPool, ExhaustedPoolAnswersResourceExhaustedInsteadOfBlockingForever) {
   auto pool = NewPool(TestMariaDb::Shared().CreateDatabase(), 1);
   absl::Status inner;
+  absl::Status pinged;
   absl::Status outer = pool->Run([&](sql::Connection&) -> absl::Status {
-    inner =
-        pool->Ping();  // needs a second connection while the only one is held
+    // Needs a second connection while the only one is held.
+    inner = Count(*pool, "SELECT 1").status();
+    pinged = pool->Ping();
     return absl::OkStatus();
   });
   EXPECT_TRUE(outer.ok());
-  EXPECT_EQ(inner.code(), absl::StatusCode::kUnavailable);
-  EXPECT_TRUE(pool->Ping().ok());
+  EXPECT_EQ(inner.code(), absl::StatusCode::kResourceExhausted) << inner;
+  EXPECT_TRUE(pinged.ok()) << pinged;
+  EXPECT_TRUE(Count(*pool, "SELECT 1").ok());
 }
 
 TEST(MysqlPool, SurvivesTheDatabaseGoingAwayAndComingBack) {
@@ -259,8 +265,13 @@ TEST(MysqlPool, SurvivesTheDatabaseGoingAwayAndComingBack) {
   absl::Status down = pool->Ping();
   EXPECT_EQ(down.code(), absl::StatusCode::kUnavailable) << down;
   EXPECT_EQ(pool->Ping().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(Count(*pool, "SELECT 1").status().code(),
+            absl::StatusCode::kUnavailable);
   db->Start();
   EXPECT_TRUE(pool->Ping().ok());  // the same pool, no restart
+  absl::StatusOr<int64_t> one = Count(*pool, "SELECT 1");
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(*one, 1);
 }
 
 }  // namespace
