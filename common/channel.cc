@@ -1,5 +1,6 @@
 #include "common/channel.h"
 
+#include <arpa/inet.h>
 #include <grpcpp/create_channel.h>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -22,6 +24,44 @@ std::string ChannelTarget(const std::string& address) {
   }
   return absl::StrCat("ipv4:", rest);
 }
+
+namespace {
+
+// A list's entries are IP addresses with ports: gRPC's ipv4: and ipv6:
+// targets take nothing else, and a host name there fails every call.
+absl::Status CheckReplicaList(const std::string& target) {
+  const bool six = absl::StartsWith(target, "ipv6:");
+  const size_t scheme = target.find(':') + 1;
+  for (absl::string_view entry :
+       absl::StrSplit(absl::string_view(target).substr(scheme), ',')) {
+    const size_t colon = entry.rfind(':');
+    int port = 0;
+    bool ok = colon != absl::string_view::npos &&
+              absl::SimpleAtoi(entry.substr(colon + 1), &port) && port > 0 &&
+              port < 65536;
+    if (ok) {
+      std::string host(entry.substr(0, colon));
+      unsigned char ip[sizeof(in6_addr)];
+      if (six) {
+        ok = host.size() > 2 && host.front() == '[' && host.back() == ']' &&
+             inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), ip) ==
+                 1;
+      } else {
+        ok = inet_pton(AF_INET, host.c_str(), ip) == 1;
+      }
+    }
+    if (!ok) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "addr: \"", entry, "\" in a list of replicas is not ",
+          six ? "[IPv6]:port" : "IPv4:port",
+          "; a list takes IP addresses only (for host names, give one name "
+          "that resolves to every replica)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
     const std::string& address, const TlsOptions& tls,
@@ -40,6 +80,7 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
   // replicas too, not only the long-lived ones.
   std::string target = ChannelTarget(address);
   if (absl::StrContains(address, ',')) {
+    if (absl::Status s = CheckReplicaList(target); !s.ok()) return s;
     const size_t scheme = target.find(':') + 1;
     std::vector<std::string> replicas =
         absl::StrSplit(target.substr(scheme), ',');

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/base/status_macros.h"
 #include "common/channel.h"
 #include "common/metrics/grpc_metrics.h"
@@ -138,7 +139,8 @@ absl::StatusOr<std::unique_ptr<GrpcScoringClient>> GrpcScoringClient::Create(
       MakeChannel(address, tls, metrics::ClientInterceptors());
   if (!channel.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("scoring_addr: ", channel.status().message()));
+        absl::StrCat("scoring_addr: ",
+                     absl::StripPrefix(channel.status().message(), "addr: ")));
   }
   auto stubs = std::make_unique<Stubs>();
   stubs->stub = sv1::ScoringService::NewStub(*channel);

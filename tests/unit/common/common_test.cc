@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/api_names.h"
 #include "common/channel.h"
@@ -325,6 +326,18 @@ TEST(Channel, AddressListsBecomeRoundRobinTargets) {
   EXPECT_EQ(ChannelTarget("ipv4:127.0.0.1:1,127.0.0.1:2"),
             "ipv4:127.0.0.1:1,127.0.0.1:2");
   EXPECT_FALSE(MakeChannel("", {}).ok());
+  // A list takes IP addresses: gRPC would fail every call to a host name
+  // there, so the channel is refused at once, naming the entry.
+  EXPECT_TRUE(MakeChannel("127.0.0.1:1,127.0.0.1:2", {}).ok());
+  EXPECT_TRUE(MakeChannel("ipv6:[::1]:1,[::1]:2", {}).ok());
+  for (const char* bad :
+       {"scoring-a:50054,scoring-b:50054", "127.0.0.1:1,localhost:2",
+        "127.0.0.1,127.0.0.1:2", "127.0.0.1:1,127.0.0.1:70000",
+        "ipv6:::1:1,[::1]:2"}) {
+    absl::Status s = MakeChannel(bad, {}).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_TRUE(absl::StartsWith(s.message(), "addr: ")) << s;
+  }
 }
 
 }  // namespace

@@ -129,6 +129,11 @@ TEST(GrpcScoringClient, ErrorsComeBackAsStatusesNamingTheServiceAndField) {
 
   EXPECT_TRUE(
       absl::IsInvalidArgument(GrpcScoringClient::Create("", {}).status()));
+  // The error names the flag once, with the entry that is wrong.
+  EXPECT_EQ(GrpcScoringClient::Create("a:1,b:2", {}).status().message(),
+            "scoring_addr: \"a:1\" in a list of replicas is not IPv4:port; a "
+            "list takes IP addresses only (for host names, give one name that "
+            "resolves to every replica)");
 }
 
 TEST(GrpcScoringClient, AServerThatNeverAnswersMeetsTheDeadline) {
