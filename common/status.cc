@@ -1,5 +1,6 @@
 #include "common/status.h"
 
+#include <algorithm>
 #include <optional>
 #include <utility>
 
@@ -38,13 +39,25 @@ absl::Status InvalidField(absl::string_view field,
 }
 
 absl::Status InvalidFields(const std::vector<FieldViolation>& violations) {
-  std::string message = absl::StrJoin(
-      violations, "; ", [](std::string* out, const FieldViolation& v) {
+  // The answer stays small enough for any client's trailers (8 KiB by
+  // default) however many fields a request got wrong: the first ones, and
+  // how many more.
+  std::vector<FieldViolation> shown(
+      violations.begin(),
+      violations.begin() +
+          std::min(violations.size(), kMaxFieldViolationsShown));
+  if (violations.size() > shown.size()) {
+    shown.push_back(
+        {"request", absl::StrCat("and ", violations.size() - shown.size(),
+                                 " more fields are wrong")});
+  }
+  std::string message =
+      absl::StrJoin(shown, "; ", [](std::string* out, const FieldViolation& v) {
         absl::StrAppend(out, v.field, ": ", v.description);
       });
   absl::Status status = absl::InvalidArgumentError(message);
   status.SetPayload(kBadRequestUrl,
-                    absl::Cord(ToBadRequest(violations).SerializeAsString()));
+                    absl::Cord(ToBadRequest(shown).SerializeAsString()));
   return status;
 }
 

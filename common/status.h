@@ -34,7 +34,10 @@ struct FieldViolation {
 absl::Status InvalidField(absl::string_view field,
                           absl::string_view description);
 
-// INVALID_ARGUMENT naming several fields; the message lists them all.
+// INVALID_ARGUMENT naming several fields; the message lists them, up to
+// kMaxFieldViolationsShown, then a "request" violation saying how many more
+// there are (an answer stays within a client's metadata limit).
+inline constexpr size_t kMaxFieldViolationsShown = 20;
 absl::Status InvalidFields(const std::vector<FieldViolation>& violations);
 
 // The field violations a status carries (empty when it carries none).

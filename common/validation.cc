@@ -1,6 +1,8 @@
 #include "common/validation.h"
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/base/status_macros.h"
 #include "common/status.h"
@@ -99,6 +101,16 @@ void AddViolations(const absl::Status& status,
   std::vector<FieldViolation> v = FieldViolations(status);
   if (v.empty()) v.push_back({"", std::string(status.message())});
   violations->insert(violations->end(), v.begin(), v.end());
+}
+
+std::string Shown(absl::string_view key) {
+  constexpr size_t kMost = 64;
+  if (!IsValidUtf8(key)) {
+    return absl::StrCat(absl::CHexEscape(key.substr(0, kMost / 4)),
+                        key.size() > kMost / 4 ? "..." : "");
+  }
+  if (key.size() <= kMost) return std::string(key);
+  return absl::StrCat(Utf8Prefix(key, kMost), "...");
 }
 
 void CountViolation(size_t count, size_t most, absl::string_view field,

@@ -72,6 +72,9 @@ std::string Fingerprint(absl::string_view data);
 namespace validation_internal {
 void AddViolations(const absl::Status& status,
                    std::vector<FieldViolation>* violations);
+// A key as a message may echo it: valid UTF-8, at most 64 bytes (cut with
+// "...", or in hex escapes when it is not UTF-8).
+std::string Shown(absl::string_view key);
 void CountViolation(size_t count, size_t most, absl::string_view field,
                     std::vector<FieldViolation>* violations);
 }  // namespace validation_internal
@@ -110,7 +113,8 @@ void ReadAttributes(const Attributes& in, absl::string_view field,
   validation_internal::CountViolation(in.size(), kMaxAttributes, field,
                                       violations);
   for (const auto& [key, value] : in) {
-    const std::string at = absl::StrCat(field, "[\"", key, "\"]");
+    const std::string at =
+        absl::StrCat(field, "[\"", validation_internal::Shown(key), "\"]");
     // A key, as the database compares it: trailing spaces would make two
     // keys one.
     absl::Status k = CheckKeyText(key, at + " key", 64);

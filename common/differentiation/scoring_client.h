@@ -81,9 +81,11 @@ class ScoringClient {
 };
 
 struct ScoringClientOptions {
-  // Deadline of a unary call, and of a whole streaming call.
+  // Deadline of a unary call, and of a whole streaming call: the scoring
+  // servers' own limit on a stream (--max_stream_time, 1 h by default),
+  // which ends a longer one whatever its client's deadline.
   absl::Duration call_timeout = absl::Seconds(10);
-  absl::Duration stream_timeout = absl::Hours(2);
+  absl::Duration stream_timeout = absl::Hours(1);
   // The `authorization` metadata of every call ("Bearer <token>"), e.g.
   // auth::ServiceTokens::Authorization; none when empty.
   std::function<absl::StatusOr<std::string>()> authorization;

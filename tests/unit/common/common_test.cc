@@ -146,6 +146,23 @@ TEST(Validation, ExternalIdsAndAttributesAreCapped) {
   }
 }
 
+// An attribute key is echoed in the field name only as far as a message
+// should: cut after 64 bytes, in hex escapes when it is not UTF-8.
+TEST(Validation, AnOverlongOrBinaryKeyIsShownShortInTheFieldName) {
+  std::map<std::string, std::string> in;
+  in[std::string(10000, 'k')] = "v";
+  in[std::string("\xff\xfe", 2)] = "v";
+  std::map<std::string, std::string> out;
+  std::vector<FieldViolation> violations;
+  ReadAttributes(in, "customer.attributes", &out, &violations);
+  ASSERT_EQ(violations.size(), 2u);
+  EXPECT_EQ(violations[0].field,
+            absl::StrCat("customer.attributes[\"", std::string(64, 'k'),
+                         "...\"] key"));
+  EXPECT_EQ(violations[1].field, "customer.attributes[\"\\xff\\xfe\"] key");
+  EXPECT_TRUE(out.empty());
+}
+
 // MariaDB finds "A1" for "A1 " in a key column; such keys are refused at the
 // door, in requests and in references, naming the field.
 TEST(Validation, KeysThatBeginOrEndWithSpaceAreRefused) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 
@@ -16,6 +17,23 @@ TEST(Status, InvalidFieldNamesTheFieldInMessageAndPayload) {
   ASSERT_EQ(v.size(), 1u);
   EXPECT_EQ(v[0].field, "purchase.amount");
   EXPECT_EQ(v[0].description, "must be a decimal number");
+}
+
+// However many fields a request got wrong, the answer names the first 20
+// and says how many more: it stays within a client's metadata limit.
+TEST(Status, ManyViolationsAreCutAfterTwentyCountingTheRest) {
+  std::vector<FieldViolation> many;
+  for (int i = 0; i < 500; ++i)
+    many.push_back({absl::StrCat("rows[", i, "].amount"), "is required"});
+  const absl::Status s = InvalidFields(many);
+  const std::vector<FieldViolation> got = FieldViolations(s);
+  ASSERT_EQ(got.size(), 21u);
+  EXPECT_EQ(got[19].field, "rows[19].amount");
+  EXPECT_EQ(got[20].field, "request");
+  EXPECT_EQ(got[20].description, "and 480 more fields are wrong");
+  EXPECT_LT(ToGrpcStatus(s).error_details().size() + s.message().size(), 4096u);
+  many.resize(20);
+  EXPECT_EQ(FieldViolations(InvalidFields(many)).size(), 20u);
 }
 
 TEST(Status, ToGrpcStatusCarriesBadRequestDetailsAnyClientCanRead) {
