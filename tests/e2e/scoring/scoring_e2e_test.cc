@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -596,6 +597,91 @@ TEST(ScoringE2E, PopulationCallsBeyondTheLimitWaitThenAreRefused) {
   third->WritesDone();
   const grpc::Status next = finish(third);
   EXPECT_TRUE(next.ok()) << next.error_message();
+}
+
+// FitClvModel through the real binary, without the CDNOW data: a synthetic
+// population fits both models (every parameter positive and finite, the
+// customers counted), and each bad input is refused naming its field.
+TEST(ScoringE2E, FitClvModelFitsASyntheticPopulationAndNamesBadFields) {
+  ScoringServer server;
+  auto stub = server.Stub();
+  auto fit = [&](const std::vector<v1::FitClvModelRequest>& messages)
+      -> absl::StatusOr<v1::FitClvModelResponse> {
+    testing::AuthorizedContext context;
+    v1::FitClvModelResponse response;
+    auto stream = stub->FitClvModel(&context, &response);
+    for (const v1::FitClvModelRequest& m : messages) stream->Write(m);
+    stream->WritesDone();
+    const absl::Status s = FromGrpcStatus(stream->Finish());
+    if (!s.ok()) return s;
+    return response;
+  };
+  auto field_of = [&](const std::vector<v1::FitClvModelRequest>& messages) {
+    const absl::Status s = fit(messages).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    return FieldViolations(s).empty() ? std::string(s.message())
+                                      : FieldViolations(s)[0].field;
+  };
+  // 300 customers over 52 weeks: a third bought once, the others came back
+  // 1 to 9 times, spending 10 to 60.
+  v1::FitClvModelRequest population;
+  population.mutable_config()->set_unit(v1::TIME_UNIT_WEEK);
+  population.mutable_config()->set_fit_spend(true);
+  for (int i = 0; i < 300; ++i) {
+    v1::CustomerSummary* c = population.add_summaries();
+    c->set_entity_id(absl::StrCat("c", i));
+    const int repeats = i % 3 == 0 ? 0 : 1 + i % 9;
+    c->set_frequency(repeats);
+    c->set_age(52);
+    c->set_recency(repeats == 0 ? 0 : 52 - (i % 40));
+    c->set_monetary_value(repeats == 0 ? 0 : 10 + (i * 7) % 50);
+  }
+  absl::StatusOr<v1::FitClvModelResponse> fitted = fit({population});
+  ASSERT_TRUE(fitted.ok()) << fitted.status();
+  const v1::BgNbdModel& bg = fitted->model().bgnbd();
+  for (double p : {bg.r(), bg.alpha(), bg.a(), bg.b()}) {
+    EXPECT_TRUE(std::isfinite(p) && p > 0) << fitted->model().DebugString();
+  }
+  EXPECT_EQ(bg.customers(), 300);
+  EXPECT_EQ(fitted->model().unit(), v1::TIME_UNIT_WEEK);
+  ASSERT_TRUE(fitted->model().has_gamma_gamma());
+  EXPECT_EQ(fitted->model().gamma_gamma().customers(), 200);
+  // The same customers split over two messages fit the same model.
+  v1::FitClvModelRequest first = population;
+  v1::FitClvModelRequest second;
+  first.mutable_summaries()->DeleteSubrange(150, 150);
+  second.mutable_summaries()->CopyFrom(population.summaries());
+  second.mutable_summaries()->DeleteSubrange(0, 150);
+  absl::StatusOr<v1::FitClvModelResponse> split = fit({first, second});
+  ASSERT_TRUE(split.ok()) << split.status();
+  EXPECT_EQ(split->model().bgnbd().r(), bg.r());
+
+  v1::FitClvModelRequest empty;
+  empty.mutable_config()->set_unit(v1::TIME_UNIT_DAY);
+  EXPECT_EQ(field_of({empty}), "summaries");
+  v1::FitClvModelRequest twice = population;
+  *twice.add_summaries() = population.summaries(7);
+  EXPECT_EQ(field_of({twice}), "summaries");
+  v1::FitClvModelRequest unit = population;
+  unit.mutable_config()->set_unit(static_cast<v1::TimeUnit>(99));
+  EXPECT_EQ(field_of({unit}), "config.unit");
+  v1::FitClvModelRequest events;
+  events.mutable_config()->set_unit(v1::TIME_UNIT_DAY);
+  v1::ActivityEvent* e = events.add_events();
+  e->set_entity_id("a");
+  e->mutable_time()->set_seconds(1'700'000'000);
+  e->mutable_amount()->set_units(5);
+  EXPECT_EQ(field_of({events}), "config.as_of");
+  v1::FitClvModelRequest spenders = population;
+  for (v1::CustomerSummary& c : *spenders.mutable_summaries()) {
+    if (c.entity_id() != "c1") c.set_monetary_value(0);
+  }
+  // Spend asked for, with one repeat buyer who spent: nothing to fit it on.
+  const absl::Status no_spend = fit({spenders}).status();
+  EXPECT_EQ(no_spend.code(), absl::StatusCode::kFailedPrecondition)
+      << no_spend;
+  EXPECT_TRUE(absl::StrContains(no_spend.message(), "repeat buyers"))
+      << no_spend;
 }
 
 // One population call is bounded in records: past
