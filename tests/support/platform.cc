@@ -145,4 +145,35 @@ std::string CsvId(const std::string& out) {
   return rows.size() < 2 ? "" : rows.back()[0];
 }
 
+::testing::AssertionResult ValueAsExported(Platform& platform,
+                                           const std::string& command,
+                                           const std::string& id,
+                                           const std::string& export_file) {
+  const std::vector<std::vector<std::string>> exported =
+      CsvRows(ReadFile(export_file));
+  const std::vector<std::string>* row = nullptr;
+  for (const std::vector<std::string>& r : exported) {
+    if (!r.empty() && r[0] == id) row = &r;
+  }
+  if (exported.empty() || row == nullptr) {
+    return ::testing::AssertionFailure() << id << " is not exported";
+  }
+  const RunResult value =
+      platform.Ctl({command, "value", id, "--output", "csv"});
+  const std::vector<std::vector<std::string>> got = CsvRows(value.out);
+  if (value.exit_code != 0 || got.size() != 2) {
+    return ::testing::AssertionFailure()
+           << command << " value " << id << ": " << value.err << value.out;
+  }
+  for (size_t c = 0; c < exported[0].size(); ++c) {
+    if (c >= got[1].size() || got[1][c] != (*row)[c]) {
+      return ::testing::AssertionFailure()
+             << exported[0][c] << ": value says "
+             << (c < got[1].size() ? got[1][c] : "nothing") << ", export "
+             << (*row)[c];
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
 }  // namespace rapport::testing

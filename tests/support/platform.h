@@ -11,6 +11,8 @@
 #ifndef RAPPORT_TESTS_SUPPORT_PLATFORM_H_
 #define RAPPORT_TESTS_SUPPORT_PLATFORM_H_
 
+#include <gtest/gtest.h>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -108,6 +110,14 @@ std::vector<std::string> Lines(const std::string& text);
 std::vector<std::vector<std::string>> CsvRows(const std::string& out);
 // The first field of the last row of `--output csv` output (an id).
 std::string CsvId(const std::string& out);
+
+// Whether `rapportctl <command> value <id>` (as CSV) agrees, column by
+// column, with the row of `id` in `export_file` (from `<command> export
+// scores`): the stored value one entity reads is the one exported.
+::testing::AssertionResult ValueAsExported(Platform& platform,
+                                           const std::string& command,
+                                           const std::string& id,
+                                           const std::string& export_file);
 
 }  // namespace rapport::testing
 

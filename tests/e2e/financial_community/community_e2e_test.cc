@@ -119,6 +119,16 @@ TEST_F(CommunityE2E, ImportedRegisterAndEngagementsScoreAsSection10Says) {
   RunResult rated = Ctl({"community", "import", "coverage", coverage});
   EXPECT_EQ(Summary(rated.out, "accepted"), 3) << rated.out << rated.err;
 
+  // Before any refresh a member has no value to read; an unknown one is
+  // not found.
+  RunResult unscored = Ctl({"community", "value", Id("13f:A")});
+  EXPECT_EQ(unscored.exit_code, 1);
+  EXPECT_NE(unscored.err.find("FAILED_PRECONDITION"), std::string::npos)
+      << unscored.err;
+  RunResult unknown = Ctl({"community", "value", "01jd8x4r2c6n7m9p0q1r2s3t4v"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("NOT_FOUND"), std::string::npos) << unknown.err;
+
   const std::string as_of = "2024-12-31T00:00:00Z";
   RunResult refreshed = Ctl({"community", "refresh-scores", "--as-of", as_of});
   ASSERT_EQ(refreshed.exit_code, 0) << refreshed.err << p_.logs();
@@ -159,6 +169,9 @@ TEST_F(CommunityE2E, ImportedRegisterAndEngagementsScoreAsSection10Says) {
   ASSERT_EQ(scored.exit_code, 0) << scored.err;
   EXPECT_EQ(testing::ReadFile(exported), testing::ReadFile(rfm));
   EXPECT_EQ(testing::Lines(testing::ReadFile(exported)).size(), 8u);
+  // One member's value, read alone, is the one exported.
+  EXPECT_TRUE(testing::ValueAsExported(p_, "community", id["13f:B"], exported));
+  EXPECT_TRUE(testing::ValueAsExported(p_, "community", id["13f:C"], exported));
 
   // The register at the end of 2024: C, A, B's ACME, B's BETA (E holds 300
   // since June); D only in 2025.

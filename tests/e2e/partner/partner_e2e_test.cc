@@ -144,6 +144,17 @@ TEST_F(PartnerE2E, ImportedDealsOrdersAndCostsScoreExactlyAsScoringRfm) {
       {"partners", "funds", "pay", fund_id, "--time", "2024-07-15T00:00:00Z"});
   ASSERT_EQ(paid.exit_code, 0) << paid.err;
 
+  // Before any refresh a partner has no value to read; an unknown one is
+  // not found.
+  const std::string p1 = Id("crm:P1");
+  RunResult unscored = Ctl({"partners", "value", p1});
+  EXPECT_EQ(unscored.exit_code, 1);
+  EXPECT_NE(unscored.err.find("FAILED_PRECONDITION"), std::string::npos)
+      << unscored.err;
+  RunResult unknown = Ctl({"partners", "value", "01jd8x4r2c6n7m9p0q1r2s3t4v"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("NOT_FOUND"), std::string::npos) << unknown.err;
+
   const std::vector<std::string> as_of = {"--as-of", "2024-12-31T00:00:00Z"};
   std::vector<std::string> refresh = {"partners", "refresh-scores"};
   refresh.insert(refresh.end(), as_of.begin(), as_of.end());
@@ -188,6 +199,9 @@ TEST_F(PartnerE2E, ImportedDealsOrdersAndCostsScoreExactlyAsScoringRfm) {
   ASSERT_EQ(scored.exit_code, 0) << scored.err;
   EXPECT_EQ(testing::ReadFile(exported), testing::ReadFile(rfm));
   EXPECT_EQ(testing::Lines(testing::ReadFile(exported)).size(), 8u);
+  // One partner's value, read alone, is the one exported.
+  EXPECT_TRUE(testing::ValueAsExported(p_, "partners", p1, exported));
+  EXPECT_TRUE(testing::ValueAsExported(p_, "partners", id["P6"], exported));
 
   // The scorecard: win rate, paid funds and their return, and after a second
   // refresh the trend against the first.
