@@ -8,7 +8,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/audit/audit_rpcs.h"
 #include "common/mysql/migrations.h"
+#include "common/proto_convert.h"
+#include "common/status.h"
+#include "rapport/customer/v1/customer_service.pb.h"
 #include "tests/support/mariadb.h"
 
 namespace rapport::audit {
@@ -52,6 +56,86 @@ TEST(Audit, EventsWrittenManyToAStatementAreEachStored) {
   EXPECT_EQ((*stored)[1].details, "row 1199");
   EXPECT_EQ(stored->back().time_us, 1000);
   EXPECT_EQ(stored->back().rpc, "ImportThings");
+}
+
+// ListAuditEvents, as every service answers it, on a real log: pages of
+// the newest first that end, a filter by actor and time, and each bad
+// request refused naming its field.
+TEST(Audit, ListEventsPagesFiltersAndNamesBadFields) {
+  absl::StatusOr<MysqlOptions> options =
+      MysqlOptions::FromUri(TestMariaDb::Shared().CreateDatabase());
+  ASSERT_TRUE(options.ok()) << options.status();
+  absl::StatusOr<std::unique_ptr<MysqlPool>> pool = MysqlPool::Create(*options);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  ASSERT_TRUE(ApplyMigrations(**pool, Migrations()).ok());
+  std::vector<Event> events;
+  for (int i = 0; i < 7; ++i) {
+    events.push_back({.time_us = 1'700'000'000'000'000 + i * 1'000'000,
+                      .actor = i % 2 == 0 ? "user:ada" : "user:bob",
+                      .rpc = "UpdateThing",
+                      .resource = absl::StrCat("things/", i)});
+  }
+  ASSERT_TRUE((*pool)
+                  ->Run([&](sql::Connection& c) -> absl::Status {
+                    Write(c, events);
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  const Lister list = [&](const Filter& f, const std::optional<Cursor>& after,
+                          int limit) { return List(**pool, f, after, limit); };
+  using Request = ::rapport::customer::v1::ListAuditEventsRequest;
+  using Response = ::rapport::customer::v1::ListAuditEventsResponse;
+
+  // Ada's four events, two to a page, newest first.
+  Request request;
+  request.set_actor("user:ada");
+  request.set_page_size(2);
+  std::vector<std::string> seen;
+  for (int page = 0; page < 3; ++page) {
+    absl::StatusOr<Response> r = ListEvents<Response>(request, list);
+    ASSERT_TRUE(r.ok()) << r.status();
+    for (const auto& e : r->events()) seen.push_back(e.resource());
+    if (r->next_page_token().empty()) break;
+    request.set_page_token(r->next_page_token());
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"things/6", "things/4",
+                                            "things/2", "things/0"}));
+  // From the third second on, before the sixth.
+  Request window;
+  *window.mutable_start_time() = ToTimestamp(events[2].time_us);
+  *window.mutable_end_time() = ToTimestamp(events[5].time_us);
+  absl::StatusOr<Response> r = ListEvents<Response>(window, list);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_GE(r->events_size(), 3);
+  EXPECT_EQ(r->events(r->events_size() - 1).resource(), "things/2");
+  for (const auto& e : r->events()) EXPECT_NE(e.resource(), "things/5");
+
+  auto field_of = [&](const Request& bad) {
+    const absl::Status s = ListEvents<Response>(bad, list).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    return FieldViolations(s).empty() ? std::string(s.message())
+                                      : FieldViolations(s)[0].field;
+  };
+  Request backwards = window;
+  *backwards.mutable_end_time() = ToTimestamp(events[1].time_us);
+  EXPECT_EQ(field_of(backwards), "end_time");
+  // A page token of Ada's listing does not page Bob's.
+  Request first;
+  first.set_actor("user:ada");
+  first.set_page_size(1);
+  absl::StatusOr<Response> ada = ListEvents<Response>(first, list);
+  ASSERT_TRUE(ada.ok()) << ada.status();
+  ASSERT_FALSE(ada->next_page_token().empty());
+  Request other = first;
+  other.set_actor("user:bob");
+  other.set_page_token(ada->next_page_token());
+  EXPECT_EQ(field_of(other), "page_token");
+  Request garbage;
+  garbage.set_page_token("not-a-token");
+  EXPECT_EQ(field_of(garbage), "page_token");
+  Request negative;
+  negative.set_page_size(-1);
+  EXPECT_EQ(field_of(negative), "page_size");
 }
 
 }  // namespace
