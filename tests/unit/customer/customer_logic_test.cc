@@ -390,6 +390,53 @@ TEST_F(CustomerLogicTest, BadCreateNamesEveryBadFieldAndWritesNothing) {
   EXPECT_EQ(store_.writes, 0);
 }
 
+// FindDuplicates pages through the groups in key order, each page's token
+// naming where the next begins; a bad page size or token is refused naming
+// the field.
+TEST_F(CustomerLogicTest, FindDuplicatesPagesThroughGroupsAndNamesBadFields) {
+  for (const char* key : {"a@example.com", "b@example.com", "c@example.com"}) {
+    store_.duplicate_groups.push_back(
+        {.reason = "email", .key = key, .customer_ids = {"x", "y"}});
+  }
+  v1::FindDuplicatesRequest request;
+  request.set_page_size(2);
+  absl::StatusOr<v1::FindDuplicatesResponse> first =
+      logic_.FindDuplicates(request);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->groups_size(), 2);
+  EXPECT_EQ(first->groups(1).key(), "b@example.com");
+  ASSERT_FALSE(first->next_page_token().empty());
+  request.set_page_token(first->next_page_token());
+  absl::StatusOr<v1::FindDuplicatesResponse> second =
+      logic_.FindDuplicates(request);
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_EQ(second->groups_size(), 1);
+  EXPECT_EQ(second->groups(0).key(), "c@example.com");
+  EXPECT_EQ(second->groups(0).customer_ids_size(), 2);
+  EXPECT_TRUE(second->next_page_token().empty());
+
+  v1::FindDuplicatesRequest bad;
+  bad.set_page_size(-1);
+  EXPECT_EQ(Fields(logic_.FindDuplicates(bad).status()),
+            std::vector<std::string>{"page_size"});
+  bad.set_page_size(0);
+  bad.set_page_token("garbage");
+  EXPECT_EQ(Fields(logic_.FindDuplicates(bad).status()),
+            std::vector<std::string>{"page_token"});
+  // A token of another listing does not page this one.
+  v1::ListCustomersRequest list;
+  list.set_page_size(1);
+  Create("Ann");
+  Create("Bob");
+  absl::StatusOr<v1::ListCustomersResponse> listed =
+      logic_.ListCustomers(list);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_FALSE(listed->next_page_token().empty());
+  bad.set_page_token(listed->next_page_token());
+  EXPECT_EQ(Fields(logic_.FindDuplicates(bad).status()),
+            std::vector<std::string>{"page_token"});
+}
+
 TEST_F(CustomerLogicTest, DuplicateExternalIdInOneRequestIsRejected) {
   v1::CreateCustomerRequest request;
   request.mutable_customer()->set_display_name("x");
