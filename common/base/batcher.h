@@ -45,6 +45,14 @@ class Batcher {
   Batcher(const Batcher&) = delete;
   Batcher& operator=(const Batcher&) = delete;
 
+  // Items in batches that have not started yet.
+  size_t waiting_items() {
+    absl::MutexLock lock(&mu_);
+    size_t n = 0;
+    for (const std::shared_ptr<Batch>& b : waiting_) n += b->items.size();
+    return n;
+  }
+
   Result Submit(Item item) {
     absl::MutexLock lock(&mu_);
     if (open_ == nullptr || open_->items.size() >= options_.max_batch)

@@ -64,7 +64,9 @@ TEST(BatcherTest, ItemsArrivingDuringABatchFormTheNextBatchesUpToTheLimit) {
       if (batcher.Submit(i) != i * 10) ++wrong;
     });
   }
-  absl::SleepFor(absl::Milliseconds(200));  // let all 20 queue up
+  while (batcher.waiting_items() < 20) {  // all 20 queued behind the first
+    absl::SleepFor(absl::Milliseconds(1));
+  }
   release.Notify();
   first.join();
   for (auto& c : callers) c.join();
@@ -76,13 +78,17 @@ TEST(BatcherTest, ItemsArrivingDuringABatchFormTheNextBatchesUpToTheLimit) {
 
 TEST(BatcherTest, UpToMaxRunningBatchesRunAtOnce) {
   std::atomic<int> running{0}, most_running{0};
+  // The first batch holds its slot until a second runs beside it (or gives
+  // up after 10 s, and the test fails).
+  absl::Notification two_at_once;
   Batcher<int, int> batcher(
       {.max_running = 3, .max_batch = 2}, [&](const std::vector<int>& items) {
         const int now = ++running;
         int seen = most_running.load();
         while (now > seen && !most_running.compare_exchange_weak(seen, now)) {
         }
-        absl::SleepFor(absl::Milliseconds(20));
+        if (now >= 2 && !two_at_once.HasBeenNotified()) two_at_once.Notify();
+        two_at_once.WaitForNotificationWithTimeout(absl::Seconds(10));
         --running;
         return std::vector<int>(items.begin(), items.end());
       });
@@ -95,6 +101,7 @@ TEST(BatcherTest, UpToMaxRunningBatchesRunAtOnce) {
   }
   for (auto& c : callers) c.join();
   EXPECT_EQ(wrong, 0);
+  EXPECT_TRUE(two_at_once.HasBeenNotified());
   EXPECT_GE(most_running, 2);
   EXPECT_LE(most_running, 3);
 }

@@ -16,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/base/status_macros.h"
@@ -1139,30 +1140,36 @@ TEST_F(DifferentiationTest, RecoveryFinishesOrUndoesAStoppedRefreshByItsStep) {
     SCOPED_TRACE(static_cast<int>(stop));
     // The stopped replica: its clock stands still (so does its heartbeat),
     // and its job thread waits at the step until the test ends.
+    absl::Notification reached;
     absl::Notification release;
     DifferentiationOptions options;
     options.heartbeat = absl::Milliseconds(20);
     options.recover_every = absl::ZeroDuration();
     options.at_step = [&](RefreshStep step) {
-      if (step == stop) release.WaitForNotification();
+      if (step != stop) return;
+      reached.Notify();
+      release.WaitForNotification();
     };
     const int64_t frozen = now_.load();
     Differentiation stopped(
         &store_, &store_, client_.get(), &ids_,
         [frozen] { return absl::FromUnixMicros(frozen); }, options);
+    // A failed assertion below does not leave the stopped job waiting (this
+    // runs before `stopped` waits for its job).
+    absl::Cleanup unblock = [&] {
+      if (!release.HasBeenNotified()) release.Notify();
+    };
     absl::StatusOr<cv1::RefreshJob> job =
         stopped.StartRefresh(request, "user:test");
     ASSERT_TRUE(job.ok()) << job.status();
-    for (int i = 0; i < 500; ++i) {  // until it reaches the step
-      {
-        absl::MutexLock l(&store_.mu);
-        if (stop == RefreshStep::kPublished
-                ? store_.live_job == job->id()
-                : store_.staged.count(job->id()) > 0 &&
-                      store_.staged[job->id()].size() == 14)
-          break;
+    ASSERT_TRUE(reached.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    {
+      absl::MutexLock l(&store_.mu);
+      if (stop == RefreshStep::kPublished) {
+        ASSERT_EQ(store_.live_job, job->id());
+      } else {
+        ASSERT_EQ(store_.staged[job->id()].size(), 14u);
       }
-      absl::SleepFor(absl::Milliseconds(10));
     }
     // Another replica, 31 s later.
     now_ = frozen + 31'000'000;
@@ -1180,7 +1187,7 @@ TEST_F(DifferentiationTest, RecoveryFinishesOrUndoesAStoppedRefreshByItsStep) {
     }
     EXPECT_EQ(*store_.LatestJobId(JobState::kSucceeded),
               published ? job->id() : first.id());
-    release.Notify();
+    std::move(unblock).Invoke();
     stopped.WaitForJobs();
     // The stopped job's late steps change nothing: it is no longer running.
     absl::MutexLock l(&store_.mu);
