@@ -134,7 +134,9 @@ TEST(CustomerE2E, BadInputIsInvalidArgumentNamingTheField) {
       << no_name.err;
   RunResult bad_phone = server.Ctl(
       {"customers", "create", "--display-name", "x", "--phone", "12"});
-  EXPECT_NE(bad_phone.err.find("customer.phone"), std::string::npos)
+  EXPECT_EQ(bad_phone.exit_code, 1);
+  EXPECT_NE(bad_phone.err.find("INVALID_ARGUMENT: customer.phone"),
+            std::string::npos)
       << bad_phone.err;
   RunResult unknown =
       server.Ctl({"customers", "get", "01jd8x4r2c6n7m9p0q1r2s3t4v"});

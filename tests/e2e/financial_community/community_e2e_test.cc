@@ -230,13 +230,16 @@ TEST_F(CommunityE2E, ReadersReadAndOnlyWritersRecord) {
       "reader", "user:rae",
       {"community", "holdings", "record", "--member", member, "--security",
        "ACME", "--date", "2024-06-30", "--shares", "10", "--price", "1"});
-  EXPECT_NE(refused.exit_code, 0);
-  EXPECT_TRUE(absl::StrContains(refused.err, "PERMISSION_DENIED") ||
-              absl::StrContains(refused.err, "permission"))
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(refused.err, "PERMISSION_DENIED"))
       << refused.err;
   RunResult deleted =
       p_.CtlAs("writer", "user:wren", {"community", "delete", member});
-  EXPECT_NE(deleted.exit_code, 0) << "only admins delete";
+  EXPECT_EQ(deleted.exit_code, 1) << "only admins delete";
+  EXPECT_TRUE(absl::StrContains(deleted.err, "PERMISSION_DENIED"))
+      << deleted.err;
+  // The member is still there.
+  EXPECT_EQ(Ctl({"community", "get", member}).exit_code, 0);
 }
 
 }  // namespace
