@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "common/base/status_macros.h"
 #include "common/channel.h"
 #include "common/metrics/grpc_metrics.h"
@@ -59,16 +60,27 @@ absl::StatusOr<std::unique_ptr<grpc::ClientContext>> NewCall(
   return call;
 }
 
+// The trailer a scoring replica adds when it refuses a population call for
+// want of a slot (services/scoring/scoring_service.h, kBusyTrailer).
+constexpr char kBusyTrailer[] = "rapport-busy";
+
 // Runs one bidirectional stream: the caller's `send` writes (the first
 // message gets the config through `configure`), then every response goes to
-// `receive`. Registers the call with `cancel` for as long as it runs.
+// `receive`. Registers the call with `cancel` for as long as it runs. Sets
+// `*busy` when the replica refused the call as busy.
 template <typename Request, typename Response, typename Open>
-absl::Status RunStream(absl::Duration timeout,
-                       const ScoringClientOptions& options, Open open,
-                       const std::function<void(Request&)>& configure,
-                       const ScoringClient::Send<Request>& send,
-                       const ScoringClient::Receive<Response>& receive,
-                       Cancellation* cancel, absl::string_view what) {
+absl::Status RunStreamOnce(absl::Duration timeout,
+                           const ScoringClientOptions& options, Open open,
+                           const std::function<void(Request&)>& configure,
+                           const ScoringClient::Send<Request>& send,
+                           const ScoringClient::Receive<Response>& receive,
+                           Cancellation* cancel, absl::string_view what,
+                           bool* busy) {
+  const auto refused_as_busy = [](const grpc::Status& status,
+                                  const grpc::ClientContext& call) {
+    return status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+           call.GetServerTrailingMetadata().count(kBusyTrailer) > 0;
+  };
   absl::StatusOr<std::unique_ptr<grpc::ClientContext>> made =
       NewCall(timeout, options);
   if (!made.ok()) return made.status();
@@ -102,6 +114,7 @@ absl::Status RunStream(absl::Duration timeout,
   }
   if (broken) {
     grpc::Status status = stream->Finish();
+    *busy = refused_as_busy(status, *call);
     return status.ok() ? absl::UnavailableError(absl::StrCat(
                              what, ": the scoring service closed the stream"))
                        : ScoringError(status, what);
@@ -121,8 +134,33 @@ absl::Status RunStream(absl::Duration timeout,
     return received;
   }
   grpc::Status status = stream->Finish();
+  *busy = refused_as_busy(status, *call);
   if (!status.ok()) return ScoringError(status, what);
   return absl::OkStatus();
+}
+
+// RunStreamOnce, made again when a replica refused it as busy (see
+// ScoringClientOptions::busy_attempts).
+template <typename Request, typename Response, typename Open>
+absl::Status RunStream(absl::Duration timeout,
+                       const ScoringClientOptions& options, Open open,
+                       const std::function<void(Request&)>& configure,
+                       const ScoringClient::Send<Request>& send,
+                       const ScoringClient::Receive<Response>& receive,
+                       Cancellation* cancel, absl::string_view what) {
+  absl::Duration backoff = options.busy_backoff;
+  for (int attempt = 1;; ++attempt) {
+    bool busy = false;
+    absl::Status s =
+        RunStreamOnce<Request, Response>(timeout, options, open, configure,
+                                         send, receive, cancel, what, &busy);
+    if (!busy || attempt >= options.busy_attempts ||
+        (cancel != nullptr && cancel->cancelled())) {
+      return s;
+    }
+    absl::SleepFor(backoff);
+    backoff *= 2;
+  }
 }
 
 }  // namespace

@@ -86,6 +86,12 @@ struct ScoringClientOptions {
   // which ends a longer one whatever its client's deadline.
   absl::Duration call_timeout = absl::Seconds(10);
   absl::Duration stream_timeout = absl::Hours(1);
+  // A population call that a replica refused as busy (it runs its most
+  // population calls, and none ended within its wait) is made again, on
+  // the next replica round-robin, up to this many times in all, waiting
+  // busy_backoff, then twice that, between tries. `send` then runs again.
+  int busy_attempts = 3;
+  absl::Duration busy_backoff = absl::Seconds(1);
   // The `authorization` metadata of every call ("Bearer <token>"), e.g.
   // auth::ServiceTokens::Authorization; none when empty.
   std::function<absl::StatusOr<std::string>()> authorization;

@@ -63,7 +63,11 @@ class SlotHeld {
   PopulationSlots* slots_;
 };
 
-grpc::Status Busy(const PopulationLimits& limits) {
+// Refused for want of a slot, before reading anything: marked so in the
+// trailers (kBusyTrailer), so that a client may try another replica.
+grpc::Status Busy(grpc::ServerContext* context,
+                  const PopulationLimits& limits) {
+  context->AddTrailingMetadata(kBusyTrailer, "1");
   return grpc::Status(
       grpc::StatusCode::RESOURCE_EXHAUSTED,
       absl::StrCat("this replica runs its most population calls at once (",
@@ -113,7 +117,7 @@ grpc::Status ScoringServiceImpl::ScorePopulation(
     grpc::ServerReaderWriter<v1::ScorePopulationResponse,
                              v1::ScorePopulationRequest>* stream) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "ScorePopulation");
-  if (!slots_.Take(context)) return Busy(slots_.limits());
+  if (!slots_.Take(context)) return Busy(context, slots_.limits());
   const SlotHeld held(&slots_);
   stream->SendInitialMetadata();  // the client may tell it runs, not waits
   absl::StatusOr<std::unique_ptr<PopulationRun>> run =
@@ -173,7 +177,7 @@ grpc::Status ScoringServiceImpl::FitClvModel(
     grpc::ServerReader<v1::FitClvModelRequest>* reader,
     v1::FitClvModelResponse* response) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "FitClvModel");
-  if (!slots_.Take(context)) return Busy(slots_.limits());
+  if (!slots_.Take(context)) return Busy(context, slots_.limits());
   const SlotHeld held(&slots_);
   reader->SendInitialMetadata();  // the client may tell it runs, not waits
   absl::StatusOr<std::unique_ptr<ClvFit>> fit =
@@ -194,7 +198,7 @@ grpc::Status ScoringServiceImpl::PredictClv(
     grpc::ServerReaderWriter<v1::PredictClvResponse, v1::PredictClvRequest>*
         stream) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "PredictClv");
-  if (!slots_.Take(context)) return Busy(slots_.limits());
+  if (!slots_.Take(context)) return Busy(context, slots_.limits());
   const SlotHeld held(&slots_);
   stream->SendInitialMetadata();  // the client may tell it runs, not waits
   absl::StatusOr<std::unique_ptr<ClvPrediction>> run =

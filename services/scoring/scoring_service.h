@@ -22,14 +22,20 @@ const MethodRoles& ScoringMethodRoles();
 // How many population calls (ScorePopulation, FitClvModel, PredictClv: each
 // holds its whole input in memory) run at once on a replica: the others wait
 // for a slot, without reading their stream, up to `wait`, and are then
-// refused with RESOURCE_EXHAUSTED (a refresh job that gets it fails saying
-// so, and may be started again). This bounds a replica's memory to
+// refused with RESOURCE_EXHAUSTED, marked busy (kBusyTrailer): the domain
+// services' client makes the call again, on the next replica, twice; a
+// refresh job still refused fails saying so. This bounds a replica's memory to
 // `max_calls` populations. A call that holds its slot sends its initial
 // metadata at once, so that its client can tell it runs.
 //
 // `max_records` bounds one call: past that many input records (entities,
 // facts, events, costs, summaries) it is refused with RESOURCE_EXHAUSTED;
 // 0: no bound.
+// The trailer of a population call refused because the replica was busy
+// (before it read anything): another replica, or a later try, may take it.
+// Its clients (common/differentiation/scoring_client.cc) know it by name.
+inline constexpr char kBusyTrailer[] = "rapport-busy";
+
 struct PopulationLimits {
   int max_calls = 1;
   absl::Duration wait = absl::Minutes(5);

@@ -248,3 +248,80 @@ TEST(GrpcScoringClient, AStreamSendsTheConfigFirstAndReceivesEveryBatch) {
 
 }  // namespace
 }  // namespace rapport::differentiation
+
+namespace rapport::differentiation {
+namespace {
+
+// A replica that runs one population call at a time refuses another as busy
+// once its wait is over; the client makes the call again (its `send` runs
+// again), and it goes through once the slot is free; a replica busy through
+// every try gives RESOURCE_EXHAUSTED.
+TEST(GrpcScoringClient, APopulationCallRefusedAsBusyIsMadeAgain) {
+  scoring::ScoringServiceImpl service(
+      &Guard(), [] { return absl::Now(); },
+      {.max_calls = 1, .wait = absl::Milliseconds(200)});
+  Replica replica(&service);
+  ScoringClientOptions options = Authorized();
+  options.busy_attempts = 3;
+  options.busy_backoff = absl::Milliseconds(10);
+  auto client = GrpcScoringClient::Create(replica.addr(), {}, options);
+  ASSERT_TRUE(client.ok());
+  // Another caller holds the only slot.
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateChannel(replica.addr(), grpc::InsecureChannelCredentials());
+  auto stub = sv1::ScoringService::NewStub(channel);
+  sv1::ScorePopulationRequest one;
+  one.add_entity_ids("held");
+  auto hold = [&](testing::AuthorizedContext* context) {
+    auto stream = stub->ScorePopulation(context);
+    EXPECT_TRUE(stream->Write(one));
+    stream->WaitForInitialMetadata();  // sent once it holds the slot
+    return stream;
+  };
+  auto release = [](auto& stream) {
+    stream->WritesDone();
+    sv1::ScorePopulationResponse ignored;
+    while (stream->Read(&ignored)) {
+    }
+    return stream->Finish().ok();
+  };
+  std::atomic<int> sends{0};
+  std::atomic<int> scored{0};
+  auto population = [&](std::function<void()> on_second_send) {
+    return (*client)->ScorePopulation(
+        sv1::ScoringConfig(),
+        [&](const ScoringClient::Writer<sv1::ScorePopulationRequest>& write) {
+          if (++sends == 2 && on_second_send) on_second_send();
+          sv1::ScorePopulationRequest r;
+          r.add_entity_ids("mine");
+          write(r);
+          return absl::OkStatus();
+        },
+        [&](sv1::ScorePopulationResponse& r) {
+          scored += r.scores_size();
+          return absl::OkStatus();
+        },
+        nullptr);
+  };
+  {
+    testing::AuthorizedContext context("reader");
+    auto held = hold(&context);
+    // The first try is refused; before the second, the holder finishes.
+    absl::Status s = population([&] { EXPECT_TRUE(release(held)); });
+    EXPECT_TRUE(s.ok()) << s;
+    EXPECT_EQ(sends.load(), 2);
+    EXPECT_EQ(scored.load(), 1);
+  }
+  sends = 0;
+  {
+    testing::AuthorizedContext context("reader");
+    auto held = hold(&context);
+    absl::Status s = population(nullptr);
+    EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+    EXPECT_EQ(sends.load(), 3);
+    EXPECT_TRUE(release(held));
+  }
+}
+
+}  // namespace
+}  // namespace rapport::differentiation
