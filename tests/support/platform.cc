@@ -145,6 +145,22 @@ std::string CsvId(const std::string& out) {
   return rows.size() < 2 ? "" : rows.back()[0];
 }
 
+::testing::AssertionResult NotValuedYet(Platform& platform,
+                                        const std::string& command,
+                                        const std::string& id) {
+  const std::pair<std::string, const char*> cases[] = {
+      {id, "FAILED_PRECONDITION"}, {"01jd8x4r2c6n7m9p0q1r2s3t4v", "NOT_FOUND"}};
+  for (const auto& [asked, code] : cases) {
+    const RunResult r = platform.Ctl({command, "value", asked});
+    if (r.exit_code != 1 || r.err.find(code) == std::string::npos) {
+      return ::testing::AssertionFailure()
+             << command << " value " << asked << ": wanted " << code
+             << ", got exit " << r.exit_code << ": " << r.err;
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
 ::testing::AssertionResult ValueAsExported(Platform& platform,
                                            const std::string& command,
                                            const std::string& id,

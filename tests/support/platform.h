@@ -111,6 +111,12 @@ std::vector<std::vector<std::string>> CsvRows(const std::string& out);
 // The first field of the last row of `--output csv` output (an id).
 std::string CsvId(const std::string& out);
 
+// Whether `rapportctl <command> value` refuses `id` as not valued yet
+// (FAILED_PRECONDITION, before any refresh) and an unknown id as NOT_FOUND.
+::testing::AssertionResult NotValuedYet(Platform& platform,
+                                        const std::string& command,
+                                        const std::string& id);
+
 // Whether `rapportctl <command> value <id>` (as CSV) agrees, column by
 // column, with the row of `id` in `export_file` (from `<command> export
 // scores`): the stored value one entity reads is the one exported.
