@@ -520,6 +520,7 @@ absl::Status Differentiation::Refresh(Job& job) {
   absl::Status scored = scoring_->ScorePopulation(
       config,
       [&](const ScoringClient::Writer<sv1::ScorePopulationRequest>& write) {
+        sent = 0;  // a call made again (a busy replica) counts afresh
         sv1::ScorePopulationRequest message;
         absl::Status s = counterpart_->ScanFacts(
             window, options_.batch_size,
@@ -626,6 +627,7 @@ absl::Status Differentiation::PredictClv(Job& job,
   RAPPORT_RETURN_IF_ERROR(scoring_->PredictClv(
       config,
       [&](const ScoringClient::Writer<sv1::PredictClvRequest>& write) {
+        shipped = 0;  // a call made again (a busy replica) counts afresh
         sv1::PredictClvRequest request;
         return counterpart_->ScanEventDays(
             window, options_.batch_size,

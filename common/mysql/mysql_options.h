@@ -23,7 +23,7 @@ struct MysqlOptions {
   int pool_size = 16;
   absl::Duration connect_timeout = absl::Seconds(3);
   absl::Duration io_timeout = absl::Seconds(30);
-  // How long a caller waits for a free connection before UNAVAILABLE.
+  // How long a caller waits for a free connection before RESOURCE_EXHAUSTED.
   absl::Duration acquire_timeout = absl::Seconds(5);
 
   // Parses "mysql://user:password@host:port/database" or

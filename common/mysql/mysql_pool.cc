@@ -126,7 +126,7 @@ struct MysqlPool::Metrics {
             .Name("rapport_db_pool_exhausted_total")
             .Help(
                 "Calls that found no free database connection in time "
-                "(answered UNAVAILABLE)")
+                "(answered RESOURCE_EXHAUSTED)")
             .Register(metrics::Registry());
     static auto& lost =
         prometheus::BuildCounter()
@@ -222,7 +222,7 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Connect() {
 absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Acquire() {
   const absl::Time start = absl::Now();
   const absl::Time deadline = start + options_.acquire_timeout;
-  std::vector<Idle> dropped;  // declared first: closed after the lock is out
+  std::vector<Idle> dropped;  // closed after the lock is out
   {
     absl::MutexLock lock(&mu_);
     auto can_proceed = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
@@ -262,21 +262,31 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Acquire() {
         metrics_->in_use.Increment();
         return std::move(idle.connection);
       }
-      // When one has lost the server, the others idle as long have too: they
-      // go with it (closed once the lock is released), instead of each
-      // costing the next caller a failed check.
-      dropped.swap(idle_);
+      // When one has lost the server, the others idle as long have too:
+      // they go with it (closed once the lock is released), instead of each
+      // costing the next caller a failed check. Those returned while it was
+      // checked worked just now, and stay.
+      for (auto it = idle_.begin(); it != idle_.end();) {
+        if (it->returned <= idle.returned) {
+          dropped.push_back(std::move(*it));
+          it = idle_.erase(it);
+        } else {
+          ++it;
+        }
+      }
       dropped.push_back(std::move(idle));
       const int n = static_cast<int>(dropped.size());
       open_ -= n;
       lost_ = std::min(lost_ + n, options_.pool_size);
       metrics_->open.Decrement(n);
       metrics_->lost.Increment(n);
-      for (Idle& d : dropped) ForgetStatements(d.connection.get());
     }
     ++open_;
     metrics_->open.Increment();
   }
+  // Statements go before their connections, outside the lock.
+  for (Idle& d : dropped) ForgetStatements(d.connection.get());
+  dropped.clear();
   absl::StatusOr<std::unique_ptr<sql::Connection>> c = Connect();
   absl::MutexLock lock(&mu_);
   if (!c.ok()) {
@@ -318,21 +328,31 @@ void MysqlPool::Release(std::unique_ptr<sql::Connection> connection,
 }
 
 absl::Status MysqlPool::Ping() {
+  // One caller at a time (the health thread): the lock is held across the
+  // round trip.
   absl::MutexLock lock(&probe_mu_);
-  if (probe_ == nullptr) {
-    absl::StatusOr<std::unique_ptr<sql::Connection>> c = Connect();
-    if (!c.ok()) return c.status();
-    probe_ = *std::move(c);
+  absl::Status failed;
+  // A kept connection that fails may only be stale (the server restarted
+  // since): a new one decides.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const bool fresh = probe_ == nullptr;
+    if (fresh) {
+      absl::StatusOr<std::unique_ptr<sql::Connection>> c = Connect();
+      if (!c.ok()) return c.status();
+      probe_ = *std::move(c);
+    }
+    try {
+      std::unique_ptr<sql::Statement> s(probe_->createStatement());
+      std::unique_ptr<sql::ResultSet> rs(s->executeQuery("SELECT 1"));
+      return absl::OkStatus();
+    } catch (const sql::SQLException& e) {
+      probe_.reset();
+      failed = absl::UnavailableError(absl::StrCat(
+          "the database does not answer: ", SqlErrorToStatus(e).message()));
+      if (fresh) break;
+    }
   }
-  try {
-    std::unique_ptr<sql::Statement> s(probe_->createStatement());
-    std::unique_ptr<sql::ResultSet> rs(s->executeQuery("SELECT 1"));
-    return absl::OkStatus();
-  } catch (const sql::SQLException& e) {
-    probe_.reset();
-    return absl::UnavailableError(absl::StrCat("the database does not answer: ",
-                                               SqlErrorToStatus(e).message()));
-  }
+  return failed;
 }
 
 }  // namespace rapport

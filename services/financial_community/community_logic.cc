@@ -280,9 +280,9 @@ void CommunityLogic::Rescore(const std::vector<std::string>& member_ids) {
 absl::Status CommunityLogic::CheckMemberExists(const std::string& id,
                                                const std::string& field) {
   RAPPORT_RETURN_IF_ERROR(CheckId(id, field));
-  absl::StatusOr<MemberRecord> m = store_->GetMember(id);
-  if (absl::IsNotFound(m.status())) return EntityNotFound("member", id);
-  return m.status();
+  RAPPORT_ASSIGN_OR_RETURN(bool exists, store_->MemberExists(id));
+  if (!exists) return EntityNotFound("member", id);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<int64_t> CommunityLogic::DateOrToday(

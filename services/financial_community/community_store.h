@@ -119,7 +119,10 @@ class CommunityStore {
   virtual absl::StatusOr<MemberRecord> CreateMember(
       const MemberRecord& member, const std::string& fingerprint,
       const audit::Event& event, const std::string& identify_email_key) = 0;
+  // The member with its children, read in one snapshot.
   virtual absl::StatusOr<MemberRecord> GetMember(const std::string& id) = 0;
+  // Whether member `id` exists (one statement, for checks).
+  virtual absl::StatusOr<bool> MemberExists(const std::string& id) = 0;
   // The fingerprint the create of member `id` stored, if it exists.
   virtual absl::StatusOr<std::optional<std::string>> MemberFingerprint(
       const std::string& id) = 0;

@@ -295,6 +295,15 @@ absl::StatusOr<MemberRecord> MysqlCommunityStore::GetMember(
       [&](sql::Connection& c) { return ReadMember(c, id, false); });
 }
 
+absl::StatusOr<bool> MysqlCommunityStore::MemberExists(const std::string& id) {
+  return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<bool> {
+    Statement s = PrepareCached(c, "SELECT 1 FROM members WHERE id = ?");
+    s->setString(1, id);
+    Rows rows(s->executeQuery());
+    return rows->next();
+  });
+}
+
 absl::StatusOr<std::optional<std::string>>
 MysqlCommunityStore::MemberFingerprint(const std::string& id) {
   return pool_->Run(
@@ -783,9 +792,12 @@ MysqlCommunityStore::LogEngagement(const std::vector<EngagementRecord>& rows,
           // holds is not stored again. Import rows under the request id
           // join an engagement, but another call's engagement is its own:
           // a call naming other members under its request id is refused.
+          // Locking: a concurrent call under the request id waits for this
+          // one (or deadlocks and is retried), then sees its rows.
           Statement held = PrepareCached(
               c,
-              "SELECT member_id, id FROM engagements WHERE engagement_id = ?");
+              "SELECT member_id, id FROM engagements WHERE engagement_id = ? "
+              "FOR UPDATE");
           held->setString(1, rows.front().engagement_id);
           Rows members(held->executeQuery());
           absl::flat_hash_set<std::string> holds;

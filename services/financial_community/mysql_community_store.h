@@ -37,6 +37,7 @@ class MysqlCommunityStore final : public CommunityStore {
       const audit::Event& event,
       const std::string& identify_email_key) override;
   absl::StatusOr<MemberRecord> GetMember(const std::string& id) override;
+  absl::StatusOr<bool> MemberExists(const std::string& id) override;
   absl::StatusOr<std::optional<std::string>> MemberFingerprint(
       const std::string& id) override;
   absl::StatusOr<std::vector<MemberRecord>> ListMembers(

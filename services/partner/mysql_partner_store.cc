@@ -343,6 +343,15 @@ absl::StatusOr<PartnerRecord> MysqlPartnerStore::GetPartner(
       });
 }
 
+absl::StatusOr<bool> MysqlPartnerStore::PartnerExists(const std::string& id) {
+  return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<bool> {
+    Statement s = PrepareCached(c, "SELECT 1 FROM partners WHERE id = ?");
+    s->setString(1, id);
+    Rows rows(s->executeQuery());
+    return rows->next();
+  });
+}
+
 absl::StatusOr<std::optional<std::string>>
 MysqlPartnerStore::PartnerFingerprint(const std::string& id) {
   return pool_->Run(

@@ -260,9 +260,9 @@ void PartnerLogic::Rescore(const std::string& partner_id) {
 absl::Status PartnerLogic::CheckPartnerExists(const std::string& id,
                                               const std::string& field) {
   RAPPORT_RETURN_IF_ERROR(CheckId(id, field));
-  absl::StatusOr<PartnerRecord> p = store_->GetPartner(id);
-  if (absl::IsNotFound(p.status())) return EntityNotFound("partner", id);
-  return p.status();
+  RAPPORT_ASSIGN_OR_RETURN(bool exists, store_->PartnerExists(id));
+  if (!exists) return EntityNotFound("partner", id);
+  return absl::OkStatus();
 }
 
 // ---- partners --------------------------------------------------------------

@@ -174,7 +174,10 @@ class PartnerStore {
   virtual absl::StatusOr<PartnerRecord> CreatePartner(
       const PartnerRecord& partner, const std::string& fingerprint,
       const audit::Event& event, const std::string& identify_email_key) = 0;
+  // The partner with its children, read in one snapshot.
   virtual absl::StatusOr<PartnerRecord> GetPartner(const std::string& id) = 0;
+  // Whether partner `id` exists (one statement, for checks).
+  virtual absl::StatusOr<bool> PartnerExists(const std::string& id) = 0;
   // The fingerprint the create of partner `id` stored, if it exists.
   virtual absl::StatusOr<std::optional<std::string>> PartnerFingerprint(
       const std::string& id) = 0;

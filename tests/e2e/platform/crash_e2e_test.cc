@@ -20,6 +20,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/channel.h"
@@ -171,6 +172,29 @@ void WaitForAcknowledged(const Load& load, int64_t n) {
     absl::SleepFor(absl::Milliseconds(20));
   }
   ASSERT_GE(load.acknowledged(), n);
+}
+
+// Bytes received and not yet read on the established TCP connections of
+// the server listening at `addr` ("127.0.0.1:PORT"), from /proc/net/tcp: a
+// stopped server's pending calls.
+int64_t UnreadBytesAt(const std::string& addr) {
+  const int port = std::stoi(addr.substr(addr.rfind(':') + 1));
+  int64_t unread = 0;
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    for (const std::string& line : testing::Lines(testing::ReadFile(table))) {
+      // sl local_address rem_address st tx_queue:rx_queue ...
+      std::vector<std::string> f =
+          absl::StrSplit(line, ' ', absl::SkipWhitespace());
+      if (f.size() < 5 || f[3] != "01") continue;  // established only
+      const size_t colon = f[1].rfind(':');
+      if (colon == std::string::npos ||
+          std::stoi(f[1].substr(colon + 1), nullptr, 16) != port) {
+        continue;
+      }
+      unread += std::stoll(f[4].substr(f[4].find(':') + 1), nullptr, 16);
+    }
+  }
+  return unread;
 }
 
 void Kill(testing::Process& process) {
@@ -353,13 +377,13 @@ TEST(CrashE2E,
   const std::string published = Export(platform);
   ASSERT_GT(testing::Lines(published).size(), 3000u);
 
-  // A refresh with CLV, another as_of, while both scoring replicas are
-  // stopped (SIGSTOP): its first call to scoring waits on one of them, so
-  // the job is certainly running when replica 0 is killed; then replica 1
-  // goes on. Whichever replica held the call, the job must end cleanly.
-  for (int r = 0; r < 2; ++r) {
-    ASSERT_EQ(::kill(platform.scoring(r).process().pid(), SIGSTOP), 0);
-  }
+  // A refresh with CLV (two calls to scoring, round-robin: one of them goes
+  // to each replica) while replica 0 is stopped (SIGSTOP): once a call waits
+  // unread in replica 0's socket, the job is running and talking to it, and
+  // replica 0 is killed. Replica 1 runs throughout.
+  const int victim = 0;
+  const int survivor = 1;
+  ASSERT_EQ(::kill(platform.scoring(victim).process().pid(), SIGSTOP), 0);
   RunResult started =
       platform.Ctl({"customers", "refresh-scores", "--with-clv", "--no-wait",
                     "--as-of", "2025-06-30T00:00:00Z", "--output", "csv"});
@@ -375,12 +399,15 @@ TEST(CrashE2E,
     }
     return state;
   };
-  const std::string at_kill = started.exit_code == 0 ? state_of_job() : "";
-  const int victim = 0;
-  const int survivor = 1;
+  bool waiting = false;
+  for (int i = 0; i < 3000 && !waiting && started.exit_code == 0; ++i) {
+    waiting = UnreadBytesAt(platform.scoring(victim).addr()) > 0;
+    if (!waiting) absl::SleepFor(absl::Milliseconds(10));
+  }
+  const std::string at_kill = waiting ? state_of_job() : "";
   Kill(platform.scoring(victim).process());
-  ASSERT_EQ(::kill(platform.scoring(survivor).process().pid(), SIGCONT), 0);
   ASSERT_EQ(started.exit_code, 0) << started.err;
+  ASSERT_TRUE(waiting) << "no call of the refresh reached replica 0";
   ASSERT_EQ(at_kill, "RUNNING");
 
   // The job ends either way, and says how.

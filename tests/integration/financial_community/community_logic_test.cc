@@ -601,6 +601,35 @@ TEST_F(CommunityLogicTest, MembersFactsAreEngagementsAndMarketValueAtAsOf) {
   EXPECT_EQ(days[1].amount.ToString(), "18000.00");
 }
 
+// Two calls at once under one request id, naming no member in common: one
+// stores its engagement, the other is refused; never both into one.
+TEST_F(CommunityLogicTest, TwoCallsRacingUnderOneRequestIdStoreOneEngagement) {
+  for (int round = 0; round < 5; ++round) {
+    SCOPED_TRACE(round);
+    const std::vector<std::vector<std::string>> members = {
+        {Create("A", v1::MEMBER_KIND_INVESTOR),
+         Create("B", v1::MEMBER_KIND_INVESTOR)},
+        {Create("C", v1::MEMBER_KIND_INVESTOR)}};
+    const std::string request_id = absl::StrCat("race-", round);
+    std::vector<absl::Status> got = testing::AtOnce(2, [&](size_t i) {
+      v1::LogEngagementRequest r;
+      for (const std::string& m : members[i]) r.add_member_ids(m);
+      r.set_kind(v1::ENGAGEMENT_KIND_CALL);
+      *r.mutable_time() = ToTimestamp(kAsOf);
+      *r.mutable_cost() = Usd("10");
+      r.set_request_id(request_id);
+      return logic_.LogEngagement(r, "u").status();
+    });
+    ASSERT_NE(got[0].ok(), got[1].ok()) << got[0] << " / " << got[1];
+    const size_t won = got[0].ok() ? 0 : 1;
+    EXPECT_TRUE(absl::IsAlreadyExists(got[1 - won])) << got[1 - won];
+    EXPECT_EQ(db_.Count(absl::StrCat(
+                  "SELECT COUNT(*) FROM engagements WHERE engagement_id = '",
+                  KeyedId("engagement", request_id), "'")),
+              static_cast<int64_t>(members[won].size()));
+  }
+}
+
 TEST_F(CommunityLogicTest, AnEngagementWithSeveralMembersSharesItsCostExactly) {
   const std::string a = Create("A", v1::MEMBER_KIND_INVESTOR);
   const std::string b = Create("B", v1::MEMBER_KIND_INVESTOR);

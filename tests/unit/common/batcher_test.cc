@@ -81,13 +81,14 @@ TEST(BatcherTest, UpToMaxRunningBatchesRunAtOnce) {
   // The first batch holds its slot until a second runs beside it (or gives
   // up after 10 s, and the test fails).
   absl::Notification two_at_once;
+  std::atomic<bool> notified{false};
   Batcher<int, int> batcher(
       {.max_running = 3, .max_batch = 2}, [&](const std::vector<int>& items) {
         const int now = ++running;
         int seen = most_running.load();
         while (now > seen && !most_running.compare_exchange_weak(seen, now)) {
         }
-        if (now >= 2 && !two_at_once.HasBeenNotified()) two_at_once.Notify();
+        if (now >= 2 && !notified.exchange(true)) two_at_once.Notify();
         two_at_once.WaitForNotificationWithTimeout(absl::Seconds(10));
         --running;
         return std::vector<int>(items.begin(), items.end());
