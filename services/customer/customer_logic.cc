@@ -916,7 +916,17 @@ absl::Status CustomerLogic::EraseCustomer(
                            store_->GetCustomer(request.id()));
   RAPPORT_RETURN_IF_ERROR(CheckEtag(request.etag(), current));
   std::vector<std::string> hashes;
-  if (options_.suppression) hashes = IdentityHashes(IdentitiesOf(current));
+  if (options_.suppression) {
+    hashes = IdentityHashes(IdentitiesOf(current));
+    // The records merged into it were the same person: their email and
+    // phone cannot come back either. (A merge into it meanwhile changes its
+    // version, which the check below refuses.)
+    RAPPORT_ASSIGN_OR_RETURN(std::vector<IdentityQuery> merged,
+                             store_->MergedIdentities(request.id()));
+    for (const IdentityQuery& q : merged) {
+      for (std::string& h : IdentityHashes(q)) hashes.push_back(std::move(h));
+    }
+  }
   return store_->EraseCustomer(
       request.id(), hashes,
       [&](const CustomerRecord& now) {

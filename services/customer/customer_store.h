@@ -219,9 +219,14 @@ class CustomerStore {
   virtual absl::StatusOr<MergeResult> MergeCustomers(
       const std::string& primary, const std::vector<std::string>& duplicates,
       const audit::Event& event, bool dry_run) = 0;
+  // The email and phone each record merged into `id` had when it was merged
+  // (they no longer find anyone, but they were the person's).
+  virtual absl::StatusOr<std::vector<IdentityQuery>> MergedIdentities(
+      const std::string& id) = 0;
   // Removes personal data (names, identities, notes, attributes, consents),
-  // keeps purchase amounts; with `suppression_hashes`, records them so the
-  // identities cannot come back. `check` may refuse (etag).
+  // of the customer and of the records merged into it; keeps purchase
+  // amounts; with `suppression_hashes`, records them so the identities cannot
+  // come back. `check` may refuse (etag).
   virtual absl::Status EraseCustomer(
       const std::string& id, const std::vector<std::string>& suppression_hashes,
       const std::function<absl::Status(const CustomerRecord&)>& check,

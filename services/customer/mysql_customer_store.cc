@@ -969,11 +969,12 @@ absl::StatusOr<MergeResult> MysqlCustomerStore::MergeCustomers(
     // Identities: the primary keeps its own; it takes an email, phone or postal
     // code it lacks from the first duplicate that has one. A duplicate's email
     // and phone stop counting as identities (their unique keys are freed); the
-    // merged record keeps the text for history.
+    // merged record keeps them as text (merged_phone), for history and so
+    // that erasing the person suppresses them.
     Statement free_keys = Prepare(c,
                                   "UPDATE customers SET email_key = NULL, "
-                                  "phone = NULL, email_match_key = NULL "
-                                  "WHERE id = ?");
+                                  "merged_phone = phone, phone = NULL, "
+                                  "email_match_key = NULL WHERE id = ?");
     std::string phone_taken;
     for (const std::string& d : duplicates) {
       const CustomerRecord& r = records[d];
@@ -1107,6 +1108,25 @@ absl::StatusOr<MergeResult> MysqlCustomerStore::MergeCustomers(
   return result;
 }
 
+absl::StatusOr<std::vector<IdentityQuery>> MysqlCustomerStore::MergedIdentities(
+    const std::string& id) {
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::vector<IdentityQuery>> {
+        Statement s = Prepare(c,
+                              "SELECT email, merged_phone FROM customers WHERE "
+                              "merged_into = ? ORDER BY id");
+        s->setString(1, id);
+        Rows rows(s->executeQuery());
+        std::vector<IdentityQuery> out;
+        while (rows->next()) {
+          IdentityQuery& q = out.emplace_back();
+          q.email = TextOrEmpty(*rows, 1);
+          q.phone = TextOrEmpty(*rows, 2);
+        }
+        return out;
+      });
+}
+
 absl::Status MysqlCustomerStore::EraseCustomer(
     const std::string& id, const std::vector<std::string>& suppression_hashes,
     const std::function<absl::Status(const CustomerRecord&)>& check,
@@ -1120,9 +1140,9 @@ absl::Status MysqlCustomerStore::EraseCustomer(
     const char* kAnonymise =
         "UPDATE customers SET display_name = '(erased)', email = NULL, "
         "email_key = NULL, "
-        "email_match_key = NULL, phone = NULL, postal_code = NULL, "
-        "erased_time_us = ?, update_time_us = ?, version = version + 1 "
-        "WHERE id = ? OR merged_into = ?";
+        "email_match_key = NULL, phone = NULL, merged_phone = NULL, "
+        "postal_code = NULL, erased_time_us = ?, update_time_us = ?, "
+        "version = version + 1 WHERE id = ? OR merged_into = ?";
     Statement anonymise = Prepare(c, kAnonymise);
     anonymise->setInt64(1, now_us);
     anonymise->setInt64(2, now_us);

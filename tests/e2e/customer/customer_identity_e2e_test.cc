@@ -155,9 +155,15 @@ TEST(CustomerIdentityE2E, DuplicatesAreFoundAndMergedWithEverythingTheyHad) {
 TEST(CustomerIdentityE2E,
      EraseRemovesPersonalDataKeepsTotalsAndSuppressesTheIdentities) {
   Server server;
-  const std::string id =
-      server.CreateId({"--display-name", "Ada Lovelace", "--email",
-                       "ada@example.com", "--external-id", "crm:1"});
+  const std::string id = server.CreateId(
+      {"--display-name", "Ada Lovelace", "--email", "ada@example.com",
+       "--phone", "020 7946 0001", "--external-id", "crm:1"});
+  // A duplicate record of her, with an email and a phone of its own, merged
+  // into hers: its identities no longer find her, but they were hers.
+  const std::string duplicate =
+      server.CreateId({"--display-name", "A. Lovelace", "--email",
+                       "ada.l@example.com", "--phone", "020 7946 0002"});
+  ASSERT_EQ(server.Ctl({"customers", "merge", id, duplicate}).exit_code, 0);
   ASSERT_EQ(server
                 .Ctl({"purchases", "record", "--customer", id, "--amount",
                       "19.99", "--description", "tea for Ada"})
@@ -189,7 +195,11 @@ TEST(CustomerIdentityE2E,
        {std::vector<std::string>{"customers", "create", "--display-name", "Ada",
                                  "--email", "ADA@example.com"},
         std::vector<std::string>{"customers", "identify", "--external-id",
-                                 "crm:1"}}) {
+                                 "crm:1"},
+        std::vector<std::string>{"customers", "create", "--display-name", "Ada",
+                                 "--email", "ada.l@example.com"},
+        std::vector<std::string>{"customers", "create", "--display-name", "Ada",
+                                 "--phone", "020 7946 0002"}}) {
     RunResult r = server.Ctl(again);
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.err.find("FAILED_PRECONDITION"), std::string::npos) << r.err;

@@ -174,6 +174,10 @@ class FakeStore final : public CustomerStore {
     r.moved_purchases = 3;
     return r;
   }
+  absl::StatusOr<std::vector<IdentityQuery>> MergedIdentities(
+      const std::string& id) override {
+    return merged_identities[id];
+  }
   absl::Status EraseCustomer(
       const std::string& id, const std::vector<std::string>& hashes,
       const std::function<absl::Status(const CustomerRecord&)>& check,
@@ -265,6 +269,7 @@ class FakeStore final : public CustomerStore {
   std::vector<MergeCall> merge_calls;
   std::set<std::string> suppressed;
   std::map<std::string, std::string> merged_into;
+  std::map<std::string, std::vector<IdentityQuery>> merged_identities;
   std::vector<InteractionRecord> interactions;
   std::vector<ConsentRecord> consents;
   std::map<std::string, CustomerRecord> customers;
@@ -428,8 +433,7 @@ TEST_F(CustomerLogicTest, FindDuplicatesPagesThroughGroupsAndNamesBadFields) {
   list.set_page_size(1);
   Create("Ann");
   Create("Bob");
-  absl::StatusOr<v1::ListCustomersResponse> listed =
-      logic_.ListCustomers(list);
+  absl::StatusOr<v1::ListCustomersResponse> listed = logic_.ListCustomers(list);
   ASSERT_TRUE(listed.ok()) << listed.status();
   ASSERT_FALSE(listed->next_page_token().empty());
   bad.set_page_token(listed->next_page_token());
