@@ -151,9 +151,8 @@ absl::Status RunStream(absl::Duration timeout,
   absl::Duration backoff = options.busy_backoff;
   for (int attempt = 1;; ++attempt) {
     bool busy = false;
-    absl::Status s =
-        RunStreamOnce<Request, Response>(timeout, options, open, configure,
-                                         send, receive, cancel, what, &busy);
+    absl::Status s = RunStreamOnce<Request, Response>(
+        timeout, options, open, configure, send, receive, cancel, what, &busy);
     if (!busy || attempt >= options.busy_attempts ||
         (cancel != nullptr && cancel->cancelled())) {
       return s;

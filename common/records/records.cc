@@ -205,6 +205,17 @@ absl::Status WriteChildren(sql::Connection& c, const ChildTables& t,
   return absl::OkStatus();
 }
 
+absl::StatusOr<bool> EntityExists(MysqlPool& pool, absl::string_view table,
+                                  const std::string& id) {
+  return pool.Run([&](sql::Connection& c) -> absl::StatusOr<bool> {
+    CachedStatement s = PrepareCached(
+        c, absl::StrCat("SELECT 1 FROM ", table, " WHERE id = ?"));
+    s->setString(1, id);
+    Rows rows(s->executeQuery());
+    return rows->next();
+  });
+}
+
 absl::StatusOr<std::vector<std::string>> FindByIdentities(
     sql::Connection& c, const ChildTables& t,
     const std::vector<ExternalKey>& external_ids,

@@ -85,6 +85,11 @@ struct ChildTables {
   std::string attributes;
 };
 
+// Whether `table` (the entities: partners, members) has a row `id`; one
+// statement, for the checks that writes make.
+absl::StatusOr<bool> EntityExists(MysqlPool& pool, absl::string_view table,
+                                  const std::string& id);
+
 // The children of the entities `ids`, by id (every id gets an entry).
 absl::StatusOr<std::map<std::string, EntityChildren>> LoadChildren(
     sql::Connection& c, const ChildTables& tables,

@@ -291,8 +291,7 @@ PurchaseRecord ReadPurchase(sql::ResultSet& rows) {
   p.customer_id = rows.getString(2);
   p.purchase_time_us = rows.getInt64(3);
   // DECIMAL(38,9) comes back as exact text; the schema guarantees it parses.
-  p.amount =
-      Decimal::ParseStored(std::string(rows.getString(4))).value_or(Decimal());
+  p.amount = DecimalColumn(rows, 4).value_or(Decimal());
   p.currency = rows.getString(5);
   p.description = rows.getString(6);
   p.create_time_us = rows.getInt64(7);
@@ -1228,8 +1227,7 @@ InteractionRecord ReadInteraction(sql::ResultSet& rows) {
   r.channel = rows.getInt(3);
   r.kind = rows.getString(4);
   r.interaction_time_us = rows.getInt64(5);
-  r.cost =
-      Decimal::ParseStored(std::string(rows.getString(6))).value_or(Decimal());
+  r.cost = DecimalColumn(rows, 6).value_or(Decimal());
   r.note = rows.getString(7);
   r.create_time_us = rows.getInt64(8);
   r.recorded_by = TextOrEmpty(rows, 9);

@@ -296,12 +296,7 @@ absl::StatusOr<MemberRecord> MysqlCommunityStore::GetMember(
 }
 
 absl::StatusOr<bool> MysqlCommunityStore::MemberExists(const std::string& id) {
-  return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<bool> {
-    Statement s = PrepareCached(c, "SELECT 1 FROM members WHERE id = ?");
-    s->setString(1, id);
-    Rows rows(s->executeQuery());
-    return rows->next();
-  });
+  return EntityExists(*pool_, "members", id);
 }
 
 absl::StatusOr<std::optional<std::string>>

@@ -344,12 +344,7 @@ absl::StatusOr<PartnerRecord> MysqlPartnerStore::GetPartner(
 }
 
 absl::StatusOr<bool> MysqlPartnerStore::PartnerExists(const std::string& id) {
-  return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<bool> {
-    Statement s = PrepareCached(c, "SELECT 1 FROM partners WHERE id = ?");
-    s->setString(1, id);
-    Rows rows(s->executeQuery());
-    return rows->next();
-  });
+  return EntityExists(*pool_, "partners", id);
 }
 
 absl::StatusOr<std::optional<std::string>>

@@ -678,8 +678,7 @@ TEST(ScoringE2E, FitClvModelFitsASyntheticPopulationAndNamesBadFields) {
   }
   // Spend asked for, with one repeat buyer who spent: nothing to fit it on.
   const absl::Status no_spend = fit({spenders}).status();
-  EXPECT_EQ(no_spend.code(), absl::StatusCode::kFailedPrecondition)
-      << no_spend;
+  EXPECT_EQ(no_spend.code(), absl::StatusCode::kFailedPrecondition) << no_spend;
   EXPECT_TRUE(absl::StrContains(no_spend.message(), "repeat buyers"))
       << no_spend;
 }

@@ -98,8 +98,8 @@ TEST(Audit, ListEventsPagesFiltersAndNamesBadFields) {
     if (r->next_page_token().empty()) break;
     request.set_page_token(r->next_page_token());
   }
-  EXPECT_EQ(seen, (std::vector<std::string>{"things/6", "things/4",
-                                            "things/2", "things/0"}));
+  EXPECT_EQ(seen, (std::vector<std::string>{"things/6", "things/4", "things/2",
+                                            "things/0"}));
   // From the third second on, before the sixth.
   Request window;
   *window.mutable_start_time() = ToTimestamp(events[2].time_us);
