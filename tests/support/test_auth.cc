@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
@@ -18,6 +19,15 @@ namespace {
   std::abort();
 }
 
+// The keys' directory, removed when the test process exits (the TestAuth
+// itself lives until then and is never destroyed).
+std::string* keys_dir = nullptr;
+
+void RemoveKeysDir() {
+  std::error_code ignored;
+  if (keys_dir != nullptr) std::filesystem::remove_all(*keys_dir, ignored);
+}
+
 }  // namespace
 
 TestAuth::TestAuth() {
@@ -26,6 +36,8 @@ TestAuth::TestAuth() {
       absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/rapport-test-auth.XXXXXX");
   if (mkdtemp(pattern.data()) == nullptr) Die(absl::InternalError("mkdtemp"));
   dir_ = pattern;
+  keys_dir = new std::string(dir_);
+  std::atexit(RemoveKeysDir);
   people_key_file_ = dir_ + "/people-key.pem";
   service_key_file_ = dir_ + "/service-key.pem";
   jwks_file_ = dir_ + "/jwks.json";

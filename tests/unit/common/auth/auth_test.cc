@@ -252,8 +252,10 @@ void ReplaceFile(const std::string& path, absl::string_view text) {
 class AuthTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char dir[] = "/tmp/rapport_auth_test.XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
+    std::string dir =
+        (std::filesystem::temp_directory_path() / "rapport_auth_test.XXXXXX")
+            .string();
+    ASSERT_NE(mkdtemp(dir.data()), nullptr);
     dir_ = dir;
     jwks_path_ = dir_ + "/jwks.json";
     key_ = MakeTestKey();
