@@ -75,11 +75,13 @@ absl::StatusOr<std::unique_ptr<MysqlPool>> OpenDatabase(
     const ServiceDefaults& defaults, const CounterpartOptions& options,
     const std::vector<Migration>& migrations) {
   // Migrations run on a connection of their own, without the serving
-  // pool's 30 s limit on a statement: rebuilding an index of a large table
+  // pool's limits on a statement: rebuilding an index of a large table
   // takes longer.
   MysqlOptions migrating = options.database;
   migrating.pool_size = 1;
   migrating.io_timeout = absl::Hours(24);
+  migrating.statement_timeout = absl::ZeroDuration();
+  migrating.lock_wait_timeout = absl::ZeroDuration();
   absl::StatusOr<std::unique_ptr<MysqlPool>> migrator =
       MysqlPool::Create(migrating);
   if (!migrator.ok()) return migrator.status();

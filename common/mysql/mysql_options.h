@@ -22,7 +22,18 @@ struct MysqlOptions {
   std::string database;
   int pool_size = 16;
   absl::Duration connect_timeout = absl::Seconds(3);
+  // A read or write on the connection that takes longer means the
+  // database is gone (UNAVAILABLE).
   absl::Duration io_timeout = absl::Seconds(30);
+  // The server ends a statement that runs longer (MariaDB's
+  // max_statement_time): the call gets DEADLINE_EXCEEDED, the connection
+  // stays usable, and the server stops working for a caller that the
+  // io_timeout would have given up on. Below io_timeout; zero: no limit.
+  absl::Duration statement_timeout = absl::Seconds(28);
+  // How long a statement waits for another transaction's row lock before
+  // ABORTED, which transactions retry (innodb_lock_wait_timeout, whole
+  // seconds, below statement_timeout); zero: the server's own (50 s).
+  absl::Duration lock_wait_timeout = absl::Seconds(20);
   // How long a caller waits for a free connection before RESOURCE_EXHAUSTED.
   absl::Duration acquire_timeout = absl::Seconds(5);
 

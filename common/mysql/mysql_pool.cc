@@ -44,6 +44,10 @@ absl::Status SqlErrorToStatus(const sql::SQLException& e) {
       // deleted since (a member force-deleted while its holding is
       // recorded).
       return MarkInternal(absl::NotFoundError(detail));
+    case 1969:
+      // max_statement_time: the server ended the statement; the connection
+      // is fine.
+      return MarkInternal(absl::DeadlineExceededError(detail));
     case 1205:
     case 1213: {
       absl::Status s = MarkInternal(absl::AbortedError(detail));
@@ -161,6 +165,12 @@ absl::StatusOr<std::unique_ptr<MysqlPool>> MysqlPool::Create(
   if (options.database.empty()) {
     return absl::InvalidArgumentError("database name is empty");
   }
+  if (options.statement_timeout > absl::ZeroDuration() &&
+      options.statement_timeout >= options.io_timeout) {
+    // The client would read a long statement as a lost connection first.
+    return absl::InvalidArgumentError(
+        "database statement_timeout must be below its io_timeout");
+  }
   // get_driver_instance is not thread-safe the first time; Create is called at
   // start-up.
   sql::Driver* driver = sql::mysql::get_mysql_driver_instance();
@@ -204,11 +214,21 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Connect() {
     std::unique_ptr<sql::Statement> s(c->createStatement());
     // GROUP_CONCAT lists (duplicate groups) up to 1 MiB, as MariaDB has by
     // default; MySQL would cut them at 1,024 bytes.
-    s->execute(
+    std::string session =
         "SET SESSION time_zone = '+00:00', SESSION sql_mode = "
         "'STRICT_ALL_TABLES,"
         "NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_"
-        "SUBSTITUTION', SESSION group_concat_max_len = 1048576");
+        "SUBSTITUTION', SESSION group_concat_max_len = 1048576";
+    if (options_.statement_timeout > absl::ZeroDuration()) {
+      absl::StrAppend(&session, ", SESSION max_statement_time = ",
+                      absl::ToDoubleSeconds(options_.statement_timeout));
+    }
+    if (options_.lock_wait_timeout > absl::ZeroDuration()) {
+      absl::StrAppend(&session, ", SESSION innodb_lock_wait_timeout = ",
+                      std::max<int64_t>(
+                          1, absl::ToInt64Seconds(options_.lock_wait_timeout)));
+    }
+    s->execute(session);
     return c;
   } catch (const sql::SQLException& e) {
     absl::Status s = SqlErrorToStatus(e);

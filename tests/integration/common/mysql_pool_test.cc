@@ -257,6 +257,57 @@ TEST(MysqlPool, ExhaustedPoolAnswersResourceExhaustedInsteadOfBlockingForever) {
   EXPECT_TRUE(Count(*pool, "SELECT 1").ok());
 }
 
+// A statement past statement_timeout is ended by the server: the caller
+// gets DEADLINE_EXCEEDED and the connection serves the next caller (a lost
+// connection would be dropped). A row lock held past lock_wait_timeout
+// gives ABORTED, which transactions retry.
+TEST(MysqlPool, TheServerEndsSlowStatementsAndLongLockWaits) {
+  const std::string uri = TestMariaDb::Shared().CreateDatabase();
+  absl::StatusOr<MysqlOptions> options = MysqlOptions::FromUri(uri);
+  ASSERT_TRUE(options.ok()) << options.status();
+  options->pool_size = 2;
+  options->io_timeout = absl::Seconds(10);
+  options->statement_timeout = absl::Seconds(2);
+  options->lock_wait_timeout = absl::Seconds(1);
+  absl::StatusOr<std::unique_ptr<MysqlPool>> pool = MysqlPool::Create(*options);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+
+  auto connection_id = [&]() -> absl::StatusOr<int64_t> {
+    return Count(**pool, "SELECT CONNECTION_ID()");
+  };
+  absl::StatusOr<int64_t> before = connection_id();
+  ASSERT_TRUE(before.ok()) << before.status();
+  absl::StatusOr<int64_t> slept = Count(**pool, "SELECT SLEEP(4)");
+  EXPECT_EQ(slept.status().code(), absl::StatusCode::kDeadlineExceeded)
+      << slept.status();
+  absl::StatusOr<int64_t> after = connection_id();
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(*after, *before);
+
+  ASSERT_TRUE(ApplyMigrations(**pool, kMigrations).ok());
+  absl::Status waited;
+  absl::Status holder =
+      (*pool)->Transaction([&](sql::Connection& c) -> absl::Status {
+        std::unique_ptr<sql::Statement> s(c.createStatement());
+        std::unique_ptr<sql::ResultSet> rs(
+            s->executeQuery("SELECT id FROM things WHERE id = 1 FOR UPDATE"));
+        waited = (*pool)->Run([](sql::Connection& other) -> absl::Status {
+          std::unique_ptr<sql::Statement> u(other.createStatement());
+          u->execute("UPDATE things SET size = 3 WHERE id = 1");
+          return absl::OkStatus();
+        });
+        return absl::OkStatus();
+      });
+  EXPECT_TRUE(holder.ok()) << holder;
+  EXPECT_EQ(waited.code(), absl::StatusCode::kAborted) << waited;
+  EXPECT_TRUE(IsRetryableTransactionError(waited));
+
+  // The client must not give up before the server does.
+  options->statement_timeout = options->io_timeout;
+  EXPECT_EQ(MysqlPool::Create(*options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(MysqlPool, SurvivesTheDatabaseGoingAwayAndComingBack) {
   std::unique_ptr<TestMariaDb> db = TestMariaDb::StartPrivate();
   auto pool = NewPool(db->CreateDatabase());
