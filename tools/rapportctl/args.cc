@@ -30,7 +30,13 @@ absl::StatusOr<Args> Args::Parse(int argc, char** argv,
         return absl::InvalidArgumentError(
             absl::StrCat("--", name, " takes no value"));
       }
-      args.flags_[name].push_back(value.value_or("true"));
+      // `--force=false` is as if no --force had been given (so that every
+      // caller asking Has() reads it right); the last one given wins.
+      if (value == "false") {
+        args.flags_.erase(name);
+      } else {
+        args.flags_[name].push_back("true");
+      }
       continue;
     }
     if (!value.has_value()) {

@@ -4,7 +4,8 @@
 //   rapportctl customers create --display-name "Ada" --email ada@example.com
 //
 // Flags take `--name value` or `--name=value`; a flag declared as a switch
-// takes no value. A flag may repeat (--external-id a:1 --external-id b:2).
+// takes no value, or `=true` / `=false` (the last one given counts). A flag
+// may repeat (--external-id a:1 --external-id b:2).
 #ifndef RAPPORT_TOOLS_RAPPORTCTL_ARGS_H_
 #define RAPPORT_TOOLS_RAPPORTCTL_ARGS_H_
 

@@ -1,9 +1,12 @@
-// rapportctl demo load [--cdnow FILE] [--seed N] [--customers N]: loads the
-// demo population (demo_data.h) into an empty platform through the calls a
-// person would make (creates one by one, files through `... import KIND`),
+// rapportctl demo load [--cdnow FILE|none] [--seed N] [--customers N]: loads
+// the demo population (demo_data.h) into an empty platform through the calls
+// a person would make (creates one by one, files through `... import KIND`),
 // refreshes the scores of the three counterparts and prints the overview.
+// Without --cdnow it takes the public CDNOW log from ../shared/data/cdnow/
+// when it is there (next to the working directory or to the checkout that
+// holds rapportctl), else generated customers; `--cdnow none` generates.
 //
-//   rapportctl demo load --cdnow ../shared/data/cdnow/CDNOW_master.txt
+//   rapportctl demo load
 //   (stderr) demo: 23,570 customers created (30.5 s)
 //   (stderr) demo: 69,659 purchases imported (0.9 s)
 //   ...
@@ -56,7 +59,8 @@ namespace pv1 = ::rapport::partner::v1;
 namespace fv1 = ::rapport::financial_community::v1;
 
 constexpr char kUsage[] =
-    "want: rapportctl demo load [--cdnow FILE] [--seed N] [--customers N] "
+    "want: rapportctl demo load [--cdnow FILE|none] [--seed N] [--customers "
+    "N] "
     "[--customer-addr A] [--partner-addr A] [--community-addr A]";
 
 // Generated customers when --customers is not given (and there is no log).
@@ -692,6 +696,19 @@ struct Options {
   std::optional<int> customers;
 };
 
+// The public CDNOW log beside the working directory, or beside the checkout
+// whose build holds this rapportctl.
+std::optional<std::string> FindCdnow() {
+  std::vector<std::filesystem::path> bases;
+  std::error_code error;
+  std::filesystem::path cwd = std::filesystem::current_path(error);
+  if (!error) bases.push_back(cwd);
+  std::filesystem::path exe =
+      std::filesystem::read_symlink("/proc/self/exe", error);
+  if (!error) bases.push_back(exe.parent_path());
+  return demo::FindCdnowLog(bases);
+}
+
 absl::StatusOr<Options> ReadOptions(const Args& args) {
   std::set<std::string> known = {"cdnow", "seed", "customers"};
   known.insert(std::begin(kCounterpartAddrFlags),
@@ -704,6 +721,11 @@ absl::StatusOr<Options> ReadOptions(const Args& args) {
   }
   Options options;
   options.cdnow = args.Get("cdnow");
+  if (!options.cdnow.has_value()) {
+    options.cdnow = FindCdnow();
+  } else if (*options.cdnow == "none") {
+    options.cdnow.reset();
+  }
   RAPPORT_ASSIGN_OR_RETURN(int seed, IntFlag(args, "seed", 1));
   if (seed < 0) return absl::InvalidArgumentError("--seed: must be 0 or more");
   options.seed = static_cast<uint64_t>(seed);

@@ -257,6 +257,23 @@ double Random::Fraction() {
 
 // ---- customers --------------------------------------------------------------
 
+std::optional<std::string> FindCdnowLog(
+    const std::vector<std::filesystem::path>& dirs) {
+  const std::filesystem::path log = std::filesystem::path("..") / "shared" /
+                                    "data" / "cdnow" / "CDNOW_master.txt";
+  for (const std::filesystem::path& start : dirs) {
+    for (std::filesystem::path dir = start; !dir.empty();
+         dir = dir.parent_path()) {
+      std::error_code error;
+      const std::filesystem::path candidate = (dir / log).lexically_normal();
+      if (std::filesystem::is_regular_file(candidate, error))
+        return candidate.string();
+      if (dir == dir.root_path()) break;
+    }
+  }
+  return std::nullopt;
+}
+
 absl::StatusOr<std::vector<CdnowPurchase>> ParseCdnow(absl::string_view text,
                                                       absl::string_view name) {
   std::vector<CdnowPurchase> out;

@@ -19,6 +19,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -84,6 +86,12 @@ struct CdnowPurchase {
 // and the line: `CDNOW_master.txt:12: date: want YYYYMMDD, not "1997011"`.
 absl::StatusOr<std::vector<CdnowPurchase>> ParseCdnow(absl::string_view text,
                                                       absl::string_view name);
+
+// The first of `dirs` or their parents (nearest first) with the public log
+// at ../shared/data/cdnow/CDNOW_master.txt beside it: the path of the log,
+// or nothing.
+std::optional<std::string> FindCdnowLog(
+    const std::vector<std::filesystem::path>& dirs);
 
 struct Customer {
   // kCdnowSource and the log's id ("00001"), or kDemoSource and "C-00001".

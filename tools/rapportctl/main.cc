@@ -167,9 +167,10 @@ Commands:
       balance chart, each counterpart's tiers, R-by-F grid and value distribution, the
       financial community's top targets and the partner deal conflicts to review; the
       page is written even when a service does not answer (exit status 1)
-  demo load [--cdnow FILE] [--seed N] [--customers N]
-      loads a demo population into an empty platform (customers from the CDNOW log
-      FILE when given, else generated; partners with deals, orders and funds; a
+  demo load [--cdnow FILE|none] [--seed N] [--customers N]
+      loads a demo population into an empty platform (customers from the CDNOW log:
+      FILE, else ../shared/data/cdnow/CDNOW_master.txt when it is there; generated
+      with `--cdnow none` or without the log; partners with deals, orders and funds; a
       financial community with holdings, engagements and coverage), refreshes every
       counterpart's scores and prints the overview; refuses a platform holding data
   health [--service NAME] [--wait DURATION]

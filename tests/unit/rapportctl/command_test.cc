@@ -55,6 +55,29 @@ std::vector<int> PageSizesAskedFor(const Context& ctx, int requested_size,
   return sizes;
 }
 
+TEST(Args, ASwitchSetToFalseIsNotGiven) {
+  auto parse = [](std::vector<std::string> words) {
+    std::vector<char*> argv;
+    for (std::string& w : words) argv.push_back(w.data());
+    return Args::Parse(static_cast<int>(argv.size()), argv.data(), {"force"});
+  };
+  absl::StatusOr<Args> off = parse({"rapportctl", "--force=false", "x"});
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_FALSE(off->Has("force"));
+  EXPECT_EQ(off->positional(), std::vector<std::string>{"x"});
+  absl::StatusOr<Args> on = parse({"rapportctl", "--force=true"});
+  ASSERT_TRUE(on.ok()) << on.status();
+  EXPECT_TRUE(on->Has("force"));
+  absl::StatusOr<Args> last = parse({"rapportctl", "--force", "--force=false"});
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_FALSE(last->Has("force"));
+  last = parse({"rapportctl", "--force=false", "--force"});
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_TRUE(last->Has("force"));
+  EXPECT_EQ(parse({"rapportctl", "--force=yes"}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(FetchPages, AllAsksForTheLargestPagesAndKeepsEveryPage) {
   int listed = 0;
   EXPECT_EQ(PageSizesAskedFor(ContextOf({"rapportctl", "list", "--all"}), 0, 3,

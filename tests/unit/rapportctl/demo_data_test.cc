@@ -2,7 +2,10 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <string>
@@ -62,6 +65,29 @@ void ExpectPast(const CsvRows& rows, const std::string& column,
     ASSERT_TRUE(t.ok()) << column << ": " << row[c];
     EXPECT_LT(*t, kNow) << column << ": " << row[c];
   }
+}
+
+// rapportctl in build/dev/tools/rapportctl/ of a checkout finds the log in
+// ../shared/data/cdnow/ beside the checkout; nothing when it is not there.
+TEST(FindCdnowLog, LooksBesideEachDirectoryAndItsParents) {
+  namespace fs = std::filesystem;
+  const fs::path top = fs::temp_directory_path() /
+                       ("rapport-cdnow-test-" + std::to_string(::getpid()));
+  const fs::path exe_dir = top / "work" / "main" / "build" / "tools";
+  fs::create_directories(exe_dir);
+  EXPECT_EQ(FindCdnowLog({exe_dir}), std::nullopt);
+  fs::create_directories(top / "work" / "shared" / "data" / "cdnow");
+  const fs::path log =
+      top / "work" / "shared" / "data" / "cdnow" / "CDNOW_master.txt";
+  std::ofstream(log) << "00001 19970101 1 11.77\n";
+  EXPECT_EQ(FindCdnowLog({exe_dir}), log.string());
+  // The first directory given wins: the working directory over the binary's.
+  fs::create_directories(top / "shared" / "data" / "cdnow");
+  const fs::path nearer =
+      top / "shared" / "data" / "cdnow" / "CDNOW_master.txt";
+  std::ofstream(nearer) << "00001 19970101 1 11.77\n";
+  EXPECT_EQ(FindCdnowLog({top / "elsewhere", exe_dir}), nearer.string());
+  fs::remove_all(top);
 }
 
 TEST(ParseCdnow, ReadsTheMasterLogSkippingItsHeader) {
