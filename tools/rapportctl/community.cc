@@ -291,7 +291,7 @@ int DeleteMember(Context& ctx, Stub& stub) {
   v1::DeleteMemberResponse response;
   grpc::Status s = stub.DeleteMember(ctx.NewCall().get(), request, &response);
   if (!s.ok()) return ReportError(FromGrpcStatus(s));
-  std::cerr << "rapportctl: deleted member " << *id << "\n";
+  PrintDone(ctx.format, "deleted", "member", *id, std::cout);
   return kExitOk;
 }
 

@@ -293,11 +293,7 @@ int Delete(Context& ctx, Stub& stub) {
   v1::DeleteCustomerResponse response;
   grpc::Status s = stub.DeleteCustomer(ctx.NewCall().get(), request, &response);
   if (!s.ok()) return ReportError(FromGrpcStatus(s));
-  if (ctx.format == Format::kTable)
-    std::cout << "deleted customer " << id << "\n";
-  if (ctx.format == Format::kJson)
-    std::cout << "{\"deleted\": \"" << id << "\"}\n";
-  if (ctx.format == Format::kCsv) std::cout << "deleted\n" << id << "\n";
+  PrintDone(ctx.format, "deleted", "customer", id, std::cout);
   return kExitOk;
 }
 

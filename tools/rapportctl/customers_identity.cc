@@ -169,8 +169,19 @@ int Erase(Context& ctx, Stub& stub) {
   v1::EraseCustomerResponse response;
   grpc::Status s = stub.EraseCustomer(ctx.NewCall().get(), request, &response);
   if (!s.ok()) return ReportError(FromGrpcStatus(s));
-  std::cout << "erased customer " << words[2] << "\n";
+  PrintDone(ctx.format, "erased", "customer", words[2], std::cout);
   return kExitOk;
+}
+
+// Consents as `customers consent list` prints them.
+void PrintConsents(Format format,
+                   const google::protobuf::RepeatedPtrField<v1::Consent>& all) {
+  Table t({"purpose", "channel", "granted", "capture_time", "source"});
+  for (const v1::Consent& c : all) {
+    t.AddRow({c.purpose(), ChannelName(c.channel()), c.granted() ? "yes" : "no",
+              TimeText(c.capture_time()), c.source()});
+  }
+  t.Print(format, std::cout);
 }
 
 int Interactions(Context& ctx, Stub& stub) {
@@ -276,13 +287,7 @@ int Consent(Context& ctx, Stub& stub) {
       PrintJson(response, std::cout);
       return kExitOk;
     }
-    Table t({"purpose", "channel", "granted", "capture_time", "source"});
-    for (const v1::Consent& c : response.consents()) {
-      t.AddRow({c.purpose(), ChannelName(c.channel()),
-                c.granted() ? "yes" : "no", TimeText(c.capture_time()),
-                c.source()});
-    }
-    t.Print(ctx.format, std::cout);
+    PrintConsents(ctx.format, response.consents());
     return kExitOk;
   }
   if (absl::Status s = Known(ctx.args, {"customer", "purpose", "channel",
@@ -310,6 +315,10 @@ int Consent(Context& ctx, Stub& stub) {
   if (!s.ok()) return ReportError(FromGrpcStatus(s));
   if (ctx.format == Format::kJson) {
     PrintJson(response.consent(), std::cout);
+  } else if (ctx.format == Format::kCsv) {
+    google::protobuf::RepeatedPtrField<v1::Consent> one;
+    *one.Add() = response.consent();
+    PrintConsents(ctx.format, one);
   } else {
     std::cout << (c->granted() ? "granted " : "withdrawn ") << c->purpose()
               << " by " << ChannelName(c->channel()) << " for customer "

@@ -398,6 +398,13 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
   const int64_t rejected = rows - response.accepted() - response.duplicates();
   if (ctx.format == Format::kJson) {
     PrintJson(response, std::cout);
+  } else if (ctx.format == Format::kCsv) {
+    Table t({"import_id", "rows", "accepted", "duplicates",
+             absl::StrCat("created_", Kind::kCreated), "rejected"});
+    t.AddRow({import_id, absl::StrCat(rows), absl::StrCat(response.accepted()),
+              absl::StrCat(response.duplicates()),
+              absl::StrCat(Kind::Created(response)), absl::StrCat(rejected)});
+    t.Print(ctx.format, std::cout);
   } else {
     std::cout << "import id: " << import_id << "\n"
               << "rows: " << rows << "  accepted: " << response.accepted()

@@ -1,5 +1,6 @@
 #include "tools/rapportctl/output.h"
 
+#include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
@@ -62,6 +63,29 @@ void PrintJson(const google::protobuf::Message& message, std::ostream& out) {
   (void)google::protobuf::util::MessageToJsonString(message, &json, options);
   out << json;
   if (json.empty() || json.back() != '\n') out << "\n";
+}
+
+void PrintDone(Format format, const std::string& done, const std::string& noun,
+               const std::string& id, std::ostream& out) {
+  switch (format) {
+    case Format::kTable:
+      out << done << " " << noun << " " << id << "\n";
+      return;
+    case Format::kJson: {
+      google::protobuf::Value text;
+      text.set_string_value(id);
+      std::string quoted;
+      (void)google::protobuf::util::MessageToJsonString(text, &quoted);
+      out << "{\"" << done << "\": " << quoted << "}\n";
+      return;
+    }
+    case Format::kCsv: {
+      Table t({done});
+      t.AddRow({id});
+      t.Print(format, out);
+      return;
+    }
+  }
 }
 
 }  // namespace rapport::ctl

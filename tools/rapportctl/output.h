@@ -38,6 +38,11 @@ class Table {
 // The message in protobuf's canonical JSON mapping, one object, pretty-printed.
 void PrintJson(const google::protobuf::Message& message, std::ostream& out);
 
+// What a change did to one record, in each format: `deleted customer ID` for
+// people, {"deleted": "ID"} or a one-column CSV ("deleted", then the id).
+void PrintDone(Format format, const std::string& done, const std::string& noun,
+               const std::string& id, std::ostream& out);
+
 }  // namespace rapport::ctl
 
 #endif  // RAPPORT_TOOLS_RAPPORTCTL_OUTPUT_H_

@@ -274,7 +274,7 @@ int Partners(Context& ctx, Stub& stub, const std::string& verb) {
     grpc::Status s =
         stub.DeletePartner(ctx.NewCall().get(), request, &response);
     if (!s.ok()) return ReportError(FromGrpcStatus(s));
-    std::cerr << "rapportctl: deleted partner " << *id << "\n";
+    PrintDone(ctx.format, "deleted", "partner", *id, std::cout);
     return kExitOk;
   }
   if (verb == "list") {

@@ -175,8 +175,9 @@ TEST(CustomerIdentityE2E,
                       "Ada asked about tea"})
                 .exit_code,
             0);
-  RunResult erased = server.Ctl({"customers", "erase", id});
+  RunResult erased = server.Ctl({"customers", "erase", id, "--output", "json"});
   ASSERT_EQ(erased.exit_code, 0) << erased.err;
+  EXPECT_EQ(erased.out, absl::StrCat("{\"erased\": \"", id, "\"}\n"));
   auto got = server.Rows({"customers", "get", id});
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(got[1][1], "(erased)");
