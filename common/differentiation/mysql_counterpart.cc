@@ -211,69 +211,80 @@ absl::StatusOr<int64_t> MysqlCounterpart::CountEntities() {
 absl::Status MysqlCounterpart::ScanFacts(const CountWindow& window,
                                          int batch_size,
                                          const Sink<EntityFacts>& sink) {
-  // Workers, each on its own connection, take the next page of live ids in
-  // turn (a cheap primary-key range) and aggregate its facts concurrently
-  // (the expensive part, which MariaDB then runs on several cores).
+  // Workers, each on a connection of its own, take the next page of live ids
+  // in turn (a cheap primary-key range) and aggregate its facts concurrently
+  // (the expensive part, which MariaDB then runs on several cores). A worker
+  // gives its connection back before it hands the batch on, so that a sink
+  // may use the pool (a counterpart adding facts of its own) without a
+  // scan holding a connection per worker meanwhile.
   absl::Mutex mu;  // guards the next three
   std::string after;
   bool exhausted = false;
   absl::Status first_error;
   absl::Mutex sink_mu;  // one sink call at a time
-  auto work = [&](sql::Connection& c) -> absl::Status {
+  // Reads the next batch into `batch`; leaves it empty at the end.
+  auto read = [&](sql::Connection& c,
+                  std::vector<EntityFacts>& batch) -> absl::Status {
+    batch.clear();
+    std::string lo;
+    std::vector<std::string> ids;
+    {
+      absl::MutexLock lock(&mu);
+      if (exhausted || !first_error.ok()) return absl::OkStatus();
+      lo = after;
+      RAPPORT_ASSIGN_OR_RETURN(ids, LivePage(c, q_->live_page, lo, batch_size));
+      if (ids.empty()) {
+        exhausted = true;
+        return absl::OkStatus();
+      }
+      after = ids.back();
+      if (static_cast<int>(ids.size()) < batch_size) exhausted = true;
+    }
+    batch.assign(ids.size(), EntityFacts());
+    for (size_t i = 0; i < ids.size(); ++i)
+      batch[i].entity_id = std::move(ids[i]);
+    const std::string& hi = batch.back().entity_id;
+    // Merge id-ordered lists into the batch; rows of entities that are not
+    // live (merged away) are skipped.
+    auto merge = [&](const std::vector<Aggregate>& rows, bool events) {
+      size_t k = 0;
+      for (EntityFacts& f : batch) {
+        while (k < rows.size() && rows[k].id < f.entity_id) ++k;
+        if (k == rows.size()) break;
+        if (rows[k].id != f.entity_id) continue;
+        if (events) {
+          AddEvents(rows[k], f);
+        } else {
+          f.cost_to_serve += rows[k].total;
+        }
+      }
+    };
+    for (const std::string& query : q_->scan_events) {
+      Rows rows = ScanRange(c, query, lo, hi, window);
+      RAPPORT_ASSIGN_OR_RETURN(std::vector<Aggregate> events,
+                               ReadAggregates(*rows, true));
+      merge(events, true);
+    }
+    for (const std::string& query : q_->scan_costs) {
+      Rows rows = ScanRange(c, query, lo, hi, window);
+      RAPPORT_ASSIGN_OR_RETURN(std::vector<Aggregate> costs,
+                               ReadAggregates(*rows, false));
+      merge(costs, false);
+    }
+    return absl::OkStatus();
+  };
+  auto work = [&]() -> absl::Status {
     std::vector<EntityFacts> batch;
     for (;;) {
-      std::string lo;
-      std::vector<std::string> ids;
-      {
-        absl::MutexLock lock(&mu);
-        if (exhausted || !first_error.ok()) return absl::OkStatus();
-        lo = after;
-        RAPPORT_ASSIGN_OR_RETURN(ids,
-                                 LivePage(c, q_->live_page, lo, batch_size));
-        if (ids.empty()) {
-          exhausted = true;
-          return absl::OkStatus();
-        }
-        after = ids.back();
-        if (static_cast<int>(ids.size()) < batch_size) exhausted = true;
-      }
-      batch.assign(ids.size(), EntityFacts());
-      for (size_t i = 0; i < ids.size(); ++i)
-        batch[i].entity_id = std::move(ids[i]);
-      const std::string& hi = batch.back().entity_id;
-      // Merge id-ordered lists into the batch; rows of entities that are not
-      // live (merged away) are skipped.
-      auto merge = [&](const std::vector<Aggregate>& rows, bool events) {
-        size_t k = 0;
-        for (EntityFacts& f : batch) {
-          while (k < rows.size() && rows[k].id < f.entity_id) ++k;
-          if (k == rows.size()) break;
-          if (rows[k].id != f.entity_id) continue;
-          if (events) {
-            AddEvents(rows[k], f);
-          } else {
-            f.cost_to_serve += rows[k].total;
-          }
-        }
-      };
-      for (const std::string& query : q_->scan_events) {
-        Rows rows = ScanRange(c, query, lo, hi, window);
-        RAPPORT_ASSIGN_OR_RETURN(std::vector<Aggregate> events,
-                                 ReadAggregates(*rows, true));
-        merge(events, true);
-      }
-      for (const std::string& query : q_->scan_costs) {
-        Rows rows = ScanRange(c, query, lo, hi, window);
-        RAPPORT_ASSIGN_OR_RETURN(std::vector<Aggregate> costs,
-                                 ReadAggregates(*rows, false));
-        merge(costs, false);
-      }
+      RAPPORT_RETURN_IF_ERROR(pool_->Run(
+          [&](sql::Connection& c) -> absl::Status { return read(c, batch); }));
+      if (batch.empty()) return absl::OkStatus();
       absl::MutexLock lock(&sink_mu);
       RAPPORT_RETURN_IF_ERROR(sink(batch));
     }
   };
   auto run = [&] {
-    absl::Status s = pool_->Run(work);
+    absl::Status s = work();
     if (!s.ok()) {
       absl::MutexLock lock(&mu);
       if (first_error.ok()) first_error = s;

@@ -193,9 +193,11 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
   // registered before it (the batch is matched in the order of registration,
   // whatever the order of its rows). The read does not lock: imports run on
   // several streams at once, and the next-key locks of a locking read made
-  // them deadlock on each other's inserts; two streams registering one
-  // account at the same moment may then both go unflagged, which a
-  // registration through RegisterDeal (a locking read) never is.
+  // them deadlock on each other's inserts. So a claim committed between this
+  // read and the batch's commit (by another stream, or by a RegisterDeal
+  // whose own locking read came before the batch's inserts) is not seen, and
+  // the two may both go unflagged. Two RegisterDeal calls never miss each
+  // other; an import racing live registrations of the same account can.
   struct Open {
     int64_t time;
     std::string id;

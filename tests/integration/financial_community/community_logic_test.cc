@@ -577,6 +577,27 @@ TEST_F(CommunityLogicTest, MembersFactsAreEngagementsAndMarketValueAtAsOf) {
   EXPECT_EQ(scanned[ann_].monetary.ToString(), "18000.00");
   EXPECT_EQ(scanned[cat_].frequency, 0);
   EXPECT_EQ(scanned[cat_].monetary.ToString(), "0.00");
+  // Two scan threads on a pool of two connections: the market values are
+  // read while no scan holds a connection (they waited for a third, and the
+  // refresh failed RESOURCE_EXHAUSTED).
+  absl::StatusOr<MysqlOptions> two = MysqlOptions::FromUri(db_.uri());
+  ASSERT_TRUE(two.ok()) << two.status();
+  two->pool_size = 2;
+  two->acquire_timeout = absl::Seconds(1);
+  absl::StatusOr<std::unique_ptr<MysqlPool>> small = MysqlPool::Create(*two);
+  ASSERT_TRUE(small.ok()) << small.status();
+  MemberFacts on_two(small->get(), 2);
+  std::map<std::string, std::string> monetary;
+  absl::Status scanned_on_two = on_two.ScanFacts(
+      {.as_of_us = kAsOf}, 2, [&](std::vector<d::EntityFacts>& batch) {
+        for (const d::EntityFacts& f : batch)
+          monetary[f.entity_id] = f.monetary.ToString();
+        return absl::OkStatus();
+      });
+  ASSERT_TRUE(scanned_on_two.ok()) << scanned_on_two;
+  ASSERT_EQ(monetary.size(), 9u);
+  for (const auto& [id, f] : scanned)
+    EXPECT_EQ(monetary[id], f.monetary.ToString());
   // As of the end of March, Ann had not been met yet.
   EXPECT_EQ(facts.FactsOf({ann_}, {.as_of_us = At("2024-03-31T23:59:59Z")})
                 ->front()
