@@ -3,6 +3,9 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
+#include <memory>
+#include <vector>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -24,6 +27,41 @@ std::string RequestFingerprint(const google::protobuf::MessageLite& m,
     m.SerializeWithCachedSizes(&coded);
   }
   return Fingerprint(absl::StrCat(bytes, "|", extra));
+}
+
+namespace {
+
+// Names `currency` in every google.type.Money of `m` that names none.
+void FillCurrency(google::protobuf::Message* m, const std::string& currency) {
+  if (m->GetDescriptor() == google::type::Money::descriptor()) {
+    auto* money = static_cast<google::type::Money*>(m);
+    if (money->currency_code().empty()) money->set_currency_code(currency);
+    return;
+  }
+  const google::protobuf::Reflection* reflection = m->GetReflection();
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  reflection->ListFields(*m, &fields);
+  for (const google::protobuf::FieldDescriptor* f : fields) {
+    if (f->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE)
+      continue;
+    if (f->is_repeated()) {
+      for (int i = 0; i < reflection->FieldSize(*m, f); ++i)
+        FillCurrency(reflection->MutableRepeatedMessage(m, f, i), currency);
+    } else {
+      FillCurrency(reflection->MutableMessage(m, f), currency);
+    }
+  }
+}
+
+}  // namespace
+
+std::string RequestFingerprintIn(const std::string& currency,
+                                 const google::protobuf::Message& m,
+                                 absl::string_view extra) {
+  std::unique_ptr<google::protobuf::Message> filled(m.New());
+  filled->CopyFrom(m);
+  FillCurrency(filled.get(), currency);
+  return RequestFingerprint(*filled, extra);
 }
 
 absl::Status CheckRequestId(const std::string& request_id) {

@@ -10,6 +10,7 @@
 #ifndef RAPPORT_COMMON_REQUESTS_H_
 #define RAPPORT_COMMON_REQUESTS_H_
 
+#include <google/protobuf/message.h>
 #include <google/protobuf/message_lite.h>
 
 #include <cstdint>
@@ -36,6 +37,12 @@ inline constexpr size_t kMaxRequestIdBytes = 128;
 // the same.
 std::string RequestFingerprint(const google::protobuf::MessageLite& m,
                                absl::string_view extra = "");
+// The same, with every amount of `m` that names no currency taken as in
+// `currency`, as ReadAmount takes it: a retry that spells the deployment's
+// currency out (or leaves it out) says the same.
+std::string RequestFingerprintIn(const std::string& currency,
+                                 const google::protobuf::Message& m,
+                                 absl::string_view extra = "");
 
 absl::Status CheckRequestId(const std::string& request_id);
 // A required id (26 characters of base32).

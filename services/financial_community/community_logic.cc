@@ -881,7 +881,8 @@ absl::StatusOr<v1::LogEngagementResponse> CommunityLogic::LogEngagement(
   }
   RAPPORT_ASSIGN_OR_RETURN(
       std::vector<EngagementRecord> stored,
-      store_->LogEngagement(rows, RequestFingerprint(request)));
+      store_->LogEngagement(rows,
+                            RequestFingerprintIn(options_.currency, request)));
   v1::LogEngagementResponse response;
   std::vector<std::string> members;
   for (const EngagementRecord& e : stored) {
@@ -980,8 +981,9 @@ absl::StatusOr<v1::Coverage> CommunityLogic::RecordCoverage(
              : KeyedId("coverage", request.request_id());
   r.create_time_us = NowMicros();
   r.recorded_by = actor;
-  RAPPORT_ASSIGN_OR_RETURN(CoverageRecord stored,
-                           store_->RecordCoverage(r, RequestFingerprint(in)));
+  RAPPORT_ASSIGN_OR_RETURN(
+      CoverageRecord stored,
+      store_->RecordCoverage(r, RequestFingerprintIn(options_.currency, in)));
   return ToProto(stored, options_.currency);
 }
 

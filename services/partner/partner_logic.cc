@@ -623,11 +623,12 @@ absl::StatusOr<v1::Program> PartnerLogic::CreateProgram(
                   ? ids_->Next()
                   : KeyedId("program", request.request_id());
   record.create_time_us = NowMicros();
-  RAPPORT_ASSIGN_OR_RETURN(ProgramRecord stored,
-                           store_->CreateProgram(record, RequestFingerprint(in),
-                                                 Change(actor, "CreateProgram",
-                                                        "programs/" + record.id,
-                                                        request.request_id())));
+  RAPPORT_ASSIGN_OR_RETURN(
+      ProgramRecord stored,
+      store_->CreateProgram(
+          record, RequestFingerprintIn(options_.currency, in),
+          Change(actor, "CreateProgram", "programs/" + record.id,
+                 request.request_id())));
   return ToProto(stored);
 }
 
@@ -707,7 +708,7 @@ absl::StatusOr<v1::Agreement> PartnerLogic::CreateAgreement(
   RAPPORT_ASSIGN_OR_RETURN(
       AgreementRecord stored,
       store_->CreateAgreement(
-          record, RequestFingerprint(in),
+          record, RequestFingerprintIn(options_.currency, in),
           Change(actor, "CreateAgreement", "agreements/" + record.id,
                  request.request_id())));
   return ToProto(stored);
@@ -860,7 +861,7 @@ absl::StatusOr<v1::Deal> PartnerLogic::RegisterDeal(
   RAPPORT_ASSIGN_OR_RETURN(
       DealRecord stored,
       store_->RegisterDeal(
-          record, RequestFingerprint(in),
+          record, RequestFingerprintIn(options_.currency, in),
           absl::ToInt64Microseconds(options_.protection_window),
           Change(actor, "RegisterDeal", "deals/" + record.id,
                  request.request_id())));
@@ -1052,8 +1053,8 @@ absl::StatusOr<v1::Order> PartnerLogic::RecordOrder(
   record.recorded_by = actor;
   RAPPORT_ASSIGN_OR_RETURN(
       OrderRecord stored,
-      store_->RecordOrder(record,
-                          RequestFingerprint(in, request.partner_id())));
+      store_->RecordOrder(record, RequestFingerprintIn(options_.currency, in,
+                                                       request.partner_id())));
   Rescore(stored.partner_id);
   return ToProto(stored, options_.currency);
 }
@@ -1118,7 +1119,7 @@ absl::StatusOr<v1::FundRequest> PartnerLogic::RequestFunds(
   RAPPORT_ASSIGN_OR_RETURN(
       FundRecord stored,
       store_->RequestFunds(
-          record, RequestFingerprint(in),
+          record, RequestFingerprintIn(options_.currency, in),
           Change(actor, "RequestFunds", "fundRequests/" + record.id,
                  request.request_id())));
   return ToProto(stored, options_.currency);
@@ -1318,7 +1319,9 @@ absl::StatusOr<v1::Interaction> PartnerLogic::LogInteraction(
   RAPPORT_ASSIGN_OR_RETURN(
       InteractionRecord stored,
       store_->LogInteraction(
-          record, RequestFingerprint(in, request.partner_id()), forced, admit));
+          record,
+          RequestFingerprintIn(options_.currency, in, request.partner_id()),
+          forced, admit));
   Rescore(stored.partner_id);
   return ToProto(stored, options_.currency);
 }

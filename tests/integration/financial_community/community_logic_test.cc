@@ -675,6 +675,12 @@ TEST_F(CommunityLogicTest, AnEngagementWithSeveralMembersSharesItsCostExactly) {
   // is refused.
   ASSERT_TRUE(logic_.LogEngagement(r, "u").ok());
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM engagements"), 3);
+  // Also one that leaves the deployment's currency unsaid.
+  r.mutable_cost()->clear_currency_code();
+  absl::StatusOr<v1::LogEngagementResponse> unspelled =
+      logic_.LogEngagement(r, "u");
+  ASSERT_TRUE(unspelled.ok()) << unspelled.status();
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM engagements"), 3);
   *r.mutable_cost() = Usd("90");
   EXPECT_TRUE(absl::IsAlreadyExists(logic_.LogEngagement(r, "u").status()));
   // So is a call under that request id naming other members: it does not

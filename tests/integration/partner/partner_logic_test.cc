@@ -872,6 +872,11 @@ TEST_F(PartnerLogicTest,
   ASSERT_TRUE(first.ok() && again.ok());
   EXPECT_EQ(first->id(), again->id());
   EXPECT_EQ(first->recorded_by(), "user:ada");
+  // An amount without its currency is in the deployment's: the same order.
+  o.mutable_order()->mutable_amount()->clear_currency_code();
+  absl::StatusOr<v1::Order> unspelled = logic_.RecordOrder(o, "user:ada");
+  ASSERT_TRUE(unspelled.ok()) << unspelled.status();
+  EXPECT_EQ(unspelled->id(), first->id());
   *o.mutable_order()->mutable_amount() = Usd("999");
   EXPECT_TRUE(
       absl::IsAlreadyExists(logic_.RecordOrder(o, "user:ada").status()));
