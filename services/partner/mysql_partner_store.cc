@@ -450,10 +450,16 @@ absl::Status MysqlPartnerStore::DeletePartner(const std::string& id, bool force,
   return pool_->Transaction([&](sql::Connection& c) -> absl::Status {
     RAPPORT_ASSIGN_OR_RETURN(PartnerRecord row, ReadPartner(c, id, true));
     RAPPORT_RETURN_IF_ERROR(check(row));
-    static constexpr const char* kHistory[] = {
-        "deals", "orders", "fund_requests", "interactions", "agreements"};
+    // The history that a delete without force keeps: table, and its name
+    // in the API.
+    static constexpr std::pair<const char*, const char*> kHistory[] = {
+        {"deals", "deals"},
+        {"orders", "orders"},
+        {"fund_requests", "fund requests"},
+        {"interactions", "interactions"},
+        {"agreements", "agreements"}};
     if (!force) {
-      for (const char* table : kHistory) {
+      for (const auto& [table, noun] : kHistory) {
         Statement s =
             PrepareCached(c, absl::StrCat("SELECT 1 FROM ", table,
                                           " WHERE partner_id = ? LIMIT 1"));
@@ -461,10 +467,22 @@ absl::Status MysqlPartnerStore::DeletePartner(const std::string& id, bool force,
         Rows rows(s->executeQuery());
         if (rows->next()) {
           return absl::FailedPreconditionError(absl::StrCat(
-              "partner ", id, " has ", table,
+              "partner ", id, " has ", noun,
               "; delete with force (admin) to delete them with it"));
         }
       }
+    }
+    // Deals of other partners that named one of this partner's as the
+    // earlier registration no longer conflict with it (only those: through
+    // the index on conflict_with).
+    {
+      Statement s = PrepareCached(
+          c,
+          "UPDATE deals d JOIN deals e ON d.conflict_with = e.id SET "
+          "d.conflict_with = NULL WHERE e.partner_id = ? AND d.partner_id <> "
+          "e.partner_id");
+      s->setString(1, id);
+      s->executeUpdate();
     }
     for (const char* table :
          {"deals", "orders", "fund_requests", "interactions", "agreements",
@@ -473,16 +491,6 @@ absl::Status MysqlPartnerStore::DeletePartner(const std::string& id, bool force,
       Statement s = PrepareCached(
           c, absl::StrCat("DELETE FROM ", table, " WHERE partner_id = ?"));
       s->setString(1, id);
-      s->executeUpdate();
-    }
-    // Deals of other partners that named this one's as the earlier
-    // registration no longer conflict with it.
-    {
-      Statement s = PrepareCached(
-          c,
-          "UPDATE deals d LEFT JOIN deals e ON e.id = d.conflict_with SET "
-          "d.conflict_with = NULL WHERE d.conflict_with IS NOT NULL AND e.id "
-          "IS NULL");
       s->executeUpdate();
     }
     Statement s = PrepareCached(c, "DELETE FROM partners WHERE id = ?");

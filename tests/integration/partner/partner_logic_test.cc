@@ -187,6 +187,71 @@ TEST_F(PartnerLogicTest, PartnersAreCreatedReadListedUpdatedAndDeleted) {
   EXPECT_EQ(AuditCount("DeletePartner"), 1);
 }
 
+// A registration closed (rejected) protects nothing: the next one conflicts
+// with the earliest claim still open, not with it.
+TEST_F(PartnerLogicTest, AClosedRegistrationProtectsNothing) {
+  const v1::Partner a = Create("Alpha"), b = Create("Beta"),
+                    c = Create("Gamma");
+  now_ = kNow + 10 * kDay;
+  absl::StatusOr<v1::Deal> first =
+      Register(a.id(), "Initech", "initech.example", kNow);
+  absl::StatusOr<v1::Deal> second =
+      Register(b.id(), "Initech", "initech.example", kNow + kDay);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(second->conflict_with(), first->id());
+  ASSERT_TRUE(Move(first->id(), v1::DEAL_STATE_REJECTED).ok());
+  absl::StatusOr<v1::Deal> third =
+      Register(c.id(), "Initech", "initech.example", kNow + 2 * kDay);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ(third->conflict_with(), second->id());
+  ASSERT_TRUE(Move(second->id(), v1::DEAL_STATE_REJECTED).ok());
+  absl::StatusOr<v1::Deal> fourth =
+      Register(a.id(), "Initech", "initech.example", kNow + 3 * kDay);
+  ASSERT_TRUE(fourth.ok()) << fourth.status();
+  EXPECT_EQ(fourth->conflict_with(), third->id());
+}
+
+// A partner with history is deleted only with force, and then the deals of
+// other partners that conflicted with its registrations no longer do; other
+// conflicts stay.
+TEST_F(PartnerLogicTest,
+       DeletingAPartnerWithHistoryNeedsForceAndFreesItsClaims) {
+  const v1::Partner a = Create("Alpha"), b = Create("Beta"),
+                    c = Create("Gamma"), d = Create("Delta");
+  now_ = kNow + 10 * kDay;
+  absl::StatusOr<v1::Deal> held =
+      Register(a.id(), "Globex", "globex.example", kNow);
+  absl::StatusOr<v1::Deal> late =
+      Register(b.id(), "Globex", "globex.example", kNow + kDay);
+  absl::StatusOr<v1::Deal> other = Register(c.id(), "Initech", "", kNow);
+  absl::StatusOr<v1::Deal> other_late =
+      Register(d.id(), "Initech", "", kNow + kDay);
+  ASSERT_TRUE(held.ok() && late.ok() && other.ok() && other_late.ok());
+  ASSERT_EQ(late->conflict_with(), held->id());
+  ASSERT_EQ(other_late->conflict_with(), other->id());
+
+  v1::DeletePartnerRequest del;
+  del.set_id(a.id());
+  absl::Status refused = logic_.DeletePartner(del, "user:admin");
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
+  EXPECT_TRUE(absl::StrContains(refused.message(), "has deals")) << refused;
+  EXPECT_EQ(AuditCount("DeletePartner"), 0);
+  del.set_force(true);
+  ASSERT_TRUE(logic_.DeletePartner(del, "user:admin").ok());
+  EXPECT_EQ(
+      db_.Count("SELECT COUNT(*) FROM deals WHERE partner_id = ?", {a.id()}),
+      0);
+  EXPECT_EQ(
+      db_.Strings("SELECT IFNULL(conflict_with, '') FROM deals WHERE id = ?",
+                  {late->id()}),
+      std::vector<std::string>{""});
+  EXPECT_EQ(
+      db_.Strings("SELECT IFNULL(conflict_with, '') FROM deals WHERE id = ?",
+                  {other_late->id()}),
+      std::vector<std::string>{other->id()});
+  EXPECT_EQ(AuditCount("DeletePartner"), 1);
+}
+
 TEST_F(PartnerLogicTest, BadInputNamesTheFieldAndNotFoundNamesTheId) {
   v1::CreatePartnerRequest r;
   absl::Status bad = logic_.CreatePartner(r, "user:ada").status();
@@ -481,11 +546,8 @@ TEST_F(PartnerLogicTest,
   EXPECT_TRUE(Register(b.id(), "Globex", "globex.example", kNow + 93 * kDay)
                   ->conflict_with()
                   .empty());
-  // A closed registration protects nothing.
+  // (A closed registration protects nothing: the next test.)
   ASSERT_TRUE(Move(first->id(), v1::DEAL_STATE_REJECTED).ok());
-  EXPECT_TRUE(Register(c.id(), "Initech", "initech.example", kNow)
-                  ->conflict_with()
-                  .empty());
 
   // Approving the conflicting one needs force, and is audited as such.
   absl::Status refused =
