@@ -1070,16 +1070,30 @@ CommunityLogic::ListEngagementTargets(
   RAPPORT_RETURN_IF_ERROR(store_->VisitHoldingsViews(
       as_of, [&](const MemberHoldingsView& v) -> absl::Status {
         TargetFacts f;
+        // Sums over any number of positions: past the counts' range is an
+        // error, never a wrap.
+        const auto too_large = [&] {
+          return absl::OutOfRangeError(
+              absl::StrCat("the positions of member ", v.member_id,
+                           " add up past the largest amount"));
+        };
         for (const MemberHoldingsView::Security& s : v.securities) {
           RAPPORT_ASSIGN_OR_RETURN(Decimal value,
                                    PositionValue(s.last.shares, s.last.price));
-          if (peers.contains(s.security)) {
-            f.peer_value += value;
-            continue;
+          Decimal& sum =
+              peers.contains(s.security) ? f.peer_value : f.own_value;
+          absl::StatusOr<Decimal> added = sum.CheckedAdd(value);
+          if (!added.ok()) return too_large();
+          sum = *added;
+          if (peers.contains(s.security)) continue;
+          const int64_t previous =
+              s.previous ? s.previous->shares : s.last.shares;
+          if (__builtin_add_overflow(f.shares_last, s.last.shares,
+                                     &f.shares_last) ||
+              __builtin_add_overflow(f.shares_previous, previous,
+                                     &f.shares_previous)) {
+            return too_large();
           }
-          f.own_value += value;
-          f.shares_last += s.last.shares;
-          f.shares_previous += s.previous ? s.previous->shares : s.last.shares;
         }
         if (v.last_engagement_us.has_value()) {
           f.days_since_engagement = (as_of - *v.last_engagement_us) / kDayUs;

@@ -420,6 +420,23 @@ TEST_F(CommunityLogicTest, OnOneDateTheRatingRecordedLastIsCurrent) {
   EXPECT_EQ(c->hold(), 1);
 }
 
+// A member whose positions add up past the largest amount is an error
+// naming it, never a wrapped (negative or small) value ranked as a target.
+TEST_F(CommunityLogicTest, TargetsRefuseASumPastTheLargestAmount) {
+  const std::string whale = Create("Whale", v1::MEMBER_KIND_INVESTOR);
+  // 1e15 shares at 1e12 each: 1e27 a position; 200 of them pass the 128-bit
+  // count of billionths (1.7e38).
+  for (int i = 0; i < 200; ++i) {
+    Hold(whale, absl::StrCat("S", i), Date(2024, 6, 28), 1'000'000'000'000'000,
+         "1000000000000");
+  }
+  v1::ListEngagementTargetsRequest r;
+  *r.mutable_as_of() = ToTimestamp(kAsOf);
+  absl::Status s = logic_.ListEngagementTargets(r).status();
+  EXPECT_TRUE(absl::IsOutOfRange(s)) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), whale)) << s;
+}
+
 TEST_F(CommunityLogicTest, TargetsAreRankedByTheValueOfMeetingNowWithReasons) {
   Populate();
   v1::ListEngagementTargetsRequest r;
