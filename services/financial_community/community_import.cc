@@ -14,6 +14,7 @@
 #include "absl/strings/strip.h"
 #include "common/audit/audit.h"
 #include "common/base/status_macros.h"
+#include "common/base/timestamp.h"
 #include "common/identity.h"
 #include "common/import/mysql_import.h"
 #include "common/import/row_import.h"
@@ -301,17 +302,42 @@ absl::StatusOr<std::vector<imports::Reject>> InsertEngagements(
   }
   std::set<std::pair<std::string, std::string>> members;
   absl::flat_hash_map<std::string, int> counted;  // members per engagement
+  // One engagement happens once: its rows share one time and one kind (those
+  // of its first row stored, or kept earlier in the batch).
+  struct Shape {
+    int64_t time_us;
+    int kind;
+  };
+  absl::flat_hash_map<std::string, Shape> shapes;
   SelectInLists(
-      c, "SELECT engagement_id, member_id FROM engagements WHERE engagement_id",
+      c,
+      "SELECT engagement_id, member_id, engagement_time_us, kind FROM "
+      "engagements WHERE engagement_id",
       std::vector<std::string>(grouped.begin(), grouped.end()), 512,
       [&](sql::ResultSet& found) {
         members.emplace(TextOrEmpty(found, 1), TextOrEmpty(found, 2));
         ++counted[TextOrEmpty(found, 1)];
+        shapes.try_emplace(TextOrEmpty(found, 1),
+                           Shape{found.getInt64(3), found.getInt(4)});
       });
   std::vector<size_t> kept;
   std::vector<imports::Reject> refused;
   for (size_t i = 0; i < rows.size(); ++i) {
     if (!rows[i].record.group.empty()) {
+      const EngagementRecord& e = rows[i].record.record;
+      if (auto shape = shapes.find(engagement_ids[i]); shape != shapes.end()) {
+        const Shape& first = shape->second;
+        const bool same_time = first.time_us == e.time_us;
+        if (!same_time || first.kind != e.kind) {
+          refused.push_back(
+              {rows[i].number, same_time ? "kind" : "timestamp",
+               absl::StrCat("engagement \"", rows[i].record.group, "\" is a ",
+                            EngagementKindName(first.kind), " at ",
+                            FormatRfc3339Micros(first.time_us),
+                            "; each of its rows says so")});
+          continue;
+        }
+      }
       if (members.contains({engagement_ids[i], MemberOf(rows[i])})) {
         refused.push_back(
             {rows[i].number, "member_ref",
@@ -329,6 +355,7 @@ absl::StatusOr<std::vector<imports::Reject>> InsertEngagements(
       }
       members.emplace(engagement_ids[i], MemberOf(rows[i]));
       ++counted[engagement_ids[i]];
+      shapes.try_emplace(engagement_ids[i], Shape{e.time_us, e.kind});
     }
     kept.push_back(i);
   }
