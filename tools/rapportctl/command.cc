@@ -62,6 +62,11 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Context::Channel(
 absl::StatusOr<std::shared_ptr<grpc::Channel>> Context::ServiceChannel(
     const char* flag, const char* env, const char* fallback) const {
   std::string address = FlagOrEnv(args, flag, env);
+  if (address.empty() && absl::string_view(env) == "RAPPORT_COMMUNITY_ADDR") {
+    // platform.env names it both ways; the service's whole name too.
+    const char* whole = std::getenv("RAPPORT_FINANCIAL_COMMUNITY_ADDR");
+    if (whole != nullptr) address = whole;
+  }
   if (address.empty()) address = fallback;
   TlsOptions tls{FlagOrEnv(args, "tls-cert", "RAPPORT_TLS_CERT"),
                  FlagOrEnv(args, "tls-key", "RAPPORT_TLS_KEY"),
