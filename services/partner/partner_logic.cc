@@ -1283,7 +1283,9 @@ absl::StatusOr<v1::Interaction> PartnerLogic::LogInteraction(
     if (values_ == nullptr || request.force()) return absl::OkStatus();
     RAPPORT_ASSIGN_OR_RETURN(std::optional<cv1::ContactPolicy> policy,
                              values_->ContactPolicyOf(request.partner_id()));
-    if (policy.has_value() && policy->channels_size() > 0) {
+    // The channels the policy names are the ones that may be used (the
+    // scoring service never sends a policy without any).
+    if (policy.has_value()) {
       bool allowed = false;
       for (int c : policy->channels()) allowed |= c == in.channel();
       if (!allowed) {
@@ -1387,6 +1389,7 @@ absl::StatusOr<v1::PartnerScorecard> PartnerLogic::Scorecard(
     card.set_next_tier(next->tier);
     *card.mutable_profit_to_next_tier() =
         MoneyIn(next->lacking, options_.currency);
+    card.set_profit_must_exceed(next->more_than);
   }
   return card;
 }

@@ -217,6 +217,12 @@ TEST_F(PartnerE2E, ImportedDealsOrdersAndCostsScoreExactlyAsScoringRfm) {
   EXPECT_TRUE(absl::StrContains(trend.out, "\"previous\"")) << trend.out;
   EXPECT_TRUE(absl::StrContains(trend.out, "\"value_change_hundredths\""))
       << trend.out;
+  // P6, Gold now, needs more than the profit shown to reach Platinum (above
+  // its threshold).
+  EXPECT_TRUE(absl::StrContains(trend.out, "\"next_tier\": \"TIER_PLATINUM\""))
+      << trend.out;
+  EXPECT_TRUE(absl::StrContains(trend.out, "\"profit_must_exceed\": true"))
+      << trend.out;
 
   // The import and the refreshes are in the partner service's audit log.
   RunResult audit = Ctl(
