@@ -205,6 +205,10 @@ absl::StatusOr<Principal> PrincipalOf(const json_t* claims) {
   if (sub == nullptr || json_string_length(sub) == 0) {
     return Unauthenticated("token has no subject");
   }
+  if (json_string_length(sub) > kMaxSubjectBytes) {
+    return Unauthenticated(absl::StrCat("token subject is longer than ",
+                                        kMaxSubjectBytes, " bytes"));
+  }
   principal.subject.assign(json_string_value(sub), json_string_length(sub));
 
   const json_t* roles = json_object_get(claims, "roles");
@@ -578,6 +582,10 @@ absl::StatusOr<std::string> MintToken(const SigningKey& key,
                                       absl::Time now) {
   if (claims.subject.empty()) {
     return absl::InvalidArgumentError("subject: is required");
+  }
+  if (claims.subject.size() > kMaxSubjectBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("subject: must be at most ", kMaxSubjectBytes, " bytes"));
   }
   if (claims.issuer.empty()) {
     return absl::InvalidArgumentError("issuer: is required");

@@ -61,6 +61,10 @@ struct TokenValidity {
 
 struct TokenClaims;
 
+// The longest subject a token may name, in bytes: what every change records
+// as its actor.
+inline constexpr size_t kMaxSubjectBytes = 256;
+
 // What a caller may do; each role includes the ones below it, so compare:
 // `principal.role >= Role::kWriter`.
 enum class Role { kNone = 0, kReader = 1, kWriter = 2, kAdmin = 3 };

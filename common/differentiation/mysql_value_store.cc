@@ -625,7 +625,9 @@ absl::Status MysqlValueStore::AppendValues(
 absl::Status MysqlValueStore::PublishValueSet(const std::string& job_id) {
   RAPPORT_ASSIGN_OR_RETURN(std::string table, StagingTable(job_id));
   RAPPORT_ASSIGN_OR_RETURN(std::string old, ReplacedTable(job_id));
-  return pool_->Run([&](sql::Connection& c) -> absl::Status {
+  // Building the indexes of millions of values may take longer than the
+  // pool lets one statement run.
+  return pool_->RunUnbounded([&](sql::Connection& c) -> absl::Status {
     std::vector<std::string> add =
         SecondaryIndexClauses(c, tables_.values, true);
     if (!add.empty()) {

@@ -606,9 +606,10 @@ absl::Status Differentiation::PredictClv(Job& job,
                                          std::vector<Prediction>* predictions,
                                          std::string* clv_model) {
   const cv1::RefreshSettings& r = job.settings;
+  // The models see every event up to as_of (SCORING.md section 7: T counts
+  // from the first purchase ever), whatever window the R, F and M count in.
   CountWindow window;
   RAPPORT_ASSIGN_OR_RETURN(window.as_of_us, FromTimestamp(r.as_of(), "as_of"));
-  if (r.window_days() > 0) window.window_days = r.window_days();
 
   // Every entity's event days go once, as events (one per day, its sum),
   // which the scoring service summarises exactly as it would the raw log,
@@ -624,7 +625,7 @@ absl::Status Differentiation::PredictClv(Job& job,
   *config.mutable_as_of() = r.as_of();
   std::atomic<int64_t>& shipped = job.phase[0];
   sv1::ClvModel fitted;
-  RAPPORT_RETURN_IF_ERROR(scoring_->PredictClv(
+  absl::Status predicted = scoring_->PredictClv(
       config,
       [&](const ScoringClient::Writer<sv1::PredictClvRequest>& write) {
         shipped = 0;  // a call made again (a busy replica) counts afresh
@@ -671,7 +672,13 @@ absl::Status Differentiation::PredictClv(Job& job,
         }
         return absl::OkStatus();
       },
-      &job.cancel));
+      &job.cancel);
+  if (absl::IsInvalidArgument(predicted) && shipped.load() == 0) {
+    // No entity has an event up to as_of: there is nothing to fit, and
+    // nobody to predict for (everyone is a Prospect).
+    return absl::OkStatus();
+  }
+  RAPPORT_RETURN_IF_ERROR(predicted);
   if (!fitted.has_bgnbd())
     return absl::InternalError("the scoring service sent no CLV model");
   if (!fitted.has_gamma_gamma()) {

@@ -31,9 +31,10 @@ struct MysqlOptions {
   // io_timeout would have given up on. Below io_timeout; zero: no limit.
   absl::Duration statement_timeout = absl::Seconds(28);
   // How long a statement waits for another transaction's row lock before
-  // ABORTED, which transactions retry (innodb_lock_wait_timeout, whole
-  // seconds, below statement_timeout); zero: the server's own (50 s).
-  absl::Duration lock_wait_timeout = absl::Seconds(20);
+  // ABORTED, which transactions retry, three times in all, within a call's
+  // deadline (innodb_lock_wait_timeout, whole seconds, below
+  // statement_timeout); zero: the server's own (50 s).
+  absl::Duration lock_wait_timeout = absl::Seconds(10);
   // How long a caller waits for a free connection before RESOURCE_EXHAUSTED.
   absl::Duration acquire_timeout = absl::Seconds(5);
 

@@ -171,6 +171,12 @@ absl::StatusOr<std::unique_ptr<MysqlPool>> MysqlPool::Create(
     return absl::InvalidArgumentError(
         "database statement_timeout must be below its io_timeout");
   }
+  if (options.statement_timeout > absl::ZeroDuration() &&
+      options.lock_wait_timeout >= options.statement_timeout) {
+    // A lock wait would end as a slow statement, which is not retried.
+    return absl::InvalidArgumentError(
+        "database lock_wait_timeout must be below its statement_timeout");
+  }
   // get_driver_instance is not thread-safe the first time; Create is called at
   // start-up.
   sql::Driver* driver = sql::mysql::get_mysql_driver_instance();
@@ -191,22 +197,34 @@ MysqlPool::~MysqlPool() {
 }
 
 absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Connect() {
+  return Connect(options_);
+}
+
+absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::ConnectUnbounded() {
+  MysqlOptions unbounded = options_;
+  unbounded.io_timeout = kUnboundedIoTimeout;
+  unbounded.statement_timeout = absl::ZeroDuration();
+  return Connect(unbounded);
+}
+
+absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Connect(
+    const MysqlOptions& options) {
   sql::ConnectOptionsMap props;
-  if (options_.socket.empty()) {
-    props["hostName"] = sql::SQLString(absl::StrCat("tcp://", options_.host));
-    props["port"] = options_.port;
+  if (options.socket.empty()) {
+    props["hostName"] = sql::SQLString(absl::StrCat("tcp://", options.host));
+    props["port"] = options.port;
   } else {
-    props["socket"] = sql::SQLString(options_.socket);
+    props["socket"] = sql::SQLString(options.socket);
   }
-  props["userName"] = sql::SQLString(options_.user);
-  props["password"] = sql::SQLString(options_.password);
-  props["schema"] = sql::SQLString(options_.database);
+  props["userName"] = sql::SQLString(options.user);
+  props["password"] = sql::SQLString(options.password);
+  props["schema"] = sql::SQLString(options.database);
   props["OPT_CONNECT_TIMEOUT"] =
-      static_cast<int>(absl::ToInt64Seconds(options_.connect_timeout));
+      static_cast<int>(absl::ToInt64Seconds(options.connect_timeout));
   props["OPT_READ_TIMEOUT"] =
-      static_cast<int>(absl::ToInt64Seconds(options_.io_timeout));
+      static_cast<int>(absl::ToInt64Seconds(options.io_timeout));
   props["OPT_WRITE_TIMEOUT"] =
-      static_cast<int>(absl::ToInt64Seconds(options_.io_timeout));
+      static_cast<int>(absl::ToInt64Seconds(options.io_timeout));
   props["OPT_RECONNECT"] = false;
   props["OPT_CHARSET_NAME"] = sql::SQLString("utf8mb4");
   try {
@@ -219,14 +237,14 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Connect() {
         "'STRICT_ALL_TABLES,"
         "NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_"
         "SUBSTITUTION', SESSION group_concat_max_len = 1048576";
-    if (options_.statement_timeout > absl::ZeroDuration()) {
+    if (options.statement_timeout > absl::ZeroDuration()) {
       absl::StrAppend(&session, ", SESSION max_statement_time = ",
-                      absl::ToDoubleSeconds(options_.statement_timeout));
+                      absl::ToDoubleSeconds(options.statement_timeout));
     }
-    if (options_.lock_wait_timeout > absl::ZeroDuration()) {
+    if (options.lock_wait_timeout > absl::ZeroDuration()) {
       absl::StrAppend(&session, ", SESSION innodb_lock_wait_timeout = ",
                       std::max<int64_t>(
-                          1, absl::ToInt64Seconds(options_.lock_wait_timeout)));
+                          1, absl::ToInt64Seconds(options.lock_wait_timeout)));
     }
     s->execute(session);
     return c;
@@ -235,7 +253,7 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Connect() {
     // Whatever goes wrong while connecting means the database is not there for
     // us.
     return absl::UnavailableError(absl::StrCat(
-        "cannot connect to ", options_.Redacted(), ": ", s.message()));
+        "cannot connect to ", options.Redacted(), ": ", s.message()));
   }
 }
 

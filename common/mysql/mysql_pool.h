@@ -39,6 +39,7 @@
 #include "absl/time/time.h"
 #include "common/mysql/mysql_options.h"
 #include "common/mysql/named_lock.h"
+#include "common/mysql/statement_cache.h"
 
 namespace sql {
 class Driver;
@@ -106,6 +107,13 @@ class MysqlPool {
   static auto InTransaction(sql::Connection& c, Fn&& fn)
       -> std::invoke_result_t<Fn, sql::Connection&>;
 
+  // Runs fn(connection) in autocommit mode on a connection of its own, made
+  // for this call and closed after it, without the pool's limits on one
+  // statement (io_timeout, statement_timeout): for the rare statements that
+  // may run long, such as building the indexes of a large table.
+  template <typename Fn>
+  auto RunUnbounded(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&>;
+
   // One round trip to the server, on a connection of its own (so that a
   // pool busy with calls does not read as a database that is down): OK, or
   // UNAVAILABLE when it cannot be reached. For health checks.
@@ -121,8 +129,14 @@ class MysqlPool {
   };
   class Lease;
 
+  // How long a read or write may take on RunUnbounded's connection.
+  static constexpr absl::Duration kUnboundedIoTimeout = absl::Hours(1);
+
   MysqlPool(MysqlOptions options, sql::Driver* driver);
   absl::StatusOr<std::unique_ptr<sql::Connection>> Connect();
+  absl::StatusOr<std::unique_ptr<sql::Connection>> ConnectUnbounded();
+  absl::StatusOr<std::unique_ptr<sql::Connection>> Connect(
+      const MysqlOptions& options);
   absl::StatusOr<std::unique_ptr<sql::Connection>> Acquire();
   void Release(std::unique_ptr<sql::Connection> connection, bool broken);
 
@@ -179,6 +193,26 @@ auto MysqlPool::Run(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&> {
     return FromException<Result>(e);
   } catch (const std::exception& e) {
     lease.MarkBroken();
+    return Result(absl::InternalError(e.what()));
+  }
+}
+
+template <typename Fn>
+auto MysqlPool::RunUnbounded(Fn&& fn)
+    -> std::invoke_result_t<Fn, sql::Connection&> {
+  using Result = std::invoke_result_t<Fn, sql::Connection&>;
+  absl::StatusOr<std::unique_ptr<sql::Connection>> c = ConnectUnbounded();
+  if (!c.ok()) return Result(c.status());
+  // Its cached statements go before it closes.
+  struct Forget {
+    sql::Connection* c;
+    ~Forget() { ForgetStatements(c); }
+  } forget{c->get()};
+  try {
+    return fn(**c);
+  } catch (const sql::SQLException& e) {
+    return FromException<Result>(e);
+  } catch (const std::exception& e) {
     return Result(absl::InternalError(e.what()));
   }
 }

@@ -319,7 +319,8 @@ absl::StatusOr<std::vector<imports::Reject>> InsertEngagements(
         ++counted[TextOrEmpty(found, 1)];
         shapes.try_emplace(TextOrEmpty(found, 1),
                            Shape{found.getInt64(3), found.getInt(4)});
-      });
+      },
+      " ORDER BY id");  // the same row speaks for the engagement every time
   std::vector<size_t> kept;
   std::vector<imports::Reject> refused;
   for (size_t i = 0; i < rows.size(); ++i) {

@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "common/base/best_of.h"
 #include "common/base/status_macros.h"
+#include "common/base/timestamp.h"
 #include "common/identity.h"
 #include "common/mysql/sql.h"
 #include "common/mysql/statement_cache.h"
@@ -791,8 +792,8 @@ MysqlCommunityStore::LogEngagement(const std::vector<EngagementRecord>& rows,
           // one (or deadlocks and is retried), then sees its rows.
           Statement held = PrepareCached(
               c,
-              "SELECT member_id, id FROM engagements WHERE engagement_id = ? "
-              "FOR UPDATE");
+              "SELECT member_id, id, kind, engagement_time_us FROM "
+              "engagements WHERE engagement_id = ? FOR UPDATE");
           held->setString(1, rows.front().engagement_id);
           Rows members(held->executeQuery());
           absl::flat_hash_set<std::string> holds;
@@ -801,6 +802,17 @@ MysqlCommunityStore::LogEngagement(const std::vector<EngagementRecord>& rows,
             if (Str(*members, 2) ==
                 LoggedEngagementRowId(rows.front().engagement_id, member)) {
               return Reused("an engagement");
+            }
+            // One engagement has one time and kind, those of its rows
+            // stored already (by an import under this request id).
+            if (members->getInt(3) != rows.front().kind ||
+                members->getInt64(4) != rows.front().time_us) {
+              return absl::AlreadyExistsError(absl::StrCat(
+                  "the engagement of this request_id is a ",
+                  EngagementKindName(members->getInt(3)), " at ",
+                  FormatRfc3339Micros(members->getInt64(4)),
+                  " (stored by an import); another engagement needs a "
+                  "request_id of its own"));
             }
             holds.insert(member);
           }

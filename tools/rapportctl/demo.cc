@@ -3,8 +3,8 @@
 // a person would make (creates one by one, files through `... import KIND`),
 // refreshes the scores of the three counterparts and prints the overview.
 // Without --cdnow it takes the public CDNOW log from ../shared/data/cdnow/
-// when it is there (next to the working directory or to the checkout that
-// holds rapportctl), else generated customers; `--cdnow none` generates.
+// beside the checkout it is run in or built in, when it is there, else
+// generated customers; `--cdnow none` generates.
 //
 //   rapportctl demo load
 //   (stderr) demo: 23,570 customers created (30.5 s)
@@ -696,8 +696,8 @@ struct Options {
   std::optional<int> customers;
 };
 
-// The public CDNOW log beside the working directory, or beside the checkout
-// whose build holds this rapportctl.
+// The public CDNOW log beside the checkout of the working directory, or of
+// the build that holds this rapportctl.
 std::optional<std::string> FindCdnow() {
   std::vector<std::filesystem::path> bases;
   std::error_code error;

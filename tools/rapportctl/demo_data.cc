@@ -262,12 +262,18 @@ std::optional<std::string> FindCdnowLog(
   const std::filesystem::path log = std::filesystem::path("..") / "shared" /
                                     "data" / "cdnow" / "CDNOW_master.txt";
   for (const std::filesystem::path& start : dirs) {
+    // The checkout that holds `start`: the nearest directory with
+    // deploy/local/run in it.
     for (std::filesystem::path dir = start; !dir.empty();
          dir = dir.parent_path()) {
       std::error_code error;
-      const std::filesystem::path candidate = (dir / log).lexically_normal();
-      if (std::filesystem::is_regular_file(candidate, error))
-        return candidate.string();
+      if (std::filesystem::is_regular_file(dir / "deploy" / "local" / "run",
+                                           error)) {
+        const std::filesystem::path candidate = (dir / log).lexically_normal();
+        if (std::filesystem::is_regular_file(candidate, error))
+          return candidate.string();
+        break;
+      }
       if (dir == dir.root_path()) break;
     }
   }

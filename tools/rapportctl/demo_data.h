@@ -87,9 +87,9 @@ struct CdnowPurchase {
 absl::StatusOr<std::vector<CdnowPurchase>> ParseCdnow(absl::string_view text,
                                                       absl::string_view name);
 
-// The first of `dirs` or their parents (nearest first) with the public log
-// at ../shared/data/cdnow/CDNOW_master.txt beside it: the path of the log,
-// or nothing.
+// The public log at ../shared/data/cdnow/CDNOW_master.txt beside the
+// checkout (the directory with deploy/local/run) that holds the first of
+// `dirs` that is in one and has the log beside it: its path, or nothing.
 std::optional<std::string> FindCdnowLog(
     const std::vector<std::filesystem::path>& dirs);
 

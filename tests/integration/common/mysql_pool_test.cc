@@ -302,7 +302,24 @@ TEST(MysqlPool, TheServerEndsSlowStatementsAndLongLockWaits) {
   EXPECT_EQ(waited.code(), absl::StatusCode::kAborted) << waited;
   EXPECT_TRUE(IsRetryableTransactionError(waited));
 
-  // The client must not give up before the server does.
+  // Statements that may run long go on a connection of their own, without
+  // the limit.
+  absl::StatusOr<int64_t> long_sleep =
+      (*pool)->RunUnbounded([](sql::Connection& c) -> absl::StatusOr<int64_t> {
+        std::unique_ptr<sql::Statement> s(c.createStatement());
+        std::unique_ptr<sql::ResultSet> rs(s->executeQuery("SELECT SLEEP(3)"));
+        rs->next();
+        return rs->getInt64(1);
+      });
+  ASSERT_TRUE(long_sleep.ok()) << long_sleep.status();
+  EXPECT_EQ(*long_sleep, 0);  // slept to the end
+
+  // The client must not give up before the server does, nor a lock wait
+  // end as a slow statement.
+  options->lock_wait_timeout = options->statement_timeout;
+  EXPECT_EQ(MysqlPool::Create(*options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  options->lock_wait_timeout = absl::Seconds(1);
   options->statement_timeout = options->io_timeout;
   EXPECT_EQ(MysqlPool::Create(*options).status().code(),
             absl::StatusCode::kInvalidArgument);

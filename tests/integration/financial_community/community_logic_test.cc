@@ -1602,6 +1602,20 @@ TEST_F(CommunityLogicTest, ImportsRejectBadRowsAndStoreNothingTwice) {
   ASSERT_EQ(logged->rejected_size(), 1);
   EXPECT_EQ(logged->rejected(0).row(), 2);
   EXPECT_EQ(logged->rejected(0).field(), "member_ref");
+  // The other way round: a call under the request id of an imported
+  // engagement that says another time is another engagement, refused.
+  v1::LogEngagementRequest other_time;
+  other_time.add_member_ids(Create("Zed", v1::MEMBER_KIND_INVESTOR));
+  other_time.set_kind(v1::ENGAGEMENT_KIND_MEETING);
+  *other_time.mutable_time() = ToTimestamp(At("2024-06-11T09:00:00Z"));
+  *other_time.mutable_cost() = Usd("10");
+  other_time.set_request_id("meet-42");
+  absl::Status other_refused =
+      logic_.LogEngagement(other_time, "user:ada").status();
+  EXPECT_TRUE(absl::IsAlreadyExists(other_refused)) << other_refused;
+  EXPECT_TRUE(absl::StrContains(other_refused.message(),
+                                "is a meeting at 2024-06-10T09:00:00Z"))
+      << other_refused;
 
   // Coverage from an unknown external id creates an analyst.
   v1::ImportCoverageRequest c;

@@ -68,25 +68,30 @@ void ExpectPast(const CsvRows& rows, const std::string& column,
 }
 
 // rapportctl in build/dev/tools/rapportctl/ of a checkout finds the log in
-// ../shared/data/cdnow/ beside the checkout; nothing when it is not there.
-TEST(FindCdnowLog, LooksBesideEachDirectoryAndItsParents) {
+// ../shared/data/cdnow/ beside the checkout (the directory with
+// deploy/local/run); nothing when it is not there, nor beside a directory
+// that is no checkout.
+TEST(FindCdnowLog, LooksBesideTheCheckoutThatHoldsEachDirectory) {
   namespace fs = std::filesystem;
   const fs::path top = fs::temp_directory_path() /
                        ("rapport-cdnow-test-" + std::to_string(::getpid()));
-  const fs::path exe_dir = top / "work" / "main" / "build" / "tools";
+  const fs::path checkout = top / "work" / "main";
+  const fs::path exe_dir = checkout / "build" / "tools";
   fs::create_directories(exe_dir);
+  fs::create_directories(checkout / "deploy" / "local");
+  std::ofstream(checkout / "deploy" / "local" / "run") << "#!/bin/sh\n";
   EXPECT_EQ(FindCdnowLog({exe_dir}), std::nullopt);
+  // A log beside a directory that is no checkout is not taken.
+  fs::create_directories(top / "shared" / "data" / "cdnow");
+  std::ofstream(top / "shared" / "data" / "cdnow" / "CDNOW_master.txt")
+      << "00001 19970101 1 11.77\n";
+  EXPECT_EQ(FindCdnowLog({exe_dir, top / "elsewhere"}), std::nullopt);
   fs::create_directories(top / "work" / "shared" / "data" / "cdnow");
   const fs::path log =
       top / "work" / "shared" / "data" / "cdnow" / "CDNOW_master.txt";
   std::ofstream(log) << "00001 19970101 1 11.77\n";
-  EXPECT_EQ(FindCdnowLog({exe_dir}), log.string());
-  // The first directory given wins: the working directory over the binary's.
-  fs::create_directories(top / "shared" / "data" / "cdnow");
-  const fs::path nearer =
-      top / "shared" / "data" / "cdnow" / "CDNOW_master.txt";
-  std::ofstream(nearer) << "00001 19970101 1 11.77\n";
-  EXPECT_EQ(FindCdnowLog({top / "elsewhere", exe_dir}), nearer.string());
+  EXPECT_EQ(FindCdnowLog({top / "elsewhere", exe_dir}), log.string());
+  EXPECT_EQ(FindCdnowLog({checkout}), log.string());
   fs::remove_all(top);
 }
 

@@ -515,6 +515,12 @@ TEST_F(AuthTest, MissingSubjectIsRefused) {
   raw.sub = "42";
   EXPECT_THAT(verifier->Verify(Bearer(HandToken(raw))),
               Unauthenticated("malformed token"));
+  // Every change records the subject as its actor (256 bytes at most).
+  raw.sub = absl::StrCat("\"", std::string(256, 'a'), "\"");
+  EXPECT_TRUE(verifier->Verify(Bearer(HandToken(raw))).ok());
+  raw.sub = absl::StrCat("\"", std::string(257, 'a'), "\"");
+  EXPECT_THAT(verifier->Verify(Bearer(HandToken(raw))),
+              Unauthenticated("token subject is longer than 256 bytes"));
 }
 
 TEST_F(AuthTest, NoKnownRoleIsPermissionDenied) {
