@@ -752,6 +752,12 @@ std::vector<std::string> CustomerLogic::IdentityHashes(
   return out;
 }
 
+std::vector<std::string> CustomerLogic::SuppressionHashesOf(
+    const CustomerRecord& record) const {
+  if (!options_.suppression) return {};
+  return IdentityHashes(IdentitiesOf(record));
+}
+
 absl::Status CustomerLogic::CheckNotSuppressed(
     const IdentityQuery& identities) {
   if (!options_.suppression) return absl::OkStatus();
@@ -760,10 +766,7 @@ absl::Status CustomerLogic::CheckNotSuppressed(
   RAPPORT_ASSIGN_OR_RETURN(std::vector<std::string> found,
                            store_->SuppressedAmong(hashes));
   if (found.empty()) return absl::OkStatus();
-  return absl::FailedPreconditionError(
-      "an identity given belongs to a customer who was erased and is "
-      "suppressed; it cannot be "
-      "used again");
+  return absl::FailedPreconditionError(CustomerStore::kSuppressedIdentity);
 }
 
 absl::StatusOr<v1::IdentifyCustomerResponse> CustomerLogic::IdentifyCustomer(
@@ -1095,7 +1098,15 @@ absl::StatusOr<v1::Consent> CustomerLogic::SetConsent(
     absl::StatusOr<int64_t> t =
         FromTimestamp(in.capture_time(), "consent.capture_time");
     note(t.status());
-    if (t.ok()) record.capture_time_us = *t;
+    // The newest consent is the one that holds: one dated ahead would
+    // outlive every withdrawal until then. Clocks may differ by minutes.
+    constexpr int64_t kClockSkewUs = 5 * 60 * 1'000'000LL;
+    if (t.ok() && *t > NowMicros() + kClockSkewUs) {
+      violations.push_back(
+          {"consent.capture_time", "must not be in the future"});
+    } else if (t.ok()) {
+      record.capture_time_us = *t;
+    }
   }
   note(CheckRequiredText(in.source(), "consent.source", 128));
   if (!violations.empty()) return InvalidFields(violations);

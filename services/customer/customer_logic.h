@@ -121,6 +121,10 @@ class CustomerLogic {
   // The salted hashes of the identities, as suppression stores them.
   std::vector<std::string> IdentityHashes(
       const IdentityQuery& identities) const;
+  // Those of a record's identities when suppression is on, else none: what
+  // MysqlCustomerStore::RefuseSuppressedIdentities asks for.
+  std::vector<std::string> SuppressionHashesOf(
+      const CustomerRecord& record) const;
   // FAILED_PRECONDITION when suppression is on and any identity is suppressed.
   absl::Status CheckNotSuppressed(const IdentityQuery& identities);
 

@@ -125,6 +125,11 @@ class CustomerStore {
  public:
   virtual ~CustomerStore() = default;
 
+  // What a change naming an erased customer's (suppressed) identity is told.
+  static constexpr char kSuppressedIdentity[] =
+      "an identity given belongs to a customer who was erased and is "
+      "suppressed; it cannot be used again";
+
   // Inserts the customer, and `event` in the same transaction. ALREADY_EXISTS
   // naming the holder when an identity (email, phone, external id) is taken.
   // With a request id seen before: the stored customer (same hash; no new

@@ -117,6 +117,9 @@ int main(int argc, char** argv) {
                       {{"error", std::string(s.message())}});
   }
   customer::CustomerLogic logic(&store, &ids, clock, *logic_options, &values);
+  store.RefuseSuppressedIdentities([&logic](const customer::CustomerRecord& r) {
+    return logic.SuppressionHashesOf(r);
+  });
   customer::MysqlImportStore import_store(pool->get(), &store);
   customer::BulkImportLogic imports(&import_store, &logic, &ids, clock,
                                     *logic_options);

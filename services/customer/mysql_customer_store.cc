@@ -353,6 +353,7 @@ absl::StatusOr<CustomerRecord> MysqlCustomerStore::CreateCustomer(
         RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> earlier,
                                  FindRequest(c, kFind, request.id, request));
         if (earlier.has_value()) return LoadCustomer(c, *earlier, false);
+        RAPPORT_RETURN_IF_ERROR(CheckNotSuppressed(c, customer));
         Statement s = Prepare(
             c,
             "INSERT INTO customers (id, display_name, email, email_key, phone, "
@@ -504,6 +505,23 @@ MysqlCustomerStore::ListCustomers(const CustomerFilter& filter,
   });
 }
 
+absl::Status MysqlCustomerStore::CheckNotSuppressed(
+    sql::Connection& c, const CustomerRecord& record) {
+  if (!suppression_hashes_) return absl::OkStatus();
+  const std::vector<std::string> hashes = suppression_hashes_(record);
+  if (hashes.empty()) return absl::OkStatus();
+  // A shared lock: an erasure inserting one of these hashes waits for this
+  // transaction, or this read waits for the erasure and sees its rows.
+  std::unique_ptr<sql::PreparedStatement> s(c.prepareStatement(absl::StrCat(
+      "SELECT 1 FROM suppressed_identities WHERE identity_hash IN (",
+      Placeholders(hashes.size()), ") LIMIT 1 LOCK IN SHARE MODE")));
+  for (size_t i = 0; i < hashes.size(); ++i)
+    s->setString(static_cast<int>(i) + 1, hashes[i]);
+  Rows rows(s->executeQuery());
+  if (!rows->next()) return absl::OkStatus();
+  return absl::FailedPreconditionError(kSuppressedIdentity);
+}
+
 absl::StatusOr<CustomerRecord> MysqlCustomerStore::UpdateCustomer(
     const std::string& id,
     const std::function<absl::Status(CustomerRecord&)>& mutate,
@@ -513,6 +531,7 @@ absl::StatusOr<CustomerRecord> MysqlCustomerStore::UpdateCustomer(
       [&](sql::Connection& c) -> absl::StatusOr<CustomerRecord> {
         RAPPORT_ASSIGN_OR_RETURN(CustomerRecord r, LoadCustomer(c, id, true));
         RAPPORT_RETURN_IF_ERROR(mutate(r));
+        RAPPORT_RETURN_IF_ERROR(CheckNotSuppressed(c, r));
         r.version += 1;
         attempted = r;
         Statement s = Prepare(

@@ -24,6 +24,19 @@ class MysqlCustomerStore final : public CustomerStore {
  public:
   explicit MysqlCustomerStore(MysqlPool* pool) : pool_(pool) {}
 
+  // The suppression hashes of a record's identities (CustomerLogic's
+  // IdentityHashes, which hold the deployment's salt).
+  using SuppressionHashes =
+      std::function<std::vector<std::string>(const CustomerRecord&)>;
+  // Makes CreateCustomer and UpdateCustomer refuse (FAILED_PRECONDITION) a
+  // record with a suppressed identity inside their own transaction, under a
+  // shared lock: an erasure committed while the caller's own check ran
+  // (the caller checks first, to answer early) is seen all the same. Set
+  // before the store is used.
+  void RefuseSuppressedIdentities(SuppressionHashes hashes_of) {
+    suppression_hashes_ = std::move(hashes_of);
+  }
+
   absl::StatusOr<CustomerRecord> CreateCustomer(
       const CustomerRecord& customer, const RequestKey& request,
       const audit::Event& event) override;
@@ -89,7 +102,13 @@ class MysqlCustomerStore final : public CustomerStore {
   // when one's request id was used before.
   absl::StatusOr<std::vector<bool>> InsertLivePurchases(
       const std::vector<NewPurchase>& purchases, size_t begin, size_t n);
+  // FAILED_PRECONDITION when one of `record`'s identities is suppressed
+  // (after RefuseSuppressedIdentities; OK without).
+  absl::Status CheckNotSuppressed(sql::Connection& c,
+                                  const CustomerRecord& record);
+
   MysqlPool* pool_;
+  SuppressionHashes suppression_hashes_;
 };
 
 }  // namespace rapport::customer

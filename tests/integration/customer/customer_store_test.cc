@@ -847,6 +847,37 @@ TEST_F(CustomerStoreTest, EraseRemovesPersonalDataKeepsAmountsAndSuppresses) {
   IdentityQuery q2;
   q2.email = "ada@example.com";
   EXPECT_TRUE(store_->FindByIdentities(q2)->empty());
+
+  // The store itself refuses them once told how to hash them, inside the
+  // transaction that would write them (where an erasure that committed
+  // after the caller's own check is seen).
+  store_->RefuseSuppressedIdentities([](const CustomerRecord& r) {
+    std::vector<std::string> out;
+    if (!r.email.empty())
+      out.push_back(r.email == "ada@example.com" ? "hash-1" : r.email);
+    return out;
+  });
+  CustomerRecord again = NewCustomer("Ada again");
+  again.email = "ada@example.com";
+  const int64_t before = Count("customers");
+  absl::Status refused =
+      store_->CreateCustomer(again, {}, Ev("CreateCustomer")).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
+  EXPECT_EQ(Count("customers"), before);
+  CustomerRecord bea = NewCustomer("Bea");
+  bea.email = "bea@example.com";
+  ASSERT_TRUE(store_->CreateCustomer(bea, {}, Ev("CreateCustomer")).ok());
+  absl::Status update_refused = store_
+                                    ->UpdateCustomer(
+                                        bea.id,
+                                        [](CustomerRecord& r) {
+                                          r.email = "ada@example.com";
+                                          return absl::OkStatus();
+                                        },
+                                        Ev("UpdateCustomer"))
+                                    .status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(update_refused)) << update_refused;
+  EXPECT_EQ(store_->GetCustomer(bea.id)->email, "bea@example.com");
 }
 
 TEST_F(CustomerStoreTest, InteractionsAreIdempotentByRequestIdAndPaged) {

@@ -1077,8 +1077,19 @@ TEST_F(CustomerLogicTest, BadInteractionsAndConsentsNameTheirFields) {
   consent.mutable_consent()->mutable_capture_time()->set_seconds(5);
   consent.mutable_consent()->set_source("web");
   consent.mutable_consent()->set_granted(true);
+  // Dated ahead, it would outlive every withdrawal until then; a few minutes
+  // of clock difference pass.
+  consent.mutable_consent()->mutable_capture_time()->set_seconds(
+      absl::ToUnixSeconds(now_ + absl::Hours(1)));
+  EXPECT_EQ(Fields(logic_.SetConsent(consent, kActor).status()),
+            (std::vector<std::string>{"consent.capture_time"}));
+  EXPECT_EQ(store_.consents.size(), 0u);
+  consent.mutable_consent()->mutable_capture_time()->set_seconds(
+      absl::ToUnixSeconds(now_ + absl::Minutes(2)));
   ASSERT_TRUE(logic_.SetConsent(consent, kActor).ok());
-  EXPECT_EQ(store_.consents.size(), 1u);
+  consent.mutable_consent()->mutable_capture_time()->set_seconds(5);
+  ASSERT_TRUE(logic_.SetConsent(consent, kActor).ok());
+  EXPECT_EQ(store_.consents.size(), 2u);  // the fake keeps every call
 }
 
 }  // namespace
