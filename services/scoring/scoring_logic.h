@@ -146,6 +146,10 @@ class ClvPrediction {
       google::protobuf::RepeatedPtrField<v1::CustomerPrediction>* out) const;
   // The model applied (after Finish: the fitted one, with config.fit).
   const v1::ClvModel& model() const { return model_; }
+  // After Finish: E[X(t)] of the model for t = the predicted periods.
+  double population_expected_purchases() const {
+    return ExpectedPurchases(bgnbd_, options_.purchases_horizon);
+  }
   bool fitted() const { return config_.has_fit(); }
 
  private:

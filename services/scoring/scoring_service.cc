@@ -217,8 +217,11 @@ grpc::Status ScoringServiceImpl::PredictClv(
     v1::PredictClvResponse response;
     const size_t end = std::min(total, begin + batch);
     (*run)->Fill(begin, end, response.mutable_predictions());
-    if (end == total && (*run)->fitted())
-      *response.mutable_model() = (*run)->model();
+    if (end == total) {
+      if ((*run)->fitted()) *response.mutable_model() = (*run)->model();
+      response.set_population_expected_purchases(
+          (*run)->population_expected_purchases());
+    }
     if (!stream->Write(response)) {
       return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
     }

@@ -489,6 +489,7 @@ absl::Status RunClv(const Context& ctx, v1::ScoringService::Stub& stub,
   csv.WriteRow({"entity_id", "frequency", "recency", "T", "p_alive",
                 "expected_purchases", "expected_avg_spend", "clv"});
   double expected_total = 0;
+  double population_expected = 0;  // E[X(t)], from the last message
   int64_t predicted = 0;
   {
     auto call = StreamCall(ctx);
@@ -527,6 +528,8 @@ absl::Status RunClv(const Context& ctx, v1::ScoringService::Stub& stub,
         expected_total += p.expected_purchases();
       }
       predicted += response.predictions_size();
+      if (response.has_population_expected_purchases())
+        population_expected = response.population_expected_purchases();
     }
     grpc::Status status = stream->Finish();
     if (!status.ok()) return FromGrpcStatus(status);
@@ -550,10 +553,12 @@ absl::Status RunClv(const Context& ctx, v1::ScoringService::Stub& stub,
         ",\n  \"gg_log_likelihood\": ", Num(m.gamma_gamma().log_likelihood()),
         ",\n  \"gg_customers\": ", m.gamma_gamma().customers());
   }
-  absl::StrAppend(&json, ",\n  \"predict_periods\": ", Num(predict),
-                  ",\n  \"horizon_months\": ", horizon,
-                  ",\n  \"discount_monthly\": ", Num(discount),
-                  ",\n  \"expected_purchases_total\": ", Num(expected_total));
+  absl::StrAppend(
+      &json, ",\n  \"predict_periods\": ", Num(predict),
+      ",\n  \"horizon_months\": ", horizon,
+      ",\n  \"discount_monthly\": ", Num(discount),
+      ",\n  \"expected_purchases_total\": ", Num(expected_total),
+      ",\n  \"population_expected_purchases\": ", Num(population_expected));
   if (holdout > 0) {
     RAPPORT_ASSIGN_OR_RETURN(
         int64_t actual,

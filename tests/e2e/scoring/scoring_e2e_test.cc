@@ -788,6 +788,10 @@ TEST(ScoringE2E, ClvFromTheCdnowLogReproducesThePublishedFigures) {
   EXPECT_EQ(model["customers"], 2357);
   EXPECT_EQ(model["gg_customers"], 946);
   EXPECT_EQ(model["holdout_actual_purchases"], 1882);
+  // E[X(39)] lies between the published E[X(32)] = 1.0437 and E[X(78)] =
+  // 1.8576 (it grows with t).
+  EXPECT_GT(model["population_expected_purchases"], 1.0437);
+  EXPECT_LT(model["population_expected_purchases"], 1.8576);
 
   std::vector<std::vector<std::string>> rows =
       ReadCsv(testing::ReadFile(dir.File("p.csv")));

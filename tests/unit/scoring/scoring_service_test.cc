@@ -72,6 +72,33 @@ TEST(PredictClv, TooFewRepeatSpendersLeaveTheModelWithoutSpend) {
   EXPECT_EQ(response.predictions(1).expected_avg_spend(), 0.0);
 }
 
+// The population's expected purchases (SCORING.md section 7) are the
+// model's E[X(t)] for the predicted periods: at the CDNOW estimates, t = 32
+// weeks, 1.0437 (Hardie's figure; 1.04373754701 exactly).
+TEST(PredictClv, GivesThePopulationsExpectedPurchases) {
+  v1::PredictionConfig config;
+  v1::ClvModel* model = config.mutable_model();
+  model->set_unit(v1::TIME_UNIT_WEEK);
+  model->mutable_bgnbd()->set_r(0.242593);
+  model->mutable_bgnbd()->set_alpha(4.413532);
+  model->mutable_bgnbd()->set_a(0.792886);
+  model->mutable_bgnbd()->set_b(2.425753);
+  config.set_predict_periods(32);
+  absl::StatusOr<std::unique_ptr<ClvPrediction>> run =
+      ClvPrediction::Start(config);
+  ASSERT_TRUE(run.ok()) << run.status();
+  v1::PredictClvRequest batch;
+  v1::CustomerSummary* c = batch.add_summaries();
+  c->set_entity_id("0001");
+  c->set_frequency(2);
+  c->set_recency(30.43);
+  c->set_age(38.86);
+  ASSERT_TRUE((*run)->Add(batch).ok());
+  ASSERT_TRUE((*run)->Finish().ok());
+  EXPECT_NEAR((*run)->population_expected_purchases() / 1.04373754701, 1.0,
+              1e-9);
+}
+
 // Eleven amounts just under the largest one accepted add up past what a
 // Money holds: the call fails naming the entity, and never answers with a
 // wrapped or zeroed sum.
