@@ -67,7 +67,11 @@ absl::StatusOr<Decimal> Decimal::ParseWithin(absl::string_view text,
     while (i < text.size() && IsDigit(text[i])) ++i;
     frac_end = i;
   }
-  if (i != text.size() || (int_end == int_begin && frac_end == frac_begin)) {
+  // SCORING.md section 8: digits, then optionally a point and digits; ".5"
+  // and "5." are not in that grammar.
+  const bool point = frac_begin != int_end;
+  if (i != text.size() || int_end == int_begin ||
+      (point && frac_end == frac_begin)) {
     return absl::InvalidArgumentError(
         absl::StrCat("not a decimal number: ", Quote(text)));
   }
