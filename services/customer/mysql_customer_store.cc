@@ -512,11 +512,16 @@ absl::Status MysqlCustomerStore::CheckNotSuppressed(
   if (hashes.empty()) return absl::OkStatus();
   // A shared lock: an erasure inserting one of these hashes waits for this
   // transaction, or this read waits for the erasure and sees its rows.
-  std::unique_ptr<sql::PreparedStatement> s(c.prepareStatement(absl::StrCat(
-      "SELECT 1 FROM suppressed_identities WHERE identity_hash IN (",
-      Placeholders(hashes.size()), ") LIMIT 1 LOCK IN SHARE MODE")));
-  for (size_t i = 0; i < hashes.size(); ++i)
-    s->setString(static_cast<int>(i) + 1, hashes[i]);
+  // Prepared once per list size (padded to a power of two, as
+  // SuppressedAmong does): creates and updates run it every time.
+  const size_t slots = std::bit_ceil(hashes.size());
+  Statement s = PrepareCached(
+      c,
+      absl::StrCat("SELECT 1 FROM suppressed_identities WHERE identity_hash "
+                   "IN (",
+                   Placeholders(slots), ") LIMIT 1 LOCK IN SHARE MODE"),
+      StatementParameters::kKept);
+  BindPadded(*s, 1, hashes, 0, hashes.size(), slots);
   Rows rows(s->executeQuery());
   if (!rows->next()) return absl::OkStatus();
   return absl::FailedPreconditionError(kSuppressedIdentity);
