@@ -261,7 +261,9 @@ class CustomerStore {
   // Appends the consent to the customer's consent history; the current
   // consent for (purpose, channel) is the one captured last, so a consent
   // captured before the current one (a late retry, an old form) stays in the
-  // history and changes nothing. NOT_FOUND for an unknown customer.
+  // history and changes nothing. A consent the history has already (same
+  // purpose, channel, capture time, grant and source: a retried call) is not
+  // recorded or audited again. NOT_FOUND for an unknown customer.
   virtual absl::Status SetConsent(const std::string& customer_id,
                                   const ConsentRecord& consent,
                                   const audit::Event& event) = 0;

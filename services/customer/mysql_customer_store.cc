@@ -1352,6 +1352,27 @@ absl::Status MysqlCustomerStore::SetConsent(const std::string& customer_id,
     // merge committed since would otherwise get the consent written to an
     // erased person or to a merged record that no one reads.
     RAPPORT_RETURN_IF_ERROR(CheckLive(c, customer_id));
+    // A retry of a call whose answer was lost finds its capture recorded:
+    // the same purpose, channel, capture time, grant and source. It changes
+    // nothing and is not audited again. FOR UPDATE, so that two copies of
+    // one call in flight at once cannot both miss it (the second waits, or
+    // deadlocks and is retried, and then finds the first one's row).
+    Statement same = Prepare(
+        c,
+        "SELECT granted, source FROM consent_history WHERE customer_id = ? "
+        "AND purpose = ? AND channel = ? AND capture_time_us = ? FOR UPDATE");
+    same->setString(1, customer_id);
+    same->setString(2, consent.purpose);
+    same->setInt(3, consent.channel);
+    same->setInt64(4, consent.capture_time_us);
+    Rows recorded(same->executeQuery());
+    while (recorded->next()) {
+      // Compared here, byte for byte: the column's collation ignores case.
+      if (recorded->getBoolean(1) == consent.granted &&
+          std::string(recorded->getString(2)) == consent.source) {
+        return absl::OkStatus();
+      }
+    }
     Statement history = Prepare(
         c,
         "INSERT INTO consent_history (customer_id, purpose, channel, granted, "

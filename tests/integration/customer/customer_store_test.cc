@@ -1069,6 +1069,37 @@ TEST_F(CustomerStoreTest, ConsentKeepsItsHistoryAndTheNewestCaptureWins) {
   EXPECT_EQ(Count("consent_history"), 0);
 }
 
+// A retried SetConsent (its answer lost) records nothing twice, even with
+// both copies in flight at once; a capture that differs in anything, the
+// source's case included, is a capture of its own.
+TEST_F(CustomerStoreTest, ARetriedConsentIsRecordedOnce) {
+  CustomerRecord c = NewCustomer("C");
+  ASSERT_TRUE(store_->CreateCustomer(c, {}, Ev("CreateCustomer")).ok());
+  const ConsentRecord consent{"marketing", 1, true, 100, "web"};
+  std::vector<std::thread> calls;
+  std::vector<absl::Status> results(4);
+  for (absl::Status& result : results) {
+    calls.emplace_back([&, consent] {
+      result = store_->SetConsent(c.id, consent, Ev("SetConsent"));
+    });
+  }
+  for (std::thread& call : calls) call.join();
+  for (const absl::Status& result : results) EXPECT_TRUE(result.ok()) << result;
+  EXPECT_TRUE(store_->SetConsent(c.id, consent, Ev("SetConsent")).ok());
+  EXPECT_EQ(Count("consent_history"), 1);
+  EXPECT_EQ(Count("audit_events"), 2);  // the creation and one consent
+  ASSERT_TRUE(store_
+                  ->SetConsent(c.id, {"marketing", 1, true, 100, "Web"},
+                               Ev("SetConsent"))
+                  .ok());
+  ASSERT_TRUE(store_
+                  ->SetConsent(c.id, {"marketing", 1, false, 100, "web"},
+                               Ev("SetConsent"))
+                  .ok());
+  EXPECT_EQ(Count("consent_history"), 3);
+  EXPECT_EQ(Count("audit_events"), 4);
+}
+
 // Purchases and interactions carry who recorded them.
 TEST_F(CustomerStoreTest, PurchasesAndInteractionsNameWhoRecordedThem) {
   CustomerRecord c = NewCustomer("C");
