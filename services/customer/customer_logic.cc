@@ -917,6 +917,9 @@ absl::Status CustomerLogic::EraseCustomer(
   RAPPORT_RETURN_IF_ERROR(CheckNotMerged(*store_, request.id()));
   RAPPORT_ASSIGN_OR_RETURN(CustomerRecord current,
                            store_->GetCustomer(request.id()));
+  // A retry (its answer lost) finds the work done, whatever its etag: the
+  // erasure is not repeated, moved or audited again.
+  if (current.erased) return absl::OkStatus();
   RAPPORT_RETURN_IF_ERROR(CheckEtag(request.etag(), current));
   std::vector<std::string> hashes;
   if (options_.suppression) {

@@ -231,7 +231,8 @@ class CustomerStore {
   // Removes personal data (names, identities, notes, attributes, consents),
   // of the customer and of the records merged into it; keeps purchase
   // amounts; with `suppression_hashes`, records them so the identities cannot
-  // come back. `check` may refuse (etag).
+  // come back. `check` may refuse (etag). OK, changing nothing, when the
+  // customer is erased already.
   virtual absl::Status EraseCustomer(
       const std::string& id, const std::vector<std::string>& suppression_hashes,
       const std::function<absl::Status(const CustomerRecord&)>& check,

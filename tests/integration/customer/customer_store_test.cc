@@ -786,6 +786,16 @@ TEST_F(CustomerStoreTest, EraseRemovesPersonalDataKeepsAmountsAndSuppresses) {
   absl::StatusOr<CustomerRecord> erased = store_->GetCustomer(c.id);
   ASSERT_TRUE(erased.ok());
   EXPECT_TRUE(erased->erased);
+  // A retry finds the work done: OK, and nothing moves or is audited again.
+  const int64_t audited = Count("audit_events");
+  ASSERT_TRUE(store_
+                  ->EraseCustomer(c.id, {"hash-3"}, accept,
+                                  Ev("EraseCustomer", "t", 199))
+                  .ok());
+  EXPECT_EQ(Count("audit_events"), audited);
+  EXPECT_EQ(store_->GetCustomer(c.id)->version, erased->version);
+  EXPECT_EQ(store_->GetCustomer(c.id)->update_time_us, erased->update_time_us);
+  EXPECT_TRUE(store_->SuppressedAmong({"hash-3"})->empty());
   EXPECT_EQ(erased->display_name, "(erased)");
   EXPECT_EQ(erased->email, "");
   EXPECT_EQ(erased->phone, "");

@@ -945,6 +945,10 @@ TEST_F(CustomerLogicTest, ErasedIdentitiesAreSuppressedOnCreateAndUpdate) {
   erase.set_etag(c->etag());
   ASSERT_TRUE(logic_.EraseCustomer(erase, kActor).ok());
   EXPECT_EQ(store_.suppressed.size(), 1u);
+  // A retry (its answer lost) succeeds without erasing or auditing again.
+  const size_t events = store_.events.size();
+  ASSERT_TRUE(logic_.EraseCustomer(erase, kActor).ok());
+  EXPECT_EQ(store_.events.size(), events);
   // The same address, in another case, is refused.
   request.mutable_customer()->set_email("ADA@example.com");
   EXPECT_EQ(logic_.CreateCustomer(request, kActor).status().code(),
