@@ -93,7 +93,10 @@ class Reflection final : public Generated::Service {
           request.message_request_case() == Request::MESSAGE_REQUEST_NOT_SET
               ? grpc::StatusCode::INVALID_ARGUMENT
               : grpc::StatusCode::NOT_FOUND);
-      response.mutable_error_response()->set_error_message("not found");
+      response.mutable_error_response()->set_error_message(
+          request.message_request_case() == Request::MESSAGE_REQUEST_NOT_SET
+              ? "message_request: is required"
+              : "not found");
       return;
     }
     auto* out = response.mutable_file_descriptor_response();

@@ -93,15 +93,15 @@ std::string Fingerprint(absl::string_view data) {
   return absl::StrFormat("%016x", h);
 }
 
-namespace validation_internal {
-
 void AddViolations(const absl::Status& status,
                    std::vector<FieldViolation>* violations) {
   if (status.ok()) return;
   std::vector<FieldViolation> v = FieldViolations(status);
-  if (v.empty()) v.push_back({"", std::string(status.message())});
+  if (v.empty()) v.push_back({"request", std::string(status.message())});
   violations->insert(violations->end(), v.begin(), v.end());
 }
+
+namespace validation_internal {
 
 std::string Shown(absl::string_view key) {
   constexpr size_t kMost = 64;

@@ -62,6 +62,12 @@ void ReadAttributes(const Attributes& in, absl::string_view field,
                     std::map<std::string, std::string>* out,
                     std::vector<FieldViolation>* violations);
 
+// Appends the field violations of `status` (one of the checks above) to
+// `violations`; nothing when it is OK. A status without violations adds its
+// message under the field "request".
+void AddViolations(const absl::Status& status,
+                   std::vector<FieldViolation>* violations);
+
 // A stable 64-bit digest (FNV-1a) as 16 hex digits, for request hashes and
 // checksums; not for security.
 std::string Fingerprint(absl::string_view data);
@@ -70,8 +76,6 @@ std::string Fingerprint(absl::string_view data);
 // ----------------------------------------------------------
 
 namespace validation_internal {
-void AddViolations(const absl::Status& status,
-                   std::vector<FieldViolation>* violations);
 // A key as a message may echo it: valid UTF-8, at most 64 bytes (cut with
 // "...", or in hex escapes when it is not UTF-8).
 std::string Shown(absl::string_view key);
@@ -92,8 +96,8 @@ void ReadExternalIds(const ExternalIds& in, absl::string_view field,
     const std::string at = absl::StrCat(field, "[", i, "]");
     absl::Status source = CheckKeyText(e.source(), at + ".source", 64);
     absl::Status id = CheckKeyText(e.id(), at + ".id", 256);
-    validation_internal::AddViolations(source, violations);
-    validation_internal::AddViolations(id, violations);
+    AddViolations(source, violations);
+    AddViolations(id, violations);
     if (!source.ok() || !id.ok()) continue;
     if (e.source().find(':') != std::string::npos) {
       violations->push_back({at + ".source", "must not contain ':'"});
@@ -119,8 +123,8 @@ void ReadAttributes(const Attributes& in, absl::string_view field,
     // keys one.
     absl::Status k = CheckKeyText(key, at + " key", 64);
     absl::Status v = CheckOptionalText(value, at, 1024);
-    validation_internal::AddViolations(k, violations);
-    validation_internal::AddViolations(v, violations);
+    AddViolations(k, violations);
+    AddViolations(v, violations);
     if (k.ok() && v.ok()) (*out)[key] = value;
   }
 }

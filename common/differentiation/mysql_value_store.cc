@@ -367,8 +367,9 @@ absl::StatusOr<std::optional<std::string>> ReadLiveSetJob(
   s->setString(1, table);
   Rows rows(s->executeQuery());
   if (!rows->next()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("table ", table, " is missing; migrations not applied?"));
+    // The table's name is for the log, not for the caller.
+    return MarkInternal(absl::FailedPreconditionError(
+        absl::StrCat("table ", table, " is missing; migrations not applied?")));
   }
   const std::string comment = TextOrEmpty(*rows, 1);
   if (!absl::StartsWith(comment, kLiveComment))
@@ -859,8 +860,8 @@ absl::StatusOr<ValueTotals> MysqlValueStore::Summarize() {
 absl::StatusOr<std::vector<StoredValue>> MysqlValueStore::ExportPage(
     const std::string& source, const std::string& after_key, int limit) {
   if (!source.empty() && q_->export_by_external_id.empty()) {
-    return absl::InvalidArgumentError(
-        "external_id_source: these entities have no external ids");
+    return InvalidField("external_id_source",
+                        "these entities have no external ids");
   }
   return pool_->Run(
       [&](sql::Connection& c) -> absl::StatusOr<std::vector<StoredValue>> {

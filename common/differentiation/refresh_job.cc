@@ -19,6 +19,7 @@
 #include "common/proto_convert.h"
 #include "common/requests.h"
 #include "common/status.h"
+#include "common/validation.h"
 
 namespace rapport::differentiation {
 namespace {
@@ -269,10 +270,7 @@ absl::StatusOr<cv1::RefreshJob> Differentiation::StartRefresh(
   const int64_t now = NowMicros();
   cv1::RefreshSettings filled = settings;
   if (settings.has_as_of()) {
-    if (absl::StatusOr<int64_t> t = FromTimestamp(settings.as_of(), "as_of");
-        !t.ok()) {
-      bad.push_back({"as_of", std::string(t.status().message())});
-    }
+    AddViolations(FromTimestamp(settings.as_of(), "as_of").status(), &bad);
   } else {
     *filled.mutable_as_of() = ToTimestamp(now);
   }

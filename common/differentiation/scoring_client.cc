@@ -43,8 +43,14 @@ namespace {
 
 // The scoring service's answer as a status whose message says where it came
 // from; its field violations are kept.
+// The scoring service refusing this service's own credentials is a matter
+// for its operator, not for the caller: INTERNAL, its message for the log.
 absl::Status ScoringError(const grpc::Status& status, absl::string_view what) {
-  return Prefixed(FromGrpcStatus(status), what);
+  absl::Status s = FromGrpcStatus(status);
+  if (absl::IsUnauthenticated(s) || absl::IsPermissionDenied(s)) {
+    s = absl::InternalError(s.message());
+  }
+  return Prefixed(s, what);
 }
 
 absl::StatusOr<std::unique_ptr<grpc::ClientContext>> NewCall(

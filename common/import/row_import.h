@@ -248,7 +248,9 @@ class Importer {
                                            " rows in one message; at most ",
                                            kMaxRowsPerMessage, " are allowed"));
         }
-        for (const RawRow& raw : request.rows()) Add(raw);
+        for (const RawRow& raw : request.rows()) {
+          RAPPORT_RETURN_IF_ERROR(Add(raw));
+        }
         if (pending_.size() >= importer_->options_.batch_rows) {
           RAPPORT_RETURN_IF_ERROR(Flush());
         }
@@ -270,26 +272,33 @@ class Importer {
       }
     }
 
-    void Add(const RawRow& raw) {
+    // Rejects the row (OK) when it is wrong; any other failure ends the
+    // import.
+    absl::Status Add(const RawRow& raw) {
       if (raw.row() < 1 || raw.row() > kMaxRowIdRow) {
         RejectRow(raw.row(), "row", "must be a row number from 1");
-        return;
+        return absl::OkStatus();
       }
-      if (absl::Status s = CheckOptionalText(raw.request_id(), "request_id",
-                                             kMaxRequestIdBytes);
-          !s.ok()) {
-        RejectRow(raw.row(), "request_id", std::string(s.message()));
-        return;
+      if (RejectedFor(raw.row(),
+                      CheckOptionalText(raw.request_id(), "request_id",
+                                        kMaxRequestIdBytes))) {
+        return absl::OkStatus();
       }
       absl::StatusOr<Parsed<Record>> parsed = importer_->parse_(raw);
       if (!parsed.ok()) {
-        std::vector<FieldViolation> v = FieldViolations(parsed.status());
-        if (v.empty()) {
-          RejectRow(raw.row(), "", std::string(parsed.status().message()));
-        } else {
-          RejectRow(raw.row(), v.front().field, v.front().description);
+        // What the row says is wrong; a failure of the service (a lost
+        // database while resolving a reference) is not the row's.
+        switch (parsed.status().code()) {
+          case absl::StatusCode::kInvalidArgument:
+          case absl::StatusCode::kOutOfRange:
+          case absl::StatusCode::kNotFound:
+          case absl::StatusCode::kFailedPrecondition:
+          case absl::StatusCode::kAlreadyExists:
+            RejectedFor(raw.row(), parsed.status());
+            return absl::OkStatus();
+          default:
+            return parsed.status();
         }
-        return;
       }
       Row<Record> row;
       row.number = raw.row();
@@ -303,6 +312,17 @@ class Importer {
       row.ref = std::move(parsed->ref);
       row.record = std::move(parsed->record);
       pending_.push_back(std::move(row));
+      return absl::OkStatus();
+    }
+
+    // Rejects the row for the first field `status` names (its message
+    // without the field in front); false when the status is OK.
+    bool RejectedFor(int64_t row, const absl::Status& status) {
+      if (status.ok()) return false;
+      std::vector<FieldViolation> v;
+      AddViolations(status, &v);
+      RejectRow(row, v.front().field, v.front().description);
+      return true;
     }
 
     // Stores the pending rows: duplicates and conflicting rows out, the

@@ -40,6 +40,7 @@
 #include "common/mysql/mysql_options.h"
 #include "common/mysql/named_lock.h"
 #include "common/mysql/statement_cache.h"
+#include "common/status.h"
 
 namespace sql {
 class Driver;
@@ -193,7 +194,7 @@ auto MysqlPool::Run(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&> {
     return FromException<Result>(e);
   } catch (const std::exception& e) {
     lease.MarkBroken();
-    return Result(absl::InternalError(e.what()));
+    return Result(MarkInternal(absl::InternalError(e.what())));
   }
 }
 
@@ -213,7 +214,7 @@ auto MysqlPool::RunUnbounded(Fn&& fn)
   } catch (const sql::SQLException& e) {
     return FromException<Result>(e);
   } catch (const std::exception& e) {
-    return Result(absl::InternalError(e.what()));
+    return Result(MarkInternal(absl::InternalError(e.what())));
   }
 }
 

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/mysql/statement_cache.h"
+#include "common/status.h"
 
 namespace rapport {
 
@@ -19,8 +20,9 @@ absl::StatusOr<Decimal> DecimalColumn(sql::ResultSet& rows, int column) {
   absl::StatusOr<Decimal> d =
       Decimal::ParseStored(Text(rows.getString(column)));
   if (!d.ok()) {
-    return absl::OutOfRangeError(
-        absl::StrCat("stored decimal does not fit: ", d.status().message()));
+    // What is stored is for the log, not for the caller.
+    return MarkInternal(absl::DataLossError(
+        absl::StrCat("stored decimal does not fit: ", d.status().message())));
   }
   return *d;
 }

@@ -39,6 +39,7 @@ struct ContactInfo {
   std::string role;
   std::string email;  // as NormalizeEmail leaves it
   std::string phone;  // E.164
+  friend bool operator==(const ContactInfo&, const ContactInfo&) = default;
 };
 
 struct ExternalKey {

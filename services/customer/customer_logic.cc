@@ -525,14 +525,20 @@ absl::StatusOr<v1::Customer> CustomerLogic::UpdateCustomer(
           request.customer().id(),
           [&](CustomerRecord& current) {
             RAPPORT_RETURN_IF_ERROR(CheckRowNotMerged(current));
-            RAPPORT_RETURN_IF_ERROR(
-                CheckEtag(request.customer().etag(), current));
             if (current.erased) {
               return absl::FailedPreconditionError(
                   absl::StrCat("customer ", current.id, " was erased"));
             }
+            CustomerRecord wanted = current;
             RAPPORT_RETURN_IF_ERROR(ApplyCustomerFields(
-                request.customer(), paths, options_.phone_region, current));
+                request.customer(), paths, options_.phone_region, wanted));
+            // Nothing to change (a retry whose answer was lost, or values
+            // it has already): the store writes and audits nothing, and no
+            // etag can be stale for it.
+            if (wanted == current) return absl::OkStatus();
+            RAPPORT_RETURN_IF_ERROR(
+                CheckEtag(request.customer().etag(), current));
+            current = std::move(wanted);
             current.update_time_us = std::max(now, current.update_time_us);
             return absl::OkStatus();
           },

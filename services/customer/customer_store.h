@@ -39,6 +39,8 @@ struct CustomerRecord {
   int64_t version = 1;
   bool erased = false;
   std::string merged_into;  // output only: set when merged into another
+  friend bool operator==(const CustomerRecord&,
+                         const CustomerRecord&) = default;
 };
 
 // Which customers ListCustomers returns, and in what order.
@@ -165,6 +167,8 @@ class CustomerStore {
                 const std::optional<ListCursor>& after, int limit) = 0;
   // Reads the customer under a row lock, applies `mutate` (which may refuse
   // with a status), bumps the version and writes it back in one transaction.
+  // When `mutate` changes nothing, nothing is written or audited and the
+  // customer is returned as it is.
   virtual absl::StatusOr<CustomerRecord> UpdateCustomer(
       const std::string& id,
       const std::function<absl::Status(CustomerRecord&)>& mutate,

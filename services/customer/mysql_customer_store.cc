@@ -535,7 +535,9 @@ absl::StatusOr<CustomerRecord> MysqlCustomerStore::UpdateCustomer(
   absl::StatusOr<CustomerRecord> updated = pool_->Transaction(
       [&](sql::Connection& c) -> absl::StatusOr<CustomerRecord> {
         RAPPORT_ASSIGN_OR_RETURN(CustomerRecord r, LoadCustomer(c, id, true));
+        const CustomerRecord before = r;
         RAPPORT_RETURN_IF_ERROR(mutate(r));
+        if (r == before) return r;  // nothing to write, nothing to audit
         RAPPORT_RETURN_IF_ERROR(CheckNotSuppressed(c, r));
         r.version += 1;
         attempted = r;

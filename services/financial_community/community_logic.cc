@@ -356,10 +356,8 @@ absl::StatusOr<v1::ListMembersResponse> CommunityLogic::ListMembers(
   if (request.order_by() != "" && request.order_by() != "value") {
     violations.push_back({"order_by", "must be empty or \"value\""});
   }
-  if (absl::Status s = CheckOptionalText(request.segment(), "segment", 64);
-      !s.ok()) {
-    violations.push_back({"segment", std::string(s.message())});
-  }
+  AddViolations(CheckOptionalText(request.segment(), "segment", 64),
+                &violations);
   if (!violations.empty()) return InvalidFields(violations);
   const bool by_value = request.order_by() == "value";
   const std::string filter =
@@ -434,15 +432,21 @@ absl::StatusOr<v1::Member> CommunityLogic::UpdateMember(
   absl::StatusOr<MemberRecord> updated = store_->UpdateMember(
       in.id(),
       [&](MemberRecord& row) -> absl::Status {
+        MemberRecord wanted = row;
+        if (wants("display_name")) wanted.display_name = fields.display_name;
+        if (wants("kind")) wanted.kind = fields.kind;
+        if (wants("type")) wanted.type = fields.type;
+        if (wants("organisation")) wanted.organisation = fields.organisation;
+        if (wants("contacts")) wanted.contacts = fields.contacts;
+        if (wants("external_ids")) wanted.external_ids = fields.external_ids;
+        if (wants("attributes")) wanted.attributes = fields.attributes;
+        // Nothing to change (a retry whose answer was lost, or values it
+        // has already): the store writes and audits nothing, and no etag can
+        // be stale for it.
+        if (wanted == row) return absl::OkStatus();
         RAPPORT_RETURN_IF_ERROR(
             CheckEtag(in.etag(), row.version, "member", row.id));
-        if (wants("display_name")) row.display_name = fields.display_name;
-        if (wants("kind")) row.kind = fields.kind;
-        if (wants("type")) row.type = fields.type;
-        if (wants("organisation")) row.organisation = fields.organisation;
-        if (wants("contacts")) row.contacts = fields.contacts;
-        if (wants("external_ids")) row.external_ids = fields.external_ids;
-        if (wants("attributes")) row.attributes = fields.attributes;
+        row = std::move(wanted);
         row.update_time_us = NowMicros();
         ++row.version;
         return absl::OkStatus();
@@ -770,7 +774,7 @@ CommunityLogic::ListPositionChanges(
     absl::StatusOr<std::string> s =
         ReadSecurity(request.security(), "security");
     if (!s.ok()) {
-      violations.push_back({"security", std::string(s.status().message())});
+      AddViolations(s.status(), &violations);
     } else {
       security = *s;
     }

@@ -34,6 +34,7 @@ struct MemberRecord {
   // In a listing by value: the stored value it was sorted by (the next
   // page's cursor).
   int listed_value_hundredths = 0;
+  friend bool operator==(const MemberRecord&, const MemberRecord&) = default;
 };
 
 struct HoldingRecord {
@@ -130,6 +131,8 @@ class CommunityStore {
       int kind, int tier, const std::string& segment, bool by_value,
       const std::string& after_id, std::optional<int> after_value,
       int limit) = 0;
+  // Applies `mutate` to the stored member (locked) and stores the result;
+  // when `mutate` changes nothing, nothing is written or audited.
   virtual absl::StatusOr<MemberRecord> UpdateMember(
       const std::string& id, const Mutation<MemberRecord>& mutate,
       const audit::Event& event) = 0;

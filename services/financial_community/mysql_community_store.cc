@@ -369,7 +369,9 @@ absl::StatusOr<MemberRecord> MysqlCommunityStore::UpdateMember(
   return pool_->Transaction(
       [&](sql::Connection& c) -> absl::StatusOr<MemberRecord> {
         RAPPORT_ASSIGN_OR_RETURN(MemberRecord row, ReadMember(c, id, true));
+        const MemberRecord before = row;
         RAPPORT_RETURN_IF_ERROR(mutate(row));
+        if (row == before) return row;  // nothing to write, nothing to audit
         RAPPORT_RETURN_IF_ERROR(WriteMemberRow(c, row, "", false));
         RAPPORT_RETURN_IF_ERROR(rapport::WriteChildren(
             c, MemberChildTables(), row.id,

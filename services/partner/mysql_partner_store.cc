@@ -422,7 +422,9 @@ absl::StatusOr<PartnerRecord> MysqlPartnerStore::UpdatePartner(
   return pool_->Transaction(
       [&](sql::Connection& c) -> absl::StatusOr<PartnerRecord> {
         RAPPORT_ASSIGN_OR_RETURN(PartnerRecord row, ReadPartner(c, id, true));
+        const PartnerRecord before = row;
         RAPPORT_RETURN_IF_ERROR(mutate(row));
+        if (row == before) return row;  // nothing to write, nothing to audit
         Statement s = PrepareCached(
             c,
             "UPDATE partners SET display_name = ?, name_key = ?, kind = ?, "
@@ -715,7 +717,9 @@ absl::StatusOr<AgreementRecord> MysqlPartnerStore::UpdateAgreement(
       }
       row = ReadAgreement(*rows);
     }
+    const AgreementRecord before = row;
     RAPPORT_RETURN_IF_ERROR(mutate(row));
+    if (row == before) return row;  // nothing to write, nothing to audit
     const bool active = row.state == v1::AGREEMENT_STATE_ACTIVE;
     if (active) {
       Statement other = PrepareCached(
@@ -883,7 +887,9 @@ absl::StatusOr<DealRecord> MysqlPartnerStore::UpdateDeal(
       if (!rows->next()) return absl::NotFoundError(absl::StrCat("deal ", id));
       RAPPORT_ASSIGN_OR_RETURN(row, ReadDeal(*rows));
     }
+    const DealRecord before = row;
     RAPPORT_RETURN_IF_ERROR(mutate(row));
+    if (row == before) return row;  // nothing to write, nothing to audit
     Statement s = PrepareCached(
         c,
         "UPDATE deals SET state = ?, close_time_us = ?, approved_in_conflict "
@@ -1072,7 +1078,9 @@ absl::StatusOr<FundRecord> MysqlPartnerStore::UpdateFundRequest(
       }
       RAPPORT_ASSIGN_OR_RETURN(row, ReadFund(*rows));
     }
+    const FundRecord before = row;
     RAPPORT_RETURN_IF_ERROR(mutate(row));
+    if (row == before) return row;  // nothing to write, nothing to audit
     Statement s = PrepareCached(
         c,
         "UPDATE fund_requests SET state = ?, claimed_amount = ?, "

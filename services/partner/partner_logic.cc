@@ -328,10 +328,8 @@ absl::StatusOr<v1::ListPartnersResponse> PartnerLogic::ListPartners(
   if (request.order_by() != "" && request.order_by() != "value") {
     violations.push_back({"order_by", "must be empty or \"value\""});
   }
-  if (absl::Status s = CheckOptionalText(request.segment(), "segment", 64);
-      !s.ok()) {
-    violations.push_back({"segment", std::string(s.message())});
-  }
+  AddViolations(CheckOptionalText(request.segment(), "segment", 64),
+                &violations);
   if (!violations.empty()) return InvalidFields(violations);
   filter.kind = request.kind();
   filter.lifecycle = request.lifecycle();
@@ -412,9 +410,21 @@ absl::StatusOr<v1::Partner> PartnerLogic::UpdatePartner(
   absl::StatusOr<PartnerRecord> updated = store_->UpdatePartner(
       in.id(),
       [&](PartnerRecord& row) -> absl::Status {
+        PartnerRecord wanted = row;
+        if (wants("lifecycle")) wanted.lifecycle = in.lifecycle();
+        if (wants("display_name")) wanted.display_name = fields.display_name;
+        if (wants("kind")) wanted.kind = fields.kind;
+        if (wants("region")) wanted.region = fields.region;
+        if (wants("contacts")) wanted.contacts = fields.contacts;
+        if (wants("external_ids")) wanted.external_ids = fields.external_ids;
+        if (wants("attributes")) wanted.attributes = fields.attributes;
+        // Nothing to change (a retry whose answer was lost, or values it
+        // has already): the store writes and audits nothing, and no etag can
+        // be stale for it.
+        if (wanted == row) return absl::OkStatus();
         RAPPORT_RETURN_IF_ERROR(
             CheckEtag(in.etag(), row.version, "partner", row.id));
-        if (wants("lifecycle") && in.lifecycle() != row.lifecycle) {
+        if (wanted.lifecycle != row.lifecycle) {
           const auto from = static_cast<v1::Lifecycle>(row.lifecycle);
           if (!LifecycleMayMove(from, in.lifecycle())) {
             return absl::FailedPreconditionError(absl::StrCat(
@@ -425,14 +435,8 @@ absl::StatusOr<v1::Partner> PartnerLogic::UpdatePartner(
           }
           event.details = absl::StrCat("lifecycle ", LifecycleName(from),
                                        " -> ", LifecycleName(in.lifecycle()));
-          row.lifecycle = in.lifecycle();
         }
-        if (wants("display_name")) row.display_name = fields.display_name;
-        if (wants("kind")) row.kind = fields.kind;
-        if (wants("region")) row.region = fields.region;
-        if (wants("contacts")) row.contacts = fields.contacts;
-        if (wants("external_ids")) row.external_ids = fields.external_ids;
-        if (wants("attributes")) row.attributes = fields.attributes;
+        row = std::move(wanted);
         row.update_time_us = NowMicros();
         ++row.version;
         return absl::OkStatus();
@@ -586,10 +590,7 @@ absl::StatusOr<v1::Program> PartnerLogic::CreateProgram(
   const v1::Program& in = request.program();
   std::vector<FieldViolation> violations;
   ProgramRecord record;
-  if (absl::Status s = CheckRequiredText(in.name(), "program.name", 256);
-      !s.ok()) {
-    violations.push_back({"program.name", std::string(s.message())});
-  }
+  AddViolations(CheckRequiredText(in.name(), "program.name", 256), &violations);
   record.name = std::string(absl::StripAsciiWhitespace(in.name()));
   std::set<int> tiers;
   for (int i = 0; i < in.terms_size(); ++i) {
@@ -764,6 +765,9 @@ absl::StatusOr<v1::Agreement> PartnerLogic::TransitionAgreement(
   absl::StatusOr<AgreementRecord> updated = store_->UpdateAgreement(
       request.id(),
       [&](AgreementRecord& row) -> absl::Status {
+        // There already (a retry whose answer was lost): nothing to change,
+        // so nothing is written or audited, whatever the etag.
+        if (row.state == request.state()) return absl::OkStatus();
         RAPPORT_RETURN_IF_ERROR(
             CheckEtag(request.etag(), row.version, "agreement", row.id));
         const auto from = static_cast<v1::AgreementState>(row.state);
@@ -926,6 +930,12 @@ absl::StatusOr<v1::Deal> PartnerLogic::TransitionDeal(
   absl::StatusOr<DealRecord> updated = store_->UpdateDeal(
       request.id(),
       [&](DealRecord& row) -> absl::Status {
+        // There already, closed at the same time (a retry whose answer was
+        // lost): nothing to change, so nothing is written or audited,
+        // whatever the etag.
+        if (row.state == to && row.close_time_us == close_us) {
+          return absl::OkStatus();
+        }
         RAPPORT_RETURN_IF_ERROR(
             CheckEtag(request.etag(), row.version, "deal", row.id));
         const auto from = static_cast<v1::DealState>(row.state);
@@ -1196,6 +1206,17 @@ absl::StatusOr<v1::FundRequest> PartnerLogic::TransitionFundRequest(
   absl::StatusOr<FundRecord> updated = store_->UpdateFundRequest(
       request.id(),
       [&](FundRecord& row) -> absl::Status {
+        // There already, with the same claim and time (a retry whose answer
+        // was lost; a time left out is the one recorded): nothing to change,
+        // so nothing is written or audited, whatever the etag.
+        const std::optional<int64_t>& recorded =
+            to == v1::FUND_REQUEST_STATE_PAID ? row.paid_time_us
+                                              : row.claim_time_us;
+        if (row.state == to &&
+            (!claimed.has_value() || row.claimed_amount == claimed) &&
+            (!request.has_time() || recorded == when)) {
+          return absl::OkStatus();
+        }
         RAPPORT_RETURN_IF_ERROR(
             CheckEtag(request.etag(), row.version, "fund request", row.id));
         const auto from = static_cast<v1::FundRequestState>(row.state);

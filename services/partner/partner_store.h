@@ -39,6 +39,7 @@ struct PartnerRecord {
   // In a listing by value: the stored value it was sorted by (the next
   // page's cursor).
   int listed_value_hundredths = 0;
+  friend bool operator==(const PartnerRecord&, const PartnerRecord&) = default;
 };
 
 struct ProgramTermsRecord {
@@ -63,6 +64,8 @@ struct AgreementRecord {
   int64_t create_time_us = 0;
   int64_t update_time_us = 0;
   int64_t version = 0;
+  friend bool operator==(const AgreementRecord&,
+                         const AgreementRecord&) = default;
 };
 
 struct DealRecord {
@@ -84,6 +87,7 @@ struct DealRecord {
   int64_t update_time_us = 0;
   int64_t version = 0;
   std::string recorded_by;
+  friend bool operator==(const DealRecord&, const DealRecord&) = default;
 };
 
 struct OrderRecord {
@@ -108,6 +112,7 @@ struct FundRecord {
   int64_t create_time_us = 0;
   int64_t update_time_us = 0;
   int64_t version = 0;
+  friend bool operator==(const FundRecord&, const FundRecord&) = default;
 };
 
 struct InteractionRecord {
@@ -183,7 +188,8 @@ class PartnerStore {
       const std::string& id) = 0;
   virtual absl::StatusOr<std::vector<PartnerRecord>> ListPartners(
       const PartnerFilter& filter, const PageCursor& after, int limit) = 0;
-  // Applies `mutate` to the stored partner (locked) and stores the result.
+  // Applies `mutate` to the stored partner (locked) and stores the result;
+  // when `mutate` changes nothing, nothing is written or audited.
   virtual absl::StatusOr<PartnerRecord> UpdatePartner(
       const std::string& id, const Mutation<PartnerRecord>& mutate,
       const audit::Event& event) = 0;

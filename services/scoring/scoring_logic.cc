@@ -128,19 +128,22 @@ cv1::ContactPolicy ToProtoPolicy(Tier tier, const ContactPolicy& policy) {
   return out;
 }
 
+// The bins and weights of `message` ("config" in a request, "model" in a
+// model sent back), named as its fields when wrong.
 absl::StatusOr<ScoringOptions> OptionsFrom(int32_t bins,
-                                           const v1::ValueWeights& weights) {
+                                           const v1::ValueWeights& weights,
+                                           absl::string_view message) {
   ScoringOptions options;
   options.bins = bins == 0 ? 5 : bins;
   if (options.bins < 2 || options.bins > 10) {
-    return InvalidField("config.bins",
+    return InvalidField(absl::StrCat(message, ".bins"),
                         absl::StrCat("must be 2..10, not ", bins));
   }
   if (weights.r() != 0 || weights.f() != 0 || weights.m() != 0) {
     options.weights = {weights.r(), weights.f(), weights.m()};
   }
-  RAPPORT_RETURN_IF_ERROR(
-      Named(ValidateScoringOptions(options), "config.weights"));
+  RAPPORT_RETURN_IF_ERROR(Named(ValidateScoringOptions(options),
+                                absl::StrCat(message, ".weights")));
   return options;
 }
 
@@ -207,8 +210,9 @@ absl::StatusOr<std::unique_ptr<PopulationRun>> PopulationRun::Start(
                         "must be at least 1 day (0: no window)");
   }
   if (config.window_days() > 0) facts.window_days = config.window_days();
-  RAPPORT_ASSIGN_OR_RETURN(ScoringOptions options,
-                           OptionsFrom(config.bins(), config.weights()));
+  RAPPORT_ASSIGN_OR_RETURN(
+      ScoringOptions options,
+      OptionsFrom(config.bins(), config.weights(), "config"));
   RAPPORT_ASSIGN_OR_RETURN(int batch, BatchSize(config.response_batch_size(),
                                                 "config.response_batch_size"));
   absl::StatusOr<FactsAccumulator> accumulator =
@@ -371,7 +375,8 @@ struct ParsedModel {
 absl::StatusOr<ParsedModel> ParseModel(const v1::ScoreModel& in,
                                        OneCurrency* currency) {
   ParsedModel out;
-  RAPPORT_ASSIGN_OR_RETURN(out.options, OptionsFrom(in.bins(), in.weights()));
+  RAPPORT_ASSIGN_OR_RETURN(out.options,
+                           OptionsFrom(in.bins(), in.weights(), "model"));
   ScoreModel& model = out.model;
   model.bins = out.options.bins;
   // Every model ScorePopulation returns has one; without it the model would

@@ -1,6 +1,8 @@
 // Whether a status refuses a request for one field: NamesField(s,
 // "member.kind") holds when `s` is INVALID_ARGUMENT with a field violation of
-// exactly that name; otherwise its message says what it was instead.
+// exactly that name, whose description does not name it again (the client
+// reads "<field>: <description>"); otherwise its message says what it was
+// instead.
 //
 //   EXPECT_TRUE(NamesField(logic.CreateMember(r, "u").status(),
 //   "member.kind"));
@@ -12,6 +14,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 
@@ -25,7 +28,14 @@ inline ::testing::AssertionResult NamesField(const absl::Status& s,
   }
   std::string named;
   for (const FieldViolation& v : FieldViolations(s)) {
-    if (v.field == field) return ::testing::AssertionSuccess();
+    if (v.field == field) {
+      if (absl::StartsWith(v.description, field + ":")) {
+        return ::testing::AssertionFailure()
+               << "the violation of " << field
+               << " names it again: " << v.description;
+      }
+      return ::testing::AssertionSuccess();
+    }
     absl::StrAppend(&named, named.empty() ? "" : ", ", v.field);
   }
   return ::testing::AssertionFailure() << "wanted a violation of " << field

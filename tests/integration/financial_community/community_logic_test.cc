@@ -298,6 +298,10 @@ TEST_F(CommunityLogicTest, ChangesBetweenTwoDatesAreNewBoughtSoldAndExited) {
   // The reverse order of dates is refused, naming the field.
   std::swap(*r.mutable_from(), *r.mutable_to());
   EXPECT_TRUE(NamesField(logic_.ListPositionChanges(r).status(), "to"));
+  v1::ListPositionChangesRequest bad_security = paged;
+  bad_security.set_security("AC ME");
+  EXPECT_TRUE(NamesField(logic_.ListPositionChanges(bad_security).status(),
+                         "security"));
 }
 
 TEST_F(CommunityLogicTest, TheConsensusTakesEachAnalystsLatestRatingAsOfADate) {
@@ -902,6 +906,19 @@ TEST_F(CommunityLogicTest, BadInputNamesTheFieldAndNotFoundNamesTheId) {
     absl::StatusOr<v1::Member> updated = logic_.UpdateMember(r, "u");
     ASSERT_TRUE(updated.ok()) << updated.status();
     EXPECT_EQ(updated->organisation(), "Fund I");
+    // The same update again, even under the etag it had before (a retry
+    // whose answer was lost), finds nothing to change: nothing is written or
+    // audited, and the answer is the first one's.
+    const int64_t audited = db_.Count(
+        "SELECT COUNT(*) FROM audit_events WHERE rpc = 'UpdateMember'");
+    r.mutable_member()->set_etag("1");
+    absl::StatusOr<v1::Member> again = logic_.UpdateMember(r, "u");
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_EQ(again->etag(), updated->etag());
+    EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = "
+                        "'UpdateMember'"),
+              audited);
+    r.mutable_member()->set_etag("");
     r.mutable_member()->set_id(missing);
     EXPECT_TRUE(absl::IsNotFound(logic_.UpdateMember(r, "u").status()));
   }
@@ -1065,6 +1082,9 @@ TEST_F(CommunityLogicTest, EveryRpcNamesItsBadFieldAndItsUnknownIds) {
     r.set_kind(v1::MEMBER_KIND_SHAREHOLDER);
     r.set_order_by("value");
     EXPECT_TRUE(NamesField(logic_.ListMembers(r).status(), "page_token"));
+    v1::ListMembersRequest by_segment;
+    by_segment.set_segment(std::string(65, 's'));
+    EXPECT_TRUE(NamesField(logic_.ListMembers(by_segment).status(), "segment"));
   }
   {
     v1::FindDuplicateMembersRequest r;

@@ -175,9 +175,21 @@ TEST_F(PartnerLogicTest, PartnersAreCreatedReadListedUpdatedAndDeleted) {
   EXPECT_EQ(updated->region(), "APAC");
   EXPECT_EQ(updated->contacts_size(), 1);  // not in the mask: kept
   EXPECT_EQ(updated->etag(), "2");
-  // A stale etag changes nothing.
+  EXPECT_EQ(AuditCount("UpdatePartner"), 1);
+  // The same update again (a retry whose answer was lost) finds nothing to
+  // change: the first answer, etag included, and nothing written or audited,
+  // though its etag is stale now.
+  absl::StatusOr<v1::Partner> retried =
+      logic_.UpdatePartner(update, "user:ada");
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(retried->etag(), "2");
+  EXPECT_EQ(retried->region(), "APAC");
+  EXPECT_EQ(AuditCount("UpdatePartner"), 1);
+  // A stale etag with something to change changes nothing.
+  update.mutable_partner()->set_region("LATAM");
   EXPECT_TRUE(
       absl::IsAborted(logic_.UpdatePartner(update, "user:ada").status()));
+  EXPECT_EQ(logic_.GetPartner(get)->region(), "APAC");
 
   v1::DeletePartnerRequest del;
   del.set_id(made->id());
@@ -443,6 +455,12 @@ TEST_F(PartnerLogicTest, EveryRpcNamesItsBadFieldAndItsUnknownIds) {
   EXPECT_TRUE(
       NamesField(logic_.ListPartners(by_lifecycle).status(), "lifecycle"));
   EXPECT_TRUE(NamesField(logic_.ListPartners(by_tier).status(), "tier"));
+  v1::ListPartnersRequest by_segment;
+  by_segment.set_segment(std::string(65, 's'));
+  EXPECT_TRUE(NamesField(logic_.ListPartners(by_segment).status(), "segment"));
+  v1::CreateProgramRequest unnamed;
+  EXPECT_TRUE(
+      NamesField(logic_.CreateProgram(unnamed, "u").status(), "program.name"));
   v1::ListDealsRequest deals;
   deals.set_state(static_cast<v1::DealState>(99));
   EXPECT_TRUE(NamesField(logic_.ListDeals(deals).status(), "state"));
@@ -825,6 +843,17 @@ TEST_F(PartnerLogicTest, DealsMoveOnlyAlongTheirStatesAndCloseWithATime) {
   ASSERT_TRUE(won.ok()) << won.status();
   EXPECT_EQ(won->state(), v1::DEAL_STATE_WON);
   EXPECT_EQ(won->close_time().seconds(), kNow / 1'000'000);
+  // The same move again (a retry whose answer was lost) answers as the
+  // first did, and nothing is written or audited again; won at another
+  // time is another move, and refused.
+  const int64_t audited = AuditCount("TransitionDeal");
+  absl::StatusOr<v1::Deal> again =
+      Move(d->id(), v1::DEAL_STATE_WON, false, kNow);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->etag(), won->etag());
+  EXPECT_EQ(AuditCount("TransitionDeal"), audited);
+  EXPECT_TRUE(absl::IsFailedPrecondition(
+      Move(d->id(), v1::DEAL_STATE_WON, false, kNow - 1'000'000).status()));
   EXPECT_TRUE(absl::IsFailedPrecondition(
       Move(d->id(), v1::DEAL_STATE_LOST, false, kNow).status()));
   v1::ListDealsRequest list;
@@ -865,6 +894,10 @@ TEST_F(PartnerLogicTest, OneActiveAgreementPerPartnerAndProgram) {
     return logic_.TransitionAgreement(r, "user:ada");
   };
   ASSERT_TRUE(move(first->id(), v1::AGREEMENT_STATE_ACTIVE).ok());
+  // Again (a retry whose answer was lost): the same answer, audited once.
+  const int64_t audited = AuditCount("TransitionAgreement");
+  ASSERT_TRUE(move(first->id(), v1::AGREEMENT_STATE_ACTIVE).ok());
+  EXPECT_EQ(AuditCount("TransitionAgreement"), audited);
   absl::Status clash = move(second->id(), v1::AGREEMENT_STATE_ACTIVE).status();
   EXPECT_TRUE(absl::IsAlreadyExists(clash)) << clash;
   EXPECT_TRUE(absl::StrContains(clash.message(), first->id()));
@@ -904,8 +937,18 @@ TEST_F(PartnerLogicTest, FundsAreRequestedApprovedClaimedAndPaidOrRefused) {
   EXPECT_TRUE(absl::IsFailedPrecondition(
       move(v1::FUND_REQUEST_STATE_CLAIMED, "5000.01").status()));
   ASSERT_TRUE(move(v1::FUND_REQUEST_STATE_CLAIMED, "4200.50").ok());
+  // The same claim again (a retry whose answer was lost) is the first one;
+  // a claim of another amount is refused.
+  ASSERT_TRUE(move(v1::FUND_REQUEST_STATE_CLAIMED, "4200.50").ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(
+      move(v1::FUND_REQUEST_STATE_CLAIMED, "4200").status()));
   absl::StatusOr<v1::FundRequest> paid = move(v1::FUND_REQUEST_STATE_PAID);
   ASSERT_TRUE(paid.ok()) << paid.status();
+  absl::StatusOr<v1::FundRequest> paid_again =
+      move(v1::FUND_REQUEST_STATE_PAID);
+  ASSERT_TRUE(paid_again.ok()) << paid_again.status();
+  EXPECT_EQ(paid_again->etag(), paid->etag());
+  EXPECT_EQ(paid_again->paid_time().seconds(), paid->paid_time().seconds());
   EXPECT_EQ(paid->state(), v1::FUND_REQUEST_STATE_PAID);
   EXPECT_EQ(paid->claimed_amount().units(), 4200);
   EXPECT_TRUE(paid->has_paid_time());

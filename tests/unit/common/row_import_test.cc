@@ -20,9 +20,9 @@ namespace {
 struct Raw {
   int64_t number = 0;
   std::string ref;
+  std::string id;  // the row's request id
   int64_t row() const { return number; }
-  const std::string& request_id() const { return empty_; }
-  std::string empty_;
+  const std::string& request_id() const { return id; }
 };
 
 struct Request {
@@ -201,6 +201,53 @@ TEST(RowImport, AMessageOfTooManyRowsIsRefused) {
       EXPECT_TRUE(store.written.empty());
     }
   }
+}
+
+// A wrong row is rejected naming its row and field, the message without the
+// field in front; a failure of the service while parsing (not the row's
+// fault) ends the import instead of rejecting the row for it.
+TEST(RowImport, AWrongRowIsRejectedNamingItsFieldOnceAndAFailureEndsTheImport) {
+  const auto parse = [](const Raw& raw) -> absl::StatusOr<Parsed<Record>> {
+    if (raw.ref == "bad") return InvalidField("ref", "is wrong");
+    if (raw.ref == "down") return absl::UnavailableError("database lost");
+    return Parsed<Record>{.ref = raw.ref, .content = raw.ref};
+  };
+  const auto run = [&](FakeStore& store, const std::vector<Raw>& rows) {
+    Importer<Request, Raw, Record> importer(
+        &store, {.kind = "things", .rpc = "ImportThings", .ref_field = "ref"},
+        parse);
+    bool sent = false;
+    return importer.Run(
+        [&](Request* r) {
+          if (sent) return false;
+          sent = true;
+          r->id = "import-1";
+          r->raw = rows;
+          return true;
+        },
+        "user:ada");
+  };
+  FakeStore store;
+  absl::StatusOr<Totals> totals =
+      run(store, {{.number = 1, .ref = "e:1"},
+                  {.number = 2, .ref = "bad"},
+                  {.number = 3, .ref = "e:1", .id = std::string(129, 'r')}});
+  ASSERT_TRUE(totals.ok()) << totals.status();
+  EXPECT_EQ(totals->accepted, 1);
+  ASSERT_EQ(totals->rejects.size(), 2u);
+  EXPECT_EQ(totals->rejects[0].row, 2);
+  EXPECT_EQ(totals->rejects[0].field, "ref");
+  EXPECT_EQ(totals->rejects[0].message, "is wrong");
+  EXPECT_EQ(totals->rejects[1].row, 3);
+  EXPECT_EQ(totals->rejects[1].field, "request_id");
+  EXPECT_FALSE(absl::StrContains(totals->rejects[1].message, "request_id"))
+      << totals->rejects[1].message;
+
+  FakeStore failing;
+  totals =
+      run(failing, {{.number = 1, .ref = "e:1"}, {.number = 2, .ref = "down"}});
+  EXPECT_TRUE(absl::IsUnavailable(totals.status())) << totals.status();
+  EXPECT_TRUE(failing.written.empty());
 }
 
 }  // namespace

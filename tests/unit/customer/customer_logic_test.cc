@@ -90,6 +90,7 @@ class FakeStore final : public CustomerStore {
     if (it == customers.end()) return absl::NotFoundError("not found");
     CustomerRecord copy = it->second;
     if (absl::Status s = mutate(copy); !s.ok()) return s;
+    if (copy == it->second) return copy;  // nothing changed: nothing written
     ++writes;
     events.push_back(event);
     copy.version++;
@@ -495,7 +496,18 @@ TEST_F(CustomerLogicTest, UpdateChangesOnlyMaskedFieldsAndChecksEtag) {
   EXPECT_EQ(updated->email(), "ada@example.com");
   EXPECT_NE(updated->etag(), c.etag());
 
-  // The old etag is stale now.
+  // The same update again (a retry whose answer was lost) finds nothing to
+  // change: the first answer, and nothing written or audited, though its
+  // etag is stale now.
+  const int writes_before = store_.writes;
+  const size_t events_before = store_.events.size();
+  absl::StatusOr<v1::Customer> again = logic_.UpdateCustomer(request, kActor);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->etag(), updated->etag());
+  EXPECT_EQ(store_.writes, writes_before);
+  EXPECT_EQ(store_.events.size(), events_before);
+  // The old etag is stale for a change.
+  request.mutable_customer()->set_email("ada.k@example.com");
   absl::Status stale = logic_.UpdateCustomer(request, kActor).status();
   EXPECT_EQ(stale.code(), absl::StatusCode::kAborted);
   // No etag: unconditional.

@@ -154,6 +154,14 @@ TEST(ScoreEntity, FactsThatCouldNotBeCountedAreRefusedNamingTheField) {
   v1::ScoreEntityRequest no_as_of = request;
   no_as_of.mutable_model()->clear_as_of();
   EXPECT_EQ(field_of(no_as_of), "model.as_of");
+  // The model's bins and weights are named as the model's (the request has
+  // no config).
+  v1::ScoreEntityRequest bins = request;
+  bins.mutable_model()->set_bins(11);
+  EXPECT_EQ(field_of(bins), "model.bins");
+  v1::ScoreEntityRequest weights = request;
+  weights.mutable_model()->mutable_weights()->set_r(-1);
+  EXPECT_EQ(field_of(weights), "model.weights");
 }
 
 // Scoring sums amounts whatever their currency, so one call's amounts are

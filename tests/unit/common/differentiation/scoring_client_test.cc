@@ -12,6 +12,7 @@
 #include <atomic>
 #include <memory>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/proto_convert.h"
 #include "common/status.h"
@@ -182,20 +183,27 @@ TEST(GrpcScoringClient,
   EXPECT_FALSE(sent);
 }
 
-TEST(GrpcScoringClient, ACallWithoutAValidTokenIsUnauthenticated) {
+// The scoring service refusing the calling service's own token is the
+// calling service's fault, not its caller's: INTERNAL, which its caller sees
+// redacted (only "scoring service: " and an error id), whatever the reason.
+TEST(GrpcScoringClient, ACallWithoutAValidTokenIsTheServicesOwnFailure) {
   scoring::ScoringServiceImpl service(&Guard(), [] { return absl::Now(); });
   Replica replica(&service);
   auto anonymous = GrpcScoringClient::Create(replica.addr(), {});
   ASSERT_TRUE(anonymous.ok());
   absl::Status s = (*anonymous)->ScoreEntities(OneEntity()).status();
-  EXPECT_TRUE(absl::IsUnauthenticated(s)) << s;
+  EXPECT_TRUE(absl::IsInternal(s)) << s;
+  EXPECT_TRUE(absl::StartsWith(s.message(), "scoring service: ")) << s;
+  const absl::Status shown = Redacted(s);
+  EXPECT_TRUE(absl::StartsWith(shown.message(), "scoring service: ")) << shown;
+  EXPECT_EQ(shown.message().find("token"), absl::string_view::npos) << shown;
   auto forged = GrpcScoringClient::Create(
       replica.addr(), {},
       {.authorization = []() -> absl::StatusOr<std::string> {
         return std::string("Bearer not.a.token");
       }});
   s = (*forged)->ScoreEntities(OneEntity()).status();
-  EXPECT_TRUE(absl::IsUnauthenticated(s)) << s;
+  EXPECT_TRUE(absl::IsInternal(s)) << s;
   auto reader = GrpcScoringClient::Create(replica.addr(), {}, Authorized());
   EXPECT_TRUE((*reader)->ScoreEntities(OneEntity()).ok());
 }
