@@ -525,23 +525,30 @@ absl::StatusOr<HoldingRecord> MysqlCommunityStore::RecordHolding(
         RAPPORT_ASSIGN_OR_RETURN(
             std::optional<HoldingRecord> before,
             read(h.member_id, h.security, h.end_time_us, true));
-        Statement s = PrepareCached(
-            c,
-            "INSERT INTO holdings (id, member_id, security, end_time_us, "
-            "shares, price, create_time_us, recorded_by, fingerprint) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE "
-            "shares = VALUES(shares), price = VALUES(price), recorded_by = "
-            "VALUES(recorded_by)");
-        s->setString(1, h.id);
-        s->setString(2, h.member_id);
-        s->setString(3, h.security);
-        s->setInt64(4, h.end_time_us);
-        s->setInt64(5, h.shares);
-        s->setString(6, h.price.ToString());
-        s->setInt64(7, h.create_time_us);
-        s->setString(8, h.recorded_by);
-        s->setString(9, fingerprint);
-        s->executeUpdate();
+        // The position as it is recorded already (sent again without a
+        // request id, or under a new one): nothing to correct or audit.
+        const bool unchanged = before.has_value() &&
+                               before->shares == h.shares &&
+                               before->price == h.price;
+        if (!unchanged) {
+          Statement s = PrepareCached(
+              c,
+              "INSERT INTO holdings (id, member_id, security, end_time_us, "
+              "shares, price, create_time_us, recorded_by, fingerprint) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE "
+              "shares = VALUES(shares), price = VALUES(price), recorded_by = "
+              "VALUES(recorded_by)");
+          s->setString(1, h.id);
+          s->setString(2, h.member_id);
+          s->setString(3, h.security);
+          s->setInt64(4, h.end_time_us);
+          s->setInt64(5, h.shares);
+          s->setString(6, h.price.ToString());
+          s->setInt64(7, h.create_time_us);
+          s->setString(8, h.recorded_by);
+          s->setString(9, fingerprint);
+          s->executeUpdate();
+        }
         if (keyed) {
           Statement r = PrepareCached(
               c,
@@ -556,6 +563,7 @@ absl::StatusOr<HoldingRecord> MysqlCommunityStore::RecordHolding(
           r->setInt64(6, h.create_time_us);
           r->executeUpdate();
         }
+        if (unchanged) return *std::move(before);
         if (before.has_value()) {
           audit::Event e = correction;
           e.details = absl::StrCat(

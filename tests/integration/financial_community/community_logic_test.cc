@@ -779,6 +779,15 @@ TEST_F(CommunityLogicTest, HoldingRetriesNeverUndoALaterCorrection) {
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = "
                       "'RecordHolding'"),
             2);
+  // The position as it stands, sent again without a request id (a retry
+  // of a client that sends none): nothing corrected, written or audited.
+  absl::StatusOr<v1::Holding> resent = record(130, "", "user:erin");
+  ASSERT_TRUE(resent.ok()) << resent.status();
+  EXPECT_EQ(resent->shares(), 130);
+  EXPECT_EQ(resent->recorded_by(), "user:carol");
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = "
+                      "'RecordHolding'"),
+            2);
 
   // A file row under a request id the RPC used is that request: the same
   // content is a duplicate, other content is refused, and neither changes
