@@ -68,6 +68,11 @@ absl::Status CheckRequestId(const std::string& request_id) {
   return CheckOptionalText(request_id, "request_id", kMaxRequestIdBytes);
 }
 
+absl::Status RequestIdReused(absl::string_view what) {
+  return InvalidField("request_id", absl::StrCat("was used before for ", what,
+                                                 " that said something else"));
+}
+
 absl::Status CheckId(const std::string& id, absl::string_view field) {
   if (id.empty()) return InvalidField(field, "is required");
   if (!IsValidId(id)) {

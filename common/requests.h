@@ -45,6 +45,10 @@ std::string RequestFingerprintIn(const std::string& currency,
                                  absl::string_view extra = "");
 
 absl::Status CheckRequestId(const std::string& request_id);
+// A request id used before for a request that said something else (`what`,
+// e.g. "a member"): INVALID_ARGUMENT naming request_id, the client's mistake
+// to fix, and never ALREADY_EXISTS, which a client could take for "done".
+absl::Status RequestIdReused(absl::string_view what);
 // A required id (26 characters of base32).
 absl::Status CheckId(const std::string& id, absl::string_view field);
 

@@ -511,8 +511,7 @@ absl::StatusOr<v1::IdentifyMemberResponse> CommunityLogic::IdentifyMember(
     RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> made,
                              store_->MemberFingerprint(made_here));
     if (made.has_value() && *made != RequestFingerprint(create.member())) {
-      return absl::AlreadyExistsError(
-          "request_id was used before for a member that said something else");
+      return RequestIdReused("a member");
     }
   }
   RAPPORT_ASSIGN_OR_RETURN(

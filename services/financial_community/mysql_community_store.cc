@@ -18,6 +18,7 @@
 #include "common/identity.h"
 #include "common/mysql/sql.h"
 #include "common/mysql/statement_cache.h"
+#include "common/requests.h"
 #include "common/status.h"
 #include "services/financial_community/community_rules.h"
 
@@ -172,11 +173,6 @@ std::optional<std::string> StoredFingerprint(sql::Connection& c,
   return Str(*rows, 1);
 }
 
-absl::Status Reused(absl::string_view what) {
-  return absl::AlreadyExistsError(absl::StrCat(
-      "request_id was used before for ", what, " that said something else"));
-}
-
 // Positions at `at_us`: each member's latest row per security at or before
 // then (zero shares included). Statements that use it start with kWholeGroups.
 constexpr char kLatestRows[] =
@@ -276,7 +272,7 @@ absl::StatusOr<MemberRecord> MysqlCommunityStore::CreateMember(
         if (std::optional<std::string> stored =
                 StoredFingerprint(c, "members", member.id)) {
           if (*stored != fingerprint || event.request_id.empty()) {
-            return Reused("a member");
+            return RequestIdReused("a member");
           }
           return ReadMember(c, member.id, false);
         }
@@ -501,7 +497,8 @@ absl::StatusOr<HoldingRecord> MysqlCommunityStore::RecordHolding(
           s->setString(1, h.id);
           Rows rows(s->executeQuery());
           if (rows->next()) {
-            if (Str(*rows, 1) != fingerprint) return Reused("a holding");
+            if (Str(*rows, 1) != fingerprint)
+              return RequestIdReused("a holding");
             RAPPORT_ASSIGN_OR_RETURN(
                 std::optional<HoldingRecord> now,
                 read(Str(*rows, 2), Str(*rows, 3), rows->getInt64(4), false));
@@ -515,7 +512,7 @@ absl::StatusOr<HoldingRecord> MysqlCommunityStore::RecordHolding(
           // Recorded before request ids were kept: the holding's own id.
           if (std::optional<std::string> stored =
                   StoredFingerprint(c, "holdings", h.id)) {
-            if (*stored != fingerprint) return Reused("a holding");
+            if (*stored != fingerprint) return RequestIdReused("a holding");
             RAPPORT_ASSIGN_OR_RETURN(
                 std::optional<HoldingRecord> now,
                 read(h.member_id, h.security, h.end_time_us, false));
@@ -791,7 +788,7 @@ MysqlCommunityStore::LogEngagement(const std::vector<EngagementRecord>& rows,
       [&](sql::Connection& c) -> absl::StatusOr<std::vector<EngagementRecord>> {
         if (std::optional<std::string> stored =
                 StoredFingerprint(c, "engagements", rows.front().id)) {
-          if (*stored != fingerprint) return Reused("an engagement");
+          if (*stored != fingerprint) return RequestIdReused("an engagement");
         } else {
           // An engagement counts once for each member: one that an import
           // (or another call) stored under the same request id already
@@ -811,29 +808,32 @@ MysqlCommunityStore::LogEngagement(const std::vector<EngagementRecord>& rows,
             const std::string member = Str(*members, 1);
             if (Str(*members, 2) ==
                 LoggedEngagementRowId(rows.front().engagement_id, member)) {
-              return Reused("an engagement");
+              return RequestIdReused("an engagement");
             }
             // One engagement has one time and kind, those of its rows
             // stored already (by an import under this request id).
             if (members->getInt(3) != rows.front().kind ||
                 members->getInt64(4) != rows.front().time_us) {
-              return absl::AlreadyExistsError(absl::StrCat(
-                  "the engagement of this request_id is a ",
-                  EngagementKindName(members->getInt(3)), " at ",
-                  FormatRfc3339Micros(members->getInt64(4)),
-                  " (stored by an import); another engagement needs a "
-                  "request_id of its own"));
+              return InvalidField(
+                  "request_id",
+                  absl::StrCat("names a ",
+                               EngagementKindName(members->getInt(3)), " at ",
+                               FormatRfc3339Micros(members->getInt64(4)),
+                               " (stored by an import); another engagement "
+                               "needs a request_id of its own"));
             }
             holds.insert(member);
           }
           for (const EngagementRecord& e : rows) {
             if (holds.contains(e.member_id)) {
-              return absl::AlreadyExistsError(absl::StrCat(
-                  "the engagement of this request_id already counts member ",
-                  e.member_id,
-                  " (stored by an import or another call); a retry of that "
-                  "request is answered from what it stored, another "
-                  "engagement needs a request_id of its own"));
+              return InvalidField(
+                  "request_id",
+                  absl::StrCat(
+                      "names an engagement that already counts member ",
+                      e.member_id,
+                      " (stored by an import or another call); a retry of "
+                      "that request is answered from what it stored, another "
+                      "engagement needs a request_id of its own"));
             }
           }
           for (const EngagementRecord& e : rows) {
@@ -898,7 +898,7 @@ absl::StatusOr<CoverageRecord> MysqlCommunityStore::RecordCoverage(
       [&](sql::Connection& c) -> absl::StatusOr<CoverageRecord> {
         if (std::optional<std::string> stored =
                 StoredFingerprint(c, "coverage", r.id)) {
-          if (*stored != fingerprint) return Reused("a rating");
+          if (*stored != fingerprint) return RequestIdReused("a rating");
         } else {
           // The member is an analyst until this commits (the caller checked
           // before; a kind changed since is refused).

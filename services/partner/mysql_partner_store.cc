@@ -16,6 +16,7 @@
 #include "common/identity.h"
 #include "common/mysql/sql.h"
 #include "common/mysql/statement_cache.h"
+#include "common/requests.h"
 #include "common/status.h"
 #include "services/partner/partner_rules.h"
 
@@ -114,14 +115,8 @@ std::optional<std::string> StoredFingerprint(sql::Connection& c,
   return Str(*rows, 1);
 }
 
-absl::Status RequestIdReused(const audit::Event& event) {
-  return absl::AlreadyExistsError(absl::StrCat(
-      "request_id \"", event.request_id,
-      "\" was used before for a request that said something else"));
-}
-
 // The id and fingerprint of a create: when the id is taken, the stored row
-// if the fingerprint matches (`*replay` true), else ALREADY_EXISTS.
+// if the fingerprint matches (`*replay` true), else RequestIdReused.
 absl::Status CheckReplay(sql::Connection& c, const char* table,
                          const std::string& id, const std::string& fingerprint,
                          const audit::Event& event, bool* replay) {
@@ -129,7 +124,7 @@ absl::Status CheckReplay(sql::Connection& c, const char* table,
   std::optional<std::string> stored = StoredFingerprint(c, table, id);
   if (!stored.has_value()) return absl::OkStatus();
   if (*stored != fingerprint || event.request_id.empty()) {
-    return RequestIdReused(event);
+    return RequestIdReused("a request");
   }
   *replay = true;
   return absl::OkStatus();

@@ -497,9 +497,7 @@ absl::StatusOr<v1::IdentifyPartnerResponse> PartnerLogic::IdentifyPartner(
     RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> made,
                              store_->PartnerFingerprint(made_here));
     if (made.has_value() && *made != RequestFingerprint(create.partner())) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          "request_id \"", request.request_id(),
-          "\" was used before for a request that said something else"));
+      return RequestIdReused("a partner");
     }
   }
   RAPPORT_ASSIGN_OR_RETURN(

@@ -1131,7 +1131,8 @@ TEST_F(DifferentiationTest, ARefreshRetriedUnderItsRequestIdGetsItsFirstJob) {
   other.set_bins(4);
   absl::Status reused =
       logic_->StartRefresh(other, "user:test", "nightly-1").status();
-  EXPECT_TRUE(absl::IsAlreadyExists(reused)) << reused;
+  EXPECT_TRUE(absl::IsInvalidArgument(reused)) << reused;
+  EXPECT_NE(reused.message().find("request_id"), std::string::npos) << reused;
   EXPECT_NE(reused.message().find(first->id()), std::string::npos) << reused;
   // Another request id starts another job.
   absl::StatusOr<cv1::RefreshJob> next =
