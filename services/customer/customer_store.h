@@ -224,7 +224,9 @@ class CustomerStore {
       const std::string& after_key, int limit) = 0;
   // Moves everything of `duplicates` to `primary` in one transaction and marks
   // them merged (event.actor is the merge's actor); with dry_run, computes
-  // the same and rolls back.
+  // the same and rolls back. The same merge done already (a retry) answers
+  // with the counts it recorded and writes nothing; a duplicate merged
+  // otherwise is FAILED_PRECONDITION.
   virtual absl::StatusOr<MergeResult> MergeCustomers(
       const std::string& primary, const std::vector<std::string>& duplicates,
       const audit::Event& event, bool dry_run) = 0;

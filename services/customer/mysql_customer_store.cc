@@ -937,6 +937,51 @@ int64_t MoveRows(sql::Connection& c, const char* update,
 
 }  // namespace
 
+namespace {
+
+// The merge of exactly `duplicates` into `primary` when it is done already
+// (every duplicate merged into the primary, by one merge, and the primary
+// itself not merged), with the counts it recorded; nullopt otherwise.
+absl::StatusOr<std::optional<MergeResult>> RecordedMerge(
+    sql::Connection& c, const std::string& primary,
+    const std::vector<std::string>& duplicates,
+    const std::map<std::string, std::string>& merged_into) {
+  if (merged_into.contains(primary) ||
+      merged_into.size() != duplicates.size()) {
+    return std::optional<MergeResult>();
+  }
+  for (const auto& [id, into] : merged_into) {
+    if (into != primary) return std::optional<MergeResult>();
+  }
+  Statement s =
+      Prepare(c,
+              "SELECT primary_id, merge_time_us, actor, moved_purchases, "
+              "moved_interactions, moved_consents, moved_identities FROM "
+              "customer_merges WHERE merged_id = ?");
+  std::optional<std::tuple<int64_t, std::string>> merge;
+  MergeResult out;
+  for (const std::string& d : duplicates) {
+    s->setString(1, d);
+    Rows rows(s->executeQuery());
+    if (!rows->next() || rows->getString(1) != primary) {
+      return std::optional<MergeResult>();
+    }
+    std::tuple<int64_t, std::string> this_merge(rows->getInt64(2),
+                                                rows->getString(3));
+    if (merge.has_value() && *merge != this_merge) {
+      return std::optional<MergeResult>();
+    }
+    merge = std::move(this_merge);
+    out.moved_purchases = rows->getInt64(4);
+    out.moved_interactions = rows->getInt64(5);
+    out.moved_consents = rows->getInt64(6);
+    out.moved_identities = rows->getInt64(7);
+  }
+  return std::optional<MergeResult>(std::move(out));
+}
+
+}  // namespace
+
 absl::StatusOr<MergeResult> MysqlCustomerStore::MergeCustomers(
     const std::string& primary, const std::vector<std::string>& duplicates,
     const audit::Event& event, bool dry_run) {
@@ -952,6 +997,7 @@ absl::StatusOr<MergeResult> MysqlCustomerStore::MergeCustomers(
     all.push_back(primary);
     std::sort(all.begin(), all.end());
     std::map<std::string, CustomerRecord> records;
+    std::map<std::string, std::string> merged_into;
     Statement merged =
         Prepare(c, "SELECT merged_into FROM customers WHERE id = ?");
     for (const std::string& id : all) {
@@ -959,16 +1005,27 @@ absl::StatusOr<MergeResult> MysqlCustomerStore::MergeCustomers(
       merged->setString(1, id);
       Rows rows(merged->executeQuery());
       rows->next();
-      if (!rows->isNull(1)) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("customer ", id, " was already merged into ",
-                         std::string(rows->getString(1))));
-      }
+      if (!rows->isNull(1)) merged_into[id] = rows->getString(1);
       if (r.erased) {
         return absl::FailedPreconditionError(
             absl::StrCat("customer ", id, " was erased"));
       }
       records[id] = std::move(r);
+    }
+    if (!merged_into.empty()) {
+      // This very merge, done already (a retry whose answer was lost): its
+      // answer again, from what it recorded, and nothing written.
+      RAPPORT_ASSIGN_OR_RETURN(
+          std::optional<MergeResult> done,
+          RecordedMerge(c, primary, duplicates, merged_into));
+      if (done.has_value()) {
+        result = *std::move(done);
+        result.primary = records[primary];
+        return absl::OkStatus();
+      }
+      const auto& [id, into] = *merged_into.begin();
+      return absl::FailedPreconditionError(
+          absl::StrCat("customer ", id, " was already merged into ", into));
     }
     CustomerRecord& p = records[primary];
     // What the merged record would hold stays within what one customer may

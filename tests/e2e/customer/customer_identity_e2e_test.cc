@@ -143,9 +143,17 @@ TEST(CustomerIdentityE2E, DuplicatesAreFoundAndMergedWithEverythingTheyHad) {
   // The merged customer is no longer listed, and no longer a duplicate.
   EXPECT_EQ(server.Rows({"customers", "list"}).size(), 2u);
   EXPECT_EQ(server.Rows({"customers", "duplicates"}).size(), 1u);
+  // The same merge again (a retry) answers as the first did; merging the
+  // merged record into another is refused.
   RunResult twice = server.Ctl({"customers", "merge", a, b});
-  EXPECT_NE(twice.err.find("FAILED_PRECONDITION"), std::string::npos)
+  EXPECT_EQ(twice.exit_code, 0) << twice.err;
+  EXPECT_NE(twice.err.find("moved 1 purchases, 1 interactions, 1 consents"),
+            std::string::npos)
       << twice.err;
+  const std::string c = server.CreateId({"--display-name", "Cy"});
+  RunResult elsewhere = server.Ctl({"customers", "merge", c, b});
+  EXPECT_NE(elsewhere.err.find("FAILED_PRECONDITION"), std::string::npos)
+      << elsewhere.err;
   RunResult self = server.Ctl({"customers", "merge", a, a});
   EXPECT_NE(self.err.find("INVALID_ARGUMENT: duplicate_ids[0]"),
             std::string::npos)

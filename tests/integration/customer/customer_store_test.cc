@@ -685,9 +685,32 @@ TEST_F(CustomerStoreTest, MergeMovesEverythingInOneGoAndTheMergedIdResolves) {
   by_email.email = "ADA@example.com";
   EXPECT_EQ(*store_->FindByIdentities(by_email),
             std::vector<std::string>{primary.id});
-  // A merged customer cannot be merged again.
+  // The same merge again (a retry whose answer was lost) answers with the
+  // counts it recorded, and writes and audits nothing.
+  const int64_t audited = Count("audit_events");
+  absl::StatusOr<MergeResult> again = store_->MergeCustomers(
+      primary.id, {dup.id}, Ev("MergeCustomers", "tester", 8), false);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->moved_purchases, 2);
+  EXPECT_EQ(again->moved_interactions, 1);
+  EXPECT_EQ(again->moved_consents, 1);
+  EXPECT_EQ(again->moved_identities, 3);
+  EXPECT_EQ(again->primary.version, p->version);
+  EXPECT_EQ(store_->GetCustomer(primary.id)->version, p->version);
+  EXPECT_EQ(Count("customer_merges"), 1);
+  EXPECT_EQ(Count("audit_events"), audited);
+  // A merged customer cannot be merged into another, nor merged again with
+  // others.
+  CustomerRecord third = NewCustomer("Third");
+  ASSERT_TRUE(store_->CreateCustomer(third, {}, Ev("CreateCustomer")).ok());
   EXPECT_EQ(store_
-                ->MergeCustomers(primary.id, {dup.id},
+                ->MergeCustomers(third.id, {dup.id},
+                                 Ev("MergeCustomers", "t", 8), false)
+                .status()
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_
+                ->MergeCustomers(primary.id, {dup.id, third.id},
                                  Ev("MergeCustomers", "t", 8), false)
                 .status()
                 .code(),
