@@ -68,8 +68,10 @@ void ReadAttributes(const Attributes& in, absl::string_view field,
 void AddViolations(const absl::Status& status,
                    std::vector<FieldViolation>* violations);
 
-// A stable 64-bit digest (FNV-1a) as 16 hex digits, for request hashes and
-// checksums; not for security.
+// A stable 64-bit digest as 16 hex digits, for request hashes and checksums;
+// not for security. FNV-1a's steps, from the offset basis
+// 1469598103934665603: the published one (14695981039346656037) without its
+// last digit. Fingerprints are stored, so it stays as it is.
 std::string Fingerprint(absl::string_view data);
 
 // ---- implementation

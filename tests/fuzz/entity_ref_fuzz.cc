@@ -33,10 +33,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (!again.ok() || *again != ref->phone) __builtin_trap();
     }
   }
-  // The normalisers on their own, and the duplicate key.
-  (void)rapport::NormalizePhone(text, "phone", "US");
+  // The normalisers on their own: refusals are the caller's error, and what
+  // they give is normalised for good; and the duplicate key.
+  absl::StatusOr<std::string> phone =
+      rapport::NormalizePhone(text, "phone", "US");
+  if (phone.ok()) {
+    absl::StatusOr<std::string> again =
+        rapport::NormalizePhone(*phone, "phone", "US");
+    if (!again.ok() || *again != *phone) __builtin_trap();
+  } else if (phone.status().code() != absl::StatusCode::kInvalidArgument) {
+    __builtin_trap();
+  }
   absl::StatusOr<std::string> email = rapport::NormalizeEmail(text, "email");
-  if (email.ok()) (void)rapport::EmailMatchKey(*email);
+  if (email.ok()) {
+    absl::StatusOr<std::string> again =
+        rapport::NormalizeEmail(*email, "email");
+    if (!again.ok() || *again != *email) __builtin_trap();
+    (void)rapport::EmailMatchKey(*email);
+  } else if (email.status().code() != absl::StatusCode::kInvalidArgument) {
+    __builtin_trap();
+  }
   (void)rapport::IsKnownPhoneRegion(text);
   return 0;
 }

@@ -11,7 +11,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   absl::StatusOr<rapport::MysqlOptions> o =
       rapport::MysqlOptions::FromUri(text);
-  if (!o.ok()) return 0;
+  if (!o.ok()) {
+    // A bad URI is the operator's input to fix, said as such.
+    if (o.status().code() != absl::StatusCode::kInvalidArgument) {
+      __builtin_trap();
+    }
+    return 0;
+  }
   if (o->port <= 0 || o->port > 65535) __builtin_trap();
   if (o->database.empty()) __builtin_trap();
   // The password has no part in the redacted form: another password gives

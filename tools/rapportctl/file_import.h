@@ -59,7 +59,7 @@ inline constexpr int kMaxStreams = 16;
 // Messages a call may have queued before the file reader waits for it.
 inline constexpr size_t kQueuedMessages = 2;
 
-// The FNV-1a digest of the file's bytes as "csv-" and 16 hex digits (the same
+// The digest of the file's bytes as "csv-" and 16 hex digits (the same
 // digest as rapport::Fingerprint of the whole content).
 inline absl::StatusOr<std::string> FileImportId(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

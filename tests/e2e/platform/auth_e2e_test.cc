@@ -103,16 +103,20 @@ TEST_F(AuthE2E, EveryRpcOfEveryServiceNeedsAValidToken) {
       EXPECT_EQ(none.error_message(), "missing bearer token");
       grpc::Status garbage = CallRaw(service.address, path, "Bearer a.b.c");
       EXPECT_EQ(garbage.error_code(), grpc::StatusCode::UNAUTHENTICATED);
-      // A role below the method's is refused, naming the role it needs.
+      // Every role below the method's is refused, naming the role it needs.
       const auth::Role least = service.roles->Of(name);
-      if (least > auth::Role::kReader) {
-        grpc::Status reader =
-            CallRaw(service.address, path, TestAuth::Get().Bearer("reader"));
-        EXPECT_EQ(reader.error_code(), grpc::StatusCode::PERMISSION_DENIED);
-        EXPECT_NE(reader.error_message().find(
+      for (const auto& [below, role] :
+           {std::pair(auth::Role::kReader, "reader"),
+            std::pair(auth::Role::kWriter, "writer")}) {
+        if (below >= least) continue;
+        SCOPED_TRACE(role);
+        grpc::Status refused =
+            CallRaw(service.address, path, TestAuth::Get().Bearer(role));
+        EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+        EXPECT_NE(refused.error_message().find(
                       absl::StrCat("needs the ", auth::RoleName(least))),
                   std::string::npos)
-            << reader.error_message();
+            << refused.error_message();
       }
       // With the role, the call gets past the guard (its empty request is
       // then refused, or served, by the method itself).

@@ -126,6 +126,7 @@ class Load {
     }
   }
   int64_t acknowledged() const { return acknowledged_.load(); }
+  int64_t failed() const { return failed_.load(); }
   std::vector<Write> writes() {
     absl::MutexLock lock(&mu_);
     return writes_;
@@ -145,6 +146,7 @@ class Load {
       if (s.ok()) {
         ++acknowledged_;
       } else {
+        ++failed_;
         // Only the outage's codes: nothing else may come of a crash.
         EXPECT_TRUE(s.error_code() == grpc::StatusCode::UNAVAILABLE ||
                     s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
@@ -161,6 +163,7 @@ class Load {
   const std::vector<std::string> customers_;
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> acknowledged_{0};
+  std::atomic<int64_t> failed_{0};
   absl::Mutex mu_;
   std::vector<Write> writes_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> threads_;
@@ -217,7 +220,11 @@ TEST(CrashE2E,
   Load load(platform.customer().addr(), customers, 8);
   WaitForAcknowledged(load, 200);
   Kill(platform.customer().process());  // mid-load: calls are in flight
-  absl::SleepFor(absl::Milliseconds(300));
+  // Calls fail while the service is down: stop once one has.
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (load.failed() == 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
   load.Stop();
   std::vector<Write> writes = load.writes();
   const int64_t acknowledged = load.acknowledged();

@@ -151,10 +151,8 @@ TEST(GrpcScoringClient, AServerThatNeverAnswersMeetsTheDeadline) {
       absl::StrCat("127.0.0.1:", ntohs(addr.sin_port)), {},
       {.call_timeout = absl::Milliseconds(300)});
   ASSERT_TRUE(client.ok());
-  const absl::Time start = absl::Now();
   absl::Status s = (*client)->ScoreEntities(OneEntity()).status();
   EXPECT_TRUE(absl::IsDeadlineExceeded(s)) << s;
-  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
   close(fd);
 }
 
