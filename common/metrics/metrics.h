@@ -40,7 +40,7 @@ namespace rapport::metrics {
 // The registry of the process.
 prometheus::Registry& Registry();
 
-// Bucket bounds, in seconds, of every duration histogram: 0.5 ms to 60 s,
+// Bucket bounds, in seconds, of every duration histogram: 0.5 ms to an hour,
 // roughly doubling, so that a database round trip and a refresh of millions
 // both fall inside.
 const prometheus::Histogram::BucketBoundaries& SecondsBuckets();
