@@ -291,9 +291,6 @@ class Importer {
         switch (parsed.status().code()) {
           case absl::StatusCode::kInvalidArgument:
           case absl::StatusCode::kOutOfRange:
-          case absl::StatusCode::kNotFound:
-          case absl::StatusCode::kFailedPrecondition:
-          case absl::StatusCode::kAlreadyExists:
             RejectedFor(raw.row(), parsed.status());
             return absl::OkStatus();
           default:

@@ -302,10 +302,15 @@ PurchaseRecord ReadPurchase(sql::ResultSet& rows) {
 // Locks the customer row for the rest of the transaction and checks that new
 // history may be added: NOT_FOUND, FAILED_PRECONDITION when erased, ABORTED
 // when it was just merged (the caller resolves the id again and retries).
-absl::Status CheckLive(sql::Connection& c, const std::string& id) {
-  Statement s = Prepare(c,
-                        "SELECT merged_into, erased_time_us FROM customers "
-                        "WHERE id = ? LOCK IN SHARE MODE");
+// `exclusive`: the row locked for update (writers to the customer's own
+// rows serialise on it), else shared.
+absl::Status CheckLive(sql::Connection& c, const std::string& id,
+                       bool exclusive = false) {
+  Statement s =
+      Prepare(c, exclusive ? "SELECT merged_into, erased_time_us FROM "
+                             "customers WHERE id = ? FOR UPDATE"
+                           : "SELECT merged_into, erased_time_us FROM "
+                             "customers WHERE id = ? LOCK IN SHARE MODE");
   s->setString(1, id);
   Rows rows(s->executeQuery());
   if (!rows->next())
@@ -977,6 +982,18 @@ absl::StatusOr<std::optional<MergeResult>> RecordedMerge(
     out.moved_consents = rows->getInt64(6);
     out.moved_identities = rows->getInt64(7);
   }
+  // And that merge took no others: a part of it is not a retry of it.
+  Statement all = Prepare(c,
+                          "SELECT COUNT(*) FROM customer_merges WHERE "
+                          "primary_id = ? AND merge_time_us = ? AND actor = ?");
+  all->setString(1, primary);
+  all->setInt64(2, std::get<0>(*merge));
+  all->setString(3, std::get<1>(*merge));
+  Rows count(all->executeQuery());
+  if (!count->next() ||
+      count->getInt64(1) != static_cast<int64_t>(duplicates.size())) {
+    return std::optional<MergeResult>();
+  }
   return std::optional<MergeResult>(std::move(out));
 }
 
@@ -1016,10 +1033,10 @@ absl::StatusOr<MergeResult> MysqlCustomerStore::MergeCustomers(
       // This very merge, done already (a retry whose answer was lost): its
       // answer again, from what it recorded, and nothing written.
       RAPPORT_ASSIGN_OR_RETURN(
-          std::optional<MergeResult> done,
+          std::optional<MergeResult> recorded,
           RecordedMerge(c, primary, duplicates, merged_into));
-      if (done.has_value()) {
-        result = *std::move(done);
+      if (recorded.has_value()) {
+        result = *std::move(recorded);
         result.primary = records[primary];
         return absl::OkStatus();
       }
@@ -1412,16 +1429,19 @@ absl::Status MysqlCustomerStore::SetConsent(const std::string& customer_id,
     // Checked here, with the row locked, and not only before: an erasure or
     // merge committed since would otherwise get the consent written to an
     // erased person or to a merged record that no one reads.
-    RAPPORT_RETURN_IF_ERROR(CheckLive(c, customer_id));
+    // The customer's row locked for update: consents to one customer are
+    // recorded one at a time, so that two copies of one call in flight at
+    // once cannot both miss each other below. (A locking read of the history
+    // would lock its index gaps, which unrelated consents share, and make
+    // them deadlock.)
+    RAPPORT_RETURN_IF_ERROR(CheckLive(c, customer_id, /*exclusive=*/true));
     // A retry of a call whose answer was lost finds its capture recorded:
     // the same purpose, channel, capture time, grant and source. It changes
-    // nothing and is not audited again. FOR UPDATE, so that two copies of
-    // one call in flight at once cannot both miss it (the second waits, or
-    // deadlocks and is retried, and then finds the first one's row).
+    // nothing and is not audited again.
     Statement same = Prepare(
         c,
         "SELECT granted, source FROM consent_history WHERE customer_id = ? "
-        "AND purpose = ? AND channel = ? AND capture_time_us = ? FOR UPDATE");
+        "AND purpose = ? AND channel = ? AND capture_time_us = ?");
     same->setString(1, customer_id);
     same->setString(2, consent.purpose);
     same->setInt(3, consent.channel);

@@ -123,9 +123,11 @@ absl::Status CheckReplay(sql::Connection& c, const char* table,
   *replay = false;
   std::optional<std::string> stored = StoredFingerprint(c, table, id);
   if (!stored.has_value()) return absl::OkStatus();
-  if (*stored != fingerprint || event.request_id.empty()) {
-    return RequestIdReused("a request");
+  if (event.request_id.empty()) {
+    // An id drawn at random that is taken: the next attempt draws another.
+    return absl::AbortedError("the new id is taken; retry");
   }
+  if (*stored != fingerprint) return RequestIdReused("a request");
   *replay = true;
   return absl::OkStatus();
 }
@@ -941,9 +943,7 @@ absl::StatusOr<OrderRecord> MysqlPartnerStore::RecordOrder(
                 StoredFingerprint(c, "orders", order.id);
             stored.has_value()) {
           if (*stored != fingerprint) {
-            return absl::AlreadyExistsError(
-                "request_id was used before for an order that said "
-                "something else");
+            return RequestIdReused("an order");
           }
           replay = true;
         }
@@ -1104,9 +1104,7 @@ absl::StatusOr<InteractionRecord> MysqlPartnerStore::LogInteraction(
                 StoredFingerprint(c, "interactions", interaction.id);
             stored.has_value()) {
           if (*stored != fingerprint) {
-            return absl::AlreadyExistsError(
-                "request_id was used before for an interaction that said "
-                "something else");
+            return RequestIdReused("an interaction");
           }
         } else {
           if (admit) RAPPORT_RETURN_IF_ERROR(admit());

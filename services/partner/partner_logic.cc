@@ -418,6 +418,12 @@ absl::StatusOr<v1::Partner> PartnerLogic::UpdatePartner(
         if (wants("contacts")) wanted.contacts = fields.contacts;
         if (wants("external_ids")) wanted.external_ids = fields.external_ids;
         if (wants("attributes")) wanted.attributes = fields.attributes;
+        // The same external ids in another order are the same ones.
+        if (std::is_permutation(
+                wanted.external_ids.begin(), wanted.external_ids.end(),
+                row.external_ids.begin(), row.external_ids.end())) {
+          wanted.external_ids = row.external_ids;
+        }
         // Nothing to change (a retry whose answer was lost, or values it
         // has already): the store writes and audits nothing, and no etag can
         // be stale for it.
@@ -755,6 +761,7 @@ absl::StatusOr<v1::Agreement> PartnerLogic::TransitionAgreement(
     const v1::TransitionAgreementRequest& request, const std::string& actor) {
   RAPPORT_RETURN_IF_ERROR(CheckId(request.id(), "id"));
   if (request.state() == v1::AGREEMENT_STATE_UNSPECIFIED ||
+      request.state() == v1::AGREEMENT_STATE_DRAFT ||
       !v1::AgreementState_IsValid(request.state())) {
     return InvalidField("state", "is required: active, expired or terminated");
   }
