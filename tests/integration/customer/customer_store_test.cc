@@ -723,6 +723,32 @@ TEST_F(CustomerStoreTest, MergeMovesEverythingInOneGoAndTheMergedIdResolves) {
             absl::StatusCode::kNotFound);
 }
 
+// A part of an earlier merge is not a retry of it: refused, and nothing
+// written; the whole of it is.
+TEST_F(CustomerStoreTest, APartOfAnEarlierMergeIsNotItsRetry) {
+  CustomerRecord a = NewCustomer("A"), b = NewCustomer("B"),
+                 c = NewCustomer("C");
+  for (CustomerRecord* r : {&a, &b, &c}) {
+    ASSERT_TRUE(store_->CreateCustomer(*r, {}, Ev("CreateCustomer")).ok());
+  }
+  ASSERT_TRUE(store_
+                  ->MergeCustomers(a.id, {b.id, c.id},
+                                   Ev("MergeCustomers", "t", 7), false)
+                  .ok());
+  const int64_t audited = Count("audit_events");
+  EXPECT_EQ(
+      store_->MergeCustomers(a.id, {b.id}, Ev("MergeCustomers", "t", 8), false)
+          .status()
+          .code(),
+      absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(store_
+                  ->MergeCustomers(a.id, {c.id, b.id},
+                                   Ev("MergeCustomers", "t", 9), false)
+                  .ok());
+  EXPECT_EQ(Count("audit_events"), audited);
+  EXPECT_EQ(Count("customer_merges"), 2);
+}
+
 // A merge whose customer would hold more external ids than one customer may
 // is refused, and changes nothing.
 TEST_F(CustomerStoreTest, AMergePastTheLimitsIsRefused) {
