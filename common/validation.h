@@ -5,6 +5,7 @@
 #ifndef RAPPORT_COMMON_VALIDATION_H_
 #define RAPPORT_COMMON_VALIDATION_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <set>
@@ -61,6 +62,18 @@ template <typename Attributes>
 void ReadAttributes(const Attributes& in, absl::string_view field,
                     std::map<std::string, std::string>* out,
                     std::vector<FieldViolation>* violations);
+
+// Gives `wanted` the order of `stored` when it holds the same elements in
+// another order (a list whose order means nothing, such as external ids,
+// sent again as it is stored), so that comparing the two records sees no
+// change.
+template <typename T>
+void KeepStoredOrder(std::vector<T>& wanted, const std::vector<T>& stored) {
+  if (std::is_permutation(wanted.begin(), wanted.end(), stored.begin(),
+                          stored.end())) {
+    wanted = stored;
+  }
+}
 
 // Appends the field violations of `status` (one of the checks above) to
 // `violations`; nothing when it is OK. A status without violations adds its

@@ -27,8 +27,8 @@ prometheus::Registry& Registry() { return *SharedRegistry(); }
 const prometheus::Histogram::BucketBoundaries& SecondsBuckets() {
   static const auto* const buckets =
       new prometheus::Histogram::BucketBoundaries{
-          0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-          1,      2.5,   5,      10,    30,   60,    120,  300, 600,  1800,
+          0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+          2.5, 5, 10, 30, 60, 120, 300, 600, 1800,
           // Streams (imports, population calls) may run an hour.
           3600};
   return *buckets;

@@ -532,12 +532,7 @@ absl::StatusOr<v1::Customer> CustomerLogic::UpdateCustomer(
             CustomerRecord wanted = current;
             RAPPORT_RETURN_IF_ERROR(ApplyCustomerFields(
                 request.customer(), paths, options_.phone_region, wanted));
-            // The same external ids in another order are the same ones.
-            if (std::is_permutation(
-                    wanted.external_ids.begin(), wanted.external_ids.end(),
-                    current.external_ids.begin(), current.external_ids.end())) {
-              wanted.external_ids = current.external_ids;
-            }
+            KeepStoredOrder(wanted.external_ids, current.external_ids);
             // Nothing to change (a retry whose answer was lost, or values
             // it has already): the store writes and audits nothing, and no
             // etag can be stale for it.

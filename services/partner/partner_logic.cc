@@ -418,12 +418,7 @@ absl::StatusOr<v1::Partner> PartnerLogic::UpdatePartner(
         if (wants("contacts")) wanted.contacts = fields.contacts;
         if (wants("external_ids")) wanted.external_ids = fields.external_ids;
         if (wants("attributes")) wanted.attributes = fields.attributes;
-        // The same external ids in another order are the same ones.
-        if (std::is_permutation(
-                wanted.external_ids.begin(), wanted.external_ids.end(),
-                row.external_ids.begin(), row.external_ids.end())) {
-          wanted.external_ids = row.external_ids;
-        }
+        KeepStoredOrder(wanted.external_ids, row.external_ids);
         // Nothing to change (a retry whose answer was lost, or values it
         // has already): the store writes and audits nothing, and no etag can
         // be stale for it.

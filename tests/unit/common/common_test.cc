@@ -203,6 +203,21 @@ TEST(Validation, KeysThatBeginOrEndWithSpaceAreRefused) {
             "customer.attributes[\"tier \"] key");
 }
 
+// A list sent again in another order takes the stored order (an update
+// that changes nothing is seen as such); other contents stay as sent.
+TEST(Validation, KeepStoredOrderOnlyReordersTheSameElements) {
+  const std::vector<std::string> stored = {"crm:1", "shop:9"};
+  std::vector<std::string> wanted = {"shop:9", "crm:1"};
+  KeepStoredOrder(wanted, stored);
+  EXPECT_EQ(wanted, stored);
+  wanted = {"shop:9", "crm:2"};
+  KeepStoredOrder(wanted, stored);
+  EXPECT_EQ(wanted, (std::vector<std::string>{"shop:9", "crm:2"}));
+  wanted = {"shop:9"};
+  KeepStoredOrder(wanted, stored);
+  EXPECT_EQ(wanted, std::vector<std::string>{"shop:9"});
+}
+
 TEST(Validation, FingerprintIsStableAndSensitive) {
   // Stored with requests, so the same in every version (see Fingerprint on
   // its offset basis): "" gives the basis itself.
