@@ -77,18 +77,23 @@ bool DealIsOpen(v1::DealState state) {
 }
 
 std::string AccountDomainKey(absl::string_view domain) {
-  std::string d = absl::AsciiStrToLower(absl::StripAsciiWhitespace(domain));
-  absl::string_view v = d;
-  if (size_t scheme = v.find("://"); scheme != absl::string_view::npos) {
-    v.remove_prefix(scheme + 3);
+  // Until nothing changes, so that the key of a key is itself ("www.www.x",
+  // "x.." and "x ?" are taken as far as "x").
+  std::string key = absl::AsciiStrToLower(domain);
+  while (true) {
+    absl::string_view v = absl::StripAsciiWhitespace(key);
+    if (size_t scheme = v.find("://"); scheme != absl::string_view::npos) {
+      v.remove_prefix(scheme + 3);
+    }
+    if (size_t at = v.find('@'); at != absl::string_view::npos) {
+      v.remove_prefix(at + 1);  // an email address: its domain
+    }
+    v = v.substr(0, v.find_first_of("/?#:"));
+    absl::ConsumePrefix(&v, "www.");
+    absl::ConsumeSuffix(&v, ".");
+    if (v.size() == key.size()) return key;
+    key = std::string(v);
   }
-  if (size_t at = v.find('@'); at != absl::string_view::npos) {
-    v.remove_prefix(at + 1);  // an email address: its domain
-  }
-  v = v.substr(0, v.find_first_of("/?#:"));
-  absl::ConsumePrefix(&v, "www.");
-  absl::ConsumeSuffix(&v, ".");
-  return std::string(v);
 }
 
 absl::StatusOr<Decimal> ParsePercent(absl::string_view text,

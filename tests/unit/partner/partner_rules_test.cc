@@ -47,6 +47,11 @@ TEST(PartnerRules, AccountsMatchOnNormalisedDomainsAndNames) {
   EXPECT_EQ(AccountDomainKey("sales@example.com"), "example.com");
   EXPECT_EQ(AccountDomainKey("example.com:8443"), "example.com");
   EXPECT_EQ(AccountDomainKey("   "), "");
+  // Taken as far as it goes, so that the key of a key is itself (found by
+  // tests/fuzz/fields_fuzz.cc).
+  EXPECT_EQ(AccountDomainKey("www.www.example.com"), "example.com");
+  EXPECT_EQ(AccountDomainKey("example.com.."), "example.com");
+  EXPECT_EQ(AccountDomainKey("example.com ?q"), "example.com");
   EXPECT_EQ(FirmNameKey("ACME, Inc."), "acme");
   EXPECT_EQ(FirmNameKey("Acme Corporation"), "acme");
   EXPECT_EQ(FirmNameKey("Müller GmbH & Co. KG"), "müller");
