@@ -551,15 +551,21 @@ absl::StatusOr<v1::Customer> CustomerLogic::UpdateCustomer(
 absl::Status CustomerLogic::DeleteCustomer(
     const v1::DeleteCustomerRequest& request, const std::string& actor) {
   RAPPORT_RETURN_IF_ERROR(CheckCustomerId(request.id(), "id"));
-  RAPPORT_RETURN_IF_ERROR(CheckNotMerged(*store_, request.id()));
-  return store_->DeleteCustomer(
-      request.id(), request.force(),
-      [&](const CustomerRecord& current) {
-        RAPPORT_RETURN_IF_ERROR(CheckRowNotMerged(current));
-        return CheckEtag(request.etag(), current);
-      },
-      Change(actor, "DeleteCustomer", request.id(), "",
-             request.force() ? "force" : ""));
+  absl::Status s = CheckNotMerged(*store_, request.id());
+  if (s.ok()) {
+    s = store_->DeleteCustomer(
+        request.id(), request.force(),
+        [&](const CustomerRecord& current) {
+          RAPPORT_RETURN_IF_ERROR(CheckRowNotMerged(current));
+          return CheckEtag(request.etag(), current);
+        },
+        Change(actor, "DeleteCustomer", request.id(), "",
+               request.force() ? "force" : ""));
+  }
+  // Nothing to delete: with allow_missing, a retry that finds its work done
+  // (nothing is written or audited).
+  if (absl::IsNotFound(s) && request.allow_missing()) return absl::OkStatus();
+  return s;
 }
 
 absl::StatusOr<v1::Purchase> CustomerLogic::RecordPurchase(

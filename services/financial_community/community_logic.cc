@@ -471,7 +471,12 @@ absl::Status CommunityLogic::DeleteMember(
       },
       Change(actor, "DeleteMember", "members/" + request.id(), "",
              request.force() ? "force" : ""));
-  if (absl::IsNotFound(s)) return EntityNotFound("member", request.id());
+  if (absl::IsNotFound(s)) {
+    // Nothing to delete: with allow_missing, a retry that finds its work
+    // done (nothing is written or audited).
+    if (request.allow_missing()) return absl::OkStatus();
+    return EntityNotFound("member", request.id());
+  }
   return s;
 }
 

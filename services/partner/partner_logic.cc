@@ -459,7 +459,12 @@ absl::Status PartnerLogic::DeletePartner(
       },
       Change(actor, "DeletePartner", "partners/" + request.id(), "",
              request.force() ? "force" : ""));
-  if (absl::IsNotFound(s)) return EntityNotFound("partner", request.id());
+  if (absl::IsNotFound(s)) {
+    // Nothing to delete: with allow_missing, a retry that finds its work
+    // done (nothing is written or audited).
+    if (request.allow_missing()) return absl::OkStatus();
+    return EntityNotFound("partner", request.id());
+  }
   return s;
 }
 

@@ -278,16 +278,19 @@ int UpdateMember(Context& ctx, Stub& stub) {
 }
 
 int DeleteMember(Context& ctx, Stub& stub) {
-  if (absl::Status s = KnownFlags(ctx.args, {"etag", "force"}); !s.ok()) {
+  if (absl::Status s = KnownFlags(ctx.args, {"etag", "force", "allow-missing"});
+      !s.ok()) {
     return UsageError(s);
   }
   absl::StatusOr<std::string> id =
-      IdArgument(ctx.args, 2, "community delete ID [--etag E] [--force]");
+      IdArgument(ctx.args, 2,
+                 "community delete ID [--etag E] [--force] [--allow-missing]");
   if (!id.ok()) return UsageError(id.status());
   v1::DeleteMemberRequest request;
   request.set_id(*id);
   request.set_etag(ctx.args.GetOr("etag", ""));
   request.set_force(ctx.args.Has("force"));
+  request.set_allow_missing(ctx.args.Has("allow-missing"));
   v1::DeleteMemberResponse response;
   grpc::Status s = stub.DeleteMember(ctx.NewCall().get(), request, &response);
   if (!s.ok()) return ReportError(FromGrpcStatus(s));

@@ -278,18 +278,22 @@ int Update(Context& ctx, Stub& stub) {
 
 int Delete(Context& ctx, Stub& stub) {
   std::string id;
-  if (int rc = OneId(ctx, "rapportctl customers delete ID [--etag E] [--force]",
+  if (int rc = OneId(ctx,
+                     "rapportctl customers delete ID [--etag E] [--force] "
+                     "[--allow-missing]",
                      &id);
       rc != kExitOk) {
     return rc;
   }
-  if (absl::Status s = CheckFlags(ctx.args, {"etag", "force"}); !s.ok()) {
+  if (absl::Status s = CheckFlags(ctx.args, {"etag", "force", "allow-missing"});
+      !s.ok()) {
     return UsageError(std::string(s.message()), "");
   }
   v1::DeleteCustomerRequest request;
   request.set_id(id);
   request.set_etag(ctx.args.GetOr("etag", ""));
   request.set_force(ctx.args.Has("force"));
+  request.set_allow_missing(ctx.args.Has("allow-missing"));
   v1::DeleteCustomerResponse response;
   grpc::Status s = stub.DeleteCustomer(ctx.NewCall().get(), request, &response);
   if (!s.ok()) return ReportError(FromGrpcStatus(s));

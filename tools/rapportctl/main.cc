@@ -20,7 +20,7 @@ Commands:
   customers get ID
   customers update ID [--display-name N] [--email E] [--phone P] [--external-id S:I]...
                    [--postal-code P] [--attribute K=V]... [--etag E]
-  customers delete ID [--etag E] [--force]
+  customers delete ID [--etag E] [--force] [--allow-missing]
   customers list [--segment S] [--tier lead|iron|gold|platinum] [--min-value V] [--max-value V]
                  [--order-by value|id] [--page-size N] [--all]
   customers identify [--email E] [--phone P] [--external-id SOURCE:ID]... [--display-name N]
@@ -59,7 +59,7 @@ Commands:
   partners get ID
   partners update ID [--display-name N] [--kind K] [--lifecycle prospect|onboarding|active|
                  suspended|ended] [--region R] [--external-id S:I]... [--etag E]
-  partners delete ID [--etag E] [--force]
+  partners delete ID [--etag E] [--force] [--allow-missing]
   partners list [--kind K] [--lifecycle L] [--tier T] [--segment S] [--order-by value|id] [--all]
   partners identify [--external-id SOURCE:ID]... [--contact-email E] [--display-name N] [--kind K]
   partners duplicates [--all]
@@ -107,7 +107,7 @@ Commands:
   community get ID
   community update ID [--display-name N] [--kind K] [--type T] [--organisation O]
                  [--external-id S:I]... [--contact C]... [--attribute K=V]... [--etag E]
-  community delete ID [--etag E] [--force]
+  community delete ID [--etag E] [--force] [--allow-missing]
       a member with holdings, engagements or coverage needs --force
   community list [--kind K] [--tier T] [--segment S] [--order-by value|id] [--page-size N] [--all]
   community identify [--external-id SOURCE:ID]... [--contact-email E] [--display-name N]
@@ -214,8 +214,9 @@ Exit status: 0 done, 1 the call failed, 2 bad usage, 3 not serving.
 )";
 
 int Main(int argc, char** argv) {
-  std::set<std::string> switches = {"all",   "force",    "help",    "dry-run",
-                                    "grant", "withdraw", "no-wait", "with-clv"};
+  std::set<std::string> switches = {"all",     "force",    "help",
+                                    "dry-run", "grant",    "withdraw",
+                                    "no-wait", "with-clv", "allow-missing"};
   absl::StatusOr<Args> args = Args::Parse(argc, argv, switches);
   if (!args.ok())
     return UsageError(std::string(args.status().message()), kUsage);

@@ -260,16 +260,18 @@ int Partners(Context& ctx, Stub& stub, const std::string& verb) {
         partner, PartnerTable(), AddPartner);
   }
   if (verb == "delete") {
-    if (absl::Status s = KnownFlags(args, {"etag", "force"}); !s.ok()) {
+    if (absl::Status s = KnownFlags(args, {"etag", "force", "allow-missing"});
+        !s.ok()) {
       return UsageError(s);
     }
-    absl::StatusOr<std::string> id =
-        IdArgument(args, 2, "partners delete ID [--etag E] [--force]");
+    absl::StatusOr<std::string> id = IdArgument(
+        args, 2, "partners delete ID [--etag E] [--force] [--allow-missing]");
     if (!id.ok()) return UsageError(id.status());
     v1::DeletePartnerRequest request;
     request.set_id(*id);
     request.set_etag(args.GetOr("etag", ""));
     request.set_force(args.Has("force"));
+    request.set_allow_missing(args.Has("allow-missing"));
     v1::DeletePartnerResponse response;
     grpc::Status s =
         stub.DeletePartner(ctx.NewCall().get(), request, &response);

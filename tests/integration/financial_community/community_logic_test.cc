@@ -1293,6 +1293,14 @@ TEST_F(CommunityLogicTest, AMemberWithHistoryIsDeletedOnlyWithForce) {
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = "
                       "'DeleteMember' AND details = 'force'"),
             1);
+  // Deleted again: NOT_FOUND, unless allow_missing says a retry finding
+  // its work done is fine; either way nothing more is audited.
+  EXPECT_TRUE(absl::IsNotFound(logic_.DeleteMember(r, "u")));
+  r.set_allow_missing(true);
+  EXPECT_TRUE(logic_.DeleteMember(r, "u").ok());
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = "
+                      "'DeleteMember'"),
+            1);
 }
 
 // Imported holdings and engagements change members' values: their members

@@ -197,6 +197,12 @@ TEST_F(PartnerLogicTest, PartnersAreCreatedReadListedUpdatedAndDeleted) {
   EXPECT_TRUE(absl::IsNotFound(logic_.GetPartner(get).status()));
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM partner_external_ids"), 0);
   EXPECT_EQ(AuditCount("DeletePartner"), 1);
+  // Deleted again: NOT_FOUND, unless allow_missing says a retry finding
+  // its work done is fine; either way nothing more is audited.
+  EXPECT_TRUE(absl::IsNotFound(logic_.DeletePartner(del, "user:admin")));
+  del.set_allow_missing(true);
+  EXPECT_TRUE(logic_.DeletePartner(del, "user:admin").ok());
+  EXPECT_EQ(AuditCount("DeletePartner"), 1);
 }
 
 // A registration closed (rejected) protects nothing: the next one conflicts
