@@ -83,10 +83,11 @@ class MysqlPool {
   // Runs fn(connection) inside a transaction: commits when fn returns OK, rolls
   // back otherwise. A deadlock or lock wait timeout (ABORTED) retries fn up to
   // three times, so fn must not have effects outside the database. A
-  // duplicate key retries fn once: a concurrent twin (a retry sent twice at
-  // once) committed the row between fn's checks and its insert, and fn's
-  // checks, run again, give their own answer (the stored row, or an error
-  // that names the conflict) instead of the database's.
+  // duplicate key retries fn once more, after any attempt: a concurrent twin
+  // (a retry sent twice at once) committed the row between fn's checks and
+  // its insert, and fn's checks, run again, give their own answer (the
+  // stored row, or an error that names the conflict) instead of the
+  // database's.
   template <typename Fn>
   auto Transaction(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&>;
 
@@ -221,19 +222,26 @@ auto MysqlPool::RunUnbounded(Fn&& fn)
 template <typename Attempt>
 auto MysqlPool::Retrying(Attempt&& attempt) -> std::invoke_result_t<Attempt> {
   using Result = std::invoke_result_t<Attempt>;
-  for (int n = 1;; ++n) {
+  // Counted apart: a twin's duplicate key may come after a deadlock with it
+  // (both took gap locks, one was chosen as the victim and ran again before
+  // the other committed), and must still get its one more run.
+  int aborted = 0;
+  bool duplicate = false;
+  while (true) {
     Result result = attempt();
-    if (result.ok() || n >= 3) return result;
+    if (result.ok()) return result;
     absl::Status status;
     if constexpr (std::is_same_v<Result, absl::Status>) {
       status = result;
     } else {
       status = result.status();
     }
-    if (!IsRetryableTransactionError(status) &&
-        !(IsDuplicateKeyError(status) && n == 1)) {
-      return result;
+    if (IsRetryableTransactionError(status) && ++aborted < 3) continue;
+    if (IsDuplicateKeyError(status) && !duplicate) {
+      duplicate = true;
+      continue;
     }
+    return result;
   }
 }
 

@@ -796,19 +796,27 @@ MysqlCommunityStore::LogEngagement(const std::vector<EngagementRecord>& rows,
           // join an engagement, but another call's engagement is its own:
           // a call naming other members under its request id is refused.
           // Locking: a concurrent call under the request id waits for this
-          // one (or deadlocks and is retried), then sees its rows.
+          // one (or deadlocks and is retried), then sees its rows, which
+          // the plain read above could not (they were not committed when
+          // this transaction's snapshot was taken): a twin of this call
+          // (same fingerprint) is answered from them.
           Statement held = PrepareCached(
               c,
-              "SELECT member_id, id, kind, engagement_time_us FROM "
-              "engagements WHERE engagement_id = ? FOR UPDATE");
+              "SELECT member_id, id, kind, engagement_time_us, fingerprint "
+              "FROM engagements WHERE engagement_id = ? FOR UPDATE");
           held->setString(1, rows.front().engagement_id);
           Rows members(held->executeQuery());
           absl::flat_hash_set<std::string> holds;
+          bool twin = false;
           while (members->next()) {
             const std::string member = Str(*members, 1);
             if (Str(*members, 2) ==
                 LoggedEngagementRowId(rows.front().engagement_id, member)) {
-              return RequestIdReused("an engagement");
+              if (Str(*members, 5) != fingerprint) {
+                return RequestIdReused("an engagement");
+              }
+              twin = true;
+              continue;
             }
             // One engagement has one time and kind, those of its rows
             // stored already (by an import under this request id).
@@ -825,6 +833,7 @@ MysqlCommunityStore::LogEngagement(const std::vector<EngagementRecord>& rows,
             holds.insert(member);
           }
           for (const EngagementRecord& e : rows) {
+            if (twin) break;
             if (holds.contains(e.member_id)) {
               return InvalidField(
                   "request_id",
@@ -837,6 +846,7 @@ MysqlCommunityStore::LogEngagement(const std::vector<EngagementRecord>& rows,
             }
           }
           for (const EngagementRecord& e : rows) {
+            if (twin) break;
             Statement s = PrepareCached(
                 c,
                 "INSERT INTO engagements (id, engagement_id, member_id, kind, "
@@ -855,11 +865,14 @@ MysqlCommunityStore::LogEngagement(const std::vector<EngagementRecord>& rows,
             s->executeUpdate();
           }
         }
+        // Read locking, so that a twin's rows, committed after this
+        // transaction's snapshot, are seen.
         std::vector<EngagementRecord> out;
         for (const EngagementRecord& e : rows) {
-          Statement s =
-              PrepareCached(c, absl::StrCat("SELECT ", kEngagementColumns,
-                                            " FROM engagements WHERE id = ?"));
+          Statement s = PrepareCached(
+              c, absl::StrCat("SELECT ", kEngagementColumns,
+                              " FROM engagements WHERE id = ? LOCK IN SHARE "
+                              "MODE"));
           s->setString(1, e.id);
           Rows r(s->executeQuery());
           if (!r->next()) return absl::InternalError("engagement not stored");

@@ -112,6 +112,30 @@ TEST(MysqlPool, MapsDuplicateKeyAndSyntaxErrorsAndRollsBackFailedTransactions) {
       });
   EXPECT_TRUE(absl::IsAlreadyExists(again)) << again;
   EXPECT_EQ(attempts, 2);
+  // A deadlock first (a twin's gap locks) does not use up that run: the
+  // duplicate key on the second attempt still gets the third, whose checks
+  // see the row.
+  attempts = 0;
+  absl::StatusOr<std::string> victim =
+      pool->Transaction([&](sql::Connection& c) -> absl::StatusOr<std::string> {
+        std::unique_ptr<sql::Statement> s(c.createStatement());
+        ++attempts;
+        if (attempts == 1) {
+          s->execute(
+              "SIGNAL SQLSTATE '40001' SET MYSQL_ERRNO = 1213, "
+              "MESSAGE_TEXT = 'Deadlock found when trying to get lock'");
+        }
+        if (attempts == 3) {
+          std::unique_ptr<sql::ResultSet> rs(
+              s->executeQuery("SELECT name FROM things WHERE id = 1"));
+          if (rs->next()) return "found " + std::string(rs->getString(1));
+        }
+        s->execute("INSERT INTO things VALUES (1, 'twin', NULL)");
+        return std::string("inserted");
+      });
+  ASSERT_TRUE(victim.ok()) << victim.status();
+  EXPECT_EQ(*victim, "found a");
+  EXPECT_EQ(attempts, 3);
 
   // A business error returned (not thrown) also rolls back.
   absl::Status refused =

@@ -1532,6 +1532,48 @@ TEST_F(CommunityLogicTest, AnImportAndALogRacingForOneMemberStoreItOnce) {
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM engagements"), 30);
 }
 
+// A retry sent twice at once: both calls answer with what the first stored
+// (the second waits for the first's rows, or is the victim of a deadlock
+// with it and runs again), never that the request id was used for something
+// else, nor the database's duplicate key.
+TEST_F(CommunityLogicTest, TwinRetriesSentAtOnceBothGetTheStoredAnswer) {
+  const std::string ann = Create("Ann", v1::MEMBER_KIND_INVESTOR);
+  const std::string bob = Create("Bob", v1::MEMBER_KIND_INVESTOR);
+  for (int round = 0; round < 20; ++round) {
+    v1::LogEngagementRequest e;
+    e.add_member_ids(ann);
+    e.add_member_ids(bob);
+    e.set_kind(v1::ENGAGEMENT_KIND_CALL);
+    *e.mutable_time() = ToTimestamp(At("2024-06-10T09:00:00Z") + round);
+    *e.mutable_cost() = Usd("40");
+    e.set_request_id(absl::StrCat("call-", round));
+    std::vector<absl::StatusOr<v1::LogEngagementResponse>> met =
+        testing::AtOnce(
+            2, [&](size_t) { return logic_.LogEngagement(e, "user:ada"); });
+    for (const auto& m : met) {
+      ASSERT_TRUE(m.ok()) << "round " << round << ": " << m.status();
+      ASSERT_EQ(m->engagements_size(), 2);
+    }
+    EXPECT_EQ(met[0]->engagements(1).id(), met[1]->engagements(1).id());
+
+    v1::RecordHoldingRequest h;
+    h.mutable_holding()->set_member_id(ann);
+    h.mutable_holding()->set_security(absl::StrCat("S", round));
+    *h.mutable_holding()->mutable_date() = Date(2024, 6, 30);
+    h.mutable_holding()->set_shares(100 + round);
+    *h.mutable_holding()->mutable_price() = Usd("12");
+    h.set_request_id(absl::StrCat("hold-", round));
+    std::vector<absl::StatusOr<v1::Holding>> held = testing::AtOnce(
+        2, [&](size_t) { return logic_.RecordHolding(h, "user:ada"); });
+    for (const auto& x : held) {
+      ASSERT_TRUE(x.ok()) << "round " << round << ": " << x.status();
+      EXPECT_EQ(x->shares(), 100 + round);
+    }
+  }
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM engagements"), 40);
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM holdings"), 20);
+}
+
 // Imports: rows rejected by row and column, unknown external ids creating
 // members, engagements grouped by request id prefix, and a retried import
 // storing nothing twice.

@@ -1110,6 +1110,26 @@ TEST_F(PartnerLogicTest, TwinRetriesSentAtOnceBothGetTheStoredOrder) {
   list.set_partner_id(p.id());
   list.set_page_size(100);
   EXPECT_EQ(logic_.ListOrders(list)->orders_size(), 20);
+
+  // The same for a registration, whose locking read of the account's claims
+  // can make the twins deadlock first.
+  for (int round = 0; round < 20; ++round) {
+    v1::RegisterDealRequest r;
+    r.mutable_deal()->set_partner_id(p.id());
+    r.mutable_deal()->set_account_name(absl::StrCat("Account ", round));
+    r.mutable_deal()->set_account_domain(
+        absl::StrCat("account", round, ".example"));
+    *r.mutable_deal()->mutable_amount() = Usd("1000");
+    *r.mutable_deal()->mutable_register_time() = ToTimestamp(kNow);
+    r.set_request_id(absl::StrCat("deal-", round));
+    std::vector<absl::StatusOr<v1::Deal>> got = testing::AtOnce(
+        2, [&](size_t) { return logic_.RegisterDeal(r, "user:ada"); });
+    for (const auto& d : got) {
+      ASSERT_TRUE(d.ok()) << "round " << round << ": " << d.status();
+    }
+    EXPECT_EQ(got[0]->id(), got[1]->id());
+  }
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM deals"), 20);
 }
 
 // Imported won deals, orders and interactions change partners' values:
