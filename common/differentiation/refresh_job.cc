@@ -356,7 +356,9 @@ absl::StatusOr<cv1::RefreshJob> Differentiation::StartRefresh(
 
 absl::StatusOr<cv1::RefreshJob> Differentiation::GetRefreshJob(
     const std::string& id) {
-  if (id.empty()) return InvalidField("id", "is required");
+  // Job ids are the kit's own: anything else is refused before it reaches
+  // the store (or an answer quoting it).
+  RAPPORT_RETURN_IF_ERROR(CheckId(id, "id"));
   RAPPORT_ASSIGN_OR_RETURN(RefreshJobRecord record, store_->GetJob(id));
   if (record.state == JobState::kRunning &&
       record.heartbeat_time_us <

@@ -19,6 +19,7 @@
 
 #include "common/differentiation/differentiation.h"
 #include "common/reply.h"
+#include "common/requests.h"
 #include "common/status.h"
 
 namespace rapport::differentiation::rpcs {
@@ -53,6 +54,9 @@ grpc::Status GetRefreshJob(Differentiation& values, const std::string& id,
 template <typename Response>
 grpc::Status GetValue(Differentiation& values, const std::string& id,
                       Response* response) {
+  // Every service's entity ids are ids of common/ids.h (the kit itself takes
+  // any).
+  if (absl::Status s = CheckId(id, "id"); !s.ok()) return ToGrpcStatus(s);
   return Reply(values.GetValue(id), [&](cv1::EntityValue value) {
     *response->mutable_value() = std::move(value);
   });

@@ -342,6 +342,20 @@ TEST_F(PartnerE2E, TheCommandLineRefusesWhatItCannotRead) {
   EXPECT_EQ(none.exit_code, 2);
   EXPECT_TRUE(none.out.empty()) << none.out;
   EXPECT_TRUE(absl::StrContains(none.err, "partners import deals")) << none.err;
+  // What is not an id is refused as such, not looked for (and not quoted).
+  const std::string long_id(5000, 'z');
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{
+           {"partners", "value", "nope"},
+           {"partners", "refresh-job", "nope"},
+           {"partners", "value", long_id},
+           {"partners", "refresh-job", long_id}}) {
+    RunResult r = Ctl(args);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_TRUE(absl::StrContains(r.err, "INVALID_ARGUMENT")) << r.err;
+    EXPECT_TRUE(absl::StrContains(r.err, "id: is not an id")) << r.err;
+    EXPECT_FALSE(absl::StrContains(r.err, "zzzzzzzz")) << r.err.size();
+  }
 }
 
 }  // namespace

@@ -829,6 +829,11 @@ TEST_F(DifferentiationTest, BadRequestsNameTheField) {
       logic_->GetRefreshJob("01jd8x4r2c6n7m9p0q1r2s3t4v").status()));
   EXPECT_EQ(FieldViolations(logic_->GetRefreshJob("").status()).at(0).field,
             "id");
+  EXPECT_EQ(
+      FieldViolations(logic_->GetRefreshJob(std::string(10000, 'x')).status())
+          .at(0)
+          .field,
+      "id");
   EXPECT_TRUE(absl::IsNotFound(logic_->GetValue("nobody").status()));
   EXPECT_EQ(FieldViolations(logic_->GetValue("").status()).at(0).field, "id");
   EXPECT_TRUE(absl::IsNotFound(logic_->Rescore("nobody")));
