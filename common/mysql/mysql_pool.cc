@@ -61,6 +61,12 @@ absl::Status SqlErrorToStatus(const sql::SQLException& e) {
   return MarkInternal(absl::InternalError(detail));
 }
 
+absl::Status LostConnectionToStatus(const sql::SQLException& e) {
+  return MarkInternal(absl::UnavailableError(
+      absl::StrCat("database error ", e.getErrorCode(), " (SQLSTATE ",
+                   e.getSQLStateCStr(), ") on a lost connection: ", e.what())));
+}
+
 bool IsConnectionLost(const sql::SQLException& e) {
   const int code = e.getErrorCode();
   // 2000..2999 are client errors: cannot connect, server gone, lost connection.
@@ -69,9 +75,12 @@ bool IsConnectionLost(const sql::SQLException& e) {
   // 1836 (read-only) and 1047 (a cluster node not ready) are a server that
   // is no longer, or not yet, the one to write to (a failover): its
   // connections go, and new ones find the server that is.
+  // 1152 and 1158..1161 are the server's own network errors on this
+  // connection (aborted, read or write failed or timed out).
   return (code >= 2000 && code < 3000) || code == 1040 || code == 1053 ||
          code == 1927 || code == 1045 || code == 4031 || code == 1290 ||
-         code == 1836 || code == 1047;
+         code == 1836 || code == 1047 || code == 1152 ||
+         (code >= 1158 && code <= 1161);
 }
 
 bool IsRetryableTransactionError(const absl::Status& status) {

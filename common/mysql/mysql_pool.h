@@ -54,6 +54,9 @@ namespace rapport {
 // or unreachable server is UNAVAILABLE, anything else INTERNAL with the
 // SQLSTATE.
 absl::Status SqlErrorToStatus(const sql::SQLException& e);
+// The same for an error on a connection found closed, whatever its code (a
+// network error the list in IsConnectionLost does not name): UNAVAILABLE.
+absl::Status LostConnectionToStatus(const sql::SQLException& e);
 
 // True when the error means the connection can no longer be used.
 bool IsConnectionLost(const sql::SQLException& e);
@@ -190,8 +193,12 @@ auto MysqlPool::Run(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&> {
   try {
     return fn(lease.connection());
   } catch (const sql::SQLException& e) {
-    if (IsConnectionLost(e) || lease.connection().isClosed())
+    if (IsConnectionLost(e)) {
       lease.MarkBroken();
+    } else if (lease.connection().isClosed()) {
+      lease.MarkBroken();
+      return Result(LostConnectionToStatus(e));
+    }
     return FromException<Result>(e);
   } catch (const std::exception& e) {
     lease.MarkBroken();

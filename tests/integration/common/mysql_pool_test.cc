@@ -262,6 +262,30 @@ TEST(MysqlPool, AConnectionLostInAFailedTransactionIsNotPooled) {
   EXPECT_EQ(*one, 1);
 }
 
+// An error on a connection that turns out closed is a lost database
+// (UNAVAILABLE), whatever its code, and so are the server's own network
+// errors; the connection is not handed out again.
+TEST(MysqlPool, AnyErrorOnAClosedConnectionIsUnavailable) {
+  const std::string uri = TestMariaDb::Shared().CreateDatabase();
+  auto pool = NewPool(uri, 1);
+  absl::Status closed = pool->Run([](sql::Connection& c) -> absl::Status {
+    c.close();
+    throw sql::SQLException("Query execution was interrupted", "70100", 1317);
+  });
+  EXPECT_TRUE(absl::IsUnavailable(closed)) << closed;
+  absl::Status network = pool->Run([](sql::Connection& c) -> absl::Status {
+    std::unique_ptr<sql::Statement> s(c.createStatement());
+    s->execute(
+        "SIGNAL SQLSTATE '08S01' SET MYSQL_ERRNO = 1159, MESSAGE_TEXT = "
+        "'Got timeout reading communication packets'");
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(absl::IsUnavailable(network)) << network;
+  absl::StatusOr<int64_t> one = Count(*pool, "SELECT 1");
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(*one, 1);
+}
+
 // A caller that finds every connection taken waits acquire_timeout, then is
 // told the service is busy (RESOURCE_EXHAUSTED, not a database that is
 // down); the health check's Ping, on a connection of its own, still answers.
