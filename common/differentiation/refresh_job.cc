@@ -672,7 +672,8 @@ absl::Status Differentiation::PredictClv(Job& job,
         return absl::OkStatus();
       },
       &job.cancel);
-  if (absl::IsInvalidArgument(predicted) && shipped.load() == 0) {
+  if (ScoringCode(predicted) == absl::StatusCode::kInvalidArgument &&
+      shipped.load() == 0) {
     // No entity has an event up to as_of: there is nothing to fit, and
     // nobody to predict for (everyone is a Prospect).
     return absl::OkStatus();

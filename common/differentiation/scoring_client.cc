@@ -3,8 +3,11 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <optional>
+#include <string>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
@@ -42,16 +45,46 @@ void Cancellation::Clear() {
 namespace {
 
 // The scoring service's answer as a status whose message says where it came
-// from; its field violations are kept.
-// The scoring service refusing this service's own credentials is a matter
-// for its operator, not for the caller: INTERNAL, its message for the log.
+// from. What says the peer is away, slow or busy, or that the call was
+// cancelled, keeps its code: the caller may try again. Anything else (it
+// refusing this service's own credentials, or a request this service made,
+// which the caller's input was checked for before) is for the operator, not
+// for the caller: INTERNAL, its message for the log only.
+constexpr char kScoringCodePayload[] = "rapport.dev/scoring-code";
+
 absl::Status ScoringError(const grpc::Status& status, absl::string_view what) {
   absl::Status s = FromGrpcStatus(status);
-  if (absl::IsUnauthenticated(s) || absl::IsPermissionDenied(s)) {
-    s = absl::InternalError(s.message());
+  switch (s.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kAborted:
+      return Prefixed(s, what);
+    default: {
+      // Without the peer's field violations, which name fields of a request
+      // the caller never saw.
+      absl::Status internal = MarkInternal(absl::InternalError(
+          absl::StrCat(absl::StatusCodeToString(s.code()), ": ", s.message())));
+      internal.SetPayload(kScoringCodePayload,
+                          absl::Cord(absl::StrCat(static_cast<int>(s.code()))));
+      return Prefixed(internal, what);
+    }
   }
-  return Prefixed(s, what);
 }
+
+}  // namespace
+
+absl::StatusCode ScoringCode(const absl::Status& status) {
+  int code = 0;
+  if (auto c = status.GetPayload(kScoringCodePayload);
+      c.has_value() && absl::SimpleAtoi(std::string(*c), &code)) {
+    return static_cast<absl::StatusCode>(code);
+  }
+  return status.code();
+}
+
+namespace {
 
 absl::StatusOr<std::unique_ptr<grpc::ClientContext>> NewCall(
     absl::Duration timeout, const ScoringClientOptions& options) {

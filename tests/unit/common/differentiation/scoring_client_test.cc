@@ -116,7 +116,12 @@ TEST(GrpcScoringClient, CallsBalanceRoundRobinOverTheReplicasListed) {
   EXPECT_GE(two.calls, 5);
 }
 
-TEST(GrpcScoringClient, ErrorsComeBackAsStatusesNamingTheServiceAndField) {
+// The scoring service refusing a request this service made is this
+// service's failure, not its caller's (whose input was checked before):
+// INTERNAL naming the scoring service and, for the log only, what it said;
+// its field violations, of a request the caller never saw, are not passed on.
+TEST(GrpcScoringClient,
+     ARequestTheScoringServiceRefusesIsTheServicesOwnFailure) {
   CountingScoring service;
   Replica replica(&service);
   auto client = GrpcScoringClient::Create(replica.addr(), {});
@@ -124,9 +129,13 @@ TEST(GrpcScoringClient, ErrorsComeBackAsStatusesNamingTheServiceAndField) {
   sv1::ScoreEntitiesRequest bad = OneEntity();
   bad.mutable_facts(0)->set_frequency(-1);
   absl::Status s = (*client)->ScoreEntities(bad).status();
-  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
-  EXPECT_EQ(s.message().substr(0, 17), "scoring service: ");
-  ASSERT_FALSE(FieldViolations(s).empty()) << s;
+  EXPECT_TRUE(absl::IsInternal(s)) << s;
+  EXPECT_EQ(s.message().substr(0, 35), "scoring service: INVALID_ARGUMENT: ");
+  EXPECT_TRUE(FieldViolations(s).empty()) << s;
+  const absl::Status shown = Redacted(s);
+  EXPECT_TRUE(absl::StartsWith(shown.message(), "scoring service: ")) << shown;
+  EXPECT_EQ(shown.message().find("frequency"), absl::string_view::npos)
+      << shown;
 
   EXPECT_TRUE(
       absl::IsInvalidArgument(GrpcScoringClient::Create("", {}).status()));
@@ -236,7 +245,8 @@ TEST(GrpcScoringClient, AStreamSendsTheConfigFirstAndReceivesEveryBatch) {
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(received, 3);
   EXPECT_TRUE(has_model);
-  // A bad config fails the stream with the service's field violation.
+  // A bad config fails the stream: this service's failure (INTERNAL), the
+  // scoring service's code kept for the code that asks (ScoringCode).
   config.set_bins(11);
   s = (*client)->ScorePopulation(
       config,
@@ -247,9 +257,11 @@ TEST(GrpcScoringClient, AStreamSendsTheConfigFirstAndReceivesEveryBatch) {
         return absl::OkStatus();
       },
       [](sv1::ScorePopulationResponse&) { return absl::OkStatus(); }, &cancel);
-  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
-  ASSERT_FALSE(FieldViolations(s).empty());
-  EXPECT_EQ(FieldViolations(s)[0].field, "config.bins");
+  EXPECT_TRUE(absl::IsInternal(s)) << s;
+  EXPECT_EQ(ScoringCode(s), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "config.bins")) << s;
+  EXPECT_TRUE(FieldViolations(s).empty());
+  EXPECT_EQ(ScoringCode(absl::NotFoundError("x")), absl::StatusCode::kNotFound);
 }
 
 }  // namespace
