@@ -236,12 +236,8 @@ absl::Status Differentiation::Rescore(const std::string& id) {
   return rescores_.Submit(id);
 }
 
-void Differentiation::RescoreSoon(const std::vector<std::string>& ids) {
-  static auto& queued = prometheus::BuildGauge()
-                            .Name("rapport_rescore_queue")
-                            .Help("Entities waiting for a background re-score")
-                            .Register(metrics::Registry())
-                            .Add({});
+namespace {
+prometheus::Counter& RescoresDropped() {
   static auto& dropped =
       prometheus::BuildCounter()
           .Name("rapport_rescore_dropped_total")
@@ -250,6 +246,17 @@ void Differentiation::RescoreSoon(const std::vector<std::string>& ids) {
               "queue was full (the next refresh values them)")
           .Register(metrics::Registry())
           .Add({});
+  return dropped;
+}
+}  // namespace
+
+void Differentiation::RescoreSoon(const std::vector<std::string>& ids) {
+  static auto& queued = prometheus::BuildGauge()
+                            .Name("rapport_rescore_queue")
+                            .Help("Entities waiting for a background re-score")
+                            .Register(metrics::Registry())
+                            .Add({});
+  prometheus::Counter& dropped = RescoresDropped();
   // Before the first refresh there is no model to keep values current with,
   // so nothing is queued (an import names every entity it stores). Once a
   // refresh has succeeded, on any replica, that stays so.
@@ -288,6 +295,14 @@ void Differentiation::RescoreInBackground() {
                               .Register(metrics::Registry());
   static auto& ok = rescored.Add({{"outcome", "ok"}});
   static auto& failed = rescored.Add({{"outcome", "failed"}});
+  prometheus::Counter& dropped = RescoresDropped();
+  // What another attempt may cure: a peer or the database away, slow or
+  // busy, a deadlock.
+  const auto passing = [](const absl::Status& s) {
+    return absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s) ||
+           absl::IsAborted(s) || absl::IsResourceExhausted(s);
+  };
+  absl::Duration backoff = absl::ZeroDuration();
   for (;;) {
     std::vector<std::string> batch;
     {
@@ -310,15 +325,50 @@ void Differentiation::RescoreInBackground() {
       soon_busy_ = true;
     }
     std::vector<absl::Status> outcome = RescoreEach(batch);
+    std::vector<std::string> again;
     for (size_t i = 0; i < outcome.size(); ++i) {
       if (outcome[i].ok() || absl::IsNotFound(outcome[i])) {
         ok.Increment();
         continue;
       }
       failed.Increment();
+      if (passing(outcome[i])) {
+        again.push_back(batch[i]);
+        continue;
+      }
       LogLine("warn", options_.entity, "re-scoring after activity failed",
               {{"id", batch[i]}, {"error", std::string(outcome[i].message())}});
     }
+    if (again.empty()) {
+      backoff = absl::ZeroDuration();
+      continue;
+    }
+    // Queued again (behind what came meanwhile), after a pause that grows
+    // while the failures go on, so that a peer that is away is not called
+    // in a tight loop; the values catch up once it is back.
+    backoff =
+        std::min(backoff == absl::ZeroDuration() ? options_.rescore_backoff
+                                                 : backoff * 2,
+                 options_.rescore_backoff_most);
+    LogLine("warn", options_.entity,
+            "re-scoring after activity failed; trying again",
+            {{"entities", absl::StrCat(again.size())},
+             {"error", std::string(outcome[0].message())},
+             {"retry_in", absl::FormatDuration(backoff)}});
+    absl::MutexLock lock(&soon_mu_);
+    for (std::string& id : again) {
+      if (soon_queued_.contains(id)) continue;
+      if (soon_.size() >= static_cast<size_t>(options_.rescore_queue)) {
+        dropped.Increment();
+        continue;
+      }
+      soon_queued_.insert(id);
+      soon_.push_back(std::move(id));
+    }
+    soon_mu_.AwaitWithTimeout(
+        absl::Condition(
+            +[](bool* stop) { return *stop; }, &soon_stop_),
+        backoff);
   }
 }
 

@@ -90,6 +90,12 @@ struct DifferentiationOptions {
   int rescore_batch = 500;
   int rescore_concurrency = 2;
   int rescore_queue = 100000;
+  // A background re-score that failed for a passing reason (the database or
+  // the scoring service away, slow or busy, a deadlock) is queued again, and
+  // the worker waits this long first, twice as long after each failure in a
+  // row up to the most.
+  absl::Duration rescore_backoff = absl::Seconds(1);
+  absl::Duration rescore_backoff_most = absl::Seconds(30);
   // CLV: expected events over this many days; CLV over this many months at
   // this monthly discount rate.
   double clv_predict_days = 365;
@@ -121,7 +127,8 @@ class ValueKeeper {
   // (an entity queued twice is scored once), so that the call that recorded
   // the activity answers without waiting for the scoring service. Best
   // effort: past `rescore_queue` entities waiting, more are dropped (counted
-  // in rapport_rescore_dropped_total) and the next refresh catches up.
+  // in rapport_rescore_dropped_total) and the next refresh catches up. Those
+  // that fail for a passing reason are tried again (rescore_backoff).
   virtual void RescoreSoon(const std::vector<std::string>& ids) = 0;
   // The contact policy of the entity's stored tier; nullopt when the entity
   // has not been scored yet.

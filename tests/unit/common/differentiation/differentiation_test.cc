@@ -58,6 +58,8 @@ class FakeStore final : public Counterpart, public ValueStore {
   std::map<std::string, StoredValue> scores ABSL_GUARDED_BY(mu);
   // Values written by re-scores (UpsertValues), all told.
   std::atomic<size_t> upserts{0};
+  // UpsertValues fails this many more times as a database away would.
+  std::atomic<int> upserts_unavailable{0};
   std::string live_job ABSL_GUARDED_BY(mu);  // whose set `scores` is
   std::map<std::string, std::map<std::string, StoredValue>> staged
       ABSL_GUARDED_BY(mu);
@@ -262,6 +264,9 @@ class FakeStore final : public Counterpart, public ValueStore {
     return out;
   }
   absl::Status UpsertValues(const std::vector<StoredValue>& batch) override {
+    if (upserts_unavailable.fetch_sub(1) > 0) {
+      return absl::UnavailableError("the database is away");
+    }
     absl::MutexLock l(&mu);
     upserts += batch.size();
     for (const StoredValue& score : batch) {
@@ -437,6 +442,8 @@ class DifferentiationTest : public ::testing::Test {
     options.clv_events_per_message = 2;
     options.heartbeat = absl::Milliseconds(20);
     options.recover_every = absl::ZeroDuration();
+    options.rescore_backoff = absl::Milliseconds(1);
+    options.rescore_backoff_most = absl::Milliseconds(4);
     client_ = *GrpcScoringClient::Create(
         address, {},
         {.call_timeout = absl::Seconds(5),
@@ -860,6 +867,30 @@ TEST_F(DifferentiationTest, RescoresQueuedForLaterRunInTheBackgroundOnce) {
   EXPECT_EQ(value->monetary().units(), 500);
   EXPECT_EQ(logic_->GetValue("c02")->recency_days(), 1);
   EXPECT_EQ(store_.upserts.load() - rescored_before, 2u);
+}
+
+// A re-score that fails for a passing reason (here the store away, three
+// times in a row) is tried again until it goes through: the values catch up
+// by themselves.
+TEST_F(DifferentiationTest,
+       BackgroundRescoresThatFailForAPassingReasonRunAgain) {
+  AddPopulation();
+  cv1::RefreshSettings request;
+  *request.mutable_as_of() = ToTimestamp(kAsOf);
+  cv1::RefreshJob job = Refresh(request);
+  ASSERT_EQ(job.state(), cv1::RefreshJob::STATE_SUCCEEDED) << job.error();
+  now_ = kAsOf + 3 * kDay;
+  store_.AddPurchase("p-prospect", kAsOf + 2 * kDay, "500");
+  const size_t rescored_before = store_.upserts.load();
+  store_.upserts_unavailable = 3;
+  logic_->RescoreSoon({"p-prospect"});
+  logic_->WaitForRescores();
+  EXPECT_LE(store_.upserts_unavailable.load(), 0);
+  absl::StatusOr<cv1::EntityValue> value = logic_->GetValue("p-prospect");
+  ASSERT_TRUE(value.ok()) << value.status();
+  EXPECT_EQ(value->frequency(), 1);
+  EXPECT_EQ(value->monetary().units(), 500);
+  EXPECT_EQ(store_.upserts.load() - rescored_before, 1u);
 }
 
 TEST_F(DifferentiationTest, APurchaseRescoresTheCustomerAgainstTheStoredModel) {
