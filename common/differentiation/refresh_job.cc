@@ -418,14 +418,33 @@ void Differentiation::RunJob(Job& job) {
   record.end_time_us = NowMicros();
   metrics::RefreshJobMetrics::Get().Ended(status.ok(), absl::Now() - started,
                                           record.total);
-  absl::Status finished = store_->FinishJob(
-      record, {.time_us = *record.end_time_us,
-               .actor = job.actor,
-               .rpc = "RefreshScores",
-               .resource = absl::StrCat("refreshJobs/", job.id),
-               .outcome = status.ok() ? "succeeded" : "failed",
-               .details = status.ok() ? absl::StrCat("entities=", record.total)
-                                      : record.error});
+  const audit::Event end{
+      .time_us = *record.end_time_us,
+      .actor = job.actor,
+      .rpc = "RefreshScores",
+      .resource = absl::StrCat("refreshJobs/", job.id),
+      .outcome = status.ok() ? "succeeded" : "failed",
+      .details =
+          status.ok() ? absl::StrCat("entities=", record.total) : record.error};
+  // The end is recorded even through a short loss of the database: tried
+  // again for as long as the job would take to be found stale, so that it
+  // does not stay RUNNING (refusing new refreshes) and then get ended by
+  // recovery for a reason that is not its own.
+  absl::Status finished;
+  absl::Duration pause = absl::Milliseconds(100);
+  const absl::Time give_up = absl::Now() + options_.stale_after;
+  while (true) {
+    finished = store_->FinishJob(record, end);
+    const bool passing = absl::IsUnavailable(finished) ||
+                         absl::IsAborted(finished) ||
+                         absl::IsDeadlineExceeded(finished) ||
+                         absl::IsResourceExhausted(finished);
+    if (!passing || absl::Now() + pause > give_up ||
+        stopping_.WaitForNotificationWithTimeout(pause)) {
+      break;
+    }
+    pause = std::min(pause * 2, absl::Seconds(5));
+  }
   if (!finished.ok()) {
     LogError(options_.entity, "cannot record the end of a refresh",
              {{"job", job.id}, {"error", std::string(finished.message())}});

@@ -58,8 +58,10 @@ class FakeStore final : public Counterpart, public ValueStore {
   std::map<std::string, StoredValue> scores ABSL_GUARDED_BY(mu);
   // Values written by re-scores (UpsertValues), all told.
   std::atomic<size_t> upserts{0};
-  // UpsertValues fails this many more times as a database away would.
+  // UpsertValues and FinishJob fail this many more times as a database away
+  // would.
   std::atomic<int> upserts_unavailable{0};
+  std::atomic<int> finishes_unavailable{0};
   std::string live_job ABSL_GUARDED_BY(mu);  // whose set `scores` is
   std::map<std::string, std::map<std::string, StoredValue>> staged
       ABSL_GUARDED_BY(mu);
@@ -165,6 +167,9 @@ class FakeStore final : public Counterpart, public ValueStore {
   }
   absl::Status FinishJob(const RefreshJobRecord& job,
                          const audit::Event& event) override {
+    if (finishes_unavailable.fetch_sub(1) > 0) {
+      return absl::UnavailableError("the database is away");
+    }
     absl::MutexLock l(&mu);
     RefreshJobRecord& j = jobs[job.id];
     if (j.state != JobState::kRunning)
@@ -867,6 +872,19 @@ TEST_F(DifferentiationTest, RescoresQueuedForLaterRunInTheBackgroundOnce) {
   EXPECT_EQ(value->monetary().units(), 500);
   EXPECT_EQ(logic_->GetValue("c02")->recency_days(), 1);
   EXPECT_EQ(store_.upserts.load() - rescored_before, 2u);
+}
+
+// The end of a job is recorded through a short loss of the database: the
+// job does not stay RUNNING, refusing the next refresh.
+TEST_F(DifferentiationTest, AJobsEndIsRecordedThroughAShortLossOfTheDatabase) {
+  AddPopulation();
+  store_.finishes_unavailable = 2;
+  cv1::RefreshSettings request;
+  *request.mutable_as_of() = ToTimestamp(kAsOf);
+  cv1::RefreshJob job = Refresh(request);
+  EXPECT_EQ(job.state(), cv1::RefreshJob::STATE_SUCCEEDED) << job.error();
+  EXPECT_LE(store_.finishes_unavailable.load(), 0);
+  EXPECT_EQ(Refresh(request).state(), cv1::RefreshJob::STATE_SUCCEEDED);
 }
 
 // A re-score that fails for a passing reason (here the store away, three
