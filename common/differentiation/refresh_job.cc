@@ -293,7 +293,14 @@ absl::StatusOr<cv1::RefreshJob> Differentiation::StartRefresh(
     if (earlier.has_value()) return *std::move(earlier);
   }
 
-  RAPPORT_RETURN_IF_ERROR(Recover());
+  // A stopped job is ended and its leftovers dropped first. What recovery
+  // could not finish (catching up entities re-scored meanwhile needs the
+  // scoring service) does not stand in the way of a refresh, which values
+  // every entity anyway; a database that is away fails the next step.
+  if (absl::Status recovered = Recover(); !recovered.ok()) {
+    LogLine("warn", options_.entity, "recovery before a refresh failed",
+            {{"error", std::string(recovered.message())}});
+  }
   RAPPORT_ASSIGN_OR_RETURN(std::optional<RefreshJobRecord> running,
                            store_->LatestJob(JobState::kRunning));
   if (running.has_value()) {
@@ -363,7 +370,12 @@ absl::StatusOr<cv1::RefreshJob> Differentiation::GetRefreshJob(
   if (record.state == JobState::kRunning &&
       record.heartbeat_time_us <
           NowMicros() - absl::ToInt64Microseconds(options_.stale_after)) {
-    RAPPORT_RETURN_IF_ERROR(Recover());
+    // Ends the stopped job; the rest of recovery is not this reader's to
+    // wait for (see StartRefresh).
+    if (absl::Status recovered = Recover(); !recovered.ok()) {
+      LogLine("warn", options_.entity, "recovery for a stale job failed",
+              {{"job", id}, {"error", std::string(recovered.message())}});
+    }
     RAPPORT_ASSIGN_OR_RETURN(record, store_->GetJob(id));
   }
   return ToJob(record);
@@ -729,13 +741,23 @@ absl::Status Differentiation::Recover() {
   if (leftovers.empty()) return absl::OkStatus();
   RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> live,
                            store_->LiveSetJob());
+  // Each leftover on its own: one that cannot be dealt with now (its
+  // catch-up needs the scoring service) leaves the others to be; the first
+  // failure is the answer, and the next recovery tries it again.
+  absl::Status first_failure;
+  auto note = [&first_failure](absl::Status s) {
+    if (first_failure.ok()) first_failure = std::move(s);
+  };
   for (const LeftoverSet& set : leftovers) {
     absl::StatusOr<RefreshJobRecord> job = store_->GetJob(set.job_id);
-    if (!job.ok() && !absl::IsNotFound(job.status())) return job.status();
+    if (!job.ok() && !absl::IsNotFound(job.status())) {
+      note(job.status());
+      continue;
+    }
     if (job.ok() && job->state == JobState::kRunning)
       continue;  // its replica is at work
     if (set.kind == LeftoverSet::Kind::kStaged) {
-      RAPPORT_RETURN_IF_ERROR(store_->DiscardValueSet(set.job_id));
+      note(store_->DiscardValueSet(set.job_id));
       continue;
     }
     // A replaced set: the replica of a job that ended lately may still be
@@ -745,12 +767,12 @@ absl::Status Differentiation::Recover() {
       continue;
     }
     if (job.ok() && job->state == JobState::kSucceeded && live == set.job_id) {
-      RAPPORT_RETURN_IF_ERROR(CatchUp(set.job_id, job->create_time_us, {}));
+      note(CatchUp(set.job_id, job->create_time_us, {}));
     } else {
-      RAPPORT_RETURN_IF_ERROR(store_->DropReplacedSet(set.job_id));
+      note(store_->DropReplacedSet(set.job_id));
     }
   }
-  return absl::OkStatus();
+  return first_failure;
 }
 
 }  // namespace rapport::differentiation

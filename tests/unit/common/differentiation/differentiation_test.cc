@@ -1318,5 +1318,56 @@ TEST_F(DifferentiationTest, RecoveryFinishesOrUndoesAStoppedRefreshByItsStep) {
   }
 }
 
+// Recovery that cannot finish (the catch-up after a replica stopped just
+// after publishing needs the values written, and the store is away for
+// that) still ends the stopped job for the reader who asks, and does not
+// stand in the way of the next refresh; a later recovery finishes it.
+TEST_F(DifferentiationTest,
+       RecoveryThatCannotFinishBlocksNeitherReadersNorRefreshes) {
+  AddPopulation();
+  cv1::RefreshSettings request;
+  *request.mutable_as_of() = ToTimestamp(kAsOf);
+  ASSERT_EQ(Refresh(request).state(), cv1::RefreshJob::STATE_SUCCEEDED);
+  absl::Notification reached, release;
+  DifferentiationOptions options;
+  options.heartbeat = absl::Milliseconds(20);
+  options.recover_every = absl::ZeroDuration();
+  options.at_step = [&](RefreshStep step) {
+    if (step != RefreshStep::kPublished) return;
+    reached.Notify();
+    release.WaitForNotification();
+  };
+  const int64_t frozen = now_.load();
+  Differentiation stopped(
+      &store_, &store_, client_.get(), &ids_,
+      [frozen] { return absl::FromUnixMicros(frozen); }, options);
+  absl::Cleanup unblock = [&] {
+    if (!release.HasBeenNotified()) release.Notify();
+  };
+  absl::StatusOr<cv1::RefreshJob> job =
+      stopped.StartRefresh(request, "user:test");
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_TRUE(reached.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  now_ = frozen + 31'000'000;
+  // Something was re-scored while the job ran: its catch-up has work to do.
+  {
+    absl::MutexLock l(&store_.mu);
+    ASSERT_EQ(store_.replaced.size(), 1u);
+    store_.replaced.begin()->second["c01"].score_time_us = now_.load();
+  }
+  store_.upserts_unavailable = 1000000;
+  absl::StatusOr<cv1::RefreshJob> seen = logic_->GetRefreshJob(job->id());
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  EXPECT_EQ(seen->state(), cv1::RefreshJob::STATE_SUCCEEDED);
+  {
+    absl::MutexLock l(&store_.mu);
+    EXPECT_EQ(store_.replaced.size(), 1u);  // not caught up yet
+  }
+  store_.upserts_unavailable = 0;
+  std::move(unblock).Invoke();
+  stopped.WaitForJobs();
+  EXPECT_EQ(Refresh(request).state(), cv1::RefreshJob::STATE_SUCCEEDED);
+}
+
 }  // namespace
 }  // namespace rapport::differentiation
