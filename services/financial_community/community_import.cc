@@ -309,6 +309,11 @@ absl::StatusOr<std::vector<imports::Reject>> InsertEngagements(
     int kind;
   };
   absl::flat_hash_map<std::string, Shape> shapes;
+  // Locking, so that two imports (or an import and a LogEngagement) adding
+  // to one engagement at once take turns and each checks what the other
+  // stored: two first rows of an engagement lock the same gap, deadlock,
+  // and the transaction of one runs again after the other committed. Rows
+  // without a group (most rows, each an engagement of its own) take no lock.
   SelectInLists(
       c,
       "SELECT engagement_id, member_id, engagement_time_us, kind FROM "
@@ -320,7 +325,8 @@ absl::StatusOr<std::vector<imports::Reject>> InsertEngagements(
         shapes.try_emplace(TextOrEmpty(found, 1),
                            Shape{found.getInt64(3), found.getInt(4)});
       },
-      " ORDER BY id");  // the same row speaks for the engagement every time
+      // The same row speaks for the engagement every time.
+      " ORDER BY id FOR UPDATE");
   std::vector<size_t> kept;
   std::vector<imports::Reject> refused;
   for (size_t i = 0; i < rows.size(); ++i) {

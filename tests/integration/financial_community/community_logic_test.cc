@@ -1532,6 +1532,49 @@ TEST_F(CommunityLogicTest, AnImportAndALogRacingForOneMemberStoreItOnce) {
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM engagements"), 30);
 }
 
+// Two imports adding members to one new engagement at once, saying other
+// things of it (its kind): they take turns, so the engagement keeps one kind
+// and the later rows that say otherwise are rejected naming the field.
+TEST_F(CommunityLogicTest,
+       ImportsAddingToOneEngagementAtOnceKeepItOneEngagement) {
+  const std::string ann = Create("Ann", v1::MEMBER_KIND_INVESTOR);
+  const std::string bob = Create("Bob", v1::MEMBER_KIND_INVESTOR);
+  MysqlCommunityImports imports(&db_.pool(), &ids_,
+                                [this] { return absl::FromUnixMicros(now_); },
+                                {.currency = "USD"});
+  for (int round = 0; round < 20; ++round) {
+    const std::string group = absl::StrCat("roadshow-", round);
+    auto import = [&](const std::string& member, const std::string& kind) {
+      v1::ImportEngagementsRequest e;
+      e.set_import_id(absl::StrCat(group, "-", kind));
+      v1::EngagementRow* row = e.add_rows();
+      row->set_row(1);
+      row->set_member_ref(member);
+      row->set_timestamp("2024-06-10T09:00:00Z");
+      row->set_kind(kind);
+      row->set_cost("50");
+      row->set_request_id(absl::StrCat(group, "/", member));
+      return imports.ImportEngagements(testing::OneMessage(e), "user:ada");
+    };
+    std::vector<absl::StatusOr<v1::ImportEngagementsResponse>> got =
+        testing::AtOnce(2, [&](size_t i) {
+          return i == 0 ? import(ann, "meeting") : import(bob, "call");
+        });
+    int accepted = 0;
+    for (const auto& g : got) {
+      ASSERT_TRUE(g.ok()) << "round " << round << ": " << g.status();
+      accepted += static_cast<int>(g->accepted());
+      for (const auto& r : g->rejected()) EXPECT_EQ(r.field(), "kind");
+    }
+    EXPECT_EQ(accepted, 1) << "round " << round;
+    EXPECT_EQ(db_.Count("SELECT COUNT(DISTINCT kind) FROM engagements WHERE "
+                        "engagement_id = ?",
+                        {KeyedId("engagement", group)}),
+              1)
+        << "round " << round;
+  }
+}
+
 // A retry sent twice at once: both calls answer with what the first stored
 // (the second waits for the first's rows, or is the victim of a deadlock
 // with it and runs again), never that the request id was used for something
