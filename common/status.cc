@@ -177,6 +177,11 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
   return absl::Status(code, status.error_message());
 }
 
+bool IsPassing(const absl::Status& status) {
+  return absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status) ||
+         absl::IsResourceExhausted(status) || absl::IsAborted(status);
+}
+
 absl::Status Prefixed(const absl::Status& status, absl::string_view what) {
   if (status.ok()) return status;
   absl::Status out(status.code(), absl::StrCat(what, ": ", status.message()));

@@ -50,6 +50,11 @@ std::vector<FieldViolation> FieldViolations(const absl::Status& status);
 absl::Status WithoutFieldPrefix(const absl::Status& status,
                                 absl::string_view prefix);
 
+// True for what another attempt may cure: a database or a peer away, slow or
+// busy (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED), or a transaction
+// that lost a race (ABORTED). For work in the background that tries again.
+bool IsPassing(const absl::Status& status);
+
 // The same status with its message prefixed by "<what>: ", payloads (field
 // violations) kept: for saying where an error came from. The prefix stays
 // when Redacted hides the rest ("scoring service: temporarily unavailable").

@@ -237,6 +237,20 @@ absl::Status Differentiation::Rescore(const std::string& id) {
 }
 
 namespace {
+// Tries of one background re-score that failed for a passing reason before
+// it is dropped (the next refresh values it): some minutes at the longest
+// pause, enough for a database or scoring service to come back.
+constexpr int kRescoreTries = 20;
+
+prometheus::Gauge& RescoreQueue() {
+  static auto& queued = prometheus::BuildGauge()
+                            .Name("rapport_rescore_queue")
+                            .Help("Entities waiting for a background re-score")
+                            .Register(metrics::Registry())
+                            .Add({});
+  return queued;
+}
+
 prometheus::Counter& RescoresDropped() {
   static auto& dropped =
       prometheus::BuildCounter()
@@ -251,11 +265,7 @@ prometheus::Counter& RescoresDropped() {
 }  // namespace
 
 void Differentiation::RescoreSoon(const std::vector<std::string>& ids) {
-  static auto& queued = prometheus::BuildGauge()
-                            .Name("rapport_rescore_queue")
-                            .Help("Entities waiting for a background re-score")
-                            .Register(metrics::Registry())
-                            .Add({});
+  prometheus::Gauge& queued = RescoreQueue();
   prometheus::Counter& dropped = RescoresDropped();
   // Before the first refresh there is no model to keep values current with,
   // so nothing is queued (an import names every entity it stores). Once a
@@ -296,13 +306,9 @@ void Differentiation::RescoreInBackground() {
   static auto& ok = rescored.Add({{"outcome", "ok"}});
   static auto& failed = rescored.Add({{"outcome", "failed"}});
   prometheus::Counter& dropped = RescoresDropped();
-  // What another attempt may cure: a peer or the database away, slow or
-  // busy, a deadlock.
-  const auto passing = [](const absl::Status& s) {
-    return absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s) ||
-           absl::IsAborted(s) || absl::IsResourceExhausted(s);
-  };
   absl::Duration backoff = absl::ZeroDuration();
+  // The tries of those queued again, by id.
+  absl::flat_hash_map<std::string, int> tries;
   for (;;) {
     std::vector<std::string> batch;
     {
@@ -326,16 +332,20 @@ void Differentiation::RescoreInBackground() {
     }
     std::vector<absl::Status> outcome = RescoreEach(batch);
     std::vector<std::string> again;
+    absl::Status passing;  // the first failure tried again, for the log
     for (size_t i = 0; i < outcome.size(); ++i) {
       if (outcome[i].ok() || absl::IsNotFound(outcome[i])) {
         ok.Increment();
+        tries.erase(batch[i]);
         continue;
       }
       failed.Increment();
-      if (passing(outcome[i])) {
+      if (IsPassing(outcome[i]) && ++tries[batch[i]] < kRescoreTries) {
+        if (passing.ok()) passing = outcome[i];
         again.push_back(batch[i]);
         continue;
       }
+      tries.erase(batch[i]);
       LogLine("warn", options_.entity, "re-scoring after activity failed",
               {{"id", batch[i]}, {"error", std::string(outcome[i].message())}});
     }
@@ -346,25 +356,26 @@ void Differentiation::RescoreInBackground() {
     // Queued again (behind what came meanwhile), after a pause that grows
     // while the failures go on, so that a peer that is away is not called
     // in a tight loop; the values catch up once it is back.
-    backoff =
-        std::min(backoff == absl::ZeroDuration() ? options_.rescore_backoff
-                                                 : backoff * 2,
-                 options_.rescore_backoff_most);
+    backoff = std::max(std::min(std::max(backoff * 2, options_.rescore_backoff),
+                                options_.rescore_backoff_most),
+                       absl::Milliseconds(1));
     LogLine("warn", options_.entity,
             "re-scoring after activity failed; trying again",
             {{"entities", absl::StrCat(again.size())},
-             {"error", std::string(outcome[0].message())},
+             {"error", std::string(passing.message())},
              {"retry_in", absl::FormatDuration(backoff)}});
     absl::MutexLock lock(&soon_mu_);
     for (std::string& id : again) {
       if (soon_queued_.contains(id)) continue;
       if (soon_.size() >= static_cast<size_t>(options_.rescore_queue)) {
         dropped.Increment();
+        tries.erase(id);
         continue;
       }
       soon_queued_.insert(id);
       soon_.push_back(std::move(id));
     }
+    RescoreQueue().Set(static_cast<double>(soon_.size()));
     soon_mu_.AwaitWithTimeout(
         absl::Condition(
             +[](bool* stop) { return *stop; }, &soon_stop_),

@@ -400,11 +400,15 @@ void Differentiation::RunJob(Job& job) {
     job.mu.Unlock();
   });
   absl::Status status = Refresh(job);
-  {
-    absl::MutexLock lock(&job.mu);
-    job.ended = true;
-  }
-  heartbeat.join();
+  // The heartbeat goes on until the end is recorded: a job whose end is
+  // being retried through a loss of the database is not stale.
+  auto stop_heartbeat = [&job, &heartbeat] {
+    {
+      absl::MutexLock lock(&job.mu);
+      job.ended = true;
+    }
+    heartbeat.join();
+  };
 
   if (!status.ok()) {
     // A publication whose answer was lost (the connection broke after the
@@ -438,25 +442,30 @@ void Differentiation::RunJob(Job& job) {
       .outcome = status.ok() ? "succeeded" : "failed",
       .details =
           status.ok() ? absl::StrCat("entities=", record.total) : record.error};
-  // The end is recorded even through a short loss of the database: tried
-  // again for as long as the job would take to be found stale, so that it
-  // does not stay RUNNING (refusing new refreshes) and then get ended by
-  // recovery for a reason that is not its own.
+  // The end is recorded even through a short loss of the database (for up
+  // to stale_after, the heartbeat going on meanwhile), so that the job does
+  // not stay RUNNING, refusing new refreshes, and then get ended by recovery
+  // for a reason that is not its own.
   absl::Status finished;
   absl::Duration pause = absl::Milliseconds(100);
   const absl::Time give_up = absl::Now() + options_.stale_after;
-  while (true) {
+  for (bool tried = false;; tried = true) {
     finished = store_->FinishJob(record, end);
-    const bool passing = absl::IsUnavailable(finished) ||
-                         absl::IsAborted(finished) ||
-                         absl::IsDeadlineExceeded(finished) ||
-                         absl::IsResourceExhausted(finished);
-    if (!passing || absl::Now() + pause > give_up ||
+    if (tried && absl::IsFailedPrecondition(finished)) {
+      // An earlier attempt committed and its answer was lost: the job
+      // ended as this one says.
+      absl::StatusOr<RefreshJobRecord> stored = store_->GetJob(job.id);
+      if (stored.ok() && stored->state == record.state) {
+        finished = absl::OkStatus();
+      }
+    }
+    if (!IsPassing(finished) || absl::Now() + pause > give_up ||
         stopping_.WaitForNotificationWithTimeout(pause)) {
       break;
     }
     pause = std::min(pause * 2, absl::Seconds(5));
   }
+  stop_heartbeat();
   if (!finished.ok()) {
     LogError(options_.entity, "cannot record the end of a refresh",
              {{"job", job.id}, {"error", std::string(finished.message())}});

@@ -46,7 +46,8 @@ namespace {
 
 // The scoring service's answer as a status whose message says where it came
 // from. What says the peer is away, slow or busy, or that the call was
-// cancelled, keeps its code: the caller may try again. Anything else (it
+// cancelled, keeps its code: the caller may try again; so does what the data
+// makes impossible (FAILED_PRECONDITION, OUT_OF_RANGE). Anything else (it
 // refusing this service's own credentials, or a request this service made,
 // which the caller's input was checked for before) is for the operator, not
 // for the caller: INTERNAL, its message for the log only.
@@ -61,6 +62,12 @@ absl::Status ScoringError(const grpc::Status& status, absl::string_view what) {
     case absl::StatusCode::kCancelled:
     case absl::StatusCode::kAborted:
       return Prefixed(s, what);
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+      // What the data makes impossible (a CLV fit that finds no finite
+      // likelihood, sums past what Money holds): the caller's to know, in
+      // the scoring service's words, without its field violations.
+      return Prefixed(absl::Status(s.code(), s.message()), what);
     default: {
       // Without the peer's field violations, which name fields of a request
       // the caller never saw.

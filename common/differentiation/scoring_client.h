@@ -35,9 +35,9 @@ namespace sv1 = ::rapport::scoring::v1;
 
 // The code the scoring service answered with, for a status a ScoringClient
 // returned: GrpcScoringClient makes every answer but "away, slow or busy"
-// INTERNAL (the caller's input was checked before; see scoring_client.cc),
-// and keeps the scoring service's own code for code that must tell them
-// apart. A status of any other origin: its own code.
+// and what the data makes impossible INTERNAL (the caller's input was checked
+// before; see scoring_client.cc), and keeps the scoring service's own code for
+// code that must tell them apart. A status of any other origin: its own code.
 absl::StatusCode ScoringCode(const absl::Status& status);
 
 // Cancels the scoring call in progress, and every later one: a refresh job

@@ -62,6 +62,8 @@ class FakeStore final : public Counterpart, public ValueStore {
   // would.
   std::atomic<int> upserts_unavailable{0};
   std::atomic<int> finishes_unavailable{0};
+  // FinishJob records the end, then answers as a lost connection would.
+  std::atomic<bool> finish_answer_lost{false};
   std::string live_job ABSL_GUARDED_BY(mu);  // whose set `scores` is
   std::map<std::string, std::map<std::string, StoredValue>> staged
       ABSL_GUARDED_BY(mu);
@@ -177,6 +179,9 @@ class FakeStore final : public Counterpart, public ValueStore {
     events.push_back(event);
     j.state = job.state;
     j.error = job.error;
+    if (finish_answer_lost.exchange(false)) {
+      return absl::UnavailableError("lost connection");
+    }
     j.done = job.done;
     j.total = job.total;
     j.end_time_us = job.end_time_us;
@@ -884,6 +889,10 @@ TEST_F(DifferentiationTest, AJobsEndIsRecordedThroughAShortLossOfTheDatabase) {
   cv1::RefreshJob job = Refresh(request);
   EXPECT_EQ(job.state(), cv1::RefreshJob::STATE_SUCCEEDED) << job.error();
   EXPECT_LE(store_.finishes_unavailable.load(), 0);
+  // An end recorded whose answer was lost: the next try finds it recorded.
+  store_.finish_answer_lost = true;
+  EXPECT_EQ(Refresh(request).state(), cv1::RefreshJob::STATE_SUCCEEDED);
+  EXPECT_FALSE(store_.finish_answer_lost.load());
   EXPECT_EQ(Refresh(request).state(), cv1::RefreshJob::STATE_SUCCEEDED);
 }
 
@@ -909,6 +918,17 @@ TEST_F(DifferentiationTest,
   EXPECT_EQ(value->frequency(), 1);
   EXPECT_EQ(value->monetary().units(), 500);
   EXPECT_EQ(store_.upserts.load() - rescored_before, 1u);
+
+  // One that keeps failing is given up after some tries (the next refresh
+  // values it): the worker does not go on with it for ever.
+  const int64_t refreshed = logic_->GetValue("c02")->frequency();
+  store_.AddPurchase("c02", kAsOf + 2 * kDay, "40");
+  store_.upserts_unavailable = 1000000;
+  logic_->RescoreSoon({"c02"});
+  logic_->WaitForRescores();
+  EXPECT_GT(store_.upserts_unavailable.load(), 1000000 - 100);
+  EXPECT_EQ(logic_->GetValue("c02")->frequency(), refreshed);
+  store_.upserts_unavailable = 0;
 }
 
 TEST_F(DifferentiationTest, APurchaseRescoresTheCustomerAgainstTheStoredModel) {
