@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -61,7 +62,9 @@ Signer MakeSigner(const auth::KeyScope& scope) {
 
 // The ES256 signature of `input` (JWS: r and s, 32 bytes each, base64url).
 std::string Sign(EVP_PKEY* pkey, const std::string& input) {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> owned(
+      EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  EVP_MD_CTX* ctx = owned.get();
   size_t size = 0;
   std::string der;
   if (EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, pkey) != 1 ||
@@ -76,7 +79,6 @@ std::string Sign(EVP_PKEY* pkey, const std::string& input) {
                      input.size()) != 1) {
     std::abort();
   }
-  EVP_MD_CTX_free(ctx);
   const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
   ECDSA_SIG* sig = d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(size));
   if (sig == nullptr) std::abort();
