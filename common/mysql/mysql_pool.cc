@@ -42,8 +42,10 @@ absl::Status SqlErrorToStatus(const sql::SQLException& e) {
     case 1452:
       // A row refers to one that is not there: checked before the write and
       // deleted since (a member force-deleted while its holding is
-      // recorded).
-      return MarkInternal(absl::NotFoundError(detail));
+      // recorded). A race the caller may be told of, in words of its own
+      // (the server's name the tables).
+      return absl::NotFoundError(
+          "a record this change refers to was deleted meanwhile");
     case 1969:
       // max_statement_time: the server ended the statement; the connection
       // is fine.

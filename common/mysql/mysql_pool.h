@@ -49,7 +49,8 @@ class Driver;
 namespace rapport {
 
 // Maps a connector exception to a status: 1062 duplicate key is ALREADY_EXISTS,
-// 1452 (a foreign key naming a missing row) NOT_FOUND, 1205 lock wait and
+// 1452 (a foreign key naming a missing row) NOT_FOUND saying so in words
+// that name no table, 1205 lock wait and
 // 1213 deadlock are ABORTED (retry the transaction), a lost
 // or unreachable server is UNAVAILABLE, anything else INTERNAL with the
 // SQLSTATE.

@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "common/mysql/migrations.h"
 #include "common/mysql/statement_cache.h"
+#include "common/status.h"
 #include "tests/support/mariadb.h"
 
 namespace rapport {
@@ -260,6 +261,33 @@ TEST(MysqlPool, AConnectionLostInAFailedTransactionIsNotPooled) {
   absl::StatusOr<int64_t> one = Count(*pool, "SELECT 1");
   ASSERT_TRUE(one.ok()) << one.status();
   EXPECT_EQ(*one, 1);
+}
+
+// A row that refers to one deleted meanwhile (a foreign key) is NOT_FOUND in
+// words a client may read: nothing of the server's message, which names
+// tables and keys.
+TEST(MysqlPool, AReferenceToARowDeletedMeanwhileIsNotFoundInPlainWords) {
+  const std::string uri = TestMariaDb::Shared().CreateDatabase();
+  auto pool = NewPool(uri, 1);
+  absl::Status made = pool->Run([](sql::Connection& c) -> absl::Status {
+    std::unique_ptr<sql::Statement> s(c.createStatement());
+    s->execute("CREATE TABLE parents (id INT PRIMARY KEY) ENGINE=InnoDB");
+    s->execute(
+        "CREATE TABLE children (id INT PRIMARY KEY, parent INT NOT NULL, "
+        "FOREIGN KEY (parent) REFERENCES parents (id)) ENGINE=InnoDB");
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(made.ok()) << made;
+  absl::Status orphan = pool->Transaction([](sql::Connection& c) {
+    std::unique_ptr<sql::Statement> s(c.createStatement());
+    s->execute("INSERT INTO children VALUES (1, 42)");
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(absl::IsNotFound(orphan)) << orphan;
+  EXPECT_EQ(Redacted(orphan).message(), orphan.message());
+  EXPECT_EQ(orphan.message().find("parents"), absl::string_view::npos)
+      << orphan;
+  EXPECT_EQ(*Count(*pool, "SELECT COUNT(*) FROM children"), 0);
 }
 
 // An error on a connection that turns out closed is a lost database
