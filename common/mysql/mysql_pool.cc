@@ -9,6 +9,7 @@
 #include <map>
 #include <utility>
 
+#include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -83,6 +84,12 @@ bool IsConnectionLost(const sql::SQLException& e) {
          code == 1927 || code == 1045 || code == 4031 || code == 1290 ||
          code == 1836 || code == 1047 || code == 1152 ||
          (code >= 1158 && code <= 1161);
+}
+
+absl::Duration MysqlPool::RetryPause(int n) {
+  thread_local absl::BitGen random;
+  return absl::Microseconds(
+      absl::Uniform<int64_t>(random, 0, int64_t{1000} << std::min(n, 4)));
 }
 
 bool IsRetryableTransactionError(const absl::Status& status) {

@@ -36,6 +36,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/mysql/mysql_options.h"
 #include "common/mysql/named_lock.h"
@@ -150,6 +151,8 @@ class MysqlPool {
   // in all, and once more after a duplicate key (see Transaction).
   template <typename Attempt>
   static auto Retrying(Attempt&& attempt) -> std::invoke_result_t<Attempt>;
+  // Up to 2^n ms, random.
+  static absl::Duration RetryPause(int n);
 
   template <typename Result>
   static Result FromException(const sql::SQLException& e) {
@@ -244,7 +247,12 @@ auto MysqlPool::Retrying(Attempt&& attempt) -> std::invoke_result_t<Attempt> {
     } else {
       status = result.status();
     }
-    if (IsRetryableTransactionError(status) && ++aborted < 3) continue;
+    if (IsRetryableTransactionError(status) && ++aborted < 3) {
+      // A moment, random, before the next run: two transactions that
+      // deadlocked do not meet again in step.
+      absl::SleepFor(RetryPause(aborted));
+      continue;
+    }
     if (IsDuplicateKeyError(status) && !duplicate) {
       duplicate = true;
       continue;
