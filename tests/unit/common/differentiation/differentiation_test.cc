@@ -16,7 +16,6 @@
 #include <set>
 #include <thread>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/base/status_macros.h"
@@ -557,6 +556,33 @@ class DifferentiationTest : public ::testing::Test {
     *direct.mutable_as_of() = ToTimestamp(now_.load());
     return scoring::ScoreOne(direct);
   }
+
+  // Another replica on the same store, stopped at `stop`: its clock stands
+  // still (so does its heartbeat), and its job thread waits at the step until
+  // `release` (or the replica goes; members go in reverse order, so `logic`
+  // waits for its job first, once the destructor has released it).
+  struct StoppedReplica {
+    StoppedReplica(DifferentiationTest& test, RefreshStep stop)
+        : frozen(test.now_.load()) {
+      DifferentiationOptions options;
+      options.heartbeat = absl::Milliseconds(20);
+      options.recover_every = absl::ZeroDuration();
+      options.at_step = [this, stop](RefreshStep step) {
+        if (step != stop) return;
+        reached.Notify();
+        release.WaitForNotification();
+      };
+      logic = std::make_unique<Differentiation>(
+          &test.store_, &test.store_, test.client_.get(), &test.ids_,
+          [at = frozen] { return absl::FromUnixMicros(at); }, options);
+    }
+    ~StoppedReplica() {
+      if (!release.HasBeenNotified()) release.Notify();
+    }
+    const int64_t frozen;
+    absl::Notification reached, release;
+    std::unique_ptr<Differentiation> logic;
+  };
 
   std::atomic<int64_t> now_{kAsOf + kDay};
   FakeStore store_;
@@ -1279,31 +1305,14 @@ TEST_F(DifferentiationTest, RecoveryFinishesOrUndoesAStoppedRefreshByItsStep) {
   for (const RefreshStep stop :
        {RefreshStep::kValuesStaged, RefreshStep::kPublished}) {
     SCOPED_TRACE(static_cast<int>(stop));
-    // The stopped replica: its clock stands still (so does its heartbeat),
-    // and its job thread waits at the step until the test ends.
-    absl::Notification reached;
-    absl::Notification release;
-    DifferentiationOptions options;
-    options.heartbeat = absl::Milliseconds(20);
-    options.recover_every = absl::ZeroDuration();
-    options.at_step = [&](RefreshStep step) {
-      if (step != stop) return;
-      reached.Notify();
-      release.WaitForNotification();
-    };
-    const int64_t frozen = now_.load();
-    Differentiation stopped(
-        &store_, &store_, client_.get(), &ids_,
-        [frozen] { return absl::FromUnixMicros(frozen); }, options);
-    // A failed assertion below does not leave the stopped job waiting (this
-    // runs before `stopped` waits for its job).
-    absl::Cleanup unblock = [&] {
-      if (!release.HasBeenNotified()) release.Notify();
-    };
+    // A failed assertion below does not leave the stopped job waiting.
+    StoppedReplica stopped(*this, stop);
+    const int64_t frozen = stopped.frozen;
     absl::StatusOr<cv1::RefreshJob> job =
-        stopped.StartRefresh(request, "user:test");
+        stopped.logic->StartRefresh(request, "user:test");
     ASSERT_TRUE(job.ok()) << job.status();
-    ASSERT_TRUE(reached.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    ASSERT_TRUE(
+        stopped.reached.WaitForNotificationWithTimeout(absl::Seconds(30)));
     {
       absl::MutexLock l(&store_.mu);
       if (stop == RefreshStep::kPublished) {
@@ -1328,8 +1337,8 @@ TEST_F(DifferentiationTest, RecoveryFinishesOrUndoesAStoppedRefreshByItsStep) {
     }
     EXPECT_EQ(*store_.LatestJobId(JobState::kSucceeded),
               published ? job->id() : first.id());
-    std::move(unblock).Invoke();
-    stopped.WaitForJobs();
+    stopped.release.Notify();
+    stopped.logic->WaitForJobs();
     // The stopped job's late steps change nothing: it is no longer running.
     absl::MutexLock l(&store_.mu);
     EXPECT_EQ(store_.jobs[job->id()].state,
@@ -1348,27 +1357,13 @@ TEST_F(DifferentiationTest,
   cv1::RefreshSettings request;
   *request.mutable_as_of() = ToTimestamp(kAsOf);
   ASSERT_EQ(Refresh(request).state(), cv1::RefreshJob::STATE_SUCCEEDED);
-  absl::Notification reached, release;
-  DifferentiationOptions options;
-  options.heartbeat = absl::Milliseconds(20);
-  options.recover_every = absl::ZeroDuration();
-  options.at_step = [&](RefreshStep step) {
-    if (step != RefreshStep::kPublished) return;
-    reached.Notify();
-    release.WaitForNotification();
-  };
-  const int64_t frozen = now_.load();
-  Differentiation stopped(
-      &store_, &store_, client_.get(), &ids_,
-      [frozen] { return absl::FromUnixMicros(frozen); }, options);
-  absl::Cleanup unblock = [&] {
-    if (!release.HasBeenNotified()) release.Notify();
-  };
+  StoppedReplica stopped(*this, RefreshStep::kPublished);
   absl::StatusOr<cv1::RefreshJob> job =
-      stopped.StartRefresh(request, "user:test");
+      stopped.logic->StartRefresh(request, "user:test");
   ASSERT_TRUE(job.ok()) << job.status();
-  ASSERT_TRUE(reached.WaitForNotificationWithTimeout(absl::Seconds(30)));
-  now_ = frozen + 31'000'000;
+  ASSERT_TRUE(
+      stopped.reached.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  now_ = stopped.frozen + 31'000'000;
   // Something was re-scored while the job ran: its catch-up has work to do.
   {
     absl::MutexLock l(&store_.mu);
@@ -1384,8 +1379,8 @@ TEST_F(DifferentiationTest,
     EXPECT_EQ(store_.replaced.size(), 1u);  // not caught up yet
   }
   store_.upserts_unavailable = 0;
-  std::move(unblock).Invoke();
-  stopped.WaitForJobs();
+  stopped.release.Notify();
+  stopped.logic->WaitForJobs();
   EXPECT_EQ(Refresh(request).state(), cv1::RefreshJob::STATE_SUCCEEDED);
 }
 
