@@ -42,6 +42,18 @@ void Cancellation::Clear() {
   cancel_ = nullptr;
 }
 
+// Where ScoringError keeps the scoring service's own code (ScoringCode).
+constexpr char kScoringCodePayload[] = "rapport.dev/scoring-code";
+
+absl::StatusCode ScoringCode(const absl::Status& status) {
+  int code = 0;
+  if (auto c = status.GetPayload(kScoringCodePayload);
+      c.has_value() && absl::SimpleAtoi(std::string(*c), &code)) {
+    return static_cast<absl::StatusCode>(code);
+  }
+  return status.code();
+}
+
 namespace {
 
 // The scoring service's answer as a status whose message says where it came
@@ -51,17 +63,10 @@ namespace {
 // refusing this service's own credentials, or a request this service made,
 // which the caller's input was checked for before) is for the operator, not
 // for the caller: INTERNAL, its message for the log only.
-constexpr char kScoringCodePayload[] = "rapport.dev/scoring-code";
-
 absl::Status ScoringError(const grpc::Status& status, absl::string_view what) {
   absl::Status s = FromGrpcStatus(status);
+  if (IsPassing(s) || absl::IsCancelled(s)) return Prefixed(s, what);
   switch (s.code()) {
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kDeadlineExceeded:
-    case absl::StatusCode::kResourceExhausted:
-    case absl::StatusCode::kCancelled:
-    case absl::StatusCode::kAborted:
-      return Prefixed(s, what);
     case absl::StatusCode::kFailedPrecondition:
     case absl::StatusCode::kOutOfRange:
       // What the data makes impossible (a CLV fit that finds no finite
@@ -79,19 +84,6 @@ absl::Status ScoringError(const grpc::Status& status, absl::string_view what) {
     }
   }
 }
-
-}  // namespace
-
-absl::StatusCode ScoringCode(const absl::Status& status) {
-  int code = 0;
-  if (auto c = status.GetPayload(kScoringCodePayload);
-      c.has_value() && absl::SimpleAtoi(std::string(*c), &code)) {
-    return static_cast<absl::StatusCode>(code);
-  }
-  return status.code();
-}
-
-namespace {
 
 absl::StatusOr<std::unique_ptr<grpc::ClientContext>> NewCall(
     absl::Duration timeout, const ScoringClientOptions& options) {

@@ -66,8 +66,7 @@ absl::Status SqlErrorToStatus(const sql::SQLException& e) {
 
 absl::Status LostConnectionToStatus(const sql::SQLException& e) {
   return MarkInternal(absl::UnavailableError(
-      absl::StrCat("database error ", e.getErrorCode(), " (SQLSTATE ",
-                   e.getSQLStateCStr(), ") on a lost connection: ", e.what())));
+      absl::StrCat("on a lost connection: ", SqlErrorToStatus(e).message())));
 }
 
 bool IsConnectionLost(const sql::SQLException& e) {

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/types/span.h"
 #include "common/base/best_of.h"
 #include "common/base/status_macros.h"
 #include "common/base/timestamp.h"
@@ -832,8 +833,11 @@ MysqlCommunityStore::LogEngagement(const std::vector<EngagementRecord>& rows,
             }
             holds.insert(member);
           }
-          for (const EngagementRecord& e : rows) {
-            if (twin) break;
+          // A twin's rows are this call's own: nothing to check or store.
+          const absl::Span<const EngagementRecord> to_store =
+              twin ? absl::Span<const EngagementRecord>()
+                   : absl::MakeConstSpan(rows);
+          for (const EngagementRecord& e : to_store) {
             if (holds.contains(e.member_id)) {
               return InvalidField(
                   "request_id",
@@ -845,8 +849,7 @@ MysqlCommunityStore::LogEngagement(const std::vector<EngagementRecord>& rows,
                       "engagement needs a request_id of its own"));
             }
           }
-          for (const EngagementRecord& e : rows) {
-            if (twin) break;
+          for (const EngagementRecord& e : to_store) {
             Statement s = PrepareCached(
                 c,
                 "INSERT INTO engagements (id, engagement_id, member_id, kind, "
