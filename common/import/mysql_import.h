@@ -186,11 +186,20 @@ class MysqlStore final : public Store<Record> {
     return StoredFingerprints(*pool_, stored_in_, "fingerprint", ids);
   }
 
+  // Each batch's transaction reads, statement by statement, what others
+  // committed until then (READ COMMITTED) instead of one snapshot: for an
+  // insert that locks what it is about to check and then reads it.
+  void ReadCommitted() { read_committed_ = true; }
+
   absl::StatusOr<Written> Write(const Rows& rows,
                                 const std::string& actor) override {
     const int64_t now = Now();
     return pool_->Transaction(
         [&](sql::Connection& c) -> absl::StatusOr<Written> {
+          // For this transaction only: it has not started yet.
+          if (read_committed_) {
+            Execute(c, "SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
+          }
           const Created created = EntitiesToCreate(rows, parse_);
           if (!created.empty()) {
             create_(c, created, now);
@@ -223,6 +232,7 @@ class MysqlStore final : public Store<Record> {
   const Create create_;
   std::vector<std::string> stored_in_;  // the rows' table first
   const Insert insert_;
+  bool read_committed_ = false;
 };
 
 // A row's time (RFC 3339) and amount (exact decimal text); errors name

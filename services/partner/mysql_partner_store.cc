@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "common/base/status_macros.h"
 #include "common/identity.h"
+#include "common/ids.h"
 #include "common/mysql/sql.h"
 #include "common/mysql/statement_cache.h"
 #include "common/requests.h"
@@ -295,6 +296,34 @@ void SetOptionalDecimal(sql::PreparedStatement& s, int i,
 }
 
 }  // namespace
+
+void LockDealAccounts(sql::Connection& c,
+                      const std::vector<std::string>& domain_keys,
+                      const std::vector<std::string>& name_keys) {
+  std::vector<std::string> ids;
+  ids.reserve(domain_keys.size() + name_keys.size());
+  for (const std::string& k : domain_keys) {
+    if (!k.empty()) ids.push_back(KeyedId("deal-domain", k));
+  }
+  for (const std::string& k : name_keys) {
+    ids.push_back(KeyedId("deal-name", k));
+  }
+  // Ascending, as InnoDB takes a multi-row insert's rows in their order:
+  // two callers never hold each other's next lock.
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  constexpr size_t kMost = 256;
+  for (size_t begin = 0; begin < ids.size(); begin += kMost) {
+    const size_t n = std::min(kMost, ids.size() - begin);
+    const size_t slots = PaddedCount(n, kMost);
+    CachedStatement s = PrepareCached(
+        c, absl::StrCat("INSERT INTO deal_account_locks (id) VALUES ",
+                        RowPlaceholders(slots, 1),
+                        " ON DUPLICATE KEY UPDATE id = id"));
+    BindPadded(*s, 1, ids, begin, n, slots);
+    s->executeUpdate();
+  }
+}
 
 // ---- partners
 // ----------------------------------------------------------------
@@ -766,8 +795,11 @@ absl::StatusOr<DealRecord> MysqlPartnerStore::RegisterDeal(
           // one: a claim stored first keeps its place even when this one says
           // it was registered before it. A registration dated back is also
           // checked against the claims within the window of when it is filed,
-          // so that dating it back cannot step around them. Locked, so that
-          // two registrations racing for one account see each other.
+          // so that dating it back cannot step around them. The account
+          // locked first, and the claims read with a locking read (the latest
+          // committed), so that two registrations racing for one account,
+          // filed or imported, see each other.
+          LockDealAccounts(c, {row.domain_key}, {row.name_key});
           std::optional<std::pair<int64_t, std::string>> earliest;
           for (const bool by_domain : {true, false}) {
             if (by_domain && row.domain_key.empty()) continue;

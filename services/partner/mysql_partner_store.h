@@ -16,6 +16,18 @@ const std::vector<Migration>& PartnerMigrations();
 
 namespace rapport::partner {
 
+// Locks the accounts that open registrations claim, by their normalised
+// domains (empty ones skipped) and names, in one order for every caller (the
+// rows of deal_account_locks, made on first use). A registration, filed or
+// imported, takes them before it reads the account's earlier claims, so that
+// two registrations of one account racing each other are checked one after
+// the other and the second finds the first. The reader must then see what
+// was committed before the locks were granted: a locking read, or a read in
+// a READ COMMITTED transaction.
+void LockDealAccounts(sql::Connection& c,
+                      const std::vector<std::string>& domain_keys,
+                      const std::vector<std::string>& name_keys);
+
 class MysqlPartnerStore final : public PartnerStore {
  public:
   explicit MysqlPartnerStore(MysqlPool* pool) : pool_(pool) {}

@@ -25,6 +25,7 @@
 #include "common/mysql/statement_cache.h"
 #include "common/status.h"
 #include "common/validation.h"
+#include "services/partner/mysql_partner_store.h"
 #include "services/partner/partner_rules.h"
 
 namespace rapport::partner {
@@ -191,13 +192,15 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
   // another partner (by domain or by name) within the window before it:
   // those stored, read at once for the whole batch, and those of the batch
   // registered before it (the batch is matched in the order of registration,
-  // whatever the order of its rows). The read does not lock: imports run on
-  // several streams at once, and the next-key locks of a locking read made
-  // them deadlock on each other's inserts. So a claim committed between this
-  // read and the batch's commit (by another stream, or by a RegisterDeal
-  // whose own locking read came before the batch's inserts) is not seen, and
-  // the two may both go unflagged. Two RegisterDeal calls never miss each
-  // other; an import racing live registrations of the same account can.
+  // whatever the order of its rows). The batch locks the accounts of its
+  // open rows (LockDealAccounts, as RegisterDeal does), and the read then
+  // sees every claim committed before (the batch runs READ COMMITTED), so
+  // that an import racing another stream, another import or a RegisterDeal
+  // for one account sees the claim that went first. The read itself does not
+  // lock: imports run on several streams at once, and the next-key locks of
+  // a locking read made them deadlock on each other's inserts. The closed
+  // rows, which claim nothing, are stored before the accounts are locked, so
+  // that a stream waiting for another's account waits for less.
   struct Open {
     int64_t time;
     std::string id;
@@ -212,24 +215,42 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
   std::set<std::string> domains, names;
   int64_t earliest = std::numeric_limits<int64_t>::max();
   int64_t latest = std::numeric_limits<int64_t>::min();
-  // The open rows, in the order of registration (a registration dated after
-  // the import was refused when parsed).
-  std::vector<size_t> open;
+  // The open rows (sorted by registration below; a registration dated after
+  // the import was refused when parsed), and the closed ones.
+  std::vector<size_t> open, closed;
   std::vector<imports::Reject> refused;
-  std::vector<bool> refuse(rows.size(), false);
   for (size_t i = 0; i < rows.size(); ++i) {
     const imports::Row<DealRecord>& r = rows[i];
-    if (!DealIsOpen(static_cast<v1::DealState>(r.record.state))) continue;
+    if (!DealIsOpen(static_cast<v1::DealState>(r.record.state))) {
+      closed.push_back(i);
+      continue;
+    }
     open.push_back(i);
     if (!r.record.domain_key.empty()) domains.insert(r.record.domain_key);
     names.insert(r.record.name_key);
     earliest = std::min(earliest, r.record.register_time_us - window_us);
     latest = std::max(latest, r.record.register_time_us + window_us);
   }
-  if (!open.empty()) {
-    earliest = std::min(earliest, now - window_us);
-    latest = std::max(latest, now + window_us);
-  }
+  std::vector<std::string> conflicts(rows.size());
+  // Stores rows[i] for each i of `which`, in that order.
+  auto store = [&](const std::vector<size_t>& which) {
+    imports::ForChunks(which.size(), [&](size_t begin, size_t n) {
+      CachedStatement s =
+          PrepareCached(c, absl::StrCat(insert, RowPlaceholders(n, kColumns)),
+                        StatementParameters::kKept);
+      for (size_t i = 0; i < n; ++i) {
+        const size_t row = which[begin + i];
+        bind(*s, 1 + static_cast<int>(i) * kColumns, rows[row], conflicts[row]);
+      }
+      s->executeUpdate();
+    });
+  };
+  store(closed);
+  if (open.empty()) return refused;
+  earliest = std::min(earliest, now - window_us);
+  latest = std::max(latest, now + window_us);
+  LockDealAccounts(c, std::vector<std::string>(domains.begin(), domains.end()),
+                   std::vector<std::string>(names.begin(), names.end()));
   std::stable_sort(open.begin(), open.end(), [&](size_t a, size_t b) {
     return rows[a].record.register_time_us < rows[b].record.register_time_us;
   });
@@ -281,7 +302,7 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
   };
   // An approved registration in conflict is refused: approving over another
   // partner's claim takes TransitionDeal with force, which is audited.
-  std::vector<std::string> conflicts(rows.size());
+  std::vector<size_t> kept;
   for (size_t i : open) {
     const imports::Row<DealRecord>& r = rows[i];
     const Open* best = nullptr;
@@ -298,30 +319,17 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
                         conflicts[i],
                         " of another partner; import it as submitted and "
                         "approve it with force (TransitionDeal, admin)")});
-      refuse[i] = true;
       continue;
     }
+    kept.push_back(i);
     const Open self{r.record.register_time_us, r.id, PartnerOf(r)};
     if (!r.record.domain_key.empty()) {
       by_domain[r.record.domain_key].push_back(self);
     }
     by_name[r.record.name_key].push_back(self);
   }
-  std::vector<size_t> kept;  // in file order (the importer sorts `refused`)
-  for (size_t i = 0; i < rows.size(); ++i) {
-    if (!refuse[i]) kept.push_back(i);
-  }
-  imports::ForChunks(kept.size(), [&](size_t begin, size_t n) {
-    CachedStatement s =
-        PrepareCached(c, absl::StrCat(insert, RowPlaceholders(n, kColumns)),
-                      StatementParameters::kKept);
-    for (size_t i = 0; i < n; ++i) {
-      const size_t row = kept[begin + i];
-      bind(*s, 1 + static_cast<int>(i) * kColumns, rows[row], conflicts[row]);
-    }
-    s->executeUpdate();
-  });
-  return refused;
+  store(kept);
+  return refused;  // the importer sorts them by row
 }
 
 // ---- orders
@@ -457,6 +465,7 @@ absl::StatusOr<v1::ImportDealsResponse> MysqlPartnerImports::ImportDeals(
                   const std::string& actor, int64_t now) {
         return InsertDeals(c, rows, actor, now, window_us);
       });
+  store->ReadCommitted();
   imports::Importer<v1::ImportDealsRequest, v1::DealRow, DealRecord> importer(
       store.get(),
       {.kind = "deals",

@@ -1132,6 +1132,54 @@ TEST_F(PartnerLogicTest, TwinRetriesSentAtOnceBothGetTheStoredOrder) {
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM deals"), 20);
 }
 
+// A registration and an import racing for one account, or two imports (the
+// streams of one file, or two files) doing so, see each other: of the two
+// registrations exactly one is the earlier claim and the other names it.
+TEST_F(PartnerLogicTest, RegistrationsRacingForOneAccountSeeEachOther) {
+  const v1::Partner a = Create("Alpha"), b = Create("Beta");
+  MysqlPartnerImports imports(
+      &db_.pool(), &ids_, [this] { return absl::FromUnixMicros(now_); },
+      {.currency = "USD"}, nullptr);
+  auto import_one = [&](const std::string& partner, const std::string& account,
+                        const std::string& import_id) {
+    v1::ImportDealsRequest deals;
+    deals.set_import_id(import_id);
+    v1::DealRow* r = deals.add_rows();
+    r->set_row(1);
+    r->set_partner_ref(partner);
+    r->set_account(account);
+    r->set_account_domain(absl::StrCat(account, ".example"));
+    r->set_amount("100");
+    r->set_registered_at(FormatRfc3339Micros(kNow - kDay));
+    r->set_state("submitted");
+    absl::StatusOr<v1::ImportDealsResponse> d =
+        imports.ImportDeals(testing::OneMessage(deals), "user:ada");
+    return d.ok() && d->accepted() == 1
+               ? absl::OkStatus()
+               : absl::InternalError(d.ok() ? "not accepted"
+                                            : d.status().ToString());
+  };
+  for (int round = 0; round < 40; ++round) {
+    // Even rounds race an import with RegisterDeal, odd ones two imports.
+    const std::string account = absl::StrCat("race", round);
+    std::vector<absl::Status> got = testing::AtOnce(2, [&](size_t i) {
+      if (i == 0) return import_one(a.id(), account, account + "-a");
+      if (round % 2 == 1) return import_one(b.id(), account, account + "-b");
+      return Register(b.id(), account, account + ".example", kNow - kDay)
+          .status();
+    });
+    for (const absl::Status& s : got) ASSERT_TRUE(s.ok()) << s;
+    const std::vector<std::string> flagged = db_.Strings(
+        "SELECT IFNULL(d.conflict_with, '') FROM deals d WHERE d.account_name "
+        "= ? "
+        "ORDER BY d.conflict_with IS NULL, d.id",
+        {account});
+    ASSERT_EQ(flagged.size(), 2u) << "round " << round;
+    EXPECT_NE(flagged[0], "") << "round " << round << ": neither was flagged";
+    EXPECT_EQ(flagged[1], "") << "round " << round << ": both were flagged";
+  }
+}
+
 // Imported won deals, orders and interactions change partners' values:
 // their partners are re-scored once the rows are stored; open deals and
 // refused rows change nothing.
