@@ -1,5 +1,7 @@
 #include "tools/rapportctl/csv_input.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -48,6 +50,12 @@ absl::StatusOr<std::unique_ptr<CsvInput>> CsvInput::Open(
               })));
     }
     input->index_.push_back(found);
+  }
+  for (size_t i = 0; i < input->width_; ++i) {
+    if (std::find(input->index_.begin(), input->index_.end(),
+                  static_cast<int>(i)) == input->index_.end()) {
+      input->unused_.emplace_back(input->reader_->field(i));
+    }
   }
   return input;
 }

@@ -43,6 +43,9 @@ class CsvInput {
   std::string RaggedMessage() const;
   // The line the current row starts on.
   int64_t line() const { return reader_->line(); }
+  // The header's names that are none of the columns given to Open, in the
+  // file's order (a misspelt optional column is one).
+  const std::vector<std::string>& unused() const { return unused_; }
   // Whether optional column `c` is in the file.
   bool Has(size_t c) const { return index_[c] >= 0; }
   // The value of column `c` (in the order given to Open) in the current row.
@@ -63,6 +66,7 @@ class CsvInput {
   std::unique_ptr<CsvReader> reader_;
   std::vector<Column> columns_;
   std::vector<int> index_;
+  std::vector<std::string> unused_;
   size_t width_ = 0;
   bool accept_ragged_ = false;
   int64_t rows_ = 0;

@@ -40,6 +40,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/base/status_macros.h"
@@ -326,6 +327,12 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
     return kExitFailed;
   }
   (*in)->AcceptRaggedRows();
+  if (!(*in)->unused().empty()) {
+    std::cerr << "rapportctl: " << path << ":1: ignoring the column"
+              << ((*in)->unused().size() > 1 ? "s " : " ")
+              << absl::StrJoin((*in)->unused(), ", ")
+              << ", which this import does not read\n";
+  }
   std::cerr << "rapportctl: import id: " << import_id << "\n";
 
   // An import may run long; --timeout overrides the default of an hour.

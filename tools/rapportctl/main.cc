@@ -117,7 +117,8 @@ Commands:
   community import holdings FILE.csv     member_ref,security,date,shares,price[,request_id]
   community import engagements FILE.csv  member_ref,timestamp,kind,cost[,outcome,note,request_id]
       member_ref: a member id or ext:SOURCE:ID (an unknown external id creates the member, kind
-      "investor"); date is YYYY-MM-DD; kind one of meeting, call, roadshow, conference,
+      "investor"); date is YYYY-MM-DD (a holding at that date's end, 23:59:59.999999 UTC, for
+      comparison with as_of); kind one of meeting, call, roadshow, conference,
       earnings_call, report_sent. Several members in one engagement: one row each with the same
       request_id prefix and a distinct suffix (prefix/suffix separated by the last '/'), or
       `community engagements log --member A --member B ...`.

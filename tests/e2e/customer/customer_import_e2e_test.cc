@@ -118,22 +118,28 @@ class CustomerImportE2E : public ::testing::Test {
 TEST_F(CustomerImportE2E, GoodAndBadRowsInOneFileAreStoredAndRejectedByLine) {
   const std::string ada = CreateCustomer("Ada");
   // Line 4 is blank (skipped by the reader), so rows after it keep their file
-  // lines.
+  // lines. The column "shop" is none of the import's: it is named, and
+  // ignored.
   const std::string file = server_->Write(
       "p.csv",
-      absl::StrCat("customer_ref,timestamp,amount,currency,request_id\n",  // 1
-                   ada, ",2024-03-01T12:00:00Z,19.99,USD,\n",              // 2
-                   ada, ",2024-03-02T12:00:00Z,12;50,,\n",                 // 3
-                   "\n",                                                   // 4
-                   ada, ",2024-03-03,1,,\n",                               // 5
-                   ada, ",2024-03-04T12:00:00Z,5,EUR,\n",                  // 6
-                   "nobody,2024-03-05T12:00:00Z,5,,\n",                    // 7
-                   ada, ",2024-03-06T13:00:00+01:00,-5.5,,order-8\n"));    // 8
+      absl::StrCat(
+          "customer_ref,timestamp,amount,currency,request_id,shop\n",  // 1
+          ada, ",2024-03-01T12:00:00Z,19.99,USD,,\n",                  // 2
+          ada, ",2024-03-02T12:00:00Z,12;50,,,\n",                     // 3
+          "\n",                                                        // 4
+          ada, ",2024-03-03,1,,,\n",                                   // 5
+          ada, ",2024-03-04T12:00:00Z,5,EUR,,\n",                      // 6
+          "nobody,2024-03-05T12:00:00Z,5,,,\n",                        // 7
+          ada, ",2024-03-06T13:00:00+01:00,-5.5,,order-8,\n"));        // 8
   RunResult r = server_->Ctl({"customers", "import", "purchases", file});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_EQ(Summary(r.out, "accepted"), 2) << r.out;
   EXPECT_EQ(Summary(r.out, "rejected"), 4) << r.out;
   EXPECT_EQ(Summary(r.out, "rows"), 6) << r.out;
+  EXPECT_TRUE(absl::StrContains(
+      r.err, file + ":1: ignoring the column shop, which this import does "
+                    "not read"))
+      << r.err;
   EXPECT_TRUE(absl::StrContains(r.err, file + ":3: amount: ")) << r.err;
   EXPECT_TRUE(absl::StrContains(r.err, file + ":5: timestamp: ")) << r.err;
   EXPECT_TRUE(absl::StrContains(r.err, file + ":6: currency: ")) << r.err;
