@@ -103,6 +103,10 @@ absl::string_view PublicMessage(absl::StatusCode code) {
       return "stored data could not be read";
     case absl::StatusCode::kDeadlineExceeded:
       return "took too long";
+    case absl::StatusCode::kResourceExhausted:
+      return "busy; retry later";
+    case absl::StatusCode::kCancelled:
+      return "cancelled";
     default:
       return "internal error";
   }

@@ -58,14 +58,18 @@ namespace {
 
 // The scoring service's answer as a status whose message says where it came
 // from. What says the peer is away, slow or busy, or that the call was
-// cancelled, keeps its code: the caller may try again; so does what the data
-// makes impossible (FAILED_PRECONDITION, OUT_OF_RANGE). Anything else (it
-// refusing this service's own credentials, or a request this service made,
-// which the caller's input was checked for before) is for the operator, not
-// for the caller: INTERNAL, its message for the log only.
+// cancelled, keeps its code, the caller may try again, and its message is
+// for the log only: the peer's words name its flags and limits ("raise
+// --max_population_records"), or gRPC's its address. What the data makes
+// impossible (FAILED_PRECONDITION, OUT_OF_RANGE) keeps its code and words.
+// Anything else (it refusing this service's own credentials, or a request
+// this service made, which the caller's input was checked for before) is for
+// the operator, not for the caller: INTERNAL, its message for the log only.
 absl::Status ScoringError(const grpc::Status& status, absl::string_view what) {
   absl::Status s = FromGrpcStatus(status);
-  if (IsPassing(s) || absl::IsCancelled(s)) return Prefixed(s, what);
+  if (IsPassing(s) || absl::IsCancelled(s)) {
+    return Prefixed(MarkInternal(absl::Status(s.code(), s.message())), what);
+  }
   switch (s.code()) {
     case absl::StatusCode::kFailedPrecondition:
     case absl::StatusCode::kOutOfRange:

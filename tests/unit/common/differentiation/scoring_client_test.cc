@@ -337,6 +337,15 @@ TEST(GrpcScoringClient, APopulationCallRefusedAsBusyIsMadeAgain) {
     absl::Status s = population(nullptr);
     EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
     EXPECT_EQ(sends.load(), 3);
+    // The replica's words name its limits: the caller is told only who is
+    // busy, and to retry.
+    const absl::Status shown = Redacted(s);
+    EXPECT_EQ(shown.code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_TRUE(
+        absl::StartsWith(shown.message(), "scoring service: busy; retry later"))
+        << shown;
+    EXPECT_FALSE(absl::StrContains(shown.message(), "population calls"))
+        << shown;
     EXPECT_TRUE(release(held));
   }
 }
