@@ -2,8 +2,10 @@
 // when, through which call, and how it ended. An event is written in the same
 // transaction as the change it records, so there is never a change without
 // its event (nor an event without its change); the table refuses updates and
-// deletes. High-volume rows (purchases, interactions) carry who recorded them
-// on the row itself instead.
+// deletes. High-volume rows (purchases, orders, interactions, holdings,
+// engagements, coverage, imported rows) carry who recorded them on the row
+// itself instead, and the entities an import creates who created them
+// (created_by).
 //
 //   return pool->Transaction([&](sql::Connection& c) -> absl::Status {
 //     ... the change ...

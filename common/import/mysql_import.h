@@ -76,9 +76,10 @@ absl::StatusOr<absl::flat_hash_map<std::string, Resolved>> ResolveRefs(
 // Entities to create for unknown external ids: (id, the external id).
 using CreatedEntities =
     std::vector<std::pair<std::string, EntityRef::External>>;
-// Writes them (on the connection, in the caller's transaction), at a time.
-using CreateEntities =
-    std::function<void(sql::Connection&, const CreatedEntities&, int64_t)>;
+// Writes them (on the connection, in the caller's transaction), at a time,
+// as created by an actor (the subject of the import's token).
+using CreateEntities = std::function<void(
+    sql::Connection&, const CreatedEntities&, int64_t, const std::string&)>;
 
 // The entities a batch of rows asks to create (each once), with the external
 // id that made each, in row order.
@@ -202,7 +203,7 @@ class MysqlStore final : public Store<Record> {
           }
           const Created created = EntitiesToCreate(rows, parse_);
           if (!created.empty()) {
-            create_(c, created, now);
+            create_(c, created, now, actor);
             InsertExternalIds(c, entities_, created);
           }
           Written out;

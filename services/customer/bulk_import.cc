@@ -706,6 +706,7 @@ class Importer {
       c.phone = ref.details->query.phone;
       c.external_ids = ref.details->query.external_ids;
       c.create_time_us = c.update_time_us = now_us;
+      c.created_by = actor_;
       created[ref.key] = c.id;
       customers.push_back(std::move(c));
     }

@@ -144,6 +144,7 @@ v1::Customer ToProto(const CustomerRecord& r) {
   *c.mutable_update_time() = ToTimestamp(r.update_time_us);
   c.set_etag(CustomerEtag(r.version));
   c.set_postal_code(r.postal_code);
+  c.set_created_by(r.created_by);
   return c;
 }
 
@@ -349,6 +350,7 @@ absl::StatusOr<v1::Customer> CustomerLogic::CreateCustomer(
   RAPPORT_RETURN_IF_ERROR(CheckNotSuppressed(IdentitiesOf(record)));
   record.id = ids_->Next();
   record.create_time_us = record.update_time_us = NowMicros();
+  record.created_by = actor;
   RAPPORT_ASSIGN_OR_RETURN(
       CustomerRecord stored,
       store_->CreateCustomer(
@@ -843,6 +845,7 @@ absl::StatusOr<v1::IdentifyCustomerResponse> CustomerLogic::IdentifyCustomer(
     }
     record.id = ids_->Next();
     record.create_time_us = record.update_time_us = NowMicros();
+    record.created_by = actor;
     absl::StatusOr<CustomerRecord> created = store_->CreateCustomer(
         record, {request.request_id(), RequestHash(request)},
         Change(actor, "IdentifyCustomer", record.id, request.request_id()));

@@ -39,6 +39,7 @@ struct CustomerRecord {
   int64_t version = 1;
   bool erased = false;
   std::string merged_into;  // output only: set when merged into another
+  std::string created_by;   // the subject of the token that created it
   friend bool operator==(const CustomerRecord&,
                          const CustomerRecord&) = default;
 };

@@ -54,11 +54,12 @@ void ReadCustomerColumns(sql::ResultSet& rows, int first, CustomerRecord& r) {
   r.postal_code = text(7);
   r.erased = !rows.isNull(first + 8);
   r.merged_into = text(9);
+  r.created_by = text(10);
 }
 
 constexpr char kCustomerColumns[] =
     "id, display_name, email, phone, create_time_us, update_time_us, version, "
-    "postal_code, erased_time_us, merged_into";
+    "postal_code, erased_time_us, merged_into, created_by";
 
 // Adds an identity (kind 0) or attribute (kind 1) row to `r`.
 void AddChild(int kind, std::string a, std::string b, CustomerRecord& r) {
@@ -93,14 +94,14 @@ absl::flat_hash_map<std::string, CustomerRecord> LoadCustomers(
             "SELECT -1, NULL, NULL, ", kCustomerColumns,
             " FROM customers FORCE INDEX (PRIMARY) WHERE id IN (", in,
             ") UNION ALL SELECT 0, source, external_id, customer_id, NULL, "
-            "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM "
+            "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM "
             "customer_external_ids FORCE INDEX "
             "(customer_external_ids_customer) "
             "WHERE customer_id IN (",
             in,
             ") UNION ALL SELECT 1, name, value COLLATE utf8mb4_bin, "
             "customer_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
-            "NULL FROM customer_attributes FORCE INDEX (PRIMARY) WHERE "
+            "NULL, NULL FROM customer_attributes FORCE INDEX (PRIMARY) WHERE "
             "customer_id IN (",
             in, ")"),
         StatementParameters::kKept);
@@ -363,7 +364,9 @@ absl::StatusOr<CustomerRecord> MysqlCustomerStore::CreateCustomer(
             c,
             "INSERT INTO customers (id, display_name, email, email_key, phone, "
             "create_time_us, update_time_us, version, postal_code, "
-            "email_match_key) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)");
+            "email_match_key, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, "
+            "?, "
+            "?)");
         s->setString(1, customer.id);
         s->setString(2, customer.display_name);
         SetNullableString(*s, 3, customer.email);
@@ -374,6 +377,7 @@ absl::StatusOr<CustomerRecord> MysqlCustomerStore::CreateCustomer(
         SetNullableString(*s, 8, customer.postal_code);
         SetNullableString(
             *s, 9, customer.email.empty() ? "" : EmailMatchKey(customer.email));
+        s->setString(10, customer.created_by);
         s->executeUpdate();
         WriteChildren(c, customer, /*created=*/true);
         if (!request.id.empty()) {

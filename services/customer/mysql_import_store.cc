@@ -86,8 +86,8 @@ void InsertCustomers(sql::Connection& c,
         return absl::StrCat(
             "INSERT INTO customers (id, display_name, email, email_key, "
             "email_match_key, phone, "
-            "create_time_us, update_time_us, version) VALUES ",
-            Repeat("(?, ?, ?, ?, ?, ?, ?, ?, 1)", n, ", "));
+            "create_time_us, update_time_us, version, created_by) VALUES ",
+            Repeat("(?, ?, ?, ?, ?, ?, ?, ?, 1, ?)", n, ", "));
       },
       [](sql::PreparedStatement& s, int& i, const CustomerRecord& r) {
         s.setString(i++, r.id);
@@ -99,6 +99,7 @@ void InsertCustomers(sql::Connection& c,
         SetNullableString(s, i++, r.phone);
         s.setInt64(i++, r.create_time_us);
         s.setInt64(i++, r.update_time_us);
+        s.setString(i++, r.created_by);
       },
       Execute);
   std::vector<std::pair<const ExternalIdRecord*, const std::string*>>

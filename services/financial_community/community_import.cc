@@ -46,20 +46,20 @@ const imports::EntityTables& MemberTables() {
 // Members for unknown external ids, of `kind`, named after the external id.
 imports::CreateEntities CreateMembers(v1::MemberKind kind) {
   return [kind](sql::Connection& c, const imports::CreatedEntities& created,
-                int64_t now) {
+                int64_t now, const std::string& actor) {
     imports::ForChunks(created.size(), [&](size_t begin, size_t n) {
       CachedStatement s = PrepareCached(
           c,
           absl::StrCat("INSERT INTO members (id, display_name, name_key, "
-                       "kind, create_time_us, update_time_us, version) "
-                       "VALUES ",
-                       RowPlaceholders(n, 7)),
+                       "kind, create_time_us, update_time_us, version, "
+                       "created_by) VALUES ",
+                       RowPlaceholders(n, 8)),
           StatementParameters::kKept);
       for (size_t i = 0; i < n; ++i) {
         const auto& [id, external] = created[begin + i];
         const std::string name =
             absl::StrCat(external.source, ":", external.id);
-        int k = 1 + static_cast<int>(i) * 7;
+        int k = 1 + static_cast<int>(i) * 8;
         s->setString(k++, id);
         s->setString(k++, Utf8Prefix(name, 256));
         s->setString(k++, Utf8Prefix(FirmNameKey(name), 256));
@@ -67,6 +67,7 @@ imports::CreateEntities CreateMembers(v1::MemberKind kind) {
         s->setInt64(k++, now);
         s->setInt64(k++, now);
         s->setInt(k++, 1);
+        s->setString(k++, actor);
       }
       s->executeUpdate();
     });

@@ -48,6 +48,7 @@ v1::Member ToProto(const MemberRecord& r) {
   *m.mutable_create_time() = ToTimestamp(r.create_time_us);
   *m.mutable_update_time() = ToTimestamp(r.update_time_us);
   m.set_etag(EtagOf(r.version));
+  m.set_created_by(r.created_by);
   return m;
 }
 
@@ -304,12 +305,12 @@ absl::StatusOr<int64_t> CommunityLogic::TimeOrNow(
 
 absl::StatusOr<v1::Member> CommunityLogic::CreateMember(
     const v1::CreateMemberRequest& request, const std::string& actor) {
-  return Create(request, actor, "");
+  return Create(request, actor, "", "CreateMember");
 }
 
 absl::StatusOr<v1::Member> CommunityLogic::Create(
     const v1::CreateMemberRequest& request, const std::string& actor,
-    const std::string& identify_email_key) {
+    const std::string& identify_email_key, absl::string_view rpc) {
   RAPPORT_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
   if (!request.member().id().empty()) {
     return InvalidField("member.id", "is assigned by the service");
@@ -323,11 +324,12 @@ absl::StatusOr<v1::Member> CommunityLogic::Create(
                   : KeyedId("member", request.request_id());
   record.create_time_us = record.update_time_us = NowMicros();
   record.version = 1;
+  record.created_by = actor;
   RAPPORT_ASSIGN_OR_RETURN(
       MemberRecord stored,
       store_->CreateMember(record, RequestFingerprint(request.member()),
-                           Change(actor, "CreateMember", "members/" + record.id,
-                                  request.request_id()),
+                           Change(actor, std::string(rpc),
+                                  "members/" + record.id, request.request_id()),
                            identify_email_key));
   return WithValue(stored);
 }
@@ -571,7 +573,8 @@ absl::StatusOr<v1::Member> CommunityLogic::CreateIdentified(
   // contact's, a field the request does not have.
   RAPPORT_RETURN_IF_ERROR(CheckRequiredText(name, "display_name", 256));
   absl::StatusOr<v1::Member> created =
-      Create(create, actor, email.empty() ? "" : EmailMatchKey(email));
+      Create(create, actor, email.empty() ? "" : EmailMatchKey(email),
+             "IdentifyMember");
   if (!created.ok()) return WithoutFieldPrefix(created.status(), "member.");
   return created;
 }

@@ -85,11 +85,13 @@ class CommunityLogic {
       const v1::ListAtRiskHoldersRequest& request);
 
  private:
-  // CreateMember; with `identify_email_key`, unless a member has a contact
+  // CreateMember (audited as `rpc`, CreateMember or IdentifyMember); with
+  // `identify_email_key`, unless a member has a contact
   // with that key (ALREADY_EXISTS), see CommunityStore::CreateMember.
   absl::StatusOr<v1::Member> Create(const v1::CreateMemberRequest& request,
                                     const std::string& actor,
-                                    const std::string& identify_email_key);
+                                    const std::string& identify_email_key,
+                                    absl::string_view rpc);
   // The create IdentifyMember makes when its identities name none, and
   // making it (display_name required then).
   static v1::CreateMemberRequest IdentifiedCreate(

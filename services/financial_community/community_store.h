@@ -31,6 +31,7 @@ struct MemberRecord {
   int64_t create_time_us = 0;
   int64_t update_time_us = 0;
   int64_t version = 0;
+  std::string created_by;  // the subject of the token that created it
   // In a listing by value: the stored value it was sorted by (the next
   // page's cursor).
   int listed_value_hundredths = 0;

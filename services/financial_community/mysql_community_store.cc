@@ -34,8 +34,8 @@ std::string Str(sql::ResultSet& rows, int column) {
 
 constexpr char kMemberColumns[] =
     "m.id, m.display_name, m.kind, m.member_type, m.organisation, "
-    "m.create_time_us, m.update_time_us, m.version";
-constexpr int kMemberColumnCount = 8;
+    "m.create_time_us, m.update_time_us, m.version, m.created_by";
+constexpr int kMemberColumnCount = 9;
 
 MemberRecord ReadMemberColumns(sql::ResultSet& rows) {
   MemberRecord r;
@@ -47,6 +47,7 @@ MemberRecord ReadMemberColumns(sql::ResultSet& rows) {
   r.create_time_us = rows.getInt64(6);
   r.update_time_us = rows.getInt64(7);
   r.version = rows.getInt64(8);
+  r.created_by = Str(rows, 9);
   return r;
 }
 
@@ -84,8 +85,8 @@ absl::Status WriteMemberRow(sql::Connection& c, const MemberRecord& m,
   Statement s = PrepareCached(
       c, insert ? "INSERT INTO members (display_name, name_key, kind, "
                   "member_type, organisation, create_time_us, update_time_us, "
-                  "version, fingerprint, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-                  "?, ?)"
+                  "version, fingerprint, created_by, id) VALUES (?, ?, ?, ?, "
+                  "?, ?, ?, ?, ?, ?, ?)"
                 : "UPDATE members SET display_name = ?, name_key = ?, kind = "
                   "?, member_type = ?, organisation = ?, create_time_us = ?, "
                   "update_time_us = ?, version = ?, fingerprint = "
@@ -99,7 +100,8 @@ absl::Status WriteMemberRow(sql::Connection& c, const MemberRecord& m,
   s->setInt64(7, m.update_time_us);
   s->setInt64(8, m.version);
   SetNullableString(*s, 9, fingerprint);
-  s->setString(10, m.id);
+  if (insert) s->setString(10, m.created_by);  // kept by updates
+  s->setString(insert ? 11 : 10, m.id);
   s->executeUpdate();
   return absl::OkStatus();
 }

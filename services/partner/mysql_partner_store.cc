@@ -40,8 +40,8 @@ std::string Str(sql::ResultSet& rows, int column) {
 
 constexpr char kPartnerColumns[] =
     "id, display_name, kind, lifecycle, region, create_time_us, "
-    "update_time_us, version";
-constexpr int kPartnerColumnCount = 8;
+    "update_time_us, version, created_by";
+constexpr int kPartnerColumnCount = 9;
 
 PartnerRecord ReadPartnerColumns(sql::ResultSet& rows) {
   PartnerRecord r;
@@ -53,6 +53,7 @@ PartnerRecord ReadPartnerColumns(sql::ResultSet& rows) {
   r.create_time_us = rows.getInt64(6);
   r.update_time_us = rows.getInt64(7);
   r.version = rows.getInt64(8);
+  r.created_by = Str(rows, 9);
   return r;
 }
 
@@ -342,7 +343,8 @@ absl::StatusOr<PartnerRecord> MysqlPartnerStore::CreatePartner(
             c,
             "INSERT INTO partners (id, display_name, name_key, kind, "
             "lifecycle, region, create_time_us, update_time_us, version, "
-            "fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            "fingerprint, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?)");
         s->setString(1, partner.id);
         s->setString(2, partner.display_name);
         s->setString(3, FirmNameKey(partner.display_name));
@@ -353,6 +355,7 @@ absl::StatusOr<PartnerRecord> MysqlPartnerStore::CreatePartner(
         s->setInt64(8, partner.update_time_us);
         s->setInt64(9, partner.version);
         s->setString(10, fingerprint);
+        s->setString(11, partner.created_by);
         s->executeUpdate();
         RAPPORT_RETURN_IF_ERROR(WriteChildren(c, partner, false));
         audit::Write(c, event);
@@ -403,7 +406,7 @@ absl::StatusOr<std::vector<PartnerRecord>> MysqlPartnerStore::ListPartners(
   }
   std::string query = absl::StrCat(
       "SELECT p.id, p.display_name, p.kind, p.lifecycle, p.region, "
-      "p.create_time_us, p.update_time_us, p.version",
+      "p.create_time_us, p.update_time_us, p.version, p.created_by",
       filter.by_value ? ", s.value_hundredths" : "", " FROM ", from,
       where.empty() ? "" : " WHERE ", absl::StrJoin(where, " AND "),
       filter.by_value ? " ORDER BY s.value_hundredths DESC, p.id"

@@ -52,19 +52,19 @@ const imports::EntityTables& PartnerTables() {
 // Partners for unknown external ids: channels, prospects, named after the
 // external id.
 void CreatePartners(sql::Connection& c, const imports::CreatedEntities& created,
-                    int64_t now) {
+                    int64_t now, const std::string& actor) {
   imports::ForChunks(created.size(), [&](size_t begin, size_t n) {
     CachedStatement s = PrepareCached(
         c,
         absl::StrCat("INSERT INTO partners (id, display_name, name_key, kind, "
                      "lifecycle, region, create_time_us, update_time_us, "
-                     "version) VALUES ",
-                     RowPlaceholders(n, 9)),
+                     "version, created_by) VALUES ",
+                     RowPlaceholders(n, 10)),
         StatementParameters::kKept);
     for (size_t i = 0; i < n; ++i) {
       const auto& [id, external] = created[begin + i];
       const std::string name = absl::StrCat(external.source, ":", external.id);
-      int k = 1 + static_cast<int>(i) * 9;
+      int k = 1 + static_cast<int>(i) * 10;
       s->setString(k++, id);
       s->setString(k++, Utf8Prefix(name, 256));
       s->setString(k++, Utf8Prefix(FirmNameKey(name), 256));
@@ -74,6 +74,7 @@ void CreatePartners(sql::Connection& c, const imports::CreatedEntities& created,
       s->setInt64(k++, now);
       s->setInt64(k++, now);
       s->setInt(k++, 1);
+      s->setString(k++, actor);
     }
     s->executeUpdate();
   });

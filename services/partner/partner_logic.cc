@@ -49,6 +49,7 @@ v1::Partner ToProto(const PartnerRecord& r) {
   *p.mutable_create_time() = ToTimestamp(r.create_time_us);
   *p.mutable_update_time() = ToTimestamp(r.update_time_us);
   p.set_etag(PartnerEtag(r.version));
+  p.set_created_by(r.created_by);
   return p;
 }
 
@@ -269,12 +270,12 @@ absl::Status PartnerLogic::CheckPartnerExists(const std::string& id,
 
 absl::StatusOr<v1::Partner> PartnerLogic::CreatePartner(
     const v1::CreatePartnerRequest& request, const std::string& actor) {
-  return Create(request, actor, "");
+  return Create(request, actor, "", "CreatePartner");
 }
 
 absl::StatusOr<v1::Partner> PartnerLogic::Create(
     const v1::CreatePartnerRequest& request, const std::string& actor,
-    const std::string& identify_email_key) {
+    const std::string& identify_email_key, absl::string_view rpc) {
   RAPPORT_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
   if (!request.partner().id().empty()) {
     return InvalidField("partner.id", "is assigned by the service");
@@ -291,11 +292,12 @@ absl::StatusOr<v1::Partner> PartnerLogic::Create(
                   : KeyedId("partner", request.request_id());
   record.create_time_us = record.update_time_us = NowMicros();
   record.version = 1;
+  record.created_by = actor;
   RAPPORT_ASSIGN_OR_RETURN(
       PartnerRecord stored,
       store_->CreatePartner(
           record, RequestFingerprint(request.partner()),
-          Change(actor, "CreatePartner", "partners/" + record.id,
+          Change(actor, std::string(rpc), "partners/" + record.id,
                  request.request_id()),
           identify_email_key));
   return WithValue(stored);
@@ -557,7 +559,8 @@ absl::StatusOr<v1::Partner> PartnerLogic::CreateIdentified(
   // contact's, a field the request does not have.
   RAPPORT_RETURN_IF_ERROR(CheckRequiredText(name, "display_name", 256));
   absl::StatusOr<v1::Partner> created =
-      Create(create, actor, email.empty() ? "" : EmailMatchKey(email));
+      Create(create, actor, email.empty() ? "" : EmailMatchKey(email),
+             "IdentifyPartner");
   if (!created.ok()) return WithoutFieldPrefix(created.status(), "partner.");
   return created;
 }

@@ -111,11 +111,13 @@ class PartnerLogic {
 
  private:
   int64_t NowMicros() const;
-  // CreatePartner; with `identify_email_key`, unless a partner has a contact
+  // CreatePartner (audited as `rpc`, CreatePartner or IdentifyPartner); with
+  // `identify_email_key`, unless a partner has a contact
   // with that key (ALREADY_EXISTS), see PartnerStore::CreatePartner.
   absl::StatusOr<v1::Partner> Create(const v1::CreatePartnerRequest& request,
                                      const std::string& actor,
-                                     const std::string& identify_email_key);
+                                     const std::string& identify_email_key,
+                                     absl::string_view rpc);
   // The create IdentifyPartner makes when its identities name none, and
   // making it (display_name required then).
   static v1::CreatePartnerRequest IdentifiedCreate(

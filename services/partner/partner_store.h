@@ -1,7 +1,8 @@
 // What the partner service keeps, and the storage interface its logic uses
 // (MysqlPartnerStore implements it). Every change is written with its audit
-// event in one transaction; a write under a request id keeps the fingerprint
-// of what it said, so that a retry returns the first answer.
+// event in one transaction, but for orders and interactions, whose rows name
+// who recorded them (recorded_by); a write under a request id keeps the
+// fingerprint of what it said, so that a retry returns the first answer.
 #ifndef RAPPORT_SERVICES_PARTNER_PARTNER_STORE_H_
 #define RAPPORT_SERVICES_PARTNER_PARTNER_STORE_H_
 
@@ -36,6 +37,7 @@ struct PartnerRecord {
   int64_t create_time_us = 0;
   int64_t update_time_us = 0;
   int64_t version = 0;
+  std::string created_by;  // the subject of the token that created it
   // In a listing by value: the stored value it was sorted by (the next
   // page's cursor).
   int listed_value_hundredths = 0;

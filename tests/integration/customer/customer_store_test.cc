@@ -87,6 +87,7 @@ TEST_F(CustomerStoreTest, CreateThenGetReturnsEverythingStored) {
   r.phone = "+14155550100";
   r.external_ids = {{"crm", "42"}, {"shop", "a-7"}};
   r.attributes = {{"tier", "vip"}, {"lang", "fr"}};
+  r.created_by = "user:ada";
   ASSERT_TRUE(store_->CreateCustomer(r, {}, Ev("CreateCustomer")).ok());
   absl::StatusOr<CustomerRecord> got = store_->GetCustomer(r.id);
   ASSERT_TRUE(got.ok()) << got.status();
@@ -96,6 +97,7 @@ TEST_F(CustomerStoreTest, CreateThenGetReturnsEverythingStored) {
   EXPECT_EQ(got->external_ids, r.external_ids);
   EXPECT_EQ(got->attributes, r.attributes);
   EXPECT_EQ(got->version, 1);
+  EXPECT_EQ(got->created_by, "user:ada");
   EXPECT_EQ(store_->GetCustomer(ids_.Next()).status().code(),
             absl::StatusCode::kNotFound);
 }

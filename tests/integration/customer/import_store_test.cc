@@ -102,6 +102,7 @@ TEST_F(ImportStoreTest,
   CustomerRecord ann =
       NewCustomer("Ann@Example.com", "", {{"crm", "42"}, {"shop", "a-1"}});
   CustomerRecord bob = NewCustomer("", "+14155550100");
+  ann.created_by = bob.created_by = "user:importer";
   std::vector<ImportedPurchase> rows;
   std::vector<std::string> keys;
   for (int i = 0; i < 2500; ++i) {
@@ -122,6 +123,10 @@ TEST_F(ImportStoreTest,
           "SELECT COUNT(*) FROM customers WHERE email_key = 'ann@example.com' "
           "AND email = 'Ann@Example.com'"),
       1);
+  // Who made them, as for a customer made by a call.
+  absl::StatusOr<CustomerRecord> stored = customers_->GetCustomer(ann.id);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->created_by, "user:importer");
 
   // The importer's rows read back like any other purchase.
   CustomerStore::PurchaseQuery query;

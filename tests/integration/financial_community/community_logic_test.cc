@@ -997,6 +997,10 @@ TEST_F(CommunityLogicTest, BadInputNamesTheFieldAndNotFoundNamesTheId) {
     ASSERT_TRUE(made.ok()) << made.status();
     EXPECT_TRUE(made->created());
     EXPECT_EQ(made->member().kind(), v1::MEMBER_KIND_INVESTOR);
+    EXPECT_EQ(made->member().created_by(), "u");
+    EXPECT_EQ(db_.Strings("SELECT rpc FROM audit_events WHERE resource = ?",
+                          {"members/" + made->member().id()}),
+              std::vector<std::string>{"IdentifyMember"});
     absl::StatusOr<v1::IdentifyMemberResponse> again =
         logic_.IdentifyMember(r, "u");
     ASSERT_TRUE(again.ok()) << again.status();
@@ -1325,6 +1329,10 @@ TEST_F(CommunityLogicTest,
       "SELECT member_id FROM member_external_ids WHERE external_id = '1'");
   ASSERT_EQ(holder.size(), 1u);
   EXPECT_EQ(values.soon, holder);
+  // The member an import makes names who made it.
+  v1::GetMemberRequest get;
+  get.set_id(holder[0]);
+  EXPECT_EQ(logic_.GetMember(get)->created_by(), "user:ada");
 
   const std::string b = Create("B", v1::MEMBER_KIND_INVESTOR);
   v1::ImportEngagementsRequest e;

@@ -1237,6 +1237,11 @@ TEST_F(PartnerLogicTest, ImportsRescoreThePartnersWhoseValuesTheyChange) {
   const std::vector<std::string> created = db_.Strings(
       "SELECT partner_id FROM partner_external_ids WHERE external_id = '9'");
   ASSERT_EQ(created.size(), 1u);
+  // The partner an import makes names who made it, as one made by a call.
+  v1::GetPartnerRequest get;
+  get.set_id(created[0]);
+  EXPECT_EQ(logic_.GetPartner(get)->created_by(), "user:ada");
+  EXPECT_EQ(a.created_by(), "user:ada");
   EXPECT_EQ(values.soon,
             (std::vector<std::string>{a.id(), b.id(), created[0]}));
 }
@@ -1291,6 +1296,10 @@ TEST_F(PartnerLogicTest, IdentifyFindsThePartnerOrCreatesItOnce) {
   ASSERT_TRUE(made.ok()) << made.status();
   EXPECT_TRUE(made->created());
   EXPECT_EQ(made->partner().kind(), v1::PARTNER_KIND_CHANNEL);
+  EXPECT_EQ(made->partner().created_by(), "user:ada");
+  EXPECT_EQ(db_.Strings("SELECT rpc FROM audit_events WHERE resource = ?",
+                        {"partners/" + made->partner().id()}),
+            std::vector<std::string>{"IdentifyPartner"});
   // A retry of that request gets the first answer again; another request
   // finds the partner.
   absl::StatusOr<v1::IdentifyPartnerResponse> retried =

@@ -429,6 +429,14 @@ TEST_F(BulkImportTest, RetriedImportStoresNothingTwice) {
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_EQ(first->accepted(), 4);
   EXPECT_EQ(first->created_customers(), 1);
+  // The customer the import made names who made it.
+  int made = 0;
+  for (const auto& [id, c] : store_.customers) {
+    if (id == ada) continue;
+    ++made;
+    EXPECT_EQ(c.record.created_by, "user:importer");
+  }
+  EXPECT_EQ(made, 1);
   absl::StatusOr<v1::ImportPurchasesResponse> again = Purchases({batch});
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->accepted(), 0);

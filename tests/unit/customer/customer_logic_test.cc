@@ -369,6 +369,7 @@ TEST_F(CustomerLogicTest, CreateNormalisesIdentitiesAndStampsIdAndTimes) {
   EXPECT_EQ(created->create_time().seconds(), 1'700'000'000);
   EXPECT_EQ(created->etag(), CustomerEtag(1));
   EXPECT_EQ(created->attributes().at("tier"), "vip");
+  EXPECT_EQ(created->created_by(), kActor);
   EXPECT_EQ(store_.writes, 1);
 }
 
