@@ -268,9 +268,10 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Connect(
   } catch (const sql::SQLException& e) {
     absl::Status s = SqlErrorToStatus(e);
     // Whatever goes wrong while connecting means the database is not there for
-    // us.
-    return absl::UnavailableError(absl::StrCat(
-        "cannot connect to ", options.Redacted(), ": ", s.message()));
+    // us. Marked: the text names the host and the server's words, for the
+    // log only, whatever code a caller turns it into.
+    return MarkInternal(absl::UnavailableError(absl::StrCat(
+        "cannot connect to ", options.Redacted(), ": ", s.message())));
   }
 }
 
@@ -402,8 +403,8 @@ absl::Status MysqlPool::Ping() {
       return absl::OkStatus();
     } catch (const sql::SQLException& e) {
       probe_.reset();
-      failed = absl::UnavailableError(absl::StrCat(
-          "the database does not answer: ", SqlErrorToStatus(e).message()));
+      failed = MarkInternal(absl::UnavailableError(absl::StrCat(
+          "the database does not answer: ", SqlErrorToStatus(e).message())));
       if (fresh) break;
     }
   }
