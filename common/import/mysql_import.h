@@ -209,7 +209,8 @@ class MysqlStore final : public Store<Record> {
           Written out;
           RAPPORT_ASSIGN_OR_RETURN(out.rejects, insert_(c, rows, actor, now));
           // An entity made only for rows that were then refused is not
-          // kept: a refused row leaves nothing behind.
+          // kept: a refused row leaves no data behind (a row of a lock
+          // table it took, which holds none, may stay).
           const std::vector<std::string> unused =
               CreatedForRefusedOnly(rows, out.rejects);
           DropEntities(c, entities_, unused);

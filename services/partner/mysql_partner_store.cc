@@ -788,6 +788,9 @@ absl::StatusOr<DealRecord> MysqlPartnerStore::RegisterDeal(
     const audit::Event& event) {
   return pool_->Transaction(
       [&](sql::Connection& c) -> absl::StatusOr<DealRecord> {
+        // Each statement reads what was committed before it (see below); for
+        // this transaction only, which has not started yet.
+        Execute(c, "SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
         bool replay = false;
         RAPPORT_RETURN_IF_ERROR(
             CheckReplay(c, "deals", deal.id, fingerprint, event, &replay));
@@ -798,10 +801,12 @@ absl::StatusOr<DealRecord> MysqlPartnerStore::RegisterDeal(
           // one: a claim stored first keeps its place even when this one says
           // it was registered before it. A registration dated back is also
           // checked against the claims within the window of when it is filed,
-          // so that dating it back cannot step around them. The account
-          // locked first, and the claims read with a locking read (the latest
-          // committed), so that two registrations racing for one account,
-          // filed or imported, see each other.
+          // so that dating it back cannot step around them. The account is
+          // locked first and the claims read as committed then, so that two
+          // registrations racing for one account, filed or imported, see
+          // each other. The read does not lock: its next-key locks would wait
+          // for an import's uncommitted rows of the account while the import
+          // waits for the account (a deadlock).
           LockDealAccounts(c, {row.domain_key}, {row.name_key});
           std::optional<std::pair<int64_t, std::string>> earliest;
           for (const bool by_domain : {true, false}) {
@@ -812,7 +817,7 @@ absl::StatusOr<DealRecord> MysqlPartnerStore::RegisterDeal(
                                 " = ? AND (register_time_us BETWEEN ? AND ? OR "
                                 "register_time_us BETWEEN ? AND ?) AND "
                                 "partner_id <> ? AND state IN (1, 2) ORDER BY "
-                                "register_time_us, id LIMIT 1 FOR UPDATE"));
+                                "register_time_us, id LIMIT 1"));
             s->setString(1, by_domain ? row.domain_key : row.name_key);
             s->setInt64(2, row.register_time_us - window_us);
             s->setInt64(3, row.register_time_us + window_us);

@@ -22,8 +22,9 @@ namespace rapport::partner {
 // imported, takes them before it reads the account's earlier claims, so that
 // two registrations of one account racing each other are checked one after
 // the other and the second finds the first. The reader must then see what
-// was committed before the locks were granted: a locking read, or a read in
-// a READ COMMITTED transaction.
+// was committed before the locks were granted: a read in a READ COMMITTED
+// transaction (a locking read would, but deadlocks with an import holding
+// uncommitted rows of the account).
 void LockDealAccounts(sql::Connection& c,
                       const std::vector<std::string>& domain_keys,
                       const std::vector<std::string>& name_keys);
