@@ -17,6 +17,7 @@
 #include "tests/support/platform.h"
 #include "tests/support/process.h"
 #include "tests/support/server.h"
+#include "tests/support/test_auth.h"
 
 namespace rapport {
 namespace {
@@ -213,6 +214,16 @@ TEST_F(CustomerImportE2E, ManyCallsStoreAsOneAndRetryWithAnyNumber) {
   ASSERT_NE(c, std::string::npos) << first.err;
   EXPECT_LT(a, b);
   EXPECT_LT(b, c);
+  // Each customer the import made names who made it.
+  const std::vector<std::string> made = CustomerIds();
+  ASSERT_EQ(made.size(), 40u);
+  RunResult got =
+      server_->Ctl({"customers", "get", made[0], "--output", "json"});
+  ASSERT_EQ(got.exit_code, 0) << got.err;
+  EXPECT_TRUE(absl::StrContains(
+      got.out,
+      absl::StrCat("\"created_by\": \"", testing::kPlatformAdmin, "\"")))
+      << got.out;
   RunResult again = server_->Ctl(
       {"customers", "import", "purchases", file, "--streams", "1"});
   EXPECT_EQ(Summary(again.out, "accepted"), 0) << again.out;
