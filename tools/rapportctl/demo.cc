@@ -521,8 +521,8 @@ absl::Status LoadPartners(const Context& ctx, Services& s,
                    Count(static_cast<int64_t>(p.agreements.size())),
                    " agreements created (", Since(start), ")"));
 
-  // One stream: the service then reads every earlier registration before a
-  // later one, and finds each conflict made on purpose.
+  // One stream: registrations claim accounts in the file's order, so each
+  // conflict made on purpose names the registration meant to be first.
   RAPPORT_RETURN_IF_ERROR(Import(ctx, dir, PartnersApi::kAddrFlag, RunPartners,
                                  "partners", "deals", p.deals, 1));
   RAPPORT_RETURN_IF_ERROR(Import(ctx, dir, PartnersApi::kAddrFlag, RunPartners,

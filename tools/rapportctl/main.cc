@@ -70,7 +70,7 @@ Commands:
       partner_ref: a partner id or ext:SOURCE:ID (an unknown external id creates the partner,
       kind channel); state: submitted, approved, rejected, won, lost or expired; closed_at
       required for won and lost, and only for them; deals go on one stream unless --streams
-      says otherwise, so that every conflict within the file is found
+      says otherwise, so that registrations claim accounts in the file's order
   partners import orders FILE.csv        partner_ref,timestamp,amount[,request_id]
   partners import interactions FILE.csv  partner_ref,timestamp,channel,cost[,kind,note,request_id]
       (imports take [--import-id ID] [--batch-rows N] [--streams N], as customers import)

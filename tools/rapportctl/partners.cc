@@ -1074,9 +1074,9 @@ struct PartnerImportKind {
 struct DealKind : PartnerImportKind<v1::ImportDealsResponse> {
   using Request = v1::ImportDealsRequest;
   static constexpr const char* kName = "deals";
-  // One stream unless --streams says otherwise: the service finds a
-  // registration's conflicts among the rows stored before its batch, and
-  // batches of two streams written at once do not see each other's.
+  // One stream unless --streams says otherwise, so that a file's
+  // registrations claim accounts in the file's order (on several streams
+  // they still see each other, but the batch stored first wins).
   static constexpr int kStreams = 1;
   static std::vector<Column> Columns() {
     return {{{"partner_ref"}},      {{"deal_id"}},
