@@ -187,9 +187,7 @@ class MysqlStore final : public Store<Record> {
     return StoredFingerprints(*pool_, stored_in_, "fingerprint", ids);
   }
 
-  // Each batch's transaction reads, statement by statement, what others
-  // committed until then (READ COMMITTED) instead of one snapshot: for an
-  // insert that locks what it is about to check and then reads it.
+  // Each batch's transaction runs READ COMMITTED (MysqlPool::Isolation).
   void ReadCommitted() { read_committed_ = true; }
 
   absl::StatusOr<Written> Write(const Rows& rows,
@@ -197,10 +195,6 @@ class MysqlStore final : public Store<Record> {
     const int64_t now = Now();
     return pool_->Transaction(
         [&](sql::Connection& c) -> absl::StatusOr<Written> {
-          // For this transaction only: it has not started yet.
-          if (read_committed_) {
-            Execute(c, "SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
-          }
           const Created created = EntitiesToCreate(rows, parse_);
           if (!created.empty()) {
             create_(c, created, now, actor);
@@ -216,7 +210,9 @@ class MysqlStore final : public Store<Record> {
           DropEntities(c, entities_, unused);
           out.created = static_cast<int64_t>(created.size() - unused.size());
           return out;
-        });
+        },
+        read_committed_ ? MysqlPool::Isolation::kReadCommitted
+                        : MysqlPool::Isolation::kRepeatableRead);
   }
 
   absl::Status Audit(const audit::Event& event) override {

@@ -40,6 +40,7 @@
 #include "absl/time/time.h"
 #include "common/mysql/mysql_options.h"
 #include "common/mysql/named_lock.h"
+#include "common/mysql/sql.h"
 #include "common/mysql/statement_cache.h"
 #include "common/status.h"
 
@@ -92,9 +93,13 @@ class MysqlPool {
   // (a retry sent twice at once) committed the row between fn's checks and
   // its insert, and fn's checks, run again, give their own answer (the
   // stored row, or an error that names the conflict) instead of the
-  // database's.
+  // database's. With kReadCommitted, each statement reads what others had
+  // committed when it ran instead of one snapshot: for a transaction that
+  // locks what it is about to check and then reads it.
+  enum class Isolation { kRepeatableRead, kReadCommitted };
   template <typename Fn>
-  auto Transaction(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&>;
+  auto Transaction(Fn&& fn, Isolation isolation = Isolation::kRepeatableRead)
+      -> std::invoke_result_t<Fn, sql::Connection&>;
 
   // Transaction(fn) on a connection that holds the named lock `name` (see
   // NamedLock) from before the transaction begins until after it commits,
@@ -111,7 +116,8 @@ class MysqlPool {
   // For what must outlive the commit on the same connection, such as a named
   // lock taken before and released after.
   template <typename Fn>
-  static auto InTransaction(sql::Connection& c, Fn&& fn)
+  static auto InTransaction(sql::Connection& c, Fn&& fn,
+                            Isolation isolation = Isolation::kRepeatableRead)
       -> std::invoke_result_t<Fn, sql::Connection&>;
 
   // Runs fn(connection) in autocommit mode on a connection of its own, made
@@ -262,12 +268,13 @@ auto MysqlPool::Retrying(Attempt&& attempt) -> std::invoke_result_t<Attempt> {
 }
 
 template <typename Fn>
-auto MysqlPool::Transaction(Fn&& fn)
+auto MysqlPool::Transaction(Fn&& fn, Isolation isolation)
     -> std::invoke_result_t<Fn, sql::Connection&> {
   using Result = std::invoke_result_t<Fn, sql::Connection&>;
   return Retrying([&] {
-    return Run(
-        [&](sql::Connection& c) -> Result { return InTransaction(c, fn); });
+    return Run([&](sql::Connection& c) -> Result {
+      return InTransaction(c, fn, isolation);
+    });
   });
 }
 
@@ -287,7 +294,7 @@ auto MysqlPool::TransactionUnderLock(const std::string& name,
 }
 
 template <typename Fn>
-auto MysqlPool::InTransaction(sql::Connection& c, Fn&& fn)
+auto MysqlPool::InTransaction(sql::Connection& c, Fn&& fn, Isolation isolation)
     -> std::invoke_result_t<Fn, sql::Connection&> {
   using Result = std::invoke_result_t<Fn, sql::Connection&>;
   c.setAutoCommit(false);
@@ -304,6 +311,11 @@ auto MysqlPool::InTransaction(sql::Connection& c, Fn&& fn)
       }
     }
   } restore{c};
+  // For this transaction only (MariaDB forgets it at its end), which starts
+  // with fn's first statement.
+  if (isolation == Isolation::kReadCommitted) {
+    Execute(c, "SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
+  }
   Result r = fn(c);
   // Committed or rolled back here rather than in Restore, so that a
   // connection lost meanwhile reaches Run as an exception, and Run drops it

@@ -364,9 +364,8 @@ absl::StatusOr<CustomerRecord> MysqlCustomerStore::CreateCustomer(
             c,
             "INSERT INTO customers (id, display_name, email, email_key, phone, "
             "create_time_us, update_time_us, version, postal_code, "
-            "email_match_key, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, "
-            "?, "
-            "?)");
+            "email_match_key, created_by) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)");
         s->setString(1, customer.id);
         s->setString(2, customer.display_name);
         SetNullableString(*s, 3, customer.email);

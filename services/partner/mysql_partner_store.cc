@@ -788,9 +788,6 @@ absl::StatusOr<DealRecord> MysqlPartnerStore::RegisterDeal(
     const audit::Event& event) {
   return pool_->Transaction(
       [&](sql::Connection& c) -> absl::StatusOr<DealRecord> {
-        // Each statement reads what was committed before it (see below); for
-        // this transaction only, which has not started yet.
-        Execute(c, "SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
         bool replay = false;
         RAPPORT_RETURN_IF_ERROR(
             CheckReplay(c, "deals", deal.id, fingerprint, event, &replay));
@@ -874,7 +871,8 @@ absl::StatusOr<DealRecord> MysqlPartnerStore::RegisterDeal(
         Rows rows(s->executeQuery());
         if (!rows->next()) return absl::InternalError("deal not stored");
         return ReadDeal(*rows);
-      });
+      },
+      MysqlPool::Isolation::kReadCommitted);  // for the claims read above
 }
 
 absl::StatusOr<DealRecord> MysqlPartnerStore::GetDeal(const std::string& id) {

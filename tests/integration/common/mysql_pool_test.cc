@@ -420,3 +420,45 @@ TEST(MysqlPool, SurvivesTheDatabaseGoingAwayAndComingBack) {
 
 }  // namespace
 }  // namespace rapport
+
+namespace rapport {
+namespace {
+
+// A READ COMMITTED transaction's statements see what another committed
+// after the transaction's first read; a default one keeps its snapshot. And
+// the level is the transaction's only: the connection's next one is back to
+// its snapshot.
+TEST(MysqlPool, ReadCommittedSeesWhatOthersCommitMeanwhile) {
+  auto pool = NewPool(TestMariaDb::Shared().CreateDatabase(), 2);
+  ASSERT_TRUE(ApplyMigrations(*pool, kMigrations).ok());
+  int next_id = 1;
+  // Counts things, has another connection add one, counts again.
+  auto seen = [&](MysqlPool::Isolation isolation) {
+    absl::StatusOr<std::pair<int64_t, int64_t>> counts = pool->Transaction(
+        [&](sql::Connection& c) -> absl::StatusOr<std::pair<int64_t, int64_t>> {
+          auto count = [&c] {
+            std::unique_ptr<sql::Statement> s(c.createStatement());
+            std::unique_ptr<sql::ResultSet> rs(
+                s->executeQuery("SELECT COUNT(*) FROM things"));
+            rs->next();
+            return rs->getInt64(1);
+          };
+          const int64_t before = count();
+          const int id = 100 + next_id++;
+          EXPECT_TRUE(Count(*pool, absl::StrCat(
+                                       "INSERT INTO things (id, name) VALUES (",
+                                       id, ", 'x') RETURNING 1"))
+                          .ok());
+          return std::make_pair(before, count());
+        },
+        isolation);
+    EXPECT_TRUE(counts.ok()) << counts.status();
+    return counts.ok() ? counts->second - counts->first : -1;
+  };
+  EXPECT_EQ(seen(MysqlPool::Isolation::kRepeatableRead), 0);
+  EXPECT_EQ(seen(MysqlPool::Isolation::kReadCommitted), 1);
+  EXPECT_EQ(seen(MysqlPool::Isolation::kRepeatableRead), 0);
+}
+
+}  // namespace
+}  // namespace rapport
