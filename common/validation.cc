@@ -4,6 +4,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "common/base/status_macros.h"
 #include "common/status.h"
 
@@ -71,6 +72,10 @@ absl::Status CheckOptionalText(absl::string_view value, absl::string_view field,
 absl::Status CheckRequiredText(absl::string_view value, absl::string_view field,
                                size_t max_bytes) {
   if (value.empty()) return InvalidField(field, "is required");
+  // What is stored trimmed would be empty.
+  if (absl::StripAsciiWhitespace(value).empty()) {
+    return InvalidField(field, "is required, and is only white space");
+  }
   return CheckOptionalText(value, field, max_bytes);
 }
 

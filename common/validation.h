@@ -34,8 +34,8 @@ bool IsValidUtf8(absl::string_view s);
 // not cut a character in two.
 std::string Utf8Prefix(absl::string_view s, size_t max_bytes);
 
-// Required text field: non-empty, at most max_bytes, valid UTF-8, no control
-// characters. The error names `field`.
+// Required text field: not empty nor only white space, at most max_bytes,
+// valid UTF-8, no control characters. The error names `field`.
 absl::Status CheckRequiredText(absl::string_view value, absl::string_view field,
                                size_t max_bytes);
 // The same, but empty is allowed.

@@ -123,13 +123,13 @@ absl::StatusOr<int64_t> ParseRfc3339Micros(absl::string_view s) {
   const int64_t days = DaysFromCivil(year, month, day);
   const int64_t seconds =
       days * 86400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
-  // A zone offset can carry the first and last days of the range out of it
-  // ("0000-01-01T00:00:00+14:00" is in year -1 in UTC), where no timestamp
-  // can be printed back.
-  static const int64_t kFirst = DaysFromCivil(0, 1, 1) * 86400;
+  // The years a protobuf Timestamp holds, so that whatever is parsed can be
+  // answered; a zone offset can carry the first and last days of the range
+  // out of it ("0001-01-01T00:00:00+14:00" is in year 0 in UTC).
+  static const int64_t kFirst = DaysFromCivil(1, 1, 1) * 86400;
   static const int64_t kEnd = DaysFromCivil(10000, 1, 1) * 86400;
   if (seconds < kFirst || seconds >= kEnd) {
-    return Bad("outside years 0000 to 9999 in UTC", s);
+    return Bad("outside years 0001 to 9999 in UTC", s);
   }
   return seconds * kMicrosPerSecond + frac_micros;
 }

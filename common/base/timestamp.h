@@ -10,7 +10,8 @@
 // Accepted: `YYYY-MM-DDTHH:MM:SS[.f{1,6}](Z|+hh:mm|-hh:mm)`, with 'T' or 't'
 // and 'Z' or 'z'. Rejected: a bare date, a missing zone, a space separator,
 // a leap second (ss = 60), 7 or more fractional digits, out-of-range fields
-// (month 13, February 30, hour 24, offset hour 24), years outside 0000..9999.
+// (month 13, February 30, hour 24, offset hour 24), instants outside years
+// 0001..9999 in UTC (what a protobuf Timestamp holds).
 
 #ifndef RAPPORT_COMMON_BASE_TIMESTAMP_H_
 #define RAPPORT_COMMON_BASE_TIMESTAMP_H_

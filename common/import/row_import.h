@@ -392,7 +392,8 @@ class Importer {
               r.id != RowId(prefix_, r.number);  // a request id names it
           out.rejects.push_back(
               {r.number, keyed ? "request_id" : "row",
-               keyed ? "was used before for a row that says something else"
+               keyed ? "was used before, by a row that says something "
+                       "else or by a call (a request id names one write)"
                      : "was imported before under this import id with "
                        "other content"});
         }

@@ -139,6 +139,7 @@ absl::StatusOr<imports::Parsed<HoldingRecord>> ParseHolding(
     return InvalidField("shares", "is more than 10^15 shares");
   }
   RAPPORT_ASSIGN_OR_RETURN(h.price, ParsePrice(row.price(), "price"));
+  RAPPORT_RETURN_IF_ERROR(CheckPositionValue(h.shares, h.price, "shares"));
   out.content =
       HoldingContent(out.ref, h.security, h.end_time_us, h.shares, h.price);
   return out;

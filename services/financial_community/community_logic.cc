@@ -296,9 +296,9 @@ absl::StatusOr<int64_t> CommunityLogic::DateOrToday(
 }
 
 absl::StatusOr<int64_t> CommunityLogic::TimeOrNow(
-    const google::protobuf::Timestamp& t, absl::string_view field) const {
-  if (t.seconds() == 0 && t.nanos() == 0) return NowMicros();
-  return FromTimestamp(t, field);
+    const google::protobuf::Timestamp* t, absl::string_view field) const {
+  if (t == nullptr) return NowMicros();
+  return FromTimestamp(*t, field);
 }
 
 // ---- members ---------------------------------------------------------------
@@ -641,6 +641,9 @@ absl::StatusOr<v1::Holding> CommunityLogic::RecordHolding(
     if (price.ok()) price = CheckPrice(*price, "holding.price");
     note(price.status());
     if (price.ok()) h.price = *price;
+  }
+  if (violations.empty()) {
+    note(CheckPositionValue(h.shares, h.price, "holding.shares"));
   }
   if (!violations.empty()) return InvalidFields(violations);
   RAPPORT_RETURN_IF_ERROR(CheckMemberExists(h.member_id, "holding.member_id"));
@@ -1055,7 +1058,9 @@ absl::StatusOr<v1::GetConsensusResponse> CommunityLogic::GetConsensus(
 absl::StatusOr<v1::ListEngagementTargetsResponse>
 CommunityLogic::ListEngagementTargets(
     const v1::ListEngagementTargetsRequest& request) {
-  RAPPORT_ASSIGN_OR_RETURN(int64_t as_of, TimeOrNow(request.as_of(), "as_of"));
+  RAPPORT_ASSIGN_OR_RETURN(
+      int64_t as_of,
+      TimeOrNow(request.has_as_of() ? &request.as_of() : nullptr, "as_of"));
   if (request.limit() < 0 || request.limit() > kMaxTargets) {
     return InvalidField("limit", "must be from 0 (20) to 1000");
   }
@@ -1139,7 +1144,9 @@ CommunityLogic::ListEngagementTargets(
 
 absl::StatusOr<v1::ListAtRiskHoldersResponse> CommunityLogic::ListAtRiskHolders(
     const v1::ListAtRiskHoldersRequest& request) {
-  RAPPORT_ASSIGN_OR_RETURN(int64_t as_of, TimeOrNow(request.as_of(), "as_of"));
+  RAPPORT_ASSIGN_OR_RETURN(
+      int64_t as_of,
+      TimeOrNow(request.has_as_of() ? &request.as_of() : nullptr, "as_of"));
   if (request.limit() < 0 || request.limit() > kMaxTargets) {
     return InvalidField("limit", "must be from 0 (20) to 1000");
   }

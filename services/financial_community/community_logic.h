@@ -111,8 +111,8 @@ class CommunityLogic {
   // A date given, else today (UTC), as the last microsecond of its day.
   absl::StatusOr<int64_t> DateOrToday(const google::type::Date& date,
                                       absl::string_view field) const;
-  // A time given, else now.
-  absl::StatusOr<int64_t> TimeOrNow(const google::protobuf::Timestamp& t,
+  // The time `t` points to, else (null: the field is not set) now.
+  absl::StatusOr<int64_t> TimeOrNow(const google::protobuf::Timestamp* t,
                                     absl::string_view field) const;
 
   CommunityStore* const store_;

@@ -152,6 +152,17 @@ absl::StatusOr<Decimal> PositionValue(int64_t shares, const Decimal& price) {
   return Decimal::FromRawNanos(nanos);
 }
 
+absl::Status CheckPositionValue(int64_t shares, const Decimal& price,
+                                absl::string_view field) {
+  absl::StatusOr<Decimal> value = PositionValue(shares, price);
+  if (!value.ok() || *value > Decimal::FromUnits(kMaxPositionValueUnits)) {
+    return InvalidField(field,
+                        "times the price is a market value above 10^14; no "
+                        "position is worth that much");
+  }
+  return absl::OkStatus();
+}
+
 std::vector<Decimal> ShareEqually(const Decimal& total, int n) {
   const Int128 nanos = total.raw_nanos();
   const Int128 each = nanos / n;

@@ -59,6 +59,13 @@ inline constexpr int64_t kMaxPriceUnits = 1'000'000'000'000;  // 1e12
 
 // shares * price, exact; OUT_OF_RANGE past what a Decimal holds.
 absl::StatusOr<Decimal> PositionValue(int64_t shares, const Decimal& price);
+// The most a position may be worth, far above any real one, so that the
+// values the API answers fit a google.type.Money (int64 units): a position's,
+// and a register's total of up to 90,000 positions that large.
+inline constexpr int64_t kMaxPositionValueUnits = 100'000'000'000'000;  // 1e14
+// INVALID_ARGUMENT naming `field` when shares * price is worth more.
+absl::Status CheckPositionValue(int64_t shares, const Decimal& price,
+                                absl::string_view field);
 
 // What a holding says, as RecordHolding and ImportHoldings fingerprint it
 // under a request id (`member` as given: an id, or a row's ext: reference),

@@ -118,7 +118,9 @@ absl::StatusOr<imports::Parsed<DealRecord>> ParseDeal(const v1::DealRow& row) {
       CheckOptionalText(row.account_domain(), "account_domain", 253));
   d.account_domain =
       std::string(absl::StripAsciiWhitespace(row.account_domain()));
-  d.domain_key = AccountDomainKey(d.account_domain);
+  RAPPORT_ASSIGN_OR_RETURN(
+      d.domain_key,
+      CheckedAccountDomainKey(d.account_domain, "account_domain"));
   RAPPORT_ASSIGN_OR_RETURN(
       d.amount, imports::ParseAmountText(row.amount(), "amount", false));
   if (row.registered_at().empty()) {
@@ -475,14 +477,19 @@ absl::StatusOr<v1::ImportDealsResponse> MysqlPartnerImports::ImportDeals(
        .request_scope = "deal",
        .clock = clock_},
       // A registration dated after the import would claim the account ahead
-      // of its time: refused with the row's other errors, before any partner
-      // is created for it.
+      // of its time, and a deal closed after it would count as won before it
+      // is: refused with the row's other errors, before any partner is
+      // created for it.
       [clock = clock_](const v1::DealRow& row)
           -> absl::StatusOr<imports::Parsed<DealRecord>> {
         absl::StatusOr<imports::Parsed<DealRecord>> parsed = ParseDeal(row);
-        if (parsed.ok() &&
-            parsed->record.register_time_us > absl::ToUnixMicros(clock())) {
+        if (!parsed.ok()) return parsed;
+        const int64_t now = absl::ToUnixMicros(clock());
+        if (parsed->record.register_time_us > now) {
           return InvalidField("registered_at", "must not be in the future");
+        }
+        if (parsed->record.close_time_us.value_or(now) > now) {
+          return InvalidField("closed_at", "must not be in the future");
         }
         return parsed;
       },

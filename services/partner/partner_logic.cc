@@ -478,6 +478,9 @@ absl::StatusOr<v1::IdentifyPartnerResponse> PartnerLogic::IdentifyPartner(
                         "at least one identity is required: external_ids or "
                         "contact_email");
   }
+  if (!v1::PartnerKind_IsValid(request.kind())) {
+    return InvalidField("kind", "is not a partner kind");
+  }
   // The identities, checked as a partner's fields are.
   v1::Partner shape;
   *shape.mutable_external_ids() = request.external_ids();
@@ -822,7 +825,10 @@ absl::StatusOr<v1::Deal> PartnerLogic::RegisterDeal(
   record.account_domain =
       std::string(absl::StripAsciiWhitespace(in.account_domain()));
   record.name_key = FirmNameKey(record.account_name);
-  record.domain_key = AccountDomainKey(record.account_domain);
+  absl::StatusOr<std::string> domain_key =
+      CheckedAccountDomainKey(record.account_domain, "deal.account_domain");
+  note(domain_key.status());
+  if (domain_key.ok()) record.domain_key = *std::move(domain_key);
   if (!in.account_name().empty() && record.name_key.empty()) {
     violations.push_back({"deal.account_name", "needs a letter or a digit"});
   }
@@ -853,10 +859,14 @@ absl::StatusOr<v1::Deal> PartnerLogic::RegisterDeal(
     note(t.status());
     if (t.ok()) record.expected_close_time_us = *t;
   }
-  if (in.has_close_time() || in.state() != v1::DEAL_STATE_UNSPECIFIED) {
+  if (in.state() != v1::DEAL_STATE_UNSPECIFIED) {
     violations.push_back(
         {"deal.state",
          "is set by TransitionDeal; a registration is submitted"});
+  }
+  if (in.has_close_time()) {
+    violations.push_back(
+        {"deal.close_time", "is set by TransitionDeal when the deal closes"});
   }
   if (!violations.empty()) return InvalidFields(violations);
   RAPPORT_RETURN_IF_ERROR(
@@ -930,6 +940,9 @@ absl::StatusOr<v1::Deal> PartnerLogic::TransitionDeal(
     }
     RAPPORT_ASSIGN_OR_RETURN(close_us,
                              FromTimestamp(request.close_time(), "close_time"));
+    if (*close_us > NowMicros()) {
+      return InvalidField("close_time", "must not be in the future");
+    }
   } else if (request.has_close_time()) {
     return InvalidField("close_time", "is only for won and lost");
   }
@@ -1210,6 +1223,9 @@ absl::StatusOr<v1::FundRequest> PartnerLogic::TransitionFundRequest(
       return InvalidField("time", "is only for claims and payments");
     }
     RAPPORT_ASSIGN_OR_RETURN(when, FromTimestamp(request.time(), "time"));
+    if (when > NowMicros()) {
+      return InvalidField("time", "must not be in the future");
+    }
   }
   absl::StatusOr<FundRecord> updated = store_->UpdateFundRequest(
       request.id(),

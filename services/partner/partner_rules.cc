@@ -96,6 +96,19 @@ std::string AccountDomainKey(absl::string_view domain) {
   }
 }
 
+absl::StatusOr<std::string> CheckedAccountDomainKey(absl::string_view domain,
+                                                    absl::string_view field) {
+  std::string key = AccountDomainKey(domain);
+  for (unsigned char c : key) {
+    if (c < 0x21 || c > 0x7e) {
+      return InvalidField(field,
+                          "must be an ASCII domain name (an international "
+                          "one in its xn-- form)");
+    }
+  }
+  return key;
+}
+
 absl::StatusOr<Decimal> ParsePercent(absl::string_view text,
                                      absl::string_view field) {
   absl::StatusOr<Decimal> d = Decimal::Parse(text);

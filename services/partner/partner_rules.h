@@ -32,6 +32,11 @@ bool DealIsOpen(v1::DealState state);
 // scheme, "www.", a path, a port or a final dot ("https://WWW.Example.com/x"
 // -> "example.com"); "" when nothing is left.
 std::string AccountDomainKey(absl::string_view domain);
+// AccountDomainKey(domain), refused naming `field` when the key is not
+// printable ASCII, as a domain name is (an international one in its "xn--"
+// form).
+absl::StatusOr<std::string> CheckedAccountDomainKey(absl::string_view domain,
+                                                    absl::string_view field);
 
 // A commission percentage as decimal text: 0 to 100 with at most 4
 // decimals. Errors name `field`.

@@ -356,6 +356,7 @@ TEST_F(CommunityLogicTest, TheConsensusTakesEachAnalystsLatestRatingAsOfADate) {
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->buy(), 1);
   EXPECT_EQ(c->sell(), 1);
+  ASSERT_EQ(c->analysts_size(), 2);  // Gus and Ivy
   for (const v1::AnalystView& a : c->analysts()) {
     EXPECT_NE(a.member_id(), hal_);
   }
@@ -428,11 +429,49 @@ TEST_F(CommunityLogicTest, OnOneDateTheRatingRecordedLastIsCurrent) {
 // naming it, never a wrapped (negative or small) value ranked as a target.
 TEST_F(CommunityLogicTest, TargetsRefuseASumPastTheLargestAmount) {
   const std::string whale = Create("Whale", v1::MEMBER_KIND_INVESTOR);
-  // 1e15 shares at 1e12 each: 1e27 a position; 200 of them pass the 128-bit
-  // count of billionths (1.7e38).
+  // A position worth more than 10^14 is refused (its value would not fit
+  // the API's Money), through the RPC and an import alike.
+  v1::RecordHoldingRequest big;
+  big.mutable_holding()->set_member_id(whale);
+  big.mutable_holding()->set_security("S0");
+  *big.mutable_holding()->mutable_date() = Date(2024, 6, 28);
+  big.mutable_holding()->set_shares(100'000'000'001);
+  *big.mutable_holding()->mutable_price() = Usd("1000");
+  EXPECT_TRUE(NamesField(logic_.RecordHolding(big, "user:ada").status(),
+                         "holding.shares"));
+  big.mutable_holding()->set_shares(100'000'000'000);
+  EXPECT_TRUE(logic_.RecordHolding(big, "user:ada").ok());
+  MysqlCommunityImports imports(&db_.pool(), &ids_,
+                                [this] { return absl::FromUnixMicros(now_); },
+                                {.currency = "USD"});
+  v1::ImportHoldingsRequest file;
+  file.set_import_id("whale");
+  for (const char* shares : {"100000000000", "100000000001"}) {
+    v1::HoldingRow* row = file.add_rows();
+    row->set_row(file.rows_size());
+    row->set_member_ref(whale);
+    row->set_security("S1");
+    row->set_date("2024-06-28");
+    row->set_shares(shares);
+    row->set_price("1000");
+  }
+  absl::StatusOr<v1::ImportHoldingsResponse> imported =
+      imports.ImportHoldings(testing::OneMessage(file), "user:ada");
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  EXPECT_EQ(imported->accepted(), 1);
+  ASSERT_EQ(imported->rejected_size(), 1);
+  EXPECT_EQ(imported->rejected(0).row(), 2);
+  EXPECT_EQ(imported->rejected(0).field(), "shares");
+  // Rows stored before that limit: 1e15 shares at 1e12 each, 1e27 a
+  // position; 200 of them pass the 128-bit count of billionths (1.7e38).
   for (int i = 0; i < 200; ++i) {
-    Hold(whale, absl::StrCat("S", i), Date(2024, 6, 28), 1'000'000'000'000'000,
-         "1000000000000");
+    db_.Exec(
+        "INSERT INTO holdings (id, member_id, security, end_time_us, shares, "
+        "price, create_time_us) VALUES (?, ?, ?, ?, 1000000000000000, "
+        "1000000000000, 0) ON DUPLICATE KEY UPDATE shares = VALUES(shares), "
+        "price = VALUES(price)",
+        {ids_.Next(), whale, absl::StrCat("S", i),
+         std::to_string(*DateEnd(Date(2024, 6, 28), "date"))});
   }
   v1::ListEngagementTargetsRequest r;
   *r.mutable_as_of() = ToTimestamp(kAsOf);
@@ -443,6 +482,18 @@ TEST_F(CommunityLogicTest, TargetsRefuseASumPastTheLargestAmount) {
 
 TEST_F(CommunityLogicTest, TargetsAreRankedByTheValueOfMeetingNowWithReasons) {
   Populate();
+  // An as_of given is the one used, the epoch too: nobody held anything
+  // then (left out, it is now, and there are targets).
+  v1::ListEngagementTargetsRequest epoch;
+  *epoch.mutable_as_of() = ToTimestamp(0);
+  absl::StatusOr<v1::ListEngagementTargetsResponse> none =
+      logic_.ListEngagementTargets(epoch);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->targets_size(), 0);
+  absl::StatusOr<v1::ListEngagementTargetsResponse> today =
+      logic_.ListEngagementTargets(v1::ListEngagementTargetsRequest());
+  ASSERT_TRUE(today.ok()) << today.status();
+  EXPECT_GT(today->targets_size(), 0);
   v1::ListEngagementTargetsRequest r;
   *r.mutable_as_of() = ToTimestamp(kAsOf);
   absl::StatusOr<v1::ListEngagementTargetsResponse> t =
@@ -1291,6 +1342,12 @@ TEST_F(CommunityLogicTest, AMemberWithHistoryIsDeletedOnlyWithForce) {
   v1::DeleteMemberRequest r;
   r.set_id(a);
   EXPECT_TRUE(absl::IsFailedPrecondition(logic_.DeleteMember(r, "u")));
+  // Refused: the member and its history stay, and nothing is audited.
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM members WHERE id = ?", {a}), 1);
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM holdings"), 1);
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = "
+                      "'DeleteMember'"),
+            0);
   r.set_force(true);
   ASSERT_TRUE(logic_.DeleteMember(r, "u").ok());
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM holdings"), 0);
@@ -1355,8 +1412,12 @@ TEST_F(CommunityLogicTest,
   rated->set_security("ACME");
   rated->set_date("2024-06-01");
   rated->set_rating("buy");
-  ASSERT_TRUE(imports.ImportCoverage(testing::OneMessage(c), "user:ada").ok());
-  EXPECT_EQ(values.soon.size(), 2u);
+  absl::StatusOr<v1::ImportCoverageResponse> rated_import =
+      imports.ImportCoverage(testing::OneMessage(c), "user:ada");
+  ASSERT_TRUE(rated_import.ok()) << rated_import.status();
+  EXPECT_EQ(rated_import->accepted(), 1);
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM coverage"), 1);
+  EXPECT_EQ(values.soon.size(), 2u);  // coverage re-scores nobody
 }
 
 // A quarterly file amended twice: each import corrects the position the one

@@ -866,6 +866,86 @@ TEST_F(PartnerLogicTest, DealsMoveOnlyAlongTheirStatesAndCloseWithATime) {
   EXPECT_EQ(logic_.ListDeals(list)->deals_size(), 1);
 }
 
+// What the keys cannot hold and what has not happened yet are refused
+// naming the field (the row, in an import), before anything is stored: a
+// domain that is not ASCII (its key is), a close or payment in the future,
+// a name that is only white space, a kind that is none.
+TEST_F(PartnerLogicTest, BadDomainsFutureClosesAndBlankNamesNameTheirField) {
+  const v1::Partner p = Create("Alpha");
+  for (const char* domain : {"münchen.de", "example.com\u00a0"}) {
+    absl::Status s = Register(p.id(), "Globex", domain, kNow - kDay).status();
+    EXPECT_TRUE(NamesField(s, "deal.account_domain")) << domain << ": " << s;
+  }
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM deals"), 0);
+  absl::StatusOr<v1::Deal> d =
+      Register(p.id(), "Globex", "https://xn--mnchen-3ya.de/", kNow - kDay);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(db_.Strings("SELECT domain_key FROM deals"),
+            std::vector<std::string>{"xn--mnchen-3ya.de"});
+
+  v1::RegisterDealRequest closed;
+  closed.mutable_deal()->set_partner_id(p.id());
+  closed.mutable_deal()->set_account_name("Initech");
+  *closed.mutable_deal()->mutable_amount() = Usd("10");
+  *closed.mutable_deal()->mutable_close_time() = ToTimestamp(kNow);
+  absl::Status s = logic_.RegisterDeal(closed, "user:ada").status();
+  EXPECT_TRUE(NamesField(s, "deal.close_time")) << s;
+  EXPECT_FALSE(NamesField(s, "deal.state")) << s;
+
+  ASSERT_TRUE(Move(d->id(), v1::DEAL_STATE_APPROVED).ok());
+  s = Move(d->id(), v1::DEAL_STATE_WON, false, kNow + 1).status();
+  EXPECT_TRUE(NamesField(s, "close_time")) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "future")) << s;
+
+  MysqlPartnerImports imports(&db_.pool(), &ids_,
+                              [this] { return absl::FromUnixMicros(now_); },
+                              {.currency = "USD"});
+  v1::ImportDealsRequest file;
+  file.set_import_id("deals");
+  auto row = [&](const char* domain, const char* state, int64_t closed_us) {
+    v1::DealRow* r = file.add_rows();
+    r->set_row(file.rows_size());
+    r->set_partner_ref(p.id());
+    r->set_account("Hooli");
+    r->set_account_domain(domain);
+    r->set_amount("100");
+    r->set_registered_at(FormatRfc3339Micros(kNow - kDay));
+    r->set_state(state);
+    if (closed_us != 0) r->set_closed_at(FormatRfc3339Micros(closed_us));
+  };
+  row("hooli.com", "won", kNow);
+  row("hööli.com", "submitted", 0);
+  row("hooli.com", "won", kNow + 1);
+  absl::StatusOr<v1::ImportDealsResponse> imported =
+      imports.ImportDeals(testing::OneMessage(file), "user:ada");
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  EXPECT_EQ(imported->accepted(), 1);
+  ASSERT_EQ(imported->rejected_size(), 2);
+  EXPECT_EQ(imported->rejected(0).row(), 2);
+  EXPECT_EQ(imported->rejected(0).field(), "account_domain");
+  EXPECT_EQ(imported->rejected(1).row(), 3);
+  EXPECT_EQ(imported->rejected(1).field(), "closed_at");
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM deals"), 2);
+
+  v1::CreateProgramRequest blank;
+  blank.mutable_program()->set_name("   ");
+  EXPECT_TRUE(NamesField(logic_.CreateProgram(blank, "user:ada").status(),
+                         "program.name"));
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM programs"), 0);
+
+  // A kind that is none is refused even when the identities find the
+  // partner (no partner would be created with it).
+  v1::IdentifyPartnerRequest who;
+  who.set_display_name("Beta");
+  cv1::ExternalId* id = who.add_external_ids();
+  id->set_source("crm");
+  id->set_id("7");
+  ASSERT_TRUE(logic_.IdentifyPartner(who, "user:ada").ok());
+  who.set_kind(static_cast<v1::PartnerKind>(42));
+  EXPECT_TRUE(
+      NamesField(logic_.IdentifyPartner(who, "user:ada").status(), "kind"));
+}
+
 TEST_F(PartnerLogicTest, OneActiveAgreementPerPartnerAndProgram) {
   const v1::Partner p = Create("Alpha");
   v1::CreateProgramRequest pr;
@@ -936,7 +1016,8 @@ TEST_F(PartnerLogicTest, FundsAreRequestedApprovedClaimedAndPaidOrRefused) {
     if (!claimed.empty()) *t.mutable_claimed_amount() = Usd(claimed);
     return logic_.TransitionFundRequest(t, "user:ada");
   };
-  // A claim before approval is refused; so is one above the amount.
+  // A claim before approval is refused; so is one above the amount, and
+  // one dated in the future.
   EXPECT_TRUE(absl::IsFailedPrecondition(
       move(v1::FUND_REQUEST_STATE_CLAIMED, "100").status()));
   ASSERT_TRUE(move(v1::FUND_REQUEST_STATE_APPROVED).ok());
@@ -944,6 +1025,15 @@ TEST_F(PartnerLogicTest, FundsAreRequestedApprovedClaimedAndPaidOrRefused) {
                          "claimed_amount"));
   EXPECT_TRUE(absl::IsFailedPrecondition(
       move(v1::FUND_REQUEST_STATE_CLAIMED, "5000.01").status()));
+  {
+    v1::TransitionFundRequestRequest ahead;
+    ahead.set_id(f->id());
+    ahead.set_state(v1::FUND_REQUEST_STATE_CLAIMED);
+    *ahead.mutable_claimed_amount() = Usd("4200.50");
+    *ahead.mutable_time() = ToTimestamp(now_ + 1);
+    EXPECT_TRUE(NamesField(
+        logic_.TransitionFundRequest(ahead, "user:ada").status(), "time"));
+  }
   ASSERT_TRUE(move(v1::FUND_REQUEST_STATE_CLAIMED, "4200.50").ok());
   // The same claim again (a retry whose answer was lost) is the first one;
   // a claim of another amount is refused.
@@ -996,12 +1086,14 @@ TEST_F(PartnerLogicTest,
   v1::ListOrdersRequest list;
   list.set_partner_id(p.id());
   EXPECT_EQ(logic_.ListOrders(list)->orders_size(), 1);
-  // An import row under the same request id is that order, not a second
-  // one; a row under a request id of its own is stored once, however often
-  // it is sent.
+  // An import row under the request id of a recorded order is refused (a
+  // request id names one write, and the call's was the order), not stored
+  // as a second one; a row under a request id of its own is stored once,
+  // however often it is sent.
   MysqlPartnerImports imports(&db_.pool(), &ids_,
                               [this] { return absl::FromUnixMicros(now_); },
                               {.currency = "USD"});
+  int run = 0;
   for (const char* import_id : {"orders-1", "orders-2"}) {
     v1::ImportOrdersRequest file;
     file.set_import_id(import_id);
@@ -1016,9 +1108,12 @@ TEST_F(PartnerLogicTest,
     absl::StatusOr<v1::ImportOrdersResponse> imported =
         imports.ImportOrders(testing::OneMessage(file), "user:ada");
     ASSERT_TRUE(imported.ok()) << imported.status();
-    EXPECT_EQ(imported->accepted() + imported->duplicates(), 1) << import_id;
+    EXPECT_EQ(imported->accepted(), run == 0 ? 1 : 0) << import_id;
+    EXPECT_EQ(imported->duplicates(), run == 0 ? 0 : 1) << import_id;
     ASSERT_EQ(imported->rejected_size(), 1) << import_id;
+    EXPECT_EQ(imported->rejected(0).row(), 1);
     EXPECT_EQ(imported->rejected(0).field(), "request_id");
+    ++run;
   }
   EXPECT_EQ(logic_.ListOrders(list)->orders_size(), 2);
 
@@ -1041,8 +1136,12 @@ TEST_F(PartnerLogicTest,
   // is retried.
   i.set_force(true);
   i.set_request_id("visit-1");
-  ASSERT_TRUE(logic_.LogInteraction(i, "user:ada").ok());
-  ASSERT_TRUE(logic_.LogInteraction(i, "user:ada").ok());
+  absl::StatusOr<v1::Interaction> forced = logic_.LogInteraction(i, "user:ada");
+  absl::StatusOr<v1::Interaction> forced_again =
+      logic_.LogInteraction(i, "user:ada");
+  ASSERT_TRUE(forced.ok() && forced_again.ok());
+  EXPECT_EQ(forced_again->id(), forced->id());
+  EXPECT_EQ(logic_.ListInteractions(li)->interactions_size(), 2);
   EXPECT_EQ(AuditCount("LogInteraction"), 1);
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = "
                       "'LogInteraction' AND actor = 'user:ada' AND details "
@@ -1069,6 +1168,7 @@ TEST_F(PartnerLogicTest,
   absl::StatusOr<InteractionRecord> replay =
       store_.LogInteraction(call, "fp-1", std::nullopt, admit);
   ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_EQ(replay->id, call.id);
   EXPECT_EQ(asked, 1);
   call.id = KeyedId("interaction", "call-2");
   EXPECT_TRUE(absl::IsFailedPrecondition(
@@ -1409,7 +1509,8 @@ TEST_F(PartnerLogicTest, IdentifyFindsThePartnerOrCreatesItOnce) {
   r.set_contact_email("ann@other.example");
   absl::Status two = logic_.IdentifyPartner(r, "u").status();
   EXPECT_TRUE(absl::IsFailedPrecondition(two)) << two;
-  EXPECT_TRUE(absl::StrContains(two.message(), o->id()));
+  EXPECT_TRUE(absl::StrContains(two.message(), o->id())) << two;
+  EXPECT_TRUE(absl::StrContains(two.message(), made->partner().id())) << two;
 }
 
 TEST_F(PartnerLogicTest, DuplicatesShareANameInARegionOrAContactEmail) {

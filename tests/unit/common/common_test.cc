@@ -75,6 +75,11 @@ TEST(Validation, TextFieldsNameTheField) {
   EXPECT_TRUE(CheckRequiredText("Ada", "customer.display_name", 10).ok());
   absl::Status empty = CheckRequiredText("", "customer.display_name", 10);
   EXPECT_EQ(FieldViolations(empty)[0].field, "customer.display_name");
+  // Only white space is empty once trimmed, as names are stored.
+  absl::Status blank = CheckRequiredText(" \t ", "program.name", 10);
+  ASSERT_FALSE(blank.ok());
+  EXPECT_EQ(FieldViolations(blank)[0].field, "program.name");
+  EXPECT_TRUE(CheckRequiredText(" Ada ", "f", 10).ok());
   EXPECT_FALSE(CheckOptionalText("12345678901", "f", 10).ok());
   EXPECT_FALSE(CheckOptionalText("tab\there", "f", 100).ok());
   EXPECT_TRUE(CheckOptionalText("", "f", 10).ok());
