@@ -196,17 +196,18 @@ TEST(CustomerE2E, SigtermShutsDownGracefullyWithExitZero) {
 }
 
 TEST(CustomerE2E, BadConfigurationExitsNonZeroNamingTheSetting) {
+  // Exit status 1: refused at start-up, not a crash or an abort.
   const std::string binary =
       BinaryDir() + "/services/customer/rapport-customer";
   RunResult r = testing::Run({binary, "--listen=nonsense"});
-  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("listen"), std::string::npos) << r.err;
   // Every call is authenticated: no keys, no service.
   RunResult keys = testing::Run({binary});
-  EXPECT_NE(keys.exit_code, 0);
+  EXPECT_EQ(keys.exit_code, 1);
   EXPECT_NE(keys.err.find("jwks_file"), std::string::npos) << keys.err;
   RunResult bad_keys = testing::Run({binary, "--jwks_file=/nonexistent"});
-  EXPECT_NE(bad_keys.exit_code, 0);
+  EXPECT_EQ(bad_keys.exit_code, 1);
   EXPECT_NE(bad_keys.err.find("jwks_file"), std::string::npos) << bad_keys.err;
   const testing::Env auth = {
       {"RAPPORT_JWKS_FILE", testing::TestAuth::Get().jwks_file()},
@@ -215,18 +216,18 @@ TEST(CustomerE2E, BadConfigurationExitsNonZeroNamingTheSetting) {
   testing::Env env = auth;
   env["RAPPORT_MYSQL_URI"] = "postgres://x/y";
   RunResult uri = testing::Run({binary}, env);
-  EXPECT_NE(uri.exit_code, 0);
+  EXPECT_EQ(uri.exit_code, 1);
   EXPECT_NE(uri.err.find("mysql_uri"), std::string::npos) << uri.err;
   env["RAPPORT_MYSQL_URI"] = "mysql://u@127.0.0.1:1/db";
   env["RAPPORT_SERVICE_KEY_FILE"] = "";
   RunResult service_key = testing::Run({binary}, env);
-  EXPECT_NE(service_key.exit_code, 0);
+  EXPECT_EQ(service_key.exit_code, 1);
   EXPECT_NE(service_key.err.find("service_key_file"), std::string::npos)
       << service_key.err;
   env = auth;
   env["RAPPORT_MYSQL_URI"] = "mysql://u@127.0.0.1:1/db";
   RunResult salt = testing::Run({binary}, env);
-  EXPECT_NE(salt.exit_code, 0);
+  EXPECT_EQ(salt.exit_code, 1);
   EXPECT_NE(salt.err.find("suppression_salt"), std::string::npos) << salt.err;
 }
 

@@ -953,6 +953,7 @@ TEST_F(DifferentiationTest,
   logic_->RescoreSoon({"c02"});
   logic_->WaitForRescores();
   EXPECT_GT(store_.upserts_unavailable.load(), 1000000 - 100);
+  EXPECT_LT(store_.upserts_unavailable.load(), 1000000 - 1);  // tried again
   EXPECT_EQ(logic_->GetValue("c02")->frequency(), refreshed);
   store_.upserts_unavailable = 0;
 }
@@ -1381,6 +1382,18 @@ TEST_F(DifferentiationTest,
   store_.upserts_unavailable = 0;
   stopped.release.Notify();
   stopped.logic->WaitForJobs();
+  // The store is back: the next recovery once the job's end is stale (no
+  // replica can still be catching up with it) re-scores c01 against the
+  // live model and drops the replaced set.
+  now_ = now_.load() + 31'000'000;
+  const size_t upserts_before = store_.upserts.load();
+  ASSERT_TRUE(logic_->Recover().ok());
+  EXPECT_EQ(store_.upserts.load() - upserts_before, 1u);
+  {
+    absl::MutexLock l(&store_.mu);
+    EXPECT_TRUE(store_.replaced.empty());
+    EXPECT_EQ(store_.live_job, job->id());
+  }
   EXPECT_EQ(Refresh(request).state(), cv1::RefreshJob::STATE_SUCCEEDED);
 }
 
