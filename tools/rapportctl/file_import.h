@@ -428,6 +428,14 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
     std::cerr << "rapportctl: and " << rejected - response.rejected_size()
               << " more rejected rows not listed\n";
   }
+  if (rejected > 0) {
+    // The file's id changes with its bytes; its rows' keys are the import
+    // id and their line.
+    std::cerr << "rapportctl: fix the rejected rows on their own lines and "
+                 "run again with --import-id "
+              << import_id
+              << ": the rows stored now are then not stored again\n";
+  }
   return rejected > 0 ? kExitFailed : kExitOk;
 }
 

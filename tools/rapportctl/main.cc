@@ -39,7 +39,8 @@ Commands:
       customer id, email:ADDRESS, phone:NUMBER or ext:SOURCE:ID (unknown identities create
       the customer). Shows progress; prints every rejected row (a row with more or fewer
       fields than the header is one; broken quoting stops the file before anything is sent);
-      a re-run stores nothing twice.
+      a re-run stores nothing twice (after fixing rejected rows in the file, with the
+      --import-id the first run printed).
       Sends on --streams concurrent calls (default 2), each customer's rows on one.
   customers import interactions FILE.csv [--import-id ID] [--batch-rows N] [--streams N]
       FILE.csv: customer_ref,timestamp,channel,cost[,kind,note,request_id]

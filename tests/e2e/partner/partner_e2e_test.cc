@@ -14,6 +14,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/base/timestamp.h"
 #include "tests/support/platform.h"
 
 namespace rapport {
@@ -275,8 +277,16 @@ TEST_F(PartnerE2E, ConflictsNeedForceAndShowEveryClaimantsScorecard) {
   // Win needs the close time; then the deal is won.
   RunResult no_time = Ctl({"partners", "deals", "win", later});
   EXPECT_EQ(no_time.exit_code, 2) << no_time.err;
+  RunResult ahead = Ctl({"partners", "deals", "win", later, "--closed-at",
+                         "2099-01-01T00:00:00Z"});
+  EXPECT_EQ(ahead.exit_code, 1) << ahead.err;
+  EXPECT_TRUE(absl::StrContains(ahead.err,
+                                "close_time: must not be in the "
+                                "future"))
+      << ahead.err;
   RunResult won = Ctl({"partners", "deals", "win", later, "--closed-at",
-                       "2030-01-01T00:00:00Z", "--output", "csv"});
+                       FormatRfc3339Micros(absl::ToUnixMicros(absl::Now())),
+                       "--output", "csv"});
   ASSERT_EQ(won.exit_code, 0) << won.err;
   EXPECT_TRUE(absl::StrContains(won.out, ",won,")) << won.out;
   // A reader lists but deletes nothing.
@@ -356,6 +366,35 @@ TEST_F(PartnerE2E, TheCommandLineRefusesWhatItCannotRead) {
     EXPECT_TRUE(absl::StrContains(r.err, "id: is not an id")) << r.err;
     EXPECT_FALSE(absl::StrContains(r.err, "zzzzzzzz")) << r.err.size();
   }
+
+  // A rejected row fixed in the file, which is run again under the import
+  // id the first run printed: the fixed row is stored, the other is not
+  // stored twice (the file's bytes, and so its derived id, changed).
+  const std::string header = "partner_ref,timestamp,amount\n";
+  const std::string good = "ext:fix:Q1,2024-05-01T10:00:00Z,10\n";
+  const std::string orders = p_.File(
+      "fix.csv", header + good + "ext:fix:Q1,2024-05-02T10:00:00Z,ten\n");
+  RunResult first = Ctl({"partners", "import", "orders", orders});
+  EXPECT_EQ(first.exit_code, 1) << first.err;
+  EXPECT_EQ(Summary(first.out, "accepted"), 1) << first.out;
+  const std::string hint = "run again with --import-id ";
+  const size_t at = first.err.find(hint);
+  ASSERT_NE(at, std::string::npos) << first.err;
+  const size_t from = at + hint.size();
+  const std::string import_id =
+      first.err.substr(from, first.err.find(':', from) - from);
+  EXPECT_TRUE(absl::StartsWith(import_id, "csv-")) << first.err;
+  p_.File("fix.csv", header + good + "ext:fix:Q1,2024-05-02T10:00:00Z,12\n");
+  RunResult second =
+      Ctl({"partners", "import", "orders", orders, "--import-id", import_id});
+  EXPECT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_EQ(Summary(second.out, "accepted"), 1) << second.out;
+  EXPECT_EQ(Summary(second.out, "duplicates"), 1) << second.out;
+  RunResult listed_orders = Ctl({"partners", "orders", "list", "--partner",
+                                 Id("fix:Q1"), "--output", "csv"});
+  ASSERT_EQ(listed_orders.exit_code, 0) << listed_orders.err;
+  EXPECT_EQ(testing::CsvRows(listed_orders.out).size(), 3u)
+      << listed_orders.out;  // a header and two orders
 }
 
 }  // namespace
