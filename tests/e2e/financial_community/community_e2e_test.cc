@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -91,6 +92,7 @@ TEST_F(CommunityE2E, ImportedRegisterAndEngagementsScoreAsSection10Says) {
   RunResult again = Ctl({"community", "import", "holdings", holdings});
   EXPECT_EQ(Summary(again.out, "accepted"), 0) << again.out;
   EXPECT_EQ(Summary(again.out, "duplicates"), 7) << again.out;
+  EXPECT_EQ(Summary(again.out, "created members"), 0) << again.out;
 
   const std::string engagements =
       p_.File("engagements.csv",
@@ -174,12 +176,19 @@ TEST_F(CommunityE2E, ImportedRegisterAndEngagementsScoreAsSection10Says) {
   ASSERT_EQ(reg.size(), 6u);
   EXPECT_EQ(reg[1][0], id["13f:C"]);
   EXPECT_EQ(reg[2][0], id["13f:A"]);
-  // Changes from June to September: A sold, B and C new.
-  RunResult changes = Ctl({"community", "changes", "--from", "2024-06-30",
-                           "--to", "2024-09-30", "--output", "csv"});
-  ASSERT_EQ(changes.exit_code, 0) << changes.err;
-  EXPECT_TRUE(absl::StrContains(changes.out, "sold")) << changes.out;
-  EXPECT_TRUE(absl::StrContains(changes.out, "new")) << changes.out;
+  // Changes from June to September: A sold, B's two and C's positions are
+  // new; E's did not change.
+  std::vector<std::vector<std::string>> changes = p_.CsvCtl(
+      {"community", "changes", "--from", "2024-06-30", "--to", "2024-09-30"});
+  ASSERT_EQ(changes.size(), 5u);  // a header and four changes
+  std::set<std::string> seen;
+  for (size_t i = 1; i < changes.size(); ++i) {
+    seen.insert(
+        absl::StrCat(changes[i][0], " ", changes[i][2], " ", changes[i][3]));
+  }
+  EXPECT_EQ(seen, (std::set<std::string>{
+                      id["13f:A"] + " ACME sold", id["13f:B"] + " ACME new",
+                      id["13f:B"] + " BETA new", id["13f:C"] + " ACME new"}));
   // G went from buy to underweight (sell); H says outperform (buy).
   RunResult consensus = Ctl({"community", "consensus", "--security", "ACME",
                              "--as-of", "2024-12-31", "--output", "json"});

@@ -265,6 +265,9 @@ TEST_F(PartnerE2E, ConflictsNeedForceAndShowEveryClaimantsScorecard) {
   RunResult writer = p_.CtlAs(
       "writer", "wanda", {"partners", "deals", "approve", later, "--force"});
   EXPECT_TRUE(absl::StrContains(writer.err, "PERMISSION_DENIED")) << writer.err;
+  RunResult still = Ctl({"partners", "deals", "get", later, "--output", "csv"});
+  ASSERT_EQ(still.exit_code, 0) << still.err;
+  EXPECT_TRUE(absl::StrContains(still.out, ",submitted,")) << still.out;
   RunResult conflicts =
       Ctl({"partners", "deals", "conflicts", "--output", "csv"});
   ASSERT_EQ(conflicts.exit_code, 0) << conflicts.err;
@@ -296,6 +299,7 @@ TEST_F(PartnerE2E, ConflictsNeedForceAndShowEveryClaimantsScorecard) {
       p_.CtlAs("reader", "rita", {"partners", "delete", a, "--force"});
   EXPECT_TRUE(absl::StrContains(deleted.err, "PERMISSION_DENIED"))
       << deleted.err;
+  EXPECT_EQ(Ctl({"partners", "get", a}).exit_code, 0);
 
   // Imported registrations of one account by two partners: the later one is
   // a conflict however the partners' rows would hash to streams (deals go

@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -569,8 +570,8 @@ TEST_F(CommunityLogicTest, HoldersWhoSoldAndWereNotMetSinceAreAtRisk) {
   EXPECT_EQ(risk->holders(0).member_id(), bob_);
 }
 
-// SCORING.md section 10: monetary is the market value at as_of of members
-// with a counted engagement; the others are prospects whatever they hold.
+// The holdings views (targets, at-risk) are read in chunks of members: each
+// member once, in id order, whatever the chunk size.
 TEST_F(CommunityLogicTest, HoldingsViewsReadInChunksSeeEveryMemberOnce) {
   Populate();
   // What one chunk sees, as text: member, securities with their last two
@@ -600,6 +601,12 @@ TEST_F(CommunityLogicTest, HoldingsViewsReadInChunksSeeEveryMemberOnce) {
   // (his holding is after as_of); the analysts neither hold nor met anyone.
   ASSERT_EQ(whole.size(), 6u);
   EXPECT_TRUE(std::is_sorted(whole.begin(), whole.end()));
+  std::set<std::string> members;
+  for (const std::string& line : whole) {
+    members.insert(line.substr(0, line.find(' ')));
+  }
+  EXPECT_EQ(members,
+            (std::set<std::string>{ann_, bob_, cat_, dan_, eve_, fay_}));
   for (int chunk : {1, 2, 3, 5}) {
     MysqlCommunityStore small(&db_.pool(), chunk);
     EXPECT_EQ(views(small), whole) << "chunks of " << chunk;
@@ -616,6 +623,8 @@ TEST_F(CommunityLogicTest, HoldingsViewsReadInChunksSeeEveryMemberOnce) {
   EXPECT_EQ(seen, 3);
 }
 
+// SCORING.md section 10: monetary is the market value at as_of of members
+// with a counted engagement; the others are prospects whatever they hold.
 TEST_F(CommunityLogicTest, MembersFactsAreEngagementsAndMarketValueAtAsOf) {
   Populate();
   MemberFacts facts(&db_.pool());
