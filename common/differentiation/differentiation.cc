@@ -391,39 +391,49 @@ std::vector<absl::Status> Differentiation::RescoreEach(
   unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
   absl::flat_hash_map<std::string, absl::Status> outcome;
   absl::Status batch = [&]() -> absl::Status {
-    RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> latest,
-                             store_->LatestJobId(JobState::kSucceeded));
-    std::shared_ptr<const ScoreModel> model;
-    if (latest.has_value()) {
-      RAPPORT_ASSIGN_OR_RETURN(model, ModelOf(*latest));
-    }
-    const int64_t now = NowMicros();
-    CountWindow window;
-    window.as_of_us = now;
-    if (model != nullptr && model->window_days() > 0)
-      window.window_days = model->window_days();
-    RAPPORT_ASSIGN_OR_RETURN(std::vector<EntityFacts> facts,
-                             FactsOfLive(unique, window, &outcome));
-    if (model == nullptr || facts.empty())
-      return absl::OkStatus();  // never refreshed: nothing to keep current
-    std::vector<StoredValue> values;
-    for (size_t begin = 0; begin < facts.size();
-         begin += kScoreEntitiesPerCall) {
-      const size_t end = std::min(facts.size(), begin + kScoreEntitiesPerCall);
-      sv1::ScoreEntitiesRequest request;
-      *request.mutable_model() = *model;
-      *request.mutable_as_of() = ToTimestamp(now);
-      for (size_t i = begin; i < end; ++i)
-        RAPPORT_RETURN_IF_ERROR(SetFacts(facts[i], request.add_facts()));
-      RAPPORT_ASSIGN_OR_RETURN(sv1::ScoreEntitiesResponse response,
-                               scoring_->ScoreEntities(request));
-      for (const sv1::EntityScore& s : response.scores()) {
-        RAPPORT_ASSIGN_OR_RETURN(StoredValue value,
-                                 FromEntityScore(s, *latest, now));
-        values.push_back(std::move(value));
+    // A refresh that finishes while this scores may have caught up with
+    // the re-scores of its run before this write lands, which then holds
+    // the model before it: scored again against the new one (twice more at
+    // most; a later refresh's catch-up sees what is left).
+    for (int round = 0;; ++round) {
+      RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> latest,
+                               store_->LatestJobId(JobState::kSucceeded));
+      std::shared_ptr<const ScoreModel> model;
+      if (latest.has_value()) {
+        RAPPORT_ASSIGN_OR_RETURN(model, ModelOf(*latest));
       }
+      const int64_t now = NowMicros();
+      CountWindow window;
+      window.as_of_us = now;
+      if (model != nullptr && model->window_days() > 0)
+        window.window_days = model->window_days();
+      RAPPORT_ASSIGN_OR_RETURN(std::vector<EntityFacts> facts,
+                               FactsOfLive(unique, window, &outcome));
+      if (model == nullptr || facts.empty())
+        return absl::OkStatus();  // never refreshed: nothing to keep current
+      std::vector<StoredValue> values;
+      for (size_t begin = 0; begin < facts.size();
+           begin += kScoreEntitiesPerCall) {
+        const size_t end =
+            std::min(facts.size(), begin + kScoreEntitiesPerCall);
+        sv1::ScoreEntitiesRequest request;
+        *request.mutable_model() = *model;
+        *request.mutable_as_of() = ToTimestamp(now);
+        for (size_t i = begin; i < end; ++i)
+          RAPPORT_RETURN_IF_ERROR(SetFacts(facts[i], request.add_facts()));
+        RAPPORT_ASSIGN_OR_RETURN(sv1::ScoreEntitiesResponse response,
+                                 scoring_->ScoreEntities(request));
+        for (const sv1::EntityScore& s : response.scores()) {
+          RAPPORT_ASSIGN_OR_RETURN(StoredValue value,
+                                   FromEntityScore(s, *latest, now));
+          values.push_back(std::move(value));
+        }
+      }
+      RAPPORT_RETURN_IF_ERROR(store_->UpsertValues(values));
+      RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> after,
+                               store_->LatestJobId(JobState::kSucceeded));
+      if (after == latest || round == 2) return absl::OkStatus();
     }
-    return store_->UpsertValues(values);
   }();
   std::vector<absl::Status> out;
   out.reserve(ids.size());

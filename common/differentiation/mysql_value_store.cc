@@ -264,17 +264,33 @@ struct MysqlValueStore::Queries {
         "UPDATE ", t.jobs,
         " SET state = ?, error = ?, done = ?, total = ?, end_time_us = ?, "
         "heartbeat_time_us = ? WHERE id = ? AND state = 1");
-    upsert_suffix =
-        " ON DUPLICATE KEY UPDATE model_id = VALUES(model_id), "
-        "recency_days = VALUES(recency_days), frequency = VALUES(frequency), "
-        "monetary = VALUES(monetary), r = VALUES(r), f = VALUES(f), "
-        "m = VALUES(m), segment = VALUES(segment), "
-        "value_hundredths = VALUES(value_hundredths), "
-        "cost_to_serve = VALUES(cost_to_serve), profit = VALUES(profit), "
-        "tier = VALUES(tier), p_alive = COALESCE(VALUES(p_alive), p_alive), "
-        "expected_purchases = COALESCE(VALUES(expected_purchases), "
-        "expected_purchases), clv = COALESCE(VALUES(clv), clv), "
-        "score_time_us = VALUES(score_time_us)";
+    // A value scored from older facts than the stored one (two re-scores of
+    // one entity, the later one's answer stored first) changes nothing:
+    // each column takes the new value only when its score time is not
+    // older, and score_time_us goes last, since MariaDB's later assignments
+    // see the earlier ones' results.
+    upsert_suffix = " ON DUPLICATE KEY UPDATE ";
+    auto newer = [](absl::string_view column, absl::string_view value) {
+      return absl::StrCat(column,
+                          " = IF(VALUES(score_time_us) >= score_time_us, ",
+                          value, ", ", column, "), ");
+    };
+    for (const char* column :
+         {"model_id", "recency_days", "frequency", "monetary", "r", "f", "m",
+          "segment", "value_hundredths", "cost_to_serve", "profit", "tier"}) {
+      absl::StrAppend(&upsert_suffix,
+                      newer(column, absl::StrCat("VALUES(", column, ")")));
+    }
+    // A value without them keeps the stored p_alive, expected purchases and
+    // CLV.
+    for (const char* column : {"p_alive", "expected_purchases", "clv"}) {
+      absl::StrAppend(&upsert_suffix,
+                      newer(column, absl::StrCat("COALESCE(VALUES(", column,
+                                                 "), ", column, ")")));
+    }
+    absl::StrAppend(&upsert_suffix,
+                    "score_time_us = GREATEST(score_time_us, "
+                    "VALUES(score_time_us))");
     other_models =
         absl::StrCat("SELECT ", e, " FROM ", t.values, " WHERE model_id <> ?");
     get_values_prefix = absl::StrCat("SELECT ", columns, " FROM ", t.values,

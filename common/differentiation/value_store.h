@@ -115,7 +115,9 @@ class ValueStore {
   // --- Live values ---
 
   // Inserts or replaces entities' values, all or none; keeps the stored
-  // p_alive, expected purchases and CLV of a value that has none.
+  // p_alive, expected purchases and CLV of a value that has none. A value
+  // whose score_time_us is before the stored one's (scored from older
+  // facts, stored late) changes nothing.
   virtual absl::Status UpsertValues(const std::vector<StoredValue>& values) = 0;
   // The entities whose live values came from a model other than `job_id`'s
   // (re-scored against an older model while `job_id` was being published).

@@ -346,6 +346,28 @@ TEST_F(ValueStoreTest, APublishedSetReplacesTheOldOneAndADiscardedOneLeavesIt) {
   EXPECT_EQ(store_.GetValues({c})->at(0).value_hundredths, 20);
   EXPECT_EQ(store_.GetValues({a})->at(0).value_hundredths, 7300);
   EXPECT_EQ(store_.GetValues({a})->at(0).clv, 99.5);
+  // Two re-scores stored out of order: the one scored earlier (from older
+  // facts) changes nothing, not even the CLV it carries; a later one does.
+  StoredValue late = Score(a, job2, 7400, 4, "Champions");
+  late.score_time_us = kAsOf + 2000;
+  ASSERT_TRUE(store_.UpsertValues({late}).ok());
+  StoredValue early = Score(a, job1, 100, 1, "Hibernating");
+  early.score_time_us = kAsOf + 1000;
+  early.clv = 1.5;
+  ASSERT_TRUE(
+      store_.UpsertValues({early, Score(b, job2, 11, 1, "Hibernating")}).ok());
+  after = store_.GetValues({a})->at(0);
+  EXPECT_EQ(after.value_hundredths, 7400);
+  EXPECT_EQ(after.model_id, job2);
+  EXPECT_EQ(after.segment, "Champions");
+  EXPECT_EQ(after.clv, 99.5);
+  EXPECT_EQ(after.score_time_us, kAsOf + 2000);
+  EXPECT_EQ(store_.GetValues({b})->at(0).value_hundredths, 11);  // same time
+  StoredValue later = Score(a, job2, 7500, 4, "Champions");
+  later.score_time_us = kAsOf + 3000;
+  ASSERT_TRUE(store_.UpsertValues({later}).ok());
+  EXPECT_EQ(store_.GetValues({a})->at(0).value_hundredths, 7500);
+  EXPECT_EQ(store_.GetValues({a})->at(0).score_time_us, kAsOf + 3000);
 }
 
 TEST_F(ValueStoreTest, JobsRecordProgressEndOnceAndGoStaleWithoutHeartbeat) {

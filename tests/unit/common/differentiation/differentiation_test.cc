@@ -75,6 +75,7 @@ class FakeStore final : public Counterpart, public ValueStore {
   absl::Notification* hold_scan = nullptr;
   // When set, runs as PublishValueSet begins (outside the lock).
   std::function<void()> before_publish;
+  std::function<void()> after_upsert;  // called outside the lock
   // When set, PublishValueSet publishes and then answers this error (the
   // answer of a swap that happened was lost).
   absl::Status publish_answer;
@@ -276,16 +277,22 @@ class FakeStore final : public Counterpart, public ValueStore {
     if (upserts_unavailable.fetch_sub(1) > 0) {
       return absl::UnavailableError("the database is away");
     }
-    absl::MutexLock l(&mu);
-    upserts += batch.size();
-    for (const StoredValue& score : batch) {
-      StoredValue& s = scores[score.entity_id];
-      StoredValue old = s;
-      s = score;
-      if (!s.clv) s.clv = old.clv;
-      if (!s.p_alive) s.p_alive = old.p_alive;
-      if (!s.expected_purchases) s.expected_purchases = old.expected_purchases;
+    {
+      absl::MutexLock l(&mu);
+      upserts += batch.size();
+      for (const StoredValue& score : batch) {
+        auto [it, added] = scores.try_emplace(score.entity_id, score);
+        StoredValue& s = it->second;
+        if (added || score.score_time_us < s.score_time_us) continue;
+        StoredValue old = s;
+        s = score;
+        if (!s.clv) s.clv = old.clv;
+        if (!s.p_alive) s.p_alive = old.p_alive;
+        if (!s.expected_purchases)
+          s.expected_purchases = old.expected_purchases;
+      }
     }
+    if (after_upsert) after_upsert();
     return absl::OkStatus();
   }
   absl::StatusOr<std::vector<StoredValue>> GetValues(
@@ -956,6 +963,33 @@ TEST_F(DifferentiationTest,
   EXPECT_LT(store_.upserts_unavailable.load(), 1000000 - 1);  // tried again
   EXPECT_EQ(logic_->GetValue("c02")->frequency(), refreshed);
   store_.upserts_unavailable = 0;
+}
+
+// A refresh that finished while a re-score ran may have caught up before
+// the re-score's write landed: the re-score then scores again against the
+// refresh's model, so that no value is left on the model before it.
+TEST_F(DifferentiationTest, ARescoreThatARefreshOvertookScoresAgain) {
+  AddPopulation();
+  cv1::RefreshSettings request;
+  *request.mutable_as_of() = ToTimestamp(kAsOf);
+  cv1::RefreshJob first = Refresh(request);
+  ASSERT_EQ(first.state(), cv1::RefreshJob::STATE_SUCCEEDED) << first.error();
+  now_ = kAsOf + 3 * kDay;
+  store_.AddPurchase("c01", kAsOf + 2 * kDay, "40");
+  const size_t upserts_before = store_.upserts.load();
+  // The first write lands just after a later job succeeded (same models).
+  store_.after_upsert = [&] {
+    store_.after_upsert = nullptr;
+    absl::MutexLock l(&store_.mu);
+    RefreshJobRecord later = store_.jobs[first.id()];
+    later.id = "later-job";
+    later.end_time_us = now_.load();
+    store_.jobs[later.id] = later;
+  };
+  ASSERT_TRUE(logic_->Rescore("c01").ok());
+  EXPECT_EQ(store_.upserts.load() - upserts_before, 2u);
+  absl::MutexLock l(&store_.mu);
+  EXPECT_EQ(store_.scores["c01"].model_id, "later-job");
 }
 
 TEST_F(DifferentiationTest, APurchaseRescoresTheCustomerAgainstTheStoredModel) {
