@@ -333,9 +333,16 @@ absl::Status LockLiveCustomers(sql::Connection& c,
                                CustomerOf customer_of, int64_t changes_seen) {
   RAPPORT_ASSIGN_OR_RETURN(int64_t changes, ReadChanges(c, /*share=*/true));
   if (changes == changes_seen) return absl::OkStatus();
+  // The new customers' identities were checked against the suppressed ones
+  // before: an erasure since may have suppressed one of them (one its
+  // customer had taken over in a merge, say). Looked up again.
+  if (!created.empty()) {
+    return absl::FailedPreconditionError(
+        "a customer was merged, erased or deleted since this batch's new "
+        "customers were checked");
+  }
   std::set<std::string> ids;
   for (const Row& row : rows) ids.insert(customer_of(row));
-  for (const CustomerRecord& r : created) ids.erase(r.id);
   std::vector<std::string> wanted(ids.begin(), ids.end());
   size_t live = 0;
   Chunked(

@@ -271,6 +271,15 @@ TEST_F(ImportStoreTest, MergesErasuresAndDeletionsAreCountedAndCheckedOnWrite) {
               0);
   }
   EXPECT_EQ(Count("SELECT COUNT(*) FROM purchases"), 0);
+  // New customers were checked against the suppressed identities before the
+  // count moved (an erasure may have suppressed one since): their batch is
+  // looked up again, whoever its rows name.
+  CustomerRecord checked_before = NewCustomer("new@example.com");
+  EXPECT_TRUE(absl::IsFailedPrecondition(store_->WritePurchases(
+      {checked_before}, {NewPurchase(kept.id, "1", "k-new")}, before)));
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM customers WHERE email = "
+                  "'new@example.com'"),
+            0);
   // The same stale count with only live customers passes the check.
   ASSERT_TRUE(
       store_->WritePurchases({}, {NewPurchase(kept.id, "3", "k-live")}, before)
