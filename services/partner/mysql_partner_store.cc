@@ -503,6 +503,27 @@ absl::Status MysqlPartnerStore::DeletePartner(const std::string& id, bool force,
         }
       }
     }
+    // A registration of another partner racing for the account of one of
+    // this partner's open deals takes the account's lock first: one that
+    // read such a deal as its earlier claim commits before the conflicts
+    // are cleared below, one after finds the deals gone. (This partner's
+    // row is locked: it gets no new deals meanwhile.)
+    if (force) {
+      std::vector<std::string> domain_keys, name_keys;
+      Statement open = PrepareCached(
+          c,
+          "SELECT domain_key, name_key FROM deals WHERE partner_id = ? AND "
+          "state IN (?, ?)");
+      open->setString(1, id);
+      open->setInt(2, v1::DEAL_STATE_SUBMITTED);
+      open->setInt(3, v1::DEAL_STATE_APPROVED);
+      Rows rows(open->executeQuery());
+      while (rows->next()) {
+        domain_keys.push_back(rows->getString(1));
+        name_keys.push_back(rows->getString(2));
+      }
+      LockDealAccounts(c, domain_keys, name_keys);
+    }
     // Deals of other partners that named one of this partner's as the
     // earlier registration no longer conflict with it (only those: through
     // the index on conflict_with).

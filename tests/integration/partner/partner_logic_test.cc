@@ -270,6 +270,51 @@ TEST_F(PartnerLogicTest,
   EXPECT_EQ(AuditCount("DeletePartner"), 1);
 }
 
+// A forced delete waits for a registration that holds the account of one
+// of the partner's open deals (and may have read it as its earlier claim),
+// so that the conflict the registration stores is cleared, not left naming
+// a deal that is gone.
+TEST_F(PartnerLogicTest, AForcedDeleteClearsTheConflictOfARacingRegistration) {
+  const v1::Partner a = Create("Alpha"), b = Create("Beta");
+  absl::StatusOr<v1::Deal> held =
+      Register(a.id(), "Globex", "globex.example", kNow);
+  ASSERT_TRUE(held.ok()) << held.status();
+  v1::DeletePartnerRequest del;
+  del.set_id(a.id());
+  del.set_force(true);
+  std::thread deleter;
+  absl::Status deleted;
+  const std::string racing = ids_.Next();
+  ASSERT_TRUE(
+      db_.pool()
+          .Transaction([&](sql::Connection& c) -> absl::Status {
+            // b's registration: the account locked, a's deal read as the
+            // earlier claim; the delete starts meanwhile.
+            LockDealAccounts(c, {"globex.example"}, {"globex"});
+            deleter = std::thread(
+                [&] { deleted = logic_.DeletePartner(del, "user:admin"); });
+            absl::SleepFor(absl::Milliseconds(300));
+            std::unique_ptr<sql::Statement> st(c.createStatement());
+            st->execute(absl::StrCat(
+                "INSERT INTO deals (id, partner_id, account_name, "
+                "account_domain, domain_key, name_key, amount, "
+                "register_time_us, state, conflict_with, create_time_us, "
+                "update_time_us) VALUES ('",
+                racing, "', '", b.id(),
+                "', 'Globex', 'globex.example', 'globex.example', 'globex', "
+                "1000, ",
+                kNow + 1, ", 1, '", held->id(), "', ", kNow, ", ", kNow, ")"));
+            return absl::OkStatus();
+          })
+          .ok());
+  deleter.join();
+  ASSERT_TRUE(deleted.ok()) << deleted;
+  EXPECT_EQ(
+      db_.Strings("SELECT IFNULL(conflict_with, '') FROM deals WHERE id = ?",
+                  {racing}),
+      std::vector<std::string>{""});
+}
+
 TEST_F(PartnerLogicTest, BadInputNamesTheFieldAndNotFoundNamesTheId) {
   v1::CreatePartnerRequest r;
   absl::Status bad = logic_.CreatePartner(r, "user:ada").status();
