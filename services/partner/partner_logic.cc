@@ -412,6 +412,7 @@ absl::StatusOr<v1::Partner> PartnerLogic::UpdatePartner(
   absl::StatusOr<PartnerRecord> updated = store_->UpdatePartner(
       in.id(),
       [&](PartnerRecord& row) -> absl::Status {
+        event.details.clear();  // a transaction run again says it anew
         PartnerRecord wanted = row;
         if (wants("lifecycle")) wanted.lifecycle = in.lifecycle();
         if (wants("display_name")) wanted.display_name = fields.display_name;
@@ -951,6 +952,7 @@ absl::StatusOr<v1::Deal> PartnerLogic::TransitionDeal(
   absl::StatusOr<DealRecord> updated = store_->UpdateDeal(
       request.id(),
       [&](DealRecord& row) -> absl::Status {
+        event.details.clear();  // a transaction run again says it anew
         // There already, closed at the same time (a retry whose answer was
         // lost): nothing to change, so nothing is written or audited,
         // whatever the etag.
