@@ -223,14 +223,17 @@ absl::StatusOr<std::vector<imports::Reject>> InsertHoldings(
                                  ", price -> ", r->record.price.ToString())});
   }
   audit::Write(c, audited);
+  // An id stored there already was written meanwhile by a concurrent stream
+  // or RecordHolding under the same request id (the retry check before this
+  // batch did not see it): ALREADY_EXISTS, and the batch runs again, where
+  // that check finds it.
   imports::ForChunks(corrections.size(), [&](size_t begin, size_t n) {
     constexpr int kRequestColumns = 6;
     CachedStatement s = PrepareCached(
         c,
         absl::StrCat("INSERT INTO holding_requests (id, member_id, security, "
                      "end_time_us, fingerprint, create_time_us) VALUES ",
-                     RowPlaceholders(n, kRequestColumns),
-                     " ON DUPLICATE KEY UPDATE id = id"),
+                     RowPlaceholders(n, kRequestColumns)),
         StatementParameters::kKept);
     for (size_t k = 0; k < n; ++k) {
       const imports::Row<HoldingRecord>& r = *corrections[begin + k];
