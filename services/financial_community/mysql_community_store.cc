@@ -839,6 +839,16 @@ MysqlCommunityStore::LogEngagement(const std::vector<EngagementRecord>& rows,
           const absl::Span<const EngagementRecord> to_store =
               twin ? absl::Span<const EngagementRecord>()
                    : absl::MakeConstSpan(rows);
+          if (holds.size() + to_store.size() >
+              static_cast<size_t>(kMaxEngagementMembers)) {
+            return InvalidField(
+                "member_ids",
+                absl::StrCat("would make the engagement under this request "
+                             "id count ",
+                             holds.size() + to_store.size(),
+                             " members (at most ", kMaxEngagementMembers,
+                             "; it counts ", holds.size(), " already)"));
+          }
           for (const EngagementRecord& e : to_store) {
             if (holds.contains(e.member_id)) {
               return InvalidField(

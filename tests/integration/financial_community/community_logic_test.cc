@@ -1610,6 +1610,39 @@ TEST_F(CommunityLogicTest, AnImportAndALogRacingForOneMemberStoreItOnce) {
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM engagements"), 30);
 }
 
+// An engagement an import stored with the most members it may count takes
+// no more from LogEngagement under its request id.
+TEST_F(CommunityLogicTest, ALogAddsNoMembersPastTheMostOneEngagementCounts) {
+  MysqlCommunityImports imports(&db_.pool(), &ids_,
+                                [this] { return absl::FromUnixMicros(now_); },
+                                {.currency = "USD"});
+  v1::ImportEngagementsRequest e;
+  e.set_import_id("summit");
+  for (int i = 0; i < kMaxEngagementMembers; ++i) {
+    v1::EngagementRow* row = e.add_rows();
+    row->set_row(i + 1);
+    row->set_member_ref(absl::StrCat("ext:crm:", i));
+    row->set_timestamp("2024-06-10T09:00:00Z");
+    row->set_kind("conference");
+    row->set_cost("1");
+    row->set_request_id(absl::StrCat("summit/", i));
+  }
+  absl::StatusOr<v1::ImportEngagementsResponse> imported =
+      imports.ImportEngagements(testing::OneMessage(e), "user:ada");
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  ASSERT_EQ(imported->accepted(), kMaxEngagementMembers);
+  v1::LogEngagementRequest more;
+  more.add_member_ids(Create("Zed", v1::MEMBER_KIND_INVESTOR));
+  more.set_kind(v1::ENGAGEMENT_KIND_CONFERENCE);
+  *more.mutable_time() = ToTimestamp(At("2024-06-10T09:00:00Z"));
+  *more.mutable_cost() = Usd("1");
+  more.set_request_id("summit");
+  absl::Status s = logic_.LogEngagement(more, "user:ada").status();
+  EXPECT_TRUE(NamesField(s, "member_ids")) << s;
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM engagements"),
+            kMaxEngagementMembers);
+}
+
 // Two imports adding members to one new engagement at once, saying other
 // things of it (its kind): they take turns, so the engagement keeps one kind
 // and the later rows that say otherwise are rejected naming the field.
