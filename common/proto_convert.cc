@@ -1,6 +1,7 @@
 #include "common/proto_convert.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/base/status_macros.h"
 #include "common/status.h"
 
 namespace rapport {
@@ -18,13 +19,23 @@ absl::StatusOr<Decimal> FromMoney(const google::type::Money& money,
   return *d;
 }
 
+absl::Status CheckAmountMagnitude(const Decimal& amount,
+                                  absl::string_view field) {
+  const Decimal most = Decimal::FromUnits(kMaxAmountUnits);
+  if (amount > most || amount < -most) {
+    return InvalidField(field, "must be at most 10^12 in magnitude");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Decimal> FromMoneyAmount(const google::type::Money& money,
                                         absl::string_view field) {
-  if (money.units() >= Decimal::kMaxParsedUnits ||
-      money.units() <= -Decimal::kMaxParsedUnits) {
-    return InvalidField(field, "must be below 10^18 in magnitude");
+  if (money.units() > kMaxAmountUnits || money.units() < -kMaxAmountUnits) {
+    return InvalidField(field, "must be at most 10^12 in magnitude");
   }
-  return FromMoney(money, field);
+  RAPPORT_ASSIGN_OR_RETURN(Decimal d, FromMoney(money, field));
+  RAPPORT_RETURN_IF_ERROR(CheckAmountMagnitude(d, field));
+  return d;
 }
 
 absl::StatusOr<google::type::Money> ToMoney(const Decimal& value,

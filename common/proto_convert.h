@@ -20,10 +20,15 @@ namespace rapport {
 // nanos disagree in sign or nanos is out of range.
 absl::StatusOr<Decimal> FromMoney(const google::type::Money& money,
                                   absl::string_view field);
-// FromMoney for an amount a service stores (a purchase, a cost, a price):
-// also INVALID_ARGUMENT naming `field` from 10^18 units on, the bound of a
-// decimal parsed from text (Decimal::Parse), so that stored amounts read
-// back and add up as every other amount does.
+// The largest amount, in magnitude, that a service stores (a purchase, a
+// cost, a deal, a price): far above any real one, and small enough that an
+// entity's sum of a million of them still scores (the scoring service takes
+// sums below 10^18) and is answered as a google.type.Money.
+inline constexpr int64_t kMaxAmountUnits = 1'000'000'000'000;  // 10^12
+// INVALID_ARGUMENT naming `field` when |amount| is above kMaxAmountUnits.
+absl::Status CheckAmountMagnitude(const Decimal& amount,
+                                  absl::string_view field);
+// FromMoney for an amount a service stores, checked by CheckAmountMagnitude.
 absl::StatusOr<Decimal> FromMoneyAmount(const google::type::Money& money,
                                         absl::string_view field);
 // Decimal -> google.type.Money; INVALID_ARGUMENT naming `field` when the value

@@ -13,6 +13,7 @@
 #include "common/base/timestamp.h"
 #include "common/mysql/sql.h"
 #include "common/mysql/statement_cache.h"
+#include "common/proto_convert.h"
 #include "common/status.h"
 
 namespace rapport {
@@ -150,6 +151,7 @@ absl::StatusOr<Decimal> ParseAmountText(const std::string& text,
   if (!negative_ok && d->is_negative()) {
     return InvalidField(field, "must not be negative");
   }
+  RAPPORT_RETURN_IF_ERROR(CheckAmountMagnitude(*d, field));
   return *d;
 }
 

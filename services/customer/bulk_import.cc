@@ -20,6 +20,7 @@
 #include "common/import/row_import.h"
 #include "common/log.h"
 #include "common/metrics/metrics.h"
+#include "common/proto_convert.h"
 #include "common/status.h"
 #include "common/validation.h"
 
@@ -156,6 +157,9 @@ struct PurchaseTraits {
     if (row.amount().empty()) return Reject{"amount", "is required"};
     absl::StatusOr<Decimal> amount = Decimal::Parse(row.amount());
     if (!amount.ok()) return FromStatus(amount.status(), "amount");
+    if (absl::Status s = CheckAmountMagnitude(*amount, "amount"); !s.ok()) {
+      return FromStatus(s, "amount");
+    }
     if (!row.currency().empty() && row.currency() != options.currency) {
       return Reject{"currency",
                     Shorten(absl::StrCat("is \"", row.currency(),
@@ -212,6 +216,9 @@ struct InteractionTraits {
     if (row.cost().empty()) return Reject{"cost", "is required"};
     absl::StatusOr<Decimal> cost = Decimal::Parse(row.cost());
     if (!cost.ok()) return FromStatus(cost.status(), "cost");
+    if (absl::Status s = CheckAmountMagnitude(*cost, "cost"); !s.ok()) {
+      return FromStatus(s, "cost");
+    }
     if (cost->is_negative()) return Reject{"cost", "must be at least zero"};
     if (absl::Status s = CheckOptionalText(row.kind(), "kind", kMaxKindBytes);
         !s.ok()) {

@@ -16,6 +16,7 @@
 #include "common/mysql/migrations.h"
 #include "common/mysql/mysql_pool.h"
 #include "common/paging.h"
+#include "common/proto_convert.h"
 #include "common/requests.h"
 #include "common/status.h"
 #include "common/validation.h"
@@ -340,19 +341,28 @@ TEST(Migrations, SplitsStatementsAtLineEndSemicolonsAndDropsComments) {
   EXPECT_NE(statements[2].find("SELECT 1"), std::string::npos);
 }
 
-// An amount a service stores is refused from 10^18 units on (it could not
-// be read back as text, nor summed like the others), naming the field.
-TEST(ReadAmount, RefusesMagnitudesFromTenToTheEighteenthNamingTheField) {
+// An amount a service stores is refused above 10^12 in magnitude (so that
+// an entity's sum of a million of them still scores and is answered),
+// naming the field.
+TEST(ReadAmount, RefusesMagnitudesAboveTenToTheTwelfthNamingTheField) {
   google::type::Money money;
-  money.set_units(999'999'999'999'999'999);
-  money.set_nanos(990'000'000);
+  money.set_units(1'000'000'000'000);
   absl::StatusOr<Decimal> most = ReadAmount(money, "purchase.amount", "", true);
   ASSERT_TRUE(most.ok()) << most.status();
-  EXPECT_EQ(most->ToString(), "999999999999999999.99");
-  for (int64_t units : {1'000'000'000'000'000'000, -1'000'000'000'000'000'000,
-                        9'000'000'000'000'000'000}) {
+  EXPECT_EQ(most->ToString(), "1000000000000.00");
+  money.set_units(-1'000'000'000'000);
+  EXPECT_TRUE(ReadAmount(money, "purchase.amount", "", true).ok());
+  EXPECT_TRUE(
+      CheckAmountMagnitude(*Decimal::Parse("-1000000000000"), "a").ok());
+  EXPECT_FALSE(
+      CheckAmountMagnitude(*Decimal::Parse("1000000000000.01"), "a").ok());
+  for (const auto& [units, nanos] : std::vector<std::pair<int64_t, int32_t>>{
+           {1'000'000'000'000, 10'000'000},
+           {-1'000'000'000'000, -10'000'000},
+           {1'000'000'000'000'000'000, 0},
+           {9'000'000'000'000'000'000, 0}}) {
     money.set_units(units);
-    money.set_nanos(0);
+    money.set_nanos(nanos);
     absl::Status s = ReadAmount(money, "purchase.amount", "", true).status();
     ASSERT_EQ(FieldViolations(s).size(), 1u) << s;
     EXPECT_EQ(FieldViolations(s)[0].field, "purchase.amount");

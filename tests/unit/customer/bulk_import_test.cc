@@ -335,7 +335,8 @@ TEST_F(BulkImportTest, BadRowsAreRejectedWithRowAndFieldAndGoodOnesStored) {
        Row(4, ada, t, "1e5"), Row(5, ada, t, "5", "USD"),
        Row(6, "nobody", t, "1"), Row(7, ada, t, "-5.5", "EUR", "order-7"),
        Row(8, ada, t, "1", "", std::string(129, 'x')), Row(0, ada, t, "1"),
-       Row(9, "", t, "1"), Row(10, ada, t, "")})});
+       Row(9, "", t, "1"), Row(10, ada, t, ""),
+       Row(11, ada, t, "1000000000000.01")})});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->accepted(), 2);
   EXPECT_EQ(r->duplicates(), 0);
@@ -348,7 +349,8 @@ TEST_F(BulkImportTest, BadRowsAreRejectedWithRowAndFieldAndGoodOnesStored) {
                           std::pair<int64_t, std::string>{6, "customer_ref"},
                           std::pair<int64_t, std::string>{8, "request_id"},
                           std::pair<int64_t, std::string>{9, "customer_ref"},
-                          std::pair<int64_t, std::string>{10, "amount"}));
+                          std::pair<int64_t, std::string>{10, "amount"},
+                          std::pair<int64_t, std::string>{11, "amount"}));
   EXPECT_NE(r->rejected(2).message().find("1e5"), std::string::npos)
       << r->rejected(2).message();
   EXPECT_NE(r->rejected(3).message().find("EUR"), std::string::npos)
@@ -382,7 +384,7 @@ TEST_F(BulkImportTest, BadRowsAreRejectedWithRowAndFieldAndGoodOnesStored) {
   EXPECT_EQ(store_.events[0].outcome, "started");
   EXPECT_EQ(store_.events[1].outcome, "partial");
   EXPECT_EQ(store_.events[1].details,
-            "accepted=2 duplicates=0 rejected=8 created_customers=0");
+            "accepted=2 duplicates=0 rejected=9 created_customers=0");
 }
 
 // After its first batch, a ref is answered from the cache, refusals included:
