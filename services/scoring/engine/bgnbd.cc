@@ -301,9 +301,23 @@ double ProbabilityAlive(const BgNbdParams& p, const CustomerSummary& c) {
   return 1.0 / (1.0 + std::exp(log_odds));
 }
 
-double ConditionalExpectedPurchases(const BgNbdParams& p, double t,
+namespace {
+
+// The expected purchases below divide (1 - g) by (a - 1), and both vanish at
+// a = 1 (a fit with no repeat purchase stays there, and a caller may give
+// it): the ratio has a finite limit, taken just beside it, where it is
+// exact to about 1e-9 and within 1e-6 of the limit.
+BgNbdParams AwayFromOne(BgNbdParams p) {
+  if (std::abs(p.a - 1.0) < 1e-6) p.a = 1.0 + 1e-6;
+  return p;
+}
+
+}  // namespace
+
+double ConditionalExpectedPurchases(const BgNbdParams& given, double t,
                                     const CustomerSummary& c) {
   if (!(t > 0)) return 0.0;
+  const BgNbdParams p = AwayFromOne(given);
   const double x = static_cast<double>(c.x);
   const double z = t / (p.alpha + c.T + t);
   // (1-z)^(r+x) 2F1(r+x, b+x; a+b+x-1; z), rewritten by Euler's
@@ -315,8 +329,9 @@ double ConditionalExpectedPurchases(const BgNbdParams& p, double t,
   return numerator * ProbabilityAlive(p, c);
 }
 
-double ExpectedPurchases(const BgNbdParams& p, double t) {
+double ExpectedPurchases(const BgNbdParams& given, double t) {
   if (!(t > 0)) return 0.0;
+  const BgNbdParams p = AwayFromOne(given);
   const double z = t / (p.alpha + t);
   const double g = std::pow(1.0 - z, p.a - 1.0) *
                    Hyp2F1(p.a + p.b - 1.0 - p.r, p.a - 1.0, p.a + p.b - 1.0, z);

@@ -227,6 +227,34 @@ TEST(BgNbd, HeavyBuyersStayFinite) {
   EXPECT_GE(ConditionalExpectedPurchases(p, 30, gone), 0.0);
 }
 
+// At a = 1 the expected purchases are 0/0 as written; their limit is
+// finite, and between the values beside it. A fit on buyers who never came
+// back stays at a = 1: its predictions are numbers, not NaN.
+TEST(BgNbd, ExpectedPurchasesAtAEqualToOneAreTheirLimit) {
+  const CustomerSummary once{0, 0.0, 30.0, 0.0};
+  const CustomerSummary twice{1, 10.0, 30.0, 5.0};
+  for (const CustomerSummary& c : {once, twice}) {
+    const double at = ConditionalExpectedPurchases({0.5, 3.0, 1.0, 2.5}, 30, c);
+    const double below =
+        ConditionalExpectedPurchases({0.5, 3.0, 1.0 - 1e-3, 2.5}, 30, c);
+    const double above =
+        ConditionalExpectedPurchases({0.5, 3.0, 1.0 + 1e-3, 2.5}, 30, c);
+    ASSERT_TRUE(std::isfinite(at)) << c.x;
+    EXPECT_GT(at, std::min(below, above)) << c.x;
+    EXPECT_LT(at, std::max(below, above)) << c.x;
+  }
+  const double at = ExpectedPurchases({0.5, 3.0, 1.0, 2.5}, 30);
+  EXPECT_TRUE(std::isfinite(at));
+  EXPECT_NEAR(at, ExpectedPurchases({0.5, 3.0, 1.0 + 1e-3, 2.5}, 30),
+              1e-3 * at);
+  std::vector<CustomerSummary> one_time(50, once);
+  absl::StatusOr<BgNbdFit> fit = FitBgNbd(one_time);
+  ASSERT_TRUE(fit.ok()) << fit.status();
+  EXPECT_TRUE(
+      std::isfinite(ConditionalExpectedPurchases(fit->params, 30, once)));
+  EXPECT_TRUE(std::isfinite(ExpectedPurchases(fit->params, 30)));
+}
+
 TEST(BgNbd, SummariesMergeSameDayEventsAndMeasureInUnits) {
   const int64_t day = kMicrosPerDay;
   const int64_t d0 = *ParseRfc3339Micros("2024-01-01T00:00:00Z");
