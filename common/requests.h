@@ -44,6 +44,8 @@ std::string RequestFingerprintIn(const std::string& currency,
                                  const google::protobuf::Message& m,
                                  absl::string_view extra = "");
 
+// An optional request id: at most kMaxRequestIdBytes of text that neither
+// begins nor ends with white space (it is a key).
 absl::Status CheckRequestId(const std::string& request_id);
 // A request id used before for a request that said something else (`what`,
 // e.g. "a member"): INVALID_ARGUMENT naming request_id, the client's mistake

@@ -1104,7 +1104,8 @@ absl::StatusOr<v1::Consent> CustomerLogic::SetConsent(
     for (FieldViolation& v : FieldViolations(s))
       violations.push_back(std::move(v));
   };
-  note(CheckRequiredText(in.purpose(), "consent.purpose", 64));
+  // A key of the consents (MariaDB compares keys without trailing spaces).
+  note(CheckKeyText(in.purpose(), "consent.purpose", 64));
   if (in.channel() == cv1::CHANNEL_UNSPECIFIED ||
       !cv1::Channel_IsValid(in.channel())) {
     violations.push_back({"consent.channel", "is required"});

@@ -86,6 +86,19 @@ TEST(Validation, TextFieldsNameTheField) {
   EXPECT_TRUE(CheckOptionalText("", "f", 10).ok());
 }
 
+// A request id is a key, compared by MariaDB without trailing spaces: one
+// that begins or ends with white space is refused.
+TEST(Validation, RequestIdsAreKeys) {
+  EXPECT_TRUE(CheckRequestId("").ok());
+  EXPECT_TRUE(CheckRequestId("order 7").ok());
+  for (const char* bad : {"r1 ", " r1", "r1\t"}) {
+    absl::Status s = CheckRequestId(bad);
+    ASSERT_FALSE(s.ok()) << bad;
+    EXPECT_EQ(FieldViolations(s)[0].field, "request_id");
+  }
+  EXPECT_FALSE(CheckRequestId(std::string(129, 'r')).ok());
+}
+
 TEST(Validation, EmailIsTrimmedAndChecked) {
   EXPECT_EQ(*NormalizeEmail("  Ada@Example.com ", "email"), "Ada@Example.com");
   for (const char* bad :

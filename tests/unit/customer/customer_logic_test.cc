@@ -1089,6 +1089,10 @@ TEST_F(CustomerLogicTest, BadInteractionsAndConsentsNameTheirFields) {
                                 "consent.capture_time", "consent.source"}));
   EXPECT_EQ(store_.interactions.size(), 0u);
   EXPECT_EQ(store_.consents.size(), 0u);
+  // The purpose is a key: "marketing " would find the row of "marketing".
+  consent.mutable_consent()->set_purpose("marketing ");
+  EXPECT_EQ(Fields(logic_.SetConsent(consent, kActor).status())[0],
+            "consent.purpose");
   consent.mutable_consent()->set_purpose("marketing");
   consent.mutable_consent()->set_channel(cv1::CHANNEL_SMS);
   consent.mutable_consent()->mutable_capture_time()->set_seconds(5);
