@@ -64,6 +64,14 @@ std::string RequestFingerprintIn(const std::string& currency,
   return RequestFingerprint(*filled, extra);
 }
 
+absl::Status CheckNotFuture(int64_t time_us, int64_t now_us,
+                            absl::string_view field) {
+  if (time_us > now_us + kClockSkewUs) {
+    return InvalidField(field, "must not be in the future");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckRequestId(const std::string& request_id) {
   if (request_id.empty()) return absl::OkStatus();
   // A key: MariaDB compares keys without their trailing spaces.

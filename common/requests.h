@@ -44,6 +44,13 @@ std::string RequestFingerprintIn(const std::string& currency,
                                  const google::protobuf::Message& m,
                                  absl::string_view extra = "");
 
+// How far ahead of this server's clock a caller's may be.
+inline constexpr int64_t kClockSkewUs = 5 * 60 * 1'000'000LL;
+// INVALID_ARGUMENT naming `field` when `time_us`, the time something
+// happened, is after `now_us` by more than kClockSkewUs.
+absl::Status CheckNotFuture(int64_t time_us, int64_t now_us,
+                            absl::string_view field);
+
 // An optional request id: at most kMaxRequestIdBytes of text that neither
 // begins nor ends with white space (it is a key).
 absl::Status CheckRequestId(const std::string& request_id);

@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/metrics/metrics.h"
 #include "common/proto_convert.h"
+#include "common/requests.h"
 #include "common/status.h"
 #include "common/validation.h"
 
@@ -150,10 +151,14 @@ struct PurchaseTraits {
   // `out` and appends the normalised content to `content`.
   static std::optional<Reject> Validate(const Row& row,
                                         const CustomerLogicOptions& options,
-                                        Record& out, std::string& content) {
+                                        int64_t now_us, Record& out,
+                                        std::string& content) {
     if (row.timestamp().empty()) return Reject{"timestamp", "is required"};
     absl::StatusOr<int64_t> time = ParseRfc3339Micros(row.timestamp());
     if (!time.ok()) return FromStatus(time.status(), "timestamp");
+    if (absl::Status s = CheckNotFuture(*time, now_us, "timestamp"); !s.ok()) {
+      return FromStatus(s, "timestamp");
+    }
     if (row.amount().empty()) return Reject{"amount", "is required"};
     absl::StatusOr<Decimal> amount = Decimal::Parse(row.amount());
     if (!amount.ok()) return FromStatus(amount.status(), "amount");
@@ -201,10 +206,14 @@ struct InteractionTraits {
 
   static std::optional<Reject> Validate(const Row& row,
                                         const CustomerLogicOptions& options,
-                                        Record& out, std::string& content) {
+                                        int64_t now_us, Record& out,
+                                        std::string& content) {
     if (row.timestamp().empty()) return Reject{"timestamp", "is required"};
     absl::StatusOr<int64_t> time = ParseRfc3339Micros(row.timestamp());
     if (!time.ok()) return FromStatus(time.status(), "timestamp");
+    if (absl::Status s = CheckNotFuture(*time, now_us, "timestamp"); !s.ok()) {
+      return FromStatus(s, "timestamp");
+    }
     if (row.channel().empty()) return Reject{"channel", "is required"};
     std::optional<cv1::Channel> channel = ParseChannel(row.channel());
     if (!channel.has_value()) {
@@ -328,6 +337,8 @@ class Importer {
                          " rows in one message; at most ", kMaxRowsPerMessage,
                          " are allowed (send more messages)"));
       }
+      // Rows dated after the message arrived are refused (Validate).
+      now_us_ = absl::ToUnixMicros(deps_.clock());
       for (const Row& row : request.rows()) RAPPORT_RETURN_IF_ERROR(Add(row));
       if (pending_.size() >= deps_.batch_rows) RAPPORT_RETURN_IF_ERROR(Flush());
       request.Clear();
@@ -408,8 +419,8 @@ class Importer {
     PendingRow<Record> pending;
     pending.row = row.row();
     std::string content = absl::StrCat(ref->key, kSep);
-    if (std::optional<Reject> reject =
-            Traits::Validate(row, deps_.options, pending.record, content)) {
+    if (std::optional<Reject> reject = Traits::Validate(
+            row, deps_.options, now_us_, pending.record, content)) {
       RejectRow(row.row(), *std::move(reject));
       return absl::OkStatus();
     }
@@ -794,6 +805,7 @@ class Importer {
   absl::flat_hash_map<std::string, Resolution> resolved_;  // by Ref::key
   // The store's CustomerChanges() before anything in resolved_ was looked up.
   int64_t changes_seen_ = 0;
+  int64_t now_us_ = 0;  // when the message of the rows being added arrived
   int64_t accepted_ = 0;
   int64_t duplicates_ = 0;
   int64_t created_ = 0;

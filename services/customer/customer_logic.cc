@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "common/paging.h"
 #include "common/proto_convert.h"
+#include "common/requests.h"
 #include "common/status.h"
 #include "common/validation.h"
 
@@ -34,12 +35,6 @@ namespace {
 absl::Status Overloaded() {
   return absl::ResourceExhaustedError(
       "the service is at capacity: too many calls waiting; retry with backoff");
-}
-
-constexpr size_t kMaxRequestId = 128;
-
-absl::Status CheckRequestId(const std::string& request_id) {
-  return CheckOptionalText(request_id, "request_id", kMaxRequestId);
 }
 
 absl::Status CheckCustomerId(const std::string& id, absl::string_view field) {
@@ -622,12 +617,11 @@ absl::StatusOr<CustomerStore::NewPurchase> CustomerLogic::NewPurchaseOf(
   } else {
     absl::StatusOr<int64_t> t =
         FromTimestamp(in.purchase_time(), "purchase.purchase_time");
-    if (t.ok()) {
-      record.purchase_time_us = *t;
-    } else {
-      for (FieldViolation& v : FieldViolations(t.status()))
-        violations.push_back(v);
-    }
+    // Dated ahead, it would count only from then on, unseen meanwhile.
+    absl::Status s = t.status();
+    if (t.ok()) s = CheckNotFuture(*t, NowMicros(), "purchase.purchase_time");
+    if (s.ok()) record.purchase_time_us = *t;
+    for (FieldViolation& v : FieldViolations(s)) violations.push_back(v);
   }
   if (!in.has_amount()) {
     violations.push_back({"purchase.amount", "is required"});
@@ -991,7 +985,10 @@ absl::StatusOr<v1::Interaction> CustomerLogic::LogInteraction(
     absl::StatusOr<int64_t> t =
         FromTimestamp(in.interaction_time(), "interaction.interaction_time");
     note(t.status());
-    if (t.ok()) record.interaction_time_us = *t;
+    if (t.ok()) {
+      note(CheckNotFuture(*t, NowMicros(), "interaction.interaction_time"));
+      record.interaction_time_us = *t;
+    }
   }
   if (!in.has_cost()) {
     violations.push_back(
@@ -1119,12 +1116,9 @@ absl::StatusOr<v1::Consent> CustomerLogic::SetConsent(
         FromTimestamp(in.capture_time(), "consent.capture_time");
     note(t.status());
     // The newest consent is the one that holds: one dated ahead would
-    // outlive every withdrawal until then. Clocks may differ by minutes.
-    constexpr int64_t kClockSkewUs = 5 * 60 * 1'000'000LL;
-    if (t.ok() && *t > NowMicros() + kClockSkewUs) {
-      violations.push_back(
-          {"consent.capture_time", "must not be in the future"});
-    } else if (t.ok()) {
+    // outlive every withdrawal until then.
+    if (t.ok()) {
+      note(CheckNotFuture(*t, NowMicros(), "consent.capture_time"));
       record.capture_time_us = *t;
     }
   }

@@ -446,6 +446,22 @@ absl::StatusOr<std::vector<imports::Reject>> InsertInteractions(
   return std::vector<imports::Reject>();
 }
 
+// `parse`, refusing a row whose time (`time`, named `field`) is after the
+// import's clock: what happened is not dated ahead.
+template <typename Row, typename Record>
+auto NotDatedAhead(absl::StatusOr<imports::Parsed<Record>> (*parse)(const Row&),
+                   int64_t Record::*time, const char* field,
+                   MysqlPartnerImports::Clock clock) {
+  return [=](const Row& row) -> absl::StatusOr<imports::Parsed<Record>> {
+    absl::StatusOr<imports::Parsed<Record>> parsed = parse(row);
+    if (parsed.ok()) {
+      RAPPORT_RETURN_IF_ERROR(CheckNotFuture(
+          parsed->record.*time, absl::ToUnixMicros(clock()), field));
+    }
+    return parsed;
+  };
+}
+
 }  // namespace
 
 std::function<void(const std::vector<std::string>&)>
@@ -485,12 +501,10 @@ absl::StatusOr<v1::ImportDealsResponse> MysqlPartnerImports::ImportDeals(
         absl::StatusOr<imports::Parsed<DealRecord>> parsed = ParseDeal(row);
         if (!parsed.ok()) return parsed;
         const int64_t now = absl::ToUnixMicros(clock());
-        if (parsed->record.register_time_us > now) {
-          return InvalidField("registered_at", "must not be in the future");
-        }
-        if (parsed->record.close_time_us.value_or(now) > now) {
-          return InvalidField("closed_at", "must not be in the future");
-        }
+        RAPPORT_RETURN_IF_ERROR(CheckNotFuture(parsed->record.register_time_us,
+                                               now, "registered_at"));
+        RAPPORT_RETURN_IF_ERROR(CheckNotFuture(
+            parsed->record.close_time_us.value_or(now), now, "closed_at"));
         return parsed;
       },
       imports::EntitiesOfStored<DealRecord>(
@@ -515,7 +529,9 @@ absl::StatusOr<v1::ImportOrdersResponse> MysqlPartnerImports::ImportOrders(
                 .ref_field = "partner_ref",
                 .request_scope = "order",
                 .clock = clock_},
-               ParseOrder, imports::EntitiesOfStored<OrderRecord>(Rescorer()));
+               NotDatedAhead(ParseOrder, &OrderRecord::order_time_us,
+                             "timestamp", clock_),
+               imports::EntitiesOfStored<OrderRecord>(Rescorer()));
   RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals,
                            importer.Run(next, actor, cancelled));
   return imports::ToResponse(std::move(totals),
@@ -536,7 +552,9 @@ MysqlPartnerImports::ImportInteractions(
                 .ref_field = "partner_ref",
                 .request_scope = "interaction",
                 .clock = clock_},
-               ParseInteraction,
+               NotDatedAhead(ParseInteraction,
+                             &InteractionRecord::interaction_time_us,
+                             "timestamp", clock_),
                imports::EntitiesOfStored<InteractionRecord>(Rescorer()));
   RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals,
                            importer.Run(next, actor, cancelled));

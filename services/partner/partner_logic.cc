@@ -848,9 +848,8 @@ absl::StatusOr<v1::Deal> PartnerLogic::RegisterDeal(
     note(t.status());
     // A registration filed for later would claim the account ahead of its
     // time.
-    if (t.ok() && *t > record.register_time_us) {
-      violations.push_back({"deal.register_time", "must not be in the future"});
-    } else if (t.ok()) {
+    if (t.ok()) {
+      note(CheckNotFuture(*t, record.register_time_us, "deal.register_time"));
       record.register_time_us = *t;
     }
   }
@@ -941,9 +940,8 @@ absl::StatusOr<v1::Deal> PartnerLogic::TransitionDeal(
     }
     RAPPORT_ASSIGN_OR_RETURN(close_us,
                              FromTimestamp(request.close_time(), "close_time"));
-    if (*close_us > NowMicros()) {
-      return InvalidField("close_time", "must not be in the future");
-    }
+    RAPPORT_RETURN_IF_ERROR(
+        CheckNotFuture(*close_us, NowMicros(), "close_time"));
   } else if (request.has_close_time()) {
     return InvalidField("close_time", "is only for won and lost");
   }
@@ -1063,7 +1061,10 @@ absl::StatusOr<v1::Order> PartnerLogic::RecordOrder(
     absl::StatusOr<int64_t> t =
         FromTimestamp(in.order_time(), "order.order_time");
     note(t.status());
-    if (t.ok()) record.order_time_us = *t;
+    if (t.ok()) {
+      note(CheckNotFuture(*t, NowMicros(), "order.order_time"));
+      record.order_time_us = *t;
+    }
   }
   if (!in.has_amount()) {
     violations.push_back({"order.amount", "is required"});
@@ -1225,9 +1226,7 @@ absl::StatusOr<v1::FundRequest> PartnerLogic::TransitionFundRequest(
       return InvalidField("time", "is only for claims and payments");
     }
     RAPPORT_ASSIGN_OR_RETURN(when, FromTimestamp(request.time(), "time"));
-    if (when > NowMicros()) {
-      return InvalidField("time", "must not be in the future");
-    }
+    RAPPORT_RETURN_IF_ERROR(CheckNotFuture(when, NowMicros(), "time"));
   }
   absl::StatusOr<FundRecord> updated = store_->UpdateFundRequest(
       request.id(),
@@ -1307,7 +1306,10 @@ absl::StatusOr<v1::Interaction> PartnerLogic::LogInteraction(
     absl::StatusOr<int64_t> t =
         FromTimestamp(in.interaction_time(), "interaction.interaction_time");
     note(t.status());
-    if (t.ok()) record.interaction_time_us = *t;
+    if (t.ok()) {
+      note(CheckNotFuture(*t, NowMicros(), "interaction.interaction_time"));
+      record.interaction_time_us = *t;
+    }
   }
   if (!in.has_cost()) {
     violations.push_back({"interaction.cost", "is required"});

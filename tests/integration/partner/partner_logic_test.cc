@@ -18,6 +18,7 @@
 #include "common/audit/audit.h"
 #include "common/base/timestamp.h"
 #include "common/proto_convert.h"
+#include "common/requests.h"
 #include "common/status.h"
 #include "services/partner/mysql_partner_store.h"
 #include "services/partner/partner_import.h"
@@ -938,7 +939,8 @@ TEST_F(PartnerLogicTest, BadDomainsFutureClosesAndBlankNamesNameTheirField) {
   EXPECT_FALSE(NamesField(s, "deal.state")) << s;
 
   ASSERT_TRUE(Move(d->id(), v1::DEAL_STATE_APPROVED).ok());
-  s = Move(d->id(), v1::DEAL_STATE_WON, false, kNow + 1).status();
+  s = Move(d->id(), v1::DEAL_STATE_WON, false, kNow + kClockSkewUs + 1)
+          .status();
   EXPECT_TRUE(NamesField(s, "close_time")) << s;
   EXPECT_TRUE(absl::StrContains(s.message(), "future")) << s;
 
@@ -960,7 +962,7 @@ TEST_F(PartnerLogicTest, BadDomainsFutureClosesAndBlankNamesNameTheirField) {
   };
   row("hooli.com", "won", kNow);
   row("hööli.com", "submitted", 0);
-  row("hooli.com", "won", kNow + 1);
+  row("hooli.com", "won", kNow + kClockSkewUs + 1);
   absl::StatusOr<v1::ImportDealsResponse> imported =
       imports.ImportDeals(testing::OneMessage(file), "user:ada");
   ASSERT_TRUE(imported.ok()) << imported.status();
@@ -971,6 +973,28 @@ TEST_F(PartnerLogicTest, BadDomainsFutureClosesAndBlankNamesNameTheirField) {
   EXPECT_EQ(imported->rejected(1).row(), 3);
   EXPECT_EQ(imported->rejected(1).field(), "closed_at");
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM deals"), 2);
+
+  // Orders dated ahead (more than a clock's difference), by call or row.
+  v1::RecordOrderRequest order;
+  order.set_partner_id(p.id());
+  *order.mutable_order()->mutable_order_time() =
+      ToTimestamp(now_ + kClockSkewUs + 1);
+  *order.mutable_order()->mutable_amount() = Usd("10");
+  EXPECT_TRUE(NamesField(logic_.RecordOrder(order, "user:ada").status(),
+                         "order.order_time"));
+  v1::ImportOrdersRequest orders;
+  orders.set_import_id("orders-ahead");
+  v1::OrderRow* ahead = orders.add_rows();
+  ahead->set_row(1);
+  ahead->set_partner_ref(p.id());
+  ahead->set_timestamp(FormatRfc3339Micros(now_ + kClockSkewUs + 1));
+  ahead->set_amount("10");
+  absl::StatusOr<v1::ImportOrdersResponse> ordered =
+      imports.ImportOrders(testing::OneMessage(orders), "user:ada");
+  ASSERT_TRUE(ordered.ok()) << ordered.status();
+  ASSERT_EQ(ordered->rejected_size(), 1);
+  EXPECT_EQ(ordered->rejected(0).field(), "timestamp");
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM orders"), 0);
 
   v1::CreateProgramRequest blank;
   blank.mutable_program()->set_name("   ");
@@ -1075,7 +1099,7 @@ TEST_F(PartnerLogicTest, FundsAreRequestedApprovedClaimedAndPaidOrRefused) {
     ahead.set_id(f->id());
     ahead.set_state(v1::FUND_REQUEST_STATE_CLAIMED);
     *ahead.mutable_claimed_amount() = Usd("4200.50");
-    *ahead.mutable_time() = ToTimestamp(now_ + 1);
+    *ahead.mutable_time() = ToTimestamp(now_ + kClockSkewUs + 1);
     EXPECT_TRUE(NamesField(
         logic_.TransitionFundRequest(ahead, "user:ada").status(), "time"));
   }

@@ -242,11 +242,11 @@ class BulkImportTest : public ::testing::Test {
  protected:
   BulkImportTest()
       : logic_(
-            nullptr, &ids_, [] { return absl::FromUnixSeconds(1'700'000'000); },
+            nullptr, &ids_, [] { return absl::FromUnixSeconds(1'800'000'000); },
             Options()),
         imports_(
             &store_, &logic_, &ids_,
-            [] { return absl::FromUnixSeconds(1'700'000'000); }, Options(),
+            [] { return absl::FromUnixSeconds(1'800'000'000); }, Options(),
             /*batch_rows=*/3) {}
 
   static CustomerLogicOptions Options() {
@@ -336,7 +336,8 @@ TEST_F(BulkImportTest, BadRowsAreRejectedWithRowAndFieldAndGoodOnesStored) {
        Row(6, "nobody", t, "1"), Row(7, ada, t, "-5.5", "EUR", "order-7"),
        Row(8, ada, t, "1", "", std::string(129, 'x')), Row(0, ada, t, "1"),
        Row(9, "", t, "1"), Row(10, ada, t, ""),
-       Row(11, ada, t, "1000000000000.01")})});
+       Row(11, ada, t, "1000000000000.01"),
+       Row(12, ada, "2027-02-01T00:00:00Z", "1")})});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->accepted(), 2);
   EXPECT_EQ(r->duplicates(), 0);
@@ -350,7 +351,8 @@ TEST_F(BulkImportTest, BadRowsAreRejectedWithRowAndFieldAndGoodOnesStored) {
                           std::pair<int64_t, std::string>{8, "request_id"},
                           std::pair<int64_t, std::string>{9, "customer_ref"},
                           std::pair<int64_t, std::string>{10, "amount"},
-                          std::pair<int64_t, std::string>{11, "amount"}));
+                          std::pair<int64_t, std::string>{11, "amount"},
+                          std::pair<int64_t, std::string>{12, "timestamp"}));
   EXPECT_NE(r->rejected(2).message().find("1e5"), std::string::npos)
       << r->rejected(2).message();
   EXPECT_NE(r->rejected(3).message().find("EUR"), std::string::npos)
@@ -362,7 +364,7 @@ TEST_F(BulkImportTest, BadRowsAreRejectedWithRowAndFieldAndGoodOnesStored) {
   EXPECT_EQ(first.purchase.purchase_time_us, 1'709'294'400'000'000);
   EXPECT_EQ(first.purchase.amount, *Decimal::Parse("19.99"));
   EXPECT_EQ(first.purchase.currency, "EUR");
-  EXPECT_EQ(first.purchase.create_time_us, 1'700'000'000'000'000);
+  EXPECT_EQ(first.purchase.create_time_us, 1'800'000'000'000'000);
   // Ids come from the rows' keys: the import's prefix and the row number, or
   // the request id.
   EXPECT_TRUE(IsValidId(first.purchase.id));
@@ -384,7 +386,7 @@ TEST_F(BulkImportTest, BadRowsAreRejectedWithRowAndFieldAndGoodOnesStored) {
   EXPECT_EQ(store_.events[0].outcome, "started");
   EXPECT_EQ(store_.events[1].outcome, "partial");
   EXPECT_EQ(store_.events[1].details,
-            "accepted=2 duplicates=0 rejected=9 created_customers=0");
+            "accepted=2 duplicates=0 rejected=10 created_customers=0");
 }
 
 // After its first batch, a ref is answered from the cache, refusals included:

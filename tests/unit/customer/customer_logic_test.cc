@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "common/proto_convert.h"
 #include "common/status.h"
 
 namespace rapport::customer {
@@ -627,6 +628,13 @@ TEST_F(CustomerLogicTest, BadPurchaseNamesFieldsAndWritesNothing) {
   v1::RecordPurchaseRequest no_customer = Purchase("", 1, 0);
   EXPECT_EQ(Fields(logic_.RecordPurchase(no_customer, kActor).status()),
             std::vector<std::string>{"customer_id"});
+  // Dated ahead (more than a clock's difference): it would count only from
+  // then on.
+  v1::RecordPurchaseRequest ahead = Purchase(ids_.Next(), 1, 0);
+  *ahead.mutable_purchase()->mutable_purchase_time() =
+      ToTimestamp(absl::ToUnixMicros(now_ + absl::Minutes(6)));
+  EXPECT_EQ(Fields(logic_.RecordPurchase(ahead, kActor).status()),
+            std::vector<std::string>{"purchase.purchase_time"});
   EXPECT_EQ(store_.writes, writes);
 }
 
@@ -1080,6 +1088,14 @@ TEST_F(CustomerLogicTest, BadInteractionsAndConsentsNameTheirFields) {
             (std::vector<std::string>{"interaction.channel",
                                       "interaction.interaction_time",
                                       "interaction.cost", "interaction.kind"}));
+  v1::LogInteractionRequest ahead;
+  ahead.set_customer_id(c.id());
+  ahead.mutable_interaction()->set_channel(cv1::CHANNEL_EMAIL);
+  *ahead.mutable_interaction()->mutable_interaction_time() =
+      ToTimestamp(absl::ToUnixMicros(now_ + absl::Hours(1)));
+  ahead.mutable_interaction()->mutable_cost()->set_units(1);
+  EXPECT_EQ(Fields(logic_.LogInteraction(ahead, kActor).status()),
+            std::vector<std::string>{"interaction.interaction_time"});
   v1::SetConsentRequest consent;
   consent.set_customer_id(c.id());
   consent.mutable_consent();
