@@ -96,8 +96,9 @@ absl::StatusOr<Decimal> ReadAmount(const google::type::Money& money,
                                    const std::string& currency,
                                    bool negative_ok) {
   if (!money.currency_code().empty() && money.currency_code() != currency) {
-    return InvalidField(field, absl::StrCat("must be in ", currency, ", not ",
-                                            money.currency_code()));
+    return InvalidField(field,
+                        absl::StrCat("must be in ", currency, ", not ",
+                                     Utf8Prefix(money.currency_code(), 16)));
   }
   RAPPORT_ASSIGN_OR_RETURN(Decimal d, FromMoneyAmount(money, field));
   if (!negative_ok && d.is_negative()) {

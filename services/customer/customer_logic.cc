@@ -40,8 +40,8 @@ absl::Status Overloaded() {
 absl::Status CheckCustomerId(const std::string& id, absl::string_view field) {
   if (id.empty()) return InvalidField(field, "is required");
   if (!IsValidId(id))
-    return InvalidField(field,
-                        absl::StrCat("\"", id, "\" is not a customer id"));
+    return InvalidField(field, absl::StrCat("\"", Utf8Prefix(id, 64),
+                                            "\" is not a customer id"));
   return absl::OkStatus();
 }
 
@@ -503,7 +503,7 @@ absl::StatusOr<v1::Customer> CustomerLogic::UpdateCustomer(
     if (kUpdatable->count(path) == 0) {
       return InvalidField(
           "update_mask",
-          absl::StrCat("\"", path,
+          absl::StrCat("\"", Utf8Prefix(path, 64),
                        "\" cannot be updated; use display_name, email, phone, "
                        "postal_code, external_ids or attributes"));
     }
@@ -637,7 +637,7 @@ absl::StatusOr<CustomerStore::NewPurchase> CustomerLogic::NewPurchaseOf(
     const std::string& currency = in.amount().currency_code();
     if (!currency.empty() && currency != options_.currency) {
       violations.push_back({"purchase.amount.currency_code",
-                            absl::StrCat("is \"", currency,
+                            absl::StrCat("is \"", Utf8Prefix(currency, 16),
                                          "\" but this deployment reports in \"",
                                          options_.currency, "\"")});
     }
@@ -1003,10 +1003,11 @@ absl::StatusOr<v1::Interaction> CustomerLogic::LogInteraction(
     if (cost.ok()) record.cost = *cost;
     if (!in.cost().currency_code().empty() &&
         in.cost().currency_code() != options_.currency) {
-      violations.push_back({"interaction.cost.currency_code",
-                            absl::StrCat("is \"", in.cost().currency_code(),
-                                         "\" but this deployment reports in \"",
-                                         options_.currency, "\"")});
+      violations.push_back(
+          {"interaction.cost.currency_code",
+           absl::StrCat("is \"", Utf8Prefix(in.cost().currency_code(), 16),
+                        "\" but this deployment reports in \"",
+                        options_.currency, "\"")});
     }
   }
   note(CheckOptionalText(in.kind(), "interaction.kind", 64));

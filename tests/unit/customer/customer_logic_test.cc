@@ -628,6 +628,12 @@ TEST_F(CustomerLogicTest, BadPurchaseNamesFieldsAndWritesNothing) {
   v1::RecordPurchaseRequest no_customer = Purchase("", 1, 0);
   EXPECT_EQ(Fields(logic_.RecordPurchase(no_customer, kActor).status()),
             std::vector<std::string>{"customer_id"});
+  // What is quoted back is cut short: an error's text (twice, with its
+  // details) must fit gRPC's trailers.
+  v1::RecordPurchaseRequest long_id = Purchase(std::string(10000, 'x'), 1, 0);
+  absl::Status long_refused = logic_.RecordPurchase(long_id, kActor).status();
+  EXPECT_EQ(Fields(long_refused), std::vector<std::string>{"customer_id"});
+  EXPECT_LT(long_refused.ToString().size(), 500u);
   // Dated ahead (more than a clock's difference): it would count only from
   // then on.
   v1::RecordPurchaseRequest ahead = Purchase(ids_.Next(), 1, 0);
