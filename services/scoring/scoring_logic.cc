@@ -1,6 +1,7 @@
 #include "services/scoring/scoring_logic.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "absl/strings/ascii.h"
@@ -738,8 +739,10 @@ absl::StatusOr<std::unique_ptr<ClvPrediction>> ClvPrediction::Start(
       config.has_discount_monthly() ? config.discount_monthly() : 0.01;
   p->options_.purchases_horizon =
       config.predict_periods() == 0 ? 1 : config.predict_periods();
-  if (!(config.predict_periods() >= 0)) {
-    return InvalidField("config.predict_periods", "must not be negative");
+  if (!(config.predict_periods() >= 0) ||
+      !std::isfinite(config.predict_periods())) {
+    return InvalidField("config.predict_periods",
+                        "must be finite and not negative");
   }
   absl::Status valid = ValidateClvOptions(p->options_);
   if (!valid.ok()) {

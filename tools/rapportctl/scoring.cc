@@ -1,6 +1,7 @@
 // rapportctl scoring rfm|clv: differentiation values from CSV files, computed
 // by the scoring service. The file formats are a contract (see `rapportctl
 // help`).
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -412,18 +413,20 @@ absl::Status RunClv(const Context& ctx, v1::ScoringService::Stub& stub,
   const int days_per_unit = unit_name == "week" ? 7 : 1;
   RAPPORT_ASSIGN_OR_RETURN(int holdout,
                            IntFlag(ctx.args, "holdout-periods", 0));
-  if (holdout < 0)
+  // At most 10,000 years of periods, so that as_of minus the holdout is a
+  // time.
+  if (holdout < 0 || int64_t{holdout} * days_per_unit > 3'652'425)
     return absl::InvalidArgumentError(
-        "--holdout-periods: must not be negative");
+        "--holdout-periods: must be 0 or more, and less than 10,000 years");
   if (holdout > 0 && !inputs.transactions) {
     return absl::InvalidArgumentError("--holdout-periods needs --transactions");
   }
   RAPPORT_ASSIGN_OR_RETURN(
       double predict,
       DoubleFlag(ctx.args, "predict-periods", holdout > 0 ? holdout : 1));
-  if (!(predict >= 0))
+  if (!(predict >= 0) || !std::isfinite(predict))
     return absl::InvalidArgumentError(
-        "--predict-periods: must not be negative");
+        "--predict-periods: must be a finite number, not negative");
   RAPPORT_ASSIGN_OR_RETURN(int horizon,
                            IntFlag(ctx.args, "horizon-months", 12));
   if (horizon < 1 || horizon > 120)

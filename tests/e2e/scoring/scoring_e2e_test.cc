@@ -317,6 +317,19 @@ TEST(ScoringE2E, ABadRowStopsTheRunNamingFileLineAndFieldAndWritesNoOutput) {
                                        dir.File("t.csv"), "--bins", "1"});
   EXPECT_EQ(bins.exit_code, 2);
   EXPECT_NE(bins.err.find("--bins"), std::string::npos);
+  // Periods that no time holds, or no number: refused naming the flag.
+  testing::WriteFile(dir.File("t.csv"),
+                     "entity_id,timestamp,amount\na,2024-01-01T00:00:00Z,1\n");
+  for (const auto& [flag, value] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"--holdout-periods", "2000000000"}, {"--predict-periods", "inf"}}) {
+    RunResult r =
+        Ctl(server.addr(),
+            {"scoring", "clv", "--transactions", dir.File("t.csv"), "--as-of",
+             "2024-06-30T00:00:00Z", "--unit", "week", flag, value});
+    EXPECT_EQ(r.exit_code, 2) << flag << ": " << r.err;
+    EXPECT_NE(r.err.find(flag + ": must"), std::string::npos) << r.err;
+  }
 }
 
 v1::EntityFacts Facts(const std::string& id, int64_t frequency, int64_t cents,
