@@ -168,6 +168,24 @@ TEST(ScoreEntity, FactsThatCouldNotBeCountedAreRefusedNamingTheField) {
 // in one: an amount in another currency than those before it, or a code
 // that is none, is refused naming the field; amounts without a code go with
 // any.
+// A population call keeps every id it is sent: one longer than 256 bytes
+// is refused naming its field, so that memory follows the record count.
+TEST(ScorePopulation, AnEntityIdPastItsBytesIsRefusedNamingTheField) {
+  absl::StatusOr<std::unique_ptr<PopulationRun>> run =
+      PopulationRun::Start({}, absl::FromUnixSeconds(1'800'000'000));
+  ASSERT_TRUE(run.ok()) << run.status();
+  v1::ScorePopulationRequest batch;
+  AddEvent(batch, std::string(256, 'a'), 1'700'000'000, 5);
+  ASSERT_TRUE((*run)->Add(batch).ok());
+  v1::ScorePopulationRequest next;
+  AddEvent(next, "b", 1'700'000'000, 5);
+  AddEvent(next, std::string(257, 'c'), 1'700'000'000, 5);
+  absl::Status refused = (*run)->Add(next);
+  ASSERT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << refused;
+  ASSERT_EQ(FieldViolations(refused).size(), 1u);
+  EXPECT_EQ(FieldViolations(refused)[0].field, "batch 2: events[1].entity_id");
+}
+
 TEST(ScorePopulation, AmountsInTwoCurrenciesAreRefusedNamingTheField) {
   absl::StatusOr<std::unique_ptr<PopulationRun>> run =
       PopulationRun::Start({}, absl::FromUnixSeconds(1'800'000'000));
