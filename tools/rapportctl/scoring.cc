@@ -319,10 +319,19 @@ absl::Status SendCustomers(const ClvInputs& inputs, Progress& progress,
                                {{"T"}},
                                {{"monetary_value", "zbar"}, false}}));
   Request request;
+  // The service's checks of a summary, made here so that an error names the
+  // file's line (the service can name only a batch and an index).
+  absl::flat_hash_set<std::string> seen;
+  auto number = [](absl::string_view text, double* v) {
+    return absl::SimpleAtod(text, v) && std::isfinite(*v);
+  };
   for (;;) {
     RAPPORT_ASSIGN_OR_RETURN(bool more, in->Next());
     if (!more) break;
     RAPPORT_RETURN_IF_ERROR(ParseId(*in, 0));
+    if (!seen.insert(std::string(in->Get(0))).second) {
+      return in->Error(0, "is given twice; one row per customer");
+    }
     v1::CustomerSummary* s = request.add_summaries();
     s->set_entity_id(std::string(in->Get(0)));
     int64_t x = 0;
@@ -331,15 +340,17 @@ absl::Status SendCustomers(const ClvInputs& inputs, Progress& progress,
       return in->Error(
           1, "must be a whole number of repeat purchases, at least 0");
     }
-    if (!absl::SimpleAtod(in->Get(2), &t_x) || !(t_x >= 0)) {
-      return in->Error(2, "must be a number at least 0");
+    if (!number(in->Get(2), &t_x) || !(t_x >= 0)) {
+      return in->Error(2, "must be a finite number at least 0");
     }
-    if (!absl::SimpleAtod(in->Get(3), &T) || !(T >= t_x)) {
-      return in->Error(3, "must be a number at least recency");
+    if (x == 0 && t_x != 0) {
+      return in->Error(2, "must be 0 when frequency is 0");
     }
-    if (in->Has(4) &&
-        (!absl::SimpleAtod(in->Get(4), &spend) || !(spend >= 0))) {
-      return in->Error(4, "must be a number at least 0");
+    if (!number(in->Get(3), &T) || !(T >= t_x)) {
+      return in->Error(3, "must be a finite number at least recency");
+    }
+    if (in->Has(4) && (!number(in->Get(4), &spend) || !(spend >= 0))) {
+      return in->Error(4, "must be a finite number at least 0");
     }
     s->set_frequency(x);
     s->set_recency(t_x);

@@ -215,10 +215,10 @@ absl::Status ValidateSummaries(absl::Span<const CustomerSummary> customers) {
     };
     if (c.x < 0) return bad("frequency", "must not be negative");
     if (!std::isfinite(c.t_x) || c.t_x < 0) {
-      return bad("recency", "must be >= 0");
+      return bad("recency", "must be finite and >= 0");
     }
     if (!std::isfinite(c.T) || c.T < c.t_x) {
-      return bad("age", "must be >= recency");
+      return bad("age", "must be finite and >= recency");
     }
     if (c.x == 0 && c.t_x != 0) {
       return bad("recency", "must be 0 when frequency is 0");

@@ -332,6 +332,42 @@ TEST(ScoringE2E, ABadRowStopsTheRunNamingFileLineAndFieldAndWritesNoOutput) {
   }
 }
 
+// `scoring clv --summary`: a summary file fits and predicts; a row the
+// service would refuse is refused first, naming the file's line and column.
+TEST(ScoringE2E, ClvFromASummaryFileNamesItsBadRowsByLine) {
+  ScoringServer server;
+  TempDir dir;
+  std::string good = "entity_id,frequency,recency,T,monetary_value\n";
+  for (int i = 0; i < 40; ++i) {
+    const int x = i % 4;
+    absl::StrAppend(&good, "c", i, ",", x, ",", x == 0 ? 0 : 5 + i % 7, ",",
+                    20 + i % 9, ",", x == 0 ? 0 : 10 + i, "\n");
+  }
+  testing::WriteFile(dir.File("s.csv"), good);
+  RunResult fitted =
+      Ctl(server.addr(), {"scoring", "clv", "--summary", dir.File("s.csv"),
+                          "--out", dir.File("p.csv")});
+  ASSERT_EQ(fitted.exit_code, 0) << fitted.err;
+  EXPECT_EQ(ReadCsv(testing::ReadFile(dir.File("p.csv"))).size(), 41u);
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"c1,0,5,10,0", "s.csv:3: recency: must be 0 when frequency is 0"},
+      {"c1,1,inf,10,5", "s.csv:3: recency: must be a finite number"},
+      {"c1,1,2,1e999,5", "s.csv:3: T: must be a finite number"},
+      {"c0,1,2,10,5", "s.csv:3: entity_id: is given twice"},
+  };
+  for (const auto& [row, expected] : cases) {
+    testing::WriteFile(dir.File("s.csv"),
+                       "entity_id,frequency,recency,T,monetary_value\n"
+                       "c0,1,2,10,5\n" +
+                           row + "\n");
+    RunResult r =
+        Ctl(server.addr(), {"scoring", "clv", "--summary", dir.File("s.csv")});
+    EXPECT_EQ(r.exit_code, 1) << row;
+    EXPECT_NE(r.err.find(expected), std::string::npos)
+        << row << " -> " << r.err;
+  }
+}
+
 v1::EntityFacts Facts(const std::string& id, int64_t frequency, int64_t cents,
                       int64_t last, int64_t cost_cents) {
   v1::EntityFacts f;
