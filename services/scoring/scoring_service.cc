@@ -211,7 +211,10 @@ grpc::Status ScoringServiceImpl::PredictClv(
   if (absl::Status s = (*run)->Finish(); !s.ok()) return ToGrpcStatus(s);
   const size_t total = (*run)->size();
   const size_t batch = static_cast<size_t>((*run)->response_batch_size());
-  for (size_t begin = 0; begin < total; begin += batch) {
+  // At least one message, the last carrying the model and the population's
+  // expected purchases, also when there is nobody to predict for.
+  size_t begin = 0;
+  do {
     if (context->IsCancelled())
       return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
     v1::PredictClvResponse response;
@@ -225,7 +228,8 @@ grpc::Status ScoringServiceImpl::PredictClv(
     if (!stream->Write(response)) {
       return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
     }
-  }
+    begin = end;
+  } while (begin < total);
   return grpc::Status::OK;
 }
 

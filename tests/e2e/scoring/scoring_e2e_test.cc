@@ -651,6 +651,33 @@ TEST(ScoringE2E, PopulationCallsBeyondTheLimitWaitThenAreRefused) {
 // FitClvModel through the real binary, without the CDNOW data: a synthetic
 // population fits both models (every parameter positive and finite, the
 // customers counted), and each bad input is refused naming its field.
+// PredictClv with a model and nobody to predict for still answers the
+// population's expected purchases (one message, no predictions).
+TEST(ScoringE2E, PredictClvWithAModelAndNoCustomersAnswersThePopulation) {
+  ScoringServer server;
+  auto stub = server.Stub();
+  testing::AuthorizedContext context;
+  auto predict = stub->PredictClv(&context);
+  v1::PredictClvRequest request;
+  v1::ClvModel* model = request.mutable_config()->mutable_model();
+  model->set_unit(v1::TIME_UNIT_WEEK);
+  model->mutable_bgnbd()->set_r(0.242593);
+  model->mutable_bgnbd()->set_alpha(4.413532);
+  model->mutable_bgnbd()->set_a(0.792886);
+  model->mutable_bgnbd()->set_b(2.425753);
+  request.mutable_config()->set_predict_periods(32);
+  ASSERT_TRUE(predict->Write(request));
+  predict->WritesDone();
+  std::vector<v1::PredictClvResponse> got;
+  v1::PredictClvResponse response;
+  while (predict->Read(&response)) got.push_back(response);
+  const grpc::Status done = predict->Finish();
+  ASSERT_TRUE(done.ok()) << done.error_message();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].predictions_size(), 0);
+  EXPECT_NEAR(got[0].population_expected_purchases(), 1.0437, 1e-4);
+}
+
 TEST(ScoringE2E, FitClvModelFitsASyntheticPopulationAndNamesBadFields) {
   ScoringServer server;
   auto stub = server.Stub();
