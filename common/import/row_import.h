@@ -40,6 +40,7 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/metrics/metrics.h"
+#include "common/requests.h"
 #include "common/status.h"
 #include "common/validation.h"
 
@@ -48,7 +49,6 @@ namespace rapport::imports {
 inline constexpr size_t kDefaultBatchRows = 5000;
 inline constexpr size_t kMaxListedRejects = 10000;
 inline constexpr size_t kMaxImportIdBytes = 64;
-inline constexpr size_t kMaxRequestIdBytes = 128;
 
 // The answer to an import whose call ended before its request stream did
 // (cancelled by the client, or past the server's deadline).
@@ -279,9 +279,7 @@ class Importer {
         RejectRow(raw.row(), "row", "must be a row number from 1");
         return absl::OkStatus();
       }
-      if (RejectedFor(raw.row(),
-                      CheckOptionalText(raw.request_id(), "request_id",
-                                        kMaxRequestIdBytes))) {
+      if (RejectedFor(raw.row(), CheckRequestId(raw.request_id()))) {
         return absl::OkStatus();
       }
       absl::StatusOr<Parsed<Record>> parsed = importer_->parse_(raw);

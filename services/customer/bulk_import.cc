@@ -424,9 +424,7 @@ class Importer {
       RejectRow(row.row(), *std::move(reject));
       return absl::OkStatus();
     }
-    if (absl::Status s = CheckOptionalText(row.request_id(), "request_id",
-                                           BulkImportLogic::kMaxRequestIdBytes);
-        !s.ok()) {
+    if (absl::Status s = CheckRequestId(row.request_id()); !s.ok()) {
       RejectRow(row.row(), FromStatus(s, "request_id"));
       return absl::OkStatus();
     }

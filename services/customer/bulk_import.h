@@ -48,7 +48,6 @@ class BulkImportLogic final : public ImportLogic {
   static constexpr size_t kDefaultBatchRows = 5000;
   static constexpr size_t kMaxListedRejects = 10000;
   static constexpr size_t kMaxImportIdBytes = 64;
-  static constexpr size_t kMaxRequestIdBytes = 128;
   // How often one batch is re-run after losing a race to a concurrent writer.
   static constexpr int kMaxAttempts = 5;
 

@@ -321,11 +321,13 @@ absl::StatusOr<int64_t> ReadChanges(sql::Connection& c, bool share) {
   return rows->getInt64(1);
 }
 
-// Makes sure the rows' existing customers can still take history until the
-// transaction ends. When no merge, erasure or deletion happened since they
-// were resolved (the change count is still `changes_seen`), its shared lock
-// is enough; else each customer is locked and checked, and one that changed
-// is FAILED_PRECONDITION (the import resolves again).
+// Makes sure the rows' existing customers can still take history, and the
+// new ones' identities are still not suppressed, until the transaction ends.
+// When no merge, erasure or deletion happened since they were resolved (the
+// change count is still `changes_seen`), its shared lock is enough. Else a
+// batch that creates customers is FAILED_PRECONDITION (resolved again, with
+// the suppression check), and in one that does not each customer is locked
+// and checked, one that changed being FAILED_PRECONDITION.
 template <typename Row, typename CustomerOf>
 absl::Status LockLiveCustomers(sql::Connection& c,
                                const std::vector<CustomerRecord>& created,

@@ -20,6 +20,7 @@
 #include "common/import/row_import.h"
 #include "common/mysql/sql.h"
 #include "common/mysql/statement_cache.h"
+#include "common/requests.h"
 #include "common/status.h"
 #include "common/validation.h"
 #include "services/financial_community/community_rules.h"
@@ -539,13 +540,25 @@ MysqlCommunityImports::ImportEngagements(
                               "engagements", InsertEngagements);
   imports::Importer<v1::ImportEngagementsRequest, v1::EngagementRow,
                     EngagementRow>
-      importer(store.get(),
-               {.kind = "engagements",
-                .rpc = "ImportEngagements",
-                .ref_field = "member_ref",
-                .clock = clock_},
-               ParseEngagement,
-               imports::EntitiesOfStored<EngagementRow>(Rescorer()));
+      importer(
+          store.get(),
+          {.kind = "engagements",
+           .rpc = "ImportEngagements",
+           .ref_field = "member_ref",
+           .clock = clock_},
+          // An engagement dated after the import has not happened: refused.
+          [clock = clock_](const v1::EngagementRow& row)
+              -> absl::StatusOr<imports::Parsed<EngagementRow>> {
+            absl::StatusOr<imports::Parsed<EngagementRow>> parsed =
+                ParseEngagement(row);
+            if (parsed.ok()) {
+              RAPPORT_RETURN_IF_ERROR(
+                  CheckNotFuture(parsed->record.record.time_us,
+                                 absl::ToUnixMicros(clock()), "timestamp"));
+            }
+            return parsed;
+          },
+          imports::EntitiesOfStored<EngagementRow>(Rescorer()));
   RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals,
                            importer.Run(next, actor, cancelled));
   return imports::ToResponse(

@@ -415,7 +415,7 @@ absl::StatusOr<v1::Member> CommunityLogic::UpdateMember(
     if (!kUpdatable->contains(path)) {
       return InvalidField(
           "update_mask",
-          absl::StrCat("\"", path,
+          absl::StrCat("\"", Utf8Prefix(path, 64),
                        "\" cannot be updated; display_name, kind, type, "
                        "organisation, contacts, external_ids or attributes "
                        "can"));
@@ -856,7 +856,10 @@ absl::StatusOr<v1::LogEngagementResponse> CommunityLogic::LogEngagement(
   } else {
     absl::StatusOr<int64_t> t = FromTimestamp(request.time(), "time");
     note(t.status());
-    if (t.ok()) time = *t;
+    if (t.ok()) {
+      note(CheckNotFuture(*t, NowMicros(), "time"));
+      time = *t;
+    }
   }
   Decimal cost;
   if (!request.has_cost()) {

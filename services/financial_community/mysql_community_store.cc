@@ -839,16 +839,6 @@ MysqlCommunityStore::LogEngagement(const std::vector<EngagementRecord>& rows,
           const absl::Span<const EngagementRecord> to_store =
               twin ? absl::Span<const EngagementRecord>()
                    : absl::MakeConstSpan(rows);
-          if (holds.size() + to_store.size() >
-              static_cast<size_t>(kMaxEngagementMembers)) {
-            return InvalidField(
-                "member_ids",
-                absl::StrCat("would make the engagement under this request "
-                             "id count ",
-                             holds.size() + to_store.size(),
-                             " members (at most ", kMaxEngagementMembers,
-                             "; it counts ", holds.size(), " already)"));
-          }
           for (const EngagementRecord& e : to_store) {
             if (holds.contains(e.member_id)) {
               return InvalidField(
@@ -860,6 +850,16 @@ MysqlCommunityStore::LogEngagement(const std::vector<EngagementRecord>& rows,
                       "that request is answered from what it stored, another "
                       "engagement needs a request_id of its own"));
             }
+          }
+          if (holds.size() + to_store.size() >
+              static_cast<size_t>(kMaxEngagementMembers)) {
+            return InvalidField(
+                "member_ids",
+                absl::StrCat("would make the engagement under this request "
+                             "id count ",
+                             holds.size() + to_store.size(),
+                             " members (at most ", kMaxEngagementMembers,
+                             "; it counts ", holds.size(), " already)"));
           }
           for (const EngagementRecord& e : to_store) {
             Statement s = PrepareCached(

@@ -23,6 +23,7 @@
 #include "common/import/row_import.h"
 #include "common/mysql/sql.h"
 #include "common/mysql/statement_cache.h"
+#include "common/requests.h"
 #include "common/status.h"
 #include "common/validation.h"
 #include "services/partner/mysql_partner_store.h"

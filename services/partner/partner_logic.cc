@@ -388,7 +388,7 @@ absl::StatusOr<v1::Partner> PartnerLogic::UpdatePartner(
     if (!kUpdatable->contains(path)) {
       return InvalidField(
           "update_mask",
-          absl::StrCat("\"", path,
+          absl::StrCat("\"", Utf8Prefix(path, 64),
                        "\" cannot be updated; display_name, kind, lifecycle, "
                        "region, contacts, external_ids or attributes can"));
     }
@@ -819,7 +819,9 @@ absl::StatusOr<v1::Deal> PartnerLogic::RegisterDeal(
   DealRecord record;
   note(CheckId(in.partner_id(), "deal.partner_id"));
   note(CheckOptionalText(in.reference(), "deal.reference", 128));
-  note(CheckRequiredText(in.account_name(), "deal.account_name", 256));
+  const absl::Status name_given =
+      CheckRequiredText(in.account_name(), "deal.account_name", 256);
+  note(name_given);
   note(CheckOptionalText(in.account_domain(), "deal.account_domain", 253));
   record.account_name =
       std::string(absl::StripAsciiWhitespace(in.account_name()));
@@ -830,7 +832,7 @@ absl::StatusOr<v1::Deal> PartnerLogic::RegisterDeal(
       CheckedAccountDomainKey(record.account_domain, "deal.account_domain");
   note(domain_key.status());
   if (domain_key.ok()) record.domain_key = *std::move(domain_key);
-  if (!in.account_name().empty() && record.name_key.empty()) {
+  if (name_given.ok() && record.name_key.empty()) {
     violations.push_back({"deal.account_name", "needs a letter or a digit"});
   }
   if (!in.has_amount()) {

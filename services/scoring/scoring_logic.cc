@@ -16,12 +16,13 @@ namespace {
 // The most bytes of an entity id: a population call keeps every id it is
 // sent, and --max_population_records counts records, not bytes.
 constexpr size_t kMaxEntityIdBytes = 256;
-absl::Status CheckEntityIdSize(absl::string_view id, const std::string& field) {
-  if (id.size() > kMaxEntityIdBytes) {
-    return InvalidField(
-        field, absl::StrCat("is longer than ", kMaxEntityIdBytes, " bytes"));
-  }
-  return absl::OkStatus();
+// The error names "<owner>.entity_id", made only then: a call has millions
+// of records.
+absl::Status CheckEntityIdSize(absl::string_view id, absl::string_view owner) {
+  if (id.size() <= kMaxEntityIdBytes) return absl::OkStatus();
+  return InvalidField(
+      absl::StrCat(owner, ".entity_id"),
+      absl::StrCat("is longer than ", kMaxEntityIdBytes, " bytes"));
 }
 
 // Re-labels an engine error (which names a list and row inside one batch) with
@@ -240,10 +241,12 @@ absl::Status PopulationRun::Add(const v1::ScorePopulationRequest& batch) {
     return absl::FailedPreconditionError("the run is finished");
   if (batch.entity_ids_size() > 0) {
     for (int i = 0; i < batch.entity_ids_size(); ++i) {
-      RAPPORT_RETURN_IF_ERROR(
-          InBatch(CheckEntityIdSize(batch.entity_ids(i),
-                                    absl::StrCat("entity_ids[", i, "]")),
-                  index));
+      if (batch.entity_ids(i).size() > kMaxEntityIdBytes) {
+        return InBatch(InvalidField(absl::StrCat("entity_ids[", i, "]"),
+                                    absl::StrCat("is longer than ",
+                                                 kMaxEntityIdBytes, " bytes")),
+                       index);
+      }
     }
     std::vector<absl::string_view> ids(batch.entity_ids().begin(),
                                        batch.entity_ids().end());
@@ -256,8 +259,8 @@ absl::Status PopulationRun::Add(const v1::ScorePopulationRequest& batch) {
       const v1::ActivityEvent& e = batch.events(i);
       const std::string field = absl::StrCat("events[", i, "]");
       events[i].entity_id = e.entity_id();
-      RAPPORT_RETURN_IF_ERROR(InBatch(
-          CheckEntityIdSize(e.entity_id(), field + ".entity_id"), index));
+      RAPPORT_RETURN_IF_ERROR(
+          InBatch(CheckEntityIdSize(e.entity_id(), field), index));
       if (!e.has_time())
         return InBatch(InvalidField(field + ".time", "is required"), index);
       if (!e.has_amount())
@@ -279,8 +282,8 @@ absl::Status PopulationRun::Add(const v1::ScorePopulationRequest& batch) {
       const v1::InteractionCost& c = batch.costs(i);
       const std::string field = absl::StrCat("costs[", i, "]");
       costs[i].entity_id = c.entity_id();
-      RAPPORT_RETURN_IF_ERROR(InBatch(
-          CheckEntityIdSize(c.entity_id(), field + ".entity_id"), index));
+      RAPPORT_RETURN_IF_ERROR(
+          InBatch(CheckEntityIdSize(c.entity_id(), field), index));
       if (!c.has_time())
         return InBatch(InvalidField(field + ".time", "is required"), index);
       if (!c.has_cost())
@@ -302,8 +305,8 @@ absl::Status PopulationRun::Add(const v1::ScorePopulationRequest& batch) {
       const v1::EntityFacts& f = batch.facts(i);
       const std::string field = absl::StrCat("facts[", i, "]");
       facts[i].entity_id = f.entity_id();
-      RAPPORT_RETURN_IF_ERROR(InBatch(
-          CheckEntityIdSize(f.entity_id(), field + ".entity_id"), index));
+      RAPPORT_RETURN_IF_ERROR(
+          InBatch(CheckEntityIdSize(f.entity_id(), field), index));
       facts[i].frequency = f.frequency();
       absl::StatusOr<Decimal> monetary =
           FromMoney(f.monetary(), field + ".monetary");
@@ -577,10 +580,11 @@ absl::Status ClvInput::AddSummaries(
                                   "is empty"),
                      batch);
     }
-    RAPPORT_RETURN_IF_ERROR(
-        InBatch(CheckEntityIdSize(rows[i].entity_id(),
-                                  absl::StrCat("summaries[", i, "].entity_id")),
-                batch));
+    if (rows[i].entity_id().size() > kMaxEntityIdBytes) {
+      return InBatch(CheckEntityIdSize(rows[i].entity_id(),
+                                       absl::StrCat("summaries[", i, "]")),
+                     batch);
+    }
     ids_.push_back(rows[i].entity_id());
   }
   rows_.insert(rows_.end(), added.begin(), added.end());
@@ -596,7 +600,7 @@ absl::Status ClvInput::AddEvents(
     if (e.entity_id().empty())
       return InBatch(InvalidField(field + ".entity_id", "is empty"), batch);
     RAPPORT_RETURN_IF_ERROR(
-        InBatch(CheckEntityIdSize(e.entity_id(), field + ".entity_id"), batch));
+        InBatch(CheckEntityIdSize(e.entity_id(), field), batch));
     if (!e.has_time())
       return InBatch(InvalidField(field + ".time", "is required"), batch);
     if (!e.has_amount())

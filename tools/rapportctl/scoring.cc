@@ -87,6 +87,10 @@ absl::StatusOr<Decimal> ParseDecimal(const CsvInput& in, size_t column) {
 
 absl::Status ParseId(const CsvInput& in, size_t column) {
   if (in.Get(column).empty()) return in.Error(column, "is empty");
+  // What the scoring service takes (named here by the file's line).
+  if (in.Get(column).size() > 256) {
+    return in.Error(column, "is longer than 256 bytes");
+  }
   return absl::OkStatus();
 }
 
@@ -454,6 +458,11 @@ absl::Status RunClv(const Context& ctx, v1::ScoringService::Stub& stub,
     RAPPORT_ASSIGN_OR_RETURN(as_of, AsOfFlag(ctx.args));
     inputs.calibration_end =
         as_of - int64_t{holdout} * days_per_unit * kMicrosPerDay;
+    // The calibration's end is a time too (year 1 on).
+    if (inputs.calibration_end < *ParseRfc3339Micros("0001-01-01T00:00:00Z")) {
+      return absl::InvalidArgumentError(
+          "--holdout-periods: reaches back before year 1 from --as-of");
+    }
     inputs.has_spend = true;
   }
   *usage = false;

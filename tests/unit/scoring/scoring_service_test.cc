@@ -164,10 +164,6 @@ TEST(ScoreEntity, FactsThatCouldNotBeCountedAreRefusedNamingTheField) {
   EXPECT_EQ(field_of(weights), "model.weights");
 }
 
-// Scoring sums amounts whatever their currency, so one call's amounts are
-// in one: an amount in another currency than those before it, or a code
-// that is none, is refused naming the field; amounts without a code go with
-// any.
 // A population call keeps every id it is sent: one longer than 256 bytes
 // is refused naming its field, so that memory follows the record count.
 TEST(ScorePopulation, AnEntityIdPastItsBytesIsRefusedNamingTheField) {
@@ -186,6 +182,10 @@ TEST(ScorePopulation, AnEntityIdPastItsBytesIsRefusedNamingTheField) {
   EXPECT_EQ(FieldViolations(refused)[0].field, "batch 2: events[1].entity_id");
 }
 
+// Scoring sums amounts whatever their currency, so one call's amounts are
+// in one: an amount in another currency than those before it, or a code
+// that is none, is refused naming the field; amounts without a code go with
+// any.
 TEST(ScorePopulation, AmountsInTwoCurrenciesAreRefusedNamingTheField) {
   absl::StatusOr<std::unique_ptr<PopulationRun>> run =
       PopulationRun::Start({}, absl::FromUnixSeconds(1'800'000'000));
