@@ -3,11 +3,13 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/base/status_macros.h"
 #include "common/ids.h"
@@ -62,6 +64,25 @@ std::string RequestFingerprintIn(const std::string& currency,
   filled->CopyFrom(m);
   FillCurrency(filled.get(), currency);
   return RequestFingerprint(*filled, extra);
+}
+
+absl::Status CheckUpdateMask(const google::protobuf::FieldMask& mask,
+                             absl::Span<const absl::string_view> updatable) {
+  if (mask.paths_size() == 0) {
+    return InvalidField("update_mask", "names no field to update");
+  }
+  for (const std::string& path : mask.paths()) {
+    if (std::find(updatable.begin(), updatable.end(), path) ==
+        updatable.end()) {
+      const size_t last = updatable.size() - 1;
+      return InvalidField(
+          "update_mask",
+          absl::StrCat("\"", Utf8Prefix(path, 64), "\" cannot be updated; ",
+                       absl::StrJoin(updatable.first(last), ", "), " or ",
+                       updatable[last], " can"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status CheckNotFuture(int64_t time_us, int64_t now_us,

@@ -10,6 +10,7 @@
 #ifndef RAPPORT_COMMON_REQUESTS_H_
 #define RAPPORT_COMMON_REQUESTS_H_
 
+#include <google/protobuf/field_mask.pb.h>
 #include <google/protobuf/message.h>
 #include <google/protobuf/message_lite.h>
 
@@ -24,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "common/base/decimal.h"
 #include "common/paging.h"
 #include "google/type/money.pb.h"
@@ -43,6 +45,11 @@ std::string RequestFingerprint(const google::protobuf::MessageLite& m,
 std::string RequestFingerprintIn(const std::string& currency,
                                  const google::protobuf::Message& m,
                                  absl::string_view extra = "");
+
+// An update mask that names at least one field, each of `updatable` (which
+// the error lists, in its order); else INVALID_ARGUMENT naming update_mask.
+absl::Status CheckUpdateMask(const google::protobuf::FieldMask& mask,
+                             absl::Span<const absl::string_view> updatable);
 
 // How far ahead of this server's clock a caller's may be.
 inline constexpr int64_t kClockSkewUs = 5 * 60 * 1'000'000LL;

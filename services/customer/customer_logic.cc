@@ -491,24 +491,11 @@ absl::StatusOr<v1::Customer> CustomerLogic::UpdateCustomer(
   if (!request.has_customer()) return InvalidField("customer", "is required");
   RAPPORT_RETURN_IF_ERROR(
       CheckCustomerId(request.customer().id(), "customer.id"));
-  if (request.update_mask().paths_size() == 0) {
-    return InvalidField("update_mask",
-                        "is required: name the fields to change");
-  }
-  static const std::set<std::string>* const kUpdatable =
-      new std::set<std::string>{"display_name", "email",      "phone",
-                                "external_ids", "attributes", "postal_code"};
-  std::set<std::string> paths;
-  for (const std::string& path : request.update_mask().paths()) {
-    if (kUpdatable->count(path) == 0) {
-      return InvalidField(
-          "update_mask",
-          absl::StrCat("\"", Utf8Prefix(path, 64),
-                       "\" cannot be updated; use display_name, email, phone, "
-                       "postal_code, external_ids or attributes"));
-    }
-    paths.insert(path);
-  }
+  RAPPORT_RETURN_IF_ERROR(CheckUpdateMask(
+      request.update_mask(), {"display_name", "email", "phone", "postal_code",
+                              "external_ids", "attributes"}));
+  const std::set<std::string> paths(request.update_mask().paths().begin(),
+                                    request.update_mask().paths().end());
   // Validate before touching the store, so bad input never takes a lock.
   CustomerRecord scratch;
   RAPPORT_RETURN_IF_ERROR(ApplyCustomerFields(request.customer(), paths,

@@ -378,21 +378,9 @@ absl::StatusOr<v1::Partner> PartnerLogic::UpdatePartner(
     const v1::UpdatePartnerRequest& request, const std::string& actor) {
   const v1::Partner& in = request.partner();
   RAPPORT_RETURN_IF_ERROR(CheckId(in.id(), "partner.id"));
-  static const auto* const kUpdatable = new absl::flat_hash_set<std::string>{
-      "display_name", "kind",         "lifecycle", "region",
-      "contacts",     "external_ids", "attributes"};
-  if (request.update_mask().paths_size() == 0) {
-    return InvalidField("update_mask", "names no field to update");
-  }
-  for (const std::string& path : request.update_mask().paths()) {
-    if (!kUpdatable->contains(path)) {
-      return InvalidField(
-          "update_mask",
-          absl::StrCat("\"", Utf8Prefix(path, 64),
-                       "\" cannot be updated; display_name, kind, lifecycle, "
-                       "region, contacts, external_ids or attributes can"));
-    }
-  }
+  RAPPORT_RETURN_IF_ERROR(CheckUpdateMask(
+      request.update_mask(), {"display_name", "kind", "lifecycle", "region",
+                              "contacts", "external_ids", "attributes"}));
   auto wants = [&](absl::string_view field) {
     for (const std::string& p : request.update_mask().paths()) {
       if (p == field) return true;

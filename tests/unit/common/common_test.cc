@@ -99,6 +99,22 @@ TEST(Validation, RequestIdsAreKeys) {
   EXPECT_FALSE(CheckRequestId(std::string(129, 'r')).ok());
 }
 
+TEST(Validation, AnUpdateMaskNamesFieldsThatCanBeUpdated) {
+  google::protobuf::FieldMask mask;
+  EXPECT_EQ(FieldViolations(CheckUpdateMask(mask, {"a", "b"}))[0].field,
+            "update_mask");
+  mask.add_paths("b");
+  EXPECT_TRUE(CheckUpdateMask(mask, {"a", "b"}).ok());
+  mask.add_paths(std::string(5000, 'z'));
+  absl::Status s = CheckUpdateMask(mask, {"a", "b", "c"});
+  ASSERT_EQ(FieldViolations(s).size(), 1u);
+  EXPECT_EQ(FieldViolations(s)[0].field, "update_mask");
+  EXPECT_NE(s.message().find("cannot be updated; a, b or c can"),
+            absl::string_view::npos)
+      << s;
+  EXPECT_LT(s.message().size(), 200u);
+}
+
 TEST(Validation, EmailIsTrimmedAndChecked) {
   EXPECT_EQ(*NormalizeEmail("  Ada@Example.com ", "email"), "Ada@Example.com");
   for (const char* bad :

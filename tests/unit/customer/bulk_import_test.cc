@@ -329,15 +329,15 @@ class BulkImportTest : public ::testing::Test {
 TEST_F(BulkImportTest, BadRowsAreRejectedWithRowAndFieldAndGoodOnesStored) {
   const std::string ada = NewCustomer();
   const std::string t = "2024-03-01T12:00:00Z";
-  absl::StatusOr<v1::ImportPurchasesResponse> r = Purchases({Batch(
-      "imp-1",
-      {Row(2, ada, t, "19.99"), Row(3, ada, "2024-03-01", "1"),
-       Row(4, ada, t, "1e5"), Row(5, ada, t, "5", "USD"),
-       Row(6, "nobody", t, "1"), Row(7, ada, t, "-5.5", "EUR", "order-7"),
-       Row(8, ada, t, "1", "", std::string(129, 'x')), Row(0, ada, t, "1"),
-       Row(9, "", t, "1"), Row(10, ada, t, ""),
-       Row(11, ada, t, "1000000000000.01"),
-       Row(12, ada, "2027-02-01T00:00:00Z", "1")})});
+  absl::StatusOr<v1::ImportPurchasesResponse> r = Purchases(
+      {Batch("imp-1", {Row(2, ada, t, "19.99"), Row(3, ada, "2024-03-01", "1"),
+                       Row(4, ada, t, "1e5"), Row(5, ada, t, "5", "USD"),
+                       Row(6, "nobody", t, "1"),
+                       Row(7, ada, t, "-5.5", "EUR", "order-7"),
+                       Row(8, ada, t, "1", "", std::string(129, 'x')),
+                       Row(0, ada, t, "1"), Row(9, "", t, "1"),
+                       Row(10, ada, t, ""), Row(11, ada, t, "1000000000000.01"),
+                       Row(12, ada, "2027-02-01T00:00:00Z", "1")})});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->accepted(), 2);
   EXPECT_EQ(r->duplicates(), 0);
