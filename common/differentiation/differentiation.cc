@@ -268,13 +268,13 @@ void Differentiation::RescoreSoon(const std::vector<std::string>& ids) {
   prometheus::Gauge& queued = RescoreQueue();
   prometheus::Counter& dropped = RescoresDropped();
   // Before the first refresh there is no model to keep values current with,
-  // so nothing is queued (an import names every entity it stores). Once a
-  // refresh has succeeded, on any replica, that stays so.
+  // so nothing is queued (an import names every entity it stores), unless
+  // that refresh runs now: it may have read these entities' facts before
+  // this activity, so they wait for its model. Once a refresh has succeeded,
+  // on any replica, that stays so.
   if (!ever_refreshed_.load(std::memory_order_relaxed)) {
-    absl::StatusOr<std::optional<std::string>> latest =
-        store_->LatestJobId(JobState::kSucceeded);
-    if (latest.ok() && !latest->has_value()) return;
-    if (latest.ok()) ever_refreshed_.store(true, std::memory_order_relaxed);
+    absl::StatusOr<bool> waiting = FirstRefreshRunning();
+    if (waiting.ok() && !*waiting && !ever_refreshed_.load()) return;
   }
   absl::MutexLock lock(&soon_mu_);
   for (const std::string& id : ids) {
@@ -287,6 +287,19 @@ void Differentiation::RescoreSoon(const std::vector<std::string>& ids) {
     soon_.push_back(id);
   }
   queued.Set(static_cast<double>(soon_.size()));
+}
+
+absl::StatusOr<bool> Differentiation::FirstRefreshRunning() {
+  if (ever_refreshed_.load(std::memory_order_relaxed)) return false;
+  RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> latest,
+                           store_->LatestJobId(JobState::kSucceeded));
+  if (latest.has_value()) {
+    ever_refreshed_.store(true, std::memory_order_relaxed);
+    return false;
+  }
+  RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> running,
+                           store_->LatestJobId(JobState::kRunning));
+  return running.has_value();
 }
 
 void Differentiation::WaitForRescores() {
@@ -330,9 +343,19 @@ void Differentiation::RescoreInBackground() {
       }
       soon_busy_ = true;
     }
-    std::vector<absl::Status> outcome = RescoreEach(batch);
     std::vector<std::string> again;
     absl::Status passing;  // the first failure tried again, for the log
+    // Entities active during the first refresh wait for its model, without
+    // counting a try (a first refresh of millions takes minutes).
+    absl::StatusOr<bool> first_running = FirstRefreshRunning();
+    const bool wait_for_model = first_running.ok() && *first_running;
+    std::vector<absl::Status> outcome;
+    if (wait_for_model) {
+      again = std::move(batch);
+      batch.clear();
+    } else {
+      outcome = RescoreEach(batch);
+    }
     for (size_t i = 0; i < outcome.size(); ++i) {
       if (outcome[i].ok() || absl::IsNotFound(outcome[i])) {
         ok.Increment();
@@ -359,11 +382,13 @@ void Differentiation::RescoreInBackground() {
     backoff = std::max(std::min(std::max(backoff * 2, options_.rescore_backoff),
                                 options_.rescore_backoff_most),
                        absl::Milliseconds(1));
-    LogLine("warn", options_.entity,
-            "re-scoring after activity failed; trying again",
-            {{"entities", absl::StrCat(again.size())},
-             {"error", std::string(passing.message())},
-             {"retry_in", absl::FormatDuration(backoff)}});
+    if (!wait_for_model) {
+      LogLine("warn", options_.entity,
+              "re-scoring after activity failed; trying again",
+              {{"entities", absl::StrCat(again.size())},
+               {"error", std::string(passing.message())},
+               {"retry_in", absl::FormatDuration(backoff)}});
+    }
     absl::MutexLock lock(&soon_mu_);
     for (std::string& id : again) {
       if (soon_queued_.contains(id)) continue;

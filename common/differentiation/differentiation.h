@@ -129,6 +129,8 @@ class ValueKeeper {
   // effort: past `rescore_queue` entities waiting, more are dropped (counted
   // in rapport_rescore_dropped_total) and the next refresh catches up. Those
   // that fail for a passing reason are tried again (rescore_backoff).
+  // Before any refresh has succeeded nothing is queued, except while the
+  // first one runs: its entities then wait for its model.
   virtual void RescoreSoon(const std::vector<std::string>& ids) = 0;
   // The contact policy of the entity's stored tier; nullopt when the entity
   // has not been scored yet.
@@ -254,6 +256,8 @@ class Differentiation final : public ValueKeeper {
   int64_t NowMicros() const;
   void RecoverInBackground();
   void RescoreInBackground();
+  // Whether no refresh has succeeded yet and one runs (on any replica).
+  absl::StatusOr<bool> FirstRefreshRunning();
 
   Counterpart* const counterpart_;
   ValueStore* const store_;

@@ -912,6 +912,34 @@ TEST_F(DifferentiationTest, RescoresQueuedForLaterRunInTheBackgroundOnce) {
   EXPECT_EQ(store_.upserts.load() - rescored_before, 2u);
 }
 
+// Activity while the first refresh runs, after it read the facts, is scored
+// against that refresh's model once it is there, instead of staying unvalued
+// until the next refresh. Before any refresh, with none running, nothing is
+// queued (the first refresh reads it all).
+TEST_F(DifferentiationTest, ActivityDuringTheFirstRefreshIsScoredOnceItEnds) {
+  AddPopulation();
+  logic_->RescoreSoon({"c01"});
+  logic_->WaitForRescores();
+  EXPECT_EQ(store_.upserts.load(), 0u);
+
+  StoppedReplica other(*this, RefreshStep::kValuesStaged);
+  absl::StatusOr<cv1::RefreshJob> job =
+      other.logic->StartRefresh(cv1::RefreshSettings(), "user:test");
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_TRUE(other.reached.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  store_.AddPurchase("p-prospect", now_.load() - kDay / 24, "500");
+  logic_->RescoreSoon({"p-prospect"});
+  other.release.Notify();
+  other.logic->WaitForJobs();
+  logic_->WaitForRescores();
+  absl::StatusOr<cv1::EntityValue> value = logic_->GetValue("p-prospect");
+  ASSERT_TRUE(value.ok()) << value.status();
+  EXPECT_EQ(value->frequency(), 1);
+  EXPECT_EQ(value->monetary().units(), 500);
+  absl::MutexLock l(&store_.mu);
+  EXPECT_EQ(store_.scores["p-prospect"].model_id, job->id());
+}
+
 // The end of a job is recorded through a short loss of the database: the
 // job does not stay RUNNING, refusing the next refresh.
 TEST_F(DifferentiationTest, AJobsEndIsRecordedThroughAShortLossOfTheDatabase) {
