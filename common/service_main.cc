@@ -1,7 +1,11 @@
 #include "common/service_main.h"
 
+#include <signal.h>
+
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -78,10 +82,53 @@ void ApplyEnvironment() {
 
 }  // namespace
 
+namespace {
+
+// Until Serve waits for it, SIGTERM or SIGINT ends the process at once: a
+// replica told to stop while it waits for its database or migrates has no
+// calls to drain, and holding the signal until it serves would only get it
+// killed later (by an orchestrator's grace period, or by hand).
+class StopBeforeServing {
+ public:
+  explicit StopBeforeServing(std::string service)
+      : service_(std::move(service)), watcher_([this] { Watch(); }) {}
+  // Once stopped, a signal waits (blocked) for WaitForTerminationSignal.
+  ~StopBeforeServing() {
+    serving_.store(true);
+    watcher_.join();
+  }
+
+ private:
+  void Watch() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    const timespec tick = {0, 100'000'000};
+    while (!serving_.load()) {
+      const int signal = sigtimedwait(&set, nullptr, &tick);
+      if (signal > 0) {
+        LogInfo(service_, "stopped before serving",
+                {{"signal", absl::StrCat(signal)}});
+        std::_Exit(0);
+      }
+    }
+  }
+
+  const std::string service_;
+  std::atomic<bool> serving_{false};
+  std::thread watcher_;  // last: it reads the members above
+};
+
+StopBeforeServing* stop_before_serving = nullptr;
+
+}  // namespace
+
 void InitService(int argc, char** argv, const ServiceDefaults& defaults,
                  absl::string_view description) {
   BlockTerminationSignals();
   SetProcessService(defaults.name);
+  stop_before_serving = new StopBeforeServing(defaults.name);
   absl::SetProgramUsageMessage(absl::StrCat(
       description,
       "\nEvery flag may also come from the environment as RAPPORT_<FLAG>, "
@@ -145,6 +192,9 @@ std::string AuthAudience() { return absl::GetFlag(FLAGS_auth_audience); }
 
 int Serve(const ServerOptions& options, std::vector<grpc::Service*> services,
           Server::Probe probe) {
+  // From here a signal is Shutdown's to handle, after the calls drain.
+  delete stop_before_serving;
+  stop_before_serving = nullptr;
   absl::StatusOr<std::unique_ptr<Server>> server =
       Server::Start(options, std::move(services), std::move(probe));
   if (!server.ok()) {

@@ -41,7 +41,9 @@ struct ServiceDefaults {
 };
 
 // Call first in main(), before any thread starts: blocks SIGTERM and SIGINT
-// (see WaitForTerminationSignal), gives the common flags the service's
+// (see WaitForTerminationSignal; until Serve, either ends the process at
+// once, since there is nothing to drain yet), gives the common flags the
+// service's
 // defaults, applies every RAPPORT_<FLAG> environment variable to its flag,
 // and parses the command line (a flag given there wins). A bad environment
 // value exits with status 2 naming the variable.

@@ -5,10 +5,16 @@
 //     by itself once the database is back, with every acknowledged write;
 //   - a scoring replica killed during a refresh fails that refresh cleanly or
 //     lets it finish on the other replica, never publishing half a set, while
-//     the other replica keeps serving.
+//     the other replica keeps serving;
+//   - a replica told to stop before it serves (waiting for its database)
+//     stops at once.
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <iostream>
@@ -27,6 +33,7 @@
 #include "rapport/customer/v1/customer_service.grpc.pb.h"
 #include "tests/support/mariadb.h"
 #include "tests/support/platform.h"
+#include "tests/support/process.h"
 #include "tests/support/test_auth.h"
 
 namespace rapport {
@@ -443,6 +450,68 @@ TEST(CrashE2E,
   RunResult again = platform.Ctl(first);
   EXPECT_EQ(again.exit_code, 0) << again.err << platform.logs();
   EXPECT_EQ(Export(platform), published);
+}
+
+// A loopback port that nothing listens on (bound, then closed).
+int ClosedPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t size = sizeof(addr);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), size), 0);
+  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &size), 0);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// A replica stopped while it still waits for its database (or migrates) has
+// no calls to drain: it exits at once on SIGTERM, instead of holding the
+// signal until it serves and being killed when the grace period ends (exit
+// code 137 here).
+TEST(CrashE2E, AReplicaStoppedBeforeItServesExitsAtOnce) {
+  const std::string uri =
+      absl::StrCat("mysql://root@127.0.0.1:", ClosedPort(), "/nowhere");
+  testing::TempDir dir;
+  struct Replica {
+    std::string name;
+    testing::Process process;
+  };
+  std::vector<Replica> replicas;
+  for (const auto& [name, binary] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"customer", "customer/rapport-customer"},
+           {"partner", "partner/rapport-partner"},
+           {"community", "financial_community/rapport-financial-community"}}) {
+    std::vector<std::string> argv = {
+        testing::BinaryDir() + "/services/" + binary,
+        "--listen=127.0.0.1:0",
+        "--metrics_listen=127.0.0.1:0",
+        "--mysql_uri=" + uri,
+        "--scoring_addr=127.0.0.1:1",
+        "--db_wait=300s",
+        "--jwks_file=" + testing::TestAuth::Get().jwks_file(),
+        "--service_key_file=" + testing::TestAuth::Get().service_key_file()};
+    if (name == "customer") argv.push_back("--suppression_salt=e2e");
+    replicas.push_back(
+        {name, testing::Process::Start(argv, {}, dir.File(name + ".log"))});
+  }
+  for (Replica& r : replicas) {
+    const std::string log = dir.File(r.name + ".log");
+    for (int i = 0; i < 300 && !absl::StrContains(testing::ReadFile(log),
+                                                  "waiting for the database");
+         ++i) {
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    ASSERT_TRUE(
+        absl::StrContains(testing::ReadFile(log), "waiting for the database"))
+        << r.name << ": " << testing::ReadFile(log);
+    EXPECT_EQ(r.process.Stop(absl::Seconds(20)), 0)
+        << r.name << ": " << testing::ReadFile(log);
+    EXPECT_TRUE(
+        absl::StrContains(testing::ReadFile(log), "stopped before serving"))
+        << r.name << ": " << testing::ReadFile(log);
+  }
 }
 
 }  // namespace
