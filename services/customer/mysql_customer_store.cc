@@ -889,7 +889,8 @@ MysqlCustomerStore::FindDuplicates(const std::string& after_key, int limit) {
                         -> absl::StatusOr<std::vector<DuplicateGroupRecord>> {
     // Each query yields (key, ids oldest first); identities that must be unique
     // (phone, external ids) cannot form groups, so email and name + postal code
-    // do.
+    // do. Grouped by the key itself, so that one key is one group and paging
+    // after a key skips no other ("a|b" in "c" and "a" in "b|c" share one).
     const std::pair<const char*, const char*> kQueries[] = {
         {"email",
          "SELECT email_match_key, GROUP_CONCAT(id ORDER BY create_time_us, id "
@@ -902,7 +903,7 @@ MysqlCustomerStore::FindDuplicates(const std::string& after_key, int limit) {
          "GROUP_CONCAT(id ORDER BY create_time_us, id SEPARATOR ',') "
          "FROM customers WHERE merged_into IS NULL AND erased_time_us IS NULL "
          "AND postal_code IS NOT NULL AND postal_code <> '' "
-         "GROUP BY LOWER(TRIM(display_name)), postal_code HAVING COUNT(*) > 1"},
+         "GROUP BY 1 HAVING COUNT(*) > 1"},
     };
     std::vector<DuplicateGroupRecord> groups;
     std::unique_ptr<sql::Statement> s(c.createStatement());

@@ -794,6 +794,25 @@ TEST_F(CustomerStoreTest, FindDuplicatesGroupsMatchingEmailsAndNamePostalCode) {
   EXPECT_EQ((*groups)[1].reason, "name_postal_code");
   EXPECT_EQ((*groups)[1].customer_ids.size(), 2u);
   EXPECT_EQ(store_->FindDuplicates("email|ann@gmail.com", 10)->size(), 1u);
+
+  // Names and postal codes whose joined key is the same form one group: two
+  // groups of one key would be skipped together when a page ended between
+  // them.
+  std::vector<std::string> joined;
+  for (const auto& [name, postal] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"Bo|Ek", "1"}, {"bo|ek", "1"}, {"Bo", "ek|1"}, {"bo", "ek|1"}}) {
+    CustomerRecord r = NewCustomer(name);
+    r.postal_code = postal;
+    ASSERT_TRUE(store_->CreateCustomer(r, {}, Ev("CreateCustomer")).ok());
+    joined.push_back(r.id);
+  }
+  groups = store_->FindDuplicates("name_postal_code|ann lee|12345", 10);
+  ASSERT_TRUE(groups.ok()) << groups.status();
+  ASSERT_EQ(groups->size(), 1u);
+  EXPECT_EQ((*groups)[0].key, "bo|ek|1");
+  std::sort(joined.begin(), joined.end());  // same create time: by id
+  EXPECT_EQ((*groups)[0].customer_ids, joined);
 }
 
 TEST_F(CustomerStoreTest, EraseRemovesPersonalDataKeepsAmountsAndSuppresses) {
