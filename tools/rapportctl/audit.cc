@@ -70,8 +70,6 @@ int ListAudit(Context& ctx, const char* env, const char* fallback) {
               e.request_id(), e.outcome(), e.details()});
   }
   t.Print(ctx.format, std::cout);
-  if (!all.next_page_token().empty() && ctx.format == Format::kTable)
-    std::cerr << "rapportctl: more events: --all lists them all\n";
   return kExitOk;
 }
 
@@ -106,8 +104,9 @@ int RunAudit(Context& ctx) {
         "[--actor A] [--resource R] [--since T]",
         "");
   }
-  std::set<std::string> known = {"actor",     "resource", "since",
-                                 "page-size", "all",      "service"};
+  std::set<std::string> known = {"actor",     "resource",   "since",
+                                 "page-size", "page-token", "all",
+                                 "service"};
   known.insert(GlobalFlags().begin(), GlobalFlags().end());
   if (absl::Status s = ctx.args.CheckKnown(known); !s.ok())
     return UsageError(std::string(s.message()), "");

@@ -106,6 +106,9 @@ grpc::Status FetchPages(const Context& ctx, Request request, Call call,
   if (ctx.args.Has("all") && request.page_size() == 0) {
     request.set_page_size(kMaxPageSize);
   }
+  if (std::optional<std::string> token = ctx.args.Get("page-token")) {
+    request.set_page_token(*token);
+  }
   for (;;) {
     Response page;
     grpc::Status s = call(ctx.NewCall().get(), request, &page);
@@ -119,8 +122,9 @@ grpc::Status FetchPages(const Context& ctx, Request request, Call call,
 }
 
 // What every list command does first: FetchPages, an error reported, or with
-// --format json the whole response printed. The exit code when that is all;
-// nullopt when the caller goes on to print `all` as a table.
+// --format json the whole response printed (a table of one page is left to
+// the caller, with a line on stderr saying how to get the next). The exit code
+// when that is all; nullopt when the caller goes on to print `all` as a table.
 template <typename Request, typename Response, typename Call>
 std::optional<int> FetchForListing(const Context& ctx, Request request,
                                    Call call, Response* all) {
@@ -131,6 +135,12 @@ std::optional<int> FetchForListing(const Context& ctx, Request request,
   if (ctx.format == Format::kJson) {
     PrintJson(*all, std::cout);
     return kExitOk;
+  }
+  // One page of a table or CSV says on stderr that there are more, and how
+  // to get them (JSON carries next_page_token).
+  if (!all->next_page_token().empty()) {
+    std::cerr << "rapportctl: more on the next page: --page-token "
+              << all->next_page_token() << ", or --all lists them all\n";
   }
   return std::nullopt;
 }

@@ -147,15 +147,6 @@ void AddCoverage(Table& t, const v1::Coverage& c) {
             MoneyOrBlank(c.target_price())});
 }
 
-// With more pages unlisted, says so on stderr (tables only: JSON carries
-// next_page_token).
-void MoreHint(const Context& ctx, const std::string& next_page_token,
-              const char* what) {
-  if (!next_page_token.empty() && ctx.format != Format::kJson) {
-    std::cerr << "rapportctl: more " << what << "; --all lists them all\n";
-  }
-}
-
 // ---- members
 // -------------------------------------------------------------------
 
@@ -327,8 +318,9 @@ absl::Status ListMembersRequestOf(const Args& args,
 }
 
 int ListMembers(Context& ctx, Stub& stub) {
-  if (absl::Status s = KnownFlags(ctx.args, {"kind", "tier", "segment",
-                                             "order-by", "page-size", "all"});
+  if (absl::Status s =
+          KnownFlags(ctx.args, {"kind", "tier", "segment", "order-by",
+                                "page-size", "page-token", "all"});
       !s.ok()) {
     return UsageError(s);
   }
@@ -348,7 +340,6 @@ int ListMembers(Context& ctx, Stub& stub) {
   Table t = MemberTable();
   for (const v1::Member& m : all.members()) AddMember(t, m);
   t.Print(ctx.format, std::cout);
-  MoreHint(ctx, all.next_page_token(), "members");
   return kExitOk;
 }
 
@@ -381,7 +372,7 @@ int IdentifyMember(Context& ctx, Stub& stub) {
 }
 
 int Duplicates(Context& ctx, Stub& stub) {
-  if (absl::Status s = KnownFlags(ctx.args, {"all"}); !s.ok()) {
+  if (absl::Status s = KnownFlags(ctx.args, {"page-token", "all"}); !s.ok()) {
     return UsageError(s);
   }
   if (absl::Status s = NoMoreWords(ctx.args, 2); !s.ok()) return UsageError(s);
@@ -399,7 +390,6 @@ int Duplicates(Context& ctx, Stub& stub) {
     t.AddRow({g.reason(), g.key(), absl::StrJoin(g.member_ids(), " ")});
   }
   t.Print(ctx.format, std::cout);
-  MoreHint(ctx, all.next_page_token(), "groups");
   return kExitOk;
 }
 
@@ -450,8 +440,8 @@ int Holdings(Context& ctx, Stub& stub) {
         HoldingTable(), AddHolding);
   }
   if (verb == "history") {
-    if (absl::Status s =
-            KnownFlags(args, {"member", "security", "page-size", "all"});
+    if (absl::Status s = KnownFlags(
+            args, {"member", "security", "page-size", "page-token", "all"});
         !s.ok()) {
       return UsageError(s);
     }
@@ -477,7 +467,6 @@ int Holdings(Context& ctx, Stub& stub) {
     Table t = HoldingTable();
     for (const v1::Holding& h : all.holdings()) AddHolding(t, h);
     t.Print(ctx.format, std::cout);
-    MoreHint(ctx, all.next_page_token(), "holdings");
     return kExitOk;
   }
   return UsageError("want: rapportctl community holdings record|history ...",
@@ -531,7 +520,8 @@ int Engagements(Context& ctx, Stub& stub) {
     return kExitOk;
   }
   if (verb == "list") {
-    if (absl::Status s = KnownFlags(args, {"member", "page-size", "all"});
+    if (absl::Status s =
+            KnownFlags(args, {"member", "page-size", "page-token", "all"});
         !s.ok()) {
       return UsageError(s);
     }
@@ -556,7 +546,6 @@ int Engagements(Context& ctx, Stub& stub) {
     Table t = EngagementTable();
     for (const v1::Engagement& e : all.engagements()) AddEngagement(t, e);
     t.Print(ctx.format, std::cout);
-    MoreHint(ctx, all.next_page_token(), "engagements");
     return kExitOk;
   }
   return UsageError("want: rapportctl community engagements log|list ...", "");
@@ -615,8 +604,8 @@ int Coverage(Context& ctx, Stub& stub) {
 
 int Register(Context& ctx, Stub& stub) {
   const Args& args = ctx.args;
-  if (absl::Status s =
-          KnownFlags(args, {"as-of", "security", "page-size", "all"});
+  if (absl::Status s = KnownFlags(
+          args, {"as-of", "security", "page-size", "page-token", "all"});
       !s.ok()) {
     return UsageError(s);
   }
@@ -655,14 +644,13 @@ int Register(Context& ctx, Stub& stub) {
               << "  total market value: " << MoneyText(all.total_market_value())
               << "\n";
   }
-  MoreHint(ctx, all.next_page_token(), "holders");
   return kExitOk;
 }
 
 int Changes(Context& ctx, Stub& stub) {
   const Args& args = ctx.args;
-  if (absl::Status s =
-          KnownFlags(args, {"from", "to", "security", "page-size", "all"});
+  if (absl::Status s = KnownFlags(
+          args, {"from", "to", "security", "page-size", "page-token", "all"});
       !s.ok()) {
     return UsageError(s);
   }
@@ -693,7 +681,6 @@ int Changes(Context& ctx, Stub& stub) {
               MoneyOrBlank(c.value_from()), MoneyOrBlank(c.value_to())});
   }
   t.Print(ctx.format, std::cout);
-  MoreHint(ctx, all.next_page_token(), "changes");
   return kExitOk;
 }
 

@@ -227,7 +227,6 @@ int List(Context& ctx, Stub& stub) {
     request.set_order_by(*order == "value" ? "value desc" : "id");
   }
   request.set_page_size(*size);
-  request.set_page_token(ctx.args.GetOr("page-token", ""));
   v1::ListCustomersResponse all;
   if (std::optional<int> done = FetchForListing(
           ctx, request,
@@ -240,10 +239,6 @@ int List(Context& ctx, Stub& stub) {
   Table t = CustomerTable();
   for (const v1::Customer& c : all.customers()) AddCustomer(t, c);
   t.Print(ctx.format, std::cout);
-  if (!all.next_page_token().empty() && ctx.format == Format::kTable) {
-    std::cerr << "more: --page-token " << all.next_page_token()
-              << " (or --all)\n";
-  }
   return kExitOk;
 }
 
@@ -369,7 +364,6 @@ int ListPurchases(Context& ctx, Stub& stub) {
   v1::ListPurchasesRequest request;
   request.set_customer_id(*customer);
   request.set_page_size(*size);
-  request.set_page_token(ctx.args.GetOr("page-token", ""));
   for (const char* flag : {"start", "end"}) {
     if (auto t = ctx.args.Get(flag)) {
       absl::StatusOr<google::protobuf::Timestamp> ts = ParseTimeFlag(flag, *t);
@@ -390,10 +384,6 @@ int ListPurchases(Context& ctx, Stub& stub) {
   Table t = PurchaseTable();
   for (const v1::Purchase& p : all.purchases()) AddPurchase(t, p);
   t.Print(ctx.format, std::cout);
-  if (!all.next_page_token().empty() && ctx.format == Format::kTable) {
-    std::cerr << "more: --page-token " << all.next_page_token()
-              << " (or --all)\n";
-  }
   return kExitOk;
 }
 

@@ -108,8 +108,10 @@ int Duplicates(Context& ctx, Stub& stub) {
       !s.ok()) {
     return Usage(std::string(s.message()));
   }
+  absl::StatusOr<int> size = IntFlag(ctx.args, "page-size", 0);
+  if (!size.ok()) return Usage(std::string(size.status().message()));
   v1::FindDuplicatesRequest request;
-  request.set_page_token(ctx.args.GetOr("page-token", ""));
+  request.set_page_size(*size);
   v1::FindDuplicatesResponse all;
   if (std::optional<int> done = FetchForListing(
           ctx, request,
@@ -198,9 +200,11 @@ int Interactions(Context& ctx, Stub& stub) {
         !s.ok()) {
       return Usage(std::string(s.message()));
     }
+    absl::StatusOr<int> size = IntFlag(ctx.args, "page-size", 0);
+    if (!size.ok()) return Usage(std::string(size.status().message()));
     v1::ListInteractionsRequest request;
     request.set_customer_id(*customer);
-    request.set_page_token(ctx.args.GetOr("page-token", ""));
+    request.set_page_size(*size);
     v1::ListInteractionsResponse all;
     if (std::optional<int> done = FetchForListing(
             ctx, request,

@@ -14,6 +14,9 @@ constexpr char kUsage[] = R"(rapportctl: the command-line client of Rapport.
 
 Usage: rapportctl [global flags] <command> [arguments and flags]
 
+Every command that lists ([--all] below) prints one page, and says on stderr how to get the
+next (--page-token T), or every page with --all.
+
 Commands:
   customers create --display-name NAME [--email E] [--phone +E164] [--external-id SOURCE:ID]...
                    [--postal-code P] [--attribute KEY=VALUE]... [--request-id R]
@@ -22,15 +25,16 @@ Commands:
                    [--postal-code P] [--attribute K=V]... [--etag E]
   customers delete ID [--etag E] [--force] [--allow-missing]
   customers list [--segment S] [--tier lead|iron|gold|platinum] [--min-value V] [--max-value V]
-                 [--order-by value|id] [--page-size N] [--all]
+                 [--order-by value|id] [--page-size N] [--page-token T] [--all]
   customers identify [--email E] [--phone P] [--external-id SOURCE:ID]... [--display-name N]
                  [--request-id R]
-  customers duplicates [--all]
+  customers duplicates [--page-size N] [--page-token T] [--all]
   customers merge PRIMARY DUPLICATE... [--dry-run]
   customers erase ID [--etag E]
   customers interactions log --customer ID --channel email|phone|sms|visit|web|mail|event
-                 --cost DECIMAL [--time RFC3339] [--kind K] [--note N] [--force] [--request-id R]
-  customers interactions list --customer ID [--all]
+                 [--cost DECIMAL] [--time RFC3339] [--kind K] [--note N] [--force] [--request-id R]
+      --cost defaults to 0 (a contact that cost nothing)
+  customers interactions list --customer ID [--page-size N] [--page-token T] [--all]
   customers consent set --customer ID --purpose P --channel C (--grant|--withdraw) --source S
                  [--time RFC3339]
   customers consent list --customer ID
@@ -63,8 +67,10 @@ Commands:
   partners delete ID [--etag E] [--force] [--allow-missing]
   partners list [--kind K] [--lifecycle L] [--tier T] [--segment S] [--order-by value|id] [--all]
   partners identify [--external-id SOURCE:ID]... [--contact-email E] [--display-name N] [--kind K]
+                 [--request-id R]
   partners duplicates [--all]
-      (every partners list, duplicates and conflicts command takes [--page-size N] [--all]:
+      (every partners list, duplicates and conflicts command takes [--page-size N]
+      [--page-token T] [--all]:
       one page, or every page; a table of one page says on stderr when more are left)
   partners import deals FILE.csv
       partner_ref,deal_id,account,amount,registered_at,state[,closed_at,account_domain,request_id]
@@ -152,11 +158,12 @@ Commands:
       holders whose position shrank and who were not engaged since, largest value at risk first
   community export scores [--key ext:SOURCE] [--out FILE.csv]
       exactly the columns of `rapportctl scoring rfm`, one row per member, by entity_id bytes
-  purchases record --customer ID --amount DECIMAL [--time RFC3339] [--description D]
-                   [--request-id R]
+  purchases record --customer ID --amount DECIMAL [--currency CODE] [--time RFC3339]
+                   [--description D] [--request-id R]
       --time defaults to now, and is required with --request-id (a retry must say the
       same); so for interactions log
-  purchases list --customer ID [--start RFC3339] [--end RFC3339] [--page-size N] [--all]
+  purchases list --customer ID [--start RFC3339] [--end RFC3339] [--page-size N]
+                 [--page-token T] [--all]
   overview [--customer-addr A] [--partner-addr A] [--community-addr A]
       the three counterparts side by side from their services' summaries: count, scored,
       by tier and segment, value, monetary, cost to serve, profit; and the balance: each
@@ -165,11 +172,13 @@ Commands:
       adds up to 100%). A service that does not answer is shown as unavailable, the rest
       prints, and the exit status is 1.
   report --out FILE.html [--as-of RFC3339] [--targets N]
+                 [--customer-addr A] [--partner-addr A] [--community-addr A]
       one self-contained HTML page (no network needed to open it): the overview and its
       balance chart, each counterpart's tiers, R-by-F grid and value distribution, the
       financial community's top targets and the partner deal conflicts to review; the
       page is written even when a service does not answer (exit status 1)
   demo load [--cdnow FILE|none] [--seed N] [--customers N]
+                 [--customer-addr A] [--partner-addr A] [--community-addr A]
       loads a demo population into an empty platform (customers from the CDNOW log:
       FILE, else ../shared/data/cdnow/CDNOW_master.txt when it is there; generated
       with `--cdnow none` or without the log; partners with deals, orders and funds; a
@@ -185,7 +194,7 @@ Commands:
       --subject, the key signs tokens for that subject only, up to --max-role
       (default reader): a service's own key (--subject service:partner)
   audit list [--service customer|partner|community] [--actor A] [--resource R]
-             [--since RFC3339|DURATION] [--all]
+             [--since RFC3339|DURATION] [--page-size N] [--all]
       the changes made through a service (default customer), newest first (admins only)
   scoring rfm --transactions T.csv [--entities E.csv] [--interactions I.csv] [--as-of RFC3339]
               [--window-days N] [--bins K] [--out FILE]

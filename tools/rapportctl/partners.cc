@@ -32,13 +32,6 @@ constexpr char kImportUsage[] =
     "want: rapportctl partners import deals|orders|interactions FILE.csv "
     "[--import-id ID] [--batch-rows N] [--streams N]";
 
-// After a table of one page with more unlisted, says so on stderr.
-void MoreHint(const std::string& next_page_token, const char* what) {
-  if (!next_page_token.empty()) {
-    std::cerr << "rapportctl: more " << what << "; --all lists them all\n";
-  }
-}
-
 // ---- names and formats
 // --------------------------------------------------------
 
@@ -282,7 +275,7 @@ int Partners(Context& ctx, Stub& stub, const std::string& verb) {
   if (verb == "list") {
     if (absl::Status s =
             KnownFlags(args, {"kind", "lifecycle", "tier", "segment",
-                              "order-by", "page-size", "all"});
+                              "order-by", "page-size", "page-token", "all"});
         !s.ok()) {
       return UsageError(s);
     }
@@ -321,7 +314,6 @@ int Partners(Context& ctx, Stub& stub, const std::string& verb) {
     Table t = PartnerTable();
     for (const v1::Partner& p : all.partners()) AddPartner(t, p);
     t.Print(ctx.format, std::cout);
-    MoreHint(all.next_page_token(), "partners");
     return kExitOk;
   }
   if (verb == "identify") {
@@ -353,7 +345,8 @@ int Partners(Context& ctx, Stub& stub, const std::string& verb) {
     return PrintOne(ctx, response.partner(), PartnerTable(), AddPartner);
   }
   if (verb == "duplicates") {
-    if (absl::Status s = KnownFlags(args, {"page-size", "all"}); !s.ok())
+    if (absl::Status s = KnownFlags(args, {"page-size", "page-token", "all"});
+        !s.ok())
       return UsageError(s);
     absl::StatusOr<int> size = IntFlag(args, "page-size", 0);
     if (!size.ok()) return UsageError(size.status());
@@ -373,7 +366,6 @@ int Partners(Context& ctx, Stub& stub, const std::string& verb) {
       t.AddRow({g.reason(), g.key(), absl::StrJoin(g.partner_ids(), " ")});
     }
     t.Print(ctx.format, std::cout);
-    MoreHint(all.next_page_token(), "duplicate groups");
     return kExitOk;
   }
   if (verb == "scorecard") {
@@ -545,8 +537,8 @@ int Deals(Context& ctx, Stub& stub) {
         deal, DealTable(), AddDeal);
   }
   if (verb == "list") {
-    if (absl::Status s =
-            KnownFlags(args, {"partner", "state", "page-size", "all"});
+    if (absl::Status s = KnownFlags(
+            args, {"partner", "state", "page-size", "page-token", "all"});
         !s.ok()) {
       return UsageError(s);
     }
@@ -573,11 +565,11 @@ int Deals(Context& ctx, Stub& stub) {
     Table t = DealTable();
     for (const v1::Deal& d : all.deals()) AddDeal(t, d);
     t.Print(ctx.format, std::cout);
-    MoreHint(all.next_page_token(), "deals");
     return kExitOk;
   }
   if (verb == "conflicts") {
-    if (absl::Status s = KnownFlags(args, {"page-size", "all"}); !s.ok())
+    if (absl::Status s = KnownFlags(args, {"page-size", "page-token", "all"});
+        !s.ok())
       return UsageError(s);
     absl::StatusOr<int> size = IntFlag(args, "page-size", 0);
     if (!size.ok()) return UsageError(size.status());
@@ -610,7 +602,6 @@ int Deals(Context& ctx, Stub& stub) {
       }
     }
     t.Print(ctx.format, std::cout);
-    MoreHint(all.next_page_token(), "conflicts");
     return kExitOk;
   }
   return UsageError(
@@ -703,8 +694,8 @@ int Funds(Context& ctx, Stub& stub) {
         fund, FundTable(), AddFund);
   }
   if (verb == "list") {
-    if (absl::Status s =
-            KnownFlags(args, {"partner", "state", "page-size", "all"});
+    if (absl::Status s = KnownFlags(
+            args, {"partner", "state", "page-size", "page-token", "all"});
         !s.ok()) {
       return UsageError(s);
     }
@@ -731,7 +722,6 @@ int Funds(Context& ctx, Stub& stub) {
     Table t = FundTable();
     for (const v1::FundRequest& f : all.fund_requests()) AddFund(t, f);
     t.Print(ctx.format, std::cout);
-    MoreHint(all.next_page_token(), "fund requests");
     return kExitOk;
   }
   return UsageError(
@@ -797,7 +787,8 @@ int Programs(Context& ctx, Stub& stub) {
         program, ProgramTable(), AddProgram);
   }
   if (verb == "list") {
-    if (absl::Status s = KnownFlags(args, {"page-size", "all"}); !s.ok())
+    if (absl::Status s = KnownFlags(args, {"page-size", "page-token", "all"});
+        !s.ok())
       return UsageError(s);
     absl::StatusOr<int> size = IntFlag(args, "page-size", 0);
     if (!size.ok()) return UsageError(size.status());
@@ -815,7 +806,6 @@ int Programs(Context& ctx, Stub& stub) {
     Table t = ProgramTable();
     for (const v1::Program& p : all.programs()) AddProgram(t, p);
     t.Print(ctx.format, std::cout);
-    MoreHint(all.next_page_token(), "programs");
     return kExitOk;
   }
   return UsageError("want: rapportctl partners programs create|get|list ...",
@@ -876,8 +866,8 @@ int Agreements(Context& ctx, Stub& stub) {
         agreement, AgreementTable(), AddAgreement);
   }
   if (verb == "list") {
-    if (absl::Status s = KnownFlags(
-            args, {"partner", "program", "state", "all", "page-size"});
+    if (absl::Status s = KnownFlags(args, {"partner", "program", "state", "all",
+                                           "page-size", "page-token"});
         !s.ok()) {
       return UsageError(s);
     }
@@ -905,7 +895,6 @@ int Agreements(Context& ctx, Stub& stub) {
     Table t = AgreementTable();
     for (const v1::Agreement& a : all.agreements()) AddAgreement(t, a);
     t.Print(ctx.format, std::cout);
-    MoreHint(all.next_page_token(), "agreements");
     return kExitOk;
   }
   return UsageError(
@@ -952,7 +941,8 @@ int Orders(Context& ctx, Stub& stub) {
         std::move(table), add);
   }
   if (verb == "list") {
-    if (absl::Status s = KnownFlags(args, {"partner", "all", "page-size"});
+    if (absl::Status s =
+            KnownFlags(args, {"partner", "all", "page-size", "page-token"});
         !s.ok()) {
       return UsageError(s);
     }
@@ -972,7 +962,6 @@ int Orders(Context& ctx, Stub& stub) {
     }
     for (const v1::Order& o : all.orders()) add(table, o);
     table.Print(ctx.format, std::cout);
-    MoreHint(all.next_page_token(), "orders");
     return kExitOk;
   }
   return UsageError("want: rapportctl partners orders record|list ...", "");
@@ -1033,7 +1022,8 @@ int Interactions(Context& ctx, Stub& stub) {
         std::move(table), add);
   }
   if (verb == "list") {
-    if (absl::Status s = KnownFlags(args, {"partner", "all", "page-size"});
+    if (absl::Status s =
+            KnownFlags(args, {"partner", "all", "page-size", "page-token"});
         !s.ok()) {
       return UsageError(s);
     }
@@ -1053,7 +1043,6 @@ int Interactions(Context& ctx, Stub& stub) {
     }
     for (const v1::Interaction& i : all.interactions()) add(table, i);
     table.Print(ctx.format, std::cout);
-    MoreHint(all.next_page_token(), "interactions");
     return kExitOk;
   }
   return UsageError("want: rapportctl partners interactions log|list ...", "");

@@ -85,6 +85,21 @@ TEST(CustomerIdentityE2E, DuplicatesAreFoundAndMergedWithEverythingTheyHad) {
       server.Rows({"customers", "list", "--page-size", "1", "--all"}).size(),
       3u);
   EXPECT_EQ(server.Rows({"customers", "list", "--page-size", "1"}).size(), 2u);
+  // One page says on stderr how to get the next, and the token it names does.
+  RunResult first =
+      server.Ctl({"customers", "list", "--page-size", "1", "--output", "csv"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const std::string marker = "--page-token ";
+  const size_t at = first.err.find(marker);
+  ASSERT_NE(at, std::string::npos) << first.err;
+  std::string token = first.err.substr(at + marker.size());
+  token = token.substr(0, token.find(','));
+  auto second = server.Rows(
+      {"customers", "list", "--page-size", "1", "--page-token", token});
+  ASSERT_EQ(second.size(), 2u);
+  EXPECT_NE(first.out, "");
+  EXPECT_EQ(first.out.find(second[1][0]), std::string::npos)
+      << "the second page repeats the first";
   auto groups = server.Rows({"customers", "duplicates"});
   ASSERT_EQ(groups.size(), 2u);
   EXPECT_EQ(groups[1][0], "email");
