@@ -66,7 +66,7 @@ absl::StatusOr<CounterpartOptions> ReadCounterpartFlags(
       auth::TokenClaims{.subject = absl::StrCat("service:", defaults.name),
                         .roles = {"reader"},
                         .issuer = AuthIssuer(),
-                        .audience = AuthAudience(),
+                        .audience = ServiceAudience(),
                         .ttl = absl::Hours(1)});
   return out;
 }

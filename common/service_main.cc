@@ -180,7 +180,10 @@ absl::StatusOr<ServerOptions> ReadServerFlags(
       auth::TokenVerifier::Create(
           {.jwks_file = absl::GetFlag(FLAGS_jwks_file),
            .issuer = absl::GetFlag(FLAGS_auth_issuer),
-           .audience = absl::GetFlag(FLAGS_auth_audience)});
+           .audience = absl::GetFlag(FLAGS_auth_audience),
+           .other_audiences = defaults.takes_service_tokens
+                                  ? std::vector<std::string>{ServiceAudience()}
+                                  : std::vector<std::string>{}});
   if (!verifier.ok()) return verifier.status();
   options.verifier = *std::move(verifier);
   if (absl::Status s = options.Validate(); !s.ok()) return s;
@@ -189,6 +192,7 @@ absl::StatusOr<ServerOptions> ReadServerFlags(
 
 std::string AuthIssuer() { return absl::GetFlag(FLAGS_auth_issuer); }
 std::string AuthAudience() { return absl::GetFlag(FLAGS_auth_audience); }
+std::string ServiceAudience() { return AuthAudience() + ".scoring"; }
 
 int Serve(const ServerOptions& options, std::vector<grpc::Service*> services,
           Server::Probe probe) {

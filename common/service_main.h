@@ -38,6 +38,10 @@ struct ServiceDefaults {
   absl::Duration shutdown_grace = absl::Seconds(10);
   // The database name that --mysql_uri defaults to (counterpart services).
   std::string database;
+  // Whether the service takes the tokens the domain services make for their
+  // own calls (ServiceAudience): the scoring service only, so that a service's
+  // key, if stolen, reads no domain's data.
+  bool takes_service_tokens = false;
 };
 
 // Call first in main(), before any thread starts: blocks SIGTERM and SIGINT
@@ -60,6 +64,10 @@ absl::StatusOr<ServerOptions> ReadServerFlags(
 // --auth_audience), for the tokens a service mints for its own calls.
 std::string AuthIssuer();
 std::string AuthAudience();
+// The `aud` of the tokens a domain service makes for its calls to the
+// scoring service: --auth_audience with ".scoring" after it. Only a service
+// whose defaults say takes_service_tokens accepts it.
+std::string ServiceAudience();
 
 // Serves until SIGTERM or SIGINT, then shuts down gracefully; returns the
 // process's exit status.

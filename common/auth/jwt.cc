@@ -177,20 +177,23 @@ absl::Status CheckTimes(const Validity& v, absl::Time now,
   return absl::OkStatus();
 }
 
-absl::Status CheckAudience(const json_t* claims, absl::string_view audience) {
+absl::Status CheckAudience(const json_t* claims, const VerifierOptions& want) {
+  auto accepted = [&](const json_t* item) {
+    const absl::string_view aud(json_string_value(item),
+                                json_string_length(item));
+    return aud == want.audience ||
+           std::find(want.other_audiences.begin(), want.other_audiences.end(),
+                     aud) != want.other_audiences.end();
+  };
   const json_t* aud = json_object_get(claims, "aud");
   if (json_is_string(aud)) {
-    if (absl::string_view(json_string_value(aud), json_string_length(aud)) ==
-        audience) {
-      return absl::OkStatus();
-    }
+    if (accepted(aud)) return absl::OkStatus();
   } else if (json_is_array(aud)) {
     bool found = false;
     for (size_t i = 0; i < json_array_size(aud); ++i) {
       const json_t* item = json_array_get(aud, i);
       if (!json_is_string(item)) return Malformed();
-      found = found || absl::string_view(json_string_value(item),
-                                         json_string_length(item)) == audience;
+      found = found || accepted(item);
     }
     if (found) return absl::OkStatus();
   }
@@ -368,7 +371,7 @@ absl::StatusOr<Principal> TokenVerifier::Verify(
   if (internal::StringMember(claims, "iss") != options_.issuer) {
     return Unauthenticated("wrong issuer");
   }
-  RAPPORT_RETURN_IF_ERROR(CheckAudience(claims, options_.audience));
+  RAPPORT_RETURN_IF_ERROR(CheckAudience(claims, options_));
   RAPPORT_ASSIGN_OR_RETURN(Principal principal, PrincipalOf(claims));
   // A key held to one subject (a service's own) vouches for that subject
   // only, and no higher than its role.

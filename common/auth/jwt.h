@@ -92,6 +92,10 @@ struct VerifierOptions {
   std::string issuer;
   // Required in `aud`, which is a string or an array of strings.
   std::string audience;
+  // Accepted in `aud` as well: the scoring service takes the tokens that the
+  // domain services make for their calls to it, which no other service takes
+  // (see ServiceAudience in common/service_main.h).
+  std::vector<std::string> other_audiences;
   // Clock skew allowed on `exp` and `nbf`.
   absl::Duration leeway = absl::Seconds(30);
   // How often at most Verify looks whether jwks_file changed (its size, time
@@ -131,7 +135,8 @@ struct VerifierOptions {
 //   - `nbf` (optional) is before now + leeway
 //       else "token not yet valid";
 //   - `iss` is the issuer else "wrong issuer";
-//   - `aud` is the audience, or an array holding it, else "wrong audience";
+//   - `aud` is the audience (or one of other_audiences), or an array holding
+//     one, else "wrong audience";
 //   - `sub` is a non-empty string else "token has no subject";
 //   - `roles` is an array of strings (a lone string, even "admin", is
 //     "malformed token": roles are never guessed from a string) holding at

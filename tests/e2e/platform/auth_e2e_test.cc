@@ -272,6 +272,43 @@ TEST_F(AuthE2E, ForgedExpiredAndForeignTokensAreRefused) {
   EXPECT_EQ(platform_.logs().find(none), std::string::npos);
 }
 
+// A domain service's own token (what it makes for its calls to scoring,
+// with the service key) is taken by the scoring service and by no domain
+// service: a stolen service key reads no customer, partner or member.
+TEST_F(AuthE2E, AServicesOwnTokenIsTakenByTheScoringServiceOnly) {
+  absl::StatusOr<auth::SigningKey> key =
+      auth::SigningKey::Load(TestAuth::Get().service_key_file());
+  ASSERT_TRUE(key.ok()) << key.status();
+  const auth::TokenClaims claims{.subject = "service:customer",
+                                 .roles = {"reader"},
+                                 .issuer = "rapport",
+                                 .audience = "rapport.scoring"};
+  absl::StatusOr<std::string> token =
+      auth::MintToken(*key, claims, absl::Now());
+  ASSERT_TRUE(token.ok()) << token.status();
+  const std::string bearer = absl::StrCat("Bearer ", *token);
+  // An empty request is refused for what it lacks, so the caller passed.
+  grpc::Status scored =
+      CallRaw(platform_.scoring().addr(),
+              "/rapport.scoring.v1.ScoringService/ScoreEntity", bearer);
+  EXPECT_EQ(scored.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << scored.error_message();
+  for (const auto& [addr, method] :
+       std::vector<std::pair<std::string, std::string>>{
+           {platform_.customer().addr(),
+            "/rapport.customer.v1.CustomerService/ListCustomers"},
+           {platform_.partner().addr(),
+            "/rapport.partner.v1.PartnerService/ListPartners"},
+           {platform_.community().addr(),
+            "/rapport.financial_community.v1.FinancialCommunityService/"
+            "ListMembers"}}) {
+    grpc::Status read = CallRaw(addr, method, bearer);
+    EXPECT_EQ(read.error_code(), grpc::StatusCode::UNAUTHENTICATED) << method;
+    EXPECT_NE(read.error_message().find("wrong audience"), std::string::npos)
+        << read.error_message();
+  }
+}
+
 TEST_F(AuthE2E, RapportctlMintsTokensThatAnyClientCanUse) {
   RunResult minted = platform_.Ctl(
       {"auth", "token", "--role", "reader", "--subject", "script"});
