@@ -17,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "common/metrics/grpc_metrics.h"
+#include "common/metrics/metrics.h"
 #include "common/reflection.h"
 
 namespace rapport {
@@ -388,10 +389,34 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
 }
 
 void Server::PollHealth() {
+  static auto& keys_stale =
+      prometheus::BuildGauge()
+          .Name("rapport_auth_keys_stale")
+          .Help(
+              "1 while the JWKS file cannot be read again: the keys read "
+              "before it changed are still trusted, a removed one included")
+          .Register(metrics::Registry())
+          .Add({});
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
   bool last = true;
   bool first = true;
+  bool keys_ok = true;
   do {
+    // Calls go on with the keys read before (an outage would be worse), but
+    // an operator who took a key out must learn that it is still trusted.
+    if (options_.verifier != nullptr) {
+      const absl::Status keys = options_.verifier->ReloadStatus();
+      keys_stale.Set(keys.ok() ? 0 : 1);
+      if (keys.ok() != keys_ok) {
+        keys_ok = keys.ok();
+        LogLine(keys_ok ? "info" : "error", options_.service_name,
+                keys_ok ? "keys read again"
+                        : "cannot read the keys again; those read before "
+                          "stay trusted",
+                keys_ok ? LogFields{}
+                        : LogFields{{"error", std::string(keys.message())}});
+      }
+    }
     bool serving = true;
     absl::Status status;
     if (probe_) {

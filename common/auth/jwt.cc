@@ -387,6 +387,7 @@ absl::StatusOr<Principal> TokenVerifier::Verify(
 }
 
 absl::Status TokenVerifier::ReloadStatus() const {
+  CurrentKeys(clock_());
   absl::ReaderMutexLock lock(&mu_);
   return reload_status_;
 }

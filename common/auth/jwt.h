@@ -161,9 +161,11 @@ class TokenVerifier {
   // Verifies the value of the `authorization` metadata ("Bearer <token>").
   absl::StatusOr<Principal> Verify(absl::string_view authorization) const;
 
-  // OK, or why the last attempt to re-read a changed jwks_file failed. The
-  // verifier then keeps the keys it had and tries again after reload_every;
-  // servers may report this in their health or logs.
+  // OK, or why the last attempt to re-read a changed jwks_file failed (it
+  // looks at the file first when it is time, as a call would). The verifier
+  // then keeps the keys it had, so that a key taken out of the file stays
+  // trusted, and tries again after reload_every; servers report it (Server:
+  // a log line and rapport_auth_keys_stale).
   absl::Status ReloadStatus() const;
 
  private:

@@ -16,8 +16,11 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "tests/support/mariadb.h"
 #include "tests/support/platform.h"
 #include "tests/support/raw_call.h"
+#include "tests/support/server.h"
+#include "tests/support/test_auth.h"
 
 namespace rapport {
 namespace {
@@ -263,6 +266,44 @@ TEST_F(CounterpartMetricsE2E,
               1)
         << service;
   }
+}
+
+// A JWKS file that can no longer be read keeps the keys read before trusted
+// (calls go on), and the service says so: in its log, and as a gauge, with
+// no call needed to notice. Readable again, the gauge goes back to 0.
+TEST(KeysE2E, AnUnreadableKeyFileIsReportedWhileTheOldKeysStayTrusted) {
+  testing::TempDir dir;
+  const std::string jwks = dir.File("jwks.json");
+  testing::WriteFile(jwks,
+                     testing::ReadFile(testing::TestAuth::Get().jwks_file()));
+  testing::ServerProcess scoring(
+      testing::BinaryDir() + "/services/scoring/rapport-scoring", {},
+      {"--jwks_file=" + jwks});
+  auto stale = [&] {
+    return Sum(Fetch(scoring.metrics_addr()), "rapport_auth_keys_stale");
+  };
+  EXPECT_EQ(stale(), 0);
+  testing::WriteFile(jwks, R"({"keys":[)");  // as if half written
+  for (int i = 0; i < 150 && stale() != 1; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(stale(), 1) << scoring.log();
+  EXPECT_TRUE(absl::StrContains(scoring.log(), "cannot read the keys again"))
+      << scoring.log();
+  // The keys read before still let callers in.
+  grpc::Status call = testing::CallRaw(
+      scoring.addr(), "/rapport.scoring.v1.ScoringService/ScoreEntity",
+      testing::TestAuth::Get().Bearer("reader"));
+  EXPECT_EQ(call.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << call.error_message();
+  testing::WriteFile(jwks,
+                     testing::ReadFile(testing::TestAuth::Get().jwks_file()));
+  for (int i = 0; i < 150 && stale() != 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(stale(), 0) << scoring.log();
+  EXPECT_TRUE(absl::StrContains(scoring.log(), "keys read again"))
+      << scoring.log();
 }
 
 TEST_F(MetricsE2E, TheEndpointServesOnlyMetrics) {
