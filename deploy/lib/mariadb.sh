@@ -83,6 +83,12 @@ mariadb_sql() {
   mariadb --no-defaults --socket="$(cat "$dir/socket-path")" -u"$(id -un)" -e "$*"
 }
 
+# mariadb_script DIR: the same for the statements on stdin, for those that hold a secret
+# (a command line, -e's included, is readable by every local user).
+mariadb_script() {
+  mariadb --no-defaults --socket="$(cat "$1/socket-path")" -u"$(id -un)"
+}
+
 # mariadb_stop DIR: stops the server cleanly (waits for it to exit).
 mariadb_stop() {
   local dir=$1 pid
