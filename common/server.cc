@@ -196,8 +196,18 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
         {"method", info_->method()},
         {"code", CodeName(status.error_code())},
         {"ms", absl::StrFormat("%.3f", absl::ToDoubleMilliseconds(elapsed))}};
-    if (info_->server_context() != nullptr) {
-      fields.push_back({"peer", info_->server_context()->peer()});
+    if (const grpc::ServerContextBase* context = info_->server_context()) {
+      fields.push_back({"peer", context->peer()});
+      // Who called, reads too (the audit log has the changes only): the
+      // token the call verified, found again in the verifier's cache.
+      if (options_->verifier != nullptr) {
+        const auto& metadata = context->client_metadata();
+        if (auto it = metadata.find("authorization"); it != metadata.end()) {
+          absl::StatusOr<auth::Principal> caller = options_->verifier->Verify(
+              absl::string_view(it->second.data(), it->second.size()));
+          if (caller.ok()) fields.push_back({"caller", caller->subject});
+        }
+      }
     }
     if (!status.ok()) fields.push_back({"error", status.error_message()});
     LogLine(status.ok() ? "info" : "warn", options_->service_name, "request",

@@ -172,6 +172,13 @@ TEST_F(AuthE2E, ReadersReadWritersRecordAdminsEraseAndTheAuditNamesThem) {
     EXPECT_EQ(r.exit_code, 1) << r.out;
     EXPECT_NE(r.err.find("PERMISSION_DENIED"), std::string::npos) << r.err;
   }
+  // The request log names who read, as the audit log names who changed.
+  EXPECT_NE(
+      platform_.logs().find(R"("method":"/rapport.customer.v1.)"
+                            R"(CustomerService/GetCustomer","code":"OK")"),
+      std::string::npos);
+  EXPECT_NE(platform_.logs().find(R"("caller":"rita")"), std::string::npos)
+      << platform_.logs();
   // ...and nothing changed.
   EXPECT_EQ(testing::CsvRows(
                 platform_.Ctl({"customers", "list", "--output", "csv"}).out)
