@@ -58,6 +58,9 @@ ABSL_FLAG(std::string, auth_issuer, "rapport",
           "the `iss` that callers' tokens must carry");
 ABSL_FLAG(std::string, auth_audience, "rapport",
           "the `aud` that callers' tokens must carry (the deployment's name)");
+ABSL_FLAG(absl::Duration, auth_max_token_lifetime, absl::Hours(7 * 24),
+          "tokens valid for longer than this when first seen are refused "
+          "(a leaked token is good for a bounded time); 0: no bound");
 
 namespace rapport {
 namespace {
@@ -176,6 +179,10 @@ absl::StatusOr<ServerOptions> ReadServerFlags(
     return absl::InvalidArgumentError(
         "jwks_file: required (every call is authenticated)");
   }
+  if (absl::GetFlag(FLAGS_auth_max_token_lifetime) < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "auth_max_token_lifetime: must not be negative");
+  }
   absl::StatusOr<std::unique_ptr<auth::TokenVerifier>> verifier =
       auth::TokenVerifier::Create(
           {.jwks_file = absl::GetFlag(FLAGS_jwks_file),
@@ -183,7 +190,8 @@ absl::StatusOr<ServerOptions> ReadServerFlags(
            .audience = absl::GetFlag(FLAGS_auth_audience),
            .other_audiences = defaults.takes_service_tokens
                                   ? std::vector<std::string>{ServiceAudience()}
-                                  : std::vector<std::string>{}});
+                                  : std::vector<std::string>{},
+           .max_lifetime = absl::GetFlag(FLAGS_auth_max_token_lifetime)});
   if (!verifier.ok()) return verifier.status();
   options.verifier = *std::move(verifier);
   if (absl::Status s = options.Validate(); !s.ok()) return s;

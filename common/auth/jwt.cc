@@ -301,6 +301,9 @@ absl::StatusOr<std::unique_ptr<TokenVerifier>> TokenVerifier::Create(
   if (options.leeway < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("leeway: must not be negative");
   }
+  if (options.max_lifetime < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("max_lifetime: must not be negative");
+  }
   if (options.reload_every < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("reload_every: must not be negative");
   }
@@ -368,6 +371,10 @@ absl::StatusOr<Principal> TokenVerifier::Verify(
   const json_t* claims = decoded.claims.get();
   RAPPORT_ASSIGN_OR_RETURN(Validity validity, ValidityOf(claims));
   RAPPORT_RETURN_IF_ERROR(CheckTimes(validity, now, options_.leeway));
+  if (options_.max_lifetime > absl::ZeroDuration() &&
+      validity.exp - now > options_.max_lifetime + options_.leeway) {
+    return Unauthenticated("token lives too long");
+  }
   if (internal::StringMember(claims, "iss") != options_.issuer) {
     return Unauthenticated("wrong issuer");
   }

@@ -98,6 +98,10 @@ struct VerifierOptions {
   std::vector<std::string> other_audiences;
   // Clock skew allowed on `exp` and `nbf`.
   absl::Duration leeway = absl::Seconds(30);
+  // The longest a token may still be valid when it is first seen (`exp` that
+  // far ahead at most): a leaked token is good for a bounded time, since
+  // revoking one means rotating its key. Zero: no bound.
+  absl::Duration max_lifetime = absl::Hours(7 * 24);
   // How often at most Verify looks whether jwks_file changed (its size, time
   // stamps or inode) and re-reads it, so keys rotate without a restart. Replace
   // the file by rename (write a temp file, then rename it over the old one):
@@ -134,6 +138,7 @@ struct VerifierOptions {
 //       else "token has no expiry" / "token expired";
 //   - `nbf` (optional) is before now + leeway
 //       else "token not yet valid";
+//   - `exp` is at most max_lifetime ahead else "token lives too long";
 //   - `iss` is the issuer else "wrong issuer";
 //   - `aud` is the audience (or one of other_audiences), or an array holding
 //     one, else "wrong audience";

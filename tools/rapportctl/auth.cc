@@ -124,6 +124,11 @@ int RunAuth(Context& ctx) {
                        "\""),
           "");
     }
+    if (ttl > absl::Hours(7 * 24)) {
+      std::cerr << "rapportctl: warning: services refuse a token valid for "
+                   "longer than their --auth_max_token_lifetime (7 days "
+                   "unless set otherwise)\n";
+    }
   }
   // The local platform's key by default (deploy/local/run names it in
   // var/run/platform.env).

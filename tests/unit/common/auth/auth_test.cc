@@ -437,6 +437,39 @@ TEST_F(AuthTest, ExpiredTokenIsRefusedBeyondLeeway) {
   EXPECT_THAT(verifier->Verify(token), Unauthenticated("token expired"));
 }
 
+// A verifier with other audiences takes them as well as its own (the scoring
+// service, the services' own tokens); one without refuses them.
+TEST_F(AuthTest, OtherAudiencesAreTakenOnlyWhereListed) {
+  TokenClaims claims = Claims();
+  claims.audience = "elsewhere.scoring";
+  const std::string token = Bearer(Mint(*key_.signing, claims));
+  EXPECT_THAT(Verifier()->Verify(token), Unauthenticated("wrong audience"));
+  VerifierOptions scoring = Options();
+  scoring.other_audiences = {"elsewhere.scoring"};
+  auto verifier = Verifier(scoring);
+  EXPECT_TRUE(verifier->Verify(token).ok());
+  EXPECT_TRUE(verifier->Verify(Bearer(Mint(*key_.signing))).ok());
+}
+
+// A token valid for longer than max_lifetime (7 days by default) when first
+// seen is refused: a leaked one is good for a bounded time.
+TEST_F(AuthTest, ATokenThatLivesTooLongIsRefused) {
+  auto verifier = Verifier();
+  TokenClaims claims = Claims();
+  claims.ttl = absl::Hours(7 * 24);
+  EXPECT_TRUE(verifier->Verify(Bearer(Mint(*key_.signing, claims))).ok());
+  claims.ttl = absl::Hours(7 * 24) + absl::Minutes(1);
+  EXPECT_THAT(verifier->Verify(Bearer(Mint(*key_.signing, claims))),
+              Unauthenticated("token lives too long"));
+  VerifierOptions unbounded = Options();
+  unbounded.max_lifetime = absl::ZeroDuration();
+  EXPECT_TRUE(
+      Verifier(unbounded)->Verify(Bearer(Mint(*key_.signing, claims))).ok());
+  VerifierOptions negative = Options();
+  negative.max_lifetime = -absl::Seconds(1);
+  EXPECT_FALSE(TokenVerifier::Create(negative).ok());
+}
+
 TEST_F(AuthTest, NotYetValidTokenIsRefusedBeyondLeeway) {
   auto verifier = Verifier();
   std::string token = Bearer(Mint(*key_.signing));  // nbf = now
