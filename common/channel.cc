@@ -91,8 +91,10 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
   }
   args.SetMaxReceiveMessageSize(64 << 20);
   args.SetMaxSendMessageSize(64 << 20);
-  // A dead server (or a connection a middlebox dropped) is noticed within
-  // 40 s, not at the next call; Rapport's servers allow pings every 10 s.
+  // A server that dies (or a connection a middlebox dropped) during a call
+  // is noticed within 40 s, not when the call's deadline ends; an idle
+  // channel sends no pings and finds out at its next call. Rapport's servers
+  // allow pings every 10 s.
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30 * 1000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10 * 1000);
   if (interceptors.empty()) {

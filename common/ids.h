@@ -51,9 +51,9 @@ class IdGenerator {
 // True when s has the shape of an id from IdGenerator.
 bool IsValidId(absl::string_view s);
 
-// The first kRowIdPrefixSize characters of a new id (its time and 32 random
-// bits) name a numbered set of rows; RowId appends row `row`, which must be
-// in [0, kMaxRowIdRow]. Ids of one prefix sort by row.
+// The first kRowIdPrefixSize characters of a new id (its 48 bits of time and
+// 30 random bits) name a numbered set of rows; RowId appends row `row`, which
+// must be in [0, kMaxRowIdRow]. Ids of one prefix sort by row.
 inline constexpr size_t kRowIdPrefixSize = 16;
 inline constexpr int64_t kMaxRowIdRow = (int64_t{1} << 50) - 1;
 std::string RowId(absl::string_view prefix, int64_t row);

@@ -5,7 +5,8 @@
 // from the descriptors linked into the binary.
 //
 //   std::vector<std::unique_ptr<grpc::Service>> reflection =
-//       NewReflectionServices(&guard, {"rapport.customer.v1.CustomerService"});
+//       NewReflectionServices(verifier.get(),
+//                             {"rapport.customer.v1.CustomerService"});
 #ifndef RAPPORT_COMMON_REFLECTION_H_
 #define RAPPORT_COMMON_REFLECTION_H_
 

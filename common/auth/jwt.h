@@ -142,11 +142,16 @@ struct VerifierOptions {
 //   - `iss` is the issuer else "wrong issuer";
 //   - `aud` is the audience (or one of other_audiences), or an array holding
 //     one, else "wrong audience";
-//   - `sub` is a non-empty string else "token has no subject";
+//   - `sub` is a non-empty string else "token has no subject", of at most
+//     256 bytes else "token subject is longer than 256 bytes";
 //   - `roles` is an array of strings (a lone string, even "admin", is
 //     "malformed token": roles are never guessed from a string) holding at
 //     least one of reader, writer, admin
-//       else PERMISSION_DENIED "token has no known role".
+//       else PERMISSION_DENIED "token has no known role";
+//   - a key scoped to a subject and a role (jwks.h) signed for that subject
+//     and no higher role
+//       else "the signing key may not sign for this subject" / "... may not
+//       grant this role".
 // A claim of the wrong JSON type (e.g. a string `exp`) is "malformed token".
 class TokenVerifier {
  public:

@@ -160,7 +160,7 @@ class Differentiation final : public ValueKeeper {
   // replica) and returns it at once; FAILED_PRECONDITION while another job
   // runs. Its start and end are audited. Under a `request_id`, the job is
   // KeyedId("refresh", request_id): a retry gets that job as it stands, and
-  // the id used for other settings is ALREADY_EXISTS.
+  // the id used for other settings is INVALID_ARGUMENT naming request_id.
   absl::StatusOr<cv1::RefreshJob> StartRefresh(
       const cv1::RefreshSettings& settings, const std::string& actor,
       const std::string& request_id = "");
@@ -226,8 +226,8 @@ class Differentiation final : public ValueKeeper {
 
  private:
   // The job `job_id` (a request id's) when it exists and was started with
-  // `settings`; nullopt when there is none; ALREADY_EXISTS when it was
-  // started with other settings.
+  // `settings`; nullopt when there is none; INVALID_ARGUMENT naming
+  // request_id when it was started with other settings.
   absl::StatusOr<std::optional<cv1::RefreshJob>> StartedBy(
       const std::string& job_id, const cv1::RefreshSettings& settings);
   struct Job;

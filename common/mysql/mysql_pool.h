@@ -52,8 +52,8 @@ namespace rapport {
 
 // Maps a connector exception to a status: 1062 duplicate key is ALREADY_EXISTS,
 // 1452 (a foreign key naming a missing row) NOT_FOUND saying so in words
-// that name no table, 1205 lock wait and
-// 1213 deadlock are ABORTED (retry the transaction), a lost
+// that name no table, 1205 lock wait and 1213 deadlock are ABORTED (retry
+// the transaction), 1969 (past max_statement_time) DEADLINE_EXCEEDED, a lost
 // or unreachable server is UNAVAILABLE, anything else INTERNAL with the
 // SQLSTATE.
 absl::Status SqlErrorToStatus(const sql::SQLException& e);
@@ -87,8 +87,8 @@ class MysqlPool {
   auto Run(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&>;
 
   // Runs fn(connection) inside a transaction: commits when fn returns OK, rolls
-  // back otherwise. A deadlock or lock wait timeout (ABORTED) retries fn up to
-  // three times, so fn must not have effects outside the database. A
+  // back otherwise. A deadlock or lock wait timeout (ABORTED) runs fn again,
+  // three times in all, so fn must not have effects outside the database. A
   // duplicate key retries fn once more, after any attempt: a concurrent twin
   // (a retry sent twice at once) committed the row between fn's checks and
   // its insert, and fn's checks, run again, give their own answer (the
