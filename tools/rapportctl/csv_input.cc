@@ -26,6 +26,9 @@ absl::StatusOr<std::unique_ptr<CsvInput>> CsvInput::Open(
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": the file is empty; want a header row"));
   input->width_ = input->reader_->field_count();
+  for (size_t i = 0; i < input->width_; ++i) {
+    input->header_.emplace_back(input->reader_->field(i));
+  }
   input->columns_ = std::move(columns);
   for (const Column& c : input->columns_) {
     int found = -1;
@@ -75,8 +78,16 @@ absl::StatusOr<bool> CsvInput::Next() {
 }
 
 std::string CsvInput::RaggedMessage() const {
-  return absl::StrCat("expected ", width_, " fields like the header, got ",
-                      reader_->field_count());
+  const size_t got = reader_->field_count();
+  std::string message =
+      absl::StrCat("expected ", width_, " fields like the header, got ", got);
+  if (got < width_) {
+    absl::StrAppend(&message, ": no ",
+                    absl::StrJoin(header_.begin() + got, header_.end(), ", "));
+  } else if (width_ > 0) {
+    absl::StrAppend(&message, ": ", got - width_, " past ", header_.back());
+  }
+  return message;
 }
 
 absl::Status CsvInput::Error(size_t c, absl::string_view what) const {

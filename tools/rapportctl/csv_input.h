@@ -39,7 +39,8 @@ class CsvInput {
   // says so (an import rejects that row alone; its fields are not read).
   void AcceptRaggedRows() { accept_ragged_ = true; }
   bool ragged() const { return reader_->field_count() != width_; }
-  // "expected 4 fields like the header, got 3".
+  // "expected 4 fields like the header, got 3: no currency" (the header's
+  // names of the fields missing), or "..., got 5: 1 past currency".
   std::string RaggedMessage() const;
   // The line the current row starts on.
   int64_t line() const { return reader_->line(); }
@@ -68,6 +69,7 @@ class CsvInput {
   std::vector<int> index_;
   std::vector<std::string> unused_;
   size_t width_ = 0;
+  std::vector<std::string> header_;
   bool accept_ragged_ = false;
   int64_t rows_ = 0;
   int64_t size_ = 0;

@@ -374,10 +374,12 @@ TEST_F(CustomerImportE2E,
   EXPECT_EQ(Summary(r2.out, "accepted"), 1) << r2.out;
   EXPECT_EQ(Summary(r2.out, "rejected"), 2) << r2.out;
   EXPECT_TRUE(absl::StrContains(
-      r2.err, ragged + ":3: expected 3 fields like the header, got 4"))
+      r2.err,
+      ragged + ":3: expected 3 fields like the header, got 4: 1 past amount"))
       << r2.err;
   EXPECT_TRUE(absl::StrContains(
-      r2.err, ragged + ":4: expected 3 fields like the header, got 2"))
+      r2.err,
+      ragged + ":4: expected 3 fields like the header, got 2: no amount"))
       << r2.err;
   EXPECT_EQ(Purchases(ada).size(), 1u);
   RunResult usage = server_->Ctl({"customers", "import", "orders", no_amount});
