@@ -143,6 +143,15 @@ absl::StatusOr<const json_t*> KeysOf(const json_t* document) {
 // different key.
 absl::StatusOr<bool> AddKey(std::vector<EcPublicKey>& keys, EcPublicKey key,
                             bool rescope = false) {
+  // One key under two kids with two scopes would let a token choose the
+  // looser one (an unscoped copy of a service's key signs an admin's token).
+  for (const EcPublicKey& known : keys) {
+    if (known.kid != key.kid && known.x == key.x && known.y == key.y &&
+        !SameScope(known, key)) {
+      return Invalid(absl::StrCat("kid \"", key.kid, "\" is the key of kid \"",
+                                  known.kid, "\" with other scopes"));
+    }
+  }
   for (EcPublicKey& known : keys) {
     if (known.kid != key.kid) continue;
     if (known.x == key.x && known.y == key.y) {

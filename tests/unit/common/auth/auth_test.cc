@@ -1066,6 +1066,21 @@ TEST(Jwks, MergeKeepsEachKeyOnceInOrder) {
   EXPECT_THAT(Message(ParseJwks(twice).status()),
               ::testing::HasSubstr("listed twice with other scopes"))
       << twice;
+  // So is one key under two kids with two scopes: a token would pick the
+  // unscoped one.
+  const std::string other_kid = absl::StrReplaceAll(
+      a->PublicJwks({.subject = "service:customer"}),
+      {{absl::StrCat("\"", a->kid(), "\""), "\"hand-written\""}});
+  ASSERT_NE(other_kid.find("hand-written"), std::string::npos) << other_kid;
+  EXPECT_THAT(Message(MergeJwks({a->PublicJwks(), other_kid}).status()),
+              ::testing::HasSubstr("is the key of kid"));
+  // Under two kids with one scope it is only listed twice.
+  EXPECT_TRUE(
+      MergeJwks({a->PublicJwks(),
+                 absl::StrReplaceAll(
+                     a->PublicJwks(),
+                     {{absl::StrCat("\"", a->kid(), "\""), "\"copy\""}})})
+          .ok());
   // A role that is not one, on a key that is fine otherwise.
   const std::string root =
       absl::StrReplaceAll(a->PublicJwks({.subject = "x", .max_role = "admin"}),
