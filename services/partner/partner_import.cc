@@ -221,10 +221,14 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
   int64_t latest = std::numeric_limits<int64_t>::min();
   // The open rows (sorted by registration below; a registration dated after
   // the import was refused when parsed), and the closed ones.
-  std::vector<size_t> open, closed;
+  std::vector<size_t> open, closed, won;
   std::vector<imports::Reject> refused;
   for (size_t i = 0; i < rows.size(); ++i) {
     const imports::Row<DealRecord>& r = rows[i];
+    if (r.record.state == v1::DEAL_STATE_WON) {
+      won.push_back(i);
+      continue;
+    }
     if (!DealIsOpen(static_cast<v1::DealState>(r.record.state))) {
       closed.push_back(i);
       continue;
@@ -249,6 +253,98 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
       s->executeUpdate();
     });
   };
+  // The open registrations stored on `domain_keys` and `name_keys` made
+  // between `from` and `to` (with `holders_only`, those not in conflict
+  // themselves), into `domain_claims` and `name_claims`.
+  auto read_claims =
+      [&](const std::set<std::string>& domain_keys,
+          const std::set<std::string>& name_keys, int64_t from, int64_t to,
+          bool holders_only,
+          absl::flat_hash_map<std::string, std::vector<Open>>& domain_claims,
+          absl::flat_hash_map<std::string, std::vector<Open>>& name_claims) {
+        for (const bool by_domain_key : {true, false}) {
+          const std::vector<std::string> keys(
+              by_domain_key ? domain_keys.begin() : name_keys.begin(),
+              by_domain_key ? domain_keys.end() : name_keys.end());
+          constexpr size_t kInList = 512;
+          for (size_t begin = 0; begin < keys.size(); begin += kInList) {
+            const size_t n = std::min(kInList, keys.size() - begin);
+            const size_t slots = PaddedCount(n, kInList);
+            const char* column = by_domain_key ? "domain_key" : "name_key";
+            CachedStatement s = PrepareCached(
+                c,
+                absl::StrCat("SELECT ", column,
+                             ", register_time_us, id, partner_id FROM deals "
+                             "WHERE ",
+                             column, " IN (", Placeholders(slots),
+                             ") AND register_time_us BETWEEN ? AND ? AND "
+                             "state IN (1, 2)",
+                             holders_only ? " AND conflict_with IS NULL" : ""));
+            BindPadded(*s, 1, keys, begin, n, slots);
+            s->setInt64(static_cast<int>(slots) + 1, from);
+            s->setInt64(static_cast<int>(slots) + 2, to);
+            rapport::Rows found(s->executeQuery());
+            while (found->next()) {
+              (by_domain_key ? domain_claims
+                             : name_claims)[TextOrEmpty(*found, 1)]
+                  .push_back(Open{found->getInt64(2), TextOrEmpty(*found, 3),
+                                  TextOrEmpty(*found, 4), true});
+            }
+          }
+        }
+      };
+  // A won deal counts for its partner. One whose account is held by another
+  // partner (the earliest stored open registration, not itself in conflict,
+  // made within the window before it, and protecting the account still: made
+  // within the window before the import) is what was won, and stored, but
+  // names that claim, so that ListDealConflicts shows it for review: through
+  // the RPCs it would have taken an approval with force (admin, audited).
+  // History registered before that window meets no such claim.
+  std::vector<size_t> recent_won;
+  for (size_t i : won) {
+    if (rows[i].record.register_time_us >= now - window_us) {
+      recent_won.push_back(i);
+    } else {
+      closed.push_back(i);
+    }
+  }
+  if (!recent_won.empty()) {
+    std::set<std::string> won_domains, won_names;
+    int64_t from = now - window_us;
+    int64_t to = std::numeric_limits<int64_t>::min();
+    for (size_t i : recent_won) {
+      const DealRecord& d = rows[i].record;
+      if (!d.domain_key.empty()) won_domains.insert(d.domain_key);
+      won_names.insert(d.name_key);
+      to = std::max(to, d.register_time_us);
+    }
+    absl::flat_hash_map<std::string, std::vector<Open>> domain_claims,
+        name_claims;
+    read_claims(won_domains, won_names, from, to, /*holders_only=*/true,
+                domain_claims, name_claims);
+    for (size_t i : recent_won) {
+      const imports::Row<DealRecord>& r = rows[i];
+      const int64_t t = r.record.register_time_us;
+      const Open* best = nullptr;
+      auto consider = [&](const std::vector<Open>& claims) {
+        for (const Open& o : claims) {
+          if (o.time < t - window_us || o.time > t) continue;
+          if (best == nullptr ||
+              std::tie(o.time, o.id) < std::tie(best->time, best->id)) {
+            best = &o;
+          }
+        }
+      };
+      if (!r.record.domain_key.empty()) {
+        consider(domain_claims[r.record.domain_key]);
+      }
+      consider(name_claims[r.record.name_key]);
+      if (best != nullptr && best->partner != PartnerOf(r)) {
+        conflicts[i] = best->id;
+      }
+      closed.push_back(i);
+    }
+  }
   store(closed);
   if (open.empty()) return refused;
   earliest = std::min(earliest, now - window_us);
@@ -258,33 +354,8 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
   std::stable_sort(open.begin(), open.end(), [&](size_t a, size_t b) {
     return rows[a].record.register_time_us < rows[b].record.register_time_us;
   });
-  for (const bool by_domain_key : {true, false}) {
-    const std::vector<std::string> keys(
-        by_domain_key ? domains.begin() : names.begin(),
-        by_domain_key ? domains.end() : names.end());
-    constexpr size_t kInList = 512;
-    for (size_t begin = 0; begin < keys.size(); begin += kInList) {
-      const size_t n = std::min(kInList, keys.size() - begin);
-      const size_t slots = PaddedCount(n, kInList);
-      const char* column = by_domain_key ? "domain_key" : "name_key";
-      CachedStatement s = PrepareCached(
-          c, absl::StrCat("SELECT ", column,
-                          ", register_time_us, id, partner_id FROM deals "
-                          "WHERE ",
-                          column, " IN (", Placeholders(slots),
-                          ") AND register_time_us BETWEEN ? AND ? AND state "
-                          "IN (1, 2)"));
-      BindPadded(*s, 1, keys, begin, n, slots);
-      s->setInt64(static_cast<int>(slots) + 1, earliest);
-      s->setInt64(static_cast<int>(slots) + 2, latest);
-      rapport::Rows found(s->executeQuery());
-      while (found->next()) {
-        (by_domain_key ? by_domain : by_name)[TextOrEmpty(*found, 1)].push_back(
-            Open{found->getInt64(2), TextOrEmpty(*found, 3),
-                 TextOrEmpty(*found, 4), true});
-      }
-    }
-  }
+  read_claims(domains, names, earliest, latest, /*holders_only=*/false,
+              by_domain, by_name);
   // The earliest claim of `claims` that `r` conflicts with, if any.
   auto earliest_conflict = [&](const std::vector<Open>& claims,
                                const imports::Row<DealRecord>& r,

@@ -723,7 +723,7 @@ TEST_F(PartnerLogicTest,
            row(b.id(), "Hooli", "hooli.com", kNow - 5 * kDay, "submitted"),
            row(a.id(), "Hooli Holdings", "HOOLI.com", kNow, "submitted"),
            row(b.id(), "Hooli", "hooli.com", kNow + 1, "submitted"),
-           row(a.id(), "Initech", "", kNow, "won"),  // closed: never checked
+           row(a.id(), "Initech", "", kNow, "won"),  // a holds Initech
            row(b.id(), "Initech", "", kNow + 100 * kDay, "submitted"),
            // Approving over b's claim takes a forced TransitionDeal.
            row(a.id(), "Hooli", "hooli.com", kNow + 2, "approved"),
@@ -759,7 +759,7 @@ TEST_F(PartnerLogicTest,
   EXPECT_EQ(conflicts[0], "-");
   EXPECT_EQ(conflicts[1], stored->id());  // by name, stored
   EXPECT_EQ(conflicts[2], ids[0]);        // by domain, earlier in the file
-  EXPECT_EQ(conflicts[3], "-");           // won: not a registration to check
+  EXPECT_EQ(conflicts[3], "-");           // won: a claim of none
   EXPECT_EQ(conflicts[4], "-");           // approved, in conflict with none
   EXPECT_EQ(conflicts[5], ids[2]);        // a's Hooli Holdings, not b's own
   EXPECT_EQ(conflicts[6], "-");           // past the 90-day window
@@ -781,6 +781,58 @@ TEST_F(PartnerLogicTest,
                         "register_time_us = ?",
                         {std::to_string(kNow - 20 * kDay)}),
             std::vector<std::string>{stored->id()});
+
+  // A won deal for an account another partner holds (the earliest claim
+  // within the window before it, not in conflict itself, and protecting the
+  // account still: made within the window before the import) is stored
+  // naming that claim, for review: through the RPCs it would have taken a
+  // forced approval. Over its own partner's claim, past another's that is in
+  // conflict, or registered before that window (history), it names none.
+  absl::StatusOr<v1::Deal> held =
+      Register(a.id(), "Wayne", "wayne.example", now_ - 30 * kDay);
+  ASSERT_TRUE(held.ok()) << held.status();
+  absl::StatusOr<v1::Deal> late =
+      Register(b.id(), "Wayne", "", now_ - 20 * kDay);
+  ASSERT_TRUE(late.ok()) << late.status();
+  ASSERT_EQ(late->conflict_with(), held->id());
+  request.Clear();
+  request.set_import_id("deals-won");
+  *request.add_rows() =
+      row(b.id(), "Wayne", "wayne.example", now_ - 5 * kDay, "won");
+  *request.add_rows() =
+      row(a.id(), "Wayne", "wayne.example", now_ - 5 * kDay, "won");
+  *request.add_rows() = row(b.id(), "Initech", "", kNow - 5 * kDay, "won");
+  for (int i = 0; i < request.rows_size(); ++i) {
+    request.mutable_rows(i)->set_row(i + 1);
+  }
+  imported = imports.ImportDeals(testing::OneMessage(request), "user:ada");
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  EXPECT_EQ(imported->accepted(), 3);
+  EXPECT_EQ(imported->rejected_size(), 0);
+  EXPECT_EQ(db_.Strings("SELECT COALESCE(conflict_with, '-') FROM deals WHERE "
+                        "state = 4 AND account_name = 'Wayne' ORDER BY "
+                        "partner_id = ?",
+                        {a.id()}),
+            (std::vector<std::string>{held->id(), "-"}));
+  EXPECT_EQ(db_.Strings("SELECT COALESCE(conflict_with, '-') FROM deals WHERE "
+                        "state = 4 AND register_time_us = ?",
+                        {std::to_string(kNow - 5 * kDay)}),
+            std::vector<std::string>{"-"});
+  v1::ListDealConflictsRequest conflicts_request;
+  conflicts_request.set_page_size(100);
+  absl::StatusOr<v1::ListDealConflictsResponse> listed =
+      logic_.ListDealConflicts(conflicts_request);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  int won_in_conflict = 0;
+  for (const v1::DealConflict& conflict : listed->conflicts()) {
+    ASSERT_EQ(conflict.claims_size(), 2);
+    if (conflict.claims(1).deal().state() == v1::DEAL_STATE_WON) {
+      ++won_in_conflict;
+      EXPECT_EQ(conflict.claims(0).deal().id(), held->id());
+      EXPECT_EQ(conflict.claims(1).deal().partner_id(), b.id());
+    }
+  }
+  EXPECT_EQ(won_in_conflict, 1);
 
   // Rows out of the order of registration: the later claim is the
   // conflicting one, wherever it stands in the file; a registration dated
