@@ -112,12 +112,14 @@ World& TheWorld() {
     FILE* f = fdopen(fd, "w");
     std::fputs(jwks->c_str(), f);
     std::fclose(f);
-    // A fixed clock: tokens of the corpus stay valid (exp after 2030).
+    // A fixed clock: tokens of the corpus stay valid (exp after 2030), and
+    // live short enough (a token valid past 2032 lives too long).
     absl::StatusOr<std::unique_ptr<auth::TokenVerifier>> v =
         auth::TokenVerifier::Create(
             {.jwks_file = path,
              .issuer = "rapport",
              .audience = "rapport.customer",
+             .max_lifetime = absl::Hours(24 * 365 * 5),
              .reload_every = absl::InfiniteDuration()},
             [] { return absl::FromUnixSeconds(1'800'000'000); });
     std::remove(path);
@@ -137,8 +139,8 @@ bool DocumentedRefusal(const absl::Status& s) {
        {"missing bearer token", "malformed token", "unsupported algorithm",
         "unknown signing key", "signature does not verify",
         "token has no expiry", "token expired", "token not yet valid",
-        "wrong issuer", "wrong audience", "token has no subject",
-        "token subject is longer than 256 bytes",
+        "token lives too long", "wrong issuer", "wrong audience",
+        "token has no subject", "token subject is longer than 256 bytes",
         "the signing key may not sign for this subject",
         "the signing key may not grant this role"}) {
     if (s.message() == m) return true;
