@@ -133,7 +133,8 @@ int RunAuth(Context& ctx) {
   // The local platform's key by default (deploy/local/run names it in
   // var/run/platform.env).
   const std::string key_file = ctx.args.GetOr(
-      "key", FromEnv("RAPPORT_SIGNING_KEY_FILE", "var/auth/signing-key.pem"));
+      "key", FromEnv("RAPPORT_SIGNING_KEY_FILE",
+                     LocalVarPath("auth/signing-key.pem").c_str()));
   absl::StatusOr<auth::SigningKey> key = auth::SigningKey::Load(key_file);
   if (!key.ok()) {
     return UsageError(absl::StrCat("--key: ", key.status().message()), "");

@@ -28,6 +28,12 @@ const std::set<std::string>& GlobalFlags() {
   return *kFlags;
 }
 
+std::string LocalVarPath(const std::string& relative) {
+  const char* var = std::getenv("RAPPORT_VAR");
+  return absl::StrCat(var == nullptr || *var == '\0' ? "var" : var, "/",
+                      relative);
+}
+
 absl::Status Context::LoadToken() {
   token = FlagOrEnv(args, "token", "RAPPORT_TOKEN");
   if (!token.empty()) return absl::OkStatus();
@@ -35,7 +41,8 @@ absl::Status Context::LoadToken() {
   if (file == nullptr || *file == '\0') {
     // In a checkout running the local platform (deploy/local/run), the
     // operator's token is there: no set-up step for the local operator.
-    file = "var/auth/operator.token";
+    static const std::string local = LocalVarPath("auth/operator.token");
+    file = local.c_str();
     if (!std::ifstream(file).good()) return absl::OkStatus();
   }
   std::ifstream in(file);

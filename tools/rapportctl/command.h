@@ -70,6 +70,10 @@ int UsageError(const std::string& message, const std::string& usage);
 // The usage error that `status` (as a flag helper returns it) says.
 int UsageError(const absl::Status& status);
 
+// `relative` under the local platform's state directory: $RAPPORT_VAR, as
+// deploy/local/run takes it, else var/ of the current directory.
+std::string LocalVarPath(const std::string& relative);
+
 // The whole number given as --name, else `fallback`; INVALID_ARGUMENT naming
 // the flag when it is not one.
 absl::StatusOr<int> IntFlag(const Args& args, const std::string& name,

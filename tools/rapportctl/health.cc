@@ -41,9 +41,18 @@ int RunHealth(Context& ctx) {
         response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
     if (serving || absl::Now() >= give_up) {
       if (!s.ok()) return ReportError(FromGrpcStatus(s));
-      std::cout << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(
-                       response.status())
-                << "\n";
+      const std::string status =
+          grpc::health::v1::HealthCheckResponse::ServingStatus_Name(
+              response.status());
+      if (ctx.format == Format::kJson) {
+        PrintJson(response, std::cout);
+      } else if (ctx.format == Format::kCsv) {
+        Table t({"status"});
+        t.AddRow({status});
+        t.Print(ctx.format, std::cout);
+      } else {
+        std::cout << status << "\n";  // what probes and scripts read
+      }
       return serving ? kExitOk : kExitNotServing;
     }
     absl::SleepFor(absl::Milliseconds(200));

@@ -188,9 +188,11 @@ Commands:
       financial community with holdings, engagements and coverage), refreshes every
       counterpart's scores and prints the overview; refuses a platform holding data
   health [--service NAME] [--wait DURATION]
+      prints the status (SERVING, NOT_SERVING); exit 0 when serving, 3 when not
   auth token --role reader|writer|admin --subject NAME [--ttl 1h] [--key FILE]
-      mints a bearer token signed by FILE (default: $RAPPORT_SIGNING_KEY_FILE, the
-      local platform's key); prints it, for --token, $RAPPORT_TOKEN or other clients
+      mints a bearer token signed by FILE (default: $RAPPORT_SIGNING_KEY_FILE, else the
+      local platform's key, under $RAPPORT_VAR or var/); prints it, for --token,
+      $RAPPORT_TOKEN or other clients
   auth keygen --key FILE [--jwks FILE] [--subject S [--max-role R]]
       makes a signing key (mode 0600; kept when FILE exists) and adds its public key
       to the JWKS file that services verify tokens with; prints the key id. With

@@ -7,6 +7,7 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <string>
 #include <vector>
@@ -26,6 +27,7 @@
 #include "services/partner/partner_service.h"
 #include "services/scoring/scoring_service.h"
 #include "tests/support/platform.h"
+#include "tests/support/process.h"
 #include "tests/support/raw_call.h"
 #include "tests/support/test_auth.h"
 
@@ -333,6 +335,33 @@ TEST_F(AuthE2E, RapportctlMintsTokensThatAnyClientCanUse) {
               "/rapport.customer.v1.CustomerService/EraseCustomer",
               absl::StrCat("Bearer ", token));
   EXPECT_EQ(erase.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  // Without --key or RAPPORT_SIGNING_KEY_FILE, the key of the local
+  // platform: under $RAPPORT_VAR when that is set, as deploy/local/run puts it
+  // there; and the operator's token beside it likewise.
+  testing::TempDir var;
+  ASSERT_EQ(::mkdir(var.File("auth").c_str(), 0700), 0);
+  testing::WriteFile(var.File("auth/signing-key.pem"),
+                     testing::ReadFile(TestAuth::Get().people_key_file()));
+  testing::Env env = platform_.CtlEnvAs("");
+  env["RAPPORT_SIGNING_KEY_FILE"] = "";
+  env["RAPPORT_VAR"] = var.path();
+  RunResult local = testing::Run({testing::CtlPath(), "auth", "token", "--role",
+                                  "reader", "--subject", "local"},
+                                 env);
+  ASSERT_EQ(local.exit_code, 0) << local.err;
+  testing::WriteFile(var.File("auth/operator.token"), local.out);
+  env["RAPPORT_TOKEN"] = "";
+  RunResult listed_locally = testing::Run(
+      {testing::CtlPath(), "customers", "list", "--output", "csv"}, env);
+  EXPECT_EQ(listed_locally.exit_code, 0) << listed_locally.err;
+  // health speaks every output format; the table is the bare status that
+  // probes read.
+  EXPECT_EQ(platform_.Ctl({"health"}).out, "SERVING\n");
+  EXPECT_EQ(platform_.Ctl({"health", "--output", "csv"}).out,
+            "status\nSERVING\n");
+  EXPECT_NE(platform_.Ctl({"health", "--output", "json"})
+                .out.find("\"status\": \"SERVING\""),
+            std::string::npos);
   // Bad requests for a token are usage errors.
   EXPECT_EQ(platform_.Ctl({"auth", "token", "--role", "root", "--subject", "x"})
                 .exit_code,
