@@ -200,6 +200,23 @@ absl::Status CheckAudience(const json_t* claims, const VerifierOptions& want) {
   return Unauthenticated("wrong audience");
 }
 
+// Whether `aud` (a string or an array of strings) holds one of `wanted`.
+bool AudienceAmong(const json_t* claims,
+                   const std::vector<std::string>& wanted) {
+  auto among = [&](const json_t* item) {
+    if (!json_is_string(item)) return false;
+    const absl::string_view aud(json_string_value(item),
+                                json_string_length(item));
+    return std::find(wanted.begin(), wanted.end(), aud) != wanted.end();
+  };
+  const json_t* aud = json_object_get(claims, "aud");
+  if (json_is_string(aud)) return among(aud);
+  for (size_t i = 0; json_is_array(aud) && i < json_array_size(aud); ++i) {
+    if (among(json_array_get(aud, i))) return true;
+  }
+  return false;
+}
+
 // The subject and roles of verified `claims`.
 absl::StatusOr<Principal> PrincipalOf(const json_t* claims) {
   Principal principal;
@@ -371,9 +388,19 @@ absl::StatusOr<Principal> TokenVerifier::Verify(
   const json_t* claims = decoded.claims.get();
   RAPPORT_ASSIGN_OR_RETURN(Validity validity, ValidityOf(claims));
   RAPPORT_RETURN_IF_ERROR(CheckTimes(validity, now, options_.leeway));
-  if (options_.max_lifetime > absl::ZeroDuration() &&
-      validity.exp - now > options_.max_lifetime + options_.leeway) {
-    return Unauthenticated("token lives too long");
+  if (options_.max_lifetime > absl::ZeroDuration()) {
+    // From `iat` when it says so (a 30-day token is refused on its last
+    // days too), never from later than now (an `iat` moved forward by the
+    // signer does not shorten what is left).
+    absl::Time from = now;
+    if (const json_t* iat = json_object_get(claims, "iat"); iat != nullptr) {
+      std::optional<absl::Time> issued = NumericDate(iat);
+      if (!issued.has_value()) return Malformed();
+      from = std::min(from, *issued);
+    }
+    if (validity.exp - from > options_.max_lifetime + options_.leeway) {
+      return Unauthenticated("token lives too long");
+    }
   }
   if (internal::StringMember(claims, "iss") != options_.issuer) {
     return Unauthenticated("wrong issuer");
@@ -388,6 +415,14 @@ absl::StatusOr<Principal> TokenVerifier::Verify(
   if (!signer->max_role.empty() &&
       principal.role > ParseRole(signer->max_role).value_or(Role::kNone)) {
     return Unauthenticated("the signing key may not grant this role");
+  }
+  // Such a key is a service's own, for its calls to the scoring service: its
+  // tokens count only for the audiences a verifier takes besides its own
+  // (the scoring service's), so that a stolen one reads no domain's data
+  // whatever `aud` its thief writes.
+  if (!signer->subject.empty() &&
+      !AudienceAmong(claims, options_.other_audiences)) {
+    return Unauthenticated("the signing key may not sign for this service");
   }
   RememberVerified(*keys, std::string(token), {principal, validity});
   return principal;

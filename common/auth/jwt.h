@@ -98,9 +98,10 @@ struct VerifierOptions {
   std::vector<std::string> other_audiences;
   // Clock skew allowed on `exp` and `nbf`.
   absl::Duration leeway = absl::Seconds(30);
-  // The longest a token may still be valid when it is first seen (`exp` that
-  // far ahead at most): a leaked token is good for a bounded time, since
-  // revoking one means rotating its key. Zero: no bound.
+  // The longest a token may be valid: `exp` at most this long after `iat`
+  // (or after now, when that is earlier or there is no `iat`), so that a
+  // leaked token is good for a bounded time, since revoking one means
+  // rotating its key. Zero: no bound.
   absl::Duration max_lifetime = absl::Hours(7 * 24);
   // How often at most Verify looks whether jwks_file changed (its size, time
   // stamps or inode) and re-reads it, so keys rotate without a restart. Replace
@@ -138,7 +139,8 @@ struct VerifierOptions {
 //       else "token has no expiry" / "token expired";
 //   - `nbf` (optional) is before now + leeway
 //       else "token not yet valid";
-//   - `exp` is at most max_lifetime ahead else "token lives too long";
+//   - `exp` is at most max_lifetime after `iat` (or now, when earlier) else
+//     "token lives too long";
 //   - `iss` is the issuer else "wrong issuer";
 //   - `aud` is the audience (or one of other_audiences), or an array holding
 //     one, else "wrong audience";
@@ -149,9 +151,10 @@ struct VerifierOptions {
 //     least one of reader, writer, admin
 //       else PERMISSION_DENIED "token has no known role";
 //   - a key scoped to a subject and a role (jwks.h) signed for that subject
-//     and no higher role
+//     and no higher role, and for one of other_audiences (such a key is a
+//     service's own, for its calls to the scoring service)
 //       else "the signing key may not sign for this subject" / "... may not
-//       grant this role".
+//       grant this role" / "... may not sign for this service".
 // A claim of the wrong JSON type (e.g. a string `exp`) is "malformed token".
 class TokenVerifier {
  public:

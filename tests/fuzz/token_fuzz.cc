@@ -142,7 +142,8 @@ bool DocumentedRefusal(const absl::Status& s) {
         "token lives too long", "wrong issuer", "wrong audience",
         "token has no subject", "token subject is longer than 256 bytes",
         "the signing key may not sign for this subject",
-        "the signing key may not grant this role"}) {
+        "the signing key may not grant this role",
+        "the signing key may not sign for this service"}) {
     if (s.message() == m) return true;
   }
   return absl::StartsWith(s.message(), "algorithm ") &&

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -296,6 +297,22 @@ TEST_F(AuthE2E, AServicesOwnTokenIsTakenByTheScoringServiceOnly) {
       auth::MintToken(*key, claims, absl::Now());
   ASSERT_TRUE(token.ok()) << token.status();
   const std::string bearer = absl::StrCat("Bearer ", *token);
+  // The test deployment's service key is published without a scope; a key
+  // published with one, as deploy/local/run and keygen --subject do it:
+  testing::TempDir keys;
+  RunResult made = platform_.Ctl(
+      {"auth", "keygen", "--key", keys.File("customer.pem"), "--jwks",
+       TestAuth::Get().jwks_file(), "--subject", "service:customer"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  absl::StatusOr<auth::SigningKey> scoped =
+      auth::SigningKey::Load(keys.File("customer.pem"));
+  ASSERT_TRUE(scoped.ok()) << scoped.status();
+  auth::TokenClaims everywhere = claims;
+  everywhere.audience = "rapport";
+  absl::StatusOr<std::string> stolen_token =
+      auth::MintToken(*scoped, everywhere, absl::Now());
+  ASSERT_TRUE(stolen_token.ok()) << stolen_token.status();
+  const std::string scoped_bearer = absl::StrCat("Bearer ", *stolen_token);
   // An empty request is refused for what it lacks, so the caller passed.
   grpc::Status scored =
       CallRaw(platform_.scoring().addr(),
@@ -315,6 +332,20 @@ TEST_F(AuthE2E, AServicesOwnTokenIsTakenByTheScoringServiceOnly) {
     EXPECT_EQ(read.error_code(), grpc::StatusCode::UNAUTHENTICATED) << method;
     EXPECT_NE(read.error_message().find("wrong audience"), std::string::npos)
         << read.error_message();
+    // Nor does a token its thief makes for the deployment's audience, from
+    // a key published as a service's own (keygen --subject).
+    grpc::Status stolen = CallRaw(addr, method, scoped_bearer);
+    // The services re-read the JWKS file within 5 s of its change.
+    for (int i = 0; i < 100 && absl::StrContains(stolen.error_message(),
+                                                 "unknown signing key");
+         ++i) {
+      absl::SleepFor(absl::Milliseconds(100));
+      stolen = CallRaw(addr, method, scoped_bearer);
+    }
+    EXPECT_EQ(stolen.error_code(), grpc::StatusCode::UNAUTHENTICATED) << method;
+    EXPECT_NE(stolen.error_message().find("may not sign for this service"),
+              std::string::npos)
+        << stolen.error_message();
   }
 }
 

@@ -461,6 +461,12 @@ TEST_F(AuthTest, ATokenThatLivesTooLongIsRefused) {
   claims.ttl = absl::Hours(7 * 24) + absl::Minutes(1);
   EXPECT_THAT(verifier->Verify(Bearer(Mint(*key_.signing, claims))),
               Unauthenticated("token lives too long"));
+  // Counted from `iat`: a 30-day token is refused on its last days too.
+  claims.ttl = absl::Hours(30 * 24);
+  const std::string month = Bearer(Mint(*key_.signing, claims));
+  now_ += absl::Hours(25 * 24);
+  EXPECT_THAT(verifier->Verify(month), Unauthenticated("token lives too long"));
+  now_ -= absl::Hours(25 * 24);
   VerifierOptions unbounded = Options();
   unbounded.max_lifetime = absl::ZeroDuration();
   EXPECT_TRUE(
@@ -598,7 +604,8 @@ TEST_F(AuthTest, TokenOfAnotherKeyIsRefused) {
 }
 
 // A service's own key is published held to its subject: whoever holds it
-// can call as that service, and mint nothing else.
+// can call as that service, where services' tokens go (the scoring
+// service's audience), and mint nothing else.
 TEST_F(AuthTest, AKeyHeldToASubjectSignsForItAlone) {
   TestKey service = MakeTestKey();
   ASSERT_TRUE(service.signing.has_value());
@@ -607,20 +614,37 @@ TEST_F(AuthTest, AKeyHeldToASubjectSignsForItAlone) {
                  service.signing->PublicJwks({.subject = "service:partner"})});
   ASSERT_TRUE(jwks.ok()) << jwks.status();
   WriteFile(jwks_path_, *jwks);
-  auto verifier = Verifier();
+  VerifierOptions scoring_options = Options();
+  scoring_options.other_audiences = {"rapport.scoring"};
+  auto scoring = Verifier(scoring_options);
   TokenClaims own = Claims({"reader"});
   own.subject = "service:partner";
+  own.audience = "rapport.scoring";
   absl::StatusOr<Principal> principal =
-      verifier->Verify(Bearer(Mint(*service.signing, own)));
+      scoring->Verify(Bearer(Mint(*service.signing, own)));
   ASSERT_TRUE(principal.ok()) << principal.status();
   EXPECT_EQ(principal->subject, "service:partner");
-  EXPECT_THAT(verifier->Verify(Bearer(Mint(*service.signing, Claims()))),
+  TokenClaims other = Claims();
+  other.audience = "rapport.scoring";
+  EXPECT_THAT(scoring->Verify(Bearer(Mint(*service.signing, other))),
               Unauthenticated("the signing key may not sign for this subject"));
-  own.roles = {"admin"};
-  EXPECT_THAT(verifier->Verify(Bearer(Mint(*service.signing, own))),
+  TokenClaims admin = own;
+  admin.roles = {"admin"};
+  EXPECT_THAT(scoring->Verify(Bearer(Mint(*service.signing, admin))),
               Unauthenticated("the signing key may not grant this role"));
-  // The people's key, held to nothing, signs for anyone.
-  EXPECT_TRUE(verifier->Verify(Bearer(Mint(*key_.signing, own))).ok());
+  // Its tokens for the deployment's own audience count nowhere, not even
+  // where that audience is taken: a thief of the key reads nothing there.
+  TokenClaims everywhere = own;
+  everywhere.audience = Options().audience;
+  auto plain = Verifier();
+  for (TokenVerifier* v : {scoring.get(), plain.get()}) {
+    EXPECT_THAT(
+        v->Verify(Bearer(Mint(*service.signing, everywhere))),
+        Unauthenticated("the signing key may not sign for this service"));
+  }
+  // The people's key, held to nothing, signs for anyone, anywhere.
+  EXPECT_TRUE(scoring->Verify(Bearer(Mint(*key_.signing, admin))).ok());
+  EXPECT_TRUE(plain->Verify(Bearer(Mint(*key_.signing, everywhere))).ok());
 }
 
 TEST_F(AuthTest, TamperedClaimsDoNotVerify) {
