@@ -291,14 +291,16 @@ void Differentiation::RescoreSoon(const std::vector<std::string>& ids) {
 
 absl::StatusOr<bool> Differentiation::FirstRefreshRunning() {
   if (ever_refreshed_.load(std::memory_order_relaxed)) return false;
+  // Running first: a first refresh that ends between the two looks is then
+  // seen as succeeded, where the other order would see none.
+  RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> running,
+                           store_->LatestJobId(JobState::kRunning));
   RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> latest,
                            store_->LatestJobId(JobState::kSucceeded));
   if (latest.has_value()) {
     ever_refreshed_.store(true, std::memory_order_relaxed);
     return false;
   }
-  RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> running,
-                           store_->LatestJobId(JobState::kRunning));
   return running.has_value();
 }
 
