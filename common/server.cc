@@ -199,8 +199,11 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
     if (const grpc::ServerContextBase* context = info_->server_context()) {
       fields.push_back({"peer", context->peer()});
       // Who called, reads too (the audit log has the changes only): the
-      // token the call verified, found again in the verifier's cache.
-      if (options_->verifier != nullptr) {
+      // token the call verified, found again in the verifier's cache. A
+      // refused token is not verified twice (a flood of bad ones costs a
+      // signature check each, not two).
+      if (options_->verifier != nullptr &&
+          status.error_code() != grpc::StatusCode::UNAUTHENTICATED) {
         const auto& metadata = context->client_metadata();
         if (auto it = metadata.find("authorization"); it != metadata.end()) {
           absl::StatusOr<auth::Principal> caller = options_->verifier->Verify(
