@@ -858,9 +858,8 @@ absl::StatusOr<v1::FindDuplicatesResponse> CustomerLogic::FindDuplicates(
     for (const std::string& id : g.customer_ids) out->add_customer_ids(id);
   }
   if (more) {
-    response.set_next_page_token(EncodePageToken(
-        absl::StrCat(groups.back().reason, "|", groups.back().key),
-        "duplicates"));
+    response.set_next_page_token(
+        EncodePageToken(DuplicatesPageKey(groups.back()), "duplicates"));
   }
   return response;
 }

@@ -14,6 +14,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "common/audit/audit.h"
 #include "common/base/decimal.h"
 
@@ -124,6 +126,28 @@ struct DuplicateGroupRecord {
   std::vector<std::string> customer_ids;  // oldest first
 };
 
+// Where a page of duplicate groups ends: reason + "|" + key, then "\x1f" and
+// the group's oldest id (keys hold no control characters). Two groups may
+// share a key, and the id tells them apart.
+inline std::string DuplicatesPageKey(const DuplicateGroupRecord& group) {
+  return absl::StrCat(group.reason, "|", group.key, "\x1f",
+                      group.customer_ids.front());
+}
+// Whether `group` comes after the page that `after` ends (a key alone, as
+// earlier versions made it, ends after every group of that key).
+inline bool DuplicatesAfter(const DuplicateGroupRecord& group,
+                            absl::string_view after) {
+  const size_t split = after.rfind('\x1f');
+  const absl::string_view key = after.substr(0, split);
+  const absl::string_view id = split == absl::string_view::npos
+                                   ? absl::string_view("\xff")
+                                   : after.substr(split + 1);
+  const std::string own = absl::StrCat(group.reason, "|", group.key);
+  return std::make_pair(absl::string_view(own),
+                        absl::string_view(group.customer_ids.front())) >
+         std::make_pair(key, id);
+}
+
 class CustomerStore {
  public:
   virtual ~CustomerStore() = default;
@@ -219,8 +243,9 @@ class CustomerStore {
   // Ids of the live customers holding any of the identities (sorted, unique).
   virtual absl::StatusOr<std::vector<std::string>> FindByIdentities(
       const IdentityQuery& query) = 0;
-  // Groups of likely duplicates after `after_key` (reason + "|" + key), at most
-  // `limit`.
+  // Groups of likely duplicates after `after_key` (DuplicatesPageKey of the
+  // last group of the page before), at most `limit`, in (reason, key, oldest
+  // id) order.
   virtual absl::StatusOr<std::vector<DuplicateGroupRecord>> FindDuplicates(
       const std::string& after_key, int limit) = 0;
   // Moves everything of `duplicates` to `primary` in one transaction and marks

@@ -889,8 +889,8 @@ MysqlCustomerStore::FindDuplicates(const std::string& after_key, int limit) {
                         -> absl::StatusOr<std::vector<DuplicateGroupRecord>> {
     // Each query yields (key, ids oldest first); identities that must be unique
     // (phone, external ids) cannot form groups, so email and name + postal code
-    // do. Grouped by the key itself, so that one key is one group and paging
-    // after a key skips no other ("a|b" in "c" and "a" in "b|c" share one).
+    // do. Two groups may show one key ("a|b" in "c" and "a" in "b|c"), so
+    // a page ends after a key and a group's oldest id (see DuplicatesAfter).
     const std::pair<const char*, const char*> kQueries[] = {
         {"email",
          "SELECT email_match_key, GROUP_CONCAT(id ORDER BY create_time_us, id "
@@ -903,7 +903,7 @@ MysqlCustomerStore::FindDuplicates(const std::string& after_key, int limit) {
          "GROUP_CONCAT(id ORDER BY create_time_us, id SEPARATOR ',') "
          "FROM customers WHERE merged_into IS NULL AND erased_time_us IS NULL "
          "AND postal_code IS NOT NULL AND postal_code <> '' "
-         "GROUP BY 1 HAVING COUNT(*) > 1"},
+         "GROUP BY LOWER(TRIM(display_name)), postal_code HAVING COUNT(*) > 1"},
     };
     std::vector<DuplicateGroupRecord> groups;
     std::unique_ptr<sql::Statement> s(c.createStatement());
@@ -914,12 +914,12 @@ MysqlCustomerStore::FindDuplicates(const std::string& after_key, int limit) {
         g.reason = reason;
         g.key = rows->getString(1);
         g.customer_ids = absl::StrSplit(std::string(rows->getString(2)), ',');
-        if (absl::StrCat(g.reason, "|", g.key) > after_key)
-          groups.push_back(std::move(g));
+        if (DuplicatesAfter(g, after_key)) groups.push_back(std::move(g));
       }
     }
     std::sort(groups.begin(), groups.end(), [](const auto& a, const auto& b) {
-      return std::tie(a.reason, a.key) < std::tie(b.reason, b.key);
+      return std::tie(a.reason, a.key, a.customer_ids.front()) <
+             std::tie(b.reason, b.key, b.customer_ids.front());
     });
     if (static_cast<int>(groups.size()) > limit) groups.resize(limit);
     return groups;
