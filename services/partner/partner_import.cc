@@ -322,6 +322,20 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
         name_claims;
     read_claims(won_domains, won_names, from, to, /*holders_only=*/true,
                 domain_claims, name_claims);
+    // And the registrations of this batch, as if stored before it (a file's
+    // rows see each other whatever the batches they fall in).
+    for (size_t i : open) {
+      const imports::Row<DealRecord>& r = rows[i];
+      if (r.record.register_time_us < from) continue;
+      const Open claim{r.record.register_time_us, r.id, PartnerOf(r)};
+      if (!r.record.domain_key.empty() &&
+          won_domains.contains(r.record.domain_key)) {
+        domain_claims[r.record.domain_key].push_back(claim);
+      }
+      if (won_names.contains(r.record.name_key)) {
+        name_claims[r.record.name_key].push_back(claim);
+      }
+    }
     for (size_t i : recent_won) {
       const imports::Row<DealRecord>& r = rows[i];
       const int64_t t = r.record.register_time_us;

@@ -795,19 +795,41 @@ TEST_F(PartnerLogicTest,
       Register(b.id(), "Wayne", "", now_ - 20 * kDay);
   ASSERT_TRUE(late.ok()) << late.status();
   ASSERT_EQ(late->conflict_with(), held->id());
+  // Oscorp: Alpha's claim is older than the window before the import (it
+  // protects nothing now), Beta's is in conflict with it: neither holds.
+  absl::StatusOr<v1::Deal> old_claim =
+      Register(a.id(), "Oscorp", "", now_ - 100 * kDay);
+  ASSERT_TRUE(old_claim.ok()) << old_claim.status();
+  absl::StatusOr<v1::Deal> in_conflict =
+      Register(b.id(), "Oscorp", "", now_ - 80 * kDay);
+  ASSERT_TRUE(in_conflict.ok()) << in_conflict.status();
+  ASSERT_EQ(in_conflict->conflict_with(), old_claim->id());
   request.Clear();
   request.set_import_id("deals-won");
+  *request.add_rows() = row(a.id(), "Oscorp", "", now_ - 5 * kDay, "won");
   *request.add_rows() =
       row(b.id(), "Wayne", "wayne.example", now_ - 5 * kDay, "won");
   *request.add_rows() =
       row(a.id(), "Wayne", "wayne.example", now_ - 5 * kDay, "won");
   *request.add_rows() = row(b.id(), "Initech", "", kNow - 5 * kDay, "won");
+  // A registration earlier in the same file (here the same batch) holds too.
+  *request.add_rows() =
+      row(b.id(), "Gotham", "gotham.example", now_ - 10 * kDay, "submitted");
+  *request.add_rows() =
+      row(a.id(), "Gotham", "gotham.example", now_ - 5 * kDay, "won");
   for (int i = 0; i < request.rows_size(); ++i) {
     request.mutable_rows(i)->set_row(i + 1);
   }
   imported = imports.ImportDeals(testing::OneMessage(request), "user:ada");
   ASSERT_TRUE(imported.ok()) << imported.status();
-  EXPECT_EQ(imported->accepted(), 3);
+  EXPECT_EQ(imported->accepted(), 6);
+  EXPECT_EQ(db_.Strings("SELECT COALESCE(conflict_with, '-') FROM deals WHERE "
+                        "account_name = 'Oscorp' AND state = 4"),
+            std::vector<std::string>{"-"});
+  EXPECT_EQ(db_.Strings("SELECT COALESCE(conflict_with, '-') FROM deals WHERE "
+                        "account_name = 'Gotham' AND state = 4"),
+            db_.Strings("SELECT id FROM deals WHERE account_name = 'Gotham' "
+                        "AND state = 1"));
   EXPECT_EQ(imported->rejected_size(), 0);
   EXPECT_EQ(db_.Strings("SELECT COALESCE(conflict_with, '-') FROM deals WHERE "
                         "state = 4 AND account_name = 'Wayne' ORDER BY "
@@ -826,13 +848,15 @@ TEST_F(PartnerLogicTest,
   int won_in_conflict = 0;
   for (const v1::DealConflict& conflict : listed->conflicts()) {
     ASSERT_EQ(conflict.claims_size(), 2);
-    if (conflict.claims(1).deal().state() == v1::DEAL_STATE_WON) {
-      ++won_in_conflict;
+    if (conflict.claims(1).deal().state() != v1::DEAL_STATE_WON) continue;
+    ++won_in_conflict;
+    const bool wayne = conflict.claims(1).deal().account_name() == "Wayne";
+    EXPECT_EQ(conflict.claims(1).deal().partner_id(), wayne ? b.id() : a.id());
+    if (wayne) {
       EXPECT_EQ(conflict.claims(0).deal().id(), held->id());
-      EXPECT_EQ(conflict.claims(1).deal().partner_id(), b.id());
     }
   }
-  EXPECT_EQ(won_in_conflict, 1);
+  EXPECT_EQ(won_in_conflict, 2);
 
   // Rows out of the order of registration: the later claim is the
   // conflicting one, wherever it stands in the file; a registration dated
