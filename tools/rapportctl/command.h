@@ -13,6 +13,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/paging.h"
 #include "common/status.h"
@@ -34,6 +35,9 @@ struct Context {
   Args args;
   Format format = Format::kTable;
   absl::Duration timeout = absl::Seconds(30);
+  // What a list of one page says on stderr once it is printed: how to get
+  // the next (FetchForListing sets it, main prints it last).
+  mutable std::string more_hint;
 
   // The channel to a service: --addr, else the environment variable `env`,
   // else `fallback` (e.g. "localhost:50051").
@@ -141,10 +145,11 @@ std::optional<int> FetchForListing(const Context& ctx, Request request,
     return kExitOk;
   }
   // One page of a table or CSV says on stderr that there are more, and how
-  // to get them (JSON carries next_page_token).
+  // to get them (JSON carries next_page_token), after it is printed.
   if (!all->next_page_token().empty()) {
-    std::cerr << "rapportctl: more on the next page: --page-token "
-              << all->next_page_token() << ", or --all lists them all\n";
+    ctx.more_hint =
+        absl::StrCat("rapportctl: more on the next page: ", "--page-token ",
+                     all->next_page_token(), ", or --all lists them all\n");
   }
   return std::nullopt;
 }

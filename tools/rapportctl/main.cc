@@ -199,7 +199,7 @@ Commands:
       --subject, the key signs tokens for that subject only, up to --max-role
       (default reader): a service's own key (--subject service:partner)
   audit list [--service customer|partner|community] [--actor A] [--resource R]
-             [--since RFC3339|DURATION] [--page-size N] [--all]
+             [--since RFC3339|DURATION] [--page-size N] [--page-token T] [--all]
       the changes made through a service (default customer), newest first (admins only)
   scoring rfm --transactions T.csv [--entities E.csv] [--interactions I.csv] [--as-of RFC3339]
               [--window-days N] [--bins K] [--out FILE]
@@ -228,6 +228,20 @@ Global flags:
 
 Exit status: 0 done, 1 the call failed, 2 bad usage, 3 not serving.
 )";
+
+int Dispatch(Context& ctx, const std::string& command) {
+  if (command == "audit") return RunAudit(ctx);
+  if (command == "customers") return RunCustomers(ctx);
+  if (command == "partners") return RunPartners(ctx);
+  if (command == "community") return RunCommunity(ctx);
+  if (command == "purchases") return RunPurchases(ctx);
+  if (command == "health") return RunHealth(ctx);
+  if (command == "scoring") return RunScoring(ctx);
+  if (command == "overview") return RunOverview(ctx);
+  if (command == "report") return RunReport(ctx);
+  if (command == "demo") return RunDemo(ctx);
+  return UsageError(absl::StrCat("unknown command \"", command, "\""), kUsage);
+}
 
 int Main(int argc, char** argv) {
   std::set<std::string> switches = {"all",     "force",    "help",
@@ -262,17 +276,10 @@ int Main(int argc, char** argv) {
   if (command == "auth") return RunAuth(ctx);
   if (absl::Status s = ctx.LoadToken(); !s.ok())
     return UsageError(std::string(s.message()), kUsage);
-  if (command == "audit") return RunAudit(ctx);
-  if (command == "customers") return RunCustomers(ctx);
-  if (command == "partners") return RunPartners(ctx);
-  if (command == "community") return RunCommunity(ctx);
-  if (command == "purchases") return RunPurchases(ctx);
-  if (command == "health") return RunHealth(ctx);
-  if (command == "scoring") return RunScoring(ctx);
-  if (command == "overview") return RunOverview(ctx);
-  if (command == "report") return RunReport(ctx);
-  if (command == "demo") return RunDemo(ctx);
-  return UsageError(absl::StrCat("unknown command \"", command, "\""), kUsage);
+  const int code = Dispatch(ctx, command);
+  // After the table, where it is seen last.
+  if (!ctx.more_hint.empty()) std::cerr << ctx.more_hint;
+  return code;
 }
 
 }  // namespace
