@@ -59,8 +59,9 @@ ABSL_FLAG(std::string, auth_issuer, "rapport",
 ABSL_FLAG(std::string, auth_audience, "rapport",
           "the `aud` that callers' tokens must carry (the deployment's name)");
 ABSL_FLAG(absl::Duration, auth_max_token_lifetime, absl::Hours(7 * 24),
-          "tokens valid for longer than this when first seen are refused "
-          "(a leaked token is good for a bounded time); 0: no bound");
+          "tokens whose exp is further than this after their iat (or now, "
+          "when earlier) are refused: a leaked token is good for a bounded "
+          "time; 0: no bound");
 
 namespace rapport {
 namespace {
@@ -82,10 +83,6 @@ void ApplyEnvironment() {
     }
   }
 }
-
-}  // namespace
-
-namespace {
 
 // Until Serve waits for it, SIGTERM or SIGINT ends the process at once: a
 // replica told to stop while it waits for its database or migrates has no

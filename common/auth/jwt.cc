@@ -177,44 +177,27 @@ absl::Status CheckTimes(const Validity& v, absl::Time now,
   return absl::OkStatus();
 }
 
-absl::Status CheckAudience(const json_t* claims, const VerifierOptions& want) {
-  auto accepted = [&](const json_t* item) {
-    const absl::string_view aud(json_string_value(item),
-                                json_string_length(item));
-    return aud == want.audience ||
-           std::find(want.other_audiences.begin(), want.other_audiences.end(),
-                     aud) != want.other_audiences.end();
+// Whether `aud` (a string, or an array of strings: another item is
+// malformed) holds a value `wanted` says yes to.
+template <typename Wanted>
+absl::StatusOr<bool> AudienceHolds(const json_t* claims, Wanted wanted) {
+  auto held = [&](const json_t* item) {
+    return wanted(
+        absl::string_view(json_string_value(item), json_string_length(item)));
   };
   const json_t* aud = json_object_get(claims, "aud");
-  if (json_is_string(aud)) {
-    if (accepted(aud)) return absl::OkStatus();
-  } else if (json_is_array(aud)) {
-    bool found = false;
-    for (size_t i = 0; i < json_array_size(aud); ++i) {
-      const json_t* item = json_array_get(aud, i);
-      if (!json_is_string(item)) return Malformed();
-      found = found || accepted(item);
-    }
-    if (found) return absl::OkStatus();
+  if (json_is_string(aud)) return held(aud);
+  bool found = false;
+  for (size_t i = 0; json_is_array(aud) && i < json_array_size(aud); ++i) {
+    const json_t* item = json_array_get(aud, i);
+    if (!json_is_string(item)) return Malformed();
+    found = found || held(item);
   }
-  return Unauthenticated("wrong audience");
+  return found;
 }
 
-// Whether `aud` (a string or an array of strings) holds one of `wanted`.
-bool AudienceAmong(const json_t* claims,
-                   const std::vector<std::string>& wanted) {
-  auto among = [&](const json_t* item) {
-    if (!json_is_string(item)) return false;
-    const absl::string_view aud(json_string_value(item),
-                                json_string_length(item));
-    return std::find(wanted.begin(), wanted.end(), aud) != wanted.end();
-  };
-  const json_t* aud = json_object_get(claims, "aud");
-  if (json_is_string(aud)) return among(aud);
-  for (size_t i = 0; json_is_array(aud) && i < json_array_size(aud); ++i) {
-    if (among(json_array_get(aud, i))) return true;
-  }
-  return false;
+bool Among(const std::vector<std::string>& list, absl::string_view value) {
+  return std::find(list.begin(), list.end(), value) != list.end();
 }
 
 // The subject and roles of verified `claims`.
@@ -405,7 +388,11 @@ absl::StatusOr<Principal> TokenVerifier::Verify(
   if (internal::StringMember(claims, "iss") != options_.issuer) {
     return Unauthenticated("wrong issuer");
   }
-  RAPPORT_RETURN_IF_ERROR(CheckAudience(claims, options_));
+  RAPPORT_ASSIGN_OR_RETURN(
+      const bool for_us, AudienceHolds(claims, [&](absl::string_view aud) {
+        return aud == options_.audience || Among(options_.other_audiences, aud);
+      }));
+  if (!for_us) return Unauthenticated("wrong audience");
   RAPPORT_ASSIGN_OR_RETURN(Principal principal, PrincipalOf(claims));
   // A key held to one subject (a service's own) vouches for that subject
   // only, and no higher than its role.
@@ -420,9 +407,14 @@ absl::StatusOr<Principal> TokenVerifier::Verify(
   // tokens count only for the audiences a verifier takes besides its own
   // (the scoring service's), so that a stolen one reads no domain's data
   // whatever `aud` its thief writes.
-  if (!signer->subject.empty() &&
-      !AudienceAmong(claims, options_.other_audiences)) {
-    return Unauthenticated("the signing key may not sign for this service");
+  if (!signer->subject.empty()) {
+    RAPPORT_ASSIGN_OR_RETURN(const bool for_services,
+                             AudienceHolds(claims, [&](absl::string_view aud) {
+                               return Among(options_.other_audiences, aud);
+                             }));
+    if (!for_services) {
+      return Unauthenticated("the signing key may not sign for this service");
+    }
   }
   RememberVerified(*keys, std::string(token), {principal, validity});
   return principal;
