@@ -2,11 +2,21 @@
 # directory of its own (data, socket, pid, log) and listens on loopback only.
 # Source this file; functions return non-zero with a message on failure.
 
-# mariadb_free_port: prints a loopback TCP port nobody listens on (from $1, default 20000-).
+# mariadb_free_port: prints a loopback TCP port nobody listens on (from $1, or a random one).
+# A random port is taken below the kernel's ephemeral range (ip_local_port_range), from which
+# every outgoing connection gets its local port: a server stopped and started again on its
+# port would otherwise find it, now and then, held by some client's socket (bind: EADDRINUSE).
 mariadb_free_port() {
-  local start=${1:-0} port tries=0
+  local start=${1:-0} port tries=0 low=32768 rest
+  read -r low rest </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || low=32768
   while ((tries++ < 200)); do
-    if ((start > 0)); then port=$((start + tries - 1)); else port=$((20000 + RANDOM % 30000)); fi
+    if ((start > 0)); then
+      port=$((start + tries - 1))
+    elif ((low > 11024)); then
+      port=$((10000 + RANDOM % (low - 10000)))
+    else
+      port=$((20000 + RANDOM % 30000))
+    fi
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
   done
   echo "no free port found" >&2
