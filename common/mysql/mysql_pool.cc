@@ -275,7 +275,17 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Connect(
   }
 }
 
+namespace {
+
+absl::Status Unanswered() {
+  return MarkInternal(absl::UnavailableError(
+      "the database did not answer the last health check"));
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Acquire() {
+  if (unanswered_.load(std::memory_order_relaxed)) return Unanswered();
   const absl::Time start = absl::Now();
   const absl::Time deadline = start + options_.acquire_timeout;
   std::vector<Idle> dropped;  // closed after the lock is out
@@ -292,6 +302,8 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Acquire() {
       metrics_->wait_seconds.Observe(
           absl::ToDoubleSeconds(absl::Now() - start));
       if (!free) {
+        // Every connection is held by a call the server has not answered.
+        if (unanswered_.load(std::memory_order_relaxed)) return Unanswered();
         metrics_->exhausted.Increment();
         return absl::ResourceExhaustedError(absl::StrCat(
             "the service is busy: no database connection came free within ",
@@ -387,13 +399,24 @@ absl::Status MysqlPool::Ping() {
   // One caller at a time (the health thread): the lock is held across the
   // round trip.
   absl::MutexLock lock(&probe_mu_);
+  absl::Status status = PingOnce();
+  unanswered_.store(!status.ok(), std::memory_order_relaxed);
+  return status;
+}
+
+absl::Status MysqlPool::PingOnce() {
+  // SELECT 1 needs no time of the server's own: one that does not answer it
+  // as soon as it would accept a connection does not answer.
+  MysqlOptions probe = options_;
+  probe.io_timeout = std::max(absl::Seconds(1), options_.connect_timeout);
+  probe.statement_timeout = absl::ZeroDuration();
   absl::Status failed;
   // A kept connection that fails may only be stale (the server restarted
   // since): a new one decides.
   for (int attempt = 0; attempt < 2; ++attempt) {
     const bool fresh = probe_ == nullptr;
     if (fresh) {
-      absl::StatusOr<std::unique_ptr<sql::Connection>> c = Connect();
+      absl::StatusOr<std::unique_ptr<sql::Connection>> c = Connect(probe);
       if (!c.ok()) return c.status();
       probe_ = *std::move(c);
     }

@@ -24,6 +24,7 @@
 #include <cppconn/connection.h>
 #include <cppconn/exception.h>
 
+#include <atomic>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -129,7 +130,14 @@ class MysqlPool {
 
   // One round trip to the server, on a connection of its own (so that a
   // pool busy with calls does not read as a database that is down): OK, or
-  // UNAVAILABLE when it cannot be reached. For health checks.
+  // UNAVAILABLE when it cannot be reached or does not answer within
+  // connect_timeout. For health checks, which call it every second.
+  //
+  // While the last Ping failed, calls are refused at once with UNAVAILABLE:
+  // a server that hangs (stopped, or its disk stuck) would otherwise hold
+  // each of them until io_timeout, and those waiting for a connection would
+  // be told that the service is busy. The next Ping that answers lets them
+  // through again.
   absl::Status Ping();
 
   const MysqlOptions& options() const { return options_; }
@@ -151,6 +159,7 @@ class MysqlPool {
   absl::StatusOr<std::unique_ptr<sql::Connection>> Connect(
       const MysqlOptions& options);
   absl::StatusOr<std::unique_ptr<sql::Connection>> Acquire();
+  absl::Status PingOnce() ABSL_EXCLUSIVE_LOCKS_REQUIRED(probe_mu_);
   void Release(std::unique_ptr<sql::Connection> connection, bool broken);
 
   // Runs attempt() again after a deadlock or lock wait timeout, three times
@@ -177,6 +186,8 @@ class MysqlPool {
   // Ping's connection, outside the pool; reopened after a failure.
   absl::Mutex probe_mu_;
   std::unique_ptr<sql::Connection> probe_ ABSL_GUARDED_BY(probe_mu_);
+  // Whether the last Ping failed (see Ping).
+  std::atomic<bool> unanswered_{false};
 };
 
 // Holds a connection for the duration of one call and gives it back.

@@ -106,6 +106,7 @@ mariadb_stop() {
   pid=$(cat "$dir/mariadb.pid")
   if process_alive "$pid"; then
     kill -TERM "$pid" 2>/dev/null || true
+    kill -CONT "$pid" 2>/dev/null || true # a paused server (SIGSTOP) acts once continued
     local i
     for ((i = 0; i < 600; i++)); do
       process_alive "$pid" || break

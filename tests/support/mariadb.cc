@@ -84,6 +84,17 @@ void TestMariaDb::Kill() {
   if (r.exit_code != 0) Die(absl::StrCat("kill failed: ", r.err));
 }
 
+void TestMariaDb::Pause() { Signal("STOP"); }
+void TestMariaDb::Resume() { Signal("CONT"); }
+
+void TestMariaDb::Signal(const std::string& name) {
+  if (dir_ == nullptr) Die("cannot signal a server this test did not start");
+  RunResult r =
+      Run({"/bin/bash", "-c", "kill -\"$1\" \"$(cat \"$2/mariadb.pid\")\"",
+           "signal", name, dir_->path()});
+  if (r.exit_code != 0) Die(absl::StrCat("kill -", name, " failed: ", r.err));
+}
+
 TestMariaDb::~TestMariaDb() {
   if (dir_ != nullptr) Run({"/bin/bash", Script(), "stop", dir_->path()});
 }

@@ -37,9 +37,14 @@ class TestMariaDb {
   void Stop();
   void Kill();
   void Start();
+  // Only for private servers: SIGSTOP, as a server whose disk or host hangs
+  // (it accepts connections and answers nothing), and SIGCONT.
+  void Pause();
+  void Resume();
 
  private:
   TestMariaDb() = default;
+  void Signal(const std::string& name);
   std::unique_ptr<TempDir>
       dir_;  // null for a server this process did not start
   std::string port_;

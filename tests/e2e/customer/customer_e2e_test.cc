@@ -183,6 +183,25 @@ TEST(CustomerE2E, LostDatabaseGivesUnavailableAndTheServiceRecoversByItself) {
   EXPECT_EQ(back.exit_code, 0) << back.out << back.err;
   RunResult got = server.Ctl({"customers", "get", id});
   EXPECT_EQ(got.exit_code, 0) << got.err;
+
+  // A database that hangs (it takes connections and answers nothing) is lost
+  // too: once the health check has found it out, calls are UNAVAILABLE at
+  // once, where each would wait for the database's 30 s I/O timeout.
+  db->Pause();
+  health = server.Ctl({"health"});
+  for (int i = 0; i < 100 && health.exit_code != 3; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    health = server.Ctl({"health"});
+  }
+  RunResult hung = server.Ctl({"customers", "get", id, "--timeout", "10s"});
+  db->Resume();
+  EXPECT_EQ(health.exit_code, 3) << health.out << health.err;
+  EXPECT_EQ(hung.exit_code, 1);
+  EXPECT_NE(hung.err.find("UNAVAILABLE"), std::string::npos) << hung.err;
+  back = server.Ctl({"health", "--wait", "20s"});
+  EXPECT_EQ(back.exit_code, 0) << back.out << back.err;
+  got = server.Ctl({"customers", "get", id});
+  EXPECT_EQ(got.exit_code, 0) << got.err;
   EXPECT_TRUE(server.process().running());  // never restarted
 }
 

@@ -418,6 +418,42 @@ TEST(MysqlPool, SurvivesTheDatabaseGoingAwayAndComingBack) {
   EXPECT_EQ(*one, 1);
 }
 
+// A server that hangs (paused: it takes connections and answers nothing) is
+// found out by Ping within the time to connect, not io_timeout; until a Ping
+// answers again, calls are UNAVAILABLE at once instead of each hanging on a
+// connection until io_timeout. Then the same pool serves again.
+TEST(MysqlPool, AServerThatHangsIsUnavailableAtOnceUntilAPingAnswers) {
+  std::unique_ptr<TestMariaDb> db = TestMariaDb::StartPrivate();
+  auto pool = NewPool(db->CreateDatabase(), 2);
+  const absl::Duration io_timeout = pool->options().io_timeout;
+  ASSERT_GE(io_timeout, absl::Seconds(20));
+  ASSERT_TRUE(pool->Ping().ok());
+  ASSERT_TRUE(Count(*pool, "SELECT 1").ok());  // leaves an idle connection
+
+  db->Pause();
+  absl::Time start = absl::Now();
+  absl::Status down = pool->Ping();
+  const absl::Duration ping_took = absl::Now() - start;
+  start = absl::Now();
+  absl::StatusOr<int64_t> refused = Count(*pool, "SELECT 1");
+  const absl::Duration call_took = absl::Now() - start;
+  db->Resume();
+
+  EXPECT_EQ(down.code(), absl::StatusCode::kUnavailable) << down;
+  EXPECT_LT(ping_took, io_timeout / 2);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable)
+      << refused.status();
+  EXPECT_LT(call_took, io_timeout / 2);
+  // Refused by the pool, which tells a client no more than the code.
+  EXPECT_EQ(Redacted(refused.status()).message().find("health"),
+            std::string::npos);
+
+  EXPECT_TRUE(pool->Ping().ok());
+  absl::StatusOr<int64_t> one = Count(*pool, "SELECT 1");
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(*one, 1);
+}
+
 }  // namespace
 }  // namespace rapport
 
