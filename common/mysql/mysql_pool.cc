@@ -374,33 +374,44 @@ void MysqlPool::Release(std::unique_ptr<sql::Connection> connection,
                         bool broken) {
   metrics_->in_use.Decrement();
   if (broken) {
-    // Drop every idle connection too: when one has lost the server, they all
-    // have.
-    std::vector<Idle> dropped;
-    {
-      absl::MutexLock lock(&mu_);
-      const int n = 1 + static_cast<int>(idle_.size());
-      open_ -= n;
-      lost_ = std::min(lost_ + n, options_.pool_size);
-      metrics_->open.Decrement(n);
-      metrics_->lost.Increment(n);
-      dropped.swap(idle_);
-    }
-    // Statements go before their connections, which close outside the lock.
-    ForgetStatements(connection.get());
-    for (Idle& idle : dropped) ForgetStatements(idle.connection.get());
+    DropLost(std::move(connection));
     return;
   }
   absl::MutexLock lock(&mu_);
   idle_.push_back({std::move(connection), absl::Now()});
 }
 
+void MysqlPool::DropLost(std::unique_ptr<sql::Connection> broken) {
+  // Every idle connection goes too: when one has lost the server, they all
+  // have.
+  std::vector<Idle> dropped;
+  {
+    absl::MutexLock lock(&mu_);
+    const int n = (broken != nullptr ? 1 : 0) + static_cast<int>(idle_.size());
+    open_ -= n;
+    lost_ = std::min(lost_ + n, options_.pool_size);
+    metrics_->open.Decrement(n);
+    metrics_->lost.Increment(n);
+    dropped.swap(idle_);
+  }
+  // Statements go before their connections, which close outside the lock.
+  if (broken != nullptr) ForgetStatements(broken.get());
+  for (Idle& idle : dropped) ForgetStatements(idle.connection.get());
+}
+
 absl::Status MysqlPool::Ping() {
   // One caller at a time (the health thread): the lock is held across the
   // round trip.
-  absl::MutexLock lock(&probe_mu_);
-  absl::Status status = PingOnce();
+  absl::Status status;
+  {
+    absl::MutexLock lock(&probe_mu_);
+    status = PingOnce();
+  }
   unanswered_.store(!status.ok(), std::memory_order_relaxed);
+  // The idle connections are no better off than the probe's, and calls no
+  // longer try them (see Acquire): they go now, so that none fails the first
+  // call after the server is back.
+  if (!status.ok()) DropLost(nullptr);
   return status;
 }
 

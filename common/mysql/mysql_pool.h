@@ -161,6 +161,8 @@ class MysqlPool {
   absl::StatusOr<std::unique_ptr<sql::Connection>> Acquire();
   absl::Status PingOnce() ABSL_EXCLUSIVE_LOCKS_REQUIRED(probe_mu_);
   void Release(std::unique_ptr<sql::Connection> connection, bool broken);
+  // Closes `broken` (when given) and every idle connection, counted as lost.
+  void DropLost(std::unique_ptr<sql::Connection> broken);
 
   // Runs attempt() again after a deadlock or lock wait timeout, three times
   // in all, and once more after a duplicate key (see Transaction).
