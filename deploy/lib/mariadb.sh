@@ -6,14 +6,15 @@
 # A random port is taken below the kernel's ephemeral range (ip_local_port_range), from which
 # every outgoing connection gets its local port: a server stopped and started again on its
 # port would otherwise find it, now and then, held by some client's socket (bind: EADDRINUSE).
+# And from 22200 up: the end-to-end tests of deploy/local take their blocks of ports below.
 mariadb_free_port() {
   local start=${1:-0} port tries=0 low=32768 rest
   read -r low rest </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || low=32768
   while ((tries++ < 200)); do
     if ((start > 0)); then
       port=$((start + tries - 1))
-    elif ((low > 11024)); then
-      port=$((10000 + RANDOM % (low - 10000)))
+    elif ((low > 23200)); then
+      port=$((22200 + RANDOM % (low - 22200)))
     else
       port=$((20000 + RANDOM % 30000))
     fi
