@@ -1,6 +1,7 @@
 #include "common/service_main.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
@@ -140,6 +141,10 @@ void InitService(int argc, char** argv, const ServiceDefaults& defaults,
   absl::SetFlag(&FLAGS_shutdown_grace, defaults.shutdown_grace);
   ApplyEnvironment();
   absl::ParseCommandLine(argc, argv);
+  // With its pid: a supervisor that finds the process not answering tells
+  // from its log whether it is still starting (waiting for its database, or
+  // migrating it, which takes minutes on a large one) or has served and hangs.
+  LogInfo(defaults.name, "starting", {{"pid", absl::StrCat(getpid())}});
 }
 
 absl::StatusOr<ServerOptions> ReadServerFlags(
