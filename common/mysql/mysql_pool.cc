@@ -402,33 +402,42 @@ void MysqlPool::DropLost(std::unique_ptr<sql::Connection> broken) {
 absl::Status MysqlPool::Ping() {
   // One caller at a time (the health thread): the lock is held across the
   // round trip.
-  absl::Status status;
-  {
-    absl::MutexLock lock(&probe_mu_);
-    status = PingOnce();
-  }
-  unanswered_.store(!status.ok(), std::memory_order_relaxed);
-  // The idle connections are no better off than the probe's, and calls no
-  // longer try them (see Acquire): they go now, so that none fails the first
-  // call after the server is back.
-  if (!status.ok()) DropLost(nullptr);
+  absl::MutexLock lock(&probe_mu_);
+  bool hung = false;
+  absl::Status status = PingOnce(&hung);
+  // Only a server that hangs trips the pool: one that refuses connections,
+  // or answers with an error, fails the calls at once by itself.
+  unanswered_.store(hung, std::memory_order_relaxed);
+  // Calls no longer try the idle connections, which are no better off than
+  // the probe's: they go now, so that none fails the first call after the
+  // server answers again.
+  if (hung) DropLost(nullptr);
   return status;
 }
 
-absl::Status MysqlPool::PingOnce() {
+absl::Status MysqlPool::PingOnce(bool* hung) {
   // SELECT 1 needs no time of the server's own: one that does not answer it
   // as soon as it would accept a connection does not answer.
   MysqlOptions probe = options_;
   probe.io_timeout = std::max(absl::Seconds(1), options_.connect_timeout);
   probe.statement_timeout = absl::ZeroDuration();
+  // An attempt that ends this late ended by a timeout (both are whole
+  // seconds for the client library), not by an answer.
+  const absl::Duration waited_out =
+      std::min(probe.io_timeout, probe.connect_timeout) * 0.9;
   absl::Status failed;
-  // A kept connection that fails may only be stale (the server restarted
-  // since): a new one decides.
+  // A kept connection that fails at once may only be stale (the server
+  // restarted since): a new one decides. One that timed out does not get a
+  // second wait as long.
   for (int attempt = 0; attempt < 2; ++attempt) {
+    const absl::Time began = absl::Now();
     const bool fresh = probe_ == nullptr;
     if (fresh) {
       absl::StatusOr<std::unique_ptr<sql::Connection>> c = Connect(probe);
-      if (!c.ok()) return c.status();
+      if (!c.ok()) {
+        *hung = absl::Now() - began >= waited_out;
+        return c.status();
+      }
       probe_ = *std::move(c);
     }
     try {
@@ -439,6 +448,10 @@ absl::Status MysqlPool::PingOnce() {
       probe_.reset();
       failed = MarkInternal(absl::UnavailableError(absl::StrCat(
           "the database does not answer: ", SqlErrorToStatus(e).message())));
+      if (absl::Now() - began >= waited_out) {
+        *hung = true;
+        break;
+      }
       if (fresh) break;
     }
   }

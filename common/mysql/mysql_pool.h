@@ -133,12 +133,13 @@ class MysqlPool {
   // UNAVAILABLE when it cannot be reached or does not answer within
   // connect_timeout. For health checks, which call it every second.
   //
-  // While the last Ping failed, calls are refused at once with UNAVAILABLE:
-  // a server that hangs (stopped, or its disk stuck) would otherwise hold
-  // each of them until io_timeout, and those waiting for a connection would
-  // be told that the service is busy. The next Ping that answers lets them
-  // through again.
-  absl::Status Ping();
+  // While the last Ping found the server hanging (it took the connection, or
+  // the query, and answered nothing in that time: stopped, or its disk
+  // stuck), calls are refused at once with UNAVAILABLE, and those waiting for
+  // a connection when their wait ends: each would otherwise be held until
+  // io_timeout, or told that the service is busy. Calls under way end as
+  // they would. The next Ping that answers lets calls through again.
+  absl::Status Ping() ABSL_LOCKS_EXCLUDED(probe_mu_, mu_);
 
   const MysqlOptions& options() const { return options_; }
 
@@ -159,10 +160,13 @@ class MysqlPool {
   absl::StatusOr<std::unique_ptr<sql::Connection>> Connect(
       const MysqlOptions& options);
   absl::StatusOr<std::unique_ptr<sql::Connection>> Acquire();
-  absl::Status PingOnce() ABSL_EXCLUSIVE_LOCKS_REQUIRED(probe_mu_);
-  void Release(std::unique_ptr<sql::Connection> connection, bool broken);
+  // Sets *hung when it failed by waiting out a timeout.
+  absl::Status PingOnce(bool* hung) ABSL_EXCLUSIVE_LOCKS_REQUIRED(probe_mu_);
+  void Release(std::unique_ptr<sql::Connection> connection, bool broken)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Closes `broken` (when given) and every idle connection, counted as lost.
-  void DropLost(std::unique_ptr<sql::Connection> broken);
+  void DropLost(std::unique_ptr<sql::Connection> broken)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Runs attempt() again after a deadlock or lock wait timeout, three times
   // in all, and once more after a duplicate key (see Transaction).
@@ -188,7 +192,7 @@ class MysqlPool {
   // Ping's connection, outside the pool; reopened after a failure.
   absl::Mutex probe_mu_;
   std::unique_ptr<sql::Connection> probe_ ABSL_GUARDED_BY(probe_mu_);
-  // Whether the last Ping failed (see Ping).
+  // Whether the last Ping found the server hanging (see Ping).
   std::atomic<bool> unanswered_{false};
 };
 

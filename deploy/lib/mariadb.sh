@@ -9,7 +9,7 @@
 # And from 22200 up: the end-to-end tests of deploy/local take their blocks of ports below.
 mariadb_free_port() {
   local start=${1:-0} port tries=0 low=32768 rest
-  read -r low rest </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || low=32768
+  read -r low rest 2>/dev/null </proc/sys/net/ipv4/ip_local_port_range || low=32768
   while ((tries++ < 200)); do
     if ((start > 0)); then
       port=$((start + tries - 1))
