@@ -109,6 +109,7 @@ struct MysqlPool::Metrics {
   prometheus::Counter& exhausted;
   prometheus::Counter& lost;
   prometheus::Counter& reconnects;
+  prometheus::Gauge& unanswered;
 
   // One set per database for the process's life, shared by every pool of
   // that database (the series are the same ones anyway: a family hands out
@@ -159,6 +160,14 @@ struct MysqlPool::Metrics {
             .Name("rapport_db_pool_reconnects_total")
             .Help("Database connections opened to replace lost ones")
             .Register(metrics::Registry());
+    static auto& unanswered =
+        prometheus::BuildGauge()
+            .Name("rapport_db_pool_unanswered")
+            .Help(
+                "1 while the last health check found the database hanging "
+                "(it answered nothing in time): calls are refused at once "
+                "with UNAVAILABLE")
+            .Register(metrics::Registry());
     const prometheus::Labels labels = {{"database", database}};
     prometheus::Labels in_use = labels;
     in_use["state"] = "in_use";
@@ -170,7 +179,8 @@ struct MysqlPool::Metrics {
                        wait_seconds.Add(labels, metrics::SecondsBuckets()),
                        exhausted.Add(labels),
                        lost.Add(labels),
-                       reconnects.Add(labels)};
+                       reconnects.Add(labels),
+                       unanswered.Add(labels)};
   }
 };
 
@@ -408,6 +418,7 @@ absl::Status MysqlPool::Ping() {
   // Only a server that hangs trips the pool: one that refuses connections,
   // or answers with an error, fails the calls at once by itself.
   unanswered_.store(hung, std::memory_order_relaxed);
+  metrics_->unanswered.Set(hung ? 1 : 0);
   // Calls no longer try the idle connections, which are no better off than
   // the probe's: they go now, so that none fails the first call after the
   // server answers again.

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/metrics/metrics.h"
 #include "common/mysql/migrations.h"
 #include "common/mysql/statement_cache.h"
 #include "common/status.h"
@@ -421,6 +422,21 @@ TEST(MysqlPool, SurvivesTheDatabaseGoingAwayAndComingBack) {
   EXPECT_EQ(*one, 1);
 }
 
+// The value of the pool gauge `name` for `database`; -1 when there is none.
+double PoolGauge(const std::string& name, const std::string& database) {
+  for (const prometheus::MetricFamily& family : metrics::Registry().Collect()) {
+    if (family.name != name) continue;
+    for (const prometheus::ClientMetric& m : family.metric) {
+      for (const prometheus::ClientMetric::Label& label : m.label) {
+        if (label.name == "database" && label.value == database) {
+          return m.gauge.value;
+        }
+      }
+    }
+  }
+  return -1;
+}
+
 // A server that hangs (paused: it takes connections and answers nothing) is
 // found out by Ping within the time to connect, not io_timeout; until a Ping
 // answers again, calls are UNAVAILABLE at once instead of each hanging on a
@@ -444,6 +460,8 @@ TEST(MysqlPool, AServerThatHangsIsUnavailableAtOnceUntilAPingAnswers) {
 
   EXPECT_EQ(down.code(), absl::StatusCode::kUnavailable) << down;
   EXPECT_LT(ping_took, io_timeout / 2);
+  const std::string database = pool->options().database;
+  EXPECT_EQ(PoolGauge("rapport_db_pool_unanswered", database), 1);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable)
       << refused.status();
   EXPECT_LT(call_took, io_timeout / 2);
@@ -452,6 +470,7 @@ TEST(MysqlPool, AServerThatHangsIsUnavailableAtOnceUntilAPingAnswers) {
             std::string::npos);
 
   EXPECT_TRUE(pool->Ping().ok());
+  EXPECT_EQ(PoolGauge("rapport_db_pool_unanswered", database), 0);
   absl::StatusOr<int64_t> one = Count(*pool, "SELECT 1");
   ASSERT_TRUE(one.ok()) << one.status();
   EXPECT_EQ(*one, 1);
