@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/log.h"
 #include "common/validation.h"
 
 namespace rapport {
@@ -89,6 +90,11 @@ absl::StatusOr<int> ApplyMigrations(MysqlPool& pool,
         }
         continue;
       }
+      // Named in the log before it runs: one that rebuilds a large table
+      // takes minutes, and the operator waiting for the replica sees which.
+      LogInfo(ProcessService(), "applying a migration",
+              {{"migration", absl::StrCat(absl::Dec(m.version, absl::kZeroPad4),
+                                          "_", m.name)}});
       for (const std::string& statement : SplitSqlStatements(m.sql)) {
         s->execute(statement);
       }
