@@ -44,10 +44,18 @@ absl::StatusOr<int> ApplyMigrations(MysqlPool& pool,
                                     const std::vector<Migration>& migrations) {
   return pool.Run([&](sql::Connection& c) -> absl::StatusOr<int> {
     std::unique_ptr<sql::Statement> s(c.createStatement());
-    {
-      std::unique_ptr<sql::ResultSet> rs(s->executeQuery(
-          "SELECT GET_LOCK(CONCAT('rapport.migrate.', DATABASE()), 120)"));
-      if (!rs->next() || rs->getInt(1) != 1) {
+    auto lock = [&](int seconds) {
+      std::unique_ptr<sql::ResultSet> rs(s->executeQuery(absl::StrCat(
+          "SELECT GET_LOCK(CONCAT('rapport.migrate.', DATABASE()), ", seconds,
+          ")")));
+      return rs->next() && rs->getInt(1) == 1;
+    };
+    if (!lock(0)) {
+      // Said before the wait, which may take as long as the other replica's
+      // migration does.
+      LogInfo(ProcessService(), "waiting for the schema",
+              {{"error", "another replica holds the migration lock"}});
+      if (!lock(120)) {
         return absl::DeadlineExceededError(
             "another replica has held the migration lock for 120 s (it is "
             "migrating the schema)");
