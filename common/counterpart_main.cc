@@ -96,9 +96,7 @@ absl::StatusOr<std::unique_ptr<MysqlPool>> OpenDatabase(
     }
     if (absl::IsDeadlineExceeded(applied.status())) {
       // Another replica is migrating, as long as it takes: the database is
-      // there, so the wait for it starts again.
-      LogInfo(defaults.name, "waiting for the schema",
-              {{"error", std::string(applied.status().message())}});
+      // there, so the wait for it starts again (ApplyMigrations logs each).
       give_up = absl::Now() + options.db_wait;
       continue;
     }
