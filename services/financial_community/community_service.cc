@@ -85,7 +85,8 @@ grpc::Status CommunityServiceImpl::UpdateMember(
 grpc::Status CommunityServiceImpl::DeleteMember(
     grpc::ServerContext* context, const v1::DeleteMemberRequest* request,
     v1::DeleteMemberResponse* response) {
-  RAPPORT_AUTHORIZE(caller, *guard_, *context, "DeleteMember");
+  RAPPORT_AUTHORIZE(caller, *guard_, *context, "DeleteMember",
+                    request->force());
   (void)response;
   return ToGrpcStatus(logic_->DeleteMember(*request, caller.subject));
 }

@@ -387,10 +387,14 @@ absl::Status MysqlCommunityStore::DeleteMember(
   return pool_->Transaction([&](sql::Connection& c) -> absl::Status {
     RAPPORT_ASSIGN_OR_RETURN(MemberRecord row, ReadMember(c, id, true));
     RAPPORT_RETURN_IF_ERROR(check(row));
-    static constexpr const char* kHistory[] = {"holdings", "engagements",
-                                               "coverage"};
+    // The history that a delete without force keeps: table, and its name
+    // in the API.
+    static constexpr std::pair<const char*, const char*> kHistory[] = {
+        {"holdings", "holdings"},
+        {"engagements", "engagements"},
+        {"coverage", "coverage"}};
     if (!force) {
-      for (const char* table : kHistory) {
+      for (const auto& [table, noun] : kHistory) {
         Statement s =
             PrepareCached(c, absl::StrCat("SELECT 1 FROM ", table,
                                           " WHERE member_id = ? LIMIT 1"));
@@ -398,7 +402,7 @@ absl::Status MysqlCommunityStore::DeleteMember(
         Rows rows(s->executeQuery());
         if (rows->next()) {
           return absl::FailedPreconditionError(absl::StrCat(
-              "member ", id, " has ", table,
+              "member ", id, " has ", noun,
               "; delete with force (admin) to delete them with it"));
         }
       }
