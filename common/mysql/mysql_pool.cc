@@ -413,20 +413,21 @@ absl::Status MysqlPool::Ping() {
   // One caller at a time (the health thread): the lock is held across the
   // round trip.
   absl::MutexLock lock(&probe_mu_);
-  bool hung = false;
-  absl::Status status = PingOnce(&hung);
+  PingOutcome outcome;
+  absl::Status status = PingOnce(&outcome);
   // Only a server that hangs trips the pool: one that refuses connections,
   // or answers with an error, fails the calls at once by itself.
-  unanswered_.store(hung, std::memory_order_relaxed);
-  metrics_->unanswered.Set(hung ? 1 : 0);
-  // Calls no longer try the idle connections, which are no better off than
-  // the probe's: they go now, so that none fails the first call after the
-  // server answers again.
-  if (hung) DropLost(nullptr);
+  unanswered_.store(outcome.hung, std::memory_order_relaxed);
+  metrics_->unanswered.Set(outcome.hung ? 1 : 0);
+  // The idle connections are no better off than the probe's: they go now,
+  // so that none fails a call once the server answers (again). A server
+  // restarted between two health checks is found so, by the probe's
+  // connection lost and a new one answering.
+  if (outcome.hung || outcome.kept_lost) DropLost(nullptr);
   return status;
 }
 
-absl::Status MysqlPool::PingOnce(bool* hung) {
+absl::Status MysqlPool::PingOnce(PingOutcome* outcome) {
   // SELECT 1 needs no time of the server's own: one that does not answer it
   // as soon as it would accept a connection does not answer.
   MysqlOptions probe = options_;
@@ -446,7 +447,7 @@ absl::Status MysqlPool::PingOnce(bool* hung) {
     if (fresh) {
       absl::StatusOr<std::unique_ptr<sql::Connection>> c = Connect(probe);
       if (!c.ok()) {
-        *hung = absl::Now() - began >= waited_out;
+        outcome->hung = absl::Now() - began >= waited_out;
         return c.status();
       }
       probe_ = *std::move(c);
@@ -460,10 +461,11 @@ absl::Status MysqlPool::PingOnce(bool* hung) {
       failed = MarkInternal(absl::UnavailableError(absl::StrCat(
           "the database does not answer: ", SqlErrorToStatus(e).message())));
       if (absl::Now() - began >= waited_out) {
-        *hung = true;
+        outcome->hung = true;
         break;
       }
       if (fresh) break;
+      if (IsConnectionLost(e)) outcome->kept_lost = true;
     }
   }
   return failed;

@@ -94,7 +94,10 @@ class MysqlPool {
   // (a retry sent twice at once) committed the row between fn's checks and
   // its insert, and fn's checks, run again, give their own answer (the
   // stored row, or an error that names the conflict) instead of the
-  // database's. With kReadCommitted, each statement reads what others had
+  // database's. A connection lost before COMMIT is sent (the server went
+  // away, or restarted since the connection was last used) runs fn once more
+  // on a new connection; one lost after is UNAVAILABLE, the commit's fate
+  // unknown. With kReadCommitted, each statement reads what others had
   // committed when it ran instead of one snapshot: for a transaction that
   // locks what it is about to check and then reads it.
   enum class Isolation { kRepeatableRead, kReadCommitted };
@@ -160,13 +163,33 @@ class MysqlPool {
   absl::StatusOr<std::unique_ptr<sql::Connection>> Connect(
       const MysqlOptions& options);
   absl::StatusOr<std::unique_ptr<sql::Connection>> Acquire();
-  // Sets *hung when it failed by waiting out a timeout.
-  absl::Status PingOnce(bool* hung) ABSL_EXCLUSIVE_LOCKS_REQUIRED(probe_mu_);
+  struct PingOutcome {
+    bool hung = false;       // it failed by waiting out a timeout
+    bool kept_lost = false;  // the probe's kept connection had lost the server
+  };
+  absl::Status PingOnce(PingOutcome* outcome)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(probe_mu_);
   void Release(std::unique_ptr<sql::Connection> connection, bool broken)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Closes `broken` (when given) and every idle connection, counted as lost.
   void DropLost(std::unique_ptr<sql::Connection> broken)
       ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Run, telling whether the connection was lost (and dropped).
+  template <typename Fn>
+  auto RunTracked(Fn&& fn, bool* lost)
+      -> std::invoke_result_t<Fn, sql::Connection&>;
+  // body(c, committing) on a connection of the pool, as Transaction runs
+  // InTransaction: retried as Retrying says, and once more on a new
+  // connection when the one it had was lost before *committing was set.
+  template <typename Body>
+  auto RunTransaction(Body&& body)
+      -> std::invoke_result_t<Body, sql::Connection&, bool*>;
+  // InTransaction, setting *committing just before COMMIT is sent.
+  template <typename Fn>
+  static auto InTransaction(sql::Connection& c, Fn&& fn, Isolation isolation,
+                            bool* committing)
+      -> std::invoke_result_t<Fn, sql::Connection&>;
 
   // Runs attempt() again after a deadlock or lock wait timeout, three times
   // in all, and once more after a duplicate key (see Transaction).
@@ -213,6 +236,13 @@ class MysqlPool::Lease {
 
 template <typename Fn>
 auto MysqlPool::Run(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&> {
+  bool lost = false;
+  return RunTracked(fn, &lost);
+}
+
+template <typename Fn>
+auto MysqlPool::RunTracked(Fn&& fn, bool* lost)
+    -> std::invoke_result_t<Fn, sql::Connection&> {
   using Result = std::invoke_result_t<Fn, sql::Connection&>;
   absl::StatusOr<std::unique_ptr<sql::Connection>> acquired = Acquire();
   if (!acquired.ok()) return Result(acquired.status());
@@ -222,8 +252,10 @@ auto MysqlPool::Run(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&> {
   } catch (const sql::SQLException& e) {
     if (IsConnectionLost(e)) {
       lease.MarkBroken();
+      *lost = true;
     } else if (lease.connection().isClosed()) {
       lease.MarkBroken();
+      *lost = true;
       return Result(LostConnectionToStatus(e));
     }
     return FromException<Result>(e);
@@ -231,6 +263,26 @@ auto MysqlPool::Run(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&> {
     lease.MarkBroken();
     return Result(MarkInternal(absl::InternalError(e.what())));
   }
+}
+
+template <typename Body>
+auto MysqlPool::RunTransaction(Body&& body)
+    -> std::invoke_result_t<Body, sql::Connection&, bool*> {
+  using Result = std::invoke_result_t<Body, sql::Connection&, bool*>;
+  return Retrying([&] {
+    for (int attempt = 0;; ++attempt) {
+      bool committing = false;
+      bool lost = false;
+      Result r = RunTracked(
+          [&](sql::Connection& c) { return body(c, &committing); }, &lost);
+      // A connection lost before COMMIT was sent committed nothing: the
+      // whole transaction runs again, once, on a new connection (the lost
+      // one may only have been kept across a restart of the server).
+      // After COMMIT was sent, whether it happened is unknown: the caller
+      // is told (UNAVAILABLE), and a retry with its request id finds out.
+      if (r.ok() || !lost || committing || attempt > 0) return r;
+    }
+  });
 }
 
 template <typename Fn>
@@ -288,10 +340,8 @@ template <typename Fn>
 auto MysqlPool::Transaction(Fn&& fn, Isolation isolation)
     -> std::invoke_result_t<Fn, sql::Connection&> {
   using Result = std::invoke_result_t<Fn, sql::Connection&>;
-  return Retrying([&] {
-    return Run([&](sql::Connection& c) -> Result {
-      return InTransaction(c, fn, isolation);
-    });
+  return RunTransaction([&](sql::Connection& c, bool* committing) -> Result {
+    return InTransaction(c, fn, isolation, committing);
   });
 }
 
@@ -300,18 +350,24 @@ auto MysqlPool::TransactionUnderLock(const std::string& name,
                                      absl::string_view busy, Fn&& fn)
     -> std::invoke_result_t<Fn, sql::Connection&> {
   using Result = std::invoke_result_t<Fn, sql::Connection&>;
-  return Retrying([&] {
-    return Run([&](sql::Connection& c) -> Result {
-      absl::StatusOr<std::unique_ptr<NamedLock>> lock =
-          NamedLock::Take(c, name, busy);
-      if (!lock.ok()) return Result(lock.status());
-      return InTransaction(c, fn);
-    });
+  return RunTransaction([&](sql::Connection& c, bool* committing) -> Result {
+    absl::StatusOr<std::unique_ptr<NamedLock>> lock =
+        NamedLock::Take(c, name, busy);
+    if (!lock.ok()) return Result(lock.status());
+    return InTransaction(c, fn, Isolation::kRepeatableRead, committing);
   });
 }
 
 template <typename Fn>
 auto MysqlPool::InTransaction(sql::Connection& c, Fn&& fn, Isolation isolation)
+    -> std::invoke_result_t<Fn, sql::Connection&> {
+  bool committing = false;
+  return InTransaction(c, fn, isolation, &committing);
+}
+
+template <typename Fn>
+auto MysqlPool::InTransaction(sql::Connection& c, Fn&& fn, Isolation isolation,
+                              bool* committing)
     -> std::invoke_result_t<Fn, sql::Connection&> {
   using Result = std::invoke_result_t<Fn, sql::Connection&>;
   c.setAutoCommit(false);
@@ -339,6 +395,7 @@ auto MysqlPool::InTransaction(sql::Connection& c, Fn&& fn, Isolation isolation)
   // instead of pooling it (the caller then gets UNAVAILABLE, not fn's
   // answer).
   if (r.ok()) {
+    *committing = true;
     c.commit();
   } else {
     c.rollback();

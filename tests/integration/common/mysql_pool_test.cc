@@ -41,6 +41,26 @@ absl::StatusOr<int64_t> Count(MysqlPool& pool, const std::string& query) {
   });
 }
 
+// Kills the server's connection `id` through `killer` (another pool) and
+// waits until the server has let it go.
+void KillConnection(MysqlPool& killer, int64_t id) {
+  EXPECT_TRUE(killer
+                  .Run([&](sql::Connection& k) -> absl::Status {
+                    std::unique_ptr<sql::Statement> s(k.createStatement());
+                    s->execute(absl::StrCat("KILL CONNECTION ", id));
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  for (int i = 0; i < 200; ++i) {
+    absl::StatusOr<int64_t> left =
+        Count(killer, absl::StrCat("SELECT COUNT(*) FROM "
+                                   "information_schema.PROCESSLIST WHERE ID = ",
+                                   id));
+    if (left.ok() && *left == 0) return;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+}
+
 const std::vector<Migration> kMigrations = {
     {1, "things",
      "CREATE TABLE things (id INT PRIMARY KEY, name VARCHAR(10) NOT NULL);"},
@@ -237,24 +257,8 @@ TEST(MysqlPool, AConnectionLostInAFailedTransactionIsNotPooled) {
     std::unique_ptr<sql::ResultSet> rs(
         query->executeQuery("SELECT CONNECTION_ID()"));
     EXPECT_TRUE(rs->next());
-    const int64_t id = rs->getInt64(1);
-    EXPECT_TRUE(killer
-                    ->Run([&](sql::Connection& k) -> absl::Status {
-                      std::unique_ptr<sql::Statement> s(k.createStatement());
-                      s->execute(absl::StrCat("KILL CONNECTION ", id));
-                      return absl::OkStatus();
-                    })
-                    .ok());
     // Gone for good before the transaction gives up.
-    for (int i = 0; i < 200; ++i) {
-      absl::StatusOr<int64_t> left =
-          Count(*killer, absl::StrCat("SELECT COUNT(*) FROM "
-                                      "information_schema.PROCESSLIST WHERE "
-                                      "ID = ",
-                                      id));
-      if (left.ok() && *left == 0) break;
-      absl::SleepFor(absl::Milliseconds(10));
-    }
+    KillConnection(*killer, rs->getInt64(1));
     return absl::NotFoundError("the thing is not there");
   });
   EXPECT_FALSE(refused.ok()) << refused;
@@ -420,6 +424,52 @@ TEST(MysqlPool, SurvivesTheDatabaseGoingAwayAndComingBack) {
   absl::StatusOr<int64_t> one = Count(*pool, "SELECT 1");
   ASSERT_TRUE(one.ok()) << one.status();
   EXPECT_EQ(*one, 1);
+}
+
+// A server restarted between two health checks leaves every kept connection
+// closed. The next health check finds its own connection so, and drops the
+// idle ones with it: the next call, even one outside a transaction, gets a
+// new connection instead of failing on a closed one.
+TEST(MysqlPool, ARestartBetweenHealthChecksCostsNoCall) {
+  std::unique_ptr<TestMariaDb> db = TestMariaDb::StartPrivate();
+  auto pool = NewPool(db->CreateDatabase());
+  ASSERT_TRUE(pool->Ping().ok());
+  ASSERT_TRUE(Count(*pool, "SELECT 1").ok());  // leaves an idle connection
+  db->Stop();
+  db->Start();
+  EXPECT_TRUE(pool->Ping().ok());
+  absl::StatusOr<int64_t> one = Count(*pool, "SELECT 1");
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(*one, 1);
+}
+
+// A transaction whose connection turns out lost before it commits (here the
+// idle connection it is handed was killed meanwhile, as a restart of the
+// server would leave it) committed nothing, and runs again on a new
+// connection: the caller gets its answer, and the row is stored once.
+TEST(MysqlPool, ATransactionOnALostConnectionRunsAgainOnANewOne) {
+  const std::string uri = TestMariaDb::Shared().CreateDatabase();
+  auto pool = NewPool(uri, 1);
+  auto killer = NewPool(uri, 1);
+  ASSERT_TRUE(pool->Run([](sql::Connection& c) -> absl::Status {
+                    std::unique_ptr<sql::Statement> s(c.createStatement());
+                    s->execute("CREATE TABLE t (id INT PRIMARY KEY)");
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  absl::StatusOr<int64_t> id = Count(*pool, "SELECT CONNECTION_ID()");
+  ASSERT_TRUE(id.ok()) << id.status();
+  KillConnection(*killer, *id);
+  int runs = 0;
+  absl::Status stored = pool->Transaction([&](sql::Connection& c) {
+    ++runs;
+    std::unique_ptr<sql::Statement> s(c.createStatement());
+    s->execute("INSERT INTO t VALUES (1)");
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(stored.ok()) << stored;
+  EXPECT_EQ(runs, 2);
+  EXPECT_EQ(*Count(*pool, "SELECT COUNT(*) FROM t"), 1);
 }
 
 // The value of the pool gauge `name` for `database`; -1 when there is none.
