@@ -34,6 +34,19 @@ std::string LocalVarPath(const std::string& relative) {
                       relative);
 }
 
+std::string LocalPlatformSetting(absl::string_view name) {
+  std::ifstream in(LocalVarPath("run/platform.env"));
+  std::string line;
+  while (std::getline(in, line)) {
+    const size_t eq = line.find('=');
+    if (eq != std::string::npos &&
+        absl::string_view(line).substr(0, eq) == name) {
+      return line.substr(eq + 1);
+    }
+  }
+  return "";
+}
+
 absl::Status Context::LoadToken() {
   token = FlagOrEnv(args, "token", "RAPPORT_TOKEN");
   if (!token.empty()) return absl::OkStatus();
@@ -74,6 +87,9 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Context::ServiceChannel(
     const char* whole = std::getenv("RAPPORT_FINANCIAL_COMMUNITY_ADDR");
     if (whole != nullptr) address = whole;
   }
+  // In a checkout running the local platform, its addresses, which a
+  // --base-port moves: no set-up step, as for its token (LoadToken).
+  if (address.empty()) address = LocalPlatformSetting(env);
   if (address.empty()) address = fallback;
   TlsOptions tls{FlagOrEnv(args, "tls-cert", "RAPPORT_TLS_CERT"),
                  FlagOrEnv(args, "tls-key", "RAPPORT_TLS_KEY"),

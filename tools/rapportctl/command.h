@@ -40,7 +40,8 @@ struct Context {
   mutable std::string more_hint;
 
   // The channel to a service: --addr, else the environment variable `env`,
-  // else `fallback` (e.g. "localhost:50051").
+  // else that variable in the local platform's var/run/platform.env (see
+  // LocalPlatformSetting), else `fallback` (e.g. "localhost:50051").
   absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel(
       const char* env, const char* fallback) const;
   // The same for commands that talk to several services: --`flag` (such as
@@ -77,6 +78,11 @@ int UsageError(const absl::Status& status);
 // `relative` under the local platform's state directory: $RAPPORT_VAR, as
 // deploy/local/run takes it, else var/ of the current directory.
 std::string LocalVarPath(const std::string& relative);
+
+// The value of `name` in run/platform.env under LocalVarPath, the settings
+// deploy/local/run writes there (NAME=VALUE lines) for the platform it runs
+// and deploy/local/stop removes; "" when there is none.
+std::string LocalPlatformSetting(absl::string_view name);
 
 // The whole number given as --name, else `fallback`; INVALID_ARGUMENT naming
 // the flag when it is not one.

@@ -217,14 +217,17 @@ Global flags:
                        for customers and purchases, $RAPPORT_PARTNER_ADDR or
                        localhost:50052 for partners, $RAPPORT_COMMUNITY_ADDR or
                        localhost:50053 for community, $RAPPORT_SCORING_ADDR or
-                       localhost:50054 for scoring); a comma-separated list of
-                       addresses is balanced round-robin
+                       localhost:50054 for scoring; in a checkout running the
+                       local platform, the address var/run/platform.env gives
+                       before the localhost default); a comma-separated list
+                       of addresses is balanced round-robin
   --output FORMAT      table (default), json or csv
   --timeout DURATION   deadline of each call (default 30s)
   --tls-ca FILE, --tls-cert FILE, --tls-key FILE   TLS to the service
                        (also $RAPPORT_TLS_CA, $RAPPORT_TLS_CERT, $RAPPORT_TLS_KEY)
   --token TOKEN        the bearer token every call carries (default: $RAPPORT_TOKEN,
-                       else the contents of the file $RAPPORT_TOKEN_FILE)
+                       else the contents of the file $RAPPORT_TOKEN_FILE, else
+                       the local platform's var/auth/operator.token)
 
 Exit status: 0 done, 1 the call failed, 2 bad usage, 3 not serving.
 )";

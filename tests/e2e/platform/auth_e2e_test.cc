@@ -385,6 +385,23 @@ TEST_F(AuthE2E, RapportctlMintsTokensThatAnyClientCanUse) {
   RunResult listed_locally = testing::Run(
       {testing::CtlPath(), "customers", "list", "--output", "csv"}, env);
   EXPECT_EQ(listed_locally.exit_code, 0) << listed_locally.err;
+  // Its addresses likewise, from the platform.env that deploy/local/run
+  // writes there (a --base-port moves them off the defaults); the
+  // environment still wins.
+  ASSERT_EQ(::mkdir(var.File("run").c_str(), 0700), 0);
+  testing::WriteFile(var.File("run/platform.env"),
+                     absl::StrCat("RAPPORT_SCORING_ADDR=127.0.0.1:1\n",
+                                  "RAPPORT_CUSTOMER_ADDR=",
+                                  platform_.customer().addr(), "\n"));
+  env["RAPPORT_CUSTOMER_ADDR"] = "";
+  RunResult listed_at_local_address = testing::Run(
+      {testing::CtlPath(), "customers", "list", "--output", "csv"}, env);
+  EXPECT_EQ(listed_at_local_address.exit_code, 0)
+      << listed_at_local_address.err;
+  env["RAPPORT_CUSTOMER_ADDR"] = "127.0.0.1:1";
+  EXPECT_EQ(
+      testing::Run({testing::CtlPath(), "customers", "list"}, env).exit_code,
+      1);
   // health speaks every output format; the table is the bare status that
   // probes read.
   EXPECT_EQ(platform_.Ctl({"health"}).out, "SERVING\n");
