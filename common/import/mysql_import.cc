@@ -176,7 +176,11 @@ absl::StatusOr<absl::flat_hash_map<std::string, Resolved>> ResolveRefs(
     }
   }
   constexpr size_t kInList = 512;
+  const auto as_parsed = out;
   const auto read_all = [&](sql::Connection& c) -> absl::Status {
+    // A transaction may run this again (its connection lost midway): each
+    // run starts from what parsing found, not from the last run's half.
+    out = as_parsed;
     // Which of `of` are entities.
     const auto existing = [&](const std::vector<std::string>& of) {
       std::set<std::string> found;

@@ -370,25 +370,31 @@ auto MysqlPool::InTransaction(sql::Connection& c, Fn&& fn, Isolation isolation,
                               bool* committing)
     -> std::invoke_result_t<Fn, sql::Connection&> {
   using Result = std::invoke_result_t<Fn, sql::Connection&>;
-  c.setAutoCommit(false);
+  // Statements rather than the connector's setAutoCommit, commit and
+  // rollback: those of Connector/C++ 1.1 do not look at the server's answer,
+  // so a COMMIT on a connection lost since fn's statements would read as
+  // done, and a stale connection would go unnoticed until fn's first
+  // statement.
+  //
+  // The isolation level is for the next transaction only (MariaDB forgets
+  // it at its end).
+  if (isolation == Isolation::kReadCommitted) {
+    Execute(c, "SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
+  }
+  Execute(c, "START TRANSACTION");
   struct Restore {
     sql::Connection& c;
     bool done = false;
     ~Restore() {
+      if (done) return;
       try {
-        if (!done) c.rollback();
-        c.setAutoCommit(true);
+        Execute(c, "ROLLBACK");
       } catch (const sql::SQLException&) {
         // The connection is gone: the exception that broke it is on its
         // way to Run(), which marks it broken.
       }
     }
   } restore{c};
-  // For this transaction only (MariaDB forgets it at its end), which starts
-  // with fn's first statement.
-  if (isolation == Isolation::kReadCommitted) {
-    Execute(c, "SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
-  }
   Result r = fn(c);
   // Committed or rolled back here rather than in Restore, so that a
   // connection lost meanwhile reaches Run as an exception, and Run drops it
@@ -396,14 +402,9 @@ auto MysqlPool::InTransaction(sql::Connection& c, Fn&& fn, Isolation isolation,
   // answer).
   if (r.ok()) {
     *committing = true;
-    c.commit();
+    Execute(c, "COMMIT");
   } else {
-    c.rollback();
-    // A rollback on a lost connection does not always throw: ask, so that
-    // the connection is dropped rather than handed to the next caller.
-    if (!c.isValid()) {
-      throw sql::SQLException("the connection was lost", "08S01", 2013);
-    }
+    Execute(c, "ROLLBACK");
   }
   restore.done = true;
   return r;

@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "common/metrics/metrics.h"
 #include "common/mysql/migrations.h"
+#include "common/mysql/sql.h"
 #include "common/mysql/statement_cache.h"
 #include "common/status.h"
 #include "tests/support/mariadb.h"
@@ -443,33 +444,86 @@ TEST(MysqlPool, ARestartBetweenHealthChecksCostsNoCall) {
   EXPECT_EQ(*one, 1);
 }
 
-// A transaction whose connection turns out lost before it commits (here the
-// idle connection it is handed was killed meanwhile, as a restart of the
-// server would leave it) committed nothing, and runs again on a new
-// connection: the caller gets its answer, and the row is stored once.
-TEST(MysqlPool, ATransactionOnALostConnectionRunsAgainOnANewOne) {
-  const std::string uri = TestMariaDb::Shared().CreateDatabase();
+// A pool of one connection over a new table `t (id INT PRIMARY KEY)`.
+std::unique_ptr<MysqlPool> PoolWithTable(const std::string& uri) {
   auto pool = NewPool(uri, 1);
-  auto killer = NewPool(uri, 1);
-  ASSERT_TRUE(pool->Run([](sql::Connection& c) -> absl::Status {
-                    std::unique_ptr<sql::Statement> s(c.createStatement());
-                    s->execute("CREATE TABLE t (id INT PRIMARY KEY)");
+  EXPECT_TRUE(pool->Run([](sql::Connection& c) -> absl::Status {
+                    Execute(c, "CREATE TABLE t (id INT PRIMARY KEY)");
                     return absl::OkStatus();
                   })
                   .ok());
+  return pool;
+}
+
+// The id of the connection `c` has with the server.
+int64_t ConnectionId(sql::Connection& c) {
+  std::unique_ptr<sql::Statement> s(c.createStatement());
+  std::unique_ptr<sql::ResultSet> rs(s->executeQuery("SELECT CONNECTION_ID()"));
+  rs->next();
+  return rs->getInt64(1);
+}
+
+// A transaction handed a kept connection that the server has closed since
+// (killed here, as a restart of the server leaves it) finds out before fn
+// runs, and runs on a new connection.
+TEST(MysqlPool, ATransactionOnAClosedKeptConnectionRunsOnANewOne) {
+  const std::string uri = TestMariaDb::Shared().CreateDatabase();
+  auto pool = PoolWithTable(uri);
+  auto killer = NewPool(uri, 1);
   absl::StatusOr<int64_t> id = Count(*pool, "SELECT CONNECTION_ID()");
   ASSERT_TRUE(id.ok()) << id.status();
   KillConnection(*killer, *id);
   int runs = 0;
   absl::Status stored = pool->Transaction([&](sql::Connection& c) {
     ++runs;
-    std::unique_ptr<sql::Statement> s(c.createStatement());
-    s->execute("INSERT INTO t VALUES (1)");
+    Execute(c, "INSERT INTO t VALUES (1)");
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(stored.ok()) << stored;
+  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(Count(*pool, "SELECT COUNT(*) FROM t").value_or(-1), 1);
+}
+
+// A transaction whose connection is lost before its COMMIT was sent
+// committed nothing, and runs again on a new connection: the caller gets
+// its answer, and the row is stored once.
+TEST(MysqlPool, ATransactionLostBeforeItsCommitRunsAgainOnANewConnection) {
+  const std::string uri = TestMariaDb::Shared().CreateDatabase();
+  auto pool = PoolWithTable(uri);
+  auto killer = NewPool(uri, 1);
+  int runs = 0;
+  absl::Status stored = pool->Transaction([&](sql::Connection& c) {
+    ++runs;
+    Execute(c, "INSERT INTO t VALUES (1)");
+    if (runs == 1) {
+      KillConnection(*killer, ConnectionId(c));
+      Execute(c, "INSERT INTO t VALUES (2)");  // throws: the connection is lost
+    }
     return absl::OkStatus();
   });
   EXPECT_TRUE(stored.ok()) << stored;
   EXPECT_EQ(runs, 2);
-  EXPECT_EQ(*Count(*pool, "SELECT COUNT(*) FROM t"), 1);
+  EXPECT_EQ(Count(*pool, "SELECT COUNT(*) FROM t").value_or(-1), 1);
+}
+
+// A connection lost between fn's statements and its COMMIT: nothing was
+// stored, and the caller is told UNAVAILABLE, not OK (the connector's own
+// commit() would have said nothing), and not answered by a second run,
+// since a COMMIT that was sent may have been done.
+TEST(MysqlPool, ACommitOnALostConnectionIsUnavailable) {
+  const std::string uri = TestMariaDb::Shared().CreateDatabase();
+  auto pool = PoolWithTable(uri);
+  auto killer = NewPool(uri, 1);
+  int runs = 0;
+  absl::Status stored = pool->Transaction([&](sql::Connection& c) {
+    ++runs;
+    Execute(c, "INSERT INTO t VALUES (1)");
+    KillConnection(*killer, ConnectionId(c));
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(stored.code(), absl::StatusCode::kUnavailable) << stored;
+  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(Count(*pool, "SELECT COUNT(*) FROM t").value_or(-1), 0);
 }
 
 // The value of the pool gauge `name` for `database`; -1 when there is none.
