@@ -85,6 +85,14 @@ bool IsConnectionLost(const sql::SQLException& e) {
          (code >= 1158 && code <= 1161);
 }
 
+bool StillConnected(sql::Connection& c) {
+  try {
+    return !c.isClosed() && c.isValid();
+  } catch (const sql::SQLException&) {
+    return false;
+  }
+}
+
 absl::Duration MysqlPool::RetryPause(int n) {
   thread_local absl::BitGen random;
   return absl::Microseconds(
@@ -253,6 +261,10 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Connect(
   props["OPT_WRITE_TIMEOUT"] =
       static_cast<int>(absl::ToInt64Seconds(options.io_timeout));
   props["OPT_RECONNECT"] = false;
+  // An UPDATE counts the rows it matched, not only those it changed: code
+  // that reads 0 as "no such row" must not be told so by a write of the
+  // values the row has already.
+  props["CLIENT_FOUND_ROWS"] = true;
   props["OPT_CHARSET_NAME"] = sql::SQLString("utf8mb4");
   try {
     std::unique_ptr<sql::Connection> c(driver_->connect(props));

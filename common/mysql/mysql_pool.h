@@ -65,6 +65,12 @@ absl::Status LostConnectionToStatus(const sql::SQLException& e);
 // True when the error means the connection can no longer be used.
 bool IsConnectionLost(const sql::SQLException& e);
 
+// Whether `c` still has the server, after an error whose code does not say
+// (the server ends a connection after some errors of its own, a packet too
+// large among them). One round trip: for error paths. Connector/C++ 1.1's
+// isClosed() alone only knows of close().
+bool StillConnected(sql::Connection& c);
+
 // True for a status from SqlErrorToStatus that a new attempt of the whole
 // transaction may cure (deadlock, lock wait timeout).
 bool IsRetryableTransactionError(const absl::Status& status);
@@ -253,7 +259,7 @@ auto MysqlPool::RunTracked(Fn&& fn, bool* lost)
     if (IsConnectionLost(e)) {
       lease.MarkBroken();
       *lost = true;
-    } else if (lease.connection().isClosed()) {
+    } else if (!StillConnected(lease.connection())) {
       lease.MarkBroken();
       *lost = true;
       return Result(LostConnectionToStatus(e));

@@ -62,6 +62,14 @@ void KillConnection(MysqlPool& killer, int64_t id) {
   }
 }
 
+// The id of the connection `c` has with the server.
+int64_t ConnectionId(sql::Connection& c) {
+  std::unique_ptr<sql::Statement> s(c.createStatement());
+  std::unique_ptr<sql::ResultSet> rs(s->executeQuery("SELECT CONNECTION_ID()"));
+  rs->next();
+  return rs->getInt64(1);
+}
+
 const std::vector<Migration> kMigrations = {
     {1, "things",
      "CREATE TABLE things (id INT PRIMARY KEY, name VARCHAR(10) NOT NULL);"},
@@ -307,6 +315,13 @@ TEST(MysqlPool, AnyErrorOnAClosedConnectionIsUnavailable) {
     throw sql::SQLException("Query execution was interrupted", "70100", 1317);
   });
   EXPECT_TRUE(absl::IsUnavailable(closed)) << closed;
+  // Closed by the server, not by us.
+  auto killer = NewPool(uri, 1);
+  absl::Status killed = pool->Run([&](sql::Connection& c) -> absl::Status {
+    KillConnection(*killer, ConnectionId(c));
+    throw sql::SQLException("Query execution was interrupted", "70100", 1317);
+  });
+  EXPECT_TRUE(absl::IsUnavailable(killed)) << killed;
   absl::Status network = pool->Run([](sql::Connection& c) -> absl::Status {
     std::unique_ptr<sql::Statement> s(c.createStatement());
     s->execute(
@@ -455,14 +470,6 @@ std::unique_ptr<MysqlPool> PoolWithTable(const std::string& uri) {
   return pool;
 }
 
-// The id of the connection `c` has with the server.
-int64_t ConnectionId(sql::Connection& c) {
-  std::unique_ptr<sql::Statement> s(c.createStatement());
-  std::unique_ptr<sql::ResultSet> rs(s->executeQuery("SELECT CONNECTION_ID()"));
-  rs->next();
-  return rs->getInt64(1);
-}
-
 // A transaction handed a kept connection that the server has closed since
 // (killed here, as a restart of the server leaves it) finds out before fn
 // runs, and runs on a new connection.
@@ -524,6 +531,24 @@ TEST(MysqlPool, ACommitOnALostConnectionIsUnavailable) {
   EXPECT_EQ(stored.code(), absl::StatusCode::kUnavailable) << stored;
   EXPECT_EQ(runs, 1);
   EXPECT_EQ(Count(*pool, "SELECT COUNT(*) FROM t").value_or(-1), 0);
+}
+
+// An UPDATE counts the rows it found, also one that holds the values written
+// already: callers read 0 as "no such row" (a refresh job no longer
+// running, say).
+TEST(MysqlPool, AnUpdateCountsTheRowsItFound) {
+  auto pool = PoolWithTable(TestMariaDb::Shared().CreateDatabase());
+  absl::StatusOr<int> found =
+      pool->Run([](sql::Connection& c) -> absl::StatusOr<int> {
+        Execute(c, "INSERT INTO t VALUES (1)");
+        std::unique_ptr<sql::PreparedStatement> s(
+            c.prepareStatement("UPDATE t SET id = ? WHERE id = ?"));
+        s->setInt(1, 1);
+        s->setInt(2, 1);
+        return s->executeUpdate();
+      });
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(*found, 1);
 }
 
 // The value of the pool gauge `name` for `database`; -1 when there is none.
