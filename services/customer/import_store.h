@@ -103,8 +103,10 @@ class ImportStore {
   // writer got a unique key first (an identity, a row id): re-resolve and
   // try again. The rows' existing customers were resolved after
   // CustomerChanges() answered `changes_seen`: if it still does, they are
-  // live; else each is checked, and FAILED_PRECONDITION when one was merged,
-  // erased or deleted since (re-resolve and try again).
+  // live; else each is checked, and so are the new customers' identities
+  // against the suppressed ones: FAILED_PRECONDITION when a customer was
+  // merged, erased or deleted since, or a new one's identity suppressed
+  // (re-resolve and try again).
   // Writes an audit event in a transaction of its own (an import's start
   // and end; the rows carry their actor themselves).
   virtual absl::Status WriteAuditEvent(const audit::Event& event) = 0;

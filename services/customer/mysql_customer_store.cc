@@ -535,6 +535,24 @@ absl::Status MysqlCustomerStore::CheckNotSuppressed(
   return absl::FailedPreconditionError(kSuppressedIdentity);
 }
 
+absl::Status MysqlCustomerStore::CheckNoneSuppressed(
+    sql::Connection& c, const std::vector<CustomerRecord>& records) {
+  if (!suppression_hashes_) return absl::OkStatus();
+  std::vector<std::string> hashes;
+  for (const CustomerRecord& r : records) {
+    for (std::string& h : suppression_hashes_(r))
+      hashes.push_back(std::move(h));
+  }
+  constexpr size_t kHashesPerList = 512;
+  bool suppressed = false;
+  SelectInLists(
+      c, "SELECT 1 FROM suppressed_identities WHERE identity_hash", hashes,
+      kHashesPerList, [&](sql::ResultSet&) { suppressed = true; },
+      " LIMIT 1 LOCK IN SHARE MODE");
+  if (!suppressed) return absl::OkStatus();
+  return absl::FailedPreconditionError(kSuppressedIdentity);
+}
+
 absl::StatusOr<CustomerRecord> MysqlCustomerStore::UpdateCustomer(
     const std::string& id,
     const std::function<absl::Status(CustomerRecord&)>& mutate,

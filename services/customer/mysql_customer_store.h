@@ -92,6 +92,13 @@ class MysqlCustomerStore final : public CustomerStore {
       const audit::Filter& filter, const std::optional<audit::Cursor>& after,
       int limit) override;
 
+  // FAILED_PRECONDITION when an identity of one of `records` is suppressed
+  // (after RefuseSuppressedIdentities; OK without), read under a shared lock
+  // in the caller's transaction on `c`, so that no erasure suppresses one
+  // before it commits: for writers of new customers (imports).
+  absl::Status CheckNoneSuppressed(sql::Connection& c,
+                                   const std::vector<CustomerRecord>& records);
+
  private:
   // One purchase with its checks (the path of retries and of customers that
   // are not live).

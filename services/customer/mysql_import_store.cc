@@ -324,27 +324,29 @@ absl::StatusOr<int64_t> ReadChanges(sql::Connection& c, bool share) {
 // Makes sure the rows' existing customers can still take history, and the
 // new ones' identities are still not suppressed, until the transaction ends.
 // When no merge, erasure or deletion happened since they were resolved (the
-// change count is still `changes_seen`), its shared lock is enough. Else a
-// batch that creates customers is FAILED_PRECONDITION (resolved again, with
-// the suppression check), and in one that does not each customer is locked
-// and checked, one that changed being FAILED_PRECONDITION.
+// change count is still `changes_seen`), its shared lock is enough. Else the
+// new customers' identities are checked against the suppressed ones again,
+// and each existing customer is locked and checked; a new customer whose
+// identity is suppressed now, or an existing one that changed, is
+// FAILED_PRECONDITION (the batch is resolved again).
 template <typename Row, typename CustomerOf>
 absl::Status LockLiveCustomers(sql::Connection& c,
+                               MysqlCustomerStore& customers,
                                const std::vector<CustomerRecord>& created,
                                const std::vector<Row>& rows,
                                CustomerOf customer_of, int64_t changes_seen) {
   RAPPORT_ASSIGN_OR_RETURN(int64_t changes, ReadChanges(c, /*share=*/true));
   if (changes == changes_seen) return absl::OkStatus();
-  // The new customers' identities were checked against the suppressed ones
-  // before: an erasure since may have suppressed one of them (one its
-  // customer had taken over in a merge, say). Looked up again.
-  if (!created.empty()) {
-    return absl::FailedPreconditionError(
-        "a customer was merged, erased or deleted since this batch's new "
-        "customers were checked");
-  }
+  // Checked before the count moved: an erasure since may have suppressed
+  // one of them (one its customer had taken over in a merge, say). A merge
+  // or a deletion makes no unknown identity known, so the rest stands.
+  RAPPORT_RETURN_IF_ERROR(customers.CheckNoneSuppressed(c, created));
+  std::set<std::string> new_ids;
+  for (const CustomerRecord& r : created) new_ids.insert(r.id);
   std::set<std::string> ids;
-  for (const Row& row : rows) ids.insert(customer_of(row));
+  for (const Row& row : rows) {
+    if (!new_ids.contains(customer_of(row))) ids.insert(customer_of(row));
+  }
   std::vector<std::string> wanted(ids.begin(), ids.end());
   size_t live = 0;
   Chunked(
@@ -408,7 +410,7 @@ absl::Status MysqlImportStore::WritePurchases(
   if (new_customers.empty() && rows.empty()) return absl::OkStatus();
   return pool_->Transaction([&](sql::Connection& c) -> absl::Status {
     RAPPORT_RETURN_IF_ERROR(LockLiveCustomers(
-        c, new_customers, rows,
+        c, *customers_, new_customers, rows,
         [](const ImportedPurchase& r) -> const std::string& {
           return r.purchase.customer_id;
         },
@@ -461,7 +463,7 @@ absl::Status MysqlImportStore::WriteInteractions(
   if (new_customers.empty() && rows.empty()) return absl::OkStatus();
   return pool_->Transaction([&](sql::Connection& c) -> absl::Status {
     RAPPORT_RETURN_IF_ERROR(LockLiveCustomers(
-        c, new_customers, rows,
+        c, *customers_, new_customers, rows,
         [](const ImportedInteraction& r) -> const std::string& {
           return r.interaction.customer_id;
         },

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "common/mysql/mysql_pool.h"
-#include "services/customer/customer_store.h"
 #include "services/customer/import_store.h"
+#include "services/customer/mysql_customer_store.h"
 
 namespace rapport::customer {
 
@@ -23,8 +23,9 @@ class MysqlImportStore final : public ImportStore {
   // Rows per multi-row INSERT and keys per IN (...) list.
   static constexpr size_t kRowsPerStatement = 1000;
 
-  // `customers` answers SuppressedAmong; both must outlive the store.
-  MysqlImportStore(MysqlPool* pool, CustomerStore* customers)
+  // `customers` answers SuppressedAmong, and checks new customers against
+  // the suppressed identities inside a write; both must outlive the store.
+  MysqlImportStore(MysqlPool* pool, MysqlCustomerStore* customers)
       : pool_(pool), customers_(customers) {}
 
   absl::StatusOr<std::vector<CustomerState>> GetCustomerStates(
@@ -50,7 +51,7 @@ class MysqlImportStore final : public ImportStore {
 
  private:
   MysqlPool* pool_;
-  CustomerStore* customers_;
+  MysqlCustomerStore* customers_;
 };
 
 }  // namespace rapport::customer

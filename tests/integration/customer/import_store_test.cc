@@ -272,14 +272,34 @@ TEST_F(ImportStoreTest, MergesErasuresAndDeletionsAreCountedAndCheckedOnWrite) {
   }
   EXPECT_EQ(Count("SELECT COUNT(*) FROM purchases"), 0);
   // New customers were checked against the suppressed identities before the
-  // count moved (an erasure may have suppressed one since): their batch is
-  // looked up again, whoever its rows name.
-  CustomerRecord checked_before = NewCustomer("new@example.com");
+  // count moved (an erasure may have suppressed one since): they are checked
+  // again in the write. One whose identity is suppressed now fails the
+  // batch (it is looked up again, and refused there); the others go in with
+  // their rows, however many merges commit meanwhile.
+  customers_->RefuseSuppressedIdentities([](const CustomerRecord& r) {
+    return std::vector<std::string>{absl::StrCat("hash:", r.email)};
+  });
+  Exec(
+      "INSERT INTO suppressed_identities (identity_hash, erase_time_us) "
+      "VALUES ('hash:gone@example.com', 1)");
+  CustomerRecord suppressed_since = NewCustomer("gone@example.com");
   EXPECT_TRUE(absl::IsFailedPrecondition(store_->WritePurchases(
-      {checked_before}, {NewPurchase(kept.id, "1", "k-new")}, before)));
+      {suppressed_since}, {NewPurchase(suppressed_since.id, "1", "k-gone")},
+      before)));
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM customers WHERE email = "
+                  "'gone@example.com'"),
+            0);
+  CustomerRecord checked_before = NewCustomer("new@example.com");
+  ASSERT_TRUE(
+      store_
+          ->WritePurchases({checked_before},
+                           {NewPurchase(kept.id, "1", "k-new"),
+                            NewPurchase(checked_before.id, "4", "n-new")},
+                           before)
+          .ok());
   EXPECT_EQ(Count("SELECT COUNT(*) FROM customers WHERE email = "
                   "'new@example.com'"),
-            0);
+            1);
   // The same stale count with only live customers passes the check.
   ASSERT_TRUE(
       store_->WritePurchases({}, {NewPurchase(kept.id, "3", "k-live")}, before)
@@ -300,7 +320,7 @@ TEST_F(ImportStoreTest, MergesErasuresAndDeletionsAreCountedAndCheckedOnWrite) {
   // here.)
   note.interaction.customer_id = kept.id;
   EXPECT_TRUE(store_->WriteInteractions({}, {note}, Changes()).ok());
-  EXPECT_EQ(Count("SELECT COUNT(*) FROM purchases"), 1);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM purchases"), 3);
   EXPECT_EQ(Count("SELECT COUNT(*) FROM interactions"), 1);
 }
 
