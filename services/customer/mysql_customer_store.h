@@ -93,9 +93,10 @@ class MysqlCustomerStore final : public CustomerStore {
       int limit) override;
 
   // FAILED_PRECONDITION when an identity of one of `records` is suppressed
-  // (after RefuseSuppressedIdentities; OK without), read under a shared lock
-  // in the caller's transaction on `c`, so that no erasure suppresses one
-  // before it commits: for writers of new customers (imports).
+  // (after RefuseSuppressedIdentities; OK without), read in the caller's
+  // transaction on `c`: for writers of new customers (imports), whose
+  // transaction holds customer_changes shared, so that no erasure (which
+  // updates it first) suppresses one before the write commits.
   absl::Status CheckNoneSuppressed(sql::Connection& c,
                                    const std::vector<CustomerRecord>& records);
 

@@ -283,9 +283,11 @@ TEST_F(ImportStoreTest, MergesErasuresAndDeletionsAreCountedAndCheckedOnWrite) {
       "INSERT INTO suppressed_identities (identity_hash, erase_time_us) "
       "VALUES ('hash:gone@example.com', 1)");
   CustomerRecord suppressed_since = NewCustomer("gone@example.com");
-  EXPECT_TRUE(absl::IsFailedPrecondition(store_->WritePurchases(
+  absl::Status refused = store_->WritePurchases(
       {suppressed_since}, {NewPurchase(suppressed_since.id, "1", "k-gone")},
-      before)));
+      before);
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
+  EXPECT_EQ(refused.message(), CustomerStore::kSuppressedIdentity);
   EXPECT_EQ(Count("SELECT COUNT(*) FROM customers WHERE email = "
                   "'gone@example.com'"),
             0);
