@@ -516,23 +516,7 @@ MysqlCustomerStore::ListCustomers(const CustomerFilter& filter,
 absl::Status MysqlCustomerStore::CheckNotSuppressed(
     sql::Connection& c, const CustomerRecord& record) {
   if (!suppression_hashes_) return absl::OkStatus();
-  const std::vector<std::string> hashes = suppression_hashes_(record);
-  if (hashes.empty()) return absl::OkStatus();
-  // A shared lock: an erasure inserting one of these hashes waits for this
-  // transaction, or this read waits for the erasure and sees its rows.
-  // Prepared once per list size (padded to a power of two, as
-  // SuppressedAmong does): creates and updates run it every time.
-  const size_t slots = std::bit_ceil(hashes.size());
-  Statement s = PrepareCached(
-      c,
-      absl::StrCat("SELECT 1 FROM suppressed_identities WHERE identity_hash "
-                   "IN (",
-                   Placeholders(slots), ") LIMIT 1 LOCK IN SHARE MODE"),
-      StatementParameters::kKept);
-  BindPadded(*s, 1, hashes, 0, hashes.size(), slots);
-  Rows rows(s->executeQuery());
-  if (!rows->next()) return absl::OkStatus();
-  return absl::FailedPreconditionError(kSuppressedIdentity);
+  return NoneSuppressed(c, suppression_hashes_(record));
 }
 
 absl::Status MysqlCustomerStore::CheckNoneSuppressed(
@@ -543,6 +527,15 @@ absl::Status MysqlCustomerStore::CheckNoneSuppressed(
     for (std::string& h : suppression_hashes_(r))
       hashes.push_back(std::move(h));
   }
+  return NoneSuppressed(c, hashes);
+}
+
+absl::Status MysqlCustomerStore::NoneSuppressed(
+    sql::Connection& c, const std::vector<std::string>& hashes) {
+  // A shared lock: an erasure inserting one of these hashes waits for this
+  // transaction, or this read waits for the erasure and sees its rows.
+  // Prepared once per list size (padded to a power of two, as
+  // SuppressedAmong does): creates and updates run it every time.
   constexpr size_t kHashesPerList = 512;
   bool suppressed = false;
   SelectInLists(

@@ -114,6 +114,9 @@ class MysqlCustomerStore final : public CustomerStore {
   // (after RefuseSuppressedIdentities; OK without).
   absl::Status CheckNotSuppressed(sql::Connection& c,
                                   const CustomerRecord& record);
+  // FAILED_PRECONDITION when one of `hashes` is suppressed (read shared).
+  absl::Status NoneSuppressed(sql::Connection& c,
+                              const std::vector<std::string>& hashes);
 
   MysqlPool* pool_;
   SuppressionHashes suppression_hashes_;

@@ -6,6 +6,7 @@
 #include <cppconn/statement.h>
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -459,58 +460,65 @@ TEST(MysqlPool, ARestartBetweenHealthChecksCostsNoCall) {
   EXPECT_EQ(*one, 1);
 }
 
-// A pool of one connection over a new table `t (id INT PRIMARY KEY)`.
-std::unique_ptr<MysqlPool> PoolWithTable(const std::string& uri) {
-  auto pool = NewPool(uri, 1);
-  EXPECT_TRUE(pool->Run([](sql::Connection& c) -> absl::Status {
-                    Execute(c, "CREATE TABLE t (id INT PRIMARY KEY)");
-                    return absl::OkStatus();
-                  })
-                  .ok());
-  return pool;
-}
+// A pool of one connection over a new table `t (id INT PRIMARY KEY)`, with a
+// second pool to kill the first one's connections.
+struct PoolOverTable {
+  PoolOverTable()
+      : uri(TestMariaDb::Shared().CreateDatabase()),
+        pool(NewPool(uri, 1)),
+        killer(NewPool(uri, 1)) {
+    EXPECT_TRUE(pool->Run([](sql::Connection& c) -> absl::Status {
+                      Execute(c, "CREATE TABLE t (id INT PRIMARY KEY)");
+                      return absl::OkStatus();
+                    })
+                    .ok());
+  }
+  // A transaction that inserts row 1, then runs then(c, run), where run
+  // counts its runs from 1 (in `runs`).
+  absl::Status InsertOne(
+      const std::function<void(sql::Connection&, int)>& then) {
+    return pool->Transaction([&](sql::Connection& c) {
+      ++runs;
+      Execute(c, "INSERT INTO t VALUES (1)");
+      then(c, runs);
+      return absl::OkStatus();
+    });
+  }
+  int64_t Rows() { return Count(*pool, "SELECT COUNT(*) FROM t").value_or(-1); }
+
+  const std::string uri;
+  std::unique_ptr<MysqlPool> pool;
+  std::unique_ptr<MysqlPool> killer;
+  int runs = 0;
+};
 
 // A transaction handed a kept connection that the server has closed since
 // (killed here, as a restart of the server leaves it) finds out before fn
 // runs, and runs on a new connection.
 TEST(MysqlPool, ATransactionOnAClosedKeptConnectionRunsOnANewOne) {
-  const std::string uri = TestMariaDb::Shared().CreateDatabase();
-  auto pool = PoolWithTable(uri);
-  auto killer = NewPool(uri, 1);
-  absl::StatusOr<int64_t> id = Count(*pool, "SELECT CONNECTION_ID()");
+  PoolOverTable t;
+  absl::StatusOr<int64_t> id = Count(*t.pool, "SELECT CONNECTION_ID()");
   ASSERT_TRUE(id.ok()) << id.status();
-  KillConnection(*killer, *id);
-  int runs = 0;
-  absl::Status stored = pool->Transaction([&](sql::Connection& c) {
-    ++runs;
-    Execute(c, "INSERT INTO t VALUES (1)");
-    return absl::OkStatus();
-  });
+  KillConnection(*t.killer, *id);
+  absl::Status stored = t.InsertOne([](sql::Connection&, int) {});
   EXPECT_TRUE(stored.ok()) << stored;
-  EXPECT_EQ(runs, 1);
-  EXPECT_EQ(Count(*pool, "SELECT COUNT(*) FROM t").value_or(-1), 1);
+  EXPECT_EQ(t.runs, 1);
+  EXPECT_EQ(t.Rows(), 1);
 }
 
 // A transaction whose connection is lost before its COMMIT was sent
 // committed nothing, and runs again on a new connection: the caller gets
 // its answer, and the row is stored once.
 TEST(MysqlPool, ATransactionLostBeforeItsCommitRunsAgainOnANewConnection) {
-  const std::string uri = TestMariaDb::Shared().CreateDatabase();
-  auto pool = PoolWithTable(uri);
-  auto killer = NewPool(uri, 1);
-  int runs = 0;
-  absl::Status stored = pool->Transaction([&](sql::Connection& c) {
-    ++runs;
-    Execute(c, "INSERT INTO t VALUES (1)");
-    if (runs == 1) {
-      KillConnection(*killer, ConnectionId(c));
-      Execute(c, "INSERT INTO t VALUES (2)");  // throws: the connection is lost
-    }
-    return absl::OkStatus();
+  PoolOverTable t;
+  absl::Status stored = t.InsertOne([&](sql::Connection& c, int run) {
+    if (run > 1) return;
+    KillConnection(*t.killer, ConnectionId(c));
+    Execute(c, "INSERT INTO t VALUES (2)");  // throws: the connection is lost
   });
   EXPECT_TRUE(stored.ok()) << stored;
-  EXPECT_EQ(runs, 2);
-  EXPECT_EQ(Count(*pool, "SELECT COUNT(*) FROM t").value_or(-1), 1);
+  EXPECT_EQ(t.runs, 2);
+  EXPECT_EQ(t.Rows(), 1);
 }
 
 // A connection lost between fn's statements and its COMMIT: nothing was
@@ -518,28 +526,22 @@ TEST(MysqlPool, ATransactionLostBeforeItsCommitRunsAgainOnANewConnection) {
 // commit() would have said nothing), and not answered by a second run,
 // since a COMMIT that was sent may have been done.
 TEST(MysqlPool, ACommitOnALostConnectionIsUnavailable) {
-  const std::string uri = TestMariaDb::Shared().CreateDatabase();
-  auto pool = PoolWithTable(uri);
-  auto killer = NewPool(uri, 1);
-  int runs = 0;
-  absl::Status stored = pool->Transaction([&](sql::Connection& c) {
-    ++runs;
-    Execute(c, "INSERT INTO t VALUES (1)");
-    KillConnection(*killer, ConnectionId(c));
-    return absl::OkStatus();
+  PoolOverTable t;
+  absl::Status stored = t.InsertOne([&](sql::Connection& c, int) {
+    KillConnection(*t.killer, ConnectionId(c));
   });
   EXPECT_EQ(stored.code(), absl::StatusCode::kUnavailable) << stored;
-  EXPECT_EQ(runs, 1);
-  EXPECT_EQ(Count(*pool, "SELECT COUNT(*) FROM t").value_or(-1), 0);
+  EXPECT_EQ(t.runs, 1);
+  EXPECT_EQ(t.Rows(), 0);
 }
 
 // An UPDATE counts the rows it found, also one that holds the values written
 // already: callers read 0 as "no such row" (a refresh job no longer
 // running, say).
 TEST(MysqlPool, AnUpdateCountsTheRowsItFound) {
-  auto pool = PoolWithTable(TestMariaDb::Shared().CreateDatabase());
+  PoolOverTable t;
   absl::StatusOr<int> found =
-      pool->Run([](sql::Connection& c) -> absl::StatusOr<int> {
+      t.pool->Run([](sql::Connection& c) -> absl::StatusOr<int> {
         Execute(c, "INSERT INTO t VALUES (1)");
         std::unique_ptr<sql::PreparedStatement> s(
             c.prepareStatement("UPDATE t SET id = ? WHERE id = ?"));
