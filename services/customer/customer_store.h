@@ -240,7 +240,8 @@ class CustomerStore {
   // into (following merges). NOT_FOUND when neither exists.
   virtual absl::StatusOr<std::string> ResolveCustomerId(
       const std::string& id) = 0;
-  // Ids of the live customers holding any of the identities (sorted, unique).
+  // Ids of the live customers holding any of the identities (sorted, unique);
+  // an email or phone a merged record kept names the customer it went into.
   virtual absl::StatusOr<std::vector<std::string>> FindByIdentities(
       const IdentityQuery& query) = 0;
   // Groups of likely duplicates after `after_key` (DuplicatesPageKey of the
@@ -257,7 +258,7 @@ class CustomerStore {
       const std::string& primary, const std::vector<std::string>& duplicates,
       const audit::Event& event, bool dry_run) = 0;
   // The email and phone each record merged into `id` had when it was merged
-  // (they no longer find anyone, but they were the person's).
+  // (the person's, wherever they are held now: for erasure to suppress).
   virtual absl::StatusOr<std::vector<IdentityQuery>> MergedIdentities(
       const std::string& id) = 0;
   // Removes personal data (names, identities, notes, attributes, consents),

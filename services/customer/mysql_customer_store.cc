@@ -175,11 +175,13 @@ absl::StatusOr<CustomerRecord> LoadCustomer(sql::Connection& c,
 }
 
 // Which customer already holds one of r's identities, as a readable sentence;
-// empty when none does (the duplicate was something else).
+// empty when none does (the duplicate was something else). An identity a
+// merged record keeps is held by the customer it was merged into.
 std::string FindIdentityHolder(sql::Connection& c, const CustomerRecord& r) {
   if (!r.email.empty()) {
-    Statement s =
-        Prepare(c, "SELECT id FROM customers WHERE email_key = ? AND id <> ?");
+    Statement s = Prepare(c,
+                          "SELECT COALESCE(merged_into, id) FROM customers "
+                          "WHERE email_key = ? AND id <> ?");
     s->setString(1, EmailKey(r.email));
     s->setString(2, r.id);
     Rows rows(s->executeQuery());
@@ -188,8 +190,9 @@ std::string FindIdentityHolder(sql::Connection& c, const CustomerRecord& r) {
                           std::string(rows->getString(1)));
   }
   if (!r.phone.empty()) {
-    Statement s =
-        Prepare(c, "SELECT id FROM customers WHERE phone = ? AND id <> ?");
+    Statement s = Prepare(c,
+                          "SELECT COALESCE(merged_into, id) FROM customers "
+                          "WHERE phone = ? AND id <> ?");
     s->setString(1, r.phone);
     s->setString(2, r.id);
     Rows rows(s->executeQuery());
@@ -213,6 +216,40 @@ std::string FindIdentityHolder(sql::Connection& c, const CustomerRecord& r) {
     }
   }
   return "";
+}
+
+// Moves an email or phone that r takes (it had another, or none, before)
+// from a record merged into r, which kept it, to r. Read first and then
+// written by primary key, so that an identity no merged record holds (the
+// usual case) takes no gap lock.
+void TakeFromMergedRecords(sql::Connection& c, const CustomerRecord& before,
+                           const CustomerRecord& r) {
+  struct Key {
+    bool changed;
+    std::string value;
+    const char* find;
+    const char* release;
+  };
+  const std::string email_key = EmailKey(r.email);
+  const Key keys[] = {
+      {!r.email.empty() && email_key != EmailKey(before.email), email_key,
+       "SELECT id FROM customers WHERE email_key = ? AND merged_into = ?",
+       "UPDATE customers SET email_key = NULL WHERE id = ?"},
+      {!r.phone.empty() && r.phone != before.phone, r.phone,
+       "SELECT id FROM customers WHERE phone = ? AND merged_into = ?",
+       "UPDATE customers SET phone = NULL WHERE id = ?"},
+  };
+  for (const Key& key : keys) {
+    if (!key.changed) continue;
+    Statement find = Prepare(c, key.find);
+    find->setString(1, key.value);
+    find->setString(2, r.id);
+    Rows rows(find->executeQuery());
+    if (!rows->next()) continue;
+    Statement release = Prepare(c, key.release);
+    release->setString(1, rows->getString(1));
+    release->executeUpdate();
+  }
 }
 
 // Writes identities and attributes of r (whose row exists) from scratch. A
@@ -560,6 +597,7 @@ absl::StatusOr<CustomerRecord> MysqlCustomerStore::UpdateCustomer(
         RAPPORT_RETURN_IF_ERROR(CheckNotSuppressed(c, r));
         r.version += 1;
         attempted = r;
+        TakeFromMergedRecords(c, before, r);
         Statement s = Prepare(
             c,
             "UPDATE customers SET display_name = ?, email = ?, email_key = ?, "
@@ -860,38 +898,42 @@ absl::StatusOr<std::string> MysqlCustomerStore::ResolveCustomerId(
 
 absl::StatusOr<std::vector<std::string>> MysqlCustomerStore::FindByIdentities(
     const IdentityQuery& q) {
-  return pool_->Run([&](sql::Connection& c)
-                        -> absl::StatusOr<std::vector<std::string>> {
-    std::set<std::string> ids;
-    if (!q.email.empty()) {
-      Statement s = Prepare(c,
-                            "SELECT id FROM customers WHERE email_key = ? AND "
-                            "merged_into IS NULL");
-      s->setString(1, EmailKey(q.email));
-      Rows rows(s->executeQuery());
-      while (rows->next()) ids.insert(rows->getString(1));
-    }
-    if (!q.phone.empty()) {
-      Statement s = Prepare(
-          c,
-          "SELECT id FROM customers WHERE phone = ? AND merged_into IS NULL");
-      s->setString(1, q.phone);
-      Rows rows(s->executeQuery());
-      while (rows->next()) ids.insert(rows->getString(1));
-    }
-    if (!q.external_ids.empty()) {
-      Statement s = Prepare(c,
-                            "SELECT customer_id FROM customer_external_ids "
-                            "WHERE source = ? AND external_id = ?");
-      for (const ExternalIdRecord& e : q.external_ids) {
-        s->setString(1, e.source);
-        s->setString(2, e.id);
-        Rows rows(s->executeQuery());
-        while (rows->next()) ids.insert(rows->getString(1));
-      }
-    }
-    return std::vector<std::string>(ids.begin(), ids.end());
-  });
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::vector<std::string>> {
+        // An email or phone held by a merged record names the customer it was
+        // merged into (merges keep merged_into pointing at one that stayed).
+        std::set<std::string> ids;
+        if (!q.email.empty()) {
+          Statement s =
+              Prepare(c,
+                      "SELECT COALESCE(merged_into, id) FROM customers "
+                      "WHERE email_key = ?");
+          s->setString(1, EmailKey(q.email));
+          Rows rows(s->executeQuery());
+          while (rows->next()) ids.insert(rows->getString(1));
+        }
+        if (!q.phone.empty()) {
+          Statement s =
+              Prepare(c,
+                      "SELECT COALESCE(merged_into, id) FROM customers "
+                      "WHERE phone = ?");
+          s->setString(1, q.phone);
+          Rows rows(s->executeQuery());
+          while (rows->next()) ids.insert(rows->getString(1));
+        }
+        if (!q.external_ids.empty()) {
+          Statement s = Prepare(c,
+                                "SELECT customer_id FROM customer_external_ids "
+                                "WHERE source = ? AND external_id = ?");
+          for (const ExternalIdRecord& e : q.external_ids) {
+            s->setString(1, e.source);
+            s->setString(2, e.id);
+            Rows rows(s->executeQuery());
+            while (rows->next()) ids.insert(rows->getString(1));
+          }
+        }
+        return std::vector<std::string>(ids.begin(), ids.end());
+      });
 }
 
 absl::StatusOr<std::vector<DuplicateGroupRecord>>
@@ -1082,23 +1124,28 @@ absl::StatusOr<MergeResult> MysqlCustomerStore::MergeCustomers(
     }
     // Identities: the primary keeps its own; it takes an email, phone or postal
     // code it lacks from the first duplicate that has one. A duplicate's email
-    // and phone stop counting as identities (their unique keys are freed); the
-    // merged record keeps them as text (merged_phone), for history and so
-    // that erasing the person suppresses them.
-    Statement free_keys = Prepare(c,
-                                  "UPDATE customers SET email_key = NULL, "
-                                  "merged_phone = phone, phone = NULL, "
-                                  "email_match_key = NULL WHERE id = ?");
-    std::string phone_taken;
+    // and phone that the primary does not take stay on the merged record,
+    // their unique keys with them, so that they go on finding the primary
+    // (lookups follow merged_into) and no one else can claim them. The phone
+    // is also copied to merged_phone, which erasure reads.
+    Statement keep_keys = Prepare(
+        c,
+        "UPDATE customers SET merged_phone = phone, email_match_key = NULL, "
+        "email_key = IF(?, NULL, email_key), phone = IF(?, NULL, phone) "
+        "WHERE id = ?");
     for (const std::string& d : duplicates) {
       const CustomerRecord& r = records[d];
-      free_keys->setString(1, d);
-      free_keys->executeUpdate();
-      if (p.email.empty() && !r.email.empty()) {
+      const bool takes_email = p.email.empty() && !r.email.empty();
+      const bool takes_phone = p.phone.empty() && !r.phone.empty();
+      keep_keys->setBoolean(1, takes_email);
+      keep_keys->setBoolean(2, takes_phone);
+      keep_keys->setString(3, d);
+      keep_keys->executeUpdate();
+      if (takes_email) {
         p.email = r.email;
         ++result.moved_identities;
       }
-      if (p.phone.empty() && !r.phone.empty()) {
+      if (takes_phone) {
         p.phone = r.phone;
         ++result.moved_identities;
       }

@@ -158,6 +158,29 @@ TEST(CustomerIdentityE2E, DuplicatesAreFoundAndMergedWithEverythingTheyHad) {
   // The merged customer is no longer listed, and no longer a duplicate.
   EXPECT_EQ(server.Rows({"customers", "list"}).size(), 2u);
   EXPECT_EQ(server.Rows({"customers", "duplicates"}).size(), 1u);
+  // Its own email (the primary kept its own) still names the primary: to
+  // identify, to an import, and in a create's refusal.
+  auto found =
+      server.Rows({"customers", "identify", "--email", "a.nn+shop@gmail.com"});
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_EQ(found[1][0], a);
+  EXPECT_EQ(found[1][2], "ann@gmail.com");
+  const std::string file =
+      server.File("p.csv",
+                  "customer_ref,timestamp,amount\n"
+                  "email:A.nn+shop@gmail.com,2024-02-01T00:00:00Z,12\n");
+  RunResult imported = server.Ctl({"customers", "import", "purchases", file});
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  EXPECT_NE(imported.out.find("created customers: 0"), std::string::npos)
+      << imported.out;
+  EXPECT_EQ(server.Rows({"purchases", "list", "--customer", a}).size(), 3u);
+  EXPECT_EQ(server.Rows({"customers", "list"}).size(), 2u);
+  RunResult taken = server.Ctl({"customers", "create", "--display-name", "X",
+                                "--email", "a.nn+shop@gmail.com"});
+  EXPECT_NE(
+      taken.err.find("ALREADY_EXISTS: email is already used by customer " + a),
+      std::string::npos)
+      << taken.err;
   // The same merge again (a retry) answers as the first did; merging the
   // merged record into another is refused.
   RunResult twice = server.Ctl({"customers", "merge", a, b});
@@ -182,7 +205,7 @@ TEST(CustomerIdentityE2E,
       {"--display-name", "Ada Lovelace", "--email", "ada@example.com",
        "--phone", "020 7946 0001", "--external-id", "crm:1"});
   // A duplicate record of her, with an email and a phone of its own, merged
-  // into hers: its identities no longer find her, but they were hers.
+  // into hers: its identities find her, and they go with hers.
   const std::string duplicate =
       server.CreateId({"--display-name", "A. Lovelace", "--email",
                        "ada.l@example.com", "--phone", "020 7946 0002"});

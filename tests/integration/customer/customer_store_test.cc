@@ -725,6 +725,84 @@ TEST_F(CustomerStoreTest, MergeMovesEverythingInOneGoAndTheMergedIdResolves) {
             absl::StatusCode::kNotFound);
 }
 
+// The email and phone of a duplicate whose primary keeps its own go on
+// naming the primary: one record, whatever identity the person arrives with.
+TEST_F(CustomerStoreTest,
+       AMergedDuplicatesOwnEmailAndPhoneStillNameThePrimary) {
+  CustomerRecord primary = NewCustomer("Ann");
+  primary.email = "ann@home.example";
+  primary.phone = "+14155550101";
+  CustomerRecord dup = NewCustomer("Ann at work");
+  dup.email = "ann@work.example";
+  dup.phone = "+14155550102";
+  ASSERT_TRUE(store_->CreateCustomer(primary, {}, Ev("CreateCustomer")).ok());
+  ASSERT_TRUE(store_->CreateCustomer(dup, {}, Ev("CreateCustomer")).ok());
+  absl::StatusOr<MergeResult> merged = store_->MergeCustomers(
+      primary.id, {dup.id}, Ev("MergeCustomers", "t", 1), false);
+  ASSERT_TRUE(merged.ok()) << merged.status();
+  EXPECT_EQ(merged->primary.email, "ann@home.example");
+  EXPECT_EQ(merged->moved_identities, 0);
+
+  auto find = [&](const std::string& email, const std::string& phone) {
+    IdentityQuery q;
+    q.email = email;
+    q.phone = phone;
+    absl::StatusOr<std::vector<std::string>> ids = store_->FindByIdentities(q);
+    EXPECT_TRUE(ids.ok()) << ids.status();
+    return ids.ok() ? *ids : std::vector<std::string>{"(error)"};
+  };
+  const std::vector<std::string> just_primary = {primary.id};
+  EXPECT_EQ(find("ANN@work.example", ""), just_primary);
+  EXPECT_EQ(find("", "+14155550102"), just_primary);
+  EXPECT_EQ(find("ann@home.example", "+14155550102"), just_primary);
+
+  // No one else may take them; the refusal names the primary, not the
+  // merged record.
+  CustomerRecord other = NewCustomer("Other");
+  other.email = "ann@work.example";
+  absl::Status taken =
+      store_->CreateCustomer(other, {}, Ev("CreateCustomer")).status();
+  EXPECT_EQ(taken.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(taken.message(), "email is already used by customer " + primary.id);
+  other.email = "";
+  other.phone = "+14155550102";
+  taken = store_->CreateCustomer(other, {}, Ev("CreateCustomer")).status();
+  EXPECT_EQ(taken.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(taken.message(), "phone is already used by customer " + primary.id);
+
+  // The primary may make them its own; the email and phone it gives up are
+  // free again.
+  absl::StatusOr<CustomerRecord> updated = store_->UpdateCustomer(
+      primary.id,
+      [](CustomerRecord& r) {
+        r.email = "Ann@Work.example";
+        r.phone = "+14155550102";
+        return absl::OkStatus();
+      },
+      Ev("UpdateCustomer"));
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(store_->GetCustomer(primary.id)->email, "Ann@Work.example");
+  EXPECT_EQ(find("ann@work.example", "+14155550102"), just_primary);
+  EXPECT_TRUE(find("ann@home.example", "").empty());
+  EXPECT_TRUE(find("", "+14155550101").empty());
+  other.phone = "+14155550101";
+  EXPECT_TRUE(store_->CreateCustomer(other, {}, Ev("CreateCustomer")).ok());
+
+  // Erasing the person frees the merged record's identities with hers.
+  auto accept = [](const CustomerRecord&) { return absl::OkStatus(); };
+  absl::StatusOr<std::vector<IdentityQuery>> kept =
+      store_->MergedIdentities(primary.id);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  ASSERT_EQ(kept->size(), 1u);
+  EXPECT_EQ((*kept)[0].email, "ann@work.example");
+  EXPECT_EQ((*kept)[0].phone, "+14155550102");
+  ASSERT_TRUE(store_
+                  ->EraseCustomer(primary.id, {"hash-ann"}, accept,
+                                  Ev("EraseCustomer", "t", 2))
+                  .ok());
+  EXPECT_TRUE(find("ann@work.example", "+14155550102").empty());
+}
+
 // A part of an earlier merge is not a retry of it: refused, and nothing
 // written; the whole of it is.
 TEST_F(CustomerStoreTest, APartOfAnEarlierMergeIsNotItsRetry) {
