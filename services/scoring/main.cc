@@ -20,6 +20,11 @@ ABSL_FLAG(absl::Duration, population_wait, absl::Minutes(5),
           "how long a population call waits for one of those to end before "
           "it is refused with RESOURCE_EXHAUSTED");
 
+ABSL_FLAG(absl::Duration, population_idle, absl::Minutes(2),
+          "a population call whose client sends no message for this long "
+          "while the replica reads it, or takes no answer for this long while "
+          "it writes, is ended (DEADLINE_EXCEEDED) and its slot freed");
+
 int main(int argc, char** argv) {
   const rapport::ServiceDefaults defaults{.name = "scoring",
                                           .port = 50054,
@@ -52,8 +57,16 @@ int main(int argc, char** argv) {
         defaults,
         rapport::InvalidField("population_wait", "must not be negative"));
   }
-  rapport::scoring::ScoringServiceImpl service(
-      &guard, [] { return absl::Now(); },
-      {.max_calls = max_calls, .wait = wait, .max_records = max_records});
+  const absl::Duration idle = absl::GetFlag(FLAGS_population_idle);
+  if (idle <= absl::ZeroDuration()) {
+    return rapport::FailToStart(
+        defaults, rapport::InvalidField("population_idle", "must be positive"));
+  }
+  rapport::scoring::ScoringServiceImpl service(&guard,
+                                               [] { return absl::Now(); },
+                                               {.max_calls = max_calls,
+                                                .wait = wait,
+                                                .max_records = max_records,
+                                                .idle = idle});
   return rapport::Serve(*server, {&service});
 }

@@ -1,6 +1,7 @@
 #include "services/scoring/scoring_service.h"
 
 #include <algorithm>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -23,21 +24,78 @@ int64_t Records(const v1::PredictClvRequest& m) {
   return m.summaries_size() + m.events_size();
 }
 
-// Reads every message of a client stream into `run` (created from the first
-// message by `start`); the stream's end finishes the input. Past
-// `max_records` input records: RESOURCE_EXHAUSTED, before the replica holds
-// more than its memory was sized for.
+// Cancels a call whose client has not been heard from (Heard) for `limit`,
+// from a thread of its own: a blocked Read or Write then returns false.
+class IdleWatch {
+ public:
+  IdleWatch(grpc::ServerContext* context, absl::Duration limit)
+      : context_(context), limit_(limit), last_(absl::Now()) {
+    thread_ = std::thread([this] { Watch(); });
+  }
+  ~IdleWatch() {
+    {
+      absl::MutexLock lock(&mu_);
+      done_ = true;
+    }
+    thread_.join();
+  }
+  IdleWatch(const IdleWatch&) = delete;
+  IdleWatch& operator=(const IdleWatch&) = delete;
+
+  void Heard() {
+    absl::MutexLock lock(&mu_);
+    last_ = absl::Now();
+  }
+  // Whether it cancelled the call.
+  bool fired() {
+    absl::MutexLock lock(&mu_);
+    return fired_;
+  }
+  // The status of a call it cancelled: the client `did_not` ("sent no
+  // message") for the limit.
+  absl::Status Status(absl::string_view did_not) const {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "the client ", did_not, " for ", absl::FormatDuration(limit_),
+        "; the call was ended to free its slot on this replica"));
+  }
+
+ private:
+  void Watch() {
+    absl::MutexLock lock(&mu_);
+    while (!done_) {
+      const absl::Time due = last_ + limit_;
+      if (absl::Now() >= due) {
+        fired_ = true;
+        context_->TryCancel();
+        return;
+      }
+      mu_.AwaitWithDeadline(absl::Condition(&done_), due);
+    }
+  }
+
+  grpc::ServerContext* const context_;
+  const absl::Duration limit_;
+  absl::Mutex mu_;
+  absl::Time last_ ABSL_GUARDED_BY(mu_);
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  bool fired_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+// ReadAll's reading, each message read told to `watch`.
 template <typename Run, typename Request, typename Reader, typename StartFn>
-absl::StatusOr<std::unique_ptr<Run>> ReadAll(Reader* reader,
-                                             int64_t max_records,
-                                             StartFn start) {
+absl::StatusOr<std::unique_ptr<Run>> ReadMessages(Reader* reader,
+                                                  int64_t max_records,
+                                                  StartFn start,
+                                                  IdleWatch& watch) {
   Request request;
   if (!reader->Read(&request))
     return InvalidField("config", "the stream carried no message");
+  watch.Heard();
   absl::StatusOr<std::unique_ptr<Run>> run = start(request);
   if (!run.ok()) return run.status();
   int64_t records = 0;
-  do {
+  for (;;) {
     records += Records(request);
     if (max_records > 0 && records > max_records) {
       return absl::ResourceExhaustedError(absl::StrCat(
@@ -47,7 +105,29 @@ absl::StatusOr<std::unique_ptr<Run>> ReadAll(Reader* reader,
           "--max_population_records with the replica's memory"));
     }
     if (absl::Status s = (*run)->Add(request); !s.ok()) return s;
-  } while (reader->Read(&request));
+    if (!reader->Read(&request)) return run;
+    watch.Heard();
+  }
+}
+
+// Reads every message of a client stream into `run` (created from the first
+// message by `start`); the stream's end finishes the input. Past
+// `max_records` input records: RESOURCE_EXHAUSTED, before the replica holds
+// more than its memory was sized for. A client silent for `limits.idle`
+// is cut off (IdleWatch); a stream that ended because the call did (the
+// client went away, or was cut off) is not taken for the whole input.
+template <typename Run, typename Request, typename Reader, typename StartFn>
+absl::StatusOr<std::unique_ptr<Run>> ReadAll(grpc::ServerContext* context,
+                                             Reader* reader,
+                                             const PopulationLimits& limits,
+                                             StartFn start) {
+  absl::StatusOr<std::unique_ptr<Run>> run;
+  {
+    IdleWatch watch(context, limits.idle);
+    run = ReadMessages<Run, Request>(reader, limits.max_records, start, watch);
+    if (watch.fired()) return watch.Status("sent no message");
+  }
+  if (context->IsCancelled()) return absl::CancelledError("cancelled");
   return run;
 }
 
@@ -62,6 +142,12 @@ class SlotHeld {
  private:
   PopulationSlots* slots_;
 };
+
+// The status of a call whose answer could not be written.
+grpc::Status WriteFailed(IdleWatch& watch) {
+  if (watch.fired()) return ToGrpcStatus(watch.Status("took no answer"));
+  return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+}
 
 // Refused for want of a slot, before reading anything: marked so in the
 // trailers (kBusyTrailer), so that a client may try another replica.
@@ -122,7 +208,7 @@ grpc::Status ScoringServiceImpl::ScorePopulation(
   stream->SendInitialMetadata();  // the client may tell it runs, not waits
   absl::StatusOr<std::unique_ptr<PopulationRun>> run =
       ReadAll<PopulationRun, v1::ScorePopulationRequest>(
-          stream, slots_.limits().max_records,
+          context, stream, slots_.limits(),
           [&](const v1::ScorePopulationRequest& first) {
             return PopulationRun::Start(first.config(), clock_());
           });
@@ -131,6 +217,7 @@ grpc::Status ScoringServiceImpl::ScorePopulation(
   const size_t total = (*run)->size();
   const size_t batch = static_cast<size_t>((*run)->response_batch_size());
   size_t begin = 0;
+  IdleWatch watch(context, slots_.limits().idle);
   do {
     if (context->IsCancelled())
       return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
@@ -144,9 +231,8 @@ grpc::Status ScoringServiceImpl::ScorePopulation(
     response.set_done(static_cast<int64_t>(end));
     response.set_total(static_cast<int64_t>(total));
     if (end == total) *response.mutable_model() = (*run)->model();
-    if (!stream->Write(response)) {
-      return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
-    }
+    if (!stream->Write(response)) return WriteFailed(watch);
+    watch.Heard();
     begin = end;
   } while (begin < total);
   return grpc::Status::OK;
@@ -182,7 +268,7 @@ grpc::Status ScoringServiceImpl::FitClvModel(
   reader->SendInitialMetadata();  // the client may tell it runs, not waits
   absl::StatusOr<std::unique_ptr<ClvFit>> fit =
       ReadAll<ClvFit, v1::FitClvModelRequest>(
-          reader, slots_.limits().max_records,
+          context, reader, slots_.limits(),
           [](const v1::FitClvModelRequest& first) {
             return ClvFit::Start(first.config());
           });
@@ -203,7 +289,7 @@ grpc::Status ScoringServiceImpl::PredictClv(
   stream->SendInitialMetadata();  // the client may tell it runs, not waits
   absl::StatusOr<std::unique_ptr<ClvPrediction>> run =
       ReadAll<ClvPrediction, v1::PredictClvRequest>(
-          stream, slots_.limits().max_records,
+          context, stream, slots_.limits(),
           [](const v1::PredictClvRequest& first) {
             return ClvPrediction::Start(first.config());
           });
@@ -214,6 +300,7 @@ grpc::Status ScoringServiceImpl::PredictClv(
   // At least one message, the last carrying the model and the population's
   // expected purchases, also when there is nobody to predict for.
   size_t begin = 0;
+  IdleWatch watch(context, slots_.limits().idle);
   do {
     if (context->IsCancelled())
       return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
@@ -225,9 +312,8 @@ grpc::Status ScoringServiceImpl::PredictClv(
       response.set_population_expected_purchases(
           (*run)->population_expected_purchases());
     }
-    if (!stream->Write(response)) {
-      return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
-    }
+    if (!stream->Write(response)) return WriteFailed(watch);
+    watch.Heard();
     begin = end;
   } while (begin < total);
   return grpc::Status::OK;

@@ -31,6 +31,12 @@ const MethodRoles& ScoringMethodRoles();
 // `max_records` bounds one call: past that many input records (entities,
 // facts, events, costs, summaries) it is refused with RESOURCE_EXHAUSTED;
 // 0: no bound.
+//
+// `idle` bounds how long a call that holds a slot may wait on its client:
+// one that sends no message for that long while the replica reads, or takes
+// no answer for that long while it writes, is cancelled and its slot freed.
+// Otherwise a stalled or forgotten client would keep its slot until the
+// stream's deadline, and every refresh waiting for it would be refused.
 // The trailer of a population call refused because the replica was busy
 // (before it read anything): another replica, or a later try, may take it.
 // Its clients (common/differentiation/scoring_client.cc) know it by name.
@@ -40,6 +46,7 @@ struct PopulationLimits {
   int max_calls = 1;
   absl::Duration wait = absl::Minutes(5);
   int64_t max_records = 0;
+  absl::Duration idle = absl::Minutes(2);
 };
 
 // The slots of PopulationLimits.

@@ -350,5 +350,73 @@ TEST(GrpcScoringClient, APopulationCallRefusedAsBusyIsMadeAgain) {
   }
 }
 
+// A client that holds a population slot and then stalls, sending nothing,
+// or taking no answer, is cut off once the replica's idle limit passes: its
+// call ends and the slot goes to the next caller, instead of every refresh
+// being refused until the stalled stream's deadline.
+TEST(GrpcScoringClient, AStalledPopulationCallIsCutOffAndFreesItsSlot) {
+  scoring::ScoringServiceImpl service(&Guard(), [] { return absl::Now(); },
+                                      {.max_calls = 1,
+                                       .wait = absl::Seconds(30),
+                                       .idle = absl::Milliseconds(300)});
+  Replica replica(&service);
+  auto client = GrpcScoringClient::Create(replica.addr(), {}, Authorized());
+  ASSERT_TRUE(client.ok());
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateChannel(replica.addr(), grpc::InsecureChannelCredentials());
+  auto stub = sv1::ScoringService::NewStub(channel);
+  // Scores for `count` entities through the client, once the slot is free.
+  auto population = [&](int count) {
+    int scored = 0;
+    absl::Status s = (*client)->ScorePopulation(
+        sv1::ScoringConfig(),
+        [&](const ScoringClient::Writer<sv1::ScorePopulationRequest>& write) {
+          sv1::ScorePopulationRequest r;
+          for (int i = 0; i < count; ++i) r.add_entity_ids(absl::StrCat(i));
+          write(r);
+          return absl::OkStatus();
+        },
+        [&](sv1::ScorePopulationResponse& r) {
+          scored += r.scores_size();
+          return absl::OkStatus();
+        },
+        nullptr);
+    EXPECT_TRUE(s.ok()) << s;
+    return scored;
+  };
+
+  {  // Sends one message, then nothing, and never ends its stream.
+    testing::AuthorizedContext context("reader");
+    auto stalled = stub->ScorePopulation(&context);
+    sv1::ScorePopulationRequest one;
+    one.add_entity_ids("stalled");
+    ASSERT_TRUE(stalled->Write(one));
+    stalled->WaitForInitialMetadata();  // it holds the slot
+    const absl::Time asked = absl::Now();
+    EXPECT_EQ(population(3), 3);
+    EXPECT_LT(absl::Now() - asked, absl::Seconds(20));
+    EXPECT_EQ(stalled->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  {  // Sends a population whose answers outgrow what the connection buffers,
+     // and reads none of them.
+    testing::AuthorizedContext context("reader");
+    auto stalled = stub->ScorePopulation(&context);
+    for (int batch = 0; batch < 20; ++batch) {
+      sv1::ScorePopulationRequest r;
+      for (int i = 0; i < 20'000; ++i)
+        r.add_entity_ids(absl::StrCat("entity-", batch * 20'000 + i));
+      ASSERT_TRUE(stalled->Write(r));
+    }
+    ASSERT_TRUE(stalled->WritesDone());
+    const absl::Time asked = absl::Now();
+    EXPECT_EQ(population(2), 2);
+    EXPECT_LT(absl::Now() - asked, absl::Seconds(20));
+    sv1::ScorePopulationResponse ignored;
+    while (stalled->Read(&ignored)) {
+    }
+    EXPECT_EQ(stalled->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+}
+
 }  // namespace
 }  // namespace rapport::differentiation
