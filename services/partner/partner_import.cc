@@ -294,12 +294,14 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
         }
       };
   // A won deal counts for its partner. One whose account is held by another
-  // partner (the earliest stored open registration, not itself in conflict,
-  // made within the window before it, and protecting the account still: made
+  // partner (the earliest open registration, not itself in conflict, made
+  // within the window before it, and protecting the account still: made
   // within the window before the import) is what was won, and stored, but
   // names that claim, so that ListDealConflicts shows it for review: through
   // the RPCs it would have taken an approval with force (admin, audited).
-  // History registered before that window meets no such claim.
+  // History registered before that window meets no such claim, and is stored
+  // with the closed rows; the others wait for the batch's registrations to be
+  // settled (see resolve_won below).
   std::vector<size_t> recent_won;
   for (size_t i : won) {
     if (rows[i].record.register_time_us >= now - window_us) {
@@ -308,7 +310,12 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
       closed.push_back(i);
     }
   }
-  if (!recent_won.empty()) {
+  // Finds the claims on recent_won among the stored registrations and the
+  // batch's `kept` ones that are not in conflict themselves (as if stored
+  // before it: a file's rows see each other whatever the batches they fall
+  // in), and stores them.
+  auto resolve_won = [&](const std::vector<size_t>& kept) {
+    if (recent_won.empty()) return;
     std::set<std::string> won_domains, won_names;
     int64_t from = now - window_us;
     int64_t to = std::numeric_limits<int64_t>::min();
@@ -322,11 +329,9 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
         name_claims;
     read_claims(won_domains, won_names, from, to, /*holders_only=*/true,
                 domain_claims, name_claims);
-    // And the registrations of this batch, as if stored before it (a file's
-    // rows see each other whatever the batches they fall in).
-    for (size_t i : open) {
+    for (size_t i : kept) {
       const imports::Row<DealRecord>& r = rows[i];
-      if (r.record.register_time_us < from) continue;
+      if (r.record.register_time_us < from || !conflicts[i].empty()) continue;
       const Open claim{r.record.register_time_us, r.id, PartnerOf(r)};
       if (!r.record.domain_key.empty() &&
           won_domains.contains(r.record.domain_key)) {
@@ -356,11 +361,14 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
       if (best != nullptr && best->partner != PartnerOf(r)) {
         conflicts[i] = best->id;
       }
-      closed.push_back(i);
     }
-  }
+    store(recent_won);
+  };
   store(closed);
-  if (open.empty()) return refused;
+  if (open.empty()) {
+    resolve_won({});
+    return refused;
+  }
   earliest = std::min(earliest, now - window_us);
   latest = std::max(latest, now + window_us);
   LockDealAccounts(c, std::vector<std::string>(domains.begin(), domains.end()),
@@ -418,6 +426,7 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
     by_name[r.record.name_key].push_back(self);
   }
   store(kept);
+  resolve_won(kept);
   return refused;  // the importer sorts them by row
 }
 

@@ -817,12 +817,34 @@ TEST_F(PartnerLogicTest,
       row(b.id(), "Gotham", "gotham.example", now_ - 10 * kDay, "submitted");
   *request.add_rows() =
       row(a.id(), "Gotham", "gotham.example", now_ - 5 * kDay, "won");
+  // But not one the batch refuses (Metropolis: an approval over Alpha's
+  // claim), nor one it stores in conflict (Star Labs); Alpha's own claims
+  // are older than the window before the import.
+  *request.add_rows() =
+      row(a.id(), "Metropolis", "", now_ - 95 * kDay, "submitted");
+  *request.add_rows() =
+      row(b.id(), "Metropolis", "", now_ - 10 * kDay, "approved");
+  *request.add_rows() = row(a.id(), "Metropolis", "", now_ - 5 * kDay, "won");
+  *request.add_rows() =
+      row(a.id(), "Star Labs", "", now_ - 95 * kDay, "submitted");
+  *request.add_rows() =
+      row(b.id(), "Star Labs", "", now_ - 10 * kDay, "submitted");
+  *request.add_rows() = row(a.id(), "Star Labs", "", now_ - 5 * kDay, "won");
   for (int i = 0; i < request.rows_size(); ++i) {
     request.mutable_rows(i)->set_row(i + 1);
   }
   imported = imports.ImportDeals(testing::OneMessage(request), "user:ada");
   ASSERT_TRUE(imported.ok()) << imported.status();
-  EXPECT_EQ(imported->accepted(), 6);
+  EXPECT_EQ(imported->accepted(), 11);
+  ASSERT_EQ(imported->rejected_size(), 1);
+  EXPECT_EQ(imported->rejected(0).row(), 8);
+  EXPECT_EQ(db_.Strings("SELECT COALESCE(conflict_with, '-') FROM deals WHERE "
+                        "account_name IN ('Metropolis', 'Star Labs') AND "
+                        "state = 4"),
+            (std::vector<std::string>{"-", "-"}));
+  EXPECT_EQ(db_.Strings("SELECT COUNT(*) FROM deals WHERE account_name = "
+                        "'Star Labs' AND conflict_with IS NOT NULL"),
+            std::vector<std::string>{"1"});
   EXPECT_EQ(db_.Strings("SELECT COALESCE(conflict_with, '-') FROM deals WHERE "
                         "account_name = 'Oscorp' AND state = 4"),
             std::vector<std::string>{"-"});
@@ -830,7 +852,6 @@ TEST_F(PartnerLogicTest,
                         "account_name = 'Gotham' AND state = 4"),
             db_.Strings("SELECT id FROM deals WHERE account_name = 'Gotham' "
                         "AND state = 1"));
-  EXPECT_EQ(imported->rejected_size(), 0);
   EXPECT_EQ(db_.Strings("SELECT COALESCE(conflict_with, '-') FROM deals WHERE "
                         "state = 4 AND account_name = 'Wayne' ORDER BY "
                         "partner_id = ?",
