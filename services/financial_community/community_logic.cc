@@ -689,8 +689,16 @@ absl::StatusOr<v1::GetRegisterResponse> CommunityLogic::GetRegister(
   for (const PositionRecord& p : page.positions) {
     *response.add_positions() = ToProto(p, options_.currency);
   }
-  *response.mutable_total_market_value() =
-      MoneyIn(page.total, options_.currency);
+  // A sum over the whole register: past what an amount can carry, an error
+  // (never a silent zero).
+  absl::StatusOr<google::type::Money> total =
+      ToMoney(page.total, options_.currency, "total_market_value");
+  if (!total.ok()) {
+    return absl::OutOfRangeError(
+        "the register's total market value is past the largest amount; ask "
+        "for one security at a time (security)");
+  }
+  *response.mutable_total_market_value() = *std::move(total);
   response.set_holders(page.holders);
   if (more) {
     response.set_next_page_token(

@@ -83,8 +83,9 @@ struct TargetFacts {
   Decimal own_value;   // market value at as_of of securities not named peers
   Decimal peer_value;  // market value at as_of of the peer securities
   std::optional<int64_t> days_since_engagement;  // none: never engaged
-  // Shares of the own securities at the member's last and previous holding
-  // dates at or before as_of (equal when there is one date).
+  // Shares of the own securities: the sum of each security's last row at or
+  // before as_of, and of each one's previous row (its last row where it has
+  // none).
   int64_t shares_last = 0;
   int64_t shares_previous = 0;
 };

@@ -479,6 +479,14 @@ TEST_F(CommunityLogicTest, TargetsRefuseASumPastTheLargestAmount) {
   absl::Status s = logic_.ListEngagementTargets(r).status();
   EXPECT_TRUE(absl::IsOutOfRange(s)) << s;
   EXPECT_TRUE(absl::StrContains(s.message(), whale)) << s;
+  // The register's total of one such position is past what an amount
+  // carries: an error, not a zero.
+  v1::GetRegisterRequest one;
+  *one.mutable_as_of() = Date(2024, 6, 30);
+  one.set_security("S7");
+  s = logic_.GetRegister(one).status();
+  EXPECT_TRUE(absl::IsOutOfRange(s)) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "total market value")) << s;
 }
 
 TEST_F(CommunityLogicTest, TargetsAreRankedByTheValueOfMeetingNowWithReasons) {
