@@ -985,7 +985,7 @@ absl::StatusOr<std::vector<CoverageRecord>> MysqlCommunityStore::CoverageOf(
                             " FROM coverage WHERE security = ? AND "
                             "end_time_us <= ? AND member_id IN (SELECT id "
                             "FROM members WHERE kind = ?) ORDER BY member_id, "
-                            "end_time_us, create_time_us, id"));
+                            "end_time_us, seq"));
         s->setString(1, security);
         s->setInt64(2, as_of_us);
         s->setInt(3, v1::MEMBER_KIND_ANALYST);

@@ -365,6 +365,36 @@ TEST_F(CommunityLogicTest, TheConsensusTakesEachAnalystsLatestRatingAsOfADate) {
 
 // Two ratings of one analyst on one date: the one recorded last is current,
 // whatever their ids (ids made from request ids sort in no particular order).
+// Migration 0005 numbers the ratings stored before it in the order they were
+// recorded (their create time, then id), and new ones after them.
+TEST(CommunityUpgrade, To0005NumbersRatingsInTheOrderTheyWereRecorded) {
+  std::vector<Migration> before;
+  for (const Migration& m : CommunitySchema()) {
+    if (m.version < 5) before.push_back(m);
+  }
+  testing::MigratedDatabase db(before);
+  db.Exec(
+      "INSERT INTO members (id, display_name, name_key, kind, create_time_us, "
+      "update_time_us) VALUES ('m', 'Gus', 'gus', ?, 1, 1)",
+      {std::to_string(v1::MEMBER_KIND_ANALYST)});
+  for (const auto& [id, recorded] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"a", "30"}, {"b", "10"}, {"c", "20"}, {"d", "10"}}) {
+    db.Exec(
+        "INSERT INTO coverage (id, member_id, security, end_time_us, rating, "
+        "create_time_us) VALUES (?, 'm', 'ACME', 5, 1, ?)",
+        {id, recorded});
+  }
+  absl::StatusOr<int> applied = ApplyMigrations(db.pool(), CommunitySchema());
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_GE(*applied, 1);
+  db.Exec(
+      "INSERT INTO coverage (id, member_id, security, end_time_us, rating, "
+      "create_time_us) VALUES ('0', 'm', 'ACME', 5, 1, 0)");
+  EXPECT_EQ(db.Strings("SELECT id FROM coverage ORDER BY seq"),
+            (std::vector<std::string>{"b", "d", "c", "a", "0"}));
+}
+
 TEST_F(CommunityLogicTest, OnOneDateTheRatingRecordedLastIsCurrent) {
   const std::string gus = Create("Gus Research", v1::MEMBER_KIND_ANALYST);
   // Two request ids whose ids sort against the order they are recorded in.
@@ -386,7 +416,9 @@ TEST_F(CommunityLogicTest, OnOneDateTheRatingRecordedLastIsCurrent) {
     c->set_rating_text(words);
     r.set_request_id(request);
     ASSERT_TRUE(logic_.RecordCoverage(r, "user:ada").ok());
-    now_ += 1'000'000;
+    // The replica that records the second rating has a clock a second
+    // behind: the order recorded in is not the clocks'.
+    now_ -= 1'000'000;
   }
   v1::GetConsensusRequest r;
   r.set_security("ACME");
