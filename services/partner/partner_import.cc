@@ -144,8 +144,12 @@ absl::StatusOr<imports::Parsed<DealRecord>> ParseDeal(const v1::DealRow& row) {
     return InvalidField("closed_at", "is required for won and lost deals");
   }
   if (!row.closed_at().empty()) {
-    if (!closes) {
-      return InvalidField("closed_at", "is only for won and lost deals");
+    // A rejected or expired deal from another system may carry when that
+    // happened: kept as its close time. An open one cannot have closed.
+    if (DealIsOpen(*state)) {
+      return InvalidField("closed_at",
+                          "is only for closed deals (won, lost, rejected or "
+                          "expired), not a submitted or approved one");
     }
     RAPPORT_ASSIGN_OR_RETURN(
         int64_t closed, imports::ParseTimeText(row.closed_at(), "closed_at"));

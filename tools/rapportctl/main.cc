@@ -76,11 +76,11 @@ Commands:
       partner_ref,deal_id,account,amount,registered_at,state[,closed_at,account_domain,request_id]
       partner_ref: a partner id or ext:SOURCE:ID (an unknown external id creates the partner,
       kind channel); state: submitted, approved, rejected, won, lost or expired; closed_at
-      required for won and lost, and only for them; a won deal for an account another
-      partner's registration holds (within the window) names that claim (listed by
-      deals conflicts), an approved one in conflict is refused; deals go on one stream
-      unless --streams
-      says otherwise, so that registrations claim accounts in the file's order
+      required for won and lost, kept for rejected and expired, refused for submitted and
+      approved; a won deal for an account another partner's registration holds (within
+      the window) names that claim (listed by deals conflicts), an approved one in
+      conflict is refused; deals go on one stream unless --streams says otherwise, so
+      that registrations claim accounts in the file's order
   partners import orders FILE.csv        partner_ref,timestamp,amount[,request_id]
   partners import interactions FILE.csv  partner_ref,timestamp,channel,cost[,kind,note,request_id]
       (imports take [--import-id ID] [--batch-rows N] [--streams N], as customers import)

@@ -1060,16 +1060,23 @@ TEST_F(PartnerLogicTest, BadDomainsFutureClosesAndBlankNamesNameTheirField) {
   row("hooli.com", "won", kNow);
   row("hööli.com", "submitted", 0);
   row("hooli.com", "won", kNow + kClockSkewUs + 1);
+  // When a rejected or expired deal closed is kept; an open one has none.
+  row("hooli.com", "expired", kNow - 1);
+  row("hooli.com", "approved", kNow - 1);
   absl::StatusOr<v1::ImportDealsResponse> imported =
       imports.ImportDeals(testing::OneMessage(file), "user:ada");
   ASSERT_TRUE(imported.ok()) << imported.status();
-  EXPECT_EQ(imported->accepted(), 1);
-  ASSERT_EQ(imported->rejected_size(), 2);
+  EXPECT_EQ(imported->accepted(), 2);
+  ASSERT_EQ(imported->rejected_size(), 3);
   EXPECT_EQ(imported->rejected(0).row(), 2);
   EXPECT_EQ(imported->rejected(0).field(), "account_domain");
   EXPECT_EQ(imported->rejected(1).row(), 3);
   EXPECT_EQ(imported->rejected(1).field(), "closed_at");
-  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM deals"), 2);
+  EXPECT_EQ(imported->rejected(2).row(), 5);
+  EXPECT_EQ(imported->rejected(2).field(), "closed_at");
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM deals"), 3);
+  EXPECT_EQ(db_.Count("SELECT close_time_us FROM deals WHERE state = 6"),
+            kNow - 1);
 
   // Orders dated ahead (more than a clock's difference), by call or row.
   v1::RecordOrderRequest order;
