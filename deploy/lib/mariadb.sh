@@ -24,13 +24,18 @@ mariadb_free_port() {
   return 1
 }
 
-# process_alive PID: true when a process runs under PID. kill -0 alone also succeeds on a
-# zombie, and on these machines a killed process can linger unreaped.
+# process_alive PID: true when a process of the platform (a Rapport binary, MariaDB, or
+# deploy/local/run's supervisor) runs under PID. kill -0 alone also succeeds on a zombie,
+# and on these machines a killed process can linger unreaped. And a pid file left behind
+# by a crash or a reboot may name a pid since given to an unrelated process, which must
+# be neither taken for ours nor signalled.
 process_alive() {
   [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null || return 1
-  local state
+  local state command
   state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null || echo Z)
-  [[ $state != Z && $state != X ]]
+  [[ $state != Z && $state != X ]] || return 1
+  command=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null || true)
+  [[ $command =~ (rapport-[a-z]|mariadbd|mysqld|deploy/local/run) ]]
 }
 
 # mariadb_start DIR PORT: creates DIR/data on first use, starts the server, waits until it answers.
