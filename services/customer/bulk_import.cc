@@ -573,6 +573,11 @@ class Importer {
         fresh_rows.push_back(i);
       } else if (it->second == hash) {
         ++outcome.duplicates;
+      } else if (it->second == CustomerStore::kErasedHash) {
+        outcome.rejects.emplace_back(
+            pending_[i].row,
+            Reject{pending_[i].record.request.id.empty() ? "row" : "request_id",
+                   CustomerStore::kErasedRequest});
       } else {
         outcome.rejects.emplace_back(pending_[i].row, KeyReused(pending_[i]));
       }

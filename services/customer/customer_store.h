@@ -156,6 +156,14 @@ class CustomerStore {
   static constexpr char kSuppressedIdentity[] =
       "an identity given belongs to a customer who was erased and is "
       "suppressed; it cannot be used again";
+  // The request hash an erasure leaves on the customer's purchases and
+  // interactions: the hash of a row's content (its customer's email or
+  // phone among it) could be matched against guesses. A request id that
+  // finds it is told the customer was erased (kErasedRequest).
+  static constexpr char kErasedHash[] = "erased";
+  static constexpr char kErasedRequest[] =
+      "what this request recorded belongs to a customer who has since been "
+      "erased";
 
   // Inserts the customer, and `event` in the same transaction. ALREADY_EXISTS
   // naming the holder when an identity (email, phone, external id) is taken.

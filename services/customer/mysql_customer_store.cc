@@ -316,6 +316,10 @@ absl::StatusOr<std::optional<std::string>> FindRequest(
   s->setString(1, key);
   Rows rows(s->executeQuery());
   if (!rows->next()) return std::optional<std::string>();
+  if (rows->getString(2) == CustomerStore::kErasedHash) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("request_id: ", CustomerStore::kErasedRequest));
+  }
   if (rows->getString(2) != request.hash) {
     return InvalidField("request_id",
                         "was already used for a request with other content");
@@ -1322,10 +1326,10 @@ absl::Status MysqlCustomerStore::EraseCustomer(
           "customer_id IN (SELECT id FROM customers WHERE merged_into = ?)",
           "DELETE FROM customer_create_requests WHERE customer_id = ? OR "
           "customer_id IN (SELECT id FROM customers WHERE merged_into = ?)",
-          "UPDATE interactions SET note = '' WHERE "
-          "customer_id = ?",
-          "UPDATE purchases SET description = '' WHERE "
-          "customer_id = ?"}) {
+          "UPDATE interactions SET note = '', request_hash = 'erased' "
+          "WHERE customer_id = ?",
+          "UPDATE purchases SET description = '', request_hash = 'erased' "
+          "WHERE customer_id = ?"}) {
       Statement s = Prepare(c, query);
       s->setString(1, id);
       if (std::string(query).find("merged_into = ?") != std::string::npos)

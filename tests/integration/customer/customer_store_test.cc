@@ -977,15 +977,23 @@ TEST_F(CustomerStoreTest, EraseRemovesPersonalDataKeepsAmountsAndSuppresses) {
   CustomerStore::PurchaseQuery q;
   q.customer_id = c.id;
   EXPECT_EQ((*store_->ListPurchases(q))[0].amount.ToString(), "12.34");
-  // An erased customer takes no new purchase; a retry of an earlier one still
-  // answers with it.
+  // An erased customer takes no new purchase; a retry of an earlier one is
+  // told that its customer was erased, and stores nothing. Its request hash
+  // (of content that held the customer's identity) is gone.
   EXPECT_EQ(RecordKeyed(NewPurchase(c.id, "1", 3), "r2").status().code(),
             absl::StatusCode::kFailedPrecondition);
-  absl::StatusOr<PurchaseRecord> retried =
-      RecordKeyed(NewPurchase(c.id, "12.34", 1), "r1");
-  ASSERT_TRUE(retried.ok()) << retried.status();
-  EXPECT_EQ(retried->amount.ToString(), "12.34");
+  absl::Status retried =
+      RecordKeyed(NewPurchase(c.id, "12.34", 1), "r1").status();
+  EXPECT_EQ(retried.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(retried.message(),
+            absl::StrCat("request_id: ", CustomerStore::kErasedRequest));
   EXPECT_EQ(Count("purchases"), 1);
+  for (const char* table : {"purchases", "interactions"}) {
+    EXPECT_EQ(db_->Count(absl::StrCat("SELECT COUNT(*) FROM ", table,
+                                      " WHERE request_hash <> 'erased'")),
+              0)
+        << table;
+  }
   EXPECT_EQ(*store_->SuppressedAmong({"hash-0", "hash-2"}),
             std::vector<std::string>{"hash-2"});
   // Many hashes at once (more than one statement's worth): the suppressed

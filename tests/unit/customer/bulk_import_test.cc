@@ -513,6 +513,30 @@ TEST_F(BulkImportTest, KeyReusedForOtherContentIsRejected) {
   EXPECT_EQ(store_.purchases.size(), 3u);
 }
 
+// Rows stored for a customer since erased keep no hash of their content
+// (kErasedHash): the same rows again are told so, not "other content".
+TEST_F(BulkImportTest, RowsOfAnErasedCustomerAreRejectedAsSuch) {
+  const std::string ada = NewCustomer();
+  const std::string t = "2024-01-01T00:00:00Z";
+  ASSERT_TRUE(Purchases({Batch("imp-1", {Row(2, ada, t, "1", "", "r-1"),
+                                         Row(3, ada, t, "2")})})
+                  .ok());
+  ASSERT_EQ(store_.purchase_keys.size(), 2u);
+  for (auto& [id, hash] : store_.purchase_keys) {
+    hash = CustomerStore::kErasedHash;
+  }
+  absl::StatusOr<v1::ImportPurchasesResponse> r = Purchases(
+      {Batch("imp-1", {Row(2, ada, t, "1", "", "r-1"), Row(3, ada, t, "2")})});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->accepted(), 0);
+  EXPECT_EQ(r->duplicates(), 0);
+  EXPECT_THAT(Rejects(r->rejected()),
+              ElementsAre(std::pair<int64_t, std::string>{2, "request_id"},
+                          std::pair<int64_t, std::string>{3, "row"}));
+  EXPECT_EQ(r->rejected(1).message(), CustomerStore::kErasedRequest);
+  EXPECT_EQ(store_.purchases.size(), 2u);
+}
+
 TEST_F(BulkImportTest, IdentityRefsCreateOneCustomerAcrossSpellingsAndBatches) {
   const std::string known = NewCustomer("known@example.com");
   const std::string t = "2024-01-01T00:00:00Z";
