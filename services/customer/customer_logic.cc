@@ -343,6 +343,20 @@ absl::StatusOr<v1::Customer> CustomerLogic::CreateCustomer(
   RAPPORT_RETURN_IF_ERROR(ApplyCustomerFields(request.customer(), {},
                                               options_.phone_region, record));
   RAPPORT_RETURN_IF_ERROR(CheckNotSuppressed(IdentitiesOf(record)));
+  // A retry of a create whose customer was erased since: the request's row
+  // went with the customer, so without this the retry would create the
+  // person again (a customer without identities has nothing else to
+  // suppress).
+  if (options_.suppression && !request.request_id().empty()) {
+    RAPPORT_ASSIGN_OR_RETURN(
+        std::vector<std::string> found,
+        store_->SuppressedAmong({CreateRequestHash(request.request_id())}));
+    if (!found.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("request_id: the customer this request created has "
+                       "since been erased"));
+    }
+  }
   record.id = ids_->Next();
   record.create_time_us = record.update_time_us = NowMicros();
   record.created_by = actor;
@@ -748,6 +762,12 @@ std::vector<std::string> CustomerLogic::IdentityHashes(
   return out;
 }
 
+std::string CustomerLogic::CreateRequestHash(
+    const std::string& request_id) const {
+  return HmacHex(options_.suppression_salt,
+                 absl::StrCat("request:", request_id));
+}
+
 std::vector<std::string> CustomerLogic::SuppressionHashesOf(
     const CustomerRecord& record) const {
   if (!options_.suppression) return {};
@@ -928,6 +948,11 @@ absl::Status CustomerLogic::EraseCustomer(
     for (const IdentityQuery& q : merged) {
       for (std::string& h : IdentityHashes(q)) hashes.push_back(std::move(h));
     }
+    // Nor can a retry of a request that created them (see CreateCustomer).
+    RAPPORT_ASSIGN_OR_RETURN(std::vector<std::string> requests,
+                             store_->CreateRequestsOf(request.id()));
+    for (const std::string& r : requests)
+      hashes.push_back(CreateRequestHash(r));
   }
   return store_->EraseCustomer(
       request.id(), hashes,

@@ -121,6 +121,9 @@ class CustomerLogic {
   // The salted hashes of the identities, as suppression stores them.
   std::vector<std::string> IdentityHashes(
       const IdentityQuery& identities) const;
+  // The salted hash of a request id that created a customer, as erasure
+  // suppresses it.
+  std::string CreateRequestHash(const std::string& request_id) const;
   // Those of a record's identities when suppression is on, else none: what
   // MysqlCustomerStore::RefuseSuppressedIdentities asks for.
   std::vector<std::string> SuppressionHashesOf(

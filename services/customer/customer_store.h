@@ -269,6 +269,10 @@ class CustomerStore {
   // (the person's, wherever they are held now: for erasure to suppress).
   virtual absl::StatusOr<std::vector<IdentityQuery>> MergedIdentities(
       const std::string& id) = 0;
+  // The request ids that created `id` and the records merged into it (for
+  // erasure to suppress: a retry of one must not create the person again).
+  virtual absl::StatusOr<std::vector<std::string>> CreateRequestsOf(
+      const std::string& id) = 0;
   // Removes personal data (names, identities, notes, attributes, consents),
   // of the customer and of the records merged into it; keeps purchase
   // amounts; with `suppression_hashes`, records them so the identities cannot

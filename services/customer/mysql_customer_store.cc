@@ -1292,6 +1292,24 @@ absl::StatusOr<std::vector<IdentityQuery>> MysqlCustomerStore::MergedIdentities(
       });
 }
 
+absl::StatusOr<std::vector<std::string>> MysqlCustomerStore::CreateRequestsOf(
+    const std::string& id) {
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::vector<std::string>> {
+        Statement s =
+            Prepare(c,
+                    "SELECT request_id FROM customer_create_requests WHERE "
+                    "customer_id = ? OR customer_id IN (SELECT id FROM "
+                    "customers WHERE merged_into = ?) ORDER BY request_id");
+        s->setString(1, id);
+        s->setString(2, id);
+        Rows rows(s->executeQuery());
+        std::vector<std::string> out;
+        while (rows->next()) out.push_back(rows->getString(1));
+        return out;
+      });
+}
+
 absl::Status MysqlCustomerStore::EraseCustomer(
     const std::string& id, const std::vector<std::string>& suppression_hashes,
     const std::function<absl::Status(const CustomerRecord&)>& check,

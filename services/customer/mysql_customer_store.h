@@ -70,6 +70,8 @@ class MysqlCustomerStore final : public CustomerStore {
       const audit::Event& event, bool dry_run) override;
   absl::StatusOr<std::vector<IdentityQuery>> MergedIdentities(
       const std::string& id) override;
+  absl::StatusOr<std::vector<std::string>> CreateRequestsOf(
+      const std::string& id) override;
   absl::Status EraseCustomer(
       const std::string& id, const std::vector<std::string>& suppression_hashes,
       const std::function<absl::Status(const CustomerRecord&)>& check,

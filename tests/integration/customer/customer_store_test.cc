@@ -933,6 +933,9 @@ TEST_F(CustomerStoreTest, EraseRemovesPersonalDataKeepsAmountsAndSuppresses) {
       store_
           ->SetConsent(c.id, {"marketing", 1, true, 1, "web"}, Ev("SetConsent"))
           .ok());
+  // The requests that created her records, for the erasure to suppress.
+  EXPECT_EQ(*store_->CreateRequestsOf(c.id),
+            (std::vector<std::string>{"req-ada", "req-dup"}));
   auto accept = [](const CustomerRecord&) { return absl::OkStatus(); };
   ASSERT_TRUE(store_
                   ->EraseCustomer(c.id, {"hash-1", "hash-2"}, accept,

@@ -180,6 +180,14 @@ class FakeStore final : public CustomerStore {
       const std::string& id) override {
     return merged_identities[id];
   }
+  absl::StatusOr<std::vector<std::string>> CreateRequestsOf(
+      const std::string& id) override {
+    std::vector<std::string> out;
+    for (const auto& [request, customer] : created_by) {
+      if (customer == id) out.push_back(request);
+    }
+    return out;
+  }
   absl::Status EraseCustomer(
       const std::string& id, const std::vector<std::string>& hashes,
       const std::function<absl::Status(const CustomerRecord&)>& check,
@@ -987,6 +995,31 @@ TEST_F(CustomerLogicTest, ErasedIdentitiesAreSuppressedOnCreateAndUpdate) {
   update.mutable_update_mask()->add_paths("email");
   EXPECT_EQ(logic_.UpdateCustomer(update, kActor).status().code(),
             absl::StatusCode::kFailedPrecondition);
+}
+
+// A customer created without identities, erased before the answer to its
+// create came back: the retry of that create must not make the person
+// again.
+TEST_F(CustomerLogicTest, ARetriedCreateOfAnErasedCustomerIsRefused) {
+  v1::CreateCustomerRequest request;
+  request.mutable_customer()->set_display_name("Ada Lovelace");
+  request.mutable_customer()->set_postal_code("N1");
+  request.set_request_id("create-ada");
+  absl::StatusOr<v1::Customer> c = logic_.CreateCustomer(request, kActor);
+  ASSERT_TRUE(c.ok()) << c.status();
+  v1::EraseCustomerRequest erase;
+  erase.set_id(c->id());
+  ASSERT_TRUE(logic_.EraseCustomer(erase, kActor).ok());
+  EXPECT_EQ(store_.suppressed.count(logic_.CreateRequestHash("create-ada")),
+            1u);
+  const size_t customers = store_.customers.size();
+  absl::Status retried = logic_.CreateCustomer(request, kActor).status();
+  EXPECT_EQ(retried.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StartsWith(retried.message(), "request_id: ")) << retried;
+  EXPECT_EQ(store_.customers.size(), customers);
+  // Another request id makes another customer, as any create would.
+  request.set_request_id("create-ada-2");
+  EXPECT_TRUE(logic_.CreateCustomer(request, kActor).ok());
 }
 
 TEST_F(CustomerLogicTest, SuppressionHashesDependOnTheSalt) {
