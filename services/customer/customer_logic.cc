@@ -1149,6 +1149,15 @@ absl::StatusOr<v1::Consent> CustomerLogic::SetConsent(
              absl::StrCat("purpose=", record.purpose,
                           " channel=", ChannelName(record.channel),
                           record.granted ? " granted" : " withdrawn"))));
+  // The answer is the consent that holds now: a capture older than the
+  // current one only joins the history, and its caller must not take it for
+  // what holds.
+  RAPPORT_ASSIGN_OR_RETURN(std::vector<ConsentRecord> current,
+                           store_->ListConsents(id));
+  for (const ConsentRecord& c : current) {
+    if (c.purpose == record.purpose && c.channel == record.channel)
+      return ToProto(c);
+  }
   return ToProto(record);
 }
 

@@ -235,9 +235,19 @@ class FakeStore final : public CustomerStore {
     consents.push_back(c);
     return absl::OkStatus();
   }
+  // The current consents, as the store keeps them: per purpose and channel
+  // the one captured last.
   absl::StatusOr<std::vector<ConsentRecord>> ListConsents(
       const std::string&) override {
-    return consents;
+    std::map<std::pair<std::string, int>, ConsentRecord> current;
+    for (const ConsentRecord& c : consents) {
+      auto [it, added] = current.try_emplace({c.purpose, c.channel}, c);
+      if (!added && c.capture_time_us > it->second.capture_time_us)
+        it->second = c;
+    }
+    std::vector<ConsentRecord> out;
+    for (auto& [key, c] : current) out.push_back(c);
+    return out;
   }
   absl::Status WriteAuditEvent(const audit::Event& event) override {
     events.push_back(event);
@@ -1163,8 +1173,15 @@ TEST_F(CustomerLogicTest, BadInteractionsAndConsentsNameTheirFields) {
   consent.mutable_consent()->mutable_capture_time()->set_seconds(
       absl::ToUnixSeconds(now_ + absl::Minutes(2)));
   ASSERT_TRUE(logic_.SetConsent(consent, kActor).ok());
+  // One captured before the current one joins the history; the answer says
+  // what holds, not what was sent.
   consent.mutable_consent()->mutable_capture_time()->set_seconds(5);
-  ASSERT_TRUE(logic_.SetConsent(consent, kActor).ok());
+  consent.mutable_consent()->set_granted(false);
+  absl::StatusOr<v1::Consent> late = logic_.SetConsent(consent, kActor);
+  ASSERT_TRUE(late.ok()) << late.status();
+  EXPECT_TRUE(late->granted());
+  EXPECT_EQ(late->capture_time().seconds(),
+            absl::ToUnixSeconds(now_ + absl::Minutes(2)));
   EXPECT_EQ(store_.consents.size(), 2u);  // the fake keeps every call
 }
 
