@@ -188,6 +188,9 @@ struct PurchaseTraits {
     r.purchase.create_time_us = now_us;
     r.purchase.recorded_by = actor;
   }
+  static const std::string& CustomerOf(const Record& r) {
+    return r.purchase.customer_id;
+  }
   static absl::Status Write(ImportStore& store,
                             const std::vector<CustomerRecord>& customers,
                             const std::vector<Record>& rows,
@@ -258,6 +261,9 @@ struct InteractionTraits {
     r.interaction.id = std::move(id);
     r.interaction.create_time_us = now_us;
     r.interaction.recorded_by = actor;
+  }
+  static const std::string& CustomerOf(const Record& r) {
+    return r.interaction.customer_id;
   }
   static absl::Status Write(ImportStore& store,
                             const std::vector<CustomerRecord>& customers,
@@ -628,6 +634,15 @@ class Importer {
     RAPPORT_RETURN_IF_ERROR(
         Traits::Write(*deps_.store, new_customers, rows, changes_seen_));
     outcome.accepted = static_cast<int64_t>(rows.size());
+    if (deps_.rescore && !rows.empty()) {
+      std::vector<std::string> customers;
+      customers.reserve(rows.size());
+      for (const Record& r : rows) customers.push_back(Traits::CustomerOf(r));
+      std::sort(customers.begin(), customers.end());
+      customers.erase(std::unique(customers.begin(), customers.end()),
+                      customers.end());
+      deps_.rescore(customers);
+    }
     return outcome;
   }
 
@@ -822,13 +837,14 @@ BulkImportLogic::BulkImportLogic(ImportStore* store,
                                  const CustomerLogic* customers,
                                  IdGenerator* ids, Clock clock,
                                  CustomerLogicOptions options,
-                                 size_t batch_rows)
+                                 size_t batch_rows, Rescore rescore)
     : deps_{store,
             customers,
             ids,
             std::move(clock),
             std::move(options),
-            std::max<size_t>(batch_rows, 1)} {}
+            std::max<size_t>(batch_rows, 1),
+            std::move(rescore)} {}
 
 absl::StatusOr<v1::ImportPurchasesResponse> BulkImportLogic::ImportPurchases(
     const std::function<bool(v1::ImportPurchasesRequest*)>& next,

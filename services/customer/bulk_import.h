@@ -51,11 +51,17 @@ class BulkImportLogic final : public ImportLogic {
   // How often one batch is re-run after losing a race to a concurrent writer.
   static constexpr int kMaxAttempts = 5;
 
+  // Told the customers whose rows a batch stored, to score them again.
+  using Rescore = std::function<void(const std::vector<std::string>&)>;
+
   // `customers` parses refs and hashes identities; `options` gives the
-  // reporting currency and whether suppression is on. None is owned.
+  // reporting currency and whether suppression is on; `rescore` (optional)
+  // queues the customers of every stored batch for a re-score, as a
+  // purchase or an interaction through the RPCs does. None is owned.
   BulkImportLogic(ImportStore* store, const CustomerLogic* customers,
                   IdGenerator* ids, Clock clock, CustomerLogicOptions options,
-                  size_t batch_rows = kDefaultBatchRows);
+                  size_t batch_rows = kDefaultBatchRows,
+                  Rescore rescore = nullptr);
 
   absl::StatusOr<v1::ImportPurchasesResponse> ImportPurchases(
       const std::function<bool(v1::ImportPurchasesRequest*)>& next,
@@ -74,6 +80,7 @@ class BulkImportLogic final : public ImportLogic {
     Clock clock;
     CustomerLogicOptions options;
     size_t batch_rows;
+    Rescore rescore;
   };
 
  private:

@@ -1072,6 +1072,8 @@ absl::StatusOr<v1::Interaction> CustomerLogic::LogInteraction(
       store_->LogInteraction(record,
                              {request.request_id(), RequestHash(canonical)},
                              forced, admit));
+  // Its cost changes the customer's profit, and so maybe its tier.
+  if (values_ != nullptr) values_->RescoreSoon({stored.customer_id});
   return ToProto(stored, options_.currency);
 }
 

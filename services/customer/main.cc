@@ -121,8 +121,12 @@ int main(int argc, char** argv) {
     return logic.SuppressionHashesOf(r);
   });
   customer::MysqlImportStore import_store(pool->get(), &store);
-  customer::BulkImportLogic imports(&import_store, &logic, &ids, clock,
-                                    *logic_options);
+  customer::BulkImportLogic imports(
+      &import_store, &logic, &ids, clock, *logic_options,
+      customer::BulkImportLogic::kDefaultBatchRows,
+      [&values](const std::vector<std::string>& customers) {
+        values.RescoreSoon(customers);
+      });
   const rapport::CallGuard guard(server->verifier.get(),
                                  customer::CustomerMethodRoles());
   customer::CustomerServiceImpl service(&guard, &logic, &imports, &values);

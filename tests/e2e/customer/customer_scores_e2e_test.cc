@@ -301,6 +301,27 @@ TEST_F(CustomerScoresE2E,
   EXPECT_EQ(f[3], "250.00");
   EXPECT_NE(f[7], "Prospect");
   EXPECT_NE(f[8], "0.00");
+
+  // So does an imported one: e bought twice before, a third time a day ago.
+  const std::string file =
+      p_.File("late.csv",
+              absl::StrCat("customer_ref,timestamp,amount\n", ids_["e"], ",",
+                           absl::FormatTime(absl::RFC3339_sec,
+                                            absl::Now() - absl::Hours(24),
+                                            absl::UTCTimeZone()),
+                           ",30\n"));
+  RunResult imported = p_.Ctl({"customers", "import", "purchases", file});
+  ASSERT_EQ(imported.exit_code, 0) << imported.out << imported.err;
+  for (int i = 0; i < 100; ++i) {
+    RunResult after =
+        p_.Ctl({"customers", "value", ids_["e"], "--output", "csv"});
+    ASSERT_EQ(after.exit_code, 0) << after.err;
+    f = Fields(Lines(after.out)[1]);
+    if (f[2] == "3") break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_EQ(f[1], "1");  // recency_days
+  EXPECT_EQ(f[2], "3");  // frequency
 }
 
 TEST_F(CustomerScoresE2E,

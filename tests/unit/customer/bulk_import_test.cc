@@ -247,7 +247,10 @@ class BulkImportTest : public ::testing::Test {
         imports_(
             &store_, &logic_, &ids_,
             [] { return absl::FromUnixSeconds(1'800'000'000); }, Options(),
-            /*batch_rows=*/3) {}
+            /*batch_rows=*/3,
+            [this](const std::vector<std::string>& customers) {
+              rescored_.push_back(customers);
+            }) {}
 
   static CustomerLogicOptions Options() {
     CustomerLogicOptions options;
@@ -324,7 +327,49 @@ class BulkImportTest : public ::testing::Test {
   CustomerLogic logic_;
   BulkImportLogic imports_;
   bool cancelled_ = false;  // the call's state when its stream ends
+  // The customers of each stored batch, as queued for a re-score.
+  std::vector<std::vector<std::string>> rescored_;
 };
+
+// Every stored batch queues its customers (each once, created ones too) for
+// a re-score, as a purchase or an interaction through the RPCs does; rows
+// refused or already stored queue nothing.
+TEST_F(BulkImportTest, StoredBatchesQueueTheirCustomersForARescore) {
+  const std::string ada = NewCustomer();
+  const std::string bob = NewCustomer();
+  const std::string t = "2024-01-01T00:00:00Z";
+  ASSERT_TRUE(
+      Purchases(
+          {Batch("imp-1",
+                 {Row(2, ada, t, "1"), Row(3, bob, t, "2"), Row(4, ada, t, "3"),
+                  Row(5, "ext:crm:9", t, "4"), Row(6, ada, t, "x")})})
+          .ok());
+  ASSERT_EQ(store_.purchases.size(), 4u);
+  std::vector<std::string> queued = {
+      ada, bob, store_.purchases[3].purchase.customer_id};
+  std::sort(queued.begin(), queued.end());
+  std::vector<std::string> all;
+  for (const auto& batch : rescored_) {
+    EXPECT_TRUE(std::is_sorted(batch.begin(), batch.end()));
+    EXPECT_EQ(std::adjacent_find(batch.begin(), batch.end()), batch.end());
+    all.insert(all.end(), batch.begin(), batch.end());
+  }
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(all, queued);
+  rescored_.clear();
+  ASSERT_TRUE(Purchases({Batch("imp-1", {Row(2, ada, t, "1")})}).ok());
+  EXPECT_TRUE(rescored_.empty());  // a retry stores nothing
+  v1::ImportInteractionsRequest costs;
+  costs.set_import_id("int-1");
+  v1::InteractionRow* row = costs.add_rows();
+  row->set_row(2);
+  row->set_customer_ref(bob);
+  row->set_timestamp(t);
+  row->set_channel("email");
+  row->set_cost("0.5");
+  ASSERT_TRUE(Interactions({costs}).ok());
+  EXPECT_THAT(rescored_, ElementsAre(std::vector<std::string>{bob}));
+}
 
 TEST_F(BulkImportTest, BadRowsAreRejectedWithRowAndFieldAndGoodOnesStored) {
   const std::string ada = NewCustomer();

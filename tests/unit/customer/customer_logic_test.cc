@@ -1097,6 +1097,9 @@ TEST_F(CustomerLogicTest, InteractionsOnChannelsTheTierForbidsNeedForce) {
       << visit;
   EXPECT_NE(visit.message().find("LEAD"), absl::string_view::npos) << visit;
   EXPECT_EQ(store_.interactions.size(), 1u);
+  // An interaction logged is a cost: its customer is scored again; a refused
+  // one changes nothing.
+  EXPECT_EQ(scores_.rescored, std::vector<std::string>{c.id()});
   v1::LogInteractionRequest forced = Interaction(c.id(), cv1::CHANNEL_VISIT);
   forced.set_force(true);
   ASSERT_TRUE(logic_.LogInteraction(forced, kActor).ok());
