@@ -1,6 +1,9 @@
 #include "common/identity.h"
 
 #include <phonenumbers/phonenumberutil.h>
+#include <unicode/normalizer2.h>
+#include <unicode/uchar.h>
+#include <unicode/unistr.h>
 
 #include <algorithm>
 #include <array>
@@ -166,31 +169,115 @@ constexpr std::array<absl::string_view, 22> kLegalForms = {
 
 }  // namespace
 
-std::string FirmNameKey(absl::string_view name) {
-  // Words of letters and digits (any non-ASCII byte counts as a letter, so
-  // "Müller" stays whole), lower case.
-  std::vector<std::string> words;
+namespace {
+
+bool IsLegalForm(absl::string_view word) {
+  return std::find(kLegalForms.begin(), kLegalForms.end(), word) !=
+         kLegalForms.end();
+}
+
+// What a firm name key holds at most, in characters (the name_key columns'
+// width): the last words go first.
+constexpr size_t kMaxFirmKeyChars = 256;
+
+// The words of a name, as FirmNameKey takes them from one pass: letters,
+// digits and marks (an accent that composed with nothing stays with its
+// letter), split at white space and at '&', ',', '/' and dashes; any other
+// punctuation joins ("Co." is "co", "O'Neil" and "O’Neil" "oneil").
+// ASCII text is lower-cased; any other is case-folded and normalised
+// (NFKC_Casefold: "SOCIÉTÉ" and "société", decomposed or
+// not, "Straße" and "STRASSE", full-width letters and plain ones, share
+// a key). Each word with its length in characters.
+std::vector<std::pair<std::string, size_t>> FirmWords(absl::string_view name) {
+  std::vector<std::pair<std::string, size_t>> words;
   std::string word;
-  for (char c : name) {
-    const unsigned char u = static_cast<unsigned char>(c);
-    if (u >= 0x80 || absl::ascii_isalnum(u)) {
-      word.push_back(static_cast<char>(absl::ascii_tolower(u)));
-    } else if (c == '&' || absl::ascii_isspace(u) || c == ',' || c == '-' ||
-               c == '/') {
-      if (!word.empty()) words.push_back(std::move(word));
-      word.clear();
-    }
-    // Other punctuation (".", "'") joins: "Co." is "co", "O'Neil" "oneil".
-  }
-  if (!word.empty()) words.push_back(std::move(word));
-  auto is_legal_form = [](const std::string& w) {
-    for (absl::string_view f : kLegalForms) {
-      if (w == f) return true;
-    }
-    return false;
+  size_t chars = 0;
+  auto flush = [&] {
+    if (!word.empty()) words.emplace_back(std::move(word), chars);
+    word.clear();
+    chars = 0;
   };
-  while (words.size() > 1 && is_legal_form(words.back())) words.pop_back();
-  return absl::StrJoin(words, " ");
+  const bool ascii = std::all_of(name.begin(), name.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x80;
+  });
+  if (ascii) {
+    for (char c : name) {
+      const unsigned char u = static_cast<unsigned char>(c);
+      if (absl::ascii_isalnum(u)) {
+        word.push_back(static_cast<char>(absl::ascii_tolower(u)));
+        ++chars;
+      } else if (c == '&' || absl::ascii_isspace(u) || c == ',' || c == '-' ||
+                 c == '/') {
+        flush();
+      }
+    }
+    flush();
+    return words;
+  }
+  UErrorCode status = U_ZERO_ERROR;
+  const icu::Normalizer2* fold =
+      icu::Normalizer2::getNFKCCasefoldInstance(status);
+  icu::UnicodeString text = icu::UnicodeString::fromUTF8(
+      icu::StringPiece(name.data(), static_cast<int32_t>(name.size())));
+  if (U_SUCCESS(status)) {
+    icu::UnicodeString folded = fold->normalize(text, status);
+    if (U_SUCCESS(status)) text = std::move(folded);
+  }
+  for (int32_t i = 0; i < text.length();) {
+    const UChar32 c = text.char32At(i);
+    i += U16_LENGTH(c);
+    if ((U_GET_GC_MASK(c) & (U_GC_L_MASK | U_GC_N_MASK | U_GC_M_MASK)) != 0) {
+      icu::UnicodeString(c).toUTF8String(word);
+      ++chars;
+    } else if (u_isUWhiteSpace(c) || c == '&' || c == ',' || c == '/' ||
+               u_hasBinaryProperty(c, UCHAR_DASH)) {
+      flush();
+    }
+  }
+  flush();
+  return words;
+}
+
+// One pass of FirmNameKey: the words, cut to kMaxFirmKeyChars, legal forms at
+// the end dropped.
+std::string FirmKeyPass(absl::string_view name) {
+  std::vector<std::pair<std::string, size_t>> words = FirmWords(name);
+  size_t chars = 0;
+  for (size_t i = 0; i < words.size(); ++i) {
+    const size_t with = chars + (i > 0 ? 1 : 0) + words[i].second;
+    if (with <= kMaxFirmKeyChars) {
+      chars = with;
+      continue;
+    }
+    if (i == 0) {  // one word longer than a key: its first characters
+      icu::UnicodeString w = icu::UnicodeString::fromUTF8(words[0].first);
+      w.truncate(w.moveIndex32(0, static_cast<int32_t>(kMaxFirmKeyChars)));
+      words[0].first.clear();
+      w.toUTF8String(words[0].first);
+      i = 1;
+    }
+    words.resize(i);
+    break;
+  }
+  while (words.size() > 1 && IsLegalForm(words.back().first)) words.pop_back();
+  std::string key;
+  for (const auto& [w, n] : words)
+    absl::StrAppend(&key, key.empty() ? "" : " ", w);
+  return key;
+}
+
+}  // namespace
+
+std::string FirmNameKey(absl::string_view name) {
+  // Dropping punctuation can bring together characters that normalise
+  // further (a mark after a dropped dot): passes until the key is its own key.
+  std::string key = FirmKeyPass(name);
+  for (int pass = 0; pass < 4; ++pass) {
+    std::string again = FirmKeyPass(key);
+    if (again == key) break;
+    key = std::move(again);
+  }
+  return key;
 }
 
 }  // namespace rapport

@@ -68,9 +68,11 @@ bool IsKnownPhoneRegion(absl::string_view region);
 // ("A.da+news@GMAIL.com" and "ada@gmail.com" share "ada@gmail.com").
 std::string EmailMatchKey(absl::string_view email);
 
-// The key firms are matched on by name: lower case, letters and digits of
-// each word, legal forms at the end dropped ("ACME, Inc." -> "acme",
-// "Müller GmbH & Co. KG" -> "müller"); "" when nothing is left.
+// The key firms are matched on by name: case-folded and normalised
+// (Unicode NFKC_Casefold), letters and digits of each word, legal forms at
+// the end dropped ("ACME, Inc." -> "acme", "Müller GmbH & Co. KG" ->
+// "müller", "SOCIÉTÉ GÉNÉRALE" -> "société générale"), at most 256
+// characters; "" when nothing is left. Its own key.
 std::string FirmNameKey(absl::string_view name);
 
 }  // namespace rapport

@@ -106,6 +106,7 @@ absl::StatusOr<int> ApplyMigrations(MysqlPool& pool,
       for (const std::string& statement : SplitSqlStatements(m.sql)) {
         s->execute(statement);
       }
+      if (m.code) m.code(c);
       std::unique_ptr<sql::PreparedStatement> insert(
           c.prepareStatement("INSERT INTO schema_migrations (version, name, "
                              "checksum) VALUES (?, ?, ?)"));

@@ -11,6 +11,7 @@
 #ifndef RAPPORT_COMMON_MYSQL_MIGRATIONS_H_
 #define RAPPORT_COMMON_MYSQL_MIGRATIONS_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,11 @@ struct Migration {
   int version;       // NNNN of the file name; applied in increasing order
   std::string name;  // the rest of the file name
   std::string sql;   // statements separated by ';' at the end of a line
+  // What SQL cannot do (keys computed by the service's code), run on the
+  // same connection after the statements, under the same lock; `sql` then
+  // says what it does, and its checksum stands for it. Throws on failure,
+  // as a statement does.
+  std::function<void(sql::Connection&)> code = nullptr;
 };
 
 // Applies the migrations that the database lacks; returns how many it applied.

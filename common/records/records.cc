@@ -243,4 +243,43 @@ absl::StatusOr<std::vector<std::string>> FindByIdentities(
   return out;
 }
 
+Migration FirmNameKeyMigration(int version,
+                               std::vector<FirmNameKeyColumn> columns) {
+  std::string what =
+      "-- Firm name keys made again with FirmNameKey (Unicode "
+      "NFKC_Casefold of non-ASCII names):";
+  for (const FirmNameKeyColumn& col : columns) {
+    absl::StrAppend(&what, " ", col.table, ".", col.key);
+  }
+  return Migration{
+      version, "firm_name_keys", what + "\n",
+      [columns = std::move(columns)](sql::Connection& c) {
+        for (const FirmNameKeyColumn& col : columns) {
+          // LENGTH counts bytes, CHAR_LENGTH characters: they differ exactly
+          // when the name has a character past ASCII.
+          std::unique_ptr<sql::PreparedStatement> read(c.prepareStatement(
+              absl::StrCat("SELECT id, ", col.name, ", ", col.key, " FROM ",
+                           col.table, " WHERE LENGTH(", col.name,
+                           ") <> CHAR_LENGTH(", col.name, ")")));
+          std::vector<std::pair<std::string, std::string>> changed;
+          {
+            Rows rows(read->executeQuery());
+            while (rows->next()) {
+              std::string key = FirmNameKey(std::string(rows->getString(2)));
+              if (key != TextOrEmpty(*rows, 3))
+                changed.emplace_back(rows->getString(1), std::move(key));
+            }
+          }
+          std::unique_ptr<sql::PreparedStatement> write(
+              c.prepareStatement(absl::StrCat("UPDATE ", col.table, " SET ",
+                                              col.key, " = ? WHERE id = ?")));
+          for (const auto& [id, key] : changed) {
+            write->setString(1, key);
+            write->setString(2, id);
+            write->executeUpdate();
+          }
+        }
+      }};
+}
+
 }  // namespace rapport

@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/mysql/migrations.h"
 #include "common/mysql/mysql_pool.h"
 #include "common/mysql/named_lock.h"
 #include "common/status.h"
@@ -33,6 +34,21 @@
 namespace rapport {
 
 inline constexpr int kMaxContacts = 20;
+
+// A column of firm name keys (FirmNameKey of another column) in a table keyed
+// by `id`.
+struct FirmNameKeyColumn {
+  const char* table;
+  const char* name;  // the name the key is made from
+  const char* key;
+};
+
+// A migration that makes every key of `columns` again with today's
+// FirmNameKey: keys made before it case-folded and normalised non-ASCII
+// names differ for those names (only rows whose name has a non-ASCII
+// character are read).
+Migration FirmNameKeyMigration(int version,
+                               std::vector<FirmNameKeyColumn> columns);
 
 struct ContactInfo {
   std::string name;

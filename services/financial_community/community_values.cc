@@ -6,6 +6,7 @@
 #include "common/audit/audit.h"
 #include "common/base/status_macros.h"
 #include "common/import/mysql_import.h"
+#include "common/records/records.h"
 #include "services/financial_community/mysql_community_store.h"
 
 namespace rapport::community {
@@ -49,6 +50,10 @@ std::vector<Migration> CommunitySchema() {
   }
   for (Migration& m : audit::Migrations()) all.push_back(std::move(m));
   for (Migration& m : imports::Migrations()) all.push_back(std::move(m));
+  // After the tables exist (a new database makes its keys the new way
+  // already and finds nothing to change).
+  all.push_back(
+      FirmNameKeyMigration(2001, {{"members", "display_name", "name_key"}}));
   return all;
 }
 

@@ -2,6 +2,7 @@
 
 #include "common/audit/audit.h"
 #include "common/import/mysql_import.h"
+#include "common/records/records.h"
 #include "services/partner/mysql_partner_store.h"
 
 namespace rapport::partner {
@@ -55,6 +56,11 @@ std::vector<Migration> PartnerSchema() {
   }
   for (Migration& m : audit::Migrations()) all.push_back(std::move(m));
   for (Migration& m : imports::Migrations()) all.push_back(std::move(m));
+  // After the tables exist (a new database makes its keys the new way
+  // already and finds nothing to change).
+  all.push_back(
+      FirmNameKeyMigration(2001, {{"partners", "display_name", "name_key"},
+                                  {"deals", "account_name", "name_key"}}));
   return all;
 }
 

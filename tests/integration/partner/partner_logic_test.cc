@@ -585,6 +585,46 @@ TEST_F(PartnerLogicTest, ACreateRetriedUnderItsRequestIdReturnsTheFirstAnswer) {
   EXPECT_TRUE(NamesField(reused, "request_id")) << reused;
 }
 
+// One account spelt in capitals by one partner and in lower case by another
+// is one account, past ASCII too.
+TEST_F(PartnerLogicTest, AnAccountNamePastAsciiConflictsWhateverItsCase) {
+  const v1::Partner a = Create("Alpha"), b = Create("Beta");
+  now_ = kNow + kDay;
+  absl::StatusOr<v1::Deal> first =
+      Register(a.id(), "Soci\u00e9t\u00e9 G\u00e9n\u00e9rale", "", kNow);
+  ASSERT_TRUE(first.ok()) << first.status();
+  absl::StatusOr<v1::Deal> second = Register(
+      b.id(), "SOCI\u00c9T\u00c9 G\u00c9N\u00c9RALE S.A.", "", kNow + 1);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->conflict_with(), first->id());
+}
+
+// Migration 2001 makes the keys stored before it again: a name past ASCII
+// stored with the old key (ASCII letters lowered only) gets today's.
+TEST(PartnerUpgrade, FirmNameKeysAreMadeAgain) {
+  std::vector<Migration> before;
+  for (const Migration& m : PartnerSchema()) {
+    if (m.version < 2001) before.push_back(m);
+  }
+  testing::MigratedDatabase db(before);
+  for (const auto& [id, name, key] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"p1", "SOCI\u00c9T\u00c9 G\u00c9N\u00c9RALE",
+            "soci\u00c9t\u00c9 g\u00c9n\u00c9rale"},
+           {"p2", "Acme", "acme"}}) {
+    db.Exec(
+        "INSERT INTO partners (id, display_name, name_key, kind, lifecycle, "
+        "create_time_us, update_time_us) VALUES (?, ?, ?, 1, 1, 1, 1)",
+        {id, name, key});
+  }
+  absl::StatusOr<int> applied = ApplyMigrations(db.pool(), PartnerSchema());
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(*applied, 1);
+  EXPECT_EQ(db.Strings("SELECT name_key FROM partners ORDER BY id"),
+            (std::vector<std::string>{"soci\u00e9t\u00e9 g\u00e9n\u00e9rale",
+                                      "acme"}));
+}
+
 TEST_F(PartnerLogicTest,
        ARegistrationForAnAccountAnotherPartnerHoldsIsAConflict) {
   const v1::Partner a = Create("Alpha"), b = Create("Beta"),

@@ -60,6 +60,33 @@ TEST(PartnerRules, AccountsMatchOnNormalisedDomainsAndNames) {
   EXPECT_EQ(FirmNameKey("!!!"), "");
 }
 
+// Past ASCII, names are case-folded and normalised, so that one firm spelt
+// in capitals, with decomposed accents, with full-width letters or with a
+// typographic apostrophe has the key of its plain spelling.
+TEST(FirmNameKey, NamesPastAsciiFoldCaseAndNormalise) {
+  const std::string societe =
+      FirmNameKey("Soci\u00e9t\u00e9 G\u00e9n\u00e9rale SA");
+  EXPECT_EQ(societe, "soci\u00e9t\u00e9 g\u00e9n\u00e9rale");
+  EXPECT_EQ(FirmNameKey("SOCI\u00c9T\u00c9 G\u00c9N\u00c9RALE"), societe);
+  EXPECT_EQ(FirmNameKey("Socie\u0301te\u0301 Ge\u0301ne\u0301rale"), societe);
+  EXPECT_EQ(FirmNameKey("M\u00dcLLER GMBH"), "m\u00fcller");
+  EXPECT_EQ(FirmNameKey("Stra\u00dfe AG"), FirmNameKey("STRASSE"));
+  EXPECT_EQ(FirmNameKey("\uff21\uff23\uff2d\uff25 \uff29\uff4e\uff43"), "acme");
+  EXPECT_EQ(FirmNameKey("O\u2019Neil \u2013 Trading"), "oneil trading");
+  EXPECT_EQ(
+      FirmNameKey(
+          "\u039a\u0391\u03a1\u0391\u039c\u0391\u039d\u039b\u0389\u03a3"),
+      FirmNameKey(
+          "\u03ba\u03b1\u03c1\u03b1\u03bc\u03b1\u03bd\u03bb\u03ae\u03c2"));
+  // At most 256 characters, whole words first; its own key.
+  std::string long_name;
+  for (int i = 0; i < 100; ++i) long_name += "\u00e9t\u00e9 ";
+  const std::string cut = FirmNameKey(long_name);
+  EXPECT_EQ(cut.size(), 64u * 6 - 1);  // 64 words of 3 characters (5 bytes)
+  EXPECT_EQ(FirmNameKey(cut), cut);
+  EXPECT_EQ(FirmNameKey(std::string(300, 'a')), std::string(256, 'a'));
+}
+
 TEST(PartnerRules, PercentagesAreExactWithFourDecimalsAtMost) {
   EXPECT_EQ(ParsePercent("12.5", "f")->ToString(),
             Decimal::Parse("12.5")->ToString());
