@@ -11,10 +11,10 @@
 // row is sent, so a broken file stores nothing. The default import id is
 // derived from the file's bytes, so running the same file again stores
 // nothing twice. Rows go out on --streams concurrent calls under the one
-// import id (a row's key is the import id and its line, whichever call
-// carries it), each entity reference (the first column) always on the same
-// call, so that two calls never race to create one entity; rows that a kind
-// groups (see GroupOf) go together instead.
+// import id (a row's key is the import id and its place in the file, see
+// RowLines, whichever call carries it), each entity reference (the first
+// column) always on the same call, so that two calls never race to create one
+// entity; rows that a kind groups (see GroupOf) go together instead.
 //
 // A kind of import is a struct naming its stub, its messages, its columns,
 // how a row fills a message, and how its answer counts created entities
@@ -241,8 +241,34 @@ class ImportCall {
 
 // A row rejected before it was sent (its number of fields is wrong).
 struct LocalReject {
-  int64_t line = 0;
+  int64_t row = 0;
   std::string message;
+};
+
+// Where each row of the file starts. A row's key (what the service stores it
+// under, with the import id) is its place among the file's rows, the header
+// being row 1: in a file of one line per row, its line. So a row fixed by
+// joining the lines it was split over, or a blank line taken out, moves no
+// other row's key; what is reported names the line. Only where the two part
+// is anything kept.
+class RowLines {
+ public:
+  void Add(int64_t row, int64_t line) {
+    const int64_t shift = line - row;
+    if (shift != (shifts_.empty() ? 0 : shifts_.back().second))
+      shifts_.emplace_back(row, shift);
+  }
+  int64_t LineOf(int64_t row) const {
+    auto after =
+        std::upper_bound(shifts_.begin(), shifts_.end(), row,
+                         [](int64_t r, const std::pair<int64_t, int64_t>& s) {
+                           return r < s.first;
+                         });
+    return row + (after == shifts_.begin() ? 0 : std::prev(after)->second);
+  }
+
+ private:
+  std::vector<std::pair<int64_t, int64_t>> shifts_;  // from row on: line - row
 };
 
 // The answers of the calls as one, with the rows rejected before sending:
@@ -254,7 +280,7 @@ typename Kind::Response Combine(
   typename Kind::Response all;
   for (const LocalReject& r : local) {
     auto* e = all.add_rejected();
-    e->set_row(r.line);
+    e->set_row(r.row);
     e->set_message(r.message);
   }
   for (const typename Kind::Response* part : parts) {
@@ -350,6 +376,7 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
   std::vector<std::string> last_group(calls.size());
   absl::Status file_error;
   std::vector<LocalReject> local_rejects;
+  RowLines lines;
   for (;;) {
     absl::StatusOr<bool> more = (*in)->Next();
     if (!more.ok()) {
@@ -357,8 +384,10 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
       break;
     }
     if (!*more) break;
+    const int64_t row = (*in)->rows() + 1;  // the header is row 1
+    lines.Add(row, (*in)->line());
     if ((*in)->ragged()) {
-      local_rejects.push_back({(*in)->line(), (*in)->RaggedMessage()});
+      local_rejects.push_back({row, (*in)->RaggedMessage()});
       continue;
     }
     const std::string group = GroupOf<Kind>(**in);
@@ -375,7 +404,7 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
       if (!call.Queue()) break;  // the server ended it; Finish() says why
       progress.Update((*in)->rows(), (*in)->bytes_read(), (*in)->size());
     }
-    Kind::AddRow(**in, (*in)->line(), call.next());
+    Kind::AddRow(**in, row, call.next());
     last_group[c] = group;
   }
   if (!file_error.ok()) {
@@ -399,7 +428,8 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
   }
   std::vector<const typename Kind::Response*> parts;
   for (auto& call : calls) parts.push_back(&call->response());
-  const typename Kind::Response response = Combine<Kind>(parts, local_rejects);
+  typename Kind::Response response = Combine<Kind>(parts, local_rejects);
+  for (auto& e : *response.mutable_rejected()) e.set_row(lines.LineOf(e.row()));
 
   const int64_t rows = (*in)->rows();
   const int64_t rejected = rows - response.accepted() - response.duplicates();
@@ -430,9 +460,9 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
   }
   if (rejected > 0) {
     // The file's id changes with its bytes; its rows' keys are the import
-    // id and their line.
-    std::cerr << "rapportctl: fix the rejected rows on their own lines and "
-                 "run again with --import-id "
+    // id and their place in the file (RowLines).
+    std::cerr << "rapportctl: fix the rejected rows where they are (keep the "
+                 "rows in their order) and run again with --import-id "
               << import_id
               << ": the rows stored now are then not stored again\n";
   }

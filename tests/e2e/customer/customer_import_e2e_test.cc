@@ -311,6 +311,50 @@ TEST_F(CustomerImportE2E,
   EXPECT_EQ(stored, 300u);
 }
 
+// A row's key is its place among the file's rows, so that fixing a row split
+// over two lines (joining them) moves no other row's key; rejects still name
+// the line the row starts on.
+TEST_F(CustomerImportE2E, JoiningARowSplitOverLinesMovesNoOtherRow) {
+  const std::string ada = CreateCustomer("Ada");
+  const std::string header = "customer_ref,timestamp,channel,cost,kind,note\n";
+  const std::string split = server_->Write(
+      "split.csv",
+      absl::StrCat(header,  // 1
+                   ada,
+                   ",2024-03-01T12:00:00Z,fax,0.25,,\"two\nlines\"\n",  // 2-3
+                   ada, ",2024-03-02T12:00:00Z,email,1,,\n",            // 4
+                   ada, ",2024-03-03T12:00:00Z,telex,2,,\n"));          // 5
+  RunResult first =
+      server_->Ctl({"customers", "import", "interactions", split});
+  EXPECT_EQ(first.exit_code, 1) << first.out << first.err;
+  EXPECT_EQ(Summary(first.out, "accepted"), 1) << first.out;
+  EXPECT_TRUE(absl::StrContains(first.err, split + ":2: channel: "))
+      << first.err;
+  EXPECT_TRUE(absl::StrContains(first.err, split + ":5: channel: "))
+      << first.err;
+  const std::string marker = "import id: ";
+  const size_t at = first.out.find(marker);
+  ASSERT_NE(at, std::string::npos) << first.out;
+  const std::string import_id = first.out.substr(
+      at + marker.size(), first.out.find('\n', at) - at - marker.size());
+
+  const std::string fixed = server_->Write(
+      "fixed.csv",
+      absl::StrCat(header,                                                // 1
+                   ada, ",2024-03-01T12:00:00Z,email,0.25,,two lines\n",  // 2
+                   ada, ",2024-03-02T12:00:00Z,email,1,,\n",              // 3
+                   ada, ",2024-03-03T12:00:00Z,phone,2,,\n"));            // 4
+  RunResult again = server_->Ctl(
+      {"customers", "import", "interactions", fixed, "--import-id", import_id});
+  EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_EQ(Summary(again.out, "accepted"), 2) << again.out;
+  EXPECT_EQ(Summary(again.out, "duplicates"), 1) << again.out;
+  RunResult listed = server_->Ctl({"customers", "interactions", "list",
+                                   "--customer", ada, "--output", "csv"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_EQ(Lines(listed.out).size(), 4u) << listed.out;  // header + 3
+}
+
 TEST_F(CustomerImportE2E, InteractionsImportWithRejectsAndRetry) {
   const std::string ada = CreateCustomer("Ada");
   const std::string file = server_->Write(
