@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -31,11 +33,25 @@ absl::StatusOr<std::unique_ptr<CsvInput>> CsvInput::Open(
   }
   input->columns_ = std::move(columns);
   for (const Column& c : input->columns_) {
+    // A header written by hand or by a spreadsheet may differ in case or
+    // have spaces around a name: taken for the column all the same (left
+    // unused, an optional column's values would be dropped silently). Named
+    // twice, the column is ambiguous.
     int found = -1;
-    for (size_t i = 0; i < input->width_ && found < 0; ++i) {
-      for (const std::string& name : c.names) {
-        if (input->reader_->field(i) == name) found = static_cast<int>(i);
+    for (size_t i = 0; i < input->width_; ++i) {
+      const absl::string_view field =
+          absl::StripAsciiWhitespace(input->reader_->field(i));
+      const bool matches = std::any_of(
+          c.names.begin(), c.names.end(), [&](const std::string& name) {
+            return absl::EqualsIgnoreCase(field, name);
+          });
+      if (!matches) continue;
+      if (found >= 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(path, ":1: the header names the column ", c.names[0],
+                         " twice (fields ", found + 1, " and ", i + 1, ")"));
       }
+      found = static_cast<int>(i);
     }
     if (found < 0 && c.required) {
       return absl::InvalidArgumentError(absl::StrCat(

@@ -355,6 +355,32 @@ TEST_F(CustomerImportE2E, JoiningARowSplitOverLinesMovesNoOtherRow) {
   EXPECT_EQ(Lines(listed.out).size(), 4u) << listed.out;  // header + 3
 }
 
+// A header's names match whatever their case and the spaces around them
+// (an optional column left unmatched would be dropped); a column named twice
+// is refused before anything is sent.
+TEST_F(CustomerImportE2E, HeaderNamesMatchWhateverTheirCaseAndSpaces) {
+  const std::string ada = CreateCustomer("Ada");
+  const std::string file = server_->Write(
+      "h.csv", absl::StrCat("Customer_Ref, Timestamp ,AMOUNT, Request_ID\n",
+                            ada, ",2024-03-01T12:00:00Z,5,order-1\n", ada,
+                            ",2024-03-02T12:00:00Z,6,order-1\n"));
+  RunResult r = server_->Ctl({"customers", "import", "purchases", file});
+  EXPECT_FALSE(absl::StrContains(r.err, "ignoring")) << r.err;
+  // The request id column was read: the second row reuses the first's.
+  EXPECT_EQ(Summary(r.out, "accepted"), 1) << r.out << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, file + ":3: request_id: ")) << r.err;
+
+  const std::string twice = server_->Write(
+      "t.csv", absl::StrCat("customer_ref,timestamp,amount,Amount\n", ada,
+                            ",2024-03-01T12:00:00Z,5,6\n"));
+  RunResult refused = server_->Ctl({"customers", "import", "purchases", twice});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(
+      refused.err, twice + ":1: the header names the column amount twice"))
+      << refused.err;
+  EXPECT_EQ(Purchases(ada).size(), 1u);
+}
+
 TEST_F(CustomerImportE2E, InteractionsImportWithRejectsAndRetry) {
   const std::string ada = CreateCustomer("Ada");
   const std::string file = server_->Write(
