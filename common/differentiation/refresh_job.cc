@@ -410,38 +410,47 @@ void Differentiation::RunJob(Job& job) {
     heartbeat.join();
   };
 
-  if (!status.ok()) {
-    // A publication whose answer was lost (the connection broke after the
-    // swap) still published: the live set says so.
+  // A publication whose answer was lost (the connection broke after the
+  // swap) still published: the live set says so, once the database answers.
+  // Until then the job's outcome is unknown and nothing is recorded (should
+  // the database stay away, recovery decides it the same way).
+  bool settled = status.ok();
+  auto settle = [&]() -> absl::Status {
+    if (settled) return absl::OkStatus();
     absl::StatusOr<std::optional<std::string>> live = store_->LiveSetJob();
-    if (live.ok() && *live == job.id) {
+    if (!live.ok()) return live.status();
+    if (*live == job.id) {
       LogError(options_.entity, "refresh published before it failed",
                {{"job", job.id}, {"error", std::string(status.message())}});
       status = absl::OkStatus();
     }
-  }
+    settled = true;
+    return absl::OkStatus();
+  };
   RefreshJobRecord record;
-  record.id = job.id;
-  record.state = status.ok() ? JobState::kSucceeded : JobState::kFailed;
-  if (!status.ok()) {
-    // Readers see the job's error: internal detail stays in the log.
-    const absl::Status shown = Redacted(status);
-    record.error = absl::StrCat(absl::StatusCodeToString(shown.code()), ": ",
-                                shown.message());
-  }
-  record.total = job.total.load();
-  record.done = status.ok() ? record.total : job.done();
-  record.end_time_us = NowMicros();
-  metrics::RefreshJobMetrics::Get().Ended(status.ok(), absl::Now() - started,
-                                          record.total);
-  const audit::Event end{
-      .time_us = *record.end_time_us,
-      .actor = job.actor,
-      .rpc = "RefreshScores",
-      .resource = absl::StrCat("refreshJobs/", job.id),
-      .outcome = status.ok() ? "succeeded" : "failed",
-      .details =
-          status.ok() ? absl::StrCat("entities=", record.total) : record.error};
+  audit::Event end;
+  auto describe = [&] {
+    record = RefreshJobRecord();
+    record.id = job.id;
+    record.state = status.ok() ? JobState::kSucceeded : JobState::kFailed;
+    if (!status.ok()) {
+      // Readers see the job's error: internal detail stays in the log.
+      const absl::Status shown = Redacted(status);
+      record.error = absl::StrCat(absl::StatusCodeToString(shown.code()), ": ",
+                                  shown.message());
+    }
+    record.total = job.total.load();
+    record.done = status.ok() ? record.total : job.done();
+    record.end_time_us = NowMicros();
+    end = audit::Event{.time_us = *record.end_time_us,
+                       .actor = job.actor,
+                       .rpc = "RefreshScores",
+                       .resource = absl::StrCat("refreshJobs/", job.id),
+                       .outcome = status.ok() ? "succeeded" : "failed",
+                       .details = status.ok()
+                                      ? absl::StrCat("entities=", record.total)
+                                      : record.error};
+  };
   // The end is recorded even through a short loss of the database (for up
   // to stale_after, the heartbeat going on meanwhile), so that the job does
   // not stay RUNNING, refusing new refreshes, and then get ended by recovery
@@ -449,14 +458,22 @@ void Differentiation::RunJob(Job& job) {
   absl::Status finished;
   absl::Duration pause = absl::Milliseconds(100);
   const absl::Time give_up = absl::Now() + options_.stale_after;
+  bool described = false;
   for (bool tried = false;; tried = true) {
-    finished = store_->FinishJob(record, end);
-    if (tried && absl::IsFailedPrecondition(finished)) {
-      // An earlier attempt committed and its answer was lost: the job
-      // ended as this one says.
-      absl::StatusOr<RefreshJobRecord> stored = store_->GetJob(job.id);
-      if (stored.ok() && stored->state == record.state) {
-        finished = absl::OkStatus();
+    finished = settle();
+    if (finished.ok()) {
+      if (!described) {
+        describe();
+        described = true;
+      }
+      finished = store_->FinishJob(record, end);
+      if (tried && absl::IsFailedPrecondition(finished)) {
+        // An earlier attempt committed and its answer was lost: the job
+        // ended as this one says.
+        absl::StatusOr<RefreshJobRecord> stored = store_->GetJob(job.id);
+        if (stored.ok() && stored->state == record.state) {
+          finished = absl::OkStatus();
+        }
       }
     }
     if (!IsPassing(finished) || absl::Now() + pause > give_up ||
@@ -465,6 +482,8 @@ void Differentiation::RunJob(Job& job) {
     }
     pause = std::min(pause * 2, absl::Seconds(5));
   }
+  metrics::RefreshJobMetrics::Get().Ended(status.ok(), absl::Now() - started,
+                                          job.total.load());
   stop_heartbeat();
   if (!finished.ok()) {
     LogError(options_.entity, "cannot record the end of a refresh",

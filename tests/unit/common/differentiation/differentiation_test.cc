@@ -79,6 +79,8 @@ class FakeStore final : public Counterpart, public ValueStore {
   // When set, PublishValueSet publishes and then answers this error (the
   // answer of a swap that happened was lost).
   absl::Status publish_answer;
+  // LiveSetJob fails (UNAVAILABLE) this many times first.
+  int live_set_failures ABSL_GUARDED_BY(mu) = 0;
 
   void AddCustomer(const std::string& id, bool live = true) {
     absl::MutexLock l(&mu);
@@ -250,6 +252,10 @@ class FakeStore final : public Counterpart, public ValueStore {
   }
   absl::StatusOr<std::optional<std::string>> LiveSetJob() override {
     absl::MutexLock l(&mu);
+    if (live_set_failures > 0) {
+      --live_set_failures;
+      return absl::UnavailableError("database down");
+    }
     if (live_job.empty()) return std::optional<std::string>();
     return std::optional<std::string>(live_job);
   }
@@ -1354,6 +1360,26 @@ TEST_F(DifferentiationTest, APublicationWhoseAnswerWasLostStillSucceeds) {
   EXPECT_EQ(store_.live_job, job.id());
   EXPECT_EQ(store_.scores["c01"].model_id, job.id());
   EXPECT_TRUE(store_.replaced.empty());  // caught up and kept as previous
+}
+
+// The same while the database is still away when the job asks whether it
+// published: it asks again until it can tell, and only then records its end
+// (recorded FAILED, a published job's values would be re-scored with the
+// model before it).
+TEST_F(DifferentiationTest, APublicationLostWithTheDatabaseStillSucceeds) {
+  AddPopulation();
+  store_.publish_answer = absl::UnavailableError("lost connection");
+  {
+    absl::MutexLock l(&store_.mu);
+    store_.live_set_failures = 3;
+  }
+  cv1::RefreshSettings request;
+  *request.mutable_as_of() = ToTimestamp(kAsOf);
+  cv1::RefreshJob job = Refresh(request);
+  EXPECT_EQ(job.state(), cv1::RefreshJob::STATE_SUCCEEDED) << job.error();
+  absl::MutexLock l(&store_.mu);
+  EXPECT_EQ(store_.live_set_failures, 0);
+  EXPECT_EQ(store_.live_job, job.id());
 }
 
 // A replica stopped at a step: another replica's recovery ends its job and
