@@ -185,6 +185,23 @@ Differentiation::NextTierOf(const cv1::EntityValue& value) {
 }
 
 absl::StatusOr<Differentiation::Summary> Differentiation::Summarize() {
+  // Its statements read the live set one after another: a refresh that
+  // publishes in between would give totals of two sets (and the next job's
+  // id). Read again then.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> before,
+                             store_->LiveSetJob());
+    RAPPORT_ASSIGN_OR_RETURN(Summary summary, SummarizeOnce());
+    RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> after,
+                             store_->LiveSetJob());
+    if (before == after) return summary;
+  }
+  return absl::AbortedError(
+      "refreshes kept publishing new values while the summary was read; "
+      "retry");
+}
+
+absl::StatusOr<Differentiation::Summary> Differentiation::SummarizeOnce() {
   RAPPORT_ASSIGN_OR_RETURN(ValueTotals totals, store_->Summarize());
   RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> latest,
                            store_->LatestJobId(JobState::kSucceeded));
@@ -213,11 +230,23 @@ absl::Status Differentiation::Export(const std::string& source,
   if (source.size() > kMaxSourceBytes) {
     return InvalidField("external_id_source", "must be at most 64 bytes");
   }
+  // Page by page, each read on its own: a refresh that publishes meanwhile
+  // would make the pages after it another set's, with another model. The
+  // export then stops (ABORTED: export again) rather than mix them.
+  RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> live,
+                           store_->LiveSetJob());
   std::string after;
   for (;;) {
     RAPPORT_ASSIGN_OR_RETURN(
         std::vector<StoredValue> page,
         store_->ExportPage(source, after, options_.export_batch_size));
+    RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> still,
+                             store_->LiveSetJob());
+    if (still != live) {
+      return absl::AbortedError(
+          "a refresh published new values during the export; export again "
+          "for one set of values");
+    }
     if (page.empty()) return absl::OkStatus();
     google::protobuf::RepeatedPtrField<cv1::EntityValue> values;
     values.Reserve(static_cast<int>(page.size()));

@@ -198,7 +198,8 @@ class Differentiation final : public ValueKeeper {
   absl::StatusOr<Summary> Summarize();
   // Every live entity's values keyed by its id, or by its external id from
   // `external_id_source`, in key byte order, in batches through `write`
-  // (false: the client went away).
+  // (false: the client went away); ABORTED when a refresh publishes another
+  // set meanwhile (the values are never of two sets).
   absl::Status Export(const std::string& external_id_source,
                       const ExportWriter& write);
 
@@ -225,6 +226,8 @@ class Differentiation final : public ValueKeeper {
   void WaitForJobs();
 
  private:
+  // Summarize's reads, once.
+  absl::StatusOr<Summary> SummarizeOnce();
   // The job `job_id` (a request id's) when it exists and was started with
   // `settings`; nullopt when there is none; INVALID_ARGUMENT naming
   // request_id when it was started with other settings.

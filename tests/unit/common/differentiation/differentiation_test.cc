@@ -1234,6 +1234,18 @@ TEST_F(DifferentiationTest,
   // A client that goes away stops the export.
   EXPECT_TRUE(
       absl::IsCancelled(logic_->Export("", [](const auto&) { return false; })));
+  // A refresh that publishes during an export stops it after the pages of
+  // the set it began with: the values are never of two sets.
+  batches = 0;
+  const absl::Status mixed = logic_->Export("", [&](const auto&) {
+    if (++batches == 1) {
+      absl::MutexLock l(&store_.mu);
+      store_.live_job = "a-later-refresh";
+    }
+    return true;
+  });
+  EXPECT_TRUE(absl::IsAborted(mixed)) << mixed;
+  EXPECT_EQ(batches, 1);
 }
 
 TEST_F(DifferentiationTest,
