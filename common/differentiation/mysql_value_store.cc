@@ -540,7 +540,10 @@ absl::Status MysqlValueStore::UpdateProgress(const std::string& id,
     s->setInt64(2, total);
     s->setInt64(3, now_us);
     s->setString(4, id);
-    s->executeUpdate();
+    if (s->executeUpdate() == 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("refresh job ", id, " is not running any more"));
+    }
     return absl::OkStatus();
   });
 }

@@ -146,6 +146,9 @@ struct Differentiation::Job {
   std::atomic<int64_t> total{0};
   std::atomic<int64_t> phase[3] = {0, 0, 0};
   std::atomic<bool> finished{false};
+  // Its work is over and its end is being recorded (the heartbeat goes on
+  // meanwhile, and then finds the job ended by this replica itself).
+  std::atomic<bool> recording_end{false};
   std::thread thread;
   // Seconds spent in each step, for the log line at the end.
   std::string timings;
@@ -391,7 +394,15 @@ void Differentiation::RunJob(Job& job) {
       job.mu.Unlock();
       absl::Status s = store_->UpdateProgress(job.id, job.done(),
                                               job.total.load(), NowMicros());
-      if (!s.ok()) {
+      if (absl::IsFailedPrecondition(s) && !job.recording_end.load() &&
+          !job.cancel.cancelled()) {
+        // Ended by another replica's recovery (this one was cut off for
+        // longer than stale_after): its set is gone and a new refresh may
+        // run, so this one stops instead of scoring on for nothing.
+        LogError(options_.entity, "refresh ended elsewhere; stopping it",
+                 {{"job", job.id}});
+        job.cancel.Cancel();
+      } else if (!s.ok()) {
         LogError(options_.entity, "cannot record refresh progress",
                  {{"job", job.id}, {"error", std::string(s.message())}});
       }
@@ -400,6 +411,7 @@ void Differentiation::RunJob(Job& job) {
     job.mu.Unlock();
   });
   absl::Status status = Refresh(job);
+  job.recording_end.store(true);
   // The heartbeat goes on until the end is recorded: a job whose end is
   // being retried through a loss of the database is not stale.
   auto stop_heartbeat = [&job, &heartbeat] {

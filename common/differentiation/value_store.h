@@ -67,7 +67,8 @@ class ValueStore {
   // Returns the jobs it ended, as they now are.
   virtual absl::StatusOr<std::vector<RefreshJobRecord>> EndStaleJobs(
       int64_t stale_before_us, const std::string& error, int64_t now_us) = 0;
-  // Records progress and the heartbeat of a running job.
+  // Records progress and the heartbeat of a running job; FAILED_PRECONDITION
+  // when the job is not running any more (recovery ended it as stale).
   virtual absl::Status UpdateProgress(const std::string& id, int64_t done,
                                       int64_t total, int64_t now_us) = 0;
   // Stores the models of a running job (before its values are published, so

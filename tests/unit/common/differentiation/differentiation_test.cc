@@ -81,6 +81,9 @@ class FakeStore final : public Counterpart, public ValueStore {
   absl::Status publish_answer;
   // LiveSetJob fails (UNAVAILABLE) this many times first.
   int live_set_failures ABSL_GUARDED_BY(mu) = 0;
+  // Heartbeats of jobs no longer running, and values appended, so far.
+  int heartbeats_not_running ABSL_GUARDED_BY(mu) = 0;
+  int appended_values ABSL_GUARDED_BY(mu) = 0;
 
   void AddCustomer(const std::string& id, bool live = true) {
     absl::MutexLock l(&mu);
@@ -154,7 +157,10 @@ class FakeStore final : public Counterpart, public ValueStore {
                               int64_t total, int64_t now_us) override {
     absl::MutexLock l(&mu);
     RefreshJobRecord& j = jobs[id];
-    if (j.state != JobState::kRunning) return absl::OkStatus();
+    if (j.state != JobState::kRunning) {
+      ++heartbeats_not_running;
+      return absl::FailedPreconditionError("not running");
+    }
     j.done = done;
     j.total = total;
     j.heartbeat_time_us = now_us;
@@ -199,6 +205,7 @@ class FakeStore final : public Counterpart, public ValueStore {
   absl::Status AppendValues(const std::string& job_id,
                             const std::vector<StoredValue>& batch) override {
     absl::MutexLock l(&mu);
+    appended_values += static_cast<int>(batch.size());
     for (const StoredValue& s : batch) staged[job_id][s.entity_id] = s;
     return absl::OkStatus();
   }
@@ -1357,6 +1364,34 @@ TEST_F(DifferentiationTest,
   EXPECT_EQ(job->error(), "the replica running it stopped");
   // And it no longer blocks a new refresh.
   EXPECT_TRUE(logic_->StartRefresh(cv1::RefreshSettings(), "user:test").ok());
+}
+
+// A job that another replica's recovery ended (this one was cut off for
+// longer than the staleness limit) stops once its heartbeat finds it ended,
+// instead of scoring the whole population for a set no one will publish.
+TEST_F(DifferentiationTest, AJobEndedElsewhereStopsInsteadOfScoringOn) {
+  AddPopulation();
+  absl::Notification release;
+  store_.hold_scan = &release;
+  absl::StatusOr<cv1::RefreshJob> running =
+      logic_->StartRefresh(cv1::RefreshSettings(), "user:test");
+  ASSERT_TRUE(running.ok()) << running.status();
+  {
+    absl::MutexLock l(&store_.mu);
+    store_.jobs[running->id()].state = JobState::kFailed;
+    // Two heartbeats: the first one's stop is done when the second comes.
+    auto twice = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(store_.mu) {
+      return store_.heartbeats_not_running >= 2;
+    };
+    ASSERT_TRUE(
+        store_.mu.AwaitWithTimeout(absl::Condition(&twice), absl::Seconds(30)));
+  }
+  release.Notify();
+  logic_->WaitForJobs();
+  store_.hold_scan = nullptr;
+  absl::MutexLock l(&store_.mu);
+  EXPECT_EQ(store_.appended_values, 0);
+  EXPECT_EQ(store_.jobs[running->id()].state, JobState::kFailed);
 }
 
 // The swap happened but its answer was lost (the connection broke just
