@@ -577,6 +577,15 @@ class DifferentiationTest : public ::testing::Test {
     return scoring::ScoreOne(direct);
   }
 
+  // Starts a refresh of the population that waits in its scan until
+  // `release` (which the caller notifies before WaitForJobs).
+  absl::StatusOr<cv1::RefreshJob> StartHeldRefresh(
+      absl::Notification& release) {
+    AddPopulation();
+    store_.hold_scan = &release;
+    return logic_->StartRefresh(cv1::RefreshSettings(), "user:test");
+  }
+
   // Another replica on the same store, stopped at `stop`: its clock stands
   // still (so does its heartbeat), and its job thread waits at the step until
   // `release` (or the replica goes; members go in reverse order, so `logic`
@@ -1339,11 +1348,8 @@ TEST_F(DifferentiationTest, ARefreshRetriedUnderItsRequestIdGetsItsFirstJob) {
 
 TEST_F(DifferentiationTest,
        OneJobAtATimeAndAStoppedReplicasJobIsReportedFailed) {
-  AddPopulation();
   absl::Notification release;
-  store_.hold_scan = &release;
-  absl::StatusOr<cv1::RefreshJob> running =
-      logic_->StartRefresh(cv1::RefreshSettings(), "user:test");
+  absl::StatusOr<cv1::RefreshJob> running = StartHeldRefresh(release);
   ASSERT_TRUE(running.ok()) << running.status();
   absl::Status second =
       logic_->StartRefresh(cv1::RefreshSettings(), "user:test").status();
@@ -1370,11 +1376,8 @@ TEST_F(DifferentiationTest,
 // longer than the staleness limit) stops once its heartbeat finds it ended,
 // instead of scoring the whole population for a set no one will publish.
 TEST_F(DifferentiationTest, AJobEndedElsewhereStopsInsteadOfScoringOn) {
-  AddPopulation();
   absl::Notification release;
-  store_.hold_scan = &release;
-  absl::StatusOr<cv1::RefreshJob> running =
-      logic_->StartRefresh(cv1::RefreshSettings(), "user:test");
+  absl::StatusOr<cv1::RefreshJob> running = StartHeldRefresh(release);
   ASSERT_TRUE(running.ok()) << running.status();
   {
     absl::MutexLock l(&store_.mu);
