@@ -80,7 +80,19 @@ absl::StatusOr<std::unique_ptr<CsvInput>> CsvInput::Open(
 }
 
 absl::StatusOr<bool> CsvInput::Next() {
-  absl::StatusOr<bool> more = reader_->Next();
+  absl::StatusOr<bool> more;
+  // A line of nothing but separators and spaces (",,," where a spreadsheet
+  // saved an empty row) is as blank as an empty line, which the reader
+  // skips: no row.
+  for (;;) {
+    more = reader_->Next();
+    if (!more.ok() || !*more) break;
+    bool blank = true;
+    for (size_t i = 0; i < reader_->field_count() && blank; ++i) {
+      blank = absl::StripAsciiWhitespace(reader_->field(i)).empty();
+    }
+    if (!blank) break;
+  }
   if (!more.ok())
     return absl::InvalidArgumentError(
         absl::StrCat(path_, ": ", more.status().message()));
