@@ -720,10 +720,26 @@ absl::Status MysqlValueStore::RetireReplacedSet(const std::string& job_id) {
       Rows rows(exists->executeQuery());
       if (!rows->next()) return absl::OkStatus();  // retired already
     }
-    // Two statements: a crash between them leaves the replaced set, which
-    // recovery retires again.
-    Execute(c, absl::StrCat("DROP TABLE IF EXISTS ", q_->previous_set));
-    Execute(c, absl::StrCat("RENAME TABLE ", old, " TO ", q_->previous_set));
+    // The previous set is swapped for the replaced one in one RENAME, so that
+    // a reader (a scorecard's trend) always finds one; the one it replaces is
+    // dropped after. A crash before the RENAME leaves the replaced set,
+    // which recovery retires again; one after it leaves the "_gone" table,
+    // which the next retirement drops first.
+    const std::string gone = absl::StrCat(q_->previous_set, "_gone");
+    Execute(c, absl::StrCat("DROP TABLE IF EXISTS ", gone));
+    bool had_previous = false;
+    {
+      Statement exists = Prepare(c, q_->live_set);
+      exists->setString(1, q_->previous_set);
+      Rows rows(exists->executeQuery());
+      had_previous = rows->next();
+    }
+    Execute(c,
+            had_previous
+                ? absl::StrCat("RENAME TABLE ", q_->previous_set, " TO ", gone,
+                               ", ", old, " TO ", q_->previous_set)
+                : absl::StrCat("RENAME TABLE ", old, " TO ", q_->previous_set));
+    Execute(c, absl::StrCat("DROP TABLE IF EXISTS ", gone));
     return absl::OkStatus();
   });
 }

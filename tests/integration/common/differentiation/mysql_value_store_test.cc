@@ -292,6 +292,26 @@ TEST_F(ValueStoreTest, APublishedSetReplacesTheOldOneAndADiscardedOneLeavesIt) {
   EXPECT_TRUE(store_.LeftoverSets()->empty());
   EXPECT_TRUE(store_.RescoredInReplacedSet(job2, kAsOf)->empty());
   EXPECT_TRUE(store_.ValuedByOtherModels(job2)->empty());
+  // A later retirement swaps the previous set for its own in one RENAME
+  // (readers always find one) and leaves no other table behind.
+  {
+    const std::string later = ids_.Next();
+    Exec(absl::StrCat("CREATE TABLE customer_scores_old_", later,
+                      " LIKE customer_scores_previous"));
+    Exec(absl::StrCat("INSERT INTO customer_scores_old_", later,
+                      " SELECT * FROM customer_scores_previous"));
+    Exec(absl::StrCat("UPDATE customer_scores_old_", later,
+                      " SET value_hundredths = 1"));
+    ASSERT_TRUE(store_.RetireReplacedSet(later).ok());
+    EXPECT_EQ(Tables("customer_scores_previous"),
+              std::vector<std::string>{"customer_scores_previous"});
+    EXPECT_TRUE(Tables("customer_scores_old_").empty());
+    absl::StatusOr<std::vector<StoredValue>> swapped =
+        store_.GetPreviousValues({a, b});
+    ASSERT_TRUE(swapped.ok()) << swapped.status();
+    ASSERT_EQ(swapped->size(), 2u);
+    for (const StoredValue& v : *swapped) EXPECT_EQ(v.value_hundredths, 1);
+  }
   // One re-scored against job1's model just after the swap is found too.
   const std::string racing = AddCustomer();
   ASSERT_TRUE(
