@@ -61,67 +61,24 @@ inline constexpr int kMaxStreams = 16;
 inline constexpr size_t kQueuedMessages = 2;
 
 // The digest of the file's bytes as "csv-" and 16 hex digits (the same
-// digest as rapport::Fingerprint of the whole content), taken as the CSV
-// reader reads them: a leading byte order mark, CR LF line ends and the
-// newlines at the end (read as one) change nothing, so the same rows saved by
-// another editor keep their import id. A file with none of them (LF ends,
-// one newline at its end) hashes as its bytes.
+// digest as rapport::Fingerprint of the whole content).
 inline absl::StatusOr<std::string> FileImportId(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in)
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": cannot open the file"));
   uint64_t h = 1469598103934665603ull;
-  bool any = false;
-  auto put = [&](unsigned char b) {
-    h ^= b;
-    h *= 1099511628211ull;
-    any = true;
-  };
-  int64_t newlines = 0;  // read and not hashed yet: they may end the file
-  bool cr = false;       // a CR read, its LF maybe next
-  auto flush = [&] {
-    for (; newlines > 0; --newlines) put('\n');
-  };
   std::vector<char> buffer(1 << 20);
-  bool first = true;
   while (in) {
     in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
     const std::streamsize n = in.gcount();
-    std::streamsize i = 0;
-    if (first && n >= 3 && buffer[0] == '\xEF' && buffer[1] == '\xBB' &&
-        buffer[2] == '\xBF') {
-      i = 3;
-    }
-    first = false;
-    for (; i < n; ++i) {
-      const unsigned char b = static_cast<unsigned char>(buffer[i]);
-      if (cr) {
-        cr = false;
-        if (b == '\n') {
-          ++newlines;
-          continue;
-        }
-        flush();
-        put('\r');
-      }
-      if (b == '\r') {
-        cr = true;
-      } else if (b == '\n') {
-        ++newlines;
-      } else {
-        flush();
-        put(b);
-      }
+    for (std::streamsize i = 0; i < n; ++i) {
+      h ^= static_cast<unsigned char>(buffer[i]);
+      h *= 1099511628211ull;
     }
   }
   if (in.bad())
     return absl::DataLossError(absl::StrCat(path, ": cannot read the file"));
-  if (cr) {
-    flush();
-    put('\r');
-  }
-  if (any || newlines > 0) put('\n');
   return absl::StrFormat("csv-%016x", h);
 }
 
