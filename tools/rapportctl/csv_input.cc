@@ -105,6 +105,15 @@ absl::StatusOr<bool> CsvInput::Next() {
   return true;
 }
 
+int64_t CsvInput::LineBreaksInRow() const {
+  int64_t breaks = 0;
+  for (size_t i = 0; i < reader_->field_count(); ++i) {
+    const absl::string_view field = reader_->field(i);
+    breaks += std::count(field.begin(), field.end(), '\n');
+  }
+  return breaks;
+}
+
 std::string CsvInput::RaggedMessage() const {
   const size_t got = reader_->field_count();
   std::string message =

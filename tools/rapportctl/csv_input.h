@@ -44,6 +44,9 @@ class CsvInput {
   std::string RaggedMessage() const;
   // The line the current row starts on.
   int64_t line() const { return reader_->line(); }
+  // The line breaks inside the current row's quoted fields: the lines it
+  // spans past its first.
+  int64_t LineBreaksInRow() const;
   // The header's names that are none of the columns given to Open, in the
   // file's order (a misspelt optional column is one).
   const std::vector<std::string>& unused() const { return unused_; }

@@ -11,10 +11,11 @@
 // row is sent, so a broken file stores nothing. The default import id is
 // derived from the file's bytes, so running the same file again stores
 // nothing twice. Rows go out on --streams concurrent calls under the one
-// import id (a row's key is the import id and its place in the file, see
-// RowLines, whichever call carries it), each entity reference (the first
-// column) always on the same call, so that two calls never race to create one
-// entity; rows that a kind groups (see GroupOf) go together instead.
+// import id (a row's key is the import id and its line, less the line
+// breaks inside earlier rows, see RowLines, whichever call carries it), each
+// entity reference (the first column) always on the same call, so that two
+// calls never race to create one entity; rows that a kind groups (see GroupOf)
+// go together instead.
 //
 // A kind of import is a struct naming its stub, its messages, its columns,
 // how a row fills a message, and how its answer counts created entities
@@ -246,11 +247,11 @@ struct LocalReject {
 };
 
 // Where each row of the file starts. A row's key (what the service stores it
-// under, with the import id) is its place among the file's rows, the header
-// being row 1: in a file of one line per row, its line. So a row fixed by
-// joining the lines it was split over, or a blank line taken out, moves no
-// other row's key; what is reported names the line. Only where the two part
-// is anything kept.
+// under, with the import id) is its line less the line breaks inside the
+// quoted fields of the rows before it: its line in a file of one line per
+// row (blank lines counted, as they always were), and joining a row split
+// over lines, to fix it, moves no other row's key. What is reported names
+// the line. Only where the two part is anything kept.
 class RowLines {
  public:
   void Add(int64_t row, int64_t line) {
@@ -377,6 +378,7 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
   absl::Status file_error;
   std::vector<LocalReject> local_rejects;
   RowLines lines;
+  int64_t folded = 0;  // line breaks inside the rows read so far
   for (;;) {
     absl::StatusOr<bool> more = (*in)->Next();
     if (!more.ok()) {
@@ -384,8 +386,9 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
       break;
     }
     if (!*more) break;
-    const int64_t row = (*in)->rows() + 1;  // the header is row 1
+    const int64_t row = (*in)->line() - folded;
     lines.Add(row, (*in)->line());
+    folded += (*in)->LineBreaksInRow();
     if ((*in)->ragged()) {
       local_rejects.push_back({row, (*in)->RaggedMessage()});
       continue;
@@ -460,9 +463,10 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
   }
   if (rejected > 0) {
     // The file's id changes with its bytes; its rows' keys are the import
-    // id and their place in the file (RowLines).
-    std::cerr << "rapportctl: fix the rejected rows where they are (keep the "
-                 "rows in their order) and run again with --import-id "
+    // id and their lines (RowLines).
+    std::cerr << "rapportctl: fix the rejected rows on their own lines (a "
+                 "row split over lines may be joined) and run again with "
+                 "--import-id "
               << import_id
               << ": the rows stored now are then not stored again\n";
   }

@@ -313,9 +313,9 @@ TEST_F(CustomerImportE2E,
   EXPECT_EQ(stored, 300u);
 }
 
-// A row's key is its place among the file's rows, so that fixing a row split
-// over two lines (joining them) moves no other row's key; rejects still name
-// the line the row starts on.
+// A row's key is its line less the line breaks inside the rows before it, so
+// that fixing a row split over two lines (joining them) moves no other row's
+// key; rejects still name the line the row starts on.
 TEST_F(CustomerImportE2E, JoiningARowSplitOverLinesMovesNoOtherRow) {
   const std::string ada = CreateCustomer("Ada");
   const std::string header = "customer_ref,timestamp,channel,cost,kind,note\n";
