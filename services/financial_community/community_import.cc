@@ -62,8 +62,9 @@ imports::CreateEntities CreateMembers(v1::MemberKind kind) {
             absl::StrCat(external.source, ":", external.id);
         int k = 1 + static_cast<int>(i) * 8;
         s->setString(k++, id);
-        s->setString(k++, Utf8Prefix(name, 256));
-        s->setString(k++, Utf8Prefix(FirmNameKey(name), 256));
+        const std::string display = Utf8Prefix(name, 256);
+        s->setString(k++, display);
+        s->setString(k++, FirmNameKey(display));  // as from the stored name
         s->setInt(k++, kind);
         s->setInt64(k++, now);
         s->setInt64(k++, now);
@@ -486,8 +487,8 @@ absl::StatusOr<std::vector<imports::Reject>> InsertCoverage(
       SetNullableString(
           *s, i++,
           r.record.target_price ? r.record.target_price->ToString() : "");
-      // Recorded in file order: the rows of a batch a microsecond apart,
-      // so that of two ratings on one date the later row is current.
+      // The rows of a batch a microsecond apart, in file order (the order
+      // the ratings count in is the insert's, by coverage.seq).
       s->setInt64(i++, now + static_cast<int64_t>(begin + k));
       s->setString(i++, actor);
       s->setString(i++, r.fingerprint);

@@ -694,9 +694,9 @@ absl::StatusOr<v1::GetRegisterResponse> CommunityLogic::GetRegister(
   absl::StatusOr<google::type::Money> total =
       ToMoney(page.total, options_.currency, "total_market_value");
   if (!total.ok()) {
-    return absl::OutOfRangeError(
-        "the register's total market value is past the largest amount; ask "
-        "for one security at a time (security)");
+    return absl::OutOfRangeError(absl::StrCat(
+        "the register's total market value is past the largest amount",
+        security.empty() ? "; ask for one security at a time (security)" : ""));
   }
   *response.mutable_total_market_value() = *std::move(total);
   response.set_holders(page.holders);

@@ -67,8 +67,9 @@ void CreatePartners(sql::Connection& c, const imports::CreatedEntities& created,
       const std::string name = absl::StrCat(external.source, ":", external.id);
       int k = 1 + static_cast<int>(i) * 10;
       s->setString(k++, id);
-      s->setString(k++, Utf8Prefix(name, 256));
-      s->setString(k++, Utf8Prefix(FirmNameKey(name), 256));
+      const std::string display = Utf8Prefix(name, 256);
+      s->setString(k++, display);
+      s->setString(k++, FirmNameKey(display));  // as from the stored name
       s->setInt(k++, v1::PARTNER_KIND_CHANNEL);
       s->setInt(k++, v1::LIFECYCLE_PROSPECT);
       s->setString(k++, "");

@@ -23,7 +23,8 @@ ABSL_FLAG(absl::Duration, population_wait, absl::Minutes(5),
 ABSL_FLAG(absl::Duration, population_idle, absl::Minutes(2),
           "a population call whose client sends no message for this long "
           "while the replica reads it, or takes no answer for this long while "
-          "it writes, is ended (DEADLINE_EXCEEDED) and its slot freed");
+          "it writes, is cancelled (the client sees CANCELLED) and its slot "
+          "freed");
 
 int main(int argc, char** argv) {
   const rapport::ServiceDefaults defaults{.name = "scoring",

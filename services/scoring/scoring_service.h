@@ -34,7 +34,8 @@ const MethodRoles& ScoringMethodRoles();
 //
 // `idle` bounds how long a call that holds a slot may wait on its client:
 // one that sends no message for that long while the replica reads, or takes
-// no answer for that long while it writes, is cancelled and its slot freed.
+// no answer for that long while it writes, is cancelled (its client sees
+// CANCELLED; the replica logs why) and its slot freed.
 // Otherwise a stalled or forgotten client would keep its slot until the
 // stream's deadline, and every refresh waiting for it would be refused.
 // The trailer of a population call refused because the replica was busy

@@ -363,8 +363,6 @@ TEST_F(CommunityLogicTest, TheConsensusTakesEachAnalystsLatestRatingAsOfADate) {
   }
 }
 
-// Two ratings of one analyst on one date: the one recorded last is current,
-// whatever their ids (ids made from request ids sort in no particular order).
 // Migration 0005 numbers the ratings stored before it in the order they were
 // recorded (their create time, then id), and new ones after them.
 TEST(CommunityUpgrade, To0005NumbersRatingsInTheOrderTheyWereRecorded) {
@@ -395,6 +393,9 @@ TEST(CommunityUpgrade, To0005NumbersRatingsInTheOrderTheyWereRecorded) {
             (std::vector<std::string>{"b", "d", "c", "a", "0"}));
 }
 
+// Two ratings of one analyst on one date: the one recorded last is current,
+// whatever their ids (ids made from request ids sort in no particular order)
+// and whatever the recording replicas' clocks.
 TEST_F(CommunityLogicTest, OnOneDateTheRatingRecordedLastIsCurrent) {
   const std::string gus = Create("Gus Research", v1::MEMBER_KIND_ANALYST);
   // Two request ids whose ids sort against the order they are recorded in.
