@@ -43,6 +43,7 @@ std::vector<Migration> CustomerSchema() {
        differentiation::ValueTableMigrations(CustomerValueTables()))
     all.push_back(std::move(m));
   for (Migration& m : audit::Migrations()) all.push_back(std::move(m));
+  all.push_back(MergedIdentitiesMigration(2001));
   return all;
 }
 

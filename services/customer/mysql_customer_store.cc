@@ -1273,6 +1273,60 @@ absl::StatusOr<MergeResult> MysqlCustomerStore::MergeCustomers(
   return result;
 }
 
+Migration MergedIdentitiesMigration(int version) {
+  return Migration{
+      version, "merged_identities",
+      "-- Merged records get back the unique keys of their email "
+      "(email_key) and phone (from merged_phone), where no record holds "
+      "them.\n",
+      [](sql::Connection& c) {
+        std::unique_ptr<sql::Statement> read(c.createStatement());
+        std::vector<std::tuple<std::string, std::string, std::string>> rows;
+        {
+          Rows found(read->executeQuery(
+              "SELECT id, COALESCE(email, ''), COALESCE(merged_phone, '') "
+              "FROM customers WHERE merged_into IS NOT NULL AND "
+              "erased_time_us IS NULL AND ((email_key IS NULL AND email IS "
+              "NOT NULL) OR (phone IS NULL AND merged_phone IS NOT NULL))"));
+          while (found->next()) {
+            rows.emplace_back(found->getString(1), found->getString(2),
+                              found->getString(3));
+          }
+        }
+        Statement email_holder =
+            Prepare(c, "SELECT 1 FROM customers WHERE email_key = ?");
+        Statement phone_holder =
+            Prepare(c, "SELECT 1 FROM customers WHERE phone = ?");
+        Statement set_email =
+            Prepare(c,
+                    "UPDATE customers SET email_key = ? WHERE id = ? AND "
+                    "email_key IS NULL");
+        Statement set_phone = Prepare(
+            c, "UPDATE customers SET phone = ? WHERE id = ? AND phone IS NULL");
+        for (const auto& [id, email, phone] : rows) {
+          if (!email.empty()) {
+            const std::string key = EmailKey(email);
+            email_holder->setString(1, key);
+            Rows held(email_holder->executeQuery());
+            if (!held->next()) {
+              set_email->setString(1, key);
+              set_email->setString(2, id);
+              set_email->executeUpdate();
+            }
+          }
+          if (!phone.empty()) {
+            phone_holder->setString(1, phone);
+            Rows held(phone_holder->executeQuery());
+            if (!held->next()) {
+              set_phone->setString(1, phone);
+              set_phone->setString(2, id);
+              set_phone->executeUpdate();
+            }
+          }
+        }
+      }};
+}
+
 absl::StatusOr<std::vector<IdentityQuery>> MysqlCustomerStore::MergedIdentities(
     const std::string& id) {
   return pool_->Run(

@@ -20,6 +20,11 @@ const std::vector<Migration>& CustomerMigrations();
 
 namespace rapport::customer {
 
+// A migration that gives records merged before their email and phone were
+// kept (as identities of the customer they went into) those keys back,
+// where no one has taken them since.
+Migration MergedIdentitiesMigration(int version);
+
 class MysqlCustomerStore final : public CustomerStore {
  public:
   explicit MysqlCustomerStore(MysqlPool* pool) : pool_(pool) {}

@@ -803,6 +803,55 @@ TEST_F(CustomerStoreTest,
   EXPECT_TRUE(find("ann@work.example", "+14155550102").empty());
 }
 
+// Migration 2001 gives records merged before merges kept their identities
+// their email and phone back, where no one has taken them since.
+TEST_F(CustomerStoreTest, UpgradeTo2001GivesMergedRecordsTheirIdentities) {
+  std::vector<Migration> before;
+  for (const Migration& m : CustomerSchema()) {
+    if (m.version < 2001) before.push_back(m);
+  }
+  testing::MigratedDatabase db(before);
+  const std::string primary = ids_.Next(), merged = ids_.Next(),
+                    taken = ids_.Next(), other = ids_.Next();
+  db.Exec(
+      "INSERT INTO customers (id, display_name, create_time_us, "
+      "update_time_us) VALUES (?, 'P', 1, 1)",
+      {primary});
+  // As a merge left them: the email kept as text, the phone as merged_phone.
+  for (const auto& [id, email, phone] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {merged, "Ann@Work.example", "+14155550102"},
+           {taken, "bob@example.com", "+14155550103"}}) {
+    db.Exec(
+        "INSERT INTO customers (id, display_name, email, merged_phone, "
+        "merged_into, create_time_us, update_time_us) VALUES (?, 'M', ?, "
+        "?, ?, 1, 1)",
+        {id, email, phone, primary});
+  }
+  // Since taken by someone else: left with them.
+  db.Exec(
+      "INSERT INTO customers (id, display_name, email, email_key, phone, "
+      "create_time_us, update_time_us) VALUES (?, 'B', 'bob@example.com', "
+      "'bob@example.com', '+14155550103', 1, 1)",
+      {other});
+  absl::StatusOr<int> applied = ApplyMigrations(db.pool(), CustomerSchema());
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(*applied, 1);
+  MysqlCustomerStore store(&db.pool());
+  IdentityQuery by_email;
+  by_email.email = "ann@work.example";
+  EXPECT_EQ(*store.FindByIdentities(by_email),
+            std::vector<std::string>{primary});
+  IdentityQuery by_phone;
+  by_phone.phone = "+14155550102";
+  EXPECT_EQ(*store.FindByIdentities(by_phone),
+            std::vector<std::string>{primary});
+  IdentityQuery bob;
+  bob.email = "bob@example.com";
+  bob.phone = "+14155550103";
+  EXPECT_EQ(*store.FindByIdentities(bob), std::vector<std::string>{other});
+}
+
 // A part of an earlier merge is not a retry of it: refused, and nothing
 // written; the whole of it is.
 TEST_F(CustomerStoreTest, APartOfAnEarlierMergeIsNotItsRetry) {
