@@ -345,8 +345,8 @@ TEST_F(BulkImportTest, StoredBatchesQueueTheirCustomersForARescore) {
                   Row(5, "ext:crm:9", t, "4"), Row(6, ada, t, "x")})})
           .ok());
   ASSERT_EQ(store_.purchases.size(), 4u);
-  std::vector<std::string> queued = {
-      ada, bob, store_.purchases[3].purchase.customer_id};
+  std::vector<std::string> queued = {ada, bob,
+                                     store_.purchases[3].purchase.customer_id};
   std::sort(queued.begin(), queued.end());
   std::vector<std::string> all;
   for (const auto& batch : rescored_) {

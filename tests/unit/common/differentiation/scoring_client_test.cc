@@ -87,6 +87,29 @@ sv1::ScoreModel Model() {
   return (*run)->model();
 }
 
+// One population call through `client` for entities `ids` (no facts),
+// counting the scores received into `scored`; `on_send` runs each time the
+// call sends its population (again when a busy replica made it retry).
+absl::Status ScoreEntities(ScoringClient& client,
+                           const std::vector<std::string>& ids,
+                           std::atomic<int>& scored,
+                           const std::function<void()>& on_send = nullptr) {
+  return client.ScorePopulation(
+      sv1::ScoringConfig(),
+      [&](const ScoringClient::Writer<sv1::ScorePopulationRequest>& write) {
+        if (on_send) on_send();
+        sv1::ScorePopulationRequest r;
+        for (const std::string& id : ids) r.add_entity_ids(id);
+        write(r);
+        return absl::OkStatus();
+      },
+      [&](sv1::ScorePopulationResponse& r) {
+        scored += r.scores_size();
+        return absl::OkStatus();
+      },
+      nullptr);
+}
+
 sv1::ScoreEntitiesRequest OneEntity() {
   sv1::ScoreEntitiesRequest request;
   *request.mutable_model() = Model();
@@ -306,20 +329,9 @@ TEST(GrpcScoringClient, APopulationCallRefusedAsBusyIsMadeAgain) {
   std::atomic<int> sends{0};
   std::atomic<int> scored{0};
   auto population = [&](std::function<void()> on_second_send) {
-    return (*client)->ScorePopulation(
-        sv1::ScoringConfig(),
-        [&](const ScoringClient::Writer<sv1::ScorePopulationRequest>& write) {
-          if (++sends == 2 && on_second_send) on_second_send();
-          sv1::ScorePopulationRequest r;
-          r.add_entity_ids("mine");
-          write(r);
-          return absl::OkStatus();
-        },
-        [&](sv1::ScorePopulationResponse& r) {
-          scored += r.scores_size();
-          return absl::OkStatus();
-        },
-        nullptr);
+    return ScoreEntities(**client, {"mine"}, scored, [&] {
+      if (++sends == 2 && on_second_send) on_second_send();
+    });
   };
   {
     testing::AuthorizedContext context("reader");
@@ -367,22 +379,12 @@ TEST(GrpcScoringClient, AStalledPopulationCallIsCutOffAndFreesItsSlot) {
   auto stub = sv1::ScoringService::NewStub(channel);
   // Scores for `count` entities through the client, once the slot is free.
   auto population = [&](int count) {
-    int scored = 0;
-    absl::Status s = (*client)->ScorePopulation(
-        sv1::ScoringConfig(),
-        [&](const ScoringClient::Writer<sv1::ScorePopulationRequest>& write) {
-          sv1::ScorePopulationRequest r;
-          for (int i = 0; i < count; ++i) r.add_entity_ids(absl::StrCat(i));
-          write(r);
-          return absl::OkStatus();
-        },
-        [&](sv1::ScorePopulationResponse& r) {
-          scored += r.scores_size();
-          return absl::OkStatus();
-        },
-        nullptr);
+    std::vector<std::string> ids;
+    for (int i = 0; i < count; ++i) ids.push_back(absl::StrCat(i));
+    std::atomic<int> scored{0};
+    absl::Status s = ScoreEntities(**client, ids, scored);
     EXPECT_TRUE(s.ok()) << s;
-    return scored;
+    return scored.load();
   };
 
   {  // Sends one message, then nothing, and never ends its stream.
