@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/random/random.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -23,6 +24,36 @@ std::string ChannelTarget(const std::string& address) {
     if (absl::ConsumePrefix(&rest, scheme)) return absl::StrCat(scheme, rest);
   }
   return absl::StrCat("ipv4:", rest);
+}
+
+bool IsLoopbackAddress(const std::string& address) {
+  absl::string_view rest = absl::StripAsciiWhitespace(address);
+  if (absl::StartsWith(rest, "unix:") ||
+      absl::StartsWith(rest, "unix-abstract:"))
+    return true;
+  for (absl::string_view scheme : {"ipv4:", "ipv6:", "dns:///", "dns:"}) {
+    if (absl::ConsumePrefix(&rest, scheme)) break;
+  }
+  if (rest.empty()) return false;
+  for (absl::string_view entry : absl::StrSplit(rest, ',')) {
+    absl::string_view host = entry;
+    if (absl::ConsumePrefix(&host, "[")) {
+      host = host.substr(0, host.find(']'));
+    } else if (const size_t colon = host.rfind(':');
+               colon != absl::string_view::npos) {
+      host = host.substr(0, colon);
+    }
+    const std::string name = absl::AsciiStrToLower(host);
+    in_addr four;
+    in6_addr six;
+    const bool loopback = name == "localhost" ||
+                          (inet_pton(AF_INET, name.c_str(), &four) == 1 &&
+                           (ntohl(four.s_addr) >> 24) == 127) ||
+                          (inet_pton(AF_INET6, name.c_str(), &six) == 1 &&
+                           IN6_IS_ADDR_LOOPBACK(&six));
+    if (!loopback) return false;
+  }
+  return true;
 }
 
 namespace {

@@ -26,12 +26,17 @@ namespace rapport {
 // common/metrics/grpc_metrics.h).
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
     const std::string& address, const TlsOptions& tls,
-    std::vector<std::unique_ptr<
-        grpc::experimental::ClientInterceptorFactoryInterface>>
+    std::vector<
+        std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
         interceptors = {});
 
 // The target string MakeChannel dials for `address` (exposed for tests).
 std::string ChannelTarget(const std::string& address);
+
+// Whether every host `address` names is this machine: "localhost", 127.0.0.0/8,
+// [::1], or a unix: socket. A credential meant for this machine only (the
+// local platform's operator token) is sent nowhere else.
+bool IsLoopbackAddress(const std::string& address);
 
 }  // namespace rapport
 

@@ -57,6 +57,7 @@ absl::Status Context::LoadToken() {
     static const std::string local = LocalVarPath("auth/operator.token");
     file = local.c_str();
     if (!std::ifstream(file).good()) return absl::OkStatus();
+    token_is_local = true;
   }
   std::ifstream in(file);
   std::stringstream text;
@@ -91,6 +92,18 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Context::ServiceChannel(
   // --base-port moves: no set-up step, as for its token (LoadToken).
   if (address.empty()) address = LocalPlatformSetting(env);
   if (address.empty()) address = fallback;
+  // The operator's admin token of the local platform was picked up without
+  // being asked for: it must not reach another machine, least of all in
+  // plain text.
+  if (token_is_local && !token.empty() && !IsLoopbackAddress(address)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        flag, ": ", address,
+        " is not this machine, and the only token at hand is the local "
+        "platform's (",
+        LocalVarPath("auth/operator.token"),
+        "), which is sent to this machine only; give the token for that "
+        "service in RAPPORT_TOKEN_FILE or RAPPORT_TOKEN"));
+  }
   TlsOptions tls{FlagOrEnv(args, "tls-cert", "RAPPORT_TLS_CERT"),
                  FlagOrEnv(args, "tls-key", "RAPPORT_TLS_KEY"),
                  FlagOrEnv(args, "tls-ca", "RAPPORT_TLS_CA")};

@@ -66,6 +66,9 @@ struct Context {
   absl::Status LoadToken();
 
   std::string token;  // as LoadToken found it; empty: none
+  // The token is the local platform's operator token, found in the checkout
+  // and not named by the caller: it goes to this machine's addresses only.
+  bool token_is_local = false;
 };
 
 // Prints "rapportctl: CODE: message" and each field violation; returns

@@ -56,6 +56,15 @@ namespace file_import {
 inline constexpr int kDefaultBatchRows = 5000;
 // What the services accept in one message (common/validation.h).
 inline constexpr int kMaxBatchRows = kMaxRowsPerMessage;
+// A message also goes when it holds kMessageBytes (a group it ends with may
+// take it to kMaxMessageBytes), so that rows with long cells stay under the
+// services' 4 MiB per message (--max_message_bytes) however many rows
+// --batch-rows allows. A row whose cells hold more than kMaxRowBytes, far
+// more than any column takes, is refused here: in a message it would fail
+// the whole call.
+inline constexpr size_t kMessageBytes = 2 << 20;
+inline constexpr size_t kMaxMessageBytes = 3 << 20;
+inline constexpr size_t kMaxRowBytes = 256 << 10;
 inline constexpr int kDefaultStreams = 2;
 inline constexpr int kMaxStreams = 16;
 // Messages a call may have queued before the file reader waits for it.
@@ -375,6 +384,8 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
   const absl::Hash<absl::string_view> hash;
   // The group of the last row added to each call's message.
   std::vector<std::string> last_group(calls.size());
+  // The bytes of the rows in each call's next message.
+  std::vector<size_t> message_bytes(calls.size());
   absl::Status file_error;
   std::vector<LocalReject> local_rejects;
   RowLines lines;
@@ -393,6 +404,20 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
       local_rejects.push_back({row, (*in)->RaggedMessage()});
       continue;
     }
+    size_t cells = 0, widest = 0, widest_size = 0;
+    for (size_t i = 0; i < columns.size(); ++i) {
+      const size_t n = (*in)->Has(i) ? (*in)->Get(i).size() : 0;
+      cells += n;
+      if (n > widest_size) widest = i, widest_size = n;
+    }
+    if (cells > kMaxRowBytes) {
+      local_rejects.push_back(
+          {row,
+           absl::StrCat(columns[widest].names[0], ": the row holds ", cells,
+                        " bytes, more than a row may (", kMaxRowBytes,
+                        "); this column holds ", widest_size)});
+      continue;
+    }
     const std::string group = GroupOf<Kind>(**in);
     const size_t c =
         hash(group.empty() ? (*in)->Get(0) : absl::string_view(group)) %
@@ -401,13 +426,18 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
     // A full message goes before this row, unless the row continues the
     // group that the message ends with (within what one message may hold).
     const int filled = call.next().rows_size();
-    const bool continues =
-        !group.empty() && group == last_group[c] && filled < kMaxBatchRows;
-    if (filled >= batch_rows && !continues) {
+    const bool continues = !group.empty() && group == last_group[c] &&
+                           filled < kMaxBatchRows &&
+                           message_bytes[c] < kMaxMessageBytes;
+    if ((filled >= batch_rows || message_bytes[c] >= kMessageBytes) &&
+        !continues) {
       if (!call.Queue()) break;  // the server ended it; Finish() says why
+      message_bytes[c] = 0;
       progress.Update((*in)->rows(), (*in)->bytes_read(), (*in)->size());
     }
     Kind::AddRow(**in, row, call.next());
+    message_bytes[c] +=
+        call.next().rows(call.next().rows_size() - 1).ByteSizeLong() + 4;
     last_group[c] = group;
   }
   if (!file_error.ok()) {

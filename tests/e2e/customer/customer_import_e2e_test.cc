@@ -413,6 +413,32 @@ TEST_F(CustomerImportE2E, InteractionsImportWithRejectsAndRetry) {
   EXPECT_EQ(Summary(again.out, "duplicates"), 2) << again.out;
 }
 
+// Rows with long cells: 5000 rows (the default rows per message) of 1000-
+// byte notes are more than the services take in one message (4 MiB), so
+// rapportctl sends them in messages cut by size too. A row far larger than
+// any column takes is refused before sending, naming its column, and the
+// others go in.
+TEST_F(CustomerImportE2E, LongRowsGoInMessagesTheServiceTakes) {
+  const std::string ada = CreateCustomer("Ada");
+  const std::string note(1000, 'n');
+  std::string csv = "customer_ref,timestamp,channel,cost,kind,note\n";
+  for (int i = 0; i < 5000; ++i) {
+    absl::StrAppend(
+        &csv, ada, ",2024-03-01T12:", absl::Dec(i / 60 % 60, absl::kZeroPad2),
+        ":", absl::Dec(i % 60, absl::kZeroPad2), ".",
+        absl::Dec(i / 3600, absl::kZeroPad3), "Z,email,0,call,", note, "\n");
+  }
+  absl::StrAppend(&csv, ada, ",2024-03-02T12:00:00Z,email,0,call,",
+                  std::string(300 << 10, 'x'), "\n");  // line 5002
+  const std::string file = server_->Write("long.csv", csv);
+  RunResult r = server_->Ctl({"customers", "import", "interactions", file});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_EQ(Summary(r.out, "accepted"), 5000) << r.out << r.err;
+  EXPECT_EQ(Summary(r.out, "rejected"), 1) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.err, file + ":5002: note: the row holds "))
+      << r.err;
+}
+
 TEST_F(CustomerImportE2E,
        BrokenFileStopsBeforeAnythingIsSentAndRaggedRowsAreRejects) {
   const std::string ada = CreateCustomer("Ada");

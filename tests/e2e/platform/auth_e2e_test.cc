@@ -385,6 +385,16 @@ TEST_F(AuthE2E, RapportctlMintsTokensThatAnyClientCanUse) {
   RunResult listed_locally = testing::Run(
       {testing::CtlPath(), "customers", "list", "--output", "csv"}, env);
   EXPECT_EQ(listed_locally.exit_code, 0) << listed_locally.err;
+  // That token, picked up without being named, goes to this machine only:
+  // to another address the command stops before it connects, and says why.
+  for (const char* remote : {"192.0.2.1:50051", "127.0.0.1:1,192.0.2.1:2"}) {
+    RunResult sent_away = testing::Run({testing::CtlPath(), "customers", "list",
+                                        "--addr", remote, "--timeout", "1s"},
+                                       env);
+    EXPECT_EQ(sent_away.exit_code, 2) << remote;  // refused before any call
+    EXPECT_NE(sent_away.err.find("is not this machine"), std::string::npos)
+        << sent_away.err;
+  }
   // Its addresses likewise, from the platform.env that deploy/local/run
   // writes there (a --base-port moves them off the defaults); the
   // environment still wins.

@@ -419,6 +419,23 @@ TEST(Channel, AddressListsBecomeRoundRobinTargets) {
   }
 }
 
+TEST(Channel, LoopbackAddressesAreThoseOfThisMachineOnly) {
+  for (const char* local :
+       {"localhost:50051", "LOCALHOST:1", "127.0.0.1:50051", "127.8.9.10:1",
+        "ipv4:127.0.0.1:1,127.0.0.2:2", "127.0.0.1:1,127.0.0.1:2",
+        "[::1]:50051", "ipv6:[::1]:1,[::1]:2", "dns:///localhost:50051",
+        "unix:/tmp/rapport.sock"}) {
+    EXPECT_TRUE(IsLoopbackAddress(local)) << local;
+  }
+  for (const char* remote :
+       {"customer.rapport.svc:50051", "10.0.0.7:50051", "0.0.0.0:50051",
+        "128.0.0.1:1", "127.0.0.1:1,10.0.0.7:2", "[::2]:1",
+        "[::ffff:10.0.0.7]:1", "dns:///customer:50051", "localhost.evil:1", "",
+        "dns:///"}) {
+    EXPECT_FALSE(IsLoopbackAddress(remote)) << remote;
+  }
+}
+
 }  // namespace
 }  // namespace rapport
 
