@@ -963,7 +963,8 @@ absl::StatusOr<DealRecord> MysqlPartnerStore::UpdateDeal(
 }
 
 absl::StatusOr<std::vector<DealConflictRecord>>
-MysqlPartnerStore::ListConflicts(const std::string& after, int limit) {
+MysqlPartnerStore::ListConflicts(const std::string& after, int limit,
+                                 bool undecided_only) {
   return pool_->Run([&](sql::Connection& c)
                         -> absl::StatusOr<std::vector<DealConflictRecord>> {
     std::string columns_e, columns_l;
@@ -974,8 +975,9 @@ MysqlPartnerStore::ListConflicts(const std::string& after, int limit) {
     Statement s = PrepareCached(
         c, absl::StrCat("SELECT ", columns_e, ", ", columns_l,
                         " FROM deals l JOIN deals e ON e.id = l.conflict_with "
-                        "WHERE l.conflict_with IS NOT NULL AND l.id > ? ORDER "
-                        "BY l.id LIMIT ?"));
+                        "WHERE l.conflict_with IS NOT NULL AND l.id > ? ",
+                        undecided_only ? "AND l.state = 1 " : "",
+                        "ORDER BY l.id LIMIT ?"));
     s->setString(1, after);
     s->setInt(2, limit);
     Rows rows(s->executeQuery());

@@ -84,7 +84,7 @@ class MysqlPartnerStore final : public PartnerStore {
                                         const Mutation<DealRecord>& mutate,
                                         const audit::Event& event) override;
   absl::StatusOr<std::vector<DealConflictRecord>> ListConflicts(
-      const std::string& after, int limit) override;
+      const std::string& after, int limit, bool undecided_only) override;
 
   absl::StatusOr<OrderRecord> RecordOrder(
       const OrderRecord& order, const std::string& fingerprint) override;

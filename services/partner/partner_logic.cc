@@ -994,10 +994,14 @@ absl::StatusOr<v1::Deal> PartnerLogic::TransitionDeal(
 absl::StatusOr<v1::ListDealConflictsResponse> PartnerLogic::ListDealConflicts(
     const v1::ListDealConflictsRequest& request) {
   RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
-  RAPPORT_ASSIGN_OR_RETURN(std::string after,
-                           After(request.page_token(), "conflicts"));
-  RAPPORT_ASSIGN_OR_RETURN(std::vector<DealConflictRecord> records,
-                           store_->ListConflicts(after, size + 1));
+  // A page token is good for the listing it came from only.
+  RAPPORT_ASSIGN_OR_RETURN(
+      std::string after,
+      After(request.page_token(),
+            request.include_decided() ? "conflicts decided too" : "conflicts"));
+  RAPPORT_ASSIGN_OR_RETURN(
+      std::vector<DealConflictRecord> records,
+      store_->ListConflicts(after, size + 1, !request.include_decided()));
   v1::ListDealConflictsResponse response;
   const bool more = static_cast<int>(records.size()) > size;
   if (more) records.resize(size);

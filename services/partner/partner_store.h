@@ -244,9 +244,10 @@ class PartnerStore {
   virtual absl::StatusOr<DealRecord> UpdateDeal(
       const std::string& id, const Mutation<DealRecord>& mutate,
       const audit::Event& event) = 0;
-  // Deals in conflict (later id order), after the later deal `after`.
+  // Deals in conflict (later id order), after the later deal `after`; with
+  // `undecided_only`, those whose later deal is still submitted.
   virtual absl::StatusOr<std::vector<DealConflictRecord>> ListConflicts(
-      const std::string& after, int limit) = 0;
+      const std::string& after, int limit, bool undecided_only) = 0;
 
   // Orders, fund requests, interactions.
   virtual absl::StatusOr<OrderRecord> RecordOrder(

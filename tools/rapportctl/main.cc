@@ -88,8 +88,9 @@ Commands:
                  [--registered-at T] [--expected-close T] [--request-id R]
   partners deals approve|reject|expire ID [--force]; partners deals win|lose ID --closed-at T
   partners deals get ID; partners deals list [--partner ID] [--state S] [--all]
-  partners deals conflicts [--all]
-      deals in conflict, each with every claimant's scorecard
+  partners deals conflicts [--decided] [--all]
+      deals in conflict that wait for a decision (the later one still submitted;
+      --decided: those decided since too), each with every claimant's scorecard
   partners funds request --partner ID --activity A --amount X [--request-id R]
   partners funds approve|reject|pay|reject-claim ID [--time T]; partners funds claim ID --amount X
   partners funds get ID; partners funds list [--partner ID] [--state S]
@@ -247,9 +248,9 @@ int Dispatch(Context& ctx, const std::string& command) {
 }
 
 int Main(int argc, char** argv) {
-  std::set<std::string> switches = {"all",     "force",    "help",
-                                    "dry-run", "grant",    "withdraw",
-                                    "no-wait", "with-clv", "allow-missing"};
+  std::set<std::string> switches = {
+      "all",      "force",   "help",     "dry-run",       "grant",
+      "withdraw", "no-wait", "with-clv", "allow-missing", "decided"};
   absl::StatusOr<Args> args = Args::Parse(argc, argv, switches);
   if (!args.ok())
     return UsageError(std::string(args.status().message()), kUsage);

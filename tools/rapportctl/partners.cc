@@ -568,13 +568,15 @@ int Deals(Context& ctx, Stub& stub) {
     return kExitOk;
   }
   if (verb == "conflicts") {
-    if (absl::Status s = KnownFlags(args, {"page-size", "page-token", "all"});
+    if (absl::Status s =
+            KnownFlags(args, {"page-size", "page-token", "all", "decided"});
         !s.ok())
       return UsageError(s);
     absl::StatusOr<int> size = IntFlag(args, "page-size", 0);
     if (!size.ok()) return UsageError(size.status());
     v1::ListDealConflictsRequest request;
     request.set_page_size(*size);
+    request.set_include_decided(args.Has("decided"));
     v1::ListDealConflictsResponse all;
     if (std::optional<int> done = FetchForListing(
             ctx, request,

@@ -671,9 +671,18 @@ TEST_F(PartnerLogicTest,
                       "'TransitionDeal' AND details LIKE '%force'"),
             1);
 
-  // Conflicts are listed with both claimants, earlier first.
-  absl::StatusOr<v1::ListDealConflictsResponse> conflicts =
+  // Conflicts are listed with both claimants, earlier first: by default
+  // those that wait for a decision (Beta's was just approved, Gamma's is
+  // still submitted), with include_decided those decided too.
+  absl::StatusOr<v1::ListDealConflictsResponse> waiting =
       logic_.ListDealConflicts({});
+  ASSERT_TRUE(waiting.ok()) << waiting.status();
+  ASSERT_EQ(waiting->conflicts_size(), 1);
+  EXPECT_EQ(waiting->conflicts(0).claims(1).deal().id(), by_name->id());
+  v1::ListDealConflictsRequest with_decided;
+  with_decided.set_include_decided(true);
+  absl::StatusOr<v1::ListDealConflictsResponse> conflicts =
+      logic_.ListDealConflicts(with_decided);
   ASSERT_TRUE(conflicts.ok()) << conflicts.status();
   ASSERT_EQ(conflicts->conflicts_size(), 2);
   // The conflicts come in the order of the later deal's id (stable for
@@ -903,6 +912,7 @@ TEST_F(PartnerLogicTest,
             std::vector<std::string>{"-"});
   v1::ListDealConflictsRequest conflicts_request;
   conflicts_request.set_page_size(100);
+  conflicts_request.set_include_decided(true);
   absl::StatusOr<v1::ListDealConflictsResponse> listed =
       logic_.ListDealConflicts(conflicts_request);
   ASSERT_TRUE(listed.ok()) << listed.status();
