@@ -192,6 +192,16 @@ absl::StatusOr<Differentiation::Summary> Differentiation::Summarize() {
     RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> before,
                              store_->LiveSetJob());
     RAPPORT_ASSIGN_OR_RETURN(Summary summary, SummarizeOnce());
+    // The job whose values are live: it published before it recorded its
+    // success, and may not have recorded it yet. A set from before sets
+    // named their job (an upgraded database) is the latest success's.
+    if (before.has_value()) {
+      summary.model_id = *before;
+    } else {
+      RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> latest,
+                               store_->LatestJobId(JobState::kSucceeded));
+      summary.model_id = latest.value_or("");
+    }
     RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> after,
                              store_->LiveSetJob());
     if (before == after) return summary;
@@ -203,8 +213,6 @@ absl::StatusOr<Differentiation::Summary> Differentiation::Summarize() {
 
 absl::StatusOr<Differentiation::Summary> Differentiation::SummarizeOnce() {
   RAPPORT_ASSIGN_OR_RETURN(ValueTotals totals, store_->Summarize());
-  RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> latest,
-                           store_->LatestJobId(JobState::kSucceeded));
   Summary out;
   RAPPORT_ASSIGN_OR_RETURN(out.entities, counterpart_->CountEntities());
   for (const GroupTotals& g : totals.segments) {
@@ -221,7 +229,6 @@ absl::StatusOr<Differentiation::Summary> Differentiation::SummarizeOnce() {
   }
   RAPPORT_ASSIGN_OR_RETURN(out.total,
                            ToGroup(totals.all, "", options_.currency));
-  if (latest.has_value()) out.model_id = *latest;
   return out;
 }
 

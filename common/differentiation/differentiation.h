@@ -187,7 +187,8 @@ class Differentiation final : public ValueKeeper {
   absl::StatusOr<std::optional<NextTier>> NextTierOf(
       const cv1::EntityValue& value);
   // Totals per segment, per tier and of all live entities' values; `entities`
-  // gets the number of live entities, `model_id` the latest succeeded job.
+  // gets the number of live entities, `model_id` the job whose values are
+  // live (empty before the first refresh).
   struct Summary {
     std::vector<cv1::GroupSummary> segments;
     std::vector<cv1::GroupSummary> tiers;

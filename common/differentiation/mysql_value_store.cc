@@ -860,36 +860,39 @@ absl::StatusOr<std::vector<StoredValue>> MysqlValueStore::ReadValues(
 }
 
 absl::StatusOr<ValueTotals> MysqlValueStore::Summarize() {
-  return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<ValueTotals> {
-    ValueTotals out;
-    for (const bool by_tier : {false, true}) {
-      Statement s = Prepare(c, q_->summarize[by_tier]);
-      Rows rows(s->executeQuery());
-      while (rows->next()) {
-        GroupTotals g;
-        if (by_tier) {
-          g.tier = rows->getInt(1);
-        } else {
-          g.segment = Text(rows->getString(1));
+  // One snapshot for both statements (repeatable read): re-scores write into
+  // the live set all the time, and the segments must add up to the tiers.
+  return pool_->Transaction(
+      [&](sql::Connection& c) -> absl::StatusOr<ValueTotals> {
+        ValueTotals out;
+        for (const bool by_tier : {false, true}) {
+          Statement s = Prepare(c, q_->summarize[by_tier]);
+          Rows rows(s->executeQuery());
+          while (rows->next()) {
+            GroupTotals g;
+            if (by_tier) {
+              g.tier = rows->getInt(1);
+            } else {
+              g.segment = Text(rows->getString(1));
+            }
+            g.entities = rows->getInt64(2);
+            RAPPORT_ASSIGN_OR_RETURN(g.monetary, DecimalColumn(*rows, 3));
+            g.value_hundredths_sum = rows->getInt64(4);
+            RAPPORT_ASSIGN_OR_RETURN(g.cost_to_serve, DecimalColumn(*rows, 5));
+            RAPPORT_ASSIGN_OR_RETURN(g.profit, DecimalColumn(*rows, 6));
+            if (by_tier) {
+              // Every value has one tier: the tiers add up to all.
+              out.all.entities += g.entities;
+              out.all.monetary += g.monetary;
+              out.all.cost_to_serve += g.cost_to_serve;
+              out.all.profit += g.profit;
+              out.all.value_hundredths_sum += g.value_hundredths_sum;
+            }
+            (by_tier ? out.tiers : out.segments).push_back(std::move(g));
+          }
         }
-        g.entities = rows->getInt64(2);
-        RAPPORT_ASSIGN_OR_RETURN(g.monetary, DecimalColumn(*rows, 3));
-        g.value_hundredths_sum = rows->getInt64(4);
-        RAPPORT_ASSIGN_OR_RETURN(g.cost_to_serve, DecimalColumn(*rows, 5));
-        RAPPORT_ASSIGN_OR_RETURN(g.profit, DecimalColumn(*rows, 6));
-        if (by_tier) {
-          // Every value has one tier: the tiers add up to all.
-          out.all.entities += g.entities;
-          out.all.monetary += g.monetary;
-          out.all.cost_to_serve += g.cost_to_serve;
-          out.all.profit += g.profit;
-          out.all.value_hundredths_sum += g.value_hundredths_sum;
-        }
-        (by_tier ? out.tiers : out.segments).push_back(std::move(g));
-      }
-    }
-    return out;
-  });
+        return out;
+      });
 }
 
 absl::StatusOr<std::vector<StoredValue>> MysqlValueStore::ExportPage(

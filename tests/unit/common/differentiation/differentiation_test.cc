@@ -1460,6 +1460,12 @@ TEST_F(DifferentiationTest, RecoveryFinishesOrUndoesAStoppedRefreshByItsStep) {
         ASSERT_EQ(store_.staged[job->id()].size(), 14u);
       }
     }
+    // A summary names the job whose values it adds up: the new one as soon
+    // as it published, though it has not recorded its success yet.
+    absl::StatusOr<Differentiation::Summary> summary = logic_->Summarize();
+    ASSERT_TRUE(summary.ok()) << summary.status();
+    EXPECT_EQ(summary->model_id,
+              stop == RefreshStep::kPublished ? job->id() : first.id());
     // Another replica, 31 s later.
     now_ = frozen + 31'000'000;
     absl::StatusOr<cv1::RefreshJob> seen = logic_->GetRefreshJob(job->id());
