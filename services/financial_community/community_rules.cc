@@ -55,24 +55,39 @@ std::string RatingName(int rating) {
 }
 
 std::optional<v1::Rating> ParseRating(absl::string_view text) {
-  static const auto* const kScale =
-      new std::map<std::string, v1::Rating>{{"buy", v1::RATING_BUY},
-                                            {"strong buy", v1::RATING_BUY},
-                                            {"outperform", v1::RATING_BUY},
-                                            {"overweight", v1::RATING_BUY},
-                                            {"accumulate", v1::RATING_BUY},
-                                            {"add", v1::RATING_BUY},
-                                            {"hold", v1::RATING_HOLD},
-                                            {"neutral", v1::RATING_HOLD},
-                                            {"market perform", v1::RATING_HOLD},
-                                            {"equal weight", v1::RATING_HOLD},
-                                            {"in line", v1::RATING_HOLD},
-                                            {"peer perform", v1::RATING_HOLD},
-                                            {"sell", v1::RATING_SELL},
-                                            {"underperform", v1::RATING_SELL},
-                                            {"underweight", v1::RATING_SELL},
-                                            {"reduce", v1::RATING_SELL},
-                                            {"strong sell", v1::RATING_SELL}};
+  static const auto* const kScale = new std::map<std::string, v1::Rating>{
+      {"buy", v1::RATING_BUY},
+      {"strong buy", v1::RATING_BUY},
+      {"outperform", v1::RATING_BUY},
+      {"overweight", v1::RATING_BUY},
+      {"accumulate", v1::RATING_BUY},
+      {"add", v1::RATING_BUY},
+      {"moderate buy", v1::RATING_BUY},
+      {"speculative buy", v1::RATING_BUY},
+      {"conviction buy", v1::RATING_BUY},
+      {"top pick", v1::RATING_BUY},
+      {"positive", v1::RATING_BUY},
+      {"sector outperform", v1::RATING_BUY},
+      {"market outperform", v1::RATING_BUY},
+      {"hold", v1::RATING_HOLD},
+      {"neutral", v1::RATING_HOLD},
+      {"market perform", v1::RATING_HOLD},
+      {"equal weight", v1::RATING_HOLD},
+      {"in line", v1::RATING_HOLD},
+      {"peer perform", v1::RATING_HOLD},
+      {"perform", v1::RATING_HOLD},
+      {"sector perform", v1::RATING_HOLD},
+      {"sector weight", v1::RATING_HOLD},
+      {"market weight", v1::RATING_HOLD},
+      {"sell", v1::RATING_SELL},
+      {"underperform", v1::RATING_SELL},
+      {"underweight", v1::RATING_SELL},
+      {"reduce", v1::RATING_SELL},
+      {"strong sell", v1::RATING_SELL},
+      {"moderate sell", v1::RATING_SELL},
+      {"negative", v1::RATING_SELL},
+      {"sector underperform", v1::RATING_SELL},
+      {"market underperform", v1::RATING_SELL}};
   auto it = kScale->find(Words(text));
   if (it == kScale->end()) return std::nullopt;
   return it->second;

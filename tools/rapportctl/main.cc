@@ -132,9 +132,11 @@ Commands:
       comparison with as_of); kind one of meeting, call, roadshow, conference,
       earnings_call, report_sent. Several members in one engagement: one row each with the same
       request_id prefix and a distinct suffix (prefix/suffix separated by the last '/'), or
-      `community engagements log --member A --member B ...`.
+      `community engagements log --member A --member B ...`. A row's cost is what serving
+      its member cost (its share of the engagement; log takes the whole and shares it).
   community import coverage FILE.csv     member_ref,security,date,rating,target_price[,request_id]
-      rating: buy, hold or sell, or the analyst's own (outperform, underweight, ...)
+      rating: buy, hold or sell, or the analyst's own (outperform, underweight, ...);
+      an unknown external id creates an analyst here
       (imports take [--import-id ID] [--batch-rows N] [--streams N], as customers import)
   community holdings record --member ID --security S --date YYYY-MM-DD --shares N --price X
                  [--request-id R]

@@ -25,6 +25,14 @@ TEST(ParseRating, MapsAnalystsScalesToBuyHoldSell) {
   EXPECT_EQ(ParseRating("Market Perform"), v1::RATING_HOLD);
   EXPECT_EQ(ParseRating("underweight"), v1::RATING_SELL);
   EXPECT_EQ(ParseRating("strong sell"), v1::RATING_SELL);
+  // The sector- and market-relative scales, and the softer words.
+  EXPECT_EQ(ParseRating("Sector Outperform"), v1::RATING_BUY);
+  EXPECT_EQ(ParseRating("moderate-buy"), v1::RATING_BUY);
+  EXPECT_EQ(ParseRating("Sector Perform"), v1::RATING_HOLD);
+  EXPECT_EQ(ParseRating("perform"), v1::RATING_HOLD);
+  EXPECT_EQ(ParseRating("Sector Weight"), v1::RATING_HOLD);
+  EXPECT_EQ(ParseRating("market underperform"), v1::RATING_SELL);
+  EXPECT_EQ(ParseRating("Negative"), v1::RATING_SELL);
   EXPECT_FALSE(ParseRating("to the moon").has_value());
   EXPECT_FALSE(ParseRating("").has_value());
 }
