@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/base/status_macros.h"
+#include "common/base/timestamp.h"
 #include "common/identity.h"
 #include "common/ids.h"
 #include "common/mysql/sql.h"
@@ -376,6 +377,19 @@ absl::StatusOr<bool> MysqlPartnerStore::PartnerExists(const std::string& id) {
   return EntityExists(*pool_, "partners", id);
 }
 
+absl::StatusOr<std::optional<int>> MysqlPartnerStore::PartnerLifecycle(
+    const std::string& id) {
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::optional<int>> {
+        Statement s =
+            PrepareCached(c, "SELECT lifecycle FROM partners WHERE id = ?");
+        s->setString(1, id);
+        Rows rows(s->executeQuery());
+        if (!rows->next()) return std::nullopt;
+        return rows->getInt(1);
+      });
+}
+
 absl::StatusOr<std::optional<std::string>>
 MysqlPartnerStore::PartnerFingerprint(const std::string& id) {
   return pool_->Run(
@@ -470,6 +484,33 @@ absl::StatusOr<PartnerRecord> MysqlPartnerStore::UpdatePartner(
         s->executeUpdate();
         RAPPORT_RETURN_IF_ERROR(WriteChildren(c, row, true));
         audit::Event e = event;
+        // An ended partnership holds no claim and no agreement: its open
+        // registrations expire (so that they protect no account from other
+        // partners) and its active agreements are terminated, with it.
+        if (row.lifecycle == v1::LIFECYCLE_ENDED &&
+            before.lifecycle != v1::LIFECYCLE_ENDED) {
+          Statement deals = PrepareCached(
+              c,
+              "UPDATE deals SET state = 6, close_time_us = ?, update_time_us "
+              "= ?, version = version + 1 WHERE partner_id = ? AND state IN "
+              "(1, 2)");
+          deals->setInt64(1, row.update_time_us);
+          deals->setInt64(2, row.update_time_us);
+          deals->setString(3, row.id);
+          const int expired = deals->executeUpdate();
+          Statement agreements = PrepareCached(
+              c,
+              "UPDATE agreements SET state = 4, active_key = NULL, "
+              "update_time_us = ?, version = version + 1 WHERE partner_id = ? "
+              "AND state = 2");
+          agreements->setInt64(1, row.update_time_us);
+          agreements->setString(2, row.id);
+          const int terminated = agreements->executeUpdate();
+          absl::StrAppend(&e.details, "; ", expired, " open deal",
+                          expired == 1 ? "" : "s", " expired, ", terminated,
+                          " active agreement", terminated == 1 ? "" : "s",
+                          " terminated");
+        }
         audit::Write(c, e);
         return ReadPartner(c, id, false);
       });
@@ -772,17 +813,45 @@ absl::StatusOr<AgreementRecord> MysqlPartnerStore::UpdateAgreement(
     if (row == before) return row;  // nothing to write, nothing to audit
     const bool active = row.state == v1::AGREEMENT_STATE_ACTIVE;
     if (active) {
+      // An agreement is active within its period, for a partner who may
+      // enter one (the partner row is read locked: a partner ended meanwhile
+      // terminates what is active, and must see this one).
+      if (row.end_time_us.has_value() &&
+          *row.end_time_us <= row.update_time_us) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("agreement ", row.id, " ended at ",
+                         FormatRfc3339Micros(*row.end_time_us),
+                         "; it cannot become active"));
+      }
+      Statement partner = PrepareCached(
+          c, "SELECT lifecycle FROM partners WHERE id = ? LOCK IN SHARE MODE");
+      partner->setString(1, row.partner_id);
+      Rows lifecycle(partner->executeQuery());
+      if (lifecycle->next()) {
+        const int l = lifecycle->getInt(1);
+        if (l == v1::LIFECYCLE_SUSPENDED || l == v1::LIFECYCLE_ENDED) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("partner ", row.partner_id, " is ",
+                           l == v1::LIFECYCLE_ENDED ? "ended" : "suspended",
+                           "; its agreements cannot become active"));
+        }
+      }
       Statement other = PrepareCached(
-          c, "SELECT id FROM agreements WHERE active_key = ? AND id <> ?");
+          c,
+          "SELECT id, end_time_us FROM agreements WHERE active_key = ? AND id "
+          "<> ?");
       other->setString(1, absl::StrCat(row.partner_id, ":", row.program_id));
       other->setString(2, row.id);
       Rows rows(other->executeQuery());
       if (rows->next()) {
-        return absl::AlreadyExistsError(
-            absl::StrCat("partner ", row.partner_id,
-                         " has an active agreement in "
-                         "program ",
-                         row.program_id, " already: ", Str(*rows, 1)));
+        const std::optional<int64_t> end = OptionalInt64(*rows, 2);
+        return absl::AlreadyExistsError(absl::StrCat(
+            "partner ", row.partner_id, " has an active agreement in program ",
+            row.program_id, " already: ", Str(*rows, 1),
+            end.has_value() && *end <= row.update_time_us
+                ? absl::StrCat(" (its period ended at ",
+                               FormatRfc3339Micros(*end), "; expire it first)")
+                : ""));
       }
     }
     Statement s = PrepareCached(

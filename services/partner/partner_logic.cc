@@ -266,6 +266,24 @@ absl::Status PartnerLogic::CheckPartnerExists(const std::string& id,
   return absl::OkStatus();
 }
 
+absl::Status PartnerLogic::CheckPartnerMay(const std::string& id,
+                                           const std::string& field,
+                                           absl::string_view what,
+                                           bool while_suspended) {
+  RAPPORT_RETURN_IF_ERROR(CheckId(id, field));
+  RAPPORT_ASSIGN_OR_RETURN(std::optional<int> lifecycle,
+                           store_->PartnerLifecycle(id));
+  if (!lifecycle.has_value()) return EntityNotFound("partner", id);
+  if (*lifecycle == v1::LIFECYCLE_ENDED ||
+      (*lifecycle == v1::LIFECYCLE_SUSPENDED && !while_suspended)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("partner ", id, " is ",
+                     LifecycleName(static_cast<v1::Lifecycle>(*lifecycle)),
+                     "; it cannot ", what));
+  }
+  return absl::OkStatus();
+}
+
 // ---- partners --------------------------------------------------------------
 
 absl::StatusOr<v1::Partner> PartnerLogic::CreatePartner(
@@ -689,7 +707,9 @@ absl::StatusOr<v1::Agreement> PartnerLogic::CreateAgreement(
     }
   }
   if (!violations.empty()) return InvalidFields(violations);
-  RAPPORT_RETURN_IF_ERROR(CheckPartnerExists(in.partner_id(), "partner_id"));
+  RAPPORT_RETURN_IF_ERROR(CheckPartnerMay(in.partner_id(), "partner_id",
+                                          "enter agreements",
+                                          /*while_suspended=*/true));
   {
     absl::StatusOr<ProgramRecord> program = store_->GetProgram(in.program_id());
     if (absl::IsNotFound(program.status())) {
@@ -859,8 +879,8 @@ absl::StatusOr<v1::Deal> PartnerLogic::RegisterDeal(
         {"deal.close_time", "is set by TransitionDeal when the deal closes"});
   }
   if (!violations.empty()) return InvalidFields(violations);
-  RAPPORT_RETURN_IF_ERROR(
-      CheckPartnerExists(in.partner_id(), "deal.partner_id"));
+  RAPPORT_RETURN_IF_ERROR(CheckPartnerMay(in.partner_id(), "deal.partner_id",
+                                          "register deals", false));
   record.partner_id = in.partner_id();
   record.reference = in.reference();
   record.state = v1::DEAL_STATE_SUBMITTED;
@@ -1134,8 +1154,8 @@ absl::StatusOr<v1::FundRequest> PartnerLogic::RequestFunds(
     }
   }
   if (!violations.empty()) return InvalidFields(violations);
-  RAPPORT_RETURN_IF_ERROR(
-      CheckPartnerExists(in.partner_id(), "fund_request.partner_id"));
+  RAPPORT_RETURN_IF_ERROR(CheckPartnerMay(
+      in.partner_id(), "fund_request.partner_id", "request funds", false));
   record.partner_id = in.partner_id();
   record.activity = in.activity();
   record.state = v1::FUND_REQUEST_STATE_REQUESTED;

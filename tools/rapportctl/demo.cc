@@ -454,13 +454,19 @@ absl::Status LoadPartners(const Context& ctx, Services& s,
                           const demo::PartnerPopulation& p) {
   const absl::Time start = absl::Now();
   std::vector<std::string> ids(p.partners.size());
+  // A suspended or ended partner enters no agreement and asks for no funds:
+  // those are made while it was active, and it is suspended or ended last.
+  auto later = [&](const demo::Partner& d) {
+    return d.lifecycle == pv1::LIFECYCLE_SUSPENDED ||
+           d.lifecycle == pv1::LIFECYCLE_ENDED;
+  };
   RAPPORT_RETURN_IF_ERROR(ForEach(p.partners.size(), "partners", [&](size_t i) {
     const demo::Partner& d = p.partners[i];
     pv1::CreatePartnerRequest request;
     pv1::Partner* partner = request.mutable_partner();
     partner->set_display_name(d.display_name);
     partner->set_kind(d.kind);
-    partner->set_lifecycle(d.lifecycle);
+    partner->set_lifecycle(later(d) ? pv1::LIFECYCLE_ACTIVE : d.lifecycle);
     partner->set_region(d.region);
     *partner->add_contacts() = d.contact;
     cv1::ExternalId* id = partner->add_external_ids();
@@ -546,6 +552,18 @@ absl::Status LoadPartners(const Context& ctx, Services& s,
       return s.partners->RequestFunds(ctx.NewCall().get(), request, &response);
     }));
     return MoveFund(ctx, *s.partners, response.fund_request().id(), d);
+  }));
+  RAPPORT_RETURN_IF_ERROR(ForEach(p.partners.size(), "partners", [&](size_t i) {
+    const demo::Partner& d = p.partners[i];
+    if (!later(d)) return absl::OkStatus();
+    pv1::UpdatePartnerRequest request;
+    request.mutable_partner()->set_id(ids[i]);
+    request.mutable_partner()->set_lifecycle(d.lifecycle);
+    request.mutable_update_mask()->add_paths("lifecycle");
+    pv1::UpdatePartnerResponse response;
+    return WithRetries("partner", [&] {
+      return s.partners->UpdatePartner(ctx.NewCall().get(), request, &response);
+    });
   }));
   Say(absl::StrCat(p.funds.size(), " fund requests (", p.conflicts,
                    " deals in conflict) (", Since(funds_start), ")"));

@@ -1224,6 +1224,90 @@ TEST_F(PartnerLogicTest, OneActiveAgreementPerPartnerAndProgram) {
   EXPECT_TRUE(NamesField(no_program, "agreement.start_time")) << no_program;
 }
 
+// The lifecycle has effects: a suspended partner registers no deal, asks
+// for no funds and activates no agreement; ending a partner expires its open
+// registrations (another partner's claim on the account is then no
+// conflict) and terminates its active agreements, in one audited change; an
+// ended one enters no agreement. An agreement past its end is not activated.
+TEST_F(PartnerLogicTest, TheLifecycleDecidesWhatAPartnerMayStillDo) {
+  const v1::Partner a = Create("Alpha"), b = Create("Beta");
+  now_ = kNow + 10 * kDay;
+  v1::CreateProgramRequest pr;
+  pr.mutable_program()->set_name("Reseller 2027");
+  pr.mutable_program()->add_terms()->set_commission_percent("10");
+  absl::StatusOr<v1::Program> program = logic_.CreateProgram(pr, "user:ada");
+  ASSERT_TRUE(program.ok()) << program.status();
+  auto agreement = [&](const std::string& partner, int64_t start,
+                       std::optional<int64_t> end = std::nullopt) {
+    v1::CreateAgreementRequest r;
+    r.mutable_agreement()->set_partner_id(partner);
+    r.mutable_agreement()->set_program_id(program->id());
+    *r.mutable_agreement()->mutable_start_time() = ToTimestamp(start);
+    if (end) *r.mutable_agreement()->mutable_end_time() = ToTimestamp(*end);
+    return logic_.CreateAgreement(r, "user:ada");
+  };
+  auto activate = [&](const std::string& id) {
+    v1::TransitionAgreementRequest r;
+    r.set_id(id);
+    r.set_state(v1::AGREEMENT_STATE_ACTIVE);
+    return logic_.TransitionAgreement(r, "user:ada");
+  };
+  auto funds = [&](const std::string& partner) {
+    v1::RequestFundsRequest r;
+    r.mutable_fund_request()->set_partner_id(partner);
+    r.mutable_fund_request()->set_activity("Q3 webinars");
+    *r.mutable_fund_request()->mutable_requested_amount() = Usd("5000");
+    return logic_.RequestFunds(r, "user:ada");
+  };
+  absl::StatusOr<v1::Agreement> active = agreement(a.id(), kNow);
+  ASSERT_TRUE(active.ok()) << active.status();
+  ASSERT_TRUE(activate(active->id()).ok());
+  absl::StatusOr<v1::Deal> open =
+      Register(a.id(), "Initech", "initech.example", kNow);
+  ASSERT_TRUE(open.ok()) << open.status();
+
+  for (v1::Lifecycle l : {v1::LIFECYCLE_ONBOARDING, v1::LIFECYCLE_ACTIVE,
+                          v1::LIFECYCLE_SUSPENDED}) {
+    ASSERT_TRUE(SetLifecycle(a.id(), l).ok());
+  }
+  absl::Status refused =
+      Register(a.id(), "Globex", "globex.example", kNow + kDay).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
+  EXPECT_TRUE(absl::StrContains(refused.message(), "suspended")) << refused;
+  EXPECT_TRUE(absl::IsFailedPrecondition(funds(a.id()).status()));
+  absl::StatusOr<v1::Agreement> drafted = agreement(a.id(), kNow);
+  ASSERT_TRUE(drafted.ok()) << drafted.status();  // a draft, for later
+  EXPECT_TRUE(absl::IsFailedPrecondition(activate(drafted->id()).status()));
+  EXPECT_TRUE(funds(b.id()).ok());
+
+  ASSERT_TRUE(SetLifecycle(a.id(), v1::LIFECYCLE_ENDED).ok());
+  v1::GetDealRequest get;
+  get.set_id(open->id());
+  EXPECT_EQ(logic_.GetDeal(get)->state(), v1::DEAL_STATE_EXPIRED);
+  EXPECT_EQ(db_.Strings("SELECT state FROM agreements WHERE partner_id = ? "
+                        "ORDER BY state",
+                        {a.id()}),
+            (std::vector<std::string>{"1", "4"}));  // the draft, terminated
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = "
+                      "'UpdatePartner' AND details = 'lifecycle suspended -> "
+                      "ended; 1 open deal expired, 1 active agreement "
+                      "terminated'"),
+            1);
+  absl::StatusOr<v1::Deal> free =
+      Register(b.id(), "Initech", "initech.example", kNow + kDay);
+  ASSERT_TRUE(free.ok()) << free.status();
+  EXPECT_TRUE(free->conflict_with().empty());
+  EXPECT_TRUE(absl::IsFailedPrecondition(agreement(a.id(), kNow).status()));
+  EXPECT_TRUE(absl::IsFailedPrecondition(activate(drafted->id()).status()));
+
+  absl::StatusOr<v1::Agreement> lapsed =
+      agreement(b.id(), kNow - 400 * kDay, kNow - 30 * kDay);
+  ASSERT_TRUE(lapsed.ok()) << lapsed.status();
+  absl::Status late = activate(lapsed->id()).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(late)) << late;
+  EXPECT_TRUE(absl::StrContains(late.message(), "ended at")) << late;
+}
+
 TEST_F(PartnerLogicTest, FundsAreRequestedApprovedClaimedAndPaidOrRefused) {
   const v1::Partner p = Create("Alpha");
   v1::RequestFundsRequest r;
