@@ -68,6 +68,9 @@ struct Reject {
   int64_t row = 0;
   std::string field;
   std::string message;
+  // Not refused: what the row says is stored already (by another row or
+  // call), so it wrote nothing; counted with the duplicates.
+  bool unchanged = false;
 };
 
 // What a row's reference names, as the store resolved it.
@@ -438,7 +441,11 @@ class Importer {
         absl::flat_hash_set<int64_t> refused_rows;
         for (Reject& r : written.rejects) {
           refused_rows.insert(r.row);
-          out.rejects.push_back(std::move(r));
+          if (r.unchanged) {
+            ++out.duplicates;
+          } else {
+            out.rejects.push_back(std::move(r));
+          }
         }
         // What the batch's stored rows named (and created) exists now; an
         // entity made only for refused rows was not kept.

@@ -152,17 +152,25 @@ absl::StatusOr<std::vector<imports::Reject>> InsertHoldings(
     const std::string& actor, int64_t now) {
   constexpr int kColumns = 9;
   // A row for a member, security and date stored already corrects it, and the
-  // stored row keeps its id. The statement answers, row by row, the id and
-  // position of the row each one ended up in: a row whose own id is not the
-  // answer corrected another, and its id goes to holding_requests, so that a
-  // retry of its import finds it there instead of undoing a later
-  // correction. (The table was made for RecordHolding's request ids; import
-  // rows' ids are of another scope.) A row whose id is already stored for
-  // another position, or for this one with other content (the same import
-  // or request id sent with other content by a concurrent stream, whose row
-  // the update just overwrote) lost a race: ALREADY_EXISTS, the batch rolls
-  // back and runs again, where the retry check refuses that row.
-  std::vector<const imports::Row<HoldingRecord>*> corrections;
+  // stored row keeps its id. The insert leaves such a row as it is (and
+  // locked) and answers, row by row, the row each one ended up in: a row
+  // whose own id is not the answer met a stored position. If that says what
+  // the row says, the row is a duplicate (and nothing is written); otherwise
+  // it corrects it, audited with the values and the recorder it replaces.
+  // Either way its id goes to holding_requests, so that a retry of its import
+  // finds it there instead of undoing a later correction. (The table was made
+  // for RecordHolding's request ids; import rows' ids are of another scope.)
+  // A row whose id is already stored for another position, or for this one
+  // with other content (the same import or request id sent with other
+  // content by a concurrent stream) lost a race: ALREADY_EXISTS, the batch
+  // rolls back and runs again, where the retry check refuses that row.
+  struct Met {
+    const imports::Row<HoldingRecord>* row;
+    int64_t shares;
+    Decimal price;
+    std::string recorded_by;
+  };
+  std::vector<Met> met;
   absl::Status clash;
   imports::ForChunks(rows.size(), [&](size_t begin, size_t n) {
     if (!clash.ok()) return;
@@ -172,10 +180,9 @@ absl::StatusOr<std::vector<imports::Reject>> InsertHoldings(
                      "end_time_us, shares, price, create_time_us, "
                      "recorded_by, fingerprint) VALUES ",
                      RowPlaceholders(n, kColumns),
-                     " ON DUPLICATE KEY UPDATE shares = VALUES(shares), price "
-                     "= VALUES(price), recorded_by = VALUES(recorded_by) "
-                     "RETURNING id, member_id, security, end_time_us, "
-                     "fingerprint"),
+                     " ON DUPLICATE KEY UPDATE id = id RETURNING id, "
+                     "member_id, security, end_time_us, fingerprint, shares, "
+                     "price, recorded_by"),
         StatementParameters::kKept);
     for (size_t k = 0; k < n; ++k) {
       const imports::Row<HoldingRecord>& r = rows[begin + k];
@@ -203,33 +210,68 @@ absl::StatusOr<std::vector<imports::Reject>> InsertHoldings(
             "row ", r.number, ": its id is stored for another holding"));
         return;
       }
-      if (!own_row) corrections.push_back(&r);
+      if (own_row) continue;
+      absl::StatusOr<Decimal> price = DecimalColumn(*stored, 7);
+      if (!price.ok()) {
+        clash = price.status();
+        return;
+      }
+      met.push_back({&r, stored->getInt64(6), *price, TextOrEmpty(*stored, 8)});
     }
     if (k != n) {
       clash = absl::InternalError("the holdings insert answered too few rows");
     }
   });
   RAPPORT_RETURN_IF_ERROR(clash);
-  // Each correction is audited: who changed the position, to what, by which
-  // row.
+  // In row order, each against the position as the rows before it left it
+  // (the insert answered every row of a key with the value stored before
+  // the batch).
+  std::vector<imports::Reject> unchanged;
   std::vector<audit::Event> audited;
-  for (const imports::Row<HoldingRecord>* r : corrections) {
+  absl::flat_hash_map<std::string, const Met*> latest;
+  std::vector<Met> now_stored;
+  now_stored.reserve(met.size());
+  for (const Met& m : met) {
+    const HoldingRecord& h = m.row->record;
+    const std::string key =
+        absl::StrCat(MemberOf(*m.row), " ", h.security, " ", h.end_time_us);
+    const Met* before = &m;
+    if (auto it = latest.find(key); it != latest.end()) before = it->second;
+    now_stored.push_back({m.row, h.shares, h.price, actor});
+    latest[key] = &now_stored.back();
+    if (before->shares == h.shares && before->price == h.price) {
+      unchanged.push_back({.row = m.row->number, .unchanged = true});
+      continue;
+    }
+    CachedStatement correct =
+        PrepareCached(c,
+                      "UPDATE holdings SET shares = ?, price = ?, recorded_by "
+                      "= ? WHERE member_id = ? AND security = ? AND "
+                      "end_time_us = ?");
+    correct->setInt64(1, h.shares);
+    correct->setString(2, h.price.ToString());
+    correct->setString(3, actor);
+    correct->setString(4, MemberOf(*m.row));
+    correct->setString(5, h.security);
+    correct->setInt64(6, h.end_time_us);
+    correct->executeUpdate();
     audited.push_back(
         {.time_us = now,
          .actor = actor,
          .rpc = "ImportHoldings",
-         .resource = absl::StrCat("members/", MemberOf(*r)),
-         .details = absl::StrCat("corrected ", r->record.security, " ",
-                                 r->record.end_time_us, " by row ", r->number,
-                                 ": shares -> ", r->record.shares,
-                                 ", price -> ", r->record.price.ToString())});
+         .resource = absl::StrCat("members/", MemberOf(*m.row)),
+         .details = absl::StrCat(
+             "corrected ", h.security, " ", DateText(h.end_time_us), " by row ",
+             m.row->number, ": shares ", before->shares, " -> ", h.shares,
+             ", price ", before->price.ToString(), " -> ", h.price.ToString(),
+             " (recorded by ", before->recorded_by, ")")});
   }
   audit::Write(c, audited);
   // An id stored there already was written meanwhile by a concurrent stream
   // or RecordHolding under the same request id (the retry check before this
   // batch did not see it): ALREADY_EXISTS, and the batch runs again, where
   // that check finds it.
-  imports::ForChunks(corrections.size(), [&](size_t begin, size_t n) {
+  imports::ForChunks(met.size(), [&](size_t begin, size_t n) {
     constexpr int kRequestColumns = 6;
     CachedStatement s = PrepareCached(
         c,
@@ -238,7 +280,7 @@ absl::StatusOr<std::vector<imports::Reject>> InsertHoldings(
                      RowPlaceholders(n, kRequestColumns)),
         StatementParameters::kKept);
     for (size_t k = 0; k < n; ++k) {
-      const imports::Row<HoldingRecord>& r = *corrections[begin + k];
+      const imports::Row<HoldingRecord>& r = *met[begin + k].row;
       int i = 1 + static_cast<int>(k) * kRequestColumns;
       s->setString(i++, r.id);
       s->setString(i++, MemberOf(r));
@@ -249,7 +291,7 @@ absl::StatusOr<std::vector<imports::Reject>> InsertHoldings(
     }
     s->executeUpdate();
   });
-  return std::vector<imports::Reject>();
+  return unchanged;
 }
 
 // ---- engagements

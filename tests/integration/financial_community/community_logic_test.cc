@@ -1479,7 +1479,8 @@ TEST_F(CommunityLogicTest, ARetriedImportNeverUndoesALaterCorrection) {
                                 [this] { return absl::FromUnixMicros(now_); },
                                 {.currency = "USD"});
   auto import = [&](const std::string& import_id,
-                    const std::vector<int64_t>& shares) {
+                    const std::vector<int64_t>& shares,
+                    const std::string& actor = "user:ada") {
     v1::ImportHoldingsRequest h;
     h.set_import_id(import_id);
     int64_t row = 1;
@@ -1492,7 +1493,7 @@ TEST_F(CommunityLogicTest, ARetriedImportNeverUndoesALaterCorrection) {
       r->set_shares(absl::StrCat(n));
       r->set_price("12");
     }
-    return imports.ImportHoldings(testing::OneMessage(h), "user:ada");
+    return imports.ImportHoldings(testing::OneMessage(h), actor);
   };
   absl::StatusOr<v1::ImportHoldingsResponse> first = import("q2", {100});
   ASSERT_TRUE(first.ok()) << first.status();
@@ -1517,13 +1518,42 @@ TEST_F(CommunityLogicTest, ARetriedImportNeverUndoesALaterCorrection) {
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM holdings"), 1);
   EXPECT_EQ(db_.Count("SELECT shares FROM holdings"), 130);
   // The three rows that corrected the first are kept where retries look,
-  // and each correction is audited.
+  // and each correction is audited with what it replaced and who had
+  // recorded that.
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM holding_requests"), 3);
-  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = "
-                      "'ImportHoldings' AND actor = 'user:ada' AND details "
-                      "LIKE 'corrected ACME % by row %: shares -> 1_0, price "
-                      "-> 12%'"),
+  EXPECT_EQ(db_.Strings("SELECT details FROM audit_events WHERE rpc = "
+                        "'ImportHoldings' AND details LIKE 'corrected %' ORDER "
+                        "BY details"),
+            (std::vector<std::string>{
+                "corrected ACME 2024-06-30 by row 2: shares 100 -> 110, price "
+                "12.00 -> 12.00 (recorded by user:ada)",
+                "corrected ACME 2024-06-30 by row 2: shares 120 -> 130, price "
+                "12.00 -> 12.00 (recorded by user:ada)",
+                "corrected ACME 2024-06-30 by row 3: shares 110 -> 120, price "
+                "12.00 -> 12.00 (recorded by user:ada)"}));
+
+  // The same position in another file, imported by someone else: a
+  // duplicate. It leaves the recorder as it was and audits no correction.
+  absl::StatusOr<v1::ImportHoldingsResponse> copy =
+      import("q2-copy", {130}, "user:bob");
+  ASSERT_TRUE(copy.ok()) << copy.status();
+  EXPECT_EQ(copy->accepted(), 0);
+  EXPECT_EQ(copy->duplicates(), 1);
+  EXPECT_EQ(db_.Strings("SELECT recorded_by FROM holdings"),
+            std::vector<std::string>{"user:ada"});
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE details LIKE "
+                      "'corrected %'"),
             3);
+  // A correction by him names who recorded what it replaced.
+  ASSERT_TRUE(import("q2-late", {90}, "user:bob").ok());
+  EXPECT_EQ(db_.Strings("SELECT recorded_by FROM holdings"),
+            std::vector<std::string>{"user:bob"});
+  EXPECT_EQ(
+      db_.Count("SELECT COUNT(*) FROM audit_events WHERE actor = "
+                "'user:bob' AND details = 'corrected ACME 2024-06-30 by "
+                "row 2: shares 130 -> 90, price 12.00 -> 12.00 (recorded by "
+                "user:ada)'"),
+      1);
 }
 
 // An engagement imported under a request id is not stored again for the
