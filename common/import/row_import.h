@@ -205,8 +205,6 @@ class Importer {
           .IgnoreError();
       return totals;
     }
-    metrics::CountImportRows(options_.kind, totals->accepted,
-                             totals->duplicates, totals->rejected);
     RAPPORT_RETURN_IF_ERROR(run.Audit(
         totals->rejected > 0 ? "partial" : "ok",
         absl::StrCat(
@@ -270,6 +268,7 @@ class Importer {
    private:
     void RejectRow(int64_t row, std::string field, std::string message) {
       ++totals_.rejected;
+      metrics::CountImportRows(importer_->options_.kind, 0, 0, 1);
       if (totals_.rejects.size() < kMaxListedRejects) {
         totals_.rejects.push_back({row, std::move(field), std::move(message)});
       }
@@ -333,6 +332,10 @@ class Importer {
         if (outcome.ok()) {
           totals_.accepted += outcome->accepted;
           totals_.duplicates += outcome->duplicates;
+          // Counted as stored, so that a scrape sees a long import move,
+          // and one cut short counts what it stored.
+          metrics::CountImportRows(importer_->options_.kind, outcome->accepted,
+                                   outcome->duplicates, 0);
           totals_.created += outcome->created;
           for (Reject& r : outcome->rejects) {
             RejectRow(r.row, std::move(r.field), std::move(r.message));

@@ -38,7 +38,9 @@ void CountImportRows(absl::string_view import, int64_t accepted,
                      int64_t duplicates, int64_t rejected) {
   static auto& rows = prometheus::BuildCounter()
                           .Name("rapport_import_rows_total")
-                          .Help("Rows of finished imports, by outcome")
+                          .Help(
+                              "Import rows, by outcome, as each batch is "
+                              "stored or each row refused")
                           .Register(Registry());
   const std::string name(import);
   rows.Add({{"import", name}, {"outcome", "accepted"}})

@@ -45,8 +45,10 @@ prometheus::Registry& Registry();
 // both fall inside.
 const prometheus::Histogram::BucketBoundaries& SecondsBuckets();
 
-// rapport_import_rows_total{import, outcome}: the rows of a finished import,
-// by outcome: accepted, duplicate (stored by an earlier attempt) or rejected.
+// rapport_import_rows_total{import, outcome}: import rows by outcome,
+// accepted, duplicate (stored by an earlier attempt) or rejected, counted as
+// each batch is stored and each row refused (an import cut short counts what
+// it stored).
 // `import` names what was imported, e.g. "purchases".
 void CountImportRows(absl::string_view import, int64_t accepted,
                      int64_t duplicates, int64_t rejected);

@@ -303,8 +303,6 @@ class Importer {
           .IgnoreError();
       return response;
     }
-    metrics::CountImportRows(Traits::kImport, response->accepted(),
-                             response->duplicates(), rejected_);
     RAPPORT_RETURN_IF_ERROR(Audit(
         response->rejected_size() > 0 ? "partial" : "ok",
         absl::StrCat("accepted=", response->accepted(), " duplicates=",
@@ -397,6 +395,7 @@ class Importer {
 
   void RejectRow(int64_t row, Reject reject) {
     ++rejected_;
+    metrics::CountImportRows(Traits::kImport, 0, 0, 1);
     if (rejects_.size() < BulkImportLogic::kMaxListedRejects) {
       rejects_.emplace_back(row, std::move(reject));
     }
@@ -508,6 +507,10 @@ class Importer {
       if (outcome.ok()) {
         accepted_ += outcome->accepted;
         duplicates_ += outcome->duplicates;
+        // Counted as stored, so that a scrape sees a long import move, and
+        // one cut short counts what it stored.
+        metrics::CountImportRows(Traits::kImport, outcome->accepted,
+                                 outcome->duplicates, 0);
         created_ += static_cast<int64_t>(outcome->created.size());
         for (auto& [row, reject] : outcome->rejects)
           RejectRow(row, std::move(reject));

@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/metrics/metrics.h"
 #include "common/validation.h"
 
 namespace rapport::imports {
@@ -120,10 +121,29 @@ absl::StatusOr<Totals> RunImport(FakeStore& store,
       "user:ada", cancelled);
 }
 
+// rapport_import_rows_total of the imports of things, with `outcome`.
+double RowsCounted(const std::string& outcome) {
+  double sum = 0;
+  for (const prometheus::MetricFamily& family : metrics::Registry().Collect()) {
+    if (family.name != "rapport_import_rows_total") continue;
+    for (const prometheus::ClientMetric& m : family.metric) {
+      int matched = 0;
+      for (const prometheus::ClientMetric::Label& label : m.label) {
+        matched += (label.name == "import" && label.value == "things") ||
+                   (label.name == "outcome" && label.value == outcome);
+      }
+      if (matched == 2) sum += m.counter.value;
+    }
+  }
+  return sum;
+}
+
 // A stream that ends because the call did (cancelled, or past its deadline)
 // is not the end of the import: the rows of the batch still pending are not
-// stored, the answer is CANCELLED and the import is audited as failed.
+// stored, the answer is CANCELLED and the import is audited as failed. The
+// rows it stored are counted (as each batch is stored).
 TEST(RowImport, AStreamCutShortByItsCallIsNotTheEndOfTheImport) {
+  const double accepted_before = RowsCounted("accepted");
   FakeStore store;
   // Batches of 4 over messages of 4, and a last message of 2 rows that waits
   // for the end of the stream to fill its batch.
@@ -133,6 +153,7 @@ TEST(RowImport, AStreamCutShortByItsCallIsNotTheEndOfTheImport) {
   EXPECT_TRUE(absl::IsCancelled(totals.status())) << totals.status();
   EXPECT_EQ(store.written.size(), 4u);
   EXPECT_EQ(store.outcomes, (std::vector<std::string>{"started", "failed"}));
+  EXPECT_EQ(RowsCounted("accepted") - accepted_before, 4);
 
   FakeStore whole;
   totals = RunImport(whole, {"e:1", "e:2", "e:3", "e:4", "e:5", "e:6"}, 4,
