@@ -1,5 +1,6 @@
 #include "services/customer/customer_service.h"
 
+#include "absl/strings/str_cat.h"
 #include "common/differentiation/rpcs.h"
 #include "common/reply.h"
 #include "common/status.h"
@@ -52,6 +53,26 @@ grpc::Status CustomerServiceImpl::CreateCustomer(
       [&](v1::Customer c) { *response->mutable_customer() = std::move(c); });
 }
 
+namespace {
+
+// The largest GetCustomer or RecordPurchase request taken, far more than
+// any valid one holds (a purchase's description is at most 1024
+// characters). A call of the callback API waits in a queue with its request
+// (up to CustomerLogic's max_waiting_calls of them, beyond the thread
+// limit): without this, unknown fields could pad each to the 4 MiB a message
+// may hold, and 4096 waiting calls hold 64 MiB at most.
+constexpr size_t kMaxQueuedRequestBytes = 16 << 10;
+
+absl::Status CheckQueuedSize(const google::protobuf::Message& request) {
+  const size_t size = request.ByteSizeLong();
+  if (size <= kMaxQueuedRequestBytes) return absl::OkStatus();
+  return InvalidField(
+      "request", absl::StrCat("is ", size, " bytes; this call takes at most ",
+                              kMaxQueuedRequestBytes));
+}
+
+}  // namespace
+
 grpc::ServerUnaryReactor* CustomerServiceImpl::GetCustomer(
     grpc::CallbackServerContext* context, const v1::GetCustomerRequest* request,
     v1::GetCustomerResponse* response) {
@@ -60,6 +81,10 @@ grpc::ServerUnaryReactor* CustomerServiceImpl::GetCustomer(
           guard_->Authorize(*context, "GetCustomer");
       !caller.ok()) {
     reactor->Finish(ToGrpcStatus(caller.status()));
+    return reactor;
+  }
+  if (absl::Status s = CheckQueuedSize(*request); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
     return reactor;
   }
   logic_->GetCustomer(
@@ -102,6 +127,10 @@ grpc::ServerUnaryReactor* CustomerServiceImpl::RecordPurchase(
       guard_->Authorize(*context, "RecordPurchase");
   if (!caller.ok()) {
     reactor->Finish(ToGrpcStatus(caller.status()));
+    return reactor;
+  }
+  if (absl::Status s = CheckQueuedSize(*request); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
     return reactor;
   }
   logic_->RecordPurchase(

@@ -10,7 +10,8 @@
 namespace rapport::testing {
 
 grpc::Status CallRaw(const std::string& address, const std::string& method,
-                     const std::string& authorization) {
+                     const std::string& authorization,
+                     const std::string& message) {
   std::shared_ptr<grpc::Channel> channel = *MakeChannel(address, {});
   grpc::GenericStub stub(channel);
   grpc::ClientContext context;
@@ -25,9 +26,9 @@ grpc::Status CallRaw(const std::string& address, const std::string& method,
   bool ok = false;
   call->StartCall(reinterpret_cast<void*>(1));
   cq.Next(&tag, &ok);
-  grpc::Slice empty("", 0);
-  grpc::ByteBuffer message(&empty, 1);
-  call->Write(message, reinterpret_cast<void*>(2));
+  grpc::Slice bytes(message);
+  grpc::ByteBuffer buffer(&bytes, 1);
+  call->Write(buffer, reinterpret_cast<void*>(2));
   cq.Next(&tag, &ok);
   call->WritesDone(reinterpret_cast<void*>(3));
   cq.Next(&tag, &ok);

@@ -8,9 +8,11 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "rapport/customer/v1/customer_service.grpc.pb.h"
 #include "tests/support/mariadb.h"
 #include "tests/support/platform.h"
 #include "tests/support/process.h"
+#include "tests/support/raw_call.h"
 #include "tests/support/server.h"
 #include "tests/support/test_auth.h"
 
@@ -75,6 +77,47 @@ TEST(CustomerE2E, CreateRecordTwoPurchasesAndListThem) {
   ASSERT_EQ(got.exit_code, 0) << got.err;
   EXPECT_NE(got.out.find("Ada Lovelace"), std::string::npos);
   EXPECT_NE(got.out.find("crm:42"), std::string::npos);
+}
+
+// GetCustomer and RecordPurchase wait in a queue with their requests: one
+// padded (with unknown fields) past what any valid request holds is refused
+// at once, naming the request, while the same call unpadded is served.
+TEST(CustomerE2E, AnOversizedCallWaitsInNoQueue) {
+  CustomerServer server(TestMariaDb::Shared().CreateDatabase());
+  ASSERT_EQ(server.Ctl({"health", "--wait", "20s"}).exit_code, 0)
+      << server.log();
+  const std::string id =
+      CsvId(server
+                .Ctl({"customers", "create", "--display-name", "Eve",
+                      "--output", "csv"})
+                .out);
+  const std::string bearer =
+      "Bearer " + testing::TestAuth::Get().Token("writer", "user:test");
+  const std::string service = "/rapport.customer.v1.CustomerService/";
+  customer::v1::GetCustomerRequest get;
+  get.set_id(id);
+  customer::v1::RecordPurchaseRequest record;
+  record.set_customer_id(id);
+  record.mutable_purchase()->mutable_amount()->set_currency_code("USD");
+  record.mutable_purchase()->mutable_amount()->set_units(5);
+  record.mutable_purchase()->mutable_purchase_time()->set_seconds(1709294400);
+  for (auto [method, request] :
+       {std::pair<std::string, google::protobuf::Message*>{"GetCustomer", &get},
+        {"RecordPurchase", &record}}) {
+    grpc::Status plain =
+        testing::CallRaw(server.customer().addr(), service + method, bearer,
+                         request->SerializeAsString());
+    EXPECT_TRUE(plain.ok()) << method << ": " << plain.error_message();
+    request->GetReflection()->MutableUnknownFields(request)->AddLengthDelimited(
+        999, std::string(200 << 10, 'p'));
+    grpc::Status padded =
+        testing::CallRaw(server.customer().addr(), service + method, bearer,
+                         request->SerializeAsString());
+    EXPECT_EQ(padded.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << method;
+    EXPECT_NE(padded.error_message().find("request: is "), std::string::npos)
+        << padded.error_message();
+  }
 }
 
 TEST(CustomerE2E,
