@@ -38,6 +38,7 @@
 #include "common/audit/audit.h"
 #include "common/base/status_macros.h"
 #include "common/ids.h"
+#include "common/import/cache_share.h"
 #include "common/log.h"
 #include "common/metrics/metrics.h"
 #include "common/requests.h"
@@ -61,8 +62,10 @@ inline absl::Status CancelledImport() {
 // How often one batch is run again after losing a race to a concurrent
 // writer.
 inline constexpr int kMaxAttempts = 5;
-// How many references an import keeps resolved for its later batches.
+// How many references an import keeps resolved for its later batches, and
+// how many all running imports keep together (CacheShare).
 inline constexpr size_t kMaxKnownRefs = 200000;
+inline constexpr size_t kKnownRefsBudget = 2 * kMaxKnownRefs;
 
 struct Reject {
   int64_t row = 0;
@@ -452,7 +455,10 @@ class Importer {
         }
         // What the batch's stored rows named (and created) exists now; an
         // entity made only for refused rows was not kept.
-        if (known_.size() + rows.size() > kMaxKnownRefs) known_.clear();
+        if (known_.size() + rows.size() >
+            std::min(kMaxKnownRefs, share_.limit())) {
+          known_.clear();
+        }
         for (const Row<Record>& r : rows) {
           if (refused_rows.contains(r.number)) continue;
           known_.emplace(r.ref,
@@ -478,6 +484,7 @@ class Importer {
     std::vector<Row<Record>> pending_;
     // The entity id of each reference a batch of this call has written.
     absl::flat_hash_map<std::string, std::string> known_;
+    CacheShare share_{kKnownRefsBudget};
     Totals totals_;
   };
 

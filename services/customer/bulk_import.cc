@@ -17,6 +17,7 @@
 #include "common/base/decimal.h"
 #include "common/base/status_macros.h"
 #include "common/base/timestamp.h"
+#include "common/import/cache_share.h"
 #include "common/import/row_import.h"
 #include "common/log.h"
 #include "common/metrics/metrics.h"
@@ -35,8 +36,11 @@ constexpr size_t kMaxDisplayNameBytes = 256;
 constexpr size_t kMaxKindBytes = 64;
 constexpr size_t kMaxNoteBytes = 1024;
 constexpr int kMaxMergeHops = 16;
-// The per-import caches start over beyond this many entries.
+// The per-import caches start over beyond this many entries, or beyond their
+// share of kCacheBudget when more imports run (each holds about 150 bytes an
+// entry; the budget is what two imports of a million customers keep).
 constexpr size_t kMaxCacheEntries = size_t{1} << 20;
+constexpr size_t kCacheBudget = 2 * kMaxCacheEntries;
 // Separates the parts of keys and hashed content; cannot occur in a ref's parts
 // after validation (control characters are refused).
 constexpr char kSep[] = "\x1f";
@@ -494,8 +498,8 @@ class Importer {
   // unique key (an identity, a request id) first.
   absl::Status Flush() {
     if (pending_.empty()) return absl::OkStatus();
-    if (refs_.size() > kMaxCacheEntries ||
-        resolved_.size() > kMaxCacheEntries) {
+    const size_t limit = std::min(kMaxCacheEntries, share_.limit());
+    if (refs_.size() > limit || resolved_.size() > limit) {
       RAPPORT_RETURN_IF_ERROR(ForgetRefs());
     }
     // The first attempt writes without looking up the batch's keys: a
@@ -818,6 +822,7 @@ class Importer {
 
   const Deps& deps_;
   const std::string actor_;
+  imports::CacheShare share_{kCacheBudget};
   std::string import_id_;
   std::string prefix_;  // the ids of rows known by number start with it
   std::vector<PendingRow<Record>> pending_;

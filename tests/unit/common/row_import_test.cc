@@ -6,12 +6,14 @@
 
 #include <algorithm>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/import/cache_share.h"
 #include "common/metrics/metrics.h"
 #include "common/validation.h"
 
@@ -119,6 +121,21 @@ absl::StatusOr<Totals> RunImport(FakeStore& store,
         return true;
       },
       "user:ada", cancelled);
+}
+
+// Running imports share one budget of cache entries: each keeps its share
+// of it while the others run, and the whole again once alone.
+TEST(CacheShare, RunningImportsSplitTheBudget) {
+  auto first = std::make_unique<CacheShare>(1200);
+  EXPECT_EQ(first->limit(), 1200u);
+  {
+    CacheShare second(1200), third(1200);
+    EXPECT_EQ(first->limit(), 400u);
+    EXPECT_EQ(second.limit(), 400u);
+  }
+  EXPECT_EQ(first->limit(), 1200u);
+  first.reset();
+  EXPECT_EQ(CacheShare(90).limit(), 90u);
 }
 
 // rapport_import_rows_total of the imports of things, with `outcome`.
