@@ -175,8 +175,9 @@ Commands:
       by tier and segment, value, monetary, cost to serve, profit; and the balance: each
       tier's share of its counterpart's value and monetary value against its share of
       the cost to serve, and each counterpart's share of all of them (every share column
-      adds up to 100%). A service that does not answer is shown as unavailable, the rest
-      prints, and the exit status is 1.
+      adds up to 100%; a note names the counterparts left out: unavailable, never
+      refreshed, or in another currency). A service that does not answer is shown as
+      unavailable, the rest prints, and the exit status is 1.
   report --out FILE.html [--as-of RFC3339] [--targets N]
                  [--customer-addr A] [--partner-addr A] [--community-addr A]
       one self-contained HTML page (no network needed to open it): the overview and its

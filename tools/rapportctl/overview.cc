@@ -174,13 +174,14 @@ void PrintTables(const Overview& o, std::ostream& out) {
                       "", "", ""});
       continue;
     }
-    summary.AddRow({c.title, "available", absl::StrCat(c.entities),
-                    absl::StrCat(c.total.entities),
-                    HundredthsText(c.total.value_hundredths_sum),
-                    HundredthsText(c.total.average_value_hundredths),
-                    c.total.monetary.ToString(),
-                    c.total.cost_to_serve.ToString(),
-                    c.total.profit.ToString()});
+    summary.AddRow(
+        {c.title,
+         c.model_id.empty() ? "available, no refresh yet" : "available",
+         absl::StrCat(c.entities), absl::StrCat(c.total.entities),
+         HundredthsText(c.total.value_hundredths_sum),
+         HundredthsText(c.total.average_value_hundredths),
+         c.total.monetary.ToString(), c.total.cost_to_serve.ToString(),
+         c.total.profit.ToString()});
   }
   summary.Print(Format::kTable, out);
 
@@ -330,9 +331,17 @@ Overview Balance(std::vector<Counterpart> counterparts) {
   o.counterparts = std::move(counterparts);
   std::string currency;
   bool currency_set = false;
-  std::vector<std::string> left_out;
+  std::vector<std::string> left_out, unavailable, unscored;
   for (const Counterpart& c : o.counterparts) {
-    if (!c.available) continue;
+    if (!c.available) {
+      unavailable.push_back(c.title);
+      continue;
+    }
+    // No refresh has stored values yet: its zeros would read as a share.
+    if (c.model_id.empty()) {
+      unscored.push_back(c.title);
+      continue;
+    }
     std::vector<BalanceRow> rows;
     for (const Group& g : c.tiers) rows.push_back(RowOf(c.key, g));
     FillShares(rows);
@@ -350,10 +359,24 @@ Overview Balance(std::vector<Counterpart> counterparts) {
     o.across.push_back(RowOf(c.key, total));
   }
   FillShares(o.across);
+  // What the shares across counterparts leave out, and why: they are shares
+  // of the counterparts listed only.
+  std::vector<std::string> notes;
+  if (!unavailable.empty()) {
+    notes.push_back(
+        absl::StrCat("unavailable: ", absl::StrJoin(unavailable, ", ")));
+  }
+  if (!unscored.empty()) {
+    notes.push_back(
+        absl::StrCat("no refresh yet: ", absl::StrJoin(unscored, ", ")));
+  }
   if (!left_out.empty()) {
-    o.across_note = absl::StrCat(
-        "Left out of the shares across counterparts, whose money is in ",
-        currency, ": ", absl::StrJoin(left_out, ", "));
+    notes.push_back(absl::StrCat("money not in ", currency, ": ",
+                                 absl::StrJoin(left_out, ", ")));
+  }
+  if (!notes.empty()) {
+    o.across_note = absl::StrCat("Left out of the shares across counterparts (",
+                                 absl::StrJoin(notes, "; "), ")");
   }
   return o;
 }

@@ -237,23 +237,11 @@ void AppendBalance(const overview::Overview& o, std::string* out) {
                   "longer than the first, the company spends more attention "
                   "than the value it gets back: the last column of the tables "
                   "is then negative.</p>\n");
-  std::vector<std::string> missing;
-  for (const Counterpart& c : o.counterparts) {
-    if (!c.available) missing.push_back(c.title);
-  }
-  if (!missing.empty()) {
-    std::string names;
-    for (const std::string& m : missing) {
-      absl::StrAppend(&names, names.empty() ? "" : ", ", m);
-    }
-    absl::StrAppend(out, "<p class=\"note\">Not included, unavailable: ",
-                    Escape(names), ".</p>\n");
-  }
   if (o.across.empty()) {
     absl::StrAppend(out,
                     "<p class=\"status unavailable\">The balance is "
-                    "unavailable: no counterpart service answered.</p>\n"
-                    "</section>\n");
+                    "unavailable. ",
+                    Escape(o.across_note), ".</p>\n</section>\n");
     return;
   }
 

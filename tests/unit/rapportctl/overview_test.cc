@@ -148,7 +148,39 @@ TEST(OverviewBalance, AcrossCounterpartsLeavesTheUnavailableOut) {
   EXPECT_EQ(o.across[1].value_share_bp, 2941);
   EXPECT_EQ(o.across[1].monetary_share_bp, 7500);
   EXPECT_FALSE(o.counterparts[2].available);
-  EXPECT_EQ(o.across_note, "");
+  // The shares are of the two: the note says who is left out, and why.
+  EXPECT_EQ(o.across_note,
+            "Left out of the shares across counterparts (unavailable: "
+            "Financial community)");
+  std::ostringstream table;
+  Print(Format::kTable, o, table);
+  EXPECT_NE(table.str().find("(unavailable: Financial community)"),
+            std::string::npos)
+      << table.str();
+}
+
+// A counterpart whose service answers but has stored no values yet (no
+// refresh) is said to be so, and is in no share: its zeros would read as
+// figures.
+TEST(OverviewBalance, ACounterpartNeverRefreshedIsInNoShare) {
+  Counterpart customers =
+      FromSummary("customers", "Customers", "customer", 12, "job-1",
+                  Summary("", 10, 1000, 100, 42000),
+                  {Summary("Gold", 10, 1000, 100, 42000)}, {});
+  Counterpart partners = FromSummary("partners", "Partners", "partner", 5, "",
+                                     Summary("", 0, 0, 0, 0), {}, {});
+  const Overview o = Balance({customers, partners});
+  ASSERT_EQ(o.across.size(), 1u);
+  EXPECT_EQ(o.across[0].counterpart, "customers");
+  EXPECT_EQ(o.across[0].value_share_bp, 10000);
+  for (const BalanceRow& r : o.balance) EXPECT_EQ(r.counterpart, "customers");
+  EXPECT_EQ(o.across_note,
+            "Left out of the shares across counterparts (no refresh yet: "
+            "Partners)");
+  std::ostringstream table;
+  Print(Format::kTable, o, table);
+  EXPECT_NE(table.str().find("available, no refresh yet"), std::string::npos)
+      << table.str();
 }
 
 TEST(OverviewBalance, MoneyInAnotherCurrencyIsNotAddedAcross) {
@@ -157,8 +189,8 @@ TEST(OverviewBalance, MoneyInAnotherCurrencyIsNotAddedAcross) {
   EXPECT_EQ(o.across[0].counterpart, "customers");
   EXPECT_EQ(o.across[0].monetary_share_bp, 10000);
   EXPECT_EQ(o.across_note,
-            "Left out of the shares across counterparts, whose money is in "
-            "USD: Partners (EUR)");
+            "Left out of the shares across counterparts (unavailable: "
+            "Financial community; money not in USD: Partners (EUR))");
   // Within the partners, the shares still stand.
   EXPECT_EQ(o.balance[4].monetary_share_bp, 4000);
 }

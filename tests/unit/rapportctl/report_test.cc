@@ -222,6 +222,7 @@ TEST(RenderHtml, AllZeroDataHasOnlyFiniteCoordinates) {
     c.title = key;
     c.service = key;
     c.available = true;
+    c.model_id = "job";  // refreshed, with nothing to count
     for (const std::string& tier : overview::TierOrder()) {
       c.tiers.push_back(TierGroup(tier, 0, 0, 0));
     }
