@@ -15,6 +15,14 @@ absl::StatusOr<int> PageSize(int requested) {
   return std::min(requested, kMaxPageSize);
 }
 
+absl::StatusOr<bool> OrderByValue(absl::string_view order_by) {
+  if (order_by == "value desc" || order_by == "value") return true;
+  if (order_by.empty() || order_by == "id") return false;
+  return InvalidField("order_by",
+                      "must be \"value desc\" (or \"value\") or \"id\" (or "
+                      "empty)");
+}
+
 std::string EncodePageToken(absl::string_view last_key,
                             absl::string_view filter) {
   return absl::WebSafeBase64Escape(

@@ -26,6 +26,11 @@ inline constexpr int kMaxPageSize = 1000;
 // capped.
 absl::StatusOr<int> PageSize(int requested);
 
+// Whether a list's `order_by` asks for the highest stored value first:
+// "value desc" or "value" (true); "" or "id" for id order (false); anything
+// else is INVALID_ARGUMENT naming order_by.
+absl::StatusOr<bool> OrderByValue(absl::string_view order_by);
+
 std::string EncodePageToken(absl::string_view last_key,
                             absl::string_view filter);
 

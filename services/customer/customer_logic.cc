@@ -458,11 +458,8 @@ absl::StatusOr<v1::ListCustomersResponse> CustomerLogic::ListCustomers(
     return InvalidField("max_value_hundredths",
                         "is below min_value_hundredths");
   }
-  if (request.order_by() == "value desc") {
-    filter.by_value_desc = true;
-  } else if (!request.order_by().empty() && request.order_by() != "id") {
-    return InvalidField("order_by", "must be \"id\" or \"value desc\"");
-  }
+  RAPPORT_ASSIGN_OR_RETURN(filter.by_value_desc,
+                           OrderByValue(request.order_by()));
   const std::string fingerprint = absl::StrCat(
       "customers|", filter.segment, "|", filter.tier, "|",
       filter.min_value_hundredths.value_or(-1), "|",

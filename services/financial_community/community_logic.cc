@@ -355,16 +355,15 @@ absl::StatusOr<v1::ListMembersResponse> CommunityLogic::ListMembers(
   if (!cv1::Tier_IsValid(request.tier())) {
     violations.push_back({"tier", "is not a tier"});
   }
-  if (request.order_by() != "" && request.order_by() != "value") {
-    violations.push_back({"order_by", "must be empty or \"value\""});
-  }
+  absl::StatusOr<bool> ordered = OrderByValue(request.order_by());
+  AddViolations(ordered.status(), &violations);
   AddViolations(CheckOptionalText(request.segment(), "segment", 64),
                 &violations);
   if (!violations.empty()) return InvalidFields(violations);
-  const bool by_value = request.order_by() == "value";
+  const bool by_value = *ordered;
   const std::string filter =
       absl::StrCat(request.kind(), "/", request.tier(), "/", request.segment(),
-                   "/", request.order_by());
+                   "/", by_value);
   RAPPORT_ASSIGN_OR_RETURN(std::string after,
                            DecodePageToken(request.page_token(), filter));
   RAPPORT_ASSIGN_OR_RETURN(const ListCursor cursor,

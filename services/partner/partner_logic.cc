@@ -345,9 +345,8 @@ absl::StatusOr<v1::ListPartnersResponse> PartnerLogic::ListPartners(
   if (!cv1::Tier_IsValid(request.tier())) {
     violations.push_back({"tier", "is not a tier"});
   }
-  if (request.order_by() != "" && request.order_by() != "value") {
-    violations.push_back({"order_by", "must be empty or \"value\""});
-  }
+  absl::StatusOr<bool> by_value = OrderByValue(request.order_by());
+  AddViolations(by_value.status(), &violations);
   AddViolations(CheckOptionalText(request.segment(), "segment", 64),
                 &violations);
   if (!violations.empty()) return InvalidFields(violations);
@@ -355,10 +354,10 @@ absl::StatusOr<v1::ListPartnersResponse> PartnerLogic::ListPartners(
   filter.lifecycle = request.lifecycle();
   filter.tier = request.tier();
   filter.segment = request.segment();
-  filter.by_value = request.order_by() == "value";
+  filter.by_value = *by_value;
   const std::string filter_text =
       absl::StrCat(filter.kind, "/", filter.lifecycle, "/", filter.tier, "/",
-                   filter.segment, "/", request.order_by());
+                   filter.segment, "/", filter.by_value);
   RAPPORT_ASSIGN_OR_RETURN(std::string after,
                            After(request.page_token(), filter_text));
   RAPPORT_ASSIGN_OR_RETURN(const ListCursor cursor,

@@ -507,6 +507,13 @@ TEST_F(PartnerLogicTest, EveryRpcNamesItsBadFieldAndItsUnknownIds) {
   EXPECT_TRUE(
       NamesField(logic_.ListPartners(by_lifecycle).status(), "lifecycle"));
   EXPECT_TRUE(NamesField(logic_.ListPartners(by_tier).status(), "tier"));
+  v1::ListPartnersRequest by_order;
+  by_order.set_order_by("name");
+  EXPECT_TRUE(NamesField(logic_.ListPartners(by_order).status(), "order_by"));
+  for (const char* order : {"value desc", "value", "id"}) {
+    by_order.set_order_by(order);
+    EXPECT_TRUE(logic_.ListPartners(by_order).ok()) << order;
+  }
   v1::ListPartnersRequest by_segment;
   by_segment.set_segment(std::string(65, 's'));
   EXPECT_TRUE(NamesField(logic_.ListPartners(by_segment).status(), "segment"));

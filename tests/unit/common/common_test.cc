@@ -42,6 +42,20 @@ TEST(Paging, TokenForAnotherFilterIsRejectedNamingPageToken) {
   EXPECT_FALSE(DecodePageToken("bm9wZQ", "f").ok());  // "nope"
 }
 
+// Every list orders by id or by value, in the same words whatever the
+// service: "value desc" (AIP-132) or "value", "id" or nothing.
+TEST(Paging, OrderByIsValueOrId) {
+  for (const char* value : {"value desc", "value"}) {
+    EXPECT_TRUE(*OrderByValue(value)) << value;
+  }
+  for (const char* id : {"", "id"}) EXPECT_FALSE(*OrderByValue(id)) << id;
+  for (const char* bad : {"name", "value asc", "VALUE", " value"}) {
+    absl::Status s = OrderByValue(bad).status();
+    ASSERT_EQ(FieldViolations(s).size(), 1u) << bad;
+    EXPECT_EQ(FieldViolations(s)[0].field, "order_by");
+  }
+}
+
 TEST(Paging, PageSizeDefaultsCapsAndRejectsNegative) {
   EXPECT_EQ(*PageSize(0), kDefaultPageSize);
   EXPECT_EQ(*PageSize(7), 7);
