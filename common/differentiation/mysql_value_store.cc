@@ -203,6 +203,32 @@ absl::Status ValueTables::Validate() const {
   return absl::OkStatus();
 }
 
+void DeleteEntityValues(sql::Connection& c, const ValueTables& t,
+                        const std::vector<std::string>& ids) {
+  if (ids.empty()) return;
+  const std::string previous = absl::StrCat(t.values, "_previous");
+  std::vector<std::string> sets = {t.values};
+  {
+    // The previous set exists from the second refresh on (publishing swaps
+    // it in whole, so it never goes missing once made).
+    Statement s = PrepareCached(
+        c,
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema "
+        "= DATABASE() AND table_name = ?");
+    s->setString(1, previous);
+    Rows rows(s->executeQuery());
+    if (rows->next() && rows->getInt64(1) > 0) sets.push_back(previous);
+  }
+  for (const std::string& set : sets) {
+    Statement s = PrepareCached(c, absl::StrCat("DELETE FROM ", set, " WHERE ",
+                                                t.entity_column, " = ?"));
+    for (const std::string& id : ids) {
+      s->setString(1, id);
+      s->executeUpdate();
+    }
+  }
+}
+
 std::vector<Migration> ValueTableMigrations(const ValueTables& tables) {
   std::vector<Migration> out;
   for (const Migration& m : ValueTableMigrationTemplates()) {

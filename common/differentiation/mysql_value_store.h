@@ -50,6 +50,14 @@ struct ValueTables {
 // service's: ApplyMigrations(pool, With(ServiceMigrations(), ...)).
 std::vector<Migration> ValueTableMigrations(const ValueTables& tables);
 
+// Deletes the values of the entities `ids` (deleted, or merged into another)
+// from the live set and from the previous one, which a scorecard's trend
+// reads, within the caller's transaction on `c`: an entity made again under
+// the same id must not show the old one's trend. May throw
+// sql::SQLException.
+void DeleteEntityValues(sql::Connection& c, const ValueTables& tables,
+                        const std::vector<std::string>& ids);
+
 class MysqlValueStore final : public ValueStore {
  public:
   MysqlValueStore(MysqlPool* pool, ValueTables tables);

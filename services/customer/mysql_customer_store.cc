@@ -22,6 +22,7 @@
 #include "common/mysql/statement_cache.h"
 #include "common/status.h"
 #include "common/validation.h"
+#include "services/customer/customer_values.h"
 
 namespace rapport::customer {
 namespace {
@@ -662,7 +663,6 @@ absl::Status MysqlCustomerStore::DeleteCustomer(
           "DELETE FROM consent_history WHERE customer_id = ?",
           "DELETE FROM consent_history WHERE customer_id IN "
           "(SELECT id FROM customers WHERE merged_into = ?)",
-          "DELETE FROM customer_scores WHERE customer_id = ?",
           "DELETE FROM customer_external_ids WHERE customer_id = ?",
           "DELETE FROM customer_attributes WHERE customer_id = ?",
           "DELETE FROM customer_attributes WHERE customer_id IN "
@@ -676,6 +676,7 @@ absl::Status MysqlCustomerStore::DeleteCustomer(
       s->setString(1, id);
       s->executeUpdate();
     }
+    differentiation::DeleteEntityValues(c, CustomerValueTables(), {id});
     audit::Write(c, event);
     return absl::OkStatus();
   });
@@ -1200,14 +1201,14 @@ absl::StatusOr<MergeResult> MysqlCustomerStore::MergeCustomers(
              primary, duplicates);
     for (const char* query :
          {"DELETE FROM consents WHERE customer_id = ?",
-          "DELETE FROM customer_attributes WHERE customer_id = ?",
-          "DELETE FROM customer_scores WHERE customer_id = ?"}) {
+          "DELETE FROM customer_attributes WHERE customer_id = ?"}) {
       Statement s = Prepare(c, query);
       for (const std::string& d : duplicates) {
         s->setString(1, d);
         s->executeUpdate();
       }
     }
+    differentiation::DeleteEntityValues(c, CustomerValueTables(), duplicates);
     Statement mark =
         Prepare(c,
                 "UPDATE customers SET merged_into = ?, version = version + 1, "

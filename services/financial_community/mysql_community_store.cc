@@ -22,6 +22,7 @@
 #include "common/requests.h"
 #include "common/status.h"
 #include "services/financial_community/community_rules.h"
+#include "services/financial_community/community_values.h"
 
 namespace rapport::community {
 namespace {
@@ -407,14 +408,15 @@ absl::Status MysqlCommunityStore::DeleteMember(
         }
       }
     }
-    for (const char* table : {"holdings", "holding_requests", "engagements",
-                              "coverage", "member_scores"}) {
+    for (const char* table :
+         {"holdings", "holding_requests", "engagements", "coverage"}) {
       Statement s = PrepareCached(
           c, absl::StrCat("DELETE FROM ", table, " WHERE member_id = ?"));
       s->setString(1, id);
       s->executeUpdate();
     }
     DeleteChildren(c, MemberChildTables(), id);
+    differentiation::DeleteEntityValues(c, MemberValueTables(), {id});
     Statement s = PrepareCached(c, "DELETE FROM members WHERE id = ?");
     s->setString(1, id);
     s->executeUpdate();

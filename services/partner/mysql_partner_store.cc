@@ -21,6 +21,7 @@
 #include "common/requests.h"
 #include "common/status.h"
 #include "services/partner/partner_rules.h"
+#include "services/partner/partner_values.h"
 
 namespace rapport::partner {
 namespace {
@@ -579,13 +580,13 @@ absl::Status MysqlPartnerStore::DeletePartner(const std::string& id, bool force,
     }
     for (const char* table :
          {"deals", "orders", "fund_requests", "interactions", "agreements",
-          "partner_contacts", "partner_external_ids", "partner_attributes",
-          "partner_scores"}) {
+          "partner_contacts", "partner_external_ids", "partner_attributes"}) {
       Statement s = PrepareCached(
           c, absl::StrCat("DELETE FROM ", table, " WHERE partner_id = ?"));
       s->setString(1, id);
       s->executeUpdate();
     }
+    differentiation::DeleteEntityValues(c, PartnerValueTables(), {id});
     Statement s = PrepareCached(c, "DELETE FROM partners WHERE id = ?");
     s->setString(1, id);
     s->executeUpdate();

@@ -390,6 +390,49 @@ TEST_F(ValueStoreTest, APublishedSetReplacesTheOldOneAndADiscardedOneLeavesIt) {
   EXPECT_EQ(store_.GetValues({a})->at(0).score_time_us, kAsOf + 3000);
 }
 
+// An entity deleted (or merged away) leaves no values behind, in the live
+// set or in the previous one (a scorecard's trend), whether or not there is
+// a previous set yet.
+TEST_F(ValueStoreTest, ADeletedEntityLeavesNoValuesInEitherSet) {
+  const std::string a = AddCustomer(), b = AddCustomer(), c = AddCustomer();
+  auto forget = [&](const std::vector<std::string>& ids) {
+    return db_.pool().Run([&](sql::Connection& connection) {
+      DeleteEntityValues(connection, customer::CustomerValueTables(), ids);
+      return absl::OkStatus();
+    });
+  };
+  const std::string job1 = RunningJob(), job2 = RunningJob();
+  ASSERT_TRUE(store_.BeginValueSet(job1).ok());
+  ASSERT_TRUE(store_
+                  .AppendValues(job1, {Score(a, job1, 5000, 2, "At Risk"),
+                                       Score(b, job1, 100, 1, "Hibernating"),
+                                       Score(c, job1, 300, 1, "Hibernating")})
+                  .ok());
+  ASSERT_TRUE(store_.PublishValueSet(job1).ok());
+  ASSERT_TRUE(store_.DropReplacedSet(job1).ok());
+  ASSERT_TRUE(Tables("customer_scores_previous").empty());
+  ASSERT_TRUE(forget({a}).ok());
+  EXPECT_EQ(store_.GetValues({a, b, c})->size(), 2u);
+
+  ASSERT_TRUE(store_.BeginValueSet(job2).ok());
+  ASSERT_TRUE(store_
+                  .AppendValues(job2, {Score(b, job2, 200, 1, "Hibernating"),
+                                       Score(c, job2, 400, 1, "Hibernating")})
+                  .ok());
+  ASSERT_TRUE(store_.PublishValueSet(job2).ok());
+  ASSERT_TRUE(store_.RetireReplacedSet(job2).ok());
+  ASSERT_EQ(store_.GetPreviousValues({b, c})->size(), 2u);
+  ASSERT_TRUE(forget({b}).ok());
+  absl::StatusOr<std::vector<StoredValue>> live = store_.GetValues({a, b, c});
+  absl::StatusOr<std::vector<StoredValue>> previous =
+      store_.GetPreviousValues({a, b, c});
+  ASSERT_TRUE(live.ok() && previous.ok());
+  ASSERT_EQ(live->size(), 1u);
+  EXPECT_EQ((*live)[0].entity_id, c);
+  ASSERT_EQ(previous->size(), 1u);
+  EXPECT_EQ((*previous)[0].entity_id, c);
+}
+
 TEST_F(ValueStoreTest, JobsRecordProgressEndOnceAndGoStaleWithoutHeartbeat) {
   RefreshJobRecord job;
   job.id = ids_.Next();
