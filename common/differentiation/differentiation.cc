@@ -151,6 +151,26 @@ Differentiation::PreviousValuesOf(const std::vector<std::string>& ids) {
   return out;
 }
 
+absl::StatusOr<Differentiation::Trend> Differentiation::TrendOf(
+    const std::string& id) {
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> before,
+                             store_->LiveSetJob());
+    Trend trend;
+    RAPPORT_ASSIGN_OR_RETURN(auto now, ValuesOf({id}));
+    if (auto it = now.find(id); it != now.end()) trend.now = it->second;
+    RAPPORT_ASSIGN_OR_RETURN(auto previous, PreviousValuesOf({id}));
+    if (auto it = previous.find(id); it != previous.end()) {
+      trend.previous = it->second;
+    }
+    RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> after,
+                             store_->LiveSetJob());
+    if (before == after) return trend;
+  }
+  return absl::AbortedError(
+      "refreshes kept publishing new values while the trend was read; retry");
+}
+
 absl::StatusOr<std::optional<Differentiation::NextTier>>
 Differentiation::NextTierOf(const cv1::EntityValue& value) {
   RAPPORT_ASSIGN_OR_RETURN(std::shared_ptr<const ScoreModel> model,

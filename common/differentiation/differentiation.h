@@ -172,6 +172,14 @@ class Differentiation final : public ValueKeeper {
   // (for trends), by id; empty before a second refresh.
   absl::StatusOr<absl::flat_hash_map<std::string, cv1::EntityValue>>
   PreviousValuesOf(const std::vector<std::string>& ids);
+  // An entity's value now and before the latest refresh (nullopt where it
+  // has none), read again when a refresh published between the two reads,
+  // so that a trend never compares a set with itself.
+  struct Trend {
+    std::optional<cv1::EntityValue> now;
+    std::optional<cv1::EntityValue> previous;
+  };
+  absl::StatusOr<Trend> TrendOf(const std::string& id);
   // The next tier up from `value`'s and the profit it takes, from the
   // thresholds of the model that produced it: reaching Iron takes a profit
   // of 0, Gold and Platinum a profit above their thresholds; nullopt at the

@@ -492,12 +492,10 @@ absl::StatusOr<PartnerRecord> MysqlPartnerStore::UpdatePartner(
             before.lifecycle != v1::LIFECYCLE_ENDED) {
           Statement deals = PrepareCached(
               c,
-              "UPDATE deals SET state = 6, close_time_us = ?, update_time_us "
-              "= ?, version = version + 1 WHERE partner_id = ? AND state IN "
-              "(1, 2)");
+              "UPDATE deals SET state = 6, update_time_us = ?, version = "
+              "version + 1 WHERE partner_id = ? AND state IN (1, 2)");
           deals->setInt64(1, row.update_time_us);
-          deals->setInt64(2, row.update_time_us);
-          deals->setString(3, row.id);
+          deals->setString(2, row.id);
           const int expired = deals->executeUpdate();
           Statement agreements = PrepareCached(
               c,

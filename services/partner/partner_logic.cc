@@ -962,8 +962,9 @@ absl::StatusOr<v1::Deal> PartnerLogic::TransitionDeal(
         event.details.clear();  // a transaction run again says it anew
         // There already, closed at the same time (a retry whose answer was
         // lost): nothing to change, so nothing is written or audited,
-        // whatever the etag.
-        if (row.state == to && row.close_time_us == close_us) {
+        // whatever the etag. Rejected and expired take no close time (an
+        // imported one may carry one).
+        if (row.state == to && (!closes || row.close_time_us == close_us)) {
           return absl::OkStatus();
         }
         RAPPORT_RETURN_IF_ERROR(
@@ -1276,10 +1277,17 @@ absl::StatusOr<v1::FundRequest> PartnerLogic::TransitionFundRequest(
           row.claim_time_us = when;
         }
         if (to == v1::FUND_REQUEST_STATE_PAID) {
-          if (row.claim_time_us && when < *row.claim_time_us) {
-            return InvalidField("time", "must not be before the claim");
+          int64_t paid = when;
+          if (row.claim_time_us && paid < *row.claim_time_us) {
+            // Paid now, after a claim dated a little ahead (within the
+            // clocks' difference): paid when claimed.
+            if (!request.has_time()) {
+              paid = *row.claim_time_us;
+            } else {
+              return InvalidField("time", "must not be before the claim");
+            }
           }
-          row.paid_time_us = when;
+          row.paid_time_us = paid;
         }
         row.state = to;
         row.update_time_us = NowMicros();
@@ -1434,19 +1442,18 @@ absl::StatusOr<v1::PartnerScorecard> PartnerLogic::Scorecard(
                          totals.funds_paid.ToDouble());
   }
   if (values_ == nullptr) return card;
-  RAPPORT_ASSIGN_OR_RETURN(auto current, values_->ValuesOf({id}));
-  auto now = current.find(id);
-  if (now == current.end()) return card;  // not scored yet
-  *card.mutable_value() = now->second;
-  RAPPORT_ASSIGN_OR_RETURN(auto previous, values_->PreviousValuesOf({id}));
-  if (auto before = previous.find(id); before != previous.end()) {
-    *card.mutable_previous() = before->second;
-    card.set_value_change_hundredths(now->second.value_hundredths() -
-                                     before->second.value_hundredths());
+  RAPPORT_ASSIGN_OR_RETURN(differentiation::Differentiation::Trend trend,
+                           values_->TrendOf(id));
+  if (!trend.now.has_value()) return card;  // not scored yet
+  *card.mutable_value() = *trend.now;
+  if (trend.previous.has_value()) {
+    *card.mutable_previous() = *trend.previous;
+    card.set_value_change_hundredths(trend.now->value_hundredths() -
+                                     trend.previous->value_hundredths());
   }
   RAPPORT_ASSIGN_OR_RETURN(
       std::optional<differentiation::Differentiation::NextTier> next,
-      values_->NextTierOf(now->second));
+      values_->NextTierOf(*trend.now));
   if (next.has_value()) {
     card.set_next_tier(next->tier);
     *card.mutable_profit_to_next_tier() =

@@ -1134,6 +1134,14 @@ TEST_F(PartnerLogicTest, BadDomainsFutureClosesAndBlankNamesNameTheirField) {
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM deals"), 3);
   EXPECT_EQ(db_.Count("SELECT close_time_us FROM deals WHERE state = 6"),
             kNow - 1);
+  // Expiring it by call is a retry of what is stored: it answers with it.
+  const std::vector<std::string> expired =
+      db_.Strings("SELECT id FROM deals WHERE state = 6");
+  ASSERT_EQ(expired.size(), 1u);
+  absl::StatusOr<v1::Deal> expire_again =
+      Move(expired[0], v1::DEAL_STATE_EXPIRED);
+  ASSERT_TRUE(expire_again.ok()) << expire_again.status();
+  EXPECT_EQ(expire_again->close_time().seconds(), (kNow - 1) / 1'000'000);
 
   // Orders dated ahead (more than a clock's difference), by call or row.
   v1::RecordOrderRequest order;
@@ -1291,6 +1299,10 @@ TEST_F(PartnerLogicTest, TheLifecycleDecidesWhatAPartnerMayStillDo) {
   v1::GetDealRequest get;
   get.set_id(open->id());
   EXPECT_EQ(logic_.GetDeal(get)->state(), v1::DEAL_STATE_EXPIRED);
+  EXPECT_FALSE(logic_.GetDeal(get)->has_close_time());  // as if by hand
+  // Expiring it again is a retry: nothing to do, nothing refused.
+  absl::StatusOr<v1::Deal> again = Move(open->id(), v1::DEAL_STATE_EXPIRED);
+  EXPECT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(db_.Strings("SELECT state FROM agreements WHERE partner_id = ? "
                         "ORDER BY state",
                         {a.id()}),
@@ -1347,8 +1359,11 @@ TEST_F(PartnerLogicTest, FundsAreRequestedApprovedClaimedAndPaidOrRefused) {
     *ahead.mutable_time() = ToTimestamp(now_ + kClockSkewUs + 1);
     EXPECT_TRUE(NamesField(
         logic_.TransitionFundRequest(ahead, "user:ada").status(), "time"));
+    // Dated a minute ahead (within the clocks' difference) it is taken,
+    // and a payment made now, without a time, is paid when claimed.
+    *ahead.mutable_time() = ToTimestamp(now_ + 60'000'000);
+    ASSERT_TRUE(logic_.TransitionFundRequest(ahead, "user:ada").ok());
   }
-  ASSERT_TRUE(move(v1::FUND_REQUEST_STATE_CLAIMED, "4200.50").ok());
   // The same claim again (a retry whose answer was lost) is the first one;
   // a claim of another amount is refused.
   ASSERT_TRUE(move(v1::FUND_REQUEST_STATE_CLAIMED, "4200.50").ok());
@@ -1364,6 +1379,7 @@ TEST_F(PartnerLogicTest, FundsAreRequestedApprovedClaimedAndPaidOrRefused) {
   EXPECT_EQ(paid->state(), v1::FUND_REQUEST_STATE_PAID);
   EXPECT_EQ(paid->claimed_amount().units(), 4200);
   EXPECT_TRUE(paid->has_paid_time());
+  EXPECT_EQ(paid->paid_time().seconds(), (now_ + 60'000'000) / 1'000'000);
   EXPECT_TRUE(absl::IsFailedPrecondition(
       move(v1::FUND_REQUEST_STATE_CLAIM_REJECTED).status()));
   // Paid claims are a cost of the partner, and its scorecard shows them.

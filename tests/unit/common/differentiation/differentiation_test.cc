@@ -75,7 +75,8 @@ class FakeStore final : public Counterpart, public ValueStore {
   absl::Notification* hold_scan = nullptr;
   // When set, runs as PublishValueSet begins (outside the lock).
   std::function<void()> before_publish;
-  std::function<void()> after_upsert;  // called outside the lock
+  std::function<void()> after_upsert;      // called outside the lock
+  std::function<void()> after_get_values;  // likewise
   // When set, PublishValueSet publishes and then answers this error (the
   // answer of a swap that happened was lost).
   absl::Status publish_answer;
@@ -310,12 +311,15 @@ class FakeStore final : public Counterpart, public ValueStore {
   }
   absl::StatusOr<std::vector<StoredValue>> GetValues(
       const std::vector<std::string>& ids) override {
-    absl::MutexLock l(&mu);
     std::vector<StoredValue> out;
-    for (const std::string& id : ids) {
-      if (auto it = scores.find(id); it != scores.end())
-        out.push_back(it->second);
+    {
+      absl::MutexLock l(&mu);
+      for (const std::string& id : ids) {
+        if (auto it = scores.find(id); it != scores.end())
+          out.push_back(it->second);
+      }
     }
+    if (after_get_values) after_get_values();
     return out;
   }
   absl::StatusOr<ValueTotals> Summarize() override {
@@ -713,6 +717,34 @@ TEST_F(DifferentiationTest,
   EXPECT_EQ(previous->at("c07").model_id(), first.id());
   EXPECT_EQ(previous->at("c07").value_hundredths(), before->value_hundredths());
   EXPECT_EQ(previous->at("c07").monetary().units(), before->monetary().units());
+  // A trend is read from one publication: one that comes between reading the
+  // value now and the previous one (here, once) makes it read both again.
+  bool published = false;
+  std::map<std::string, StoredValue> first_set;
+  {
+    absl::MutexLock l(&store_.mu);
+    first_set = store_.previous;
+  }
+  store_.after_get_values = [&] {
+    if (std::exchange(published, true)) return;
+    absl::MutexLock l(&store_.mu);
+    store_.previous = store_.scores;
+    for (auto& [id, s] : store_.scores) s.model_id = "third";
+    store_.live_job = "third";
+  };
+  absl::StatusOr<Differentiation::Trend> trend = logic_->TrendOf("c07");
+  store_.after_get_values = nullptr;
+  ASSERT_TRUE(trend.ok()) << trend.status();
+  ASSERT_TRUE(trend->now.has_value() && trend->previous.has_value());
+  EXPECT_EQ(trend->now->model_id(), "third");
+  EXPECT_EQ(trend->previous->model_id(), second.id());
+  {
+    // Back to the second refresh's sets, for what follows.
+    absl::MutexLock l(&store_.mu);
+    store_.scores = store_.previous;
+    store_.previous = first_set;
+    store_.live_job = second.id();
+  }
 
   // The next tier: a Lead lacks its negative profit to reach Iron; Iron and
   // Gold lack what separates them from the model's thresholds; Platinum is
