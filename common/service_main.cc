@@ -18,8 +18,9 @@
 #include "common/auth/jwt.h"
 #include "common/log.h"
 
-ABSL_FLAG(std::string, listen, "0.0.0.0:50051",
-          "host:port to serve on; port 0 picks one");
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
+          "host:port to serve on (this machine only by default: serving "
+          "others, 0.0.0.0:PORT, wants --tls_cert too); port 0 picks one");
 ABSL_FLAG(int, max_threads, 64, "most threads serving calls");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "how long running calls may take to finish on SIGTERM");
@@ -38,7 +39,7 @@ ABSL_FLAG(absl::Duration, max_stream_time, absl::Hours(1),
           "scoring)");
 ABSL_FLAG(int, max_streams_per_connection, 100,
           "calls one client connection may run at once");
-ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9450",
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9450",
           "host:port of the Prometheus metrics endpoint (HTTP GET /metrics); "
           "port 0 picks one; empty: none");
 ABSL_FLAG(std::string, metrics_port_file, "",
@@ -135,9 +136,11 @@ void InitService(int argc, char** argv, const ServiceDefaults& defaults,
       description,
       "\nEvery flag may also come from the environment as RAPPORT_<FLAG>, "
       "e.g. RAPPORT_LISTEN; a flag on the command line wins."));
-  absl::SetFlag(&FLAGS_listen, absl::StrCat("0.0.0.0:", defaults.port));
+  // This machine only unless told otherwise (every deployment says where):
+  // a service started by hand does not serve the network in plain text.
+  absl::SetFlag(&FLAGS_listen, absl::StrCat("127.0.0.1:", defaults.port));
   absl::SetFlag(&FLAGS_metrics_listen,
-                absl::StrCat("0.0.0.0:", defaults.metrics_port));
+                absl::StrCat("127.0.0.1:", defaults.metrics_port));
   absl::SetFlag(&FLAGS_max_threads, defaults.max_threads);
   absl::SetFlag(&FLAGS_shutdown_grace, defaults.shutdown_grace);
   ApplyEnvironment();
