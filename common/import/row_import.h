@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -330,8 +331,15 @@ class Importer {
     absl::Status Flush() {
       if (pending_.empty()) return absl::OkStatus();
       absl::Status last;
-      for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
-        absl::StatusOr<Outcome> outcome = Attempt(attempt > 0);
+      // A batch that loses the race to create its new entities to a
+      // concurrent import of the same ones (the streams of one import whose
+      // rows go by request id, not by entity), each time with fewer left to
+      // create, is getting on: such a run is not an attempt lost. It ends,
+      // as what is left to create only shrinks.
+      size_t fewest_to_create = std::numeric_limits<size_t>::max();
+      int lost = 0;
+      for (int run = 0; lost < kMaxAttempts; ++run) {
+        absl::StatusOr<Outcome> outcome = Attempt(run > 0);
         if (outcome.ok()) {
           totals_.accepted += outcome->accepted;
           totals_.duplicates += outcome->duplicates;
@@ -356,6 +364,8 @@ class Importer {
         }
         known_.clear();
         last = outcome.status();
+        if (run == 0 || to_create_ >= fewest_to_create) ++lost;
+        fewest_to_create = std::min(fewest_to_create, to_create_);
       }
       // What the database said stays in the log: it may name tables.
       LogLine("warn", "import", "a batch kept losing races",
@@ -419,6 +429,9 @@ class Importer {
         RAPPORT_ASSIGN_OR_RETURN(
             resolved, importer_->store_->Resolve(refs, after_lost_race));
       }
+      to_create_ = static_cast<size_t>(
+          std::count_if(resolved.begin(), resolved.end(),
+                        [](const auto& r) { return r.second.create; }));
       for (size_t i : fresh) {
         if (auto k = known_.find(pending_[i].ref); k != known_.end()) {
           resolved.emplace(k->first, Resolved{.id = k->second});
@@ -484,6 +497,8 @@ class Importer {
     std::vector<Row<Record>> pending_;
     // The entity id of each reference a batch of this call has written.
     absl::flat_hash_map<std::string, std::string> known_;
+    // The entities the last attempt at a batch was to create.
+    size_t to_create_ = 0;
     CacheShare share_{kKnownRefsBudget};
     Totals totals_;
   };

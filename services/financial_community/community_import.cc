@@ -24,6 +24,7 @@
 #include "common/status.h"
 #include "common/validation.h"
 #include "services/financial_community/community_rules.h"
+#include "services/financial_community/mysql_community_store.h"
 
 namespace rapport::community {
 namespace {
@@ -358,11 +359,15 @@ absl::StatusOr<std::vector<imports::Reject>> InsertEngagements(
     int kind;
   };
   absl::flat_hash_map<std::string, Shape> shapes;
-  // Locking, so that two imports (or an import and a LogEngagement) adding
-  // to one engagement at once take turns and each checks what the other
-  // stored: two first rows of an engagement lock the same gap, deadlock,
-  // and the transaction of one runs again after the other committed. Rows
-  // without a group (most rows, each an engagement of its own) take no lock.
+  // Locking each engagement (LockEngagements), so that two imports (or an
+  // import and a LogEngagement) adding to one engagement at once take turns
+  // and each checks what the other stored, first rows of a new one
+  // included. The batch runs READ COMMITTED, which locks no gaps: under
+  // repeatable read, reading the engagements not stored yet locked gaps,
+  // and the two streams of one import, inserting unrelated engagements into
+  // each other's gaps, deadlocked until the import gave up. Rows without a
+  // request id (each an engagement of its own) take no lock.
+  LockEngagements(c, std::vector<std::string>(grouped.begin(), grouped.end()));
   SelectInLists(
       c,
       "SELECT engagement_id, member_id, engagement_time_us, kind FROM "
@@ -581,6 +586,7 @@ MysqlCommunityImports::ImportEngagements(
   auto store =
       StoreFor<EngagementRow>(pool_, ids_, clock_, v1::MEMBER_KIND_INVESTOR,
                               "engagements", InsertEngagements);
+  store->ReadCommitted();  // see InsertEngagements
   imports::Importer<v1::ImportEngagementsRequest, v1::EngagementRow,
                     EngagementRow>
       importer(

@@ -206,6 +206,24 @@ const ChildTables& MemberChildTables() {
   return *kTables;
 }
 
+void LockEngagements(sql::Connection& c, std::vector<std::string> ids) {
+  // Ascending, as InnoDB takes a multi-row insert's rows in their order: two
+  // callers never hold each other's next lock.
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  constexpr size_t kMost = 256;
+  for (size_t begin = 0; begin < ids.size(); begin += kMost) {
+    const size_t n = std::min(kMost, ids.size() - begin);
+    const size_t slots = PaddedCount(n, kMost);
+    CachedStatement s = PrepareCached(
+        c, absl::StrCat("INSERT INTO engagement_locks (id) VALUES ",
+                        RowPlaceholders(slots, 1),
+                        " ON DUPLICATE KEY UPDATE id = id"));
+    BindPadded(*s, 1, ids, begin, n, slots);
+    s->executeUpdate();
+  }
+}
+
 absl::StatusOr<std::map<std::string, Decimal>> MarketValues(
     sql::Connection& c, const std::vector<std::string>& ids, int64_t as_of_us) {
   std::map<std::string, Decimal> out;
@@ -447,8 +465,8 @@ MysqlCommunityStore::FindDuplicates(const std::string& after, int limit) {
             " SELECT DISTINCT 'contact_email' AS reason, email_key AS k, "
             "  member_id FROM member_contacts WHERE email_key <> ''"
             " UNION ALL"
-            " SELECT 'name_organisation', CONCAT(name_key, ' / ', organisation "
-            "COLLATE utf8mb4_bin), id FROM members) g"
+            " SELECT 'name_organisation', CONCAT(name_key, ' / ', "
+            "LOWER(organisation) COLLATE utf8mb4_bin), id FROM members) g"
             " WHERE CONCAT(reason, '\\n', k) > ?"
             " GROUP BY reason, k HAVING COUNT(DISTINCT member_id) > 1"
             " ORDER BY reason, k LIMIT ?");
@@ -809,6 +827,7 @@ MysqlCommunityStore::LogEngagement(const std::vector<EngagementRecord>& rows,
           // the plain read above could not (they were not committed when
           // this transaction's snapshot was taken): a twin of this call
           // (same fingerprint) is answered from them.
+          LockEngagements(c, {rows.front().engagement_id});
           Statement held = PrepareCached(
               c,
               "SELECT member_id, id, kind, engagement_time_us, fingerprint "

@@ -19,6 +19,13 @@ namespace rapport::community {
 // The child tables of members (contacts, external ids, attributes).
 const ChildTables& MemberChildTables();
 
+// Locks the engagements `ids` (their rows of engagement_locks, made when
+// missing), in ascending order, until the transaction on `c` ends: whoever
+// adds rows to an engagement under a request id takes it first, so that
+// concurrent adders take turns and each sees what the other stored. May
+// throw sql::SQLException.
+void LockEngagements(sql::Connection& c, std::vector<std::string> ids);
+
 // The market value of each of `ids` at `as_of_us`: for each security its
 // latest row at or before then, shares * price, summed exactly (SCORING.md
 // section 10). Members without holdings are left out.

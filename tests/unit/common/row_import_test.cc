@@ -71,6 +71,21 @@ class FakeStore : public Store<Record> {
     if (writes++ == fail_write) {
       return absl::NotFoundError("an entity was deleted");
     }
+    // A concurrent import creates one of the entities this batch is to
+    // create, first.
+    if (rival_creates > 0) {
+      for (const Row<Record>& r : rows) {
+        if (r.entity.create && !created.contains(r.ref)) {
+          created[r.ref] = "rival-" + r.ref;
+          --rival_creates;
+          return absl::AlreadyExistsError("created meanwhile");
+        }
+      }
+    }
+    if (races_lost > 0) {
+      --races_lost;
+      return absl::AbortedError("deadlock");
+    }
     Written w;
     for (const Row<Record>& r : rows) {
       if (r.entity.create && !created.contains(r.ref)) {
@@ -91,7 +106,9 @@ class FakeStore : public Store<Record> {
   std::vector<std::string> written;   // the entity of every written row
   std::vector<std::string> outcomes;  // of the audited events, in order
   int writes = 0;
-  int fail_write = -1;  // the call of Write that fails, from 0
+  int fail_write = -1;    // the call of Write that fails, from 0
+  int rival_creates = 0;  // Writes that lose an entity to a rival import
+  int races_lost = 0;     // Writes that lose a race, nothing else changing
 };
 
 absl::StatusOr<Totals> RunImport(FakeStore& store,
@@ -193,6 +210,28 @@ TEST(RowImport, ReferencesAreResolvedOncePerImportAndCreatedOnce) {
   EXPECT_EQ(store.written,
             (std::vector<std::string>{"made-ext:1", "e:1", "made-ext:1", "e:1",
                                       "made-ext:2", "made-ext:1"}));
+}
+
+// A batch that keeps losing the race to create its new entities to another
+// import creating the same ones, each time with fewer left to create, goes
+// on until it wins (here 7 runs lost, more than the 5 a batch may lose
+// otherwise); one that loses its races with nothing changing gives up.
+TEST(RowImport, LosingNewEntitiesToARivalIsProgressNotDefeat) {
+  FakeStore store;
+  store.rival_creates = 7;
+  absl::StatusOr<Totals> totals = RunImport(
+      store,
+      {"ext:1", "ext:2", "ext:3", "ext:4", "ext:5", "ext:6", "ext:7", "ext:8"},
+      8);
+  ASSERT_TRUE(totals.ok()) << totals.status();
+  EXPECT_EQ(totals->accepted, 8);
+  EXPECT_EQ(totals->created, 1);  // the rival made the other 7
+
+  FakeStore stuck;
+  stuck.races_lost = kMaxAttempts;
+  totals = RunImport(stuck, {"ext:1", "e:1"}, 2);
+  EXPECT_TRUE(absl::IsAborted(totals.status())) << totals.status();
+  EXPECT_TRUE(stuck.written.empty());
 }
 
 TEST(RowImport, ABatchThatLostARaceResolvesItsReferencesAnew) {
