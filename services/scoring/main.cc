@@ -20,6 +20,10 @@ ABSL_FLAG(absl::Duration, population_wait, absl::Minutes(5),
           "how long a population call waits for one of those to end before "
           "it is refused with RESOURCE_EXHAUSTED");
 
+ABSL_FLAG(int, max_population_waiting, 4,
+          "population calls that may wait for one of those at once (each "
+          "holds a serving thread); one more is refused at once with "
+          "RESOURCE_EXHAUSTED, so that waiters leave threads to other calls");
 ABSL_FLAG(absl::Duration, population_idle, absl::Minutes(2),
           "a population call whose client sends no message for this long "
           "while the replica reads it, or takes no answer for this long while "
@@ -58,6 +62,12 @@ int main(int argc, char** argv) {
         defaults,
         rapport::InvalidField("population_wait", "must not be negative"));
   }
+  const int max_waiting = absl::GetFlag(FLAGS_max_population_waiting);
+  if (max_waiting < 0) {
+    return rapport::FailToStart(defaults,
+                                rapport::InvalidField("max_population_waiting",
+                                                      "must not be negative"));
+  }
   const absl::Duration idle = absl::GetFlag(FLAGS_population_idle);
   if (idle <= absl::ZeroDuration()) {
     return rapport::FailToStart(
@@ -67,6 +77,7 @@ int main(int argc, char** argv) {
                                                [] { return absl::Now(); },
                                                {.max_calls = max_calls,
                                                 .wait = wait,
+                                                .max_waiting = max_waiting,
                                                 .max_records = max_records,
                                                 .idle = idle});
   return rapport::Serve(*server, {&service});

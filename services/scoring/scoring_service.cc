@@ -151,31 +151,48 @@ grpc::Status WriteFailed(IdleWatch& watch) {
 
 // Refused for want of a slot, before reading anything: marked so in the
 // trailers (kBusyTrailer), so that a client may try another replica.
-grpc::Status Busy(grpc::ServerContext* context,
-                  const PopulationLimits& limits) {
+grpc::Status Busy(grpc::ServerContext* context, const PopulationLimits& limits,
+                  bool too_many_waiting) {
   context->AddTrailingMetadata(kBusyTrailer, "1");
   return grpc::Status(
       grpc::StatusCode::RESOURCE_EXHAUSTED,
       absl::StrCat("this replica runs its most population calls at once (",
-                   limits.max_calls, ") and none ended within ",
-                   absl::FormatDuration(limits.wait),
+                   limits.max_calls, ")",
+                   too_many_waiting
+                       ? absl::StrCat(" and ", limits.max_waiting,
+                                      " more wait for one already")
+                       : absl::StrCat(" and none ended within ",
+                                      absl::FormatDuration(limits.wait)),
                    "; retry later, or on another replica"));
 }
 
 }  // namespace
 
-bool PopulationSlots::Take(grpc::ServerContext* context) {
+bool PopulationSlots::Take(grpc::ServerContext* context,
+                           bool* too_many_waiting) {
+  *too_many_waiting = false;
   const absl::Time deadline = absl::Now() + limits_.wait;
   absl::MutexLock lock(&mu_);
   const auto free = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return running_ < std::max(1, limits_.max_calls);
   };
-  // Wakes at least every 100 ms to notice a cancelled call.
-  while (!free()) {
-    if (context->IsCancelled() || absl::Now() >= deadline) return false;
-    mu_.AwaitWithTimeout(
-        absl::Condition(&free),
-        std::min(absl::Milliseconds(100), deadline - absl::Now()));
+  if (!free()) {
+    if (waiting_ >= limits_.max_waiting) {
+      *too_many_waiting = true;
+      return false;
+    }
+    ++waiting_;
+    // Wakes at least every 100 ms to notice a cancelled call.
+    while (!free()) {
+      if (context->IsCancelled() || absl::Now() >= deadline) {
+        --waiting_;
+        return false;
+      }
+      mu_.AwaitWithTimeout(
+          absl::Condition(&free),
+          std::min(absl::Milliseconds(100), deadline - absl::Now()));
+    }
+    --waiting_;
   }
   ++running_;
   return true;
@@ -203,7 +220,9 @@ grpc::Status ScoringServiceImpl::ScorePopulation(
     grpc::ServerReaderWriter<v1::ScorePopulationResponse,
                              v1::ScorePopulationRequest>* stream) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "ScorePopulation");
-  if (!slots_.Take(context)) return Busy(context, slots_.limits());
+  if (bool crowded; !slots_.Take(context, &crowded)) {
+    return Busy(context, slots_.limits(), crowded);
+  }
   const SlotHeld held(&slots_);
   stream->SendInitialMetadata();  // the client may tell it runs, not waits
   absl::StatusOr<std::unique_ptr<PopulationRun>> run =
@@ -263,7 +282,9 @@ grpc::Status ScoringServiceImpl::FitClvModel(
     grpc::ServerReader<v1::FitClvModelRequest>* reader,
     v1::FitClvModelResponse* response) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "FitClvModel");
-  if (!slots_.Take(context)) return Busy(context, slots_.limits());
+  if (bool crowded; !slots_.Take(context, &crowded)) {
+    return Busy(context, slots_.limits(), crowded);
+  }
   const SlotHeld held(&slots_);
   reader->SendInitialMetadata();  // the client may tell it runs, not waits
   absl::StatusOr<std::unique_ptr<ClvFit>> fit =
@@ -284,7 +305,9 @@ grpc::Status ScoringServiceImpl::PredictClv(
     grpc::ServerReaderWriter<v1::PredictClvResponse, v1::PredictClvRequest>*
         stream) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "PredictClv");
-  if (!slots_.Take(context)) return Busy(context, slots_.limits());
+  if (bool crowded; !slots_.Take(context, &crowded)) {
+    return Busy(context, slots_.limits(), crowded);
+  }
   const SlotHeld held(&slots_);
   stream->SendInitialMetadata();  // the client may tell it runs, not waits
   absl::StatusOr<std::unique_ptr<ClvPrediction>> run =

@@ -46,6 +46,10 @@ inline constexpr char kBusyTrailer[] = "rapport-busy";
 struct PopulationLimits {
   int max_calls = 1;
   absl::Duration wait = absl::Minutes(5);
+  // Calls that may wait for a slot at once (each holds a serving thread
+  // meanwhile); one more is refused at once, marked busy, so that waiters
+  // cannot take the threads the other calls need.
+  int max_waiting = 4;
   int64_t max_records = 0;
   absl::Duration idle = absl::Minutes(2);
 };
@@ -54,9 +58,10 @@ struct PopulationLimits {
 class PopulationSlots {
  public:
   explicit PopulationSlots(PopulationLimits limits) : limits_(limits) {}
-  // Takes a slot; false when none came free within the wait or the call was
-  // cancelled meanwhile.
-  bool Take(grpc::ServerContext* context);
+  // Takes a slot; false when none came free within the wait, the call was
+  // cancelled meanwhile, or (`*too_many_waiting` then) max_waiting calls
+  // wait already.
+  bool Take(grpc::ServerContext* context, bool* too_many_waiting);
   void Give();
   const PopulationLimits& limits() const { return limits_; }
 
@@ -64,6 +69,7 @@ class PopulationSlots {
   const PopulationLimits limits_;
   absl::Mutex mu_;
   int running_ ABSL_GUARDED_BY(mu_) = 0;
+  int waiting_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 class ScoringServiceImpl final : public v1::ScoringService::Service {

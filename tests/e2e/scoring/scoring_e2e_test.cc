@@ -648,6 +648,53 @@ TEST(ScoringE2E, PopulationCallsBeyondTheLimitWaitThenAreRefused) {
   EXPECT_TRUE(next.ok()) << next.error_message();
 }
 
+// Calls waiting for a slot each hold a serving thread: past
+// --max_population_waiting of them, one more is refused at once (busy), so
+// that waiters cannot take the threads that other calls need. Of two calls
+// behind a running one with room for one waiter, one waits and then runs,
+// the other is refused saying that one waits already.
+TEST(ScoringE2E, PastTheWaitingRoomAPopulationCallIsRefusedAtOnce) {
+  ScoringServer server({"--max_population_calls=1", "--population_wait=60s",
+                        "--max_population_waiting=1"});
+  auto stub = server.Stub();
+  v1::ScorePopulationRequest request;
+  request.add_entity_ids("a");
+  auto finish = [](auto& stream) {
+    v1::ScorePopulationResponse ignored;
+    while (stream->Read(&ignored)) {
+    }
+    return stream->Finish();
+  };
+  testing::AuthorizedContext first_context;
+  auto first = stub->ScorePopulation(&first_context);
+  ASSERT_TRUE(first->Write(request));
+  first->WaitForInitialMetadata();  // it holds the slot
+  testing::AuthorizedContext second_context, third_context;
+  auto second = stub->ScorePopulation(&second_context);
+  auto third = stub->ScorePopulation(&third_context);
+  for (auto* stream : {&second, &third}) {
+    (*stream)->Write(request);
+    (*stream)->WritesDone();
+  }
+  first->WritesDone();
+  ASSERT_TRUE(finish(first).ok());
+  int refused = 0, served = 0;
+  for (auto* stream : {&second, &third}) {
+    const grpc::Status s = finish(*stream);
+    if (s.ok()) {
+      ++served;
+    } else {
+      ++refused;
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+      EXPECT_NE(s.error_message().find("1 more wait for one already"),
+                std::string::npos)
+          << s.error_message();
+    }
+  }
+  EXPECT_EQ(served, 1);
+  EXPECT_EQ(refused, 1);
+}
+
 // FitClvModel through the real binary, without the CDNOW data: a synthetic
 // population fits both models (every parameter positive and finite, the
 // customers counted), and each bad input is refused naming its field.
