@@ -25,6 +25,8 @@ struct CustomersApi {
       ::rapport::customer::v1::SummarizeSegmentsResponse;
   using ExportScoresRequest = ::rapport::customer::v1::ExportScoresRequest;
   using ExportScoresResponse = ::rapport::customer::v1::ExportScoresResponse;
+  using GetRefreshJobRequest = ::rapport::customer::v1::GetRefreshJobRequest;
+  using GetRefreshJobResponse = ::rapport::customer::v1::GetRefreshJobResponse;
   static constexpr const char* kKey = "customers";
   static constexpr const char* kTitle = "Customers";
   static constexpr const char* kService = "customer";
@@ -41,6 +43,8 @@ struct PartnersApi {
       ::rapport::partner::v1::SummarizeSegmentsResponse;
   using ExportScoresRequest = ::rapport::partner::v1::ExportScoresRequest;
   using ExportScoresResponse = ::rapport::partner::v1::ExportScoresResponse;
+  using GetRefreshJobRequest = ::rapport::partner::v1::GetRefreshJobRequest;
+  using GetRefreshJobResponse = ::rapport::partner::v1::GetRefreshJobResponse;
   static constexpr const char* kKey = "partners";
   static constexpr const char* kTitle = "Partners";
   static constexpr const char* kService = "partner";
@@ -59,6 +63,10 @@ struct CommunityApi {
       ::rapport::financial_community::v1::ExportScoresRequest;
   using ExportScoresResponse =
       ::rapport::financial_community::v1::ExportScoresResponse;
+  using GetRefreshJobRequest =
+      ::rapport::financial_community::v1::GetRefreshJobRequest;
+  using GetRefreshJobResponse =
+      ::rapport::financial_community::v1::GetRefreshJobResponse;
   static constexpr const char* kKey = "community";
   static constexpr const char* kTitle = "Financial community";
   static constexpr const char* kService = "financial-community";

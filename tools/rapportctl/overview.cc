@@ -108,6 +108,7 @@ void PrintJsonOverview(const Overview& o, std::ostream& out) {
     cj["entities"] = c.entities;
     cj["scored"] = c.total.entities;
     cj["model_id"] = c.model_id;
+    cj["as_of"] = c.as_of;
     cj["currency"] = c.currency;
     cj["total"] = GroupJson(c.total);
     cj["tiers"] = nlohmann::ordered_json::array();
@@ -167,11 +168,12 @@ void PrintFlat(Format format, const Overview& o, std::ostream& out) {
 void PrintTables(const Overview& o, std::ostream& out) {
   out << "Counterparts\n";
   Table summary({"counterpart", "status", "entities", "scored", "value_sum",
-                 "average_value", "monetary", "cost_to_serve", "profit"});
+                 "average_value", "monetary", "cost_to_serve", "profit",
+                 "as_of"});
   for (const Counterpart& c : o.counterparts) {
     if (!c.available) {
       summary.AddRow({c.title, "unavailable (" + c.error + ")", "", "", "", "",
-                      "", "", ""});
+                      "", "", "", ""});
       continue;
     }
     summary.AddRow(
@@ -181,7 +183,7 @@ void PrintTables(const Overview& o, std::ostream& out) {
          HundredthsText(c.total.value_hundredths_sum),
          HundredthsText(c.total.average_value_hundredths),
          c.total.monetary.ToString(), c.total.cost_to_serve.ToString(),
-         c.total.profit.ToString()});
+         c.total.profit.ToString(), c.as_of});
   }
   summary.Print(Format::kTable, out);
 

@@ -56,6 +56,11 @@ struct Counterpart {
   std::string error;
   int64_t entities = 0;  // all the service holds
   std::string model_id;  // the refresh whose values are stored; "" if none
+  // That refresh's as_of (RFC 3339) and bins, when its service told them
+  // (counterparts refreshed as of different times are not side by side in
+  // time: the overview and the report say each one's).
+  std::string as_of;
+  int bins = 0;
   std::string currency;  // of its money figures, "USD"; "" if none given
   Group total;           // the scored ones; total.entities is the scored count
   std::vector<Group> tiers;     // in TierOrder(), absent tiers as zero rows

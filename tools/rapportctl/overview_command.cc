@@ -46,10 +46,22 @@ overview::Counterpart SummaryOf(const Context& ctx) {
     down.error = CallError(s);
     return down;
   }
-  return overview::FromSummary(Api::kKey, Api::kTitle, Api::kService,
-                               r.entities(), r.model_id(), r.total(),
-                               {r.tiers().begin(), r.tiers().end()},
-                               {r.segments().begin(), r.segments().end()});
+  overview::Counterpart c = overview::FromSummary(
+      Api::kKey, Api::kTitle, Api::kService, r.entities(), r.model_id(),
+      r.total(), {r.tiers().begin(), r.tiers().end()},
+      {r.segments().begin(), r.segments().end()});
+  // The refresh's as_of and bins; without them (an error) the figures still
+  // stand.
+  if (c.available && !c.model_id.empty()) {
+    typename Api::GetRefreshJobRequest get;
+    get.set_id(c.model_id);
+    typename Api::GetRefreshJobResponse job;
+    if (stub->GetRefreshJob(ctx.NewCall().get(), get, &job).ok()) {
+      c.as_of = TimeText(job.job().request().as_of());
+      c.bins = job.job().request().bins();
+    }
+  }
+  return c;
 }
 
 }  // namespace

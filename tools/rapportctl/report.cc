@@ -61,12 +61,16 @@ std::unique_ptr<typename Api::Service::Stub> StubOf(const Context& ctx) {
 }
 
 // The R-by-F grid and the value distribution of one counterpart, from its
-// exported values.
+// exported values, which must be those of the refresh its summary named
+// (`c.model_id`): a refresh that published in between makes them another
+// set's, and the page says to make it again.
 template <typename Api>
-report::Detail DetailOf(const Context& ctx) {
+report::Detail DetailOf(const Context& ctx, const overview::Counterpart& c) {
   report::Detail detail;
   detail.key = Api::kKey;
-  detail.bins = 1;  // raised to the largest R or F exported
+  // The refresh's bins (a grid of k by k, whatever scores the values
+  // reached), raised to the largest R or F exported if it was not told.
+  detail.bins = std::max(1, c.bins);
   auto stub = StubOf<Api>(ctx);
   if (stub == nullptr) return detail;
   // The whole export in one call: give it more than one call's deadline.
@@ -77,14 +81,23 @@ report::Detail DetailOf(const Context& ctx) {
   auto reader =
       stub->ExportScores(call.get(), typename Api::ExportScoresRequest());
   typename Api::ExportScoresResponse batch;
+  bool other_set = false;
   while (reader->Read(&batch)) {
     for (const auto& v : batch.values()) {
+      other_set = other_set || v.model_id() != c.model_id;
       detail.bins = std::max({detail.bins, v.r(), v.f()});
       report::AddToDetail(v.r(), v.f(), v.value_hundredths(), &detail);
     }
   }
   if (grpc::Status s = reader->Finish(); !s.ok()) {
     Warn(absl::StrCat(Api::kTitle, ": exported values"), s);
+    return detail;
+  }
+  if (other_set) {
+    std::cerr << "rapportctl: " << Api::kTitle
+              << ": a refresh published new values while the report was "
+                 "read; the grid and the distribution are left out: make the "
+                 "report again\n";
     return detail;
   }
   detail.available = true;
@@ -209,9 +222,9 @@ int RunReport(Context& ctx) {
   for (const overview::Counterpart& c : data.overview.counterparts) {
     report::Detail detail;
     if (c.available) {
-      if (c.key == CustomersApi::kKey) detail = DetailOf<CustomersApi>(ctx);
-      if (c.key == PartnersApi::kKey) detail = DetailOf<PartnersApi>(ctx);
-      if (c.key == CommunityApi::kKey) detail = DetailOf<CommunityApi>(ctx);
+      if (c.key == CustomersApi::kKey) detail = DetailOf<CustomersApi>(ctx, c);
+      if (c.key == PartnersApi::kKey) detail = DetailOf<PartnersApi>(ctx, c);
+      if (c.key == CommunityApi::kKey) detail = DetailOf<CommunityApi>(ctx, c);
     }
     detail.key = c.key;
     data.details.push_back(std::move(detail));

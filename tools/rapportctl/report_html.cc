@@ -502,8 +502,10 @@ void AppendCounterpart(const ReportData& data, const Counterpart& c,
   if (c.model_id.empty()) {
     absl::StrAppend(out, "no values stored yet.</p>\n");
   } else {
-    absl::StrAppend(out, "values of the refresh <code>", Escape(c.model_id),
-                    "</code>.</p>\n");
+    absl::StrAppend(
+        out, "values of the refresh <code>", Escape(c.model_id), "</code>",
+        c.as_of.empty() ? "" : absl::StrCat(" as of ", Escape(c.as_of)),
+        ".</p>\n");
   }
   AppendFigures(c, out);
   AppendTiers(c, out);

@@ -192,6 +192,10 @@ TEST_F(DemoE2E, OverviewAgreesWithEachServicesSummary) {
     EXPECT_EQ(Int(c["entities"]), Int(s["entities"]));
     EXPECT_GT(Int(c["scored"]), 0);
     EXPECT_EQ(Int(c["scored"]), Int(s["total"]["entities"]));
+    // The refresh the figures are of, and as of when (the demo's customers
+    // are scored as of the end of their log, the others as of today).
+    EXPECT_EQ(c["model_id"], s["model_id"]);
+    EXPECT_TRUE(absl::EndsWith(c["as_of"].get<std::string>(), "Z")) << c.dump();
     ExpectSameGroup(c["total"], s["total"]);
     // Each tier and segment the service names, with the same figures.
     for (const char* groups : {"tiers", "segments"}) {

@@ -40,6 +40,7 @@ Counterpart Available(const std::string& key, const std::string& title,
   c.available = true;
   c.entities = 12;
   c.model_id = "model-1";
+  c.as_of = "2024-06-30T00:00:00Z";
   c.tiers = {TierGroup("Platinum", 1, 600, 100), TierGroup("Gold", 3, 300, 100),
              TierGroup("Iron", 4, 100, 100), TierGroup("Lead", 2, 0, 100)};
   c.total = TierGroup("", 10, 1000, 400);
@@ -264,6 +265,10 @@ TEST(RenderHtml, AllZeroDataHasOnlyFiniteCoordinates) {
 
 TEST(RenderHtml, EveryChartIsLabelledAndHasItsTable) {
   const std::string html = RenderHtml(Sample());
+  // Each counterpart says which refresh its figures are of, and as of when.
+  EXPECT_NE(html.find("values of the refresh <code>model-1</code> as of "
+                      "2024-06-30T00:00:00Z."),
+            std::string::npos);
   const int charts = Count(html, "<svg");
   EXPECT_EQ(charts, 3 * 3 + 2);
   EXPECT_EQ(Count(html, "<svg class=\"chart\" role=\"img\" aria-label=\""),
