@@ -748,7 +748,8 @@ absl::StatusOr<v1::ListAgreementsResponse> PartnerLogic::ListAgreements(
     const v1::ListAgreementsRequest& request) {
   RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
   if (!request.partner_id().empty()) {
-    RAPPORT_RETURN_IF_ERROR(CheckId(request.partner_id(), "partner_id"));
+    RAPPORT_RETURN_IF_ERROR(
+        CheckPartnerExists(request.partner_id(), "partner_id"));
   }
   if (!request.program_id().empty()) {
     RAPPORT_RETURN_IF_ERROR(CheckId(request.program_id(), "program_id"));
@@ -912,7 +913,8 @@ absl::StatusOr<v1::ListDealsResponse> PartnerLogic::ListDeals(
     const v1::ListDealsRequest& request) {
   RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
   if (!request.partner_id().empty()) {
-    RAPPORT_RETURN_IF_ERROR(CheckId(request.partner_id(), "partner_id"));
+    RAPPORT_RETURN_IF_ERROR(
+        CheckPartnerExists(request.partner_id(), "partner_id"));
   }
   if (!v1::DealState_IsValid(request.state())) {
     return InvalidField("state", "is not a deal state");
@@ -1188,7 +1190,8 @@ absl::StatusOr<v1::ListFundRequestsResponse> PartnerLogic::ListFundRequests(
     const v1::ListFundRequestsRequest& request) {
   RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
   if (!request.partner_id().empty()) {
-    RAPPORT_RETURN_IF_ERROR(CheckId(request.partner_id(), "partner_id"));
+    RAPPORT_RETURN_IF_ERROR(
+        CheckPartnerExists(request.partner_id(), "partner_id"));
   }
   if (!v1::FundRequestState_IsValid(request.state())) {
     return InvalidField("state", "is not a fund request state");

@@ -382,6 +382,17 @@ TEST_F(PartnerLogicTest, BadInputNamesTheFieldAndNotFoundNamesTheId) {
   v1::ListInteractionsRequest interactions;
   interactions.set_partner_id(missing);
   EXPECT_TRUE(absl::IsNotFound(logic_.ListInteractions(interactions).status()));
+  // Every list filtered by a partner that does not exist says so alike.
+  v1::ListDealsRequest deals;
+  deals.set_partner_id(missing);
+  EXPECT_TRUE(absl::IsNotFound(logic_.ListDeals(deals).status()));
+  v1::ListAgreementsRequest agreements;
+  agreements.set_partner_id(missing);
+  EXPECT_TRUE(absl::IsNotFound(logic_.ListAgreements(agreements).status()));
+  v1::ListFundRequestsRequest fund_requests;
+  fund_requests.set_partner_id(missing);
+  EXPECT_TRUE(
+      absl::IsNotFound(logic_.ListFundRequests(fund_requests).status()));
   EXPECT_TRUE(absl::IsNotFound(logic_.Scorecard(missing).status()));
   EXPECT_TRUE(absl::IsNotFound(Register(missing, "Acme", "", kNow).status()));
 
