@@ -470,6 +470,10 @@ absl::StatusOr<imports::Parsed<CoverageRecord>> ParseCoverage(
   r.rating = *rating;
   r.rating_text = std::string(absl::StripAsciiWhitespace(row.rating()));
   if (!row.target_price().empty()) {
+    if (r.rating == v1::RATING_DROPPED) {
+      return InvalidField("target_price",
+                          "is none when the coverage is dropped");
+    }
     RAPPORT_ASSIGN_OR_RETURN(r.target_price,
                              ParsePrice(row.target_price(), "target_price"));
   }

@@ -952,7 +952,8 @@ absl::StatusOr<v1::Coverage> CommunityLogic::RecordCoverage(
   std::optional<v1::Rating> from_text = ParseRating(in.rating_text());
   if (in.rating() != v1::RATING_UNSPECIFIED) {
     if (!v1::Rating_IsValid(in.rating())) {
-      violations.push_back({"coverage.rating", "is not buy, hold or sell"});
+      violations.push_back(
+          {"coverage.rating", "is not buy, hold, sell or dropped"});
     } else if (from_text.has_value() && *from_text != in.rating()) {
       violations.push_back(
           {"coverage.rating_text", "maps to another rating than rating"});
@@ -973,6 +974,10 @@ absl::StatusOr<v1::Coverage> CommunityLogic::RecordCoverage(
     if (price.ok()) price = CheckPrice(*price, "coverage.target_price");
     note(price.status());
     if (price.ok()) r.target_price = *price;
+  }
+  if (r.rating == v1::RATING_DROPPED && r.target_price.has_value()) {
+    violations.push_back(
+        {"coverage.target_price", "is none when the coverage is dropped"});
   }
   if (!violations.empty()) return InvalidFields(violations);
   // Coverage is an analyst's: a shareholder's or an investor's "rating"
@@ -1019,6 +1024,8 @@ absl::StatusOr<v1::GetConsensusResponse> CommunityLogic::GetConsensus(
   std::vector<Decimal> targets;
   for (const auto& [id, history] : by_analyst) {
     const CoverageRecord& current = *history.back();
+    // Coverage dropped: in the history only, in none of the figures.
+    const bool counts = current.rating != v1::RATING_DROPPED;
     switch (current.rating) {
       case v1::RATING_BUY:
         response.set_buy(response.buy() + 1);
@@ -1032,7 +1039,9 @@ absl::StatusOr<v1::GetConsensusResponse> CommunityLogic::GetConsensus(
       default:
         break;
     }
-    if (current.target_price) targets.push_back(*current.target_price);
+    if (counts && current.target_price) {
+      targets.push_back(*current.target_price);
+    }
     v1::AnalystView* view = response.add_analysts();
     view->set_member_id(id);
     view->set_display_name(names[id]);

@@ -87,7 +87,11 @@ std::optional<v1::Rating> ParseRating(absl::string_view text) {
       {"moderate sell", v1::RATING_SELL},
       {"negative", v1::RATING_SELL},
       {"sector underperform", v1::RATING_SELL},
-      {"market underperform", v1::RATING_SELL}};
+      {"market underperform", v1::RATING_SELL},
+      {"dropped", v1::RATING_DROPPED},
+      {"coverage dropped", v1::RATING_DROPPED},
+      {"not rated", v1::RATING_DROPPED},
+      {"suspended", v1::RATING_DROPPED}};
   auto it = kScale->find(Words(text));
   if (it == kScale->end()) return std::nullopt;
   return it->second;

@@ -54,7 +54,7 @@ constexpr Spelling<v1::EngagementKind> kEngagementKinds{
     "ENGAGEMENT_KIND_", v1::EngagementKind_Parse,
     "meeting, call, roadshow, conference, earnings_call or report_sent"};
 constexpr Spelling<v1::Rating> kRatings{"RATING_", v1::Rating_Parse,
-                                        "buy, hold or sell"};
+                                        "buy, hold, sell or dropped"};
 
 // --name as a value of the enum `spelling` describes; a usage error when it
 // is absent or names none.

@@ -135,8 +135,9 @@ Commands:
       `community engagements log --member A --member B ...`. A row's cost is what serving
       its member cost (its share of the engagement; log takes the whole and shares it).
   community import coverage FILE.csv     member_ref,security,date,rating,target_price[,request_id]
-      rating: buy, hold or sell, or the analyst's own (outperform, underweight, ...);
-      an unknown external id creates an analyst here
+      rating: buy, hold or sell, or the analyst's own (outperform, underweight, ...), or
+      dropped (coverage ended; no target price); an unknown external id creates an
+      analyst here
       (imports take [--import-id ID] [--batch-rows N] [--streams N], as customers import)
   community holdings record --member ID --security S --date YYYY-MM-DD --shares N --price X
                  [--request-id R]

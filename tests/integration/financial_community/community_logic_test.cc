@@ -346,6 +346,41 @@ TEST_F(CommunityLogicTest, TheConsensusTakesEachAnalystsLatestRatingAsOfADate) {
   EXPECT_EQ(Text(c->mean_target()), "15.00");
   EXPECT_EQ(Text(c->median_target()), "16.00");
 
+  // Hal drops coverage on October 1st: from then on Hal counts in no figure
+  // (the history shows it), and before it, as before. A dropped coverage has
+  // no target price.
+  v1::RecordCoverageRequest dropped;
+  dropped.mutable_coverage()->set_member_id(hal_);
+  dropped.mutable_coverage()->set_security("ACME");
+  *dropped.mutable_coverage()->mutable_date() = Date(2024, 10, 1);
+  dropped.mutable_coverage()->set_rating_text("Coverage dropped");
+  *dropped.mutable_coverage()->mutable_target_price() = Usd("16");
+  EXPECT_TRUE(NamesField(logic_.RecordCoverage(dropped, "user:ada").status(),
+                         "coverage.target_price"));
+  dropped.mutable_coverage()->clear_target_price();
+  absl::StatusOr<v1::Coverage> stored =
+      logic_.RecordCoverage(dropped, "user:ada");
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->rating(), v1::RATING_DROPPED);
+  c = logic_.GetConsensus(r);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->buy(), 1);   // Ivy
+  EXPECT_EQ(c->sell(), 1);  // Gus
+  EXPECT_EQ(Text(c->mean_target()), "14.50");
+  EXPECT_EQ(Text(c->median_target()), "14.50");
+  ASSERT_EQ(c->analysts_size(), 3);
+  for (const v1::AnalystView& a : c->analysts()) {
+    if (a.member_id() == hal_) {
+      EXPECT_EQ(a.current().rating(), v1::RATING_DROPPED);
+    }
+  }
+  *r.mutable_as_of() = Date(2024, 9, 30);
+  c = logic_.GetConsensus(r);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->buy(), 2);
+  EXPECT_EQ(Text(c->mean_target()), "15.00");
+  *r.mutable_as_of() = Date(2024, 12, 31);
+
   // An analyst who became an investor no longer counts: coverage is an
   // analyst's.
   v1::UpdateMemberRequest change;

@@ -33,6 +33,8 @@ TEST(ParseRating, MapsAnalystsScalesToBuyHoldSell) {
   EXPECT_EQ(ParseRating("Sector Weight"), v1::RATING_HOLD);
   EXPECT_EQ(ParseRating("market underperform"), v1::RATING_SELL);
   EXPECT_EQ(ParseRating("Negative"), v1::RATING_SELL);
+  EXPECT_EQ(ParseRating("Not Rated"), v1::RATING_DROPPED);
+  EXPECT_EQ(ParseRating("coverage-dropped"), v1::RATING_DROPPED);
   EXPECT_FALSE(ParseRating("to the moon").has_value());
   EXPECT_FALSE(ParseRating("").has_value());
 }
