@@ -76,6 +76,23 @@ std::string RowPlaceholders(size_t rows, size_t columns) {
   return Repeat(absl::StrCat("(", Placeholders(columns), ")"), rows, ",");
 }
 
+void LockRows(sql::Connection& c, absl::string_view table,
+              std::vector<std::string> ids) {
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  constexpr size_t kMost = 256;
+  for (size_t begin = 0; begin < ids.size(); begin += kMost) {
+    const size_t n = std::min(kMost, ids.size() - begin);
+    const size_t slots = PaddedCount(n, kMost);
+    CachedStatement s =
+        PrepareCached(c, absl::StrCat("INSERT INTO ", table, " (id) VALUES ",
+                                      RowPlaceholders(slots, 1),
+                                      " ON DUPLICATE KEY UPDATE id = id"));
+    BindPadded(*s, 1, ids, begin, n, slots);
+    s->executeUpdate();
+  }
+}
+
 size_t PaddedCount(size_t n, size_t most) {
   return std::min(most, std::bit_ceil(std::max<size_t>(n, 1)));
 }

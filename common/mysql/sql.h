@@ -82,6 +82,14 @@ void BindPadded(sql::PreparedStatement& s, int first,
                 const std::vector<std::string>& values, size_t begin, size_t n,
                 size_t slots);
 
+// Locks the rows `ids` of `table` (a lock table: one column, `id`, its
+// primary key), inserting those missing, until the transaction on `c` ends.
+// In ascending order, as InnoDB takes a multi-row insert's rows in their
+// order: two callers never hold each other's next lock, and no gap of a
+// data table is locked. Sorts and dedupes `ids`.
+void LockRows(sql::Connection& c, absl::string_view table,
+              std::vector<std::string> ids);
+
 // Runs `select` followed by " IN (...)" once per list of up to `most` of
 // `keys` (padded as above, through the statement cache) and calls `row` for
 // every row they return. `select` ends with the column the keys are

@@ -207,21 +207,7 @@ const ChildTables& MemberChildTables() {
 }
 
 void LockEngagements(sql::Connection& c, std::vector<std::string> ids) {
-  // Ascending, as InnoDB takes a multi-row insert's rows in their order: two
-  // callers never hold each other's next lock.
-  std::sort(ids.begin(), ids.end());
-  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-  constexpr size_t kMost = 256;
-  for (size_t begin = 0; begin < ids.size(); begin += kMost) {
-    const size_t n = std::min(kMost, ids.size() - begin);
-    const size_t slots = PaddedCount(n, kMost);
-    CachedStatement s = PrepareCached(
-        c, absl::StrCat("INSERT INTO engagement_locks (id) VALUES ",
-                        RowPlaceholders(slots, 1),
-                        " ON DUPLICATE KEY UPDATE id = id"));
-    BindPadded(*s, 1, ids, begin, n, slots);
-    s->executeUpdate();
-  }
+  LockRows(c, "engagement_locks", std::move(ids));
 }
 
 absl::StatusOr<std::map<std::string, Decimal>> MarketValues(

@@ -311,21 +311,7 @@ void LockDealAccounts(sql::Connection& c,
   for (const std::string& k : name_keys) {
     ids.push_back(KeyedId("deal-name", k));
   }
-  // Ascending, as InnoDB takes a multi-row insert's rows in their order:
-  // two callers never hold each other's next lock.
-  std::sort(ids.begin(), ids.end());
-  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-  constexpr size_t kMost = 256;
-  for (size_t begin = 0; begin < ids.size(); begin += kMost) {
-    const size_t n = std::min(kMost, ids.size() - begin);
-    const size_t slots = PaddedCount(n, kMost);
-    CachedStatement s = PrepareCached(
-        c, absl::StrCat("INSERT INTO deal_account_locks (id) VALUES ",
-                        RowPlaceholders(slots, 1),
-                        " ON DUPLICATE KEY UPDATE id = id"));
-    BindPadded(*s, 1, ids, begin, n, slots);
-    s->executeUpdate();
-  }
+  LockRows(c, "deal_account_locks", std::move(ids));
 }
 
 // ---- partners

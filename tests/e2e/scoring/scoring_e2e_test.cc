@@ -609,6 +609,15 @@ TEST(ScoringE2E, ALargeMessageAndAStreamPastItsTimeAreRefused) {
   EXPECT_EQ(health.exit_code, 0) << health.err;
 }
 
+// Reads a population call's answers to the end, and its status.
+template <typename Stream>
+grpc::Status FinishPopulation(Stream& stream) {
+  v1::ScorePopulationResponse ignored;
+  while (stream.Read(&ignored)) {
+  }
+  return stream.Finish();
+}
+
 // Population calls hold their whole input in memory: beyond
 // --max_population_calls at once a call waits for a slot, and past
 // --population_wait it is refused with RESOURCE_EXHAUSTED; once the slot is
@@ -618,12 +627,7 @@ TEST(ScoringE2E, PopulationCallsBeyondTheLimitWaitThenAreRefused) {
   auto stub = server.Stub();
   v1::ScorePopulationRequest request;
   request.add_entity_ids("a");
-  auto finish = [](auto& stream) {
-    v1::ScorePopulationResponse ignored;
-    while (stream->Read(&ignored)) {
-    }
-    return stream->Finish();
-  };
+  auto finish = [](auto& stream) { return FinishPopulation(*stream); };
   testing::AuthorizedContext first_context;
   auto first = stub->ScorePopulation(&first_context);
   ASSERT_TRUE(first->Write(request));
@@ -659,12 +663,7 @@ TEST(ScoringE2E, PastTheWaitingRoomAPopulationCallIsRefusedAtOnce) {
   auto stub = server.Stub();
   v1::ScorePopulationRequest request;
   request.add_entity_ids("a");
-  auto finish = [](auto& stream) {
-    v1::ScorePopulationResponse ignored;
-    while (stream->Read(&ignored)) {
-    }
-    return stream->Finish();
-  };
+  auto finish = [](auto& stream) { return FinishPopulation(*stream); };
   testing::AuthorizedContext first_context;
   auto first = stub->ScorePopulation(&first_context);
   ASSERT_TRUE(first->Write(request));
