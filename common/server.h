@@ -39,9 +39,9 @@
 namespace rapport {
 
 struct ServerOptions {
-  std::string service_name;              // for logs, e.g. "customer"
-  std::string listen = "0.0.0.0:50051";  // host:port; port 0 picks a free one
-  int max_threads = 64;                  // bound on threads serving calls
+  std::string service_name;                // for logs, e.g. "customer"
+  std::string listen = "127.0.0.1:50051";  // host:port; port 0 picks a free one
+  int max_threads = 64;                    // bound on threads serving calls
   absl::Duration shutdown_grace = absl::Seconds(10);
   bool log_requests = true;
   std::string

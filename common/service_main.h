@@ -31,8 +31,8 @@ namespace rapport {
 // A service's defaults for the common flags.
 struct ServiceDefaults {
   std::string name;  // for logs and messages, e.g. "customer"
-  int port = 0;      // --listen defaults to 0.0.0.0:<port>
-  // --metrics_listen defaults to 0.0.0.0:<metrics_port> (Prometheus, HTTP).
+  int port = 0;      // --listen defaults to 127.0.0.1:<port>
+  // --metrics_listen defaults to 127.0.0.1:<metrics_port> (Prometheus, HTTP).
   int metrics_port = 0;
   int max_threads = 64;
   absl::Duration shutdown_grace = absl::Seconds(10);

@@ -464,8 +464,8 @@ absl::StatusOr<imports::Parsed<CoverageRecord>> ParseCoverage(
   std::optional<v1::Rating> rating = ParseRating(row.rating());
   if (!rating.has_value()) {
     return InvalidField("rating",
-                        "must be buy, hold or sell, or an analyst's scale "
-                        "such as outperform or underweight");
+                        "must be buy, hold, sell or dropped, or an analyst's "
+                        "scale such as outperform or underweight");
   }
   r.rating = *rating;
   r.rating_text = std::string(absl::StripAsciiWhitespace(row.rating()));

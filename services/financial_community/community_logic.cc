@@ -361,9 +361,10 @@ absl::StatusOr<v1::ListMembersResponse> CommunityLogic::ListMembers(
                 &violations);
   if (!violations.empty()) return InvalidFields(violations);
   const bool by_value = *ordered;
+  // As before order_by took "value desc": tokens of either form still serve.
   const std::string filter =
       absl::StrCat(request.kind(), "/", request.tier(), "/", request.segment(),
-                   "/", by_value);
+                   "/", by_value ? "value" : "");
   RAPPORT_ASSIGN_OR_RETURN(std::string after,
                            DecodePageToken(request.page_token(), filter));
   RAPPORT_ASSIGN_OR_RETURN(const ListCursor cursor,
@@ -964,8 +965,8 @@ absl::StatusOr<v1::Coverage> CommunityLogic::RecordCoverage(
   } else {
     violations.push_back(
         {in.rating_text().empty() ? "coverage.rating" : "coverage.rating_text",
-         "is required: buy, hold or sell, or an analyst's scale such as "
-         "outperform or underweight"});
+         "is required: buy, hold, sell or dropped, or an analyst's scale "
+         "such as outperform or underweight"});
   }
   r.rating_text = std::string(absl::StripAsciiWhitespace(in.rating_text()));
   if (in.has_target_price()) {

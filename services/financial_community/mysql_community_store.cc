@@ -906,7 +906,11 @@ MysqlCommunityStore::LogEngagement(const std::vector<EngagementRecord>& rows,
           out.push_back(std::move(stored));
         }
         return out;
-      });
+      },
+      // Adders to one engagement take turns on its lock row
+      // (LockEngagements), so no gap of engagements needs locking: read
+      // committed, like the imports that add to engagements too.
+      MysqlPool::Isolation::kReadCommitted);
 }
 
 absl::StatusOr<std::vector<EngagementRecord>>

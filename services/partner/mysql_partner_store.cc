@@ -300,6 +300,27 @@ void SetOptionalDecimal(sql::PreparedStatement& s, int i,
 
 }  // namespace
 
+// FAILED_PRECONDITION when the partner may not `what` now: it is ended, or
+// suspended and not `while_suspended`. Reads the partner row locked (shared),
+// so that ending it waits for this transaction, or this one for the ending,
+// and then sees it.
+absl::Status CheckPartnerMay(sql::Connection& c, const std::string& id,
+                             absl::string_view what, bool while_suspended) {
+  Statement s = PrepareCached(
+      c, "SELECT lifecycle FROM partners WHERE id = ? LOCK IN SHARE MODE");
+  s->setString(1, id);
+  Rows rows(s->executeQuery());
+  if (!rows->next()) return absl::NotFoundError(absl::StrCat("partner ", id));
+  const int lifecycle = rows->getInt(1);
+  if (lifecycle == v1::LIFECYCLE_ENDED ||
+      (lifecycle == v1::LIFECYCLE_SUSPENDED && !while_suspended)) {
+    return absl::FailedPreconditionError(absl::StrCat("partner ", id, " is ",
+                                                      LifecycleName(lifecycle),
+                                                      "; it cannot ", what));
+  }
+  return absl::OkStatus();
+}
+
 void LockDealAccounts(sql::Connection& c,
                       const std::vector<std::string>& domain_keys,
                       const std::vector<std::string>& name_keys) {
@@ -362,19 +383,6 @@ absl::StatusOr<PartnerRecord> MysqlPartnerStore::GetPartner(
 
 absl::StatusOr<bool> MysqlPartnerStore::PartnerExists(const std::string& id) {
   return EntityExists(*pool_, "partners", id);
-}
-
-absl::StatusOr<std::optional<int>> MysqlPartnerStore::PartnerLifecycle(
-    const std::string& id) {
-  return pool_->Run(
-      [&](sql::Connection& c) -> absl::StatusOr<std::optional<int>> {
-        Statement s =
-            PrepareCached(c, "SELECT lifecycle FROM partners WHERE id = ?");
-        s->setString(1, id);
-        Rows rows(s->executeQuery());
-        if (!rows->next()) return std::nullopt;
-        return rows->getInt(1);
-      });
 }
 
 absl::StatusOr<std::optional<std::string>>
@@ -707,6 +715,8 @@ absl::StatusOr<AgreementRecord> MysqlPartnerStore::CreateAgreement(
         RAPPORT_RETURN_IF_ERROR(CheckReplay(c, "agreements", agreement.id,
                                             fingerprint, event, &replay));
         if (!replay) {
+          RAPPORT_RETURN_IF_ERROR(CheckPartnerMay(c, agreement.partner_id,
+                                                  "enter agreements", true));
           Statement s = PrepareCached(
               c,
               "INSERT INTO agreements (id, partner_id, program_id, "
@@ -781,6 +791,23 @@ absl::StatusOr<AgreementRecord> MysqlPartnerStore::UpdateAgreement(
     const audit::Event& event) {
   return pool_->Transaction([&](sql::Connection& c)
                                 -> absl::StatusOr<AgreementRecord> {
+    // The partner row first (shared), then the agreement's: the order in
+    // which ending a partner locks them, so that the two never deadlock.
+    // (An agreement's partner never changes: a plain read finds it.)
+    std::string owner;
+    {
+      Statement s =
+          PrepareCached(c, "SELECT partner_id FROM agreements WHERE id = ?");
+      s->setString(1, id);
+      Rows rows(s->executeQuery());
+      if (rows->next()) owner = Str(*rows, 1);
+    }
+    if (!owner.empty()) {
+      Statement s = PrepareCached(
+          c, "SELECT id FROM partners WHERE id = ? LOCK IN SHARE MODE");
+      s->setString(1, owner);
+      Rows rows(s->executeQuery());
+    }
     Statement read = PrepareCached(
         c, absl::StrCat("SELECT ", kAgreementColumns,
                         " FROM agreements WHERE id = ? FOR UPDATE"));
@@ -808,19 +835,8 @@ absl::StatusOr<AgreementRecord> MysqlPartnerStore::UpdateAgreement(
                          FormatRfc3339Micros(*row.end_time_us),
                          "; it cannot become active"));
       }
-      Statement partner = PrepareCached(
-          c, "SELECT lifecycle FROM partners WHERE id = ? LOCK IN SHARE MODE");
-      partner->setString(1, row.partner_id);
-      Rows lifecycle(partner->executeQuery());
-      if (lifecycle->next()) {
-        const int l = lifecycle->getInt(1);
-        if (l == v1::LIFECYCLE_SUSPENDED || l == v1::LIFECYCLE_ENDED) {
-          return absl::FailedPreconditionError(
-              absl::StrCat("partner ", row.partner_id, " is ",
-                           l == v1::LIFECYCLE_ENDED ? "ended" : "suspended",
-                           "; its agreements cannot become active"));
-        }
-      }
+      RAPPORT_RETURN_IF_ERROR(
+          CheckPartnerMay(c, row.partner_id, "activate agreements", false));
       Statement other = PrepareCached(
           c,
           "SELECT id, end_time_us FROM agreements WHERE active_key = ? AND id "
@@ -867,6 +883,8 @@ absl::StatusOr<DealRecord> MysqlPartnerStore::RegisterDeal(
         RAPPORT_RETURN_IF_ERROR(
             CheckReplay(c, "deals", deal.id, fingerprint, event, &replay));
         if (!replay) {
+          RAPPORT_RETURN_IF_ERROR(
+              CheckPartnerMay(c, deal.partner_id, "register deals", false));
           DealRecord row = deal;
           // The earliest open registration of another partner for the account
           // (by domain or by name), within the window on either side of this
@@ -1108,6 +1126,8 @@ absl::StatusOr<FundRecord> MysqlPartnerStore::RequestFunds(
     RAPPORT_RETURN_IF_ERROR(
         CheckReplay(c, "fund_requests", fund.id, fingerprint, event, &replay));
     if (!replay) {
+      RAPPORT_RETURN_IF_ERROR(
+          CheckPartnerMay(c, fund.partner_id, "request funds", false));
       Statement s = PrepareCached(
           c,
           "INSERT INTO fund_requests (id, partner_id, activity, "

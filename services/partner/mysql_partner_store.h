@@ -39,8 +39,6 @@ class MysqlPartnerStore final : public PartnerStore {
       const std::string& identify_email_key) override;
   absl::StatusOr<PartnerRecord> GetPartner(const std::string& id) override;
   absl::StatusOr<bool> PartnerExists(const std::string& id) override;
-  absl::StatusOr<std::optional<int>> PartnerLifecycle(
-      const std::string& id) override;
   absl::StatusOr<std::optional<std::string>> PartnerFingerprint(
       const std::string& id) override;
   absl::StatusOr<std::vector<PartnerRecord>> ListPartners(

@@ -266,24 +266,6 @@ absl::Status PartnerLogic::CheckPartnerExists(const std::string& id,
   return absl::OkStatus();
 }
 
-absl::Status PartnerLogic::CheckPartnerMay(const std::string& id,
-                                           const std::string& field,
-                                           absl::string_view what,
-                                           bool while_suspended) {
-  RAPPORT_RETURN_IF_ERROR(CheckId(id, field));
-  RAPPORT_ASSIGN_OR_RETURN(std::optional<int> lifecycle,
-                           store_->PartnerLifecycle(id));
-  if (!lifecycle.has_value()) return EntityNotFound("partner", id);
-  if (*lifecycle == v1::LIFECYCLE_ENDED ||
-      (*lifecycle == v1::LIFECYCLE_SUSPENDED && !while_suspended)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("partner ", id, " is ",
-                     LifecycleName(static_cast<v1::Lifecycle>(*lifecycle)),
-                     "; it cannot ", what));
-  }
-  return absl::OkStatus();
-}
-
 // ---- partners --------------------------------------------------------------
 
 absl::StatusOr<v1::Partner> PartnerLogic::CreatePartner(
@@ -357,7 +339,7 @@ absl::StatusOr<v1::ListPartnersResponse> PartnerLogic::ListPartners(
   filter.by_value = *by_value;
   const std::string filter_text =
       absl::StrCat(filter.kind, "/", filter.lifecycle, "/", filter.tier, "/",
-                   filter.segment, "/", filter.by_value);
+                   filter.segment, "/", filter.by_value ? "value" : "");
   RAPPORT_ASSIGN_OR_RETURN(std::string after,
                            After(request.page_token(), filter_text));
   RAPPORT_ASSIGN_OR_RETURN(const ListCursor cursor,
@@ -706,9 +688,9 @@ absl::StatusOr<v1::Agreement> PartnerLogic::CreateAgreement(
     }
   }
   if (!violations.empty()) return InvalidFields(violations);
-  RAPPORT_RETURN_IF_ERROR(CheckPartnerMay(in.partner_id(), "partner_id",
-                                          "enter agreements",
-                                          /*while_suspended=*/true));
+  // The store refuses a partner that may not (ended), once it knows the
+  // request is no retry.
+  RAPPORT_RETURN_IF_ERROR(CheckPartnerExists(in.partner_id(), "partner_id"));
   {
     absl::StatusOr<ProgramRecord> program = store_->GetProgram(in.program_id());
     if (absl::IsNotFound(program.status())) {
@@ -879,8 +861,9 @@ absl::StatusOr<v1::Deal> PartnerLogic::RegisterDeal(
         {"deal.close_time", "is set by TransitionDeal when the deal closes"});
   }
   if (!violations.empty()) return InvalidFields(violations);
-  RAPPORT_RETURN_IF_ERROR(CheckPartnerMay(in.partner_id(), "deal.partner_id",
-                                          "register deals", false));
+  // As for agreements, the store checks the lifecycle.
+  RAPPORT_RETURN_IF_ERROR(
+      CheckPartnerExists(in.partner_id(), "deal.partner_id"));
   record.partner_id = in.partner_id();
   record.reference = in.reference();
   record.state = v1::DEAL_STATE_SUBMITTED;
@@ -1156,8 +1139,9 @@ absl::StatusOr<v1::FundRequest> PartnerLogic::RequestFunds(
     }
   }
   if (!violations.empty()) return InvalidFields(violations);
-  RAPPORT_RETURN_IF_ERROR(CheckPartnerMay(
-      in.partner_id(), "fund_request.partner_id", "request funds", false));
+  // As for agreements, the store checks the lifecycle.
+  RAPPORT_RETURN_IF_ERROR(
+      CheckPartnerExists(in.partner_id(), "fund_request.partner_id"));
   record.partner_id = in.partner_id();
   record.activity = in.activity();
   record.state = v1::FUND_REQUEST_STATE_REQUESTED;

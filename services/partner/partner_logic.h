@@ -134,10 +134,6 @@ class PartnerLogic {
   // Scores the partner again after activity, in the background (never the
   // call's error: the activity stands).
   void Rescore(const std::string& partner_id);
-  // NOT_FOUND, or FAILED_PRECONDITION saying the partner cannot `what`: an
-  // ended partner cannot, nor can a suspended one unless `while_suspended`.
-  absl::Status CheckPartnerMay(const std::string& id, const std::string& field,
-                               absl::string_view what, bool while_suspended);
   absl::Status CheckPartnerExists(const std::string& id,
                                   const std::string& field);
 

@@ -185,10 +185,6 @@ class PartnerStore {
   virtual absl::StatusOr<PartnerRecord> GetPartner(const std::string& id) = 0;
   // Whether partner `id` exists (one statement, for checks).
   virtual absl::StatusOr<bool> PartnerExists(const std::string& id) = 0;
-  // The partner's lifecycle (rapport.partner.v1.Lifecycle); nullopt when
-  // there is no such partner.
-  virtual absl::StatusOr<std::optional<int>> PartnerLifecycle(
-      const std::string& id) = 0;
   // The fingerprint the create of partner `id` stored, if it exists.
   virtual absl::StatusOr<std::optional<std::string>> PartnerFingerprint(
       const std::string& id) = 0;

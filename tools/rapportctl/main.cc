@@ -78,7 +78,7 @@ Commands:
       kind channel); state: submitted, approved, rejected, won, lost or expired; closed_at
       required for won and lost, kept for rejected and expired, refused for submitted and
       approved; a won deal for an account another partner's registration holds (within
-      the window) names that claim (listed by deals conflicts), an approved one in
+      the window) names that claim (listed by deals conflicts --decided), an approved one in
       conflict is refused; deals go on one stream unless --streams says otherwise, so
       that registrations claim accounts in the file's order
   partners import orders FILE.csv        partner_ref,timestamp,amount[,request_id]
@@ -232,7 +232,8 @@ Global flags:
                        (also $RAPPORT_TLS_CA, $RAPPORT_TLS_CERT, $RAPPORT_TLS_KEY)
   --token TOKEN        the bearer token every call carries (default: $RAPPORT_TOKEN,
                        else the contents of the file $RAPPORT_TOKEN_FILE, else
-                       the local platform's var/auth/operator.token)
+                       the local platform's var/auth/operator.token, which goes
+                       to this machine's addresses only)
 
 Exit status: 0 done, 1 the call failed, 2 bad usage, 3 not serving.
 )";

@@ -126,23 +126,29 @@ void PrintJsonOverview(const Overview& o, std::ostream& out) {
 }
 
 // One CSV (or one table) with a row for every figure: section total, tier,
-// segment, balance or across.
+// segment, balance or across; then, when the shares across counterparts left
+// one out, a row of section "note" saying which and why (in `status`). The
+// total rows carry the refresh their figures are of, and its as_of.
 void PrintFlat(Format format, const Overview& o, std::ostream& out) {
   Table t({"section", "counterpart", "group", "status", "entities", "scored",
            "value_sum", "average_value", "monetary", "cost_to_serve", "profit",
            "value_share_percent", "monetary_share_percent",
-           "cost_share_percent"});
+           "cost_share_percent", "model_id", "as_of"});
   auto add_group = [&](const char* section, const Counterpart& c,
                        const Group& g, const std::string& scored) {
-    t.AddRow({section, c.key, g.name, "available", absl::StrCat(g.entities),
-              scored, HundredthsText(g.value_hundredths_sum),
+    const bool total = std::string(section) == "total";
+    t.AddRow({section, c.key, g.name,
+              c.model_id.empty() ? "available, no refresh yet" : "available",
+              absl::StrCat(g.entities), scored,
+              HundredthsText(g.value_hundredths_sum),
               HundredthsText(g.average_value_hundredths), g.monetary.ToString(),
-              g.cost_to_serve.ToString(), g.profit.ToString(), "", "", ""});
+              g.cost_to_serve.ToString(), g.profit.ToString(), "", "", "",
+              total ? c.model_id : "", total ? c.as_of : ""});
   };
   for (const Counterpart& c : o.counterparts) {
     if (!c.available) {
       t.AddRow({"total", c.key, "", "unavailable: " + c.error, "", "", "", "",
-                "", "", "", "", "", ""});
+                "", "", "", "", "", "", "", ""});
       continue;
     }
     Group total = c.total;
@@ -152,14 +158,19 @@ void PrintFlat(Format format, const Overview& o, std::ostream& out) {
     for (const Group& g : c.segments) add_group("segment", c, g, "");
   }
   auto add_balance = [&](const char* section, const BalanceRow& r) {
-    t.AddRow(
-        {section, r.counterpart, r.tier, "available", absl::StrCat(r.entities),
-         "", HundredthsText(r.value_hundredths_sum), "", r.monetary.ToString(),
-         r.cost_to_serve.ToString(), "", HundredthsText(r.value_share_bp),
-         HundredthsText(r.monetary_share_bp), HundredthsText(r.cost_share_bp)});
+    t.AddRow({section, r.counterpart, r.tier, "available",
+              absl::StrCat(r.entities), "",
+              HundredthsText(r.value_hundredths_sum), "", r.monetary.ToString(),
+              r.cost_to_serve.ToString(), "", HundredthsText(r.value_share_bp),
+              HundredthsText(r.monetary_share_bp),
+              HundredthsText(r.cost_share_bp), "", ""});
   };
   for (const BalanceRow& r : o.balance) add_balance("balance", r);
   for (const BalanceRow& r : o.across) add_balance("across", r);
+  if (!o.across_note.empty()) {
+    t.AddRow({"note", "", "", o.across_note, "", "", "", "", "", "", "", "", "",
+              "", "", ""});
+  }
   t.Print(format, out);
 }
 

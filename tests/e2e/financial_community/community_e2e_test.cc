@@ -218,7 +218,6 @@ TEST_F(CommunityE2E, ImportedRegisterAndEngagementsScoreAsSection10Says) {
   EXPECT_TRUE(absl::StrContains(audit.out, "RefreshScores")) << audit.out;
 }
 
-// Callers are who they say they are: a reader reads but cannot record.
 // A CRM's export gives every engagement an id, and names members not met
 // yet: an import of such rows on two streams (rapportctl's default) goes
 // through. Rows go to a stream by request id, not by member, so both streams'
@@ -248,6 +247,7 @@ TEST_F(CommunityE2E, EngagementsWithRequestIdsImportOnTwoStreams) {
   EXPECT_EQ(Summary(imported.out, "accepted"), 90000) << imported.out;
 }
 
+// Callers are who they say they are: a reader reads but cannot record.
 TEST_F(CommunityE2E, ReadersReadAndOnlyWritersRecord) {
   RunResult made =
       p_.CtlAs("writer", "user:wren",

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <random>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -16,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/base/csv.h"
 #include "common/base/decimal.h"
@@ -671,15 +673,34 @@ TEST(ScoringE2E, PastTheWaitingRoomAPopulationCallIsRefusedAtOnce) {
   testing::AuthorizedContext second_context, third_context;
   auto second = stub->ScorePopulation(&second_context);
   auto third = stub->ScorePopulation(&third_context);
-  for (auto* stream : {&second, &third}) {
-    (*stream)->Write(request);
-    (*stream)->WritesDone();
+  // Each read to its end on a thread of its own; the first call holds its
+  // slot until one of them has been answered (the refused one: the other
+  // waits for the slot), so that both meet a full waiting room.
+  std::vector<grpc::Status> got(2);
+  absl::Mutex mu;
+  int answered = 0;
+  std::vector<std::thread> readers;
+  for (int i = 0; i < 2; ++i) {
+    auto& stream = i == 0 ? second : third;
+    stream->Write(request);
+    stream->WritesDone();
+    readers.emplace_back([&, i] {
+      grpc::Status s = finish(i == 0 ? second : third);
+      absl::MutexLock lock(&mu);
+      got[i] = s;
+      ++answered;
+    });
+  }
+  {
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(
+        +[](int* n) { return *n >= 1; }, &answered));
   }
   first->WritesDone();
   ASSERT_TRUE(finish(first).ok());
+  for (std::thread& t : readers) t.join();
   int refused = 0, served = 0;
-  for (auto* stream : {&second, &third}) {
-    const grpc::Status s = finish(*stream);
+  for (const grpc::Status& s : got) {
     if (s.ok()) {
       ++served;
     } else {

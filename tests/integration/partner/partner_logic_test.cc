@@ -1291,6 +1291,9 @@ TEST_F(PartnerLogicTest, TheLifecycleDecidesWhatAPartnerMayStillDo) {
   absl::StatusOr<v1::Deal> open =
       Register(a.id(), "Initech", "initech.example", kNow);
   ASSERT_TRUE(open.ok()) << open.status();
+  absl::StatusOr<v1::Deal> keyed =
+      Register(a.id(), "Umbrella", "umbrella.example", kNow, "reg-1");
+  ASSERT_TRUE(keyed.ok()) << keyed.status();
 
   for (v1::Lifecycle l : {v1::LIFECYCLE_ONBOARDING, v1::LIFECYCLE_ACTIVE,
                           v1::LIFECYCLE_SUSPENDED}) {
@@ -1320,9 +1323,14 @@ TEST_F(PartnerLogicTest, TheLifecycleDecidesWhatAPartnerMayStillDo) {
             (std::vector<std::string>{"1", "4"}));  // the draft, terminated
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = "
                       "'UpdatePartner' AND details = 'lifecycle suspended -> "
-                      "ended; 1 open deal expired, 1 active agreement "
+                      "ended; 2 open deals expired, 1 active agreement "
                       "terminated'"),
             1);
+  // A registration retried after the ending is answered as first stored.
+  absl::StatusOr<v1::Deal> retried =
+      Register(a.id(), "Umbrella", "umbrella.example", kNow, "reg-1");
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(retried->id(), keyed->id());
   absl::StatusOr<v1::Deal> free =
       Register(b.id(), "Initech", "initech.example", kNow + kDay);
   ASSERT_TRUE(free.ok()) << free.status();

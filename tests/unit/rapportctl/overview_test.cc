@@ -230,17 +230,22 @@ TEST(OverviewPrint, CsvIsOneTableWithASectionColumn) {
   EXPECT_EQ(csv.substr(0, csv.find('\n')),
             "section,counterpart,group,status,entities,scored,value_sum,"
             "average_value,monetary,cost_to_serve,profit,value_share_percent,"
-            "monetary_share_percent,cost_share_percent");
+            "monetary_share_percent,cost_share_percent,model_id,as_of");
   EXPECT_NE(csv.find("balance,partners,Platinum,available,1,,95.00,,1200.00,"
-                     "9.00,,54.29,40.00,3.00"),
+                     "9.00,,54.29,40.00,3.00,,"),
             std::string::npos)
       << csv;
   EXPECT_NE(csv.find("total,customers,,available,12,10,420.00,42.00,1000.00,"
-                     "100.00,900.00,,,"),
+                     "100.00,900.00,,,,job-1,"),
             std::string::npos)
       << csv;
   EXPECT_NE(csv.find("total,community,,unavailable: UNAVAILABLE"),
             std::string::npos);
+  // Who the shares across counterparts leave out, and why.
+  EXPECT_NE(csv.find("note,,,Left out of the shares across counterparts "
+                     "(unavailable: Financial community)"),
+            std::string::npos)
+      << csv;
 }
 
 TEST(OverviewPrint, TablesNameTheUnavailableAndShowPercentages) {
