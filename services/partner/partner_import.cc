@@ -228,6 +228,26 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
   // the import was refused when parsed), and the closed ones.
   std::vector<size_t> open, closed, won;
   std::vector<imports::Reject> refused;
+  // An open registration of a suspended or ended partner is refused, as
+  // RegisterDeal refuses it (closed rows are history, and go in). The
+  // partner rows are read locked (shared): ending a partner waits for the
+  // batch, and then expires what it stored.
+  absl::flat_hash_map<std::string, int> lifecycles;
+  {
+    std::set<std::string> partners;
+    for (const imports::Row<DealRecord>& r : rows) {
+      if (DealIsOpen(static_cast<v1::DealState>(r.record.state))) {
+        partners.insert(PartnerOf(r));
+      }
+    }
+    SelectInLists(
+        c, "SELECT id, lifecycle FROM partners WHERE id",
+        std::vector<std::string>(partners.begin(), partners.end()), 512,
+        [&](sql::ResultSet& found) {
+          lifecycles[TextOrEmpty(found, 1)] = found.getInt(2);
+        },
+        " LOCK IN SHARE MODE");
+  }
   for (size_t i = 0; i < rows.size(); ++i) {
     const imports::Row<DealRecord>& r = rows[i];
     if (r.record.state == v1::DEAL_STATE_WON) {
@@ -236,6 +256,15 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
     }
     if (!DealIsOpen(static_cast<v1::DealState>(r.record.state))) {
       closed.push_back(i);
+      continue;
+    }
+    if (auto l = lifecycles.find(PartnerOf(r));
+        l != lifecycles.end() && (l->second == v1::LIFECYCLE_SUSPENDED ||
+                                  l->second == v1::LIFECYCLE_ENDED)) {
+      refused.push_back(
+          {r.number, "partner_ref",
+           absl::StrCat("partner ", PartnerOf(r), " is ",
+                        LifecycleName(l->second), "; it registers no deals")});
       continue;
     }
     open.push_back(i);

@@ -1308,6 +1308,36 @@ TEST_F(PartnerLogicTest, TheLifecycleDecidesWhatAPartnerMayStillDo) {
   ASSERT_TRUE(drafted.ok()) << drafted.status();  // a draft, for later
   EXPECT_TRUE(absl::IsFailedPrecondition(activate(drafted->id()).status()));
   EXPECT_TRUE(funds(b.id()).ok());
+  // Imported, its open registration is refused naming partner_ref; a closed
+  // one (history) goes in.
+  {
+    MysqlPartnerImports imports(&db_.pool(), &ids_,
+                                [this] { return absl::FromUnixMicros(now_); },
+                                {.currency = "USD"});
+    v1::ImportDealsRequest file;
+    file.set_import_id("suspended");
+    for (const char* state : {"submitted", "lost"}) {
+      v1::DealRow* r = file.add_rows();
+      r->set_row(file.rows_size());
+      r->set_partner_ref(a.id());
+      r->set_account(absl::StrCat("Hooli ", state));
+      r->set_amount("100");
+      r->set_registered_at(FormatRfc3339Micros(kNow));
+      r->set_state(state);
+      if (std::string(state) == "lost") {
+        r->set_closed_at(FormatRfc3339Micros(kNow + kDay));
+      }
+    }
+    absl::StatusOr<v1::ImportDealsResponse> imported =
+        imports.ImportDeals(testing::OneMessage(file), "user:ada");
+    ASSERT_TRUE(imported.ok()) << imported.status();
+    EXPECT_EQ(imported->accepted(), 1);
+    ASSERT_EQ(imported->rejected_size(), 1);
+    EXPECT_EQ(imported->rejected(0).row(), 1);
+    EXPECT_EQ(imported->rejected(0).field(), "partner_ref");
+    EXPECT_TRUE(
+        absl::StrContains(imported->rejected(0).message(), "suspended"));
+  }
 
   ASSERT_TRUE(SetLifecycle(a.id(), v1::LIFECYCLE_ENDED).ok());
   v1::GetDealRequest get;
