@@ -93,6 +93,20 @@ void LockRows(sql::Connection& c, absl::string_view table,
   }
 }
 
+absl::flat_hash_map<std::string, int> IntColumnLocked(
+    sql::Connection& c, absl::string_view table, absl::string_view column,
+    const std::vector<std::string>& ids) {
+  absl::flat_hash_map<std::string, int> out;
+  SelectInLists(
+      c, absl::StrCat("SELECT id, ", column, " FROM ", table, " WHERE id"), ids,
+      512,
+      [&](sql::ResultSet& found) {
+        out[TextOrEmpty(found, 1)] = found.getInt(2);
+      },
+      " LOCK IN SHARE MODE");
+  return out;
+}
+
 size_t PaddedCount(size_t n, size_t most) {
   return std::min(most, std::bit_ceil(std::max<size_t>(n, 1)));
 }

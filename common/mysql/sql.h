@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/base/decimal.h"
@@ -99,6 +100,14 @@ void SelectInLists(sql::Connection& c, absl::string_view select,
                    const std::vector<std::string>& keys, size_t most,
                    const std::function<void(sql::ResultSet&)>& row,
                    absl::string_view then = "");
+
+// The integer `column` of the rows of `table` whose `id` is among `ids`, by
+// id, read locked (shared) until the transaction on `c` ends: what a batch
+// checks of the entities its rows name (a kind, a lifecycle) holds until it
+// commits. Ids that name no row are absent.
+absl::flat_hash_map<std::string, int> IntColumnLocked(
+    sql::Connection& c, absl::string_view table, absl::string_view column,
+    const std::vector<std::string>& ids);
 
 // Runs a statement without parameters or results (DDL), unprepared.
 void Execute(sql::Connection& c, const std::string& query);

@@ -494,14 +494,9 @@ absl::StatusOr<std::vector<imports::Reject>> InsertCoverage(
   for (const imports::Row<CoverageRecord>& r : rows) {
     if (!r.entity.create) named.insert(r.entity.id);
   }
-  absl::flat_hash_map<std::string, int> kinds;
-  SelectInLists(
-      c, "SELECT id, kind FROM members WHERE id",
-      std::vector<std::string>(named.begin(), named.end()), 512,
-      [&](sql::ResultSet& found) {
-        kinds[TextOrEmpty(found, 1)] = found.getInt(2);
-      },
-      " LOCK IN SHARE MODE");
+  const absl::flat_hash_map<std::string, int> kinds =
+      IntColumnLocked(c, "members", "kind",
+                      std::vector<std::string>(named.begin(), named.end()));
   std::vector<size_t> kept;
   std::vector<imports::Reject> refused;
   for (size_t i = 0; i < rows.size(); ++i) {

@@ -232,22 +232,15 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
   // RegisterDeal refuses it (closed rows are history, and go in). The
   // partner rows are read locked (shared): ending a partner waits for the
   // batch, and then expires what it stored.
-  absl::flat_hash_map<std::string, int> lifecycles;
-  {
-    std::set<std::string> partners;
-    for (const imports::Row<DealRecord>& r : rows) {
-      if (DealIsOpen(static_cast<v1::DealState>(r.record.state))) {
-        partners.insert(PartnerOf(r));
-      }
+  std::set<std::string> partners;
+  for (const imports::Row<DealRecord>& r : rows) {
+    if (DealIsOpen(static_cast<v1::DealState>(r.record.state))) {
+      partners.insert(PartnerOf(r));
     }
-    SelectInLists(
-        c, "SELECT id, lifecycle FROM partners WHERE id",
-        std::vector<std::string>(partners.begin(), partners.end()), 512,
-        [&](sql::ResultSet& found) {
-          lifecycles[TextOrEmpty(found, 1)] = found.getInt(2);
-        },
-        " LOCK IN SHARE MODE");
   }
+  const absl::flat_hash_map<std::string, int> lifecycles = IntColumnLocked(
+      c, "partners", "lifecycle",
+      std::vector<std::string>(partners.begin(), partners.end()));
   for (size_t i = 0; i < rows.size(); ++i) {
     const imports::Row<DealRecord>& r = rows[i];
     if (r.record.state == v1::DEAL_STATE_WON) {

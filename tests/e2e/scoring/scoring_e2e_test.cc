@@ -620,6 +620,30 @@ grpc::Status FinishPopulation(Stream& stream) {
   return stream.Finish();
 }
 
+// A population call that holds a slot of the replica (its initial metadata
+// come once it does) until Finish.
+class SlotHolder {
+ public:
+  SlotHolder(v1::ScoringService::Stub& stub,
+             const v1::ScorePopulationRequest& request)
+      : call_(stub.ScorePopulation(&context_)) {
+    wrote_ = call_->Write(request);
+    call_->WaitForInitialMetadata();
+  }
+  bool wrote() const { return wrote_; }
+  grpc::Status Finish() {
+    call_->WritesDone();
+    return FinishPopulation(*call_);
+  }
+
+ private:
+  testing::AuthorizedContext context_;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::ScorePopulationRequest,
+                                           v1::ScorePopulationResponse>>
+      call_;
+  bool wrote_ = false;
+};
+
 // Population calls hold their whole input in memory: beyond
 // --max_population_calls at once a call waits for a slot, and past
 // --population_wait it is refused with RESOURCE_EXHAUSTED; once the slot is
@@ -630,10 +654,8 @@ TEST(ScoringE2E, PopulationCallsBeyondTheLimitWaitThenAreRefused) {
   v1::ScorePopulationRequest request;
   request.add_entity_ids("a");
   auto finish = [](auto& stream) { return FinishPopulation(*stream); };
-  testing::AuthorizedContext first_context;
-  auto first = stub->ScorePopulation(&first_context);
-  ASSERT_TRUE(first->Write(request));
-  first->WaitForInitialMetadata();  // sent once the call holds its slot
+  SlotHolder first(*stub, request);
+  ASSERT_TRUE(first.wrote());
   {
     testing::AuthorizedContext context;
     auto second = stub->ScorePopulation(&context);
@@ -643,8 +665,7 @@ TEST(ScoringE2E, PopulationCallsBeyondTheLimitWaitThenAreRefused) {
     EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
         << s.error_message();
   }
-  first->WritesDone();
-  const grpc::Status done = finish(first);
+  const grpc::Status done = first.Finish();
   EXPECT_TRUE(done.ok()) << done.error_message();
   testing::AuthorizedContext third_context;
   auto third = stub->ScorePopulation(&third_context);
@@ -666,10 +687,8 @@ TEST(ScoringE2E, PastTheWaitingRoomAPopulationCallIsRefusedAtOnce) {
   v1::ScorePopulationRequest request;
   request.add_entity_ids("a");
   auto finish = [](auto& stream) { return FinishPopulation(*stream); };
-  testing::AuthorizedContext first_context;
-  auto first = stub->ScorePopulation(&first_context);
-  ASSERT_TRUE(first->Write(request));
-  first->WaitForInitialMetadata();  // it holds the slot
+  SlotHolder first(*stub, request);
+  ASSERT_TRUE(first.wrote());
   testing::AuthorizedContext second_context, third_context;
   auto second = stub->ScorePopulation(&second_context);
   auto third = stub->ScorePopulation(&third_context);
@@ -696,8 +715,7 @@ TEST(ScoringE2E, PastTheWaitingRoomAPopulationCallIsRefusedAtOnce) {
     mu.Await(absl::Condition(
         +[](int* n) { return *n >= 1; }, &answered));
   }
-  first->WritesDone();
-  ASSERT_TRUE(finish(first).ok());
+  ASSERT_TRUE(first.Finish().ok());
   for (std::thread& t : readers) t.join();
   int refused = 0, served = 0;
   for (const grpc::Status& s : got) {
