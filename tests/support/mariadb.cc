@@ -89,9 +89,26 @@ void TestMariaDb::Resume() { Signal("CONT"); }
 
 void TestMariaDb::Signal(const std::string& name) {
   if (dir_ == nullptr) Die("cannot signal a server this test did not start");
+  // kill(2) returns before every thread of the server has stopped (or gone
+  // on): wait until /proc shows them all so, or a test's next call may still
+  // be answered by a server it believes paused.
+  static constexpr char kSignalAndWait[] = R"sh(
+pid=$(cat "$2/mariadb.pid") && kill -"$1" "$pid" || exit 1
+for _ in $(seq 1000); do
+  stopped=0 running=0
+  for stat in /proc/"$pid"/task/*/stat; do
+    state=$(sed 's/.*) //' "$stat" 2>/dev/null | cut -d' ' -f1)
+    case $state in T|t) stopped=1 ;; ?*) running=1 ;; esac
+  done
+  if [ "$1" = STOP ] && [ $running = 0 ]; then exit 0; fi
+  if [ "$1" = CONT ] && [ $stopped = 0 ]; then exit 0; fi
+  sleep 0.01
+done
+echo "the server's threads did not take SIG$1 in 10 s" >&2
+exit 1
+)sh";
   RunResult r =
-      Run({"/bin/bash", "-c", "kill -\"$1\" \"$(cat \"$2/mariadb.pid\")\"",
-           "signal", name, dir_->path()});
+      Run({"/bin/bash", "-c", kSignalAndWait, "signal", name, dir_->path()});
   if (r.exit_code != 0) Die(absl::StrCat("kill -", name, " failed: ", r.err));
 }
 

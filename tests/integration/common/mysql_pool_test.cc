@@ -574,28 +574,32 @@ double PoolGauge(const std::string& name, const std::string& database) {
 // connection until io_timeout. Then the same pool serves again.
 TEST(MysqlPool, AServerThatHangsIsUnavailableAtOnceUntilAPingAnswers) {
   std::unique_ptr<TestMariaDb> db = TestMariaDb::StartPrivate();
-  auto pool = NewPool(db->CreateDatabase(), 2);
-  const absl::Duration io_timeout = pool->options().io_timeout;
-  ASSERT_GE(io_timeout, absl::Seconds(20));
+  // A pool that waited for its io_timeout on the hung server would hang this
+  // test until ctest's own timeout ends it.
+  absl::StatusOr<MysqlOptions> options =
+      MysqlOptions::FromUri(db->CreateDatabase());
+  ASSERT_TRUE(options.ok()) << options.status();
+  options->pool_size = 2;
+  options->acquire_timeout = absl::Seconds(2);
+  options->connect_timeout = absl::Seconds(1);
+  options->io_timeout = absl::Hours(1);
+  absl::StatusOr<std::unique_ptr<MysqlPool>> created =
+      MysqlPool::Create(*options);
+  ASSERT_TRUE(created.ok()) << created.status();
+  std::unique_ptr<MysqlPool> pool = *std::move(created);
   ASSERT_TRUE(pool->Ping().ok());
   ASSERT_TRUE(Count(*pool, "SELECT 1").ok());  // leaves an idle connection
 
   db->Pause();
-  absl::Time start = absl::Now();
   absl::Status down = pool->Ping();
-  const absl::Duration ping_took = absl::Now() - start;
-  start = absl::Now();
   absl::StatusOr<int64_t> refused = Count(*pool, "SELECT 1");
-  const absl::Duration call_took = absl::Now() - start;
   db->Resume();
 
   EXPECT_EQ(down.code(), absl::StatusCode::kUnavailable) << down;
-  EXPECT_LT(ping_took, io_timeout / 2);
   const std::string database = pool->options().database;
   EXPECT_EQ(PoolGauge("rapport_db_pool_unanswered", database), 1);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable)
       << refused.status();
-  EXPECT_LT(call_took, io_timeout / 2);
   // Refused by the pool, which tells a client no more than the code.
   EXPECT_EQ(Redacted(refused.status()).message().find("health"),
             std::string::npos);
