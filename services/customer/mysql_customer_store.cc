@@ -1067,208 +1067,224 @@ absl::StatusOr<MergeResult> MysqlCustomerStore::MergeCustomers(
   const int64_t now_us = event.time_us;
   const std::string& actor = event.actor;
   MergeResult result;
-  absl::Status done = pool_->Transaction([&](sql::Connection& c)
-                                             -> absl::Status {
-    result = MergeResult();
-    CountCustomerChange(c);
-    // Lock every row in id order, so concurrent merges cannot deadlock.
-    std::vector<std::string> all = duplicates;
-    all.push_back(primary);
-    std::sort(all.begin(), all.end());
-    std::map<std::string, CustomerRecord> records;
-    std::map<std::string, std::string> merged_into;
-    Statement merged =
-        Prepare(c, "SELECT merged_into FROM customers WHERE id = ?");
-    for (const std::string& id : all) {
-      RAPPORT_ASSIGN_OR_RETURN(CustomerRecord r, LoadCustomer(c, id, true));
-      merged->setString(1, id);
-      Rows rows(merged->executeQuery());
-      rows->next();
-      if (!rows->isNull(1)) merged_into[id] = rows->getString(1);
-      if (r.erased) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("customer ", id, " was erased"));
-      }
-      records[id] = std::move(r);
-    }
-    if (!merged_into.empty()) {
-      // This very merge, done already (a retry whose answer was lost): its
-      // answer again, from what it recorded, and nothing written.
-      RAPPORT_ASSIGN_OR_RETURN(
-          std::optional<MergeResult> recorded,
-          RecordedMerge(c, primary, duplicates, merged_into));
-      if (recorded.has_value()) {
-        result = *std::move(recorded);
-        result.primary = records[primary];
-        return absl::OkStatus();
-      }
-      const auto& [id, into] = *merged_into.begin();
-      return absl::FailedPreconditionError(
-          absl::StrCat("customer ", id, " was already merged into ", into));
-    }
-    CustomerRecord& p = records[primary];
-    // What the merged record would hold stays within what one customer may
-    // hold (a later update sending it back would be refused otherwise).
-    {
-      size_t external_ids = p.external_ids.size();
-      std::set<std::string> attribute_keys;
-      for (const auto& [key, value] : p.attributes) attribute_keys.insert(key);
-      for (const std::string& d : duplicates) {
-        external_ids += records[d].external_ids.size();
-        for (const auto& [key, value] : records[d].attributes)
-          attribute_keys.insert(key);
-      }
-      if (external_ids > static_cast<size_t>(kMaxExternalIds) ||
-          attribute_keys.size() > static_cast<size_t>(kMaxAttributes)) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "the merged customer would have ", external_ids,
-            " external ids and ", attribute_keys.size(),
-            " attributes; a customer has at most ", kMaxExternalIds, " and ",
-            kMaxAttributes, ": remove some from the duplicates first"));
-      }
-    }
-    // Identities: the primary keeps its own; it takes an email, phone or postal
-    // code it lacks from the first duplicate that has one. A duplicate's email
-    // and phone that the primary does not take stay on the merged record,
-    // their unique keys with them, so that they go on finding the primary
-    // (lookups follow merged_into) and no one else can claim them. The phone
-    // is also copied to merged_phone, which erasure reads.
-    Statement keep_keys = Prepare(
-        c,
-        "UPDATE customers SET merged_phone = phone, email_match_key = NULL, "
-        "email_key = IF(?, NULL, email_key), phone = IF(?, NULL, phone) "
-        "WHERE id = ?");
-    for (const std::string& d : duplicates) {
-      const CustomerRecord& r = records[d];
-      const bool takes_email = p.email.empty() && !r.email.empty();
-      const bool takes_phone = p.phone.empty() && !r.phone.empty();
-      keep_keys->setBoolean(1, takes_email);
-      keep_keys->setBoolean(2, takes_phone);
-      keep_keys->setString(3, d);
-      keep_keys->executeUpdate();
-      if (takes_email) {
-        p.email = r.email;
-        ++result.moved_identities;
-      }
-      if (takes_phone) {
-        p.phone = r.phone;
-        ++result.moved_identities;
-      }
-      if (p.postal_code.empty()) p.postal_code = r.postal_code;
-      for (const auto& [key, value] : r.attributes)
-        p.attributes.emplace(key, value);
-    }
-    result.moved_identities += MoveRows(c,
-                                        "UPDATE customer_external_ids SET "
-                                        "customer_id = ? WHERE customer_id = ?",
-                                        primary, duplicates);
-    result.moved_purchases += MoveRows(
-        c, "UPDATE purchases SET customer_id = ? WHERE customer_id = ?",
-        primary, duplicates);
-    result.moved_interactions += MoveRows(
-        c, "UPDATE interactions SET customer_id = ? WHERE customer_id = ?",
-        primary, duplicates);
-    // Consents: per (purpose, channel) the most recently captured one wins.
-    Statement take_consent =
-        Prepare(c,
-                "INSERT INTO consents (customer_id, purpose, channel, granted, "
-                "capture_time_us, source) "
-                "SELECT ?, purpose, channel, granted, capture_time_us, source "
-                "FROM consents d "
-                "WHERE d.customer_id = ? ON DUPLICATE KEY UPDATE "
-                "granted = IF(VALUES(capture_time_us) > "
-                "consents.capture_time_us, VALUES(granted), "
-                "consents.granted), "
-                "source = IF(VALUES(capture_time_us) > "
-                "consents.capture_time_us, VALUES(source), "
-                "consents.source), "
-                "capture_time_us = GREATEST(consents.capture_time_us, "
-                "VALUES(capture_time_us))");
-    Statement count_consents =
-        Prepare(c, "SELECT COUNT(*) FROM consents WHERE customer_id = ?");
-    for (const std::string& d : duplicates) {
-      count_consents->setString(1, d);
-      Rows rows(count_consents->executeQuery());
-      rows->next();
-      result.moved_consents += rows->getInt64(1);
-      take_consent->setString(1, primary);
-      take_consent->setString(2, d);
-      take_consent->executeUpdate();
-    }
-    // The consent history follows the consents.
-    MoveRows(c,
-             "UPDATE consent_history SET customer_id = ? WHERE customer_id = ?",
-             primary, duplicates);
-    for (const char* query :
-         {"DELETE FROM consents WHERE customer_id = ?",
-          "DELETE FROM customer_attributes WHERE customer_id = ?"}) {
-      Statement s = Prepare(c, query);
-      for (const std::string& d : duplicates) {
-        s->setString(1, d);
+  // READ COMMITTED: each customer's row is locked before its attributes and
+  // external ids are read, which then are what an update that held the lock
+  // left (a snapshot taken at the first read would bring back what it
+  // removed).
+  absl::Status done = pool_->Transaction(
+      [&](sql::Connection& c) -> absl::Status {
+        result = MergeResult();
+        CountCustomerChange(c);
+        // Lock every row in id order, so concurrent merges cannot deadlock.
+        std::vector<std::string> all = duplicates;
+        all.push_back(primary);
+        std::sort(all.begin(), all.end());
+        std::map<std::string, CustomerRecord> records;
+        std::map<std::string, std::string> merged_into;
+        Statement merged =
+            Prepare(c, "SELECT merged_into FROM customers WHERE id = ?");
+        for (const std::string& id : all) {
+          RAPPORT_ASSIGN_OR_RETURN(CustomerRecord r, LoadCustomer(c, id, true));
+          merged->setString(1, id);
+          Rows rows(merged->executeQuery());
+          rows->next();
+          if (!rows->isNull(1)) merged_into[id] = rows->getString(1);
+          if (r.erased) {
+            return absl::FailedPreconditionError(
+                absl::StrCat("customer ", id, " was erased"));
+          }
+          records[id] = std::move(r);
+        }
+        if (!merged_into.empty()) {
+          // This very merge, done already (a retry whose answer was lost): its
+          // answer again, from what it recorded, and nothing written.
+          RAPPORT_ASSIGN_OR_RETURN(
+              std::optional<MergeResult> recorded,
+              RecordedMerge(c, primary, duplicates, merged_into));
+          if (recorded.has_value()) {
+            result = *std::move(recorded);
+            result.primary = records[primary];
+            return absl::OkStatus();
+          }
+          const auto& [id, into] = *merged_into.begin();
+          return absl::FailedPreconditionError(
+              absl::StrCat("customer ", id, " was already merged into ", into));
+        }
+        CustomerRecord& p = records[primary];
+        // What the merged record would hold stays within what one customer may
+        // hold (a later update sending it back would be refused otherwise).
+        {
+          size_t external_ids = p.external_ids.size();
+          std::set<std::string> attribute_keys;
+          for (const auto& [key, value] : p.attributes)
+            attribute_keys.insert(key);
+          for (const std::string& d : duplicates) {
+            external_ids += records[d].external_ids.size();
+            for (const auto& [key, value] : records[d].attributes)
+              attribute_keys.insert(key);
+          }
+          if (external_ids > static_cast<size_t>(kMaxExternalIds) ||
+              attribute_keys.size() > static_cast<size_t>(kMaxAttributes)) {
+            return absl::FailedPreconditionError(
+                absl::StrCat("the merged customer would have ", external_ids,
+                             " external ids and ", attribute_keys.size(),
+                             " attributes; a customer has at most ",
+                             kMaxExternalIds, " and ", kMaxAttributes,
+                             ": remove some from the duplicates first"));
+          }
+        }
+        // Identities: the primary keeps its own; it takes an email, phone or
+        // postal code it lacks from the first duplicate that has one. A
+        // duplicate's email and phone that the primary does not take stay on
+        // the merged record, their unique keys with them, so that they go on
+        // finding the primary (lookups follow merged_into) and no one else can
+        // claim them. The phone is also copied to merged_phone, which erasure
+        // reads.
+        Statement keep_keys = Prepare(
+            c,
+            "UPDATE customers SET merged_phone = phone, email_match_key = "
+            "NULL, "
+            "email_key = IF(?, NULL, email_key), phone = IF(?, NULL, phone) "
+            "WHERE id = ?");
+        for (const std::string& d : duplicates) {
+          const CustomerRecord& r = records[d];
+          const bool takes_email = p.email.empty() && !r.email.empty();
+          const bool takes_phone = p.phone.empty() && !r.phone.empty();
+          keep_keys->setBoolean(1, takes_email);
+          keep_keys->setBoolean(2, takes_phone);
+          keep_keys->setString(3, d);
+          keep_keys->executeUpdate();
+          if (takes_email) {
+            p.email = r.email;
+            ++result.moved_identities;
+          }
+          if (takes_phone) {
+            p.phone = r.phone;
+            ++result.moved_identities;
+          }
+          if (p.postal_code.empty()) p.postal_code = r.postal_code;
+          for (const auto& [key, value] : r.attributes)
+            p.attributes.emplace(key, value);
+        }
+        result.moved_identities +=
+            MoveRows(c,
+                     "UPDATE customer_external_ids SET "
+                     "customer_id = ? WHERE customer_id = ?",
+                     primary, duplicates);
+        result.moved_purchases += MoveRows(
+            c, "UPDATE purchases SET customer_id = ? WHERE customer_id = ?",
+            primary, duplicates);
+        result.moved_interactions += MoveRows(
+            c, "UPDATE interactions SET customer_id = ? WHERE customer_id = ?",
+            primary, duplicates);
+        // Consents: per (purpose, channel) the most recently captured one wins.
+        Statement take_consent = Prepare(
+            c,
+            "INSERT INTO consents (customer_id, purpose, channel, granted, "
+            "capture_time_us, source) "
+            "SELECT ?, purpose, channel, granted, capture_time_us, source "
+            "FROM consents d "
+            "WHERE d.customer_id = ? ON DUPLICATE KEY UPDATE "
+            "granted = IF(VALUES(capture_time_us) > "
+            "consents.capture_time_us, VALUES(granted), "
+            "consents.granted), "
+            "source = IF(VALUES(capture_time_us) > "
+            "consents.capture_time_us, VALUES(source), "
+            "consents.source), "
+            "capture_time_us = GREATEST(consents.capture_time_us, "
+            "VALUES(capture_time_us))");
+        Statement count_consents =
+            Prepare(c, "SELECT COUNT(*) FROM consents WHERE customer_id = ?");
+        for (const std::string& d : duplicates) {
+          count_consents->setString(1, d);
+          Rows rows(count_consents->executeQuery());
+          rows->next();
+          result.moved_consents += rows->getInt64(1);
+          take_consent->setString(1, primary);
+          take_consent->setString(2, d);
+          take_consent->executeUpdate();
+        }
+        // The consent history follows the consents.
+        MoveRows(
+            c,
+            "UPDATE consent_history SET customer_id = ? WHERE customer_id = ?",
+            primary, duplicates);
+        for (const char* query :
+             {"DELETE FROM consents WHERE customer_id = ?",
+              "DELETE FROM customer_attributes WHERE customer_id = ?"}) {
+          Statement s = Prepare(c, query);
+          for (const std::string& d : duplicates) {
+            s->setString(1, d);
+            s->executeUpdate();
+          }
+        }
+        differentiation::DeleteEntityValues(c, CustomerValueTables(),
+                                            duplicates);
+        Statement mark = Prepare(
+            c,
+            "UPDATE customers SET merged_into = ?, version = version + 1, "
+            "update_time_us = ? WHERE id = ?");
+        Statement audit = Prepare(
+            c,
+            "INSERT INTO customer_merges (merged_id, primary_id, actor, "
+            "merge_time_us, moved_purchases, moved_interactions, "
+            "moved_consents, moved_identities) VALUES (?, ?, ?, ?, ?, ?, ?, "
+            "?)");
+        for (const std::string& d : duplicates) {
+          mark->setString(1, primary);
+          mark->setInt64(2, now_us);
+          mark->setString(3, d);
+          mark->executeUpdate();
+          audit->setString(1, d);
+          audit->setString(2, primary);
+          audit->setString(3, actor);
+          audit->setInt64(4, now_us);
+          audit->setInt64(5, result.moved_purchases);
+          audit->setInt64(6, result.moved_interactions);
+          audit->setInt64(7, result.moved_consents);
+          audit->setInt64(8, result.moved_identities);
+          audit->executeUpdate();
+        }
+        // Merges that pointed at a duplicate now point at the primary.
+        MoveRows(c,
+                 "UPDATE customers SET merged_into = ? WHERE merged_into = ?",
+                 primary, duplicates);
+        // The primary, with what it took over.
+        p.version += 1;
+        p.update_time_us = std::max(now_us, p.update_time_us);
+        Statement s =
+            Prepare(c,
+                    "UPDATE customers SET email = ?, email_key = ?, phone = ?, "
+                    "postal_code = ?, email_match_key = ?, version = ?, "
+                    "update_time_us = ? "
+                    "WHERE id = ?");
+        SetNullableString(*s, 1, p.email);
+        SetNullableString(*s, 2, EmailKey(p.email));
+        SetNullableString(*s, 3, p.phone);
+        SetNullableString(*s, 4, p.postal_code);
+        SetNullableString(*s, 5, p.email.empty() ? "" : EmailMatchKey(p.email));
+        s->setInt64(6, p.version);
+        s->setInt64(7, p.update_time_us);
+        s->setString(8, primary);
         s->executeUpdate();
-      }
-    }
-    differentiation::DeleteEntityValues(c, CustomerValueTables(), duplicates);
-    Statement mark =
-        Prepare(c,
-                "UPDATE customers SET merged_into = ?, version = version + 1, "
-                "update_time_us = ? WHERE id = ?");
-    Statement audit = Prepare(
-        c,
-        "INSERT INTO customer_merges (merged_id, primary_id, actor, "
-        "merge_time_us, moved_purchases, moved_interactions, "
-        "moved_consents, moved_identities) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-    for (const std::string& d : duplicates) {
-      mark->setString(1, primary);
-      mark->setInt64(2, now_us);
-      mark->setString(3, d);
-      mark->executeUpdate();
-      audit->setString(1, d);
-      audit->setString(2, primary);
-      audit->setString(3, actor);
-      audit->setInt64(4, now_us);
-      audit->setInt64(5, result.moved_purchases);
-      audit->setInt64(6, result.moved_interactions);
-      audit->setInt64(7, result.moved_consents);
-      audit->setInt64(8, result.moved_identities);
-      audit->executeUpdate();
-    }
-    // Merges that pointed at a duplicate now point at the primary.
-    MoveRows(c, "UPDATE customers SET merged_into = ? WHERE merged_into = ?",
-             primary, duplicates);
-    // The primary, with what it took over.
-    p.version += 1;
-    p.update_time_us = std::max(now_us, p.update_time_us);
-    Statement s = Prepare(
-        c,
-        "UPDATE customers SET email = ?, email_key = ?, phone = ?, "
-        "postal_code = ?, email_match_key = ?, version = ?, update_time_us = ? "
-        "WHERE id = ?");
-    SetNullableString(*s, 1, p.email);
-    SetNullableString(*s, 2, EmailKey(p.email));
-    SetNullableString(*s, 3, p.phone);
-    SetNullableString(*s, 4, p.postal_code);
-    SetNullableString(*s, 5, p.email.empty() ? "" : EmailMatchKey(p.email));
-    s->setInt64(6, p.version);
-    s->setInt64(7, p.update_time_us);
-    s->setString(8, primary);
-    s->executeUpdate();
-    Statement attr = Prepare(
-        c,
-        "INSERT IGNORE INTO customer_attributes (customer_id, name, value) "
-        "VALUES (?, ?, ?)");
-    for (const auto& [key, value] : p.attributes) {
-      attr->setString(1, primary);
-      attr->setString(2, key);
-      attr->setString(3, value);
-      attr->executeUpdate();
-    }
-    RAPPORT_ASSIGN_OR_RETURN(result.primary, LoadCustomer(c, primary, false));
-    // A dry run computes everything and then rolls it all back.
-    if (dry_run) return absl::CancelledError("dry run");
-    audit::Write(c, event);
-    return absl::OkStatus();
-  });
+        Statement attr = Prepare(
+            c,
+            "INSERT IGNORE INTO customer_attributes (customer_id, name, value) "
+            "VALUES (?, ?, ?)");
+        for (const auto& [key, value] : p.attributes) {
+          attr->setString(1, primary);
+          attr->setString(2, key);
+          attr->setString(3, value);
+          attr->executeUpdate();
+        }
+        RAPPORT_ASSIGN_OR_RETURN(result.primary,
+                                 LoadCustomer(c, primary, false));
+        // A dry run computes everything and then rolls it all back.
+        if (dry_run) return absl::CancelledError("dry run");
+        audit::Write(c, event);
+        return absl::OkStatus();
+      },
+      MysqlPool::Isolation::kReadCommitted);
   if (dry_run && absl::IsCancelled(done)) return result;
   if (!done.ok()) return done;
   return result;

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "absl/time/clock.h"
 #include "common/mysql/sql.h"
 #include "tests/support/mariadb.h"
 
@@ -84,6 +85,19 @@ std::vector<std::string> MigratedDatabase::Strings(
   });
   EXPECT_TRUE(s.ok()) << s << " in " << query;
   return out;
+}
+
+void MigratedDatabase::AwaitWaitingStatement() {
+  const absl::Time give_up = absl::Now() + absl::Minutes(1);
+  while (Count("SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+               "WHERE DB = DATABASE() AND ID <> CONNECTION_ID() "
+               "AND INFO IS NOT NULL AND TIME_MS > 300") == 0) {
+    if (absl::Now() > give_up) {
+      ADD_FAILURE() << "no statement waited";
+      return;
+    }
+    absl::SleepFor(absl::Milliseconds(5));
+  }
 }
 
 }  // namespace rapport::testing

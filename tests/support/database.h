@@ -38,6 +38,11 @@ class MigratedDatabase {
   // The first column of every row of `query`, as text ("" for NULL).
   std::vector<std::string> Strings(const std::string& query,
                                    const std::vector<std::string>& params = {});
+  // Waits until a statement of another connection to this database has run
+  // for a while (one that waits for a lock a test holds; InnoDB does not
+  // report a wait of a prepared statement's primary-key read as a lock
+  // wait); fails the test after a minute.
+  void AwaitWaitingStatement();
 
  private:
   std::string uri_;

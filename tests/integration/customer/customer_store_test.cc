@@ -206,6 +206,48 @@ TEST_F(CustomerStoreTest, ConcurrentRetriesOfOnePurchaseStoreItOnce) {
   EXPECT_EQ(Count("purchases"), 1);
 }
 
+// A merge that waits for an update of one of its customers reads that
+// customer's attributes as the update left them: the merge brings back
+// nothing the update removed.
+TEST_F(CustomerStoreTest, AMergeReadsWhatAnUpdateItWaitedForLeft) {
+  CustomerRecord one = NewCustomer("One"), two = NewCustomer("Two");
+  // The merge locks in id order: the later id is the one it waits for,
+  // after its first read.
+  CustomerRecord& later = one.id > two.id ? one : two;
+  CustomerRecord& earlier = one.id > two.id ? two : one;
+  later.attributes = {{"x", "1"}, {"z", "2"}};
+  earlier.attributes = {{"w", "3"}};
+  for (const CustomerRecord& c : {one, two})
+    ASSERT_TRUE(store_->CreateCustomer(c, {}, Ev("CreateCustomer")).ok());
+  std::thread merger;
+  absl::StatusOr<MergeResult> merged;
+  ASSERT_TRUE(pool_
+                  ->Transaction([&](sql::Connection& c) -> absl::Status {
+                    std::unique_ptr<sql::Statement> st(c.createStatement());
+                    st->executeQuery(
+                        absl::StrCat("SELECT id FROM customers WHERE id = '",
+                                     later.id, "' FOR UPDATE"));
+                    st->execute(absl::StrCat(
+                        "DELETE FROM customer_attributes WHERE customer_id = '",
+                        later.id, "' AND name = 'x'"));
+                    merger = std::thread([&] {
+                      merged = store_->MergeCustomers(
+                          later.id, {earlier.id}, Ev("MergeCustomers", "t", 1),
+                          false);
+                    });
+                    db_->AwaitWaitingStatement();
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  merger.join();
+  ASSERT_TRUE(merged.ok()) << merged.status();
+  const std::map<std::string, std::string> want = {{"w", "3"}, {"z", "2"}};
+  EXPECT_EQ(merged->primary.attributes, want);
+  absl::StatusOr<CustomerRecord> stored = store_->GetCustomer(later.id);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->attributes, want);
+}
+
 // A batch of purchases: those of live customers go in together, every other
 // one gets exactly the answer it would get alone, nothing is stored twice.
 TEST_F(CustomerStoreTest, ABatchOfPurchasesAnswersEachAsAloneAndStoresOnce) {

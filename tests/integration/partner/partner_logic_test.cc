@@ -294,7 +294,8 @@ TEST_F(PartnerLogicTest, AForcedDeleteClearsTheConflictOfARacingRegistration) {
             LockDealAccounts(c, {"globex.example"}, {"globex"});
             deleter = std::thread(
                 [&] { deleted = logic_.DeletePartner(del, "user:admin"); });
-            absl::SleepFor(absl::Milliseconds(300));
+            // Until the delete waits for the account this transaction holds.
+            db_.AwaitWaitingStatement();
             std::unique_ptr<sql::Statement> st(c.createStatement());
             st->execute(absl::StrCat(
                 "INSERT INTO deals (id, partner_id, account_name, "
