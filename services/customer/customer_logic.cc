@@ -365,6 +365,13 @@ absl::StatusOr<v1::Customer> CustomerLogic::CreateCustomer(
       store_->CreateCustomer(
           record, {request.request_id(), RequestHash(request)},
           Change(actor, "CreateCustomer", record.id, request.request_id())));
+  if (!stored.merged_into.empty()) {
+    // A retry of a create whose customer was merged since: the customer that
+    // stayed, as GetCustomer answers for the merged id.
+    RAPPORT_ASSIGN_OR_RETURN(std::string live,
+                             store_->ResolveCustomerId(stored.id));
+    RAPPORT_ASSIGN_OR_RETURN(stored, store_->GetCustomer(live));
+  }
   return ToProto(stored);
 }
 
@@ -914,11 +921,16 @@ absl::StatusOr<v1::MergeCustomersResponse> CustomerLogic::MergeCustomers(
   response.set_moved_consents(result.moved_consents);
   response.set_moved_identities(result.moved_identities);
   response.set_dry_run(request.dry_run());
-  if (!request.dry_run() && values_ != nullptr && result.moved_purchases > 0) {
+  // Purchases move the primary's facts, interactions its cost to serve (and
+  // so its tier): either way it is scored again now, and if that fails, in
+  // the background, which tries again.
+  if (!request.dry_run() && values_ != nullptr &&
+      (result.moved_purchases > 0 || result.moved_interactions > 0)) {
     if (absl::Status s = values_->Rescore(request.primary_id()); !s.ok()) {
       LogLine("warn", "customer", "re-scoring after a merge failed",
               {{"customer", request.primary_id()},
                {"error", std::string(s.message())}});
+      values_->RescoreSoon({request.primary_id()});
     }
   }
   return response;

@@ -72,6 +72,21 @@ TEST(CustomerIdentityE2E,
   EXPECT_NE(taken.err.find(ada), std::string::npos) << taken.err;
 }
 
+// A create retried after the customer it made was merged answers with the
+// customer that stayed, not the merged record.
+TEST(CustomerIdentityE2E,
+     ACreateRetriedAfterAMergeAnswersWithTheCustomerThatStayed) {
+  Server server;
+  const std::vector<std::string> create = {"--display-name", "Bo",
+                                           "--request-id", "crm-create-7"};
+  const std::string made = server.CreateId(create);
+  const std::string kept = server.CreateId({"--display-name", "Bo Lund"});
+  ASSERT_FALSE(made.empty());
+  ASSERT_FALSE(kept.empty());
+  ASSERT_EQ(server.Ctl({"customers", "merge", kept, made}).exit_code, 0);
+  EXPECT_EQ(server.CreateId(create), kept);
+}
+
 TEST(CustomerIdentityE2E, DuplicatesAreFoundAndMergedWithEverythingTheyHad) {
   Server server;
   const std::string a =

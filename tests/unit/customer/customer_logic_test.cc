@@ -173,7 +173,8 @@ class FakeStore final : public CustomerStore {
     MergeResult r;
     r.primary =
         customers.count(primary) ? customers[primary] : CustomerRecord{};
-    r.moved_purchases = 3;
+    r.moved_purchases = merge_moves_purchases;
+    r.moved_interactions = merge_moves_interactions;
     return r;
   }
   absl::StatusOr<std::vector<IdentityQuery>> MergedIdentities(
@@ -287,6 +288,8 @@ class FakeStore final : public CustomerStore {
   std::vector<std::string> identity_matches;
   std::vector<DuplicateGroupRecord> duplicate_groups;
   std::vector<MergeCall> merge_calls;
+  int merge_moves_purchases = 3;
+  int merge_moves_interactions = 0;
   std::set<std::string> suppressed;
   std::map<std::string, std::string> merged_into;
   std::map<std::string, std::vector<IdentityQuery>> merged_identities;
@@ -974,6 +977,26 @@ TEST_F(CustomerLogicTest, MergeValidatesIdsAndNamesTheActor) {
   EXPECT_EQ(store_.events.back().rpc, "MergeCustomers");
   EXPECT_EQ(store_.events.back().resource, "customers/" + a.id());
   EXPECT_EQ(store_.events.back().details, "merged=" + b);
+}
+
+// Interactions that move change the primary's cost to serve, and so its
+// tier, as purchases change its facts: it is scored again; when that fails,
+// it is queued for the background re-scores, which try again.
+TEST_F(CustomerLogicTest, AMergeThatMovesOnlyInteractionsRescoresThePrimary) {
+  v1::Customer a = Create("A");
+  v1::MergeCustomersRequest request;
+  request.set_primary_id(a.id());
+  request.add_duplicate_ids(ids_.Next());
+  store_.merge_moves_purchases = 0;
+  store_.merge_moves_interactions = 2;
+  scores_.rescore_status = absl::UnavailableError("scoring down");
+  ASSERT_TRUE(logic_.MergeCustomers(request, kActor).ok());
+  // Once now, and once more from the queue (recorded at once by the fake).
+  EXPECT_EQ(scores_.rescored, (std::vector<std::string>{a.id(), a.id()}));
+  store_.merge_moves_interactions = 0;
+  scores_.rescored.clear();
+  ASSERT_TRUE(logic_.MergeCustomers(request, kActor).ok());
+  EXPECT_TRUE(scores_.rescored.empty());  // nothing moved, nothing changed
 }
 
 TEST_F(CustomerLogicTest, ErasedIdentitiesAreSuppressedOnCreateAndUpdate) {
