@@ -404,6 +404,21 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
       local_rejects.push_back({row, (*in)->RaggedMessage()});
       continue;
     }
+    // The services' messages hold UTF-8 text only: a field that is not (a
+    // name saved as Latin-1) would make the service drop the whole message
+    // holding it and take the import as ended there.
+    const auto not_utf8 = [&]() -> int {
+      for (size_t i = 0; i < columns.size(); ++i) {
+        if ((*in)->Has(i) && !IsValidUtf8((*in)->Get(i))) return i;
+      }
+      return -1;
+    }();
+    if (not_utf8 >= 0) {
+      local_rejects.push_back(
+          {row, absl::StrCat(columns[not_utf8].names[0],
+                             ": is not valid UTF-8 (save the file as UTF-8)")});
+      continue;
+    }
     size_t cells = 0, widest = 0, widest_size = 0;
     for (size_t i = 0; i < columns.size(); ++i) {
       const size_t n = (*in)->Has(i) ? (*in)->Get(i).size() : 0;

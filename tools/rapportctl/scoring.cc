@@ -17,6 +17,7 @@
 #include "common/base/timestamp.h"
 #include "common/proto_convert.h"
 #include "common/status.h"
+#include "common/validation.h"
 #include "rapport/scoring/v1/scoring_service.grpc.pb.h"
 #include "tools/rapportctl/command.h"
 #include "tools/rapportctl/csv_input.h"
@@ -87,6 +88,9 @@ absl::StatusOr<Decimal> ParseDecimal(const CsvInput& in, size_t column) {
 
 absl::Status ParseId(const CsvInput& in, size_t column) {
   if (in.Get(column).empty()) return in.Error(column, "is empty");
+  if (!IsValidUtf8(in.Get(column))) {
+    return in.Error(column, "is not valid UTF-8 (save the file as UTF-8)");
+  }
   // What the scoring service takes (named here by the file's line).
   if (in.Get(column).size() > 256) {
     return in.Error(column, "is longer than 256 bytes");

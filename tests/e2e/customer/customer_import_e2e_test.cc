@@ -154,6 +154,28 @@ TEST_F(CustomerImportE2E, GoodAndBadRowsInOneFileAreStoredAndRejectedByLine) {
                                       "2024-03-06T12:00:00Z -5.50"}));
 }
 
+// A field that is not UTF-8 (a name saved as Latin-1) is that row's reject:
+// sent, it would have made the service drop the message holding it, and the
+// rows after it, as if the import had ended there.
+TEST_F(CustomerImportE2E, AFieldThatIsNotUtf8IsItsRowsRejectAndTheRestGoIn) {
+  const std::string ada = CreateCustomer("Ada");
+  const std::string file = server_->Write(
+      "p.csv", absl::StrCat("customer_ref,timestamp,amount\n",             // 1
+                            ada, ",2024-03-01T12:00:00Z,1\n",              // 2
+                            "ext:crm:M\xfcller,2024-03-02T12:00:00Z,2\n",  // 3
+                            ada, ",2024-03-03T12:00:00Z,3\n"));            // 4
+  RunResult r = server_->Ctl({"customers", "import", "purchases", file});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_EQ(Summary(r.out, "accepted"), 2) << r.out;
+  EXPECT_EQ(Summary(r.out, "rejected"), 1) << r.out;
+  EXPECT_TRUE(
+      absl::StrContains(r.err, file + ":3: customer_ref: is not valid UTF-8"))
+      << r.err;
+  EXPECT_EQ(Purchases(ada),
+            (std::vector<std::string>{"2024-03-01T12:00:00Z 1.00",
+                                      "2024-03-03T12:00:00Z 3.00"}));
+}
+
 TEST_F(CustomerImportE2E, RetriedImportStoresNothingTwice) {
   const std::string ada = CreateCustomer("Ada");
   std::string content = "customer_ref,timestamp,amount\n";
