@@ -55,18 +55,33 @@ std::string Utf8Prefix(absl::string_view s, size_t max_bytes) {
   return std::string(s.substr(0, end));
 }
 
-absl::Status CheckOptionalText(absl::string_view value, absl::string_view field,
-                               size_t max_bytes) {
+namespace {
+
+absl::Status CheckText(absl::string_view value, absl::string_view field,
+                       size_t max_bytes, bool lines) {
   if (value.size() > max_bytes) {
     return InvalidField(field,
                         absl::StrCat("is longer than ", max_bytes, " bytes"));
   }
   if (!IsValidUtf8(value)) return InvalidField(field, "is not valid UTF-8");
   for (unsigned char c : value) {
+    if (lines && (c == '\n' || c == '\r' || c == '\t')) continue;
     if (c < 0x20 || c == 0x7F)
       return InvalidField(field, "contains a control character");
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CheckOptionalText(absl::string_view value, absl::string_view field,
+                               size_t max_bytes) {
+  return CheckText(value, field, max_bytes, /*lines=*/false);
+}
+
+absl::Status CheckNoteText(absl::string_view value, absl::string_view field,
+                           size_t max_bytes) {
+  return CheckText(value, field, max_bytes, /*lines=*/true);
 }
 
 absl::Status CheckRequiredText(absl::string_view value, absl::string_view field,

@@ -41,6 +41,10 @@ absl::Status CheckRequiredText(absl::string_view value, absl::string_view field,
 // The same, but empty is allowed.
 absl::Status CheckOptionalText(absl::string_view value, absl::string_view field,
                                size_t max_bytes);
+// A note: optional, and it may span lines (a CSV field may hold line breaks
+// and tabs); no other control character.
+absl::Status CheckNoteText(absl::string_view value, absl::string_view field,
+                           size_t max_bytes);
 
 // A required text that is a key: as CheckRequiredText, and it neither begins
 // nor ends with white space (MariaDB compares keys ignoring trailing spaces,

@@ -240,12 +240,11 @@ struct InteractionTraits {
         !s.ok()) {
       return FromStatus(s, "kind");
     }
-    // Notes may span lines; only their size and encoding are checked.
-    if (row.note().size() > kMaxNoteBytes) {
-      return Reject{"note",
-                    absl::StrCat("is longer than ", kMaxNoteBytes, " bytes")};
+    // Notes may span lines, as LogInteraction's.
+    if (absl::Status s = CheckNoteText(row.note(), "note", kMaxNoteBytes);
+        !s.ok()) {
+      return FromStatus(s, "note");
     }
-    if (!IsValidUtf8(row.note())) return Reject{"note", "is not valid UTF-8"};
     InteractionRecord& r = out.interaction;
     r.interaction_time_us = *time;
     r.channel = *channel;

@@ -1031,7 +1031,7 @@ absl::StatusOr<v1::Interaction> CustomerLogic::LogInteraction(
     }
   }
   note(CheckOptionalText(in.kind(), "interaction.kind", 64));
-  note(CheckOptionalText(in.note(), "interaction.note", 1024));
+  note(CheckNoteText(in.note(), "interaction.note", 1024));
   if (!violations.empty()) return InvalidFields(violations);
   record.kind = in.kind();
   record.note = in.note();

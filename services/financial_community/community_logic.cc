@@ -866,7 +866,7 @@ absl::StatusOr<v1::LogEngagementResponse> CommunityLogic::LogEngagement(
     if (c.ok()) cost = *c;
   }
   note(CheckOptionalText(request.outcome(), "outcome", 256));
-  note(CheckOptionalText(request.note(), "note", 1024));
+  note(CheckNoteText(request.note(), "note", 1024));
   if (!violations.empty()) return InvalidFields(violations);
   for (int i = 0; i < request.member_ids_size(); ++i) {
     RAPPORT_RETURN_IF_ERROR(CheckMemberExists(

@@ -528,7 +528,7 @@ absl::StatusOr<imports::Parsed<InteractionRecord>> ParseInteraction(
   RAPPORT_ASSIGN_OR_RETURN(r.cost,
                            imports::ParseAmountText(row.cost(), "cost", false));
   RAPPORT_RETURN_IF_ERROR(CheckOptionalText(row.kind(), "kind", 64));
-  RAPPORT_RETURN_IF_ERROR(CheckOptionalText(row.note(), "note", 1024));
+  RAPPORT_RETURN_IF_ERROR(CheckNoteText(row.note(), "note", 1024));
   r.kind = row.kind();
   r.note = row.note();
   out.content =

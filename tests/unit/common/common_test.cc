@@ -98,6 +98,15 @@ TEST(Validation, TextFieldsNameTheField) {
   EXPECT_FALSE(CheckOptionalText("12345678901", "f", 10).ok());
   EXPECT_FALSE(CheckOptionalText("tab\there", "f", 100).ok());
   EXPECT_TRUE(CheckOptionalText("", "f", 10).ok());
+  // A note may span lines; no other control character, nor bad UTF-8.
+  EXPECT_TRUE(CheckNoteText("line 1\r\nline 2\n\tthree", "n", 100).ok());
+  EXPECT_TRUE(CheckNoteText("", "n", 10).ok());
+  const absl::Status escape = CheckNoteText("esc \x1b[31m", "n", 100);
+  EXPECT_TRUE(absl::StrContains(escape.message(), "control character"))
+      << escape;
+  EXPECT_FALSE(CheckNoteText(std::string("nul \0 here", 10), "n", 100).ok());
+  EXPECT_FALSE(CheckNoteText("M\xfcller", "n", 100).ok());
+  EXPECT_FALSE(CheckNoteText("12345678901", "n", 10).ok());
 }
 
 // A request id is a key, compared by MariaDB without trailing spaces: one
