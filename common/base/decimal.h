@@ -12,7 +12,7 @@
 //   total.ToString();  // "15.50"
 //
 // Accepted syntax (SCORING.md section 8): an optional '+' or '-', digits, an
-// optional '.' and digits, at least one digit overall ("5", "-0.50", ".5",
+// optional '.' followed by digits ("5", "-0.50", "+3.25"; not ".5" nor
 // "5."). No exponent, spaces, thousands separators, NaN or infinity. More than
 // 9 fractional digits are an error unless the extra digits are all zeros.
 

@@ -134,10 +134,17 @@ absl::StatusOr<imports::Parsed<HoldingRecord>> ParseHolding(
   if (row.date().empty()) return InvalidField("date", "is required");
   RAPPORT_ASSIGN_OR_RETURN(h.end_time_us, ParseDateEnd(row.date(), "date"));
   if (row.shares().empty()) return InvalidField("shares", "is required");
-  if (!absl::SimpleAtoi(row.shares(), &h.shares)) {
+  // Digits only (no '+', no spaces, as a decimal's); a '-' is named.
+  absl::string_view digits = row.shares();
+  const bool negative = absl::ConsumePrefix(&digits, "-");
+  if (digits.empty() ||
+      digits.find_first_not_of("0123456789") != absl::string_view::npos ||
+      !absl::SimpleAtoi(digits, &h.shares)) {
     return InvalidField("shares", "must be a whole number of shares");
   }
-  if (h.shares < 0) return InvalidField("shares", "must not be negative");
+  if (negative && h.shares != 0) {
+    return InvalidField("shares", "must not be negative");
+  }
   if (h.shares > kMaxShares) {
     return InvalidField("shares", "is more than 10^15 shares");
   }
@@ -323,7 +330,7 @@ absl::StatusOr<imports::Parsed<EngagementRow>> ParseEngagement(
   RAPPORT_ASSIGN_OR_RETURN(e.cost,
                            imports::ParseAmountText(row.cost(), "cost", false));
   RAPPORT_RETURN_IF_ERROR(CheckOptionalText(row.outcome(), "outcome", 256));
-  RAPPORT_RETURN_IF_ERROR(CheckOptionalText(row.note(), "note", 1024));
+  RAPPORT_RETURN_IF_ERROR(CheckNoteText(row.note(), "note", 1024));
   e.outcome = std::string(absl::StripAsciiWhitespace(row.outcome()));
   e.note = row.note();
   const size_t slash = row.request_id().rfind('/');

@@ -63,28 +63,32 @@ class CommunityE2E : public ::testing::Test {
 };
 
 TEST_F(CommunityE2E, ImportedRegisterAndEngagementsScoreAsSection10Says) {
-  // Rows 2..12; 8, 9, 10 and 11 are bad.
+  // Rows 2..14; 8, 9, 10, 11, 13 and 14 are bad.
   const std::string holdings =
       p_.File("holdings.csv",
               "member_ref,security,date,shares,price\n"
-              "ext:13f:A,ACME,2024-06-30,1000,12.50\n"   // 2
-              "ext:13f:A,ACME,2024-09-30,800,15\n"       // 3: A holds 12,000
-              "ext:13f:B,ACME,2024-09-30,500,15\n"       // 4
-              "ext:13f:B,BETA,2024-09-30,100,7.25\n"     // 5: B holds 8,225
-              "ext:13f:C,ACME,2024-09-30,2000,15\n"      // 6: C never met
-              "ext:13f:D,ACME,2025-03-31,100,20\n"       // 7: after as_of
-              "ext:13f:D,ACME,2024-13-01,100,20\n"       // 8
-              "ext:13f:D,ACME,2024-12-01,abc,20\n"       // 9
-              "ext:13f:D,ACME,2024-12-01,10,\n"          // 10
-              "nope,ACME,2024-12-01,10,1\n"              // 11
-              "ext:13f:E,ACME,2024-06-30,300,12.50\n");  // 12
+              "ext:13f:A,ACME,2024-06-30,1000,12.50\n"  // 2
+              "ext:13f:A,ACME,2024-09-30,800,15\n"      // 3: A holds 12,000
+              "ext:13f:B,ACME,2024-09-30,500,15\n"      // 4
+              "ext:13f:B,BETA,2024-09-30,100,7.25\n"    // 5: B holds 8,225
+              "ext:13f:C,ACME,2024-09-30,2000,15\n"     // 6: C never met
+              "ext:13f:D,ACME,2025-03-31,100,20\n"      // 7: after as_of
+              "ext:13f:D,ACME,2024-13-01,100,20\n"      // 8
+              "ext:13f:D,ACME,2024-12-01,abc,20\n"      // 9
+              "ext:13f:D,ACME,2024-12-01,10,\n"         // 10
+              "nope,ACME,2024-12-01,10,1\n"             // 11
+              "ext:13f:E,ACME,2024-06-30,300,12.50\n"   // 12
+              "ext:13f:D,ACME,2024-12-01,+10,20\n"      // 13
+              "ext:13f:D,ACME,2024-12-01,-10,20\n");    // 14
   RunResult imported = Ctl({"community", "import", "holdings", holdings});
   EXPECT_EQ(imported.exit_code, 1) << imported.out << imported.err;
   EXPECT_EQ(Summary(imported.out, "accepted"), 7) << imported.out;
-  EXPECT_EQ(Summary(imported.out, "rejected"), 4) << imported.out;
+  EXPECT_EQ(Summary(imported.out, "rejected"), 6) << imported.out;
   EXPECT_EQ(Summary(imported.out, "created members"), 5) << imported.out;
   for (const char* where :
-       {":8: date: ", ":9: shares: ", ":10: price: ", ":11: member_ref: "}) {
+       {":8: date: ", ":9: shares: ", ":10: price: ", ":11: member_ref: ",
+        ":13: shares: must be a whole number",
+        ":14: shares: must not be negative"}) {
     EXPECT_TRUE(absl::StrContains(imported.err, holdings + where))
         << where << "\n"
         << imported.err;
