@@ -1054,6 +1054,13 @@ absl::StatusOr<v1::Order> PartnerLogic::RecordOrder(
   const v1::Order& in = request.order();
   OrderRecord record;
   note(CheckId(request.partner_id(), "partner_id"));
+  // Output only: the request's partner_id names the partner. One that names
+  // another is a mistake to point out, not to drop.
+  if (!in.partner_id().empty() && in.partner_id() != request.partner_id()) {
+    violations.push_back(
+        {"order.partner_id",
+         "names another partner than partner_id; leave it empty"});
+  }
   if (!in.has_order_time()) {
     violations.push_back({"order.order_time", "is required"});
   } else {
@@ -1304,6 +1311,13 @@ absl::StatusOr<v1::Interaction> PartnerLogic::LogInteraction(
   const v1::Interaction& in = request.interaction();
   InteractionRecord record;
   note(CheckId(request.partner_id(), "partner_id"));
+  // Output only: the request's partner_id names the partner. One that names
+  // another is a mistake to point out, not to drop.
+  if (!in.partner_id().empty() && in.partner_id() != request.partner_id()) {
+    violations.push_back(
+        {"interaction.partner_id",
+         "names another partner than partner_id; leave it empty"});
+  }
   if (in.channel() == cv1::CHANNEL_UNSPECIFIED ||
       !cv1::Channel_IsValid(in.channel())) {
     violations.push_back({"interaction.channel", "is required"});
@@ -1328,7 +1342,7 @@ absl::StatusOr<v1::Interaction> PartnerLogic::LogInteraction(
     if (cost.ok()) record.cost = *cost;
   }
   note(CheckOptionalText(in.kind(), "interaction.kind", 64));
-  note(CheckOptionalText(in.note(), "interaction.note", 1024));
+  note(CheckNoteText(in.note(), "interaction.note", 1024));
   if (!violations.empty()) return InvalidFields(violations);
   RAPPORT_RETURN_IF_ERROR(
       CheckPartnerExists(request.partner_id(), "partner_id"));

@@ -413,6 +413,14 @@ TEST_F(PartnerLogicTest, BadInputNamesTheFieldAndNotFoundNamesTheId) {
   log.set_partner_id(p.id());
   absl::Status no_log = logic_.LogInteraction(log, "u").status();
   EXPECT_TRUE(NamesField(no_log, "interaction.channel")) << no_log;
+  // The partner is the request's: a record naming another is refused.
+  log.mutable_interaction()->set_partner_id(missing);
+  EXPECT_TRUE(NamesField(logic_.LogInteraction(log, "u").status(),
+                         "interaction.partner_id"));
+  order.set_partner_id(p.id());
+  order.mutable_order()->set_partner_id(missing);
+  EXPECT_TRUE(
+      NamesField(logic_.RecordOrder(order, "u").status(), "order.partner_id"));
   v1::CreateProgramRequest prog;
   prog.mutable_program()->set_name("Reseller 2027");
   v1::ProgramTerms* t = prog.mutable_program()->add_terms();
