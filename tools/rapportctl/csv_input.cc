@@ -27,6 +27,7 @@ absl::StatusOr<std::unique_ptr<CsvInput>> CsvInput::Open(
   if (!*header)
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": the file is empty; want a header row"));
+  input->header_line_ = input->reader_->line();
   input->width_ = input->reader_->field_count();
   for (size_t i = 0; i < input->width_; ++i) {
     input->header_.emplace_back(input->reader_->field(i));
@@ -47,15 +48,16 @@ absl::StatusOr<std::unique_ptr<CsvInput>> CsvInput::Open(
           });
       if (!matches) continue;
       if (found >= 0) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(path, ":1: the header names the column ", c.names[0],
-                         " twice (fields ", found + 1, " and ", i + 1, ")"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            path, ":", input->header_line_, ": the header names the column ",
+            c.names[0], " twice (fields ", found + 1, " and ", i + 1, ")"));
       }
       found = static_cast<int>(i);
     }
     if (found < 0 && c.required) {
       return absl::InvalidArgumentError(absl::StrCat(
-          path, ":1: the header has no column ", c.names[0],
+          path, ":", input->header_line_, ": the header has no column ",
+          c.names[0],
           c.names.size() > 1 ? absl::StrCat(" (or ",
                                             absl::StrJoin(c.names.begin() + 1,
                                                           c.names.end(), ", "),

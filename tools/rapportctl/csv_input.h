@@ -44,6 +44,8 @@ class CsvInput {
   std::string RaggedMessage() const;
   // The line the current row starts on.
   int64_t line() const { return reader_->line(); }
+  // The header's line (blank lines before it are skipped).
+  int64_t header_line() const { return header_line_; }
   // The line breaks inside the current row's quoted fields: the lines it
   // spans past its first.
   int64_t LineBreaksInRow() const;
@@ -67,6 +69,7 @@ class CsvInput {
   CsvInput() = default;
   std::string path_;
   std::ifstream in_;
+  int64_t header_line_ = 1;
   std::unique_ptr<CsvReader> reader_;
   std::vector<Column> columns_;
   std::vector<int> index_;

@@ -364,7 +364,8 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
   }
   (*in)->AcceptRaggedRows();
   if (!(*in)->unused().empty()) {
-    std::cerr << "rapportctl: " << path << ":1: ignoring the column"
+    std::cerr << "rapportctl: " << path << ":" << (*in)->header_line()
+              << ": ignoring the column"
               << ((*in)->unused().size() > 1 ? "s " : " ")
               << absl::StrJoin((*in)->unused(), ", ")
               << ", which this import does not read\n";
