@@ -3,8 +3,10 @@
 #include <algorithm>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/base/status_macros.h"
 #include "common/status.h"
 #include "common/validation.h"
 
@@ -45,6 +47,24 @@ absl::StatusOr<std::string> DecodePageToken(absl::string_view token,
                         "was issued for a request with other filters");
   }
   return parts[2];
+}
+
+absl::StatusOr<TimeCursor> DecodeTimeCursor(absl::string_view token,
+                                            absl::string_view filter) {
+  RAPPORT_ASSIGN_OR_RETURN(std::string after, DecodePageToken(token, filter));
+  if (after.empty()) return std::nullopt;
+  std::pair<std::string, std::string> parts =
+      absl::StrSplit(after, absl::MaxSplits(':', 1));
+  int64_t time_us = 0;
+  if (!absl::SimpleAtoi(parts.first, &time_us)) {
+    return InvalidField("page_token", "is not a token this service issued");
+  }
+  return std::make_pair(time_us, std::move(parts.second));
+}
+
+std::string EncodeTimeCursor(int64_t time_us, absl::string_view id,
+                             absl::string_view filter) {
+  return EncodePageToken(absl::StrCat(time_us, ":", id), filter);
 }
 
 }  // namespace rapport

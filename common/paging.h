@@ -12,7 +12,10 @@
 #ifndef RAPPORT_COMMON_PAGING_H_
 #define RAPPORT_COMMON_PAGING_H_
 
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -37,6 +40,18 @@ std::string EncodePageToken(absl::string_view last_key,
 // The last key of the previous page ("" for an empty token).
 absl::StatusOr<std::string> DecodePageToken(absl::string_view token,
                                             absl::string_view filter);
+
+// Lists in time order (histories: purchases, orders, interactions,
+// engagements) page by the (time, id) of the last item returned: ids made
+// from request ids have no time order.
+//   ... AND (time_us, id) > (?, ?) ORDER BY time_us, id LIMIT size + 1 ...
+using TimeCursor = std::optional<std::pair<int64_t, std::string>>;
+// nullopt for the first page.
+absl::StatusOr<TimeCursor> DecodeTimeCursor(absl::string_view token,
+                                            absl::string_view filter);
+// The token of the page after the item at (time_us, id).
+std::string EncodeTimeCursor(int64_t time_us, absl::string_view id,
+                             absl::string_view filter);
 
 }  // namespace rapport
 

@@ -160,6 +160,21 @@ void AddPage(std::vector<Record>& records, int size, const std::string& filter,
   }
 }
 
+// AddPage for a list in time order: the next page's token carries the last
+// item's (time_of(item), id).
+template <typename Record, typename Response, typename TimeOf, typename Add>
+void AddTimePage(std::vector<Record>& records, int size,
+                 const std::string& filter, Response* response, TimeOf time_of,
+                 Add add) {
+  const bool more = static_cast<int>(records.size()) > size;
+  if (more) records.resize(size);
+  for (Record& r : records) add(r);
+  if (more) {
+    response->set_next_page_token(
+        EncodeTimeCursor(time_of(records.back()), records.back().id, filter));
+  }
+}
+
 }  // namespace rapport
 
 #endif  // RAPPORT_COMMON_REQUESTS_H_

@@ -225,27 +225,6 @@ absl::Status CheckRowNotMerged(const CustomerRecord& row) {
   return MergedInto(row.id, row.merged_into);
 }
 
-// The (time, id) cursor of a page token from a list in time order; nullopt
-// for the first page.
-absl::StatusOr<std::optional<std::pair<int64_t, std::string>>> DecodeTimeCursor(
-    absl::string_view token, absl::string_view filter) {
-  RAPPORT_ASSIGN_OR_RETURN(std::string after, DecodePageToken(token, filter));
-  if (after.empty()) return std::nullopt;
-  std::pair<std::string, std::string> parts =
-      absl::StrSplit(after, absl::MaxSplits(':', 1));
-  int64_t time_us = 0;
-  if (!absl::SimpleAtoi(parts.first, &time_us)) {
-    return InvalidField("page_token", "is not a token this service issued");
-  }
-  return std::make_pair(time_us, parts.second);
-}
-
-// The token of the page after the item at (time_us, id).
-std::string EncodeTimeCursor(int64_t time_us, absl::string_view id,
-                             absl::string_view filter) {
-  return EncodePageToken(absl::StrCat(time_us, ":", id), filter);
-}
-
 absl::Status CheckEtag(const std::string& given,
                        const CustomerRecord& current) {
   if (given.empty() || given == CustomerEtag(current.version))

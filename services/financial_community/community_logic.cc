@@ -911,15 +911,18 @@ absl::StatusOr<v1::ListEngagementsResponse> CommunityLogic::ListEngagements(
   RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
   RAPPORT_RETURN_IF_ERROR(CheckMemberExists(request.member_id(), "member_id"));
   const std::string filter = absl::StrCat("engagements/", request.member_id());
-  RAPPORT_ASSIGN_OR_RETURN(std::string after,
-                           DecodePageToken(request.page_token(), filter));
+  RAPPORT_ASSIGN_OR_RETURN(TimeCursor after,
+                           DecodeTimeCursor(request.page_token(), filter));
   RAPPORT_ASSIGN_OR_RETURN(
       std::vector<EngagementRecord> rows,
       store_->ListEngagements(request.member_id(), after, size + 1));
   v1::ListEngagementsResponse response;
-  AddPage(rows, size, filter, &response, [&](const EngagementRecord& e) {
-    *response.add_engagements() = ToProto(e, options_.currency);
-  });
+  AddTimePage(
+      rows, size, filter, &response,
+      [](const EngagementRecord& e) { return e.time_us; },
+      [&](const EngagementRecord& e) {
+        *response.add_engagements() = ToProto(e, options_.currency);
+      });
   return response;
 }
 

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "common/audit/audit.h"
 #include "common/base/decimal.h"
+#include "common/paging.h"
 #include "common/records/records.h"
 
 namespace rapport::community {
@@ -186,8 +187,9 @@ class CommunityStore {
   virtual absl::StatusOr<std::vector<EngagementRecord>> LogEngagement(
       const std::vector<EngagementRecord>& rows,
       const std::string& fingerprint) = 0;
+  // A member's engagements in time order (then id), after `after`.
   virtual absl::StatusOr<std::vector<EngagementRecord>> ListEngagements(
-      const std::string& member_id, const std::string& after_id, int limit) = 0;
+      const std::string& member_id, const TimeCursor& after, int limit) = 0;
 
   // Coverage.
   virtual absl::StatusOr<CoverageRecord> RecordCoverage(

@@ -4,6 +4,7 @@
 #include <cppconn/resultset.h>
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <tuple>
 #include <utility>
@@ -915,16 +916,21 @@ MysqlCommunityStore::LogEngagement(const std::vector<EngagementRecord>& rows,
 
 absl::StatusOr<std::vector<EngagementRecord>>
 MysqlCommunityStore::ListEngagements(const std::string& member_id,
-                                     const std::string& after_id, int limit) {
+                                     const TimeCursor& after, int limit) {
   return pool_->Run(
       [&](sql::Connection& c) -> absl::StatusOr<std::vector<EngagementRecord>> {
+        // The first page starts before any time there is.
+        const auto [time_us, id] = after.value_or(
+            std::make_pair(std::numeric_limits<int64_t>::min(), std::string()));
         Statement s = PrepareCached(
             c, absl::StrCat("SELECT ", kEngagementColumns,
-                            " FROM engagements WHERE member_id = ? AND id > ? "
-                            "ORDER BY id LIMIT ?"));
+                            " FROM engagements WHERE member_id = ? AND "
+                            "(engagement_time_us, id) > (?, ?) "
+                            "ORDER BY engagement_time_us, id LIMIT ?"));
         s->setString(1, member_id);
-        s->setString(2, after_id);
-        s->setInt(3, limit);
+        s->setInt64(2, time_us);
+        s->setString(3, id);
+        s->setInt(4, limit);
         Rows rows(s->executeQuery());
         std::vector<EngagementRecord> out;
         while (rows->next()) {

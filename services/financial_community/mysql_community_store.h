@@ -82,7 +82,7 @@ class MysqlCommunityStore final : public CommunityStore {
       const std::vector<EngagementRecord>& rows,
       const std::string& fingerprint) override;
   absl::StatusOr<std::vector<EngagementRecord>> ListEngagements(
-      const std::string& member_id, const std::string& after_id,
+      const std::string& member_id, const TimeCursor& after,
       int limit) override;
 
   absl::StatusOr<CoverageRecord> RecordCoverage(

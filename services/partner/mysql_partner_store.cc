@@ -4,6 +4,7 @@
 #include <cppconn/resultset.h>
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -275,6 +276,37 @@ absl::StatusOr<std::vector<Record>> Page(MysqlPool* pool,
         bind(*s);
         s->setString(params + 1, after);
         s->setInt(params + 2, limit);
+        Rows rows(s->executeQuery());
+        std::vector<Record> out;
+        while (rows->next()) {
+          RAPPORT_ASSIGN_OR_RETURN(Record r, read(*rows));
+          out.push_back(std::move(r));
+        }
+        return out;
+      });
+}
+
+// A page of a partner's history in time order: `table`'s rows of the
+// partner after `after` by (`time_column`, id).
+template <typename Record, typename Read>
+absl::StatusOr<std::vector<Record>> TimePage(
+    MysqlPool* pool, absl::string_view columns, absl::string_view table,
+    absl::string_view time_column, const std::string& partner_id,
+    const TimeCursor& after, int limit, Read read) {
+  // The first page starts before any time there is.
+  const auto [time_us, id] = after.value_or(
+      std::make_pair(std::numeric_limits<int64_t>::min(), std::string()));
+  return pool->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::vector<Record>> {
+        Statement s = PrepareCached(
+            c, absl::StrCat("SELECT ", columns, " FROM ", table,
+                            " WHERE partner_id = ? AND (", time_column,
+                            ", id) > (?, ?) ORDER BY ", time_column,
+                            ", id LIMIT ?"));
+        s->setString(1, partner_id);
+        s->setInt64(2, time_us);
+        s->setString(3, id);
+        s->setInt(4, limit);
         Rows rows(s->executeQuery());
         std::vector<Record> out;
         while (rows->next()) {
@@ -1107,14 +1139,10 @@ absl::StatusOr<OrderRecord> MysqlPartnerStore::RecordOrder(
 }
 
 absl::StatusOr<std::vector<OrderRecord>> MysqlPartnerStore::ListOrders(
-    const std::string& partner_id, const std::string& after, int limit) {
-  return Page<OrderRecord>(
-      pool_,
-      absl::StrCat("SELECT ", kOrderColumns,
-                   " FROM orders WHERE partner_id = ? AND id > ? ORDER BY id "
-                   "LIMIT ?"),
-      [&](sql::PreparedStatement& s) { s.setString(1, partner_id); }, 1, after,
-      limit, [](sql::ResultSet& rows) { return ReadOrder(rows); });
+    const std::string& partner_id, const TimeCursor& after, int limit) {
+  return TimePage<OrderRecord>(
+      pool_, kOrderColumns, "orders", "order_time_us", partner_id, after, limit,
+      [](sql::ResultSet& rows) { return ReadOrder(rows); });
 }
 
 absl::StatusOr<FundRecord> MysqlPartnerStore::RequestFunds(
@@ -1272,14 +1300,11 @@ absl::StatusOr<InteractionRecord> MysqlPartnerStore::LogInteraction(
 
 absl::StatusOr<std::vector<InteractionRecord>>
 MysqlPartnerStore::ListInteractions(const std::string& partner_id,
-                                    const std::string& after, int limit) {
-  return Page<InteractionRecord>(
-      pool_,
-      absl::StrCat("SELECT ", kInteractionColumns,
-                   " FROM interactions WHERE partner_id = ? AND id > ? ORDER "
-                   "BY id LIMIT ?"),
-      [&](sql::PreparedStatement& s) { s.setString(1, partner_id); }, 1, after,
-      limit, [](sql::ResultSet& rows) { return ReadInteraction(rows); });
+                                    const TimeCursor& after, int limit) {
+  return TimePage<InteractionRecord>(
+      pool_, kInteractionColumns, "interactions", "interaction_time_us",
+      partner_id, after, limit,
+      [](sql::ResultSet& rows) { return ReadInteraction(rows); });
 }
 
 absl::StatusOr<PartnerTotals> MysqlPartnerStore::TotalsOf(

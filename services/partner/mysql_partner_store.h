@@ -89,7 +89,7 @@ class MysqlPartnerStore final : public PartnerStore {
   absl::StatusOr<OrderRecord> RecordOrder(
       const OrderRecord& order, const std::string& fingerprint) override;
   absl::StatusOr<std::vector<OrderRecord>> ListOrders(
-      const std::string& partner_id, const std::string& after,
+      const std::string& partner_id, const TimeCursor& after,
       int limit) override;
   absl::StatusOr<FundRecord> RequestFunds(const FundRecord& fund,
                                           const std::string& fingerprint,
@@ -106,7 +106,7 @@ class MysqlPartnerStore final : public PartnerStore {
       const std::optional<audit::Event>& forced,
       const std::function<absl::Status()>& admit) override;
   absl::StatusOr<std::vector<InteractionRecord>> ListInteractions(
-      const std::string& partner_id, const std::string& after,
+      const std::string& partner_id, const TimeCursor& after,
       int limit) override;
 
   absl::StatusOr<PartnerTotals> TotalsOf(const std::string& id) override;

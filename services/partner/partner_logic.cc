@@ -1103,18 +1103,22 @@ absl::StatusOr<v1::ListOrdersResponse> PartnerLogic::ListOrders(
     const v1::ListOrdersRequest& request) {
   RAPPORT_RETURN_IF_ERROR(CheckId(request.partner_id(), "partner_id"));
   RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
-  RAPPORT_ASSIGN_OR_RETURN(std::string after,
-                           After(request.page_token(), request.partner_id()));
+  // A token of one partner's orders is no token for anything else.
+  const std::string filter = absl::StrCat("orders/", request.partner_id());
+  RAPPORT_ASSIGN_OR_RETURN(TimeCursor after,
+                           DecodeTimeCursor(request.page_token(), filter));
   RAPPORT_RETURN_IF_ERROR(
       CheckPartnerExists(request.partner_id(), "partner_id"));
   RAPPORT_ASSIGN_OR_RETURN(
       std::vector<OrderRecord> records,
       store_->ListOrders(request.partner_id(), after, size + 1));
   v1::ListOrdersResponse response;
-  AddPage(records, size, request.partner_id(), &response,
-          [&](const OrderRecord& r) {
-            *response.add_orders() = ToProto(r, options_.currency);
-          });
+  AddTimePage(
+      records, size, filter, &response,
+      [](const OrderRecord& r) { return r.order_time_us; },
+      [&](const OrderRecord& r) {
+        *response.add_orders() = ToProto(r, options_.currency);
+      });
   return response;
 }
 
@@ -1403,18 +1407,23 @@ absl::StatusOr<v1::ListInteractionsResponse> PartnerLogic::ListInteractions(
     const v1::ListInteractionsRequest& request) {
   RAPPORT_RETURN_IF_ERROR(CheckId(request.partner_id(), "partner_id"));
   RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
-  RAPPORT_ASSIGN_OR_RETURN(std::string after,
-                           After(request.page_token(), request.partner_id()));
+  // A token of one partner's interactions is no token for anything else.
+  const std::string filter =
+      absl::StrCat("interactions/", request.partner_id());
+  RAPPORT_ASSIGN_OR_RETURN(TimeCursor after,
+                           DecodeTimeCursor(request.page_token(), filter));
   RAPPORT_RETURN_IF_ERROR(
       CheckPartnerExists(request.partner_id(), "partner_id"));
   RAPPORT_ASSIGN_OR_RETURN(
       std::vector<InteractionRecord> records,
       store_->ListInteractions(request.partner_id(), after, size + 1));
   v1::ListInteractionsResponse response;
-  AddPage(records, size, request.partner_id(), &response,
-          [&](const InteractionRecord& r) {
-            *response.add_interactions() = ToProto(r, options_.currency);
-          });
+  AddTimePage(
+      records, size, filter, &response,
+      [](const InteractionRecord& r) { return r.interaction_time_us; },
+      [&](const InteractionRecord& r) {
+        *response.add_interactions() = ToProto(r, options_.currency);
+      });
   return response;
 }
 

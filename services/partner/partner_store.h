@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "common/audit/audit.h"
 #include "common/base/decimal.h"
+#include "common/paging.h"
 #include "common/records/records.h"
 #include "common/requests.h"
 
@@ -252,8 +253,9 @@ class PartnerStore {
   // Orders, fund requests, interactions.
   virtual absl::StatusOr<OrderRecord> RecordOrder(
       const OrderRecord& order, const std::string& fingerprint) = 0;
+  // A partner's orders in time order (then id), after `after`.
   virtual absl::StatusOr<std::vector<OrderRecord>> ListOrders(
-      const std::string& partner_id, const std::string& after, int limit) = 0;
+      const std::string& partner_id, const TimeCursor& after, int limit) = 0;
   virtual absl::StatusOr<FundRecord> RequestFunds(
       const FundRecord& fund, const std::string& fingerprint,
       const audit::Event& event) = 0;
@@ -272,8 +274,9 @@ class PartnerStore {
       const InteractionRecord& interaction, const std::string& fingerprint,
       const std::optional<audit::Event>& forced,
       const std::function<absl::Status()>& admit) = 0;
+  // A partner's interactions in time order (then id), after `after`.
   virtual absl::StatusOr<std::vector<InteractionRecord>> ListInteractions(
-      const std::string& partner_id, const std::string& after, int limit) = 0;
+      const std::string& partner_id, const TimeCursor& after, int limit) = 0;
 
   // For scorecards.
   virtual absl::StatusOr<PartnerTotals> TotalsOf(const std::string& id) = 0;

@@ -171,6 +171,42 @@ class CommunityLogicTest : public ::testing::Test {
   std::string ann_, bob_, cat_, dan_, eve_, fay_, gus_, hal_, ivy_;
 };
 
+// A member's engagements list oldest first, page after page, whatever their
+// ids (made from request ids, which have no time order).
+TEST_F(CommunityLogicTest, EngagementsListOldestFirstAcrossPages) {
+  const std::string m = Create("Max Holdings", v1::MEMBER_KIND_SHAREHOLDER);
+  const std::vector<std::string> times = {
+      "2024-05-03T10:00:00Z", "2024-01-09T10:00:00Z", "2024-06-30T10:00:00Z",
+      "2024-03-01T10:00:00Z", "2024-03-01T10:00:00Z"};
+  for (size_t i = 0; i < times.size(); ++i) {
+    Meet({m}, times[i], "10", absl::StrCat("crm-", i));
+  }
+  v1::ListEngagementsRequest list;
+  list.set_member_id(m);
+  list.set_page_size(2);
+  std::vector<int64_t> seen;
+  std::vector<std::string> ids;
+  for (int page = 0; page < 5; ++page) {
+    absl::StatusOr<v1::ListEngagementsResponse> r =
+        logic_.ListEngagements(list);
+    ASSERT_TRUE(r.ok()) << r.status();
+    for (const v1::Engagement& e : r->engagements()) {
+      seen.push_back(FromTimestamp(e.time(), "t").value());
+      ids.push_back(e.id());
+    }
+    if (r->next_page_token().empty()) break;
+    list.set_page_token(r->next_page_token());
+  }
+  std::vector<int64_t> want;
+  for (const std::string& t : times) want.push_back(At(t));
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(seen, want);
+  // Two at one time: by id, and each once.
+  ASSERT_EQ(ids.size(), 5u);
+  EXPECT_LT(ids[1], ids[2]);
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), 5u);
+}
+
 TEST_F(CommunityLogicTest, TheRegisterShowsHoldersAsOfADateLargestFirst) {
   Populate();
   v1::GetRegisterRequest r;

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <set>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -315,6 +317,66 @@ TEST_F(PartnerLogicTest, AForcedDeleteClearsTheConflictOfARacingRegistration) {
       db_.Strings("SELECT IFNULL(conflict_with, '') FROM deals WHERE id = ?",
                   {racing}),
       std::vector<std::string>{""});
+}
+
+// A partner's orders and interactions list oldest first, page after page,
+// whatever their ids (made from request ids, which have no time order).
+TEST_F(PartnerLogicTest, OrdersAndInteractionsListOldestFirstAcrossPages) {
+  const v1::Partner p = Create("Alpha");
+  const std::vector<int64_t> hours_ago = {5, 40, 1, 17, 17};
+  for (size_t i = 0; i < hours_ago.size(); ++i) {
+    const int64_t t = kNow - hours_ago[i] * 3'600'000'000;
+    v1::RecordOrderRequest o;
+    o.set_partner_id(p.id());
+    *o.mutable_order()->mutable_order_time() = ToTimestamp(t);
+    *o.mutable_order()->mutable_amount() = Usd("10");
+    o.set_request_id(absl::StrCat("order-", i));
+    ASSERT_TRUE(logic_.RecordOrder(o, "u").ok());
+    v1::LogInteractionRequest l;
+    l.set_partner_id(p.id());
+    l.mutable_interaction()->set_channel(cv1::CHANNEL_EMAIL);
+    *l.mutable_interaction()->mutable_interaction_time() = ToTimestamp(t);
+    *l.mutable_interaction()->mutable_cost() = Usd("1");
+    l.set_request_id(absl::StrCat("call-", i));
+    ASSERT_TRUE(logic_.LogInteraction(l, "u").ok());
+  }
+  std::vector<int64_t> want;
+  for (int64_t h : hours_ago) want.push_back(kNow - h * 3'600'000'000);
+  std::sort(want.begin(), want.end());
+
+  v1::ListOrdersRequest orders;
+  orders.set_partner_id(p.id());
+  orders.set_page_size(2);
+  std::vector<int64_t> seen;
+  std::set<std::string> ids;
+  for (int page = 0; page < 5; ++page) {
+    absl::StatusOr<v1::ListOrdersResponse> r = logic_.ListOrders(orders);
+    ASSERT_TRUE(r.ok()) << r.status();
+    for (const v1::Order& o : r->orders()) {
+      seen.push_back(FromTimestamp(o.order_time(), "t").value());
+      ids.insert(o.id());
+    }
+    if (r->next_page_token().empty()) break;
+    orders.set_page_token(r->next_page_token());
+  }
+  EXPECT_EQ(seen, want);
+  EXPECT_EQ(ids.size(), 5u);
+
+  v1::ListInteractionsRequest interactions;
+  interactions.set_partner_id(p.id());
+  interactions.set_page_size(3);
+  seen.clear();
+  for (int page = 0; page < 5; ++page) {
+    absl::StatusOr<v1::ListInteractionsResponse> r =
+        logic_.ListInteractions(interactions);
+    ASSERT_TRUE(r.ok()) << r.status();
+    for (const v1::Interaction& i : r->interactions()) {
+      seen.push_back(FromTimestamp(i.interaction_time(), "t").value());
+    }
+    if (r->next_page_token().empty()) break;
+    interactions.set_page_token(r->next_page_token());
+  }
+  EXPECT_EQ(seen, want);
 }
 
 TEST_F(PartnerLogicTest, BadInputNamesTheFieldAndNotFoundNamesTheId) {
