@@ -561,6 +561,19 @@ absl::Status MysqlCustomerStore::CheckNotSuppressed(
   return NoneSuppressed(c, suppression_hashes_(record));
 }
 
+absl::Status MysqlCustomerStore::CheckNewNotSuppressed(
+    sql::Connection& c, const CustomerRecord& before,
+    const CustomerRecord& after) {
+  if (!suppression_hashes_) return absl::OkStatus();
+  const std::vector<std::string> had = suppression_hashes_(before);
+  const absl::flat_hash_set<std::string> kept(had.begin(), had.end());
+  std::vector<std::string> added;
+  for (std::string& h : suppression_hashes_(after)) {
+    if (!kept.contains(h)) added.push_back(std::move(h));
+  }
+  return NoneSuppressed(c, added);
+}
+
 absl::Status MysqlCustomerStore::CheckNoneSuppressed(
     sql::Connection& c, const std::vector<CustomerRecord>& records) {
   if (!suppression_hashes_) return absl::OkStatus();
@@ -599,7 +612,7 @@ absl::StatusOr<CustomerRecord> MysqlCustomerStore::UpdateCustomer(
         const CustomerRecord before = r;
         RAPPORT_RETURN_IF_ERROR(mutate(r));
         if (r == before) return r;  // nothing to write, nothing to audit
-        RAPPORT_RETURN_IF_ERROR(CheckNotSuppressed(c, r));
+        RAPPORT_RETURN_IF_ERROR(CheckNewNotSuppressed(c, before, r));
         r.version += 1;
         attempted = r;
         TakeFromMergedRecords(c, before, r);
@@ -1349,15 +1362,44 @@ absl::StatusOr<std::vector<IdentityQuery>> MysqlCustomerStore::MergedIdentities(
   return pool_->Run(
       [&](sql::Connection& c) -> absl::StatusOr<std::vector<IdentityQuery>> {
         Statement s = Prepare(c,
-                              "SELECT email, merged_phone FROM customers WHERE "
-                              "merged_into = ? ORDER BY id");
+                              "SELECT id, email, merged_phone FROM customers "
+                              "WHERE merged_into = ? ORDER BY id");
         s->setString(1, id);
-        Rows rows(s->executeQuery());
+        std::vector<std::pair<std::string, IdentityQuery>> merged;
+        {
+          Rows rows(s->executeQuery());
+          while (rows->next()) {
+            IdentityQuery q;
+            q.email = TextOrEmpty(*rows, 2);
+            q.phone = TextOrEmpty(*rows, 3);
+            merged.emplace_back(rows->getString(1), std::move(q));
+          }
+        }
+        // An identity the customer gave up since the merge, and someone
+        // else holds now, is that someone's: not this person's to suppress.
+        Statement email_holder =
+            Prepare(c, "SELECT id FROM customers WHERE email_key = ?");
+        Statement phone_holder =
+            Prepare(c, "SELECT id FROM customers WHERE phone = ?");
+        auto held_by_another = [&](Statement& holder, const std::string& key,
+                                   const std::string& record) {
+          holder->setString(1, key);
+          Rows rows(holder->executeQuery());
+          if (!rows->next()) return false;
+          const std::string by = rows->getString(1);
+          return by != record && by != id;
+        };
         std::vector<IdentityQuery> out;
-        while (rows->next()) {
-          IdentityQuery& q = out.emplace_back();
-          q.email = TextOrEmpty(*rows, 1);
-          q.phone = TextOrEmpty(*rows, 2);
+        for (auto& [record, q] : merged) {
+          if (!q.email.empty() &&
+              held_by_another(email_holder, EmailKey(q.email), record)) {
+            q.email.clear();
+          }
+          if (!q.phone.empty() &&
+              held_by_another(phone_holder, q.phone, record)) {
+            q.phone.clear();
+          }
+          out.push_back(std::move(q));
         }
         return out;
       });

@@ -121,6 +121,11 @@ class MysqlCustomerStore final : public CustomerStore {
   // (after RefuseSuppressedIdentities; OK without).
   absl::Status CheckNotSuppressed(sql::Connection& c,
                                   const CustomerRecord& record);
+  // The same for the identities `after` has and `before` had not: an update
+  // is not refused for an identity the customer holds already.
+  absl::Status CheckNewNotSuppressed(sql::Connection& c,
+                                     const CustomerRecord& before,
+                                     const CustomerRecord& after);
   // FAILED_PRECONDITION when one of `hashes` is suppressed (read shared).
   absl::Status NoneSuppressed(sql::Connection& c,
                               const std::vector<std::string>& hashes);

@@ -845,6 +845,79 @@ TEST_F(CustomerStoreTest,
   EXPECT_TRUE(find("ann@work.example", "+14155550102").empty());
 }
 
+// An email a merged record had, which the person gave up after the merge
+// and someone else took, is the someone's: erasing the person does not
+// suppress it. And an update is refused only for identities it adds.
+TEST_F(CustomerStoreTest, AnIdentityGivenUpAfterAMergeIsNotTheErasedPersons) {
+  store_->RefuseSuppressedIdentities([](const CustomerRecord& r) {
+    std::vector<std::string> hashes;
+    if (!r.email.empty()) hashes.push_back("email:" + r.email);
+    return hashes;
+  });
+  CustomerRecord person = NewCustomer("Pat"), old = NewCustomer("Pat L");
+  old.email = "pat@old.example";
+  ASSERT_TRUE(store_->CreateCustomer(person, {}, Ev("CreateCustomer")).ok());
+  ASSERT_TRUE(store_->CreateCustomer(old, {}, Ev("CreateCustomer")).ok());
+  absl::StatusOr<MergeResult> merged = store_->MergeCustomers(
+      person.id, {old.id}, Ev("MergeCustomers", "t", 1), false);
+  ASSERT_TRUE(merged.ok()) << merged.status();
+  ASSERT_EQ(merged->primary.email, "pat@old.example");
+  ASSERT_TRUE(store_
+                  ->UpdateCustomer(
+                      person.id,
+                      [](CustomerRecord& r) {
+                        r.email = "pat@new.example";
+                        return absl::OkStatus();
+                      },
+                      Ev("UpdateCustomer"))
+                  .ok());
+  CustomerRecord next = NewCustomer("Next owner");
+  next.email = "pat@old.example";
+  ASSERT_TRUE(store_->CreateCustomer(next, {}, Ev("CreateCustomer")).ok());
+  absl::StatusOr<std::vector<IdentityQuery>> kept =
+      store_->MergedIdentities(person.id);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  ASSERT_EQ(kept->size(), 1u);
+  EXPECT_EQ((*kept)[0].email, "");
+
+  // Suppressed all the same (as before this was fixed): the holder may still
+  // change everything else; another customer may not take it.
+  auto accept = [](const CustomerRecord&) { return absl::OkStatus(); };
+  ASSERT_TRUE(store_
+                  ->EraseCustomer(person.id, {"email:pat@old.example"}, accept,
+                                  Ev("EraseCustomer", "t", 2))
+                  .ok());
+  absl::StatusOr<CustomerRecord> renamed = store_->UpdateCustomer(
+      next.id,
+      [](CustomerRecord& r) {
+        r.display_name = "Next owner, renamed";
+        return absl::OkStatus();
+      },
+      Ev("UpdateCustomer"));
+  EXPECT_TRUE(renamed.ok()) << renamed.status();
+  CustomerRecord third = NewCustomer("Third");
+  ASSERT_TRUE(store_->CreateCustomer(third, {}, Ev("CreateCustomer")).ok());
+  ASSERT_TRUE(store_
+                  ->UpdateCustomer(
+                      next.id,
+                      [](CustomerRecord& r) {
+                        r.email = "";
+                        return absl::OkStatus();
+                      },
+                      Ev("UpdateCustomer"))
+                  .ok());
+  absl::Status taken = store_
+                           ->UpdateCustomer(
+                               third.id,
+                               [](CustomerRecord& r) {
+                                 r.email = "pat@old.example";
+                                 return absl::OkStatus();
+                               },
+                               Ev("UpdateCustomer"))
+                           .status();
+  EXPECT_EQ(taken.code(), absl::StatusCode::kFailedPrecondition) << taken;
+}
+
 // Migration 2001 gives records merged before merges kept their identities
 // their email and phone back, where no one has taken them since.
 TEST_F(CustomerStoreTest, UpgradeTo2001GivesMergedRecordsTheirIdentities) {
