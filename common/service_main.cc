@@ -53,6 +53,9 @@ ABSL_FLAG(std::string, tls_client_certs, "require",
           "with --tls_ca: whether clients must present a certificate "
           "(require), or only have it verified when they do (optional: "
           "services call with certificates, people with bearer tokens)");
+ABSL_FLAG(absl::Duration, tls_reload, absl::Minutes(1),
+          "how often the TLS files are read again, so that a renewed "
+          "certificate is served (and presented) without a restart");
 ABSL_FLAG(std::string, jwks_file, "",
           "JWKS file of the public keys that sign callers' bearer tokens "
           "(required; re-read when it changes, so keys rotate without a "
@@ -175,6 +178,11 @@ absl::StatusOr<ServerOptions> ReadServerFlags(
       ParseClientCerts(absl::GetFlag(FLAGS_tls_client_certs));
   if (!client_certs.ok()) return client_certs.status();
   options.tls.client_certs = *client_certs;
+  const absl::Duration reload = absl::GetFlag(FLAGS_tls_reload);
+  if (reload < absl::Seconds(1) || reload > absl::Hours(24)) {
+    return absl::InvalidArgumentError("tls_reload: must be from 1s to 24h");
+  }
+  options.tls.reload_seconds = static_cast<int>(absl::ToInt64Seconds(reload));
   options.health_service_names = std::move(health_service_names);
   // The other settings first (their errors say more than a missing key).
   if (absl::Status s = options.Validate();

@@ -28,17 +28,23 @@ struct TlsOptions {
   std::string ca_file;    // PEM roots that the peer's certificate must chain to
   // Servers with a ca_file: whether a client must present a certificate.
   ClientCerts client_certs = ClientCerts::kRequire;
+  // How often the files are read again: a renewed certificate (cert-manager
+  // writes it into the mounted Secret) is taken up without a restart, by
+  // servers and by long-lived clients alike.
+  int reload_seconds = 60;
 
   bool enabled() const { return !cert_file.empty() || !ca_file.empty(); }
 };
 
 // Server credentials: insecure when TLS is off, else TLS (mutual when ca_file
-// is set, as client_certs says).
+// is set, as client_certs says), from files read again every reload_seconds.
+// Files that cannot be read now are INVALID_ARGUMENT naming their setting.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const TlsOptions& tls);
 
 // Channel credentials: insecure when TLS is off, else TLS verifying the server
-// with ca_file and presenting cert/key when given.
+// (its chain, with ca_file or the system's roots, and its name) and
+// presenting cert/key when given, read again as for servers.
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>>
 MakeChannelCredentials(const TlsOptions& tls);
 
