@@ -42,6 +42,7 @@ absl::StatusOr<bool> CsvReader::Next() {
   record_.clear();
   ends_.clear();
   views_.clear();
+  any_quoted_ = false;
   if (!started_) {
     started_ = true;
     // Skip a UTF-8 byte order mark. It may straddle chunk ends only for
@@ -82,6 +83,7 @@ absl::StatusOr<bool> CsvReader::Next() {
     if (Fill() && buf_[pos_] == '"' &&
         record_.size() == (ends_.empty() ? 0 : ends_.back())) {
       quoted = true;
+      any_quoted_ = true;
       const int64_t start_line = line_;
       ++pos_;
       while (true) {

@@ -67,6 +67,9 @@ class CsvReader {
   // 1-based physical line on which the current record starts (quoted line
   // breaks count as lines).
   int64_t line() const { return record_line_; }
+  // Whether one of the current record's fields was quoted (`""` is an
+  // empty field someone wrote, not a blank line).
+  bool any_quoted() const { return any_quoted_; }
 
   // InvalidArgument `CSV line N: expected 4 fields, got 3` unless the
   // current record has exactly `n` fields.
@@ -86,6 +89,7 @@ class CsvReader {
   bool read_error_ = false;
   int64_t line_ = 1;  // line of the next unread byte
   int64_t record_line_ = 0;
+  bool any_quoted_ = false;
   std::string record_;        // unescaped bytes of all fields
   std::vector<size_t> ends_;  // end offset of each field in record_
   std::vector<absl::string_view> views_;

@@ -85,11 +85,12 @@ absl::StatusOr<bool> CsvInput::Next() {
   absl::StatusOr<bool> more;
   // A line of nothing but separators and spaces (",,," where a spreadsheet
   // saved an empty row) is as blank as an empty line, which the reader
-  // skips: no row.
+  // skips: no row. A quoted field is written, though empty or spaces (an id
+  // of one space is an id; an empty one is an error to report).
   for (;;) {
     more = reader_->Next();
     if (!more.ok() || !*more) break;
-    bool blank = true;
+    bool blank = !reader_->any_quoted();
     for (size_t i = 0; i < reader_->field_count() && blank; ++i) {
       blank = absl::StripAsciiWhitespace(reader_->field(i)).empty();
     }

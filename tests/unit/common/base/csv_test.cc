@@ -66,6 +66,15 @@ TEST(CsvReader, ReadsQuotedFieldsWithLineNumbers) {
   }
 }
 
+// Whether a record had a quoted field: "" and " " were written, ",," was not.
+TEST(CsvReader, SaysWhetherARecordHadAQuotedField) {
+  std::istringstream in("a,b\n,,\n\"\",\n\" \",x\nc,\"d\"\n");
+  CsvReader reader(&in);
+  std::vector<bool> quoted;
+  while (*reader.Next()) quoted.push_back(reader.any_quoted());
+  EXPECT_EQ(quoted, (std::vector<bool>{false, false, true, true, true}));
+}
+
 TEST(CsvReader, EmptyInputHasNoRecords) {
   EXPECT_TRUE(ReadAll("").empty());
   EXPECT_TRUE(ReadAll("\xEF\xBB\xBF").empty());
