@@ -31,7 +31,9 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -252,6 +254,7 @@ class ImportCall {
 // A row rejected before it was sent (its number of fields is wrong).
 struct LocalReject {
   int64_t row = 0;
+  std::string field;  // the column, when one is to blame
   std::string message;
 };
 
@@ -291,6 +294,7 @@ typename Kind::Response Combine(
   for (const LocalReject& r : local) {
     auto* e = all.add_rejected();
     e->set_row(r.row);
+    e->set_field(r.field);
     e->set_message(r.message);
   }
   for (const typename Kind::Response* part : parts) {
@@ -402,7 +406,7 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
     lines.Add(row, (*in)->line());
     folded += (*in)->LineBreaksInRow();
     if ((*in)->ragged()) {
-      local_rejects.push_back({row, (*in)->RaggedMessage()});
+      local_rejects.push_back({row, "", (*in)->RaggedMessage()});
       continue;
     }
     // The services' messages hold UTF-8 text only: a field that is not (a
@@ -415,9 +419,8 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
       return -1;
     }();
     if (not_utf8 >= 0) {
-      local_rejects.push_back(
-          {row, absl::StrCat(columns[not_utf8].names[0],
-                             ": is not valid UTF-8 (save the file as UTF-8)")});
+      local_rejects.push_back({row, columns[not_utf8].names[0],
+                               "is not valid UTF-8 (save the file as UTF-8)"});
       continue;
     }
     size_t cells = 0, widest = 0, widest_size = 0;
@@ -428,8 +431,8 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
     }
     if (cells > kMaxRowBytes) {
       local_rejects.push_back(
-          {row,
-           absl::StrCat(columns[widest].names[0], ": the row holds ", cells,
+          {row, columns[widest].names[0],
+           absl::StrCat("the row holds ", cells,
                         " bytes, more than a row may (", kMaxRowBytes,
                         "); this column holds ", widest_size)});
       continue;
@@ -483,7 +486,23 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
   const int64_t rows = (*in)->rows();
   const int64_t rejected = rows - response.accepted() - response.duplicates();
   if (ctx.format == Format::kJson) {
-    PrintJson(response, std::cout);
+    // The counts the other formats print, every one of them even when 0
+    // (proto JSON leaves zeros out), and the rejected rows listed.
+    std::ostringstream listed;
+    PrintJson(response, listed);
+    const nlohmann::ordered_json reply = nlohmann::ordered_json::parse(
+        listed.str(), nullptr, /*allow_exceptions=*/false);
+    nlohmann::ordered_json out;
+    out["import_id"] = import_id;
+    out["rows"] = rows;
+    out["accepted"] = response.accepted();
+    out["duplicates"] = response.duplicates();
+    out[absl::StrCat("created_", Kind::kCreated)] = Kind::Created(response);
+    out["rejected_rows"] = rejected;
+    out["rejected"] = reply.is_object() && reply.contains("rejected")
+                          ? reply["rejected"]
+                          : nlohmann::ordered_json::array();
+    std::cout << out.dump(2) << "\n";
   } else if (ctx.format == Format::kCsv) {
     Table t({"import_id", "rows", "accepted", "duplicates",
              absl::StrCat("created_", Kind::kCreated), "rejected"});

@@ -235,7 +235,8 @@ Global flags:
                        the local platform's var/auth/operator.token, which goes
                        to this machine's addresses only)
 
-Exit status: 0 done, 1 the call failed, 2 bad usage, 3 not serving.
+Exit status: 0 done, 1 the call failed (for an import: or rows were rejected; the
+stored rows stay stored), 2 bad usage, 3 not serving.
 )";
 
 int Dispatch(Context& ctx, const std::string& command) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
@@ -174,6 +175,21 @@ TEST_F(CustomerImportE2E, AFieldThatIsNotUtf8IsItsRowsRejectAndTheRestGoIn) {
   EXPECT_EQ(Purchases(ada),
             (std::vector<std::string>{"2024-03-01T12:00:00Z 1.00",
                                       "2024-03-03T12:00:00Z 3.00"}));
+  // Again, for a program: every count, zeros included, and the rejects.
+  RunResult again = server_->Ctl(
+      {"customers", "import", "purchases", file, "--output", "json"});
+  EXPECT_EQ(again.exit_code, 1) << again.out << again.err;
+  const nlohmann::json j = nlohmann::json::parse(again.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << again.out;
+  EXPECT_TRUE(absl::StartsWith(j.value("import_id", ""), "csv-")) << again.out;
+  EXPECT_EQ(j.value("rows", -1), 3) << again.out;
+  EXPECT_EQ(j.value("accepted", -1), 0) << again.out;
+  EXPECT_EQ(j.value("duplicates", -1), 2) << again.out;
+  EXPECT_EQ(j.value("created_customers", -1), 0) << again.out;
+  EXPECT_EQ(j.value("rejected_rows", -1), 1) << again.out;
+  ASSERT_EQ(j["rejected"].size(), 1u) << again.out;
+  EXPECT_EQ(j["rejected"][0].value("row", ""), "3") << again.out;
+  EXPECT_EQ(j["rejected"][0].value("field", ""), "customer_ref") << again.out;
 }
 
 TEST_F(CustomerImportE2E, RetriedImportStoresNothingTwice) {
