@@ -64,12 +64,51 @@ RunResult Ctl(const std::string& addr, std::vector<std::string> args) {
 }
 
 // --- An independent reading of SCORING.md, for small inputs only. ----------
+// Nothing of the code under test: money in integer cents, days by integer
+// division, CSV quoted and times formatted by hand (or by Abseil), so that a
+// mistake the service's CSV writer and reader (or Decimal, or FloorDays)
+// share cannot cancel out.
 
 struct Row {
   std::string id;
   int64_t time;
-  Decimal amount;
+  int64_t cents;
 };
+
+constexpr int64_t kDayMicros = 86'400'000'000;
+
+// RFC 4180 as SCORING.md section 8 asks: quoted when the field holds a comma,
+// a quote, CR or LF, its quotes doubled; rows end with LF.
+std::string CsvLine(const std::vector<std::string>& fields) {
+  std::string line;
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (i > 0) line += ',';
+    const std::string& f = fields[i];
+    if (f.find_first_of(",\"\r\n") == std::string::npos) {
+      line += f;
+      continue;
+    }
+    line += '"';
+    for (char c : f) {
+      if (c == '"') line += '"';
+      line += c;
+    }
+    line += '"';
+  }
+  return line + "\n";
+}
+
+// Cents as an exact decimal with 2 places: -550 is "-5.50".
+std::string Money(int64_t cents) {
+  const int64_t whole = (cents < 0 ? -cents : cents);
+  return absl::StrFormat("%s%d.%02d", cents < 0 ? "-" : "", whole / 100,
+                         whole % 100);
+}
+
+std::string Rfc3339(int64_t micros) {
+  return absl::FormatTime(absl::RFC3339_full, absl::FromUnixMicros(micros),
+                          absl::UTCTimeZone());
+}
 
 std::vector<std::vector<std::string>> ReadCsv(const std::string& text) {
   std::istringstream in(text);
@@ -104,17 +143,18 @@ int RankScore(const std::vector<T>& population, const T& v, int k) {
          static_cast<int>(k * less / static_cast<int64_t>(population.size()));
 }
 
-std::vector<std::vector<std::string>> Reference(
-    const std::vector<Row>& events, const std::vector<Row>& costs,
-    const std::vector<std::string>& known, int64_t as_of, int window_days,
-    int k) {
+// The bytes of `scoring rfm --out`.
+std::string Reference(const std::vector<Row>& events,
+                      const std::vector<Row>& costs,
+                      const std::vector<std::string>& known, int64_t as_of,
+                      int window_days, int k) {
   auto counts = [&](int64_t t) {
-    return t <= as_of && (window_days == 0 ||
-                          t > as_of - window_days * int64_t{86'400'000'000});
+    return t <= as_of &&
+           (window_days == 0 || t > as_of - window_days * kDayMicros);
   };
   struct Facts {
     int64_t frequency = 0;
-    Decimal monetary, cost;
+    int64_t monetary = 0, cost = 0;  // cents
     int64_t last = INT64_MIN;
   };
   std::map<std::string, Facts> facts;  // std::string order is byte order
@@ -123,44 +163,42 @@ std::vector<std::vector<std::string>> Reference(
     Facts& f = facts[e.id];
     if (!counts(e.time)) continue;
     f.frequency++;
-    f.monetary += e.amount;
+    f.monetary += e.cents;
     f.last = std::max(f.last, e.time);
   }
   for (const Row& c : costs) {
     Facts& f = facts[c.id];
-    if (counts(c.time)) f.cost += c.amount;
+    if (counts(c.time)) f.cost += c.cents;
   }
-  std::vector<int64_t> rec, freq;
-  std::vector<Decimal> mon, profits;
+  std::vector<int64_t> rec, freq, mon, profits;
   for (const auto& [id, f] : facts) {
     if (f.frequency > 0) {
-      rec.push_back(-FloorDays(as_of - f.last));
+      rec.push_back(-((as_of - f.last) / kDayMicros));  // as_of >= last
       freq.push_back(f.frequency);
       mon.push_back(f.monetary);
     }
-    if (f.monetary - f.cost >= Decimal())
-      profits.push_back(f.monetary - f.cost);
+    if (f.monetary - f.cost >= 0) profits.push_back(f.monetary - f.cost);
   }
-  std::vector<std::vector<std::string>> out = {
-      {"entity_id", "recency_days", "frequency", "monetary", "r", "f", "m",
-       "segment", "value", "cost_to_serve", "profit", "tier"}};
+  std::string out =
+      CsvLine({"entity_id", "recency_days", "frequency", "monetary", "r", "f",
+               "m", "segment", "value", "cost_to_serve", "profit", "tier"});
   for (const auto& [id, f] : facts) {
-    const Decimal profit = f.monetary - f.cost;
+    const int64_t profit = f.monetary - f.cost;
     std::string tier = "Lead";
-    if (profit >= Decimal()) {
+    if (profit >= 0) {
       int64_t less = 0;
-      for (const Decimal& p : profits) less += p < profit ? 1 : 0;
+      for (int64_t p : profits) less += p < profit ? 1 : 0;
       const int64_t m = static_cast<int64_t>(profits.size());
       tier = 10 * less >= 9 * m   ? "Platinum"
              : 10 * less >= 7 * m ? "Gold"
                                   : "Iron";
     }
     if (f.frequency == 0) {
-      out.push_back({id, "", "0", "0.00", "0", "0", "0", "Prospect", "0.00",
-                     f.cost.ToString(), profit.ToString(), tier});
+      out += CsvLine({id, "", "0", "0.00", "0", "0", "0", "Prospect", "0.00",
+                      Money(f.cost), Money(profit), tier});
       continue;
     }
-    const int64_t days = FloorDays(as_of - f.last);
+    const int64_t days = (as_of - f.last) / kDayMicros;
     const int r = RankScore(rec, -days, k),
               fr = RankScore(freq, f.frequency, k),
               m = RankScore(mon, f.monetary, k);
@@ -168,28 +206,22 @@ std::vector<std::vector<std::string>> Reference(
     const int64_t sum = (r - 1) + (fr - 1) + (m - 1);
     const int64_t cents =
         (20000 * sum + 3 * (k - 1)) / (6 * (k - 1));  // half up, sum >= 0
-    out.push_back({id, absl::StrCat(days), absl::StrCat(f.frequency),
-                   f.monetary.ToString(), absl::StrCat(r), absl::StrCat(fr),
-                   absl::StrCat(m), Segment(r5, f5),
-                   absl::StrFormat("%d.%02d", cents / 100, cents % 100),
-                   f.cost.ToString(), profit.ToString(), tier});
+    out += CsvLine({id, absl::StrCat(days), absl::StrCat(f.frequency),
+                    Money(f.monetary), absl::StrCat(r), absl::StrCat(fr),
+                    absl::StrCat(m), Segment(r5, f5), Money(cents),
+                    Money(f.cost), Money(profit), tier});
   }
   return out;
 }
 
 std::string ToCsv(const std::vector<std::string>& header,
                   const std::vector<Row>& rows, bool with_time = true) {
-  std::ostringstream out;
-  CsvWriter writer(&out);
-  writer.WriteRow(header);
+  std::string out = CsvLine(header);
   for (const Row& r : rows) {
-    if (with_time) {
-      writer.WriteRow({r.id, FormatRfc3339Micros(r.time), r.amount.ToString()});
-    } else {
-      writer.WriteRow({r.id});
-    }
+    out += with_time ? CsvLine({r.id, Rfc3339(r.time), Money(r.cents)})
+                     : CsvLine({r.id});
   }
-  return out.str();
+  return out;
 }
 
 TEST(ScoringE2E, RfmFollowsTheSpecAndTwoReplicasGiveTheSameBytesAsOne) {
@@ -217,12 +249,12 @@ TEST(ScoringE2E, RfmFollowsTheSpecAndTwoReplicasGiveTheSameBytesAsOne) {
     if (i % 89 == 0) t = as_of + 1;              // after as_of: never
     int64_t cents = static_cast<int64_t>(rng() % 20000) - 2000;  // refunds too
     if (i % 10 == 0) cents = 1999;                               // ties
-    events.push_back({id, t, Decimal::FromCents(cents)});
+    events.push_back({id, t, cents});
   }
   for (int i = 0; i < 200; ++i) {
     costs.push_back({ids[rng() % ids.size()],
                      as_of - static_cast<int64_t>(rng() % 200) * 3'600'000'000,
-                     Decimal::FromCents(static_cast<int64_t>(rng() % 3000))});
+                     static_cast<int64_t>(rng() % 3000)});
   }
   std::vector<std::string> known = {"prospect-only", "zz-known", ids[0]};
 
@@ -232,7 +264,7 @@ TEST(ScoringE2E, RfmFollowsTheSpecAndTwoReplicasGiveTheSameBytesAsOne) {
   testing::WriteFile(dir.File("i.csv"),
                      ToCsv({"entity_id", "timestamp", "cost"}, costs));
   std::vector<Row> known_rows;
-  for (const std::string& id : known) known_rows.push_back({id, 0, Decimal()});
+  for (const std::string& id : known) known_rows.push_back({id, 0, 0});
   testing::WriteFile(dir.File("e.csv"),
                      ToCsv({"entity_id"}, known_rows, false));
 
@@ -252,8 +284,7 @@ TEST(ScoringE2E, RfmFollowsTheSpecAndTwoReplicasGiveTheSameBytesAsOne) {
       RunResult single = Ctl(one.addr(), args);
       ASSERT_EQ(single.exit_code, 0) << single.err;
       const std::string single_out = testing::ReadFile(dir.File("out.csv"));
-      EXPECT_EQ(ReadCsv(single_out),
-                Reference(events, costs, known, as_of, window, k))
+      EXPECT_EQ(single_out, Reference(events, costs, known, as_of, window, k))
           << "window " << window << " bins " << k;
 
       RunResult both =
@@ -289,6 +320,8 @@ TEST(ScoringE2E, ABadRowStopsTheRunNamingFileLineAndFieldAndWritesNoOutput) {
       {",2024-01-01T00:00:00Z,1", "t.csv:2: entity_id: is empty"},
       {"M\xfcller,2024-01-01T00:00:00Z,1",
        "t.csv:2: entity_id: is not valid UTF-8"},
+      // Written empty (quoted), not a blank line to skip.
+      {"\"\",,", "t.csv:2: entity_id: is empty"},
   };
   for (const auto& [row, expected] : cases) {
     testing::WriteFile(dir.File("t.csv"),
