@@ -553,9 +553,9 @@ class Importer {
   // The reject of a row whose key is stored (or queued) with other content.
   Reject KeyReused(const PendingRow<Record>& p) const {
     if (p.record.request.id.empty()) {
-      return {"row",
-              absl::StrCat("row ", p.row, " of import \"", import_id_,
-                           "\" was already imported with other content")};
+      // The client names the row by its line; this names the import only.
+      return {"row", absl::StrCat("was imported before under import id \"",
+                                  import_id_, "\" with other content")};
     }
     return {"request_id", "was already used for other content"};
   }
