@@ -3,6 +3,11 @@
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <algorithm>
 #include <fstream>
@@ -29,22 +34,76 @@ absl::StatusOr<std::string> ReadPem(const std::string& path,
   return buffer.str();
 }
 
-// The files read now, so that one missing or unreadable stops a start (or a
-// command) with its setting named, not every handshake later.
-absl::Status CheckReadable(const TlsOptions& tls) {
-  const std::pair<const std::string*, absl::string_view> files[] = {
-      {&tls.cert_file, "tls_cert"},
-      {&tls.key_file, "tls_key"},
-      {&tls.ca_file, "tls_ca"}};
-  for (const auto& [path, setting] : files) {
-    if (path->empty()) continue;
-    RAPPORT_RETURN_IF_ERROR(ReadPem(*path, setting).status());
-  }
+// OpenSSL objects freed with their own functions.
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+struct X509Free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+struct KeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+using Bio = std::unique_ptr<BIO, BioFree>;
+
+Bio MemoryBio(const std::string& pem) {
+  return Bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+}
+
+// The first certificate of a PEM text; null when there is none.
+std::unique_ptr<X509, X509Free> FirstCertificate(const std::string& pem) {
+  Bio bio = MemoryBio(pem);
+  return std::unique_ptr<X509, X509Free>(
+      bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+}
+
+// The files read and parsed now, so that one missing, unreadable, garbled or
+// a key that is not the certificate's stops a start (or a command) with its
+// setting named, rather than failing every handshake later with a log line.
+// (A renewal is read by gRPC: replace both files at once, as the kubelet
+// does a Secret's.)
+absl::Status ParseFiles(const TlsOptions& tls) {
   if (tls.cert_file.empty() != tls.key_file.empty()) {
     return absl::InvalidArgumentError(
         "tls_cert and tls_key go together: give both or neither");
   }
+  if (!tls.ca_file.empty()) {
+    RAPPORT_ASSIGN_OR_RETURN(std::string ca, ReadPem(tls.ca_file, "tls_ca"));
+    if (FirstCertificate(ca) == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tls_ca: ", tls.ca_file, " holds no PEM certificate"));
+    }
+  }
+  if (tls.cert_file.empty()) return absl::OkStatus();
+  RAPPORT_ASSIGN_OR_RETURN(std::string cert_pem,
+                           ReadPem(tls.cert_file, "tls_cert"));
+  RAPPORT_ASSIGN_OR_RETURN(std::string key_pem,
+                           ReadPem(tls.key_file, "tls_key"));
+  std::unique_ptr<X509, X509Free> cert = FirstCertificate(cert_pem);
+  if (cert == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tls_cert: ", tls.cert_file, " holds no PEM certificate"));
+  }
+  Bio key_bio = MemoryBio(key_pem);
+  std::unique_ptr<EVP_PKEY, KeyFree> key(
+      key_bio
+          ? PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr)
+          : nullptr);
+  if (key == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tls_key: ", tls.key_file, " holds no PEM private key"));
+  }
+  if (X509_check_private_key(cert.get(), key.get()) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tls_key: ", tls.key_file, " is not the key of ", tls.cert_file));
+  }
   return absl::OkStatus();
+}
+
+absl::Status CheckFiles(const TlsOptions& tls) {
+  absl::Status parsed = ParseFiles(tls);
+  ERR_clear_error();  // what failed to parse leaves no error for gRPC's TLS
+  return parsed;
 }
 
 unsigned int ReloadSeconds(const TlsOptions& tls) {
@@ -60,7 +119,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     return absl::InvalidArgumentError(
         "tls_cert and tls_key are both required for a TLS server");
   }
-  RAPPORT_RETURN_IF_ERROR(CheckReadable(tls));
+  RAPPORT_RETURN_IF_ERROR(CheckFiles(tls));
   auto files = std::make_shared<FileWatcherCertificateProvider>(
       tls.key_file, tls.cert_file, tls.ca_file, ReloadSeconds(tls));
   grpc::experimental::TlsServerCredentialsOptions options(files);
@@ -78,7 +137,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>>
 MakeChannelCredentials(const TlsOptions& tls) {
   if (!tls.enabled()) return grpc::InsecureChannelCredentials();
-  RAPPORT_RETURN_IF_ERROR(CheckReadable(tls));
+  RAPPORT_RETURN_IF_ERROR(CheckFiles(tls));
   grpc::experimental::TlsChannelCredentialsOptions options;
   // Without a CA, the system's roots (as for any TLS client).
   options.set_certificate_provider(

@@ -868,7 +868,12 @@ absl::StatusOr<std::vector<PurchaseRecord>> MysqlCustomerStore::ListPurchases(
                          " FROM purchases WHERE customer_id = ?");
         if (q.start_time_us) query += " AND purchase_time_us >= ?";
         if (q.end_time_us) query += " AND purchase_time_us < ?";
-        if (q.after) query += " AND (purchase_time_us, id) > (?, ?)";
+        // (time, id) > (t, i), spelled so that the time bounds an index range
+        // (MariaDB takes no range from a row comparison).
+        if (q.after) {
+          query +=
+              " AND purchase_time_us >= ? AND (purchase_time_us > ? OR id > ?)";
+        }
         query += " ORDER BY purchase_time_us, id LIMIT ?";
         Statement s = Prepare(c, query.c_str());
         int i = 1;
@@ -876,6 +881,7 @@ absl::StatusOr<std::vector<PurchaseRecord>> MysqlCustomerStore::ListPurchases(
         if (q.start_time_us) s->setInt64(i++, *q.start_time_us);
         if (q.end_time_us) s->setInt64(i++, *q.end_time_us);
         if (q.after) {
+          s->setInt64(i++, q.after->first);
           s->setInt64(i++, q.after->first);
           s->setString(i++, q.after->second);
         }
@@ -1602,12 +1608,19 @@ MysqlCustomerStore::ListInteractions(const InteractionQuery& q) {
     std::string query =
         absl::StrCat("SELECT ", kInteractionColumns,
                      " FROM interactions WHERE customer_id = ?");
-    if (q.after) query += " AND (interaction_time_us, id) > (?, ?)";
+    // (time, id) > (t, i), spelled so that the time bounds an index range
+    // (MariaDB takes no range from a row comparison).
+    if (q.after) {
+      query +=
+          " AND interaction_time_us >= ? AND (interaction_time_us > ? OR id > "
+          "?)";
+    }
     query += " ORDER BY interaction_time_us, id LIMIT ?";
     Statement s = Prepare(c, query.c_str());
     int i = 1;
     s->setString(i++, q.customer_id);
     if (q.after) {
+      s->setInt64(i++, q.after->first);
       s->setInt64(i++, q.after->first);
       s->setString(i++, q.after->second);
     }

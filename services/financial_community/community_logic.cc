@@ -910,7 +910,9 @@ absl::StatusOr<v1::ListEngagementsResponse> CommunityLogic::ListEngagements(
     const v1::ListEngagementsRequest& request) {
   RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
   RAPPORT_RETURN_IF_ERROR(CheckMemberExists(request.member_id(), "member_id"));
-  const std::string filter = absl::StrCat("engagements/", request.member_id());
+  // "by-time": the tokens of the id order before are refused, not misread.
+  const std::string filter =
+      absl::StrCat("engagements-by-time/", request.member_id());
   RAPPORT_ASSIGN_OR_RETURN(TimeCursor after,
                            DecodeTimeCursor(request.page_token(), filter));
   RAPPORT_ASSIGN_OR_RETURN(

@@ -922,15 +922,19 @@ MysqlCommunityStore::ListEngagements(const std::string& member_id,
         // The first page starts before any time there is.
         const auto [time_us, id] = after.value_or(
             std::make_pair(std::numeric_limits<int64_t>::min(), std::string()));
+        // (time, id) > (t, i), spelled so that the time bounds an index
+        // range (MariaDB takes no range from a row comparison).
         Statement s = PrepareCached(
             c, absl::StrCat("SELECT ", kEngagementColumns,
                             " FROM engagements WHERE member_id = ? AND "
-                            "(engagement_time_us, id) > (?, ?) "
+                            "engagement_time_us >= ? AND "
+                            "(engagement_time_us > ? OR id > ?) "
                             "ORDER BY engagement_time_us, id LIMIT ?"));
         s->setString(1, member_id);
         s->setInt64(2, time_us);
-        s->setString(3, id);
-        s->setInt(4, limit);
+        s->setInt64(3, time_us);
+        s->setString(4, id);
+        s->setInt(5, limit);
         Rows rows(s->executeQuery());
         std::vector<EngagementRecord> out;
         while (rows->next()) {

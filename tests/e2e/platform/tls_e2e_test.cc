@@ -8,11 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "tests/support/mariadb.h"
 #include "tests/support/process.h"
 #include "tests/support/server.h"
+#include "tests/support/test_auth.h"
 
 namespace rapport {
 namespace {
@@ -118,6 +120,30 @@ TEST_F(TlsE2E, AServerCertificateForAnotherNameIsRefused) {
        "--tls_key=" + File("server1.key")});
   EXPECT_EQ(Health(named.addr(), {"--tls-ca", File("ca1.crt")}), 0)
       << named.log();
+}
+
+// Files that would fail every handshake stop the start instead, naming the
+// setting: a key that is not the certificate's, a certificate file with no
+// certificate in it.
+TEST_F(TlsE2E, AKeyThatIsNotTheCertificatesStopsTheStart) {
+  auto start = [&](const std::string& cert, const std::string& key) {
+    return testing::Run(
+        {testing::BinaryDir() + "/services/scoring/rapport-scoring",
+         "--listen=127.0.0.1:0", "--metrics_listen=",
+         "--jwks_file=" + testing::TestAuth::Get().jwks_file(),
+         "--tls_cert=" + File(cert), "--tls_key=" + File(key)});
+  };
+  RunResult mismatched = start("server1.crt", "server2.key");
+  EXPECT_NE(mismatched.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(
+      mismatched.out + mismatched.err,
+      "tls_key: " + File("server2.key") + " is not the key of"))
+      << mismatched.out << mismatched.err;
+  RunResult garbled = start("server1.key", "server1.key");
+  EXPECT_NE(garbled.exit_code, 0);
+  EXPECT_TRUE(
+      absl::StrContains(garbled.out + garbled.err, "holds no PEM certificate"))
+      << garbled.out << garbled.err;
 }
 
 }  // namespace
