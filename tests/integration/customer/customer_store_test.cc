@@ -224,9 +224,9 @@ TEST_F(CustomerStoreTest, AMergeReadsWhatAnUpdateItWaitedForLeft) {
   ASSERT_TRUE(pool_
                   ->Transaction([&](sql::Connection& c) -> absl::Status {
                     std::unique_ptr<sql::Statement> st(c.createStatement());
-                    st->executeQuery(
+                    std::unique_ptr<sql::ResultSet> locked(st->executeQuery(
                         absl::StrCat("SELECT id FROM customers WHERE id = '",
-                                     later.id, "' FOR UPDATE"));
+                                     later.id, "' FOR UPDATE")));
                     st->execute(absl::StrCat(
                         "DELETE FROM customer_attributes WHERE customer_id = '",
                         later.id, "' AND name = 'x'"));
