@@ -73,6 +73,8 @@ class FakeStore final : public Counterpart, public ValueStore {
       ABSL_GUARDED_BY(mu);  // "source\nkey" -> id
   // When set, ScanFacts waits for it (to hold a job running).
   absl::Notification* hold_scan = nullptr;
+  // Scans begun so far (a held job is held once this has moved).
+  std::atomic<int> scans_begun{0};
   // When set, runs as PublishValueSet begins (outside the lock).
   std::function<void()> before_publish;
   std::function<void()> after_upsert;      // called outside the lock
@@ -395,6 +397,7 @@ class FakeStore final : public Counterpart, public ValueStore {
   }
   absl::Status ScanFacts(const CountWindow& window, int batch_size,
                          const Sink<EntityFacts>& sink) override {
+    ++scans_begun;
     if (hold_scan != nullptr) hold_scan->WaitForNotification();
     std::vector<EntityFacts> all;
     {
@@ -1411,6 +1414,12 @@ TEST_F(DifferentiationTest, AJobEndedElsewhereStopsInsteadOfScoringOn) {
   absl::Notification release;
   absl::StatusOr<cv1::RefreshJob> running = StartHeldRefresh(release);
   ASSERT_TRUE(running.ok()) << running.status();
+  // Ended elsewhere once it is under way (held in its scan), not before its
+  // thread has begun.
+  for (int i = 0; i < 30'000 && store_.scans_begun.load() == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  ASSERT_GT(store_.scans_begun.load(), 0);
   {
     absl::MutexLock l(&store_.mu);
     store_.jobs[running->id()].state = JobState::kFailed;
