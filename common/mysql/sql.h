@@ -23,6 +23,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -33,6 +34,20 @@
 namespace rapport {
 
 using Rows = std::unique_ptr<sql::ResultSet>;
+
+// Every row of `rows` as a record made by `read` (an absl::StatusOr<Record>
+// of the current row); the first error it answers ends the reading.
+template <typename Record, typename Read>
+absl::StatusOr<std::vector<Record>> ReadRecords(sql::ResultSet& rows,
+                                                Read read) {
+  std::vector<Record> out;
+  while (rows.next()) {
+    absl::StatusOr<Record> r = read(rows);
+    if (!r.ok()) return r.status();
+    out.push_back(*std::move(r));
+  }
+  return out;
+}
 
 inline std::string Text(const sql::SQLString& s) {
   return std::string(s.asStdString());

@@ -936,12 +936,8 @@ MysqlCommunityStore::ListEngagements(const std::string& member_id,
         s->setString(4, id);
         s->setInt(5, limit);
         Rows rows(s->executeQuery());
-        std::vector<EngagementRecord> out;
-        while (rows->next()) {
-          RAPPORT_ASSIGN_OR_RETURN(EngagementRecord e, ReadEngagement(*rows));
-          out.push_back(std::move(e));
-        }
-        return out;
+        return ReadRecords<EngagementRecord>(
+            *rows, [](sql::ResultSet& r) { return ReadEngagement(r); });
       });
 }
 

@@ -277,12 +277,7 @@ absl::StatusOr<std::vector<Record>> Page(MysqlPool* pool,
         s->setString(params + 1, after);
         s->setInt(params + 2, limit);
         Rows rows(s->executeQuery());
-        std::vector<Record> out;
-        while (rows->next()) {
-          RAPPORT_ASSIGN_OR_RETURN(Record r, read(*rows));
-          out.push_back(std::move(r));
-        }
-        return out;
+        return ReadRecords<Record>(*rows, read);
       });
 }
 
@@ -311,12 +306,7 @@ absl::StatusOr<std::vector<Record>> TimePage(
         s->setString(4, id);
         s->setInt(5, limit);
         Rows rows(s->executeQuery());
-        std::vector<Record> out;
-        while (rows->next()) {
-          RAPPORT_ASSIGN_OR_RETURN(Record r, read(*rows));
-          out.push_back(std::move(r));
-        }
-        return out;
+        return ReadRecords<Record>(*rows, read);
       });
 }
 
