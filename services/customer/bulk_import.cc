@@ -13,6 +13,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/api_names.h"
 #include "common/base/decimal.h"
 #include "common/base/status_macros.h"
@@ -104,10 +105,32 @@ struct RefDetails {
   std::string display_name;  // !is_id: for the new customer
 };
 
+// The identity a key of IdentityKey names.
+Identity IdentityOfKey(absl::string_view key) {
+  std::vector<absl::string_view> parts =
+      absl::StrSplit(key, absl::MaxSplits(kSep, 2));
+  Identity identity;
+  if (parts[0] == "email") {
+    identity.kind = Identity::Kind::kEmail;
+    identity.value = std::string(parts[1]);
+  } else if (parts[0] == "phone") {
+    identity.kind = Identity::Kind::kPhone;
+    identity.value = std::string(parts[1]);
+  } else {
+    identity.kind = Identity::Kind::kExternalId;
+    identity.source = std::string(parts[1]);
+    identity.value = std::string(parts[2]);
+  }
+  return identity;
+}
+
 // Where a ref leads: a live customer, or why not.
 struct Resolution {
   std::string customer_id;
   std::shared_ptr<const Reject> error;
+  // Resolved by an identity that a record merged into customer_id holds:
+  // that record (else the holder is customer_id itself).
+  std::string merged_holder;
 };
 
 // A customer reference as parsed, shared by every row that gives the same
@@ -198,8 +221,9 @@ struct PurchaseTraits {
   static absl::Status Write(ImportStore& store,
                             const std::vector<CustomerRecord>& customers,
                             const std::vector<Record>& rows,
+                            const std::vector<IdentityClaim>& claims,
                             int64_t changes_seen) {
-    return store.WritePurchases(customers, rows, changes_seen);
+    return store.WritePurchases(customers, rows, claims, changes_seen);
   }
 };
 
@@ -271,8 +295,9 @@ struct InteractionTraits {
   static absl::Status Write(ImportStore& store,
                             const std::vector<CustomerRecord>& customers,
                             const std::vector<Record>& rows,
+                            const std::vector<IdentityClaim>& claims,
                             int64_t changes_seen) {
-    return store.WriteInteractions(customers, rows, changes_seen);
+    return store.WriteInteractions(customers, rows, claims, changes_seen);
   }
 };
 
@@ -617,6 +642,10 @@ class Importer {
     const int64_t now_us = absl::ToUnixMicros(deps_.clock());
     std::vector<Record> rows;
     rows.reserve(fresh_rows.size());
+    // The identities the rows' existing customers were found by: the write
+    // checks that they still hold them if anything changed since.
+    std::vector<IdentityClaim> claims;
+    absl::flat_hash_set<absl::string_view> claimed;
     for (size_t i : fresh_rows) {
       const PendingRow<Record>& p = pending_[i];
       std::string customer_id;
@@ -632,13 +661,19 @@ class Importer {
           continue;
         }
         customer_id = resolution.customer_id;
+        if (!p.ref->is_id && claimed.insert(p.ref->key).second) {
+          claims.push_back(
+              {IdentityOfKey(p.ref->key), resolution.merged_holder.empty()
+                                              ? resolution.customer_id
+                                              : resolution.merged_holder});
+        }
       }
       rows.push_back(p.record);
       Traits::Complete(rows.back(), std::move(customer_id), p.id, now_us,
                        actor_);
     }
-    RAPPORT_RETURN_IF_ERROR(
-        Traits::Write(*deps_.store, new_customers, rows, changes_seen_));
+    RAPPORT_RETURN_IF_ERROR(Traits::Write(*deps_.store, new_customers, rows,
+                                          claims, changes_seen_));
     outcome.accepted = static_cast<int64_t>(rows.size());
     if (deps_.rescore && !rows.empty()) {
       std::vector<std::string> customers;
@@ -704,7 +739,8 @@ class Importer {
       if (ref->is_id) {
         resolved_[ref->key] = Follow(states, ref->details->id);
       } else if (auto it = holder_of.find(ref->key); it != holder_of.end()) {
-        resolved_[ref->key] = Follow(states, it->second);
+        Resolution& r = resolved_[ref->key] = Follow(states, it->second);
+        if (r.customer_id != it->second) r.merged_holder = it->second;
       } else {
         unknown.push_back(ref);
       }

@@ -7,7 +7,8 @@
 //       store->ImportPrefix(ImportKind::kPurchases, import_id, candidate));
 //   RAPPORT_ASSIGN_OR_RETURN(int64_t changes, store->CustomerChanges());
 //   ... resolve customers with GetCustomerStates / FindIdentities ...
-//   absl::Status s = store->WritePurchases(new_customers, purchases, changes);
+//   absl::Status s =
+//       store->WritePurchases(new_customers, purchases, claims, changes);
 //   ... on ALREADY_EXISTS, FindRows tells which row ids are already stored ...
 #ifndef RAPPORT_SERVICES_CUSTOMER_IMPORT_STORE_H_
 #define RAPPORT_SERVICES_CUSTOMER_IMPORT_STORE_H_
@@ -47,6 +48,13 @@ struct Identity {
 struct IdentityMatch {
   Identity identity;
   CustomerState customer;
+};
+
+// An identity that rows of an import batch were resolved by, and the stored
+// customer record that held it then (the one found, before following merges).
+struct IdentityClaim {
+  Identity identity;
+  std::string holder;
 };
 
 // A stored row's id and the hash of its content.
@@ -93,8 +101,9 @@ class ImportStore {
       ImportKind kind, const std::string& import_id,
       const std::string& candidate) = 0;
 
-  // How many merges, erasures and deletions of customers there have been. A
-  // customer seen live after this was read is live for as long as it stays
+  // How many merges, erasures and deletions of customers, and updates that
+  // gave up or took an identity, there have been. A customer seen live, or
+  // holding an identity, after this was read is so for as long as it stays
   // the same.
   virtual absl::StatusOr<int64_t> CustomerChanges() = 0;
 
@@ -102,20 +111,24 @@ class ImportStore {
   // the rows in one transaction: all or nothing. ALREADY_EXISTS when another
   // writer got a unique key first (an identity, a row id): re-resolve and
   // try again. The rows' existing customers were resolved after
-  // CustomerChanges() answered `changes_seen`: if it still does, they are
-  // live; else each is checked, and so are the new customers' identities
-  // against the suppressed ones: FAILED_PRECONDITION when a customer was
-  // merged, erased or deleted since, or a new one's identity suppressed
-  // (re-resolve and try again).
+  // CustomerChanges() answered `changes_seen`, some by the identities in
+  // `claims`: if it still does, they are live and still hold them (an update
+  // that moves an identity counts as a change); else each is checked, and so
+  // are the claims and the new customers' identities against the suppressed
+  // ones: FAILED_PRECONDITION when a customer was merged, erased or deleted
+  // since, an identity is no longer its claimed holder's, or a new one's
+  // identity suppressed (re-resolve and try again).
   // Writes an audit event in a transaction of its own (an import's start
   // and end; the rows carry their actor themselves).
   virtual absl::Status WriteAuditEvent(const audit::Event& event) = 0;
   virtual absl::Status WritePurchases(
       const std::vector<CustomerRecord>& new_customers,
-      const std::vector<ImportedPurchase>& rows, int64_t changes_seen) = 0;
+      const std::vector<ImportedPurchase>& rows,
+      const std::vector<IdentityClaim>& claims, int64_t changes_seen) = 0;
   virtual absl::Status WriteInteractions(
       const std::vector<CustomerRecord>& new_customers,
-      const std::vector<ImportedInteraction>& rows, int64_t changes_seen) = 0;
+      const std::vector<ImportedInteraction>& rows,
+      const std::vector<IdentityClaim>& claims, int64_t changes_seen) = 0;
 };
 
 }  // namespace rapport::customer

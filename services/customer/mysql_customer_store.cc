@@ -374,18 +374,32 @@ constexpr char kPurchaseColumns[] =
     "id, customer_id, purchase_time_us, amount, currency, description, "
     "create_time_us, recorded_by";
 
-// Counts a merge, erasure or deletion in customer_changes (see
-// ImportStore::CustomerChanges). The transaction's first statement, so that
-// it waits for imports that are writing (they hold the row shared) before it
-// locks anything they might need. Merges (dry runs too), erasures and
-// deletions therefore run one at a time, each after the import batches being
-// written (tens of milliseconds); they are rare next to imports. Replicas of
+// Counts a merge, erasure, deletion or an update that moves an identity in
+// customer_changes (see ImportStore::CustomerChanges). The transaction's
+// first statement, so that it waits for imports that are writing (they hold
+// the row shared) before it locks anything they might need. Merges (dry runs
+// too), erasures, deletions and such updates therefore run one at a time,
+// each after the import batches being written (tens of milliseconds); they
+// are rare next to imports and to other updates. Replicas of
 // a version before this count do not bump it: roll out with imports or
 // merges paused.
 void CountCustomerChange(sql::Connection& c) {
   Statement s = Prepare(
       c, "UPDATE customer_changes SET changes = changes + 1 WHERE id = 1");
   s->executeUpdate();
+}
+
+// Whether `a` and `b` are found by different identities (email, phone,
+// external ids): imports resolve rows by them.
+bool IdentitiesDiffer(const CustomerRecord& a, const CustomerRecord& b) {
+  if (EmailKey(a.email) != EmailKey(b.email) || a.phone != b.phone) return true;
+  auto keys = [](const CustomerRecord& r) {
+    std::set<std::pair<std::string, std::string>> out;
+    for (const ExternalIdRecord& e : r.external_ids)
+      out.insert({e.source, e.id});
+    return out;
+  };
+  return keys(a) != keys(b);
 }
 
 }  // namespace
@@ -606,35 +620,50 @@ absl::StatusOr<CustomerRecord> MysqlCustomerStore::UpdateCustomer(
     const std::function<absl::Status(CustomerRecord&)>& mutate,
     const audit::Event& event) {
   CustomerRecord attempted;
-  absl::StatusOr<CustomerRecord> updated = pool_->Transaction(
-      [&](sql::Connection& c) -> absl::StatusOr<CustomerRecord> {
-        RAPPORT_ASSIGN_OR_RETURN(CustomerRecord r, LoadCustomer(c, id, true));
-        const CustomerRecord before = r;
-        RAPPORT_RETURN_IF_ERROR(mutate(r));
-        if (r == before) return r;  // nothing to write, nothing to audit
-        RAPPORT_RETURN_IF_ERROR(CheckNewNotSuppressed(c, before, r));
-        r.version += 1;
-        attempted = r;
-        TakeFromMergedRecords(c, before, r);
-        Statement s = Prepare(
-            c,
-            "UPDATE customers SET display_name = ?, email = ?, email_key = ?, "
-            "phone = ?, update_time_us = ?, version = ?, postal_code = ?, "
-            "email_match_key = ? WHERE id = ?");
-        s->setString(1, r.display_name);
-        SetNullableString(*s, 2, r.email);
-        SetNullableString(*s, 3, EmailKey(r.email));
-        SetNullableString(*s, 4, r.phone);
-        s->setInt64(5, r.update_time_us);
-        s->setInt64(6, r.version);
-        SetNullableString(*s, 7, r.postal_code);
-        SetNullableString(*s, 8, r.email.empty() ? "" : EmailMatchKey(r.email));
-        s->setString(9, r.id);
-        s->executeUpdate();
-        WriteChildren(c, r, /*created=*/false);
-        audit::Write(c, event);
-        return r;
-      });
+  // An update that gives up or takes an identity counts as a customer change
+  // (imports resolved by it check again); the count must come first, so the
+  // transaction that finds it changes identities runs again, counting.
+  bool count_change = false;
+  bool moves_identities = false;
+  absl::StatusOr<CustomerRecord> updated;
+  do {
+    moves_identities = false;
+    updated = pool_->Transaction([&](sql::Connection& c)
+                                     -> absl::StatusOr<CustomerRecord> {
+      if (count_change) CountCustomerChange(c);
+      RAPPORT_ASSIGN_OR_RETURN(CustomerRecord r, LoadCustomer(c, id, true));
+      const CustomerRecord before = r;
+      RAPPORT_RETURN_IF_ERROR(mutate(r));
+      if (r == before) return r;  // nothing to write, nothing to audit
+      if (!count_change && IdentitiesDiffer(r, before)) {
+        moves_identities = true;
+        return absl::AbortedError("to be counted as a customer change");
+      }
+      RAPPORT_RETURN_IF_ERROR(CheckNewNotSuppressed(c, before, r));
+      r.version += 1;
+      attempted = r;
+      TakeFromMergedRecords(c, before, r);
+      Statement s = Prepare(
+          c,
+          "UPDATE customers SET display_name = ?, email = ?, email_key = ?, "
+          "phone = ?, update_time_us = ?, version = ?, postal_code = ?, "
+          "email_match_key = ? WHERE id = ?");
+      s->setString(1, r.display_name);
+      SetNullableString(*s, 2, r.email);
+      SetNullableString(*s, 3, EmailKey(r.email));
+      SetNullableString(*s, 4, r.phone);
+      s->setInt64(5, r.update_time_us);
+      s->setInt64(6, r.version);
+      SetNullableString(*s, 7, r.postal_code);
+      SetNullableString(*s, 8, r.email.empty() ? "" : EmailMatchKey(r.email));
+      s->setString(9, r.id);
+      s->executeUpdate();
+      WriteChildren(c, r, /*created=*/false);
+      audit::Write(c, event);
+      return r;
+    });
+    count_change = moves_identities;
+  } while (moves_identities);
   if (!updated.ok())
     return DuplicateIdentity(*pool_, attempted, updated.status());
   return updated;

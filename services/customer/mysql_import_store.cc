@@ -159,6 +159,51 @@ void BindValue(sql::PreparedStatement& s, int& i, const Identity& identity) {
   s.setString(i++, identity.value);
 }
 
+// The stored customers holding any of `identities` into `out`; with `share`,
+// their rows locked shared for the rest of the transaction.
+void FindHolders(sql::Connection& c, const std::vector<Identity>& identities,
+                 bool share, std::vector<IdentityMatch>& out) {
+  const char* const lock = share ? " LOCK IN SHARE MODE" : "";
+  LookUp(
+      c, identities, Identity::Kind::kEmail,
+      [lock](size_t n) {
+        return absl::StrCat("SELECT c.email_key, ", kStateColumns,
+                            " FROM customers c WHERE c.email_key IN (",
+                            Repeat("?", n, ", "), ")", lock);
+      },
+      BindValue, out);
+  LookUp(
+      c, identities, Identity::Kind::kPhone,
+      [lock](size_t n) {
+        return absl::StrCat("SELECT c.phone, ", kStateColumns,
+                            " FROM customers c WHERE c.phone IN (",
+                            Repeat("?", n, ", "), ")", lock);
+      },
+      BindValue, out);
+  // External ids source by source: one key range and an IN list each.
+  std::map<std::string, std::vector<Identity>> by_source;
+  for (const Identity& identity : identities) {
+    if (identity.kind == Identity::Kind::kExternalId)
+      by_source[identity.source].push_back(identity);
+  }
+  for (const auto& [source, ids] : by_source) {
+    LookUp(
+        c, ids, Identity::Kind::kExternalId,
+        [lock](size_t n) {
+          return absl::StrCat("SELECT e.source, e.external_id, ", kStateColumns,
+                              " FROM customer_external_ids e JOIN customers c"
+                              " ON c.id = e.customer_id WHERE e.source = ? AND "
+                              "e.external_id IN (",
+                              Repeat("?", n, ", "), ")", lock);
+        },
+        [&source](sql::PreparedStatement& s, int& i, const Identity& identity) {
+          if (i == 1) s.setString(i++, source);  // the first parameter
+          s.setString(i++, identity.value);
+        },
+        out);
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<CustomerState>> MysqlImportStore::GetCustomerStates(
@@ -191,46 +236,7 @@ absl::StatusOr<std::vector<IdentityMatch>> MysqlImportStore::FindIdentities(
   if (identities.empty()) return out;
   return pool_->Run(
       [&](sql::Connection& c) -> absl::StatusOr<std::vector<IdentityMatch>> {
-        LookUp(
-            c, identities, Identity::Kind::kEmail,
-            [](size_t n) {
-              return absl::StrCat("SELECT c.email_key, ", kStateColumns,
-                                  " FROM customers c WHERE c.email_key IN (",
-                                  Repeat("?", n, ", "), ")");
-            },
-            BindValue, out);
-        LookUp(
-            c, identities, Identity::Kind::kPhone,
-            [](size_t n) {
-              return absl::StrCat("SELECT c.phone, ", kStateColumns,
-                                  " FROM customers c WHERE c.phone IN (",
-                                  Repeat("?", n, ", "), ")");
-            },
-            BindValue, out);
-        // External ids source by source: one key range and an IN list each.
-        std::map<std::string, std::vector<Identity>> by_source;
-        for (const Identity& identity : identities) {
-          if (identity.kind == Identity::Kind::kExternalId)
-            by_source[identity.source].push_back(identity);
-        }
-        for (const auto& [source, ids] : by_source) {
-          LookUp(
-              c, ids, Identity::Kind::kExternalId,
-              [](size_t n) {
-                return absl::StrCat(
-                    "SELECT e.source, e.external_id, ", kStateColumns,
-                    " FROM customer_external_ids e JOIN customers c"
-                    " ON c.id = e.customer_id WHERE e.source = ? AND "
-                    "e.external_id IN (",
-                    Repeat("?", n, ", "), ")");
-              },
-              [&source](sql::PreparedStatement& s, int& i,
-                        const Identity& identity) {
-                if (i == 1) s.setString(i++, source);  // the first parameter
-                s.setString(i++, identity.value);
-              },
-              out);
-        }
+        FindHolders(c, identities, /*share=*/false, out);
         return out;
       });
 }
@@ -321,12 +327,14 @@ absl::StatusOr<int64_t> ReadChanges(sql::Connection& c, bool share) {
   return rows->getInt64(1);
 }
 
-// Makes sure the rows' existing customers can still take history, and the
-// new ones' identities are still not suppressed, until the transaction ends.
-// When no merge, erasure or deletion happened since they were resolved (the
-// change count is still `changes_seen`), its shared lock is enough. Else the
-// new customers' identities are checked against the suppressed ones again,
-// and each existing customer is locked and checked; a new customer whose
+// Makes sure the rows' existing customers can still take history and still
+// hold the identities `claims` found them by, and the new ones' identities
+// are still not suppressed, until the transaction ends. When no merge,
+// erasure, deletion or move of an identity happened since they were resolved
+// (the change count is still `changes_seen`), its shared lock is enough.
+// Else the claims are looked up again, the new customers' identities are
+// checked against the suppressed ones, and each existing customer is locked
+// and checked; an identity held by another record now, a new customer whose
 // identity is suppressed now, or an existing one that changed, is
 // FAILED_PRECONDITION (the batch is resolved again).
 template <typename Row, typename CustomerOf>
@@ -334,9 +342,33 @@ absl::Status LockLiveCustomers(sql::Connection& c,
                                MysqlCustomerStore& customers,
                                const std::vector<CustomerRecord>& created,
                                const std::vector<Row>& rows,
-                               CustomerOf customer_of, int64_t changes_seen) {
+                               CustomerOf customer_of,
+                               const std::vector<IdentityClaim>& claims,
+                               int64_t changes_seen) {
   RAPPORT_ASSIGN_OR_RETURN(int64_t changes, ReadChanges(c, /*share=*/true));
   if (changes == changes_seen) return absl::OkStatus();
+  if (!claims.empty()) {
+    std::vector<Identity> identities;
+    identities.reserve(claims.size());
+    for (const IdentityClaim& claim : claims)
+      identities.push_back(claim.identity);
+    std::vector<IdentityMatch> held;
+    FindHolders(c, identities, /*share=*/true, held);
+    size_t kept = 0;
+    for (const IdentityMatch& m : held) {
+      for (const IdentityClaim& claim : claims) {
+        if (claim.identity == m.identity) {
+          if (claim.holder == m.customer.id) ++kept;
+          break;
+        }
+      }
+    }
+    if (kept != claims.size()) {
+      return absl::FailedPreconditionError(
+          "an identity of this batch moved to another customer since it was "
+          "looked up");
+    }
+  }
   // Checked before the count moved: an erasure since may have suppressed
   // one of them (one its customer had taken over in a merge, say). A merge
   // or a deletion makes no unknown identity known, so the rest stands.
@@ -406,7 +438,8 @@ absl::Status SetRecordedBy(sql::Connection& c, const std::vector<Row>& rows,
 
 absl::Status MysqlImportStore::WritePurchases(
     const std::vector<CustomerRecord>& new_customers,
-    const std::vector<ImportedPurchase>& rows, int64_t changes_seen) {
+    const std::vector<ImportedPurchase>& rows,
+    const std::vector<IdentityClaim>& claims, int64_t changes_seen) {
   if (new_customers.empty() && rows.empty()) return absl::OkStatus();
   return pool_->Transaction([&](sql::Connection& c) -> absl::Status {
     RAPPORT_RETURN_IF_ERROR(LockLiveCustomers(
@@ -414,7 +447,7 @@ absl::Status MysqlImportStore::WritePurchases(
         [](const ImportedPurchase& r) -> const std::string& {
           return r.purchase.customer_id;
         },
-        changes_seen));
+        claims, changes_seen));
     InsertCustomers(c, new_customers);
     // Columns that no row sets are left to their defaults ('' and NULL): an
     // import's rows have no description, and most have no request id.
@@ -459,7 +492,8 @@ absl::Status MysqlImportStore::WritePurchases(
 
 absl::Status MysqlImportStore::WriteInteractions(
     const std::vector<CustomerRecord>& new_customers,
-    const std::vector<ImportedInteraction>& rows, int64_t changes_seen) {
+    const std::vector<ImportedInteraction>& rows,
+    const std::vector<IdentityClaim>& claims, int64_t changes_seen) {
   if (new_customers.empty() && rows.empty()) return absl::OkStatus();
   return pool_->Transaction([&](sql::Connection& c) -> absl::Status {
     RAPPORT_RETURN_IF_ERROR(LockLiveCustomers(
@@ -467,7 +501,7 @@ absl::Status MysqlImportStore::WriteInteractions(
         [](const ImportedInteraction& r) -> const std::string& {
           return r.interaction.customer_id;
         },
-        changes_seen));
+        claims, changes_seen));
     InsertCustomers(c, new_customers);
     const bool keyed = AnyRequestId(rows);  // else request_id is left NULL
     RAPPORT_RETURN_IF_ERROR(SetRecordedBy(

@@ -43,11 +43,12 @@ class MysqlImportStore final : public ImportStore {
   absl::Status WriteAuditEvent(const audit::Event& event) override;
   absl::Status WritePurchases(const std::vector<CustomerRecord>& new_customers,
                               const std::vector<ImportedPurchase>& rows,
+                              const std::vector<IdentityClaim>& claims,
                               int64_t changes_seen) override;
   absl::Status WriteInteractions(
       const std::vector<CustomerRecord>& new_customers,
       const std::vector<ImportedInteraction>& rows,
-      int64_t changes_seen) override;
+      const std::vector<IdentityClaim>& claims, int64_t changes_seen) override;
 
  private:
   MysqlPool* pool_;

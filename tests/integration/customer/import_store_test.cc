@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <thread>
 
@@ -110,7 +111,7 @@ TEST_F(ImportStoreTest,
     rows.push_back(NewPurchase(i % 2 == 0 ? ann.id : bob.id,
                                absl::StrCat(i, ".125"), keys.back()));
   }
-  ASSERT_TRUE(store_->WritePurchases({ann, bob}, rows, Changes()).ok());
+  ASSERT_TRUE(store_->WritePurchases({ann, bob}, rows, {}, Changes()).ok());
   EXPECT_EQ(Count("SELECT COUNT(*) FROM purchases"), 2500);
   EXPECT_EQ(Count("SELECT COUNT(*) FROM customers"), 2);
   EXPECT_EQ(Count("SELECT COUNT(*) FROM customer_external_ids"), 2);
@@ -182,7 +183,7 @@ TEST_F(ImportStoreTest, ExternalIdsOfManySourcesAndMoreThanOneStatement) {
   }
   CustomerRecord other = NewCustomer("", "", {{"other", "n5"}});
   big.push_back(other);
-  ASSERT_TRUE(store_->WritePurchases(big, {}, Changes()).ok());
+  ASSERT_TRUE(store_->WritePurchases(big, {}, {}, Changes()).ok());
   asked.push_back({Identity::Kind::kExternalId, "other", "n5"});
   asked.push_back({Identity::Kind::kExternalId, "other", "n6"});
   asked.push_back({Identity::Kind::kExternalId, "none", "n7"});
@@ -204,7 +205,8 @@ TEST_F(ImportStoreTest, StatesShowMergesAndErasures) {
   CustomerRecord merged = NewCustomer();
   CustomerRecord erased = NewCustomer("gone@example.com");
   ASSERT_TRUE(
-      store_->WritePurchases({primary, merged, erased}, {}, Changes()).ok());
+      store_->WritePurchases({primary, merged, erased}, {}, {}, Changes())
+          .ok());
   Exec(absl::StrCat("UPDATE customers SET merged_into = '", primary.id,
                     "' WHERE id = '", merged.id, "'"));
   Exec(absl::StrCat("UPDATE customers SET erased_time_us = 1 WHERE id = '",
@@ -230,7 +232,8 @@ TEST_F(ImportStoreTest, MergesErasuresAndDeletionsAreCountedAndCheckedOnWrite) {
   CustomerRecord deleted = NewCustomer();
   CustomerRecord kept = NewCustomer();
   ASSERT_TRUE(
-      store_->WritePurchases({primary, merged, erased, deleted, kept}, {}, 0)
+      store_
+          ->WritePurchases({primary, merged, erased, deleted, kept}, {}, {}, 0)
           .ok());
   const auto accept = [](const CustomerRecord&) { return absl::OkStatus(); };
   const int64_t before = Changes();
@@ -264,7 +267,7 @@ TEST_F(ImportStoreTest, MergesErasuresAndDeletionsAreCountedAndCheckedOnWrite) {
         {fresh},
         {NewPurchase(kept.id, "1", absl::StrCat("k-", gone->id)),
          NewPurchase(gone->id, "2", absl::StrCat("g-", gone->id))},
-        before);
+        {}, before);
     EXPECT_TRUE(absl::IsFailedPrecondition(s)) << s;
     EXPECT_EQ(Count(absl::StrCat("SELECT COUNT(*) FROM customers WHERE id = '",
                                  fresh.id, "'")),
@@ -284,7 +287,7 @@ TEST_F(ImportStoreTest, MergesErasuresAndDeletionsAreCountedAndCheckedOnWrite) {
       "VALUES ('hash:gone@example.com', 1)");
   CustomerRecord suppressed_since = NewCustomer("gone@example.com");
   absl::Status refused = store_->WritePurchases(
-      {suppressed_since}, {NewPurchase(suppressed_since.id, "1", "k-gone")},
+      {suppressed_since}, {NewPurchase(suppressed_since.id, "1", "k-gone")}, {},
       before);
   EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
   EXPECT_EQ(refused.message(), CustomerStore::kSuppressedIdentity);
@@ -297,15 +300,16 @@ TEST_F(ImportStoreTest, MergesErasuresAndDeletionsAreCountedAndCheckedOnWrite) {
           ->WritePurchases({checked_before},
                            {NewPurchase(kept.id, "1", "k-new"),
                             NewPurchase(checked_before.id, "4", "n-new")},
-                           before)
+                           {}, before)
           .ok());
   EXPECT_EQ(Count("SELECT COUNT(*) FROM customers WHERE email = "
                   "'new@example.com'"),
             1);
   // The same stale count with only live customers passes the check.
-  ASSERT_TRUE(
-      store_->WritePurchases({}, {NewPurchase(kept.id, "3", "k-live")}, before)
-          .ok());
+  ASSERT_TRUE(store_
+                  ->WritePurchases({}, {NewPurchase(kept.id, "3", "k-live")},
+                                   {}, before)
+                  .ok());
   // Interactions are checked the same way.
   ImportedInteraction note;
   note.interaction.id = ids_.Next();
@@ -315,23 +319,83 @@ TEST_F(ImportStoreTest, MergesErasuresAndDeletionsAreCountedAndCheckedOnWrite) {
   note.interaction.create_time_us = 1'709'294'400'000'000;
   note.request = {"i-1", "hash-i-1"};
   EXPECT_TRUE(absl::IsFailedPrecondition(
-      store_->WriteInteractions({}, {note}, before)));
+      store_->WriteInteractions({}, {note}, {}, before)));
   EXPECT_EQ(Count("SELECT COUNT(*) FROM interactions"), 0);
   // With the current count, a live customer's row goes in. (That the
   // per-customer check is then skipped shows in the import benchmark, not
   // here.)
   note.interaction.customer_id = kept.id;
-  EXPECT_TRUE(store_->WriteInteractions({}, {note}, Changes()).ok());
+  EXPECT_TRUE(store_->WriteInteractions({}, {note}, {}, Changes()).ok());
   EXPECT_EQ(Count("SELECT COUNT(*) FROM purchases"), 3);
   EXPECT_EQ(Count("SELECT COUNT(*) FROM interactions"), 1);
 }
 
+TEST_F(ImportStoreTest, AnIdentityMovedSinceItWasLookedUpFailsTheWrite) {
+  CustomerRecord ann = NewCustomer("x@example.com", "", {{"crm", "7"}});
+  CustomerRecord bob = NewCustomer();
+  ASSERT_TRUE(store_->WritePurchases({ann, bob}, {}, {}, Changes()).ok());
+  const int64_t before = Changes();
+  const IdentityClaim by_email{{Identity::Kind::kEmail, "", "x@example.com"},
+                               ann.id};
+  const IdentityClaim by_crm{{Identity::Kind::kExternalId, "crm", "7"}, ann.id};
+  const auto update = [&](const std::string& id,
+                          std::function<void(CustomerRecord&)> change) {
+    absl::StatusOr<CustomerRecord> r = customers_->UpdateCustomer(
+        id,
+        [&](CustomerRecord& c) {
+          change(c);
+          return absl::OkStatus();
+        },
+        Ev("UpdateCustomer"));
+    ASSERT_TRUE(r.ok()) << r.status();
+  };
+  // An update that leaves the identities alone is no change for imports.
+  update(ann.id, [](CustomerRecord& c) { c.display_name = "Ann"; });
+  EXPECT_EQ(Changes(), before);
+  // One that moves the email to Bob is, and a batch whose rows were found by
+  // it before the move writes nothing; one found by an identity Ann still
+  // holds goes in.
+  update(ann.id, [](CustomerRecord& c) { c.email.clear(); });
+  update(bob.id, [](CustomerRecord& c) { c.email = "x@example.com"; });
+  EXPECT_EQ(Changes(), before + 2);
+  absl::Status moved = store_->WritePurchases(
+      {}, {NewPurchase(ann.id, "1", "k-1")}, {by_email}, before);
+  EXPECT_TRUE(absl::IsFailedPrecondition(moved)) << moved;
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM purchases"), 0);
+  EXPECT_TRUE(store_
+                  ->WritePurchases({}, {NewPurchase(ann.id, "1", "k-1")},
+                                   {by_crm}, before)
+                  .ok());
+  // An external id given up: the same for interactions.
+  update(ann.id, [](CustomerRecord& c) { c.external_ids.clear(); });
+  EXPECT_EQ(Changes(), before + 3);
+  ImportedInteraction note;
+  note.interaction.id = ids_.Next();
+  note.interaction.customer_id = ann.id;
+  note.interaction.channel = 1;
+  note.interaction.interaction_time_us = 1'709'294'400'000'000;
+  note.interaction.create_time_us = 1'709'294'400'000'000;
+  note.request = {"i-1", "hash-i-1"};
+  EXPECT_TRUE(absl::IsFailedPrecondition(
+      store_->WriteInteractions({}, {note}, {by_crm}, before + 2)));
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM interactions"), 0);
+  // Looked up again after the count moved, the rows go to whoever holds it.
+  EXPECT_TRUE(store_
+                  ->WritePurchases({}, {NewPurchase(bob.id, "2", "k-2")},
+                                   {{by_email.identity, bob.id}}, before)
+                  .ok());
+  EXPECT_EQ(
+      Count(absl::StrCat("SELECT COUNT(*) FROM purchases WHERE customer_id = '",
+                         bob.id, "'")),
+      1);
+}
+
 TEST_F(ImportStoreTest, DuplicateKeyOrIdentityIsAlreadyExistsAndWritesNothing) {
   CustomerRecord ann = NewCustomer("ann@example.com");
-  ASSERT_TRUE(
-      store_
-          ->WritePurchases({ann}, {NewPurchase(ann.id, "1", "k-1")}, Changes())
-          .ok());
+  ASSERT_TRUE(store_
+                  ->WritePurchases({ann}, {NewPurchase(ann.id, "1", "k-1")}, {},
+                                   Changes())
+                  .ok());
 
   // A batch of 1500 rows whose last key is taken: none of it stays.
   CustomerRecord bob = NewCustomer("bob@example.com");
@@ -339,18 +403,18 @@ TEST_F(ImportStoreTest, DuplicateKeyOrIdentityIsAlreadyExistsAndWritesNothing) {
   for (int i = 0; i < 1499; ++i)
     rows.push_back(NewPurchase(bob.id, "2", absl::StrCat("b-", i)));
   rows.push_back(NewPurchase(bob.id, "2", "k-1"));
-  absl::Status taken_key = store_->WritePurchases({bob}, rows, Changes());
+  absl::Status taken_key = store_->WritePurchases({bob}, rows, {}, Changes());
   EXPECT_TRUE(absl::IsAlreadyExists(taken_key)) << taken_key;
   // An identity someone holds already (another spelling of the same email).
   CustomerRecord ann_again = NewCustomer("ANN@example.com");
   absl::Status taken_email = store_->WritePurchases(
-      {ann_again}, {NewPurchase(ann_again.id, "3", "k-3")}, Changes());
+      {ann_again}, {NewPurchase(ann_again.id, "3", "k-3")}, {}, Changes());
   EXPECT_TRUE(absl::IsAlreadyExists(taken_email)) << taken_email;
   CustomerRecord crm = NewCustomer("", "", {{"crm", "1"}});
-  ASSERT_TRUE(store_->WritePurchases({crm}, {}, Changes()).ok());
+  ASSERT_TRUE(store_->WritePurchases({crm}, {}, {}, Changes()).ok());
   CustomerRecord crm_again = NewCustomer("", "", {{"crm", "1"}});
   EXPECT_TRUE(absl::IsAlreadyExists(
-      store_->WritePurchases({crm_again}, {}, Changes())));
+      store_->WritePurchases({crm_again}, {}, {}, Changes())));
 
   EXPECT_EQ(Count("SELECT COUNT(*) FROM purchases"), 1);
   EXPECT_EQ(Count("SELECT COUNT(*) FROM customers"), 2);
@@ -373,7 +437,7 @@ TEST_F(ImportStoreTest, InteractionsAreWrittenAndFoundById) {
     r.request = {absl::StrCat("import:int:", i), "0123456789abcdef"};
     rows.push_back(r);
   }
-  ASSERT_TRUE(store_->WriteInteractions({ann}, rows, Changes()).ok());
+  ASSERT_TRUE(store_->WriteInteractions({ann}, rows, {}, Changes()).ok());
   EXPECT_EQ(Count("SELECT COUNT(*) FROM interactions WHERE channel = 3 AND "
                   "kind = 'newsletter' "
                   "AND cost = 0.000000001 AND note = 'line one\\nline two ü'"),
@@ -384,7 +448,7 @@ TEST_F(ImportStoreTest, InteractionsAreWrittenAndFoundById) {
   ASSERT_EQ(found->size(), 1u);
   EXPECT_EQ((*found)[0].hash, "0123456789abcdef");
   EXPECT_TRUE(absl::IsAlreadyExists(
-      store_->WriteInteractions({}, {rows[5]}, Changes())));
+      store_->WriteInteractions({}, {rows[5]}, {}, Changes())));
 }
 
 // A batch without request ids (or descriptions) is written without those
@@ -393,12 +457,12 @@ TEST_F(ImportStoreTest, OptionalColumnsAreWrittenWhenAnyRowOfTheBatchHasThem) {
   CustomerRecord ann = NewCustomer();
   ImportedPurchase plain = NewPurchase(ann.id, "1", "");
   plain.purchase.id = ids_.Next();
-  ASSERT_TRUE(store_->WritePurchases({ann}, {plain}, Changes()).ok());
+  ASSERT_TRUE(store_->WritePurchases({ann}, {plain}, {}, Changes()).ok());
   ImportedPurchase keyed = NewPurchase(ann.id, "2", "order-2");
   ImportedPurchase unkeyed = NewPurchase(ann.id, "3", "");
   unkeyed.purchase.id = ids_.Next();
   unkeyed.purchase.description = "gift";
-  ASSERT_TRUE(store_->WritePurchases({}, {keyed, unkeyed}, Changes()).ok());
+  ASSERT_TRUE(store_->WritePurchases({}, {keyed, unkeyed}, {}, Changes()).ok());
   auto purchase = [&](const ImportedPurchase& p, const std::string& where) {
     return Count(absl::StrCat("SELECT COUNT(*) FROM purchases WHERE id = '",
                               p.purchase.id, "' AND ", where));
@@ -417,10 +481,10 @@ TEST_F(ImportStoreTest, OptionalColumnsAreWrittenWhenAnyRowOfTheBatchHasThem) {
   ImportedInteraction keyed_call = call;
   keyed_call.interaction.id = ids_.Next();
   keyed_call.request.id = "call-2";
-  ASSERT_TRUE(store_->WriteInteractions({}, {call}, Changes()).ok());
+  ASSERT_TRUE(store_->WriteInteractions({}, {call}, {}, Changes()).ok());
   call.interaction.id = ids_.Next();
   ASSERT_TRUE(
-      store_->WriteInteractions({}, {call, keyed_call}, Changes()).ok());
+      store_->WriteInteractions({}, {call, keyed_call}, {}, Changes()).ok());
   EXPECT_EQ(Count("SELECT COUNT(*) FROM interactions WHERE request_id IS NULL"),
             2);
   EXPECT_EQ(Count(absl::StrCat("SELECT COUNT(*) FROM interactions WHERE id = '",
@@ -457,11 +521,11 @@ TEST_F(ImportStoreTest, AnImportKeepsItsFirstIdPrefixAndNoTwoImportsShareOne) {
   ImportedPurchase row = NewPurchase(ann.id, "1", "");
   row.purchase.id = RowId(a, 7);
   row.request.id.clear();
-  ASSERT_TRUE(store_->WritePurchases({ann}, {row}, Changes()).ok());
+  ASSERT_TRUE(store_->WritePurchases({ann}, {row}, {}, Changes()).ok());
   EXPECT_TRUE(
-      absl::IsAlreadyExists(store_->WritePurchases({}, {row}, Changes())));
+      absl::IsAlreadyExists(store_->WritePurchases({}, {row}, {}, Changes())));
   row.purchase.id = RowId(a, 8);
-  EXPECT_TRUE(store_->WritePurchases({}, {row}, Changes()).ok());
+  EXPECT_TRUE(store_->WritePurchases({}, {row}, {}, Changes()).ok());
   EXPECT_EQ(Count("SELECT COUNT(*) FROM purchases WHERE request_id IS NULL "
                   "AND request_hash = 'hash-'"),
             2);
@@ -486,7 +550,8 @@ TEST_F(ImportStoreTest, ConcurrentWritersOfOneIdentityStoreItOnce) {
     threads.emplace_back([&, t] {
       CustomerRecord c = NewCustomer("race@example.com");
       absl::Status s = store_->WritePurchases(
-          {c}, {NewPurchase(c.id, "1", absl::StrCat("race-", t))}, Changes());
+          {c}, {NewPurchase(c.id, "1", absl::StrCat("race-", t))}, {},
+          Changes());
       if (s.ok()) {
         ++ok;
       } else if (absl::IsAlreadyExists(s)) {
@@ -517,7 +582,7 @@ TEST_F(ImportStoreTest, DatabaseDownIsUnavailable) {
   absl::StatusOr<std::vector<StoredRow>> found =
       store.FindRows(ImportKind::kPurchases, {"x"});
   EXPECT_TRUE(absl::IsUnavailable(found.status())) << found.status();
-  absl::Status written = store.WritePurchases({NewCustomer()}, {}, 0);
+  absl::Status written = store.WritePurchases({NewCustomer()}, {}, {}, 0);
   EXPECT_TRUE(absl::IsUnavailable(written)) << written;
   EXPECT_TRUE(absl::IsUnavailable(store.CustomerChanges().status()));
   EXPECT_TRUE(absl::IsUnavailable(

@@ -24,6 +24,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
+using ::testing::UnorderedElementsAre;
 
 // An ImportStore in memory, with the unique keys of the real schema: an
 // identity belongs to one customer, a row id to one row, an id prefix to one
@@ -121,9 +122,11 @@ class FakeImportStore final : public ImportStore {
 
   absl::Status WritePurchases(const std::vector<CustomerRecord>& new_customers,
                               const std::vector<ImportedPurchase>& rows,
+                              const std::vector<IdentityClaim>& claims,
                               int64_t changes_seen) override {
     ++write_calls;
     written_changes.push_back(changes_seen);
+    written_claims.push_back(claims);
     std::vector<StoredRow> keys;
     for (const ImportedPurchase& r : rows)
       keys.push_back({r.purchase.id, r.request.hash});
@@ -143,9 +146,10 @@ class FakeImportStore final : public ImportStore {
   absl::Status WriteInteractions(
       const std::vector<CustomerRecord>& new_customers,
       const std::vector<ImportedInteraction>& rows,
-      int64_t changes_seen) override {
+      const std::vector<IdentityClaim>& claims, int64_t changes_seen) override {
     ++write_calls;
     written_changes.push_back(changes_seen);
+    written_claims.push_back(claims);
     std::vector<StoredRow> keys;
     for (const ImportedInteraction& r : rows)
       keys.push_back({r.interaction.id, r.request.hash});
@@ -206,7 +210,8 @@ class FakeImportStore final : public ImportStore {
   absl::Status write_error;
   int64_t changes = 0;                   // what CustomerChanges() answers
   std::vector<int64_t> written_changes;  // the changes_seen of each write
-  std::vector<std::string> calls;        // CustomerChanges and FindIdentities
+  std::vector<std::vector<IdentityClaim>> written_claims;  // and its claims
+  std::vector<std::string> calls;  // CustomerChanges and FindIdentities
   int state_calls = 0, identity_calls = 0, suppression_calls = 0,
       request_calls = 0, write_calls = 0, changes_calls = 0;
 
@@ -654,6 +659,43 @@ TEST_F(BulkImportTest,
   ASSERT_EQ(store_.purchases.size(), 2u);
   EXPECT_EQ(store_.purchases[0].purchase.customer_id, primary);
   EXPECT_EQ(store_.purchases[1].purchase.customer_id, primary);
+}
+
+TEST_F(BulkImportTest, AWriteNamesTheIdentitiesItsRowsWereFoundBy) {
+  const std::string primary = NewCustomer("primary@example.com");
+  const std::string merged = NewCustomer("merged@example.com");
+  store_.customers[merged].state.merged_into = primary;
+  const std::string t = "2024-01-01T00:00:00Z";
+  absl::StatusOr<v1::ImportPurchasesResponse> r =
+      Purchases({Batch("imp-1", {Row(2, "email:Primary@example.com", t, "1"),
+                                 Row(3, "email:merged@example.com", t, "2"),
+                                 Row(4, primary, t, "3"),
+                                 Row(5, "email:new@example.com", t, "4"),
+                                 Row(6, "email:primary@example.com", t, "5")}),
+                 Batch("", {Row(7, "email:merged@example.com", t, "6")})});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->accepted(), 6);
+  // Once per identity and batch, with the record that held it (the merged
+  // one, not the customer its rows went to); not for an id, nor for a
+  // customer the batch creates. A later batch that takes the answer from
+  // the cache names it again.
+  ASSERT_EQ(store_.written_claims.size(), 2u);
+  std::vector<std::pair<std::string, std::string>> first, second;
+  for (const IdentityClaim& c : store_.written_claims[0])
+    first.emplace_back(c.identity.value, c.holder);
+  for (const IdentityClaim& c : store_.written_claims[1])
+    second.emplace_back(c.identity.value, c.holder);
+  EXPECT_THAT(
+      first,
+      UnorderedElementsAre(
+          std::pair<std::string, std::string>{"primary@example.com", primary},
+          std::pair<std::string, std::string>{"merged@example.com", merged}));
+  EXPECT_THAT(second, ElementsAre(std::pair<std::string, std::string>{
+                          "merged@example.com", merged}));
+  int to_primary = 0;
+  for (const ImportedPurchase& p : store_.purchases)
+    to_primary += p.purchase.customer_id == primary ? 1 : 0;
+  EXPECT_EQ(to_primary, 5);
 }
 
 TEST_F(BulkImportTest, SuppressedIdentityCreatesNoCustomer) {
