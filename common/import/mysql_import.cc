@@ -262,6 +262,42 @@ absl::StatusOr<absl::flat_hash_map<std::string, Resolved>> ResolveRefs(
   return out;
 }
 
+absl::Status LockClaims(sql::Connection& c, const EntityTables& t,
+                        const ExternalClaims& claims) {
+  constexpr size_t kInList = 512;
+  // Source by source: the external id -> the entity the rows hold it by.
+  std::map<std::string, std::map<std::string, std::string>> by_source;
+  for (const auto& [external, entity] : claims)
+    by_source[external.source][external.id] = entity;
+  for (const auto& [source, wanted] : by_source) {
+    std::vector<std::string> names;
+    for (const auto& [name, unused] : wanted) names.push_back(name);
+    for (size_t begin = 0; begin < names.size(); begin += kInList) {
+      const size_t n = std::min(kInList, names.size() - begin);
+      const size_t slots = PaddedCount(n, kInList);
+      CachedStatement s = PrepareCached(
+          c,
+          absl::StrCat("SELECT external_id, ", t.entity_column, " FROM ",
+                       t.external_ids, " WHERE source = ? AND external_id IN (",
+                       Placeholders(slots), ") LOCK IN SHARE MODE"));
+      s->setString(1, source);
+      BindPadded(*s, 2, names, begin, n, slots);
+      Rows rows(s->executeQuery());
+      size_t kept = 0;
+      while (rows->next()) {
+        auto it = wanted.find(TextOrEmpty(*rows, 1));
+        if (it != wanted.end() && it->second == TextOrEmpty(*rows, 2)) ++kept;
+      }
+      if (kept != n) {
+        return absl::AbortedError(
+            absl::StrCat("an external id of this batch moved to another ",
+                         t.noun, " since it was looked up"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 void InsertExternalIds(
     sql::Connection& c, const EntityTables& t,
     const std::vector<std::pair<std::string, EntityRef::External>>& created) {

@@ -101,6 +101,33 @@ CreatedEntities EntitiesToCreate(
   return out;
 }
 
+// The external ids that rows were resolved by, each once with the entity
+// that held it then: (the external id, the entity).
+using ExternalClaims = std::vector<std::pair<EntityRef::External, std::string>>;
+template <typename Record>
+ExternalClaims ClaimsOf(
+    const std::vector<Row<Record>>& rows,
+    const std::function<absl::StatusOr<EntityRef>(const std::string&)>& parse) {
+  ExternalClaims out;
+  absl::flat_hash_set<absl::string_view> seen;
+  for (const Row<Record>& r : rows) {
+    if (r.entity.create || r.entity.id.empty() || !seen.insert(r.ref).second)
+      continue;
+    absl::StatusOr<EntityRef> ref = parse(r.ref);
+    if (ref.ok() && ref->external.has_value())
+      out.emplace_back(*ref->external, r.entity.id);
+  }
+  return out;
+}
+
+// Checks, in the caller's transaction, that each external id of `claims` is
+// still its entity's, and keeps it so until the transaction ends (shared
+// locks): an update may have moved it since the rows were resolved (outside
+// the transaction, or batches before). ABORTED when one moved: the batch is
+// resolved again.
+absl::Status LockClaims(sql::Connection& c, const EntityTables& tables,
+                        const ExternalClaims& claims);
+
 // The entities that `rows` ask to create and that only rows of `refused`
 // name, each once.
 template <typename Record>
@@ -195,6 +222,8 @@ class MysqlStore final : public Store<Record> {
     const int64_t now = Now();
     return pool_->Transaction(
         [&](sql::Connection& c) -> absl::StatusOr<Written> {
+          RAPPORT_RETURN_IF_ERROR(
+              LockClaims(c, entities_, ClaimsOf(rows, parse_)));
           const Created created = EntitiesToCreate(rows, parse_);
           if (!created.empty()) {
             create_(c, created, now, actor);

@@ -862,10 +862,13 @@ absl::StatusOr<AgreementRecord> MysqlPartnerStore::UpdateAgreement(
       }
       RAPPORT_RETURN_IF_ERROR(
           CheckPartnerMay(c, row.partner_id, "activate agreements", false));
+      // Locking: of two activations at once, the second waits for the
+      // first (or, both holding the gap, one deadlocks and runs again) and
+      // then names it.
       Statement other = PrepareCached(
           c,
           "SELECT id, end_time_us FROM agreements WHERE active_key = ? AND id "
-          "<> ?");
+          "<> ? FOR UPDATE");
       other->setString(1, absl::StrCat(row.partner_id, ":", row.program_id));
       other->setString(2, row.id);
       Rows rows(other->executeQuery());

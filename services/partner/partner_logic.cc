@@ -1000,10 +1000,10 @@ absl::StatusOr<v1::ListDealConflictsResponse> PartnerLogic::ListDealConflicts(
     const v1::ListDealConflictsRequest& request) {
   RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
   // A page token is good for the listing it came from only.
-  RAPPORT_ASSIGN_OR_RETURN(
-      std::string after,
-      After(request.page_token(),
-            request.include_decided() ? "conflicts decided too" : "conflicts"));
+  const std::string listing =
+      request.include_decided() ? "conflicts decided too" : "conflicts";
+  RAPPORT_ASSIGN_OR_RETURN(std::string after,
+                           After(request.page_token(), listing));
   RAPPORT_ASSIGN_OR_RETURN(
       std::vector<DealConflictRecord> records,
       store_->ListConflicts(after, size + 1, !request.include_decided()));
@@ -1036,7 +1036,7 @@ absl::StatusOr<v1::ListDealConflictsResponse> PartnerLogic::ListDealConflicts(
   }
   if (more) {
     response.set_next_page_token(
-        EncodePageToken(records.back().later.id, "conflicts"));
+        EncodePageToken(records.back().later.id, listing));
   }
   return response;
 }

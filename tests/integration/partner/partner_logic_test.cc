@@ -19,6 +19,7 @@
 #include "absl/synchronization/notification.h"
 #include "common/audit/audit.h"
 #include "common/base/timestamp.h"
+#include "common/import/row_import.h"
 #include "common/proto_convert.h"
 #include "common/requests.h"
 #include "common/status.h"
@@ -787,6 +788,25 @@ TEST_F(PartnerLogicTest,
   EXPECT_EQ(conflicts->conflicts(1 - beta).claims(1).deal().id(),
             by_name->id());
   EXPECT_EQ(conflicts->conflicts(1 - beta).claims(0).deal().id(), first->id());
+  // Page by page, the same two.
+  with_decided.set_page_size(1);
+  absl::StatusOr<v1::ListDealConflictsResponse> page1 =
+      logic_.ListDealConflicts(with_decided);
+  ASSERT_TRUE(page1.ok()) << page1.status();
+  ASSERT_EQ(page1->conflicts_size(), 1);
+  ASSERT_FALSE(page1->next_page_token().empty());
+  with_decided.set_page_token(page1->next_page_token());
+  absl::StatusOr<v1::ListDealConflictsResponse> page2 =
+      logic_.ListDealConflicts(with_decided);
+  ASSERT_TRUE(page2.ok()) << page2.status();
+  ASSERT_EQ(page2->conflicts_size(), 1);
+  EXPECT_EQ(page2->conflicts(0).claims(1).deal().id(),
+            conflicts->conflicts(1).claims(1).deal().id());
+  // A token of that listing is not one of the undecided conflicts'.
+  v1::ListDealConflictsRequest undecided_only;
+  undecided_only.set_page_token(page1->next_page_token());
+  EXPECT_TRUE(NamesField(logic_.ListDealConflicts(undecided_only).status(),
+                         "page_token"));
 
   // A registration that says it came first does not jump the stored claims:
   // dated 10 days before Alpha's open claim on the name (its second, the
@@ -1313,6 +1333,19 @@ TEST_F(PartnerLogicTest, OneActiveAgreementPerPartnerAndProgram) {
                          "state"));
   ASSERT_TRUE(move(first->id(), v1::AGREEMENT_STATE_TERMINATED).ok());
   EXPECT_TRUE(move(second->id(), v1::AGREEMENT_STATE_ACTIVE).ok());
+  // Two drafts activated at once: one wins, the other is told which.
+  ASSERT_TRUE(move(second->id(), v1::AGREEMENT_STATE_TERMINATED).ok());
+  absl::StatusOr<v1::Agreement> third = agreement(), fourth = agreement();
+  ASSERT_TRUE(third.ok() && fourth.ok());
+  const std::string racing[] = {third->id(), fourth->id()};
+  std::vector<absl::StatusOr<v1::Agreement>> raced = testing::AtOnce(
+      2, [&](size_t i) { return move(racing[i], v1::AGREEMENT_STATE_ACTIVE); });
+  ASSERT_EQ(raced[0].ok() + raced[1].ok(), 1)
+      << raced[0].status() << " / " << raced[1].status();
+  const size_t won = raced[0].ok() ? 0 : 1;
+  const absl::Status lost = raced[1 - won].status();
+  EXPECT_TRUE(absl::IsAlreadyExists(lost)) << lost;
+  EXPECT_TRUE(absl::StrContains(lost.message(), racing[won])) << lost;
   // Bad input.
   v1::CreateAgreementRequest bad;
   bad.mutable_agreement()->set_partner_id(p.id());
@@ -1837,6 +1870,69 @@ TEST_F(PartnerLogicTest, AnIdTakenFromThePartnerAnImportMadeIsARowReject) {
   EXPECT_EQ(second->rejected(0).field(), "partner_ref");
   EXPECT_TRUE(absl::StrContains(second->rejected(0).message(), made))
       << second->rejected(0).message();
+}
+
+// An import remembers the partner each reference named for its later
+// batches. An update that moves the external id to another partner
+// meanwhile sends the later rows to that partner: the batch finds the id
+// moved when it writes, and resolves its references again.
+TEST_F(PartnerLogicTest, RowsFollowAnExternalIdMovedDuringTheImport) {
+  constexpr size_t kBatch = rapport::imports::kDefaultBatchRows;
+  MysqlPartnerImports imports(&db_.pool(), &ids_,
+                              [this] { return absl::FromUnixMicros(now_); },
+                              {.currency = "USD"});
+  const v1::Partner old_holder = Create("Old"), new_holder = Create("New");
+  const auto give_id = [&](const std::string& partner, bool held) {
+    v1::UpdatePartnerRequest update;
+    update.mutable_partner()->set_id(partner);
+    update.mutable_update_mask()->add_paths("external_ids");
+    if (held) {
+      cv1::ExternalId* e = update.mutable_partner()->add_external_ids();
+      e->set_source("crm");
+      e->set_id("1");
+    }
+    absl::StatusOr<v1::Partner> updated = logic_.UpdatePartner(update, "u");
+    ASSERT_TRUE(updated.ok()) << updated.status();
+  };
+  give_id(old_holder.id(), true);
+  const auto message = [&](int64_t first_row, size_t rows) {
+    v1::ImportOrdersRequest m;
+    m.set_import_id("moving");
+    for (size_t i = 0; i < rows; ++i) {
+      v1::OrderRow* row = m.add_rows();
+      row->set_row(first_row + static_cast<int64_t>(i));
+      row->set_partner_ref("ext:crm:1");
+      row->set_timestamp(FormatRfc3339Micros(kNow));
+      row->set_amount("1");
+    }
+    return m;
+  };
+  int sent = 0;
+  // The first message fills a batch, which is stored before the second
+  // comes; between the two, the id moves.
+  auto next = [&](v1::ImportOrdersRequest* out) {
+    if (sent == 0) {
+      *out = message(2, kBatch);
+    } else if (sent == 1) {
+      give_id(old_holder.id(), false);
+      give_id(new_holder.id(), true);
+      *out = message(2 + kBatch, 3);
+    } else {
+      return false;
+    }
+    ++sent;
+    return true;
+  };
+  absl::StatusOr<v1::ImportOrdersResponse> imported =
+      imports.ImportOrders(next, "user:ada");
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  EXPECT_EQ(imported->accepted(), static_cast<int64_t>(kBatch) + 3);
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM orders WHERE partner_id = ?",
+                      {old_holder.id()}),
+            static_cast<int64_t>(kBatch));
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM orders WHERE partner_id = ?",
+                      {new_holder.id()}),
+            3);
 }
 
 TEST_F(PartnerLogicTest, IdentifyFindsThePartnerOrCreatesItOnce) {
