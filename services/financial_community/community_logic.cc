@@ -236,6 +236,18 @@ Decimal MedianOf(std::vector<Decimal> v) {
   return Decimal::FromRawNanos((two + 1) / 2);
 }
 
+// An amount of a member's answer as money: OUT_OF_RANGE naming the member
+// when it does not fit (only rows stored before holdings were limited can
+// reach that), rather than an empty amount.
+absl::StatusOr<google::type::Money> MemberMoney(const Decimal& d,
+                                                const std::string& currency,
+                                                const std::string& member) {
+  absl::StatusOr<google::type::Money> m = ToMoney(d, currency, "amount");
+  if (m.ok()) return m;
+  return absl::OutOfRangeError(absl::StrCat("an amount of member ", member,
+                                            " is past the largest amount"));
+}
+
 }  // namespace
 
 CommunityLogic::CommunityLogic(CommunityStore* store, IdGenerator* ids,
@@ -1139,10 +1151,16 @@ CommunityLogic::ListEngagementTargets(
     t->set_member_id(r.member_id);
     t->set_display_name(r.display_name);
     t->set_kind(static_cast<v1::MemberKind>(r.kind));
-    *t->mutable_score() = MoneyIn(r.score.score, options_.currency);
+    RAPPORT_ASSIGN_OR_RETURN(
+        *t->mutable_score(),
+        MemberMoney(r.score.score, options_.currency, r.member_id));
     t->set_reason(r.score.reason);
-    *t->mutable_own_value() = MoneyIn(r.facts.own_value, options_.currency);
-    *t->mutable_peer_value() = MoneyIn(r.facts.peer_value, options_.currency);
+    RAPPORT_ASSIGN_OR_RETURN(
+        *t->mutable_own_value(),
+        MemberMoney(r.facts.own_value, options_.currency, r.member_id));
+    RAPPORT_ASSIGN_OR_RETURN(
+        *t->mutable_peer_value(),
+        MemberMoney(r.facts.peer_value, options_.currency, r.member_id));
     if (r.facts.days_since_engagement.has_value()) {
       t->set_days_since_engagement(*r.facts.days_since_engagement);
     }
@@ -1181,9 +1199,12 @@ absl::StatusOr<v1::ListAtRiskHoldersResponse> CommunityLogic::ListAtRiskHolders(
         continue;
       }
       Risk r;
+      // A sell-out row may carry no price: the previous row's then prices
+      // the shares sold.
       RAPPORT_ASSIGN_OR_RETURN(
-          r.value,
-          PositionValue(s.previous->shares - s.last.shares, s.last.price));
+          r.value, PositionValue(s.previous->shares - s.last.shares,
+                                 s.last.price.is_zero() ? s.previous->price
+                                                        : s.last.price));
       v1::AtRiskHolder& h = r.holder;
       h.set_member_id(v.member_id);
       h.set_security(s.security);
@@ -1194,7 +1215,9 @@ absl::StatusOr<v1::ListAtRiskHoldersResponse> CommunityLogic::ListAtRiskHolders(
       h.set_previous_shares(s.previous->shares);
       *h.mutable_last_date() = DateOf(s.last.end_time_us);
       h.set_last_shares(s.last.shares);
-      *h.mutable_value_at_risk() = MoneyIn(r.value, options_.currency);
+      RAPPORT_ASSIGN_OR_RETURN(
+          *h.mutable_value_at_risk(),
+          MemberMoney(r.value, options_.currency, v.member_id));
       if (v.last_engagement_us) {
         *h.mutable_last_engagement_time() = ToTimestamp(*v.last_engagement_us);
       }

@@ -593,6 +593,33 @@ TEST_F(CommunityLogicTest, TargetsRefuseASumPastTheLargestAmount) {
   EXPECT_TRUE(absl::StrContains(s.message(), "total market value")) << s;
 }
 
+// An amount that fits the exact decimal but not the API's Money (a row
+// stored before holdings were limited) fails the answer naming the member,
+// never an empty amount.
+TEST_F(CommunityLogicTest,
+       AnAmountPastWhatMoneyCarriesIsAnErrorNamingTheMember) {
+  const std::string giant = Create("Giant", v1::MEMBER_KIND_SHAREHOLDER);
+  // 2e8 then 1e8 shares at 1e12: positions of 2e20 and 1e20.
+  for (const auto& [date, shares] :
+       {std::pair{Date(2024, 3, 31), "200000000"},
+        std::pair{Date(2024, 6, 30), "100000000"}}) {
+    db_.Exec(
+        "INSERT INTO holdings (id, member_id, security, end_time_us, shares, "
+        "price, create_time_us) VALUES (?, ?, 'ACME', ?, ?, 1000000000000, 0)",
+        {ids_.Next(), giant, std::to_string(*DateEnd(date, "date")), shares});
+  }
+  v1::ListEngagementTargetsRequest targets;
+  *targets.mutable_as_of() = ToTimestamp(kAsOf);
+  absl::Status s = logic_.ListEngagementTargets(targets).status();
+  EXPECT_TRUE(absl::IsOutOfRange(s)) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), giant)) << s;
+  v1::ListAtRiskHoldersRequest risk;
+  *risk.mutable_as_of() = ToTimestamp(kAsOf);
+  s = logic_.ListAtRiskHolders(risk).status();
+  EXPECT_TRUE(absl::IsOutOfRange(s)) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), giant)) << s;
+}
+
 TEST_F(CommunityLogicTest, TargetsAreRankedByTheValueOfMeetingNowWithReasons) {
   Populate();
   // An as_of given is the one used, the epoch too: nobody held anything
@@ -680,6 +707,15 @@ TEST_F(CommunityLogicTest, HoldersWhoSoldAndWereNotMetSinceAreAtRisk) {
   ASSERT_TRUE(risk.ok()) << risk.status();
   ASSERT_EQ(risk->holders_size(), 1);
   EXPECT_EQ(risk->holders(0).member_id(), bob_);
+  // A sell-out reported without a price is valued at the previous row's.
+  const std::string kim = Create("Kim Fund", v1::MEMBER_KIND_SHAREHOLDER);
+  Hold(kim, "ACME", Date(2024, 3, 31), 3000, "11");
+  Hold(kim, "ACME", Date(2024, 6, 30), 0, "0");
+  risk = logic_.ListAtRiskHolders(r);
+  ASSERT_TRUE(risk.ok()) << risk.status();
+  ASSERT_EQ(risk->holders_size(), 2);
+  EXPECT_EQ(risk->holders(0).member_id(), kim);
+  EXPECT_EQ(Text(risk->holders(0).value_at_risk()), "33000.00");
 }
 
 // The holdings views (targets, at-risk) are read in chunks of members: each
