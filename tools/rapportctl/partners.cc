@@ -407,6 +407,7 @@ int Partners(Context& ctx, Stub& stub, const std::string& verb) {
              "value_change",
              "next_tier",
              "profit_to_next_tier",
+             "profit_must_exceed",
              "channels",
              "service_level",
              "cost_ceiling"});
@@ -443,6 +444,9 @@ int Partners(Context& ctx, Stub& stub, const std::string& verb) {
              : "",
          c.next_tier() == cv1::TIER_UNSPECIFIED ? "" : TierText(c.next_tier()),
          c.has_profit_to_next_tier() ? MoneyText(c.profit_to_next_tier()) : "",
+         c.has_profit_to_next_tier()
+             ? (c.profit_must_exceed() ? "true" : "false")
+             : "",
          channels,
          v.contact_policy().service_level(),
          v.has_contact_policy() ? MoneyText(v.contact_policy().cost_ceiling())
