@@ -128,6 +128,10 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
   // allow pings every 10 s.
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30 * 1000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10 * 1000);
+  // And it keeps pinging while a stream is quiet (a scoring replica working
+  // on a population it was sent sends nothing for minutes): gRPC's default
+  // stops after two pings without data.
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   if (interceptors.empty()) {
     return grpc::CreateCustomChannel(target, *credentials, args);
   }

@@ -6,10 +6,12 @@
 #include <grpcpp/support/server_interceptor.h>
 #include <signal.h>
 
+#include <chrono>
 #include <fstream>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -171,17 +173,36 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
       watched_ = true;
     }
     if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::POST_RECV_MESSAGE) &&
+        methods->GetRecvMessage() != nullptr) {  // not a stream's end
+      metrics::GrpcCallMetrics::Server().Received(counted_as_, type_);
+    }
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_MESSAGE)) {
+      metrics::GrpcCallMetrics::Server().Sent(counted_as_, type_);
+    }
+    if (methods->QueryInterceptionHookPoint(
             grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
       bool expired = false;
       if (watched_) {
         expired = watchdog_->Forget(watch_id_);
         watched_ = false;
       }
-      // What the client got: the watchdog's answer, when it ended the call.
-      const grpc::Status status =
+      // What the client got: the watchdog's answer, when it ended the call;
+      // for a call that ended before its answer (the client cancelled it,
+      // its deadline passed, its connection went), not the handler's.
+      grpc::Status status =
           expired ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                                  "past the server's deadline")
                   : methods->GetSendStatus();
+      if (const grpc::ServerContextBase* context = info_->server_context();
+          !expired && context != nullptr && context->IsCancelled()) {
+        status = context->deadline() <= std::chrono::system_clock::now()
+                     ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                                    "past the client's deadline")
+                     : grpc::Status(grpc::StatusCode::CANCELLED,
+                                    "ended by the client");
+      }
       const absl::Duration elapsed = absl::Now() - start_;
       metrics::GrpcCallMetrics::Server().Handled(counted_as_, type_,
                                                  status.error_code(), elapsed);
@@ -278,6 +299,17 @@ absl::Status ServerOptions::Validate() const {
       port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat(
         "listen: want host:port with port 0..65535, got \"", listen, "\""));
+  }
+  const std::string host = listen.substr(0, colon);
+  const bool loopback =
+      host == "localhost" || host == "[::1]" || absl::StartsWith(host, "127.");
+  if (!loopback && tls.cert_file.empty() && !allow_plaintext) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "listen: ", listen,
+        " is reached from other machines, and without TLS every call's "
+        "bearer token would cross the network in the clear: give tls_cert "
+        "and tls_key, or allow_plaintext where the network encrypts by "
+        "itself"));
   }
   if (max_threads < 2)
     return absl::InvalidArgumentError("max_threads: must be at least 2");

@@ -59,6 +59,10 @@ struct ServerOptions {
   // When set, the metrics endpoint's port is written there once serving.
   std::string metrics_port_file;
   TlsOptions tls;  // empty: plaintext
+  // Plaintext on an address other machines reach (bearer tokens in the
+  // clear) is refused unless this is set: for a network that encrypts by
+  // itself (a service mesh) or a trusted one.
+  bool allow_plaintext = false;
   // Full names of the services, e.g. "rapport.customer.v1.CustomerService",
   // that health reports on besides the whole server (""), and that
   // reflection describes.

@@ -53,6 +53,10 @@ ABSL_FLAG(std::string, tls_client_certs, "require",
           "with --tls_ca: whether clients must present a certificate "
           "(require), or only have it verified when they do (optional: "
           "services call with certificates, people with bearer tokens)");
+ABSL_FLAG(bool, allow_plaintext, false,
+          "serve other machines (a --listen address not on loopback) "
+          "without TLS: only where the network encrypts by itself (a "
+          "service mesh), as bearer tokens would cross it in the clear");
 ABSL_FLAG(absl::Duration, tls_reload, absl::Minutes(1),
           "how often the TLS files are read again, so that a renewed "
           "certificate is served (and presented) without a restart");
@@ -171,6 +175,7 @@ absl::StatusOr<ServerOptions> ReadServerFlags(
       absl::GetFlag(FLAGS_max_streams_per_connection);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.metrics_port_file = absl::GetFlag(FLAGS_metrics_port_file);
+  options.allow_plaintext = absl::GetFlag(FLAGS_allow_plaintext);
   options.tls = {.cert_file = absl::GetFlag(FLAGS_tls_cert),
                  .key_file = absl::GetFlag(FLAGS_tls_key),
                  .ca_file = absl::GetFlag(FLAGS_tls_ca)};

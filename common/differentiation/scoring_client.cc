@@ -260,13 +260,22 @@ absl::Status GrpcScoringClient::PredictClv(
 
 absl::StatusOr<sv1::ScoreEntitiesResponse> GrpcScoringClient::ScoreEntities(
     const sv1::ScoreEntitiesRequest& request) {
-  RAPPORT_ASSIGN_OR_RETURN(std::unique_ptr<grpc::ClientContext> call,
-                           NewCall(options_.call_timeout, options_));
-  sv1::ScoreEntitiesResponse response;
-  grpc::Status status =
-      stubs_->stub->ScoreEntities(call.get(), request, &response);
-  if (!status.ok()) return ScoringError(status, "scoring service");
-  return response;
+  // Scoring a few entities against a model changes nothing: a call a
+  // replica could not answer (it died under it, or was draining) is made
+  // again, and round robin gives it to another one.
+  constexpr int kAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    RAPPORT_ASSIGN_OR_RETURN(std::unique_ptr<grpc::ClientContext> call,
+                             NewCall(options_.call_timeout, options_));
+    sv1::ScoreEntitiesResponse response;
+    grpc::Status status =
+        stubs_->stub->ScoreEntities(call.get(), request, &response);
+    if (status.ok()) return response;
+    if (status.error_code() != grpc::StatusCode::UNAVAILABLE ||
+        attempt == kAttempts) {
+      return ScoringError(status, "scoring service");
+    }
+  }
 }
 
 }  // namespace rapport::differentiation

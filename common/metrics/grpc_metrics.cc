@@ -85,8 +85,19 @@ class ClientInterceptor final : public grpc::experimental::Interceptor {
 
   void Intercept(
       grpc::experimental::InterceptorBatchMethods* methods) override {
+    using grpc::experimental::InterceptionHookPoints;
     if (methods->QueryInterceptionHookPoint(
-            grpc::experimental::InterceptionHookPoints::POST_RECV_STATUS)) {
+            InterceptionHookPoints::PRE_SEND_MESSAGE)) {
+      GrpcCallMetrics::Client().Sent(method_, type_);
+    }
+    // Also reached when a stream ends, without a message.
+    if (methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::POST_RECV_MESSAGE) &&
+        methods->GetRecvMessage() != nullptr) {
+      GrpcCallMetrics::Client().Received(method_, type_);
+    }
+    if (methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::POST_RECV_STATUS)) {
       GrpcCallMetrics::Client().Handled(method_, type_,
                                         methods->GetRecvStatus()->error_code(),
                                         absl::Now() - start_);
@@ -128,6 +139,12 @@ GrpcCallMetrics::GrpcCallMetrics(absl::string_view side)
       handled_(CounterFamily(absl::StrCat("grpc_", side, "_handled_total"),
                              absl::StrCat("RPCs completed on the ", side,
                                           " side, by status code"))),
+      received_(CounterFamily(
+          absl::StrCat("grpc_", side, "_msg_received_total"),
+          absl::StrCat("Messages received on the ", side, " side"))),
+      sent_(
+          CounterFamily(absl::StrCat("grpc_", side, "_msg_sent_total"),
+                        absl::StrCat("Messages sent on the ", side, " side"))),
       seconds_(prometheus::BuildHistogram()
                    .Name(absl::StrCat("grpc_", side, "_handling_seconds"))
                    .Help(absl::StrCat("Latency of RPCs completed on the ", side,
@@ -150,6 +167,8 @@ GrpcCallMetrics::Method& GrpcCallMetrics::Find(absl::string_view full_method,
                                        {"grpc_method", name}};
     method = std::make_unique<Method>();
     method->started = &started_.Add(labels);
+    method->received = &received_.Add(labels);
+    method->sent = &sent_.Add(labels);
     method->seconds = &seconds_.Add(labels, SecondsBuckets());
   }
   return *method;
@@ -178,6 +197,14 @@ prometheus::Counter& GrpcCallMetrics::HandledCounter(
 
 void GrpcCallMetrics::Started(absl::string_view full_method, CallType type) {
   Find(full_method, type).started->Increment();
+}
+
+void GrpcCallMetrics::Received(absl::string_view full_method, CallType type) {
+  Find(full_method, type).received->Increment();
+}
+
+void GrpcCallMetrics::Sent(absl::string_view full_method, CallType type) {
+  Find(full_method, type).sent->Increment();
 }
 
 void GrpcCallMetrics::Handled(absl::string_view full_method, CallType type,

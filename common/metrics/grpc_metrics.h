@@ -42,12 +42,17 @@ class GrpcCallMetrics {
   void Started(absl::string_view full_method, CallType type);
   void Handled(absl::string_view full_method, CallType type,
                grpc::StatusCode code, absl::Duration elapsed);
+  // A message of the call received, or sent (a stream's each).
+  void Received(absl::string_view full_method, CallType type);
+  void Sent(absl::string_view full_method, CallType type);
 
  private:
   // The series of one method, made on its first call; a code's counter on
   // its first occurrence.
   struct Method {
     prometheus::Counter* started = nullptr;
+    prometheus::Counter* received = nullptr;
+    prometheus::Counter* sent = nullptr;
     prometheus::Histogram* seconds = nullptr;
     prometheus::Counter* handled[17] = {};
   };
@@ -60,6 +65,8 @@ class GrpcCallMetrics {
 
   prometheus::Family<prometheus::Counter>& started_;
   prometheus::Family<prometheus::Counter>& handled_;
+  prometheus::Family<prometheus::Counter>& received_;
+  prometheus::Family<prometheus::Counter>& sent_;
   prometheus::Family<prometheus::Histogram>& seconds_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<Method>> methods_

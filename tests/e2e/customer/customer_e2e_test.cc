@@ -264,6 +264,18 @@ TEST(CustomerE2E, BadConfigurationExitsNonZeroNamingTheSetting) {
   RunResult r = testing::Run({binary, "--listen=nonsense"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("listen"), std::string::npos) << r.err;
+  // Serving other machines in plaintext (tokens in the clear) is refused,
+  // unless asked for.
+  RunResult open = testing::Run({binary, "--listen=0.0.0.0:0"});
+  EXPECT_EQ(open.exit_code, 1);
+  EXPECT_NE(open.err.find("listen: 0.0.0.0:0 is reached from other machines"),
+            std::string::npos)
+      << open.err;
+  RunResult allowed =
+      testing::Run({binary, "--listen=0.0.0.0:0", "--allow_plaintext"});
+  EXPECT_EQ(allowed.exit_code, 1);
+  EXPECT_EQ(allowed.err.find("listen"), std::string::npos) << allowed.err;
+  EXPECT_NE(allowed.err.find("jwks_file"), std::string::npos) << allowed.err;
   // Every call is authenticated: no keys, no service.
   RunResult keys = testing::Run({binary});
   EXPECT_EQ(keys.exit_code, 1);

@@ -5,7 +5,9 @@
 // scoring service (client side) matching what scoring served.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -16,6 +18,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "common/channel.h"
+#include "rapport/customer/v1/customer_service.grpc.pb.h"
 #include "tests/support/mariadb.h"
 #include "tests/support/platform.h"
 #include "tests/support/raw_call.h"
@@ -106,6 +110,8 @@ TEST_F(MetricsE2E, CallsByMethodAndCodeMoveWithEachCall) {
   ok.push_back("grpc_code=\"OK\"");
   EXPECT_EQ(moved("grpc_server_handled_total", ok), 1);
   EXPECT_EQ(moved("grpc_server_started_total", create), 1);
+  EXPECT_EQ(moved("grpc_server_msg_received_total", create), 1);
+  EXPECT_EQ(moved("grpc_server_msg_sent_total", create), 1);
   EXPECT_EQ(moved("grpc_server_handling_seconds_count", create), 1);
   EXPECT_GT(moved("grpc_server_handling_seconds_sum", create), 0);
   EXPECT_EQ(moved("grpc_server_handled_total",
@@ -348,6 +354,59 @@ TEST_F(MetricsE2E, MadeUpMethodsAreCountedAsOneUnknownMethod) {
   // A method it serves keeps its own name.
   EXPECT_GT(Sum(after, "grpc_server_started_total", {"grpc_method=\"Check\""}),
             0);
+}
+
+// A call that ended before its answer is counted with what its client got,
+// not with what the handler answered too late: here the client's deadline
+// passed while the database did not answer, and the handler found the
+// customer missing once it did.
+TEST(CallEndMetricsE2E, ACallPastItsClientsDeadlineCountsAsDeadlineExceeded) {
+  std::unique_ptr<testing::TestMariaDb> db =
+      testing::TestMariaDb::StartPrivate();
+  testing::PlatformOptions options;
+  options.customer_database = db->CreateDatabase();
+  Platform platform(options);
+  ASSERT_EQ(platform.Ctl({"health", "--wait", "20s"}).exit_code, 0)
+      << platform.logs();
+  namespace v1 = ::rapport::customer::v1;
+  std::unique_ptr<v1::CustomerService::Stub> stub =
+      v1::CustomerService::NewStub(
+          *MakeChannel(platform.customer().addr(), {}));
+  const auto get = [&](std::chrono::milliseconds deadline) {
+    testing::AuthorizedContext context("reader");
+    context.set_deadline(std::chrono::system_clock::now() + deadline);
+    v1::GetCustomerRequest request;
+    request.set_id("01jd8x4r2c6n7m9p0q1r2s3t4v");
+    v1::GetCustomerResponse response;
+    return stub->GetCustomer(&context, request, &response);
+  };
+  ASSERT_EQ(get(std::chrono::seconds(10)).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  const std::string metrics = platform.customer().metrics_addr();
+  const std::vector<std::string> method = {"grpc_method=\"GetCustomer\""};
+  const Scrape before = Fetch(metrics);
+  db->Pause();
+  const grpc::Status late = get(std::chrono::milliseconds(500));
+  db->Resume();
+  EXPECT_EQ(late.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED)
+      << late.error_message();
+  Scrape after;
+  for (int i = 0; i < 100; ++i) {  // counted once the handler has answered
+    after = Fetch(metrics);
+    if (Sum(after, "grpc_server_handled_total", method) >=
+        Sum(before, "grpc_server_handled_total", method) + 1) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  auto moved = [&](const std::string& code) {
+    std::vector<std::string> labels = method;
+    labels.push_back(absl::StrCat("grpc_code=\"", code, "\""));
+    return Sum(after, "grpc_server_handled_total", labels) -
+           Sum(before, "grpc_server_handled_total", labels);
+  };
+  EXPECT_EQ(moved("DeadlineExceeded"), 1);
+  EXPECT_EQ(moved("NotFound"), 0);
 }
 
 }  // namespace

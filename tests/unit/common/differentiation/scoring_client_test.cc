@@ -223,6 +223,46 @@ TEST(GrpcScoringClient,
   EXPECT_FALSE(sent);
 }
 
+// A replica that could not answer (it died under the call, or drains) is
+// not the end of a re-score: the call is made again, twice at most.
+TEST(GrpcScoringClient, AnUnavailableReplicaIsCalledAgain) {
+  class Failing final : public sv1::ScoringService::Service {
+   public:
+    grpc::Status ScoreEntities(grpc::ServerContext* context,
+                               const sv1::ScoreEntitiesRequest* request,
+                               sv1::ScoreEntitiesResponse* response) override {
+      if (++calls <= fail_first)
+        return grpc::Status(grpc::StatusCode::UNAVAILABLE, "going away");
+      return counted.ScoreEntities(context, request, response);
+    }
+    int fail_first = 0;
+    std::atomic<int> calls{0};
+    CountingScoring counted;
+  } replica_service;
+  Replica replica(&replica_service);
+  auto client = GrpcScoringClient::Create(replica.addr(), {});
+  ASSERT_TRUE(client.ok());
+  replica_service.fail_first = 2;
+  absl::StatusOr<sv1::ScoreEntitiesResponse> r =
+      (*client)->ScoreEntities(OneEntity());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->scores_size(), 1);
+  EXPECT_EQ(replica_service.calls, 3);
+  // Three times unavailable: the call fails so.
+  replica_service.calls = 0;
+  replica_service.fail_first = 3;
+  absl::Status s = (*client)->ScoreEntities(OneEntity()).status();
+  EXPECT_TRUE(absl::IsUnavailable(s)) << s;
+  EXPECT_EQ(replica_service.calls, 3);
+  // Other errors are not made again.
+  replica_service.calls = 0;
+  replica_service.fail_first = 0;
+  sv1::ScoreEntitiesRequest bad = OneEntity();
+  bad.mutable_facts(0)->set_frequency(-1);
+  EXPECT_FALSE((*client)->ScoreEntities(bad).ok());
+  EXPECT_EQ(replica_service.calls, 1);
+}
+
 // The scoring service refusing the calling service's own token is the
 // calling service's fault, not its caller's: INTERNAL, which its caller sees
 // redacted (only "scoring service: " and an error id), whatever the reason.
