@@ -25,13 +25,29 @@ namespace {
 constexpr char kRetryablePayload[] = "rapport.dev/sql-retryable";
 constexpr char kDuplicateKeyPayload[] = "rapport.dev/sql-duplicate-key";
 
+// The server's text of an error, without the value a duplicate key error
+// quotes (an email, a phone number: it would stay in the logs after the
+// customer who gave it was erased). The key's name stays.
+std::string ServerText(int code, absl::string_view text) {
+  constexpr absl::string_view kEntry = "Duplicate entry '";
+  constexpr absl::string_view kKey = "' for key '";
+  const size_t entry = text.find(kEntry);
+  const size_t key = text.rfind(kKey);
+  if (code != 1062 || entry == absl::string_view::npos ||
+      key == absl::string_view::npos || key < entry + kEntry.size()) {
+    return std::string(text);
+  }
+  return absl::StrCat(text.substr(0, entry + kEntry.size()), "(withheld)",
+                      text.substr(key));
+}
+
 }  // namespace
 
 absl::Status SqlErrorToStatus(const sql::SQLException& e) {
   const int code = e.getErrorCode();
   const std::string detail =
       absl::StrCat("database error ", code, " (SQLSTATE ", e.getSQLStateCStr(),
-                   "): ", e.what());
+                   "): ", ServerText(code, e.what()));
   // Every one of these messages holds the server's own text: marked, so that
   // it reaches only the service's log, never a client (see Redacted).
   switch (code) {

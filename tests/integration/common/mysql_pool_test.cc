@@ -9,6 +9,7 @@
 #include <functional>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/metrics/metrics.h"
@@ -88,6 +89,17 @@ TEST(MysqlPool, MapsDuplicateKeyAndSyntaxErrorsAndRollsBackFailedTransactions) {
     return absl::OkStatus();
   });
   EXPECT_EQ(dup.code(), absl::StatusCode::kAlreadyExists) << dup;
+  // The log learns the key, not the value (an email, say).
+  absl::Status named = pool->Run([](sql::Connection& c) -> absl::Status {
+    std::unique_ptr<sql::Statement> s(c.createStatement());
+    s->execute("CREATE UNIQUE INDEX things_name ON things (name)");
+    s->execute("INSERT INTO things VALUES (7, 'a', NULL)");
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(named.code(), absl::StatusCode::kAlreadyExists) << named;
+  EXPECT_TRUE(absl::StrContains(named.message(), "for key 'things_name'"))
+      << named;
+  EXPECT_FALSE(absl::StrContains(named.message(), "'a'")) << named;
   absl::Status syntax = pool->Run([](sql::Connection& c) -> absl::Status {
     std::unique_ptr<sql::Statement> s(c.createStatement());
     s->execute("SELEKT 1");
