@@ -1073,11 +1073,15 @@ MysqlPartnerStore::ListConflicts(const std::string& after, int limit,
       absl::StrAppend(&columns_l, columns_l.empty() ? "" : ", ", "l.", col);
     }
     Statement s = PrepareCached(
-        c, absl::StrCat("SELECT ", columns_e, ", ", columns_l,
-                        " FROM deals l JOIN deals e ON e.id = l.conflict_with "
-                        "WHERE l.conflict_with IS NOT NULL AND l.id > ? ",
-                        undecided_only ? "AND l.state = 1 " : "",
-                        "ORDER BY l.id LIMIT ?"));
+        c,
+        absl::StrCat(
+            "SELECT ", columns_e, ", ", columns_l,
+            " FROM deals l JOIN deals e ON e.id = l.conflict_with "
+            "WHERE l.conflict_with IS NOT NULL AND l.id > ? ",
+            // Waiting: the later one submitted, the earlier
+            // still open (submitted, approved) or won.
+            undecided_only ? "AND l.state = 1 AND e.state IN (1, 2, 4) " : "",
+            "ORDER BY l.id LIMIT ?"));
     s->setString(1, after);
     s->setInt(2, limit);
     Rows rows(s->executeQuery());

@@ -939,6 +939,21 @@ absl::StatusOr<v1::Deal> PartnerLogic::TransitionDeal(
   } else if (request.has_close_time()) {
     return InvalidField("close_time", "is only for won and lost");
   }
+  // A conflict holds while the earlier claim is open or won: one rejected,
+  // lost or expired since protects nothing, and approving against it needs
+  // no force. (Those states are final: seen so here, it stays so.)
+  std::string closed_rival;
+  if (to == v1::DEAL_STATE_APPROVED) {
+    absl::StatusOr<DealRecord> deal = store_->GetDeal(request.id());
+    if (deal.ok() && !deal->conflict_with.empty()) {
+      absl::StatusOr<DealRecord> earlier = store_->GetDeal(deal->conflict_with);
+      if (earlier.ok() && (earlier->state == v1::DEAL_STATE_REJECTED ||
+                           earlier->state == v1::DEAL_STATE_LOST ||
+                           earlier->state == v1::DEAL_STATE_EXPIRED)) {
+        closed_rival = earlier->id;
+      }
+    }
+  }
   audit::Event event =
       Change(actor, "TransitionDeal", "deals/" + request.id(), "");
   absl::StatusOr<DealRecord> updated = store_->UpdateDeal(
@@ -962,7 +977,8 @@ absl::StatusOr<v1::Deal> PartnerLogic::TransitionDeal(
               " (submitted -> approved, rejected or expired; approved -> won, "
               "lost or expired)"));
         }
-        if (to == v1::DEAL_STATE_APPROVED && !row.conflict_with.empty()) {
+        if (to == v1::DEAL_STATE_APPROVED && !row.conflict_with.empty() &&
+            row.conflict_with != closed_rival) {
           if (!request.force()) {
             return absl::FailedPreconditionError(absl::StrCat(
                 "deal ", row.id, " conflicts with the earlier registration ",

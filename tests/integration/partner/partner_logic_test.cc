@@ -745,10 +745,8 @@ TEST_F(PartnerLogicTest,
   EXPECT_TRUE(Register(b.id(), "Globex", "globex.example", kNow + 93 * kDay)
                   ->conflict_with()
                   .empty());
-  // (A closed registration protects nothing: the next test.)
-  ASSERT_TRUE(Move(first->id(), v1::DEAL_STATE_REJECTED).ok());
-
-  // Approving the conflicting one needs force, and is audited as such.
+  // Approving the conflicting one needs force while the earlier claim is
+  // open, and is audited as such.
   absl::Status refused =
       Move(by_domain->id(), v1::DEAL_STATE_APPROVED).status();
   EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
@@ -807,6 +805,17 @@ TEST_F(PartnerLogicTest,
   undecided_only.set_page_token(page1->next_page_token());
   EXPECT_TRUE(NamesField(logic_.ListDealConflicts(undecided_only).status(),
                          "page_token"));
+
+  // A closed registration protects nothing: once Alpha's is rejected,
+  // Gamma's waits for no decision and is approved without force.
+  ASSERT_TRUE(Move(first->id(), v1::DEAL_STATE_REJECTED).ok());
+  waiting = logic_.ListDealConflicts({});
+  ASSERT_TRUE(waiting.ok()) << waiting.status();
+  EXPECT_EQ(waiting->conflicts_size(), 0);
+  absl::StatusOr<v1::Deal> unopposed =
+      Move(by_name->id(), v1::DEAL_STATE_APPROVED, /*force=*/false);
+  ASSERT_TRUE(unopposed.ok()) << unopposed.status();
+  EXPECT_FALSE(unopposed->approved_in_conflict());
 
   // A registration that says it came first does not jump the stored claims:
   // dated 10 days before Alpha's open claim on the name (its second, the
@@ -1465,10 +1474,10 @@ TEST_F(PartnerLogicTest, TheLifecycleDecidesWhatAPartnerMayStillDo) {
       Register(a.id(), "Umbrella", "umbrella.example", kNow, "reg-1");
   ASSERT_TRUE(retried.ok()) << retried.status();
   EXPECT_EQ(retried->id(), keyed->id());
-  absl::StatusOr<v1::Deal> free =
+  absl::StatusOr<v1::Deal> unopposed =
       Register(b.id(), "Initech", "initech.example", kNow + kDay);
-  ASSERT_TRUE(free.ok()) << free.status();
-  EXPECT_TRUE(free->conflict_with().empty());
+  ASSERT_TRUE(unopposed.ok()) << unopposed.status();
+  EXPECT_TRUE(unopposed->conflict_with().empty());
   EXPECT_TRUE(absl::IsFailedPrecondition(agreement(a.id(), kNow).status()));
   EXPECT_TRUE(absl::IsFailedPrecondition(activate(drafted->id()).status()));
 
