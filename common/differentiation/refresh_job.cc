@@ -494,7 +494,9 @@ void Differentiation::RunJob(Job& job) {
     }
     pause = std::min(pause * 2, absl::Seconds(5));
   }
-  metrics::RefreshJobMetrics::Get().Ended(status.ok(), absl::Now() - started,
+  // Succeeded only when its end is on record too: else recovery ends it.
+  metrics::RefreshJobMetrics::Get().Ended(status.ok() && finished.ok(),
+                                          absl::Now() - started,
                                           job.total.load());
   stop_heartbeat();
   if (!finished.ok()) {
