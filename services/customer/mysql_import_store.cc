@@ -164,22 +164,19 @@ void BindValue(sql::PreparedStatement& s, int& i, const Identity& identity) {
 void FindHolders(sql::Connection& c, const std::vector<Identity>& identities,
                  bool share, std::vector<IdentityMatch>& out) {
   const char* const lock = share ? " LOCK IN SHARE MODE" : "";
-  LookUp(
-      c, identities, Identity::Kind::kEmail,
-      [lock](size_t n) {
-        return absl::StrCat("SELECT c.email_key, ", kStateColumns,
-                            " FROM customers c WHERE c.email_key IN (",
-                            Repeat("?", n, ", "), ")", lock);
-      },
-      BindValue, out);
-  LookUp(
-      c, identities, Identity::Kind::kPhone,
-      [lock](size_t n) {
-        return absl::StrCat("SELECT c.phone, ", kStateColumns,
-                            " FROM customers c WHERE c.phone IN (",
-                            Repeat("?", n, ", "), ")", lock);
-      },
-      BindValue, out);
+  // Emails and phones: a column of customers each.
+  for (const auto& [kind, column] :
+       {std::pair{Identity::Kind::kEmail, "c.email_key"},
+        std::pair{Identity::Kind::kPhone, "c.phone"}}) {
+    LookUp(
+        c, identities, kind,
+        [lock, column = column](size_t n) {
+          return absl::StrCat("SELECT ", column, ", ", kStateColumns,
+                              " FROM customers c WHERE ", column, " IN (",
+                              Repeat("?", n, ", "), ")", lock);
+        },
+        BindValue, out);
+  }
   // External ids source by source: one key range and an IN list each.
   std::map<std::string, std::vector<Identity>> by_source;
   for (const Identity& identity : identities) {

@@ -65,6 +65,18 @@ class ImportStoreTest : public ::testing::Test {
     return p;
   }
 
+  ImportedInteraction NewInteraction(const std::string& customer,
+                                     const std::string& key) {
+    ImportedInteraction i;
+    i.interaction.id = ids_.Next();
+    i.interaction.customer_id = customer;
+    i.interaction.channel = 1;
+    i.interaction.interaction_time_us = 1'709'294'400'000'000;
+    i.interaction.create_time_us = 1'709'294'400'000'000;
+    i.request = {key, absl::StrCat("hash-", key)};
+    return i;
+  }
+
   int64_t Count(const std::string& query) {
     return *pool_->Run([&](sql::Connection& c) -> absl::StatusOr<int64_t> {
       std::unique_ptr<sql::Statement> s(c.createStatement());
@@ -311,13 +323,7 @@ TEST_F(ImportStoreTest, MergesErasuresAndDeletionsAreCountedAndCheckedOnWrite) {
                                    {}, before)
                   .ok());
   // Interactions are checked the same way.
-  ImportedInteraction note;
-  note.interaction.id = ids_.Next();
-  note.interaction.customer_id = merged.id;
-  note.interaction.channel = 1;
-  note.interaction.interaction_time_us = 1'709'294'400'000'000;
-  note.interaction.create_time_us = 1'709'294'400'000'000;
-  note.request = {"i-1", "hash-i-1"};
+  ImportedInteraction note = NewInteraction(merged.id, "i-1");
   EXPECT_TRUE(absl::IsFailedPrecondition(
       store_->WriteInteractions({}, {note}, {}, before)));
   EXPECT_EQ(Count("SELECT COUNT(*) FROM interactions"), 0);
@@ -369,13 +375,7 @@ TEST_F(ImportStoreTest, AnIdentityMovedSinceItWasLookedUpFailsTheWrite) {
   // An external id given up: the same for interactions.
   update(ann.id, [](CustomerRecord& c) { c.external_ids.clear(); });
   EXPECT_EQ(Changes(), before + 3);
-  ImportedInteraction note;
-  note.interaction.id = ids_.Next();
-  note.interaction.customer_id = ann.id;
-  note.interaction.channel = 1;
-  note.interaction.interaction_time_us = 1'709'294'400'000'000;
-  note.interaction.create_time_us = 1'709'294'400'000'000;
-  note.request = {"i-1", "hash-i-1"};
+  const ImportedInteraction note = NewInteraction(ann.id, "i-1");
   EXPECT_TRUE(absl::IsFailedPrecondition(
       store_->WriteInteractions({}, {note}, {by_crm}, before + 2)));
   EXPECT_EQ(Count("SELECT COUNT(*) FROM interactions"), 0);
