@@ -333,7 +333,13 @@ int Partners(Context& ctx, Stub& stub, const std::string& verb) {
     if (auto v = args.Get("kind")) {
       auto k = ParseEnum<v1::PartnerKind>(*v, "PARTNER_KIND_",
                                           v1::PartnerKind_Parse);
-      if (!k) return UsageError("--kind: not a partner kind", "");
+      if (!k) {
+        return UsageError(
+            absl::StrCat("--kind: want supplier, distributor, channel, agency "
+                         "or intermediary, not \"",
+                         *v, "\""),
+            "");
+      }
       request.set_kind(*k);
     }
     request.set_request_id(args.GetOr("request-id", ""));
@@ -506,8 +512,12 @@ int Deals(Context& ctx, Stub& stub) {
         !s.ok()) {
       return UsageError(s);
     }
+    const bool closes = verb == "win" || verb == "lose";
     absl::StatusOr<std::string> id = IdArgument(
-        args, 3, absl::StrCat("partners deals ", verb, " ID [--closed-at T]"));
+        args, 3,
+        absl::StrCat("partners deals ", verb, " ID",
+                     closes ? " --closed-at RFC3339" : "",
+                     verb == "approve" ? " [--force]" : "", " [--etag E]"));
     if (!id.ok()) return UsageError(id.status());
     v1::TransitionDealRequest request;
     request.set_id(*id);
@@ -515,8 +525,7 @@ int Deals(Context& ctx, Stub& stub) {
     request.set_force(args.Has("force"));
     request.set_etag(args.GetOr("etag", ""));
     if (absl::Status s =
-            TimeFlag(args, "closed-at", request.mutable_close_time(),
-                     verb == "win" || verb == "lose");
+            TimeFlag(args, "closed-at", request.mutable_close_time(), closes);
         !s.ok()) {
       return UsageError(s);
     }
