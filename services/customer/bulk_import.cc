@@ -546,6 +546,14 @@ class Importer {
           resolved_[key] = Resolution{id, nullptr};
         SlimResolvedRefs();
         pending_.clear();
+        // A change since the cached refs were resolved (an identity moved
+        // anywhere) would send every later batch through the write's
+        // checks: the cache starts afresh from the count now. (A failed
+        // read keeps the older count, and the checks with it.)
+        if (absl::StatusOr<int64_t> now = deps_.store->CustomerChanges();
+            now.ok() && *now != changes_seen_) {
+          ForgetRefs().IgnoreError();
+        }
         return absl::OkStatus();
       }
       if (absl::IsFailedPrecondition(outcome.status()) &&

@@ -627,9 +627,9 @@ absl::StatusOr<CustomerRecord> MysqlCustomerStore::UpdateCustomer(
   bool moves_identities = false;
   absl::StatusOr<CustomerRecord> updated;
   do {
-    moves_identities = false;
     updated = pool_->Transaction([&](sql::Connection& c)
                                      -> absl::StatusOr<CustomerRecord> {
+      moves_identities = false;  // each run of the transaction anew
       if (count_change) CountCustomerChange(c);
       RAPPORT_ASSIGN_OR_RETURN(CustomerRecord r, LoadCustomer(c, id, true));
       const CustomerRecord before = r;

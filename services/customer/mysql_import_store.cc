@@ -9,8 +9,10 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <tuple>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -351,14 +353,18 @@ absl::Status LockLiveCustomers(sql::Connection& c,
       identities.push_back(claim.identity);
     std::vector<IdentityMatch> held;
     FindHolders(c, identities, /*share=*/true, held);
-    size_t kept = 0;
+    absl::flat_hash_map<std::tuple<Identity::Kind, std::string, std::string>,
+                        const std::string*>
+        holders;
     for (const IdentityMatch& m : held) {
-      for (const IdentityClaim& claim : claims) {
-        if (claim.identity == m.identity) {
-          if (claim.holder == m.customer.id) ++kept;
-          break;
-        }
-      }
+      holders[{m.identity.kind, m.identity.source, m.identity.value}] =
+          &m.customer.id;
+    }
+    size_t kept = 0;
+    for (const IdentityClaim& claim : claims) {
+      auto it = holders.find(
+          {claim.identity.kind, claim.identity.source, claim.identity.value});
+      if (it != holders.end() && *it->second == claim.holder) ++kept;
     }
     if (kept != claims.size()) {
       return absl::FailedPreconditionError(

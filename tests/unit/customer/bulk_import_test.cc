@@ -797,9 +797,35 @@ TEST_F(BulkImportTest, ACustomerChangingUnderABatchResolvesCachedRefsAgain) {
   // Each write says how many changes there had been before its customers
   // were looked up: the count is read again when the cache is dropped.
   EXPECT_THAT(store_.written_changes, ElementsAre(7, 7, 8));
-  // The count is read before the refs are looked up, both times.
-  EXPECT_THAT(store_.calls,
-              ElementsAre("changes", "identities", "changes", "identities"));
+  // The count is read before the refs are looked up, both times, and after
+  // each stored batch.
+  EXPECT_THAT(store_.calls, ElementsAre("changes", "identities", "changes",
+                                        "changes", "identities", "changes"));
+}
+
+// A change anywhere after a batch was stored (an identity moved, say) would
+// send every later batch through the write's checks: the cache is dropped
+// instead, and the next batch's refs are looked up again under the new count.
+TEST_F(BulkImportTest, AChangeAfterABatchStartsTheCacheAfresh) {
+  const std::string t = "2024-01-01T00:00:00Z";
+  store_.changes = 3;
+  int writes = 0;
+  store_.before_write = [&](const std::vector<StoredRow>&) {
+    if (++writes == 2) store_.changes = 4;  // during the second batch
+  };
+  std::vector<v1::PurchaseRow> rows;
+  for (int i = 0; i < 9; ++i)
+    rows.push_back(Row(i + 2, "email:ann@example.com", t, "1"));
+  absl::StatusOr<v1::ImportPurchasesResponse> r =
+      Purchases({Batch("imp-1", {rows[0], rows[1], rows[2]}),
+                 Batch("", {rows[3], rows[4], rows[5]}),
+                 Batch("", {rows[6], rows[7], rows[8]})});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->accepted(), 9);
+  // Looked up for the first batch (and created), taken from the cache for
+  // the second, looked up again for the third.
+  EXPECT_EQ(store_.identity_calls, 2);
+  EXPECT_THAT(store_.written_changes, ElementsAre(3, 3, 4));
 }
 
 TEST_F(BulkImportTest, AnUnreadableChangeCountStopsTheImportBeforeWriting) {
