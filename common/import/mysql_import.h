@@ -122,9 +122,10 @@ ExternalClaims ClaimsOf(
 
 // Checks, in the caller's transaction, that each external id of `claims` is
 // still its entity's, and keeps it so until the transaction ends (shared
-// locks): an update may have moved it since the rows were resolved (outside
-// the transaction, or batches before). ABORTED when one moved: the batch is
-// resolved again.
+// locks on the entities, then on their external ids, the order in which an
+// update locks them): an update may have moved it since the rows were
+// resolved (outside the transaction, or batches before). ABORTED when one
+// moved: the batch is resolved again.
 absl::Status LockClaims(sql::Connection& c, const EntityTables& tables,
                         const ExternalClaims& claims);
 

@@ -136,8 +136,9 @@ class Store {
   // rows named; returns how many entities it created and the rows it
   // refused. ALREADY_EXISTS when a concurrent writer stored
   // one of the ids (or created one of the entities) first, ABORTED (a
-  // deadlock), or NOT_FOUND (an entity a row names was deleted since it was
-  // resolved): the batch is then run again from Resolve.
+  // deadlock, or an external id a row was resolved by moved to another
+  // entity since), or NOT_FOUND (an entity a row names was deleted since it
+  // was resolved): the batch is then run again from Resolve.
   virtual absl::StatusOr<Written> Write(const std::vector<Row<Record>>& rows,
                                         const std::string& actor) = 0;
   // Writes the import's start and end in the audit log.
