@@ -1201,10 +1201,11 @@ absl::StatusOr<v1::ListAtRiskHoldersResponse> CommunityLogic::ListAtRiskHolders(
       Risk r;
       // A sell-out row may carry no price: the previous row's then prices
       // the shares sold.
+      const bool unpriced_exit = s.last.shares == 0 && s.last.price.is_zero();
       RAPPORT_ASSIGN_OR_RETURN(
-          r.value, PositionValue(s.previous->shares - s.last.shares,
-                                 s.last.price.is_zero() ? s.previous->price
-                                                        : s.last.price));
+          r.value,
+          PositionValue(s.previous->shares - s.last.shares,
+                        unpriced_exit ? s.previous->price : s.last.price));
       v1::AtRiskHolder& h = r.holder;
       h.set_member_id(v.member_id);
       h.set_security(s.security);
