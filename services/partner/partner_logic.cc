@@ -945,8 +945,12 @@ absl::StatusOr<v1::Deal> PartnerLogic::TransitionDeal(
   std::string closed_rival;
   if (to == v1::DEAL_STATE_APPROVED) {
     absl::StatusOr<DealRecord> deal = store_->GetDeal(request.id());
+    if (!deal.ok() && !absl::IsNotFound(deal.status())) return deal.status();
     if (deal.ok() && !deal->conflict_with.empty()) {
       absl::StatusOr<DealRecord> earlier = store_->GetDeal(deal->conflict_with);
+      if (!earlier.ok() && !absl::IsNotFound(earlier.status())) {
+        return earlier.status();
+      }
       if (earlier.ok() && (earlier->state == v1::DEAL_STATE_REJECTED ||
                            earlier->state == v1::DEAL_STATE_LOST ||
                            earlier->state == v1::DEAL_STATE_EXPIRED)) {
