@@ -1,9 +1,11 @@
 #include "common/server.h"
 
+#include <arpa/inet.h>
 #include <google/protobuf/descriptor.h>
 #include <grpc/grpc.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/support/server_interceptor.h>
+#include <netinet/in.h>
 #include <signal.h>
 
 #include <chrono>
@@ -11,10 +13,10 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
@@ -191,32 +193,41 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
       // What the client got: the watchdog's answer, when it ended the call;
       // for a call that ended before its answer (the client cancelled it,
       // its deadline passed, its connection went), not the handler's.
+      const grpc::Status answered = methods->GetSendStatus();
       grpc::Status status =
           expired ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                                  "past the server's deadline")
-                  : methods->GetSendStatus();
+                  : answered;
       if (const grpc::ServerContextBase* context = info_->server_context();
           !expired && context != nullptr && context->IsCancelled()) {
         status = context->deadline() <= std::chrono::system_clock::now()
                      ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                                    "past the client's deadline")
+                                    "past the caller's deadline")
                      : grpc::Status(grpc::StatusCode::CANCELLED,
-                                    "ended by the client");
+                                    "ended before its answer");
       }
       const absl::Duration elapsed = absl::Now() - start_;
       metrics::GrpcCallMetrics::Server().Handled(counted_as_, type_,
                                                  status.error_code(), elapsed);
-      if (options_->log_requests) Log(status, elapsed);
+      if (options_->log_requests) Log(status, answered, elapsed);
     }
     methods->Proceed();
   }
 
  private:
-  void Log(const grpc::Status& status, absl::Duration elapsed) {
+  // `status` is what the caller got, `answered` what the handler said (they
+  // differ for a call that ended before its answer).
+  void Log(const grpc::Status& status, const grpc::Status& answered,
+           absl::Duration elapsed) {
     LogFields fields = {
         {"method", info_->method()},
         {"code", CodeName(status.error_code())},
         {"ms", absl::StrFormat("%.3f", absl::ToDoubleMilliseconds(elapsed))}};
+    if (answered.error_code() != status.error_code()) {
+      fields.push_back({"handler_code", CodeName(answered.error_code())});
+      if (!answered.ok())
+        fields.push_back({"handler_error", answered.error_message()});
+    }
     if (const grpc::ServerContextBase* context = info_->server_context()) {
       fields.push_back({"peer", context->peer()});
       // Who called, reads too (the audit log has the changes only): the
@@ -281,6 +292,20 @@ class CallInterceptorFactory final
   absl::flat_hash_set<std::string> known_;
 };
 
+// Whether `host` (of a host:port) is this machine's loopback only:
+// localhost, 127.0.0.0/8 or [::1], written as addresses.
+bool IsLoopback(absl::string_view host) {
+  if (host == "localhost") return true;
+  if (absl::ConsumePrefix(&host, "[") && absl::ConsumeSuffix(&host, "]")) {
+    in6_addr v6;
+    return inet_pton(AF_INET6, std::string(host).c_str(), &v6) == 1 &&
+           IN6_IS_ADDR_LOOPBACK(&v6);
+  }
+  in_addr v4;
+  return inet_pton(AF_INET, std::string(host).c_str(), &v4) == 1 &&
+         (ntohl(v4.s_addr) >> 24) == 127;
+}
+
 // Writes `port` to `path` whole or not at all (a reader polls for it).
 void WritePortFile(const std::string& path, int port) {
   std::ofstream out(path + ".tmp");
@@ -300,9 +325,7 @@ absl::Status ServerOptions::Validate() const {
     return absl::InvalidArgumentError(absl::StrCat(
         "listen: want host:port with port 0..65535, got \"", listen, "\""));
   }
-  const std::string host = listen.substr(0, colon);
-  const bool loopback =
-      host == "localhost" || host == "[::1]" || absl::StartsWith(host, "127.");
+  const bool loopback = IsLoopback(listen.substr(0, colon));
   if (!loopback && tls.cert_file.empty() && !allow_plaintext) {
     return absl::InvalidArgumentError(absl::StrCat(
         "listen: ", listen,

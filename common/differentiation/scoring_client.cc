@@ -263,18 +263,23 @@ absl::StatusOr<sv1::ScoreEntitiesResponse> GrpcScoringClient::ScoreEntities(
   // Scoring a few entities against a model changes nothing: a call a
   // replica could not answer (it died under it, or was draining) is made
   // again, and round robin gives it to another one.
+  // Within the one call's time, with a short pause between attempts (a
+  // channel that just lost its replica is not ready at once).
   constexpr int kAttempts = 3;
+  const absl::Time deadline = absl::Now() + options_.call_timeout;
   for (int attempt = 1;; ++attempt) {
     RAPPORT_ASSIGN_OR_RETURN(std::unique_ptr<grpc::ClientContext> call,
-                             NewCall(options_.call_timeout, options_));
+                             NewCall(deadline - absl::Now(), options_));
     sv1::ScoreEntitiesResponse response;
     grpc::Status status =
         stubs_->stub->ScoreEntities(call.get(), request, &response);
     if (status.ok()) return response;
+    const absl::Duration pause = absl::Milliseconds(50 * attempt);
     if (status.error_code() != grpc::StatusCode::UNAVAILABLE ||
-        attempt == kAttempts) {
+        attempt == kAttempts || absl::Now() + pause >= deadline) {
       return ScoringError(status, "scoring service");
     }
+    absl::SleepFor(pause);
   }
 }
 

@@ -235,7 +235,7 @@ TEST(GrpcScoringClient, AnUnavailableReplicaIsCalledAgain) {
         return grpc::Status(grpc::StatusCode::UNAVAILABLE, "going away");
       return counted.ScoreEntities(context, request, response);
     }
-    int fail_first = 0;
+    std::atomic<int> fail_first{0};
     std::atomic<int> calls{0};
     CountingScoring counted;
   } replica_service;
