@@ -262,24 +262,9 @@ absl::StatusOr<absl::flat_hash_map<std::string, Resolved>> ResolveRefs(
   return out;
 }
 
-absl::Status LockClaims(sql::Connection& c, const EntityTables& t,
-                        const ExternalClaims& claims) {
+absl::Status CheckClaims(sql::Connection& c, const EntityTables& t,
+                         const ExternalClaims& claims) {
   constexpr size_t kInList = 512;
-  // The entities first, in id order, as an update locks its entity before
-  // it rewrites the external ids: the two wait for each other, never
-  // deadlock.
-  std::set<std::string> entities;
-  for (const auto& [external, entity] : claims) entities.insert(entity);
-  const std::vector<std::string> ids(entities.begin(), entities.end());
-  for (size_t begin = 0; begin < ids.size(); begin += kInList) {
-    const size_t n = std::min(kInList, ids.size() - begin);
-    const size_t slots = PaddedCount(n, kInList);
-    CachedStatement s = PrepareCached(
-        c, absl::StrCat("SELECT id FROM ", t.entities, " WHERE id IN (",
-                        Placeholders(slots), ") LOCK IN SHARE MODE"));
-    BindPadded(*s, 1, ids, begin, n, slots);
-    Rows rows(s->executeQuery());
-  }
   // Source by source: the external id -> the entity the rows hold it by.
   std::map<std::string, std::map<std::string, std::string>> by_source;
   for (const auto& [external, entity] : claims)
@@ -294,7 +279,7 @@ absl::Status LockClaims(sql::Connection& c, const EntityTables& t,
           c,
           absl::StrCat("SELECT external_id, ", t.entity_column, " FROM ",
                        t.external_ids, " WHERE source = ? AND external_id IN (",
-                       Placeholders(slots), ") LOCK IN SHARE MODE"));
+                       Placeholders(slots), ")"));
       s->setString(1, source);
       BindPadded(*s, 2, names, begin, n, slots);
       Rows rows(s->executeQuery());

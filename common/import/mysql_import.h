@@ -120,14 +120,14 @@ ExternalClaims ClaimsOf(
   return out;
 }
 
-// Checks, in the caller's transaction, that each external id of `claims` is
-// still its entity's, and keeps it so until the transaction ends (shared
-// locks on the entities, then on their external ids, the order in which an
-// update locks them): an update may have moved it since the rows were
-// resolved (outside the transaction, or batches before). ABORTED when one
-// moved: the batch is resolved again.
-absl::Status LockClaims(sql::Connection& c, const EntityTables& tables,
-                        const ExternalClaims& claims);
+// Checks, as the first read of the caller's transaction, that each external
+// id of `claims` is still its entity's: an update may have moved it since the
+// rows were resolved (outside the transaction, or batches before). ABORTED
+// when one moved: the batch is resolved again. A plain read is enough: an
+// update that moves an id after it commits after the batch's rows, which
+// then went in before the move, as the entity that held it then.
+absl::Status CheckClaims(sql::Connection& c, const EntityTables& tables,
+                         const ExternalClaims& claims);
 
 // The entities that `rows` ask to create and that only rows of `refused`
 // name, each once.
@@ -224,7 +224,7 @@ class MysqlStore final : public Store<Record> {
     return pool_->Transaction(
         [&](sql::Connection& c) -> absl::StatusOr<Written> {
           RAPPORT_RETURN_IF_ERROR(
-              LockClaims(c, entities_, ClaimsOf(rows, parse_)));
+              CheckClaims(c, entities_, ClaimsOf(rows, parse_)));
           const Created created = EntitiesToCreate(rows, parse_);
           if (!created.empty()) {
             create_(c, created, now, actor);
