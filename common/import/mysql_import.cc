@@ -265,6 +265,23 @@ absl::StatusOr<absl::flat_hash_map<std::string, Resolved>> ResolveRefs(
 absl::Status CheckClaims(sql::Connection& c, const EntityTables& t,
                          const ExternalClaims& claims) {
   constexpr size_t kInList = 512;
+  // The entities first, shared, in id order: every change of an entity's
+  // external ids locks the entity first, so one in flight has committed
+  // before the read below (which then sees it), or waits for this batch.
+  std::set<std::string> entities;
+  for (const auto& [external, entity] : claims) entities.insert(entity);
+  const std::vector<std::string> ids(entities.begin(), entities.end());
+  for (size_t begin = 0; begin < ids.size(); begin += kInList) {
+    const size_t n = std::min(kInList, ids.size() - begin);
+    const size_t slots = PaddedCount(n, kInList);
+    CachedStatement s = PrepareCached(
+        c, absl::StrCat("SELECT id FROM ", t.entities, " WHERE id IN (",
+                        Placeholders(slots), ") LOCK IN SHARE MODE"));
+    BindPadded(*s, 1, ids, begin, n, slots);
+    Rows rows(s->executeQuery());
+  }
+  // Then the ids, by a plain read: the first one of the transaction, so that
+  // under REPEATABLE READ too it sees what committed before the locks.
   // Source by source: the external id -> the entity the rows hold it by.
   std::map<std::string, std::map<std::string, std::string>> by_source;
   for (const auto& [external, entity] : claims)

@@ -120,12 +120,12 @@ ExternalClaims ClaimsOf(
   return out;
 }
 
-// Checks, as the first read of the caller's transaction, that each external
-// id of `claims` is still its entity's: an update may have moved it since the
-// rows were resolved (outside the transaction, or batches before). ABORTED
-// when one moved: the batch is resolved again. A plain read is enough: an
-// update that moves an id after it commits after the batch's rows, which
-// then went in before the move, as the entity that held it then.
+// Checks, at the start of the caller's transaction, that each external id of
+// `claims` is still its entity's: an update may have moved it since the rows
+// were resolved (outside the transaction, or batches before). ABORTED when
+// one moved: the batch is resolved again. The entities are locked shared
+// first (as an update locks its entity before it rewrites the ids), so a move
+// is either seen or waits until the batch has committed.
 absl::Status CheckClaims(sql::Connection& c, const EntityTables& tables,
                          const ExternalClaims& claims);
 

@@ -1944,6 +1944,62 @@ TEST_F(PartnerLogicTest, RowsFollowAnExternalIdMovedDuringTheImport) {
             3);
 }
 
+// A move of the external id still in flight when a batch is written: the
+// batch waits for it (the update holds the partner), then sees the id moved
+// and resolves its rows again.
+TEST_F(PartnerLogicTest, ABatchWaitsForAMoveOfItsExternalIdInFlight) {
+  MysqlPartnerImports imports(&db_.pool(), &ids_,
+                              [this] { return absl::FromUnixMicros(now_); },
+                              {.currency = "USD"});
+  const v1::Partner old_holder = Create("Old"), new_holder = Create("New");
+  db_.Exec(
+      "INSERT INTO partner_external_ids (source, external_id, partner_id) "
+      "VALUES ('crm', '9', ?)",
+      {old_holder.id()});
+  v1::ImportOrdersRequest file;
+  file.set_import_id("in-flight");
+  v1::OrderRow* row = file.add_rows();
+  row->set_row(2);
+  row->set_partner_ref("ext:crm:9");
+  row->set_timestamp(FormatRfc3339Micros(kNow));
+  row->set_amount("5");
+  std::thread importer;
+  absl::StatusOr<v1::ImportOrdersResponse> imported;
+  ASSERT_TRUE(
+      db_.pool()
+          .Transaction([&](sql::Connection& c) -> absl::Status {
+            // What UpdatePartner does: the partner locked, then its ids.
+            std::unique_ptr<sql::Statement> st(c.createStatement());
+            std::unique_ptr<sql::ResultSet> locked(st->executeQuery(
+                absl::StrCat("SELECT id FROM partners WHERE id = '",
+                             old_holder.id(), "' FOR UPDATE")));
+            st->execute(
+                "DELETE FROM partner_external_ids WHERE source = 'crm' AND "
+                "external_id = '9'");
+            st->execute(absl::StrCat(
+                "INSERT INTO partner_external_ids (source, external_id, "
+                "partner_id) VALUES ('crm', '9', '",
+                new_holder.id(), "')"));
+            importer = std::thread([&] {
+              imported =
+                  imports.ImportOrders(testing::OneMessage(file), "user:ada");
+            });
+            // Until the batch waits for the partner this transaction holds.
+            db_.AwaitWaitingStatement();
+            return absl::OkStatus();
+          })
+          .ok());
+  importer.join();
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  EXPECT_EQ(imported->accepted(), 1);
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM orders WHERE partner_id = ?",
+                      {new_holder.id()}),
+            1);
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM orders WHERE partner_id = ?",
+                      {old_holder.id()}),
+            0);
+}
+
 TEST_F(PartnerLogicTest, IdentifyFindsThePartnerOrCreatesItOnce) {
   v1::IdentifyPartnerRequest r;
   cv1::ExternalId* e = r.add_external_ids();
