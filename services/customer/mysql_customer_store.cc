@@ -627,6 +627,7 @@ absl::StatusOr<CustomerRecord> MysqlCustomerStore::UpdateCustomer(
   bool moves_identities = false;
   absl::StatusOr<CustomerRecord> updated;
   do {
+    moves_identities = false;  // also when the transaction never runs
     updated = pool_->Transaction([&](sql::Connection& c)
                                      -> absl::StatusOr<CustomerRecord> {
       moves_identities = false;  // each run of the transaction anew
