@@ -16,9 +16,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/channel.h"
 #include "common/log.h"
 #include "common/metrics/grpc_metrics.h"
 #include "common/metrics/metrics.h"
@@ -223,7 +223,8 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
         {"method", info_->method()},
         {"code", CodeName(status.error_code())},
         {"ms", absl::StrFormat("%.3f", absl::ToDoubleMilliseconds(elapsed))}};
-    if (answered.error_code() != status.error_code()) {
+    if (answered.error_code() != status.error_code() ||
+        answered.error_message() != status.error_message()) {
       fields.push_back({"handler_code", CodeName(answered.error_code())});
       if (!answered.ok())
         fields.push_back({"handler_error", answered.error_message()});
@@ -292,20 +293,6 @@ class CallInterceptorFactory final
   absl::flat_hash_set<std::string> known_;
 };
 
-// Whether `host` (of a host:port) is this machine's loopback only:
-// localhost, 127.0.0.0/8 or [::1], written as addresses.
-bool IsLoopback(absl::string_view host) {
-  if (host == "localhost") return true;
-  if (absl::ConsumePrefix(&host, "[") && absl::ConsumeSuffix(&host, "]")) {
-    in6_addr v6;
-    return inet_pton(AF_INET6, std::string(host).c_str(), &v6) == 1 &&
-           IN6_IS_ADDR_LOOPBACK(&v6);
-  }
-  in_addr v4;
-  return inet_pton(AF_INET, std::string(host).c_str(), &v4) == 1 &&
-         (ntohl(v4.s_addr) >> 24) == 127;
-}
-
 // Writes `port` to `path` whole or not at all (a reader polls for it).
 void WritePortFile(const std::string& path, int port) {
   std::ofstream out(path + ".tmp");
@@ -325,7 +312,7 @@ absl::Status ServerOptions::Validate() const {
     return absl::InvalidArgumentError(absl::StrCat(
         "listen: want host:port with port 0..65535, got \"", listen, "\""));
   }
-  const bool loopback = IsLoopback(listen.substr(0, colon));
+  const bool loopback = IsLoopbackAddress(listen);
   if (!loopback && tls.cert_file.empty() && !allow_plaintext) {
     return absl::InvalidArgumentError(absl::StrCat(
         "listen: ", listen,

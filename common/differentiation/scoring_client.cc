@@ -274,9 +274,12 @@ absl::StatusOr<sv1::ScoreEntitiesResponse> GrpcScoringClient::ScoreEntities(
     grpc::Status status =
         stubs_->stub->ScoreEntities(call.get(), request, &response);
     if (status.ok()) return response;
+    // Not when too little time would be left for an answer: the caller
+    // then learns why the call failed, not that time ran out.
     const absl::Duration pause = absl::Milliseconds(50 * attempt);
     if (status.error_code() != grpc::StatusCode::UNAVAILABLE ||
-        attempt == kAttempts || absl::Now() + pause >= deadline) {
+        attempt == kAttempts ||
+        deadline - (absl::Now() + pause) < options_.call_timeout / 4) {
       return ScoringError(status, "scoring service");
     }
     absl::SleepFor(pause);
