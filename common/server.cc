@@ -1,11 +1,9 @@
 #include "common/server.h"
 
-#include <arpa/inet.h>
 #include <google/protobuf/descriptor.h>
 #include <grpc/grpc.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/support/server_interceptor.h>
-#include <netinet/in.h>
 #include <signal.h>
 
 #include <chrono>

@@ -495,9 +495,8 @@ void Differentiation::RunJob(Job& job) {
     pause = std::min(pause * 2, absl::Seconds(5));
   }
   // Succeeded only when its end is on record too: else recovery ends it.
-  metrics::RefreshJobMetrics::Get().Ended(status.ok() && finished.ok(),
-                                          absl::Now() - started,
-                                          job.total.load());
+  metrics::RefreshJobMetrics::Get().Ended(
+      status.ok() && finished.ok(), absl::Now() - started, job.total.load());
   stop_heartbeat();
   if (!finished.ok()) {
     LogError(options_.entity, "cannot record the end of a refresh",

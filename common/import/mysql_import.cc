@@ -270,16 +270,10 @@ absl::Status CheckClaims(sql::Connection& c, const EntityTables& t,
   // before the read below (which then sees it), or waits for this batch.
   std::set<std::string> entities;
   for (const auto& [external, entity] : claims) entities.insert(entity);
-  const std::vector<std::string> ids(entities.begin(), entities.end());
-  for (size_t begin = 0; begin < ids.size(); begin += kInList) {
-    const size_t n = std::min(kInList, ids.size() - begin);
-    const size_t slots = PaddedCount(n, kInList);
-    CachedStatement s = PrepareCached(
-        c, absl::StrCat("SELECT id FROM ", t.entities, " WHERE id IN (",
-                        Placeholders(slots), ") LOCK IN SHARE MODE"));
-    BindPadded(*s, 1, ids, begin, n, slots);
-    Rows rows(s->executeQuery());
-  }
+  SelectInLists(
+      c, absl::StrCat("SELECT id FROM ", t.entities, " WHERE id"),
+      std::vector<std::string>(entities.begin(), entities.end()), kInList,
+      [](sql::ResultSet&) {}, " LOCK IN SHARE MODE");
   // Then the ids, by a plain read: the first one of the transaction, so that
   // under REPEATABLE READ too it sees what committed before the locks.
   // Source by source: the external id -> the entity the rows hold it by.
