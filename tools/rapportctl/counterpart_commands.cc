@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "common/base/decimal.h"
+#include "common/base/status_macros.h"
 #include "common/base/timestamp.h"
 #include "common/proto_convert.h"
 #include "rapport/common/v1/differentiation.pb.h"
@@ -62,6 +63,12 @@ std::string MoneyOrBlank(const google::type::Money& m) {
 absl::Status KnownFlags(const Args& args, std::set<std::string> known) {
   known.insert(GlobalFlags().begin(), GlobalFlags().end());
   return args.CheckKnown(known);
+}
+
+absl::Status KnownFlags(const Args& args, size_t words,
+                        std::set<std::string> known) {
+  RAPPORT_RETURN_IF_ERROR(NoMoreWords(args, words));
+  return KnownFlags(args, std::move(known));
 }
 
 absl::Status RequiredFlags(const Args& args,

@@ -86,6 +86,10 @@ std::string MoneyOrBlank(const google::type::Money& m);
 // The flags given that are neither in `known` nor global: a usage error
 // naming the first.
 absl::Status KnownFlags(const Args& args, std::set<std::string> known);
+// The same, for a command of `words` words and flags alone ("partners deals
+// list" has 3): an extra word is a usage error quoting it, not ignored.
+absl::Status KnownFlags(const Args& args, size_t words,
+                        std::set<std::string> known);
 
 // Each of `names` given, else a usage error naming the first missing:
 // "--member is required".

@@ -28,6 +28,17 @@ absl::Status Known(const Args& args, std::set<std::string> known) {
   return args.CheckKnown(known);
 }
 
+// Known() for a command of `words` words and flags alone: an extra word is
+// refused, quoted, rather than ignored.
+absl::Status Known(const Args& args, size_t words,
+                   std::set<std::string> known) {
+  if (args.positional().size() > words) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument \"", args.positional()[words], "\""));
+  }
+  return Known(args, std::move(known));
+}
+
 std::unique_ptr<Stub> Connect(const Context& ctx, int* rc) {
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
       ctx.CustomerChannel();
@@ -75,8 +86,9 @@ int PrintCustomer(const Context& ctx, const v1::Customer& c) {
 }
 
 int Identify(Context& ctx, Stub& stub) {
-  if (absl::Status s = Known(ctx.args, {"email", "phone", "external-id",
-                                        "display-name", "request-id"});
+  if (absl::Status s = Known(
+          ctx.args, 2,
+          {"email", "phone", "external-id", "display-name", "request-id"});
       !s.ok()) {
     return Usage(std::string(s.message()));
   }
@@ -104,7 +116,7 @@ int Identify(Context& ctx, Stub& stub) {
 }
 
 int Duplicates(Context& ctx, Stub& stub) {
-  if (absl::Status s = Known(ctx.args, {"page-size", "page-token", "all"});
+  if (absl::Status s = Known(ctx.args, 2, {"page-size", "page-token", "all"});
       !s.ok()) {
     return Usage(std::string(s.message()));
   }

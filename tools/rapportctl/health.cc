@@ -16,6 +16,11 @@ int RunHealth(Context& ctx) {
   if (absl::Status s = ctx.args.CheckKnown(known); !s.ok()) {
     return UsageError(std::string(s.message()), "");
   }
+  if (ctx.args.positional().size() > 1) {
+    return UsageError(
+        absl::StrCat("unexpected argument \"", ctx.args.positional()[1], "\""),
+        "");
+  }
   absl::Duration wait = absl::ZeroDuration();
   if (auto w = ctx.args.Get("wait"); w && !absl::ParseDuration(*w, &wait)) {
     return UsageError(

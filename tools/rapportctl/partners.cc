@@ -317,9 +317,9 @@ int Partners(Context& ctx, Stub& stub, const std::string& verb) {
     return kExitOk;
   }
   if (verb == "identify") {
-    if (absl::Status s =
-            KnownFlags(args, {"external-id", "contact-email", "display-name",
-                              "kind", "request-id"});
+    if (absl::Status s = KnownFlags(args, 2,
+                                    {"external-id", "contact-email",
+                                     "display-name", "kind", "request-id"});
         !s.ok()) {
       return UsageError(s);
     }
@@ -351,7 +351,8 @@ int Partners(Context& ctx, Stub& stub, const std::string& verb) {
     return PrintOne(ctx, response.partner(), PartnerTable(), AddPartner);
   }
   if (verb == "duplicates") {
-    if (absl::Status s = KnownFlags(args, {"page-size", "page-token", "all"});
+    if (absl::Status s =
+            KnownFlags(args, 2, {"page-size", "page-token", "all"});
         !s.ok())
       return UsageError(s);
     absl::StatusOr<int> size = IntFlag(args, "page-size", 0);
@@ -473,8 +474,9 @@ int Deals(Context& ctx, Stub& stub) {
   auto deal = [](const auto& r) -> const v1::Deal& { return r.deal(); };
   if (verb == "register") {
     if (absl::Status s = KnownFlags(
-            args, {"partner", "account", "domain", "amount", "registered-at",
-                   "expected-close", "reference", "request-id"});
+            args, 3,
+            {"partner", "account", "domain", "amount", "registered-at",
+             "expected-close", "reference", "request-id"});
         !s.ok()) {
       return UsageError(s);
     }
@@ -551,7 +553,7 @@ int Deals(Context& ctx, Stub& stub) {
   }
   if (verb == "list") {
     if (absl::Status s = KnownFlags(
-            args, {"partner", "state", "page-size", "page-token", "all"});
+            args, 3, {"partner", "state", "page-size", "page-token", "all"});
         !s.ok()) {
       return UsageError(s);
     }
@@ -582,7 +584,7 @@ int Deals(Context& ctx, Stub& stub) {
   }
   if (verb == "conflicts") {
     if (absl::Status s =
-            KnownFlags(args, {"page-size", "page-token", "all", "decided"});
+            KnownFlags(args, 3, {"page-size", "page-token", "all", "decided"});
         !s.ok())
       return UsageError(s);
     absl::StatusOr<int> size = IntFlag(args, "page-size", 0);
@@ -636,8 +638,8 @@ int Funds(Context& ctx, Stub& stub) {
     return r.fund_request();
   };
   if (verb == "request") {
-    if (absl::Status s =
-            KnownFlags(args, {"partner", "activity", "amount", "request-id"});
+    if (absl::Status s = KnownFlags(
+            args, 3, {"partner", "activity", "amount", "request-id"});
         !s.ok()) {
       return UsageError(s);
     }
@@ -710,7 +712,7 @@ int Funds(Context& ctx, Stub& stub) {
   }
   if (verb == "list") {
     if (absl::Status s = KnownFlags(
-            args, {"partner", "state", "page-size", "page-token", "all"});
+            args, 3, {"partner", "state", "page-size", "page-token", "all"});
         !s.ok()) {
       return UsageError(s);
     }
@@ -757,7 +759,7 @@ int Programs(Context& ctx, Stub& stub) {
   };
   if (verb == "create") {
     if (absl::Status s = KnownFlags(
-            args, {"name", "commission", "tier-commission", "request-id"});
+            args, 3, {"name", "commission", "tier-commission", "request-id"});
         !s.ok()) {
       return UsageError(s);
     }
@@ -802,7 +804,8 @@ int Programs(Context& ctx, Stub& stub) {
         program, ProgramTable(), AddProgram);
   }
   if (verb == "list") {
-    if (absl::Status s = KnownFlags(args, {"page-size", "page-token", "all"});
+    if (absl::Status s =
+            KnownFlags(args, 3, {"page-size", "page-token", "all"});
         !s.ok())
       return UsageError(s);
     absl::StatusOr<int> size = IntFlag(args, "page-size", 0);
@@ -836,7 +839,7 @@ int Agreements(Context& ctx, Stub& stub) {
   };
   if (verb == "create") {
     if (absl::Status s = KnownFlags(
-            args, {"partner", "program", "start", "end", "request-id"});
+            args, 3, {"partner", "program", "start", "end", "request-id"});
         !s.ok()) {
       return UsageError(s);
     }
@@ -881,8 +884,9 @@ int Agreements(Context& ctx, Stub& stub) {
         agreement, AgreementTable(), AddAgreement);
   }
   if (verb == "list") {
-    if (absl::Status s = KnownFlags(args, {"partner", "program", "state", "all",
-                                           "page-size", "page-token"});
+    if (absl::Status s = KnownFlags(
+            args, 3,
+            {"partner", "program", "state", "all", "page-size", "page-token"});
         !s.ok()) {
       return UsageError(s);
     }
@@ -933,7 +937,8 @@ int Orders(Context& ctx, Stub& stub) {
   };
   if (verb == "record") {
     if (absl::Status s = KnownFlags(
-            args, {"partner", "amount", "time", "description", "request-id"});
+            args, 3,
+            {"partner", "amount", "time", "description", "request-id"});
         !s.ok()) {
       return UsageError(s);
     }
@@ -957,7 +962,7 @@ int Orders(Context& ctx, Stub& stub) {
   }
   if (verb == "list") {
     if (absl::Status s =
-            KnownFlags(args, {"partner", "all", "page-size", "page-token"});
+            KnownFlags(args, 3, {"partner", "all", "page-size", "page-token"});
         !s.ok()) {
       return UsageError(s);
     }
@@ -994,9 +999,9 @@ int Interactions(Context& ctx, Stub& stub) {
               i.note(), i.recorded_by()});
   };
   if (verb == "log") {
-    if (absl::Status s =
-            KnownFlags(args, {"partner", "channel", "cost", "time", "kind",
-                              "note", "force", "request-id"});
+    if (absl::Status s = KnownFlags(args, 3,
+                                    {"partner", "channel", "cost", "time",
+                                     "kind", "note", "force", "request-id"});
         !s.ok()) {
       return UsageError(s);
     }
@@ -1038,7 +1043,7 @@ int Interactions(Context& ctx, Stub& stub) {
   }
   if (verb == "list") {
     if (absl::Status s =
-            KnownFlags(args, {"partner", "all", "page-size", "page-token"});
+            KnownFlags(args, 3, {"partner", "all", "page-size", "page-token"});
         !s.ok()) {
       return UsageError(s);
     }

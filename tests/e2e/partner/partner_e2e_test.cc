@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/base/timestamp.h"
 #include "tests/support/platform.h"
@@ -340,6 +341,40 @@ TEST_F(PartnerE2E, TheCommandLineRefusesWhatItCannotRead) {
                          "--kind", "channel"});
   EXPECT_EQ(extra.exit_code, 2) << extra.err;
   EXPECT_EQ(Ctl({"partners", "list", "extra"}).exit_code, 2);
+  // Every command of words and flags alone, with a word too many: refused
+  // before any call, the word quoted (it used to be dropped, and a listing
+  // or a registration went ahead).
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{
+           {"partners", "identify", "extra", "--external-id", "crm:X"},
+           {"partners", "duplicates", "extra"},
+           {"partners", "deals", "register", "extra", "--partner", "p",
+            "--account", "A", "--amount", "1"},
+           {"partners", "deals", "list", "extra"},
+           {"partners", "deals", "conflicts", "extra"},
+           {"partners", "funds", "request", "extra", "--partner", "p",
+            "--activity", "a", "--amount", "1"},
+           {"partners", "funds", "list", "extra"},
+           {"partners", "programs", "create", "extra", "--name", "n",
+            "--commission", "1"},
+           {"partners", "programs", "list", "extra"},
+           {"partners", "agreements", "create", "extra", "--partner", "p",
+            "--program", "q", "--start", "2024-01-01T00:00:00Z"},
+           {"partners", "agreements", "list", "extra"},
+           {"partners", "orders", "record", "extra", "--partner", "p",
+            "--amount", "1", "--time", "2024-01-01T00:00:00Z"},
+           {"partners", "orders", "list", "extra"},
+           {"partners", "interactions", "log", "extra", "--partner", "p",
+            "--channel", "email", "--cost", "0"},
+           {"partners", "interactions", "list", "extra"},
+           {"customers", "identify", "extra", "--email", "x@example.com"},
+           {"customers", "duplicates", "extra"},
+           {"health", "extra"}}) {
+    RunResult r = Ctl(args);
+    EXPECT_EQ(r.exit_code, 2) << absl::StrJoin(args, " ") << ": " << r.err;
+    EXPECT_TRUE(absl::StrContains(r.err, "unexpected argument \"extra\""))
+        << absl::StrJoin(args, " ") << ": " << r.err;
+  }
   RunResult attribute = Ctl({"partners", "create", "--display-name", "X",
                              "--kind", "channel", "--attribute", "tier"});
   EXPECT_EQ(attribute.exit_code, 2) << attribute.err;
