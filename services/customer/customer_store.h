@@ -84,6 +84,10 @@ struct RequestKey {
 inline constexpr char kPurchaseRequestScope[] = "purchase";
 inline constexpr char kInteractionRequestScope[] = "interaction";
 
+// The current consents one customer may hold, a purpose on a channel each:
+// ListConsents answers them in one message, and a merge stays within it.
+inline constexpr int kMaxConsents = 256;
+
 struct InteractionRecord {
   std::string id;
   std::string customer_id;
@@ -309,7 +313,9 @@ class CustomerStore {
   // captured before the current one (a late retry, an old form) stays in the
   // history and changes nothing. A consent the history has already (same
   // purpose, channel, capture time, grant and source: a retried call) is not
-  // recorded or audited again. NOT_FOUND for an unknown customer.
+  // recorded or audited again. NOT_FOUND for an unknown customer;
+  // FAILED_PRECONDITION for a new (purpose, channel) when the customer holds
+  // kMaxConsents already.
   virtual absl::Status SetConsent(const std::string& customer_id,
                                   const ConsentRecord& consent,
                                   const audit::Event& event) = 0;

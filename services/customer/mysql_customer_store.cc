@@ -1253,6 +1253,20 @@ absl::StatusOr<MergeResult> MysqlCustomerStore::MergeCustomers(
           take_consent->setString(2, d);
           take_consent->executeUpdate();
         }
+        {
+          Statement held =
+              Prepare(c, "SELECT COUNT(*) FROM consents WHERE customer_id = ?");
+          held->setString(1, primary);
+          Rows rows(held->executeQuery());
+          rows->next();
+          if (rows->getInt64(1) > kMaxConsents) {
+            return absl::FailedPreconditionError(absl::StrCat(
+                "the merged customer would hold ", rows->getInt64(1),
+                " consents (a purpose on a channel each); a customer holds at "
+                "most ",
+                kMaxConsents));
+          }
+        }
         // The consent history follows the consents.
         MoveRows(
             c,
@@ -1693,6 +1707,22 @@ absl::Status MysqlCustomerStore::SetConsent(const std::string& customer_id,
           std::string(recorded->getString(2)) == consent.source) {
         return absl::OkStatus();
       }
+    }
+    // A new (purpose, channel) within what one customer may hold.
+    Statement held = Prepare(
+        c,
+        "SELECT COUNT(*), COALESCE(SUM(purpose = ? AND channel = ?), 0) "
+        "FROM consents WHERE customer_id = ?");
+    held->setString(1, consent.purpose);
+    held->setInt(2, consent.channel);
+    held->setString(3, customer_id);
+    Rows count(held->executeQuery());
+    count->next();
+    if (count->getInt64(2) == 0 && count->getInt64(1) >= kMaxConsents) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "consent.purpose: customer ", customer_id, " holds ",
+          count->getInt64(1), " consents (a purpose on a channel each), the ",
+          "most one may; set one it holds instead"));
     }
     Statement history = Prepare(
         c,

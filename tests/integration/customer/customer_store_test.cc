@@ -11,6 +11,8 @@
 #include <thread>
 #include <tuple>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "common/ids.h"
 #include "services/customer/customer_values.h"
 #include "services/customer/mysql_customer_store.h"
@@ -1408,6 +1410,50 @@ TEST_F(CustomerStoreTest, ConsentKeepsItsHistoryAndTheNewestCaptureWins) {
   ASSERT_TRUE(
       store_->EraseCustomer(c.id, {}, accept, Ev("EraseCustomer")).ok());
   EXPECT_EQ(Count("consent_history"), 0);
+}
+
+// A customer holds at most kMaxConsents consents: one more (purpose, channel)
+// is refused, naming the field, with nothing written; a change of one held
+// is not. A merge that would hold more is refused whole.
+TEST_F(CustomerStoreTest, ConsentsStayWithinWhatOneCustomerMayHold) {
+  CustomerRecord full = NewCustomer("Full");
+  CustomerRecord other = NewCustomer("Other");
+  ASSERT_TRUE(store_->CreateCustomer(full, {}, Ev("CreateCustomer")).ok());
+  ASSERT_TRUE(store_->CreateCustomer(other, {}, Ev("CreateCustomer")).ok());
+  for (int i = 0; i < kMaxConsents; ++i) {
+    ASSERT_TRUE(store_
+                    ->SetConsent(full.id,
+                                 {absl::StrCat("purpose-", i / 7), 1 + i % 7,
+                                  true, 100, "web"},
+                                 Ev("SetConsent"))
+                    .ok())
+        << i;
+  }
+  const int64_t history = Count("consent_history");
+  absl::Status more = store_->SetConsent(
+      full.id, {"one-more", 1, true, 100, "web"}, Ev("SetConsent"));
+  EXPECT_EQ(more.code(), absl::StatusCode::kFailedPrecondition) << more;
+  EXPECT_TRUE(absl::StartsWith(more.message(), "consent.purpose:")) << more;
+  EXPECT_EQ(Count("consent_history"), history);
+  EXPECT_EQ(store_->ListConsents(full.id)->size(),
+            static_cast<size_t>(kMaxConsents));
+  absl::Status change = store_->SetConsent(
+      full.id, {"purpose-0", 1, false, 200, "call"}, Ev("SetConsent"));
+  EXPECT_TRUE(change.ok()) << change;
+  EXPECT_EQ(Count("consent_history"), history + 1);
+
+  ASSERT_TRUE(store_
+                  ->SetConsent(other.id, {"elsewhere", 1, true, 100, "web"},
+                               Ev("SetConsent"))
+                  .ok());
+  absl::StatusOr<MergeResult> merged = store_->MergeCustomers(
+      full.id, {other.id}, Ev("MergeCustomers", "tester", 7), false);
+  EXPECT_EQ(merged.status().code(), absl::StatusCode::kFailedPrecondition)
+      << merged.status();
+  EXPECT_EQ(*store_->ResolveCustomerId(other.id), other.id);
+  EXPECT_EQ(store_->ListConsents(other.id)->size(), 1u);
+  EXPECT_EQ(store_->ListConsents(full.id)->size(),
+            static_cast<size_t>(kMaxConsents));
 }
 
 // A retried SetConsent (its answer lost) records nothing twice, even with
