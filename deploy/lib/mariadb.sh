@@ -56,8 +56,10 @@ mariadb_start() {
   # in the shared /tmp collide on their temporary tables' file names.
   mkdir -p "$dir/tmp"
   if [[ ! -d $dir/data/mysql ]]; then
+    # The admin account is the OS user the scripts connect as ($USER may be
+    # unset, or name someone else, under env -i or a service manager).
     mariadb-install-db --datadir="$dir/data" --tmpdir="$dir/tmp" \
-      --auth-root-authentication-method=socket \
+      --auth-root-authentication-method=socket --auth-root-socket-user="$(id -un)" \
       --skip-test-db --skip-name-resolve --force "${user_args[@]}" >"$dir/install.log" 2>&1 || {
       echo "mariadb-install-db failed, see $dir/install.log:" >&2
       grep -i -m 5 "error" "$dir/install.log" >&2 || true
@@ -71,14 +73,20 @@ mariadb_start() {
   fi
   echo "$socket" >"$dir/socket-path"
   echo "$port" >"$dir/port"
-  mariadbd --no-defaults --datadir="$dir/data" --tmpdir="$dir/tmp" --socket="$socket" \
+  # Debian installs the server in /usr/sbin, which a user's PATH lacks.
+  local server
+  server=$(PATH=$PATH:/usr/sbin command -v mariadbd) || {
+    echo "mariadbd not found (the mariadb-server package installs it)" >&2
+    return 1
+  }
+  "$server" --no-defaults --datadir="$dir/data" --tmpdir="$dir/tmp" --socket="$socket" \
     --port="$port" \
     --bind-address=127.0.0.1 --pid-file="$dir/mariadb.pid" --log-error="$dir/mariadb.log" \
     --skip-name-resolve --innodb-buffer-pool-size="${RAPPORT_DB_BUFFER_POOL:-512M}" \
     --innodb-flush-log-at-trx-commit="${RAPPORT_DB_FLUSH:-1}" --sync-binlog=1 \
     --innodb-log-file-size=256M --max-connections=500 \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
-    "${user_args[@]}" >/dev/null 2>&1 &
+    "${user_args[@]}" >"$dir/mariadbd.out" 2>&1 &
   local i
   for ((i = 0; i < 300; i++)); do
     if mariadb-admin --no-defaults --socket="$socket" -u"$(id -un)" ping >/dev/null 2>&1; then
@@ -88,7 +96,7 @@ mariadb_start() {
     sleep 0.1
   done
   echo "MariaDB did not start on port $port; see $dir/mariadb.log:" >&2
-  tail -n 20 "$dir/mariadb.log" >&2 || true
+  tail -n 20 "$dir/mariadb.log" "$dir/mariadbd.out" >&2 2>/dev/null || true
   return 1
 }
 
