@@ -69,7 +69,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Refusal(date.status(), "date");
   }
 
-  (void)community::ParseRating(text);
+  // A rating read is one of the three, reads back from its name, and reads
+  // the same in any case.
+  if (std::optional<community::v1::Rating> rating =
+          community::ParseRating(text)) {
+    if (*rating != community::v1::RATING_BUY &&
+        *rating != community::v1::RATING_HOLD &&
+        *rating != community::v1::RATING_SELL) {
+      __builtin_trap();
+    }
+    if (community::ParseRating(community::RatingName(*rating)) != rating ||
+        community::ParseRating(absl::AsciiStrToUpper(text)) != rating) {
+      __builtin_trap();
+    }
+  }
   RoundTrip(text, partner::ParseKind(text), partner::KindName);
   RoundTrip(text, partner::ParseLifecycle(text), partner::LifecycleName);
   RoundTrip(text, partner::ParseDealState(text), partner::DealStateName);

@@ -313,6 +313,12 @@ TEST(CrashE2E, KilledDatabaseGivesUnavailableAndTheServiceRecoversByItself) {
     // Nothing of the database's internals reaches the client.
     EXPECT_FALSE(absl::StrContains(s.error_message(), "127.0.0.1"))
         << s.error_message();
+    // A write likewise (whether or not one of the load's met the outage).
+    std::string unused;
+    grpc::Status written =
+        Record(*stub, {"outage-write", customers[0], 1700000000, 7}, &unused);
+    EXPECT_EQ(written.error_code(), grpc::StatusCode::UNAVAILABLE)
+        << written.error_message();
   }
   // The partner and financial-community services likewise: UNAVAILABLE,
   // with nothing of the database in the message.

@@ -171,6 +171,11 @@ class CommunityLogicTest : public ::testing::Test {
   std::string ann_, bob_, cat_, dan_, eve_, fay_, gus_, hal_, ivy_;
 };
 
+// NOT_FOUND, naming the id that was asked for.
+bool NotFoundNaming(const absl::Status& s, const std::string& id) {
+  return absl::IsNotFound(s) && absl::StrContains(s.message(), id);
+}
+
 // A member's engagements list oldest first, page after page, whatever their
 // ids (made from request ids, which have no time order).
 TEST_F(CommunityLogicTest, EngagementsListOldestFirstAcrossPages) {
@@ -931,8 +936,9 @@ TEST_F(CommunityLogicTest, AnEngagementWithSeveralMembersSharesItsCostExactly) {
   EXPECT_TRUE(
       NamesField(logic_.LogEngagement(r, "u").status(), "member_ids[3]"));
   r.mutable_member_ids()->RemoveLast();
-  r.add_member_ids(ids_.Next());
-  EXPECT_TRUE(absl::IsNotFound(logic_.LogEngagement(r, "u").status()));
+  const std::string nobody = ids_.Next();
+  r.add_member_ids(nobody);
+  EXPECT_TRUE(NotFoundNaming(logic_.LogEngagement(r, "u").status(), nobody));
 }
 
 TEST_F(CommunityLogicTest, AHoldingForTheSameDateCorrectsTheFirst) {
@@ -1139,7 +1145,7 @@ TEST_F(CommunityLogicTest, BadInputNamesTheFieldAndNotFoundNamesTheId) {
               audited);
     r.mutable_member()->set_etag("");
     r.mutable_member()->set_id(missing);
-    EXPECT_TRUE(absl::IsNotFound(logic_.UpdateMember(r, "u").status()));
+    EXPECT_TRUE(NotFoundNaming(logic_.UpdateMember(r, "u").status(), missing));
   }
   {
     v1::RecordHoldingRequest r;
@@ -1159,7 +1165,7 @@ TEST_F(CommunityLogicTest, BadInputNamesTheFieldAndNotFoundNamesTheId) {
     h->set_shares(1);
     *h->mutable_price() = Usd("1");
     h->set_member_id(missing);
-    EXPECT_TRUE(absl::IsNotFound(logic_.RecordHolding(r, "u").status()));
+    EXPECT_TRUE(NotFoundNaming(logic_.RecordHolding(r, "u").status(), missing));
     *h->mutable_price() = *ToMoney(Decimal::FromUnits(1), "EUR", "p");
     h->set_member_id(a);
     EXPECT_TRUE(
@@ -1182,13 +1188,18 @@ TEST_F(CommunityLogicTest, BadInputNamesTheFieldAndNotFoundNamesTheId) {
     EXPECT_TRUE(NamesField(logic_.GetConsensus(r).status(), "security"));
     v1::ListEngagementsRequest e;
     e.set_member_id(missing);
-    EXPECT_TRUE(absl::IsNotFound(logic_.ListEngagements(e).status()));
+    EXPECT_TRUE(NotFoundNaming(logic_.ListEngagements(e).status(), missing));
+    e.set_member_id("not-an-id");
+    EXPECT_TRUE(NamesField(logic_.ListEngagements(e).status(), "member_id"));
     v1::ListPositionHistoryRequest h;
     h.set_member_id(missing);
-    EXPECT_TRUE(absl::IsNotFound(logic_.ListPositionHistory(h).status()));
+    EXPECT_TRUE(
+        NotFoundNaming(logic_.ListPositionHistory(h).status(), missing));
     v1::DeleteMemberRequest del;
     del.set_id(missing);
-    EXPECT_TRUE(absl::IsNotFound(logic_.DeleteMember(del, "u")));
+    EXPECT_TRUE(NotFoundNaming(logic_.DeleteMember(del, "u"), missing));
+    del.set_id("not-an-id");
+    EXPECT_TRUE(NamesField(logic_.DeleteMember(del, "u"), "id"));
   }
   {
     v1::IdentifyMemberRequest r;

@@ -404,61 +404,81 @@ TEST_F(PartnerLogicTest, BadInputNamesTheFieldAndNotFoundNamesTheId) {
   EXPECT_TRUE(absl::StrContains(nf.message(), missing));
   get.set_id("not-an-id");
   EXPECT_TRUE(NamesField(logic_.GetPartner(get).status(), "id"));
+  // NOT_FOUND naming the id asked for (the partner's, for the calls about
+  // a partner).
+  auto NotFoundNaming = [&](const absl::Status& s) {
+    return absl::IsNotFound(s) && absl::StrContains(s.message(), missing);
+  };
 
   v1::UpdatePartnerRequest update;
   update.mutable_partner()->set_id(missing);
   update.mutable_update_mask()->add_paths("region");
-  EXPECT_TRUE(absl::IsNotFound(logic_.UpdatePartner(update, "u").status()));
+  EXPECT_TRUE(NotFoundNaming(logic_.UpdatePartner(update, "u").status()));
   update.mutable_update_mask()->add_paths("create_time");
   EXPECT_TRUE(
       NamesField(logic_.UpdatePartner(update, "u").status(), "update_mask"));
   v1::DeletePartnerRequest del;
   del.set_id(missing);
-  EXPECT_TRUE(absl::IsNotFound(logic_.DeletePartner(del, "u")));
+  EXPECT_TRUE(NotFoundNaming(logic_.DeletePartner(del, "u")));
 
   // Every other RPC's not-found.
   v1::GetDealRequest deal;
   deal.set_id(missing);
-  EXPECT_TRUE(absl::IsNotFound(logic_.GetDeal(deal).status()));
-  EXPECT_TRUE(
-      absl::IsNotFound(Move(missing, v1::DEAL_STATE_APPROVED).status()));
+  EXPECT_TRUE(NotFoundNaming(logic_.GetDeal(deal).status()));
+  EXPECT_TRUE(NotFoundNaming(Move(missing, v1::DEAL_STATE_APPROVED).status()));
   v1::GetProgramRequest program;
   program.set_id(missing);
-  EXPECT_TRUE(absl::IsNotFound(logic_.GetProgram(program).status()));
+  EXPECT_TRUE(NotFoundNaming(logic_.GetProgram(program).status()));
   v1::GetAgreementRequest agreement;
   agreement.set_id(missing);
-  EXPECT_TRUE(absl::IsNotFound(logic_.GetAgreement(agreement).status()));
+  EXPECT_TRUE(NotFoundNaming(logic_.GetAgreement(agreement).status()));
   v1::TransitionAgreementRequest move;
   move.set_id(missing);
   move.set_state(v1::AGREEMENT_STATE_ACTIVE);
-  EXPECT_TRUE(absl::IsNotFound(logic_.TransitionAgreement(move, "u").status()));
+  EXPECT_TRUE(NotFoundNaming(logic_.TransitionAgreement(move, "u").status()));
   v1::GetFundRequestRequest fund;
   fund.set_id(missing);
-  EXPECT_TRUE(absl::IsNotFound(logic_.GetFundRequest(fund).status()));
+  EXPECT_TRUE(NotFoundNaming(logic_.GetFundRequest(fund).status()));
   v1::RecordOrderRequest order;
   order.set_partner_id(missing);
   *order.mutable_order()->mutable_order_time() = ToTimestamp(kNow);
   *order.mutable_order()->mutable_amount() = Usd("5");
-  EXPECT_TRUE(absl::IsNotFound(logic_.RecordOrder(order, "u").status()));
+  EXPECT_TRUE(NotFoundNaming(logic_.RecordOrder(order, "u").status()));
   v1::ListOrdersRequest orders;
   orders.set_partner_id(missing);
-  EXPECT_TRUE(absl::IsNotFound(logic_.ListOrders(orders).status()));
+  EXPECT_TRUE(NotFoundNaming(logic_.ListOrders(orders).status()));
   v1::ListInteractionsRequest interactions;
   interactions.set_partner_id(missing);
-  EXPECT_TRUE(absl::IsNotFound(logic_.ListInteractions(interactions).status()));
+  EXPECT_TRUE(NotFoundNaming(logic_.ListInteractions(interactions).status()));
   // Every list filtered by a partner that does not exist says so alike.
   v1::ListDealsRequest deals;
   deals.set_partner_id(missing);
-  EXPECT_TRUE(absl::IsNotFound(logic_.ListDeals(deals).status()));
+  EXPECT_TRUE(NotFoundNaming(logic_.ListDeals(deals).status()));
   v1::ListAgreementsRequest agreements;
   agreements.set_partner_id(missing);
-  EXPECT_TRUE(absl::IsNotFound(logic_.ListAgreements(agreements).status()));
+  EXPECT_TRUE(NotFoundNaming(logic_.ListAgreements(agreements).status()));
   v1::ListFundRequestsRequest fund_requests;
   fund_requests.set_partner_id(missing);
+  EXPECT_TRUE(NotFoundNaming(logic_.ListFundRequests(fund_requests).status()));
+  EXPECT_TRUE(NotFoundNaming(logic_.Scorecard(missing).status()));
+  EXPECT_TRUE(NotFoundNaming(Register(missing, "Acme", "", kNow).status()));
+
+  // What is not an id is refused naming the field, not looked for.
+  del.set_id("not-an-id");
+  EXPECT_TRUE(NamesField(logic_.DeletePartner(del, "u"), "id"));
+  deal.set_id("not-an-id");
+  EXPECT_TRUE(NamesField(logic_.GetDeal(deal).status(), "id"));
+  program.set_id("not-an-id");
+  EXPECT_TRUE(NamesField(logic_.GetProgram(program).status(), "id"));
+  agreement.set_id("not-an-id");
+  EXPECT_TRUE(NamesField(logic_.GetAgreement(agreement).status(), "id"));
+  fund.set_id("not-an-id");
+  EXPECT_TRUE(NamesField(logic_.GetFundRequest(fund).status(), "id"));
+  orders.set_partner_id("not-an-id");
+  EXPECT_TRUE(NamesField(logic_.ListOrders(orders).status(), "partner_id"));
+  interactions.set_partner_id("not-an-id");
   EXPECT_TRUE(
-      absl::IsNotFound(logic_.ListFundRequests(fund_requests).status()));
-  EXPECT_TRUE(absl::IsNotFound(logic_.Scorecard(missing).status()));
-  EXPECT_TRUE(absl::IsNotFound(Register(missing, "Acme", "", kNow).status()));
+      NamesField(logic_.ListInteractions(interactions).status(), "partner_id"));
 
   // Bad input of the other RPCs.
   order.mutable_order()->mutable_amount()->set_currency_code("EUR");
