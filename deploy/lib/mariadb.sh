@@ -79,7 +79,9 @@ mariadb_start() {
     echo "mariadbd not found (the mariadb-server package installs it)" >&2
     return 1
   }
-  "$server" --no-defaults --datadir="$dir/data" --tmpdir="$dir/tmp" --socket="$socket" \
+  # A session of its own, as the services have: a Ctrl-C meant for the script
+  # that started it does not reach it.
+  setsid "$server" --no-defaults --datadir="$dir/data" --tmpdir="$dir/tmp" --socket="$socket" \
     --port="$port" \
     --bind-address=127.0.0.1 --pid-file="$dir/mariadb.pid" --log-error="$dir/mariadb.log" \
     --skip-name-resolve --innodb-buffer-pool-size="${RAPPORT_DB_BUFFER_POOL:-512M}" \
