@@ -400,6 +400,9 @@ std::string RefreshLockName(const MysqlPool& pool, const ValueTables& tables) {
   return absl::StrCat("rapport.refresh.", pool.options().database, ".",
                       tables.jobs);
 }
+// How long publishing a set waits for the live values' readers.
+constexpr int kSwapWaitSeconds = 20;
+
 constexpr absl::string_view kRefreshBusy =
     "another replica is starting or publishing a refresh; retry";
 
@@ -693,11 +696,24 @@ absl::Status MysqlValueStore::PublishValueSet(const std::string& job_id) {
             absl::StrCat("refresh job ", job_id, " is no longer running"));
       }
     }
-    Execute(c, absl::StrCat("DROP TABLE IF EXISTS ", old));
-    // One statement: readers see the old table or the new one, never
-    // neither.
-    Execute(c, absl::StrCat("RENAME TABLE ", tables_.values, " TO ", old, ", ",
-                            table, " TO ", tables_.values));
+    // The swap waits for the readers of the live values to finish, and every
+    // reader that comes after waits behind it: a reader that does not finish
+    // (a long export, a dump) fails the swap after kSwapWaitSeconds rather
+    // than hold up every read of the values for the server's day-long
+    // default.
+    Execute(c,
+            absl::StrCat("SET SESSION lock_wait_timeout = ", kSwapWaitSeconds));
+    try {
+      Execute(c, absl::StrCat("DROP TABLE IF EXISTS ", old));
+      // One statement: readers see the old table or the new one, never
+      // neither.
+      Execute(c, absl::StrCat("RENAME TABLE ", tables_.values, " TO ", old,
+                              ", ", table, " TO ", tables_.values));
+    } catch (const sql::SQLException&) {
+      Execute(c, "SET SESSION lock_wait_timeout = DEFAULT");
+      throw;
+    }
+    Execute(c, "SET SESSION lock_wait_timeout = DEFAULT");
     return absl::OkStatus();
   });
 }
@@ -786,6 +802,19 @@ absl::Status MysqlValueStore::DiscardValueSet(const std::string& job_id) {
 absl::StatusOr<std::optional<std::string>> MysqlValueStore::LiveSetJob() {
   return pool_->Run(
       [&](sql::Connection& c) -> absl::StatusOr<std::optional<std::string>> {
+        return ReadLiveSetJob(c, q_->live_set, tables_.values);
+      });
+}
+
+absl::StatusOr<std::optional<std::string>>
+MysqlValueStore::SettledLiveSetJob() {
+  // A publisher swaps the sets holding the refresh lock: once this
+  // connection has it, no swap is pending.
+  return pool_->Run(
+      [&](sql::Connection& c) -> absl::StatusOr<std::optional<std::string>> {
+        RAPPORT_ASSIGN_OR_RETURN(
+            std::unique_ptr<NamedLock> lock,
+            NamedLock::Take(c, RefreshLockName(*pool_, tables_), kRefreshBusy));
         return ReadLiveSetJob(c, q_->live_set, tables_.values);
       });
 }

@@ -91,6 +91,7 @@ class MysqlValueStore final : public ValueStore {
       const std::vector<std::string>& ids) override;
   absl::Status DiscardValueSet(const std::string& job_id) override;
   absl::StatusOr<std::optional<std::string>> LiveSetJob() override;
+  absl::StatusOr<std::optional<std::string>> SettledLiveSetJob() override;
   absl::StatusOr<std::vector<LeftoverSet>> LeftoverSets() override;
 
   absl::Status UpsertValues(const std::vector<StoredValue>& values) override;

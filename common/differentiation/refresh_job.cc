@@ -429,7 +429,8 @@ void Differentiation::RunJob(Job& job) {
   bool settled = status.ok();
   auto settle = [&]() -> absl::Status {
     if (settled) return absl::OkStatus();
-    absl::StatusOr<std::optional<std::string>> live = store_->LiveSetJob();
+    absl::StatusOr<std::optional<std::string>> live =
+        store_->SettledLiveSetJob();
     if (!live.ok()) return live.status();
     if (*live == job.id) {
       LogError(options_.entity, "refresh published before it failed",

@@ -110,6 +110,13 @@ class ValueStore {
   // The job whose published set is live; nullopt before any (or for a set
   // published before sets named their job).
   virtual absl::StatusOr<std::optional<std::string>> LiveSetJob() = 0;
+  // The same, once no publication is under way: what a job whose publish
+  // call failed asks, so that a swap its lost connection left pending on the
+  // server (which ends with that connection's hold of the refresh lock) is
+  // seen before the job is recorded as failed.
+  virtual absl::StatusOr<std::optional<std::string>> SettledLiveSetJob() {
+    return LiveSetJob();
+  }
   // Every staged and replaced set there is.
   virtual absl::StatusOr<std::vector<LeftoverSet>> LeftoverSets() = 0;
 

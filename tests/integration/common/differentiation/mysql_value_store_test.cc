@@ -6,6 +6,7 @@
 
 #include <cppconn/prepared_statement.h>
 #include <cppconn/resultset.h>
+#include <cppconn/statement.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include "absl/synchronization/notification.h"
 #include "common/differentiation/mysql_counterpart.h"
 #include "common/ids.h"
+#include "common/mysql/sql.h"
 #include "services/customer/customer_values.h"
 #include "tests/support/customer_rows.h"
 #include "tests/support/database.h"
@@ -393,6 +395,50 @@ TEST_F(ValueStoreTest, APublishedSetReplacesTheOldOneAndADiscardedOneLeavesIt) {
 // An entity deleted (or merged away) leaves no values behind, in the live
 // set or in the previous one (a scorecard's trend), whether or not there is
 // a previous set yet.
+// A reader of the live values that does not finish (a transaction left
+// open, a dump) holds up a publication only so long: the swap fails, the set
+// that was live stays live, and the next publication goes through.
+TEST_F(ValueStoreTest, APublicationWaitsForAReaderOnlySoLong) {
+  const std::string a = AddCustomer();
+  const std::string job1 = RunningJob(), job2 = RunningJob(),
+                    job3 = RunningJob();
+  for (const std::string& job : {job1, job2}) {
+    ASSERT_TRUE(store_.BeginValueSet(job).ok());
+    ASSERT_TRUE(
+        store_.AppendValues(job, {Score(a, job, 100, 1, "Hibernating")}).ok());
+  }
+  ASSERT_TRUE(store_.PublishValueSet(job1).ok());
+  absl::Notification reading, done;
+  std::thread reader([&] {
+    absl::Status s = db_.pool().Run([&](sql::Connection& c) -> absl::Status {
+      Execute(c, "START TRANSACTION");
+      std::unique_ptr<sql::Statement> read(c.createStatement());
+      std::unique_ptr<sql::ResultSet> rows(
+          read->executeQuery("SELECT COUNT(*) FROM customer_scores"));
+      EXPECT_TRUE(rows->next());
+      reading.Notify();
+      done.WaitForNotification();
+      Execute(c, "COMMIT");
+      return absl::OkStatus();
+    });
+    EXPECT_TRUE(s.ok()) << s;
+  });
+  reading.WaitForNotification();
+  absl::Status held = store_.PublishValueSet(job2);
+  EXPECT_FALSE(held.ok());
+  EXPECT_EQ(*store_.LiveSetJob(), job1);
+  done.Notify();
+  reader.join();
+  EXPECT_EQ(*store_.SettledLiveSetJob(), job1);
+  ASSERT_TRUE(store_.DiscardValueSet(job2).ok());
+  ASSERT_TRUE(store_.BeginValueSet(job3).ok());
+  ASSERT_TRUE(
+      store_.AppendValues(job3, {Score(a, job3, 200, 1, "Hibernating")}).ok());
+  absl::Status published = store_.PublishValueSet(job3);
+  EXPECT_TRUE(published.ok()) << published;
+  EXPECT_EQ(*store_.SettledLiveSetJob(), job3);
+}
+
 TEST_F(ValueStoreTest, ADeletedEntityLeavesNoValuesInEitherSet) {
   const std::string a = AddCustomer(), b = AddCustomer(), c = AddCustomer();
   auto forget = [&](const std::vector<std::string>& ids) {
