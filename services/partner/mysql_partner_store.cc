@@ -585,14 +585,16 @@ absl::Status MysqlPartnerStore::DeletePartner(const std::string& id, bool force,
     }
     // Deals of other partners that named one of this partner's as the
     // earlier registration no longer conflict with it (only those: through
-    // the index on conflict_with).
+    // the index on conflict_with), and so have a new etag.
     {
       Statement s = PrepareCached(
           c,
           "UPDATE deals d JOIN deals e ON d.conflict_with = e.id SET "
-          "d.conflict_with = NULL WHERE e.partner_id = ? AND d.partner_id <> "
+          "d.conflict_with = NULL, d.version = d.version + 1, "
+          "d.update_time_us = ? WHERE e.partner_id = ? AND d.partner_id <> "
           "e.partner_id");
-      s->setString(1, id);
+      s->setInt64(1, event.time_us);
+      s->setString(2, id);
       s->executeUpdate();
     }
     for (const char* table :

@@ -337,9 +337,10 @@ absl::StatusOr<v1::ListPartnersResponse> PartnerLogic::ListPartners(
   filter.tier = request.tier();
   filter.segment = request.segment();
   filter.by_value = *by_value;
-  const std::string filter_text =
-      absl::StrCat(filter.kind, "/", filter.lifecycle, "/", filter.tier, "/",
-                   filter.segment, "/", filter.by_value ? "value" : "");
+  // Each listing's tokens name it: a token of one is no token of another.
+  const std::string filter_text = absl::StrCat(
+      "partners/", filter.kind, "/", filter.lifecycle, "/", filter.tier, "/",
+      filter.segment, "/", filter.by_value ? "value" : "");
   RAPPORT_ASSIGN_OR_RETURN(std::string after,
                            After(request.page_token(), filter_text));
   RAPPORT_ASSIGN_OR_RETURN(const ListCursor cursor,
@@ -739,8 +740,9 @@ absl::StatusOr<v1::ListAgreementsResponse> PartnerLogic::ListAgreements(
   if (!v1::AgreementState_IsValid(request.state())) {
     return InvalidField("state", "is not an agreement state");
   }
-  const std::string filter = absl::StrCat(
-      request.partner_id(), "/", request.program_id(), "/", request.state());
+  const std::string filter =
+      absl::StrCat("agreements/", request.partner_id(), "/",
+                   request.program_id(), "/", request.state());
   RAPPORT_ASSIGN_OR_RETURN(std::string after,
                            After(request.page_token(), filter));
   RAPPORT_ASSIGN_OR_RETURN(
@@ -903,7 +905,7 @@ absl::StatusOr<v1::ListDealsResponse> PartnerLogic::ListDeals(
     return InvalidField("state", "is not a deal state");
   }
   const std::string filter =
-      absl::StrCat(request.partner_id(), "/", request.state());
+      absl::StrCat("deals/", request.partner_id(), "/", request.state());
   RAPPORT_ASSIGN_OR_RETURN(std::string after,
                            After(request.page_token(), filter));
   RAPPORT_ASSIGN_OR_RETURN(std::vector<DealRecord> records,
@@ -1212,7 +1214,7 @@ absl::StatusOr<v1::ListFundRequestsResponse> PartnerLogic::ListFundRequests(
     return InvalidField("state", "is not a fund request state");
   }
   const std::string filter =
-      absl::StrCat(request.partner_id(), "/", request.state());
+      absl::StrCat("funds/", request.partner_id(), "/", request.state());
   RAPPORT_ASSIGN_OR_RETURN(std::string after,
                            After(request.page_token(), filter));
   RAPPORT_ASSIGN_OR_RETURN(

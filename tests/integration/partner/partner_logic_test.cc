@@ -272,6 +272,15 @@ TEST_F(PartnerLogicTest,
                   {other_late->id()}),
       std::vector<std::string>{other->id()});
   EXPECT_EQ(AuditCount("DeletePartner"), 1);
+  // The freed deal changed, and so did its etag: a decision taken on what
+  // it was (a conflict) is refused; the other deal's etag stands.
+  v1::GetDealRequest get;
+  get.set_id(late->id());
+  absl::StatusOr<v1::Deal> freed = logic_.GetDeal(get);
+  ASSERT_TRUE(freed.ok()) << freed.status();
+  EXPECT_NE(freed->etag(), late->etag());
+  get.set_id(other_late->id());
+  EXPECT_EQ(logic_.GetDeal(get)->etag(), other_late->etag());
 }
 
 // A forced delete waits for a registration that holds the account of one
@@ -318,6 +327,33 @@ TEST_F(PartnerLogicTest, AForcedDeleteClearsTheConflictOfARacingRegistration) {
       db_.Strings("SELECT IFNULL(conflict_with, '') FROM deals WHERE id = ?",
                   {racing}),
       std::vector<std::string>{""});
+}
+
+// A page token is good for the listing it came from: one of the deals is
+// refused by the fund requests (which share its filter's shape), and the
+// other way round.
+TEST_F(PartnerLogicTest, APageTokenOfOneListingIsRefusedByAnother) {
+  const v1::Partner a = Create("Alpha"), b = Create("Beta");
+  now_ = kNow + 10 * kDay;
+  ASSERT_TRUE(Register(a.id(), "Globex", "", kNow).ok());
+  ASSERT_TRUE(Register(b.id(), "Initech", "", kNow).ok());
+  v1::ListDealsRequest deals;
+  deals.set_page_size(1);
+  absl::StatusOr<v1::ListDealsResponse> page = logic_.ListDeals(deals);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_FALSE(page->next_page_token().empty());
+  v1::ListFundRequestsRequest funds;
+  funds.set_page_token(page->next_page_token());
+  EXPECT_TRUE(
+      NamesField(logic_.ListFundRequests(funds).status(), "page_token"));
+  v1::ListAgreementsRequest agreements;
+  agreements.set_page_token(page->next_page_token());
+  EXPECT_TRUE(
+      NamesField(logic_.ListAgreements(agreements).status(), "page_token"));
+  deals.set_page_token(page->next_page_token());
+  absl::StatusOr<v1::ListDealsResponse> next = logic_.ListDeals(deals);
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->deals_size(), 1);
 }
 
 // A partner's orders and interactions list oldest first, page after page,
