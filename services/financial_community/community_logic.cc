@@ -818,8 +818,12 @@ CommunityLogic::ListPositionChanges(
                                                  : "sold");
     p->set_shares_from(before.shares);
     p->set_shares_to(after.shares);
-    *p->mutable_value_from() = MoneyIn(before.market_value, options_.currency);
-    *p->mutable_value_to() = MoneyIn(after.market_value, options_.currency);
+    RAPPORT_ASSIGN_OR_RETURN(
+        *p->mutable_value_from(),
+        MemberMoney(before.market_value, options_.currency, after.member_id));
+    RAPPORT_ASSIGN_OR_RETURN(
+        *p->mutable_value_to(),
+        MemberMoney(after.market_value, options_.currency, after.member_id));
   }
   if (more) {
     response.set_next_page_token(

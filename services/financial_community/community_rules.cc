@@ -19,14 +19,18 @@ namespace {
 
 constexpr int64_t kDay = 86'400'000'000;
 
-// "Market-Perform" -> "market perform".
+// "Market-Perform" -> "market perform"; "Buy-" -> "buy" (a dash or an
+// underscore is a space, and spaces around the words go).
 std::string Words(absl::string_view text) {
   std::string out;
-  for (char c : absl::StripAsciiWhitespace(text)) {
-    const char w = (c == '-' || c == '_') ? ' ' : absl::ascii_tolower(c);
+  for (char c : text) {
+    const char w = (c == '-' || c == '_' || absl::ascii_isspace(c))
+                       ? ' '
+                       : absl::ascii_tolower(c);
     if (w == ' ' && (out.empty() || out.back() == ' ')) continue;
     out.push_back(w);
   }
+  if (!out.empty() && out.back() == ' ') out.pop_back();
   return out;
 }
 

@@ -623,6 +623,12 @@ TEST_F(CommunityLogicTest,
   s = logic_.ListAtRiskHolders(risk).status();
   EXPECT_TRUE(absl::IsOutOfRange(s)) << s;
   EXPECT_TRUE(absl::StrContains(s.message(), giant)) << s;
+  v1::ListPositionChangesRequest changes;
+  *changes.mutable_from() = Date(2024, 3, 31);
+  *changes.mutable_to() = Date(2024, 6, 30);
+  s = logic_.ListPositionChanges(changes).status();
+  EXPECT_TRUE(absl::IsOutOfRange(s)) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), giant)) << s;
 }
 
 TEST_F(CommunityLogicTest, TargetsAreRankedByTheValueOfMeetingNowWithReasons) {

@@ -21,6 +21,12 @@ TEST(ParseRating, MapsAnalystsScalesToBuyHoldSell) {
   EXPECT_EQ(ParseRating("Strong-Buy"), v1::RATING_BUY);
   EXPECT_EQ(ParseRating(" outperform "), v1::RATING_BUY);
   EXPECT_EQ(ParseRating("Equal_Weight"), v1::RATING_HOLD);
+  // A separator at either end is a space there, and goes with the others.
+  EXPECT_EQ(ParseRating("Buy-"), v1::RATING_BUY);
+  EXPECT_EQ(ParseRating("_outperform_"), v1::RATING_BUY);
+  EXPECT_EQ(ParseRating("hold -"), v1::RATING_HOLD);
+  EXPECT_EQ(ParseRating("market\tperform"), v1::RATING_HOLD);
+  EXPECT_FALSE(ParseRating("-").has_value());
   EXPECT_EQ(ParseRating("in-line"), v1::RATING_HOLD);
   EXPECT_EQ(ParseRating("Market Perform"), v1::RATING_HOLD);
   EXPECT_EQ(ParseRating("underweight"), v1::RATING_SELL);
