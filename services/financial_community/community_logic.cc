@@ -87,6 +87,7 @@ v1::Coverage ToProto(const CoverageRecord& r, const std::string& currency) {
   c.set_rating_text(r.rating_text);
   if (r.target_price)
     *c.mutable_target_price() = MoneyIn(*r.target_price, currency);
+  c.set_recorded_by(r.recorded_by);
   return c;
 }
 

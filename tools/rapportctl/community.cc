@@ -138,13 +138,13 @@ void AddEngagement(Table& t, const v1::Engagement& e) {
 
 Table CoverageTable() {
   return Table({"member_id", "security", "date", "rating", "rating_text",
-                "target_price"});
+                "target_price", "recorded_by"});
 }
 
 void AddCoverage(Table& t, const v1::Coverage& c) {
   t.AddRow({c.member_id(), c.security(), DateText(c.date()),
             RatingText(c.rating()), c.rating_text(),
-            MoneyOrBlank(c.target_price())});
+            MoneyOrBlank(c.target_price()), c.recorded_by()});
 }
 
 // ---- members

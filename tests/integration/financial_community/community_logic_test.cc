@@ -128,6 +128,7 @@ class CommunityLogicTest : public ::testing::Test {
     *c->mutable_target_price() = Usd(target);
     absl::StatusOr<v1::Coverage> stored = logic_.RecordCoverage(r, "user:ada");
     ASSERT_TRUE(stored.ok()) << stored.status();
+    EXPECT_EQ(stored->recorded_by(), "user:ada");
   }
 
   // The population of the file comment.
@@ -367,6 +368,9 @@ TEST_F(CommunityLogicTest, TheConsensusTakesEachAnalystsLatestRatingAsOfADate) {
       EXPECT_EQ(a.history(1).rating_text(), "Neutral");
       EXPECT_EQ(a.current().rating(), v1::RATING_SELL);
       EXPECT_EQ(Text(a.current().target_price()), "9.00");
+      // Who recorded each rating, as read back from the store.
+      EXPECT_EQ(a.current().recorded_by(), "user:ada");
+      EXPECT_EQ(a.history(1).recorded_by(), "user:ada");
     } else {
       EXPECT_EQ(a.member_id(), hal_);
       EXPECT_EQ(a.current().rating(), v1::RATING_BUY);
