@@ -266,6 +266,9 @@ class Differentiation final : public ValueKeeper {
       const std::vector<std::string>& ids, const CountWindow& window,
       absl::flat_hash_map<std::string, absl::Status>* outcome);
   int64_t NowMicros() const;
+  // The first step of Recover(): ends the jobs whose replica stopped; the
+  // ids of every job this replica has ended so (ended_stale_).
+  absl::StatusOr<absl::flat_hash_set<std::string>> EndStaleJobs();
   void RecoverInBackground();
   void RescoreInBackground();
   // Whether no refresh has succeeded yet and one runs (on any replica).
@@ -282,6 +285,10 @@ class Differentiation final : public ValueKeeper {
   std::list<std::unique_ptr<Job>> jobs_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::shared_ptr<const ScoreModel>> models_
       ABSL_GUARDED_BY(mu_);
+  // Jobs this replica ended for their stopped replica (a reader may end one
+  // and leave the rest of recovery to later): their leftovers are recovery's
+  // at once, with no replica of theirs to wait for.
+  absl::flat_hash_set<std::string> ended_stale_ ABSL_GUARDED_BY(mu_);
   Batcher<std::string, absl::Status> rescores_;
   // RescoreSoon's queue, in arrival order, without repeats.
   // A refresh has succeeded (RescoreSoon queues nothing before).

@@ -373,11 +373,12 @@ absl::StatusOr<cv1::RefreshJob> Differentiation::GetRefreshJob(
   if (record.state == JobState::kRunning &&
       record.heartbeat_time_us <
           NowMicros() - absl::ToInt64Microseconds(options_.stale_after)) {
-    // Ends the stopped job; the rest of recovery is not this reader's to
-    // wait for (see StartRefresh).
-    if (absl::Status recovered = Recover(); !recovered.ok()) {
-      LogLine("warn", options_.entity, "recovery for a stale job failed",
-              {{"job", id}, {"error", std::string(recovered.message())}});
+    // Ends the stopped job, and only that: the rest of recovery (catching
+    // up the entities re-scored during it, which calls the scoring service)
+    // is the background recovery's, not this reader's to wait for.
+    if (absl::Status ended = EndStaleJobs().status(); !ended.ok()) {
+      LogLine("warn", options_.entity, "ending a stale job failed",
+              {{"job", id}, {"error", std::string(ended.message())}});
     }
     RAPPORT_ASSIGN_OR_RETURN(record, store_->GetJob(id));
   }
@@ -763,21 +764,30 @@ absl::Status Differentiation::PredictClv(Job& job,
 
 // --- Recovery ----------------------------------------------------------------
 
-absl::Status Differentiation::Recover() {
+absl::StatusOr<absl::flat_hash_set<std::string>>
+Differentiation::EndStaleJobs() {
   const int64_t now = NowMicros();
   const int64_t stale_before =
       now - absl::ToInt64Microseconds(options_.stale_after);
   RAPPORT_ASSIGN_OR_RETURN(
       std::vector<RefreshJobRecord> ended,
       store_->EndStaleJobs(stale_before, kStaleError, now));
-  absl::flat_hash_set<std::string> recovered;
+  absl::MutexLock l(&mu_);
   for (const RefreshJobRecord& job : ended) {
-    recovered.insert(job.id);
+    ended_stale_.insert(job.id);
     LogInfo(options_.entity, "refresh ended by recovery",
             {{"job", job.id},
              {"state",
               job.state == JobState::kSucceeded ? "SUCCEEDED" : "FAILED"}});
   }
+  return ended_stale_;
+}
+
+absl::Status Differentiation::Recover() {
+  const int64_t stale_before =
+      NowMicros() - absl::ToInt64Microseconds(options_.stale_after);
+  RAPPORT_ASSIGN_OR_RETURN(absl::flat_hash_set<std::string> recovered,
+                           EndStaleJobs());
   RAPPORT_ASSIGN_OR_RETURN(std::vector<LeftoverSet> leftovers,
                            store_->LeftoverSets());
   if (leftovers.empty()) return absl::OkStatus();

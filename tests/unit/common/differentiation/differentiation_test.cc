@@ -1473,9 +1473,10 @@ TEST_F(DifferentiationTest, APublicationLostWithTheDatabaseStillSucceeds) {
   EXPECT_EQ(store_.live_job, job.id());
 }
 
-// A replica stopped at a step: another replica's recovery ends its job and
-// cleans up as the step requires, whoever asks first (a GetRefreshJob that
-// finds the job stale).
+// A replica stopped at a step: another replica ends its job as the step
+// requires, whoever asks first (a GetRefreshJob that finds the job stale),
+// and its recovery (in the background; the reader does not wait for it)
+// cleans up after it.
 TEST_F(DifferentiationTest, RecoveryFinishesOrUndoesAStoppedRefreshByItsStep) {
   AddPopulation();
   cv1::RefreshSettings request;
@@ -1514,6 +1515,12 @@ TEST_F(DifferentiationTest, RecoveryFinishesOrUndoesAStoppedRefreshByItsStep) {
     const bool published = stop == RefreshStep::kPublished;
     EXPECT_EQ(seen->state(), published ? cv1::RefreshJob::STATE_SUCCEEDED
                                        : cv1::RefreshJob::STATE_FAILED);
+    {
+      // The reader ended the job and left the rest to recovery.
+      absl::MutexLock l(&store_.mu);
+      EXPECT_EQ(store_.staged.size() + store_.replaced.size(), 1u);
+    }
+    ASSERT_TRUE(logic_->Recover().ok());
     {
       absl::MutexLock l(&store_.mu);
       EXPECT_TRUE(store_.staged.empty());
