@@ -546,8 +546,19 @@ absl::Status Differentiation::CatchUp(
   for (size_t begin = 0; begin < ids.size(); begin += step) {
     std::vector<std::string> batch(
         ids.begin() + begin, ids.begin() + std::min(ids.size(), begin + step));
-    for (const absl::Status& s : RescoreEach(batch)) {
-      if (!s.ok() && !absl::IsNotFound(s)) return s;
+    const std::vector<absl::Status> outcome = RescoreEach(batch);
+    for (size_t i = 0; i < outcome.size() && i < batch.size(); ++i) {
+      const absl::Status& s = outcome[i];
+      if (s.ok() || absl::IsNotFound(s)) continue;
+      // A database or scoring service away: caught up later, whole.
+      if (IsPassing(s)) return s;
+      // An entity that cannot be scored at all (its facts past what the
+      // engine takes) would stop every later catch-up too: it keeps the
+      // value it has, and the log says which.
+      LogError(options_.entity, "an entity could not be caught up",
+               {{"job", job_id},
+                {"entity", batch[i]},
+                {"error", std::string(s.message())}});
     }
   }
   Reached(RefreshStep::kCaughtUp);

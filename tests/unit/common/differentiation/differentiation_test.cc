@@ -60,6 +60,9 @@ class FakeStore final : public Counterpart, public ValueStore {
   // UpsertValues and FinishJob fail this many more times as a database away
   // would.
   std::atomic<int> upserts_unavailable{0};
+  // UpsertValues fails this many more times as a value past what the store
+  // holds would (not a passing failure).
+  std::atomic<int> upserts_out_of_range{0};
   std::atomic<int> finishes_unavailable{0};
   // FinishJob records the end, then answers as a lost connection would.
   std::atomic<bool> finish_answer_lost{false};
@@ -292,6 +295,9 @@ class FakeStore final : public Counterpart, public ValueStore {
   absl::Status UpsertValues(const std::vector<StoredValue>& batch) override {
     if (upserts_unavailable.fetch_sub(1) > 0) {
       return absl::UnavailableError("the database is away");
+    }
+    if (upserts_out_of_range.fetch_sub(1) > 0) {
+      return absl::OutOfRangeError("monetary: is past what is stored");
     }
     {
       absl::MutexLock l(&mu);
@@ -1587,6 +1593,39 @@ TEST_F(DifferentiationTest,
     EXPECT_EQ(store_.live_job, job->id());
   }
   EXPECT_EQ(Refresh(request).state(), cv1::RefreshJob::STATE_SUCCEEDED);
+}
+
+// An entity that cannot be scored at all does not keep a recovery's
+// catch-up from finishing (every later one would stop at it too): it is
+// logged and passed, and the replaced set is retired.
+TEST_F(DifferentiationTest, AnEntityThatCannotBeScoredDoesNotStopTheCatchUp) {
+  AddPopulation();
+  cv1::RefreshSettings request;
+  *request.mutable_as_of() = ToTimestamp(kAsOf);
+  ASSERT_EQ(Refresh(request).state(), cv1::RefreshJob::STATE_SUCCEEDED);
+  StoppedReplica stopped(*this, RefreshStep::kPublished);
+  absl::StatusOr<cv1::RefreshJob> job =
+      stopped.logic->StartRefresh(request, "user:test");
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_TRUE(
+      stopped.reached.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  now_ = stopped.frozen + 31'000'000;
+  {
+    absl::MutexLock l(&store_.mu);
+    ASSERT_EQ(store_.replaced.size(), 1u);
+    store_.replaced.begin()->second["c01"].score_time_us = now_.load();
+  }
+  store_.upserts_out_of_range = 1000000;
+  absl::Status recovered = logic_->Recover();
+  EXPECT_TRUE(recovered.ok()) << recovered;
+  {
+    absl::MutexLock l(&store_.mu);
+    EXPECT_TRUE(store_.replaced.empty());
+    EXPECT_EQ(store_.live_job, job->id());
+  }
+  store_.upserts_out_of_range = 0;
+  stopped.release.Notify();
+  stopped.logic->WaitForJobs();
 }
 
 }  // namespace
