@@ -851,6 +851,10 @@ absl::StatusOr<v1::Deal> PartnerLogic::RegisterDeal(
     absl::StatusOr<int64_t> t =
         FromTimestamp(in.expected_close_time(), "deal.expected_close_time");
     note(t.status());
+    if (t.ok() && *t < record.register_time_us) {
+      violations.push_back(
+          {"deal.expected_close_time", "is before the registration"});
+    }
     if (t.ok()) record.expected_close_time_us = *t;
   }
   if (in.state() != v1::DEAL_STATE_UNSPECIFIED) {

@@ -99,6 +99,11 @@ std::string AccountDomainKey(absl::string_view domain) {
 absl::StatusOr<std::string> CheckedAccountDomainKey(absl::string_view domain,
                                                     absl::string_view field) {
   std::string key = AccountDomainKey(domain);
+  // Given, but nothing of a domain in it ("http://", "www."): it would never
+  // meet another registration's, and so protect nothing.
+  if (key.empty() && !absl::StripAsciiWhitespace(domain).empty()) {
+    return InvalidField(field, "names no domain (want e.g. globex.example)");
+  }
   for (unsigned char c : key) {
     if (c < 0x21 || c > 0x7e) {
       return InvalidField(field,

@@ -1258,6 +1258,18 @@ TEST_F(PartnerLogicTest, BadDomainsFutureClosesAndBlankNamesNameTheirField) {
   absl::Status s = logic_.RegisterDeal(closed, "user:ada").status();
   EXPECT_TRUE(NamesField(s, "deal.close_time")) << s;
   EXPECT_FALSE(NamesField(s, "deal.state")) << s;
+  // Expected to close before it was registered; a domain that names none.
+  v1::RegisterDealRequest early;
+  early.mutable_deal()->set_partner_id(p.id());
+  early.mutable_deal()->set_account_name("Initech");
+  early.mutable_deal()->set_account_domain("http://");
+  *early.mutable_deal()->mutable_amount() = Usd("10");
+  *early.mutable_deal()->mutable_register_time() = ToTimestamp(kNow - kDay);
+  *early.mutable_deal()->mutable_expected_close_time() =
+      ToTimestamp(kNow - 2 * kDay);
+  s = logic_.RegisterDeal(early, "user:ada").status();
+  EXPECT_TRUE(NamesField(s, "deal.expected_close_time")) << s;
+  EXPECT_TRUE(NamesField(s, "deal.account_domain")) << s;
 
   ASSERT_TRUE(Move(d->id(), v1::DEAL_STATE_APPROVED).ok());
   s = Move(d->id(), v1::DEAL_STATE_WON, false, kNow + kClockSkewUs + 1)

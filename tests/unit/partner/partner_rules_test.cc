@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/match.h"
 #include "common/identity.h"
 
 namespace rapport::partner {
@@ -52,6 +53,15 @@ TEST(PartnerRules, AccountsMatchOnNormalisedDomainsAndNames) {
   EXPECT_EQ(AccountDomainKey("www.www.example.com"), "example.com");
   EXPECT_EQ(AccountDomainKey("example.com.."), "example.com");
   EXPECT_EQ(AccountDomainKey("example.com ?q"), "example.com");
+  // A domain given that names none is refused (it could never match); none
+  // given is no domain.
+  EXPECT_EQ(*CheckedAccountDomainKey("Example.com", "d"), "example.com");
+  EXPECT_EQ(*CheckedAccountDomainKey("", "d"), "");
+  for (const char* nothing : {"http://", "www.", "https://www./", "@"}) {
+    absl::Status s = CheckedAccountDomainKey(nothing, "d").status();
+    EXPECT_TRUE(absl::IsInvalidArgument(s)) << nothing;
+    EXPECT_TRUE(absl::StrContains(s.message(), "names no domain")) << s;
+  }
   EXPECT_EQ(FirmNameKey("ACME, Inc."), "acme");
   EXPECT_EQ(FirmNameKey("Acme Corporation"), "acme");
   EXPECT_EQ(FirmNameKey("Müller GmbH & Co. KG"), "müller");
