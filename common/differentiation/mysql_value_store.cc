@@ -402,6 +402,9 @@ std::string RefreshLockName(const MysqlPool& pool, const ValueTables& tables) {
 }
 // How long publishing a set waits for the live values' readers.
 constexpr int kSwapWaitSeconds = 20;
+// How many times publishing waits NamedLock::kWaitSeconds for the refresh
+// lock.
+constexpr int kPublishLockAttempts = 6;
 
 constexpr absl::string_view kRefreshBusy =
     "another replica is starting or publishing a refresh; retry";
@@ -683,9 +686,16 @@ absl::Status MysqlValueStore::PublishValueSet(const std::string& job_id) {
       Execute(c, absl::StrCat("ALTER TABLE ", table, " ",
                               absl::StrJoin(add, ", ")));
     }
-    RAPPORT_ASSIGN_OR_RETURN(
-        std::unique_ptr<NamedLock> lock,
-        NamedLock::Take(c, RefreshLockName(*pool_, tables_), kRefreshBusy));
+    // A set staged and indexed is worth a few waits for the lock (a replica
+    // retiring a large replaced set holds it for a while): a refresh is not
+    // thrown away for one busy moment.
+    absl::StatusOr<std::unique_ptr<NamedLock>> taken;
+    for (int attempt = 0; attempt < kPublishLockAttempts; ++attempt) {
+      taken =
+          NamedLock::Take(c, RefreshLockName(*pool_, tables_), kRefreshBusy);
+      if (!absl::IsAborted(taken.status())) break;
+    }
+    RAPPORT_ASSIGN_OR_RETURN(std::unique_ptr<NamedLock> lock, std::move(taken));
     {
       Statement s = Prepare(c, q_->job_running);
       s->setString(1, job_id);
