@@ -439,6 +439,41 @@ TEST_F(ValueStoreTest, APublicationWaitsForAReaderOnlySoLong) {
   EXPECT_EQ(*store_.SettledLiveSetJob(), job3);
 }
 
+// A publication that finds the refresh lock held past one wait (another
+// replica retiring a large replaced set) waits again, and publishes once it
+// is free, rather than throw the staged set away.
+TEST_F(ValueStoreTest, APublicationWaitsAgainForABusyRefreshLock) {
+  const std::string a = AddCustomer();
+  const std::string job = RunningJob();
+  ASSERT_TRUE(store_.BeginValueSet(job).ok());
+  ASSERT_TRUE(
+      store_.AppendValues(job, {Score(a, job, 100, 1, "Hibernating")}).ok());
+  const std::string lock = absl::StrCat(
+      "rapport.refresh.", db_.pool().options().database, ".refresh_jobs");
+  absl::Notification held, release;
+  std::thread holder([&] {
+    absl::Status s = db_.pool().Run([&](sql::Connection& c) -> absl::Status {
+      std::unique_ptr<sql::Statement> st(c.createStatement());
+      std::unique_ptr<sql::ResultSet> got(
+          st->executeQuery(absl::StrCat("SELECT GET_LOCK('", lock, "', 0)")));
+      EXPECT_TRUE(got->next() && got->getInt(1) == 1);
+      held.Notify();
+      release.WaitForNotificationWithTimeout(absl::Seconds(12));
+      std::unique_ptr<sql::ResultSet> freed(
+          st->executeQuery(absl::StrCat("SELECT RELEASE_LOCK('", lock, "')")));
+      EXPECT_TRUE(freed->next());
+      return absl::OkStatus();
+    });
+    EXPECT_TRUE(s.ok()) << s;
+  });
+  held.WaitForNotification();
+  absl::Status published = store_.PublishValueSet(job);
+  release.Notify();
+  holder.join();
+  EXPECT_TRUE(published.ok()) << published;
+  EXPECT_EQ(*store_.LiveSetJob(), job);
+}
+
 TEST_F(ValueStoreTest, ADeletedEntityLeavesNoValuesInEitherSet) {
   const std::string a = AddCustomer(), b = AddCustomer(), c = AddCustomer();
   auto forget = [&](const std::vector<std::string>& ids) {
