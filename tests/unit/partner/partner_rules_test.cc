@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "common/identity.h"
+#include "tests/support/names_field.h"
 
 namespace rapport::partner {
 namespace {
@@ -98,15 +99,22 @@ TEST(FirmNameKey, NamesPastAsciiFoldCaseAndNormalise) {
 }
 
 TEST(PartnerRules, PercentagesAreExactWithFourDecimalsAtMost) {
-  EXPECT_EQ(ParsePercent("12.5", "f")->ToString(),
-            Decimal::Parse("12.5")->ToString());
-  EXPECT_TRUE(ParsePercent("0", "f").ok());
-  EXPECT_TRUE(ParsePercent("100", "f").ok());
-  EXPECT_TRUE(ParsePercent("99.9999", "f").ok());
-  EXPECT_FALSE(ParsePercent("99.99999", "f").ok());
-  EXPECT_FALSE(ParsePercent("100.01", "f").ok());
-  EXPECT_FALSE(ParsePercent("-1", "f").ok());
-  EXPECT_FALSE(ParsePercent("ten", "f").ok());
+  EXPECT_EQ(ParsePercent("12.5", "f")->ToString(), "12.50");
+  EXPECT_EQ(ParsePercent("0", "f")->ToString(), "0.00");
+  EXPECT_EQ(ParsePercent("100", "f")->ToString(), "100.00");
+  EXPECT_EQ(ParsePercent("99.9999", "f")->ToString(), "99.9999");
+  // Each refusal names the field given, and says why.
+  for (const auto& [text, why] :
+       std::vector<std::pair<const char*, const char*>>{
+           {"99.99999", "more than 4 decimals"},
+           {"100.01", "from 0 to 100"},
+           {"-1", "from 0 to 100"},
+           {"ten", "decimal number"}}) {
+    absl::Status s = ParsePercent(text, "terms.commission_percent").status();
+    EXPECT_TRUE(testing::NamesField(s, "terms.commission_percent"))
+        << text << ": " << s;
+    EXPECT_TRUE(absl::StrContains(s.message(), why)) << text << ": " << s;
+  }
 }
 
 TEST(PartnerRules, EnumNamesRoundTrip) {
