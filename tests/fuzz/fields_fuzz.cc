@@ -69,13 +69,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Refusal(date.status(), "date");
   }
 
-  // A rating read is one of the three, reads back from its name, and reads
-  // the same in any case.
+  // A rating read is one of the four (coverage dropped included), reads back
+  // from its name, and reads the same in any case.
   if (std::optional<community::v1::Rating> rating =
           community::ParseRating(text)) {
     if (*rating != community::v1::RATING_BUY &&
         *rating != community::v1::RATING_HOLD &&
-        *rating != community::v1::RATING_SELL) {
+        *rating != community::v1::RATING_SELL &&
+        *rating != community::v1::RATING_DROPPED) {
       __builtin_trap();
     }
     if (community::ParseRating(community::RatingName(*rating)) != rating ||
