@@ -12,9 +12,10 @@
 // over the next `clv_predict_days` days and CLV over `clv_horizon_months`
 // months. The job runs in a background thread of this replica and keeps a
 // heartbeat in the store, so any replica can report it. Whatever step a
-// replica dies at, Recover() (at start-up, every `recover_every`, and when a
-// job is found stale) leaves live values, models and job states that agree,
-// and no leftover sets. Between refreshes, Rescore() scores one entity
+// replica dies at, Recover() (at start-up, every `recover_every`, and before
+// a refresh starts) leaves live values, models and job states that agree,
+// and no leftover sets; a reader that finds a job stale ends it (its state
+// is then final) and leaves the rest to Recover(). Between refreshes, Rescore() scores one entity
 // against the stored model of the latest succeeded job; concurrent re-scores
 // share one facts query, one ScoreEntities call and one write (see Batcher).
 //

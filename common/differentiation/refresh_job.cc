@@ -149,6 +149,9 @@ struct Differentiation::Job {
   // Its work is over and its end is being recorded (the heartbeat goes on
   // meanwhile, and then finds the job ended by this replica itself).
   std::atomic<bool> recording_end{false};
+  // Its publication's answer was lost with its connection: the swap may be
+  // pending on the server still.
+  std::atomic<bool> publish_unanswered{false};
   std::thread thread;
   // Seconds spent in each step, for the log line at the end.
   std::string timings;
@@ -430,8 +433,11 @@ void Differentiation::RunJob(Job& job) {
   bool settled = status.ok();
   auto settle = [&]() -> absl::Status {
     if (settled) return absl::OkStatus();
+    // After a publication whose answer was lost, once no swap is pending
+    // (a plain read could miss the swap its connection left behind).
     absl::StatusOr<std::optional<std::string>> live =
-        store_->SettledLiveSetJob();
+        job.publish_unanswered ? store_->SettledLiveSetJob()
+                               : store_->LiveSetJob();
     if (!live.ok()) return live.status();
     if (*live == job.id) {
       LogError(options_.entity, "refresh published before it failed",
@@ -548,9 +554,13 @@ absl::Status Differentiation::CatchUp(
         ids.begin() + begin, ids.begin() + std::min(ids.size(), begin + step));
     const std::vector<absl::Status> outcome = RescoreEach(batch);
     for (size_t i = 0; i < outcome.size() && i < batch.size(); ++i) {
-      const absl::Status& s = outcome[i];
+      absl::Status s = outcome[i];
       if (s.ok() || absl::IsNotFound(s)) continue;
       // A database or scoring service away: caught up later, whole.
+      if (IsPassing(s)) return s;
+      // A batch fails whole for one entity in it: each is tried alone.
+      if (batch.size() > 1) s = RescoreEach({batch[i]}).front();
+      if (s.ok() || absl::IsNotFound(s)) continue;
       if (IsPassing(s)) return s;
       // An entity that cannot be scored at all (its facts past what the
       // engine takes) would stop every later catch-up too: it keeps the
@@ -674,6 +684,7 @@ absl::Status Differentiation::Refresh(Job& job) {
   }
   Reached(RefreshStep::kModelsStored);
   if (absl::Status s = store_->PublishValueSet(job.id); !s.ok()) {
+    if (absl::IsUnavailable(s)) job.publish_unanswered = true;
     return discard(s);
   }
   Reached(RefreshStep::kPublished);
@@ -801,6 +812,14 @@ absl::Status Differentiation::Recover() {
                            EndStaleJobs());
   RAPPORT_ASSIGN_OR_RETURN(std::vector<LeftoverSet> leftovers,
                            store_->LeftoverSets());
+  {
+    // A job ended here is remembered while it leaves a set behind.
+    absl::flat_hash_set<std::string> left;
+    for (const LeftoverSet& set : leftovers) left.insert(set.job_id);
+    absl::MutexLock l(&mu_);
+    absl::erase_if(ended_stale_,
+                   [&](const std::string& id) { return !left.contains(id); });
+  }
   if (leftovers.empty()) return absl::OkStatus();
   RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> live,
                            store_->LiveSetJob());

@@ -851,7 +851,10 @@ absl::StatusOr<v1::Deal> PartnerLogic::RegisterDeal(
     absl::StatusOr<int64_t> t =
         FromTimestamp(in.expected_close_time(), "deal.expected_close_time");
     note(t.status());
-    if (t.ok() && *t < record.register_time_us) {
+    // (Within the clocks' difference of a registration time the server
+    // took: a client's "now" is not refused.)
+    if (t.ok() && *t < record.register_time_us -
+                           (in.has_register_time() ? 0 : kClockSkewUs)) {
       violations.push_back(
           {"deal.expected_close_time", "is before the registration"});
     }

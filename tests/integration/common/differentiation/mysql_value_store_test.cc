@@ -392,9 +392,6 @@ TEST_F(ValueStoreTest, APublishedSetReplacesTheOldOneAndADiscardedOneLeavesIt) {
   EXPECT_EQ(store_.GetValues({a})->at(0).score_time_us, kAsOf + 3000);
 }
 
-// An entity deleted (or merged away) leaves no values behind, in the live
-// set or in the previous one (a scorecard's trend), whether or not there is
-// a previous set yet.
 // A reader of the live values that does not finish (a transaction left
 // open, a dump) holds up a publication only so long: the swap fails, the set
 // that was live stays live, and the next publication goes through.
@@ -474,6 +471,9 @@ TEST_F(ValueStoreTest, APublicationWaitsAgainForABusyRefreshLock) {
   EXPECT_EQ(*store_.LiveSetJob(), job);
 }
 
+// An entity deleted (or merged away) leaves no values behind, in the live
+// set or in the previous one (a scorecard's trend), whether or not there is
+// a previous set yet.
 TEST_F(ValueStoreTest, ADeletedEntityLeavesNoValuesInEitherSet) {
   const std::string a = AddCustomer(), b = AddCustomer(), c = AddCustomer();
   auto forget = [&](const std::vector<std::string>& ids) {

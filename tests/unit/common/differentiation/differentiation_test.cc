@@ -60,9 +60,9 @@ class FakeStore final : public Counterpart, public ValueStore {
   // UpsertValues and FinishJob fail this many more times as a database away
   // would.
   std::atomic<int> upserts_unavailable{0};
-  // UpsertValues fails this many more times as a value past what the store
-  // holds would (not a passing failure).
-  std::atomic<int> upserts_out_of_range{0};
+  // UpsertValues refuses a batch holding this entity, as a value past what
+  // the store holds would be (not a passing failure).
+  std::string upsert_refused ABSL_GUARDED_BY(mu);
   std::atomic<int> finishes_unavailable{0};
   // FinishJob records the end, then answers as a lost connection would.
   std::atomic<bool> finish_answer_lost{false};
@@ -296,11 +296,13 @@ class FakeStore final : public Counterpart, public ValueStore {
     if (upserts_unavailable.fetch_sub(1) > 0) {
       return absl::UnavailableError("the database is away");
     }
-    if (upserts_out_of_range.fetch_sub(1) > 0) {
-      return absl::OutOfRangeError("monetary: is past what is stored");
-    }
     {
       absl::MutexLock l(&mu);
+      for (const StoredValue& score : batch) {
+        if (score.entity_id == upsert_refused) {
+          return absl::OutOfRangeError("monetary: is past what is stored");
+        }
+      }
       upserts += batch.size();
       for (const StoredValue& score : batch) {
         auto [it, added] = scores.try_emplace(score.entity_id, score);
@@ -1610,20 +1612,26 @@ TEST_F(DifferentiationTest, AnEntityThatCannotBeScoredDoesNotStopTheCatchUp) {
   ASSERT_TRUE(
       stopped.reached.WaitForNotificationWithTimeout(absl::Seconds(30)));
   now_ = stopped.frozen + 31'000'000;
+  // Two entities re-scored while the job ran, caught up in one batch; one
+  // of them cannot be stored.
   {
     absl::MutexLock l(&store_.mu);
     ASSERT_EQ(store_.replaced.size(), 1u);
     store_.replaced.begin()->second["c01"].score_time_us = now_.load();
+    store_.replaced.begin()->second["c02"].score_time_us = now_.load();
+    store_.scores["c02"].model_id = "an older model";
+    store_.upsert_refused = "c01";
   }
-  store_.upserts_out_of_range = 1000000;
   absl::Status recovered = logic_->Recover();
   EXPECT_TRUE(recovered.ok()) << recovered;
   {
     absl::MutexLock l(&store_.mu);
     EXPECT_TRUE(store_.replaced.empty());
     EXPECT_EQ(store_.live_job, job->id());
+    // The other one of its batch was caught up all the same.
+    EXPECT_EQ(store_.scores["c02"].model_id, job->id());
+    store_.upsert_refused.clear();
   }
-  store_.upserts_out_of_range = 0;
   stopped.release.Notify();
   stopped.logic->WaitForJobs();
 }
