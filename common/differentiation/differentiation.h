@@ -15,9 +15,10 @@
 // replica dies at, Recover() (at start-up, every `recover_every`, and before
 // a refresh starts) leaves live values, models and job states that agree,
 // and no leftover sets; a reader that finds a job stale ends it (its state
-// is then final) and leaves the rest to Recover(). Between refreshes, Rescore() scores one entity
-// against the stored model of the latest succeeded job; concurrent re-scores
-// share one facts query, one ScoreEntities call and one write (see Batcher).
+// is then final) and leaves the rest to Recover(). Between refreshes,
+// Rescore() scores one entity against the stored model of the latest
+// succeeded job; concurrent re-scores share one facts query, one
+// ScoreEntities call and one write (see Batcher).
 //
 //   Differentiation values(&facts, &store, scoring.get(), &ids,
 //                          [] { return absl::Now(); }, {.entity = "partner"});
