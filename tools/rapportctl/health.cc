@@ -7,6 +7,7 @@
 #include "common/status.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tools/rapportctl/command.h"
+#include "tools/rapportctl/counterpart_commands.h"
 
 namespace rapport::ctl {
 
@@ -16,10 +17,8 @@ int RunHealth(Context& ctx) {
   if (absl::Status s = ctx.args.CheckKnown(known); !s.ok()) {
     return UsageError(std::string(s.message()), "");
   }
-  if (ctx.args.positional().size() > 1) {
-    return UsageError(
-        absl::StrCat("unexpected argument \"", ctx.args.positional()[1], "\""),
-        "");
+  if (absl::Status s = NoMoreWords(ctx.args, 1); !s.ok()) {
+    return UsageError(std::string(s.message()), "");
   }
   absl::Duration wait = absl::ZeroDuration();
   if (auto w = ctx.args.Get("wait"); w && !absl::ParseDuration(*w, &wait)) {

@@ -314,9 +314,9 @@ TEST(CrashE2E, KilledDatabaseGivesUnavailableAndTheServiceRecoversByItself) {
     EXPECT_FALSE(absl::StrContains(s.error_message(), "127.0.0.1"))
         << s.error_message();
     // A write likewise (whether or not one of the load's met the outage).
-    std::string unused;
-    grpc::Status written =
-        Record(*stub, {"outage-write", customers[0], 1700000000, 7}, &unused);
+    std::string purchase_id;
+    grpc::Status written = Record(
+        *stub, {"outage-write", customers[0], 1700000000, 7}, &purchase_id);
     EXPECT_EQ(written.error_code(), grpc::StatusCode::UNAVAILABLE)
         << written.error_message();
   }

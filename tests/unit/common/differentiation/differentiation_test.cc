@@ -628,6 +628,22 @@ class DifferentiationTest : public ::testing::Test {
     std::unique_ptr<Differentiation> logic;
   };
 
+  // A refresh as of kAsOf on a replica that stops once it has published,
+  // after a first refresh succeeded; the clock is then past its staleness.
+  void StopAfterPublishing(StoppedReplica& stopped, cv1::RefreshJob* job) {
+    AddPopulation();
+    cv1::RefreshSettings request;
+    *request.mutable_as_of() = ToTimestamp(kAsOf);
+    ASSERT_EQ(Refresh(request).state(), cv1::RefreshJob::STATE_SUCCEEDED);
+    absl::StatusOr<cv1::RefreshJob> started =
+        stopped.logic->StartRefresh(request, "user:test");
+    ASSERT_TRUE(started.ok()) << started.status();
+    *job = *std::move(started);
+    ASSERT_TRUE(
+        stopped.reached.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    now_ = stopped.frozen + 31'000'000;
+  }
+
   std::atomic<int64_t> now_{kAsOf + kDay};
   FakeStore store_;
   IdGenerator ids_;
@@ -1554,17 +1570,9 @@ TEST_F(DifferentiationTest, RecoveryFinishesOrUndoesAStoppedRefreshByItsStep) {
 // stand in the way of the next refresh; a later recovery finishes it.
 TEST_F(DifferentiationTest,
        RecoveryThatCannotFinishBlocksNeitherReadersNorRefreshes) {
-  AddPopulation();
-  cv1::RefreshSettings request;
-  *request.mutable_as_of() = ToTimestamp(kAsOf);
-  ASSERT_EQ(Refresh(request).state(), cv1::RefreshJob::STATE_SUCCEEDED);
   StoppedReplica stopped(*this, RefreshStep::kPublished);
-  absl::StatusOr<cv1::RefreshJob> job =
-      stopped.logic->StartRefresh(request, "user:test");
-  ASSERT_TRUE(job.ok()) << job.status();
-  ASSERT_TRUE(
-      stopped.reached.WaitForNotificationWithTimeout(absl::Seconds(30)));
-  now_ = stopped.frozen + 31'000'000;
+  cv1::RefreshJob job;
+  ASSERT_NO_FATAL_FAILURE(StopAfterPublishing(stopped, &job));
   // Something was re-scored while the job ran: its catch-up has work to do.
   {
     absl::MutexLock l(&store_.mu);
@@ -1572,7 +1580,7 @@ TEST_F(DifferentiationTest,
     store_.replaced.begin()->second["c01"].score_time_us = now_.load();
   }
   store_.upserts_unavailable = 1000000;
-  absl::StatusOr<cv1::RefreshJob> seen = logic_->GetRefreshJob(job->id());
+  absl::StatusOr<cv1::RefreshJob> seen = logic_->GetRefreshJob(job.id());
   ASSERT_TRUE(seen.ok()) << seen.status();
   EXPECT_EQ(seen->state(), cv1::RefreshJob::STATE_SUCCEEDED);
   {
@@ -1592,8 +1600,10 @@ TEST_F(DifferentiationTest,
   {
     absl::MutexLock l(&store_.mu);
     EXPECT_TRUE(store_.replaced.empty());
-    EXPECT_EQ(store_.live_job, job->id());
+    EXPECT_EQ(store_.live_job, job.id());
   }
+  cv1::RefreshSettings request;
+  *request.mutable_as_of() = ToTimestamp(kAsOf);
   EXPECT_EQ(Refresh(request).state(), cv1::RefreshJob::STATE_SUCCEEDED);
 }
 
@@ -1601,17 +1611,9 @@ TEST_F(DifferentiationTest,
 // catch-up from finishing (every later one would stop at it too): it is
 // logged and passed, and the replaced set is retired.
 TEST_F(DifferentiationTest, AnEntityThatCannotBeScoredDoesNotStopTheCatchUp) {
-  AddPopulation();
-  cv1::RefreshSettings request;
-  *request.mutable_as_of() = ToTimestamp(kAsOf);
-  ASSERT_EQ(Refresh(request).state(), cv1::RefreshJob::STATE_SUCCEEDED);
   StoppedReplica stopped(*this, RefreshStep::kPublished);
-  absl::StatusOr<cv1::RefreshJob> job =
-      stopped.logic->StartRefresh(request, "user:test");
-  ASSERT_TRUE(job.ok()) << job.status();
-  ASSERT_TRUE(
-      stopped.reached.WaitForNotificationWithTimeout(absl::Seconds(30)));
-  now_ = stopped.frozen + 31'000'000;
+  cv1::RefreshJob job;
+  ASSERT_NO_FATAL_FAILURE(StopAfterPublishing(stopped, &job));
   // Two entities re-scored while the job ran, caught up in one batch; one
   // of them cannot be stored.
   {
@@ -1627,9 +1629,9 @@ TEST_F(DifferentiationTest, AnEntityThatCannotBeScoredDoesNotStopTheCatchUp) {
   {
     absl::MutexLock l(&store_.mu);
     EXPECT_TRUE(store_.replaced.empty());
-    EXPECT_EQ(store_.live_job, job->id());
+    EXPECT_EQ(store_.live_job, job.id());
     // The other one of its batch was caught up all the same.
-    EXPECT_EQ(store_.scores["c02"].model_id, job->id());
+    EXPECT_EQ(store_.scores["c02"].model_id, job.id());
     store_.upsert_refused.clear();
   }
   stopped.release.Notify();
