@@ -421,10 +421,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   // Register each service by its full name, so health answers for it too.
   grpc::HealthCheckServiceInterface* health =
       server->server_->GetHealthCheckService();
+  // Nothing, the server as a whole included, reads SERVING before the first
+  // probe of the dependencies has answered.
+  health->SetServingStatus(false);
   for (const std::string& name : options.health_service_names) {
     health->SetServingStatus(name, false);
   }
   server->health_thread_ = std::thread([s = server.get()] { s->PollHealth(); });
+  // The first probe's answer before the port files say "serving" (a probe
+  // that hangs gives up on its own timeout; the wait is bounded all the same).
+  server->probed_.WaitForNotificationWithTimeout(absl::Seconds(10));
 
   // The metrics port first: a port file's appearance says "serving".
   if (!options.metrics_port_file.empty()) {
@@ -485,6 +491,7 @@ void Server::PollHealth() {
                         : LogFields{{"error", std::string(status.message())}});
       }
       last = serving;
+      if (first) probed_.Notify();
       first = false;
     }
   } while (!stopping_.WaitForNotificationWithTimeout(absl::Seconds(1)));
@@ -496,9 +503,11 @@ void Server::Shutdown() {
   LogInfo(options_.service_name, "shutting down",
           {{"grace_seconds",
             absl::StrCat(absl::ToInt64Seconds(options_.shutdown_grace))}});
+  // NOT_SERVING at once, for every name (later probes cannot undo it), so
+  // balancers stop sending calls here while the probe thread ends.
+  server_->GetHealthCheckService()->Shutdown();
   stopping_.Notify();
   if (health_thread_.joinable()) health_thread_.join();
-  server_->GetHealthCheckService()->Shutdown();
   server_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoMilliseconds(options_.shutdown_grace));
   server_->Wait();

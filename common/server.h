@@ -107,6 +107,7 @@ class Server {
   Probe probe_;
   int port_ = 0;
   absl::Notification stopping_;
+  absl::Notification probed_;  // the first probe has answered
   std::thread health_thread_;
   bool shut_down_ = false;
 };

@@ -246,6 +246,18 @@ TEST(CustomerE2E, LostDatabaseGivesUnavailableAndTheServiceRecoversByItself) {
   got = server.Ctl({"customers", "get", id});
   EXPECT_EQ(got.exit_code, 0) << got.err;
   EXPECT_TRUE(server.process().running());  // never restarted
+
+  // Stopped while its health probe waits on a hung database: health says
+  // NOT_SERVING (or the port is closed) at once, not once the probe gives up.
+  db->Pause();
+  absl::SleepFor(absl::Milliseconds(1500));  // the next probe is waiting
+  ASSERT_EQ(kill(server.process().pid(), SIGTERM), 0);
+  absl::SleepFor(absl::Milliseconds(300));
+  RunResult stopping = server.Ctl({"health", "--timeout", "1s"});
+  db->Resume();
+  EXPECT_NE(stopping.exit_code, 0) << stopping.out;
+  EXPECT_NE(stopping.out, "SERVING\n");
+  EXPECT_EQ(server.process().Stop(absl::Seconds(30)), 0);
 }
 
 TEST(CustomerE2E, SigtermShutsDownGracefullyWithExitZero) {
