@@ -313,7 +313,8 @@ prometheus::Counter& RescoresDropped() {
           .Name("rapport_rescore_dropped_total")
           .Help(
               "Entities not re-scored after their activity because the "
-              "queue was full (the next refresh values them)")
+              "queue was full or the replica stopped first (the next "
+              "refresh values them)")
           .Register(metrics::Registry())
           .Add({});
   return dropped;
@@ -377,11 +378,21 @@ void Differentiation::RescoreInBackground() {
   static auto& ok = rescored.Add({{"outcome", "ok"}});
   static auto& failed = rescored.Add({{"outcome", "failed"}});
   prometheus::Counter& dropped = RescoresDropped();
+  // Once stopping, what is not re-scored by the end of the drain.
+  auto give_up = [&](size_t entities, absl::string_view error) {
+    dropped.Increment(static_cast<double>(entities));
+    LogLine(
+        "warn", options_.entity,
+        "stopping with re-scores not run; the next refresh values "
+        "these entities",
+        {{"entities", absl::StrCat(entities)}, {"error", std::string(error)}});
+  };
   absl::Duration backoff = absl::ZeroDuration();
   // The tries of those queued again, by id.
   absl::flat_hash_map<std::string, int> tries;
   for (;;) {
     std::vector<std::string> batch;
+    bool stopping = false;
     {
       absl::MutexLock lock(&soon_mu_);
       soon_busy_ = false;
@@ -390,7 +401,16 @@ void Differentiation::RescoreInBackground() {
             return !d->soon_.empty() || d->soon_stop_;
           },
           this));
-      if (soon_stop_) return;
+      stopping = soon_stop_;
+      if (stopping && (soon_.empty() || absl::Now() >= soon_drain_until_)) {
+        if (!soon_.empty()) {
+          give_up(soon_.size(), "no time left to run them");
+          soon_.clear();
+          soon_queued_.clear();
+          RescoreQueue().Set(0);
+        }
+        return;
+      }
       const size_t n =
           std::min(soon_.size(),
                    static_cast<size_t>(std::max(1, options_.rescore_batch)));
@@ -421,7 +441,8 @@ void Differentiation::RescoreInBackground() {
         continue;
       }
       failed.Increment();
-      if (IsPassing(outcome[i]) && ++tries[batch[i]] < kRescoreTries) {
+      if (IsPassing(outcome[i]) &&
+          (stopping || ++tries[batch[i]] < kRescoreTries)) {
         if (passing.ok()) passing = outcome[i];
         again.push_back(batch[i]);
         continue;
@@ -429,6 +450,13 @@ void Differentiation::RescoreInBackground() {
       tries.erase(batch[i]);
       LogLine("warn", options_.entity, "re-scoring after activity failed",
               {{"id", batch[i]}, {"error", std::string(outcome[i].message())}});
+    }
+    if (stopping && !again.empty()) {
+      // Not tried again once stopping (nor kept waiting for the first
+      // refresh's model): given up, like the rest left at the end.
+      give_up(again.size(),
+              wait_for_model ? "no model yet" : passing.message());
+      again.clear();
     }
     if (again.empty()) {
       backoff = absl::ZeroDuration();

@@ -98,6 +98,9 @@ struct DifferentiationOptions {
   // row up to the most.
   absl::Duration rescore_backoff = absl::Seconds(1);
   absl::Duration rescore_backoff_most = absl::Seconds(30);
+  // When the replica stops, the re-scores still queued get this long to run
+  // (without tries again); those left are dropped, counted and logged.
+  absl::Duration rescore_drain = absl::Seconds(5);
   // CLV: expected events over this many days; CLV over this many months at
   // this monthly discount rate.
   double clv_predict_days = 365;
@@ -130,7 +133,8 @@ class ValueKeeper {
   // the activity answers without waiting for the scoring service. Best
   // effort: past `rescore_queue` entities waiting, more are dropped (counted
   // in rapport_rescore_dropped_total) and the next refresh catches up. Those
-  // that fail for a passing reason are tried again (rescore_backoff).
+  // that fail for a passing reason are tried again (rescore_backoff). A
+  // replica that stops runs what is queued for `rescore_drain` at most.
   // Before any refresh has succeeded nothing is queued, except while the
   // first one runs: its entities then wait for its model.
   virtual void RescoreSoon(const std::vector<std::string>& ids) = 0;
@@ -300,6 +304,8 @@ class Differentiation final : public ValueKeeper {
   absl::flat_hash_set<std::string> soon_queued_ ABSL_GUARDED_BY(soon_mu_);
   bool soon_busy_ ABSL_GUARDED_BY(soon_mu_) = false;
   bool soon_stop_ ABSL_GUARDED_BY(soon_mu_) = false;
+  // Once stopping: when the re-scores still queued are given up.
+  absl::Time soon_drain_until_ ABSL_GUARDED_BY(soon_mu_);
   std::thread soon_worker_;
   absl::Notification stopping_;
   std::thread recoverer_;

@@ -191,16 +191,19 @@ Differentiation::Differentiation(Counterpart* counterpart, ValueStore* store,
 
 Differentiation::~Differentiation() {
   stopping_.Notify();
-  {
-    absl::MutexLock lock(&soon_mu_);
-    soon_stop_ = true;
-  }
-  soon_worker_.join();
-  if (recoverer_.joinable()) recoverer_.join();
+  // Running refreshes end (FAILED, cancelled) while the re-scores still
+  // queued run out, for rescore_drain at most.
   {
     absl::MutexLock lock(&mu_);
     for (const std::unique_ptr<Job>& job : jobs_) job->cancel.Cancel();
   }
+  {
+    absl::MutexLock lock(&soon_mu_);
+    soon_stop_ = true;
+    soon_drain_until_ = absl::Now() + options_.rescore_drain;
+  }
+  soon_worker_.join();
+  if (recoverer_.joinable()) recoverer_.join();
   WaitForJobs();
 }
 
@@ -550,6 +553,12 @@ absl::Status Differentiation::CatchUp(
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   const size_t step = static_cast<size_t>(std::max(1, options_.rescore_batch));
   for (size_t begin = 0; begin < ids.size(); begin += step) {
+    // A replica that stops leaves the rest to the next recovery, on any
+    // replica: its replaced set stays until then.
+    if (stopping_.HasBeenNotified()) {
+      return absl::UnavailableError(
+          "this replica is stopping; the next recovery catches up");
+    }
     std::vector<std::string> batch(
         ids.begin() + begin, ids.begin() + std::min(ids.size(), begin + step));
     const std::vector<absl::Status> outcome = RescoreEach(batch);

@@ -21,6 +21,7 @@
 #include "common/base/status_macros.h"
 #include "common/differentiation/scoring_client.h"
 #include "common/ids.h"
+#include "common/metrics/metrics.h"
 #include "common/proto_convert.h"
 #include "common/status.h"
 #include "services/scoring/scoring_logic.h"
@@ -606,9 +607,11 @@ class DifferentiationTest : public ::testing::Test {
   // `release` (or the replica goes; members go in reverse order, so `logic`
   // waits for its job first, once the destructor has released it).
   struct StoppedReplica {
-    StoppedReplica(DifferentiationTest& test, RefreshStep stop)
+    StoppedReplica(DifferentiationTest& test, RefreshStep stop,
+                   int rescore_batch = 500)
         : frozen(test.now_.load()) {
       DifferentiationOptions options;
+      options.rescore_batch = rescore_batch;
       options.heartbeat = absl::Milliseconds(20);
       options.recover_every = absl::ZeroDuration();
       options.at_step = [this, stop](RefreshStep step) {
@@ -991,6 +994,71 @@ TEST_F(DifferentiationTest, RescoresQueuedForLaterRunInTheBackgroundOnce) {
   EXPECT_EQ(value->monetary().units(), 500);
   EXPECT_EQ(logic_->GetValue("c02")->recency_days(), 1);
   EXPECT_EQ(store_.upserts.load() - rescored_before, 2u);
+}
+
+// The entities dropped from the re-score queue so far (all replicas of the
+// test binary together).
+double RescoresDropped() {
+  for (const prometheus::MetricFamily& family : metrics::Registry().Collect()) {
+    if (family.name != "rapport_rescore_dropped_total") continue;
+    double total = 0;
+    for (const prometheus::ClientMetric& m : family.metric)
+      total += m.counter.value;
+    return total;
+  }
+  return 0;
+}
+
+// A replica that stops runs the re-scores still queued before it goes (a
+// rolling update would otherwise leave those values stale until the next
+// refresh); what its drain time does not cover is counted as dropped.
+TEST_F(DifferentiationTest, AStoppingReplicaRunsTheRescoresStillQueued) {
+  AddPopulation();
+  cv1::RefreshSettings request;
+  *request.mutable_as_of() = ToTimestamp(kAsOf);
+  ASSERT_EQ(Refresh(request).state(), cv1::RefreshJob::STATE_SUCCEEDED);
+  now_ = kAsOf + 3 * kDay;
+  const std::vector<std::string> ids = {"c01", "c02", "c03", "c04", "c05"};
+  for (const std::string& id : ids) {
+    store_.AddPurchase(id, kAsOf + 2 * kDay, "40");
+  }
+  for (const absl::Duration drain : {absl::Seconds(30), absl::ZeroDuration()}) {
+    SCOPED_TRACE(absl::FormatDuration(drain));
+    DifferentiationOptions options;
+    options.rescore_batch = 1;
+    options.recover_every = absl::ZeroDuration();
+    options.rescore_drain = drain;
+    auto replica = std::make_unique<Differentiation>(
+        &store_, &store_, client_.get(), &ids_,
+        [this] { return absl::FromUnixMicros(now_.load()); }, options);
+    // The first re-score's write is held until the replica is stopping.
+    absl::Notification written, release;
+    store_.after_upsert = [&] {
+      if (written.HasBeenNotified()) return;
+      written.Notify();
+      release.WaitForNotification();
+    };
+    const size_t upserts_before = store_.upserts.load();
+    const double dropped_before = RescoresDropped();
+    replica->RescoreSoon(ids);
+    ASSERT_TRUE(written.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    std::thread stop([&] { replica.reset(); });
+    absl::SleepFor(absl::Milliseconds(200));  // the stop has begun
+    release.Notify();
+    stop.join();
+    store_.after_upsert = nullptr;
+    if (drain > absl::ZeroDuration()) {
+      EXPECT_EQ(store_.upserts.load() - upserts_before, ids.size());
+      EXPECT_EQ(RescoresDropped() - dropped_before, 0);
+      absl::MutexLock l(&store_.mu);
+      for (const std::string& id : ids) {
+        EXPECT_EQ(store_.scores[id].score_time_us, now_.load()) << id;
+      }
+    } else {
+      EXPECT_EQ(store_.upserts.load() - upserts_before, 1u);
+      EXPECT_EQ(RescoresDropped() - dropped_before, ids.size() - 1);
+    }
+  }
 }
 
 // Activity while the first refresh runs, after it read the facts, is scored
@@ -1605,6 +1673,49 @@ TEST_F(DifferentiationTest,
   cv1::RefreshSettings request;
   *request.mutable_as_of() = ToTimestamp(kAsOf);
   EXPECT_EQ(Refresh(request).state(), cv1::RefreshJob::STATE_SUCCEEDED);
+}
+
+// A replica stopped in the catch-up after its refresh goes without scoring
+// the rest (the pod's grace period is short): the replaced set stays, and the
+// next recovery, here on another replica, catches up.
+TEST_F(DifferentiationTest, AStoppingReplicaLeavesItsCatchUpToRecovery) {
+  auto stopped = std::make_unique<StoppedReplica>(*this, RefreshStep::kFinished,
+                                                  /*rescore_batch=*/1);
+  AddPopulation();
+  cv1::RefreshSettings request;
+  *request.mutable_as_of() = ToTimestamp(kAsOf);
+  ASSERT_EQ(Refresh(request).state(), cv1::RefreshJob::STATE_SUCCEEDED);
+  absl::StatusOr<cv1::RefreshJob> job =
+      stopped->logic->StartRefresh(request, "user:test");
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_TRUE(
+      stopped->reached.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  // Every entity was re-scored while the job ran: each is caught up alone.
+  size_t to_catch_up = 0;
+  {
+    absl::MutexLock l(&store_.mu);
+    ASSERT_EQ(store_.replaced.size(), 1u);
+    for (auto& [id, value] : store_.replaced.begin()->second) {
+      value.score_time_us = now_.load() + 1;
+      ++to_catch_up;
+    }
+  }
+  ASSERT_GT(to_catch_up, 5u);
+  store_.after_upsert = [] { absl::SleepFor(absl::Milliseconds(50)); };
+  const size_t upserts_before = store_.upserts.load();
+  stopped.reset();  // released at kFinished, then stopped
+  store_.after_upsert = nullptr;
+  EXPECT_LT(store_.upserts.load() - upserts_before, 3u);
+  {
+    absl::MutexLock l(&store_.mu);
+    EXPECT_EQ(store_.replaced.size(), 1u);
+  }
+  now_ = now_.load() + 31'000'000;  // the job's end is stale
+  absl::Status recovered = logic_->Recover();
+  EXPECT_TRUE(recovered.ok()) << recovered;
+  absl::MutexLock l(&store_.mu);
+  EXPECT_TRUE(store_.replaced.empty());
+  EXPECT_EQ(store_.live_job, job->id());
 }
 
 // An entity that cannot be scored at all does not keep a recovery's
