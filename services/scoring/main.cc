@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
                                           .port = 50054,
                                           .metrics_port = 9454,
                                           .max_threads = 16,
-                                          .shutdown_grace = absl::Seconds(30),
+                                          .shutdown_grace = absl::Seconds(120),
                                           .takes_service_tokens = true};
   rapport::InitService(argc, argv, defaults,
                        "The Rapport scoring service (stateless).");
