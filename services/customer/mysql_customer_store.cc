@@ -1462,8 +1462,9 @@ absl::StatusOr<std::vector<std::string>> MysqlCustomerStore::CreateRequestsOf(
         Statement s =
             Prepare(c,
                     "SELECT request_id FROM customer_create_requests WHERE "
-                    "customer_id = ? OR customer_id IN (SELECT id FROM "
-                    "customers WHERE merged_into = ?) ORDER BY request_id");
+                    "customer_id = ? UNION ALL SELECT r.request_id FROM "
+                    "customers c JOIN customer_create_requests r ON "
+                    "r.customer_id = c.id WHERE c.merged_into = ? ORDER BY 1");
         s->setString(1, id);
         s->setString(2, id);
         Rows rows(s->executeQuery());
@@ -1485,36 +1486,40 @@ absl::Status MysqlCustomerStore::EraseCustomer(
     if (r.erased) return absl::OkStatus();
     RAPPORT_RETURN_IF_ERROR(check(r));
     // The customer and every record merged into it are the same person.
-    const char* kAnonymise =
-        "UPDATE customers SET display_name = '(erased)', email = NULL, "
-        "email_key = NULL, "
-        "email_match_key = NULL, phone = NULL, merged_phone = NULL, "
-        "postal_code = NULL, erased_time_us = ?, update_time_us = ?, "
-        "version = version + 1 WHERE id = ? OR merged_into = ?";
-    Statement anonymise = Prepare(c, kAnonymise);
-    anonymise->setInt64(1, now_us);
-    anonymise->setInt64(2, now_us);
-    anonymise->setString(3, id);
-    anonymise->setString(4, id);
-    anonymise->executeUpdate();
+    // Each statement by one key (an OR of two keys, or of a key and a
+    // subquery, would read and lock every row of its table).
+    for (const char* which : {"id = ?", "merged_into = ?"}) {
+      Statement anonymise = PrepareCached(
+          c, absl::StrCat(
+                 "UPDATE customers SET display_name = '(erased)', email = "
+                 "NULL, email_key = NULL, email_match_key = NULL, phone = "
+                 "NULL, merged_phone = NULL, postal_code = NULL, "
+                 "erased_time_us = ?, update_time_us = ?, version = version "
+                 "+ 1 WHERE ",
+                 which));
+      anonymise->setInt64(1, now_us);
+      anonymise->setInt64(2, now_us);
+      anonymise->setString(3, id);
+      anonymise->executeUpdate();
+    }
     for (const char* query :
          {"DELETE FROM customer_external_ids WHERE customer_id = ?",
-          "DELETE FROM customer_attributes WHERE customer_id = ? OR "
-          "customer_id IN "
+          "DELETE FROM customer_attributes WHERE customer_id = ?",
+          "DELETE FROM customer_attributes WHERE customer_id IN "
           "(SELECT id FROM customers WHERE merged_into = ?)",
           "DELETE FROM consents WHERE customer_id = ?",
-          "DELETE FROM consent_history WHERE customer_id = ? OR "
-          "customer_id IN (SELECT id FROM customers WHERE merged_into = ?)",
-          "DELETE FROM customer_create_requests WHERE customer_id = ? OR "
-          "customer_id IN (SELECT id FROM customers WHERE merged_into = ?)",
+          "DELETE FROM consent_history WHERE customer_id = ?",
+          "DELETE FROM consent_history WHERE customer_id IN "
+          "(SELECT id FROM customers WHERE merged_into = ?)",
+          "DELETE FROM customer_create_requests WHERE customer_id = ?",
+          "DELETE FROM customer_create_requests WHERE customer_id IN "
+          "(SELECT id FROM customers WHERE merged_into = ?)",
           "UPDATE interactions SET note = '', request_hash = 'erased' "
           "WHERE customer_id = ?",
           "UPDATE purchases SET description = '', request_hash = 'erased' "
           "WHERE customer_id = ?"}) {
       Statement s = Prepare(c, query);
       s->setString(1, id);
-      if (std::string(query).find("merged_into = ?") != std::string::npos)
-        s->setString(2, id);
       s->executeUpdate();
     }
     Statement suppress =

@@ -13,6 +13,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "common/ids.h"
 #include "services/customer/customer_values.h"
 #include "services/customer/mysql_customer_store.h"
@@ -492,6 +493,61 @@ TEST_F(CustomerStoreTest, DeleteNeedsForceWhenThereArePurchases) {
   EXPECT_EQ(
       store_->DeleteCustomer(c.id, true, accept, Ev("DeleteCustomer")).code(),
       absl::StatusCode::kNotFound);
+}
+
+// Erasing or deleting a customer reads and locks its own records (and those
+// merged into it) by key: a transaction holding another customer's row does
+// not hold either up.
+TEST_F(CustomerStoreTest, EraseAndDeleteLockOnlyTheirOwnRecords) {
+  std::vector<CustomerRecord> made;
+  for (const char* name : {"Ada", "Ada L.", "Bob", "Cy", "Cy D."}) {
+    made.push_back(NewCustomer(name));
+    made.back().attributes = {{"k", "v"}};
+    ASSERT_TRUE(store_
+                    ->CreateCustomer(made.back(),
+                                     {absl::StrCat("req-", name), "h"},
+                                     Ev("CreateCustomer"))
+                    .ok());
+  }
+  const std::string& ada = made[0].id;
+  const std::string& bob = made[2].id;
+  const std::string& cy = made[3].id;
+  ASSERT_TRUE(store_
+                  ->MergeCustomers(ada, {made[1].id},
+                                   Ev("MergeCustomers", "t", 1), false)
+                  .ok());
+  ASSERT_TRUE(store_
+                  ->MergeCustomers(cy, {made[4].id},
+                                   Ev("MergeCustomers", "t", 1), false)
+                  .ok());
+  absl::Notification locked, release;
+  std::thread holder([&] {
+    absl::StatusOr<int> held =
+        pool_->Run([&](sql::Connection& c) -> absl::StatusOr<int> {
+          std::unique_ptr<sql::Statement> s(c.createStatement());
+          s->execute("START TRANSACTION");
+          std::unique_ptr<sql::ResultSet> rows(s->executeQuery(absl::StrCat(
+              "SELECT id FROM customers WHERE id = '", bob, "' FOR UPDATE")));
+          locked.Notify();
+          release.WaitForNotification();
+          s->execute("ROLLBACK");
+          return 0;
+        });
+    EXPECT_TRUE(held.ok()) << held.status();
+  });
+  locked.WaitForNotification();
+  auto accept = [](const CustomerRecord&) { return absl::OkStatus(); };
+  absl::Status erased = store_->EraseCustomer(ada, {"hash-1"}, accept,
+                                              Ev("EraseCustomer", "t", 9));
+  absl::Status deleted =
+      store_->DeleteCustomer(cy, true, accept, Ev("DeleteCustomer"));
+  release.Notify();
+  holder.join();
+  EXPECT_TRUE(erased.ok()) << erased;
+  EXPECT_TRUE(deleted.ok()) << deleted;
+  EXPECT_EQ(Count("customers WHERE display_name = '(erased)'"), 2);
+  EXPECT_EQ(Count("customers"), 3);  // Ada and her duplicate, erased; Bob
+  EXPECT_EQ(Count("customer_attributes"), 1);  // Bob's
 }
 
 TEST_F(CustomerStoreTest, ListCustomersIsKeysetPagedById) {
