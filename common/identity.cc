@@ -4,6 +4,7 @@
 #include <unicode/normalizer2.h>
 #include <unicode/uchar.h>
 #include <unicode/unistr.h>
+#include <unicode/utf8.h>
 
 #include <algorithm>
 #include <array>
@@ -20,9 +21,55 @@
 
 namespace rapport {
 
+namespace {
+
+// A character that shows as space or as nothing: no-break and other Unicode
+// spaces, line and paragraph separators, control and format characters
+// (zero-width spaces and joiners, the byte order mark, direction marks).
+// Spreadsheet exports leave them around addresses.
+bool Invisible(UChar32 c) {
+  if (u_isUWhiteSpace(c)) return true;
+  switch (u_charType(c)) {
+    case U_CONTROL_CHAR:
+    case U_FORMAT_CHAR:
+    case U_SPACE_SEPARATOR:
+    case U_LINE_SEPARATOR:
+    case U_PARAGRAPH_SEPARATOR:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// `text` (valid UTF-8) without the invisible characters at its ends.
+absl::string_view StripInvisible(absl::string_view text) {
+  const auto* s = reinterpret_cast<const uint8_t*>(text.data());
+  const int32_t n = static_cast<int32_t>(text.size());
+  int32_t begin = 0;
+  while (begin < n) {
+    int32_t next = begin;
+    UChar32 c;
+    U8_NEXT(s, next, n, c);
+    if (!Invisible(c)) break;
+    begin = next;
+  }
+  int32_t end = n;
+  while (end > begin) {
+    int32_t before = end;
+    UChar32 c;
+    U8_PREV(s, 0, before, c);
+    if (!Invisible(c)) break;
+    end = before;
+  }
+  return text.substr(begin, end - begin);
+}
+
+}  // namespace
+
 absl::StatusOr<std::string> NormalizeEmail(absl::string_view email,
                                            absl::string_view field) {
-  absl::string_view e = absl::StripAsciiWhitespace(email);
+  if (!IsValidUtf8(email)) return InvalidField(field, "is not valid UTF-8");
+  absl::string_view e = StripInvisible(email);
   if (e.size() > 320) return InvalidField(field, "is longer than 320 bytes");
   const size_t at = e.find('@');
   if (at == absl::string_view::npos || at == 0 ||
@@ -36,14 +83,16 @@ absl::StatusOr<std::string> NormalizeEmail(absl::string_view email,
       domain.find("..") != absl::string_view::npos) {
     return InvalidField(field, "must have a domain such as example.com");
   }
-  for (unsigned char c : e) {
-    if (c <= 0x20 || c == 0x7F || c == ',' || c == ';' || c == '<' ||
-        c == '>') {
+  const auto* s = reinterpret_cast<const uint8_t*>(e.data());
+  const int32_t n = static_cast<int32_t>(e.size());
+  for (int32_t i = 0; i < n;) {
+    UChar32 c;
+    U8_NEXT(s, i, n, c);
+    if (Invisible(c) || c == ',' || c == ';' || c == '<' || c == '>') {
       return InvalidField(
           field, "must not contain spaces, control characters or , ; < >");
     }
   }
-  if (!IsValidUtf8(e)) return InvalidField(field, "is not valid UTF-8");
   return std::string(e);
 }
 

@@ -3,6 +3,9 @@
 // normalisation behind them (libphonenumber): any text is parsed or refused
 // as INVALID_ARGUMENT; what parses is normalised for good
 // (normalising it again changes nothing).
+#include <unicode/uchar.h>
+#include <unicode/utf8.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -49,6 +52,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     absl::StatusOr<std::string> again =
         rapport::NormalizeEmail(*email, "email");
     if (!again.ok() || *again != *email) __builtin_trap();
+    // Nothing that shows as space or as nothing is left in an address.
+    const auto* s = reinterpret_cast<const uint8_t*>(email->data());
+    const int32_t n = static_cast<int32_t>(email->size());
+    for (int32_t i = 0; i < n;) {
+      UChar32 c;
+      U8_NEXT(s, i, n, c);
+      if (c < 0 || u_isUWhiteSpace(c) || u_iscntrl(c) ||
+          u_charType(c) == U_FORMAT_CHAR) {
+        __builtin_trap();
+      }
+    }
     (void)rapport::EmailMatchKey(*email);
   } else if (email.status().code() != absl::StatusCode::kInvalidArgument) {
     __builtin_trap();

@@ -140,9 +140,21 @@ TEST(Validation, AnUpdateMaskNamesFieldsThatCanBeUpdated) {
 
 TEST(Validation, EmailIsTrimmedAndChecked) {
   EXPECT_EQ(*NormalizeEmail("  Ada@Example.com ", "email"), "Ada@Example.com");
+  // Unicode spaces and invisible characters at the ends, as spreadsheets
+  // leave them (no-break space, zero-width space, byte order mark, line
+  // separator), go too: the address is the same identity.
+  for (const char* padded :
+       {"Ada@Example.com\u00a0", "\ufeffAda@Example.com",
+        "\u200bAda@Example.com\u2028", "\u3000 Ada@Example.com\u0085"}) {
+    absl::StatusOr<std::string> e = NormalizeEmail(padded, "email");
+    ASSERT_TRUE(e.ok()) << padded << ": " << e.status();
+    EXPECT_EQ(*e, "Ada@Example.com") << padded;
+  }
   for (const char* bad :
        {"ada", "@example.com", "ada@", "ada@example", "a b@example.com",
-        "ada@@example.com", "ada@example..com", "ada@.com"}) {
+        "ada@@example.com", "ada@example..com", "ada@.com",
+        "a\u00a0da@example.com", "ada\u200b@example.com",
+        "ada@exa\u2060mple.com", "ada@example.com\xff", "\u00a0"}) {
     absl::StatusOr<std::string> e = NormalizeEmail(bad, "customer.email");
     ASSERT_FALSE(e.ok()) << bad;
     EXPECT_EQ(FieldViolations(e.status())[0].field, "customer.email") << bad;
