@@ -104,6 +104,21 @@ absl::Status CheckKeyText(absl::string_view value, absl::string_view field,
   return absl::OkStatus();
 }
 
+std::string FingerprintContent(
+    std::initializer_list<absl::string_view> fields) {
+  std::string out;
+  bool first = true;
+  for (absl::string_view field : fields) {
+    if (!first) out.push_back('|');
+    first = false;
+    for (char c : field) {
+      if (c == '|' || c == '\\') out.push_back('\\');
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
 std::string Fingerprint(absl::string_view data) {
   uint64_t h = 1469598103934665603ull;
   for (unsigned char c : data) {

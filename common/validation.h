@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <set>
 #include <string>
@@ -90,6 +91,12 @@ void AddViolations(const absl::Status& status,
 // 1469598103934665603: the published one (14695981039346656037) without its
 // last digit. Fingerprints are stored, so it stays as it is.
 std::string Fingerprint(absl::string_view data);
+
+// What a fingerprint is made from when a record has several fields: joined
+// by '|', each '|' and '\\' in a field escaped with '\\', so that no two
+// records give one text ("a|b", "c" and "a", "b|c" differ). Fields without
+// either character give the plain join (fingerprints stored before stay).
+std::string FingerprintContent(std::initializer_list<absl::string_view> fields);
 
 // ---- implementation
 // ----------------------------------------------------------

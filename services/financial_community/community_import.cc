@@ -337,8 +337,9 @@ absl::StatusOr<imports::Parsed<EngagementRow>> ParseEngagement(
   out.record.group = slash == std::string::npos
                          ? row.request_id()
                          : row.request_id().substr(0, slash);
-  out.content = absl::StrCat(out.ref, "|", e.time_us, "|", e.kind, "|",
-                             e.cost.ToString(), "|", e.outcome, "|", e.note);
+  out.content = FingerprintContent({out.ref, absl::StrCat(e.time_us),
+                                    absl::StrCat(e.kind), e.cost.ToString(),
+                                    e.outcome, e.note});
   return out;
 }
 
@@ -484,9 +485,9 @@ absl::StatusOr<imports::Parsed<CoverageRecord>> ParseCoverage(
     RAPPORT_ASSIGN_OR_RETURN(r.target_price,
                              ParsePrice(row.target_price(), "target_price"));
   }
-  out.content = absl::StrCat(out.ref, "|", r.security, "|", r.end_time_us, "|",
-                             r.rating_text, "|",
-                             r.target_price ? r.target_price->ToString() : "-");
+  out.content = FingerprintContent(
+      {out.ref, r.security, absl::StrCat(r.end_time_us), r.rating_text,
+       r.target_price ? r.target_price->ToString() : "-"});
   return out;
 }
 

@@ -13,6 +13,7 @@
 #include "common/base/timestamp.h"
 #include "common/ids.h"
 #include "common/status.h"
+#include "common/validation.h"
 
 namespace rapport::community {
 namespace {
@@ -156,8 +157,8 @@ std::string DateText(int64_t end_us) {
 std::string HoldingContent(absl::string_view member, absl::string_view security,
                            int64_t end_time_us, int64_t shares,
                            const Decimal& price) {
-  return absl::StrCat(member, "|", security, "|", end_time_us, "|", shares, "|",
-                      price.ToString());
+  return FingerprintContent({member, security, absl::StrCat(end_time_us),
+                             absl::StrCat(shares), price.ToString()});
 }
 
 std::string LoggedEngagementRowId(absl::string_view engagement_id,

@@ -159,10 +159,10 @@ absl::StatusOr<imports::Parsed<DealRecord>> ParseDeal(const v1::DealRow& row) {
     }
     d.close_time_us = closed;
   }
-  out.content = absl::StrCat(out.ref, "|", d.reference, "|", d.account_name,
-                             "|", d.account_domain, "|", d.amount.ToString(),
-                             "|", d.register_time_us, "|", d.state, "|",
-                             d.close_time_us.value_or(-1));
+  out.content = FingerprintContent(
+      {out.ref, d.reference, d.account_name, d.account_domain,
+       d.amount.ToString(), absl::StrCat(d.register_time_us),
+       absl::StrCat(d.state), absl::StrCat(d.close_time_us.value_or(-1))});
   return out;
 }
 
@@ -472,8 +472,9 @@ absl::StatusOr<imports::Parsed<OrderRecord>> ParseOrder(
   RAPPORT_ASSIGN_OR_RETURN(
       out.record.amount,
       imports::ParseAmountText(row.amount(), "amount", true));
-  out.content = absl::StrCat(out.ref, "|", out.record.order_time_us, "|",
-                             out.record.amount.ToString());
+  out.content =
+      FingerprintContent({out.ref, absl::StrCat(out.record.order_time_us),
+                          out.record.amount.ToString()});
   return out;
 }
 
@@ -531,9 +532,9 @@ absl::StatusOr<imports::Parsed<InteractionRecord>> ParseInteraction(
   RAPPORT_RETURN_IF_ERROR(CheckNoteText(row.note(), "note", 1024));
   r.kind = row.kind();
   r.note = row.note();
-  out.content =
-      absl::StrCat(out.ref, "|", r.interaction_time_us, "|", r.channel, "|",
-                   r.cost.ToString(), "|", r.kind, "|", r.note);
+  out.content = FingerprintContent(
+      {out.ref, absl::StrCat(r.interaction_time_us), absl::StrCat(r.channel),
+       r.cost.ToString(), r.kind, r.note});
   return out;
 }
 

@@ -1913,6 +1913,37 @@ TEST_F(PartnerLogicTest, ImportsRescoreThePartnersWhoseValuesTheyChange) {
             (std::vector<std::string>{a.id(), b.id(), created[0]}));
 }
 
+// Two rows under one request id that say different things are never taken
+// for one row sent twice, wherever a '|' stands in their text.
+TEST_F(PartnerLogicTest, RowsThatDifferOnlyWhereABarStandsAreNotRetries) {
+  MysqlPartnerImports imports(&db_.pool(), &ids_,
+                              [this] { return absl::FromUnixMicros(now_); },
+                              {.currency = "USD"});
+  v1::ImportInteractionsRequest logged;
+  logged.set_import_id("visits");
+  for (const auto& [row, kind, note] :
+       std::vector<std::tuple<int, const char*, const char*>>{
+           {2, "a|b", "c"}, {3, "a", "b|c"}}) {
+    v1::InteractionRow* i = logged.add_rows();
+    i->set_row(row);
+    i->set_partner_ref("ext:crm:bar");
+    i->set_timestamp(FormatRfc3339Micros(kNow));
+    i->set_channel("visit");
+    i->set_cost("80");
+    i->set_kind(kind);
+    i->set_note(note);
+    i->set_request_id("visit-1");
+  }
+  absl::StatusOr<v1::ImportInteractionsResponse> imported =
+      imports.ImportInteractions(testing::OneMessage(logged), "user:ada");
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  EXPECT_EQ(imported->accepted(), 1);
+  EXPECT_EQ(imported->duplicates(), 0);
+  ASSERT_EQ(imported->rejected_size(), 1);
+  EXPECT_EQ(imported->rejected(0).row(), 3);
+  EXPECT_EQ(imported->rejected(0).field(), "request_id");
+}
+
 // An import made a partner for an external id that an update took away
 // since: a later import naming that id refuses the row, saying why, instead
 // of failing on the made partner's key at every attempt.

@@ -295,6 +295,13 @@ TEST(Validation, FingerprintIsStableAndSensitive) {
   EXPECT_EQ(Fingerprint(""), "14650fb0739d0383");
   EXPECT_NE(Fingerprint("abc"), Fingerprint("abd"));
   EXPECT_EQ(Fingerprint("").size(), 16u);
+  // Several fields: the plain join while no field holds '|' or '\\' (so
+  // stored fingerprints stay), and no two lists of fields give one text.
+  EXPECT_EQ(FingerprintContent({"p1", "12", "", "note"}), "p1|12||note");
+  EXPECT_NE(FingerprintContent({"a|b", "c"}), FingerprintContent({"a", "b|c"}));
+  EXPECT_NE(FingerprintContent({"a\\", "|b"}),
+            FingerprintContent({"a\\|", "b"}));
+  EXPECT_EQ(FingerprintContent({"a|b\\"}), "a\\|b\\\\");
 }
 
 TEST(Ids, ShapeOrderAndInjectedSources) {
