@@ -32,6 +32,7 @@ using internal::JsonPtr;
 constexpr int64_t kMaxJwksSize = 1 << 20;
 constexpr int64_t kMaxKeyFileSize = 64 << 10;
 constexpr size_t kMaxTokenSize = 8 << 10;
+constexpr absl::Duration kMaxTokenTtl = absl::Hours(24 * 366 * 100);
 constexpr size_t kCoordinateSize = 32;
 // How many verified tokens a TokenVerifier remembers before it starts over.
 constexpr size_t kMaxVerifiedTokens = 4096;
@@ -633,6 +634,10 @@ absl::StatusOr<std::string> MintToken(const SigningKey& key,
   }
   if (claims.ttl < absl::Seconds(1)) {
     return absl::InvalidArgumentError("ttl: must be at least one second");
+  }
+  // Past this, the expiry would not be a time (an infinite ttl overflows).
+  if (claims.ttl > kMaxTokenTtl) {
+    return absl::InvalidArgumentError("ttl: must be at most 100 years");
   }
   if (claims.roles.empty()) {
     return absl::InvalidArgumentError(

@@ -209,7 +209,8 @@ int List(Context& ctx, Stub& stub) {
   for (const char* flag : {"min-value", "max-value"}) {
     if (auto v = ctx.args.Get(flag)) {
       absl::StatusOr<Decimal> d = Decimal::Parse(*v);
-      if (!d.ok() || d->is_negative() || d->raw_nanos() % 10'000'000 != 0) {
+      if (!d.ok() || d->is_negative() || *d > Decimal::FromUnits(100) ||
+          d->raw_nanos() % 10'000'000 != 0) {
         return UsageError(
             absl::StrCat("--", flag, ": want a value 0.00..100.00"), "");
       }

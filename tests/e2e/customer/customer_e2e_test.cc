@@ -195,6 +195,11 @@ TEST(CustomerE2E, BadInputIsInvalidArgumentNamingTheField) {
       server.Ctl({"purchases", "record", "--customer", "x", "--amount", "1e5"});
   EXPECT_EQ(usage.exit_code, 2);
   EXPECT_NE(usage.err.find("--amount"), std::string::npos) << usage.err;
+  // A value past 100 is refused, not wrapped round to a filter of 0.
+  RunResult past =
+      server.Ctl({"customers", "list", "--min-value", "42949672.96"});
+  EXPECT_EQ(past.exit_code, 2);
+  EXPECT_NE(past.err.find("--min-value"), std::string::npos) << past.err;
 }
 
 TEST(CustomerE2E, LostDatabaseGivesUnavailableAndTheServiceRecoversByItself) {

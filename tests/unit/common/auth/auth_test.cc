@@ -1221,6 +1221,8 @@ TEST_F(AuthTest, MintRefusesBadClaims) {
   claims = Claims();
   claims.ttl = absl::ZeroDuration();
   EXPECT_THAT(Message(code(claims)), StartsWith("ttl: "));
+  claims.ttl = absl::InfiniteDuration();  // `--ttl inf`
+  EXPECT_THAT(Message(code(claims)), StartsWith("ttl: "));
   claims = Claims();
   claims.subject = "\xff\xfe";
   EXPECT_THAT(Message(code(claims)), StartsWith("subject: "));
