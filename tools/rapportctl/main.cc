@@ -227,7 +227,9 @@ Global flags:
                        before the localhost default); a comma-separated list
                        of addresses is balanced round-robin
   --output FORMAT      table (default), json or csv
-  --timeout DURATION   deadline of each call (default 30s)
+  --timeout DURATION   deadline of each call (default 30s; imports and scoring
+                       rfm|clv 1h; exports scores none; report and overview
+                       give their exports at least 10m)
   --tls-ca FILE, --tls-cert FILE, --tls-key FILE   TLS to the service
                        (also $RAPPORT_TLS_CA, $RAPPORT_TLS_CERT, $RAPPORT_TLS_KEY)
   --token TOKEN        the bearer token every call carries (default: $RAPPORT_TOKEN,
