@@ -80,7 +80,7 @@ class CallWatchdog {
         grpc_call_cancel_with_status(it->second.context->c_call(),
                                      GRPC_STATUS_DEADLINE_EXCEEDED,
                                      message.c_str(), nullptr);
-        LogLine("warn", "server",
+        LogLine("warn", ProcessService(),
                 "call ended: it ran past the server's deadline",
                 {{"method", it->second.method}});
         expired_.insert(it->first);
@@ -171,6 +171,9 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
       watch_id_ = watchdog_->Watch(info_->server_context(), start_ + limit,
                                    limit, info_->method());
       watched_ = true;
+      // A stream may outlive its token (imports and exports run up to
+      // max_stream_time): its caller is found as it starts, for the log.
+      if (type_ != metrics::CallType::kUnary) caller_ = Caller();
     }
     if (methods->QueryInterceptionHookPoint(
             grpc::experimental::InterceptionHookPoints::POST_RECV_MESSAGE) &&
@@ -213,6 +216,22 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
   }
 
  private:
+  // The subject of the call's token, when the request log is on and the
+  // token verifies now; else "".
+  std::string Caller() const {
+    const grpc::ServerContextBase* context = info_->server_context();
+    if (!options_->log_requests || options_->verifier == nullptr ||
+        context == nullptr) {
+      return "";
+    }
+    const auto& metadata = context->client_metadata();
+    auto it = metadata.find("authorization");
+    if (it == metadata.end()) return "";
+    absl::StatusOr<auth::Principal> caller = options_->verifier->Verify(
+        absl::string_view(it->second.data(), it->second.size()));
+    return caller.ok() ? caller->subject : "";
+  }
+
   // `status` is what the caller got, `answered` what the handler said (they
   // differ for a call that ended before its answer).
   void Log(const grpc::Status& status, const grpc::Status& answered,
@@ -231,17 +250,13 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
       fields.push_back({"peer", context->peer()});
       // Who called, reads too (the audit log has the changes only): the
       // token the call verified, found again in the verifier's cache. A
-      // refused token is not verified twice (a flood of bad ones costs a
-      // signature check each, not two).
-      if (options_->verifier != nullptr &&
+      // refused unary call's token is not verified twice (a flood of bad
+      // ones costs a signature check each, not two).
+      if (caller_.empty() &&
           status.error_code() != grpc::StatusCode::UNAUTHENTICATED) {
-        const auto& metadata = context->client_metadata();
-        if (auto it = metadata.find("authorization"); it != metadata.end()) {
-          absl::StatusOr<auth::Principal> caller = options_->verifier->Verify(
-              absl::string_view(it->second.data(), it->second.size()));
-          if (caller.ok()) fields.push_back({"caller", caller->subject});
-        }
+        caller_ = Caller();
       }
+      if (!caller_.empty()) fields.push_back({"caller", caller_});
     }
     if (!status.ok()) fields.push_back({"error", status.error_message()});
     LogLine(status.ok() ? "info" : "warn", options_->service_name, "request",
@@ -256,6 +271,7 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
   const absl::Time start_ = absl::Now();
   bool watched_ = false;
   uint64_t watch_id_ = 0;
+  std::string caller_;  // a stream's, found as it started
 };
 
 class CallInterceptorFactory final

@@ -1,0 +1,87 @@
+// The server every service runs (common/server.h), in process: what its
+// request log says of a call.
+#include "common/server.h"
+
+#include <google/protobuf/util/time_util.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/auth/jwt.h"
+#include "common/call_guard.h"
+#include "services/scoring/scoring_service.h"
+#include "tests/support/test_auth.h"
+
+namespace rapport {
+namespace {
+
+namespace sv1 = ::rapport::scoring::v1;
+
+// A stream outlives its token (an import of an hour on a token of an hour):
+// the request log still names its caller, found as the stream began.
+TEST(Server, TheRequestLogNamesTheCallerOfAStreamThatOutlivedItsToken) {
+  const testing::TestAuth& keys = testing::TestAuth::Get();
+  // No leeway: a token is refused as soon as it expires.
+  absl::StatusOr<std::unique_ptr<auth::TokenVerifier>> made =
+      auth::TokenVerifier::Create({.jwks_file = keys.jwks_file(),
+                                   .issuer = "rapport",
+                                   .audience = "rapport",
+                                   .leeway = absl::ZeroDuration()});
+  ASSERT_TRUE(made.ok()) << made.status();
+  std::shared_ptr<const auth::TokenVerifier> verifier = *std::move(made);
+  const CallGuard guard(verifier.get(), scoring::ScoringMethodRoles());
+  scoring::ScoringServiceImpl scoring(&guard, [] { return absl::Now(); });
+  ServerOptions options;
+  options.service_name = "scoring";
+  options.listen = "127.0.0.1:0";
+  options.log_requests = true;
+  options.verifier = verifier;
+  options.health_service_names = {sv1::ScoringService::service_full_name()};
+  absl::StatusOr<std::unique_ptr<Server>> server =
+      Server::Start(options, {&scoring});
+  ASSERT_TRUE(server.ok()) << server.status();
+
+  auto stub = sv1::ScoringService::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*server)->port()),
+                          grpc::InsecureChannelCredentials()));
+  grpc::ClientContext call;
+  call.AddMetadata("authorization",
+                   absl::StrCat("Bearer ", keys.Token("reader", "test:long",
+                                                      absl::Seconds(3))));
+  ::testing::internal::CaptureStderr();
+  auto stream = stub->ScorePopulation(&call);
+  sv1::ScorePopulationRequest config;
+  *config.mutable_config()->mutable_as_of() =
+      google::protobuf::util::TimeUtil::SecondsToTimestamp(1'700'000'000);
+  ASSERT_TRUE(stream->Write(config));
+  sv1::ScorePopulationRequest facts;
+  sv1::EntityFacts* f = facts.add_facts();
+  f->set_entity_id("p1");
+  f->set_frequency(1);
+  f->mutable_monetary()->set_units(10);
+  *f->mutable_last_event_time() =
+      google::protobuf::util::TimeUtil::SecondsToTimestamp(1'699'000'000);
+  ASSERT_TRUE(stream->Write(facts));
+  // The token expires while the stream runs.
+  absl::SleepFor(absl::Seconds(4));
+  stream->WritesDone();
+  sv1::ScorePopulationResponse response;
+  while (stream->Read(&response)) {
+  }
+  const grpc::Status status = stream->Finish();
+  (*server)->Shutdown();
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_NE(log.find(R"("method":"/rapport.scoring.v1.ScoringService/)"
+                     R"(ScorePopulation")"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find(R"("caller":"test:long")"), std::string::npos) << log;
+}
+
+}  // namespace
+}  // namespace rapport
