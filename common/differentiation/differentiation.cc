@@ -382,7 +382,7 @@ void Differentiation::RescoreInBackground() {
   auto give_up = [&](size_t entities, absl::string_view error) {
     dropped.Increment(static_cast<double>(entities));
     LogLine(
-        "warn", options_.entity,
+        "warn", ProcessService(),
         "stopping with re-scores not run; the next refresh values "
         "these entities",
         {{"entities", absl::StrCat(entities)}, {"error", std::string(error)}});
@@ -448,7 +448,7 @@ void Differentiation::RescoreInBackground() {
         continue;
       }
       tries.erase(batch[i]);
-      LogLine("warn", options_.entity, "re-scoring after activity failed",
+      LogLine("warn", ProcessService(), "re-scoring after activity failed",
               {{"id", batch[i]}, {"error", std::string(outcome[i].message())}});
     }
     if (stopping && !again.empty()) {
@@ -469,7 +469,7 @@ void Differentiation::RescoreInBackground() {
                                 options_.rescore_backoff_most),
                        absl::Milliseconds(1));
     if (!wait_for_model) {
-      LogLine("warn", options_.entity,
+      LogLine("warn", ProcessService(),
               "re-scoring after activity failed; trying again",
               {{"entities", absl::StrCat(again.size())},
                {"error", std::string(passing.message())},

@@ -229,7 +229,7 @@ void Differentiation::Reached(RefreshStep step) const {
 void Differentiation::RecoverInBackground() {
   while (!stopping_.WaitForNotificationWithTimeout(options_.recover_every)) {
     if (absl::Status s = Recover(); !s.ok()) {
-      LogError(options_.entity, "cannot recover stopped refreshes",
+      LogError(ProcessService(), "cannot recover stopped refreshes",
                {{"error", std::string(s.message())}});
     }
   }
@@ -307,7 +307,7 @@ absl::StatusOr<cv1::RefreshJob> Differentiation::StartRefresh(
   // scoring service) does not stand in the way of a refresh, which values
   // every entity anyway; a database that is away fails the next step.
   if (absl::Status recovered = Recover(); !recovered.ok()) {
-    LogLine("warn", options_.entity, "recovery before a refresh failed",
+    LogLine("warn", ProcessService(), "recovery before a refresh failed",
             {{"error", std::string(recovered.message())}});
   }
   RAPPORT_ASSIGN_OR_RETURN(std::optional<RefreshJobRecord> running,
@@ -383,7 +383,7 @@ absl::StatusOr<cv1::RefreshJob> Differentiation::GetRefreshJob(
     // up the entities re-scored during it, which calls the scoring service)
     // is the background recovery's, not this reader's to wait for.
     if (absl::Status ended = EndStaleJobs().status(); !ended.ok()) {
-      LogLine("warn", options_.entity, "ending a stale job failed",
+      LogLine("warn", ProcessService(), "ending a stale job failed",
               {{"job", id}, {"error", std::string(ended.message())}});
     }
     RAPPORT_ASSIGN_OR_RETURN(record, store_->GetJob(id));
@@ -406,11 +406,11 @@ void Differentiation::RunJob(Job& job) {
         // Ended by another replica's recovery (this one was cut off for
         // longer than stale_after): its set is gone and a new refresh may
         // run, so this one stops instead of scoring on for nothing.
-        LogError(options_.entity, "refresh ended elsewhere; stopping it",
+        LogError(ProcessService(), "refresh ended elsewhere; stopping it",
                  {{"job", job.id}});
         job.cancel.Cancel();
       } else if (!s.ok()) {
-        LogError(options_.entity, "cannot record refresh progress",
+        LogError(ProcessService(), "cannot record refresh progress",
                  {{"job", job.id}, {"error", std::string(s.message())}});
       }
       job.mu.Lock();
@@ -443,7 +443,7 @@ void Differentiation::RunJob(Job& job) {
                                : store_->LiveSetJob();
     if (!live.ok()) return live.status();
     if (*live == job.id) {
-      LogError(options_.entity, "refresh published before it failed",
+      LogError(ProcessService(), "refresh published before it failed",
                {{"job", job.id}, {"error", std::string(status.message())}});
       status = absl::OkStatus();
     }
@@ -510,10 +510,10 @@ void Differentiation::RunJob(Job& job) {
       status.ok() && finished.ok(), absl::Now() - started, job.total.load());
   stop_heartbeat();
   if (!finished.ok()) {
-    LogError(options_.entity, "cannot record the end of a refresh",
+    LogError(ProcessService(), "cannot record the end of a refresh",
              {{"job", job.id}, {"error", std::string(finished.message())}});
   } else {
-    LogInfo(options_.entity, "refresh ended",
+    LogInfo(ProcessService(), "refresh ended",
             {{"job", job.id},
              {"state", status.ok() ? "SUCCEEDED" : "FAILED"},
              {"entities", absl::StrCat(record.total)},
@@ -525,7 +525,7 @@ void Differentiation::RunJob(Job& job) {
     if (status.ok()) {
       Reached(RefreshStep::kFinished);
       if (absl::Status s = CatchUp(job.id, job.create_time_us, {}); !s.ok()) {
-        LogError(options_.entity,
+        LogError(ProcessService(),
                  "cannot re-score the entities valued during a refresh; "
                  "recovery will",
                  {{"job", job.id}, {"error", std::string(s.message())}});
@@ -574,7 +574,7 @@ absl::Status Differentiation::CatchUp(
       // An entity that cannot be scored at all (its facts past what the
       // engine takes) would stop every later catch-up too: it keeps the
       // value it has, and the log says which.
-      LogError(options_.entity, "an entity could not be caught up",
+      LogError(ProcessService(), "an entity could not be caught up",
                {{"job", job_id},
                 {"entity", batch[i]},
                 {"error", std::string(s.message())}});
@@ -806,7 +806,7 @@ Differentiation::EndStaleJobs() {
   absl::MutexLock l(&mu_);
   for (const RefreshJobRecord& job : ended) {
     ended_stale_.insert(job.id);
-    LogInfo(options_.entity, "refresh ended by recovery",
+    LogInfo(ProcessService(), "refresh ended by recovery",
             {{"job", job.id},
              {"state",
               job.state == JobState::kSucceeded ? "SUCCEEDED" : "FAILED"}});

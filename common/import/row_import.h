@@ -205,22 +205,31 @@ class Importer {
     RAPPORT_RETURN_IF_ERROR(run.Audit("started", ""));
     absl::StatusOr<Totals> totals = run.Import(request, next, cancelled);
     if (!totals.ok()) {
-      // The error is the call's answer; the end event says it stopped.
-      run.Audit("failed", absl::StatusCodeToString(totals.status().code()))
+      // The error is the call's answer; the end event says it stopped, and
+      // what the batches committed before it stored (they stay).
+      run.Audit("failed",
+                absl::StrCat(absl::StatusCodeToString(totals.status().code()),
+                             " ", run.Counts()))
           .IgnoreError();
       return totals;
     }
-    RAPPORT_RETURN_IF_ERROR(run.Audit(
-        totals->rejected > 0 ? "partial" : "ok",
-        absl::StrCat(
-            "accepted=", totals->accepted, " duplicates=", totals->duplicates,
-            " rejected=", totals->rejected, " created=", totals->created)));
+    RAPPORT_RETURN_IF_ERROR(
+        run.Audit(totals->rejected > 0 ? "partial" : "ok", Counts(*totals)));
     return totals;
   }
 
  private:
+  static std::string Counts(const Totals& totals) {
+    return absl::StrCat(
+        "accepted=", totals.accepted, " duplicates=", totals.duplicates,
+        " rejected=", totals.rejected, " created=", totals.created);
+  }
+
   class Session {
    public:
+    // What the batches committed so far stored (for a run that stops).
+    std::string Counts() const { return Importer::Counts(totals_); }
+
     Session(Importer* importer, std::string import_id, std::string actor)
         : importer_(importer),
           import_id_(std::move(import_id)),
@@ -369,7 +378,7 @@ class Importer {
         fewest_to_create = std::min(fewest_to_create, to_create_);
       }
       // What the database said stays in the log: it may name tables.
-      LogLine("warn", "import", "a batch kept losing races",
+      LogLine("warn", ProcessService(), "a batch kept losing races",
               {{"kind", importer_->options_.kind},
                {"error", std::string(last.message())}});
       return absl::AbortedError(

@@ -98,6 +98,7 @@ class FakeStore : public Store<Record> {
   }
   absl::Status Audit(const audit::Event& e) override {
     outcomes.push_back(e.outcome);
+    details.push_back(e.details);
     return absl::OkStatus();
   }
 
@@ -105,6 +106,7 @@ class FakeStore : public Store<Record> {
   absl::flat_hash_map<std::string, std::string> created;
   std::vector<std::string> written;   // the entity of every written row
   std::vector<std::string> outcomes;  // of the audited events, in order
+  std::vector<std::string> details;   // likewise
   int writes = 0;
   int fail_write = -1;    // the call of Write that fails, from 0
   int rival_creates = 0;  // Writes that lose an entity to a rival import
@@ -187,6 +189,9 @@ TEST(RowImport, AStreamCutShortByItsCallIsNotTheEndOfTheImport) {
   EXPECT_TRUE(absl::IsCancelled(totals.status())) << totals.status();
   EXPECT_EQ(store.written.size(), 4u);
   EXPECT_EQ(store.outcomes, (std::vector<std::string>{"started", "failed"}));
+  // The audit log says what the caller stored before the call ended.
+  EXPECT_EQ(store.details.back(),
+            "CANCELLED accepted=4 duplicates=0 rejected=0 created=0");
   EXPECT_EQ(RowsCounted("accepted") - accepted_before, 4);
 
   FakeStore whole;
