@@ -1344,7 +1344,16 @@ absl::StatusOr<MergeResult> MysqlCustomerStore::MergeCustomers(
                                  LoadCustomer(c, primary, false));
         // A dry run computes everything and then rolls it all back.
         if (dry_run) return absl::CancelledError("dry run");
-        audit::Write(c, event);
+        // The primary's event, and one under each duplicate, so that the
+        // audit log of a merged record says where it went (and a merge of
+        // many is not cut to the first ids by the details' length).
+        std::vector<audit::Event> events = {event};
+        for (const std::string& d : duplicates) {
+          audit::Event& merged = events.emplace_back(event);
+          merged.resource = absl::StrCat("customers/", d);
+          merged.details = absl::StrCat("merged into ", primary);
+        }
+        audit::Write(c, events);
         return absl::OkStatus();
       },
       MysqlPool::Isolation::kReadCommitted);

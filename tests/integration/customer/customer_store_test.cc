@@ -520,6 +520,12 @@ TEST_F(CustomerStoreTest, EraseAndDeleteLockOnlyTheirOwnRecords) {
                   ->MergeCustomers(cy, {made[4].id},
                                    Ev("MergeCustomers", "t", 1), false)
                   .ok());
+  // Each merged record's own audit trail says where it went.
+  EXPECT_EQ(
+      Count(absl::StrCat("audit_events WHERE rpc = 'MergeCustomers' AND "
+                         "resource = 'customers/",
+                         made[4].id, "' AND details = 'merged into ", cy, "'")),
+      1);
   absl::Notification locked, release;
   std::thread holder([&] {
     absl::StatusOr<int> held =
