@@ -58,6 +58,44 @@ TEST(Audit, EventsWrittenManyToAStatementAreEachStored) {
   EXPECT_EQ(stored->back().rpc, "ImportThings");
 }
 
+// Actors and resources are names: a filter finds the one spelled so, not
+// another that differs by case or accent.
+TEST(Audit, FiltersMatchNamesByteForByte) {
+  absl::StatusOr<MysqlOptions> options =
+      MysqlOptions::FromUri(TestMariaDb::Shared().CreateDatabase());
+  ASSERT_TRUE(options.ok()) << options.status();
+  options->pool_size = 1;
+  absl::StatusOr<std::unique_ptr<MysqlPool>> pool = MysqlPool::Create(*options);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  ASSERT_TRUE(ApplyMigrations(**pool, Migrations()).ok());
+  std::vector<Event> events;
+  for (const char* actor : {"svc:Alice", "svc:alice", "svc:alicé"}) {
+    for (const char* resource : {"imports/Q1", "imports/q1"}) {
+      events.push_back({.time_us = 1,
+                        .actor = actor,
+                        .rpc = "Import",
+                        .resource = resource});
+    }
+  }
+  ASSERT_TRUE((*pool)
+                  ->Run([&](sql::Connection& c) -> absl::Status {
+                    Write(c, events);
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  absl::StatusOr<std::vector<Event>> by_actor =
+      List(**pool, {.actor = "svc:alice"}, std::nullopt, 100);
+  ASSERT_TRUE(by_actor.ok()) << by_actor.status();
+  EXPECT_EQ(by_actor->size(), 2u);
+  for (const Event& e : *by_actor) EXPECT_EQ(e.actor, "svc:alice");
+  absl::StatusOr<std::vector<Event>> by_resource =
+      List(**pool, {.actor = "svc:Alice", .resource = "imports/Q1"},
+           std::nullopt, 100);
+  ASSERT_TRUE(by_resource.ok()) << by_resource.status();
+  ASSERT_EQ(by_resource->size(), 1u);
+  EXPECT_EQ(by_resource->front().resource, "imports/Q1");
+}
+
 // ListAuditEvents, as every service answers it, on a real log: pages of
 // the newest first that end, a filter by actor and time, and each bad
 // request refused naming its field.
