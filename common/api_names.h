@@ -16,6 +16,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "rapport/common/v1/differentiation.pb.h"
@@ -46,15 +47,17 @@ std::string EnumName(int value, absl::string_view prefix) {
   return absl::AsciiStrToLower(absl::StripPrefix(v->name(), prefix));
 }
 
-// The value a name (any case) spells; nullopt for an unknown or empty name
-// and for 0.
+// The value a name (any case; a dash or a space for an underscore, as
+// rapportctl's flags take it: "earnings-call") spells; nullopt for an
+// unknown or empty name and for 0.
 template <typename Enum>
 std::optional<Enum> ParseEnum(absl::string_view name,
                               absl::string_view prefix) {
   if (name.empty()) return std::nullopt;
   const google::protobuf::EnumValueDescriptor* v =
       google::protobuf::GetEnumDescriptor<Enum>()->FindValueByName(
-          absl::StrCat(prefix, absl::AsciiStrToUpper(name)));
+          absl::StrCat(prefix, absl::StrReplaceAll(absl::AsciiStrToUpper(name),
+                                                   {{"-", "_"}, {" ", "_"}})));
   if (v == nullptr || v->number() == 0) return std::nullopt;
   return static_cast<Enum>(v->number());
 }

@@ -4,12 +4,14 @@
 #include <cppconn/resultset.h>
 #include <cppconn/statement.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/log.h"
 #include "common/validation.h"
@@ -84,6 +86,24 @@ absl::StatusOr<int> ApplyMigrations(MysqlPool& pool,
       std::unique_ptr<sql::ResultSet> rs(
           s->executeQuery("SELECT version, checksum FROM schema_migrations"));
       while (rs->next()) applied[rs->getInt(1)] = rs->getString(2);
+    }
+    // A binary older than the schema (a rollback, an old replica restarted
+    // during a rolling update) serves, but its writes may miss what a newer
+    // migration requires: the log says so at every start.
+    std::vector<std::string> unknown;
+    for (const auto& [version, sum] : applied) {
+      if (std::none_of(migrations.begin(), migrations.end(),
+                       [version = version](const Migration& m) {
+                         return m.version == version;
+                       })) {
+        unknown.push_back(absl::StrCat(version));
+      }
+    }
+    if (!unknown.empty()) {
+      LogLine("warn", ProcessService(),
+              "the database has migrations this binary does not know: it is "
+              "older than the schema; run the newer version",
+              {{"migrations", absl::StrJoin(unknown, ",")}});
     }
     int count = 0;
     for (const Migration& m : migrations) {

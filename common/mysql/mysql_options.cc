@@ -1,5 +1,6 @@
 #include "common/mysql/mysql_options.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -17,7 +18,10 @@ absl::StatusOr<std::string> PercentDecode(absl::string_view in,
       continue;
     }
     int value = 0;
-    if (i + 2 >= in.size() ||
+    // Two hex digits, nothing else (SimpleHexAtoi alone takes a sign or a
+    // space: "%-1", "% 9").
+    if (i + 2 >= in.size() || !absl::ascii_isxdigit(in[i + 1]) ||
+        !absl::ascii_isxdigit(in[i + 2]) ||
         !absl::SimpleHexAtoi(in.substr(i + 1, 2), &value)) {
       return absl::InvalidArgumentError(
           absl::StrCat("database URI: bad escape in ", part));

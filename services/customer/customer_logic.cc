@@ -39,9 +39,12 @@ absl::Status Overloaded() {
 
 absl::Status CheckCustomerId(const std::string& id, absl::string_view field) {
   if (id.empty()) return InvalidField(field, "is required");
+  // The text is not quoted back: a caller that sends an email or a phone
+  // number here would find it in the request log, which an erasure cannot
+  // reach.
   if (!IsValidId(id))
-    return InvalidField(field, absl::StrCat("\"", Utf8Prefix(id, 64),
-                                            "\" is not a customer id"));
+    return InvalidField(field,
+                        "is not a customer id (26 characters of base32)");
   return absl::OkStatus();
 }
 

@@ -269,6 +269,28 @@ TEST(Migrations, AnEditedAppliedMigrationIsRefused) {
       << r.status();
 }
 
+// A binary older than its database's schema starts, and says so.
+TEST(Migrations, ASchemaNewerThanTheBinaryIsLogged) {
+  auto pool = NewPool(TestMariaDb::Shared().CreateDatabase());
+  ASSERT_TRUE(ApplyMigrations(*pool, kMigrations).ok());
+  ::testing::internal::CaptureStderr();
+  ASSERT_TRUE(ApplyMigrations(*pool, kMigrations).ok());
+  EXPECT_EQ(::testing::internal::GetCapturedStderr().find("does not know"),
+            std::string::npos);
+  std::vector<Migration> older(kMigrations.begin(), kMigrations.end() - 1);
+  ::testing::internal::CaptureStderr();
+  absl::StatusOr<int> r = ApplyMigrations(*pool, older);
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(r.ok()) << r.status();
+  EXPECT_NE(log.find("the database has migrations this binary does not know"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find(absl::StrCat(R"("migrations":")",
+                                  kMigrations.back().version, R"(")")),
+            std::string::npos)
+      << log;
+}
+
 // A transaction whose connection died before it gave up (its callback
 // returned an error, the rollback then failed) does not hand that connection
 // to the next caller.

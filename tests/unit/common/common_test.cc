@@ -395,7 +395,9 @@ TEST(MysqlOptions, ParsesTcpAndSocketUris) {
 
   for (const char* bad :
        {"postgres://a@b/c", "mysql://a@host:99999/db", "mysql://a@host:3306",
-        "mysql://a@host:3306/", "mysql://a@unix(/x/db", "mysql://a%zz@h/db"}) {
+        "mysql://a@host:3306/", "mysql://a@unix(/x/db", "mysql://a%zz@h/db",
+        "mysql://u:%-1@h/db", "mysql://u:% 9@h/db", "mysql://u:%+a@h/db",
+        "mysql://u:%4@h/db"}) {
     EXPECT_FALSE(MysqlOptions::FromUri(bad).ok()) << bad;
   }
 }

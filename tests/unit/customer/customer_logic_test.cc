@@ -501,6 +501,11 @@ TEST_F(CustomerLogicTest, GetRejectsMalformedIdAndReportsNotFound) {
   request.set_id("nope");
   EXPECT_EQ(Fields(logic_.GetCustomer(request).status()),
             std::vector<std::string>{"id"});
+  // An email given for an id is not quoted back (nor so into the log).
+  request.set_id("ada@example.com");
+  absl::Status email = logic_.GetCustomer(request).status();
+  EXPECT_EQ(Fields(email), std::vector<std::string>{"id"});
+  EXPECT_EQ(email.ToString().find("ada@"), std::string::npos) << email;
   request.set_id(ids_.Next());
   EXPECT_EQ(logic_.GetCustomer(request).status().code(),
             absl::StatusCode::kNotFound);

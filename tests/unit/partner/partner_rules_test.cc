@@ -127,6 +127,12 @@ TEST(PartnerRules, EnumNamesRoundTrip) {
             "claim_rejected");
   EXPECT_EQ(ParseFundState("claim_rejected"),
             v1::FUND_REQUEST_STATE_CLAIM_REJECTED);
+  // Spelled as rapportctl's flags take it, in CSV files too.
+  EXPECT_EQ(ParseFundState("Claim-Rejected"),
+            v1::FUND_REQUEST_STATE_CLAIM_REJECTED);
+  EXPECT_EQ(ParseFundState("claim rejected"),
+            v1::FUND_REQUEST_STATE_CLAIM_REJECTED);
+  EXPECT_FALSE(ParseFundState("claim.rejected").has_value());
   EXPECT_EQ(LifecycleName(v1::LIFECYCLE_ONBOARDING), "onboarding");
   EXPECT_EQ(ParseAgreementState("terminated"), v1::AGREEMENT_STATE_TERMINATED);
 }
