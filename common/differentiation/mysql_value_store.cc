@@ -146,13 +146,13 @@ std::string LikeLiteral(absl::string_view name) {
 }
 
 // The secondary indexes of `table` as ALTER TABLE clauses, one per index:
-// "ADD KEY name (a, b)" when `add`, else "DROP KEY name".
+// "ADD KEY name (a DESC, b)" when `add`, else "DROP KEY name".
 std::vector<std::string> SecondaryIndexClauses(sql::Connection& c,
                                                const std::string& table,
                                                bool add) {
   Statement s = Prepare(
       c,
-      "SELECT INDEX_NAME, NON_UNIQUE, COLUMN_NAME FROM "
+      "SELECT INDEX_NAME, NON_UNIQUE, COLUMN_NAME, COLLATION FROM "
       "information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND "
       "TABLE_NAME = ? AND INDEX_NAME <> 'PRIMARY' "
       "ORDER BY INDEX_NAME, SEQ_IN_INDEX");
@@ -176,7 +176,8 @@ std::vector<std::string> SecondaryIndexClauses(sql::Connection& c,
       columns.clear();
     }
     absl::StrAppend(&columns, columns.empty() ? "" : ", ", "`",
-                    Text(rows->getString(3)), "`");
+                    Text(rows->getString(3)), "`",
+                    Text(rows->getString(4)) == "D" ? " DESC" : "");
   }
   flush();
   return clauses;

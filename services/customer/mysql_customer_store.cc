@@ -513,8 +513,15 @@ MysqlCustomerStore::ListCustomers(const CustomerFilter& filter,
   // two autocommit reads would shorten the page, which then looks like the
   // last one.
   return pool_->Transaction([&](sql::Connection& c) -> absl::StatusOr<Result> {
+    // By value, the scores are read first, in their index's order (value
+    // highest first, then id), so that a page reads only its rows; the
+    // optimizer would start from the customers not merged, all of them.
     std::string query =
-        filter.needs_scores()
+        filter.by_value_desc
+            ? "SELECT c.id, s.value_hundredths FROM customer_scores s "
+              "STRAIGHT_JOIN customers c ON c.id = s.customer_id WHERE "
+              "c.merged_into IS NULL"
+        : filter.needs_scores()
             ? "SELECT c.id, s.value_hundredths FROM customers c JOIN "
               "customer_scores s ON s.customer_id = c.id WHERE c.merged_into "
               "IS NULL"
@@ -524,12 +531,14 @@ MysqlCustomerStore::ListCustomers(const CustomerFilter& filter,
     if (filter.min_value_hundredths) query += " AND s.value_hundredths >= ?";
     if (filter.max_value_hundredths) query += " AND s.value_hundredths <= ?";
     if (after) {
-      query += filter.by_value_desc ? " AND (s.value_hundredths < ? OR "
-                                      "(s.value_hundredths = ? AND c.id > ?))"
-                                    : " AND c.id > ?";
+      query += filter.by_value_desc
+                   ? " AND (s.value_hundredths < ? OR (s.value_hundredths = "
+                     "? AND s.customer_id > ?))"
+                   : " AND c.id > ?";
     }
-    query += filter.by_value_desc ? " ORDER BY s.value_hundredths DESC, c.id"
-                                  : " ORDER BY c.id";
+    query += filter.by_value_desc
+                 ? " ORDER BY s.value_hundredths DESC, s.customer_id"
+                 : " ORDER BY c.id";
     query += " LIMIT ?";
     Statement s = Prepare(c, query.c_str());
     int i = 1;

@@ -424,8 +424,13 @@ absl::StatusOr<std::vector<PartnerRecord>> MysqlPartnerStore::ListPartners(
   std::vector<std::string> where;
   const bool by_values =
       filter.by_value || filter.tier != 0 || !filter.segment.empty();
-  std::string from = "partners p";
-  if (by_values) from += " JOIN partner_scores s ON s.partner_id = p.id";
+  // By value, the scores first, in their index's order (value highest
+  // first, then id): a page reads only its rows.
+  std::string from =
+      filter.by_value
+          ? "partner_scores s STRAIGHT_JOIN partners p ON p.id = s.partner_id"
+      : by_values ? "partners p JOIN partner_scores s ON s.partner_id = p.id"
+                  : "partners p";
   if (filter.kind != 0) where.push_back("p.kind = ?");
   if (filter.lifecycle != 0) where.push_back("p.lifecycle = ?");
   if (filter.tier != 0) where.push_back("s.tier = ?");
@@ -433,7 +438,8 @@ absl::StatusOr<std::vector<PartnerRecord>> MysqlPartnerStore::ListPartners(
   if (filter.by_value) {
     if (after.value_hundredths.has_value()) {
       where.push_back(
-          "(s.value_hundredths < ? OR (s.value_hundredths = ? AND p.id > ?))");
+          "(s.value_hundredths < ? OR (s.value_hundredths = ? AND "
+          "s.partner_id > ?))");
     }
   } else if (!after.id.empty()) {
     where.push_back("p.id > ?");
@@ -443,7 +449,7 @@ absl::StatusOr<std::vector<PartnerRecord>> MysqlPartnerStore::ListPartners(
       "p.create_time_us, p.update_time_us, p.version, p.created_by",
       filter.by_value ? ", s.value_hundredths" : "", " FROM ", from,
       where.empty() ? "" : " WHERE ", absl::StrJoin(where, " AND "),
-      filter.by_value ? " ORDER BY s.value_hundredths DESC, p.id"
+      filter.by_value ? " ORDER BY s.value_hundredths DESC, s.partner_id"
                       : " ORDER BY p.id",
       " LIMIT ?");
   // The rows and their children in one snapshot.

@@ -665,6 +665,46 @@ TEST_F(CustomerStoreTest,
   EXPECT_EQ(seen, (std::vector<int>{9000, 9000, 8000, 4000, 0}));
 }
 
+// A page by value reads the page's rows, not every scored customer: the
+// values' index gives the order (value highest first, then id). One
+// connection, so that its own counters say what the listing read.
+TEST_F(CustomerStoreTest, APageByValueReadsOnlyItsRows) {
+  testing::MigratedDatabase one(CustomerSchema(), /*pool_size=*/1);
+  MysqlCustomerStore store(&one.pool());
+  one.Exec(
+      "INSERT INTO customers (id, display_name, create_time_us, "
+      "update_time_us) SELECT LPAD(seq, 26, '0'), 'c', 1, 1 FROM "
+      "seq_1_to_20000");
+  one.Exec(
+      "INSERT INTO customer_scores (customer_id, model_id, frequency, "
+      "monetary, r, f, m, segment, value_hundredths, cost_to_serve, profit, "
+      "tier, score_time_us) SELECT LPAD(seq, 26, '0'), 'm', 1, 1, 1, 1, 1, "
+      "'s', seq % 5000, 0, 1, 1, 0 FROM seq_1_to_20000");
+  one.Exec("ANALYZE TABLE customers, customer_scores");
+  CustomerFilter by_value;
+  by_value.by_value_desc = true;
+  std::optional<CustomerStore::ListCursor> after;
+  std::vector<std::pair<int, std::string>> seen;
+  for (int page = 0; page < 2; ++page) {
+    one.Exec("FLUSH STATUS");
+    auto rows = store.ListCustomers(by_value, after, 10);
+    ASSERT_TRUE(rows.ok()) << rows.status();
+    ASSERT_EQ(rows->size(), 10u);
+    EXPECT_LT(one.Count("SELECT VARIABLE_VALUE FROM "
+                        "information_schema.SESSION_STATUS WHERE "
+                        "VARIABLE_NAME = 'HANDLER_READ_NEXT'"),
+              1000);
+    for (const auto& [customer, value] : *rows)
+      seen.emplace_back(-value, customer.id);
+    after =
+        CustomerStore::ListCursor{rows->back().first.id, rows->back().second};
+  }
+  // The best first (4999, four of them, down to 4995), ties by id.
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+  EXPECT_EQ(seen.front().first, -4999);
+  EXPECT_EQ(seen.back().first, -4995);
+}
+
 InteractionRecord NewInteraction(IdGenerator& ids, const std::string& customer,
                                  int64_t t) {
   InteractionRecord i;

@@ -274,6 +274,14 @@ TEST_F(ValueStoreTest, APublishedSetReplacesTheOldOneAndADiscardedOneLeavesIt) {
   rescored_b.score_time_us = kAsOf + 5;
   ASSERT_TRUE(store_.UpsertValues({rescored_b}).ok());
   ASSERT_TRUE(store_.PublishValueSet(job2).ok());
+  // The published set has the live set's indexes, the value's descending
+  // (listings by value read the best first).
+  EXPECT_EQ(db_.Strings("SELECT CONCAT(COLUMN_NAME, ' ', COLLATION) FROM "
+                        "information_schema.STATISTICS WHERE TABLE_SCHEMA = "
+                        "DATABASE() AND TABLE_NAME = 'customer_scores' AND "
+                        "INDEX_NAME = 'customer_scores_value' ORDER BY "
+                        "SEQ_IN_INDEX"),
+            (std::vector<std::string>{"value_hundredths D", "customer_id A"}));
   absl::StatusOr<std::vector<std::string>> meanwhile =
       store_.RescoredInReplacedSet(job2, kAsOf);
   ASSERT_TRUE(meanwhile.ok()) << meanwhile.status();
