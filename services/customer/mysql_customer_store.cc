@@ -713,15 +713,17 @@ absl::Status MysqlCustomerStore::DeleteCustomer(
           "DELETE FROM interactions WHERE customer_id = ?",
           "DELETE FROM consents WHERE customer_id = ?",
           "DELETE FROM consent_history WHERE customer_id = ?",
-          "DELETE FROM consent_history WHERE customer_id IN "
-          "(SELECT id FROM customers WHERE merged_into = ?)",
+          "DELETE x FROM customers c STRAIGHT_JOIN consent_history x ON "
+          "x.customer_id = "
+          "c.id WHERE c.merged_into = ?",
           "DELETE FROM customer_external_ids WHERE customer_id = ?",
           "DELETE FROM customer_attributes WHERE customer_id = ?",
-          "DELETE FROM customer_attributes WHERE customer_id IN "
-          "(SELECT id FROM customers WHERE merged_into = ?)",
+          "DELETE x FROM customers c STRAIGHT_JOIN customer_attributes x ON "
+          "x.customer_id = c.id WHERE c.merged_into = ?",
           "DELETE FROM customer_create_requests WHERE customer_id = ?",
-          "DELETE FROM customer_create_requests WHERE customer_id IN "
-          "(SELECT id FROM customers WHERE merged_into = ?)",
+          "DELETE x FROM customers c STRAIGHT_JOIN customer_create_requests x "
+          "ON "
+          "x.customer_id = c.id WHERE c.merged_into = ?",
           "DELETE FROM customers WHERE merged_into = ?",
           "DELETE FROM customers WHERE id = ?"}) {
       Statement s = Prepare(c, query);
@@ -1523,15 +1525,17 @@ absl::Status MysqlCustomerStore::EraseCustomer(
     for (const char* query :
          {"DELETE FROM customer_external_ids WHERE customer_id = ?",
           "DELETE FROM customer_attributes WHERE customer_id = ?",
-          "DELETE FROM customer_attributes WHERE customer_id IN "
-          "(SELECT id FROM customers WHERE merged_into = ?)",
+          "DELETE x FROM customers c STRAIGHT_JOIN customer_attributes x ON "
+          "x.customer_id = c.id WHERE c.merged_into = ?",
           "DELETE FROM consents WHERE customer_id = ?",
           "DELETE FROM consent_history WHERE customer_id = ?",
-          "DELETE FROM consent_history WHERE customer_id IN "
-          "(SELECT id FROM customers WHERE merged_into = ?)",
+          "DELETE x FROM customers c STRAIGHT_JOIN consent_history x ON "
+          "x.customer_id = "
+          "c.id WHERE c.merged_into = ?",
           "DELETE FROM customer_create_requests WHERE customer_id = ?",
-          "DELETE FROM customer_create_requests WHERE customer_id IN "
-          "(SELECT id FROM customers WHERE merged_into = ?)",
+          "DELETE x FROM customers c STRAIGHT_JOIN customer_create_requests x "
+          "ON "
+          "x.customer_id = c.id WHERE c.merged_into = ?",
           "UPDATE interactions SET note = '', request_hash = 'erased' "
           "WHERE customer_id = ?",
           "UPDATE purchases SET description = '', request_hash = 'erased' "

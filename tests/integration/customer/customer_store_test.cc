@@ -500,7 +500,9 @@ TEST_F(CustomerStoreTest, DeleteNeedsForceWhenThereArePurchases) {
 // not hold either up.
 TEST_F(CustomerStoreTest, EraseAndDeleteLockOnlyTheirOwnRecords) {
   std::vector<CustomerRecord> made;
-  for (const char* name : {"Ada", "Ada L.", "Bob", "Cy", "Cy D."}) {
+  // Bob first: his rows come before the others' in every index (ids grow),
+  // so that only a read of rows that are not theirs reaches his.
+  for (const char* name : {"Bob", "Ada", "Ada L.", "Cy", "Cy D."}) {
     made.push_back(NewCustomer(name));
     made.back().attributes = {{"k", "v"}};
     ASSERT_TRUE(store_
@@ -509,17 +511,34 @@ TEST_F(CustomerStoreTest, EraseAndDeleteLockOnlyTheirOwnRecords) {
                                      Ev("CreateCustomer"))
                     .ok());
   }
-  const std::string& ada = made[0].id;
-  const std::string& bob = made[2].id;
+  const std::string& bob = made[0].id;
+  const std::string& ada = made[1].id;
   const std::string& cy = made[3].id;
   ASSERT_TRUE(store_
-                  ->MergeCustomers(ada, {made[1].id},
+                  ->MergeCustomers(ada, {made[2].id},
                                    Ev("MergeCustomers", "t", 1), false)
                   .ok());
   ASSERT_TRUE(store_
                   ->MergeCustomers(cy, {made[4].id},
                                    Ev("MergeCustomers", "t", 1), false)
                   .ok());
+  // Many more customers, with attributes and create requests, after them
+  // in every index: the tables are large enough for their indexes to be
+  // what the optimizer reads (it scans a table of a few rows whole).
+  db_->Exec(
+      "INSERT INTO customers (id, display_name, create_time_us, "
+      "update_time_us) SELECT CONCAT('z', LPAD(seq, 25, '0')), 'f', 1, 1 "
+      "FROM seq_1_to_2000");
+  db_->Exec(
+      "INSERT INTO customer_attributes (customer_id, name, value) SELECT "
+      "CONCAT('z', LPAD(seq, 25, '0')), 'k', 'v' FROM seq_1_to_2000");
+  db_->Exec(
+      "INSERT INTO customer_create_requests (request_id, request_hash, "
+      "customer_id) SELECT CONCAT('f', seq), 'h', CONCAT('z', LPAD(seq, 25, "
+      "'0')) FROM seq_1_to_2000");
+  db_->Exec(
+      "ANALYZE TABLE customers, customer_attributes, "
+      "customer_create_requests, consent_history");
   // Each merged record's own audit trail says where it went.
   EXPECT_EQ(
       Count(absl::StrCat("audit_events WHERE rpc = 'MergeCustomers' AND "
@@ -532,8 +551,15 @@ TEST_F(CustomerStoreTest, EraseAndDeleteLockOnlyTheirOwnRecords) {
         pool_->Run([&](sql::Connection& c) -> absl::StatusOr<int> {
           std::unique_ptr<sql::Statement> s(c.createStatement());
           s->execute("START TRANSACTION");
-          std::unique_ptr<sql::ResultSet> rows(s->executeQuery(absl::StrCat(
-              "SELECT id FROM customers WHERE id = '", bob, "' FOR UPDATE")));
+          // Bob's row and his child rows of the tables an erasure and a
+          // delete clear for the records merged into theirs.
+          for (const char* table :
+               {"customers WHERE id", "customer_attributes WHERE customer_id",
+                "customer_create_requests WHERE customer_id"}) {
+            std::unique_ptr<sql::ResultSet> rows(s->executeQuery(absl::StrCat(
+                "SELECT 1 FROM ", table, " = '", bob, "' FOR UPDATE")));
+            EXPECT_TRUE(rows->next()) << table;
+          }
           locked.Notify();
           release.WaitForNotification();
           s->execute("ROLLBACK");
@@ -552,8 +578,9 @@ TEST_F(CustomerStoreTest, EraseAndDeleteLockOnlyTheirOwnRecords) {
   EXPECT_TRUE(erased.ok()) << erased;
   EXPECT_TRUE(deleted.ok()) << deleted;
   EXPECT_EQ(Count("customers WHERE display_name = '(erased)'"), 2);
-  EXPECT_EQ(Count("customers"), 3);  // Ada and her duplicate, erased; Bob
-  EXPECT_EQ(Count("customer_attributes"), 1);  // Bob's
+  // Ada and her duplicate, erased; Bob; the others.
+  EXPECT_EQ(Count("customers"), 2003);
+  EXPECT_EQ(Count("customer_attributes"), 2001);  // Bob's and the others'
 }
 
 TEST_F(CustomerStoreTest, ListCustomersIsKeysetPagedById) {
