@@ -243,6 +243,49 @@ absl::StatusOr<std::vector<std::string>> FindByIdentities(
   return out;
 }
 
+Migration TrimmedContactEmailsMigration(int version, const ChildTables& t) {
+  return Migration{
+      version, "trimmed_contact_emails",
+      absl::StrCat("-- Emails of ", t.contacts,
+                   " with invisible characters at their ends trimmed, and "
+                   "their keys made again\n"),
+      [t](sql::Connection& c) {
+        std::unique_ptr<sql::PreparedStatement> read(
+            c.prepareStatement(absl::StrCat(
+                "SELECT ", t.entity_column, ", position, email FROM ",
+                t.contacts, " WHERE LENGTH(email) <> CHAR_LENGTH(email)")));
+        struct Changed {
+          std::string entity;
+          int position;
+          std::string email;
+        };
+        std::vector<Changed> changed;
+        {
+          Rows rows(read->executeQuery());
+          while (rows->next()) {
+            const std::string email = rows->getString(3);
+            absl::StatusOr<std::string> trimmed =
+                NormalizeEmail(email, "email");
+            if (trimmed.ok() && *trimmed != email) {
+              changed.push_back(
+                  {rows->getString(1), rows->getInt(2), *std::move(trimmed)});
+            }
+          }
+        }
+        std::unique_ptr<sql::PreparedStatement> write(
+            c.prepareStatement(absl::StrCat(
+                "UPDATE ", t.contacts, " SET email = ?, email_key = ? WHERE ",
+                t.entity_column, " = ? AND position = ?")));
+        for (const Changed& row : changed) {
+          write->setString(1, row.email);
+          write->setString(2, EmailMatchKey(row.email));
+          write->setString(3, row.entity);
+          write->setInt(4, row.position);
+          write->executeUpdate();
+        }
+      }};
+}
+
 Migration FirmNameKeyMigration(int version,
                                std::vector<FirmNameKeyColumn> columns) {
   std::string what =

@@ -102,6 +102,12 @@ struct ChildTables {
   std::string attributes;
 };
 
+// Contacts' emails stored before NormalizeEmail trimmed Unicode spaces and
+// invisible characters at their ends (a no-break space from a spreadsheet),
+// trimmed now with their keys, so that the same address finds them (only
+// rows whose email has a character past ASCII are read).
+Migration TrimmedContactEmailsMigration(int version, const ChildTables& t);
+
 // Whether `table` (the entities: partners, members) has a row `id`; one
 // statement, for the checks that writes make.
 absl::StatusOr<bool> EntityExists(MysqlPool& pool, absl::string_view table,

@@ -44,6 +44,7 @@ std::vector<Migration> CustomerSchema() {
     all.push_back(std::move(m));
   for (Migration& m : audit::Migrations()) all.push_back(std::move(m));
   all.push_back(MergedIdentitiesMigration(2001));
+  all.push_back(TrimmedEmailsMigration(2002));
   return all;
 }
 

@@ -713,17 +713,15 @@ absl::Status MysqlCustomerStore::DeleteCustomer(
           "DELETE FROM interactions WHERE customer_id = ?",
           "DELETE FROM consents WHERE customer_id = ?",
           "DELETE FROM consent_history WHERE customer_id = ?",
-          "DELETE x FROM customers c STRAIGHT_JOIN consent_history x ON "
-          "x.customer_id = "
-          "c.id WHERE c.merged_into = ?",
+          "DELETE x FROM customers c STRAIGHT_JOIN consent_history x "
+          "ON x.customer_id = c.id WHERE c.merged_into = ?",
           "DELETE FROM customer_external_ids WHERE customer_id = ?",
           "DELETE FROM customer_attributes WHERE customer_id = ?",
           "DELETE x FROM customers c STRAIGHT_JOIN customer_attributes x ON "
           "x.customer_id = c.id WHERE c.merged_into = ?",
           "DELETE FROM customer_create_requests WHERE customer_id = ?",
           "DELETE x FROM customers c STRAIGHT_JOIN customer_create_requests x "
-          "ON "
-          "x.customer_id = c.id WHERE c.merged_into = ?",
+          "ON x.customer_id = c.id WHERE c.merged_into = ?",
           "DELETE FROM customers WHERE merged_into = ?",
           "DELETE FROM customers WHERE id = ?"}) {
       Statement s = Prepare(c, query);
@@ -1373,6 +1371,47 @@ absl::StatusOr<MergeResult> MysqlCustomerStore::MergeCustomers(
   return result;
 }
 
+Migration TrimmedEmailsMigration(int version) {
+  return Migration{
+      version, "trimmed_emails",
+      "-- Emails with invisible characters at their ends trimmed, and their "
+      "keys made again.\n",
+      [](sql::Connection& c) {
+        std::vector<std::pair<std::string, std::string>> changed;
+        {
+          // LENGTH counts bytes, CHAR_LENGTH characters: they differ exactly
+          // when the email has a character past ASCII.
+          std::unique_ptr<sql::Statement> read(c.createStatement());
+          Rows rows(read->executeQuery(
+              "SELECT id, email FROM customers WHERE email IS NOT NULL AND "
+              "LENGTH(email) <> CHAR_LENGTH(email)"));
+          while (rows->next()) {
+            const std::string email = rows->getString(2);
+            absl::StatusOr<std::string> trimmed =
+                NormalizeEmail(email, "email");
+            if (trimmed.ok() && *trimmed != email)
+              changed.emplace_back(rows->getString(1), *std::move(trimmed));
+          }
+        }
+        std::unique_ptr<sql::PreparedStatement> write(c.prepareStatement(
+            "UPDATE customers SET email = ?, email_match_key = ?, email_key = "
+            "IF(email_key IS NULL, NULL, ?) WHERE id = ?"));
+        for (const auto& [id, email] : changed) {
+          write->setString(1, email);
+          write->setString(2, EmailMatchKey(email));
+          write->setString(3, EmailKey(email));
+          write->setString(4, id);
+          try {
+            write->executeUpdate();
+          } catch (const sql::SQLException& e) {
+            // Another customer holds the trimmed address: this one stays as
+            // it was (merge the two to make them one).
+            if (e.getErrorCode() != 1062) throw;
+          }
+        }
+      }};
+}
+
 Migration MergedIdentitiesMigration(int version) {
   return Migration{
       version, "merged_identities",
@@ -1529,13 +1568,11 @@ absl::Status MysqlCustomerStore::EraseCustomer(
           "x.customer_id = c.id WHERE c.merged_into = ?",
           "DELETE FROM consents WHERE customer_id = ?",
           "DELETE FROM consent_history WHERE customer_id = ?",
-          "DELETE x FROM customers c STRAIGHT_JOIN consent_history x ON "
-          "x.customer_id = "
-          "c.id WHERE c.merged_into = ?",
+          "DELETE x FROM customers c STRAIGHT_JOIN consent_history x "
+          "ON x.customer_id = c.id WHERE c.merged_into = ?",
           "DELETE FROM customer_create_requests WHERE customer_id = ?",
           "DELETE x FROM customers c STRAIGHT_JOIN customer_create_requests x "
-          "ON "
-          "x.customer_id = c.id WHERE c.merged_into = ?",
+          "ON x.customer_id = c.id WHERE c.merged_into = ?",
           "UPDATE interactions SET note = '', request_hash = 'erased' "
           "WHERE customer_id = ?",
           "UPDATE purchases SET description = '', request_hash = 'erased' "

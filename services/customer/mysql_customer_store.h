@@ -24,6 +24,11 @@ namespace rapport::customer {
 // kept (as identities of the customer they went into) those keys back,
 // where no one has taken them since.
 Migration MergedIdentitiesMigration(int version);
+// Customers' emails stored before NormalizeEmail trimmed Unicode spaces and
+// invisible characters at their ends (a no-break space from a spreadsheet),
+// trimmed now with their keys, so that the same address finds them. One
+// whose trimmed address another customer holds already stays as it was.
+Migration TrimmedEmailsMigration(int version);
 
 class MysqlCustomerStore final : public CustomerStore {
  public:

@@ -54,6 +54,7 @@ std::vector<Migration> CommunitySchema() {
   // already and finds nothing to change).
   all.push_back(
       FirmNameKeyMigration(2001, {{"members", "display_name", "name_key"}}));
+  all.push_back(TrimmedContactEmailsMigration(2002, MemberChildTables()));
   return all;
 }
 

@@ -60,16 +60,6 @@ PartnerRecord ReadPartnerColumns(sql::ResultSet& rows) {
   return r;
 }
 
-const ChildTables& PartnerChildTables() {
-  static const auto* const kTables =
-      new ChildTables{.noun = "partner",
-                      .entity_column = "partner_id",
-                      .contacts = "partner_contacts",
-                      .external_ids = "partner_external_ids",
-                      .attributes = "partner_attributes"};
-  return *kTables;
-}
-
 // Contacts, external ids and attributes of the partners.
 absl::Status LoadChildren(sql::Connection& c, std::vector<PartnerRecord>& out) {
   if (out.empty()) return absl::OkStatus();
@@ -324,6 +314,16 @@ void SetOptionalDecimal(sql::PreparedStatement& s, int i,
 }
 
 }  // namespace
+
+const ChildTables& PartnerChildTables() {
+  static const auto* const kTables =
+      new ChildTables{.noun = "partner",
+                      .entity_column = "partner_id",
+                      .contacts = "partner_contacts",
+                      .external_ids = "partner_external_ids",
+                      .attributes = "partner_attributes"};
+  return *kTables;
+}
 
 // FAILED_PRECONDITION when the partner may not `what` now: it is ended, or
 // suspended and not `while_suspended`. Reads the partner row locked (shared),

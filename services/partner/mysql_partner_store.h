@@ -7,6 +7,7 @@
 
 #include "common/mysql/migrations.h"
 #include "common/mysql/mysql_pool.h"
+#include "common/records/records.h"
 #include "services/partner/partner_store.h"
 
 namespace rapport {
@@ -15,6 +16,9 @@ const std::vector<Migration>& PartnerMigrations();
 }  // namespace rapport
 
 namespace rapport::partner {
+
+// The child tables of partners (contacts, external ids, attributes).
+const ChildTables& PartnerChildTables();
 
 // Locks the accounts that open registrations claim, by their normalised
 // domains (empty ones skipped) and names, in one order for every caller (the

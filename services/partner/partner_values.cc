@@ -61,6 +61,7 @@ std::vector<Migration> PartnerSchema() {
   all.push_back(
       FirmNameKeyMigration(2001, {{"partners", "display_name", "name_key"},
                                   {"deals", "account_name", "name_key"}}));
+  all.push_back(TrimmedContactEmailsMigration(2002, PartnerChildTables()));
   return all;
 }
 

@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "common/identity.h"
 #include "common/ids.h"
 #include "services/customer/customer_values.h"
 #include "services/customer/mysql_customer_store.h"
@@ -979,6 +980,54 @@ TEST_F(CustomerStoreTest,
 // An email a merged record had, which the person gave up after the merge
 // and someone else took, is the someone's: erasing the person does not
 // suppress it. And an update is refused only for identities it adds.
+// Emails stored before invisible characters at their ends were trimmed are
+// trimmed, keys and all, so that the address as now normalised finds them;
+// one whose trimmed address another customer holds stays as it was, and so
+// does one with such a character inside.
+TEST_F(CustomerStoreTest, StoredEmailsWithInvisibleEndsAreTrimmed) {
+  struct Stored {
+    const char* email;
+    bool keyed;
+  };
+  const std::vector<Stored> stored = {{"Ada@Example.com\u00a0", true},
+                                      {"bob@example.com\u200b", true},
+                                      {"bob@example.com", true},
+                                      {"\ufeffcy@example.com", false},
+                                      {"d\u00a0d@example.com", true}};
+  std::vector<std::string> ids;
+  for (const Stored& s : stored) {
+    ids.push_back(ids_.Next());
+    db_->Exec(
+        "INSERT INTO customers (id, display_name, email, email_key, "
+        "email_match_key, create_time_us, update_time_us) VALUES (?, 'c', ?, "
+        "IF(? = '1', LOWER(?), NULL), ?, 1, 1)",
+        {ids.back(), s.email, s.keyed ? "1" : "0", s.email, s.email});
+  }
+  ASSERT_TRUE(ApplyMigrations(*pool_, {TrimmedEmailsMigration(9002)}).ok());
+  auto row = [&](const std::string& id) {
+    return db_->Strings(
+        "SELECT CONCAT_WS('|', email, IFNULL(email_key, '-'), "
+        "email_match_key) FROM customers WHERE id = ?",
+        {id});
+  };
+  EXPECT_EQ(row(ids[0]), std::vector<std::string>{
+                             absl::StrCat("Ada@Example.com|ada@example.com|",
+                                          EmailMatchKey("Ada@Example.com"))});
+  EXPECT_EQ(row(ids[1]),
+            std::vector<std::string>{"bob@example.com\u200b|bob@example."
+                                     "com\u200b|bob@example.com\u200b"});
+  EXPECT_EQ(row(ids[3]),
+            std::vector<std::string>{absl::StrCat(
+                "cy@example.com|-|", EmailMatchKey("cy@example.com"))});
+  EXPECT_EQ(row(ids[4]),
+            std::vector<std::string>{"d\u00a0d@example.com|d\u00a0d@example."
+                                     "com|d\u00a0d@example.com"});
+  // The address as typed now finds her.
+  EXPECT_EQ(db_->Strings("SELECT id FROM customers WHERE email_key = ?",
+                         {"ada@example.com"}),
+            std::vector<std::string>{ids[0]});
+}
+
 TEST_F(CustomerStoreTest, AnIdentityGivenUpAfterAMergeIsNotTheErasedPersons) {
   store_->RefuseSuppressedIdentities([](const CustomerRecord& r) {
     std::vector<std::string> hashes;

@@ -19,6 +19,7 @@
 #include "absl/synchronization/notification.h"
 #include "common/audit/audit.h"
 #include "common/base/timestamp.h"
+#include "common/identity.h"
 #include "common/import/row_import.h"
 #include "common/proto_convert.h"
 #include "common/requests.h"
@@ -112,6 +113,34 @@ class PartnerLogicTest : public ::testing::Test {
   MysqlPartnerStore store_;
   PartnerLogic logic_;
 };
+
+// A contact's email stored before invisible characters at its ends were
+// trimmed is trimmed, with its key, so that the address finds the partner.
+TEST_F(PartnerLogicTest, StoredContactEmailsWithInvisibleEndsAreTrimmed) {
+  v1::CreatePartnerRequest r;
+  r.mutable_partner()->set_display_name("Acme");
+  r.mutable_partner()->set_kind(v1::PARTNER_KIND_CHANNEL);
+  r.mutable_partner()->add_contacts()->set_name("Grace");
+  r.mutable_partner()->add_contacts()->set_name("Hal");
+  absl::StatusOr<v1::Partner> made = logic_.CreatePartner(r, "user:ada");
+  ASSERT_TRUE(made.ok()) << made.status();
+  // As an older version stored them.
+  db_.Exec(
+      "UPDATE partner_contacts SET email = IF(position = 0, ?, ?), "
+      "email_key = email WHERE partner_id = ?",
+      {"Grace@Acme.example\u00a0", "h\u200bal@acme.example", made->id()});
+  ASSERT_TRUE(ApplyMigrations(db_.pool(), {TrimmedContactEmailsMigration(
+                                              9002, PartnerChildTables())})
+                  .ok());
+  EXPECT_EQ(db_.Strings("SELECT CONCAT(email, '|', email_key) FROM "
+                        "partner_contacts WHERE partner_id = ? ORDER BY "
+                        "position",
+                        {made->id()}),
+            (std::vector<std::string>{
+                absl::StrCat("Grace@Acme.example|",
+                             EmailMatchKey("Grace@Acme.example")),
+                "h\u200bal@acme.example|h\u200bal@acme.example"}));
+}
 
 TEST_F(PartnerLogicTest, PartnersAreCreatedReadListedUpdatedAndDeleted) {
   v1::CreatePartnerRequest r;
