@@ -99,7 +99,8 @@ struct DifferentiationOptions {
   absl::Duration rescore_backoff = absl::Seconds(1);
   absl::Duration rescore_backoff_most = absl::Seconds(30);
   // When the replica stops, the re-scores still queued get this long to run
-  // (without tries again); those left are dropped, counted and logged.
+  // (a batch under way at its end finishes; no batch is tried again after
+  // that); those left are dropped, counted and logged.
   absl::Duration rescore_drain = absl::Seconds(5);
   // CLV: expected events over this many days; CLV over this many months at
   // this monthly discount rate.
@@ -134,7 +135,7 @@ class ValueKeeper {
   // effort: past `rescore_queue` entities waiting, more are dropped (counted
   // in rapport_rescore_dropped_total) and the next refresh catches up. Those
   // that fail for a passing reason are tried again (rescore_backoff). A
-  // replica that stops runs what is queued for `rescore_drain` at most.
+  // replica that stops runs what is queued for about `rescore_drain`.
   // Before any refresh has succeeded nothing is queued, except while the
   // first one runs: its entities then wait for its model.
   virtual void RescoreSoon(const std::vector<std::string>& ids) = 0;

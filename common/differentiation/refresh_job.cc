@@ -229,8 +229,11 @@ void Differentiation::Reached(RefreshStep step) const {
 void Differentiation::RecoverInBackground() {
   while (!stopping_.WaitForNotificationWithTimeout(options_.recover_every)) {
     if (absl::Status s = Recover(); !s.ok()) {
-      LogError(ProcessService(), "cannot recover stopped refreshes",
-               {{"error", std::string(s.message())}});
+      // A stop that cut a catch-up short is not an error: the next
+      // recovery, on any replica, goes on with it.
+      LogLine(stopping_.HasBeenNotified() ? "info" : "error", ProcessService(),
+              "cannot recover stopped refreshes",
+              {{"error", std::string(s.message())}});
     }
   }
 }
@@ -525,10 +528,11 @@ void Differentiation::RunJob(Job& job) {
     if (status.ok()) {
       Reached(RefreshStep::kFinished);
       if (absl::Status s = CatchUp(job.id, job.create_time_us, {}); !s.ok()) {
-        LogError(ProcessService(),
-                 "cannot re-score the entities valued during a refresh; "
-                 "recovery will",
-                 {{"job", job.id}, {"error", std::string(s.message())}});
+        LogLine(stopping_.HasBeenNotified() ? "info" : "error",
+                ProcessService(),
+                "cannot re-score the entities valued during a refresh; "
+                "recovery will",
+                {{"job", job.id}, {"error", std::string(s.message())}});
       }
     }
   }

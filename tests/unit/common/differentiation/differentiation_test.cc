@@ -1043,7 +1043,7 @@ TEST_F(DifferentiationTest, AStoppingReplicaRunsTheRescoresStillQueued) {
     replica->RescoreSoon(ids);
     ASSERT_TRUE(written.WaitForNotificationWithTimeout(absl::Seconds(30)));
     std::thread stop([&] { replica.reset(); });
-    absl::SleepFor(absl::Milliseconds(200));  // the stop has begun
+    absl::SleepFor(absl::Milliseconds(500));  // the stop has begun
     release.Notify();
     stop.join();
     store_.after_upsert = nullptr;
