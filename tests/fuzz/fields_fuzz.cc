@@ -5,15 +5,16 @@
 // Properties: a refusal is INVALID_ARGUMENT naming the field; what parses
 // prints back to the same value (a percentage 0 to 100 with at most 4
 // decimals, a date as the last microsecond of its day); a name parsed prints
-// as itself in lower case; and every key is a fixed point (the key of a key
-// is itself; for emails, of a normalised one), so that stored keys and keys
-// of new input always compare.
+// as itself in lower case (a dash or a space as an underscore); and every key
+// is a fixed point (the key of a key is itself; for emails, of a normalised
+// one), so that stored keys and keys of new input always compare.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_replace.h"
 #include "common/identity.h"
 #include "services/financial_community/community_rules.h"
 #include "services/partner/partner_rules.h"
@@ -29,11 +30,13 @@ void Refusal(const absl::Status& s, absl::string_view field) {
   }
 }
 
-// A parsed name prints back as the text in lower case.
+// A parsed name prints back as the text in lower case, a dash or a space
+// read as an underscore.
 template <typename Parsed, typename Name>
 void RoundTrip(const std::string& text, Parsed parsed, Name name) {
-  if (parsed.has_value() &&
-      name(static_cast<int>(*parsed)) != absl::AsciiStrToLower(text)) {
+  if (parsed.has_value() && name(static_cast<int>(*parsed)) !=
+                                absl::StrReplaceAll(absl::AsciiStrToLower(text),
+                                                    {{"-", "_"}, {" ", "_"}})) {
     __builtin_trap();
   }
 }
