@@ -20,14 +20,33 @@ namespace {
 
 using testing::TestMariaDb;
 
-TEST(Audit, EventsWrittenManyToAStatementAreEachStored) {
+// A pool of one connection on a new database with the audit log's schema;
+// null (and a failed test) when it cannot be made.
+std::unique_ptr<MysqlPool> LogOnAFreshDatabase() {
   absl::StatusOr<MysqlOptions> options =
       MysqlOptions::FromUri(TestMariaDb::Shared().CreateDatabase());
-  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_TRUE(options.ok()) << options.status();
+  if (!options.ok()) return nullptr;
   options->pool_size = 1;
   absl::StatusOr<std::unique_ptr<MysqlPool>> pool = MysqlPool::Create(*options);
-  ASSERT_TRUE(pool.ok()) << pool.status();
-  ASSERT_TRUE(ApplyMigrations(**pool, Migrations()).ok());
+  EXPECT_TRUE(pool.ok()) << pool.status();
+  if (!pool.ok()) return nullptr;
+  absl::StatusOr<int> migrated = ApplyMigrations(**pool, Migrations());
+  EXPECT_TRUE(migrated.ok()) << migrated.status();
+  return migrated.ok() ? *std::move(pool) : nullptr;
+}
+
+// Writes `events` as the services do, many to a statement.
+absl::Status WriteAll(MysqlPool& pool, const std::vector<Event>& events) {
+  return pool.Run([&](sql::Connection& c) -> absl::Status {
+    Write(c, events);
+    return absl::OkStatus();
+  });
+}
+
+TEST(Audit, EventsWrittenManyToAStatementAreEachStored) {
+  std::unique_ptr<MysqlPool> pool = LogOnAFreshDatabase();
+  ASSERT_NE(pool, nullptr);
 
   // More than one statement's worth (1024), in chunks of several sizes.
   std::vector<Event> events;
@@ -39,14 +58,9 @@ TEST(Audit, EventsWrittenManyToAStatementAreEachStored) {
                       .details = i == 1200 ? std::string(1500, 'x')
                                            : absl::StrCat("row ", i)});
   }
-  ASSERT_TRUE((*pool)
-                  ->Run([&](sql::Connection& c) -> absl::Status {
-                    Write(c, events);
-                    return absl::OkStatus();
-                  })
-                  .ok());
+  ASSERT_TRUE(WriteAll(*pool, events).ok());
   absl::StatusOr<std::vector<Event>> stored =
-      List(**pool, {.actor = "user:ada"}, std::nullopt, 2000);
+      List(*pool, {.actor = "user:ada"}, std::nullopt, 2000);
   ASSERT_TRUE(stored.ok()) << stored.status();
   ASSERT_EQ(stored->size(), 1201u);
   // Newest first: the last event written, cut at 1000 bytes, then the rest.
@@ -61,13 +75,8 @@ TEST(Audit, EventsWrittenManyToAStatementAreEachStored) {
 // Actors and resources are names: a filter finds the one spelled so, not
 // another that differs by case or accent.
 TEST(Audit, FiltersMatchNamesByteForByte) {
-  absl::StatusOr<MysqlOptions> options =
-      MysqlOptions::FromUri(TestMariaDb::Shared().CreateDatabase());
-  ASSERT_TRUE(options.ok()) << options.status();
-  options->pool_size = 1;
-  absl::StatusOr<std::unique_ptr<MysqlPool>> pool = MysqlPool::Create(*options);
-  ASSERT_TRUE(pool.ok()) << pool.status();
-  ASSERT_TRUE(ApplyMigrations(**pool, Migrations()).ok());
+  std::unique_ptr<MysqlPool> pool = LogOnAFreshDatabase();
+  ASSERT_NE(pool, nullptr);
   std::vector<Event> events;
   for (const char* actor : {"svc:Alice", "svc:alice", "svc:alicé"}) {
     for (const char* resource : {"imports/Q1", "imports/q1"}) {
@@ -77,19 +86,14 @@ TEST(Audit, FiltersMatchNamesByteForByte) {
                         .resource = resource});
     }
   }
-  ASSERT_TRUE((*pool)
-                  ->Run([&](sql::Connection& c) -> absl::Status {
-                    Write(c, events);
-                    return absl::OkStatus();
-                  })
-                  .ok());
+  ASSERT_TRUE(WriteAll(*pool, events).ok());
   absl::StatusOr<std::vector<Event>> by_actor =
-      List(**pool, {.actor = "svc:alice"}, std::nullopt, 100);
+      List(*pool, {.actor = "svc:alice"}, std::nullopt, 100);
   ASSERT_TRUE(by_actor.ok()) << by_actor.status();
   EXPECT_EQ(by_actor->size(), 2u);
   for (const Event& e : *by_actor) EXPECT_EQ(e.actor, "svc:alice");
   absl::StatusOr<std::vector<Event>> by_resource =
-      List(**pool, {.actor = "svc:Alice", .resource = "imports/Q1"},
+      List(*pool, {.actor = "svc:Alice", .resource = "imports/Q1"},
            std::nullopt, 100);
   ASSERT_TRUE(by_resource.ok()) << by_resource.status();
   ASSERT_EQ(by_resource->size(), 1u);
@@ -100,12 +104,8 @@ TEST(Audit, FiltersMatchNamesByteForByte) {
 // the newest first that end, a filter by actor and time, and each bad
 // request refused naming its field.
 TEST(Audit, ListEventsPagesFiltersAndNamesBadFields) {
-  absl::StatusOr<MysqlOptions> options =
-      MysqlOptions::FromUri(TestMariaDb::Shared().CreateDatabase());
-  ASSERT_TRUE(options.ok()) << options.status();
-  absl::StatusOr<std::unique_ptr<MysqlPool>> pool = MysqlPool::Create(*options);
-  ASSERT_TRUE(pool.ok()) << pool.status();
-  ASSERT_TRUE(ApplyMigrations(**pool, Migrations()).ok());
+  std::unique_ptr<MysqlPool> pool = LogOnAFreshDatabase();
+  ASSERT_NE(pool, nullptr);
   std::vector<Event> events;
   for (int i = 0; i < 7; ++i) {
     events.push_back({.time_us = 1'700'000'000'000'000 + i * 1'000'000,
@@ -113,14 +113,9 @@ TEST(Audit, ListEventsPagesFiltersAndNamesBadFields) {
                       .rpc = "UpdateThing",
                       .resource = absl::StrCat("things/", i)});
   }
-  ASSERT_TRUE((*pool)
-                  ->Run([&](sql::Connection& c) -> absl::Status {
-                    Write(c, events);
-                    return absl::OkStatus();
-                  })
-                  .ok());
+  ASSERT_TRUE(WriteAll(*pool, events).ok());
   const Lister list = [&](const Filter& f, const std::optional<Cursor>& after,
-                          int limit) { return List(**pool, f, after, limit); };
+                          int limit) { return List(*pool, f, after, limit); };
   using Request = ::rapport::customer::v1::ListAuditEventsRequest;
   using Response = ::rapport::customer::v1::ListAuditEventsResponse;
 
