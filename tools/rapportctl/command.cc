@@ -1,8 +1,10 @@
 #include "tools/rapportctl/command.h"
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <system_error>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -50,14 +52,20 @@ std::string LocalPlatformSetting(absl::string_view name) {
 absl::Status Context::LoadToken() {
   token = FlagOrEnv(args, "token", "RAPPORT_TOKEN");
   if (!token.empty()) return absl::OkStatus();
+  static const std::string local = LocalVarPath("auth/operator.token");
   const char* file = std::getenv("RAPPORT_TOKEN_FILE");
   if (file == nullptr || *file == '\0') {
     // In a checkout running the local platform (deploy/local/run), the
     // operator's token is there: no set-up step for the local operator.
-    static const std::string local = LocalVarPath("auth/operator.token");
     file = local.c_str();
     if (!std::ifstream(file).good()) return absl::OkStatus();
     token_is_local = true;
+  } else {
+    // The same file named (deploy/local/run prints the line that exports
+    // it) is the same admin token of this machine's platform.
+    std::error_code ignored;
+    token_is_local = std::filesystem::equivalent(
+        std::filesystem::path(file), std::filesystem::path(local), ignored);
   }
   std::ifstream in(file);
   std::stringstream text;

@@ -415,6 +415,17 @@ TEST_F(AuthE2E, RapportctlMintsTokensThatAnyClientCanUse) {
     EXPECT_NE(sent_away.err.find("is not this machine"), std::string::npos)
         << sent_away.err;
   }
+  // Named in RAPPORT_TOKEN_FILE, as deploy/local/run says to export it, it
+  // is the same token: kept from other machines too.
+  testing::Env named = env;
+  named["RAPPORT_TOKEN_FILE"] = var.File("auth/../auth/operator.token");
+  RunResult named_away =
+      testing::Run({testing::CtlPath(), "customers", "list", "--addr",
+                    "192.0.2.1:50051", "--timeout", "1s"},
+                   named);
+  EXPECT_EQ(named_away.exit_code, 2);
+  EXPECT_NE(named_away.err.find("is not this machine"), std::string::npos)
+      << named_away.err;
   // Its addresses likewise, from the platform.env that deploy/local/run
   // writes there (a --base-port moves them off the defaults); the
   // environment still wins.
