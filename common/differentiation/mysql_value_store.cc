@@ -175,9 +175,15 @@ std::vector<std::string> SecondaryIndexClauses(sql::Connection& c,
       unique = rows->getInt(2) == 0;
       columns.clear();
     }
-    absl::StrAppend(&columns, columns.empty() ? "" : ", ", "`",
-                    Text(rows->getString(3)), "`",
-                    Text(rows->getString(4)) == "D" ? " DESC" : "");
+    // The value is indexed highest first (migration 1002), also where a set
+    // published by an older binary, which copied indexes without their
+    // order, lost it: the next refresh puts it back.
+    const std::string column = Text(rows->getString(3));
+    absl::StrAppend(
+        &columns, columns.empty() ? "" : ", ", "`", column, "`",
+        Text(rows->getString(4)) == "D" || (add && column == "value_hundredths")
+            ? " DESC"
+            : "");
   }
   flush();
   return clauses;

@@ -192,7 +192,7 @@ Differentiation::Differentiation(Counterpart* counterpart, ValueStore* store,
 Differentiation::~Differentiation() {
   stopping_.Notify();
   // Running refreshes end (FAILED, cancelled) while the re-scores still
-  // queued run out, for rescore_drain at most.
+  // queued run out, for about rescore_drain.
   {
     absl::MutexLock lock(&mu_);
     for (const std::unique_ptr<Job>& job : jobs_) job->cancel.Cancel();
