@@ -333,9 +333,12 @@ absl::StatusOr<std::vector<MemberRecord>> MysqlCommunityStore::ListMembers(
   const std::string query = absl::StrCat(
       "SELECT ", kMemberColumns, by_value ? ", s.value_hundredths" : "",
       // By value, the scores first, in their index's order (value highest
-      // first, then id): a page reads only its rows.
-      by_value ? " FROM member_scores s STRAIGHT_JOIN members m ON m.id = "
-                 "s.member_id"
+      // first, then id): a page reads only its rows. Not with a kind (a rare
+      // one would read every score for a page): the optimizer then starts
+      // from its index.
+      by_value && kind == 0
+          ? " FROM member_scores s STRAIGHT_JOIN members m ON m.id = "
+            "s.member_id"
       : joined ? " FROM members m JOIN member_scores s ON s.member_id = m.id"
                : " FROM members m",
       where.empty() ? "" : " WHERE ", absl::StrJoin(where, " AND "),

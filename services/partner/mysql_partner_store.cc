@@ -425,9 +425,11 @@ absl::StatusOr<std::vector<PartnerRecord>> MysqlPartnerStore::ListPartners(
   const bool by_values =
       filter.by_value || filter.tier != 0 || !filter.segment.empty();
   // By value, the scores first, in their index's order (value highest
-  // first, then id): a page reads only its rows.
+  // first, then id): a page reads only its rows. Not with a filter of the
+  // partners' own (a rare kind would read every score for a page): the
+  // optimizer then starts from its index.
   std::string from =
-      filter.by_value
+      filter.by_value && filter.kind == 0 && filter.lifecycle == 0
           ? "partner_scores s STRAIGHT_JOIN partners p ON p.id = s.partner_id"
       : by_values ? "partners p JOIN partner_scores s ON s.partner_id = p.id"
                   : "partners p";
