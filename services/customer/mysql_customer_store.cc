@@ -18,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "common/base/status_macros.h"
 #include "common/identity.h"
+#include "common/log.h"
 #include "common/mysql/sql.h"
 #include "common/mysql/statement_cache.h"
 #include "common/status.h"
@@ -1393,9 +1394,15 @@ Migration TrimmedEmailsMigration(int version) {
               changed.emplace_back(rows->getString(1), *std::move(trimmed));
           }
         }
+        // A merged record keeps no match key (merges clear it).
         std::unique_ptr<sql::PreparedStatement> write(c.prepareStatement(
-            "UPDATE customers SET email = ?, email_match_key = ?, email_key = "
-            "IF(email_key IS NULL, NULL, ?) WHERE id = ?"));
+            "UPDATE customers SET email = ?, email_match_key = IF(merged_into "
+            "IS NULL, ?, NULL), email_key = IF(email_key IS NULL, NULL, ?) "
+            "WHERE id = ?"));
+        std::unique_ptr<sql::PreparedStatement> match_only(c.prepareStatement(
+            "UPDATE customers SET email_match_key = ? WHERE id = ? AND "
+            "merged_into IS NULL"));
+        std::vector<std::string> held;
         for (const auto& [id, email] : changed) {
           write->setString(1, email);
           write->setString(2, EmailMatchKey(email));
@@ -1404,10 +1411,21 @@ Migration TrimmedEmailsMigration(int version) {
           try {
             write->executeUpdate();
           } catch (const sql::SQLException& e) {
-            // Another customer holds the trimmed address: this one stays as
-            // it was (merge the two to make them one).
             if (e.getErrorCode() != 1062) throw;
+            // Another customer holds the trimmed address: this one keeps
+            // its email, and takes the match key that shows the two as
+            // duplicates to merge (ListDuplicates).
+            match_only->setString(1, EmailMatchKey(email));
+            match_only->setString(2, id);
+            match_only->executeUpdate();
+            held.push_back(id);
           }
+        }
+        if (!held.empty()) {
+          LogLine("warn", ProcessService(),
+                  "customers whose email, trimmed, another customer holds: "
+                  "kept as they were, shown as duplicates to merge",
+                  {{"customers", absl::StrJoin(held, ",")}});
         }
       }};
 }

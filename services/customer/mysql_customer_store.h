@@ -27,7 +27,8 @@ Migration MergedIdentitiesMigration(int version);
 // Customers' emails stored before NormalizeEmail trimmed Unicode spaces and
 // invisible characters at their ends (a no-break space from a spreadsheet),
 // trimmed now with their keys, so that the same address finds them. One
-// whose trimmed address another customer holds already stays as it was.
+// whose trimmed address another customer holds already keeps its email and
+// takes only the match key, so that ListDuplicates shows the two to merge.
 Migration TrimmedEmailsMigration(int version);
 
 class MysqlCustomerStore final : public CustomerStore {
