@@ -62,10 +62,18 @@ absl::Status Context::LoadToken() {
     token_is_local = true;
   } else {
     // The same file named (deploy/local/run prints the line that exports
-    // it) is the same admin token of this machine's platform.
+    // it), from wherever rapportctl runs, is the same admin token of this
+    // machine's platform: a local platform's var/auth/operator.token, with
+    // the var/run/platform.env that deploy/local/run writes beside it.
+    namespace fs = std::filesystem;
     std::error_code ignored;
-    token_is_local = std::filesystem::equivalent(
-        std::filesystem::path(file), std::filesystem::path(local), ignored);
+    const fs::path named = fs::weakly_canonical(fs::path(file), ignored);
+    token_is_local =
+        fs::equivalent(named, fs::path(local), ignored) ||
+        (named.filename() == "operator.token" &&
+         named.parent_path().filename() == "auth" &&
+         fs::exists(named.parent_path().parent_path() / "run" / "platform.env",
+                    ignored));
   }
   std::ifstream in(file);
   std::stringstream text;
@@ -100,9 +108,9 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Context::ServiceChannel(
   // --base-port moves: no set-up step, as for its token (LoadToken).
   if (address.empty()) address = LocalPlatformSetting(env);
   if (address.empty()) address = fallback;
-  // The operator's admin token of the local platform was picked up without
-  // being asked for: it must not reach another machine, least of all in
-  // plain text.
+  // The operator's admin token of the local platform (picked up without
+  // being asked for, or named in RAPPORT_TOKEN_FILE): it must not reach
+  // another machine, least of all in plain text.
   if (token_is_local && !token.empty() && !IsLoopbackAddress(address)) {
     return absl::InvalidArgumentError(absl::StrCat(
         flag, ": ", address,
