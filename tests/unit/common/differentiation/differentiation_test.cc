@@ -647,6 +647,22 @@ class DifferentiationTest : public ::testing::Test {
     now_ = stopped.frozen + 31'000'000;
   }
 
+  // Marks `ids` (none: every entity of the set) as re-scored at `at` while
+  // the stopped job ran, in its replaced set, so that its catch-up has them
+  // to do; how many it marked.
+  size_t RescoredMeanwhile(const std::vector<std::string>& ids, int64_t at) {
+    absl::MutexLock l(&store_.mu);
+    EXPECT_EQ(store_.replaced.size(), 1u);
+    if (store_.replaced.empty()) return 0;
+    std::map<std::string, StoredValue>& set = store_.replaced.begin()->second;
+    if (ids.empty()) {
+      for (auto& [id, value] : set) value.score_time_us = at;
+      return set.size();
+    }
+    for (const std::string& id : ids) set[id].score_time_us = at;
+    return ids.size();
+  }
+
   std::atomic<int64_t> now_{kAsOf + kDay};
   FakeStore store_;
   IdGenerator ids_;
@@ -1642,11 +1658,7 @@ TEST_F(DifferentiationTest,
   cv1::RefreshJob job;
   ASSERT_NO_FATAL_FAILURE(StopAfterPublishing(stopped, &job));
   // Something was re-scored while the job ran: its catch-up has work to do.
-  {
-    absl::MutexLock l(&store_.mu);
-    ASSERT_EQ(store_.replaced.size(), 1u);
-    store_.replaced.begin()->second["c01"].score_time_us = now_.load();
-  }
+  ASSERT_EQ(RescoredMeanwhile({"c01"}, now_.load()), 1u);
   store_.upserts_unavailable = 1000000;
   absl::StatusOr<cv1::RefreshJob> seen = logic_->GetRefreshJob(job.id());
   ASSERT_TRUE(seen.ok()) << seen.status();
@@ -1691,15 +1703,7 @@ TEST_F(DifferentiationTest, AStoppingReplicaLeavesItsCatchUpToRecovery) {
   ASSERT_TRUE(
       stopped->reached.WaitForNotificationWithTimeout(absl::Seconds(30)));
   // Every entity was re-scored while the job ran: each is caught up alone.
-  size_t to_catch_up = 0;
-  {
-    absl::MutexLock l(&store_.mu);
-    ASSERT_EQ(store_.replaced.size(), 1u);
-    for (auto& [id, value] : store_.replaced.begin()->second) {
-      value.score_time_us = now_.load() + 1;
-      ++to_catch_up;
-    }
-  }
+  const size_t to_catch_up = RescoredMeanwhile({}, now_.load() + 1);
   ASSERT_GT(to_catch_up, 5u);
   store_.after_upsert = [] { absl::SleepFor(absl::Milliseconds(50)); };
   const size_t upserts_before = store_.upserts.load();
@@ -1727,11 +1731,9 @@ TEST_F(DifferentiationTest, AnEntityThatCannotBeScoredDoesNotStopTheCatchUp) {
   ASSERT_NO_FATAL_FAILURE(StopAfterPublishing(stopped, &job));
   // Two entities re-scored while the job ran, caught up in one batch; one
   // of them cannot be stored.
+  ASSERT_EQ(RescoredMeanwhile({"c01", "c02"}, now_.load()), 2u);
   {
     absl::MutexLock l(&store_.mu);
-    ASSERT_EQ(store_.replaced.size(), 1u);
-    store_.replaced.begin()->second["c01"].score_time_us = now_.load();
-    store_.replaced.begin()->second["c02"].score_time_us = now_.load();
     store_.scores["c02"].model_id = "an older model";
     store_.upsert_refused = "c01";
   }
