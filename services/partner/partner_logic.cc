@@ -1238,7 +1238,8 @@ absl::StatusOr<v1::ListFundRequestsResponse> PartnerLogic::ListFundRequests(
 absl::StatusOr<v1::FundRequest> PartnerLogic::TransitionFundRequest(
     const v1::TransitionFundRequestRequest& request, const std::string& actor) {
   RAPPORT_RETURN_IF_ERROR(CheckId(request.id(), "id"));
-  const v1::FundRequestState to = request.state();
+  // What the request becomes; "rejected" may turn out "claim_rejected".
+  v1::FundRequestState to = request.state();
   if (to == v1::FUND_REQUEST_STATE_UNSPECIFIED ||
       to == v1::FUND_REQUEST_STATE_REQUESTED ||
       !v1::FundRequestState_IsValid(to)) {
@@ -1269,9 +1270,20 @@ absl::StatusOr<v1::FundRequest> PartnerLogic::TransitionFundRequest(
     RAPPORT_ASSIGN_OR_RETURN(when, FromTimestamp(request.time(), "time"));
     RAPPORT_RETURN_IF_ERROR(CheckNotFuture(when, NowMicros(), "time"));
   }
+  // The audit event's details name the state reached, which for "rejected"
+  // depends on the stored state: the store writes the event after `mutate`.
+  audit::Event event = Change(actor, "TransitionFundRequest",
+                              "fundRequests/" + request.id(), "", "");
   absl::StatusOr<FundRecord> updated = store_->UpdateFundRequest(
       request.id(),
       [&](FundRecord& row) -> absl::Status {
+        // Rejecting a request whose claim is pending rejects the claim: one
+        // verb rejects what waits for a decision.
+        to = FundTarget(static_cast<v1::FundRequestState>(row.state),
+                        request.state());
+        event.details =
+            absl::StrCat(FundStateName(to),
+                         claimed ? absl::StrCat(" ", claimed->ToString()) : "");
         // There already, with the same claim and time (a retry whose answer
         // was lost; a time left out is the one recorded): nothing to change,
         // so nothing is written or audited, whatever the etag.
@@ -1321,10 +1333,7 @@ absl::StatusOr<v1::FundRequest> PartnerLogic::TransitionFundRequest(
         ++row.version;
         return absl::OkStatus();
       },
-      Change(
-          actor, "TransitionFundRequest", "fundRequests/" + request.id(), "",
-          absl::StrCat(FundStateName(to),
-                       claimed ? absl::StrCat(" ", claimed->ToString()) : "")));
+      event);
   if (absl::IsNotFound(updated.status())) {
     return EntityNotFound("fund request", request.id());
   }

@@ -72,6 +72,15 @@ bool FundMayMove(v1::FundRequestState from, v1::FundRequestState to) {
   }
 }
 
+v1::FundRequestState FundTarget(v1::FundRequestState from,
+                                v1::FundRequestState to) {
+  const bool claimed = from == v1::FUND_REQUEST_STATE_CLAIMED ||
+                       from == v1::FUND_REQUEST_STATE_CLAIM_REJECTED;
+  return to == v1::FUND_REQUEST_STATE_REJECTED && claimed
+             ? v1::FUND_REQUEST_STATE_CLAIM_REJECTED
+             : to;
+}
+
 bool DealIsOpen(v1::DealState state) {
   return state == v1::DEAL_STATE_SUBMITTED || state == v1::DEAL_STATE_APPROVED;
 }

@@ -25,6 +25,12 @@ bool DealMayMove(v1::DealState from, v1::DealState to);
 // Fund requests: requested -> approved | rejected; approved -> claimed;
 // claimed -> paid | claim_rejected.
 bool FundMayMove(v1::FundRequestState from, v1::FundRequestState to);
+// The state a request in `from` asked to become `to` becomes: `to`, except
+// that "rejected" rejects the claim of a claimed request (claim_rejected,
+// also for a retry on one already so), since one verb rejects whatever
+// waits for a decision.
+v1::FundRequestState FundTarget(v1::FundRequestState from,
+                                v1::FundRequestState to);
 // True while a registration protects its account: submitted or approved.
 bool DealIsOpen(v1::DealState state);
 

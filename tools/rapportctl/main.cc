@@ -92,7 +92,8 @@ Commands:
       deals in conflict that wait for a decision (the later one still submitted;
       --decided: those decided since too), each with every claimant's scorecard
   partners funds request --partner ID --activity A --amount X [--request-id R]
-  partners funds approve|reject|pay|reject-claim ID [--time T]; partners funds claim ID --amount X
+  partners funds approve|reject|pay ID [--time T]; partners funds claim ID --amount X
+      reject: the request, or its claim once claimed (reject-claim: the claim only)
   partners funds get ID; partners funds list [--partner ID] [--state S]
   partners programs create --name N --commission PERCENT [--tier-commission TIER=PERCENT]...
   partners programs get ID; partners programs list

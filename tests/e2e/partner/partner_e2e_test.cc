@@ -146,6 +146,21 @@ TEST_F(PartnerE2E, ImportedDealsOrdersAndCostsScoreExactlyAsScoringRfm) {
   RunResult paid = Ctl(
       {"partners", "funds", "pay", fund_id, "--time", "2024-07-15T00:00:00Z"});
   ASSERT_EQ(paid.exit_code, 0) << paid.err;
+  // A second claim is rejected with the same verb that rejects a request:
+  // no cost.
+  RunResult refused_fund =
+      Ctl({"partners", "funds", "request", "--partner", p2, "--activity",
+           "booth", "--amount", "300", "--output", "csv"});
+  ASSERT_EQ(refused_fund.exit_code, 0) << refused_fund.err;
+  const std::string refused_id = testing::CsvId(refused_fund.out);
+  ASSERT_EQ(Ctl({"partners", "funds", "approve", refused_id}).exit_code, 0);
+  ASSERT_EQ(Ctl({"partners", "funds", "claim", refused_id, "--amount", "300"})
+                .exit_code,
+            0);
+  RunResult claim_rejected = Ctl({"partners", "funds", "reject", refused_id});
+  ASSERT_EQ(claim_rejected.exit_code, 0) << claim_rejected.err;
+  EXPECT_TRUE(absl::StrContains(claim_rejected.out, "claim_rejected"))
+      << claim_rejected.out;
 
   // Before any refresh a partner has no value to read; an unknown one is
   // not found.

@@ -1651,6 +1651,45 @@ TEST_F(PartnerLogicTest, FundsAreRequestedApprovedClaimedAndPaidOrRefused) {
   EXPECT_EQ(AuditCount("TransitionFundRequest"), 3);
 }
 
+TEST_F(PartnerLogicTest, RejectingAClaimedRequestRejectsItsClaim) {
+  const v1::Partner p = Create("Alpha");
+  v1::RequestFundsRequest r;
+  r.mutable_fund_request()->set_partner_id(p.id());
+  r.mutable_fund_request()->set_activity("Joint event");
+  *r.mutable_fund_request()->mutable_requested_amount() = Usd("900");
+  absl::StatusOr<v1::FundRequest> f = logic_.RequestFunds(r, "user:ada");
+  ASSERT_TRUE(f.ok()) << f.status();
+  auto move = [&](v1::FundRequestState to, const std::string& claimed = "") {
+    v1::TransitionFundRequestRequest t;
+    t.set_id(f->id());
+    t.set_state(to);
+    if (!claimed.empty()) *t.mutable_claimed_amount() = Usd(claimed);
+    return logic_.TransitionFundRequest(t, "user:ada");
+  };
+  ASSERT_TRUE(move(v1::FUND_REQUEST_STATE_APPROVED).ok());
+  ASSERT_TRUE(move(v1::FUND_REQUEST_STATE_CLAIMED, "850").ok());
+  absl::StatusOr<v1::FundRequest> rejected =
+      move(v1::FUND_REQUEST_STATE_REJECTED);
+  ASSERT_TRUE(rejected.ok()) << rejected.status();
+  EXPECT_EQ(rejected->state(), v1::FUND_REQUEST_STATE_CLAIM_REJECTED);
+  EXPECT_EQ(rejected->claimed_amount().units(), 850);
+  // Asked again (a retry), it is answered as it is and nothing is written.
+  absl::StatusOr<v1::FundRequest> again = move(v1::FUND_REQUEST_STATE_REJECTED);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->etag(), rejected->etag());
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = "
+                      "'TransitionFundRequest' AND details = "
+                      "'claim_rejected'"),
+            1);
+  EXPECT_EQ(AuditCount("TransitionFundRequest"), 3);
+  // A rejected claim is no cost of the partner.
+  absl::StatusOr<v1::PartnerScorecard> card = logic_.Scorecard(p.id());
+  ASSERT_TRUE(card.ok()) << card.status();
+  EXPECT_FALSE(card->has_funds_paid() && card->funds_paid().units() != 0);
+  EXPECT_TRUE(
+      absl::IsFailedPrecondition(move(v1::FUND_REQUEST_STATE_PAID).status()));
+}
+
 TEST_F(PartnerLogicTest,
        OrdersAndInteractionsAreRecordedOnceUnderTheirRequestIds) {
   const v1::Partner p = Create("Alpha");

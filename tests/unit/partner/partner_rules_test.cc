@@ -40,6 +40,22 @@ TEST(PartnerRules, DealsAgreementsAndFundsMoveAlongTheirStates) {
       FundMayMove(v1::FUND_REQUEST_STATE_CLAIMED, v1::FUND_REQUEST_STATE_PAID));
   EXPECT_FALSE(FundMayMove(v1::FUND_REQUEST_STATE_REQUESTED,
                            v1::FUND_REQUEST_STATE_PAID));
+  // "rejected" rejects what waits for a decision: the request, or its claim.
+  EXPECT_EQ(FundTarget(v1::FUND_REQUEST_STATE_REQUESTED,
+                       v1::FUND_REQUEST_STATE_REJECTED),
+            v1::FUND_REQUEST_STATE_REJECTED);
+  EXPECT_EQ(FundTarget(v1::FUND_REQUEST_STATE_CLAIMED,
+                       v1::FUND_REQUEST_STATE_REJECTED),
+            v1::FUND_REQUEST_STATE_CLAIM_REJECTED);
+  EXPECT_EQ(FundTarget(v1::FUND_REQUEST_STATE_CLAIM_REJECTED,
+                       v1::FUND_REQUEST_STATE_REJECTED),
+            v1::FUND_REQUEST_STATE_CLAIM_REJECTED);
+  EXPECT_EQ(FundTarget(v1::FUND_REQUEST_STATE_APPROVED,
+                       v1::FUND_REQUEST_STATE_REJECTED),
+            v1::FUND_REQUEST_STATE_REJECTED);  // refused by FundMayMove
+  EXPECT_EQ(
+      FundTarget(v1::FUND_REQUEST_STATE_CLAIMED, v1::FUND_REQUEST_STATE_PAID),
+      v1::FUND_REQUEST_STATE_PAID);
 }
 
 TEST(PartnerRules, AccountsMatchOnNormalisedDomainsAndNames) {
