@@ -808,7 +808,9 @@ CommunityLogic::ListPositionChanges(
   v1::ListPositionChangesResponse response;
   const bool more = static_cast<int>(pairs.size()) > size;
   if (more) pairs.resize(size);
-  for (const auto& [before, after] : pairs) {
+  for (const PositionChangeRecord& change : pairs) {
+    const PositionRecord& before = change.from;
+    const PositionRecord& after = change.to;
     v1::PositionChange* p = response.add_changes();
     p->set_member_id(after.member_id);
     p->set_display_name(after.display_name);
@@ -825,6 +827,9 @@ CommunityLogic::ListPositionChanges(
     RAPPORT_ASSIGN_OR_RETURN(
         *p->mutable_value_to(),
         MemberMoney(after.market_value, options_.currency, after.member_id));
+    RAPPORT_ASSIGN_OR_RETURN(
+        *p->mutable_traded_value(),
+        MemberMoney(change.traded_value, options_.currency, after.member_id));
   }
   if (more) {
     response.set_next_page_token(

@@ -85,6 +85,16 @@ struct PositionRecord {
   Decimal market_value;  // shares * price
 };
 
+// A position whose shares changed between two dates: as it was `from`, as
+// it is `to` (shares and market value 0, no price or date, where there was
+// no row), and the value of the shares bought or sold, at the price of the
+// row in force at `to` (the sell-out's price for an exit).
+struct PositionChangeRecord {
+  PositionRecord from;
+  PositionRecord to;
+  Decimal traded_value;
+};
+
 struct DuplicateMemberGroupRecord {
   std::string reason;
   std::string key;
@@ -174,13 +184,13 @@ class CommunityStore {
       const std::string& member_id, const std::string& security,
       const std::string& after_security, int64_t after_time_us, int limit) = 0;
   // The positions (of `security`, or all) whose shares at `to_us` differ
-  // from those at `from_us`, each as (then, now) with the member's name,
-  // shares and market value (0 where it held none; no price or date), the
-  // largest change of market value first, then by member and security;
-  // `offset` and `limit` page them.
-  virtual absl::StatusOr<std::vector<std::pair<PositionRecord, PositionRecord>>>
-  PositionChanges(int64_t from_us, int64_t to_us, const std::string& security,
-                  int offset, int limit) = 0;
+  // from those at `from_us`, with the member's name, the largest traded
+  // value first, then by member and security; `offset` and `limit` page
+  // them. OUT_OF_RANGE naming the member when a traded value does not fit
+  // the exact decimal.
+  virtual absl::StatusOr<std::vector<PositionChangeRecord>> PositionChanges(
+      int64_t from_us, int64_t to_us, const std::string& security, int offset,
+      int limit) = 0;
 
   // Engagements: all rows of one engagement in one transaction (a retry
   // under the same ids returns the stored rows).

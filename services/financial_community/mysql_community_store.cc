@@ -696,22 +696,23 @@ absl::StatusOr<std::vector<HoldingRecord>> MysqlCommunityStore::PositionHistory(
       });
 }
 
-absl::StatusOr<std::vector<std::pair<PositionRecord, PositionRecord>>>
+absl::StatusOr<std::vector<PositionChangeRecord>>
 MysqlCommunityStore::PositionChanges(int64_t from_us, int64_t to_us,
                                      const std::string& security, int offset,
                                      int limit) {
-  using Pair = std::pair<PositionRecord, PositionRecord>;
   // The positions at each time, by member and security, kept small: the
   // register has hundreds of thousands of them.
   struct Position {
     std::string member_id;
     std::string security;
+    int64_t end_time_us = 0;
     int64_t shares = 0;
+    Decimal price;
     Decimal value;
   };
   // A changed position: indexes into the two lists (-1: held none then).
   struct Change {
-    Decimal magnitude;
+    Decimal traded;
     int from = -1;
     int to = -1;
   };
@@ -720,8 +721,8 @@ MysqlCommunityStore::PositionChanges(int64_t from_us, int64_t to_us,
     for (int side = 0; side < 2; ++side) {
       Statement s = PrepareCached(
           c, absl::StrCat(kWholeGroups,
-                          "SELECT p.member_id, p.security, "
-                          "p.shares, p.v FROM (",
+                          "SELECT p.member_id, p.security, p.end_time_us, "
+                          "p.shares, p.price, p.v FROM (",
                           kLatestRows, ") p ORDER BY p.member_id, p.security"));
       s->setInt64(1, side == 0 ? from_us : to_us);
       s->setString(2, security);
@@ -731,8 +732,10 @@ MysqlCommunityStore::PositionChanges(int64_t from_us, int64_t to_us,
         Position p;
         p.member_id = Str(*rows, 1);
         p.security = Str(*rows, 2);
-        p.shares = rows->getInt64(3);
-        RAPPORT_ASSIGN_OR_RETURN(p.value, DecimalColumn(*rows, 4));
+        p.end_time_us = rows->getInt64(3);
+        p.shares = rows->getInt64(4);
+        RAPPORT_ASSIGN_OR_RETURN(p.price, DecimalColumn(*rows, 5));
+        RAPPORT_ASSIGN_OR_RETURN(p.value, DecimalColumn(*rows, 6));
         at[side].push_back(std::move(p));
       }
     }
@@ -748,7 +751,7 @@ MysqlCommunityStore::PositionChanges(int64_t from_us, int64_t to_us,
     return c.to >= 0 ? key(1, c.to) : key(0, c.from);
   };
   const auto before = [&](const Change& a, const Change& b) {
-    if (a.magnitude != b.magnitude) return a.magnitude > b.magnitude;
+    if (a.traded != b.traded) return a.traded > b.traded;
     return name_of(a) < name_of(b);
   };
   BestOf<Change, decltype(before)> best(
@@ -768,35 +771,48 @@ MysqlCommunityStore::PositionChanges(int64_t from_us, int64_t to_us,
     const int64_t shares_from = c.from < 0 ? 0 : at[0][c.from].shares;
     const int64_t shares_to = c.to < 0 ? 0 : at[1][c.to].shares;
     if (shares_from == shares_to) continue;
-    const Decimal delta = (c.to < 0 ? Decimal() : at[1][c.to].value) -
-                          (c.from < 0 ? Decimal() : at[0][c.from].value);
-    c.magnitude = delta.is_negative() ? -delta : delta;
+    // Both are at least 0: the difference fits.
+    const int64_t traded_shares = shares_to > shares_from
+                                      ? shares_to - shares_from
+                                      : shares_from - shares_to;
+    const Position& priced = c.to >= 0 ? at[1][c.to] : at[0][c.from];
+    Int128 nanos = 0;
+    if (__builtin_mul_overflow(priced.price.raw_nanos(),
+                               static_cast<Int128>(traded_shares), &nanos)) {
+      return absl::OutOfRangeError(absl::StrCat(
+          "the change of member ", priced.member_id, "'s position in ",
+          priced.security, " is past what an amount can hold"));
+    }
+    c.traded = Decimal::FromRawNanos(nanos);
     best.Add(c);
   }
   const std::vector<Change> kept = std::move(best).Take();
-  std::vector<Pair> out;
+  std::vector<PositionChangeRecord> out;
   std::vector<std::string> ids;
   for (size_t k = offset; k < kept.size(); ++k) {
-    Pair pair;
+    PositionChangeRecord change;
+    change.traded_value = kept[k].traded;
     for (int side = 0; side < 2; ++side) {
       const int i = side == 0 ? kept[k].from : kept[k].to;
-      PositionRecord& p = side == 0 ? pair.first : pair.second;
+      PositionRecord& p = side == 0 ? change.from : change.to;
       const Position& named =
           kept[k].to >= 0 ? at[1][kept[k].to] : at[0][kept[k].from];
       p.member_id = named.member_id;
       p.security = named.security;
       if (i < 0) continue;  // held none then
       const Position& held = at[side][i];
+      p.end_time_us = held.end_time_us;
       p.shares = held.shares;
+      p.price = held.price;
       p.market_value = held.value;
     }
-    ids.push_back(pair.first.member_id);
-    out.push_back(std::move(pair));
+    ids.push_back(change.from.member_id);
+    out.push_back(std::move(change));
   }
   RAPPORT_ASSIGN_OR_RETURN(auto names, NamesOf(ids));
-  for (Pair& pair : out) {
-    pair.first.display_name = pair.second.display_name =
-        names[pair.first.member_id];
+  for (PositionChangeRecord& change : out) {
+    change.from.display_name = change.to.display_name =
+        names[change.from.member_id];
   }
   return out;
 }

@@ -74,9 +74,9 @@ class MysqlCommunityStore final : public CommunityStore {
       const std::string& member_id, const std::string& security,
       const std::string& after_security, int64_t after_time_us,
       int limit) override;
-  absl::StatusOr<std::vector<std::pair<PositionRecord, PositionRecord>>>
-  PositionChanges(int64_t from_us, int64_t to_us, const std::string& security,
-                  int offset, int limit) override;
+  absl::StatusOr<std::vector<PositionChangeRecord>> PositionChanges(
+      int64_t from_us, int64_t to_us, const std::string& security, int offset,
+      int limit) override;
 
   absl::StatusOr<std::vector<EngagementRecord>> LogEngagement(
       const std::vector<EngagementRecord>& rows,

@@ -674,11 +674,12 @@ int Changes(Context& ctx, Stub& stub) {
     return *done;
   }
   Table t({"member_id", "display_name", "security", "change", "shares_from",
-           "shares_to", "value_from", "value_to"});
+           "shares_to", "value_from", "value_to", "traded_value"});
   for (const v1::PositionChange& c : all.changes()) {
     t.AddRow({c.member_id(), c.display_name(), c.security(), c.change(),
               absl::StrCat(c.shares_from()), absl::StrCat(c.shares_to()),
-              MoneyOrBlank(c.value_from()), MoneyOrBlank(c.value_to())});
+              MoneyOrBlank(c.value_from()), MoneyOrBlank(c.value_to()),
+              MoneyOrBlank(c.traded_value())});
   }
   t.Print(ctx.format, std::cout);
   return kExitOk;

@@ -152,7 +152,8 @@ Commands:
   community register [--as-of DATE] [--security S] [--all]
       who holds what as of DATE (default today) and its market value, largest first
   community changes --from DATE --to DATE [--security S] [--all]
-      new, bought, sold and exited positions, largest change of market value first
+      new, bought, sold and exited positions, largest traded value first (the shares bought
+      or sold, at the price in force at --to)
   community consensus --security S [--as-of DATE]
       ratings by count, mean and median target, each analyst's latest rating and the one
       before (--output csv: the analysts' rows)

@@ -11,7 +11,6 @@
 #include <gtest/gtest.h>
 
 #include <map>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -180,19 +179,23 @@ TEST_F(CommunityE2E, ImportedRegisterAndEngagementsScoreAsSection10Says) {
   ASSERT_EQ(reg.size(), 6u);
   EXPECT_EQ(reg[1][0], id["13f:C"]);
   EXPECT_EQ(reg[2][0], id["13f:A"]);
-  // Changes from June to September: A sold, B's two and C's positions are
-  // new; E's did not change.
+  // Changes from June to September, the largest trade first: C's new
+  // position (2,000 shares at 15), B's (500 at 15), A's sale (200 at 15)
+  // and B's BETA (100 at 7.25); E's did not change.
   std::vector<std::vector<std::string>> changes = p_.CsvCtl(
       {"community", "changes", "--from", "2024-06-30", "--to", "2024-09-30"});
   ASSERT_EQ(changes.size(), 5u);  // a header and four changes
-  std::set<std::string> seen;
+  ASSERT_EQ(changes[0].size(), 9u);
+  EXPECT_EQ(changes[0][8], "traded_value");
+  std::vector<std::string> seen;
   for (size_t i = 1; i < changes.size(); ++i) {
-    seen.insert(
-        absl::StrCat(changes[i][0], " ", changes[i][2], " ", changes[i][3]));
+    seen.push_back(absl::StrCat(changes[i][0], " ", changes[i][2], " ",
+                                changes[i][3], " ", changes[i][8]));
   }
-  EXPECT_EQ(seen, (std::set<std::string>{
-                      id["13f:A"] + " ACME sold", id["13f:B"] + " ACME new",
-                      id["13f:B"] + " BETA new", id["13f:C"] + " ACME new"}));
+  EXPECT_EQ(seen, (std::vector<std::string>{id["13f:C"] + " ACME new 30000.00",
+                                            id["13f:B"] + " ACME new 7500.00",
+                                            id["13f:A"] + " ACME sold 3000.00",
+                                            id["13f:B"] + " BETA new 725.00"}));
   // G went from buy to underweight (sell); H says outperform (buy).
   RunResult consensus = Ctl({"community", "consensus", "--security", "ACME",
                              "--as-of", "2024-12-31", "--output", "json"});

@@ -286,24 +286,34 @@ TEST_F(CommunityLogicTest, TheRegisterShowsHoldersAsOfADateLargestFirst) {
 
 TEST_F(CommunityLogicTest, ChangesBetweenTwoDatesAreNewBoughtSoldAndExited) {
   Populate();
+  // Gil sold 10 of 5,000 shares while the price rose from 10 to 12: its
+  // position's value rose by 9,880, but it traded 120, the least of all.
+  const std::string gil = Create("Gil Pension", v1::MEMBER_KIND_SHAREHOLDER);
+  Hold(gil, "ACME", Date(2024, 3, 31), 5000, "10");
+  Hold(gil, "ACME", Date(2024, 6, 30), 4990, "12");
   v1::ListPositionChangesRequest r;
   *r.mutable_from() = Date(2024, 3, 31);
   *r.mutable_to() = Date(2024, 6, 30);
   absl::StatusOr<v1::ListPositionChangesResponse> changes =
       logic_.ListPositionChanges(r);
   ASSERT_TRUE(changes.ok()) << changes.status();
-  ASSERT_EQ(changes->changes_size(), 5);
-  // Bob's exit and Cat's new position both moved 20,000: by member id.
+  ASSERT_EQ(changes->changes_size(), 6);
   std::map<std::string, const v1::PositionChange*> by_member;
   for (const v1::PositionChange& c : changes->changes()) {
     by_member[c.member_id()] = &c;
   }
-  const std::string first = std::min(bob_, cat_);
-  EXPECT_EQ(changes->changes(0).member_id(), first);
-  EXPECT_EQ(changes->changes(1).member_id(), std::max(bob_, cat_));
-  EXPECT_EQ(changes->changes(2).member_id(), ann_);
-  EXPECT_EQ(changes->changes(3).member_id(), fay_);
-  EXPECT_EQ(changes->changes(4).member_id(), eve_);
+  // Largest traded value first: Bob's exit (2,000 shares at 12), Cat's new
+  // position (500 at 40), Ann's purchase (500 at 12), then the sales of Fay
+  // (300 at 12), Eve (200 at 12) and Gil (10 at 12).
+  std::vector<std::string> order, traded;
+  for (const v1::PositionChange& c : changes->changes()) {
+    order.push_back(c.member_id());
+    traded.push_back(Text(c.traded_value()));
+  }
+  EXPECT_EQ(order,
+            (std::vector<std::string>{bob_, cat_, ann_, fay_, eve_, gil}));
+  EXPECT_EQ(traded, (std::vector<std::string>{"24000.00", "20000.00", "6000.00",
+                                              "3600.00", "2400.00", "120.00"}));
   EXPECT_EQ(by_member[bob_]->change(), "exited");
   EXPECT_EQ(by_member[bob_]->shares_from(), 2000);
   EXPECT_EQ(by_member[bob_]->shares_to(), 0);
@@ -315,21 +325,24 @@ TEST_F(CommunityLogicTest, ChangesBetweenTwoDatesAreNewBoughtSoldAndExited) {
   EXPECT_EQ(by_member[fay_]->change(), "sold");
   EXPECT_EQ(by_member[eve_]->change(), "sold");
   EXPECT_EQ(by_member[eve_]->display_name(), "Eve Advisors");
+  EXPECT_EQ(by_member[gil]->change(), "sold");
+  EXPECT_EQ(Text(by_member[gil]->value_from()), "50000.00");
+  EXPECT_EQ(Text(by_member[gil]->value_to()), "59880.00");
 
-  // In pages of two: the same changes in the same order, then no token.
+  // In pages of four: the same changes in the same order, then no token.
   v1::ListPositionChangesRequest paged = r;
-  paged.set_page_size(2);
+  paged.set_page_size(4);
   std::vector<std::string> seen;
-  for (int page = 0; page < 3; ++page) {
+  for (int page = 0; page < 2; ++page) {
     absl::StatusOr<v1::ListPositionChangesResponse> p =
         logic_.ListPositionChanges(paged);
     ASSERT_TRUE(p.ok()) << p.status();
-    ASSERT_EQ(p->changes_size(), page < 2 ? 2 : 1) << "page " << page;
+    ASSERT_EQ(p->changes_size(), page == 0 ? 4 : 2) << "page " << page;
     for (const v1::PositionChange& c : p->changes()) {
       seen.push_back(c.member_id());
       EXPECT_EQ(c.display_name(), by_member[c.member_id()]->display_name());
     }
-    EXPECT_EQ(p->next_page_token().empty(), page == 2) << "page " << page;
+    EXPECT_EQ(p->next_page_token().empty(), page == 1) << "page " << page;
     paged.set_page_token(p->next_page_token());
   }
   std::vector<std::string> whole;
