@@ -67,8 +67,7 @@ LlGrad Evaluate(const BgNbdParams& p, const Compressed& data, bool want_grad) {
     double a1, a2, log_a_bx1, dr, da, db;
   };
   std::vector<PerX> per_x(nx);
-  const double lg_r = std::lgamma(r), lg_b = std::lgamma(b),
-               lg_ab = std::lgamma(a + b);
+  const double lg_r = LnGamma(r), lg_b = LnGamma(b), lg_ab = LnGamma(a + b);
   const double dg_r = want_grad ? Digamma(r) : 0,
                dg_b = want_grad ? Digamma(b) : 0,
                dg_ab = want_grad ? Digamma(a + b) : 0;
@@ -76,8 +75,8 @@ LlGrad Evaluate(const BgNbdParams& p, const Compressed& data, bool want_grad) {
   for (size_t i = 0; i < nx; ++i) {
     const double x = data.xs[i];
     PerX& q = per_x[i];
-    q.a1 = std::lgamma(r + x) - lg_r + r * log_alpha;
-    q.a2 = lg_ab + std::lgamma(b + x) - lg_b - std::lgamma(a + b + x);
+    q.a1 = LnGamma(r + x) - lg_r + r * log_alpha;
+    q.a2 = lg_ab + LnGamma(b + x) - lg_b - LnGamma(a + b + x);
     q.log_a_bx1 = x > 0 ? log_a - std::log(b + x - 1) : 0;
     if (want_grad) {
       q.dr = Digamma(r + x) - dg_r + log_alpha;
@@ -137,7 +136,7 @@ LlGrad Evaluate(const BgNbdParams& p, const Compressed& data, bool want_grad) {
 }
 
 double LogBeta(double a, double b) {
-  return std::lgamma(a) + std::lgamma(b) - std::lgamma(a + b);
+  return LnGamma(a) + LnGamma(b) - LnGamma(a + b);
 }
 
 }  // namespace
@@ -346,14 +345,14 @@ double ProbabilityOfPurchases(const BgNbdParams& p, double t, int64_t n) {
   const double log_u = std::log(t / (p.alpha + t));
   const double lb_ab = LogBeta(p.a, p.b);
   const double term1 =
-      std::exp(LogBeta(p.a, p.b + x) - lb_ab + std::lgamma(p.r + x) -
-               std::lgamma(p.r) - std::lgamma(x + 1) + p.r * log_q + x * log_u);
+      std::exp(LogBeta(p.a, p.b + x) - lb_ab + LnGamma(p.r + x) - LnGamma(p.r) -
+               LnGamma(x + 1) + p.r * log_q + x * log_u);
   if (n == 0) return term1;
   double partial = 0;
   for (int64_t j = 0; j < n; ++j) {
     const double jj = static_cast<double>(j);
-    partial += std::exp(std::lgamma(p.r + jj) - std::lgamma(p.r) -
-                        std::lgamma(jj + 1) + p.r * log_q + jj * log_u);
+    partial += std::exp(LnGamma(p.r + jj) - LnGamma(p.r) - LnGamma(jj + 1) +
+                        p.r * log_q + jj * log_u);
   }
   const double term2 =
       std::exp(LogBeta(p.a + 1, p.b + x - 1) - lb_ab) * (1.0 - partial);

@@ -55,7 +55,7 @@ struct LlGrad {
 LlGrad Evaluate(const GammaGammaParams& prm, const SpendData& data,
                 bool want_grad) {
   const double p = prm.p, q = prm.q, gamma = prm.gamma;
-  const double lg_q = std::lgamma(q), log_gamma = std::log(gamma);
+  const double lg_q = LnGamma(q), log_gamma = std::log(gamma);
   const double dg_q = want_grad ? Digamma(q) : 0;
   auto range = [&](size_t begin, size_t end) {
     LlGrad out;
@@ -63,9 +63,8 @@ LlGrad Evaluate(const GammaGammaParams& prm, const SpendData& data,
       const SpendRow& r = data.rows[k];
       const double px = p * r.x;
       const double l_den = std::log(gamma + r.m * r.x);
-      const double ll = std::lgamma(px + q) - std::lgamma(px) - lg_q +
-                        q * log_gamma + (px - 1) * r.log_m + px * r.log_x -
-                        (px + q) * l_den;
+      const double ll = LnGamma(px + q) - LnGamma(px) - lg_q + q * log_gamma +
+                        (px - 1) * r.log_m + px * r.log_x - (px + q) * l_den;
       out.ll += r.weight * ll;
       if (want_grad) {
         const double dg_pxq = Digamma(px + q);

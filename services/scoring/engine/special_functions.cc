@@ -35,6 +35,15 @@ struct LogGamma {
   int sign;  // 0 at a pole (1/Gamma is zero there)
 };
 
+}  // namespace
+
+double LnGamma(double x) {
+  int sign = 1;
+  return lgamma_r(x, &sign);
+}
+
+namespace {
+
 LogGamma LGamma(double x) {
   if (IsNonPositiveInteger(x))
     return {std::numeric_limits<double>::infinity(), 0};

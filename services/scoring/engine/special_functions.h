@@ -23,6 +23,10 @@ double Hyp2F1(double a, double b, double c, double z);
 // psi(x) = d/dx log Gamma(x), for x > 0 (NaN otherwise).
 double Digamma(double x);
 
+// ln|Gamma(x)|, as std::lgamma, without writing glibc's global `signgam`
+// (std::lgamma does, which makes it unsafe on the fits' threads).
+double LnGamma(double x);
+
 // log(exp(a) + exp(b)) without overflow.
 double LogAddExp(double a, double b);
 

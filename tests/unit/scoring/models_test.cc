@@ -213,6 +213,19 @@ TEST(GammaGamma, RecoversSimulatedParametersWithinStandardErrors) {
   }
 }
 
+// The fits run on several threads, and on every scoring request's: their
+// log-gamma must not write glibc's global `signgam`, as std::lgamma does.
+TEST(Fits, LeaveTheGlobalSignOfGammaAlone) {
+  std::vector<CustomerSummary> data =
+      Simulate({0.8, 6.0, 0.9, 3.5}, GammaGammaParams{6.0, 4.0, 15.0}, 2000, 7);
+  signgam = 42;  // any std::lgamma call sets it to 1 or -1
+  ASSERT_TRUE(FitBgNbd(data).ok());
+  ASSERT_TRUE(FitGammaGamma(data).ok());
+  EXPECT_EQ(signgam, 42);
+  EXPECT_DOUBLE_EQ(LnGamma(5), std::log(24.0));
+  EXPECT_DOUBLE_EQ(LnGamma(-0.5), std::log(2 * std::sqrt(M_PI)));  // |Gamma|
+}
+
 TEST(BgNbd, HeavyBuyersStayFinite) {
   const BgNbdParams p{0.5, 3.0, 0.8, 2.5};
   CustomerSummary heavy{800, 364.0, 365.0, 20.0};
