@@ -112,6 +112,10 @@ struct DifferentiationOptions {
   int clv_events_per_message = 16384;
   // For tests: called as a refresh reaches each step, on the job's thread.
   std::function<void(RefreshStep)> at_step;
+  // For tests: called by the destructor once the stop has begun (running
+  // refreshes cancelled, the re-score drain's clock started), before it
+  // waits for anything.
+  std::function<void()> on_stop;
 };
 
 // What a counterpart's own logic asks of differentiation: keep values current

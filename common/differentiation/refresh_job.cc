@@ -202,6 +202,7 @@ Differentiation::~Differentiation() {
     soon_stop_ = true;
     soon_drain_until_ = absl::Now() + options_.rescore_drain;
   }
+  if (options_.on_stop) options_.on_stop();
   soon_worker_.join();
   if (recoverer_.joinable()) recoverer_.join();
   WaitForJobs();
@@ -614,6 +615,12 @@ absl::Status Differentiation::Refresh(Job& job) {
         .IgnoreError();  // the job's error says what matters
     return s;
   };
+  // Cancelled (the replica stopping, or the job ended elsewhere) once the
+  // scores were in: the set is not published, and the stop does not wait
+  // for its indexes to be built.
+  auto cancelled = [&] { return job.cancel.cancelled(); };
+  const absl::Status kCancelled = absl::CancelledError(
+      "the refresh was cancelled: the service is stopping");
 
   sv1::ScoringConfig config;
   *config.mutable_as_of() = r.as_of();
@@ -684,6 +691,7 @@ absl::Status Differentiation::Refresh(Job& job) {
   if (!has_model)
     return discard(absl::InternalError("the scoring service sent no model"));
   Reached(RefreshStep::kValuesStaged);
+  if (cancelled()) return discard(kCancelled);
 
   const absl::Time values_staged = absl::Now();
   if (absl::Status s =
@@ -696,6 +704,7 @@ absl::Status Differentiation::Refresh(Job& job) {
     models_.erase(job.id);
   }
   Reached(RefreshStep::kModelsStored);
+  if (cancelled()) return discard(kCancelled);
   if (absl::Status s = store_->PublishValueSet(job.id); !s.ok()) {
     if (absl::IsUnavailable(s)) job.publish_unanswered = true;
     return discard(s);

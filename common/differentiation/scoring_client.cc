@@ -30,6 +30,11 @@ bool Cancellation::cancelled() const {
   return cancelled_;
 }
 
+bool Cancellation::WaitFor(absl::Duration d) const {
+  absl::MutexLock lock(&mu_);
+  return mu_.AwaitWithTimeout(absl::Condition(&cancelled_), d);
+}
+
 bool Cancellation::Set(std::function<void()> cancel) {
   absl::MutexLock lock(&mu_);
   if (cancelled_) return false;
@@ -199,7 +204,11 @@ absl::Status RunStream(absl::Duration timeout,
         (cancel != nullptr && cancel->cancelled())) {
       return s;
     }
-    absl::SleepFor(backoff);
+    if (cancel == nullptr) {
+      absl::SleepFor(backoff);
+    } else if (cancel->WaitFor(backoff)) {
+      return absl::CancelledError("the service is stopping");
+    }
     backoff *= 2;
   }
 }

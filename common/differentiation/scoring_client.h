@@ -46,6 +46,8 @@ class Cancellation {
  public:
   void Cancel();
   bool cancelled() const;
+  // Waits `d`, or less when cancelled meanwhile; true when cancelled.
+  bool WaitFor(absl::Duration d) const;
   // For ScoringClient implementations: `cancel` is how to stop the call in
   // progress (until Clear); false, and nothing kept, when already cancelled.
   bool Set(std::function<void()> cancel);

@@ -16,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/base/status_macros.h"
@@ -608,10 +609,12 @@ class DifferentiationTest : public ::testing::Test {
   // waits for its job first, once the destructor has released it).
   struct StoppedReplica {
     StoppedReplica(DifferentiationTest& test, RefreshStep stop,
-                   int rescore_batch = 500)
+                   int rescore_batch = 500,
+                   std::function<void()> on_stop = nullptr)
         : frozen(test.now_.load()) {
       DifferentiationOptions options;
       options.rescore_batch = rescore_batch;
+      options.on_stop = std::move(on_stop);
       options.heartbeat = absl::Milliseconds(20);
       options.recover_every = absl::ZeroDuration();
       options.at_step = [this, stop](RefreshStep step) {
@@ -1044,6 +1047,8 @@ TEST_F(DifferentiationTest, AStoppingReplicaRunsTheRescoresStillQueued) {
     options.rescore_batch = 1;
     options.recover_every = absl::ZeroDuration();
     options.rescore_drain = drain;
+    absl::Notification stop_begun;
+    options.on_stop = [&] { stop_begun.Notify(); };
     auto replica = std::make_unique<Differentiation>(
         &store_, &store_, client_.get(), &ids_,
         [this] { return absl::FromUnixMicros(now_.load()); }, options);
@@ -1059,7 +1064,7 @@ TEST_F(DifferentiationTest, AStoppingReplicaRunsTheRescoresStillQueued) {
     replica->RescoreSoon(ids);
     ASSERT_TRUE(written.WaitForNotificationWithTimeout(absl::Seconds(30)));
     std::thread stop([&] { replica.reset(); });
-    absl::SleepFor(absl::Milliseconds(500));  // the stop has begun
+    EXPECT_TRUE(stop_begun.WaitForNotificationWithTimeout(absl::Seconds(30)));
     release.Notify();
     stop.join();
     store_.after_upsert = nullptr;
@@ -1687,12 +1692,46 @@ TEST_F(DifferentiationTest,
   EXPECT_EQ(Refresh(request).state(), cv1::RefreshJob::STATE_SUCCEEDED);
 }
 
+// A replica that stops once a refresh's scores are in does not publish them
+// (nor wait for their indexes to be built): the job ends FAILED, cancelled,
+// and the staged set is discarded.
+TEST_F(DifferentiationTest,
+       AReplicaStoppingOnceTheScoresAreInPublishesNothing) {
+  AddPopulation();
+  absl::Notification stop_begun;
+  StoppedReplica stopped(*this, RefreshStep::kValuesStaged, 500,
+                         [&] { stop_begun.Notify(); });
+  std::atomic<int> publishes{0};
+  store_.before_publish = [&] { ++publishes; };
+  cv1::RefreshSettings request;
+  *request.mutable_as_of() = ToTimestamp(kAsOf);
+  absl::StatusOr<cv1::RefreshJob> job =
+      stopped.logic->StartRefresh(request, "user:test");
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_TRUE(
+      stopped.reached.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  std::thread stop([&] { stopped.logic.reset(); });
+  EXPECT_TRUE(stop_begun.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  stopped.release.Notify();
+  stop.join();
+  store_.before_publish = nullptr;
+  EXPECT_EQ(publishes.load(), 0);
+  absl::MutexLock l(&store_.mu);
+  EXPECT_EQ(store_.jobs[job->id()].state, JobState::kFailed);
+  EXPECT_TRUE(absl::StrContains(store_.jobs[job->id()].error, "cancelled"))
+      << store_.jobs[job->id()].error;
+  EXPECT_FALSE(store_.staged.contains(job->id()));
+  EXPECT_TRUE(store_.live_job.empty());
+}
+
 // A replica stopped in the catch-up after its refresh goes without scoring
 // the rest (the pod's grace period is short): the replaced set stays, and the
 // next recovery, here on another replica, catches up.
 TEST_F(DifferentiationTest, AStoppingReplicaLeavesItsCatchUpToRecovery) {
+  absl::Notification stop_begun;
   auto stopped = std::make_unique<StoppedReplica>(*this, RefreshStep::kFinished,
-                                                  /*rescore_batch=*/1);
+                                                  /*rescore_batch=*/1,
+                                                  [&] { stop_begun.Notify(); });
   AddPopulation();
   cv1::RefreshSettings request;
   *request.mutable_as_of() = ToTimestamp(kAsOf);
@@ -1705,11 +1744,19 @@ TEST_F(DifferentiationTest, AStoppingReplicaLeavesItsCatchUpToRecovery) {
   // Every entity was re-scored while the job ran: each is caught up alone.
   const size_t to_catch_up = RescoredMeanwhile({}, now_.load() + 1);
   ASSERT_GT(to_catch_up, 5u);
-  store_.after_upsert = [] { absl::SleepFor(absl::Milliseconds(50)); };
+  // The catch-up (one entity a batch) runs its first write, which waits
+  // there; the replica stops; the catch-up stops before its second.
+  absl::Notification catching_up;
+  store_.after_upsert = [&] {
+    if (!catching_up.HasBeenNotified()) catching_up.Notify();
+    EXPECT_TRUE(stop_begun.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  };
   const size_t upserts_before = store_.upserts.load();
-  stopped.reset();  // released at kFinished, then stopped
+  stopped->release.Notify();
+  EXPECT_TRUE(catching_up.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  stopped.reset();
   store_.after_upsert = nullptr;
-  EXPECT_LT(store_.upserts.load() - upserts_before, 3u);
+  EXPECT_EQ(store_.upserts.load() - upserts_before, 1u);
   {
     absl::MutexLock l(&store_.mu);
     EXPECT_EQ(store_.replaced.size(), 1u);

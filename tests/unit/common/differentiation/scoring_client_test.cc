@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <memory>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -93,7 +94,8 @@ sv1::ScoreModel Model() {
 absl::Status ScoreEntities(ScoringClient& client,
                            const std::vector<std::string>& ids,
                            std::atomic<int>& scored,
-                           const std::function<void()>& on_send = nullptr) {
+                           const std::function<void()>& on_send = nullptr,
+                           Cancellation* cancel = nullptr) {
   return client.ScorePopulation(
       sv1::ScoringConfig(),
       [&](const ScoringClient::Writer<sv1::ScorePopulationRequest>& write) {
@@ -107,7 +109,7 @@ absl::Status ScoreEntities(ScoringClient& client,
         scored += r.scores_size();
         return absl::OkStatus();
       },
-      nullptr);
+      cancel);
 }
 
 sv1::ScoreEntitiesRequest OneEntity() {
@@ -410,6 +412,49 @@ TEST(GrpcScoringClient, APopulationCallRefusedAsBusyIsMadeAgain) {
         << shown;
     EXPECT_TRUE(release(held));
   }
+}
+
+// A refresh cancelled (its replica stopping) while it waits to call a busy
+// replica again stops waiting: with an hour between tries, the call ends
+// cancelled instead of holding up the stop.
+TEST(GrpcScoringClient, ACancelEndsTheWaitBeforeCallingABusyReplicaAgain) {
+  scoring::ScoringServiceImpl service(
+      &Guard(), [] { return absl::Now(); },
+      {.max_calls = 1, .wait = absl::Milliseconds(100)});
+  Replica replica(&service);
+  ScoringClientOptions options = Authorized();
+  options.busy_attempts = 2;
+  options.busy_backoff = absl::Hours(1);
+  auto client = GrpcScoringClient::Create(replica.addr(), {}, options);
+  ASSERT_TRUE(client.ok());
+  auto stub = sv1::ScoringService::NewStub(
+      grpc::CreateChannel(replica.addr(), grpc::InsecureChannelCredentials()));
+  testing::AuthorizedContext context("reader");
+  auto held = stub->ScorePopulation(&context);  // the only slot
+  sv1::ScorePopulationRequest one;
+  one.add_entity_ids("held");
+  ASSERT_TRUE(held->Write(one));
+  held->WaitForInitialMetadata();
+  Cancellation cancel;
+  std::atomic<int> sends{0}, scored{0};
+  absl::Status s;
+  std::thread call([&] {
+    s = ScoreEntities(
+        **client, {"mine"}, scored, [&] { ++sends; }, &cancel);
+  });
+  // Refused as busy after 0.1 s, the call then waits; a cancel that came
+  // sooner ends the call itself, also as cancelled.
+  absl::SleepFor(absl::Seconds(1));
+  cancel.Cancel();
+  call.join();
+  EXPECT_EQ(s.code(), absl::StatusCode::kCancelled) << s;
+  EXPECT_EQ(sends.load(), 1);
+  EXPECT_EQ(scored.load(), 0);
+  held->WritesDone();
+  sv1::ScorePopulationResponse ignored;
+  while (held->Read(&ignored)) {
+  }
+  EXPECT_TRUE(held->Finish().ok());
 }
 
 // A client that holds a population slot and then stalls, sending nothing,
