@@ -254,14 +254,26 @@ TEST(CustomerE2E, LostDatabaseGivesUnavailableAndTheServiceRecoversByItself) {
 
   // Stopped while its health probe waits on a hung database: health says
   // NOT_SERVING (or the port is closed) at once, not once the probe gives up.
+  // Asserted by order, not time: the stop is logged before any probe finds
+  // the database lost (a probe gives up after 3 s).
   db->Pause();
-  absl::SleepFor(absl::Milliseconds(1500));  // the next probe is waiting
+  absl::SleepFor(absl::Milliseconds(1200));  // a probe is waiting on it
+  const size_t logged_before_stop = server.log().size();
   ASSERT_EQ(kill(server.process().pid(), SIGTERM), 0);
-  absl::SleepFor(absl::Milliseconds(300));
   RunResult stopping = server.Ctl({"health", "--timeout", "1s"});
+  for (int i = 0; i < 100 && stopping.exit_code == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+    stopping = server.Ctl({"health", "--timeout", "1s"});
+  }
+  const std::string since_stop = server.log().substr(logged_before_stop);
   db->Resume();
   EXPECT_NE(stopping.exit_code, 0) << stopping.out;
   EXPECT_NE(stopping.out, "SERVING\n");
+  const size_t stop = since_stop.find("\"msg\":\"shutting down\"");
+  ASSERT_NE(stop, std::string::npos) << since_stop;
+  EXPECT_EQ(since_stop.substr(0, stop).find("\"msg\":\"not ready\""),
+            std::string::npos)
+      << since_stop;
   EXPECT_EQ(server.process().Stop(absl::Seconds(30)), 0);
 }
 

@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -25,12 +26,16 @@ namespace sv1 = ::rapport::scoring::v1;
 // the request log still names its caller, found as the stream began.
 TEST(Server, TheRequestLogNamesTheCallerOfAStreamThatOutlivedItsToken) {
   const testing::TestAuth& keys = testing::TestAuth::Get();
-  // No leeway: a token is refused as soon as it expires.
+  // The verifier's clock, moved past the token's expiry once the stream has
+  // begun; no leeway: a token is refused as soon as it expires.
+  std::atomic<int64_t> skew_s{0};
   absl::StatusOr<std::unique_ptr<auth::TokenVerifier>> made =
-      auth::TokenVerifier::Create({.jwks_file = keys.jwks_file(),
-                                   .issuer = "rapport",
-                                   .audience = "rapport",
-                                   .leeway = absl::ZeroDuration()});
+      auth::TokenVerifier::Create(
+          {.jwks_file = keys.jwks_file(),
+           .issuer = "rapport",
+           .audience = "rapport",
+           .leeway = absl::ZeroDuration()},
+          [&] { return absl::Now() + absl::Seconds(skew_s.load()); });
   ASSERT_TRUE(made.ok()) << made.status();
   std::shared_ptr<const auth::TokenVerifier> verifier = *std::move(made);
   const CallGuard guard(verifier.get(), scoring::ScoringMethodRoles());
@@ -51,7 +56,7 @@ TEST(Server, TheRequestLogNamesTheCallerOfAStreamThatOutlivedItsToken) {
   grpc::ClientContext call;
   call.AddMetadata("authorization",
                    absl::StrCat("Bearer ", keys.Token("reader", "test:long",
-                                                      absl::Seconds(3))));
+                                                      absl::Minutes(5))));
   ::testing::internal::CaptureStderr();
   auto stream = stub->ScorePopulation(&call);
   sv1::ScorePopulationRequest config;
@@ -66,8 +71,10 @@ TEST(Server, TheRequestLogNamesTheCallerOfAStreamThatOutlivedItsToken) {
   *f->mutable_last_event_time() =
       google::protobuf::util::TimeUtil::SecondsToTimestamp(1'699'000'000);
   ASSERT_TRUE(stream->Write(facts));
-  // The token expires while the stream runs.
-  absl::SleepFor(absl::Seconds(4));
+  // The call was authorized (the service answers its first metadata once it
+  // holds a slot, after the check); then the token expires while it runs.
+  stream->WaitForInitialMetadata();
+  skew_s = 3600;
   stream->WritesDone();
   sv1::ScorePopulationResponse response;
   while (stream->Read(&response)) {
