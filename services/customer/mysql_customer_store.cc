@@ -34,6 +34,26 @@ Statement Prepare(sql::Connection& c, const char* query) {
   return PrepareCached(c, query);
 }
 
+// `event`, and a copy under each record merged into `id` ("<what> with
+// <id>"), so that the audit log of a merged record says what became of it,
+// as it says where the record went (MergeCustomers).
+std::vector<audit::Event> WithMergedRecords(sql::Connection& c,
+                                            const audit::Event& event,
+                                            const std::string& id,
+                                            absl::string_view what) {
+  std::vector<audit::Event> events = {event};
+  Statement merged =
+      Prepare(c, "SELECT id FROM customers WHERE merged_into = ? ORDER BY id");
+  merged->setString(1, id);
+  Rows rows(merged->executeQuery());
+  while (rows->next()) {
+    audit::Event& e = events.emplace_back(event);
+    e.resource = absl::StrCat("customers/", std::string(rows->getString(1)));
+    e.details = absl::StrCat(what, " with ", id);
+  }
+  return events;
+}
+
 std::string EmailKey(const std::string& email) {
   return absl::AsciiStrToLower(absl::StripAsciiWhitespace(email));
 }
@@ -709,6 +729,8 @@ absl::Status MysqlCustomerStore::DeleteCustomer(
           absl::StrCat("customer ", id, " has ", irows->getInt64(1),
                        " interactions; set force to delete them too"));
     }
+    const std::vector<audit::Event> events =
+        WithMergedRecords(c, event, id, "deleted");
     for (const char* query :
          {"DELETE FROM purchases WHERE customer_id = ?",
           "DELETE FROM interactions WHERE customer_id = ?",
@@ -730,7 +752,7 @@ absl::Status MysqlCustomerStore::DeleteCustomer(
       s->executeUpdate();
     }
     differentiation::DeleteEntityValues(c, CustomerValueTables(), {id});
-    audit::Write(c, event);
+    audit::Write(c, events);
     return absl::OkStatus();
   });
 }
@@ -1562,6 +1584,8 @@ absl::Status MysqlCustomerStore::EraseCustomer(
     // Erased by a copy of this call that ran first: done, and audited once.
     if (r.erased) return absl::OkStatus();
     RAPPORT_RETURN_IF_ERROR(check(r));
+    const std::vector<audit::Event> events =
+        WithMergedRecords(c, event, id, "erased");
     // The customer and every record merged into it are the same person.
     // Each statement by one key (an OR of two keys, or of a key and a
     // subquery, would read and lock every row of its table).
@@ -1608,7 +1632,7 @@ absl::Status MysqlCustomerStore::EraseCustomer(
       suppress->setInt64(2, now_us);
       suppress->executeUpdate();
     }
-    audit::Write(c, event);
+    audit::Write(c, events);
     return absl::OkStatus();
   });
 }

@@ -498,7 +498,7 @@ TEST_F(CustomerStoreTest, DeleteNeedsForceWhenThereArePurchases) {
 
 // Erasing or deleting a customer reads and locks its own records (and those
 // merged into it) by key: a transaction holding another customer's row does
-// not hold either up.
+// not hold either up. Each audits the records merged into theirs too.
 TEST_F(CustomerStoreTest, EraseAndDeleteLockOnlyTheirOwnRecords) {
   std::vector<CustomerRecord> made;
   // Bob first: his rows come before the others' in every index (ids grow),
@@ -582,6 +582,17 @@ TEST_F(CustomerStoreTest, EraseAndDeleteLockOnlyTheirOwnRecords) {
   // Ada and her duplicate, erased; Bob; the others.
   EXPECT_EQ(Count("customers"), 2003);
   EXPECT_EQ(Count("customer_attributes"), 2001);  // Bob's and the others'
+  // And each merged record's audit trail says what became of it.
+  EXPECT_EQ(Count(absl::StrCat("audit_events WHERE rpc = 'EraseCustomer' AND "
+                               "resource = 'customers/",
+                               made[2].id, "' AND details = 'erased with ", ada,
+                               "'")),
+            1);
+  EXPECT_EQ(Count(absl::StrCat("audit_events WHERE rpc = 'DeleteCustomer' AND "
+                               "resource = 'customers/",
+                               made[4].id, "' AND details = 'deleted with ", cy,
+                               "'")),
+            1);
 }
 
 TEST_F(CustomerStoreTest, ListCustomersIsKeysetPagedById) {
