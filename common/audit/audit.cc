@@ -56,6 +56,15 @@ void Write(sql::Connection& c, const Event& e) {
   s->executeUpdate();
 }
 
+Event MigrationEvent(int64_t time_us, int version, std::string resource,
+                     absl::string_view what) {
+  return {.time_us = time_us,
+          .actor = "system:migration",
+          .rpc = "Migrate",
+          .resource = std::move(resource),
+          .details = absl::StrCat(what, " (migration ", version, ")")};
+}
+
 void Write(sql::Connection& c, const std::vector<Event>& events) {
   ForChunks(events.size(), [&](size_t begin, size_t n) {
     CachedStatement s = PrepareCached(

@@ -26,6 +26,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "common/mysql/migrations.h"
 #include "common/mysql/mysql_pool.h"
 
@@ -48,6 +49,12 @@ struct Event {
 // The schema of audit_events (migrations numbered from 1101), to apply with
 // the service's own.
 std::vector<Migration> Migrations();
+
+// The event of a change that migration `version` made to `resource`'s data
+// (an email trimmed, say): by "system:migration", rpc "Migrate", details
+// "<what> (migration <version>)".
+Event MigrationEvent(int64_t time_us, int version, std::string resource,
+                     absl::string_view what);
 
 // Writes `event` on `c`; call inside the transaction of the change.
 void Write(sql::Connection& c, const Event& event);

@@ -8,6 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "common/audit/audit.h"
 #include "common/identity.h"
 #include "common/mysql/sql.h"
 #include "common/mysql/statement_cache.h"
@@ -249,11 +251,12 @@ Migration TrimmedContactEmailsMigration(int version, const ChildTables& t) {
       absl::StrCat("-- Emails of ", t.contacts,
                    " with invisible characters at their ends trimmed, and "
                    "their keys made again\n"),
-      [t](sql::Connection& c) {
+      [t, version](sql::Connection& c) {
         std::unique_ptr<sql::PreparedStatement> read(
             c.prepareStatement(absl::StrCat(
                 "SELECT ", t.entity_column, ", position, email FROM ",
-                t.contacts, " WHERE LENGTH(email) <> CHAR_LENGTH(email)")));
+                t.contacts, " WHERE LENGTH(email) <> CHAR_LENGTH(email) ",
+                "ORDER BY ", t.entity_column, ", position")));
         struct Changed {
           std::string entity;
           int position;
@@ -276,13 +279,28 @@ Migration TrimmedContactEmailsMigration(int version, const ChildTables& t) {
             c.prepareStatement(absl::StrCat(
                 "UPDATE ", t.contacts, " SET email = ?, email_key = ? WHERE ",
                 t.entity_column, " = ? AND position = ?")));
+        const std::string entities = absl::StrCat(t.noun, "s");
+        std::unique_ptr<sql::PreparedStatement> touch(c.prepareStatement(
+            absl::StrCat("UPDATE ", entities,
+                         " SET version = version + 1, update_time_us = ? WHERE "
+                         "id = ?")));
+        const int64_t now_us = absl::ToUnixMicros(absl::Now());
+        std::vector<audit::Event> events;
         for (const Changed& row : changed) {
           write->setString(1, row.email);
           write->setString(2, EmailMatchKey(row.email));
           write->setString(3, row.entity);
           write->setInt(4, row.position);
           write->executeUpdate();
+          const std::string resource = absl::StrCat(entities, "/", row.entity);
+          if (!events.empty() && events.back().resource == resource) continue;
+          touch->setInt64(1, now_us);
+          touch->setString(2, row.entity);
+          touch->executeUpdate();
+          events.push_back(audit::MigrationEvent(now_us, version, resource,
+                                                 "contact email trimmed"));
         }
+        audit::Write(c, events);
       }};
 }
 

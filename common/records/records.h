@@ -105,7 +105,9 @@ struct ChildTables {
 // Contacts' emails stored before NormalizeEmail trimmed Unicode spaces and
 // invisible characters at their ends (a no-break space from a spreadsheet),
 // trimmed now with their keys, so that the same address finds them (only
-// rows whose email has a character past ASCII are read).
+// rows whose email has a character past ASCII are read). Each entity changed
+// gets a new version (its etag changes) and an audit event by
+// "system:migration".
 Migration TrimmedContactEmailsMigration(int version, const ChildTables& t);
 
 // Whether `table` (the entities: partners, members) has a row `id`; one

@@ -16,6 +16,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "common/audit/audit.h"
 #include "common/base/status_macros.h"
 #include "common/identity.h"
 #include "common/log.h"
@@ -1399,7 +1401,7 @@ Migration TrimmedEmailsMigration(int version) {
       version, "trimmed_emails",
       "-- Emails with invisible characters at their ends trimmed, and their "
       "keys made again.\n",
-      [](sql::Connection& c) {
+      [version](sql::Connection& c) {
         std::vector<std::pair<std::string, std::string>> changed;
         {
           // LENGTH counts bytes, CHAR_LENGTH characters: they differ exactly
@@ -1416,11 +1418,14 @@ Migration TrimmedEmailsMigration(int version) {
               changed.emplace_back(rows->getString(1), *std::move(trimmed));
           }
         }
-        // A merged record keeps no match key (merges clear it).
+        // A merged record keeps no match key (merges clear it). A customer
+        // changed gets a new version (its etag changes), and an audit event.
         std::unique_ptr<sql::PreparedStatement> write(c.prepareStatement(
             "UPDATE customers SET email = ?, email_match_key = IF(merged_into "
-            "IS NULL, ?, NULL), email_key = IF(email_key IS NULL, NULL, ?) "
-            "WHERE id = ?"));
+            "IS NULL, ?, NULL), email_key = IF(email_key IS NULL, NULL, ?), "
+            "version = version + 1, update_time_us = ? WHERE id = ?"));
+        const int64_t now_us = absl::ToUnixMicros(absl::Now());
+        std::vector<audit::Event> events;
         std::unique_ptr<sql::PreparedStatement> match_only(c.prepareStatement(
             "UPDATE customers SET email_match_key = ? WHERE id = ? AND "
             "merged_into IS NULL"));
@@ -1429,9 +1434,13 @@ Migration TrimmedEmailsMigration(int version) {
           write->setString(1, email);
           write->setString(2, EmailMatchKey(email));
           write->setString(3, EmailKey(email));
-          write->setString(4, id);
+          write->setInt64(4, now_us);
+          write->setString(5, id);
           try {
             write->executeUpdate();
+            events.push_back(audit::MigrationEvent(
+                now_us, version, absl::StrCat("customers/", id),
+                "email trimmed"));
           } catch (const sql::SQLException& e) {
             if (e.getErrorCode() != 1062) throw;
             // Another customer holds the trimmed address: this one keeps
@@ -1443,6 +1452,7 @@ Migration TrimmedEmailsMigration(int version) {
             held.push_back(id);
           }
         }
+        audit::Write(c, events);
         if (!held.empty()) {
           LogLine("warn", ProcessService(),
                   "customers whose email, trimmed, another customer holds: "

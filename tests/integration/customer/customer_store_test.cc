@@ -989,9 +989,9 @@ TEST_F(CustomerStoreTest,
 }
 
 // Emails stored before invisible characters at their ends were trimmed are
-// trimmed, keys and all, so that the address as now normalised finds them;
-// one whose trimmed address another customer holds stays as it was, and so
-// does one with such a character inside.
+// trimmed, keys and all, so that the address as now normalised finds them,
+// and audited; one whose trimmed address another customer holds stays as it
+// was, and so does one with such a character inside.
 TEST_F(CustomerStoreTest, StoredEmailsWithInvisibleEndsAreTrimmed) {
   struct Stored {
     const char* email;
@@ -1036,6 +1036,19 @@ TEST_F(CustomerStoreTest, StoredEmailsWithInvisibleEndsAreTrimmed) {
   EXPECT_EQ(db_->Strings("SELECT id FROM customers WHERE email_key = ?",
                          {"ada@example.com"}),
             std::vector<std::string>{ids[0]});
+  // The customers whose email changed (Ada, Cy) have a new version, and an
+  // audit event each, by the migration; the others neither.
+  EXPECT_EQ(db_->Strings("SELECT id FROM customers WHERE version = 2 ORDER BY "
+                         "id"),
+            (std::vector<std::string>{ids[0], ids[3]}));
+  EXPECT_EQ(
+      db_->Strings("SELECT CONCAT_WS('|', actor, rpc, resource, details) FROM "
+                   "audit_events ORDER BY resource"),
+      (std::vector<std::string>{
+          absl::StrCat("system:migration|Migrate|customers/", ids[0],
+                       "|email trimmed (migration 9002)"),
+          absl::StrCat("system:migration|Migrate|customers/", ids[3],
+                       "|email trimmed (migration 9002)")}));
 }
 
 // An email a merged record had, which the person gave up after the merge

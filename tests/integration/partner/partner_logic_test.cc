@@ -115,7 +115,8 @@ class PartnerLogicTest : public ::testing::Test {
 };
 
 // A contact's email stored before invisible characters at its ends were
-// trimmed is trimmed, with its key, so that the address finds the partner.
+// trimmed is trimmed, with its key, so that the address finds the partner;
+// the partner's etag changes, and the change is audited.
 TEST_F(PartnerLogicTest, StoredContactEmailsWithInvisibleEndsAreTrimmed) {
   v1::CreatePartnerRequest r;
   r.mutable_partner()->set_display_name("Acme");
@@ -140,6 +141,18 @@ TEST_F(PartnerLogicTest, StoredContactEmailsWithInvisibleEndsAreTrimmed) {
                 absl::StrCat("Grace@Acme.example|",
                              EmailMatchKey("Grace@Acme.example")),
                 "h\u200bal@acme.example|h\u200bal@acme.example"}));
+  // The partner has a new version (its etag changed), and an audit event
+  // by the migration.
+  v1::GetPartnerRequest get;
+  get.set_id(made->id());
+  absl::StatusOr<v1::Partner> after = logic_.GetPartner(get);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_NE(after->etag(), made->etag());
+  EXPECT_EQ(db_.Strings("SELECT CONCAT_WS('|', actor, resource, details) FROM "
+                        "audit_events WHERE rpc = 'Migrate'"),
+            std::vector<std::string>{
+                absl::StrCat("system:migration|partners/", made->id(),
+                             "|contact email trimmed (migration 9002)")});
 }
 
 TEST_F(PartnerLogicTest, PartnersAreCreatedReadListedUpdatedAndDeleted) {
