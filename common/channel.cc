@@ -56,6 +56,15 @@ bool IsLoopbackAddress(const std::string& address) {
   return true;
 }
 
+absl::Status PlaintextRefusal(const std::string& address,
+                              const TlsOptions& tls) {
+  if (tls.enabled() || IsLoopbackAddress(address)) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(address,
+                   " is another machine, and without TLS every call's bearer "
+                   "token would cross the network in the clear"));
+}
+
 namespace {
 
 // A list's entries are IP addresses with ports: gRPC's ipv4: and ipv6:

@@ -38,6 +38,14 @@ std::string ChannelTarget(const std::string& address);
 // local platform's operator token) is sent nowhere else.
 bool IsLoopbackAddress(const std::string& address);
 
+// Bearer tokens cross the network over TLS only: INVALID_ARGUMENT saying so
+// ("<address> is another machine, and without TLS ...", for the caller to
+// prefix with its setting and follow with its remedy) when `tls` is off and
+// `address` is not this machine's; OK otherwise. A caller that may send in
+// plaintext anyway (a network that encrypts by itself) does not ask.
+absl::Status PlaintextRefusal(const std::string& address,
+                              const TlsOptions& tls);
+
 }  // namespace rapport
 
 #endif  // RAPPORT_COMMON_CHANNEL_H_

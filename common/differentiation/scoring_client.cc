@@ -222,6 +222,15 @@ struct GrpcScoringClient::Stubs {
 absl::StatusOr<std::unique_ptr<GrpcScoringClient>> GrpcScoringClient::Create(
     const std::string& address, const TlsOptions& tls,
     ScoringClientOptions options) {
+  if (options.authorization != nullptr && !options.allow_plaintext) {
+    if (absl::Status s = PlaintextRefusal(address, tls); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "scoring_addr: ", s.message(),
+          ": give tls_cert and tls_key (the calls to scoring use the "
+          "service's own), or allow_plaintext where the network encrypts by "
+          "itself"));
+    }
+  }
   // Its calls count in the grpc_client_* metrics.
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
       MakeChannel(address, tls, metrics::ClientInterceptors());

@@ -104,6 +104,10 @@ struct ScoringClientOptions {
   // The `authorization` metadata of every call ("Bearer <token>"), e.g.
   // auth::ServiceTokens::Authorization; none when empty.
   std::function<absl::StatusOr<std::string>()> authorization;
+  // Whether tokens may go to another machine without TLS (the service's
+  // allow_plaintext: a network that encrypts by itself). Without it,
+  // Create refuses such an address (see PlaintextRefusal in channel.h).
+  bool allow_plaintext = false;
 };
 
 class GrpcScoringClient final : public ScoringClient {

@@ -93,9 +93,11 @@ int main(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<differentiation::GrpcScoringClient>> scoring =
       differentiation::GrpcScoringClient::Create(
           counterpart->scoring_addr, server->tls,
-          {.authorization = [tokens = counterpart->service_tokens] {
-            return tokens->Authorization();
-          }});
+          {.authorization =
+               [tokens = counterpart->service_tokens] {
+                 return tokens->Authorization();
+               },
+           .allow_plaintext = server->allow_plaintext});
   if (!scoring.ok()) return rapport::FailToStart(defaults, scoring.status());
   absl::StatusOr<std::unique_ptr<rapport::MysqlPool>> pool =
       rapport::OpenDatabase(defaults, *counterpart, customer::CustomerSchema());

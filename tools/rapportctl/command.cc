@@ -24,9 +24,9 @@ std::string FlagOrEnv(const Args& args, const char* flag, const char* env) {
 }  // namespace
 
 const std::set<std::string>& GlobalFlags() {
-  static const auto* const kFlags =
-      new std::set<std::string>{"addr",     "output",  "timeout", "tls-ca",
-                                "tls-cert", "tls-key", "help",    "token"};
+  static const auto* const kFlags = new std::set<std::string>{
+      "addr",    "output", "timeout", "tls-ca",         "tls-cert",
+      "tls-key", "help",   "token",   "allow-plaintext"};
   return *kFlags;
 }
 
@@ -123,6 +123,24 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Context::ServiceChannel(
   TlsOptions tls{FlagOrEnv(args, "tls-cert", "RAPPORT_TLS_CERT"),
                  FlagOrEnv(args, "tls-key", "RAPPORT_TLS_KEY"),
                  FlagOrEnv(args, "tls-ca", "RAPPORT_TLS_CA")};
+  // Any token goes to another machine over TLS only, unless asked (as the
+  // services are, with the same variable).
+  const char* allow_env = std::getenv("RAPPORT_ALLOW_PLAINTEXT");
+  bool plaintext_allowed = args.Has("allow-plaintext");
+  if (!plaintext_allowed && allow_env != nullptr &&
+      !absl::SimpleAtob(allow_env, &plaintext_allowed)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("RAPPORT_ALLOW_PLAINTEXT: \"", allow_env,
+                     "\" is not a boolean (1 or 0, true or false)"));
+  }
+  if (!token.empty() && !plaintext_allowed) {
+    if (absl::Status s = PlaintextRefusal(address, tls); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          flag, ": ", s.message(),
+          "; give --tls-ca (the service's CA), or --allow-plaintext where "
+          "the network encrypts by itself"));
+    }
+  }
   return MakeChannel(address, tls);
 }
 

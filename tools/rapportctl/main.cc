@@ -233,7 +233,11 @@ Global flags:
                        rfm|clv 1h; exports scores none; report and overview
                        give their exports at least 10m)
   --tls-ca FILE, --tls-cert FILE, --tls-key FILE   TLS to the service
-                       (also $RAPPORT_TLS_CA, $RAPPORT_TLS_CERT, $RAPPORT_TLS_KEY)
+                       (also $RAPPORT_TLS_CA, $RAPPORT_TLS_CERT, $RAPPORT_TLS_KEY);
+                       a token goes to another machine over TLS only
+  --allow-plaintext    send the token without TLS to another machine all the same,
+                       where the network encrypts by itself (also
+                       $RAPPORT_ALLOW_PLAINTEXT=1, as the services take it)
   --token TOKEN        the bearer token every call carries (default: $RAPPORT_TOKEN,
                        else the contents of the file $RAPPORT_TOKEN_FILE, else
                        the local platform's var/auth/operator.token, which goes
@@ -259,8 +263,9 @@ int Dispatch(Context& ctx, const std::string& command) {
 
 int Main(int argc, char** argv) {
   std::set<std::string> switches = {
-      "all",      "force",   "help",     "dry-run",       "grant",
-      "withdraw", "no-wait", "with-clv", "allow-missing", "decided"};
+      "all",           "force",    "help",           "dry-run",
+      "grant",         "withdraw", "no-wait",        "with-clv",
+      "allow-missing", "decided",  "allow-plaintext"};
   absl::StatusOr<Args> args = Args::Parse(argc, argv, switches);
   if (!args.ok())
     return UsageError(std::string(args.status().message()), kUsage);

@@ -10,8 +10,10 @@
 #include <sys/stat.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -445,6 +447,42 @@ TEST_F(AuthE2E, RapportctlMintsTokensThatAnyClientCanUse) {
   EXPECT_EQ(named_away.exit_code, 2);
   EXPECT_NE(named_away.err.find("is not this machine"), std::string::npos)
       << named_away.err;
+  // Any other token goes to another machine over TLS only, unless plaintext
+  // is allowed (a network that encrypts by itself), by flag or by the
+  // variable the services read. (A list with a bad entry shows the check
+  // passed without dialling anything.)
+  testing::Env given = env;
+  given["RAPPORT_VAR"] = "";
+  given["RAPPORT_TOKEN"] = std::string(absl::StripAsciiWhitespace(local.out));
+  const std::vector<std::string> away = {testing::CtlPath(), "customers",
+                                         "list", "--addr",
+                                         "192.0.2.1:1,192.0.2.2:x"};
+  RunResult in_clear = testing::Run(away, given);
+  EXPECT_EQ(in_clear.exit_code, 2);
+  EXPECT_NE(in_clear.err.find("addr: 192.0.2.1:1,192.0.2.2:x is another "
+                              "machine, and without TLS"),
+            std::string::npos)
+      << in_clear.err;
+  std::vector<std::string> allowed = away;
+  allowed.push_back("--allow-plaintext");
+  for (const auto& [args, variable] :
+       {std::pair{allowed, ""}, std::pair{away, "1"}}) {
+    testing::Env e = given;
+    e["RAPPORT_ALLOW_PLAINTEXT"] = variable;
+    RunResult passed = testing::Run(args, e);
+    EXPECT_EQ(passed.exit_code, 2);
+    EXPECT_EQ(passed.err.find("without TLS"), std::string::npos) << passed.err;
+    EXPECT_NE(passed.err.find("\"192.0.2.2:x\" in a list of replicas"),
+              std::string::npos)
+        << passed.err;
+  }
+  testing::Env unclear = given;
+  unclear["RAPPORT_ALLOW_PLAINTEXT"] = "maybe";
+  RunResult not_a_boolean = testing::Run(away, unclear);
+  EXPECT_EQ(not_a_boolean.exit_code, 2);
+  EXPECT_NE(not_a_boolean.err.find("RAPPORT_ALLOW_PLAINTEXT: \"maybe\""),
+            std::string::npos)
+      << not_a_boolean.err;
   // health speaks every output format; the table is the bare status that
   // probes read.
   EXPECT_EQ(platform_.Ctl({"health"}).out, "SERVING\n");

@@ -123,6 +123,27 @@ sv1::ScoreEntitiesRequest OneEntity() {
   return request;
 }
 
+// The service's tokens go to a scoring service on another machine over TLS
+// only, unless the service may serve in plaintext (allow_plaintext); to this
+// machine, or without tokens, in plaintext.
+TEST(GrpcScoringClient, TokensGoToAnotherMachineOverTLSOnly) {
+  ScoringClientOptions options = Authorized();
+  absl::Status refused =
+      GrpcScoringClient::Create("192.0.2.1:50054", {}, options).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(refused)) << refused;
+  EXPECT_TRUE(absl::StartsWith(refused.message(),
+                               "scoring_addr: 192.0.2.1:50054 is another "
+                               "machine, and without TLS"))
+      << refused;
+  EXPECT_TRUE(absl::StrContains(refused.message(), "allow_plaintext"))
+      << refused;
+  EXPECT_TRUE(
+      GrpcScoringClient::Create("127.0.0.1:1,127.0.0.2:2", {}, options).ok());
+  options.allow_plaintext = true;
+  EXPECT_TRUE(GrpcScoringClient::Create("192.0.2.1:50054", {}, options).ok());
+  EXPECT_TRUE(GrpcScoringClient::Create("192.0.2.1:50054", {}, {}).ok());
+}
+
 TEST(GrpcScoringClient, CallsBalanceRoundRobinOverTheReplicasListed) {
   CountingScoring one, two;
   Replica r1(&one), r2(&two);
