@@ -50,15 +50,21 @@ absl::StatusOr<cv1::GroupSummary> ToGroup(const GroupTotals& g,
 }
 
 absl::StatusOr<std::optional<cv1::ContactPolicy>> PolicyFor(
-    const sv1::ScoreModel* model, int tier, const std::string& currency) {
+    const sv1::ScoreModel* model, int tier,
+    const DifferentiationOptions& options) {
   if (model == nullptr) return std::optional<cv1::ContactPolicy>();
   for (const cv1::ContactPolicy& p : model->contact_policies()) {
     if (p.tier() != tier) continue;
     cv1::ContactPolicy out = p;
     RAPPORT_ASSIGN_OR_RETURN(Decimal ceiling,
                              FromMoney(p.cost_ceiling(), "cost_ceiling"));
-    RAPPORT_ASSIGN_OR_RETURN(*out.mutable_cost_ceiling(),
-                             ToMoney(ceiling, currency, "cost_ceiling"));
+    RAPPORT_ASSIGN_OR_RETURN(
+        *out.mutable_cost_ceiling(),
+        ToMoney(ceiling, options.currency, "cost_ceiling"));
+    if (auto level = options.tier_service_levels.find(tier);
+        level != options.tier_service_levels.end()) {
+      out.set_service_level(level->second);
+    }
     return std::optional<cv1::ContactPolicy>(std::move(out));
   }
   return std::optional<cv1::ContactPolicy>();
@@ -113,7 +119,7 @@ absl::StatusOr<cv1::EntityValue> Differentiation::ToValue(
   RAPPORT_ASSIGN_OR_RETURN(std::shared_ptr<const ScoreModel> model,
                            ModelOf(s.model_id));
   RAPPORT_ASSIGN_OR_RETURN(std::optional<cv1::ContactPolicy> policy,
-                           PolicyFor(model.get(), s.tier, currency));
+                           PolicyFor(model.get(), s.tier, options_));
   if (policy.has_value()) *v.mutable_contact_policy() = *std::move(policy);
   if (s.p_alive.has_value()) v.set_p_alive(*s.p_alive);
   if (s.expected_purchases.has_value())
@@ -590,7 +596,7 @@ Differentiation::ContactPolicyOf(const std::string& id) {
   if (values.empty()) return std::optional<cv1::ContactPolicy>();
   RAPPORT_ASSIGN_OR_RETURN(std::shared_ptr<const ScoreModel> model,
                            ModelOf(values.front().model_id));
-  return PolicyFor(model.get(), values.front().tier, options_.currency);
+  return PolicyFor(model.get(), values.front().tier, options_);
 }
 
 absl::StatusOr<absl::flat_hash_map<std::string, cv1::EntityValue>>

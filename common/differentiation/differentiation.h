@@ -75,6 +75,11 @@ struct DifferentiationOptions {
   std::string entity = "customer";
   // ISO 4217 code of the reporting currency, put on every Money.
   std::string currency = "USD";
+  // What a tier's contact policy says as its service level, by tier
+  // (cv1::Tier), in place of the scoring service's, for counterparts whose
+  // care is told in other terms (the financial community: the management
+  // time a member deserves). A tier left out keeps the scoring service's.
+  absl::flat_hash_map<int, std::string> tier_service_levels;
   // Entities per facts message and per write; exported values per message.
   int batch_size = 10000;
   int export_batch_size = 2000;

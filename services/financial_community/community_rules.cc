@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/api_names.h"
 #include "common/base/timestamp.h"
@@ -267,6 +268,35 @@ std::optional<TargetScore> ScoreTarget(const TargetFacts& f,
   const Int128 cents = (num + den / 2) / den;  // base >= 0: half rounds up
   out.score = Decimal::FromRawNanos(cents * kNanosPerCent);
   out.reason = absl::StrCat(held, "; ", met, trend);
+  return out;
+}
+
+absl::StatusOr<absl::flat_hash_map<int, std::string>> ParseTierTexts(
+    absl::string_view text, absl::string_view flag) {
+  absl::flat_hash_map<int, std::string> out;
+  for (absl::string_view part : absl::StrSplit(text, ';')) {
+    const size_t eq = part.find('=');
+    const absl::string_view name =
+        absl::StripAsciiWhitespace(part.substr(0, eq));
+    std::optional<::rapport::common::v1::Tier> tier =
+        eq == absl::string_view::npos ? std::nullopt : ParseTier(name);
+    if (!tier.has_value()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(flag, ": \"", Utf8Prefix(part, 40),
+                       "\" is not TIER=TEXT with a tier of platinum, gold, "
+                       "iron or lead"));
+    }
+    const absl::string_view words =
+        absl::StripAsciiWhitespace(part.substr(eq + 1));
+    if (words.empty() || words.size() > 200) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          flag, ": the text for ", name, " must have 1 to 200 bytes"));
+    }
+    if (!out.emplace(*tier, std::string(words)).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(flag, ": ", name, " is given twice"));
+    }
+  }
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/base/decimal.h"
@@ -104,6 +105,21 @@ std::optional<TargetScore> ScoreTarget(const TargetFacts& facts,
 
 // Money as people read it: "1,200,000.00".
 std::string MoneyWords(const Decimal& amount);
+
+// The management time each tier deserves, as its contact policy says it
+// (the service level), by default.
+inline constexpr char kDefaultManagementTime[] =
+    "platinum=senior management: meetings with the CEO or CFO, about 8 hours "
+    "a year;gold=the CFO or the head of investor relations, about 4 hours a "
+    "year;iron=the investor relations team, about 1 hour a year;lead=no "
+    "management time: results, webcasts and the investor website";
+
+// Texts by tier (cv1::Tier) from "platinum=TEXT;gold=TEXT;..." (tier names
+// in any case, each at most once, tiers left out keep the scoring
+// service's words; a text of 1 to 200 bytes). INVALID_ARGUMENT naming
+// `flag` and the part at fault otherwise.
+absl::StatusOr<absl::flat_hash_map<int, std::string>> ParseTierTexts(
+    absl::string_view text, absl::string_view flag);
 
 }  // namespace rapport::community
 

@@ -14,6 +14,7 @@
 #include "common/service_main.h"
 #include "services/financial_community/community_import.h"
 #include "services/financial_community/community_logic.h"
+#include "services/financial_community/community_rules.h"
 #include "services/financial_community/community_service.h"
 #include "services/financial_community/community_values.h"
 #include "services/financial_community/mysql_community_store.h"
@@ -21,6 +22,11 @@
 ABSL_FLAG(std::string, phone_region, "US",
           "region (ISO 3166 alpha-2) of contacts' phone numbers given without "
           "a country code");
+ABSL_FLAG(std::string, tier_management_time,
+          rapport::community::kDefaultManagementTime,
+          "the management time each tier's members deserve, as their contact "
+          "policy's service level says it: platinum=TEXT;gold=TEXT;iron=TEXT;"
+          "lead=TEXT (a tier left out: the scoring service's words)");
 
 namespace {
 
@@ -65,6 +71,13 @@ int main(int argc, char** argv) {
   if (!logic_options.ok()) {
     return rapport::FailToStart(defaults, logic_options.status());
   }
+  absl::StatusOr<absl::flat_hash_map<int, std::string>> management_time =
+      community::ParseTierTexts(absl::GetFlag(FLAGS_tier_management_time),
+                                "tier_management_time");
+  if (!management_time.ok()) {
+    return rapport::FailToStart(defaults, management_time.status());
+  }
+
   absl::StatusOr<std::unique_ptr<differentiation::GrpcScoringClient>> scoring =
       differentiation::GrpcScoringClient::Create(
           counterpart->scoring_addr, server->tls,
@@ -87,7 +100,9 @@ int main(int argc, char** argv) {
                                                community::MemberValueTables());
   differentiation::Differentiation values(
       &facts, &value_store, scoring->get(), &ids, clock,
-      {.entity = "member", .currency = counterpart->currency});
+      {.entity = "member",
+       .currency = counterpart->currency,
+       .tier_service_levels = *std::move(management_time)});
   if (absl::Status s = values.Recover(); !s.ok()) {
     rapport::LogError(defaults.name,
                       "cannot recover stopped refreshes now; will retry",

@@ -776,14 +776,13 @@ MysqlCommunityStore::PositionChanges(int64_t from_us, int64_t to_us,
                                       ? shares_to - shares_from
                                       : shares_from - shares_to;
     const Position& priced = c.to >= 0 ? at[1][c.to] : at[0][c.from];
-    Int128 nanos = 0;
-    if (__builtin_mul_overflow(priced.price.raw_nanos(),
-                               static_cast<Int128>(traded_shares), &nanos)) {
+    absl::StatusOr<Decimal> traded = PositionValue(traded_shares, priced.price);
+    if (!traded.ok()) {
       return absl::OutOfRangeError(absl::StrCat(
           "the change of member ", priced.member_id, "'s position in ",
           priced.security, " is past what an amount can hold"));
     }
-    c.traded = Decimal::FromRawNanos(nanos);
+    c.traded = *traded;
     best.Add(c);
   }
   const std::vector<Change> kept = std::move(best).Take();

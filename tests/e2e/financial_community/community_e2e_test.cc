@@ -171,6 +171,15 @@ TEST_F(CommunityE2E, ImportedRegisterAndEngagementsScoreAsSection10Says) {
   // One member's value, read alone, is the one exported.
   EXPECT_TRUE(testing::ValueAsExported(p_, "community", id["13f:B"], exported));
   EXPECT_TRUE(testing::ValueAsExported(p_, "community", id["13f:C"], exported));
+  // B's tier's contact policy says the management time B deserves, in the
+  // service's default words (not the scoring service's "dedicated" and
+  // the like).
+  RunResult got = Ctl({"community", "get", id["13f:B"], "--output", "json"});
+  ASSERT_EQ(got.exit_code, 0) << got.err;
+  EXPECT_TRUE(absl::StrContains(got.out, "\"service_level\": \"") &&
+              (absl::StrContains(got.out, " a year\"") ||
+               absl::StrContains(got.out, "the investor website\"")))
+      << got.out;
 
   // The register at the end of 2024: C, A, B's ACME, B's BETA (E holds 300
   // since June); D only in 2025.

@@ -1,12 +1,16 @@
 // The financial-community rules that need no storage: analysts' scales,
 // dates as the end of their day, exact shares of a cost and values of a
 // position, and the targeting score of docs/TARGETING.md (its worked
-// example, each factor, and when a member is no target). The roles table
-// names every RPC.
+// example, each factor, and when a member is no target), the tiers'
+// management time. The roles table names every RPC.
 #include "services/financial_community/community_rules.h"
 
 #include <gtest/gtest.h>
 
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "common/base/timestamp.h"
 #include "common/status.h"
 #include "services/financial_community/community_service.h"
@@ -14,6 +18,8 @@
 
 namespace rapport::community {
 namespace {
+
+namespace cv1 = ::rapport::common::v1;
 
 Decimal D(const char* text) { return *Decimal::Parse(text); }
 
@@ -134,6 +140,28 @@ TEST(ScoreTarget, PeersCountAtHalfAndNothingHeldIsNoTarget) {
   TargetFacts both{.own_value = D("10"), .peer_value = D("1000000")};
   EXPECT_EQ(ScoreTarget(both, "USD")->base.ToString(), "10.00");
   EXPECT_FALSE(ScoreTarget(TargetFacts{}, "USD").has_value());
+}
+
+TEST(ParseTierTexts, ReadsEachTiersWordsAndNamesTheFlagOfABadOne) {
+  absl::StatusOr<absl::flat_hash_map<int, std::string>> texts =
+      ParseTierTexts(kDefaultManagementTime, "f");
+  ASSERT_TRUE(texts.ok()) << texts.status();
+  EXPECT_EQ(texts->size(), 4u);
+  EXPECT_TRUE(absl::StrContains(texts->at(cv1::TIER_PLATINUM), "8 hours"));
+  EXPECT_TRUE(absl::StartsWith(texts->at(cv1::TIER_LEAD), "no management"));
+  texts = ParseTierTexts(" Gold = the CFO ", "f");
+  ASSERT_TRUE(texts.ok()) << texts.status();
+  ASSERT_EQ(texts->size(), 1u);
+  EXPECT_EQ(texts->at(cv1::TIER_GOLD), "the CFO");
+  for (const char* bad : {"", "gold", "bronze=x", "gold=", "gold=a;gold=b",
+                          "gold=a;", "unspecified=x"}) {
+    absl::Status s = ParseTierTexts(bad, "tier_management_time").status();
+    EXPECT_TRUE(absl::IsInvalidArgument(s)) << bad;
+    EXPECT_TRUE(absl::StartsWith(s.message(), "tier_management_time: "))
+        << bad << ": " << s;
+  }
+  EXPECT_FALSE(
+      ParseTierTexts(absl::StrCat("iron=", std::string(201, 'x')), "f").ok());
 }
 
 TEST(MoneyWords, GroupsThousandsAndRoundsToTheCent) {

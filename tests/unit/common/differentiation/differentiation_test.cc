@@ -1246,6 +1246,27 @@ TEST_F(DifferentiationTest, APurchaseRescoresTheCustomerAgainstTheStoredModel) {
   ASSERT_TRUE(policy.ok() && policy->has_value());
   EXPECT_EQ((*policy)->SerializeAsString(),
             value->contact_policy().SerializeAsString());
+  // A counterpart that tells its tiers' care in its own words (the
+  // financial community: management time) has them as the service level,
+  // the rest of the policy as the scoring service said.
+  {
+    DifferentiationOptions options;
+    options.recover_every = absl::ZeroDuration();
+    options.tier_service_levels = {{value->tier(), "the CFO, 4 hours a year"}};
+    Differentiation worded(
+        &store_, &store_, client_.get(), &ids_,
+        [this] { return absl::FromUnixMicros(now_.load()); }, options);
+    absl::StatusOr<cv1::EntityValue> told = worded.GetValue("p-prospect");
+    ASSERT_TRUE(told.ok()) << told.status();
+    cv1::ContactPolicy expected = value->contact_policy();
+    expected.set_service_level("the CFO, 4 hours a year");
+    EXPECT_EQ(told->contact_policy().SerializeAsString(),
+              expected.SerializeAsString());
+    absl::StatusOr<std::optional<cv1::ContactPolicy>> worded_policy =
+        worded.ContactPolicyOf("p-prospect");
+    ASSERT_TRUE(worded_policy.ok() && worded_policy->has_value());
+    EXPECT_EQ((*worded_policy)->service_level(), "the CFO, 4 hours a year");
+  }
 
   // ValuesOf answers only for the entities that have values.
   absl::StatusOr<absl::flat_hash_map<std::string, cv1::EntityValue>> values =
