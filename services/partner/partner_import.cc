@@ -390,6 +390,20 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
       }
     }
     store(recent_won);
+    // Each counts for its partner over another's claim, which through the
+    // RPCs takes an approval with force: audited as that is, by the importer.
+    std::vector<audit::Event> events;
+    for (size_t i : recent_won) {
+      if (conflicts[i].empty()) continue;
+      events.push_back(
+          {.time_us = now,
+           .actor = actor,
+           .rpc = "ImportDeals",
+           .resource = absl::StrCat("deals/", rows[i].id),
+           .details = absl::StrCat("won over the earlier registration ",
+                                   conflicts[i], " of another partner")});
+    }
+    audit::Write(c, events);
   };
   store(closed);
   if (open.empty()) {

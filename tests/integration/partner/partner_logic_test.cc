@@ -1144,6 +1144,21 @@ TEST_F(PartnerLogicTest,
     }
   }
   EXPECT_EQ(won_in_conflict, 2);
+  // Each counts for its partner over another's claim, as a forced approval
+  // would: audited, under the deal, by the importer.
+  EXPECT_EQ(
+      db_.Strings("SELECT CONCAT_WS('|', e.actor, d.account_name, e.details) "
+                  "FROM audit_events e JOIN deals d ON e.resource = "
+                  "CONCAT('deals/', d.id) WHERE e.rpc = 'ImportDeals' AND "
+                  "e.details LIKE 'won over%' ORDER BY d.account_name"),
+      (std::vector<std::string>{
+          absl::StrCat("user:ada|Gotham|won over the earlier registration ",
+                       db_.Strings("SELECT id FROM deals WHERE account_name = "
+                                   "'Gotham' AND state = 1")
+                           .front(),
+                       " of another partner"),
+          absl::StrCat("user:ada|Wayne|won over the earlier registration ",
+                       held->id(), " of another partner")}));
 
   // Rows out of the order of registration: the later claim is the
   // conflicting one, wherever it stands in the file; a registration dated
