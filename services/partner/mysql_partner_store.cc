@@ -132,11 +132,12 @@ absl::Status CheckReplay(sql::Connection& c, const char* table,
 absl::StatusOr<ProgramRecord> ReadProgram(sql::Connection& c,
                                           const std::string& id) {
   Statement s = PrepareCached(
-      c, "SELECT id, name, create_time_us FROM programs WHERE id = ?");
+      c, "SELECT id, name, create_time_us, basis FROM programs WHERE id = ?");
   s->setString(1, id);
   Rows rows(s->executeQuery());
   if (!rows->next()) return absl::NotFoundError(absl::StrCat("program ", id));
-  ProgramRecord r{Str(*rows, 1), Str(*rows, 2), {}, rows->getInt64(3)};
+  ProgramRecord r{
+      Str(*rows, 1), Str(*rows, 2), {}, rows->getInt64(3), rows->getInt(4)};
   Statement t = PrepareCached(
       c,
       "SELECT tier, commission_percent FROM program_terms WHERE program_id = "
@@ -692,12 +693,13 @@ absl::StatusOr<ProgramRecord> MysqlPartnerStore::CreateProgram(
     }
     Statement s = PrepareCached(
         c,
-        "INSERT INTO programs (id, name, create_time_us, fingerprint) "
-        "VALUES (?, ?, ?, ?)");
+        "INSERT INTO programs (id, name, create_time_us, fingerprint, basis) "
+        "VALUES (?, ?, ?, ?, ?)");
     s->setString(1, program.id);
     s->setString(2, program.name);
     s->setInt64(3, program.create_time_us);
     s->setString(4, fingerprint);
+    s->setInt(5, program.basis);
     s->executeUpdate();
     for (const ProgramTermsRecord& t : program.terms) {
       Statement terms =

@@ -57,6 +57,9 @@ v1::Program ToProto(const ProgramRecord& r) {
   v1::Program p;
   p.set_id(r.id);
   p.set_name(r.name);
+  p.set_basis(v1::ProgramBasis_IsValid(r.basis)
+                  ? static_cast<v1::ProgramBasis>(r.basis)
+                  : v1::PROGRAM_BASIS_UNSPECIFIED);
   for (const ProgramTermsRecord& t : r.terms) {
     v1::ProgramTerms* out = p.add_terms();
     out->set_tier(static_cast<cv1::Tier>(t.tier));
@@ -591,6 +594,12 @@ absl::StatusOr<v1::Program> PartnerLogic::CreateProgram(
   ProgramRecord record;
   AddViolations(CheckRequiredText(in.name(), "program.name", 256), &violations);
   record.name = std::string(absl::StripAsciiWhitespace(in.name()));
+  if (!v1::ProgramBasis_IsValid(in.basis())) {
+    violations.push_back({"program.basis", "is not commission or margin"});
+  }
+  record.basis = in.basis() == v1::PROGRAM_BASIS_MARGIN
+                     ? v1::PROGRAM_BASIS_MARGIN
+                     : v1::PROGRAM_BASIS_COMMISSION;
   std::set<int> tiers;
   for (int i = 0; i < in.terms_size(); ++i) {
     const v1::ProgramTerms& t = in.terms(i);

@@ -55,6 +55,7 @@ struct ProgramRecord {
   std::string name;
   std::vector<ProgramTermsRecord> terms;  // by tier
   int64_t create_time_us = 0;
+  int basis = 1;  // v1::ProgramBasis: commission
 };
 
 struct AgreementRecord {

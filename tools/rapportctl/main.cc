@@ -96,6 +96,8 @@ Commands:
       reject: the request, or its claim once claimed (reject-claim: the claim only)
   partners funds get ID; partners funds list [--partner ID] [--state S]
   partners programs create --name N --commission PERCENT [--tier-commission TIER=PERCENT]...
+      or --margin PERCENT [--tier-margin TIER=PERCENT]... for a program whose partners
+      keep a margin (resellers, distributors) instead of earning a commission
   partners programs get ID; partners programs list
   partners agreements create --partner ID --program ID --start T [--end T]
   partners agreements activate|expire|terminate ID; partners agreements list [--partner ID]

@@ -106,7 +106,9 @@ void AddAgreement(Table& t, const v1::Agreement& a) {
             TimeText(a.end_time()), AgreementStateText(a.state()), a.etag()});
 }
 
-Table ProgramTable() { return Table({"id", "name", "terms", "create_time"}); }
+Table ProgramTable() {
+  return Table({"id", "name", "basis", "terms", "create_time"});
+}
 
 void AddProgram(Table& t, const v1::Program& p) {
   std::string terms;
@@ -116,7 +118,9 @@ void AddProgram(Table& t, const v1::Program& p) {
         x.tier() == cv1::TIER_UNSPECIFIED ? "default" : TierText(x.tier()), "=",
         x.commission_percent(), "%");
   }
-  t.AddRow({p.id(), p.name(), terms, TimeText(p.create_time())});
+  t.AddRow({p.id(), p.name(),
+            p.basis() == v1::PROGRAM_BASIS_MARGIN ? "margin" : "commission",
+            terms, TimeText(p.create_time())});
 }
 // ---- partners
 // ------------------------------------------------------------------
@@ -758,24 +762,34 @@ int Programs(Context& ctx, Stub& stub) {
     return r.program();
   };
   if (verb == "create") {
-    if (absl::Status s = KnownFlags(
-            args, 3, {"name", "commission", "tier-commission", "request-id"});
+    if (absl::Status s = KnownFlags(args, 3,
+                                    {"name", "commission", "tier-commission",
+                                     "margin", "tier-margin", "request-id"});
         !s.ok()) {
       return UsageError(s);
     }
+    // A commission program's percentages, or a margin program's.
+    const bool margin = args.Has("margin") || args.Has("tier-margin");
+    if (margin && (args.Has("commission") || args.Has("tier-commission"))) {
+      return UsageError(
+          "--margin: a program pays commission or leaves a margin, not both",
+          "");
+    }
+    const std::string kind = margin ? "margin" : "commission";
     v1::CreateProgramRequest request;
     request.mutable_program()->set_name(args.GetOr("name", ""));
+    request.mutable_program()->set_basis(margin ? v1::PROGRAM_BASIS_MARGIN
+                                                : v1::PROGRAM_BASIS_COMMISSION);
     v1::ProgramTerms* base = request.mutable_program()->add_terms();
-    base->set_commission_percent(args.GetOr("commission", ""));
-    for (const std::string& t : args.GetAll("tier-commission")) {
+    base->set_commission_percent(args.GetOr(kind, ""));
+    for (const std::string& t : args.GetAll("tier-" + kind)) {
       std::pair<std::string, std::string> kv =
           absl::StrSplit(t, absl::MaxSplits('=', 1));
       std::optional<cv1::Tier> tier = ParseTier(kv.first);
       if (!tier) {
-        return UsageError(
-            absl::StrCat("--tier-commission: want TIER=PERCENT, not \"", t,
-                         "\""),
-            "");
+        return UsageError(absl::StrCat("--tier-", kind,
+                                       ": want TIER=PERCENT, not \"", t, "\""),
+                          "");
       }
       v1::ProgramTerms* x = request.mutable_program()->add_terms();
       x->set_tier(*tier);

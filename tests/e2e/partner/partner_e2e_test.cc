@@ -161,6 +161,18 @@ TEST_F(PartnerE2E, ImportedDealsOrdersAndCostsScoreExactlyAsScoringRfm) {
   ASSERT_EQ(claim_rejected.exit_code, 0) << claim_rejected.err;
   EXPECT_TRUE(absl::StrContains(claim_rejected.out, "claim_rejected"))
       << claim_rejected.out;
+  // A program whose partners keep a margin instead of earning commission.
+  std::vector<std::vector<std::string>> margin =
+      p_.CsvCtl({"partners", "programs", "create", "--name", "Distribution",
+                 "--margin", "20", "--tier-margin", "gold=25"});
+  ASSERT_EQ(margin.size(), 2u);
+  EXPECT_EQ(margin[0][2], "basis");
+  EXPECT_EQ(margin[1][2], "margin");
+  EXPECT_EQ(margin[1][3], "default=20% gold=25%");
+  EXPECT_EQ(Ctl({"partners", "programs", "create", "--name", "Both", "--margin",
+                 "20", "--commission", "5"})
+                .exit_code,
+            2);
 
   // Before any refresh a partner has no value to read; an unknown one is
   // not found.

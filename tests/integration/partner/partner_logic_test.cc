@@ -1435,6 +1435,24 @@ TEST_F(PartnerLogicTest, OneActiveAgreementPerPartnerAndProgram) {
   EXPECT_EQ(program->terms(1).commission_percent(), "15.25");
   // A second program of the same name is refused.
   EXPECT_TRUE(absl::IsAlreadyExists(logic_.CreateProgram(pr, "u").status()));
+  // A program pays commission unless it says its partners keep a margin;
+  // a basis that is neither is refused.
+  EXPECT_EQ(program->basis(), v1::PROGRAM_BASIS_COMMISSION);
+  v1::CreateProgramRequest resale = pr;
+  resale.mutable_program()->set_name("Distribution 2027");
+  resale.mutable_program()->set_basis(v1::PROGRAM_BASIS_MARGIN);
+  absl::StatusOr<v1::Program> margin = logic_.CreateProgram(resale, "u");
+  ASSERT_TRUE(margin.ok()) << margin.status();
+  v1::GetProgramRequest get;
+  get.set_id(margin->id());
+  absl::StatusOr<v1::Program> read = logic_.GetProgram(get);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->basis(), v1::PROGRAM_BASIS_MARGIN);
+  EXPECT_EQ(read->terms(1).commission_percent(), "15.25");
+  resale.mutable_program()->set_name("Other");
+  resale.mutable_program()->set_basis(static_cast<v1::ProgramBasis>(7));
+  EXPECT_TRUE(
+      NamesField(logic_.CreateProgram(resale, "u").status(), "program.basis"));
 
   auto agreement = [&]() {
     v1::CreateAgreementRequest r;
