@@ -111,4 +111,16 @@ absl::StatusOr<std::unique_ptr<MysqlPool>> OpenDatabase(
   return MysqlPool::Create(options.database);
 }
 
+absl::StatusOr<std::unique_ptr<differentiation::GrpcScoringClient>>
+ScoringClientFor(const ServerOptions& server,
+                 const CounterpartOptions& options) {
+  return differentiation::GrpcScoringClient::Create(
+      options.scoring_addr, server.tls,
+      {.authorization =
+           [tokens = options.service_tokens] {
+             return tokens->Authorization();
+           },
+       .allow_plaintext = server.allow_plaintext});
+}
+
 }  // namespace rapport

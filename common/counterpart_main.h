@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/auth/service_tokens.h"
+#include "common/differentiation/scoring_client.h"
 #include "common/mysql/migrations.h"
 #include "common/mysql/mysql_pool.h"
 #include "common/service_main.h"
@@ -51,6 +52,13 @@ absl::StatusOr<CounterpartOptions> ReadCounterpartFlags(
 absl::StatusOr<std::unique_ptr<MysqlPool>> OpenDatabase(
     const ServiceDefaults& defaults, const CounterpartOptions& options,
     const std::vector<Migration>& migrations);
+
+// The client of the scoring service at options.scoring_addr, calling with
+// the service's own tokens and TLS files, in plaintext to another machine
+// only where the server may serve so (server.allow_plaintext).
+absl::StatusOr<std::unique_ptr<differentiation::GrpcScoringClient>>
+ScoringClientFor(const ServerOptions& server,
+                 const CounterpartOptions& options);
 
 }  // namespace rapport
 

@@ -26,7 +26,8 @@ ABSL_FLAG(std::string, tier_management_time,
           rapport::community::kDefaultManagementTime,
           "the management time each tier's members deserve, as their contact "
           "policy's service level says it: platinum=TEXT;gold=TEXT;iron=TEXT;"
-          "lead=TEXT (a tier left out: the scoring service's words)");
+          "lead=TEXT (a tier left out, or every tier when empty: the scoring "
+          "service's words)");
 
 namespace {
 
@@ -79,13 +80,7 @@ int main(int argc, char** argv) {
   }
 
   absl::StatusOr<std::unique_ptr<differentiation::GrpcScoringClient>> scoring =
-      differentiation::GrpcScoringClient::Create(
-          counterpart->scoring_addr, server->tls,
-          {.authorization =
-               [tokens = counterpart->service_tokens] {
-                 return tokens->Authorization();
-               },
-           .allow_plaintext = server->allow_plaintext});
+      rapport::ScoringClientFor(*server, *counterpart);
   if (!scoring.ok()) return rapport::FailToStart(defaults, scoring.status());
   absl::StatusOr<std::unique_ptr<rapport::MysqlPool>> pool =
       rapport::OpenDatabase(defaults, *counterpart,

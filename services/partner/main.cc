@@ -74,13 +74,7 @@ int main(int argc, char** argv) {
     return rapport::FailToStart(defaults, logic_options.status());
   }
   absl::StatusOr<std::unique_ptr<differentiation::GrpcScoringClient>> scoring =
-      differentiation::GrpcScoringClient::Create(
-          counterpart->scoring_addr, server->tls,
-          {.authorization =
-               [tokens = counterpart->service_tokens] {
-                 return tokens->Authorization();
-               },
-           .allow_plaintext = server->allow_plaintext});
+      rapport::ScoringClientFor(*server, *counterpart);
   if (!scoring.ok()) return rapport::FailToStart(defaults, scoring.status());
   absl::StatusOr<std::unique_ptr<rapport::MysqlPool>> pool =
       rapport::OpenDatabase(defaults, *counterpart, partner::PartnerSchema());
