@@ -620,7 +620,8 @@ absl::Status Differentiation::Refresh(Job& job) {
   // for its indexes to be built.
   auto cancelled = [&] { return job.cancel.cancelled(); };
   const absl::Status kCancelled = absl::CancelledError(
-      "the refresh was cancelled: the service is stopping");
+      "the refresh was cancelled (its service stopping, or the job ended "
+      "elsewhere)");
 
   sv1::ScoringConfig config;
   *config.mutable_as_of() = r.as_of();

@@ -279,7 +279,11 @@ Migration TrimmedContactEmailsMigration(int version, const ChildTables& t) {
             c.prepareStatement(absl::StrCat(
                 "UPDATE ", t.contacts, " SET email = ?, email_key = ? WHERE ",
                 t.entity_column, " = ? AND position = ?")));
-        const std::string entities = absl::StrCat(t.noun, "s");
+        // The version bump and the audit event came after the migration's
+        // first release (b6ab4e9): a database that applied it then has its
+        // trimmed rows unaudited. The description, whose checksum applied
+        // databases keep, is unchanged.
+        const std::string& entities = t.entities;
         std::unique_ptr<sql::PreparedStatement> touch(c.prepareStatement(
             absl::StrCat("UPDATE ", entities,
                          " SET version = version + 1, update_time_us = ? WHERE "

@@ -95,7 +95,8 @@ void ToProto(const EntityChildren& children,
 // and (`entity_column`, attr_key, attr_value). Names are the service's
 // constants.
 struct ChildTables {
-  std::string noun;  // "partner", for messages
+  std::string noun;      // "partner", for messages
+  std::string entities;  // "partners": the table, and the API's collection
   std::string entity_column;
   std::string contacts;
   std::string external_ids;

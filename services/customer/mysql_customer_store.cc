@@ -1420,6 +1420,9 @@ Migration TrimmedEmailsMigration(int version) {
         }
         // A merged record keeps no match key (merges clear it). A customer
         // changed gets a new version (its etag changes), and an audit event.
+        // Both came after the migration's first release (b6ab4e9): a
+        // database that applied it then has its trimmed rows unaudited. The
+        // description, whose checksum applied databases keep, is unchanged.
         std::unique_ptr<sql::PreparedStatement> write(c.prepareStatement(
             "UPDATE customers SET email = ?, email_match_key = IF(merged_into "
             "IS NULL, ?, NULL), email_key = IF(email_key IS NULL, NULL, ?), "

@@ -274,6 +274,7 @@ std::optional<TargetScore> ScoreTarget(const TargetFacts& f,
 absl::StatusOr<absl::flat_hash_map<int, std::string>> ParseTierTexts(
     absl::string_view text, absl::string_view flag) {
   absl::flat_hash_map<int, std::string> out;
+  if (absl::StripAsciiWhitespace(text).empty()) return out;
   for (absl::string_view part : absl::StrSplit(text, ';')) {
     const size_t eq = part.find('=');
     const absl::string_view name =

@@ -116,8 +116,8 @@ inline constexpr char kDefaultManagementTime[] =
 
 // Texts by tier (cv1::Tier) from "platinum=TEXT;gold=TEXT;..." (tier names
 // in any case, each at most once, tiers left out keep the scoring
-// service's words; a text of 1 to 200 bytes). INVALID_ARGUMENT naming
-// `flag` and the part at fault otherwise.
+// service's words; a text of 1 to 200 bytes); none from "". INVALID_ARGUMENT
+// naming `flag` and the part at fault otherwise.
 absl::StatusOr<absl::flat_hash_map<int, std::string>> ParseTierTexts(
     absl::string_view text, absl::string_view flag);
 

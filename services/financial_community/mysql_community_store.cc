@@ -200,6 +200,7 @@ constexpr char kWholeGroups[] =
 const ChildTables& MemberChildTables() {
   static const auto* const kTables =
       new ChildTables{.noun = "member",
+                      .entities = "members",
                       .entity_column = "member_id",
                       .contacts = "member_contacts",
                       .external_ids = "member_external_ids",
@@ -717,30 +718,36 @@ MysqlCommunityStore::PositionChanges(int64_t from_us, int64_t to_us,
     int to = -1;
   };
   std::vector<Position> at[2];
-  absl::Status read = pool_->Run([&](sql::Connection& c) -> absl::Status {
-    for (int side = 0; side < 2; ++side) {
-      Statement s = PrepareCached(
-          c, absl::StrCat(kWholeGroups,
-                          "SELECT p.member_id, p.security, p.end_time_us, "
-                          "p.shares, p.price, p.v FROM (",
-                          kLatestRows, ") p ORDER BY p.member_id, p.security"));
-      s->setInt64(1, side == 0 ? from_us : to_us);
-      s->setString(2, security);
-      s->setString(3, security);
-      Rows rows(s->executeQuery());
-      while (rows->next()) {
-        Position p;
-        p.member_id = Str(*rows, 1);
-        p.security = Str(*rows, 2);
-        p.end_time_us = rows->getInt64(3);
-        p.shares = rows->getInt64(4);
-        RAPPORT_ASSIGN_OR_RETURN(p.price, DecimalColumn(*rows, 5));
-        RAPPORT_ASSIGN_OR_RETURN(p.value, DecimalColumn(*rows, 6));
-        at[side].push_back(std::move(p));
-      }
-    }
-    return absl::OkStatus();
-  });
+  // Both times from one snapshot (a read-only transaction): a row written
+  // between the two reads cannot show as a change.
+  absl::Status read =
+      pool_->Transaction([&](sql::Connection& c) -> absl::Status {
+        at[0].clear();  // a transaction tried again starts afresh
+        at[1].clear();
+        for (int side = 0; side < 2; ++side) {
+          Statement s = PrepareCached(
+              c, absl::StrCat(kWholeGroups,
+                              "SELECT p.member_id, p.security, p.end_time_us, "
+                              "p.shares, p.price, p.v FROM (",
+                              kLatestRows,
+                              ") p ORDER BY p.member_id, p.security"));
+          s->setInt64(1, side == 0 ? from_us : to_us);
+          s->setString(2, security);
+          s->setString(3, security);
+          Rows rows(s->executeQuery());
+          while (rows->next()) {
+            Position p;
+            p.member_id = Str(*rows, 1);
+            p.security = Str(*rows, 2);
+            p.end_time_us = rows->getInt64(3);
+            p.shares = rows->getInt64(4);
+            RAPPORT_ASSIGN_OR_RETURN(p.price, DecimalColumn(*rows, 5));
+            RAPPORT_ASSIGN_OR_RETURN(p.value, DecimalColumn(*rows, 6));
+            at[side].push_back(std::move(p));
+          }
+        }
+        return absl::OkStatus();
+      });
   RAPPORT_RETURN_IF_ERROR(read);
   // Both lists merged by (member, security); only the first offset + limit
   // changes in the answer's order are kept.

@@ -319,6 +319,7 @@ void SetOptionalDecimal(sql::PreparedStatement& s, int i,
 const ChildTables& PartnerChildTables() {
   static const auto* const kTables =
       new ChildTables{.noun = "partner",
+                      .entities = "partners",
                       .entity_column = "partner_id",
                       .contacts = "partner_contacts",
                       .external_ids = "partner_external_ids",

@@ -632,10 +632,16 @@ absl::StatusOr<v1::Program> PartnerLogic::CreateProgram(
                   ? ids_->Next()
                   : KeyedId("program", request.request_id());
   record.create_time_us = NowMicros();
+  // Commission spelled out is commission left unset: the same request (and
+  // one made before programs had a basis).
+  v1::Program fingerprinted = in;
+  if (fingerprinted.basis() == v1::PROGRAM_BASIS_COMMISSION) {
+    fingerprinted.clear_basis();
+  }
   RAPPORT_ASSIGN_OR_RETURN(
       ProgramRecord stored,
       store_->CreateProgram(
-          record, RequestFingerprintIn(options_.currency, in),
+          record, RequestFingerprintIn(options_.currency, fingerprinted),
           Change(actor, "CreateProgram", "programs/" + record.id,
                  request.request_id())));
   return ToProto(stored);

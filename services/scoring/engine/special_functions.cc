@@ -35,15 +35,6 @@ struct LogGamma {
   int sign;  // 0 at a pole (1/Gamma is zero there)
 };
 
-}  // namespace
-
-double LnGamma(double x) {
-  int sign = 1;
-  return lgamma_r(x, &sign);
-}
-
-namespace {
-
 LogGamma LGamma(double x) {
   if (IsNonPositiveInteger(x))
     return {std::numeric_limits<double>::infinity(), 0};
@@ -136,6 +127,11 @@ double LogAddExp(double a, double b) {
   if (a < b) std::swap(a, b);
   if (b == -std::numeric_limits<double>::infinity()) return a;
   return a + std::log1p(std::exp(b - a));
+}
+
+double LnGamma(double x) {
+  int sign = 1;
+  return lgamma_r(x, &sign);
 }
 
 }  // namespace rapport::scoring

@@ -153,7 +153,10 @@ TEST(ParseTierTexts, ReadsEachTiersWordsAndNamesTheFlagOfABadOne) {
   ASSERT_TRUE(texts.ok()) << texts.status();
   ASSERT_EQ(texts->size(), 1u);
   EXPECT_EQ(texts->at(cv1::TIER_GOLD), "the CFO");
-  for (const char* bad : {"", "gold", "bronze=x", "gold=", "gold=a;gold=b",
+  texts = ParseTierTexts(" ", "f");  // the scoring service's words
+  ASSERT_TRUE(texts.ok()) << texts.status();
+  EXPECT_TRUE(texts->empty());
+  for (const char* bad : {"gold", "bronze=x", "gold=", "gold=a;gold=b",
                           "gold=a;", "unspecified=x"}) {
     absl::Status s = ParseTierTexts(bad, "tier_management_time").status();
     EXPECT_TRUE(absl::IsInvalidArgument(s)) << bad;
