@@ -573,7 +573,7 @@ absl::StatusOr<std::vector<RefreshJobRecord>> MysqlValueStore::EndStaleJobs(
 absl::Status MysqlValueStore::UpdateProgress(const std::string& id,
                                              int64_t done, int64_t total,
                                              int64_t now_us) {
-  return pool_->Run([&](sql::Connection& c) -> absl::Status {
+  return pool_->RunKept(heartbeats_, [&](sql::Connection& c) -> absl::Status {
     Statement s = Prepare(c, q_->update_progress);
     s->setInt64(1, done);
     s->setInt64(2, total);

@@ -119,6 +119,10 @@ class MysqlValueStore final : public ValueStore {
   MysqlPool* const pool_;
   const ValueTables tables_;
   std::shared_ptr<const Queries> q_;
+  // The refresh jobs' heartbeats: not behind calls that fill the pool for
+  // longer than a job may go without one (stale_after), which would have
+  // other replicas end a job that is running.
+  MysqlPool::Kept heartbeats_;
 };
 
 }  // namespace rapport::differentiation

@@ -247,6 +247,11 @@ MysqlPool::~MysqlPool() {
   idle_.clear();
 }
 
+MysqlPool::Kept::~Kept() {
+  absl::MutexLock lock(&mu_);
+  if (connection_ != nullptr) ForgetStatements(connection_.get());
+}
+
 absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Connect() {
   return Connect(options_);
 }
@@ -313,14 +318,10 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Connect(
   }
 }
 
-namespace {
-
-absl::Status Unanswered() {
+absl::Status MysqlPool::Unanswered() {
   return MarkInternal(absl::UnavailableError(
       "the database did not answer the last health check"));
 }
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Acquire() {
   if (unanswered_.load(std::memory_order_relaxed)) return Unanswered();

@@ -137,6 +137,30 @@ class MysqlPool {
   template <typename Fn>
   auto RunUnbounded(Fn&& fn) -> std::invoke_result_t<Fn, sql::Connection&>;
 
+  // A connection kept for one purpose, outside the pool's count: for the
+  // bookkeeping that must not wait behind a pool busy with calls (a refresh
+  // job's heartbeat, which other replicas read to tell a running job from a
+  // stopped one). Its owner outlives its runs.
+  class Kept {
+   public:
+    Kept() = default;
+    Kept(const Kept&) = delete;
+    Kept& operator=(const Kept&) = delete;
+    ~Kept();
+
+   private:
+    friend class MysqlPool;
+    absl::Mutex mu_;
+    std::unique_ptr<sql::Connection> connection_ ABSL_GUARDED_BY(mu_);
+  };
+  // Runs fn(connection) in autocommit mode on `kept`'s connection (one run at
+  // a time), made at its first run and again after it lost the server, with
+  // the pool's limits on a statement. Refused at once while the server
+  // hangs, as Run is (see Ping).
+  template <typename Fn>
+  auto RunKept(Kept& kept, Fn&& fn)
+      -> std::invoke_result_t<Fn, sql::Connection&>;
+
   // One round trip to the server, on a connection of its own (so that a
   // pool busy with calls does not read as a database that is down): OK, or
   // UNAVAILABLE when it cannot be reached or does not answer within
@@ -169,6 +193,8 @@ class MysqlPool {
   absl::StatusOr<std::unique_ptr<sql::Connection>> Connect(
       const MysqlOptions& options);
   absl::StatusOr<std::unique_ptr<sql::Connection>> Acquire();
+  // What calls get while the last Ping found the server hanging.
+  static absl::Status Unanswered();
   struct PingOutcome {
     bool hung = false;       // it failed by waiting out a timeout
     bool kept_lost = false;  // the probe's kept connection had lost the server
@@ -307,6 +333,38 @@ auto MysqlPool::RunUnbounded(Fn&& fn)
   } catch (const sql::SQLException& e) {
     return FromException<Result>(e);
   } catch (const std::exception& e) {
+    return Result(MarkInternal(absl::InternalError(e.what())));
+  }
+}
+
+template <typename Fn>
+auto MysqlPool::RunKept(Kept& kept, Fn&& fn)
+    -> std::invoke_result_t<Fn, sql::Connection&> {
+  using Result = std::invoke_result_t<Fn, sql::Connection&>;
+  if (unanswered_.load(std::memory_order_relaxed)) return Result(Unanswered());
+  absl::MutexLock lock(&kept.mu_);
+  if (kept.connection_ == nullptr) {
+    absl::StatusOr<std::unique_ptr<sql::Connection>> made = Connect();
+    if (!made.ok()) return Result(made.status());
+    kept.connection_ = *std::move(made);
+  }
+  // A connection that lost the server is made again at the next run.
+  auto forget = [&] {
+    ForgetStatements(kept.connection_.get());
+    kept.connection_.reset();
+  };
+  try {
+    return fn(*kept.connection_);
+  } catch (const sql::SQLException& e) {
+    if (IsConnectionLost(e)) {
+      forget();
+    } else if (!StillConnected(*kept.connection_)) {
+      forget();
+      return Result(LostConnectionToStatus(e));
+    }
+    return FromException<Result>(e);
+  } catch (const std::exception& e) {
+    forget();
     return Result(MarkInternal(absl::InternalError(e.what())));
   }
 }

@@ -17,6 +17,7 @@
 #include "absl/synchronization/notification.h"
 #include "common/differentiation/mysql_counterpart.h"
 #include "common/ids.h"
+#include "common/mysql/mysql_options.h"
 #include "common/mysql/sql.h"
 #include "services/customer/customer_values.h"
 #include "tests/support/customer_rows.h"
@@ -524,6 +525,50 @@ TEST_F(ValueStoreTest, ADeletedEntityLeavesNoValuesInEitherSet) {
   EXPECT_EQ((*live)[0].entity_id, c);
   ASSERT_EQ(previous->size(), 1u);
   EXPECT_EQ((*previous)[0].entity_id, c);
+}
+
+// A running job's heartbeat does not wait behind calls that hold every
+// connection of the pool (for longer than a job may go without one, other
+// replicas would end it as stopped): it has a connection of its own.
+TEST_F(ValueStoreTest, AHeartbeatGoesThroughAPoolThatCallsHoldWhole) {
+  RefreshJobRecord job;
+  job.id = ids_.Next();
+  job.create_time_us = job.heartbeat_time_us = kAsOf;
+  ASSERT_TRUE(store_
+                  .CreateJob(job, {.time_us = kAsOf,
+                                   .actor = "user:a",
+                                   .rpc = "RefreshScores",
+                                   .resource = "refreshJobs/" + job.id,
+                                   .outcome = "started"})
+                  .ok());
+  absl::StatusOr<MysqlOptions> options = MysqlOptions::FromUri(db_.uri());
+  ASSERT_TRUE(options.ok()) << options.status();
+  options->pool_size = 1;
+  options->acquire_timeout = absl::Milliseconds(200);
+  absl::StatusOr<std::unique_ptr<MysqlPool>> pool = MysqlPool::Create(*options);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  MysqlValueStore small(pool->get(), customer::CustomerValueTables());
+  absl::Notification held, release;
+  std::thread call([&] {
+    EXPECT_TRUE((*pool)
+                    ->Run([&](sql::Connection&) {
+                      held.Notify();
+                      release.WaitForNotification();
+                      return absl::OkStatus();
+                    })
+                    .ok());
+  });
+  held.WaitForNotification();
+  const absl::Status busy = small.GetJob(job.id).status();
+  const absl::Status beat = small.UpdateProgress(job.id, 3, 10, kAsOf + 5);
+  release.Notify();
+  call.join();
+  EXPECT_TRUE(absl::IsResourceExhausted(busy)) << busy;  // the pool is full
+  EXPECT_TRUE(beat.ok()) << beat;
+  absl::StatusOr<RefreshJobRecord> got = store_.GetJob(job.id);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->heartbeat_time_us, kAsOf + 5);
+  EXPECT_EQ(got->done, 3);
 }
 
 TEST_F(ValueStoreTest, JobsRecordProgressEndOnceAndGoStaleWithoutHeartbeat) {
