@@ -152,6 +152,7 @@ class MysqlPool {
     friend class MysqlPool;
     absl::Mutex mu_;
     std::unique_ptr<sql::Connection> connection_ ABSL_GUARDED_BY(mu_);
+    absl::Time used_ ABSL_GUARDED_BY(mu_);  // its last run's end
   };
   // Runs fn(connection) in autocommit mode on `kept`'s connection (one run at
   // a time), made at its first run and again after it lost the server, with
@@ -343,11 +344,29 @@ auto MysqlPool::RunKept(Kept& kept, Fn&& fn)
   using Result = std::invoke_result_t<Fn, sql::Connection&>;
   if (unanswered_.load(std::memory_order_relaxed)) return Result(Unanswered());
   absl::MutexLock lock(&kept.mu_);
+  // A connection idle for long (between two refreshes) may have been closed
+  // by the server: checked, as Acquire checks an idle one.
+  if (kept.connection_ != nullptr &&
+      absl::Now() - kept.used_ >= absl::Seconds(10)) {
+    bool valid = false;
+    try {
+      valid = kept.connection_->isValid();
+    } catch (const sql::SQLException&) {
+    }
+    if (!valid) {
+      ForgetStatements(kept.connection_.get());
+      kept.connection_.reset();
+    }
+  }
   if (kept.connection_ == nullptr) {
     absl::StatusOr<std::unique_ptr<sql::Connection>> made = Connect();
     if (!made.ok()) return Result(made.status());
     kept.connection_ = *std::move(made);
   }
+  struct Used {
+    absl::Time* used;
+    ~Used() { *used = absl::Now(); }
+  } used{&kept.used_};
   // A connection that lost the server is made again at the next run.
   auto forget = [&] {
     ForgetStatements(kept.connection_.get());
