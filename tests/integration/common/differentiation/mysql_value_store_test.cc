@@ -61,6 +61,18 @@ class ValueStoreTest : public ::testing::Test {
   }
 
   std::string AddCustomer() { return testing::InsertCustomer(db_, ids_); }
+  // Stores `job` as a refresh started at kAsOf by user:a, under a new id.
+  void StartJob(RefreshJobRecord* job) {
+    job->id = ids_.Next();
+    job->create_time_us = job->heartbeat_time_us = kAsOf;
+    ASSERT_TRUE(store_
+                    .CreateJob(*job, {.time_us = kAsOf,
+                                      .actor = "user:a",
+                                      .rpc = "RefreshScores",
+                                      .resource = "refreshJobs/" + job->id,
+                                      .outcome = "started"})
+                    .ok());
+  }
   void AddPurchase(const std::string& customer, int64_t time_us,
                    const std::string& amount) {
     testing::InsertPurchase(db_, ids_, customer, time_us, amount);
@@ -532,15 +544,7 @@ TEST_F(ValueStoreTest, ADeletedEntityLeavesNoValuesInEitherSet) {
 // replicas would end it as stopped): it has a connection of its own.
 TEST_F(ValueStoreTest, AHeartbeatGoesThroughAPoolThatCallsHoldWhole) {
   RefreshJobRecord job;
-  job.id = ids_.Next();
-  job.create_time_us = job.heartbeat_time_us = kAsOf;
-  ASSERT_TRUE(store_
-                  .CreateJob(job, {.time_us = kAsOf,
-                                   .actor = "user:a",
-                                   .rpc = "RefreshScores",
-                                   .resource = "refreshJobs/" + job.id,
-                                   .outcome = "started"})
-                  .ok());
+  ASSERT_NO_FATAL_FAILURE(StartJob(&job));
   absl::StatusOr<MysqlOptions> options = MysqlOptions::FromUri(db_.uri());
   ASSERT_TRUE(options.ok()) << options.status();
   options->pool_size = 1;
@@ -573,16 +577,8 @@ TEST_F(ValueStoreTest, AHeartbeatGoesThroughAPoolThatCallsHoldWhole) {
 
 TEST_F(ValueStoreTest, JobsRecordProgressEndOnceAndGoStaleWithoutHeartbeat) {
   RefreshJobRecord job;
-  job.id = ids_.Next();
   job.request = std::string("\x0a\x00\x01", 3);  // bytes, not text
-  job.create_time_us = job.heartbeat_time_us = kAsOf;
-  ASSERT_TRUE(store_
-                  .CreateJob(job, {.time_us = kAsOf,
-                                   .actor = "user:a",
-                                   .rpc = "RefreshScores",
-                                   .resource = "refreshJobs/" + job.id,
-                                   .outcome = "started"})
-                  .ok());
+  ASSERT_NO_FATAL_FAILURE(StartJob(&job));
   EXPECT_TRUE(absl::IsNotFound(store_.GetJob(ids_.Next()).status()));
   ASSERT_TRUE(store_.UpdateProgress(job.id, 5, 10, kAsOf + 1).ok());
   RefreshJobRecord got = *store_.GetJob(job.id);

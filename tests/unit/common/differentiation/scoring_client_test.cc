@@ -366,6 +366,31 @@ TEST(GrpcScoringClient, AStreamSendsTheConfigFirstAndReceivesEveryBatch) {
 namespace rapport::differentiation {
 namespace {
 
+using PopulationStream =
+    std::unique_ptr<grpc::ClientReaderWriter<sv1::ScorePopulationRequest,
+                                             sv1::ScorePopulationResponse>>;
+
+// A population call that holds a slot of the replica (which answers its
+// first metadata once it does).
+PopulationStream HoldSlot(sv1::ScoringService::Stub& stub,
+                          grpc::ClientContext* context) {
+  PopulationStream stream = stub.ScorePopulation(context);
+  sv1::ScorePopulationRequest one;
+  one.add_entity_ids("held");
+  EXPECT_TRUE(stream->Write(one));
+  stream->WaitForInitialMetadata();
+  return stream;
+}
+
+// Ends a call HoldSlot made, freeing its slot; whether it finished OK.
+bool ReleaseSlot(PopulationStream& stream) {
+  stream->WritesDone();
+  sv1::ScorePopulationResponse ignored;
+  while (stream->Read(&ignored)) {
+  }
+  return stream->Finish().ok();
+}
+
 // A replica that runs one population call at a time refuses another as busy
 // once its wait is over; the client makes the call again (its `send` runs
 // again), and it goes through once the slot is free; a replica busy through
@@ -384,21 +409,10 @@ TEST(GrpcScoringClient, APopulationCallRefusedAsBusyIsMadeAgain) {
   std::shared_ptr<grpc::Channel> channel =
       grpc::CreateChannel(replica.addr(), grpc::InsecureChannelCredentials());
   auto stub = sv1::ScoringService::NewStub(channel);
-  sv1::ScorePopulationRequest one;
-  one.add_entity_ids("held");
   auto hold = [&](testing::AuthorizedContext* context) {
-    auto stream = stub->ScorePopulation(context);
-    EXPECT_TRUE(stream->Write(one));
-    stream->WaitForInitialMetadata();  // sent once it holds the slot
-    return stream;
+    return HoldSlot(*stub, context);
   };
-  auto release = [](auto& stream) {
-    stream->WritesDone();
-    sv1::ScorePopulationResponse ignored;
-    while (stream->Read(&ignored)) {
-    }
-    return stream->Finish().ok();
-  };
+  auto release = [](PopulationStream& stream) { return ReleaseSlot(stream); };
   std::atomic<int> sends{0};
   std::atomic<int> scored{0};
   auto population = [&](std::function<void()> on_second_send) {
@@ -451,11 +465,7 @@ TEST(GrpcScoringClient, ACancelEndsTheWaitBeforeCallingABusyReplicaAgain) {
   auto stub = sv1::ScoringService::NewStub(
       grpc::CreateChannel(replica.addr(), grpc::InsecureChannelCredentials()));
   testing::AuthorizedContext context("reader");
-  auto held = stub->ScorePopulation(&context);  // the only slot
-  sv1::ScorePopulationRequest one;
-  one.add_entity_ids("held");
-  ASSERT_TRUE(held->Write(one));
-  held->WaitForInitialMetadata();
+  PopulationStream held = HoldSlot(*stub, &context);  // the only slot
   Cancellation cancel;
   std::atomic<int> sends{0}, scored{0};
   absl::Status s;
@@ -471,11 +481,7 @@ TEST(GrpcScoringClient, ACancelEndsTheWaitBeforeCallingABusyReplicaAgain) {
   EXPECT_EQ(s.code(), absl::StatusCode::kCancelled) << s;
   EXPECT_EQ(sends.load(), 1);
   EXPECT_EQ(scored.load(), 0);
-  held->WritesDone();
-  sv1::ScorePopulationResponse ignored;
-  while (held->Read(&ignored)) {
-  }
-  EXPECT_TRUE(held->Finish().ok());
+  EXPECT_TRUE(ReleaseSlot(held));
 }
 
 // A client that holds a population slot and then stalls, sending nothing,
