@@ -501,14 +501,17 @@ TEST_F(CustomerStoreTest, DeleteNeedsForceWhenThereArePurchases) {
 // not hold either up. Each audits the records merged into theirs too.
 TEST_F(CustomerStoreTest, EraseAndDeleteLockOnlyTheirOwnRecords) {
   std::vector<CustomerRecord> made;
-  // Bob first: his rows come before the others' in every index (ids grow),
-  // so that only a read of rows that are not theirs reaches his.
+  // Bob first: his rows come before the others' in every index (ids of one
+  // prefix sort by row; ids made within a millisecond need not), so that
+  // only a read of rows that are not theirs reaches his.
+  const std::string prefix = ids_.Next().substr(0, kRowIdPrefixSize);
   for (const char* name : {"Bob", "Ada", "Ada L.", "Cy", "Cy D."}) {
     made.push_back(NewCustomer(name));
+    made.back().id = RowId(prefix, static_cast<int64_t>(made.size()));
     made.back().attributes = {{"k", "v"}};
     ASSERT_TRUE(store_
                     ->CreateCustomer(made.back(),
-                                     {absl::StrCat("req-", name), "h"},
+                                     {absl::StrCat("req-", made.size()), "h"},
                                      Ev("CreateCustomer"))
                     .ok());
   }
