@@ -43,7 +43,22 @@ std::vector<std::string> SplitSqlStatements(const std::string& sql) {
 }
 
 absl::StatusOr<int> ApplyMigrations(MysqlPool& pool,
-                                    const std::vector<Migration>& migrations) {
+                                    const std::vector<Migration>& given) {
+  // Lists joined from several owners (a service's, the kit's, the audit
+  // log's) apply in version order whatever order they were joined in.
+  std::vector<const Migration*> migrations;
+  for (const Migration& m : given) migrations.push_back(&m);
+  std::stable_sort(migrations.begin(), migrations.end(),
+                   [](const Migration* a, const Migration* b) {
+                     return a->version < b->version;
+                   });
+  for (size_t i = 1; i < migrations.size(); ++i) {
+    if (migrations[i]->version == migrations[i - 1]->version) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "two migrations have the version ", migrations[i]->version, ": ",
+          migrations[i - 1]->name, " and ", migrations[i]->name));
+    }
+  }
   return pool.Run([&](sql::Connection& c) -> absl::StatusOr<int> {
     std::unique_ptr<sql::Statement> s(c.createStatement());
     auto lock = [&](int seconds) {
@@ -93,8 +108,8 @@ absl::StatusOr<int> ApplyMigrations(MysqlPool& pool,
     std::vector<std::string> unknown;
     for (const auto& [version, sum] : applied) {
       if (std::none_of(migrations.begin(), migrations.end(),
-                       [version = version](const Migration& m) {
-                         return m.version == version;
+                       [version = version](const Migration* m) {
+                         return m->version == version;
                        })) {
         unknown.push_back(absl::StrCat(version));
       }
@@ -106,7 +121,8 @@ absl::StatusOr<int> ApplyMigrations(MysqlPool& pool,
               {{"migrations", absl::StrJoin(unknown, ",")}});
     }
     int count = 0;
-    for (const Migration& m : migrations) {
+    for (const Migration* next : migrations) {
+      const Migration& m = *next;
       const std::string sum = Checksum(m.sql);
       auto it = applied.find(m.version);
       if (it != applied.end()) {

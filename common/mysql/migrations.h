@@ -31,7 +31,9 @@ struct Migration {
   std::function<void(sql::Connection&)> code = nullptr;
 };
 
-// Applies the migrations that the database lacks; returns how many it applied.
+// Applies the migrations that the database lacks, in increasing version
+// whatever their order in the list; returns how many it applied.
+// INVALID_ARGUMENT when two share a version.
 // DEADLINE_EXCEEDED when another replica held the migration lock for 120 s
 // (it may be migrating a large table: wait and call again). The pool's
 // io_timeout must outlast the longest statement of a migration.

@@ -269,6 +269,30 @@ TEST(Migrations, AnEditedAppliedMigrationIsRefused) {
       << r.status();
 }
 
+// Lists joined in any order apply by version; two of one version are an
+// error, before anything is applied.
+TEST(Migrations, ApplyInVersionOrderAndRefuseARepeatedVersion) {
+  auto pool = NewPool(TestMariaDb::Shared().CreateDatabase());
+  std::vector<Migration> repeated = kMigrations;
+  repeated.push_back({2, "again", "CREATE TABLE again (id INT);"});
+  absl::StatusOr<int> r = ApplyMigrations(*pool, repeated);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("more and again"),
+            absl::string_view::npos)
+      << r.status();
+  EXPECT_EQ(*Count(*pool,
+                   "SELECT COUNT(*) FROM information_schema.tables WHERE "
+                   "table_schema = DATABASE()"),
+            0);
+  // Migration 2 alters the table 1 creates: reversed, it would fail.
+  const std::vector<Migration> reversed(kMigrations.rbegin(),
+                                        kMigrations.rend());
+  r = ApplyMigrations(*pool, reversed);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, 2);
+  EXPECT_EQ(*Count(*pool, "SELECT COUNT(*) FROM things WHERE size = 2"), 1);
+}
+
 // A binary older than its database's schema starts, and says so.
 TEST(Migrations, ASchemaNewerThanTheBinaryIsLogged) {
   auto pool = NewPool(TestMariaDb::Shared().CreateDatabase());
