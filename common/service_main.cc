@@ -7,11 +7,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
+#include <utility>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -150,6 +152,24 @@ void InitService(int argc, char** argv, const ServiceDefaults& defaults,
                 absl::StrCat("127.0.0.1:", defaults.metrics_port));
   absl::SetFlag(&FLAGS_max_threads, defaults.max_threads);
   absl::SetFlag(&FLAGS_shutdown_grace, defaults.shutdown_grace);
+  // --help lists the flags of Rapport's own files (common/ and services/),
+  // named from the source tree's root; Abseil's default lists only those of
+  // a file named like the program, and no file is. --helpfull adds Abseil's.
+  absl::FlagsUsageConfig usage;
+  usage.normalize_filename = [](absl::string_view file) -> std::string {
+    for (absl::string_view root : {"/common/", "/services/"}) {
+      if (size_t at = file.rfind(root); at != absl::string_view::npos) {
+        return std::string(file.substr(at + 1));
+      }
+    }
+    return std::string(file);
+  };
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::StartsWith(file, "common/") ||
+           absl::StartsWith(file, "services/");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(std::move(usage));
   ApplyEnvironment();
   absl::ParseCommandLine(argc, argv);
   // With its pid: a supervisor that finds the process not answering tells

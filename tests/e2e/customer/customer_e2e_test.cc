@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -283,6 +287,30 @@ TEST(CustomerE2E, SigtermShutsDownGracefullyWithExitZero) {
   EXPECT_EQ(server.process().Stop(absl::Seconds(10)), 0);
   EXPECT_NE(server.log().find("\"msg\":\"stopped\""), std::string::npos)
       << server.log();
+}
+
+// --help lists each service's flags, those it shares with the others and its
+// own, and none of Abseil's (--helpfull has those).
+TEST(CustomerE2E, EveryServiceListsItsFlagsOnHelp) {
+  const std::vector<std::pair<std::string, std::string>> services = {
+      {"customer/rapport-customer", "--suppression_salt"},
+      {"partner/rapport-partner", "--deal_protection_days"},
+      {"financial_community/rapport-financial-community",
+       "--tier_management_time"},
+      {"scoring/rapport-scoring", "--max_population_calls"}};
+  for (const auto& [binary, own] : services) {
+    const RunResult r =
+        testing::Run({BinaryDir() + "/services/" + binary, "--help"});
+    for (const std::string& flag :
+         {std::string("--listen"), std::string("--jwks_file"),
+          std::string("--metrics_listen"), own}) {
+      EXPECT_NE(r.out.find(flag + " "), std::string::npos)
+          << binary << " --help lacks " << flag << ":\n"
+          << r.out;
+    }
+    EXPECT_EQ(r.out.find("--flagfile"), std::string::npos) << binary;
+    EXPECT_NE(r.out.find("RAPPORT_<FLAG>"), std::string::npos) << r.out;
+  }
 }
 
 TEST(CustomerE2E, BadConfigurationExitsNonZeroNamingTheSetting) {
