@@ -161,6 +161,33 @@ std::string CsvId(const std::string& out) {
   return ::testing::AssertionSuccess();
 }
 
+::testing::AssertionResult RefusesWhatIsNotAnId(Platform& platform,
+                                                const std::string& command) {
+  const std::string long_id(5000, 'z');
+  for (const char* verb : {"value", "refresh-job"}) {
+    for (const std::string& asked : {std::string("nope"), long_id}) {
+      const RunResult r = platform.Ctl({command, verb, asked});
+      if (r.exit_code != 1 ||
+          r.err.find("INVALID_ARGUMENT") == std::string::npos ||
+          r.err.find("id: is not an id") == std::string::npos ||
+          r.err.find("zzzzzzzz") != std::string::npos) {
+        return ::testing::AssertionFailure()
+               << command << " " << verb << " of " << asked.size()
+               << " bytes: wanted INVALID_ARGUMENT, the id not quoted, got "
+               << "exit " << r.exit_code << ": " << r.err.substr(0, 400);
+      }
+    }
+  }
+  const RunResult r =
+      platform.Ctl({command, "refresh-job", "01jd8x4r2c6n7m9p0q1r2s3t4v"});
+  if (r.exit_code != 1 || r.err.find("NOT_FOUND") == std::string::npos) {
+    return ::testing::AssertionFailure()
+           << command << " refresh-job of an unknown job: wanted NOT_FOUND, "
+           << "got exit " << r.exit_code << ": " << r.err;
+  }
+  return ::testing::AssertionSuccess();
+}
+
 ::testing::AssertionResult ValueAsExported(Platform& platform,
                                            const std::string& command,
                                            const std::string& id,

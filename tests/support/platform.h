@@ -117,6 +117,12 @@ std::string CsvId(const std::string& out);
                                         const std::string& command,
                                         const std::string& id);
 
+// Whether `rapportctl <command> value` and `refresh-job` refuse what is not
+// an id as such (INVALID_ARGUMENT "id: is not an id", without quoting it
+// back) and answer NOT_FOUND for a job id nobody made.
+::testing::AssertionResult RefusesWhatIsNotAnId(Platform& platform,
+                                                const std::string& command);
+
 // Whether `rapportctl <command> value <id>` (as CSV) agrees, column by
 // column, with the row of `id` in `export_file` (from `<command> export
 // scores`): the stored value one entity reads is the one exported.

@@ -120,13 +120,29 @@ TEST_F(CommunityE2E, ImportedRegisterAndEngagementsScoreAsSection10Says) {
               "member_ref,security,date,rating,target_price\n"
               "ext:broker:G,ACME,2024-05-01,buy,16\n"
               "ext:broker:G,ACME,2024-10-01,Underweight,11\n"
-              "ext:broker:H,ACME,2024-11-01,Outperform,18\n");
+              "ext:broker:H,ACME,2024-11-01,Outperform,18\n"
+              "ext:broker:H,ACME,2024-11-02,moon,18\n"                  // 5
+              "ext:broker:H,ACME,2024-11-03,dropped,18\n"               // 6
+              "ext:broker:H,ACME,,hold,18\n"                            // 7
+              "01jd8x4r2c6n7m9p0q1r2s3t4v,ACME,2024-11-04,hold,18\n");  // 8
   RunResult rated = Ctl({"community", "import", "coverage", coverage});
+  EXPECT_EQ(rated.exit_code, 1) << rated.out << rated.err;
   EXPECT_EQ(Summary(rated.out, "accepted"), 3) << rated.out << rated.err;
+  EXPECT_EQ(Summary(rated.out, "rejected"), 4) << rated.out;
+  for (const char* where :
+       {":5: rating: ",
+        ":6: target_price: is none when the coverage is dropped",
+        ":7: date: is required", ":8: member_ref: "}) {
+    EXPECT_TRUE(absl::StrContains(rated.err, coverage + where)) << where << "\n"
+                                                                << rated.err;
+  }
+  EXPECT_TRUE(absl::StrContains(rated.err, "does not exist")) << rated.err;
 
   // Before any refresh a member has no value to read; an unknown one is
   // not found.
   EXPECT_TRUE(testing::NotValuedYet(p_, "community", Id("13f:A")));
+  // What is not an id is refused as such, not looked for (and not quoted).
+  EXPECT_TRUE(testing::RefusesWhatIsNotAnId(p_, "community"));
 
   const std::string as_of = "2024-12-31T00:00:00Z";
   RunResult refreshed = Ctl({"community", "refresh-scores", "--as-of", as_of});

@@ -580,6 +580,7 @@ TEST_F(PartnerLogicTest, BadInputNamesTheFieldAndNotFoundNamesTheId) {
   EXPECT_TRUE(NamesField(logic_.GetAgreement(agreement).status(), "id"));
   fund.set_id("not-an-id");
   EXPECT_TRUE(NamesField(logic_.GetFundRequest(fund).status(), "id"));
+  EXPECT_TRUE(NamesField(logic_.Scorecard("not-an-id").status(), "id"));
   orders.set_partner_id("not-an-id");
   EXPECT_TRUE(NamesField(logic_.ListOrders(orders).status(), "partner_id"));
   interactions.set_partner_id("not-an-id");

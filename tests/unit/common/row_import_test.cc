@@ -16,6 +16,7 @@
 #include "common/import/cache_share.h"
 #include "common/metrics/metrics.h"
 #include "common/validation.h"
+#include "tests/support/names_field.h"
 
 namespace rapport::imports {
 namespace {
@@ -250,6 +251,28 @@ TEST(RowImport, ABatchThatLostARaceResolvesItsReferencesAnew) {
   // deleted), it resolved both of its references again.
   EXPECT_EQ(store.resolved,
             (std::vector<std::string>{"e:1", "e:2", "e:3", "e:1", "e:3"}));
+}
+
+// An import's first message names it: without an import id (or without any
+// message) nothing is stored and the answer names import_id.
+TEST(RowImport, AnImportWithoutAnIdIsRefused) {
+  for (const bool any_message : {true, false}) {
+    FakeStore store;
+    Importer<Request, Raw, Record> importer(
+        &store, {.kind = "things", .rpc = "ImportThings", .ref_field = "ref"},
+        [](const Raw& raw) -> absl::StatusOr<Parsed<Record>> {
+          return Parsed<Record>{.ref = raw.ref, .content = raw.ref};
+        });
+    absl::StatusOr<Totals> totals = importer.Run(
+        [&](Request* r) {
+          r->raw.push_back({.number = 2, .ref = "e:1"});
+          return any_message;
+        },
+        "user:ada");
+    EXPECT_TRUE(rapport::testing::NamesField(totals.status(), "import_id"))
+        << totals.status();
+    EXPECT_TRUE(store.written.empty());
+  }
 }
 
 // A message of more than kMaxRowsPerMessage rows is refused, naming "rows",
