@@ -46,8 +46,8 @@ struct ValueTables {
 };
 
 // The schema of the jobs and values tables for `tables`, as migrations
-// numbered from 1001 (after a service's own 0001..0999), to apply with the
-// service's: ApplyMigrations(pool, With(ServiceMigrations(), ...)).
+// numbered from 1001 (after a service's own 0001..0999), applied with the
+// service's own (see CustomerSchema(), services/customer/customer_values.h).
 std::vector<Migration> ValueTableMigrations(const ValueTables& tables);
 
 // Deletes the values of the entities `ids` (deleted, or merged into another)

@@ -7,7 +7,7 @@
 // each applies only what the schema_migrations table does not list yet. A file
 // that was applied and changed since is an error (FAILED_PRECONDITION).
 //
-//   RAPPORT_RETURN_IF_ERROR(ApplyMigrations(*pool, CustomerMigrations()));
+//   RAPPORT_RETURN_IF_ERROR(ApplyMigrations(*pool, CustomerSchema()));
 #ifndef RAPPORT_COMMON_MYSQL_MIGRATIONS_H_
 #define RAPPORT_COMMON_MYSQL_MIGRATIONS_H_
 
