@@ -356,13 +356,10 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Acquire() {
       idle_.pop_back();
       // A connection idle for long may have been closed by the server: check
       // it.
-      bool valid = absl::Now() - idle.returned < absl::Seconds(10);
+      bool valid = absl::Now() - idle.returned < kIdleCheckAfter;
       if (!valid) {
         mu_.Unlock();
-        try {
-          valid = idle.connection->isValid();
-        } catch (const sql::SQLException&) {
-        }
+        valid = StillConnected(*idle.connection);
         mu_.Lock();
       }
       if (valid) {

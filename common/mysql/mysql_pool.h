@@ -212,6 +212,15 @@ class MysqlPool {
   template <typename Fn>
   auto RunTracked(Fn&& fn, bool* lost)
       -> std::invoke_result_t<Fn, sql::Connection&>;
+  // fn(c), its exceptions made a status; broken(lost_server) is called when
+  // `c` is of no further use: it lost the server (true), or fn threw
+  // something other than a database error (false).
+  template <typename Fn, typename Broken>
+  static auto Guarded(sql::Connection& c, Fn&& fn, Broken&& broken)
+      -> std::invoke_result_t<Fn, sql::Connection&>;
+  // A connection idle this long may have been closed by the server: it is
+  // checked before it is used again.
+  static constexpr absl::Duration kIdleCheckAfter = absl::Seconds(10);
   // body(c, committing) on a connection of the pool, as Transaction runs
   // InTransaction: retried as Retrying says, and once more on a new
   // connection when the one it had was lost before *committing was set.
@@ -280,20 +289,28 @@ auto MysqlPool::RunTracked(Fn&& fn, bool* lost)
   absl::StatusOr<std::unique_ptr<sql::Connection>> acquired = Acquire();
   if (!acquired.ok()) return Result(acquired.status());
   Lease lease(this, *std::move(acquired));
+  return Guarded(lease.connection(), fn, [&](bool lost_server) {
+    lease.MarkBroken();
+    if (lost_server) *lost = true;
+  });
+}
+
+template <typename Fn, typename Broken>
+auto MysqlPool::Guarded(sql::Connection& c, Fn&& fn, Broken&& broken)
+    -> std::invoke_result_t<Fn, sql::Connection&> {
+  using Result = std::invoke_result_t<Fn, sql::Connection&>;
   try {
-    return fn(lease.connection());
+    return fn(c);
   } catch (const sql::SQLException& e) {
     if (IsConnectionLost(e)) {
-      lease.MarkBroken();
-      *lost = true;
-    } else if (!StillConnected(lease.connection())) {
-      lease.MarkBroken();
-      *lost = true;
+      broken(true);
+    } else if (!StillConnected(c)) {
+      broken(true);
       return Result(LostConnectionToStatus(e));
     }
     return FromException<Result>(e);
   } catch (const std::exception& e) {
-    lease.MarkBroken();
+    broken(false);
     return Result(MarkInternal(absl::InternalError(e.what())));
   }
 }
@@ -344,19 +361,16 @@ auto MysqlPool::RunKept(Kept& kept, Fn&& fn)
   using Result = std::invoke_result_t<Fn, sql::Connection&>;
   if (unanswered_.load(std::memory_order_relaxed)) return Result(Unanswered());
   absl::MutexLock lock(&kept.mu_);
-  // A connection idle for long (between two refreshes) may have been closed
-  // by the server: checked, as Acquire checks an idle one.
+  // A connection that lost the server (or, idle for long between two
+  // refreshes, may have) is made again.
+  auto forget = [&] {
+    ForgetStatements(kept.connection_.get());
+    kept.connection_.reset();
+  };
   if (kept.connection_ != nullptr &&
-      absl::Now() - kept.used_ >= absl::Seconds(10)) {
-    bool valid = false;
-    try {
-      valid = kept.connection_->isValid();
-    } catch (const sql::SQLException&) {
-    }
-    if (!valid) {
-      ForgetStatements(kept.connection_.get());
-      kept.connection_.reset();
-    }
+      absl::Now() - kept.used_ >= kIdleCheckAfter &&
+      !StillConnected(*kept.connection_)) {
+    forget();
   }
   if (kept.connection_ == nullptr) {
     absl::StatusOr<std::unique_ptr<sql::Connection>> made = Connect();
@@ -367,25 +381,7 @@ auto MysqlPool::RunKept(Kept& kept, Fn&& fn)
     absl::Time* used;
     ~Used() { *used = absl::Now(); }
   } used{&kept.used_};
-  // A connection that lost the server is made again at the next run.
-  auto forget = [&] {
-    ForgetStatements(kept.connection_.get());
-    kept.connection_.reset();
-  };
-  try {
-    return fn(*kept.connection_);
-  } catch (const sql::SQLException& e) {
-    if (IsConnectionLost(e)) {
-      forget();
-    } else if (!StillConnected(*kept.connection_)) {
-      forget();
-      return Result(LostConnectionToStatus(e));
-    }
-    return FromException<Result>(e);
-  } catch (const std::exception& e) {
-    forget();
-    return Result(MarkInternal(absl::InternalError(e.what())));
-  }
+  return Guarded(*kept.connection_, fn, [&](bool) { forget(); });
 }
 
 template <typename Attempt>

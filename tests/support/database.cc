@@ -48,6 +48,23 @@ MigratedDatabase::MigratedDatabase(const std::vector<Migration>& migrations,
 
 MigratedDatabase::~MigratedDatabase() = default;
 
+std::unique_ptr<MysqlPool> MigratedDatabase::SmallPool(
+    int size, absl::Duration acquire_timeout) {
+  absl::StatusOr<MysqlOptions> options = MysqlOptions::FromUri(uri_);
+  if (!options.ok()) {
+    ADD_FAILURE() << options.status();
+    return nullptr;
+  }
+  options->pool_size = size;
+  options->acquire_timeout = acquire_timeout;
+  absl::StatusOr<std::unique_ptr<MysqlPool>> pool = MysqlPool::Create(*options);
+  if (!pool.ok()) {
+    ADD_FAILURE() << pool.status();
+    return nullptr;
+  }
+  return *std::move(pool);
+}
+
 void MigratedDatabase::Exec(const std::string& statement,
                             const std::vector<std::string>& params) {
   absl::Status s = pool_->Run([&](sql::Connection& c) -> absl::Status {

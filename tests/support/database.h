@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "common/mysql/migrations.h"
 #include "common/mysql/mysql_pool.h"
 
@@ -27,6 +28,11 @@ class MigratedDatabase {
 
   MysqlPool& pool() { return *pool_; }
   const std::string& uri() const { return uri_; }
+  // Another pool on this database, of `size` connections, whose callers
+  // wait at most `acquire_timeout` for one to come free: for tests of a
+  // pool that calls fill. Null, and a failed test, when it cannot be made.
+  std::unique_ptr<MysqlPool> SmallPool(int size,
+                                       absl::Duration acquire_timeout);
 
   // Runs one statement with string parameters; a failure fails the test.
   void Exec(const std::string& statement,

@@ -837,13 +837,9 @@ TEST_F(CommunityLogicTest, MembersFactsAreEngagementsAndMarketValueAtAsOf) {
   // Two scan threads on a pool of two connections: the market values are
   // read while no scan holds a connection (they waited for a third, and the
   // refresh failed RESOURCE_EXHAUSTED).
-  absl::StatusOr<MysqlOptions> two = MysqlOptions::FromUri(db_.uri());
-  ASSERT_TRUE(two.ok()) << two.status();
-  two->pool_size = 2;
-  two->acquire_timeout = absl::Seconds(1);
-  absl::StatusOr<std::unique_ptr<MysqlPool>> small = MysqlPool::Create(*two);
-  ASSERT_TRUE(small.ok()) << small.status();
-  MemberFacts on_two(small->get(), 2);
+  std::unique_ptr<MysqlPool> small = db_.SmallPool(2, absl::Seconds(1));
+  ASSERT_NE(small, nullptr);
+  MemberFacts on_two(small.get(), 2);
   std::map<std::string, std::string> monetary;
   absl::Status scanned_on_two = on_two.ScanFacts(
       {.as_of_us = kAsOf}, 2, [&](std::vector<d::EntityFacts>& batch) {

@@ -545,17 +545,12 @@ TEST_F(ValueStoreTest, ADeletedEntityLeavesNoValuesInEitherSet) {
 TEST_F(ValueStoreTest, AHeartbeatGoesThroughAPoolThatCallsHoldWhole) {
   RefreshJobRecord job;
   ASSERT_NO_FATAL_FAILURE(StartJob(&job));
-  absl::StatusOr<MysqlOptions> options = MysqlOptions::FromUri(db_.uri());
-  ASSERT_TRUE(options.ok()) << options.status();
-  options->pool_size = 1;
-  options->acquire_timeout = absl::Milliseconds(200);
-  absl::StatusOr<std::unique_ptr<MysqlPool>> pool = MysqlPool::Create(*options);
-  ASSERT_TRUE(pool.ok()) << pool.status();
-  MysqlValueStore small(pool->get(), customer::CustomerValueTables());
+  std::unique_ptr<MysqlPool> pool = db_.SmallPool(1, absl::Milliseconds(200));
+  ASSERT_NE(pool, nullptr);
+  MysqlValueStore small(pool.get(), customer::CustomerValueTables());
   absl::Notification held, release;
   std::thread call([&] {
-    EXPECT_TRUE((*pool)
-                    ->Run([&](sql::Connection&) {
+    EXPECT_TRUE(pool->Run([&](sql::Connection&) {
                       held.Notify();
                       release.WaitForNotification();
                       return absl::OkStatus();
