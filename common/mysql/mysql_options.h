@@ -37,6 +37,11 @@ struct MysqlOptions {
   absl::Duration lock_wait_timeout = absl::Seconds(10);
   // How long a caller waits for a free connection before RESOURCE_EXHAUSTED.
   absl::Duration acquire_timeout = absl::Seconds(5);
+  // A connection left unused this long may have been closed by the server
+  // (its wait_timeout, a restart, a KILL): it is checked, one round trip,
+  // before it is used again, and made anew if it is closed. Zero checks it
+  // before every use.
+  absl::Duration idle_check_after = absl::Seconds(10);
 
   // Parses "mysql://user:password@host:port/database" or
   // "mysql://user:password@unix(/path/to/socket)/database". User and password

@@ -356,7 +356,7 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Acquire() {
       idle_.pop_back();
       // A connection idle for long may have been closed by the server: check
       // it.
-      bool valid = absl::Now() - idle.returned < kIdleCheckAfter;
+      bool valid = absl::Now() - idle.returned < options_.idle_check_after;
       if (!valid) {
         mu_.Unlock();
         valid = StillConnected(*idle.connection);

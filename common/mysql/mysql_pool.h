@@ -218,9 +218,6 @@ class MysqlPool {
   template <typename Fn, typename Broken>
   static auto Guarded(sql::Connection& c, Fn&& fn, Broken&& broken)
       -> std::invoke_result_t<Fn, sql::Connection&>;
-  // A connection idle this long may have been closed by the server: it is
-  // checked before it is used again.
-  static constexpr absl::Duration kIdleCheckAfter = absl::Seconds(10);
   // body(c, committing) on a connection of the pool, as Transaction runs
   // InTransaction: retried as Retrying says, and once more on a new
   // connection when the one it had was lost before *committing was set.
@@ -368,7 +365,7 @@ auto MysqlPool::RunKept(Kept& kept, Fn&& fn)
     kept.connection_.reset();
   };
   if (kept.connection_ != nullptr &&
-      absl::Now() - kept.used_ >= kIdleCheckAfter &&
+      absl::Now() - kept.used_ >= options_.idle_check_after &&
       !StillConnected(*kept.connection_)) {
     forget();
   }

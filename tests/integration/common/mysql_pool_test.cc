@@ -521,6 +521,49 @@ TEST(MysqlPool, ARestartBetweenHealthChecksCostsNoCall) {
   EXPECT_EQ(*one, 1);
 }
 
+// A connection left unused, in the pool or kept (a refresh's heartbeat), may
+// have been closed by the server since: its wait_timeout, a restart, or a
+// KILL as here. Past idle_check_after it is checked before it is used, and
+// made anew, so no call fails on it. Within that time nothing checks it:
+// the call that finds it closed is UNAVAILABLE, and the next gets a new one.
+TEST(MysqlPool, AnIdleConnectionIsCheckedBeforeUseAndMadeAnewWhenClosed) {
+  const std::string uri = TestMariaDb::Shared().CreateDatabase();
+  std::unique_ptr<MysqlPool> killer = NewPool(uri, 1);
+  auto connection_id = [](MysqlPool& pool, MysqlPool::Kept* kept) {
+    auto fn = [](sql::Connection& c) -> absl::StatusOr<int64_t> {
+      return ConnectionId(c);
+    };
+    return kept == nullptr ? pool.Run(fn) : pool.RunKept(*kept, fn);
+  };
+  for (bool use_kept : {false, true}) {
+    for (absl::Duration check_after : {absl::ZeroDuration(), absl::Hours(1)}) {
+      SCOPED_TRACE(absl::StrCat(use_kept ? "kept" : "pooled",
+                                " connection, checked after ",
+                                absl::FormatDuration(check_after)));
+      absl::StatusOr<MysqlOptions> options = MysqlOptions::FromUri(uri);
+      ASSERT_TRUE(options.ok()) << options.status();
+      options->pool_size = 1;
+      options->idle_check_after = check_after;
+      absl::StatusOr<std::unique_ptr<MysqlPool>> pool =
+          MysqlPool::Create(*options);
+      ASSERT_TRUE(pool.ok()) << pool.status();
+      MysqlPool::Kept kept;
+      MysqlPool::Kept* k = use_kept ? &kept : nullptr;
+      absl::StatusOr<int64_t> first = connection_id(**pool, k);
+      ASSERT_TRUE(first.ok()) << first.status();
+      KillConnection(*killer, *first);
+      absl::StatusOr<int64_t> next = connection_id(**pool, k);
+      if (check_after > absl::ZeroDuration()) {
+        EXPECT_EQ(next.status().code(), absl::StatusCode::kUnavailable)
+            << next.status();
+        next = connection_id(**pool, k);
+      }
+      ASSERT_TRUE(next.ok()) << next.status();
+      EXPECT_NE(*next, *first);
+    }
+  }
+}
+
 // A pool of one connection over a new table `t (id INT PRIMARY KEY)`, with a
 // second pool to kill the first one's connections.
 struct PoolOverTable {
