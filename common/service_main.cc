@@ -154,7 +154,9 @@ void InitService(int argc, char** argv, const ServiceDefaults& defaults,
   absl::SetFlag(&FLAGS_shutdown_grace, defaults.shutdown_grace);
   // --help lists the flags of Rapport's own files (common/ and services/),
   // named from the source tree's root; Abseil's default lists only those of
-  // a file named like the program, and no file is. --helpfull adds Abseil's.
+  // a file named like the program, and no file is. --helpshort and
+  // --helppackage list the service's own (services/), without those every
+  // service shares; --helpfull adds Abseil's.
   absl::FlagsUsageConfig usage;
   usage.normalize_filename = [](absl::string_view file) -> std::string {
     for (absl::string_view root : {"/common/", "/services/"}) {
@@ -168,7 +170,10 @@ void InitService(int argc, char** argv, const ServiceDefaults& defaults,
     return absl::StartsWith(file, "common/") ||
            absl::StartsWith(file, "services/");
   };
-  usage.contains_helpshort_flags = usage.contains_help_flags;
+  usage.contains_helpshort_flags = [](absl::string_view file) {
+    return absl::StartsWith(file, "services/");
+  };
+  usage.contains_helppackage_flags = usage.contains_helpshort_flags;
   absl::SetFlagsUsageConfig(std::move(usage));
   ApplyEnvironment();
   absl::ParseCommandLine(argc, argv);

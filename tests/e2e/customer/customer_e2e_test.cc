@@ -313,6 +313,17 @@ TEST(CustomerE2E, EveryServiceListsItsFlagsOnHelp) {
     }
     EXPECT_EQ(r.out.find("--flagfile"), std::string::npos) << binary;
     EXPECT_NE(r.out.find("RAPPORT_<FLAG>"), std::string::npos) << r.out;
+    // The short forms list the service's own flags, not the shared ones.
+    for (const char* short_form : {"--helpshort", "--helppackage"}) {
+      const RunResult s =
+          testing::Run({BinaryDir() + "/services/" + binary, short_form});
+      EXPECT_NE(s.out.find(own + " "), std::string::npos)
+          << binary << " " << short_form << ":\n"
+          << s.out;
+      EXPECT_EQ(s.out.find("--listen "), std::string::npos)
+          << binary << " " << short_form << ":\n"
+          << s.out;
+    }
   }
 }
 
