@@ -25,7 +25,7 @@ Context ContextOf(std::vector<std::string> words) {
       Args::Parse(static_cast<int>(argv.size()), argv.data(), {"all"});
   EXPECT_TRUE(args.ok()) << args.status();
   Context ctx;
-  ctx.args = *std::move(args);
+  if (args.ok()) ctx.args = *std::move(args);
   return ctx;
 }
 

@@ -57,6 +57,7 @@ bool ReadSample(const std::string& path, Log* log) {
                 absl::SimpleAtoi(d.substr(6, 2), &day));
     absl::StatusOr<Decimal> amount = Decimal::Parse(cols[4]);
     EXPECT_TRUE(amount.ok()) << cols[4];
+    if (!amount.ok()) return false;
     log->events.push_back(
         {log->ids.back(), DaysFromCivil(y, m, day) * kMicrosPerDay, *amount});
   }
