@@ -8,11 +8,11 @@
 //   header's); rows are counted, in line order, and a row starts below the
 //   lines the one before it spans; a column found in the header reads a
 //   field of every row as wide as the header.
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <set>
@@ -75,11 +75,17 @@ void CommandLine(const std::string& text) {
 }
 
 void File(const std::string& text) {
-  static const std::string path =
-      absl::StrCat("/tmp/rapport-ctl-input-fuzz-", getpid(), ".csv");
-  {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
+  // The file is in memory (memfd), opened by its /proc path, so that no run
+  // leaves a file behind.
+  static const int fd = memfd_create("rapport-ctl-input-fuzz", 0);
+  static const std::string path = absl::StrCat("/proc/self/fd/", fd);
+  Check(fd >= 0);
+  Check(ftruncate(fd, 0) == 0);
+  for (size_t done = 0; done < text.size();) {
+    const ssize_t n = pwrite(fd, text.data() + done, text.size() - done,
+                             static_cast<off_t>(done));
+    Check(n > 0);
+    done += static_cast<size_t>(n);
   }
   const std::string prefix = path + ":";
   absl::StatusOr<std::unique_ptr<CsvInput>> file =
