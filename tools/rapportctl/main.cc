@@ -92,8 +92,10 @@ Commands:
       deals in conflict that wait for a decision (the later one still submitted;
       --decided: those decided since too), each with every claimant's scorecard
   partners funds request --partner ID --activity A --amount X [--request-id R]
-  partners funds approve|reject|pay ID [--time T]; partners funds claim ID --amount X
-      reject: the request, or its claim once claimed (reject-claim: the claim only)
+  partners funds approve|reject|reject-claim ID; partners funds claim ID --amount X [--time T]
+  partners funds pay ID [--time T]
+      reject: the request, or its claim once claimed (reject-claim: the claim only);
+      --time: when the claim was made or paid (default now); --etag E on each of them
   partners funds get ID; partners funds list [--partner ID] [--state S]
   partners programs create --name N --commission PERCENT [--tier-commission TIER=PERCENT]...
       or --margin PERCENT [--tier-margin TIER=PERCENT]... for a program whose partners
