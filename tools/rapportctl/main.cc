@@ -199,7 +199,8 @@ Commands:
       financial community with holdings, engagements and coverage), refreshes every
       counterpart's scores and prints the overview; refuses a platform holding data
   health [--service NAME] [--wait DURATION]
-      prints the status (SERVING, NOT_SERVING); exit 0 when serving, 3 when not
+      prints the status (SERVING, NOT_SERVING); exit 0 when serving, 3 when not; NAME
+      is an API's full name (rapport.partner.v1.PartnerService), default the server as a whole
   auth token --role reader|writer|admin --subject NAME [--ttl 1h] [--key FILE]
       mints a bearer token signed by FILE (default: $RAPPORT_SIGNING_KEY_FILE, else the
       local platform's key, under $RAPPORT_VAR or var/); prints it, for --token,
