@@ -108,10 +108,16 @@ class ProgressBar {
       drawn_ = true;
     } else if (now - last_ >= absl::Seconds(1)) {
       last_ = now;
-      std::cerr << absl::StrFormat(
-          "rapportctl: refresh %s: %d/%d %s %s (%.0f s)\n", job.id(),
-          job.done(), job.total(), noun_, Percent(job.done(), job.total()),
-          seconds);
+      // Until the job has read its facts it knows no total: no "0/0".
+      std::cerr << (job.total() > 0
+                        ? absl::StrFormat(
+                              "rapportctl: refresh %s: %d/%d %s %s (%.0f s)\n",
+                              job.id(), job.done(), job.total(), noun_,
+                              Percent(job.done(), job.total()), seconds)
+                        : absl::StrFormat(
+                              "rapportctl: refresh %s: reading the %s' facts "
+                              "(%.0f s)\n",
+                              job.id(), noun_, seconds));
     }
   }
   void End() {
