@@ -155,8 +155,9 @@ void InitService(int argc, char** argv, const ServiceDefaults& defaults,
   // --help lists the flags of Rapport's own files (common/ and services/),
   // named from the source tree's root; Abseil's default lists only those of
   // a file named like the program, and no file is. --helpshort and
-  // --helppackage list the service's own (services/), without those every
-  // service shares; --helpfull adds Abseil's.
+  // --helppackage list those of the service's own directory (services/),
+  // without the server, TLS and database flags of common/; --helpfull adds
+  // Abseil's.
   absl::FlagsUsageConfig usage;
   usage.normalize_filename = [](absl::string_view file) -> std::string {
     for (absl::string_view root : {"/common/", "/services/"}) {

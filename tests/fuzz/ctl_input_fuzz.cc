@@ -4,10 +4,10 @@
 // - the command line: words kept as positional stay in their order; a
 //   switch reads "true" or not at all; every flag parsed is named by a
 //   word; a refusal names a flag (--X takes no value, or needs one);
-// - the file: every error starts with "path:" (and a line, past the
-//   header's); rows are counted, in line order, and a row starts below the
-//   lines the one before it spans; a column found in the header reads a
-//   field of every row as wide as the header.
+// - the file: every error starts with "path:", and a column's error with
+//   "path:line:"; rows are counted, in line order, and a row starts below
+//   the lines the one before it spans; the columns the header names are read
+//   in every row as wide as the header (AddressSanitizer watches the reads).
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -77,7 +77,7 @@ void CommandLine(const std::string& text) {
 void File(const std::string& text) {
   // The file is in memory (memfd), opened by its /proc path, so that no run
   // leaves a file behind.
-  static const int fd = memfd_create("rapport-ctl-input-fuzz", 0);
+  static const int fd = memfd_create("rapport-ctl-input-fuzz", MFD_CLOEXEC);
   static const std::string path = absl::StrCat("/proc/self/fd/", fd);
   Check(fd >= 0);
   Check(ftruncate(fd, 0) == 0);

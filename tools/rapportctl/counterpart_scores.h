@@ -91,6 +91,14 @@ class ProgressBar {
   void Show(const cv1::RefreshJob& job) {
     const absl::Time now = absl::Now();
     const double seconds = absl::ToDoubleSeconds(now - start_);
+    // A running job has no total until it has counted its entities and its
+    // next heartbeat has recorded the count: "counting", not "0/0".
+    const bool counting =
+        job.state() == cv1::RefreshJob::STATE_RUNNING && job.total() == 0;
+    const std::string progress =
+        counting ? absl::StrCat("starting (counting the ", noun_, ")")
+                 : absl::StrFormat("%d/%d %s %s", job.done(), job.total(),
+                                   noun_, Percent(job.done(), job.total()));
     if (tty_) {
       constexpr int kWidth = 30;
       const int filled =
@@ -99,25 +107,17 @@ class ProgressBar {
                                  std::min<int64_t>(job.done(), job.total()) /
                                  job.total())
               : 0;
-      std::cerr << absl::StrFormat("\rrefresh %s [%s%s] %4s %d/%d %s %.0f s ",
+      // Padded, so that a shorter line overwrites all of a longer one.
+      std::cerr << absl::StrFormat("\rrefresh %s [%s%s] %-40s %.0f s ",
                                    job.id(), std::string(filled, '#'),
-                                   std::string(kWidth - filled, '.'),
-                                   Percent(job.done(), job.total()), job.done(),
-                                   job.total(), noun_, seconds)
+                                   std::string(kWidth - filled, '.'), progress,
+                                   seconds)
                 << std::flush;
       drawn_ = true;
     } else if (now - last_ >= absl::Seconds(1)) {
       last_ = now;
-      // Until the job has read its facts it knows no total: no "0/0".
-      std::cerr << (job.total() > 0
-                        ? absl::StrFormat(
-                              "rapportctl: refresh %s: %d/%d %s %s (%.0f s)\n",
-                              job.id(), job.done(), job.total(), noun_,
-                              Percent(job.done(), job.total()), seconds)
-                        : absl::StrFormat(
-                              "rapportctl: refresh %s: reading the %s' facts "
-                              "(%.0f s)\n",
-                              job.id(), noun_, seconds));
+      std::cerr << absl::StrFormat("rapportctl: refresh %s: %s (%.0f s)\n",
+                                   job.id(), progress, seconds);
     }
   }
   void End() {

@@ -90,7 +90,8 @@ Commands:
   partners deals get ID; partners deals list [--partner ID] [--state S] [--all]
   partners deals conflicts [--decided] [--all]
       deals in conflict that wait for a decision (the later one still submitted;
-      --decided: those decided since too), each with every claimant's scorecard
+      --decided: those decided since too), each with every claimant's value, tier and
+      win rate (--output json: the whole scorecard)
   partners funds request --partner ID --activity A --amount X [--request-id R]
   partners funds approve|reject|reject-claim ID; partners funds claim ID --amount X [--time T]
   partners funds pay ID [--time T]

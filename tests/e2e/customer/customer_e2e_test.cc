@@ -313,7 +313,8 @@ TEST(CustomerE2E, EveryServiceListsItsFlagsOnHelp) {
     }
     EXPECT_EQ(r.out.find("--flagfile"), std::string::npos) << binary;
     EXPECT_NE(r.out.find("RAPPORT_<FLAG>"), std::string::npos) << r.out;
-    // The short forms list the service's own flags, not the shared ones.
+    // The short forms list the flags of the service's own directory, not
+    // those of common/.
     for (const char* short_form : {"--helpshort", "--helppackage"}) {
       const RunResult s =
           testing::Run({BinaryDir() + "/services/" + binary, short_form});

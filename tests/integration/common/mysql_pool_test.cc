@@ -525,7 +525,8 @@ TEST(MysqlPool, ARestartBetweenHealthChecksCostsNoCall) {
 // have been closed by the server since: its wait_timeout, a restart, or a
 // KILL as here. Past idle_check_after it is checked before it is used, and
 // made anew, so no call fails on it. Within that time nothing checks it:
-// the call that finds it closed is UNAVAILABLE, and the next gets a new one.
+// the Run that finds it closed is UNAVAILABLE (a Transaction would run again
+// on a new one), and the next gets a new one.
 TEST(MysqlPool, AnIdleConnectionIsCheckedBeforeUseAndMadeAnewWhenClosed) {
   const std::string uri = TestMariaDb::Shared().CreateDatabase();
   std::unique_ptr<MysqlPool> killer = NewPool(uri, 1);
