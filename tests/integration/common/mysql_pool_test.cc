@@ -24,12 +24,15 @@ namespace {
 
 using testing::TestMariaDb;
 
-std::unique_ptr<MysqlPool> NewPool(const std::string& uri, int size = 4) {
+std::unique_ptr<MysqlPool> NewPool(
+    const std::string& uri, int size = 4,
+    absl::Duration idle_check_after = MysqlOptions().idle_check_after) {
   absl::StatusOr<MysqlOptions> options = MysqlOptions::FromUri(uri);
   EXPECT_TRUE(options.ok()) << options.status();
   options->pool_size = size;
   options->acquire_timeout = absl::Seconds(2);
   options->connect_timeout = absl::Seconds(1);
+  options->idle_check_after = idle_check_after;
   absl::StatusOr<std::unique_ptr<MysqlPool>> pool = MysqlPool::Create(*options);
   EXPECT_TRUE(pool.ok()) << pool.status();
   return *std::move(pool);
@@ -541,23 +544,17 @@ TEST(MysqlPool, AnIdleConnectionIsCheckedBeforeUseAndMadeAnewWhenClosed) {
       SCOPED_TRACE(absl::StrCat(use_kept ? "kept" : "pooled",
                                 " connection, checked after ",
                                 absl::FormatDuration(check_after)));
-      absl::StatusOr<MysqlOptions> options = MysqlOptions::FromUri(uri);
-      ASSERT_TRUE(options.ok()) << options.status();
-      options->pool_size = 1;
-      options->idle_check_after = check_after;
-      absl::StatusOr<std::unique_ptr<MysqlPool>> pool =
-          MysqlPool::Create(*options);
-      ASSERT_TRUE(pool.ok()) << pool.status();
+      std::unique_ptr<MysqlPool> pool = NewPool(uri, 1, check_after);
       MysqlPool::Kept kept;
       MysqlPool::Kept* k = use_kept ? &kept : nullptr;
-      absl::StatusOr<int64_t> first = connection_id(**pool, k);
+      absl::StatusOr<int64_t> first = connection_id(*pool, k);
       ASSERT_TRUE(first.ok()) << first.status();
       KillConnection(*killer, *first);
-      absl::StatusOr<int64_t> next = connection_id(**pool, k);
+      absl::StatusOr<int64_t> next = connection_id(*pool, k);
       if (check_after > absl::ZeroDuration()) {
         EXPECT_EQ(next.status().code(), absl::StatusCode::kUnavailable)
             << next.status();
-        next = connection_id(**pool, k);
+        next = connection_id(*pool, k);
       }
       ASSERT_TRUE(next.ok()) << next.status();
       EXPECT_NE(*next, *first);
