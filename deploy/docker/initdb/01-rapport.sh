@@ -1,5 +1,6 @@
 # Runs once, when the MariaDB container initialises an empty data volume (the image's
-# entrypoint sources it, as root, with docker_process_sql at hand).
+# entrypoint sources it, as the mysql user (uid 999, after its gosu), with
+# docker_process_sql at hand).
 #
 # One database (schema) per domain service, and one account per service, named after
 # its database and granted that database alone: no service reads another's, and
