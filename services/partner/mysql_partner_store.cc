@@ -519,6 +519,32 @@ absl::StatusOr<PartnerRecord> MysqlPartnerStore::UpdatePartner(
         // partners) and its active agreements are terminated, with it.
         if (row.lifecycle == v1::LIFECYCLE_ENDED &&
             before.lifecycle != v1::LIFECYCLE_ENDED) {
+          // Each deal and agreement ended with the partner has an event of
+          // its own, so that its history says who ended it. The partner's row
+          // is locked, so these are all the rows the updates below change.
+          std::vector<audit::Event> cascaded;
+          auto cascade = [&](const char* query, const char* resource,
+                             const char* what) {
+            Statement s = PrepareCached(c, query);
+            s->setString(1, row.id);
+            Rows ids(s->executeQuery());
+            while (ids->next()) {
+              audit::Event changed = event;
+              changed.resource = absl::StrCat(resource, Str(*ids, 1));
+              changed.details =
+                  absl::StrCat(what, ": partner ", row.id, " ended");
+              cascaded.push_back(std::move(changed));
+            }
+          };
+          cascade(
+              "SELECT id FROM deals WHERE partner_id = ? AND state IN (1, 2) "
+              "ORDER BY id FOR UPDATE",
+              "deals/", "expired");
+          cascade(
+              "SELECT id FROM agreements WHERE partner_id = ? AND state = 2 "
+              "ORDER BY id FOR UPDATE",
+              "agreements/", "terminated");
+          audit::Write(c, cascaded);
           Statement deals = PrepareCached(
               c,
               "UPDATE deals SET state = 6, update_time_us = ?, version = "
@@ -597,6 +623,24 @@ absl::Status MysqlPartnerStore::DeletePartner(const std::string& id, bool force,
     // earlier registration no longer conflict with it (only those: through
     // the index on conflict_with), and so have a new etag.
     {
+      // Each has an event of its own, saying whose deletion cleared it.
+      Statement cleared = PrepareCached(
+          c,
+          "SELECT d.id, e.id FROM deals d JOIN deals e ON d.conflict_with = "
+          "e.id WHERE e.partner_id = ? AND d.partner_id <> e.partner_id "
+          "ORDER BY d.id FOR UPDATE");
+      cleared->setString(1, id);
+      Rows rows(cleared->executeQuery());
+      std::vector<audit::Event> events;
+      while (rows->next()) {
+        audit::Event changed = event;
+        changed.resource = absl::StrCat("deals/", Str(*rows, 1));
+        changed.details =
+            absl::StrCat("no longer in conflict: the earlier registration ",
+                         Str(*rows, 2), " was deleted with partner ", id);
+        events.push_back(std::move(changed));
+      }
+      audit::Write(c, events);
       Statement s = PrepareCached(
           c,
           "UPDATE deals d JOIN deals e ON d.conflict_with = e.id SET "

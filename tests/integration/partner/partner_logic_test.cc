@@ -341,7 +341,15 @@ TEST_F(PartnerLogicTest,
       db_.Strings("SELECT IFNULL(conflict_with, '') FROM deals WHERE id = ?",
                   {other_late->id()}),
       std::vector<std::string>{other->id()});
-  EXPECT_EQ(AuditCount("DeletePartner"), 1);
+  // The partner's event, and one for the deal its deletion freed, by the
+  // same caller.
+  EXPECT_EQ(AuditCount("DeletePartner"), 2);
+  EXPECT_EQ(db_.Strings("SELECT CONCAT(actor, ' ', details) FROM audit_events "
+                        "WHERE rpc = 'DeletePartner' AND resource = ?",
+                        {"deals/" + late->id()}),
+            std::vector<std::string>{absl::StrCat(
+                "user:admin no longer in conflict: the earlier registration ",
+                held->id(), " was deleted with partner ", a.id())});
   // The freed deal changed, and so did its etag: a decision taken on what
   // it was (a conflict) is refused; the other deal's etag stands.
   v1::GetDealRequest get;
@@ -1552,7 +1560,7 @@ TEST_F(PartnerLogicTest, OneActiveAgreementPerPartnerAndProgram) {
 // The lifecycle has effects: a suspended partner registers no deal, asks
 // for no funds and activates no agreement; ending a partner expires its open
 // registrations (another partner's claim on the account is then no
-// conflict) and terminates its active agreements, in one audited change; an
+// conflict) and terminates its active agreements, each audited; an
 // ended one enters no agreement. An agreement past its end is not activated.
 TEST_F(PartnerLogicTest, TheLifecycleDecidesWhatAPartnerMayStillDo) {
   const v1::Partner a = Create("Alpha"), b = Create("Beta");
@@ -1650,6 +1658,20 @@ TEST_F(PartnerLogicTest, TheLifecycleDecidesWhatAPartnerMayStillDo) {
                       "'UpdatePartner' AND details = 'lifecycle suspended -> "
                       "ended; 2 open deals expired, 1 active agreement "
                       "terminated'"),
+            1);
+  // Each deal and agreement ended with it has its own event.
+  EXPECT_EQ(db_.Strings("SELECT details FROM audit_events WHERE rpc = "
+                        "'UpdatePartner' AND resource = ?",
+                        {"deals/" + open->id()}),
+            std::vector<std::string>{
+                absl::StrCat("expired: partner ", a.id(), " ended")});
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = "
+                      "'UpdatePartner' AND resource LIKE 'deals/%'"),
+            2);
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = "
+                      "'UpdatePartner' AND resource LIKE 'agreements/%' AND "
+                      "details = CONCAT('terminated: partner ', ?, ' ended')",
+                      {a.id()}),
             1);
   // A registration retried after the ending is answered as first stored.
   absl::StatusOr<v1::Deal> retried =
