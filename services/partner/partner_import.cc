@@ -219,6 +219,9 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
     // that a row dated back cannot step around it (as for RegisterDeal); a
     // row of the batch conflicts only with those registered before it.
     bool stored = false;
+    // When a stored claim was stored (a won deal meets those stored before
+    // it was won).
+    int64_t create_time = 0;
   };
   absl::flat_hash_map<std::string, std::vector<Open>> by_domain, by_name;
   std::set<std::string> domains, names;
@@ -301,7 +304,8 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
             CachedStatement s = PrepareCached(
                 c,
                 absl::StrCat("SELECT ", column,
-                             ", register_time_us, id, partner_id FROM deals "
+                             ", register_time_us, id, partner_id, "
+                             "create_time_us FROM deals "
                              "WHERE ",
                              column, " IN (", Placeholders(slots),
                              ") AND register_time_us BETWEEN ? AND ? AND "
@@ -315,66 +319,64 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
               (by_domain_key ? domain_claims
                              : name_claims)[TextOrEmpty(*found, 1)]
                   .push_back(Open{found->getInt64(2), TextOrEmpty(*found, 3),
-                                  TextOrEmpty(*found, 4), true});
+                                  TextOrEmpty(*found, 4), true,
+                                  found->getInt64(5)});
             }
           }
         }
       };
-  // A won deal counts for its partner. One whose account is held by another
-  // partner (the earliest open registration, not itself in conflict, made
-  // within the window before it, and protecting the account still: made
-  // within the window before the import) is what was won, and stored, but
-  // names that claim, so that ListDealConflicts shows it for review: through
-  // the RPCs it would have taken an approval with force (admin, audited).
-  // History registered before that window meets no such claim, and is stored
-  // with the closed rows; the others wait for the batch's registrations to be
-  // settled (see resolve_won below).
+  // A won deal counts for its partner. One whose account another partner
+  // holds is what was won, and stored, but names that claim, so that
+  // ListDealConflicts shows it for review: through the RPCs it would have
+  // taken an approval with force (admin, audited). The claim is the earliest
+  // open registration of another partner, not itself in conflict, that
+  // protects the account still (made within the window before the import)
+  // and was there first: registered before the deal, or stored before the
+  // deal was won (a claim stored first keeps its place, as for RegisterDeal,
+  // so that dating a won deal back cannot step around it; the file's own
+  // registrations are stored after). History won before that window meets
+  // no such claim, and is stored with the closed rows; the others wait for
+  // the batch's registrations to be settled (see resolve_won).
+  auto won_at = [&](size_t i) {
+    return rows[i].record.close_time_us.value_or(
+        rows[i].record.register_time_us);
+  };
   std::vector<size_t> recent_won;
   for (size_t i : won) {
-    if (rows[i].record.register_time_us >= now - window_us) {
+    if (won_at(i) >= now - window_us) {
       recent_won.push_back(i);
     } else {
       closed.push_back(i);
     }
   }
-  // Finds the claims on recent_won among the stored registrations and the
-  // batch's `kept` ones that are not in conflict themselves (as if stored
-  // before it: a file's rows see each other whatever the batches they fall
+  // Finds the claims on recent_won among the stored registrations that are
+  // not in conflict themselves (those of this batch, stored by then,
+  // included: a file's rows see each other whatever the batches they fall
   // in), and stores them.
-  auto resolve_won = [&](const std::vector<size_t>& kept) {
+  auto resolve_won = [&]() {
     if (recent_won.empty()) return;
     std::set<std::string> won_domains, won_names;
-    int64_t from = now - window_us;
+    const int64_t from = now - window_us;
     int64_t to = std::numeric_limits<int64_t>::min();
     for (size_t i : recent_won) {
       const DealRecord& d = rows[i].record;
       if (!d.domain_key.empty()) won_domains.insert(d.domain_key);
       won_names.insert(d.name_key);
-      to = std::max(to, d.register_time_us);
+      to = std::max(to, won_at(i));
     }
     absl::flat_hash_map<std::string, std::vector<Open>> domain_claims,
         name_claims;
     read_claims(won_domains, won_names, from, to, /*holders_only=*/true,
                 domain_claims, name_claims);
-    for (size_t i : kept) {
-      const imports::Row<DealRecord>& r = rows[i];
-      if (r.record.register_time_us < from || !conflicts[i].empty()) continue;
-      const Open claim{r.record.register_time_us, r.id, PartnerOf(r)};
-      if (!r.record.domain_key.empty() &&
-          won_domains.contains(r.record.domain_key)) {
-        domain_claims[r.record.domain_key].push_back(claim);
-      }
-      if (won_names.contains(r.record.name_key)) {
-        name_claims[r.record.name_key].push_back(claim);
-      }
-    }
     for (size_t i : recent_won) {
       const imports::Row<DealRecord>& r = rows[i];
       const int64_t t = r.record.register_time_us;
       const Open* best = nullptr;
       auto consider = [&](const std::vector<Open>& claims) {
         for (const Open& o : claims) {
-          if (o.time < t - window_us || o.time > t) continue;
+          if (o.time < from || (o.time > t && o.create_time > won_at(i))) {
+            continue;
+          }
           if (best == nullptr ||
               std::tie(o.time, o.id) < std::tie(best->time, best->id)) {
             best = &o;
@@ -407,7 +409,7 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
   };
   store(closed);
   if (open.empty()) {
-    resolve_won({});
+    resolve_won();
     return refused;
   }
   earliest = std::min(earliest, now - window_us);
@@ -467,7 +469,7 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
     by_name[r.record.name_key].push_back(self);
   }
   store(kept);
-  resolve_won(kept);
+  resolve_won();
   return refused;  // the importer sorts them by row
 }
 

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -1291,6 +1292,71 @@ TEST_F(PartnerLogicTest,
   ASSERT_EQ(stark.size(), 2u);
   EXPECT_EQ(stark[0], "-");
   EXPECT_EQ(stark[1], stark_ids[0]);
+}
+
+// A won deal dated back does not step around a claim stored before it was
+// won: a claim stored first keeps its place, as RegisterDeal has it. A deal
+// won before the claim was made, or a claim of the same file registered
+// after the deal, names none.
+TEST_F(PartnerLogicTest, AWonDealDatedBackMeetsTheClaimsStoredBeforeItsWin) {
+  const v1::Partner a = Create("Acme"), b = Create("Bolt");
+  // Bolt's claims, filed 30 days before the import.
+  now_ = kNow + 370 * kDay;
+  std::map<std::string, std::string> claims;
+  for (const char* account : {"Wayne", "Oscorp", "Gotham"}) {
+    absl::StatusOr<v1::Deal> claim = Register(b.id(), account, "", now_);
+    ASSERT_TRUE(claim.ok()) << claim.status();
+    claims[account] = claim->id();
+  }
+  now_ = kNow + 400 * kDay;
+  auto won = [&](const std::string& account, int64_t registered,
+                 int64_t closed) {
+    v1::DealRow r;
+    r.set_partner_ref(a.id());
+    r.set_account(account);
+    r.set_amount("100");
+    r.set_registered_at(FormatRfc3339Micros(registered));
+    r.set_state("won");
+    r.set_closed_at(FormatRfc3339Micros(closed));
+    return r;
+  };
+  v1::ImportDealsRequest request;
+  request.set_import_id("won-dated-back");
+  // Registered long before Bolt's claim, won since it was stored.
+  *request.add_rows() = won("Wayne", now_ - 200 * kDay, now_ - kDay);
+  // Won before Bolt's claim was made: history.
+  *request.add_rows() = won("Oscorp", now_ - 200 * kDay, now_ - 40 * kDay);
+  // Registered after Bolt's claim (as before).
+  *request.add_rows() = won("Gotham", now_ - 10 * kDay, now_ - kDay);
+  // Bolt's registration in the same file, made after Acme's.
+  v1::DealRow stark;
+  stark.set_partner_ref(b.id());
+  stark.set_account("Stark");
+  stark.set_amount("100");
+  stark.set_registered_at(FormatRfc3339Micros(now_ - 5 * kDay));
+  stark.set_state("submitted");
+  *request.add_rows() = stark;
+  *request.add_rows() = won("Stark", now_ - 10 * kDay, now_ - kDay);
+  for (int i = 0; i < request.rows_size(); ++i) {
+    request.mutable_rows(i)->set_row(i + 1);
+  }
+  MysqlPartnerImports imports(&db_.pool(), &ids_,
+                              [this] { return absl::FromUnixMicros(now_); },
+                              {.currency = "USD"});
+  absl::StatusOr<v1::ImportDealsResponse> imported =
+      imports.ImportDeals(testing::OneMessage(request), "user:ada");
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  EXPECT_EQ(imported->accepted(), 5);
+  EXPECT_EQ(imported->rejected_size(), 0);
+  EXPECT_EQ(db_.Strings("SELECT CONCAT(account_name, ' ', COALESCE("
+                        "conflict_with, '-')) FROM deals WHERE partner_id = ? "
+                        "ORDER BY account_name",
+                        {a.id()}),
+            (std::vector<std::string>{"Gotham " + claims["Gotham"], "Oscorp -",
+                                      "Stark -", "Wayne " + claims["Wayne"]}));
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = "
+                      "'ImportDeals' AND details LIKE 'won over%'"),
+            2);
 }
 
 TEST_F(PartnerLogicTest, DealsMoveOnlyAlongTheirStatesAndCloseWithATime) {
