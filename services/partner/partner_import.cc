@@ -168,7 +168,8 @@ absl::StatusOr<imports::Parsed<DealRecord>> ParseDeal(const v1::DealRow& row) {
 
 absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
     sql::Connection& c, const std::vector<imports::Row<DealRecord>>& rows,
-    const std::string& actor, int64_t now, int64_t window_us) {
+    const std::string& actor, int64_t now, int64_t window_us,
+    int64_t import_start) {
   constexpr int kColumns = 16;
   auto bind = [&](sql::PreparedStatement& s, int first,
                   const imports::Row<DealRecord>& r,
@@ -334,17 +335,23 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
   // and was there first: registered before the deal, or stored before the
   // deal was won (a claim stored first keeps its place, as for RegisterDeal,
   // so that dating a won deal back cannot step around it; the file's own
-  // registrations are stored after). History won before that window meets
-  // no such claim, and is stored with the closed rows; the others wait for
-  // the batch's registrations to be settled (see resolve_won).
+  // registrations, stored since the import started, count only when
+  // registered before the deal). History won before that window meets no
+  // such claim, and is stored with the closed rows; the others wait for the
+  // batch's registrations to be settled (see resolve_won), their accounts
+  // locked with those of the open rows.
   auto won_at = [&](size_t i) {
     return rows[i].record.close_time_us.value_or(
         rows[i].record.register_time_us);
   };
   std::vector<size_t> recent_won;
+  std::set<std::string> won_domains, won_names;
   for (size_t i : won) {
     if (won_at(i) >= now - window_us) {
       recent_won.push_back(i);
+      const DealRecord& d = rows[i].record;
+      if (!d.domain_key.empty()) won_domains.insert(d.domain_key);
+      won_names.insert(d.name_key);
     } else {
       closed.push_back(i);
     }
@@ -355,26 +362,23 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
   // in), and stores them.
   auto resolve_won = [&]() {
     if (recent_won.empty()) return;
-    std::set<std::string> won_domains, won_names;
     const int64_t from = now - window_us;
     int64_t to = std::numeric_limits<int64_t>::min();
-    for (size_t i : recent_won) {
-      const DealRecord& d = rows[i].record;
-      if (!d.domain_key.empty()) won_domains.insert(d.domain_key);
-      won_names.insert(d.name_key);
-      to = std::max(to, won_at(i));
-    }
+    for (size_t i : recent_won) to = std::max(to, won_at(i));
+    // A claim is registered at most the clocks' difference after it was
+    // stored.
     absl::flat_hash_map<std::string, std::vector<Open>> domain_claims,
         name_claims;
-    read_claims(won_domains, won_names, from, to, /*holders_only=*/true,
-                domain_claims, name_claims);
+    read_claims(won_domains, won_names, from, to + kClockSkewUs,
+                /*holders_only=*/true, domain_claims, name_claims);
     for (size_t i : recent_won) {
       const imports::Row<DealRecord>& r = rows[i];
       const int64_t t = r.record.register_time_us;
+      const int64_t stored_by = std::min(won_at(i), import_start - 1);
       const Open* best = nullptr;
       auto consider = [&](const std::vector<Open>& claims) {
         for (const Open& o : claims) {
-          if (o.time < from || (o.time > t && o.create_time > won_at(i))) {
+          if (o.time < from || (o.time > t && o.create_time > stored_by)) {
             continue;
           }
           if (best == nullptr ||
@@ -402,20 +406,27 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
            .actor = actor,
            .rpc = "ImportDeals",
            .resource = absl::StrCat("deals/", rows[i].id),
-           .details = absl::StrCat("won over the earlier registration ",
-                                   conflicts[i], " of another partner")});
+           .details = absl::StrCat("won over registration ", conflicts[i],
+                                   " of another partner, which held the "
+                                   "account first")});
     }
     audit::Write(c, events);
   };
   store(closed);
+  // The accounts of the open rows and of the recent won ones, at once (one
+  // lock order for every stream).
+  std::set<std::string> locked_domains = won_domains, locked_names = won_names;
+  locked_domains.insert(domains.begin(), domains.end());
+  locked_names.insert(names.begin(), names.end());
+  LockDealAccounts(
+      c, std::vector<std::string>(locked_domains.begin(), locked_domains.end()),
+      std::vector<std::string>(locked_names.begin(), locked_names.end()));
   if (open.empty()) {
     resolve_won();
     return refused;
   }
   earliest = std::min(earliest, now - window_us);
   latest = std::max(latest, now + window_us);
-  LockDealAccounts(c, std::vector<std::string>(domains.begin(), domains.end()),
-                   std::vector<std::string>(names.begin(), names.end()));
   std::stable_sort(open.begin(), open.end(), [&](size_t a, size_t b) {
     return rows[a].record.register_time_us < rows[b].record.register_time_us;
   });
@@ -618,10 +629,10 @@ absl::StatusOr<v1::ImportDealsResponse> MysqlPartnerImports::ImportDeals(
       absl::ToInt64Microseconds(options_.protection_window);
   auto store = StoreFor<DealRecord>(
       pool_, ids_, clock_, "deals",
-      [window_us](sql::Connection& c,
-                  const std::vector<imports::Row<DealRecord>>& rows,
-                  const std::string& actor, int64_t now) {
-        return InsertDeals(c, rows, actor, now, window_us);
+      [window_us, import_start = absl::ToUnixMicros(clock_())](
+          sql::Connection& c, const std::vector<imports::Row<DealRecord>>& rows,
+          const std::string& actor, int64_t now) {
+        return InsertDeals(c, rows, actor, now, window_us, import_start);
       });
   store->ReadCommitted();
   imports::Importer<v1::ImportDealsRequest, v1::DealRow, DealRecord> importer(

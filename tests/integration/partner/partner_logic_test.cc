@@ -18,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "common/audit/audit.h"
 #include "common/base/timestamp.h"
 #include "common/identity.h"
@@ -1086,11 +1087,11 @@ TEST_F(PartnerLogicTest,
             std::vector<std::string>{stored->id()});
 
   // A won deal for an account another partner holds (the earliest claim
-  // within the window before it, not in conflict itself, and protecting the
+  // registered before it, not in conflict itself, and protecting the
   // account still: made within the window before the import) is stored
   // naming that claim, for review: through the RPCs it would have taken a
   // forced approval. Over its own partner's claim, past another's that is in
-  // conflict, or registered before that window (history), it names none.
+  // conflict, or won before that window (history), it names none.
   absl::StatusOr<v1::Deal> held =
       Register(a.id(), "Wayne", "wayne.example", now_ - 30 * kDay);
   ASSERT_TRUE(held.ok()) << held.status();
@@ -1190,13 +1191,13 @@ TEST_F(PartnerLogicTest,
                   "CONCAT('deals/', d.id) WHERE e.rpc = 'ImportDeals' AND "
                   "e.details LIKE 'won over%' ORDER BY d.account_name"),
       (std::vector<std::string>{
-          absl::StrCat("user:ada|Gotham|won over the earlier registration ",
+          absl::StrCat("user:ada|Gotham|won over registration ",
                        db_.Strings("SELECT id FROM deals WHERE account_name = "
                                    "'Gotham' AND state = 1")
                            .front(),
-                       " of another partner"),
-          absl::StrCat("user:ada|Wayne|won over the earlier registration ",
-                       held->id(), " of another partner")}));
+                       " of another partner, which held the account first"),
+          absl::StrCat("user:ada|Wayne|won over registration ", held->id(),
+                       " of another partner, which held the account first")}));
 
   // Rows out of the order of registration: the later claim is the
   // conflicting one, wherever it stands in the file; a registration dated
@@ -1324,11 +1325,13 @@ TEST_F(PartnerLogicTest, AWonDealDatedBackMeetsTheClaimsStoredBeforeItsWin) {
   request.set_import_id("won-dated-back");
   // Registered long before Bolt's claim, won since it was stored.
   *request.add_rows() = won("Wayne", now_ - 200 * kDay, now_ - kDay);
-  // Won before Bolt's claim was made: history.
+  // Won before Bolt's claim was stored.
   *request.add_rows() = won("Oscorp", now_ - 200 * kDay, now_ - 40 * kDay);
   // Registered after Bolt's claim (as before).
   *request.add_rows() = won("Gotham", now_ - 10 * kDay, now_ - kDay);
-  // Bolt's registration in the same file, made after Acme's.
+  // Bolt's registration in the same file, made after Acme's, which was won
+  // a minute ahead (within the clocks' difference): stored during the
+  // import, it was not there first.
   v1::DealRow stark;
   stark.set_partner_ref(b.id());
   stark.set_account("Stark");
@@ -1336,7 +1339,8 @@ TEST_F(PartnerLogicTest, AWonDealDatedBackMeetsTheClaimsStoredBeforeItsWin) {
   stark.set_registered_at(FormatRfc3339Micros(now_ - 5 * kDay));
   stark.set_state("submitted");
   *request.add_rows() = stark;
-  *request.add_rows() = won("Stark", now_ - 10 * kDay, now_ - kDay);
+  *request.add_rows() = won("Stark", now_ - 10 * kDay,
+                            now_ + absl::ToInt64Microseconds(absl::Minutes(1)));
   for (int i = 0; i < request.rows_size(); ++i) {
     request.mutable_rows(i)->set_row(i + 1);
   }
