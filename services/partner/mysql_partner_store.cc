@@ -217,7 +217,8 @@ absl::StatusOr<OrderRecord> ReadOrder(sql::ResultSet& rows) {
 
 constexpr char kFundColumns[] =
     "id, partner_id, activity, requested_amount, state, claimed_amount, "
-    "claim_time_us, paid_time_us, create_time_us, update_time_us, version";
+    "claim_time_us, paid_time_us, create_time_us, update_time_us, version, "
+    "requested_by, claimed_by";
 
 absl::StatusOr<FundRecord> ReadFund(sql::ResultSet& rows) {
   FundRecord r;
@@ -234,6 +235,8 @@ absl::StatusOr<FundRecord> ReadFund(sql::ResultSet& rows) {
   r.create_time_us = rows.getInt64(9);
   r.update_time_us = rows.getInt64(10);
   r.version = rows.getInt64(11);
+  r.requested_by = Str(rows, 12);
+  r.claimed_by = Str(rows, 13);
   return r;
 }
 
@@ -1217,7 +1220,7 @@ absl::StatusOr<FundRecord> MysqlPartnerStore::RequestFunds(
           c,
           "INSERT INTO fund_requests (id, partner_id, activity, "
           "requested_amount, state, create_time_us, update_time_us, version, "
-          "fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+          "fingerprint, requested_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
       s->setString(1, fund.id);
       s->setString(2, fund.partner_id);
       s->setString(3, fund.activity);
@@ -1227,6 +1230,7 @@ absl::StatusOr<FundRecord> MysqlPartnerStore::RequestFunds(
       s->setInt64(7, fund.update_time_us);
       s->setInt64(8, fund.version);
       s->setString(9, fingerprint);
+      s->setString(10, fund.requested_by);
       s->executeUpdate();
       audit::Write(c, event);
     }
@@ -1300,14 +1304,15 @@ absl::StatusOr<FundRecord> MysqlPartnerStore::UpdateFundRequest(
         c,
         "UPDATE fund_requests SET state = ?, claimed_amount = ?, "
         "claim_time_us = ?, paid_time_us = ?, update_time_us = ?, version = "
-        "? WHERE id = ?");
+        "?, claimed_by = ? WHERE id = ?");
     s->setInt(1, row.state);
     SetOptionalDecimal(*s, 2, row.claimed_amount);
     SetOptionalInt64(*s, 3, row.claim_time_us);
     SetOptionalInt64(*s, 4, row.paid_time_us);
     s->setInt64(5, row.update_time_us);
     s->setInt64(6, row.version);
-    s->setString(7, row.id);
+    s->setString(7, row.claimed_by);
+    s->setString(8, row.id);
     s->executeUpdate();
     audit::Write(c, event);
     return row;

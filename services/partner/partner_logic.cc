@@ -138,6 +138,8 @@ v1::FundRequest ToProto(const FundRecord& r, const std::string& currency) {
   *f.mutable_create_time() = ToTimestamp(r.create_time_us);
   *f.mutable_update_time() = ToTimestamp(r.update_time_us);
   f.set_etag(PartnerEtag(r.version));
+  f.set_requested_by(r.requested_by);
+  f.set_claimed_by(r.claimed_by);
   return f;
 }
 
@@ -1200,6 +1202,7 @@ absl::StatusOr<v1::FundRequest> PartnerLogic::RequestFunds(
   record.partner_id = in.partner_id();
   record.activity = in.activity();
   record.state = v1::FUND_REQUEST_STATE_REQUESTED;
+  record.requested_by = actor;
   record.id = request.request_id().empty()
                   ? ids_->Next()
                   : KeyedId("fund", request.request_id());
@@ -1320,6 +1323,28 @@ absl::StatusOr<v1::FundRequest> PartnerLogic::TransitionFundRequest(
               " (requested -> approved or rejected; approved -> claimed; "
               "claimed -> paid or claim_rejected)"));
         }
+        // Who asked for the funds does not approve them, and who claimed
+        // them does not pay the claim: another person decides, or an admin
+        // with force (audited). Rejecting one's own is withdrawing it.
+        const bool approving = to == v1::FUND_REQUEST_STATE_APPROVED;
+        const std::string& own =
+            approving ? row.requested_by
+                      : (to == v1::FUND_REQUEST_STATE_PAID ? row.claimed_by
+                                                           : std::string());
+        if (!own.empty() && own == actor) {
+          if (!request.force()) {
+            return absl::PermissionDeniedError(
+                absl::StrCat("fund request ", row.id, " was ",
+                             approving ? "requested" : "claimed", " by ", actor,
+                             "; another person ",
+                             approving ? "approves it" : "pays the claim",
+                             ", or an admin with force"));
+          }
+          absl::StrAppend(&event.details,
+                          approving ? "; own request" : "; own claim",
+                          ", force");
+        }
+        if (to == v1::FUND_REQUEST_STATE_CLAIMED) row.claimed_by = actor;
         if (claimed.has_value()) {
           if (*claimed > row.requested_amount) {
             return absl::FailedPreconditionError(

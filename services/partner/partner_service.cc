@@ -48,8 +48,8 @@ const MethodRoles& PartnerMethodRoles() {
           {"RecordOrder", Role::kWriter},
           {"ImportOrders", Role::kWriter},
           {"RequestFunds", Role::kWriter},
-          {"TransitionFundRequest", Role::kWriter},
-          {"LogInteraction", Role::kWriter},  // with force: admin
+          {"TransitionFundRequest", Role::kWriter},  // with force: admin
+          {"LogInteraction", Role::kWriter},         // with force: admin
           {"ImportInteractions", Role::kWriter},
           {"RefreshScores", Role::kWriter},
           // Admins also delete, read the audit log, and use force.
@@ -283,7 +283,8 @@ grpc::Status PartnerServiceImpl::TransitionFundRequest(
     grpc::ServerContext* context,
     const v1::TransitionFundRequestRequest* request,
     v1::TransitionFundRequestResponse* response) {
-  RAPPORT_AUTHORIZE(caller, *guard_, *context, "TransitionFundRequest");
+  RAPPORT_AUTHORIZE(caller, *guard_, *context, "TransitionFundRequest",
+                    request->force());
   return Reply(
       logic_->TransitionFundRequest(*request, caller.subject),
       [&](auto r) { *response->mutable_fund_request() = std::move(r); });

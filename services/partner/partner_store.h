@@ -116,6 +116,8 @@ struct FundRecord {
   int64_t create_time_us = 0;
   int64_t update_time_us = 0;
   int64_t version = 0;
+  std::string requested_by;  // the token subjects of RequestFunds and of the
+  std::string claimed_by;    // claim; '' when stored before they were kept
   friend bool operator==(const FundRecord&, const FundRecord&) = default;
 };
 

@@ -439,6 +439,10 @@ absl::Status MoveFund(const Context& ctx, pv1::PartnerService::Stub& stub,
     if (to == pv1::FUND_REQUEST_STATE_PAID) {
       *request.mutable_time() = ToTimestamp(fund.paid_us);
     }
+    // One caller requests, claims and decides every fund of the demo: its
+    // own decisions, which take force (an admin's, audited).
+    request.set_force(to == pv1::FUND_REQUEST_STATE_APPROVED ||
+                      to == pv1::FUND_REQUEST_STATE_PAID);
     pv1::TransitionFundRequestResponse response;
     RAPPORT_RETURN_IF_ERROR(WithRetries("partner", Move([&] {
                                           return stub.TransitionFundRequest(

@@ -93,10 +93,12 @@ Commands:
       --decided: those decided since too), each with every claimant's value, tier and
       win rate (--output json: the whole scorecard)
   partners funds request --partner ID --activity A --amount X [--request-id R]
-  partners funds approve|reject|reject-claim ID; partners funds claim ID --amount X [--time T]
-  partners funds pay ID [--time T]
+  partners funds approve ID [--force]; partners funds reject|reject-claim ID
+  partners funds claim ID --amount X [--time T]; partners funds pay ID [--time T] [--force]
       reject: the request, or its claim once claimed (reject-claim: the claim only);
-      --time: when the claim was made or paid (default now); --etag E on each of them
+      --time: when the claim was made or paid (default now); --etag E on each of them;
+      who requested the funds does not approve them, and who claimed them does not pay
+      the claim: another person does, or an admin with --force (audited)
   partners funds get ID; partners funds list [--partner ID] [--state S]
   partners programs create --name N --commission PERCENT [--tier-commission TIER=PERCENT]...
       or --margin PERCENT [--tier-margin TIER=PERCENT]... for a program whose partners

@@ -672,19 +672,24 @@ int Funds(Context& ctx, Stub& stub) {
           {"pay", v1::FUND_REQUEST_STATE_PAID},
           {"reject-claim", v1::FUND_REQUEST_STATE_CLAIM_REJECTED}};
   if (auto move = kMoves->find(verb); move != kMoves->end()) {
-    if (absl::Status s = KnownFlags(args, {"amount", "time", "etag"});
-        !s.ok()) {
+    // Approving one's own request, or paying one's own claim, takes force.
+    const bool forcible = verb == "approve" || verb == "pay";
+    std::set<std::string> known = {"amount", "time", "etag"};
+    if (forcible) known.insert("force");
+    if (absl::Status s = KnownFlags(args, known); !s.ok()) {
       return UsageError(s);
     }
     absl::StatusOr<std::string> id =
         IdArgument(args, 3,
                    absl::StrCat("partners funds ", verb, " ID",
-                                verb == "claim" ? " --amount X" : ""));
+                                verb == "claim" ? " --amount X" : "",
+                                forcible ? " [--force]" : ""));
     if (!id.ok()) return UsageError(id.status());
     v1::TransitionFundRequestRequest request;
     request.set_id(*id);
     request.set_state(move->second);
     request.set_etag(args.GetOr("etag", ""));
+    request.set_force(args.Has("force"));
     for (absl::Status s :
          {MoneyFlag(args, "amount", request.mutable_claimed_amount(),
                     verb == "claim"),

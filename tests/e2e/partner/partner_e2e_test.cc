@@ -145,12 +145,23 @@ TEST_F(PartnerE2E, ImportedDealsOrdersAndCostsScoreExactlyAsScoringRfm) {
            "webinars", "--amount", "600", "--output", "csv"});
   ASSERT_EQ(fund.exit_code, 0) << fund.err;
   const std::string fund_id = testing::CsvId(fund.out);
-  ASSERT_EQ(Ctl({"partners", "funds", "approve", fund_id}).exit_code, 0);
+  // Who requested the funds does not approve them, nor pay their own claim:
+  // another writer does.
+  RunResult own = Ctl({"partners", "funds", "approve", fund_id});
+  EXPECT_EQ(own.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(own.err, "PERMISSION_DENIED")) << own.err;
+  EXPECT_TRUE(absl::StrContains(own.err, "another person")) << own.err;
+  ASSERT_EQ(
+      p_.CtlAs("writer", "wanda", {"partners", "funds", "approve", fund_id})
+          .exit_code,
+      0);
   ASSERT_EQ(Ctl({"partners", "funds", "claim", fund_id, "--amount", "550.5",
                  "--time", "2024-07-01T00:00:00Z"})
                 .exit_code,
             0);
-  RunResult paid = Ctl(
+  EXPECT_EQ(Ctl({"partners", "funds", "pay", fund_id}).exit_code, 1);
+  RunResult paid = p_.CtlAs(
+      "writer", "wanda",
       {"partners", "funds", "pay", fund_id, "--time", "2024-07-15T00:00:00Z"});
   ASSERT_EQ(paid.exit_code, 0) << paid.err;
   // A second claim is rejected with the same verb that rejects a request:
@@ -160,7 +171,9 @@ TEST_F(PartnerE2E, ImportedDealsOrdersAndCostsScoreExactlyAsScoringRfm) {
            "booth", "--amount", "300", "--output", "csv"});
   ASSERT_EQ(refused_fund.exit_code, 0) << refused_fund.err;
   const std::string refused_id = testing::CsvId(refused_fund.out);
-  ASSERT_EQ(Ctl({"partners", "funds", "approve", refused_id}).exit_code, 0);
+  ASSERT_EQ(
+      Ctl({"partners", "funds", "approve", refused_id, "--force"}).exit_code,
+      0);
   ASSERT_EQ(Ctl({"partners", "funds", "claim", refused_id, "--amount", "300"})
                 .exit_code,
             0);

@@ -77,7 +77,9 @@ class PartnerLogicTest : public ::testing::Test {
     t.set_id(id);
     t.set_state(to);
     if (!claimed.empty()) *t.mutable_claimed_amount() = Usd(claimed);
-    return logic_.TransitionFundRequest(t, "user:ada");
+    // Requested by ada, claimed by ada, decided by bob (two people).
+    return logic_.TransitionFundRequest(
+        t, to == v1::FUND_REQUEST_STATE_CLAIMED ? "user:ada" : "user:bob");
   }
 
   v1::Partner Create(const std::string& name,
@@ -1819,6 +1821,65 @@ TEST_F(PartnerLogicTest, FundsAreRequestedApprovedClaimedAndPaidOrRefused) {
   ASSERT_TRUE(card->has_fund_return());  // no volume yet: 0 per unit
   EXPECT_EQ(card->fund_return(), 0);
   EXPECT_EQ(AuditCount("TransitionFundRequest"), 3);
+}
+
+// Who requested funds does not approve them, and who claimed them does not
+// pay the claim: another person does, or an admin's force, audited as such.
+// Rejecting one's own request withdraws it.
+TEST_F(PartnerLogicTest, FundsAreDecidedBySomeoneElseOrWithForce) {
+  const v1::Partner p = Create("Alpha");
+  absl::StatusOr<v1::FundRequest> f = RequestFunds(p.id(), "Roadshow", "800");
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->requested_by(), "user:ada");
+  EXPECT_EQ(f->claimed_by(), "");
+  v1::TransitionFundRequestRequest t;
+  t.set_id(f->id());
+  t.set_state(v1::FUND_REQUEST_STATE_APPROVED);
+  absl::Status own = logic_.TransitionFundRequest(t, "user:ada").status();
+  EXPECT_TRUE(absl::IsPermissionDenied(own)) << own;
+  EXPECT_TRUE(absl::StrContains(own.message(), "requested by user:ada")) << own;
+  EXPECT_EQ(AuditCount("TransitionFundRequest"), 0);
+  t.set_force(true);
+  absl::StatusOr<v1::FundRequest> approved =
+      logic_.TransitionFundRequest(t, "user:ada");
+  ASSERT_TRUE(approved.ok()) << approved.status();
+  EXPECT_EQ(approved->state(), v1::FUND_REQUEST_STATE_APPROVED);
+
+  t.set_force(false);
+  t.set_state(v1::FUND_REQUEST_STATE_CLAIMED);
+  *t.mutable_claimed_amount() = Usd("700");
+  absl::StatusOr<v1::FundRequest> claimed =
+      logic_.TransitionFundRequest(t, "user:bob");
+  ASSERT_TRUE(claimed.ok()) << claimed.status();
+  EXPECT_EQ(claimed->claimed_by(), "user:bob");
+  EXPECT_EQ(claimed->requested_by(), "user:ada");
+  t.clear_claimed_amount();
+  t.set_state(v1::FUND_REQUEST_STATE_PAID);
+  own = logic_.TransitionFundRequest(t, "user:bob").status();
+  EXPECT_TRUE(absl::IsPermissionDenied(own)) << own;
+  EXPECT_TRUE(absl::StrContains(own.message(), "claimed by user:bob")) << own;
+  absl::StatusOr<v1::FundRequest> paid =
+      logic_.TransitionFundRequest(t, "user:ada");
+  ASSERT_TRUE(paid.ok()) << paid.status();
+  EXPECT_EQ(paid->state(), v1::FUND_REQUEST_STATE_PAID);
+  const std::vector<std::string> events = db_.Strings(
+      "SELECT CONCAT(actor, ' ', details) FROM audit_events WHERE "
+      "rpc = 'TransitionFundRequest' ORDER BY id");
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0], "user:ada approved; own request, force");
+  EXPECT_TRUE(absl::StartsWith(events[1], "user:bob claimed 700")) << events[1];
+  EXPECT_EQ(events[2], "user:ada paid");
+
+  absl::StatusOr<v1::FundRequest> withdrawn =
+      RequestFunds(p.id(), "Webinar", "100");
+  ASSERT_TRUE(withdrawn.ok()) << withdrawn.status();
+  v1::TransitionFundRequestRequest reject;
+  reject.set_id(withdrawn->id());
+  reject.set_state(v1::FUND_REQUEST_STATE_REJECTED);
+  absl::StatusOr<v1::FundRequest> rejected =
+      logic_.TransitionFundRequest(reject, "user:ada");
+  ASSERT_TRUE(rejected.ok()) << rejected.status();
+  EXPECT_EQ(rejected->state(), v1::FUND_REQUEST_STATE_REJECTED);
 }
 
 TEST_F(PartnerLogicTest, RejectingAClaimedRequestRejectsItsClaim) {
