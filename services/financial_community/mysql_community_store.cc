@@ -782,7 +782,13 @@ MysqlCommunityStore::PositionChanges(int64_t from_us, int64_t to_us,
     const int64_t traded_shares = shares_to > shares_from
                                       ? shares_to - shares_from
                                       : shares_from - shares_to;
-    const Position& priced = c.to >= 0 ? at[1][c.to] : at[0][c.from];
+    // At the price in force at `to`; a sell-out reported at a price of 0
+    // (as ListAtRiskHolders reads it) at the price in force at `from`.
+    const Position& priced =
+        c.to >= 0 &&
+                !(shares_to == 0 && at[1][c.to].price.is_zero() && c.from >= 0)
+            ? at[1][c.to]
+            : at[0][c.from];
     absl::StatusOr<Decimal> traded = PositionValue(traded_shares, priced.price);
     if (!traded.ok()) {
       return absl::OutOfRangeError(absl::StrCat(

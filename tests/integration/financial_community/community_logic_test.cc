@@ -291,18 +291,24 @@ TEST_F(CommunityLogicTest, ChangesBetweenTwoDatesAreNewBoughtSoldAndExited) {
   const std::string gil = Create("Gil Pension", v1::MEMBER_KIND_SHAREHOLDER);
   Hold(gil, "ACME", Date(2024, 3, 31), 5000, "10");
   Hold(gil, "ACME", Date(2024, 6, 30), 4990, "12");
+  // Kim sold out, reported at a price of 0: 3,000 shares at the 11 of its
+  // previous row.
+  const std::string kim = Create("Kim Fund", v1::MEMBER_KIND_SHAREHOLDER);
+  Hold(kim, "ACME", Date(2024, 3, 31), 3000, "11");
+  Hold(kim, "ACME", Date(2024, 6, 30), 0, "0");
   v1::ListPositionChangesRequest r;
   *r.mutable_from() = Date(2024, 3, 31);
   *r.mutable_to() = Date(2024, 6, 30);
   absl::StatusOr<v1::ListPositionChangesResponse> changes =
       logic_.ListPositionChanges(r);
   ASSERT_TRUE(changes.ok()) << changes.status();
-  ASSERT_EQ(changes->changes_size(), 6);
+  ASSERT_EQ(changes->changes_size(), 7);
   std::map<std::string, const v1::PositionChange*> by_member;
   for (const v1::PositionChange& c : changes->changes()) {
     by_member[c.member_id()] = &c;
   }
-  // Largest traded value first: Bob's exit (2,000 shares at 12), Cat's new
+  // Largest traded value first: Kim's exit (3,000 at 11), Bob's exit (2,000
+  // shares at 12), Cat's new
   // position (500 at 40), Ann's purchase (500 at 12), then the sales of Fay
   // (300 at 12), Eve (200 at 12) and Gil (10 at 12).
   std::vector<std::string> order, traded;
@@ -311,9 +317,12 @@ TEST_F(CommunityLogicTest, ChangesBetweenTwoDatesAreNewBoughtSoldAndExited) {
     traded.push_back(Text(c.traded_value()));
   }
   EXPECT_EQ(order,
-            (std::vector<std::string>{bob_, cat_, ann_, fay_, eve_, gil}));
-  EXPECT_EQ(traded, (std::vector<std::string>{"24000.00", "20000.00", "6000.00",
-                                              "3600.00", "2400.00", "120.00"}));
+            (std::vector<std::string>{kim, bob_, cat_, ann_, fay_, eve_, gil}));
+  EXPECT_EQ(traded, (std::vector<std::string>{"33000.00", "24000.00",
+                                              "20000.00", "6000.00", "3600.00",
+                                              "2400.00", "120.00"}));
+  EXPECT_EQ(by_member[kim]->change(), "exited");
+  EXPECT_EQ(Text(by_member[kim]->value_to()), "0.00");
   EXPECT_EQ(by_member[bob_]->change(), "exited");
   EXPECT_EQ(by_member[bob_]->shares_from(), 2000);
   EXPECT_EQ(by_member[bob_]->shares_to(), 0);
@@ -337,7 +346,7 @@ TEST_F(CommunityLogicTest, ChangesBetweenTwoDatesAreNewBoughtSoldAndExited) {
     absl::StatusOr<v1::ListPositionChangesResponse> p =
         logic_.ListPositionChanges(paged);
     ASSERT_TRUE(p.ok()) << p.status();
-    ASSERT_EQ(p->changes_size(), page == 0 ? 4 : 2) << "page " << page;
+    ASSERT_EQ(p->changes_size(), page == 0 ? 4 : 3) << "page " << page;
     for (const v1::PositionChange& c : p->changes()) {
       seen.push_back(c.member_id());
       EXPECT_EQ(c.display_name(), by_member[c.member_id()]->display_name());
