@@ -325,20 +325,7 @@ absl::StatusOr<v1::Customer> CustomerLogic::CreateCustomer(
   RAPPORT_RETURN_IF_ERROR(ApplyCustomerFields(request.customer(), {},
                                               options_.phone_region, record));
   RAPPORT_RETURN_IF_ERROR(CheckNotSuppressed(IdentitiesOf(record)));
-  // A retry of a create whose customer was erased since: the request's row
-  // went with the customer, so without this the retry would create the
-  // person again (a customer without identities has nothing else to
-  // suppress).
-  if (options_.suppression && !request.request_id().empty()) {
-    RAPPORT_ASSIGN_OR_RETURN(
-        std::vector<std::string> found,
-        store_->SuppressedAmong({CreateRequestHash(request.request_id())}));
-    if (!found.empty()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("request_id: the customer this request created has "
-                       "since been erased"));
-    }
-  }
+  RAPPORT_RETURN_IF_ERROR(CheckRequestNotErased(request.request_id()));
   record.id = ids_->Next();
   record.create_time_us = record.update_time_us = NowMicros();
   record.created_by = actor;
@@ -771,6 +758,20 @@ absl::Status CustomerLogic::CheckNotSuppressed(
   return absl::FailedPreconditionError(CustomerStore::kSuppressedIdentity);
 }
 
+// A retry of a create whose customer was erased since: the request's row went
+// with the customer, so without this the retry would create the person again
+// (a customer without identities has nothing else to suppress).
+absl::Status CustomerLogic::CheckRequestNotErased(
+    const std::string& request_id) {
+  if (!options_.suppression || request_id.empty()) return absl::OkStatus();
+  RAPPORT_ASSIGN_OR_RETURN(
+      std::vector<std::string> found,
+      store_->SuppressedAmong({CreateRequestHash(request_id)}));
+  if (found.empty()) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      "request_id: the customer this request created has since been erased");
+}
+
 absl::StatusOr<v1::IdentifyCustomerResponse> CustomerLogic::IdentifyCustomer(
     const v1::IdentifyCustomerRequest& request, const std::string& actor) {
   RAPPORT_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
@@ -795,6 +796,25 @@ absl::StatusOr<v1::IdentifyCustomerResponse> CustomerLogic::IdentifyCustomer(
     return InvalidField(
         "email", "give at least one identity: email, phone or external_ids");
   }
+  // A retry of the request that created a customer answers that customer
+  // (or the one it was merged into), whatever its identities are now; one
+  // whose customer was erased since creates nobody again, as for
+  // CreateCustomer.
+  if (!request.request_id().empty()) {
+    RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> creator,
+                             store_->CustomerCreatedBy(
+                                 {request.request_id(), RequestHash(request)}));
+    if (creator.has_value()) {
+      RAPPORT_ASSIGN_OR_RETURN(std::string live,
+                               store_->ResolveCustomerId(*creator));
+      RAPPORT_ASSIGN_OR_RETURN(CustomerRecord first, store_->GetCustomer(live));
+      v1::IdentifyCustomerResponse response;
+      response.set_created(live == *creator);
+      *response.mutable_customer() = ToProto(first);
+      return response;
+    }
+    RAPPORT_RETURN_IF_ERROR(CheckRequestNotErased(request.request_id()));
+  }
   for (int attempt = 0; attempt < 3; ++attempt) {
     RAPPORT_ASSIGN_OR_RETURN(std::vector<std::string> matches,
                              store_->FindByIdentities(q));
@@ -807,7 +827,9 @@ absl::StatusOr<v1::IdentifyCustomerResponse> CustomerLogic::IdentifyCustomer(
     if (matches.size() == 1) {
       RAPPORT_ASSIGN_OR_RETURN(CustomerRecord found,
                                store_->GetCustomer(matches[0]));
-      // A retry of the request that created it gets the first answer again.
+      // Merged or erased since it was found: look again.
+      if (!found.merged_into.empty() || found.erased) continue;
+      // A retry racing the call that created it gets the first answer.
       if (!request.request_id().empty()) {
         RAPPORT_ASSIGN_OR_RETURN(
             std::optional<std::string> creator,

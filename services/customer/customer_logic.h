@@ -130,6 +130,10 @@ class CustomerLogic {
       const CustomerRecord& record) const;
   // FAILED_PRECONDITION when suppression is on and any identity is suppressed.
   absl::Status CheckNotSuppressed(const IdentityQuery& identities);
+  // FAILED_PRECONDITION naming request_id when the customer that a create (or
+  // identify) under `request_id` made was erased since: its retry would
+  // create the person again.
+  absl::Status CheckRequestNotErased(const std::string& request_id);
 
  private:
   // The purchase a request asks to record, checked; errors name the field.

@@ -234,7 +234,9 @@ std::string FindIdentityHolder(sql::Connection& c, const CustomerRecord& r) {
     s->setString(3, r.id);
     Rows rows(s->executeQuery());
     if (rows->next()) {
-      return absl::StrCat("external id ", e.source, ":", e.id,
+      // The source only: the id, like the email and phone, is personal,
+      // and the message is logged where erasure does not reach.
+      return absl::StrCat("an external id from ", e.source,
                           " is already used by customer ",
                           std::string(rows->getString(1)));
     }

@@ -201,6 +201,15 @@ class FakeStore final : public CustomerStore {
     suppressed.insert(hashes.begin(), hashes.end());
     it->second.erased = true;
     it->second.email.clear();
+    // The requests that created it are forgotten with it.
+    for (auto r = created_by.begin(); r != created_by.end();) {
+      if (r->second != id) {
+        ++r;
+        continue;
+      }
+      created_hash.erase(r->first);
+      r = created_by.erase(r);
+    }
     return absl::OkStatus();
   }
   absl::StatusOr<std::vector<std::string>> SuppressedAmong(
@@ -927,15 +936,29 @@ TEST_F(CustomerLogicTest, IdentifyFindsCreatesOrRefusesAmbiguity) {
   }
   request.set_request_id("id-2");
   EXPECT_FALSE(logic_.IdentifyCustomer(request, kActor)->created());
-  // A request that created someone else is not this customer's creation.
-  store_.created_by["id-3"] = "01jd8x4r2c6n7m9p0q1r2s3t4v";
+  // A retry answers the customer its request created, whatever the
+  // identities name now (they moved to another customer since).
+  const v1::Customer first = Create("First");
+  store_.created_by["id-3"] = first.id();
   request.set_request_id("id-3");
-  EXPECT_FALSE(logic_.IdentifyCustomer(request, kActor)->created());
+  absl::StatusOr<v1::IdentifyCustomerResponse> retried =
+      logic_.IdentifyCustomer(request, kActor);
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(retried->customer().id(), first.id());
+  EXPECT_TRUE(retried->created());
+  // Merged since: the customer that stayed, which this request did not
+  // create.
+  store_.merged_into[first.id()] = created->customer().id();
+  retried = logic_.IdentifyCustomer(request, kActor);
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(retried->customer().id(), created->customer().id());
+  EXPECT_FALSE(retried->created());
   // Without an answer on who created it, there is no answer at all.
   store_.read_error = absl::UnavailableError("database down");
   EXPECT_EQ(logic_.IdentifyCustomer(request, kActor).status().code(),
             absl::StatusCode::kUnavailable);
   store_.read_error = absl::OkStatus();
+  request.set_request_id("id-4");
 
   store_.identity_matches = {created->customer().id(),
                              "01jd8x4r2c6n7m9p0q1r2s3t4v"};
@@ -1058,6 +1081,45 @@ TEST_F(CustomerLogicTest, ARetriedCreateOfAnErasedCustomerIsRefused) {
   // Another request id makes another customer, as any create would.
   request.set_request_id("create-ada-2");
   EXPECT_TRUE(logic_.CreateCustomer(request, kActor).ok());
+}
+
+// The same for a customer that IdentifyCustomer created: its retry finds no
+// one (the email moved to nobody) and creates nobody again.
+TEST_F(CustomerLogicTest, ARetriedIdentifyOfAnErasedCustomerIsRefused) {
+  v1::IdentifyCustomerRequest request;
+  request.set_email("ada@example.com");
+  request.set_request_id("identify-ada");
+  absl::StatusOr<v1::IdentifyCustomerResponse> made =
+      logic_.IdentifyCustomer(request, kActor);
+  ASSERT_TRUE(made.ok()) << made.status();
+  ASSERT_TRUE(made->created());
+  v1::EraseCustomerRequest erase;
+  erase.set_id(made->customer().id());
+  ASSERT_TRUE(logic_.EraseCustomer(erase, kActor).ok());
+  const size_t customers = store_.customers.size();
+  absl::Status retried = logic_.IdentifyCustomer(request, kActor).status();
+  EXPECT_EQ(retried.code(), absl::StatusCode::kFailedPrecondition) << retried;
+  EXPECT_TRUE(absl::StartsWith(retried.message(), "request_id: ")) << retried;
+  EXPECT_EQ(store_.customers.size(), customers);
+}
+
+// A customer found by its identities but merged or erased before it was
+// read is looked for again, not answered.
+TEST_F(CustomerLogicTest, IdentifyLooksAgainForACustomerMergedMeanwhile) {
+  const v1::Customer stayed = Create("Stayed");
+  const std::string gone = ids_.Next();
+  store_.merged_into[gone] = stayed.id();
+  store_.identity_matches = {gone};
+  v1::IdentifyCustomerRequest request;
+  request.set_email("ada@example.com");
+  absl::Status s = logic_.IdentifyCustomer(request, kActor).status();
+  // Found merged three times over: the caller is told to retry.
+  EXPECT_EQ(s.code(), absl::StatusCode::kAborted) << s;
+  store_.identity_matches = {stayed.id()};
+  absl::StatusOr<v1::IdentifyCustomerResponse> found =
+      logic_.IdentifyCustomer(request, kActor);
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->customer().id(), stayed.id());
 }
 
 TEST_F(CustomerLogicTest, SuppressionHashesDependOnTheSalt) {
