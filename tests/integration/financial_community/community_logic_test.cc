@@ -755,6 +755,59 @@ TEST_F(CommunityLogicTest, HoldersWhoSoldAndWereNotMetSinceAreAtRisk) {
   EXPECT_EQ(Text(risk->holders(0).value_at_risk()), "33000.00");
 }
 
+// A holding row counts from the end of its date (23:59:59.999999 UTC): an
+// as_of earlier that day sees the row before it, the day's last microsecond
+// sees it. A meeting on the row's date is not one since the row.
+TEST_F(CommunityLogicTest, AHoldingCountsFromTheLastMicrosecondOfItsDate) {
+  Populate();
+  auto targets = [&](int64_t as_of) {
+    v1::ListEngagementTargetsRequest r;
+    *r.mutable_as_of() = ToTimestamp(as_of);
+    absl::StatusOr<v1::ListEngagementTargetsResponse> t =
+        logic_.ListEngagementTargets(r);
+    EXPECT_TRUE(t.ok()) << t.status();
+    std::vector<std::string> out;
+    if (!t.ok()) return out;
+    for (const v1::EngagementTarget& e : t->targets()) {
+      out.push_back(absl::StrCat(e.member_id(), " ", Text(e.score())));
+    }
+    return out;
+  };
+  // At noon on June 30, the March rows: Bob 20,000 and Fay 4,000 never met
+  // (Fay's meeting is on July 1), Ann 10,000 met 29 days before, Eve 8,000
+  // met 15 days before; no trend (one row each); Cat holds nothing yet.
+  const int64_t noon = At("2024-06-30T12:00:00Z");
+  EXPECT_EQ(targets(noon),
+            (std::vector<std::string>{bob_ + " 20000.00", fay_ + " 4000.00",
+                                      ann_ + " 3095.89", eve_ + " 2246.58"}));
+  // At the day's last microsecond, the June rows: Cat's 20,000, Ann's
+  // 18,000 growing, Eve's 7,200 and Fay's 1,200 (never met) shrinking; Bob
+  // holds nothing.
+  const int64_t last = At("2024-06-30T23:59:59.999999Z");
+  EXPECT_EQ(targets(last),
+            (std::vector<std::string>{cat_ + " 20000.00", ann_ + " 6687.12",
+                                      eve_ + " 3032.88", fay_ + " 1800.00"}));
+
+  auto at_risk = [&](int64_t as_of) {
+    v1::ListAtRiskHoldersRequest r;
+    *r.mutable_as_of() = ToTimestamp(as_of);
+    absl::StatusOr<v1::ListAtRiskHoldersResponse> risk =
+        logic_.ListAtRiskHolders(r);
+    EXPECT_TRUE(risk.ok()) << risk.status();
+    std::vector<std::string> out;
+    if (!risk.ok()) return out;
+    for (const v1::AtRiskHolder& h : risk->holders()) {
+      out.push_back(h.member_id());
+    }
+    return out;
+  };
+  EXPECT_TRUE(at_risk(noon).empty());  // one row each: nothing shrank yet
+  // Bob sold out, Fay (not met by then) and Eve sold part; Eve's meeting on
+  // the morning of June 30 is before the row's end, and does not count.
+  Meet({eve_}, "2024-06-30T10:00:00Z");
+  EXPECT_EQ(at_risk(last), (std::vector<std::string>{bob_, fay_, eve_}));
+}
+
 // The holdings views (targets, at-risk) are read in chunks of members: each
 // member once, in id order, whatever the chunk size.
 TEST_F(CommunityLogicTest, HoldingsViewsReadInChunksSeeEveryMemberOnce) {
