@@ -804,13 +804,20 @@ absl::StatusOr<v1::IdentifyCustomerResponse> CustomerLogic::IdentifyCustomer(
     RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> creator,
                              store_->CustomerCreatedBy(
                                  {request.request_id(), RequestHash(request)}));
-    if (creator.has_value()) {
-      RAPPORT_ASSIGN_OR_RETURN(std::string live,
-                               store_->ResolveCustomerId(*creator));
-      RAPPORT_ASSIGN_OR_RETURN(CustomerRecord first, store_->GetCustomer(live));
+    // Deleted, erased or merged again meanwhile: gone, the request is
+    // forgotten (an erasure refuses it below); merged, it is followed.
+    for (int hop = 0; creator.has_value() && hop < 3; ++hop) {
+      absl::StatusOr<std::string> live = store_->ResolveCustomerId(*creator);
+      if (absl::IsNotFound(live.status())) break;
+      if (!live.ok()) return live.status();
+      absl::StatusOr<CustomerRecord> first = store_->GetCustomer(*live);
+      if (absl::IsNotFound(first.status())) break;
+      if (!first.ok()) return first.status();
+      if (first->erased) break;
+      if (!first->merged_into.empty()) continue;
       v1::IdentifyCustomerResponse response;
-      response.set_created(live == *creator);
-      *response.mutable_customer() = ToProto(first);
+      response.set_created(*live == *creator);
+      *response.mutable_customer() = ToProto(*first);
       return response;
     }
     RAPPORT_RETURN_IF_ERROR(CheckRequestNotErased(request.request_id()));

@@ -13,7 +13,8 @@
 //   (stdout) the overview, as `rapportctl overview` prints it
 //
 // It refuses (FAILED_PRECONDITION) a platform where any of the three
-// services holds data, before writing anything.
+// services holds data, and (PERMISSION_DENIED) a token without the admin
+// role, before writing anything.
 #include <stdlib.h>
 
 #include <algorithm>
@@ -371,6 +372,28 @@ absl::Status CheckEmpty(const Context& ctx, Services& s) {
   if (holding.empty()) return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrCat(
       "the demo loads into an empty platform; ", absl::StrJoin(holding, "; ")));
+}
+
+// The demo requests, claims and decides its funds as one caller, which takes
+// force: an admin's. Asked to approve, with force, a fund request that does
+// not exist, an admin is told NOT_FOUND and anyone else PERMISSION_DENIED,
+// and nothing is written either way.
+absl::Status CheckMayForce(const Context& ctx, Services& s) {
+  pv1::TransitionFundRequestRequest request;
+  request.set_id(std::string(26, '0'));
+  request.set_state(pv1::FUND_REQUEST_STATE_APPROVED);
+  request.set_force(true);
+  pv1::TransitionFundRequestResponse response;
+  const absl::Status probe =
+      CallStatus("partner", s.partners->TransitionFundRequest(
+                                ctx.NewCall().get(), request, &response));
+  if (absl::IsPermissionDenied(probe)) {
+    return absl::PermissionDeniedError(
+        "the demo decides the funds it requests itself, which takes force: "
+        "give it an admin's token (deploy/local/run writes one)");
+  }
+  if (probe.ok() || absl::IsNotFound(probe)) return absl::OkStatus();
+  return probe;
 }
 
 absl::Status LoadCustomers(const Context& ctx, Services& s,
@@ -799,6 +822,9 @@ int RunDemo(Context& ctx) {
 
   absl::StatusOr<Services> services = Connect(ctx);
   if (!services.ok()) return UsageError(services.status());
+  if (absl::Status admin = CheckMayForce(ctx, *services); !admin.ok()) {
+    return ReportError(admin);
+  }
   if (absl::Status empty = CheckEmpty(ctx, *services); !empty.ok()) {
     return ReportError(empty);
   }

@@ -200,7 +200,8 @@ Commands:
       FILE, else ../shared/data/cdnow/CDNOW_master.txt when it is there; generated
       with `--cdnow none` or without the log; partners with deals, orders and funds; a
       financial community with holdings, engagements and coverage), refreshes every
-      counterpart's scores and prints the overview; refuses a platform holding data
+      counterpart's scores and prints the overview; refuses a platform holding data,
+      and a token without the admin role (it decides the funds it requests itself)
   health [--service NAME] [--wait DURATION]
       prints the status (SERVING, NOT_SERVING); exit 0 when serving, 3 when not; NAME
       is an API's full name (rapport.partner.v1.PartnerService), default the server as a whole

@@ -151,6 +151,13 @@ TEST_F(PartnerE2E, ImportedDealsOrdersAndCostsScoreExactlyAsScoringRfm) {
   EXPECT_EQ(own.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(own.err, "PERMISSION_DENIED")) << own.err;
   EXPECT_TRUE(absl::StrContains(own.err, "another person")) << own.err;
+  // Force is an admin's: a writer's is refused, before anything is looked at.
+  RunResult writer_force = p_.CtlAs(
+      "writer", "wanda", {"partners", "funds", "approve", fund_id, "--force"});
+  EXPECT_EQ(writer_force.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(writer_force.err, "PERMISSION_DENIED"))
+      << writer_force.err;
+  EXPECT_TRUE(absl::StrContains(writer_force.err, "admin")) << writer_force.err;
   ASSERT_EQ(
       p_.CtlAs("writer", "wanda", {"partners", "funds", "approve", fund_id})
           .exit_code,
@@ -159,7 +166,9 @@ TEST_F(PartnerE2E, ImportedDealsOrdersAndCostsScoreExactlyAsScoringRfm) {
                  "--time", "2024-07-01T00:00:00Z"})
                 .exit_code,
             0);
-  EXPECT_EQ(Ctl({"partners", "funds", "pay", fund_id}).exit_code, 1);
+  RunResult own_claim = Ctl({"partners", "funds", "pay", fund_id});
+  EXPECT_EQ(own_claim.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(own_claim.err, "claimed by")) << own_claim.err;
   RunResult paid = p_.CtlAs(
       "writer", "wanda",
       {"partners", "funds", "pay", fund_id, "--time", "2024-07-15T00:00:00Z"});

@@ -23,6 +23,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "tests/support/process.h"
 
 namespace rapport {
@@ -295,6 +296,26 @@ TEST_F(DemoE2E, TheDemoRefusesAPlatformThatHoldsData) {
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_TRUE(absl::StrContains(r.err, "FAILED_PRECONDITION")) << r.err;
   // Nothing was added.
+  const json after = CtlJson({"overview"});
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(Int(after["counterparts"][i]["entities"]),
+              Int(before["counterparts"][i]["entities"]));
+  }
+}
+
+// The demo decides the funds it requests itself, which takes force: a
+// writer's token is refused before anything is looked at or written.
+TEST_F(DemoE2E, TheDemoRefusesATokenWithoutTheAdminRole) {
+  RunResult token =
+      Ctl({"auth", "token", "--key", var_->path() + "/auth/signing-key.pem",
+           "--role", "writer", "--subject", "demo-writer"});
+  ASSERT_EQ(token.exit_code, 0) << token.err;
+  const json before = CtlJson({"overview"});
+  RunResult r = Ctl({"demo", "load", "--token",
+                     std::string(absl::StripAsciiWhitespace(token.out))});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "PERMISSION_DENIED")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "admin")) << r.err;
   const json after = CtlJson({"overview"});
   for (size_t i = 0; i < 3; ++i) {
     EXPECT_EQ(Int(after["counterparts"][i]["entities"]),

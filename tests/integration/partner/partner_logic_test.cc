@@ -1844,8 +1844,13 @@ TEST_F(PartnerLogicTest, FundsAreDecidedBySomeoneElseOrWithForce) {
       logic_.TransitionFundRequest(t, "user:ada");
   ASSERT_TRUE(approved.ok()) << approved.status();
   EXPECT_EQ(approved->state(), v1::FUND_REQUEST_STATE_APPROVED);
-
+  // Its retry without force (an answer lost) is the first answer.
   t.set_force(false);
+  absl::StatusOr<v1::FundRequest> retried =
+      logic_.TransitionFundRequest(t, "user:ada");
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(retried->etag(), approved->etag());
+
   t.set_state(v1::FUND_REQUEST_STATE_CLAIMED);
   *t.mutable_claimed_amount() = Usd("700");
   absl::StatusOr<v1::FundRequest> claimed =
@@ -1853,6 +1858,9 @@ TEST_F(PartnerLogicTest, FundsAreDecidedBySomeoneElseOrWithForce) {
   ASSERT_TRUE(claimed.ok()) << claimed.status();
   EXPECT_EQ(claimed->claimed_by(), "user:bob");
   EXPECT_EQ(claimed->requested_by(), "user:ada");
+  // The same claim retried by someone else changes nothing: still bob's.
+  EXPECT_EQ(logic_.TransitionFundRequest(t, "user:cy")->claimed_by(),
+            "user:bob");
   t.clear_claimed_amount();
   t.set_state(v1::FUND_REQUEST_STATE_PAID);
   own = logic_.TransitionFundRequest(t, "user:bob").status();
@@ -1880,6 +1888,18 @@ TEST_F(PartnerLogicTest, FundsAreDecidedBySomeoneElseOrWithForce) {
       logic_.TransitionFundRequest(reject, "user:ada");
   ASSERT_TRUE(rejected.ok()) << rejected.status();
   EXPECT_EQ(rejected->state(), v1::FUND_REQUEST_STATE_REJECTED);
+
+  // A request stored before requesters were kept is decided as before, by
+  // anyone.
+  absl::StatusOr<v1::FundRequest> older =
+      RequestFunds(p.id(), "Trade show", "300");
+  ASSERT_TRUE(older.ok()) << older.status();
+  db_.Exec("UPDATE fund_requests SET requested_by = '' WHERE id = ?",
+           {older->id()});
+  v1::TransitionFundRequestRequest approve_older;
+  approve_older.set_id(older->id());
+  approve_older.set_state(v1::FUND_REQUEST_STATE_APPROVED);
+  EXPECT_TRUE(logic_.TransitionFundRequest(approve_older, "user:ada").ok());
 }
 
 TEST_F(PartnerLogicTest, RejectingAClaimedRequestRejectsItsClaim) {

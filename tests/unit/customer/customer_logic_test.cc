@@ -1103,6 +1103,31 @@ TEST_F(CustomerLogicTest, ARetriedIdentifyOfAnErasedCustomerIsRefused) {
   EXPECT_EQ(store_.customers.size(), customers);
 }
 
+// A retry whose customer is gone by the time it is read: erased, it is
+// refused; deleted, the identities are looked up anew, and name no creation.
+TEST_F(CustomerLogicTest, ARetryWhoseCustomerWentMeanwhileIsNotAnswered) {
+  const v1::Customer erased = Create("Erased");
+  store_.customers[erased.id()].erased = true;
+  store_.created_by["identify-9"] = erased.id();
+  store_.suppressed.insert(logic_.CreateRequestHash("identify-9"));
+  v1::IdentifyCustomerRequest request;
+  request.set_email("ada@example.com");
+  request.set_request_id("identify-9");
+  absl::Status refused = logic_.IdentifyCustomer(request, kActor).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
+  EXPECT_TRUE(absl::StartsWith(refused.message(), "request_id: ")) << refused;
+
+  const v1::Customer other = Create("Other");
+  store_.created_by["identify-10"] = ids_.Next();  // deleted since
+  store_.identity_matches = {other.id()};
+  request.set_request_id("identify-10");
+  absl::StatusOr<v1::IdentifyCustomerResponse> found =
+      logic_.IdentifyCustomer(request, kActor);
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->customer().id(), other.id());
+  EXPECT_FALSE(found->created());
+}
+
 // A customer found by its identities but merged or erased before it was
 // read is looked for again, not answered.
 TEST_F(CustomerLogicTest, IdentifyLooksAgainForACustomerMergedMeanwhile) {
