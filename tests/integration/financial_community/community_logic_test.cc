@@ -369,6 +369,24 @@ TEST_F(CommunityLogicTest, ChangesBetweenTwoDatesAreNewBoughtSoldAndExited) {
                          "security"));
 }
 
+// The mean and the median of an even count round halves up, to the
+// billionth: targets of 1, 2, 3 and 4 billionths have both at 3, not 2.
+TEST_F(CommunityLogicTest, TheConsensusRoundsHalvesUpToTheBillionth) {
+  for (const char* target :
+       {"0.000000001", "0.000000002", "0.000000003", "0.000000004"}) {
+    Rate(Create(absl::StrCat("Analyst ", target), v1::MEMBER_KIND_ANALYST),
+         Date(2024, 6, 1), "buy", target);
+  }
+  v1::GetConsensusRequest r;
+  r.set_security("ACME");
+  *r.mutable_as_of() = Date(2024, 6, 30);
+  absl::StatusOr<v1::GetConsensusResponse> c = logic_.GetConsensus(r);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->buy(), 4);
+  EXPECT_EQ(Text(c->mean_target()), "0.000000003");
+  EXPECT_EQ(Text(c->median_target()), "0.000000003");
+}
+
 TEST_F(CommunityLogicTest, TheConsensusTakesEachAnalystsLatestRatingAsOfADate) {
   Populate();
   v1::GetConsensusRequest r;
@@ -753,6 +771,34 @@ TEST_F(CommunityLogicTest, HoldersWhoSoldAndWereNotMetSinceAreAtRisk) {
   ASSERT_EQ(risk->holders_size(), 2);
   EXPECT_EQ(risk->holders(0).member_id(), kim);
   EXPECT_EQ(Text(risk->holders(0).value_at_risk()), "33000.00");
+}
+
+// The at-risk list holds the first `limit` holders by value at risk, 20
+// when no limit is given.
+TEST_F(CommunityLogicTest, TheAtRiskListHoldsTheFirstLimitHolders) {
+  std::vector<std::string> sellers;
+  for (int i = 0; i < 22; ++i) {
+    sellers.push_back(
+        Create(absl::StrCat("Seller ", i), v1::MEMBER_KIND_SHAREHOLDER));
+    Hold(sellers.back(), "ACME", Date(2024, 3, 31), 100 + i, "10");
+    Hold(sellers.back(), "ACME", Date(2024, 6, 30), 0, "10");
+  }
+  v1::ListAtRiskHoldersRequest r;
+  *r.mutable_as_of() = ToTimestamp(kAsOf);
+  absl::StatusOr<v1::ListAtRiskHoldersResponse> risk =
+      logic_.ListAtRiskHolders(r);
+  ASSERT_TRUE(risk.ok()) << risk.status();
+  EXPECT_EQ(risk->holders_size(), 20);
+  r.set_limit(3);
+  risk = logic_.ListAtRiskHolders(r);
+  ASSERT_TRUE(risk.ok()) << risk.status();
+  std::vector<std::string> first;
+  for (const v1::AtRiskHolder& h : risk->holders()) {
+    first.push_back(absl::StrCat(h.member_id(), " ", Text(h.value_at_risk())));
+  }
+  EXPECT_EQ(first, (std::vector<std::string>{sellers[21] + " 1210.00",
+                                             sellers[20] + " 1200.00",
+                                             sellers[19] + " 1190.00"}));
 }
 
 // A holding row counts from the end of its date (23:59:59.999999 UTC): an
