@@ -526,10 +526,12 @@ absl::StatusOr<PartnerRecord> MysqlPartnerStore::UpdatePartner(
           // its own, so that its history says who ended it. The partner's row
           // is locked, so these are all the rows the updates below change.
           std::vector<audit::Event> cascaded;
-          auto cascade = [&](const char* query, const char* resource,
-                             const char* what) {
+          // (`timed`: the query's second parameter is the time now.)
+          auto cascade = [&](const char* query, bool timed,
+                             const char* resource, const char* what) {
             Statement s = PrepareCached(c, query);
             s->setString(1, row.id);
+            if (timed) s->setInt64(2, row.update_time_us);
             Rows ids(s->executeQuery());
             while (ids->next()) {
               audit::Event changed = event;
@@ -542,11 +544,12 @@ absl::StatusOr<PartnerRecord> MysqlPartnerStore::UpdatePartner(
           cascade(
               "SELECT id FROM deals WHERE partner_id = ? AND state IN (1, 2) "
               "ORDER BY id FOR UPDATE",
-              "deals/", "expired");
+              false, "deals/", "expired");
           cascade(
               "SELECT id FROM agreements WHERE partner_id = ? AND state = 2 "
-              "ORDER BY id FOR UPDATE",
-              "agreements/", "terminated");
+              "AND (end_time_us IS NULL OR end_time_us > ?) ORDER BY id FOR "
+              "UPDATE",
+              true, "agreements/", "terminated");
           audit::Write(c, cascaded);
           Statement deals = PrepareCached(
               c,
@@ -559,9 +562,10 @@ absl::StatusOr<PartnerRecord> MysqlPartnerStore::UpdatePartner(
               c,
               "UPDATE agreements SET state = 4, active_key = NULL, "
               "update_time_us = ?, version = version + 1 WHERE partner_id = ? "
-              "AND state = 2");
+              "AND state = 2 AND (end_time_us IS NULL OR end_time_us > ?)");
           agreements->setInt64(1, row.update_time_us);
           agreements->setString(2, row.id);
+          agreements->setInt64(3, row.update_time_us);
           const int terminated = agreements->executeUpdate();
           absl::StrAppend(&e.details, "; ", expired, " open deal",
                           expired == 1 ? "" : "s", " expired, ", terminated,
@@ -847,11 +851,20 @@ absl::StatusOr<AgreementRecord> MysqlPartnerStore::GetAgreement(
 
 absl::StatusOr<std::vector<AgreementRecord>> MysqlPartnerStore::ListAgreements(
     const std::string& partner_id, const std::string& program_id, int state,
-    const std::string& after, int limit) {
+    const std::string& after, int limit, int64_t now_us) {
   std::vector<std::string> where;
   if (!partner_id.empty()) where.push_back("partner_id = ?");
   if (!program_id.empty()) where.push_back("program_id = ?");
-  if (state != 0) where.push_back("state = ?");
+  // An active agreement whose period ended is expired (AgreementStateAt).
+  const bool by_time = state == v1::AGREEMENT_STATE_ACTIVE ||
+                       state == v1::AGREEMENT_STATE_EXPIRED;
+  if (state == v1::AGREEMENT_STATE_ACTIVE) {
+    where.push_back("state = 2 AND (end_time_us IS NULL OR end_time_us > ?)");
+  } else if (state == v1::AGREEMENT_STATE_EXPIRED) {
+    where.push_back("(state = 3 OR state = 2 AND end_time_us <= ?)");
+  } else if (state != 0) {
+    where.push_back("state = ?");
+  }
   where.push_back("id > ?");
   const std::string query =
       absl::StrCat("SELECT ", kAgreementColumns, " FROM agreements WHERE ",
@@ -863,7 +876,11 @@ absl::StatusOr<std::vector<AgreementRecord>> MysqlPartnerStore::ListAgreements(
         int i = 0;
         if (!partner_id.empty()) s.setString(++i, partner_id);
         if (!program_id.empty()) s.setString(++i, program_id);
-        if (state != 0) s.setInt(++i, state);
+        if (by_time) {
+          s.setInt64(++i, now_us);
+        } else if (state != 0) {
+          s.setInt(++i, state);
+        }
       },
       params, after, limit,
       [](sql::ResultSet& rows) -> absl::StatusOr<AgreementRecord> {
@@ -931,16 +948,36 @@ absl::StatusOr<AgreementRecord> MysqlPartnerStore::UpdateAgreement(
           "<> ? FOR UPDATE");
       other->setString(1, absl::StrCat(row.partner_id, ":", row.program_id));
       other->setString(2, row.id);
-      Rows rows(other->executeQuery());
-      if (rows->next()) {
-        const std::optional<int64_t> end = OptionalInt64(*rows, 2);
-        return absl::AlreadyExistsError(absl::StrCat(
-            "partner ", row.partner_id, " has an active agreement in program ",
-            row.program_id, " already: ", Str(*rows, 1),
-            end.has_value() && *end <= row.update_time_us
-                ? absl::StrCat(" (its period ended at ",
-                               FormatRfc3339Micros(*end), "; expire it first)")
-                : ""));
+      std::string lapsed;
+      {
+        Rows rows(other->executeQuery());
+        if (rows->next()) {
+          const std::optional<int64_t> end = OptionalInt64(*rows, 2);
+          if (!end.has_value() || *end > row.update_time_us) {
+            return absl::AlreadyExistsError(
+                absl::StrCat("partner ", row.partner_id,
+                             " has an active agreement in program ",
+                             row.program_id, " already: ", Str(*rows, 1)));
+          }
+          lapsed = Str(*rows, 1);
+        }
+      }
+      // One whose period ended is expired (it reads so already), under its
+      // own name in the audit log, and this one takes its place.
+      if (!lapsed.empty()) {
+        Statement expire = PrepareCached(
+            c,
+            "UPDATE agreements SET state = 3, active_key = NULL, "
+            "update_time_us = ?, version = version + 1 WHERE id = ?");
+        expire->setInt64(1, row.update_time_us);
+        expire->setString(2, lapsed);
+        expire->executeUpdate();
+        audit::Event expired = event;
+        expired.resource = absl::StrCat("agreements/", lapsed);
+        expired.details =
+            absl::StrCat("expired: its period ended, and agreement ", row.id,
+                         " became active");
+        audit::Write(c, expired);
       }
     }
     Statement s = PrepareCached(

@@ -71,7 +71,7 @@ class MysqlPartnerStore final : public PartnerStore {
   absl::StatusOr<AgreementRecord> GetAgreement(const std::string& id) override;
   absl::StatusOr<std::vector<AgreementRecord>> ListAgreements(
       const std::string& partner_id, const std::string& program_id, int state,
-      const std::string& after, int limit) override;
+      const std::string& after, int limit, int64_t now_us) override;
   absl::StatusOr<AgreementRecord> UpdateAgreement(
       const std::string& id, const Mutation<AgreementRecord>& mutate,
       const audit::Event& event) override;

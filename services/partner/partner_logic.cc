@@ -14,6 +14,7 @@
 #include "absl/strings/strip.h"
 #include "common/api_names.h"
 #include "common/base/status_macros.h"
+#include "common/base/timestamp.h"
 #include "common/identity.h"
 #include "common/log.h"
 #include "common/paging.h"
@@ -75,14 +76,16 @@ v1::Program ToProto(const ProgramRecord& r) {
   return p;
 }
 
-v1::Agreement ToProto(const AgreementRecord& r) {
+// As it stands at `now_us` (an active agreement past its period reads as
+// expired).
+v1::Agreement ToProto(const AgreementRecord& r, int64_t now_us) {
   v1::Agreement a;
   a.set_id(r.id);
   a.set_partner_id(r.partner_id);
   a.set_program_id(r.program_id);
   *a.mutable_start_time() = ToTimestamp(r.start_time_us);
   if (r.end_time_us) *a.mutable_end_time() = ToTimestamp(*r.end_time_us);
-  a.set_state(static_cast<v1::AgreementState>(r.state));
+  a.set_state(AgreementStateAt(r.state, r.end_time_us, now_us));
   *a.mutable_create_time() = ToTimestamp(r.create_time_us);
   *a.mutable_update_time() = ToTimestamp(r.update_time_us);
   a.set_etag(PartnerEtag(r.version));
@@ -730,7 +733,7 @@ absl::StatusOr<v1::Agreement> PartnerLogic::CreateAgreement(
           record, RequestFingerprintIn(options_.currency, in),
           Change(actor, "CreateAgreement", "agreements/" + record.id,
                  request.request_id())));
-  return ToProto(stored);
+  return ToProto(stored, NowMicros());
 }
 
 absl::StatusOr<v1::Agreement> PartnerLogic::GetAgreement(
@@ -741,7 +744,7 @@ absl::StatusOr<v1::Agreement> PartnerLogic::GetAgreement(
     return EntityNotFound("agreement", request.id());
   }
   if (!r.ok()) return r.status();
-  return ToProto(*r);
+  return ToProto(*r, NowMicros());
 }
 
 absl::StatusOr<v1::ListAgreementsResponse> PartnerLogic::ListAgreements(
@@ -762,13 +765,14 @@ absl::StatusOr<v1::ListAgreementsResponse> PartnerLogic::ListAgreements(
                    request.program_id(), "/", request.state());
   RAPPORT_ASSIGN_OR_RETURN(std::string after,
                            After(request.page_token(), filter));
+  const int64_t now = NowMicros();
   RAPPORT_ASSIGN_OR_RETURN(
       std::vector<AgreementRecord> records,
       store_->ListAgreements(request.partner_id(), request.program_id(),
-                             request.state(), after, size + 1));
+                             request.state(), after, size + 1, now));
   v1::ListAgreementsResponse response;
   AddPage(records, size, filter, &response, [&](const AgreementRecord& r) {
-    *response.add_agreements() = ToProto(r);
+    *response.add_agreements() = ToProto(r, now);
   });
   return response;
 }
@@ -786,12 +790,26 @@ absl::StatusOr<v1::Agreement> PartnerLogic::TransitionAgreement(
   absl::StatusOr<AgreementRecord> updated = store_->UpdateAgreement(
       request.id(),
       [&](AgreementRecord& row) -> absl::Status {
-        // There already (a retry whose answer was lost): nothing to change,
-        // so nothing is written or audited, whatever the etag.
-        if (row.state == request.state()) return absl::OkStatus();
+        const int64_t now = NowMicros();
+        // There already (a retry whose answer was lost, or an agreement
+        // whose period ended: expired by itself): nothing to change, so
+        // nothing is written or audited, whatever the etag.
+        const v1::AgreementState from =
+            AgreementStateAt(row.state, row.end_time_us, now);
+        if (from == request.state()) return absl::OkStatus();
         RAPPORT_RETURN_IF_ERROR(
             CheckEtag(request.etag(), row.version, "agreement", row.id));
-        const auto from = static_cast<v1::AgreementState>(row.state);
+        if (from == v1::AGREEMENT_STATE_ACTIVE &&
+            request.state() == v1::AGREEMENT_STATE_EXPIRED) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "agreement ", row.id,
+              row.end_time_us.has_value()
+                  ? absl::StrCat(" runs until ",
+                                 FormatRfc3339Micros(*row.end_time_us))
+                  : " has no end",
+              "; it expires by itself at the end of its period: terminate "
+              "it to end it now"));
+        }
         if (!AgreementMayMove(from, request.state())) {
           return absl::FailedPreconditionError(absl::StrCat(
               "agreement ", row.id, " is ", AgreementStateName(from),
@@ -802,7 +820,7 @@ absl::StatusOr<v1::Agreement> PartnerLogic::TransitionAgreement(
         event.details = absl::StrCat(AgreementStateName(from), " -> ",
                                      AgreementStateName(request.state()));
         row.state = request.state();
-        row.update_time_us = NowMicros();
+        row.update_time_us = now;
         ++row.version;
         return absl::OkStatus();
       },
@@ -811,7 +829,7 @@ absl::StatusOr<v1::Agreement> PartnerLogic::TransitionAgreement(
     return EntityNotFound("agreement", request.id());
   }
   if (!updated.ok()) return updated.status();
-  return ToProto(*updated);
+  return ToProto(*updated, NowMicros());
 }
 
 // ---- deals -----------------------------------------------------------------

@@ -31,6 +31,16 @@ bool LifecycleMayMove(v1::Lifecycle from, v1::Lifecycle to) {
   }
 }
 
+v1::AgreementState AgreementStateAt(int state,
+                                    std::optional<int64_t> end_time_us,
+                                    int64_t now_us) {
+  if (state == v1::AGREEMENT_STATE_ACTIVE && end_time_us.has_value() &&
+      *end_time_us <= now_us) {
+    return v1::AGREEMENT_STATE_EXPIRED;
+  }
+  return static_cast<v1::AgreementState>(state);
+}
+
 bool AgreementMayMove(v1::AgreementState from, v1::AgreementState to) {
   switch (from) {
     case v1::AGREEMENT_STATE_DRAFT:

@@ -19,6 +19,12 @@ namespace rapport::partner {
 bool LifecycleMayMove(v1::Lifecycle from, v1::Lifecycle to);
 // Agreements: draft -> active | terminated; active -> expired | terminated.
 bool AgreementMayMove(v1::AgreementState from, v1::AgreementState to);
+// The state an agreement stored in `state` is in at `now_us`: an active one
+// whose period ended at or before then is expired, whether or not anyone
+// said so.
+v1::AgreementState AgreementStateAt(int state,
+                                    std::optional<int64_t> end_time_us,
+                                    int64_t now_us);
 // Deals: submitted -> approved | rejected | expired; approved -> won | lost
 // | expired.
 bool DealMayMove(v1::DealState from, v1::DealState to);

@@ -225,11 +225,14 @@ class PartnerStore {
       const audit::Event& event) = 0;
   virtual absl::StatusOr<AgreementRecord> GetAgreement(
       const std::string& id) = 0;
+  // `state`, when given, is the state at `now_us` (an active agreement whose
+  // period ended by then is expired).
   virtual absl::StatusOr<std::vector<AgreementRecord>> ListAgreements(
       const std::string& partner_id, const std::string& program_id, int state,
-      const std::string& after, int limit) = 0;
+      const std::string& after, int limit, int64_t now_us) = 0;
   // A second active agreement of a partner in a program is ALREADY_EXISTS
-  // naming the active one.
+  // naming the active one; one whose period ended is expired (audited under
+  // its own name), and the new one becomes active.
   virtual absl::StatusOr<AgreementRecord> UpdateAgreement(
       const std::string& id, const Mutation<AgreementRecord>& mutate,
       const audit::Event& event) = 0;

@@ -106,6 +106,7 @@ Commands:
   partners programs get ID; partners programs list
   partners agreements create --partner ID --program ID --start T [--end T]
   partners agreements activate|expire|terminate ID; partners agreements list [--partner ID]
+      an active agreement expires by itself at its end time (expire: one whose end has passed)
   partners orders record --partner ID --amount X --time T [--description D] [--request-id R]
   partners orders list --partner ID [--all]
   partners interactions log --partner ID --channel C --cost X [--time T] [--kind K] [--note N]

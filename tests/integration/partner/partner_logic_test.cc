@@ -1765,6 +1765,90 @@ TEST_F(PartnerLogicTest, TheLifecycleDecidesWhatAPartnerMayStillDo) {
   EXPECT_TRUE(absl::StrContains(late.message(), "ended at")) << late;
 }
 
+// An active agreement expires by itself at its end time: it reads and lists
+// as expired from then on, is not expired by hand before (terminated
+// instead), and a new agreement in its program takes its place, the old one
+// then stored as expired with an audit event of its own.
+TEST_F(PartnerLogicTest, AnActiveAgreementExpiresByItselfAtItsEnd) {
+  const v1::Partner a = Create("Alpha");
+  v1::CreateProgramRequest pr;
+  pr.mutable_program()->set_name("Reseller 2027");
+  pr.mutable_program()->add_terms()->set_commission_percent("10");
+  absl::StatusOr<v1::Program> program = logic_.CreateProgram(pr, "user:ada");
+  ASSERT_TRUE(program.ok()) << program.status();
+  auto create = [&](int64_t start, std::optional<int64_t> end) {
+    v1::CreateAgreementRequest r;
+    r.mutable_agreement()->set_partner_id(a.id());
+    r.mutable_agreement()->set_program_id(program->id());
+    *r.mutable_agreement()->mutable_start_time() = ToTimestamp(start);
+    if (end) *r.mutable_agreement()->mutable_end_time() = ToTimestamp(*end);
+    return logic_.CreateAgreement(r, "user:ada");
+  };
+  auto move = [&](const std::string& id, v1::AgreementState to) {
+    v1::TransitionAgreementRequest r;
+    r.set_id(id);
+    r.set_state(to);
+    return logic_.TransitionAgreement(r, "user:ada");
+  };
+  auto listed = [&](v1::AgreementState state) {
+    v1::ListAgreementsRequest r;
+    r.set_partner_id(a.id());
+    r.set_state(state);
+    std::vector<std::string> ids;
+    absl::StatusOr<v1::ListAgreementsResponse> page = logic_.ListAgreements(r);
+    EXPECT_TRUE(page.ok()) << page.status();
+    if (page.ok()) {
+      for (const v1::Agreement& g : page->agreements()) ids.push_back(g.id());
+    }
+    return ids;
+  };
+  now_ = kNow;
+  absl::StatusOr<v1::Agreement> first = create(kNow - kDay, kNow + 10 * kDay);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(move(first->id(), v1::AGREEMENT_STATE_ACTIVE).ok());
+  absl::Status early = move(first->id(), v1::AGREEMENT_STATE_EXPIRED).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(early)) << early;
+  EXPECT_TRUE(absl::StrContains(early.message(), "terminate")) << early;
+  EXPECT_EQ(listed(v1::AGREEMENT_STATE_ACTIVE),
+            std::vector<std::string>{first->id()});
+
+  now_ = kNow + 10 * kDay;  // its end: expired from this microsecond on
+  v1::GetAgreementRequest get;
+  get.set_id(first->id());
+  EXPECT_EQ(logic_.GetAgreement(get)->state(), v1::AGREEMENT_STATE_EXPIRED);
+  EXPECT_TRUE(listed(v1::AGREEMENT_STATE_ACTIVE).empty());
+  EXPECT_EQ(listed(v1::AGREEMENT_STATE_EXPIRED),
+            std::vector<std::string>{first->id()});
+  // Expiring it is a retry (nothing written); terminating an expired one is
+  // refused.
+  const int64_t events = AuditCount("TransitionAgreement");
+  absl::StatusOr<v1::Agreement> again =
+      move(first->id(), v1::AGREEMENT_STATE_EXPIRED);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->state(), v1::AGREEMENT_STATE_EXPIRED);
+  EXPECT_EQ(AuditCount("TransitionAgreement"), events);
+  EXPECT_TRUE(absl::IsFailedPrecondition(
+      move(first->id(), v1::AGREEMENT_STATE_TERMINATED).status()));
+
+  // The next period's agreement becomes active in its place.
+  absl::StatusOr<v1::Agreement> next = create(now_, std::nullopt);
+  ASSERT_TRUE(next.ok()) << next.status();
+  absl::StatusOr<v1::Agreement> activated =
+      move(next->id(), v1::AGREEMENT_STATE_ACTIVE);
+  ASSERT_TRUE(activated.ok()) << activated.status();
+  EXPECT_EQ(listed(v1::AGREEMENT_STATE_ACTIVE),
+            std::vector<std::string>{next->id()});
+  EXPECT_EQ(
+      db_.Strings("SELECT state FROM agreements WHERE id = ?", {first->id()}),
+      std::vector<std::string>{"3"});
+  EXPECT_EQ(db_.Strings("SELECT details FROM audit_events WHERE resource = ? "
+                        "ORDER BY id DESC LIMIT 1",
+                        {"agreements/" + first->id()}),
+            std::vector<std::string>{
+                absl::StrCat("expired: its period ended, and agreement ",
+                             next->id(), " became active")});
+}
+
 TEST_F(PartnerLogicTest, FundsAreRequestedApprovedClaimedAndPaidOrRefused) {
   const v1::Partner p = Create("Alpha");
   absl::StatusOr<v1::FundRequest> f =
