@@ -201,6 +201,13 @@ Differentiation::NextTierOf(const cv1::EntityValue& value) {
           FromMoney(to_gold ? model->gold_above() : model->platinum_above(),
                     "threshold"));
       next.more_than = true;
+      // Gold's threshold the same as Platinum's (few entities, or ties at
+      // it): more than it is Platinum, and Gold is never held on the way.
+      if (to_gold && model->has_platinum_above()) {
+        RAPPORT_ASSIGN_OR_RETURN(
+            Decimal platinum, FromMoney(model->platinum_above(), "threshold"));
+        if (platinum == next.profit) next.tier = cv1::TIER_PLATINUM;
+      }
       break;
     }
     default:

@@ -842,6 +842,34 @@ TEST_F(DifferentiationTest,
   EXPECT_EQ(seen.size(), 4u);  // every tier was tried
 }
 
+// With Gold's threshold the same as Platinum's, more than it is Platinum:
+// an Iron entity's next tier is Platinum, at that threshold.
+TEST_F(DifferentiationTest, TheNextTierSkipsAGoldThatSharesPlatinumsThreshold) {
+  sv1::ScoreModel model;
+  *model.mutable_gold_above() = *ToMoney(Decimal::FromUnits(500), "USD", "m");
+  *model.mutable_platinum_above() =
+      *ToMoney(Decimal::FromUnits(500), "USD", "m");
+  {
+    absl::MutexLock l(&store_.mu);
+    RefreshJobRecord job;
+    job.id = "job-tied";
+    job.score_model = model.SerializeAsString();
+    store_.jobs[job.id] = job;
+  }
+  cv1::EntityValue value;
+  value.set_model_id("job-tied");
+  value.set_tier(cv1::TIER_IRON);
+  *value.mutable_profit() = *ToMoney(Decimal::FromUnits(120), "USD", "m");
+  absl::StatusOr<std::optional<Differentiation::NextTier>> next =
+      logic_->NextTierOf(value);
+  ASSERT_TRUE(next.ok()) << next.status();
+  ASSERT_TRUE(next->has_value());
+  EXPECT_EQ((*next)->tier, cv1::TIER_PLATINUM);
+  EXPECT_EQ((*next)->profit, Decimal::FromUnits(500));
+  EXPECT_EQ((*next)->lacking, Decimal::FromUnits(380));
+  EXPECT_TRUE((*next)->more_than);
+}
+
 TEST_F(DifferentiationTest, RefreshWithClvStoresPredictionsForBuyers) {
   AddPopulation();
   // Enough buyers for the models to fit, simulated the way BG/NBD sees them:
