@@ -280,12 +280,23 @@ class Importer {
     }
 
    private:
+    // Lists the first kMaxListedRejects rejects by row, whatever the order
+    // they are found in (a batch's store refusals come after the parse
+    // refusals of later rows): a max-heap by row until the end sorts it.
     void RejectRow(int64_t row, std::string field, std::string message) {
       ++totals_.rejected;
       metrics::CountImportRows(importer_->options_.kind, 0, 0, 1);
-      if (totals_.rejects.size() < kMaxListedRejects) {
-        totals_.rejects.push_back({row, std::move(field), std::move(message)});
+      std::vector<Reject>& listed = totals_.rejects;
+      const auto by_row = [](const Reject& a, const Reject& b) {
+        return a.row < b.row;
+      };
+      if (listed.size() >= kMaxListedRejects) {
+        if (row >= listed.front().row) return;
+        std::pop_heap(listed.begin(), listed.end(), by_row);
+        listed.pop_back();
       }
+      listed.push_back({row, std::move(field), std::move(message)});
+      std::push_heap(listed.begin(), listed.end(), by_row);
     }
 
     // Rejects the row (OK) when it is wrong; any other failure ends the

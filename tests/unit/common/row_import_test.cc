@@ -355,5 +355,38 @@ TEST(RowImport, AWrongRowIsRejectedNamingItsFieldOnceAndAFailureEndsTheImport) {
   EXPECT_TRUE(failing.written.empty());
 }
 
+// Past kMaxListedRejects, the rejects listed are the first by row, however
+// late the early rows were found wrong (here the file's rows come in reverse
+// order, over two messages).
+TEST(RowImport, TheRejectsListedAreTheFirstByRow) {
+  const int64_t n = static_cast<int64_t>(kMaxListedRejects) + 5;
+  FakeStore store;
+  Importer<Request, Raw, Record> importer(
+      &store, {.kind = "things", .rpc = "ImportThings", .ref_field = "ref"},
+      [](const Raw&) -> absl::StatusOr<Parsed<Record>> {
+        return InvalidField("ref", "is wrong");
+      });
+  int64_t next = n;
+  absl::StatusOr<Totals> totals = importer.Run(
+      [&](Request* r) {
+        if (next == 0) return false;
+        r->id = "import-1";
+        for (int k = 0; k < kMaxRowsPerMessage && next > 0; ++k, --next) {
+          r->raw.push_back({.number = next, .ref = "x"});
+        }
+        return true;
+      },
+      "user:ada");
+  ASSERT_TRUE(totals.ok()) << totals.status();
+  EXPECT_EQ(totals->rejected, n);
+  ASSERT_EQ(totals->rejects.size(), kMaxListedRejects);
+  EXPECT_EQ(totals->rejects.front().row, 1);
+  EXPECT_EQ(totals->rejects.back().row,
+            static_cast<int64_t>(kMaxListedRejects));
+  EXPECT_TRUE(std::is_sorted(
+      totals->rejects.begin(), totals->rejects.end(),
+      [](const Reject& a, const Reject& b) { return a.row < b.row; }));
+}
+
 }  // namespace
 }  // namespace rapport::imports
