@@ -170,8 +170,11 @@ absl::StatusOr<std::vector<imports::Reject>> InsertHoldings(
   // for RecordHolding's request ids; import rows' ids are of another scope.)
   // A row whose id is already stored for another position, or for this one
   // with other content (the same import or request id sent with other
-  // content by a concurrent stream) lost a race: ALREADY_EXISTS, the batch
-  // rolls back and runs again, where the retry check refuses that row.
+  // content by a concurrent stream), or stored by another batch (its create
+  // time is not this batch's: a concurrent run of the same file stored it
+  // after this one looked) lost a race: ALREADY_EXISTS, the batch rolls back
+  // and runs again, where the retry check refuses the row or finds it a
+  // duplicate.
   struct Met {
     const imports::Row<HoldingRecord>* row;
     int64_t shares;
@@ -190,7 +193,7 @@ absl::StatusOr<std::vector<imports::Reject>> InsertHoldings(
                      RowPlaceholders(n, kColumns),
                      " ON DUPLICATE KEY UPDATE id = id RETURNING id, "
                      "member_id, security, end_time_us, fingerprint, shares, "
-                     "price, recorded_by"),
+                     "price, recorded_by, create_time_us"),
         StatementParameters::kKept);
     for (size_t k = 0; k < n; ++k) {
       const imports::Row<HoldingRecord>& r = rows[begin + k];
@@ -213,7 +216,8 @@ absl::StatusOr<std::vector<imports::Reject>> InsertHoldings(
       if (TextOrEmpty(*stored, 2) != MemberOf(r) ||
           TextOrEmpty(*stored, 3) != r.record.security ||
           stored->getInt64(4) != r.record.end_time_us ||
-          (own_row && TextOrEmpty(*stored, 5) != r.fingerprint)) {
+          (own_row && (TextOrEmpty(*stored, 5) != r.fingerprint ||
+                       stored->getInt64(9) != now))) {
         clash = absl::AlreadyExistsError(absl::StrCat(
             "row ", r.number, ": its id is stored for another holding"));
         return;

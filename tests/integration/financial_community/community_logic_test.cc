@@ -22,6 +22,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <set>
 #include <string>
@@ -1161,6 +1162,53 @@ TEST_F(CommunityLogicTest, HoldingRetriesNeverUndoALaterCorrection) {
   ASSERT_EQ(other->rejected_size(), 1);
   EXPECT_EQ(other->rejected(0).field(), "request_id");
   EXPECT_EQ(db_.Count("SELECT shares FROM holdings"), 130);
+}
+
+// Two runs of one holdings file at once store each row once and count it
+// once: accepted by one run, a duplicate for the other.
+TEST_F(CommunityLogicTest, TwoRunsOfOneHoldingsFileAtOnceCountEachRowOnce) {
+  std::vector<std::string> members;
+  for (int m = 0; m < 10; ++m) {
+    members.push_back(
+        Create(absl::StrCat("Fund ", m), v1::MEMBER_KIND_SHAREHOLDER));
+  }
+  // Each batch has a time of its own, as on a real clock.
+  std::atomic<int64_t> tick{kAsOf};
+  MysqlCommunityImports imports(&db_.pool(), &ids_,
+                                [&] { return absl::FromUnixMicros(++tick); },
+                                {.currency = "USD"});
+  constexpr int kRows = 100;
+  for (int round = 0; round < 5; ++round) {
+    v1::ImportHoldingsRequest file;
+    file.set_import_id(absl::StrCat("13f-", round));
+    for (int i = 0; i < kRows; ++i) {
+      v1::HoldingRow* row = file.add_rows();
+      row->set_row(i + 1);
+      row->set_member_ref(members[i % members.size()]);
+      row->set_security(absl::StrCat("S", round, "X", i));
+      row->set_date("2024-06-30");
+      row->set_shares(absl::StrCat(100 + i));
+      row->set_price("10");
+    }
+    absl::Notification go;
+    absl::StatusOr<v1::ImportHoldingsResponse> runs[2];
+    std::thread threads[2];
+    for (int t = 0; t < 2; ++t) {
+      threads[t] = std::thread([&, t] {
+        go.WaitForNotification();
+        runs[t] = imports.ImportHoldings(testing::OneMessage(file), "user:ada");
+      });
+    }
+    go.Notify();
+    for (std::thread& t : threads) t.join();
+    ASSERT_TRUE(runs[0].ok()) << runs[0].status();
+    ASSERT_TRUE(runs[1].ok()) << runs[1].status();
+    EXPECT_EQ(runs[0]->accepted() + runs[1]->accepted(), kRows)
+        << "round " << round;
+    EXPECT_EQ(runs[0]->duplicates() + runs[1]->duplicates(), kRows)
+        << "round " << round;
+  }
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM holdings"), 5 * kRows);
 }
 
 // Without as_of the register is today's; its pages stay on the day of the
