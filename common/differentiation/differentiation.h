@@ -199,8 +199,10 @@ class Differentiation final : public ValueKeeper {
   // The next tier up from `value`'s and the profit it takes, from the
   // thresholds of the model that produced it: reaching Iron takes a profit
   // of 0, Gold and Platinum a profit above their thresholds; nullopt at the
-  // top (or when the model has no thresholds). `more_than` says whether the
-  // profit must exceed `profit` (Gold, Platinum) or reach it (Iron).
+  // top (or when the model has no thresholds). Iron's next is Platinum when
+  // Gold's threshold is Platinum's (more than it is Platinum). `more_than`
+  // says whether the profit must exceed `profit` (Gold, Platinum) or reach
+  // it (Iron).
   struct NextTier {
     cv1::Tier tier = cv1::TIER_UNSPECIFIED;
     Decimal profit;

@@ -28,6 +28,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -273,30 +274,37 @@ class Importer {
       } while (next(&request));
       if (cancelled && cancelled()) return CancelledImport();
       RAPPORT_RETURN_IF_ERROR(Flush());
-      std::stable_sort(
-          totals_.rejects.begin(), totals_.rejects.end(),
-          [](const Reject& a, const Reject& b) { return a.row < b.row; });
+      // By row, and in the order found within a row.
+      std::sort(listed_.begin(), listed_.end(), ListedBefore);
+      totals_.rejects.reserve(listed_.size());
+      for (auto& [seq, reject] : listed_) {
+        totals_.rejects.push_back(std::move(reject));
+      }
       return std::move(totals_);
     }
 
    private:
-    // Lists the first kMaxListedRejects rejects by row, whatever the order
-    // they are found in (a batch's store refusals come after the parse
-    // refusals of later rows): a max-heap by row until the end sorts it.
+    // A listed reject, numbered in the order found.
+    using Listed = std::pair<uint64_t, Reject>;
+    static bool ListedBefore(const Listed& a, const Listed& b) {
+      return std::tie(a.second.row, a.first) < std::tie(b.second.row, b.first);
+    }
+
+    // Lists the first kMaxListedRejects rejects by row (and, within a row,
+    // in the order found), whatever the order they are found in (a batch's
+    // store refusals come after the parse refusals of later rows): a
+    // max-heap until the end sorts it.
     void RejectRow(int64_t row, std::string field, std::string message) {
       ++totals_.rejected;
       metrics::CountImportRows(importer_->options_.kind, 0, 0, 1);
-      std::vector<Reject>& listed = totals_.rejects;
-      const auto by_row = [](const Reject& a, const Reject& b) {
-        return a.row < b.row;
-      };
-      if (listed.size() >= kMaxListedRejects) {
-        if (row >= listed.front().row) return;
-        std::pop_heap(listed.begin(), listed.end(), by_row);
-        listed.pop_back();
+      Listed found{found_++, {row, std::move(field), std::move(message)}};
+      if (listed_.size() >= kMaxListedRejects) {
+        if (!ListedBefore(found, listed_.front())) return;
+        std::pop_heap(listed_.begin(), listed_.end(), ListedBefore);
+        listed_.pop_back();
       }
-      listed.push_back({row, std::move(field), std::move(message)});
-      std::push_heap(listed.begin(), listed.end(), by_row);
+      listed_.push_back(std::move(found));
+      std::push_heap(listed_.begin(), listed_.end(), ListedBefore);
     }
 
     // Rejects the row (OK) when it is wrong; any other failure ends the
@@ -522,6 +530,8 @@ class Importer {
     size_t to_create_ = 0;
     CacheShare share_{kKnownRefsBudget};
     Totals totals_;
+    std::vector<Listed> listed_;  // a max-heap by ListedBefore
+    uint64_t found_ = 0;          // rejects found so far
   };
 
   Store<Record>* const store_;

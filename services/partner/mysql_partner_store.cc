@@ -550,6 +550,10 @@ absl::StatusOr<PartnerRecord> MysqlPartnerStore::UpdatePartner(
               "AND (end_time_us IS NULL OR end_time_us > ?) ORDER BY id FOR "
               "UPDATE",
               true, "agreements/", "terminated");
+          cascade(
+              "SELECT id FROM agreements WHERE partner_id = ? AND state = 2 "
+              "AND end_time_us <= ? ORDER BY id FOR UPDATE",
+              true, "agreements/", "expired");
           audit::Write(c, cascaded);
           Statement deals = PrepareCached(
               c,
@@ -567,6 +571,17 @@ absl::StatusOr<PartnerRecord> MysqlPartnerStore::UpdatePartner(
           agreements->setString(2, row.id);
           agreements->setInt64(3, row.update_time_us);
           const int terminated = agreements->executeUpdate();
+          // Those whose period ended are stored as what they read as,
+          // expired, and give up their place (the partner enters no other).
+          Statement lapsed = PrepareCached(
+              c,
+              "UPDATE agreements SET state = 3, active_key = NULL, "
+              "update_time_us = ?, version = version + 1 WHERE partner_id = ? "
+              "AND state = 2 AND end_time_us <= ?");
+          lapsed->setInt64(1, row.update_time_us);
+          lapsed->setString(2, row.id);
+          lapsed->setInt64(3, row.update_time_us);
+          lapsed->executeUpdate();
           absl::StrAppend(&e.details, "; ", expired, " open deal",
                           expired == 1 ? "" : "s", " expired, ", terminated,
                           " active agreement", terminated == 1 ? "" : "s",

@@ -787,10 +787,12 @@ absl::StatusOr<v1::Agreement> PartnerLogic::TransitionAgreement(
   }
   audit::Event event =
       Change(actor, "TransitionAgreement", "agreements/" + request.id(), "");
+  // The time the move is judged at, and the answer read at.
+  int64_t now = NowMicros();
   absl::StatusOr<AgreementRecord> updated = store_->UpdateAgreement(
       request.id(),
       [&](AgreementRecord& row) -> absl::Status {
-        const int64_t now = NowMicros();
+        now = NowMicros();
         // There already (a retry whose answer was lost, or an agreement
         // whose period ended: expired by itself): nothing to change, so
         // nothing is written or audited, whatever the etag.
@@ -829,7 +831,7 @@ absl::StatusOr<v1::Agreement> PartnerLogic::TransitionAgreement(
     return EntityNotFound("agreement", request.id());
   }
   if (!updated.ok()) return updated.status();
-  return ToProto(*updated, NowMicros());
+  return ToProto(*updated, now);
 }
 
 // ---- deals -----------------------------------------------------------------

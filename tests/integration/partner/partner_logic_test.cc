@@ -1847,6 +1847,37 @@ TEST_F(PartnerLogicTest, AnActiveAgreementExpiresByItselfAtItsEnd) {
             std::vector<std::string>{
                 absl::StrCat("expired: its period ended, and agreement ",
                              next->id(), " became active")});
+
+  // Ending the partner terminates the agreement still in its period, and
+  // stores the one whose period ended as expired (as it reads), each audited.
+  pr.mutable_program()->set_name("Distribution 2027");
+  absl::StatusOr<v1::Program> other = logic_.CreateProgram(pr, "user:ada");
+  ASSERT_TRUE(other.ok()) << other.status();
+  v1::CreateAgreementRequest short_one;
+  short_one.mutable_agreement()->set_partner_id(a.id());
+  short_one.mutable_agreement()->set_program_id(other->id());
+  *short_one.mutable_agreement()->mutable_start_time() = ToTimestamp(now_);
+  *short_one.mutable_agreement()->mutable_end_time() = ToTimestamp(now_ + kDay);
+  absl::StatusOr<v1::Agreement> lapsing =
+      logic_.CreateAgreement(short_one, "user:ada");
+  ASSERT_TRUE(lapsing.ok()) << lapsing.status();
+  ASSERT_TRUE(move(lapsing->id(), v1::AGREEMENT_STATE_ACTIVE).ok());
+  now_ += 2 * kDay;
+  ASSERT_TRUE(SetLifecycle(a.id(), v1::LIFECYCLE_ENDED).ok());
+  EXPECT_EQ(
+      db_.Strings("SELECT CONCAT(id, ' ', state) FROM agreements WHERE "
+                  "id IN (?, ?) ORDER BY id = ?",
+                  {next->id(), lapsing->id(), lapsing->id()}),
+      (std::vector<std::string>{next->id() + " 4", lapsing->id() + " 3"}));
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM agreements WHERE active_key IS "
+                      "NOT NULL AND partner_id = ?",
+                      {a.id()}),
+            0);
+  EXPECT_EQ(db_.Strings("SELECT details FROM audit_events WHERE resource = ? "
+                        "AND rpc = 'UpdatePartner'",
+                        {"agreements/" + lapsing->id()}),
+            std::vector<std::string>{
+                absl::StrCat("expired: partner ", a.id(), " ended")});
 }
 
 TEST_F(PartnerLogicTest, FundsAreRequestedApprovedClaimedAndPaidOrRefused) {

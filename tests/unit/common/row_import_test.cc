@@ -388,5 +388,35 @@ TEST(RowImport, TheRejectsListedAreTheFirstByRow) {
       [](const Reject& a, const Reject& b) { return a.row < b.row; }));
 }
 
+// Two rejects of one row number keep the order they were found in.
+TEST(RowImport, RejectsOfOneRowKeepTheOrderFound) {
+  FakeStore store;
+  Importer<Request, Raw, Record> importer(
+      &store, {.kind = "things", .rpc = "ImportThings", .ref_field = "ref"},
+      [](const Raw& raw) -> absl::StatusOr<Parsed<Record>> {
+        return InvalidField("ref", raw.ref);
+      });
+  bool sent = false;
+  absl::StatusOr<Totals> totals = importer.Run(
+      [&](Request* r) {
+        if (sent) return false;
+        sent = true;
+        r->id = "import-1";
+        r->raw = {{.number = 5, .ref = "first"},
+                  {.number = 5, .ref = "second"},
+                  {.number = 3, .ref = "third"},
+                  {.number = 5, .ref = "fourth"}};
+        return true;
+      },
+      "user:ada");
+  ASSERT_TRUE(totals.ok()) << totals.status();
+  std::vector<std::string> order;
+  for (const Reject& r : totals->rejects) {
+    order.push_back(absl::StrCat(r.row, " ", r.message));
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"3 third", "5 first", "5 second",
+                                             "5 fourth"}));
+}
+
 }  // namespace
 }  // namespace rapport::imports
