@@ -784,11 +784,10 @@ MysqlCommunityStore::PositionChanges(int64_t from_us, int64_t to_us,
                                       : shares_from - shares_to;
     // At the price in force at `to`; a sell-out reported at a price of 0
     // (as ListAtRiskHolders reads it) at the price in force at `from`.
+    const bool unpriced_exit = c.to >= 0 && c.from >= 0 && shares_to == 0 &&
+                               at[1][c.to].price.is_zero();
     const Position& priced =
-        c.to >= 0 &&
-                !(shares_to == 0 && at[1][c.to].price.is_zero() && c.from >= 0)
-            ? at[1][c.to]
-            : at[0][c.from];
+        c.to >= 0 && !unpriced_exit ? at[1][c.to] : at[0][c.from];
     absl::StatusOr<Decimal> traded = PositionValue(traded_shares, priced.price);
     if (!traded.ok()) {
       return absl::OutOfRangeError(absl::StrCat(

@@ -143,6 +143,26 @@ absl::StatusOr<Totals> RunImport(FakeStore& store,
       "user:ada", cancelled);
 }
 
+// Runs an import of one message of `rows`, each row parsed by `parse`.
+absl::StatusOr<Totals> RunMessage(
+    FakeStore& store,
+    const std::function<absl::StatusOr<Parsed<Record>>(const Raw&)>& parse,
+    std::vector<Raw> rows) {
+  Importer<Request, Raw, Record> importer(
+      &store, {.kind = "things", .rpc = "ImportThings", .ref_field = "ref"},
+      parse);
+  bool sent = false;
+  return importer.Run(
+      [&](Request* r) {
+        if (sent) return false;
+        sent = true;
+        r->id = "import-1";
+        r->raw = std::move(rows);
+        return true;
+      },
+      "user:ada");
+}
+
 // Running imports share one budget of cache entries: each keeps its share
 // of it while the others run, and the whole again once alone.
 TEST(CacheShare, RunningImportsSplitTheBudget) {
@@ -280,22 +300,14 @@ TEST(RowImport, AnImportWithoutAnIdIsRefused) {
 TEST(RowImport, AMessageOfTooManyRowsIsRefused) {
   for (const int n : {kMaxRowsPerMessage, kMaxRowsPerMessage + 1}) {
     FakeStore store;
-    Importer<Request, Raw, Record> importer(
-        &store, {.kind = "things", .rpc = "ImportThings", .ref_field = "ref"},
+    std::vector<Raw> rows;
+    for (int i = 1; i <= n; ++i) rows.push_back({.number = i, .ref = "e:1"});
+    absl::StatusOr<Totals> totals = RunMessage(
+        store,
         [](const Raw& raw) -> absl::StatusOr<Parsed<Record>> {
           return Parsed<Record>{.ref = raw.ref, .content = raw.ref};
-        });
-    bool sent = false;
-    absl::StatusOr<Totals> totals = importer.Run(
-        [&](Request* r) {
-          if (sent) return false;
-          sent = true;
-          r->id = "import-1";
-          for (int i = 1; i <= n; ++i)
-            r->raw.push_back({.number = i, .ref = "e:1"});
-          return true;
         },
-        "user:ada");
+        std::move(rows));
     if (n == kMaxRowsPerMessage) {
       ASSERT_TRUE(totals.ok()) << totals.status();
       EXPECT_EQ(totals->accepted, n);
@@ -318,19 +330,7 @@ TEST(RowImport, AWrongRowIsRejectedNamingItsFieldOnceAndAFailureEndsTheImport) {
     return Parsed<Record>{.ref = raw.ref, .content = raw.ref};
   };
   const auto run = [&](FakeStore& store, const std::vector<Raw>& rows) {
-    Importer<Request, Raw, Record> importer(
-        &store, {.kind = "things", .rpc = "ImportThings", .ref_field = "ref"},
-        parse);
-    bool sent = false;
-    return importer.Run(
-        [&](Request* r) {
-          if (sent) return false;
-          sent = true;
-          r->id = "import-1";
-          r->raw = rows;
-          return true;
-        },
-        "user:ada");
+    return RunMessage(store, parse, rows);
   };
   FakeStore store;
   absl::StatusOr<Totals> totals =
@@ -391,24 +391,15 @@ TEST(RowImport, TheRejectsListedAreTheFirstByRow) {
 // Two rejects of one row number keep the order they were found in.
 TEST(RowImport, RejectsOfOneRowKeepTheOrderFound) {
   FakeStore store;
-  Importer<Request, Raw, Record> importer(
-      &store, {.kind = "things", .rpc = "ImportThings", .ref_field = "ref"},
-      [](const Raw& raw) -> absl::StatusOr<Parsed<Record>> {
-        return InvalidField("ref", raw.ref);
-      });
-  bool sent = false;
-  absl::StatusOr<Totals> totals = importer.Run(
-      [&](Request* r) {
-        if (sent) return false;
-        sent = true;
-        r->id = "import-1";
-        r->raw = {{.number = 5, .ref = "first"},
+  absl::StatusOr<Totals> totals =
+      RunMessage(store,
+                 [](const Raw& raw) -> absl::StatusOr<Parsed<Record>> {
+                   return InvalidField("ref", raw.ref);
+                 },
+                 {{.number = 5, .ref = "first"},
                   {.number = 5, .ref = "second"},
                   {.number = 3, .ref = "third"},
-                  {.number = 5, .ref = "fourth"}};
-        return true;
-      },
-      "user:ada");
+                  {.number = 5, .ref = "fourth"}});
   ASSERT_TRUE(totals.ok()) << totals.status();
   std::vector<std::string> order;
   for (const Reject& r : totals->rejects) {
