@@ -104,10 +104,13 @@ std::string AccountDomainKey(absl::string_view domain) {
     if (size_t scheme = v.find("://"); scheme != absl::string_view::npos) {
       v.remove_prefix(scheme + 3);
     }
-    if (size_t at = v.find('@'); at != absl::string_view::npos) {
-      v.remove_prefix(at + 1);  // an email address: its domain
+    // The authority only: a path or query may hold an '@' of its own
+    // ("globex.example/contact?to=a@initech.example").
+    v = v.substr(0, v.find_first_of("/?#"));
+    if (size_t at = v.rfind('@'); at != absl::string_view::npos) {
+      v.remove_prefix(at + 1);  // an email address or user@host: the host
     }
-    v = v.substr(0, v.find_first_of("/?#:"));
+    v = v.substr(0, v.find(':'));
     absl::ConsumePrefix(&v, "www.");
     absl::ConsumeSuffix(&v, ".");
     if (v.size() == key.size()) return key;

@@ -64,7 +64,14 @@ TEST(PartnerRules, AccountsMatchOnNormalisedDomainsAndNames) {
   EXPECT_EQ(AccountDomainKey("example.com."), "example.com");
   EXPECT_EQ(AccountDomainKey("sales@example.com"), "example.com");
   EXPECT_EQ(AccountDomainKey("example.com:8443"), "example.com");
+  EXPECT_EQ(AccountDomainKey("https://ann:secret@example.com:8443/x"),
+            "example.com");
   EXPECT_EQ(AccountDomainKey("   "), "");
+  // An '@' after the host belongs to the path or query, not to the account.
+  EXPECT_EQ(AccountDomainKey("https://example.com/contact?to=sales@other.org"),
+            "example.com");
+  EXPECT_EQ(AccountDomainKey("blog.example/@globex"), "blog.example");
+  EXPECT_EQ(AccountDomainKey("example.com#a@b"), "example.com");
   // Taken as far as it goes, so that the key of a key is itself (found by
   // tests/fuzz/fields_fuzz.cc).
   EXPECT_EQ(AccountDomainKey("www.www.example.com"), "example.com");
