@@ -365,6 +365,47 @@ void LockDealAccounts(sql::Connection& c,
   LockRows(c, "deal_account_locks", std::move(ids));
 }
 
+namespace {
+
+// The earliest open registration (submitted or approved) of another partner
+// for `deal`'s account (by domain or by name), registered within the window
+// on either side of when `deal` was registered or filed; with
+// `stored_before`, only those stored before it. "" when there is none.
+std::string EarliestClaim(sql::Connection& c, const DealRecord& deal,
+                          int64_t window_us,
+                          std::optional<int64_t> stored_before) {
+  std::optional<std::pair<int64_t, std::string>> earliest;
+  for (const bool by_domain : {true, false}) {
+    if (by_domain && deal.domain_key.empty()) continue;
+    Statement s = PrepareCached(
+        c,
+        absl::StrCat("SELECT register_time_us, id FROM deals WHERE ",
+                     by_domain ? "domain_key" : "name_key",
+                     " = ? AND (register_time_us BETWEEN ? AND ? OR "
+                     "register_time_us BETWEEN ? AND ?) AND "
+                     "partner_id <> ? AND state IN (1, 2)",
+                     stored_before.has_value() ? " AND create_time_us < ?" : "",
+                     " ORDER BY register_time_us, id LIMIT 1"));
+    s->setString(1, by_domain ? deal.domain_key : deal.name_key);
+    s->setInt64(2, deal.register_time_us - window_us);
+    s->setInt64(3, deal.register_time_us + window_us);
+    s->setInt64(4, deal.create_time_us - window_us);
+    s->setInt64(5, deal.create_time_us + window_us);
+    s->setString(6, deal.partner_id);
+    if (stored_before.has_value()) s->setInt64(7, *stored_before);
+    Rows rows(s->executeQuery());
+    if (rows->next()) {
+      std::pair<int64_t, std::string> found(rows->getInt64(1), Str(*rows, 2));
+      if (!earliest.has_value() || found < *earliest) {
+        earliest = std::move(found);
+      }
+    }
+  }
+  return earliest.has_value() ? earliest->second : "";
+}
+
+}  // namespace
+
 // ---- partners
 // ----------------------------------------------------------------
 
@@ -1038,32 +1079,7 @@ absl::StatusOr<DealRecord> MysqlPartnerStore::RegisterDeal(
           // for an import's uncommitted rows of the account while the import
           // waits for the account (a deadlock).
           LockDealAccounts(c, {row.domain_key}, {row.name_key});
-          std::optional<std::pair<int64_t, std::string>> earliest;
-          for (const bool by_domain : {true, false}) {
-            if (by_domain && row.domain_key.empty()) continue;
-            Statement s = PrepareCached(
-                c, absl::StrCat("SELECT register_time_us, id FROM deals WHERE ",
-                                by_domain ? "domain_key" : "name_key",
-                                " = ? AND (register_time_us BETWEEN ? AND ? OR "
-                                "register_time_us BETWEEN ? AND ?) AND "
-                                "partner_id <> ? AND state IN (1, 2) ORDER BY "
-                                "register_time_us, id LIMIT 1"));
-            s->setString(1, by_domain ? row.domain_key : row.name_key);
-            s->setInt64(2, row.register_time_us - window_us);
-            s->setInt64(3, row.register_time_us + window_us);
-            s->setInt64(4, row.create_time_us - window_us);
-            s->setInt64(5, row.create_time_us + window_us);
-            s->setString(6, row.partner_id);
-            Rows rows(s->executeQuery());
-            if (rows->next()) {
-              std::pair<int64_t, std::string> found(rows->getInt64(1),
-                                                    Str(*rows, 2));
-              if (!earliest.has_value() || found < *earliest) {
-                earliest = std::move(found);
-              }
-            }
-          }
-          if (earliest.has_value()) row.conflict_with = earliest->second;
+          row.conflict_with = EarliestClaim(c, row, window_us, std::nullopt);
           Statement s = PrepareCached(
               c,
               "INSERT INTO deals (id, partner_id, reference, account_name, "
@@ -1119,6 +1135,14 @@ absl::StatusOr<DealRecord> MysqlPartnerStore::GetDeal(const std::string& id) {
   });
 }
 
+absl::StatusOr<std::string> MysqlPartnerStore::OpenClaimBefore(
+    const DealRecord& deal, int64_t window_us) {
+  // Claims only close once stored, and later ones do not count: no lock.
+  return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<std::string> {
+    return EarliestClaim(c, deal, window_us, deal.create_time_us);
+  });
+}
+
 absl::StatusOr<std::vector<DealRecord>> MysqlPartnerStore::ListDeals(
     const std::string& partner_id, int state, const std::string& after,
     int limit) {
@@ -1160,14 +1184,16 @@ absl::StatusOr<DealRecord> MysqlPartnerStore::UpdateDeal(
     if (row == before) return row;  // nothing to write, nothing to audit
     Statement s = PrepareCached(
         c,
-        "UPDATE deals SET state = ?, close_time_us = ?, approved_in_conflict "
-        "= ?, update_time_us = ?, version = ? WHERE id = ?");
+        "UPDATE deals SET state = ?, close_time_us = ?, conflict_with = ?, "
+        "approved_in_conflict = ?, update_time_us = ?, version = ? WHERE id = "
+        "?");
     s->setInt(1, row.state);
     SetOptionalInt64(*s, 2, row.close_time_us);
-    s->setBoolean(3, row.approved_in_conflict);
-    s->setInt64(4, row.update_time_us);
-    s->setInt64(5, row.version);
-    s->setString(6, row.id);
+    SetNullableString(*s, 3, row.conflict_with);
+    s->setBoolean(4, row.approved_in_conflict);
+    s->setInt64(5, row.update_time_us);
+    s->setInt64(6, row.version);
+    s->setString(7, row.id);
     s->executeUpdate();
     audit::Write(c, event);
     return row;
@@ -1352,6 +1378,18 @@ absl::StatusOr<FundRecord> MysqlPartnerStore::UpdateFundRequest(
     const FundRecord before = row;
     RAPPORT_RETURN_IF_ERROR(mutate(row));
     if (row == before) return row;  // nothing to write, nothing to audit
+    // Funds go to a partner that may ask for them: none are approved or
+    // claimed for one suspended or ended since (a claim made before is
+    // still paid or rejected).
+    if (row.state != before.state &&
+        (row.state == v1::FUND_REQUEST_STATE_APPROVED ||
+         row.state == v1::FUND_REQUEST_STATE_CLAIMED)) {
+      RAPPORT_RETURN_IF_ERROR(CheckPartnerMay(
+          c, row.partner_id,
+          row.state == v1::FUND_REQUEST_STATE_APPROVED ? "have funds approved"
+                                                       : "claim funds",
+          false));
+    }
     Statement s = PrepareCached(
         c,
         "UPDATE fund_requests SET state = ?, claimed_amount = ?, "

@@ -81,6 +81,8 @@ class MysqlPartnerStore final : public PartnerStore {
                                           int64_t window_us,
                                           const audit::Event& event) override;
   absl::StatusOr<DealRecord> GetDeal(const std::string& id) override;
+  absl::StatusOr<std::string> OpenClaimBefore(const DealRecord& deal,
+                                              int64_t window_us) override;
   absl::StatusOr<std::vector<DealRecord>> ListDeals(
       const std::string& partner_id, int state, const std::string& after,
       int limit) override;

@@ -286,7 +286,8 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
   };
   // The open registrations stored on `domain_keys` and `name_keys` made
   // between `from` and `to` (with `holders_only`, those not in conflict
-  // themselves), into `domain_claims` and `name_claims`.
+  // themselves with a claim that holds), into `domain_claims` and
+  // `name_claims`.
   auto read_claims =
       [&](const std::set<std::string>& domain_keys,
           const std::set<std::string>& name_keys, int64_t from, int64_t to,
@@ -303,15 +304,20 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
             const size_t slots = PaddedCount(n, kInList);
             const char* column = by_domain_key ? "domain_key" : "name_key";
             CachedStatement s = PrepareCached(
-                c,
-                absl::StrCat("SELECT ", column,
-                             ", register_time_us, id, partner_id, "
-                             "create_time_us FROM deals "
-                             "WHERE ",
-                             column, " IN (", Placeholders(slots),
-                             ") AND register_time_us BETWEEN ? AND ? AND "
-                             "state IN (1, 2)",
-                             holders_only ? " AND conflict_with IS NULL" : ""));
+                c, absl::StrCat("SELECT ", column,
+                                ", register_time_us, id, partner_id, "
+                                "create_time_us FROM deals "
+                                "WHERE ",
+                                column, " IN (", Placeholders(slots),
+                                ") AND register_time_us BETWEEN ? AND ? AND "
+                                "state IN (1, 2)",
+                                // Not in conflict with a claim still open or
+                                // won (one closed since protects nothing).
+                                holders_only
+                                    ? " AND NOT EXISTS (SELECT 1 FROM deals r "
+                                      "WHERE r.id = deals.conflict_with AND "
+                                      "r.state IN (1, 2, 4))"
+                                    : ""));
             BindPadded(*s, 1, keys, begin, n, slots);
             s->setInt64(static_cast<int>(slots) + 1, from);
             s->setInt64(static_cast<int>(slots) + 2, to);

@@ -986,9 +986,11 @@ absl::StatusOr<v1::Deal> PartnerLogic::TransitionDeal(
     return InvalidField("close_time", "is only for won and lost");
   }
   // A conflict holds while the earlier claim is open or won: one rejected,
-  // lost or expired since protects nothing, and approving against it needs
-  // no force. (Those states are final: seen so here, it stays so.)
-  std::string closed_rival;
+  // lost or expired since protects nothing. (Those states are final: seen so
+  // here, it stays so.) The account may still be held by another claim that
+  // was there first, though, which the deal names instead: approving against
+  // it needs force, as against the first. Without one, no force is needed.
+  std::string closed_rival, next_rival;
   if (to == v1::DEAL_STATE_APPROVED) {
     absl::StatusOr<DealRecord> deal = store_->GetDeal(request.id());
     if (!deal.ok() && !absl::IsNotFound(deal.status())) return deal.status();
@@ -1001,6 +1003,10 @@ absl::StatusOr<v1::Deal> PartnerLogic::TransitionDeal(
                            earlier->state == v1::DEAL_STATE_LOST ||
                            earlier->state == v1::DEAL_STATE_EXPIRED)) {
         closed_rival = earlier->id;
+        RAPPORT_ASSIGN_OR_RETURN(
+            next_rival,
+            store_->OpenClaimBefore(
+                *deal, absl::ToInt64Microseconds(options_.protection_window)));
       }
     }
   }
@@ -1026,6 +1032,10 @@ absl::StatusOr<v1::Deal> PartnerLogic::TransitionDeal(
               "; it cannot become ", DealStateName(to),
               " (submitted -> approved, rejected or expired; approved -> won, "
               "lost or expired)"));
+        }
+        if (to == v1::DEAL_STATE_APPROVED && !row.conflict_with.empty() &&
+            row.conflict_with == closed_rival && !next_rival.empty()) {
+          row.conflict_with = next_rival;
         }
         if (to == v1::DEAL_STATE_APPROVED && !row.conflict_with.empty() &&
             row.conflict_with != closed_rival) {

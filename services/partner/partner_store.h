@@ -245,6 +245,11 @@ class PartnerStore {
       const DealRecord& deal, const std::string& fingerprint, int64_t window_us,
       const audit::Event& event) = 0;
   virtual absl::StatusOr<DealRecord> GetDeal(const std::string& id) = 0;
+  // The claim `deal` would be in conflict with now: the earliest open
+  // registration of another partner that RegisterDeal would have named, of
+  // those stored before `deal`; "" when none is left open.
+  virtual absl::StatusOr<std::string> OpenClaimBefore(const DealRecord& deal,
+                                                      int64_t window_us) = 0;
   virtual absl::StatusOr<std::vector<DealRecord>> ListDeals(
       const std::string& partner_id, int state, const std::string& after,
       int limit) = 0;

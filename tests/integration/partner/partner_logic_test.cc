@@ -307,6 +307,65 @@ TEST_F(PartnerLogicTest, AClosedRegistrationProtectsNothing) {
   EXPECT_EQ(fourth->conflict_with(), third->id());
 }
 
+// A conflict whose earlier claim closes is not thereby free: another claim
+// stored before it may still hold the account, and approving against that
+// one needs force too (the deal then names it). With every earlier claim
+// closed, no force is needed.
+TEST_F(PartnerLogicTest, ApprovingAfterTheNamedClaimClosedMeetsTheNextClaim) {
+  const v1::Partner a = Create("Alpha"), b = Create("Beta"),
+                    c = Create("Gamma"), d = Create("Delta");
+  now_ = kNow + 10 * kDay;
+  absl::StatusOr<v1::Deal> first =
+      Register(a.id(), "Globex", "globex.example", kNow);
+  now_ += 1;
+  absl::StatusOr<v1::Deal> second =
+      Register(b.id(), "Globex", "globex.example", kNow + kDay);
+  now_ += 1;
+  absl::StatusOr<v1::Deal> third =
+      Register(c.id(), "Globex", "globex.example", kNow + 2 * kDay);
+  now_ += 1;
+  absl::StatusOr<v1::Deal> fourth =
+      Register(d.id(), "Globex", "globex.example", kNow + 3 * kDay);
+  ASSERT_TRUE(first.ok() && second.ok() && third.ok() && fourth.ok());
+  ASSERT_EQ(second->conflict_with(), first->id());
+  ASSERT_EQ(third->conflict_with(), first->id());
+  ASSERT_TRUE(Move(first->id(), v1::DEAL_STATE_REJECTED).ok());
+
+  // Beta's was the first after Alpha's: nothing holds the account before it.
+  absl::StatusOr<v1::Deal> beta = Move(second->id(), v1::DEAL_STATE_APPROVED);
+  ASSERT_TRUE(beta.ok()) << beta.status();
+  EXPECT_FALSE(beta->approved_in_conflict());
+  // Gamma's meets Beta's, stored before it and open.
+  absl::Status refused = Move(third->id(), v1::DEAL_STATE_APPROVED).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
+  EXPECT_TRUE(absl::StrContains(
+      refused.message(),
+      absl::StrCat("conflicts with the earlier registration ", second->id())))
+      << refused;
+  const int64_t transitions = AuditCount("TransitionDeal");
+  absl::StatusOr<v1::Deal> forced =
+      Move(third->id(), v1::DEAL_STATE_APPROVED, /*force=*/true);
+  ASSERT_TRUE(forced.ok()) << forced.status();
+  EXPECT_TRUE(forced->approved_in_conflict());
+  EXPECT_EQ(forced->conflict_with(), second->id());
+  EXPECT_EQ(AuditCount("TransitionDeal"), transitions + 1);
+  EXPECT_EQ(db_.Strings("SELECT details FROM audit_events WHERE rpc = "
+                        "'TransitionDeal' AND resource = ?",
+                        {"deals/" + third->id()}),
+            std::vector<std::string>{absl::StrCat("approved in conflict with ",
+                                                  second->id(), "; force")});
+
+  // Once Beta's and Gamma's are lost, Delta's (which named Alpha's) is free.
+  ASSERT_TRUE(
+      Move(second->id(), v1::DEAL_STATE_LOST, false, kNow + 5 * kDay).ok());
+  ASSERT_TRUE(
+      Move(third->id(), v1::DEAL_STATE_LOST, false, kNow + 5 * kDay).ok());
+  absl::StatusOr<v1::Deal> delta = Move(fourth->id(), v1::DEAL_STATE_APPROVED);
+  ASSERT_TRUE(delta.ok()) << delta.status();
+  EXPECT_FALSE(delta->approved_in_conflict());
+  EXPECT_EQ(delta->conflict_with(), first->id());
+}
+
 // A partner with history is deleted only with force, and then the deals of
 // other partners that conflicted with its registrations no longer do; other
 // conflicts stay.
@@ -1936,6 +1995,45 @@ TEST_F(PartnerLogicTest, FundsAreRequestedApprovedClaimedAndPaidOrRefused) {
   ASSERT_TRUE(card->has_fund_return());  // no volume yet: 0 per unit
   EXPECT_EQ(card->fund_return(), 0);
   EXPECT_EQ(AuditCount("TransitionFundRequest"), 3);
+}
+
+// Funds are approved and claimed only for a partner that may ask for them:
+// suspended, its requests wait (and are approved once it is active again);
+// ended, nothing more is approved or claimed, and a claim made before is
+// still paid.
+TEST_F(PartnerLogicTest, FundsAreNotApprovedOrClaimedForASuspendedOrEndedOne) {
+  const v1::Partner p = Create("Alpha");
+  ASSERT_TRUE(SetLifecycle(p.id(), v1::LIFECYCLE_ONBOARDING).ok());
+  ASSERT_TRUE(SetLifecycle(p.id(), v1::LIFECYCLE_ACTIVE).ok());
+  absl::StatusOr<v1::FundRequest> waits = RequestFunds(p.id(), "fair", "500");
+  absl::StatusOr<v1::FundRequest> claims = RequestFunds(p.id(), "ads", "900");
+  ASSERT_TRUE(waits.ok() && claims.ok());
+  ASSERT_TRUE(MoveFunds(claims->id(), v1::FUND_REQUEST_STATE_APPROVED).ok());
+  ASSERT_TRUE(
+      MoveFunds(claims->id(), v1::FUND_REQUEST_STATE_CLAIMED, "800").ok());
+  ASSERT_TRUE(SetLifecycle(p.id(), v1::LIFECYCLE_SUSPENDED).ok());
+  const int64_t audited = AuditCount("TransitionFundRequest");
+  absl::Status refused =
+      MoveFunds(waits->id(), v1::FUND_REQUEST_STATE_APPROVED).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
+  EXPECT_EQ(refused.message(), absl::StrCat("partner ", p.id(),
+                                            " is suspended; it cannot have "
+                                            "funds approved"));
+  EXPECT_EQ(AuditCount("TransitionFundRequest"), audited);
+  ASSERT_TRUE(SetLifecycle(p.id(), v1::LIFECYCLE_ACTIVE).ok());
+  ASSERT_TRUE(MoveFunds(waits->id(), v1::FUND_REQUEST_STATE_APPROVED).ok());
+
+  ASSERT_TRUE(SetLifecycle(p.id(), v1::LIFECYCLE_ENDED).ok());
+  refused =
+      MoveFunds(waits->id(), v1::FUND_REQUEST_STATE_CLAIMED, "100").status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
+  EXPECT_EQ(refused.message(), absl::StrCat("partner ", p.id(),
+                                            " is ended; it cannot claim "
+                                            "funds"));
+  absl::StatusOr<v1::FundRequest> paid =
+      MoveFunds(claims->id(), v1::FUND_REQUEST_STATE_PAID);
+  ASSERT_TRUE(paid.ok()) << paid.status();
+  EXPECT_EQ(paid->state(), v1::FUND_REQUEST_STATE_PAID);
 }
 
 // Who requested funds does not approve them, and who claimed them does not
