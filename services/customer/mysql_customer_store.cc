@@ -1598,6 +1598,13 @@ absl::Status MysqlCustomerStore::EraseCustomer(
     RAPPORT_ASSIGN_OR_RETURN(CustomerRecord r, LoadCustomer(c, id, true));
     // Erased by a copy of this call that ran first: done, and audited once.
     if (r.erased) return absl::OkStatus();
+    // Merged since the caller looked: the person's data is on the customer
+    // it was merged into, which is the one to erase.
+    if (!r.merged_into.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("customer ", id, " was merged into ", r.merged_into,
+                       "; erase that one instead"));
+    }
     RAPPORT_RETURN_IF_ERROR(check(r));
     const std::vector<audit::Event> events =
         WithMergedRecords(c, event, id, "erased");
@@ -1630,10 +1637,13 @@ absl::Status MysqlCustomerStore::EraseCustomer(
           "DELETE FROM customer_create_requests WHERE customer_id = ?",
           "DELETE x FROM customers c STRAIGHT_JOIN customer_create_requests x "
           "ON x.customer_id = c.id WHERE c.merged_into = ?",
-          "UPDATE interactions SET note = '', request_hash = 'erased' "
-          "WHERE customer_id = ?",
-          "UPDATE purchases SET description = '', request_hash = 'erased' "
-          "WHERE customer_id = ?"}) {
+          // A request id may have been made of personal data (an email, an
+          // order reference): retries find rows by their keyed ids, and the
+          // 'erased' hash answers them.
+          "UPDATE interactions SET note = '', request_id = NULL, request_hash "
+          "= 'erased' WHERE customer_id = ?",
+          "UPDATE purchases SET description = '', request_id = NULL, "
+          "request_hash = 'erased' WHERE customer_id = ?"}) {
       Statement s = Prepare(c, query);
       s->setString(1, id);
       s->executeUpdate();

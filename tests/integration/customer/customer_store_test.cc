@@ -254,6 +254,33 @@ TEST_F(CustomerStoreTest, AMergeReadsWhatAnUpdateItWaitedForLeft) {
   EXPECT_EQ(stored->attributes, want);
 }
 
+// An erasure that reaches a record merged since the caller read it erases
+// nothing: the person's data moved with the merge, so the record left behind
+// is refused, naming the customer to erase instead.
+TEST_F(CustomerStoreTest, ErasingARecordMergedMeanwhileIsRefused) {
+  CustomerRecord kept = NewCustomer("Ann"), dup = NewCustomer("Ann B");
+  dup.email = "ann@example.com";
+  for (const CustomerRecord& c : {kept, dup})
+    ASSERT_TRUE(store_->CreateCustomer(c, {}, Ev("CreateCustomer")).ok());
+  ASSERT_TRUE(store_
+                  ->MergeCustomers(kept.id, {dup.id},
+                                   Ev("MergeCustomers", "t", 1), false)
+                  .ok());
+  auto accept = [](const CustomerRecord&) { return absl::OkStatus(); };
+  absl::Status erased = store_->EraseCustomer(dup.id, {"hash-dup"}, accept,
+                                              Ev("EraseCustomer", "t", 2));
+  EXPECT_EQ(erased.code(), absl::StatusCode::kFailedPrecondition) << erased;
+  EXPECT_EQ(erased.message(),
+            absl::StrCat("customer ", dup.id, " was merged into ", kept.id,
+                         "; erase that one instead"));
+  absl::StatusOr<CustomerRecord> after = store_->GetCustomer(kept.id);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_FALSE(after->erased);
+  EXPECT_EQ(after->email, "ann@example.com");
+  EXPECT_EQ(Count("audit_events WHERE rpc = 'EraseCustomer'"), 0);
+  EXPECT_EQ(Count("suppressed_identities"), 0);
+}
+
 // A batch of purchases: those of live customers go in together, every other
 // one gets exactly the answer it would get alone, nothing is stored twice.
 TEST_F(CustomerStoreTest, ABatchOfPurchasesAnswersEachAsAloneAndStoresOnce) {
@@ -1360,7 +1387,8 @@ TEST_F(CustomerStoreTest, EraseRemovesPersonalDataKeepsAmountsAndSuppresses) {
   EXPECT_EQ((*store_->ListPurchases(q))[0].amount.ToString(), "12.34");
   // An erased customer takes no new purchase; a retry of an earlier one is
   // told that its customer was erased, and stores nothing. Its request hash
-  // (of content that held the customer's identity) is gone.
+  // (of content that held the customer's identity) is gone, and so is its
+  // request id (which may have been made of it).
   EXPECT_EQ(RecordKeyed(NewPurchase(c.id, "1", 3), "r2").status().code(),
             absl::StatusCode::kFailedPrecondition);
   absl::Status retried =
@@ -1371,7 +1399,8 @@ TEST_F(CustomerStoreTest, EraseRemovesPersonalDataKeepsAmountsAndSuppresses) {
   EXPECT_EQ(Count("purchases"), 1);
   for (const char* table : {"purchases", "interactions"}) {
     EXPECT_EQ(db_->Count(absl::StrCat("SELECT COUNT(*) FROM ", table,
-                                      " WHERE request_hash <> 'erased'")),
+                                      " WHERE request_hash <> 'erased' OR "
+                                      "request_id IS NOT NULL")),
               0)
         << table;
   }
