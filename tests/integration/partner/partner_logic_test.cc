@@ -1424,6 +1424,42 @@ TEST_F(PartnerLogicTest, AWonDealDatedBackMeetsTheClaimsStoredBeforeItsWin) {
             2);
 }
 
+// A claim in conflict with one that has closed since holds the account: an
+// imported won deal over it names it.
+TEST_F(PartnerLogicTest, AWonRowMeetsAClaimWhoseOwnRivalClosed) {
+  const v1::Partner a = Create("Acme"), b = Create("Bolt"),
+                    c = Create("Core");
+  now_ = kNow + 370 * kDay;
+  absl::StatusOr<v1::Deal> first = Register(c.id(), "Wayne", "", now_);
+  now_ += 1;
+  absl::StatusOr<v1::Deal> second = Register(b.id(), "Wayne", "", now_);
+  ASSERT_TRUE(first.ok() && second.ok());
+  ASSERT_EQ(second->conflict_with(), first->id());
+  ASSERT_TRUE(Move(first->id(), v1::DEAL_STATE_REJECTED).ok());
+  now_ = kNow + 400 * kDay;
+  v1::ImportDealsRequest request;
+  request.set_import_id("won-over-a-freed-claim");
+  v1::DealRow* r = request.add_rows();
+  r->set_row(1);
+  r->set_partner_ref(a.id());
+  r->set_account("Wayne");
+  r->set_amount("100");
+  r->set_registered_at(FormatRfc3339Micros(now_ - 10 * kDay));
+  r->set_state("won");
+  r->set_closed_at(FormatRfc3339Micros(now_ - kDay));
+  MysqlPartnerImports imports(&db_.pool(), &ids_,
+                              [this] { return absl::FromUnixMicros(now_); },
+                              {.currency = "USD"});
+  absl::StatusOr<v1::ImportDealsResponse> imported =
+      imports.ImportDeals(testing::OneMessage(request), "user:ada");
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  EXPECT_EQ(imported->accepted(), 1);
+  EXPECT_EQ(db_.Strings("SELECT COALESCE(conflict_with, '-') FROM deals "
+                        "WHERE partner_id = ?",
+                        {a.id()}),
+            std::vector<std::string>{second->id()});
+}
+
 TEST_F(PartnerLogicTest, DealsMoveOnlyAlongTheirStatesAndCloseWithATime) {
   const v1::Partner p = Create("Alpha");
   absl::StatusOr<v1::Deal> d = Register(p.id(), "Globex", "", kNow - kDay);
