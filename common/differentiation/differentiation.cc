@@ -302,6 +302,14 @@ absl::Status Differentiation::Export(const std::string& source,
 
 absl::Status Differentiation::Rescore(const std::string& id) {
   if (id.empty()) return InvalidField("id", "is required");
+  // No model yet, but the first refresh, running, may have read the entity
+  // before this activity: it waits for that model, as RescoreSoon's do
+  // (scored now, there would be nothing to score against).
+  absl::StatusOr<bool> first_running = FirstRefreshRunning();
+  if (first_running.ok() && *first_running) {
+    RescoreSoon({id});
+    return absl::OkStatus();
+  }
   return rescores_.Submit(id);
 }
 

@@ -132,7 +132,8 @@ class ValueKeeper {
   virtual ~ValueKeeper() = default;
   // Scores the entity again against the stored model, so values stay current
   // between refreshes. Best effort: an error is returned for the caller to
-  // log, the activity stands.
+  // log, the activity stands. While the first refresh runs (no model yet)
+  // the entity is queued for that refresh's model, as by RescoreSoon.
   virtual absl::Status Rescore(const std::string& id) = 0;
   // The same for several entities at once, as one batch: one status per id,
   // in order.

@@ -1139,6 +1139,28 @@ TEST_F(DifferentiationTest, ActivityDuringTheFirstRefreshIsScoredOnceItEnds) {
   EXPECT_EQ(store_.scores["p-prospect"].model_id, job->id());
 }
 
+// The same for an entity re-scored at once (a merge's primary): with no
+// model yet it is queued for the first refresh's, not passed over as valued.
+TEST_F(DifferentiationTest, ARescoreDuringTheFirstRefreshWaitsForItsModel) {
+  AddPopulation();
+  StoppedReplica other(*this, RefreshStep::kValuesStaged);
+  absl::StatusOr<cv1::RefreshJob> job =
+      other.logic->StartRefresh(cv1::RefreshSettings(), "user:test");
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_TRUE(other.reached.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  store_.AddPurchase("p-prospect", now_.load() - kDay / 24, "500");
+  ASSERT_TRUE(logic_->Rescore("p-prospect").ok());
+  other.release.Notify();
+  other.logic->WaitForJobs();
+  logic_->WaitForRescores();
+  absl::StatusOr<cv1::EntityValue> value = logic_->GetValue("p-prospect");
+  ASSERT_TRUE(value.ok()) << value.status();
+  EXPECT_EQ(value->frequency(), 1);
+  EXPECT_EQ(value->monetary().units(), 500);
+  absl::MutexLock l(&store_.mu);
+  EXPECT_EQ(store_.scores["p-prospect"].model_id, job->id());
+}
+
 // The end of a job is recorded through a short loss of the database: the
 // job does not stay RUNNING, refusing the next refresh.
 TEST_F(DifferentiationTest, AJobsEndIsRecordedThroughAShortLossOfTheDatabase) {
