@@ -805,6 +805,41 @@ absl::Status MysqlValueStore::RetireReplacedSet(const std::string& job_id) {
 
 absl::StatusOr<std::vector<StoredValue>> MysqlValueStore::GetPreviousValues(
     const std::vector<std::string>& ids) {
+  // Until the live refresh's catch-up retires the set it replaced, the
+  // previous set is the one before that: the replaced set is read instead.
+  // It may be retired (renamed) at any moment, so it is read as it is
+  // (no table: retired, the previous set has it now).
+  RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> live, LiveSetJob());
+  if (live.has_value() && !ids.empty()) {
+    RAPPORT_ASSIGN_OR_RETURN(std::string replaced, ReplacedTable(*live));
+    constexpr int kNoSuchTable = 1146;  // ER_NO_SUCH_TABLE
+    bool retired = false;
+    std::vector<StoredValue> out;
+    for (size_t begin = 0; begin < ids.size() && !retired; begin += kInList) {
+      const size_t n = std::min(kInList, ids.size() - begin);
+      absl::Status read = pool_->Run([&](sql::Connection& c) -> absl::Status {
+        try {
+          Statement s = Prepare(
+              c, absl::StrCat("SELECT ", q_->columns, " FROM ", replaced,
+                              " WHERE ", tables_.entity_column, " IN (",
+                              Placeholders(n), ")"));
+          for (size_t i = 0; i < n; ++i)
+            s->setString(static_cast<int>(i + 1), ids[begin + i]);
+          Rows rows(s->executeQuery());
+          while (rows->next()) {
+            RAPPORT_ASSIGN_OR_RETURN(StoredValue v, ReadValue(*rows, 1));
+            out.push_back(std::move(v));
+          }
+        } catch (const sql::SQLException& e) {
+          if (e.getErrorCode() != kNoSuchTable) throw;
+          retired = true;
+        }
+        return absl::OkStatus();
+      });
+      RAPPORT_RETURN_IF_ERROR(read);
+    }
+    if (!retired) return out;
+  }
   return ReadValues(q_->get_previous_prefix, q_->previous_set, ids);
 }
 

@@ -102,7 +102,9 @@ class ValueStore {
   // stood before that refresh, for trends), in place of the one kept before;
   // nothing when the replaced set is gone already.
   virtual absl::Status RetireReplacedSet(const std::string& job_id) = 0;
-  // The previous set's values of those of `ids` it has.
+  // The values of those of `ids` that the live set replaced: its replaced
+  // set while that is not yet retired (the live refresh's catch-up runs),
+  // else the previous set.
   virtual absl::StatusOr<std::vector<StoredValue>> GetPreviousValues(
       const std::vector<std::string>& ids) = 0;
   // Drops the job's staged set; OK when there is none.

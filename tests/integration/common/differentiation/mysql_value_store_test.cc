@@ -303,18 +303,23 @@ TEST_F(ValueStoreTest, APublishedSetReplacesTheOldOneAndADiscardedOneLeavesIt) {
       store_.RescoredInReplacedSet(job2, kAsOf);
   ASSERT_TRUE(meanwhile.ok()) << meanwhile.status();
   EXPECT_EQ(*meanwhile, std::vector<std::string>{b});
-  // Retired, the replaced set is the previous set: the values before job2,
-  // with b as re-scored meanwhile; a second retirement changes nothing.
-  EXPECT_TRUE(store_.GetPreviousValues({a, b})->empty());
-  ASSERT_TRUE(store_.RetireReplacedSet(job2).ok());
-  ASSERT_TRUE(store_.RetireReplacedSet(job2).ok());
-  absl::StatusOr<std::vector<StoredValue>> previous =
-      store_.GetPreviousValues({a, b, ids_.Next()});
-  ASSERT_TRUE(previous.ok()) << previous.status();
-  ASSERT_EQ(previous->size(), 2u);
-  for (const StoredValue& v : *previous) {
-    EXPECT_EQ(v.model_id, job1);
-    EXPECT_EQ(v.value_hundredths, v.entity_id == a ? 5000 : 200);
+  // The values before job2, with b as re-scored meanwhile, are the previous
+  // ones from the moment job2 is live: read from the replaced set before it
+  // is retired (the catch-up still runs), from the previous set after. A
+  // second retirement changes nothing.
+  for (const bool retired : {false, true}) {
+    if (retired) {
+      ASSERT_TRUE(store_.RetireReplacedSet(job2).ok());
+      ASSERT_TRUE(store_.RetireReplacedSet(job2).ok());
+    }
+    absl::StatusOr<std::vector<StoredValue>> previous =
+        store_.GetPreviousValues({a, b, ids_.Next()});
+    ASSERT_TRUE(previous.ok()) << previous.status();
+    ASSERT_EQ(previous->size(), 2u) << retired;
+    for (const StoredValue& v : *previous) {
+      EXPECT_EQ(v.model_id, job1);
+      EXPECT_EQ(v.value_hundredths, v.entity_id == a ? 5000 : 200);
+    }
   }
   EXPECT_TRUE(store_.LeftoverSets()->empty());
   EXPECT_TRUE(store_.RescoredInReplacedSet(job2, kAsOf)->empty());

@@ -253,10 +253,13 @@ class FakeStore final : public Counterpart, public ValueStore {
   absl::StatusOr<std::vector<StoredValue>> GetPreviousValues(
       const std::vector<std::string>& ids) override {
     absl::MutexLock l(&mu);
+    // The live set's replaced set until it is retired, as in MariaDB.
+    auto replaced_set = replaced.find(live_job);
+    const auto& from =
+        replaced_set != replaced.end() ? replaced_set->second : previous;
     std::vector<StoredValue> out;
     for (const std::string& id : ids) {
-      if (auto it = previous.find(id); it != previous.end())
-        out.push_back(it->second);
+      if (auto it = from.find(id); it != from.end()) out.push_back(it->second);
     }
     return out;
   }
