@@ -341,6 +341,17 @@ absl::StatusOr<cv1::RefreshJob> Differentiation::StartRefresh(
                        FromTimestamp(filled.as_of(), "as_of").value_or(0)),
                    " window_days=", filled.window_days(), " bins=",
                    filled.bins(), filled.with_clv() ? " with_clv" : "")});
+  if (!created.ok() && IsPassing(created)) {
+    // The answer may have been lost after the job was stored: then it is
+    // this call's to run (stored as made here, at this call's instant), or
+    // it would stay running with no one running it, and a retry under the
+    // same request id would be given it.
+    absl::StatusOr<RefreshJobRecord> stored = store_->GetJob(record.id);
+    if (stored.ok() && stored->state == JobState::kRunning &&
+        stored->create_time_us == now && stored->request == record.request) {
+      created = absl::OkStatus();
+    }
+  }
   if (!created.ok() && !keyed.empty() &&
       (absl::IsFailedPrecondition(created) || absl::IsAlreadyExists(created))) {
     // A twin of this call (a retry sent twice at once) started it first.

@@ -68,6 +68,8 @@ class FakeStore final : public Counterpart, public ValueStore {
   std::atomic<int> finishes_unavailable{0};
   // FinishJob records the end, then answers as a lost connection would.
   std::atomic<bool> finish_answer_lost{false};
+  // CreateJob stores the job, then answers as a lost connection would.
+  std::atomic<bool> create_answer_lost{false};
   std::string live_job ABSL_GUARDED_BY(mu);  // whose set `scores` is
   std::map<std::string, std::map<std::string, StoredValue>> staged
       ABSL_GUARDED_BY(mu);
@@ -118,6 +120,9 @@ class FakeStore final : public Counterpart, public ValueStore {
     }
     jobs[job.id] = job;
     events.push_back(event);
+    if (create_answer_lost.exchange(false)) {
+      return absl::UnavailableError("lost connection during commit");
+    }
     return absl::OkStatus();
   }
   absl::StatusOr<RefreshJobRecord> GetJob(const std::string& id) override {
@@ -1518,6 +1523,23 @@ TEST_F(DifferentiationTest,
 
 // A refresh asked again under its request id (its answer was lost) gets
 // the job the first call started, running or ended, and starts no other.
+// A job stored by a call whose answer was lost is that call's to run: it
+// runs to its end, instead of staying running with no one running it (the
+// retry under the same request id would be given it).
+TEST_F(DifferentiationTest, AJobStoredWhoseAnswerWasLostStillRuns) {
+  AddPopulation();
+  for (const char* request_id : {"", "nightly-lost"}) {
+    store_.create_answer_lost = true;
+    absl::StatusOr<cv1::RefreshJob> job =
+        logic_->StartRefresh(cv1::RefreshSettings(), "user:test", request_id);
+    ASSERT_TRUE(job.ok()) << request_id << ": " << job.status();
+    logic_->WaitForJobs();
+    absl::StatusOr<cv1::RefreshJob> ended = logic_->GetRefreshJob(job->id());
+    ASSERT_TRUE(ended.ok()) << ended.status();
+    EXPECT_EQ(ended->state(), cv1::RefreshJob::STATE_SUCCEEDED) << request_id;
+  }
+}
+
 TEST_F(DifferentiationTest, ARefreshRetriedUnderItsRequestIdGetsItsFirstJob) {
   AddPopulation();
   absl::Notification release;
