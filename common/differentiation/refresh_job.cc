@@ -762,7 +762,6 @@ absl::Status Differentiation::PredictClv(Job& job,
         return counterpart_->ScanEventDays(
             window, options_.batch_size,
             [&](std::vector<EventDay>& batch) -> absl::Status {
-              int64_t entities = 0;
               auto send = [&]() -> absl::Status {
                 if (!write(request)) {
                   return absl::CancelledError(
@@ -773,7 +772,9 @@ absl::Status Differentiation::PredictClv(Job& job,
               };
               for (size_t i = 0; i < batch.size(); ++i) {
                 const EventDay& d = batch[i];
-                if (i == 0 || batch[i - 1].entity_id != d.entity_id) ++entities;
+                // Counted before it is sent: a rejection of an early message
+                // seen only by a later write is not "no events".
+                if (i == 0 || batch[i - 1].entity_id != d.entity_id) ++shipped;
                 sv1::ActivityEvent* e = request.add_events();
                 e->set_entity_id(d.entity_id);
                 *e->mutable_time() = ToTimestamp(d.day * kMicrosPerDay);
@@ -786,7 +787,6 @@ absl::Status Differentiation::PredictClv(Job& job,
                 }
               }
               if (request.events_size() > 0) RAPPORT_RETURN_IF_ERROR(send());
-              shipped += entities;
               return absl::OkStatus();
             });
       },
