@@ -574,16 +574,28 @@ MysqlCommunityImports::ImportHoldings(
       StoreFor<HoldingRecord>(pool_, ids_, clock_, v1::MEMBER_KIND_INVESTOR,
                               "holdings", InsertHoldings, {"holding_requests"});
   imports::Importer<v1::ImportHoldingsRequest, v1::HoldingRow, HoldingRecord>
-      importer(store.get(),
-               {.kind = "holdings",
-                .rpc = "ImportHoldings",
-                .ref_field = "member_ref",
-                // RecordHolding's scope: a row and a call under one request
-                // id are one request.
-                .request_scope = "holding",
-                .clock = clock_},
-               ParseHolding,
-               imports::EntitiesOfStored<HoldingRecord>(Rescorer()));
+      importer(
+          store.get(),
+          {.kind = "holdings",
+           .rpc = "ImportHoldings",
+           .ref_field = "member_ref",
+           // RecordHolding's scope: a row and a call under one request
+           // id are one request.
+           .request_scope = "holding",
+           .clock = clock_},
+          // A position at a day still to come is not known yet.
+          [clock = clock_](const v1::HoldingRow& row)
+              -> absl::StatusOr<imports::Parsed<HoldingRecord>> {
+            absl::StatusOr<imports::Parsed<HoldingRecord>> parsed =
+                ParseHolding(row);
+            if (parsed.ok()) {
+              RAPPORT_RETURN_IF_ERROR(
+                  CheckDateNotFuture(parsed->record.end_time_us,
+                                     absl::ToUnixMicros(clock()), "date"));
+            }
+            return parsed;
+          },
+          imports::EntitiesOfStored<HoldingRecord>(Rescorer()));
   RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals,
                            importer.Run(next, actor, cancelled));
   return imports::ToResponse(std::move(totals),
@@ -637,7 +649,18 @@ MysqlCommunityImports::ImportCoverage(
                 .rpc = "ImportCoverage",
                 .ref_field = "member_ref",
                 .clock = clock_},
-               ParseCoverage);
+               // Nor a rating at a day still to come.
+               [clock = clock_](const v1::CoverageRow& row)
+                   -> absl::StatusOr<imports::Parsed<CoverageRecord>> {
+                 absl::StatusOr<imports::Parsed<CoverageRecord>> parsed =
+                     ParseCoverage(row);
+                 if (parsed.ok()) {
+                   RAPPORT_RETURN_IF_ERROR(
+                       CheckDateNotFuture(parsed->record.end_time_us,
+                                          absl::ToUnixMicros(clock()), "date"));
+                 }
+                 return parsed;
+               });
   RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals,
                            importer.Run(next, actor, cancelled));
   return imports::ToResponse(std::move(totals),

@@ -629,7 +629,10 @@ absl::StatusOr<v1::Holding> CommunityLogic::RecordHolding(
   } else {
     absl::StatusOr<int64_t> end = DateEnd(in.date(), "holding.date");
     note(end.status());
-    if (end.ok()) h.end_time_us = *end;
+    if (end.ok()) {
+      note(CheckDateNotFuture(*end, NowMicros(), "holding.date"));
+      h.end_time_us = *end;
+    }
   }
   note(CheckShares(in.shares(), "holding.shares"));
   h.shares = in.shares();
@@ -973,7 +976,10 @@ absl::StatusOr<v1::Coverage> CommunityLogic::RecordCoverage(
   } else {
     absl::StatusOr<int64_t> end = DateEnd(in.date(), "coverage.date");
     note(end.status());
-    if (end.ok()) r.end_time_us = *end;
+    if (end.ok()) {
+      note(CheckDateNotFuture(*end, NowMicros(), "coverage.date"));
+      r.end_time_us = *end;
+    }
   }
   // The rating, or the analyst's own words mapped to one.
   note(CheckOptionalText(in.rating_text(), "coverage.rating_text", 64));

@@ -13,6 +13,7 @@
 #include "common/api_names.h"
 #include "common/base/timestamp.h"
 #include "common/ids.h"
+#include "common/requests.h"
 #include "common/status.h"
 #include "common/validation.h"
 
@@ -122,6 +123,14 @@ absl::StatusOr<int64_t> ParseDateEnd(absl::string_view text,
   d.set_month(month);
   d.set_day(day);
   return DateEnd(d, field);
+}
+
+absl::Status CheckDateNotFuture(int64_t end_us, int64_t now_us,
+                                absl::string_view field) {
+  if (end_us - kDay + 1 > now_us + kClockSkewUs) {
+    return InvalidField(field, "must not be a day still to come");
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<int64_t> DateEnd(const google::type::Date& d,

@@ -42,6 +42,11 @@ absl::StatusOr<int64_t> ParseDateEnd(absl::string_view text,
                                      absl::string_view field);
 absl::StatusOr<int64_t> DateEnd(const google::type::Date& date,
                                 absl::string_view field);
+// INVALID_ARGUMENT naming `field` when the date ending at `end_us` has not
+// begun at `now_us` (give or take the clocks' difference): a position or a
+// rating is reported for a day that has come.
+absl::Status CheckDateNotFuture(int64_t end_us, int64_t now_us,
+                                absl::string_view field);
 // The date whose last microsecond is `end_us` (or whose day holds it).
 google::type::Date DateOf(int64_t end_us);
 std::string DateText(int64_t end_us);  // "2024-06-30"

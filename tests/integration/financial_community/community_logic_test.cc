@@ -92,6 +92,18 @@ class CommunityLogicTest : public ::testing::Test {
     return m.ok() ? m->id() : "";
   }
 
+  // What `record` answers when it runs at the end of `date`, if that is later
+  // than the clock: a position or a rating is reported once its day has come,
+  // and the population has some after kAsOf.
+  template <typename Record>
+  auto ReportedOnItsDay(const google::type::Date& date, Record record) {
+    const int64_t clock = now_;
+    now_ = std::max(now_, *DateEnd(date, "date"));
+    auto answer = record();
+    now_ = clock;
+    return answer;
+  }
+
   void Hold(const std::string& member, const std::string& security,
             google::type::Date date, int64_t shares, const std::string& price) {
     v1::RecordHoldingRequest r;
@@ -101,7 +113,8 @@ class CommunityLogicTest : public ::testing::Test {
     *h->mutable_date() = date;
     h->set_shares(shares);
     *h->mutable_price() = Usd(price);
-    absl::StatusOr<v1::Holding> stored = logic_.RecordHolding(r, "user:ada");
+    absl::StatusOr<v1::Holding> stored = ReportedOnItsDay(
+        date, [&] { return logic_.RecordHolding(r, "user:ada"); });
     ASSERT_TRUE(stored.ok()) << stored.status();
   }
 
@@ -127,7 +140,8 @@ class CommunityLogicTest : public ::testing::Test {
     *c->mutable_date() = date;
     c->set_rating_text(words);
     *c->mutable_target_price() = Usd(target);
-    absl::StatusOr<v1::Coverage> stored = logic_.RecordCoverage(r, "user:ada");
+    absl::StatusOr<v1::Coverage> stored = ReportedOnItsDay(
+        date, [&] { return logic_.RecordCoverage(r, "user:ada"); });
     ASSERT_TRUE(stored.ok()) << stored.status();
     EXPECT_EQ(stored->recorded_by(), "user:ada");
   }
@@ -444,8 +458,9 @@ TEST_F(CommunityLogicTest, TheConsensusTakesEachAnalystsLatestRatingAsOfADate) {
   EXPECT_TRUE(NamesField(logic_.RecordCoverage(dropped, "user:ada").status(),
                          "coverage.target_price"));
   dropped.mutable_coverage()->clear_target_price();
-  absl::StatusOr<v1::Coverage> stored =
-      logic_.RecordCoverage(dropped, "user:ada");
+  absl::StatusOr<v1::Coverage> stored = ReportedOnItsDay(
+      dropped.coverage().date(),
+      [&] { return logic_.RecordCoverage(dropped, "user:ada"); });
   ASSERT_TRUE(stored.ok()) << stored.status();
   EXPECT_EQ(stored->rating(), v1::RATING_DROPPED);
   c = logic_.GetConsensus(r);
@@ -1345,6 +1360,15 @@ TEST_F(CommunityLogicTest, BadInputNamesTheFieldAndNotFoundNamesTheId) {
     h->set_member_id(a);
     EXPECT_TRUE(
         NamesField(logic_.RecordHolding(r, "u").status(), "holding.price"));
+    // A position at a day still to come is not known yet.
+    *h->mutable_price() = Usd("1");
+    const google::type::Date today = DateOf(now_);
+    const google::type::Date tomorrow = DateOf(now_ + 86'400'000'000);
+    *h->mutable_date() = tomorrow;
+    EXPECT_TRUE(
+        NamesField(logic_.RecordHolding(r, "u").status(), "holding.date"));
+    *h->mutable_date() = today;
+    EXPECT_TRUE(logic_.RecordHolding(r, "u").ok());
   }
   {
     v1::RecordCoverageRequest r;
@@ -1357,6 +1381,11 @@ TEST_F(CommunityLogicTest, BadInputNamesTheFieldAndNotFoundNamesTheId) {
     r.mutable_coverage()->set_rating_text("");
     EXPECT_TRUE(
         NamesField(logic_.RecordCoverage(r, "u").status(), "coverage.rating"));
+    // Nor a rating.
+    r.mutable_coverage()->set_rating(v1::RATING_BUY);
+    *r.mutable_coverage()->mutable_date() = DateOf(now_ + 86'400'000'000);
+    EXPECT_TRUE(
+        NamesField(logic_.RecordCoverage(r, "u").status(), "coverage.date"));
   }
   {
     v1::GetConsensusRequest r;
@@ -2119,6 +2148,8 @@ TEST_F(CommunityLogicTest, ImportsRejectBadRowsAndStoreNothingTwice) {
   *h.add_rows() = holding(4, "ext:13f:0002", "2024-06-30", "1.5", "12");
   *h.add_rows() = holding(5, "ext:13f:0002", "2024-06-30", "10", "-1");
   *h.add_rows() = holding(6, "ext:13f:0003", "2024-06-30", "0", "12");
+  // A day still to come (the clock stands at the start of 2024-07-01).
+  *h.add_rows() = holding(7, "ext:13f:0001", "2024-07-02", "5", "12");
   auto run = [&]() {
     return imports.ImportHoldings(testing::OneMessage(h), "user:ada");
   };
@@ -2126,11 +2157,14 @@ TEST_F(CommunityLogicTest, ImportsRejectBadRowsAndStoreNothingTwice) {
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_EQ(first->accepted(), 2);
   EXPECT_EQ(first->created_members(), 2);
-  ASSERT_EQ(first->rejected_size(), 3);
+  ASSERT_EQ(first->rejected_size(), 4);
   EXPECT_EQ(first->rejected(0).row(), 3);
   EXPECT_EQ(first->rejected(0).field(), "date");
   EXPECT_EQ(first->rejected(1).field(), "shares");
   EXPECT_EQ(first->rejected(2).field(), "price");
+  EXPECT_EQ(first->rejected(3).row(), 7);
+  EXPECT_EQ(first->rejected(3).field(), "date");
+  EXPECT_EQ(first->rejected(3).message(), "must not be a day still to come");
   absl::StatusOr<v1::ImportHoldingsResponse> retry = run();
   ASSERT_TRUE(retry.ok()) << retry.status();
   EXPECT_EQ(retry->accepted(), 0);
