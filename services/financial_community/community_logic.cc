@@ -703,7 +703,11 @@ absl::StatusOr<v1::GetRegisterResponse> CommunityLogic::GetRegister(
   const bool more = static_cast<int>(page.positions.size()) > size;
   if (more) page.positions.resize(size);
   for (const PositionRecord& p : page.positions) {
-    *response.add_positions() = ToProto(p, options_.currency);
+    v1::Position* out = response.add_positions();
+    *out = ToProto(p, options_.currency);
+    RAPPORT_ASSIGN_OR_RETURN(
+        *out->mutable_market_value(),
+        MemberMoney(p.market_value, options_.currency, p.member_id));
   }
   // A sum over the whole register: past what an amount can carry, an error
   // (never a silent zero).

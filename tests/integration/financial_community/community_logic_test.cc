@@ -648,11 +648,26 @@ TEST_F(CommunityLogicTest, TargetsRefuseASumPastTheLargestAmount) {
   absl::Status s = logic_.ListEngagementTargets(r).status();
   EXPECT_TRUE(absl::IsOutOfRange(s)) << s;
   EXPECT_TRUE(absl::StrContains(s.message(), whale)) << s;
-  // The register's total of one such position is past what an amount
-  // carries: an error, not a zero.
+  // One such position in the register is past what an amount carries: an
+  // error naming its member, not a zero.
   v1::GetRegisterRequest one;
   *one.mutable_as_of() = Date(2024, 6, 30);
   one.set_security("S7");
+  s = logic_.GetRegister(one).status();
+  EXPECT_TRUE(absl::IsOutOfRange(s)) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), whale)) << s;
+  // Nor is a total past it, of positions that each fit (5e18 each).
+  const std::string orca = Create("Orca", v1::MEMBER_KIND_INVESTOR);
+  for (const std::string& holder : {whale, orca}) {
+    db_.Exec(
+        "INSERT INTO holdings (id, member_id, security, end_time_us, shares, "
+        "price, create_time_us) VALUES (?, ?, 'T', ?, 5000000, 1000000000000, "
+        "0)",
+        {ids_.Next(), holder,
+         std::to_string(*DateEnd(Date(2024, 6, 28), "date"))});
+  }
+  one.set_security("T");
+  one.set_page_size(1);
   s = logic_.GetRegister(one).status();
   EXPECT_TRUE(absl::IsOutOfRange(s)) << s;
   EXPECT_TRUE(absl::StrContains(s.message(), "total market value")) << s;
