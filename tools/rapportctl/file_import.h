@@ -487,11 +487,16 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
   const int64_t rejected = rows - response.accepted() - response.duplicates();
   if (ctx.format == Format::kJson) {
     // The counts the other formats print, every one of them even when 0
-    // (proto JSON leaves zeros out), and the rejected rows listed.
-    std::ostringstream listed;
-    PrintJson(response, listed);
-    const nlohmann::ordered_json reply = nlohmann::ordered_json::parse(
-        listed.str(), nullptr, /*allow_exceptions=*/false);
+    // (proto JSON leaves zeros out), and the rejected rows listed, each with
+    // its row as a number (as the counts are) and every key.
+    nlohmann::ordered_json listed = nlohmann::ordered_json::array();
+    for (const auto& e : response.rejected()) {
+      nlohmann::ordered_json one;
+      one["row"] = e.row();
+      one["field"] = e.field();
+      one["message"] = e.message();
+      listed.push_back(std::move(one));
+    }
     nlohmann::ordered_json out;
     out["import_id"] = import_id;
     out["rows"] = rows;
@@ -499,9 +504,7 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
     out["duplicates"] = response.duplicates();
     out[absl::StrCat("created_", Kind::kCreated)] = Kind::Created(response);
     out["rejected_rows"] = rejected;
-    out["rejected"] = reply.is_object() && reply.contains("rejected")
-                          ? reply["rejected"]
-                          : nlohmann::ordered_json::array();
+    out["rejected"] = std::move(listed);
     std::cout << out.dump(2) << "\n";
   } else if (ctx.format == Format::kCsv) {
     Table t({"import_id", "rows", "accepted", "duplicates",

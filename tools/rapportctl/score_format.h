@@ -3,7 +3,7 @@
 // values: the CSV columns, exact money, the value with two decimals, tier
 // names, and an output file that appears only when complete.
 //
-//   OutputFile out(path);                 // "" writes to stdout
+//   OutputFile out(path);                 // "" or "-" writes to stdout
 //   CsvWriter csv(&out.stream());
 //   csv.WriteRow(ScoreCsvHeader());
 //   std::vector<std::string> fields;
@@ -12,7 +12,14 @@
 #ifndef RAPPORT_TOOLS_RAPPORTCTL_SCORE_FORMAT_H_
 #define RAPPORT_TOOLS_RAPPORTCTL_SCORE_FORMAT_H_
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -67,27 +74,60 @@ void ScoreCsvFields(const std::string& entity_id, const Score& s,
   (*fields)[11] = TierName(s.tier());
 }
 
-// Writes to path.tmp and renames on Commit, so a failed run leaves no half
-// file; an empty path writes to stdout.
+// Writes a file that appears only when complete: into a temporary file of
+// its own (mkstemp, beside it) renamed over it on Commit, so that a failed
+// run leaves no half file and two runs never share one. A symbolic link is
+// written through (the file it names is replaced); a path that is not a
+// regular file (/dev/stdout, a pipe) is written directly; "" or "-" writes
+// to stdout.
 class OutputFile {
  public:
   explicit OutputFile(std::string path) : path_(std::move(path)) {
-    if (!path_.empty())
-      file_.open(path_ + ".tmp", std::ios::binary | std::ios::trunc);
+    if (path_.empty() || path_ == "-") {
+      path_.clear();
+      return;
+    }
+    struct stat st;
+    if (stat(path_.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+      file_.open(path_, std::ios::binary);
+      return;  // written as it goes, nothing to rename
+    }
+    if (char resolved[PATH_MAX]; lstat(path_.c_str(), &st) == 0 &&
+                                 S_ISLNK(st.st_mode) &&
+                                 realpath(path_.c_str(), resolved) != nullptr) {
+      path_ = resolved;
+    }
+    temp_ = path_ + ".XXXXXX";
+    const int fd = mkstemp(temp_.data());
+    if (fd < 0) {
+      temp_.clear();
+      return;  // not ok()
+    }
+    close(fd);
+    file_.open(temp_, std::ios::binary | std::ios::trunc);
   }
   ~OutputFile() {
-    if (!path_.empty() && !committed_) std::remove((path_ + ".tmp").c_str());
+    if (!temp_.empty() && !committed_) unlink(temp_.c_str());
   }
   OutputFile(const OutputFile&) = delete;
   OutputFile& operator=(const OutputFile&) = delete;
 
-  bool ok() const { return path_.empty() || file_.good(); }
+  bool ok() const { return path_.empty() || (file_.is_open() && file_.good()); }
   std::ostream& stream() { return path_.empty() ? std::cout : file_; }
   absl::Status Commit() {
     if (path_.empty()) return absl::OkStatus();
     file_.close();
-    if (!file_ || std::rename((path_ + ".tmp").c_str(), path_.c_str()) != 0) {
-      return absl::InternalError(absl::StrCat("cannot write ", path_));
+    bool written = !file_.fail();
+    if (written && !temp_.empty()) {
+      // Readable like any file the user writes (mkstemp makes it 0600).
+      const mode_t mask = umask(0);
+      umask(mask);
+      written = chmod(temp_.c_str(), 0666 & ~mask) == 0 &&
+                std::rename(temp_.c_str(), path_.c_str()) == 0;
+    }
+    if (!written) {
+      return absl::InternalError(
+          absl::StrCat("cannot write ", path_, ": ", std::strerror(errno)));
     }
     committed_ = true;
     return absl::OkStatus();
@@ -95,6 +135,7 @@ class OutputFile {
 
  private:
   std::string path_;
+  std::string temp_;  // "" when written directly
   std::ofstream file_;
   bool committed_ = false;
 };

@@ -414,6 +414,8 @@ absl::StatusOr<int64_t> HoldoutPurchases(const std::string& path,
 }
 
 std::string Num(double v) { return absl::StrFormat("%.10g", v); }
+// The same in JSON, which has no NaN or infinity: null.
+std::string JsonNum(double v) { return std::isfinite(v) ? Num(v) : "null"; }
 
 absl::Status RunClv(const Context& ctx, v1::ScoringService::Stub& stub,
                     bool* usage) {
@@ -568,24 +570,25 @@ absl::Status RunClv(const Context& ctx, v1::ScoringService::Stub& stub,
   std::string json = absl::StrCat(
       "{\n  \"unit\": \"", unit_name,
       "\",\n  \"customers\": ", m.bgnbd().customers(),
-      ",\n  \"r\": ", Num(m.bgnbd().r()),
-      ",\n  \"alpha\": ", Num(m.bgnbd().alpha()),
-      ",\n  \"a\": ", Num(m.bgnbd().a()), ",\n  \"b\": ", Num(m.bgnbd().b()),
-      ",\n  \"log_likelihood\": ", Num(m.bgnbd().log_likelihood()));
+      ",\n  \"r\": ", JsonNum(m.bgnbd().r()),
+      ",\n  \"alpha\": ", JsonNum(m.bgnbd().alpha()),
+      ",\n  \"a\": ", JsonNum(m.bgnbd().a()),
+      ",\n  \"b\": ", JsonNum(m.bgnbd().b()),
+      ",\n  \"log_likelihood\": ", JsonNum(m.bgnbd().log_likelihood()));
   if (m.has_gamma_gamma()) {
-    absl::StrAppend(
-        &json, ",\n  \"p\": ", Num(m.gamma_gamma().p()),
-        ",\n  \"q\": ", Num(m.gamma_gamma().q()),
-        ",\n  \"gamma\": ", Num(m.gamma_gamma().gamma()),
-        ",\n  \"gg_log_likelihood\": ", Num(m.gamma_gamma().log_likelihood()),
-        ",\n  \"gg_customers\": ", m.gamma_gamma().customers());
+    absl::StrAppend(&json, ",\n  \"p\": ", JsonNum(m.gamma_gamma().p()),
+                    ",\n  \"q\": ", JsonNum(m.gamma_gamma().q()),
+                    ",\n  \"gamma\": ", JsonNum(m.gamma_gamma().gamma()),
+                    ",\n  \"gg_log_likelihood\": ",
+                    JsonNum(m.gamma_gamma().log_likelihood()),
+                    ",\n  \"gg_customers\": ", m.gamma_gamma().customers());
   }
   absl::StrAppend(
-      &json, ",\n  \"predict_periods\": ", Num(predict),
+      &json, ",\n  \"predict_periods\": ", JsonNum(predict),
       ",\n  \"horizon_months\": ", horizon,
-      ",\n  \"discount_monthly\": ", Num(discount),
-      ",\n  \"expected_purchases_total\": ", Num(expected_total),
-      ",\n  \"population_expected_purchases\": ", Num(population_expected));
+      ",\n  \"discount_monthly\": ", JsonNum(discount),
+      ",\n  \"expected_purchases_total\": ", JsonNum(expected_total),
+      ",\n  \"population_expected_purchases\": ", JsonNum(population_expected));
   if (holdout > 0) {
     RAPPORT_ASSIGN_OR_RETURN(
         int64_t actual,

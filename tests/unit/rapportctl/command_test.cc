@@ -2,8 +2,15 @@
 // requests, with a fake in place of the service.
 #include "tools/rapportctl/command.h"
 
+#include <dirent.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -12,6 +19,7 @@
 #include "rapport/financial_community/v1/financial_community_service.pb.h"
 #include "tools/rapportctl/args.h"
 #include "tools/rapportctl/counterpart_commands.h"
+#include "tools/rapportctl/score_format.h"
 
 namespace rapport::ctl {
 namespace {
@@ -146,6 +154,78 @@ TEST(CounterpartFlags, EnumsTakeDashesAndSpacesForUnderscores) {
   EXPECT_EQ(ParseEnum<fc::MemberType>("unspecified", "MEMBER_TYPE_",
                                       fc::MemberType_Parse),
             std::nullopt);
+}
+
+// The names in `dir`, sorted.
+std::vector<std::string> Names(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return out;
+  while (dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    if (name != "." && name != "..") out.push_back(name);
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string Read(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// An output file appears whole on Commit and not before; one abandoned leaves
+// nothing; it never touches a file of its own name plus ".tmp" (two runs
+// share no temporary file); a link is written through, and a path that is no
+// regular file is written directly.
+TEST(OutputFile, AppearsWholeOnCommitThroughLinksAndDevices) {
+  std::string dir = (std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") +
+                    std::string("/outputfile-XXXXXX");
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const std::string path = dir + "/scores.csv";
+  {
+    std::ofstream(path + ".tmp") << "someone else's";
+    OutputFile out(path);
+    ASSERT_TRUE(out.ok());
+    out.stream() << "a,b\n";
+    EXPECT_EQ(Names(dir).size(), 2u);  // the .tmp and its own temporary
+    ASSERT_TRUE(out.Commit().ok());
+  }
+  EXPECT_EQ(Read(path), "a,b\n");
+  EXPECT_EQ(Read(path + ".tmp"), "someone else's");
+  EXPECT_EQ(Names(dir),
+            (std::vector<std::string>{"scores.csv", "scores.csv.tmp"}));
+  {
+    OutputFile abandoned(path);
+    abandoned.stream() << "half";
+  }
+  EXPECT_EQ(Read(path), "a,b\n");
+  EXPECT_EQ(Names(dir).size(), 2u);
+
+  const std::string link = dir + "/latest.csv";
+  ASSERT_EQ(symlink("scores.csv", link.c_str()), 0);
+  {
+    OutputFile out(link);
+    out.stream() << "c,d\n";
+    ASSERT_TRUE(out.Commit().ok());
+  }
+  struct stat st;
+  ASSERT_EQ(lstat(link.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  EXPECT_EQ(Read(path), "c,d\n");
+
+  {
+    OutputFile device("/dev/null");
+    ASSERT_TRUE(device.ok());
+    device.stream() << "gone";
+    ASSERT_TRUE(device.Commit().ok());
+  }
+  ASSERT_EQ(stat("/dev/null", &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
+  EXPECT_FALSE(OutputFile(dir + "/no-such-dir/x.csv").ok());
+  for (const std::string& name : Names(dir)) unlink((dir + "/" + name).c_str());
+  rmdir(dir.c_str());
 }
 
 }  // namespace
