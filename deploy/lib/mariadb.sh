@@ -28,14 +28,24 @@ mariadb_free_port() {
 # deploy/local/run's supervisor) runs under PID. kill -0 alone also succeeds on a zombie,
 # and on these machines a killed process can linger unreaped. And a pid file left behind
 # by a crash or a reboot may name a pid since given to an unrelated process, which must
-# be neither taken for ours nor signalled.
+# be neither taken for ours nor signalled: the process is known by the program it runs
+# (its executable, or the script bash runs), not by words anywhere in its command line
+# (an editor or a tail of a file under a checkout named rapport-... is not ours).
 process_alive() {
   [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null || return 1
-  local state command
+  local state exe script=""
   state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null || echo Z)
   [[ $state != Z && $state != X ]] || return 1
-  command=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null || true)
-  [[ $command =~ (rapport-[a-z]|mariadbd|mysqld|deploy/local/run) ]]
+  exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
+  exe=${exe##*/}
+  case $exe in
+    rapport-* | mariadbd* | mysqld*) return 0 ;;  # "NAME (deleted)" once rebuilt
+    bash*)
+      { IFS= read -r -d '' _ && IFS= read -r -d '' script; } <"/proc/$1/cmdline" 2>/dev/null || true
+      [[ $script == *deploy/local/run ]]
+      ;;
+    *) return 1 ;;
+  esac
 }
 
 # mariadb_start DIR PORT: creates DIR/data on first use, starts the server, waits until it answers.
