@@ -208,16 +208,24 @@ absl::Status ReadMemberFields(
   return absl::OkStatus();
 }
 
-// Offsets into a computed list (register, changes) as page tokens.
-absl::StatusOr<int> OffsetOf(const std::string& token,
-                             const std::string& filter) {
-  RAPPORT_ASSIGN_OR_RETURN(std::string key, DecodePageToken(token, filter));
-  if (key.empty()) return 0;
-  int offset = 0;
-  if (!absl::SimpleAtoi(key, &offset) || offset < 0) {
+// The last position of a page of a computed list (register, changes) as the
+// key of its page token, "VALUE:MEMBER:SECURITY" (none of the three holds
+// ':'), and back: the next page starts after it, so that rows recorded
+// between pages shift nothing.
+std::string PositionKeyText(const Decimal& value, const std::string& member,
+                            const std::string& security) {
+  return absl::StrCat(value.ToString(), ":", member, ":", security);
+}
+absl::StatusOr<CommunityStore::PositionKey> ParsePositionKey(
+    absl::string_view text) {
+  const std::vector<std::string> parts = absl::StrSplit(text, ':');
+  absl::StatusOr<Decimal> value =
+      parts.size() == 3 ? Decimal::Parse(parts[0])
+                        : absl::InvalidArgumentError("not three parts");
+  if (!value.ok() || parts[1].empty() || parts[2].empty()) {
     return InvalidField("page_token", "is not a token this service issued");
   }
-  return offset;
+  return CommunityStore::PositionKey{*value, parts[1], parts[2]};
 }
 
 // The mean and median of exact prices, to the billionth (halves away from
@@ -678,27 +686,28 @@ absl::StatusOr<v1::GetRegisterResponse> CommunityLogic::GetRegister(
     RAPPORT_ASSIGN_OR_RETURN(security,
                              ReadSecurity(request.security(), "security"));
   }
-  // Without as_of, the first page fixes the day and its token carries it
-  // ("OFFSET@AS_OF"), so that paging across midnight stays on one register.
+  // A page's token names the last position it showed, and the day
+  // ("VALUE:MEMBER:SECURITY@AS_OF"). Without as_of, the first page fixes the
+  // day, so that paging across midnight stays on one register.
   const google::type::Date& d = request.as_of();
   const bool today = d.year() == 0 && d.month() == 0 && d.day() == 0;
   const std::string filter = absl::StrCat(
       "register/", today ? "today" : absl::StrCat(as_of), "/", security);
   RAPPORT_ASSIGN_OR_RETURN(std::string key,
                            DecodePageToken(request.page_token(), filter));
-  int offset = 0;
+  std::optional<CommunityStore::PositionKey> after;
   if (!key.empty()) {
     const std::pair<std::string, std::string> parts =
         absl::StrSplit(key, absl::MaxSplits('@', 1));
     int64_t token_as_of = 0;
-    if (!absl::SimpleAtoi(parts.first, &offset) || offset < 0 ||
-        !absl::SimpleAtoi(parts.second, &token_as_of)) {
+    if (!absl::SimpleAtoi(parts.second, &token_as_of)) {
       return InvalidField("page_token", "is not a token this service issued");
     }
+    RAPPORT_ASSIGN_OR_RETURN(after, ParsePositionKey(parts.first));
     as_of = token_as_of;  // the same as as_of when one is given
   }
   RAPPORT_ASSIGN_OR_RETURN(CommunityStore::RegisterPage page,
-                           store_->Register(as_of, security, offset, size + 1));
+                           store_->Register(as_of, security, after, size + 1));
   v1::GetRegisterResponse response;
   const bool more = static_cast<int>(page.positions.size()) > size;
   if (more) page.positions.resize(size);
@@ -721,8 +730,12 @@ absl::StatusOr<v1::GetRegisterResponse> CommunityLogic::GetRegister(
   *response.mutable_total_market_value() = *std::move(total);
   response.set_holders(page.holders);
   if (more) {
-    response.set_next_page_token(
-        EncodePageToken(absl::StrCat(offset + size, "@", as_of), filter));
+    const PositionRecord& last = page.positions.back();
+    response.set_next_page_token(EncodePageToken(
+        absl::StrCat(
+            PositionKeyText(last.market_value, last.member_id, last.security),
+            "@", as_of),
+        filter));
   }
   return response;
 }
@@ -808,10 +821,14 @@ CommunityLogic::ListPositionChanges(
   if (!violations.empty()) return InvalidFields(violations);
   const std::string filter =
       absl::StrCat("changes/", from, "/", to, "/", security);
-  RAPPORT_ASSIGN_OR_RETURN(int offset, OffsetOf(request.page_token(), filter));
+  RAPPORT_ASSIGN_OR_RETURN(std::string key,
+                           DecodePageToken(request.page_token(), filter));
+  std::optional<CommunityStore::PositionKey> after;
+  if (!key.empty()) {
+    RAPPORT_ASSIGN_OR_RETURN(after, ParsePositionKey(key));
+  }
   RAPPORT_ASSIGN_OR_RETURN(
-      auto pairs,
-      store_->PositionChanges(from, to, security, offset, size + 1));
+      auto pairs, store_->PositionChanges(from, to, security, after, size + 1));
   v1::ListPositionChangesResponse response;
   const bool more = static_cast<int>(pairs.size()) > size;
   if (more) pairs.resize(size);
@@ -839,8 +856,10 @@ CommunityLogic::ListPositionChanges(
         MemberMoney(change.traded_value, options_.currency, after.member_id));
   }
   if (more) {
-    response.set_next_page_token(
-        EncodePageToken(absl::StrCat(offset + size), filter));
+    const PositionChangeRecord& last = pairs.back();
+    response.set_next_page_token(EncodePageToken(
+        PositionKeyText(last.traded_value, last.to.member_id, last.to.security),
+        filter));
   }
   return response;
 }

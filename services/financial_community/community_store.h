@@ -167,16 +167,21 @@ class CommunityStore {
       const HoldingRecord& holding, const std::string& fingerprint, bool keyed,
       const audit::Event& correction) = 0;
   // Positions with shares at `as_of_us` (of `security`, or all), largest
-  // market value first, after (value, member, security) `after`; and the
-  // totals of all of them.
+  // market value first, then by member and security, after the position
+  // `after` of an earlier page (when given); and the totals of all of them.
   struct RegisterPage {
     std::vector<PositionRecord> positions;
     Decimal total;
     int64_t holders = 0;
   };
-  virtual absl::StatusOr<RegisterPage> Register(int64_t as_of_us,
-                                                const std::string& security,
-                                                int offset, int limit) = 0;
+  struct PositionKey {
+    Decimal value;
+    std::string member_id;
+    std::string security;
+  };
+  virtual absl::StatusOr<RegisterPage> Register(
+      int64_t as_of_us, const std::string& security,
+      const std::optional<PositionKey>& after, int limit) = 0;
   // A member's holding rows (of `security`, or all) by security and date,
   // after the row of (after_security, after_time_us) when after_security is
   // not empty.
@@ -185,12 +190,13 @@ class CommunityStore {
       const std::string& after_security, int64_t after_time_us, int limit) = 0;
   // The positions (of `security`, or all) whose shares at `to_us` differ
   // from those at `from_us`, with the member's name, the largest traded
-  // value first, then by member and security; `offset` and `limit` page
-  // them. OUT_OF_RANGE naming the member when a traded value does not fit
-  // the exact decimal.
+  // value first, then by member and security, after the change `after` of
+  // an earlier page (its traded value, member and security) when given.
+  // OUT_OF_RANGE naming the member when a traded value does not fit the
+  // exact decimal.
   virtual absl::StatusOr<std::vector<PositionChangeRecord>> PositionChanges(
-      int64_t from_us, int64_t to_us, const std::string& security, int offset,
-      int limit) = 0;
+      int64_t from_us, int64_t to_us, const std::string& security,
+      const std::optional<PositionKey>& after, int limit) = 0;
 
   // Engagements: all rows of one engagement in one transaction (a retry
   // under the same ids returns the stored rows).

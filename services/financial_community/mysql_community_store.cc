@@ -603,13 +603,16 @@ absl::StatusOr<HoldingRecord> MysqlCommunityStore::RecordHolding(
 }
 
 absl::StatusOr<CommunityStore::RegisterPage> MysqlCommunityStore::Register(
-    int64_t as_of_us, const std::string& security, int offset, int limit) {
+    int64_t as_of_us, const std::string& security,
+    const std::optional<PositionKey>& after, int limit) {
   return pool_->Run([&](sql::Connection& c) -> absl::StatusOr<RegisterPage> {
     RegisterPage page;
     // The page and the totals in one pass over the positions: the totals ride
     // on every row of the page (window sums over all positions), and each
     // holder's first position counts it once. Only the page's rows meet
-    // `members`.
+    // `members`. A page starts after the last position of the one before it
+    // (the order is total), so that positions recorded or corrected between
+    // pages shift nothing: none is shown twice or passed over for that.
     bool totals_read = false;
     {
       Statement s = PrepareCached(
@@ -618,18 +621,27 @@ absl::StatusOr<CommunityStore::RegisterPage> MysqlCommunityStore::Register(
               kWholeGroups,
               "SELECT p.member_id, m.display_name, p.security, "
               "p.end_time_us, p.shares, p.price, p.v, p.total, p.holders FROM "
-              "(SELECT q.*, SUM(q.v) OVER () AS total, SUM(q.first) OVER () AS "
-              "holders FROM (SELECT x.*, ROW_NUMBER() OVER (PARTITION BY "
-              "x.member_id) = 1 AS first FROM (",
+              "(SELECT w.* FROM (SELECT q.*, SUM(q.v) OVER () AS total, "
+              "SUM(q.first) OVER () AS holders FROM (SELECT x.*, ROW_NUMBER() "
+              "OVER (PARTITION BY x.member_id) = 1 AS first FROM (",
               kLatestRows,
-              ") x WHERE x.shares > 0) q ORDER BY q.v DESC, q.member_id, "
-              "q.security LIMIT ? OFFSET ?) p JOIN members m ON m.id = "
-              "p.member_id ORDER BY p.v DESC, p.member_id, p.security"));
+              ") x WHERE x.shares > 0) q) w WHERE ? OR w.v < CAST(? AS "
+              "DECIMAL(65, 9)) OR (w.v = CAST(? AS DECIMAL(65, 9)) AND "
+              "(w.member_id > ? OR (w.member_id = ? AND w.security > ?))) "
+              "ORDER BY w.v DESC, w.member_id, w.security LIMIT ?) p JOIN "
+              "members m ON m.id = p.member_id ORDER BY p.v DESC, "
+              "p.member_id, p.security"));
       s->setInt64(1, as_of_us);
       s->setString(2, security);
       s->setString(3, security);
-      s->setInt(4, limit);
-      s->setInt(5, offset);
+      s->setBoolean(4, !after.has_value());
+      const std::string value = after ? after->value.ToString() : "0";
+      s->setString(5, value);
+      s->setString(6, value);
+      s->setString(7, after ? after->member_id : "");
+      s->setString(8, after ? after->member_id : "");
+      s->setString(9, after ? after->security : "");
+      s->setInt(10, limit);
       Rows rows(s->executeQuery());
       while (rows->next()) {
         PositionRecord p;
@@ -648,7 +660,9 @@ absl::StatusOr<CommunityStore::RegisterPage> MysqlCommunityStore::Register(
         page.positions.push_back(std::move(p));
       }
     }
-    if (totals_read || offset == 0) return page;  // none at all: zero totals
+    if (totals_read || !after.has_value()) {
+      return page;  // none at all: zero totals
+    }
     // A page past the end: the totals on their own.
     Statement s = PrepareCached(
         c, absl::StrCat(kWholeGroups,
@@ -699,7 +713,8 @@ absl::StatusOr<std::vector<HoldingRecord>> MysqlCommunityStore::PositionHistory(
 
 absl::StatusOr<std::vector<PositionChangeRecord>>
 MysqlCommunityStore::PositionChanges(int64_t from_us, int64_t to_us,
-                                     const std::string& security, int offset,
+                                     const std::string& security,
+                                     const std::optional<PositionKey>& after,
                                      int limit) {
   // The positions at each time, by member and security, kept small: the
   // register has hundreds of thousands of them.
@@ -749,8 +764,8 @@ MysqlCommunityStore::PositionChanges(int64_t from_us, int64_t to_us,
         return absl::OkStatus();
       });
   RAPPORT_RETURN_IF_ERROR(read);
-  // Both lists merged by (member, security); only the first offset + limit
-  // changes in the answer's order are kept.
+  // Both lists merged by (member, security); only the first `limit` changes
+  // after `after` in the answer's order are kept.
   const auto key = [&](int side, int i) {
     return std::tie(at[side][i].member_id, at[side][i].security);
   };
@@ -761,8 +776,7 @@ MysqlCommunityStore::PositionChanges(int64_t from_us, int64_t to_us,
     if (a.traded != b.traded) return a.traded > b.traded;
     return name_of(a) < name_of(b);
   };
-  BestOf<Change, decltype(before)> best(
-      static_cast<size_t>(offset) + static_cast<size_t>(limit), before);
+  BestOf<Change, decltype(before)> best(static_cast<size_t>(limit), before);
   const int n0 = static_cast<int>(at[0].size());
   const int n1 = static_cast<int>(at[1].size());
   for (int i = 0, j = 0; i < n0 || j < n1;) {
@@ -795,12 +809,18 @@ MysqlCommunityStore::PositionChanges(int64_t from_us, int64_t to_us,
           priced.security, " is past what an amount can hold"));
     }
     c.traded = *traded;
+    if (after.has_value() &&
+        (c.traded > after->value ||
+         (c.traded == after->value &&
+          name_of(c) <= std::tie(after->member_id, after->security)))) {
+      continue;  // on an earlier page
+    }
     best.Add(c);
   }
   const std::vector<Change> kept = std::move(best).Take();
   std::vector<PositionChangeRecord> out;
   std::vector<std::string> ids;
-  for (size_t k = offset; k < kept.size(); ++k) {
+  for (size_t k = 0; k < kept.size(); ++k) {
     PositionChangeRecord change;
     change.traded_value = kept[k].traded;
     for (int side = 0; side < 2; ++side) {

@@ -68,15 +68,16 @@ class MysqlCommunityStore final : public CommunityStore {
       const HoldingRecord& holding, const std::string& fingerprint, bool keyed,
       const audit::Event& correction) override;
   absl::StatusOr<RegisterPage> Register(int64_t as_of_us,
-                                        const std::string& security, int offset,
+                                        const std::string& security,
+                                        const std::optional<PositionKey>& after,
                                         int limit) override;
   absl::StatusOr<std::vector<HoldingRecord>> PositionHistory(
       const std::string& member_id, const std::string& security,
       const std::string& after_security, int64_t after_time_us,
       int limit) override;
   absl::StatusOr<std::vector<PositionChangeRecord>> PositionChanges(
-      int64_t from_us, int64_t to_us, const std::string& security, int offset,
-      int limit) override;
+      int64_t from_us, int64_t to_us, const std::string& security,
+      const std::optional<PositionKey>& after, int limit) override;
 
   absl::StatusOr<std::vector<EngagementRecord>> LogEngagement(
       const std::vector<EngagementRecord>& rows,

@@ -281,6 +281,33 @@ TEST_F(CommunityLogicTest, TheRegisterShowsHoldersAsOfADateLargestFirst) {
   // Put back as they were, for the dates below.
   Hold(eve_, "ACME", Date(2024, 6, 30), 600, "12");
   Hold(fay_, "ACME", Date(2024, 6, 30), 100, "12");
+  // A page goes on after the last position of the one before: Ann's sell-out
+  // recorded between the two pages (one position fewer ahead) passes over
+  // nobody, and a position recorded ahead of it shows nobody twice.
+  for (const bool ahead : {false, true}) {
+    r.clear_page_token();
+    reg = logic_.GetRegister(r);
+    ASSERT_TRUE(reg.ok()) << reg.status();
+    ASSERT_EQ(reg->positions_size(), 2);
+    EXPECT_EQ(reg->positions(1).member_id(), eve_);
+    r.set_page_token(reg->next_page_token());
+    if (ahead) {
+      Hold(dan_, "ACME", Date(2024, 6, 29), 5000, "12");
+    } else {
+      Hold(ann_, "ACME", Date(2024, 6, 30), 0, "12");
+    }
+    reg = logic_.GetRegister(r);
+    ASSERT_TRUE(reg.ok()) << reg.status();
+    ASSERT_EQ(reg->positions_size(), 1) << ahead;
+    EXPECT_EQ(reg->positions(0).member_id(), fay_);
+    EXPECT_TRUE(reg->next_page_token().empty());
+    if (ahead) {
+      Hold(dan_, "ACME", Date(2024, 6, 29), 0, "12");
+    } else {
+      Hold(ann_, "ACME", Date(2024, 6, 30), 1500, "12");
+    }
+  }
+  r.clear_page_token();
 
   // At the end of March Bob was the largest holder; at the end of the year,
   // Dan.
@@ -374,6 +401,25 @@ TEST_F(CommunityLogicTest, ChangesBetweenTwoDatesAreNewBoughtSoldAndExited) {
     whole.push_back(c.member_id());
   }
   EXPECT_EQ(seen, whole);
+
+  // A page goes on after the last change of the one before: the largest
+  // change corrected away between the pages (its position at `to` reported
+  // as it was at `from`) passes over nothing of the second page.
+  paged.clear_page_token();
+  absl::StatusOr<v1::ListPositionChangesResponse> first =
+      logic_.ListPositionChanges(paged);
+  ASSERT_TRUE(first.ok()) << first.status();
+  const v1::PositionChange top = first->changes(0);
+  Hold(top.member_id(), top.security(), r.to(), top.shares_from(), "12");
+  paged.set_page_token(first->next_page_token());
+  absl::StatusOr<v1::ListPositionChangesResponse> second =
+      logic_.ListPositionChanges(paged);
+  ASSERT_TRUE(second.ok()) << second.status();
+  std::vector<std::string> rest;
+  for (const v1::PositionChange& c : second->changes()) {
+    rest.push_back(c.member_id());
+  }
+  EXPECT_EQ(rest, std::vector<std::string>(whole.begin() + 4, whole.end()));
 
   // The reverse order of dates is refused, naming the field.
   std::swap(*r.mutable_from(), *r.mutable_to());
