@@ -77,9 +77,10 @@ void ScoreCsvFields(const std::string& entity_id, const Score& s,
 // Writes a file that appears only when complete: into a temporary file of
 // its own (mkstemp, beside it) renamed over it on Commit, so that a failed
 // run leaves no half file and two runs never share one. A symbolic link is
-// written through (the file it names is replaced); a path that is not a
-// regular file (/dev/stdout, a pipe) is written directly; "" or "-" writes
-// to stdout.
+// written through (the file it names is replaced); a path under /dev or
+// /proc (/dev/stdout, which may be a redirect to a file that must not be
+// replaced) or that is not a regular file (a pipe) is written directly, and
+// appended to; "" or "-" writes to stdout.
 class OutputFile {
  public:
   explicit OutputFile(std::string path) : path_(std::move(path)) {
@@ -88,8 +89,9 @@ class OutputFile {
       return;
     }
     struct stat st;
-    if (stat(path_.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-      file_.open(path_, std::ios::binary);
+    if (path_.rfind("/dev/", 0) == 0 || path_.rfind("/proc/", 0) == 0 ||
+        (stat(path_.c_str(), &st) == 0 && !S_ISREG(st.st_mode))) {
+      file_.open(path_, std::ios::binary | std::ios::app);
       return;  // written as it goes, nothing to rename
     }
     if (char resolved[PATH_MAX]; lstat(path_.c_str(), &st) == 0 &&
@@ -127,7 +129,9 @@ class OutputFile {
     }
     if (!written) {
       return absl::InternalError(
-          absl::StrCat("cannot write ", path_, ": ", std::strerror(errno)));
+          absl::StrCat("cannot write ", path_,
+                       errno != 0 ? absl::StrCat(": ", std::strerror(errno))
+                                  : std::string()));
     }
     committed_ = true;
     return absl::OkStatus();

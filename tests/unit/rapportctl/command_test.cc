@@ -3,6 +3,7 @@
 #include "tools/rapportctl/command.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -223,6 +224,20 @@ TEST(OutputFile, AppearsWholeOnCommitThroughLinksAndDevices) {
   }
   ASSERT_EQ(stat("/dev/null", &st), 0);
   EXPECT_TRUE(S_ISCHR(st.st_mode));
+  // Through /proc (as /dev/stdout reaches a redirect to a file), the file is
+  // appended to, not replaced.
+  {
+    const int fd = open(path.c_str(), O_WRONLY | O_APPEND);
+    ASSERT_GE(fd, 0);
+    OutputFile through(absl::StrCat("/proc/self/fd/", fd));
+    ASSERT_TRUE(through.ok());
+    through.stream() << "e,f\n";
+    ASSERT_TRUE(through.Commit().ok());
+    close(fd);
+  }
+  EXPECT_EQ(Read(path), "c,d\ne,f\n");
+  ASSERT_EQ(lstat(link.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
   EXPECT_FALSE(OutputFile(dir + "/no-such-dir/x.csv").ok());
   for (const std::string& name : Names(dir)) unlink((dir + "/" + name).c_str());
   rmdir(dir.c_str());
