@@ -370,7 +370,8 @@ namespace {
 // The earliest open registration (submitted or approved) of another partner
 // for `deal`'s account (by domain or by name), registered within the window
 // on either side of when `deal` was registered or filed; with
-// `stored_before`, only those stored before it. "" when there is none.
+// `stored_before`, only those stored before it, won ones too (a conflict
+// holds while the earlier claim is open or won). "" when there is none.
 std::string EarliestClaim(sql::Connection& c, const DealRecord& deal,
                           int64_t window_us,
                           std::optional<int64_t> stored_before) {
@@ -378,14 +379,15 @@ std::string EarliestClaim(sql::Connection& c, const DealRecord& deal,
   for (const bool by_domain : {true, false}) {
     if (by_domain && deal.domain_key.empty()) continue;
     Statement s = PrepareCached(
-        c,
-        absl::StrCat("SELECT register_time_us, id FROM deals WHERE ",
-                     by_domain ? "domain_key" : "name_key",
-                     " = ? AND (register_time_us BETWEEN ? AND ? OR "
-                     "register_time_us BETWEEN ? AND ?) AND "
-                     "partner_id <> ? AND state IN (1, 2)",
-                     stored_before.has_value() ? " AND create_time_us < ?" : "",
-                     " ORDER BY register_time_us, id LIMIT 1"));
+        c, absl::StrCat("SELECT register_time_us, id FROM deals WHERE ",
+                        by_domain ? "domain_key" : "name_key",
+                        " = ? AND (register_time_us BETWEEN ? AND ? OR "
+                        "register_time_us BETWEEN ? AND ?) AND "
+                        "partner_id <> ? AND ",
+                        stored_before.has_value()
+                            ? "state IN (1, 2, 4) AND create_time_us < ?"
+                            : "state IN (1, 2)",
+                        " ORDER BY register_time_us, id LIMIT 1"));
     s->setString(1, by_domain ? deal.domain_key : deal.name_key);
     s->setInt64(2, deal.register_time_us - window_us);
     s->setInt64(3, deal.register_time_us + window_us);

@@ -355,9 +355,14 @@ TEST_F(PartnerLogicTest, ApprovingAfterTheNamedClaimClosedMeetsTheNextClaim) {
             std::vector<std::string>{absl::StrCat("approved in conflict with ",
                                                   second->id(), "; force")});
 
-  // Once Beta's and Gamma's are lost, Delta's (which named Alpha's) is free.
+  // Beta's won still holds the account against Delta's; once Beta's and
+  // Gamma's are lost, Delta's (which named Alpha's) is free.
   ASSERT_TRUE(
-      Move(second->id(), v1::DEAL_STATE_LOST, false, kNow + 5 * kDay).ok());
+      Move(second->id(), v1::DEAL_STATE_WON, false, kNow + 5 * kDay).ok());
+  absl::Status held = Move(fourth->id(), v1::DEAL_STATE_APPROVED).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(held)) << held;
+  EXPECT_TRUE(absl::StrContains(held.message(), second->id())) << held;
+  db_.Exec("UPDATE deals SET state = 5 WHERE id = ?", {second->id()});
   ASSERT_TRUE(
       Move(third->id(), v1::DEAL_STATE_LOST, false, kNow + 5 * kDay).ok());
   absl::StatusOr<v1::Deal> delta = Move(fourth->id(), v1::DEAL_STATE_APPROVED);
@@ -1427,8 +1432,7 @@ TEST_F(PartnerLogicTest, AWonDealDatedBackMeetsTheClaimsStoredBeforeItsWin) {
 // A claim in conflict with one that has closed since holds the account: an
 // imported won deal over it names it.
 TEST_F(PartnerLogicTest, AWonRowMeetsAClaimWhoseOwnRivalClosed) {
-  const v1::Partner a = Create("Acme"), b = Create("Bolt"),
-                    c = Create("Core");
+  const v1::Partner a = Create("Acme"), b = Create("Bolt"), c = Create("Core");
   now_ = kNow + 370 * kDay;
   absl::StatusOr<v1::Deal> first = Register(c.id(), "Wayne", "", now_);
   now_ += 1;
