@@ -33,7 +33,7 @@ mariadb_free_port() {
 # (an editor or a tail of a file under a checkout named rapport-... is not ours).
 process_alive() {
   [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null || return 1
-  local state exe script=""
+  local state exe arg script=""
   state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null || echo Z)
   [[ $state != Z && $state != X ]] || return 1
   exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
@@ -41,7 +41,15 @@ process_alive() {
   case $exe in
     rapport-* | mariadbd* | mysqld*) return 0 ;;  # "NAME (deleted)" once rebuilt
     bash*)
-      { IFS= read -r -d '' _ && IFS= read -r -d '' script; } <"/proc/$1/cmdline" 2>/dev/null || true
+      # The script: bash's first argument that is not an option (bash -x SCRIPT).
+      {
+        IFS= read -r -d '' _
+        while IFS= read -r -d '' arg; do
+          [[ $arg == -* ]] && continue
+          script=$arg
+          break
+        done
+      } 2>/dev/null <"/proc/$1/cmdline" || true
       [[ $script == *deploy/local/run ]]
       ;;
     *) return 1 ;;
