@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "common/auth/jwt.h"
 #include "tools/rapportctl/command.h"
+#include "tools/rapportctl/score_format.h"
 
 namespace rapport::ctl {
 namespace {
@@ -78,13 +79,14 @@ int KeyGen(Context& ctx) {
       return ReportError(absl::InvalidArgumentError(
           absl::StrCat(*jwks_file, ": ", merged.status().message())));
     }
-    const std::string tmp = *jwks_file + ".tmp";
-    std::ofstream out(tmp, std::ios::trunc);
-    out << *merged << "\n";
-    out.close();
-    if (!out || std::rename(tmp.c_str(), jwks_file->c_str()) != 0) {
-      return ReportError(
-          absl::InternalError(absl::StrCat("cannot write ", *jwks_file)));
+    // Whole or not at all, through a temporary file of its own.
+    OutputFile out(*jwks_file);
+    out.stream() << *merged << "\n";
+    if (absl::Status written = out.ok() ? out.Commit()
+                                        : absl::InternalError(absl::StrCat(
+                                              "cannot write ", *jwks_file));
+        !written.ok()) {
+      return ReportError(written);
     }
   }
   std::cout << key->kid() << "\n";
