@@ -810,34 +810,14 @@ absl::StatusOr<std::vector<StoredValue>> MysqlValueStore::GetPreviousValues(
   // It may be retired (renamed) at any moment, so it is read as it is
   // (no table: retired, the previous set has it now).
   RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> live, LiveSetJob());
-  if (live.has_value() && !ids.empty()) {
+  if (live.has_value()) {
     RAPPORT_ASSIGN_OR_RETURN(std::string replaced, ReplacedTable(*live));
-    constexpr int kNoSuchTable = 1146;  // ER_NO_SUCH_TABLE
     bool retired = false;
-    std::vector<StoredValue> out;
-    for (size_t begin = 0; begin < ids.size() && !retired; begin += kInList) {
-      const size_t n = std::min(kInList, ids.size() - begin);
-      absl::Status read = pool_->Run([&](sql::Connection& c) -> absl::Status {
-        try {
-          Statement s = Prepare(
-              c, absl::StrCat("SELECT ", q_->columns, " FROM ", replaced,
-                              " WHERE ", tables_.entity_column, " IN (",
-                              Placeholders(n), ")"));
-          for (size_t i = 0; i < n; ++i)
-            s->setString(static_cast<int>(i + 1), ids[begin + i]);
-          Rows rows(s->executeQuery());
-          while (rows->next()) {
-            RAPPORT_ASSIGN_OR_RETURN(StoredValue v, ReadValue(*rows, 1));
-            out.push_back(std::move(v));
-          }
-        } catch (const sql::SQLException& e) {
-          if (e.getErrorCode() != kNoSuchTable) throw;
-          retired = true;
-        }
-        return absl::OkStatus();
-      });
-      RAPPORT_RETURN_IF_ERROR(read);
-    }
+    RAPPORT_ASSIGN_OR_RETURN(
+        std::vector<StoredValue> out,
+        ReadValues(absl::StrCat("SELECT ", q_->columns, " FROM ", replaced,
+                                " WHERE ", tables_.entity_column, " IN ("),
+                   "", ids, &retired));
     if (!retired) return out;
   }
   return ReadValues(q_->get_previous_prefix, q_->previous_set, ids);
@@ -940,7 +920,8 @@ absl::StatusOr<std::vector<StoredValue>> MysqlValueStore::GetValues(
 
 absl::StatusOr<std::vector<StoredValue>> MysqlValueStore::ReadValues(
     const std::string& prefix, const std::string& table,
-    const std::vector<std::string>& ids) {
+    const std::vector<std::string>& ids, bool* missing) {
+  constexpr int kNoSuchTable = 1146;  // ER_NO_SUCH_TABLE
   std::vector<StoredValue> out;
   for (size_t begin = 0; begin < ids.size(); begin += kInList) {
     const size_t n = std::min(kInList, ids.size() - begin);
@@ -951,17 +932,25 @@ absl::StatusOr<std::vector<StoredValue>> MysqlValueStore::ReadValues(
         Rows rows(exists->executeQuery());
         if (!rows->next()) return absl::OkStatus();  // no such set (yet)
       }
-      Statement s = PrepareKept(c, absl::StrCat(prefix, Placeholders(n), ")"));
-      for (size_t i = 0; i < n; ++i)
-        s->setString(static_cast<int>(i + 1), ids[begin + i]);
-      Rows rows(s->executeQuery());
-      while (rows->next()) {
-        RAPPORT_ASSIGN_OR_RETURN(StoredValue v, ReadValue(*rows, 1));
-        out.push_back(std::move(v));
+      const std::string query = absl::StrCat(prefix, Placeholders(n), ")");
+      try {
+        Statement s =
+            missing != nullptr ? Prepare(c, query) : PrepareKept(c, query);
+        for (size_t i = 0; i < n; ++i)
+          s->setString(static_cast<int>(i + 1), ids[begin + i]);
+        Rows rows(s->executeQuery());
+        while (rows->next()) {
+          RAPPORT_ASSIGN_OR_RETURN(StoredValue v, ReadValue(*rows, 1));
+          out.push_back(std::move(v));
+        }
+      } catch (const sql::SQLException& e) {
+        if (missing == nullptr || e.getErrorCode() != kNoSuchTable) throw;
+        *missing = true;
       }
       return absl::OkStatus();
     });
     RAPPORT_RETURN_IF_ERROR(read);
+    if (missing != nullptr && *missing) break;
   }
   return out;
 }

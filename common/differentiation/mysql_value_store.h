@@ -106,10 +106,13 @@ class MysqlValueStore final : public ValueStore {
 
  private:
   // The values of `ids` from the statement `prefix` + "?,...)"; with
-  // `table`, nothing when that table does not exist.
+  // `table`, nothing when that table does not exist. With `missing`, the
+  // statement reads a table that may be renamed away at any moment (one of
+  // its own, not kept prepared): then *missing is set, and what was read
+  // is not to be used.
   absl::StatusOr<std::vector<StoredValue>> ReadValues(
       const std::string& prefix, const std::string& table,
-      const std::vector<std::string>& ids);
+      const std::vector<std::string>& ids, bool* missing = nullptr);
   // The statement texts, made once from the table names.
   struct Queries;
 

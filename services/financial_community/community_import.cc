@@ -124,6 +124,22 @@ absl::StatusOr<Decimal> ParsePrice(const std::string& text,
 // ---- holdings
 // ----------------------------------------------------------------
 
+// `parse`, and a row whose date (its record's end_time_us) is a day still
+// to come refused, naming the date.
+template <typename Row, typename Record>
+auto DatedByNow(absl::StatusOr<imports::Parsed<Record>> (*parse)(const Row&),
+                MysqlCommunityImports::Clock clock) {
+  return [parse, clock = std::move(clock)](
+             const Row& row) -> absl::StatusOr<imports::Parsed<Record>> {
+    absl::StatusOr<imports::Parsed<Record>> parsed = parse(row);
+    if (parsed.ok()) {
+      RAPPORT_RETURN_IF_ERROR(CheckDateNotFuture(
+          parsed->record.end_time_us, absl::ToUnixMicros(clock()), "date"));
+    }
+    return parsed;
+  };
+}
+
 absl::StatusOr<imports::Parsed<HoldingRecord>> ParseHolding(
     const v1::HoldingRow& row) {
   imports::Parsed<HoldingRecord> out;
@@ -574,28 +590,17 @@ MysqlCommunityImports::ImportHoldings(
       StoreFor<HoldingRecord>(pool_, ids_, clock_, v1::MEMBER_KIND_INVESTOR,
                               "holdings", InsertHoldings, {"holding_requests"});
   imports::Importer<v1::ImportHoldingsRequest, v1::HoldingRow, HoldingRecord>
-      importer(
-          store.get(),
-          {.kind = "holdings",
-           .rpc = "ImportHoldings",
-           .ref_field = "member_ref",
-           // RecordHolding's scope: a row and a call under one request
-           // id are one request.
-           .request_scope = "holding",
-           .clock = clock_},
-          // A position at a day still to come is not known yet.
-          [clock = clock_](const v1::HoldingRow& row)
-              -> absl::StatusOr<imports::Parsed<HoldingRecord>> {
-            absl::StatusOr<imports::Parsed<HoldingRecord>> parsed =
-                ParseHolding(row);
-            if (parsed.ok()) {
-              RAPPORT_RETURN_IF_ERROR(
-                  CheckDateNotFuture(parsed->record.end_time_us,
-                                     absl::ToUnixMicros(clock()), "date"));
-            }
-            return parsed;
-          },
-          imports::EntitiesOfStored<HoldingRecord>(Rescorer()));
+      importer(store.get(),
+               {.kind = "holdings",
+                .rpc = "ImportHoldings",
+                .ref_field = "member_ref",
+                // RecordHolding's scope: a row and a call under one request
+                // id are one request.
+                .request_scope = "holding",
+                .clock = clock_},
+               // A position at a day still to come is not known yet.
+               DatedByNow(ParseHolding, clock_),
+               imports::EntitiesOfStored<HoldingRecord>(Rescorer()));
   RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals,
                            importer.Run(next, actor, cancelled));
   return imports::ToResponse(std::move(totals),
@@ -650,17 +655,7 @@ MysqlCommunityImports::ImportCoverage(
                 .ref_field = "member_ref",
                 .clock = clock_},
                // Nor a rating at a day still to come.
-               [clock = clock_](const v1::CoverageRow& row)
-                   -> absl::StatusOr<imports::Parsed<CoverageRecord>> {
-                 absl::StatusOr<imports::Parsed<CoverageRecord>> parsed =
-                     ParseCoverage(row);
-                 if (parsed.ok()) {
-                   RAPPORT_RETURN_IF_ERROR(
-                       CheckDateNotFuture(parsed->record.end_time_us,
-                                          absl::ToUnixMicros(clock()), "date"));
-                 }
-                 return parsed;
-               });
+               DatedByNow(ParseCoverage, clock_));
   RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals,
                            importer.Run(next, actor, cancelled));
   return imports::ToResponse(std::move(totals),
