@@ -218,9 +218,9 @@ absl::StatusOr<std::unique_ptr<PopulationRun>> PopulationRun::Start(
     RAPPORT_ASSIGN_OR_RETURN(facts.as_of_micros,
                              FromTimestamp(config.as_of(), "config.as_of"));
   }
-  if (config.window_days() < 0) {
+  if (config.window_days() < 0 || config.window_days() > 1'000'000) {
     return InvalidField("config.window_days",
-                        "must be at least 1 day (0: no window)");
+                        "must be 1 to 1000000 days (0: no window)");
   }
   if (config.window_days() > 0) facts.window_days = config.window_days();
   RAPPORT_ASSIGN_OR_RETURN(
@@ -397,6 +397,7 @@ namespace {
 struct ParsedModel {
   ScoreModel model;
   ScoringOptions options;
+  int32_t window_days = 0;  // 0: none
 };
 
 absl::StatusOr<ParsedModel> ParseModel(const v1::ScoreModel& in,
@@ -411,6 +412,11 @@ absl::StatusOr<ParsedModel> ParseModel(const v1::ScoreModel& in,
   if (!in.has_as_of()) return InvalidField("model.as_of", "is required");
   RAPPORT_ASSIGN_OR_RETURN(model.as_of_micros,
                            FromTimestamp(in.as_of(), "model.as_of"));
+  if (in.window_days() < 0 || in.window_days() > 1'000'000) {
+    return InvalidField("model.window_days",
+                        "must be 1 to 1000000 days (0: no window)");
+  }
+  out.window_days = in.window_days();
   model.scored_population = in.scored_population();
   model.recency_thresholds.assign(in.recency_thresholds().begin(),
                                   in.recency_thresholds().end());
@@ -455,6 +461,11 @@ absl::StatusOr<ParsedModel> ParseModel(const v1::ScoreModel& in,
 absl::StatusOr<std::pair<EntityScore, EntityFacts>> ScoreFacts(
     const ParsedModel& parsed, const v1::EntityFacts& f, int64_t as_of,
     absl::string_view field, OneCurrency* currency) {
+  // An id, as ScorePopulation takes them (SCORING.md section 9).
+  if (f.entity_id().empty()) {
+    return InvalidField(absl::StrCat(field, ".entity_id"), "is empty");
+  }
+  RAPPORT_RETURN_IF_ERROR(CheckEntityIdSize(f.entity_id(), field));
   EntityFacts facts;
   facts.entity_id = f.entity_id();
   facts.frequency = f.frequency();
@@ -495,6 +506,14 @@ absl::StatusOr<std::pair<EntityScore, EntityFacts>> ScoreFacts(
   if (facts.last_event_micros.has_value() && *facts.last_event_micros > as_of) {
     return InvalidField(absl::StrCat(field, ".last_event_time"),
                         "is after as_of; events after as_of never count");
+  }
+  // Nor events the model's window leaves out (as_of - window_days, as_of].
+  if (facts.last_event_micros.has_value() && parsed.window_days > 0 &&
+      *facts.last_event_micros <=
+          as_of - int64_t{parsed.window_days} * 86'400'000'000) {
+    return InvalidField(absl::StrCat(field, ".last_event_time"),
+                        "is outside the model's window ending at as_of; "
+                        "events before it never count");
   }
   RAPPORT_RETURN_IF_ERROR(
       CheckSums(facts.entity_id, facts.monetary, facts.cost_to_serve));

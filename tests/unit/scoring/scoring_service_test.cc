@@ -162,6 +162,33 @@ TEST(ScoreEntity, FactsThatCouldNotBeCountedAreRefusedNamingTheField) {
   v1::ScoreEntityRequest weights = request;
   weights.mutable_model()->mutable_weights()->set_r(-1);
   EXPECT_EQ(field_of(weights), "model.weights");
+  // Facts the model's window leaves out, as a population's would be.
+  v1::ScoreEntityRequest windowed = request;
+  windowed.mutable_model()->set_window_days(30);
+  windowed.mutable_facts()->mutable_last_event_time()->set_seconds(
+      request.model().as_of().seconds() - 30 * 86'400);
+  EXPECT_EQ(field_of(windowed), "facts.last_event_time");
+  windowed.mutable_facts()->mutable_last_event_time()->set_seconds(
+      request.model().as_of().seconds() - 29 * 86'400);
+  EXPECT_TRUE(ScoreOne(windowed).ok());
+  // An id, as a population's (SCORING.md section 9).
+  v1::ScoreEntityRequest no_id = request;
+  no_id.mutable_facts()->clear_entity_id();
+  EXPECT_EQ(field_of(no_id), "facts.entity_id");
+  v1::ScoreEntityRequest long_id = request;
+  long_id.mutable_facts()->set_entity_id(std::string(257, 'x'));
+  EXPECT_EQ(field_of(long_id), "facts.entity_id");
+}
+
+// A window past what the engine takes is refused naming it.
+TEST(ScorePopulation, AWindowPastAMillionDaysIsRefusedNamingIt) {
+  v1::ScoringConfig config;
+  config.set_window_days(1'000'001);
+  absl::StatusOr<std::unique_ptr<PopulationRun>> run =
+      PopulationRun::Start(config, absl::FromUnixSeconds(1'800'000'000));
+  ASSERT_EQ(run.status().code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_EQ(FieldViolations(run.status()).size(), 1u);
+  EXPECT_EQ(FieldViolations(run.status())[0].field, "config.window_days");
 }
 
 // A population call keeps every id it is sent: one longer than 256 bytes
