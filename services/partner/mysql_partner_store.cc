@@ -636,6 +636,7 @@ absl::StatusOr<PartnerRecord> MysqlPartnerStore::UpdatePartner(
 }
 
 absl::Status MysqlPartnerStore::DeletePartner(const std::string& id, bool force,
+                                              int64_t window_us,
                                               const Check<PartnerRecord>& check,
                                               const audit::Event& event) {
   return pool_->Transaction([&](sql::Connection& c) -> absl::Status {
@@ -687,8 +688,8 @@ absl::Status MysqlPartnerStore::DeletePartner(const std::string& id, bool force,
     // Deals of other partners that named one of this partner's as the
     // earlier registration no longer conflict with it (only those: through
     // the index on conflict_with), and so have a new etag.
+    std::vector<std::pair<std::string, std::string>> freed;  // deal, earlier
     {
-      // Each has an event of its own, saying whose deletion cleared it.
       Statement cleared = PrepareCached(
           c,
           "SELECT d.id, e.id FROM deals d JOIN deals e ON d.conflict_with = "
@@ -696,16 +697,7 @@ absl::Status MysqlPartnerStore::DeletePartner(const std::string& id, bool force,
           "ORDER BY d.id FOR UPDATE");
       cleared->setString(1, id);
       Rows rows(cleared->executeQuery());
-      std::vector<audit::Event> events;
-      while (rows->next()) {
-        audit::Event changed = event;
-        changed.resource = absl::StrCat("deals/", Str(*rows, 1));
-        changed.details =
-            absl::StrCat("no longer in conflict: the earlier registration ",
-                         Str(*rows, 2), " was deleted with partner ", id);
-        events.push_back(std::move(changed));
-      }
-      audit::Write(c, events);
+      while (rows->next()) freed.emplace_back(Str(*rows, 1), Str(*rows, 2));
       Statement s = PrepareCached(
           c,
           "UPDATE deals d JOIN deals e ON d.conflict_with = e.id SET "
@@ -724,6 +716,39 @@ absl::Status MysqlPartnerStore::DeletePartner(const std::string& id, bool force,
       s->setString(1, id);
       s->executeUpdate();
     }
+    // A freed deal still waiting for its decision meets the next claim that
+    // holds its account, as an approval would; each has an event of its own,
+    // saying whose deletion freed it.
+    std::vector<audit::Event> events;
+    for (const auto& [deal_id, earlier] : freed) {
+      audit::Event changed = event;
+      changed.resource = absl::StrCat("deals/", deal_id);
+      changed.details =
+          absl::StrCat("no longer in conflict: the earlier registration ",
+                       earlier, " was deleted with partner ", id);
+      Statement read = PrepareCached(
+          c, absl::StrCat("SELECT ", kDealColumns, " FROM deals WHERE id = ?"));
+      read->setString(1, deal_id);
+      Rows rows(read->executeQuery());
+      if (rows->next()) {
+        RAPPORT_ASSIGN_OR_RETURN(DealRecord deal, ReadDeal(*rows));
+        const std::string next =
+            deal.state == v1::DEAL_STATE_SUBMITTED
+                ? EarliestClaim(c, deal, window_us, deal.create_time_us)
+                : "";
+        if (!next.empty()) {
+          Statement repoint = PrepareCached(
+              c, "UPDATE deals SET conflict_with = ? WHERE id = ?");
+          repoint->setString(1, next);
+          repoint->setString(2, deal_id);
+          repoint->executeUpdate();
+          absl::StrAppend(&changed.details, "; in conflict with ", next,
+                          " now");
+        }
+      }
+      events.push_back(std::move(changed));
+    }
+    audit::Write(c, events);
     differentiation::DeleteEntityValues(c, PartnerValueTables(), {id});
     Statement s = PrepareCached(c, "DELETE FROM partners WHERE id = ?");
     s->setString(1, id);

@@ -51,6 +51,7 @@ class MysqlPartnerStore final : public PartnerStore {
       const std::string& id, const Mutation<PartnerRecord>& mutate,
       const audit::Event& event) override;
   absl::Status DeletePartner(const std::string& id, bool force,
+                             int64_t window_us,
                              const Check<PartnerRecord>& check,
                              const audit::Event& event) override;
   absl::StatusOr<std::vector<std::string>> FindPartners(

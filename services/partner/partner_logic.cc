@@ -453,6 +453,7 @@ absl::Status PartnerLogic::DeletePartner(
   RAPPORT_RETURN_IF_ERROR(CheckId(request.id(), "id"));
   absl::Status s = store_->DeletePartner(
       request.id(), request.force(),
+      absl::ToInt64Microseconds(options_.protection_window),
       [&](const PartnerRecord& stored) {
         return CheckEtag(request.etag(), stored.version, "partner", stored.id);
       },

@@ -200,8 +200,12 @@ class PartnerStore {
       const std::string& id, const Mutation<PartnerRecord>& mutate,
       const audit::Event& event) = 0;
   // Without `force`, a partner with deals, orders, fund requests or
-  // interactions is FAILED_PRECONDITION; with it they go too.
+  // interactions is FAILED_PRECONDITION; with it they go too, and the deals
+  // of other partners in conflict with its registrations are freed, or,
+  // while submitted, name the next claim that holds their account (as
+  // OpenClaimBefore finds it, within `window_us`).
   virtual absl::Status DeletePartner(const std::string& id, bool force,
+                                     int64_t window_us,
                                      const Check<PartnerRecord>& check,
                                      const audit::Event& event) = 0;
   // The ids of the partners holding any of the external ids, or a contact

@@ -429,6 +429,42 @@ TEST_F(PartnerLogicTest,
   EXPECT_EQ(logic_.GetDeal(get)->etag(), other_late->etag());
 }
 
+// A deal freed by a forced delete that still waits for its decision names
+// the next claim that holds its account (approving it takes force, as
+// against the first); with none, it is free.
+TEST_F(PartnerLogicTest, ADealFreedByADeleteMeetsTheNextClaim) {
+  const v1::Partner a = Create("Alpha"), b = Create("Beta"),
+                    c = Create("Gamma");
+  now_ = kNow + 10 * kDay;
+  absl::StatusOr<v1::Deal> first = Register(a.id(), "Hooli", "", kNow);
+  now_ += 1;
+  absl::StatusOr<v1::Deal> second = Register(b.id(), "Hooli", "", kNow + kDay);
+  now_ += 1;
+  absl::StatusOr<v1::Deal> third =
+      Register(c.id(), "Hooli", "", kNow + 2 * kDay);
+  ASSERT_TRUE(first.ok() && second.ok() && third.ok());
+  ASSERT_EQ(third->conflict_with(), first->id());
+  v1::DeletePartnerRequest del;
+  del.set_id(a.id());
+  del.set_force(true);
+  ASSERT_TRUE(logic_.DeletePartner(del, "user:admin").ok());
+  v1::GetDealRequest get;
+  get.set_id(second->id());
+  EXPECT_EQ(logic_.GetDeal(get)->conflict_with(), "");
+  get.set_id(third->id());
+  EXPECT_EQ(logic_.GetDeal(get)->conflict_with(), second->id());
+  EXPECT_EQ(db_.Strings("SELECT details FROM audit_events WHERE rpc = "
+                        "'DeletePartner' AND resource = ?",
+                        {"deals/" + third->id()}),
+            std::vector<std::string>{
+                absl::StrCat("no longer in conflict: the earlier registration ",
+                             first->id(), " was deleted with partner ", a.id(),
+                             "; in conflict with ", second->id(), " now")});
+  absl::Status refused = Move(third->id(), v1::DEAL_STATE_APPROVED).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
+  EXPECT_TRUE(Move(second->id(), v1::DEAL_STATE_APPROVED).ok());
+}
+
 // A forced delete waits for a registration that holds the account of one
 // of the partner's open deals (and may have read it as its earlier claim),
 // so that the conflict the registration stores is cleared, not left naming
