@@ -129,6 +129,29 @@ class PartnerLogicTest : public ::testing::Test {
     return logic_.TransitionDeal(r, "user:ada");
   }
 
+  // An import row: a deal of 100 of `partner` with `account`, won.
+  static v1::DealRow WonRow(const std::string& partner,
+                            const std::string& account, int64_t registered,
+                            int64_t closed) {
+    v1::DealRow r;
+    r.set_partner_ref(partner);
+    r.set_account(account);
+    r.set_amount("100");
+    r.set_registered_at(FormatRfc3339Micros(registered));
+    r.set_state("won");
+    r.set_closed_at(FormatRfc3339Micros(closed));
+    return r;
+  }
+
+  // `request` imported in one message by user:ada, at the test's clock.
+  absl::StatusOr<v1::ImportDealsResponse> ImportDealsAsAda(
+      const v1::ImportDealsRequest& request) {
+    MysqlPartnerImports imports(&db_.pool(), &ids_,
+                                [this] { return absl::FromUnixMicros(now_); },
+                                {.currency = "USD"});
+    return imports.ImportDeals(testing::OneMessage(request), "user:ada");
+  }
+
   int64_t AuditCount(const std::string& rpc) {
     return db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = ?", {rpc});
   }
@@ -1414,14 +1437,7 @@ TEST_F(PartnerLogicTest, AWonDealDatedBackMeetsTheClaimsStoredBeforeItsWin) {
   now_ = kNow + 400 * kDay;
   auto won = [&](const std::string& account, int64_t registered,
                  int64_t closed) {
-    v1::DealRow r;
-    r.set_partner_ref(a.id());
-    r.set_account(account);
-    r.set_amount("100");
-    r.set_registered_at(FormatRfc3339Micros(registered));
-    r.set_state("won");
-    r.set_closed_at(FormatRfc3339Micros(closed));
-    return r;
+    return WonRow(a.id(), account, registered, closed);
   };
   v1::ImportDealsRequest request;
   request.set_import_id("won-dated-back");
@@ -1446,11 +1462,7 @@ TEST_F(PartnerLogicTest, AWonDealDatedBackMeetsTheClaimsStoredBeforeItsWin) {
   for (int i = 0; i < request.rows_size(); ++i) {
     request.mutable_rows(i)->set_row(i + 1);
   }
-  MysqlPartnerImports imports(&db_.pool(), &ids_,
-                              [this] { return absl::FromUnixMicros(now_); },
-                              {.currency = "USD"});
-  absl::StatusOr<v1::ImportDealsResponse> imported =
-      imports.ImportDeals(testing::OneMessage(request), "user:ada");
+  absl::StatusOr<v1::ImportDealsResponse> imported = ImportDealsAsAda(request);
   ASSERT_TRUE(imported.ok()) << imported.status();
   EXPECT_EQ(imported->accepted(), 5);
   EXPECT_EQ(imported->rejected_size(), 0);
@@ -1479,19 +1491,9 @@ TEST_F(PartnerLogicTest, AWonRowMeetsAClaimWhoseOwnRivalClosed) {
   now_ = kNow + 400 * kDay;
   v1::ImportDealsRequest request;
   request.set_import_id("won-over-a-freed-claim");
-  v1::DealRow* r = request.add_rows();
-  r->set_row(1);
-  r->set_partner_ref(a.id());
-  r->set_account("Wayne");
-  r->set_amount("100");
-  r->set_registered_at(FormatRfc3339Micros(now_ - 10 * kDay));
-  r->set_state("won");
-  r->set_closed_at(FormatRfc3339Micros(now_ - kDay));
-  MysqlPartnerImports imports(&db_.pool(), &ids_,
-                              [this] { return absl::FromUnixMicros(now_); },
-                              {.currency = "USD"});
-  absl::StatusOr<v1::ImportDealsResponse> imported =
-      imports.ImportDeals(testing::OneMessage(request), "user:ada");
+  *request.add_rows() = WonRow(a.id(), "Wayne", now_ - 10 * kDay, now_ - kDay);
+  request.mutable_rows(0)->set_row(1);
+  absl::StatusOr<v1::ImportDealsResponse> imported = ImportDealsAsAda(request);
   ASSERT_TRUE(imported.ok()) << imported.status();
   EXPECT_EQ(imported->accepted(), 1);
   EXPECT_EQ(db_.Strings("SELECT COALESCE(conflict_with, '-') FROM deals "

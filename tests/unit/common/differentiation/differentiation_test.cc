@@ -643,6 +643,30 @@ class DifferentiationTest : public ::testing::Test {
     std::unique_ptr<Differentiation> logic;
   };
 
+  // A purchase of p-prospect while the first refresh runs on another
+  // replica, after it read the facts, then `rescore` (the activity's
+  // re-score): p-prospect ends valued with the purchase by that refresh's
+  // model.
+  void ExpectScoredByTheFirstRefresh(const std::function<void()>& rescore) {
+    StoppedReplica other(*this, RefreshStep::kValuesStaged);
+    absl::StatusOr<cv1::RefreshJob> job =
+        other.logic->StartRefresh(cv1::RefreshSettings(), "user:test");
+    ASSERT_TRUE(job.ok()) << job.status();
+    ASSERT_TRUE(
+        other.reached.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    store_.AddPurchase("p-prospect", now_.load() - kDay / 24, "500");
+    rescore();
+    other.release.Notify();
+    other.logic->WaitForJobs();
+    logic_->WaitForRescores();
+    absl::StatusOr<cv1::EntityValue> value = logic_->GetValue("p-prospect");
+    ASSERT_TRUE(value.ok()) << value.status();
+    EXPECT_EQ(value->frequency(), 1);
+    EXPECT_EQ(value->monetary().units(), 500);
+    absl::MutexLock l(&store_.mu);
+    EXPECT_EQ(store_.scores["p-prospect"].model_id, job->id());
+  }
+
   // A refresh as of kAsOf on a replica that stops once it has published,
   // after a first refresh succeeded; the clock is then past its staleness.
   void StopAfterPublishing(StoppedReplica& stopped, cv1::RefreshJob* job) {
@@ -1128,45 +1152,15 @@ TEST_F(DifferentiationTest, ActivityDuringTheFirstRefreshIsScoredOnceItEnds) {
   logic_->RescoreSoon({"c01"});
   logic_->WaitForRescores();
   EXPECT_EQ(store_.upserts.load(), 0u);
-
-  StoppedReplica other(*this, RefreshStep::kValuesStaged);
-  absl::StatusOr<cv1::RefreshJob> job =
-      other.logic->StartRefresh(cv1::RefreshSettings(), "user:test");
-  ASSERT_TRUE(job.ok()) << job.status();
-  ASSERT_TRUE(other.reached.WaitForNotificationWithTimeout(absl::Seconds(30)));
-  store_.AddPurchase("p-prospect", now_.load() - kDay / 24, "500");
-  logic_->RescoreSoon({"p-prospect"});
-  other.release.Notify();
-  other.logic->WaitForJobs();
-  logic_->WaitForRescores();
-  absl::StatusOr<cv1::EntityValue> value = logic_->GetValue("p-prospect");
-  ASSERT_TRUE(value.ok()) << value.status();
-  EXPECT_EQ(value->frequency(), 1);
-  EXPECT_EQ(value->monetary().units(), 500);
-  absl::MutexLock l(&store_.mu);
-  EXPECT_EQ(store_.scores["p-prospect"].model_id, job->id());
+  ExpectScoredByTheFirstRefresh([&] { logic_->RescoreSoon({"p-prospect"}); });
 }
 
 // The same for an entity re-scored at once (a merge's primary): with no
 // model yet it is queued for the first refresh's, not passed over as valued.
 TEST_F(DifferentiationTest, ARescoreDuringTheFirstRefreshWaitsForItsModel) {
   AddPopulation();
-  StoppedReplica other(*this, RefreshStep::kValuesStaged);
-  absl::StatusOr<cv1::RefreshJob> job =
-      other.logic->StartRefresh(cv1::RefreshSettings(), "user:test");
-  ASSERT_TRUE(job.ok()) << job.status();
-  ASSERT_TRUE(other.reached.WaitForNotificationWithTimeout(absl::Seconds(30)));
-  store_.AddPurchase("p-prospect", now_.load() - kDay / 24, "500");
-  ASSERT_TRUE(logic_->Rescore("p-prospect").ok());
-  other.release.Notify();
-  other.logic->WaitForJobs();
-  logic_->WaitForRescores();
-  absl::StatusOr<cv1::EntityValue> value = logic_->GetValue("p-prospect");
-  ASSERT_TRUE(value.ok()) << value.status();
-  EXPECT_EQ(value->frequency(), 1);
-  EXPECT_EQ(value->monetary().units(), 500);
-  absl::MutexLock l(&store_.mu);
-  EXPECT_EQ(store_.scores["p-prospect"].model_id, job->id());
+  ExpectScoredByTheFirstRefresh(
+      [&] { EXPECT_TRUE(logic_->Rescore("p-prospect").ok()); });
 }
 
 // The end of a job is recorded through a short loss of the database: the
