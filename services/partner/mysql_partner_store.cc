@@ -406,6 +406,51 @@ std::string EarliestClaim(sql::Connection& c, const DealRecord& deal,
   return earliest.has_value() ? earliest->second : "";
 }
 
+// The submitted deals of other partners in conflict with one of `closed`
+// (deals rejected, lost or expired just now, which protect nothing) name the
+// next claim that holds their account, when there is one, as an approval
+// would find it: ListDealConflicts then shows them against it. Each so moved
+// gets a new etag and an event of its own (`event`'s caller, call and time),
+// into `events`.
+void MoveConflictsOn(sql::Connection& c, const std::vector<std::string>& closed,
+                     int64_t window_us, const audit::Event& event,
+                     std::vector<audit::Event>* events) {
+  for (const std::string& earlier : closed) {
+    std::vector<DealRecord> waiting;
+    {
+      Statement s = PrepareCached(
+          c, absl::StrCat("SELECT ", kDealColumns,
+                          " FROM deals WHERE conflict_with = ? AND state = 1 "
+                          "ORDER BY id FOR UPDATE"));
+      s->setString(1, earlier);
+      Rows rows(s->executeQuery());
+      while (rows->next()) {
+        absl::StatusOr<DealRecord> deal = ReadDeal(*rows);
+        if (deal.ok()) waiting.push_back(*std::move(deal));
+      }
+    }
+    for (const DealRecord& deal : waiting) {
+      const std::string next =
+          EarliestClaim(c, deal, window_us, deal.create_time_us);
+      if (next.empty()) continue;
+      Statement s = PrepareCached(
+          c,
+          "UPDATE deals SET conflict_with = ?, update_time_us = ?, version = "
+          "version + 1 WHERE id = ?");
+      s->setString(1, next);
+      s->setInt64(2, event.time_us);
+      s->setString(3, deal.id);
+      s->executeUpdate();
+      audit::Event moved = event;
+      moved.resource = absl::StrCat("deals/", deal.id);
+      moved.details =
+          absl::StrCat("in conflict with ", next,
+                       " now: the earlier registration ", earlier, " closed");
+      events->push_back(std::move(moved));
+    }
+  }
+}
+
 }  // namespace
 
 // ---- partners
@@ -537,7 +582,7 @@ absl::StatusOr<std::vector<PartnerRecord>> MysqlPartnerStore::ListPartners(
 
 absl::StatusOr<PartnerRecord> MysqlPartnerStore::UpdatePartner(
     const std::string& id, const Mutation<PartnerRecord>& mutate,
-    const audit::Event& event) {
+    const audit::Event& event, int64_t window_us) {
   return pool_->Transaction(
       [&](sql::Connection& c) -> absl::StatusOr<PartnerRecord> {
         RAPPORT_ASSIGN_OR_RETURN(PartnerRecord row, ReadPartner(c, id, true));
@@ -605,6 +650,18 @@ absl::StatusOr<PartnerRecord> MysqlPartnerStore::UpdatePartner(
           deals->setInt64(1, row.update_time_us);
           deals->setString(2, row.id);
           const int expired = deals->executeUpdate();
+          // Other partners' registrations that waited on them meet the next
+          // claim, if any.
+          std::vector<std::string> expired_ids;
+          for (const audit::Event& e : cascaded) {
+            absl::string_view resource = e.resource;
+            if (absl::ConsumePrefix(&resource, "deals/")) {
+              expired_ids.emplace_back(resource);
+            }
+          }
+          std::vector<audit::Event> moved;
+          MoveConflictsOn(c, expired_ids, window_us, event, &moved);
+          audit::Write(c, moved);
           Statement agreements = PrepareCached(
               c,
               "UPDATE agreements SET state = 4, active_key = NULL, "
@@ -1193,7 +1250,7 @@ absl::StatusOr<std::vector<DealRecord>> MysqlPartnerStore::ListDeals(
 
 absl::StatusOr<DealRecord> MysqlPartnerStore::UpdateDeal(
     const std::string& id, const Mutation<DealRecord>& mutate,
-    const audit::Event& event) {
+    const audit::Event& event, int64_t window_us) {
   return pool_->Transaction([&](sql::Connection& c)
                                 -> absl::StatusOr<DealRecord> {
     Statement read =
@@ -1223,6 +1280,15 @@ absl::StatusOr<DealRecord> MysqlPartnerStore::UpdateDeal(
     s->setString(7, row.id);
     s->executeUpdate();
     audit::Write(c, event);
+    const auto closed = [](int state) {
+      return state == v1::DEAL_STATE_REJECTED || state == v1::DEAL_STATE_LOST ||
+             state == v1::DEAL_STATE_EXPIRED;
+    };
+    if (closed(row.state) && !closed(before.state)) {
+      std::vector<audit::Event> moved;
+      MoveConflictsOn(c, {row.id}, window_us, event, &moved);
+      audit::Write(c, moved);
+    }
     return row;
   });
 }

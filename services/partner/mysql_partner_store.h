@@ -49,7 +49,7 @@ class MysqlPartnerStore final : public PartnerStore {
       const PartnerFilter& filter, const PageCursor& after, int limit) override;
   absl::StatusOr<PartnerRecord> UpdatePartner(
       const std::string& id, const Mutation<PartnerRecord>& mutate,
-      const audit::Event& event) override;
+      const audit::Event& event, int64_t window_us) override;
   absl::Status DeletePartner(const std::string& id, bool force,
                              int64_t window_us,
                              const Check<PartnerRecord>& check,
@@ -89,7 +89,8 @@ class MysqlPartnerStore final : public PartnerStore {
       int limit) override;
   absl::StatusOr<DealRecord> UpdateDeal(const std::string& id,
                                         const Mutation<DealRecord>& mutate,
-                                        const audit::Event& event) override;
+                                        const audit::Event& event,
+                                        int64_t window_us) override;
   absl::StatusOr<std::vector<DealConflictRecord>> ListConflicts(
       const std::string& after, int limit, bool undecided_only) override;
 

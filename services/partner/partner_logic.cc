@@ -441,7 +441,7 @@ absl::StatusOr<v1::Partner> PartnerLogic::UpdatePartner(
         ++row.version;
         return absl::OkStatus();
       },
-      event);
+      event, absl::ToInt64Microseconds(options_.protection_window));
   if (absl::IsNotFound(updated.status()))
     return EntityNotFound("partner", in.id());
   if (!updated.ok()) return updated.status();
@@ -1065,7 +1065,7 @@ absl::StatusOr<v1::Deal> PartnerLogic::TransitionDeal(
         ++row.version;
         return absl::OkStatus();
       },
-      event);
+      event, absl::ToInt64Microseconds(options_.protection_window));
   if (absl::IsNotFound(updated.status()))
     return EntityNotFound("deal", request.id());
   if (!updated.ok()) return updated.status();

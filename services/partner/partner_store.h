@@ -195,10 +195,12 @@ class PartnerStore {
   virtual absl::StatusOr<std::vector<PartnerRecord>> ListPartners(
       const PartnerFilter& filter, const PageCursor& after, int limit) = 0;
   // Applies `mutate` to the stored partner (locked) and stores the result;
-  // when `mutate` changes nothing, nothing is written or audited.
+  // when `mutate` changes nothing, nothing is written or audited. Ending it
+  // expires its open deals, and other partners' submitted deals in conflict
+  // with them meet the next claim within `window_us` (as UpdateDeal's).
   virtual absl::StatusOr<PartnerRecord> UpdatePartner(
       const std::string& id, const Mutation<PartnerRecord>& mutate,
-      const audit::Event& event) = 0;
+      const audit::Event& event, int64_t window_us) = 0;
   // Without `force`, a partner with deals, orders, fund requests or
   // interactions is FAILED_PRECONDITION; with it they go too, and the deals
   // of other partners in conflict with its registrations are freed, or,
@@ -257,9 +259,12 @@ class PartnerStore {
   virtual absl::StatusOr<std::vector<DealRecord>> ListDeals(
       const std::string& partner_id, int state, const std::string& after,
       int limit) = 0;
+  // A deal rejected, lost or expired protects nothing: other partners'
+  // submitted deals in conflict with it name the next claim that holds their
+  // account (OpenClaimBefore's, within `window_us`), each audited.
   virtual absl::StatusOr<DealRecord> UpdateDeal(
       const std::string& id, const Mutation<DealRecord>& mutate,
-      const audit::Event& event) = 0;
+      const audit::Event& event, int64_t window_us) = 0;
   // Deals in conflict (later id order), after the later deal `after`; with
   // `undecided_only`, those whose later deal is still submitted.
   virtual absl::StatusOr<std::vector<DealConflictRecord>> ListConflicts(

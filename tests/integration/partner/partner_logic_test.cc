@@ -331,9 +331,11 @@ TEST_F(PartnerLogicTest, AClosedRegistrationProtectsNothing) {
 }
 
 // A conflict whose earlier claim closes is not thereby free: another claim
-// stored before it may still hold the account, and approving against that
-// one needs force too (the deal then names it). With every earlier claim
-// closed, no force is needed.
+// stored before it may still hold the account. The deals waiting on the
+// closed one name that claim from then on (ListDealConflicts shows them
+// against it), and approving against it needs force too; a deal that still
+// names the closed one (stored so before this rule) meets it on approval.
+// With every earlier claim closed, no force is needed.
 TEST_F(PartnerLogicTest, ApprovingAfterTheNamedClaimClosedMeetsTheNextClaim) {
   const v1::Partner a = Create("Alpha"), b = Create("Beta"),
                     c = Create("Gamma"), d = Create("Delta");
@@ -353,33 +355,59 @@ TEST_F(PartnerLogicTest, ApprovingAfterTheNamedClaimClosedMeetsTheNextClaim) {
   ASSERT_EQ(second->conflict_with(), first->id());
   ASSERT_EQ(third->conflict_with(), first->id());
   ASSERT_TRUE(Move(first->id(), v1::DEAL_STATE_REJECTED).ok());
+  auto named = [&](const std::string& id) {
+    v1::GetDealRequest get;
+    get.set_id(id);
+    absl::StatusOr<v1::Deal> deal = logic_.GetDeal(get);
+    return deal.ok() ? deal->conflict_with() : deal.status().ToString();
+  };
+  // Beta's was the first after Alpha's: nothing holds the account before
+  // it, and it still names Alpha's. Gamma's and Delta's name Beta's now.
+  EXPECT_EQ(named(second->id()), first->id());
+  EXPECT_EQ(named(third->id()), second->id());
+  EXPECT_EQ(named(fourth->id()), second->id());
+  EXPECT_EQ(db_.Strings("SELECT CONCAT(actor, ' ', details) FROM audit_events "
+                        "WHERE resource = ? AND details LIKE 'in conflict%'",
+                        {"deals/" + third->id()}),
+            std::vector<std::string>{absl::StrCat(
+                "user:ada in conflict with ", second->id(),
+                " now: the earlier registration ", first->id(), " closed")});
+  absl::StatusOr<v1::ListDealConflictsResponse> waiting =
+      logic_.ListDealConflicts({});
+  ASSERT_TRUE(waiting.ok()) << waiting.status();
+  ASSERT_EQ(waiting->conflicts_size(), 2);
+  for (const v1::DealConflict& conflict : waiting->conflicts()) {
+    EXPECT_EQ(conflict.claims(0).deal().id(), second->id());
+  }
 
-  // Beta's was the first after Alpha's: nothing holds the account before it.
   absl::StatusOr<v1::Deal> beta = Move(second->id(), v1::DEAL_STATE_APPROVED);
   ASSERT_TRUE(beta.ok()) << beta.status();
   EXPECT_FALSE(beta->approved_in_conflict());
-  // Gamma's meets Beta's, stored before it and open.
+  // Gamma's, as stored before this rule (still naming Alpha's), meets
+  // Beta's, stored before it and open.
+  db_.Exec("UPDATE deals SET conflict_with = ? WHERE id = ?",
+           {first->id(), third->id()});
   absl::Status refused = Move(third->id(), v1::DEAL_STATE_APPROVED).status();
   EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
   EXPECT_TRUE(absl::StrContains(
       refused.message(),
       absl::StrCat("conflicts with the earlier registration ", second->id())))
       << refused;
-  const int64_t transitions = AuditCount("TransitionDeal");
   absl::StatusOr<v1::Deal> forced =
       Move(third->id(), v1::DEAL_STATE_APPROVED, /*force=*/true);
   ASSERT_TRUE(forced.ok()) << forced.status();
   EXPECT_TRUE(forced->approved_in_conflict());
   EXPECT_EQ(forced->conflict_with(), second->id());
-  EXPECT_EQ(AuditCount("TransitionDeal"), transitions + 1);
   EXPECT_EQ(db_.Strings("SELECT details FROM audit_events WHERE rpc = "
-                        "'TransitionDeal' AND resource = ?",
+                        "'TransitionDeal' AND resource = ? AND details LIKE "
+                        "'approved%'",
                         {"deals/" + third->id()}),
             std::vector<std::string>{absl::StrCat("approved in conflict with ",
                                                   second->id(), "; force")});
 
-  // Beta's won still holds the account against Delta's; once Beta's and
-  // Gamma's are lost, Delta's (which named Alpha's) is free.
+  // Beta's won still holds the account against Delta's; once Beta's (here
+  // by hand, as stored before this rule) and Gamma's are lost, Delta's is
+  // free.
   ASSERT_TRUE(
       Move(second->id(), v1::DEAL_STATE_WON, false, kNow + 5 * kDay).ok());
   absl::Status held = Move(fourth->id(), v1::DEAL_STATE_APPROVED).status();
@@ -391,65 +419,35 @@ TEST_F(PartnerLogicTest, ApprovingAfterTheNamedClaimClosedMeetsTheNextClaim) {
   absl::StatusOr<v1::Deal> delta = Move(fourth->id(), v1::DEAL_STATE_APPROVED);
   ASSERT_TRUE(delta.ok()) << delta.status();
   EXPECT_FALSE(delta->approved_in_conflict());
-  EXPECT_EQ(delta->conflict_with(), first->id());
+  EXPECT_EQ(delta->conflict_with(), second->id());
 }
 
-// A partner with history is deleted only with force, and then the deals of
-// other partners that conflicted with its registrations no longer do; other
-// conflicts stay.
-TEST_F(PartnerLogicTest,
-       DeletingAPartnerWithHistoryNeedsForceAndFreesItsClaims) {
+// Ending a partner expires its open deals; other partners' deals waiting on
+// them meet the next claim, each audited.
+TEST_F(PartnerLogicTest, DealsWaitingOnAnEndedPartnersMeetTheNextClaim) {
   const v1::Partner a = Create("Alpha"), b = Create("Beta"),
-                    c = Create("Gamma"), d = Create("Delta");
+                    c = Create("Gamma");
   now_ = kNow + 10 * kDay;
-  absl::StatusOr<v1::Deal> held =
-      Register(a.id(), "Globex", "globex.example", kNow);
-  absl::StatusOr<v1::Deal> late =
-      Register(b.id(), "Globex", "globex.example", kNow + kDay);
-  absl::StatusOr<v1::Deal> other = Register(c.id(), "Initech", "", kNow);
-  absl::StatusOr<v1::Deal> other_late =
-      Register(d.id(), "Initech", "", kNow + kDay);
-  ASSERT_TRUE(held.ok() && late.ok() && other.ok() && other_late.ok());
-  ASSERT_EQ(late->conflict_with(), held->id());
-  ASSERT_EQ(other_late->conflict_with(), other->id());
-
-  v1::DeletePartnerRequest del;
-  del.set_id(a.id());
-  absl::Status refused = logic_.DeletePartner(del, "user:admin");
-  EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
-  EXPECT_TRUE(absl::StrContains(refused.message(), "has deals")) << refused;
-  EXPECT_EQ(AuditCount("DeletePartner"), 0);
-  del.set_force(true);
-  ASSERT_TRUE(logic_.DeletePartner(del, "user:admin").ok());
-  EXPECT_EQ(
-      db_.Count("SELECT COUNT(*) FROM deals WHERE partner_id = ?", {a.id()}),
-      0);
-  EXPECT_EQ(
-      db_.Strings("SELECT IFNULL(conflict_with, '') FROM deals WHERE id = ?",
-                  {late->id()}),
-      std::vector<std::string>{""});
-  EXPECT_EQ(
-      db_.Strings("SELECT IFNULL(conflict_with, '') FROM deals WHERE id = ?",
-                  {other_late->id()}),
-      std::vector<std::string>{other->id()});
-  // The partner's event, and one for the deal its deletion freed, by the
-  // same caller.
-  EXPECT_EQ(AuditCount("DeletePartner"), 2);
-  EXPECT_EQ(db_.Strings("SELECT CONCAT(actor, ' ', details) FROM audit_events "
-                        "WHERE rpc = 'DeletePartner' AND resource = ?",
-                        {"deals/" + late->id()}),
-            std::vector<std::string>{absl::StrCat(
-                "user:admin no longer in conflict: the earlier registration ",
-                held->id(), " was deleted with partner ", a.id())});
-  // The freed deal changed, and so did its etag: a decision taken on what
-  // it was (a conflict) is refused; the other deal's etag stands.
+  absl::StatusOr<v1::Deal> first = Register(a.id(), "Pied Piper", "", kNow);
+  now_ += 1;
+  absl::StatusOr<v1::Deal> second =
+      Register(b.id(), "Pied Piper", "", kNow + kDay);
+  now_ += 1;
+  absl::StatusOr<v1::Deal> third =
+      Register(c.id(), "Pied Piper", "", kNow + 2 * kDay);
+  ASSERT_TRUE(first.ok() && second.ok() && third.ok());
+  ASSERT_EQ(third->conflict_with(), first->id());
+  ASSERT_TRUE(SetLifecycle(a.id(), v1::LIFECYCLE_ENDED).ok());
   v1::GetDealRequest get;
-  get.set_id(late->id());
-  absl::StatusOr<v1::Deal> freed = logic_.GetDeal(get);
-  ASSERT_TRUE(freed.ok()) << freed.status();
-  EXPECT_NE(freed->etag(), late->etag());
-  get.set_id(other_late->id());
-  EXPECT_EQ(logic_.GetDeal(get)->etag(), other_late->etag());
+  get.set_id(third->id());
+  EXPECT_EQ(logic_.GetDeal(get)->conflict_with(), second->id());
+  EXPECT_NE(logic_.GetDeal(get)->etag(), third->etag());
+  EXPECT_EQ(db_.Strings("SELECT CONCAT(rpc, ' ', details) FROM audit_events "
+                        "WHERE resource = ? AND details LIKE 'in conflict%'",
+                        {"deals/" + third->id()}),
+            std::vector<std::string>{absl::StrCat(
+                "UpdatePartner in conflict with ", second->id(),
+                " now: the earlier registration ", first->id(), " closed")});
 }
 
 // A deal freed by a forced delete that still waits for its decision names
