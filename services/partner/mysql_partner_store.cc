@@ -371,7 +371,10 @@ namespace {
 // for `deal`'s account (by domain or by name), registered within the window
 // on either side of when `deal` was registered or filed; with
 // `stored_before`, only those stored before it, won ones too (a conflict
-// holds while the earlier claim is open or won). "" when there is none.
+// holds while the earlier claim is open or won), and none that names `deal`
+// itself (stored-before is judged by clocks, which two registrations racing
+// may read in the other order than they commit: two deals never name each
+// other). "" when there is none.
 std::string EarliestClaim(sql::Connection& c, const DealRecord& deal,
                           int64_t window_us,
                           std::optional<int64_t> stored_before) {
@@ -385,7 +388,8 @@ std::string EarliestClaim(sql::Connection& c, const DealRecord& deal,
                         "register_time_us BETWEEN ? AND ?) AND "
                         "partner_id <> ? AND ",
                         stored_before.has_value()
-                            ? "state IN (1, 2, 4) AND create_time_us < ?"
+                            ? "state IN (1, 2, 4) AND create_time_us < ? AND "
+                              "(conflict_with IS NULL OR conflict_with <> ?)"
                             : "state IN (1, 2)",
                         " ORDER BY register_time_us, id LIMIT 1"));
     s->setString(1, by_domain ? deal.domain_key : deal.name_key);
@@ -394,7 +398,10 @@ std::string EarliestClaim(sql::Connection& c, const DealRecord& deal,
     s->setInt64(4, deal.create_time_us - window_us);
     s->setInt64(5, deal.create_time_us + window_us);
     s->setString(6, deal.partner_id);
-    if (stored_before.has_value()) s->setInt64(7, *stored_before);
+    if (stored_before.has_value()) {
+      s->setInt64(7, *stored_before);
+      s->setString(8, deal.id);
+    }
     Rows rows(s->executeQuery());
     if (rows->next()) {
       std::pair<int64_t, std::string> found(rows->getInt64(1), Str(*rows, 2));
@@ -415,6 +422,24 @@ std::string EarliestClaim(sql::Connection& c, const DealRecord& deal,
 void MoveConflictsOn(sql::Connection& c, const std::vector<std::string>& closed,
                      int64_t window_us, const audit::Event& event,
                      std::vector<audit::Event>* events) {
+  if (closed.empty()) return;
+  // Their accounts first, as a registration takes them: one racing the
+  // close either committed before (and is moved on below) or reads the
+  // closed deal as closed.
+  {
+    std::vector<std::string> domain_keys, name_keys;
+    for (const std::string& id : closed) {
+      Statement s = PrepareCached(
+          c, "SELECT domain_key, name_key FROM deals WHERE id = ?");
+      s->setString(1, id);
+      Rows rows(s->executeQuery());
+      if (rows->next()) {
+        domain_keys.push_back(Str(*rows, 1));
+        name_keys.push_back(Str(*rows, 2));
+      }
+    }
+    LockDealAccounts(c, domain_keys, name_keys);
+  }
   for (const std::string& earlier : closed) {
     std::vector<DealRecord> waiting;
     {

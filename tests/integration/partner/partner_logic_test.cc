@@ -422,6 +422,33 @@ TEST_F(PartnerLogicTest, ApprovingAfterTheNamedClaimClosedMeetsTheNextClaim) {
   EXPECT_EQ(delta->conflict_with(), second->id());
 }
 
+// Two deals never name each other: a claim that names the deal being moved
+// on (stored before it by the clock, committed after it, as two
+// registrations racing may be) is not its next claim.
+TEST_F(PartnerLogicTest, TwoDealsNeverNameEachOther) {
+  const v1::Partner a = Create("Alpha"), b = Create("Beta"),
+                    c = Create("Gamma");
+  now_ = kNow + 10 * kDay;
+  absl::StatusOr<v1::Deal> held = Register(a.id(), "Umbrella", "", kNow);
+  now_ += 1;
+  absl::StatusOr<v1::Deal> early =
+      Register(b.id(), "Umbrella", "", kNow + kDay);
+  now_ += 1;
+  absl::StatusOr<v1::Deal> late =
+      Register(c.id(), "Umbrella", "", kNow + 2 * kDay);
+  ASSERT_TRUE(held.ok() && early.ok() && late.ok());
+  // Beta's, stored first by the clock, names Gamma's (it read Gamma's as
+  // the earliest claim when it committed).
+  db_.Exec("UPDATE deals SET conflict_with = ? WHERE id = ?",
+           {late->id(), early->id()});
+  ASSERT_TRUE(Move(held->id(), v1::DEAL_STATE_REJECTED).ok());
+  v1::GetDealRequest get;
+  get.set_id(late->id());
+  EXPECT_EQ(logic_.GetDeal(get)->conflict_with(), held->id());
+  get.set_id(early->id());
+  EXPECT_EQ(logic_.GetDeal(get)->conflict_with(), late->id());
+}
+
 // Ending a partner expires its open deals; other partners' deals waiting on
 // them meet the next claim, each audited.
 TEST_F(PartnerLogicTest, DealsWaitingOnAnEndedPartnersMeetTheNextClaim) {
