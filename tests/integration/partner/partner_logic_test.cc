@@ -143,6 +143,29 @@ class PartnerLogicTest : public ::testing::Test {
     return r;
   }
 
+  // One registration for `account` per partner, in order, each dated a day
+  // after the one before and stored a microsecond after it, with the clock
+  // first set ten days past kNow.
+  std::vector<absl::StatusOr<v1::Deal>> ClaimsInTurn(
+      const std::vector<v1::Partner>& partners, const std::string& account,
+      const std::string& domain = "") {
+    now_ = kNow + 10 * kDay;
+    std::vector<absl::StatusOr<v1::Deal>> out;
+    for (size_t i = 0; i < partners.size(); ++i) {
+      if (i > 0) now_ += 1;
+      out.push_back(Register(partners[i].id(), account, domain,
+                             kNow + static_cast<int64_t>(i) * kDay));
+    }
+    return out;
+  }
+  // The registration deal `id` is in conflict with, as GetDeal shows it.
+  std::string ConflictOf(const std::string& id) {
+    v1::GetDealRequest get;
+    get.set_id(id);
+    absl::StatusOr<v1::Deal> deal = logic_.GetDeal(get);
+    return deal.ok() ? deal->conflict_with() : deal.status().ToString();
+  }
+
   // `request` imported in one message by user:ada, at the test's clock.
   absl::StatusOr<v1::ImportDealsResponse> ImportDealsAsAda(
       const v1::ImportDealsRequest& request) {
@@ -339,33 +362,18 @@ TEST_F(PartnerLogicTest, AClosedRegistrationProtectsNothing) {
 TEST_F(PartnerLogicTest, ApprovingAfterTheNamedClaimClosedMeetsTheNextClaim) {
   const v1::Partner a = Create("Alpha"), b = Create("Beta"),
                     c = Create("Gamma"), d = Create("Delta");
-  now_ = kNow + 10 * kDay;
-  absl::StatusOr<v1::Deal> first =
-      Register(a.id(), "Globex", "globex.example", kNow);
-  now_ += 1;
-  absl::StatusOr<v1::Deal> second =
-      Register(b.id(), "Globex", "globex.example", kNow + kDay);
-  now_ += 1;
-  absl::StatusOr<v1::Deal> third =
-      Register(c.id(), "Globex", "globex.example", kNow + 2 * kDay);
-  now_ += 1;
-  absl::StatusOr<v1::Deal> fourth =
-      Register(d.id(), "Globex", "globex.example", kNow + 3 * kDay);
+  auto claims = ClaimsInTurn({a, b, c, d}, "Globex", "globex.example");
+  const absl::StatusOr<v1::Deal>&first = claims[0], &second = claims[1],
+        &third = claims[2], &fourth = claims[3];
   ASSERT_TRUE(first.ok() && second.ok() && third.ok() && fourth.ok());
   ASSERT_EQ(second->conflict_with(), first->id());
   ASSERT_EQ(third->conflict_with(), first->id());
   ASSERT_TRUE(Move(first->id(), v1::DEAL_STATE_REJECTED).ok());
-  auto named = [&](const std::string& id) {
-    v1::GetDealRequest get;
-    get.set_id(id);
-    absl::StatusOr<v1::Deal> deal = logic_.GetDeal(get);
-    return deal.ok() ? deal->conflict_with() : deal.status().ToString();
-  };
   // Beta's was the first after Alpha's: nothing holds the account before
   // it, and it still names Alpha's. Gamma's and Delta's name Beta's now.
-  EXPECT_EQ(named(second->id()), first->id());
-  EXPECT_EQ(named(third->id()), second->id());
-  EXPECT_EQ(named(fourth->id()), second->id());
+  EXPECT_EQ(ConflictOf(second->id()), first->id());
+  EXPECT_EQ(ConflictOf(third->id()), second->id());
+  EXPECT_EQ(ConflictOf(fourth->id()), second->id());
   EXPECT_EQ(db_.Strings("SELECT CONCAT(actor, ' ', details) FROM audit_events "
                         "WHERE resource = ? AND details LIKE 'in conflict%'",
                         {"deals/" + third->id()}),
@@ -428,25 +436,17 @@ TEST_F(PartnerLogicTest, ApprovingAfterTheNamedClaimClosedMeetsTheNextClaim) {
 TEST_F(PartnerLogicTest, TwoDealsNeverNameEachOther) {
   const v1::Partner a = Create("Alpha"), b = Create("Beta"),
                     c = Create("Gamma");
-  now_ = kNow + 10 * kDay;
-  absl::StatusOr<v1::Deal> held = Register(a.id(), "Umbrella", "", kNow);
-  now_ += 1;
-  absl::StatusOr<v1::Deal> early =
-      Register(b.id(), "Umbrella", "", kNow + kDay);
-  now_ += 1;
-  absl::StatusOr<v1::Deal> late =
-      Register(c.id(), "Umbrella", "", kNow + 2 * kDay);
+  auto claims = ClaimsInTurn({a, b, c}, "Umbrella");
+  const absl::StatusOr<v1::Deal>&held = claims[0], &early = claims[1],
+        &late = claims[2];
   ASSERT_TRUE(held.ok() && early.ok() && late.ok());
   // Beta's, stored first by the clock, names Gamma's (it read Gamma's as
   // the earliest claim when it committed).
   db_.Exec("UPDATE deals SET conflict_with = ? WHERE id = ?",
            {late->id(), early->id()});
   ASSERT_TRUE(Move(held->id(), v1::DEAL_STATE_REJECTED).ok());
-  v1::GetDealRequest get;
-  get.set_id(late->id());
-  EXPECT_EQ(logic_.GetDeal(get)->conflict_with(), held->id());
-  get.set_id(early->id());
-  EXPECT_EQ(logic_.GetDeal(get)->conflict_with(), late->id());
+  EXPECT_EQ(ConflictOf(late->id()), held->id());
+  EXPECT_EQ(ConflictOf(early->id()), late->id());
 }
 
 // Ending a partner expires its open deals; other partners' deals waiting on
@@ -454,14 +454,9 @@ TEST_F(PartnerLogicTest, TwoDealsNeverNameEachOther) {
 TEST_F(PartnerLogicTest, DealsWaitingOnAnEndedPartnersMeetTheNextClaim) {
   const v1::Partner a = Create("Alpha"), b = Create("Beta"),
                     c = Create("Gamma");
-  now_ = kNow + 10 * kDay;
-  absl::StatusOr<v1::Deal> first = Register(a.id(), "Pied Piper", "", kNow);
-  now_ += 1;
-  absl::StatusOr<v1::Deal> second =
-      Register(b.id(), "Pied Piper", "", kNow + kDay);
-  now_ += 1;
-  absl::StatusOr<v1::Deal> third =
-      Register(c.id(), "Pied Piper", "", kNow + 2 * kDay);
+  auto claims = ClaimsInTurn({a, b, c}, "Pied Piper");
+  const absl::StatusOr<v1::Deal>&first = claims[0], &second = claims[1],
+        &third = claims[2];
   ASSERT_TRUE(first.ok() && second.ok() && third.ok());
   ASSERT_EQ(third->conflict_with(), first->id());
   ASSERT_TRUE(SetLifecycle(a.id(), v1::LIFECYCLE_ENDED).ok());
@@ -483,24 +478,17 @@ TEST_F(PartnerLogicTest, DealsWaitingOnAnEndedPartnersMeetTheNextClaim) {
 TEST_F(PartnerLogicTest, ADealFreedByADeleteMeetsTheNextClaim) {
   const v1::Partner a = Create("Alpha"), b = Create("Beta"),
                     c = Create("Gamma");
-  now_ = kNow + 10 * kDay;
-  absl::StatusOr<v1::Deal> first = Register(a.id(), "Hooli", "", kNow);
-  now_ += 1;
-  absl::StatusOr<v1::Deal> second = Register(b.id(), "Hooli", "", kNow + kDay);
-  now_ += 1;
-  absl::StatusOr<v1::Deal> third =
-      Register(c.id(), "Hooli", "", kNow + 2 * kDay);
+  auto claims = ClaimsInTurn({a, b, c}, "Hooli");
+  const absl::StatusOr<v1::Deal>&first = claims[0], &second = claims[1],
+        &third = claims[2];
   ASSERT_TRUE(first.ok() && second.ok() && third.ok());
   ASSERT_EQ(third->conflict_with(), first->id());
   v1::DeletePartnerRequest del;
   del.set_id(a.id());
   del.set_force(true);
   ASSERT_TRUE(logic_.DeletePartner(del, "user:admin").ok());
-  v1::GetDealRequest get;
-  get.set_id(second->id());
-  EXPECT_EQ(logic_.GetDeal(get)->conflict_with(), "");
-  get.set_id(third->id());
-  EXPECT_EQ(logic_.GetDeal(get)->conflict_with(), second->id());
+  EXPECT_EQ(ConflictOf(second->id()), "");
+  EXPECT_EQ(ConflictOf(third->id()), second->id());
   EXPECT_EQ(db_.Strings("SELECT details FROM audit_events WHERE rpc = "
                         "'DeletePartner' AND resource = ?",
                         {"deals/" + third->id()}),
