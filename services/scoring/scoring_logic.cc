@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
+#include "common/base/timestamp.h"
 #include "common/proto_convert.h"
 #include "common/status.h"
 
@@ -510,7 +511,7 @@ absl::StatusOr<std::pair<EntityScore, EntityFacts>> ScoreFacts(
   // Nor events the model's window leaves out (as_of - window_days, as_of].
   if (facts.last_event_micros.has_value() && parsed.window_days > 0 &&
       *facts.last_event_micros <=
-          as_of - int64_t{parsed.window_days} * 86'400'000'000) {
+          as_of - int64_t{parsed.window_days} * kMicrosPerDay) {
     return InvalidField(absl::StrCat(field, ".last_event_time"),
                         "is outside the model's window ending at as_of; "
                         "events before it never count");
