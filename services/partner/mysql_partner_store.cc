@@ -667,6 +667,12 @@ absl::StatusOr<PartnerRecord> MysqlPartnerStore::UpdatePartner(
               "SELECT id FROM agreements WHERE partner_id = ? AND state = 2 "
               "AND end_time_us <= ? ORDER BY id FOR UPDATE",
               true, "agreements/", "expired");
+          // Funds requested or approved and not yet claimed would wait
+          // forever: an ended partner claims none.
+          cascade(
+              "SELECT id FROM fund_requests WHERE partner_id = ? AND state IN "
+              "(1, 2) ORDER BY id FOR UPDATE",
+              false, "fundRequests/", "rejected");
           audit::Write(c, cascaded);
           Statement deals = PrepareCached(
               c,
@@ -707,10 +713,22 @@ absl::StatusOr<PartnerRecord> MysqlPartnerStore::UpdatePartner(
           lapsed->setString(2, row.id);
           lapsed->setInt64(3, row.update_time_us);
           lapsed->executeUpdate();
+          Statement funds = PrepareCached(
+              c,
+              "UPDATE fund_requests SET state = 3, update_time_us = ?, "
+              "version = version + 1 WHERE partner_id = ? AND state IN (1, 2)");
+          funds->setInt64(1, row.update_time_us);
+          funds->setString(2, row.id);
+          const int rejected = funds->executeUpdate();
           absl::StrAppend(&e.details, "; ", expired, " open deal",
                           expired == 1 ? "" : "s", " expired, ", terminated,
                           " active agreement", terminated == 1 ? "" : "s",
                           " terminated");
+          if (rejected > 0) {
+            absl::StrAppend(&e.details, ", ", rejected, " fund request",
+                            rejected == 1 ? "" : "s", " not yet claimed ",
+                            "rejected");
+          }
         }
         audit::Write(c, e);
         return ReadPartner(c, id, false);

@@ -709,6 +709,12 @@ absl::StatusOr<v1::Agreement> PartnerLogic::CreateAgreement(
       record.end_time_us = *end;
     }
   }
+  if (in.state() != v1::AGREEMENT_STATE_UNSPECIFIED &&
+      in.state() != v1::AGREEMENT_STATE_DRAFT) {
+    violations.push_back(
+        {"agreement.state",
+         "is set by TransitionAgreement; an agreement is created a draft"});
+  }
   if (!violations.empty()) return InvalidFields(violations);
   // The store refuses a partner that may not (ended), once it knows the
   // request is no retry.
@@ -1224,6 +1230,21 @@ absl::StatusOr<v1::FundRequest> PartnerLogic::RequestFunds(
             {"fund_request.requested_amount", "must be positive"});
       }
       record.requested_amount = *amount;
+    }
+  }
+  if (in.state() != v1::FUND_REQUEST_STATE_UNSPECIFIED &&
+      in.state() != v1::FUND_REQUEST_STATE_REQUESTED) {
+    violations.push_back({"fund_request.state",
+                          "is set by TransitionFundRequest; funds are "
+                          "requested first"});
+  }
+  for (auto [set, field] :
+       {std::pair{in.has_claimed_amount(), "fund_request.claimed_amount"},
+        std::pair{in.has_claim_time(), "fund_request.claim_time"},
+        std::pair{in.has_paid_time(), "fund_request.paid_time"}}) {
+    if (set) {
+      violations.push_back(
+          {field, "is set by TransitionFundRequest, as the funds move on"});
     }
   }
   if (!violations.empty()) return InvalidFields(violations);

@@ -747,6 +747,22 @@ TEST_F(PartnerLogicTest, BadInputNamesTheFieldAndNotFoundNamesTheId) {
   absl::Status no_funds = logic_.RequestFunds(funds, "u").status();
   EXPECT_TRUE(NamesField(no_funds, "fund_request.activity")) << no_funds;
   EXPECT_TRUE(NamesField(no_funds, "fund_request.requested_amount"));
+  // What only a transition sets is refused, not ignored.
+  funds.mutable_fund_request()->set_activity("fair");
+  *funds.mutable_fund_request()->mutable_requested_amount() = Usd("10");
+  funds.mutable_fund_request()->set_state(v1::FUND_REQUEST_STATE_APPROVED);
+  *funds.mutable_fund_request()->mutable_claimed_amount() = Usd("10");
+  *funds.mutable_fund_request()->mutable_paid_time() = ToTimestamp(kNow);
+  absl::Status output_only = logic_.RequestFunds(funds, "u").status();
+  EXPECT_TRUE(NamesField(output_only, "fund_request.state")) << output_only;
+  EXPECT_TRUE(NamesField(output_only, "fund_request.claimed_amount"));
+  EXPECT_TRUE(NamesField(output_only, "fund_request.paid_time"));
+  EXPECT_FALSE(NamesField(output_only, "fund_request.claim_time"));
+  funds.mutable_fund_request()->clear_claimed_amount();
+  funds.mutable_fund_request()->clear_paid_time();
+  // The state it would have anyway is no error.
+  funds.mutable_fund_request()->set_state(v1::FUND_REQUEST_STATE_REQUESTED);
+  EXPECT_TRUE(logic_.RequestFunds(funds, "u").ok());
   v1::LogInteractionRequest log;
   log.set_partner_id(p.id());
   absl::Status no_log = logic_.LogInteraction(log, "u").status();
@@ -1737,6 +1753,16 @@ TEST_F(PartnerLogicTest, OneActiveAgreementPerPartnerAndProgram) {
   absl::StatusOr<v1::Agreement> first = agreement(), second = agreement();
   ASSERT_TRUE(first.ok() && second.ok());
   EXPECT_EQ(first->state(), v1::AGREEMENT_STATE_DRAFT);
+  {
+    // Created active, it would skip the one-active rule: refused.
+    v1::CreateAgreementRequest r;
+    r.mutable_agreement()->set_partner_id(p.id());
+    r.mutable_agreement()->set_program_id(program->id());
+    *r.mutable_agreement()->mutable_start_time() = ToTimestamp(kNow);
+    r.mutable_agreement()->set_state(v1::AGREEMENT_STATE_ACTIVE);
+    EXPECT_TRUE(NamesField(logic_.CreateAgreement(r, "user:ada").status(),
+                           "agreement.state"));
+  }
   auto move = [&](const std::string& id, v1::AgreementState to) {
     v1::TransitionAgreementRequest r;
     r.set_id(id);
@@ -2114,13 +2140,34 @@ TEST_F(PartnerLogicTest, FundsAreNotApprovedOrClaimedForASuspendedOrEndedOne) {
   ASSERT_TRUE(SetLifecycle(p.id(), v1::LIFECYCLE_ACTIVE).ok());
   ASSERT_TRUE(MoveFunds(waits->id(), v1::FUND_REQUEST_STATE_APPROVED).ok());
 
+  absl::StatusOr<v1::FundRequest> asked = RequestFunds(p.id(), "mail", "50");
+  ASSERT_TRUE(asked.ok()) << asked.status();
+
+  // Ending it rejects what it can no longer claim (approved or only
+  // requested), each audited; the claim made before stays to be paid.
   ASSERT_TRUE(SetLifecycle(p.id(), v1::LIFECYCLE_ENDED).ok());
+  for (const v1::FundRequest* f : {&*waits, &*asked}) {
+    v1::GetFundRequestRequest get;
+    get.set_id(f->id());
+    absl::StatusOr<v1::FundRequest> now = logic_.GetFundRequest(get);
+    ASSERT_TRUE(now.ok()) << now.status();
+    EXPECT_EQ(now->state(), v1::FUND_REQUEST_STATE_REJECTED) << f->id();
+    EXPECT_NE(now->etag(), f->etag());
+    EXPECT_EQ(db_.Strings("SELECT details FROM audit_events WHERE rpc = "
+                          "'UpdatePartner' AND resource = ?",
+                          {"fundRequests/" + f->id()}),
+              std::vector<std::string>{
+                  absl::StrCat("rejected: partner ", p.id(), " ended")});
+  }
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = "
+                      "'UpdatePartner' AND details = 'lifecycle active -> "
+                      "ended; 0 open deals expired, 0 active agreements "
+                      "terminated, 2 fund requests not yet claimed "
+                      "rejected'"),
+            1);
   refused =
       MoveFunds(waits->id(), v1::FUND_REQUEST_STATE_CLAIMED, "100").status();
   EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
-  EXPECT_EQ(refused.message(), absl::StrCat("partner ", p.id(),
-                                            " is ended; it cannot claim "
-                                            "funds"));
   absl::StatusOr<v1::FundRequest> paid =
       MoveFunds(claims->id(), v1::FUND_REQUEST_STATE_PAID);
   ASSERT_TRUE(paid.ok()) << paid.status();
