@@ -587,6 +587,8 @@ absl::Status MysqlValueStore::UpdateProgress(const std::string& id,
   });
 }
 
+void MysqlValueStore::HeartbeatsStopped() { pool_->Close(heartbeats_); }
+
 absl::Status MysqlValueStore::SetModels(const std::string& id,
                                         const std::string& score_model,
                                         const std::string& clv_model) {

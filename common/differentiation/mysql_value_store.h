@@ -72,6 +72,7 @@ class MysqlValueStore final : public ValueStore {
   absl::StatusOr<std::vector<RefreshJobRecord>> EndStaleJobs(
       int64_t stale_before_us, const std::string& error,
       int64_t now_us) override;
+  void HeartbeatsStopped() override;
   absl::Status UpdateProgress(const std::string& id, int64_t done,
                               int64_t total, int64_t now_us) override;
   absl::Status SetModels(const std::string& id, const std::string& score_model,

@@ -436,12 +436,15 @@ void Differentiation::RunJob(Job& job) {
   job.recording_end.store(true);
   // The heartbeat goes on until the end is recorded: a job whose end is
   // being retried through a loss of the database is not stale.
-  auto stop_heartbeat = [&job, &heartbeat] {
+  auto stop_heartbeat = [this, &job, &heartbeat] {
     {
       absl::MutexLock lock(&job.mu);
       job.ended = true;
     }
     heartbeat.join();
+    // Its connection is not held idle between refreshes (each replica would
+    // keep one beside its pool).
+    store_->HeartbeatsStopped();
   };
 
   // A publication whose answer was lost (the connection broke after the

@@ -71,6 +71,9 @@ class ValueStore {
   // when the job is not running any more (recovery ended it as stale).
   virtual absl::Status UpdateProgress(const std::string& id, int64_t done,
                                       int64_t total, int64_t now_us) = 0;
+  // Called once a job's heartbeat has stopped: whatever the heartbeats held
+  // (a database connection) goes until the next job.
+  virtual void HeartbeatsStopped() {}
   // Stores the models of a running job (before its values are published, so
   // that every stored value's model can be found).
   virtual absl::Status SetModels(const std::string& id,

@@ -252,6 +252,13 @@ MysqlPool::Kept::~Kept() {
   if (connection_ != nullptr) ForgetStatements(connection_.get());
 }
 
+void MysqlPool::Close(Kept& kept) {
+  absl::MutexLock lock(&kept.mu_);
+  if (kept.connection_ == nullptr) return;
+  ForgetStatements(kept.connection_.get());
+  kept.connection_.reset();
+}
+
 absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Connect() {
   return Connect(options_);
 }

@@ -161,6 +161,8 @@ class MysqlPool {
   template <typename Fn>
   auto RunKept(Kept& kept, Fn&& fn)
       -> std::invoke_result_t<Fn, sql::Connection&>;
+  // Closes `kept`'s connection, if it has one; its next run makes another.
+  void Close(Kept& kept);
 
   // One round trip to the server, on a connection of its own (so that a
   // pool busy with calls does not read as a database that is down): OK, or
