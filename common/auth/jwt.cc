@@ -601,6 +601,10 @@ std::string SigningKey::PublicJwks(const KeyScope& scope) const {
   if (!scope.subject.empty()) {
     json_object_set_new(jwk.get(), "rapport_subject",
                         json_string(scope.subject.c_str()));
+  }
+  // A limit by role alone (a key published so by hand) is kept too: written
+  // without it, the key would sign for any role.
+  if (!scope.subject.empty() || !scope.max_role.empty()) {
     json_object_set_new(
         jwk.get(), "rapport_max_role",
         json_string(scope.max_role.empty() ? "reader"

@@ -647,6 +647,27 @@ TEST_F(AuthTest, AKeyHeldToASubjectSignsForItAlone) {
   EXPECT_TRUE(plain->Verify(Bearer(Mint(*key_.signing, everywhere))).ok());
 }
 
+// A key held to a role alone (published so by hand) stays held to it when
+// written again, as a rerun of `rapportctl auth keygen` writes it.
+TEST_F(AuthTest, AKeyHeldToARoleAloneKeepsItsLimitWhenWrittenAgain) {
+  absl::StatusOr<std::vector<EcPublicKey>> keys =
+      ParseJwks(key_.signing->PublicJwks({.max_role = "reader"}));
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  ASSERT_EQ(keys->size(), 1u);
+  EXPECT_EQ((*keys)[0].subject, "");
+  EXPECT_EQ((*keys)[0].max_role, "reader");
+  WriteFile(jwks_path_, key_.signing->PublicJwks({.max_role = "reader"}));
+  auto verifier = Verifier();
+  EXPECT_TRUE(
+      verifier->Verify(Bearer(Mint(*key_.signing, Claims({"reader"})))).ok());
+  EXPECT_THAT(verifier->Verify(Bearer(Mint(*key_.signing, Claims({"admin"})))),
+              Unauthenticated("the signing key may not grant this role"));
+  // Unscoped, it says nothing of a limit.
+  keys = ParseJwks(key_.signing->PublicJwks());
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  EXPECT_EQ((*keys)[0].max_role, "");
+}
+
 TEST_F(AuthTest, TamperedClaimsDoNotVerify) {
   auto verifier = Verifier();
   std::string token = Mint(*key_.signing, Claims({"reader"}));
