@@ -144,6 +144,10 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
   // on a population it was sent sends nothing for minutes): gRPC's default
   // stops after two pings without data.
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  // A peer that comes back is found within seconds: calls fail fast while
+  // the channel waits to reconnect, and gRPC's default wait grows to two
+  // minutes after a long outage.
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5 * 1000);
   if (interceptors.empty()) {
     return grpc::CreateCustomChannel(target, *credentials, args);
   }

@@ -326,6 +326,12 @@ absl::Status ServerOptions::Validate() const {
     return absl::InvalidArgumentError(absl::StrCat(
         "listen: want host:port with port 0..65535, got \"", listen, "\""));
   }
+  if (!metrics_listen.empty()) {
+    if (absl::Status s = metrics::Endpoint::CheckListen(metrics_listen);
+        !s.ok()) {
+      return s;
+    }
+  }
   const bool loopback = IsLoopbackAddress(listen);
   if (!loopback && tls.cert_file.empty() && !allow_plaintext) {
     return absl::InvalidArgumentError(absl::StrCat(

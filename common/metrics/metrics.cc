@@ -89,8 +89,7 @@ void RefreshJobMetrics::Ended(bool succeeded, absl::Duration elapsed,
   if (succeeded) entities_.Increment(static_cast<double>(entities));
 }
 
-absl::StatusOr<std::unique_ptr<Endpoint>> Endpoint::Start(
-    const std::string& listen) {
+absl::Status Endpoint::CheckListen(const std::string& listen) {
   const size_t colon = listen.rfind(':');
   int port = -1;
   if (colon == std::string::npos || colon == 0 ||
@@ -100,6 +99,12 @@ absl::StatusOr<std::unique_ptr<Endpoint>> Endpoint::Start(
         "metrics_listen: want host:port with port 0..65535, got \"", listen,
         "\""));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Endpoint>> Endpoint::Start(
+    const std::string& listen) {
+  if (absl::Status s = CheckListen(listen); !s.ok()) return s;
   std::unique_ptr<Endpoint> endpoint(new Endpoint());
   try {
     // Two threads: Prometheus scrapes every few seconds, and a scrape only

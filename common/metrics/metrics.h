@@ -80,6 +80,9 @@ class Endpoint {
   // address is an error naming --metrics_listen.
   static absl::StatusOr<std::unique_ptr<Endpoint>> Start(
       const std::string& listen);
+  // Whether `listen` is host:port, checked before anything starts (a port in
+  // use is found only when it is bound).
+  static absl::Status CheckListen(const std::string& listen);
   ~Endpoint();
 
   int port() const { return port_; }

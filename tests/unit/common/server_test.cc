@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/auth/jwt.h"
@@ -21,6 +22,24 @@ namespace rapport {
 namespace {
 
 namespace sv1 = ::rapport::scoring::v1;
+
+// A metrics address that is no host:port is refused with the other
+// settings, before a service waits for its database and migrates it.
+TEST(Server, ABadMetricsAddressIsRefusedBeforeAnythingStarts) {
+  ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.verifier = testing::TestAuth::Get().Verifier();
+  options.metrics_listen = "127.0.0.1:0";
+  EXPECT_TRUE(options.Validate().ok()) << options.Validate();
+  for (const char* bad :
+       {"9451", ":9451", "127.0.0.1:http", "127.0.0.1:70000"}) {
+    options.metrics_listen = bad;
+    absl::Status refused = options.Validate();
+    EXPECT_TRUE(absl::IsInvalidArgument(refused)) << bad << ": " << refused;
+    EXPECT_TRUE(absl::StartsWith(refused.message(), "metrics_listen: "))
+        << refused;
+  }
+}
 
 // A stream outlives its token (an import of an hour on a token of an hour):
 // the request log still names its caller, found as the stream began.
