@@ -87,7 +87,11 @@ absl::StatusOr<bool> CsvReader::Next() {
       const int64_t start_line = line_;
       ++pos_;
       while (true) {
-        if (!Fill()) return Error(start_line, "unterminated quoted field");
+        if (!Fill()) {
+          // A file cut off by a failed read is no malformed file.
+          if (read_error_) return absl::DataLossError("CSV read error");
+          return Error(start_line, "unterminated quoted field");
+        }
         const char* begin = buf_.data() + pos_;
         const char* stop =
             static_cast<const char*>(std::memchr(begin, '"', end_ - pos_));

@@ -30,12 +30,24 @@ std::vector<std::string> SplitSqlStatements(const std::string& sql) {
   for (absl::string_view line : absl::StrSplit(sql, '\n')) {
     absl::string_view trimmed = absl::StripAsciiWhitespace(line);
     if (trimmed.empty() || absl::StartsWith(trimmed, "--")) continue;
-    absl::StrAppend(&current, line, "\n");
-    if (absl::EndsWith(trimmed, ";")) {
-      current.erase(current.find_last_of(';'));
-      out.push_back(std::move(current));
-      current.clear();
+    // A statement ends at a ';' that only a "-- comment" may follow.
+    size_t end = absl::string_view::npos;
+    for (size_t at = trimmed.find(';'); at != absl::string_view::npos;
+         at = trimmed.find(';', at + 1)) {
+      absl::string_view rest =
+          absl::StripLeadingAsciiWhitespace(trimmed.substr(at + 1));
+      if (rest.empty() || absl::StartsWith(rest, "--")) {
+        end = at;
+        break;
+      }
     }
+    if (end == absl::string_view::npos) {
+      absl::StrAppend(&current, line, "\n");
+      continue;
+    }
+    absl::StrAppend(&current, trimmed.substr(0, end));
+    out.push_back(std::move(current));
+    current.clear();
   }
   if (!absl::StripAsciiWhitespace(current).empty())
     out.push_back(std::move(current));

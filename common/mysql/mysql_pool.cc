@@ -414,10 +414,28 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Acquire() {
 }
 
 void MysqlPool::Release(std::unique_ptr<sql::Connection> connection,
-                        bool broken) {
+                        Fate fate) {
   metrics_->in_use.Decrement();
-  if (broken) {
+  if (fate == Fate::kLost) {
     DropLost(std::move(connection));
+    return;
+  }
+  if (fate == Fate::kReuse) {
+    try {
+      // Closed by its user (a named lock it could not release).
+      if (connection->isClosed()) fate = Fate::kDiscard;
+    } catch (const sql::SQLException&) {
+      fate = Fate::kDiscard;
+    }
+  }
+  if (fate == Fate::kDiscard) {
+    // The server is there: the others stay, and nothing was lost.
+    {
+      absl::MutexLock lock(&mu_);
+      --open_;
+      metrics_->open.Decrement();
+    }
+    ForgetStatements(connection.get());
     return;
   }
   absl::MutexLock lock(&mu_);

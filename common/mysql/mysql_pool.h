@@ -204,7 +204,13 @@ class MysqlPool {
   };
   absl::Status PingOnce(PingOutcome* outcome)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(probe_mu_);
-  void Release(std::unique_ptr<sql::Connection> connection, bool broken)
+  // What becomes of a connection given back.
+  enum class Fate {
+    kReuse,
+    kDiscard,  // its call failed in the program: it alone closes
+    kLost,     // it lost the server: it and every idle one close
+  };
+  void Release(std::unique_ptr<sql::Connection> connection, Fate fate)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Closes `broken` (when given) and every idle connection, counted as lost.
   void DropLost(std::unique_ptr<sql::Connection> broken)
@@ -265,14 +271,16 @@ class MysqlPool::Lease {
  public:
   Lease(MysqlPool* pool, std::unique_ptr<sql::Connection> connection)
       : pool_(pool), connection_(std::move(connection)) {}
-  ~Lease() { pool_->Release(std::move(connection_), broken_); }
+  ~Lease() { pool_->Release(std::move(connection_), fate_); }
   sql::Connection& connection() { return *connection_; }
-  void MarkBroken() { broken_ = true; }
+  void MarkBroken(bool lost_server) {
+    fate_ = lost_server ? Fate::kLost : Fate::kDiscard;
+  }
 
  private:
   MysqlPool* pool_;
   std::unique_ptr<sql::Connection> connection_;
-  bool broken_ = false;
+  Fate fate_ = Fate::kReuse;
 };
 
 template <typename Fn>
@@ -289,7 +297,7 @@ auto MysqlPool::RunTracked(Fn&& fn, bool* lost)
   if (!acquired.ok()) return Result(acquired.status());
   Lease lease(this, *std::move(acquired));
   return Guarded(lease.connection(), fn, [&](bool lost_server) {
-    lease.MarkBroken();
+    lease.MarkBroken(lost_server);
     if (lost_server) *lost = true;
   });
 }

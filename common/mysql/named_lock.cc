@@ -23,12 +23,22 @@ absl::StatusOr<std::unique_ptr<NamedLock>> NamedLock::Take(
 }
 
 NamedLock::~NamedLock() {
+  // Once more should the first try be interrupted (KILL QUERY).
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    try {
+      CachedStatement release = PrepareCached(c_, "DO RELEASE_LOCK(?)");
+      release->setString(1, name_);
+      release->execute();
+      return;
+    } catch (const sql::SQLException&) {
+    }
+  }
+  // Still held, the connection may be alive: it closes, and the lock goes
+  // with it, rather than back to the pool holding it (every taker after
+  // would wait for it in vain).
   try {
-    CachedStatement release = PrepareCached(c_, "DO RELEASE_LOCK(?)");
-    release->setString(1, name_);
-    release->execute();
+    c_.close();
   } catch (const sql::SQLException&) {
-    // The lock goes with the connection anyway.
   }
 }
 

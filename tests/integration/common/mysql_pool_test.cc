@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <stdexcept>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -75,6 +76,21 @@ int64_t ConnectionId(sql::Connection& c) {
   std::unique_ptr<sql::ResultSet> rs(s->executeQuery("SELECT CONNECTION_ID()"));
   rs->next();
   return rs->getInt64(1);
+}
+
+// The value of the pool counter `name` for `database`; 0 when there is none.
+double PoolCounter(const std::string& name, const std::string& database) {
+  for (const prometheus::MetricFamily& family : metrics::Registry().Collect()) {
+    if (family.name != name) continue;
+    for (const prometheus::ClientMetric& m : family.metric) {
+      for (const prometheus::ClientMetric::Label& label : m.label) {
+        if (label.name == "database" && label.value == database) {
+          return m.counter.value;
+        }
+      }
+    }
+  }
+  return 0;
 }
 
 const std::vector<Migration> kMigrations = {
@@ -340,6 +356,53 @@ TEST(MysqlPool, AConnectionLostInAFailedTransactionIsNotPooled) {
   absl::StatusOr<int64_t> one = Count(*pool, "SELECT 1");
   ASSERT_TRUE(one.ok()) << one.status();
   EXPECT_EQ(*one, 1);
+}
+
+// A call that fails in the program (an exception that is no server's) closes
+// its own connection only: the server is there, so the idle ones stay in the
+// pool and nothing is counted as lost.
+TEST(MysqlPool, AProgramErrorClosesItsOwnConnectionOnly) {
+  const std::string uri = TestMariaDb::Shared().CreateDatabase();
+  auto pool = NewPool(uri, 2);
+  // Two connections, both idle afterwards.
+  int64_t outer_id = 0, inner_id = 0;
+  ASSERT_TRUE(pool->Run([&](sql::Connection& outer) -> absl::Status {
+                    outer_id = ConnectionId(outer);
+                    return pool->Run([&](sql::Connection& inner) {
+                      inner_id = ConnectionId(inner);
+                      return absl::OkStatus();
+                    });
+                  })
+                  .ok());
+  ASSERT_NE(outer_id, inner_id);
+  const std::string database = MysqlOptions::FromUri(uri)->database;
+  const double lost =
+      PoolCounter("rapport_db_pool_connections_lost_total", database);
+  int64_t failed_id = 0;
+  absl::Status failed = pool->Run([&](sql::Connection& c) -> absl::Status {
+    failed_id = ConnectionId(c);
+    throw std::out_of_range("a bug");
+  });
+  EXPECT_EQ(failed.code(), absl::StatusCode::kInternal) << failed;
+  // The other idle connection serves the next call; the failed one is gone.
+  absl::StatusOr<int64_t> next = Count(*pool, "SELECT CONNECTION_ID()");
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(*next, failed_id == outer_id ? inner_id : outer_id);
+  EXPECT_EQ(PoolCounter("rapport_db_pool_connections_lost_total", database),
+            lost);
+  // One its user closed (a named lock it could not release) is not pooled
+  // either.
+  ASSERT_TRUE(pool->Run([&](sql::Connection& c) -> absl::Status {
+                    c.close();
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<int64_t> one = Count(*pool, "SELECT 1");
+    ASSERT_TRUE(one.ok()) << one.status();
+  }
+  EXPECT_EQ(PoolCounter("rapport_db_pool_connections_lost_total", database),
+            lost);
 }
 
 // A row that refers to one deleted meanwhile (a foreign key) is NOT_FOUND in

@@ -412,6 +412,11 @@ TEST(Migrations, SplitsStatementsAtLineEndSemicolonsAndDropsComments) {
   EXPECT_EQ(statements[0].find(';'), std::string::npos);
   EXPECT_NE(statements[1].find("(';')"), std::string::npos);
   EXPECT_NE(statements[2].find("SELECT 1"), std::string::npos);
+  // A comment after the semicolon ends the statement still.
+  statements = SplitSqlStatements(
+      "ALTER TABLE a ADD COLUMN y INT; -- why; says the comment\nSELECT 2;");
+  EXPECT_EQ(statements, (std::vector<std::string>{
+                            "ALTER TABLE a ADD COLUMN y INT", "SELECT 2"}));
 }
 
 // An amount a service stores is refused above 10^12 in magnitude (so that

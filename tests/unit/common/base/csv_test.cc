@@ -1,6 +1,8 @@
 #include "common/base/csv.h"
 
 #include <sstream>
+#include <stdexcept>
+#include <streambuf>
 #include <string>
 #include <vector>
 
@@ -90,6 +92,33 @@ TEST(CsvReader, ReportsMalformedQuotingWithTheLine) {
   EXPECT_NE(s.message().find("line 2"), absl::string_view::npos) << s;
   s = FirstError("a,b\nc\n d\"e\n");
   EXPECT_NE(s.message().find("line 3"), absl::string_view::npos) << s;
+}
+
+// A stream whose reads fail after its first `good` bytes (a disk error).
+class FailingAfter : public std::streambuf {
+ public:
+  FailingAfter(std::string data, size_t good) : data_(std::move(data)) {
+    setg(data_.data(), data_.data(), data_.data() + good);
+  }
+
+ protected:
+  int_type underflow() override { throw std::runtime_error("read error"); }
+
+ private:
+  std::string data_;
+};
+
+// A read that fails inside a quoted field is a read error, not a file that
+// left its quote open.
+TEST(CsvReader, AReadFailingInsideAQuotedFieldIsNoQuotingError) {
+  FailingAfter buf("id,note\n1,\"a long field cut off by the disk", 35);
+  std::istream in(&buf);
+  CsvReader reader(&in, 16);
+  absl::StatusOr<bool> first = reader.Next();
+  ASSERT_TRUE(first.ok() && *first) << first.status();
+  absl::StatusOr<bool> second = reader.Next();
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kDataLoss)
+      << second.status();
 }
 
 TEST(CsvReader, FieldCountCheckNamesTheLine) {
