@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -387,6 +389,10 @@ absl::StatusOr<std::vector<imports::Reject>> InsertEngagements(
     int kind;
   };
   absl::flat_hash_map<std::string, Shape> shapes;
+  // The ids of the rows stored for those engagements: a row of this batch
+  // among them was stored by a concurrent run of the same file after this
+  // one looked for it.
+  absl::flat_hash_set<std::string> stored_ids;
   // Locking each engagement (LockEngagements), so that two imports (or an
   // import and a LogEngagement) adding to one engagement at once take turns
   // and each checks what the other stored, first rows of a new one
@@ -398,10 +404,11 @@ absl::StatusOr<std::vector<imports::Reject>> InsertEngagements(
   LockEngagements(c, std::vector<std::string>(grouped.begin(), grouped.end()));
   SelectInLists(
       c,
-      "SELECT engagement_id, member_id, engagement_time_us, kind FROM "
+      "SELECT engagement_id, member_id, engagement_time_us, kind, id FROM "
       "engagements WHERE engagement_id",
       std::vector<std::string>(grouped.begin(), grouped.end()), 512,
       [&](sql::ResultSet& found) {
+        stored_ids.insert(TextOrEmpty(found, 5));
         members.emplace(TextOrEmpty(found, 1), TextOrEmpty(found, 2));
         ++counted[TextOrEmpty(found, 1)];
         shapes.try_emplace(TextOrEmpty(found, 1),
@@ -413,6 +420,12 @@ absl::StatusOr<std::vector<imports::Reject>> InsertEngagements(
   std::vector<imports::Reject> refused;
   for (size_t i = 0; i < rows.size(); ++i) {
     if (!rows[i].record.group.empty()) {
+      if (stored_ids.contains(rows[i].id)) {
+        // The batch rolls back and runs again, where the retry check finds
+        // the row a duplicate (or refuses other content under its id).
+        return absl::AlreadyExistsError(absl::StrCat(
+            "row ", rows[i].number, ": stored meanwhile by another run"));
+      }
       const EngagementRecord& e = rows[i].record.record;
       if (auto shape = shapes.find(engagement_ids[i]); shape != shapes.end()) {
         const Shape& first = shape->second;
@@ -531,11 +544,20 @@ absl::StatusOr<std::vector<imports::Reject>> InsertCoverage(
     const imports::Row<CoverageRecord>& r = rows[i];
     if (!r.entity.create) {
       auto it = kinds.find(r.entity.id);
-      const int kind = it == kinds.end() ? 0 : it->second;
-      if (kind != v1::MEMBER_KIND_ANALYST) {
-        refused.push_back({r.number, "member_ref",
-                           absl::StrCat("names a ", KindName(kind),
-                                        "; coverage is an analyst's")});
+      if (it == kinds.end()) {
+        // Deleted since it was resolved: the batch resolves its references
+        // again, and the row is refused as naming no member.
+        return absl::NotFoundError(
+            absl::StrCat("member ", r.entity.id, " deleted meanwhile"));
+      }
+      if (it->second != v1::MEMBER_KIND_ANALYST) {
+        const std::string name = KindName(it->second);
+        refused.push_back(
+            {r.number, "member_ref",
+             absl::StrCat(
+                 "names ",
+                 absl::StrContains("aeiou", name.substr(0, 1)) ? "an " : "a ",
+                 name, "; coverage is an analyst's")});
         continue;
       }
     }

@@ -1038,18 +1038,14 @@ absl::StatusOr<v1::Coverage> CommunityLogic::RecordCoverage(
   }
   if (!violations.empty()) return InvalidFields(violations);
   // Coverage is an analyst's: a shareholder's or an investor's "rating"
-  // would count in the consensus.
+  // would count in the consensus. The store checks the kind, once it knows
+  // the request is no retry (a rating stored before the analyst became an
+  // investor is still its answer).
   absl::StatusOr<MemberRecord> member = store_->GetMember(r.member_id);
   if (absl::IsNotFound(member.status())) {
     return EntityNotFound("member", r.member_id);
   }
   if (!member.ok()) return member.status();
-  if (member->kind != v1::MEMBER_KIND_ANALYST) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "member ", r.member_id, " is a ", KindName(member->kind),
-        "; coverage is an analyst's (record the analyst as a member of kind "
-        "analyst)"));
-  }
   r.id = request.request_id().empty()
              ? ids_->Next()
              : KeyedId("coverage", request.request_id());

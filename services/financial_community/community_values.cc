@@ -67,10 +67,10 @@ absl::StatusOr<int64_t> MemberFacts::CountEntities() {
 }
 
 absl::StatusOr<std::map<std::string, Decimal>> MemberFacts::ValuesOf(
-    const std::vector<std::string>& ids, int64_t as_of_us) {
+    const std::vector<std::string>& ids, int64_t as_of_us, bool page) {
   return pool_->Run([&](sql::Connection& c)
                         -> absl::StatusOr<std::map<std::string, Decimal>> {
-    return MarketValues(c, ids, as_of_us);
+    return MarketValues(c, ids, as_of_us, page);
   });
 }
 
@@ -87,7 +87,7 @@ absl::Status MemberFacts::ScanFacts(const d::CountWindow& window,
           if (f.frequency > 0) engaged.push_back(f.entity_id);
         }
         RAPPORT_ASSIGN_OR_RETURN(auto values,
-                                 ValuesOf(engaged, window.as_of_us));
+                                 ValuesOf(engaged, window.as_of_us, true));
         for (d::EntityFacts& f : batch) {
           f.monetary = Decimal();
           if (f.frequency == 0) continue;
@@ -107,7 +107,8 @@ absl::StatusOr<std::vector<d::EntityFacts>> MemberFacts::FactsOf(
   for (const d::EntityFacts& f : facts) {
     if (f.frequency > 0) engaged.push_back(f.entity_id);
   }
-  RAPPORT_ASSIGN_OR_RETURN(auto values, ValuesOf(engaged, window.as_of_us));
+  RAPPORT_ASSIGN_OR_RETURN(auto values,
+                           ValuesOf(engaged, window.as_of_us, false));
   for (d::EntityFacts& f : facts) {
     f.monetary = Decimal();
     if (f.frequency == 0) continue;
@@ -133,7 +134,7 @@ absl::Status MemberFacts::ScanEventDays(const d::CountWindow& window,
           }
         }
         RAPPORT_ASSIGN_OR_RETURN(auto values,
-                                 ValuesOf(members, window.as_of_us));
+                                 ValuesOf(members, window.as_of_us, true));
         for (size_t i = 0; i < batch.size(); ++i) {
           d::EventDay& day = batch[i];
           day.amount = Decimal();

@@ -45,8 +45,9 @@ class MemberFacts final : public differentiation::Counterpart {
  private:
   // The market value at `as_of_us` of those of `ids` (sorted) that hold
   // anything then.
+  // `page`: the ids are one range's (see MarketValues).
   absl::StatusOr<std::map<std::string, Decimal>> ValuesOf(
-      const std::vector<std::string>& ids, int64_t as_of_us);
+      const std::vector<std::string>& ids, int64_t as_of_us, bool page);
 
   MysqlPool* const pool_;
   differentiation::MysqlCounterpart engagements_;

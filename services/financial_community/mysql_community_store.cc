@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -213,17 +214,33 @@ void LockEngagements(sql::Connection& c, std::vector<std::string> ids) {
 }
 
 absl::StatusOr<std::map<std::string, Decimal>> MarketValues(
-    sql::Connection& c, const std::vector<std::string>& ids, int64_t as_of_us) {
+    sql::Connection& c, const std::vector<std::string>& ids, int64_t as_of_us,
+    bool page) {
   std::map<std::string, Decimal> out;
   if (ids.empty()) return out;
-  // Each member's rows in key order (member, security, date): the last row of
-  // a security at or before as_of is the one before the security changes.
-  // Many ids (a refresh's page, in id order) are read as their range, a few
-  // as a list.
-  const bool range = ids.size() > 64;
   std::vector<std::string> sorted = ids;
   std::sort(sorted.begin(), sorted.end());
-  const size_t slots = range ? 0 : PaddedCount(sorted.size(), 64);
+  constexpr size_t kList = 64;
+  if (!page && sorted.size() > kList) {
+    // Ids from all over the id space: their range would read nearly every
+    // holding, so they go as lists.
+    for (size_t begin = 0; begin < sorted.size(); begin += kList) {
+      std::vector<std::string> part(
+          sorted.begin() + static_cast<std::ptrdiff_t>(begin),
+          sorted.begin() + static_cast<std::ptrdiff_t>(
+                               std::min(sorted.size(), begin + kList)));
+      RAPPORT_ASSIGN_OR_RETURN(auto values,
+                               MarketValues(c, part, as_of_us, false));
+      out.merge(values);
+    }
+    return out;
+  }
+  // Each member's rows in key order (member, security, date): the last row of
+  // a security at or before as_of is the one before the security changes.
+  // Many ids of one page (a refresh's, in id order) are read as their range,
+  // a few as a list.
+  const bool range = sorted.size() > kList;
+  const size_t slots = range ? 0 : PaddedCount(sorted.size(), kList);
   Statement s = PrepareCached(
       c, absl::StrCat(
              "SELECT member_id, security, shares, price FROM "
@@ -999,54 +1016,58 @@ MysqlCommunityStore::ListEngagements(const std::string& member_id,
 
 absl::StatusOr<CoverageRecord> MysqlCommunityStore::RecordCoverage(
     const CoverageRecord& r, const std::string& fingerprint) {
-  return pool_->Transaction(
-      [&](sql::Connection& c) -> absl::StatusOr<CoverageRecord> {
-        if (std::optional<std::string> stored =
-                StoredFingerprint(c, "coverage", r.id)) {
-          if (*stored != fingerprint) return RequestIdReused("a rating");
-        } else {
-          // The member is an analyst until this commits (the caller checked
-          // before; a kind changed since is refused).
-          Statement kind = PrepareCached(
-              c, "SELECT kind FROM members WHERE id = ? LOCK IN SHARE MODE");
-          kind->setString(1, r.member_id);
-          Rows member(kind->executeQuery());
-          if (!member->next()) {
-            return absl::NotFoundError(
-                absl::StrCat("member ", r.member_id, " not found"));
-          }
-          if (member->getInt(1) != v1::MEMBER_KIND_ANALYST) {
-            return absl::FailedPreconditionError(absl::StrCat(
-                "member ", r.member_id,
-                " is no longer an analyst; coverage is an analyst's"));
-          }
-          Statement s = PrepareCached(
-              c,
-              "INSERT INTO coverage (id, member_id, security, end_time_us, "
-              "rating, rating_text, target_price, create_time_us, "
-              "recorded_by, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
-              "?)");
-          s->setString(1, r.id);
-          s->setString(2, r.member_id);
-          s->setString(3, r.security);
-          s->setInt64(4, r.end_time_us);
-          s->setInt(5, r.rating);
-          s->setString(6, r.rating_text);
-          SetNullableString(*s, 7,
-                            r.target_price ? r.target_price->ToString() : "");
-          s->setInt64(8, r.create_time_us);
-          s->setString(9, r.recorded_by);
-          s->setString(10, fingerprint);
-          s->executeUpdate();
-        }
-        Statement s =
-            PrepareCached(c, absl::StrCat("SELECT ", kCoverageColumns,
-                                          " FROM coverage WHERE id = ?"));
-        s->setString(1, r.id);
-        Rows rows(s->executeQuery());
-        if (!rows->next()) return absl::InternalError("rating not stored");
-        return ReadCoverage(*rows);
-      });
+  return pool_->Transaction([&](sql::Connection& c)
+                                -> absl::StatusOr<CoverageRecord> {
+    if (std::optional<std::string> stored =
+            StoredFingerprint(c, "coverage", r.id)) {
+      if (*stored != fingerprint) return RequestIdReused("a rating");
+    } else {
+      // The member is an analyst until this commits.
+      Statement kind = PrepareCached(
+          c, "SELECT kind FROM members WHERE id = ? LOCK IN SHARE MODE");
+      kind->setString(1, r.member_id);
+      Rows member(kind->executeQuery());
+      if (!member->next()) {
+        return absl::NotFoundError(
+            absl::StrCat("member ", r.member_id, " not found"));
+      }
+      if (const int kind = member->getInt(1); kind != v1::MEMBER_KIND_ANALYST) {
+        const std::string name = KindName(kind);
+        return absl::FailedPreconditionError(absl::StrCat(
+            "member ", r.member_id, " is ",
+            !name.empty() && absl::StrContains("aeiou", name.substr(0, 1))
+                ? "an "
+                : "a ",
+            name,
+            "; coverage is an analyst's (record the analyst as a member "
+            "of kind analyst)"));
+      }
+      Statement s = PrepareCached(
+          c,
+          "INSERT INTO coverage (id, member_id, security, end_time_us, "
+          "rating, rating_text, target_price, create_time_us, "
+          "recorded_by, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+          "?)");
+      s->setString(1, r.id);
+      s->setString(2, r.member_id);
+      s->setString(3, r.security);
+      s->setInt64(4, r.end_time_us);
+      s->setInt(5, r.rating);
+      s->setString(6, r.rating_text);
+      SetNullableString(*s, 7,
+                        r.target_price ? r.target_price->ToString() : "");
+      s->setInt64(8, r.create_time_us);
+      s->setString(9, r.recorded_by);
+      s->setString(10, fingerprint);
+      s->executeUpdate();
+    }
+    Statement s = PrepareCached(c, absl::StrCat("SELECT ", kCoverageColumns,
+                                                " FROM coverage WHERE id = ?"));
+    s->setString(1, r.id);
+    Rows rows(s->executeQuery());
+    if (!rows->next()) return absl::InternalError("rating not stored");
+    return ReadCoverage(*rows);
+  });
 }
 
 absl::StatusOr<std::vector<CoverageRecord>> MysqlCommunityStore::CoverageOf(

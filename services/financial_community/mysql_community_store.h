@@ -28,9 +28,12 @@ void LockEngagements(sql::Connection& c, std::vector<std::string> ids);
 
 // The market value of each of `ids` at `as_of_us`: for each security its
 // latest row at or before then, shares * price, summed exactly (SCORING.md
-// section 10). Members without holdings are left out.
+// section 10). Members without holdings are left out. `page`: the ids are
+// the members of one range of ids (a refresh's page), read as that range;
+// else (ids from all over, a re-score's) as lists.
 absl::StatusOr<std::map<std::string, Decimal>> MarketValues(
-    sql::Connection& c, const std::vector<std::string>& ids, int64_t as_of_us);
+    sql::Connection& c, const std::vector<std::string>& ids, int64_t as_of_us,
+    bool page);
 
 class MysqlCommunityStore final : public CommunityStore {
  public:

@@ -504,6 +504,7 @@ TEST_F(CommunityLogicTest, TheConsensusTakesEachAnalystsLatestRatingAsOfADate) {
   EXPECT_TRUE(NamesField(logic_.RecordCoverage(dropped, "user:ada").status(),
                          "coverage.target_price"));
   dropped.mutable_coverage()->clear_target_price();
+  dropped.set_request_id("hal-drops-acme");
   absl::StatusOr<v1::Coverage> stored = ReportedOnItsDay(
       dropped.coverage().date(),
       [&] { return logic_.RecordCoverage(dropped, "user:ada"); });
@@ -543,6 +544,24 @@ TEST_F(CommunityLogicTest, TheConsensusTakesEachAnalystsLatestRatingAsOfADate) {
   for (const v1::AnalystView& a : c->analysts()) {
     EXPECT_NE(a.member_id(), hal_);
   }
+  // A rating recorded while Hal was an analyst, retried, is answered as
+  // stored; a new one is refused.
+  const int64_t ratings = db_.Count("SELECT COUNT(*) FROM coverage");
+  absl::StatusOr<v1::Coverage> retried = ReportedOnItsDay(
+      dropped.coverage().date(),
+      [&] { return logic_.RecordCoverage(dropped, "user:ada"); });
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(retried->rating(), v1::RATING_DROPPED);
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM coverage"), ratings);
+  dropped.set_request_id("hal-drops-acme-again");
+  absl::Status refused = ReportedOnItsDay(dropped.coverage().date(), [&] {
+                           return logic_.RecordCoverage(dropped, "user:ada");
+                         }).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
+  EXPECT_EQ(refused.message(),
+            absl::StrCat("member ", hal_,
+                         " is an investor; coverage is an analyst's (record "
+                         "the analyst as a member of kind analyst)"));
 }
 
 // Migration 0005 numbers the ratings stored before it in the order they were
@@ -984,6 +1003,48 @@ TEST_F(CommunityLogicTest, HoldingsViewsReadInChunksSeeEveryMemberOnce) {
   EXPECT_EQ(seen, 3);
 }
 
+// Market values of ids from all over (a re-score's), more than one list
+// holds, are read as lists and come out as one page's range gives them.
+TEST_F(CommunityLogicTest, MarketValuesOfManyScatteredIdsAreEachMembers) {
+  std::vector<std::string> ids;
+  for (int m = 0; m < 150; ++m) {
+    ids.push_back(
+        Create(absl::StrCat("Fund ", m), v1::MEMBER_KIND_SHAREHOLDER));
+    if (m % 3 != 0) {
+      Hold(ids.back(), "ACME", Date(2024, 6, 28), 10 + m, "2.50");
+    }
+  }
+  // Every other one asked for, out of order.
+  std::vector<std::string> asked;
+  for (size_t i = 0; i < ids.size(); i += 2) asked.push_back(ids[i]);
+  std::reverse(asked.begin(), asked.end());
+  absl::StatusOr<std::map<std::string, Decimal>> listed, ranged;
+  ASSERT_TRUE(db_.pool()
+                  .Run([&](sql::Connection& c) -> absl::Status {
+                    listed = MarketValues(c, asked, kAsOf, false);
+                    ranged = MarketValues(c, asked, kAsOf, true);
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_TRUE(ranged.ok()) << ranged.status();
+  EXPECT_EQ(*listed, *ranged);
+  ASSERT_EQ(listed->size(), 50u);  // 75 asked, a third of them hold nothing
+  for (size_t i = 0; i < ids.size(); i += 2) {
+    auto it = listed->find(ids[i]);
+    if (i % 3 == 0) {
+      EXPECT_EQ(it, listed->end()) << i;
+    } else {
+      ASSERT_NE(it, listed->end()) << i;
+      // (10 + i) shares at 2.50.
+      const size_t cents = (10 + i) * 250;
+      EXPECT_EQ(it->second.ToString(),
+                absl::StrCat(cents / 100, ".", cents % 100 == 0 ? "00" : "50"))
+          << i;
+    }
+  }
+}
+
 // SCORING.md section 10: monetary is the market value at as_of of members
 // with a counted engagement; the others are prospects whatever they hold.
 TEST_F(CommunityLogicTest, MembersFactsAreEngagementsAndMarketValueAtAsOf) {
@@ -1285,6 +1346,55 @@ TEST_F(CommunityLogicTest, TwoRunsOfOneHoldingsFileAtOnceCountEachRowOnce) {
         << "round " << round;
   }
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM holdings"), 5 * kRows);
+}
+
+// The same for engagements: a row of one group that the other run stored
+// after this one looked is a duplicate, not a member the engagement has
+// already.
+TEST_F(CommunityLogicTest, TwoRunsOfOneEngagementsFileAtOnceCountEachRowOnce) {
+  std::vector<std::string> members;
+  for (int m = 0; m < 20; ++m) {
+    members.push_back(
+        Create(absl::StrCat("Fund ", m), v1::MEMBER_KIND_INVESTOR));
+  }
+  std::atomic<int64_t> tick{kAsOf};
+  MysqlCommunityImports imports(&db_.pool(), &ids_,
+                                [&] { return absl::FromUnixMicros(++tick); },
+                                {.currency = "USD"});
+  for (int round = 0; round < 5; ++round) {
+    v1::ImportEngagementsRequest file;
+    file.set_import_id(absl::StrCat("roadshows-", round));
+    for (int i = 0; i < static_cast<int>(members.size()); ++i) {
+      v1::EngagementRow* row = file.add_rows();
+      row->set_row(i + 1);
+      row->set_member_ref(members[i]);
+      row->set_timestamp("2024-06-10T09:00:00Z");
+      row->set_kind("roadshow");
+      row->set_cost("1");
+      row->set_request_id(absl::StrCat("show-", round, "/", i));
+    }
+    absl::Notification go;
+    absl::StatusOr<v1::ImportEngagementsResponse> runs[2];
+    std::thread threads[2];
+    for (int t = 0; t < 2; ++t) {
+      threads[t] = std::thread([&, t] {
+        go.WaitForNotification();
+        runs[t] =
+            imports.ImportEngagements(testing::OneMessage(file), "user:ada");
+      });
+    }
+    go.Notify();
+    for (std::thread& t : threads) t.join();
+    ASSERT_TRUE(runs[0].ok()) << runs[0].status();
+    ASSERT_TRUE(runs[1].ok()) << runs[1].status();
+    EXPECT_EQ(runs[0]->rejected_size() + runs[1]->rejected_size(), 0)
+        << "round " << round;
+    EXPECT_EQ(runs[0]->accepted() + runs[1]->accepted(),
+              static_cast<int64_t>(members.size()))
+        << "round " << round;
+  }
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM engagements"),
+            5 * static_cast<int64_t>(members.size()));
 }
 
 // Without as_of the register is today's; its pages stay on the day of the
@@ -2340,6 +2450,8 @@ TEST_F(CommunityLogicTest, ImportsRejectBadRowsAndStoreNothingTwice) {
   ASSERT_EQ(rated->rejected_size(), 1);
   EXPECT_EQ(rated->rejected(0).row(), 2);
   EXPECT_EQ(rated->rejected(0).field(), "member_ref");
+  EXPECT_EQ(rated->rejected(0).message(),
+            "names a shareholder; coverage is an analyst's");
   v1::RecordCoverageRequest direct;
   direct.mutable_coverage()->set_member_id(holder);
   direct.mutable_coverage()->set_security("ACME");
