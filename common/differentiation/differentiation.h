@@ -123,6 +123,11 @@ struct DifferentiationOptions {
   std::function<void()> on_stop;
 };
 
+// The ceiling of `policy` that one interaction costing `cost` is above, if
+// it is (a policy without a ceiling has none).
+std::optional<Decimal> CostCeilingExceeded(const cv1::ContactPolicy& policy,
+                                           const Decimal& cost);
+
 // What a counterpart's own logic asks of differentiation: keep values current
 // after activity, the contact policy of an entity's tier, and the stored
 // values to show with entities. Differentiation implements it; unit tests of
@@ -150,7 +155,8 @@ class ValueKeeper {
   // first one runs: its entities then wait for its model.
   virtual void RescoreSoon(const std::vector<std::string>& ids) = 0;
   // The contact policy of the entity's stored tier; nullopt when the entity
-  // has not been scored yet.
+  // has not been scored yet. What one interaction costs at most is
+  // CostCeilingExceeded's.
   virtual absl::StatusOr<std::optional<cv1::ContactPolicy>> ContactPolicyOf(
       const std::string& id) = 0;
   // The stored values of those of `ids` that have some, by id.

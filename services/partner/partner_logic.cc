@@ -1502,6 +1502,15 @@ absl::StatusOr<v1::Interaction> PartnerLogic::LogInteraction(
                          request.partner_id(),
                          "; log it with force (admin) to record it anyway"));
       }
+      if (std::optional<Decimal> ceiling =
+              differentiation::CostCeilingExceeded(*policy, record.cost)) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "interaction.cost: ", record.cost.ToString(), " is more than the ",
+            ceiling->ToString(), " the ", TierName(policy->tier()),
+            " tier's contact policy allows one interaction of partner ",
+            request.partner_id(),
+            "; log it with force (admin) to record it anyway"));
+      }
     }
     return absl::OkStatus();
   };
