@@ -324,7 +324,17 @@ absl::StatusOr<v1::Customer> CustomerLogic::CreateCustomer(
   CustomerRecord record;
   RAPPORT_RETURN_IF_ERROR(ApplyCustomerFields(request.customer(), {},
                                               options_.phone_region, record));
-  RAPPORT_RETURN_IF_ERROR(CheckNotSuppressed(IdentitiesOf(record)));
+  // A retry is answered as first stored (below), even if an identity it
+  // names has been suppressed since (erased on another customer).
+  std::optional<std::string> created;
+  if (!request.request_id().empty()) {
+    RAPPORT_ASSIGN_OR_RETURN(created,
+                             store_->CustomerCreatedBy(
+                                 {request.request_id(), RequestHash(request)}));
+  }
+  if (!created.has_value()) {
+    RAPPORT_RETURN_IF_ERROR(CheckNotSuppressed(IdentitiesOf(record)));
+  }
   RAPPORT_RETURN_IF_ERROR(CheckRequestNotErased(request.request_id()));
   record.id = ids_->Next();
   record.create_time_us = record.update_time_us = NowMicros();
@@ -772,6 +782,53 @@ absl::Status CustomerLogic::CheckRequestNotErased(
       "request_id: the customer this request created has since been erased");
 }
 
+std::optional<CustomerRecord> CustomerLogic::IdentitiesToLink(
+    const CustomerRecord& named, const CustomerRecord& to) {
+  CustomerRecord more;
+  if (to.email.empty()) more.email = named.email;
+  if (to.phone.empty()) more.phone = named.phone;
+  size_t room = to.external_ids.size() < kMaxExternalIds
+                    ? kMaxExternalIds - to.external_ids.size()
+                    : 0;
+  for (const ExternalIdRecord& e : named.external_ids) {
+    if (room == 0) break;
+    if (std::find(to.external_ids.begin(), to.external_ids.end(), e) !=
+        to.external_ids.end()) {
+      continue;
+    }
+    more.external_ids.push_back(e);
+    --room;
+  }
+  if (more.email.empty() && more.phone.empty() && more.external_ids.empty()) {
+    return std::nullopt;
+  }
+  return more;
+}
+
+absl::StatusOr<CustomerRecord> CustomerLogic::LinkIdentities(
+    const std::string& id, const CustomerRecord& named,
+    const audit::Event& event) {
+  const int64_t now = NowMicros();
+  return store_->UpdateCustomer(
+      id,
+      [&](CustomerRecord& current) -> absl::Status {
+        if (!current.merged_into.empty() || current.erased) {
+          return absl::AbortedError(
+              absl::StrCat("customer ", id, " changed meanwhile"));
+        }
+        std::optional<CustomerRecord> more = IdentitiesToLink(named, current);
+        if (!more.has_value()) return absl::OkStatus();  // linked already
+        if (!more->email.empty()) current.email = more->email;
+        if (!more->phone.empty()) current.phone = more->phone;
+        for (ExternalIdRecord& e : more->external_ids) {
+          current.external_ids.push_back(std::move(e));
+        }
+        current.update_time_us = std::max(now, current.update_time_us);
+        return absl::OkStatus();
+      },
+      event);
+}
+
 absl::StatusOr<v1::IdentifyCustomerResponse> CustomerLogic::IdentifyCustomer(
     const v1::IdentifyCustomerRequest& request, const std::string& actor) {
   RAPPORT_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
@@ -836,6 +893,35 @@ absl::StatusOr<v1::IdentifyCustomerResponse> CustomerLogic::IdentifyCustomer(
                                store_->GetCustomer(matches[0]));
       // Merged or erased since it was found: look again.
       if (!found.merged_into.empty() || found.erased) continue;
+      // The identities the request names that the customer lacks (an email
+      // or a phone where it has none, external ids it does not hold) are
+      // linked to it, so that whatever names one of them next finds this
+      // customer, not nobody (and makes a second record of the person).
+      // Those suppressed (an erased person's) are not.
+      if (std::optional<CustomerRecord> more = IdentitiesToLink(record, found);
+          more.has_value()) {
+        absl::Status suppressed = CheckNotSuppressed(IdentitiesOf(*more));
+        if (!suppressed.ok() && !absl::IsFailedPrecondition(suppressed)) {
+          return suppressed;
+        }
+        if (suppressed.ok()) {
+          std::vector<std::string> fields;
+          if (!more->email.empty()) fields.push_back("email");
+          if (!more->phone.empty()) fields.push_back("phone");
+          if (!more->external_ids.empty()) fields.push_back("external_ids");
+          absl::StatusOr<CustomerRecord> linked = LinkIdentities(
+              found.id, record,
+              Change(actor, "IdentifyCustomer", found.id, request.request_id(),
+                     absl::StrCat("linked=", absl::StrJoin(fields, ","))));
+          // Taken by another customer, or merged or erased, meanwhile.
+          if (absl::IsAlreadyExists(linked.status()) ||
+              absl::IsAborted(linked.status())) {
+            continue;
+          }
+          if (!linked.ok()) return linked.status();
+          found = *std::move(linked);
+        }
+      }
       // A retry racing the call that created it gets the first answer.
       if (!request.request_id().empty()) {
         RAPPORT_ASSIGN_OR_RETURN(
@@ -1066,6 +1152,17 @@ absl::StatusOr<v1::Interaction> CustomerLogic::LogInteraction(
           " is not allowed for this customer's tier ",
           cv1::Tier_Name(policy->tier()).substr(5), " (allowed: ",
           absl::StrJoin(allowed, ", "), "); set force to log it anyway"));
+    }
+    if (policy.has_value()) {
+      if (std::optional<Decimal> ceiling =
+              differentiation::CostCeilingExceeded(*policy, record.cost)) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("interaction.cost: ", record.cost.ToString(),
+                         " is more than the ", ceiling->ToString(),
+                         " one interaction may cost for this customer's tier ",
+                         cv1::Tier_Name(policy->tier()).substr(5),
+                         "; set force to log it anyway"));
+      }
     }
     return absl::OkStatus();
   };

@@ -8,6 +8,7 @@
 #define RAPPORT_SERVICES_CUSTOMER_CUSTOMER_LOGIC_H_
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -134,6 +135,17 @@ class CustomerLogic {
   // identify) under `request_id` made was erased since: its retry would
   // create the person again.
   absl::Status CheckRequestNotErased(const std::string& request_id);
+  // Of the identities `named` gives, those that `to` lacks and may take: an
+  // email or a phone where it has none, external ids it does not hold (as
+  // many as it has room for); nullopt when there are none.
+  static std::optional<CustomerRecord> IdentitiesToLink(
+      const CustomerRecord& named, const CustomerRecord& to);
+  // Adds to customer `id` what IdentitiesToLink finds of `named` once the
+  // customer is locked, audited as `event`; ABORTED when it was merged or
+  // erased meanwhile, ALREADY_EXISTS when another customer took one.
+  absl::StatusOr<CustomerRecord> LinkIdentities(const std::string& id,
+                                                const CustomerRecord& named,
+                                                const audit::Event& event);
 
  private:
   // The purchase a request asks to record, checked; errors name the field.

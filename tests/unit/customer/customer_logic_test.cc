@@ -29,6 +29,12 @@ class FakeStore final : public CustomerStore {
   absl::StatusOr<CustomerRecord> CreateCustomer(
       const CustomerRecord& c, const RequestKey& request,
       const audit::Event& event) override {
+    // A retry is answered with the customer it created, as stored.
+    if (auto it = created_by.find(request.id); !request.id.empty() &&
+                                               it != created_by.end() &&
+                                               customers.contains(it->second)) {
+      return customers[it->second];
+    }
     ++writes;
     events.push_back(event);
     requests.push_back(request);
@@ -494,6 +500,7 @@ TEST_F(CustomerLogicTest, RequestHashIgnoresRequestIdButNotContent) {
   b.set_request_id("r2");
   v1::CreateCustomerRequest c = a;
   c.mutable_customer()->set_display_name("Bob");
+  c.set_request_id("r3");
   ASSERT_TRUE(logic_.CreateCustomer(a, kActor).ok());
   ASSERT_TRUE(logic_.CreateCustomer(b, kActor).ok());
   ASSERT_TRUE(logic_.CreateCustomer(c, kActor).ok());
@@ -968,6 +975,44 @@ TEST_F(CustomerLogicTest, IdentifyFindsCreatesOrRefusesAmbiguity) {
             absl::string_view::npos);
 }
 
+// The one customer the identities name takes those of them it lacks (here a
+// phone and an external id; its email stays), audited, so that a call (an
+// import row) naming only the external id finds it next, not nobody. A
+// retry links nothing again.
+TEST_F(CustomerLogicTest, IdentifyLinksTheIdentitiesTheCustomerLacks) {
+  v1::CreateCustomerRequest create;
+  create.mutable_customer()->set_display_name("Ada");
+  create.mutable_customer()->set_email("ada@example.com");
+  absl::StatusOr<v1::Customer> ada = logic_.CreateCustomer(create, kActor);
+  ASSERT_TRUE(ada.ok()) << ada.status();
+  store_.identity_matches = {ada->id()};
+  v1::IdentifyCustomerRequest request;
+  request.set_email("ada@work.example");
+  request.set_phone("+44 20 7946 0958");
+  v1::ExternalId* shop = request.add_external_ids();
+  shop->set_source("shop");
+  shop->set_id("42");
+  const size_t events = store_.events.size();
+  absl::StatusOr<v1::IdentifyCustomerResponse> found =
+      logic_.IdentifyCustomer(request, kActor);
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_FALSE(found->created());
+  EXPECT_EQ(found->customer().id(), ada->id());
+  EXPECT_EQ(found->customer().email(), "ada@example.com");
+  EXPECT_EQ(found->customer().phone(), "+442079460958");
+  ASSERT_EQ(found->customer().external_ids_size(), 1);
+  EXPECT_EQ(found->customer().external_ids(0).source(), "shop");
+  EXPECT_EQ(found->customer().external_ids(0).id(), "42");
+  EXPECT_EQ(store_.customers[ada->id()].external_ids.size(), 1u);
+  ASSERT_EQ(store_.events.size(), events + 1);
+  EXPECT_EQ(store_.events.back().rpc, "IdentifyCustomer");
+  EXPECT_EQ(store_.events.back().resource, "customers/" + ada->id());
+  EXPECT_EQ(store_.events.back().details, "linked=phone,external_ids");
+  EXPECT_EQ(store_.events.back().actor, kActor);
+  ASSERT_TRUE(logic_.IdentifyCustomer(request, kActor).ok());
+  EXPECT_EQ(store_.events.size(), events + 1);
+}
+
 TEST_F(CustomerLogicTest, MergeValidatesIdsAndNamesTheActor) {
   v1::Customer a = Create("A");
   v1::MergeCustomersRequest request;
@@ -1055,6 +1100,39 @@ TEST_F(CustomerLogicTest, ErasedIdentitiesAreSuppressedOnCreateAndUpdate) {
   update.mutable_customer()->set_email("ada@example.com");
   update.mutable_update_mask()->add_paths("email");
   EXPECT_EQ(logic_.UpdateCustomer(update, kActor).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+// A create retried after an email it named was suppressed (erased on the
+// customer it moved to) is answered as first stored; a new create with that
+// email is still refused.
+TEST_F(CustomerLogicTest,
+       ARetriedCreateIsAnsweredThoughItsEmailWasErasedSince) {
+  v1::CreateCustomerRequest request;
+  request.mutable_customer()->set_display_name("Ada");
+  request.mutable_customer()->set_email("ada@example.com");
+  request.set_request_id("create-ada");
+  absl::StatusOr<v1::Customer> first = logic_.CreateCustomer(request, kActor);
+  ASSERT_TRUE(first.ok()) << first.status();
+  v1::UpdateCustomerRequest update;
+  *update.mutable_customer() = *first;
+  update.mutable_customer()->set_email("ada@work.example");
+  update.mutable_update_mask()->add_paths("email");
+  ASSERT_TRUE(logic_.UpdateCustomer(update, kActor).ok());
+  v1::CreateCustomerRequest other;
+  other.mutable_customer()->set_display_name("Someone");
+  other.mutable_customer()->set_email("ada@example.com");
+  absl::StatusOr<v1::Customer> someone = logic_.CreateCustomer(other, kActor);
+  ASSERT_TRUE(someone.ok()) << someone.status();
+  v1::EraseCustomerRequest erase;
+  erase.set_id(someone->id());
+  ASSERT_TRUE(logic_.EraseCustomer(erase, kActor).ok());
+
+  absl::StatusOr<v1::Customer> retried = logic_.CreateCustomer(request, kActor);
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(retried->id(), first->id());
+  request.set_request_id("create-ada-2");
+  EXPECT_EQ(logic_.CreateCustomer(request, kActor).status().code(),
             absl::StatusCode::kFailedPrecondition);
 }
 
@@ -1224,6 +1302,31 @@ TEST_F(CustomerLogicTest, InteractionsOnChannelsTheTierForbidsNeedForce) {
   EXPECT_TRUE(
       logic_.LogInteraction(Interaction(c.id(), cv1::CHANNEL_VISIT), kActor)
           .ok());
+}
+
+// The tier's policy says what one interaction may cost, too: more needs
+// force. (Interaction() costs 2.)
+TEST_F(CustomerLogicTest, InteractionsAboveTheTiersCostCeilingNeedForce) {
+  v1::Customer c = Create("Ada");
+  cv1::ContactPolicy lead;
+  lead.set_tier(cv1::TIER_LEAD);
+  lead.add_channels(cv1::CHANNEL_EMAIL);
+  lead.mutable_cost_ceiling()->set_units(2);
+  scores_.policy = lead;
+  ASSERT_TRUE(
+      logic_.LogInteraction(Interaction(c.id(), cv1::CHANNEL_EMAIL), kActor)
+          .ok());  // at the ceiling
+  v1::LogInteractionRequest dear = Interaction(c.id(), cv1::CHANNEL_EMAIL);
+  dear.mutable_interaction()->mutable_cost()->set_nanos(10'000'000);
+  absl::Status refused = logic_.LogInteraction(dear, kActor).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(refused.message(),
+            "interaction.cost: 2.01 is more than the 2.00 one interaction may "
+            "cost for this customer's tier LEAD; set force to log it anyway");
+  EXPECT_EQ(store_.interactions.size(), 1u);
+  dear.set_force(true);
+  ASSERT_TRUE(logic_.LogInteraction(dear, kActor).ok());
+  EXPECT_EQ(store_.interactions.size(), 2u);
 }
 
 TEST_F(CustomerLogicTest, WritesUnderARequestIdGetTheIdMadeFromIt) {
