@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <thread>
 #include <tuple>
@@ -305,10 +306,54 @@ namespace {
 // The expected purchases below divide (1 - g) by (a - 1), and both vanish at
 // a = 1 (a fit with no repeat purchase stays there, and a caller may give
 // it): the ratio has a finite limit, taken just beside it, where it is
-// exact to about 1e-9 and within 1e-6 of the limit.
+// exact to about 1e-9 and within 1e-6 of the limit. The same at a + b = 1,
+// where 2F1's third parameter (a+b+x-1, for x = 0) is 0: the product of
+// (a+b-1) and (1 - g) has a finite limit too.
 BgNbdParams AwayFromOne(BgNbdParams p) {
   if (std::abs(p.a - 1.0) < 1e-6) p.a = 1.0 + 1e-6;
+  if (std::abs(p.a + p.b - 1.0) < 1e-6) p.b = 1.0 - p.a + 1e-6;
   return p;
+}
+
+// (1-z)^A 2F1(A, B; C; z) for A, B, C > 0 and 0 < z < 1: a sum of
+// positive terms, each at most the sum (which is at most 1 here), summed from
+// their logarithms so that none overflows or underflows on the way; NaN when
+// it would take more than kMaxTerms.
+double DampedHyp2F1(double A, double B, double C, double z) {
+  constexpr int64_t kMaxTerms = 10'000'000;
+  const double log_z = std::log(z);
+  // Past this index the terms only shrink: their ratio
+  // z (A+k)(B+k) / ((C+k)(k+1)) is about z (1 + (A+B-C-1)/k).
+  const double peak = std::max(0.0, z * (A + B - C - 1.0) / (1.0 - z));
+  double log_term = A * std::log1p(-z);
+  double sum = 0;
+  for (int64_t k = 0; k < kMaxTerms; ++k) {
+    const double term = std::exp(log_term);
+    sum += term;
+    const double kd = static_cast<double>(k);
+    const double ratio = z * (A + kd) * (B + kd) / ((C + kd) * (kd + 1.0));
+    if (kd > peak && ratio < 1.0 &&
+        term * ratio <= 1e-17 * (1.0 - ratio) * sum) {
+      return sum;
+    }
+    log_term += log_z + std::log((A + kd) * (B + kd) / ((C + kd) * (kd + 1.0)));
+  }
+  return std::numeric_limits<double>::quiet_NaN();
+}
+
+// g = (1-z)^(r+x) 2F1(r+x, b+x; a+b+x-1; z), of the expected purchases.
+double ExpectedPurchasesG(const BgNbdParams& p, double x, double z) {
+  const double c = p.a + p.b + x - 1.0;
+  // Rewritten by Euler's transformation, no factor grows with x; but when r
+  // is above a+b-1 its series alternates, with terms far larger than the
+  // sum, and doubles keep only noise of it (expected purchases off by
+  // orders of magnitude). The form as it is then, with positive terms.
+  if (p.a + p.b - 1.0 - p.r < 0 && c > 0) {
+    const double g = DampedHyp2F1(p.r + x, p.b + x, c, z);
+    if (std::isfinite(g)) return g;
+  }
+  return std::pow(1.0 - z, p.a - 1.0) *
+         Hyp2F1(p.a + p.b - 1.0 - p.r, p.a - 1.0, c, z);
 }
 
 }  // namespace
@@ -319,11 +364,7 @@ double ConditionalExpectedPurchases(const BgNbdParams& given, double t,
   const BgNbdParams p = AwayFromOne(given);
   const double x = static_cast<double>(c.x);
   const double z = t / (p.alpha + c.T + t);
-  // (1-z)^(r+x) 2F1(r+x, b+x; a+b+x-1; z), rewritten by Euler's
-  // transformation so that no factor grows with x.
-  const double g =
-      std::pow(1.0 - z, p.a - 1.0) *
-      Hyp2F1(p.a + p.b - 1.0 - p.r, p.a - 1.0, p.a + p.b + x - 1.0, z);
+  const double g = ExpectedPurchasesG(p, x, z);
   const double numerator = (p.a + p.b + x - 1.0) / (p.a - 1.0) * (1.0 - g);
   return numerator * ProbabilityAlive(p, c);
 }
@@ -332,8 +373,7 @@ double ExpectedPurchases(const BgNbdParams& given, double t) {
   if (!(t > 0)) return 0.0;
   const BgNbdParams p = AwayFromOne(given);
   const double z = t / (p.alpha + t);
-  const double g = std::pow(1.0 - z, p.a - 1.0) *
-                   Hyp2F1(p.a + p.b - 1.0 - p.r, p.a - 1.0, p.a + p.b - 1.0, z);
+  const double g = ExpectedPurchasesG(p, 0.0, z);
   return (p.a + p.b - 1.0) / (p.a - 1.0) * (1.0 - g);
 }
 

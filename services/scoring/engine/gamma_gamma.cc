@@ -143,6 +143,15 @@ absl::StatusOr<GammaGammaFit> FitGammaGamma(
   }
   GammaGammaFit fit;
   fit.params = {std::exp(m.x[0]), std::exp(m.x[1]), std::exp(m.x[2])};
+  // Spends so heavy-tailed that the likeliest q is at most 1: the expected
+  // spend does not exist under that model, so there is no usable fit (a
+  // model that every prediction would refuse).
+  if (!(fit.params.q > 1)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "Gamma-Gamma fit puts q at ", fit.params.q,
+        ", not above 1: these customers' spends are too heavy-tailed for an "
+        "expected spend"));
+  }
   fit.log_likelihood = Evaluate(fit.params, data, false).ll;
   fit.customers = static_cast<int64_t>(data.total_weight);
   fit.excluded_nonpositive = data.excluded;

@@ -5,6 +5,7 @@
 #include <random>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/base/timestamp.h"
 #include "gtest/gtest.h"
 #include "services/scoring/engine/bgnbd.h"
@@ -240,6 +241,37 @@ TEST(BgNbd, HeavyBuyersStayFinite) {
   EXPECT_GE(ConditionalExpectedPurchases(p, 30, gone), 0.0);
 }
 
+// When r is above a+b-1 (buyers who buy at much the same rate), the series
+// of the rewritten form alternates with terms far larger than its sum; the
+// expected purchases must stay exact there. The references are the positive
+// series (1-z)^(r+x) 2F1(r+x, b+x; a+b+x-1; z) summed to 60 digits
+// (Python's decimal), outside this code.
+TEST(BgNbd, ExpectedPurchasesStayExactWhenRIsAboveAPlusBMinusOne) {
+  const CustomerSummary fresh{0, 0.0, 30.0, 0.0};
+  EXPECT_NEAR(ConditionalExpectedPurchases({200.3, 400.6, 2, 10}, 365, fresh),
+              10.382134970545878, 1e-9);
+  EXPECT_NEAR(ConditionalExpectedPurchases({400.3, 2802.1, 2, 10}, 720, fresh),
+              10.005581866990601, 1e-9);
+  const CustomerSummary back{5, 30.0, 41.0, 0.0};
+  EXPECT_NEAR(ConditionalExpectedPurchases({200.3, 400.6, 2, 10}, 365, back),
+              0.55744829248989949, 1e-9);
+  EXPECT_NEAR(ExpectedPurchases({200.3, 400.6, 2, 10}, 365), 10.423118576264401,
+              1e-9);
+  EXPECT_NEAR(ExpectedPurchases({400.3, 2802.1, 2, 10}, 3600),
+              10.789288419239124, 1e-9);
+}
+
+// At a + b = 1 the third parameter of 2F1 is 0 for a customer without
+// repeat purchases, and the expected purchases 0 times infinity as written:
+// their limit is (1-z)^(a-1) z, here with z = 1/12 (and finite beside it).
+TEST(BgNbd, ExpectedPurchasesAtAPlusBEqualToOneAreTheirLimit) {
+  const CustomerSummary once{0, 0.0, 10.0, 0.0};
+  const double limit = std::pow(11.0 / 12.0, -0.5) / 12.0;
+  EXPECT_NEAR(ConditionalExpectedPurchases({1, 1, 0.5, 0.5}, 1, once), limit,
+              1e-5);
+  EXPECT_NEAR(ExpectedPurchases({1, 11, 0.5, 0.5}, 1), limit, 1e-5);
+}
+
 // At a = 1 the expected purchases are 0/0 as written; their limit is
 // finite, and between the values beside it. A fit on buyers who never came
 // back stays at a = 1: its predictions are numbers, not NaN.
@@ -301,6 +333,19 @@ TEST(BgNbd, SummariesMergeSameDayEventsAndMeasureInUnits) {
 // spend of 0 or less) is out of the Gamma-Gamma fit, and its expected spend
 // is the population mean, as for one with no repeat purchase; never
 // negative.
+// Spends so heavy-tailed that the likeliest q is at most 1 give no usable
+// model (its expected spend would not exist): the fit says so, and a
+// refresh's CLV then goes without Gamma-Gamma instead of failing.
+TEST(GammaGamma, AFitWhoseQIsNotAboveOneIsNoFit) {
+  std::vector<CustomerSummary> buyers;
+  for (double spend : {5.0, 10.0, 20.0, 50.0, 2000.0, 100000.0}) {
+    buyers.push_back({1, 10.0, 30.0, spend});
+  }
+  absl::StatusOr<GammaGammaFit> fit = FitGammaGamma(buyers);
+  EXPECT_TRUE(absl::IsFailedPrecondition(fit.status()))
+      << fit.status() << (fit.ok() ? absl::StrCat(" q ", fit->params.q) : "");
+}
+
 TEST(GammaGamma, ANonPositiveMeanSpendGetsThePopulationMean) {
   const GammaGammaParams gg{6.25, 3.74, 15.44};
   const double mean = gg.p * gg.gamma / (gg.q - 1.0);
