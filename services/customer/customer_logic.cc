@@ -805,23 +805,69 @@ std::optional<CustomerRecord> CustomerLogic::IdentitiesToLink(
   return more;
 }
 
+absl::StatusOr<std::optional<CustomerRecord>> CustomerLogic::LinkableIdentities(
+    const CustomerRecord& named, const CustomerRecord& to) {
+  // A request that says otherwise than the customer (another email, another
+  // phone) may not be the person's: it links nothing.
+  if ((!named.email.empty() && !to.email.empty() &&
+       !absl::EqualsIgnoreCase(named.email, to.email)) ||
+      (!named.phone.empty() && !to.phone.empty() && named.phone != to.phone)) {
+    return std::optional<CustomerRecord>();
+  }
+  std::optional<CustomerRecord> more = IdentitiesToLink(named, to);
+  if (!more.has_value()) return more;
+  // An erased person's identities (suppressed) are not linked; the others
+  // are, each on its own.
+  auto kept = [&](IdentityQuery q) -> absl::StatusOr<bool> {
+    absl::Status s = CheckNotSuppressed(q);
+    if (absl::IsFailedPrecondition(s)) return false;
+    if (!s.ok()) return s;
+    return true;
+  };
+  CustomerRecord linkable;
+  if (!more->email.empty()) {
+    IdentityQuery q;
+    q.email = more->email;
+    RAPPORT_ASSIGN_OR_RETURN(bool ok, kept(q));
+    if (ok) linkable.email = more->email;
+  }
+  if (!more->phone.empty()) {
+    IdentityQuery q;
+    q.phone = more->phone;
+    RAPPORT_ASSIGN_OR_RETURN(bool ok, kept(q));
+    if (ok) linkable.phone = more->phone;
+  }
+  for (const ExternalIdRecord& e : more->external_ids) {
+    IdentityQuery q;
+    q.external_ids = {e};
+    RAPPORT_ASSIGN_OR_RETURN(bool ok, kept(q));
+    if (ok) linkable.external_ids.push_back(e);
+  }
+  if (linkable.email.empty() && linkable.phone.empty() &&
+      linkable.external_ids.empty()) {
+    return std::optional<CustomerRecord>();
+  }
+  return std::optional<CustomerRecord>(std::move(linkable));
+}
+
 absl::StatusOr<CustomerRecord> CustomerLogic::LinkIdentities(
-    const std::string& id, const CustomerRecord& named,
+    const std::string& id, const CustomerRecord& more,
     const audit::Event& event) {
   const int64_t now = NowMicros();
   return store_->UpdateCustomer(
       id,
       [&](CustomerRecord& current) -> absl::Status {
-        if (!current.merged_into.empty() || current.erased) {
+        // Changed since it was read (merged, erased, an identity taken or
+        // given up): looked at again from the start.
+        if (!current.merged_into.empty() || current.erased ||
+            IdentitiesToLink(more, current) != std::optional(more)) {
           return absl::AbortedError(
               absl::StrCat("customer ", id, " changed meanwhile"));
         }
-        std::optional<CustomerRecord> more = IdentitiesToLink(named, current);
-        if (!more.has_value()) return absl::OkStatus();  // linked already
-        if (!more->email.empty()) current.email = more->email;
-        if (!more->phone.empty()) current.phone = more->phone;
-        for (ExternalIdRecord& e : more->external_ids) {
-          current.external_ids.push_back(std::move(e));
+        if (!more.email.empty()) current.email = more.email;
+        if (!more.phone.empty()) current.phone = more.phone;
+        for (const ExternalIdRecord& e : more.external_ids) {
+          current.external_ids.push_back(e);
         }
         current.update_time_us = std::max(now, current.update_time_us);
         return absl::OkStatus();
@@ -893,30 +939,30 @@ absl::StatusOr<v1::IdentifyCustomerResponse> CustomerLogic::IdentifyCustomer(
                                store_->GetCustomer(matches[0]));
       // Merged or erased since it was found: look again.
       if (!found.merged_into.empty() || found.erased) continue;
-      // The identities the request names that the customer lacks (an email
-      // or a phone where it has none, external ids it does not hold) are
-      // linked to it, so that whatever names one of them next finds this
+      // Asked to, the identities the request names that the customer lacks
+      // are linked to it, so that whatever names one of them next finds this
       // customer, not nobody (and makes a second record of the person).
-      // Those suppressed (an erased person's) are not.
-      if (std::optional<CustomerRecord> more = IdentitiesToLink(record, found);
-          more.has_value()) {
-        absl::Status suppressed = CheckNotSuppressed(IdentitiesOf(*more));
-        if (!suppressed.ok() && !absl::IsFailedPrecondition(suppressed)) {
-          return suppressed;
-        }
-        if (suppressed.ok()) {
+      if (request.link_identities()) {
+        RAPPORT_ASSIGN_OR_RETURN(std::optional<CustomerRecord> more,
+                                 LinkableIdentities(record, found));
+        if (more.has_value()) {
           std::vector<std::string> fields;
           if (!more->email.empty()) fields.push_back("email");
           if (!more->phone.empty()) fields.push_back("phone");
           if (!more->external_ids.empty()) fields.push_back("external_ids");
           absl::StatusOr<CustomerRecord> linked = LinkIdentities(
-              found.id, record,
+              found.id, *more,
               Change(actor, "IdentifyCustomer", found.id, request.request_id(),
                      absl::StrCat("linked=", absl::StrJoin(fields, ","))));
-          // Taken by another customer, or merged or erased, meanwhile.
+          // Taken by another customer, or the customer changed, meanwhile:
+          // look again.
           if (absl::IsAlreadyExists(linked.status()) ||
               absl::IsAborted(linked.status())) {
             continue;
+          }
+          // Suppressed meanwhile: found, nothing linked.
+          if (absl::IsFailedPrecondition(linked.status())) {
+            linked = found;
           }
           if (!linked.ok()) return linked.status();
           found = *std::move(linked);

@@ -140,11 +140,17 @@ class CustomerLogic {
   // many as it has room for); nullopt when there are none.
   static std::optional<CustomerRecord> IdentitiesToLink(
       const CustomerRecord& named, const CustomerRecord& to);
-  // Adds to customer `id` what IdentitiesToLink finds of `named` once the
-  // customer is locked, audited as `event`; ABORTED when it was merged or
-  // erased meanwhile, ALREADY_EXISTS when another customer took one.
+  // What IdentifyCustomer links of `named` to `to`: IdentitiesToLink's,
+  // those suppressed left out; none when `named` gives another email or
+  // phone than `to` has (it may be someone else's request).
+  absl::StatusOr<std::optional<CustomerRecord>> LinkableIdentities(
+      const CustomerRecord& named, const CustomerRecord& to);
+  // Adds `more` (LinkableIdentities') to customer `id`, audited as `event`;
+  // ABORTED when the customer changed meanwhile (merged, erased, or `more`
+  // is no longer what it lacks), ALREADY_EXISTS when another customer took
+  // one, FAILED_PRECONDITION when one was suppressed meanwhile.
   absl::StatusOr<CustomerRecord> LinkIdentities(const std::string& id,
-                                                const CustomerRecord& named,
+                                                const CustomerRecord& more,
                                                 const audit::Event& event);
 
  private:

@@ -86,9 +86,9 @@ int PrintCustomer(const Context& ctx, const v1::Customer& c) {
 }
 
 int Identify(Context& ctx, Stub& stub) {
-  if (absl::Status s = Known(
-          ctx.args, 2,
-          {"email", "phone", "external-id", "display-name", "request-id"});
+  if (absl::Status s = Known(ctx.args, 2,
+                             {"email", "phone", "external-id", "display-name",
+                              "request-id", "link"});
       !s.ok()) {
     return Usage(std::string(s.message()));
   }
@@ -97,6 +97,7 @@ int Identify(Context& ctx, Stub& stub) {
   request.set_phone(ctx.args.GetOr("phone", ""));
   request.set_display_name(ctx.args.GetOr("display-name", ""));
   request.set_request_id(ctx.args.GetOr("request-id", ""));
+  request.set_link_identities(ctx.args.Has("link"));
   if (absl::Status e =
           ExternalIdFlags(ctx.args, request.mutable_external_ids());
       !e.ok()) {

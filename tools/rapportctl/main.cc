@@ -27,7 +27,8 @@ Commands:
   customers list [--segment S] [--tier lead|iron|gold|platinum] [--min-value V] [--max-value V]
                  [--order-by value|id] [--page-size N] [--page-token T] [--all]
   customers identify [--email E] [--phone P] [--external-id SOURCE:ID]... [--display-name N]
-                 [--request-id R]
+                 [--request-id R] [--link]   (--link: the one found takes the identities
+                 it lacks; only for identities known to be the person's)
   customers duplicates [--page-size N] [--page-token T] [--all]
   customers merge PRIMARY DUPLICATE... [--dry-run]
   customers erase ID [--etag E]
@@ -273,9 +274,10 @@ int Dispatch(Context& ctx, const std::string& command) {
 
 int Main(int argc, char** argv) {
   std::set<std::string> switches = {
-      "all",           "force",    "help",           "dry-run",
-      "grant",         "withdraw", "no-wait",        "with-clv",
-      "allow-missing", "decided",  "allow-plaintext"};
+      "all",     "force",           "help",
+      "dry-run", "grant",           "withdraw",
+      "no-wait", "with-clv",        "allow-missing",
+      "decided", "allow-plaintext", "link"};
   absl::StatusOr<Args> args = Args::Parse(argc, argv, switches);
   if (!args.ok())
     return UsageError(std::string(args.status().message()), kUsage);

@@ -975,11 +975,24 @@ TEST_F(CustomerLogicTest, IdentifyFindsCreatesOrRefusesAmbiguity) {
             absl::string_view::npos);
 }
 
-// The one customer the identities name takes those of them it lacks (here a
-// phone and an external id; its email stays), audited, so that a call (an
-// import row) naming only the external id finds it next, not nobody. A
-// retry links nothing again.
-TEST_F(CustomerLogicTest, IdentifyLinksTheIdentitiesTheCustomerLacks) {
+// Asked to, the one customer the identities name takes those of them it
+// lacks (here a phone and an external id), audited, so that a call (an
+// import row) naming only the external id finds it next, not nobody. Not
+// asked, or given another email than the customer's, or an erased person's
+// identity, it links nothing of those. A retry links nothing again.
+TEST_F(CustomerLogicTest, IdentifyLinksTheIdentitiesTheCustomerLacksWhenAsked) {
+  // An erased person's external id is suppressed.
+  v1::CreateCustomerRequest gone;
+  gone.mutable_customer()->set_display_name("Gone");
+  v1::ExternalId* old_id = gone.mutable_customer()->add_external_ids();
+  old_id->set_source("shop");
+  old_id->set_id("7");
+  absl::StatusOr<v1::Customer> erased = logic_.CreateCustomer(gone, kActor);
+  ASSERT_TRUE(erased.ok()) << erased.status();
+  v1::EraseCustomerRequest erase;
+  erase.set_id(erased->id());
+  ASSERT_TRUE(logic_.EraseCustomer(erase, kActor).ok());
+
   v1::CreateCustomerRequest create;
   create.mutable_customer()->set_display_name("Ada");
   create.mutable_customer()->set_email("ada@example.com");
@@ -987,20 +1000,37 @@ TEST_F(CustomerLogicTest, IdentifyLinksTheIdentitiesTheCustomerLacks) {
   ASSERT_TRUE(ada.ok()) << ada.status();
   store_.identity_matches = {ada->id()};
   v1::IdentifyCustomerRequest request;
-  request.set_email("ada@work.example");
+  request.set_email("ADA@example.com");
   request.set_phone("+44 20 7946 0958");
-  v1::ExternalId* shop = request.add_external_ids();
-  shop->set_source("shop");
-  shop->set_id("42");
+  for (const char* id : {"42", "7"}) {
+    v1::ExternalId* e = request.add_external_ids();
+    e->set_source("shop");
+    e->set_id(id);
+  }
   const size_t events = store_.events.size();
+  // Not asked: a lookup.
   absl::StatusOr<v1::IdentifyCustomerResponse> found =
       logic_.IdentifyCustomer(request, kActor);
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->customer().phone(), "");
+  EXPECT_EQ(store_.events.size(), events);
+  // Another email than the customer's: maybe someone else's request.
+  v1::IdentifyCustomerRequest other = request;
+  other.set_link_identities(true);
+  other.set_email("eve@example.com");
+  found = logic_.IdentifyCustomer(other, kActor);
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->customer().external_ids_size(), 0);
+  EXPECT_EQ(store_.events.size(), events);
+
+  request.set_link_identities(true);
+  found = logic_.IdentifyCustomer(request, kActor);
   ASSERT_TRUE(found.ok()) << found.status();
   EXPECT_FALSE(found->created());
   EXPECT_EQ(found->customer().id(), ada->id());
   EXPECT_EQ(found->customer().email(), "ada@example.com");
   EXPECT_EQ(found->customer().phone(), "+442079460958");
-  ASSERT_EQ(found->customer().external_ids_size(), 1);
+  ASSERT_EQ(found->customer().external_ids_size(), 1);  // not the erased one
   EXPECT_EQ(found->customer().external_ids(0).source(), "shop");
   EXPECT_EQ(found->customer().external_ids(0).id(), "42");
   EXPECT_EQ(store_.customers[ada->id()].external_ids.size(), 1u);
