@@ -78,7 +78,7 @@ int64_t ConnectionId(sql::Connection& c) {
   return rs->getInt64(1);
 }
 
-// The value of the pool counter `name` for `database`; 0 when there is none.
+// The value of the pool counter `name` for `database`; -1 when there is none.
 double PoolCounter(const std::string& name, const std::string& database) {
   for (const prometheus::MetricFamily& family : metrics::Registry().Collect()) {
     if (family.name != name) continue;
@@ -90,7 +90,7 @@ double PoolCounter(const std::string& name, const std::string& database) {
       }
     }
   }
-  return 0;
+  return -1;
 }
 
 const std::vector<Migration> kMigrations = {
@@ -378,6 +378,7 @@ TEST(MysqlPool, AProgramErrorClosesItsOwnConnectionOnly) {
   const std::string database = MysqlOptions::FromUri(uri)->database;
   const double lost =
       PoolCounter("rapport_db_pool_connections_lost_total", database);
+  ASSERT_GE(lost, 0) << "no such series";
   int64_t failed_id = 0;
   absl::Status failed = pool->Run([&](sql::Connection& c) -> absl::Status {
     failed_id = ConnectionId(c);

@@ -2121,6 +2121,12 @@ TEST_F(CommunityLogicTest, AnImportedEngagementCountsAtMostAHundredMembers) {
       << imported->rejected(0).message();
   EXPECT_EQ(db_.Count("SELECT COUNT(DISTINCT engagement_id) FROM engagements"),
             1);
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM engagements"), 100);
+  // Not the member of the refused row, the 101st.
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM engagements e JOIN "
+                      "member_external_ids x ON x.member_id = e.member_id "
+                      "WHERE x.source = 'crm' AND x.external_id = 'm100'"),
+            0);
 }
 
 // The same, racing: an import and LogEngagement that name one member in one
