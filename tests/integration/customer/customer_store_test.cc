@@ -18,6 +18,7 @@
 #include "common/ids.h"
 #include "services/customer/customer_values.h"
 #include "services/customer/mysql_customer_store.h"
+#include "tests/support/at_once.h"
 #include "tests/support/customer_rows.h"
 #include "tests/support/database.h"
 #include "tests/support/mariadb.h"
@@ -178,16 +179,11 @@ TEST_F(CustomerStoreTest,
 // identity (no unique index of customers tells them apart): one is stored,
 // and every retry answers with it.
 TEST_F(CustomerStoreTest, ConcurrentRetriesOfOneCreationStoreItOnce) {
-  std::vector<std::thread> threads;
-  std::vector<std::string> ids(8);
-  for (int i = 0; i < 8; ++i) {
-    threads.emplace_back([&, i] {
-      absl::StatusOr<CustomerRecord> c = store_->CreateCustomer(
-          NewCustomer("Ada"), {"create-1", "h"}, Ev("CreateCustomer"));
-      ids[i] = c.ok() ? c->id : std::string(c.status().message());
-    });
-  }
-  for (auto& t : threads) t.join();
+  const std::vector<std::string> ids = testing::AtOnce(8, [&](size_t) {
+    absl::StatusOr<CustomerRecord> c = store_->CreateCustomer(
+        NewCustomer("Ada"), {"create-1", "h"}, Ev("CreateCustomer"));
+    return c.ok() ? c->id : std::string(c.status().message());
+  });
   for (const std::string& id : ids) EXPECT_EQ(id, ids[0]);
   EXPECT_EQ(Count("customers"), 1);
   EXPECT_EQ(*store_->CustomerCreatedBy({"create-1", "h"}), ids[0]);
@@ -196,18 +192,13 @@ TEST_F(CustomerStoreTest, ConcurrentRetriesOfOneCreationStoreItOnce) {
 TEST_F(CustomerStoreTest, ConcurrentRetriesOfOnePurchaseStoreItOnce) {
   CustomerRecord c = NewCustomer("Ada");
   ASSERT_TRUE(store_->CreateCustomer(c, {}, Ev("CreateCustomer")).ok());
-  std::vector<std::thread> threads;
-  std::vector<std::string> ids(8);
-  for (int i = 0; i < 8; ++i) {
-    threads.emplace_back([&, i] {
-      CustomerStore::NewPurchase p0 = Keyed(
-          NewPurchase(c.id, "10.00", 1'700'000'000'000'000), "purchase-1");
-      absl::StatusOr<PurchaseRecord> p =
-          store_->RecordPurchase(p0.purchase, p0.request);
-      ids[i] = p.ok() ? p->id : std::string(p.status().message());
-    });
-  }
-  for (auto& t : threads) t.join();
+  const std::vector<std::string> ids = testing::AtOnce(8, [&](size_t) {
+    CustomerStore::NewPurchase p0 =
+        Keyed(NewPurchase(c.id, "10.00", 1'700'000'000'000'000), "purchase-1");
+    absl::StatusOr<PurchaseRecord> p =
+        store_->RecordPurchase(p0.purchase, p0.request);
+    return p.ok() ? p->id : std::string(p.status().message());
+  });
   for (const std::string& id : ids) EXPECT_EQ(id, ids[0]);
   EXPECT_EQ(Count("purchases"), 1);
 }
@@ -1704,14 +1695,9 @@ TEST_F(CustomerStoreTest, ARetriedConsentIsRecordedOnce) {
   CustomerRecord c = NewCustomer("C");
   ASSERT_TRUE(store_->CreateCustomer(c, {}, Ev("CreateCustomer")).ok());
   const ConsentRecord consent{"marketing", 1, true, 100, "web"};
-  std::vector<std::thread> calls;
-  std::vector<absl::Status> results(4);
-  for (absl::Status& result : results) {
-    calls.emplace_back([&, consent] {
-      result = store_->SetConsent(c.id, consent, Ev("SetConsent"));
-    });
-  }
-  for (std::thread& call : calls) call.join();
+  const std::vector<absl::Status> results = testing::AtOnce(4, [&](size_t) {
+    return store_->SetConsent(c.id, consent, Ev("SetConsent"));
+  });
   for (const absl::Status& result : results) EXPECT_TRUE(result.ok()) << result;
   EXPECT_TRUE(store_->SetConsent(c.id, consent, Ev("SetConsent")).ok());
   EXPECT_EQ(Count("consent_history"), 1);
