@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <thread>
 
@@ -181,16 +182,13 @@ TEST_F(ValueStoreTest, FactsFollowTheWindowRuleAndSkipMergedCustomers) {
   // matter.
   std::vector<EntityFacts> all = Scan(CountWindow{kAsOf, std::nullopt}, 1000);
   ASSERT_EQ(all.size(), 4u);
-  for (const EntityFacts& f : all) {
-    if (f.entity_id == a) {
-      EXPECT_EQ(f.frequency, 4);
-      EXPECT_EQ(f.monetary, D("111.600000001"));
-      EXPECT_EQ(f.cost_to_serve, D("100.75"));
-    }
-    if (f.entity_id == b) {
-      EXPECT_EQ(f.last_event_us, kAsOf - 400 * kDay);
-    }
-  }
+  std::map<std::string, EntityFacts> all_by_id;
+  for (const EntityFacts& f : all) all_by_id[f.entity_id] = f;
+  ASSERT_TRUE(all_by_id.contains(a) && all_by_id.contains(b));
+  EXPECT_EQ(all_by_id[a].frequency, 4);
+  EXPECT_EQ(all_by_id[a].monetary, D("111.600000001"));
+  EXPECT_EQ(all_by_id[a].cost_to_serve, D("100.75"));
+  EXPECT_EQ(all_by_id[b].last_event_us, kAsOf - 400 * kDay);
 
   // Facts of chosen customers equal their rows of the scan; merged and
   // unknown ids are left out, and an id asked twice comes once.
@@ -478,6 +476,7 @@ TEST_F(ValueStoreTest, APublicationWaitsAgainForABusyRefreshLock) {
   const std::string lock = absl::StrCat(
       "rapport.refresh.", db_.pool().options().database, ".refresh_jobs");
   absl::Notification held, release;
+  std::atomic<bool> returned{false}, returned_while_held{false};
   std::thread holder([&] {
     absl::Status s = db_.pool().Run([&](sql::Connection& c) -> absl::Status {
       std::unique_ptr<sql::Statement> st(c.createStatement());
@@ -485,7 +484,9 @@ TEST_F(ValueStoreTest, APublicationWaitsAgainForABusyRefreshLock) {
           st->executeQuery(absl::StrCat("SELECT GET_LOCK('", lock, "', 0)")));
       EXPECT_TRUE(got->next() && got->getInt(1) == 1);
       held.Notify();
+      // Held past one wait (NamedLock::kWaitSeconds) of the publication.
       release.WaitForNotificationWithTimeout(absl::Seconds(12));
+      returned_while_held = returned.load();
       std::unique_ptr<sql::ResultSet> freed(
           st->executeQuery(absl::StrCat("SELECT RELEASE_LOCK('", lock, "')")));
       EXPECT_TRUE(freed->next());
@@ -495,8 +496,11 @@ TEST_F(ValueStoreTest, APublicationWaitsAgainForABusyRefreshLock) {
   });
   held.WaitForNotification();
   absl::Status published = store_.PublishValueSet(job);
+  returned = true;
   release.Notify();
   holder.join();
+  // It waited for the lock: it had not returned while the lock was held.
+  EXPECT_FALSE(returned_while_held.load());
   EXPECT_TRUE(published.ok()) << published;
   EXPECT_EQ(*store_.LiveSetJob(), job);
 }
