@@ -189,6 +189,9 @@ TEST_P(RefreshRecoveryTest, ALaterStartLeavesValuesModelsAndJobsInAgreement) {
   if (published) {
     EXPECT_NE(value.score_time_us, job.create_time_us);
     EXPECT_LT(value.score_time_us, int64_t{4102444800000000});
+    // 12.25 twenty days before as_of, and the new 500.
+    EXPECT_EQ(value.frequency, 2);
+    EXPECT_EQ(value.monetary.ToString(), "512.25");
   } else {
     EXPECT_EQ(value.score_time_us, int64_t{4102444800000000});
   }
