@@ -2504,6 +2504,13 @@ TEST_F(PartnerLogicTest, RegistrationsRacingForOneAccountSeeEachOther) {
     ASSERT_EQ(flagged.size(), 2u) << "round " << round;
     EXPECT_NE(flagged[0], "") << "round " << round << ": neither was flagged";
     EXPECT_EQ(flagged[1], "") << "round " << round << ": both were flagged";
+    // And the flagged one names the other.
+    const std::vector<std::string> ids = db_.Strings(
+        "SELECT d.id FROM deals d WHERE d.account_name = ? AND d.state IN (1, "
+        "2) ORDER BY d.conflict_with IS NULL, d.id",
+        {account});
+    ASSERT_EQ(ids.size(), 2u);
+    EXPECT_EQ(flagged[0], ids[1]) << "round " << round;
   }
 }
 
