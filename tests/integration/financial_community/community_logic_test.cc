@@ -517,11 +517,13 @@ TEST_F(CommunityLogicTest, TheConsensusTakesEachAnalystsLatestRatingAsOfADate) {
   EXPECT_EQ(Text(c->mean_target()), "14.50");
   EXPECT_EQ(Text(c->median_target()), "14.50");
   ASSERT_EQ(c->analysts_size(), 3);
+  int hals = 0;
   for (const v1::AnalystView& a : c->analysts()) {
-    if (a.member_id() == hal_) {
-      EXPECT_EQ(a.current().rating(), v1::RATING_DROPPED);
-    }
+    if (a.member_id() != hal_) continue;
+    ++hals;
+    EXPECT_EQ(a.current().rating(), v1::RATING_DROPPED);
   }
+  EXPECT_EQ(hals, 1);
   *r.mutable_as_of() = Date(2024, 9, 30);
   c = logic_.GetConsensus(r);
   ASSERT_TRUE(c.ok()) << c.status();
