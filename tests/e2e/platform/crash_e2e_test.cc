@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <iostream>
 #include <map>
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
@@ -371,6 +373,26 @@ std::string Export(const Platform& platform) {
   return testing::ReadFile(out);
 }
 
+// Each exported customer's recency_days, by entity_id.
+std::map<std::string, int64_t> RecencyOf(const std::string& csv) {
+  std::map<std::string, int64_t> out;
+  const std::vector<std::string> lines = testing::Lines(csv);
+  if (lines.empty()) return out;
+  const std::vector<std::string> header = absl::StrSplit(lines[0], ',');
+  const auto id = std::find(header.begin(), header.end(), "entity_id");
+  const auto days = std::find(header.begin(), header.end(), "recency_days");
+  EXPECT_TRUE(id != header.end() && days != header.end()) << lines[0];
+  if (id == header.end() || days == header.end()) return out;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const std::vector<std::string> row = absl::StrSplit(lines[i], ',');
+    int64_t n = -1;
+    EXPECT_TRUE(absl::SimpleAtoi(row.at(days - header.begin()), &n))
+        << lines[i];
+    out[row.at(id - header.begin())] = n;
+  }
+  return out;
+}
+
 TEST(CrashE2E,
      ScoringReplicaKilledDuringARefreshNeverLeavesHalfPublishedScores) {
   PlatformOptions options;
@@ -444,9 +466,19 @@ TEST(CrashE2E,
     EXPECT_EQ(after, published);
   } else {
     ASSERT_EQ(state, "SUCCEEDED") << platform.logs();
-    // All of it was published: every customer, valued as of the new time.
+    // All of it was published: every customer, valued as of the new time
+    // (181 days later: each one's recency is 181 days more, none left as
+    // it was).
     EXPECT_EQ(testing::Lines(after).size(), testing::Lines(published).size());
-    EXPECT_NE(after, published);
+    const std::map<std::string, int64_t> before_days = RecencyOf(published);
+    const std::map<std::string, int64_t> after_days = RecencyOf(after);
+    ASSERT_EQ(after_days.size(), before_days.size());
+    ASSERT_EQ(after_days.size(), 3000u);
+    for (const auto& [id, days] : before_days) {
+      auto it = after_days.find(id);
+      ASSERT_NE(it, after_days.end()) << id;
+      EXPECT_EQ(it->second, days + 181) << id;
+    }
   }
   // The other replica keeps serving: a refresh now succeeds through it.
   EXPECT_EQ(
