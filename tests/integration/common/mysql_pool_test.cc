@@ -78,14 +78,17 @@ int64_t ConnectionId(sql::Connection& c) {
   return rs->getInt64(1);
 }
 
-// The value of the pool counter `name` for `database`; -1 when there is none.
-double PoolCounter(const std::string& name, const std::string& database) {
+// The value of the pool's series `name` (a counter or a gauge) for
+// `database`; -1 when there is none.
+double PoolSeries(const std::string& name, const std::string& database) {
   for (const prometheus::MetricFamily& family : metrics::Registry().Collect()) {
     if (family.name != name) continue;
     for (const prometheus::ClientMetric& m : family.metric) {
       for (const prometheus::ClientMetric::Label& label : m.label) {
         if (label.name == "database" && label.value == database) {
-          return m.counter.value;
+          return family.type == prometheus::MetricType::Counter
+                     ? m.counter.value
+                     : m.gauge.value;
         }
       }
     }
@@ -377,7 +380,7 @@ TEST(MysqlPool, AProgramErrorClosesItsOwnConnectionOnly) {
   ASSERT_NE(outer_id, inner_id);
   const std::string database = MysqlOptions::FromUri(uri)->database;
   const double lost =
-      PoolCounter("rapport_db_pool_connections_lost_total", database);
+      PoolSeries("rapport_db_pool_connections_lost_total", database);
   ASSERT_GE(lost, 0) << "no such series";
   int64_t failed_id = 0;
   absl::Status failed = pool->Run([&](sql::Connection& c) -> absl::Status {
@@ -389,7 +392,7 @@ TEST(MysqlPool, AProgramErrorClosesItsOwnConnectionOnly) {
   absl::StatusOr<int64_t> next = Count(*pool, "SELECT CONNECTION_ID()");
   ASSERT_TRUE(next.ok()) << next.status();
   EXPECT_EQ(*next, failed_id == outer_id ? inner_id : outer_id);
-  EXPECT_EQ(PoolCounter("rapport_db_pool_connections_lost_total", database),
+  EXPECT_EQ(PoolSeries("rapport_db_pool_connections_lost_total", database),
             lost);
   // One its user closed (a named lock it could not release) is not pooled
   // either.
@@ -402,7 +405,7 @@ TEST(MysqlPool, AProgramErrorClosesItsOwnConnectionOnly) {
     absl::StatusOr<int64_t> one = Count(*pool, "SELECT 1");
     ASSERT_TRUE(one.ok()) << one.status();
   }
-  EXPECT_EQ(PoolCounter("rapport_db_pool_connections_lost_total", database),
+  EXPECT_EQ(PoolSeries("rapport_db_pool_connections_lost_total", database),
             lost);
 }
 
@@ -719,21 +722,6 @@ TEST(MysqlPool, AnUpdateCountsTheRowsItFound) {
   EXPECT_EQ(*found, 1);
 }
 
-// The value of the pool gauge `name` for `database`; -1 when there is none.
-double PoolGauge(const std::string& name, const std::string& database) {
-  for (const prometheus::MetricFamily& family : metrics::Registry().Collect()) {
-    if (family.name != name) continue;
-    for (const prometheus::ClientMetric& m : family.metric) {
-      for (const prometheus::ClientMetric::Label& label : m.label) {
-        if (label.name == "database" && label.value == database) {
-          return m.gauge.value;
-        }
-      }
-    }
-  }
-  return -1;
-}
-
 // A server that hangs (paused: it takes connections and answers nothing) is
 // found out by Ping within the time to connect, not io_timeout; until a Ping
 // answers again, calls are UNAVAILABLE at once instead of each hanging on a
@@ -763,7 +751,7 @@ TEST(MysqlPool, AServerThatHangsIsUnavailableAtOnceUntilAPingAnswers) {
 
   EXPECT_EQ(down.code(), absl::StatusCode::kUnavailable) << down;
   const std::string database = pool->options().database;
-  EXPECT_EQ(PoolGauge("rapport_db_pool_unanswered", database), 1);
+  EXPECT_EQ(PoolSeries("rapport_db_pool_unanswered", database), 1);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable)
       << refused.status();
   // Refused by the pool, which tells a client no more than the code.
@@ -771,7 +759,7 @@ TEST(MysqlPool, AServerThatHangsIsUnavailableAtOnceUntilAPingAnswers) {
             std::string::npos);
 
   EXPECT_TRUE(pool->Ping().ok());
-  EXPECT_EQ(PoolGauge("rapport_db_pool_unanswered", database), 0);
+  EXPECT_EQ(PoolSeries("rapport_db_pool_unanswered", database), 0);
   absl::StatusOr<int64_t> one = Count(*pool, "SELECT 1");
   ASSERT_TRUE(one.ok()) << one.status();
   EXPECT_EQ(*one, 1);
