@@ -27,18 +27,35 @@ std::string Checksum(const std::string& text) { return Fingerprint(text); }
 std::vector<std::string> SplitSqlStatements(const std::string& sql) {
   std::vector<std::string> out;
   std::string current;
+  char quote = 0;  // the quote of a literal or name open at the line's end
   for (absl::string_view line : absl::StrSplit(sql, '\n')) {
     absl::string_view trimmed = absl::StripAsciiWhitespace(line);
-    if (trimmed.empty() || absl::StartsWith(trimmed, "--")) continue;
-    // A statement ends at a ';' that only a "-- comment" may follow.
+    if (quote == 0 && (trimmed.empty() || absl::StartsWith(trimmed, "--"))) {
+      continue;
+    }
+    // A statement ends at a ';' outside quotes that only a "-- comment" may
+    // follow.
     size_t end = absl::string_view::npos;
-    for (size_t at = trimmed.find(';'); at != absl::string_view::npos;
-         at = trimmed.find(';', at + 1)) {
-      absl::string_view rest =
-          absl::StripLeadingAsciiWhitespace(trimmed.substr(at + 1));
-      if (rest.empty() || absl::StartsWith(rest, "--")) {
-        end = at;
-        break;
+    for (size_t i = 0; i < trimmed.size() && end == absl::string_view::npos;
+         ++i) {
+      const char c = trimmed[i];
+      if (quote != 0) {
+        if (c == '\\') {
+          ++i;  // an escaped character
+        } else if (c == quote) {
+          quote = 0;  // (a doubled quote closes and opens again)
+        }
+      } else if (c == '\'' || c == '"' || c == '`') {
+        quote = c;
+      } else if (c == '-' && (absl::StartsWith(trimmed.substr(i), "-- ") ||
+                              trimmed.substr(i) == "--")) {
+        break;  // a comment to the line's end
+      } else if (c == ';') {
+        absl::string_view rest =
+            absl::StripLeadingAsciiWhitespace(trimmed.substr(i + 1));
+        if (rest.empty() || absl::StartsWith(rest, "-- ") || rest == "--") {
+          end = i;
+        }
       }
     }
     if (end == absl::string_view::npos) {

@@ -417,6 +417,15 @@ TEST(Migrations, SplitsStatementsAtLineEndSemicolonsAndDropsComments) {
       "ALTER TABLE a ADD COLUMN y INT; -- why; says the comment\nSELECT 2;");
   EXPECT_EQ(statements, (std::vector<std::string>{
                             "ALTER TABLE a ADD COLUMN y INT", "SELECT 2"}));
+  // Not at a semicolon inside quotes, however it looks.
+  statements = SplitSqlStatements(
+      "ALTER TABLE a ADD COLUMN z INT COMMENT 'it''s; -- not the end';\n"
+      "SELECT 'two\nlines;';");
+  EXPECT_EQ(
+      statements,
+      (std::vector<std::string>{
+          "ALTER TABLE a ADD COLUMN z INT COMMENT 'it''s; -- not the end'",
+          "SELECT 'two\nlines;'"}));
 }
 
 // An amount a service stores is refused above 10^12 in magnitude (so that
