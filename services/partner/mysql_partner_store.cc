@@ -1499,6 +1499,22 @@ absl::StatusOr<FundRecord> MysqlPartnerStore::UpdateFundRequest(
     const audit::Event& event) {
   return pool_->Transaction([&](sql::Connection& c)
                                 -> absl::StatusOr<FundRecord> {
+    // The partner's row first, then the request's: the order in which
+    // ending the partner takes them (it rejects the requests not yet
+    // claimed), so that the two wait for each other instead of deadlocking.
+    // (A request's partner never changes: read without a lock.)
+    {
+      Statement owner =
+          PrepareCached(c, "SELECT partner_id FROM fund_requests WHERE id = ?");
+      owner->setString(1, id);
+      Rows found(owner->executeQuery());
+      if (found->next()) {
+        Statement partner = PrepareCached(
+            c, "SELECT id FROM partners WHERE id = ? LOCK IN SHARE MODE");
+        partner->setString(1, Str(*found, 1));
+        Rows(partner->executeQuery());
+      }
+    }
     Statement read = PrepareCached(
         c, absl::StrCat("SELECT ", kFundColumns,
                         " FROM fund_requests WHERE id = ? FOR UPDATE"));
