@@ -1121,7 +1121,26 @@ absl::Status CustomerLogic::EraseCustomer(
 
 // --- Interactions and consent ---
 
+// A write on a customer merged between resolving its id and writing (the
+// store says ABORTED) follows the merge, once: the id resolves to the
+// customer that stayed now. RecordPurchase does the same.
 absl::StatusOr<v1::Interaction> CustomerLogic::LogInteraction(
+    const v1::LogInteractionRequest& request, const std::string& actor) {
+  absl::StatusOr<v1::Interaction> logged = LogInteractionOnce(request, actor);
+  if (absl::IsAborted(logged.status())) {
+    logged = LogInteractionOnce(request, actor);
+  }
+  return logged;
+}
+
+absl::StatusOr<v1::Consent> CustomerLogic::SetConsent(
+    const v1::SetConsentRequest& request, const std::string& actor) {
+  absl::StatusOr<v1::Consent> set = SetConsentOnce(request, actor);
+  if (absl::IsAborted(set.status())) set = SetConsentOnce(request, actor);
+  return set;
+}
+
+absl::StatusOr<v1::Interaction> CustomerLogic::LogInteractionOnce(
     const v1::LogInteractionRequest& request, const std::string& actor) {
   RAPPORT_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
   RAPPORT_RETURN_IF_ERROR(
@@ -1267,7 +1286,7 @@ absl::StatusOr<v1::ListInteractionsResponse> CustomerLogic::ListInteractions(
   return response;
 }
 
-absl::StatusOr<v1::Consent> CustomerLogic::SetConsent(
+absl::StatusOr<v1::Consent> CustomerLogic::SetConsentOnce(
     const v1::SetConsentRequest& request, const std::string& actor) {
   RAPPORT_RETURN_IF_ERROR(
       CheckCustomerId(request.customer_id(), "customer_id"));

@@ -135,6 +135,12 @@ class CustomerLogic {
   // identify) under `request_id` made was erased since: its retry would
   // create the person again.
   absl::Status CheckRequestNotErased(const std::string& request_id);
+  // LogInteraction and SetConsent, without following a merge that came
+  // between resolving the id and writing (ABORTED).
+  absl::StatusOr<v1::Interaction> LogInteractionOnce(
+      const v1::LogInteractionRequest& request, const std::string& actor);
+  absl::StatusOr<v1::Consent> SetConsentOnce(
+      const v1::SetConsentRequest& request, const std::string& actor);
   // Of the identities `named` gives, those that `to` lacks and may take: an
   // email or a phone where it has none, external ids it does not hold (as
   // many as it has room for); nullopt when there are none.

@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 #include <thread>
+#include <utility>
 #include <variant>
 
 #include "absl/strings/match.h"
@@ -148,6 +149,18 @@ class FakeStore final : public CustomerStore {
     return out;
   }
 
+  // A merge of `merge_on_write.first` into `.second` that commits between
+  // the service resolving the id and its write (the store then says
+  // ABORTED); true when it just did.
+  std::optional<std::pair<std::string, std::string>> merge_on_write;
+  bool MergedJustNow(const std::string& id) {
+    if (!merge_on_write.has_value() || merge_on_write->first != id) {
+      return false;
+    }
+    merged_into[id] = merge_on_write->second;
+    merge_on_write.reset();
+    return true;
+  }
   absl::StatusOr<std::string> ResolveCustomerId(
       const std::string& id) override {
     auto merged = merged_into.find(id);
@@ -230,6 +243,9 @@ class FakeStore final : public CustomerStore {
       const InteractionRecord& i, const RequestKey& request,
       const std::optional<audit::Event>& event,
       const std::function<absl::Status()>& admit) override {
+    if (MergedJustNow(i.customer_id)) {
+      return absl::AbortedError("customer merged just now; retry");
+    }
     if (admit) {
       if (absl::Status s = admit(); !s.ok()) return s;
     }
@@ -246,6 +262,9 @@ class FakeStore final : public CustomerStore {
   absl::Status SetConsent(const std::string& customer_id,
                           const ConsentRecord& c,
                           const audit::Event& event) override {
+    if (MergedJustNow(customer_id)) {
+      return absl::AbortedError("customer merged just now; retry");
+    }
     ++writes;
     events.push_back(event);
     consents.push_back(c);
@@ -1357,6 +1376,35 @@ TEST_F(CustomerLogicTest, InteractionsAboveTheTiersCostCeilingNeedForce) {
   dear.set_force(true);
   ASSERT_TRUE(logic_.LogInteraction(dear, kActor).ok());
   EXPECT_EQ(store_.interactions.size(), 2u);
+}
+
+// An interaction or a consent for a customer merged between the service
+// resolving its id and writing goes to the customer that stayed, as a
+// purchase does, instead of failing ABORTED.
+TEST_F(CustomerLogicTest,
+       InteractionsAndConsentsFollowAMergeThatCameMeanwhile) {
+  v1::Customer stayed = Create("Stayed"), merged = Create("Merged");
+  store_.merge_on_write = {{merged.id(), stayed.id()}};
+  absl::StatusOr<v1::Interaction> logged = logic_.LogInteraction(
+      Interaction(merged.id(), cv1::CHANNEL_EMAIL), kActor);
+  ASSERT_TRUE(logged.ok()) << logged.status();
+  EXPECT_EQ(logged->customer_id(), stayed.id());
+  ASSERT_EQ(store_.interactions.size(), 1u);
+  EXPECT_EQ(store_.interactions[0].customer_id, stayed.id());
+
+  v1::Customer other = Create("Other");
+  store_.merge_on_write = {{other.id(), stayed.id()}};
+  v1::SetConsentRequest consent;
+  consent.set_customer_id(other.id());
+  consent.mutable_consent()->set_purpose("marketing");
+  consent.mutable_consent()->set_channel(cv1::CHANNEL_EMAIL);
+  consent.mutable_consent()->set_granted(true);
+  consent.mutable_consent()->mutable_capture_time()->set_seconds(1'700'000'000);
+  consent.mutable_consent()->set_source("web");
+  absl::StatusOr<v1::Consent> set = logic_.SetConsent(consent, kActor);
+  ASSERT_TRUE(set.ok()) << set.status();
+  ASSERT_FALSE(store_.events.empty());
+  EXPECT_EQ(store_.events.back().resource, "customers/" + stayed.id());
 }
 
 TEST_F(CustomerLogicTest, WritesUnderARequestIdGetTheIdMadeFromIt) {
