@@ -348,6 +348,9 @@ absl::StatusOr<Principal> TokenVerifier::Verify(
           CheckTimes(it->second.validity, now, options_.leeway));
       return it->second.principal;
     }
+    if (keys_ == keys && forged_.contains(token)) {
+      return Unauthenticated("signature does not verify");
+    }
   }
 
   RAPPORT_ASSIGN_OR_RETURN(DecodedToken decoded, Decode(token));
@@ -366,7 +369,10 @@ absl::StatusOr<Principal> TokenVerifier::Verify(
       break;
     }
   }
-  if (signer == nullptr) return Unauthenticated("signature does not verify");
+  if (signer == nullptr) {
+    RememberForged(*keys, std::string(token));
+    return Unauthenticated("signature does not verify");
+  }
 
   // The claims are the decoded payload: the bytes libjwt just verified.
   const json_t* claims = decoded.claims.get();
@@ -419,6 +425,14 @@ absl::StatusOr<Principal> TokenVerifier::Verify(
   }
   RememberVerified(*keys, std::string(token), {principal, validity});
   return principal;
+}
+
+void TokenVerifier::RememberForged(const KeyList& keys,
+                                   std::string token) const {
+  absl::MutexLock lock(&mu_);
+  if (keys_.get() != &keys) return;
+  if (forged_.size() >= kMaxVerifiedTokens) forged_.clear();
+  forged_.insert(std::move(token));
 }
 
 absl::Status TokenVerifier::ReloadStatus() const {
@@ -476,6 +490,7 @@ void TokenVerifier::MaybeReload(absl::Time now) const {
   *stamp_ = stamp;
   keys_ = std::make_shared<const KeyList>(*std::move(keys));
   verified_.clear();
+  forged_.clear();
   reload_status_ = absl::OkStatus();
 }
 

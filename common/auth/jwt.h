@@ -40,6 +40,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -202,6 +203,7 @@ class TokenVerifier {
   // the current keys.
   void RememberVerified(const KeyList& keys, std::string token,
                         VerifiedToken verified) const;
+  void RememberForged(const KeyList& keys, std::string token) const;
 
   const VerifierOptions options_;
   const Clock clock_;
@@ -217,6 +219,10 @@ class TokenVerifier {
   // costs a lookup and the check of its times, which are all that can change.
   mutable absl::flat_hash_map<std::string, VerifiedToken> verified_
       ABSL_GUARDED_BY(mu_);
+  // The tokens whose signature no key of `keys_` verifies, emptied alike: a
+  // refused stream is looked at twice (its log line's caller, its guard), and
+  // a client may send a forged token again and again.
+  mutable absl::flat_hash_set<std::string> forged_ ABSL_GUARDED_BY(mu_);
 
   // Held by the one thread that looks at the file; the others go on with the
   // keys they have rather than wait for its I/O.

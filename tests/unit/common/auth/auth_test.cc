@@ -936,6 +936,27 @@ TEST_F(AuthTest, KeyRotationIsPickedUpAfterReloadEvery) {
   EXPECT_TRUE(verifier->Verify(new_token).ok());
 }
 
+// A token refused for its signature is refused again at the cost of a
+// lookup (a refused stream is looked at twice, and a client may resend a
+// forged token), until the keys change: then it is verified anew.
+TEST_F(AuthTest, ARefusedSignatureIsRememberedUntilTheKeysChange) {
+  auto verifier = Verifier();
+  TestKey next = MakeTestKey();
+  // No kid: tried against every key; only `next`, not yet published, signed.
+  const std::string token = Bearer(SignEs256(
+      next.pkey.get(), R"({"alg":"ES256","typ":"JWT"})", Raw().Json()));
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_THAT(verifier->Verify(token),
+                Unauthenticated("signature does not verify"));
+  }
+  absl::StatusOr<std::string> both =
+      MergeJwks({key_.signing->PublicJwks(), next.signing->PublicJwks()});
+  ASSERT_TRUE(both.ok()) << both.status();
+  RewriteFile(jwks_path_, *both, 1'000'000'001);
+  now_ += absl::Seconds(5);
+  EXPECT_TRUE(verifier->Verify(token).ok());
+}
+
 TEST_F(AuthTest, ReplacingTheFileByRenameIsNoticed) {
   VerifierOptions options = Options();
   options.reload_every = absl::ZeroDuration();
