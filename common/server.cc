@@ -180,8 +180,11 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
         methods->GetRecvMessage() != nullptr) {  // not a stream's end
       metrics::GrpcCallMetrics::Server().Received(counted_as_, type_);
     }
+    // Counted once sent (as go-grpc-prometheus counts): not an answer to a
+    // client that had gone, nor a write to a cancelled stream.
     if (methods->QueryInterceptionHookPoint(
-            grpc::experimental::InterceptionHookPoints::PRE_SEND_MESSAGE)) {
+            grpc::experimental::InterceptionHookPoints::POST_SEND_MESSAGE) &&
+        methods->GetSendMessageStatus()) {
       metrics::GrpcCallMetrics::Server().Sent(counted_as_, type_);
     }
     if (methods->QueryInterceptionHookPoint(

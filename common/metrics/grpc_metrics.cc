@@ -86,8 +86,11 @@ class ClientInterceptor final : public grpc::experimental::Interceptor {
   void Intercept(
       grpc::experimental::InterceptorBatchMethods* methods) override {
     using grpc::experimental::InterceptionHookPoints;
+    // Counted once sent (as go-grpc-prometheus counts): not a write to a
+    // stream that had ended.
     if (methods->QueryInterceptionHookPoint(
-            InterceptionHookPoints::PRE_SEND_MESSAGE)) {
+            InterceptionHookPoints::POST_SEND_MESSAGE) &&
+        methods->GetSendMessageStatus()) {
       GrpcCallMetrics::Client().Sent(method_, type_);
     }
     // Also reached when a stream ends, without a message.

@@ -91,6 +91,9 @@ TEST_F(MetricsE2E, CallsByMethodAndCodeMoveWithEachCall) {
   RunResult made = platform_.Ctl(
       {"customers", "create", "--display-name", "Ada", "--output", "csv"});
   ASSERT_EQ(made.exit_code, 0) << made.err;
+  // A call of the callback API answered: its message counts as sent too.
+  RunResult got = platform_.Ctl({"customers", "get", testing::CsvId(made.out)});
+  ASSERT_EQ(got.exit_code, 0) << got.err;
   RunResult missing =
       platform_.Ctl({"customers", "get", "01jd8x4r2c6n7m9p0q1r2s3t4v"});
   EXPECT_NE(missing.exit_code, 0);
@@ -112,6 +115,9 @@ TEST_F(MetricsE2E, CallsByMethodAndCodeMoveWithEachCall) {
   EXPECT_EQ(moved("grpc_server_started_total", create), 1);
   EXPECT_EQ(moved("grpc_server_msg_received_total", create), 1);
   EXPECT_EQ(moved("grpc_server_msg_sent_total", create), 1);
+  EXPECT_EQ(
+      moved("grpc_server_msg_sent_total", {"grpc_method=\"GetCustomer\""}),
+      1);  // the one found; the missing one sent no message
   EXPECT_EQ(moved("grpc_server_handling_seconds_count", create), 1);
   EXPECT_GT(moved("grpc_server_handling_seconds_sum", create), 0);
   EXPECT_EQ(moved("grpc_server_handled_total",
@@ -171,6 +177,10 @@ TEST_F(MetricsE2E, ImportsRefreshesAndCallsToScoringAreCounted) {
             made_calls);
   const Scrape scoring = Fetch(platform_.scoring().metrics_addr());
   EXPECT_EQ(Sum(scoring, "grpc_server_handled_total", to_scoring), made_calls);
+  // And every message it sent them, they received.
+  EXPECT_GE(Sum(customer, "grpc_client_msg_sent_total", to_scoring), 1);
+  EXPECT_EQ(Sum(customer, "grpc_client_msg_sent_total", to_scoring),
+            Sum(scoring, "grpc_server_msg_received_total", to_scoring));
 }
 
 // The partner and financial-community services count the same things on
