@@ -617,7 +617,14 @@ absl::StatusOr<std::optional<cv1::ContactPolicy>>
 Differentiation::ContactPolicyOf(const std::string& id) {
   RAPPORT_ASSIGN_OR_RETURN(std::vector<StoredValue> values,
                            store_->GetValues({id}));
-  if (values.empty()) return std::optional<cv1::ContactPolicy>();
+  if (values.empty()) {
+    // Not scored yet (made since the last refresh, and no activity since):
+    // scored now against the live model, if there is one, so that its
+    // tier's policy holds for it as for everyone scored.
+    RAPPORT_RETURN_IF_ERROR(Rescore(id));
+    RAPPORT_ASSIGN_OR_RETURN(values, store_->GetValues({id}));
+    if (values.empty()) return std::optional<cv1::ContactPolicy>();
+  }
   RAPPORT_ASSIGN_OR_RETURN(std::shared_ptr<const ScoreModel> model,
                            ModelOf(values.front().model_id));
   return PolicyFor(model.get(), values.front().tier, options_);

@@ -154,9 +154,9 @@ class ValueKeeper {
   // Before any refresh has succeeded nothing is queued, except while the
   // first one runs: its entities then wait for its model.
   virtual void RescoreSoon(const std::vector<std::string>& ids) = 0;
-  // The contact policy of the entity's stored tier; nullopt when the entity
-  // has not been scored yet. What one interaction costs at most is
-  // CostCeilingExceeded's.
+  // The contact policy of the entity's stored tier (one not scored yet is
+  // scored now, against the live model); nullopt before the first refresh.
+  // What one interaction costs at most is CostCeilingExceeded's.
   virtual absl::StatusOr<std::optional<cv1::ContactPolicy>> ContactPolicyOf(
       const std::string& id) = 0;
   // The stored values of those of `ids` that have some, by id.

@@ -1321,6 +1321,18 @@ TEST_F(DifferentiationTest, APurchaseRescoresTheCustomerAgainstTheStoredModel) {
     EXPECT_EQ((*worded_policy)->service_level(), "the CFO, 4 hours a year");
   }
 
+  // An entity made since the refresh, never scored, is scored when its
+  // policy is asked for: it has one, as everyone scored has.
+  store_.AddCustomer("p-new");
+  absl::StatusOr<std::optional<cv1::ContactPolicy>> new_policy =
+      logic_->ContactPolicyOf("p-new");
+  ASSERT_TRUE(new_policy.ok()) << new_policy.status();
+  ASSERT_TRUE(new_policy->has_value());
+  absl::StatusOr<cv1::EntityValue> new_value = logic_->GetValue("p-new");
+  ASSERT_TRUE(new_value.ok()) << new_value.status();
+  EXPECT_EQ(new_value->model_id(), job.id());
+  EXPECT_EQ((*new_policy)->tier(), new_value->tier());
+
   // ValuesOf answers only for the entities that have values.
   absl::StatusOr<absl::flat_hash_map<std::string, cv1::EntityValue>> values =
       logic_->ValuesOf({"c01", "zz"});
