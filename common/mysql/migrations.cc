@@ -27,43 +27,53 @@ std::string Checksum(const std::string& text) { return Fingerprint(text); }
 std::vector<std::string> SplitSqlStatements(const std::string& sql) {
   std::vector<std::string> out;
   std::string current;
-  char quote = 0;  // the quote of a literal or name open at the line's end
+  // What is open at a line's end: the quote of a literal or a name, or '*'
+  // for a /* comment */.
+  char open = 0;
+  // "--" followed by whitespace or the line's end, and '#', begin a comment
+  // to the line's end (MariaDB's rules).
+  auto line_comment = [](absl::string_view rest) {
+    return rest.front() == '#' ||
+           (absl::StartsWith(rest, "--") &&
+            (rest.size() == 2 || absl::ascii_isspace(rest[2])));
+  };
   for (absl::string_view line : absl::StrSplit(sql, '\n')) {
     absl::string_view trimmed = absl::StripAsciiWhitespace(line);
-    if (quote == 0 && (trimmed.empty() || absl::StartsWith(trimmed, "--"))) {
-      continue;
-    }
-    // A statement ends at a ';' outside quotes that only a "-- comment" may
-    // follow.
+    if (open == 0 && (trimmed.empty() || line_comment(trimmed))) continue;
+    // A statement ends at a ';' outside quotes and comments that only a
+    // comment may follow.
     size_t end = absl::string_view::npos;
-    for (size_t i = 0; i < trimmed.size() && end == absl::string_view::npos;
-         ++i) {
-      const char c = trimmed[i];
-      if (quote != 0) {
-        if (c == '\\') {
-          ++i;  // an escaped character
-        } else if (c == quote) {
-          quote = 0;  // (a doubled quote closes and opens again)
+    for (size_t i = 0; i < line.size() && end == absl::string_view::npos; ++i) {
+      const char c = line[i];
+      if (open == '*') {
+        if (c == '*' && i + 1 < line.size() && line[i + 1] == '/') {
+          open = 0;
+          ++i;
+        }
+      } else if (open != 0) {
+        if (c == '\\' && open != '`') {
+          ++i;  // an escaped character (not in a `name`)
+        } else if (c == open) {
+          open = 0;  // (a doubled quote closes and opens again)
         }
       } else if (c == '\'' || c == '"' || c == '`') {
-        quote = c;
-      } else if (c == '-' && (absl::StartsWith(trimmed.substr(i), "-- ") ||
-                              trimmed.substr(i) == "--")) {
-        break;  // a comment to the line's end
+        open = c;
+      } else if (c == '/' && i + 1 < line.size() && line[i + 1] == '*') {
+        open = '*';
+        ++i;
+      } else if (line_comment(line.substr(i))) {
+        break;
       } else if (c == ';') {
-        absl::string_view rest =
-            absl::StripLeadingAsciiWhitespace(trimmed.substr(i + 1));
-        if (rest.empty() || absl::StartsWith(rest, "-- ") || rest == "--") {
-          end = i;
-        }
+        absl::string_view rest = absl::StripAsciiWhitespace(line.substr(i + 1));
+        if (rest.empty() || line_comment(rest)) end = i;
       }
     }
     if (end == absl::string_view::npos) {
       absl::StrAppend(&current, line, "\n");
       continue;
     }
-    absl::StrAppend(&current, trimmed.substr(0, end));
-    out.push_back(std::move(current));
+    absl::StrAppend(&current, line.substr(0, end));
+    out.push_back(std::string(absl::StripAsciiWhitespace(current)));
     current.clear();
   }
   if (!absl::StripAsciiWhitespace(current).empty())

@@ -426,6 +426,14 @@ TEST(Migrations, SplitsStatementsAtLineEndSemicolonsAndDropsComments) {
       (std::vector<std::string>{
           "ALTER TABLE a ADD COLUMN z INT COMMENT 'it''s; -- not the end'",
           "SELECT 'two\nlines;'"}));
+  // Nor in a comment, whichever kind, apostrophes and all.
+  statements = SplitSqlStatements(
+      "SELECT 1; # don't; stop here\n"
+      "SELECT /* isn't; */ 2;\t--\tnote\n"
+      "SELECT `a\\`;");
+  EXPECT_EQ(statements,
+            (std::vector<std::string>{"SELECT 1", "SELECT /* isn't; */ 2",
+                                      "SELECT `a\\`"}));
 }
 
 // An amount a service stores is refused above 10^12 in magnitude (so that
