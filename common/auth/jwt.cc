@@ -17,6 +17,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/hash/hash.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -36,6 +37,8 @@ constexpr absl::Duration kMaxTokenTtl = absl::Hours(24 * 366 * 100);
 constexpr size_t kCoordinateSize = 32;
 // How many verified tokens a TokenVerifier remembers before it starts over.
 constexpr size_t kMaxVerifiedTokens = 4096;
+// How long a token refused for its signature is refused without a look.
+constexpr absl::Duration kForgedFor = absl::Minutes(1);
 
 // Algorithms named in refusals; any other `alg` is "unsupported algorithm", so
 // that the message never echoes what a caller made up.
@@ -348,7 +351,9 @@ absl::StatusOr<Principal> TokenVerifier::Verify(
           CheckTimes(it->second.validity, now, options_.leeway));
       return it->second.principal;
     }
-    if (keys_ == keys && forged_.contains(token)) {
+    if (auto forged = forged_.find(absl::Hash<absl::string_view>{}(token));
+        keys_ == keys && forged != forged_.end() &&
+        now - forged->second < kForgedFor) {
       return Unauthenticated("signature does not verify");
     }
   }
@@ -370,7 +375,7 @@ absl::StatusOr<Principal> TokenVerifier::Verify(
     }
   }
   if (signer == nullptr) {
-    RememberForged(*keys, std::string(token));
+    RememberForged(*keys, token, now);
     return Unauthenticated("signature does not verify");
   }
 
@@ -427,12 +432,12 @@ absl::StatusOr<Principal> TokenVerifier::Verify(
   return principal;
 }
 
-void TokenVerifier::RememberForged(const KeyList& keys,
-                                   std::string token) const {
+void TokenVerifier::RememberForged(const KeyList& keys, absl::string_view token,
+                                   absl::Time now) const {
   absl::MutexLock lock(&mu_);
   if (keys_.get() != &keys) return;
   if (forged_.size() >= kMaxVerifiedTokens) forged_.clear();
-  forged_.insert(std::move(token));
+  forged_.insert_or_assign(absl::Hash<absl::string_view>{}(token), now);
 }
 
 absl::Status TokenVerifier::ReloadStatus() const {

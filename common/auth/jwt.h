@@ -40,7 +40,6 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -203,7 +202,8 @@ class TokenVerifier {
   // the current keys.
   void RememberVerified(const KeyList& keys, std::string token,
                         VerifiedToken verified) const;
-  void RememberForged(const KeyList& keys, std::string token) const;
+  void RememberForged(const KeyList& keys, absl::string_view token,
+                      absl::Time now) const;
 
   const VerifierOptions options_;
   const Clock clock_;
@@ -219,10 +219,13 @@ class TokenVerifier {
   // costs a lookup and the check of its times, which are all that can change.
   mutable absl::flat_hash_map<std::string, VerifiedToken> verified_
       ABSL_GUARDED_BY(mu_);
-  // The tokens whose signature no key of `keys_` verifies, emptied alike: a
-  // refused stream is looked at twice (its log line's caller, its guard), and
-  // a client may send a forged token again and again.
-  mutable absl::flat_hash_set<std::string> forged_ ABSL_GUARDED_BY(mu_);
+  // The tokens whose signature no key of `keys_` verified, by a hash of
+  // their bytes, with when: a refused stream is looked at twice (its log
+  // line's caller, its guard), and a client may send a forged token again
+  // and again. Emptied with `verified_`, and forgotten after a minute (a
+  // refusal for another reason than the signature, such as a key that did
+  // not parse, does not last).
+  mutable absl::flat_hash_map<size_t, absl::Time> forged_ ABSL_GUARDED_BY(mu_);
 
   // Held by the one thread that looks at the file; the others go on with the
   // keys they have rather than wait for its I/O.
