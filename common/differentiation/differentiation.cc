@@ -619,9 +619,20 @@ Differentiation::ContactPolicyOf(const std::string& id) {
                            store_->GetValues({id}));
   if (values.empty()) {
     // Not scored yet (made since the last refresh, and no activity since):
-    // scored now against the live model, if there is one, so that its
-    // tier's policy holds for it as for everyone scored.
-    RAPPORT_RETURN_IF_ERROR(Rescore(id));
+    // scored now against the live model, so that its tier's policy holds for
+    // it as for everyone scored. Before any refresh there is no policy.
+    RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> live,
+                             store_->LatestJobId(JobState::kSucceeded));
+    if (!live.has_value()) return std::optional<cv1::ContactPolicy>();
+    if (absl::Status s = Rescore(id); !s.ok()) {
+      // The scoring service away or slow holds up no interaction (as it
+      // holds up no purchase): no policy for it this time, scored later.
+      LogLine("warn", ProcessService(),
+              "cannot score an entity for its contact policy now",
+              {{"entity", id}, {"error", std::string(s.message())}});
+      RescoreSoon({id});
+      return std::optional<cv1::ContactPolicy>();
+    }
     RAPPORT_ASSIGN_OR_RETURN(values, store_->GetValues({id}));
     if (values.empty()) return std::optional<cv1::ContactPolicy>();
   }

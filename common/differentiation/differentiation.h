@@ -155,7 +155,9 @@ class ValueKeeper {
   // first one runs: its entities then wait for its model.
   virtual void RescoreSoon(const std::vector<std::string>& ids) = 0;
   // The contact policy of the entity's stored tier (one not scored yet is
-  // scored now, against the live model); nullopt before the first refresh.
+  // scored now, against the live model); nullopt before the first refresh,
+  // and when an entity not scored yet cannot be scored now (the scoring
+  // service away: it is queued for a re-score instead).
   // What one interaction costs at most is CostCeilingExceeded's.
   virtual absl::StatusOr<std::optional<cv1::ContactPolicy>> ContactPolicyOf(
       const std::string& id) = 0;

@@ -1127,7 +1127,7 @@ absl::Status CustomerLogic::EraseCustomer(
 absl::StatusOr<v1::Interaction> CustomerLogic::LogInteraction(
     const v1::LogInteractionRequest& request, const std::string& actor) {
   absl::StatusOr<v1::Interaction> logged = LogInteractionOnce(request, actor);
-  if (absl::IsAborted(logged.status())) {
+  if (IsMergedMeanwhile(logged.status())) {
     logged = LogInteractionOnce(request, actor);
   }
   return logged;
@@ -1136,7 +1136,7 @@ absl::StatusOr<v1::Interaction> CustomerLogic::LogInteraction(
 absl::StatusOr<v1::Consent> CustomerLogic::SetConsent(
     const v1::SetConsentRequest& request, const std::string& actor) {
   absl::StatusOr<v1::Consent> set = SetConsentOnce(request, actor);
-  if (absl::IsAborted(set.status())) set = SetConsentOnce(request, actor);
+  if (IsMergedMeanwhile(set.status())) set = SetConsentOnce(request, actor);
   return set;
 }
 

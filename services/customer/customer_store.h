@@ -14,12 +14,28 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "common/audit/audit.h"
 #include "common/base/decimal.h"
 
 namespace rapport::customer {
+
+// What a write answers when its customer was merged after the caller
+// resolved its id (ABORTED, marked so): the caller resolves the id again and
+// writes once more, to the customer that stayed.
+inline absl::Status MergedMeanwhile(absl::string_view id,
+                                    absl::string_view into) {
+  absl::Status s = absl::AbortedError(absl::StrCat(
+      "customer ", id, " was merged into ", into, " just now; retry"));
+  s.SetPayload("rapport.customer.merged", absl::Cord(into));
+  return s;
+}
+inline bool IsMergedMeanwhile(const absl::Status& s) {
+  return absl::IsAborted(s) &&
+         s.GetPayload("rapport.customer.merged").has_value();
+}
 
 struct ExternalIdRecord {
   std::string source;

@@ -384,9 +384,7 @@ absl::Status CheckLive(sql::Connection& c, const std::string& id,
   if (!rows->next())
     return absl::NotFoundError(absl::StrCat("customer ", id, " not found"));
   if (!rows->isNull(1)) {
-    return absl::AbortedError(absl::StrCat("customer ", id, " was merged into ",
-                                           std::string(rows->getString(1)),
-                                           " just now; retry"));
+    return MergedMeanwhile(id, std::string(rows->getString(1)));
   }
   if (!rows->isNull(2)) {
     return absl::FailedPreconditionError(

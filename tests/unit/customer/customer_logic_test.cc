@@ -244,7 +244,7 @@ class FakeStore final : public CustomerStore {
       const std::optional<audit::Event>& event,
       const std::function<absl::Status()>& admit) override {
     if (MergedJustNow(i.customer_id)) {
-      return absl::AbortedError("customer merged just now; retry");
+      return MergedMeanwhile(i.customer_id, merged_into[i.customer_id]);
     }
     if (admit) {
       if (absl::Status s = admit(); !s.ok()) return s;
@@ -263,7 +263,7 @@ class FakeStore final : public CustomerStore {
                           const ConsentRecord& c,
                           const audit::Event& event) override {
     if (MergedJustNow(customer_id)) {
-      return absl::AbortedError("customer merged just now; retry");
+      return MergedMeanwhile(customer_id, merged_into[customer_id]);
     }
     ++writes;
     events.push_back(event);

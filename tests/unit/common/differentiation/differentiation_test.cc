@@ -1525,6 +1525,17 @@ TEST_F(DifferentiationTest,
   }
   absl::Status rescore = logic_->Rescore("c01");
   EXPECT_TRUE(absl::IsUnavailable(rescore)) << rescore;
+  // An entity not scored yet has no policy this time rather than hold up
+  // its interaction; a scored one keeps its stored policy.
+  store_.AddCustomer("p-new");
+  absl::StatusOr<std::optional<cv1::ContactPolicy>> unscored =
+      logic_->ContactPolicyOf("p-new");
+  ASSERT_TRUE(unscored.ok()) << unscored.status();
+  EXPECT_FALSE(unscored->has_value());
+  absl::StatusOr<std::optional<cv1::ContactPolicy>> scored =
+      logic_->ContactPolicyOf("c01");
+  ASSERT_TRUE(scored.ok()) << scored.status();
+  EXPECT_TRUE(scored->has_value());
 }
 
 // A refresh asked again under its request id (its answer was lost) gets
