@@ -86,8 +86,10 @@ class ClientInterceptor final : public grpc::experimental::Interceptor {
   void Intercept(
       grpc::experimental::InterceptorBatchMethods* methods) override {
     using grpc::experimental::InterceptionHookPoints;
-    // Counted once sent (as go-grpc-prometheus counts): not a write to a
-    // stream that had ended.
+    // Counted once sent: not a write to a stream that had ended. (A unary
+    // request is sent in one batch with the wait for the answer, which gRPC
+    // reports as a whole: it counts as sent, as go-grpc-prometheus counts
+    // it, before the call.)
     if (methods->QueryInterceptionHookPoint(
             InterceptionHookPoints::POST_SEND_MESSAGE) &&
         methods->GetSendMessageStatus()) {

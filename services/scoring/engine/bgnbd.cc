@@ -311,7 +311,7 @@ namespace {
 // (a+b-1) and (1 - g) has a finite limit too.
 BgNbdParams AwayFromOne(BgNbdParams p) {
   if (std::abs(p.a - 1.0) < 1e-6) p.a = 1.0 + 1e-6;
-  if (std::abs(p.a + p.b - 1.0) < 1e-6) p.b = 1.0 - p.a + 1e-6;
+  if (std::abs(p.a + p.b - 1.0) < 1e-6) p.b += 2e-6;
   return p;
 }
 
@@ -325,6 +325,11 @@ double DampedHyp2F1(double A, double B, double C, double z) {
   // Past this index the terms only shrink: their ratio
   // z (A+k)(B+k) / ((C+k)(k+1)) is about z (1 + (A+B-C-1)/k).
   const double peak = std::max(0.0, z * (A + B - C - 1.0) / (1.0 - z));
+  // Too many to sum (z within about 1e-5 of 1): said at once, not after
+  // seconds of summing.
+  if (peak + 50.0 / (1.0 - z) > static_cast<double>(kMaxTerms)) {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
   double log_term = A * std::log1p(-z);
   double sum = 0;
   for (int64_t k = 0; k < kMaxTerms; ++k) {
