@@ -674,13 +674,19 @@ absl::StatusOr<PartnerRecord> MysqlPartnerStore::UpdatePartner(
               "(1, 2) ORDER BY id FOR UPDATE",
               false, "fundRequests/", "rejected");
           audit::Write(c, cascaded);
-          Statement deals = PrepareCached(
-              c,
+          // Each update's parameters: the time now, the partner, and for
+          // `timed` ones the time now again.
+          auto end_rows = [&](const char* query, bool timed) {
+            Statement s = PrepareCached(c, query);
+            s->setInt64(1, row.update_time_us);
+            s->setString(2, row.id);
+            if (timed) s->setInt64(3, row.update_time_us);
+            return s->executeUpdate();
+          };
+          const int expired = end_rows(
               "UPDATE deals SET state = 6, update_time_us = ?, version = "
-              "version + 1 WHERE partner_id = ? AND state IN (1, 2)");
-          deals->setInt64(1, row.update_time_us);
-          deals->setString(2, row.id);
-          const int expired = deals->executeUpdate();
+              "version + 1 WHERE partner_id = ? AND state IN (1, 2)",
+              false);
           // Other partners' registrations that waited on them meet the next
           // claim, if any.
           std::vector<std::string> expired_ids;
@@ -693,33 +699,22 @@ absl::StatusOr<PartnerRecord> MysqlPartnerStore::UpdatePartner(
           std::vector<audit::Event> moved;
           MoveConflictsOn(c, expired_ids, window_us, event, &moved);
           audit::Write(c, moved);
-          Statement agreements = PrepareCached(
-              c,
+          const int terminated = end_rows(
               "UPDATE agreements SET state = 4, active_key = NULL, "
               "update_time_us = ?, version = version + 1 WHERE partner_id = ? "
-              "AND state = 2 AND (end_time_us IS NULL OR end_time_us > ?)");
-          agreements->setInt64(1, row.update_time_us);
-          agreements->setString(2, row.id);
-          agreements->setInt64(3, row.update_time_us);
-          const int terminated = agreements->executeUpdate();
+              "AND state = 2 AND (end_time_us IS NULL OR end_time_us > ?)",
+              true);
           // Those whose period ended are stored as what they read as,
           // expired, and give up their place (the partner enters no other).
-          Statement lapsed = PrepareCached(
-              c,
+          end_rows(
               "UPDATE agreements SET state = 3, active_key = NULL, "
               "update_time_us = ?, version = version + 1 WHERE partner_id = ? "
-              "AND state = 2 AND end_time_us <= ?");
-          lapsed->setInt64(1, row.update_time_us);
-          lapsed->setString(2, row.id);
-          lapsed->setInt64(3, row.update_time_us);
-          lapsed->executeUpdate();
-          Statement funds = PrepareCached(
-              c,
+              "AND state = 2 AND end_time_us <= ?",
+              true);
+          const int rejected = end_rows(
               "UPDATE fund_requests SET state = 3, update_time_us = ?, "
-              "version = version + 1 WHERE partner_id = ? AND state IN (1, 2)");
-          funds->setInt64(1, row.update_time_us);
-          funds->setString(2, row.id);
-          const int rejected = funds->executeUpdate();
+              "version = version + 1 WHERE partner_id = ? AND state IN (1, 2)",
+              false);
           absl::StrAppend(&e.details, "; ", expired, " open deal",
                           expired == 1 ? "" : "s", " expired, ", terminated,
                           " active agreement", terminated == 1 ? "" : "s",
