@@ -66,6 +66,20 @@ std::vector<std::string> Args::GetAll(const std::string& name) const {
   return it == flags_.end() ? std::vector<std::string>{} : it->second;
 }
 
+absl::Status Args::CheckSingle(const std::set<std::string>& repeatable) const {
+  for (const auto& [name, values] : flags_) {
+    if (repeatable.count(name) > 0) continue;
+    for (const std::string& value : values) {
+      if (value != values.front()) {
+        // The values are not quoted back: one may be a token.
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--", name, ": given twice with two values; it takes one"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Args::CheckKnown(const std::set<std::string>& known) const {
   for (const auto& [name, values] : flags_) {
     if (known.count(name) == 0) {

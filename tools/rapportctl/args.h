@@ -5,7 +5,7 @@
 //
 // Flags take `--name value` or `--name=value`; a flag declared as a switch
 // takes no value, or `=true` / `=false` (the last one given counts). A flag
-// may repeat (--external-id a:1 --external-id b:2).
+// that takes several values repeats (--external-id a:1 --external-id b:2).
 #ifndef RAPPORT_TOOLS_RAPPORTCTL_ARGS_H_
 #define RAPPORT_TOOLS_RAPPORTCTL_ARGS_H_
 
@@ -33,6 +33,10 @@ class Args {
   bool Has(const std::string& name) const { return flags_.count(name) > 0; }
   // Flags given but not in `known`: a usage error naming the first one.
   absl::Status CheckKnown(const std::set<std::string>& known) const;
+  // A flag not in `repeatable` given twice with two values (--amount 10
+  // --amount 100): a usage error naming it, rather than the last one
+  // silently winning. The same value twice is that value.
+  absl::Status CheckSingle(const std::set<std::string>& repeatable) const;
 
  private:
   std::vector<std::string> positional_;

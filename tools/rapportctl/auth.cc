@@ -2,6 +2,9 @@
 // and scripts (`authorization: Bearer $(rapportctl auth token ...)`);
 // rapportctl auth keygen: makes a deployment's signing key and adds its
 // public key to the JWKS file the services trust.
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -45,8 +48,10 @@ int KeyGen(Context& ctx) {
   }
   absl::StatusOr<auth::SigningKey> key = auth::SigningKey::Load(key_file);
   if (!key.ok()) {
-    if (std::ifstream(key_file).good()) {
-      return ReportError(key.status());  // there, but not a key: keep it
+    // There but not a key, or there but not readable by this user: kept,
+    // never replaced; only a file that does not exist is made.
+    if (struct stat st; stat(key_file.c_str(), &st) == 0 || errno != ENOENT) {
+      return ReportError(key.status());
     }
     key = auth::SigningKey::Generate();
     if (!key.ok()) return ReportError(key.status());

@@ -367,6 +367,10 @@ int IdentifyMember(Context& ctx, Stub& stub) {
   v1::IdentifyMemberResponse response;
   grpc::Status s = stub.IdentifyMember(ctx.NewCall().get(), request, &response);
   if (!s.ok()) return ReportError(FromGrpcStatus(s));
+  if (ctx.format == Format::kJson) {
+    PrintJson(response, std::cout);  // "created" with the member, for scripts
+    return kExitOk;
+  }
   if (response.created()) std::cerr << "rapportctl: created the member\n";
   return PrintOne(ctx, response.member(), MemberTable(), AddMember);
 }

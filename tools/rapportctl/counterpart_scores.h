@@ -132,22 +132,35 @@ class ProgressBar {
   bool drawn_ = false;
 };
 
-// Polls the job until it ends; the exit code says how it ended.
+// Polls the job until it ends; the exit code says how it ended. The job
+// runs on whether or not it is watched, so a replica restarting under the
+// poll (UNAVAILABLE, a deadline passed) is asked again, for up to --timeout
+// since the last answer.
 template <typename T>
 int Follow(const Context& ctx, typename T::Stub& stub, cv1::RefreshJob job) {
   ProgressBar bar(T::kPlural);
   typename T::GetRefreshJobRequest request;
   request.set_id(job.id());
+  absl::Time answered = absl::Now();
   while (job.state() == cv1::RefreshJob::STATE_RUNNING) {
     bar.Show(job);
     absl::SleepFor(absl::Milliseconds(250));
     typename T::GetRefreshJobResponse response;
-    grpc::Status s =
-        stub.GetRefreshJob(ctx.NewCall().get(), request, &response);
+    // Each poll a few seconds at most, so that one that hangs is retried
+    // within the budget rather than using it up.
+    std::unique_ptr<grpc::ClientContext> call = ctx.NewCall();
+    call->set_deadline(absl::ToChronoTime(
+        absl::Now() + std::min(ctx.timeout, absl::Seconds(10))));
+    grpc::Status s = stub.GetRefreshJob(call.get(), request, &response);
+    const bool transient =
+        s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+        s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+    if (transient && absl::Now() - answered < ctx.timeout) continue;
     if (!s.ok()) {
       bar.End();
       return ReportError(FromGrpcStatus(s));
     }
+    answered = absl::Now();
     job = response.job();
   }
   bar.Show(job);

@@ -1,16 +1,30 @@
 #include "tools/rapportctl/csv_input.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/base/status_macros.h"
 
 namespace rapport::ctl {
 
+absl::Status CheckRegularFile(const std::string& path) {
+  if (struct stat st; stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path,
+        ": not a regular file (a pipe or a device); the file is read more "
+        "than once, so save it to a file first"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<CsvInput>> CsvInput::Open(
     const std::string& path, std::vector<Column> columns) {
+  RAPPORT_RETURN_IF_ERROR(CheckRegularFile(path));
   std::unique_ptr<CsvInput> input(new CsvInput());
   input->path_ = path;
   input->in_.open(path, std::ios::binary | std::ios::ate);

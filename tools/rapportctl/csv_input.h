@@ -27,6 +27,11 @@ struct Column {
   bool required = true;
 };
 
+// INVALID_ARGUMENT naming `path` when it is no regular file (a pipe, as
+// `<(zcat f.gz)` gives, or a device): an input file is read more than once
+// (checked whole before a row is sent), and a pipe can be read once.
+absl::Status CheckRegularFile(const std::string& path);
+
 class CsvInput {
  public:
   // Opens the file and reads its header; a missing required column is an error.

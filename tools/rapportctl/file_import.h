@@ -75,6 +75,8 @@ inline constexpr size_t kQueuedMessages = 2;
 // The digest of the file's bytes as "csv-" and 16 hex digits (the same
 // digest as rapport::Fingerprint of the whole content).
 inline absl::StatusOr<std::string> FileImportId(const std::string& path) {
+  // Not a pipe, which this read would drain.
+  RAPPORT_RETURN_IF_ERROR(CheckRegularFile(path));
   std::ifstream in(path, std::ios::binary);
   if (!in)
     return absl::InvalidArgumentError(
@@ -505,7 +507,9 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
     out[absl::StrCat("created_", Kind::kCreated)] = Kind::Created(response);
     out["rejected_rows"] = rejected;
     out["rejected"] = std::move(listed);
-    std::cout << out.dump(2) << "\n";
+    std::cout << out.dump(2, ' ', false,
+                          nlohmann::json::error_handler_t::replace)
+              << "\n";
   } else if (ctx.format == Format::kCsv) {
     Table t({"import_id", "rows", "accepted", "duplicates",
              absl::StrCat("created_", Kind::kCreated), "rejected"});

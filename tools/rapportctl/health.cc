@@ -2,6 +2,7 @@
 #include <iostream>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/status.h"
@@ -26,19 +27,37 @@ int RunHealth(Context& ctx) {
         absl::StrCat("--wait: want a duration such as 30s, not \"", *w, "\""),
         "");
   }
+  // The service named is asked where it runs (--addr overrides): the
+  // customer service's address for "" or a customer service name.
+  const std::string service = ctx.args.GetOr("service", "");
+  const char* env = "RAPPORT_CUSTOMER_ADDR";
+  const char* fallback = "localhost:50051";
+  if (absl::StartsWith(service, "rapport.partner.")) {
+    env = "RAPPORT_PARTNER_ADDR";
+    fallback = "localhost:50052";
+  } else if (absl::StartsWith(service, "rapport.financial_community.")) {
+    env = "RAPPORT_COMMUNITY_ADDR";
+    fallback = "localhost:50053";
+  } else if (absl::StartsWith(service, "rapport.scoring.")) {
+    env = "RAPPORT_SCORING_ADDR";
+    fallback = "localhost:50054";
+  }
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-      ctx.CustomerChannel();
+      ctx.ServiceChannel("addr", env, fallback);
   if (!channel.ok())
     return UsageError(std::string(channel.status().message()), "");
   auto stub = grpc::health::v1::Health::NewStub(*channel);
   grpc::health::v1::HealthCheckRequest request;
-  request.set_service(ctx.args.GetOr("service", ""));
+  request.set_service(service);
   const absl::Time give_up = absl::Now() + wait;
   for (;;) {
     grpc::health::v1::HealthCheckResponse response;
     grpc::ClientContext call;
-    call.set_deadline(std::chrono::system_clock::now() +
-                      std::chrono::seconds(2));
+    // Each probe within --timeout (2 s unless given), so that a hung
+    // service is asked again until --wait runs out.
+    const absl::Duration probe =
+        ctx.args.Has("timeout") ? ctx.timeout : absl::Seconds(2);
+    call.set_deadline(absl::ToChronoTime(absl::Now() + probe));
     grpc::Status s = stub->Check(&call, request, &response);
     const bool serving =
         s.ok() &&

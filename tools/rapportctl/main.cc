@@ -1,4 +1,11 @@
 // rapportctl: the command-line client for people. See `rapportctl help`.
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
@@ -206,7 +213,8 @@ Commands:
       and a token without the admin role (it decides the funds it requests itself)
   health [--service NAME] [--wait DURATION]
       prints the status (SERVING, NOT_SERVING); exit 0 when serving, 3 when not; NAME
-      is an API's full name (rapport.partner.v1.PartnerService), default the server as a whole
+      is an API's full name (rapport.partner.v1.PartnerService), asked at that service's
+      address (--addr, else its RAPPORT_*_ADDR); default the customer server as a whole
   auth token --role reader|writer|admin --subject NAME [--ttl 1h] [--key FILE]
       mints a bearer token signed by FILE (default: $RAPPORT_SIGNING_KEY_FILE, else the
       local platform's key, under $RAPPORT_VAR or var/); prints it, for --token,
@@ -272,6 +280,34 @@ int Dispatch(Context& ctx, const std::string& command) {
   return UsageError(absl::StrCat("unknown command \"", command, "\""), kUsage);
 }
 
+// True when `fd` is a pipe whose reader has gone.
+bool IsClosedPipe(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) return false;
+  struct pollfd p = {fd, 0, 0};
+  return poll(&p, 1, 0) == 1 && (p.revents & POLLERR) != 0;
+}
+
+// Output that did not reach its destination (a full disk, a file system
+// gone) fails the command, though every call succeeded: a script reading it
+// must not take a cut-off table for the whole. A closed pipe (`| head`)
+// fails quietly, as the reader asked for no more.
+int FlushOutput(int code) {
+  std::cout.flush();
+  errno = 0;
+  const bool flushed = std::fflush(stdout) == 0;
+  const int error = errno;
+  if (flushed && std::cout.good() && !std::ferror(stdout)) return code;
+  // A write that failed before this flush left no errno to read here; a
+  // pipe closed early (SIGPIPE ignored) fails quietly all the same.
+  if (error != EPIPE && !(error == 0 && IsClosedPipe(STDOUT_FILENO))) {
+    std::cerr << "rapportctl: writing the output failed"
+              << (error != 0 ? absl::StrCat(": ", std::strerror(error)) : "")
+              << "\n";
+  }
+  return kExitFailed;
+}
+
 int Main(int argc, char** argv) {
   std::set<std::string> switches = {
       "all",     "force",           "help",
@@ -281,6 +317,14 @@ int Main(int argc, char** argv) {
   absl::StatusOr<Args> args = Args::Parse(argc, argv, switches);
   if (!args.ok())
     return UsageError(std::string(args.status().message()), kUsage);
+  // The flags that take several values; any other given twice over is a
+  // mistake to say, not a choice to make.
+  if (absl::Status s =
+          args->CheckSingle({"attribute", "contact", "external-id", "member",
+                             "peer", "tier-commission", "tier-margin"});
+      !s.ok()) {
+    return UsageError(std::string(s.message()), kUsage);
+  }
   Context ctx{*std::move(args)};
   if (ctx.args.Has("help") || ctx.args.positional().empty() ||
       ctx.args.positional()[0] == "help") {
@@ -295,22 +339,30 @@ int Main(int argc, char** argv) {
     return UsageError(std::string(format.status().message()), kUsage);
   ctx.format = *format;
   if (std::optional<std::string> timeout = ctx.args.Get("timeout")) {
+    // A week at most: "inf" or a deadline past the clock's range is no
+    // deadline a call can be given.
     if (!absl::ParseDuration(*timeout, &ctx.timeout) ||
-        ctx.timeout <= absl::ZeroDuration()) {
+        ctx.timeout <= absl::ZeroDuration() ||
+        ctx.timeout > absl::Hours(7 * 24)) {
       return UsageError(
-          absl::StrCat("--timeout: want a duration such as 30s, not \"",
+          absl::StrCat("--timeout: want a duration such as 30s (at most "
+                       "168h), not \"",
                        *timeout, "\""),
           kUsage);
     }
   }
   const std::string& command = ctx.args.positional()[0];
-  if (command == "auth") return RunAuth(ctx);
-  if (absl::Status s = ctx.LoadToken(); !s.ok())
+  int code = kExitOk;
+  if (command == "auth") {
+    code = RunAuth(ctx);
+  } else if (absl::Status s = ctx.LoadToken(); !s.ok()) {
     return UsageError(std::string(s.message()), kUsage);
-  const int code = Dispatch(ctx, command);
+  } else {
+    code = Dispatch(ctx, command);
+  }
   // After the table, where it is seen last.
   if (!ctx.more_hint.empty()) std::cerr << ctx.more_hint;
-  return code;
+  return FlushOutput(code);
 }
 
 }  // namespace

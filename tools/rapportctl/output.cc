@@ -18,6 +18,38 @@ absl::StatusOr<Format> ParseFormat(const std::string& name) {
       absl::StrCat("--output must be table, json or csv, not \"", name, "\""));
 }
 
+namespace {
+
+// A cell as a terminal shows it: control characters (a line break that
+// would forge a row, an escape sequence that would rewrite the screen)
+// written as \n, \r, \t or \xHH. CSV and JSON carry the text as it is.
+std::string Visible(const std::string& cell) {
+  auto plain = [](unsigned char c) { return c >= 0x20 && c != 0x7f; };
+  if (std::all_of(cell.begin(), cell.end(), [&](char c) {
+        return plain(static_cast<unsigned char>(c));
+      })) {
+    return cell;
+  }
+  std::string out;
+  for (const char ch : cell) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (!plain(c)) {
+      absl::StrAppend(&out, "\\x", absl::Hex(c, absl::kZeroPad2));
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 void Table::Print(Format format, std::ostream& out) const {
   if (format == Format::kCsv) {
     CsvWriter writer(&out);
@@ -29,9 +61,15 @@ void Table::Print(Format format, std::ostream& out) const {
     }
     return;
   }
+  std::vector<std::vector<std::string>> rows;
+  rows.reserve(rows_.size());
+  for (const auto& row : rows_) {
+    std::vector<std::string>& shown = rows.emplace_back();
+    for (const std::string& cell : row) shown.push_back(Visible(cell));
+  }
   std::vector<size_t> width(columns_.size());
   for (size_t i = 0; i < columns_.size(); ++i) width[i] = columns_[i].size();
-  for (const auto& row : rows_) {
+  for (const auto& row : rows) {
     for (size_t i = 0; i < row.size() && i < width.size(); ++i) {
       width[i] = std::max(width[i], row[i].size());
     }
@@ -52,7 +90,7 @@ void Table::Print(Format format, std::ostream& out) const {
     header.push_back(upper);
   }
   print_row(header);
-  for (const auto& row : rows_) print_row(row);
+  for (const auto& row : rows) print_row(row);
 }
 
 void PrintJson(const google::protobuf::Message& message, std::ostream& out) {
@@ -60,7 +98,13 @@ void PrintJson(const google::protobuf::Message& message, std::ostream& out) {
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = true;
   options.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
+  // Zero counts, empty strings and first enum values printed too: a script
+  // reads "done": 0 rather than guessing what a missing key means.
+  options.always_print_primitive_fields = true;
+  if (!google::protobuf::util::MessageToJsonString(message, &json, options)
+           .ok()) {
+    json = "{}";  // only for a message that cannot be printed at all
+  }
   out << json;
   if (json.empty() || json.back() != '\n') out << "\n";
 }

@@ -351,6 +351,11 @@ int Partners(Context& ctx, Stub& stub, const std::string& verb) {
     grpc::Status s =
         stub.IdentifyPartner(ctx.NewCall().get(), request, &response);
     if (!s.ok()) return ReportError(FromGrpcStatus(s));
+    if (ctx.format == Format::kJson) {
+      PrintJson(response,
+                std::cout);  // "created" with the partner, for scripts
+      return kExitOk;
+    }
     if (response.created()) std::cerr << "rapportctl: created the partner\n";
     return PrintOne(ctx, response.partner(), PartnerTable(), AddPartner);
   }

@@ -12,6 +12,7 @@
 #ifndef RAPPORT_TOOLS_RAPPORTCTL_SCORE_FORMAT_H_
 #define RAPPORT_TOOLS_RAPPORTCTL_SCORE_FORMAT_H_
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -121,10 +122,21 @@ class OutputFile {
     file_.close();
     bool written = !file_.fail();
     if (written && !temp_.empty()) {
-      // Readable like any file the user writes (mkstemp makes it 0600).
-      const mode_t mask = umask(0);
-      umask(mask);
-      written = chmod(temp_.c_str(), 0666 & ~mask) == 0 &&
+      // The mode of the file replaced, else readable like any file the user
+      // writes (mkstemp makes it 0600); on disk before it takes the name, so
+      // that a crash leaves the old file or the whole new one.
+      mode_t mode;
+      if (struct stat st; stat(path_.c_str(), &st) == 0) {
+        mode = st.st_mode & 07777;
+      } else {
+        const mode_t mask = umask(0);
+        umask(mask);
+        mode = 0666 & ~mask;
+      }
+      const int fd = open(temp_.c_str(), O_RDONLY | O_CLOEXEC);
+      written = fd >= 0 && fsync(fd) == 0;
+      if (fd >= 0) close(fd);
+      written = written && chmod(temp_.c_str(), mode) == 0 &&
                 std::rename(temp_.c_str(), path_.c_str()) == 0;
     }
     if (!written) {

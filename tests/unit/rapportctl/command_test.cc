@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "rapport/financial_community/v1/financial_community_service.pb.h"
 #include "tools/rapportctl/args.h"
 #include "tools/rapportctl/counterpart_commands.h"
+#include "tools/rapportctl/output.h"
 #include "tools/rapportctl/score_format.h"
 
 namespace rapport::ctl {
@@ -85,6 +87,46 @@ TEST(Args, ASwitchSetToFalseIsNotGiven) {
   EXPECT_TRUE(last->Has("force"));
   EXPECT_EQ(parse({"rapportctl", "--force=yes"}).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST(Args, AFlagOfOneValueGivenTwoIsRefusedByName) {
+  auto check = [](std::vector<std::string> words) {
+    std::vector<char*> argv;
+    for (std::string& w : words) argv.push_back(w.data());
+    absl::StatusOr<Args> args =
+        Args::Parse(static_cast<int>(argv.size()), argv.data(), {"force"});
+    EXPECT_TRUE(args.ok()) << args.status();
+    return args.ok() ? args->CheckSingle({"external-id"})
+                     : absl::InternalError("unparsed");
+  };
+  absl::Status twice = check({"rapportctl", "--amount", "10", "--amount=100"});
+  EXPECT_EQ(twice.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(twice.message().find("--amount"), std::string::npos) << twice;
+  EXPECT_EQ(twice.message().find("100"), std::string::npos) << twice;
+  EXPECT_TRUE(check({"rapportctl", "--amount", "10", "--amount", "10"}).ok());
+  EXPECT_TRUE(
+      check({"rapportctl", "--external-id", "a:1", "--external-id", "b:2"})
+          .ok());
+  EXPECT_TRUE(check({"rapportctl", "--force", "--force"}).ok());
+}
+
+// A table shows control characters as escapes (a display name cannot forge
+// a row or send the terminal an escape sequence); CSV keeps the text.
+TEST(Table, ShowsControlCharactersAsEscapesAndCsvKeepsThem) {
+  Table t({"id", "display_name"});
+  t.AddRow({"c1", "Ada\nc2  Mallory\x1b[2J\t\x7f"});
+  t.AddRow({"c3", "Zoë"});
+  std::ostringstream table;
+  t.Print(Format::kTable, table);
+  EXPECT_EQ(table.str(),
+            "ID  DISPLAY_NAME\n"
+            "c1  Ada\\nc2  Mallory\\x1b[2J\\t\\x7f\n"
+            "c3  Zoë\n");
+  std::ostringstream csv;
+  t.Print(Format::kCsv, csv);
+  EXPECT_NE(csv.str().find("\"Ada\nc2  Mallory\x1b[2J\t\x7f\""),
+            std::string::npos)
+      << csv.str();
 }
 
 TEST(FetchPages, AllAsksForTheLargestPagesAndKeepsEveryPage) {
@@ -239,6 +281,16 @@ TEST(OutputFile, AppearsWholeOnCommitThroughLinksAndDevices) {
   ASSERT_EQ(lstat(link.c_str(), &st), 0);
   EXPECT_TRUE(S_ISLNK(st.st_mode));
   EXPECT_FALSE(OutputFile(dir + "/no-such-dir/x.csv").ok());
+  // A file replaced keeps its mode (a private export stays private).
+  ASSERT_EQ(chmod(path.c_str(), 0600), 0);
+  {
+    OutputFile out(path);
+    out.stream() << "g,h\n";
+    ASSERT_TRUE(out.Commit().ok());
+  }
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(Read(path), "g,h\n");
   for (const std::string& name : Names(dir)) unlink((dir + "/" + name).c_str());
   rmdir(dir.c_str());
 }
