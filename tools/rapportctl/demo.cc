@@ -244,6 +244,8 @@ absl::Status RunCommand(const Context& ctx, const char* addr_flag,
       argv.insert(argv.end(), {absl::StrCat("--", flag), *v});
     }
   }
+  // Every switch that decides how to connect, as the demo was given it.
+  if (ctx.args.Has("allow-plaintext")) argv.push_back("--allow-plaintext=true");
   std::vector<char*> pointers;
   for (std::string& a : argv) pointers.push_back(a.data());
   RAPPORT_ASSIGN_OR_RETURN(
@@ -252,6 +254,7 @@ absl::Status RunCommand(const Context& ctx, const char* addr_flag,
   Context command{std::move(args)};
   command.timeout = ctx.timeout;
   command.token = ctx.token;
+  command.token_is_local = ctx.token_is_local;
   std::ostringstream said;
   int code;
   {
@@ -367,6 +370,18 @@ absl::Status CheckEmpty(const Context& ctx, Services& s) {
     if (response.members_size() > 0) {
       holding.push_back(
           "the financial-community service already holds members");
+    }
+  }
+  {
+    // Programs too: the demo's own (by name, which is unique) would clash.
+    pv1::ListProgramsRequest request;
+    request.set_page_size(1);
+    pv1::ListProgramsResponse response;
+    RAPPORT_RETURN_IF_ERROR(CallStatus(
+        "partner",
+        s.partners->ListPrograms(ctx.NewCall().get(), request, &response)));
+    if (response.programs_size() > 0) {
+      holding.push_back("the partner service already holds programs");
     }
   }
   if (holding.empty()) return absl::OkStatus();
@@ -647,12 +662,19 @@ template <typename Request, typename Response, typename GetRequest,
           typename GetResponse, typename Stub>
 absl::StatusOr<Refresh> StartRefresh(const Context& ctx, Stub& stub,
                                      const char* service, std::string noun,
-                                     int64_t as_of_us) {
+                                     int64_t as_of_us,
+                                     const std::string& run_id) {
   Request request;
   *request.mutable_as_of() = ToTimestamp(as_of_us);
+  // Retried while the service is away for a moment; the request id (this
+  // run's: a platform wiped and loaded again keeps its old jobs) makes a
+  // retry whose first try started the job answer with that job.
+  request.set_request_id(absl::StrCat("demo-refresh-", noun, "-", run_id));
   Response response;
-  RAPPORT_RETURN_IF_ERROR(CallStatus(
-      service, stub.RefreshScores(ctx.NewCall().get(), request, &response)));
+  RAPPORT_RETURN_IF_ERROR(WithRetries(service, [&] {
+    response.Clear();
+    return stub.RefreshScores(ctx.NewCall().get(), request, &response);
+  }));
   return Refresh{std::move(noun), response.job(),
                  [&ctx, &stub](const std::string& id, cv1::RefreshJob* job) {
                    GetRequest get;
@@ -680,7 +702,15 @@ absl::Status WaitFor(std::vector<Refresh>& refreshes) {
     bool running = false;
     for (Refresh& r : refreshes) {
       if (r.job.state() != cv1::RefreshJob::STATE_RUNNING) continue;
-      RAPPORT_RETURN_IF_ERROR(CallStatus(r.noun, r.get(r.job.id(), &r.job)));
+      // The job runs on while a replica restarts under the poll: asked
+      // again (within kRefreshPatience) rather than given up.
+      const grpc::Status got = r.get(r.job.id(), &r.job);
+      if (got.error_code() == grpc::StatusCode::UNAVAILABLE ||
+          got.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+        running = true;
+        continue;
+      }
+      RAPPORT_RETURN_IF_ERROR(CallStatus(r.noun, got));
       if (r.job.state() == cv1::RefreshJob::STATE_FAILED) {
         return absl::InternalError(absl::StrCat("the refresh ", r.job.id(),
                                                 " of the ", r.noun,
@@ -706,24 +736,28 @@ absl::Status WaitFor(std::vector<Refresh>& refreshes) {
 absl::Status RefreshAll(const Context& ctx, Services& s,
                         int64_t customers_as_of_us, int64_t as_of_us) {
   const absl::Time start = absl::Now();
+  const std::string run_id = absl::StrCat(
+      absl::ToUnixMicros(start), "-", absl::Uniform<uint32_t>(absl::BitGen()));
   std::vector<Refresh> refreshes;
   RAPPORT_ASSIGN_OR_RETURN(
       Refresh customers,
       (StartRefresh<cuv1::RefreshScoresRequest, cuv1::RefreshScoresResponse,
                     cuv1::GetRefreshJobRequest, cuv1::GetRefreshJobResponse>(
-          ctx, *s.customers, "customer", "customers", customers_as_of_us)));
+          ctx, *s.customers, "customer", "customers", customers_as_of_us,
+          run_id)));
   refreshes.push_back(std::move(customers));
   RAPPORT_ASSIGN_OR_RETURN(
       Refresh partners,
       (StartRefresh<pv1::RefreshScoresRequest, pv1::RefreshScoresResponse,
                     pv1::GetRefreshJobRequest, pv1::GetRefreshJobResponse>(
-          ctx, *s.partners, "partner", "partners", as_of_us)));
+          ctx, *s.partners, "partner", "partners", as_of_us, run_id)));
   refreshes.push_back(std::move(partners));
   RAPPORT_ASSIGN_OR_RETURN(
       Refresh members,
       (StartRefresh<fv1::RefreshScoresRequest, fv1::RefreshScoresResponse,
                     fv1::GetRefreshJobRequest, fv1::GetRefreshJobResponse>(
-          ctx, *s.community, "financial-community", "members", as_of_us)));
+          ctx, *s.community, "financial-community", "members", as_of_us,
+          run_id)));
   refreshes.push_back(std::move(members));
   RAPPORT_RETURN_IF_ERROR(WaitFor(refreshes));
   Say(absl::StrCat("scores refreshed: customers as of ",

@@ -122,7 +122,8 @@ void PrintJsonOverview(const Overview& o, std::ostream& out) {
   j["across"] = nlohmann::ordered_json::array();
   for (const BalanceRow& r : o.across) j["across"].push_back(BalanceJson(r));
   if (!o.across_note.empty()) j["across_note"] = o.across_note;
-  out << j.dump(2) << "\n";
+  out << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+      << "\n";
 }
 
 // One CSV (or one table) with a row for every figure: section total, tier,
@@ -242,7 +243,9 @@ void PrintTables(const Overview& o, std::ostream& out) {
     add(balance, title_of(r.counterpart), r);
   balance.Print(Format::kTable, out);
 
-  out << "\nAcross counterparts (shares of all of them together)\n";
+  out << "\nAcross counterparts (shares of all of them together; the "
+         "financial community's monetary is the market value its members "
+         "hold)\n";
   columns = {"counterpart"};
   columns.insert(columns.end(), shares.begin(), shares.end());
   Table across(columns);

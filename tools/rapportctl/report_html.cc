@@ -233,7 +233,10 @@ void AppendBalance(const overview::Overview& o, std::string* out) {
                   "<p>For each counterpart, and for each tier within it, the "
                   "share of the value (the sum of the differentiation values) "
                   "next to the share of the cost of serving it, and the share "
-                  "of the money it brings (monetary). Where the second bar is "
+                  "of its monetary value (what customers and partners spent "
+                  "with the company; for the financial community, the market "
+                  "value of the shares its members hold, as SCORING.md "
+                  "section 10 defines it). Where the second bar is "
                   "longer than the first, the company spends more attention "
                   "than the value it gets back: the last column of the tables "
                   "is then negative.</p>\n");

@@ -295,11 +295,22 @@ TEST_F(DemoE2E, TheDemoRefusesAPlatformThatHoldsData) {
   RunResult r = Ctl({"demo", "load"});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_TRUE(absl::StrContains(r.err, "FAILED_PRECONDITION")) << r.err;
-  // Nothing was added.
+  // Refused by the emptiness check, naming what each service holds (not
+  // by a later step that happened to fail on data already there).
+  EXPECT_TRUE(absl::StrContains(r.err, "the demo loads into an empty platform"))
+      << r.err;
+  for (const char* holds :
+       {"already holds customers", "already holds partners",
+        "already holds members", "already holds programs"}) {
+    EXPECT_TRUE(absl::StrContains(r.err, holds)) << holds << ": " << r.err;
+  }
+  // Nothing was added, and no refresh was run.
   const json after = CtlJson({"overview"});
   for (size_t i = 0; i < 3; ++i) {
     EXPECT_EQ(Int(after["counterparts"][i]["entities"]),
               Int(before["counterparts"][i]["entities"]));
+    EXPECT_EQ(after["counterparts"][i]["model_id"],
+              before["counterparts"][i]["model_id"]);
   }
 }
 

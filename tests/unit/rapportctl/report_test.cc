@@ -154,6 +154,36 @@ TEST(RenderHtml, EscapesEveryTextFromTheServices) {
   EXPECT_EQ(Escape("&<>\"'x"), "&amp;&lt;&gt;&quot;&#39;x");
 }
 
+// Names that reach the charts (a counterpart's title, its tiers, its model
+// id) are escaped in the SVG's text, tooltips and aria labels as in the
+// tables: nothing raw, the escaped form inside an <svg>.
+TEST(RenderHtml, EscapesTheNamesThatReachTheCharts) {
+  ReportData data;
+  data.generated_at = "2024-05-01T12:00:00Z";
+  Counterpart hostile = Available("customers", "Cust<y>\"omers", "customer");
+  hostile.model_id = "m<z>";
+  hostile.tiers[0].name = "Plat<x>\"'&";
+  data.overview = overview::Balance(
+      {hostile, Available("partners", "Partners", "partner")});
+  data.details = {DetailFor("customers"), DetailFor("partners")};
+  const std::string html = RenderHtml(data);
+  for (const char* raw :
+       {"<x>", "<y>", "<z>", "Plat<", "Cust<", "\"omers", "\"'&"}) {
+    EXPECT_EQ(html.find(raw), std::string::npos) << raw;
+  }
+  // The charts alone: every <svg>...</svg> of the page, not its tables.
+  std::string charts;
+  for (size_t at = html.find("<svg"); at != std::string::npos;
+       at = html.find("<svg", at + 1)) {
+    const size_t end = html.find("</svg>", at);
+    ASSERT_NE(end, std::string::npos);
+    charts += html.substr(at, end - at);
+  }
+  ASSERT_FALSE(charts.empty());
+  EXPECT_NE(charts.find("Plat&lt;x&gt;&quot;&#39;&amp;"), std::string::npos);
+  EXPECT_NE(charts.find("Cust&lt;y&gt;&quot;omers"), std::string::npos);
+}
+
 TEST(RenderHtml, HasNoScriptAndNoNetworkReference) {
   ReportData data = Sample();
   data.targets[0].display_name = "<script>alert(1)</script>";
