@@ -11,6 +11,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -64,6 +65,7 @@ class CallWatchdog {
 
   void Run() {
     absl::MutexLock lock(&mu_);
+    std::vector<std::string> ended;  // their methods, logged unlocked
     while (!mu_.AwaitWithTimeout(absl::Condition(&stopping_),
                                  absl::Milliseconds(250))) {
       const absl::Time now = absl::Now();
@@ -80,12 +82,21 @@ class CallWatchdog {
         grpc_call_cancel_with_status(it->second.context->c_call(),
                                      GRPC_STATUS_DEADLINE_EXCEEDED,
                                      message.c_str(), nullptr);
-        LogLine("warn", ProcessService(),
-                "call ended: it ran past the server's deadline",
-                {{"method", it->second.method}});
+        ended.push_back(std::move(it->second.method));
         expired_.insert(it->first);
         calls_.erase(it++);
       }
+      if (ended.empty()) continue;
+      // Written without the lock, which every call takes as it starts and
+      // ends: a slow log must not hold calls up.
+      mu_.Unlock();
+      for (const std::string& method : ended) {
+        LogLine("warn", ProcessService(),
+                "call ended: it ran past the server's deadline",
+                {{"method", method}});
+      }
+      ended.clear();
+      mu_.Lock();
     }
   }
 
@@ -165,9 +176,15 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
             grpc::experimental::InterceptionHookPoints::
                 POST_RECV_INITIAL_METADATA) &&
         !watched_ && info_->server_context() != nullptr) {
-      const absl::Duration limit = type_ == metrics::CallType::kUnary
-                                       ? options_->max_call_time
-                                       : options_->max_stream_time;
+      // Reflection streams (grpcurl's questions about the API, a moment
+      // each) get a unary call's time: one left open must not hold a
+      // server thread for a stream's hour.
+      const bool reflection =
+          absl::StartsWith(info_->method(), "/grpc.reflection.");
+      const absl::Duration limit =
+          type_ == metrics::CallType::kUnary || reflection
+              ? options_->max_call_time
+              : options_->max_stream_time;
       watch_id_ = watchdog_->Watch(info_->server_context(), start_ + limit,
                                    limit, info_->method());
       watched_ = true;
@@ -531,11 +548,13 @@ void Server::Shutdown() {
   // NOT_SERVING at once, for every name (later probes cannot undo it), so
   // balancers stop sending calls here while the probe thread ends.
   server_->GetHealthCheckService()->Shutdown();
+  // The drain starts now, not after a probe under way (a database ping of
+  // up to seconds) has ended; the probe thread is joined once calls are.
   stopping_.Notify();
-  if (health_thread_.joinable()) health_thread_.join();
   server_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoMilliseconds(options_.shutdown_grace));
   server_->Wait();
+  if (health_thread_.joinable()) health_thread_.join();
   LogInfo(options_.service_name, "stopped");
 }
 
