@@ -181,14 +181,38 @@ absl::StatusOr<int> ApplyMigrations(MysqlPool& pool,
       for (const std::string& statement : SplitSqlStatements(m.sql)) {
         s->execute(statement);
       }
-      if (m.code) m.code(c);
-      std::unique_ptr<sql::PreparedStatement> insert(
-          c.prepareStatement("INSERT INTO schema_migrations (version, name, "
-                             "checksum) VALUES (?, ?, ?)"));
-      insert->setInt(1, m.version);
-      insert->setString(2, m.name);
-      insert->setString(3, sum);
-      insert->execute();
+      const auto record = [&] {
+        std::unique_ptr<sql::PreparedStatement> insert(
+            c.prepareStatement("INSERT INTO schema_migrations (version, "
+                               "name, checksum) VALUES (?, ?, ?)"));
+        insert->setInt(1, m.version);
+        insert->setString(2, m.name);
+        insert->setString(3, sum);
+        insert->execute();
+      };
+      if (m.code) {
+        // The code's row changes, their audit events and the record that it
+        // ran commit as one: a crash between them would leave changes the
+        // rerun no longer finds to audit. (Its statements are DML; the DDL
+        // above commits by itself and is written to run again.)
+        // (Statements, not the connector's commit and rollback, which do
+        // not look at the server's answer: see MysqlPool::InTransaction.)
+        s->execute("START TRANSACTION");
+        try {
+          m.code(c);
+          record();
+          s->execute("COMMIT");
+        } catch (...) {
+          try {
+            s->execute("ROLLBACK");
+          } catch (const sql::SQLException&) {
+            // The connection is gone, and the transaction with it.
+          }
+          throw;
+        }
+      } else {
+        record();
+      }
       ++count;
     }
     return count;

@@ -68,11 +68,21 @@ absl::Status SqlErrorToStatus(const sql::SQLException& e) {
       // is fine.
       return MarkInternal(absl::DeadlineExceededError(detail));
     case 1205:
-    case 1213: {
+    case 1213:
+    case 1020: {
+      // Lock wait timeout, deadlock, and a row changed since this
+      // transaction's snapshot read it (InnoDB's snapshot isolation): the
+      // transaction as a whole is to be run again.
       absl::Status s = MarkInternal(absl::AbortedError(detail));
       s.SetPayload(kRetryablePayload, absl::Cord("1"));
       return s;
     }
+    case 1317:  // the statement was killed (KILL QUERY, a server stopping)
+    case 1637:  // too many transactions at once on the server
+      return MarkInternal(absl::UnavailableError(detail));
+    case 1021:  // disk full
+    case 1114:  // a table is full
+      return MarkInternal(absl::ResourceExhaustedError(detail));
     default:
       break;
   }

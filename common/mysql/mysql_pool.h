@@ -53,10 +53,12 @@ namespace rapport {
 
 // Maps a connector exception to a status: 1062 duplicate key is ALREADY_EXISTS,
 // 1452 (a foreign key naming a missing row) NOT_FOUND saying so in words
-// that name no table, 1205 lock wait and 1213 deadlock are ABORTED (retry
-// the transaction), 1969 (past max_statement_time) DEADLINE_EXCEEDED, a lost
-// or unreachable server is UNAVAILABLE, anything else INTERNAL with the
-// SQLSTATE.
+// that name no table, 1205 lock wait, 1213 deadlock and 1020 (a row changed
+// under the transaction's snapshot) are ABORTED (retry the transaction),
+// 1969 (past max_statement_time) DEADLINE_EXCEEDED, a lost or unreachable
+// server, a killed statement (1317) or too many transactions (1637)
+// UNAVAILABLE, a full disk or table (1021, 1114) RESOURCE_EXHAUSTED,
+// anything else INTERNAL with the SQLSTATE.
 absl::Status SqlErrorToStatus(const sql::SQLException& e);
 // The same for an error on a connection found closed, whatever its code (a
 // network error the list in IsConnectionLost does not name): UNAVAILABLE.

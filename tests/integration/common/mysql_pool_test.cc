@@ -104,6 +104,34 @@ const std::vector<Migration> kMigrations = {
      "(1, 'a', 2);"},
 };
 
+// The server's errors that are a moment's (a killed statement, too many
+// transactions), a transaction to run again (a row changed under its
+// snapshot) or a full disk come out as such, never as a bug (INTERNAL), and
+// none of them reads as a lost connection.
+TEST(MysqlPool, MapsTransientAndResourceErrorsByTheirNature) {
+  auto status_of = [](int code) {
+    return SqlErrorToStatus(sql::SQLException("server text", "HY000", code));
+  };
+  const absl::Status changed = status_of(1020);
+  EXPECT_EQ(changed.code(), absl::StatusCode::kAborted);
+  EXPECT_TRUE(IsRetryableTransactionError(changed));
+  EXPECT_TRUE(IsRetryableTransactionError(status_of(1213)));
+  EXPECT_EQ(status_of(1317).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(status_of(1637).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(status_of(1021).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(status_of(1114).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_FALSE(IsRetryableTransactionError(status_of(1114)));
+  EXPECT_EQ(status_of(1064).code(), absl::StatusCode::kInternal);
+  for (int code : {1020, 1317, 1637, 1021, 1114}) {
+    EXPECT_FALSE(IsConnectionLost(sql::SQLException("x", "HY000", code)))
+        << code;
+    // What a client may read of it: no server text.
+    EXPECT_FALSE(
+        absl::StrContains(Redacted(status_of(code)).message(), "server text"))
+        << code;
+  }
+}
+
 TEST(MysqlPool, MapsDuplicateKeyAndSyntaxErrorsAndRollsBackFailedTransactions) {
   auto pool = NewPool(TestMariaDb::Shared().CreateDatabase());
   ASSERT_TRUE(ApplyMigrations(*pool, kMigrations).ok());
@@ -291,6 +319,34 @@ TEST(Migrations, AnEditedAppliedMigrationIsRefused) {
       << r.status();
 }
 
+// A migration's code commits with the record that it ran, or not at all: one
+// that fails halfway leaves none of its rows (nor their audit), and its
+// next run starts from the beginning and is recorded.
+TEST(Migrations, CodeThatFailsHalfwayLeavesNothingAndRunsAgainWhole) {
+  auto pool = NewPool(TestMariaDb::Shared().CreateDatabase());
+  ASSERT_TRUE(ApplyMigrations(*pool, kMigrations).ok());
+  bool fail = true;
+  std::vector<Migration> with_code = kMigrations;
+  with_code.push_back(
+      {3, "named", "-- Things 10 and 11, by code.\n",
+       [&fail](sql::Connection& c) {
+         std::unique_ptr<sql::Statement> s(c.createStatement());
+         s->execute("INSERT INTO things VALUES (10, 'ten', NULL)");
+         if (fail) throw sql::SQLException("made to fail", "HY000", 1064);
+         s->execute("INSERT INTO things VALUES (11, 'eleven', NULL)");
+       }});
+  absl::StatusOr<int> failed = ApplyMigrations(*pool, with_code);
+  EXPECT_FALSE(failed.ok());
+  EXPECT_EQ(*Count(*pool, "SELECT COUNT(*) FROM things WHERE id >= 10"), 0);
+  EXPECT_EQ(*Count(*pool, "SELECT COUNT(*) FROM schema_migrations"), 2);
+  fail = false;
+  absl::StatusOr<int> applied = ApplyMigrations(*pool, with_code);
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(*applied, 1);
+  EXPECT_EQ(*Count(*pool, "SELECT COUNT(*) FROM things WHERE id >= 10"), 2);
+  EXPECT_EQ(*Count(*pool, "SELECT COUNT(*) FROM schema_migrations"), 3);
+}
+
 // Lists joined in any order apply by version; two of one version are an
 // error, before anything is applied.
 TEST(Migrations, ApplyInVersionOrderAndRefuseARepeatedVersion) {
@@ -444,14 +500,16 @@ TEST(MysqlPool, AnyErrorOnAClosedConnectionIsUnavailable) {
   auto pool = NewPool(uri, 1);
   absl::Status closed = pool->Run([](sql::Connection& c) -> absl::Status {
     c.close();
-    throw sql::SQLException("Query execution was interrupted", "70100", 1317);
+    throw sql::SQLException("You have an error in your SQL syntax", "42000",
+                            1064);
   });
   EXPECT_TRUE(absl::IsUnavailable(closed)) << closed;
   // Closed by the server, not by us.
   auto killer = NewPool(uri, 1);
   absl::Status killed = pool->Run([&](sql::Connection& c) -> absl::Status {
     KillConnection(*killer, ConnectionId(c));
-    throw sql::SQLException("Query execution was interrupted", "70100", 1317);
+    throw sql::SQLException("You have an error in your SQL syntax", "42000",
+                            1064);
   });
   EXPECT_TRUE(absl::IsUnavailable(killed)) << killed;
   absl::Status network = pool->Run([](sql::Connection& c) -> absl::Status {
