@@ -7,12 +7,14 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/base/status_macros.h"
 #include "common/channel.h"
+#include "common/log.h"
 #include "common/metrics/grpc_metrics.h"
 #include "common/status.h"
 #include "rapport/scoring/v1/scoring_service.grpc.pb.h"
@@ -110,6 +112,7 @@ absl::StatusOr<std::unique_ptr<grpc::ClientContext>> NewCall(
 // The trailer a scoring replica adds when it refuses a population call for
 // want of a slot (services/scoring/scoring_service.h, kBusyTrailer).
 constexpr char kBusyTrailer[] = "rapport-busy";
+constexpr char kTooLargeTrailer[] = "rapport-too-large";
 
 // Runs one bidirectional stream: the caller's `send` writes (the first
 // message gets the config through `configure`), then every response goes to
@@ -127,6 +130,27 @@ absl::Status RunStreamOnce(absl::Duration timeout,
                                   const grpc::ClientContext& call) {
     return status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
            call.GetServerTrailingMetadata().count(kBusyTrailer) > 0;
+  };
+  // RESOURCE_EXHAUSTED for the call's own size (more records than a
+  // replica takes, which it marks, or a message past gRPC's limit): no retry
+  // can pass it, so the caller is not told "busy; retry later" but what to
+  // do. The peer's words (its flags) go to the log. Any other
+  // RESOURCE_EXHAUSTED (a replica's threads all taken) passes.
+  const auto failed = [&](const grpc::Status& status,
+                          const grpc::ClientContext& call) {
+    if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+        (call.GetServerTrailingMetadata().count(kTooLargeTrailer) > 0 ||
+         absl::StrContains(status.error_message(), "larger than max"))) {
+      LogLine("warn", ProcessService(),
+              "the scoring service refused a call as too large",
+              {{"call", std::string(what)}, {"error", status.error_message()}});
+      return absl::FailedPreconditionError(absl::StrCat(
+          what,
+          ": the population is larger than one call to the scoring service "
+          "may carry; its operator can raise the scoring replicas' limits "
+          "(their log says which)"));
+    }
+    return ScoringError(status, what);
   };
   absl::StatusOr<std::unique_ptr<grpc::ClientContext>> made =
       NewCall(timeout, options);
@@ -164,7 +188,7 @@ absl::Status RunStreamOnce(absl::Duration timeout,
     *busy = refused_as_busy(status, *call);
     return status.ok() ? absl::UnavailableError(absl::StrCat(
                              what, ": the scoring service closed the stream"))
-                       : ScoringError(status, what);
+                       : failed(status, *call);
   }
   if (!sent.ok()) {
     call->TryCancel();
@@ -182,7 +206,7 @@ absl::Status RunStreamOnce(absl::Duration timeout,
   }
   grpc::Status status = stream->Finish();
   *busy = refused_as_busy(status, *call);
-  if (!status.ok()) return ScoringError(status, what);
+  if (!status.ok()) return failed(status, *call);
   return absl::OkStatus();
 }
 

@@ -126,6 +126,9 @@ absl::StatusOr<std::unique_ptr<Run>> ReadAll(grpc::ServerContext* context,
     IdleWatch watch(context, limits.idle);
     run = ReadMessages<Run, Request>(reader, limits.max_records, start, watch);
     if (watch.fired()) return watch.Status("sent no message");
+    if (absl::IsResourceExhausted(run.status())) {
+      context->AddTrailingMetadata(kTooLargeTrailer, "1");
+    }
   }
   if (context->IsCancelled()) return absl::CancelledError("cancelled");
   return run;
@@ -220,6 +223,9 @@ grpc::Status ScoringServiceImpl::ScorePopulation(
     grpc::ServerReaderWriter<v1::ScorePopulationResponse,
                              v1::ScorePopulationRequest>* stream) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "ScorePopulation");
+  // "Now" for a config without as_of is when the call came, not when a
+  // slot came free for it.
+  const absl::Time arrived = clock_();
   if (bool crowded; !slots_.Take(context, &crowded)) {
     return Busy(context, slots_.limits(), crowded);
   }
@@ -229,7 +235,7 @@ grpc::Status ScoringServiceImpl::ScorePopulation(
       ReadAll<PopulationRun, v1::ScorePopulationRequest>(
           context, stream, slots_.limits(),
           [&](const v1::ScorePopulationRequest& first) {
-            return PopulationRun::Start(first.config(), clock_());
+            return PopulationRun::Start(first.config(), arrived);
           });
   if (!run.ok()) return ToGrpcStatus(run.status());
   if (absl::Status s = (*run)->Finish(); !s.ok()) return ToGrpcStatus(s);

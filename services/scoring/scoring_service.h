@@ -29,8 +29,8 @@ const MethodRoles& ScoringMethodRoles();
 // metadata at once, so that its client can tell it runs.
 //
 // `max_records` bounds one call: past that many input records (entities,
-// facts, events, costs, summaries) it is refused with RESOURCE_EXHAUSTED;
-// 0: no bound.
+// facts, events, costs, summaries) it is refused with RESOURCE_EXHAUSTED,
+// marked too large (kTooLargeTrailer): no retry passes it; 0: no bound.
 //
 // `idle` bounds how long a call that holds a slot may wait on its client:
 // one that sends no message for that long while the replica reads, or takes
@@ -42,6 +42,9 @@ const MethodRoles& ScoringMethodRoles();
 // (before it read anything): another replica, or a later try, may take it.
 // Its clients (common/differentiation/scoring_client.cc) know it by name.
 inline constexpr char kBusyTrailer[] = "rapport-busy";
+// The trailer of a population call refused for its size (past
+// max_records): what no replica of this size takes, and no retry mends.
+inline constexpr char kTooLargeTrailer[] = "rapport-too-large";
 
 struct PopulationLimits {
   int max_calls = 1;

@@ -449,6 +449,35 @@ TEST(GrpcScoringClient, APopulationCallRefusedAsBusyIsMadeAgain) {
   }
 }
 
+// A population past what a replica takes in one call is refused once, not
+// made again as if busy, and the caller is told it is no matter of waiting
+// (FAILED_PRECONDITION), without the replica's flags.
+TEST(GrpcScoringClient, APopulationTooLargeForAReplicaIsNotCalledBusy) {
+  scoring::ScoringServiceImpl service(&Guard(), [] { return absl::Now(); },
+                                      {.max_records = 2});
+  Replica replica(&service);
+  ScoringClientOptions options = Authorized();
+  options.busy_attempts = 3;
+  options.busy_backoff = absl::Milliseconds(10);
+  auto client = GrpcScoringClient::Create(replica.addr(), {}, options);
+  ASSERT_TRUE(client.ok());
+  std::atomic<int> sends{0};
+  std::atomic<int> scored{0};
+  const absl::Status s =
+      ScoreEntities(**client, {"a", "b", "c"}, scored, [&] { ++sends; });
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_EQ(sends.load(), 1);
+  EXPECT_EQ(scored.load(), 0);
+  const absl::Status shown = Redacted(s);
+  EXPECT_TRUE(absl::StrContains(shown.message(), "larger than one call"))
+      << shown;
+  EXPECT_FALSE(absl::StrContains(shown.message(), "--max_population_records"))
+      << shown;
+  // Within the bound, the same client's call goes through.
+  EXPECT_TRUE(ScoreEntities(**client, {"a", "b"}, scored).ok());
+  EXPECT_EQ(scored.load(), 2);
+}
+
 // A refresh cancelled (its replica stopping) while it waits to call a busy
 // replica again stops waiting: with an hour between tries, the call ends
 // cancelled instead of holding up the stop.
