@@ -576,6 +576,20 @@ std::vector<absl::Status> Differentiation::RescoreEach(
       if (after == latest || round == 2) return absl::OkStatus();
     }
   }();
+  if ((absl::IsInvalidArgument(batch) || absl::IsOutOfRange(batch)) &&
+      unique.size() > 1) {
+    // One entity's facts that cannot be sent or scored (sums past what
+    // Money holds) must not hold back the others of its batch: each is
+    // scored alone, and only the one at fault keeps the error. Failures of
+    // the call as a whole (the peer away, refusing this service) are the
+    // batch's, and are not made once per entity.
+    absl::flat_hash_map<std::string, absl::Status> alone;
+    for (const std::string& id : unique) alone[id] = RescoreEach({id})[0];
+    std::vector<absl::Status> out;
+    out.reserve(ids.size());
+    for (const std::string& id : ids) out.push_back(alone[id]);
+    return out;
+  }
   std::vector<absl::Status> out;
   out.reserve(ids.size());
   for (const std::string& id : ids) {

@@ -1076,6 +1076,34 @@ TEST_F(DifferentiationTest, RescoresQueuedForLaterRunInTheBackgroundOnce) {
   EXPECT_EQ(store_.upserts.load() - rescored_before, 2u);
 }
 
+// One entity of a background batch that cannot be scored (its sums are past
+// what Money holds) keeps its error alone: the others of its batch are
+// scored all the same.
+TEST_F(DifferentiationTest, AnEntityThatCannotBeScoredDoesNotHoldBackItsBatch) {
+  AddPopulation();
+  cv1::RefreshSettings request;
+  *request.mutable_as_of() = ToTimestamp(kAsOf);
+  cv1::RefreshJob job = Refresh(request);
+  ASSERT_EQ(job.state(), cv1::RefreshJob::STATE_SUCCEEDED) << job.error();
+  now_ = kAsOf + 3 * kDay;
+  store_.AddPurchase("p-prospect", kAsOf + 2 * kDay, "500");
+  for (int i = 0; i < 11; ++i)
+    store_.AddPurchase("c03", kAsOf + 2 * kDay, "900000000000000000");
+  const absl::StatusOr<cv1::EntityValue> c03_before = logic_->GetValue("c03");
+  ASSERT_TRUE(c03_before.ok()) << c03_before.status();
+  const std::vector<absl::Status> outcome =
+      logic_->RescoreEach({"c03", "p-prospect"});
+  ASSERT_EQ(outcome.size(), 2u);
+  EXPECT_FALSE(outcome[0].ok());
+  EXPECT_TRUE(outcome[1].ok()) << outcome[1];
+  absl::StatusOr<cv1::EntityValue> value = logic_->GetValue("p-prospect");
+  ASSERT_TRUE(value.ok()) << value.status();
+  EXPECT_EQ(value->frequency(), 1);
+  EXPECT_EQ(value->monetary().units(), 500);
+  // The one at fault keeps the value it had.
+  EXPECT_EQ(logic_->GetValue("c03")->frequency(), c03_before->frequency());
+}
+
 // The entities dropped from the re-score queue so far (all replicas of the
 // test binary together).
 double RescoresDropped() {
