@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -136,8 +137,15 @@ google::type::Money MoneyIn(const Decimal& d, const std::string& currency) {
 std::string EtagOf(int64_t version) { return absl::StrCat(version); }
 
 absl::Status CheckEtag(const std::string& given, int64_t version,
-                       absl::string_view what, const std::string& id) {
+                       absl::string_view what, const std::string& id,
+                       absl::string_view field) {
   if (given.empty() || given == EtagOf(version)) return absl::OkStatus();
+  if (given.size() > 19 ||
+      !std::all_of(given.begin(), given.end(), absl::ascii_isdigit)) {
+    return InvalidField(std::string(field),
+                        "is not an etag this service issued (the number a "
+                        "read of the record gives)");
+  }
   return absl::AbortedError(
       absl::StrCat(what, " ", id, " was changed since etag \"", given,
                    "\" was read; read it again and retry"));

@@ -77,9 +77,12 @@ absl::StatusOr<Decimal> ReadAmount(const google::type::Money& money,
 // `d` in `currency` (empty when it cannot be one: never for stored amounts).
 google::type::Money MoneyIn(const Decimal& d, const std::string& currency);
 
-// ABORTED when `given` (non-empty) is not the etag of `version`.
+// ABORTED when `given` (non-empty) is not the etag of `version`;
+// INVALID_ARGUMENT naming `field` when it is no etag this service issues
+// (not a version number), which no read and retry would mend.
 absl::Status CheckEtag(const std::string& given, int64_t version,
-                       absl::string_view what, const std::string& id);
+                       absl::string_view what, const std::string& id,
+                       absl::string_view field = "etag");
 std::string EtagOf(int64_t version);
 
 // NOT_FOUND: "<what> <id> does not exist".

@@ -228,13 +228,10 @@ absl::Status CheckRowNotMerged(const CustomerRecord& row) {
   return MergedInto(row.id, row.merged_into);
 }
 
-absl::Status CheckEtag(const std::string& given,
-                       const CustomerRecord& current) {
-  if (given.empty() || given == CustomerEtag(current.version))
-    return absl::OkStatus();
-  return absl::AbortedError(
-      absl::StrCat("customer ", current.id, " was changed since etag \"", given,
-                   "\" was read; read it again and retry"));
+absl::Status CheckEtag(const std::string& given, const CustomerRecord& current,
+                       absl::string_view field = "etag") {
+  return rapport::CheckEtag(given, current.version, "customer", current.id,
+                            field);
 }
 
 // Starts an asynchronous call with a callback and waits for its answer.
@@ -519,7 +516,7 @@ absl::StatusOr<v1::Customer> CustomerLogic::UpdateCustomer(
             // etag can be stale for it.
             if (wanted == current) return absl::OkStatus();
             RAPPORT_RETURN_IF_ERROR(
-                CheckEtag(request.customer().etag(), current));
+                CheckEtag(request.customer().etag(), current, "customer.etag"));
             current = std::move(wanted);
             current.update_time_us = std::max(now, current.update_time_us);
             return absl::OkStatus();

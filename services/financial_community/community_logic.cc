@@ -456,7 +456,7 @@ absl::StatusOr<v1::Member> CommunityLogic::UpdateMember(
         // be stale for it.
         if (wanted == row) return absl::OkStatus();
         RAPPORT_RETURN_IF_ERROR(
-            CheckEtag(in.etag(), row.version, "member", row.id));
+            CheckEtag(in.etag(), row.version, "member", row.id, "member.etag"));
         row = std::move(wanted);
         row.update_time_us = NowMicros();
         ++row.version;

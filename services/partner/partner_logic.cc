@@ -422,8 +422,8 @@ absl::StatusOr<v1::Partner> PartnerLogic::UpdatePartner(
         // has already): the store writes and audits nothing, and no etag can
         // be stale for it.
         if (wanted == row) return absl::OkStatus();
-        RAPPORT_RETURN_IF_ERROR(
-            CheckEtag(in.etag(), row.version, "partner", row.id));
+        RAPPORT_RETURN_IF_ERROR(CheckEtag(in.etag(), row.version, "partner",
+                                          row.id, "partner.etag"));
         if (wanted.lifecycle != row.lifecycle) {
           const auto from = static_cast<v1::Lifecycle>(row.lifecycle);
           if (!LifecycleMayMove(from, in.lifecycle())) {

@@ -616,6 +616,19 @@ TEST_F(CustomerLogicTest, DeleteChecksEtag) {
   request.set_etag("99");
   EXPECT_EQ(logic_.DeleteCustomer(request, kActor).code(),
             absl::StatusCode::kAborted);
+  // What no service issued is bad input, named, and not quoted back (it
+  // could be a megabyte), not a stale read to retry.
+  request.set_etag(std::string(4096, 'W'));
+  const absl::Status malformed = logic_.DeleteCustomer(request, kActor);
+  EXPECT_EQ(Fields(malformed), std::vector<std::string>{"etag"});
+  EXPECT_LT(malformed.message().size(), 200u) << malformed;
+  v1::UpdateCustomerRequest update;
+  *update.mutable_customer() = c;
+  update.mutable_customer()->set_display_name("Ada B");
+  update.mutable_customer()->set_etag("W/\"1\"");
+  update.mutable_update_mask()->add_paths("display_name");
+  EXPECT_EQ(Fields(logic_.UpdateCustomer(update, kActor).status()),
+            std::vector<std::string>{"customer.etag"});
   request.set_etag(c.etag());
   EXPECT_TRUE(logic_.DeleteCustomer(request, kActor).ok());
   EXPECT_EQ(logic_.DeleteCustomer(request, kActor).code(),
