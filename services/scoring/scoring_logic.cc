@@ -440,6 +440,32 @@ absl::StatusOr<ParsedModel> ParseModel(const v1::ScoreModel& in,
         "model", absl::StrCat("needs ", cuts, " thresholds per metric for ",
                               model.bins, " bins"));
   }
+  // A model ScorePopulation made: a population counted from 0, thresholds
+  // taken from one sorted population (so in order), the Gold cut at or
+  // below the Platinum one. Anything else would score nonsense, not fail.
+  if (model.scored_population < 0) {
+    return InvalidField("model.scored_population", "must not be negative");
+  }
+  if (in.profitable_population() < 0) {
+    return InvalidField("model.profitable_population", "must not be negative");
+  }
+  const auto descending_at = [](const auto& thresholds) -> int {
+    for (size_t i = 1; i < thresholds.size(); ++i) {
+      if (thresholds[i] < thresholds[i - 1]) return static_cast<int>(i);
+    }
+    return -1;
+  };
+  for (const auto& [name, at] :
+       {std::pair<const char*, int>{"recency_thresholds",
+                                    descending_at(model.recency_thresholds)},
+        {"frequency_thresholds", descending_at(model.frequency_thresholds)},
+        {"monetary_thresholds", descending_at(model.monetary_thresholds)}}) {
+    if (at >= 0) {
+      return InvalidField(absl::StrCat("model.", name, "[", at, "]"),
+                          "is below the threshold before it (thresholds "
+                          "ascend)");
+    }
+  }
   model.profitable_population = in.profitable_population();
   if (in.has_gold_above()) {
     RAPPORT_ASSIGN_OR_RETURN(model.gold_above,
@@ -453,6 +479,12 @@ absl::StatusOr<ParsedModel> ParseModel(const v1::ScoreModel& in,
         FromMoney(in.platinum_above(), "model.platinum_above"));
     RAPPORT_RETURN_IF_ERROR(
         currency->Check(in.platinum_above(), "model.platinum_above"));
+  }
+  if (in.has_gold_above() && in.has_platinum_above() &&
+      *model.platinum_above < *model.gold_above) {
+    return InvalidField("model.platinum_above",
+                        "is below model.gold_above (Platinum is the top "
+                        "tier)");
   }
   return out;
 }

@@ -178,6 +178,29 @@ TEST(ScoreEntity, FactsThatCouldNotBeCountedAreRefusedNamingTheField) {
   v1::ScoreEntityRequest long_id = request;
   long_id.mutable_facts()->set_entity_id(std::string(257, 'x'));
   EXPECT_EQ(field_of(long_id), "facts.entity_id");
+  // A model no population gives (edited by hand, or from another version)
+  // is refused naming what is wrong with it, not scored into nonsense.
+  ASSERT_EQ(request.model().frequency_thresholds_size(), 4);
+  v1::ScoreEntityRequest unordered = request;
+  unordered.mutable_model()->set_frequency_thresholds(2, -1);
+  EXPECT_EQ(field_of(unordered), "model.frequency_thresholds[2]");
+  v1::ScoreEntityRequest money_unordered = request;
+  *money_unordered.mutable_model()->mutable_monetary_thresholds(3) =
+      request.model().monetary_thresholds(0);
+  money_unordered.mutable_model()->mutable_monetary_thresholds(3)->set_units(
+      request.model().monetary_thresholds(0).units() - 1);
+  EXPECT_EQ(field_of(money_unordered), "model.monetary_thresholds[3]");
+  v1::ScoreEntityRequest negative = request;
+  negative.mutable_model()->set_scored_population(-1);
+  EXPECT_EQ(field_of(negative), "model.scored_population");
+  ASSERT_TRUE(request.model().has_gold_above());
+  ASSERT_TRUE(request.model().has_platinum_above());
+  v1::ScoreEntityRequest tiers = request;
+  *tiers.mutable_model()->mutable_gold_above() =
+      request.model().platinum_above();
+  tiers.mutable_model()->mutable_gold_above()->set_units(
+      request.model().platinum_above().units() + 1);
+  EXPECT_EQ(field_of(tiers), "model.platinum_above");
 }
 
 // A window past what the engine takes is refused naming it.
