@@ -727,130 +727,142 @@ absl::StatusOr<PartnerRecord> MysqlPartnerStore::UpdatePartner(
         }
         audit::Write(c, e);
         return ReadPartner(c, id, false);
-      });
+      },
+      // Read committed: the claims MoveConflictsOn reads after locking
+      // their accounts are those committed then, not a snapshot taken before
+      // the lock (which would miss a registration committed meanwhile).
+      MysqlPool::Isolation::kReadCommitted);
 }
 
 absl::Status MysqlPartnerStore::DeletePartner(const std::string& id, bool force,
                                               int64_t window_us,
                                               const Check<PartnerRecord>& check,
                                               const audit::Event& event) {
-  return pool_->Transaction([&](sql::Connection& c) -> absl::Status {
-    RAPPORT_ASSIGN_OR_RETURN(PartnerRecord row, ReadPartner(c, id, true));
-    RAPPORT_RETURN_IF_ERROR(check(row));
-    // The history that a delete without force keeps: table, and its name
-    // in the API.
-    static constexpr std::pair<const char*, const char*> kHistory[] = {
-        {"deals", "deals"},
-        {"orders", "orders"},
-        {"fund_requests", "fund requests"},
-        {"interactions", "interactions"},
-        {"agreements", "agreements"}};
-    if (!force) {
-      for (const auto& [table, noun] : kHistory) {
-        Statement s =
-            PrepareCached(c, absl::StrCat("SELECT 1 FROM ", table,
-                                          " WHERE partner_id = ? LIMIT 1"));
+  return pool_->Transaction(
+      [&](sql::Connection& c) -> absl::Status {
+        RAPPORT_ASSIGN_OR_RETURN(PartnerRecord row, ReadPartner(c, id, true));
+        RAPPORT_RETURN_IF_ERROR(check(row));
+        // The history that a delete without force keeps: table, and its name
+        // in the API.
+        static constexpr std::pair<const char*, const char*> kHistory[] = {
+            {"deals", "deals"},
+            {"orders", "orders"},
+            {"fund_requests", "fund requests"},
+            {"interactions", "interactions"},
+            {"agreements", "agreements"}};
+        if (!force) {
+          for (const auto& [table, noun] : kHistory) {
+            Statement s =
+                PrepareCached(c, absl::StrCat("SELECT 1 FROM ", table,
+                                              " WHERE partner_id = ? LIMIT 1"));
+            s->setString(1, id);
+            Rows rows(s->executeQuery());
+            if (rows->next()) {
+              return absl::FailedPreconditionError(absl::StrCat(
+                  "partner ", id, " has ", noun,
+                  "; delete with force (admin) to delete them with it"));
+            }
+          }
+        }
+        // A registration of another partner racing for the account of one of
+        // this partner's open deals takes the account's lock first: one that
+        // read such a deal as its earlier claim commits before the conflicts
+        // are cleared below, one after finds the deals gone. (This partner's
+        // row is locked: it gets no new deals meanwhile.)
+        if (force) {
+          std::vector<std::string> domain_keys, name_keys;
+          Statement open = PrepareCached(
+              c,
+              "SELECT domain_key, name_key FROM deals WHERE partner_id = ? AND "
+              "state IN (?, ?)");
+          open->setString(1, id);
+          open->setInt(2, v1::DEAL_STATE_SUBMITTED);
+          open->setInt(3, v1::DEAL_STATE_APPROVED);
+          Rows rows(open->executeQuery());
+          while (rows->next()) {
+            domain_keys.push_back(rows->getString(1));
+            name_keys.push_back(rows->getString(2));
+          }
+          LockDealAccounts(c, domain_keys, name_keys);
+        }
+        // Deals of other partners that named one of this partner's as the
+        // earlier registration no longer conflict with it (only those: through
+        // the index on conflict_with), and so have a new etag.
+        std::vector<std::pair<std::string, std::string>>
+            freed;  // deal, earlier
+        {
+          Statement cleared = PrepareCached(
+              c,
+              "SELECT d.id, e.id FROM deals d JOIN deals e ON d.conflict_with "
+              "= "
+              "e.id WHERE e.partner_id = ? AND d.partner_id <> e.partner_id "
+              "ORDER BY d.id FOR UPDATE");
+          cleared->setString(1, id);
+          Rows rows(cleared->executeQuery());
+          while (rows->next()) freed.emplace_back(Str(*rows, 1), Str(*rows, 2));
+          Statement s = PrepareCached(
+              c,
+              "UPDATE deals d JOIN deals e ON d.conflict_with = e.id SET "
+              "d.conflict_with = NULL, d.version = d.version + 1, "
+              "d.update_time_us = ? WHERE e.partner_id = ? AND d.partner_id <> "
+              "e.partner_id");
+          s->setInt64(1, event.time_us);
+          s->setString(2, id);
+          s->executeUpdate();
+        }
+        for (const char* table :
+             {"deals", "orders", "fund_requests", "interactions", "agreements",
+              "partner_contacts", "partner_external_ids",
+              "partner_attributes"}) {
+          Statement s = PrepareCached(
+              c, absl::StrCat("DELETE FROM ", table, " WHERE partner_id = ?"));
+          s->setString(1, id);
+          s->executeUpdate();
+        }
+        // A freed deal still waiting for its decision meets the next claim that
+        // holds its account, as an approval would; each has an event of its
+        // own, saying whose deletion freed it.
+        std::vector<audit::Event> events;
+        for (const auto& [deal_id, earlier] : freed) {
+          audit::Event changed = event;
+          changed.resource = absl::StrCat("deals/", deal_id);
+          changed.details =
+              absl::StrCat("no longer in conflict: the earlier registration ",
+                           earlier, " was deleted with partner ", id);
+          Statement read =
+              PrepareCached(c, absl::StrCat("SELECT ", kDealColumns,
+                                            " FROM deals WHERE id = ?"));
+          read->setString(1, deal_id);
+          Rows rows(read->executeQuery());
+          if (rows->next()) {
+            RAPPORT_ASSIGN_OR_RETURN(DealRecord deal, ReadDeal(*rows));
+            const std::string next =
+                deal.state == v1::DEAL_STATE_SUBMITTED
+                    ? EarliestClaim(c, deal, window_us, deal.create_time_us)
+                    : "";
+            if (!next.empty()) {
+              Statement repoint = PrepareCached(
+                  c, "UPDATE deals SET conflict_with = ? WHERE id = ?");
+              repoint->setString(1, next);
+              repoint->setString(2, deal_id);
+              repoint->executeUpdate();
+              absl::StrAppend(&changed.details, "; in conflict with ", next,
+                              " now");
+            }
+          }
+          events.push_back(std::move(changed));
+        }
+        audit::Write(c, events);
+        differentiation::DeleteEntityValues(c, PartnerValueTables(), {id});
+        Statement s = PrepareCached(c, "DELETE FROM partners WHERE id = ?");
         s->setString(1, id);
-        Rows rows(s->executeQuery());
-        if (rows->next()) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "partner ", id, " has ", noun,
-              "; delete with force (admin) to delete them with it"));
-        }
-      }
-    }
-    // A registration of another partner racing for the account of one of
-    // this partner's open deals takes the account's lock first: one that
-    // read such a deal as its earlier claim commits before the conflicts
-    // are cleared below, one after finds the deals gone. (This partner's
-    // row is locked: it gets no new deals meanwhile.)
-    if (force) {
-      std::vector<std::string> domain_keys, name_keys;
-      Statement open = PrepareCached(
-          c,
-          "SELECT domain_key, name_key FROM deals WHERE partner_id = ? AND "
-          "state IN (?, ?)");
-      open->setString(1, id);
-      open->setInt(2, v1::DEAL_STATE_SUBMITTED);
-      open->setInt(3, v1::DEAL_STATE_APPROVED);
-      Rows rows(open->executeQuery());
-      while (rows->next()) {
-        domain_keys.push_back(rows->getString(1));
-        name_keys.push_back(rows->getString(2));
-      }
-      LockDealAccounts(c, domain_keys, name_keys);
-    }
-    // Deals of other partners that named one of this partner's as the
-    // earlier registration no longer conflict with it (only those: through
-    // the index on conflict_with), and so have a new etag.
-    std::vector<std::pair<std::string, std::string>> freed;  // deal, earlier
-    {
-      Statement cleared = PrepareCached(
-          c,
-          "SELECT d.id, e.id FROM deals d JOIN deals e ON d.conflict_with = "
-          "e.id WHERE e.partner_id = ? AND d.partner_id <> e.partner_id "
-          "ORDER BY d.id FOR UPDATE");
-      cleared->setString(1, id);
-      Rows rows(cleared->executeQuery());
-      while (rows->next()) freed.emplace_back(Str(*rows, 1), Str(*rows, 2));
-      Statement s = PrepareCached(
-          c,
-          "UPDATE deals d JOIN deals e ON d.conflict_with = e.id SET "
-          "d.conflict_with = NULL, d.version = d.version + 1, "
-          "d.update_time_us = ? WHERE e.partner_id = ? AND d.partner_id <> "
-          "e.partner_id");
-      s->setInt64(1, event.time_us);
-      s->setString(2, id);
-      s->executeUpdate();
-    }
-    for (const char* table :
-         {"deals", "orders", "fund_requests", "interactions", "agreements",
-          "partner_contacts", "partner_external_ids", "partner_attributes"}) {
-      Statement s = PrepareCached(
-          c, absl::StrCat("DELETE FROM ", table, " WHERE partner_id = ?"));
-      s->setString(1, id);
-      s->executeUpdate();
-    }
-    // A freed deal still waiting for its decision meets the next claim that
-    // holds its account, as an approval would; each has an event of its own,
-    // saying whose deletion freed it.
-    std::vector<audit::Event> events;
-    for (const auto& [deal_id, earlier] : freed) {
-      audit::Event changed = event;
-      changed.resource = absl::StrCat("deals/", deal_id);
-      changed.details =
-          absl::StrCat("no longer in conflict: the earlier registration ",
-                       earlier, " was deleted with partner ", id);
-      Statement read = PrepareCached(
-          c, absl::StrCat("SELECT ", kDealColumns, " FROM deals WHERE id = ?"));
-      read->setString(1, deal_id);
-      Rows rows(read->executeQuery());
-      if (rows->next()) {
-        RAPPORT_ASSIGN_OR_RETURN(DealRecord deal, ReadDeal(*rows));
-        const std::string next =
-            deal.state == v1::DEAL_STATE_SUBMITTED
-                ? EarliestClaim(c, deal, window_us, deal.create_time_us)
-                : "";
-        if (!next.empty()) {
-          Statement repoint = PrepareCached(
-              c, "UPDATE deals SET conflict_with = ? WHERE id = ?");
-          repoint->setString(1, next);
-          repoint->setString(2, deal_id);
-          repoint->executeUpdate();
-          absl::StrAppend(&changed.details, "; in conflict with ", next,
-                          " now");
-        }
-      }
-      events.push_back(std::move(changed));
-    }
-    audit::Write(c, events);
-    differentiation::DeleteEntityValues(c, PartnerValueTables(), {id});
-    Statement s = PrepareCached(c, "DELETE FROM partners WHERE id = ?");
-    s->setString(1, id);
-    s->executeUpdate();
-    audit::Write(c, event);
-    return absl::OkStatus();
-  });
+        s->executeUpdate();
+        audit::Write(c, event);
+        return absl::OkStatus();
+      },
+      // Read committed, as UpdateDeal (MoveConflictsOn, the freed deals'
+      // claims).
+      MysqlPool::Isolation::kReadCommitted);
 }
 
 absl::StatusOr<std::vector<std::string>> MysqlPartnerStore::FindPartners(
@@ -1289,46 +1301,53 @@ absl::StatusOr<std::vector<DealRecord>> MysqlPartnerStore::ListDeals(
 absl::StatusOr<DealRecord> MysqlPartnerStore::UpdateDeal(
     const std::string& id, const Mutation<DealRecord>& mutate,
     const audit::Event& event, int64_t window_us) {
-  return pool_->Transaction([&](sql::Connection& c)
-                                -> absl::StatusOr<DealRecord> {
-    Statement read =
-        PrepareCached(c, absl::StrCat("SELECT ", kDealColumns,
-                                      " FROM deals WHERE id = ? FOR UPDATE"));
-    read->setString(1, id);
-    DealRecord row;
-    {
-      Rows rows(read->executeQuery());
-      if (!rows->next()) return absl::NotFoundError(absl::StrCat("deal ", id));
-      RAPPORT_ASSIGN_OR_RETURN(row, ReadDeal(*rows));
-    }
-    const DealRecord before = row;
-    RAPPORT_RETURN_IF_ERROR(mutate(row));
-    if (row == before) return row;  // nothing to write, nothing to audit
-    Statement s = PrepareCached(
-        c,
-        "UPDATE deals SET state = ?, close_time_us = ?, conflict_with = ?, "
-        "approved_in_conflict = ?, update_time_us = ?, version = ? WHERE id = "
-        "?");
-    s->setInt(1, row.state);
-    SetOptionalInt64(*s, 2, row.close_time_us);
-    SetNullableString(*s, 3, row.conflict_with);
-    s->setBoolean(4, row.approved_in_conflict);
-    s->setInt64(5, row.update_time_us);
-    s->setInt64(6, row.version);
-    s->setString(7, row.id);
-    s->executeUpdate();
-    audit::Write(c, event);
-    const auto closed = [](int state) {
-      return state == v1::DEAL_STATE_REJECTED || state == v1::DEAL_STATE_LOST ||
-             state == v1::DEAL_STATE_EXPIRED;
-    };
-    if (closed(row.state) && !closed(before.state)) {
-      std::vector<audit::Event> moved;
-      MoveConflictsOn(c, {row.id}, window_us, event, &moved);
-      audit::Write(c, moved);
-    }
-    return row;
-  });
+  return pool_->Transaction(
+      [&](sql::Connection& c) -> absl::StatusOr<DealRecord> {
+        Statement read = PrepareCached(
+            c, absl::StrCat("SELECT ", kDealColumns,
+                            " FROM deals WHERE id = ? FOR UPDATE"));
+        read->setString(1, id);
+        DealRecord row;
+        {
+          Rows rows(read->executeQuery());
+          if (!rows->next())
+            return absl::NotFoundError(absl::StrCat("deal ", id));
+          RAPPORT_ASSIGN_OR_RETURN(row, ReadDeal(*rows));
+        }
+        const DealRecord before = row;
+        RAPPORT_RETURN_IF_ERROR(mutate(row));
+        if (row == before) return row;  // nothing to write, nothing to audit
+        Statement s = PrepareCached(
+            c,
+            "UPDATE deals SET state = ?, close_time_us = ?, conflict_with = ?, "
+            "approved_in_conflict = ?, update_time_us = ?, version = ? WHERE "
+            "id = "
+            "?");
+        s->setInt(1, row.state);
+        SetOptionalInt64(*s, 2, row.close_time_us);
+        SetNullableString(*s, 3, row.conflict_with);
+        s->setBoolean(4, row.approved_in_conflict);
+        s->setInt64(5, row.update_time_us);
+        s->setInt64(6, row.version);
+        s->setString(7, row.id);
+        s->executeUpdate();
+        audit::Write(c, event);
+        const auto closed = [](int state) {
+          return state == v1::DEAL_STATE_REJECTED ||
+                 state == v1::DEAL_STATE_LOST ||
+                 state == v1::DEAL_STATE_EXPIRED;
+        };
+        if (closed(row.state) && !closed(before.state)) {
+          std::vector<audit::Event> moved;
+          MoveConflictsOn(c, {row.id}, window_us, event, &moved);
+          audit::Write(c, moved);
+        }
+        return row;
+      },
+      // Read committed: the claims MoveConflictsOn reads after locking
+      // their accounts are those committed then, not a snapshot taken before
+      // the lock (which would miss a registration committed meanwhile).
+      MysqlPool::Isolation::kReadCommitted);
 }
 
 absl::StatusOr<std::vector<DealConflictRecord>>
