@@ -699,12 +699,17 @@ absl::StatusOr<v1::GetRegisterResponse> CommunityLogic::GetRegister(
   if (!key.empty()) {
     const std::pair<std::string, std::string> parts =
         absl::StrSplit(key, absl::MaxSplits('@', 1));
+    // The day the first page fixed: the end of a day (as DateOrToday gives
+    // it) no later than today's, and the request's own when it names one.
+    // Tokens are not signed: anything else was not issued here.
     int64_t token_as_of = 0;
-    if (!absl::SimpleAtoi(parts.second, &token_as_of)) {
+    if (!absl::SimpleAtoi(parts.second, &token_as_of) || token_as_of < 0 ||
+        (token_as_of + 1) % kDayUs != 0 || token_as_of > as_of ||
+        (!today && token_as_of != as_of)) {
       return InvalidField("page_token", "is not a token this service issued");
     }
     RAPPORT_ASSIGN_OR_RETURN(after, ParsePositionKey(parts.first));
-    as_of = token_as_of;  // the same as as_of when one is given
+    as_of = token_as_of;
   }
   RAPPORT_ASSIGN_OR_RETURN(CommunityStore::RegisterPage page,
                            store_->Register(as_of, security, after, size + 1));

@@ -29,11 +29,13 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/base/timestamp.h"
 #include "common/ids.h"
+#include "common/paging.h"
 #include "common/proto_convert.h"
 #include "common/status.h"
 #include "services/financial_community/community_import.h"
@@ -308,6 +310,27 @@ TEST_F(CommunityLogicTest, TheRegisterShowsHoldersAsOfADateLargestFirst) {
     }
   }
   r.clear_page_token();
+  // A token is for the day it was issued on: one made up for another day
+  // (tokens are not signed) is refused, not read as of that day.
+  {
+    reg = logic_.GetRegister(r);
+    ASSERT_TRUE(reg.ok()) << reg.status();
+    const std::string filter =
+        absl::StrCat("register/", *DateEnd(r.as_of(), "as_of"), "/",
+                     absl::AsciiStrToUpper(r.security()));
+    absl::StatusOr<std::string> key =
+        DecodePageToken(reg->next_page_token(), filter);
+    ASSERT_TRUE(key.ok()) << key.status();
+    const std::string position = key->substr(0, key->rfind('@'));
+    for (const int64_t other :
+         {*DateEnd(Date(2024, 3, 31), "as_of"), int64_t{12345}}) {
+      v1::GetRegisterRequest forged = r;
+      forged.set_page_token(
+          EncodePageToken(absl::StrCat(position, "@", other), filter));
+      EXPECT_TRUE(NamesField(logic_.GetRegister(forged).status(), "page_token"))
+          << other;
+    }
+  }
 
   // At the end of March Bob was the largest holder; at the end of the year,
   // Dan.
