@@ -317,6 +317,14 @@ absl::StatusOr<cv1::RefreshJob> Differentiation::StartRefresh(
   RAPPORT_ASSIGN_OR_RETURN(std::optional<RefreshJobRecord> running,
                            store_->LatestJob(JobState::kRunning));
   if (running.has_value()) {
+    // The job running is this request's own (its twin, sent again before
+    // the first answer came, started it meanwhile): answered with it, as a
+    // later retry is.
+    if (!keyed.empty() && running->id == keyed) {
+      RAPPORT_ASSIGN_OR_RETURN(std::optional<cv1::RefreshJob> twin,
+                               StartedBy(keyed, settings));
+      if (twin.has_value()) return *std::move(twin);
+    }
     return absl::FailedPreconditionError(
         absl::StrCat("refresh job ", running->id,
                      " is running; follow it with GetRefreshJob"));

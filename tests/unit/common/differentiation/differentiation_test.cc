@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <set>
 #include <thread>
@@ -80,6 +81,8 @@ class FakeStore final : public Counterpart, public ValueStore {
       ABSL_GUARDED_BY(mu);  // "source\nkey" -> id
   // When set, ScanFacts waits for it (to hold a job running).
   absl::Notification* hold_scan = nullptr;
+  // Run once, before the next look for a running job (a twin call's turn).
+  std::function<void()> before_latest_running;
   // Scans begun so far (a held job is held once this has moved).
   std::atomic<int> scans_begun{0};
   // When set, runs as PublishValueSet begins (outside the lock).
@@ -133,6 +136,11 @@ class FakeStore final : public Counterpart, public ValueStore {
   }
   absl::StatusOr<std::optional<RefreshJobRecord>> LatestJob(
       JobState state) override {
+    if (state == JobState::kRunning && before_latest_running) {
+      std::function<void()> hook;
+      hook.swap(before_latest_running);  // once
+      hook();
+    }
     absl::MutexLock l(&mu);
     std::optional<RefreshJobRecord> best;
     for (const auto& [id, j] : jobs) {
@@ -1583,6 +1591,31 @@ TEST_F(DifferentiationTest, AJobStoredWhoseAnswerWasLostStillRuns) {
     ASSERT_TRUE(ended.ok()) << ended.status();
     EXPECT_EQ(ended->state(), cv1::RefreshJob::STATE_SUCCEEDED) << request_id;
   }
+}
+
+// Two calls under one request id racing (sent again before the first
+// answer came): the one that finds its twin's job running, after it found
+// no job of its request id, gets that job, not a refusal naming it.
+TEST_F(DifferentiationTest, TwinRefreshesUnderOneRequestIdGetOneJob) {
+  AddPopulation();
+  absl::Notification release;
+  store_.hold_scan = &release;
+  cv1::RefreshSettings settings;
+  settings.set_bins(5);
+  absl::StatusOr<cv1::RefreshJob> twin;
+  store_.before_latest_running = [&] {
+    twin = logic_->StartRefresh(settings, "user:test", "nightly-twin");
+  };
+  absl::StatusOr<cv1::RefreshJob> first =
+      logic_->StartRefresh(settings, "user:test", "nightly-twin");
+  ASSERT_TRUE(twin.ok()) << twin.status();
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(twin->id(), KeyedId("refresh", "nightly-twin"));
+  EXPECT_EQ(first->id(), twin->id());
+  release.Notify();
+  logic_->WaitForJobs();
+  EXPECT_EQ(logic_->GetRefreshJob(first->id())->state(),
+            cv1::RefreshJob::STATE_SUCCEEDED);
 }
 
 TEST_F(DifferentiationTest, ARefreshRetriedUnderItsRequestIdGetsItsFirstJob) {
