@@ -4,7 +4,8 @@
 // the answer's encoding. Nothing may crash, hang or read out of bounds; bad
 // requests are INVALID_ARGUMENT (sums beyond a Money OUT_OF_RANGE, too little
 // data for a fit FAILED_PRECONDITION); a batch of entities scores each as
-// it would be scored alone.
+// it would be scored alone; a population's model is accepted by ScoreEntity,
+// which scores each of its entities as the population run did.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -55,6 +56,32 @@ void Population(const uint8_t* data, size_t size) {
   }
   *response.mutable_model() = (*run)->model();
   (void)response.SerializeAsString();
+  // The model a population gives is one that scoring a single entity
+  // accepts (ScoreEntity refuses models no population gives), and every
+  // entity of the population scores against it as it did in the run
+  // (SCORING.md section 3: the two ways agree).
+  for (const v1::EntityScore& score : response.scores()) {
+    if (!score.has_recency_days()) continue;  // a Prospect: no facts to give
+    v1::ScoreEntityRequest one;
+    *one.mutable_model() = response.model();
+    v1::EntityFacts* f = one.mutable_facts();
+    f->set_entity_id(score.entity_id());
+    f->set_frequency(score.frequency());
+    *f->mutable_monetary() = score.monetary();
+    *f->mutable_cost_to_serve() = score.cost_to_serve();
+    f->mutable_last_event_time()->set_seconds(
+        response.model().as_of().seconds() -
+        86'400 * static_cast<int64_t>(score.recency_days()));
+    auto alone = rapport::scoring::ScoreOne(one);
+    if (!alone.ok()) __builtin_trap();
+    if (alone->score().r() != score.r() || alone->score().f() != score.f() ||
+        alone->score().m() != score.m() ||
+        alone->score().segment() != score.segment() ||
+        alone->score().value_hundredths() != score.value_hundredths() ||
+        alone->score().tier() != score.tier()) {
+      __builtin_trap();
+    }
+  }
 }
 
 void Entity(const uint8_t* data, size_t size) {
