@@ -72,6 +72,23 @@ double Sum(const Scrape& scrape, absl::string_view name,
   return sum;
 }
 
+// A scrape once the refresh the caller saw end has been counted: the job's
+// thread counts it just after it stores the job's end, which rapportctl may
+// read first (polled for up to 30 s; the last scrape either way).
+Scrape FetchAfterRefresh(const std::string& address) {
+  Scrape scrape = Fetch(address);
+  for (int i = 0; i < 300; ++i) {
+    if (Sum(scrape, "rapport_refresh_jobs_running") == 0 &&
+        Sum(scrape, "rapport_refresh_jobs_total", {"outcome=\"succeeded\""}) >=
+            1) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+    scrape = Fetch(address);
+  }
+  return scrape;
+}
+
 class MetricsE2E : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -152,7 +169,8 @@ TEST_F(MetricsE2E, ImportsRefreshesAndCallsToScoringAreCounted) {
       {"customers", "refresh-scores", "--as-of", "2024-06-30T00:00:00Z"});
   ASSERT_EQ(refreshed.exit_code, 0) << refreshed.err;
 
-  const Scrape customer = Fetch(platform_.customer().metrics_addr());
+  const Scrape customer =
+      FetchAfterRefresh(platform_.customer().metrics_addr());
   EXPECT_EQ(Sum(customer, "rapport_import_rows_total",
                 {"import=\"purchases\"", "outcome=\"accepted\""}),
             2);
@@ -253,7 +271,7 @@ TEST_F(CounterpartMetricsE2E,
            {platform_.community().metrics_addr(),
             "rapport.financial_community.v1.FinancialCommunityService",
             {{"holdings", 1, 1}, {"engagements", 1, 0}}}}) {
-    const Scrape scrape = Fetch(address);
+    const Scrape scrape = FetchAfterRefresh(address);
     for (const auto& [kind, accepted, rejected] : rows) {
       const std::string import = absl::StrCat("import=\"", kind, "\"");
       EXPECT_EQ(Sum(scrape, "rapport_import_rows_total",

@@ -398,7 +398,9 @@ bool ReleaseSlot(PopulationStream& stream) {
 TEST(GrpcScoringClient, APopulationCallRefusedAsBusyIsMadeAgain) {
   scoring::ScoringServiceImpl service(
       &Guard(), [] { return absl::Now(); },
-      {.max_calls = 1, .wait = absl::Milliseconds(200)});
+      // Long enough for the holder's release (round trips on a loaded
+      // machine) to fall within one try's wait.
+      {.max_calls = 1, .wait = absl::Milliseconds(1500)});
   Replica replica(&service);
   ScoringClientOptions options = Authorized();
   options.busy_attempts = 3;
@@ -518,10 +520,9 @@ TEST(GrpcScoringClient, ACancelEndsTheWaitBeforeCallingABusyReplicaAgain) {
 // call ends and the slot goes to the next caller, instead of every refresh
 // being refused until the stalled stream's deadline.
 TEST(GrpcScoringClient, AStalledPopulationCallIsCutOffAndFreesItsSlot) {
-  scoring::ScoringServiceImpl service(&Guard(), [] { return absl::Now(); },
-                                      {.max_calls = 1,
-                                       .wait = absl::Minutes(10),
-                                       .idle = absl::Milliseconds(300)});
+  scoring::ScoringServiceImpl service(
+      &Guard(), [] { return absl::Now(); },
+      {.max_calls = 1, .wait = absl::Minutes(10), .idle = absl::Seconds(2)});
   Replica replica(&service);
   auto client = GrpcScoringClient::Create(replica.addr(), {}, Authorized());
   ASSERT_TRUE(client.ok());
