@@ -61,6 +61,24 @@ inline absl::Status CancelledImport() {
       "import; the rows stored before that stay stored, and a retry of the "
       "import stores each of the others once");
 }
+// `refusal` (a message of the stream that is not well formed) with what
+// the import stored before it, when it stored anything: the stream ends,
+// and those rows stay, so the caller is told to send the import again under
+// the same import id (which stores each row once), not under another.
+inline absl::Status RefusedAfter(absl::Status refusal, int64_t stored) {
+  if (stored <= 0) return refusal;
+  absl::Status told(
+      refusal.code(),
+      absl::StrCat(refusal.message(), "; ", stored,
+                   " rows of earlier messages were stored and stay: send "
+                   "the import again under the same import_id once this is "
+                   "mended (each row is stored once)"));
+  // The field it names goes along.
+  refusal.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
+    told.SetPayload(url, payload);
+  });
+  return told;
+}
 // How often one batch is run again after losing a race to a concurrent
 // writer.
 inline constexpr int kMaxAttempts = 5;
@@ -254,15 +272,20 @@ class Importer {
           importer_->store_->Prefix(importer_->options_.kind, import_id_));
       do {
         if (!request.import_id().empty() && request.import_id() != import_id_) {
-          return InvalidField("import_id",
-                              "changed within the import; send it once, or "
-                              "the same in every message");
+          return RefusedAfter(
+              InvalidField("import_id",
+                           "changed within the import; send it once, or "
+                           "the same in every message"),
+              totals_.accepted);
         }
         if (request.rows_size() > kMaxRowsPerMessage) {
-          return InvalidField("rows",
-                              absl::StrCat("has ", request.rows_size(),
-                                           " rows in one message; at most ",
-                                           kMaxRowsPerMessage, " are allowed"));
+          return RefusedAfter(
+              InvalidField("rows",
+                           absl::StrCat("has ", request.rows_size(),
+                                        " rows in one message; at "
+                                        "most ",
+                                        kMaxRowsPerMessage, " are allowed")),
+              totals_.accepted);
         }
         for (const RawRow& raw : request.rows()) {
           RAPPORT_RETURN_IF_ERROR(Add(raw));

@@ -357,17 +357,21 @@ class Importer {
     RAPPORT_ASSIGN_OR_RETURN(changes_seen_, deps_.store->CustomerChanges());
     do {
       if (!request.import_id().empty() && request.import_id() != import_id_) {
-        return InvalidField(
-            "import_id",
-            absl::StrCat("changed within the import, from \"", import_id_,
-                         "\" to \"", Shorten(request.import_id()), "\""));
+        return imports::RefusedAfter(
+            InvalidField(
+                "import_id",
+                absl::StrCat("changed within the import, from \"", import_id_,
+                             "\" to \"", Shorten(request.import_id()), "\"")),
+            accepted_);
       }
       if (request.rows_size() > kMaxRowsPerMessage) {
-        return InvalidField(
-            "rows",
-            absl::StrCat("has ", request.rows_size(),
-                         " rows in one message; at most ", kMaxRowsPerMessage,
-                         " are allowed (send more messages)"));
+        return imports::RefusedAfter(
+            InvalidField("rows", absl::StrCat("has ", request.rows_size(),
+                                              " rows in one message; at most ",
+                                              kMaxRowsPerMessage,
+                                              " are allowed (send more "
+                                              "messages)")),
+            accepted_);
       }
       // Rows dated after the message arrived are refused (Validate).
       now_us_ = absl::ToUnixMicros(deps_.clock());

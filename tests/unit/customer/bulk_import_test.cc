@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
 #include "common/ids.h"
+#include "common/status.h"
 #include "common/validation.h"
 
 namespace rapport::customer {
@@ -538,6 +539,31 @@ TEST_F(BulkImportTest, AMessageOfTooManyRowsIsRefused) {
   EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << r.status();
   EXPECT_TRUE(absl::StrContains(r.status().message(), "rows")) << r.status();
   EXPECT_TRUE(store_.purchases.empty());
+}
+
+// A message refused after earlier ones were stored says so (the rows stay,
+// and the import is to be sent again under its import id, not another),
+// still naming the field.
+TEST_F(BulkImportTest, AMessageRefusedAfterStoredRowsSaysTheyStay) {
+  const std::string ada = NewCustomer();
+  const std::string t = "2024-01-01T00:00:00Z";
+  std::vector<v1::PurchaseRow> too_many;
+  for (int i = 10; i <= kMaxRowsPerMessage + 10; ++i) {
+    too_many.push_back(Row(i, ada, t, "1"));
+  }
+  absl::StatusOr<v1::ImportPurchasesResponse> r =
+      Purchases({Batch("imp-1", {Row(2, ada, t, "1"), Row(3, ada, t, "2"),
+                                 Row(4, ada, t, "3")}),
+                 Batch("imp-1", std::move(too_many))});
+  EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << r.status();
+  EXPECT_EQ(store_.purchases.size(), 3u);
+  EXPECT_TRUE(absl::StrContains(r.status().message(),
+                                "3 rows of earlier messages were stored"))
+      << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "same import_id"))
+      << r.status();
+  ASSERT_EQ(FieldViolations(r.status()).size(), 1u);
+  EXPECT_EQ(FieldViolations(r.status())[0].field, "rows");
 }
 
 TEST_F(BulkImportTest, KeyReusedForOtherContentIsRejected) {
