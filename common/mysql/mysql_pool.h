@@ -338,8 +338,19 @@ auto MysqlPool::RunTransaction(Body&& body)
       // whole transaction runs again, once, on a new connection (the lost
       // one may only have been kept across a restart of the server).
       // After COMMIT was sent, whether it happened is unknown: the caller
-      // is told (UNAVAILABLE), and a retry with its request id finds out.
-      if (r.ok() || !lost || committing || attempt > 0) return r;
+      // is told so (UNAVAILABLE, and that the change may be stored), and a
+      // retry with its request id finds out.
+      if (!r.ok() && lost && committing) {
+        constexpr absl::string_view kUnknown =
+            "the database was lost as the change was committed, so it may "
+            "be stored; a retry with the same request_id stores it once";
+        if constexpr (std::is_same_v<Result, absl::Status>) {
+          return Prefixed(r, kUnknown);
+        } else {
+          return Result(Prefixed(r.status(), kUnknown));
+        }
+      }
+      if (r.ok() || !lost || attempt > 0) return r;
     }
   });
 }

@@ -760,6 +760,11 @@ TEST(MysqlPool, ACommitOnALostConnectionIsUnavailable) {
     KillConnection(*t.killer, ConnectionId(c));
   });
   EXPECT_EQ(stored.code(), absl::StatusCode::kUnavailable) << stored;
+  // The client is told the change may be stored, and how to find out
+  // (not just "retry later", which without a request id stores it twice).
+  const std::string told(Redacted(stored).message());
+  EXPECT_TRUE(absl::StrContains(told, "may be stored")) << told;
+  EXPECT_TRUE(absl::StrContains(told, "same request_id")) << told;
   EXPECT_EQ(t.runs, 1);
   EXPECT_EQ(t.Rows(), 0);
 }
