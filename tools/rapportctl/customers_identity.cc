@@ -339,7 +339,15 @@ int Consent(Context& ctx, Stub& stub) {
   } else {
     std::cout << (c->granted() ? "granted " : "withdrawn ") << c->purpose()
               << " by " << ChannelName(c->channel()) << " for customer "
-              << *customer << "\n";
+              << *customer << " at " << TimeText(c->capture_time()) << "\n";
+  }
+  // The service knows a repeat by its capture time: one taken from the
+  // clock here makes a second run (after an answer was lost) a second
+  // record, unless it is given the same time.
+  if (!ctx.args.Has("time")) {
+    std::cerr << "rapportctl: captured at " << TimeText(c->capture_time())
+              << "; to repeat this without recording it twice, give --time "
+              << TimeText(c->capture_time()) << "\n";
   }
   return kExitOk;
 }
