@@ -517,6 +517,20 @@ class DifferentiationTest : public ::testing::Test {
         [this] { return absl::FromUnixMicros(now_.load()); }, options);
   }
 
+  // The population refreshed as of kAsOf, now three days later, and the
+  // prospect's purchase of 500 the day before: whether the refresh
+  // succeeded.
+  bool RefreshedThenProspectBought() {
+    AddPopulation();
+    cv1::RefreshSettings request;
+    *request.mutable_as_of() = ToTimestamp(kAsOf);
+    cv1::RefreshJob job = Refresh(request);
+    EXPECT_EQ(job.state(), cv1::RefreshJob::STATE_SUCCEEDED) << job.error();
+    now_ = kAsOf + 3 * kDay;
+    store_.AddPurchase("p-prospect", kAsOf + 2 * kDay, "500");
+    return job.state() == cv1::RefreshJob::STATE_SUCCEEDED;
+  }
+
   // Starts a refresh and waits for it to end.
   cv1::RefreshJob Refresh(cv1::RefreshSettings request) {
     absl::StatusOr<cv1::RefreshJob> started =
@@ -1064,13 +1078,7 @@ TEST_F(DifferentiationTest, BadRequestsNameTheField) {
 }
 
 TEST_F(DifferentiationTest, RescoresQueuedForLaterRunInTheBackgroundOnce) {
-  AddPopulation();
-  cv1::RefreshSettings request;
-  *request.mutable_as_of() = ToTimestamp(kAsOf);
-  cv1::RefreshJob job = Refresh(request);
-  ASSERT_EQ(job.state(), cv1::RefreshJob::STATE_SUCCEEDED) << job.error();
-  now_ = kAsOf + 3 * kDay;
-  store_.AddPurchase("p-prospect", kAsOf + 2 * kDay, "500");
+  ASSERT_TRUE(RefreshedThenProspectBought());
   store_.AddPurchase("c02", kAsOf + 2 * kDay, "40");
   const size_t rescored_before = store_.upserts.load();
   // Queued twice, and an unknown id: each known entity is scored once.
@@ -1088,13 +1096,7 @@ TEST_F(DifferentiationTest, RescoresQueuedForLaterRunInTheBackgroundOnce) {
 // what Money holds) keeps its error alone: the others of its batch are
 // scored all the same.
 TEST_F(DifferentiationTest, AnEntityThatCannotBeScoredDoesNotHoldBackItsBatch) {
-  AddPopulation();
-  cv1::RefreshSettings request;
-  *request.mutable_as_of() = ToTimestamp(kAsOf);
-  cv1::RefreshJob job = Refresh(request);
-  ASSERT_EQ(job.state(), cv1::RefreshJob::STATE_SUCCEEDED) << job.error();
-  now_ = kAsOf + 3 * kDay;
-  store_.AddPurchase("p-prospect", kAsOf + 2 * kDay, "500");
+  ASSERT_TRUE(RefreshedThenProspectBought());
   for (int i = 0; i < 11; ++i)
     store_.AddPurchase("c03", kAsOf + 2 * kDay, "900000000000000000");
   const absl::StatusOr<cv1::EntityValue> c03_before = logic_->GetValue("c03");
