@@ -100,7 +100,11 @@ absl::StatusOr<std::unique_ptr<MysqlPool>> OpenDatabase(
       give_up = absl::Now() + options.db_wait;
       continue;
     }
-    if (!absl::IsUnavailable(applied.status()) || absl::Now() > give_up) {
+    // A migration's code that lost a race with serving replicas (a
+    // deadlock, a lock wait) rolled back whole: it runs again.
+    if ((!absl::IsUnavailable(applied.status()) &&
+         !IsRetryableTransactionError(applied.status())) ||
+        absl::Now() > give_up) {
       return applied.status();
     }
     LogInfo(defaults.name, "waiting for the database",

@@ -343,7 +343,9 @@ auto MysqlPool::RunTransaction(Body&& body)
       if (!r.ok() && lost && committing) {
         constexpr absl::string_view kUnknown =
             "the database was lost as the change was committed, so it may "
-            "be stored; a retry with the same request_id stores it once";
+            "be stored: read it before making it again, or repeat it with "
+            "the same request_id (or import_id) where it had one, which "
+            "stores it once";
         if constexpr (std::is_same_v<Result, absl::Status>) {
           return Prefixed(r, kUnknown);
         } else {

@@ -764,6 +764,7 @@ TEST(MysqlPool, ACommitOnALostConnectionIsUnavailable) {
   // (not just "retry later", which without a request id stores it twice).
   const std::string told(Redacted(stored).message());
   EXPECT_TRUE(absl::StrContains(told, "may be stored")) << told;
+  EXPECT_TRUE(absl::StrContains(told, "read it before")) << told;
   EXPECT_TRUE(absl::StrContains(told, "same request_id")) << told;
   EXPECT_EQ(t.runs, 1);
   EXPECT_EQ(t.Rows(), 0);
