@@ -700,11 +700,12 @@ absl::StatusOr<v1::GetRegisterResponse> CommunityLogic::GetRegister(
     const std::pair<std::string, std::string> parts =
         absl::StrSplit(key, absl::MaxSplits('@', 1));
     // The day the first page fixed: the end of a day (as DateOrToday gives
-    // it) no later than today's, and the request's own when it names one.
+    // it) not after today's, and the request's own when it names one.
     // Tokens are not signed: anything else was not issued here.
     int64_t token_as_of = 0;
-    if (!absl::SimpleAtoi(parts.second, &token_as_of) || token_as_of < 0 ||
-        (token_as_of + 1) % kDayUs != 0 || token_as_of > as_of ||
+    // (A replica whose clock is ahead may have issued it for its today.)
+    if (!absl::SimpleAtoi(parts.second, &token_as_of) ||
+        (token_as_of + 1) % kDayUs != 0 || token_as_of > as_of + kDayUs ||
         (!today && token_as_of != as_of)) {
       return InvalidField("page_token", "is not a token this service issued");
     }
