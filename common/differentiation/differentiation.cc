@@ -576,7 +576,11 @@ std::vector<absl::Status> Differentiation::RescoreEach(
       if (after == latest || round == 2) return absl::OkStatus();
     }
   }();
-  if ((absl::IsInvalidArgument(batch) || absl::IsOutOfRange(batch)) &&
+  // (The scoring service's own code: its INVALID_ARGUMENT reaches here as
+  // INTERNAL, see ScoringError.)
+  const absl::StatusCode code = ScoringCode(batch);
+  if ((code == absl::StatusCode::kInvalidArgument ||
+       code == absl::StatusCode::kOutOfRange) &&
       unique.size() > 1) {
     // One entity's facts that cannot be sent or scored (sums past what
     // Money holds) must not hold back the others of its batch: each is

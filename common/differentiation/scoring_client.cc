@@ -138,17 +138,25 @@ absl::Status RunStreamOnce(absl::Duration timeout,
   // RESOURCE_EXHAUSTED (a replica's threads all taken) passes.
   const auto failed = [&](const grpc::Status& status,
                           const grpc::ClientContext& call) {
-    if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
-        (call.GetServerTrailingMetadata().count(kTooLargeTrailer) > 0 ||
-         absl::StrContains(status.error_message(), "larger than max"))) {
-      LogLine("warn", ProcessService(),
-              "the scoring service refused a call as too large",
+    if (status.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      return ScoringError(status, what);
+    }
+    const bool too_many_records =
+        call.GetServerTrailingMetadata().count(kTooLargeTrailer) > 0;
+    if (too_many_records ||
+        absl::StrContains(status.error_message(), "larger than max")) {
+      LogLine("warn", ProcessService(), "a call to scoring was too large",
               {{"call", std::string(what)}, {"error", status.error_message()}});
       return absl::FailedPreconditionError(absl::StrCat(
           what,
-          ": the population is larger than one call to the scoring service "
-          "may carry; its operator can raise the scoring replicas' limits "
-          "(their log says which)"));
+          too_many_records
+              ? ": the population is larger than one call to the scoring "
+                "service may carry; its operator can raise the scoring "
+                "replicas' limits (their log says which)"
+              : ": a message between this service and the scoring service "
+                "is larger than gRPC allows; its operator can raise the "
+                "message size limits or lower the batch sizes (the log says "
+                "which message)"));
     }
     return ScoringError(status, what);
   };

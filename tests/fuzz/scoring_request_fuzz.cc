@@ -61,7 +61,6 @@ void Population(const uint8_t* data, size_t size) {
   // entity of the population scores against it as it did in the run
   // (SCORING.md section 3: the two ways agree).
   for (const v1::EntityScore& score : response.scores()) {
-    if (!score.has_recency_days()) continue;  // a Prospect: no facts to give
     v1::ScoreEntityRequest one;
     *one.mutable_model() = response.model();
     v1::EntityFacts* f = one.mutable_facts();
@@ -69,9 +68,13 @@ void Population(const uint8_t* data, size_t size) {
     f->set_frequency(score.frequency());
     *f->mutable_monetary() = score.monetary();
     *f->mutable_cost_to_serve() = score.cost_to_serve();
-    f->mutable_last_event_time()->set_seconds(
-        response.model().as_of().seconds() -
-        86'400 * static_cast<int64_t>(score.recency_days()));
+    // A Prospect has no last event (and no amount); its cost still decides
+    // its tier.
+    if (score.has_recency_days()) {
+      f->mutable_last_event_time()->set_seconds(
+          response.model().as_of().seconds() -
+          86'400 * static_cast<int64_t>(score.recency_days()));
+    }
     auto alone = rapport::scoring::ScoreOne(one);
     if (!alone.ok()) __builtin_trap();
     if (alone->score().r() != score.r() || alone->score().f() != score.f() ||

@@ -327,6 +327,16 @@ int Consent(Context& ctx, Stub& stub) {
   absl::StatusOr<google::protobuf::Timestamp> time = TimeFlag(ctx.args, "time");
   if (!time.ok()) return Usage(std::string(time.status().message()));
   *c->mutable_capture_time() = *time;
+  // The service knows a repeat by its capture time: one taken from the
+  // clock here makes a second run (after an answer was lost) a second
+  // record, unless it is given the same time. Said before the call, so
+  // that it is there when the call fails.
+  if (!ctx.args.Has("time")) {
+    std::cerr << "rapportctl: capture time " << TimeText(c->capture_time())
+              << " (to repeat this call without recording the consent twice, "
+                 "give --time "
+              << TimeText(c->capture_time()) << ")\n";
+  }
   v1::SetConsentResponse response;
   grpc::Status s = stub.SetConsent(ctx.NewCall().get(), request, &response);
   if (!s.ok()) return ReportError(FromGrpcStatus(s));
@@ -340,14 +350,6 @@ int Consent(Context& ctx, Stub& stub) {
     std::cout << (c->granted() ? "granted " : "withdrawn ") << c->purpose()
               << " by " << ChannelName(c->channel()) << " for customer "
               << *customer << " at " << TimeText(c->capture_time()) << "\n";
-  }
-  // The service knows a repeat by its capture time: one taken from the
-  // clock here makes a second run (after an answer was lost) a second
-  // record, unless it is given the same time.
-  if (!ctx.args.Has("time")) {
-    std::cerr << "rapportctl: captured at " << TimeText(c->capture_time())
-              << "; to repeat this without recording it twice, give --time "
-              << TimeText(c->capture_time()) << "\n";
   }
   return kExitOk;
 }
