@@ -1320,9 +1320,8 @@ absl::StatusOr<DealRecord> MysqlPartnerStore::UpdateDeal(
         Statement s = PrepareCached(
             c,
             "UPDATE deals SET state = ?, close_time_us = ?, conflict_with = ?, "
-            "approved_in_conflict = ?, update_time_us = ?, version = ? WHERE "
-            "id = "
-            "?");
+            "approved_in_conflict = ?, update_time_us = ?, version = ? "
+            "WHERE id = ?");
         s->setInt(1, row.state);
         SetOptionalInt64(*s, 2, row.close_time_us);
         SetNullableString(*s, 3, row.conflict_with);
