@@ -9,6 +9,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tools/rapportctl/command.h"
 #include "tools/rapportctl/counterpart_commands.h"
+#include "tools/rapportctl/counterparts.h"
 
 namespace rapport::ctl {
 
@@ -30,16 +31,16 @@ int RunHealth(Context& ctx) {
   // The service named is asked where it runs (--addr overrides): the
   // customer service's address for "" or a customer service name.
   const std::string service = ctx.args.GetOr("service", "");
-  const char* env = "RAPPORT_CUSTOMER_ADDR";
-  const char* fallback = "localhost:50051";
+  const char* env = CustomersApi::kAddrEnv;
+  const char* fallback = CustomersApi::kAddrDefault;
   if (absl::StartsWith(service, "rapport.partner.")) {
-    env = "RAPPORT_PARTNER_ADDR";
-    fallback = "localhost:50052";
+    env = PartnersApi::kAddrEnv;
+    fallback = PartnersApi::kAddrDefault;
   } else if (absl::StartsWith(service, "rapport.financial_community.")) {
-    env = "RAPPORT_COMMUNITY_ADDR";
-    fallback = "localhost:50053";
+    env = CommunityApi::kAddrEnv;
+    fallback = CommunityApi::kAddrDefault;
   } else if (absl::StartsWith(service, "rapport.scoring.")) {
-    env = "RAPPORT_SCORING_ADDR";
+    env = "RAPPORT_SCORING_ADDR";  // as `rapportctl scoring` finds it
     fallback = "localhost:50054";
   }
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
