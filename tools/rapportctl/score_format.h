@@ -117,8 +117,11 @@ class OutputFile {
 
   bool ok() const { return path_.empty() || (file_.is_open() && file_.good()); }
   std::ostream& stream() { return path_.empty() ? std::cout : file_; }
-  absl::Status Commit() {
-    if (path_.empty()) return absl::OkStatus();
+  // Everything but taking the name: the file closed, on disk and given its
+  // mode. A command writing two files flushes both before it commits either,
+  // so that a full disk leaves neither behind.
+  absl::Status Flush() {
+    if (path_.empty() || flushed_) return absl::OkStatus();
     file_.close();
     bool written = !file_.fail();
     if (written && !temp_.empty()) {
@@ -136,15 +139,18 @@ class OutputFile {
       const int fd = open(temp_.c_str(), O_RDONLY | O_CLOEXEC);
       written = fd >= 0 && fsync(fd) == 0;
       if (fd >= 0) close(fd);
-      written = written && chmod(temp_.c_str(), mode) == 0 &&
-                std::rename(temp_.c_str(), path_.c_str()) == 0;
+      written = written && chmod(temp_.c_str(), mode) == 0;
     }
-    if (!written) {
-      return absl::InternalError(
-          absl::StrCat("cannot write ", path_,
-                       errno != 0 ? absl::StrCat(": ", std::strerror(errno))
-                                  : std::string()));
-    }
+    if (!written) return Failed();
+    flushed_ = true;
+    return absl::OkStatus();
+  }
+
+  absl::Status Commit() {
+    if (path_.empty()) return absl::OkStatus();
+    if (absl::Status s = Flush(); !s.ok()) return s;
+    if (!temp_.empty() && std::rename(temp_.c_str(), path_.c_str()) != 0)
+      return Failed();
     committed_ = true;
     return absl::OkStatus();
   }
@@ -153,7 +159,14 @@ class OutputFile {
   std::string path_;
   std::string temp_;  // "" when written directly
   std::ofstream file_;
+  bool flushed_ = false;
   bool committed_ = false;
+
+  absl::Status Failed() const {
+    return absl::InternalError(absl::StrCat(
+        "cannot write ", path_,
+        errno != 0 ? absl::StrCat(": ", std::strerror(errno)) : std::string()));
+  }
 };
 
 }  // namespace rapport::ctl

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
@@ -514,6 +515,12 @@ absl::Status RunClv(const Context& ctx, v1::ScoringService::Stub& stub,
   OutputFile out(ctx.args.GetOr("out", ""));
   if (!out.ok())
     return absl::InvalidArgumentError("--out: cannot create the file");
+  std::optional<OutputFile> model_file;
+  if (std::optional<std::string> model_out = ctx.args.Get("model-out")) {
+    model_file.emplace(*model_out);
+    if (!model_file->ok())
+      return absl::InvalidArgumentError("--model-out: cannot create the file");
+  }
   CsvWriter csv(&out.stream());
   csv.WriteRow({"entity_id", "frequency", "recency", "T", "p_alive",
                 "expected_purchases", "expected_avg_spend", "clv"});
@@ -599,13 +606,15 @@ absl::Status RunClv(const Context& ctx, v1::ScoringService::Stub& stub,
                     "\",\n  \"holdout_actual_purchases\": ", actual);
   }
   absl::StrAppend(&json, "\n}\n");
-  if (std::optional<std::string> model_out = ctx.args.Get("model-out")) {
-    OutputFile model_file(*model_out);
-    model_file.stream() << json;
-    RAPPORT_RETURN_IF_ERROR(model_file.Commit());
+  // Both files are whole on disk before either takes its name.
+  if (model_file) {
+    model_file->stream() << json;
+    RAPPORT_RETURN_IF_ERROR(model_file->Flush());
   } else if (ctx.args.Has("out")) {
     std::cerr << json;
   }
+  RAPPORT_RETURN_IF_ERROR(out.Flush());
+  if (model_file) RAPPORT_RETURN_IF_ERROR(model_file->Commit());
   progress.Done(absl::StrCat(predicted, " customers predicted"));
   return out.Commit();
 }

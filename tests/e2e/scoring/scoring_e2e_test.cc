@@ -389,6 +389,16 @@ TEST(ScoringE2E, ClvFromASummaryFileNamesItsBadRowsByLine) {
                           "--out", dir.File("p.csv")});
   ASSERT_EQ(fitted.exit_code, 0) << fitted.err;
   EXPECT_EQ(ReadCsv(testing::ReadFile(dir.File("p.csv"))).size(), 41u);
+  // A model file that cannot be made is refused before the fit, and leaves
+  // no predictions behind either.
+  RunResult no_model = Ctl(
+      server.addr(), {"scoring", "clv", "--summary", dir.File("s.csv"), "--out",
+                      dir.File("q.csv"), "--model-out", dir.File("no/m.json")});
+  EXPECT_NE(no_model.exit_code, 0);
+  EXPECT_NE(no_model.err.find("--model-out: cannot create the file"),
+            std::string::npos)
+      << no_model.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.File("q.csv")));
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"c1,0,5,10,0", "s.csv:3: recency: must be 0 when frequency is 0"},
       {"c1,1,inf,10,5", "s.csv:3: recency: must be a finite number"},
