@@ -484,6 +484,40 @@ TEST_F(CustomerStoreTest, UpgradeTo0008KeepsTheRequestsThatCreatedCustomers) {
   EXPECT_EQ(store.GetCustomer(without)->display_name, "B");
 }
 
+// Consents are the proof of what a customer agreed to: a customer whose only
+// records are consents (here on a duplicate merged into it) is not deleted
+// with them unless asked.
+TEST_F(CustomerStoreTest, DeleteNeedsForceWhenThereAreConsents) {
+  CustomerRecord c = NewCustomer("Ada");
+  CustomerRecord dup = NewCustomer("Ada L.");
+  ASSERT_TRUE(store_->CreateCustomer(c, {}, Ev("CreateCustomer")).ok());
+  ASSERT_TRUE(store_->CreateCustomer(dup, {}, Ev("CreateCustomer")).ok());
+  ASSERT_TRUE(store_
+                  ->SetConsent(dup.id, {"marketing", 1, true, 100, "web"},
+                               Ev("SetConsent"))
+                  .ok());
+  ASSERT_TRUE(
+      store_
+          ->MergeCustomers(c.id, {dup.id}, Ev("MergeCustomers", "t", 1), false)
+          .ok());
+  const int64_t history = Count("consent_history");
+  ASSERT_GT(history, 0);
+  auto accept = [](const CustomerRecord&) { return absl::OkStatus(); };
+  const absl::Status refused =
+      store_->DeleteCustomer(c.id, false, accept, Ev("DeleteCustomer"));
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.message().find("consent records; set force"),
+            std::string::npos)
+      << refused;
+  EXPECT_EQ(Count("consent_history"), history);
+  EXPECT_EQ(Count("customers"), 2);
+  ASSERT_TRUE(
+      store_->DeleteCustomer(c.id, true, accept, Ev("DeleteCustomer")).ok());
+  EXPECT_EQ(Count("consent_history"), 0);
+  EXPECT_EQ(Count("consents"), 0);
+  EXPECT_EQ(Count("customers"), 0);
+}
+
 TEST_F(CustomerStoreTest, DeleteNeedsForceWhenThereArePurchases) {
   CustomerRecord c = NewCustomer("Ada");
   c.external_ids = {{"crm", "1"}};
