@@ -227,12 +227,15 @@ void DeleteEntityValues(sql::Connection& c, const ValueTables& t,
     if (rows->next() && rows->getInt64(1) > 0) sets.push_back(previous);
   }
   for (const std::string& set : sets) {
-    Statement s = PrepareCached(c, absl::StrCat("DELETE FROM ", set, " WHERE ",
-                                                t.entity_column, " = ?"));
-    for (const std::string& id : ids) {
-      s->setString(1, id);
+    ForChunks(ids.size(), [&](size_t begin, size_t n) {
+      Statement s = PrepareCached(
+          c, absl::StrCat("DELETE FROM ", set, " WHERE ", t.entity_column,
+                          " IN (", Placeholders(n), ")"));
+      for (size_t i = 0; i < n; ++i) {
+        s->setString(static_cast<int>(i) + 1, ids[begin + i]);
+      }
       s->executeUpdate();
-    }
+    });
   }
 }
 
@@ -780,6 +783,15 @@ absl::Status MysqlValueStore::RetireReplacedSet(const std::string& job_id) {
       exists->setString(1, old);
       Rows rows(exists->executeQuery());
       if (!rows->next()) return absl::OkStatus();  // retired already
+    }
+    // A later refresh published since (this catch-up was slow): the set it
+    // replaced is newer than this one, which is dropped, so that the previous
+    // set is never more than one refresh old.
+    RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> live,
+                             ReadLiveSetJob(c, q_->live_set, tables_.values));
+    if (live.has_value() && *live != job_id) {
+      Execute(c, absl::StrCat("DROP TABLE IF EXISTS ", old));
+      return absl::OkStatus();
     }
     // The previous set is swapped for the replaced one in one RENAME, so that
     // a reader (a scorecard's trend) always finds one; the one it replaces is

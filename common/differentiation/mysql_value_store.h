@@ -53,8 +53,10 @@ std::vector<Migration> ValueTableMigrations(const ValueTables& tables);
 // Deletes the values of the entities `ids` (deleted, or merged into another)
 // from the live set and from the previous one, which a scorecard's trend
 // reads, within the caller's transaction on `c`: an entity made again under
-// the same id must not show the old one's trend. May throw
-// sql::SQLException.
+// the same id must not show the old one's value or trend. Creates call it
+// too, for the ids they make: a refresh or a re-score that was under way
+// when an earlier entity of the id was deleted may have written its value
+// after the delete. May throw sql::SQLException.
 void DeleteEntityValues(sql::Connection& c, const ValueTables& tables,
                         const std::vector<std::string>& ids);
 

@@ -17,6 +17,7 @@
 #include "common/audit/audit.h"
 #include "common/base/status_macros.h"
 #include "common/base/timestamp.h"
+#include "common/differentiation/mysql_value_store.h"
 #include "common/identity.h"
 #include "common/import/mysql_import.h"
 #include "common/import/row_import.h"
@@ -26,6 +27,7 @@
 #include "common/status.h"
 #include "common/validation.h"
 #include "services/financial_community/community_rules.h"
+#include "services/financial_community/community_values.h"
 #include "services/financial_community/mysql_community_store.h"
 
 namespace rapport::community {
@@ -76,6 +78,10 @@ imports::CreateEntities CreateMembers(v1::MemberKind kind) {
       }
       s->executeUpdate();
     });
+    std::vector<std::string> ids;
+    ids.reserve(created.size());
+    for (const auto& [id, external] : created) ids.push_back(id);
+    differentiation::DeleteEntityValues(c, MemberValueTables(), ids);
   };
 }
 

@@ -304,6 +304,8 @@ absl::StatusOr<MemberRecord> MysqlCommunityStore::CreateMember(
           return ReadMember(c, member.id, false);
         }
         RAPPORT_RETURN_IF_ERROR(WriteMemberRow(c, member, fingerprint, true));
+        differentiation::DeleteEntityValues(c, MemberValueTables(),
+                                            {member.id});
         RAPPORT_RETURN_IF_ERROR(rapport::WriteChildren(
             c, MemberChildTables(), member.id,
             {member.contacts, member.external_ids, member.attributes}, false));

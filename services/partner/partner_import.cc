@@ -18,6 +18,7 @@
 #include "common/audit/audit.h"
 #include "common/base/status_macros.h"
 #include "common/base/timestamp.h"
+#include "common/differentiation/mysql_value_store.h"
 #include "common/identity.h"
 #include "common/import/mysql_import.h"
 #include "common/import/row_import.h"
@@ -28,6 +29,7 @@
 #include "common/validation.h"
 #include "services/partner/mysql_partner_store.h"
 #include "services/partner/partner_rules.h"
+#include "services/partner/partner_values.h"
 
 namespace rapport::partner {
 namespace {
@@ -80,6 +82,10 @@ void CreatePartners(sql::Connection& c, const imports::CreatedEntities& created,
     }
     s->executeUpdate();
   });
+  std::vector<std::string> ids;
+  ids.reserve(created.size());
+  for (const auto& [id, external] : created) ids.push_back(id);
+  differentiation::DeleteEntityValues(c, PartnerValueTables(), ids);
 }
 
 template <typename Record>

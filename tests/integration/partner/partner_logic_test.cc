@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "common/audit/audit.h"
 #include "common/base/timestamp.h"
+#include "common/differentiation/mysql_value_store.h"
 #include "common/identity.h"
 #include "common/import/row_import.h"
 #include "common/proto_convert.h"
@@ -964,6 +965,32 @@ TEST_F(PartnerLogicTest, ACreateRetriedUnderItsRequestIdReturnsTheFirstAnswer) {
   other.set_request_id("req-1");
   absl::Status reused = logic_.CreatePartner(other, "user:ada").status();
   EXPECT_TRUE(NamesField(reused, "request_id")) << reused;
+}
+
+// A partner made again under its deleted predecessor's request id has the
+// same id, and none of the predecessor's value: not even one that a re-score
+// under way at the delete wrote after it.
+TEST_F(PartnerLogicTest, APartnerMadeAgainUnderItsIdHasNoneOfTheOldValue) {
+  const v1::Partner first = Create("Acme", v1::PARTNER_KIND_CHANNEL, "req-9");
+  v1::DeletePartnerRequest del;
+  del.set_id(first.id());
+  ASSERT_TRUE(logic_.DeletePartner(del, "user:admin").ok());
+  differentiation::MysqlValueStore values(&db_.pool(), PartnerValueTables());
+  differentiation::StoredValue late;
+  late.entity_id = first.id();
+  late.model_id = "job-1";
+  late.frequency = 3;
+  late.segment = "Champions";
+  late.value_hundredths = 9000;
+  late.tier = 4;
+  late.score_time_us = kNow;
+  ASSERT_TRUE(values.UpsertValues({late}).ok());
+  ASSERT_EQ(db_.Count("SELECT COUNT(*) FROM partner_scores"), 1);
+
+  const v1::Partner again = Create("Acme", v1::PARTNER_KIND_CHANNEL, "req-9");
+  EXPECT_EQ(again.id(), first.id());
+  EXPECT_FALSE(again.has_value()) << again.value().DebugString();
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM partner_scores"), 0);
 }
 
 // One account spelt in capitals by one partner and in lower case by another

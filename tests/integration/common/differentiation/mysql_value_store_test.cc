@@ -322,10 +322,35 @@ TEST_F(ValueStoreTest, APublishedSetReplacesTheOldOneAndADiscardedOneLeavesIt) {
   EXPECT_TRUE(store_.LeftoverSets()->empty());
   EXPECT_TRUE(store_.RescoredInReplacedSet(job2, kAsOf)->empty());
   EXPECT_TRUE(store_.ValuedByOtherModels(job2)->empty());
+  // A set replaced by a refresh that a later one has replaced since (its
+  // catch-up was slow) is dropped when retired: the previous set stays the
+  // one the live refresh replaced.
+  {
+    const std::string slow = ids_.Next();
+    Exec(absl::StrCat("CREATE TABLE customer_scores_old_", slow,
+                      " LIKE customer_scores_previous"));
+    Exec(absl::StrCat("INSERT INTO customer_scores_old_", slow,
+                      " SELECT * FROM customer_scores_previous"));
+    Exec(absl::StrCat("UPDATE customer_scores_old_", slow,
+                      " SET value_hundredths = 2"));
+    ASSERT_TRUE(store_.RetireReplacedSet(slow).ok());
+    EXPECT_TRUE(Tables("customer_scores_old_").empty());
+    absl::StatusOr<std::vector<StoredValue>> kept =
+        store_.GetPreviousValues({a, b});
+    ASSERT_TRUE(kept.ok()) << kept.status();
+    ASSERT_EQ(kept->size(), 2u);
+    for (const StoredValue& v : *kept)
+      EXPECT_EQ(v.value_hundredths, v.entity_id == a ? 5000 : 200);
+  }
   // A later retirement swaps the previous set for its own in one RENAME
   // (readers always find one) and leaves no other table behind.
   {
     const std::string later = ids_.Next();
+    // (Its refresh is the live one.)
+    Exec(
+        absl::StrCat("ALTER TABLE customer_scores COMMENT = "
+                     "'rapport refresh job ",
+                     later, "'"));
     Exec(absl::StrCat("CREATE TABLE customer_scores_old_", later,
                       " LIKE customer_scores_previous"));
     Exec(absl::StrCat("INSERT INTO customer_scores_old_", later,
@@ -341,6 +366,10 @@ TEST_F(ValueStoreTest, APublishedSetReplacesTheOldOneAndADiscardedOneLeavesIt) {
     ASSERT_TRUE(swapped.ok()) << swapped.status();
     ASSERT_EQ(swapped->size(), 2u);
     for (const StoredValue& v : *swapped) EXPECT_EQ(v.value_hundredths, 1);
+    Exec(
+        absl::StrCat("ALTER TABLE customer_scores COMMENT = "
+                     "'rapport refresh job ",
+                     job2, "'"));
   }
   // One re-scored against job1's model just after the swap is found too.
   const std::string racing = AddCustomer();
