@@ -54,7 +54,10 @@ absl::StatusOr<Response> ListEvents(const Request& request,
       FilterOf(request.actor(), request.resource(),
                request.has_start_time() ? &request.start_time() : nullptr,
                request.has_end_time() ? &request.end_time() : nullptr));
-  const std::string key = FilterKey(filter);
+  // A token of one service's audit log is no token of another's (their
+  // request messages differ by package).
+  const std::string key =
+      absl::StrCat(Request::descriptor()->full_name(), "\n", FilterKey(filter));
   RAPPORT_ASSIGN_OR_RETURN(std::optional<Cursor> after,
                            CursorOf(request.page_token(), key));
   RAPPORT_ASSIGN_OR_RETURN(std::vector<Event> events,

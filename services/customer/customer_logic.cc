@@ -592,6 +592,13 @@ absl::StatusOr<CustomerStore::NewPurchase> CustomerLogic::NewPurchaseOf(
   if (!request.has_purchase()) return InvalidField("purchase", "is required");
   const v1::Purchase& in = request.purchase();
   std::vector<FieldViolation> violations;
+  // A purchase copied with another customer's id is a client's mistake, not
+  // one to record on customer_id quietly.
+  if (!in.customer_id().empty() && in.customer_id() != request.customer_id()) {
+    violations.push_back(
+        {"purchase.customer_id",
+         "names another customer than customer_id; leave it empty"});
+  }
   PurchaseRecord record;
   if (!in.has_purchase_time()) {
     violations.push_back({"purchase.purchase_time", "is required"});
@@ -1008,8 +1015,9 @@ absl::StatusOr<v1::IdentifyCustomerResponse> CustomerLogic::IdentifyCustomer(
 absl::StatusOr<v1::FindDuplicatesResponse> CustomerLogic::FindDuplicates(
     const v1::FindDuplicatesRequest& request) {
   RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
-  RAPPORT_ASSIGN_OR_RETURN(std::string after,
-                           DecodePageToken(request.page_token(), "duplicates"));
+  RAPPORT_ASSIGN_OR_RETURN(
+      std::string after,
+      DecodePageToken(request.page_token(), "customers/duplicates"));
   RAPPORT_ASSIGN_OR_RETURN(std::vector<DuplicateGroupRecord> groups,
                            store_->FindDuplicates(after, size + 1));
   v1::FindDuplicatesResponse response;
@@ -1022,8 +1030,8 @@ absl::StatusOr<v1::FindDuplicatesResponse> CustomerLogic::FindDuplicates(
     for (const std::string& id : g.customer_ids) out->add_customer_ids(id);
   }
   if (more) {
-    response.set_next_page_token(
-        EncodePageToken(DuplicatesPageKey(groups.back()), "duplicates"));
+    response.set_next_page_token(EncodePageToken(
+        DuplicatesPageKey(groups.back()), "customers/duplicates"));
   }
   return response;
 }
@@ -1150,6 +1158,11 @@ absl::StatusOr<v1::Interaction> CustomerLogic::LogInteractionOnce(
     for (FieldViolation& v : FieldViolations(s))
       violations.push_back(std::move(v));
   };
+  if (!in.customer_id().empty() && in.customer_id() != request.customer_id()) {
+    violations.push_back(
+        {"interaction.customer_id",
+         "names another customer than customer_id; leave it empty"});
+  }
   InteractionRecord record;
   if (in.channel() == cv1::CHANNEL_UNSPECIFIED ||
       !cv1::Channel_IsValid(in.channel())) {
@@ -1239,6 +1252,10 @@ absl::StatusOr<v1::Interaction> CustomerLogic::LogInteractionOnce(
   v1::LogInteractionRequest canonical = request;
   canonical.mutable_interaction()->mutable_cost()->set_currency_code(
       options_.currency);
+  // `force` is a permission, not content: a retry that adds it to an
+  // interaction stored without it is answered with the stored one, as the
+  // partner service does.
+  canonical.set_force(false);
   // An interaction forced past the tier's policy is audited.
   std::optional<audit::Event> forced;
   if (request.force()) {

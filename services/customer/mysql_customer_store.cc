@@ -457,8 +457,6 @@ absl::StatusOr<CustomerRecord> MysqlCustomerStore::CreateCustomer(
             *s, 9, customer.email.empty() ? "" : EmailMatchKey(customer.email));
         s->setString(10, customer.created_by);
         s->executeUpdate();
-        differentiation::DeleteEntityValues(c, CustomerValueTables(),
-                                            {customer.id});
         WriteChildren(c, customer, /*created=*/true);
         if (!request.id.empty()) {
           Statement r = Prepare(

@@ -590,8 +590,9 @@ absl::StatusOr<v1::Member> CommunityLogic::CreateIdentified(
 absl::StatusOr<v1::FindDuplicateMembersResponse> CommunityLogic::FindDuplicates(
     const v1::FindDuplicateMembersRequest& request) {
   RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
-  RAPPORT_ASSIGN_OR_RETURN(std::string after,
-                           DecodePageToken(request.page_token(), "duplicates"));
+  RAPPORT_ASSIGN_OR_RETURN(
+      std::string after,
+      DecodePageToken(request.page_token(), "members/duplicates"));
   RAPPORT_ASSIGN_OR_RETURN(std::vector<DuplicateMemberGroupRecord> groups,
                            store_->FindDuplicates(after, size + 1));
   v1::FindDuplicateMembersResponse response;
@@ -606,7 +607,7 @@ absl::StatusOr<v1::FindDuplicateMembersResponse> CommunityLogic::FindDuplicates(
   if (more) {
     const DuplicateMemberGroupRecord& last = groups.back();
     response.set_next_page_token(EncodePageToken(
-        absl::StrCat(last.reason, "\n", last.key), "duplicates"));
+        absl::StrCat(last.reason, "\n", last.key), "members/duplicates"));
   }
   return response;
 }

@@ -408,7 +408,6 @@ absl::StatusOr<v1::Partner> PartnerLogic::UpdatePartner(
   absl::StatusOr<PartnerRecord> updated = store_->UpdatePartner(
       in.id(),
       [&](PartnerRecord& row) -> absl::Status {
-        event.details.clear();  // a transaction run again says it anew
         PartnerRecord wanted = row;
         if (wants("lifecycle")) wanted.lifecycle = in.lifecycle();
         if (wants("display_name")) wanted.display_name = fields.display_name;
@@ -424,6 +423,20 @@ absl::StatusOr<v1::Partner> PartnerLogic::UpdatePartner(
         if (wanted == row) return absl::OkStatus();
         RAPPORT_RETURN_IF_ERROR(CheckEtag(in.etag(), row.version, "partner",
                                           row.id, "partner.etag"));
+        // What changed, as the other services' updates say it (a
+        // transaction run again says it anew).
+        std::vector<absl::string_view> changed;
+        if (wanted.display_name != row.display_name)
+          changed.push_back("display_name");
+        if (wanted.kind != row.kind) changed.push_back("kind");
+        if (wanted.lifecycle != row.lifecycle) changed.push_back("lifecycle");
+        if (wanted.region != row.region) changed.push_back("region");
+        if (wanted.contacts != row.contacts) changed.push_back("contacts");
+        if (wanted.external_ids != row.external_ids)
+          changed.push_back("external_ids");
+        if (wanted.attributes != row.attributes)
+          changed.push_back("attributes");
+        event.details = absl::StrCat("fields=", absl::StrJoin(changed, ","));
         if (wanted.lifecycle != row.lifecycle) {
           const auto from = static_cast<v1::Lifecycle>(row.lifecycle);
           if (!LifecycleMayMove(from, in.lifecycle())) {
@@ -433,8 +446,8 @@ absl::StatusOr<v1::Partner> PartnerLogic::UpdatePartner(
                 " (prospect -> onboarding -> active <-> suspended; any -> "
                 "ended)"));
           }
-          event.details = absl::StrCat("lifecycle ", LifecycleName(from),
-                                       " -> ", LifecycleName(in.lifecycle()));
+          absl::StrAppend(&event.details, "; lifecycle ", LifecycleName(from),
+                          " -> ", LifecycleName(in.lifecycle()));
         }
         row = std::move(wanted);
         row.update_time_us = NowMicros();
@@ -522,7 +535,7 @@ absl::StatusOr<v1::IdentifyPartnerResponse> PartnerLogic::IdentifyPartner(
             return GetPartner(get);
           },
           [&] { return CreateIdentified(create, email, actor); }, made_here,
-          "partners", "merge them, or identify with fewer identities"));
+          "partners", "identify with fewer identities"));
   v1::IdentifyPartnerResponse response;
   *response.mutable_partner() = std::move(identified.entity);
   response.set_created(identified.created);
@@ -570,7 +583,7 @@ absl::StatusOr<v1::FindDuplicatePartnersResponse> PartnerLogic::FindDuplicates(
     const v1::FindDuplicatePartnersRequest& request) {
   RAPPORT_ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
   RAPPORT_ASSIGN_OR_RETURN(std::string after,
-                           After(request.page_token(), "duplicates"));
+                           After(request.page_token(), "partners/duplicates"));
   RAPPORT_ASSIGN_OR_RETURN(std::vector<DuplicateGroupRecord> groups,
                            store_->FindDuplicates(after, size + 1));
   v1::FindDuplicatePartnersResponse response;
@@ -585,7 +598,7 @@ absl::StatusOr<v1::FindDuplicatePartnersResponse> PartnerLogic::FindDuplicates(
   if (more) {
     const DuplicateGroupRecord& last = groups.back();
     response.set_next_page_token(EncodePageToken(
-        absl::StrCat(last.reason, "\n", last.key), "duplicates"));
+        absl::StrCat(last.reason, "\n", last.key), "partners/duplicates"));
   }
   return response;
 }

@@ -13,6 +13,7 @@
 #include "common/proto_convert.h"
 #include "common/status.h"
 #include "rapport/customer/v1/customer_service.pb.h"
+#include "rapport/partner/v1/partner_service.pb.h"
 #include "tests/support/mariadb.h"
 
 namespace rapport::audit {
@@ -166,6 +167,21 @@ TEST(Audit, ListEventsPagesFiltersAndNamesBadFields) {
   other.set_actor("user:bob");
   other.set_page_token(ada->next_page_token());
   EXPECT_EQ(field_of(other), "page_token");
+  // Nor does it page another service's log, whose request is another
+  // message with the same fields.
+  {
+    ::rapport::partner::v1::ListAuditEventsRequest partner;
+    partner.set_actor("user:ada");
+    partner.set_page_size(1);
+    partner.set_page_token(ada->next_page_token());
+    const absl::Status s =
+        ListEvents<::rapport::partner::v1::ListAuditEventsResponse>(partner,
+                                                                    list)
+            .status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    ASSERT_FALSE(FieldViolations(s).empty()) << s;
+    EXPECT_EQ(FieldViolations(s)[0].field, "page_token");
+  }
   Request garbage;
   garbage.set_page_token("not-a-token");
   EXPECT_EQ(field_of(garbage), "page_token");

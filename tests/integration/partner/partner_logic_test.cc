@@ -301,6 +301,10 @@ TEST_F(PartnerLogicTest, PartnersAreCreatedReadListedUpdatedAndDeleted) {
   EXPECT_EQ(updated->contacts_size(), 1);  // not in the mask: kept
   EXPECT_EQ(updated->etag(), "2");
   EXPECT_EQ(AuditCount("UpdatePartner"), 1);
+  // The audit says what changed.
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = "
+                      "'UpdatePartner' AND details = 'fields=region'"),
+            1);
   // The same update again (a retry whose answer was lost) finds nothing to
   // change: the first answer, etag included, and nothing written or audited,
   // though its etag is stale now.
@@ -948,9 +952,11 @@ TEST_F(PartnerLogicTest, TheLifecycleMovesOnlyAlongItsPath) {
   get.set_id(p.id());
   EXPECT_EQ(logic_.GetPartner(get)->lifecycle(), v1::LIFECYCLE_ENDED);
   // Each move is audited with what it was.
-  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = "
-                      "'UpdatePartner' AND details LIKE 'lifecycle %'"),
-            5);
+  EXPECT_EQ(
+      db_.Count(
+          "SELECT COUNT(*) FROM audit_events WHERE rpc = "
+          "'UpdatePartner' AND details LIKE 'fields=lifecycle; lifecycle %'"),
+      5);
 }
 
 TEST_F(PartnerLogicTest, ACreateRetriedUnderItsRequestIdReturnsTheFirstAnswer) {
@@ -1930,7 +1936,8 @@ TEST_F(PartnerLogicTest, TheLifecycleDecidesWhatAPartnerMayStillDo) {
                         {a.id()}),
             (std::vector<std::string>{"1", "4"}));  // the draft, terminated
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = "
-                      "'UpdatePartner' AND details = 'lifecycle suspended -> "
+                      "'UpdatePartner' AND details = 'fields=lifecycle; "
+                      "lifecycle suspended -> "
                       "ended; 2 open deals expired, 1 active agreement "
                       "terminated'"),
             1);
@@ -2187,7 +2194,8 @@ TEST_F(PartnerLogicTest, FundsAreNotApprovedOrClaimedForASuspendedOrEndedOne) {
                   absl::StrCat("rejected: partner ", p.id(), " ended")});
   }
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = "
-                      "'UpdatePartner' AND details = 'lifecycle active -> "
+                      "'UpdatePartner' AND details = 'fields=lifecycle; "
+                      "lifecycle active -> "
                       "ended; 0 open deals expired, 0 active agreements "
                       "terminated, 2 fund requests not yet claimed "
                       "rejected'"),

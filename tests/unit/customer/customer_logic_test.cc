@@ -699,6 +699,12 @@ TEST_F(CustomerLogicTest, BadPurchaseNamesFieldsAndWritesNothing) {
   EXPECT_EQ(Fields(logic_.RecordPurchase(nanos_time, kActor).status()),
             std::vector<std::string>{"purchase.purchase_time"});
 
+  // The purchase may repeat its customer's id, not name another.
+  v1::RecordPurchaseRequest other = Purchase(ids_.Next(), 1, 0);
+  other.mutable_purchase()->set_customer_id(ids_.Next());
+  EXPECT_EQ(Fields(logic_.RecordPurchase(other, kActor).status()),
+            std::vector<std::string>{"purchase.customer_id"});
+
   v1::RecordPurchaseRequest no_customer = Purchase("", 1, 0);
   EXPECT_EQ(Fields(logic_.RecordPurchase(no_customer, kActor).status()),
             std::vector<std::string>{"customer_id"});
@@ -1359,6 +1365,17 @@ TEST_F(CustomerLogicTest, InteractionsOnChannelsTheTierForbidsNeedForce) {
   forced.set_force(true);
   ASSERT_TRUE(logic_.LogInteraction(forced, kActor).ok());
   EXPECT_EQ(store_.interactions.size(), 2u);
+  // `force` is a permission, not content: a retry that adds it is the same
+  // request (the store answers it with the interaction stored first).
+  v1::LogInteractionRequest keyed = Interaction(c.id(), cv1::CHANNEL_EMAIL);
+  keyed.set_request_id("note-1");
+  ASSERT_TRUE(logic_.LogInteraction(keyed, kActor).ok());
+  keyed.set_force(true);
+  ASSERT_TRUE(logic_.LogInteraction(keyed, kActor).ok());
+  ASSERT_GE(store_.requests.size(), 2u);
+  EXPECT_EQ(store_.requests.back().hash,
+            store_.requests[store_.requests.size() - 2].hash);
+  EXPECT_EQ(store_.requests.back().id, "note-1");
   // Unscored customers have no policy yet: anything goes.
   scores_.policy.reset();
   EXPECT_TRUE(
@@ -1445,8 +1462,10 @@ TEST_F(CustomerLogicTest, BadInteractionsAndConsentsNameTheirFields) {
   bad.set_customer_id(c.id());
   bad.mutable_interaction()->mutable_cost()->set_units(-1);
   bad.mutable_interaction()->set_kind(std::string(65, 'k'));
+  bad.mutable_interaction()->set_customer_id(ids_.Next());
   EXPECT_EQ(Fields(logic_.LogInteraction(bad, kActor).status()),
-            (std::vector<std::string>{"interaction.channel",
+            (std::vector<std::string>{"interaction.customer_id",
+                                      "interaction.channel",
                                       "interaction.interaction_time",
                                       "interaction.cost", "interaction.kind"}));
   v1::LogInteractionRequest ahead;
