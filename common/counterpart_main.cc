@@ -1,14 +1,22 @@
 #include "common/counterpart_main.h"
 
+#include <unistd.h>
+
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/channel.h"
 #include "common/log.h"
 
 ABSL_FLAG(std::string, mysql_uri, "",
           "the database: mysql://user:password@host:port/database or "
           "mysql://user:password@unix(/path/to/socket)/database; default "
           "mysql://rapport@127.0.0.1:3306/<the service's database>");
+ABSL_FLAG(std::string, mysql_ssl_ca, "",
+          "PEM file of the CA that signed the database server's certificate: "
+          "connections use TLS and verify the server's certificate and name "
+          "(the host of --mysql_uri); empty: plaintext, for a database on "
+          "loopback or a private network");
 ABSL_FLAG(int, db_pool_size, 16, "most connections to the database");
 ABSL_FLAG(absl::Duration, db_wait, absl::Seconds(60),
           "how long to wait at start-up for the database");
@@ -36,6 +44,16 @@ absl::StatusOr<CounterpartOptions> ReadCounterpartFlags(
         absl::StrCat("mysql_uri: ", db.status().message()));
   }
   out.database = *std::move(db);
+  out.database.ssl_ca = absl::GetFlag(FLAGS_mysql_ssl_ca);
+  if (!out.database.ssl_ca.empty() &&
+      access(out.database.ssl_ca.c_str(), R_OK) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("mysql_ssl_ca: cannot read ", out.database.ssl_ca));
+  }
+  if (!out.database.ssl_ca.empty() && !out.database.socket.empty()) {
+    return absl::InvalidArgumentError(
+        "mysql_ssl_ca: a database on a unix socket is reached without TLS");
+  }
   out.database.pool_size = absl::GetFlag(FLAGS_db_pool_size);
   if (out.database.pool_size < 1) {
     return absl::InvalidArgumentError("db_pool_size: must be at least 1");
@@ -89,9 +107,20 @@ absl::StatusOr<std::unique_ptr<MysqlPool>> OpenDatabase(
   for (;;) {
     absl::StatusOr<int> applied = ApplyMigrations(**migrator, migrations);
     if (applied.ok()) {
+      const MysqlOptions& db = options.database;
       LogInfo(defaults.name, "schema up to date",
-              {{"database", options.database.Redacted()},
-               {"applied", absl::StrCat(*applied)}});
+              {{"database", db.Redacted()},
+               {"applied", absl::StrCat(*applied)},
+               {"tls", db.ssl_ca.empty() ? "off" : "verified"}});
+      // Passwords and customers' data cross the network in the clear.
+      if (db.ssl_ca.empty() && db.socket.empty() &&
+          !IsLoopbackAddress(absl::StrCat(db.host, ":", db.port))) {
+        LogLine("warning", defaults.name,
+                "the database is another machine and its connections are "
+                "plaintext: set --mysql_ssl_ca unless the network encrypts "
+                "by itself",
+                {{"database", db.Redacted()}});
+      }
       break;
     }
     if (absl::IsDeadlineExceeded(applied.status())) {

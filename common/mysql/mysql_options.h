@@ -20,6 +20,12 @@ struct MysqlOptions {
   std::string user = "root";
   std::string password;
   std::string database;
+  // A PEM file of the CA that signed the database server's certificate: when
+  // set, connections use TLS, and the server's certificate and name (the
+  // host, as an IP address or a DNS name in it) are verified; a server that
+  // offers no TLS, or another certificate, is not connected to. Empty:
+  // plaintext (a database on loopback or a private network).
+  std::string ssl_ca;
   int pool_size = 16;
   absl::Duration connect_timeout = absl::Seconds(3);
   // A read or write on the connection that takes longer means the

@@ -304,6 +304,11 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Connect(
   // values the row has already.
   props["CLIENT_FOUND_ROWS"] = true;
   props["OPT_CHARSET_NAME"] = sql::SQLString("utf8mb4");
+  if (!options.ssl_ca.empty()) {
+    props["sslCA"] = sql::SQLString(options.ssl_ca);
+    props["sslVerify"] = true;   // the certificate and the host's name
+    props["sslEnforce"] = true;  // no plaintext fallback
+  }
   try {
     std::unique_ptr<sql::Connection> c(driver_->connect(props));
     std::unique_ptr<sql::Statement> s(c->createStatement());

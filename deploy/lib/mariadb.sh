@@ -68,8 +68,13 @@ mariadb_start() {
   if [[ -f $dir/mariadb.pid ]] && process_alive "$(cat "$dir/mariadb.pid")"; then
     return 0  # already running
   fi
-  local user_args=()
+  local user_args=() tls_args=()
   ((EUID == 0)) && user_args=(--user=root)
+  # RAPPORT_DB_TLS_DIR (ca.crt, server.crt, server.key): the server offers TLS too.
+  if [[ -n ${RAPPORT_DB_TLS_DIR:-} ]]; then
+    tls_args=(--ssl-ca="$RAPPORT_DB_TLS_DIR/ca.crt" --ssl-cert="$RAPPORT_DB_TLS_DIR/server.crt"
+      --ssl-key="$RAPPORT_DB_TLS_DIR/server.key")
+  fi
   # A temporary directory of its own: servers bootstrapping at the same time
   # in the shared /tmp collide on their temporary tables' file names.
   mkdir -p "$dir/tmp"
@@ -98,15 +103,17 @@ mariadb_start() {
     return 1
   }
   # A session of its own, as the services have: a Ctrl-C meant for the script
-  # that started it does not reach it.
+  # that started it does not reach it. Connections: the local platform's most
+  # (3 domain services x 10 replicas x (16 pooled + a probe + a refresh's 2))
+  # and the tests' servers fit in 1000.
   setsid "$server" --no-defaults --datadir="$dir/data" --tmpdir="$dir/tmp" --socket="$socket" \
     --port="$port" \
     --bind-address=127.0.0.1 --pid-file="$dir/mariadb.pid" --log-error="$dir/mariadb.log" \
     --skip-name-resolve --innodb-buffer-pool-size="${RAPPORT_DB_BUFFER_POOL:-512M}" \
     --innodb-flush-log-at-trx-commit="${RAPPORT_DB_FLUSH:-1}" --sync-binlog=1 \
-    --innodb-log-file-size=256M --max-connections=500 \
+    --innodb-log-file-size=256M --max-connections=1000 \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
-    "${user_args[@]}" >"$dir/mariadbd.out" 2>&1 &
+    "${user_args[@]}" "${tls_args[@]}" >"$dir/mariadbd.out" 2>&1 &
   local i
   for ((i = 0; i < 300; i++)); do
     if mariadb-admin --no-defaults --socket="$socket" -u"$(id -un)" ping >/dev/null 2>&1; then

@@ -39,9 +39,11 @@ TestMariaDb& TestMariaDb::Shared() {
   return *shared;
 }
 
-std::unique_ptr<TestMariaDb> TestMariaDb::StartPrivate() {
+std::unique_ptr<TestMariaDb> TestMariaDb::StartPrivate(
+    const std::string& tls_dir) {
   std::unique_ptr<TestMariaDb> db(new TestMariaDb());
   db->dir_ = std::make_unique<TempDir>();
+  db->tls_dir_ = tls_dir;
   // A watchdog, detached from this process, stops the server and removes its
   // data once this test process is gone, however it ends (a crash, a kill, or
   // a Shared() server that is never destroyed).
@@ -60,7 +62,8 @@ void TestMariaDb::Start() {
   std::vector<std::string> argv = {"/bin/bash", Script(), "start",
                                    dir_->path()};
   if (!port_.empty()) argv.push_back(port_);
-  RunResult r = Run(argv, {{"RAPPORT_DB_FLUSH", "1"}});
+  RunResult r =
+      Run(argv, {{"RAPPORT_DB_FLUSH", "1"}, {"RAPPORT_DB_TLS_DIR", tls_dir_}});
   if (r.exit_code != 0) Die(absl::StrCat("start failed: ", r.err));
   uri_prefix_ = std::string(absl::StripAsciiWhitespace(r.out));
   port_ = std::string(absl::StripAsciiWhitespace(ReadFile(dir_->File("port"))));

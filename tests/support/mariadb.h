@@ -23,7 +23,9 @@ namespace rapport::testing {
 class TestMariaDb {
  public:
   static TestMariaDb& Shared();
-  static std::unique_ptr<TestMariaDb> StartPrivate();
+  // `tls_dir` (ca.crt, server.crt, server.key): the server offers TLS too.
+  static std::unique_ptr<TestMariaDb> StartPrivate(
+      const std::string& tls_dir = "");
   ~TestMariaDb();
 
   // "mysql://user:password@127.0.0.1:PORT", without a database.
@@ -49,6 +51,7 @@ class TestMariaDb {
       dir_;  // null for a server this process did not start
   std::string port_;
   std::string uri_prefix_;
+  std::string tls_dir_;
 };
 
 // Where the source tree and the build tree are (set by CMake).

@@ -369,6 +369,23 @@ TEST(CustomerE2E, BadConfigurationExitsNonZeroNamingTheSetting) {
   EXPECT_EQ(service_key.exit_code, 1);
   EXPECT_NE(service_key.err.find("service_key_file"), std::string::npos)
       << service_key.err;
+  // The database's CA (RAPPORT_MYSQL_SSL_CA) is read before anything
+  // connects: one that cannot be read is said so, as is one for a socket.
+  env = auth;
+  env["RAPPORT_MYSQL_URI"] = "mysql://u@127.0.0.1:1/db";
+  env["RAPPORT_MYSQL_SSL_CA"] = "/nonexistent/ca.crt";
+  RunResult ca = testing::Run({binary}, env);
+  EXPECT_EQ(ca.exit_code, 1);
+  EXPECT_NE(ca.err.find("mysql_ssl_ca: cannot read /nonexistent/ca.crt"),
+            std::string::npos)
+      << ca.err;
+  env["RAPPORT_MYSQL_URI"] = "mysql://u@unix(/tmp/no.sock)/db";
+  env["RAPPORT_MYSQL_SSL_CA"] = testing::TestAuth::Get().jwks_file();
+  RunResult socket_ca = testing::Run({binary}, env);
+  EXPECT_EQ(socket_ca.exit_code, 1);
+  EXPECT_NE(socket_ca.err.find("mysql_ssl_ca: a database on a unix socket"),
+            std::string::npos)
+      << socket_ca.err;
   env = auth;
   env["RAPPORT_MYSQL_URI"] = "mysql://u@127.0.0.1:1/db";
   RunResult salt = testing::Run({binary}, env);

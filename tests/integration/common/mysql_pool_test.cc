@@ -614,6 +614,97 @@ TEST(MysqlPool, TheServerEndsSlowStatementsAndLongLockWaits) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// A database reached with --mysql_ssl_ca: over TLS, its certificate checked
+// against that CA, never in plaintext instead. The server offers TLS and
+// plaintext both; one account of it accepts TLS only.
+TEST(MysqlPool, ACertificateAuthorityMakesConnectionsTlsAndVerifiesTheServer) {
+  testing::TempDir certs;
+  constexpr char kMake[] = R"sh(
+set -euo pipefail
+cd "$1"
+key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+for ca in ca other; do
+  key $ca.key
+  openssl req -x509 -new -key $ca.key -days 2 -subj "/CN=Rapport test $ca" \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign,cRLSign \
+    -out $ca.crt 2>/dev/null
+done
+key server.key
+openssl req -new -key server.key -subj "/CN=database" -out server.csr 2>/dev/null
+printf 'basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' \
+  >server.ext
+openssl x509 -req -in server.csr -days 2 -CA ca.crt -CAkey ca.key -CAcreateserial \
+  -extfile server.ext -out server.crt 2>/dev/null
+)sh";
+  testing::RunResult made =
+      testing::Run({"/bin/bash", "-c", kMake, "certs", certs.path()});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  std::unique_ptr<TestMariaDb> db = TestMariaDb::StartPrivate(certs.path());
+  const std::string uri = db->CreateDatabase();
+  const std::string database = uri.substr(uri.rfind('/') + 1);
+  auto admin = NewPool(uri, 1);
+  ASSERT_TRUE(admin
+                  ->Run([&](sql::Connection& c) -> absl::Status {
+                    std::unique_ptr<sql::Statement> s(c.createStatement());
+                    s->execute(
+                        "CREATE USER 'tls_only'@'127.0.0.1' IDENTIFIED BY "
+                        "'secret' REQUIRE SSL");
+                    s->execute(absl::StrCat("GRANT ALL ON ", database,
+                                            ".* TO 'tls_only'@'127.0.0.1'"));
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  auto pool_of = [&](const std::string& user_uri, const std::string& ca) {
+    absl::StatusOr<MysqlOptions> options = MysqlOptions::FromUri(user_uri);
+    EXPECT_TRUE(options.ok()) << options.status();
+    options->pool_size = 1;
+    options->connect_timeout = absl::Seconds(5);
+    options->ssl_ca = ca;
+    absl::StatusOr<std::unique_ptr<MysqlPool>> pool =
+        MysqlPool::Create(*options);
+    EXPECT_TRUE(pool.ok()) << pool.status();
+    return *std::move(pool);
+  };
+  const std::string port =
+      uri.substr(uri.rfind(':') + 1, uri.rfind('/') - uri.rfind(':') - 1);
+  const std::string tls_only =
+      absl::StrCat("mysql://tls_only:secret@127.0.0.1:", port, "/", database);
+
+  auto verified = pool_of(tls_only, certs.File("ca.crt"));
+  absl::StatusOr<std::string> cipher =
+      verified->Run([](sql::Connection& c) -> absl::StatusOr<std::string> {
+        std::unique_ptr<sql::Statement> s(c.createStatement());
+        std::unique_ptr<sql::ResultSet> rs(
+            s->executeQuery("SHOW SESSION STATUS LIKE 'Ssl_cipher'"));
+        rs->next();
+        return std::string(rs->getString(2));
+      });
+  ASSERT_TRUE(cipher.ok()) << cipher.status();
+  EXPECT_FALSE(cipher->empty());
+  // Without the CA, the connection is plaintext, which the account refuses.
+  EXPECT_FALSE(pool_of(tls_only, "")->Ping().ok());
+  // A server whose certificate another CA signed is not talked to, in
+  // plaintext or otherwise, though its account would take plaintext.
+  absl::Status other = pool_of(uri, certs.File("other.crt"))->Ping();
+  EXPECT_EQ(other.code(), absl::StatusCode::kUnavailable) << other;
+  // Nor one whose certificate, from the right CA, names another host.
+  db->Stop();
+  constexpr char kRename[] = R"sh(
+set -euo pipefail
+cd "$1"
+printf 'basicConstraints=CA:FALSE\nsubjectAltName=DNS:elsewhere.example\nextendedKeyUsage=serverAuth\n' \
+  >server.ext
+openssl x509 -req -in server.csr -days 2 -CA ca.crt -CAkey ca.key -CAcreateserial \
+  -extfile server.ext -out server.crt 2>/dev/null
+)sh";
+  made = testing::Run({"/bin/bash", "-c", kRename, "certs", certs.path()});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  db->Start();
+  ASSERT_TRUE(pool_of(uri, "")->Ping().ok());  // the server is back
+  absl::Status renamed = pool_of(uri, certs.File("ca.crt"))->Ping();
+  EXPECT_EQ(renamed.code(), absl::StatusCode::kUnavailable) << renamed;
+}
+
 TEST(MysqlPool, SurvivesTheDatabaseGoingAwayAndComingBack) {
   std::unique_ptr<TestMariaDb> db = TestMariaDb::StartPrivate();
   auto pool = NewPool(db->CreateDatabase());
