@@ -301,6 +301,12 @@ absl::Status CustomerLogic::AttachValues(
   return absl::OkStatus();
 }
 
+v1::Customer CustomerLogic::Written(const CustomerRecord& record) {
+  v1::Customer out = ToProto(record);
+  if (values_ != nullptr) (void)AttachValues({&out});
+  return out;
+}
+
 audit::Event CustomerLogic::Change(const std::string& actor,
                                    absl::string_view rpc,
                                    const std::string& customer_id,
@@ -348,7 +354,7 @@ absl::StatusOr<v1::Customer> CustomerLogic::CreateCustomer(
                              store_->ResolveCustomerId(stored.id));
     RAPPORT_ASSIGN_OR_RETURN(stored, store_->GetCustomer(live));
   }
-  return ToProto(stored);
+  return Written(stored);
 }
 
 absl::StatusOr<v1::GetCustomerResponse> CustomerLogic::GetCustomer(
@@ -523,7 +529,7 @@ absl::StatusOr<v1::Customer> CustomerLogic::UpdateCustomer(
           },
           Change(actor, "UpdateCustomer", request.customer().id(), "",
                  absl::StrCat("fields=", absl::StrJoin(paths, ",")))));
-  return ToProto(updated);
+  return Written(updated);
 }
 
 absl::Status CustomerLogic::DeleteCustomer(
@@ -924,7 +930,7 @@ absl::StatusOr<v1::IdentifyCustomerResponse> CustomerLogic::IdentifyCustomer(
       if (!first->merged_into.empty()) continue;
       v1::IdentifyCustomerResponse response;
       response.set_created(*live == *creator);
-      *response.mutable_customer() = ToProto(*first);
+      *response.mutable_customer() = Written(*first);
       return response;
     }
     RAPPORT_RETURN_IF_ERROR(CheckRequestNotErased(request.request_id()));
@@ -980,7 +986,7 @@ absl::StatusOr<v1::IdentifyCustomerResponse> CustomerLogic::IdentifyCustomer(
                 {request.request_id(), RequestHash(request)}));
         response.set_created(creator == found.id);
       }
-      *response.mutable_customer() = ToProto(found);
+      *response.mutable_customer() = Written(found);
       return response;
     }
     RAPPORT_RETURN_IF_ERROR(CheckNotSuppressed(q));
@@ -1005,7 +1011,7 @@ absl::StatusOr<v1::IdentifyCustomerResponse> CustomerLogic::IdentifyCustomer(
       continue;  // someone else just made it
     if (!created.ok()) return created.status();
     response.set_created(true);
-    *response.mutable_customer() = ToProto(*created);
+    *response.mutable_customer() = Written(*created);
     return response;
   }
   return absl::AbortedError(
@@ -1063,7 +1069,7 @@ absl::StatusOr<v1::MergeCustomersResponse> CustomerLogic::MergeCustomers(
                  absl::StrCat("merged=", absl::StrJoin(duplicates, ","))),
           request.dry_run()));
   v1::MergeCustomersResponse response;
-  *response.mutable_customer() = ToProto(result.primary);
+  *response.mutable_customer() = Written(result.primary);
   response.set_moved_purchases(result.moved_purchases);
   response.set_moved_interactions(result.moved_interactions);
   response.set_moved_consents(result.moved_consents);
@@ -1252,10 +1258,6 @@ absl::StatusOr<v1::Interaction> CustomerLogic::LogInteractionOnce(
   v1::LogInteractionRequest canonical = request;
   canonical.mutable_interaction()->mutable_cost()->set_currency_code(
       options_.currency);
-  // `force` is a permission, not content: a retry that adds it to an
-  // interaction stored without it is answered with the stored one, as the
-  // partner service does.
-  canonical.set_force(false);
   // An interaction forced past the tier's policy is audited.
   std::optional<audit::Event> forced;
   if (request.force()) {

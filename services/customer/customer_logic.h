@@ -178,6 +178,10 @@ class CustomerLogic {
       const std::vector<std::string>& ids);
   // Fills `value` of each customer that has stored values.
   absl::Status AttachValues(const std::vector<v1::Customer*>& customers);
+  // The answer to a write that is stored already: with its stored value
+  // when it can be read, as GetCustomer answers, and without it otherwise
+  // (a failed read must not turn a write that succeeded into an error).
+  v1::Customer Written(const CustomerRecord& record);
   int64_t NowMicros() const;
 
   CustomerStore* store_;

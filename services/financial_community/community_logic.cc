@@ -285,6 +285,11 @@ audit::Event CommunityLogic::Change(const std::string& actor,
           .details = details};
 }
 
+v1::Member CommunityLogic::Written(const MemberRecord& r) {
+  absl::StatusOr<v1::Member> m = WithValue(r);
+  return m.ok() ? *std::move(m) : ToProto(r);
+}
+
 absl::StatusOr<v1::Member> CommunityLogic::WithValue(const MemberRecord& r) {
   v1::Member m = ToProto(r);
   if (values_ == nullptr) return m;
@@ -352,7 +357,7 @@ absl::StatusOr<v1::Member> CommunityLogic::Create(
                            Change(actor, std::string(rpc),
                                   "members/" + record.id, request.request_id()),
                            identify_email_key));
-  return WithValue(stored);
+  return Written(stored);
 }
 
 absl::StatusOr<v1::Member> CommunityLogic::GetMember(
@@ -468,7 +473,7 @@ absl::StatusOr<v1::Member> CommunityLogic::UpdateMember(
     return EntityNotFound("member", in.id());
   }
   if (!updated.ok()) return updated.status();
-  return WithValue(*updated);
+  return Written(*updated);
 }
 
 absl::Status CommunityLogic::DeleteMember(

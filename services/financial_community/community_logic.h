@@ -104,7 +104,12 @@ class CommunityLogic {
                       const std::string& resource,
                       const std::string& request_id,
                       const std::string& details = "") const;
+  // The proto of a member with its stored values.
   absl::StatusOr<v1::Member> WithValue(const MemberRecord& r);
+  // The answer to a write that is stored already: with its stored values
+  // when they can be read, without them otherwise (a failed read must not
+  // turn a write that succeeded into an error).
+  v1::Member Written(const MemberRecord& r);
   absl::Status CheckMemberExists(const std::string& id,
                                  const std::string& field);
   void Rescore(const std::vector<std::string>& member_ids);

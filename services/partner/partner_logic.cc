@@ -250,6 +250,11 @@ audit::Event PartnerLogic::Change(const std::string& actor,
           .details = details};
 }
 
+v1::Partner PartnerLogic::Written(const PartnerRecord& r) {
+  absl::StatusOr<v1::Partner> p = WithValue(r);
+  return p.ok() ? *std::move(p) : ToProto(r);
+}
+
 absl::StatusOr<v1::Partner> PartnerLogic::WithValue(const PartnerRecord& r) {
   v1::Partner p = ToProto(r);
   if (values_ == nullptr) return p;
@@ -308,7 +313,7 @@ absl::StatusOr<v1::Partner> PartnerLogic::Create(
           Change(actor, std::string(rpc), "partners/" + record.id,
                  request.request_id()),
           identify_email_key));
-  return WithValue(stored);
+  return Written(stored);
 }
 
 absl::StatusOr<v1::Partner> PartnerLogic::GetPartner(
@@ -458,7 +463,7 @@ absl::StatusOr<v1::Partner> PartnerLogic::UpdatePartner(
   if (absl::IsNotFound(updated.status()))
     return EntityNotFound("partner", in.id());
   if (!updated.ok()) return updated.status();
-  return WithValue(*updated);
+  return Written(*updated);
 }
 
 absl::Status PartnerLogic::DeletePartner(

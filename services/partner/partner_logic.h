@@ -131,6 +131,10 @@ class PartnerLogic {
                       const std::string& details = "") const;
   // The proto of a partner with its stored values.
   absl::StatusOr<v1::Partner> WithValue(const PartnerRecord& record);
+  // The answer to a write that is stored already: with its stored values
+  // when they can be read, without them otherwise (a failed read must not
+  // turn a write that succeeded into an error).
+  v1::Partner Written(const PartnerRecord& record);
   // Scores the partner again after activity, in the background (never the
   // call's error: the activity stands).
   void Rescore(const std::string& partner_id);

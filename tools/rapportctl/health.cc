@@ -1,5 +1,4 @@
 // rapportctl health: asks a service's standard health service.
-#include <algorithm>
 #include <iostream>
 #include <thread>
 
@@ -52,17 +51,14 @@ int RunHealth(Context& ctx) {
   grpc::health::v1::HealthCheckRequest request;
   request.set_service(service);
   const absl::Time give_up = absl::Now() + wait;
-  // Each probe within --timeout (2 s unless given), so that a hung service is
-  // asked again until --wait runs out; the probes after the first end with
-  // --wait, so that the command takes the longer of the two, not their sum.
-  const absl::Duration probe =
-      ctx.args.Has("timeout") ? ctx.timeout : absl::Seconds(2);
-  for (bool first = true;; first = false) {
+  for (;;) {
     grpc::health::v1::HealthCheckResponse response;
     grpc::ClientContext call;
-    const absl::Time now = absl::Now();
-    call.set_deadline(absl::ToChronoTime(
-        first ? now + probe : std::min(now + probe, give_up)));
+    // Each probe within --timeout (2 s unless given), so that a hung
+    // service is asked again until --wait runs out.
+    const absl::Duration probe =
+        ctx.args.Has("timeout") ? ctx.timeout : absl::Seconds(2);
+    call.set_deadline(absl::ToChronoTime(absl::Now() + probe));
     grpc::Status s = stub->Check(&call, request, &response);
     const bool serving =
         s.ok() &&
@@ -83,7 +79,7 @@ int RunHealth(Context& ctx) {
       }
       return serving ? kExitOk : kExitNotServing;
     }
-    absl::SleepFor(std::min(absl::Milliseconds(200), give_up - absl::Now()));
+    absl::SleepFor(absl::Milliseconds(200));
   }
 }
 

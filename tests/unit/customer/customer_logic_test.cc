@@ -546,6 +546,27 @@ TEST_F(CustomerLogicTest, GetRejectsMalformedIdAndReportsNotFound) {
             absl::StatusCode::kNotFound);
 }
 
+// A write answers with the customer as GetCustomer does, stored value
+// included; a value that cannot be read leaves it out of the answer, but does
+// not fail a write that is stored already.
+TEST_F(CustomerLogicTest, WritesAnswerWithTheStoredValueWhenItCanBeRead) {
+  v1::Customer c = Create("Ada");
+  EXPECT_EQ(c.value().segment(), "Champions");
+  v1::UpdateCustomerRequest request;
+  request.mutable_customer()->set_id(c.id());
+  request.mutable_customer()->set_email("ada@example.com");
+  request.mutable_update_mask()->add_paths("email");
+  absl::StatusOr<v1::Customer> updated = logic_.UpdateCustomer(request, kActor);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->value().segment(), "Champions");
+  scores_.unreadable_value = c.id();
+  request.mutable_customer()->set_email("ada@example.org");
+  updated = logic_.UpdateCustomer(request, kActor);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->email(), "ada@example.org");
+  EXPECT_FALSE(updated->has_value());
+}
+
 TEST_F(CustomerLogicTest, UpdateChangesOnlyMaskedFieldsAndChecksEtag) {
   v1::Customer c = Create("Ada");
   v1::UpdateCustomerRequest request;
@@ -1365,17 +1386,6 @@ TEST_F(CustomerLogicTest, InteractionsOnChannelsTheTierForbidsNeedForce) {
   forced.set_force(true);
   ASSERT_TRUE(logic_.LogInteraction(forced, kActor).ok());
   EXPECT_EQ(store_.interactions.size(), 2u);
-  // `force` is a permission, not content: a retry that adds it is the same
-  // request (the store answers it with the interaction stored first).
-  v1::LogInteractionRequest keyed = Interaction(c.id(), cv1::CHANNEL_EMAIL);
-  keyed.set_request_id("note-1");
-  ASSERT_TRUE(logic_.LogInteraction(keyed, kActor).ok());
-  keyed.set_force(true);
-  ASSERT_TRUE(logic_.LogInteraction(keyed, kActor).ok());
-  ASSERT_GE(store_.requests.size(), 2u);
-  EXPECT_EQ(store_.requests.back().hash,
-            store_.requests[store_.requests.size() - 2].hash);
-  EXPECT_EQ(store_.requests.back().id, "note-1");
   // Unscored customers have no policy yet: anything goes.
   scores_.policy.reset();
   EXPECT_TRUE(
