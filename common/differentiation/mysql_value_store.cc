@@ -239,6 +239,30 @@ void DeleteEntityValues(sql::Connection& c, const ValueTables& t,
   }
 }
 
+void ClearValuesOfReusedIds(sql::Connection& c, const ValueTables& t,
+                            const std::vector<std::string>& ids) {
+  if (ids.empty()) return;
+  std::vector<std::string> found;
+  for (const std::string& set :
+       {t.values, absl::StrCat(t.values, "_previous")}) {
+    try {
+      SelectInLists(c,
+                    absl::StrCat("SELECT ", t.entity_column, " FROM ", set,
+                                 " WHERE ", t.entity_column),
+                    ids, kInList, [&](sql::ResultSet& row) {
+                      found.push_back(row.getString(1));
+                    });
+    } catch (const sql::SQLException& e) {
+      constexpr int kNoSuchTable = 1146;  // no previous set before the second
+      if (e.getErrorCode() != kNoSuchTable) throw;
+    }
+  }
+  if (found.empty()) return;
+  std::sort(found.begin(), found.end());
+  found.erase(std::unique(found.begin(), found.end()), found.end());
+  DeleteEntityValues(c, t, found);
+}
+
 std::vector<Migration> ValueTableMigrations(const ValueTables& tables) {
   std::vector<Migration> out;
   for (const Migration& m : ValueTableMigrationTemplates()) {

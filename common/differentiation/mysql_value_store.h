@@ -53,12 +53,22 @@ std::vector<Migration> ValueTableMigrations(const ValueTables& tables);
 // Deletes the values of the entities `ids` (deleted, or merged into another)
 // from the live set and from the previous one, which a scorecard's trend
 // reads, within the caller's transaction on `c`: an entity made again under
-// the same id must not show the old one's value or trend. Creates call it
-// too, for the ids they make: a refresh or a re-score that was under way
-// when an earlier entity of the id was deleted may have written its value
-// after the delete. May throw sql::SQLException.
+// the same id must not show the old one's trend. May throw
+// sql::SQLException.
 void DeleteEntityValues(sql::Connection& c, const ValueTables& tables,
                         const std::vector<std::string>& ids);
+
+// For creates of entities whose ids an earlier entity may have had (ids made
+// from a request id or an external id): deletes whatever values the live
+// and the previous set hold under `ids`, as DeleteEntityValues does. A
+// re-score, or a refresh that had read the earlier entity's facts, may have
+// written its value after that entity was deleted. Looks first without
+// locking, and deletes only the rows it found (usually none), so that a
+// batch of creates locks nothing it does not change. Not covered: a refresh
+// running across both the delete and the create (its set is published with
+// the value it scored before the delete). May throw sql::SQLException.
+void ClearValuesOfReusedIds(sql::Connection& c, const ValueTables& tables,
+                            const std::vector<std::string>& ids);
 
 class MysqlValueStore final : public ValueStore {
  public:

@@ -306,6 +306,7 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Connect(
   props["OPT_CHARSET_NAME"] = sql::SQLString("utf8mb4");
   if (!options.ssl_ca.empty()) {
     props["sslCA"] = sql::SQLString(options.ssl_ca);
+    // Both checked by MysqlPool.ACertificateAuthorityMakesConnectionsTls...
     props["sslVerify"] = true;   // the certificate and the host's name
     props["sslEnforce"] = true;  // no plaintext fallback
   }

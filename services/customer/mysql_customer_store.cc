@@ -735,17 +735,16 @@ absl::Status MysqlCustomerStore::DeleteCustomer(
     // rest only when asked for too.
     Statement consents = Prepare(
         c,
-        "SELECT (SELECT COUNT(*) FROM consents WHERE customer_id = ?) + "
-        "(SELECT COUNT(*) FROM consent_history WHERE customer_id = ?) + "
-        "(SELECT COUNT(*) FROM customers m STRAIGHT_JOIN consent_history x "
+        "SELECT EXISTS (SELECT 1 FROM consents WHERE customer_id = ?) OR "
+        "EXISTS (SELECT 1 FROM consent_history WHERE customer_id = ?) OR "
+        "EXISTS (SELECT 1 FROM customers m STRAIGHT_JOIN consent_history x "
         "ON x.customer_id = m.id WHERE m.merged_into = ?)");
     for (int i = 1; i <= 3; ++i) consents->setString(i, id);
     Rows crows(consents->executeQuery());
-    crows->next();
-    if (crows->getInt64(1) > 0 && !force) {
+    if (crows->next() && crows->getInt(1) != 0 && !force) {
       return absl::FailedPreconditionError(
-          absl::StrCat("customer ", id, " has ", crows->getInt64(1),
-                       " consent records; set force to delete them too"));
+          absl::StrCat("customer ", id,
+                       " has consent records; set force to delete them too"));
     }
     const std::vector<audit::Event> events =
         WithMergedRecords(c, event, id, "deleted");

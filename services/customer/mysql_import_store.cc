@@ -18,12 +18,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/base/status_macros.h"
-#include "common/differentiation/mysql_value_store.h"
 #include "common/identity.h"
 #include "common/mysql/sql.h"
 #include "common/mysql/statement_cache.h"
 #include "common/validation.h"
-#include "services/customer/customer_values.h"
 
 namespace rapport::customer {
 namespace {
@@ -106,10 +104,6 @@ void InsertCustomers(sql::Connection& c,
         s.setString(i++, r.created_by);
       },
       Execute);
-  std::vector<std::string> ids;
-  ids.reserve(customers.size());
-  for (const CustomerRecord& r : customers) ids.push_back(r.id);
-  differentiation::DeleteEntityValues(c, CustomerValueTables(), ids);
   std::vector<std::pair<const ExternalIdRecord*, const std::string*>>
       external_ids;
   for (const CustomerRecord& r : customers) {

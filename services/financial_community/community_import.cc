@@ -81,7 +81,8 @@ imports::CreateEntities CreateMembers(v1::MemberKind kind) {
     std::vector<std::string> ids;
     ids.reserve(created.size());
     for (const auto& [id, external] : created) ids.push_back(id);
-    differentiation::DeleteEntityValues(c, MemberValueTables(), ids);
+    // Ids made from external ids: an entity deleted earlier may have had one.
+    differentiation::ClearValuesOfReusedIds(c, MemberValueTables(), ids);
   };
 }
 

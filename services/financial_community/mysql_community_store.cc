@@ -304,8 +304,11 @@ absl::StatusOr<MemberRecord> MysqlCommunityStore::CreateMember(
           return ReadMember(c, member.id, false);
         }
         RAPPORT_RETURN_IF_ERROR(WriteMemberRow(c, member, fingerprint, true));
-        differentiation::DeleteEntityValues(c, MemberValueTables(),
-                                            {member.id});
+        // Made from the request id: a member deleted earlier may have had it.
+        if (!event.request_id.empty()) {
+          differentiation::ClearValuesOfReusedIds(c, MemberValueTables(),
+                                                  {member.id});
+        }
         RAPPORT_RETURN_IF_ERROR(rapport::WriteChildren(
             c, MemberChildTables(), member.id,
             {member.contacts, member.external_ids, member.attributes}, false));

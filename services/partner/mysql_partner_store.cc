@@ -509,8 +509,11 @@ absl::StatusOr<PartnerRecord> MysqlPartnerStore::CreatePartner(
         s->setString(10, fingerprint);
         s->setString(11, partner.created_by);
         s->executeUpdate();
-        differentiation::DeleteEntityValues(c, PartnerValueTables(),
-                                            {partner.id});
+        // Made from the request id: a partner deleted earlier may have had it.
+        if (!event.request_id.empty()) {
+          differentiation::ClearValuesOfReusedIds(c, PartnerValueTables(),
+                                                  {partner.id});
+        }
         RAPPORT_RETURN_IF_ERROR(WriteChildren(c, partner, false));
         audit::Write(c, event);
         return ReadPartner(c, partner.id, false);

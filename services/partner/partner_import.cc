@@ -85,7 +85,8 @@ void CreatePartners(sql::Connection& c, const imports::CreatedEntities& created,
   std::vector<std::string> ids;
   ids.reserve(created.size());
   for (const auto& [id, external] : created) ids.push_back(id);
-  differentiation::DeleteEntityValues(c, PartnerValueTables(), ids);
+  // Ids made from external ids: an entity deleted earlier may have had one.
+  differentiation::ClearValuesOfReusedIds(c, PartnerValueTables(), ids);
 }
 
 template <typename Record>

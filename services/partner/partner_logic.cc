@@ -428,8 +428,9 @@ absl::StatusOr<v1::Partner> PartnerLogic::UpdatePartner(
         if (wanted == row) return absl::OkStatus();
         RAPPORT_RETURN_IF_ERROR(CheckEtag(in.etag(), row.version, "partner",
                                           row.id, "partner.etag"));
-        // What changed, as the other services' updates say it (a
-        // transaction run again says it anew).
+        // The fields that changed ("fields=...", as the customer service
+        // names those of its mask), then the lifecycle's move (a transaction
+        // run again says it anew).
         std::vector<absl::string_view> changed;
         if (wanted.display_name != row.display_name)
           changed.push_back("display_name");

@@ -399,6 +399,13 @@ TEST(ScoringE2E, ClvFromASummaryFileNamesItsBadRowsByLine) {
             std::string::npos)
       << no_model.err;
   EXPECT_FALSE(std::filesystem::exists(dir.File("q.csv")));
+  // Predictions that cannot be written (a full disk) leave no model either:
+  // both files are whole before either takes its name.
+  RunResult full = Ctl(
+      server.addr(), {"scoring", "clv", "--summary", dir.File("s.csv"), "--out",
+                      "/dev/full", "--model-out", dir.File("m.json")});
+  EXPECT_NE(full.exit_code, 0) << full.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.File("m.json")));
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"c1,0,5,10,0", "s.csv:3: recency: must be 0 when frequency is 0"},
       {"c1,1,inf,10,5", "s.csv:3: recency: must be a finite number"},

@@ -703,6 +703,13 @@ openssl x509 -req -in server.csr -days 2 -CA ca.crt -CAkey ca.key -CAcreateseria
   ASSERT_TRUE(pool_of(uri, "")->Ping().ok());  // the server is back
   absl::Status renamed = pool_of(uri, certs.File("ca.crt"))->Ping();
   EXPECT_EQ(renamed.code(), absl::StatusCode::kUnavailable) << renamed;
+  // Nor a server that offers no TLS at all, though its account would take
+  // plaintext: there is no falling back to it.
+  std::unique_ptr<TestMariaDb> plain = TestMariaDb::StartPrivate();
+  const std::string plain_uri = plain->CreateDatabase();
+  ASSERT_TRUE(pool_of(plain_uri, "")->Ping().ok());
+  absl::Status no_tls = pool_of(plain_uri, certs.File("ca.crt"))->Ping();
+  EXPECT_EQ(no_tls.code(), absl::StatusCode::kUnavailable) << no_tls;
 }
 
 TEST(MysqlPool, SurvivesTheDatabaseGoingAwayAndComingBack) {

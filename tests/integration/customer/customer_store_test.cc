@@ -506,7 +506,7 @@ TEST_F(CustomerStoreTest, DeleteNeedsForceWhenThereAreConsents) {
   const absl::Status refused =
       store_->DeleteCustomer(c.id, false, accept, Ev("DeleteCustomer"));
   EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(refused.message().find("consent records; set force"),
+  EXPECT_NE(refused.message().find("has consent records; set force"),
             std::string::npos)
       << refused;
   EXPECT_EQ(Count("consent_history"), history);
