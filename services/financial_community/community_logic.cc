@@ -534,6 +534,17 @@ absl::StatusOr<v1::IdentifyMemberResponse> CommunityLogic::IdentifyMember(
     if (made.has_value() && *made != RequestFingerprint(create.member())) {
       return RequestIdReused("a member");
     }
+    // A retry of the identify that made it: that member, whatever its
+    // identities find now (moved or removed since), as the first answer said.
+    if (made.has_value()) {
+      v1::GetMemberRequest get;
+      get.set_id(made_here);
+      RAPPORT_ASSIGN_OR_RETURN(v1::Member first, GetMember(get));
+      v1::IdentifyMemberResponse response;
+      *response.mutable_member() = std::move(first);
+      response.set_created(true);
+      return response;
+    }
   }
   RAPPORT_ASSIGN_OR_RETURN(
       Identified<v1::Member> identified,

@@ -527,6 +527,17 @@ absl::StatusOr<v1::IdentifyPartnerResponse> PartnerLogic::IdentifyPartner(
     if (made.has_value() && *made != RequestFingerprint(create.partner())) {
       return RequestIdReused("a partner");
     }
+    // A retry of the identify that made it: that partner, whatever its
+    // identities find now (moved or removed since), as the first answer said.
+    if (made.has_value()) {
+      v1::GetPartnerRequest get;
+      get.set_id(made_here);
+      RAPPORT_ASSIGN_OR_RETURN(v1::Partner first, GetPartner(get));
+      v1::IdentifyPartnerResponse response;
+      *response.mutable_partner() = std::move(first);
+      response.set_created(true);
+      return response;
+    }
   }
   RAPPORT_ASSIGN_OR_RETURN(
       Identified<v1::Partner> identified,

@@ -2826,6 +2826,32 @@ TEST_F(PartnerLogicTest, IdentifyFindsThePartnerOrCreatesItOnce) {
   ASSERT_TRUE(retried.ok()) << retried.status();
   EXPECT_TRUE(retried->created());
   EXPECT_EQ(retried->partner().id(), made->partner().id());
+  // Even once its identities name another partner (the external id moved
+  // to it): the retry is the same request, answered as it was first.
+  {
+    v1::UpdatePartnerRequest away;
+    away.mutable_partner()->set_id(made->partner().id());
+    away.mutable_update_mask()->add_paths("external_ids");
+    ASSERT_TRUE(logic_.UpdatePartner(away, "user:ada").ok());
+    const v1::Partner other = Create("Other");
+    v1::UpdatePartnerRequest to_other = away;
+    to_other.mutable_partner()->set_id(other.id());
+    *to_other.mutable_partner()->mutable_external_ids() = r.external_ids();
+    ASSERT_TRUE(logic_.UpdatePartner(to_other, "user:ada").ok());
+    absl::StatusOr<v1::IdentifyPartnerResponse> again =
+        logic_.IdentifyPartner(r, "user:ada");
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_TRUE(again->created());
+    EXPECT_EQ(again->partner().id(), made->partner().id());
+    // Put back as it was, for what follows.
+    to_other.mutable_partner()->clear_external_ids();
+    ASSERT_TRUE(logic_.UpdatePartner(to_other, "user:ada").ok());
+    v1::DeletePartnerRequest del;
+    del.set_id(other.id());
+    ASSERT_TRUE(logic_.DeletePartner(del, "user:admin").ok());
+    *away.mutable_partner()->mutable_external_ids() = r.external_ids();
+    ASSERT_TRUE(logic_.UpdatePartner(away, "user:ada").ok());
+  }
   // The same request id with other content is refused, though its
   // identities find the partner, or find another one.
   {
