@@ -2,9 +2,14 @@
 
 #include <unistd.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "absl/flags/flag.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/base/status_macros.h"
 #include "common/channel.h"
 #include "common/log.h"
 
@@ -17,6 +22,9 @@ ABSL_FLAG(std::string, mysql_ssl_ca, "",
           "connections use TLS and verify the server's certificate and name "
           "(the host of --mysql_uri); empty: plaintext, for a database on "
           "loopback or a private network");
+ABSL_FLAG(std::string, mysql_password_file, "",
+          "file holding the database password (a mounted Secret): it replaces "
+          "the password of --mysql_uri, which then holds no secret");
 ABSL_FLAG(int, db_pool_size, 16, "most connections to the database");
 ABSL_FLAG(absl::Duration, db_wait, absl::Seconds(60),
           "how long to wait at start-up for the database");
@@ -32,6 +40,25 @@ ABSL_FLAG(std::string, service_key_file, "",
 
 namespace rapport {
 
+absl::StatusOr<std::string> ReadSecretFile(const std::string& path,
+                                           absl::string_view setting) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  if (in) text << in.rdbuf();
+  if (!in || in.bad()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(setting, ": cannot read ", path));
+  }
+  std::string secret = text.str();
+  if (absl::EndsWith(secret, "\n")) secret.pop_back();
+  if (absl::EndsWith(secret, "\r")) secret.pop_back();
+  if (secret.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(setting, ": ", path, " is empty"));
+  }
+  return secret;
+}
+
 absl::StatusOr<CounterpartOptions> ReadCounterpartFlags(
     const ServiceDefaults& defaults) {
   CounterpartOptions out;
@@ -44,6 +71,11 @@ absl::StatusOr<CounterpartOptions> ReadCounterpartFlags(
         absl::StrCat("mysql_uri: ", db.status().message()));
   }
   out.database = *std::move(db);
+  if (const std::string file = absl::GetFlag(FLAGS_mysql_password_file);
+      !file.empty()) {
+    RAPPORT_ASSIGN_OR_RETURN(out.database.password,
+                             ReadSecretFile(file, "mysql_password_file"));
+  }
   out.database.ssl_ca = absl::GetFlag(FLAGS_mysql_ssl_ca);
   if (!out.database.ssl_ca.empty() &&
       access(out.database.ssl_ca.c_str(), R_OK) != 0) {

@@ -38,6 +38,13 @@ struct CounterpartOptions {
   std::shared_ptr<auth::ServiceTokens> service_tokens;
 };
 
+// The secret a file holds (a mounted Secret, say), for a flag that would
+// otherwise carry it in the environment, where every process of the pod
+// reads it: the file's text without its final line break. INVALID_ARGUMENT
+// naming `setting` when the file cannot be read or holds nothing.
+absl::StatusOr<std::string> ReadSecretFile(const std::string& path,
+                                           absl::string_view setting);
+
 // The flags' values, checked; errors name the flag. --mysql_uri defaults to
 // mysql://rapport@127.0.0.1:3306/<defaults.database>. The service's tokens
 // say "service:<name>" with the reader role (all that scoring needs).

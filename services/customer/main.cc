@@ -27,7 +27,11 @@ ABSL_FLAG(bool, suppression, true,
           "afterwards");
 ABSL_FLAG(
     std::string, suppression_salt, "",
-    "secret salt of the suppression hashes; required while suppression is on");
+    "secret salt of the suppression hashes; required while suppression is on "
+    "(or --suppression_salt_file)");
+ABSL_FLAG(std::string, suppression_salt_file, "",
+          "file holding the suppression salt (a mounted Secret), instead of "
+          "--suppression_salt");
 
 ABSL_FLAG(int, purchase_writers, 2,
           "threads writing batches of concurrent RecordPurchase calls (each "
@@ -61,6 +65,17 @@ absl::StatusOr<customer::CustomerLogicOptions> ReadCustomerFlags(
   }
   options.suppression = absl::GetFlag(FLAGS_suppression);
   options.suppression_salt = absl::GetFlag(FLAGS_suppression_salt);
+  if (const std::string file = absl::GetFlag(FLAGS_suppression_salt_file);
+      !file.empty()) {
+    if (!options.suppression_salt.empty()) {
+      return absl::InvalidArgumentError(
+          "suppression_salt_file: give it or --suppression_salt, not both");
+    }
+    absl::StatusOr<std::string> salt =
+        rapport::ReadSecretFile(file, "suppression_salt_file");
+    if (!salt.ok()) return salt.status();
+    options.suppression_salt = *std::move(salt);
+  }
   if (options.suppression && options.suppression_salt.empty()) {
     return absl::InvalidArgumentError(
         "suppression_salt: required while suppression is on (a secret of the "

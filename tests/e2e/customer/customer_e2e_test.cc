@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "common/mysql/mysql_options.h"
 #include "rapport/customer/v1/customer_service.grpc.pb.h"
 #include "tests/support/mariadb.h"
 #include "tests/support/platform.h"
@@ -283,6 +284,31 @@ TEST(CustomerE2E, LostDatabaseGivesUnavailableAndTheServiceRecoversByItself) {
   EXPECT_EQ(server.process().Stop(absl::Seconds(30)), 0);
 }
 
+// The database password and the suppression salt may come from files (a
+// mounted Secret), so that neither is in the process's environment.
+TEST(CustomerE2E, SecretsComeFromFilesToo) {
+  absl::StatusOr<MysqlOptions> db =
+      MysqlOptions::FromUri(TestMariaDb::Shared().CreateDatabase());
+  ASSERT_TRUE(db.ok()) << db.status();
+  ASSERT_FALSE(db->password.empty());
+  TempDir secrets;
+  testing::WriteFile(secrets.File("password"), db->password + "\n");
+  testing::WriteFile(secrets.File("salt"), "a salt of the deployment\n");
+  testing::ServerProcess server(
+      BinaryDir() + "/services/customer/rapport-customer",
+      {{"RAPPORT_JWKS_FILE", testing::TestAuth::Get().jwks_file()},
+       {"RAPPORT_SERVICE_KEY_FILE",
+        testing::TestAuth::Get().service_key_file()},
+       {"RAPPORT_MYSQL_URI", absl::StrCat("mysql://", db->user, "@", db->host,
+                                          ":", db->port, "/", db->database)},
+       {"RAPPORT_MYSQL_PASSWORD_FILE", secrets.File("password")},
+       {"RAPPORT_SUPPRESSION_SALT_FILE", secrets.File("salt")}});
+  RunResult health = testing::Run(
+      {testing::CtlPath(), "health", "--addr", server.addr(), "--wait", "20s"});
+  EXPECT_EQ(health.exit_code, 0) << health.out << health.err << server.log();
+  EXPECT_EQ(health.out, "SERVING\n");
+}
+
 TEST(CustomerE2E, SigtermShutsDownGracefullyWithExitZero) {
   CustomerServer server(TestMariaDb::Shared().CreateDatabase());
   ASSERT_EQ(server.Ctl({"health", "--wait", "20s"}).exit_code, 0)
@@ -369,6 +395,27 @@ TEST(CustomerE2E, BadConfigurationExitsNonZeroNamingTheSetting) {
   EXPECT_EQ(service_key.exit_code, 1);
   EXPECT_NE(service_key.err.find("service_key_file"), std::string::npos)
       << service_key.err;
+  // Secrets from files: one that cannot be read, or holds nothing, is said
+  // so.
+  env = auth;
+  env["RAPPORT_MYSQL_URI"] = "mysql://u@127.0.0.1:1/db";
+  env["RAPPORT_MYSQL_PASSWORD_FILE"] = "/nonexistent/password";
+  RunResult password = testing::Run({binary}, env);
+  EXPECT_EQ(password.exit_code, 1);
+  EXPECT_NE(password.err.find(
+                "mysql_password_file: cannot read /nonexistent/password"),
+            std::string::npos)
+      << password.err;
+  TempDir secrets;
+  testing::WriteFile(secrets.File("empty"), "\n");
+  env.erase("RAPPORT_MYSQL_PASSWORD_FILE");
+  env["RAPPORT_SUPPRESSION_SALT_FILE"] = secrets.File("empty");
+  RunResult empty_salt = testing::Run({binary}, env);
+  EXPECT_EQ(empty_salt.exit_code, 1);
+  EXPECT_NE(empty_salt.err.find("suppression_salt_file: "), std::string::npos)
+      << empty_salt.err;
+  EXPECT_NE(empty_salt.err.find(" is empty"), std::string::npos)
+      << empty_salt.err;
   // The database's CA (RAPPORT_MYSQL_SSL_CA) is read before anything
   // connects: one that cannot be read is said so, as is one for a socket.
   env = auth;
