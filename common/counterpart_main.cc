@@ -1,9 +1,11 @@
 #include "common/counterpart_main.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
-#include <sstream>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/match.h"
@@ -42,14 +44,26 @@ namespace rapport {
 
 absl::StatusOr<std::string> ReadSecretFile(const std::string& path,
                                            absl::string_view setting) {
+  constexpr std::streamsize kMost = 64 * 1024;  // a password or a salt
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        setting, ": cannot read ", path, ": ", std::strerror(errno)));
+  }
+  if (!S_ISREG(st.st_mode) || st.st_size > kMost) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(setting, ": ", path, " is not a file of at most 64 KiB"));
+  }
   std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  if (in) text << in.rdbuf();
-  if (!in || in.bad()) {
+  std::string secret(kMost + 1, '\0');
+  if (in) in.read(secret.data(), kMost + 1);
+  if (!in.is_open() || in.bad()) {
     return absl::InvalidArgumentError(
         absl::StrCat(setting, ": cannot read ", path));
   }
-  std::string secret = text.str();
+  secret.resize(static_cast<size_t>(in.gcount()));
+  // One final line break, as editors and `echo` leave it, is not part of
+  // the secret.
   if (absl::EndsWith(secret, "\n")) secret.pop_back();
   if (absl::EndsWith(secret, "\r")) secret.pop_back();
   if (secret.empty()) {
@@ -73,6 +87,11 @@ absl::StatusOr<CounterpartOptions> ReadCounterpartFlags(
   out.database = *std::move(db);
   if (const std::string file = absl::GetFlag(FLAGS_mysql_password_file);
       !file.empty()) {
+    if (!out.database.password.empty()) {
+      return absl::InvalidArgumentError(
+          "mysql_password_file: --mysql_uri has a password too; give it in "
+          "one place");
+    }
     RAPPORT_ASSIGN_OR_RETURN(out.database.password,
                              ReadSecretFile(file, "mysql_password_file"));
   }

@@ -62,9 +62,9 @@ void DeleteEntityValues(sql::Connection& c, const ValueTables& tables,
 // from a request id or an external id): deletes whatever values the live
 // and the previous set hold under `ids`, as DeleteEntityValues does. A
 // re-score, or a refresh that had read the earlier entity's facts, may have
-// written its value after that entity was deleted. Looks first without
-// locking, and deletes only the rows it found (usually none), so that a
-// batch of creates locks nothing it does not change. Not covered: a refresh
+// written its value after that entity was deleted. Looks first with a
+// plain read, and deletes only the rows it found (usually none), so that a
+// batch of creates locks no rows it does not change. Not covered: a refresh
 // running across both the delete and the create (its set is published with
 // the value it scored before the delete). May throw sql::SQLException.
 void ClearValuesOfReusedIds(sql::Connection& c, const ValueTables& tables,

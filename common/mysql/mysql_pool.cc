@@ -69,9 +69,11 @@ absl::Status SqlErrorToStatus(const sql::SQLException& e) {
       return MarkInternal(absl::DeadlineExceededError(detail));
     case 1205:
     case 1213:
-    case 1020: {
-      // Lock wait timeout, deadlock, and a row changed since this
-      // transaction's snapshot read it (InnoDB's snapshot isolation): the
+    case 1020:
+    case 1412: {
+      // Lock wait timeout, deadlock, a row changed since this transaction's
+      // snapshot read it (InnoDB's snapshot isolation), and a table made
+      // since the snapshot (a value set published meanwhile): the
       // transaction as a whole is to be run again.
       absl::Status s = MarkInternal(absl::AbortedError(detail));
       s.SetPayload(kRetryablePayload, absl::Cord("1"));

@@ -354,6 +354,8 @@ absl::StatusOr<v1::Customer> CustomerLogic::CreateCustomer(
                              store_->ResolveCustomerId(stored.id));
     RAPPORT_ASSIGN_OR_RETURN(stored, store_->GetCustomer(live));
   }
+  // A customer made now (a fresh id) has no value yet; a retry's may.
+  if (request.request_id().empty()) return ToProto(stored);
   return Written(stored);
 }
 

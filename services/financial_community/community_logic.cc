@@ -536,14 +536,16 @@ absl::StatusOr<v1::IdentifyMemberResponse> CommunityLogic::IdentifyMember(
     }
     // A retry of the identify that made it: that member, whatever its
     // identities find now (moved or removed since), as the first answer said.
+    // Deleted since, it is identified (or made) anew.
     if (made.has_value()) {
-      v1::GetMemberRequest get;
-      get.set_id(made_here);
-      RAPPORT_ASSIGN_OR_RETURN(v1::Member first, GetMember(get));
-      v1::IdentifyMemberResponse response;
-      *response.mutable_member() = std::move(first);
-      response.set_created(true);
-      return response;
+      absl::StatusOr<MemberRecord> first = store_->GetMember(made_here);
+      if (first.ok()) {
+        v1::IdentifyMemberResponse response;
+        *response.mutable_member() = Written(*first);
+        response.set_created(true);
+        return response;
+      }
+      if (!absl::IsNotFound(first.status())) return first.status();
     }
   }
   RAPPORT_ASSIGN_OR_RETURN(

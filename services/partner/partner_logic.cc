@@ -529,14 +529,16 @@ absl::StatusOr<v1::IdentifyPartnerResponse> PartnerLogic::IdentifyPartner(
     }
     // A retry of the identify that made it: that partner, whatever its
     // identities find now (moved or removed since), as the first answer said.
+    // Deleted since, it is identified (or made) anew.
     if (made.has_value()) {
-      v1::GetPartnerRequest get;
-      get.set_id(made_here);
-      RAPPORT_ASSIGN_OR_RETURN(v1::Partner first, GetPartner(get));
-      v1::IdentifyPartnerResponse response;
-      *response.mutable_partner() = std::move(first);
-      response.set_created(true);
-      return response;
+      absl::StatusOr<PartnerRecord> first = store_->GetPartner(made_here);
+      if (first.ok()) {
+        v1::IdentifyPartnerResponse response;
+        *response.mutable_partner() = Written(*first);
+        response.set_created(true);
+        return response;
+      }
+      if (!absl::IsNotFound(first.status())) return first.status();
     }
   }
   RAPPORT_ASSIGN_OR_RETURN(

@@ -406,7 +406,22 @@ TEST(CustomerE2E, BadConfigurationExitsNonZeroNamingTheSetting) {
                 "mysql_password_file: cannot read /nonexistent/password"),
             std::string::npos)
       << password.err;
+  env["RAPPORT_MYSQL_PASSWORD_FILE"] = "/tmp";
+  RunResult directory = testing::Run({binary}, env);
+  EXPECT_EQ(directory.exit_code, 1);
+  EXPECT_NE(directory.err.find("mysql_password_file: /tmp is not a file"),
+            std::string::npos)
+      << directory.err;
   TempDir secrets;
+  testing::WriteFile(secrets.File("password"), "secret\n");
+  env["RAPPORT_MYSQL_URI"] = "mysql://u:inline@127.0.0.1:1/db";
+  env["RAPPORT_MYSQL_PASSWORD_FILE"] = secrets.File("password");
+  RunResult twice = testing::Run({binary}, env);
+  EXPECT_EQ(twice.exit_code, 1);
+  EXPECT_NE(twice.err.find("mysql_password_file: --mysql_uri has a password"),
+            std::string::npos)
+      << twice.err;
+  env["RAPPORT_MYSQL_URI"] = "mysql://u@127.0.0.1:1/db";
   testing::WriteFile(secrets.File("empty"), "\n");
   env.erase("RAPPORT_MYSQL_PASSWORD_FILE");
   env["RAPPORT_SUPPRESSION_SALT_FILE"] = secrets.File("empty");
