@@ -27,35 +27,22 @@ using testing::TempDir;
 // first, all made by openssl.
 constexpr char kMakeCertificates[] = R"sh(
 set -euo pipefail
-cd "$1"
-key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
-for ca in ca1 ca2; do
-  key $ca.key
-  openssl req -x509 -new -key $ca.key -days 2 -subj "/CN=Rapport test $ca" \
-    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign,cRLSign \
-    -out $ca.crt 2>/dev/null
-done
-issue() {  # issue NAME CA USAGE [SUBJECT_ALT_NAME]
-  key $1.key
-  openssl req -new -key $1.key -subj "/CN=$1" -out $1.csr 2>/dev/null
-  printf 'basicConstraints=CA:FALSE\nsubjectAltName=%s\nextendedKeyUsage=%s\n' \
-    "${4:-IP:127.0.0.1,DNS:localhost}" "$3" >$1.ext
-  openssl x509 -req -in $1.csr -days 2 -CA $2.crt -CAkey $2.key -CAcreateserial \
-    -extfile $1.ext -out $1.crt 2>/dev/null
-}
-issue server1 ca1 serverAuth
-issue server2 ca2 serverAuth
-issue client ca1 clientAuth
-issue elsewhere ca1 serverAuth DNS:elsewhere.example
-cp server1.key server.key
-cp server1.crt server.crt
+certs=$0 dir=$1
+for ca in ca1 ca2; do "$certs" ca "$dir" $ca; done
+"$certs" issue "$dir" server1 ca1 serverAuth IP:127.0.0.1,DNS:localhost
+"$certs" issue "$dir" server2 ca2 serverAuth IP:127.0.0.1,DNS:localhost
+"$certs" issue "$dir" client ca1 clientAuth IP:127.0.0.1,DNS:localhost
+"$certs" issue "$dir" elsewhere ca1 serverAuth DNS:elsewhere.example
+cp "$dir/server1.key" "$dir/server.key"
+cp "$dir/server1.crt" "$dir/server.crt"
 )sh";
 
 class TlsE2E : public ::testing::Test {
  protected:
   void SetUp() override {
     RunResult made = testing::Run(
-        {"/bin/bash", "-c", kMakeCertificates, "certs", dir_.path()});
+        {"/bin/bash", "-c", kMakeCertificates,
+         testing::SourceDir() + "/tests/support/test-certs", dir_.path()});
     ASSERT_EQ(made.exit_code, 0) << made.err;
   }
   std::string File(const std::string& name) const { return dir_.File(name); }

@@ -619,25 +619,16 @@ TEST(MysqlPool, TheServerEndsSlowStatementsAndLongLockWaits) {
 // plaintext both; one account of it accepts TLS only.
 TEST(MysqlPool, ACertificateAuthorityMakesConnectionsTlsAndVerifiesTheServer) {
   testing::TempDir certs;
+  const std::string certs_tool =
+      testing::SourceDir() + "/tests/support/test-certs";
   constexpr char kMake[] = R"sh(
 set -euo pipefail
-cd "$1"
-key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
-for ca in ca other; do
-  key $ca.key
-  openssl req -x509 -new -key $ca.key -days 2 -subj "/CN=Rapport test $ca" \
-    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign,cRLSign \
-    -out $ca.crt 2>/dev/null
-done
-key server.key
-openssl req -new -key server.key -subj "/CN=database" -out server.csr 2>/dev/null
-printf 'basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' \
-  >server.ext
-openssl x509 -req -in server.csr -days 2 -CA ca.crt -CAkey ca.key -CAcreateserial \
-  -extfile server.ext -out server.crt 2>/dev/null
+"$0" ca "$1" ca
+"$0" ca "$1" other
+"$0" issue "$1" server ca serverAuth IP:127.0.0.1
 )sh";
   testing::RunResult made =
-      testing::Run({"/bin/bash", "-c", kMake, "certs", certs.path()});
+      testing::Run({"/bin/bash", "-c", kMake, certs_tool, certs.path()});
   ASSERT_EQ(made.exit_code, 0) << made.err;
   std::unique_ptr<TestMariaDb> db = TestMariaDb::StartPrivate(certs.path());
   const std::string uri = db->CreateDatabase();
@@ -689,15 +680,9 @@ openssl x509 -req -in server.csr -days 2 -CA ca.crt -CAkey ca.key -CAcreateseria
   EXPECT_EQ(other.code(), absl::StatusCode::kUnavailable) << other;
   // Nor one whose certificate, from the right CA, names another host.
   db->Stop();
-  constexpr char kRename[] = R"sh(
-set -euo pipefail
-cd "$1"
-printf 'basicConstraints=CA:FALSE\nsubjectAltName=DNS:elsewhere.example\nextendedKeyUsage=serverAuth\n' \
-  >server.ext
-openssl x509 -req -in server.csr -days 2 -CA ca.crt -CAkey ca.key -CAcreateserial \
-  -extfile server.ext -out server.crt 2>/dev/null
-)sh";
-  made = testing::Run({"/bin/bash", "-c", kRename, "certs", certs.path()});
+
+  made = testing::Run({certs_tool, "issue", certs.path(), "server", "ca",
+                       "serverAuth", "DNS:elsewhere.example"});
   ASSERT_EQ(made.exit_code, 0) << made.err;
   db->Start();
   ASSERT_TRUE(pool_of(uri, "")->Ping().ok());  // the server is back
