@@ -210,57 +210,66 @@ absl::Status ValueTables::Validate() const {
   return absl::OkStatus();
 }
 
+namespace {
+
+// The sets an entity's values may stand in: the live one, and the previous
+// one from the second refresh on (publishing swaps it in whole, so it never
+// goes missing once made).
+std::vector<std::string> EntityValueSets(sql::Connection& c,
+                                         const ValueTables& t) {
+  const std::string previous = absl::StrCat(t.values, "_previous");
+  std::vector<std::string> sets = {t.values};
+  Statement s = PrepareCached(
+      c,
+      "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema "
+      "= DATABASE() AND table_name = ?");
+  s->setString(1, previous);
+  Rows rows(s->executeQuery());
+  if (rows->next() && rows->getInt64(1) > 0) sets.push_back(previous);
+  return sets;
+}
+
+// Deletes the rows of `ids` from the value set `set`.
+void DeleteFromSet(sql::Connection& c, const ValueTables& t,
+                   const std::string& set,
+                   const std::vector<std::string>& ids) {
+  ForChunks(ids.size(), [&](size_t begin, size_t n) {
+    Statement s = PrepareCached(
+        c, absl::StrCat("DELETE FROM ", set, " WHERE ", t.entity_column,
+                        " IN (", Placeholders(n), ")"));
+    for (size_t i = 0; i < n; ++i) {
+      s->setString(static_cast<int>(i) + 1, ids[begin + i]);
+    }
+    s->executeUpdate();
+  });
+}
+
+}  // namespace
+
 void DeleteEntityValues(sql::Connection& c, const ValueTables& t,
                         const std::vector<std::string>& ids) {
   if (ids.empty()) return;
-  const std::string previous = absl::StrCat(t.values, "_previous");
-  std::vector<std::string> sets = {t.values};
-  {
-    // The previous set exists from the second refresh on (publishing swaps
-    // it in whole, so it never goes missing once made).
-    Statement s = PrepareCached(
-        c,
-        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema "
-        "= DATABASE() AND table_name = ?");
-    s->setString(1, previous);
-    Rows rows(s->executeQuery());
-    if (rows->next() && rows->getInt64(1) > 0) sets.push_back(previous);
-  }
-  for (const std::string& set : sets) {
-    ForChunks(ids.size(), [&](size_t begin, size_t n) {
-      Statement s = PrepareCached(
-          c, absl::StrCat("DELETE FROM ", set, " WHERE ", t.entity_column,
-                          " IN (", Placeholders(n), ")"));
-      for (size_t i = 0; i < n; ++i) {
-        s->setString(static_cast<int>(i) + 1, ids[begin + i]);
-      }
-      s->executeUpdate();
-    });
+  for (const std::string& set : EntityValueSets(c, t)) {
+    DeleteFromSet(c, t, set, ids);
   }
 }
 
 void ClearValuesOfReusedIds(sql::Connection& c, const ValueTables& t,
                             const std::vector<std::string>& ids) {
   if (ids.empty()) return;
-  std::vector<std::string> found;
-  for (const std::string& set :
-       {t.values, absl::StrCat(t.values, "_previous")}) {
-    try {
-      SelectInLists(c,
-                    absl::StrCat("SELECT ", t.entity_column, " FROM ", set,
-                                 " WHERE ", t.entity_column),
-                    ids, kInList, [&](sql::ResultSet& row) {
-                      found.push_back(row.getString(1));
-                    });
-    } catch (const sql::SQLException& e) {
-      constexpr int kNoSuchTable = 1146;  // no previous set before the second
-      if (e.getErrorCode() != kNoSuchTable) throw;
-    }
+  for (const std::string& set : EntityValueSets(c, t)) {
+    std::vector<std::string> found;
+    SelectInLists(c,
+                  absl::StrCat("SELECT ", t.entity_column, " FROM ", set,
+                               " WHERE ", t.entity_column),
+                  ids, kInList, [&](sql::ResultSet& row) {
+                    found.push_back(row.getString(1));
+                  });
+    if (found.empty()) continue;
+    std::sort(found.begin(), found.end());
+    found.erase(std::unique(found.begin(), found.end()), found.end());
+    DeleteFromSet(c, t, set, found);
   }
-  if (found.empty()) return;
-  std::sort(found.begin(), found.end());
-  found.erase(std::unique(found.begin(), found.end()), found.end());
-  DeleteEntityValues(c, t, found);
 }
 
 std::vector<Migration> ValueTableMigrations(const ValueTables& tables) {
