@@ -498,6 +498,14 @@ void Server::PollHealth() {
               "before it changed are still trusted, a removed one included")
           .Register(metrics::Registry())
           .Add({});
+  static auto& signature_checks =
+      prometheus::BuildCounter()
+          .Name("rapport_auth_signature_checks_total")
+          .Help(
+              "Token signatures checked (a token verified before costs none): "
+              "near the call rate, callers send new or forged tokens")
+          .Register(metrics::Registry())
+          .Add({});
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
   bool last = true;
   bool first = true;
@@ -508,6 +516,8 @@ void Server::PollHealth() {
     if (options_.verifier != nullptr) {
       const absl::Status keys = options_.verifier->ReloadStatus();
       keys_stale.Set(keys.ok() ? 0 : 1);
+      signature_checks.Increment(
+          static_cast<double>(options_.verifier->TakeNewSignatureChecks()));
       if (keys.ok() != keys_ok) {
         keys_ok = keys.ok();
         LogLine(keys_ok ? "info" : "error", options_.service_name,

@@ -32,6 +32,7 @@
 #ifndef RAPPORT_COMMON_AUTH_JWT_H_
 #define RAPPORT_COMMON_AUTH_JWT_H_
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -181,6 +182,19 @@ class TokenVerifier {
   // a log line and rapport_auth_keys_stale).
   absl::Status ReloadStatus() const;
 
+  // How many signatures this verifier has checked (each key tried on a token
+  // counts), for rapport_auth_signature_checks_total: a remembered token
+  // costs none, so a rate near the call rate means tokens that are not
+  // remembered (new ones on every call, or forged ones).
+  int64_t SignatureChecks() const {
+    return signature_checks_.load(std::memory_order_relaxed);
+  }
+  // The checks made since the last call, for a counter that adds them up
+  // (once, however many servers share this verifier).
+  int64_t TakeNewSignatureChecks() const {
+    return unreported_checks_.exchange(0, std::memory_order_relaxed);
+  }
+
  private:
   using KeyList = std::vector<EcPublicKey>;
 
@@ -226,6 +240,8 @@ class TokenVerifier {
   // refusal for another reason than the signature, such as a key that did
   // not parse, does not last).
   mutable absl::flat_hash_map<size_t, absl::Time> forged_ ABSL_GUARDED_BY(mu_);
+  mutable std::atomic<int64_t> signature_checks_{0};
+  mutable std::atomic<int64_t> unreported_checks_{0};
 
   // Held by the one thread that looks at the file; the others go on with the
   // keys they have rather than wait for its I/O.

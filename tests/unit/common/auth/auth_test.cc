@@ -945,16 +945,38 @@ TEST_F(AuthTest, ARefusedSignatureIsRememberedUntilTheKeysChange) {
   // No kid: tried against every key; only `next`, not yet published, signed.
   const std::string token = Bearer(SignEs256(
       next.pkey.get(), R"({"alg":"ES256","typ":"JWT"})", Raw().Json()));
-  for (int i = 0; i < 2; ++i) {
-    EXPECT_THAT(verifier->Verify(token),
-                Unauthenticated("signature does not verify"));
-  }
+  EXPECT_THAT(verifier->Verify(token),
+              Unauthenticated("signature does not verify"));
+  const int64_t checked = verifier->SignatureChecks();
+  EXPECT_EQ(checked, 1);  // the one key there is
+  EXPECT_THAT(verifier->Verify(token),
+              Unauthenticated("signature does not verify"));
+  EXPECT_EQ(verifier->SignatureChecks(), checked) << "checked again";
+
+  // Forgotten after a minute: checked again (and refused again).
+  now_ += absl::Seconds(61);
+  EXPECT_THAT(verifier->Verify(token),
+              Unauthenticated("signature does not verify"));
+  EXPECT_EQ(verifier->SignatureChecks(), checked + 1);
+
   absl::StatusOr<std::string> both =
       MergeJwks({key_.signing->PublicJwks(), next.signing->PublicJwks()});
   ASSERT_TRUE(both.ok()) << both.status();
   RewriteFile(jwks_path_, *both, 1'000'000'001);
   now_ += absl::Seconds(5);
   EXPECT_TRUE(verifier->Verify(token).ok());
+  EXPECT_GT(verifier->SignatureChecks(), checked + 1);
+}
+
+// A token that verified is remembered: its next calls check no signature.
+TEST_F(AuthTest, AVerifiedTokenIsNotCheckedAgain) {
+  auto verifier = Verifier();
+  const std::string token = Bearer(Mint(*key_.signing));
+  ASSERT_TRUE(verifier->Verify(token).ok());
+  const int64_t checked = verifier->SignatureChecks();
+  EXPECT_EQ(checked, 1);
+  ASSERT_TRUE(verifier->Verify(token).ok());
+  EXPECT_EQ(verifier->SignatureChecks(), checked);
 }
 
 TEST_F(AuthTest, ReplacingTheFileByRenameIsNoticed) {
