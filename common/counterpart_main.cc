@@ -61,6 +61,11 @@ absl::StatusOr<std::string> ReadSecretFile(const std::string& path,
     return absl::InvalidArgumentError(
         absl::StrCat(setting, ": cannot read ", path));
   }
+  // Grown past the bound since it was looked at: refused, not cut short.
+  if (in.gcount() > kMost) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(setting, ": ", path, " is not a file of at most 64 KiB"));
+  }
   secret.resize(static_cast<size_t>(in.gcount()));
   // One final line break, as editors and `echo` leave it, is not part of
   // the secret.

@@ -422,6 +422,15 @@ TEST(CustomerE2E, BadConfigurationExitsNonZeroNamingTheSetting) {
             std::string::npos)
       << twice.err;
   env["RAPPORT_MYSQL_URI"] = "mysql://u@127.0.0.1:1/db";
+  // A secret is short: a file past 64 KiB is no password.
+  testing::WriteFile(secrets.File("large"), std::string(64 * 1024 + 1, 'x'));
+  env["RAPPORT_MYSQL_PASSWORD_FILE"] = secrets.File("large");
+  RunResult large = testing::Run({binary}, env);
+  EXPECT_EQ(large.exit_code, 1);
+  EXPECT_NE(large.err.find("mysql_password_file: " + secrets.File("large") +
+                           " is not a file of at most 64 KiB"),
+            std::string::npos)
+      << large.err;
   testing::WriteFile(secrets.File("empty"), "\n");
   env.erase("RAPPORT_MYSQL_PASSWORD_FILE");
   env["RAPPORT_SUPPRESSION_SALT_FILE"] = secrets.File("empty");
@@ -448,6 +457,18 @@ TEST(CustomerE2E, BadConfigurationExitsNonZeroNamingTheSetting) {
   EXPECT_NE(socket_ca.err.find("mysql_ssl_ca: a database on a unix socket"),
             std::string::npos)
       << socket_ca.err;
+  // A bad metrics address is refused before the service waits for its
+  // database (which is away here): not after --db_wait, for a database error.
+  env = auth;
+  env["RAPPORT_MYSQL_URI"] = "mysql://u@127.0.0.1:1/db";
+  env["RAPPORT_SUPPRESSION_SALT"] = "salt";
+  env["RAPPORT_DB_WAIT"] = "2s";
+  env["RAPPORT_METRICS_LISTEN"] = "9451";
+  RunResult metrics = testing::Run({binary}, env);
+  EXPECT_EQ(metrics.exit_code, 1);
+  EXPECT_NE(metrics.err.find("metrics_listen"), std::string::npos)
+      << metrics.err;
+  EXPECT_EQ(metrics.err.find("database"), std::string::npos) << metrics.err;
   env = auth;
   env["RAPPORT_MYSQL_URI"] = "mysql://u@127.0.0.1:1/db";
   RunResult salt = testing::Run({binary}, env);
