@@ -2,8 +2,11 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
@@ -57,9 +60,15 @@ void LogLine(absl::string_view level, absl::string_view service,
     AppendJsonString(&line, value);
   }
   line.append("}\n");
+  // One writer at a time: a pipe takes at most PIPE_BUF (4 KiB) bytes in
+  // one piece, and a longer line (a request log with two long errors) that
+  // a full pipe splits must not have another thread's line land inside it.
+  static absl::Mutex* const mu = new absl::Mutex;
+  absl::MutexLock lock(mu);
   size_t done = 0;
   while (done < line.size()) {
     ssize_t n = ::write(STDERR_FILENO, line.data() + done, line.size() - done);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     done += static_cast<size_t>(n);
   }
