@@ -278,7 +278,9 @@ class Differentiation final : public ValueKeeper {
   absl::Status PredictClv(Job& job, std::vector<Prediction>* predictions,
                           std::string* clv_model);
   // After `job_id`'s set was published: scores again the entities whose
-  // values it replaced with older facts, then drops the replaced set.
+  // values it replaced with older facts, then drops the replaced set. OK at
+  // once when this replica is catching up with that job already (a slow
+  // catch-up outlasts the wait recovery gives a job's own replica).
   absl::Status CatchUp(const std::string& job_id, int64_t create_time_us,
                        std::vector<std::string> rescored_meanwhile);
   void Reached(RefreshStep step) const;
@@ -316,6 +318,8 @@ class Differentiation final : public ValueKeeper {
   // and leave the rest of recovery to later): their leftovers are recovery's
   // at once, with no replica of theirs to wait for.
   absl::flat_hash_set<std::string> ended_stale_ ABSL_GUARDED_BY(mu_);
+  // Jobs whose catch-up runs on this replica.
+  absl::flat_hash_set<std::string> catching_up_ ABSL_GUARDED_BY(mu_);
   Batcher<std::string, absl::Status> rescores_;
   // RescoreSoon's queue, in arrival order, without repeats.
   // A refresh has succeeded (RescoreSoon queues nothing before).

@@ -6,6 +6,7 @@
 #include <deque>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -565,6 +566,14 @@ void Differentiation::RunJob(Job& job) {
 absl::Status Differentiation::CatchUp(
     const std::string& job_id, int64_t create_time_us,
     std::vector<std::string> rescored_meanwhile) {
+  {
+    absl::MutexLock l(&mu_);
+    if (!catching_up_.insert(job_id).second) return absl::OkStatus();
+  }
+  absl::Cleanup done = [&] {
+    absl::MutexLock l(&mu_);
+    catching_up_.erase(job_id);
+  };
   // Activity recorded while the job ran re-scored its entities against the
   // old model, into the replaced set; a re-score racing the swap may have
   // written an old-model value into the new set. Both are scored again now.
