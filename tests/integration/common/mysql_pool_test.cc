@@ -118,13 +118,16 @@ TEST(MysqlPool, MapsTransientAndResourceErrorsByTheirNature) {
   EXPECT_EQ(changed.code(), absl::StatusCode::kAborted);
   EXPECT_TRUE(IsRetryableTransactionError(changed));
   EXPECT_TRUE(IsRetryableTransactionError(status_of(1213)));
+  // A snapshot read of a table made since the snapshot was taken.
+  EXPECT_EQ(status_of(1412).code(), absl::StatusCode::kAborted);
+  EXPECT_TRUE(IsRetryableTransactionError(status_of(1412)));
   EXPECT_EQ(status_of(1317).code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(status_of(1637).code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(status_of(1021).code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(status_of(1114).code(), absl::StatusCode::kResourceExhausted);
   EXPECT_FALSE(IsRetryableTransactionError(status_of(1114)));
   EXPECT_EQ(status_of(1064).code(), absl::StatusCode::kInternal);
-  for (int code : {1020, 1317, 1637, 1021, 1114}) {
+  for (int code : {1020, 1412, 1317, 1637, 1021, 1114}) {
     EXPECT_FALSE(IsConnectionLost(sql::SQLException("x", "HY000", code)))
         << code;
     // What a client may read of it: no server text.

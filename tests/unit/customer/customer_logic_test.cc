@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -153,6 +154,10 @@ class FakeStore final : public CustomerStore {
   // the service resolving the id and its write (the store then says
   // ABORTED); true when it just did.
   std::optional<std::pair<std::string, std::string>> merge_on_write;
+  // What the next LogInteraction or SetConsent fails with instead of
+  // writing (e.g. a deadlock's ABORTED), and how many were attempted.
+  std::optional<absl::Status> fail_next_write;
+  int write_attempts = 0;
   bool MergedJustNow(const std::string& id) {
     if (!merge_on_write.has_value() || merge_on_write->first != id) {
       return false;
@@ -172,6 +177,12 @@ class FakeStore final : public CustomerStore {
   absl::StatusOr<std::vector<std::string>> FindByIdentities(
       const IdentityQuery& q) override {
     last_identities = q;
+    ++identity_lookups;
+    if (!identity_answers.empty()) {
+      std::vector<std::string> answer = identity_answers.front();
+      identity_answers.pop_front();
+      return answer;
+    }
     return identity_matches;
   }
   absl::StatusOr<std::vector<DuplicateGroupRecord>> FindDuplicates(
@@ -243,6 +254,12 @@ class FakeStore final : public CustomerStore {
       const InteractionRecord& i, const RequestKey& request,
       const std::optional<audit::Event>& event,
       const std::function<absl::Status()>& admit) override {
+    ++write_attempts;
+    if (fail_next_write.has_value()) {
+      absl::Status s = *fail_next_write;
+      fail_next_write.reset();
+      return s;
+    }
     if (MergedJustNow(i.customer_id)) {
       return MergedMeanwhile(i.customer_id, merged_into[i.customer_id]);
     }
@@ -262,6 +279,12 @@ class FakeStore final : public CustomerStore {
   absl::Status SetConsent(const std::string& customer_id,
                           const ConsentRecord& c,
                           const audit::Event& event) override {
+    ++write_attempts;
+    if (fail_next_write.has_value()) {
+      absl::Status s = *fail_next_write;
+      fail_next_write.reset();
+      return s;
+    }
     if (MergedJustNow(customer_id)) {
       return MergedMeanwhile(customer_id, merged_into[customer_id]);
     }
@@ -320,6 +343,9 @@ class FakeStore final : public CustomerStore {
   CustomerFilter last_filter;
   IdentityQuery last_identities;
   std::vector<std::string> identity_matches;
+  // Answered first, one a lookup, before identity_matches.
+  std::deque<std::vector<std::string>> identity_answers;
+  int identity_lookups = 0;
   std::vector<DuplicateGroupRecord> duplicate_groups;
   std::vector<MergeCall> merge_calls;
   int merge_moves_purchases = 3;
@@ -1301,17 +1327,40 @@ TEST_F(CustomerLogicTest, IdentifyLooksAgainForACustomerMergedMeanwhile) {
   const v1::Customer stayed = Create("Stayed");
   const std::string gone = ids_.Next();
   store_.merged_into[gone] = stayed.id();
-  store_.identity_matches = {gone};
   v1::IdentifyCustomerRequest request;
   request.set_email("ada@example.com");
-  absl::Status s = logic_.IdentifyCustomer(request, kActor).status();
-  // Found merged three times over: the caller is told to retry.
-  EXPECT_EQ(s.code(), absl::StatusCode::kAborted) << s;
-  store_.identity_matches = {stayed.id()};
+
+  // The first look finds the merged record, the second the one it went into.
+  store_.identity_answers = {{gone}, {stayed.id()}};
   absl::StatusOr<v1::IdentifyCustomerResponse> found =
       logic_.IdentifyCustomer(request, kActor);
   ASSERT_TRUE(found.ok()) << found.status();
   EXPECT_EQ(found->customer().id(), stayed.id());
+  EXPECT_FALSE(found->created());
+  EXPECT_EQ(store_.identity_lookups, 2);
+
+  // Found merged three times over: the caller is told to retry.
+  store_.identity_lookups = 0;
+  store_.identity_matches = {gone};
+  absl::Status s = logic_.IdentifyCustomer(request, kActor).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kAborted) << s;
+  EXPECT_EQ(store_.identity_lookups, 3);
+}
+
+TEST_F(CustomerLogicTest, IdentifyLooksAgainForACustomerErasedMeanwhile) {
+  const v1::Customer erased = Create("Erased");
+  v1::EraseCustomerRequest erase;
+  erase.set_id(erased.id());
+  ASSERT_TRUE(logic_.EraseCustomer(erase, kActor).ok());
+  const v1::Customer other = Create("Other");
+  v1::IdentifyCustomerRequest request;
+  request.set_email("ada@example.com");
+  store_.identity_answers = {{erased.id()}, {other.id()}};
+  absl::StatusOr<v1::IdentifyCustomerResponse> found =
+      logic_.IdentifyCustomer(request, kActor);
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->customer().id(), other.id());
+  EXPECT_EQ(store_.identity_lookups, 2);
 }
 
 TEST_F(CustomerLogicTest, SuppressionHashesDependOnTheSalt) {
@@ -1445,6 +1494,35 @@ TEST_F(CustomerLogicTest,
   ASSERT_TRUE(set.ok()) << set.status();
   ASSERT_FALSE(store_.events.empty());
   EXPECT_EQ(store_.events.back().resource, "customers/" + stayed.id());
+}
+
+// Only a merge that came meanwhile is followed and written again: any
+// other ABORTED (a deadlock the store gave up on) reaches the caller, after
+// one attempt, to retry with its request id.
+TEST_F(CustomerLogicTest, InteractionsAndConsentsRetryOnlyAMerge) {
+  const v1::Customer ada = Create("Ada");
+  store_.fail_next_write = absl::AbortedError("deadlock; retry");
+  EXPECT_EQ(
+      logic_.LogInteraction(Interaction(ada.id(), cv1::CHANNEL_EMAIL), kActor)
+          .status()
+          .code(),
+      absl::StatusCode::kAborted);
+  EXPECT_EQ(store_.write_attempts, 1);
+  EXPECT_TRUE(store_.interactions.empty());
+
+  store_.write_attempts = 0;
+  store_.fail_next_write = absl::AbortedError("deadlock; retry");
+  v1::SetConsentRequest consent;
+  consent.set_customer_id(ada.id());
+  consent.mutable_consent()->set_purpose("marketing");
+  consent.mutable_consent()->set_channel(cv1::CHANNEL_EMAIL);
+  consent.mutable_consent()->set_granted(true);
+  consent.mutable_consent()->mutable_capture_time()->set_seconds(1'700'000'000);
+  consent.mutable_consent()->set_source("web");
+  EXPECT_EQ(logic_.SetConsent(consent, kActor).status().code(),
+            absl::StatusCode::kAborted);
+  EXPECT_EQ(store_.write_attempts, 1);
+  EXPECT_TRUE(store_.consents.empty());
 }
 
 TEST_F(CustomerLogicTest, WritesUnderARequestIdGetTheIdMadeFromIt) {

@@ -16,6 +16,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/differentiation/mysql_counterpart.h"
 #include "common/ids.h"
 #include "common/mysql/mysql_options.h"
@@ -505,7 +507,8 @@ TEST_F(ValueStoreTest, APublicationWaitsAgainForABusyRefreshLock) {
   const std::string lock = absl::StrCat(
       "rapport.refresh.", db_.pool().options().database, ".refresh_jobs");
   absl::Notification held, release;
-  std::atomic<bool> returned{false}, returned_while_held{false};
+  std::atomic<bool> returned{false}, returned_while_held{false},
+      waited_again{false};
   std::thread holder([&] {
     absl::Status s = db_.pool().Run([&](sql::Connection& c) -> absl::Status {
       std::unique_ptr<sql::Statement> st(c.createStatement());
@@ -513,8 +516,26 @@ TEST_F(ValueStoreTest, APublicationWaitsAgainForABusyRefreshLock) {
           st->executeQuery(absl::StrCat("SELECT GET_LOCK('", lock, "', 0)")));
       EXPECT_TRUE(got->next() && got->getInt(1) == 1);
       held.Notify();
-      // Held past one wait (NamedLock::kWaitSeconds) of the publication.
-      release.WaitForNotificationWithTimeout(absl::Seconds(12));
+      // Held until the publication's first wait (NamedLock::kWaitSeconds)
+      // has run out and it waits again: another GET_LOCK of its connection,
+      // seen as the time of its statement starting over. Bounded, so that a
+      // publication that gives up after one wait fails the test below rather
+      // than hang it.
+      std::unique_ptr<sql::PreparedStatement> waiting(c.prepareStatement(
+          "SELECT TIME_MS FROM information_schema.PROCESSLIST WHERE ID <> "
+          "CONNECTION_ID() AND DB = DATABASE() AND INFO LIKE '%GET_LOCK%'"));
+      double last_ms = -1;
+      const absl::Time give_up = absl::Now() + absl::Seconds(60);
+      while (!waited_again && !release.HasBeenNotified() &&
+             absl::Now() < give_up) {
+        std::unique_ptr<sql::ResultSet> row(waiting->executeQuery());
+        if (row->next()) {
+          const double ms = row->getDouble(1);
+          if (ms < last_ms) waited_again = true;
+          last_ms = ms;
+        }
+        absl::SleepFor(absl::Milliseconds(50));
+      }
       returned_while_held = returned.load();
       std::unique_ptr<sql::ResultSet> freed(
           st->executeQuery(absl::StrCat("SELECT RELEASE_LOCK('", lock, "')")));
@@ -528,7 +549,9 @@ TEST_F(ValueStoreTest, APublicationWaitsAgainForABusyRefreshLock) {
   returned = true;
   release.Notify();
   holder.join();
-  // It waited for the lock: it had not returned while the lock was held.
+  // It waited for the lock, twice: it had not returned while the lock was
+  // held.
+  EXPECT_TRUE(waited_again.load());
   EXPECT_FALSE(returned_while_held.load());
   EXPECT_TRUE(published.ok()) << published;
   EXPECT_EQ(*store_.LiveSetJob(), job);

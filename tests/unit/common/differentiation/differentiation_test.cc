@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/base/status_macros.h"
+#include "common/differentiation/score_messages.h"
 #include "common/differentiation/scoring_client.h"
 #include "common/ids.h"
 #include "common/metrics/metrics.h"
@@ -1112,6 +1113,30 @@ TEST_F(DifferentiationTest, AnEntityThatCannotBeScoredDoesNotHoldBackItsBatch) {
   EXPECT_EQ(value->monetary().units(), 500);
   // The one at fault keeps the value it had.
   EXPECT_EQ(logic_->GetValue("c03")->frequency(), c03_before->frequency());
+}
+
+// A score that does not fit the value tables is the scoring service's fault
+// (a replica of another version), not the caller's: INTERNAL, and its
+// message names no field a caller could mend.
+TEST(ScoreMessagesTest, AScoreOutsideTheValueTablesIsInternal) {
+  sv1::EntityScore fits;
+  fits.set_entity_id("c01");
+  fits.set_r(5);
+  fits.set_f(1);
+  fits.set_m(10);
+  fits.set_value_hundredths(10000);
+  fits.set_segment("Champions");
+  ASSERT_TRUE(FromEntityScore(fits, "job", 1).ok());
+  std::vector<sv1::EntityScore> wrong(4, fits);
+  wrong[0].set_r(11);
+  wrong[1].set_m(-1);
+  wrong[2].set_value_hundredths(10001);
+  wrong[3].set_segment(std::string(65, 's'));
+  for (const sv1::EntityScore& score : wrong) {
+    absl::StatusOr<StoredValue> v = FromEntityScore(score, "job", 1);
+    EXPECT_EQ(v.status().code(), absl::StatusCode::kInternal)
+        << score.ShortDebugString();
+  }
 }
 
 // The entities dropped from the re-score queue so far (all replicas of the
