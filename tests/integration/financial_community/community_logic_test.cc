@@ -34,6 +34,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/base/timestamp.h"
+#include "common/differentiation/mysql_value_store.h"
 #include "common/ids.h"
 #include "common/paging.h"
 #include "common/proto_convert.h"
@@ -1902,6 +1903,71 @@ TEST_F(CommunityLogicTest, DuplicateMembersAreGroupedByEmailOrName) {
   EXPECT_EQ(d->groups(0).reason(), "name_organisation");
   EXPECT_EQ(members_of(d->groups(0)), sorted(a, c));
   EXPECT_TRUE(d->next_page_token().empty());
+}
+
+// A member made again under its deleted predecessor's request id has the
+// same id, and none of the predecessor's value: not even one that a re-score
+// under way at the delete wrote after it. Likewise for a member made by an
+// import's unknown external id that a deleted member had.
+TEST_F(CommunityLogicTest, AMemberMadeAgainUnderItsIdHasNoneOfTheOldValue) {
+  differentiation::MysqlValueStore values(&db_.pool(), MemberValueTables());
+  auto late_value = [&](const std::string& id) {
+    differentiation::StoredValue late;
+    late.entity_id = id;
+    late.model_id = "job-1";
+    late.frequency = 3;
+    late.segment = "Champions";
+    late.value_hundredths = 9000;
+    late.tier = 4;
+    late.score_time_us = now_;
+    ASSERT_TRUE(values.UpsertValues({late}).ok());
+    ASSERT_EQ(db_.Count("SELECT COUNT(*) FROM member_scores WHERE "
+                        "member_id = ?",
+                        {id}),
+              1);
+  };
+  auto remove = [&](const std::string& id) {
+    v1::DeleteMemberRequest del;
+    del.set_id(id);
+    del.set_force(true);
+    ASSERT_TRUE(logic_.DeleteMember(del, "user:admin").ok());
+  };
+
+  v1::CreateMemberRequest create;
+  create.mutable_member()->set_display_name("Some Fund");
+  create.mutable_member()->set_kind(v1::MEMBER_KIND_INVESTOR);
+  create.set_request_id("create-9");
+  absl::StatusOr<v1::Member> first = logic_.CreateMember(create, "user:ada");
+  ASSERT_TRUE(first.ok()) << first.status();
+  remove(first->id());
+  late_value(first->id());
+  absl::StatusOr<v1::Member> again = logic_.CreateMember(create, "user:ada");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->id(), first->id());
+  EXPECT_FALSE(again->has_value()) << again->value().DebugString();
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM member_scores"), 0);
+
+  // An identify retried under the request id that made a member deleted
+  // since identifies anew: the member is made again, without the value.
+  v1::IdentifyMemberRequest identify;
+  identify.set_display_name("Other Fund");
+  identify.add_external_ids()->set_source("13f");
+  identify.mutable_external_ids(0)->set_id("0042");
+  identify.set_request_id("identify-9");
+  absl::StatusOr<v1::IdentifyMemberResponse> made =
+      logic_.IdentifyMember(identify, "user:ada");
+  ASSERT_TRUE(made.ok()) << made.status();
+  remove(made->member().id());
+  late_value(made->member().id());
+  absl::StatusOr<v1::IdentifyMemberResponse> remade =
+      logic_.IdentifyMember(identify, "user:ada");
+  ASSERT_TRUE(remade.ok()) << remade.status();
+  EXPECT_TRUE(remade->created());
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM members WHERE id = ?",
+                      {remade->member().id()}),
+            1);
+  EXPECT_FALSE(remade->member().has_value());
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM member_scores"), 0);
 }
 
 TEST_F(CommunityLogicTest, AMemberWithHistoryIsDeletedOnlyWithForce) {

@@ -997,6 +997,31 @@ TEST_F(PartnerLogicTest, APartnerMadeAgainUnderItsIdHasNoneOfTheOldValue) {
   EXPECT_EQ(again.id(), first.id());
   EXPECT_FALSE(again.has_value()) << again.value().DebugString();
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM partner_scores"), 0);
+
+  // An identify retried under the request id that made a partner deleted
+  // since identifies anew: the partner is made again, without the value.
+  v1::IdentifyPartnerRequest identify;
+  identify.set_display_name("Globex");
+  identify.set_kind(v1::PARTNER_KIND_AGENCY);
+  identify.add_external_ids()->set_source("crm");
+  identify.mutable_external_ids(0)->set_id("42");
+  identify.set_request_id("identify-9");
+  absl::StatusOr<v1::IdentifyPartnerResponse> made =
+      logic_.IdentifyPartner(identify, "user:ada");
+  ASSERT_TRUE(made.ok()) << made.status();
+  del.set_id(made->partner().id());
+  ASSERT_TRUE(logic_.DeletePartner(del, "user:admin").ok());
+  late.entity_id = made->partner().id();
+  ASSERT_TRUE(values.UpsertValues({late}).ok());
+  absl::StatusOr<v1::IdentifyPartnerResponse> remade =
+      logic_.IdentifyPartner(identify, "user:ada");
+  ASSERT_TRUE(remade.ok()) << remade.status();
+  EXPECT_TRUE(remade->created());
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM partners WHERE id = ?",
+                      {remade->partner().id()}),
+            1);
+  EXPECT_FALSE(remade->partner().has_value());
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM partner_scores"), 0);
 }
 
 // One account spelt in capitals by one partner and in lower case by another
