@@ -591,6 +591,32 @@ TEST_F(CustomerLogicTest, WritesAnswerWithTheStoredValueWhenItCanBeRead) {
   ASSERT_TRUE(updated.ok()) << updated.status();
   EXPECT_EQ(updated->email(), "ada@example.org");
   EXPECT_FALSE(updated->has_value());
+
+  // An identify that finds the customer, likewise.
+  v1::IdentifyCustomerRequest identify;
+  identify.set_email("ada@example.org");
+  store_.identity_matches = {c.id()};
+  scores_.unreadable_value.clear();
+  absl::StatusOr<v1::IdentifyCustomerResponse> found =
+      logic_.IdentifyCustomer(identify, kActor);
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->customer().value().segment(), "Champions");
+  scores_.unreadable_value = c.id();
+  found = logic_.IdentifyCustomer(identify, kActor);
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_FALSE(found->customer().has_value());
+
+  // And a merge, with the primary's value.
+  scores_.unreadable_value.clear();
+  const v1::Customer twin = Create("Ada twin");
+  v1::MergeCustomersRequest merge;
+  merge.set_primary_id(c.id());
+  merge.add_duplicate_ids(twin.id());
+  absl::StatusOr<v1::MergeCustomersResponse> merged =
+      logic_.MergeCustomers(merge, kActor);
+  ASSERT_TRUE(merged.ok()) << merged.status();
+  EXPECT_EQ(merged->customer().id(), c.id());
+  EXPECT_EQ(merged->customer().value().segment(), "Champions");
 }
 
 TEST_F(CustomerLogicTest, UpdateChangesOnlyMaskedFieldsAndChecksEtag) {
