@@ -9,7 +9,9 @@ differentiation::CounterpartTables CustomerCounterpartTables() {
   differentiation::CounterpartTables t;
   t.noun = "customer";
   t.entities = "customers";
-  t.live_condition = "c.merged_into IS NULL";
+  // Erased customers are no longer scored, summed or exported: their values
+  // would go on profiling a person who asked to be forgotten.
+  t.live_condition = "c.merged_into IS NULL AND c.erased_time_us IS NULL";
   t.merged_into_column = "merged_into";
   // The covering indexes of migration 0004 let a refresh aggregate every
   // customer's facts from the index alone, in customer-id order.
@@ -32,7 +34,7 @@ differentiation::ValueTables CustomerValueTables() {
   t.entity_column = "customer_id";
   t.jobs = "refresh_jobs";
   t.entities = "customers";
-  t.live_condition = "c.merged_into IS NULL";
+  t.live_condition = "c.merged_into IS NULL AND c.erased_time_us IS NULL";
   t.external_ids = "customer_external_ids";
   return t;
 }

@@ -1661,6 +1661,9 @@ absl::Status MysqlCustomerStore::EraseCustomer(
       s->setString(1, id);
       s->executeUpdate();
     }
+    // Its values go too (those of the records merged into it went with
+    // their merge), in the live set and the previous one.
+    differentiation::DeleteEntityValues(c, CustomerValueTables(), {id});
     Statement suppress =
         Prepare(c,
                 "INSERT IGNORE INTO suppressed_identities (identity_hash, "

@@ -1366,11 +1366,16 @@ TEST_F(CustomerStoreTest, EraseRemovesPersonalDataKeepsAmountsAndSuppresses) {
   // The requests that created her records, for the erasure to suppress.
   EXPECT_EQ(*store_->CreateRequestsOf(c.id),
             (std::vector<std::string>{"req-ada", "req-dup"}));
+  StoreValue(db_->pool(), c.id, "Champions", 4, 9000);
+  StoreValue(db_->pool(), other.id, "Champions", 4, 8000);
   auto accept = [](const CustomerRecord&) { return absl::OkStatus(); };
   ASSERT_TRUE(store_
                   ->EraseCustomer(c.id, {"hash-1", "hash-2"}, accept,
                                   Ev("EraseCustomer", "t", 99))
                   .ok());
+  // Its value is gone, someone else's stays.
+  EXPECT_EQ(db_->Strings("SELECT customer_id FROM customer_scores", {}),
+            std::vector<std::string>{other.id});
 
   absl::StatusOr<CustomerRecord> erased = store_->GetCustomer(c.id);
   ASSERT_TRUE(erased.ok());

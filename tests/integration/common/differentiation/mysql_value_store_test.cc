@@ -139,10 +139,11 @@ class ValueStoreTest : public ::testing::Test {
   MysqlValueStore store_;
 };
 
-TEST_F(ValueStoreTest, FactsFollowTheWindowRuleAndSkipMergedCustomers) {
+TEST_F(ValueStoreTest,
+       FactsFollowTheWindowRuleAndSkipMergedAndErasedCustomers) {
   const std::string a = AddCustomer(), b = AddCustomer(),
                     prospect = AddCustomer(), merged = AddCustomer(),
-                    costs_only = AddCustomer();
+                    costs_only = AddCustomer(), erased = AddCustomer();
   // a: one purchase exactly at as_of (counts), one exactly at the window's
   // start (does not), one inside, one after as_of (never counts), a refund.
   AddPurchase(a, kAsOf, "10.10");
@@ -156,6 +157,9 @@ TEST_F(ValueStoreTest, FactsFollowTheWindowRuleAndSkipMergedCustomers) {
   AddCost(costs_only, kAsOf, "3");
   AddPurchase(merged, kAsOf - kDay, "50");
   Exec("UPDATE customers SET merged_into = ? WHERE id = ?", {a, merged});
+  // An erased customer (its purchases kept, anonymous) is scored no more.
+  AddPurchase(erased, kAsOf - kDay, "70");
+  Exec("UPDATE customers SET erased_time_us = 1 WHERE id = ?", {erased});
 
   const CountWindow window{kAsOf, 30};
   std::vector<EntityFacts> facts = Scan(window, 2);
@@ -170,6 +174,7 @@ TEST_F(ValueStoreTest, FactsFollowTheWindowRuleAndSkipMergedCustomers) {
     by_id[facts[i].entity_id] = facts[i];
   }
   EXPECT_EQ(by_id.count(merged), 0u);
+  EXPECT_EQ(by_id.count(erased), 0u);
   EXPECT_EQ(by_id[a].frequency, 3);
   EXPECT_EQ(by_id[a].monetary, D("12.600000001"));
   EXPECT_EQ(by_id[a].last_event_us, kAsOf);
@@ -194,9 +199,10 @@ TEST_F(ValueStoreTest, FactsFollowTheWindowRuleAndSkipMergedCustomers) {
 
   // Facts of chosen customers equal their rows of the scan; merged and
   // unknown ids are left out, and an id asked twice comes once.
-  absl::StatusOr<std::vector<EntityFacts>> some = facts_.FactsOf(
-      {prospect, a, merged, "01jd8x4r2c6n7m9p0q1r2s3t4v", costs_only, a},
-      window);
+  absl::StatusOr<std::vector<EntityFacts>> some =
+      facts_.FactsOf({prospect, a, merged, "01jd8x4r2c6n7m9p0q1r2s3t4v",
+                      costs_only, a, erased},
+                     window);
   ASSERT_TRUE(some.ok()) << some.status();
   std::map<std::string, EntityFacts> chosen;
   for (const EntityFacts& f : *some) chosen[f.entity_id] = f;
