@@ -165,8 +165,10 @@ absl::Status WriteChildren(sql::Connection& c, const ChildTables& t,
     s->setString(2, k.id);
     Rows rows(s->executeQuery());
     if (rows->next() && TextOrEmpty(*rows, 1) != id) {
+      // The source only, as for customers: a member may be a person, and
+      // the message reaches the request log.
       return absl::AlreadyExistsError(
-          absl::StrCat("external id ", k.source, ":", k.id, " belongs to ",
+          absl::StrCat("an external id from ", k.source, " is already used by ",
                        t.noun, " ", TextOrEmpty(*rows, 1)));
     }
   }
