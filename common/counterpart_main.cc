@@ -156,6 +156,11 @@ absl::StatusOr<std::unique_ptr<MysqlPool>> OpenDatabase(
   migrating.io_timeout = absl::Hours(24);
   migrating.statement_timeout = absl::ZeroDuration();
   migrating.lock_wait_timeout = absl::ZeroDuration();
+  // A schema change waits for the transactions open on its table, and every
+  // statement of the serving replicas on that table queues behind it: it
+  // gives up after a few seconds and runs again a second later, rather than
+  // hold the table for as long as a long transaction lasts.
+  migrating.metadata_lock_wait_timeout = absl::Seconds(5);
   absl::StatusOr<std::unique_ptr<MysqlPool>> migrator =
       MysqlPool::Create(migrating);
   if (!migrator.ok()) return migrator.status();
@@ -186,7 +191,12 @@ absl::StatusOr<std::unique_ptr<MysqlPool>> OpenDatabase(
       continue;
     }
     // A migration's code that lost a race with serving replicas (a
-    // deadlock, a lock wait) rolled back whole: it runs again.
+    // deadlock, a lock wait), or a schema change that found its table busy,
+    // rolled back whole: it runs again, for as long as it takes, the
+    // database being there.
+    if (IsRetryableTransactionError(applied.status())) {
+      give_up = absl::Now() + options.db_wait;
+    }
     if ((!absl::IsUnavailable(applied.status()) &&
          !IsRetryableTransactionError(applied.status())) ||
         absl::Now() > give_up) {

@@ -41,6 +41,11 @@ struct MysqlOptions {
   // deadline (innodb_lock_wait_timeout, whole seconds, below
   // statement_timeout); zero: the server's own (50 s).
   absl::Duration lock_wait_timeout = absl::Seconds(10);
+  // How long a statement waits for a table's metadata lock (MariaDB's
+  // lock_wait_timeout: a schema change waiting for the transactions on its
+  // table, while every later statement on that table queues behind it) before
+  // ABORTED; zero: the server's own (a day).
+  absl::Duration metadata_lock_wait_timeout = absl::ZeroDuration();
   // How long a caller waits for a free connection before RESOURCE_EXHAUSTED.
   absl::Duration acquire_timeout = absl::Seconds(5);
   // A connection left unused this long may have been closed by the server

@@ -331,6 +331,12 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Connect(
                       std::max<int64_t>(
                           1, absl::ToInt64Seconds(options.lock_wait_timeout)));
     }
+    if (options.metadata_lock_wait_timeout > absl::ZeroDuration()) {
+      absl::StrAppend(
+          &session, ", SESSION lock_wait_timeout = ",
+          std::max<int64_t>(
+              1, absl::ToInt64Seconds(options.metadata_lock_wait_timeout)));
+    }
     s->execute(session);
     return c;
   } catch (const sql::SQLException& e) {

@@ -617,6 +617,46 @@ TEST(MysqlPool, TheServerEndsSlowStatementsAndLongLockWaits) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// A schema change that finds its table in use by an open transaction gives
+// up after metadata_lock_wait_timeout (ABORTED, to run again) rather than
+// hold every later statement on that table behind it, and applies once the
+// table is free; the migration is recorded once.
+TEST(Migrations, AChangeOfATableInUseGivesUpAndRunsAgainOnceItIsFree) {
+  const std::string uri = TestMariaDb::Shared().CreateDatabase();
+  auto serving = NewPool(uri);
+  ASSERT_TRUE(ApplyMigrations(*serving, kMigrations).ok());
+  absl::StatusOr<MysqlOptions> options = MysqlOptions::FromUri(uri);
+  ASSERT_TRUE(options.ok()) << options.status();
+  options->pool_size = 1;
+  options->metadata_lock_wait_timeout = absl::Seconds(1);
+  absl::StatusOr<std::unique_ptr<MysqlPool>> migrator =
+      MysqlPool::Create(*options);
+  ASSERT_TRUE(migrator.ok()) << migrator.status();
+  std::vector<Migration> more = kMigrations;
+  more.push_back(
+      {3, "wider", "ALTER TABLE things ADD COLUMN colour INT NULL;"});
+
+  absl::StatusOr<int> busy;
+  absl::Status holder =
+      serving->Transaction([&](sql::Connection& c) -> absl::Status {
+        std::unique_ptr<sql::Statement> s(c.createStatement());
+        std::unique_ptr<sql::ResultSet> rs(
+            s->executeQuery("SELECT COUNT(*) FROM things"));
+        busy = ApplyMigrations(**migrator, more);
+        return absl::OkStatus();
+      });
+  ASSERT_TRUE(holder.ok()) << holder;
+  EXPECT_EQ(busy.status().code(), absl::StatusCode::kAborted) << busy.status();
+  EXPECT_TRUE(IsRetryableTransactionError(busy.status()));
+  EXPECT_EQ(*Count(*serving, "SELECT COUNT(*) FROM schema_migrations"), 2);
+
+  absl::StatusOr<int> applied = ApplyMigrations(**migrator, more);
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(*applied, 1);
+  EXPECT_EQ(*Count(*serving, "SELECT COUNT(colour) + 1 FROM things"), 1);
+  EXPECT_EQ(*Count(*serving, "SELECT COUNT(*) FROM schema_migrations"), 3);
+}
+
 // A database reached with --mysql_ssl_ca: over TLS, its certificate checked
 // against that CA, never in plaintext instead. The server offers TLS and
 // plaintext both; one account of it accepts TLS only.
