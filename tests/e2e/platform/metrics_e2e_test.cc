@@ -6,8 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -199,6 +202,64 @@ TEST_F(MetricsE2E, ImportsRefreshesAndCallsToScoringAreCounted) {
   EXPECT_GE(Sum(customer, "grpc_client_msg_sent_total", to_scoring), 1);
   EXPECT_EQ(Sum(customer, "grpc_client_msg_sent_total", to_scoring),
             Sum(scoring, "grpc_server_msg_received_total", to_scoring));
+}
+
+// Every series of Rapport's own that the shipped Grafana dashboard plots
+// (deploy/k8s/components/monitoring) is one the services expose, after the
+// calls, import and refresh above: a renamed metric would leave a panel
+// empty without any error. (The container_ and kube_ series are the
+// cluster's.)
+TEST_F(MetricsE2E, EverySeriesTheDashboardPlotsIsExposed) {
+  std::ifstream in(testing::SourceDir() +
+                   "/deploy/k8s/components/monitoring/rapport-dashboard.json");
+  ASSERT_TRUE(in.is_open());
+  const std::string dashboard((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
+  // Names followed by a label selector: rapport_... { and grpc_... {.
+  std::set<std::string> plotted;
+  auto name_char = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  };
+  for (size_t i = 0; i < dashboard.size(); ++i) {
+    if ((i > 0 && name_char(dashboard[i - 1])) ||
+        (dashboard.compare(i, 8, "rapport_") != 0 &&
+         dashboard.compare(i, 5, "grpc_") != 0)) {
+      continue;
+    }
+    size_t end = i;
+    while (end < dashboard.size() && name_char(dashboard[end])) ++end;
+    if (end < dashboard.size() && dashboard[end] == '{') {
+      plotted.insert(dashboard.substr(i, end - i));
+    }
+    i = end;
+  }
+  ASSERT_GE(plotted.size(), 10u) << "the dashboard's queries were not found";
+
+  RunResult made = platform_.Ctl(
+      {"customers", "create", "--display-name", "Ada", "--output", "csv"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const std::string ada = testing::CsvId(made.out);
+  const std::string file = platform_.File(
+      "p.csv", absl::StrCat("customer_ref,timestamp,amount\n", ada,
+                            ",2024-03-01T12:00:00Z,19.99\n"));
+  ASSERT_EQ(platform_.Ctl({"customers", "import", "purchases", file}).exit_code,
+            0);
+  ASSERT_EQ(platform_
+                .Ctl({"customers", "refresh-scores", "--as-of",
+                      "2024-06-30T00:00:00Z"})
+                .exit_code,
+            0);
+  std::set<std::string> exposed;
+  for (const std::string& addr : {platform_.customer().metrics_addr(),
+                                  platform_.scoring().metrics_addr()}) {
+    for (const auto& [series, value] : FetchAfterRefresh(addr)) {
+      exposed.insert(series.substr(0, series.find('{')));
+    }
+  }
+  for (const std::string& series : plotted) {
+    EXPECT_TRUE(exposed.contains(series))
+        << series << " is plotted, not exposed";
+  }
 }
 
 // The partner and financial-community services count the same things on
