@@ -328,21 +328,29 @@ Migration FirmNameKeyMigration(int version,
               absl::StrCat("SELECT id, ", col.name, ", ", col.key, " FROM ",
                            col.table, " WHERE LENGTH(", col.name,
                            ") <> CHAR_LENGTH(", col.name, ")")));
-          std::vector<std::pair<std::string, std::string>> changed;
+          struct Change {
+            std::string id, name, key;
+          };
+          std::vector<Change> changed;
           {
             Rows rows(read->executeQuery());
             while (rows->next()) {
-              std::string key = FirmNameKey(std::string(rows->getString(2)));
+              std::string name = rows->getString(2);
+              std::string key = FirmNameKey(name);
               if (key != TextOrEmpty(*rows, 3))
-                changed.emplace_back(rows->getString(1), std::move(key));
+                changed.push_back(
+                    {rows->getString(1), std::move(name), std::move(key)});
             }
           }
-          std::unique_ptr<sql::PreparedStatement> write(
-              c.prepareStatement(absl::StrCat("UPDATE ", col.table, " SET ",
-                                              col.key, " = ? WHERE id = ?")));
-          for (const auto& [id, key] : changed) {
-            write->setString(1, key);
-            write->setString(2, id);
+          // Each by the name it was read with: a row a serving replica
+          // renamed meanwhile keeps the key that replica gave it.
+          std::unique_ptr<sql::PreparedStatement> write(c.prepareStatement(
+              absl::StrCat("UPDATE ", col.table, " SET ", col.key,
+                           " = ? WHERE id = ? AND ", col.name, " = ?")));
+          for (const Change& change : changed) {
+            write->setString(1, change.key);
+            write->setString(2, change.id);
+            write->setString(3, change.name);
             write->executeUpdate();
           }
         }

@@ -1417,7 +1417,8 @@ Migration TrimmedEmailsMigration(int version) {
       "-- Emails with invisible characters at their ends trimmed, and their "
       "keys made again.\n",
       [version](sql::Connection& c) {
-        std::vector<std::pair<std::string, std::string>> changed;
+        // (id, the email as read, the email trimmed)
+        std::vector<std::tuple<std::string, std::string, std::string>> changed;
         {
           // LENGTH counts bytes, CHAR_LENGTH characters: they differ exactly
           // when the email has a character past ASCII.
@@ -1430,7 +1431,8 @@ Migration TrimmedEmailsMigration(int version) {
             absl::StatusOr<std::string> trimmed =
                 NormalizeEmail(email, "email");
             if (trimmed.ok() && *trimmed != email)
-              changed.emplace_back(rows->getString(1), *std::move(trimmed));
+              changed.emplace_back(rows->getString(1), email,
+                                   *std::move(trimmed));
           }
         }
         // A merged record keeps no match key (merges clear it). A customer
@@ -1441,21 +1443,26 @@ Migration TrimmedEmailsMigration(int version) {
         std::unique_ptr<sql::PreparedStatement> write(c.prepareStatement(
             "UPDATE customers SET email = ?, email_match_key = IF(merged_into "
             "IS NULL, ?, NULL), email_key = IF(email_key IS NULL, NULL, ?), "
-            "version = version + 1, update_time_us = ? WHERE id = ?"));
+            "version = version + 1, update_time_us = ? WHERE id = ? AND "
+            "email = ?"));
         const int64_t now_us = absl::ToUnixMicros(absl::Now());
         std::vector<audit::Event> events;
         std::unique_ptr<sql::PreparedStatement> match_only(c.prepareStatement(
             "UPDATE customers SET email_match_key = ? WHERE id = ? AND "
-            "merged_into IS NULL"));
+            "merged_into IS NULL AND email = ?"));
         std::vector<std::string> held;
-        for (const auto& [id, email] : changed) {
+        // Each by the email it was read with: one that a serving replica
+        // (an older one, during a rolling update) changed meanwhile is left
+        // as that change made it.
+        for (const auto& [id, read, email] : changed) {
           write->setString(1, email);
           write->setString(2, EmailMatchKey(email));
           write->setString(3, EmailKey(email));
           write->setInt64(4, now_us);
           write->setString(5, id);
+          write->setString(6, read);
           try {
-            write->executeUpdate();
+            if (write->executeUpdate() == 0) continue;
             events.push_back(audit::MigrationEvent(
                 now_us, version, absl::StrCat("customers/", id),
                 "email trimmed"));
@@ -1466,6 +1473,7 @@ Migration TrimmedEmailsMigration(int version) {
             // duplicates to merge (ListDuplicates).
             match_only->setString(1, EmailMatchKey(email));
             match_only->setString(2, id);
+            match_only->setString(3, read);
             match_only->executeUpdate();
             held.push_back(id);
           }
