@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -157,14 +158,17 @@ absl::StatusOr<std::unique_ptr<MysqlPool>> OpenDatabase(
   migrating.statement_timeout = absl::ZeroDuration();
   migrating.lock_wait_timeout = absl::ZeroDuration();
   // A schema change waits for the transactions open on its table, and every
-  // statement of the serving replicas on that table queues behind it: it
-  // gives up after a few seconds and runs again a second later, rather than
-  // hold the table for as long as a long transaction lasts.
+  // statement of the serving replicas on that table queues behind it: until
+  // its migration has changed something, it gives up after a few seconds and
+  // runs again after a pause that grows (up to 30 s) while the table stays
+  // busy, rather than hold the table for as long as a long transaction
+  // lasts (ApplyMigrations).
   migrating.metadata_lock_wait_timeout = absl::Seconds(5);
   absl::StatusOr<std::unique_ptr<MysqlPool>> migrator =
       MysqlPool::Create(migrating);
   if (!migrator.ok()) return migrator.status();
   absl::Time give_up = absl::Now() + options.db_wait;
+  absl::Duration pause = absl::Seconds(1);
   for (;;) {
     absl::StatusOr<int> applied = ApplyMigrations(**migrator, migrations);
     if (applied.ok()) {
@@ -194,9 +198,8 @@ absl::StatusOr<std::unique_ptr<MysqlPool>> OpenDatabase(
     // deadlock, a lock wait), or a schema change that found its table busy,
     // rolled back whole: it runs again, for as long as it takes, the
     // database being there.
-    if (IsRetryableTransactionError(applied.status())) {
-      give_up = absl::Now() + options.db_wait;
-    }
+    const bool busy = IsRetryableTransactionError(applied.status());
+    if (busy) give_up = absl::Now() + options.db_wait;
     if ((!absl::IsUnavailable(applied.status()) &&
          !IsRetryableTransactionError(applied.status())) ||
         absl::Now() > give_up) {
@@ -204,7 +207,8 @@ absl::StatusOr<std::unique_ptr<MysqlPool>> OpenDatabase(
     }
     LogInfo(defaults.name, "waiting for the database",
             {{"error", std::string(applied.status().message())}});
-    absl::SleepFor(absl::Seconds(1));
+    absl::SleepFor(busy ? pause : absl::Seconds(1));
+    pause = busy ? std::min(pause * 2, absl::Seconds(30)) : absl::Seconds(1);
   }
   migrator->reset();
   return MysqlPool::Create(options.database);

@@ -159,6 +159,23 @@ absl::StatusOr<int> ApplyMigrations(MysqlPool& pool,
               "older than the schema; run the newer version",
               {{"migrations", absl::StrJoin(unknown, ",")}});
     }
+    // A bound on waiting for a table's metadata lock (the pool's
+    // metadata_lock_wait_timeout) holds until a migration has changed
+    // something: giving up then leaves nothing half done, and the migration
+    // runs again whole. Its later statements wait as long as they must, as
+    // not every migration can run again from its middle.
+    int64_t bounded_wait = 0;
+    {
+      std::unique_ptr<sql::ResultSet> rs(
+          s->executeQuery("SELECT @@SESSION.lock_wait_timeout"));
+      if (rs->next()) bounded_wait = rs->getInt64(1);
+    }
+    const bool bounded = bounded_wait > 0 && bounded_wait < 86400;
+    auto wait_for_locks = [&](bool bound) {
+      if (!bounded) return;
+      s->execute(absl::StrCat("SET SESSION lock_wait_timeout = ",
+                              bound ? bounded_wait : 31536000));
+    };
     int count = 0;
     for (const Migration* next : migrations) {
       const Migration& m = *next;
@@ -178,8 +195,10 @@ absl::StatusOr<int> ApplyMigrations(MysqlPool& pool,
       LogInfo(ProcessService(), "applying a migration",
               {{"migration", absl::StrCat(absl::Dec(m.version, absl::kZeroPad4),
                                           "_", m.name)}});
+      wait_for_locks(true);
       for (const std::string& statement : SplitSqlStatements(m.sql)) {
         s->execute(statement);
+        wait_for_locks(false);
       }
       const auto record = [&] {
         std::unique_ptr<sql::PreparedStatement> insert(

@@ -12,6 +12,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/metrics/metrics.h"
 #include "common/mysql/migrations.h"
@@ -655,6 +656,62 @@ TEST(Migrations, AChangeOfATableInUseGivesUpAndRunsAgainOnceItIsFree) {
   EXPECT_EQ(*applied, 1);
   EXPECT_EQ(*Count(*serving, "SELECT COUNT(colour) + 1 FROM things"), 1);
   EXPECT_EQ(*Count(*serving, "SELECT COUNT(*) FROM schema_migrations"), 3);
+}
+
+// Once a migration has changed something, its later statements wait for
+// their table as long as they must: giving up there would leave it half
+// done, and not every migration can run again from its middle.
+TEST(Migrations, AMigrationThatChangedSomethingWaitsForItsNextTable) {
+  const std::string uri = TestMariaDb::Shared().CreateDatabase();
+  auto serving = NewPool(uri);
+  ASSERT_TRUE(ApplyMigrations(*serving, kMigrations).ok());
+  absl::StatusOr<MysqlOptions> options = MysqlOptions::FromUri(uri);
+  ASSERT_TRUE(options.ok()) << options.status();
+  options->pool_size = 1;
+  options->metadata_lock_wait_timeout = absl::Seconds(1);
+  absl::StatusOr<std::unique_ptr<MysqlPool>> migrator =
+      MysqlPool::Create(*options);
+  ASSERT_TRUE(migrator.ok()) << migrator.status();
+  std::vector<Migration> more = kMigrations;
+  more.push_back({3, "two_tables",
+                  "CREATE TABLE IF NOT EXISTS shades (id INT PRIMARY KEY);\n"
+                  "ALTER TABLE things ADD COLUMN IF NOT EXISTS shade INT "
+                  "NULL;"});
+
+  // The table is held (an open transaction that read it) until the
+  // migration's ALTER has waited past the bound: seen waiting for 3 s in the
+  // server's process list, looked for during at most 60 s.
+  absl::Notification holding;
+  absl::StatusOr<int> applied;
+  std::thread migrate([&] {
+    holding.WaitForNotification();
+    applied = ApplyMigrations(**migrator, more);
+  });
+  bool waited_past_the_bound = false;
+  absl::Status holder =
+      serving->Transaction([&](sql::Connection& c) -> absl::Status {
+        std::unique_ptr<sql::Statement> s(c.createStatement());
+        std::unique_ptr<sql::ResultSet> rs(
+            s->executeQuery("SELECT COUNT(*) FROM things"));
+        holding.Notify();
+        const absl::Time give_up = absl::Now() + absl::Seconds(60);
+        while (!waited_past_the_bound && absl::Now() < give_up) {
+          absl::SleepFor(absl::Milliseconds(100));
+          absl::StatusOr<int64_t> waiting = Count(
+              *serving,
+              "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE "
+              "INFO LIKE 'ALTER TABLE things ADD COLUMN IF NOT EXISTS shade%' "
+              "AND TIME_MS > 3000");
+          waited_past_the_bound = waiting.ok() && *waiting > 0;
+        }
+        return absl::OkStatus();
+      });
+  migrate.join();
+  ASSERT_TRUE(holder.ok()) << holder;
+  EXPECT_TRUE(waited_past_the_bound);
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(*applied, 1);
+  EXPECT_EQ(*Count(*serving, "SELECT COUNT(shade) + 1 FROM things"), 1);
 }
 
 // A database reached with --mysql_ssl_ca: over TLS, its certificate checked
