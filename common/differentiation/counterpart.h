@@ -45,7 +45,8 @@ class Counterpart {
   virtual absl::Status ScanEventDays(const CountWindow& window, int batch_size,
                                      const Sink<EventDay>& sink) = 0;
   // The live entity an id names (following merges, where entities merge);
-  // NOT_FOUND naming the id otherwise.
+  // NOT_FOUND naming the id otherwise, FAILED_PRECONDITION for an entity
+  // that is there but not valued (an erased customer).
   virtual absl::StatusOr<std::string> ResolveEntity(const std::string& id) = 0;
 };
 

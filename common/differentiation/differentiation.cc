@@ -616,6 +616,8 @@ absl::StatusOr<std::vector<EntityFacts>> Differentiation::FactsOfLive(
   for (const std::string& id : ids) {
     if (found.contains(id)) continue;
     absl::StatusOr<std::string> live = counterpart_->ResolveEntity(id);
+    // Not valued any more (erased): nothing to score, and nothing wrong.
+    if (absl::IsFailedPrecondition(live.status())) continue;
     if (!live.ok()) {
       (*outcome)[id] = live.status();
     } else if (!found.contains(*live)) {

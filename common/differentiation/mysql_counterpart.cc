@@ -87,8 +87,8 @@ struct MysqlCounterpart::Queries {
         absl::StrCat("SELECT c.id FROM ", t.entities, " c WHERE c.id > ? AND ",
                      live, " ORDER BY c.id LIMIT ?");
     if (!t.merged_into_column.empty()) {
-      resolve = absl::StrCat("SELECT ", t.merged_into_column, " FROM ",
-                             t.entities, " WHERE id = ?");
+      resolve = absl::StrCat("SELECT c.", t.merged_into_column, ", ", live,
+                             " FROM ", t.entities, " c WHERE c.id = ?");
     } else {
       resolve = absl::StrCat("SELECT NULL FROM ", t.entities,
                              " c WHERE c.id = ? AND ", live);
@@ -418,7 +418,14 @@ absl::StatusOr<std::string> MysqlCounterpart::ResolveEntity(
         return absl::NotFoundError(
             absl::StrCat(tables_.noun, " ", id, " not found"));
       }
-      if (rows->isNull(1)) return current;
+      if (rows->isNull(1)) {
+        // Neither merged nor live (erased): nothing to value.
+        if (!tables_.merged_into_column.empty() && !rows->getBoolean(2)) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              tables_.noun, " ", current, " ", tables_.not_live_reason));
+        }
+        return current;
+      }
       current = Text(rows->getString(1));
     }
     return absl::NotFoundError(

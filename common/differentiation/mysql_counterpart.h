@@ -50,6 +50,9 @@ struct CounterpartTables {
   // The column naming the entity an entity was merged into; empty when
   // entities never merge.
   std::string merged_into_column;
+  // Why an entity that is neither live nor merged is not valued, after its
+  // noun and id: "was erased" (FAILED_PRECONDITION).
+  std::string not_live_reason = "is not valued";
   std::vector<EventTable> events;
   std::vector<EventTable> costs;
 };

@@ -362,6 +362,9 @@ struct MysqlValueStore::Queries {
                     "VALUES(score_time_us))");
     other_models =
         absl::StrCat("SELECT ", e, " FROM ", t.values, " WHERE model_id <> ?");
+    gone = absl::StrCat("SELECT s.", e, " FROM ", t.values, " s LEFT JOIN ",
+                        t.entities, " c ON c.id = s.", e,
+                        " WHERE c.id IS NULL OR NOT (", live, ")");
     get_values_prefix = absl::StrCat("SELECT ", columns, " FROM ", t.values,
                                      " WHERE ", e, " IN (");
     previous_set = absl::StrCat(t.values, "_previous");
@@ -408,8 +411,8 @@ struct MysqlValueStore::Queries {
   std::string columns;
   std::string create_job, running_job, get_job, latest_job[2][4], stale_jobs,
       end_stale_job, job_running, update_progress, set_models, finish_job;
-  std::string upsert_suffix, other_models, get_values_prefix, summarize[2],
-      export_by_id, export_by_external_id;
+  std::string upsert_suffix, other_models, gone, get_values_prefix,
+      summarize[2], export_by_id, export_by_external_id;
   std::string live_set, staging_prefix, replaced_prefix, leftovers;
   std::string previous_set, get_previous_prefix;
 };
@@ -957,6 +960,23 @@ absl::StatusOr<std::vector<std::string>> MysqlValueStore::ValuedByOtherModels(
         std::vector<std::string> out;
         while (rows->next()) out.push_back(Text(rows->getString(1)));
         return out;
+      });
+}
+
+absl::StatusOr<std::vector<std::string>>
+MysqlValueStore::DropValuesOfEntitiesGone() {
+  // Found with a plain read (no row is locked for the scan), then deleted
+  // by id, from the live set and the previous one: usually there is none.
+  return pool_->Transaction(
+      [&](sql::Connection& c) -> absl::StatusOr<std::vector<std::string>> {
+        std::vector<std::string> ids;
+        {
+          Statement s = Prepare(c, q_->gone);
+          Rows rows(s->executeQuery());
+          while (rows->next()) ids.push_back(Text(rows->getString(1)));
+        }
+        DeleteEntityValues(c, tables_, ids);
+        return ids;
       });
 }
 

@@ -108,6 +108,7 @@ class MysqlValueStore final : public ValueStore {
   absl::StatusOr<std::vector<LeftoverSet>> LeftoverSets() override;
 
   absl::Status UpsertValues(const std::vector<StoredValue>& values) override;
+  absl::StatusOr<std::vector<std::string>> DropValuesOfEntitiesGone() override;
   absl::StatusOr<std::vector<std::string>> ValuedByOtherModels(
       const std::string& job_id) override;
   absl::StatusOr<std::vector<StoredValue>> GetValues(

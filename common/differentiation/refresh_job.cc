@@ -616,6 +616,15 @@ absl::Status Differentiation::CatchUp(
                 {"error", std::string(s.message())}});
     }
   }
+  // Entities deleted, merged or erased while the job ran went with their
+  // values, which the job then published again.
+  RAPPORT_ASSIGN_OR_RETURN(std::vector<std::string> gone,
+                           store_->DropValuesOfEntitiesGone());
+  if (!gone.empty()) {
+    LogInfo(ProcessService(),
+            "values of entities gone during a refresh dropped",
+            {{"job", job_id}, {"entities", absl::StrCat(gone.size())}});
+  }
   Reached(RefreshStep::kCaughtUp);
   // Kept as the previous set: scorecards show the trend against it.
   return store_->RetireReplacedSet(job_id);

@@ -132,6 +132,13 @@ class ValueStore {
   // whose score_time_us is before the stored one's (scored from older
   // facts, stored late) changes nothing.
   virtual absl::Status UpsertValues(const std::vector<StoredValue>& values) = 0;
+  // Deletes the values of entities that are no longer live (deleted,
+  // merged or erased while a refresh that had valued them ran, which then
+  // published their values) from the live and the previous set; returns
+  // their ids.
+  virtual absl::StatusOr<std::vector<std::string>> DropValuesOfEntitiesGone() {
+    return std::vector<std::string>();
+  }
   // The entities whose live values came from a model other than `job_id`'s
   // (re-scored against an older model while `job_id` was being published).
   virtual absl::StatusOr<std::vector<std::string>> ValuedByOtherModels(

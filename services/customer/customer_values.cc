@@ -13,6 +13,7 @@ differentiation::CounterpartTables CustomerCounterpartTables() {
   // would go on profiling a person who asked to be forgotten.
   t.live_condition = "c.merged_into IS NULL AND c.erased_time_us IS NULL";
   t.merged_into_column = "merged_into";
+  t.not_live_reason = "was erased";
   // The covering indexes of migration 0004 let a refresh aggregate every
   // customer's facts from the index alone, in customer-id order.
   t.events.push_back({.table = "purchases",

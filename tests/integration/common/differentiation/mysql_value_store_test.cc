@@ -175,6 +175,12 @@ TEST_F(ValueStoreTest,
   }
   EXPECT_EQ(by_id.count(merged), 0u);
   EXPECT_EQ(by_id.count(erased), 0u);
+  // Asked for, it is said to be erased, not unknown.
+  absl::StatusOr<std::string> resolved = facts_.ResolveEntity(erased);
+  EXPECT_EQ(resolved.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(resolved.status().message(),
+            absl::StrCat("customer ", erased, " was erased"));
+  EXPECT_EQ(*facts_.ResolveEntity(merged), a);
   EXPECT_EQ(by_id[a].frequency, 3);
   EXPECT_EQ(by_id[a].monetary, D("12.600000001"));
   EXPECT_EQ(by_id[a].last_event_us, kAsOf);
@@ -604,6 +610,44 @@ TEST_F(ValueStoreTest, ADeletedEntityLeavesNoValuesInEitherSet) {
   EXPECT_EQ((*live)[0].entity_id, c);
   ASSERT_EQ(previous->size(), 1u);
   EXPECT_EQ((*previous)[0].entity_id, c);
+}
+
+// A refresh that valued entities deleted, merged or erased while it ran
+// published their values again: its catch-up finds them (a plain read) and
+// deletes them, and leaves the live entities' values alone.
+TEST_F(ValueStoreTest, ValuesOfEntitiesGoneDuringARefreshAreDropped) {
+  const std::string live = AddCustomer(), merged = AddCustomer(),
+                    erased = AddCustomer(), deleted = AddCustomer();
+  const std::string job = RunningJob();
+  ASSERT_TRUE(store_.BeginValueSet(job).ok());
+  ASSERT_TRUE(
+      store_
+          .AppendValues(job, {Score(live, job, 100, 1, "Hibernating"),
+                              Score(merged, job, 200, 1, "Hibernating"),
+                              Score(erased, job, 300, 1, "Hibernating"),
+                              Score(deleted, job, 400, 1, "Hibernating")})
+          .ok());
+  // Gone while the set was staged.
+  Exec("UPDATE customers SET merged_into = ? WHERE id = ?", {live, merged});
+  Exec("UPDATE customers SET erased_time_us = 1 WHERE id = ?", {erased});
+  Exec("DELETE FROM customers WHERE id = ?", {deleted});
+  ASSERT_TRUE(store_.PublishValueSet(job).ok());
+
+  absl::StatusOr<std::vector<std::string>> gone =
+      store_.DropValuesOfEntitiesGone();
+  ASSERT_TRUE(gone.ok()) << gone.status();
+  std::vector<std::string> sorted_gone = *gone;
+  std::sort(sorted_gone.begin(), sorted_gone.end());
+  std::vector<std::string> expected = {merged, erased, deleted};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(sorted_gone, expected);
+  absl::StatusOr<std::vector<StoredValue>> left =
+      store_.GetValues({live, merged, erased, deleted});
+  ASSERT_TRUE(left.ok()) << left.status();
+  ASSERT_EQ(left->size(), 1u);
+  EXPECT_EQ((*left)[0].entity_id, live);
+  // Nothing more the second time.
+  EXPECT_TRUE(store_.DropValuesOfEntitiesGone()->empty());
 }
 
 // A running job's heartbeat does not wait behind calls that hold every
