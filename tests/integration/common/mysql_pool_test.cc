@@ -618,6 +618,18 @@ TEST(MysqlPool, TheServerEndsSlowStatementsAndLongLockWaits) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// A one-connection pool that migrates, waiting at most 1 s for a table's
+// metadata lock.
+std::unique_ptr<MysqlPool> BoundedMigrator(const std::string& uri) {
+  absl::StatusOr<MysqlOptions> options = MysqlOptions::FromUri(uri);
+  EXPECT_TRUE(options.ok()) << options.status();
+  options->pool_size = 1;
+  options->metadata_lock_wait_timeout = absl::Seconds(1);
+  absl::StatusOr<std::unique_ptr<MysqlPool>> pool = MysqlPool::Create(*options);
+  EXPECT_TRUE(pool.ok()) << pool.status();
+  return *std::move(pool);
+}
+
 // A schema change that finds its table in use by an open transaction gives
 // up after metadata_lock_wait_timeout (ABORTED, to run again) rather than
 // hold every later statement on that table behind it, and applies once the
@@ -626,13 +638,7 @@ TEST(Migrations, AChangeOfATableInUseGivesUpAndRunsAgainOnceItIsFree) {
   const std::string uri = TestMariaDb::Shared().CreateDatabase();
   auto serving = NewPool(uri);
   ASSERT_TRUE(ApplyMigrations(*serving, kMigrations).ok());
-  absl::StatusOr<MysqlOptions> options = MysqlOptions::FromUri(uri);
-  ASSERT_TRUE(options.ok()) << options.status();
-  options->pool_size = 1;
-  options->metadata_lock_wait_timeout = absl::Seconds(1);
-  absl::StatusOr<std::unique_ptr<MysqlPool>> migrator =
-      MysqlPool::Create(*options);
-  ASSERT_TRUE(migrator.ok()) << migrator.status();
+  std::unique_ptr<MysqlPool> migrator = BoundedMigrator(uri);
   std::vector<Migration> more = kMigrations;
   more.push_back(
       {3, "wider", "ALTER TABLE things ADD COLUMN colour INT NULL;"});
@@ -643,7 +649,7 @@ TEST(Migrations, AChangeOfATableInUseGivesUpAndRunsAgainOnceItIsFree) {
         std::unique_ptr<sql::Statement> s(c.createStatement());
         std::unique_ptr<sql::ResultSet> rs(
             s->executeQuery("SELECT COUNT(*) FROM things"));
-        busy = ApplyMigrations(**migrator, more);
+        busy = ApplyMigrations(*migrator, more);
         return absl::OkStatus();
       });
   ASSERT_TRUE(holder.ok()) << holder;
@@ -651,7 +657,7 @@ TEST(Migrations, AChangeOfATableInUseGivesUpAndRunsAgainOnceItIsFree) {
   EXPECT_TRUE(IsRetryableTransactionError(busy.status()));
   EXPECT_EQ(*Count(*serving, "SELECT COUNT(*) FROM schema_migrations"), 2);
 
-  absl::StatusOr<int> applied = ApplyMigrations(**migrator, more);
+  absl::StatusOr<int> applied = ApplyMigrations(*migrator, more);
   ASSERT_TRUE(applied.ok()) << applied.status();
   EXPECT_EQ(*applied, 1);
   EXPECT_EQ(*Count(*serving, "SELECT COUNT(colour) + 1 FROM things"), 1);
@@ -665,13 +671,7 @@ TEST(Migrations, AMigrationThatChangedSomethingWaitsForItsNextTable) {
   const std::string uri = TestMariaDb::Shared().CreateDatabase();
   auto serving = NewPool(uri);
   ASSERT_TRUE(ApplyMigrations(*serving, kMigrations).ok());
-  absl::StatusOr<MysqlOptions> options = MysqlOptions::FromUri(uri);
-  ASSERT_TRUE(options.ok()) << options.status();
-  options->pool_size = 1;
-  options->metadata_lock_wait_timeout = absl::Seconds(1);
-  absl::StatusOr<std::unique_ptr<MysqlPool>> migrator =
-      MysqlPool::Create(*options);
-  ASSERT_TRUE(migrator.ok()) << migrator.status();
+  std::unique_ptr<MysqlPool> migrator = BoundedMigrator(uri);
   std::vector<Migration> more = kMigrations;
   more.push_back({3, "two_tables",
                   "CREATE TABLE IF NOT EXISTS shades (id INT PRIMARY KEY);\n"
@@ -685,7 +685,7 @@ TEST(Migrations, AMigrationThatChangedSomethingWaitsForItsNextTable) {
   absl::StatusOr<int> applied;
   std::thread migrate([&] {
     holding.WaitForNotification();
-    applied = ApplyMigrations(**migrator, more);
+    applied = ApplyMigrations(*migrator, more);
   });
   bool waited_past_the_bound = false;
   absl::Status holder =

@@ -1435,6 +1435,18 @@ v1::LogInteractionRequest Interaction(const std::string& customer,
   return r;
 }
 
+// A grant of marketing by email, from the web.
+v1::SetConsentRequest MarketingByEmail(const std::string& customer) {
+  v1::SetConsentRequest r;
+  r.set_customer_id(customer);
+  r.mutable_consent()->set_purpose("marketing");
+  r.mutable_consent()->set_channel(cv1::CHANNEL_EMAIL);
+  r.mutable_consent()->set_granted(true);
+  r.mutable_consent()->mutable_capture_time()->set_seconds(1'700'000'000);
+  r.mutable_consent()->set_source("web");
+  return r;
+}
+
 TEST_F(CustomerLogicTest, InteractionsOnChannelsTheTierForbidsNeedForce) {
   v1::Customer c = Create("Ada");
   cv1::ContactPolicy lead;
@@ -1509,13 +1521,7 @@ TEST_F(CustomerLogicTest,
 
   v1::Customer other = Create("Other");
   store_.merge_on_write = {{other.id(), stayed.id()}};
-  v1::SetConsentRequest consent;
-  consent.set_customer_id(other.id());
-  consent.mutable_consent()->set_purpose("marketing");
-  consent.mutable_consent()->set_channel(cv1::CHANNEL_EMAIL);
-  consent.mutable_consent()->set_granted(true);
-  consent.mutable_consent()->mutable_capture_time()->set_seconds(1'700'000'000);
-  consent.mutable_consent()->set_source("web");
+  const v1::SetConsentRequest consent = MarketingByEmail(other.id());
   absl::StatusOr<v1::Consent> set = logic_.SetConsent(consent, kActor);
   ASSERT_TRUE(set.ok()) << set.status();
   ASSERT_FALSE(store_.events.empty());
@@ -1538,13 +1544,7 @@ TEST_F(CustomerLogicTest, InteractionsAndConsentsRetryOnlyAMerge) {
 
   store_.write_attempts = 0;
   store_.fail_next_write = absl::AbortedError("deadlock; retry");
-  v1::SetConsentRequest consent;
-  consent.set_customer_id(ada.id());
-  consent.mutable_consent()->set_purpose("marketing");
-  consent.mutable_consent()->set_channel(cv1::CHANNEL_EMAIL);
-  consent.mutable_consent()->set_granted(true);
-  consent.mutable_consent()->mutable_capture_time()->set_seconds(1'700'000'000);
-  consent.mutable_consent()->set_source("web");
+  const v1::SetConsentRequest consent = MarketingByEmail(ada.id());
   EXPECT_EQ(logic_.SetConsent(consent, kActor).status().code(),
             absl::StatusCode::kAborted);
   EXPECT_EQ(store_.write_attempts, 1);
