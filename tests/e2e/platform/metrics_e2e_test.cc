@@ -250,9 +250,10 @@ TEST_F(MetricsE2E, EverySeriesTheDashboardPlotsIsExposed) {
                 .exit_code,
             0);
   std::set<std::string> exposed;
-  for (const std::string& addr : {platform_.customer().metrics_addr(),
-                                  platform_.scoring().metrics_addr()}) {
-    for (const auto& [series, value] : FetchAfterRefresh(addr)) {
+  for (const Scrape& scrape :
+       {FetchAfterRefresh(platform_.customer().metrics_addr()),
+        Fetch(platform_.scoring().metrics_addr())}) {
+    for (const auto& [series, value] : scrape) {
       exposed.insert(series.substr(0, series.find('{')));
     }
   }
