@@ -51,10 +51,9 @@ absl::StatusOr<std::string> ReadSecretFile(const std::string& path,
     return absl::InvalidArgumentError(absl::StrCat(
         setting, ": cannot read ", path, ": ", std::strerror(errno)));
   }
-  if (!S_ISREG(st.st_mode) || st.st_size > kMost) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(setting, ": ", path, " is not a file of at most 64 KiB"));
-  }
+  const absl::Status too_large = absl::InvalidArgumentError(
+      absl::StrCat(setting, ": ", path, " is not a file of at most 64 KiB"));
+  if (!S_ISREG(st.st_mode) || st.st_size > kMost) return too_large;
   std::ifstream in(path, std::ios::binary);
   std::string secret(kMost + 1, '\0');
   if (in) in.read(secret.data(), kMost + 1);
@@ -63,10 +62,7 @@ absl::StatusOr<std::string> ReadSecretFile(const std::string& path,
         absl::StrCat(setting, ": cannot read ", path));
   }
   // Grown past the bound since it was looked at: refused, not cut short.
-  if (in.gcount() > kMost) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(setting, ": ", path, " is not a file of at most 64 KiB"));
-  }
+  if (in.gcount() > kMost) return too_large;
   secret.resize(static_cast<size_t>(in.gcount()));
   // One final line break, as editors and `echo` leave it, is not part of
   // the secret.

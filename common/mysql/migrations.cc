@@ -196,9 +196,11 @@ absl::StatusOr<int> ApplyMigrations(MysqlPool& pool,
               {{"migration", absl::StrCat(absl::Dec(m.version, absl::kZeroPad4),
                                           "_", m.name)}});
       wait_for_locks(true);
+      bool changed = false;
       for (const std::string& statement : SplitSqlStatements(m.sql)) {
         s->execute(statement);
-        wait_for_locks(false);
+        if (!changed) wait_for_locks(false);
+        changed = true;
       }
       const auto record = [&] {
         std::unique_ptr<sql::PreparedStatement> insert(

@@ -4,14 +4,21 @@
 #include "services/customer/mysql_customer_store.h"
 
 namespace rapport::customer {
+namespace {
+
+// The customers that are scored, summed and exported: neither merged into
+// another nor erased (an erased one's values would go on profiling a person
+// who asked to be forgotten).
+constexpr char kLiveCustomer[] =
+    "c.merged_into IS NULL AND c.erased_time_us IS NULL";
+
+}  // namespace
 
 differentiation::CounterpartTables CustomerCounterpartTables() {
   differentiation::CounterpartTables t;
   t.noun = "customer";
   t.entities = "customers";
-  // Erased customers are no longer scored, summed or exported: their values
-  // would go on profiling a person who asked to be forgotten.
-  t.live_condition = "c.merged_into IS NULL AND c.erased_time_us IS NULL";
+  t.live_condition = kLiveCustomer;
   t.merged_into_column = "merged_into";
   t.not_live_reason = "was erased";
   // The covering indexes of migration 0004 let a refresh aggregate every
@@ -35,7 +42,7 @@ differentiation::ValueTables CustomerValueTables() {
   t.entity_column = "customer_id";
   t.jobs = "refresh_jobs";
   t.entities = "customers";
-  t.live_condition = "c.merged_into IS NULL AND c.erased_time_us IS NULL";
+  t.live_condition = kLiveCustomer;
   t.external_ids = "customer_external_ids";
   return t;
 }
