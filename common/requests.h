@@ -95,38 +95,72 @@ struct Identified {
   bool created = false;
 };
 
-// Identify-or-create, as each counterpart's Identify<Entity> does it: `find`
-// gives the ids the identities name; one is read with `get`; none, and
-// `create` makes it. A create that loses a race (ALREADY_EXISTS: a concurrent
-// call made it first, or holds one of its identities) looks again, three
-// times at most. `made_here` is the id a create under the request's id gets
-// (empty without one), so that its retry says created again. Several named:
-// FAILED_PRECONDITION listing them, "the identities name 2 <noun> (a, b);
-// <advice>".
+// How a counterpart's Identify<Entity> finds, reads and makes its entity.
+template <typename Entity>
+struct IdentifySteps {
+  // The ids the request's identities name.
+  std::function<absl::StatusOr<std::vector<std::string>>()> find;
+  // One entity, as the answer shows it.
+  std::function<absl::StatusOr<Entity>(const std::string&)> get;
+  // Makes the entity the identities name (ALREADY_EXISTS when a concurrent
+  // call made it first, or holds one of its identities).
+  std::function<absl::StatusOr<Entity>()> create;
+  // The id a create under the request's id gets (empty without one), and the
+  // fingerprint of the create that this request makes (RequestFingerprint).
+  std::string made_here;
+  std::string fingerprint;
+  // The fingerprint stored with `made_here`'s create; none when nothing was
+  // made under the request id (or it was deleted since).
+  std::function<absl::StatusOr<std::optional<std::string>>()> made_before;
+  // Plural noun ("partners") and the request's subject ("a partner") in
+  // errors; advice when the identities name several.
+  absl::string_view nouns;
+  absl::string_view what;
+  absl::string_view advice;
+};
+
+// Identify-or-create, as each counterpart's Identify<Entity> does it.
+//
+// A request id names one identify. If a create under it made an entity,
+// another request under the id is refused (RequestIdReused(what)), whatever
+// its identities find now, and its retry answers with that entity, created,
+// even if its identities have moved or been removed since; deleted since, it
+// is identified (or made) anew.
+//
+// Otherwise `find` gives the ids the identities name; one is read with
+// `get`; none, and `create` makes it. A create that loses a race looks
+// again, three times at most. Several named: FAILED_PRECONDITION listing
+// them, "the identities name 2 <nouns> (a, b); <advice>".
 template <typename Entity>
 absl::StatusOr<Identified<Entity>> FindOrCreate(
-    const std::function<absl::StatusOr<std::vector<std::string>>()>& find,
-    const std::function<absl::StatusOr<Entity>(const std::string&)>& get,
-    const std::function<absl::StatusOr<Entity>()>& create,
-    const std::string& made_here, absl::string_view noun,
-    absl::string_view advice) {
+    const IdentifySteps<Entity>& steps) {
+  if (!steps.made_here.empty()) {
+    absl::StatusOr<std::optional<std::string>> made = steps.made_before();
+    if (!made.ok()) return made.status();
+    if (made->has_value()) {
+      if (**made != steps.fingerprint) return RequestIdReused(steps.what);
+      absl::StatusOr<Entity> first = steps.get(steps.made_here);
+      if (first.ok()) return Identified<Entity>{*std::move(first), true};
+      if (!absl::IsNotFound(first.status())) return first.status();
+    }
+  }
   absl::Status lost;
   for (int attempt = 0; attempt < 3; ++attempt) {
-    absl::StatusOr<std::vector<std::string>> found = find();
+    absl::StatusOr<std::vector<std::string>> found = steps.find();
     if (!found.ok()) return found.status();
     if (found->size() > 1) {
       return absl::FailedPreconditionError(
-          absl::StrCat("the identities name ", found->size(), " ", noun, " (",
-                       absl::StrJoin(*found, ", "), "); ", advice));
+          absl::StrCat("the identities name ", found->size(), " ", steps.nouns,
+                       " (", absl::StrJoin(*found, ", "), "); ", steps.advice));
     }
     if (found->size() == 1) {
-      absl::StatusOr<Entity> entity = get(found->front());
+      absl::StatusOr<Entity> entity = steps.get(found->front());
       if (!entity.ok()) return entity.status();
       return Identified<Entity>{
           *std::move(entity),
-          !made_here.empty() && found->front() == made_here};
+          !steps.made_here.empty() && found->front() == steps.made_here};
     }
-    absl::StatusOr<Entity> created = create();
+    absl::StatusOr<Entity> created = steps.create();
     if (absl::IsAlreadyExists(created.status())) {
       lost = created.status();
       continue;

@@ -526,42 +526,29 @@ absl::StatusOr<v1::IdentifyMemberResponse> CommunityLogic::IdentifyMember(
                                     ? ""
                                     : KeyedId("member", request.request_id());
   const v1::CreateMemberRequest create = IdentifiedCreate(request, email);
-  // A request id names one identify: if it made a member, another request
-  // under it is refused, whatever its identities find now.
-  if (!made_here.empty()) {
-    RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> made,
-                             store_->MemberFingerprint(made_here));
-    if (made.has_value() && *made != RequestFingerprint(create.member())) {
-      return RequestIdReused("a member");
-    }
-    // A retry of the identify that made it: that member, whatever its
-    // identities find now (moved or removed since), as the first answer said.
-    // Deleted since, it is identified (or made) anew.
-    if (made.has_value()) {
-      absl::StatusOr<MemberRecord> first = store_->GetMember(made_here);
-      if (first.ok()) {
-        v1::IdentifyMemberResponse response;
-        *response.mutable_member() = Written(*first);
-        response.set_created(true);
-        return response;
-      }
-      if (!absl::IsNotFound(first.status())) return first.status();
-    }
-  }
   RAPPORT_ASSIGN_OR_RETURN(
       Identified<v1::Member> identified,
-      FindOrCreate<v1::Member>(
-          [&] {
-            return store_->FindMembers(
-                ids.external_ids, email.empty() ? "" : EmailMatchKey(email));
-          },
-          [&](const std::string& id) {
-            v1::GetMemberRequest get;
-            get.set_id(id);
-            return GetMember(get);
-          },
-          [&] { return CreateIdentified(create, email, actor); }, made_here,
-          "members", "identify with fewer identities"));
+      FindOrCreate<v1::Member>({
+          .find =
+              [&] {
+                return store_->FindMembers(
+                    ids.external_ids,
+                    email.empty() ? "" : EmailMatchKey(email));
+              },
+          .get =
+              [&](const std::string& id) {
+                v1::GetMemberRequest get;
+                get.set_id(id);
+                return GetMember(get);
+              },
+          .create = [&] { return CreateIdentified(create, email, actor); },
+          .made_here = made_here,
+          .fingerprint = RequestFingerprint(create.member()),
+          .made_before = [&] { return store_->MemberFingerprint(made_here); },
+          .nouns = "members",
+          .what = "a member",
+          .advice = "identify with fewer identities",
+      }));
   v1::IdentifyMemberResponse response;
   *response.mutable_member() = std::move(identified.entity);
   response.set_created(identified.created);

@@ -519,42 +519,29 @@ absl::StatusOr<v1::IdentifyPartnerResponse> PartnerLogic::IdentifyPartner(
                                     ? ""
                                     : KeyedId("partner", request.request_id());
   const v1::CreatePartnerRequest create = IdentifiedCreate(request, email);
-  // A request id names one identify: if it made a partner, another request
-  // under it is refused, whatever its identities find now.
-  if (!made_here.empty()) {
-    RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> made,
-                             store_->PartnerFingerprint(made_here));
-    if (made.has_value() && *made != RequestFingerprint(create.partner())) {
-      return RequestIdReused("a partner");
-    }
-    // A retry of the identify that made it: that partner, whatever its
-    // identities find now (moved or removed since), as the first answer said.
-    // Deleted since, it is identified (or made) anew.
-    if (made.has_value()) {
-      absl::StatusOr<PartnerRecord> first = store_->GetPartner(made_here);
-      if (first.ok()) {
-        v1::IdentifyPartnerResponse response;
-        *response.mutable_partner() = Written(*first);
-        response.set_created(true);
-        return response;
-      }
-      if (!absl::IsNotFound(first.status())) return first.status();
-    }
-  }
   RAPPORT_ASSIGN_OR_RETURN(
       Identified<v1::Partner> identified,
-      FindOrCreate<v1::Partner>(
-          [&] {
-            return store_->FindPartners(
-                ids.external_ids, email.empty() ? "" : EmailMatchKey(email));
-          },
-          [&](const std::string& id) {
-            v1::GetPartnerRequest get;
-            get.set_id(id);
-            return GetPartner(get);
-          },
-          [&] { return CreateIdentified(create, email, actor); }, made_here,
-          "partners", "identify with fewer identities"));
+      FindOrCreate<v1::Partner>({
+          .find =
+              [&] {
+                return store_->FindPartners(
+                    ids.external_ids,
+                    email.empty() ? "" : EmailMatchKey(email));
+              },
+          .get =
+              [&](const std::string& id) {
+                v1::GetPartnerRequest get;
+                get.set_id(id);
+                return GetPartner(get);
+              },
+          .create = [&] { return CreateIdentified(create, email, actor); },
+          .made_here = made_here,
+          .fingerprint = RequestFingerprint(create.partner()),
+          .made_before = [&] { return store_->PartnerFingerprint(made_here); },
+          .nouns = "partners",
+          .what = "a partner",
+          .advice = "identify with fewer identities",
+      }));
   v1::IdentifyPartnerResponse response;
   *response.mutable_partner() = std::move(identified.entity);
   response.set_created(identified.created);
