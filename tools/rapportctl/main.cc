@@ -249,8 +249,8 @@ Global flags:
                        of addresses is balanced round-robin
   --output FORMAT      table (default), json or csv
   --timeout DURATION   deadline of each call (default 30s; imports and scoring
-                       rfm|clv 1h; exports scores none; report and overview
-                       give their exports at least 10m)
+                       rfm|clv 1h; exports scores none; health 2s a probe,
+                       see --wait; report gives its exports at least 10m)
   --tls-ca FILE, --tls-cert FILE, --tls-key FILE   TLS to the service
                        (also $RAPPORT_TLS_CA, $RAPPORT_TLS_CERT, $RAPPORT_TLS_KEY);
                        a token goes to another machine over TLS only
