@@ -81,8 +81,13 @@ Env Platform::CtlEnv() const {
 
 Env Platform::CtlEnvAs(const std::string& token) const {
   Env env = {{"RAPPORT_SCORING_ADDR", scoring_addr_},
-             {"RAPPORT_TOKEN", token},
              {"RAPPORT_SIGNING_KEY_FILE", TestAuth::Get().people_key_file()}};
+  // No token: an empty file (an empty RAPPORT_TOKEN is refused).
+  if (token.empty()) {
+    env["RAPPORT_TOKEN_FILE"] = "/dev/null";
+  } else {
+    env["RAPPORT_TOKEN"] = token;
+  }
   if (!customer_.empty()) env["RAPPORT_CUSTOMER_ADDR"] = customer_[0]->addr();
   if (partner_) env["RAPPORT_PARTNER_ADDR"] = partner_->addr();
   if (community_) env["RAPPORT_COMMUNITY_ADDR"] = community_->addr();

@@ -52,6 +52,18 @@ std::string LocalPlatformSetting(absl::string_view name) {
 absl::Status Context::LoadToken() {
   token = FlagOrEnv(args, "token", "RAPPORT_TOKEN");
   if (!token.empty()) return absl::OkStatus();
+  // A token given empty (`--token "$T"` or `RAPPORT_TOKEN=$T` with T unset)
+  // is a mistake, never a call with the token file's (an admin's on a local
+  // platform) instead.
+  if (args.Has("token")) {
+    return absl::InvalidArgumentError(
+        "--token: is empty (leave it out to use RAPPORT_TOKEN or the token "
+        "file)");
+  }
+  if (std::getenv("RAPPORT_TOKEN") != nullptr) {
+    return absl::InvalidArgumentError(
+        "RAPPORT_TOKEN: is set but empty (unset it to use the token file)");
+  }
   static const std::string local = LocalVarPath("auth/operator.token");
   const char* file = std::getenv("RAPPORT_TOKEN_FILE");
   if (file == nullptr || *file == '\0') {

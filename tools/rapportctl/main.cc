@@ -260,7 +260,8 @@ Global flags:
   --token TOKEN        the bearer token every call carries (default: $RAPPORT_TOKEN,
                        else the contents of the file $RAPPORT_TOKEN_FILE, else
                        the local platform's var/auth/operator.token, which goes
-                       to this machine's addresses only)
+                       to this machine's addresses only); an empty --token or
+                       $RAPPORT_TOKEN is refused, never passed over
 
 Exit status: 0 done, 1 the call failed (for an import: or rows were rejected; the
 stored rows stay stored), 2 bad usage, 3 not serving.

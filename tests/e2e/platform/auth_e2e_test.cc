@@ -403,10 +403,27 @@ TEST_F(AuthE2E, RapportctlMintsTokensThatAnyClientCanUse) {
                                  env);
   ASSERT_EQ(local.exit_code, 0) << local.err;
   testing::WriteFile(var.File("auth/operator.token"), local.out);
-  env["RAPPORT_TOKEN"] = "";
+  env["RAPPORT_TOKEN_FILE"] = "";
   RunResult listed_locally = testing::Run(
       {testing::CtlPath(), "customers", "list", "--output", "csv"}, env);
   EXPECT_EQ(listed_locally.exit_code, 0) << listed_locally.err;
+  // A token given empty (a script's unset variable) is a mistake, refused
+  // before any call: never a call with that token instead.
+  {
+    RunResult flag = testing::Run(
+        {testing::CtlPath(), "customers", "list", "--token", ""}, env);
+    EXPECT_EQ(flag.exit_code, 2);
+    EXPECT_NE(flag.err.find("--token: is empty"), std::string::npos)
+        << flag.err;
+    testing::Env unset_variable = env;
+    unset_variable["RAPPORT_TOKEN"] = "";
+    RunResult variable =
+        testing::Run({testing::CtlPath(), "customers", "list"}, unset_variable);
+    EXPECT_EQ(variable.exit_code, 2);
+    EXPECT_NE(variable.err.find("RAPPORT_TOKEN: is set but empty"),
+              std::string::npos)
+        << variable.err;
+  }
   // That token, picked up without being named, goes to this machine only:
   // to another address the command stops before it connects, and says why.
   for (const char* remote : {"192.0.2.1:50051", "127.0.0.1:1,192.0.2.1:2"}) {
