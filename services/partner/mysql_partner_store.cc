@@ -1206,6 +1206,24 @@ absl::StatusOr<DealRecord> MysqlPartnerStore::RegisterDeal(
           RAPPORT_RETURN_IF_ERROR(
               CheckPartnerMay(c, deal.partner_id, "register deals", false));
           DealRecord row = deal;
+          // A reference names one deal of its partner (a registration racing
+          // this one for it makes the insert meet the unique key, and the
+          // transaction runs again, to find it here).
+          if (!row.reference.empty()) {
+            Statement taken =
+                PrepareCached(c,
+                              "SELECT id FROM deals WHERE partner_id = ? AND "
+                              "reference_key = ?");
+            taken->setString(1, row.partner_id);
+            taken->setString(2, row.reference);
+            Rows found(taken->executeQuery());
+            if (found->next()) {
+              return absl::AlreadyExistsError(absl::StrCat(
+                  "partner ", row.partner_id, " has deal ",
+                  TextOrEmpty(*found, 1), " under the reference \"",
+                  row.reference, "\" already"));
+            }
+          }
           // The earliest open registration of another partner for the account
           // (by domain or by name), within the window on either side of this
           // one: a claim stored first keeps its place even when this one says

@@ -115,7 +115,7 @@ absl::StatusOr<imports::Parsed<DealRecord>> ParseDeal(const v1::DealRow& row) {
   DealRecord& d = out.record;
   RAPPORT_RETURN_IF_ERROR(ParsePartnerRef(row.partner_ref()).status());
   out.ref = row.partner_ref();
-  RAPPORT_RETURN_IF_ERROR(CheckOptionalText(row.deal_id(), "deal_id", 128));
+  RAPPORT_RETURN_IF_ERROR(CheckRequiredText(row.deal_id(), "deal_id", 128));
   d.reference = row.deal_id();
   RAPPORT_RETURN_IF_ERROR(CheckRequiredText(row.account(), "account", 256));
   d.account_name = std::string(absl::StripAsciiWhitespace(row.account()));
@@ -173,7 +173,7 @@ absl::StatusOr<imports::Parsed<DealRecord>> ParseDeal(const v1::DealRow& row) {
   return out;
 }
 
-absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
+absl::StatusOr<std::vector<imports::Reject>> InsertNewDeals(
     sql::Connection& c, const std::vector<imports::Row<DealRecord>>& rows,
     const std::string& actor, int64_t now, int64_t window_us,
     int64_t import_start) {
@@ -495,6 +495,128 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
   store(kept);
   resolve_won();
   return refused;  // the importer sorts them by row
+}
+
+// A deal_id names one deal of its partner. A row whose deal its partner has
+// stored already (by an earlier import, or registered under that reference),
+// or that an earlier row of the batch gives, is not stored again: unchanged
+// when it says the same (a file imported twice), refused naming deal_id when
+// it says otherwise (a row does not change a stored deal). Returns those
+// rows' answers; `fresh` gets the others. A deal stored meanwhile by another
+// stream makes the insert meet the unique key, and the batch runs again
+// (MysqlPool retries a duplicate key once), to find it here.
+std::vector<imports::Reject> SeparateKnownDeals(
+    sql::Connection& c, const std::vector<imports::Row<DealRecord>>& rows,
+    std::vector<imports::Row<DealRecord>>& fresh) {
+  struct Known {
+    std::string id;
+    int state = 0;
+    Decimal amount;
+    std::string account_name;
+    std::string account_domain;
+    int64_t register_time_us = 0;
+    std::optional<int64_t> close_time_us;
+    int64_t row = 0;  // of the batch, when it gave it
+  };
+  auto key = [](const std::string& partner, const std::string& reference) {
+    return absl::StrCat(partner, " ", reference);
+  };
+  absl::flat_hash_map<std::string, Known> known;
+  std::set<std::string> partners, references;
+  for (const imports::Row<DealRecord>& r : rows) {
+    partners.insert(PartnerOf(r));
+    references.insert(r.record.reference);
+  }
+  constexpr size_t kInList = 512;
+  const std::vector<std::string> partner_list(partners.begin(), partners.end());
+  const std::vector<std::string> reference_list(references.begin(),
+                                                references.end());
+  for (size_t p = 0; p < partner_list.size(); p += kInList) {
+    const size_t np = std::min(kInList, partner_list.size() - p);
+    for (size_t q = 0; q < reference_list.size(); q += kInList) {
+      const size_t nq = std::min(kInList, reference_list.size() - q);
+      const size_t ps = PaddedCount(np, kInList), qs = PaddedCount(nq, kInList);
+      CachedStatement s = PrepareCached(
+          c, absl::StrCat("SELECT partner_id, reference, id, state, amount, "
+                          "account_name, account_domain, register_time_us, "
+                          "close_time_us FROM deals WHERE partner_id IN (",
+                          Placeholders(ps), ") AND reference_key IN (",
+                          Placeholders(qs), ")"));
+      BindPadded(*s, 1, partner_list, p, np, ps);
+      BindPadded(*s, static_cast<int>(ps) + 1, reference_list, q, nq, qs);
+      rapport::Rows found(s->executeQuery());
+      while (found->next()) {
+        Known k{.id = TextOrEmpty(*found, 3),
+                .state = found->getInt(4),
+                .account_name = TextOrEmpty(*found, 6),
+                .account_domain = TextOrEmpty(*found, 7),
+                .register_time_us = found->getInt64(8)};
+        if (absl::StatusOr<Decimal> amount = DecimalColumn(*found, 5);
+            amount.ok()) {
+          k.amount = *amount;
+        }
+        if (!found->isNull(9)) k.close_time_us = found->getInt64(9);
+        known[key(TextOrEmpty(*found, 1), TextOrEmpty(*found, 2))] =
+            std::move(k);
+      }
+    }
+  }
+  std::vector<imports::Reject> answered;
+  fresh.clear();
+  fresh.reserve(rows.size());
+  for (const imports::Row<DealRecord>& r : rows) {
+    const DealRecord& d = r.record;
+    const std::string k = key(PartnerOf(r), d.reference);
+    auto it = known.find(k);
+    if (it == known.end()) {
+      known[k] = Known{.id = r.id,
+                       .state = d.state,
+                       .amount = d.amount,
+                       .account_name = d.account_name,
+                       .account_domain = d.account_domain,
+                       .register_time_us = d.register_time_us,
+                       .close_time_us = d.close_time_us,
+                       .row = r.number};
+      fresh.push_back(r);
+      continue;
+    }
+    const Known& was = it->second;
+    if (was.state == d.state && was.amount == d.amount &&
+        was.account_name == d.account_name &&
+        was.account_domain == d.account_domain &&
+        was.register_time_us == d.register_time_us &&
+        was.close_time_us == d.close_time_us) {
+      answered.push_back({.row = r.number, .unchanged = true});
+      continue;
+    }
+    answered.push_back(
+        {.row = r.number,
+         .field = "deal_id",
+         .message =
+             was.row != 0
+                 ? absl::StrCat("names the deal of row ", was.row,
+                                " of this import, which says otherwise")
+                 : absl::StrCat("is deal ", was.id, " of this partner, stored ",
+                                DealStateName(was.state), " for ",
+                                was.amount.ToString(),
+                                " and saying otherwise; a row does not change "
+                                "a stored deal (TransitionDeal does)")});
+  }
+  return answered;
+}
+
+absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
+    sql::Connection& c, const std::vector<imports::Row<DealRecord>>& all_rows,
+    const std::string& actor, int64_t now, int64_t window_us,
+    int64_t import_start) {
+  std::vector<imports::Row<DealRecord>> rows;
+  std::vector<imports::Reject> known = SeparateKnownDeals(c, all_rows, rows);
+  RAPPORT_ASSIGN_OR_RETURN(
+      std::vector<imports::Reject> refused,
+      InsertNewDeals(c, rows, actor, now, window_us, import_start));
+  refused.insert(refused.end(), std::make_move_iterator(known.begin()),
+                 std::make_move_iterator(known.end()));
+  return refused;
 }
 
 // ---- orders

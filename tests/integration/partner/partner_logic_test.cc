@@ -15,6 +15,7 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/hash/hash.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -167,13 +168,29 @@ class PartnerLogicTest : public ::testing::Test {
     return deal.ok() ? deal->conflict_with() : deal.status().ToString();
   }
 
+  // `request` with a deal_id on each row that has none, made from what the
+  // row says (a row given twice names one deal).
+  static v1::ImportDealsRequest WithDealIds(v1::ImportDealsRequest request) {
+    for (v1::DealRow& r : *request.mutable_rows()) {
+      if (!r.deal_id().empty()) continue;
+      r.set_deal_id(absl::StrCat(
+          "D", absl::Hash<std::tuple<std::string, std::string, std::string,
+                                     std::string, std::string>>()(
+                   {r.partner_ref(), r.account(), r.registered_at(), r.state(),
+                    r.closed_at()}) %
+                   1000000007));
+    }
+    return request;
+  }
+
   // `request` imported in one message by user:ada, at the test's clock.
   absl::StatusOr<v1::ImportDealsResponse> ImportDealsAsAda(
       const v1::ImportDealsRequest& request) {
     MysqlPartnerImports imports(&db_.pool(), &ids_,
                                 [this] { return absl::FromUnixMicros(now_); },
                                 {.currency = "USD"});
-    return imports.ImportDeals(testing::OneMessage(request), "user:ada");
+    return imports.ImportDeals(testing::OneMessage(WithDealIds(request)),
+                               "user:ada");
   }
 
   int64_t AuditCount(const std::string& rpc) {
@@ -1252,8 +1269,8 @@ TEST_F(PartnerLogicTest,
                               [this] { return absl::FromUnixMicros(now_); },
                               {.currency = "USD"});
   now_ = kNow + 200 * kDay;  // every row above is in the past
-  absl::StatusOr<v1::ImportDealsResponse> imported =
-      imports.ImportDeals(testing::OneMessage(request), "user:ada");
+  absl::StatusOr<v1::ImportDealsResponse> imported = imports.ImportDeals(
+      testing::OneMessage(WithDealIds(request)), "user:ada");
   ASSERT_TRUE(imported.ok()) << imported.status();
   ASSERT_EQ(imported->accepted(), 7);
   ASSERT_EQ(imported->rejected_size(), 1);
@@ -1290,7 +1307,8 @@ TEST_F(PartnerLogicTest,
   *request.add_rows() =
       row(b.id(), "Initech", "", kNow - 20 * kDay, "submitted");
   request.mutable_rows(0)->set_row(1);
-  imported = imports.ImportDeals(testing::OneMessage(request), "user:ada");
+  imported = imports.ImportDeals(testing::OneMessage(WithDealIds(request)),
+                                 "user:ada");
   ASSERT_TRUE(imported.ok()) << imported.status();
   EXPECT_EQ(imported->accepted(), 1);
   EXPECT_EQ(db_.Strings("SELECT conflict_with FROM deals WHERE "
@@ -1349,7 +1367,8 @@ TEST_F(PartnerLogicTest,
   for (int i = 0; i < request.rows_size(); ++i) {
     request.mutable_rows(i)->set_row(i + 1);
   }
-  imported = imports.ImportDeals(testing::OneMessage(request), "user:ada");
+  imported = imports.ImportDeals(testing::OneMessage(WithDealIds(request)),
+                                 "user:ada");
   ASSERT_TRUE(imported.ok()) << imported.status();
   EXPECT_EQ(imported->accepted(), 11);
   ASSERT_EQ(imported->rejected_size(), 1);
@@ -1430,7 +1449,8 @@ TEST_F(PartnerLogicTest,
   for (int i = 0; i < request.rows_size(); ++i) {
     request.mutable_rows(i)->set_row(i + 2);
   }
-  imported = imports.ImportDeals(testing::OneMessage(request), "user:ada");
+  imported = imports.ImportDeals(testing::OneMessage(WithDealIds(request)),
+                                 "user:ada");
   ASSERT_TRUE(imported.ok()) << imported.status();
   EXPECT_EQ(imported->accepted(), 2);
   ASSERT_EQ(imported->rejected_size(), 3);
@@ -1458,7 +1478,8 @@ TEST_F(PartnerLogicTest,
   for (int i = 0; i < request.rows_size(); ++i) {
     request.mutable_rows(i)->set_row(i + 1);
   }
-  imported = imports.ImportDeals(testing::OneMessage(request), "user:ada");
+  imported = imports.ImportDeals(testing::OneMessage(WithDealIds(request)),
+                                 "user:ada");
   ASSERT_TRUE(imported.ok()) << imported.status();
   EXPECT_EQ(imported->accepted(), 1);
   ASSERT_EQ(imported->rejected_size(), 1);
@@ -1485,7 +1506,8 @@ TEST_F(PartnerLogicTest,
   for (int i = 0; i < request.rows_size(); ++i) {
     request.mutable_rows(i)->set_row(i + 1);
   }
-  imported = imports.ImportDeals(testing::OneMessage(request), "user:ada");
+  imported = imports.ImportDeals(testing::OneMessage(WithDealIds(request)),
+                                 "user:ada");
   ASSERT_TRUE(imported.ok()) << imported.status();
   EXPECT_EQ(imported->accepted(), 1);
   ASSERT_EQ(imported->rejected_size(), 1);
@@ -1690,7 +1712,7 @@ TEST_F(PartnerLogicTest, BadDomainsFutureClosesAndBlankNamesNameTheirField) {
   row("hooli.com", "expired", kNow - 1);
   row("hooli.com", "approved", kNow - 1);
   absl::StatusOr<v1::ImportDealsResponse> imported =
-      imports.ImportDeals(testing::OneMessage(file), "user:ada");
+      imports.ImportDeals(testing::OneMessage(WithDealIds(file)), "user:ada");
   ASSERT_TRUE(imported.ok()) << imported.status();
   EXPECT_EQ(imported->accepted(), 2);
   ASSERT_EQ(imported->rejected_size(), 3);
@@ -1938,7 +1960,7 @@ TEST_F(PartnerLogicTest, TheLifecycleDecidesWhatAPartnerMayStillDo) {
       }
     }
     absl::StatusOr<v1::ImportDealsResponse> imported =
-        imports.ImportDeals(testing::OneMessage(file), "user:ada");
+        imports.ImportDeals(testing::OneMessage(WithDealIds(file)), "user:ada");
     ASSERT_TRUE(imported.ok()) << imported.status();
     EXPECT_EQ(imported->accepted(), 1);
     ASSERT_EQ(imported->rejected_size(), 1);
@@ -2540,8 +2562,8 @@ TEST_F(PartnerLogicTest, RegistrationsRacingForOneAccountSeeEachOther) {
     lost->set_registered_at(FormatRfc3339Micros(kNow - 3 * kDay));
     lost->set_state("lost");
     lost->set_closed_at(FormatRfc3339Micros(kNow - 2 * kDay));
-    absl::StatusOr<v1::ImportDealsResponse> d =
-        imports.ImportDeals(testing::OneMessage(deals), "user:ada");
+    absl::StatusOr<v1::ImportDealsResponse> d = imports.ImportDeals(
+        testing::OneMessage(WithDealIds(deals)), "user:ada");
     return d.ok() && d->accepted() == 2
                ? absl::OkStatus()
                : absl::InternalError(d.ok() ? "not accepted"
@@ -2601,7 +2623,7 @@ TEST_F(PartnerLogicTest, ImportsRescoreThePartnersWhoseValuesTheyChange) {
     }
   }
   absl::StatusOr<v1::ImportDealsResponse> d =
-      imports.ImportDeals(testing::OneMessage(deals), "user:ada");
+      imports.ImportDeals(testing::OneMessage(WithDealIds(deals)), "user:ada");
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(d->accepted(), 2);
   EXPECT_EQ(values.soon, std::vector<std::string>{a.id()});
@@ -3007,6 +3029,91 @@ TEST_F(PartnerLogicTest, DuplicatesShareANameInARegionOrAContactEmail) {
   EXPECT_EQ(std::set<std::string>(groups->groups(1).partner_ids().begin(),
                                   groups->groups(1).partner_ids().end()),
             (std::set<std::string>{a, b}));
+}
+
+// A deal_id names one deal of its partner: a file imported twice (under
+// another import id) stores each deal once; a row that says otherwise about
+// a stored deal is refused naming deal_id; a registration under a taken
+// reference is ALREADY_EXISTS.
+TEST_F(PartnerLogicTest, ADealIdNamesOneDealOfItsPartner) {
+  const v1::Partner a = Create("Acme");
+  const v1::Partner b = Create("Bolt");
+  auto row = [&](v1::ImportDealsRequest& file, const std::string& partner,
+                 const std::string& deal_id, const std::string& amount) {
+    v1::DealRow* r = file.add_rows();
+    r->set_row(file.rows_size() + 1);
+    r->set_partner_ref(partner);
+    r->set_deal_id(deal_id);
+    r->set_account("Globex");
+    r->set_amount(amount);
+    r->set_registered_at(FormatRfc3339Micros(kNow - 30 * kDay));
+    r->set_state("won");
+    r->set_closed_at(FormatRfc3339Micros(kNow - 20 * kDay));
+  };
+  // Imported as they are (ImportDealsAsAda would fill in the empty deal_id).
+  MysqlPartnerImports imports(&db_.pool(), &ids_,
+                              [this] { return absl::FromUnixMicros(now_); },
+                              {.currency = "USD"});
+  auto import = [&](const v1::ImportDealsRequest& file) {
+    return imports.ImportDeals(testing::OneMessage(file), "user:ada");
+  };
+  v1::ImportDealsRequest first;
+  first.set_import_id("first");
+  row(first, a.id(), "X-1", "700");
+  row(first, b.id(), "X-1", "700");  // another partner's X-1
+  absl::StatusOr<v1::ImportDealsResponse> imported = import(first);
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  EXPECT_EQ(imported->accepted(), 2);
+
+  v1::ImportDealsRequest again = first;
+  again.set_import_id("again");
+  row(again, a.id(), "X-2", "50");
+  row(again, a.id(), "X-2", "50");   // the row before, once more
+  row(again, a.id(), "X-1", "701");  // says otherwise about a stored deal
+  row(again, a.id(), "X-2", "51");   // ... and about the row before
+  row(again, a.id(), "", "5");
+  imported = import(again);
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  EXPECT_EQ(imported->accepted(), 1);
+  EXPECT_EQ(imported->duplicates(), 3);  // the two of "first", X-2 again
+  ASSERT_EQ(imported->rejected_size(), 3);
+  std::map<int64_t, std::pair<std::string, std::string>> rejected;
+  for (const cv1::RowError& e : imported->rejected()) {
+    rejected[e.row()] = {e.field(), e.message()};
+  }
+  EXPECT_EQ(rejected[6].first, "deal_id");
+  EXPECT_TRUE(absl::StrContains(rejected[6].second, "won for 700"))
+      << rejected[6].second;
+  EXPECT_EQ(rejected[7].first, "deal_id");
+  EXPECT_TRUE(absl::StrContains(rejected[7].second, "row 4 of this import"))
+      << rejected[7].second;
+  EXPECT_EQ(rejected[8].first, "deal_id");
+  EXPECT_EQ(
+      db_.Count("SELECT COUNT(*) FROM deals WHERE partner_id = ?", {a.id()}),
+      2);
+  EXPECT_EQ(
+      db_.Count("SELECT COUNT(*) FROM deals WHERE partner_id = ?", {b.id()}),
+      1);
+
+  // Registered under a reference its partner has: ALREADY_EXISTS naming the
+  // deal; another partner's reference, or none, is free.
+  v1::RegisterDealRequest r;
+  r.mutable_deal()->set_partner_id(a.id());
+  r.mutable_deal()->set_reference("X-1");
+  r.mutable_deal()->set_account_name("Initech");
+  *r.mutable_deal()->mutable_amount() = Usd("10");
+  absl::StatusOr<v1::Deal> taken = logic_.RegisterDeal(r, "user:ada");
+  EXPECT_TRUE(absl::IsAlreadyExists(taken.status())) << taken.status();
+  const std::string stored_x1 = db_.Strings(
+      "SELECT id FROM deals WHERE partner_id = ? AND reference = 'X-1'",
+      {a.id()})[0];
+  EXPECT_TRUE(absl::StrContains(taken.status().message(), stored_x1))
+      << taken.status();
+  r.mutable_deal()->set_reference("X-3");
+  EXPECT_TRUE(logic_.RegisterDeal(r, "user:ada").ok());
+  r.mutable_deal()->set_reference("");
+  EXPECT_TRUE(logic_.RegisterDeal(r, "user:ada").ok());
+  EXPECT_TRUE(logic_.RegisterDeal(r, "user:ada").ok());
 }
 
 }  // namespace
