@@ -268,8 +268,7 @@ absl::StatusOr<std::optional<cv1::RefreshJob>> Differentiation::StartedBy(
   cv1::RefreshSettings started;
   if (!started.ParseFromString(stored->request) ||
       !SameRefresh(settings, started)) {
-    return RequestIdReused(
-        absl::StrCat("a refresh with other settings (job ", job_id, ")"));
+    return RequestIdReused(absl::StrCat("a refresh (job ", job_id, ")"));
   }
   RAPPORT_ASSIGN_OR_RETURN(cv1::RefreshJob job, GetRefreshJob(job_id));
   return std::optional<cv1::RefreshJob>(std::move(job));

@@ -192,7 +192,9 @@ struct PurchaseTraits {
     if (absl::Status s = CheckAmountMagnitude(*amount, "amount"); !s.ok()) {
       return FromStatus(s, "amount");
     }
-    if (!row.currency().empty() && row.currency() != options.currency) {
+    // A file's "usd" is the deployment's "USD" (ISO 4217 codes are letters).
+    if (!row.currency().empty() &&
+        !absl::EqualsIgnoreCase(row.currency(), options.currency)) {
       return Reject{"currency",
                     Shorten(absl::StrCat("is \"", row.currency(),
                                          "\" but this deployment reports in \"",

@@ -163,9 +163,11 @@ absl::StatusOr<imports::Parsed<HoldingRecord>> ParseHolding(
   absl::string_view digits = row.shares();
   const bool negative = absl::ConsumePrefix(&digits, "-");
   if (digits.empty() ||
-      digits.find_first_not_of("0123456789") != absl::string_view::npos ||
-      !absl::SimpleAtoi(digits, &h.shares)) {
+      digits.find_first_not_of("0123456789") != absl::string_view::npos) {
     return InvalidField("shares", "must be a whole number of shares");
+  }
+  if (!absl::SimpleAtoi(digits, &h.shares)) {
+    return InvalidField("shares", "is more than 10^15 shares");
   }
   if (negative && h.shares != 0) {
     return InvalidField("shares", "must not be negative");
@@ -520,7 +522,7 @@ absl::StatusOr<imports::Parsed<CoverageRecord>> ParseCoverage(
   if (!row.target_price().empty()) {
     if (r.rating == v1::RATING_DROPPED) {
       return InvalidField("target_price",
-                          "is none when the coverage is dropped");
+                          "must be empty when the rating is dropped");
     }
     RAPPORT_ASSIGN_OR_RETURN(r.target_price,
                              ParsePrice(row.target_price(), "target_price"));

@@ -1046,7 +1046,7 @@ absl::StatusOr<v1::Coverage> CommunityLogic::RecordCoverage(
   }
   if (r.rating == v1::RATING_DROPPED && r.target_price.has_value()) {
     violations.push_back(
-        {"coverage.target_price", "is none when the coverage is dropped"});
+        {"coverage.target_price", "must be unset when the rating is dropped"});
   }
   if (!violations.empty()) return InvalidFields(violations);
   // Coverage is an analyst's: a shareholder's or an investor's "rating"

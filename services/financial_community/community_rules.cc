@@ -142,7 +142,11 @@ absl::StatusOr<int64_t> DateEnd(const google::type::Date& d,
   if (d.year() < 1 || d.year() > 9999 || d.month() < 1 || d.month() > 12 ||
       d.day() < 1 ||
       d.day() > kDays[d.month() - 1] + (d.month() == 2 && leap ? 1 : 0)) {
-    return InvalidField(field, "is not a date from 0001-01-01 to 9999-12-31");
+    return InvalidField(
+        field, d.month() >= 1 && d.month() <= 12 && d.day() >= 1 &&
+                       d.day() <= 31 && d.year() >= 1 && d.year() <= 9999
+                   ? "is not a day of its month"
+                   : "is not a date from 0001-01-01 to 9999-12-31");
   }
   return (DaysFromCivil(d.year(), d.month(), d.day()) + 1) * kDay - 1;
 }

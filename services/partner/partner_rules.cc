@@ -139,8 +139,16 @@ absl::StatusOr<std::string> CheckedAccountDomainKey(absl::string_view domain,
 absl::StatusOr<Decimal> ParsePercent(absl::string_view text,
                                      absl::string_view field) {
   absl::StatusOr<Decimal> d = Decimal::Parse(text);
-  if (!d.ok())
+  if (!d.ok()) {
+    // A number still, with too many digits on either side of its point.
+    if (absl::StrContains(d.status().message(), "fractional digits")) {
+      return InvalidField(field, "has more than 4 decimals");
+    }
+    if (absl::StrContains(d.status().message(), "out of range")) {
+      return InvalidField(field, "must be from 0 to 100");
+    }
     return InvalidField(field, "must be a decimal number such as 12.5");
+  }
   if (d->is_negative() || *d > Decimal::FromUnits(100)) {
     return InvalidField(field, "must be from 0 to 100");
   }

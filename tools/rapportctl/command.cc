@@ -9,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/channel.h"
 #include "common/status.h"
 
@@ -192,11 +193,20 @@ absl::StatusOr<int> IntFlag(const Args& args, const std::string& name,
   std::optional<std::string> v = args.Get(name);
   if (!v) return fallback;
   int out = 0;
-  if (!absl::SimpleAtoi(*v, &out)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", name, ": want a whole number, not \"", *v, "\""));
-  }
+  if (!absl::SimpleAtoi(*v, &out)) return NotAWholeNumber(name, *v);
   return out;
+}
+
+absl::Status NotAWholeNumber(absl::string_view flag, absl::string_view text) {
+  absl::string_view digits = text;
+  absl::ConsumePrefix(&digits, "-") || absl::ConsumePrefix(&digits, "+");
+  if (!digits.empty() &&
+      digits.find_first_not_of("0123456789") == absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, ": ", text, " is out of range"));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--", flag, ": want a whole number, not \"", text, "\""));
 }
 
 }  // namespace rapport::ctl

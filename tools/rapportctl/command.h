@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/paging.h"
 #include "common/status.h"
@@ -91,6 +92,9 @@ std::string LocalPlatformSetting(absl::string_view name);
 // the flag when it is not one.
 absl::StatusOr<int> IntFlag(const Args& args, const std::string& name,
                             int fallback);
+// INVALID_ARGUMENT for `text` given as --`flag` where a whole number was
+// wanted: "out of range" when it is one, too large for its type.
+absl::Status NotAWholeNumber(absl::string_view flag, absl::string_view text);
 
 // Each --external-id SOURCE:ID, added to `out` (any repeated field of
 // messages with set_source and set_id); a usage error names the flag.

@@ -357,6 +357,9 @@ int IdentifyMember(Context& ctx, Stub& stub) {
     return UsageError(s);
   }
   request.set_contact_email(args.GetOr("contact-email", ""));
+  if (request.external_ids().empty() && request.contact_email().empty()) {
+    return UsageError("give --external-id SOURCE:ID or --contact-email", "");
+  }
   request.set_display_name(args.GetOr("display-name", ""));
   if (args.Has("kind")) {
     absl::StatusOr<v1::MemberKind> kind = EnumFlag(args, "kind", kKinds);

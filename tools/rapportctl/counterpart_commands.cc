@@ -144,10 +144,7 @@ absl::Status Int64Flag(const Args& args, const std::string& name, int64_t* out,
   std::optional<std::string> v = args.Get(name);
   if (!v.has_value()) return required ? Missing(name) : absl::OkStatus();
   int64_t n = 0;
-  if (!absl::SimpleAtoi(*v, &n)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", name, ": want a whole number, not \"", *v, "\""));
-  }
+  if (!absl::SimpleAtoi(*v, &n)) return NotAWholeNumber(name, *v);
   *out = n;
   return absl::OkStatus();
 }

@@ -192,8 +192,10 @@ int RefreshScores(Context& ctx, typename T::Stub& stub) {
   absl::StatusOr<int> window = IntFlag(ctx.args, "window-days", 0);
   if (!window.ok())
     return UsageError(std::string(window.status().message()), "");
-  if (ctx.args.Has("window-days") && *window < 1) {
-    return UsageError("--window-days: must be at least 1", "");
+  if (ctx.args.Has("window-days") && (*window < 1 || *window > 100000)) {
+    return UsageError(
+        "--window-days: must be 1..100000 days (leave it out for no window)",
+        "");
   }
   absl::StatusOr<int> bins = IntFlag(ctx.args, "bins", 5);
   if (!bins.ok()) return UsageError(std::string(bins.status().message()), "");

@@ -222,6 +222,11 @@ int List(Context& ctx, Stub& stub) {
       }
     }
   }
+  if (request.has_min_value_hundredths() &&
+      request.has_max_value_hundredths() &&
+      request.max_value_hundredths() < request.min_value_hundredths()) {
+    return UsageError("--max-value: is below --min-value", "");
+  }
   if (auto order = ctx.args.Get("order-by")) {
     if (*order != "value" && *order != "id")
       return UsageError("--order-by: want value or id", "");

@@ -333,6 +333,9 @@ int Partners(Context& ctx, Stub& stub, const std::string& verb) {
       return UsageError(s);
     }
     request.set_contact_email(args.GetOr("contact-email", ""));
+    if (request.external_ids().empty() && request.contact_email().empty()) {
+      return UsageError("give --external-id SOURCE:ID or --contact-email", "");
+    }
     request.set_display_name(args.GetOr("display-name", ""));
     if (auto v = args.Get("kind")) {
       auto k = ParseEnum<v1::PartnerKind>(*v, "PARTNER_KIND_",

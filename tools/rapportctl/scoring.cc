@@ -182,8 +182,9 @@ absl::Status RunRfm(const Context& ctx, v1::ScoringService::Stub& stub,
   RAPPORT_ASSIGN_OR_RETURN(int64_t as_of, AsOfFlag(ctx.args));
   *config->mutable_as_of() = ToTimestamp(as_of);
   RAPPORT_ASSIGN_OR_RETURN(int window, IntFlag(ctx.args, "window-days", 0));
-  if (ctx.args.Has("window-days") && window < 1) {
-    return absl::InvalidArgumentError("--window-days: must be at least 1");
+  if (ctx.args.Has("window-days") && (window < 1 || window > 1000000)) {
+    return absl::InvalidArgumentError(
+        "--window-days: must be 1..1000000 days (leave it out for no window)");
   }
   config->set_window_days(window);
   RAPPORT_ASSIGN_OR_RETURN(int bins, IntFlag(ctx.args, "bins", 5));

@@ -205,6 +205,34 @@ TEST(CustomerE2E, BadInputIsInvalidArgumentNamingTheField) {
       server.Ctl({"customers", "list", "--min-value", "42949672.96"});
   EXPECT_EQ(past.exit_code, 2);
   EXPECT_NE(past.err.find("--min-value"), std::string::npos) << past.err;
+  // Flags that are fine alone but not together, or numbers past their
+  // type, are named as flags before any call.
+  RunResult crossed = server.Ctl(
+      {"customers", "list", "--min-value", "50", "--max-value", "10"});
+  EXPECT_EQ(crossed.exit_code, 2);
+  EXPECT_NE(crossed.err.find("--max-value: is below --min-value"),
+            std::string::npos)
+      << crossed.err;
+  RunResult huge = server.Ctl(
+      {"customers", "refresh-scores", "--window-days", "2147483648"});
+  EXPECT_EQ(huge.exit_code, 2);
+  EXPECT_NE(huge.err.find("--window-days: 2147483648 is out of range"),
+            std::string::npos)
+      << huge.err;
+  RunResult zero =
+      server.Ctl({"customers", "refresh-scores", "--window-days", "0"});
+  EXPECT_EQ(zero.exit_code, 2);
+  EXPECT_NE(zero.err.find("leave it out for no window"), std::string::npos)
+      << zero.err;
+  for (const char* counterpart : {"partners", "community"}) {
+    RunResult nobody =
+        server.Ctl({counterpart, "identify", "--display-name", "X"});
+    EXPECT_EQ(nobody.exit_code, 2) << counterpart;
+    EXPECT_NE(
+        nobody.err.find("give --external-id SOURCE:ID or --contact-email"),
+        std::string::npos)
+        << nobody.err;
+  }
 }
 
 TEST(CustomerE2E, LostDatabaseGivesUnavailableAndTheServiceRecoversByItself) {

@@ -126,14 +126,14 @@ TEST_F(CustomerImportE2E, GoodAndBadRowsInOneFileAreStoredAndRejectedByLine) {
       "p.csv",
       absl::StrCat(
           "customer_ref,timestamp,amount,currency,request_id,shop\n",  // 1
-          ada, ",2024-03-01T12:00:00Z,19.99,USD,,\n",                  // 2
-          ada, ",2024-03-02T12:00:00Z,12;50,,,\n",                     // 3
-          "\n",                                                        // 4
-          ada, ",2024-03-03,1,,,\n",                                   // 5
-          ada, ",2024-03-04T12:00:00Z,5,EUR,,\n",                      // 6
-          "nobody,2024-03-05T12:00:00Z,5,,,\n",                        // 7
-          ada, ",2024-03-06T13:00:00+01:00,-5.5,,order-8,\n",          // 8
-          ",,,,,\n",                                                   // 9
+          ada, ",2024-03-01T12:00:00Z,19.99,usd,,\n",          // 2: any case
+          ada, ",2024-03-02T12:00:00Z,12;50,,,\n",             // 3
+          "\n",                                                // 4
+          ada, ",2024-03-03,1,,,\n",                           // 5
+          ada, ",2024-03-04T12:00:00Z,5,EUR,,\n",              // 6
+          "nobody,2024-03-05T12:00:00Z,5,,,\n",                // 7
+          ada, ",2024-03-06T13:00:00+01:00,-5.5,,order-8,\n",  // 8
+          ",,,,,\n",                                           // 9
           "  \n"));  // 10: blank as well, as a spreadsheet saves them
   RunResult r = server_->Ctl({"customers", "import", "purchases", file});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;

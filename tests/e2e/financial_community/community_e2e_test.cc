@@ -131,7 +131,7 @@ TEST_F(CommunityE2E, ImportedRegisterAndEngagementsScoreAsSection10Says) {
   EXPECT_EQ(Summary(rated.out, "rejected"), 4) << rated.out;
   for (const char* where :
        {":5: rating: ",
-        ":6: target_price: is none when the coverage is dropped",
+        ":6: target_price: must be empty when the rating is dropped",
         ":7: date: is required", ":8: member_ref: "}) {
     EXPECT_TRUE(absl::StrContains(rated.err, coverage + where)) << where << "\n"
                                                                 << rated.err;

@@ -707,7 +707,9 @@ TEST_F(CommunityLogicTest, TargetsRefuseASumPastTheLargestAmount) {
                                 {.currency = "USD"});
   v1::ImportHoldingsRequest file;
   file.set_import_id("whale");
-  for (const char* shares : {"100000000000", "100000000001"}) {
+  // The last, too many for any count: said as past the limit.
+  for (const char* shares :
+       {"100000000000", "100000000001", "99999999999999999999"}) {
     v1::HoldingRow* row = file.add_rows();
     row->set_row(file.rows_size());
     row->set_member_ref(whale);
@@ -720,9 +722,12 @@ TEST_F(CommunityLogicTest, TargetsRefuseASumPastTheLargestAmount) {
       imports.ImportHoldings(testing::OneMessage(file), "user:ada");
   ASSERT_TRUE(imported.ok()) << imported.status();
   EXPECT_EQ(imported->accepted(), 1);
-  ASSERT_EQ(imported->rejected_size(), 1);
+  ASSERT_EQ(imported->rejected_size(), 2);
   EXPECT_EQ(imported->rejected(0).row(), 2);
   EXPECT_EQ(imported->rejected(0).field(), "shares");
+  EXPECT_EQ(imported->rejected(1).row(), 3);
+  EXPECT_EQ(imported->rejected(1).field(), "shares");
+  EXPECT_EQ(imported->rejected(1).message(), "is more than 10^15 shares");
   // Rows stored before that limit: 1e15 shares at 1e12 each, 1e27 a
   // position; 200 of them pass the 128-bit count of billionths (1.7e38).
   for (int i = 0; i < 200; ++i) {

@@ -64,6 +64,13 @@ TEST(Dates, AreHeldAsTheLastMicrosecondOfTheirDay) {
                                     "holding.date"))
         << text;
   }
+  // A day its month does not have is said so; a year out of range is not.
+  EXPECT_TRUE(
+      absl::StrContains(ParseDateEnd("2026-02-30", "date").status().message(),
+                        "not a day of its month"));
+  EXPECT_TRUE(
+      absl::StrContains(ParseDateEnd("0000-01-01", "date").status().message(),
+                        "0001-01-01 to 9999-12-31"));
   const google::type::Date d = DateOf(*ParseDateEnd("1999-12-31", "date"));
   EXPECT_EQ(d.year(), 1999);
   EXPECT_EQ(d.month(), 12);

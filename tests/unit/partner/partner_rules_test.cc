@@ -130,6 +130,9 @@ TEST(PartnerRules, PercentagesAreExactWithFourDecimalsAtMost) {
   for (const auto& [text, why] :
        std::vector<std::pair<const char*, const char*>>{
            {"99.99999", "more than 4 decimals"},
+           // Past a decimal's digits, still a number: said as for others.
+           {"10.1234567891", "more than 4 decimals"},
+           {"1000000000000000000000", "from 0 to 100"},
            {"100.01", "from 0 to 100"},
            {"-1", "from 0 to 100"},
            {"ten", "decimal number"}}) {
