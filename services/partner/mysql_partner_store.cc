@@ -391,6 +391,7 @@ std::string EarliestClaim(sql::Connection& c, const DealRecord& deal,
                             ? "state IN (1, 2, 4) AND create_time_us < ? AND "
                               "(conflict_with IS NULL OR conflict_with <> ?)"
                             : "state IN (1, 2)",
+                        " AND ", kDealHoldsItsAccount,
                         " ORDER BY register_time_us, id LIMIT 1"));
     s->setString(1, by_domain ? deal.domain_key : deal.name_key);
     s->setInt64(2, deal.register_time_us - window_us);

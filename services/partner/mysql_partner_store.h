@@ -33,6 +33,17 @@ void LockDealAccounts(sql::Connection& c,
                       const std::vector<std::string>& domain_keys,
                       const std::vector<std::string>& name_keys);
 
+// The condition on a row of `deals` that it holds its account, for the
+// claims that a registration, an approval or a won deal meets: it is in
+// conflict with no claim that is still open or won (it was first, or what it
+// yielded to has closed), or it was approved over that claim with force. A
+// registration that yields to another's protects nothing by itself: a later
+// one of the partner it yields to does not conflict with it.
+inline constexpr char kDealHoldsItsAccount[] =
+    "(deals.conflict_with IS NULL OR deals.approved_in_conflict OR NOT "
+    "EXISTS (SELECT 1 FROM deals r WHERE r.id = deals.conflict_with AND "
+    "r.state IN (1, 2, 4)))";
+
 class MysqlPartnerStore final : public PartnerStore {
  public:
   explicit MysqlPartnerStore(MysqlPool* pool) : pool_(pool) {}

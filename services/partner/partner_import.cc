@@ -292,13 +292,11 @@ absl::StatusOr<std::vector<imports::Reject>> InsertNewDeals(
     });
   };
   // The open registrations stored on `domain_keys` and `name_keys` made
-  // between `from` and `to` (with `holders_only`, those not in conflict
-  // themselves with a claim that holds), into `domain_claims` and
-  // `name_claims`.
+  // between `from` and `to` that hold their account (kDealHoldsItsAccount),
+  // into `domain_claims` and `name_claims`.
   auto read_claims =
       [&](const std::set<std::string>& domain_keys,
           const std::set<std::string>& name_keys, int64_t from, int64_t to,
-          bool holders_only,
           absl::flat_hash_map<std::string, std::vector<Open>>& domain_claims,
           absl::flat_hash_map<std::string, std::vector<Open>>& name_claims) {
         for (const bool by_domain_key : {true, false}) {
@@ -317,14 +315,8 @@ absl::StatusOr<std::vector<imports::Reject>> InsertNewDeals(
                                 "WHERE ",
                                 column, " IN (", Placeholders(slots),
                                 ") AND register_time_us BETWEEN ? AND ? AND "
-                                "state IN (1, 2)",
-                                // Not in conflict with a claim still open or
-                                // won (one closed since protects nothing).
-                                holders_only
-                                    ? " AND NOT EXISTS (SELECT 1 FROM deals r "
-                                      "WHERE r.id = deals.conflict_with AND "
-                                      "r.state IN (1, 2, 4))"
-                                    : ""));
+                                "state IN (1, 2) AND ",
+                                kDealHoldsItsAccount));
             BindPadded(*s, 1, keys, begin, n, slots);
             s->setInt64(static_cast<int>(slots) + 1, from);
             s->setInt64(static_cast<int>(slots) + 2, to);
@@ -382,8 +374,8 @@ absl::StatusOr<std::vector<imports::Reject>> InsertNewDeals(
     // stored.
     absl::flat_hash_map<std::string, std::vector<Open>> domain_claims,
         name_claims;
-    read_claims(won_domains, won_names, from, to + kClockSkewUs,
-                /*holders_only=*/true, domain_claims, name_claims);
+    read_claims(won_domains, won_names, from, to + kClockSkewUs, domain_claims,
+                name_claims);
     for (size_t i : recent_won) {
       const imports::Row<DealRecord>& r = rows[i];
       const int64_t t = r.record.register_time_us;
@@ -443,8 +435,7 @@ absl::StatusOr<std::vector<imports::Reject>> InsertNewDeals(
   std::stable_sort(open.begin(), open.end(), [&](size_t a, size_t b) {
     return rows[a].record.register_time_us < rows[b].record.register_time_us;
   });
-  read_claims(domains, names, earliest, latest, /*holders_only=*/false,
-              by_domain, by_name);
+  read_claims(domains, names, earliest, latest, by_domain, by_name);
   // The earliest claim of `claims` that `r` conflicts with, if any.
   auto earliest_conflict = [&](const std::vector<Open>& claims,
                                const imports::Row<DealRecord>& r,
@@ -486,6 +477,9 @@ absl::StatusOr<std::vector<imports::Reject>> InsertNewDeals(
       continue;
     }
     kept.push_back(i);
+    // One in conflict itself yields to a claim that holds the account: it
+    // protects nothing for the rows after it (kDealHoldsItsAccount).
+    if (!conflicts[i].empty()) continue;
     const Open self{r.record.register_time_us, r.id, PartnerOf(r)};
     if (!r.record.domain_key.empty()) {
       by_domain[r.record.domain_key].push_back(self);
@@ -522,43 +516,48 @@ std::vector<imports::Reject> SeparateKnownDeals(
     return absl::StrCat(partner, " ", reference);
   };
   absl::flat_hash_map<std::string, Known> known;
-  std::set<std::string> partners, references;
-  for (const imports::Row<DealRecord>& r : rows) {
-    partners.insert(PartnerOf(r));
-    references.insert(r.record.reference);
+  // The batch's (partner, deal_id) pairs, each once, looked up by the unique
+  // key, padded as the statement cache likes (the last pair repeated).
+  std::vector<std::pair<std::string, std::string>> pairs;
+  {
+    std::set<std::pair<std::string, std::string>> seen;
+    for (const imports::Row<DealRecord>& r : rows) {
+      if (seen.emplace(PartnerOf(r), r.record.reference).second) {
+        pairs.emplace_back(PartnerOf(r), r.record.reference);
+      }
+    }
   }
   constexpr size_t kInList = 512;
-  const std::vector<std::string> partner_list(partners.begin(), partners.end());
-  const std::vector<std::string> reference_list(references.begin(),
-                                                references.end());
-  for (size_t p = 0; p < partner_list.size(); p += kInList) {
-    const size_t np = std::min(kInList, partner_list.size() - p);
-    for (size_t q = 0; q < reference_list.size(); q += kInList) {
-      const size_t nq = std::min(kInList, reference_list.size() - q);
-      const size_t ps = PaddedCount(np, kInList), qs = PaddedCount(nq, kInList);
-      CachedStatement s = PrepareCached(
-          c, absl::StrCat("SELECT partner_id, reference, id, state, amount, "
-                          "account_name, account_domain, register_time_us, "
-                          "close_time_us FROM deals WHERE partner_id IN (",
-                          Placeholders(ps), ") AND reference_key IN (",
-                          Placeholders(qs), ")"));
-      BindPadded(*s, 1, partner_list, p, np, ps);
-      BindPadded(*s, static_cast<int>(ps) + 1, reference_list, q, nq, qs);
-      rapport::Rows found(s->executeQuery());
-      while (found->next()) {
-        Known k{.id = TextOrEmpty(*found, 3),
-                .state = found->getInt(4),
-                .account_name = TextOrEmpty(*found, 6),
-                .account_domain = TextOrEmpty(*found, 7),
-                .register_time_us = found->getInt64(8)};
-        if (absl::StatusOr<Decimal> amount = DecimalColumn(*found, 5);
-            amount.ok()) {
-          k.amount = *amount;
-        }
-        if (!found->isNull(9)) k.close_time_us = found->getInt64(9);
-        known[key(TextOrEmpty(*found, 1), TextOrEmpty(*found, 2))] =
-            std::move(k);
+  for (size_t begin = 0; begin < pairs.size(); begin += kInList) {
+    const size_t n = std::min(kInList, pairs.size() - begin);
+    const size_t slots = PaddedCount(n, kInList);
+    std::string list;
+    for (size_t i = 0; i < slots; ++i)
+      absl::StrAppend(&list, i ? ", " : "", "(?, ?)");
+    CachedStatement s = PrepareCached(
+        c, absl::StrCat("SELECT partner_id, reference, id, state, amount, "
+                        "account_name, account_domain, register_time_us, "
+                        "close_time_us FROM deals WHERE (partner_id, "
+                        "reference_key) IN (",
+                        list, ")"));
+    for (size_t i = 0; i < slots; ++i) {
+      const auto& [partner, reference] = pairs[begin + std::min(i, n - 1)];
+      s->setString(static_cast<int>(2 * i + 1), partner);
+      s->setString(static_cast<int>(2 * i + 2), reference);
+    }
+    rapport::Rows found(s->executeQuery());
+    while (found->next()) {
+      Known k{.id = TextOrEmpty(*found, 3),
+              .state = found->getInt(4),
+              .account_name = TextOrEmpty(*found, 6),
+              .account_domain = TextOrEmpty(*found, 7),
+              .register_time_us = found->getInt64(8)};
+      if (absl::StatusOr<Decimal> amount = DecimalColumn(*found, 5);
+          amount.ok()) {
+        k.amount = *amount;
       }
+      if (!found->isNull(9)) k.close_time_us = found->getInt64(9);
+      known[key(TextOrEmpty(*found, 1), TextOrEmpty(*found, 2))] = std::move(k);
     }
   }
   std::vector<imports::Reject> answered;

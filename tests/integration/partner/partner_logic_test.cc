@@ -1294,8 +1294,10 @@ TEST_F(PartnerLogicTest,
   EXPECT_EQ(conflicts[2], ids[0]);        // by domain, earlier in the file
   EXPECT_EQ(conflicts[3], "-");           // won: a claim of none
   EXPECT_EQ(conflicts[4], "-");           // approved, in conflict with none
-  EXPECT_EQ(conflicts[5], ids[2]);        // a's Hooli Holdings, not b's own
-  EXPECT_EQ(conflicts[6], "-");           // past the 90-day window
+  // b holds Hooli (its -5d claim): a's Hooli Holdings yields to it and
+  // protects nothing, so b's second claim is in conflict with none.
+  EXPECT_EQ(conflicts[5], "-");
+  EXPECT_EQ(conflicts[6], "-");  // past the 90-day window
   // The refused approval names the claim it would have overridden.
   EXPECT_NE(imported->rejected(0).message().find(ids[0]), std::string::npos)
       << imported->rejected(0).message();
@@ -3114,6 +3116,57 @@ TEST_F(PartnerLogicTest, ADealIdNamesOneDealOfItsPartner) {
   r.mutable_deal()->set_reference("");
   EXPECT_TRUE(logic_.RegisterDeal(r, "user:ada").ok());
   EXPECT_TRUE(logic_.RegisterDeal(r, "user:ada").ok());
+}
+
+// A registration that yields to another's claim protects nothing by
+// itself: the partner it yields to registers the account again without a
+// conflict, and a third partner meets the claim that holds. Approved over
+// that claim with force, it holds too.
+TEST_F(PartnerLogicTest, OnlyAClaimThatHoldsItsAccountIsMet) {
+  const v1::Partner apex = Create("Apex");
+  const v1::Partner summit = Create("Summit");
+  const v1::Partner sierra = Create("Sierra");
+  absl::StatusOr<v1::Deal> first =
+      Register(apex.id(), "Initech", "", kNow - 3 * kDay);
+  ASSERT_TRUE(first.ok()) << first.status();
+  absl::StatusOr<v1::Deal> yields =
+      Register(summit.id(), "initech", "", kNow - 2 * kDay);
+  ASSERT_TRUE(yields.ok()) << yields.status();
+  EXPECT_EQ(yields->conflict_with(), first->id());
+  absl::StatusOr<v1::Deal> again =
+      Register(apex.id(), "Initech", "", kNow - kDay);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->conflict_with(), "");
+  // Approved without force: no other partner's claim holds the account.
+  EXPECT_TRUE(Move(again->id(), v1::DEAL_STATE_APPROVED).ok());
+  absl::StatusOr<v1::Deal> third = Register(sierra.id(), "Initech", "", kNow);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ(third->conflict_with(), first->id());
+  // Imported, a row meets the same claims.
+  {
+    v1::ImportDealsRequest file;
+    file.set_import_id("again");
+    v1::DealRow* r = file.add_rows();
+    r->set_row(2);
+    r->set_partner_ref(apex.id());
+    r->set_deal_id("A-3");
+    r->set_account("INITECH");
+    r->set_amount("5");
+    r->set_registered_at(FormatRfc3339Micros(kNow));
+    r->set_state("submitted");
+    absl::StatusOr<v1::ImportDealsResponse> imported = ImportDealsAsAda(file);
+    ASSERT_TRUE(imported.ok()) << imported.status();
+    ASSERT_EQ(imported->accepted(), 1);
+    EXPECT_EQ(db_.Strings("SELECT COALESCE(conflict_with, '-') FROM deals "
+                          "WHERE reference = 'A-3'"),
+              std::vector<std::string>{"-"});
+  }
+  // Summit's approved over Apex's claim with force: it holds as well, and
+  // Apex's next registration meets it.
+  ASSERT_TRUE(Move(yields->id(), v1::DEAL_STATE_APPROVED, /*force=*/true).ok());
+  absl::StatusOr<v1::Deal> after = Register(apex.id(), "Initech", "", kNow);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->conflict_with(), yields->id());
 }
 
 }  // namespace
