@@ -36,13 +36,14 @@ void LockDealAccounts(sql::Connection& c,
 // The condition on a row of `deals` that it holds its account, for the
 // claims that a registration, an approval or a won deal meets: it is in
 // conflict with no claim that is still open or won (it was first, or what it
-// yielded to has closed), or it was approved over that claim with force. A
+// yielded to has closed), or it was approved over that claim with force, or
+// it was won (an imported won deal over another's claim is what was won). A
 // registration that yields to another's protects nothing by itself: a later
 // one of the partner it yields to does not conflict with it.
 inline constexpr char kDealHoldsItsAccount[] =
-    "(deals.conflict_with IS NULL OR deals.approved_in_conflict OR NOT "
-    "EXISTS (SELECT 1 FROM deals r WHERE r.id = deals.conflict_with AND "
-    "r.state IN (1, 2, 4)))";
+    "(deals.conflict_with IS NULL OR deals.approved_in_conflict OR "
+    "deals.state = 4 OR NOT EXISTS (SELECT 1 FROM deals r WHERE r.id = "
+    "deals.conflict_with AND r.state IN (1, 2, 4)))";
 
 class MysqlPartnerStore final : public PartnerStore {
  public:

@@ -496,10 +496,15 @@ absl::StatusOr<std::vector<imports::Reject>> InsertNewDeals(
 // or that an earlier row of the batch gives, is not stored again: unchanged
 // when it says the same (a file imported twice), refused naming deal_id when
 // it says otherwise (a row does not change a stored deal). Returns those
-// rows' answers; `fresh` gets the others. A deal stored meanwhile by another
-// stream makes the insert meet the unique key, and the batch runs again
-// (MysqlPool retries a duplicate key once), to find it here.
-std::vector<imports::Reject> SeparateKnownDeals(
+// rows' answers, each with the number of the batch's row that gives its
+// deal (0 for a stored one); `fresh` gets the others. A deal stored meanwhile
+// by another stream makes the insert meet the unique key, and the batch runs
+// again (MysqlPool retries a duplicate key once), to find it here.
+struct KnownDealAnswer {
+  imports::Reject answer;
+  int64_t first_row = 0;
+};
+absl::StatusOr<std::vector<KnownDealAnswer>> SeparateKnownDeals(
     sql::Connection& c, const std::vector<imports::Row<DealRecord>>& rows,
     std::vector<imports::Row<DealRecord>>& fresh) {
   struct Known {
@@ -547,20 +552,18 @@ std::vector<imports::Reject> SeparateKnownDeals(
     }
     rapport::Rows found(s->executeQuery());
     while (found->next()) {
+      RAPPORT_ASSIGN_OR_RETURN(Decimal amount, DecimalColumn(*found, 5));
       Known k{.id = TextOrEmpty(*found, 3),
               .state = found->getInt(4),
+              .amount = amount,
               .account_name = TextOrEmpty(*found, 6),
               .account_domain = TextOrEmpty(*found, 7),
               .register_time_us = found->getInt64(8)};
-      if (absl::StatusOr<Decimal> amount = DecimalColumn(*found, 5);
-          amount.ok()) {
-        k.amount = *amount;
-      }
       if (!found->isNull(9)) k.close_time_us = found->getInt64(9);
       known[key(TextOrEmpty(*found, 1), TextOrEmpty(*found, 2))] = std::move(k);
     }
   }
-  std::vector<imports::Reject> answered;
+  std::vector<KnownDealAnswer> answered;
   fresh.clear();
   fresh.reserve(rows.size());
   for (const imports::Row<DealRecord>& r : rows) {
@@ -585,21 +588,22 @@ std::vector<imports::Reject> SeparateKnownDeals(
         was.account_domain == d.account_domain &&
         was.register_time_us == d.register_time_us &&
         was.close_time_us == d.close_time_us) {
-      answered.push_back({.row = r.number, .unchanged = true});
+      answered.push_back({{.row = r.number, .unchanged = true}, was.row});
       continue;
     }
     answered.push_back(
-        {.row = r.number,
-         .field = "deal_id",
-         .message =
-             was.row != 0
-                 ? absl::StrCat("names the deal of row ", was.row,
-                                " of this import, which says otherwise")
-                 : absl::StrCat("is deal ", was.id, " of this partner, stored ",
-                                DealStateName(was.state), " for ",
-                                was.amount.ToString(),
-                                " and saying otherwise; a row does not change "
-                                "a stored deal (TransitionDeal does)")});
+        {{.row = r.number,
+          .field = "deal_id",
+          .message = was.row != 0
+                         ? absl::StrCat("names the deal of row ", was.row,
+                                        " of this import, which says otherwise")
+                         : absl::StrCat(
+                               "is deal ", was.id, " of this partner, stored ",
+                               DealStateName(was.state), " for ",
+                               was.amount.ToString(),
+                               " and saying otherwise; a row does not change a "
+                               "stored deal (TransitionDeal does)")},
+         was.row});
   }
   return answered;
 }
@@ -609,12 +613,27 @@ absl::StatusOr<std::vector<imports::Reject>> InsertDeals(
     const std::string& actor, int64_t now, int64_t window_us,
     int64_t import_start) {
   std::vector<imports::Row<DealRecord>> rows;
-  std::vector<imports::Reject> known = SeparateKnownDeals(c, all_rows, rows);
+  RAPPORT_ASSIGN_OR_RETURN(std::vector<KnownDealAnswer> known,
+                           SeparateKnownDeals(c, all_rows, rows));
   RAPPORT_ASSIGN_OR_RETURN(
       std::vector<imports::Reject> refused,
       InsertNewDeals(c, rows, actor, now, window_us, import_start));
-  refused.insert(refused.end(), std::make_move_iterator(known.begin()),
-                 std::make_move_iterator(known.end()));
+  // A row that gives the deal of an earlier row refused here was not met by
+  // a stored deal either: refused with it.
+  std::set<int64_t> refused_rows;
+  for (const imports::Reject& r : refused) {
+    if (!r.unchanged) refused_rows.insert(r.row);
+  }
+  for (KnownDealAnswer& k : known) {
+    if (k.first_row != 0 && refused_rows.count(k.first_row) > 0) {
+      k.answer = {
+          .row = k.answer.row,
+          .field = "deal_id",
+          .message = absl::StrCat("names the deal of row ", k.first_row,
+                                  " of this import, which was refused")};
+    }
+    refused.push_back(std::move(k.answer));
+  }
   return refused;
 }
 

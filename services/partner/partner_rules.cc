@@ -141,10 +141,10 @@ absl::StatusOr<Decimal> ParsePercent(absl::string_view text,
   absl::StatusOr<Decimal> d = Decimal::Parse(text);
   if (!d.ok()) {
     // A number still, with too many digits on either side of its point.
-    if (absl::StrContains(d.status().message(), "fractional digits")) {
+    if (absl::StartsWith(d.status().message(), "more than 9 fractional")) {
       return InvalidField(field, "has more than 4 decimals");
     }
-    if (absl::StrContains(d.status().message(), "out of range")) {
+    if (absl::StartsWith(d.status().message(), "decimal out of range")) {
       return InvalidField(field, "must be from 0 to 100");
     }
     return InvalidField(field, "must be a decimal number such as 12.5");

@@ -1,6 +1,7 @@
 #include "tests/support/platform.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -10,6 +11,10 @@
 namespace rapport::testing {
 
 Platform::Platform(PlatformOptions options) : options_(std::move(options)) {
+  // rapportctl runs with the token CtlEnvAs gives, or none: never one the
+  // shell that runs the tests exported.
+  ::unsetenv("RAPPORT_TOKEN");
+  ::unsetenv("RAPPORT_TOKEN_FILE");
   if (options_.scoring) {
     std::vector<std::string> addresses;
     for (int i = 0; i < options_.scoring_replicas; ++i) {

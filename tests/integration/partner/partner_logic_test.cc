@@ -3096,6 +3096,38 @@ TEST_F(PartnerLogicTest, ADealIdNamesOneDealOfItsPartner) {
   EXPECT_EQ(
       db_.Count("SELECT COUNT(*) FROM deals WHERE partner_id = ?", {b.id()}),
       1);
+  // A row that gives the deal of an earlier row refused is refused too, not
+  // a duplicate of what was never stored (a suspended partner registers
+  // nothing).
+  {
+    const v1::Partner held = Create("Held");
+    for (v1::Lifecycle l : {v1::LIFECYCLE_ONBOARDING, v1::LIFECYCLE_ACTIVE,
+                            v1::LIFECYCLE_SUSPENDED}) {
+      ASSERT_TRUE(SetLifecycle(held.id(), l).ok());
+    }
+    v1::ImportDealsRequest twice;
+    twice.set_import_id("held");
+    for (int i = 0; i < 2; ++i) {
+      v1::DealRow* r = twice.add_rows();
+      r->set_row(2 + i);
+      r->set_partner_ref(held.id());
+      r->set_deal_id("H-1");
+      r->set_account("Hooli");
+      r->set_amount("5");
+      r->set_registered_at(FormatRfc3339Micros(kNow - kDay));
+      r->set_state("submitted");
+    }
+    absl::StatusOr<v1::ImportDealsResponse> refused = import(twice);
+    ASSERT_TRUE(refused.ok()) << refused.status();
+    EXPECT_EQ(refused->accepted(), 0);
+    EXPECT_EQ(refused->duplicates(), 0);
+    ASSERT_EQ(refused->rejected_size(), 2);
+    EXPECT_EQ(refused->rejected(0).field(), "partner_ref");
+    EXPECT_EQ(refused->rejected(1).field(), "deal_id");
+    EXPECT_TRUE(absl::StrContains(refused->rejected(1).message(),
+                                  "row 2 of this import, which was refused"))
+        << refused->rejected(1).message();
+  }
 
   // Registered under a reference its partner has: ALREADY_EXISTS naming the
   // deal; another partner's reference, or none, is free.

@@ -135,7 +135,10 @@ TEST(PartnerRules, PercentagesAreExactWithFourDecimalsAtMost) {
            {"1000000000000000000000", "from 0 to 100"},
            {"100.01", "from 0 to 100"},
            {"-1", "from 0 to 100"},
-           {"ten", "decimal number"}}) {
+           {"ten", "decimal number"},
+           // Words that a number's errors use are no number.
+           {"out of range", "decimal number"},
+           {"fractional digits", "decimal number"}}) {
     absl::Status s = ParsePercent(text, "terms.commission_percent").status();
     EXPECT_TRUE(testing::NamesField(s, "terms.commission_percent"))
         << text << ": " << s;
