@@ -449,6 +449,8 @@ void Differentiation::RescoreInBackground() {
         batch.push_back(std::move(soon_.front()));
         soon_.pop_front();
       }
+      // Taken off the queue: what waits is what is left.
+      RescoreQueue().Set(static_cast<double>(soon_.size()));
       soon_busy_ = true;
     }
     std::vector<std::string> again;

@@ -1152,6 +1152,18 @@ double RescoresDropped() {
   return 0;
 }
 
+// The entities waiting for a background re-score, as the gauge says.
+double RescoreQueueGauge() {
+  for (const prometheus::MetricFamily& family : metrics::Registry().Collect()) {
+    if (family.name != "rapport_rescore_queue") continue;
+    double total = 0;
+    for (const prometheus::ClientMetric& m : family.metric)
+      total += m.gauge.value;
+    return total;
+  }
+  return -1;
+}
+
 // A replica that stops runs the re-scores still queued before it goes (a
 // rolling update would otherwise leave those values stale until the next
 // refresh); what its drain time does not cover is counted as dropped.
@@ -1260,6 +1272,8 @@ TEST_F(DifferentiationTest,
   logic_->RescoreSoon({"p-prospect"});
   logic_->WaitForRescores();
   EXPECT_LE(store_.upserts_unavailable.load(), 0);
+  // Nothing waits any more, and the gauge says so.
+  EXPECT_EQ(RescoreQueueGauge(), 0);
   absl::StatusOr<cv1::EntityValue> value = logic_->GetValue("p-prospect");
   ASSERT_TRUE(value.ok()) << value.status();
   EXPECT_EQ(value->frequency(), 1);
@@ -1276,6 +1290,7 @@ TEST_F(DifferentiationTest,
   EXPECT_GT(store_.upserts_unavailable.load(), 1000000 - 100);
   EXPECT_LT(store_.upserts_unavailable.load(), 1000000 - 1);  // tried again
   EXPECT_EQ(logic_->GetValue("c02")->frequency(), refreshed);
+  EXPECT_EQ(RescoreQueueGauge(), 0);
   store_.upserts_unavailable = 0;
 }
 
