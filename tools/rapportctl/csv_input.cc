@@ -13,7 +13,14 @@
 namespace rapport::ctl {
 
 absl::Status CheckRegularFile(const std::string& path) {
-  if (struct stat st; stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+  struct stat st;
+  // One that is not there is said so by opening it.
+  if (stat(path.c_str(), &st) != 0) return absl::OkStatus();
+  if (S_ISDIR(st.st_mode)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": is a directory, not a CSV file"));
+  }
+  if (!S_ISREG(st.st_mode)) {
     return absl::InvalidArgumentError(absl::StrCat(
         path,
         ": not a regular file (a pipe or a device); the file is read more "

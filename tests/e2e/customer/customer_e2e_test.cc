@@ -224,6 +224,13 @@ TEST(CustomerE2E, BadInputIsInvalidArgumentNamingTheField) {
   EXPECT_EQ(zero.exit_code, 2);
   EXPECT_NE(zero.err.find("leave it out for no window"), std::string::npos)
       << zero.err;
+  // A directory given for a file is named as one.
+  RunResult directory =
+      server.Ctl({"customers", "import", "purchases", ::testing::TempDir()});
+  EXPECT_NE(directory.exit_code, 0);
+  EXPECT_NE(directory.err.find("is a directory, not a CSV file"),
+            std::string::npos)
+      << directory.err;
   for (const char* counterpart : {"partners", "community"}) {
     RunResult nobody =
         server.Ctl({counterpart, "identify", "--display-name", "X"});
