@@ -1139,30 +1139,26 @@ TEST(ScoreMessagesTest, AScoreOutsideTheValueTablesIsInternal) {
   }
 }
 
-// The entities dropped from the re-score queue so far (all replicas of the
-// test binary together).
-double RescoresDropped() {
+// The value of the counter or gauge `name` (its series summed; all
+// replicas of the test binary together), -1 when it is not registered.
+double MetricTotal(const std::string& name) {
   for (const prometheus::MetricFamily& family : metrics::Registry().Collect()) {
-    if (family.name != "rapport_rescore_dropped_total") continue;
+    if (family.name != name) continue;
     double total = 0;
     for (const prometheus::ClientMetric& m : family.metric)
-      total += m.counter.value;
-    return total;
-  }
-  return 0;
-}
-
-// The entities waiting for a background re-score, as the gauge says.
-double RescoreQueueGauge() {
-  for (const prometheus::MetricFamily& family : metrics::Registry().Collect()) {
-    if (family.name != "rapport_rescore_queue") continue;
-    double total = 0;
-    for (const prometheus::ClientMetric& m : family.metric)
-      total += m.gauge.value;
+      total += m.counter.value + m.gauge.value;
     return total;
   }
   return -1;
 }
+
+// The entities dropped from the re-score queue so far.
+double RescoresDropped() {
+  return std::max(0.0, MetricTotal("rapport_rescore_dropped_total"));
+}
+
+// The entities waiting for a background re-score, as the gauge says.
+double RescoreQueueGauge() { return MetricTotal("rapport_rescore_queue"); }
 
 // A replica that stops runs the re-scores still queued before it goes (a
 // rolling update would otherwise leave those values stale until the next
