@@ -16,6 +16,9 @@ function(rapport_embed_migrations)
     math(EXPR version "${CMAKE_MATCH_1}")
     set(name ${CMAKE_MATCH_2})
     file(READ ${f} sql)
+    # Read here, at configure time: an edit of the file configures again
+    # (else the build would go on embedding the text it read before).
+    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${f})
     string(APPEND body "      {${version}, \"${name}\", R\"rapportsql(${sql})rapportsql\"},\n")
   endforeach()
   set(out ${CMAKE_CURRENT_BINARY_DIR}/${ARG_FUNCTION}.cc)
