@@ -169,36 +169,6 @@ AgreementRecord ReadAgreement(sql::ResultSet& rows) {
   return r;
 }
 
-constexpr char kDealColumns[] =
-    "id, partner_id, reference, account_name, account_domain, domain_key, "
-    "name_key, amount, register_time_us, expected_close_time_us, "
-    "close_time_us, state, conflict_with, approved_in_conflict, "
-    "create_time_us, update_time_us, version, recorded_by";
-
-absl::StatusOr<DealRecord> ReadDeal(sql::ResultSet& rows, int first = 1) {
-  DealRecord r;
-  const int f = first - 1;
-  r.id = Str(rows, f + 1);
-  r.partner_id = Str(rows, f + 2);
-  r.reference = Str(rows, f + 3);
-  r.account_name = Str(rows, f + 4);
-  r.account_domain = Str(rows, f + 5);
-  r.domain_key = Str(rows, f + 6);
-  r.name_key = Str(rows, f + 7);
-  RAPPORT_ASSIGN_OR_RETURN(r.amount, DecimalColumn(rows, f + 8));
-  r.register_time_us = rows.getInt64(f + 9);
-  r.expected_close_time_us = OptionalInt64(rows, f + 10);
-  r.close_time_us = OptionalInt64(rows, f + 11);
-  r.state = rows.getInt(f + 12);
-  r.conflict_with = Str(rows, f + 13);
-  r.approved_in_conflict = rows.getBoolean(f + 14);
-  r.create_time_us = rows.getInt64(f + 15);
-  r.update_time_us = rows.getInt64(f + 16);
-  r.version = rows.getInt64(f + 17);
-  r.recorded_by = Str(rows, f + 18);
-  return r;
-}
-
 constexpr char kOrderColumns[] =
     "id, partner_id, order_time_us, amount, description, create_time_us, "
     "recorded_by";
@@ -318,6 +288,36 @@ void SetOptionalDecimal(sql::PreparedStatement& s, int i,
 }
 
 }  // namespace
+
+const char kDealColumns[] =
+    "id, partner_id, reference, account_name, account_domain, domain_key, "
+    "name_key, amount, register_time_us, expected_close_time_us, "
+    "close_time_us, state, conflict_with, approved_in_conflict, "
+    "create_time_us, update_time_us, version, recorded_by";
+
+absl::StatusOr<DealRecord> ReadDeal(sql::ResultSet& rows, int first) {
+  DealRecord r;
+  const int f = first - 1;
+  r.id = Str(rows, f + 1);
+  r.partner_id = Str(rows, f + 2);
+  r.reference = Str(rows, f + 3);
+  r.account_name = Str(rows, f + 4);
+  r.account_domain = Str(rows, f + 5);
+  r.domain_key = Str(rows, f + 6);
+  r.name_key = Str(rows, f + 7);
+  RAPPORT_ASSIGN_OR_RETURN(r.amount, DecimalColumn(rows, f + 8));
+  r.register_time_us = rows.getInt64(f + 9);
+  r.expected_close_time_us = OptionalInt64(rows, f + 10);
+  r.close_time_us = OptionalInt64(rows, f + 11);
+  r.state = rows.getInt(f + 12);
+  r.conflict_with = Str(rows, f + 13);
+  r.approved_in_conflict = rows.getBoolean(f + 14);
+  r.create_time_us = rows.getInt64(f + 15);
+  r.update_time_us = rows.getInt64(f + 16);
+  r.version = rows.getInt64(f + 17);
+  r.recorded_by = Str(rows, f + 18);
+  return r;
+}
 
 const ChildTables& PartnerChildTables() {
   static const auto* const kTables =

@@ -45,6 +45,10 @@ inline constexpr char kDealHoldsItsAccount[] =
     "deals.state = 4 OR NOT EXISTS (SELECT 1 FROM deals r WHERE r.id = "
     "deals.conflict_with AND r.state IN (1, 2, 4)))";
 
+// The columns of a deal, in the order ReadDeal reads them from `first`.
+extern const char kDealColumns[];
+absl::StatusOr<DealRecord> ReadDeal(sql::ResultSet& rows, int first = 1);
+
 class MysqlPartnerStore final : public PartnerStore {
  public:
   explicit MysqlPartnerStore(MysqlPool* pool) : pool_(pool) {}

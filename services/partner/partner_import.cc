@@ -507,15 +507,10 @@ struct KnownDealAnswer {
 absl::StatusOr<std::vector<KnownDealAnswer>> SeparateKnownDeals(
     sql::Connection& c, const std::vector<imports::Row<DealRecord>>& rows,
     std::vector<imports::Row<DealRecord>>& fresh) {
+  // A deal stored, or given by the batch's row `row` (0: stored).
   struct Known {
-    std::string id;
-    int state = 0;
-    Decimal amount;
-    std::string account_name;
-    std::string account_domain;
-    int64_t register_time_us = 0;
-    std::optional<int64_t> close_time_us;
-    int64_t row = 0;  // of the batch, when it gave it
+    DealRecord deal;
+    int64_t row = 0;
   };
   auto key = [](const std::string& partner, const std::string& reference) {
     return absl::StrCat(partner, " ", reference);
@@ -540,10 +535,8 @@ absl::StatusOr<std::vector<KnownDealAnswer>> SeparateKnownDeals(
     for (size_t i = 0; i < slots; ++i)
       absl::StrAppend(&list, i ? ", " : "", "(?, ?)");
     CachedStatement s = PrepareCached(
-        c, absl::StrCat("SELECT partner_id, reference, id, state, amount, "
-                        "account_name, account_domain, register_time_us, "
-                        "close_time_us FROM deals WHERE (partner_id, "
-                        "reference_key) IN (",
+        c, absl::StrCat("SELECT ", kDealColumns,
+                        " FROM deals WHERE (partner_id, reference_key) IN (",
                         list, ")"));
     for (size_t i = 0; i < slots; ++i) {
       const auto& [partner, reference] = pairs[begin + std::min(i, n - 1)];
@@ -552,15 +545,9 @@ absl::StatusOr<std::vector<KnownDealAnswer>> SeparateKnownDeals(
     }
     rapport::Rows found(s->executeQuery());
     while (found->next()) {
-      RAPPORT_ASSIGN_OR_RETURN(Decimal amount, DecimalColumn(*found, 5));
-      Known k{.id = TextOrEmpty(*found, 3),
-              .state = found->getInt(4),
-              .amount = amount,
-              .account_name = TextOrEmpty(*found, 6),
-              .account_domain = TextOrEmpty(*found, 7),
-              .register_time_us = found->getInt64(8)};
-      if (!found->isNull(9)) k.close_time_us = found->getInt64(9);
-      known[key(TextOrEmpty(*found, 1), TextOrEmpty(*found, 2))] = std::move(k);
+      RAPPORT_ASSIGN_OR_RETURN(DealRecord deal, ReadDeal(*found));
+      std::string k = key(deal.partner_id, deal.reference);
+      known[std::move(k)] = Known{std::move(deal)};
     }
   }
   std::vector<KnownDealAnswer> answered;
@@ -571,38 +558,32 @@ absl::StatusOr<std::vector<KnownDealAnswer>> SeparateKnownDeals(
     const std::string k = key(PartnerOf(r), d.reference);
     auto it = known.find(k);
     if (it == known.end()) {
-      known[k] = Known{.id = r.id,
-                       .state = d.state,
-                       .amount = d.amount,
-                       .account_name = d.account_name,
-                       .account_domain = d.account_domain,
-                       .register_time_us = d.register_time_us,
-                       .close_time_us = d.close_time_us,
-                       .row = r.number};
+      known[k] = Known{d, r.number};
       fresh.push_back(r);
       continue;
     }
     const Known& was = it->second;
-    if (was.state == d.state && was.amount == d.amount &&
-        was.account_name == d.account_name &&
-        was.account_domain == d.account_domain &&
-        was.register_time_us == d.register_time_us &&
-        was.close_time_us == d.close_time_us) {
+    if (was.deal.state == d.state && was.deal.amount == d.amount &&
+        was.deal.account_name == d.account_name &&
+        was.deal.account_domain == d.account_domain &&
+        was.deal.register_time_us == d.register_time_us &&
+        was.deal.close_time_us == d.close_time_us) {
       answered.push_back({{.row = r.number, .unchanged = true}, was.row});
       continue;
     }
     answered.push_back(
         {{.row = r.number,
           .field = "deal_id",
-          .message = was.row != 0
-                         ? absl::StrCat("names the deal of row ", was.row,
-                                        " of this import, which says otherwise")
-                         : absl::StrCat(
-                               "is deal ", was.id, " of this partner, stored ",
-                               DealStateName(was.state), " for ",
-                               was.amount.ToString(),
-                               " and saying otherwise; a row does not change a "
-                               "stored deal (TransitionDeal does)")},
+          .message =
+              was.row != 0
+                  ? absl::StrCat("names the deal of row ", was.row,
+                                 " of this import, which says otherwise")
+                  : absl::StrCat(
+                        "is deal ", was.deal.id, " of this partner, stored ",
+                        DealStateName(was.deal.state), " for ",
+                        was.deal.amount.ToString(),
+                        " and saying otherwise; a row does not change a "
+                        "stored deal (TransitionDeal does)")},
          was.row});
   }
   return answered;
