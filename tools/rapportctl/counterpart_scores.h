@@ -346,13 +346,19 @@ int ExportScores(Context& ctx, typename T::Stub& stub) {
   }
   std::unique_ptr<grpc::ClientReader<typename T::ExportScoresResponse>> reader =
       stub.ExportScores(call.get(), request);
+  // CSV unless --output json asks for JSON Lines (one value a line).
+  const bool json = ctx.format == Format::kJson;
   CsvWriter csv(&out.stream());
-  csv.WriteRow(ScoreCsvHeader());
+  if (!json) csv.WriteRow(ScoreCsvHeader());
   typename T::ExportScoresResponse response;
   std::vector<std::string> fields;
   int64_t rows = 0;
   while (reader->Read(&response)) {
     for (const cv1::EntityValue& v : response.values()) {
+      if (json) {
+        PrintJsonLine(v, out.stream());
+        continue;
+      }
       ScoreCsvFields(v.entity_id(), v, &fields);
       csv.WriteRow(fields);
     }
@@ -360,7 +366,7 @@ int ExportScores(Context& ctx, typename T::Stub& stub) {
   }
   grpc::Status s = reader->Finish();
   if (!s.ok()) return ReportError(FromGrpcStatus(s));
-  if (!csv.ok())
+  if (!csv.ok() || !out.stream())
     return ReportError(absl::InternalError("cannot write the output"));
   if (absl::Status c = out.Commit(); !c.ok()) return ReportError(c);
   if (ctx.args.Has("out"))

@@ -65,7 +65,8 @@ Commands:
   customers export scores [--key ext:SOURCE] [--out FILE.csv]
       the stored values, in the columns of `scoring rfm`, by entity_id bytes; with --key,
       entity_id is the external id from SOURCE (customers without one are left out; one with
-      several is listed once, under the first in byte order)
+      several is listed once, under the first in byte order); --output json writes
+      JSON Lines instead (one value a line, the fields of `customers value`)
   partners create --display-name N --kind supplier|distributor|channel|agency|intermediary
                  [--external-id SOURCE:ID]... [--region R] [--contact NAME,EMAIL,PHONE,ROLE]...
                  [--attribute K=V]... [--request-id R]
@@ -128,6 +129,7 @@ Commands:
       profit to the next tier
   partners export scores [--key ext:SOURCE] [--out FILE.csv]
       exactly the columns of `rapportctl scoring rfm`, one row per partner, by entity_id bytes
+      (--output json: JSON Lines, one value a line)
   community create --display-name N --kind shareholder|investor|analyst
                  [--type T] [--organisation O] [--external-id SOURCE:ID]... [--request-id R]
       T: institutional, retail, high_net_worth, sell_side or buy_side; also
@@ -183,6 +185,7 @@ Commands:
       holders whose position shrank and who were not engaged since, largest value at risk first
   community export scores [--key ext:SOURCE] [--out FILE.csv]
       exactly the columns of `rapportctl scoring rfm`, one row per member, by entity_id bytes
+      (--output json: JSON Lines, one value a line)
   purchases record --customer ID --amount DECIMAL [--currency CODE] [--time RFC3339]
                    [--description D] [--request-id R]
       --time defaults to now, and is required with --request-id (a retry must say the

@@ -93,10 +93,12 @@ void Table::Print(Format format, std::ostream& out) const {
   for (const auto& row : rows) print_row(row);
 }
 
-void PrintJson(const google::protobuf::Message& message, std::ostream& out) {
+namespace {
+
+std::string ToJson(const google::protobuf::Message& message, bool pretty) {
   std::string json;
   google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
+  options.add_whitespace = pretty;
   options.preserve_proto_field_names = true;
   // Zero counts, empty strings and first enum values printed too: a script
   // reads "done": 0 rather than guessing what a missing key means.
@@ -105,8 +107,20 @@ void PrintJson(const google::protobuf::Message& message, std::ostream& out) {
            .ok()) {
     json = "{}";  // only for a message that cannot be printed at all
   }
+  return json;
+}
+
+}  // namespace
+
+void PrintJson(const google::protobuf::Message& message, std::ostream& out) {
+  std::string json = ToJson(message, /*pretty=*/true);
   out << json;
   if (json.empty() || json.back() != '\n') out << "\n";
+}
+
+void PrintJsonLine(const google::protobuf::Message& message,
+                   std::ostream& out) {
+  out << ToJson(message, /*pretty=*/false) << "\n";
 }
 
 void PrintDone(Format format, const std::string& done, const std::string& noun,

@@ -38,6 +38,10 @@ class Table {
 // The message in protobuf's canonical JSON mapping, one object, pretty-printed.
 void PrintJson(const google::protobuf::Message& message, std::ostream& out);
 
+// The same mapping on one line, for streams of records (JSON Lines: one
+// object a line, no enclosing array, so a reader can start before the end).
+void PrintJsonLine(const google::protobuf::Message& message, std::ostream& out);
+
 // What a change did to one record, in each format: `deleted customer ID` for
 // people, {"deleted": "ID"} or a one-column CSV ("deleted", then the id).
 void PrintDone(Format format, const std::string& done, const std::string& noun,

@@ -191,6 +191,25 @@ TEST_F(CustomerScoresE2E,
     absl::StrAppend(&want_by_shop, key, rest, "\n");
   EXPECT_EQ(Export({"--key", "ext:shop"}), want_by_shop);
 
+  // --output json: the same values as JSON Lines, one object a line, in
+  // the same order.
+  const std::vector<std::string> json_lines =
+      Lines(Export({"--output", "json"}));
+  const std::vector<std::string> csv_lines = Lines(by_id);
+  ASSERT_EQ(json_lines.size() + 1, csv_lines.size()) << by_id;
+  for (size_t i = 0; i < json_lines.size(); ++i) {
+    std::vector<std::string> f = Fields(csv_lines[i + 1]);
+    EXPECT_TRUE(absl::StartsWith(json_lines[i], "{") &&
+                absl::EndsWith(json_lines[i], "}"))
+        << json_lines[i];
+    EXPECT_NE(json_lines[i].find(absl::StrCat("\"entity_id\":\"", f[0], "\"")),
+              std::string::npos)
+        << json_lines[i];
+    EXPECT_NE(json_lines[i].find(absl::StrCat("\"segment\":\"", f[7], "\"")),
+              std::string::npos)
+        << json_lines[i];
+  }
+
   // The summary agrees with the rfm output: counts, revenue, average value.
   struct Totals {
     int64_t count = 0;
