@@ -1423,14 +1423,6 @@ absl::StatusOr<v1::FundRequest> PartnerLogic::TransitionFundRequest(
                              claimed->ToString(), " is more than the ",
                              row.requested_amount.ToString(), " approved"));
           }
-          // Funds are claimed for a request made: a claim dated earlier
-          // is a mistaken date (a time left out is now, after it).
-          if (request.has_time() && when < row.create_time_us) {
-            return InvalidField(
-                "time",
-                absl::StrCat("must not be before the request was made (",
-                             FormatRfc3339Micros(row.create_time_us), ")"));
-          }
           row.claimed_amount = claimed;
           row.claim_time_us = when;
         }
