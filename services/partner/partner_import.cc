@@ -517,11 +517,14 @@ absl::StatusOr<std::vector<KnownDealAnswer>> SeparateKnownDeals(
   };
   absl::flat_hash_map<std::string, Known> known;
   // The batch's (partner, deal_id) pairs, each once, looked up by the unique
-  // key, padded as the statement cache likes (the last pair repeated).
+  // key, padded as the statement cache likes (the last pair repeated). A
+  // partner this batch created (its transaction, before this) has no deal
+  // stored (deals hold a foreign key to it): its pairs are not looked up.
   std::vector<std::pair<std::string, std::string>> pairs;
   {
     std::set<std::pair<std::string, std::string>> seen;
     for (const imports::Row<DealRecord>& r : rows) {
+      if (r.entity.create) continue;
       if (seen.emplace(PartnerOf(r), r.record.reference).second) {
         pairs.emplace_back(PartnerOf(r), r.record.reference);
       }
