@@ -1338,6 +1338,26 @@ absl::StatusOr<DealRecord> MysqlPartnerStore::UpdateDeal(
             return absl::NotFoundError(absl::StrCat("deal ", id));
           RAPPORT_ASSIGN_OR_RETURN(row, ReadDeal(*rows));
         }
+        // The claim this one yields to is locked as well: approving over
+        // it (with force) waits for, or holds off, its own approval, which
+        // then reads the forced one (committed) below.
+        if (!row.conflict_with.empty()) {
+          Statement lock =
+              PrepareCached(c, "SELECT id FROM deals WHERE id = ? FOR UPDATE");
+          lock->setString(1, row.conflict_with);
+          Rows locked(lock->executeQuery());
+        }
+        {
+          Statement over = PrepareCached(
+              c,
+              "SELECT id FROM deals WHERE conflict_with = ? AND "
+              "approved_in_conflict AND state IN (2, 4) AND partner_id <> ? "
+              "ORDER BY id LIMIT 1");
+          over->setString(1, row.id);
+          over->setString(2, row.partner_id);
+          Rows rows(over->executeQuery());
+          if (rows->next()) row.approved_over_by = Str(*rows, 1);
+        }
         const DealRecord before = row;
         RAPPORT_RETURN_IF_ERROR(mutate(row));
         if (row == before) return row;  // nothing to write, nothing to audit

@@ -1075,6 +1075,18 @@ absl::StatusOr<v1::Deal> PartnerLogic::TransitionDeal(
           row.approved_in_conflict = true;
           event.details = absl::StrCat("approved in conflict with ",
                                        row.conflict_with, "; force");
+        } else if (to == v1::DEAL_STATE_APPROVED &&
+                   !row.approved_over_by.empty()) {
+          // An admin approved another partner's claim over this one: the
+          // account is that partner's unless an admin decides again.
+          if (!request.force()) {
+            return absl::FailedPreconditionError(absl::StrCat(
+                "deal ", row.id, ": deal ", row.approved_over_by,
+                " of another partner was approved over it with force; "
+                "approve with force (admin) if this one should win too"));
+          }
+          event.details = absl::StrCat("approved though ", row.approved_over_by,
+                                       " was approved over it; force");
         }
         if (closes && *close_us < row.register_time_us) {
           return InvalidField("close_time",

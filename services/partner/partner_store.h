@@ -91,6 +91,10 @@ struct DealRecord {
   int64_t update_time_us = 0;
   int64_t version = 0;
   std::string recorded_by;
+  // Read by UpdateDeal only, not stored: a claim of another partner that an
+  // admin approved over this one with force, still approved or won ("" when
+  // none).
+  std::string approved_over_by;
   friend bool operator==(const DealRecord&, const DealRecord&) = default;
 };
 
@@ -261,7 +265,10 @@ class PartnerStore {
       int limit) = 0;
   // A deal rejected, lost or expired protects nothing: other partners'
   // submitted deals in conflict with it name the next claim that holds their
-  // account (OpenClaimBefore's, within `window_us`), each audited.
+  // account (OpenClaimBefore's, within `window_us`), each audited. The row
+  // handed to `mutate` carries approved_over_by, read once the earlier claim
+  // it names (if any) is locked too, so that a forced approval over a claim
+  // and that claim's own approval are decided one after the other.
   virtual absl::StatusOr<DealRecord> UpdateDeal(
       const std::string& id, const Mutation<DealRecord>& mutate,
       const audit::Event& event, int64_t window_us) = 0;

@@ -1081,6 +1081,58 @@ TEST(PartnerUpgrade, FirmNameKeysAreMadeAgain) {
                                       "acme"}));
 }
 
+// An admin's forced approval decides the account: the claim it was approved
+// over is not approved without force while the forced one is approved or
+// won; once that one is lost, it is.
+TEST_F(PartnerLogicTest, AClaimAnAdminApprovedAnotherOverTakesForceToApprove) {
+  const v1::Partner a = Create("Alpha"), b = Create("Beta");
+  now_ = kNow + 10 * kDay;
+  absl::StatusOr<v1::Deal> first =
+      Register(a.id(), "Acme", "acme.example", kNow);
+  ASSERT_TRUE(first.ok()) << first.status();
+  absl::StatusOr<v1::Deal> second =
+      Register(b.id(), "Acme", "acme.example", kNow + kDay);
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_EQ(second->conflict_with(), first->id());
+  ASSERT_TRUE(Move(second->id(), v1::DEAL_STATE_APPROVED, /*force=*/true).ok());
+
+  absl::Status refused = Move(first->id(), v1::DEAL_STATE_APPROVED).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
+  EXPECT_TRUE(absl::StrContains(refused.message(), second->id())) << refused;
+  v1::GetDealRequest get;
+  get.set_id(first->id());
+  absl::StatusOr<v1::Deal> stored = logic_.GetDeal(get);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->state(), v1::DEAL_STATE_SUBMITTED);
+
+  // The forced claim lost: the account is free, and no force is needed.
+  ASSERT_TRUE(
+      Move(second->id(), v1::DEAL_STATE_LOST, false, kNow + 2 * kDay).ok());
+  absl::StatusOr<v1::Deal> approved =
+      Move(first->id(), v1::DEAL_STATE_APPROVED);
+  ASSERT_TRUE(approved.ok()) << approved.status();
+  EXPECT_FALSE(approved->approved_in_conflict());
+}
+
+// With force, an admin may approve it too, and that is audited.
+TEST_F(PartnerLogicTest, AClaimApprovedOverIsApprovedAgainOnlyWithForce) {
+  const v1::Partner a = Create("Alpha"), b = Create("Beta");
+  now_ = kNow + 10 * kDay;
+  absl::StatusOr<v1::Deal> first =
+      Register(a.id(), "Acme", "acme.example", kNow);
+  absl::StatusOr<v1::Deal> second =
+      Register(b.id(), "Acme", "acme.example", kNow + kDay);
+  ASSERT_TRUE(first.ok() && second.ok());
+  ASSERT_TRUE(Move(second->id(), v1::DEAL_STATE_APPROVED, /*force=*/true).ok());
+  ASSERT_TRUE(Move(first->id(), v1::DEAL_STATE_APPROVED, /*force=*/true).ok());
+  EXPECT_EQ(
+      db_.Strings("SELECT details FROM audit_events WHERE resource = ? "
+                  "AND rpc = 'TransitionDeal'",
+                  {"deals/" + first->id()}),
+      std::vector<std::string>{absl::StrCat("approved though ", second->id(),
+                                            " was approved over it; force")});
+}
+
 TEST_F(PartnerLogicTest,
        ARegistrationForAnAccountAnotherPartnerHoldsIsAConflict) {
   const v1::Partner a = Create("Alpha"), b = Create("Beta"),
