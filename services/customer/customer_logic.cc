@@ -744,6 +744,10 @@ std::vector<std::string> CustomerLogic::IdentityHashes(
         HmacHex(options_.suppression_salt,
                 "email:" + absl::AsciiStrToLower(
                                absl::StripAsciiWhitespace(identities.email))));
+    // And the mailbox, as ListDuplicates matches it (no +tag, Gmail without
+    // dots): another spelling of an erased person's address is theirs too.
+    out.push_back(HmacHex(options_.suppression_salt,
+                          "mailbox:" + EmailMatchKey(identities.email)));
   }
   if (!identities.phone.empty()) {
     out.push_back(
