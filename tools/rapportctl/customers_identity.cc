@@ -347,9 +347,27 @@ int Consent(Context& ctx, Stub& stub) {
     *one.Add() = response.consent();
     PrintConsents(ctx.format, one);
   } else {
-    std::cout << (c->granted() ? "granted " : "withdrawn ") << c->purpose()
-              << " by " << ChannelName(c->channel()) << " for customer "
-              << *customer << " at " << TimeText(c->capture_time()) << "\n";
+    // The answer is the consent that holds now: a choice captured before
+    // a later one is recorded, but does not hold.
+    const v1::Consent& holds = response.consent();
+    const bool this_one =
+        holds.granted() == c->granted() &&
+        holds.capture_time().seconds() == c->capture_time().seconds() &&
+        holds.capture_time().nanos() == c->capture_time().nanos();
+    if (this_one) {
+      std::cout << (c->granted() ? "granted " : "withdrawn ") << c->purpose()
+                << " by " << ChannelName(c->channel()) << " for customer "
+                << *customer << " at " << TimeText(c->capture_time()) << "\n";
+    } else {
+      std::cout << "recorded " << (c->granted() ? "a grant" : "a withdrawal")
+                << " of " << c->purpose() << " by " << ChannelName(c->channel())
+                << " for customer " << *customer << " at "
+                << TimeText(c->capture_time()) << "; the later choice holds: "
+                << (holds.granted() ? "granted" : "withdrawn") << " at "
+                << TimeText(holds.capture_time())
+                << (holds.source().empty() ? "" : " (" + holds.source() + ")")
+                << "\n";
+    }
   }
   return kExitOk;
 }

@@ -141,6 +141,18 @@ TEST(CustomerIdentityE2E, DuplicatesAreFoundAndMergedWithEverythingTheyHad) {
   EXPECT_NE(consent.out.find(" at 20"), std::string::npos) << consent.out;
   EXPECT_NE(consent.err.find("give --time 20"), std::string::npos)
       << consent.err;
+  // A withdrawal captured before that grant is recorded, and the answer
+  // says that the grant still holds, not that consent was withdrawn.
+  RunResult older =
+      server.Ctl({"customers", "consent", "set", "--customer", b, "--purpose",
+                  "marketing", "--channel", "email", "--withdraw", "--source",
+                  "letter", "--time", "2020-01-01T00:00:00Z"});
+  ASSERT_EQ(older.exit_code, 0) << older.err;
+  EXPECT_TRUE(absl::StartsWith(older.out, "recorded a withdrawal of marketing"))
+      << older.out;
+  EXPECT_NE(older.out.find("the later choice holds: granted at 20"),
+            std::string::npos)
+      << older.out;
 
   RunResult dry = server.Ctl({"customers", "merge", a, b, "--dry-run"});
   ASSERT_EQ(dry.exit_code, 0) << dry.err;
