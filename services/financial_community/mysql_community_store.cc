@@ -610,8 +610,8 @@ absl::StatusOr<HoldingRecord> MysqlCommunityStore::RecordHolding(
         if (before.has_value()) {
           audit::Event e = correction;
           e.details = absl::StrCat(
-              "corrected ", h.security, " ", before->end_time_us, ": shares ",
-              before->shares, " -> ", h.shares, ", price ",
+              "corrected ", h.security, " ", DateText(before->end_time_us),
+              ": shares ", before->shares, " -> ", h.shares, ", price ",
               before->price.ToString(), " -> ", h.price.ToString(),
               ", recorded by ", before->recorded_by);
           audit::Write(c, e);

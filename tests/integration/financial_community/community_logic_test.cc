@@ -1286,7 +1286,7 @@ TEST_F(CommunityLogicTest, HoldingRetriesNeverUndoALaterCorrection) {
   EXPECT_EQ(db_.Count("SELECT shares FROM holdings"), 130);
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = "
                       "'RecordHolding' AND details LIKE "
-                      "'corrected ACME %: shares 100 -> 120%'"),
+                      "'corrected ACME 2024-06-30: shares 100 -> 120%'"),
             1);
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = "
                       "'RecordHolding'"),
