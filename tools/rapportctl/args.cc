@@ -1,9 +1,26 @@
 #include "tools/rapportctl/args.h"
 
+#include <sys/stat.h>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/validation.h"
 
 namespace rapport::ctl {
+
+namespace {
+
+// Text that goes into a request must be UTF-8: the service cannot even read
+// a request holding anything else (protobuf refuses it before any check of
+// ours could name the field). A path may be any bytes: a word that names a
+// file, or the value of --out (a file to make), is let through.
+bool MayBeSent(const std::string& word, const std::string& flag) {
+  if (IsValidUtf8(word)) return true;
+  struct stat st;
+  return flag == "out" || stat(word.c_str(), &st) == 0;
+}
+
+}  // namespace
 
 absl::StatusOr<Args> Args::Parse(int argc, char** argv,
                                  const std::set<std::string>& switches) {
@@ -12,6 +29,10 @@ absl::StatusOr<Args> Args::Parse(int argc, char** argv,
   for (int i = 1; i < argc; ++i) {
     std::string word = argv[i];
     if (only_positional || !absl::StartsWith(word, "--") || word == "-") {
+      if (!MayBeSent(word, "")) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("argument ", i, " is not valid UTF-8"));
+      }
       args.positional_.push_back(word);
       continue;
     }
@@ -44,6 +65,14 @@ absl::StatusOr<Args> Args::Parse(int argc, char** argv,
         return absl::InvalidArgumentError(
             absl::StrCat("--", name, " needs a value"));
       value = argv[++i];
+    }
+    if (!IsValidUtf8(name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("argument ", i, " is not valid UTF-8"));
+    }
+    if (!MayBeSent(*value, name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", name, ": is not valid UTF-8"));
     }
     args.flags_[name].push_back(*value);
   }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
@@ -108,6 +109,31 @@ TEST(Args, AFlagOfOneValueGivenTwoIsRefusedByName) {
       check({"rapportctl", "--external-id", "a:1", "--external-id", "b:2"})
           .ok());
   EXPECT_TRUE(check({"rapportctl", "--force", "--force"}).ok());
+}
+
+// Text that is not UTF-8 is refused before any call (a service could not
+// read the request, and would answer INTERNAL), naming the flag or the
+// argument; a path to a file that exists may be any bytes.
+TEST(Args, TextThatIsNotUtf8IsRefusedByFlagOrPosition) {
+  auto parse = [](std::vector<std::string> words) {
+    std::vector<char*> argv;
+    for (std::string& w : words) argv.push_back(w.data());
+    return Args::Parse(static_cast<int>(argv.size()), argv.data(), {"force"});
+  };
+  absl::StatusOr<Args> flag =
+      parse({"rapportctl", "customers", "create", "--display-name", "x\xff"});
+  EXPECT_EQ(flag.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(flag.status().message(), "--display-name: is not valid UTF-8");
+  absl::StatusOr<Args> word = parse({"rapportctl", "customers", "get", "\xc3"});
+  EXPECT_EQ(word.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(word.status().message(), "argument 3 is not valid UTF-8");
+  EXPECT_TRUE(parse({"rapportctl", "--out", "r\xe9sum\xe9.csv"}).ok());
+  EXPECT_TRUE(parse({"rapportctl", "--display-name", "Zo\xc3\xab"}).ok());
+  const std::string dir = ::testing::TempDir() + "/caf\xe9";
+  ASSERT_EQ(mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST, true);
+  EXPECT_TRUE(
+      parse({"rapportctl", "customers", "import", "purchases", dir}).ok());
+  rmdir(dir.c_str());
 }
 
 // A table shows control characters as escapes (a display name cannot forge
