@@ -70,6 +70,12 @@ absl::StatusOr<Args> Args::Parse(int argc, char** argv,
       return absl::InvalidArgumentError(
           absl::StrCat("argument ", i, " is not valid UTF-8"));
     }
+    // An empty --out (an unset variable, say) is not the standard output
+    // by accident: that is "-".
+    if (name == "out" && value->empty()) {
+      return absl::InvalidArgumentError(
+          "--out: give a file name, or - for the standard output");
+    }
     if (!MayBeSent(*value, name)) {
       return absl::InvalidArgumentError(
           absl::StrCat("--", name, ": is not valid UTF-8"));

@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -36,8 +38,8 @@ absl::StatusOr<std::unique_ptr<CsvInput>> CsvInput::Open(
   input->path_ = path;
   input->in_.open(path, std::ios::binary | std::ios::ate);
   if (!input->in_)
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": cannot open the file"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": cannot open the file (", std::strerror(errno), ")"));
   input->size_ = static_cast<int64_t>(input->in_.tellg());
   input->in_.seekg(0);
   input->reader_ = std::make_unique<CsvReader>(&input->in_);
@@ -50,6 +52,24 @@ absl::StatusOr<std::unique_ptr<CsvInput>> CsvInput::Open(
         absl::StrCat(path, ": the file is empty; want a header row"));
   input->header_line_ = input->reader_->line();
   input->width_ = input->reader_->field_count();
+  // Two files that are not what they seem: said so, rather than that the
+  // header lacks a column.
+  if (input->width_ > 0) {
+    const absl::string_view first = input->reader_->field(0);
+    if (absl::StartsWith(first, "\xff\xfe") ||
+        absl::StartsWith(first, "\xfe\xff")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": the file is UTF-16; save it as UTF-8"));
+    }
+    for (size_t i = 0; i < input->width_; ++i) {
+      if (absl::StrContains(input->reader_->field(i), '\r')) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            path,
+            ": the lines end in a carriage return alone; save the file "
+            "with line feeds (LF or CRLF)"));
+      }
+    }
+  }
   for (size_t i = 0; i < input->width_; ++i) {
     input->header_.emplace_back(input->reader_->field(i));
   }

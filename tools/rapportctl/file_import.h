@@ -26,7 +26,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <fstream>
 #include <iostream>
@@ -79,8 +81,8 @@ inline absl::StatusOr<std::string> FileImportId(const std::string& path) {
   RAPPORT_RETURN_IF_ERROR(CheckRegularFile(path));
   std::ifstream in(path, std::ios::binary);
   if (!in)
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": cannot open the file"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": cannot open the file (", std::strerror(errno), ")"));
   uint64_t h = 1469598103934665603ull;
   std::vector<char> buffer(1 << 20);
   while (in) {

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -231,6 +232,27 @@ TEST(CustomerE2E, BadInputIsInvalidArgumentNamingTheField) {
   EXPECT_NE(directory.err.find("is a directory, not a CSV file"),
             std::string::npos)
       << directory.err;
+  // So are a file in UTF-16, one whose lines end in CR alone, and one that
+  // cannot be opened, each with what is wrong rather than a missing column.
+  for (const auto& [name, bytes, says] :
+       {std::tuple<std::string, std::string, std::string>{
+            "utf16.csv",
+            std::string("\xff\xfe"
+                        "c\0u\0s\0t\0\n\0",
+                        12),
+            "the file is UTF-16; save it as UTF-8"},
+        {"cr.csv", "customer_ref,timestamp,amount\rc1,2024-01-01T00:00:00Z,1\r",
+         "the lines end in a carriage return alone"}}) {
+    RunResult odd = server.Ctl(
+        {"customers", "import", "purchases", server.File(name, bytes)});
+    EXPECT_NE(odd.exit_code, 0) << name;
+    EXPECT_NE(odd.err.find(says), std::string::npos) << odd.err;
+  }
+  RunResult unreadable = server.Ctl(
+      {"customers", "import", "purchases", "/nonexistent/purchases.csv"});
+  EXPECT_NE(unreadable.err.find("cannot open the file (No such file"),
+            std::string::npos)
+      << unreadable.err;
   for (const char* counterpart : {"partners", "community"}) {
     RunResult nobody =
         server.Ctl({counterpart, "identify", "--display-name", "X"});

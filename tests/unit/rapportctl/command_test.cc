@@ -128,6 +128,9 @@ TEST(Args, TextThatIsNotUtf8IsRefusedByFlagOrPosition) {
   EXPECT_EQ(word.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(word.status().message(), "argument 3 is not valid UTF-8");
   EXPECT_TRUE(parse({"rapportctl", "--out", "r\xe9sum\xe9.csv"}).ok());
+  EXPECT_EQ(parse({"rapportctl", "--out", ""}).status().message(),
+            "--out: give a file name, or - for the standard output");
+  EXPECT_TRUE(parse({"rapportctl", "--out", "-"}).ok());
   EXPECT_TRUE(parse({"rapportctl", "--display-name", "Zo\xc3\xab"}).ok());
   const std::string dir = ::testing::TempDir() + "/caf\xe9";
   ASSERT_EQ(mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST, true);
