@@ -1133,7 +1133,7 @@ CommunityLogic::ListEngagementTargets(
       int64_t as_of,
       TimeOrNow(request.has_as_of() ? &request.as_of() : nullptr, "as_of"));
   if (request.limit() < 0 || request.limit() > kMaxTargets) {
-    return InvalidField("limit", "must be from 0 (20) to 1000");
+    return InvalidField("limit", "must be 1 to 1000 (0 or left out: 20)");
   }
   const int limit = request.limit() == 0 ? kDefaultTargets : request.limit();
   std::set<std::string> peers;
@@ -1225,7 +1225,7 @@ absl::StatusOr<v1::ListAtRiskHoldersResponse> CommunityLogic::ListAtRiskHolders(
       int64_t as_of,
       TimeOrNow(request.has_as_of() ? &request.as_of() : nullptr, "as_of"));
   if (request.limit() < 0 || request.limit() > kMaxTargets) {
-    return InvalidField("limit", "must be from 0 (20) to 1000");
+    return InvalidField("limit", "must be 1 to 1000 (0 or left out: 20)");
   }
   const int limit = request.limit() == 0 ? kDefaultTargets : request.limit();
   struct Risk {
