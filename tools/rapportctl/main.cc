@@ -200,11 +200,12 @@ Commands:
       adds up to 100%; a note names the counterparts left out: unavailable, never
       refreshed, or in another currency). A service that does not answer is shown as
       unavailable, the rest prints, and the exit status is 1.
-  report --out FILE.html [--as-of RFC3339] [--targets N]
+  report --out FILE.html [--as-of RFC3339] [--targets N] [--peer SECURITY]...
                  [--customer-addr A] [--partner-addr A] [--community-addr A]
       one self-contained HTML page (no network needed to open it): the overview and its
       balance chart, each counterpart's tiers, R-by-F grid and value distribution, the
-      financial community's top targets and the partner deal conflicts to review; the
+      financial community's top targets (ranked as `community targets` does, with the
+      same --peer securities) and the partner deal conflicts to review; the
       page is written even when a service does not answer (exit status 1)
   demo load [--cdnow FILE|none] [--seed N] [--customers N]
                  [--customer-addr A] [--partner-addr A] [--community-addr A]

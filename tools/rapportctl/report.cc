@@ -41,7 +41,8 @@ namespace pv1 = ::rapport::partner::v1;
 constexpr int kConflictsShown = 50;
 
 constexpr char kUsage[] =
-    "rapportctl report --out FILE.html [--as-of RFC3339] [--targets N]";
+    "rapportctl report --out FILE.html [--as-of RFC3339] [--targets N] "
+    "[--peer SECURITY]...";
 
 // Says on stderr what part of the page is missing and why (the page itself
 // says only that it is unavailable).
@@ -111,6 +112,8 @@ void GatherTargets(const Context& ctx, const google::protobuf::Timestamp& as_of,
   fv1::ListEngagementTargetsRequest request;
   *request.mutable_as_of() = as_of;
   request.set_limit(limit);
+  for (const std::string& p : ctx.args.GetAll("peer"))
+    request.add_peer_securities(p);
   fv1::ListEngagementTargetsResponse response;
   if (grpc::Status s =
           stub->ListEngagementTargets(ctx.NewCall().get(), request, &response);
@@ -195,8 +198,8 @@ absl::Status WriteWhole(const std::string& path, const std::string& content) {
 }  // namespace
 
 int RunReport(Context& ctx) {
-  if (absl::Status s =
-          CounterpartAddrFlagsOnly(ctx.args, {"out", "as-of", "targets"});
+  if (absl::Status s = CounterpartAddrFlagsOnly(
+          ctx.args, {"out", "as-of", "targets", "peer"});
       !s.ok()) {
     return UsageError(std::string(s.message()), kUsage);
   }

@@ -270,6 +270,24 @@ TEST_F(DemoE2E, TheReportRendersInHeadlessChromium) {
        "Financial community", "--expect-heading", "Whom to meet next",
        "--expect-heading", "Deal conflicts to review", "--min-charts", "10"});
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+
+  // With the peer securities named, the page's targets are those of
+  // `community targets` with the same peers: the peers' holders count.
+  const std::string with_peers = out.File("peers.html");
+  RunResult p = Ctl({"report", "--out", with_peers, "--peer", "KNDL", "--peer",
+                     "LYLT", "--targets", "3"});
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  const std::string peers_html = testing::ReadFile(with_peers);
+  const json peer_targets = CtlJson({"community", "targets", "--limit", "3",
+                                     "--peer", "KNDL", "--peer", "LYLT"});
+  ASSERT_FALSE(peer_targets.is_discarded());
+  ASSERT_FALSE(peer_targets["targets"].empty());
+  for (const json& t : peer_targets["targets"]) {
+    EXPECT_TRUE(
+        absl::StrContains(peers_html, t["member_id"].get<std::string>()))
+        << t;
+  }
+  EXPECT_NE(peer_targets["targets"], targets["targets"]);
 }
 
 TEST_F(DemoE2E, AServiceThatDoesNotAnswerIsShownAsUnavailable) {
