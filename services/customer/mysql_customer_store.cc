@@ -1054,12 +1054,19 @@ MysqlCustomerStore::FindDuplicates(const std::string& after_key, int limit) {
          "FROM customers WHERE merged_into IS NULL AND email_match_key IS NOT "
          "NULL "
          "GROUP BY email_match_key HAVING COUNT(*) > 1"},
+        // The name in lower case with its runs of spaces as one; the
+        // postal code in upper case without spaces, and a ZIP+4 as its ZIP
+        // ("sw1a 1aa" is SW1A1AA, "94105-1234" is 94105).
         {"name_postal_code",
-         "SELECT CONCAT(LOWER(TRIM(display_name)), '|', postal_code), "
+         "SELECT CONCAT(n, '|', p), "
          "GROUP_CONCAT(id ORDER BY create_time_us, id SEPARATOR ',') "
+         "FROM (SELECT id, create_time_us, "
+         "LOWER(TRIM(REGEXP_REPLACE(display_name, '[[:space:]]+', ' '))) AS n, "
+         "REGEXP_REPLACE(UPPER(REGEXP_REPLACE(postal_code, '[[:space:]]+', "
+         "'')), '^([0-9]{5})-[0-9]{4}$', '\\\\1') AS p "
          "FROM customers WHERE merged_into IS NULL AND erased_time_us IS NULL "
-         "AND postal_code IS NOT NULL AND postal_code <> '' "
-         "GROUP BY LOWER(TRIM(display_name)), postal_code HAVING COUNT(*) > 1"},
+         "AND postal_code IS NOT NULL AND postal_code <> '') AS keyed "
+         "WHERE p <> '' GROUP BY n, p HAVING COUNT(*) > 1"},
     };
     std::vector<DuplicateGroupRecord> groups;
     std::unique_ptr<sql::Statement> s(c.createStatement());
