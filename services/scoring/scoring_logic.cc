@@ -689,6 +689,12 @@ absl::Status ClvInput::Build(std::optional<int64_t> as_of_micros,
     absl::StatusOr<SummaryTable> table =
         BuildSummaries(events, *as_of_micros, unit);
     if (!table.ok()) return Named(table.status(), "events");
+    if (table->size() == 0) {
+      return InvalidField(
+          "events",
+          absl::StrCat("none is at or before ", as_of_field,
+                       ", so there is no customer to fit or predict"));
+    }
     for (size_t i = 0; i < table->size(); ++i) {
       ids_.emplace_back(table->id(i));
       rows_.push_back(table->rows[i]);

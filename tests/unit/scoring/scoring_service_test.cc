@@ -72,6 +72,28 @@ TEST(PredictClv, TooFewRepeatSpendersLeaveTheModelWithoutSpend) {
   EXPECT_EQ(response.predictions(1).expected_avg_spend(), 0.0);
 }
 
+// Events all after as_of leave no customer: the error says so, naming the
+// events (not the summaries, which were not given).
+TEST(PredictClv, EventsAllAfterAsOfAreNamedAsSuch) {
+  v1::PredictionConfig config;
+  config.mutable_fit();
+  config.mutable_as_of()->set_seconds(1'000'000'000);
+  absl::StatusOr<std::unique_ptr<ClvPrediction>> run =
+      ClvPrediction::Start(config);
+  ASSERT_TRUE(run.ok()) << run.status();
+  v1::PredictClvRequest batch;
+  v1::ActivityEvent* e = batch.add_events();
+  e->set_entity_id("c1");
+  e->mutable_time()->set_seconds(1'700'000'000);
+  e->mutable_amount()->set_units(10);
+  ASSERT_TRUE((*run)->Add(batch).ok());
+  absl::Status finished = (*run)->Finish();
+  EXPECT_EQ(finished.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(finished.message(),
+            "events: none is at or before config.as_of, so there is no "
+            "customer to fit or predict");
+}
+
 // The population's expected purchases (SCORING.md section 7) are the
 // model's E[X(t)] for the predicted periods: at the CDNOW estimates, t = 32
 // weeks, 1.0437 (Hardie's figure; 1.04373754701 exactly).
