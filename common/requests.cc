@@ -146,9 +146,12 @@ absl::Status CheckEtag(const std::string& given, int64_t version,
                         "is not an etag this service issued (the number a "
                         "read of the record gives)");
   }
-  return absl::AbortedError(
-      absl::StrCat(what, " ", id, " was changed since etag \"", given,
-                   "\" was read; read it again and retry"));
+  // Older than the record (changed since it was read) or never its etag:
+  // either way, the current one is what a read gives now.
+  return absl::AbortedError(absl::StrCat(
+      what, " ", id, " is at etag \"", EtagOf(version), "\", not \"", given,
+      "\" (changed since that was read, or never its etag); read it again "
+      "and retry"));
 }
 
 absl::Status EntityNotFound(absl::string_view what, const std::string& id) {

@@ -304,6 +304,25 @@ TEST(Validation, FingerprintIsStableAndSensitive) {
   EXPECT_EQ(FingerprintContent({"a|b\\"}), "a\\|b\\\\");
 }
 
+// An etag that is not the record's is ABORTED whether it is stale or was
+// never issued, and the message gives the current one; one that is not a
+// number is INVALID_ARGUMENT naming the field.
+TEST(Requests, AnEtagThatIsNotTheRecordsSaysWhichIs) {
+  EXPECT_TRUE(CheckEtag("", 2, "customer", "c1", "etag").ok());
+  EXPECT_TRUE(CheckEtag("2", 2, "customer", "c1", "etag").ok());
+  for (const char* given : {"1", "999"}) {
+    absl::Status s = CheckEtag(given, 2, "customer", "c1", "etag");
+    EXPECT_EQ(s.code(), absl::StatusCode::kAborted) << s;
+    EXPECT_TRUE(absl::StrContains(
+        s.message(),
+        absl::StrCat("customer c1 is at etag \"2\", not \"", given, "\"")))
+        << s;
+  }
+  absl::Status bad = CheckEtag("W/x", 2, "customer", "c1", "etag");
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StartsWith(bad.message(), "etag:")) << bad;
+}
+
 TEST(Ids, ShapeOrderAndInjectedSources) {
   absl::Time now = absl::FromUnixMillis(1'700'000'000'000);
   uint64_t counter = 0;
