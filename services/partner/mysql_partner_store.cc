@@ -1338,15 +1338,10 @@ absl::StatusOr<DealRecord> MysqlPartnerStore::UpdateDeal(
             return absl::NotFoundError(absl::StrCat("deal ", id));
           RAPPORT_ASSIGN_OR_RETURN(row, ReadDeal(*rows));
         }
-        // The claim this one yields to is locked as well: approving over
-        // it (with force) waits for, or holds off, its own approval, which
-        // then reads the forced one (committed) below.
-        if (!row.conflict_with.empty()) {
-          Statement lock =
-              PrepareCached(c, "SELECT id FROM deals WHERE id = ? FOR UPDATE");
-          lock->setString(1, row.conflict_with);
-          Rows locked(lock->executeQuery());
-        }
+        // A claim of another partner approved over this one with force
+        // (committed: read committed). Racing this deal's own approval, a
+        // forced one over it that commits after it is the admin's decision
+        // over an approved claim, as if it came after.
         {
           Statement over = PrepareCached(
               c,

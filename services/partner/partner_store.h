@@ -266,9 +266,7 @@ class PartnerStore {
   // A deal rejected, lost or expired protects nothing: other partners'
   // submitted deals in conflict with it name the next claim that holds their
   // account (OpenClaimBefore's, within `window_us`), each audited. The row
-  // handed to `mutate` carries approved_over_by, read once the earlier claim
-  // it names (if any) is locked too, so that a forced approval over a claim
-  // and that claim's own approval are decided one after the other.
+  // handed to `mutate` carries approved_over_by (committed claims only).
   virtual absl::StatusOr<DealRecord> UpdateDeal(
       const std::string& id, const Mutation<DealRecord>& mutate,
       const audit::Event& event, int64_t window_us) = 0;
