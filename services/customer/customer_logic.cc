@@ -502,7 +502,32 @@ absl::StatusOr<v1::Customer> CustomerLogic::UpdateCustomer(
   CustomerRecord scratch;
   RAPPORT_RETURN_IF_ERROR(ApplyCustomerFields(request.customer(), paths,
                                               options_.phone_region, scratch));
-  RAPPORT_RETURN_IF_ERROR(CheckNotSuppressed(IdentitiesOf(scratch)));
+  // Only identities the customer does not hold already: another spelling
+  // of its own mailbox stays its own, though another record holding that
+  // mailbox was erased. (The store checks again, in its transaction.)
+  if (options_.suppression) {
+    absl::StatusOr<CustomerRecord> stored =
+        store_->GetCustomer(request.customer().id());
+    if (!stored.ok() && !absl::IsNotFound(stored.status())) {
+      return stored.status();
+    }
+    std::vector<std::string> had;
+    if (stored.ok()) had = IdentityHashes(IdentitiesOf(*stored));
+    std::vector<std::string> added;
+    for (std::string& h : IdentityHashes(IdentitiesOf(scratch))) {
+      if (std::find(had.begin(), had.end(), h) == had.end()) {
+        added.push_back(std::move(h));
+      }
+    }
+    if (!added.empty()) {
+      RAPPORT_ASSIGN_OR_RETURN(std::vector<std::string> found,
+                               store_->SuppressedAmong(added));
+      if (!found.empty()) {
+        return absl::FailedPreconditionError(
+            CustomerStore::kSuppressedIdentity);
+      }
+    }
+  }
   RAPPORT_RETURN_IF_ERROR(CheckNotMerged(*store_, request.customer().id()));
   const int64_t now = NowMicros();
   RAPPORT_ASSIGN_OR_RETURN(
@@ -744,7 +769,7 @@ std::vector<std::string> CustomerLogic::IdentityHashes(
         HmacHex(options_.suppression_salt,
                 "email:" + absl::AsciiStrToLower(
                                absl::StripAsciiWhitespace(identities.email))));
-    // And the mailbox, as ListDuplicates matches it (no +tag, Gmail without
+    // And the mailbox, as FindDuplicates matches it (no +tag, Gmail without
     // dots): another spelling of an erased person's address is theirs too.
     out.push_back(HmacHex(options_.suppression_salt,
                           "mailbox:" + EmailMatchKey(identities.email)));

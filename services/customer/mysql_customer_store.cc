@@ -1477,7 +1477,7 @@ Migration TrimmedEmailsMigration(int version) {
             if (e.getErrorCode() != 1062) throw;
             // Another customer holds the trimmed address: this one keeps
             // its email, and takes the match key that shows the two as
-            // duplicates to merge (ListDuplicates).
+            // duplicates to merge (FindDuplicates).
             match_only->setString(1, EmailMatchKey(email));
             match_only->setString(2, id);
             match_only->setString(3, read);

@@ -1232,7 +1232,7 @@ TEST_F(CustomerLogicTest, ErasedIdentitiesAreSuppressedOnCreateAndUpdate) {
   ASSERT_TRUE(logic_.EraseCustomer(erase, kActor).ok());
   EXPECT_EQ(store_.events.size(), events);
   // The same address in another case is refused, and so is the same
-  // mailbox spelled otherwise (as ListDuplicates would match it).
+  // mailbox spelled otherwise (as FindDuplicates would match it).
   for (const char* email :
        {"ADA.LOVELACE+NEWS@gmail.com", "adalovelace@gmail.com",
         "a.d.a.lovelace+promo@googlemail.com"}) {
@@ -1249,6 +1249,37 @@ TEST_F(CustomerLogicTest, ErasedIdentitiesAreSuppressedOnCreateAndUpdate) {
   *update.mutable_customer() = other;
   update.mutable_customer()->set_email("ada.lovelace@gmail.com");
   update.mutable_update_mask()->add_paths("email");
+  EXPECT_EQ(logic_.UpdateCustomer(update, kActor).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+// A customer whose mailbox another record held, erased since, keeps its own
+// address and may spell it otherwise; the erased address itself stays out.
+TEST_F(CustomerLogicTest, AnErasedDuplicateLeavesTheOtherItsOwnMailbox) {
+  v1::CreateCustomerRequest y;
+  y.mutable_customer()->set_display_name("Ann");
+  y.mutable_customer()->set_email("a.nn@gmail.com");
+  absl::StatusOr<v1::Customer> kept = logic_.CreateCustomer(y, kActor);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  v1::CreateCustomerRequest x;
+  x.mutable_customer()->set_display_name("Ann L");
+  x.mutable_customer()->set_email("ann@gmail.com");
+  absl::StatusOr<v1::Customer> erased = logic_.CreateCustomer(x, kActor);
+  ASSERT_TRUE(erased.ok()) << erased.status();
+  v1::EraseCustomerRequest erase;
+  erase.set_id(erased->id());
+  ASSERT_TRUE(logic_.EraseCustomer(erase, kActor).ok());
+
+  v1::UpdateCustomerRequest update;
+  update.mutable_customer()->set_id(kept->id());
+  update.mutable_update_mask()->add_paths("email");
+  for (const char* own : {"a.nn@gmail.com", "a.nn+shop@gmail.com"}) {
+    SCOPED_TRACE(own);
+    update.mutable_customer()->set_email(own);
+    absl::StatusOr<v1::Customer> u = logic_.UpdateCustomer(update, kActor);
+    EXPECT_TRUE(u.ok()) << u.status();
+  }
+  update.mutable_customer()->set_email("ann@gmail.com");
   EXPECT_EQ(logic_.UpdateCustomer(update, kActor).status().code(),
             absl::StatusCode::kFailedPrecondition);
 }
