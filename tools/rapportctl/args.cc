@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <set>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/validation.h"
@@ -12,12 +14,21 @@ namespace {
 
 // Text that goes into a request must be UTF-8: the service cannot even read
 // a request holding anything else (protobuf refuses it before any check of
-// ours could name the field). A path may be any bytes: a word that names a
-// file, or the value of --out (a file to make), is let through.
-bool MayBeSent(const std::string& word, const std::string& flag) {
+// ours could name the field). A path may be any bytes: the value of a flag
+// that names a file, and a positional word that names one that exists (the
+// file of an import).
+bool IsPathFlag(const std::string& flag) {
+  static const std::set<std::string>* const kPaths = new std::set<std::string>{
+      "out",          "model-out", "cdnow",        "entities",
+      "interactions", "summary",   "transactions", "jwks",
+      "key",          "tls-ca",    "tls-cert",     "tls-key"};
+  return kPaths->count(flag) > 0;
+}
+
+bool MayBeSentAsWord(const std::string& word) {
   if (IsValidUtf8(word)) return true;
   struct stat st;
-  return flag == "out" || stat(word.c_str(), &st) == 0;
+  return stat(word.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
 }  // namespace
@@ -29,9 +40,9 @@ absl::StatusOr<Args> Args::Parse(int argc, char** argv,
   for (int i = 1; i < argc; ++i) {
     std::string word = argv[i];
     if (only_positional || !absl::StartsWith(word, "--") || word == "-") {
-      if (!MayBeSent(word, "")) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("argument ", i, " is not valid UTF-8"));
+      if (!MayBeSentAsWord(word)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "argument ", i, " is not valid UTF-8 (nor a file that exists)"));
       }
       args.positional_.push_back(word);
       continue;
@@ -41,6 +52,7 @@ absl::StatusOr<Args> Args::Parse(int argc, char** argv,
       continue;
     }
     std::string name = word.substr(2);
+    const int flag_index = i;
     std::optional<std::string> value;
     if (size_t eq = name.find('='); eq != std::string::npos) {
       value = name.substr(eq + 1);
@@ -68,7 +80,7 @@ absl::StatusOr<Args> Args::Parse(int argc, char** argv,
     }
     if (!IsValidUtf8(name)) {
       return absl::InvalidArgumentError(
-          absl::StrCat("argument ", i, " is not valid UTF-8"));
+          absl::StrCat("argument ", flag_index, " is not valid UTF-8"));
     }
     // An empty --out (an unset variable, say) is not the standard output
     // by accident: that is "-".
@@ -76,7 +88,7 @@ absl::StatusOr<Args> Args::Parse(int argc, char** argv,
       return absl::InvalidArgumentError(
           "--out: give a file name, or - for the standard output");
     }
-    if (!MayBeSent(*value, name)) {
+    if (!IsPathFlag(name) && !IsValidUtf8(*value)) {
       return absl::InvalidArgumentError(
           absl::StrCat("--", name, ": is not valid UTF-8"));
     }

@@ -52,22 +52,13 @@ absl::StatusOr<std::unique_ptr<CsvInput>> CsvInput::Open(
         absl::StrCat(path, ": the file is empty; want a header row"));
   input->header_line_ = input->reader_->line();
   input->width_ = input->reader_->field_count();
-  // Two files that are not what they seem: said so, rather than that the
-  // header lacks a column.
+  // A file in UTF-16: said so, rather than that the header lacks a column.
   if (input->width_ > 0) {
     const absl::string_view first = input->reader_->field(0);
     if (absl::StartsWith(first, "\xff\xfe") ||
         absl::StartsWith(first, "\xfe\xff")) {
       return absl::InvalidArgumentError(
           absl::StrCat(path, ": the file is UTF-16; save it as UTF-8"));
-    }
-    for (size_t i = 0; i < input->width_; ++i) {
-      if (absl::StrContains(input->reader_->field(i), '\r')) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            path,
-            ": the lines end in a carriage return alone; save the file "
-            "with line feeds (LF or CRLF)"));
-      }
     }
   }
   for (size_t i = 0; i < input->width_; ++i) {
@@ -96,6 +87,16 @@ absl::StatusOr<std::unique_ptr<CsvInput>> CsvInput::Open(
       found = static_cast<int>(i);
     }
     if (found < 0 && c.required) {
+      // A file whose lines end in CR alone reads as one long header: said
+      // so, rather than that the header lacks the column.
+      for (size_t i = 0; i < input->width_; ++i) {
+        if (absl::StrContains(input->reader_->field(i), '\r')) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              path,
+              ": the lines end in a carriage return alone; save the file "
+              "with line feeds (LF or CRLF)"));
+        }
+      }
       return absl::InvalidArgumentError(absl::StrCat(
           path, ":", input->header_line_, ": the header has no column ",
           c.names[0],

@@ -126,17 +126,25 @@ TEST(Args, TextThatIsNotUtf8IsRefusedByFlagOrPosition) {
   EXPECT_EQ(flag.status().message(), "--display-name: is not valid UTF-8");
   absl::StatusOr<Args> word = parse({"rapportctl", "customers", "get", "\xc3"});
   EXPECT_EQ(word.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(word.status().message(), "argument 3 is not valid UTF-8");
+  EXPECT_EQ(word.status().message(),
+            "argument 3 is not valid UTF-8 (nor a file that exists)");
   EXPECT_TRUE(parse({"rapportctl", "--out", "r\xe9sum\xe9.csv"}).ok());
   EXPECT_EQ(parse({"rapportctl", "--out", ""}).status().message(),
             "--out: give a file name, or - for the standard output");
   EXPECT_TRUE(parse({"rapportctl", "--out", "-"}).ok());
   EXPECT_TRUE(parse({"rapportctl", "--display-name", "Zo\xc3\xab"}).ok());
-  const std::string dir = ::testing::TempDir() + "/caf\xe9";
-  ASSERT_EQ(mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST, true);
+  EXPECT_TRUE(parse({"rapportctl", "--model-out", "m\xe9.json"}).ok());
+  EXPECT_TRUE(parse({"rapportctl", "--transactions", "t\xe9.csv"}).ok());
+  const std::string file = ::testing::TempDir() + "/caf\xe9.csv";
+  std::ofstream(file) << "customer_ref,timestamp,amount\n";
   EXPECT_TRUE(
-      parse({"rapportctl", "customers", "import", "purchases", dir}).ok());
-  rmdir(dir.c_str());
+      parse({"rapportctl", "customers", "import", "purchases", file}).ok());
+  // A text flag is text, whatever file its bytes may name.
+  absl::StatusOr<Args> named = parse({"rapportctl", "--display-name", file});
+  EXPECT_EQ(named.status().message(), "--display-name: is not valid UTF-8");
+  std::remove(file.c_str());
+  absl::StatusOr<Args> bad_name = parse({"rapportctl", "--n\xe9", "v", "x"});
+  EXPECT_EQ(bad_name.status().message(), "argument 1 is not valid UTF-8");
 }
 
 // A table shows control characters as escapes (a display name cannot forge
