@@ -689,7 +689,7 @@ absl::Status ClvInput::Build(std::optional<int64_t> as_of_micros,
     absl::StatusOr<SummaryTable> table =
         BuildSummaries(events, *as_of_micros, unit);
     if (!table.ok()) return Named(table.status(), "events");
-    if (table->size() == 0) {
+    if (table->size() == 0 && ids_.empty()) {
       return InvalidField(
           "events",
           absl::StrCat("none is at or before ", as_of_field,

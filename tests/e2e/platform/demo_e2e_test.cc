@@ -16,6 +16,7 @@
 
 #include <cstdlib>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -287,7 +288,20 @@ TEST_F(DemoE2E, TheReportRendersInHeadlessChromium) {
         absl::StrContains(peers_html, t["member_id"].get<std::string>()))
         << t;
   }
-  EXPECT_NE(peer_targets["targets"], targets["targets"]);
+  // And a target of the list without peers that the peers push out is not
+  // on the page (so the page did not ignore --peer).
+  std::set<std::string> with_peers_ids;
+  for (const json& t : peer_targets["targets"])
+    with_peers_ids.insert(t["member_id"].get<std::string>());
+  std::string pushed_out;
+  for (const json& t : targets["targets"]) {
+    if (with_peers_ids.count(t["member_id"].get<std::string>()) == 0) {
+      pushed_out = t["member_id"].get<std::string>();
+      break;
+    }
+  }
+  ASSERT_FALSE(pushed_out.empty()) << "the peers changed no target";
+  EXPECT_FALSE(absl::StrContains(peers_html, pushed_out)) << pushed_out;
 }
 
 TEST_F(DemoE2E, AServiceThatDoesNotAnswerIsShownAsUnavailable) {
