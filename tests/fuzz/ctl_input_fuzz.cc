@@ -3,7 +3,8 @@
 // the same bytes as a file with a header). Properties:
 // - the command line: words kept as positional stay in their order; a
 //   switch reads "true" or not at all; every flag parsed is named by a
-//   word; a refusal names a flag (--X takes no value, or needs one);
+//   word; a refusal names a flag (--X takes no value, or needs one, or its
+//   text is not UTF-8) or the argument that is not UTF-8;
 // - the file: every error starts with "path:", and a column's error with
 //   "path:line:"; rows are counted, in line order, and a row starts below
 //   the lines the one before it spans; the columns the header names are read
@@ -46,10 +47,18 @@ void CommandLine(const std::string& text) {
   absl::StatusOr<Args> args =
       Args::Parse(static_cast<int>(argv.size()), argv.data(), switches);
   if (!args.ok()) {
+    const absl::string_view m = args.status().message();
     Check(args.status().code() == absl::StatusCode::kInvalidArgument);
-    Check(absl::StartsWith(args.status().message(), "--"));
-    Check(absl::EndsWith(args.status().message(), " takes no value") ||
-          absl::EndsWith(args.status().message(), " needs a value"));
+    if (absl::StartsWith(m, "argument ")) {  // a word that is not UTF-8
+      Check(absl::EndsWith(m, " is not valid UTF-8") ||
+            absl::EndsWith(m, " is not valid UTF-8 (nor a file that exists)"));
+      return;
+    }
+    Check(absl::StartsWith(m, "--"));
+    Check(absl::EndsWith(m, " takes no value") ||
+          absl::EndsWith(m, " needs a value") ||
+          absl::EndsWith(m, ": is not valid UTF-8") ||
+          m == "--out: give a file name, or - for the standard output");
     return;
   }
   // Positional words are a subsequence of the words, in order.
