@@ -94,6 +94,33 @@ TEST(PredictClv, EventsAllAfterAsOfAreNamedAsSuch) {
             "customer to fit or predict");
 }
 
+// With summaries given too, events all after as_of add no customer and are
+// no error: the summaries are fitted.
+TEST(PredictClv, EventsAfterAsOfBesideSummariesAreNoError) {
+  v1::PredictionConfig config;
+  config.mutable_fit();
+  config.mutable_as_of()->set_seconds(1'000'000'000);
+  absl::StatusOr<std::unique_ptr<ClvPrediction>> run =
+      ClvPrediction::Start(config);
+  ASSERT_TRUE(run.ok()) << run.status();
+  v1::PredictClvRequest batch;
+  for (int i = 0; i < 40; ++i) {
+    v1::CustomerSummary* c = batch.add_summaries();
+    c->set_entity_id(absl::StrCat("c", 100 + i));
+    c->set_frequency(i % 4);
+    c->set_recency(i % 4 == 0 ? 0 : 10 + i);
+    c->set_age(80 + i);
+  }
+  v1::ActivityEvent* e = batch.add_events();
+  e->set_entity_id("late");
+  e->mutable_time()->set_seconds(1'700'000'000);
+  e->mutable_amount()->set_units(10);
+  ASSERT_TRUE((*run)->Add(batch).ok());
+  absl::Status finished = (*run)->Finish();
+  ASSERT_TRUE(finished.ok()) << finished;
+  EXPECT_EQ((*run)->size(), 40u);
+}
+
 // The population's expected purchases (SCORING.md section 7) are the
 // model's E[X(t)] for the predicted periods: at the CDNOW estimates, t = 32
 // weeks, 1.0437 (Hardie's figure; 1.04373754701 exactly).
