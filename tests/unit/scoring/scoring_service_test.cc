@@ -14,13 +14,28 @@
 namespace rapport::scoring {
 namespace {
 
-// Adds an event of `units` dollars at `seconds` for `entity` to `batch`.
-void AddEvent(v1::ScorePopulationRequest& batch, const std::string& entity,
-              int64_t seconds, int64_t units) {
+// Adds an event of `units` dollars at `seconds` for `entity` to `batch` (of
+// ScorePopulation or PredictClv).
+template <typename Batch>
+void AddEvent(Batch& batch, const std::string& entity, int64_t seconds,
+              int64_t units) {
   v1::ActivityEvent* e = batch.add_events();
   e->set_entity_id(entity);
   e->mutable_time()->set_seconds(seconds);
   e->mutable_amount()->set_units(units);
+}
+
+// Adds 40 customers' summaries (c100..c139) to `batch`: frequencies 0 to 3,
+// and one repeat buyer who spent (c101, 25 a purchase).
+void AddSummaries(v1::PredictClvRequest& batch) {
+  for (int i = 0; i < 40; ++i) {
+    v1::CustomerSummary* c = batch.add_summaries();
+    c->set_entity_id(absl::StrCat("c", 100 + i));
+    c->set_frequency(i % 4);
+    c->set_recency(i % 4 == 0 ? 0 : 10 + i);
+    c->set_age(80 + i);
+    c->set_monetary_value(i == 1 ? 25.0 : 0.0);
+  }
 }
 
 // A population run as of 2027-01-15 with `batch` added.
@@ -52,14 +67,7 @@ TEST(PredictClv, TooFewRepeatSpendersLeaveTheModelWithoutSpend) {
       ClvPrediction::Start(config);
   ASSERT_TRUE(run.ok()) << run.status();
   v1::PredictClvRequest batch;
-  for (int i = 0; i < 40; ++i) {
-    v1::CustomerSummary* c = batch.add_summaries();
-    c->set_entity_id(absl::StrCat("c", 100 + i));
-    c->set_frequency(i % 4);
-    c->set_recency(i % 4 == 0 ? 0 : 10 + i);
-    c->set_age(80 + i);
-    c->set_monetary_value(i == 1 ? 25.0 : 0.0);
-  }
+  AddSummaries(batch);
   ASSERT_TRUE((*run)->Add(batch).ok());
   absl::Status finished = (*run)->Finish();
   ASSERT_TRUE(finished.ok()) << finished;
@@ -82,10 +90,7 @@ TEST(PredictClv, EventsAllAfterAsOfAreNamedAsSuch) {
       ClvPrediction::Start(config);
   ASSERT_TRUE(run.ok()) << run.status();
   v1::PredictClvRequest batch;
-  v1::ActivityEvent* e = batch.add_events();
-  e->set_entity_id("c1");
-  e->mutable_time()->set_seconds(1'700'000'000);
-  e->mutable_amount()->set_units(10);
+  AddEvent(batch, "c1", 1'700'000'000, 10);
   ASSERT_TRUE((*run)->Add(batch).ok());
   absl::Status finished = (*run)->Finish();
   EXPECT_EQ(finished.code(), absl::StatusCode::kInvalidArgument);
@@ -104,17 +109,8 @@ TEST(PredictClv, EventsAfterAsOfBesideSummariesAreNoError) {
       ClvPrediction::Start(config);
   ASSERT_TRUE(run.ok()) << run.status();
   v1::PredictClvRequest batch;
-  for (int i = 0; i < 40; ++i) {
-    v1::CustomerSummary* c = batch.add_summaries();
-    c->set_entity_id(absl::StrCat("c", 100 + i));
-    c->set_frequency(i % 4);
-    c->set_recency(i % 4 == 0 ? 0 : 10 + i);
-    c->set_age(80 + i);
-  }
-  v1::ActivityEvent* e = batch.add_events();
-  e->set_entity_id("late");
-  e->mutable_time()->set_seconds(1'700'000'000);
-  e->mutable_amount()->set_units(10);
+  AddSummaries(batch);
+  AddEvent(batch, "late", 1'700'000'000, 10);
   ASSERT_TRUE((*run)->Add(batch).ok());
   absl::Status finished = (*run)->Finish();
   ASSERT_TRUE(finished.ok()) << finished;
