@@ -1341,8 +1341,9 @@ absl::StatusOr<DealRecord> MysqlPartnerStore::UpdateDeal(
         // A claim of another partner approved over this one with force
         // (committed: read committed). Racing this deal's own approval, a
         // forced one over it that commits after it is the admin's decision
-        // over an approved claim, as if it came after.
-        {
+        // over an approved claim, as if it came after. Only a submitted
+        // deal may be approved: the others need not look.
+        if (row.state == v1::DEAL_STATE_SUBMITTED) {
           Statement over = PrepareCached(
               c,
               "SELECT id FROM deals WHERE conflict_with = ? AND "

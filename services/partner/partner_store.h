@@ -91,9 +91,9 @@ struct DealRecord {
   int64_t update_time_us = 0;
   int64_t version = 0;
   std::string recorded_by;
-  // Read by UpdateDeal only, not stored: a claim of another partner that an
-  // admin approved over this one with force, still approved or won ("" when
-  // none).
+  // Read by UpdateDeal only (for a submitted deal), not stored: a claim of
+  // another partner that an admin approved over this one with force, still
+  // approved or won ("" when none).
   std::string approved_over_by;
   friend bool operator==(const DealRecord&, const DealRecord&) = default;
 };
