@@ -11,6 +11,7 @@
 #include "common/base/timestamp.h"
 #include "common/proto_convert.h"
 #include "common/status.h"
+#include "google/protobuf/util/time_util.h"
 #include "rapport/customer/v1/customer_service.grpc.pb.h"
 #include "tools/rapportctl/command.h"
 
@@ -350,10 +351,8 @@ int Consent(Context& ctx, Stub& stub) {
     // The answer is the consent that holds now: a choice captured before
     // a later one is recorded, but does not hold.
     const v1::Consent& holds = response.consent();
-    const bool this_one =
-        holds.granted() == c->granted() &&
-        holds.capture_time().seconds() == c->capture_time().seconds() &&
-        holds.capture_time().nanos() == c->capture_time().nanos();
+    const bool this_one = holds.granted() == c->granted() &&
+                          holds.capture_time() == c->capture_time();
     if (this_one) {
       std::cout << (c->granted() ? "granted " : "withdrawn ") << c->purpose()
                 << " by " << ChannelName(c->channel()) << " for customer "
