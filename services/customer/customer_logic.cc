@@ -511,22 +511,8 @@ absl::StatusOr<v1::Customer> CustomerLogic::UpdateCustomer(
     if (!stored.ok() && !absl::IsNotFound(stored.status())) {
       return stored.status();
     }
-    std::vector<std::string> had;
-    if (stored.ok()) had = IdentityHashes(IdentitiesOf(*stored));
-    std::vector<std::string> added;
-    for (std::string& h : IdentityHashes(IdentitiesOf(scratch))) {
-      if (std::find(had.begin(), had.end(), h) == had.end()) {
-        added.push_back(std::move(h));
-      }
-    }
-    if (!added.empty()) {
-      RAPPORT_ASSIGN_OR_RETURN(std::vector<std::string> found,
-                               store_->SuppressedAmong(added));
-      if (!found.empty()) {
-        return absl::FailedPreconditionError(
-            CustomerStore::kSuppressedIdentity);
-      }
-    }
+    RAPPORT_RETURN_IF_ERROR(CheckNotSuppressed(
+        IdentitiesOf(scratch), stored.ok() ? &*stored : nullptr));
   }
   RAPPORT_RETURN_IF_ERROR(CheckNotMerged(*store_, request.customer().id()));
   const int64_t now = NowMicros();
@@ -798,10 +784,19 @@ std::vector<std::string> CustomerLogic::SuppressionHashesOf(
   return IdentityHashes(IdentitiesOf(record));
 }
 
-absl::Status CustomerLogic::CheckNotSuppressed(
-    const IdentityQuery& identities) {
+absl::Status CustomerLogic::CheckNotSuppressed(const IdentityQuery& identities,
+                                               const CustomerRecord* held) {
   if (!options_.suppression) return absl::OkStatus();
   std::vector<std::string> hashes = IdentityHashes(identities);
+  if (held != nullptr) {
+    const std::vector<std::string> had = IdentityHashes(IdentitiesOf(*held));
+    hashes.erase(std::remove_if(hashes.begin(), hashes.end(),
+                                [&](const std::string& h) {
+                                  return std::find(had.begin(), had.end(), h) !=
+                                         had.end();
+                                }),
+                 hashes.end());
+  }
   if (hashes.empty()) return absl::OkStatus();
   RAPPORT_ASSIGN_OR_RETURN(std::vector<std::string> found,
                            store_->SuppressedAmong(hashes));

@@ -129,8 +129,10 @@ class CustomerLogic {
   // MysqlCustomerStore::RefuseSuppressedIdentities asks for.
   std::vector<std::string> SuppressionHashesOf(
       const CustomerRecord& record) const;
-  // FAILED_PRECONDITION when suppression is on and any identity is suppressed.
-  absl::Status CheckNotSuppressed(const IdentityQuery& identities);
+  // FAILED_PRECONDITION when suppression is on and any identity is
+  // suppressed; with `held`, only those that customer does not hold already.
+  absl::Status CheckNotSuppressed(const IdentityQuery& identities,
+                                  const CustomerRecord* held = nullptr);
   // FAILED_PRECONDITION naming request_id when the customer that a create (or
   // identify) under `request_id` made was erased since: its retry would
   // create the person again.
