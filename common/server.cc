@@ -147,6 +147,33 @@ metrics::CallType FromServerType(grpc::experimental::ServerRpcInfo::Type type) {
   }
 }
 
+// gRPC's own answer to a request message of a served method that it could
+// not decode (protobuf refuses a proto3 text field that is not valid UTF-8,
+// and bytes that are not the method's message), or to a unary call that
+// sent none: INTERNAL with protobuf's empty initialization error or "No
+// payload" (synchronous handlers), UNIMPLEMENTED with no message (callback
+// handlers). Rapport's handlers never answer either without a message
+// (their INTERNAL errors carry an error id), so this is the caller's
+// mistake.
+bool IsUndecodedRequest(const grpc::Status& status, bool known_method) {
+  switch (status.error_code()) {
+    case grpc::StatusCode::INTERNAL:
+      return status.error_message().empty() ||
+             status.error_message() == "No payload";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return known_method && status.error_message().empty();
+    default:
+      return false;
+  }
+}
+
+grpc::Status UndecodedRequestStatus() {
+  return grpc::Status(
+      grpc::StatusCode::INVALID_ARGUMENT,
+      "request: cannot be decoded as the method's request message (a text "
+      "field that is not valid UTF-8, malformed bytes, or no message)");
+}
+
 // Records every call in the server's metrics (started, handled by code,
 // latency) and, when asked, logs one line per finished call: method, peer,
 // status code and duration.
@@ -214,7 +241,11 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
       // What the client got: the watchdog's answer, when it ended the call;
       // for a call that ended before its answer (the client cancelled it,
       // its deadline passed, its connection went), not the handler's.
-      const grpc::Status answered = methods->GetSendStatus();
+      grpc::Status answered = methods->GetSendStatus();
+      if (IsUndecodedRequest(answered, counted_as_ == info_->method())) {
+        answered = UndecodedRequestStatus();
+        methods->ModifySendStatus(answered);
+      }
       grpc::Status status =
           expired ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                                  "past the server's deadline")

@@ -126,6 +126,39 @@ TEST(CustomerE2E, AnOversizedCallWaitsInNoQueue) {
   }
 }
 
+// A request that protobuf cannot decode (a text field that is not valid
+// UTF-8, as only a hand-built message carries) is the caller's mistake:
+// INVALID_ARGUMENT naming the request, not INTERNAL.
+TEST(CustomerE2E, AnUndecodableRequestIsInvalidArgument) {
+  CustomerServer server(TestMariaDb::Shared().CreateDatabase());
+  ASSERT_EQ(server.Ctl({"health", "--wait", "20s"}).exit_code, 0)
+      << server.log();
+  const std::string bearer =
+      "Bearer " + testing::TestAuth::Get().Token("reader", "user:test");
+  const std::string service = "/rapport.customer.v1.CustomerService/";
+  const std::string get = service + "GetCustomer";
+  // Field 1 (id), length-delimited, two bytes that are no UTF-8. GetCustomer
+  // has a callback handler, GetCustomerValue a synchronous one: gRPC fails
+  // the two differently.
+  const std::string not_utf8("\x0a\x02\xff\xfe", 4);
+  for (const std::string& method : {get, service + "GetCustomerValue"}) {
+    grpc::Status bad =
+        testing::CallRaw(server.customer().addr(), method, bearer, not_utf8);
+    EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << method << ": " << bad.error_message();
+    EXPECT_NE(bad.error_message().find("request: cannot be decoded"),
+              std::string::npos)
+        << method << ": " << bad.error_message();
+  }
+  // Two valid bytes in their place: decoded, and then refused as an id.
+  grpc::Status valid = testing::CallRaw(server.customer().addr(), get, bearer,
+                                        std::string("\x0a\x02no", 4));
+  EXPECT_EQ(valid.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(valid.error_message().find("is not a customer id"),
+            std::string::npos)
+      << valid.error_message();
+}
+
 TEST(CustomerE2E,
      RetriedPurchaseIsStoredOnceAndReusedIdWithOtherContentIsRefused) {
   CustomerServer server(TestMariaDb::Shared().CreateDatabase());
