@@ -34,9 +34,12 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/random/distributions.h"
+#include "absl/random/random.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/audit/audit.h"
 #include "common/base/status_macros.h"
 #include "common/ids.h"
@@ -82,6 +85,15 @@ inline absl::Status RefusedAfter(absl::Status refusal, int64_t stored) {
 // How often one batch is run again after losing a race to a concurrent
 // writer.
 inline constexpr int kMaxAttempts = 5;
+// How long a batch waits before it runs again after its `lost`-th lost race:
+// a random time, up to 20 ms doubled for each race lost before (at most
+// 640 ms), so that imports racing for the same new entities batch by batch
+// fall out of step instead of colliding at every attempt.
+inline absl::Duration LostRacePause(int lost) {
+  thread_local absl::BitGen random;
+  return absl::Microseconds(absl::Uniform<int64_t>(
+      random, 0, int64_t{20000} << std::clamp(lost - 1, 0, 5)));
+}
 // How many references an import keeps resolved for its later batches, and
 // how many all running imports keep together (CacheShare).
 inline constexpr size_t kMaxKnownRefs = 200000;
@@ -418,6 +430,7 @@ class Importer {
         last = outcome.status();
         if (run == 0 || to_create_ >= fewest_to_create) ++lost;
         fewest_to_create = std::min(fewest_to_create, to_create_);
+        if (lost < kMaxAttempts) absl::SleepFor(LostRacePause(lost));
       }
       // What the database said stays in the log: it may name tables.
       LogLine("warn", ProcessService(), "a batch kept losing races",

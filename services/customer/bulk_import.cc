@@ -1,6 +1,7 @@
 #include "services/customer/bulk_import.h"
 
 #include <algorithm>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -536,6 +537,11 @@ class Importer {
     // retried row fails the write on its unique key, and the attempts after
     // that look the keys up first.
     bool check_keys = false;
+    // A batch that loses the race to create its new customers to concurrent
+    // imports of the same ones (or to the other streams of its own import),
+    // each time with fewer left to create, is getting on: such a run is not
+    // an attempt lost.
+    size_t fewest_to_create = std::numeric_limits<size_t>::max();
     for (int attempt = 1;; ++attempt) {
       absl::StatusOr<Outcome> outcome = TryFlush(check_keys);
       if (outcome.ok()) {
@@ -572,9 +578,16 @@ class Importer {
       if (!check_keys) {
         check_keys = true;
         --attempt;  // not a lost race
+        fewest_to_create = to_create_;
         continue;
       }
-      if (attempt >= BulkImportLogic::kMaxAttempts) {
+      if (to_create_ < fewest_to_create) {
+        fewest_to_create = to_create_;
+        --attempt;  // fewer to create than before: getting on
+      }
+      if (attempt < BulkImportLogic::kMaxAttempts) {
+        absl::SleepFor(imports::LostRacePause(attempt));
+      } else {
         // The collision's own text (the database's, naming another
         // customer's key) goes to the log only.
         LogError(ProcessService(), "import batch kept colliding",
@@ -650,6 +663,7 @@ class Importer {
     std::vector<CustomerRecord> new_customers;
     RAPPORT_RETURN_IF_ERROR(
         Resolve(unresolved, outcome.created, new_customers));
+    to_create_ = new_customers.size();
 
     // 3. The rows, with their customers, in one transaction with the new
     // customers.
@@ -884,6 +898,8 @@ class Importer {
   int64_t accepted_ = 0;
   int64_t duplicates_ = 0;
   int64_t created_ = 0;
+  // How many customers the last attempt at a batch was to create.
+  size_t to_create_ = 0;
   int64_t rejected_ = 0;  // all of them, listed or not
   std::vector<std::pair<int64_t, Reject>> rejects_;
 };

@@ -773,6 +773,47 @@ TEST_F(BulkImportTest,
   EXPECT_EQ(store_.purchases[0].purchase.id, store_.RowIdOf("imp-1", 3));
 }
 
+// Imports of the same new customers (or the streams of one import) race
+// batch by batch: a batch that loses each race with fewer customers left to
+// create is getting on, and runs until it is stored, however many races
+// that takes.
+TEST_F(BulkImportTest, ABatchLosingRacesWithFewerToCreateEachTimeGetsOn) {
+  constexpr int kNew = BulkImportLogic::kMaxAttempts + 3;
+  BulkImportLogic imports(
+      &store_, &logic_, &ids_,
+      [] { return absl::FromUnixSeconds(1'800'000'000); }, Options(),
+      /*batch_rows=*/kNew);
+  // Before each write, a concurrent import creates one more of them.
+  int taken = 0;
+  store_.before_write = [&](const std::vector<StoredRow>&) {
+    if (taken == kNew) return;
+    CustomerRecord c;
+    c.id = ids_.Next();
+    c.external_ids = {{"crm", absl::StrCat(++taken)}};
+    store_.AddCustomer(c);
+  };
+  v1::ImportPurchasesRequest batch;
+  batch.set_import_id("imp-1");
+  for (int i = 1; i <= kNew; ++i) {
+    *batch.add_rows() =
+        Row(i + 1, absl::StrCat("ext:crm:", i), "2024-01-01T00:00:00Z", "1");
+  }
+  bool sent = false;
+  absl::StatusOr<v1::ImportPurchasesResponse> r = imports.ImportPurchases(
+      [&](v1::ImportPurchasesRequest* out) {
+        if (sent) return false;
+        *out = batch;
+        sent = true;
+        return true;
+      },
+      "user:importer", [] { return false; });
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->accepted(), kNew);
+  EXPECT_EQ(r->created_customers(), 0);  // the other import made them all
+  EXPECT_EQ(store_.write_calls, kNew + 1);
+  EXPECT_EQ(store_.customers.size(), static_cast<size_t>(kNew));
+}
+
 TEST_F(BulkImportTest, EndlessCollisionsGiveUpWithAborted) {
   const std::string ada = NewCustomer();
   store_.write_error = absl::AlreadyExistsError(
