@@ -365,6 +365,11 @@ absl::StatusOr<imports::Parsed<EngagementRow>> ParseEngagement(
   e.outcome = std::string(absl::StripAsciiWhitespace(row.outcome()));
   e.note = row.note();
   const size_t slash = row.request_id().rfind('/');
+  if (slash == 0) {
+    return InvalidField("request_id",
+                        "needs the engagement's key before its last '/' (rows "
+                        "of one engagement share it)");
+  }
   out.record.group = slash == std::string::npos
                          ? row.request_id()
                          : row.request_id().substr(0, slash);

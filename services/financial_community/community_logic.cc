@@ -1166,8 +1166,9 @@ CommunityLogic::ListEngagementTargets(
                            " add up past the largest amount"));
         };
         for (const MemberHoldingsView::Security& s : v.securities) {
-          RAPPORT_ASSIGN_OR_RETURN(Decimal value,
-                                   PositionValue(s.last.shares, s.last.price));
+          RAPPORT_ASSIGN_OR_RETURN(
+              Decimal value, StoredPositionValue(v.member_id, s.security,
+                                                 s.last.shares, s.last.price));
           Decimal& sum =
               peers.contains(s.security) ? f.peer_value : f.own_value;
           absl::StatusOr<Decimal> added = sum.CheckedAdd(value);
@@ -1251,8 +1252,9 @@ absl::StatusOr<v1::ListAtRiskHoldersResponse> CommunityLogic::ListAtRiskHolders(
       const bool unpriced_exit = s.last.shares == 0 && s.last.price.is_zero();
       RAPPORT_ASSIGN_OR_RETURN(
           r.value,
-          PositionValue(s.previous->shares - s.last.shares,
-                        unpriced_exit ? s.previous->price : s.last.price));
+          StoredPositionValue(
+              v.member_id, s.security, s.previous->shares - s.last.shares,
+              unpriced_exit ? s.previous->price : s.last.price));
       v1::AtRiskHolder& h = r.holder;
       h.set_member_id(v.member_id);
       h.set_security(s.security);

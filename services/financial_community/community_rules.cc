@@ -190,6 +190,19 @@ absl::StatusOr<Decimal> PositionValue(int64_t shares, const Decimal& price) {
   return Decimal::FromRawNanos(nanos);
 }
 
+absl::StatusOr<Decimal> StoredPositionValue(absl::string_view member_id,
+                                            absl::string_view security,
+                                            int64_t shares,
+                                            const Decimal& price) {
+  absl::StatusOr<Decimal> value = PositionValue(shares, price);
+  if (!value.ok()) {
+    return absl::OutOfRangeError(
+        absl::StrCat("the position of member ", member_id, " in ", security,
+                     " is worth more than the largest amount"));
+  }
+  return value;
+}
+
 absl::Status CheckPositionValue(int64_t shares, const Decimal& price,
                                 absl::string_view field) {
   absl::StatusOr<Decimal> value = PositionValue(shares, price);

@@ -65,6 +65,13 @@ inline constexpr int64_t kMaxPriceUnits = 1'000'000'000'000;  // 1e12
 
 // shares * price, exact; OUT_OF_RANGE past what a Decimal holds.
 absl::StatusOr<Decimal> PositionValue(int64_t shares, const Decimal& price);
+// The same for a stored position (rows stored before positions were
+// limited may be worth more than a Decimal holds): OUT_OF_RANGE naming the
+// member and the security, the row to mend.
+absl::StatusOr<Decimal> StoredPositionValue(absl::string_view member_id,
+                                            absl::string_view security,
+                                            int64_t shares,
+                                            const Decimal& price);
 // The most a position may be worth, far above any real one, so that the
 // values the API answers fit a google.type.Money (int64 units): a position's,
 // and a register's total of up to 90,000 positions that large.

@@ -267,7 +267,8 @@ absl::StatusOr<std::map<std::string, Decimal>> MarketValues(
     if (range && !std::binary_search(sorted.begin(), sorted.end(), member)) {
       return absl::OkStatus();
     }
-    RAPPORT_ASSIGN_OR_RETURN(Decimal value, PositionValue(shares, price));
+    RAPPORT_ASSIGN_OR_RETURN(
+        Decimal value, StoredPositionValue(member, security, shares, price));
     Decimal& sum = out[member];
     RAPPORT_ASSIGN_OR_RETURN(sum, sum.CheckedAdd(value));
     return absl::OkStatus();

@@ -2471,11 +2471,15 @@ TEST_F(CommunityLogicTest, ImportsRejectBadRowsAndStoreNothingTwice) {
       engagement(8, "ext:13f:0002", "meeting", "meet-42/dee");
   later.set_timestamp("2024-06-11T09:00:00Z");
   *e.add_rows() = later;
+  // A request id with nothing before its '/' names no engagement to share.
+  *e.add_rows() = engagement(9, "ext:13f:0002", "meeting", "/eve");
   absl::StatusOr<v1::ImportEngagementsResponse> logged =
       imports.ImportEngagements(testing::OneMessage(e), "user:ada");
   ASSERT_TRUE(logged.ok()) << logged.status();
   EXPECT_EQ(logged->accepted(), 3);
-  ASSERT_EQ(logged->rejected_size(), 4);
+  ASSERT_EQ(logged->rejected_size(), 5);
+  EXPECT_EQ(logged->rejected(4).row(), 9);
+  EXPECT_EQ(logged->rejected(4).field(), "request_id");
   EXPECT_EQ(logged->rejected(0).field(), "kind");
   EXPECT_EQ(logged->rejected(1).row(), 6);
   EXPECT_EQ(logged->rejected(1).field(), "member_ref");

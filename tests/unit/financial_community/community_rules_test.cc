@@ -93,6 +93,16 @@ TEST(PositionValue, IsExactAndRefusesOverflow) {
       PositionValue(std::numeric_limits<int64_t>::max(),
                     Decimal::FromUnits(1'000'000'000'000'000))
           .status()));
+  // A stored one (rows from before positions were limited) names its row.
+  absl::Status stored =
+      StoredPositionValue("m1", "ACME", std::numeric_limits<int64_t>::max(),
+                          Decimal::FromUnits(1'000'000'000'000'000))
+          .status();
+  EXPECT_TRUE(absl::IsOutOfRange(stored));
+  EXPECT_EQ(stored.message(),
+            "the position of member m1 in ACME is worth more than the "
+            "largest amount");
+  EXPECT_EQ(StoredPositionValue("m1", "ACME", 2, D("1.5"))->ToString(), "3.00");
 }
 
 TEST(ScoreTarget, FollowsTheWorkedExampleOfTargetingMd) {
