@@ -1338,19 +1338,22 @@ absl::StatusOr<DealRecord> MysqlPartnerStore::UpdateDeal(
             return absl::NotFoundError(absl::StrCat("deal ", id));
           RAPPORT_ASSIGN_OR_RETURN(row, ReadDeal(*rows));
         }
-        // A claim of another partner approved over this one with force
-        // (committed: read committed). Racing this deal's own approval, a
-        // forced one over it that commits after it is the admin's decision
-        // over an approved claim, as if it came after. Only a submitted
-        // deal may be approved: the others need not look.
+        // A claim of another partner approved with force over this one, or
+        // over the claim this one is in conflict with (committed: read
+        // committed): an admin gave that partner the account. Racing this
+        // deal's own approval, a forced one that commits after it is the
+        // admin's decision over an approved claim, as if it came after.
+        // Only a submitted deal may be approved: the others need not look.
         if (row.state == v1::DEAL_STATE_SUBMITTED) {
           Statement over = PrepareCached(
               c,
-              "SELECT id FROM deals WHERE conflict_with = ? AND "
+              "SELECT id FROM deals WHERE conflict_with IN (?, ?) AND "
               "approved_in_conflict AND state IN (2, 4) AND partner_id <> ? "
               "ORDER BY id LIMIT 1");
           over->setString(1, row.id);
-          over->setString(2, row.partner_id);
+          over->setString(
+              2, row.conflict_with.empty() ? row.id : row.conflict_with);
+          over->setString(3, row.partner_id);
           Rows rows(over->executeQuery());
           if (rows->next()) row.approved_over_by = Str(*rows, 1);
         }

@@ -1077,16 +1077,18 @@ absl::StatusOr<v1::Deal> PartnerLogic::TransitionDeal(
                                        row.conflict_with, "; force");
         } else if (to == v1::DEAL_STATE_APPROVED &&
                    !row.approved_over_by.empty()) {
-          // An admin approved another partner's claim over this one: the
-          // account is that partner's unless an admin decides again.
+          // An admin approved another partner's claim over this one (or
+          // over the claim this one waits on): the account is that
+          // partner's unless an admin decides again.
           if (!request.force()) {
             return absl::FailedPreconditionError(absl::StrCat(
-                "deal ", row.id, ": deal ", row.approved_over_by,
-                " of another partner was approved over it with force; "
-                "approve with force (admin) if this one should win too"));
+                "deal ", row.id, ": an admin approved deal ",
+                row.approved_over_by,
+                " of another partner for this account with force; approve "
+                "with force (admin) if this one should win too"));
           }
           event.details = absl::StrCat("approved though ", row.approved_over_by,
-                                       " was approved over it; force");
+                                       " was approved with force; force");
         }
         if (closes && *close_us < row.register_time_us) {
           return InvalidField("close_time",

@@ -1130,7 +1130,36 @@ TEST_F(PartnerLogicTest, AClaimApprovedOverIsApprovedAgainOnlyWithForce) {
                   "AND rpc = 'TransitionDeal'",
                   {"deals/" + first->id()}),
       std::vector<std::string>{absl::StrCat("approved though ", second->id(),
-                                            " was approved over it; force")});
+                                            " was approved with force; "
+                                            "force")});
+}
+
+// A forced approval decides the account against every claim that waited on
+// the claim it was approved over: one of them, once that claim is rejected,
+// is not approved without force either.
+TEST_F(PartnerLogicTest, AClaimWaitingOnTheSameClaimAsAForcedOneTakesForce) {
+  const v1::Partner a = Create("Alpha"), b = Create("Beta"),
+                    c = Create("Gamma");
+  now_ = kNow + 10 * kDay;
+  absl::StatusOr<v1::Deal> first =
+      Register(a.id(), "Acme", "acme.example", kNow);
+  absl::StatusOr<v1::Deal> second =
+      Register(b.id(), "Acme", "acme.example", kNow + kDay);
+  absl::StatusOr<v1::Deal> third =
+      Register(c.id(), "Acme", "acme.example", kNow + 2 * kDay);
+  ASSERT_TRUE(first.ok() && second.ok() && third.ok());
+  ASSERT_EQ(second->conflict_with(), first->id());
+  ASSERT_EQ(third->conflict_with(), first->id());
+  ASSERT_TRUE(Move(third->id(), v1::DEAL_STATE_APPROVED, /*force=*/true).ok());
+  ASSERT_TRUE(Move(first->id(), v1::DEAL_STATE_REJECTED).ok());
+
+  absl::Status refused = Move(second->id(), v1::DEAL_STATE_APPROVED).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
+  EXPECT_TRUE(absl::StrContains(refused.message(), third->id())) << refused;
+  absl::StatusOr<v1::Deal> forced =
+      Move(second->id(), v1::DEAL_STATE_APPROVED, /*force=*/true);
+  ASSERT_TRUE(forced.ok()) << forced.status();
+  EXPECT_EQ(forced->state(), v1::DEAL_STATE_APPROVED);
 }
 
 TEST_F(PartnerLogicTest,
@@ -1225,13 +1254,19 @@ TEST_F(PartnerLogicTest,
                          "page_token"));
 
   // A closed registration protects nothing: once Alpha's is rejected,
-  // Gamma's waits for no decision and is approved without force.
+  // Gamma's waits for no decision on it. But an admin gave Beta the account
+  // over Alpha's claim, which Gamma's waited on too: approving Gamma's takes
+  // force as well.
   ASSERT_TRUE(Move(first->id(), v1::DEAL_STATE_REJECTED).ok());
   waiting = logic_.ListDealConflicts({});
   ASSERT_TRUE(waiting.ok()) << waiting.status();
   EXPECT_EQ(waiting->conflicts_size(), 0);
+  absl::Status held =
+      Move(by_name->id(), v1::DEAL_STATE_APPROVED, /*force=*/false).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(held)) << held;
+  EXPECT_TRUE(absl::StrContains(held.message(), by_domain->id())) << held;
   absl::StatusOr<v1::Deal> unopposed =
-      Move(by_name->id(), v1::DEAL_STATE_APPROVED, /*force=*/false);
+      Move(by_name->id(), v1::DEAL_STATE_APPROVED, /*force=*/true);
   ASSERT_TRUE(unopposed.ok()) << unopposed.status();
   EXPECT_FALSE(unopposed->approved_in_conflict());
 
