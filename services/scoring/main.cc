@@ -11,6 +11,11 @@ ABSL_FLAG(int, max_population_calls, 1,
           "population calls (ScorePopulation, FitClvModel, PredictClv) that "
           "run at once; each holds its whole input in memory, so this bounds "
           "the replica's memory to that many populations");
+ABSL_FLAG(int, max_population_calls_by_people, 1,
+          "population calls of callers other than the domain services (whose "
+          "tokens name a \"service:\" subject), such as a person's rapportctl "
+          "scoring rfm, that run at once, beside --max_population_calls: so "
+          "that no token given to a person can hold the slots refreshes need");
 ABSL_FLAG(int64_t, max_population_records, 12'000'000,
           "the most input records (entities, facts, events, costs, "
           "summaries) one population call may carry; past it the call is "
@@ -51,6 +56,13 @@ int main(int argc, char** argv) {
         defaults,
         rapport::InvalidField("max_population_calls", "must be at least 1"));
   }
+  const int max_people_calls =
+      absl::GetFlag(FLAGS_max_population_calls_by_people);
+  if (max_people_calls < 1) {
+    return rapport::FailToStart(
+        defaults, rapport::InvalidField("max_population_calls_by_people",
+                                        "must be at least 1"));
+  }
   const int64_t max_records = absl::GetFlag(FLAGS_max_population_records);
   if (max_records < 1) {
     return rapport::FailToStart(
@@ -73,12 +85,13 @@ int main(int argc, char** argv) {
     return rapport::FailToStart(
         defaults, rapport::InvalidField("population_idle", "must be positive"));
   }
-  rapport::scoring::ScoringServiceImpl service(&guard,
-                                               [] { return absl::Now(); },
-                                               {.max_calls = max_calls,
-                                                .wait = wait,
-                                                .max_waiting = max_waiting,
-                                                .max_records = max_records,
-                                                .idle = idle});
+  rapport::scoring::ScoringServiceImpl service(
+      &guard, [] { return absl::Now(); },
+      {.max_calls = max_calls,
+       .max_people_calls = max_people_calls,
+       .wait = wait,
+       .max_waiting = max_waiting,
+       .max_records = max_records,
+       .idle = idle});
   return rapport::Serve(*server, {&service});
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/status.h"
@@ -137,13 +138,15 @@ absl::StatusOr<std::unique_ptr<Run>> ReadAll(grpc::ServerContext* context,
 // Holds a population slot for the rest of the call.
 class SlotHeld {
  public:
-  explicit SlotHeld(PopulationSlots* slots) : slots_(slots) {}
-  ~SlotHeld() { slots_->Give(); }
+  SlotHeld(PopulationSlots* slots, PopulationSlots::Pool pool)
+      : slots_(slots), pool_(pool) {}
+  ~SlotHeld() { slots_->Give(pool_); }
   SlotHeld(const SlotHeld&) = delete;
   SlotHeld& operator=(const SlotHeld&) = delete;
 
  private:
   PopulationSlots* slots_;
+  const PopulationSlots::Pool pool_;
 };
 
 // The status of a call whose answer could not be written.
@@ -154,13 +157,18 @@ grpc::Status WriteFailed(IdleWatch& watch) {
 
 // Refused for want of a slot, before reading anything: marked so in the
 // trailers (kBusyTrailer), so that a client may try another replica.
-grpc::Status Busy(grpc::ServerContext* context, const PopulationLimits& limits,
-                  bool too_many_waiting) {
+grpc::Status Busy(grpc::ServerContext* context, const PopulationSlots& slots,
+                  PopulationSlots::Pool pool, bool too_many_waiting) {
   context->AddTrailingMetadata(kBusyTrailer, "1");
+  const PopulationLimits& limits = slots.limits();
   return grpc::Status(
       grpc::StatusCode::RESOURCE_EXHAUSTED,
       absl::StrCat("this replica runs its most population calls at once (",
-                   limits.max_calls, ")",
+                   slots.MaxCalls(pool),
+                   pool == PopulationSlots::Pool::kServices
+                       ? " for the services"
+                       : " for callers other than the services",
+                   ")",
                    too_many_waiting
                        ? absl::StrCat(" and ", limits.max_waiting,
                                       " more wait for one already")
@@ -171,13 +179,25 @@ grpc::Status Busy(grpc::ServerContext* context, const PopulationLimits& limits,
 
 }  // namespace
 
-bool PopulationSlots::Take(grpc::ServerContext* context,
+PopulationSlots::Pool PopulationSlots::PoolOf(const auth::Principal& caller) {
+  return absl::StartsWith(caller.subject, "service:") ? Pool::kServices
+                                                      : Pool::kPeople;
+}
+
+int PopulationSlots::MaxCalls(Pool pool) const {
+  return std::max(1, pool == Pool::kServices ? limits_.max_calls
+                                             : limits_.max_people_calls);
+}
+
+bool PopulationSlots::Take(grpc::ServerContext* context, Pool pool,
                            bool* too_many_waiting) {
   *too_many_waiting = false;
   const absl::Time deadline = absl::Now() + limits_.wait;
+  const int max_calls = MaxCalls(pool);
   absl::MutexLock lock(&mu_);
-  const auto free = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return running_ < std::max(1, limits_.max_calls);
+  int& running = running_[static_cast<int>(pool)];
+  const auto free = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return running < max_calls;
   };
   if (!free()) {
     if (waiting_ >= limits_.max_waiting) {
@@ -197,13 +217,13 @@ bool PopulationSlots::Take(grpc::ServerContext* context,
     }
     --waiting_;
   }
-  ++running_;
+  ++running;
   return true;
 }
 
-void PopulationSlots::Give() {
+void PopulationSlots::Give(Pool pool) {
   absl::MutexLock lock(&mu_);
-  --running_;
+  --running_[static_cast<int>(pool)];
 }
 
 const MethodRoles& ScoringMethodRoles() {
@@ -226,10 +246,11 @@ grpc::Status ScoringServiceImpl::ScorePopulation(
   // "Now" for a config without as_of is when the call came, not when a
   // slot came free for it.
   const absl::Time arrived = clock_();
-  if (bool crowded; !slots_.Take(context, &crowded)) {
-    return Busy(context, slots_.limits(), crowded);
+  const PopulationSlots::Pool pool = PopulationSlots::PoolOf(caller);
+  if (bool crowded; !slots_.Take(context, pool, &crowded)) {
+    return Busy(context, slots_, pool, crowded);
   }
-  const SlotHeld held(&slots_);
+  const SlotHeld held(&slots_, pool);
   stream->SendInitialMetadata();  // the client may tell it runs, not waits
   absl::StatusOr<std::unique_ptr<PopulationRun>> run =
       ReadAll<PopulationRun, v1::ScorePopulationRequest>(
@@ -288,10 +309,11 @@ grpc::Status ScoringServiceImpl::FitClvModel(
     grpc::ServerReader<v1::FitClvModelRequest>* reader,
     v1::FitClvModelResponse* response) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "FitClvModel");
-  if (bool crowded; !slots_.Take(context, &crowded)) {
-    return Busy(context, slots_.limits(), crowded);
+  const PopulationSlots::Pool pool = PopulationSlots::PoolOf(caller);
+  if (bool crowded; !slots_.Take(context, pool, &crowded)) {
+    return Busy(context, slots_, pool, crowded);
   }
-  const SlotHeld held(&slots_);
+  const SlotHeld held(&slots_, pool);
   reader->SendInitialMetadata();  // the client may tell it runs, not waits
   absl::StatusOr<std::unique_ptr<ClvFit>> fit =
       ReadAll<ClvFit, v1::FitClvModelRequest>(
@@ -311,10 +333,11 @@ grpc::Status ScoringServiceImpl::PredictClv(
     grpc::ServerReaderWriter<v1::PredictClvResponse, v1::PredictClvRequest>*
         stream) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "PredictClv");
-  if (bool crowded; !slots_.Take(context, &crowded)) {
-    return Busy(context, slots_.limits(), crowded);
+  const PopulationSlots::Pool pool = PopulationSlots::PoolOf(caller);
+  if (bool crowded; !slots_.Take(context, pool, &crowded)) {
+    return Busy(context, slots_, pool, crowded);
   }
-  const SlotHeld held(&slots_);
+  const SlotHeld held(&slots_, pool);
   stream->SendInitialMetadata();  // the client may tell it runs, not waits
   absl::StatusOr<std::unique_ptr<ClvPrediction>> run =
       ReadAll<ClvPrediction, v1::PredictClvRequest>(

@@ -20,13 +20,17 @@ namespace rapport::scoring {
 const MethodRoles& ScoringMethodRoles();
 
 // How many population calls (ScorePopulation, FitClvModel, PredictClv: each
-// holds its whole input in memory) run at once on a replica: the others wait
+// holds its whole input in memory) run at once on a replica, in two pools:
+// `max_calls` for the domain services (callers whose token's subject is
+// "service:..."), `max_people_calls` for everyone else (a person's
+// `rapportctl scoring rfm`), so that no token given to a person can hold the
+// slots the refreshes need. Past its pool's limit a call waits
 // for a slot, without reading their stream, up to `wait`, and are then
 // refused with RESOURCE_EXHAUSTED, marked busy (kBusyTrailer): the domain
 // services' client makes the call again, on the next replica, twice; a
 // refresh job still refused fails saying so. This bounds a replica's memory to
-// `max_calls` populations. A call that holds its slot sends its initial
-// metadata at once, so that its client can tell it runs.
+// `max_calls` + `max_people_calls` populations. A call that holds its slot
+// sends its initial metadata at once, so that its client can tell it runs.
 //
 // `max_records` bounds one call: past that many input records (entities,
 // facts, events, costs, summaries) it is refused with RESOURCE_EXHAUSTED,
@@ -48,6 +52,7 @@ inline constexpr char kTooLargeTrailer[] = "rapport-too-large";
 
 struct PopulationLimits {
   int max_calls = 1;
+  int max_people_calls = 1;
   absl::Duration wait = absl::Minutes(5);
   // Calls that may wait for a slot at once (each holds a serving thread
   // meanwhile); one more is refused at once, marked busy, so that waiters
@@ -61,17 +66,23 @@ struct PopulationLimits {
 class PopulationSlots {
  public:
   explicit PopulationSlots(PopulationLimits limits) : limits_(limits) {}
-  // Takes a slot; false when none came free within the wait, the call was
-  // cancelled meanwhile, or (`*too_many_waiting` then) max_waiting calls
-  // wait already.
-  bool Take(grpc::ServerContext* context, bool* too_many_waiting);
-  void Give();
+  // Which pool a caller's calls take their slots from.
+  enum class Pool { kServices, kPeople };
+  static Pool PoolOf(const auth::Principal& caller);
+
+  // Takes a slot of `pool`; false when none came free within the wait, the
+  // call was cancelled meanwhile, or (`*too_many_waiting` then) max_waiting
+  // calls wait already.
+  bool Take(grpc::ServerContext* context, Pool pool, bool* too_many_waiting);
+  void Give(Pool pool);
   const PopulationLimits& limits() const { return limits_; }
+  // The most calls of `pool` that run at once.
+  int MaxCalls(Pool pool) const;
 
  private:
   const PopulationLimits limits_;
   absl::Mutex mu_;
-  int running_ ABSL_GUARDED_BY(mu_) = 0;
+  int running_[2] ABSL_GUARDED_BY(mu_) = {0, 0};
   int waiting_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

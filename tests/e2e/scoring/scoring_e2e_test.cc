@@ -715,11 +715,12 @@ class SlotHolder {
 };
 
 // Population calls hold their whole input in memory: beyond
-// --max_population_calls at once a call waits for a slot, and past
-// --population_wait it is refused with RESOURCE_EXHAUSTED; once the slot is
-// free the next call runs.
+// --max_population_calls_by_people at once (these callers are not the
+// services) a call waits for a slot, and past --population_wait it is
+// refused with RESOURCE_EXHAUSTED; once the slot is free the next call runs.
 TEST(ScoringE2E, PopulationCallsBeyondTheLimitWaitThenAreRefused) {
-  ScoringServer server({"--max_population_calls=1", "--population_wait=1s"});
+  ScoringServer server(
+      {"--max_population_calls_by_people=1", "--population_wait=1s"});
   auto stub = server.Stub();
   v1::ScorePopulationRequest request;
   request.add_entity_ids("a");
@@ -745,14 +746,51 @@ TEST(ScoringE2E, PopulationCallsBeyondTheLimitWaitThenAreRefused) {
   EXPECT_TRUE(next.ok()) << next.error_message();
 }
 
+// The services' population calls (refreshes) have slots of their own: a
+// person's token holding every slot people may take (a stream left open, fed
+// a message now and then) stands in no refresh's way.
+TEST(ScoringE2E, APersonHoldingAPopulationSlotBlocksNoServiceCall) {
+  ScoringServer server({"--max_population_calls=1",
+                        "--max_population_calls_by_people=1",
+                        "--population_wait=1s"});
+  auto stub = server.Stub();
+  v1::ScorePopulationRequest request;
+  request.add_entity_ids("a");
+  auto finish = [](auto& stream) { return FinishPopulation(*stream); };
+  SlotHolder person(*stub, request);
+  ASSERT_TRUE(person.wrote());
+  {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", testing::TestAuth::Get().Bearer(
+                                             "reader", "service:partner"));
+    auto service = stub->ScorePopulation(&context);
+    service->Write(request);
+    service->WritesDone();
+    const grpc::Status s = finish(service);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+  }
+  {
+    testing::AuthorizedContext context;  // another person: waits, refused
+    auto other = stub->ScorePopulation(&context);
+    other->Write(request);
+    other->WritesDone();
+    const grpc::Status s = finish(other);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_NE(s.error_message().find("for callers other than the services"),
+              std::string::npos)
+        << s.error_message();
+  }
+  EXPECT_TRUE(person.Finish().ok());
+}
+
 // Calls waiting for a slot each hold a serving thread: past
 // --max_population_waiting of them, one more is refused at once (busy), so
 // that waiters cannot take the threads that other calls need. Of two calls
 // behind a running one with room for one waiter, one waits and then runs,
 // the other is refused saying that one waits already.
 TEST(ScoringE2E, PastTheWaitingRoomAPopulationCallIsRefusedAtOnce) {
-  ScoringServer server({"--max_population_calls=1", "--population_wait=60s",
-                        "--max_population_waiting=1"});
+  ScoringServer server({"--max_population_calls_by_people=1",
+                        "--population_wait=60s", "--max_population_waiting=1"});
   auto stub = server.Stub();
   v1::ScorePopulationRequest request;
   request.add_entity_ids("a");
