@@ -105,6 +105,14 @@ absl::Status RequestIdReused(absl::string_view what) {
                                                  " that said something else"));
 }
 
+std::string EnumRefusal(int value, bool known, absl::string_view allowed) {
+  if (value == 0) return absl::StrCat("is required: ", allowed);
+  if (!known) {
+    return absl::StrCat(value, " is not a known value; it must be ", allowed);
+  }
+  return absl::StrCat("must be ", allowed);
+}
+
 absl::Status CheckId(const std::string& id, absl::string_view field) {
   if (id.empty()) return InvalidField(field, "is required");
   if (!IsValidId(id)) {

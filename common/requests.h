@@ -61,6 +61,13 @@ absl::Status CheckNotFuture(int64_t time_us, int64_t now_us,
 // An optional request id: at most kMaxRequestIdBytes of text that neither
 // begins nor ends with white space (it is a key).
 absl::Status CheckRequestId(const std::string& request_id);
+// What a required enum field holding `value` is told, naming the values
+// `allowed` in words ("approved, rejected or won"): unset (0), "is required:
+// ..."; a number the API does not define (`known` false), that number is
+// not a known value; one it defines but this call does not take, "must be
+// ...".
+std::string EnumRefusal(int value, bool known, absl::string_view allowed);
+
 // A request id used before for a request that said something else (`what`,
 // e.g. "a member"): INVALID_ARGUMENT naming request_id, the client's mistake
 // to fix, and never ALREADY_EXISTS, which a client could take for "done".

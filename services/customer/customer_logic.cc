@@ -1198,9 +1198,10 @@ absl::StatusOr<v1::Interaction> CustomerLogic::LogInteractionOnce(
   InteractionRecord record;
   if (in.channel() == cv1::CHANNEL_UNSPECIFIED ||
       !cv1::Channel_IsValid(in.channel())) {
-    violations.push_back({"interaction.channel",
-                          "is required: email, phone, sms, visit, web, "
-                          "mail or event"});
+    violations.push_back(
+        {"interaction.channel",
+         EnumRefusal(in.channel(), cv1::Channel_IsValid(in.channel()),
+                     "email, phone, sms, visit, web, mail or event")});
   }
   record.channel = in.channel();
   if (!in.has_interaction_time()) {

@@ -168,7 +168,9 @@ absl::Status ReadMemberFields(
     if (in.kind() == v1::MEMBER_KIND_UNSPECIFIED ||
         !v1::MemberKind_IsValid(in.kind())) {
       violations.push_back(
-          {"member.kind", "is required: shareholder, investor or analyst"});
+          {"member.kind",
+           EnumRefusal(in.kind(), v1::MemberKind_IsValid(in.kind()),
+                       "shareholder, investor or analyst")});
     } else {
       out.kind = in.kind();
     }
@@ -901,9 +903,11 @@ absl::StatusOr<v1::LogEngagementResponse> CommunityLogic::LogEngagement(
   }
   if (request.kind() == v1::ENGAGEMENT_KIND_UNSPECIFIED ||
       !v1::EngagementKind_IsValid(request.kind())) {
-    violations.push_back({"kind",
-                          "is required: meeting, call, roadshow, conference, "
-                          "earnings_call or report_sent"});
+    violations.push_back(
+        {"kind",
+         EnumRefusal(request.kind(), v1::EngagementKind_IsValid(request.kind()),
+                     "meeting, call, roadshow, conference, "
+                     "earnings_call or report_sent")});
   }
   int64_t time = 0;
   if (!request.has_time()) {

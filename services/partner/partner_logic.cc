@@ -190,9 +190,11 @@ absl::Status ReadPartnerFields(
   if (wants("kind")) {
     if (in.kind() == v1::PARTNER_KIND_UNSPECIFIED ||
         !v1::PartnerKind_IsValid(in.kind())) {
-      violations.push_back({"partner.kind",
-                            "is required: supplier, distributor, channel, "
-                            "agency or intermediary"});
+      violations.push_back(
+          {"partner.kind",
+           EnumRefusal(in.kind(), v1::PartnerKind_IsValid(in.kind()),
+                       "supplier, distributor, channel, agency or "
+                       "intermediary")});
     } else {
       out.kind = in.kind();
     }
@@ -809,7 +811,10 @@ absl::StatusOr<v1::Agreement> PartnerLogic::TransitionAgreement(
   if (request.state() == v1::AGREEMENT_STATE_UNSPECIFIED ||
       request.state() == v1::AGREEMENT_STATE_DRAFT ||
       !v1::AgreementState_IsValid(request.state())) {
-    return InvalidField("state", "is required: active, expired or terminated");
+    return InvalidField("state",
+                        EnumRefusal(request.state(),
+                                    v1::AgreementState_IsValid(request.state()),
+                                    "active, expired or terminated"));
   }
   audit::Event event =
       Change(actor, "TransitionAgreement", "agreements/" + request.id(), "");
@@ -994,9 +999,9 @@ absl::StatusOr<v1::Deal> PartnerLogic::TransitionDeal(
   const v1::DealState to = request.state();
   if (to == v1::DEAL_STATE_UNSPECIFIED || !v1::DealState_IsValid(to) ||
       to == v1::DEAL_STATE_SUBMITTED) {
-    return InvalidField("state",
-                        "is required: approved, rejected, won, lost or "
-                        "expired");
+    return InvalidField(
+        "state", EnumRefusal(to, v1::DealState_IsValid(to),
+                             "approved, rejected, won, lost or expired"));
   }
   std::optional<int64_t> close_us;
   const bool closes = to == v1::DEAL_STATE_WON || to == v1::DEAL_STATE_LOST;
@@ -1346,9 +1351,10 @@ absl::StatusOr<v1::FundRequest> PartnerLogic::TransitionFundRequest(
   if (to == v1::FUND_REQUEST_STATE_UNSPECIFIED ||
       to == v1::FUND_REQUEST_STATE_REQUESTED ||
       !v1::FundRequestState_IsValid(to)) {
-    return InvalidField("state",
-                        "is required: approved, rejected, claimed, paid or "
-                        "claim_rejected");
+    return InvalidField(
+        "state",
+        EnumRefusal(to, v1::FundRequestState_IsValid(to),
+                    "approved, rejected, claimed, paid or claim_rejected"));
   }
   std::optional<Decimal> claimed;
   if (to == v1::FUND_REQUEST_STATE_CLAIMED) {

@@ -559,5 +559,12 @@ TEST(ApiNames, TiersReadAsSCORINGmdWritesThem) {
   EXPECT_FALSE(ParseTier("bronze").has_value());
 }
 
+TEST(EnumRefusal, TellsUnsetUnknownAndNotTakenApart) {
+  EXPECT_EQ(EnumRefusal(0, false, "won or lost"), "is required: won or lost");
+  EXPECT_EQ(EnumRefusal(99, false, "won or lost"),
+            "99 is not a known value; it must be won or lost");
+  EXPECT_EQ(EnumRefusal(1, true, "won or lost"), "must be won or lost");
+}
+
 }  // namespace
 }  // namespace rapport
