@@ -282,7 +282,12 @@ absl::StatusOr<cv1::RefreshJob> Differentiation::StartRefresh(
   const int64_t now = NowMicros();
   cv1::RefreshSettings filled = settings;
   if (settings.has_as_of()) {
-    AddViolations(FromTimestamp(settings.as_of(), "as_of").status(), &bad);
+    // Values as of a time still to come would count every event of today as
+    // long past, and govern the re-scores until the next refresh.
+    absl::StatusOr<int64_t> as_of = FromTimestamp(settings.as_of(), "as_of");
+    AddViolations(
+        as_of.ok() ? CheckNotFuture(*as_of, now, "as_of") : as_of.status(),
+        &bad);
   } else {
     *filled.mutable_as_of() = ToTimestamp(now);
   }

@@ -1061,6 +1061,13 @@ TEST_F(DifferentiationTest, BadRequestsNameTheField) {
                 .at(0)
                 .field,
             "bins");
+  // Values as of a time still to come (past the clocks' skew) are refused.
+  request.set_bins(5);
+  *request.mutable_as_of() = ToTimestamp(now_.load() + 3'600'000'000LL);
+  EXPECT_EQ(FieldViolations(logic_->StartRefresh(request, "user:test").status())
+                .at(0)
+                .field,
+            "as_of");
 
   EXPECT_TRUE(absl::IsNotFound(
       logic_->GetRefreshJob("01jd8x4r2c6n7m9p0q1r2s3t4v").status()));
