@@ -370,11 +370,13 @@ namespace {
 // The earliest open registration (submitted or approved) of another partner
 // for `deal`'s account (by domain or by name), registered within the window
 // on either side of when `deal` was registered or filed; with
-// `stored_before`, only those stored before it, won ones too (a conflict
-// holds while the earlier claim is open or won), and none that names `deal`
-// itself (stored-before is judged by clocks, which two registrations racing
-// may read in the other order than they commit: two deals never name each
-// other). "" when there is none.
+// `stored_before`, only those stored before it, won ones too when they were
+// won since (a conflict holds while the earlier claim is open or won; one
+// imported won, or won before `deal` was filed, was no open claim then, and
+// RegisterDeal did not name it), and none that names `deal` itself
+// (stored-before is judged by clocks, which two registrations racing may read
+// in the other order than they commit: two deals never name each other). ""
+// when there is none.
 std::string EarliestClaim(sql::Connection& c, const DealRecord& deal,
                           int64_t window_us,
                           std::optional<int64_t> stored_before) {
@@ -388,8 +390,10 @@ std::string EarliestClaim(sql::Connection& c, const DealRecord& deal,
                         "register_time_us BETWEEN ? AND ?) AND "
                         "partner_id <> ? AND ",
                         stored_before.has_value()
-                            ? "state IN (1, 2, 4) AND create_time_us < ? AND "
-                              "(conflict_with IS NULL OR conflict_with <> ?)"
+                            ? "(state IN (1, 2) OR (state = 4 AND "
+                              "update_time_us >= ?)) AND create_time_us < ? "
+                              "AND (conflict_with IS NULL OR conflict_with "
+                              "<> ?)"
                             : "state IN (1, 2)",
                         " AND ", kDealHoldsItsAccount,
                         " ORDER BY register_time_us, id LIMIT 1"));
@@ -401,7 +405,8 @@ std::string EarliestClaim(sql::Connection& c, const DealRecord& deal,
     s->setString(6, deal.partner_id);
     if (stored_before.has_value()) {
       s->setInt64(7, *stored_before);
-      s->setString(8, deal.id);
+      s->setInt64(8, *stored_before);
+      s->setString(9, deal.id);
     }
     Rows rows(s->executeQuery());
     if (rows->next()) {

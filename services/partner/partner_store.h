@@ -255,9 +255,9 @@ class PartnerStore {
       const DealRecord& deal, const std::string& fingerprint, int64_t window_us,
       const audit::Event& event) = 0;
   virtual absl::StatusOr<DealRecord> GetDeal(const std::string& id) = 0;
-  // The claim `deal` would be in conflict with now: the earliest open or won
+  // The claim `deal` would be in conflict with now: the earliest open
   // registration of another partner that RegisterDeal would have named, of
-  // those stored before `deal`; "" when there is none.
+  // those stored before `deal` (won since included); "" when there is none.
   virtual absl::StatusOr<std::string> OpenClaimBefore(const DealRecord& deal,
                                                       int64_t window_us) = 0;
   virtual absl::StatusOr<std::vector<DealRecord>> ListDeals(

@@ -1134,6 +1134,36 @@ TEST_F(PartnerLogicTest, AClaimApprovedOverIsApprovedAgainOnlyWithForce) {
                                             "force")});
 }
 
+// A deal won before a registration was filed was no open claim then (the
+// registration named the open one): when that one closes, the won deal does
+// not take its place, and the registration is approved without force.
+TEST_F(PartnerLogicTest,
+       ADealWonBeforeARegistrationDoesNotHoldItsAccountLater) {
+  const v1::Partner a = Create("Alpha"), b = Create("Beta"),
+                    c = Create("Gamma");
+  now_ = kNow + 10 * kDay;
+  absl::StatusOr<v1::Deal> won = Register(a.id(), "Acme", "acme.example", kNow);
+  ASSERT_TRUE(won.ok()) << won.status();
+  ASSERT_TRUE(Move(won->id(), v1::DEAL_STATE_APPROVED).ok());
+  ASSERT_TRUE(Move(won->id(), v1::DEAL_STATE_WON, false, kNow + 5 * kDay).ok());
+  now_ = kNow + 11 * kDay;
+  absl::StatusOr<v1::Deal> open =
+      Register(b.id(), "Acme", "acme.example", kNow + kDay);
+  ASSERT_TRUE(open.ok()) << open.status();
+  EXPECT_TRUE(open->conflict_with().empty());  // a won deal claims nothing
+  now_ = kNow + 12 * kDay;
+  absl::StatusOr<v1::Deal> later =
+      Register(c.id(), "Acme", "acme.example", kNow + 2 * kDay);
+  ASSERT_TRUE(later.ok()) << later.status();
+  ASSERT_EQ(later->conflict_with(), open->id());
+  now_ = kNow + 13 * kDay;
+  ASSERT_TRUE(Move(open->id(), v1::DEAL_STATE_REJECTED).ok());
+  absl::StatusOr<v1::Deal> approved =
+      Move(later->id(), v1::DEAL_STATE_APPROVED);
+  ASSERT_TRUE(approved.ok()) << approved.status();
+  EXPECT_FALSE(approved->approved_in_conflict());
+}
+
 // A forced approval decides the account against every claim that waited on
 // the claim it was approved over: one of them, once that claim is rejected,
 // is not approved without force either.
