@@ -32,6 +32,23 @@ std::string RequestFingerprint(const google::protobuf::MessageLite& m,
   return Fingerprint(absl::StrCat(bytes, "|", extra));
 }
 
+void ClearOutputOnlyFields(google::protobuf::Message* entity) {
+  const google::protobuf::Descriptor* d = entity->GetDescriptor();
+  const google::protobuf::Reflection* reflection = entity->GetReflection();
+  for (const char* name :
+       {"id", "create_time", "update_time", "etag", "value", "created_by"}) {
+    if (const google::protobuf::FieldDescriptor* f = d->FindFieldByName(name))
+      reflection->ClearField(entity, f);
+  }
+}
+
+std::string EntityFingerprint(const google::protobuf::Message& entity) {
+  std::unique_ptr<google::protobuf::Message> copy(entity.New());
+  copy->CopyFrom(entity);
+  ClearOutputOnlyFields(copy.get());
+  return RequestFingerprint(*copy);
+}
+
 namespace {
 
 // Names `currency` in every google.type.Money of `m` that names none.

@@ -39,6 +39,14 @@ inline constexpr size_t kMaxRequestIdBytes = 128;
 // the same.
 std::string RequestFingerprint(const google::protobuf::MessageLite& m,
                                absl::string_view extra = "");
+// The fingerprint of the entity a create request makes (a Customer, a
+// Partner, a Member): RequestFingerprint without the fields the API ignores
+// there (output only: id, create_time, update_time, etag, value,
+// created_by), so that a retry that sends back a record it read says the
+// same.
+std::string EntityFingerprint(const google::protobuf::Message& entity);
+// `entity` without those fields.
+void ClearOutputOnlyFields(google::protobuf::Message* entity);
 // The same, with every amount of `m` that names no currency taken as in
 // `currency`, as ReadAmount takes it: a retry that spells the deployment's
 // currency out (or leaves it out) says the same.

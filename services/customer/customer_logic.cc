@@ -329,11 +329,15 @@ absl::StatusOr<v1::Customer> CustomerLogic::CreateCustomer(
                                               options_.phone_region, record));
   // A retry is answered as first stored (below), even if an identity it
   // names has been suppressed since (erased on another customer).
+  // What the create said, without the fields it ignores (a retry may send
+  // back a record it read).
+  v1::CreateCustomerRequest said = request;
+  ClearOutputOnlyFields(said.mutable_customer());
+  const std::string hash = RequestHash(said);
   std::optional<std::string> created;
   if (!request.request_id().empty()) {
-    RAPPORT_ASSIGN_OR_RETURN(created,
-                             store_->CustomerCreatedBy(
-                                 {request.request_id(), RequestHash(request)}));
+    RAPPORT_ASSIGN_OR_RETURN(
+        created, store_->CustomerCreatedBy({request.request_id(), hash}));
   }
   if (!created.has_value()) {
     RAPPORT_RETURN_IF_ERROR(CheckNotSuppressed(IdentitiesOf(record)));
@@ -345,7 +349,7 @@ absl::StatusOr<v1::Customer> CustomerLogic::CreateCustomer(
   RAPPORT_ASSIGN_OR_RETURN(
       CustomerRecord stored,
       store_->CreateCustomer(
-          record, {request.request_id(), RequestHash(request)},
+          record, {request.request_id(), hash},
           Change(actor, "CreateCustomer", record.id, request.request_id())));
   if (!stored.merged_into.empty()) {
     // A retry of a create whose customer was merged since: the customer that

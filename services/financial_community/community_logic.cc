@@ -355,7 +355,7 @@ absl::StatusOr<v1::Member> CommunityLogic::Create(
   record.created_by = actor;
   RAPPORT_ASSIGN_OR_RETURN(
       MemberRecord stored,
-      store_->CreateMember(record, RequestFingerprint(request.member()),
+      store_->CreateMember(record, EntityFingerprint(request.member()),
                            Change(actor, std::string(rpc),
                                   "members/" + record.id, request.request_id()),
                            identify_email_key));
@@ -545,7 +545,7 @@ absl::StatusOr<v1::IdentifyMemberResponse> CommunityLogic::IdentifyMember(
               },
           .create = [&] { return CreateIdentified(create, email, actor); },
           .made_here = made_here,
-          .fingerprint = RequestFingerprint(create.member()),
+          .fingerprint = EntityFingerprint(create.member()),
           .made_before = [&] { return store_->MemberFingerprint(made_here); },
           .nouns = "members",
           .what = "a member",

@@ -311,7 +311,7 @@ absl::StatusOr<v1::Partner> PartnerLogic::Create(
   RAPPORT_ASSIGN_OR_RETURN(
       PartnerRecord stored,
       store_->CreatePartner(
-          record, RequestFingerprint(request.partner()),
+          record, EntityFingerprint(request.partner()),
           Change(actor, std::string(rpc), "partners/" + record.id,
                  request.request_id()),
           identify_email_key));
@@ -538,7 +538,7 @@ absl::StatusOr<v1::IdentifyPartnerResponse> PartnerLogic::IdentifyPartner(
               },
           .create = [&] { return CreateIdentified(create, email, actor); },
           .made_here = made_here,
-          .fingerprint = RequestFingerprint(create.partner()),
+          .fingerprint = EntityFingerprint(create.partner()),
           .made_before = [&] { return store_->PartnerFingerprint(made_here); },
           .nouns = "partners",
           .what = "a partner",

@@ -988,6 +988,21 @@ TEST_F(PartnerLogicTest, ACreateRetriedUnderItsRequestIdReturnsTheFirstAnswer) {
   other.set_request_id("req-1");
   absl::Status reused = logic_.CreatePartner(other, "user:ada").status();
   EXPECT_TRUE(NamesField(reused, "request_id")) << reused;
+  // A retry that also carries the fields a create ignores (times, etag,
+  // created by, as a record read back has them) says the same as the first.
+  v1::CreatePartnerRequest read_back;
+  read_back.mutable_partner()->set_display_name("Acme");
+  read_back.mutable_partner()->set_kind(v1::PARTNER_KIND_CHANNEL);
+  *read_back.mutable_partner()->mutable_create_time() = first.create_time();
+  *read_back.mutable_partner()->mutable_update_time() = first.update_time();
+  read_back.mutable_partner()->set_etag(first.etag());
+  read_back.mutable_partner()->set_created_by(first.created_by());
+  read_back.set_request_id("req-1");
+  absl::StatusOr<v1::Partner> same =
+      logic_.CreatePartner(read_back, "user:ada");
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ(same->id(), first.id());
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM partners"), 1);
 }
 
 // A partner made again under its deleted predecessor's request id has the

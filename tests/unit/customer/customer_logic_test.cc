@@ -546,13 +546,23 @@ TEST_F(CustomerLogicTest, RequestHashIgnoresRequestIdButNotContent) {
   v1::CreateCustomerRequest c = a;
   c.mutable_customer()->set_display_name("Bob");
   c.set_request_id("r3");
+  // The fields a create ignores (output only) do not count either: a retry
+  // may send back the record it read.
+  v1::CreateCustomerRequest d = a;
+  d.mutable_customer()->set_id("01jd8x4r2c6n7m9p0q1r2s3t4v");
+  d.mutable_customer()->set_etag("7");
+  d.mutable_customer()->set_created_by("user:someone");
+  d.mutable_customer()->mutable_create_time()->set_seconds(1);
+  d.set_request_id("r4");
   ASSERT_TRUE(logic_.CreateCustomer(a, kActor).ok());
   ASSERT_TRUE(logic_.CreateCustomer(b, kActor).ok());
   ASSERT_TRUE(logic_.CreateCustomer(c, kActor).ok());
-  ASSERT_EQ(store_.requests.size(), 3u);
+  ASSERT_TRUE(logic_.CreateCustomer(d, kActor).ok());
+  ASSERT_EQ(store_.requests.size(), 4u);
   EXPECT_EQ(store_.requests[0].id, "r1");
   EXPECT_EQ(store_.requests[0].hash, store_.requests[1].hash);
   EXPECT_NE(store_.requests[0].hash, store_.requests[2].hash);
+  EXPECT_EQ(store_.requests[0].hash, store_.requests[3].hash);
 }
 
 TEST_F(CustomerLogicTest, GetRejectsMalformedIdAndReportsNotFound) {
