@@ -146,9 +146,15 @@ absl::StatusOr<cv1::EntityValue> Differentiation::GetValue(
   RAPPORT_ASSIGN_OR_RETURN(std::vector<StoredValue> values,
                            store_->GetValues({live}));
   if (values.empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(options_.entity, " ", live,
-                     " has no stored values yet; refresh the scores first"));
+    // Refreshed since? Then the entity came after it.
+    RAPPORT_ASSIGN_OR_RETURN(std::optional<std::string> refreshed,
+                             store_->LatestJobId(JobState::kSucceeded));
+    return absl::FailedPreconditionError(absl::StrCat(
+        options_.entity, " ", live, " has no stored values yet; ",
+        refreshed.has_value()
+            ? "it came after the last refresh: its first activity or the "
+              "next refresh scores it"
+            : "no refresh has succeeded: refresh the scores first"));
   }
   return ToValue(values.front());
 }

@@ -1046,6 +1046,24 @@ TEST_F(DifferentiationTest, ClvSeesTheHistoryBeforeTheWindow) {
   EXPECT_GT(predicted, 50);
 }
 
+// An entity without stored values says why: no refresh yet, or it came
+// after the last one.
+TEST_F(DifferentiationTest, AnEntityWithoutValuesSaysWhy) {
+  AddPopulation();
+  absl::Status before = logic_->GetValue("c01").status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(before)) << before;
+  EXPECT_TRUE(absl::StrContains(before.message(), "no refresh has succeeded"))
+      << before;
+  cv1::RefreshSettings request;
+  *request.mutable_as_of() = ToTimestamp(kAsOf);
+  ASSERT_EQ(Refresh(request).state(), cv1::RefreshJob::STATE_SUCCEEDED);
+  store_.AddCustomer("c99");
+  absl::Status after = logic_->GetValue("c99").status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(after)) << after;
+  EXPECT_TRUE(absl::StrContains(after.message(), "came after the last refresh"))
+      << after;
+}
+
 TEST_F(DifferentiationTest, BadRequestsNameTheField) {
   cv1::RefreshSettings request;
   request.set_bins(11);
