@@ -1111,7 +1111,11 @@ absl::Status MysqlCommunityStore::VisitHoldingsViews(
   for (;;) {
     std::string upper = kAfterAll;
     std::map<std::string, MemberHoldingsView> views;
-    absl::Status read = pool_->Run([&](sql::Connection& c) -> absl::Status {
+    // A chunk's three reads from one snapshot (a read-only transaction): a
+    // holding or an engagement written between them cannot give a member a
+    // view that never was.
+    absl::Status read = pool_->Transaction([&](sql::Connection& c)
+                                               -> absl::Status {
       {
         Statement s = PrepareCached(
             c,
