@@ -16,6 +16,10 @@ ABSL_FLAG(int, max_population_calls_by_people, 1,
           "tokens name a \"service:\" subject), such as a person's rapportctl "
           "scoring rfm, that run at once, beside --max_population_calls: so "
           "that no token given to a person can hold the slots refreshes need");
+ABSL_FLAG(int64_t, max_population_records_by_people, 4'000'000,
+          "the most input records a population call of a caller other than "
+          "the domain services may carry (its memory comes on top of the "
+          "refreshes'); past it the call is refused with RESOURCE_EXHAUSTED");
 ABSL_FLAG(int64_t, max_population_records, 12'000'000,
           "the most input records (entities, facts, events, costs, "
           "summaries) one population call may carry; past it the call is "
@@ -69,6 +73,13 @@ int main(int argc, char** argv) {
         defaults,
         rapport::InvalidField("max_population_records", "must be at least 1"));
   }
+  const int64_t max_people_records =
+      absl::GetFlag(FLAGS_max_population_records_by_people);
+  if (max_people_records < 1) {
+    return rapport::FailToStart(
+        defaults, rapport::InvalidField("max_population_records_by_people",
+                                        "must be at least 1"));
+  }
   if (wait < absl::ZeroDuration()) {
     return rapport::FailToStart(
         defaults,
@@ -92,6 +103,7 @@ int main(int argc, char** argv) {
        .wait = wait,
        .max_waiting = max_waiting,
        .max_records = max_records,
+       .max_people_records = max_people_records,
        .idle = idle});
   return rapport::Serve(*server, {&service});
 }

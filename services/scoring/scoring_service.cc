@@ -102,8 +102,10 @@ absl::StatusOr<std::unique_ptr<Run>> ReadMessages(Reader* reader,
       return absl::ResourceExhaustedError(absl::StrCat(
           "the call carries more than ", max_records,
           " records (entities, facts, events, costs and summaries), the most "
-          "one call may on this replica; split the population, or raise "
-          "--max_population_records with the replica's memory"));
+          "one call of this caller may on this replica; split the population, "
+          "or raise --max_population_records (the services' calls) or "
+          "--max_population_records_by_people (others') with the replica's "
+          "memory"));
     }
     if (absl::Status s = (*run)->Add(request); !s.ok()) return s;
     if (!reader->Read(&request)) return run;
@@ -121,11 +123,12 @@ template <typename Run, typename Request, typename Reader, typename StartFn>
 absl::StatusOr<std::unique_ptr<Run>> ReadAll(grpc::ServerContext* context,
                                              Reader* reader,
                                              const PopulationLimits& limits,
+                                             int64_t max_records,
                                              StartFn start) {
   absl::StatusOr<std::unique_ptr<Run>> run;
   {
     IdleWatch watch(context, limits.idle);
-    run = ReadMessages<Run, Request>(reader, limits.max_records, start, watch);
+    run = ReadMessages<Run, Request>(reader, max_records, start, watch);
     if (watch.fired()) return watch.Status("sent no message");
     if (absl::IsResourceExhausted(run.status())) {
       context->AddTrailingMetadata(kTooLargeTrailer, "1");
@@ -184,6 +187,11 @@ PopulationSlots::Pool PopulationSlots::PoolOf(const auth::Principal& caller) {
                                                       : Pool::kPeople;
 }
 
+int64_t PopulationSlots::MaxRecords(Pool pool) const {
+  return pool == Pool::kServices ? limits_.max_records
+                                 : limits_.max_people_records;
+}
+
 int PopulationSlots::MaxCalls(Pool pool) const {
   return std::max(1, pool == Pool::kServices ? limits_.max_calls
                                              : limits_.max_people_calls);
@@ -196,26 +204,27 @@ bool PopulationSlots::Take(grpc::ServerContext* context, Pool pool,
   const int max_calls = MaxCalls(pool);
   absl::MutexLock lock(&mu_);
   int& running = running_[static_cast<int>(pool)];
+  int& waiting = waiting_[static_cast<int>(pool)];
   const auto free = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return running < max_calls;
   };
   if (!free()) {
-    if (waiting_ >= limits_.max_waiting) {
+    if (waiting >= limits_.max_waiting) {
       *too_many_waiting = true;
       return false;
     }
-    ++waiting_;
+    ++waiting;
     // Wakes at least every 100 ms to notice a cancelled call.
     while (!free()) {
       if (context->IsCancelled() || absl::Now() >= deadline) {
-        --waiting_;
+        --waiting;
         return false;
       }
       mu_.AwaitWithTimeout(
           absl::Condition(&free),
           std::min(absl::Milliseconds(100), deadline - absl::Now()));
     }
-    --waiting_;
+    --waiting;
   }
   ++running;
   return true;
@@ -254,7 +263,7 @@ grpc::Status ScoringServiceImpl::ScorePopulation(
   stream->SendInitialMetadata();  // the client may tell it runs, not waits
   absl::StatusOr<std::unique_ptr<PopulationRun>> run =
       ReadAll<PopulationRun, v1::ScorePopulationRequest>(
-          context, stream, slots_.limits(),
+          context, stream, slots_.limits(), slots_.MaxRecords(pool),
           [&](const v1::ScorePopulationRequest& first) {
             return PopulationRun::Start(first.config(), arrived);
           });
@@ -317,7 +326,7 @@ grpc::Status ScoringServiceImpl::FitClvModel(
   reader->SendInitialMetadata();  // the client may tell it runs, not waits
   absl::StatusOr<std::unique_ptr<ClvFit>> fit =
       ReadAll<ClvFit, v1::FitClvModelRequest>(
-          context, reader, slots_.limits(),
+          context, reader, slots_.limits(), slots_.MaxRecords(pool),
           [](const v1::FitClvModelRequest& first) {
             return ClvFit::Start(first.config());
           });
@@ -341,7 +350,7 @@ grpc::Status ScoringServiceImpl::PredictClv(
   stream->SendInitialMetadata();  // the client may tell it runs, not waits
   absl::StatusOr<std::unique_ptr<ClvPrediction>> run =
       ReadAll<ClvPrediction, v1::PredictClvRequest>(
-          context, stream, slots_.limits(),
+          context, stream, slots_.limits(), slots_.MaxRecords(pool),
           [](const v1::PredictClvRequest& first) {
             return ClvPrediction::Start(first.config());
           });

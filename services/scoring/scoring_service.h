@@ -35,6 +35,8 @@ const MethodRoles& ScoringMethodRoles();
 // `max_records` bounds one call: past that many input records (entities,
 // facts, events, costs, summaries) it is refused with RESOURCE_EXHAUSTED,
 // marked too large (kTooLargeTrailer): no retry passes it; 0: no bound.
+// `max_people_records` bounds a call of the people's pool the same way, so
+// that one beside a refresh fits the replica's memory.
 //
 // `idle` bounds how long a call that holds a slot may wait on its client:
 // one that sends no message for that long while the replica reads, or takes
@@ -54,11 +56,15 @@ struct PopulationLimits {
   int max_calls = 1;
   int max_people_calls = 1;
   absl::Duration wait = absl::Minutes(5);
-  // Calls that may wait for a slot at once (each holds a serving thread
-  // meanwhile); one more is refused at once, marked busy, so that waiters
-  // cannot take the threads the other calls need.
+  // Calls of each pool that may wait for a slot at once (each holds a
+  // serving thread meanwhile); one more is refused at once, marked busy, so
+  // that waiters cannot take the threads the other calls need (nor people's
+  // the services' room to wait).
   int max_waiting = 4;
   int64_t max_records = 0;
+  // The same for a call of the people's pool: its memory comes on top of
+  // the services' calls.
+  int64_t max_people_records = 0;
   absl::Duration idle = absl::Minutes(2);
 };
 
@@ -78,12 +84,14 @@ class PopulationSlots {
   const PopulationLimits& limits() const { return limits_; }
   // The most calls of `pool` that run at once.
   int MaxCalls(Pool pool) const;
+  // The most input records one call of `pool` may carry; 0: no bound.
+  int64_t MaxRecords(Pool pool) const;
 
  private:
   const PopulationLimits limits_;
   absl::Mutex mu_;
   int running_[2] ABSL_GUARDED_BY(mu_) = {0, 0};
-  int waiting_ ABSL_GUARDED_BY(mu_) = 0;
+  int waiting_[2] ABSL_GUARDED_BY(mu_) = {0, 0};
 };
 
 class ScoringServiceImpl final : public v1::ScoringService::Service {

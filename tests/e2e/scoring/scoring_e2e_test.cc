@@ -748,14 +748,17 @@ TEST(ScoringE2E, PopulationCallsBeyondTheLimitWaitThenAreRefused) {
 
 // The services' population calls (refreshes) have slots of their own: a
 // person's token holding every slot people may take (a stream left open, fed
-// a message now and then) stands in no refresh's way.
+// a message now and then) stands in no refresh's way. A person's call also
+// carries fewer records (its memory comes on top of a refresh's).
 TEST(ScoringE2E, APersonHoldingAPopulationSlotBlocksNoServiceCall) {
-  ScoringServer server({"--max_population_calls=1",
-                        "--max_population_calls_by_people=1",
-                        "--population_wait=1s"});
+  ScoringServer server(
+      {"--max_population_calls=1", "--max_population_calls_by_people=1",
+       "--max_population_records_by_people=1", "--population_wait=1s"});
   auto stub = server.Stub();
   v1::ScorePopulationRequest request;
   request.add_entity_ids("a");
+  v1::ScorePopulationRequest two = request;
+  two.add_entity_ids("b");
   auto finish = [](auto& stream) { return FinishPopulation(*stream); };
   SlotHolder person(*stub, request);
   ASSERT_TRUE(person.wrote());
@@ -764,7 +767,7 @@ TEST(ScoringE2E, APersonHoldingAPopulationSlotBlocksNoServiceCall) {
     context.AddMetadata("authorization", testing::TestAuth::Get().Bearer(
                                              "reader", "service:partner"));
     auto service = stub->ScorePopulation(&context);
-    service->Write(request);
+    service->Write(two);
     service->WritesDone();
     const grpc::Status s = finish(service);
     EXPECT_TRUE(s.ok()) << s.error_message();
@@ -781,6 +784,17 @@ TEST(ScoringE2E, APersonHoldingAPopulationSlotBlocksNoServiceCall) {
         << s.error_message();
   }
   EXPECT_TRUE(person.Finish().ok());
+  {
+    testing::AuthorizedContext context;  // two records: past a person's one
+    auto large = stub->ScorePopulation(&context);
+    large->Write(two);
+    large->WritesDone();
+    const grpc::Status s = finish(large);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+        << s.error_message();
+    EXPECT_NE(s.error_message().find("more than 1"), std::string::npos)
+        << s.error_message();
+  }
 }
 
 // Calls waiting for a slot each hold a serving thread: past
@@ -953,13 +967,17 @@ TEST(ScoringE2E, FitClvModelFitsASyntheticPopulationAndNamesBadFields) {
 }
 
 // One population call is bounded in records: past
-// --max_population_records it is refused with RESOURCE_EXHAUSTED, whatever
-// the call (scores or CLV); at the bound it runs.
+// --max_population_records (a service's call) it is refused with
+// RESOURCE_EXHAUSTED, whatever the call (scores or CLV); at the bound it
+// runs. (Others' calls have a bound of their own: see above.)
 TEST(ScoringE2E, APopulationPastItsRecordBoundIsRefused) {
   ScoringServer server({"--max_population_records=1000"});
   auto stub = server.Stub();
+  const std::string service =
+      testing::TestAuth::Get().Bearer("reader", "service:customer");
   auto score = [&](int entities) {
-    testing::AuthorizedContext context;
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", service);
     auto stream = stub->ScorePopulation(&context);
     // Two messages: the bound counts the call, not one message.
     for (int half = 0; half < 2; ++half) {
@@ -982,7 +1000,8 @@ TEST(ScoringE2E, APopulationPastItsRecordBoundIsRefused) {
   EXPECT_TRUE(absl::StrContains(past.error_message(), "more than 1000 records"))
       << past.error_message();
 
-  testing::AuthorizedContext context;
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", service);
   auto predict = stub->PredictClv(&context);
   v1::PredictClvRequest request;
   request.mutable_config()->mutable_fit()->set_unit(v1::TIME_UNIT_DAY);

@@ -455,8 +455,9 @@ TEST(GrpcScoringClient, APopulationCallRefusedAsBusyIsMadeAgain) {
 // made again as if busy, and the caller is told it is no matter of waiting
 // (FAILED_PRECONDITION), without the replica's flags.
 TEST(GrpcScoringClient, APopulationTooLargeForAReplicaIsNotCalledBusy) {
-  scoring::ScoringServiceImpl service(&Guard(), [] { return absl::Now(); },
-                                      {.max_records = 2});
+  scoring::ScoringServiceImpl service(
+      &Guard(), [] { return absl::Now(); },
+      {.max_records = 2, .max_people_records = 2});
   Replica replica(&service);
   ScoringClientOptions options = Authorized();
   options.busy_attempts = 3;
