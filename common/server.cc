@@ -22,6 +22,7 @@
 #include "common/metrics/grpc_metrics.h"
 #include "common/metrics/metrics.h"
 #include "common/reflection.h"
+#include "common/status.h"
 
 namespace rapport {
 
@@ -167,11 +168,12 @@ bool IsUndecodedRequest(const grpc::Status& status, bool known_method) {
   }
 }
 
+// As every INVALID_ARGUMENT, with its field ("request") in the details.
 grpc::Status UndecodedRequestStatus() {
-  return grpc::Status(
-      grpc::StatusCode::INVALID_ARGUMENT,
-      "request: cannot be decoded as the method's request message (a text "
-      "field that is not valid UTF-8, malformed bytes, or no message)");
+  return ToGrpcStatus(InvalidField(
+      "request",
+      "cannot be decoded as the method's request message (a text field that "
+      "is not valid UTF-8, malformed bytes, or no message)"));
 }
 
 // Records every call in the server's metrics (started, handled by code,
@@ -241,15 +243,17 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
       // What the client got: the watchdog's answer, when it ended the call;
       // for a call that ended before its answer (the client cancelled it,
       // its deadline passed, its connection went), not the handler's.
-      grpc::Status answered = methods->GetSendStatus();
-      if (IsUndecodedRequest(answered, counted_as_ == info_->method())) {
-        answered = UndecodedRequestStatus();
-        methods->ModifySendStatus(answered);
-      }
+      // gRPC's own answer to a request it could not decode goes out as
+      // the caller's mistake; the log keeps what gRPC said.
+      const grpc::Status answered = methods->GetSendStatus();
+      const bool undecoded =
+          IsUndecodedRequest(answered, counted_as_ == info_->method());
+      if (undecoded) methods->ModifySendStatus(UndecodedRequestStatus());
       grpc::Status status =
-          expired ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                                 "past the server's deadline")
-                  : answered;
+          expired     ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                                     "past the server's deadline")
+          : undecoded ? UndecodedRequestStatus()
+                      : answered;
       if (const grpc::ServerContextBase* context = info_->server_context();
           !expired && context != nullptr && context->IsCancelled()) {
         status = context->deadline() <= std::chrono::system_clock::now()

@@ -1348,7 +1348,10 @@ absl::StatusOr<v1::Consent> CustomerLogic::SetConsentOnce(
   note(CheckKeyText(in.purpose(), "consent.purpose", 64));
   if (in.channel() == cv1::CHANNEL_UNSPECIFIED ||
       !cv1::Channel_IsValid(in.channel())) {
-    violations.push_back({"consent.channel", "is required"});
+    violations.push_back(
+        {"consent.channel",
+         EnumRefusal(in.channel(), cv1::Channel_IsValid(in.channel()),
+                     "email, phone, sms, visit, web, mail or event")});
   }
   ConsentRecord record{in.purpose(), in.channel(), in.granted(), 0,
                        in.source()};

@@ -1493,7 +1493,10 @@ absl::StatusOr<v1::Interaction> PartnerLogic::LogInteraction(
   }
   if (in.channel() == cv1::CHANNEL_UNSPECIFIED ||
       !cv1::Channel_IsValid(in.channel())) {
-    violations.push_back({"interaction.channel", "is required"});
+    violations.push_back(
+        {"interaction.channel",
+         EnumRefusal(in.channel(), cv1::Channel_IsValid(in.channel()),
+                     "email, phone, sms, visit, web, mail or event")});
   }
   if (!in.has_interaction_time()) {
     violations.push_back({"interaction.interaction_time", "is required"});
