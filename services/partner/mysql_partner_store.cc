@@ -461,8 +461,25 @@ void MoveConflictsOn(sql::Connection& c, const std::vector<std::string>& closed,
       }
     }
     for (const DealRecord& deal : waiting) {
-      const std::string next =
-          EarliestClaim(c, deal, window_us, deal.create_time_us);
+      std::string next = EarliestClaim(c, deal, window_us, deal.create_time_us);
+      bool forced = false;
+      if (next.empty()) {
+        // An admin gave another partner the account over the closed claim:
+        // that approval holds it against this deal too (approving this one
+        // takes force), and ListDealConflicts shows the two.
+        Statement over = PrepareCached(
+            c,
+            "SELECT id FROM deals WHERE conflict_with = ? AND "
+            "approved_in_conflict AND state IN (2, 4) AND partner_id <> ? "
+            "ORDER BY id LIMIT 1");
+        over->setString(1, earlier);
+        over->setString(2, deal.partner_id);
+        Rows rows(over->executeQuery());
+        if (rows->next()) {
+          next = Str(*rows, 1);
+          forced = true;
+        }
+      }
       if (next.empty()) continue;
       Statement s = PrepareCached(
           c,
@@ -474,9 +491,10 @@ void MoveConflictsOn(sql::Connection& c, const std::vector<std::string>& closed,
       s->executeUpdate();
       audit::Event moved = event;
       moved.resource = absl::StrCat("deals/", deal.id);
-      moved.details =
-          absl::StrCat("in conflict with ", next,
-                       " now: the earlier registration ", earlier, " closed");
+      moved.details = absl::StrCat(
+          "in conflict with ", next, " now: the earlier registration ", earlier,
+          " closed",
+          forced ? absl::StrCat(", and ", next, " was approved over it") : "");
       events->push_back(std::move(moved));
     }
   }

@@ -1198,6 +1198,12 @@ TEST_F(PartnerLogicTest, AClaimWaitingOnTheSameClaimAsAForcedOneTakesForce) {
   ASSERT_TRUE(Move(third->id(), v1::DEAL_STATE_APPROVED, /*force=*/true).ok());
   ASSERT_TRUE(Move(first->id(), v1::DEAL_STATE_REJECTED).ok());
 
+  // It now waits on the forced one, and the reviewer sees the two.
+  v1::GetDealRequest get;
+  get.set_id(second->id());
+  absl::StatusOr<v1::Deal> waiting = logic_.GetDeal(get);
+  ASSERT_TRUE(waiting.ok()) << waiting.status();
+  EXPECT_EQ(waiting->conflict_with(), third->id());
   absl::Status refused = Move(second->id(), v1::DEAL_STATE_APPROVED).status();
   EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
   EXPECT_TRUE(absl::StrContains(refused.message(), third->id())) << refused;
@@ -1300,12 +1306,14 @@ TEST_F(PartnerLogicTest,
 
   // A closed registration protects nothing: once Alpha's is rejected,
   // Gamma's waits for no decision on it. But an admin gave Beta the account
-  // over Alpha's claim, which Gamma's waited on too: approving Gamma's takes
-  // force as well.
+  // over Alpha's claim, which Gamma's waited on too: Gamma's now waits on
+  // Beta's, and approving it takes force as well.
   ASSERT_TRUE(Move(first->id(), v1::DEAL_STATE_REJECTED).ok());
   waiting = logic_.ListDealConflicts({});
   ASSERT_TRUE(waiting.ok()) << waiting.status();
-  EXPECT_EQ(waiting->conflicts_size(), 0);
+  ASSERT_EQ(waiting->conflicts_size(), 1);
+  EXPECT_EQ(waiting->conflicts(0).claims(0).deal().id(), by_domain->id());
+  EXPECT_EQ(waiting->conflicts(0).claims(1).deal().id(), by_name->id());
   absl::Status held =
       Move(by_name->id(), v1::DEAL_STATE_APPROVED, /*force=*/false).status();
   EXPECT_TRUE(absl::IsFailedPrecondition(held)) << held;
@@ -1313,7 +1321,7 @@ TEST_F(PartnerLogicTest,
   absl::StatusOr<v1::Deal> unopposed =
       Move(by_name->id(), v1::DEAL_STATE_APPROVED, /*force=*/true);
   ASSERT_TRUE(unopposed.ok()) << unopposed.status();
-  EXPECT_FALSE(unopposed->approved_in_conflict());
+  EXPECT_TRUE(unopposed->approved_in_conflict());
 
   // A registration that says it came first does not jump the stored claims:
   // dated 10 days before Alpha's open claim on the name (its second, the
