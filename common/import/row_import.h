@@ -83,8 +83,10 @@ inline absl::Status RefusedAfter(absl::Status refusal, int64_t stored) {
   return told;
 }
 // How often one batch is run again after losing a race to a concurrent
-// writer.
+// writer (a race lost with fewer entities left to create than before is
+// getting on, and not counted), and how often at most in all.
 inline constexpr int kMaxAttempts = 5;
+inline constexpr int kMaxRuns = 64;
 // How long a batch waits before it runs again after its `lost`-th lost race:
 // a random time, up to 20 ms doubled for each race lost before (at most
 // 640 ms), so that imports racing for the same new entities batch by batch
@@ -402,7 +404,7 @@ class Importer {
       // as what is left to create only shrinks.
       size_t fewest_to_create = std::numeric_limits<size_t>::max();
       int lost = 0;
-      for (int run = 0; lost < kMaxAttempts; ++run) {
+      for (int run = 0; lost < kMaxAttempts && run < kMaxRuns; ++run) {
         absl::StatusOr<Outcome> outcome = Attempt(run > 0);
         if (outcome.ok()) {
           totals_.accepted += outcome->accepted;

@@ -542,6 +542,7 @@ class Importer {
     // each time with fewer left to create, is getting on: such a run is not
     // an attempt lost.
     size_t fewest_to_create = std::numeric_limits<size_t>::max();
+    int free_runs = 0;
     for (int attempt = 1;; ++attempt) {
       absl::StatusOr<Outcome> outcome = TryFlush(check_keys);
       if (outcome.ok()) {
@@ -581,7 +582,7 @@ class Importer {
         fewest_to_create = to_create_;
         continue;
       }
-      if (to_create_ < fewest_to_create) {
+      if (to_create_ < fewest_to_create && ++free_runs < imports::kMaxRuns) {
         fewest_to_create = to_create_;
         --attempt;  // fewer to create than before: getting on
       }

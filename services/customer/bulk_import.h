@@ -48,7 +48,9 @@ class BulkImportLogic final : public ImportLogic {
   static constexpr size_t kDefaultBatchRows = 5000;
   static constexpr size_t kMaxListedRejects = 10000;
   static constexpr size_t kMaxImportIdBytes = 64;
-  // How often one batch is re-run after losing a race to a concurrent writer.
+  // How often one batch is re-run after losing a race to a concurrent writer
+  // (a race lost with fewer customers left to create than before is getting
+  // on, and not counted, up to imports::kMaxRuns runs in all).
   static constexpr int kMaxAttempts = 5;
 
   // Told the customers whose rows a batch stored, to score them again.
