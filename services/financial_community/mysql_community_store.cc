@@ -270,7 +270,13 @@ absl::StatusOr<std::map<std::string, Decimal>> MarketValues(
     RAPPORT_ASSIGN_OR_RETURN(
         Decimal value, StoredPositionValue(member, security, shares, price));
     Decimal& sum = out[member];
-    RAPPORT_ASSIGN_OR_RETURN(sum, sum.CheckedAdd(value));
+    absl::StatusOr<Decimal> added = sum.CheckedAdd(value);
+    if (!added.ok()) {
+      return absl::OutOfRangeError(
+          absl::StrCat("the positions of member ", member,
+                       " add up past the largest amount"));
+    }
+    sum = *added;
     return absl::OkStatus();
   };
   while (rows->next()) {
