@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
 #include "common/base/timestamp.h"
@@ -26,24 +27,51 @@ absl::Status CheckEntityIdSize(absl::string_view id, absl::string_view owner) {
       absl::StrCat("is longer than ", kMaxEntityIdBytes, " bytes"));
 }
 
+// The field path an engine message begins with ("costs[0].cost: must not
+// be negative" begins with "costs[0].cost"), or "" when it names none.
+absl::string_view PathOf(absl::string_view message) {
+  const size_t colon = message.find(": ");
+  if (colon == absl::string_view::npos || colon == 0) return "";
+  const absl::string_view path = message.substr(0, colon);
+  for (char ch : path) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(ch)) && ch != '_' &&
+        ch != '.' && ch != '[' && ch != ']') {
+      return "";
+    }
+  }
+  return path;
+}
+
 // Re-labels an engine error (which names a list and row inside one batch) with
-// the batch number, keeping it INVALID_ARGUMENT with a field violation.
+// the batch number, keeping it INVALID_ARGUMENT with a field violation: the
+// field is "batch N: " and the path the error names, when it names one.
 absl::Status InBatch(const absl::Status& status, int64_t batch) {
   if (status.ok() || !absl::IsInvalidArgument(status)) return status;
   std::vector<FieldViolation> violations = FieldViolations(status);
   if (violations.empty()) {
-    return InvalidField(absl::StrCat("batch ", batch), status.message());
+    const absl::string_view path = PathOf(status.message());
+    if (path.empty()) {
+      return InvalidField(absl::StrCat("batch ", batch), status.message());
+    }
+    return InvalidField(absl::StrCat("batch ", batch, ": ", path),
+                        status.message().substr(path.size() + 2));
   }
   for (FieldViolation& v : violations)
     v.field = absl::StrCat("batch ", batch, ": ", v.field);
   return InvalidFields(violations);
 }
 
-// An engine error without a field violation, turned into one naming `field`.
+// An engine error without a field violation, turned into one naming `field`
+// (its message without the path it begins with, when `field` ends with it).
 absl::Status Named(const absl::Status& status, absl::string_view field) {
   if (status.ok() || !FieldViolations(status).empty()) return status;
   if (!absl::IsInvalidArgument(status)) return status;
-  return InvalidField(field, status.message());
+  absl::string_view message = status.message();
+  if (const absl::string_view path = PathOf(message);
+      !path.empty() && absl::EndsWith(field, path)) {
+    message.remove_prefix(path.size() + 2);
+  }
+  return InvalidField(field, message);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/status.h"
@@ -275,6 +276,37 @@ TEST(ScorePopulation, AnEntityIdPastItsBytesIsRefusedNamingTheField) {
   ASSERT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << refused;
   ASSERT_EQ(FieldViolations(refused).size(), 1u);
   EXPECT_EQ(FieldViolations(refused)[0].field, "batch 2: events[1].entity_id");
+}
+
+// An engine error names its path as the field ("batch N: " and the path),
+// with the rest as its description; a config error names the config field
+// without saying it twice.
+TEST(ScorePopulation, EngineErrorsNameTheirPathAsTheField) {
+  absl::StatusOr<std::unique_ptr<PopulationRun>> run =
+      PopulationRun::Start({}, absl::FromUnixSeconds(1'800'000'000));
+  ASSERT_TRUE(run.ok()) << run.status();
+  v1::ScorePopulationRequest batch;
+  v1::InteractionCost* cost = batch.add_costs();
+  cost->set_entity_id("a");
+  cost->mutable_time()->set_seconds(1'700'000'000);
+  cost->mutable_cost()->set_units(-1);
+  absl::Status refused = (*run)->Add(batch);
+  ASSERT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << refused;
+  ASSERT_EQ(FieldViolations(refused).size(), 1u);
+  EXPECT_EQ(FieldViolations(refused)[0].field, "batch 1: costs[0].cost");
+  EXPECT_TRUE(absl::StartsWith(FieldViolations(refused)[0].description,
+                               "must not be negative"))
+      << FieldViolations(refused)[0].description;
+
+  v1::ScoringConfig config;
+  config.mutable_weights()->set_r(2'000'000);
+  absl::Status weights =
+      PopulationRun::Start(config, absl::FromUnixSeconds(1'800'000'000))
+          .status();
+  ASSERT_EQ(FieldViolations(weights).size(), 1u) << weights;
+  EXPECT_EQ(FieldViolations(weights)[0].field, "config.weights");
+  EXPECT_EQ(FieldViolations(weights)[0].description,
+            "each must be at most 1000000");
 }
 
 // Scoring sums amounts whatever their currency, so one call's amounts are
