@@ -478,8 +478,9 @@ class Importer {
               {r.number, keyed ? "request_id" : "row",
                keyed ? "was used before, by a row that says something "
                        "else or by a call (a request id names one write)"
-                     : "was imported before under this import id with "
-                       "other content"});
+                     : "was imported before under this import id, by an "
+                       "earlier run or earlier in this one, with other "
+                       "content (a row number names one row)"});
         }
       }
       // References resolved by earlier batches of this import keep their

@@ -607,8 +607,10 @@ class Importer {
   Reject KeyReused(const PendingRow<Record>& p) const {
     if (p.record.request.id.empty()) {
       // The client names the row by its line; this names the import only.
-      return {"row", absl::StrCat("was imported before under import id \"",
-                                  import_id_, "\" with other content")};
+      return {"row",
+              absl::StrCat("was imported before under import id \"", import_id_,
+                           "\", by an earlier run or earlier in this one, "
+                           "with other content (a row number names one row)")};
     }
     return {"request_id", "was already used for other content"};
   }
