@@ -81,14 +81,19 @@ TEST(PredictClv, TooFewRepeatSpendersLeaveTheModelWithoutSpend) {
   EXPECT_EQ(response.predictions(1).expected_avg_spend(), 0.0);
 }
 
-// Events all after as_of leave no customer: the error says so, naming the
-// events (not the summaries, which were not given).
-TEST(PredictClv, EventsAllAfterAsOfAreNamedAsSuch) {
+// A prediction that fits its model, as of 2001-09-09 (before the events the
+// tests below add).
+absl::StatusOr<std::unique_ptr<ClvPrediction>> FitAsOf2001() {
   v1::PredictionConfig config;
   config.mutable_fit();
   config.mutable_as_of()->set_seconds(1'000'000'000);
-  absl::StatusOr<std::unique_ptr<ClvPrediction>> run =
-      ClvPrediction::Start(config);
+  return ClvPrediction::Start(config);
+}
+
+// Events all after as_of leave no customer: the error says so, naming the
+// events (not the summaries, which were not given).
+TEST(PredictClv, EventsAllAfterAsOfAreNamedAsSuch) {
+  absl::StatusOr<std::unique_ptr<ClvPrediction>> run = FitAsOf2001();
   ASSERT_TRUE(run.ok()) << run.status();
   v1::PredictClvRequest batch;
   AddEvent(batch, "c1", 1'700'000'000, 10);
@@ -103,11 +108,7 @@ TEST(PredictClv, EventsAllAfterAsOfAreNamedAsSuch) {
 // With summaries given too, events all after as_of add no customer and are
 // no error: the summaries are fitted.
 TEST(PredictClv, EventsAfterAsOfBesideSummariesAreNoError) {
-  v1::PredictionConfig config;
-  config.mutable_fit();
-  config.mutable_as_of()->set_seconds(1'000'000'000);
-  absl::StatusOr<std::unique_ptr<ClvPrediction>> run =
-      ClvPrediction::Start(config);
+  absl::StatusOr<std::unique_ptr<ClvPrediction>> run = FitAsOf2001();
   ASSERT_TRUE(run.ok()) << run.status();
   v1::PredictClvRequest batch;
   AddSummaries(batch);
