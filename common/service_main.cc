@@ -6,10 +6,13 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <iostream>
 #include <thread>
 #include <utility>
 
 #include "absl/flags/flag.h"
+#include "absl/flags/internal/parse.h"
+#include "absl/flags/internal/usage.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
@@ -177,7 +180,21 @@ void InitService(int argc, char** argv, const ServiceDefaults& defaults,
   usage.contains_helppackage_flags = usage.contains_helpshort_flags;
   absl::SetFlagsUsageConfig(std::move(usage));
   ApplyEnvironment();
-  absl::ParseCommandLine(argc, argv);
+  // Abseil's own ParseCommandLine ends --help (and its kinds) with exit
+  // status 1, as if the command line were wrong; help that was asked for is
+  // an answer, so it ends with 0. --version and --only_check_args keep
+  // Abseil's status.
+  namespace fi = absl::flags_internal;
+  fi::ParseCommandLineImpl(argc, argv, fi::ArgvListAction::kRemoveParsedArgs,
+                           fi::UsageFlagsAction::kIgnoreUsage,
+                           fi::OnUndefinedFlag::kAbortIfUndefined);
+  const bool help = fi::GetFlagsHelpMode() != fi::HelpMode::kNone &&
+                    fi::GetFlagsHelpMode() != fi::HelpMode::kVersion &&
+                    fi::GetFlagsHelpMode() != fi::HelpMode::kOnlyCheckArgs;
+  if (int rc = fi::HandleUsageFlags(std::cout, absl::ProgramUsageMessage());
+      rc != -1) {
+    std::exit(help ? 0 : rc);
+  }
   // With its pid: a supervisor that finds the process not answering tells
   // from its log whether it is still starting (waiting for its database, or
   // migrating it, which takes minutes on a large one) or has served and hangs.

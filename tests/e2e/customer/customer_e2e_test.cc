@@ -409,7 +409,8 @@ TEST(CustomerE2E, SigtermShutsDownGracefullyWithExitZero) {
 }
 
 // --help lists each service's flags, those it shares with the others and its
-// own, and none of Abseil's (--helpfull has those).
+// own, and none of Abseil's (--helpfull has those); help asked for ends with
+// exit status 0.
 TEST(CustomerE2E, EveryServiceListsItsFlagsOnHelp) {
   const std::vector<std::pair<std::string, std::string>> services = {
       {"customer/rapport-customer", "--suppression_salt"},
@@ -420,6 +421,7 @@ TEST(CustomerE2E, EveryServiceListsItsFlagsOnHelp) {
   for (const auto& [binary, own] : services) {
     const RunResult r =
         testing::Run({BinaryDir() + "/services/" + binary, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << binary << " --help:\n" << r.err;
     for (const std::string& flag :
          {std::string("--listen"), std::string("--jwks_file"),
           std::string("--metrics_listen"), own}) {
@@ -434,6 +436,7 @@ TEST(CustomerE2E, EveryServiceListsItsFlagsOnHelp) {
     for (const char* short_form : {"--helpshort", "--helppackage"}) {
       const RunResult s =
           testing::Run({BinaryDir() + "/services/" + binary, short_form});
+      EXPECT_EQ(s.exit_code, 0) << binary << " " << short_form;
       EXPECT_NE(s.out.find(own + " "), std::string::npos)
           << binary << " " << short_form << ":\n"
           << s.out;
