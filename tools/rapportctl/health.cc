@@ -43,6 +43,11 @@ int RunHealth(Context& ctx) {
     env = "RAPPORT_SCORING_ADDR";  // as `rapportctl scoring` finds it
     fallback = "localhost:50054";
   }
+  // Health needs no token and sends none, so whatever token is at hand (the
+  // local platform's, which must not leave this machine) does not stop a
+  // probe of another machine, nor make it need TLS.
+  ctx.token.clear();
+  ctx.token_is_local = false;
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
       ctx.ServiceChannel("addr", env, fallback);
   if (!channel.ok())
@@ -64,6 +69,8 @@ int RunHealth(Context& ctx) {
         s.ok() &&
         response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
     if (serving || absl::Now() >= give_up) {
+      // No answer is 1, not 3: scripts (deploy/local/run) tell a service
+      // that is there but not serving from a port where nothing answers.
       if (!s.ok()) return ReportError(FromGrpcStatus(s));
       const std::string status =
           grpc::health::v1::HealthCheckResponse::ServingStatus_Name(

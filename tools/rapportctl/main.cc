@@ -216,7 +216,8 @@ Commands:
       counterpart's scores and prints the overview; refuses a platform holding data,
       and a token without the admin role (it decides the funds it requests itself)
   health [--service NAME] [--wait DURATION]
-      prints the status (SERVING, NOT_SERVING); exit 0 when serving, 3 when not; NAME
+      prints the status (SERVING, NOT_SERVING); exit 0 when serving, 3 when it answers
+      NOT_SERVING, 1 when nothing answers; sends no token (health needs none); NAME
       is an API's full name (rapport.partner.v1.PartnerService), asked at that service's
       address (--addr, else its RAPPORT_*_ADDR); default the customer server as a whole
   auth token --role reader|writer|admin --subject NAME [--ttl 1h] [--key FILE]

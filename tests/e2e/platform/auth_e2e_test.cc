@@ -434,6 +434,15 @@ TEST_F(AuthE2E, RapportctlMintsTokensThatAnyClientCanUse) {
     EXPECT_NE(sent_away.err.find("is not this machine"), std::string::npos)
         << sent_away.err;
   }
+  // A probe sends no token, so the local one does not stop it: it dials
+  // (the list's bad entry ends it there, before anything is sent).
+  RunResult probed_away = testing::Run(
+      {testing::CtlPath(), "health", "--addr", "192.0.2.1:1,192.0.2.2:x"}, env);
+  EXPECT_EQ(probed_away.err.find("is not this machine"), std::string::npos)
+      << probed_away.err;
+  EXPECT_NE(probed_away.err.find("\"192.0.2.2:x\" in a list of replicas"),
+            std::string::npos)
+      << probed_away.err;
   // Its addresses likewise, from the platform.env that deploy/local/run
   // writes there (a --base-port moves them off the defaults); the
   // environment still wins.
