@@ -23,6 +23,7 @@
 #include "common/metrics/metrics.h"
 #include "common/reflection.h"
 #include "common/status.h"
+#include "common/stream_limits.h"
 
 namespace rapport {
 
@@ -185,10 +186,12 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
   // up, answered UNIMPLEMENTED) are counted under one "unknown" method, so
   // that no caller can add series to the metrics without end.
   CallInterceptor(const ServerOptions* options, CallWatchdog* watchdog,
+                  StreamLimits* streams,
                   const absl::flat_hash_set<std::string>* known,
                   grpc::experimental::ServerRpcInfo* info)
       : options_(options),
         watchdog_(watchdog),
+        streams_(streams),
         info_(info),
         type_(FromServerType(info->type())),
         counted_as_(known->contains(info->method()) ? info->method()
@@ -197,6 +200,7 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
   }
   ~CallInterceptor() override {
     if (watched_) watchdog_->Forget(watch_id_);
+    LeaveStreams();
   }
 
   void Intercept(
@@ -218,8 +222,26 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
                                    limit, info_->method());
       watched_ = true;
       // A stream may outlive its token (imports and exports run up to
-      // max_stream_time): its caller is found as it starts, for the log.
-      if (type_ != metrics::CallType::kUnary) caller_ = Caller();
+      // max_stream_time): its caller is found as it starts, for the log,
+      // and for the streams one caller may run at once.
+      if (type_ != metrics::CallType::kUnary) {
+        const std::string subject = VerifiedSubject();
+        if (options_->log_requests) caller_ = subject;
+        // A stream without a valid token is refused by its handler at once;
+        // the others count, and one past the bounds is refused here (its
+        // handler then finds its stream ended).
+        if (!subject.empty()) {
+          refused_ = streams_->Enter(subject);
+          if (refused_.ok()) {
+            streaming_caller_ = subject;
+          } else {
+            grpc_call_cancel_with_status(
+                info_->server_context()->c_call(),
+                GRPC_STATUS_RESOURCE_EXHAUSTED,
+                std::string(refused_.message()).c_str(), nullptr);
+          }
+        }
+      }
     }
     if (methods->QueryInterceptionHookPoint(
             grpc::experimental::InterceptionHookPoints::POST_RECV_MESSAGE) &&
@@ -249,13 +271,16 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
       const bool undecoded =
           IsUndecodedRequest(answered, counted_as_ == info_->method());
       if (undecoded) methods->ModifySendStatus(UndecodedRequestStatus());
+      LeaveStreams();
       grpc::Status status =
-          expired     ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                                     "past the server's deadline")
-          : undecoded ? UndecodedRequestStatus()
-                      : answered;
+          expired          ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                                          "past the server's deadline")
+          : !refused_.ok() ? ToGrpcStatus(refused_)
+          : undecoded      ? UndecodedRequestStatus()
+                           : answered;
       if (const grpc::ServerContextBase* context = info_->server_context();
-          !expired && context != nullptr && context->IsCancelled()) {
+          !expired && refused_.ok() && context != nullptr &&
+          context->IsCancelled()) {
         status = context->deadline() <= std::chrono::system_clock::now()
                      ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                                     "past the caller's deadline")
@@ -274,11 +299,20 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
   // The subject of the call's token, when the request log is on and the
   // token verifies now; else "".
   std::string Caller() const {
+    return options_->log_requests ? VerifiedSubject() : "";
+  }
+
+  // Ends the count of a stream Enter counted (once).
+  void LeaveStreams() {
+    if (streaming_caller_.empty()) return;
+    streams_->Leave(streaming_caller_);
+    streaming_caller_.clear();
+  }
+
+  // The subject of the call's token when it verifies now; else "".
+  std::string VerifiedSubject() const {
     const grpc::ServerContextBase* context = info_->server_context();
-    if (!options_->log_requests || options_->verifier == nullptr ||
-        context == nullptr) {
-      return "";
-    }
+    if (options_->verifier == nullptr || context == nullptr) return "";
     const auto& metadata = context->client_metadata();
     auto it = metadata.find("authorization");
     if (it == metadata.end()) return "";
@@ -320,6 +354,7 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
 
   const ServerOptions* options_;
   CallWatchdog* watchdog_;
+  StreamLimits* streams_;
   grpc::experimental::ServerRpcInfo* info_;
   const metrics::CallType type_;
   const absl::string_view counted_as_;  // the method, or "/unknown/unknown"
@@ -327,13 +362,17 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
   bool watched_ = false;
   uint64_t watch_id_ = 0;
   std::string caller_;  // a stream's, found as it started
+  // A stream's caller while it counts in streams_; empty when it does not.
+  std::string streaming_caller_;
+  absl::Status refused_;  // a stream past streams_'s bounds
 };
 
 class CallInterceptorFactory final
     : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  CallInterceptorFactory(const ServerOptions* options, CallWatchdog* watchdog)
-      : options_(options), watchdog_(watchdog) {
+  CallInterceptorFactory(const ServerOptions* options, CallWatchdog* watchdog,
+                         StreamLimits* streams)
+      : options_(options), watchdog_(watchdog), streams_(streams) {
     // The services' methods, from their descriptors, and the standard ones.
     for (const std::string& name : options->health_service_names) {
       const google::protobuf::ServiceDescriptor* service =
@@ -353,12 +392,13 @@ class CallInterceptorFactory final
   }
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
-    return new CallInterceptor(options_, watchdog_, &known_, info);
+    return new CallInterceptor(options_, watchdog_, streams_, &known_, info);
   }
 
  private:
   const ServerOptions* options_;
   CallWatchdog* watchdog_;
+  StreamLimits* streams_;
   absl::flat_hash_set<std::string> known_;
 };
 
@@ -407,6 +447,16 @@ absl::Status ServerOptions::Validate() const {
     return absl::InvalidArgumentError(
         "max_call_time and max_stream_time: must be positive");
   }
+  if (max_streams < 0 || max_streams_per_caller < 0) {
+    return absl::InvalidArgumentError(
+        "max_streams and max_streams_per_caller: must not be negative (0: "
+        "from max_threads)");
+  }
+  if (StreamsAtOnce() >= max_threads) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_streams: ", StreamsAtOnce(), " must be less than max_threads (",
+        max_threads, "), so that streams leave threads for short calls"));
+  }
   if (max_streams_per_connection < 1) {
     return absl::InvalidArgumentError(
         "max_streams_per_connection: must be at least 1");
@@ -420,6 +470,8 @@ absl::Status ServerOptions::Validate() const {
   }
   return absl::OkStatus();
 }
+
+int Server::streams_running() const { return streams_->running(); }
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     const ServerOptions& options, std::vector<grpc::Service*> services,
@@ -447,6 +499,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   }
 
   server->watchdog_ = std::make_unique<CallWatchdog>();
+  server->streams_ = std::make_unique<StreamLimits>(options.StreamsAtOnce(),
+                                                    options.StreamsPerCaller());
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, *credentials, &server->port_);
@@ -487,7 +541,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
   interceptors.push_back(std::make_unique<CallInterceptorFactory>(
-      &server->options_, server->watchdog_.get()));
+      &server->options_, server->watchdog_.get(), server->streams_.get()));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {

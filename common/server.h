@@ -22,6 +22,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/impl/service_type.h>
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <string>
@@ -54,6 +55,12 @@ struct ServerOptions {
   absl::Duration max_call_time = absl::Seconds(60);
   absl::Duration max_stream_time = absl::Hours(1);
   int max_streams_per_connection = 100;
+  // Streaming calls the server runs at once, all callers together, and one
+  // caller (a token's subject); 0: three quarters of max_threads, and a
+  // quarter of them (StreamsAtOnce, StreamsPerCaller). Each holds a thread
+  // while its client keeps it open, so the rest stay for short calls.
+  int max_streams = 0;
+  int max_streams_per_caller = 0;
   // host:port of the Prometheus metrics endpoint (HTTP, /metrics); empty: none.
   std::string metrics_listen;
   // When set, the metrics endpoint's port is written there once serving.
@@ -73,9 +80,18 @@ struct ServerOptions {
 
   // Checks the values; the error names the setting.
   absl::Status Validate() const;
+
+  int StreamsAtOnce() const {
+    return max_streams > 0 ? max_streams : std::max(1, max_threads * 3 / 4);
+  }
+  int StreamsPerCaller() const {
+    return max_streams_per_caller > 0 ? max_streams_per_caller
+                                      : std::max(1, max_threads / 4);
+  }
 };
 
 class CallWatchdog;  // server.cc: cancels calls past the server's deadline
+class StreamLimits;  // stream_limits.h
 
 class Server {
  public:
@@ -91,6 +107,8 @@ class Server {
   int port() const { return port_; }
   // The port of the metrics endpoint; 0 without one.
   int metrics_port() const { return metrics_ ? metrics_->port() : 0; }
+  // The streaming calls that count against max_streams now.
+  int streams_running() const;
   // Stops accepting calls, lets running ones finish within the grace period.
   void Shutdown();
 
@@ -101,6 +119,7 @@ class Server {
   ServerOptions options_;
   std::unique_ptr<metrics::Endpoint> metrics_;
   std::unique_ptr<CallWatchdog> watchdog_;
+  std::unique_ptr<StreamLimits> streams_;
   // Before server_, so that they outlive it.
   std::vector<std::unique_ptr<grpc::Service>> reflection_;
   std::unique_ptr<grpc::Server> server_;

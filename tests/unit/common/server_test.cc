@@ -109,5 +109,106 @@ TEST(Server, TheRequestLogNamesTheCallerOfAStreamThatOutlivedItsToken) {
   EXPECT_NE(log.find(R"("caller":"test:long")"), std::string::npos) << log;
 }
 
+// A stream holds a server thread while its client keeps it open: one caller
+// runs at most max_streams_per_caller of them, all callers together at most
+// max_streams, and one more is refused at once, so that streams opened and
+// left idle cannot take the threads other calls need.
+TEST(Server, StreamsPastTheirBoundsAreRefusedAndShortCallsStillRun) {
+  const testing::TestAuth& keys = testing::TestAuth::Get();
+  const CallGuard guard(keys.Verifier().get(), scoring::ScoringMethodRoles());
+  scoring::ScoringServiceImpl scoring(&guard, [] { return absl::Now(); });
+  ServerOptions options;
+  options.service_name = "scoring";
+  options.listen = "127.0.0.1:0";
+  options.log_requests = false;
+  options.verifier = keys.Verifier();
+  options.max_threads = 8;
+  options.max_streams = 3;
+  options.max_streams_per_caller = 2;
+  options.health_service_names = {sv1::ScoringService::service_full_name()};
+  absl::StatusOr<std::unique_ptr<Server>> server =
+      Server::Start(options, {&scoring});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = sv1::ScoringService::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*server)->port()),
+                          grpc::InsecureChannelCredentials()));
+
+  struct Open {
+    std::unique_ptr<grpc::ClientContext> call;
+    std::unique_ptr<grpc::ClientReaderWriter<sv1::ScorePopulationRequest,
+                                             sv1::ScorePopulationResponse>>
+        stream;
+  };
+  // Opens a stream of `subject`, sending nothing, and waits until the
+  // server counts `counted_then` streams (a stream the bounds refuse is
+  // opened with the count as it is). Each ends within 30 s whatever happens.
+  const auto open = [&](const std::string& subject, int counted_then) {
+    Open o;
+    o.call = std::make_unique<grpc::ClientContext>();
+    o.call->set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(30));
+    o.call->AddMetadata("authorization",
+                        absl::StrCat("Bearer ", keys.Token("reader", subject)));
+    o.stream = stub->ScorePopulation(o.call.get());
+    for (int i = 0; i < 200 && (*server)->streams_running() < counted_then;
+         ++i) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    return o;
+  };
+  const auto refusal = [](Open& o) {
+    o.stream->WritesDone();
+    return o.stream->Finish();
+  };
+
+  Open a1 = open("test:a", 1);
+  Open a2 = open("test:a", 2);
+  ASSERT_EQ((*server)->streams_running(), 2);
+  Open a3 = open("test:a", 2);
+  const grpc::Status per_caller = refusal(a3);
+  EXPECT_EQ(per_caller.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(per_caller.error_message().find("max_streams_per_caller"),
+            std::string::npos)
+      << per_caller.error_message();
+  EXPECT_EQ((*server)->streams_running(), 2);
+
+  Open b1 = open("test:b", 3);
+  ASSERT_EQ((*server)->streams_running(), 3);
+  Open c1 = open("test:c", 3);
+  const grpc::Status all = refusal(c1);
+  EXPECT_EQ(all.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(all.error_message().find("(max_streams)"), std::string::npos)
+      << all.error_message();
+
+  // A short call still finds a thread.
+  grpc::ClientContext unary;
+  unary.AddMetadata("authorization",
+                    absl::StrCat("Bearer ", keys.Token("reader", "test:c")));
+  sv1::ScoreEntityRequest request;
+  sv1::ScoreEntityResponse response;
+  const grpc::Status short_call = stub->ScoreEntity(&unary, request, &response);
+  EXPECT_NE(short_call.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << short_call.error_message();
+  EXPECT_NE(short_call.error_code(), grpc::StatusCode::UNAVAILABLE)
+      << short_call.error_message();
+
+  // A stream that ends leaves room for another.
+  a1.call->TryCancel();
+  a1.stream->Finish();
+  for (int i = 0; i < 200 && (*server)->streams_running() > 2; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_EQ((*server)->streams_running(), 2);
+  Open c2 = open("test:c", 3);
+  EXPECT_EQ((*server)->streams_running(), 3);
+
+  for (Open* o : {&a2, &b1, &c2}) {
+    o->call->TryCancel();
+    o->stream->Finish();
+  }
+  (*server)->Shutdown();
+  EXPECT_EQ((*server)->streams_running(), 0);
+}
+
 }  // namespace
 }  // namespace rapport
