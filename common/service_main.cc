@@ -12,6 +12,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/internal/parse.h"
+#include "absl/flags/internal/private_handle_accessor.h"
 #include "absl/flags/internal/usage.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
@@ -44,6 +45,17 @@ ABSL_FLAG(absl::Duration, max_stream_time, absl::Hours(1),
           "scoring)");
 ABSL_FLAG(int, max_streams_per_connection, 100,
           "calls one client connection may run at once");
+ABSL_FLAG(int, max_streams, 0,
+          "streaming calls (imports, exports, population scoring) the "
+          "service runs at once, all callers together; each holds one of "
+          "--max_threads while its client keeps it open, so the rest stay "
+          "for short calls. One more is refused at once with "
+          "RESOURCE_EXHAUSTED. 0: three quarters of --max_threads");
+ABSL_FLAG(int, max_streams_per_caller, 0,
+          "streaming calls one caller (a token's subject) runs at once on "
+          "this replica, so that no caller holds the streams others need; "
+          "one more is refused at once with RESOURCE_EXHAUSTED. 0: a quarter "
+          "of --max_threads");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9450",
           "host:port of the Prometheus metrics endpoint (HTTP GET /metrics); "
           "port 0 picks one; empty: none");
@@ -99,6 +111,21 @@ void ApplyEnvironment() {
   }
 }
 
+// Gives the common flag `name` this service's default: its value until the
+// environment or the command line sets it, and the default --help shows.
+void SetDefault(absl::string_view name, const std::string& value) {
+  absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+  std::string error;
+  if (flag == nullptr ||
+      !absl::flags_internal::PrivateHandleAccessor::ParseFrom(
+          *flag, value, absl::flags_internal::SET_FLAGS_DEFAULT,
+          absl::flags_internal::kProgrammaticChange, error)) {
+    std::fprintf(stderr, "cannot give --%s the default %s: %s\n",
+                 std::string(name).c_str(), value.c_str(), error.c_str());
+    std::abort();
+  }
+}
+
 // Until Serve waits for it, SIGTERM or SIGINT ends the process at once: a
 // replica told to stop while it waits for its database or migrates has no
 // calls to drain, and holding the signal until it serves would only get it
@@ -150,11 +177,12 @@ void InitService(int argc, char** argv, const ServiceDefaults& defaults,
       "e.g. RAPPORT_LISTEN; a flag on the command line wins."));
   // This machine only unless told otherwise (every deployment says where):
   // a service started by hand does not serve the network in plain text.
-  absl::SetFlag(&FLAGS_listen, absl::StrCat("127.0.0.1:", defaults.port));
-  absl::SetFlag(&FLAGS_metrics_listen,
-                absl::StrCat("127.0.0.1:", defaults.metrics_port));
-  absl::SetFlag(&FLAGS_max_threads, defaults.max_threads);
-  absl::SetFlag(&FLAGS_shutdown_grace, defaults.shutdown_grace);
+  // As defaults, so that --help shows the service's own.
+  SetDefault("listen", absl::StrCat("127.0.0.1:", defaults.port));
+  SetDefault("metrics_listen",
+             absl::StrCat("127.0.0.1:", defaults.metrics_port));
+  SetDefault("max_threads", absl::StrCat(defaults.max_threads));
+  SetDefault("shutdown_grace", absl::FormatDuration(defaults.shutdown_grace));
   // --help lists the flags of Rapport's own files (common/ and services/),
   // named from the source tree's root; Abseil's default lists only those of
   // a file named like the program, and no file is. --helpshort and
@@ -216,6 +244,8 @@ absl::StatusOr<ServerOptions> ReadServerFlags(
   options.max_stream_time = absl::GetFlag(FLAGS_max_stream_time);
   options.max_streams_per_connection =
       absl::GetFlag(FLAGS_max_streams_per_connection);
+  options.max_streams = absl::GetFlag(FLAGS_max_streams);
+  options.max_streams_per_caller = absl::GetFlag(FLAGS_max_streams_per_caller);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.metrics_port_file = absl::GetFlag(FLAGS_metrics_port_file);
   options.allow_plaintext = absl::GetFlag(FLAGS_allow_plaintext);
