@@ -204,6 +204,12 @@ bool Among(const std::vector<std::string>& list, absl::string_view value) {
   return std::find(list.begin(), list.end(), value) != list.end();
 }
 
+bool HasControlCharacter(absl::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+  });
+}
+
 // The subject and roles of verified `claims`.
 absl::StatusOr<Principal> PrincipalOf(const json_t* claims) {
   Principal principal;
@@ -217,6 +223,11 @@ absl::StatusOr<Principal> PrincipalOf(const json_t* claims) {
                                         kMaxSubjectBytes, " bytes"));
   }
   principal.subject.assign(json_string_value(sub), json_string_length(sub));
+  // The subject goes into every change's audit row and the request log as
+  // it is: no line breaks or other control characters there.
+  if (HasControlCharacter(principal.subject)) {
+    return Unauthenticated("token subject contains a control character");
+  }
 
   const json_t* roles = json_object_get(claims, "roles");
   if (roles != nullptr) {
@@ -651,6 +662,10 @@ absl::StatusOr<std::string> MintToken(const SigningKey& key,
   if (claims.subject.size() > kMaxSubjectBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("subject: must be at most ", kMaxSubjectBytes, " bytes"));
+  }
+  if (HasControlCharacter(claims.subject)) {
+    return absl::InvalidArgumentError(
+        "subject: must not contain control characters");
   }
   if (claims.issuer.empty()) {
     return absl::InvalidArgumentError("issuer: is required");

@@ -560,6 +560,16 @@ TEST_F(AuthTest, MissingSubjectIsRefused) {
   raw.sub = absl::StrCat("\"", std::string(257, 'a'), "\"");
   EXPECT_THAT(verifier->Verify(Bearer(HandToken(raw))),
               Unauthenticated("token subject is longer than 256 bytes"));
+  // Nor a line break (or another control character) into those records.
+  for (const char* sub :
+       {R"("evil\n{\"actor\":\"x\"}")", R"("tab\there")", R"("del\u007f")"}) {
+    raw.sub = sub;
+    EXPECT_THAT(verifier->Verify(Bearer(HandToken(raw))),
+                Unauthenticated("token subject contains a control character"))
+        << sub;
+  }
+  raw.sub = R"("ünïcode:ok")";
+  EXPECT_TRUE(verifier->Verify(Bearer(HandToken(raw))).ok());
 }
 
 TEST_F(AuthTest, NoKnownRoleIsPermissionDenied) {
@@ -1289,6 +1299,8 @@ TEST_F(AuthTest, MintRefusesBadClaims) {
   EXPECT_THAT(Message(code(claims)), StartsWith("ttl: "));
   claims = Claims();
   claims.subject = "\xff\xfe";
+  EXPECT_THAT(Message(code(claims)), StartsWith("subject: "));
+  claims.subject = "two\nlines";
   EXPECT_THAT(Message(code(claims)), StartsWith("subject: "));
   EXPECT_TRUE(code(Claims()).ok());
 }
