@@ -213,11 +213,48 @@ void AppendCsvField(absl::string_view field, std::string* out) {
 CsvWriter::CsvWriter(std::ostream* out, absl::string_view line_end)
     : out_(out), line_end_(line_end) {}
 
+bool LooksLikeFormula(absl::string_view text) {
+  if (text.empty()) return false;
+  switch (text.front()) {
+    case '=':
+    case '@':
+    case '\t':
+    case '\r':
+      return true;
+    case '+':
+    case '-':
+      break;
+    default:
+      return false;
+  }
+  // A signed plain number is a number to the spreadsheet too.
+  absl::string_view digits = text.substr(1);
+  const size_t point = digits.find('.');
+  const absl::string_view whole = digits.substr(0, point);
+  const absl::string_view fraction = point == absl::string_view::npos
+                                         ? absl::string_view("0")
+                                         : digits.substr(point + 1);
+  const auto all_digits = [](absl::string_view part) {
+    return !part.empty() && std::all_of(part.begin(), part.end(), [](char c) {
+      return c >= '0' && c <= '9';
+    });
+  };
+  return !(all_digits(whole) && all_digits(fraction));
+}
+
+void CsvWriter::Append(absl::string_view field) {
+  if (guard_formulas_ && LooksLikeFormula(field)) {
+    AppendCsvField(absl::StrCat("'", field), &row_);
+  } else {
+    AppendCsvField(field, &row_);
+  }
+}
+
 void CsvWriter::WriteRow(absl::Span<const absl::string_view> fields) {
   row_.clear();
   for (size_t i = 0; i < fields.size(); ++i) {
     if (i > 0) row_.push_back(',');
-    AppendCsvField(fields[i], &row_);
+    Append(fields[i]);
   }
   row_.append(line_end_);
   out_->write(row_.data(), static_cast<std::streamsize>(row_.size()));
@@ -227,7 +264,7 @@ void CsvWriter::WriteRow(const std::vector<std::string>& fields) {
   row_.clear();
   for (size_t i = 0; i < fields.size(); ++i) {
     if (i > 0) row_.push_back(',');
-    AppendCsvField(fields[i], &row_);
+    Append(fields[i]);
   }
   row_.append(line_end_);
   out_->write(row_.data(), static_cast<std::streamsize>(row_.size()));

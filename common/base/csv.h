@@ -131,6 +131,12 @@ void AppendCsvField(absl::string_view field, std::string* out);
 class CsvWriter {
  public:
   explicit CsvWriter(std::ostream* out, absl::string_view line_end = "\n");
+  // From now on, a field that a spreadsheet would run as a formula (text
+  // that begins with =, +, -, @, a tab or a CR) is written with a ' before
+  // it, which spreadsheets show as text; a plain number (-12.50) is left
+  // as it is. For files of what other people wrote (names, external ids),
+  // opened by people; a file a program reads back wants the exact text.
+  void GuardFormulas() { guard_formulas_ = true; }
   void WriteRow(absl::Span<const absl::string_view> fields);
   void WriteRow(std::initializer_list<absl::string_view> fields) {
     WriteRow(absl::MakeConstSpan(fields.begin(), fields.size()));
@@ -140,10 +146,18 @@ class CsvWriter {
   bool ok() const { return out_->good(); }
 
  private:
+  void Append(absl::string_view field);
+
   std::ostream* out_;
   std::string line_end_;
   std::string row_;
+  bool guard_formulas_ = false;
 };
+
+// Whether a spreadsheet opening a CSV cell of `text` would take it for a
+// formula: it begins with =, +, -, @, a tab or a CR, and is not a plain
+// decimal number.
+bool LooksLikeFormula(absl::string_view text);
 
 }  // namespace rapport
 

@@ -348,7 +348,10 @@ int ExportScores(Context& ctx, typename T::Stub& stub) {
       stub.ExportScores(call.get(), request);
   // CSV unless --output json asks for JSON Lines (one value a line).
   const bool json = ctx.format == Format::kJson;
+  // Keys are external ids other people wrote: none runs as a formula in
+  // the spreadsheet that opens the file (--output json keeps them exact).
   CsvWriter csv(&out.stream());
+  csv.GuardFormulas();
   if (!json) csv.WriteRow(ScoreCsvHeader());
   typename T::ExportScoresResponse response;
   std::vector<std::string> fields;

@@ -52,7 +52,10 @@ std::string Visible(const std::string& cell) {
 
 void Table::Print(Format format, std::ostream& out) const {
   if (format == Format::kCsv) {
+    // What other people wrote (names, notes, external ids) is opened in
+    // spreadsheets: none of it runs there as a formula.
     CsvWriter writer(&out);
+    writer.GuardFormulas();
     std::vector<absl::string_view> fields(columns_.begin(), columns_.end());
     writer.WriteRow(fields);
     for (const auto& row : rows_) {

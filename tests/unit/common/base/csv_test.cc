@@ -163,5 +163,28 @@ TEST(CsvWriter, QuotesOnlyWhenNeededAndRoundTrips) {
   EXPECT_EQ(back[1].line, 3);
 }
 
+// Cells a spreadsheet would run as formulas get a ' before them once asked;
+// numbers, signed ones too, and other text stay exact.
+TEST(CsvWriter, GuardsFormulasWhenAsked) {
+  for (const char* formula :
+       {"=HYPERLINK(\"http://x\")", "+SUM(1+1)", "-2+3", "@SUM(1)", "\tcmd",
+        "\rcmd", "-", "+", "-1.", "-.5", "=1", "+1e5"}) {
+    EXPECT_TRUE(LooksLikeFormula(formula)) << formula;
+  }
+  for (const char* text : {"", "plain", "-12.50", "+7", "-0", "12", "1e5",
+                           "O'Brien", "a=b", " =x", "'=x"}) {
+    EXPECT_FALSE(LooksLikeFormula(text)) << text;
+  }
+  std::ostringstream exact;
+  CsvWriter plain(&exact);
+  plain.WriteRow({"=cmd|calc!A0", "-2+3", "-12.50"});
+  EXPECT_EQ(exact.str(), "=cmd|calc!A0,-2+3,-12.50\n");
+  std::ostringstream out;
+  CsvWriter guarded(&out);
+  guarded.GuardFormulas();
+  guarded.WriteRow({"=cmd|calc!A0", "-2+3", "-12.50", "@a,b", "name"});
+  EXPECT_EQ(out.str(), "'=cmd|calc!A0,'-2+3,-12.50,\"'@a,b\",name\n");
+}
+
 }  // namespace
 }  // namespace rapport
