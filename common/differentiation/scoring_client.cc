@@ -117,7 +117,9 @@ constexpr char kTooLargeTrailer[] = "rapport-too-large";
 // Runs one bidirectional stream: the caller's `send` writes (the first
 // message gets the config through `configure`), then every response goes to
 // `receive`. Registers the call with `cancel` for as long as it runs. Sets
-// `*busy` when the replica refused the call as busy.
+// `*busy` when the replica refused the call as busy, and `*lost` when the
+// stream was lost (UNAVAILABLE: its replica died, or was stopping) before
+// any response reached `receive`, so that the call can be made again whole.
 template <typename Request, typename Response, typename Open>
 absl::Status RunStreamOnce(absl::Duration timeout,
                            const ScoringClientOptions& options, Open open,
@@ -125,7 +127,7 @@ absl::Status RunStreamOnce(absl::Duration timeout,
                            const ScoringClient::Send<Request>& send,
                            const ScoringClient::Receive<Response>& receive,
                            Cancellation* cancel, absl::string_view what,
-                           bool* busy) {
+                           bool* busy, bool* lost) {
   const auto refused_as_busy = [](const grpc::Status& status,
                                   const grpc::ClientContext& call) {
     return status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
@@ -194,6 +196,7 @@ absl::Status RunStreamOnce(absl::Duration timeout,
   if (broken) {
     grpc::Status status = stream->Finish();
     *busy = refused_as_busy(status, *call);
+    *lost = status.ok() || status.error_code() == grpc::StatusCode::UNAVAILABLE;
     return status.ok() ? absl::UnavailableError(absl::StrCat(
                              what, ": the scoring service closed the stream"))
                        : failed(status, *call);
@@ -206,7 +209,11 @@ absl::Status RunStreamOnce(absl::Duration timeout,
   stream->WritesDone();
   Response response;
   absl::Status received;
-  while (received.ok() && stream->Read(&response)) received = receive(response);
+  bool any_received = false;
+  while (received.ok() && stream->Read(&response)) {
+    any_received = true;
+    received = receive(response);
+  }
   if (!received.ok()) {
     call->TryCancel();
     stream->Finish().ok();
@@ -214,12 +221,17 @@ absl::Status RunStreamOnce(absl::Duration timeout,
   }
   grpc::Status status = stream->Finish();
   *busy = refused_as_busy(status, *call);
+  *lost = !any_received && status.error_code() == grpc::StatusCode::UNAVAILABLE;
   if (!status.ok()) return failed(status, *call);
   return absl::OkStatus();
 }
 
 // RunStreamOnce, made again when a replica refused it as busy (see
-// ScoringClientOptions::busy_attempts).
+// ScoringClientOptions::busy_attempts), or was lost before it answered
+// anything (up to kLostAttempts in all, after a short pause: round robin
+// gives the call to another replica, while the lost one's connection is
+// down). A call lost after some answers is not made again: `receive` has
+// taken them.
 template <typename Request, typename Response, typename Open>
 absl::Status RunStream(absl::Duration timeout,
                        const ScoringClientOptions& options, Open open,
@@ -227,15 +239,30 @@ absl::Status RunStream(absl::Duration timeout,
                        const ScoringClient::Send<Request>& send,
                        const ScoringClient::Receive<Response>& receive,
                        Cancellation* cancel, absl::string_view what) {
+  constexpr int kLostAttempts = 3;
   absl::Duration backoff = options.busy_backoff;
+  int lost_attempts = 0;
   for (int attempt = 1;; ++attempt) {
     bool busy = false;
+    bool lost = false;
     absl::Status s = RunStreamOnce<Request, Response>(
-        timeout, options, open, configure, send, receive, cancel, what, &busy);
-    if (!busy || attempt >= options.busy_attempts ||
-        (cancel != nullptr && cancel->cancelled())) {
-      return s;
+        timeout, options, open, configure, send, receive, cancel, what, &busy,
+        &lost);
+    if (cancel != nullptr && cancel->cancelled()) return s;
+    if (lost && !busy && ++lost_attempts < kLostAttempts) {
+      LogLine(
+          "warn", ProcessService(),
+          "a scoring replica was lost under a call; calling again",
+          {{"call", std::string(what)}, {"error", std::string(s.message())}});
+      const absl::Duration pause = absl::Milliseconds(200 * lost_attempts);
+      if (cancel == nullptr) {
+        absl::SleepFor(pause);
+      } else if (cancel->WaitFor(pause)) {
+        return absl::CancelledError("the service is stopping");
+      }
+      continue;
     }
+    if (!busy || attempt >= options.busy_attempts) return s;
     if (cancel == nullptr) {
       absl::SleepFor(backoff);
     } else if (cancel->WaitFor(backoff)) {

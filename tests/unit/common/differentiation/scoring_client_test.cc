@@ -451,6 +451,66 @@ TEST(GrpcScoringClient, APopulationCallRefusedAsBusyIsMadeAgain) {
   }
 }
 
+// A population call whose replica was lost (UNAVAILABLE: it died, or was
+// stopping) before it answered anything is made again whole (its `send` runs
+// again), round robin taking it to another replica; three times lost, it
+// fails so. One lost after some answers is not: `receive` has taken them.
+TEST(GrpcScoringClient, APopulationCallLostBeforeItsAnswersIsMadeAgain) {
+  class Losing final : public sv1::ScoringService::Service {
+   public:
+    grpc::Status ScorePopulation(
+        grpc::ServerContext* context,
+        grpc::ServerReaderWriter<sv1::ScorePopulationResponse,
+                                 sv1::ScorePopulationRequest>* stream)
+        override {
+      if (++calls > fail_first) return real.ScorePopulation(context, stream);
+      sv1::ScorePopulationRequest request;
+      while (stream->Read(&request)) {
+      }
+      if (answer_first) {
+        sv1::ScorePopulationResponse partial;
+        partial.add_scores()->set_entity_id("mine");
+        stream->Write(partial);
+      }
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "going away");
+    }
+    std::atomic<int> fail_first{0};
+    std::atomic<bool> answer_first{false};
+    std::atomic<int> calls{0};
+    scoring::ScoringServiceImpl real{&Guard(), [] { return absl::Now(); }};
+  } service;
+  Replica replica(&service);
+  auto client = GrpcScoringClient::Create(replica.addr(), {}, Authorized());
+  ASSERT_TRUE(client.ok());
+  std::atomic<int> sends{0};
+  std::atomic<int> scored{0};
+  const auto population = [&] {
+    sends = 0;
+    scored = 0;
+    service.calls = 0;
+    return ScoreEntities(**client, {"mine"}, scored, [&] { ++sends; });
+  };
+
+  service.fail_first = 2;
+  absl::Status s = population();
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_EQ(sends.load(), 3);
+  EXPECT_EQ(scored.load(), 1);
+
+  service.fail_first = 3;
+  s = population();
+  EXPECT_TRUE(absl::IsUnavailable(s)) << s;
+  EXPECT_EQ(sends.load(), 3);
+  EXPECT_EQ(scored.load(), 0);
+
+  service.fail_first = 1;
+  service.answer_first = true;
+  s = population();
+  EXPECT_TRUE(absl::IsUnavailable(s)) << s;
+  EXPECT_EQ(sends.load(), 1);
+  EXPECT_EQ(scored.load(), 1);  // the one answer, not made again
+}
+
 // A population past what a replica takes in one call is refused once, not
 // made again as if busy, and the caller is told it is no matter of waiting
 // (FAILED_PRECONDITION), without the replica's flags.
