@@ -146,6 +146,7 @@ struct MysqlPool::Metrics {
   prometheus::Counter& lost;
   prometheus::Counter& reconnects;
   prometheus::Gauge& unanswered;
+  prometheus::Counter& connect_failures;
 
   // One set per database for the process's life, shared by every pool of
   // that database (the series are the same ones anyway: a family hands out
@@ -204,6 +205,13 @@ struct MysqlPool::Metrics {
                 "(it answered nothing in time): calls are refused at once "
                 "with UNAVAILABLE")
             .Register(metrics::Registry());
+    static auto& connect_failures =
+        prometheus::BuildCounter()
+            .Name("rapport_db_pool_connect_failures_total")
+            .Help(
+                "Attempts to open a database connection that failed (the "
+                "server away, or refusing more connections)")
+            .Register(metrics::Registry());
     const prometheus::Labels labels = {{"database", database}};
     prometheus::Labels in_use = labels;
     in_use["state"] = "in_use";
@@ -216,7 +224,8 @@ struct MysqlPool::Metrics {
                        exhausted.Add(labels),
                        lost.Add(labels),
                        reconnects.Add(labels),
-                       unanswered.Add(labels)};
+                       unanswered.Add(labels),
+                       connect_failures.Add(labels)};
   }
 };
 
@@ -423,10 +432,12 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Acquire() {
   for (Idle& d : dropped) ForgetStatements(d.connection.get());
   dropped.clear();
   absl::StatusOr<std::unique_ptr<sql::Connection>> c = Connect();
+  connect_failing_.store(!c.ok(), std::memory_order_relaxed);
   absl::MutexLock lock(&mu_);
   if (!c.ok()) {
     --open_;
     metrics_->open.Decrement();
+    metrics_->connect_failures.Increment();
     return c;
   }
   if (lost_ > 0) {
@@ -501,7 +512,37 @@ absl::Status MysqlPool::Ping() {
   // restarted between two health checks is found so, by the probe's
   // connection lost and a new one answering.
   if (outcome.hung || outcome.kept_lost) DropLost(nullptr);
+  if (status.ok() && connect_failing_.load(std::memory_order_relaxed)) {
+    status = OpenIdle();
+  }
   return status;
+}
+
+absl::Status MysqlPool::OpenIdle() {
+  {
+    absl::MutexLock lock(&mu_);
+    // A connection to hand out, or none that may be opened: nothing to try.
+    if (!idle_.empty() || open_ >= options_.pool_size) return absl::OkStatus();
+    ++open_;
+    metrics_->open.Increment();
+  }
+  absl::StatusOr<std::unique_ptr<sql::Connection>> c = Connect();
+  connect_failing_.store(!c.ok(), std::memory_order_relaxed);
+  absl::MutexLock lock(&mu_);
+  if (!c.ok()) {
+    --open_;
+    metrics_->open.Decrement();
+    metrics_->connect_failures.Increment();
+    return MarkInternal(absl::UnavailableError(
+        absl::StrCat("the database takes no connection of this service: ",
+                     c.status().message())));
+  }
+  if (lost_ > 0) {
+    --lost_;
+    metrics_->reconnects.Increment();
+  }
+  idle_.push_back({*std::move(c), absl::Now()});
+  return absl::OkStatus();
 }
 
 absl::Status MysqlPool::PingOnce(PingOutcome* outcome) {

@@ -177,6 +177,13 @@ class MysqlPool {
   // a connection when their wait ends: each would otherwise be held until
   // io_timeout, or told that the service is busy. Calls under way end as
   // they would. The next Ping that answers lets calls through again.
+  //
+  // While the pool's last attempt to open a connection for a call failed
+  // (the server refuses more: too many connections, the account's limit)
+  // and it holds no idle one, Ping opens one for it, and is UNAVAILABLE
+  // when that fails too: a replica whose calls all fail so reports it,
+  // and the connection made once the server takes it again serves the
+  // next call.
   absl::Status Ping() ABSL_LOCKS_EXCLUDED(probe_mu_, mu_);
 
   const MysqlOptions& options() const { return options_; }
@@ -206,6 +213,8 @@ class MysqlPool {
   };
   absl::Status PingOnce(PingOutcome* outcome)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(probe_mu_);
+  // Ping's attempt to open an idle connection while connecting fails.
+  absl::Status OpenIdle() ABSL_LOCKS_EXCLUDED(mu_);
   // What becomes of a connection given back.
   enum class Fate {
     kReuse,
@@ -266,6 +275,8 @@ class MysqlPool {
   std::unique_ptr<sql::Connection> probe_ ABSL_GUARDED_BY(probe_mu_);
   // Whether the last Ping found the server hanging (see Ping).
   std::atomic<bool> unanswered_{false};
+  // Whether the pool's last attempt to open a connection failed.
+  std::atomic<bool> connect_failing_{false};
 };
 
 // Holds a connection for the duration of one call and gives it back.

@@ -817,6 +817,57 @@ TEST(MysqlPool, SurvivesTheDatabaseGoingAwayAndComingBack) {
   EXPECT_EQ(*one, 1);
 }
 
+// A server that takes no more connections of the service (too many
+// connections, or, as here, the account's limit) while the pool holds none
+// fails every call: health says so (UNAVAILABLE) and counts the failed
+// attempts, and once the server takes connections again, the health check
+// opens one, which serves the next call.
+TEST(MysqlPool, ServerRefusingNewConnectionsFailsTheHealthCheck) {
+  std::unique_ptr<TestMariaDb> db = TestMariaDb::StartPrivate();
+  const std::string uri = db->CreateDatabase();
+  const std::string database = uri.substr(uri.rfind('/') + 1);
+  auto admin = NewPool(uri, 1);
+  const auto run = [&](const std::string& statement) {
+    ASSERT_TRUE(admin
+                    ->Run([&](sql::Connection& c) -> absl::Status {
+                      std::unique_ptr<sql::Statement> s(c.createStatement());
+                      s->execute(statement);
+                      return absl::OkStatus();
+                    })
+                    .ok())
+        << statement;
+  };
+  // One connection for the account: the health check's own.
+  run("CREATE USER 'one_only'@'%' IDENTIFIED BY 'secret' WITH "
+      "MAX_USER_CONNECTIONS 1");
+  run(absl::StrCat("GRANT ALL ON ", database, ".* TO 'one_only'@'%'"));
+  absl::StatusOr<MysqlOptions> options = MysqlOptions::FromUri(uri);
+  ASSERT_TRUE(options.ok()) << options.status();
+  options->user = "one_only";
+  options->password = "secret";
+  options->pool_size = 2;
+  options->acquire_timeout = absl::Seconds(2);
+  options->connect_timeout = absl::Seconds(5);
+  absl::StatusOr<std::unique_ptr<MysqlPool>> made = MysqlPool::Create(*options);
+  ASSERT_TRUE(made.ok()) << made.status();
+  MysqlPool& pool = **made;
+  ASSERT_TRUE(pool.Ping().ok());  // holds the account's one connection
+  const double failures_before =
+      PoolSeries("rapport_db_pool_connect_failures_total", database);
+  EXPECT_EQ(Count(pool, "SELECT 1").status().code(),
+            absl::StatusCode::kUnavailable);
+  absl::Status refused = pool.Ping();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable) << refused;
+  EXPECT_GE(PoolSeries("rapport_db_pool_connect_failures_total", database),
+            failures_before + 2);
+  // The server takes more again: the next health check finds so.
+  run("ALTER USER 'one_only'@'%' WITH MAX_USER_CONNECTIONS 3");
+  EXPECT_TRUE(pool.Ping().ok());
+  absl::StatusOr<int64_t> one = Count(pool, "SELECT 1");
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(*one, 1);
+}
+
 // A server restarted between two health checks leaves every kept connection
 // closed. The next health check finds its own connection so, and drops the
 // idle ones with it: the next call, even one outside a transaction, gets a
