@@ -113,7 +113,7 @@ mariadb_start() {
     --innodb-flush-log-at-trx-commit="${RAPPORT_DB_FLUSH:-1}" --sync-binlog=1 \
     --innodb-log-file-size=256M --max-connections=1000 \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
-    "${user_args[@]}" "${tls_args[@]}" >"$dir/mariadbd.out" 2>&1 &
+    "${user_args[@]}" "${tls_args[@]}" >"$dir/mariadbd.out" 2>&1 9>&- &
   local i
   for ((i = 0; i < 300; i++)); do
     if mariadb-admin --no-defaults --socket="$socket" -u"$(id -un)" ping >/dev/null 2>&1; then
