@@ -329,20 +329,28 @@ class Importer {
     RAPPORT_RETURN_IF_ERROR(Audit("started", ""));
     absl::StatusOr<Response> response = Import(request, next, cancelled);
     if (!response.ok()) {
-      // The error is the call's answer; the end event says the import stopped.
-      Audit("failed", absl::StatusCodeToString(response.status().code()))
+      // The error is the call's answer; the end event says the import
+      // stopped, and what the batches committed before it stored (they
+      // stay).
+      Audit("failed",
+            absl::StrCat(absl::StatusCodeToString(response.status().code()),
+                         " ", Counts()))
           .IgnoreError();
       return response;
     }
-    RAPPORT_RETURN_IF_ERROR(Audit(
-        response->rejected_size() > 0 ? "partial" : "ok",
-        absl::StrCat("accepted=", response->accepted(), " duplicates=",
-                     response->duplicates(), " rejected=", rejected_,
-                     " created_customers=", response->created_customers())));
+    RAPPORT_RETURN_IF_ERROR(
+        Audit(response->rejected_size() > 0 ? "partial" : "ok", Counts()));
     return response;
   }
 
  private:
+  // What the run has stored and refused so far.
+  std::string Counts() const {
+    return absl::StrCat("accepted=", accepted_, " duplicates=", duplicates_,
+                        " rejected=", rejected_,
+                        " created_customers=", created_);
+  }
+
   absl::Status Audit(absl::string_view outcome, std::string details) {
     return deps_.store->WriteAuditEvent(
         {.time_us = absl::ToUnixMicros(deps_.clock()),

@@ -511,7 +511,8 @@ TEST_F(BulkImportTest, RetriedImportStoresNothingTwice) {
 
 // A stream that ends because the call did (cancelled, or past its deadline)
 // is not the end of the import: the batch still pending is not stored, the
-// answer is CANCELLED, and the end is audited as failed.
+// answer is CANCELLED, and the end is audited as failed, with what the
+// batches stored before it.
 TEST_F(BulkImportTest, AStreamCutShortByItsCallIsNotTheEndOfTheImport) {
   const std::string ada = NewCustomer();
   cancelled_ = true;
@@ -524,6 +525,9 @@ TEST_F(BulkImportTest, AStreamCutShortByItsCallIsNotTheEndOfTheImport) {
   EXPECT_EQ(store_.purchases.size(), 3u);  // the first batch of 3 only
   ASSERT_FALSE(store_.events.empty());
   EXPECT_EQ(store_.events.back().outcome, "failed");
+  EXPECT_EQ(store_.events.back().details,
+            "CANCELLED accepted=3 duplicates=0 rejected=0 "
+            "created_customers=0");
 }
 
 // A message of more than kMaxRowsPerMessage rows is refused, naming "rows",
