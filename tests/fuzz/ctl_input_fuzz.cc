@@ -56,7 +56,7 @@ void CommandLine(const std::string& text) {
     }
     Check(absl::StartsWith(m, "--"));
     Check(absl::EndsWith(m, " takes no value") ||
-          absl::EndsWith(m, " needs a value") ||
+          absl::StrContains(m, " needs a value, or is no flag") ||
           absl::EndsWith(m, ": is not valid UTF-8") ||
           m == "--out: give a file name, or - for the standard output");
     return;

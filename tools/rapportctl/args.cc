@@ -75,7 +75,9 @@ absl::StatusOr<Args> Args::Parse(int argc, char** argv,
     if (!value.has_value()) {
       if (i + 1 >= argc)
         return absl::InvalidArgumentError(
-            absl::StrCat("--", name, " needs a value"));
+            absl::StrCat("--", name,
+                         " needs a value, or is no flag of rapportctl "
+                         "(rapportctl help lists them)"));
       value = argv[++i];
     }
     if (!IsValidUtf8(name)) {

@@ -119,12 +119,14 @@ int RunAudit(Context& ctx) {
     return ListAudit<PartnerAudit>(ctx, "RAPPORT_PARTNER_ADDR",
                                    "localhost:50052");
   }
-  if (service == "community") {
+  // The service's own name too, as deploy/local/run --replicas spells it.
+  if (service == "community" || service == "financial-community") {
     return ListAudit<CommunityAudit>(ctx, "RAPPORT_COMMUNITY_ADDR",
                                      "localhost:50053");
   }
   return UsageError(
-      absl::StrCat("--service: want customer, partner or community, not \"",
+      absl::StrCat("--service: want customer, partner or community "
+                   "(financial-community), not \"",
                    service, "\""),
       "");
 }

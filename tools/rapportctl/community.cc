@@ -285,7 +285,8 @@ int DeleteMember(Context& ctx, Stub& stub) {
   v1::DeleteMemberResponse response;
   grpc::Status s = stub.DeleteMember(ctx.NewCall().get(), request, &response);
   if (!s.ok()) return ReportError(FromGrpcStatus(s));
-  PrintDone(ctx.format, "deleted", "member", *id, std::cout);
+  PrintDeleted(ctx.format, "member", *id, ctx.args.Has("allow-missing"),
+               std::cout);
   return kExitOk;
 }
 

@@ -298,7 +298,8 @@ int Delete(Context& ctx, Stub& stub) {
   v1::DeleteCustomerResponse response;
   grpc::Status s = stub.DeleteCustomer(ctx.NewCall().get(), request, &response);
   if (!s.ok()) return ReportError(FromGrpcStatus(s));
-  PrintDone(ctx.format, "deleted", "customer", id, std::cout);
+  PrintDeleted(ctx.format, "customer", id, ctx.args.Has("allow-missing"),
+               std::cout);
   return kExitOk;
 }
 

@@ -229,7 +229,7 @@ Commands:
       to the JWKS file that services verify tokens with; prints the key id. With
       --subject, the key signs tokens for that subject only, up to --max-role
       (default reader): a service's own key (--subject service:partner)
-  audit list [--service customer|partner|community] [--actor A] [--resource R]
+  audit list [--service customer|partner|community|financial-community] [--actor A] [--resource R]
              [--since RFC3339|DURATION] [--page-size N] [--page-token T] [--all]
       the changes made through a service (default customer), newest first (admins only)
   scoring rfm --transactions T.csv [--entities E.csv] [--interactions I.csv] [--as-of RFC3339]

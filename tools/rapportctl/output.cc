@@ -126,6 +126,16 @@ void PrintJsonLine(const google::protobuf::Message& message,
   out << ToJson(message, /*pretty=*/false) << "\n";
 }
 
+void PrintDeleted(Format format, const std::string& noun, const std::string& id,
+                  bool allowed_missing, std::ostream& out) {
+  if (allowed_missing && format == Format::kTable) {
+    out << "deleted " << noun << " " << id << ", or there was none "
+        << "(--allow-missing)\n";
+    return;
+  }
+  PrintDone(format, "deleted", noun, id, out);
+}
+
 void PrintDone(Format format, const std::string& done, const std::string& noun,
                const std::string& id, std::ostream& out) {
   switch (format) {

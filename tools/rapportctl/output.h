@@ -46,6 +46,10 @@ void PrintJsonLine(const google::protobuf::Message& message, std::ostream& out);
 // people, {"deleted": "ID"} or a one-column CSV ("deleted", then the id).
 void PrintDone(Format format, const std::string& done, const std::string& noun,
                const std::string& id, std::ostream& out);
+// PrintDone for a delete; with --allow-missing (`allowed_missing`), which
+// succeeds whether or not there was one, people are told so.
+void PrintDeleted(Format format, const std::string& noun, const std::string& id,
+                  bool allowed_missing, std::ostream& out);
 
 }  // namespace rapport::ctl
 

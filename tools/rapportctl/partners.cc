@@ -273,7 +273,8 @@ int Partners(Context& ctx, Stub& stub, const std::string& verb) {
     grpc::Status s =
         stub.DeletePartner(ctx.NewCall().get(), request, &response);
     if (!s.ok()) return ReportError(FromGrpcStatus(s));
-    PrintDone(ctx.format, "deleted", "partner", *id, std::cout);
+    PrintDeleted(ctx.format, "partner", *id, args.Has("allow-missing"),
+                 std::cout);
     return kExitOk;
   }
   if (verb == "list") {

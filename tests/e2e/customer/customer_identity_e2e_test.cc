@@ -316,6 +316,9 @@ TEST(CustomerIdentityE2E, EveryCallNamesTheBadFieldAndReportsUnknownCustomers) {
   RunResult allowed =
       server.Ctl({"customers", "delete", unknown, "--allow-missing"});
   EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
+  EXPECT_EQ(allowed.out,
+            absl::StrCat("deleted customer ", unknown,
+                         ", or there was none (--allow-missing)\n"));
   const std::vector<std::pair<std::vector<std::string>, std::string>> bad = {
       {{"customers", "get", "nope"}, "id"},
       {{"customers", "create", "--display-name", "x", "--phone", "+1 555"},
