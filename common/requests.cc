@@ -106,7 +106,10 @@ absl::Status CheckUpdateMask(const google::protobuf::FieldMask& mask,
 absl::Status CheckNotFuture(int64_t time_us, int64_t now_us,
                             absl::string_view field) {
   if (time_us > now_us + kClockSkewUs) {
-    return InvalidField(field, "must not be in the future");
+    return InvalidField(
+        field, absl::StrCat("must not be in the future (more than ",
+                            kClockSkewUs / 60'000'000,
+                            " minutes ahead of this service's clock)"));
   }
   return absl::OkStatus();
 }

@@ -27,7 +27,9 @@ namespace {
 
 namespace sv1 = ::rapport::scoring::v1;
 
-constexpr char kStaleError[] = "the replica running it stopped";
+constexpr char kStaleError[] =
+    "its heartbeat stopped: the replica running it stopped, or lost the "
+    "database";
 
 // A model's output, or nothing when it is not a number (a degenerate fit).
 std::optional<double> Finite(double x) {

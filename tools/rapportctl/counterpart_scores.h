@@ -209,6 +209,15 @@ int RefreshScores(Context& ctx, typename T::Stub& stub) {
   typename T::RefreshScoresResponse response;
   grpc::Status s = stub.RefreshScores(ctx.NewCall().get(), request, &response);
   if (!s.ok()) return ReportError(FromGrpcStatus(s));
+  // A retry of a request id whose refresh failed finds that job, ended: it
+  // does not start another, and says how to.
+  if (!request.request_id().empty() &&
+      response.job().state() == cv1::RefreshJob::STATE_FAILED) {
+    std::cerr << "rapportctl: request id " << request.request_id()
+              << " names refresh job " << response.job().id()
+              << ", which failed; give another --request-id to refresh "
+                 "again\n";
+  }
   if (ctx.args.GetOr("no-wait", "false") == "true")
     return PrintJob(ctx, response.job());
   return Follow<T>(ctx, stub, response.job());

@@ -386,6 +386,12 @@ TEST_F(CustomerScoresE2E,
   ASSERT_EQ(keyed_again.exit_code, 0) << keyed_again.err;
   EXPECT_EQ(Fields(Lines(keyed_again.out).at(1))[0], keyed_job);
   EXPECT_EQ(Fields(Lines(keyed_again.out).at(1))[1], "FAILED");
+  // ... which the command says, and how to refresh again.
+  EXPECT_NE(keyed_again.err.find(absl::StrCat(
+                "request id nightly-1 names refresh job ", keyed_job,
+                ", which failed; give another --request-id")),
+            std::string::npos)
+      << keyed_again.err;
 
   // Followed, the same failure is the command's exit status.
   RunResult followed = p_.Ctl({"customers", "refresh-scores"});

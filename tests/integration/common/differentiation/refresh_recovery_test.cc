@@ -170,7 +170,9 @@ TEST_P(RefreshRecoveryTest, ALaterStartLeavesValuesModelsAndJobsInAgreement) {
   const bool published = crash_at >= RefreshStep::kPublished;
   EXPECT_EQ(job.state, published ? JobState::kSucceeded : JobState::kFailed);
   if (!published) {
-    EXPECT_EQ(job.error, "the replica running it stopped");
+    EXPECT_EQ(job.error,
+              "its heartbeat stopped: the replica running it stopped, or lost "
+              "the database");
   }
   const std::string live = published ? job.id : first_job;
   // The live values, the model that re-scores, and the job states agree.

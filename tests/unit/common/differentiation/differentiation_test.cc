@@ -1753,7 +1753,9 @@ TEST_F(DifferentiationTest,
   absl::StatusOr<cv1::RefreshJob> job = logic_->GetRefreshJob(orphan.id);
   ASSERT_TRUE(job.ok()) << job.status();
   EXPECT_EQ(job->state(), cv1::RefreshJob::STATE_FAILED);
-  EXPECT_EQ(job->error(), "the replica running it stopped");
+  EXPECT_EQ(job->error(),
+            "its heartbeat stopped: the replica running it stopped, or lost "
+            "the database");
   // And it no longer blocks a new refresh.
   EXPECT_TRUE(logic_->StartRefresh(cv1::RefreshSettings(), "user:test").ok());
 }
