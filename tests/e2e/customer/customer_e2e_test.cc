@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -157,6 +158,77 @@ TEST(CustomerE2E, AnUndecodableRequestIsInvalidArgument) {
   EXPECT_NE(valid.error_message().find("is not a customer id"),
             std::string::npos)
       << valid.error_message();
+}
+
+// Import streams opened and left idle by one writer hold a serving thread
+// each: past --max_streams_per_caller (16 of the 64 threads) one more is
+// refused at once, and other callers' calls go on meanwhile.
+TEST(CustomerE2E, IdleImportStreamsOfOneCallerLeaveThreadsToOthers) {
+  CustomerServer server(TestMariaDb::Shared().CreateDatabase());
+  ASSERT_EQ(server.Ctl({"health", "--wait", "20s"}).exit_code, 0)
+      << server.log();
+  // The import calls the server has answered with `code`, from its metrics.
+  const auto answered = [&](absl::string_view code) {
+    RunResult r =
+        testing::Run({"/usr/bin/curl", "--silent", "--fail", "--max-time", "10",
+                      absl::StrCat("http://", server.customer().metrics_addr(),
+                                   "/metrics")});
+    double total = 0;
+    for (absl::string_view line : absl::StrSplit(r.out, '\n')) {
+      double value = 0;
+      if (absl::StartsWith(line, "grpc_server_handled_total{") &&
+          absl::StrContains(line, "grpc_method=\"ImportPurchases\"") &&
+          absl::StrContains(line, absl::StrCat("grpc_code=\"", code, "\"")) &&
+          absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &value)) {
+        total += value;
+      }
+    }
+    return total;
+  };
+  const testing::TestAuth& keys = testing::TestAuth::Get();
+  auto stub = customer::v1::CustomerService::NewStub(grpc::CreateChannel(
+      server.customer().addr(), grpc::InsecureChannelCredentials()));
+  struct Open {
+    grpc::ClientContext call;
+    customer::v1::ImportPurchasesResponse response;
+    std::unique_ptr<grpc::ClientWriter<customer::v1::ImportPurchasesRequest>>
+        stream;
+  };
+  std::vector<std::unique_ptr<Open>> held;
+  for (int i = 0; i < 17; ++i) {
+    auto o = std::make_unique<Open>();
+    o->call.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(60));
+    o->call.AddMetadata("authorization",
+                        "Bearer " + keys.Token("writer", "user:flood"));
+    o->stream = stub->ImportPurchases(&o->call, &o->response);
+    held.push_back(std::move(o));
+  }
+  for (int i = 0; i < 300 && answered("ResourceExhausted") < 1; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_EQ(answered("ResourceExhausted"), 1);
+  // Another caller is served while the 16 others are held.
+  RunResult listed = server.Ctl({"customers", "list"});
+  EXPECT_EQ(listed.exit_code, 0) << listed.err;
+  // One stream was refused, saying why; the others, ended with no message,
+  // were served (and refused for want of an import id).
+  int refused = 0;
+  int served = 0;
+  for (auto& o : held) {
+    o->stream->WritesDone();
+    const grpc::Status s = o->stream->Finish();
+    if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      ++refused;
+      EXPECT_NE(s.error_message().find("max_streams_per_caller"),
+                std::string::npos)
+          << s.error_message();
+    } else if (s.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+      ++served;
+    }
+  }
+  EXPECT_EQ(refused, 1);
+  EXPECT_EQ(served, 16);
 }
 
 TEST(CustomerE2E,
