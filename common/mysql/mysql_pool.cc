@@ -431,6 +431,12 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Acquire() {
   // Statements go before their connections, outside the lock.
   for (Idle& d : dropped) ForgetStatements(d.connection.get());
   dropped.clear();
+  absl::StatusOr<std::unique_ptr<sql::Connection>> c = ConnectCounted();
+  if (c.ok()) metrics_->in_use.Increment();
+  return c;
+}
+
+absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::ConnectCounted() {
   absl::StatusOr<std::unique_ptr<sql::Connection>> c = Connect();
   connect_failing_.store(!c.ok(), std::memory_order_relaxed);
   absl::MutexLock lock(&mu_);
@@ -444,7 +450,6 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> MysqlPool::Acquire() {
     --lost_;
     metrics_->reconnects.Increment();
   }
-  metrics_->in_use.Increment();
   return c;
 }
 
@@ -526,21 +531,13 @@ absl::Status MysqlPool::OpenIdle() {
     ++open_;
     metrics_->open.Increment();
   }
-  absl::StatusOr<std::unique_ptr<sql::Connection>> c = Connect();
-  connect_failing_.store(!c.ok(), std::memory_order_relaxed);
-  absl::MutexLock lock(&mu_);
+  absl::StatusOr<std::unique_ptr<sql::Connection>> c = ConnectCounted();
   if (!c.ok()) {
-    --open_;
-    metrics_->open.Decrement();
-    metrics_->connect_failures.Increment();
     return MarkInternal(absl::UnavailableError(
         absl::StrCat("the database takes no connection of this service: ",
                      c.status().message())));
   }
-  if (lost_ > 0) {
-    --lost_;
-    metrics_->reconnects.Increment();
-  }
+  absl::MutexLock lock(&mu_);
   idle_.push_back({*std::move(c), absl::Now()});
   return absl::OkStatus();
 }

@@ -215,6 +215,11 @@ class MysqlPool {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(probe_mu_);
   // Ping's attempt to open an idle connection while connecting fails.
   absl::Status OpenIdle() ABSL_LOCKS_EXCLUDED(mu_);
+  // Opens a connection its caller has counted in open_, and settles the
+  // counts and metrics: uncounted when it fails, a reconnect when it
+  // replaces a lost one.
+  absl::StatusOr<std::unique_ptr<sql::Connection>> ConnectCounted()
+      ABSL_LOCKS_EXCLUDED(mu_);
   // What becomes of a connection given back.
   enum class Fate {
     kReuse,

@@ -23,6 +23,23 @@ namespace {
 
 namespace sv1 = ::rapport::scoring::v1;
 
+// A scoring server on a free loopback port, as these tests start it.
+ServerOptions ScoringServerOptions(
+    std::shared_ptr<const auth::TokenVerifier> verifier) {
+  ServerOptions options;
+  options.service_name = "scoring";
+  options.listen = "127.0.0.1:0";
+  options.verifier = std::move(verifier);
+  options.health_service_names = {sv1::ScoringService::service_full_name()};
+  return options;
+}
+
+std::unique_ptr<sv1::ScoringService::Stub> StubOf(const Server& server) {
+  return sv1::ScoringService::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", server.port()),
+                          grpc::InsecureChannelCredentials()));
+}
+
 // A metrics address that is no host:port is refused with the other
 // settings, before a service waits for its database and migrates it.
 TEST(Server, ABadMetricsAddressIsRefusedBeforeAnythingStarts) {
@@ -59,19 +76,13 @@ TEST(Server, TheRequestLogNamesTheCallerOfAStreamThatOutlivedItsToken) {
   std::shared_ptr<const auth::TokenVerifier> verifier = *std::move(made);
   const CallGuard guard(verifier.get(), scoring::ScoringMethodRoles());
   scoring::ScoringServiceImpl scoring(&guard, [] { return absl::Now(); });
-  ServerOptions options;
-  options.service_name = "scoring";
-  options.listen = "127.0.0.1:0";
+  ServerOptions options = ScoringServerOptions(verifier);
   options.log_requests = true;
-  options.verifier = verifier;
-  options.health_service_names = {sv1::ScoringService::service_full_name()};
   absl::StatusOr<std::unique_ptr<Server>> server =
       Server::Start(options, {&scoring});
   ASSERT_TRUE(server.ok()) << server.status();
 
-  auto stub = sv1::ScoringService::NewStub(
-      grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*server)->port()),
-                          grpc::InsecureChannelCredentials()));
+  auto stub = StubOf(**server);
   grpc::ClientContext call;
   call.AddMetadata("authorization",
                    absl::StrCat("Bearer ", keys.Token("reader", "test:long",
@@ -117,21 +128,15 @@ TEST(Server, StreamsPastTheirBoundsAreRefusedAndShortCallsStillRun) {
   const testing::TestAuth& keys = testing::TestAuth::Get();
   const CallGuard guard(keys.Verifier().get(), scoring::ScoringMethodRoles());
   scoring::ScoringServiceImpl scoring(&guard, [] { return absl::Now(); });
-  ServerOptions options;
-  options.service_name = "scoring";
-  options.listen = "127.0.0.1:0";
+  ServerOptions options = ScoringServerOptions(keys.Verifier());
   options.log_requests = false;
-  options.verifier = keys.Verifier();
   options.max_threads = 8;
   options.max_streams = 3;
   options.max_streams_per_caller = 2;
-  options.health_service_names = {sv1::ScoringService::service_full_name()};
   absl::StatusOr<std::unique_ptr<Server>> server =
       Server::Start(options, {&scoring});
   ASSERT_TRUE(server.ok()) << server.status();
-  auto stub = sv1::ScoringService::NewStub(
-      grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*server)->port()),
-                          grpc::InsecureChannelCredentials()));
+  auto stub = StubOf(**server);
 
   struct Open {
     std::unique_ptr<grpc::ClientContext> call;
