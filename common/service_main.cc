@@ -10,6 +10,7 @@
 #include <thread>
 #include <utility>
 
+#include "absl/base/config.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/internal/parse.h"
 #include "absl/flags/internal/private_handle_accessor.h"
@@ -116,10 +117,16 @@ void ApplyEnvironment() {
 void SetDefault(absl::string_view name, const std::string& value) {
   absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
   std::string error;
-  if (flag == nullptr ||
-      !absl::flags_internal::PrivateHandleAccessor::ParseFrom(
-          *flag, value, absl::flags_internal::SET_FLAGS_DEFAULT,
-          absl::flags_internal::kProgrammaticChange, error)) {
+#if ABSL_LTS_RELEASE_VERSION == 20220623
+  const bool set = flag != nullptr &&
+                   absl::flags_internal::PrivateHandleAccessor::ParseFrom(
+                       *flag, value, absl::flags_internal::SET_FLAGS_DEFAULT,
+                       absl::flags_internal::kProgrammaticChange, error);
+#else
+  // Its value only (--help then shows the common default).
+  const bool set = flag != nullptr && flag->ParseFrom(value, &error);
+#endif
+  if (!set) {
     std::fprintf(stderr, "cannot give --%s the default %s: %s\n",
                  std::string(name).c_str(), value.c_str(), error.c_str());
     std::abort();
@@ -211,7 +218,9 @@ void InitService(int argc, char** argv, const ServiceDefaults& defaults,
   // Abseil's own ParseCommandLine ends --help (and its kinds) with exit
   // status 1, as if the command line were wrong; help that was asked for is
   // an answer, so it ends with 0. --version and --only_check_args keep
-  // Abseil's status.
+  // Abseil's status. (Through internals of the release Debian 12 has; later
+  // releases changed them.)
+#if ABSL_LTS_RELEASE_VERSION == 20220623
   namespace fi = absl::flags_internal;
   fi::ParseCommandLineImpl(argc, argv, fi::ArgvListAction::kRemoveParsedArgs,
                            fi::UsageFlagsAction::kIgnoreUsage,
@@ -223,6 +232,9 @@ void InitService(int argc, char** argv, const ServiceDefaults& defaults,
       rc != -1) {
     std::exit(help ? 0 : rc);
   }
+#else
+  absl::ParseCommandLine(argc, argv);
+#endif
   // With its pid: a supervisor that finds the process not answering tells
   // from its log whether it is still starting (waiting for its database, or
   // migrating it, which takes minutes on a large one) or has served and hangs.

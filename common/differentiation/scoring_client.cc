@@ -242,7 +242,8 @@ absl::Status RunStream(absl::Duration timeout,
   constexpr int kLostAttempts = 3;
   absl::Duration backoff = options.busy_backoff;
   int lost_attempts = 0;
-  for (int attempt = 1;; ++attempt) {
+  int busy_attempts = 0;
+  for (;;) {
     bool busy = false;
     bool lost = false;
     absl::Status s = RunStreamOnce<Request, Response>(
@@ -262,7 +263,7 @@ absl::Status RunStream(absl::Duration timeout,
       }
       continue;
     }
-    if (!busy || attempt >= options.busy_attempts) return s;
+    if (!busy || ++busy_attempts >= options.busy_attempts) return s;
     if (cancel == nullptr) {
       absl::SleepFor(backoff);
     } else if (cancel->WaitFor(backoff)) {

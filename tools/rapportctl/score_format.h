@@ -1,7 +1,10 @@
 // How rapportctl writes differentiation values, shared by `scoring rfm` and
 // `customers export scores` so that both print the same bytes for the same
 // values: the CSV columns, exact money, the value with two decimals, tier
-// names, and an output file that appears only when complete.
+// names, and an output file that appears only when complete. (The export
+// guards an id that a spreadsheet would run as a formula with a leading ',
+// see CsvWriter::GuardFormulas; `scoring rfm` writes the ids of your own
+// files exactly.)
 //
 //   OutputFile out(path);                 // "" or "-" writes to stdout
 //   CsvWriter csv(&out.stream());

@@ -1,7 +1,8 @@
 // Differentiation end to end: the real rapport-customer and rapport-scoring on
 // a real MariaDB, driven through rapportctl. The stored values that a refresh
 // exports must equal, byte for byte, what `rapportctl scoring rfm` computes
-// from the same purchases and interaction costs written as CSV.
+// from the same purchases and interaction costs written as CSV (for ids that
+// no spreadsheet would take for a formula, which the export guards).
 #include <gtest/gtest.h>
 
 #include <map>
