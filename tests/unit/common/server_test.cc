@@ -126,9 +126,11 @@ TEST(Server, TheRequestLogNamesTheCallerOfAStreamThatOutlivedItsToken) {
 // left idle cannot take the threads other calls need.
 TEST(Server, StreamsPastTheirBoundsAreRefusedAndShortCallsStillRun) {
   const testing::TestAuth& keys = testing::TestAuth::Get();
-  const CallGuard guard(keys.Verifier().get(), scoring::ScoringMethodRoles());
+  // Held here: the guard keeps a plain pointer to it.
+  const std::shared_ptr<const auth::TokenVerifier> verifier = keys.Verifier();
+  const CallGuard guard(verifier.get(), scoring::ScoringMethodRoles());
   scoring::ScoringServiceImpl scoring(&guard, [] { return absl::Now(); });
-  ServerOptions options = ScoringServerOptions(keys.Verifier());
+  ServerOptions options = ScoringServerOptions(verifier);
   options.log_requests = false;
   options.max_threads = 8;
   options.max_streams = 3;
