@@ -8,6 +8,9 @@
 
 #include <chrono>
 #include <fstream>
+#include <initializer_list>
+#include <optional>
+#include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -30,8 +33,11 @@ namespace rapport {
 // Calls whose server-side deadline has passed are ended with
 // DEADLINE_EXCEEDED, as if their client had set that deadline, so that no
 // call holds a thread, a connection or memory longer than the server allows,
-// whatever deadline its client set, or none. The handler sees the call
-// cancelled (IsCancelled); what it answers afterwards goes nowhere.
+// whatever deadline its client set, or none. So is a stream whose client
+// sends (an import, population scoring) and has sent nothing for its idle
+// limit: a stream opened and left silent holds a serving thread too. The
+// handler sees the call cancelled (IsCancelled); what it answers afterwards
+// goes nowhere.
 class CallWatchdog {
  public:
   CallWatchdog() : thread_([this] { Run(); }) {}
@@ -43,18 +49,36 @@ class CallWatchdog {
     thread_.join();
   }
 
+  // `idle_limit`: how long the client may go without sending its next
+  // message (absl::InfiniteDuration(): no bound).
   uint64_t Watch(grpc::ServerContextBase* context, absl::Time expiry,
-                 absl::Duration limit, std::string method) {
+                 absl::Duration limit, absl::Duration idle_limit,
+                 std::string method) {
     absl::MutexLock lock(&mu_);
     const uint64_t id = ++last_id_;
-    calls_[id] = {context, expiry, limit, std::move(method)};
+    calls_[id] = {context,    expiry,           limit, absl::Now() + idle_limit,
+                  idle_limit, std::move(method)};
     return id;
   }
-  // After this returns, the watchdog never touches the call's context. True
-  // when it ended the call (past its deadline).
-  bool Forget(uint64_t id) {
+  // A message of the call arrived; `more` false when the client's stream
+  // ended (it sends nothing more, so it is idle no longer).
+  void Received(uint64_t id, bool more) {
     absl::MutexLock lock(&mu_);
-    return calls_.erase(id) == 0 && expired_.erase(id) == 1;
+    auto it = calls_.find(id);
+    if (it == calls_.end()) return;
+    it->second.idle_expiry =
+        more ? absl::Now() + it->second.idle_limit : absl::InfiniteFuture();
+  }
+  // After this returns, the watchdog never touches the call's context. When
+  // it ended the call, what it told the client.
+  std::optional<std::string> Forget(uint64_t id) {
+    absl::MutexLock lock(&mu_);
+    if (calls_.erase(id) == 1) return std::nullopt;
+    auto it = expired_.find(id);
+    if (it == expired_.end()) return std::nullopt;
+    std::string message = std::move(it->second);
+    expired_.erase(it);
+    return message;
   }
 
  private:
@@ -62,40 +86,47 @@ class CallWatchdog {
     grpc::ServerContextBase* context;
     absl::Time expiry;
     absl::Duration limit;
+    absl::Time idle_expiry;
+    absl::Duration idle_limit;
     std::string method;
   };
 
   void Run() {
     absl::MutexLock lock(&mu_);
-    std::vector<std::string> ended;  // their methods, logged unlocked
+    // The methods and messages of the calls ended, logged unlocked.
+    std::vector<std::pair<std::string, std::string>> ended;
     while (!mu_.AwaitWithTimeout(absl::Condition(&stopping_),
                                  absl::Milliseconds(250))) {
       const absl::Time now = absl::Now();
       for (auto it = calls_.begin(); it != calls_.end();) {
-        if (it->second.expiry > now) {
+        const Call& call = it->second;
+        if (call.expiry > now && call.idle_expiry > now) {
           ++it;
           continue;
         }
         // Under the lock: Forget() waits, so the call is still alive. The
         // client gets the status in the stream's trailers.
-        const std::string message =
-            absl::StrCat("the call ran past the server's deadline of ",
-                         absl::FormatDuration(it->second.limit));
-        grpc_call_cancel_with_status(it->second.context->c_call(),
+        std::string message =
+            call.expiry <= now
+                ? absl::StrCat("the call ran past the server's deadline of ",
+                               absl::FormatDuration(call.limit))
+                : absl::StrCat("the stream sent nothing for ",
+                               absl::FormatDuration(call.idle_limit),
+                               ", the server's limit for a silent stream");
+        grpc_call_cancel_with_status(call.context->c_call(),
                                      GRPC_STATUS_DEADLINE_EXCEEDED,
                                      message.c_str(), nullptr);
-        ended.push_back(std::move(it->second.method));
-        expired_.insert(it->first);
+        ended.emplace_back(call.method, message);
+        expired_[it->first] = std::move(message);
         calls_.erase(it++);
       }
       if (ended.empty()) continue;
       // Written without the lock, which every call takes as it starts and
       // ends: a slow log must not hold calls up.
       mu_.Unlock();
-      for (const std::string& method : ended) {
-        LogLine("warn", ProcessService(),
-                "call ended: it ran past the server's deadline",
-                {{"method", method}});
+      for (const auto& [method, message] : ended) {
+        LogLine("warn", ProcessService(), "call ended by the server",
+                {{"method", method}, {"error", message}});
       }
       ended.clear();
       mu_.Lock();
@@ -106,8 +137,9 @@ class CallWatchdog {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t last_id_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<uint64_t, Call> calls_ ABSL_GUARDED_BY(mu_);
-  // Calls ended by the watchdog that are not forgotten yet.
-  absl::flat_hash_set<uint64_t> expired_ ABSL_GUARDED_BY(mu_);
+  // Calls ended by the watchdog that are not forgotten yet, with what their
+  // clients were told.
+  absl::flat_hash_map<uint64_t, std::string> expired_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 
@@ -147,6 +179,15 @@ metrics::CallType FromServerType(grpc::experimental::ServerRpcInfo::Type type) {
     default:
       return metrics::CallType::kUnary;
   }
+}
+
+metrics::CallType TypeOf(const google::protobuf::MethodDescriptor& method) {
+  if (method.client_streaming()) {
+    return method.server_streaming() ? metrics::CallType::kBidiStream
+                                     : metrics::CallType::kClientStream;
+  }
+  return method.server_streaming() ? metrics::CallType::kServerStream
+                                   : metrics::CallType::kUnary;
 }
 
 // gRPC's own answer to a request message of a served method that it could
@@ -218,8 +259,16 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
           type_ == metrics::CallType::kUnary || reflection
               ? options_->max_call_time
               : options_->max_stream_time;
-      watch_id_ = watchdog_->Watch(info_->server_context(), start_ + limit,
-                                   limit, info_->method());
+      // A stream whose client sends must keep sending (reflection's
+      // questions are bounded by the unary time above).
+      client_sends_ =
+          !reflection && (type_ == metrics::CallType::kClientStream ||
+                          type_ == metrics::CallType::kBidiStream);
+      watch_id_ =
+          watchdog_->Watch(info_->server_context(), start_ + limit, limit,
+                           client_sends_ ? options_->max_stream_idle_time
+                                         : absl::InfiniteDuration(),
+                           info_->method());
       watched_ = true;
       // A stream may outlive its token (imports and exports run up to
       // max_stream_time): its caller is found as it starts, for the log,
@@ -244,9 +293,10 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
       }
     }
     if (methods->QueryInterceptionHookPoint(
-            grpc::experimental::InterceptionHookPoints::POST_RECV_MESSAGE) &&
-        methods->GetRecvMessage() != nullptr) {  // not a stream's end
-      metrics::GrpcCallMetrics::Server().Received(counted_as_, type_);
+            grpc::experimental::InterceptionHookPoints::POST_RECV_MESSAGE)) {
+      const bool more = methods->GetRecvMessage() != nullptr;  // not the end
+      if (more) metrics::GrpcCallMetrics::Server().Received(counted_as_, type_);
+      if (watched_ && client_sends_) watchdog_->Received(watch_id_, more);
     }
     // Counted once sent (as go-grpc-prometheus counts): not an answer to a
     // client that had gone, nor a write to a cancelled stream.
@@ -257,7 +307,7 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
     }
     if (methods->QueryInterceptionHookPoint(
             grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
-      bool expired = false;
+      std::optional<std::string> expired;  // what the watchdog said
       if (watched_) {
         expired = watchdog_->Forget(watch_id_);
         watched_ = false;
@@ -273,8 +323,7 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
       if (undecoded) methods->ModifySendStatus(UndecodedRequestStatus());
       LeaveStreams();
       grpc::Status status =
-          expired          ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                                          "past the server's deadline")
+          expired ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, *expired)
           : !refused_.ok() ? ToGrpcStatus(refused_)
           : undecoded      ? UndecodedRequestStatus()
                            : answered;
@@ -361,7 +410,8 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
   const absl::Time start_ = absl::Now();
   bool watched_ = false;
   uint64_t watch_id_ = 0;
-  std::string caller_;  // a stream's, found as it started
+  bool client_sends_ = false;  // a stream bounded by max_stream_idle_time
+  std::string caller_;         // a stream's, found as it started
   // A stream's caller while it counts in streams_; empty when it does not.
   std::string streaming_caller_;
   absl::Status refused_;  // a stream past streams_'s bounds
@@ -373,20 +423,31 @@ class CallInterceptorFactory final
   CallInterceptorFactory(const ServerOptions* options, CallWatchdog* watchdog,
                          StreamLimits* streams)
       : options_(options), watchdog_(watchdog), streams_(streams) {
-    // The services' methods, from their descriptors, and the standard ones.
+    // The services' methods, from their descriptors, and the standard ones,
+    // each with its series in the metrics from the start.
+    metrics::GrpcCallMetrics& metrics = metrics::GrpcCallMetrics::Server();
     for (const std::string& name : options->health_service_names) {
       const google::protobuf::ServiceDescriptor* service =
           google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
               name);
       if (service == nullptr) continue;
       for (int i = 0; i < service->method_count(); ++i) {
-        known_.insert(absl::StrCat("/", name, "/", service->method(i)->name()));
+        const google::protobuf::MethodDescriptor* method = service->method(i);
+        const std::string full = absl::StrCat("/", name, "/", method->name());
+        metrics.Initialize(full, TypeOf(*method));
+        known_.insert(full);
       }
     }
-    for (const char* method :
-         {"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch",
-          "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-          "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"}) {
+    using Type = metrics::CallType;
+    for (const auto& [method, type] :
+         std::initializer_list<std::pair<const char*, Type>>{
+             {"/grpc.health.v1.Health/Check", Type::kUnary},
+             {"/grpc.health.v1.Health/Watch", Type::kServerStream},
+             {"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+              Type::kBidiStream},
+             {"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+              Type::kBidiStream}}) {
+      metrics.Initialize(method, type);
       known_.insert(method);
     }
   }
@@ -443,9 +504,11 @@ absl::Status ServerOptions::Validate() const {
         "max_message_bytes: must be at least 65536");
   }
   if (max_call_time <= absl::ZeroDuration() ||
-      max_stream_time <= absl::ZeroDuration()) {
+      max_stream_time <= absl::ZeroDuration() ||
+      max_stream_idle_time <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
-        "max_call_time and max_stream_time: must be positive");
+        "max_call_time, max_stream_time and max_stream_idle_time: must be "
+        "positive");
   }
   if (max_streams < 0 || max_streams_per_caller < 0) {
     return absl::InvalidArgumentError(

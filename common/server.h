@@ -54,6 +54,12 @@ struct ServerOptions {
   int max_message_bytes = 4 << 20;
   absl::Duration max_call_time = absl::Seconds(60);
   absl::Duration max_stream_time = absl::Hours(1);
+  // A stream whose client sends (an import, population scoring) and from
+  // which the server has received no message for this long is ended the same
+  // way (the time the handler spends between two reads counts too: the
+  // scoring service's wait for a population slot, up to --population_wait,
+  // must be shorter).
+  absl::Duration max_stream_idle_time = absl::Minutes(10);
   int max_streams_per_connection = 100;
   // Streaming calls the server runs at once, all callers together, and one
   // caller (a token's subject); 0: three quarters of max_threads, and a

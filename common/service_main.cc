@@ -44,6 +44,10 @@ ABSL_FLAG(absl::Duration, max_call_time, absl::Seconds(60),
 ABSL_FLAG(absl::Duration, max_stream_time, absl::Hours(1),
           "the same for streaming calls (imports, exports, population "
           "scoring)");
+ABSL_FLAG(absl::Duration, max_stream_idle_time, absl::Minutes(10),
+          "a stream whose client sends (an import, population scoring) and "
+          "from which nothing has been received for this long is ended the "
+          "same way");
 ABSL_FLAG(int, max_streams_per_connection, 100,
           "calls one client connection may run at once");
 ABSL_FLAG(int, max_streams, 0,
@@ -254,6 +258,7 @@ absl::StatusOr<ServerOptions> ReadServerFlags(
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.max_call_time = absl::GetFlag(FLAGS_max_call_time);
   options.max_stream_time = absl::GetFlag(FLAGS_max_stream_time);
+  options.max_stream_idle_time = absl::GetFlag(FLAGS_max_stream_idle_time);
   options.max_streams_per_connection =
       absl::GetFlag(FLAGS_max_streams_per_connection);
   options.max_streams = absl::GetFlag(FLAGS_max_streams);

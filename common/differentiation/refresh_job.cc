@@ -186,6 +186,7 @@ Differentiation::Differentiation(Counterpart* counterpart, ValueStore* store,
                 [this](const std::vector<std::string>& ids) {
                   return RescoreEach(ids);
                 }) {
+  metrics::RefreshJobMetrics::Get();  // its series, at zero, from the start
   if (options_.recover_every > absl::ZeroDuration()) {
     recoverer_ = std::thread([this] { RecoverInBackground(); });
   }

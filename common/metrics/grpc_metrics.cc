@@ -200,6 +200,14 @@ prometheus::Counter& GrpcCallMetrics::HandledCounter(
   return *method.handled[slot];
 }
 
+void GrpcCallMetrics::Initialize(absl::string_view full_method, CallType type) {
+  Method& method = Find(full_method, type);
+  for (int code = 0; code <= 16; ++code) {
+    HandledCounter(method, full_method, type,
+                   static_cast<grpc::StatusCode>(code));
+  }
+}
+
 void GrpcCallMetrics::Started(absl::string_view full_method, CallType type) {
   Find(full_method, type).started->Increment();
 }

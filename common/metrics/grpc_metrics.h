@@ -38,6 +38,12 @@ class GrpcCallMetrics {
   static GrpcCallMetrics& Server();
   static GrpcCallMetrics& Client();
 
+  // Makes every series of a method the server serves, at zero (its count of
+  // each status code included), as go-grpc-prometheus's InitializeMetrics
+  // does: a rate or an alert on calls that never happened reads 0, not
+  // nothing.
+  void Initialize(absl::string_view full_method, CallType type);
+
   // `full_method` is gRPC's "/package.Service/Method".
   void Started(absl::string_view full_method, CallType type);
   void Handled(absl::string_view full_method, CallType type,

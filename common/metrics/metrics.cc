@@ -74,18 +74,32 @@ RefreshJobMetrics::RefreshJobMetrics()
                     .Name("rapport_refresh_entities_total")
                     .Help("Entities valued by succeeded refresh jobs")
                     .Register(Registry())
-                    .Add({})) {}
+                    .Add({})) {
+  // Both outcomes from the start, at zero: a rate of failed refreshes reads
+  // 0 until one fails, not nothing.
+  for (const bool succeeded : {true, false}) {
+    jobs_.Add(Outcome(succeeded));
+    seconds_.Add(Outcome(succeeded), Buckets());
+  }
+}
 
-void RefreshJobMetrics::Ended(bool succeeded, absl::Duration elapsed,
-                              int64_t entities) {
+const prometheus::Histogram::BucketBoundaries& RefreshJobMetrics::Buckets() {
   static const auto* const buckets =
       new prometheus::Histogram::BucketBoundaries{
           0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600};
+  return *buckets;
+}
+
+prometheus::Labels RefreshJobMetrics::Outcome(bool succeeded) {
+  return {{"outcome", succeeded ? "succeeded" : "failed"}};
+}
+
+void RefreshJobMetrics::Ended(bool succeeded, absl::Duration elapsed,
+                              int64_t entities) {
   running_.Decrement();
-  const prometheus::Labels labels = {
-      {"outcome", succeeded ? "succeeded" : "failed"}};
-  jobs_.Add(labels).Increment();
-  seconds_.Add(labels, *buckets).Observe(absl::ToDoubleSeconds(elapsed));
+  jobs_.Add(Outcome(succeeded)).Increment();
+  seconds_.Add(Outcome(succeeded), Buckets())
+      .Observe(absl::ToDoubleSeconds(elapsed));
   if (succeeded) entities_.Increment(static_cast<double>(entities));
 }
 

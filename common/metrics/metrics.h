@@ -61,12 +61,16 @@ void CountImportRows(absl::string_view import, int64_t accepted,
 //                                                succeeded refreshes
 class RefreshJobMetrics {
  public:
+  // Made with every series at zero; a service that refreshes makes it as it
+  // starts (Differentiation's constructor).
   static RefreshJobMetrics& Get();
   void Started() { running_.Increment(); }
   void Ended(bool succeeded, absl::Duration elapsed, int64_t entities);
 
  private:
   RefreshJobMetrics();
+  static const prometheus::Histogram::BucketBoundaries& Buckets();
+  static prometheus::Labels Outcome(bool succeeded);
   prometheus::Gauge& running_;
   prometheus::Family<prometheus::Counter>& jobs_;
   prometheus::Family<prometheus::Histogram>& seconds_;

@@ -1,6 +1,7 @@
 // rapport-scoring: flags and environment -> options -> the common server
 // runner. Stateless: no database; run as many replicas as the load needs.
 #include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/call_guard.h"
 #include "common/service_main.h"
@@ -84,6 +85,17 @@ int main(int argc, char** argv) {
     return rapport::FailToStart(
         defaults,
         rapport::InvalidField("population_wait", "must not be negative"));
+  }
+  // The server ends a stream it has received nothing from for
+  // max_stream_idle_time, and a call waiting for its slot reads nothing.
+  if (wait >= server->max_stream_idle_time) {
+    return rapport::FailToStart(
+        defaults,
+        rapport::InvalidField(
+            "population_wait",
+            absl::StrCat("must be shorter than --max_stream_idle_time (",
+                         absl::FormatDuration(server->max_stream_idle_time),
+                         "): a call waiting for its slot reads nothing")));
   }
   const int max_waiting = absl::GetFlag(FLAGS_max_population_waiting);
   if (max_waiting < 0) {

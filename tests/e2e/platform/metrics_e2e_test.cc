@@ -104,6 +104,27 @@ class MetricsE2E : public ::testing::Test {
 TEST_F(MetricsE2E, CallsByMethodAndCodeMoveWithEachCall) {
   const std::string customer = platform_.customer().metrics_addr();
   const Scrape before = Fetch(customer);
+  // Every method's series are there from the start, each status code's
+  // count at zero until it happens (as go-grpc-prometheus makes them), so
+  // that a rate of errors reads 0 rather than nothing.
+  int import_codes = 0;
+  for (const auto& [series, value] : before) {
+    if (absl::StartsWith(series, "grpc_server_handled_total{") &&
+        absl::StrContains(series, "grpc_method=\"ImportPurchases\"")) {
+      ++import_codes;
+      EXPECT_EQ(value, 0) << series;
+      EXPECT_TRUE(absl::StrContains(series, "grpc_type=\"client_stream\""))
+          << series;
+    }
+  }
+  EXPECT_EQ(import_codes, 17);
+  ASSERT_EQ(before.count("rapport_refresh_jobs_total{outcome=\"failed\"}"), 1);
+  EXPECT_EQ(before.at("rapport_refresh_jobs_total{outcome=\"failed\"}"), 0);
+  EXPECT_EQ(
+      before.count("grpc_server_started_total{grpc_method=\"EraseCustomer\","
+                   "grpc_service=\"rapport.customer.v1.CustomerService\","
+                   "grpc_type=\"unary\"}"),
+      1);
   const std::vector<std::string> create = {
       "grpc_service=\"rapport.customer.v1.CustomerService\"",
       "grpc_method=\"CreateCustomer\""};

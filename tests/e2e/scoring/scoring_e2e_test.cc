@@ -622,6 +622,22 @@ TEST(ScoringE2E, InvalidConfigurationIsInvalidArgumentNamingTheField) {
   EXPECT_EQ(predict_error(no_model), "config.model.bgnbd");
 }
 
+// A population call that waits for its slot reads nothing meanwhile, so a
+// wait as long as the server's bound on a silent stream is refused as the
+// replica starts, naming both settings.
+TEST(ScoringE2E, APopulationWaitPastTheSilentStreamBoundIsRefusedAtStart) {
+  const RunResult r =
+      testing::Run({BinaryDir() + "/services/scoring/rapport-scoring",
+                    "--listen=127.0.0.1:0",
+                    "--jwks_file=" + testing::TestAuth::Get().jwks_file(),
+                    "--population_wait=10m"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("population_wait: must be shorter than "
+                       "--max_stream_idle_time (10m)"),
+            std::string::npos)
+      << r.err;
+}
+
 // A caller is bounded: a message over --max_message_bytes is refused with
 // RESOURCE_EXHAUSTED, and a stream left open past --max_stream_time is
 // ended by the server with DEADLINE_EXCEEDED whatever deadline its client

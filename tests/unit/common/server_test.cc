@@ -217,5 +217,73 @@ TEST(Server, StreamsPastTheirBoundsAreRefusedAndShortCallsStillRun) {
   EXPECT_EQ((*server)->streams_running(), 0);
 }
 
+// A stream whose client sends must keep sending: one opened and left silent
+// past max_stream_idle_time is ended with DEADLINE_EXCEEDED saying so, and
+// its place is free again; one that sends now and then lives on past that
+// time, and once its client has said it is done, the time it waits for its
+// answers is not idleness.
+TEST(Server, ASilentStreamIsEndedAndOneThatKeepsSendingIsNot) {
+  const testing::TestAuth& keys = testing::TestAuth::Get();
+  const std::shared_ptr<const auth::TokenVerifier> verifier = keys.Verifier();
+  const CallGuard guard(verifier.get(), scoring::ScoringMethodRoles());
+  // Both streams hold a population slot at once (neither waits for one).
+  scoring::ScoringServiceImpl scoring(&guard, [] { return absl::Now(); },
+                                      {.max_people_calls = 2});
+  ServerOptions options = ScoringServerOptions(verifier);
+  options.log_requests = false;
+  options.max_stream_idle_time = absl::Seconds(2);
+  absl::StatusOr<std::unique_ptr<Server>> server =
+      Server::Start(options, {&scoring});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = StubOf(**server);
+  const auto open = [&](grpc::ClientContext* call) {
+    call->set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(60));
+    call->AddMetadata("authorization",
+                      absl::StrCat("Bearer ", keys.Token("reader", "test:a")));
+    return stub->ScorePopulation(call);
+  };
+
+  grpc::ClientContext silent_call;
+  auto silent = open(&silent_call);
+  grpc::ClientContext busy_call;
+  auto busy = open(&busy_call);
+  sv1::ScorePopulationRequest config;
+  *config.mutable_config()->mutable_as_of() =
+      google::protobuf::util::TimeUtil::SecondsToTimestamp(1'700'000'000);
+  ASSERT_TRUE(busy->Write(config));
+  // One entity every 200 ms for 5 s: two and a half idle limits in all.
+  const absl::Time until = absl::Now() + absl::Seconds(5);
+  for (int i = 0; absl::Now() < until; ++i) {
+    sv1::ScorePopulationRequest facts;
+    sv1::EntityFacts* f = facts.add_facts();
+    f->set_entity_id(absl::StrCat("p", i));
+    f->set_frequency(1);
+    f->mutable_monetary()->set_units(10 + i);
+    *f->mutable_last_event_time() =
+        google::protobuf::util::TimeUtil::SecondsToTimestamp(1'699'000'000);
+    ASSERT_TRUE(busy->Write(facts)) << "the busy stream ended at entity " << i;
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  busy->WritesDone();
+  sv1::ScorePopulationResponse response;
+  int scored = 0;
+  while (busy->Read(&response)) scored += response.scores_size();
+  const grpc::Status kept = busy->Finish();
+  EXPECT_TRUE(kept.ok()) << kept.error_message();
+  EXPECT_GE(scored, 20);
+
+  // The silent one, by now past its limit, was ended and left the count.
+  silent->WritesDone();
+  const grpc::Status ended = silent->Finish();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED)
+      << ended.error_message();
+  EXPECT_NE(ended.error_message().find("sent nothing for 2s"),
+            std::string::npos)
+      << ended.error_message();
+  EXPECT_EQ((*server)->streams_running(), 0);
+  (*server)->Shutdown();
+}
+
 }  // namespace
 }  // namespace rapport
