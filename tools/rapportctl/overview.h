@@ -121,12 +121,17 @@ Counterpart FromSummary(
 // The balance and across tables of `counterparts`.
 Overview Balance(std::vector<Counterpart> counterparts);
 
-// Asks the three services for their summaries (overview_command.cc) (addresses:
-// --customer-addr,
-// --partner-addr, --community-addr, else $RAPPORT_CUSTOMER_ADDR,
-// $RAPPORT_PARTNER_ADDR, $RAPPORT_COMMUNITY_ADDR, else localhost:50051..3);
-// a service that does not answer is shown as unavailable.
+// Asks the three services for their summaries, all three at once
+// (overview_command.cc; addresses: --customer-addr, --partner-addr,
+// --community-addr, else $RAPPORT_CUSTOMER_ADDR, $RAPPORT_PARTNER_ADDR,
+// $RAPPORT_COMMUNITY_ADDR, else localhost:50051..3); a service that does not
+// answer is shown as unavailable.
 Overview Gather(const Context& ctx);
+
+// Whether `c`'s service answered, if only with a refusal: not when its
+// summary ended UNAVAILABLE or DEADLINE_EXCEEDED (asking it more would
+// wait out another timeout).
+bool Answered(const Counterpart& c);
 
 // Prints `o` as tables, JSON or CSV.
 void Print(Format format, const Overview& o, std::ostream& out);

@@ -18,6 +18,8 @@
 #include <cstring>
 #include <iostream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -46,11 +48,14 @@ constexpr char kUsage[] =
 
 // Says on stderr what part of the page is missing and why (the page itself
 // says only that it is unavailable).
-void Warn(absl::string_view what, const grpc::Status& s) {
-  std::cerr << "rapportctl: " << what << " unavailable: "
-            << absl::StatusCodeToString(
-                   static_cast<absl::StatusCode>(s.error_code()))
-            << ": " << s.error_message() << "\n";
+// Adds to `warnings` (printed once the questions asked at once are all
+// answered) that `what` is left out.
+void Warn(absl::string_view what, const grpc::Status& s,
+          std::string* warnings) {
+  absl::StrAppend(
+      warnings, "rapportctl: ", what, " unavailable: ",
+      absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code())),
+      ": ", s.error_message(), "\n");
 }
 
 template <typename Api>
@@ -66,7 +71,8 @@ std::unique_ptr<typename Api::Service::Stub> StubOf(const Context& ctx) {
 // (`c.model_id`): a refresh that published in between makes them another
 // set's, and the page says to make it again.
 template <typename Api>
-report::Detail DetailOf(const Context& ctx, const overview::Counterpart& c) {
+report::Detail DetailOf(const Context& ctx, const overview::Counterpart& c,
+                        std::string* warnings) {
   report::Detail detail;
   detail.key = Api::kKey;
   // The refresh's bins (a grid of k by k, whatever scores the values
@@ -91,14 +97,14 @@ report::Detail DetailOf(const Context& ctx, const overview::Counterpart& c) {
     }
   }
   if (grpc::Status s = reader->Finish(); !s.ok()) {
-    Warn(absl::StrCat(Api::kTitle, ": exported values"), s);
+    Warn(absl::StrCat(Api::kTitle, ": exported values"), s, warnings);
     return detail;
   }
   if (other_set) {
-    std::cerr << "rapportctl: " << Api::kTitle
-              << ": a refresh published new values while the report was "
-                 "read; the grid and the distribution are left out: make the "
-                 "report again\n";
+    absl::StrAppend(warnings, "rapportctl: ", Api::kTitle,
+                    ": a refresh published new values while the report was "
+                    "read; the grid and the distribution are left out: make "
+                    "the report again\n");
     return detail;
   }
   detail.available = true;
@@ -106,7 +112,7 @@ report::Detail DetailOf(const Context& ctx, const overview::Counterpart& c) {
 }
 
 void GatherTargets(const Context& ctx, const google::protobuf::Timestamp& as_of,
-                   int limit, report::ReportData* data) {
+                   int limit, report::ReportData* data, std::string* warnings) {
   auto stub = StubOf<CommunityApi>(ctx);
   if (stub == nullptr) return;
   fv1::ListEngagementTargetsRequest request;
@@ -118,7 +124,7 @@ void GatherTargets(const Context& ctx, const google::protobuf::Timestamp& as_of,
   if (grpc::Status s =
           stub->ListEngagementTargets(ctx.NewCall().get(), request, &response);
       !s.ok()) {
-    Warn("the financial community's targets", s);
+    Warn("the financial community's targets", s, warnings);
     return;
   }
   data->targets_available = true;
@@ -130,7 +136,8 @@ void GatherTargets(const Context& ctx, const google::protobuf::Timestamp& as_of,
   }
 }
 
-void GatherConflicts(const Context& ctx, report::ReportData* data) {
+void GatherConflicts(const Context& ctx, report::ReportData* data,
+                     std::string* warnings) {
   auto stub = StubOf<PartnersApi>(ctx);
   if (stub == nullptr) return;
   pv1::ListDealConflictsRequest request;
@@ -139,7 +146,7 @@ void GatherConflicts(const Context& ctx, report::ReportData* data) {
   if (grpc::Status s =
           stub->ListDealConflicts(ctx.NewCall().get(), request, &response);
       !s.ok()) {
-    Warn("the partner deal conflicts", s);
+    Warn("the partner deal conflicts", s, warnings);
     return;
   }
   data->conflicts_available = true;
@@ -222,18 +229,56 @@ int RunReport(Context& ctx) {
   report::ReportData data;
   data.generated_at = FormatRfc3339Micros(now);
   data.overview = overview::Gather(ctx);
-  for (const overview::Counterpart& c : data.overview.counterparts) {
-    report::Detail detail;
-    if (c.available) {
-      if (c.key == CustomersApi::kKey) detail = DetailOf<CustomersApi>(ctx, c);
-      if (c.key == PartnersApi::kKey) detail = DetailOf<PartnersApi>(ctx, c);
-      if (c.key == CommunityApi::kKey) detail = DetailOf<CommunityApi>(ctx, c);
+  // Then each counterpart's details from its service, the three services at
+  // once; one that did not answer its summary is asked nothing more (each
+  // question would wait out another timeout).
+  const std::vector<overview::Counterpart>& counterparts =
+      data.overview.counterparts;
+  data.details.resize(counterparts.size());
+  std::vector<std::string> warnings(counterparts.size());
+  {
+    std::vector<std::thread> asking;
+    for (size_t i = 0; i < counterparts.size(); ++i) {
+      asking.emplace_back([&, i] {
+        const overview::Counterpart& c = counterparts[i];
+        std::string* w = &warnings[i];
+        report::Detail& detail = data.details[i];
+        if (c.available) {
+          if (c.key == CustomersApi::kKey) {
+            detail = DetailOf<CustomersApi>(ctx, c, w);
+          }
+          if (c.key == PartnersApi::kKey) {
+            detail = DetailOf<PartnersApi>(ctx, c, w);
+          }
+          if (c.key == CommunityApi::kKey) {
+            detail = DetailOf<CommunityApi>(ctx, c, w);
+          }
+        }
+        detail.key = c.key;
+        const bool answered = overview::Answered(c);
+        if (c.key == CommunityApi::kKey) {
+          if (answered) {
+            GatherTargets(ctx, as_of, *limit, &data, w);
+          } else {
+            absl::StrAppend(w,
+                            "rapportctl: the financial community's targets "
+                            "unavailable: its service did not answer\n");
+          }
+        }
+        if (c.key == PartnersApi::kKey) {
+          if (answered) {
+            GatherConflicts(ctx, &data, w);
+          } else {
+            absl::StrAppend(w,
+                            "rapportctl: the partner deal conflicts "
+                            "unavailable: their service did not answer\n");
+          }
+        }
+      });
     }
-    detail.key = c.key;
-    data.details.push_back(std::move(detail));
+    for (std::thread& t : asking) t.join();
   }
-  GatherTargets(ctx, as_of, *limit, &data);
-  GatherConflicts(ctx, &data);
+  for (const std::string& w : warnings) std::cerr << w;
 
   if (absl::Status s = WriteWhole(out, report::RenderHtml(data)); !s.ok()) {
     return ReportError(s);

@@ -25,6 +25,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "tests/support/process.h"
 
 namespace rapport {
@@ -320,6 +322,76 @@ TEST_F(DemoE2E, AServiceThatDoesNotAnswerIsShownAsUnavailable) {
   // The balance of the other two still adds up.
   EXPECT_EQ(o["across"].size(), 2u);
   EXPECT_TRUE(absl::StrContains(r.err, "Financial community unavailable"));
+}
+
+// A port that takes connections and never answers: a service frozen
+// (SIGSTOP, a hung host), as its callers see it.
+class SilentListener {
+ public:
+  SilentListener() : fd_(socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t size = sizeof(a);
+    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&a), size), 0);
+    EXPECT_EQ(listen(fd_, 64), 0);
+    EXPECT_EQ(getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &size), 0);
+    address_ = absl::StrCat("127.0.0.1:", ntohs(a.sin_port));
+  }
+  ~SilentListener() { close(fd_); }
+  const std::string& address() const { return address_; }
+
+ private:
+  const int fd_;
+  std::string address_;
+};
+
+// Two services that hang cost the overview one timeout, not one each, and
+// the report asks them nothing more after their summaries: asked one after
+// another, the overview would take two timeouts (10 s here) and the report
+// four.
+TEST_F(DemoE2E, ServicesThatHangCostOneTimeoutNotOneEach) {
+  const SilentListener partner, community;
+  const std::vector<std::string> hanging = {
+      "--timeout",        "5s",
+      "--partner-addr",   partner.address(),
+      "--community-addr", community.address()};
+  std::vector<std::string> overview = {"overview", "--output", "json"};
+  overview.insert(overview.end(), hanging.begin(), hanging.end());
+  absl::Time start = absl::Now();
+  RunResult r = Ctl(overview);
+  const absl::Duration overview_took = absl::Now() - start;
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  const json o = json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(o.is_discarded()) << r.out;
+  ASSERT_EQ(o["counterparts"].size(), 3u);
+  EXPECT_TRUE(o["counterparts"][0]["available"].get<bool>());
+  for (int i : {1, 2}) {
+    EXPECT_FALSE(o["counterparts"][i]["available"].get<bool>());
+    EXPECT_TRUE(absl::StartsWith(
+        o["counterparts"][i]["error"].get<std::string>(), "DEADLINE_EXCEEDED"))
+        << o["counterparts"][i]["error"];
+  }
+  EXPECT_LT(overview_took, absl::Seconds(9));
+
+  const std::string page = var_->path() + "/hanging.html";
+  std::vector<std::string> report = {"report", "--out", page};
+  report.insert(report.end(), hanging.begin(), hanging.end());
+  start = absl::Now();
+  RunResult written = Ctl(report);
+  const absl::Duration report_took = absl::Now() - start;
+  EXPECT_EQ(written.exit_code, 1) << written.err;
+  EXPECT_TRUE(absl::StrContains(
+      written.err,
+      "the financial community's targets unavailable: its service did not "
+      "answer"))
+      << written.err;
+  EXPECT_TRUE(absl::StrContains(
+      written.err,
+      "the partner deal conflicts unavailable: their service did not answer"))
+      << written.err;
+  EXPECT_TRUE(absl::StrContains(testing::ReadFile(page), "Customers"));
+  EXPECT_LT(report_took, absl::Seconds(9));
 }
 
 TEST_F(DemoE2E, TheDemoRefusesAPlatformThatHoldsData) {
