@@ -89,6 +89,10 @@ struct DifferentiationOptions {
   // get before the job counts as stopped.
   absl::Duration heartbeat = absl::Seconds(1);
   absl::Duration stale_after = absl::Seconds(30);
+  // How old the heartbeat of a job whose replica's hold on it is gone (its
+  // database connection closed, as when the process died) may get before
+  // the job counts as stopped: a new refresh need not wait stale_after.
+  absl::Duration gone_after = absl::Seconds(10);
   // How often Recover() runs in the background; zero: only when called and
   // when a stale job is seen.
   absl::Duration recover_every = absl::Seconds(30);

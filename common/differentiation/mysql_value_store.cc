@@ -7,6 +7,7 @@
 #include <memory>
 #include <sstream>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -15,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "common/base/status_macros.h"
 #include "common/ids.h"
+#include "common/mysql/named_lock.h"
 #include "common/mysql/sql.h"
 #include "common/mysql/statement_cache.h"
 
@@ -316,6 +318,10 @@ struct MysqlValueStore::Queries {
     }
     stale_jobs = absl::StrCat("SELECT ", kJobColumns, " FROM ", t.jobs,
                               " WHERE state = 1 AND heartbeat_time_us < ?");
+    job_lock_free = "SELECT IS_FREE_LOCK(?)";
+    // Taken once per connection (a second GET_LOCK would count it twice).
+    take_job_lock =
+        "SELECT IF(IS_USED_LOCK(?) <=> CONNECTION_ID(), 1, GET_LOCK(?, 0))";
     end_stale_job =
         absl::StrCat("UPDATE ", t.jobs,
                      " SET state = ?, error = ?, done = ?, end_time_us = ?, "
@@ -410,7 +416,8 @@ struct MysqlValueStore::Queries {
 
   std::string columns;
   std::string create_job, running_job, get_job, latest_job[2][4], stale_jobs,
-      end_stale_job, job_running, update_progress, set_models, finish_job;
+      job_lock_free, take_job_lock, end_stale_job, job_running, update_progress,
+      set_models, finish_job;
   std::string upsert_suffix, other_models, gone, get_values_prefix,
       summarize[2], export_by_id, export_by_external_id;
   std::string live_set, staging_prefix, replaced_prefix, leftovers;
@@ -446,6 +453,19 @@ std::string RefreshLockName(const MysqlPool& pool, const ValueTables& tables) {
   return absl::StrCat("rapport.refresh.", pool.options().database, ".",
                       tables.jobs);
 }
+// The lock a job's replica holds on its heartbeats' connection while the job
+// runs. The server frees it when that connection goes, as it does at once
+// when the process dies, so that other replicas need not wait out
+// stale_after to know that the job stopped.
+std::string JobLockName(const MysqlPool& pool, const ValueTables& tables,
+                        const std::string& id) {
+  return KeyedLockName("rapport.job.", pool.options().database, tables.jobs,
+                       id);
+}
+// How long after a late job's lock is first found free it must be found so
+// again before the job ends: longer than its replica takes to connect again
+// and beat (a beat a second) after a passing loss of its connection.
+constexpr int64_t kGoneConfirmUs = 3'000'000;
 // How long publishing a set waits for the live values' readers.
 constexpr int kSwapWaitSeconds = 20;
 // How many times publishing waits NamedLock::kWaitSeconds for the refresh
@@ -559,7 +579,8 @@ absl::StatusOr<std::optional<std::string>> MysqlValueStore::LatestJobId(
 }
 
 absl::StatusOr<std::vector<RefreshJobRecord>> MysqlValueStore::EndStaleJobs(
-    int64_t stale_before_us, const std::string& error, int64_t now_us) {
+    int64_t stale_before_us, int64_t gone_before_us, const std::string& error,
+    int64_t now_us) {
   // Under the refresh lock, so that no job's set goes live between the look
   // at the live set and the end of the job.
   return pool_->TransactionUnderLock(
@@ -568,9 +589,51 @@ absl::StatusOr<std::vector<RefreshJobRecord>> MysqlValueStore::EndStaleJobs(
         std::vector<RefreshJobRecord> jobs;
         {
           Statement s = Prepare(c, q_->stale_jobs);
-          s->setInt64(1, stale_before_us);
+          s->setInt64(1, std::max(stale_before_us, gone_before_us));
           Rows rows(s->executeQuery());
           while (rows->next()) jobs.push_back(ReadJob(*rows));
+        }
+        // A job whose heartbeat is late but not stale ends only when no
+        // connection holds its lock (its replica's is gone), twice in a row
+        // kGoneConfirmUs apart.
+        std::vector<int64_t> before;  // each job's bound, for the update
+        {
+          Statement free = Prepare(c, q_->job_lock_free);
+          std::vector<RefreshJobRecord> late;
+          absl::MutexLock seen(&gone_mu_);
+          absl::erase_if(gone_seen_, [&](const auto& entry) {
+            return std::none_of(jobs.begin(), jobs.end(), [&](const auto& j) {
+              return j.id == entry.first;
+            });
+          });
+          for (RefreshJobRecord& job : jobs) {
+            if (job.heartbeat_time_us < stale_before_us) {
+              gone_seen_.erase(job.id);
+              before.push_back(stale_before_us);
+              late.push_back(std::move(job));
+              continue;
+            }
+            free->setString(1, JobLockName(*pool_, tables_, job.id));
+            Rows rows(free->executeQuery());
+            if (!rows->next() || rows->isNull(1) || rows->getInt(1) != 1) {
+              gone_seen_.erase(job.id);
+              continue;
+            }
+            const std::pair<int64_t, int64_t> now_seen = {job.heartbeat_time_us,
+                                                          now_us};
+            auto [first, inserted] = gone_seen_.try_emplace(job.id, now_seen);
+            if (!inserted && first->second.first != job.heartbeat_time_us) {
+              first->second = now_seen;  // it beat meanwhile: seen anew
+              continue;
+            }
+            if (inserted || now_us - first->second.second < kGoneConfirmUs) {
+              continue;
+            }
+            gone_seen_.erase(first);
+            before.push_back(gone_before_us);
+            late.push_back(std::move(job));
+          }
+          jobs = std::move(late);
         }
         if (jobs.empty()) return jobs;
         RAPPORT_ASSIGN_OR_RETURN(
@@ -580,7 +643,8 @@ absl::StatusOr<std::vector<RefreshJobRecord>> MysqlValueStore::EndStaleJobs(
         // have sent its heartbeat meanwhile.
         Statement u = Prepare(c, q_->end_stale_job);
         std::vector<RefreshJobRecord> ended;
-        for (RefreshJobRecord& job : jobs) {
+        for (size_t i = 0; i < jobs.size(); ++i) {
+          RefreshJobRecord& job = jobs[i];
           const bool published = live == job.id;
           job.state = published ? JobState::kSucceeded : JobState::kFailed;
           job.error = published ? "" : Truncated(error);
@@ -593,7 +657,7 @@ absl::StatusOr<std::vector<RefreshJobRecord>> MysqlValueStore::EndStaleJobs(
           u->setInt64(4, now_us);
           u->setInt64(5, now_us);
           u->setString(6, job.id);
-          u->setInt64(7, stale_before_us);
+          u->setInt64(7, before[i]);
           if (u->executeUpdate() == 0) continue;
           audit::Write(c, {.time_us = now_us,
                            .actor = "system:recovery",
@@ -613,6 +677,13 @@ absl::Status MysqlValueStore::UpdateProgress(const std::string& id,
                                              int64_t done, int64_t total,
                                              int64_t now_us) {
   return pool_->RunKept(heartbeats_, [&](sql::Connection& c) -> absl::Status {
+    {
+      const std::string lock = JobLockName(*pool_, tables_, id);
+      Statement take = Prepare(c, q_->take_job_lock);
+      take->setString(1, lock);
+      take->setString(2, lock);
+      Rows taken(take->executeQuery());
+    }
     Statement s = Prepare(c, q_->update_progress);
     s->setInt64(1, done);
     s->setInt64(2, total);

@@ -16,8 +16,12 @@
 #define RAPPORT_COMMON_DIFFERENTIATION_MYSQL_VALUE_STORE_H_
 
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "common/differentiation/value_store.h"
 #include "common/mysql/migrations.h"
 #include "common/mysql/mysql_pool.h"
@@ -82,7 +86,7 @@ class MysqlValueStore final : public ValueStore {
   absl::StatusOr<std::optional<std::string>> LatestJobId(
       JobState state) override;
   absl::StatusOr<std::vector<RefreshJobRecord>> EndStaleJobs(
-      int64_t stale_before_us, const std::string& error,
+      int64_t stale_before_us, int64_t gone_before_us, const std::string& error,
       int64_t now_us) override;
   void HeartbeatsStopped() override;
   absl::Status UpdateProgress(const std::string& id, int64_t done,
@@ -140,6 +144,14 @@ class MysqlValueStore final : public ValueStore {
   // longer than a job may go without one (stale_after), which would have
   // other replicas end a job that is running.
   MysqlPool::Kept heartbeats_;
+  // Late jobs whose lock this replica found free, by id: the heartbeat they
+  // had then, and when (EndStaleJobs' now_us). One is ended only when found
+  // so again kGoneConfirmUs later, its heartbeat unchanged: a replica that
+  // lost its connection for a moment (a database restart frees every lock)
+  // takes the lock again with its next beat.
+  absl::Mutex gone_mu_;
+  absl::flat_hash_map<std::string, std::pair<int64_t, int64_t>> gone_seen_
+      ABSL_GUARDED_BY(gone_mu_);
 };
 
 }  // namespace rapport::differentiation

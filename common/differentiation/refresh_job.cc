@@ -343,7 +343,9 @@ absl::StatusOr<cv1::RefreshJob> Differentiation::StartRefresh(
   record.state = JobState::kRunning;
   record.request = filled.SerializeAsString();
   record.create_time_us = now;
-  record.heartbeat_time_us = now;
+  // As it is created (recovery above may have taken a while): its first
+  // beat takes the replica's hold on it.
+  record.heartbeat_time_us = NowMicros();
   absl::Status created = store_->CreateJob(
       record, {.time_us = now,
                .actor = actor,
@@ -409,7 +411,8 @@ absl::StatusOr<cv1::RefreshJob> Differentiation::GetRefreshJob(
   RAPPORT_ASSIGN_OR_RETURN(RefreshJobRecord record, store_->GetJob(id));
   if (record.state == JobState::kRunning &&
       record.heartbeat_time_us <
-          NowMicros() - absl::ToInt64Microseconds(options_.stale_after)) {
+          NowMicros() - absl::ToInt64Microseconds(std::min(
+                            options_.stale_after, options_.gone_after))) {
     // Ends the stopped job, and only that: the rest of recovery (catching
     // up the entities re-scored during it, which calls the scoring service)
     // is the background recovery's, not this reader's to wait for.
@@ -427,8 +430,11 @@ void Differentiation::RunJob(Job& job) {
   const absl::Time started = absl::Now();
   std::thread heartbeat([this, &job] {
     job.mu.Lock();
-    while (!job.mu.AwaitWithTimeout(absl::Condition(&job.ended),
-                                    options_.heartbeat)) {
+    // The first beat at once: it takes the replica's hold on the job.
+    for (bool first = true;
+         first || !job.mu.AwaitWithTimeout(absl::Condition(&job.ended),
+                                           options_.heartbeat);
+         first = false) {
       job.mu.Unlock();
       absl::Status s = store_->UpdateProgress(job.id, job.done(),
                                               job.total.load(), NowMicros());
@@ -440,7 +446,8 @@ void Differentiation::RunJob(Job& job) {
         LogError(ProcessService(), "refresh ended elsewhere; stopping it",
                  {{"job", job.id}});
         job.cancel.Cancel();
-      } else if (!s.ok()) {
+      } else if (!s.ok() &&
+                 !(absl::IsFailedPrecondition(s) && job.recording_end.load())) {
         LogError(ProcessService(), "cannot record refresh progress",
                  {{"job", job.id}, {"error", std::string(s.message())}});
       }
@@ -861,9 +868,11 @@ Differentiation::EndStaleJobs() {
   const int64_t now = NowMicros();
   const int64_t stale_before =
       now - absl::ToInt64Microseconds(options_.stale_after);
+  const int64_t gone_before =
+      now - absl::ToInt64Microseconds(options_.gone_after);
   RAPPORT_ASSIGN_OR_RETURN(
       std::vector<RefreshJobRecord> ended,
-      store_->EndStaleJobs(stale_before, kStaleError, now));
+      store_->EndStaleJobs(stale_before, gone_before, kStaleError, now));
   absl::MutexLock l(&mu_);
   for (const RefreshJobRecord& job : ended) {
     ended_stale_.insert(job.id);

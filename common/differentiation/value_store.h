@@ -59,16 +59,22 @@ class ValueStore {
     if (!job->has_value()) return std::optional<std::string>();
     return std::optional<std::string>((*job)->id);
   }
-  // Ends the running jobs whose heartbeat is older than `stale_before_us`
-  // (their replica stopped): SUCCEEDED, with done = total, when their set is
-  // the live one, else FAILED with `error`; end time `now_us`. Atomic with
-  // PublishValueSet across replicas, so that a job is never ended FAILED
-  // while its set goes live. Each end is audited ("system:recovery").
-  // Returns the jobs it ended, as they now are.
+  // Ends the running jobs whose replica stopped: those whose heartbeat is
+  // older than `stale_before_us`, and those whose heartbeat is older than
+  // `gone_before_us` (the later bound) when their replica's hold on the job
+  // is gone (for MariaDB, the job's lock: its connection closed, as when the
+  // process died), found so on two calls a few seconds apart. SUCCEEDED, with
+  // done = total, when their set is the live one, else FAILED with `error`; end
+  // time `now_us`. Atomic with PublishValueSet across replicas, so that a job
+  // is never ended FAILED while its set goes live. Each end is audited
+  // ("system:recovery"). Returns the jobs it ended, as they now are.
   virtual absl::StatusOr<std::vector<RefreshJobRecord>> EndStaleJobs(
-      int64_t stale_before_us, const std::string& error, int64_t now_us) = 0;
-  // Records progress and the heartbeat of a running job; FAILED_PRECONDITION
-  // when the job is not running any more (recovery ended it as stale).
+      int64_t stale_before_us, int64_t gone_before_us, const std::string& error,
+      int64_t now_us) = 0;
+  // Records progress and the heartbeat of a running job, and holds the job
+  // for its replica (for MariaDB, the job's lock on the heartbeats'
+  // connection); FAILED_PRECONDITION when the job is not running any more
+  // (recovery ended it as stale).
   virtual absl::Status UpdateProgress(const std::string& id, int64_t done,
                                       int64_t total, int64_t now_us) = 0;
   // Called once a job's heartbeat has stopped: whatever the heartbeats held

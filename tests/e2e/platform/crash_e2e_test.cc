@@ -6,6 +6,8 @@
 //   - a scoring replica killed during a refresh fails that refresh cleanly or
 //     lets it finish on the other replica, never publishing half a set, while
 //     the other replica keeps serving;
+//   - a customer replica killed during a refresh leaves a job that the next
+//     refresh finds ended within seconds, not after its heartbeat goes stale;
 //   - a replica told to stop before it serves (waiting for its database)
 //     stops at once.
 #include <arpa/inet.h>
@@ -488,6 +490,66 @@ TEST(CrashE2E,
   RunResult again = platform.Ctl(first);
   EXPECT_EQ(again.exit_code, 0) << again.err << platform.logs();
   EXPECT_EQ(Export(platform), published);
+}
+
+// The replica running a refresh dies (kill -9) while the job waits on the
+// scoring service: its connection to the database goes with it, and with it
+// its hold on the job, so a new refresh is taken once the heartbeat is 10 s
+// old (gone_after), not 30 s (stale_after), and the dead job reads FAILED,
+// saying why.
+TEST(CrashE2E, ARefreshWhoseReplicaDiedStopsBlockingWithinSeconds) {
+  Platform platform;
+  ASSERT_EQ(platform.Ctl({"health", "--wait", "20s"}).exit_code, 0)
+      << platform.logs();
+  ASSERT_EQ(platform
+                .Ctl({"customers", "import", "purchases",
+                      platform.File("p.csv",
+                                    "customer_ref,timestamp,amount\n"
+                                    "ext:shop:1,2024-03-01T12:00:00Z,10\n"
+                                    "ext:shop:2,2024-04-01T12:00:00Z,20\n")})
+                .exit_code,
+            0)
+      << platform.logs();
+  // The job runs, its call waiting unread in the stopped scoring service.
+  ASSERT_EQ(::kill(platform.scoring().process().pid(), SIGSTOP), 0);
+  const std::vector<std::string> refresh = {
+      "customers", "refresh-scores",       "--no-wait",
+      "--as-of",   "2024-12-31T00:00:00Z", "--output",
+      "csv"};
+  RunResult started = platform.Ctl(refresh);
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  const std::string job = testing::CsvId(started.out);
+  bool waiting = false;
+  for (int i = 0; i < 3000 && !waiting; ++i) {
+    waiting = UnreadBytesAt(platform.scoring().addr()) > 0;
+    if (!waiting) absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_TRUE(waiting) << "the refresh never called the scoring service";
+  Kill(platform.customer().process());
+  const absl::Time killed = absl::Now();
+  ASSERT_EQ(::kill(platform.scoring().process().pid(), SIGCONT), 0);
+  platform.RestartCustomer();
+  ASSERT_EQ(platform.Ctl({"health", "--wait", "20s"}).exit_code, 0)
+      << platform.logs();
+
+  // A new refresh is refused while the dead job may still be alive, then
+  // taken.
+  RunResult again;
+  for (int i = 0; i < 120; ++i) {
+    again = platform.Ctl(refresh);
+    if (again.exit_code == 0) break;
+    EXPECT_TRUE(absl::StrContains(again.err, "is running")) << again.err;
+    absl::SleepFor(absl::Milliseconds(250));
+  }
+  const absl::Duration blocked = absl::Now() - killed;
+  ASSERT_EQ(again.exit_code, 0) << again.err << platform.logs();
+  std::cout << "a new refresh was taken " << blocked
+            << " after the replica running the last one was killed\n";
+  EXPECT_LT(blocked, absl::Seconds(25));
+  RunResult dead = platform.Ctl({"customers", "refresh-job", job});
+  ASSERT_EQ(dead.exit_code, 0) << dead.err;
+  EXPECT_TRUE(absl::StrContains(dead.out, "FAILED")) << dead.out;
+  EXPECT_TRUE(absl::StrContains(dead.out, "its heartbeat stopped")) << dead.out;
 }
 
 // A loopback port that nothing listens on (bound, then closed).

@@ -21,6 +21,7 @@
 #include "common/differentiation/mysql_counterpart.h"
 #include "common/ids.h"
 #include "common/mysql/mysql_options.h"
+#include "common/mysql/named_lock.h"
 #include "common/mysql/sql.h"
 #include "services/customer/customer_values.h"
 #include "tests/support/customer_rows.h"
@@ -742,7 +743,7 @@ TEST_F(ValueStoreTest, JobsRecordProgressEndOnceAndGoStaleWithoutHeartbeat) {
   ASSERT_TRUE(store_.BeginValueSet(published).ok());
   ASSERT_TRUE(store_.PublishValueSet(published).ok());
   absl::StatusOr<std::vector<RefreshJobRecord>> ended = store_.EndStaleJobs(
-      kAsOf + 50, "the replica running it stopped", kAsOf + 60);
+      kAsOf + 50, kAsOf + 50, "the replica running it stopped", kAsOf + 60);
   ASSERT_TRUE(ended.ok()) << ended.status();
   ASSERT_EQ(ended->size(), 2u);
   got = *store_.GetJob(stale.id);
@@ -754,7 +755,8 @@ TEST_F(ValueStoreTest, JobsRecordProgressEndOnceAndGoStaleWithoutHeartbeat) {
   EXPECT_EQ(got.error, "");
   EXPECT_EQ(got.done, 7);
   EXPECT_EQ(store_.GetJob(fresh_id)->state, JobState::kRunning);
-  EXPECT_TRUE(store_.EndStaleJobs(kAsOf + 50, "x", kAsOf + 70)->empty());
+  EXPECT_TRUE(
+      store_.EndStaleJobs(kAsOf + 50, kAsOf + 50, "x", kAsOf + 70)->empty());
   // Each end by recovery is audited.
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE actor = "
                       "'system:recovery' AND rpc = 'RefreshScores'"),
@@ -766,6 +768,79 @@ TEST_F(ValueStoreTest, JobsRecordProgressEndOnceAndGoStaleWithoutHeartbeat) {
   // What the ended job staged is left for Differentiation::Recover to drop.
   std::vector<LeftoverSet> leftovers = *store_.LeftoverSets();
   EXPECT_EQ(leftovers.size(), 2u);  // stale's staged set, published's old one
+}
+
+// A job whose heartbeat is late but not stale ends only once its replica's
+// hold on it is gone: the lock its heartbeats took, which the server frees
+// when their connection closes (as at once when the process dies), so that
+// a new refresh need not wait out stale_after.
+TEST_F(ValueStoreTest, AJobWhoseReplicaLetGoEndsBeforeItIsStale) {
+  RefreshJobRecord job;
+  ASSERT_NO_FATAL_FAILURE(StartJob(&job));
+  ASSERT_TRUE(store_.UpdateProgress(job.id, 2, 7, kAsOf + 10).ok());
+  // A second replica's recovery: the heartbeat is older than the short
+  // bound, but the job is held.
+  MysqlValueStore other(&db_.pool(), customer::CustomerValueTables());
+  absl::StatusOr<std::vector<RefreshJobRecord>> ended =
+      other.EndStaleJobs(kAsOf, kAsOf + 20, "stopped", kAsOf + 21);
+  ASSERT_TRUE(ended.ok()) << ended.status();
+  EXPECT_TRUE(ended->empty());
+  EXPECT_EQ(store_.GetJob(job.id)->state, JobState::kRunning);
+  // Its replica lets go (its heartbeats' connection closes; the server
+  // frees the lock as it notices, a moment later)...
+  store_.HeartbeatsStopped();
+  // ...but a heartbeat newer than the short bound still keeps it.
+  ended = other.EndStaleJobs(kAsOf, kAsOf + 5, "stopped", kAsOf + 21);
+  ASSERT_TRUE(ended.ok()) << ended.status();
+  EXPECT_TRUE(ended->empty());
+  // Older, the job ends once its lock has been found free twice, 3 s apart
+  // (a replica that lost its connection for a moment takes it again).
+  constexpr int64_t kSecond = 1'000'000;
+  int64_t now = kAsOf + 22;
+  int calls = 0;
+  for (; calls < 100; ++calls, now += kSecond) {
+    ended = other.EndStaleJobs(kAsOf, kAsOf + 20, "stopped", now);
+    ASSERT_TRUE(ended.ok()) << ended.status();
+    if (!ended->empty()) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_EQ(ended->size(), 1u);
+  EXPECT_GE(calls, 3);  // found free, then 3 s later found free again
+  RefreshJobRecord got = *store_.GetJob(job.id);
+  EXPECT_EQ(got.state, JobState::kFailed);
+  EXPECT_EQ(got.error, "stopped");
+  EXPECT_EQ(got.end_time_us, now);
+  // Its replica, back, finds it ended.
+  EXPECT_TRUE(
+      absl::IsFailedPrecondition(store_.UpdateProgress(job.id, 3, 7, now + 1)));
+
+  // A replica that beats again between the two looks keeps its job.
+  RefreshJobRecord second;
+  second.id = ids_.Next();
+  second.create_time_us = second.heartbeat_time_us = now;
+  ASSERT_TRUE(store_.CreateJob(second, {.time_us = now}).ok());
+  ASSERT_TRUE(store_.UpdateProgress(second.id, 1, 7, now + 1).ok());
+  store_.HeartbeatsStopped();
+  const int64_t late = now + 30 * kSecond;  // heartbeat 29 s old: late
+  for (int i = 0; i < 100; ++i) {           // until the lock is seen free
+    ASSERT_TRUE(
+        other.EndStaleJobs(now, late - 10 * kSecond, "stopped", late)->empty());
+    if (db_.Count("SELECT IS_FREE_LOCK(?)",
+                  {KeyedLockName("rapport.job.", db_.pool().options().database,
+                                 "refresh_jobs", second.id)}) == 1) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_TRUE(
+      other.EndStaleJobs(now, late - 10 * kSecond, "stopped", late)->empty());
+  // Its replica connects again and beats (its heartbeat still late).
+  ASSERT_TRUE(store_.UpdateProgress(second.id, 2, 7, now + 2).ok());
+  ended = other.EndStaleJobs(now, late - 10 * kSecond, "stopped",
+                             late + 4 * kSecond);
+  ASSERT_TRUE(ended.ok()) << ended.status();
+  EXPECT_TRUE(ended->empty());
+  EXPECT_EQ(store_.GetJob(second.id)->state, JobState::kRunning);
 }
 
 // Two replicas asked to refresh at the same moment: one job runs, the other

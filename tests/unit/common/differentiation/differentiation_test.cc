@@ -157,9 +157,11 @@ class FakeStore final : public Counterpart, public ValueStore {
     }
     return best;
   }
+  // Holds every job as its replica would (no process dies here): only the
+  // stale ones end.
   absl::StatusOr<std::vector<RefreshJobRecord>> EndStaleJobs(
-      int64_t stale_before_us, const std::string& error,
-      int64_t now_us) override {
+      int64_t stale_before_us, int64_t /*gone_before_us*/,
+      const std::string& error, int64_t now_us) override {
     absl::MutexLock l(&mu);
     std::vector<RefreshJobRecord> ended;
     for (auto& [id, j] : jobs) {
