@@ -17,6 +17,7 @@
 #include "common/mysql/mysql_options.h"
 #include "rapport/customer/v1/customer_service.grpc.pb.h"
 #include "tests/support/mariadb.h"
+#include "tests/support/metrics_scrape.h"
 #include "tests/support/platform.h"
 #include "tests/support/process.h"
 #include "tests/support/raw_call.h"
@@ -169,21 +170,11 @@ TEST(CustomerE2E, IdleImportStreamsOfOneCallerLeaveThreadsToOthers) {
       << server.log();
   // The import calls the server has answered with `code`, from its metrics.
   const auto answered = [&](absl::string_view code) {
-    RunResult r =
-        testing::Run({"/usr/bin/curl", "--silent", "--fail", "--max-time", "10",
-                      absl::StrCat("http://", server.customer().metrics_addr(),
-                                   "/metrics")});
-    double total = 0;
-    for (absl::string_view line : absl::StrSplit(r.out, '\n')) {
-      double value = 0;
-      if (absl::StartsWith(line, "grpc_server_handled_total{") &&
-          absl::StrContains(line, "grpc_method=\"ImportPurchases\"") &&
-          absl::StrContains(line, absl::StrCat("grpc_code=\"", code, "\"")) &&
-          absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &value)) {
-        total += value;
-      }
-    }
-    return total;
+    return testing::SumOf(
+        testing::FetchMetrics(server.customer().metrics_addr()),
+        "grpc_server_handled_total",
+        {"grpc_method=\"ImportPurchases\"",
+         absl::StrCat("grpc_code=\"", code, "\"")});
   };
   const testing::TestAuth& keys = testing::TestAuth::Get();
   auto stub = customer::v1::CustomerService::NewStub(grpc::CreateChannel(

@@ -24,6 +24,7 @@
 #include "common/channel.h"
 #include "rapport/customer/v1/customer_service.grpc.pb.h"
 #include "tests/support/mariadb.h"
+#include "tests/support/metrics_scrape.h"
 #include "tests/support/platform.h"
 #include "tests/support/raw_call.h"
 #include "tests/support/server.h"
@@ -35,59 +36,23 @@ namespace {
 using testing::Platform;
 using testing::RunResult;
 
-// One scrape: series ("name{labels}" exactly as exposed) -> value.
-using Scrape = std::map<std::string, double>;
-
-Scrape Fetch(const std::string& address) {
-  RunResult r = testing::Run({"/usr/bin/curl", "--silent", "--show-error",
-                              "--fail", "--max-time", "10",
-                              absl::StrCat("http://", address, "/metrics")});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  Scrape out;
-  for (absl::string_view line : absl::StrSplit(r.out, '\n')) {
-    if (line.empty() || line.front() == '#') continue;
-    const size_t space = line.rfind(' ');
-    double value = 0;
-    if (space == absl::string_view::npos ||
-        !absl::SimpleAtod(line.substr(space + 1), &value)) {
-      ADD_FAILURE() << "not a sample: " << line;
-      continue;
-    }
-    out[std::string(line.substr(0, space))] = value;
-  }
-  return out;
-}
-
-// The sum of the series named `name` whose labels include every `labels`
-// pair (written label="value").
-double Sum(const Scrape& scrape, absl::string_view name,
-           const std::vector<std::string>& labels = {}) {
-  double sum = 0;
-  for (const auto& [series, value] : scrape) {
-    absl::string_view s = series;
-    if (!absl::ConsumePrefix(&s, name) || (!s.empty() && s.front() != '{')) {
-      continue;
-    }
-    bool all = true;
-    for (const std::string& label : labels) all &= absl::StrContains(s, label);
-    if (all) sum += value;
-  }
-  return sum;
-}
+using testing::FetchMetrics;
+using testing::Scrape;
+using testing::SumOf;
 
 // A scrape once the refresh the caller saw end has been counted: the job's
 // thread counts it just after it stores the job's end, which rapportctl may
 // read first (polled for up to 30 s; the last scrape either way).
 Scrape FetchAfterRefresh(const std::string& address) {
-  Scrape scrape = Fetch(address);
+  Scrape scrape = FetchMetrics(address);
   for (int i = 0; i < 300; ++i) {
-    if (Sum(scrape, "rapport_refresh_jobs_running") == 0 &&
-        Sum(scrape, "rapport_refresh_jobs_total", {"outcome=\"succeeded\""}) >=
-            1) {
+    if (SumOf(scrape, "rapport_refresh_jobs_running") == 0 &&
+        SumOf(scrape, "rapport_refresh_jobs_total",
+              {"outcome=\"succeeded\""}) >= 1) {
       break;
     }
     absl::SleepFor(absl::Milliseconds(100));
-    scrape = Fetch(address);
+    scrape = FetchMetrics(address);
   }
   return scrape;
 }
@@ -103,7 +68,7 @@ class MetricsE2E : public ::testing::Test {
 
 TEST_F(MetricsE2E, CallsByMethodAndCodeMoveWithEachCall) {
   const std::string customer = platform_.customer().metrics_addr();
-  const Scrape before = Fetch(customer);
+  const Scrape before = FetchMetrics(customer);
   // Every method's series are there from the start, each status code's
   // count at zero until it happens (as go-grpc-prometheus makes them), so
   // that a rate of errors reads 0 rather than nothing.
@@ -145,10 +110,10 @@ TEST_F(MetricsE2E, CallsByMethodAndCodeMoveWithEachCall) {
       testing::Run({testing::CtlPath(), "customers", "list"}, anonymous);
   EXPECT_NE(refused.exit_code, 0);
 
-  const Scrape after = Fetch(customer);
+  const Scrape after = FetchMetrics(customer);
   auto moved = [&](absl::string_view name,
                    const std::vector<std::string>& labels) {
-    return Sum(after, name, labels) - Sum(before, name, labels);
+    return SumOf(after, name, labels) - SumOf(before, name, labels);
   };
   std::vector<std::string> ok = create;
   ok.push_back("grpc_code=\"OK\"");
@@ -171,9 +136,10 @@ TEST_F(MetricsE2E, CallsByMethodAndCodeMoveWithEachCall) {
   EXPECT_EQ(moved("grpc_server_handled_total", {"grpc_type=\"unary\""}),
             moved("grpc_server_started_total", {"grpc_type=\"unary\""}));
   // The pool opened connections and none is leased between calls.
-  EXPECT_GE(Sum(after, "rapport_db_pool_connections", {"state=\"open\""}), 1);
-  EXPECT_EQ(Sum(after, "rapport_db_pool_connections", {"state=\"in_use\""}), 0);
-  EXPECT_GT(Sum(after, "rapport_db_pool_wait_seconds_count"), 0);
+  EXPECT_GE(SumOf(after, "rapport_db_pool_connections", {"state=\"open\""}), 1);
+  EXPECT_EQ(SumOf(after, "rapport_db_pool_connections", {"state=\"in_use\""}),
+            0);
+  EXPECT_GT(SumOf(after, "rapport_db_pool_wait_seconds_count"), 0);
 }
 
 TEST_F(MetricsE2E, ImportsRefreshesAndCallsToScoringAreCounted) {
@@ -195,34 +161,35 @@ TEST_F(MetricsE2E, ImportsRefreshesAndCallsToScoringAreCounted) {
 
   const Scrape customer =
       FetchAfterRefresh(platform_.customer().metrics_addr());
-  EXPECT_EQ(Sum(customer, "rapport_import_rows_total",
-                {"import=\"purchases\"", "outcome=\"accepted\""}),
+  EXPECT_EQ(SumOf(customer, "rapport_import_rows_total",
+                  {"import=\"purchases\"", "outcome=\"accepted\""}),
             2);
-  EXPECT_EQ(Sum(customer, "rapport_import_rows_total",
-                {"import=\"purchases\"", "outcome=\"rejected\""}),
+  EXPECT_EQ(SumOf(customer, "rapport_import_rows_total",
+                  {"import=\"purchases\"", "outcome=\"rejected\""}),
             1);
   EXPECT_EQ(
-      Sum(customer, "rapport_refresh_jobs_total", {"outcome=\"succeeded\""}),
+      SumOf(customer, "rapport_refresh_jobs_total", {"outcome=\"succeeded\""}),
       1);
-  EXPECT_EQ(Sum(customer, "rapport_refresh_jobs_running"), 0);
-  EXPECT_EQ(Sum(customer, "rapport_refresh_entities_total"), 1);
-  EXPECT_EQ(Sum(customer, "rapport_refresh_duration_seconds_count"), 1);
+  EXPECT_EQ(SumOf(customer, "rapport_refresh_jobs_running"), 0);
+  EXPECT_EQ(SumOf(customer, "rapport_refresh_entities_total"), 1);
+  EXPECT_EQ(SumOf(customer, "rapport_refresh_duration_seconds_count"), 1);
 
   // Every call the customer service made to scoring, scoring served.
   const std::vector<std::string> to_scoring = {
       "grpc_service=\"rapport.scoring.v1.ScoringService\""};
   const double made_calls =
-      Sum(customer, "grpc_client_handled_total", to_scoring);
+      SumOf(customer, "grpc_client_handled_total", to_scoring);
   EXPECT_GE(made_calls, 1);
-  EXPECT_EQ(Sum(customer, "grpc_client_handled_total",
-                {to_scoring[0], "grpc_code=\"OK\""}),
+  EXPECT_EQ(SumOf(customer, "grpc_client_handled_total",
+                  {to_scoring[0], "grpc_code=\"OK\""}),
             made_calls);
-  const Scrape scoring = Fetch(platform_.scoring().metrics_addr());
-  EXPECT_EQ(Sum(scoring, "grpc_server_handled_total", to_scoring), made_calls);
+  const Scrape scoring = FetchMetrics(platform_.scoring().metrics_addr());
+  EXPECT_EQ(SumOf(scoring, "grpc_server_handled_total", to_scoring),
+            made_calls);
   // And every message it sent them, they received.
-  EXPECT_GE(Sum(customer, "grpc_client_msg_sent_total", to_scoring), 1);
-  EXPECT_EQ(Sum(customer, "grpc_client_msg_sent_total", to_scoring),
-            Sum(scoring, "grpc_server_msg_received_total", to_scoring));
+  EXPECT_GE(SumOf(customer, "grpc_client_msg_sent_total", to_scoring), 1);
+  EXPECT_EQ(SumOf(customer, "grpc_client_msg_sent_total", to_scoring),
+            SumOf(scoring, "grpc_server_msg_received_total", to_scoring));
 }
 
 // Every series of Rapport's own that the shipped Grafana dashboard plots
@@ -273,7 +240,7 @@ TEST_F(MetricsE2E, EverySeriesTheDashboardPlotsIsExposed) {
   std::set<std::string> exposed;
   for (const Scrape& scrape :
        {FetchAfterRefresh(platform_.customer().metrics_addr()),
-        Fetch(platform_.scoring().metrics_addr())}) {
+        FetchMetrics(platform_.scoring().metrics_addr())}) {
     for (const auto& [series, value] : scrape) {
       exposed.insert(series.substr(0, series.find('{')));
     }
@@ -357,29 +324,31 @@ TEST_F(CounterpartMetricsE2E,
     const Scrape scrape = FetchAfterRefresh(address);
     for (const auto& [kind, accepted, rejected] : rows) {
       const std::string import = absl::StrCat("import=\"", kind, "\"");
-      EXPECT_EQ(Sum(scrape, "rapport_import_rows_total",
-                    {import, "outcome=\"accepted\""}),
+      EXPECT_EQ(SumOf(scrape, "rapport_import_rows_total",
+                      {import, "outcome=\"accepted\""}),
                 accepted)
           << service << " " << kind;
-      EXPECT_EQ(Sum(scrape, "rapport_import_rows_total",
-                    {import, "outcome=\"rejected\""}),
+      EXPECT_EQ(SumOf(scrape, "rapport_import_rows_total",
+                      {import, "outcome=\"rejected\""}),
                 rejected)
           << service << " " << kind;
     }
-    EXPECT_GE(Sum(scrape, "grpc_server_handled_total",
-                  {absl::StrCat("grpc_service=\"", service, "\""),
-                   "grpc_code=\"OK\""}),
+    EXPECT_GE(SumOf(scrape, "grpc_server_handled_total",
+                    {absl::StrCat("grpc_service=\"", service, "\""),
+                     "grpc_code=\"OK\""}),
               2)
         << service;
     EXPECT_EQ(
-        Sum(scrape, "rapport_refresh_jobs_total", {"outcome=\"succeeded\""}), 1)
+        SumOf(scrape, "rapport_refresh_jobs_total", {"outcome=\"succeeded\""}),
+        1)
         << service;
-    EXPECT_EQ(Sum(scrape, "rapport_refresh_jobs_running"), 0) << service;
-    EXPECT_GE(Sum(scrape, "rapport_refresh_entities_total"), 1) << service;
-    EXPECT_GE(Sum(scrape, "rapport_db_pool_connections", {"state=\"open\""}), 1)
+    EXPECT_EQ(SumOf(scrape, "rapport_refresh_jobs_running"), 0) << service;
+    EXPECT_GE(SumOf(scrape, "rapport_refresh_entities_total"), 1) << service;
+    EXPECT_GE(SumOf(scrape, "rapport_db_pool_connections", {"state=\"open\""}),
+              1)
         << service;
-    EXPECT_GE(Sum(scrape, "grpc_client_handled_total",
-                  {to_scoring[0], "grpc_code=\"OK\""}),
+    EXPECT_GE(SumOf(scrape, "grpc_client_handled_total",
+                    {to_scoring[0], "grpc_code=\"OK\""}),
               1)
         << service;
   }
@@ -397,7 +366,8 @@ TEST(KeysE2E, AnUnreadableKeyFileIsReportedWhileTheOldKeysStayTrusted) {
       testing::BinaryDir() + "/services/scoring/rapport-scoring", {},
       {"--jwks_file=" + jwks});
   auto stale = [&] {
-    return Sum(Fetch(scoring.metrics_addr()), "rapport_auth_keys_stale");
+    return SumOf(FetchMetrics(scoring.metrics_addr()),
+                 "rapport_auth_keys_stale");
   };
   EXPECT_EQ(stale(), 0);
   testing::WriteFile(jwks, R"({"keys":[)");  // as if half written
@@ -440,7 +410,7 @@ TEST_F(MetricsE2E, MadeUpMethodsAreCountedAsOneUnknownMethod) {
   const std::vector<std::string> unknown = {"grpc_service=\"unknown\"",
                                             "grpc_method=\"unknown\""};
   const double before =
-      Sum(Fetch(customer), "grpc_server_handled_total", unknown);
+      SumOf(FetchMetrics(customer), "grpc_server_handled_total", unknown);
   for (int i = 0; i < 5; ++i) {
     for (const std::string& path :
          {absl::StrCat("/made.up.Service", i, "/Call"),
@@ -452,19 +422,20 @@ TEST_F(MetricsE2E, MadeUpMethodsAreCountedAsOneUnknownMethod) {
   }
   Scrape after;
   for (int i = 0; i < 50; ++i) {  // counted once each call has ended
-    after = Fetch(customer);
-    if (Sum(after, "grpc_server_handled_total", unknown) >= before + 10) break;
+    after = FetchMetrics(customer);
+    if (SumOf(after, "grpc_server_handled_total", unknown) >= before + 10)
+      break;
     absl::SleepFor(absl::Milliseconds(100));
   }
-  EXPECT_EQ(Sum(after, "grpc_server_handled_total", unknown), before + 10);
+  EXPECT_EQ(SumOf(after, "grpc_server_handled_total", unknown), before + 10);
   for (const auto& [series, value] : after) {
     EXPECT_FALSE(absl::StrContains(series, "made.up") ||
                  absl::StrContains(series, "NoSuch"))
         << series;
   }
   // A method it serves keeps its own name.
-  EXPECT_GT(Sum(after, "grpc_server_started_total", {"grpc_method=\"Check\""}),
-            0);
+  EXPECT_GT(
+      SumOf(after, "grpc_server_started_total", {"grpc_method=\"Check\""}), 0);
 }
 
 // A call that ended before its answer is counted with what its client got,
@@ -495,7 +466,7 @@ TEST(CallEndMetricsE2E, ACallPastItsClientsDeadlineCountsAsDeadlineExceeded) {
             grpc::StatusCode::NOT_FOUND);
   const std::string metrics = platform.customer().metrics_addr();
   const std::vector<std::string> method = {"grpc_method=\"GetCustomer\""};
-  const Scrape before = Fetch(metrics);
+  const Scrape before = FetchMetrics(metrics);
   db->Pause();
   const grpc::Status late = get(std::chrono::milliseconds(500));
   db->Resume();
@@ -503,9 +474,9 @@ TEST(CallEndMetricsE2E, ACallPastItsClientsDeadlineCountsAsDeadlineExceeded) {
       << late.error_message();
   Scrape after;
   for (int i = 0; i < 100; ++i) {  // counted once the handler has answered
-    after = Fetch(metrics);
-    if (Sum(after, "grpc_server_handled_total", method) >=
-        Sum(before, "grpc_server_handled_total", method) + 1) {
+    after = FetchMetrics(metrics);
+    if (SumOf(after, "grpc_server_handled_total", method) >=
+        SumOf(before, "grpc_server_handled_total", method) + 1) {
       break;
     }
     absl::SleepFor(absl::Milliseconds(100));
@@ -513,8 +484,8 @@ TEST(CallEndMetricsE2E, ACallPastItsClientsDeadlineCountsAsDeadlineExceeded) {
   auto moved = [&](const std::string& code) {
     std::vector<std::string> labels = method;
     labels.push_back(absl::StrCat("grpc_code=\"", code, "\""));
-    return Sum(after, "grpc_server_handled_total", labels) -
-           Sum(before, "grpc_server_handled_total", labels);
+    return SumOf(after, "grpc_server_handled_total", labels) -
+           SumOf(before, "grpc_server_handled_total", labels);
   };
   EXPECT_EQ(moved("DeadlineExceeded"), 1);
   EXPECT_EQ(moved("NotFound"), 0);

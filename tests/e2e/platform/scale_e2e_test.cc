@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "tests/support/metrics_scrape.h"
 #include "tests/support/platform.h"
 
 namespace rapport {
@@ -23,19 +24,9 @@ using testing::RunResult;
 // The calls a server has handled, from its metrics endpoint (a failed
 // scrape fails the test).
 int64_t Handled(const std::string& metrics_addr, const std::string& service) {
-  RunResult m = testing::Run(
-      {"/usr/bin/curl", "--silent", "--show-error", "--fail", "--max-time", "5",
-       absl::StrCat("http://", metrics_addr, "/metrics")});
-  EXPECT_EQ(m.exit_code, 0) << m.err;
-  int64_t n = 0;
-  for (const std::string& line : testing::Lines(m.out)) {
-    if (absl::StartsWith(line, "grpc_server_handled_total{") &&
-        absl::StrContains(line, service)) {
-      double v = 0;
-      if (absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &v)) n += v;
-    }
-  }
-  return n;
+  return static_cast<int64_t>(
+      testing::SumOf(testing::FetchMetrics(metrics_addr),
+                     "grpc_server_handled_total", {service}));
 }
 
 std::string Field(const std::vector<std::vector<std::string>>& rows,
