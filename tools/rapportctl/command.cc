@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -165,9 +166,30 @@ std::unique_ptr<grpc::ClientContext> Context::NewCall() const {
   return call;
 }
 
+std::string ConnectionHint(const absl::Status& status) {
+  if (!absl::IsUnavailable(status)) return "";
+  const absl::string_view said = status.message();
+  if (absl::StrContains(said, "Connection refused")) {
+    return "nothing listens at that address: is the service running, and is "
+           "the address right? (rapportctl health --addr HOST:PORT asks it)";
+  }
+  if (absl::StrContains(said, "wrong version number")) {
+    return "the service does not speak TLS there: leave --tls-ca and "
+           "RAPPORT_TLS_CA out for it";
+  }
+  if (absl::StrContains(said, "Socket closed")) {
+    return "the service closed the connection as it opened: if it serves "
+           "TLS, give its CA with --tls-ca (or RAPPORT_TLS_CA)";
+  }
+  return "";
+}
+
 int ReportError(const absl::Status& status) {
   std::cerr << "rapportctl: " << absl::StatusCodeToString(status.code()) << ": "
             << status.message() << "\n";
+  if (const std::string hint = ConnectionHint(status); !hint.empty()) {
+    std::cerr << "  hint: " << hint << "\n";
+  }
   std::vector<FieldViolation> violations = FieldViolations(status);
   if (violations.size() > 1) {
     for (const FieldViolation& v : violations) {

@@ -75,6 +75,10 @@ struct Context {
 // Prints "rapportctl: CODE: message" and each field violation; returns
 // kExitFailed (kExitUsage for a usage error made before any call).
 int ReportError(const absl::Status& status);
+// What to try when a call could not reach its service (UNAVAILABLE: nothing
+// listens there, or TLS on one side only), from what gRPC said; "" when
+// there is nothing to add. ReportError prints it under the error.
+std::string ConnectionHint(const absl::Status& status);
 int UsageError(const std::string& message, const std::string& usage);
 // The usage error that `status` (as a flag helper returns it) says.
 int UsageError(const absl::Status& status);

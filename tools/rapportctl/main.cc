@@ -1,10 +1,12 @@
 // rapportctl: the command-line client for people. See `rapportctl help`.
+#include <grpc/support/log.h>
 #include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 
@@ -315,6 +317,12 @@ int FlushOutput(int code) {
 }
 
 int Main(int argc, char** argv) {
+  // gRPC's own log lines (a failed TLS handshake, say) are for a server's
+  // log, not a command's output: what a call met comes back in its status,
+  // which the command prints. GRPC_VERBOSITY set keeps them, for debugging.
+  if (std::getenv("GRPC_VERBOSITY") == nullptr) {
+    gpr_set_log_function([](gpr_log_func_args*) {});
+  }
   std::set<std::string> switches = {
       "all",     "force",           "help",
       "dry-run", "grant",           "withdraw",

@@ -4,6 +4,7 @@
 // restart; rapportctl verifies the server's chain and name.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -98,6 +99,35 @@ TEST_F(TlsE2E, MutualTlsOnlyAndARenewedCertificateServedWithoutARestart) {
   EXPECT_TRUE(Refused(addr, trusting("ca1.crt")));
   // The same process throughout.
   EXPECT_TRUE(server.process().running());
+}
+
+// TLS on one side only fails the connection; rapportctl says which way it
+// may be wrong, and prints no log line of gRPC's own.
+TEST_F(TlsE2E, TlsOnOneSideOnlyIsRefusedWithAHint) {
+  testing::ServerProcess tls(
+      testing::BinaryDir() + "/services/scoring/rapport-scoring", {},
+      {"--tls_cert=" + File("server.crt"), "--tls_key=" + File("server.key")});
+  testing::ServerProcess plain(
+      testing::BinaryDir() + "/services/scoring/rapport-scoring", {}, {});
+  RunResult no_tls =
+      testing::Run({testing::CtlPath(), "health", "--addr", tls.addr()});
+  EXPECT_EQ(no_tls.exit_code, 1) << no_tls.err;
+  EXPECT_NE(no_tls.err.find("hint: the service closed the connection as it "
+                            "opened: if it serves TLS, give its CA"),
+            std::string::npos)
+      << no_tls.err;
+  RunResult tls_only =
+      testing::Run({testing::CtlPath(), "health", "--addr", plain.addr(),
+                    "--tls-ca", File("ca1.crt")});
+  EXPECT_EQ(tls_only.exit_code, 1) << tls_only.err;
+  EXPECT_NE(tls_only.err.find("hint: the service does not speak TLS there"),
+            std::string::npos)
+      << tls_only.err;
+  // Its status, not gRPC's "E1207 ... Handshake failed" log line.
+  EXPECT_EQ(tls_only.err.find("ssl_transport_security"), std::string::npos)
+      << tls_only.err;
+  EXPECT_EQ(std::count(tls_only.err.begin(), tls_only.err.end(), '\n'), 2)
+      << tls_only.err;
 }
 
 // The client checks the server's name, not only its chain: a certificate

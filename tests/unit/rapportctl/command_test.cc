@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "common/paging.h"
 #include "rapport/customer/v1/customer_service.pb.h"
 #include "rapport/financial_community/v1/financial_community_service.pb.h"
@@ -149,6 +150,28 @@ TEST(Args, TextThatIsNotUtf8IsRefusedByFlagOrPosition) {
 
 // A table shows control characters as escapes (a display name cannot forge
 // a row or send the terminal an escape sequence); CSV keeps the text.
+// A call that could not reach its service gets a hint from what gRPC said;
+// other failures get none.
+TEST(ConnectionHint, NamesWhatToTryForEachWayAConnectionFails) {
+  EXPECT_TRUE(absl::StrContains(
+      ConnectionHint(absl::UnavailableError(
+          "connections to all backends failing; last error: UNKNOWN: "
+          "ipv4:127.0.0.1:1: Failed to connect to remote host: Connection "
+          "refused")),
+      "nothing listens at that address"));
+  EXPECT_TRUE(absl::StrContains(
+      ConnectionHint(absl::UnavailableError(
+          "last error: UNAVAILABLE: ipv4:127.0.0.1:9: Socket closed")),
+      "--tls-ca"));
+  EXPECT_TRUE(absl::StrContains(
+      ConnectionHint(absl::UnavailableError(
+          "Tls handshake failed: SSL_ERROR_SSL: error:0A00010B:SSL "
+          "routines::wrong version number")),
+      "does not speak TLS"));
+  EXPECT_EQ(ConnectionHint(absl::UnavailableError("the database is away")), "");
+  EXPECT_EQ(ConnectionHint(absl::NotFoundError("Connection refused")), "");
+}
+
 TEST(Table, ShowsControlCharactersAsEscapesAndCsvKeepsThem) {
   Table t({"id", "display_name"});
   t.AddRow({"c1", "Ada\nc2  Mallory\x1b[2J\t\x7f"});
