@@ -342,12 +342,13 @@ absl::StatusOr<cv1::RefreshJob> Differentiation::StartRefresh(
   record.id = keyed.empty() ? ids_->Next() : keyed;
   record.state = JobState::kRunning;
   record.request = filled.SerializeAsString();
-  record.create_time_us = now;
-  // As it is created (recovery above may have taken a while): its first
-  // beat takes the replica's hold on it.
-  record.heartbeat_time_us = NowMicros();
+  // As it is created (recovery above may have taken a while, and ended a
+  // job then): its first beat takes the replica's hold on it.
+  const int64_t created_us = NowMicros();
+  record.create_time_us = created_us;
+  record.heartbeat_time_us = created_us;
   absl::Status created = store_->CreateJob(
-      record, {.time_us = now,
+      record, {.time_us = created_us,
                .actor = actor,
                .rpc = "RefreshScores",
                .resource = absl::StrCat("refreshJobs/", record.id),
@@ -366,7 +367,8 @@ absl::StatusOr<cv1::RefreshJob> Differentiation::StartRefresh(
     // same request id would be given it.
     absl::StatusOr<RefreshJobRecord> stored = store_->GetJob(record.id);
     if (stored.ok() && stored->state == JobState::kRunning &&
-        stored->create_time_us == now && stored->request == record.request) {
+        stored->create_time_us == created_us &&
+        stored->request == record.request) {
       created = absl::OkStatus();
     }
   }
@@ -383,7 +385,7 @@ absl::StatusOr<cv1::RefreshJob> Differentiation::StartRefresh(
   job->id = record.id;
   job->actor = actor;
   job->settings = filled;
-  job->create_time_us = now;
+  job->create_time_us = created_us;
   job->phases = filled.with_clv() ? 3 : 2;
   Job* raw = job.get();
   {
@@ -875,6 +877,8 @@ Differentiation::EndStaleJobs() {
       store_->EndStaleJobs(stale_before, gone_before, kStaleError, now));
   absl::MutexLock l(&mu_);
   for (const RefreshJobRecord& job : ended) {
+    metrics::RefreshJobMetrics::Get().Recovered(job.state ==
+                                                JobState::kSucceeded);
     ended_stale_.insert(job.id);
     LogInfo(ProcessService(), "refresh ended by recovery",
             {{"job", job.id},

@@ -66,6 +66,9 @@ class RefreshJobMetrics {
   static RefreshJobMetrics& Get();
   void Started() { running_.Increment(); }
   void Ended(bool succeeded, absl::Duration elapsed, int64_t entities);
+  // A job whose replica stopped, ended by this process's recovery: counted
+  // by its outcome (its replica's counts went with it), not timed.
+  void Recovered(bool succeeded) { jobs_.Add(Outcome(succeeded)).Increment(); }
 
  private:
   RefreshJobMetrics();

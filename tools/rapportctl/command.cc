@@ -177,6 +177,11 @@ std::string ConnectionHint(const absl::Status& status) {
     return "the service does not speak TLS there: leave --tls-ca and "
            "RAPPORT_TLS_CA out for it";
   }
+  if (absl::StrContains(said, "before receiving SETTINGS frame")) {
+    return "something took the connection but did not answer as a gRPC "
+           "server would: the service is frozen or hung, or another program "
+           "listens there";
+  }
   if (absl::StrContains(said, "Socket closed")) {
     return "the service closed the connection as it opened: if it serves "
            "TLS, give its CA with --tls-ca (or RAPPORT_TLS_CA)";

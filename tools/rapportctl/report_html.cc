@@ -535,7 +535,7 @@ void AppendTargets(const ReportData& data, std::string* out) {
   if (!data.targets_available) {
     absl::StrAppend(out,
                     "<p class=\"status unavailable\">Targets: unavailable "
-                    "(the financial community service did not answer).</p>\n"
+                    "(the financial-community service did not answer).</p>\n"
                     "</section>\n");
     return;
   }

@@ -36,6 +36,7 @@
 #include "common/channel.h"
 #include "rapport/customer/v1/customer_service.grpc.pb.h"
 #include "tests/support/mariadb.h"
+#include "tests/support/metrics_scrape.h"
 #include "tests/support/platform.h"
 #include "tests/support/process.h"
 #include "tests/support/test_auth.h"
@@ -550,6 +551,12 @@ TEST(CrashE2E, ARefreshWhoseReplicaDiedStopsBlockingWithinSeconds) {
   ASSERT_EQ(dead.exit_code, 0) << dead.err;
   EXPECT_TRUE(absl::StrContains(dead.out, "FAILED")) << dead.out;
   EXPECT_TRUE(absl::StrContains(dead.out, "its heartbeat stopped")) << dead.out;
+  // The replica that ended it counts it failed (the dead one's counts went
+  // with it), so that an alert on failed refreshes sees it.
+  EXPECT_EQ(
+      testing::SumOf(testing::FetchMetrics(platform.customer().metrics_addr()),
+                     "rapport_refresh_jobs_total", {"outcome=\"failed\""}),
+      1);
 }
 
 // A loopback port that nothing listens on (bound, then closed).

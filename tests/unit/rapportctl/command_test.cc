@@ -168,6 +168,11 @@ TEST(ConnectionHint, NamesWhatToTryForEachWayAConnectionFails) {
           "Tls handshake failed: SSL_ERROR_SSL: error:0A00010B:SSL "
           "routines::wrong version number")),
       "does not speak TLS"));
+  EXPECT_TRUE(absl::StrContains(
+      ConnectionHint(absl::UnavailableError(
+          "ipv4:127.0.0.1:9: connection attempt timed out before receiving "
+          "SETTINGS frame")),
+      "frozen or hung"));
   EXPECT_EQ(ConnectionHint(absl::UnavailableError("the database is away")), "");
   EXPECT_EQ(ConnectionHint(absl::NotFoundError("Connection refused")), "");
 }
