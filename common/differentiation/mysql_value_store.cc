@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "common/base/status_macros.h"
 #include "common/ids.h"
 #include "common/mysql/named_lock.h"
@@ -595,11 +596,13 @@ absl::StatusOr<std::vector<RefreshJobRecord>> MysqlValueStore::EndStaleJobs(
         }
         // A job whose heartbeat is late but not stale ends only when no
         // connection holds its lock (its replica's is gone), twice in a row
-        // kGoneConfirmUs apart.
+        // kGoneConfirmUs apart by this process's clock, read here, under the
+        // refresh lock (now_us was read before the wait for it).
         std::vector<int64_t> before;  // each job's bound, for the update
         {
           Statement free = Prepare(c, q_->job_lock_free);
           std::vector<RefreshJobRecord> late;
+          const int64_t looked_us = absl::ToUnixMicros(absl::Now());
           absl::MutexLock seen(&gone_mu_);
           absl::erase_if(gone_seen_, [&](const auto& entry) {
             return std::none_of(jobs.begin(), jobs.end(), [&](const auto& j) {
@@ -620,13 +623,13 @@ absl::StatusOr<std::vector<RefreshJobRecord>> MysqlValueStore::EndStaleJobs(
               continue;
             }
             const std::pair<int64_t, int64_t> now_seen = {job.heartbeat_time_us,
-                                                          now_us};
+                                                          looked_us};
             auto [first, inserted] = gone_seen_.try_emplace(job.id, now_seen);
             if (!inserted && first->second.first != job.heartbeat_time_us) {
               first->second = now_seen;  // it beat meanwhile: seen anew
               continue;
             }
-            if (inserted || now_us - first->second.second < kGoneConfirmUs) {
+            if (inserted || looked_us - first->second.second < kGoneConfirmUs) {
               continue;
             }
             gone_seen_.erase(first);

@@ -145,7 +145,7 @@ class MysqlValueStore final : public ValueStore {
   // other replicas end a job that is running.
   MysqlPool::Kept heartbeats_;
   // Late jobs whose lock this replica found free, by id: the heartbeat they
-  // had then, and when (EndStaleJobs' now_us). One is ended only when found
+  // had then, and when (this process's clock). One is ended only when found
   // so again kGoneConfirmUs later, its heartbeat unchanged: a replica that
   // lost its connection for a moment (a database restart frees every lock)
   // takes the lock again with its next beat.

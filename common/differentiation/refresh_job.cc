@@ -342,13 +342,14 @@ absl::StatusOr<cv1::RefreshJob> Differentiation::StartRefresh(
   record.id = keyed.empty() ? ids_->Next() : keyed;
   record.state = JobState::kRunning;
   record.request = filled.SerializeAsString();
-  // As it is created (recovery above may have taken a while, and ended a
-  // job then): its first beat takes the replica's hold on it.
-  const int64_t created_us = NowMicros();
-  record.create_time_us = created_us;
-  record.heartbeat_time_us = created_us;
+  // Its create time is the request's instant, the default as_of: the
+  // re-scores caught up after it are those from then on. Its heartbeat is
+  // as it is stored (recovery above may have taken a while); its first beat
+  // takes the replica's hold on it.
+  record.create_time_us = now;
+  record.heartbeat_time_us = NowMicros();
   absl::Status created = store_->CreateJob(
-      record, {.time_us = created_us,
+      record, {.time_us = now,
                .actor = actor,
                .rpc = "RefreshScores",
                .resource = absl::StrCat("refreshJobs/", record.id),
@@ -367,8 +368,7 @@ absl::StatusOr<cv1::RefreshJob> Differentiation::StartRefresh(
     // same request id would be given it.
     absl::StatusOr<RefreshJobRecord> stored = store_->GetJob(record.id);
     if (stored.ok() && stored->state == JobState::kRunning &&
-        stored->create_time_us == created_us &&
-        stored->request == record.request) {
+        stored->create_time_us == now && stored->request == record.request) {
       created = absl::OkStatus();
     }
   }
@@ -385,7 +385,7 @@ absl::StatusOr<cv1::RefreshJob> Differentiation::StartRefresh(
   job->id = record.id;
   job->actor = actor;
   job->settings = filled;
-  job->create_time_us = created_us;
+  job->create_time_us = now;
   job->phases = filled.with_clv() ? 3 : 2;
   Job* raw = job.get();
   {
@@ -548,9 +548,14 @@ void Differentiation::RunJob(Job& job) {
     }
     pause = std::min(pause * 2, absl::Seconds(5));
   }
-  // Succeeded only when its end is on record too: else recovery ends it.
-  metrics::RefreshJobMetrics::Get().Ended(
-      status.ok() && finished.ok(), absl::Now() - started, job.total.load());
+  // Counted once its end is on record; else the recovery that ends it (on
+  // any replica, perhaps already) counts it.
+  if (finished.ok()) {
+    metrics::RefreshJobMetrics::Get().Ended(status.ok(), absl::Now() - started,
+                                            job.total.load());
+  } else {
+    metrics::RefreshJobMetrics::Get().LeftToRecovery();
+  }
   stop_heartbeat();
   if (!finished.ok()) {
     LogError(ProcessService(), "cannot record the end of a refresh",

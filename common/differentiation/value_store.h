@@ -63,7 +63,8 @@ class ValueStore {
   // older than `stale_before_us`, and those whose heartbeat is older than
   // `gone_before_us` (the later bound) when their replica's hold on the job
   // is gone (for MariaDB, the job's lock: its connection closed, as when the
-  // process died), found so on two calls a few seconds apart. SUCCEEDED, with
+  // process died), found so on two calls a few seconds apart (by the
+  // process's clock). SUCCEEDED, with
   // done = total, when their set is the live one, else FAILED with `error`; end
   // time `now_us`. Atomic with PublishValueSet across replicas, so that a job
   // is never ended FAILED while its set goes live. Each end is audited

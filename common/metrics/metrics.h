@@ -66,6 +66,10 @@ class RefreshJobMetrics {
   static RefreshJobMetrics& Get();
   void Started() { running_.Increment(); }
   void Ended(bool succeeded, absl::Duration elapsed, int64_t entities);
+  // A job whose end this process could not record: it runs here no more,
+  // and the recovery that ends it counts it (Recovered), on whichever
+  // replica runs it.
+  void LeftToRecovery() { running_.Decrement(); }
   // A job whose replica stopped, ended by this process's recovery: counted
   // by its outcome (its replica's counts went with it), not timed.
   void Recovered(bool succeeded) { jobs_.Add(Outcome(succeeded)).Increment(); }

@@ -183,8 +183,9 @@ std::string ConnectionHint(const absl::Status& status) {
            "listens there";
   }
   if (absl::StrContains(said, "Socket closed")) {
-    return "the service closed the connection as it opened: if it serves "
-           "TLS, give its CA with --tls-ca (or RAPPORT_TLS_CA)";
+    return "the service closed the connection; if it did so as the call "
+           "began, it may serve TLS: give its CA with --tls-ca (or "
+           "RAPPORT_TLS_CA)";
   }
   return "";
 }

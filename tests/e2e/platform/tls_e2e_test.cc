@@ -112,8 +112,8 @@ TEST_F(TlsE2E, TlsOnOneSideOnlyIsRefusedWithAHint) {
   RunResult no_tls =
       testing::Run({testing::CtlPath(), "health", "--addr", tls.addr()});
   EXPECT_EQ(no_tls.exit_code, 1) << no_tls.err;
-  EXPECT_NE(no_tls.err.find("hint: the service closed the connection as it "
-                            "opened: if it serves TLS, give its CA"),
+  EXPECT_NE(no_tls.err.find("hint: the service closed the connection; if it "
+                            "did so as the call began, it may serve TLS"),
             std::string::npos)
       << no_tls.err;
   RunResult tls_only =

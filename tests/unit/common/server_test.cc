@@ -220,8 +220,7 @@ TEST(Server, StreamsPastTheirBoundsAreRefusedAndShortCallsStillRun) {
 // A stream whose client sends must keep sending: one opened and left silent
 // past max_stream_idle_time is ended with DEADLINE_EXCEEDED saying so, and
 // its place is free again; one that sends now and then lives on past that
-// time, and once its client has said it is done, the time it waits for its
-// answers is not idleness.
+// time.
 TEST(Server, ASilentStreamIsEndedAndOneThatKeepsSendingIsNot) {
   const testing::TestAuth& keys = testing::TestAuth::Get();
   const std::shared_ptr<const auth::TokenVerifier> verifier = keys.Verifier();
