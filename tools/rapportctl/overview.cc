@@ -8,6 +8,7 @@
 #include <numeric>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -340,6 +341,11 @@ Counterpart FromSummary(std::string key, std::string title, std::string service,
     return down;
   }
   return c;
+}
+
+bool Answered(const Counterpart& c) {
+  return c.available || !(absl::StartsWith(c.error, "DEADLINE_EXCEEDED") ||
+                          absl::StartsWith(c.error, "UNAVAILABLE"));
 }
 
 Overview Balance(std::vector<Counterpart> counterparts) {

@@ -9,7 +9,6 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "tools/rapportctl/command.h"
 #include "tools/rapportctl/counterpart_commands.h"
@@ -85,11 +84,6 @@ Overview Gather(const Context& ctx) {
     community.join();
   }
   return Balance(std::move(counterparts));
-}
-
-bool Answered(const Counterpart& c) {
-  return c.available || !(absl::StartsWith(c.error, "DEADLINE_EXCEEDED") ||
-                          absl::StartsWith(c.error, "UNAVAILABLE"));
 }
 
 }  // namespace overview
