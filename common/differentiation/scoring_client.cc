@@ -1,5 +1,6 @@
 #include "common/differentiation/scoring_client.h"
 
+#include <google/protobuf/descriptor.h>
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
@@ -291,7 +292,14 @@ absl::StatusOr<std::unique_ptr<GrpcScoringClient>> GrpcScoringClient::Create(
           "itself"));
     }
   }
-  // Its calls count in the grpc_client_* metrics.
+  // Its calls count in the grpc_client_* metrics, every method's series
+  // there from the start: an alert on failed calls to scoring reads 0, not
+  // nothing, before the first one.
+  if (const google::protobuf::ServiceDescriptor* service =
+          google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+              sv1::ScoringService::service_full_name())) {
+    metrics::GrpcCallMetrics::Client().InitializeService(*service);
+  }
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
       MakeChannel(address, tls, metrics::ClientInterceptors());
   if (!channel.ok()) {

@@ -1,5 +1,6 @@
 #include "common/metrics/grpc_metrics.h"
 
+#include <google/protobuf/descriptor.h>
 #include <prometheus/counter.h>
 #include <prometheus/histogram.h>
 
@@ -206,6 +207,23 @@ void GrpcCallMetrics::Initialize(absl::string_view full_method, CallType type) {
     HandledCounter(method, full_method, type,
                    static_cast<grpc::StatusCode>(code));
   }
+}
+
+std::vector<std::string> GrpcCallMetrics::InitializeService(
+    const google::protobuf::ServiceDescriptor& service) {
+  std::vector<std::string> names;
+  for (int i = 0; i < service.method_count(); ++i) {
+    const google::protobuf::MethodDescriptor& method = *service.method(i);
+    CallType type =
+        method.server_streaming() ? CallType::kServerStream : CallType::kUnary;
+    if (method.client_streaming()) {
+      type = method.server_streaming() ? CallType::kBidiStream
+                                       : CallType::kClientStream;
+    }
+    names.push_back(absl::StrCat("/", service.full_name(), "/", method.name()));
+    Initialize(names.back(), type);
+  }
+  return names;
 }
 
 void GrpcCallMetrics::Started(absl::string_view full_method, CallType type) {

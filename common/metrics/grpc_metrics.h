@@ -27,6 +27,10 @@
 #include "absl/time/time.h"
 #include "common/metrics/metrics.h"
 
+namespace google::protobuf {
+class ServiceDescriptor;
+}  // namespace google::protobuf
+
 namespace rapport::metrics {
 
 // grpc_type's values.
@@ -43,6 +47,10 @@ class GrpcCallMetrics {
   // does: a rate or an alert on calls that never happened reads 0, not
   // nothing.
   void Initialize(absl::string_view full_method, CallType type);
+  // Initialize for every method of `service`, each of its type; returns their
+  // full names ("/package.Service/Method").
+  std::vector<std::string> InitializeService(
+      const google::protobuf::ServiceDescriptor& service);
 
   // `full_method` is gRPC's "/package.Service/Method".
   void Started(absl::string_view full_method, CallType type);

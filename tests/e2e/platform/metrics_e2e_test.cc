@@ -83,6 +83,18 @@ TEST_F(MetricsE2E, CallsByMethodAndCodeMoveWithEachCall) {
     }
   }
   EXPECT_EQ(import_codes, 17);
+  // So are those of the calls it makes to scoring, none made yet.
+  int population_codes = 0;
+  for (const auto& [series, value] : before) {
+    if (absl::StartsWith(series, "grpc_client_handled_total{") &&
+        absl::StrContains(series, "grpc_method=\"ScorePopulation\"")) {
+      ++population_codes;
+      EXPECT_EQ(value, 0) << series;
+      EXPECT_TRUE(absl::StrContains(series, "grpc_type=\"bidi_stream\""))
+          << series;
+    }
+  }
+  EXPECT_EQ(population_codes, 17);
   ASSERT_EQ(before.count("rapport_refresh_jobs_total{outcome=\"failed\"}"), 1);
   EXPECT_EQ(before.at("rapport_refresh_jobs_total{outcome=\"failed\"}"), 0);
   EXPECT_EQ(
