@@ -181,15 +181,6 @@ metrics::CallType FromServerType(grpc::experimental::ServerRpcInfo::Type type) {
   }
 }
 
-metrics::CallType TypeOf(const google::protobuf::MethodDescriptor& method) {
-  if (method.client_streaming()) {
-    return method.server_streaming() ? metrics::CallType::kBidiStream
-                                     : metrics::CallType::kClientStream;
-  }
-  return method.server_streaming() ? metrics::CallType::kServerStream
-                                   : metrics::CallType::kUnary;
-}
-
 // gRPC's own answer to a request message of a served method that it could
 // not decode (protobuf refuses a proto3 text field that is not valid UTF-8,
 // and bytes that are not the method's message), or to a unary call that
@@ -431,11 +422,8 @@ class CallInterceptorFactory final
           google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
               name);
       if (service == nullptr) continue;
-      for (int i = 0; i < service->method_count(); ++i) {
-        const google::protobuf::MethodDescriptor* method = service->method(i);
-        const std::string full = absl::StrCat("/", name, "/", method->name());
-        metrics.Initialize(full, TypeOf(*method));
-        known_.insert(full);
+      for (std::string& full : metrics.InitializeService(*service)) {
+        known_.insert(std::move(full));
       }
     }
     using Type = metrics::CallType;
@@ -616,11 +604,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   grpc::HealthCheckServiceInterface* health =
       server->server_->GetHealthCheckService();
   // Nothing, the server as a whole included, reads SERVING before the first
-  // probe of the dependencies has answered.
-  health->SetServingStatus(false);
-  for (const std::string& name : options.health_service_names) {
-    health->SetServingStatus(name, false);
-  }
+  // probe of the dependencies has answered; liveness does at once.
+  server->SetReady(false);
+  health->SetServingStatus(std::string(kLivenessName), true);
   server->health_thread_ = std::thread([s = server.get()] { s->PollHealth(); });
   // The first probe's answer before the port files say "serving" (a probe
   // that hangs gives up on its own timeout; the wait is bounded all the same).
@@ -641,6 +627,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   return server;
 }
 
+void Server::SetReady(bool serving) {
+  // Name by name: SetServingStatus(bool) would set the liveness name too.
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  health->SetServingStatus("", serving);
+  for (const std::string& name : options_.health_service_names) {
+    health->SetServingStatus(name, serving);
+  }
+}
+
 void Server::PollHealth() {
   static auto& keys_stale =
       prometheus::BuildGauge()
@@ -658,7 +653,6 @@ void Server::PollHealth() {
               "near the call rate, callers send new or forged tokens")
           .Register(metrics::Registry())
           .Add({});
-  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
   bool last = true;
   bool first = true;
   bool keys_ok = true;
@@ -687,7 +681,7 @@ void Server::PollHealth() {
       serving = status.ok();
     }
     if (serving != last || first) {
-      health->SetServingStatus(serving);
+      SetReady(serving);
       if (!first || !serving) {
         LogLine(serving ? "info" : "error", options_.service_name,
                 serving ? "ready: dependencies reachable" : "not ready",

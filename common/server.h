@@ -31,6 +31,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/auth/jwt.h"
@@ -79,6 +80,10 @@ struct ServerOptions {
   // Full names of the services, e.g. "rapport.customer.v1.CustomerService",
   // that health reports on besides the whole server (""), and that
   // reflection describes.
+  // Health also answers for kLivenessName: SERVING from the start until
+  // shutdown, whatever the dependencies, so that a liveness probe tells a
+  // process that answers from one that hangs without restarting every
+  // replica while the database is away.
   std::vector<std::string> health_service_names;
   // Verifies the bearer tokens of reflection calls (the services check their
   // own calls with a CallGuard on the same verifier). Required.
@@ -95,6 +100,10 @@ struct ServerOptions {
                                       : std::max(1, max_threads / 4);
   }
 };
+
+// The name under which health answers SERVING while the process serves at
+// all (liveness), and NOT_SERVING once it shuts down.
+inline constexpr absl::string_view kLivenessName = "liveness";
 
 class CallWatchdog;  // server.cc: cancels calls past the server's deadline
 class StreamLimits;  // stream_limits.h
@@ -120,6 +129,9 @@ class Server {
 
  private:
   Server() = default;
+  // Sets health's answer for the server ("") and each of its services, not
+  // for kLivenessName.
+  void SetReady(bool serving);
   void PollHealth();
 
   ServerOptions options_;

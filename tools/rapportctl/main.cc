@@ -221,7 +221,9 @@ Commands:
       prints the status (SERVING, NOT_SERVING); exit 0 when serving, 3 when it answers
       NOT_SERVING, 1 when nothing answers; sends no token (health needs none); NAME
       is an API's full name (rapport.partner.v1.PartnerService), asked at that service's
-      address (--addr, else its RAPPORT_*_ADDR); default the customer server as a whole
+      address (--addr, else its RAPPORT_*_ADDR), or "liveness" (SERVING while the
+      process serves at all, whatever its database: for liveness probes); default the
+      customer server as a whole
   auth token --role reader|writer|admin --subject NAME [--ttl 1h] [--key FILE]
       mints a bearer token signed by FILE (default: $RAPPORT_SIGNING_KEY_FILE, else the
       local platform's key, under $RAPPORT_VAR or var/); prints it, for --token,

@@ -383,6 +383,14 @@ TEST(CustomerE2E, LostDatabaseGivesUnavailableAndTheServiceRecoversByItself) {
   }
   EXPECT_EQ(health.exit_code, 3) << health.out << health.err;
   EXPECT_EQ(health.out, "NOT_SERVING\n");
+  // Its service's name follows the database too; liveness does not (a probe
+  // that restarted the process now would gain nothing).
+  RunResult service = server.Ctl(
+      {"health", "--service", "rapport.customer.v1.CustomerService"});
+  EXPECT_EQ(service.exit_code, 3) << service.out << service.err;
+  RunResult live = server.Ctl({"health", "--service", "liveness"});
+  EXPECT_EQ(live.exit_code, 0) << live.out << live.err;
+  EXPECT_EQ(live.out, "SERVING\n");
 
   db->Start();
   RunResult back = server.Ctl({"health", "--wait", "20s"});
@@ -400,7 +408,9 @@ TEST(CustomerE2E, LostDatabaseGivesUnavailableAndTheServiceRecoversByItself) {
     health = server.Ctl({"health"});
   }
   RunResult hung = server.Ctl({"customers", "get", id, "--timeout", "10s"});
+  live = server.Ctl({"health", "--service", "liveness"});
   db->Resume();
+  EXPECT_EQ(live.exit_code, 0) << live.out << live.err;
   EXPECT_EQ(health.exit_code, 3) << health.out << health.err;
   EXPECT_EQ(hung.exit_code, 1);
   EXPECT_NE(hung.err.find("UNAVAILABLE"), std::string::npos) << hung.err;
