@@ -4,8 +4,10 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <cstdint>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "common/base/csv.h"
 
 namespace rapport::ctl {
@@ -48,6 +50,41 @@ std::string Visible(const std::string& cell) {
   return out;
 }
 
+// The columns a terminal gives `text` (valid UTF-8 assumed; a stray byte
+// counts one): one a character, two for the wide ones of East Asian scripts
+// and emoji, none for combining marks, so that a column of names such as
+// "Zoë" or "李小龙" lines up.
+size_t DisplayWidth(absl::string_view text) {
+  size_t width = 0;
+  for (size_t i = 0; i < text.size();) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    const int length = lead < 0x80   ? 1
+                       : lead < 0xc0 ? 1  // a stray continuation byte
+                       : lead < 0xe0 ? 2
+                       : lead < 0xf0 ? 3
+                                     : 4;
+    uint32_t c = length == 1 ? lead : lead & (0x7f >> length);
+    for (int k = 1; k < length && i + k < text.size(); ++k) {
+      c = (c << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3f);
+    }
+    i += length;
+    const bool combining = (c >= 0x0300 && c <= 0x036f) ||
+                           (c >= 0x1ab0 && c <= 0x1aff) ||
+                           (c >= 0x20d0 && c <= 0x20ff) ||
+                           (c >= 0xfe20 && c <= 0xfe2f) || c == 0x200d;
+    const bool wide =
+        (c >= 0x1100 && c <= 0x115f) || (c >= 0x2e80 && c <= 0x303e) ||
+        (c >= 0x3041 && c <= 0x33ff) || (c >= 0x3400 && c <= 0x4dbf) ||
+        (c >= 0x4e00 && c <= 0x9fff) || (c >= 0xa000 && c <= 0xa4cf) ||
+        (c >= 0xac00 && c <= 0xd7a3) || (c >= 0xf900 && c <= 0xfaff) ||
+        (c >= 0xfe30 && c <= 0xfe4f) || (c >= 0xff00 && c <= 0xff60) ||
+        (c >= 0xffe0 && c <= 0xffe6) || (c >= 0x1f300 && c <= 0x1f64f) ||
+        (c >= 0x1f900 && c <= 0x1f9ff) || (c >= 0x20000 && c <= 0x3fffd);
+    width += combining ? 0 : wide ? 2 : 1;
+  }
+  return width;
+}
+
 }  // namespace
 
 void Table::Print(Format format, std::ostream& out) const {
@@ -74,16 +111,18 @@ void Table::Print(Format format, std::ostream& out) const {
   for (size_t i = 0; i < columns_.size(); ++i) width[i] = columns_[i].size();
   for (const auto& row : rows) {
     for (size_t i = 0; i < row.size() && i < width.size(); ++i) {
-      width[i] = std::max(width[i], row[i].size());
+      width[i] = std::max(width[i], DisplayWidth(row[i]));
     }
   }
   auto print_row = [&](const std::vector<std::string>& row) {
     std::string line;
     for (size_t i = 0; i < row.size(); ++i) {
       line += row[i];
-      if (i + 1 < row.size())
-        line += std::string(width[i] - row[i].size() + 2, ' ');
+      if (i + 1 < row.size() && i < width.size())
+        line += std::string(width[i] - DisplayWidth(row[i]) + 2, ' ');
     }
+    // Empty cells at the end leave no spaces behind.
+    while (!line.empty() && line.back() == ' ') line.pop_back();
     out << line << "\n";
   };
   std::vector<std::string> header;

@@ -194,6 +194,23 @@ TEST(Table, ShowsControlCharactersAsEscapesAndCsvKeepsThem) {
       << csv.str();
 }
 
+// Columns line up by what a terminal shows, not by bytes: an accented
+// letter is one column (two bytes, or one and a combining mark), a Chinese
+// character two; a row whose last cells are empty ends without spaces.
+TEST(Table, AlignsByDisplayWidth) {
+  Table t({"name", "city", "note"});
+  t.AddRow({"Zo\xc3\xab", "Paris", "a"});          // Zoë, precomposed
+  t.AddRow({"Zoe\xcc\x88", "Lyon", "b"});          // Zoë, e + U+0308
+  t.AddRow({"\xe6\x9d\x8e\xe5\xb0\x8f", "", ""});  // 李小, 4 columns
+  std::ostringstream table;
+  t.Print(Format::kTable, table);
+  EXPECT_EQ(table.str(),
+            "NAME  CITY   NOTE\n"
+            "Zo\xc3\xab   Paris  a\n"
+            "Zoe\xcc\x88   Lyon   b\n"
+            "\xe6\x9d\x8e\xe5\xb0\x8f\n");
+}
+
 TEST(FetchPages, AllAsksForTheLargestPagesAndKeepsEveryPage) {
   int listed = 0;
   EXPECT_EQ(PageSizesAskedFor(ContextOf({"rapportctl", "list", "--all"}), 0, 3,
