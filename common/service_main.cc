@@ -312,7 +312,7 @@ std::string AuthAudience() { return absl::GetFlag(FLAGS_auth_audience); }
 std::string ServiceAudience() { return AuthAudience() + ".scoring"; }
 
 int Serve(const ServerOptions& options, std::vector<grpc::Service*> services,
-          Server::Probe probe) {
+          Server::Probe probe, std::function<void(absl::Time deadline)> drain) {
   // From here a signal is Shutdown's to handle, after the calls drain.
   delete stop_before_serving;
   stop_before_serving = nullptr;
@@ -324,7 +324,9 @@ int Serve(const ServerOptions& options, std::vector<grpc::Service*> services,
     return 1;
   }
   WaitForTerminationSignal();
+  const absl::Time deadline = absl::Now() + options.shutdown_grace;
   (*server)->Shutdown();
+  if (drain) drain(deadline);
   return 0;
 }
 

@@ -17,6 +17,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -70,9 +71,13 @@ std::string AuthAudience();
 std::string ServiceAudience();
 
 // Serves until SIGTERM or SIGINT, then shuts down gracefully; returns the
-// process's exit status.
+// process's exit status. After the calls have drained, `drain` (when given)
+// is called with the end of the grace period (--shutdown_grace after the
+// signal), for work of the service's own that should finish before it
+// (a counterpart's refreshes under way).
 int Serve(const ServerOptions& options, std::vector<grpc::Service*> services,
-          Server::Probe probe = nullptr);
+          Server::Probe probe = nullptr,
+          std::function<void(absl::Time deadline)> drain = nullptr);
 
 // Logs that the service cannot start, and why; returns the exit status 1.
 int FailToStart(const ServiceDefaults& defaults, const absl::Status& status);

@@ -264,6 +264,11 @@ class Differentiation final : public ValueKeeper {
 
   // Blocks until every job started by this object has ended (for tests).
   void WaitForJobs();
+  // For a replica that stops: waits until the refreshes it runs have ended,
+  // or until `deadline`, whichever comes first (those still running then are
+  // cancelled when this object goes, and end FAILED); returns how many still
+  // run.
+  int FinishRefreshes(absl::Time deadline);
 
  private:
   // Summarize's reads, once.

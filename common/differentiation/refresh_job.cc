@@ -223,6 +223,33 @@ void Differentiation::WaitForJobs() {
   }
 }
 
+int Differentiation::FinishRefreshes(absl::Time deadline) {
+  auto running = [this] {
+    absl::MutexLock lock(&mu_);
+    return static_cast<int>(std::count_if(
+        jobs_.begin(), jobs_.end(),
+        [](const std::unique_ptr<Job>& job) { return !job->finished.load(); }));
+  };
+  int left = running();
+  if (left == 0) return 0;
+  LogInfo(ProcessService(), "waiting for the refreshes under way to finish",
+          {{"refreshes", absl::StrCat(left)},
+           {"until", FormatRfc3339Micros(absl::ToUnixMicros(deadline))}});
+  while (left > 0 && absl::Now() < deadline) {
+    absl::SleepFor(std::min(absl::Milliseconds(50), deadline - absl::Now()));
+    left = running();
+  }
+  if (left > 0) {
+    LogLine("warn", ProcessService(),
+            "stopping cuts refreshes short: they end FAILED (a longer "
+            "--shutdown_grace lets them finish)",
+            {{"refreshes", absl::StrCat(left)}});
+  } else {
+    LogInfo(ProcessService(), "the refreshes under way finished");
+  }
+  return left;
+}
+
 int64_t Differentiation::NowMicros() const {
   return absl::ToUnixMicros(clock_());
 }

@@ -559,6 +559,54 @@ TEST(CrashE2E, ARefreshWhoseReplicaDiedStopsBlockingWithinSeconds) {
       1);
 }
 
+// A replica told to stop (a rollout, a scale-down) while its refresh runs
+// lets the refresh finish within its grace period instead of failing it: the
+// refresh's call waits in the stopped scoring service while the replica
+// stops, and once scoring goes on the job ends SUCCEEDED and the replica
+// exits by itself.
+TEST(CrashE2E, AReplicaToldToStopFinishesItsRefreshFirst) {
+  Platform platform;
+  ASSERT_EQ(platform.Ctl({"health", "--wait", "20s"}).exit_code, 0)
+      << platform.logs();
+  ASSERT_EQ(platform
+                .Ctl({"customers", "import", "purchases",
+                      platform.File("p.csv",
+                                    "customer_ref,timestamp,amount\n"
+                                    "ext:shop:1,2024-03-01T12:00:00Z,10\n"
+                                    "ext:shop:2,2024-04-01T12:00:00Z,20\n")})
+                .exit_code,
+            0)
+      << platform.logs();
+  ASSERT_EQ(::kill(platform.scoring().process().pid(), SIGSTOP), 0);
+  RunResult started =
+      platform.Ctl({"customers", "refresh-scores", "--no-wait", "--as-of",
+                    "2024-12-31T00:00:00Z", "--output", "csv"});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  const std::string job = testing::CsvId(started.out);
+  bool waiting = false;
+  for (int i = 0; i < 3000 && !waiting; ++i) {
+    waiting = UnreadBytesAt(platform.scoring().addr()) > 0;
+    if (!waiting) absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_TRUE(waiting) << "the refresh never called the scoring service";
+  ASSERT_EQ(::kill(platform.customer().process().pid(), SIGTERM), 0);
+  absl::SleepFor(absl::Seconds(1));
+  // It has no call left to drain, and waits for its refresh all the same.
+  EXPECT_TRUE(platform.customer().process().running());
+  ASSERT_EQ(::kill(platform.scoring().process().pid(), SIGCONT), 0);
+  EXPECT_EQ(platform.customer().process().Stop(absl::Seconds(4)), 0);
+  EXPECT_TRUE(absl::StrContains(platform.customer().log(),
+                                "the refreshes under way finished"))
+      << platform.customer().log();
+
+  platform.RestartCustomer();
+  ASSERT_EQ(platform.Ctl({"health", "--wait", "20s"}).exit_code, 0)
+      << platform.logs();
+  RunResult ended = platform.Ctl({"customers", "refresh-job", job});
+  ASSERT_EQ(ended.exit_code, 0) << ended.err;
+  EXPECT_TRUE(absl::StrContains(ended.out, "SUCCEEDED")) << ended.out;
+}
+
 // A loopback port that nothing listens on (bound, then closed).
 int ClosedPort() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
