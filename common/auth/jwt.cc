@@ -424,6 +424,16 @@ absl::StatusOr<Principal> TokenVerifier::Verify(
   if (!signer->subject.empty() && principal.subject != signer->subject) {
     return Unauthenticated("the signing key may not sign for this subject");
   }
+  // And only such a key vouches for a service: the scoring service gives
+  // "service:" callers the refreshes' slots, and the audit log names them as
+  // the service, so a people's key (or an identity provider that lets a user
+  // choose a name) may not.
+  if (signer->subject.empty() &&
+      absl::StartsWith(principal.subject, kServiceSubjectPrefix)) {
+    return Unauthenticated(
+        "the signing key may not sign for a service (a \"service:\" subject "
+        "needs that service's own key)");
+  }
   if (!signer->max_role.empty() &&
       principal.role > ParseRole(signer->max_role).value_or(Role::kNone)) {
     return Unauthenticated("the signing key may not grant this role");

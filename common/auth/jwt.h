@@ -62,6 +62,10 @@ struct TokenValidity {
 
 struct TokenClaims;
 
+// What the subject of a service's own token begins with ("service:customer").
+// Only a key published scoped to such a subject signs for it.
+inline constexpr absl::string_view kServiceSubjectPrefix = "service:";
+
 // The longest subject a token may name, in bytes: what every change records
 // as its actor.
 inline constexpr size_t kMaxSubjectBytes = 256;
@@ -151,6 +155,9 @@ struct VerifierOptions {
 //     "malformed token": roles are never guessed from a string) holding at
 //     least one of reader, writer, admin
 //       else PERMISSION_DENIED "token has no known role";
+//   - a subject that begins with kServiceSubjectPrefix was signed by a key
+//     scoped to it (a people's key may not name a service)
+//       else "the signing key may not sign for a service (...)";
 //   - a key scoped to a subject and a role (jwks.h) signed for that subject
 //     and no higher role, and for one of other_audiences (such a key is a
 //     service's own, for its calls to the scoring service)

@@ -183,8 +183,9 @@ grpc::Status Busy(grpc::ServerContext* context, const PopulationSlots& slots,
 }  // namespace
 
 PopulationSlots::Pool PopulationSlots::PoolOf(const auth::Principal& caller) {
-  return absl::StartsWith(caller.subject, "service:") ? Pool::kServices
-                                                      : Pool::kPeople;
+  return absl::StartsWith(caller.subject, auth::kServiceSubjectPrefix)
+             ? Pool::kServices
+             : Pool::kPeople;
 }
 
 int64_t PopulationSlots::MaxRecords(Pool pool) const {

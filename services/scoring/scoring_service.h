@@ -22,7 +22,8 @@ const MethodRoles& ScoringMethodRoles();
 // How many population calls (ScorePopulation, FitClvModel, PredictClv: each
 // holds its whole input in memory) run at once on a replica, in two pools:
 // `max_calls` for the domain services (callers whose token's subject is
-// "service:..."), `max_people_calls` for everyone else (a person's
+// "service:...", which only a service's own key signs for: jwt.h),
+// `max_people_calls` for everyone else (a person's
 // `rapportctl scoring rfm`), so that no token given to a person can hold the
 // slots the refreshes need. Past its pool's limit a call waits
 // for a slot, without reading their stream, up to `wait`, and are then

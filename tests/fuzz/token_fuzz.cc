@@ -10,7 +10,8 @@
 // Properties: a refusal is UNAUTHENTICATED or PERMISSION_DENIED with one of
 // the documented messages (nothing of the token in it); an accepted token
 // names a subject of 1 to 256 bytes and its highest known role, a scoped key
-// never vouches beyond its scope, and asking again (the verifier remembers
+// never vouches beyond its scope, the unscoped key never for a "service:"
+// subject, and asking again (the verifier remembers
 // verified tokens) gives the same answer.
 #include <openssl/bn.h>
 #include <openssl/ec.h>
@@ -143,7 +144,9 @@ bool DocumentedRefusal(const absl::Status& s) {
         "token has no subject", "token subject is longer than 256 bytes",
         "the signing key may not sign for this subject",
         "the signing key may not grant this role",
-        "the signing key may not sign for this service"}) {
+        "the signing key may not sign for this service",
+        "the signing key may not sign for a service (a \"service:\" subject "
+        "needs that service's own key)"}) {
     if (s.message() == m) return true;
   }
   return absl::StartsWith(s.message(), "algorithm ") &&
@@ -189,6 +192,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     highest = std::max(highest, auth::ParseRole(name).value_or(highest));
   }
   if (caller->role == auth::Role::kNone || caller->role != highest) {
+    __builtin_trap();
+  }
+  // A service is named only by its own key, never by the unscoped one.
+  if (mode == 1 &&
+      absl::StartsWith(caller->subject, auth::kServiceSubjectPrefix)) {
     __builtin_trap();
   }
   if (mode == 2 && (caller->subject != "service:partner" ||

@@ -38,11 +38,13 @@ Platform::Platform(PlatformOptions options) : options_(std::move(options)) {
     partner_database_ = options_.partner_database.empty()
                             ? TestMariaDb::Shared().CreateDatabase()
                             : options_.partner_database;
-    partner_ = StartCounterpart("partner/rapport-partner", partner_database_);
+    partner_ = StartCounterpart("partner/rapport-partner", "partner",
+                                partner_database_);
   }
   if (options_.community) {
     community_ =
         StartCounterpart("financial_community/rapport-financial-community",
+                         "financial-community",
                          options_.community_database.empty()
                              ? TestMariaDb::Shared().CreateDatabase()
                              : options_.community_database);
@@ -50,14 +52,15 @@ Platform::Platform(PlatformOptions options) : options_(std::move(options)) {
 }
 
 std::unique_ptr<ServerProcess> Platform::StartCounterpart(
-    const std::string& binary, const std::string& database) {
+    const std::string& binary, const std::string& name,
+    const std::string& database) {
   return std::make_unique<ServerProcess>(
       BinaryDir() + "/services/" + binary,
       Env{{"RAPPORT_MYSQL_URI", database},
           {"RAPPORT_SCORING_ADDR", scoring_addr_}},
       std::vector<std::string>{
           "--shutdown_grace=5s", "--db_wait=20s",
-          "--service_key_file=" + TestAuth::Get().service_key_file()});
+          "--service_key_file=" + TestAuth::Get().service_key_file(name)});
 }
 
 std::unique_ptr<ServerProcess> Platform::StartCustomer() {

@@ -89,8 +89,9 @@ class Platform {
 
  private:
   std::unique_ptr<ServerProcess> StartCustomer();
-  // A partner or financial-community service on `database`.
+  // A partner or financial-community service (`name`) on `database`.
   std::unique_ptr<ServerProcess> StartCounterpart(const std::string& binary,
+                                                  const std::string& name,
                                                   const std::string& database);
 
   PlatformOptions options_;

@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -39,18 +41,50 @@ TestAuth::TestAuth() {
   keys_dir = new std::string(dir_);
   std::atexit(RemoveKeysDir);
   people_key_file_ = dir_ + "/people-key.pem";
-  service_key_file_ = dir_ + "/service-key.pem";
   jwks_file_ = dir_ + "/jwks.json";
   absl::StatusOr<auth::SigningKey> people = auth::SigningKey::Generate();
-  absl::StatusOr<auth::SigningKey> service = auth::SigningKey::Generate();
   if (!people.ok()) Die(people.status());
-  if (!service.ok()) Die(service.status());
   if (absl::Status s = people->Save(people_key_file_); !s.ok()) Die(s);
-  if (absl::Status s = service->Save(service_key_file_); !s.ok()) Die(s);
-  absl::StatusOr<std::string> jwks =
-      auth::MergeJwks({people->PublicJwks(), service->PublicJwks()});
+  std::vector<std::string> published = {people->PublicJwks()};
+  for (const char* service : {"customer", "partner", "financial-community"}) {
+    absl::StatusOr<auth::SigningKey> key = auth::SigningKey::Generate();
+    if (!key.ok()) Die(key.status());
+    if (absl::Status s = key->Save(service_key_file(service)); !s.ok()) Die(s);
+    published.push_back(key->PublicJwks(
+        {.subject = absl::StrCat(auth::kServiceSubjectPrefix, service)}));
+  }
+  absl::StatusOr<std::string> jwks = auth::MergeJwks(published);
   if (!jwks.ok()) Die(jwks.status());
   std::ofstream(jwks_file_) << *jwks;
+}
+
+std::string TestAuth::service_key_file(absl::string_view service) const {
+  return absl::StrCat(dir_, "/", service, "-key.pem");
+}
+
+std::string TestAuth::ServiceBearer(absl::string_view service) const {
+  const std::string cache_key = absl::StrCat("\nservice\n", service);
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = tokens_.find(cache_key); it != tokens_.end())
+      return it->second;
+  }
+  absl::StatusOr<auth::SigningKey> key =
+      auth::SigningKey::Load(service_key_file(service));
+  if (!key.ok()) Die(key.status());
+  absl::StatusOr<std::string> token = auth::MintToken(
+      *key,
+      {.subject = absl::StrCat(auth::kServiceSubjectPrefix, service),
+       .roles = {"reader"},
+       .issuer = "rapport",
+       .audience = "rapport.scoring",
+       .ttl = absl::Hours(1)},
+      absl::Now());
+  if (!token.ok()) Die(token.status());
+  const std::string bearer = absl::StrCat("Bearer ", *token);
+  absl::MutexLock lock(&mu_);
+  tokens_[cache_key] = bearer;
+  return bearer;
 }
 
 const TestAuth& TestAuth::Get() {
@@ -94,11 +128,16 @@ std::string TestAuth::Bearer(absl::string_view role,
   return absl::StrCat("Bearer ", Token(role, subject));
 }
 
-std::shared_ptr<const auth::TokenVerifier> TestAuth::Verifier() const {
+std::shared_ptr<const auth::TokenVerifier> TestAuth::Verifier(
+    bool scoring) const {
   absl::StatusOr<std::unique_ptr<auth::TokenVerifier>> verifier =
-      auth::TokenVerifier::Create({.jwks_file = jwks_file_,
-                                   .issuer = "rapport",
-                                   .audience = "rapport"});
+      auth::TokenVerifier::Create(
+          {.jwks_file = jwks_file_,
+           .issuer = "rapport",
+           .audience = "rapport",
+           .other_audiences = scoring
+                                  ? std::vector<std::string>{"rapport.scoring"}
+                                  : std::vector<std::string>{}});
   if (!verifier.ok()) Die(verifier.status());
   return *std::move(verifier);
 }

@@ -1,7 +1,8 @@
 // The keys of a test deployment, made once per test process in a scratch
-// directory: a key that signs people's tokens (rapportctl, gRPC clients), a
-// key for the services' own calls to each other, and the JWKS file that every
-// test server verifies tokens with (both public keys).
+// directory: a key that signs people's tokens (rapportctl, gRPC clients), one
+// per domain service for its own calls to the scoring service (published
+// held to "service:<name>", as deploy/local/run does), and the JWKS file that
+// every test server verifies tokens with (all their public keys).
 //
 //   const TestAuth& auth = TestAuth::Get();
 //   ServerProcess scoring(binary);  // gets --jwks_file=auth.jwks_file()
@@ -33,8 +34,10 @@ class TestAuth {
   const std::string& jwks_file() const { return jwks_file_; }
   // Signs people's tokens (`rapportctl auth token --key`).
   const std::string& people_key_file() const { return people_key_file_; }
-  // Signs the services' own tokens (--service_key_file).
-  const std::string& service_key_file() const { return service_key_file_; }
+  // Signs the own tokens of `service` ("customer", "partner" or
+  // "financial-community"; --service_key_file), for "service:<service>"
+  // alone.
+  std::string service_key_file(absl::string_view service = "customer") const;
 
   // A token of `subject` with `role` ("reader", "writer", "admin"), valid for
   // `ttl` from now (negative: expired already), signed by the people's key.
@@ -43,8 +46,14 @@ class TestAuth {
   // "Bearer <token>" for the `authorization` metadata.
   std::string Bearer(absl::string_view role,
                      absl::string_view subject = "test:client") const;
-  // A verifier of the test deployment's tokens, for in-process servers.
-  std::shared_ptr<const auth::TokenVerifier> Verifier() const;
+  // "Bearer <token>" of a domain service's own, as it calls the scoring
+  // service: "service:<service>", reader, for the scoring audience.
+  std::string ServiceBearer(absl::string_view service = "customer") const;
+  // A verifier of the test deployment's tokens, for in-process servers; with
+  // `scoring`, one that also takes the services' own (as the scoring service
+  // does).
+  std::shared_ptr<const auth::TokenVerifier> Verifier(
+      bool scoring = false) const;
 
  private:
   TestAuth();
@@ -55,7 +64,6 @@ class TestAuth {
   std::string dir_;
   std::string jwks_file_;
   std::string people_key_file_;
-  std::string service_key_file_;
 };
 
 // A client context whose call carries a token of `role`.

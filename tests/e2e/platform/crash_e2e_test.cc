@@ -637,7 +637,8 @@ TEST(CrashE2E, AReplicaStoppedBeforeItServesExitsAtOnce) {
        std::vector<std::pair<std::string, std::string>>{
            {"customer", "customer/rapport-customer"},
            {"partner", "partner/rapport-partner"},
-           {"community", "financial_community/rapport-financial-community"}}) {
+           {"financial-community",
+            "financial_community/rapport-financial-community"}}) {
     std::vector<std::string> argv = {
         testing::BinaryDir() + "/services/" + binary,
         "--listen=127.0.0.1:0",
@@ -646,7 +647,8 @@ TEST(CrashE2E, AReplicaStoppedBeforeItServesExitsAtOnce) {
         "--scoring_addr=127.0.0.1:1",
         "--db_wait=300s",
         "--jwks_file=" + testing::TestAuth::Get().jwks_file(),
-        "--service_key_file=" + testing::TestAuth::Get().service_key_file()};
+        "--service_key_file=" +
+            testing::TestAuth::Get().service_key_file(name)};
     if (name == "customer") argv.push_back("--suppression_salt=e2e");
     replicas.push_back(
         {name, testing::Process::Start(argv, {}, dir.File(name + ".log"))});

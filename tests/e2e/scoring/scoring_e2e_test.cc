@@ -774,8 +774,8 @@ TEST(ScoringE2E, APersonHoldingAPopulationSlotBlocksNoServiceCall) {
   ASSERT_TRUE(person.wrote());
   {
     grpc::ClientContext context;
-    context.AddMetadata("authorization", testing::TestAuth::Get().Bearer(
-                                             "reader", "service:partner"));
+    context.AddMetadata("authorization",
+                        testing::TestAuth::Get().ServiceBearer("partner"));
     auto service = stub->ScorePopulation(&context);
     service->Write(two);
     service->WritesDone();
@@ -984,7 +984,7 @@ TEST(ScoringE2E, APopulationPastItsRecordBoundIsRefused) {
   ScoringServer server({"--max_population_records=1000"});
   auto stub = server.Stub();
   const std::string service =
-      testing::TestAuth::Get().Bearer("reader", "service:customer");
+      testing::TestAuth::Get().ServiceBearer("customer");
   auto score = [&](int entities) {
     grpc::ClientContext context;
     context.AddMetadata("authorization", service);

@@ -652,9 +652,26 @@ TEST_F(AuthTest, AKeyHeldToASubjectSignsForItAlone) {
         v->Verify(Bearer(Mint(*service.signing, everywhere))),
         Unauthenticated("the signing key may not sign for this service"));
   }
-  // The people's key, held to nothing, signs for anyone, anywhere.
-  EXPECT_TRUE(scoring->Verify(Bearer(Mint(*key_.signing, admin))).ok());
-  EXPECT_TRUE(plain->Verify(Bearer(Mint(*key_.signing, everywhere))).ok());
+  // The people's key, held to nothing, signs for anyone, anywhere, but a
+  // service: "service:" subjects are the services' own keys' alone.
+  for (auto [v, claims] : std::vector<std::pair<TokenVerifier*, TokenClaims>>{
+           {scoring.get(), admin},
+           {scoring.get(), everywhere},
+           {plain.get(), everywhere}}) {
+    EXPECT_THAT(v->Verify(Bearer(Mint(*key_.signing, claims))),
+                Unauthenticated("the signing key may not sign for a service "
+                                "(a \"service:\" subject needs that "
+                                "service's own key)"));
+    claims.subject = "ops:partner";
+    EXPECT_TRUE(v->Verify(Bearer(Mint(*key_.signing, claims))).ok());
+  }
+  // "service" with no colon, or the prefix elsewhere, is anyone's name.
+  TokenClaims near = everywhere;
+  for (const char* subject : {"service", "services:partner", "a service:x"}) {
+    near.subject = subject;
+    EXPECT_TRUE(plain->Verify(Bearer(Mint(*key_.signing, near))).ok())
+        << subject;
+  }
 }
 
 // A key held to a role alone (published so by hand) stays held to it when

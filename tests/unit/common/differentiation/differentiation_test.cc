@@ -513,7 +513,7 @@ class DifferentiationTest : public ::testing::Test {
         address, {},
         {.call_timeout = absl::Seconds(5),
          .authorization = []() -> absl::StatusOr<std::string> {
-           return testing::TestAuth::Get().Bearer("reader", "service:test");
+           return testing::TestAuth::Get().ServiceBearer("customer");
          }});
     return std::make_unique<Differentiation>(
         &store_, &store_, client_.get(), &ids_,
@@ -728,7 +728,7 @@ class DifferentiationTest : public ::testing::Test {
   FakeStore store_;
   IdGenerator ids_;
   std::shared_ptr<const auth::TokenVerifier> verifier_ =
-      testing::TestAuth::Get().Verifier();
+      testing::TestAuth::Get().Verifier(/*scoring=*/true);
   CallGuard guard_{verifier_.get(), scoring::ScoringMethodRoles()};
   std::unique_ptr<scoring::ScoringServiceImpl> scoring_;
   std::unique_ptr<grpc::Server> server_;
