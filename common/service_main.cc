@@ -29,8 +29,9 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
           "host:port to serve on (this machine only by default: serving "
           "others, 0.0.0.0:PORT, wants --tls_cert too); port 0 picks one");
 ABSL_FLAG(int, max_threads, 64, "most threads serving calls");
-ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
-          "how long running calls may take to finish on SIGTERM");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(30),
+          "how long running calls (and a domain service's refresh under way) "
+          "may take to finish on SIGTERM");
 ABSL_FLAG(bool, log_requests, true, "log one line per request");
 ABSL_FLAG(std::string, port_file, "",
           "write the chosen port to this file once serving");

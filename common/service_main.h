@@ -36,7 +36,9 @@ struct ServiceDefaults {
   // --metrics_listen defaults to 127.0.0.1:<metrics_port> (Prometheus, HTTP).
   int metrics_port = 0;
   int max_threads = 64;
-  absl::Duration shutdown_grace = absl::Seconds(10);
+  // How long running calls (and a counterpart's refresh under way) may take
+  // to finish on SIGTERM.
+  absl::Duration shutdown_grace = absl::Seconds(30);
   // The database name that --mysql_uri defaults to (counterpart services).
   std::string database;
   // Whether the service takes the tokens the domain services make for their

@@ -134,8 +134,9 @@ class ProgressBar {
 
 // Polls the job until it ends; the exit code says how it ended. The job
 // runs on whether or not it is watched, so a replica restarting under the
-// poll (UNAVAILABLE, a deadline passed) is asked again, for up to --timeout
-// since the last answer.
+// poll (UNAVAILABLE, a deadline passed, or CANCELLED: a stopping server ends
+// the calls it still has, and this client cancels none) is asked again, for
+// up to --timeout since the last answer.
 template <typename T>
 int Follow(const Context& ctx, typename T::Stub& stub, cv1::RefreshJob job) {
   ProgressBar bar(T::kPlural);
@@ -154,7 +155,8 @@ int Follow(const Context& ctx, typename T::Stub& stub, cv1::RefreshJob job) {
     grpc::Status s = stub.GetRefreshJob(call.get(), request, &response);
     const bool transient =
         s.error_code() == grpc::StatusCode::UNAVAILABLE ||
-        s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+        s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+        s.error_code() == grpc::StatusCode::CANCELLED;
     if (transient && absl::Now() - answered < ctx.timeout) continue;
     if (!s.ok()) {
       bar.End();
