@@ -212,6 +212,29 @@ int64_t UnreadBytesAt(const std::string& addr) {
   return unread;
 }
 
+// Purchases of two customers, for a refresh with something to score.
+void ImportTwoBuyers(const Platform& platform) {
+  ASSERT_EQ(platform
+                .Ctl({"customers", "import", "purchases",
+                      platform.File("p.csv",
+                                    "customer_ref,timestamp,amount\n"
+                                    "ext:shop:1,2024-03-01T12:00:00Z,10\n"
+                                    "ext:shop:2,2024-04-01T12:00:00Z,20\n")})
+                .exit_code,
+            0)
+      << platform.logs();
+}
+
+// Whether a call reaches the stopped server at `addr` within 30 s: its
+// bytes wait there unread.
+bool CallWaitsAt(const std::string& addr) {
+  for (int i = 0; i < 3000; ++i) {
+    if (UnreadBytesAt(addr) > 0) return true;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return false;
+}
+
 void Kill(testing::Process& process) {
   ASSERT_EQ(::kill(process.pid(), SIGKILL), 0);
   EXPECT_EQ(process.Wait(), 128 + SIGKILL);
@@ -444,11 +467,8 @@ TEST(CrashE2E,
     }
     return state;
   };
-  bool waiting = false;
-  for (int i = 0; i < 3000 && !waiting && started.exit_code == 0; ++i) {
-    waiting = UnreadBytesAt(platform.scoring(victim).addr()) > 0;
-    if (!waiting) absl::SleepFor(absl::Milliseconds(10));
-  }
+  const bool waiting =
+      started.exit_code == 0 && CallWaitsAt(platform.scoring(victim).addr());
   const std::string at_kill = waiting ? state_of_job() : "";
   Kill(platform.scoring(victim).process());
   ASSERT_EQ(started.exit_code, 0) << started.err;
@@ -502,15 +522,7 @@ TEST(CrashE2E, ARefreshWhoseReplicaDiedStopsBlockingWithinSeconds) {
   Platform platform;
   ASSERT_EQ(platform.Ctl({"health", "--wait", "20s"}).exit_code, 0)
       << platform.logs();
-  ASSERT_EQ(platform
-                .Ctl({"customers", "import", "purchases",
-                      platform.File("p.csv",
-                                    "customer_ref,timestamp,amount\n"
-                                    "ext:shop:1,2024-03-01T12:00:00Z,10\n"
-                                    "ext:shop:2,2024-04-01T12:00:00Z,20\n")})
-                .exit_code,
-            0)
-      << platform.logs();
+  ASSERT_NO_FATAL_FAILURE(ImportTwoBuyers(platform));
   // The job runs, its call waiting unread in the stopped scoring service.
   ASSERT_EQ(::kill(platform.scoring().process().pid(), SIGSTOP), 0);
   const std::vector<std::string> refresh = {
@@ -520,12 +532,8 @@ TEST(CrashE2E, ARefreshWhoseReplicaDiedStopsBlockingWithinSeconds) {
   RunResult started = platform.Ctl(refresh);
   ASSERT_EQ(started.exit_code, 0) << started.err;
   const std::string job = testing::CsvId(started.out);
-  bool waiting = false;
-  for (int i = 0; i < 3000 && !waiting; ++i) {
-    waiting = UnreadBytesAt(platform.scoring().addr()) > 0;
-    if (!waiting) absl::SleepFor(absl::Milliseconds(10));
-  }
-  ASSERT_TRUE(waiting) << "the refresh never called the scoring service";
+  ASSERT_TRUE(CallWaitsAt(platform.scoring().addr()))
+      << "the refresh never called the scoring service";
   Kill(platform.customer().process());
   const absl::Time killed = absl::Now();
   ASSERT_EQ(::kill(platform.scoring().process().pid(), SIGCONT), 0);
@@ -570,15 +578,7 @@ TEST(CrashE2E, AReplicaToldToStopFinishesItsRefreshFirst) {
   Platform platform(options);
   ASSERT_EQ(platform.Ctl({"health", "--wait", "20s"}).exit_code, 0)
       << platform.logs();
-  ASSERT_EQ(platform
-                .Ctl({"customers", "import", "purchases",
-                      platform.File("p.csv",
-                                    "customer_ref,timestamp,amount\n"
-                                    "ext:shop:1,2024-03-01T12:00:00Z,10\n"
-                                    "ext:shop:2,2024-04-01T12:00:00Z,20\n")})
-                .exit_code,
-            0)
-      << platform.logs();
+  ASSERT_NO_FATAL_FAILURE(ImportTwoBuyers(platform));
   ASSERT_EQ(::kill(platform.scoring().process().pid(), SIGSTOP), 0);
   // Followed by rapportctl, which keeps asking through the stop of the
   // replica running it (a call the stopping server ends, then a closed
@@ -591,12 +591,8 @@ TEST(CrashE2E, AReplicaToldToStopFinishesItsRefreshFirst) {
       {testing::CtlPath(), "customers", "refresh-scores", "--as-of",
        "2024-12-31T00:00:00Z", "--output", "csv", "--timeout", "60s"},
       both, out);
-  bool waiting = false;
-  for (int i = 0; i < 3000 && !waiting; ++i) {
-    waiting = UnreadBytesAt(platform.scoring().addr()) > 0;
-    if (!waiting) absl::SleepFor(absl::Milliseconds(10));
-  }
-  ASSERT_TRUE(waiting) << "the refresh never called the scoring service";
+  ASSERT_TRUE(CallWaitsAt(platform.scoring().addr()))
+      << "the refresh never called the scoring service";
   int runs = -1;
   for (int r = 0; r < 2; ++r) {
     if (testing::SumOf(

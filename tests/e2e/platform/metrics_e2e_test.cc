@@ -72,29 +72,31 @@ TEST_F(MetricsE2E, CallsByMethodAndCodeMoveWithEachCall) {
   // Every method's series are there from the start, each status code's
   // count at zero until it happens (as go-grpc-prometheus makes them), so
   // that a rate of errors reads 0 rather than nothing.
-  int import_codes = 0;
-  for (const auto& [series, value] : before) {
-    if (absl::StartsWith(series, "grpc_server_handled_total{") &&
-        absl::StrContains(series, "grpc_method=\"ImportPurchases\"")) {
-      ++import_codes;
-      EXPECT_EQ(value, 0) << series;
-      EXPECT_TRUE(absl::StrContains(series, "grpc_type=\"client_stream\""))
-          << series;
+  // The handled-call series of `method` in `family`, each at zero and of
+  // `type`; how many (one per status code).
+  auto zero_codes = [&](absl::string_view family, absl::string_view method,
+                        absl::string_view type) {
+    int codes = 0;
+    for (const auto& [series, value] : before) {
+      if (absl::StartsWith(series, absl::StrCat(family, "{")) &&
+          absl::StrContains(series,
+                            absl::StrCat("grpc_method=\"", method, "\""))) {
+        ++codes;
+        EXPECT_EQ(value, 0) << series;
+        EXPECT_TRUE(
+            absl::StrContains(series, absl::StrCat("grpc_type=\"", type, "\"")))
+            << series;
+      }
     }
-  }
-  EXPECT_EQ(import_codes, 17);
+    return codes;
+  };
+  EXPECT_EQ(zero_codes("grpc_server_handled_total", "ImportPurchases",
+                       "client_stream"),
+            17);
   // So are those of the calls it makes to scoring, none made yet.
-  int population_codes = 0;
-  for (const auto& [series, value] : before) {
-    if (absl::StartsWith(series, "grpc_client_handled_total{") &&
-        absl::StrContains(series, "grpc_method=\"ScorePopulation\"")) {
-      ++population_codes;
-      EXPECT_EQ(value, 0) << series;
-      EXPECT_TRUE(absl::StrContains(series, "grpc_type=\"bidi_stream\""))
-          << series;
-    }
-  }
-  EXPECT_EQ(population_codes, 17);
+  EXPECT_EQ(
+      zero_codes("grpc_client_handled_total", "ScorePopulation", "bidi_stream"),
+      17);
   ASSERT_EQ(before.count("rapport_refresh_jobs_total{outcome=\"failed\"}"), 1);
   EXPECT_EQ(before.at("rapport_refresh_jobs_total{outcome=\"failed\"}"), 0);
   EXPECT_EQ(
