@@ -428,8 +428,9 @@ absl::StatusOr<Principal> TokenVerifier::Verify(
   // "service:" callers the refreshes' slots, and the audit log names them as
   // the service, so a people's key (or an identity provider that lets a user
   // choose a name) may not.
+  // (In any case: "Service:customer" in an audit row reads as the service.)
   if (signer->subject.empty() &&
-      absl::StartsWith(principal.subject, kServiceSubjectPrefix)) {
+      absl::StartsWithIgnoreCase(principal.subject, kServiceSubjectPrefix)) {
     return Unauthenticated(
         "the signing key may not sign for a service (a \"service:\" subject "
         "needs that service's own key)");

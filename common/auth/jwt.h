@@ -155,8 +155,8 @@ struct VerifierOptions {
 //     "malformed token": roles are never guessed from a string) holding at
 //     least one of reader, writer, admin
 //       else PERMISSION_DENIED "token has no known role";
-//   - a subject that begins with kServiceSubjectPrefix was signed by a key
-//     scoped to it (a people's key may not name a service)
+//   - a subject that begins with kServiceSubjectPrefix (in any case) was
+//     signed by a key scoped to it (a people's key may not name a service)
 //       else "the signing key may not sign for a service (...)";
 //   - a key scoped to a subject and a role (jwks.h) signed for that subject
 //     and no higher role, and for one of other_audiences (such a key is a

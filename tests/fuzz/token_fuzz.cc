@@ -196,8 +196,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     __builtin_trap();
   }
   // A service is named only by its own key, never by the unscoped one.
-  if (mode == 1 &&
-      absl::StartsWith(caller->subject, auth::kServiceSubjectPrefix)) {
+  if (mode == 1 && absl::StartsWithIgnoreCase(caller->subject,
+                                              auth::kServiceSubjectPrefix)) {
     __builtin_trap();
   }
   if (mode == 2 && (caller->subject != "service:partner" ||

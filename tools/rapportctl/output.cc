@@ -68,10 +68,12 @@ size_t DisplayWidth(absl::string_view text) {
       c = (c << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3f);
     }
     i += length;
-    const bool combining = (c >= 0x0300 && c <= 0x036f) ||
-                           (c >= 0x1ab0 && c <= 0x1aff) ||
-                           (c >= 0x20d0 && c <= 0x20ff) ||
-                           (c >= 0xfe20 && c <= 0xfe2f) || c == 0x200d;
+    // Combining marks, zero-width spaces and joiners, variation selectors.
+    const bool combining =
+        (c >= 0x0300 && c <= 0x036f) || (c >= 0x1ab0 && c <= 0x1aff) ||
+        (c >= 0x20d0 && c <= 0x20ff) || (c >= 0xfe20 && c <= 0xfe2f) ||
+        (c >= 0x200b && c <= 0x200f) || (c >= 0x2060 && c <= 0x2064) ||
+        (c >= 0xfe00 && c <= 0xfe0f) || (c >= 0xe0100 && c <= 0xe01ef);
     const bool wide =
         (c >= 0x1100 && c <= 0x115f) || (c >= 0x2e80 && c <= 0x303e) ||
         (c >= 0x3041 && c <= 0x33ff) || (c >= 0x3400 && c <= 0x4dbf) ||
@@ -79,7 +81,8 @@ size_t DisplayWidth(absl::string_view text) {
         (c >= 0xac00 && c <= 0xd7a3) || (c >= 0xf900 && c <= 0xfaff) ||
         (c >= 0xfe30 && c <= 0xfe4f) || (c >= 0xff00 && c <= 0xff60) ||
         (c >= 0xffe0 && c <= 0xffe6) || (c >= 0x1f300 && c <= 0x1f64f) ||
-        (c >= 0x1f900 && c <= 0x1f9ff) || (c >= 0x20000 && c <= 0x3fffd);
+        (c >= 0x1f680 && c <= 0x1f6ff) || (c >= 0x1f900 && c <= 0x1f9ff) ||
+        (c >= 0x1fa70 && c <= 0x1faff) || (c >= 0x20000 && c <= 0x3fffd);
     width += combining ? 0 : wide ? 2 : 1;
   }
   return width;

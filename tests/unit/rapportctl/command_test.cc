@@ -202,13 +202,19 @@ TEST(Table, AlignsByDisplayWidth) {
   t.AddRow({"Zo\xc3\xab", "Paris", "a"});          // Zoë, precomposed
   t.AddRow({"Zoe\xcc\x88", "Lyon", "b"});          // Zoë, e + U+0308
   t.AddRow({"\xe6\x9d\x8e\xe5\xb0\x8f", "", ""});  // 李小, 4 columns
+  t.AddRow(
+      {"a\xe2\x80\x8b"
+       "b",
+       "", "c"});  // a, zero-width space, b
   std::ostringstream table;
   t.Print(Format::kTable, table);
   EXPECT_EQ(table.str(),
             "NAME  CITY   NOTE\n"
             "Zo\xc3\xab   Paris  a\n"
             "Zoe\xcc\x88   Lyon   b\n"
-            "\xe6\x9d\x8e\xe5\xb0\x8f\n");
+            "\xe6\x9d\x8e\xe5\xb0\x8f\n"
+            "a\xe2\x80\x8b"
+            "b           c\n");
 }
 
 TEST(FetchPages, AllAsksForTheLargestPagesAndKeepsEveryPage) {

@@ -662,6 +662,11 @@ TEST_F(AuthTest, AKeyHeldToASubjectSignsForItAlone) {
                 Unauthenticated("the signing key may not sign for a service "
                                 "(a \"service:\" subject needs that "
                                 "service's own key)"));
+    claims.subject = "SERVICE:partner";  // reads as the service all the same
+    EXPECT_THAT(v->Verify(Bearer(Mint(*key_.signing, claims))),
+                Unauthenticated("the signing key may not sign for a service "
+                                "(a \"service:\" subject needs that "
+                                "service's own key)"));
     claims.subject = "ops:partner";
     EXPECT_TRUE(v->Verify(Bearer(Mint(*key_.signing, claims))).ok());
   }
