@@ -134,11 +134,12 @@ absl::StatusOr<CounterpartOptions> ReadCounterpartFlags(
   }
   out.service_tokens = std::make_shared<auth::ServiceTokens>(
       *std::move(key),
-      auth::TokenClaims{.subject = absl::StrCat("service:", defaults.name),
-                        .roles = {"reader"},
-                        .issuer = AuthIssuer(),
-                        .audience = ServiceAudience(),
-                        .ttl = absl::Hours(1)});
+      auth::TokenClaims{
+          .subject = absl::StrCat(auth::kServiceSubjectPrefix, defaults.name),
+          .roles = {"reader"},
+          .issuer = AuthIssuer(),
+          .audience = ServiceAudience(),
+          .ttl = absl::Hours(1)});
   return out;
 }
 
@@ -220,6 +221,14 @@ ScoringClientFor(const ServerOptions& server,
              return tokens->Authorization();
            },
        .allow_plaintext = server.allow_plaintext});
+}
+
+int ServeCounterpart(const ServerOptions& server, grpc::Service* service,
+                     MysqlPool* pool,
+                     differentiation::Differentiation* values) {
+  return Serve(
+      server, {service}, [pool] { return pool->Ping(); },
+      [values](absl::Time deadline) { values->FinishRefreshes(deadline); });
 }
 
 }  // namespace rapport

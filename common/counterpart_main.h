@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/auth/service_tokens.h"
+#include "common/differentiation/differentiation.h"
 #include "common/differentiation/scoring_client.h"
 #include "common/mysql/migrations.h"
 #include "common/mysql/mysql_pool.h"
@@ -66,6 +67,12 @@ absl::StatusOr<std::unique_ptr<MysqlPool>> OpenDatabase(
 absl::StatusOr<std::unique_ptr<differentiation::GrpcScoringClient>>
 ScoringClientFor(const ServerOptions& server,
                  const CounterpartOptions& options);
+
+// Serves `service` as Serve does, ready while `pool` reaches the database;
+// on SIGTERM, once the calls have drained, a refresh of `values` under way
+// (a rollout, a scale-down) gets what is left of the grace period to finish.
+int ServeCounterpart(const ServerOptions& server, grpc::Service* service,
+                     MysqlPool* pool, differentiation::Differentiation* values);
 
 }  // namespace rapport
 

@@ -115,9 +115,5 @@ int main(int argc, char** argv) {
                         int limit) {
         return rapport::audit::List(*p, filter, after, limit);
       });
-  // A refresh under way when the replica is told to stop (a rollout, a
-  // scale-down) gets what is left of the grace period to finish.
-  return rapport::Serve(
-      *server, {&service}, [p = pool->get()] { return p->Ping(); },
-      [&values](absl::Time deadline) { values.FinishRefreshes(deadline); });
+  return rapport::ServeCounterpart(*server, &service, pool->get(), &values);
 }

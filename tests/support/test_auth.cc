@@ -63,28 +63,29 @@ std::string TestAuth::service_key_file(absl::string_view service) const {
 }
 
 std::string TestAuth::ServiceBearer(absl::string_view service) const {
-  const std::string cache_key = absl::StrCat("\nservice\n", service);
+  auth::ServiceTokens* tokens;
   {
     absl::MutexLock lock(&mu_);
-    if (auto it = tokens_.find(cache_key); it != tokens_.end())
-      return it->second;
+    std::unique_ptr<auth::ServiceTokens>& made =
+        service_tokens_[std::string(service)];
+    if (made == nullptr) {
+      absl::StatusOr<auth::SigningKey> key =
+          auth::SigningKey::Load(service_key_file(service));
+      if (!key.ok()) Die(key.status());
+      made = std::make_unique<auth::ServiceTokens>(
+          *std::move(key),
+          auth::TokenClaims{
+              .subject = absl::StrCat(auth::kServiceSubjectPrefix, service),
+              .roles = {"reader"},
+              .issuer = "rapport",
+              .audience = "rapport.scoring",
+              .ttl = absl::Hours(1)});
+    }
+    tokens = made.get();
   }
-  absl::StatusOr<auth::SigningKey> key =
-      auth::SigningKey::Load(service_key_file(service));
-  if (!key.ok()) Die(key.status());
-  absl::StatusOr<std::string> token = auth::MintToken(
-      *key,
-      {.subject = absl::StrCat(auth::kServiceSubjectPrefix, service),
-       .roles = {"reader"},
-       .issuer = "rapport",
-       .audience = "rapport.scoring",
-       .ttl = absl::Hours(1)},
-      absl::Now());
-  if (!token.ok()) Die(token.status());
-  const std::string bearer = absl::StrCat("Bearer ", *token);
-  absl::MutexLock lock(&mu_);
-  tokens_[cache_key] = bearer;
-  return bearer;
+  absl::StatusOr<std::string> bearer = tokens->Authorization();
+  if (!bearer.ok()) Die(bearer.status());
+  return *bearer;
 }
 
 const TestAuth& TestAuth::Get() {

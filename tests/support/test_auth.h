@@ -21,6 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/auth/jwt.h"
+#include "common/auth/service_tokens.h"
 
 namespace rapport::testing {
 
@@ -61,6 +62,9 @@ class TestAuth {
   mutable absl::Mutex mu_;
   mutable absl::flat_hash_map<std::string, std::string> tokens_
       ABSL_GUARDED_BY(mu_);
+  // Each domain service's own tokens, made as the service makes them.
+  mutable absl::flat_hash_map<std::string, std::unique_ptr<auth::ServiceTokens>>
+      service_tokens_ ABSL_GUARDED_BY(mu_);
   std::string dir_;
   std::string jwks_file_;
   std::string people_key_file_;
