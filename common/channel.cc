@@ -4,6 +4,8 @@
 #include <grpcpp/create_channel.h>
 
 #include <algorithm>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "absl/random/random.h"
@@ -104,33 +106,60 @@ absl::Status CheckReplicaList(const std::string& target) {
   return absl::OkStatus();
 }
 
-}  // namespace
+// The replicas of a list target ("ipv4:a,b"), after its scheme.
+std::vector<std::string> Replicas(const std::string& target) {
+  return absl::StrSplit(absl::string_view(target).substr(target.find(':') + 1),
+                        ',');
+}
 
-absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
+std::string Scheme(const std::string& target) {
+  return target.substr(0, target.find(':') + 1);
+}
+
+// The replica of a list that this process's lanes count from.
+size_t FirstLane() {
+  static const size_t first = [] {
+    absl::BitGen random;
+    return absl::Uniform<size_t>(random, 0, 1 << 30);
+  }();
+  return first;
+}
+
+// What every channel of MakeChannel and MakeLaneChannel shares.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> Build(
     const std::string& address, const TlsOptions& tls,
     std::vector<
         std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
-        interceptors) {
+        interceptors,
+    std::optional<int> lane) {
   if (address.empty())
     return absl::InvalidArgumentError("addr: the address is empty");
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
       MakeChannelCredentials(tls);
   if (!credentials.ok()) return credentials.status();
   grpc::ChannelArguments args;
-  args.SetLoadBalancingPolicyName("round_robin");
-  // round_robin starts with the first address of the list; shuffled, short-
-  // lived clients (one rapportctl command, one call) spread over the
-  // replicas too, not only the long-lived ones.
   std::string target = ChannelTarget(address);
-  if (absl::StrContains(address, ',')) {
+  const bool list = absl::StrContains(address, ',');
+  if (list) {
     if (absl::Status s = CheckReplicaList(target); !s.ok()) return s;
-    const size_t scheme = target.find(':') + 1;
-    std::vector<std::string> replicas =
-        absl::StrSplit(target.substr(scheme), ',');
-    absl::BitGen random;
-    std::shuffle(replicas.begin(), replicas.end(), random);
-    target =
-        absl::StrCat(target.substr(0, scheme), absl::StrJoin(replicas, ","));
+  }
+  if (lane.has_value()) {
+    // One replica of a list, tried in the lane's order; round-robin over
+    // a name's addresses.
+    args.SetLoadBalancingPolicyName(list ? "pick_first" : "round_robin");
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    if (list) target = LaneTarget(address, *lane, FirstLane());
+  } else {
+    args.SetLoadBalancingPolicyName("round_robin");
+    // round_robin starts with the first address of the list; shuffled,
+    // short-lived clients (one rapportctl command, one call) spread over
+    // the replicas too, not only the long-lived ones.
+    if (list) {
+      std::vector<std::string> replicas = Replicas(target);
+      absl::BitGen random;
+      std::shuffle(replicas.begin(), replicas.end(), random);
+      target = absl::StrCat(Scheme(target), absl::StrJoin(replicas, ","));
+    }
   }
   args.SetMaxReceiveMessageSize(64 << 20);
   args.SetMaxSendMessageSize(64 << 20);
@@ -153,6 +182,34 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
   }
   return grpc::experimental::CreateCustomChannelWithInterceptors(
       target, *credentials, args, std::move(interceptors));
+}
+
+}  // namespace
+
+std::string LaneTarget(const std::string& address, int lane, size_t first) {
+  const std::string target = ChannelTarget(address);
+  if (!absl::StrContains(address, ',')) return target;
+  std::vector<std::string> replicas = Replicas(target);
+  const size_t start = (first + static_cast<size_t>(lane)) % replicas.size();
+  std::rotate(replicas.begin(), replicas.begin() + start, replicas.end());
+  return absl::StrCat(Scheme(target), absl::StrJoin(replicas, ","));
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
+    const std::string& address, const TlsOptions& tls,
+    std::vector<
+        std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
+        interceptors) {
+  return Build(address, tls, std::move(interceptors), std::nullopt);
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeLaneChannel(
+    const std::string& address, const TlsOptions& tls, int lane) {
+  if (lane < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("lane: ", lane, " is negative"));
+  }
+  return Build(address, tls, {}, lane);
 }
 
 }  // namespace rapport

@@ -33,6 +33,23 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
 // The target string MakeChannel dials for `address` (exposed for tests).
 std::string ChannelTarget(const std::string& address);
 
+// A channel for the `lane`-th (0, 1, ...) of several calls made at once that
+// should each reach a replica of its own, such as the streams of an import:
+// on one round-robin channel they would all go to the replica it reached
+// first. Given a list of replicas, lane n dials the replica n places after
+// one chosen at random once per process, and the next ones in the list's
+// order when that one does not answer (gRPC's pick_first). Given one name,
+// it balances round-robin over what the name resolves to. Either way the
+// channel keeps its connections to itself, so that one through a balancer
+// in front of the replicas (a Kubernetes Service) is balanced on its own
+// instead of riding another lane's.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeLaneChannel(
+    const std::string& address, const TlsOptions& tls, int lane);
+
+// The target MakeLaneChannel dials for `lane` when its process chose the
+// list's replica `first` to start from (exposed for tests).
+std::string LaneTarget(const std::string& address, int lane, size_t first);
+
 // Whether every host `address` names is this machine: "localhost", 127.0.0.0/8,
 // [::1], or a unix: socket. A credential meant for this machine only (the
 // local platform's operator token) is sent nowhere else.

@@ -106,12 +106,13 @@ void Context::Authorize(grpc::ClientContext* call) const {
 }
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> Context::Channel(
-    const char* env, const char* fallback) const {
-  return ServiceChannel("addr", env, fallback);
+    const char* env, const char* fallback, std::optional<int> lane) const {
+  return ServiceChannel("addr", env, fallback, lane);
 }
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> Context::ServiceChannel(
-    const char* flag, const char* env, const char* fallback) const {
+    const char* flag, const char* env, const char* fallback,
+    std::optional<int> lane) const {
   std::string address = FlagOrEnv(args, flag, env);
   if (address.empty() && absl::string_view(env) == "RAPPORT_COMMUNITY_ADDR") {
     // platform.env names it both ways; the service's whole name too.
@@ -155,6 +156,7 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Context::ServiceChannel(
           "the network encrypts by itself"));
     }
   }
+  if (lane.has_value()) return MakeLaneChannel(address, tls, *lane);
   return MakeChannel(address, tls);
 }
 

@@ -43,16 +43,21 @@ struct Context {
   // The channel to a service: --addr, else the environment variable `env`,
   // else that variable in the local platform's var/run/platform.env (see
   // LocalPlatformSetting), else `fallback` (e.g. "localhost:50051").
+  // With a `lane`, one of several channels whose calls each go to a replica
+  // of their own (MakeLaneChannel: the streams of an import).
   absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel(
-      const char* env, const char* fallback) const;
+      const char* env, const char* fallback,
+      std::optional<int> lane = std::nullopt) const;
   // The same for commands that talk to several services: --`flag` (such as
   // "partner-addr") instead of --addr.
   absl::StatusOr<std::shared_ptr<grpc::Channel>> ServiceChannel(
-      const char* flag, const char* env, const char* fallback) const;
+      const char* flag, const char* env, const char* fallback,
+      std::optional<int> lane = std::nullopt) const;
   // The channel to the customer service: --addr, $RAPPORT_CUSTOMER_ADDR or
   // localhost:50051.
-  absl::StatusOr<std::shared_ptr<grpc::Channel>> CustomerChannel() const {
-    return Channel("RAPPORT_CUSTOMER_ADDR", "localhost:50051");
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> CustomerChannel(
+      std::optional<int> lane = std::nullopt) const {
+    return Channel("RAPPORT_CUSTOMER_ADDR", "localhost:50051", lane);
   }
   // A client context with the --timeout deadline and the caller's token.
   std::unique_ptr<grpc::ClientContext> NewCall() const;

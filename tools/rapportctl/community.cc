@@ -949,17 +949,27 @@ struct CoverageImport : CommunityImportKind<v1::ImportCoverageResponse> {
   }
 };
 
-int ImportFile(Context& ctx, Stub& stub) {
+// The channel to the service: --addr, $RAPPORT_COMMUNITY_ADDR or
+// localhost:50053; with a `lane`, an import stream's own.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> CommunityChannel(
+    const Context& ctx, std::optional<int> lane = std::nullopt) {
+  return ctx.Channel("RAPPORT_COMMUNITY_ADDR", "localhost:50053", lane);
+}
+
+int ImportFile(Context& ctx, Stub&) {
   const std::vector<std::string>& words = ctx.args.positional();
   const std::string kind = words.size() > 2 ? words[2] : "";
+  const file_import::LaneChannel lanes = [&ctx](int lane) {
+    return CommunityChannel(ctx, lane);
+  };
   if (kind == "holdings") {
-    return RunFileImport<HoldingImport>(ctx, stub, kImportUsage);
+    return RunFileImport<HoldingImport>(ctx, lanes, kImportUsage);
   }
   if (kind == "engagements") {
-    return RunFileImport<EngagementImport>(ctx, stub, kImportUsage);
+    return RunFileImport<EngagementImport>(ctx, lanes, kImportUsage);
   }
   if (kind == "coverage") {
-    return RunFileImport<CoverageImport>(ctx, stub, kImportUsage);
+    return RunFileImport<CoverageImport>(ctx, lanes, kImportUsage);
   }
   return UsageError(kImportUsage, "");
 }
@@ -1029,7 +1039,7 @@ int RunCommunity(Context& ctx) {
                       "");
   }
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-      ctx.Channel("RAPPORT_COMMUNITY_ADDR", "localhost:50053");
+      CommunityChannel(ctx);
   if (!channel.ok()) return UsageError(channel.status());
   std::unique_ptr<Stub> stub = v1::FinancialCommunityService::NewStub(*channel);
   if (command == Commands().end()) {

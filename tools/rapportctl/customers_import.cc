@@ -93,11 +93,12 @@ int RunCustomersImport(Context& ctx) {
       ctx.CustomerChannel();
   if (!channel.ok())
     return UsageError(std::string(channel.status().message()), "");
-  std::unique_ptr<v1::CustomerService::Stub> stub =
-      v1::CustomerService::NewStub(*channel);
+  const file_import::LaneChannel lanes = [&ctx](int lane) {
+    return ctx.CustomerChannel(lane);
+  };
   if (kind == "purchases")
-    return RunFileImport<PurchaseKind>(ctx, *stub, kUsage);
-  return RunFileImport<InteractionKind>(ctx, *stub, kUsage);
+    return RunFileImport<PurchaseKind>(ctx, lanes, kUsage);
+  return RunFileImport<InteractionKind>(ctx, lanes, kUsage);
 }
 
 }  // namespace rapport::ctl

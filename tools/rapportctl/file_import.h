@@ -31,6 +31,7 @@
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -70,6 +71,11 @@ inline constexpr size_t kMessageBytes = 2 << 20;
 inline constexpr size_t kMaxMessageBytes = 3 << 20;
 inline constexpr size_t kMaxRowBytes = 256 << 10;
 inline constexpr int kDefaultStreams = 2;
+
+// The channel of an import's stream `lane` (0, 1, ...): Context::Channel with
+// that lane, so that the streams go to as many replicas as they can.
+using LaneChannel =
+    std::function<absl::StatusOr<std::shared_ptr<grpc::Channel>>(int lane)>;
 inline constexpr int kMaxStreams = 16;
 // Messages a call may have queued before the file reader waits for it.
 inline constexpr size_t kQueuedMessages = 2;
@@ -357,7 +363,7 @@ inline absl::StatusOr<int64_t> CheckFile(const std::string& path,
 }
 
 template <typename Kind>
-int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
+int Import(Context& ctx, const LaneChannel& lanes, const std::string& path,
            const std::string& import_id, int batch_rows, int streams) {
   const std::vector<Column> columns = Kind::Columns();
   if (absl::StatusOr<int64_t> checked = CheckFile(path, columns);
@@ -383,10 +389,18 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
   // An import may run long; --timeout overrides the default of an hour.
   const absl::Duration timeout =
       ctx.args.Has("timeout") ? ctx.timeout : absl::Hours(1);
+  // A channel per stream, so that given several replicas each stream goes
+  // to another one (their connections made before the first call).
+  std::vector<std::unique_ptr<typename Kind::Stub>> stubs;
+  for (int i = 0; i < streams; ++i) {
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = lanes(i);
+    if (!channel.ok()) return UsageError(channel.status());
+    stubs.push_back(std::make_unique<typename Kind::Stub>(*channel));
+  }
   std::vector<std::unique_ptr<ImportCall<Kind>>> calls;
   for (int i = 0; i < streams; ++i) {
     calls.push_back(
-        std::make_unique<ImportCall<Kind>>(ctx, stub, timeout, import_id));
+        std::make_unique<ImportCall<Kind>>(ctx, *stubs[i], timeout, import_id));
   }
 
   ImportProgress progress(Kind::kName);
@@ -552,7 +566,7 @@ int Import(Context& ctx, typename Kind::Stub& stub, const std::string& path,
 // rapportctl <command> import KIND FILE.csv [--import-id ID] [--batch-rows N]
 // [--streams N] for one kind; `usage` is the command's usage line.
 template <typename Kind>
-int RunFileImport(Context& ctx, typename Kind::Stub& stub,
+int RunFileImport(Context& ctx, const file_import::LaneChannel& lanes,
                   const std::string& usage) {
   using namespace file_import;  // NOLINT: this header's own helpers
   const std::vector<std::string>& words = ctx.args.positional();
@@ -589,7 +603,7 @@ int RunFileImport(Context& ctx, typename Kind::Stub& stub,
     }
     import_id = *derived;
   }
-  return Import<Kind>(ctx, stub, path, import_id, *batch_rows, *streams);
+  return Import<Kind>(ctx, lanes, path, import_id, *batch_rows, *streams);
 }
 
 }  // namespace rapport::ctl

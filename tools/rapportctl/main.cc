@@ -55,7 +55,8 @@ Commands:
       fields than the header is one; broken quoting stops the file before anything is sent);
       a re-run stores nothing twice (after fixing rejected rows in the file, with the
       --import-id the first run printed).
-      Sends on --streams concurrent calls (default 2), each customer's rows on one.
+      Sends on --streams concurrent calls (default 2), each customer's rows on one;
+      given several replicas (--addr A,B), the calls go to different ones.
   customers import interactions FILE.csv [--import-id ID] [--batch-rows N] [--streams N]
       FILE.csv: customer_ref,timestamp,channel,cost[,kind,note,request_id]
   customers refresh-scores [--as-of RFC3339] [--window-days N] [--bins K] [--with-clv] [--no-wait]

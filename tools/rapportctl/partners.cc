@@ -1220,20 +1220,26 @@ int RunPartners(Context& ctx) {
   if (words.size() < 2) {
     return UsageError("want: rapportctl partners COMMAND ... (see help)", "");
   }
+  // --addr, $RAPPORT_PARTNER_ADDR or localhost:50052; with a lane, an
+  // import stream's own.
+  const auto channel_of = [&ctx](std::optional<int> lane) {
+    return ctx.Channel("RAPPORT_PARTNER_ADDR", "localhost:50052", lane);
+  };
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-      ctx.Channel("RAPPORT_PARTNER_ADDR", "localhost:50052");
+      channel_of(std::nullopt);
   if (!channel.ok()) return UsageError(channel.status());
   std::unique_ptr<Stub> stub = v1::PartnerService::NewStub(*channel);
   const std::string& verb = words[1];
   if (verb == "import") {
     const std::string kind = words.size() > 2 ? words[2] : "";
+    const file_import::LaneChannel lanes = channel_of;
     if (kind == "deals")
-      return RunFileImport<DealKind>(ctx, *stub, kImportUsage);
+      return RunFileImport<DealKind>(ctx, lanes, kImportUsage);
     if (kind == "orders") {
-      return RunFileImport<OrderKind>(ctx, *stub, kImportUsage);
+      return RunFileImport<OrderKind>(ctx, lanes, kImportUsage);
     }
     if (kind == "interactions") {
-      return RunFileImport<InteractionKind>(ctx, *stub, kImportUsage);
+      return RunFileImport<InteractionKind>(ctx, lanes, kImportUsage);
     }
     return UsageError(kImportUsage, "");
   }

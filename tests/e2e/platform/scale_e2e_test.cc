@@ -130,6 +130,37 @@ TEST_F(ScaleE2E, ClientsGivenEveryReplicaSpreadTheirCallsOverThem) {
   EXPECT_GT(after[0] - before[0], 0);
   EXPECT_GT(after[1] - before[1], 0);
 
+  // An import's streams each go to another replica, whichever connected
+  // first: four streams, two on each.
+  std::string rows = "customer_ref,timestamp,amount\n";
+  for (int c = 0; c < 40; ++c) {
+    absl::StrAppend(&rows, "ext:spread:", c, ",2024-01-02T00:00:00Z,", c + 1,
+                    "\n");
+  }
+  const std::string spread = platform_.File("spread.csv", rows);
+  for (int streams : {2, 4}) {
+    const auto imports = [&](int r) {
+      return static_cast<int64_t>(testing::SumOf(
+          testing::FetchMetrics(platform_.customer(r).metrics_addr()),
+          "grpc_server_handled_total", {"grpc_method=\"ImportPurchases\""}));
+    };
+    const int64_t imports_before[2] = {imports(0), imports(1)};
+    RunResult imported =
+        testing::Run({testing::CtlPath(), "customers", "import", "purchases",
+                      spread, "--streams", absl::StrCat(streams), "--import-id",
+                      absl::StrCat("spread-", streams)},
+                     env);
+    ASSERT_EQ(imported.exit_code, 0) << imported.err;
+    int64_t served[2] = {0, 0};
+    for (int i = 0; i < 50; ++i) {
+      for (int r = 0; r < 2; ++r) served[r] = imports(r) - imports_before[r];
+      if (served[0] + served[1] >= streams) break;
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    EXPECT_EQ(served[0], streams / 2) << streams << " streams";
+    EXPECT_EQ(served[1], streams / 2) << streams << " streams";
+  }
+
   // The customer service's own calls to scoring spread over both scoring
   // replicas. round_robin sends calls only to replicas it has connected to,
   // and it connects to the second in the background: refresh until both

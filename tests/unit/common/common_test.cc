@@ -504,6 +504,26 @@ TEST(Channel, AddressListsBecomeRoundRobinTargets) {
   }
 }
 
+TEST(Channel, LanesStartAtSuccessiveReplicasOfAList) {
+  const std::string list = "127.0.0.1:1,127.0.0.1:2,127.0.0.1:3";
+  // From the process's first replica on, each lane one further, the others
+  // after it in the list's order (pick_first's fallbacks).
+  EXPECT_EQ(LaneTarget(list, 0, 0), "ipv4:127.0.0.1:1,127.0.0.1:2,127.0.0.1:3");
+  EXPECT_EQ(LaneTarget(list, 1, 0), "ipv4:127.0.0.1:2,127.0.0.1:3,127.0.0.1:1");
+  EXPECT_EQ(LaneTarget(list, 2, 0), "ipv4:127.0.0.1:3,127.0.0.1:1,127.0.0.1:2");
+  EXPECT_EQ(LaneTarget(list, 3, 0), LaneTarget(list, 0, 0));
+  EXPECT_EQ(LaneTarget(list, 0, 4), LaneTarget(list, 1, 0));
+  EXPECT_EQ(LaneTarget("ipv6:[::1]:1,[::1]:2", 1, 0), "ipv6:[::1]:2,[::1]:1");
+  // One name is left to its resolver.
+  EXPECT_EQ(LaneTarget("localhost:50051", 3, 7), "localhost:50051");
+  EXPECT_TRUE(MakeLaneChannel(list, {}, 5).ok());
+  EXPECT_TRUE(MakeLaneChannel("localhost:50051", {}, 0).ok());
+  EXPECT_EQ(MakeLaneChannel(list, {}, -1).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(MakeLaneChannel("127.0.0.1:1,localhost:2", {}, 0).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(Channel, LoopbackAddressesAreThoseOfThisMachineOnly) {
   for (const char* local :
        {"localhost:50051", "LOCALHOST:1", "127.0.0.1:50051", "127.8.9.10:1",
