@@ -8,6 +8,11 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <sys/stat.h>
+#include <unicode/normalizer2.h>
+#include <unicode/uchar.h>
+#include <unicode/unistr.h>
+#include <unicode/uspoof.h>
+#include <unicode/utf8.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -204,10 +209,62 @@ bool Among(const std::vector<std::string>& list, absl::string_view value) {
   return std::find(list.begin(), list.end(), value) != list.end();
 }
 
-bool HasControlCharacter(absl::string_view text) {
-  return std::any_of(text.begin(), text.end(), [](char c) {
-    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
-  });
+// Whether `text` holds a character that an audit row or a log line would
+// not show as written: a control character (C0, DEL, C1), a line or
+// paragraph separator, or an invisible format character (Unicode's Cf:
+// zero-width ones, bidirectional embeddings, overrides and isolates, the
+// byte order mark, soft hyphen, tags), with which a subject could pass for
+// another. Bytes that are not UTF-8 are left to Jansson, which refuses them.
+bool HasInvisibleCharacter(absl::string_view text) {
+  const auto* bytes = reinterpret_cast<const uint8_t*>(text.data());
+  const int32_t size = static_cast<int32_t>(text.size());
+  for (int32_t i = 0; i < size;) {
+    UChar32 c;
+    U8_NEXT(bytes, i, size, c);
+    if (c < 0) continue;
+    switch (u_charType(c)) {
+      case U_CONTROL_CHAR:
+      case U_FORMAT_CHAR:
+      case U_LINE_SEPARATOR:
+      case U_PARAGRAPH_SEPARATOR:
+        return true;
+      default:
+        break;
+    }
+  }
+  return false;
+}
+
+// `text` as a reader might take it: case and compatibility forms folded
+// (NFKC_Casefold: "Ｓ" and "S" are "s"), then ICU's confusable skeleton
+// (UTS #39: the Cyrillic "ѕ" and the Latin "s" have one). Empty when ICU
+// cannot say.
+icu::UnicodeString Skeleton(absl::string_view text) {
+  static const USpoofChecker* const checker = [] {
+    UErrorCode status = U_ZERO_ERROR;
+    USpoofChecker* opened = uspoof_open(&status);
+    return U_SUCCESS(status) ? opened : nullptr;
+  }();
+  UErrorCode status = U_ZERO_ERROR;
+  const icu::Normalizer2* fold =
+      icu::Normalizer2::getNFKCCasefoldInstance(status);
+  if (checker == nullptr || U_FAILURE(status)) return {};
+  const icu::UnicodeString folded =
+      fold->normalize(icu::UnicodeString::fromUTF8(icu::StringPiece(
+                          text.data(), static_cast<int32_t>(text.size()))),
+                      status);
+  icu::UnicodeString skeleton;
+  uspoof_getSkeletonUnicodeString(checker, 0, folded, skeleton, &status);
+  return U_SUCCESS(status) ? skeleton : icu::UnicodeString();
+}
+
+// Whether `subject` reads as a service's ("service:..."): in any case, in
+// full-width forms, or in letters of other scripts that look the same.
+bool ReadsAsServiceSubject(absl::string_view subject) {
+  if (absl::StartsWithIgnoreCase(subject, kServiceSubjectPrefix)) return true;
+  static const icu::UnicodeString* const prefix =
+      new icu::UnicodeString(Skeleton(kServiceSubjectPrefix));
+  return !prefix->isEmpty() && Skeleton(subject).startsWith(*prefix);
 }
 
 // The subject and roles of verified `claims`.
@@ -224,9 +281,11 @@ absl::StatusOr<Principal> PrincipalOf(const json_t* claims) {
   }
   principal.subject.assign(json_string_value(sub), json_string_length(sub));
   // The subject goes into every change's audit row and the request log as
-  // it is: no line breaks or other control characters there.
-  if (HasControlCharacter(principal.subject)) {
-    return Unauthenticated("token subject contains a control character");
+  // it is: no line breaks or other control characters there, and nothing
+  // invisible that would make it look like another.
+  if (HasInvisibleCharacter(principal.subject)) {
+    return Unauthenticated(
+        "token subject contains a control or invisible character");
   }
 
   const json_t* roles = json_object_get(claims, "roles");
@@ -428,9 +487,9 @@ absl::StatusOr<Principal> TokenVerifier::Verify(
   // "service:" callers the refreshes' slots, and the audit log names them as
   // the service, so a people's key (or an identity provider that lets a user
   // choose a name) may not.
-  // (In any case: "Service:customer" in an audit row reads as the service.)
-  if (signer->subject.empty() &&
-      absl::StartsWithIgnoreCase(principal.subject, kServiceSubjectPrefix)) {
+  // (In any case, in full-width or look-alike letters: "Service:customer"
+  // or "ｓｅｒｖｉｃｅ：customer" in an audit row reads as the service.)
+  if (signer->subject.empty() && ReadsAsServiceSubject(principal.subject)) {
     return Unauthenticated(
         "the signing key may not sign for a service (a \"service:\" subject "
         "needs that service's own key)");
@@ -674,9 +733,9 @@ absl::StatusOr<std::string> MintToken(const SigningKey& key,
     return absl::InvalidArgumentError(
         absl::StrCat("subject: must be at most ", kMaxSubjectBytes, " bytes"));
   }
-  if (HasControlCharacter(claims.subject)) {
+  if (HasInvisibleCharacter(claims.subject)) {
     return absl::InvalidArgumentError(
-        "subject: must not contain control characters");
+        "subject: must not contain control or invisible characters");
   }
   if (claims.issuer.empty()) {
     return absl::InvalidArgumentError("issuer: is required");

@@ -150,12 +150,17 @@ struct VerifierOptions {
 //   - `aud` is the audience (or one of other_audiences), or an array holding
 //     one, else "wrong audience";
 //   - `sub` is a non-empty string else "token has no subject", of at most
-//     256 bytes else "token subject is longer than 256 bytes";
+//     256 bytes else "token subject is longer than 256 bytes", with no
+//     control character (line breaks included), line separator or invisible
+//     format character (zero-width, bidirectional controls, ...) else "token
+//     subject contains a control or invisible character";
 //   - `roles` is an array of strings (a lone string, even "admin", is
 //     "malformed token": roles are never guessed from a string) holding at
 //     least one of reader, writer, admin
 //       else PERMISSION_DENIED "token has no known role";
-//   - a subject that begins with kServiceSubjectPrefix (in any case) was
+//   - a subject that begins with kServiceSubjectPrefix (in any case, or in
+//     characters that look the same: full-width forms, other scripts'
+//     look-alike letters, by ICU's confusable skeletons) was
 //     signed by a key scoped to it (a people's key may not name a service)
 //       else "the signing key may not sign for a service (...)";
 //   - a key scoped to a subject and a role (jwks.h) signed for that subject

@@ -142,7 +142,7 @@ bool DocumentedRefusal(const absl::Status& s) {
         "token has no expiry", "token expired", "token not yet valid",
         "token lives too long", "wrong issuer", "wrong audience",
         "token has no subject", "token subject is longer than 256 bytes",
-        "token subject contains a control character",
+        "token subject contains a control or invisible character",
         "the signing key may not sign for this subject",
         "the signing key may not grant this role",
         "the signing key may not sign for this service",

@@ -560,16 +560,24 @@ TEST_F(AuthTest, MissingSubjectIsRefused) {
   raw.sub = absl::StrCat("\"", std::string(257, 'a'), "\"");
   EXPECT_THAT(verifier->Verify(Bearer(HandToken(raw))),
               Unauthenticated("token subject is longer than 256 bytes"));
-  // Nor a line break (or another control character) into those records.
+  // Nor a line break (or another control character) into those records,
+  // nor anything invisible that makes one name look like another.
   for (const char* sub :
-       {R"("evil\n{\"actor\":\"x\"}")", R"("tab\there")", R"("del\u007f")"}) {
+       {R"("evil\n{\"actor\":\"x\"}")", R"("tab\there")", R"("del\u007f")",
+        R"("c1\u0085")", R"("line\u2028sep")", R"("\u200bservice:customer")",
+        R"("admin\u200d")", R"("bidi\u202eoverride")", R"("isolate\u2066")",
+        R"("\ufeffbom")", R"("soft\u00adhyphen")", "\"tag\xf3\xa0\x80\x81\""}) {
     raw.sub = sub;
     EXPECT_THAT(verifier->Verify(Bearer(HandToken(raw))),
-                Unauthenticated("token subject contains a control character"))
+                Unauthenticated(
+                    "token subject contains a control or invisible character"))
         << sub;
   }
-  raw.sub = R"("ünïcode:ok")";
-  EXPECT_TRUE(verifier->Verify(Bearer(HandToken(raw))).ok());
+  for (const char* sub : {R"("ünïcode:ok")", R"("名前")", R"("emoji 🙂")",
+                          R"("superscript\u2070")"}) {
+    raw.sub = sub;
+    EXPECT_TRUE(verifier->Verify(Bearer(HandToken(raw))).ok()) << sub;
+  }
 }
 
 TEST_F(AuthTest, NoKnownRoleIsPermissionDenied) {
@@ -662,17 +670,27 @@ TEST_F(AuthTest, AKeyHeldToASubjectSignsForItAlone) {
                 Unauthenticated("the signing key may not sign for a service "
                                 "(a \"service:\" subject needs that "
                                 "service's own key)"));
-    claims.subject = "SERVICE:partner";  // reads as the service all the same
-    EXPECT_THAT(v->Verify(Bearer(Mint(*key_.signing, claims))),
-                Unauthenticated("the signing key may not sign for a service "
-                                "(a \"service:\" subject needs that "
-                                "service's own key)"));
+    // Each of these reads as the service all the same.
+    for (const char* subject :
+         {"SERVICE:partner",
+          "\uff53\uff45\uff52\uff56\uff49\uff43\uff45\uff1apartner",
+          "service\uff1apartner", "Service\u2236partner",
+          "\u0455\u0435rvice:partner" /* Cyrillic dze and ie */,
+          "\u017fervice:partner" /* long s */}) {
+      claims.subject = subject;
+      EXPECT_THAT(v->Verify(Bearer(Mint(*key_.signing, claims))),
+                  Unauthenticated("the signing key may not sign for a service "
+                                  "(a \"service:\" subject needs that "
+                                  "service's own key)"))
+          << subject;
+    }
     claims.subject = "ops:partner";
     EXPECT_TRUE(v->Verify(Bearer(Mint(*key_.signing, claims))).ok());
   }
   // "service" with no colon, or the prefix elsewhere, is anyone's name.
   TokenClaims near = everywhere;
-  for (const char* subject : {"service", "services:partner", "a service:x"}) {
+  for (const char* subject : {"service", "services:partner", "a service:x",
+                              "servic\uff45", "\uff53ervice-partner"}) {
     near.subject = subject;
     EXPECT_TRUE(plain->Verify(Bearer(Mint(*key_.signing, near))).ok())
         << subject;
@@ -1323,6 +1341,8 @@ TEST_F(AuthTest, MintRefusesBadClaims) {
   claims.subject = "\xff\xfe";
   EXPECT_THAT(Message(code(claims)), StartsWith("subject: "));
   claims.subject = "two\nlines";
+  EXPECT_THAT(Message(code(claims)), StartsWith("subject: "));
+  claims.subject = "\u200bservice:customer";
   EXPECT_THAT(Message(code(claims)), StartsWith("subject: "));
   EXPECT_TRUE(code(Claims()).ok());
 }
