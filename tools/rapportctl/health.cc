@@ -71,6 +71,17 @@ int RunHealth(Context& ctx) {
     if (serving || absl::Now() >= give_up) {
       // No answer is 1, not 3: scripts (deploy/local/run) tell a service
       // that is there but not serving from a port where nothing answers.
+      // A server that answers but knows no such name was asked for the
+      // wrong name (or at another service's address): the caller's mistake.
+      if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
+        std::cerr << "rapportctl: --service: the server at that address "
+                     "knows no service named \""
+                  << service
+                  << "\"; it answers for \"\" (the server as a whole), "
+                     "\"liveness\" and the full names of its APIs (such as "
+                     "rapport.customer.v1.CustomerService)\n";
+        return kExitUsage;
+      }
       if (!s.ok()) return ReportError(FromGrpcStatus(s));
       const std::string status =
           grpc::health::v1::HealthCheckResponse::ServingStatus_Name(

@@ -220,7 +220,8 @@ Commands:
       and a token without the admin role (it decides the funds it requests itself)
   health [--service NAME] [--wait DURATION]
       prints the status (SERVING, NOT_SERVING); exit 0 when serving, 3 when it answers
-      NOT_SERVING, 1 when nothing answers; sends no token (health needs none); NAME
+      NOT_SERVING, 1 when nothing answers, 2 when the server knows no service NAME;
+      sends no token (health needs none); NAME
       is an API's full name (rapport.partner.v1.PartnerService), asked at that service's
       address (--addr, else its RAPPORT_*_ADDR), or "liveness" (SERVING while the
       process serves at all, whatever its database: for liveness probes); default the

@@ -391,6 +391,16 @@ TEST(CustomerE2E, LostDatabaseGivesUnavailableAndTheServiceRecoversByItself) {
   RunResult live = server.Ctl({"health", "--service", "liveness"});
   EXPECT_EQ(live.exit_code, 0) << live.out << live.err;
   EXPECT_EQ(live.out, "SERVING\n");
+  // A name it does not know is the caller's mistake (2), not "nothing
+  // answers" (1), even while waiting.
+  RunResult bogus =
+      server.Ctl({"health", "--service", "rapport.customer.v1.CustomerServce",
+                  "--wait", "1s"});
+  EXPECT_EQ(bogus.exit_code, 2) << bogus.out << bogus.err;
+  EXPECT_NE(bogus.err.find("knows no service named "
+                           "\"rapport.customer.v1.CustomerServce\""),
+            std::string::npos)
+      << bogus.err;
 
   db->Start();
   RunResult back = server.Ctl({"health", "--wait", "20s"});
