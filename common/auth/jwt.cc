@@ -720,6 +720,12 @@ std::string SigningKey::PublicJwks(const KeyScope& scope) const {
   return internal::DumpJson(jwks.get(), JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 }
 
+bool SubjectsLookAlike(absl::string_view a, absl::string_view b) {
+  if (a == b) return true;
+  const icu::UnicodeString left = Skeleton(a);
+  return !left.isEmpty() && left == Skeleton(b);
+}
+
 // ---------------------------------------------------------------------------
 // MintToken.
 

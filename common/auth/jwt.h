@@ -70,6 +70,14 @@ inline constexpr absl::string_view kServiceSubjectPrefix = "service:";
 // as its actor.
 inline constexpr size_t kMaxSubjectBytes = 256;
 
+// Whether subjects `a` and `b` read as one name: equal, or equal but for
+// case, compatibility forms (full-width letters) and letters of other scripts
+// that look the same (ICU's NFKC_Casefold, then its confusable skeletons,
+// UTS #39). A four-eyes rule compares with it, so that one person under two
+// spellings of a name ("ada", "Ada": an identity provider that keeps the
+// case a name was typed in) is not taken for two.
+bool SubjectsLookAlike(absl::string_view a, absl::string_view b);
+
 // What a caller may do; each role includes the ones below it, so compare:
 // `principal.role >= Role::kWriter`.
 enum class Role { kNone = 0, kReader = 1, kWriter = 2, kAdmin = 3 };

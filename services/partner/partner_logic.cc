@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/api_names.h"
+#include "common/auth/jwt.h"
 #include "common/base/status_macros.h"
 #include "common/base/timestamp.h"
 #include "common/identity.h"
@@ -1422,14 +1423,17 @@ absl::StatusOr<v1::FundRequest> PartnerLogic::TransitionFundRequest(
             approving ? row.requested_by
                       : (to == v1::FUND_REQUEST_STATE_PAID ? row.claimed_by
                                                            : std::string());
-        if (!own.empty() && own == actor) {
+        // (The same name in other case or look-alike letters is the same
+        // person's.)
+        if (!own.empty() && auth::SubjectsLookAlike(own, actor)) {
           if (!request.force()) {
-            return absl::PermissionDeniedError(
-                absl::StrCat("fund request ", row.id, " was ",
-                             approving ? "requested" : "claimed", " by ", actor,
-                             "; another person ",
-                             approving ? "approves it" : "pays the claim",
-                             ", or an admin with force"));
+            return absl::PermissionDeniedError(absl::StrCat(
+                "fund request ", row.id, " was ",
+                approving ? "requested" : "claimed", " by ", own,
+                own == actor ? "" : absl::StrCat(", the same name as ", actor),
+                "; another person ",
+                approving ? "approves it" : "pays the claim",
+                ", or an admin with force"));
           }
           absl::StrAppend(&event.details,
                           approving ? "; own request" : "; own claim",

@@ -2413,6 +2413,16 @@ TEST_F(PartnerLogicTest, FundsAreDecidedBySomeoneElseOrWithForce) {
   absl::Status own = logic_.TransitionFundRequest(t, "user:ada").status();
   EXPECT_TRUE(absl::IsPermissionDenied(own)) << own;
   EXPECT_TRUE(absl::StrContains(own.message(), "requested by user:ada")) << own;
+  // Nor under the same name in capitals or look-alike letters (an identity
+  // provider that keeps the case a name was typed in).
+  for (const char* same : {"User:ADA", "user:\u0430da" /* Cyrillic a */}) {
+    own = logic_.TransitionFundRequest(t, same).status();
+    EXPECT_TRUE(absl::IsPermissionDenied(own)) << same << ": " << own;
+    EXPECT_TRUE(absl::StrContains(
+        own.message(),
+        absl::StrCat("requested by user:ada, the same name as ", same)))
+        << own;
+  }
   EXPECT_EQ(AuditCount("TransitionFundRequest"), 0);
   t.set_force(true);
   absl::StatusOr<v1::FundRequest> approved =

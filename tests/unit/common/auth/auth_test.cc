@@ -1315,6 +1315,17 @@ TEST_F(AuthTest, GeneratedKeysDifferAndVerifyThroughTheirJwks) {
               Unauthenticated("unknown signing key"));
 }
 
+TEST(SubjectsLookAlike, CaseWidthAndLookAlikeLettersAreOneName) {
+  EXPECT_TRUE(SubjectsLookAlike("user:ada", "user:ada"));
+  EXPECT_TRUE(SubjectsLookAlike("user:ada", "USER:Ada"));
+  EXPECT_TRUE(SubjectsLookAlike("wally", "\uff37\uff41\uff4c\uff4c\uff59"));
+  EXPECT_TRUE(SubjectsLookAlike("user:ada", "user:\u0430da"));  // Cyrillic a
+  EXPECT_FALSE(SubjectsLookAlike("user:ada", "user:adam"));
+  EXPECT_FALSE(SubjectsLookAlike("user:ada", "user:bob"));
+  EXPECT_FALSE(SubjectsLookAlike("user:ada", ""));
+  EXPECT_FALSE(SubjectsLookAlike("jose", "jos\u00e9"));
+}
+
 TEST_F(AuthTest, MintRefusesBadClaims) {
   auto code = [this](TokenClaims claims) {
     return MintToken(*key_.signing, claims, now_).status();
