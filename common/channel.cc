@@ -144,9 +144,9 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Build(
     if (absl::Status s = CheckReplicaList(target); !s.ok()) return s;
   }
   if (lane.has_value()) {
-    // One replica of a list, tried in the lane's order; round-robin over
-    // a name's addresses.
-    args.SetLoadBalancingPolicyName(list ? "pick_first" : "round_robin");
+    // One replica: of a list, tried in the lane's order; of a name, the
+    // first address it resolves to, then the next.
+    args.SetLoadBalancingPolicyName("pick_first");
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     if (list) target = LaneTarget(address, *lane, FirstLane());
   } else {

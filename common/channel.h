@@ -36,13 +36,14 @@ std::string ChannelTarget(const std::string& address);
 // A channel for the `lane`-th (0, 1, ...) of several calls made at once that
 // should each reach a replica of its own, such as the streams of an import:
 // on one round-robin channel they would all go to the replica it reached
-// first. Given a list of replicas, lane n dials the replica n places after
-// one chosen at random once per process, and the next ones in the list's
-// order when that one does not answer (gRPC's pick_first). Given one name,
-// it balances round-robin over what the name resolves to. Either way the
-// channel keeps its connections to itself, so that one through a balancer
-// in front of the replicas (a Kubernetes Service) is balanced on its own
-// instead of riding another lane's.
+// first. It connects to one replica (gRPC's pick_first), with a connection
+// of its own, shared with no other channel. Given a list of replicas, lane n
+// connects to the replica n places after one chosen at random once per
+// process, or, when that one does not answer as the lane starts, to the next
+// ones in the list's order. Given one name, each lane resolves it and
+// connects to the first address it gets: a balanced address (a Kubernetes
+// Service's) is balanced per connection, hence per lane, and a DNS server
+// that rotates its answers (CoreDNS's loadbalance) spreads a headless name's.
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeLaneChannel(
     const std::string& address, const TlsOptions& tls, int lane);
 

@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <openssl/bio.h>
 #include <openssl/evp.h>
+#include <unicode/unistr.h>
 
 #include <cstdint>
 #include <memory>
@@ -91,6 +92,31 @@ struct FileContents {
 // error names the path.
 absl::StatusOr<FileContents> ReadFile(const std::string& path,
                                       int64_t max_size);
+
+// Whether `text` holds a character that an audit row or a log line would
+// not show as written: a control character (C0, DEL, C1), a line or
+// paragraph separator, a format character (zero-width ones, bidirectional
+// embeddings, overrides and isolates, the byte order mark, soft hyphen,
+// tags) or another default-ignorable one (variation selectors, Hangul
+// fillers), the braille blank, or white space at either end; with them a
+// subject could pass for another. Bytes that are not UTF-8 are left to
+// Jansson, which refuses them.
+bool HasInvisibleCharacter(absl::string_view text);
+
+// `text` as a reader might take it: its compatibility forms folded (NFKC,
+// "Ｓ" is "S"), and its case too when `fold_case` (NFKC_Casefold), then
+// ICU's confusable skeleton (UTS #39: the Cyrillic "ѕ" and the Latin "s"
+// have one). Empty when ICU cannot say.
+icu::UnicodeString Skeleton(absl::string_view text, bool fold_case);
+
+// Whether `subject` reads as a service's ("service:..."): in any case, in
+// full-width forms, or in letters of other scripts that look the same;
+// true when ICU cannot say.
+bool ReadsAsServiceSubject(absl::string_view subject);
+
+// OK when ICU can take subjects apart as the above do; a verifier that
+// could not is not made (TokenVerifier::Create).
+absl::Status CheckSubjectReading();
 
 }  // namespace rapport::auth::internal
 

@@ -209,64 +209,6 @@ bool Among(const std::vector<std::string>& list, absl::string_view value) {
   return std::find(list.begin(), list.end(), value) != list.end();
 }
 
-// Whether `text` holds a character that an audit row or a log line would
-// not show as written: a control character (C0, DEL, C1), a line or
-// paragraph separator, or an invisible format character (Unicode's Cf:
-// zero-width ones, bidirectional embeddings, overrides and isolates, the
-// byte order mark, soft hyphen, tags), with which a subject could pass for
-// another. Bytes that are not UTF-8 are left to Jansson, which refuses them.
-bool HasInvisibleCharacter(absl::string_view text) {
-  const auto* bytes = reinterpret_cast<const uint8_t*>(text.data());
-  const int32_t size = static_cast<int32_t>(text.size());
-  for (int32_t i = 0; i < size;) {
-    UChar32 c;
-    U8_NEXT(bytes, i, size, c);
-    if (c < 0) continue;
-    switch (u_charType(c)) {
-      case U_CONTROL_CHAR:
-      case U_FORMAT_CHAR:
-      case U_LINE_SEPARATOR:
-      case U_PARAGRAPH_SEPARATOR:
-        return true;
-      default:
-        break;
-    }
-  }
-  return false;
-}
-
-// `text` as a reader might take it: case and compatibility forms folded
-// (NFKC_Casefold: "Ｓ" and "S" are "s"), then ICU's confusable skeleton
-// (UTS #39: the Cyrillic "ѕ" and the Latin "s" have one). Empty when ICU
-// cannot say.
-icu::UnicodeString Skeleton(absl::string_view text) {
-  static const USpoofChecker* const checker = [] {
-    UErrorCode status = U_ZERO_ERROR;
-    USpoofChecker* opened = uspoof_open(&status);
-    return U_SUCCESS(status) ? opened : nullptr;
-  }();
-  UErrorCode status = U_ZERO_ERROR;
-  const icu::Normalizer2* fold =
-      icu::Normalizer2::getNFKCCasefoldInstance(status);
-  if (checker == nullptr || U_FAILURE(status)) return {};
-  const icu::UnicodeString folded =
-      fold->normalize(icu::UnicodeString::fromUTF8(icu::StringPiece(
-                          text.data(), static_cast<int32_t>(text.size()))),
-                      status);
-  icu::UnicodeString skeleton;
-  uspoof_getSkeletonUnicodeString(checker, 0, folded, skeleton, &status);
-  return U_SUCCESS(status) ? skeleton : icu::UnicodeString();
-}
-
-// Whether `subject` reads as a service's ("service:..."): in any case, in
-// full-width forms, or in letters of other scripts that look the same.
-bool ReadsAsServiceSubject(absl::string_view subject) {
-  if (absl::StartsWithIgnoreCase(subject, kServiceSubjectPrefix)) return true;
-  static const icu::UnicodeString* const prefix =
-      new icu::UnicodeString(Skeleton(kServiceSubjectPrefix));
-  return !prefix->isEmpty() && Skeleton(subject).startsWith(*prefix);
-}
-
 // The subject and roles of verified `claims`.
 absl::StatusOr<Principal> PrincipalOf(const json_t* claims) {
   Principal principal;
@@ -283,7 +225,7 @@ absl::StatusOr<Principal> PrincipalOf(const json_t* claims) {
   // The subject goes into every change's audit row and the request log as
   // it is: no line breaks or other control characters there, and nothing
   // invisible that would make it look like another.
-  if (HasInvisibleCharacter(principal.subject)) {
+  if (internal::HasInvisibleCharacter(principal.subject)) {
     return Unauthenticated(
         "token subject contains a control or invisible character");
   }
@@ -382,6 +324,7 @@ absl::StatusOr<std::unique_ptr<TokenVerifier>> TokenVerifier::Create(
     return absl::InvalidArgumentError("reload_every: must not be negative");
   }
   if (clock == nullptr) return absl::InvalidArgumentError("clock: is required");
+  RAPPORT_RETURN_IF_ERROR(internal::CheckSubjectReading());
   auto stamp = std::make_unique<internal::FileStamp>();
   absl::StatusOr<std::vector<EcPublicKey>> keys =
       ReadJwksFile(options.jwks_file, stamp.get());
@@ -489,7 +432,8 @@ absl::StatusOr<Principal> TokenVerifier::Verify(
   // choose a name) may not.
   // (In any case, in full-width or look-alike letters: "Service:customer"
   // or "ｓｅｒｖｉｃｅ：customer" in an audit row reads as the service.)
-  if (signer->subject.empty() && ReadsAsServiceSubject(principal.subject)) {
+  if (signer->subject.empty() &&
+      internal::ReadsAsServiceSubject(principal.subject)) {
     return Unauthenticated(
         "the signing key may not sign for a service (a \"service:\" subject "
         "needs that service's own key)");
@@ -720,10 +664,86 @@ std::string SigningKey::PublicJwks(const KeyScope& scope) const {
   return internal::DumpJson(jwks.get(), JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 }
 
+namespace internal {
+
+bool HasInvisibleCharacter(absl::string_view text) {
+  const auto* bytes = reinterpret_cast<const uint8_t*>(text.data());
+  const int32_t size = static_cast<int32_t>(text.size());
+  for (int32_t i = 0; i < size;) {
+    const bool first = i == 0;
+    UChar32 c;
+    U8_NEXT(bytes, i, size, c);
+    if (c < 0) continue;
+    // What shows as nothing: controls, line and paragraph separators, format
+    // characters (Cf: zero-width ones, bidirectional controls, tags), and the
+    // other default-ignorable ones (variation selectors, Hangul fillers),
+    // besides the braille blank; and white space that begins or ends it.
+    const int8_t type = u_charType(c);
+    if (type == U_CONTROL_CHAR || type == U_FORMAT_CHAR ||
+        type == U_LINE_SEPARATOR || type == U_PARAGRAPH_SEPARATOR ||
+        u_hasBinaryProperty(c, UCHAR_DEFAULT_IGNORABLE_CODE_POINT) ||
+        c == 0x2800 || ((first || i == size) && u_isUWhiteSpace(c))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+icu::UnicodeString Skeleton(absl::string_view text, bool fold_case) {
+  static const USpoofChecker* const checker = [] {
+    UErrorCode status = U_ZERO_ERROR;
+    USpoofChecker* opened = uspoof_open(&status);
+    return U_SUCCESS(status) ? opened : nullptr;
+  }();
+  UErrorCode status = U_ZERO_ERROR;
+  const icu::Normalizer2* normalize =
+      fold_case ? icu::Normalizer2::getNFKCCasefoldInstance(status)
+                : icu::Normalizer2::getNFKCInstance(status);
+  if (checker == nullptr || U_FAILURE(status)) return {};
+  const icu::UnicodeString normal =
+      normalize->normalize(icu::UnicodeString::fromUTF8(icu::StringPiece(
+                               text.data(), static_cast<int32_t>(text.size()))),
+                           status);
+  icu::UnicodeString skeleton;
+  uspoof_getSkeletonUnicodeString(checker, 0, normal, skeleton, &status);
+  return U_SUCCESS(status) ? skeleton : icu::UnicodeString();
+}
+
+bool ReadsAsServiceSubject(absl::string_view subject) {
+  if (absl::StartsWithIgnoreCase(subject, kServiceSubjectPrefix)) return true;
+  // Folded to lower case ("ｓｅｒｖｉｃｅ：", "ѕervice:"), and as written in
+  // capitals or a capital first, where a lower-case L passes for a capital
+  // I ("SERVlCE:").
+  static const auto* const prefixes = new std::vector<icu::UnicodeString>{
+      Skeleton(kServiceSubjectPrefix, true), Skeleton("SERVICE:", false),
+      Skeleton("Service:", false)};
+  const icu::UnicodeString folded = Skeleton(subject, true);
+  const icu::UnicodeString written = Skeleton(subject, false);
+  // ICU that cannot say is taken to say yes: a people's key is then
+  // refused such subjects rather than let through.
+  if (folded.isEmpty() || written.isEmpty()) return true;
+  return folded.startsWith((*prefixes)[0]) ||
+         written.startsWith((*prefixes)[1]) ||
+         written.startsWith((*prefixes)[2]);
+}
+
+absl::Status CheckSubjectReading() {
+  for (absl::string_view probe : {"service:", "SERVICE:"}) {
+    if (Skeleton(probe, true).isEmpty() || Skeleton(probe, false).isEmpty()) {
+      return absl::FailedPreconditionError(
+          "ICU cannot compare names (its normalisation or confusable data is "
+          "missing): token subjects cannot be checked");
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace internal
+
 bool SubjectsLookAlike(absl::string_view a, absl::string_view b) {
   if (a == b) return true;
-  const icu::UnicodeString left = Skeleton(a);
-  return !left.isEmpty() && left == Skeleton(b);
+  const icu::UnicodeString left = internal::Skeleton(a, true);
+  return !left.isEmpty() && left == internal::Skeleton(b, true);
 }
 
 // ---------------------------------------------------------------------------
@@ -739,7 +759,7 @@ absl::StatusOr<std::string> MintToken(const SigningKey& key,
     return absl::InvalidArgumentError(
         absl::StrCat("subject: must be at most ", kMaxSubjectBytes, " bytes"));
   }
-  if (HasInvisibleCharacter(claims.subject)) {
+  if (internal::HasInvisibleCharacter(claims.subject)) {
     return absl::InvalidArgumentError(
         "subject: must not contain control or invisible characters");
   }

@@ -32,8 +32,9 @@ namespace cv1 = ::rapport::common::v1;
 constexpr int64_t kDayUs = 86'400'000'000;
 constexpr int kDefaultTargets = 20;
 constexpr int kMaxTargets = 1000;
-// The most peer securities one ListEngagementTargets names.
-constexpr int kMaxPeerSecurities = 100;
+// The most peer securities one ListEngagementTargets names (each counted
+// once).
+constexpr size_t kMaxPeerSecurities = 100;
 
 // ---- conversions -----------------------------------------------------------
 
@@ -1142,18 +1143,18 @@ CommunityLogic::ListEngagementTargets(
     return InvalidField("limit", "must be 1 to 1000 (0 or left out: 20)");
   }
   const int limit = request.limit() == 0 ? kDefaultTargets : request.limit();
-  if (request.peer_securities_size() > kMaxPeerSecurities) {
-    return InvalidField(
-        "peer_securities",
-        absl::StrCat("names ", request.peer_securities_size(),
-                     " securities; at most ", kMaxPeerSecurities));
-  }
   std::set<std::string> peers;
   for (int i = 0; i < request.peer_securities_size(); ++i) {
     RAPPORT_ASSIGN_OR_RETURN(
         std::string s, ReadSecurity(request.peer_securities(i),
                                     absl::StrCat("peer_securities[", i, "]")));
     peers.insert(std::move(s));
+    if (peers.size() > kMaxPeerSecurities) {
+      return InvalidField(
+          "peer_securities",
+          absl::StrCat("names more than ", kMaxPeerSecurities,
+                       " different securities; at most ", kMaxPeerSecurities));
+    }
   }
   struct Ranked {
     TargetScore score;

@@ -10,9 +10,10 @@
 // Properties: a refusal is UNAUTHENTICATED or PERMISSION_DENIED with one of
 // the documented messages (nothing of the token in it); an accepted token
 // names a subject of 1 to 256 bytes and its highest known role, a scoped key
-// never vouches beyond its scope, the unscoped key never for a "service:"
-// subject, and asking again (the verifier remembers
-// verified tokens) gives the same answer.
+// never vouches beyond its scope, the unscoped key never for a subject that
+// reads as "service:" (in any case or look-alike letters), no accepted
+// subject holds an invisible character, and asking again (the verifier
+// remembers verified tokens) gives the same answer.
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -31,6 +32,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/auth/internal.h"
 #include "common/auth/jwt.h"
 
 namespace {
@@ -195,9 +197,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (caller->role == auth::Role::kNone || caller->role != highest) {
     __builtin_trap();
   }
-  // A service is named only by its own key, never by the unscoped one.
-  if (mode == 1 && absl::StartsWithIgnoreCase(caller->subject,
-                                              auth::kServiceSubjectPrefix)) {
+  // A service is named only by its own key, never by the unscoped one, in
+  // whatever letters; and no accepted subject hides a character.
+  if (mode == 1 && auth::internal::ReadsAsServiceSubject(caller->subject)) {
+    __builtin_trap();
+  }
+  if (auth::internal::HasInvisibleCharacter(caller->subject)) {
     __builtin_trap();
   }
   if (mode == 2 && (caller->subject != "service:partner" ||

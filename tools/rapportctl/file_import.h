@@ -390,7 +390,7 @@ int Import(Context& ctx, const LaneChannel& lanes, const std::string& path,
   const absl::Duration timeout =
       ctx.args.Has("timeout") ? ctx.timeout : absl::Hours(1);
   // A channel per stream, so that given several replicas each stream goes
-  // to another one (their connections made before the first call).
+  // to another one.
   std::vector<std::unique_ptr<typename Kind::Stub>> stubs;
   for (int i = 0; i < streams; ++i) {
     absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = lanes(i);

@@ -65,10 +65,22 @@ int RunHealth(Context& ctx) {
         ctx.args.Has("timeout") ? ctx.timeout : absl::Seconds(2);
     call.set_deadline(absl::ToChronoTime(absl::Now() + probe));
     grpc::Status s = stub->Check(&call, request, &response);
+    // A name the server does not know, once it has registered its names
+    // (it answers for "liveness" from then on, whatever its state), will
+    // not come: no use waiting for it.
+    bool unknown = false;
+    if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
+      grpc::health::v1::HealthCheckRequest liveness;
+      liveness.set_service("liveness");
+      grpc::health::v1::HealthCheckResponse answer;
+      grpc::ClientContext again;
+      again.set_deadline(absl::ToChronoTime(absl::Now() + probe));
+      unknown = stub->Check(&again, liveness, &answer).ok();
+    }
     const bool serving =
         s.ok() &&
         response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
-    if (serving || absl::Now() >= give_up) {
+    if (serving || unknown || absl::Now() >= give_up) {
       // No answer is 1, not 3: scripts (deploy/local/run) tell a service
       // that is there but not serving from a port where nothing answers.
       // A server that answers but knows no such name was asked for the

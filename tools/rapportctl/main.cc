@@ -183,7 +183,7 @@ Commands:
   community refresh-job ID; community value ID; community summarize (or: community segments)
   community targets [--as-of RFC3339] [--limit N] [--peer SECURITY]...
       whom to meet next, with the reason and the numbers behind it; holders of the
-      --peer securities that hold none of ours are targets too
+      --peer securities (at most 100) that hold none of ours are targets too
   community at-risk [--as-of RFC3339] [--limit N]
       holders whose position shrank and who were not engaged since, largest value at risk first
   community export scores [--key ext:SOURCE] [--out FILE.csv]

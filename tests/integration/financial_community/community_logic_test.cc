@@ -1814,9 +1814,11 @@ TEST_F(CommunityLogicTest, EveryRpcNamesItsBadFieldAndItsUnknownIds) {
     r.add_peer_securities("AC ME");
     EXPECT_TRUE(NamesField(logic_.ListEngagementTargets(r).status(),
                            "peer_securities[1]"));
-    // A hundred peers at most; the hundredth-and-first is refused whole.
+    // A hundred peers at most, each counted once; the hundredth-and-first
+    // is refused whole.
     r.clear_peer_securities();
     for (int i = 0; i < 100; ++i) r.add_peer_securities(absl::StrCat("P", i));
+    r.add_peer_securities("P7");
     EXPECT_TRUE(logic_.ListEngagementTargets(r).ok());
     r.add_peer_securities("P100");
     absl::Status many = logic_.ListEngagementTargets(r).status();

@@ -566,7 +566,10 @@ TEST_F(AuthTest, MissingSubjectIsRefused) {
        {R"("evil\n{\"actor\":\"x\"}")", R"("tab\there")", R"("del\u007f")",
         R"("c1\u0085")", R"("line\u2028sep")", R"("\u200bservice:customer")",
         R"("admin\u200d")", R"("bidi\u202eoverride")", R"("isolate\u2066")",
-        R"("\ufeffbom")", R"("soft\u00adhyphen")", "\"tag\xf3\xa0\x80\x81\""}) {
+        R"("\ufeffbom")", R"("soft\u00adhyphen")", "\"tag\xf3\xa0\x80\x81\"",
+        R"("alice\u3164")" /* Hangul filler */, R"("vs\ufe0f")",
+        R"("cgj\u034f")", R"("braille\u2800")", R"("alice ")",
+        R"("\u00a0alice")", R"(" alice")"}) {
     raw.sub = sub;
     EXPECT_THAT(verifier->Verify(Bearer(HandToken(raw))),
                 Unauthenticated(
@@ -574,7 +577,7 @@ TEST_F(AuthTest, MissingSubjectIsRefused) {
         << sub;
   }
   for (const char* sub : {R"("ünïcode:ok")", R"("名前")", R"("emoji 🙂")",
-                          R"("superscript\u2070")"}) {
+                          R"("Ada Lovelace")", R"("superscript\u2070")"}) {
     raw.sub = sub;
     EXPECT_TRUE(verifier->Verify(Bearer(HandToken(raw))).ok()) << sub;
   }
@@ -676,6 +679,7 @@ TEST_F(AuthTest, AKeyHeldToASubjectSignsForItAlone) {
           "\uff53\uff45\uff52\uff56\uff49\uff43\uff45\uff1apartner",
           "service\uff1apartner", "Service\u2236partner",
           "\u0455\u0435rvice:partner" /* Cyrillic dze and ie */,
+          "SERVlCE:partner" /* a lower-case L for the capital I */,
           "\u017fervice:partner" /* long s */}) {
       claims.subject = subject;
       EXPECT_THAT(v->Verify(Bearer(Mint(*key_.signing, claims))),
