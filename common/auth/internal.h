@@ -98,7 +98,8 @@ absl::StatusOr<FileContents> ReadFile(const std::string& path,
 // paragraph separator, a format character (zero-width ones, bidirectional
 // embeddings, overrides and isolates, the byte order mark, soft hyphen,
 // tags) or another default-ignorable one (variation selectors, Hangul
-// fillers), the braille blank, or white space at either end; with them a
+// fillers), the braille blank, white space other than the plain space, or
+// a space at either end; with them a
 // subject could pass for another. Bytes that are not UTF-8 are left to
 // Jansson, which refuses them.
 bool HasInvisibleCharacter(absl::string_view text);

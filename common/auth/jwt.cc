@@ -677,54 +677,73 @@ bool HasInvisibleCharacter(absl::string_view text) {
     // What shows as nothing: controls, line and paragraph separators, format
     // characters (Cf: zero-width ones, bidirectional controls, tags), and the
     // other default-ignorable ones (variation selectors, Hangul fillers),
-    // besides the braille blank; and white space that begins or ends it.
+    // besides the braille blank; white space but the plain space, which it
+    // looks like (a hair or no-break space); and a space at either end.
     const int8_t type = u_charType(c);
     if (type == U_CONTROL_CHAR || type == U_FORMAT_CHAR ||
         type == U_LINE_SEPARATOR || type == U_PARAGRAPH_SEPARATOR ||
         u_hasBinaryProperty(c, UCHAR_DEFAULT_IGNORABLE_CODE_POINT) ||
-        c == 0x2800 || ((first || i == size) && u_isUWhiteSpace(c))) {
+        c == 0x2800 ||
+        (u_isUWhiteSpace(c) && (c != ' ' || first || i == size))) {
       return true;
     }
   }
   return false;
 }
 
-icu::UnicodeString Skeleton(absl::string_view text, bool fold_case) {
+namespace {
+
+const USpoofChecker* Checker() {
   static const USpoofChecker* const checker = [] {
     UErrorCode status = U_ZERO_ERROR;
     USpoofChecker* opened = uspoof_open(&status);
     return U_SUCCESS(status) ? opened : nullptr;
   }();
+  return checker;
+}
+
+// `text` in NFKC (NFKC_Casefold when `fold_case`); nullopt when ICU cannot.
+std::optional<icu::UnicodeString> Normal(absl::string_view text,
+                                         bool fold_case) {
   UErrorCode status = U_ZERO_ERROR;
   const icu::Normalizer2* normalize =
       fold_case ? icu::Normalizer2::getNFKCCasefoldInstance(status)
                 : icu::Normalizer2::getNFKCInstance(status);
-  if (checker == nullptr || U_FAILURE(status)) return {};
-  const icu::UnicodeString normal =
+  if (U_FAILURE(status)) return std::nullopt;
+  icu::UnicodeString normal =
       normalize->normalize(icu::UnicodeString::fromUTF8(icu::StringPiece(
                                text.data(), static_cast<int32_t>(text.size()))),
                            status);
+  if (U_FAILURE(status)) return std::nullopt;
+  return normal;
+}
+
+}  // namespace
+
+icu::UnicodeString Skeleton(absl::string_view text, bool fold_case) {
+  const std::optional<icu::UnicodeString> normal = Normal(text, fold_case);
+  if (Checker() == nullptr || !normal.has_value()) return {};
+  UErrorCode status = U_ZERO_ERROR;
   icu::UnicodeString skeleton;
-  uspoof_getSkeletonUnicodeString(checker, 0, normal, skeleton, &status);
+  uspoof_getSkeletonUnicodeString(Checker(), 0, *normal, skeleton, &status);
   return U_SUCCESS(status) ? skeleton : icu::UnicodeString();
 }
 
 bool ReadsAsServiceSubject(absl::string_view subject) {
   if (absl::StartsWithIgnoreCase(subject, kServiceSubjectPrefix)) return true;
-  // Folded to lower case ("ｓｅｒｖｉｃｅ：", "ѕervice:"), and as written in
-  // capitals or a capital first, where a lower-case L passes for a capital
-  // I ("SERVlCE:").
+  // Folded to lower case first ("ｓｅｒｖｉｃｅ：", "ѕervice:"), and
+  // skeleton first, then folded, where a lower-case L or a one passes for
+  // a capital I ("SERVlCE:", "Serv1ce:").
   static const auto* const prefixes = new std::vector<icu::UnicodeString>{
-      Skeleton(kServiceSubjectPrefix, true), Skeleton("SERVICE:", false),
-      Skeleton("Service:", false)};
+      Skeleton(kServiceSubjectPrefix, true),
+      Skeleton("SERVICE:", false).foldCase()};
   const icu::UnicodeString folded = Skeleton(subject, true);
-  const icu::UnicodeString written = Skeleton(subject, false);
+  icu::UnicodeString written = Skeleton(subject, false);
   // ICU that cannot say is taken to say yes: a people's key is then
   // refused such subjects rather than let through.
   if (folded.isEmpty() || written.isEmpty()) return true;
   return folded.startsWith((*prefixes)[0]) ||
-         written.startsWith((*prefixes)[1]) ||
-         written.startsWith((*prefixes)[2]);
+         written.foldCase().startsWith((*prefixes)[1]);
 }
 
 absl::Status CheckSubjectReading() {
@@ -742,8 +761,22 @@ absl::Status CheckSubjectReading() {
 
 bool SubjectsLookAlike(absl::string_view a, absl::string_view b) {
   if (a == b) return true;
-  const icu::UnicodeString left = internal::Skeleton(a, true);
-  return !left.isEmpty() && left == internal::Skeleton(b, true);
+  if (a.empty() || b.empty()) return false;
+  const std::optional<icu::UnicodeString> left = internal::Normal(a, true);
+  const std::optional<icu::UnicodeString> right = internal::Normal(b, true);
+  // ICU that cannot say is taken to say yes: a four-eyes rule then asks
+  // for another person rather than let one through.
+  if (!left.has_value() || !right.has_value() || internal::Checker() == nullptr)
+    return true;
+  if (*left == *right) return true;
+  // Confusable across scripts only ("аda" in Cyrillic and "ada"): within one
+  // script, skeletons also join different names ("dorn", "dom").
+  UErrorCode status = U_ZERO_ERROR;
+  const int32_t confusable = uspoof_areConfusableUnicodeString(
+      internal::Checker(), *left, *right, &status);
+  if (U_FAILURE(status)) return true;
+  return (confusable & (USPOOF_MIXED_SCRIPT_CONFUSABLE |
+                        USPOOF_WHOLE_SCRIPT_CONFUSABLE)) != 0;
 }
 
 // ---------------------------------------------------------------------------

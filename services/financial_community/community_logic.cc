@@ -1143,6 +1143,14 @@ CommunityLogic::ListEngagementTargets(
     return InvalidField("limit", "must be 1 to 1000 (0 or left out: 20)");
   }
   const int limit = request.limit() == 0 ? kDefaultTargets : request.limit();
+  // Repeats count once, up to ten times the limit in all.
+  if (static_cast<size_t>(request.peer_securities_size()) >
+      10 * kMaxPeerSecurities) {
+    return InvalidField("peer_securities",
+                        absl::StrCat("names ", request.peer_securities_size(),
+                                     " securities; at most ",
+                                     kMaxPeerSecurities, " different ones"));
+  }
   std::set<std::string> peers;
   for (int i = 0; i < request.peer_securities_size(); ++i) {
     RAPPORT_ASSIGN_OR_RETURN(

@@ -1423,21 +1423,21 @@ absl::StatusOr<v1::FundRequest> PartnerLogic::TransitionFundRequest(
             approving ? row.requested_by
                       : (to == v1::FUND_REQUEST_STATE_PAID ? row.claimed_by
                                                            : std::string());
-        // (The same name in other case or look-alike letters is the same
-        // person's.)
+        // (The same name in other case, full-width forms or another
+        // script's look-alike letters is the same person's.)
         if (!own.empty() && auth::SubjectsLookAlike(own, actor)) {
           if (!request.force()) {
             return absl::PermissionDeniedError(absl::StrCat(
                 "fund request ", row.id, " was ",
                 approving ? "requested" : "claimed", " by ", own,
-                own == actor ? "" : absl::StrCat(", the same name as ", actor),
+                own == actor ? "" : absl::StrCat(", which reads as ", actor),
                 "; another person ",
                 approving ? "approves it" : "pays the claim",
                 ", or an admin with force"));
           }
-          absl::StrAppend(&event.details,
-                          approving ? "; own request" : "; own claim",
-                          ", force");
+          absl::StrAppend(
+              &event.details, approving ? "; own request" : "; own claim",
+              own == actor ? "" : absl::StrCat(" (", own, ")"), ", force");
         }
         if (to == v1::FUND_REQUEST_STATE_CLAIMED) row.claimed_by = actor;
         if (claimed.has_value()) {

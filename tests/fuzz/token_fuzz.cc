@@ -199,7 +199,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   // A service is named only by its own key, never by the unscoped one, in
   // whatever letters; and no accepted subject hides a character.
-  if (mode == 1 && auth::internal::ReadsAsServiceSubject(caller->subject)) {
+  if (mode == 1 && (absl::StartsWithIgnoreCase(caller->subject,
+                                               auth::kServiceSubjectPrefix) ||
+                    auth::internal::ReadsAsServiceSubject(caller->subject))) {
     __builtin_trap();
   }
   if (auth::internal::HasInvisibleCharacter(caller->subject)) {

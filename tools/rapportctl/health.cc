@@ -48,8 +48,10 @@ int RunHealth(Context& ctx) {
   // probe of another machine, nor make it need TLS.
   ctx.token.clear();
   ctx.token_is_local = false;
+  // One replica (of a list, the first that answers), so that a name it
+  // does not know is asked about again there (below).
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-      ctx.ServiceChannel("addr", env, fallback);
+      ctx.ServiceChannel("addr", env, fallback, /*lane=*/0);
   if (!channel.ok())
     return UsageError(std::string(channel.status().message()), "");
   auto stub = grpc::health::v1::Health::NewStub(*channel);
@@ -69,7 +71,8 @@ int RunHealth(Context& ctx) {
     // (it answers for "liveness" from then on, whatever its state), will
     // not come: no use waiting for it.
     bool unknown = false;
-    if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
+    if (s.error_code() == grpc::StatusCode::NOT_FOUND &&
+        absl::Now() < give_up) {
       grpc::health::v1::HealthCheckRequest liveness;
       liveness.set_service("liveness");
       grpc::health::v1::HealthCheckResponse answer;
@@ -85,7 +88,8 @@ int RunHealth(Context& ctx) {
       // that is there but not serving from a port where nothing answers.
       // A server that answers but knows no such name was asked for the
       // wrong name (or at another service's address): the caller's mistake.
-      if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
+      if (s.error_code() == grpc::StatusCode::NOT_FOUND &&
+          absl::Now() < give_up) {
         std::cerr << "rapportctl: --service: the server at that address "
                      "knows no service named \""
                   << service

@@ -1824,6 +1824,11 @@ TEST_F(CommunityLogicTest, EveryRpcNamesItsBadFieldAndItsUnknownIds) {
     absl::Status many = logic_.ListEngagementTargets(r).status();
     EXPECT_TRUE(NamesField(many, "peer_securities")) << many;
     EXPECT_TRUE(absl::StrContains(many.message(), "at most 100")) << many;
+    // And a thousand entries at most, repeats included.
+    r.clear_peer_securities();
+    for (int i = 0; i < 1001; ++i) r.add_peer_securities("P7");
+    many = logic_.ListEngagementTargets(r).status();
+    EXPECT_TRUE(NamesField(many, "peer_securities")) << many;
   }
   {
     // One member known by an external id, another by a contact email:

@@ -2420,7 +2420,7 @@ TEST_F(PartnerLogicTest, FundsAreDecidedBySomeoneElseOrWithForce) {
     EXPECT_TRUE(absl::IsPermissionDenied(own)) << same << ": " << own;
     EXPECT_TRUE(absl::StrContains(
         own.message(),
-        absl::StrCat("requested by user:ada, the same name as ", same)))
+        absl::StrCat("requested by user:ada, which reads as ", same)))
         << own;
   }
   EXPECT_EQ(AuditCount("TransitionFundRequest"), 0);

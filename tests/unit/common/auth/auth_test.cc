@@ -562,14 +562,27 @@ TEST_F(AuthTest, MissingSubjectIsRefused) {
               Unauthenticated("token subject is longer than 256 bytes"));
   // Nor a line break (or another control character) into those records,
   // nor anything invisible that makes one name look like another.
-  for (const char* sub :
-       {R"("evil\n{\"actor\":\"x\"}")", R"("tab\there")", R"("del\u007f")",
-        R"("c1\u0085")", R"("line\u2028sep")", R"("\u200bservice:customer")",
-        R"("admin\u200d")", R"("bidi\u202eoverride")", R"("isolate\u2066")",
-        R"("\ufeffbom")", R"("soft\u00adhyphen")", "\"tag\xf3\xa0\x80\x81\"",
-        R"("alice\u3164")" /* Hangul filler */, R"("vs\ufe0f")",
-        R"("cgj\u034f")", R"("braille\u2800")", R"("alice ")",
-        R"("\u00a0alice")", R"(" alice")"}) {
+  for (const char* sub : {R"("evil\n{\"actor\":\"x\"}")",
+                          R"("tab\there")",
+                          R"("del\u007f")",
+                          R"("c1\u0085")",
+                          R"("line\u2028sep")",
+                          R"("\u200bservice:customer")",
+                          R"("admin\u200d")",
+                          R"("bidi\u202eoverride")",
+                          R"("isolate\u2066")",
+                          R"("\ufeffbom")",
+                          R"("soft\u00adhyphen")",
+                          "\"tag\xf3\xa0\x80\x81\"",
+                          R"("alice\u3164")" /* Hangul filler */,
+                          R"("vs\ufe0f")",
+                          R"("cgj\u034f")",
+                          R"("braille\u2800")",
+                          R"("alice ")",
+                          R"("\u00a0alice")",
+                          R"(" alice")",
+                          R"("ad\u200amin")",
+                          R"("a\u00a0b")"}) {
     raw.sub = sub;
     EXPECT_THAT(verifier->Verify(Bearer(HandToken(raw))),
                 Unauthenticated(
@@ -680,6 +693,7 @@ TEST_F(AuthTest, AKeyHeldToASubjectSignsForItAlone) {
           "service\uff1apartner", "Service\u2236partner",
           "\u0455\u0435rvice:partner" /* Cyrillic dze and ie */,
           "SERVlCE:partner" /* a lower-case L for the capital I */,
+          "Servlce:partner", "serv1ce:partner",
           "\u017fervice:partner" /* long s */}) {
       claims.subject = subject;
       EXPECT_THAT(v->Verify(Bearer(Mint(*key_.signing, claims))),
@@ -1328,6 +1342,9 @@ TEST(SubjectsLookAlike, CaseWidthAndLookAlikeLettersAreOneName) {
   EXPECT_FALSE(SubjectsLookAlike("user:ada", "user:bob"));
   EXPECT_FALSE(SubjectsLookAlike("user:ada", ""));
   EXPECT_FALSE(SubjectsLookAlike("jose", "jos\u00e9"));
+  // Within one script, names that only look alike are different people's.
+  EXPECT_FALSE(SubjectsLookAlike("user:dorn", "user:dom"));
+  EXPECT_FALSE(SubjectsLookAlike("user:jsmith1", "user:jsmithl"));
 }
 
 TEST_F(AuthTest, MintRefusesBadClaims) {
