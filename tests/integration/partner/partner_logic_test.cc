@@ -2425,8 +2425,9 @@ TEST_F(PartnerLogicTest, FundsAreDecidedBySomeoneElseOrWithForce) {
   }
   EXPECT_EQ(AuditCount("TransitionFundRequest"), 0);
   t.set_force(true);
+  // Forced under the other spelling, the audit names whose request it was.
   absl::StatusOr<v1::FundRequest> approved =
-      logic_.TransitionFundRequest(t, "user:ada");
+      logic_.TransitionFundRequest(t, "User:ADA");
   ASSERT_TRUE(approved.ok()) << approved.status();
   EXPECT_EQ(approved->state(), v1::FUND_REQUEST_STATE_APPROVED);
   // Its retry without force (an answer lost) is the first answer.
@@ -2459,7 +2460,7 @@ TEST_F(PartnerLogicTest, FundsAreDecidedBySomeoneElseOrWithForce) {
       "SELECT CONCAT(actor, ' ', details) FROM audit_events WHERE "
       "rpc = 'TransitionFundRequest' ORDER BY id");
   ASSERT_EQ(events.size(), 3u);
-  EXPECT_EQ(events[0], "user:ada approved; own request, force");
+  EXPECT_EQ(events[0], "User:ADA approved; own request (user:ada), force");
   EXPECT_TRUE(absl::StartsWith(events[1], "user:bob claimed 700")) << events[1];
   EXPECT_EQ(events[2], "user:ada paid");
 
