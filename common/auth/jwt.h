@@ -70,11 +70,12 @@ inline constexpr absl::string_view kServiceSubjectPrefix = "service:";
 // as its actor.
 inline constexpr size_t kMaxSubjectBytes = 256;
 
-// Whether subjects `a` and `b` read as one name: equal, or equal but for
-// case, compatibility forms (full-width letters) and letters of other scripts
-// that look the same (ICU's NFKC_Casefold, then its confusable skeletons,
-// UTS #39). A four-eyes rule compares with it, so that one person under two
-// spellings of a name ("ada", "Ada": an identity provider that keeps the
+// Whether subjects `a` and `b` read as one name: equal after ICU's
+// NFKC_Casefold (case, full-width forms), or confusable across scripts
+// (uspoof_areConfusable, UTS #39: "аda" with a Cyrillic а and "ada"); names
+// that only look alike within one script ("dorn", "dom") are two. True when
+// ICU cannot say. A four-eyes rule compares with it, so that one person under
+// two spellings of a name ("ada", "Ada": an identity provider that keeps the
 // case a name was typed in) is not taken for two.
 bool SubjectsLookAlike(absl::string_view a, absl::string_view b);
 

@@ -88,8 +88,7 @@ int RunHealth(Context& ctx) {
       // that is there but not serving from a port where nothing answers.
       // A server that answers but knows no such name was asked for the
       // wrong name (or at another service's address): the caller's mistake.
-      if (s.error_code() == grpc::StatusCode::NOT_FOUND &&
-          absl::Now() < give_up) {
+      if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
         std::cerr << "rapportctl: --service: the server at that address "
                      "knows no service named \""
                   << service

@@ -398,6 +398,9 @@ TEST(CustomerE2E, LostDatabaseGivesUnavailableAndTheServiceRecoversByItself) {
       server.Ctl({"health", "--service", "rapport.customer.v1.CustomerServce",
                   "--wait", "1h"});
   EXPECT_EQ(bogus.exit_code, 2) << bogus.out << bogus.err;
+  RunResult once =
+      server.Ctl({"health", "--service", "rapport.customer.v1.CustomerServce"});
+  EXPECT_EQ(once.exit_code, 2) << once.out << once.err;
   EXPECT_NE(bogus.err.find("knows no service named "
                            "\"rapport.customer.v1.CustomerServce\""),
             std::string::npos)
