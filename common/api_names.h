@@ -23,6 +23,12 @@
 
 namespace rapport {
 
+// The name under which every server's health service answers SERVING while
+// the process serves at all (liveness, whatever its dependencies), and
+// NOT_SERVING once it shuts down; what `rapportctl health` also asks to tell
+// a name a server does not know from one it has not registered yet.
+inline constexpr absl::string_view kLivenessName = "liveness";
+
 // "email" for CHANNEL_EMAIL; "unspecified" for 0 and unknown values.
 std::string ChannelName(int channel);
 // The channel a name (any case) spells; nullopt for an unknown name and for

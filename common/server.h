@@ -34,6 +34,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "common/api_names.h"
 #include "common/auth/jwt.h"
 #include "common/metrics/metrics.h"
 #include "common/tls.h"
@@ -100,10 +101,6 @@ struct ServerOptions {
                                       : std::max(1, max_threads / 4);
   }
 };
-
-// The name under which health answers SERVING while the process serves at
-// all (liveness), and NOT_SERVING once it shuts down.
-inline constexpr absl::string_view kLivenessName = "liveness";
 
 class CallWatchdog;  // server.cc: cancels calls past the server's deadline
 class StreamLimits;  // stream_limits.h

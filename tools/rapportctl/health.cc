@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/api_names.h"
 #include "common/status.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tools/rapportctl/command.h"
@@ -74,7 +75,7 @@ int RunHealth(Context& ctx) {
     if (s.error_code() == grpc::StatusCode::NOT_FOUND &&
         absl::Now() < give_up) {
       grpc::health::v1::HealthCheckRequest liveness;
-      liveness.set_service("liveness");
+      liveness.set_service(std::string(kLivenessName));
       grpc::health::v1::HealthCheckResponse answer;
       grpc::ClientContext again;
       again.set_deadline(absl::ToChronoTime(absl::Now() + probe));
