@@ -15,7 +15,11 @@
 // breaks inside earlier rows, see RowLines, whichever call carries it), each
 // entity reference (the first column) always on the same call, so that two
 // calls never race to create one entity; rows that a kind groups (see GroupOf)
-// go together instead.
+// go together instead. A call whose replica is lost during the import (it
+// died, or stopped past its grace) does not fail the import: once the file
+// has been read, its rows go again on a new call that starts at the next
+// replica (up to kMaxAgain times, after 1, 2, 4 and 8 s), and those it had
+// stored count as duplicates.
 //
 // A kind of import is a struct naming its stub, its messages, its columns,
 // how a row fills a message, and how its answer counts created entities
@@ -362,6 +366,154 @@ inline absl::StatusOr<int64_t> CheckFile(const std::string& path,
   }
 }
 
+// How many times a stream's rows go out again after its replica was lost.
+inline constexpr int kMaxAgain = 4;
+
+// Whether a stream ended because its replica went away (it died, lost its
+// connection, or stopped past its grace) rather than for what it sent.
+inline bool ReplicaLost(const grpc::Status& s) {
+  return s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+         s.error_code() == grpc::StatusCode::CANCELLED;
+}
+
+// What one pass over the file gave each stream: how its call ended, and the
+// answer when it ended well.
+template <typename Kind>
+struct SentPass {
+  std::vector<grpc::Status> ends;
+  std::vector<typename Kind::Response> answers;
+};
+
+// One pass over `file`: the rows of the streams still `pending`, each stream
+// on its channel. The first pass (given `lines` and `local_rejects`) also
+// notes where each row starts and the rows refused before sending. A stream
+// that ends early leaves its other rows unsent; the rest go on, unless it
+// ended for what it sent. An error is the file's (it changed since it was
+// checked).
+template <typename Kind>
+absl::StatusOr<SentPass<Kind>> SendPass(
+    Context& ctx, const std::vector<std::shared_ptr<grpc::Channel>>& channels,
+    CsvInput& file, const std::vector<Column>& columns,
+    const std::string& import_id, int batch_rows, absl::Time deadline,
+    const std::vector<bool>& pending, RowLines* lines,
+    std::vector<LocalReject>* local_rejects) {
+  const size_t streams = channels.size();
+  std::vector<std::unique_ptr<typename Kind::Stub>> stubs(streams);
+  std::vector<std::unique_ptr<ImportCall<Kind>>> calls(streams);
+  for (size_t c = 0; c < streams; ++c) {
+    if (!pending[c]) continue;
+    stubs[c] = std::make_unique<typename Kind::Stub>(channels[c]);
+    calls[c] = std::make_unique<ImportCall<Kind>>(
+        ctx, *stubs[c], deadline - absl::Now(), import_id);
+  }
+  SentPass<Kind> sent;
+  sent.ends.resize(streams);
+  sent.answers.resize(streams);
+  std::vector<bool> ended(streams, false);
+
+  ImportProgress progress(local_rejects != nullptr
+                              ? std::string(Kind::kName)
+                              : absl::StrCat(Kind::kName, " again"));
+  const absl::Hash<absl::string_view> hash;
+  // The group of the last row added to each call's message.
+  std::vector<std::string> last_group(streams);
+  // The bytes of the rows in each call's next message.
+  std::vector<size_t> message_bytes(streams);
+  absl::Status file_error;
+  int64_t folded = 0;  // line breaks inside the rows read so far
+  const auto refuse = [&](int64_t row, std::string field, std::string message) {
+    if (local_rejects != nullptr) {
+      local_rejects->push_back({row, std::move(field), std::move(message)});
+    }
+  };
+  for (;;) {
+    absl::StatusOr<bool> more = file.Next();
+    if (!more.ok()) {
+      file_error = more.status();  // the file changed since it was checked
+      break;
+    }
+    if (!*more) break;
+    const int64_t row = file.line() - folded;
+    if (lines != nullptr) lines->Add(row, file.line());
+    folded += file.LineBreaksInRow();
+    if (file.ragged()) {
+      refuse(row, "", file.RaggedMessage());
+      continue;
+    }
+    // The services' messages hold UTF-8 text only: a field that is not (a
+    // name saved as Latin-1) would make the service drop the whole message
+    // holding it and take the import as ended there.
+    const auto not_utf8 = [&]() -> int {
+      for (size_t i = 0; i < columns.size(); ++i) {
+        if (file.Has(i) && !IsValidUtf8(file.Get(i))) return i;
+      }
+      return -1;
+    }();
+    if (not_utf8 >= 0) {
+      refuse(row, columns[not_utf8].names[0],
+             "is not valid UTF-8 (save the file as UTF-8)");
+      continue;
+    }
+    size_t cells = 0, widest = 0, widest_size = 0;
+    for (size_t i = 0; i < columns.size(); ++i) {
+      const size_t n = file.Has(i) ? file.Get(i).size() : 0;
+      cells += n;
+      if (n > widest_size) widest = i, widest_size = n;
+    }
+    if (cells > kMaxRowBytes) {
+      refuse(
+          row, columns[widest].names[0],
+          absl::StrCat("the row holds ", cells, " bytes, more than a row may (",
+                       kMaxRowBytes, "); this column holds ", widest_size));
+      continue;
+    }
+    const std::string group = GroupOf<Kind>(file);
+    const size_t c =
+        hash(group.empty() ? file.Get(0) : absl::string_view(group)) % streams;
+    if (!pending[c] || ended[c]) continue;
+    ImportCall<Kind>& call = *calls[c];
+    // A full message goes before this row, unless the row continues the
+    // group that the message ends with (within what one message may hold).
+    const int filled = call.next().rows_size();
+    const bool continues = !group.empty() && group == last_group[c] &&
+                           filled < kMaxBatchRows &&
+                           message_bytes[c] < kMaxMessageBytes;
+    if ((filled >= batch_rows || message_bytes[c] >= kMessageBytes) &&
+        !continues) {
+      if (!call.Queue()) {
+        // The server ended the call. A lost replica's rows go again on the
+        // next pass; any other end stops the import here.
+        ended[c] = true;
+        sent.ends[c] = call.Finish();
+        if (ReplicaLost(sent.ends[c])) continue;
+        break;
+      }
+      message_bytes[c] = 0;
+      progress.Update(file.rows(), file.bytes_read(), file.size());
+    }
+    Kind::AddRow(file, row, call.next());
+    message_bytes[c] +=
+        call.next().rows(call.next().rows_size() - 1).ByteSizeLong() + 4;
+    last_group[c] = group;
+  }
+  if (!file_error.ok()) {
+    for (auto& call : calls) {
+      if (call != nullptr) call->Cancel();
+    }
+    for (size_t c = 0; c < streams; ++c) {
+      if (calls[c] != nullptr && !ended[c]) calls[c]->Finish();
+    }
+    return file_error;
+  }
+  for (size_t c = 0; c < streams; ++c) {
+    if (calls[c] == nullptr || ended[c]) continue;
+    sent.ends[c] = calls[c]->Finish();
+    if (sent.ends[c].ok()) sent.answers[c] = calls[c]->response();
+  }
+  progress.Done(file.rows(), file.size());
+  return sent;
+}
+
 template <typename Kind>
 int Import(Context& ctx, const LaneChannel& lanes, const std::string& path,
            const std::string& import_id, int batch_rows, int streams) {
@@ -387,117 +539,88 @@ int Import(Context& ctx, const LaneChannel& lanes, const std::string& path,
   std::cerr << "rapportctl: import id: " << import_id << "\n";
 
   // An import may run long; --timeout overrides the default of an hour.
-  const absl::Duration timeout =
-      ctx.args.Has("timeout") ? ctx.timeout : absl::Hours(1);
-  // A channel per stream, so that given several replicas each stream goes
-  // to another one.
-  std::vector<std::unique_ptr<typename Kind::Stub>> stubs;
-  for (int i = 0; i < streams; ++i) {
-    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = lanes(i);
-    if (!channel.ok()) return UsageError(channel.status());
-    stubs.push_back(std::make_unique<typename Kind::Stub>(*channel));
-  }
-  std::vector<std::unique_ptr<ImportCall<Kind>>> calls;
-  for (int i = 0; i < streams; ++i) {
-    calls.push_back(
-        std::make_unique<ImportCall<Kind>>(ctx, *stubs[i], timeout, import_id));
-  }
-
-  ImportProgress progress(Kind::kName);
-  const absl::Hash<absl::string_view> hash;
-  // The group of the last row added to each call's message.
-  std::vector<std::string> last_group(calls.size());
-  // The bytes of the rows in each call's next message.
-  std::vector<size_t> message_bytes(calls.size());
-  absl::Status file_error;
+  const absl::Time deadline =
+      absl::Now() + (ctx.args.Has("timeout") ? ctx.timeout : absl::Hours(1));
+  // Each stream's answer, once it has one, and how often its rows went out
+  // again after a replica was lost.
+  std::vector<typename Kind::Response> answers(streams);
+  std::vector<bool> pending(streams, true);
+  std::vector<int> again(streams, 0);
   std::vector<LocalReject> local_rejects;
   RowLines lines;
-  int64_t folded = 0;  // line breaks inside the rows read so far
-  for (;;) {
-    absl::StatusOr<bool> more = (*in)->Next();
-    if (!more.ok()) {
-      file_error = more.status();  // the file changed since it was checked
-      break;
-    }
-    if (!*more) break;
-    const int64_t row = (*in)->line() - folded;
-    lines.Add(row, (*in)->line());
-    folded += (*in)->LineBreaksInRow();
-    if ((*in)->ragged()) {
-      local_rejects.push_back({row, "", (*in)->RaggedMessage()});
-      continue;
-    }
-    // The services' messages hold UTF-8 text only: a field that is not (a
-    // name saved as Latin-1) would make the service drop the whole message
-    // holding it and take the import as ended there.
-    const auto not_utf8 = [&]() -> int {
-      for (size_t i = 0; i < columns.size(); ++i) {
-        if ((*in)->Has(i) && !IsValidUtf8((*in)->Get(i))) return i;
+  // A channel per stream, so that given several replicas each stream goes
+  // to another one; a stream that goes again starts at the next replica.
+  std::vector<std::shared_ptr<grpc::Channel>> channels(streams);
+  const auto connect = [&](int c) -> absl::Status {
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+        lanes(c + again[c]);
+    if (!channel.ok()) return channel.status();
+    channels[c] = *std::move(channel);
+    return absl::OkStatus();
+  };
+  for (int c = 0; c < streams; ++c) {
+    if (absl::Status s = connect(c); !s.ok()) return UsageError(s);
+  }
+  for (int pass = 0;; ++pass) {
+    std::unique_ptr<CsvInput> reread;
+    if (pass > 0) {
+      absl::StatusOr<std::unique_ptr<CsvInput>> opened =
+          CsvInput::Open(path, columns);
+      if (!opened.ok()) {
+        std::cerr << "rapportctl: " << opened.status().message() << "\n";
+        return kExitFailed;
       }
-      return -1;
-    }();
-    if (not_utf8 >= 0) {
-      local_rejects.push_back({row, columns[not_utf8].names[0],
-                               "is not valid UTF-8 (save the file as UTF-8)"});
-      continue;
+      reread = *std::move(opened);
+      reread->AcceptRaggedRows();
     }
-    size_t cells = 0, widest = 0, widest_size = 0;
-    for (size_t i = 0; i < columns.size(); ++i) {
-      const size_t n = (*in)->Has(i) ? (*in)->Get(i).size() : 0;
-      cells += n;
-      if (n > widest_size) widest = i, widest_size = n;
+    CsvInput& file = pass == 0 ? **in : *reread;
+    const absl::StatusOr<SentPass<Kind>> sent = SendPass<Kind>(
+        ctx, channels, file, columns, import_id, batch_rows, deadline, pending,
+        pass == 0 ? &lines : nullptr, pass == 0 ? &local_rejects : nullptr);
+    if (!sent.ok()) {
+      std::cerr << "\nrapportctl: " << sent.status().message() << "\n";
+      return kExitFailed;
     }
-    if (cells > kMaxRowBytes) {
-      local_rejects.push_back(
-          {row, columns[widest].names[0],
-           absl::StrCat("the row holds ", cells,
-                        " bytes, more than a row may (", kMaxRowBytes,
-                        "); this column holds ", widest_size)});
-      continue;
+    // A stream whose replica went away (it died, or stopped past its grace)
+    // goes again, on another replica where there is one: its rows that were
+    // stored count as duplicates then. Any other end fails the import.
+    grpc::Status failed;
+    std::vector<int> lost;
+    for (int c = 0; c < streams; ++c) {
+      if (!pending[c]) continue;
+      const grpc::Status& s = sent->ends[c];
+      if (s.ok()) {
+        answers[c] = sent->answers[c];
+        pending[c] = false;
+      } else if (ReplicaLost(s) && again[c] < kMaxAgain &&
+                 absl::Now() < deadline) {
+        lost.push_back(c);
+      } else if (failed.ok()) {
+        failed = s;
+      }
     }
-    const std::string group = GroupOf<Kind>(**in);
-    const size_t c =
-        hash(group.empty() ? (*in)->Get(0) : absl::string_view(group)) %
-        calls.size();
-    ImportCall<Kind>& call = *calls[c];
-    // A full message goes before this row, unless the row continues the
-    // group that the message ends with (within what one message may hold).
-    const int filled = call.next().rows_size();
-    const bool continues = !group.empty() && group == last_group[c] &&
-                           filled < kMaxBatchRows &&
-                           message_bytes[c] < kMaxMessageBytes;
-    if ((filled >= batch_rows || message_bytes[c] >= kMessageBytes) &&
-        !continues) {
-      if (!call.Queue()) break;  // the server ended it; Finish() says why
-      message_bytes[c] = 0;
-      progress.Update((*in)->rows(), (*in)->bytes_read(), (*in)->size());
+    if (!failed.ok()) {
+      ReportError(FromGrpcStatus(failed));
+      std::cerr << "rapportctl: rows stored before the failure stay stored; "
+                   "run the same command again to import the rest (nothing "
+                   "is stored twice)\n";
+      return kExitFailed;
     }
-    Kind::AddRow(**in, row, call.next());
-    message_bytes[c] +=
-        call.next().rows(call.next().rows_size() - 1).ByteSizeLong() + 4;
-    last_group[c] = group;
-  }
-  if (!file_error.ok()) {
-    for (auto& call : calls) call->Cancel();
-    for (auto& call : calls) call->Finish();
-    std::cerr << "\nrapportctl: " << file_error.message() << "\n";
-    return kExitFailed;
-  }
-  grpc::Status status;
-  for (auto& call : calls) {
-    grpc::Status s = call->Finish();
-    if (status.ok() && !s.ok()) status = s;
-  }
-  progress.Done((*in)->rows(), (*in)->size());
-  if (!status.ok()) {
-    ReportError(FromGrpcStatus(status));
-    std::cerr << "rapportctl: rows stored before the failure stay stored; run "
-                 "the same command "
-                 "again to import the rest (nothing is stored twice)\n";
-    return kExitFailed;
+    if (lost.empty()) break;
+    for (int c : lost) {
+      ++again[c];
+      std::cerr << "rapportctl: stream " << c + 1 << " of " << streams
+                << " lost its replica ("
+                << FromGrpcStatus(sent->ends[c]).message()
+                << "); sending its rows again (those stored already count as "
+                   "duplicates)\n";
+      if (absl::Status s = connect(c); !s.ok()) return UsageError(s);
+    }
+    // 1, 2, 4, 8 s: time for a replica that died alone to be restarted.
+    absl::SleepFor(std::min(absl::Seconds(1 << pass), deadline - absl::Now()));
   }
   std::vector<const typename Kind::Response*> parts;
-  for (auto& call : calls) parts.push_back(&call->response());
+  for (const auto& answer : answers) parts.push_back(&answer);
   typename Kind::Response response = Combine<Kind>(parts, local_rejects);
   for (auto& e : *response.mutable_rejected()) e.set_row(lines.LineOf(e.row()));
 

@@ -9,7 +9,9 @@
 //   - a customer replica killed during a refresh leaves a job that the next
 //     refresh finds ended within seconds, not after its heartbeat goes stale;
 //   - a replica told to stop before it serves (waiting for its database)
-//     stops at once.
+//     stops at once;
+//   - a customer replica killed during an import leaves its stream's rows
+//     to the other replica, each stored once.
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -618,6 +620,82 @@ TEST(CrashE2E, AReplicaToldToStopFinishesItsRefreshFirst) {
   EXPECT_EQ(follower.Stop(absl::Seconds(1)), 0) << testing::ReadFile(out);
   EXPECT_TRUE(absl::StrContains(testing::ReadFile(out), "SUCCEEDED"))
       << testing::ReadFile(out);
+}
+
+// Reads "<key>: N" from rapportctl's summary line (-1 when it is not there).
+int64_t Count(const std::string& said, const std::string& key) {
+  const size_t at = said.find(key + ": ");
+  int64_t n = -1;
+  if (at == std::string::npos) return n;
+  const std::string rest = said.substr(at + key.size() + 2);
+  if (!absl::SimpleAtoi(rest.substr(0, rest.find_first_of(" \n")), &n)) n = -1;
+  return n;
+}
+
+// A replica that dies while an import's stream is on it does not fail the
+// import: once the file is read, that stream's rows go again to the other
+// replica, the rows the dead one stored count as duplicates, and every row is
+// stored once.
+TEST(CrashE2E, AnImportWhoseReplicaDiesSendsThatStreamsRowsToAnother) {
+  PlatformOptions options;
+  options.customer_replicas = 2;
+  Platform platform(options);
+  for (int r = 0; r < 2; ++r) {
+    ASSERT_EQ(platform
+                  .Ctl({"health", "--wait", "20s", "--addr",
+                        platform.customer(r).addr()})
+                  .exit_code,
+              0)
+        << platform.logs();
+  }
+  // 60,000 purchases of 6,000 customers in messages of 500 rows: each of
+  // the two streams carries about half, long enough to be cut short.
+  constexpr int kRows = 60000;
+  std::string csv = "customer_ref,timestamp,amount\n";
+  for (int i = 0; i < kRows; ++i) {
+    absl::StrAppend(&csv, "ext:lost:", i % 6000, ",2024-01-", 10 + i % 18,
+                    "T08:00:00Z,", 1 + i % 50, "\n");
+  }
+  const std::string file = platform.File("lost.csv", csv);
+  testing::Env both = platform.CtlEnv();
+  both["RAPPORT_CUSTOMER_ADDR"] = absl::StrCat(platform.customer(0).addr(), ",",
+                                               platform.customer(1).addr());
+  const std::string out = platform.File("import.out", "");
+  testing::Process import = testing::Process::Start(
+      {testing::CtlPath(), "customers", "import", "purchases", file,
+       "--streams", "2", "--batch-rows", "500", "--import-id", "lost"},
+      both, out);
+  // Once the second replica has stored some of its stream's rows, it dies.
+  const auto stored_by_second = [&] {
+    return testing::SumOf(
+        testing::FetchMetrics(platform.customer(1).metrics_addr()),
+        "rapport_import_rows_total", {"outcome=\"accepted\""});
+  };
+  for (int i = 0; i < 3000 && stored_by_second() == 0 && import.running();
+       ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_GT(stored_by_second(), 0) << testing::ReadFile(out);
+  Kill(platform.customer(1).process());
+  for (int i = 0; i < 1200 && import.running(); ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_EQ(import.Stop(absl::Seconds(1)), 0) << testing::ReadFile(out);
+  const std::string said = testing::ReadFile(out);
+  EXPECT_TRUE(absl::StrContains(said, "lost its replica")) << said;
+  EXPECT_EQ(Count(said, "rows"), kRows) << said;
+  EXPECT_EQ(Count(said, "accepted") + Count(said, "duplicates"), kRows) << said;
+  EXPECT_GT(Count(said, "duplicates"), 0) << said;
+
+  // The same import again, through the replica left, finds every row stored.
+  testing::Env one = platform.CtlEnv();
+  one["RAPPORT_CUSTOMER_ADDR"] = platform.customer(0).addr();
+  RunResult again = testing::Run({testing::CtlPath(), "customers", "import",
+                                  "purchases", file, "--import-id", "lost"},
+                                 one);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(Count(again.out, "accepted"), 0) << again.out;
+  EXPECT_EQ(Count(again.out, "duplicates"), kRows) << again.out;
 }
 
 // A loopback port that nothing listens on (bound, then closed).
