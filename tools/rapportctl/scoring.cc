@@ -279,11 +279,18 @@ absl::Status RunRfm(const Context& ctx, v1::ScoringService::Stub& stub,
   stream->WritesDone();
 
   CsvWriter writer(&out.stream());
-  writer.WriteRow(ScoreCsvHeader());
+  // The header goes out with the first answer (or once the call has
+  // succeeded), so that a call refused outright writes nothing.
+  bool headed = false;
+  const auto head = [&] {
+    if (!headed) writer.WriteRow(ScoreCsvHeader());
+    headed = true;
+  };
   v1::ScorePopulationResponse response;
   int64_t rows = 0;
   std::vector<std::string> fields;
   while (stream->Read(&response)) {
+    head();
     for (const v1::EntityScore& s : response.scores()) {
       ScoreCsvFields(s.entity_id(), s, &fields);
       writer.WriteRow(fields);
@@ -294,6 +301,7 @@ absl::Status RunRfm(const Context& ctx, v1::ScoringService::Stub& stub,
   grpc::Status status = stream->Finish();
   (void)broken;  // a broken stream's reason comes from Finish
   if (!status.ok()) return FromGrpcStatus(status);
+  head();
   if (!writer.ok()) return absl::InternalError("cannot write the output");
   progress.Done(absl::StrCat(rows, " entities scored"));
   return out.Commit();

@@ -349,6 +349,22 @@ TEST(ScoringE2E, ABadRowStopsTheRunNamingFileLineAndFieldAndWritesNoOutput) {
   EXPECT_NE(cost.err.find("i.csv:2: cost: must not be negative"),
             std::string::npos)
       << cost.err;
+  // Refused by the service (a sum beyond a Money), with nothing written to
+  // stdout, not even the header.
+  std::string large = "entity_id,timestamp,amount\n";
+  for (int day = 1; day <= 10; ++day) {
+    absl::StrAppend(&large, "a,2024-01-", 10 + day,
+                    "T00:00:00Z,999999999999999999\n");
+  }
+  testing::WriteFile(dir.File("t.csv"), large);
+  RunResult sum =
+      Ctl(server.addr(), {"scoring", "rfm", "--transactions", dir.File("t.csv"),
+                          "--as-of", "2024-06-30T00:00:00Z"});
+  EXPECT_EQ(sum.exit_code, 1) << sum.err;
+  EXPECT_NE(sum.err.find("beyond what a google.type.Money holds"),
+            std::string::npos)
+      << sum.err;
+  EXPECT_EQ(sum.out, "");
   testing::WriteFile(dir.File("t.csv"), "entity,timestamp,amount\n");
   RunResult header = Ctl(
       server.addr(), {"scoring", "rfm", "--transactions", dir.File("t.csv")});
