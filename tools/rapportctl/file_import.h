@@ -19,7 +19,7 @@
 // died, or stopped past its grace) does not fail the import: once the file
 // has been read, its rows go again on a new call that starts at the next
 // replica (up to kMaxAgain times, after 1, 2, 4 and 8 s), and those it had
-// stored count as duplicates.
+// stored count as duplicates (the entities they created, as found).
 //
 // A kind of import is a struct naming its stub, its messages, its columns,
 // how a row fills a message, and how its answer counts created entities
