@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -213,13 +214,21 @@ class Importer {
   // Told the rows of each batch once they are stored (committed), so that
   // the entities they change can be re-scored.
   using OnStored = std::function<void(const std::vector<const Row<Record>*>&)>;
+  // Asked of each row whose entity exists, once its reference is resolved
+  // and before the batch's transaction: the row's reject (number, field and
+  // message) when what is stored about the entity refuses it (a recent
+  // interaction that the entity's contact policy does not allow); an error
+  // ends the import.
+  using Admit =
+      std::function<absl::StatusOr<std::optional<Reject>>(const Row<Record>&)>;
 
   Importer(Store<Record>* store, Options options, Parse parse,
-           OnStored on_stored = nullptr)
+           OnStored on_stored = nullptr, Admit admit = nullptr)
       : store_(store),
         options_(std::move(options)),
         parse_(std::move(parse)),
-        on_stored_(std::move(on_stored)) {}
+        on_stored_(std::move(on_stored)),
+        admit_(std::move(admit)) {}
 
   // Reads the import's messages from `next` (false at the end) and stores
   // them for `actor`; the start and the end are audited. A stream that ended
@@ -517,6 +526,14 @@ class Importer {
           continue;
         }
         r.entity = it->second;
+        if (importer_->admit_ && !r.entity.create) {
+          RAPPORT_ASSIGN_OR_RETURN(std::optional<Reject> refused,
+                                   importer_->admit_(r));
+          if (refused.has_value()) {
+            out.rejects.push_back(*std::move(refused));
+            continue;
+          }
+        }
         rows.push_back(std::move(r));
       }
       int64_t refused = 0;
@@ -577,6 +594,7 @@ class Importer {
   const Options options_;
   const Parse parse_;
   const OnStored on_stored_;
+  const Admit admit_;
 };
 
 // An Importer's OnStored that hands the entities of a batch's stored rows

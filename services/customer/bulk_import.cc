@@ -314,7 +314,11 @@ class Importer {
   using Record = typename Traits::Record;
 
   Importer(const Deps& deps, std::string actor)
-      : deps_(deps), actor_(std::move(actor)) {}
+      : deps_(deps), actor_(std::move(actor)) {
+    if constexpr (Traits::kKind == ImportKind::kInteractions) {
+      if (deps_.policy_of) recent_.emplace(deps_.policy_of, "customer");
+    }
+  }
 
   // The import's start and end are audited; its rows carry their actor.
   absl::StatusOr<Response> Run(const std::function<bool(Request*)>& next,
@@ -700,6 +704,22 @@ class Importer {
           continue;
         }
         customer_id = resolution.customer_id;
+        // A recent interaction with a customer who has a tier keeps to its
+        // contact policy (one the batch creates has none).
+        if constexpr (Traits::kKind == ImportKind::kInteractions) {
+          if (recent_.has_value()) {
+            const InteractionRecord& r = p.record.interaction;
+            RAPPORT_ASSIGN_OR_RETURN(
+                std::optional<differentiation::PolicyRefusal> no,
+                recent_->Check(customer_id, r.interaction_time_us, now_us,
+                               r.channel, r.cost));
+            if (no.has_value()) {
+              outcome.rejects.emplace_back(
+                  p.row, Reject{std::move(no->field), std::move(no->message)});
+              continue;
+            }
+          }
+        }
         if (!p.ref->is_id && claimed.insert(p.ref->key).second) {
           claims.push_back(
               {IdentityOfKey(p.ref->key), resolution.merged_holder.empty()
@@ -896,6 +916,8 @@ class Importer {
 
   const Deps& deps_;
   const std::string actor_;
+  // Interactions only, when the service knows contact policies.
+  std::optional<differentiation::RecentInteractions> recent_;
   imports::CacheShare share_{kCacheBudget};
   std::string import_id_;
   std::string prefix_;  // the ids of rows known by number start with it
@@ -917,18 +939,18 @@ class Importer {
 
 }  // namespace
 
-BulkImportLogic::BulkImportLogic(ImportStore* store,
-                                 const CustomerLogic* customers,
-                                 IdGenerator* ids, Clock clock,
-                                 CustomerLogicOptions options,
-                                 size_t batch_rows, Rescore rescore)
+BulkImportLogic::BulkImportLogic(
+    ImportStore* store, const CustomerLogic* customers, IdGenerator* ids,
+    Clock clock, CustomerLogicOptions options, size_t batch_rows,
+    Rescore rescore, differentiation::RecentInteractions::PolicyOf policy_of)
     : deps_{store,
             customers,
             ids,
             std::move(clock),
             std::move(options),
             std::max<size_t>(batch_rows, 1),
-            std::move(rescore)} {}
+            std::move(rescore),
+            std::move(policy_of)} {}
 
 absl::StatusOr<v1::ImportPurchasesResponse> BulkImportLogic::ImportPurchases(
     const std::function<bool(v1::ImportPurchasesRequest*)>& next,

@@ -34,6 +34,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/differentiation/contact_policy.h"
 #include "common/ids.h"
 #include "services/customer/customer_logic.h"
 #include "services/customer/import_logic.h"
@@ -59,11 +60,14 @@ class BulkImportLogic final : public ImportLogic {
   // `customers` parses refs and hashes identities; `options` gives the
   // reporting currency and whether suppression is on; `rescore` (optional)
   // queues the customers of every stored batch for a re-score, as a
-  // purchase or an interaction through the RPCs does. None is owned.
-  BulkImportLogic(ImportStore* store, const CustomerLogic* customers,
-                  IdGenerator* ids, Clock clock, CustomerLogicOptions options,
-                  size_t batch_rows = kDefaultBatchRows,
-                  Rescore rescore = nullptr);
+  // purchase or an interaction through the RPCs does; `policy_of`
+  // (optional) gives a customer's contact policy, to which interaction rows
+  // dated within the last day are held (RecentInteractions). None is owned.
+  BulkImportLogic(
+      ImportStore* store, const CustomerLogic* customers, IdGenerator* ids,
+      Clock clock, CustomerLogicOptions options,
+      size_t batch_rows = kDefaultBatchRows, Rescore rescore = nullptr,
+      differentiation::RecentInteractions::PolicyOf policy_of = nullptr);
 
   absl::StatusOr<v1::ImportPurchasesResponse> ImportPurchases(
       const std::function<bool(v1::ImportPurchasesRequest*)>& next,
@@ -83,6 +87,7 @@ class BulkImportLogic final : public ImportLogic {
     CustomerLogicOptions options;
     size_t batch_rows;
     Rescore rescore;
+    differentiation::RecentInteractions::PolicyOf policy_of;
   };
 
  private:

@@ -1254,27 +1254,14 @@ absl::StatusOr<v1::Interaction> CustomerLogic::LogInteractionOnce(
     if (values_ == nullptr || request.force()) return absl::OkStatus();
     RAPPORT_ASSIGN_OR_RETURN(std::optional<cv1::ContactPolicy> policy,
                              values_->ContactPolicyOf(record.customer_id));
-    if (policy.has_value() &&
-        std::find(policy->channels().begin(), policy->channels().end(),
-                  in.channel()) == policy->channels().end()) {
-      std::vector<std::string> allowed;
-      for (int c : policy->channels()) allowed.push_back(ChannelName(c));
-      return absl::FailedPreconditionError(absl::StrCat(
-          "channel ", ChannelName(in.channel()),
-          " is not allowed for this customer's tier ",
-          cv1::Tier_Name(policy->tier()).substr(5), " (allowed: ",
-          absl::StrJoin(allowed, ", "), "); set force to log it anyway"));
-    }
-    if (policy.has_value()) {
-      if (std::optional<Decimal> ceiling =
-              differentiation::CostCeilingExceeded(*policy, record.cost)) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("interaction.cost: ", record.cost.ToString(),
-                         " is more than the ", ceiling->ToString(),
-                         " one interaction may cost for this customer's tier ",
-                         cv1::Tier_Name(policy->tier()).substr(5),
-                         "; set force to log it anyway"));
-      }
+    if (!policy.has_value()) return absl::OkStatus();
+    if (std::optional<differentiation::PolicyRefusal> no =
+            differentiation::RefusedByPolicy(
+                *policy, in.channel(), record.cost,
+                absl::StrCat("customer ", record.customer_id))) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(no->field == "cost" ? "interaction.cost: " : "",
+                       no->message, "; set force to log it anyway"));
     }
     return absl::OkStatus();
   };

@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/base/async_batcher.h"
+#include "common/differentiation/contact_policy.h"
 #include "common/differentiation/differentiation.h"
 #include "common/ids.h"
 #include "rapport/customer/v1/customer_service.pb.h"

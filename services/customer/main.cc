@@ -137,6 +137,9 @@ int main(int argc, char** argv) {
       customer::BulkImportLogic::kDefaultBatchRows,
       [&values](const std::vector<std::string>& customers) {
         values.RescoreSoon(customers);
+      },
+      [&values](const std::string& customer) {
+        return values.ContactPolicyOf(customer);
       });
   const rapport::CallGuard guard(server->verifier.get(),
                                  customer::CustomerMethodRoles());

@@ -751,6 +751,28 @@ auto NotDatedAhead(absl::StatusOr<imports::Parsed<Record>> (*parse)(const Row&),
 
 }  // namespace
 
+std::function<absl::StatusOr<std::optional<imports::Reject>>(
+    const imports::Row<InteractionRecord>&)>
+MysqlPartnerImports::HeldToPolicy() const {
+  if (values_ == nullptr) return nullptr;
+  auto recent = std::make_shared<differentiation::RecentInteractions>(
+      [values = values_](const std::string& partner) {
+        return values->ContactPolicyOf(partner);
+      },
+      "partner");
+  return [recent, clock = clock_](const imports::Row<InteractionRecord>& row)
+             -> absl::StatusOr<std::optional<imports::Reject>> {
+    RAPPORT_ASSIGN_OR_RETURN(
+        std::optional<differentiation::PolicyRefusal> refused,
+        recent->Check(row.entity.id, row.record.interaction_time_us,
+                      absl::ToUnixMicros(clock()), row.record.channel,
+                      row.record.cost));
+    if (!refused.has_value()) return std::nullopt;
+    return imports::Reject{row.number, std::move(refused->field),
+                           std::move(refused->message)};
+  };
+}
+
 std::function<void(const std::vector<std::string>&)>
 MysqlPartnerImports::Rescorer() const {
   if (values_ == nullptr) return nullptr;
@@ -842,7 +864,8 @@ MysqlPartnerImports::ImportInteractions(
                NotDatedAhead(ParseInteraction,
                              &InteractionRecord::interaction_time_us,
                              "timestamp", clock_),
-               imports::EntitiesOfStored<InteractionRecord>(Rescorer()));
+               imports::EntitiesOfStored<InteractionRecord>(Rescorer()),
+               HeldToPolicy());
   RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals,
                            importer.Run(next, actor, cancelled));
   return imports::ToResponse(

@@ -10,10 +10,12 @@
 #define RAPPORT_SERVICES_PARTNER_PARTNER_IMPORT_H_
 
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "common/ids.h"
+#include "common/import/row_import.h"
 #include "common/mysql/mysql_pool.h"
 #include "rapport/partner/v1/partner_service.pb.h"
 #include "services/partner/partner_logic.h"
@@ -25,7 +27,8 @@ class MysqlPartnerImports {
   using Clock = std::function<absl::Time()>;
 
   // `values` (may be null) re-scores the partners whose won deals, orders
-  // and interactions each batch stored.
+  // and interactions each batch stored, and gives the contact policies
+  // that recent interaction rows are held to.
   MysqlPartnerImports(MysqlPool* pool, IdGenerator* ids, Clock clock,
                       PartnerLogicOptions options,
                       differentiation::ValueKeeper* values = nullptr)
@@ -48,6 +51,12 @@ class MysqlPartnerImports {
  private:
   // Queues entities for a background re-score; null without `values`.
   std::function<void(const std::vector<std::string>&)> Rescorer() const;
+  // Holds an import's interaction rows dated within the last day to their
+  // partners' contact policies (differentiation::RecentInteractions), each
+  // partner's read once per import; null without `values`.
+  std::function<absl::StatusOr<std::optional<imports::Reject>>(
+      const imports::Row<InteractionRecord>&)>
+  HeldToPolicy() const;
 
   MysqlPool* const pool_;
   IdGenerator* const ids_;

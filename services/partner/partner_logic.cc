@@ -1536,27 +1536,14 @@ absl::StatusOr<v1::Interaction> PartnerLogic::LogInteraction(
                              values_->ContactPolicyOf(request.partner_id()));
     // The channels the policy names are the ones that may be used (the
     // scoring service never sends a policy without any).
-    if (policy.has_value()) {
-      bool allowed = false;
-      for (int c : policy->channels()) allowed |= c == in.channel();
-      if (!allowed) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("the ", TierName(policy->tier()),
-                         " tier's contact policy does "
-                         "not allow the ",
-                         ChannelName(in.channel()), " channel for partner ",
-                         request.partner_id(),
-                         "; log it with force (admin) to record it anyway"));
-      }
-      if (std::optional<Decimal> ceiling =
-              differentiation::CostCeilingExceeded(*policy, record.cost)) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "interaction.cost: ", record.cost.ToString(), " is more than the ",
-            ceiling->ToString(), " the ", TierName(policy->tier()),
-            " tier's contact policy allows one interaction of partner ",
-            request.partner_id(),
-            "; log it with force (admin) to record it anyway"));
-      }
+    if (!policy.has_value()) return absl::OkStatus();
+    if (std::optional<differentiation::PolicyRefusal> no =
+            differentiation::RefusedByPolicy(
+                *policy, in.channel(), record.cost,
+                absl::StrCat("partner ", request.partner_id()))) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          no->field == "cost" ? "interaction.cost: " : "", no->message,
+          "; log it with force (admin) to record it anyway"));
     }
     return absl::OkStatus();
   };

@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/differentiation/contact_policy.h"
 #include "common/differentiation/differentiation.h"
 #include "common/ids.h"
 #include "rapport/partner/v1/partner_service.pb.h"

@@ -2815,6 +2815,74 @@ TEST_F(PartnerLogicTest, ImportsRescoreThePartnersWhoseValuesTheyChange) {
             (std::vector<std::string>{a.id(), b.id(), created[0]}));
 }
 
+// Imported interactions dated within the last 24 hours keep to their
+// partner's contact policy, as LogInteraction's do without force; older
+// rows are history, and a partner without a tier (or one the import
+// creates) has no policy yet. Each partner's policy is read once an import.
+TEST_F(PartnerLogicTest, RecentImportedInteractionsKeepToThePartnersPolicy) {
+  const v1::Partner a = Create("Alpha"), b = Create("Beta");
+  testing::RescoreRecorder values;
+  cv1::ContactPolicy lead;
+  lead.set_tier(cv1::TIER_LEAD);
+  lead.add_channels(cv1::CHANNEL_EMAIL);
+  lead.mutable_cost_ceiling()->set_units(20);
+  values.policies[a.id()] = lead;
+  MysqlPartnerImports imports(
+      &db_.pool(), &ids_, [this] { return absl::FromUnixMicros(now_); },
+      {.currency = "USD"}, &values);
+  constexpr int64_t kHour = kDay / 24;
+  v1::ImportInteractionsRequest logged;
+  logged.set_import_id("recent");
+  for (const auto& [partner, age, channel, cost] :
+       std::vector<std::tuple<std::string, int64_t, const char*, const char*>>{
+           {a.id(), kHour, "visit", "10"},         // 1: channel
+           {a.id(), 2 * kHour, "email", "20.01"},  // 2: cost
+           {a.id(), 3 * kDay, "visit", "10"},      // 3: history
+           {a.id(), kHour, "email", "20"},         // 4: within the policy
+           {b.id(), kHour, "visit", "500"},        // 5: no tier
+           {"ext:crm:77", 0, "visit", "500"},      // 6: made by the import
+           {a.id(), kHour / 2, "phone", "1"}}) {   // 7: channel
+    v1::InteractionRow* i = logged.add_rows();
+    i->set_row(logged.rows_size());
+    i->set_partner_ref(partner);
+    i->set_timestamp(FormatRfc3339Micros(now_ - age));
+    i->set_channel(channel);
+    i->set_cost(cost);
+  }
+  absl::StatusOr<v1::ImportInteractionsResponse> r =
+      imports.ImportInteractions(testing::OneMessage(logged), "user:ada");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->accepted(), 4);
+  EXPECT_EQ(r->created_partners(), 1);
+  ASSERT_EQ(r->rejected_size(), 3);
+  EXPECT_EQ(r->rejected(0).row(), 1);
+  EXPECT_EQ(r->rejected(0).field(), "channel");
+  EXPECT_EQ(r->rejected(0).message(),
+            absl::StrCat("the Lead tier's contact policy does not allow the "
+                         "visit channel for partner ",
+                         a.id(),
+                         " (allowed: email); a row dated within the last 24 "
+                         "hours is held to it: log this one with force "
+                         "(LogInteraction) to record it anyway"));
+  EXPECT_EQ(r->rejected(1).row(), 2);
+  EXPECT_EQ(r->rejected(1).field(), "cost");
+  EXPECT_NE(r->rejected(1).message().find("20.01 is more than the 20.00"),
+            std::string::npos)
+      << r->rejected(1).message();
+  EXPECT_EQ(r->rejected(2).row(), 7);
+  EXPECT_EQ(r->rejected(2).field(), "channel");
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM interactions"), 4);
+  EXPECT_EQ(values.policy_reads, 2);  // Alpha's and Beta's
+
+  // A retry stores nothing twice and refuses the same rows.
+  absl::StatusOr<v1::ImportInteractionsResponse> again =
+      imports.ImportInteractions(testing::OneMessage(logged), "user:ada");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->duplicates(), 4);
+  EXPECT_EQ(again->rejected_size(), 3);
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM interactions"), 4);
+}
+
 // Two rows under one request id that say different things are never taken
 // for one row sent twice, wherever a '|' stands in their text.
 TEST_F(PartnerLogicTest, RowsThatDifferOnlyWhereABarStandsAreNotRetries) {

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -256,6 +257,14 @@ class BulkImportTest : public ::testing::Test {
             /*batch_rows=*/3,
             [this](const std::vector<std::string>& customers) {
               rescored_.push_back(customers);
+            },
+            [this](const std::string& customer)
+                -> absl::StatusOr<std::optional<cv1::ContactPolicy>> {
+              ++policy_reads_;
+              if (!policy_error_.ok()) return policy_error_;
+              auto it = policies_.find(customer);
+              if (it == policies_.end()) return std::nullopt;
+              return it->second;
             }) {}
 
   static CustomerLogicOptions Options() {
@@ -335,6 +344,11 @@ class BulkImportTest : public ::testing::Test {
   bool cancelled_ = false;  // the call's state when its stream ends
   // The customers of each stored batch, as queued for a re-score.
   std::vector<std::vector<std::string>> rescored_;
+  // The contact policies of the customers that have a tier, and how often
+  // one was asked for (or the error every ask gets).
+  absl::flat_hash_map<std::string, cv1::ContactPolicy> policies_;
+  int policy_reads_ = 0;
+  absl::Status policy_error_;
 };
 
 // Every stored batch queues its customers (each once, created ones too) for
@@ -1059,6 +1073,94 @@ TEST_F(BulkImportTest, InteractionRowsAreValidatedAndStored) {
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->duplicates(), 2);
   EXPECT_EQ(store_.interactions.size(), 2u);
+}
+
+// Interaction rows dated within the last 24 hours keep to their customer's
+// contact policy, as LogInteraction's do without force; older rows are
+// history, recorded as they come, and a customer without a tier (or one the
+// import creates) has no policy yet. Each customer's policy is read once an
+// import, and a policy that cannot be read fails the import.
+TEST_F(BulkImportTest, RecentInteractionsKeepToTheCustomersContactPolicy) {
+  const std::string ada = NewCustomer();
+  const std::string bob = NewCustomer();
+  cv1::ContactPolicy lead;
+  lead.set_tier(cv1::TIER_LEAD);
+  lead.add_channels(cv1::CHANNEL_EMAIL);
+  lead.add_channels(cv1::CHANNEL_WEB);
+  lead.mutable_cost_ceiling()->set_units(2);
+  policies_[ada] = lead;
+  const auto row = [](int64_t n, const std::string& ref, const std::string& t,
+                      const std::string& channel, const std::string& cost) {
+    v1::InteractionRow r;
+    r.set_row(n);
+    r.set_customer_ref(ref);
+    r.set_timestamp(t);
+    r.set_channel(channel);
+    r.set_cost(cost);
+    return r;
+  };
+  // The clock says 2027-01-15T08:00:00Z.
+  v1::ImportInteractionsRequest request;
+  request.set_import_id("recent");
+  *request.add_rows() = row(2, ada, "2027-01-15T07:00:00Z", "visit", "1");
+  *request.add_rows() = row(3, ada, "2027-01-15T07:30:00Z", "email", "2.01");
+  *request.add_rows() = row(4, ada, "2027-01-14T08:00:00Z", "visit", "1");
+  *request.add_rows() =
+      row(5, ada, "2027-01-14T08:00:00.000001Z", "visit", "1");
+  *request.add_rows() = row(6, ada, "2027-01-15T07:00:00Z", "email", "2");
+  *request.add_rows() = row(7, bob, "2027-01-15T07:00:00Z", "visit", "50");
+  *request.add_rows() =
+      row(8, "ext:crm:5", "2027-01-15T07:00:00Z", "visit", "50");
+  absl::StatusOr<v1::ImportInteractionsResponse> r = Interactions({request});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->accepted(), 4);
+  EXPECT_EQ(r->created_customers(), 1);
+  ASSERT_THAT(Rejects(r->rejected()),
+              ElementsAre(std::pair<int64_t, std::string>{2, "channel"},
+                          std::pair<int64_t, std::string>{3, "cost"},
+                          std::pair<int64_t, std::string>{5, "channel"}));
+  EXPECT_EQ(r->rejected(0).message(),
+            absl::StrCat("the Lead tier's contact policy does not allow the "
+                         "visit channel for customer ",
+                         ada,
+                         " (allowed: email, web); a row dated within the last "
+                         "24 hours is held to it: log this one with force "
+                         "(LogInteraction) to record it anyway"));
+  EXPECT_NE(r->rejected(1).message().find(
+                absl::StrCat("2.01 is more than the 2.00 the Lead tier's "
+                             "contact policy allows one interaction with "
+                             "customer ",
+                             ada)),
+            std::string::npos)
+      << r->rejected(1).message();
+  EXPECT_EQ(store_.interactions.size(), 4u);
+  // Ada's and Bob's, over three batches; never the new customer's.
+  EXPECT_EQ(policy_reads_, 2);
+
+  // A retry stores nothing twice and refuses the same rows.
+  absl::StatusOr<v1::ImportInteractionsResponse> again =
+      Interactions({request});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->duplicates(), 4);
+  EXPECT_EQ(again->rejected_size(), 3);
+  EXPECT_EQ(store_.interactions.size(), 4u);
+
+  // Older rows are not asked about; a recent one whose policy cannot be
+  // read fails the import, storing nothing of its batch.
+  policy_error_ = absl::UnavailableError("the database is gone");
+  policy_reads_ = 0;
+  v1::ImportInteractionsRequest old;
+  old.set_import_id("old");
+  *old.add_rows() = row(2, ada, "2026-06-01T00:00:00Z", "visit", "1");
+  ASSERT_TRUE(Interactions({old}).ok());
+  EXPECT_EQ(policy_reads_, 0);
+  v1::ImportInteractionsRequest lost;
+  lost.set_import_id("lost");
+  *lost.add_rows() = row(2, bob, "2026-06-01T00:00:00Z", "web", "1");
+  *lost.add_rows() = row(3, ada, "2027-01-15T07:00:00Z", "email", "1");
+  EXPECT_EQ(Interactions({lost}).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(store_.interactions.size(), 5u);
 }
 
 }  // namespace
