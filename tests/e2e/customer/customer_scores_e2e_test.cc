@@ -9,6 +9,7 @@
 #include <set>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -16,6 +17,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/base/decimal.h"
+#include "common/base/timestamp.h"
 #include "tests/support/mariadb.h"
 #include "tests/support/platform.h"
 #include "tests/support/process.h"
@@ -403,6 +405,61 @@ TEST_F(CustomerScoresE2E,
   RunResult bought =
       p_.Ctl({"purchases", "record", "--customer", ids_["a"], "--amount", "5"});
   EXPECT_EQ(bought.exit_code, 0) << bought.err;
+}
+
+// An import cannot bypass the tier's contact policy: an interaction dated
+// within the last day that the customer's tier does not allow is rejected,
+// naming its line and column, as LogInteraction refuses it without force;
+// older rows are history and go in.
+TEST_F(CustomerScoresE2E, ImportedRecentInteractionsKeepToTheTiersPolicy) {
+  const int64_t now = absl::ToUnixMicros(absl::Now());
+  const int64_t day = 86'400'000'000;
+  const auto at = [&](int64_t ago) { return FormatRfc3339Micros(now - ago); };
+  // Ada spent 10 and cost 50 to serve: a Lead (email, web and mail; at
+  // most 2.00 an interaction).
+  RunResult created = p_.Ctl(
+      {"customers", "create", "--display-name", "Ada", "--output", "csv"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  const std::string ada = testing::CsvId(created.out);
+  ASSERT_EQ(p_.Ctl({"purchases", "record", "--customer", ada, "--amount", "10",
+                    "--time", at(30 * day)})
+                .exit_code,
+            0);
+  ASSERT_EQ(
+      p_.Ctl({"customers", "interactions", "log", "--customer", ada,
+              "--channel", "visit", "--cost", "50", "--time", at(20 * day)})
+          .exit_code,
+      0);
+  RunResult refreshed = p_.Ctl({"customers", "refresh-scores"});
+  ASSERT_EQ(refreshed.exit_code, 0) << refreshed.err << p_.logs();
+  RunResult value = p_.Ctl({"customers", "value", ada, "--output", "json"});
+  ASSERT_TRUE(absl::StrContains(value.out, "TIER_LEAD")) << value.out;
+
+  const std::string file =
+      p_.File("recent.csv",
+              absl::StrCat("customer_ref,timestamp,channel,cost\n",    // 1
+                           ada, ",", at(day / 24), ",visit,1\n",       // 2
+                           ada, ",", at(day / 24), ",email,3\n",       // 3
+                           ada, ",", at(10 * day), ",visit,30\n",      // 4
+                           ada, ",", at(day / 24), ",email,1.50\n"));  // 5
+  RunResult imported = p_.Ctl({"customers", "import", "interactions", file});
+  EXPECT_EQ(imported.exit_code, 1) << imported.out << imported.err;
+  EXPECT_TRUE(absl::StrContains(imported.out, "accepted: 2")) << imported.out;
+  EXPECT_TRUE(absl::StrContains(
+      imported.err,
+      absl::StrCat(file,
+                   ":2: channel: the Lead tier's contact policy does not "
+                   "allow the visit channel for customer ",
+                   ada, " (allowed: email, web, mail)")))
+      << imported.err;
+  EXPECT_TRUE(absl::StrContains(
+      imported.err, absl::StrCat(file, ":3: cost: 3.00 is more than the 2.00")))
+      << imported.err;
+  // The same contact logged with force goes in, as the refusal says.
+  RunResult forced = p_.Ctl({"customers", "interactions", "log", "--customer",
+                             ada, "--channel", "visit", "--cost", "1", "--time",
+                             at(day / 24), "--force"});
+  EXPECT_EQ(forced.exit_code, 0) << forced.err;
 }
 
 }  // namespace
