@@ -214,11 +214,11 @@ class Importer {
   // Told the rows of each batch once they are stored (committed), so that
   // the entities they change can be re-scored.
   using OnStored = std::function<void(const std::vector<const Row<Record>*>&)>;
-  // Asked of each row whose entity exists, once its reference is resolved
-  // and before the batch's transaction: the row's reject (number, field and
-  // message) when what is stored about the entity refuses it (a recent
-  // interaction that the entity's contact policy does not allow); an error
-  // ends the import.
+  // Asked of each new row (not stored already) whose entity existed before
+  // this call, once its reference is resolved and before the batch's
+  // transaction: the row's reject (number, field and message) when what is
+  // stored about the entity refuses it (a recent interaction that the
+  // entity's contact policy does not allow); an error ends the import.
   using Admit =
       std::function<absl::StatusOr<std::optional<Reject>>(const Row<Record>&)>;
 
@@ -432,9 +432,9 @@ class Importer {
         // Lost a race (a row or an entity stored first, an entity deleted,
         // or a deadlock with a concurrent writer): run the batch again, with
         // every reference resolved anew.
-        if (!absl::IsAlreadyExists(outcome.status()) &&
-            !absl::IsAborted(outcome.status()) &&
-            !absl::IsNotFound(outcome.status())) {
+        if (admit_failed_ || (!absl::IsAlreadyExists(outcome.status()) &&
+                              !absl::IsAborted(outcome.status()) &&
+                              !absl::IsNotFound(outcome.status()))) {
           return outcome.status();
         }
         known_.clear();
@@ -459,6 +459,7 @@ class Importer {
     };
 
     absl::StatusOr<Outcome> Attempt(bool after_lost_race) {
+      admit_failed_ = false;
       Outcome out;
       std::vector<std::string> ids;
       ids.reserve(pending_.size());
@@ -526,11 +527,16 @@ class Importer {
           continue;
         }
         r.entity = it->second;
-        if (importer_->admit_ && !r.entity.create) {
-          RAPPORT_ASSIGN_OR_RETURN(std::optional<Reject> refused,
-                                   importer_->admit_(r));
-          if (refused.has_value()) {
-            out.rejects.push_back(*std::move(refused));
+        if (importer_->admit_ && !r.entity.create &&
+            !created_here_.contains(r.entity.id)) {
+          absl::StatusOr<std::optional<Reject>> refused = importer_->admit_(r);
+          if (!refused.ok()) {
+            // Its own failure, never taken for a lost race (Flush).
+            admit_failed_ = true;
+            return refused.status();
+          }
+          if (refused->has_value()) {
+            out.rejects.push_back(**std::move(refused));
             continue;
           }
         }
@@ -557,10 +563,14 @@ class Importer {
             std::min(kMaxKnownRefs, share_.limit())) {
           known_.clear();
         }
+        if (created_here_.size() + rows.size() > kMaxKnownRefs) {
+          created_here_.clear();  // they are then asked about, as any
+        }
         for (const Row<Record>& r : rows) {
           if (refused_rows.contains(r.number)) continue;
           known_.emplace(r.ref,
                          r.entity.create ? r.entity.id_to_create : r.entity.id);
+          if (r.entity.create) created_here_.insert(r.entity.id_to_create);
         }
         if (importer_->on_stored_) {
           std::vector<const Row<Record>*> stored;
@@ -584,6 +594,10 @@ class Importer {
     absl::flat_hash_map<std::string, std::string> known_;
     // The entities the last attempt at a batch was to create.
     size_t to_create_ = 0;
+    // The entities this call created (up to kMaxKnownRefs): admit is not
+    // asked about their rows. And whether admit failed the last attempt.
+    absl::flat_hash_set<std::string> created_here_;
+    bool admit_failed_ = false;
     CacheShare share_{kKnownRefsBudget};
     Totals totals_;
     std::vector<Listed> listed_;  // a max-heap by ListedBefore

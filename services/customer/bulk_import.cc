@@ -567,8 +567,13 @@ class Importer {
         created_ += static_cast<int64_t>(outcome->created.size());
         for (auto& [row, reject] : outcome->rejects)
           RejectRow(row, std::move(reject));
-        for (auto& [key, id] : outcome->created)
+        if (created_here_.size() + outcome->created.size() > kMaxCreatedHere) {
+          created_here_.clear();  // they are then asked about, as any
+        }
+        for (auto& [key, id] : outcome->created) {
+          created_here_.insert(id);
           resolved_[key] = Resolution{id, nullptr};
+        }
         SlimResolvedRefs();
         pending_.clear();
         // A change since the cached refs were resolved (an identity moved
@@ -705,14 +710,22 @@ class Importer {
         }
         customer_id = resolution.customer_id;
         // A recent interaction with a customer who has a tier keeps to its
-        // contact policy (one the batch creates has none).
+        // contact policy (one this import created has none yet).
         if constexpr (Traits::kKind == ImportKind::kInteractions) {
-          if (recent_.has_value()) {
+          if (recent_.has_value() && !created_here_.contains(customer_id)) {
             const InteractionRecord& r = p.record.interaction;
             RAPPORT_ASSIGN_OR_RETURN(
                 std::optional<differentiation::PolicyRefusal> no,
                 recent_->Check(customer_id, r.interaction_time_us, now_us,
                                r.channel, r.cost));
+            // A refused row may be one stored already (by an earlier run,
+            // perhaps before the customer's tier changed), which is a
+            // duplicate, not a reject: the batch runs again with its keys
+            // looked up first (Flush).
+            if (no.has_value() && !check_keys) {
+              return absl::AlreadyExistsError(
+                  "a row the contact policy refuses may be stored already");
+            }
             if (no.has_value()) {
               outcome.rejects.emplace_back(
                   p.row, Reject{std::move(no->field), std::move(no->message)});
@@ -918,6 +931,10 @@ class Importer {
   const std::string actor_;
   // Interactions only, when the service knows contact policies.
   std::optional<differentiation::RecentInteractions> recent_;
+  // The customers this import created (up to kMaxCreatedHere): no policy
+  // holds them back, and none is read (or scored on the spot) for them.
+  static constexpr size_t kMaxCreatedHere = 200000;
+  absl::flat_hash_set<std::string> created_here_;
   imports::CacheShare share_{kCacheBudget};
   std::string import_id_;
   std::string prefix_;  // the ids of rows known by number start with it

@@ -27,6 +27,7 @@
 #ifndef RAPPORT_TOOLS_RAPPORTCTL_FILE_IMPORT_H_
 #define RAPPORT_TOOLS_RAPPORTCTL_FILE_IMPORT_H_
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,6 +40,7 @@
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -369,6 +371,20 @@ inline absl::StatusOr<int64_t> CheckFile(const std::string& path,
 // How many times a stream's rows go out again after its replica was lost.
 inline constexpr int kMaxAgain = 4;
 
+// A file's size and modification time, to tell whether it changed.
+struct FileState {
+  off_t size = 0;
+  int64_t mtime_ns = 0;
+  bool operator==(const FileState&) const = default;
+};
+inline std::optional<FileState> StateOf(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return FileState{st.st_size,
+                   static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 +
+                       st.st_mtim.tv_nsec};
+}
+
 // Whether a stream ended because its replica went away (it died, lost its
 // connection, or stopped past its grace) rather than for what it sent.
 inline bool ReplicaLost(const grpc::Status& s) {
@@ -410,6 +426,9 @@ absl::StatusOr<SentPass<Kind>> SendPass(
   sent.ends.resize(streams);
   sent.answers.resize(streams);
   std::vector<bool> ended(streams, false);
+  // The calls still taking rows: none left, and the pass is over.
+  size_t open =
+      static_cast<size_t>(std::count(pending.begin(), pending.end(), true));
 
   ImportProgress progress(local_rejects != nullptr
                               ? std::string(Kind::kName)
@@ -485,7 +504,7 @@ absl::StatusOr<SentPass<Kind>> SendPass(
         // next pass; any other end stops the import here.
         ended[c] = true;
         sent.ends[c] = call.Finish();
-        if (ReplicaLost(sent.ends[c])) continue;
+        if (ReplicaLost(sent.ends[c]) && --open > 0) continue;
         break;
       }
       message_bytes[c] = 0;
@@ -518,6 +537,9 @@ template <typename Kind>
 int Import(Context& ctx, const LaneChannel& lanes, const std::string& path,
            const std::string& import_id, int batch_rows, int streams) {
   const std::vector<Column> columns = Kind::Columns();
+  // What the file was as the import began: a stream sent again re-reads it,
+  // and must send what the first pass did.
+  const std::optional<FileState> began = StateOf(path);
   if (absl::StatusOr<int64_t> checked = CheckFile(path, columns);
       !checked.ok()) {
     std::cerr << "rapportctl: " << checked.status().message() << "\n";
@@ -565,9 +587,17 @@ int Import(Context& ctx, const LaneChannel& lanes, const std::string& path,
     std::unique_ptr<CsvInput> reread;
     if (pass > 0) {
       absl::StatusOr<std::unique_ptr<CsvInput>> opened =
-          CsvInput::Open(path, columns);
+          began.has_value() && StateOf(path) == began
+              ? CsvInput::Open(path, columns)
+              : absl::FailedPreconditionError(absl::StrCat(
+                    path,
+                    ": the file changed during the import, so its rows "
+                    "cannot be sent again as they were"));
       if (!opened.ok()) {
-        std::cerr << "rapportctl: " << opened.status().message() << "\n";
+        std::cerr << "rapportctl: " << opened.status().message() << "\n"
+                  << "rapportctl: rows stored before the failure stay "
+                     "stored; run the same command again to import the rest "
+                     "(nothing is stored twice)\n";
         return kExitFailed;
       }
       reread = *std::move(opened);
@@ -610,9 +640,9 @@ int Import(Context& ctx, const LaneChannel& lanes, const std::string& path,
     for (int c : lost) {
       ++again[c];
       std::cerr << "rapportctl: stream " << c + 1 << " of " << streams
-                << " lost its replica ("
-                << FromGrpcStatus(sent->ends[c]).message()
-                << "); sending its rows again (those stored already count as "
+                << " ended (" << FromGrpcStatus(sent->ends[c]).message()
+                << "); sending its rows again, to the next replica where "
+                   "there is one (those stored already count as "
                    "duplicates)\n";
       if (absl::Status s = connect(c); !s.ok()) return UsageError(s);
     }

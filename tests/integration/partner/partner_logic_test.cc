@@ -2874,7 +2874,9 @@ TEST_F(PartnerLogicTest, RecentImportedInteractionsKeepToThePartnersPolicy) {
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM interactions"), 4);
   EXPECT_EQ(values.policy_reads, 2);  // Alpha's and Beta's
 
-  // A retry stores nothing twice and refuses the same rows.
+  // A retry stores nothing twice and refuses the same rows. Beta has a tier
+  // now whose policy refuses its row: stored already, it is a duplicate.
+  values.policies[b.id()] = lead;
   absl::StatusOr<v1::ImportInteractionsResponse> again =
       imports.ImportInteractions(testing::OneMessage(logged), "user:ada");
   ASSERT_TRUE(again.ok()) << again.status();

@@ -1099,21 +1099,25 @@ TEST_F(BulkImportTest, RecentInteractionsKeepToTheCustomersContactPolicy) {
     r.set_cost(cost);
     return r;
   };
-  // The clock says 2027-01-15T08:00:00Z.
-  v1::ImportInteractionsRequest request;
-  request.set_import_id("recent");
-  *request.add_rows() = row(2, ada, "2027-01-15T07:00:00Z", "visit", "1");
-  *request.add_rows() = row(3, ada, "2027-01-15T07:30:00Z", "email", "2.01");
-  *request.add_rows() = row(4, ada, "2027-01-14T08:00:00Z", "visit", "1");
-  *request.add_rows() =
-      row(5, ada, "2027-01-14T08:00:00.000001Z", "visit", "1");
-  *request.add_rows() = row(6, ada, "2027-01-15T07:00:00Z", "email", "2");
-  *request.add_rows() = row(7, bob, "2027-01-15T07:00:00Z", "visit", "50");
-  *request.add_rows() =
+  // The clock says 2027-01-15T08:00:00Z. Three messages, stored as two
+  // batches (of 3 rows, then 4).
+  std::vector<v1::ImportInteractionsRequest> messages(3);
+  for (auto& m : messages) m.set_import_id("recent");
+  *messages[0].add_rows() = row(2, ada, "2027-01-15T07:00:00Z", "visit", "1");
+  *messages[0].add_rows() =
+      row(3, ada, "2027-01-15T07:30:00Z", "email", "2.01");
+  *messages[0].add_rows() =
       row(8, "ext:crm:5", "2027-01-15T07:00:00Z", "visit", "50");
-  absl::StatusOr<v1::ImportInteractionsResponse> r = Interactions({request});
+  *messages[1].add_rows() = row(4, ada, "2027-01-14T08:00:00Z", "visit", "1");
+  *messages[1].add_rows() =
+      row(5, ada, "2027-01-14T08:00:00.000001Z", "visit", "1");
+  *messages[2].add_rows() = row(6, ada, "2027-01-15T07:00:00Z", "email", "2");
+  *messages[2].add_rows() = row(7, bob, "2027-01-15T07:00:00Z", "visit", "50");
+  *messages[2].add_rows() =
+      row(9, "ext:crm:5", "2027-01-15T07:10:00Z", "visit", "50");
+  absl::StatusOr<v1::ImportInteractionsResponse> r = Interactions(messages);
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->accepted(), 4);
+  EXPECT_EQ(r->accepted(), 5);
   EXPECT_EQ(r->created_customers(), 1);
   ASSERT_THAT(Rejects(r->rejected()),
               ElementsAre(std::pair<int64_t, std::string>{2, "channel"},
@@ -1133,17 +1137,32 @@ TEST_F(BulkImportTest, RecentInteractionsKeepToTheCustomersContactPolicy) {
                              ada)),
             std::string::npos)
       << r->rejected(1).message();
-  EXPECT_EQ(store_.interactions.size(), 4u);
-  // Ada's and Bob's, over three batches; never the new customer's.
+  EXPECT_EQ(store_.interactions.size(), 5u);
+  // Ada's (once for both batches) and Bob's; never the new customer's,
+  // whose second row came in the later batch.
   EXPECT_EQ(policy_reads_, 2);
 
-  // A retry stores nothing twice and refuses the same rows.
-  absl::StatusOr<v1::ImportInteractionsResponse> again =
-      Interactions({request});
+  v1::ImportInteractionsRequest bob_only;
+  bob_only.set_import_id("bob");
+  *bob_only.add_rows() = row(2, bob, "2027-01-15T07:20:00Z", "visit", "5");
+  ASSERT_EQ(Interactions({bob_only})->accepted(), 1);
+  EXPECT_EQ(store_.interactions.size(), 6u);
+
+  // A retry stores nothing twice and refuses the same rows. Bob has a tier
+  // now whose policy refuses his rows: stored already, they are duplicates,
+  // in a batch with other rows stored already and in one of their own.
+  policies_[bob] = lead;
+  absl::StatusOr<v1::ImportInteractionsResponse> again = Interactions(messages);
   ASSERT_TRUE(again.ok()) << again.status();
-  EXPECT_EQ(again->duplicates(), 4);
+  EXPECT_EQ(again->accepted(), 0);
+  EXPECT_EQ(again->duplicates(), 5);
   EXPECT_EQ(again->rejected_size(), 3);
-  EXPECT_EQ(store_.interactions.size(), 4u);
+  absl::StatusOr<v1::ImportInteractionsResponse> bob_again =
+      Interactions({bob_only});
+  ASSERT_TRUE(bob_again.ok()) << bob_again.status();
+  EXPECT_EQ(bob_again->duplicates(), 1);
+  EXPECT_EQ(bob_again->rejected_size(), 0);
+  EXPECT_EQ(store_.interactions.size(), 6u);
 
   // Older rows are not asked about; a recent one whose policy cannot be
   // read fails the import, storing nothing of its batch.
@@ -1160,7 +1179,7 @@ TEST_F(BulkImportTest, RecentInteractionsKeepToTheCustomersContactPolicy) {
   *lost.add_rows() = row(3, ada, "2027-01-15T07:00:00Z", "email", "1");
   EXPECT_EQ(Interactions({lost}).status().code(),
             absl::StatusCode::kUnavailable);
-  EXPECT_EQ(store_.interactions.size(), 5u);
+  EXPECT_EQ(store_.interactions.size(), 7u);
 }
 
 }  // namespace
