@@ -43,6 +43,23 @@ std::function<bool(Request*)> MessagesOf(grpc::ServerReader<Request>* reader) {
   return [reader](Request* message) { return reader->Read(message); };
 }
 
+// The same, for a stream whose first message was read ahead (`has_first`:
+// there was one), to authorize what it asks before importing: `first`
+// comes back first, then the rest of the stream.
+template <typename Request>
+std::function<bool(Request*)> MessagesAfter(
+    Request first, bool has_first, grpc::ServerReader<Request>* reader) {
+  return [reader, first = std::move(first),
+          pending = has_first](Request* message) mutable {
+    if (pending) {
+      pending = false;
+      *message = std::move(first);
+      return true;
+    }
+    return reader->Read(message);
+  };
+}
+
 // Whether the call has ended already (cancelled by its client, or past the
 // server's deadline): an importer asks once the stream ends.
 inline std::function<bool()> CancelledOf(grpc::ServerContext* context) {

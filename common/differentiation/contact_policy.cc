@@ -59,9 +59,8 @@ absl::StatusOr<std::optional<PolicyRefusal>> RecentInteractions::Check(
       RefusedByPolicy(*it->second, channel, cost, absl::StrCat(noun_, " ", id));
   if (refused.has_value()) {
     absl::StrAppend(&refused->message,
-                    "; a row dated within the last 24 hours is held to it: "
-                    "log this one with force (LogInteraction) to record it "
-                    "anyway");
+                    "; a row dated within the last 24 hours is held to it "
+                    "(an admin's import with force records it anyway)");
   }
   return refused;
 }

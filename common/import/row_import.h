@@ -193,6 +193,8 @@ struct Options {
   std::string request_scope;
   size_t batch_rows = kDefaultBatchRows;
   std::function<absl::Time()> clock = [] { return absl::Now(); };
+  // A word the import's audit events carry after their details ("force").
+  std::string audit_note;
 };
 
 // What one import call did. rows = accepted + duplicates + rejected.
@@ -278,6 +280,10 @@ class Importer {
           actor_(std::move(actor)) {}
 
     absl::Status Audit(std::string outcome, std::string details) {
+      const std::string& note = importer_->options_.audit_note;
+      if (!note.empty()) {
+        absl::StrAppend(&details, details.empty() ? "" : " ", note);
+      }
       return importer_->store_->Audit(
           {.time_us = absl::ToUnixMicros(importer_->options_.clock()),
            .actor = actor_,

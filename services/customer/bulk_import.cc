@@ -313,10 +313,13 @@ class Importer {
   using Response = typename Traits::Response;
   using Record = typename Traits::Record;
 
-  Importer(const Deps& deps, std::string actor)
-      : deps_(deps), actor_(std::move(actor)) {
+  // `force` records interactions that the contact policy would refuse.
+  Importer(const Deps& deps, std::string actor, bool force = false)
+      : deps_(deps), actor_(std::move(actor)), force_(force) {
     if constexpr (Traits::kKind == ImportKind::kInteractions) {
-      if (deps_.policy_of) recent_.emplace(deps_.policy_of, "customer");
+      if (deps_.policy_of && !force_) {
+        recent_.emplace(deps_.policy_of, "customer");
+      }
     }
   }
 
@@ -330,7 +333,7 @@ class Importer {
     RAPPORT_RETURN_IF_ERROR(CheckKeyText(request.import_id(), "import_id",
                                          BulkImportLogic::kMaxImportIdBytes));
     import_id_ = request.import_id();
-    RAPPORT_RETURN_IF_ERROR(Audit("started", ""));
+    RAPPORT_RETURN_IF_ERROR(Audit("started", force_ ? "force" : ""));
     absl::StatusOr<Response> response = Import(request, next, cancelled);
     if (!response.ok()) {
       // The error is the call's answer; the end event says the import
@@ -352,7 +355,8 @@ class Importer {
   std::string Counts() const {
     return absl::StrCat("accepted=", accepted_, " duplicates=", duplicates_,
                         " rejected=", rejected_,
-                        " created_customers=", created_);
+                        " created_customers=", created_,
+                        force_ ? " force" : "");
   }
 
   absl::Status Audit(absl::string_view outcome, std::string details) {
@@ -929,6 +933,7 @@ class Importer {
 
   const Deps& deps_;
   const std::string actor_;
+  const bool force_;
   // Interactions only, when the service knows contact policies.
   std::optional<differentiation::RecentInteractions> recent_;
   // The customers this import created (up to kMaxCreatedHere): no policy
@@ -978,8 +983,9 @@ absl::StatusOr<v1::ImportPurchasesResponse> BulkImportLogic::ImportPurchases(
 absl::StatusOr<v1::ImportInteractionsResponse>
 BulkImportLogic::ImportInteractions(
     const std::function<bool(v1::ImportInteractionsRequest*)>& next,
-    const std::string& actor, const std::function<bool()>& cancelled) {
-  return Importer<InteractionTraits>(deps_, actor).Run(next, cancelled);
+    const std::string& actor, const std::function<bool()>& cancelled,
+    bool force) {
+  return Importer<InteractionTraits>(deps_, actor, force).Run(next, cancelled);
 }
 
 }  // namespace rapport::customer

@@ -75,8 +75,8 @@ class BulkImportLogic final : public ImportLogic {
       const std::function<bool()>& cancelled) override;
   absl::StatusOr<v1::ImportInteractionsResponse> ImportInteractions(
       const std::function<bool(v1::ImportInteractionsRequest*)>& next,
-      const std::string& actor,
-      const std::function<bool()>& cancelled) override;
+      const std::string& actor, const std::function<bool()>& cancelled,
+      bool force) override;
 
   // What the importers share; public only for the implementation file.
   struct Deps {

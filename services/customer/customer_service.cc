@@ -30,8 +30,8 @@ const MethodRoles& CustomerMethodRoles() {
           {"UpdateCustomer", Role::kWriter},
           {"RecordPurchase", Role::kWriter},
           {"ImportPurchases", Role::kWriter},
-          {"ImportInteractions", Role::kWriter},
-          {"LogInteraction", Role::kWriter},  // with force: admin
+          {"ImportInteractions", Role::kWriter},  // with force: admin
+          {"LogInteraction", Role::kWriter},      // with force: admin
           {"SetConsent", Role::kWriter},
           {"IdentifyCustomer", Role::kWriter},
           {"RefreshScores", Role::kWriter},
@@ -205,10 +205,17 @@ grpc::Status CustomerServiceImpl::ImportInteractions(
     grpc::ServerReader<v1::ImportInteractionsRequest>* reader,
     v1::ImportInteractionsResponse* response) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "ImportInteractions");
-  return ReplyWith(
-      imports_->ImportInteractions(MessagesOf(reader), caller.subject,
-                                   CancelledOf(context)),
-      response);
+  // `force`, read from the first message, is an admin's.
+  v1::ImportInteractionsRequest first;
+  const bool has_first = reader->Read(&first);
+  const bool force = has_first && first.force();
+  if (force) {
+    RAPPORT_AUTHORIZE(forcer, *guard_, *context, "ImportInteractions", true);
+  }
+  return ReplyWith(imports_->ImportInteractions(
+                       MessagesAfter(std::move(first), has_first, reader),
+                       caller.subject, CancelledOf(context), force),
+                   response);
 }
 
 grpc::Status CustomerServiceImpl::SetConsent(

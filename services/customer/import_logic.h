@@ -24,9 +24,12 @@ class ImportLogic {
   virtual absl::StatusOr<v1::ImportPurchasesResponse> ImportPurchases(
       const std::function<bool(v1::ImportPurchasesRequest*)>& next,
       const std::string& actor, const std::function<bool()>& cancelled) = 0;
+  // `force` (an admin's, which the caller checked) records the rows that
+  // the contact policy would refuse.
   virtual absl::StatusOr<v1::ImportInteractionsResponse> ImportInteractions(
       const std::function<bool(v1::ImportInteractionsRequest*)>& next,
-      const std::string& actor, const std::function<bool()>& cancelled) = 0;
+      const std::string& actor, const std::function<bool()>& cancelled,
+      bool force) = 0;
 };
 
 }  // namespace rapport::customer

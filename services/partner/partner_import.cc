@@ -850,7 +850,8 @@ absl::StatusOr<v1::ImportOrdersResponse> MysqlPartnerImports::ImportOrders(
 absl::StatusOr<v1::ImportInteractionsResponse>
 MysqlPartnerImports::ImportInteractions(
     const std::function<bool(v1::ImportInteractionsRequest*)>& next,
-    const std::string& actor, const std::function<bool()>& cancelled) {
+    const std::string& actor, const std::function<bool()>& cancelled,
+    bool force) {
   auto store = StoreFor<InteractionRecord>(pool_, ids_, clock_, "interactions",
                                            InsertInteractions);
   imports::Importer<v1::ImportInteractionsRequest, v1::InteractionRow,
@@ -860,12 +861,13 @@ MysqlPartnerImports::ImportInteractions(
                 .rpc = "ImportInteractions",
                 .ref_field = "partner_ref",
                 .request_scope = "interaction",
-                .clock = clock_},
+                .clock = clock_,
+                .audit_note = force ? "force" : ""},
                NotDatedAhead(ParseInteraction,
                              &InteractionRecord::interaction_time_us,
                              "timestamp", clock_),
                imports::EntitiesOfStored<InteractionRecord>(Rescorer()),
-               HeldToPolicy());
+               force ? nullptr : HeldToPolicy());
   RAPPORT_ASSIGN_OR_RETURN(imports::Totals totals,
                            importer.Run(next, actor, cancelled));
   return imports::ToResponse(

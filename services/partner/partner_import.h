@@ -44,9 +44,12 @@ class MysqlPartnerImports {
   absl::StatusOr<v1::ImportOrdersResponse> ImportOrders(
       const std::function<bool(v1::ImportOrdersRequest*)>& next,
       const std::string& actor, const std::function<bool()>& cancelled = {});
+  // `force` (an admin's, which the caller checked) records the rows that
+  // the contact policy would refuse, and the import's audit events say so.
   absl::StatusOr<v1::ImportInteractionsResponse> ImportInteractions(
       const std::function<bool(v1::ImportInteractionsRequest*)>& next,
-      const std::string& actor, const std::function<bool()>& cancelled = {});
+      const std::string& actor, const std::function<bool()>& cancelled = {},
+      bool force = false);
 
  private:
   // Queues entities for a background re-score; null without `values`.

@@ -12,7 +12,7 @@ namespace v1 = ::rapport::customer::v1;
 
 constexpr char kUsage[] =
     "want: rapportctl customers import purchases|interactions FILE.csv "
-    "[--import-id ID] [--batch-rows N] [--streams N]";
+    "[--import-id ID] [--batch-rows N] [--streams N] [--force: interactions]";
 
 // What one kind of import reads and sends.
 struct PurchaseKind {

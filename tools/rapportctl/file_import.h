@@ -166,6 +166,13 @@ class ImportProgress {
   bool shown_ = false;
 };
 
+// Whether a kind's request takes `force` (an admin's: interactions the
+// contact policy would refuse are recorded anyway).
+template <typename Kind>
+concept TakesForce = requires(typename Kind::Request r) {
+  r.set_force(true);
+};
+
 // One of the import's calls: the reader queues its messages, and a thread of
 // its own writes them, so that a call waiting for the server to store a batch
 // holds up neither the reader nor the other calls.
@@ -181,6 +188,11 @@ class ImportCall {
     ctx.Authorize(&context_);
     writer_ = Kind::Start(stub, &context_, &response_);
     next_.set_import_id(import_id);
+    // An admin's --force, for the kinds that take it (TakesForce), goes in
+    // the first message, which names what the whole call does.
+    if constexpr (TakesForce<Kind>) {
+      next_.set_force(ctx.args.GetOr("force", "false") == "true");
+    }
     sender_ = std::thread([this] { Send(); });
   }
   ~ImportCall() {
@@ -717,7 +729,8 @@ int Import(Context& ctx, const LaneChannel& lanes, const std::string& path,
 }  // namespace file_import
 
 // rapportctl <command> import KIND FILE.csv [--import-id ID] [--batch-rows N]
-// [--streams N] for one kind; `usage` is the command's usage line.
+// [--streams N] [--force, for kinds that take it] for one kind; `usage` is
+// the command's usage line.
 template <typename Kind>
 int RunFileImport(Context& ctx, const file_import::LaneChannel& lanes,
                   const std::string& usage) {
@@ -725,6 +738,7 @@ int RunFileImport(Context& ctx, const file_import::LaneChannel& lanes,
   const std::vector<std::string>& words = ctx.args.positional();
   if (words.size() != 4) return UsageError(usage, "");
   std::set<std::string> known = {"import-id", "batch-rows", "streams"};
+  if constexpr (TakesForce<Kind>) known.insert("force");
   known.insert(GlobalFlags().begin(), GlobalFlags().end());
   if (absl::Status s = ctx.args.CheckKnown(known); !s.ok()) {
     return UsageError(std::string(s.message()), "");

@@ -58,7 +58,11 @@ Commands:
       Sends on --streams concurrent calls (default 2), each customer's rows on one;
       given several replicas (--addr A,B), the calls go to different ones.
   customers import interactions FILE.csv [--import-id ID] [--batch-rows N] [--streams N]
+                 [--force]
       FILE.csv: customer_ref,timestamp,channel,cost[,kind,note,request_id]
+      a row dated within the last 24 hours is held to the customer's contact policy (rejected
+      on a channel its tier does not allow, or above its cost ceiling); --force (admin,
+      audited) records it anyway
   customers refresh-scores [--as-of RFC3339] [--window-days N] [--bins K] [--with-clv] [--no-wait]
                  [--request-id R]
       scores every customer through the scoring service; follows the job with a progress bar
@@ -95,7 +99,8 @@ Commands:
       that registrations claim accounts in the file's order
   partners import orders FILE.csv        partner_ref,timestamp,amount[,request_id]
   partners import interactions FILE.csv  partner_ref,timestamp,channel,cost[,kind,note,request_id]
-      (imports take [--import-id ID] [--batch-rows N] [--streams N], as customers import)
+      (imports take [--import-id ID] [--batch-rows N] [--streams N], as customers import;
+      interactions, held to the contact policy as customers', also [--force])
   partners deals register --partner ID --account NAME --amount X [--domain D] [--reference R]
                  [--registered-at T] [--expected-close T] [--request-id R]
   partners deals approve|reject|expire ID [--force]; partners deals win|lose ID --closed-at T

@@ -30,7 +30,7 @@ using Stub = v1::PartnerService::Stub;
 
 constexpr char kImportUsage[] =
     "want: rapportctl partners import deals|orders|interactions FILE.csv "
-    "[--import-id ID] [--batch-rows N] [--streams N]";
+    "[--import-id ID] [--batch-rows N] [--streams N] [--force: interactions]";
 
 // ---- names and formats
 // --------------------------------------------------------

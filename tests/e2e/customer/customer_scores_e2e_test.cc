@@ -455,11 +455,27 @@ TEST_F(CustomerScoresE2E, ImportedRecentInteractionsKeepToTheTiersPolicy) {
   EXPECT_TRUE(absl::StrContains(
       imported.err, absl::StrCat(file, ":3: cost: 3.00 is more than the 2.00")))
       << imported.err;
-  // The same contact logged with force goes in, as the refusal says.
-  RunResult forced = p_.Ctl({"customers", "interactions", "log", "--customer",
-                             ada, "--channel", "visit", "--cost", "1", "--time",
-                             at(day / 24), "--force"});
-  EXPECT_EQ(forced.exit_code, 0) << forced.err;
+  // A writer may not force an import; an admin's import with --force
+  // records the refused rows under their own keys (the others are
+  // duplicates), audited as forced.
+  RunResult writer =
+      p_.CtlAs("writer", "user:wes",
+               {"customers", "import", "interactions", file, "--force"});
+  EXPECT_EQ(writer.exit_code, 1) << writer.err;
+  EXPECT_TRUE(absl::StrContains(writer.err, "PERMISSION_DENIED")) << writer.err;
+  RunResult forced =
+      p_.Ctl({"customers", "import", "interactions", file, "--force"});
+  EXPECT_EQ(forced.exit_code, 0) << forced.out << forced.err;
+  EXPECT_TRUE(absl::StrContains(forced.out, "accepted: 2  duplicates: 2"))
+      << forced.out;
+  RunResult audited = p_.Ctl({"audit", "list", "--output", "csv"});
+  ASSERT_EQ(audited.exit_code, 0) << audited.err;
+  int forced_events = 0;
+  for (const std::string& line : Lines(audited.out)) {
+    forced_events += absl::StrContains(line, "ImportInteractions") &&
+                     absl::StrContains(line, "force");
+  }
+  EXPECT_EQ(forced_events, 4) << audited.out;  // start and end, two streams
 }
 
 }  // namespace

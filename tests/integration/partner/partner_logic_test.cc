@@ -2862,8 +2862,8 @@ TEST_F(PartnerLogicTest, RecentImportedInteractionsKeepToThePartnersPolicy) {
                          "visit channel for partner ",
                          a.id(),
                          " (allowed: email); a row dated within the last 24 "
-                         "hours is held to it: log this one with force "
-                         "(LogInteraction) to record it anyway"));
+                         "hours is held to it (an admin's import with force "
+                         "records it anyway)"));
   EXPECT_EQ(r->rejected(1).row(), 2);
   EXPECT_EQ(r->rejected(1).field(), "cost");
   EXPECT_NE(r->rejected(1).message().find("20.01 is more than the 20.00"),
@@ -2883,6 +2883,21 @@ TEST_F(PartnerLogicTest, RecentImportedInteractionsKeepToThePartnersPolicy) {
   EXPECT_EQ(again->duplicates(), 4);
   EXPECT_EQ(again->rejected_size(), 3);
   EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM interactions"), 4);
+
+  // An admin's import with force records what the policy refuses, and its
+  // audit events (start and end) say so.
+  absl::StatusOr<v1::ImportInteractionsResponse> forced =
+      imports.ImportInteractions(testing::OneMessage(logged), "user:root", {},
+                                 /*force=*/true);
+  ASSERT_TRUE(forced.ok()) << forced.status();
+  EXPECT_EQ(forced->accepted(), 3);
+  EXPECT_EQ(forced->duplicates(), 4);
+  EXPECT_EQ(forced->rejected_size(), 0);
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM interactions"), 7);
+  EXPECT_EQ(db_.Count("SELECT COUNT(*) FROM audit_events WHERE rpc = "
+                      "'ImportInteractions' AND actor = 'user:root' AND "
+                      "details LIKE '%force'"),
+            2);
 }
 
 // Two rows under one request id that say different things are never taken

@@ -288,7 +288,7 @@ class BulkImportTest : public ::testing::Test {
         "user:importer", [this] { return cancelled_; });
   }
   absl::StatusOr<v1::ImportInteractionsResponse> Interactions(
-      std::vector<v1::ImportInteractionsRequest> messages) {
+      std::vector<v1::ImportInteractionsRequest> messages, bool force = false) {
     size_t i = 0;
     return imports_.ImportInteractions(
         [&](v1::ImportInteractionsRequest* out) {
@@ -296,7 +296,7 @@ class BulkImportTest : public ::testing::Test {
           *out = messages[i++];
           return true;
         },
-        "user:importer", [this] { return cancelled_; });
+        "user:importer", [this] { return cancelled_; }, force);
   }
 
   static v1::PurchaseRow Row(int64_t row, std::string ref,
@@ -1128,8 +1128,8 @@ TEST_F(BulkImportTest, RecentInteractionsKeepToTheCustomersContactPolicy) {
                          "visit channel for customer ",
                          ada,
                          " (allowed: email, web); a row dated within the last "
-                         "24 hours is held to it: log this one with force "
-                         "(LogInteraction) to record it anyway"));
+                         "24 hours is held to it (an admin's import with force "
+                         "records it anyway)"));
   EXPECT_NE(r->rejected(1).message().find(
                 absl::StrCat("2.01 is more than the 2.00 the Lead tier's "
                              "contact policy allows one interaction with "
@@ -1164,6 +1164,22 @@ TEST_F(BulkImportTest, RecentInteractionsKeepToTheCustomersContactPolicy) {
   EXPECT_EQ(bob_again->rejected_size(), 0);
   EXPECT_EQ(store_.interactions.size(), 6u);
 
+  // An admin's import with force records what the policy refuses, and its
+  // audit events say so.
+  store_.events.clear();
+  absl::StatusOr<v1::ImportInteractionsResponse> forced =
+      Interactions(messages, /*force=*/true);
+  ASSERT_TRUE(forced.ok()) << forced.status();
+  EXPECT_EQ(forced->accepted(), 3);
+  EXPECT_EQ(forced->duplicates(), 5);
+  EXPECT_EQ(forced->rejected_size(), 0);
+  EXPECT_EQ(store_.interactions.size(), 9u);
+  ASSERT_EQ(store_.events.size(), 2u);
+  EXPECT_EQ(store_.events[0].outcome, "started");
+  EXPECT_EQ(store_.events[0].details, "force");
+  EXPECT_TRUE(absl::EndsWith(store_.events[1].details, " force"))
+      << store_.events[1].details;
+
   // Older rows are not asked about; a recent one whose policy cannot be
   // read fails the import, storing nothing of its batch.
   policy_error_ = absl::UnavailableError("the database is gone");
@@ -1179,7 +1195,7 @@ TEST_F(BulkImportTest, RecentInteractionsKeepToTheCustomersContactPolicy) {
   *lost.add_rows() = row(3, ada, "2027-01-15T07:00:00Z", "email", "1");
   EXPECT_EQ(Interactions({lost}).status().code(),
             absl::StatusCode::kUnavailable);
-  EXPECT_EQ(store_.interactions.size(), 7u);
+  EXPECT_EQ(store_.interactions.size(), 10u);
 }
 
 }  // namespace
