@@ -49,14 +49,14 @@ std::function<bool(Request*)> MessagesOf(grpc::ServerReader<Request>* reader) {
 template <typename Request>
 std::function<bool(Request*)> MessagesAfter(
     Request first, bool has_first, grpc::ServerReader<Request>* reader) {
-  return [reader, first = std::move(first),
+  return [reader, first = std::move(first), has_first,
           pending = has_first](Request* message) mutable {
     if (pending) {
       pending = false;
       *message = std::move(first);
       return true;
     }
-    return reader->Read(message);
+    return has_first && reader->Read(message);
   };
 }
 

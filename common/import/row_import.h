@@ -576,7 +576,9 @@ class Importer {
           if (refused_rows.contains(r.number)) continue;
           known_.emplace(r.ref,
                          r.entity.create ? r.entity.id_to_create : r.entity.id);
-          if (r.entity.create) created_here_.insert(r.entity.id_to_create);
+          if (r.entity.create && importer_->admit_) {
+            created_here_.insert(r.entity.id_to_create);
+          }
         }
         if (importer_->on_stored_) {
           std::vector<const Row<Record>*> stored;
@@ -600,8 +602,9 @@ class Importer {
     absl::flat_hash_map<std::string, std::string> known_;
     // The entities the last attempt at a batch was to create.
     size_t to_create_ = 0;
-    // The entities this call created (up to kMaxKnownRefs): admit is not
-    // asked about their rows. And whether admit failed the last attempt.
+    // With admit, the entities this call created (up to kMaxKnownRefs):
+    // admit is not asked about their rows. And whether admit failed the last
+    // attempt.
     absl::flat_hash_set<std::string> created_here_;
     bool admit_failed_ = false;
     CacheShare share_{kKnownRefsBudget};

@@ -575,7 +575,7 @@ class Importer {
           created_here_.clear();  // they are then asked about, as any
         }
         for (auto& [key, id] : outcome->created) {
-          created_here_.insert(id);
+          if (recent_.has_value()) created_here_.insert(id);
           resolved_[key] = Resolution{id, nullptr};
         }
         SlimResolvedRefs();
@@ -590,6 +590,7 @@ class Importer {
         }
         return absl::OkStatus();
       }
+      if (policy_failed_) return outcome.status();
       if (absl::IsFailedPrecondition(outcome.status()) &&
           attempt < BulkImportLogic::kMaxAttempts) {
         // A customer changed under the batch: look every ref up again.
@@ -637,6 +638,7 @@ class Importer {
   }
 
   absl::StatusOr<Outcome> TryFlush(bool check_keys) {
+    policy_failed_ = false;
     Outcome outcome;
     // 1. Idempotency: which row ids are stored already (when asked to look),
     // and with what content; an id twice in the batch is stored once.
@@ -714,14 +716,19 @@ class Importer {
         }
         customer_id = resolution.customer_id;
         // A recent interaction with a customer who has a tier keeps to its
-        // contact policy (one this import created has none yet).
+        // contact policy (one this call created has none yet).
         if constexpr (Traits::kKind == ImportKind::kInteractions) {
           if (recent_.has_value() && !created_here_.contains(customer_id)) {
             const InteractionRecord& r = p.record.interaction;
-            RAPPORT_ASSIGN_OR_RETURN(
-                std::optional<differentiation::PolicyRefusal> no,
-                recent_->Check(customer_id, r.interaction_time_us, now_us,
-                               r.channel, r.cost));
+            absl::StatusOr<std::optional<differentiation::PolicyRefusal>>
+                checked = recent_->Check(customer_id, r.interaction_time_us,
+                                         now_us, r.channel, r.cost);
+            if (!checked.ok()) {
+              // Its own failure, never taken for a race (Flush).
+              policy_failed_ = true;
+              return checked.status();
+            }
+            std::optional<differentiation::PolicyRefusal>& no = *checked;
             // A refused row may be one stored already (by an earlier run,
             // perhaps before the customer's tier changed), which is a
             // duplicate, not a reject: the batch runs again with its keys
@@ -936,10 +943,12 @@ class Importer {
   const bool force_;
   // Interactions only, when the service knows contact policies.
   std::optional<differentiation::RecentInteractions> recent_;
-  // The customers this import created (up to kMaxCreatedHere): no policy
-  // holds them back, and none is read (or scored on the spot) for them.
+  // With recent_, the customers this call created (up to kMaxCreatedHere):
+  // no policy holds them back, and none is read (or scored on the spot) for
+  // them. And whether reading a policy failed the last attempt.
   static constexpr size_t kMaxCreatedHere = 200000;
   absl::flat_hash_set<std::string> created_here_;
+  bool policy_failed_ = false;
   imports::CacheShare share_{kCacheBudget};
   std::string import_id_;
   std::string prefix_;  // the ids of rows known by number start with it

@@ -16,10 +16,11 @@
 // entity reference (the first column) always on the same call, so that two
 // calls never race to create one entity; rows that a kind groups (see GroupOf)
 // go together instead. A call whose replica is lost during the import (it
-// died, or stopped past its grace) does not fail the import: once the file
-// has been read, its rows go again on a new call that starts at the next
-// replica (up to kMaxAgain times, after 1, 2, 4 and 8 s), and those it had
-// stored count as duplicates (the entities they created, as found).
+// died, or stopped past its grace) does not fail the import: once the
+// first pass over the file is done, its rows go again, in another pass, on
+// a new call that starts at the next replica (up to kMaxAgain times, after 1,
+// 2, 4 and 8 s), and those it had stored count as duplicates (the entities they
+// created, as found).
 //
 // A kind of import is a struct naming its stub, its messages, its columns,
 // how a row fills a message, and how its answer counts created entities
@@ -438,7 +439,7 @@ absl::StatusOr<SentPass<Kind>> SendPass(
   sent.ends.resize(streams);
   sent.answers.resize(streams);
   std::vector<bool> ended(streams, false);
-  // The calls still taking rows: none left, and the pass is over.
+  // The calls still taking rows.
   size_t open =
       static_cast<size_t>(std::count(pending.begin(), pending.end(), true));
 
@@ -458,6 +459,9 @@ absl::StatusOr<SentPass<Kind>> SendPass(
     }
   };
   for (;;) {
+    // With no call left open, a later pass is over; the first reads on, to
+    // count every row and note where each starts and which it refuses.
+    if (open == 0 && local_rejects == nullptr) break;
     absl::StatusOr<bool> more = file.Next();
     if (!more.ok()) {
       file_error = more.status();  // the file changed since it was checked
@@ -516,8 +520,9 @@ absl::StatusOr<SentPass<Kind>> SendPass(
         // next pass; any other end stops the import here.
         ended[c] = true;
         sent.ends[c] = call.Finish();
-        if (ReplicaLost(sent.ends[c]) && --open > 0) continue;
-        break;
+        if (!ReplicaLost(sent.ends[c])) break;
+        --open;
+        continue;
       }
       message_bytes[c] = 0;
       progress.Update(file.rows(), file.bytes_read(), file.size());
@@ -606,10 +611,13 @@ int Import(Context& ctx, const LaneChannel& lanes, const std::string& path,
                     ": the file changed during the import, so its rows "
                     "cannot be sent again as they were"));
       if (!opened.ok()) {
+        // Under the same import id, which a changed file's bytes no longer
+        // give, a row stored already is not stored again.
         std::cerr << "rapportctl: " << opened.status().message() << "\n"
                   << "rapportctl: rows stored before the failure stay "
-                     "stored; run the same command again to import the rest "
-                     "(nothing is stored twice)\n";
+                     "stored; run the import again with --import-id "
+                  << import_id
+                  << " to import the rest (nothing is stored twice)\n";
         return kExitFailed;
       }
       reread = *std::move(opened);

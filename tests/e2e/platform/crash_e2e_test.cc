@@ -640,62 +640,95 @@ TEST(CrashE2E, AnImportWhoseReplicaDiesSendsThatStreamsRowsToAnother) {
   PlatformOptions options;
   options.customer_replicas = 2;
   Platform platform(options);
-  for (int r = 0; r < 2; ++r) {
-    ASSERT_EQ(platform
-                  .Ctl({"health", "--wait", "20s", "--addr",
-                        platform.customer(r).addr()})
-                  .exit_code,
-              0)
-        << platform.logs();
-  }
-  // 100,000 purchases of 10,000 customers in messages of 250 rows: each of
-  // the two streams carries about half, long enough to be cut short.
+  const auto serving = [&] {
+    for (int r = 0; r < 2; ++r) {
+      ASSERT_EQ(platform
+                    .Ctl({"health", "--wait", "20s", "--addr",
+                          platform.customer(r).addr()})
+                    .exit_code,
+                0)
+          << platform.logs();
+    }
+  };
+  ASSERT_NO_FATAL_FAILURE(serving());
+  // 100,000 purchases of 10,000 customers in messages of 250 rows: a stream
+  // carries half of them, or all, long enough to be cut short.
   constexpr int kRows = 100000;
-  std::string csv = "customer_ref,timestamp,amount\n";
-  for (int i = 0; i < kRows; ++i) {
-    absl::StrAppend(&csv, "ext:lost:", i % 10000, ",2024-01-", 10 + i % 18,
-                    "T08:00:00Z,", 1 + i % 50, "\n");
-  }
-  const std::string file = platform.File("lost.csv", csv);
-  testing::Env both = platform.CtlEnv();
-  both["RAPPORT_CUSTOMER_ADDR"] = absl::StrCat(platform.customer(0).addr(), ",",
-                                               platform.customer(1).addr());
-  const std::string out = platform.File("import.out", "");
-  testing::Process import = testing::Process::Start(
-      {testing::CtlPath(), "customers", "import", "purchases", file,
-       "--streams", "2", "--batch-rows", "250", "--import-id", "lost"},
-      both, out);
-  // Once the second replica has stored some of its stream's rows, it dies.
-  const auto stored_by_second = [&] {
+  const auto stored_by = [&](int r) {
     return testing::SumOf(
-        testing::FetchMetrics(platform.customer(1).metrics_addr()),
+        testing::FetchMetrics(platform.customer(r).metrics_addr()),
         "rapport_import_rows_total", {"outcome=\"accepted\""});
   };
-  for (int i = 0; i < 3000 && stored_by_second() == 0 && import.running();
-       ++i) {
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  ASSERT_GT(stored_by_second(), 0) << testing::ReadFile(out);
-  Kill(platform.customer(1).process());
-  for (int i = 0; i < 1200 && import.running(); ++i) {
-    absl::SleepFor(absl::Milliseconds(100));
-  }
-  ASSERT_EQ(import.Stop(absl::Seconds(1)), 0) << testing::ReadFile(out);
-  const std::string said = testing::ReadFile(out);
-  EXPECT_TRUE(absl::StrContains(said, "sending its rows again")) << said;
-  EXPECT_EQ(Count(said, "rows"), kRows) << said;
-  EXPECT_EQ(Count(said, "accepted") + Count(said, "duplicates"), kRows) << said;
-  EXPECT_GT(Count(said, "duplicates"), 0) << said;
+  // Imports on `streams` streams over both replicas, and kills a replica
+  // once it has stored some rows: the second, or with one stream the one
+  // that has it (every stream of the import is then lost at once). With
+  // `notes`, interactions with 300-byte notes: 30 MB, more than gRPC buffers
+  // ahead of the service, so the kill comes while the file is still read.
+  const auto import_killing_one = [&](int streams, const std::string& name,
+                                      bool notes) {
+    std::string csv = notes ? "customer_ref,timestamp,channel,cost,kind,note\n"
+                            : "customer_ref,timestamp,amount\n";
+    const std::string note(300, 'n');
+    for (int i = 0; i < kRows; ++i) {
+      absl::StrAppend(&csv, "ext:", name, ":", i % 10000, ",2024-01-",
+                      10 + i % 18, "T08:00:00Z,");
+      if (notes) {
+        absl::StrAppend(&csv, "email,", 1 + i % 5, ",call,", note, "\n");
+      } else {
+        absl::StrAppend(&csv, 1 + i % 50, "\n");
+      }
+    }
+    const std::string file = platform.File(name + ".csv", csv);
+    testing::Env both = platform.CtlEnv();
+    both["RAPPORT_CUSTOMER_ADDR"] = absl::StrCat(
+        platform.customer(0).addr(), ",", platform.customer(1).addr());
+    const std::string out = platform.File(name + ".out", "");
+    const double before[2] = {stored_by(0), stored_by(1)};
+    testing::Process import = testing::Process::Start(
+        {testing::CtlPath(), "customers", "import",
+         notes ? "interactions" : "purchases", file, "--streams",
+         absl::StrCat(streams), "--batch-rows", "250", "--import-id", name},
+        both, out);
+    int victim = -1;
+    for (int i = 0; i < 3000 && victim < 0 && import.running(); ++i) {
+      for (int r = streams == 1 ? 0 : 1; r < 2 && victim < 0; ++r) {
+        if (stored_by(r) > before[r]) victim = r;
+      }
+      if (victim < 0) absl::SleepFor(absl::Milliseconds(10));
+    }
+    ASSERT_GE(victim, 0) << testing::ReadFile(out);
+    Kill(platform.customer(victim).process());
+    for (int i = 0; i < 1200 && import.running(); ++i) {
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    ASSERT_EQ(import.Stop(absl::Seconds(1)), 0) << testing::ReadFile(out);
+    const std::string said = testing::ReadFile(out);
+    EXPECT_TRUE(absl::StrContains(said, "sending its rows again")) << said;
+    EXPECT_EQ(Count(said, "rows"), kRows) << said;
+    EXPECT_EQ(Count(said, "accepted") + Count(said, "duplicates"), kRows)
+        << said;
+    EXPECT_GT(Count(said, "duplicates"), 0) << said;
+    EXPECT_EQ(Count(said, "rejected"), 0) << said;
 
-  // The same import again, through the replica left, finds every row stored.
-  testing::Env one = platform.CtlEnv();
-  one["RAPPORT_CUSTOMER_ADDR"] = platform.customer(0).addr();
-  RunResult again = testing::Run({testing::CtlPath(), "customers", "import",
-                                  "purchases", file, "--import-id", "lost"},
-                                 one);
-  ASSERT_EQ(again.exit_code, 0) << again.err;
-  EXPECT_EQ(Count(again.out, "accepted"), 0) << again.out;
-  EXPECT_EQ(Count(again.out, "duplicates"), kRows) << again.out;
+    // The same import again, through the replica left, finds every row
+    // stored.
+    testing::Env one = platform.CtlEnv();
+    one["RAPPORT_CUSTOMER_ADDR"] = platform.customer(1 - victim).addr();
+    RunResult again = testing::Run(
+        {testing::CtlPath(), "customers", "import",
+         notes ? "interactions" : "purchases", file, "--import-id", name},
+        one);
+    ASSERT_EQ(again.exit_code, 0) << again.err;
+    EXPECT_EQ(Count(again.out, "accepted"), 0) << again.out;
+    EXPECT_EQ(Count(again.out, "duplicates"), kRows) << again.out;
+    platform.RestartCustomer(victim);
+  };
+  ASSERT_NO_FATAL_FAILURE(import_killing_one(2, "lost2", false));
+  ASSERT_NO_FATAL_FAILURE(serving());
+  // One stream (as partner deals have by default): the first pass is left
+  // with no stream before the end of the file, and still counts (and keys)
+  // every row of it.
+  ASSERT_NO_FATAL_FAILURE(import_killing_one(1, "lost1", true));
 }
 
 // A loopback port that nothing listens on (bound, then closed).

@@ -1100,7 +1100,7 @@ TEST_F(BulkImportTest, RecentInteractionsKeepToTheCustomersContactPolicy) {
     return r;
   };
   // The clock says 2027-01-15T08:00:00Z. Three messages, stored as two
-  // batches (of 3 rows, then 4).
+  // batches (of 3 rows, then 5).
   std::vector<v1::ImportInteractionsRequest> messages(3);
   for (auto& m : messages) m.set_import_id("recent");
   *messages[0].add_rows() = row(2, ada, "2027-01-15T07:00:00Z", "visit", "1");
