@@ -19,6 +19,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <initializer_list>
 #include <string>
 #include <utility>
@@ -28,6 +29,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/auth/jwt.h"
+#include "common/reply.h"
 #include "common/status.h"
 
 namespace rapport {
@@ -74,6 +76,27 @@ class CallGuard {
   const auth::TokenVerifier* verifier_;
   MethodRoles roles_;
 };
+
+// The messages of a client stream whose first message may ask for `force`
+// (an import's): the first is read ahead and, when it asks, the caller must
+// be allowed `method` with force (PERMISSION_DENIED otherwise) before
+// anything is imported; `*force` says whether it asked. The first message
+// comes back first (MessagesAfter).
+template <typename Request>
+absl::StatusOr<std::function<bool(Request*)>> ForceableMessages(
+    const CallGuard& guard, const grpc::ServerContextBase& context,
+    absl::string_view method, grpc::ServerReader<Request>* reader,
+    bool* force) {
+  Request first;
+  const bool has_first = reader->Read(&first);
+  *force = has_first && first.force();
+  if (*force) {
+    absl::StatusOr<auth::Principal> admin =
+        guard.Authorize(context, method, /*force=*/true);
+    if (!admin.ok()) return admin.status();
+  }
+  return MessagesAfter(std::move(first), has_first, reader);
+}
 
 }  // namespace rapport
 

@@ -205,16 +205,13 @@ grpc::Status CustomerServiceImpl::ImportInteractions(
     grpc::ServerReader<v1::ImportInteractionsRequest>* reader,
     v1::ImportInteractionsResponse* response) {
   RAPPORT_AUTHORIZE(caller, *guard_, *context, "ImportInteractions");
-  // `force`, read from the first message, is an admin's.
-  v1::ImportInteractionsRequest first;
-  const bool has_first = reader->Read(&first);
-  const bool force = has_first && first.force();
-  if (force) {
-    RAPPORT_AUTHORIZE(forcer, *guard_, *context, "ImportInteractions", true);
-  }
-  return ReplyWith(imports_->ImportInteractions(
-                       MessagesAfter(std::move(first), has_first, reader),
-                       caller.subject, CancelledOf(context), force),
+  bool force = false;
+  absl::StatusOr<std::function<bool(v1::ImportInteractionsRequest*)>> messages =
+      ForceableMessages(*guard_, *context, "ImportInteractions", reader,
+                        &force);
+  if (!messages.ok()) return ToGrpcStatus(messages.status());
+  return ReplyWith(imports_->ImportInteractions(*messages, caller.subject,
+                                                CancelledOf(context), force),
                    response);
 }
 
