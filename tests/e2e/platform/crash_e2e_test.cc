@@ -662,7 +662,7 @@ TEST(CrashE2E, AnImportWhoseReplicaDiesSendsThatStreamsRowsToAnother) {
   // Imports on `streams` streams over both replicas, and kills a replica
   // once it has stored some rows: the second, or with one stream the one
   // that has it (every stream of the import is then lost at once). With
-  // `notes`, interactions with 300-byte notes: 30 MB, more than gRPC buffers
+  // `notes`, interactions with 300-byte notes: 35 MB, more than gRPC buffers
   // ahead of the service, so the kill comes while the file is still read.
   const auto import_killing_one = [&](int streams, const std::string& name,
                                       bool notes) {
