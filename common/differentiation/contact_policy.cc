@@ -8,9 +8,23 @@
 #include "absl/strings/str_join.h"
 #include "common/api_names.h"
 #include "common/base/status_macros.h"
-#include "common/differentiation/differentiation.h"
+#include "common/proto_convert.h"
 
 namespace rapport::differentiation {
+namespace {
+
+// The ceiling of `policy` that one interaction costing `cost` is above, if
+// it is (a policy without a ceiling has none).
+std::optional<Decimal> CostCeilingExceeded(
+    const ::rapport::common::v1::ContactPolicy& policy, const Decimal& cost) {
+  if (!policy.has_cost_ceiling()) return std::nullopt;
+  absl::StatusOr<Decimal> ceiling =
+      FromMoney(policy.cost_ceiling(), "cost_ceiling");
+  if (!ceiling.ok() || cost <= *ceiling) return std::nullopt;
+  return *ceiling;
+}
+
+}  // namespace
 
 std::optional<PolicyRefusal> RefusedByPolicy(
     const ::rapport::common::v1::ContactPolicy& policy, int channel,
@@ -58,9 +72,10 @@ absl::StatusOr<std::optional<PolicyRefusal>> RecentInteractions::Check(
   std::optional<PolicyRefusal> refused =
       RefusedByPolicy(*it->second, channel, cost, absl::StrCat(noun_, " ", id));
   if (refused.has_value()) {
-    absl::StrAppend(&refused->message,
-                    "; a row dated within the last 24 hours is held to it "
-                    "(an admin's import with force records it anyway)");
+    absl::StrAppend(&refused->message, "; a row dated within the last ",
+                    absl::ToInt64Hours(kRecent),
+                    " hours is held to it (an admin's import with force "
+                    "records it anyway)");
   }
   return refused;
 }

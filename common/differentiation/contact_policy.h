@@ -38,8 +38,8 @@ std::optional<PolicyRefusal> RefusedByPolicy(
     const ::rapport::common::v1::ContactPolicy& policy, int channel,
     const Decimal& cost, absl::string_view whom);
 
-// Holds an import's recent interaction rows to their entities' contact
-// policies, reading each entity's policy once per import.
+// Holds an import call's recent interaction rows to their entities' contact
+// policies, reading each entity's policy once per call (up to kMaxKnown).
 class RecentInteractions {
  public:
   // An entity's policy; nullopt while it has no tier (never scored).

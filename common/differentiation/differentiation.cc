@@ -72,15 +72,6 @@ absl::StatusOr<std::optional<cv1::ContactPolicy>> PolicyFor(
 
 }  // namespace
 
-std::optional<Decimal> CostCeilingExceeded(const cv1::ContactPolicy& policy,
-                                           const Decimal& cost) {
-  if (!policy.has_cost_ceiling()) return std::nullopt;
-  absl::StatusOr<Decimal> ceiling =
-      FromMoney(policy.cost_ceiling(), "cost_ceiling");
-  if (!ceiling.ok() || cost <= *ceiling) return std::nullopt;
-  return *ceiling;
-}
-
 absl::StatusOr<std::shared_ptr<const Differentiation::ScoreModel>>
 Differentiation::ModelOf(const std::string& job_id) {
   {

@@ -127,11 +127,6 @@ struct DifferentiationOptions {
   std::function<void()> on_stop;
 };
 
-// The ceiling of `policy` that one interaction costing `cost` is above, if
-// it is (a policy without a ceiling has none).
-std::optional<Decimal> CostCeilingExceeded(const cv1::ContactPolicy& policy,
-                                           const Decimal& cost);
-
 // What a counterpart's own logic asks of differentiation: keep values current
 // after activity, the contact policy of an entity's tier, and the stored
 // values to show with entities. Differentiation implements it; unit tests of
@@ -162,7 +157,7 @@ class ValueKeeper {
   // scored now, against the live model); nullopt before the first refresh,
   // and when an entity not scored yet cannot be scored now (the scoring
   // service away: it is queued for a re-score instead).
-  // What one interaction costs at most is CostCeilingExceeded's.
+  // What it allows is RefusedByPolicy's (contact_policy.h).
   virtual absl::StatusOr<std::optional<cv1::ContactPolicy>> ContactPolicyOf(
       const std::string& id) = 0;
   // The stored values of those of `ids` that have some, by id.
